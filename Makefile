@@ -1,0 +1,50 @@
+# Cloudlet: `make up` runs a single-node cloud, `make test` runs the whole test suite.
+# Both install what is missing first (system packages through ansible/, then the virtualenv)
+# and are idempotent: stamps under .venv/ skip work that is already done.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(HOME)/.local/share/cloudlet
+LISTEN ?= 127.0.0.1:8773
+PYTEST_ARGS ?=
+
+.PHONY: up test bench install services lint clean-leftovers
+
+up: install services
+	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+test: install services
+	$(BIN)/ruff check controller agent tests bench
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install services
+	$(BIN)/python bench/run_all.py
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check controller agent tests bench
+
+$(BIN)/python:
+	@echo "==> creating the virtualenv in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# System packages, through the same ansible role that deploys more hosts.
+$(VENV)/.system: $(BIN)/python ansible/site.yml $(wildcard ansible/roles/*/*/*.yml)
+	@echo "==> installing ansible into the virtualenv"
+	$(BIN)/pip install --quiet 'ansible-core>=2.15'
+	@echo "==> installing system packages (ansible/site.yml on localhost)"
+	$(BIN)/ansible-playbook -i ansible/inventory.ini ansible/site.yml
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.system pyproject.toml
+	@echo "==> installing Cloudlet and its test tools into the virtualenv"
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# libvirt runs without systemd here: start its daemons when they are not running.
+services:
+	@pgrep -x virtlogd >/dev/null || { echo "==> starting virtlogd"; virtlogd -d; }
+	@pgrep -x libvirtd >/dev/null || { echo "==> starting libvirtd"; libvirtd -d; }

@@ -1,0 +1,1 @@
+"""Cloudlet agent: runs on every host and makes the controller's desired state real."""

@@ -1,0 +1,1 @@
+"""Cloudlet controller: one AWS-compatible endpoint in front of every service."""

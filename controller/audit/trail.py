@@ -1,0 +1,227 @@
+"""Recording API calls as CloudTrail events, off the request path.
+
+Requests hand a :class:`CallRecord` to :meth:`AuditTrail.record`, which only enqueues
+it; one writer thread turns records into events and inserts them in batches (one
+transaction per batch), and also stores access keys' "last used" data. Readers call
+:meth:`AuditTrail.flush` first so a lookup always sees the calls made before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Index, String, Table, insert
+
+from controller.state import Database, JsonText, UtcDateTime, metadata
+
+log = logging.getLogger(__name__)
+
+events = Table(
+    "audit_events", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("event_time", UtcDateTime, nullable=False),
+    Column("event_name", String(128), nullable=False),
+    Column("event_source", String(64), nullable=False),
+    Column("read_only", Boolean, nullable=False),
+    Column("username", String(256)),
+    Column("access_key_id", String(32)),
+    Column("resources", JsonText, nullable=False),
+    Column("error_code", String(128)),
+    Column("document", JsonText, nullable=False),
+    Index("ix_audit_events_account_time", "account_id", "event_time"),
+)
+
+#: Request members whose values never reach the trail (CloudTrail hides them the same way).
+SENSITIVE_WORDS = ("password", "secret", "privatekey", "sessiontoken", "userdata", "sse_customer_key",
+                   "ssecustomerkey", "authenticationcode")
+HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Simulate", "Search")
+
+
+@dataclass
+class CallRecord:
+    """What the request pipeline knows about one call once it is answered."""
+
+    request_id: str
+    time: dt.datetime
+    account_id: str
+    service: str
+    event_source: str
+    operation: str
+    region: str
+    principal_kind: str = "anonymous"
+    principal_arn: str = ""
+    principal_id: str = ""
+    principal_name: str = ""
+    access_key_id: str = ""
+    session: dict[str, Any] | None = None
+    source_ip: str = ""
+    user_agent: str = ""
+    resources: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    response: dict[str, Any] | None = None
+
+
+class AuditTrail:
+    """Queues call records and writes them as events from one background thread."""
+
+    def __init__(self, db: Database, *, on_key_use: Callable[[dict[str, tuple[dt.datetime, str, str]]], None]
+                 | None = None, batch_size: int = 500) -> None:
+        self.db = db
+        self.on_key_use = on_key_use
+        self.batch_size = batch_size
+        self._queue: queue.Queue[CallRecord | threading.Event | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def record(self, call: CallRecord) -> None:
+        self._queue.put(call)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything recorded before this call is written."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            batch: list[CallRecord] = []
+            waiters: list[threading.Event] = []
+            while True:
+                if item is None:
+                    stopping = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self._write(batch)
+            except Exception:  # the trail must never take the API down with it
+                log.exception("could not write %d audit events", len(batch))
+            for waiter in waiters:
+                waiter.set()
+
+    def _write(self, batch: list[CallRecord]) -> None:
+        if not batch:
+            return
+        rows = [event_row(call) for call in batch]
+        with self.db.begin() as conn:
+            conn.execute(insert(events), rows)
+        if self.on_key_use:
+            uses = {c.access_key_id: (c.time, c.service, c.region) for c in batch
+                    if c.access_key_id and c.error_code not in AUTH_FAILURES}
+            self.on_key_use(uses)
+
+
+AUTH_FAILURES = {"SignatureDoesNotMatch", "InvalidClientTokenId", "InvalidAccessKeyId", "AuthFailure",
+                 "IncompleteSignature", "MissingAuthenticationToken", "ExpiredToken", "RequestTimeTooSkewed"}
+
+
+def event_row(call: CallRecord) -> dict[str, Any]:
+    """One CloudTrail event (the row and its full JSON document) for a call."""
+    event_id = str(uuid.uuid4())
+    read_only = call.operation.startswith(READ_ONLY_PREFIXES)
+    identity: dict[str, Any] = {"type": _identity_type(call.principal_kind), "principalId": call.principal_id,
+                                "arn": call.principal_arn, "accountId": call.account_id}
+    if call.access_key_id:
+        identity["accessKeyId"] = call.access_key_id
+    if call.principal_kind == "user":
+        identity["userName"] = call.principal_name
+    if call.session:
+        identity["sessionContext"] = call.session
+    document = {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": call.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": call.event_source,
+        "eventName": call.operation,
+        "awsRegion": call.region,
+        "sourceIPAddress": call.source_ip,
+        "userAgent": call.user_agent,
+        "requestParameters": sanitize(call.parameters) if call.parameters else None,
+        "responseElements": sanitize(call.response) if call.response else None,
+        "requestID": call.request_id,
+        "eventID": event_id,
+        "readOnly": read_only,
+        "resources": [{"ARN": arn, "accountId": call.account_id} for arn in call.resources],
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": call.account_id,
+    }
+    if call.error_code:
+        document["errorCode"] = call.error_code
+        document["errorMessage"] = call.error_message or ""
+    return {
+        "event_id": event_id, "account_id": call.account_id, "event_time": call.time,
+        "event_name": call.operation, "event_source": call.event_source, "read_only": read_only,
+        "username": call.principal_name or None, "access_key_id": call.access_key_id or None,
+        "resources": [resource_of(arn) for arn in call.resources], "error_code": call.error_code,
+        "document": document,
+    }
+
+
+def resource_of(arn: str) -> dict[str, str]:
+    """CloudTrail's (ResourceType, ResourceName) for an ARN: ``AWS::IAM::User`` and the name."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return {"type": "", "name": arn}
+    service, resource = parts[2], parts[5]
+    kind, sep, name = resource.partition("/") if "/" in resource else resource.partition(":")
+    if not sep:
+        kind, name = ("bucket" if service == "s3" else ""), resource
+    type_name = "AWS::{}::{}".format(_service_title(service), kind[:1].upper() + kind[1:]) if kind else ""
+    return {"type": type_name, "name": name.rsplit("/", 1)[-1] if service == "iam" else name}
+
+
+def _service_title(service: str) -> str:
+    return {"ec2": "EC2", "iam": "IAM", "s3": "S3", "sqs": "SQS", "sns": "SNS", "sts": "STS"}.get(
+        service, service.capitalize())
+
+
+def _identity_type(kind: str) -> str:
+    return {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated": "FederatedUser"}.get(
+        kind, "AWSAccount" if kind != "anonymous" else "Anonymous")
+
+
+def sanitize(value: Any, key: str = "") -> Any:
+    """A JSON-safe copy with secrets hidden and binary data reduced to its size."""
+    if key and any(word in key.lower() for word in SENSITIVE_WORDS):
+        return HIDDEN
+    if isinstance(value, dict):
+        return {k: sanitize(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitize(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def document_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Authentication: accounts, access keys, SigV4 verification and secrets at rest."""

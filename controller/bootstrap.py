@@ -1,0 +1,60 @@
+"""First start of a cloud: the management account, its root key, and AWS CLI profile files.
+
+``cloudlet up`` calls :func:`bootstrap` on every start. The first time it creates the
+management account and its root access key; every time it (re)writes
+``DATA_DIR/aws/config`` and ``DATA_DIR/aws/credentials`` (profile ``cloudlet``, mode
+0600) from the stored, encrypted key, so the files always match the cloud.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.cloud import Cloud
+
+PROFILE = "cloudlet"
+
+
+@dataclass
+class Profile:
+    account_id: str
+    access_key_id: str
+    config_file: Path
+    credentials_file: Path
+
+
+def bootstrap(cloud: Cloud) -> Profile:
+    store = cloud.credentials
+    account_id = store.management_account()
+    if account_id is None:
+        account_id = store.create_account("cloudlet", "root@cloudlet.local", is_management=True)
+        store.create_root_key(account_id)
+    keys = store.keys_of(account_id, "root", kind="root")
+    if not keys:
+        store.create_root_key(account_id)
+        keys = store.keys_of(account_id, "root", kind="root")
+    key = next((k for k in keys if k["status"] == "Active"), keys[0])
+    credential = store.resolve(key["access_key_id"])
+    assert credential is not None
+    aws_dir = cloud.config.data_dir / "aws"
+    aws_dir.mkdir(mode=0o700, exist_ok=True)
+    config = configparser.ConfigParser()
+    config[f"profile {PROFILE}"] = {"region": cloud.config.region, "endpoint_url": cloud.config.endpoint_url,
+                                    "output": "json"}
+    credentials = configparser.ConfigParser()
+    credentials[PROFILE] = {"aws_access_key_id": credential.access_key_id,
+                            "aws_secret_access_key": credential.secret_access_key}
+    _write_private(aws_dir / "config", config)
+    _write_private(aws_dir / "credentials", credentials)
+    return Profile(account_id, credential.access_key_id, aws_dir / "config", aws_dir / "credentials")
+
+
+def _write_private(path: Path, parser: configparser.ConfigParser) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        parser.write(f)
+    os.replace(tmp, path)

@@ -1,0 +1,73 @@
+"""The controller's composition root: configuration, state, credentials, audit and services.
+
+:class:`Cloud` is built once per process and handed to every operation as
+``ctx.cloud``; services reach shared facilities through it (never through globals),
+so tests can run several independent clouds side by side.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from controller.api import Operation, Params, RequestContext, ServiceApi
+from controller.audit import AuditTrail
+from controller.auth.secrets import SecretBox
+from controller.auth.store import CredentialStore
+from controller.config import Config
+from controller.hosts import state as _hosts_state  # noqa: F401  (declares the hosts table)
+from controller.state import Database
+
+log = logging.getLogger(__name__)
+
+#: Service packages, by botocore model name; each exposes ``api: ServiceApi``.
+SERVICE_PACKAGES = ("sts", "ec2", "iam", "organizations", "cloudtrail", "s3")
+
+
+class Authorizer(Protocol):
+    def authorize(self, ctx: RequestContext, operation: Operation, params: Params) -> None:
+        """Raise the service's AccessDenied unless IAM allows the call."""
+
+
+class Cloud:
+    """Everything one controller process shares between requests."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(config.data_dir, 0o700)
+        self.services: dict[str, ServiceApi] = load_services()
+        self.db = Database(config.data_dir / "state.db")
+        self.db.create_schema()
+        self.secrets = SecretBox(config.data_dir / "secret.key")
+        self.credentials = CredentialStore(self.db, self.secrets)
+        self.audit = AuditTrail(self.db, on_key_use=self.credentials.record_use)
+        self.agent_token = private_token(config.data_dir / "agent.token")
+        from controller.iam.enforce import PolicyAuthorizer
+
+        self.authorizer: Authorizer = PolicyAuthorizer(self)
+
+    def close(self) -> None:
+        self.audit.close()
+        self.db.close()
+
+
+def private_token(path: Path) -> str:
+    """A random bearer token kept in a 0600 file, created on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def load_services() -> dict[str, ServiceApi]:
+    services = {}
+    for package in SERVICE_PACKAGES:
+        api = importlib.import_module(f"controller.{package}").api
+        services[api.model_name] = api
+    return services

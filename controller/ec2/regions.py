@@ -1,0 +1,60 @@
+"""DescribeRegions and DescribeAvailabilityZones, from the controller's configuration."""
+
+from __future__ import annotations
+
+from controller.api import Params, RequestContext
+from controller.ec2 import api
+from controller.ec2.filters import apply_filters
+from controller.errors import error
+
+InvalidParameterValue = error("InvalidParameterValue")
+
+
+@api.operation("DescribeRegions")
+def describe_regions(ctx: RequestContext, params: Params) -> Params:
+    config = ctx.cloud.config
+    regions = [{"RegionName": config.region, "Endpoint": _endpoint(ctx),
+                "OptInStatus": "opt-in-not-required"}]
+    wanted = params.get("RegionNames")
+    if wanted:
+        unknown = [name for name in wanted if name != config.region]
+        if unknown:
+            raise InvalidParameterValue(f"Invalid region: {unknown[0]}")
+        regions = [r for r in regions if r["RegionName"] in wanted]
+    regions = apply_filters(regions, params.get("Filters"), {
+        "region-name": lambda r: r["RegionName"], "endpoint": lambda r: r["Endpoint"],
+        "opt-in-status": lambda r: r["OptInStatus"]})
+    return {"Regions": regions}
+
+
+@api.operation("DescribeAvailabilityZones")
+def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
+    config = ctx.cloud.config
+    zones = [{"ZoneName": name, "ZoneId": f"{_region_code(config.region)}-az{index}", "State": "available",
+              "RegionName": config.region, "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required",
+              "GroupName": config.region, "NetworkBorderGroup": config.region, "Messages": []}
+             for index, name in enumerate(config.availability_zones, start=1)]
+    names, ids = params.get("ZoneNames"), params.get("ZoneIds")
+    for wanted, key in ((names, "ZoneName"), (ids, "ZoneId")):
+        if wanted:
+            known = {z[key] for z in zones}
+            missing = [w for w in wanted if w not in known]
+            if missing:
+                raise InvalidParameterValue(
+                    f"The zone '{missing[0]}' does not exist in the region '{config.region}'")
+            zones = [z for z in zones if z[key] in wanted]
+    zones = apply_filters(zones, params.get("Filters"), {
+        "zone-name": lambda z: z["ZoneName"], "zone-id": lambda z: z["ZoneId"], "state": lambda z: z["State"],
+        "region-name": lambda z: z["RegionName"], "zone-type": lambda z: z["ZoneType"],
+        "group-name": lambda z: z["GroupName"], "opt-in-status": lambda z: z["OptInStatus"]})
+    return {"AvailabilityZones": zones}
+
+
+def _region_code(region: str) -> str:
+    """AWS zone ids abbreviate the region (``use1-az1``); ``home-1`` gives ``hom1``."""
+    parts = region.split("-")
+    return parts[0][:3] + "".join(p[0] for p in parts[1:-1]) + parts[-1]
+
+
+def _endpoint(ctx: RequestContext) -> str:
+    return ctx.host or f"{ctx.cloud.config.host}:{ctx.cloud.config.port}"

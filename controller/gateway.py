@@ -1,0 +1,140 @@
+"""The edge: one endpoint for every service, as AWS's front door works.
+
+For each request: find the service (credential scope, X-Amz-Target, Action, path),
+authenticate the SigV4 signature against the access key's secret, find and parse the
+operation through the botocore-driven protocol layer, let IAM authorize it, run the
+service's plain-function handler, serialize the result or the error, and hand the
+call to the audit trail. Nothing here is specific to one operation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel
+
+from controller import protocol
+from controller.api import Operation, Principal, RequestContext
+from controller.audit import CallRecord
+from controller.auth import errors as auth_errors
+from controller.auth import sigv4
+from controller.auth.payload import wrap_payload
+from controller.auth.store import ANONYMOUS
+from controller.cloud import Cloud
+from controller.errors import InternalError, ServiceError
+from controller.protocol import HttpRequest, HttpResponse
+from controller.s3.addressing import virtual_host_to_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Caller:
+    """Transport facts about who sent the request."""
+
+    source_ip: str = "127.0.0.1"
+    user_agent: str = ""
+    secure: bool = False
+
+
+class Gateway:
+    """Turns HTTP requests into service calls for one :class:`Cloud`."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.services = set(cloud.services)
+
+    def handle(self, request: HttpRequest, caller: Caller) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        now = dt.datetime.now(dt.UTC)
+        call = CallRecord(request_id=request_id, time=now, account_id="", service="", event_source="",
+                          operation="", region=self.cloud.config.region, source_ip=caller.source_ip,
+                          user_agent=caller.user_agent)
+        service_model: ServiceModel | None = None
+        operation_model: OperationModel | None = None
+        try:
+            request = virtual_host_to_path(request, self.cloud.config.s3_domain)
+            service = protocol.resolve_service(request, services=self.services)
+            call.service = service
+            service_model = protocol.load_service_model(service)
+            call.event_source = f"{service_model.signing_name or service}.amazonaws.com"
+            principal = self._authenticate(request, service, now, call)
+            operation_model = protocol.find_operation(service_model, request)
+            call.operation = operation_model.name
+            params = protocol.parse_request(operation_model, request)
+            call.parameters = params
+            operation = self.cloud.services[service].operations.get(operation_model.name)
+            if operation is None:
+                raise ServiceError(f"The operation {operation_model.name} is not supported by Cloudlet yet.",
+                                   code="NotImplemented", status=501, sender_fault=False)
+            ctx = RequestContext(cloud=self.cloud, service=service, operation=operation.name,
+                                 request_id=request_id, region=self.cloud.config.region, principal=principal,
+                                 source_ip=caller.source_ip, user_agent=caller.user_agent,
+                                 secure_transport=caller.secure, received_at=now,
+                                 host=request.header("host", "") or "")
+            output = self._invoke(ctx, operation, params)
+            call.resources = ctx.audit_resources
+            return protocol.serialize_response(operation_model, output, request_id)
+        except ServiceError as exc:
+            call.error_code, call.error_message = exc.code, exc.message
+            return self._error(service_model, exc, request_id, operation_model)
+        except Exception:
+            log.exception("internal error in request %s", request_id)
+            exc = InternalError("We encountered an internal error. Please try again.")
+            call.error_code, call.error_message = exc.code, exc.message
+            return self._error(service_model, exc, request_id, operation_model)
+        finally:
+            if not call.operation:
+                call.operation = request.query_value("Action") or f"{request.method} {request.path[:64]}"
+            if not call.account_id:
+                call.account_id = self.cloud.credentials.management_account() or ""
+            if call.service:
+                self.cloud.audit.record(call)
+
+    def _invoke(self, ctx: RequestContext, operation: Operation, params: dict[str, Any]) -> dict[str, Any]:
+        if operation.authorize:
+            self.cloud.authorizer.authorize(ctx, operation, params)
+        return operation.handler(ctx, params) or {}
+
+    def _authenticate(self, request: HttpRequest, service: str, now: dt.datetime, call: CallRecord) -> Principal:
+        """Resolve the signer; raises the service's own error when the signature does not hold."""
+        info = sigv4.parse_authorization(request)
+        if info is None:
+            if service == "s3":
+                return ANONYMOUS
+            raise auth_errors.missing_authentication(service)
+        call.access_key_id = info.access_key_id
+        credential = self.cloud.credentials.resolve(info.access_key_id)
+        if credential is None or credential.status != "Active":
+            raise auth_errors.unknown_key(service, info.access_key_id)
+        principal = credential.principal
+        _describe_principal(call, principal)
+        sigv4.verify(request, info, credential.secret_access_key, now=now, service=service)
+        if credential.is_expired(now):
+            raise auth_errors.expired_token(service)
+        if not credential.token_matches(info.security_token):
+            raise auth_errors.unknown_key(service, info.access_key_id)
+        if service == "s3":
+            wrap_payload(request, info)
+        return principal
+
+    def _error(self, service_model: ServiceModel | None, exc: ServiceError, request_id: str,
+               operation_model: OperationModel | None) -> HttpResponse:
+        if service_model is None:
+            service_model = protocol.load_service_model("sts")
+        return protocol.serialize_error(service_model, exc, request_id, operation_model)
+
+
+def _describe_principal(call: CallRecord, principal: Principal) -> None:
+    call.account_id = principal.account_id
+    call.principal_kind = principal.kind
+    call.principal_arn = principal.arn
+    call.principal_id = principal.user_id
+    call.principal_name = principal.name
+    if principal.kind == "assumed-role":
+        call.session = {"sessionIssuer": {"type": "Role", "arn": principal.role_arn},
+                        "attributes": {"mfaAuthenticated": str(principal.mfa_authenticated_at is not None).lower()}}

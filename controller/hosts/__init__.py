@@ -1,0 +1,1 @@
+"""Hosts: the agents that registered with this controller, and their liveness."""

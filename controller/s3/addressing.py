@@ -1,0 +1,26 @@
+"""S3 bucket addressing: virtual-hosted-style requests are rewritten to path style.
+
+``GET http://photos.s3.localhost:8773/cat.jpg`` becomes ``GET /photos/cat.jpg`` before
+routing, so the rest of the controller only ever sees path-style requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from controller.protocol.http import HttpRequest
+
+
+def virtual_host_to_path(request: HttpRequest, base_domain: str) -> HttpRequest:
+    """Move the bucket from ``Host: <bucket>.<base_domain>`` into the path, if it is there."""
+    host = (request.header("host") or "").rsplit(":", 1)[0].lower()
+    suffix = "." + base_domain.lower()
+    if not host.endswith(suffix):
+        return request
+    bucket = host[: -len(suffix)]
+    if not bucket:
+        return request
+    path = "/" + bucket + (request.path if request.path != "/" else "/")
+    if path.endswith("/") and request.path == "/":
+        path = path[:-1]
+    return replace(request, path=path)

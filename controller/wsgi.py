@@ -1,0 +1,80 @@
+"""The WSGI application: Flask in front of the gateway and the agent RPC.
+
+Flask gives us routing for Cloudlet's own endpoints (``/_cloudlet/...``: agent RPC,
+health); every other request is an AWS API call handed as-is to the gateway. Request
+bodies are not read here: the gateway and the protocol layer read them when (and as
+far as) they need to, so S3 uploads stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote
+
+from flask import Flask, Response, request
+
+from controller.cloud import Cloud
+from controller.gateway import Caller, Gateway
+from controller.protocol import HttpRequest
+
+#: Cloudlet's own paths; no S3 bucket name can start with an underscore.
+INTERNAL_PREFIX = "/_cloudlet/"
+
+
+def create_app(cloud: Cloud) -> Flask:
+    app = Flask("cloudlet")
+    app.url_map.strict_slashes = False
+    gateway = Gateway(cloud)
+
+    from controller.hosts.rpc import blueprint as agent_rpc
+
+    app.register_blueprint(agent_rpc, url_prefix="/_cloudlet/agent/v1")
+    app.config["CLOUD"] = cloud
+
+    @app.get("/_cloudlet/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "region": cloud.config.region}
+
+    @app.route("/", defaults={"_path": ""}, methods=_METHODS)
+    @app.route("/<path:_path>", methods=_METHODS)
+    def aws_api(_path: str) -> Response:
+        environ = request.environ
+        raw_path, _, raw_query = _raw_uri(environ).partition("?")
+        http_request = HttpRequest(
+            method=request.method, path=raw_path,
+            query=parse_qsl(raw_query, keep_blank_values=True), raw_query=raw_query,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=_body_stream(environ))
+        caller = Caller(source_ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
+                        secure=request.scheme == "https")
+        result = gateway.handle(http_request, caller)
+        body = result.body
+        response = Response(body if isinstance(body, bytes | Iterable) else b"", status=result.status,
+                            headers=result.headers, direct_passthrough=not isinstance(body, bytes))
+        if request.method == "HEAD" and "Content-Length" in result.headers:
+            response.headers["Content-Length"] = result.headers["Content-Length"]
+        return response
+
+    return app
+
+
+_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
+
+
+def _raw_uri(environ: dict) -> str:
+    """The request target exactly as sent: SigV4 and S3 keys depend on the raw encoding."""
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if raw:
+        if raw.startswith(("http://", "https://")):
+            raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
+        return raw
+    path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/-_.~!$&'()*+,;=:@")
+    query = environ.get("QUERY_STRING", "")
+    return path + ("?" + query if query else "")
+
+
+def _body_stream(environ: dict):
+    """A stream of exactly the request body (wsgi.input may not stop at Content-Length)."""
+    from werkzeug.wsgi import get_input_stream
+
+    return get_input_stream(environ)

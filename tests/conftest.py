@@ -1,0 +1,32 @@
+"""Shared fixtures: one real Cloudlet per test session, driven over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import CloudletProcess
+
+
+@pytest.fixture(scope="session")
+def cloudlet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
+    """A running ``cloudlet up`` (controller only) in a temporary data dir."""
+    process = CloudletProcess(tmp_path_factory.mktemp("cloudlet") / "data").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique prefix for names created by one test, so runs never collide."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

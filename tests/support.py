@@ -1,0 +1,130 @@
+"""Running a real Cloudlet for tests: ``cloudlet up`` in a subprocess on a free port."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+REPO = Path(__file__).resolve().parent.parent
+READY = re.compile(r"ready: endpoint (\S+) region (\S+) account (\d{12})")
+
+
+@dataclass
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+
+class CloudletProcess:
+    """A ``cloudlet up`` child process; start, restart and stop it like an operator would."""
+
+    def __init__(self, data_dir: Path, *, agent: bool = False, extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.agent = agent
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+        self.region = ""
+        self.account_id = ""
+        self.port = 0
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 60) -> CloudletProcess:
+        listen = f"127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "controller.cli", "up", "--data-dir", str(self.data_dir), "--listen", listen]
+        if not self.agent:
+            cmd.append("--no-agent")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env)
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            match = READY.search(line)
+            if match:
+                self.endpoint, self.region, self.account_id = match.groups()
+                self.port = int(self.endpoint.rsplit(":", 1)[1])
+                break
+            if time.monotonic() > deadline:
+                break
+        else:
+            raise RuntimeError("cloudlet up exited before ready:\n" + "".join(self.output[-50:]))
+        if not self.endpoint:
+            self.stop()
+            raise RuntimeError("cloudlet up not ready in time:\n" + "".join(self.output[-50:]))
+        threading.Thread(target=self._drain, daemon=True).start()
+        return self
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            del self.output[:-2000]
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def restart(self) -> CloudletProcess:
+        self.stop()
+        return self.start()
+
+    @property
+    def aws_config_file(self) -> Path:
+        return self.data_dir / "aws" / "config"
+
+    @property
+    def aws_credentials_file(self) -> Path:
+        return self.data_dir / "aws" / "credentials"
+
+    def root_credentials(self) -> Credentials:
+        parser = configparser.ConfigParser()
+        parser.read(self.aws_credentials_file)
+        section = parser["cloudlet"]
+        return Credentials(section["aws_access_key_id"], section["aws_secret_access_key"])
+
+    def client(self, service: str, credentials: Credentials | None = None, **config: Any) -> Any:
+        """A boto3 client for this cloud, as the root user unless other credentials are given."""
+        creds = credentials or self.root_credentials()
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=self.region,
+            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            config=BotoConfig(retries={"max_attempts": 1}, **config))
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment for running the stock AWS CLI against this cloud with profile ``cloudlet``."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_CONFIG_FILE=str(self.aws_config_file), AWS_SHARED_CREDENTIALS_FILE=str(self.aws_credentials_file),
+                   AWS_PROFILE="cloudlet", AWS_PAGER="")
+        return env
+
+    def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``aws ARGS...`` (the AWS CLI from the virtualenv) against this cloud."""
+        aws = Path(sys.executable).parent / "aws"
+        return subprocess.run([str(aws), *args], env=self.cli_env(), capture_output=True, text=True, check=check,
+                              timeout=120)
