@@ -1,15 +1,15 @@
-"""Serving the WSGI app with cheroot, a production HTTP/1.1 server with keep-alive.
+"""Serving the WSGI app with a production HTTP/1.1 server with keep-alive.
 
-cheroot was picked by measurement (bench/bench_api.py): on this workload it beat
-waitress and Werkzeug's threaded server on requests/s and p99 over keep-alive.
+cheroot is the default, picked by measurement (``bench/bench_api.py`` runs Cloudlet on
+each server against moto); ``CLOUDLET_HTTP_SERVER=waitress`` selects waitress, kept so
+the comparison can be re-run on other hardware.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-
-from cheroot import wsgi
 
 log = logging.getLogger(__name__)
 
@@ -18,22 +18,39 @@ class HttpServer:
     """A threaded HTTP server running in the background until :meth:`stop`."""
 
     def __init__(self, app, host: str, port: int, threads: int) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads, max=-1,
-                                   request_queue_size=256, shutdown_timeout=5, server_name="cloudlet")
-        # Large S3 bodies and slow clients: keep connections open like AWS does.
-        self._server.timeout = 300
+        self.kind = os.environ.get("CLOUDLET_HTTP_SERVER", "cheroot")
+        if self.kind == "waitress":
+            from waitress.server import create_server
+
+            self._server = create_server(app, host=host, port=port, threads=threads, channel_timeout=300,
+                                         connection_limit=1000, ident="cloudlet")
+            self._port = self._server.effective_port
+        elif self.kind == "cheroot":
+            from cheroot import wsgi
+
+            self._server = wsgi.Server((host, port), app, numthreads=threads, max=-1, request_queue_size=256,
+                                       shutdown_timeout=5, server_name="cloudlet")
+            # Large S3 bodies and slow clients: keep connections open like AWS does.
+            self._server.timeout = 300
+            self._server.prepare()
+            self._port = self._server.bind_addr[1]
+        else:
+            raise ValueError(f"unknown CLOUDLET_HTTP_SERVER {self.kind!r}: use cheroot or waitress")
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return self._server.bind_addr[1]
+        return self._port
 
     def start(self) -> None:
-        self._server.prepare()
-        self._thread = threading.Thread(target=self._server.serve, name="http", daemon=True)
+        target = self._server.run if self.kind == "waitress" else self._server.serve
+        self._thread = threading.Thread(target=target, name="http", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.stop()
+        if self.kind == "waitress":
+            self._server.close()
+        else:
+            self._server.stop()
         if self._thread:
             self._thread.join(timeout=10)
