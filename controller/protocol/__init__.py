@@ -1,0 +1,39 @@
+"""The generic AWS wire protocol layer, driven by the service models inside botocore.
+
+Nothing in here knows any particular operation: requests of the five AWS protocols
+(``ec2``, ``query``, ``json``, ``rest-json``, ``rest-xml``) are parsed into the
+operation's input dict, and output dicts and :class:`~controller.errors.ServiceError`
+are serialized exactly as the model says.
+
+Public surface (what the rest of the controller uses):
+
+- :class:`HttpRequest`, :class:`HttpResponse`: the transport-neutral request/response.
+- ``resolve_service(request) -> str``: which botocore service a request is for.
+- ``load_service_model(name) -> botocore.model.ServiceModel`` (cached).
+- ``find_operation(service_model, request) -> botocore.model.OperationModel``.
+- ``parse_request(operation_model, request) -> dict``.
+- ``serialize_response(operation_model, output, request_id) -> HttpResponse``.
+- ``serialize_error(service_model, error, request_id, operation_model=None) -> HttpResponse``.
+
+Extensions: ``request_protocol(service_model, request)`` tells an old query-protocol call
+to a query-compatible json service (SQS) apart; pass its answer as ``protocol=`` to the
+serializers to answer in kind. ``DEFAULT_SERVICES`` is the set ``resolve_service`` serves.
+"""
+
+from controller.protocol.codec import parse_request, serialize_error, serialize_response
+from controller.protocol.http import HttpRequest, HttpResponse
+from controller.protocol.models import load_service_model
+from controller.protocol.routing import DEFAULT_SERVICES, find_operation, request_protocol, resolve_service
+
+__all__ = [
+    "DEFAULT_SERVICES",
+    "HttpRequest",
+    "HttpResponse",
+    "find_operation",
+    "load_service_model",
+    "parse_request",
+    "request_protocol",
+    "resolve_service",
+    "serialize_error",
+    "serialize_response",
+]
