@@ -1,0 +1,190 @@
+"""The decision: AWS's documented evaluation logic over compiled policies.
+
+Order, from the IAM User Guide ("Policy evaluation logic", "Cross-account policy
+evaluation logic"):
+
+1. an applicable ``Deny`` in any policy (identity, resource, boundary, session, SCP)
+   is final: ``explicitDeny``;
+2. with SCPs, every level of the organization must allow, else ``implicitDeny``;
+3. within one account, access is granted by an identity-based allow (which the
+   permissions boundary and the session policy must also allow) *or* by a
+   resource-based allow, whose reach depends on how it names the caller (see
+   ``principals.py``): the caller itself or everyone stands alone, the role of a
+   session or the user behind a federated session is limited by boundary and
+   session policy, the account only delegates to identity policies;
+4. across accounts, the caller's account must allow (identity side, as above) *and*
+   the resource's policy must name the caller in any of those ways;
+5. the account root user has every identity-side permission of its account (only a
+   Deny or an SCP stops it); a GetFederationToken session without session policy
+   has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from controller.iam.policy.model import (
+    ALLOWED,
+    BOUNDARY,
+    EXPLICIT_DENY,
+    IDENTITY,
+    IMPLICIT_DENY,
+    RESOURCE,
+    SCP,
+    SESSION,
+    ContextValue,
+    EvaluationRequest,
+    EvaluationResult,
+    MatchedStatement,
+    Policy,
+    PolicySet,
+    Statement,
+)
+from controller.iam.policy.principals import ACCOUNT, DIRECT, FEDERATED_USER, LIMITED, ROOT, Caller
+
+
+class RequestContext:
+    """Condition keys of one request, looked up case-insensitively."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, context: Mapping[str, ContextValue]) -> None:
+        values: dict[str, tuple[str, ...]] = {}
+        for key, value in context.items():
+            if isinstance(value, str):
+                values[key.lower()] = (value,)
+            elif isinstance(value, bool):
+                values[key.lower()] = ("true" if value else "false",)
+            elif isinstance(value, int | float):
+                values[key.lower()] = (str(value),)
+            else:
+                values[key.lower()] = tuple(str(item) for item in value)
+        self._values = values
+
+    def values(self, key: str) -> tuple[str, ...] | None:
+        return self._values.get(key)
+
+    def single(self, key: str) -> str | None:
+        values = self._values.get(key)
+        return values[0] if values is not None and len(values) == 1 else None
+
+
+@dataclass
+class _Scan:
+    """What one group of policies says about the request."""
+
+    allows: list[tuple[MatchedStatement, int]] = field(default_factory=list)
+    denies: list[MatchedStatement] = field(default_factory=list)
+
+
+class _Evaluator:
+    """Statement matching for one request; collects missing context keys on the way."""
+
+    def __init__(self, request: EvaluationRequest, caller: Caller) -> None:
+        self.action = request.action.lower()
+        self.service = self.action.split(":", 1)[0]
+        self.resource = request.resource
+        self.context = RequestContext(request.context)
+        self.caller = caller
+        self.missing: dict[str, str] = {}
+
+    def scan(self, policies: Sequence[Policy], kind: str) -> _Scan:
+        result = _Scan()
+        with_principal = kind == RESOURCE
+        for policy in policies:
+            for statement in policy.document.candidates(self.service):
+                strength = self._applies(statement, with_principal)
+                if not strength:
+                    continue
+                matched = MatchedStatement(policy.policy_id, policy.source_type, kind, statement.index,
+                                           statement.sid, statement.effect, statement.start, statement.end)
+                if statement.allow:
+                    result.allows.append((matched, strength))
+                else:
+                    result.denies.append(matched)
+        return result
+
+    def _applies(self, statement: Statement, with_principal: bool) -> int:
+        """0 when the statement doesn't apply, else how it names the caller (DIRECT outside resource policies)."""
+        if statement.actions.matches(self.action) == statement.not_action:
+            return 0
+        strength = DIRECT
+        if with_principal:
+            spec = statement.principal
+            if spec is None:
+                return 0
+            if statement.not_principal:
+                strength = 0 if spec.excludes(self.caller) else DIRECT
+            else:
+                strength = spec.strength(self.caller)
+            if not strength:
+                return 0
+        if statement.resources is not None:
+            hit = statement.resources.matches(self.resource, self.context.single)
+            if hit is None:
+                self._note_missing(statement)
+                return 0
+            if hit == statement.not_resource:
+                return 0
+        if statement.reported_keys:
+            self._note_missing(statement)
+        for condition in statement.conditions:
+            if not condition.evaluate(self.context):
+                return 0
+        return strength
+
+    def _note_missing(self, statement: Statement) -> None:
+        for key, name in statement.reported_keys:
+            if self.context.values(key) is None:
+                self.missing.setdefault(key, name)
+
+
+def evaluate(request: EvaluationRequest, policies: PolicySet) -> EvaluationResult:
+    """Decide ``request`` against ``policies``: ``allowed``, ``explicitDeny`` or ``implicitDeny``."""
+    caller = Caller.describe(request.principal_arn, request.principal_account, role_arn=request.role_arn,
+                             federated_by_arn=request.federated_by_arn,
+                             federated_provider=request.federated_provider, canonical_user=request.canonical_user)
+    evaluator = _Evaluator(request, caller)
+    identity = evaluator.scan(policies.identity, IDENTITY)
+    resource = evaluator.scan(policies.resource, RESOURCE)
+    boundary = evaluator.scan(policies.permissions_boundary or (), BOUNDARY)
+    session = evaluator.scan(policies.session_policies or (), SESSION)
+    scp_levels = [evaluator.scan(level, SCP) for level in policies.scps or ()]
+    missing = tuple(evaluator.missing.values())
+
+    denies = identity.denies + resource.denies + boundary.denies + session.denies
+    for level in scp_levels:
+        denies += level.denies
+    has_boundary = policies.permissions_boundary is not None
+    allowed_by_boundary = (not boundary.denies and bool(boundary.allows)) if has_boundary else None
+    allowed_by_organizations = None
+    if policies.scps is not None:
+        allowed_by_organizations = all(level.allows and not level.denies for level in scp_levels)
+    if denies:
+        return EvaluationResult(EXPLICIT_DENY, tuple(denies), missing, allowed_by_boundary, allowed_by_organizations)
+    if allowed_by_organizations is False:
+        return EvaluationResult(IMPLICIT_DENY, (), missing, allowed_by_boundary, allowed_by_organizations)
+
+    is_root = caller.kind == ROOT
+    boundary_ok = is_root or not has_boundary or bool(boundary.allows)
+    # A GetFederationToken session without a session policy has no identity-side permissions.
+    session_ok = caller.kind != FEDERATED_USER if policies.session_policies is None else bool(session.allows)
+    identity_side = (is_root or bool(identity.allows)) and boundary_ok and session_ok
+    limits_ok = boundary_ok and session_ok
+
+    cross_account = bool(caller.account and request.resource_account
+                         and request.resource_account != caller.account)
+    if cross_account:
+        granting = [matched for matched, _ in resource.allows]
+        allowed = identity_side and bool(granting)
+    else:
+        granting = [matched for matched, strength in resource.allows
+                    if strength == DIRECT or (strength == LIMITED and limits_ok)
+                    or (strength == ACCOUNT and identity_side)]
+        allowed = bool(granting) or (identity_side and not request.require_resource_policy)
+    if not allowed:
+        return EvaluationResult(IMPLICIT_DENY, (), missing, allowed_by_boundary, allowed_by_organizations)
+    matched = [statement for statement, _ in identity.allows] if identity_side else []
+    return EvaluationResult(ALLOWED, tuple(matched + granting), missing, allowed_by_boundary,
+                            allowed_by_organizations)
