@@ -384,11 +384,15 @@ def _check_signed_headers(request: HttpRequest, signed_headers: tuple[str, ...],
 def _check_s3_payload_hash(payload_hash: str | None) -> None:
     if payload_hash is None:
         raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
-    if payload_hash in PAYLOAD_TOKENS or _SHA256_HEX.fullmatch(payload_hash):
+    if payload_hash in PAYLOAD_TOKENS or is_sha256_hex(payload_hash):
         return
     if payload_hash in _STREAMING_ECDSA:
         raise InvalidRequest(_S3_ONLY_V4)
     raise InvalidArgument(_S3_BAD_PAYLOAD_HASH, ArgumentName="x-amz-content-sha256", ArgumentValue=payload_hash)
+
+
+def is_sha256_hex(value: str) -> bool:
+    return _SHA256_HEX.fullmatch(value) is not None
 
 
 def _parse_amz_date(value: str) -> dt.datetime | None:
