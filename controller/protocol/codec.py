@@ -105,8 +105,9 @@ def serialize_error(service_model: ServiceModel, error: ServiceError, request_id
     error_shape = find_error_shape(service_model, error.code)
     status = error_status(error, error_shape)
     if protocol in ("query", "ec2"):
-        if is_query_compatible(service_model):
-            error = _with_code(error, query_error_code(error, error_shape))
+        # The query wire code: the model's legacy code for a shape name (IAM's
+        # NoSuchEntityException is sent as NoSuchEntity), SQS's table for SQS.
+        error = _with_code(error, query_error_code(service_model, error, error_shape))
         return write_query_error(service_model, error, request_id, status, error_shape, protocol == "ec2")
     if protocol == "json":
         return write_json_error(service_model, error, request_id, status, error_shape)

@@ -220,16 +220,18 @@ def write_json_error(service_model: ServiceModel, error: ServiceError, request_i
                "x-amzn-ErrorType": document["__type"]}
     if is_query_compatible(service_model):
         fault = "Sender" if error.sender_fault else "Receiver"
-        headers["x-amzn-query-error"] = f"{query_error_code(error, error_shape)};{fault}"
+        headers["x-amzn-query-error"] = f"{query_error_code(service_model, error, error_shape)};{fault}"
     headers.update(error.headers)
     return HttpResponse(status, headers, dump_json(document))
 
 
-def query_error_code(error: ServiceError, error_shape: Shape | None) -> str:
-    """The query-protocol code of an error of a query-compatible service."""
+def query_error_code(service_model: ServiceModel, error: ServiceError, error_shape: Shape | None) -> str:
+    """The query-protocol code of an error: the model's legacy code, or SQS's from the table."""
     if error_shape is None:
         return error.code
     modeled = error_shape.metadata.get("error", {}).get("code")
     if modeled:
         return modeled
-    return SQS_QUERY_CODES.get(error_shape.name, error.code)
+    if is_query_compatible(service_model):
+        return SQS_QUERY_CODES.get(error_shape.name, error.code)
+    return error.code
