@@ -15,15 +15,13 @@ Public surface (what the rest of the controller uses):
 - ``serialize_response(operation_model, output, request_id) -> HttpResponse``.
 - ``serialize_error(service_model, error, request_id, operation_model=None) -> HttpResponse``.
 
-Extensions: ``request_protocol(service_model, request)`` tells an old query-protocol call
-to a query-compatible json service (SQS) apart; pass its answer as ``protocol=`` to the
-serializers to answer in kind. ``DEFAULT_SERVICES`` is the set ``resolve_service`` serves.
+``DEFAULT_SERVICES`` is the set ``resolve_service`` serves unless given ``services=``.
 """
 
 from controller.protocol.codec import parse_request, serialize_error, serialize_response
 from controller.protocol.http import HttpRequest, HttpResponse
 from controller.protocol.models import load_service_model
-from controller.protocol.routing import DEFAULT_SERVICES, find_operation, request_protocol, resolve_service
+from controller.protocol.routing import DEFAULT_SERVICES, find_operation, resolve_service
 
 __all__ = [
     "DEFAULT_SERVICES",
@@ -32,7 +30,6 @@ __all__ = [
     "find_operation",
     "load_service_model",
     "parse_request",
-    "request_protocol",
     "resolve_service",
     "serialize_error",
     "serialize_response",

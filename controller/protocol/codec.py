@@ -1,7 +1,6 @@
 """The protocol-neutral entry points: parse a request, serialize an output or an error.
 
-Each picks the protocol from the model (or, for a query-compatible service called the old
-way, from the request), hands off to the protocol module, and turns any
+Each picks the protocol from the model, hands off to the protocol module, and turns any
 :class:`~controller.protocol.faults.InputError` into the service's own error.
 """
 
@@ -23,19 +22,17 @@ from controller.protocol.json_protocol import (
 from controller.protocol.models import cached_on, error_shapes, is_query_compatible, protocol_of
 from controller.protocol.query import read_query, write_query_error, write_query_response
 from controller.protocol.rest import read_rest, write_rest_error, write_rest_response
-from controller.protocol.routing import request_protocol
 from controller.protocol.shapes import validate
 
 
-def parse_request(operation_model: OperationModel, request: HttpRequest, *,
-                  protocol: str | None = None) -> dict[str, Any]:
+def parse_request(operation_model: OperationModel, request: HttpRequest) -> dict[str, Any]:
     """The operation's input dict from ``request``, validated the way the service validates.
 
     Raises the service's own :class:`ServiceError` for missing, mistyped or malformed input.
     A streaming payload (S3 object data) is ``request.body`` itself, unread.
     """
     service_model = operation_model.service_model
-    protocol = protocol or request_protocol(service_model, request)
+    protocol = protocol_of(service_model)
     rules = rules_for(service_model.service_name)
     try:
         if protocol in ("query", "ec2"):
@@ -54,14 +51,10 @@ def parse_request(operation_model: OperationModel, request: HttpRequest, *,
     return params
 
 
-def serialize_response(operation_model: OperationModel, output: dict[str, Any] | None, request_id: str, *,
-                       protocol: str | None = None) -> HttpResponse:
-    """The HTTP response for an operation's output dict, exactly as the protocol writes it.
-
-    ``protocol`` overrides the model's (pass :func:`request_protocol`'s answer to answer an
-    old query-protocol SQS client in XML).
-    """
-    protocol = protocol or protocol_of(operation_model.service_model)
+def serialize_response(operation_model: OperationModel, output: dict[str, Any] | None,
+                       request_id: str) -> HttpResponse:
+    """The HTTP response for an operation's output dict, exactly as the protocol writes it."""
+    protocol = protocol_of(operation_model.service_model)
     output = output or {}
     if protocol in ("query", "ec2"):
         return write_query_response(operation_model, output, request_id, protocol == "ec2")
@@ -95,18 +88,17 @@ def error_status(error: ServiceError, error_shape: Shape | None) -> int:
 
 
 def serialize_error(service_model: ServiceModel, error: ServiceError, request_id: str,
-                    operation_model: OperationModel | None = None, *,
-                    protocol: str | None = None) -> HttpResponse:
+                    operation_model: OperationModel | None = None) -> HttpResponse:
     """The HTTP response for ``error`` as the service's protocol renders errors.
 
     A HEAD request's error has no body (S3 clients then read the status alone).
     """
-    protocol = protocol or protocol_of(service_model)
+    protocol = protocol_of(service_model)
     error_shape = find_error_shape(service_model, error.code)
     status = error_status(error, error_shape)
     if protocol in ("query", "ec2"):
         # The query wire code: the model's legacy code for a shape name (IAM's
-        # NoSuchEntityException is sent as NoSuchEntity), SQS's table for SQS.
+        # NoSuchEntityException is sent as NoSuchEntity).
         error = _with_code(error, query_error_code(service_model, error, error_shape))
         return write_query_error(service_model, error, request_id, status, error_shape, protocol == "ec2")
     if protocol == "json":

@@ -190,15 +190,10 @@ def ec2_namespace(service_model: ServiceModel) -> str:
     return namespace if namespace.endswith("/") else namespace + "/"
 
 
-# Query-compatible json services answering an old query-protocol client need the
-# namespace their query model had (the json model no longer records it).
-_QUERY_NAMESPACES = {"sqs": "http://queue.amazonaws.com/doc/2012-11-05/"}
-
-
 def query_namespace(service_model: ServiceModel) -> str:
     metadata = service_model.metadata
-    return metadata.get("xmlNamespace") or _QUERY_NAMESPACES.get(
-        service_model.service_name, f"https://{metadata['endpointPrefix']}.amazonaws.com/doc/{metadata['apiVersion']}/")
+    return metadata.get("xmlNamespace") or (
+        f"https://{metadata['endpointPrefix']}.amazonaws.com/doc/{metadata['apiVersion']}/")
 
 
 def write_query_response(operation_model: OperationModel, output: dict[str, Any], request_id: str,

@@ -53,7 +53,7 @@ def _service_index(services: tuple[str, ...]) -> _ServiceIndex:
         protocol = protocol_of(model)
         if "targetPrefix" in metadata:
             targets[metadata["targetPrefix"]] = name
-        if protocol in ("query", "ec2") or "awsQueryCompatible" in metadata:
+        if protocol in ("query", "ec2"):
             versions.setdefault(metadata["apiVersion"], []).append(name)
         if protocol == "rest-json":
             rest_json.append(name)
@@ -133,8 +133,6 @@ def _matches_any_route(service: str, request: HttpRequest) -> bool:
 def find_operation(service_model: ServiceModel, request: HttpRequest) -> OperationModel:
     """The operation ``request`` invokes; the service's own error if it names none."""
     protocol = protocol_of(service_model)
-    if protocol == "json" and request.header("x-amz-target") is None and _is_query_request(service_model, request):
-        protocol = "query"
     if protocol in ("query", "ec2"):
         action = form_params(request).get("Action", "")
         operation = _operation_by_name(service_model).get(action)
@@ -149,19 +147,6 @@ def find_operation(service_model: ServiceModel, request: HttpRequest) -> Operati
             raise unknown_operation_error(protocol, service_model.service_name, target)
         return operation
     return _match_route(service_model, request)
-
-
-def _is_query_request(service_model: ServiceModel, request: HttpRequest) -> bool:
-    """A query-protocol request to a query-compatible json service (older SQS clients)."""
-    return "awsQueryCompatible" in service_model.metadata and "Action" in form_params(request)
-
-
-def request_protocol(service_model: ServiceModel, request: HttpRequest) -> str:
-    """The protocol this request speaks: the model's, or ``query`` for an old-style SQS call."""
-    protocol = protocol_of(service_model)
-    if protocol == "json" and request.header("x-amz-target") is None and _is_query_request(service_model, request):
-        return "query"
-    return protocol
 
 
 def _operation_by_name(service_model: ServiceModel) -> dict[str, OperationModel]:
