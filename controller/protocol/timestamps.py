@@ -68,9 +68,11 @@ def coerce_datetime(value: object) -> dt.datetime:
 
 def format_iso8601(value: dt.datetime) -> str:
     """``2024-05-01T12:00:00Z``, with milliseconds when the value has sub-second precision."""
+    base = (f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+            f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}")
     if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{base}.{value.microsecond // 1000:03d}Z"
+    return base + "Z"
 
 
 def format_epoch(value: dt.datetime) -> int | float:

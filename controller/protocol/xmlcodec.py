@@ -33,6 +33,10 @@ def escape_attribute(text: str) -> str:
 
 def namespace_attribute(shape: Shape) -> str:
     """The ``xmlns`` attribute a shape's ``xmlNamespace`` trait asks for ("" if none)."""
+    return cached_on(shape, "xmlns", lambda: _namespace_attribute(shape))
+
+
+def _namespace_attribute(shape: Shape) -> str:
     namespace = shape.serialization.get("xmlNamespace")
     if not namespace:
         return ""
@@ -56,7 +60,7 @@ def element_name(member: Member) -> str:
 class _XmlMember:
     """A structure member's XML facts, computed once per shape."""
 
-    __slots__ = ("name", "element", "shape", "is_attribute", "in_body")
+    __slots__ = ("name", "element", "shape", "is_attribute", "in_body", "is_scalar", "open_tag", "close_tag")
 
     def __init__(self, member: Member) -> None:
         self.name = member.name
@@ -64,6 +68,9 @@ class _XmlMember:
         self.shape = member.shape
         self.is_attribute = bool(member.shape.serialization.get("xmlAttribute"))
         self.in_body = member.location is None
+        self.is_scalar = member.shape.type_name not in ("structure", "list", "map")
+        self.open_tag = f"<{self.element}{namespace_attribute(member.shape)}>"
+        self.close_tag = f"</{self.element}>"
 
 
 def xml_members(shape: Shape) -> tuple[_XmlMember, ...]:
@@ -101,7 +108,12 @@ class XmlWriter:
             if member.is_attribute or not member.in_body:
                 continue
             item = value.get(member.name)
-            if item is not None:
+            if item is None:
+                continue
+            if member.is_scalar:
+                text = scalar_to_text(member.shape, item, self.timestamp_format)
+                parts.append(member.open_tag + text.translate(_TEXT_ESCAPES) + member.close_tag)
+            else:
                 self.value(parts, member.shape, item, member.element)
 
     def value(self, parts: list[str], shape: Shape, value: Any, name: str) -> None:

@@ -284,3 +284,33 @@ def test_lambda_errors() -> None:
     assert response.status == 404 and response.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     assert json.loads(response.body) == {"__type": "ResourceNotFoundException", "Message": "Function not found: f",
                                          "Type": "User"}
+
+
+# ---------------------------------------------------------------------------------------
+# hostile input: always the service's client error, never anything else
+
+NASTY_BODIES = [b"", b"\xff\xfe\x00garbage", b"{", b"[]", b'{"QueueUrl": {"x": 1}}', b"null", b"<", b"<a><b></a>",
+                b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>', b"Action=&&&=%ZZ",
+                b'{"MaxResults": "many", "Tags": "x", "StartTime": "yesterday"}', b'{"Payload": "!!notbase64"}']
+
+
+@pytest.mark.parametrize("body", NASTY_BODIES)
+@pytest.mark.parametrize(("service", "operation_name", "method", "path", "headers"), [
+    ("sqs", "SendMessage", "POST", "/", {"x-amz-target": "AmazonSQS.SendMessage"}),
+    ("cloudtrail", "LookupEvents", "POST", "/", {}),
+    ("organizations", "CreateAccount", "POST", "/", {}),
+    ("iam", "CreateUser", "POST", "/", {"content-type": "application/x-www-form-urlencoded"}),
+    ("ec2", "RunInstances", "POST", "/", {"content-type": "application/x-www-form-urlencoded"}),
+    ("s3", "PutBucketTagging", "PUT", "/b", {"content-md5": "x"}),
+    ("s3", "DeleteObjects", "POST", "/b", {}),
+    ("lambda", "CreateFunction", "POST", "/2015-03-31/functions", {}),
+    ("lambda", "UpdateFunctionCode", "PUT", "/2015-03-31/functions/f/code", {}),
+])
+def test_hostile_bodies_are_client_errors(service: str, operation_name: str, method: str, path: str,
+                                          headers: dict[str, str], body: bytes) -> None:
+    operation = op(service, operation_name)
+    request = HttpRequest(method, path, query=[("tagging", ""), ("delete", "")], headers=headers, body=body)
+    try:
+        parse_request(operation, request)
+    except ServiceError as error:
+        assert 400 <= error.status < 500 and error.code

@@ -276,7 +276,7 @@ def normalize(value: Any) -> Any:
     return value
 
 
-def same(expected: Any, actual: Any, shape: Shape | None = None) -> bool:
+def same(expected: Any, actual: Any) -> bool:
     """Compare, treating a blob that came back as text as its UTF-8 bytes."""
     expected, actual = normalize(expected), normalize(actual)
     return _same(expected, actual)
