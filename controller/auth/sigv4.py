@@ -19,6 +19,9 @@ honours ``X-Amz-Expires`` and has its own error codes for malformed authorizatio
 
 The signing key is derived once per secret, day, region and service (an LRU cache),
 since the four chained HMACs dominate the cost of a verification.
+
+Header values and the raw path are taken as a WSGI server hands them over (bytes
+decoded as Latin-1) and signed as the client's bytes, so UTF-8 metadata verifies.
 """
 
 from __future__ import annotations
@@ -317,8 +320,8 @@ def _request_time(request: HttpRequest, service: str) -> tuple[dt.datetime, str]
     """The signing time of a header-signed request: ``x-amz-date``, else ``Date``."""
     amz_date_header = request.headers.get("x-amz-date")
     if amz_date_header is not None:
-        amz_date = _parse_amz_date(amz_date_header.strip())
-        raw = amz_date_header
+        raw = amz_date_header.strip()
+        amz_date = _parse_amz_date(raw)
     else:
         raw = request.headers.get("date", "")
         amz_date = _parse_http_date(raw)
@@ -326,7 +329,7 @@ def _request_time(request: HttpRequest, service: str) -> tuple[dt.datetime, str]
         if service == "s3":
             raise AccessDenied(_S3_NO_DATE)
         raise IncompleteSignature(_coral_date_message(raw))
-    return amz_date, amz_date.strftime("%Y%m%dT%H%M%SZ")
+    return amz_date, raw if amz_date_header is not None else _iso_basic(amz_date)
 
 
 def _coral_date_message(raw: str) -> str:

@@ -384,6 +384,10 @@ def _authorization(request: HttpRequest, old: str, new: str) -> HttpRequest:
 
 
 MALFORMED = "The authorization header is malformed; "
+BAD_PAYLOAD_HASH = ("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+                    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, "
+                    "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a "
+                    "valid sha256 value.")
 S3_HEADER_CASES = {
     "no Signature": (lambda r: _authorization(r, ",Signature=", ",Sig="), "AuthorizationHeaderMalformed", 400,
                      MALFORMED + "the authorization header requires three components: Credential, SignedHeaders, "
@@ -410,7 +414,7 @@ S3_HEADER_CASES = {
     "no x-amz-content-sha256": (lambda r: _without(r, **{"x-amz-content-sha256": None}), "InvalidRequest", 400,
                                 "Missing required header for this request: x-amz-content-sha256"),
     "bad x-amz-content-sha256": (lambda r: _without(r, **{"x-amz-content-sha256": EMPTY[1:]}), "InvalidArgument",
-                                 400, sigv4._S3_BAD_PAYLOAD_HASH),
+                                 400, BAD_PAYLOAD_HASH),
     "no date": (lambda r: _without(r, **{"x-amz-date": None}), "AccessDenied", 403,
                 "AWS authentication requires a valid Date or x-amz-date header"),
     "ISO extended date": (lambda r: _without(r, **{"x-amz-date": "2013-05-24T00:00:00Z"}), "AccessDenied", 403,
@@ -421,7 +425,8 @@ S3_HEADER_CASES = {
                         "There were headers present in the request which were not signed"),
     "both mechanisms": (lambda r: HttpRequest("GET", r.path, headers=r.headers,
                                               raw_query="X-Amz-Algorithm=AWS4-HMAC-SHA256"),
-                        "InvalidArgument", 400, sigv4._S3_ONE_MECHANISM),
+                        "InvalidArgument", 400, "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
+                        "parameter, Signature query string parameter or the Authorization header should be specified"),
 }
 
 
@@ -446,7 +451,8 @@ def test_s3_anonymous_requests_have_no_signature():
     assert raised.value.code == "InvalidRequest"
 
 
-PRESIGN_REQUIRED = sigv4._S3_PRESIGN_PARAMS
+PRESIGN_REQUIRED = ("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+                    "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 S3_QUERY_CASES = {
     "no X-Amz-Expires": ("X-Amz-Expires=86400&", "", PRESIGN_REQUIRED),
     "no X-Amz-Signature": ("&X-Amz-Signature=", "&X-Amz-Nothing=", PRESIGN_REQUIRED),
