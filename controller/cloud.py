@@ -25,7 +25,7 @@ from controller.state import Database
 log = logging.getLogger(__name__)
 
 #: Service packages, by botocore model name; each exposes ``api: ServiceApi``.
-SERVICE_PACKAGES = ("sts", "ec2", "iam", "organizations", "cloudtrail", "s3")
+SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail")
 
 
 class Authorizer(Protocol):

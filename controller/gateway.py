@@ -102,7 +102,7 @@ class Gateway:
 
     def _authenticate(self, request: HttpRequest, service: str, now: dt.datetime, call: CallRecord) -> Principal:
         """Resolve the signer; raises the service's own error when the signature does not hold."""
-        info = sigv4.parse_authorization(request)
+        info = sigv4.parse_authorization(request, service=service)
         if info is None:
             if service == "s3":
                 return ANONYMOUS
@@ -113,13 +113,13 @@ class Gateway:
             raise auth_errors.unknown_key(service, info.access_key_id)
         principal = credential.principal
         _describe_principal(call, principal)
-        sigv4.verify(request, info, credential.secret_access_key, now=now, service=service)
+        signing = sigv4.verify(request, info, credential.secret_access_key, now=now, service=service)
         if credential.is_expired(now):
             raise auth_errors.expired_token(service)
         if not credential.token_matches(info.security_token):
             raise auth_errors.unknown_key(service, info.access_key_id)
         if service == "s3":
-            wrap_payload(request, info)
+            wrap_payload(request, info, signing)
         return principal
 
     def _error(self, service_model: ServiceModel | None, exc: ServiceError, request_id: str,

@@ -192,7 +192,7 @@ def resource_of(arn: str) -> dict[str, str]:
     kind, sep, name = resource.partition("/") if "/" in resource else resource.partition(":")
     if not sep:
         kind, name = ("bucket" if service == "s3" else ""), resource
-    type_name = "AWS::{}::{}".format(_service_title(service), kind[:1].upper() + kind[1:]) if kind else ""
+    type_name = f"AWS::{_service_title(service)}::{kind[:1].upper() + kind[1:]}" if kind else ""
     return {"type": type_name, "name": name.rsplit("/", 1)[-1] if service == "iam" else name}
 
 
