@@ -1,0 +1,346 @@
+"""The desired state of the VPCs on one host: the document the controller ships to an agent.
+
+Plain dataclasses that round-trip through JSON (``to_json``/``from_json``) under a schema version, so the
+controller and the agent can evolve apart. The document is *complete* for the host: every VPC that has a
+router here, with all of its subnets, route tables, ACLs and gateways, the security groups and ENIs that are
+attached on this host, and the resolved membership of every security group or prefix list a rule refers to.
+The agent never asks for more: ``apply(document)`` converges the machine to it, whatever was there before.
+
+Conventions: IDs are AWS-style strings (``vpc-…``, ``subnet-…``); addresses and CIDRs are strings in their
+canonical form; protocols are AWS's (``-1`` for all, ``tcp``, ``udp``, ``icmp``, ``icmpv6`` or a number);
+port ``-1`` means "any". For ICMP rules ``from_port`` is the type and ``to_port`` the code, as in EC2.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+#: Bumped on incompatible changes; ``from_json`` refuses documents of another major version.
+SCHEMA_VERSION = 1
+
+T = TypeVar("T")
+
+
+class SchemaError(ValueError):
+    """The document cannot be read: wrong version, missing field or wrong type."""
+
+
+# --- routing ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    """One route of a route table. ``target`` is ``local`` or a gateway/ENI/peering id.
+
+    Targets: ``local`` (the VPC itself), ``igw-…``, ``nat-…``, ``eigw-…``, ``pcx-…``, ``eni-…``. For ``eni-``
+    targets the controller resolves ``next_hop`` (the ENI's primary private address of the matching family),
+    since the ENI may live on another host. ``state`` is ``blackhole`` when the target went away: such
+    routes drop matching packets instead of falling through to a shorter prefix, as in EC2.
+    """
+
+    destination: str
+    target: str
+    state: str = "active"
+    next_hop: str | None = None
+
+
+@dataclass
+class RouteTable:
+    id: str
+    routes: list[Route] = field(default_factory=list)
+
+
+# --- filtering --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SgRule:
+    """One allow rule of a security group; exactly one of ``cidr``, ``prefix_list_id``, ``group_id`` is set.
+
+    For ingress rules the peer is the source, for egress the destination.
+    """
+
+    protocol: str = "-1"
+    from_port: int = -1
+    to_port: int = -1
+    cidr: str | None = None
+    prefix_list_id: str | None = None
+    group_id: str | None = None
+
+
+@dataclass
+class SecurityGroup:
+    id: str
+    ingress: list[SgRule] = field(default_factory=list)
+    egress: list[SgRule] = field(default_factory=list)
+
+
+@dataclass
+class NaclEntry:
+    """A numbered NACL rule (1..32766); the implicit catch-all ``*`` deny is never listed."""
+
+    rule_number: int
+    egress: bool
+    action: str  # allow | deny
+    cidr: str
+    protocol: str = "-1"
+    from_port: int = -1
+    to_port: int = -1
+
+
+@dataclass
+class NetworkAcl:
+    id: str
+    entries: list[NaclEntry] = field(default_factory=list)
+
+
+# --- interfaces ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attachment:
+    """Where an ENI's frames enter the subnet bridge: the "port".
+
+    ``kind`` is ``tap`` (a VM's tap the compute driver made; the agent moves it into the VPC namespace and
+    onto the bridge, and waits while it does not exist yet) or ``veth`` (a test instance: the agent makes a
+    veth whose far end, named ``guest_ifname`` and carrying the ENI's MAC, goes into the existing namespace
+    ``instance_netns``). ``port`` is the bridge-side interface name (at most 15 characters).
+    """
+
+    port: str
+    kind: str = "tap"
+    instance_netns: str | None = None
+    guest_ifname: str = "eth0"
+
+
+@dataclass
+class ImdsOptions:
+    """Per-instance metadata options, as ModifyInstanceMetadataOptions sets them."""
+
+    enabled: bool = True
+    http_tokens: str = "optional"  # optional | required (IMDSv2 only)
+    hop_limit: int = 1
+
+
+@dataclass
+class Eni:
+    """An ENI attached on this host. ``private_ips[0]`` is the primary address."""
+
+    id: str
+    subnet_id: str
+    mac: str
+    private_ips: list[str]
+    ipv6_addresses: list[str] = field(default_factory=list)
+    security_group_ids: list[str] = field(default_factory=list)
+    source_dest_check: bool = True
+    attachment: Attachment | None = None
+    instance_id: str | None = None
+    hostname: str | None = None
+    imds: ImdsOptions = field(default_factory=ImdsOptions)
+
+
+@dataclass
+class RemotePort:
+    """An ENI of this subnet on another host: its MAC lives behind that host's VXLAN endpoint."""
+
+    mac: str
+    vtep: str
+
+
+# --- topology -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Subnet:
+    """A subnet; ``route_table_id``/``network_acl_id`` of None mean the VPC's main table / default ACL."""
+
+    id: str
+    cidr: str
+    availability_zone: str
+    ipv6_cidr: str | None = None
+    route_table_id: str | None = None
+    network_acl_id: str | None = None
+    #: VXLAN network identifier joining this subnet's bridges across hosts (None: single-host subnet).
+    vni: int | None = None
+    remote_ports: list[RemotePort] = field(default_factory=list)
+
+
+@dataclass
+class ElasticIp:
+    """A public IPv4 address translated 1:1 to ``private_ip`` (an ENI's or a NAT gateway's) at the IGW."""
+
+    allocation_id: str
+    public_ip: str
+    private_ip: str
+    eni_id: str | None = None
+
+
+@dataclass
+class NatGateway:
+    """A NAT gateway: a namespace with one interface in ``subnet_id`` that masquerades VPC traffic.
+
+    Its EIP is listed in ``Vpc.elastic_ips`` like any other (the IGW translates its private address).
+    ``local`` is False when another host runs it; the routes to it still point at ``private_ip``.
+    """
+
+    id: str
+    subnet_id: str
+    private_ip: str
+    public_ip: str
+    mac: str
+    local: bool = True
+
+
+@dataclass
+class Peering:
+    """An active peering connection from this VPC's side; the peer VPC must have a router on this host."""
+
+    id: str
+    peer_vpc_id: str
+    peer_cidrs: list[str] = field(default_factory=list)
+    peer_ipv6_cidrs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DhcpOptions:
+    domain_name: str = "ec2.internal"
+    domain_name_servers: list[str] = field(default_factory=list)
+    mtu: int = 1500
+    lease_seconds: int = 3600
+
+
+@dataclass
+class Vpc:
+    id: str
+    cidrs: list[str]
+    main_route_table_id: str
+    default_network_acl_id: str
+    ipv6_cidrs: list[str] = field(default_factory=list)
+    subnets: list[Subnet] = field(default_factory=list)
+    route_tables: list[RouteTable] = field(default_factory=list)
+    network_acls: list[NetworkAcl] = field(default_factory=list)
+    security_groups: list[SecurityGroup] = field(default_factory=list)
+    enis: list[Eni] = field(default_factory=list)
+    internet_gateway_id: str | None = None
+    egress_only_gateway_id: str | None = None
+    elastic_ips: list[ElasticIp] = field(default_factory=list)
+    nat_gateways: list[NatGateway] = field(default_factory=list)
+    peerings: list[Peering] = field(default_factory=list)
+    dhcp: DhcpOptions = field(default_factory=DhcpOptions)
+    metadata: bool = True
+    #: Underlay addresses of the other hosts that run a router for this VPC (VXLAN flooding list).
+    remote_vteps: list[str] = field(default_factory=list)
+
+
+# --- host-wide ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Uplink:
+    """Where IGW/EIP/NAT traffic leaves the host.
+
+    ``lab`` (the only mode so far): an isolated namespace standing for the Internet, made by the agent; the
+    public pool is routed to the VPCs inside it and ``internet_cidr`` is its "rest of the world" segment
+    where test hosts plug in. Nothing reaches the machine's real network. Never use 192.0.2.0/24 here.
+    """
+
+    mode: str = "lab"
+    public_pool: str = "198.51.100.0/24"
+    internet_cidr: str = "203.0.113.0/24"
+    internet_ipv6_cidr: str = "2001:db8:ffff::/64"
+
+
+@dataclass
+class Underlay:
+    """The VXLAN underlay of this host: its address and, for lab hosts, the namespace holding it."""
+
+    local_ip: str
+    netns: str | None = None
+    port: int = 4789
+
+
+@dataclass
+class HostNetwork:
+    """The whole desired network state of one host (the document)."""
+
+    host_id: str
+    vpcs: list[Vpc] = field(default_factory=list)
+    #: Resolved members (private IPv4/IPv6 addresses) of every security group some rule references.
+    group_members: dict[str, list[str]] = field(default_factory=dict)
+    #: Resolved CIDRs of every managed prefix list some rule references.
+    prefix_lists: dict[str, list[str]] = field(default_factory=dict)
+    uplink: Uplink = field(default_factory=Uplink)
+    underlay: Underlay | None = None
+    #: Prefix of every namespace and host-visible interface the agent makes (leftover hunting by name).
+    name_prefix: str = "cl-"
+    #: The controller's monotonic revision of this document, for logs and stale-document detection.
+    generation: int = 0
+    version: int = SCHEMA_VERSION
+
+    def vpc(self, vpc_id: str) -> Vpc:
+        for vpc in self.vpcs:
+            if vpc.id == vpc_id:
+                return vpc
+        raise KeyError(vpc_id)
+
+
+# --- JSON ------------------------------------------------------------------------------------------------------
+
+
+def to_json(obj: Any) -> Any:
+    """A JSON-ready structure (dicts, lists, scalars) for a document or any part of it."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, list):
+        return [to_json(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: to_json(value) for key, value in obj.items()}
+    return obj
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """Rebuild a dataclass from ``to_json`` output; unknown keys are ignored (newer controllers add some)."""
+    if cls is HostNetwork and isinstance(data, dict) and data.get("version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise SchemaError(f"document version {data.get('version')} is not {SCHEMA_VERSION}")
+    return _convert(cls, data, cls.__name__)
+
+
+def _convert(tp: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        if data is None:
+            return None
+        return _convert(options[0], data, where)
+    if origin is list:
+        if not isinstance(data, list):
+            raise SchemaError(f"{where}: expected a list")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, value, f"{where}[{i}]") for i, value in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise SchemaError(f"{where}: expected an object")
+        _, value_type = typing.get_args(tp)
+        return {str(k): _convert(value_type, v, f"{where}.{k}") for k, v in data.items()}
+    if is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise SchemaError(f"{where}: expected an object")
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
+        try:
+            return tp(**kwargs)
+        except TypeError as exc:
+            raise SchemaError(f"{where}: {exc}") from exc
+    if tp is Any:
+        return data
+    if tp is float and isinstance(data, int):
+        return float(data)
+    if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
+        raise SchemaError(f"{where}: expected {tp.__name__}, got {type(data).__name__}")
+    return data

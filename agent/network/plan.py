@@ -1,0 +1,231 @@
+"""The document turned into the kernel objects of every namespace (pure): what ``apply`` converges to.
+
+A ``HostPlan`` lists namespaces in the order they must be configured (the Internet first, then VPC
+routers, then NAT gateways), each with its links, addresses, routes, policy rules, pinned neighbours, VXLAN
+FDB entries, sysctls, nft ruleset and dnsmasq files. Every name, MAC and table number comes from
+``naming``, so planning the same document twice gives the same plan: that is what lets a restarted agent
+recognise and keep what it built.
+
+Point-to-point veths (a VPC's uplink, peering links) carry no IPv4 address: routes use a fixed link-local
+next hop ``onlink`` and the neighbour entry for it is pinned to the far end's MAC, so no ARP is ever needed
+and the same next hop can be reused on every link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.network import cidr, naming, nft
+from agent.network.dhcp import DhcpConfig, dnsmasq_config, vpc_mtu
+from agent.network.model import HostNetwork, NatGateway, Vpc
+from agent.network.routes import KernelRoute, subnet_routes
+
+MAIN_TABLE = 254
+RULE_LOOKUP_PRIORITY = 1000
+RULE_UNREACHABLE_PRIORITY = 2000
+VXLAN_MTU = 1450
+
+ROUTER_SYSCTLS = {
+    "net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
+    "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0",
+    "net/ipv4/conf/all/send_redirects": "0", "net/ipv4/conf/default/send_redirects": "0",
+    "net/bridge/bridge-nf-call-iptables": "1", "net/bridge/bridge-nf-call-ip6tables": "1",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """An interface in a namespace. ``kind``: loopback | bridge | veth (made here, far end elsewhere) |
+    peer (the far end of a veth made by another namespace's plan) | tap (made by compute, adopted) | vxlan."""
+
+    name: str
+    kind: str
+    mac: str | None = None
+    master: str | None = None
+    mtu: int | None = None
+    addresses: tuple[str, ...] = ()
+    peer: str | None = None
+    peer_netns: str | None = None
+    peer_mac: str | None = None
+    vni: int | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``ip [-6] rule add pref PRIORITY iif IIF lookup TABLE`` (or ``unreachable`` when table is None)."""
+
+    family: int
+    priority: int
+    iif: str
+    table: int | None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    device: str
+    ip: str
+    mac: str
+
+
+@dataclass(frozen=True)
+class FdbEntry:
+    """A VXLAN forwarding entry: frames for ``mac`` go to the host ``vtep`` (all zeros: flood list)."""
+
+    device: str
+    mac: str
+    vtep: str
+
+
+@dataclass
+class NamespacePlan:
+    name: str
+    kind: str  # internet | router | nat
+    vpc_id: str | None = None
+    links: list[Link] = field(default_factory=list)
+    routes: list[KernelRoute] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    neighbours: list[Neighbour] = field(default_factory=list)
+    fdb: list[FdbEntry] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    ruleset: str | None = None
+    dhcp: DhcpConfig | None = None
+
+
+@dataclass
+class HostPlan:
+    namespaces: list[NamespacePlan]
+    underlay_netns: str | None = None
+    underlay_ip: str | None = None
+    underlay_port: int = 4789
+
+    def namespace(self, name: str) -> NamespacePlan:
+        for plan in self.namespaces:
+            if plan.name == name:
+                return plan
+        raise KeyError(name)
+
+
+def plan_host(doc: HostNetwork, run_dir: str) -> HostPlan:
+    """Every namespace of the document, in configuration order."""
+    internet = _internet_plan(doc)
+    routers = [_router_plan(doc, vpc, f"{run_dir}/{naming.router_netns(doc.name_prefix, vpc.id)}")
+               for vpc in doc.vpcs]
+    nats = [_nat_plan(doc, vpc, nat) for vpc in doc.vpcs for nat in vpc.nat_gateways if nat.local]
+    underlay = doc.underlay
+    return HostPlan([internet, *routers, *nats], underlay.netns if underlay else None,
+                    underlay.local_ip if underlay else None, underlay.port if underlay else 4789)
+
+
+def has_uplink(vpc: Vpc) -> bool:
+    return bool(vpc.internet_gateway_id or vpc.egress_only_gateway_id)
+
+
+def _internet_plan(doc: HostNetwork) -> NamespacePlan:
+    uplink = doc.uplink
+    if uplink.mode != "lab":
+        raise ValueError(f"uplink mode {uplink.mode!r} is not supported (only the isolated 'lab' uplink)")
+    world = cidr.network(uplink.internet_cidr)
+    world6 = cidr.network(uplink.internet_ipv6_cidr)
+    plan = NamespacePlan(naming.internet_netns(doc.name_prefix), "internet", sysctls={
+        "net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
+        "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
+    plan.links += [Link("lo", "loopback"), Link(naming.INTERNET_BRIDGE, "bridge", mac=naming.mac_for("internet"),
+                                                addresses=(f"{world.network_address + 1}/{world.prefixlen}",
+                                                           f"{world6.network_address + 1}/{world6.prefixlen}"))]
+    for vpc in doc.vpcs:
+        if not has_uplink(vpc):
+            continue
+        outside = naming.uplink_outside(vpc.id)
+        inside_mac = naming.mac_for(f"{vpc.id}:up")
+        plan.links.append(Link(outside, "peer", mac=naming.mac_for(f"{vpc.id}:up-out")))
+        plan.neighbours += [Neighbour(outside, naming.P2P_NEAR_V4, inside_mac),
+                            Neighbour(outside, naming.P2P_NEAR_V6, inside_mac)]
+        if vpc.internet_gateway_id:
+            plan.routes += [KernelRoute(MAIN_TABLE, f"{eip.public_ip}/32", device=outside, via=naming.P2P_NEAR_V4)
+                            for eip in vpc.elastic_ips]
+        plan.routes += [KernelRoute(MAIN_TABLE, block, device=outside, via=naming.P2P_NEAR_V6)
+                        for block in vpc.ipv6_cidrs]
+    return plan
+
+
+def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
+    plan = NamespacePlan(naming.router_netns(doc.name_prefix, vpc.id), "router", vpc.id,
+                         sysctls=dict(ROUTER_SYSCTLS), ruleset=nft.router_ruleset(doc, vpc))
+    plan.links.append(Link("lo", "loopback", addresses=(f"{naming.METADATA_V4}/32",) if vpc.metadata else ()))
+    tables = naming.subnet_tables([subnet.id for subnet in vpc.subnets])
+    spans_hosts = doc.underlay is not None
+    for subnet in vpc.subnets:
+        bridge = naming.subnet_bridge(subnet.id)
+        addresses = [cidr.with_prefix(cidr.router_address(subnet.cidr), subnet.cidr)]
+        if subnet.ipv6_cidr:
+            addresses.append(cidr.with_prefix(cidr.router_address(subnet.ipv6_cidr), subnet.ipv6_cidr))
+        # Same MAC on every host: the implicit router is anycast, so a migrating instance keeps its ARP entry.
+        plan.links.append(Link(bridge, "bridge", mac=naming.mac_for(subnet.id), addresses=tuple(addresses)))
+        if subnet.vni is not None and spans_hosts:
+            vxlan = naming.subnet_vxlan(subnet.id)
+            plan.links.append(Link(vxlan, "vxlan", mac=naming.mac_for(f"{subnet.id}:vxlan:{doc.host_id}"),
+                                   master=bridge, mtu=VXLAN_MTU, vni=subnet.vni))
+            plan.fdb += [FdbEntry(vxlan, "00:00:00:00:00:00", vtep) for vtep in sorted(vpc.remote_vteps)]
+            plan.fdb += [FdbEntry(vxlan, port.mac.lower(), port.vtep) for port in subnet.remote_ports]
+        table = tables[subnet.id]
+        for family in (4, 6):
+            plan.rules += [Rule(family, RULE_LOOKUP_PRIORITY, bridge, table),
+                           Rule(family, RULE_UNREACHABLE_PRIORITY, bridge, None)]
+        plan.routes += subnet_routes(vpc, subnet, table)
+    for eni in vpc.enis:
+        attachment = eni.attachment
+        if attachment is None:
+            continue
+        master = naming.subnet_bridge(eni.subnet_id)
+        naming.check_ifname(attachment.port)
+        if attachment.kind == "veth":
+            plan.links.append(Link(attachment.port, "veth", mac=naming.mac_for(f"{eni.id}:port"), master=master,
+                                   peer=attachment.guest_ifname, peer_netns=attachment.instance_netns,
+                                   peer_mac=eni.mac.lower()))
+        else:
+            plan.links.append(Link(attachment.port, "tap", master=master))
+    for nat in vpc.nat_gateways:
+        if nat.local:
+            plan.links.append(Link(naming.nat_port(nat.id), "veth", mac=naming.mac_for(f"{nat.id}:port"),
+                                   master=naming.subnet_bridge(nat.subnet_id), peer=naming.NAT_INSIDE,
+                                   peer_netns=naming.nat_netns(doc.name_prefix, nat.id), peer_mac=nat.mac.lower()))
+    if has_uplink(vpc):
+        outside_mac = naming.mac_for(f"{vpc.id}:up-out")
+        plan.links.append(Link(naming.UPLINK_INSIDE, "veth", mac=naming.mac_for(f"{vpc.id}:up"),
+                               peer=naming.uplink_outside(vpc.id), peer_netns=naming.internet_netns(doc.name_prefix),
+                               peer_mac=outside_mac))
+        plan.neighbours += [Neighbour(naming.UPLINK_INSIDE, naming.P2P_FAR_V4, outside_mac),
+                            Neighbour(naming.UPLINK_INSIDE, naming.P2P_FAR_V6, outside_mac)]
+    for peering in vpc.peerings:
+        link = naming.peering_link(peering.id)
+        far_mac = naming.mac_for(f"{peering.id}:{peering.peer_vpc_id}")
+        owner = vpc.id < peering.peer_vpc_id
+        plan.links.append(Link(link, "veth" if owner else "peer", mac=naming.mac_for(f"{peering.id}:{vpc.id}"),
+                               peer=link if owner else None,
+                               peer_netns=naming.router_netns(doc.name_prefix, peering.peer_vpc_id) if owner else None,
+                               peer_mac=far_mac if owner else None))
+        plan.neighbours += [Neighbour(link, naming.P2P_FAR_V4, far_mac), Neighbour(link, naming.P2P_FAR_V6, far_mac)]
+    plan.dhcp = dnsmasq_config(vpc, run_dir) if vpc.subnets else None
+    mtu = vpc_mtu(vpc)
+    if mtu != 1500:
+        plan.links = [link if link.kind != "bridge" else _with_mtu(link, mtu) for link in plan.links]
+    return plan
+
+
+def _with_mtu(link: Link, mtu: int) -> Link:
+    return Link(link.name, link.kind, link.mac, link.master, mtu, link.addresses, link.peer, link.peer_netns,
+                link.peer_mac, link.vni)
+
+
+def _nat_plan(doc: HostNetwork, vpc: Vpc, nat: NatGateway) -> NamespacePlan:
+    subnet = next(s for s in vpc.subnets if s.id == nat.subnet_id)
+    plan = NamespacePlan(naming.nat_netns(doc.name_prefix, nat.id), "nat", vpc.id, ruleset=nft.nat_ruleset(vpc, nat),
+                         sysctls={"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/rp_filter": "0",
+                                  "net/ipv4/conf/default/rp_filter": "0", "net/ipv4/conf/all/send_redirects": "0",
+                                  "net/ipv4/conf/default/send_redirects": "0"})
+    plan.links += [Link("lo", "loopback"),
+                   Link(naming.NAT_INSIDE, "peer", mac=nat.mac.lower(),
+                        addresses=(cidr.with_prefix(nat.private_ip, subnet.cidr),))]
+    plan.routes.append(KernelRoute(MAIN_TABLE, "0.0.0.0/0", device=naming.NAT_INSIDE,
+                                   via=cidr.router_address(subnet.cidr)))
+    return plan
