@@ -31,7 +31,6 @@ def host_id(state_dir: Path) -> str:
     """A stable id for this host, kept in the agent's state dir."""
     path = state_dir / "host-id"
     if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(f"h-{uuid.uuid4().hex[:17]}\n")
     return path.read_text().strip()
 
@@ -62,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.state_dir.mkdir(parents=True, exist_ok=True)
     client = ControllerClient(args.controller, args.token_file.read_text().strip())
     registration = describe_host(args.state_dir, args.zone)
     stop = threading.Event()

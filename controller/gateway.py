@@ -62,9 +62,17 @@ class Gateway:
             call.service = service
             service_model = protocol.load_service_model(service)
             call.event_source = f"{service_model.signing_name or service}.amazonaws.com"
+            # Routing comes first so even a call that fails authentication is audited by name;
+            # an unknown operation is reported only to callers that authenticated, as AWS does.
+            routing_error: ServiceError | None = None
+            try:
+                operation_model = protocol.find_operation(service_model, request)
+                call.operation = operation_model.name
+            except ServiceError as exc:
+                routing_error = exc
             principal = self._authenticate(request, service, now, call)
-            operation_model = protocol.find_operation(service_model, request)
-            call.operation = operation_model.name
+            if routing_error is not None or operation_model is None:
+                raise routing_error or InternalError("no operation")
             params = protocol.parse_request(operation_model, request)
             call.parameters = params
             operation = self.cloud.services[service].operations.get(operation_model.name)
