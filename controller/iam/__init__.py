@@ -1,1 +1,20 @@
 """AWS Identity and Access Management: identities, policies, and the engine that enforces them."""
+
+from controller.api import ServiceApi
+
+api = ServiceApi("iam")
+
+from controller.iam import (  # noqa: E402,F401  (modules register operations on api)
+    access_keys,
+    entity_policies,
+    groups,
+    instance_profiles,
+    policies,
+    roles,
+    simulate,
+    state,
+    users,
+)
+from controller.iam.resources import iam_resource_lookup  # noqa: E402
+
+api.resource_lookup = iam_resource_lookup

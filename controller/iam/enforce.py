@@ -1,29 +1,163 @@
 """Enforcement: every authenticated call is checked here before its handler runs.
 
-This first version knows only account roots: a root principal may do anything in its
-own account, and any other principal is denied by default, which is AWS's rule for an
-identity with no policies. The IAM package replaces the body with the policy engine.
+For each resource ARN the operation declares (``*`` when it declares none), the
+request is evaluated by the policy engine against the caller's identity policies,
+permissions boundary and session policies (gathered once per principal and cached
+until the next IAM write), and against the resource's own policy when its service
+has a ``resource_lookup`` (S3 bucket policies, role trust policies...). Global
+condition keys come from the request (``aws:SourceIp``, ``aws:CurrentTime``,
+``aws:PrincipalTag/*``, ``aws:RequestTag/*``...), service keys from
+``ctx.condition_keys``. A denial raises the service's own AccessDenied form.
+
+The account root user is allowed everything in its own account unless a resource
+policy explicitly denies it; across accounts both sides must allow; anonymous
+callers get only what resource policies grant to ``*``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from controller.api import Operation, Params, RequestContext
+from controller.api import Operation, Params, RequestContext, ResourceInfo
 from controller.errors import ServiceError
+from controller.iam import policy
+from controller.iam.cache import policy_cache
+from controller.iam.denials import denial_error, reason, request_tags
+from controller.iam.principal_policies import PrincipalPolicies, load_principal_policies
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
 
+#: Actions whose resource (a role) must itself allow the caller: identity policies alone never suffice.
+TRUST_ACTIONS = frozenset({"sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity",
+                           "sts:tagsession", "sts:setsourceidentity"})
+
+#: Principal kinds as the engine's context builder names them.
+_ENGINE_KINDS = {"federated": "federated-user"}
+
+_NO_POLICIES = PrincipalPolicies()
+
 
 class PolicyAuthorizer:
+    """The cloud's authorizer (``cloud.authorizer``), called by the gateway for every call."""
+
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
 
     def authorize(self, ctx: RequestContext, operation: Operation, params: Params) -> None:
-        if ctx.principal.is_root:
-            return
-        raise ServiceError(
-            f"User: {ctx.principal.arn} is not authorized to perform: {operation.action} "
-            f"because no identity-based policy allows the {operation.action} action",
-            code="AccessDenied", status=403)
+        resources = operation.resources(ctx, params) if operation.resources else ["*"]
+        check_action(ctx, operation.action, resources or ["*"], params)
+
+
+def check_action(ctx: RequestContext, action: str, resources: Sequence[str], params: Params | None = None) -> None:
+    """Raise the service's AccessDenied unless ``ctx.principal`` may do ``action`` on every resource."""
+    principal = ctx.principal
+    _refuse_session_token_limits(ctx, action)
+    service = ctx.cloud.services.get(ctx.service)
+    lookup = service.resource_lookup if service is not None else None
+    infos = [lookup(ctx, arn) if lookup is not None and arn != "*" else None for arn in resources]
+    if principal.is_root and all(_own_without_policy(principal.account_id, arn, info)
+                                 for arn, info in zip(resources, infos, strict=True)):
+        return
+    policies = principal_policies(ctx)
+    base_context = _base_context(ctx, policies, params or {})
+    for arn, info in zip(resources, infos, strict=True):
+        request, policy_set = build_request(ctx, action, arn, info, policies, base_context)
+        result = policy.evaluate(request, policy_set)
+        if not result.allowed:
+            missing = _missing_allow(request, policy_set, result)
+            raise denial_error(ctx.service, principal.arn, action, arn, reason(action, result, missing))
+
+
+def principal_policies(ctx: RequestContext) -> PrincipalPolicies:
+    """The caller's policies, from the cache when IAM has not changed since they were read."""
+    principal = ctx.principal
+    if principal.kind not in ("user", "assumed-role"):
+        return _NO_POLICIES
+    key = (principal.kind, principal.user_id, principal.access_key_id if principal.kind == "assumed-role" else "")
+    cloud = ctx.cloud
+
+    def load() -> PrincipalPolicies:
+        with cloud.db.read() as conn:
+            return load_principal_policies(conn, cloud.config.partition, principal)
+
+    return policy_cache(cloud).get_or_load(key, load)
+
+
+def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo | None,
+                  policies: PrincipalPolicies, base_context: Mapping[str, Any],
+                  ) -> tuple[policy.EvaluationRequest, policy.PolicySet]:
+    """The engine's question for one resource, and the policies that answer it."""
+    principal = ctx.principal
+    context: Mapping[str, Any] = base_context
+    resource_policies: list[policy.Policy] = []
+    resource_account = _arn_account(arn)
+    if info is not None:
+        resource_account = info.owner_account
+        if info.tags:
+            context = {**base_context, **{f"aws:ResourceTag/{k}": v for k, v in info.tags.items()}}
+        if info.policy:
+            resource_policies.append(policy.parse_policy(info.policy, policy_id="ResourcePolicy",
+                                                         source_type="resource"))
+    request = policy.EvaluationRequest(
+        action=action, resource=arn, principal_arn="" if principal.kind == "anonymous" else principal.arn,
+        principal_account=principal.account_id, resource_account=resource_account, context=context,
+        role_arn=policies.role_arn,
+        require_resource_policy=action.lower() in TRUST_ACTIONS and ":role/" in arn)
+    return request, policies.policy_set(resource_policies)
+
+
+def _base_context(ctx: RequestContext, policies: PrincipalPolicies, params: Params) -> dict[str, Any]:
+    principal = ctx.principal
+    tags, tag_keys = request_tags(params)
+    facts = policy.CallerFacts(
+        account_id=principal.account_id, arn=principal.arn, kind=_ENGINE_KINDS.get(principal.kind, principal.kind),
+        user_id=principal.user_id, name=principal.name, role_arn=policies.role_arn,
+        principal_tags=policies.principal_tags, source_ip=ctx.source_ip, secure_transport=ctx.secure_transport,
+        now=ctx.received_at, region=ctx.region, user_agent=ctx.user_agent,
+        temporary_credentials=principal.access_key_id.startswith("ASIA"), token_issued_at=policies.token_issued_at,
+        mfa_authenticated_at=principal.mfa_authenticated_at, request_tags=tags, tag_keys=tag_keys,
+        source_identity=principal.source_identity)
+    context = policy.global_context(facts)
+    context.update(ctx.condition_keys)
+    return context
+
+
+def _own_without_policy(account_id: str, arn: str, info: ResourceInfo | None) -> bool:
+    """A resource in the caller's own account that carries no policy (root needs no evaluation)."""
+    if info is not None:
+        return info.owner_account == account_id and not info.policy
+    owner = _arn_account(arn)
+    return owner in ("", account_id)
+
+
+def _arn_account(arn: str) -> str:
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[4] != "aws" else ""
+
+
+def _missing_allow(request: policy.EvaluationRequest, policy_set: policy.PolicySet,
+                   result: policy.EvaluationResult) -> str:
+    """For an implicit deny, which kind of policy failed to allow (for the message)."""
+    if result.decision != policy.IMPLICIT_DENY:
+        return policy.IDENTITY
+    unlimited = policy.PolicySet(identity=policy_set.identity, resource=policy_set.resource)
+    if policy.evaluate(request, unlimited).allowed:
+        return policy.BOUNDARY if result.allowed_by_permissions_boundary is False else policy.SESSION
+    own_account = policy.EvaluationRequest(
+        action=request.action, resource=request.resource, principal_arn=request.principal_arn,
+        principal_account=request.principal_account, context=request.context, role_arn=request.role_arn)
+    if request.resource_account and policy.evaluate(own_account, policy.PolicySet(identity=policy_set.identity)
+                                                    ).allowed:
+        return policy.RESOURCE
+    return policy.IDENTITY
+
+
+def _refuse_session_token_limits(ctx: RequestContext, action: str) -> None:
+    """GetSessionToken credentials cannot call IAM without MFA (AWS answers as for an unknown token)."""
+    principal = ctx.principal
+    if principal.kind in ("user", "root") and principal.access_key_id.startswith("ASIA") and \
+            ctx.service == "iam" and principal.mfa_authenticated_at is None:
+        raise ServiceError("The security token included in the request is invalid", code="InvalidClientTokenId",
+                           status=403)

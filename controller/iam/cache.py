@@ -1,0 +1,64 @@
+"""What enforcement remembers between requests, and how IAM writes make it forget.
+
+Gathering a principal's policies takes several queries (user, groups, inline and
+attached policies, boundary), so the result is cached per principal. Any IAM write
+clears the cache. A generation number guards the race where a reader loads policies,
+a writer commits and clears, and the reader then stores what it loaded before the
+write: :meth:`PolicyCache.store` drops entries loaded under an older generation.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from controller.cloud import Cloud
+
+V = TypeVar("V")
+
+#: Entries kept at most; a cloud with more live principals than this just reloads some.
+MAX_ENTRIES = 10_000
+
+
+class PolicyCache(Generic[V]):
+    """A thread-safe map from principal keys to their gathered policies."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, V] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
+        try:
+            return self._entries[key]
+        except KeyError:
+            pass
+        generation = self._generation
+        value = load()
+        with self._lock:
+            if generation == self._generation:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[key] = value
+        return value
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+_CACHES: weakref.WeakKeyDictionary[Cloud, PolicyCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def policy_cache(cloud: Cloud) -> PolicyCache:
+    """The one cache of ``cloud`` (several clouds in one process each have their own)."""
+    cache = _CACHES.get(cloud)
+    if cache is None:
+        with _CACHES_LOCK:
+            cache = _CACHES.setdefault(cloud, PolicyCache())
+    return cache

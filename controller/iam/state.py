@@ -1,0 +1,134 @@
+"""IAM's tables: identities, policies and how they are attached, per account.
+
+Entities are keyed by their unique id (AIDA..., AGPA..., AROA...), which survives a
+rename, and carry ``name_key`` (the lowercased name) because IAM names are unique
+regardless of case. Tags live on the entity row as a JSON list in AWS's order.
+Access keys are not here: they belong to the shared credential store.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+
+from controller.state import JsonText, UtcDateTime, metadata
+
+users = Table(
+    "iam_users", metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(1024), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("boundary_arn", String(2048)),
+    Column("tags", JsonText, nullable=False),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+groups = Table(
+    "iam_groups", metadata,
+    Column("group_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("group_name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(1024), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+group_members = Table(
+    "iam_group_members", metadata,
+    Column("group_id", String(32), ForeignKey("iam_groups.group_id"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("iam_users.user_id"), primary_key=True),
+    Index("ix_iam_group_members_user", "user_id"),
+)
+
+roles = Table(
+    "iam_roles", metadata,
+    Column("role_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(1024), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("description", String(1000)),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("boundary_arn", String(2048)),
+    Column("tags", JsonText, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Column("last_used_region", String(32)),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+#: Customer managed policies (AWS managed ones are package data, see ``aws_policies``).
+policies = Table(
+    "iam_policies", metadata,
+    Column("policy_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("policy_name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("description", String(1000)),
+    Column("default_version", String(16), nullable=False),
+    #: Versions are numbered v1, v2... and numbers are never reused after a delete.
+    Column("next_version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("tags", JsonText, nullable=False),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+policy_versions = Table(
+    "iam_policy_versions", metadata,
+    Column("policy_id", String(32), ForeignKey("iam_policies.policy_id"), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Inline policies of users, groups and roles (``owner_type``), keyed by the owner's id.
+inline_policies = Table(
+    "iam_inline_policies", metadata,
+    Column("owner_id", String(32), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("owner_type", String(8), nullable=False),
+    Column("policy_name", String(128), nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+#: Managed policies (customer or AWS) attached to users, groups and roles.
+attachments = Table(
+    "iam_attachments", metadata,
+    Column("owner_id", String(32), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("owner_type", String(8), nullable=False),
+    Column("attached_at", UtcDateTime, nullable=False),
+    Index("ix_iam_attachments_policy", "account_id", "policy_arn"),
+)
+
+instance_profiles = Table(
+    "iam_instance_profiles", metadata,
+    Column("profile_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("profile_name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(1024), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("tags", JsonText, nullable=False),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+instance_profile_roles = Table(
+    "iam_instance_profile_roles", metadata,
+    Column("profile_id", String(32), ForeignKey("iam_instance_profiles.profile_id"), primary_key=True),
+    Column("role_id", String(32), ForeignKey("iam_roles.role_id"), primary_key=True),
+    Index("ix_iam_instance_profile_roles_role", "role_id"),
+)
