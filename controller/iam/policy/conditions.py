@@ -129,15 +129,16 @@ def _parse_number(text: str) -> Decimal | None:
 
 
 _EPOCH = re.compile(r"-?\d+(?:\.\d+)?")
-_YEAR_MONTH = re.compile(r"(\d{4})(?:-(\d{2}))?")
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
 @lru_cache(maxsize=4096)
 def parse_date(text: str) -> float | None:
     """Seconds since the epoch of a W3C ISO 8601 date/time or an epoch number, or None.
 
-    Accepts ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``, ``YYYY-MM-DDThh:mm[:ss[.s]]TZD``;
-    a time without a zone is UTC.
+    Accepts ``YYYY-MM``, ``YYYY-MM-DD``, ``YYYY-MM-DDThh:mm[:ss[.s]]TZD`` (a time without
+    a zone is UTC) and epoch seconds. A bare number is always epoch seconds, as in IAM's
+    own parser, so ``2020`` is 33 minutes after the epoch, not the year.
     """
     text = text.strip()
     if _EPOCH.fullmatch(text):
@@ -145,7 +146,7 @@ def parse_date(text: str) -> float | None:
     partial = _YEAR_MONTH.fullmatch(text)
     try:
         if partial:
-            moment = dt.datetime(int(partial.group(1)), int(partial.group(2) or 1), 1)
+            moment = dt.datetime(int(partial.group(1)), int(partial.group(2)), 1)
         else:
             moment = dt.datetime.fromisoformat(text.upper())
     except ValueError:
