@@ -24,12 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--listen", default=None, help="HOST:PORT to serve the AWS API on (default 127.0.0.1:8773)")
     up.add_argument("--no-agent", action="store_true", help="run the controller only")
     up.add_argument("--data-dir", type=Path, dest="up_data_dir", default=None)
+    account = commands.add_parser("account", help="manage the cloud's accounts")
+    account_commands = account.add_subparsers(dest="account_command", required=True)
+    create = account_commands.add_parser("create", help="create a member account and print its root access key")
+    create.add_argument("name")
+    create.add_argument("--email", default=None, help="the account's email (default NAME@cloudlet.local)")
+    create.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir = (getattr(args, "up_data_dir", None) or args.data_dir).expanduser().resolve()
+    data_dir = (getattr(args, "up_data_dir", None) or getattr(args, "account_data_dir", None)
+                or args.data_dir).expanduser().resolve()
     if args.command == "up":
         return run_up(data_dir, args.listen, start_agent=not args.no_agent)
+    if args.command == "account":
+        from controller.organizations.cli import create_account_command
+
+        return create_account_command(data_dir, args.name, args.email)
     return 2
 
 

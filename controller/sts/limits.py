@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from controller.errors import ServiceError, error
 from controller.iam.policy import policy_size
+from controller.protocol.models import load_service_model
 
 ValidationError = error("ValidationError", 400)
 PackedPolicyTooLarge = error("PackedPolicyTooLarge", 400)
@@ -36,6 +37,23 @@ def min_session_seconds() -> int:
     """The shortest session duration accepted (``CLOUDLET_MIN_SESSION_SECONDS``, default AWS's 900)."""
     value = os.environ.get("CLOUDLET_MIN_SESSION_SECONDS", "")
     return int(value) if value.strip().isdigit() else AWS_MIN_SESSION_SECONDS
+
+
+def relax_model_minimums() -> None:
+    """Let the wire accept durations below 900 s when ``CLOUDLET_MIN_SESSION_SECONDS`` says so.
+
+    The protocol layer enforces the STS model's ranges (DurationSeconds >= 900) before
+    any handler runs, so the test setting must lower the model's minimum too. This edits
+    the shape definitions of the process-wide STS model once, at import, before any
+    request is parsed; without the setting nothing changes.
+    """
+    minimum = min_session_seconds()
+    if minimum >= AWS_MIN_SESSION_SECONDS:
+        return
+    model = load_service_model("sts")
+    for shape_name in ("roleDurationSecondsType", "durationSecondsType"):
+        definition = model.shape_for(shape_name)._shape_model  # the model's own dict, shared by every Shape
+        definition["min"] = minimum
 
 
 def role_session_seconds(requested: int | None, max_session_duration: int, *, chained: bool) -> int:

@@ -1,0 +1,82 @@
+"""Member accounts: what CreateAccount and ``cloudlet account create`` both do.
+
+A new account gets, as on AWS, the role ``OrganizationAccountAccessRole`` (or the
+name CreateAccount's ``RoleName`` gives) trusting the management account and holding
+AdministratorAccess, so the management account's administrators set the tenant up
+with ``sts:AssumeRole`` alone. Creation is synchronous here: the request is
+SUCCEEDED (or FAILED, with AWS's reason) by the time CreateAccount answers.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+
+from controller.auth.store import accounts
+from controller.iam import state as iam_state
+from controller.iam.cache import policy_cache
+from controller.iam.roles import insert_role
+from controller.organizations import state
+from controller.state import utcnow
+
+if TYPE_CHECKING:
+    from controller.cloud import Cloud
+
+ACCESS_ROLE = "OrganizationAccountAccessRole"
+ORGANIZATION_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def trust_management_account(partition: str, management_account_id: str) -> str:
+    """The access role's trust policy: the management account (its admins) may assume it."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{management_account_id}:root"},
+        "Action": "sts:AssumeRole"}]}, indent=2)
+
+
+def organization_id(cloud: Cloud) -> str:
+    """The cloud's organization id (``o-`` and 10 characters), created the first time it is asked for."""
+    management = cloud.credentials.management_account()
+    table = state.organizations
+    with cloud.db.read() as conn:
+        found = conn.execute(select(table.c.organization_id).where(
+            table.c.management_account_id == management)).scalar()
+    if found:
+        return found
+    new_id = "o-" + "".join(secrets.choice(ORGANIZATION_ID_ALPHABET) for _ in range(10))
+    with cloud.db.begin() as conn:
+        conn.execute(insert(table).prefix_with("OR IGNORE").values(
+            management_account_id=management, organization_id=new_id, created_at=utcnow()))
+        return conn.execute(select(table.c.organization_id).where(
+            table.c.management_account_id == management)).scalar_one()
+
+
+def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str = ACCESS_ROLE) -> dict[str, Any]:
+    """Create an account with its access role; returns the create-account request row."""
+    management = cloud.credentials.management_account()
+    if management is None:
+        raise RuntimeError("the cloud has no management account yet (start it once with `cloudlet up`)")
+    partition = cloud.config.partition
+    request: dict[str, Any] = dict(request_id=f"car-{uuid.uuid4().hex}", account_name=name, state="SUCCEEDED",
+                                   requested_at=utcnow(), completed_at=None, account_id=None, failure_reason=None)
+    with cloud.db.begin() as conn:
+        taken = conn.execute(select(accounts.c.account_id).where(
+            func.lower(accounts.c.email) == email.lower())).first()
+        if taken:
+            request.update(state="FAILED", failure_reason="EMAIL_ALREADY_EXISTS")
+        else:
+            account_id = cloud.credentials.create_account(name, email, conn=conn)
+            role = insert_role(conn, partition, account_id, role_name,
+                               trust_management_account(partition, management), max_session_duration=3600)
+            conn.execute(insert(iam_state.attachments).values(
+                owner_id=role["role_id"], policy_arn=f"arn:{partition}:iam::aws:policy/AdministratorAccess",
+                account_id=account_id, owner_type="role", attached_at=utcnow()))
+            request["account_id"] = account_id
+        request["completed_at"] = utcnow()
+        conn.execute(insert(state.create_account_requests).values(**request))
+    policy_cache(cloud).invalidate()
+    return request
+
