@@ -50,17 +50,8 @@ class RequestContext:
     __slots__ = ("_values",)
 
     def __init__(self, context: Mapping[str, ContextValue]) -> None:
-        values: dict[str, tuple[str, ...]] = {}
-        for key, value in context.items():
-            if isinstance(value, str):
-                values[key.lower()] = (value,)
-            elif isinstance(value, bool):
-                values[key.lower()] = ("true" if value else "false",)
-            elif isinstance(value, int | float):
-                values[key.lower()] = (str(value),)
-            else:
-                values[key.lower()] = tuple(str(item) for item in value)
-        self._values = values
+        self._values = {key.lower(): (value,) if value.__class__ is str else _as_strings(value)
+                        for key, value in context.items()}
 
     def values(self, key: str) -> tuple[str, ...] | None:
         return self._values.get(key)
@@ -68,6 +59,16 @@ class RequestContext:
     def single(self, key: str) -> str | None:
         values = self._values.get(key)
         return values[0] if values is not None and len(values) == 1 else None
+
+
+def _as_strings(value: ContextValue | bool | float) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, bool):
+        return ("true" if value else "false",)
+    if isinstance(value, int | float):
+        return (str(value),)
+    return tuple(str(item) for item in value)
 
 
 @dataclass
@@ -83,7 +84,6 @@ class _Evaluator:
 
     def __init__(self, request: EvaluationRequest, caller: Caller) -> None:
         self.action = request.action.lower()
-        self.service = self.action.split(":", 1)[0]
         self.resource = request.resource
         self.context = RequestContext(request.context)
         self.caller = caller
@@ -93,7 +93,7 @@ class _Evaluator:
         result = _Scan()
         with_principal = kind == RESOURCE
         for policy in policies:
-            for statement in policy.document.candidates(self.service):
+            for statement in policy.document.for_action(self.action):
                 strength = self._applies(statement, with_principal)
                 if not strength:
                     continue
@@ -106,9 +106,7 @@ class _Evaluator:
         return result
 
     def _applies(self, statement: Statement, with_principal: bool) -> int:
-        """0 when the statement doesn't apply, else how it names the caller (DIRECT outside resource policies)."""
-        if statement.actions.matches(self.action) == statement.not_action:
-            return 0
+        """0 when the statement (already known to cover the action) doesn't apply, else how it names the caller."""
         strength = DIRECT
         if with_principal:
             spec = statement.principal
@@ -120,8 +118,11 @@ class _Evaluator:
                 strength = spec.strength(self.caller)
             if not strength:
                 return 0
-        if statement.resources is not None:
-            hit = statement.resources.matches(self.resource, self.context.single)
+        resources = statement.resources
+        if resources is not None:
+            # Plain patterns (the common case) skip the variable-resolving wrapper.
+            hit = resources.matches(self.resource, self.context.single) if resources.templates \
+                else resources.static.matches(self.resource)
             if hit is None:
                 self._note_missing(statement)
                 return 0

@@ -38,6 +38,12 @@ def compile_regex(source: str) -> re.Pattern[str]:
     return re.compile(f"(?:{source})\\Z", re.DOTALL)
 
 
+@lru_cache(maxsize=8192)
+def compile_pieces(pieces: tuple[tuple[str, bool], ...]) -> re.Pattern[str]:
+    """Compile a pattern given as (text, wildcards-active) pieces, as policy variables produce."""
+    return compile_regex("".join(glob_to_regex(text) if wild else re.escape(text) for text, wild in pieces))
+
+
 @dataclass(frozen=True, slots=True)
 class PatternSet:
     """Any-of matcher over IAM wildcard patterns.

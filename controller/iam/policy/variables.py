@@ -18,8 +18,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.iam.policy.matching import glob_to_regex
-
 #: Returns the single string value of a (lowercased) context key, or None.
 Lookup = Callable[[str], "str | None"]
 
@@ -78,18 +76,6 @@ class Template:
             else:
                 pieces.append((segment, True))
         return pieces
-
-    def render_text(self, lookup: Lookup) -> str | None:
-        """The string with variables substituted (for exact comparisons), or None."""
-        pieces = self.resolve(lookup)
-        return None if pieces is None else "".join(text for text, _ in pieces)
-
-    def render_pattern(self, lookup: Lookup) -> str | None:
-        """Regex source of the wildcard pattern with variables substituted, or None."""
-        pieces = self.resolve(lookup)
-        if pieces is None:
-            return None
-        return "".join(glob_to_regex(text) if wild else re.escape(text) for text, wild in pieces)
 
 
 def parse_template(text: str) -> Template | None:
