@@ -8,7 +8,7 @@ import json
 import pytest
 
 from controller.iam import policy
-from controller.iam.policy.matching import PatternSet, arn_pattern, glob_to_regex
+from controller.iam.policy.matching import PatternSet, arn_regex_source, glob_to_regex
 from controller.iam.policy.principals import Caller
 from controller.iam.policy.variables import Escaped, Variable, parse_template
 
@@ -197,9 +197,14 @@ def test_action_patterns_are_case_insensitive() -> None:
 
 
 def test_arn_pattern_requires_six_components() -> None:
-    assert arn_pattern("arn:aws:s3:::bucket") is not None
-    assert arn_pattern("*") is None
-    assert arn_pattern("arn:aws:s3") is None
+    assert arn_regex_source([("arn:aws:s3:::bucket", True)]) is not None
+    assert arn_regex_source([("*", True)]) is None
+    assert arn_regex_source([("arn:aws:s3", True)]) is None
+
+
+def test_arn_pattern_wildcards_stay_within_components() -> None:
+    assert arn_regex_source([("arn:aws:s3:*:*:b/*", True)]) == "arn:aws:s3:[^:]*:[^:]*:b/.*"
+    assert arn_regex_source([("arn:aws:s3:::", True), ("a*", False)]) == "arn:aws:s3:::a\\*"
 
 
 def test_template_segments() -> None:

@@ -90,6 +90,7 @@ class _Evaluator:
         self.missing: dict[str, str] = {}
 
     def scan(self, policies: Sequence[Policy], kind: str) -> _Scan:
+        """The applicable Allow (with how they name the caller) and Deny statements of one policy group."""
         result = _Scan()
         with_principal = kind == RESOURCE
         for policy in policies:

@@ -80,14 +80,6 @@ class PatternSet:
         return self.regex is not None and self.regex.match(candidate) is not None
 
 
-def split_arn(value: str) -> list[str] | None:
-    """The six colon-separated components of an ARN, or None when ``value`` is not one."""
-    parts = value.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        return None
-    return parts
-
-
 def arn_regex_source(pieces: Iterable[tuple[str, bool]]) -> str | None:
     """Regex source for an ``ArnLike`` pattern given as (text, wildcards-active) pieces.
 
@@ -111,13 +103,6 @@ def arn_regex_source(pieces: Iterable[tuple[str, bool]]) -> str | None:
             else:
                 parts.append(re.escape(char))
     return "".join(parts) if colons == 5 else None
-
-
-@lru_cache(maxsize=4096)
-def arn_pattern(pattern: str) -> re.Pattern[str] | None:
-    """The compiled ``ArnLike`` matcher of a plain pattern, or None if it is not ARN-shaped."""
-    source = arn_regex_source([(pattern, True)])
-    return None if source is None else compile_regex(source)
 
 
 def arn_matches(regex: re.Pattern[str], value: str) -> bool:
