@@ -38,6 +38,16 @@ def client_factory(endpoint: str, service: str, key: str, secret: str, region: s
     return make
 
 
+def bound_call(make_client, op):
+    """A factory of zero-argument calls, each with a client (and keep-alive connection) of its own."""
+
+    def make():
+        client = make_client()
+        return lambda: op(client)
+
+    return make
+
+
 def measure(endpoint: str, key: str, secret: str, region: str, *, threads: int, seconds: float,
             rounds: int) -> dict[str, LoadResult]:
     results = {}
@@ -45,8 +55,7 @@ def measure(endpoint: str, key: str, secret: str, region: str, *, threads: int, 
         make_client = client_factory(endpoint, service, key, secret, region)
         best: list[LoadResult] = []
         for _ in range(rounds):
-            best.append(run_load(lambda mc=make_client, o=op: (lambda c=mc(): o(c)), threads=threads,
-                                 seconds=seconds))
+            best.append(run_load(bound_call(make_client, op), threads=threads, seconds=seconds))
         best.sort(key=lambda r: r.rps)
         results[label] = best[len(best) // 2]  # the median round
     return results
