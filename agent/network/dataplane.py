@@ -92,7 +92,9 @@ class Dataplane:
                                    (plan.underlay_ip, plan.underlay_port) if plan.underlay_ip else None, link_report)
             for ns in plan.namespaces:
                 netns.write_sysctls(ns.name, ns.sysctls)
-                links.configure(ns, handle)
+                links.configure_links(ns, handle)
+            for ns in plan.namespaces:
+                links.configure_forwarding(ns, handle)
         finally:
             for ipr in handles.values():
                 ipr.close()

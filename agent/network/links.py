@@ -55,8 +55,9 @@ def create_links(plan: NamespacePlan, handle: Handle, underlay_netns: str | None
     ipr = handle(plan.name)
     existing = _links(ipr)
     wanted = {link.name for link in plan.links}
+    open_bridges = {existing[name]["index"] for name in plan.open_bridges if name in existing}
     for name, msg in existing.items():
-        if name not in wanted and name != "lo":
+        if name not in wanted and name != "lo" and msg.get("master") not in open_bridges:
             ipr.link("del", index=msg["index"])
             report.removed.append(f"{plan.name}/{name}")
     existing = _links(ipr)
@@ -64,7 +65,9 @@ def create_links(plan: NamespacePlan, handle: Handle, underlay_netns: str | None
         if link.kind == "veth":
             _ensure_veth(plan.name, link, existing, handle, report)
         elif link.kind == "bridge" and link.name not in existing:
-            ipr.link("add", ifname=link.name, kind="bridge", address=link.mac, br_stp_state=0, br_forward_delay=0)
+            # No multicast snooping: a port that joined before its MLD report was seen would miss IPv6 ND.
+            ipr.link("add", ifname=link.name, kind="bridge", address=link.mac, br_stp_state=0, br_forward_delay=0,
+                     br_mcast_snooping=0)
             report.created.append(f"{plan.name}/{link.name}")
         elif link.kind == "tap" and link.name not in existing:
             _adopt_tap(plan.name, link, handle, report)
@@ -111,8 +114,8 @@ def _adopt_tap(ns: str, link: Link, handle: Handle, report: LinkReport) -> None:
     report.created.append(f"{ns}/{link.name}")
 
 
-def configure(plan: NamespacePlan, handle: Handle) -> None:
-    """Phase two: attributes (MAC, MTU, master, up), addresses, neighbours, FDB, rules, routes."""
+def configure_links(plan: NamespacePlan, handle: Handle) -> None:
+    """Phase two: attributes (MAC, MTU, master, up) and addresses."""
     ipr = handle(plan.name)
     existing = _links(ipr)
     bridges = [link for link in plan.links if link.kind in ("bridge", "loopback")]
@@ -121,6 +124,11 @@ def configure(plan: NamespacePlan, handle: Handle) -> None:
         if link.name in existing:
             _set_attributes(ipr, link, existing)
     _converge_addresses(ipr, plan.links)
+
+
+def configure_forwarding(plan: NamespacePlan, handle: Handle) -> None:
+    """Phase three, once every namespace's links are up: neighbours, FDB, rules, routes."""
+    ipr = handle(plan.name)
     for neighbour in plan.neighbours:
         index = _index(ipr, neighbour.device)
         if index is not None:

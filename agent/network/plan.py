@@ -89,6 +89,8 @@ class NamespacePlan:
     sysctls: dict[str, str] = field(default_factory=dict)
     ruleset: str | None = None
     dhcp: DhcpConfig | None = None
+    #: Bridges whose foreign ports are kept (the lab Internet's segment, where outside hosts plug in).
+    open_bridges: tuple[str, ...] = ()
 
 
 @dataclass
@@ -126,7 +128,8 @@ def _internet_plan(doc: HostNetwork) -> NamespacePlan:
         raise ValueError(f"uplink mode {uplink.mode!r} is not supported (only the isolated 'lab' uplink)")
     world = cidr.network(uplink.internet_cidr)
     world6 = cidr.network(uplink.internet_ipv6_cidr)
-    plan = NamespacePlan(naming.internet_netns(doc.name_prefix), "internet", sysctls={
+    plan = NamespacePlan(naming.internet_netns(doc.name_prefix), "internet", open_bridges=(naming.INTERNET_BRIDGE,),
+                         sysctls={
         "net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
         "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
     plan.links += [Link("lo", "loopback"), Link(naming.INTERNET_BRIDGE, "bridge", mac=naming.mac_for("internet"),
