@@ -1,0 +1,112 @@
+"""The scale-out backend: blobs as objects in an external S3-compatible cluster (MinIO, Ceph RGW, Garage).
+
+Cloudlet keeps the S3 API, authentication, policies and all metadata; the cluster only
+holds immutable blobs under ``<prefix><blob id>`` in one bucket, talked to with the
+MinIO Python SDK. Uploads stream in parts of :data:`PART_SIZE` (the SDK holds one part
+in memory at a time), so memory stays bounded whatever the object size; a failed
+upload is aborted by the SDK and leaves no object. Clones are server-side copies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import CopySource
+from minio.deleteobjects import DeleteObject
+
+from controller.s3.storage import CHUNK_SIZE, Readable
+
+#: Size of the parts the SDK uploads (and buffers) one at a time.
+PART_SIZE = 16 << 20
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where the cluster is and how to sign in (see controller/s3/README.md)."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str
+    secure: bool = True
+    region: str = "us-east-1"
+    prefix: str = "cloudlet-blobs/"
+
+
+class ClusterBlobStore:
+    """Blobs in a bucket of an S3-compatible cluster (see the module docstring)."""
+
+    def __init__(self, settings: ClusterSettings, *, connections: int = 32) -> None:
+        self.settings = settings
+        http = urllib3.PoolManager(maxsize=connections, retries=urllib3.Retry(total=3, backoff_factor=0.2),
+                                   timeout=urllib3.Timeout(connect=10, read=300))
+        self.client = Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
+                            secure=settings.secure, region=settings.region, http_client=http)
+
+    def _name(self, blob_id: str) -> str:
+        return self.settings.prefix + blob_id
+
+    def recover(self) -> None:
+        """Make sure the bucket exists (nothing else: a failed put leaves nothing on the cluster)."""
+        if not self.client.bucket_exists(self.settings.bucket):
+            self.client.make_bucket(self.settings.bucket, location=self.settings.region)
+
+    def put(self, source: Readable) -> tuple[str, int]:
+        blob_id = uuid.uuid4().hex
+        counted = _Counting(source)
+        self.client.put_object(self.settings.bucket, self._name(blob_id), counted, length=-1,
+                               part_size=PART_SIZE, num_parallel_uploads=1)
+        return blob_id, counted.size
+
+    def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        if length == 0:
+            return iter(())
+        response = self.client.get_object(self.settings.bucket, self._name(blob_id), offset=offset,
+                                          length=length or 0)
+        return _stream(response)
+
+    def clone(self, blob_id: str) -> str:
+        clone_id = uuid.uuid4().hex
+        self.client.copy_object(self.settings.bucket, self._name(clone_id),
+                                CopySource(self.settings.bucket, self._name(blob_id)))
+        return clone_id
+
+    def delete(self, blob_ids: Iterable[str]) -> None:
+        names = [DeleteObject(self._name(blob_id)) for blob_id in blob_ids]
+        if not names:
+            return
+        errors = list(self.client.remove_objects(self.settings.bucket, names))
+        real = [e for e in errors if e.code != "NoSuchKey"]
+        if real:
+            raise OSError(f"could not delete {len(real)} blobs from {self.settings.bucket}: {real[0].message}")
+
+    def list_ids(self) -> Iterator[str]:
+        prefix = self.settings.prefix
+        for item in self.client.list_objects(self.settings.bucket, prefix=prefix, recursive=True):
+            if item.object_name and not item.is_dir:
+                yield item.object_name[len(prefix):]
+
+
+class _Counting:
+    """Counts the bytes the SDK reads, so put can report the blob's size."""
+
+    def __init__(self, source: Readable) -> None:
+        self._source = source
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self.size += len(data)
+        return bytes(data)
+
+
+def _stream(response) -> Iterator[bytes]:
+    try:
+        yield from response.stream(CHUNK_SIZE)
+    finally:
+        response.close()
+        response.release_conn()
