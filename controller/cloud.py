@@ -25,7 +25,7 @@ from controller.state import Database
 log = logging.getLogger(__name__)
 
 #: Service packages, by botocore model name; each exposes ``api: ServiceApi``.
-SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations")
+SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3")
 
 
 class Authorizer(Protocol):

@@ -24,6 +24,22 @@ class Config:
     s3_domain: str = "s3.localhost"
     #: Worker threads of the HTTP server.
     threads: int = 32
+    # --- S3 (see controller/s3/README.md) ---
+    #: Where object data lives: "local" (files under s3_data_dir) or "cluster" (an S3-compatible cluster).
+    s3_backend: str = "local"
+    #: Directory of the local backend; empty means DATA_DIR/s3.
+    s3_data_dir: str = ""
+    #: The cluster backend: endpoint (host:port), credentials, bucket, TLS, region and key prefix.
+    s3_cluster_endpoint: str = ""
+    s3_cluster_access_key: str = ""
+    s3_cluster_secret_key: str = ""
+    s3_cluster_bucket: str = "cloudlet"
+    s3_cluster_secure: bool = True
+    s3_cluster_region: str = "us-east-1"
+    s3_cluster_prefix: str = "cloudlet-blobs/"
+    #: Seconds between two lifecycle sweeps, and the length of a lifecycle "day" (tests shorten both).
+    s3_lifecycle_interval: float = 3600.0
+    s3_lifecycle_day_seconds: float = 86400.0
 
     @property
     def endpoint_url(self) -> str:

@@ -1,0 +1,32 @@
+"""Amazon S3: buckets and objects with S3's semantics, on local disk or an S3-compatible cluster.
+
+The operations are plain functions over botocore's ``s3`` model (rest-xml), in
+``buckets``, ``bucket_config``, ``objects``, ``copy``, ``multipart`` and ``listings``.
+Object bytes go through ``engine`` to a blob store (``storage/``); metadata lives in
+the state store (``state.py``). ``access.resource_lookup`` tells the IAM authorizer
+each bucket's owner and its effective resource policy (bucket policy plus canned ACLs,
+filtered by the public access block). ``cors`` answers browser preflights and
+``lifecycle`` runs the expiration rules in the background; the gateway and the
+controller call them through :func:`start`, :func:`stop`, ``cors.preflight`` and
+``cors.response_headers``.
+"""
+
+from controller.api import ServiceApi
+
+api = ServiceApi("s3")
+
+from controller.s3 import (  # noqa: E402  (modules register their operations on api)
+    access,
+    bucket_config,  # noqa: F401
+    buckets,  # noqa: F401
+    copy,  # noqa: F401
+    listings,  # noqa: F401
+    multipart,  # noqa: F401
+    objects,  # noqa: F401
+    state,  # noqa: F401
+)
+from controller.s3.runtime import start, stop  # noqa: E402
+
+api.resource_lookup = access.resource_lookup
+
+__all__ = ["api", "start", "stop"]

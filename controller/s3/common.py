@@ -1,0 +1,126 @@
+"""Helpers the S3 operations share: bucket lookup, owners, system metadata, encryption choice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from controller.api import Params, RequestContext
+from controller.auth.chunked import stored_content_encoding
+from controller.s3 import catalog, checksums
+from controller.s3.crypto import SSE_C, SSE_S3, ObjectKey, customer_key, new_object_key, open_object_key
+from controller.s3.errors import AccessDenied, InvalidArgument, NotImplementedError_
+from controller.s3.naming import canonical_user_id
+from controller.s3.runtime import S3Runtime
+
+Record = dict[str, Any]
+
+#: System metadata S3 stores with an object and returns on GET/HEAD, by model member.
+SYSTEM_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
+                  "Expires", "WebsiteRedirectLocation")
+#: GET's ``response-*`` query overrides, by the member they override.
+RESPONSE_OVERRIDES = {"ResponseContentType": "ContentType", "ResponseCacheControl": "CacheControl",
+                      "ResponseContentDisposition": "ContentDisposition",
+                      "ResponseContentEncoding": "ContentEncoding", "ResponseContentLanguage": "ContentLanguage",
+                      "ResponseExpires": "Expires"}
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+def read_bucket(ctx: RequestContext, params: Params) -> Record:
+    """The request's bucket (NoSuchBucket if none), honouring ``x-amz-expected-bucket-owner``."""
+    with ctx.cloud.db.read() as conn:
+        bucket = catalog.require_bucket(conn, params["Bucket"])
+    check_expected_owner(bucket, params)
+    return bucket
+
+
+def check_expected_owner(bucket: Record, params: Params, member: str = "ExpectedBucketOwner") -> None:
+    expected = params.get(member)
+    if expected and expected != bucket["owner_account"]:
+        raise AccessDenied("Access Denied")
+
+
+def owner(ctx: RequestContext, account_id: str) -> dict[str, str]:
+    """An S3 ``Owner``: the account's canonical id and display name."""
+    account = ctx.cloud.credentials.get_account(account_id) if account_id else None
+    return {"ID": canonical_user_id(account_id), "DisplayName": (account or {}).get("name") or account_id}
+
+
+def system_headers(params: Params) -> dict[str, Any]:
+    """The system metadata of a PUT/CreateMultipartUpload/CopyObject request, as stored."""
+    headers: dict[str, Any] = {}
+    for member in SYSTEM_HEADERS:
+        value = params.get(member)
+        if value is None:
+            continue
+        if member == "ContentEncoding":
+            value = stored_content_encoding(value)
+            if value is None:
+                continue
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        headers[member] = value
+    headers.setdefault("ContentType", DEFAULT_CONTENT_TYPE)
+    return headers
+
+
+def header_members(headers: dict[str, Any] | None, params: Params | None = None) -> dict[str, Any]:
+    """Stored system metadata as output members, with GET's ``response-*`` overrides applied."""
+    members = dict(headers or {})
+    if "Expires" in members and isinstance(members["Expires"], str):
+        members["Expires"] = dt.datetime.fromisoformat(members["Expires"])
+    for override, member in RESPONSE_OVERRIDES.items():
+        if params and params.get(override) is not None:
+            members[member] = params[override]
+    return members
+
+
+def checksum_members(checksum: Record | None) -> dict[str, str]:
+    """``ChecksumCRC32``... and ``ChecksumType`` output members of a stored checksum."""
+    if not checksum:
+        return {}
+    return {checksums.MEMBERS[checksum["algorithm"]]: checksum["value"], "ChecksumType": checksum["type"]}
+
+
+def write_encryption(rt: S3Runtime, bucket: Record, params: Params) -> ObjectKey | None:
+    """The encryption a new object (or upload) gets: asked for by the request, else the bucket default."""
+    customer = customer_key(params)
+    requested = params.get("ServerSideEncryption")
+    if customer is not None:
+        if requested:
+            raise InvalidArgument("Server Side Encryption with Customer provided key is incompatible with the "
+                                  "encryption method specified", ArgumentName="x-amz-server-side-encryption",
+                                  ArgumentValue=requested)
+        return new_object_key(SSE_C, master_key=rt.master_key, customer=customer)
+    if requested is None:
+        rules = (bucket.get("encryption") or {}).get("Rules") or []
+        defaults = rules[0].get("ApplyServerSideEncryptionByDefault") if rules else None
+        requested = (defaults or {}).get("SSEAlgorithm")
+    if requested is None:
+        return None
+    check_sse_algorithm(requested)
+    return new_object_key(SSE_S3, master_key=rt.master_key)
+
+
+def check_sse_algorithm(algorithm: str) -> None:
+    if algorithm in ("aws:kms", "aws:kms:dsse"):
+        raise NotImplementedError_("SSE-KMS needs a key management service; Cloudlet supports SSE-S3 (AES256) "
+                                   "and SSE-C.")
+    if algorithm != SSE_S3:
+        raise InvalidArgument("The encryption method specified is not supported",
+                              ArgumentName="x-amz-server-side-encryption", ArgumentValue=algorithm)
+
+
+def read_encryption(rt: S3Runtime, version: Record, params: Params, prefix: str = "") -> ObjectKey | None:
+    """The data key to read a stored version with (SSE-C needs the request's key, ``prefix`` for copies)."""
+    return open_object_key(version["encryption"], master_key=rt.master_key,
+                           customer=customer_key(params, prefix))
+
+
+def encryption_members(record: Record | None) -> dict[str, str]:
+    """What responses echo about stored encryption, without unwrapping any key."""
+    if not record:
+        return {}
+    if record["mode"] == SSE_C:
+        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKeyMD5": record["key_md5"]}
+    return {"ServerSideEncryption": SSE_S3}
