@@ -25,17 +25,28 @@ from controller.iam.principal_policies import managed_policies, owned_policies
 _RESTRICTIVENESS = {policy.ALLOWED: 0, policy.IMPLICIT_DENY: 1, policy.EXPLICIT_DENY: 2}
 
 
-def _parse_inputs(documents: Sequence[str], source: str, kind: str) -> list[policy.Policy]:
-    """Compile input policies; a bad one answers InvalidInput naming it."""
+def _parse_inputs(documents: Sequence[str], source: str, *, resource_policy: bool = False) -> list[policy.Policy]:
+    """Compile input policies; a bad one answers InvalidInput naming it.
+
+    The simulator checks the grammar and where Principal and Resource belong, not
+    IAM's storage rules (quotas, alphanumeric Sids): it simulates documents that need
+    not be storable as they are.
+    """
     parsed = []
     for index, document in enumerate(documents, start=1):
-        policy_id = f"{source}.{index}" if source != "ResourcePolicy" else source
+        policy_id = source if resource_policy else f"{source}.{index}"
         try:
-            policy.validate_policy(document, kind=kind)
+            compiled = policy.compile_document(document)
         except policy.PolicyError as exc:
             raise InvalidInput(f"{policy_id}: {exc.message}") from None
-        parsed.append(policy.parse_policy(document, policy_id=policy_id,
-                                          source_type="resource" if kind == "resource" else "none"))
+        for statement in compiled.statements:
+            if resource_policy and statement.principal is None:
+                raise InvalidInput(f"{policy_id}: Missing required field Principal")
+            if not resource_policy and statement.principal is not None:
+                raise InvalidInput(f"{policy_id}: Policy document should not specify a principal.")
+            if not resource_policy and statement.resources is None:
+                raise InvalidInput(f"{policy_id}: Policy statement must contain resources.")
+        parsed.append(policy.Policy(policy_id, compiled, "resource" if resource_policy else "none"))
     return parsed
 
 
@@ -160,10 +171,10 @@ def simulate_custom_policy(ctx: RequestContext, params: Params) -> Params:
     caller_arn, caller_account = _caller(params)
     boundary = params.get("PermissionsBoundaryPolicyInputList")
     policies = policy.PolicySet(
-        identity=_parse_inputs(params["PolicyInputList"], "PolicyInputList", "session"),
-        resource=_parse_inputs([params["ResourcePolicy"]], "ResourcePolicy", "resource")
+        identity=_parse_inputs(params["PolicyInputList"], "PolicyInputList"),
+        resource=_parse_inputs([params["ResourcePolicy"]], "ResourcePolicy", resource_policy=True)
         if params.get("ResourcePolicy") else [],
-        permissions_boundary=_parse_inputs(boundary, "PermissionsBoundaryPolicyInputList", "boundary")
+        permissions_boundary=_parse_inputs(boundary, "PermissionsBoundaryPolicyInputList")
         if boundary else None)
     return simulate(policies, params, caller_arn=caller_arn, caller_account=caller_account or ctx.account_id,
                     resource_owner=_resource_owner(params))
@@ -180,14 +191,14 @@ def simulate_principal_policy(ctx: RequestContext, params: Params) -> Params:
         boundary_input = params.get("PermissionsBoundaryPolicyInputList")
         boundary: list[policy.Policy] | None = None
         if boundary_input:
-            boundary = _parse_inputs(boundary_input, "PermissionsBoundaryPolicyInputList", "boundary")
+            boundary = _parse_inputs(boundary_input, "PermissionsBoundaryPolicyInputList")
         elif boundary_arn:
             boundary = managed_policies(conn, partition, ctx.account_id, [boundary_arn])
-    identity += _parse_inputs(params.get("PolicyInputList") or [], "PolicyInputList", "session")
+    identity += _parse_inputs(params.get("PolicyInputList") or [], "PolicyInputList")
     caller_arn, caller_account = _caller(params, source if kind is USER else "")
     policies = policy.PolicySet(
         identity=identity,
-        resource=_parse_inputs([params["ResourcePolicy"]], "ResourcePolicy", "resource")
+        resource=_parse_inputs([params["ResourcePolicy"]], "ResourcePolicy", resource_policy=True)
         if params.get("ResourcePolicy") else [],
         permissions_boundary=boundary)
     return simulate(policies, params, caller_arn=caller_arn or source, caller_account=caller_account or ctx.account_id,
