@@ -149,11 +149,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             raise _invalid_range(header, size)
         return ByteRange(max(size - suffix, 0), size - 1, size)
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    last = int(last_text) if last_text else None
+    if last is not None and last < first:
         return None
     if first >= size:
         raise _invalid_range(header, size)
+    last = size - 1 if last is None else last
     return ByteRange(first, min(last, size - 1), size)
 
 

@@ -152,11 +152,15 @@ def encode_token(marker: str) -> str:
 
 
 def decode_token(token: str) -> str:
+    """The marker inside a continuation token; InvalidArgument for anything this server did not issue."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+        marker = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
+        marker = None
+    if marker is None or not marker or encode_token(marker) != token:
         raise InvalidArgument("The continuation token provided is incorrect", ArgumentName="continuation-token",
-                              ArgumentValue=token) from None
+                              ArgumentValue=token)
+    return marker
 
 
 def check_max_keys(value: int | None, *, name: str = "max-keys", default: int = 1000) -> int:

@@ -1,0 +1,118 @@
+"""The storage engine: durable puts, failures that leave nothing, crash recovery, the blob guard."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import controller.s3 as s3
+from controller.s3.runtime import referenced_blobs, runtime
+from controller.s3.storage import BlobGuard
+from controller.s3.storage.local import LocalBlobStore
+from tests.unit.test_s3_harness import S3Harness, make_harness, open_harness
+
+
+@pytest.fixture
+def s3h(tmp_path: Path) -> Iterator[S3Harness]:
+    yield from open_harness(tmp_path)
+
+
+class Exploding(io.RawIOBase):
+    """A body that fails after some bytes, like a client that disconnects mid-upload."""
+
+    def __init__(self, good: int) -> None:
+        self.left = good
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise ConnectionResetError("client went away")
+        chunk = b"x" * min(self.left, size if size and size > 0 else self.left)
+        self.left -= len(chunk)
+        return chunk
+
+
+def test_local_store_put_read_clone_delete(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "s3")
+    store.recover()
+    data = os.urandom(2_500_000)
+    blob, size = store.put(io.BytesIO(data))
+    assert size == len(data) and b"".join(store.read(blob)) == data
+    assert b"".join(store.read(blob, 1_000_000, 10)) == data[1_000_000:1_000_010]
+    clone = store.clone(blob)
+    store.delete([blob])
+    assert b"".join(store.read(clone)) == data
+    assert list(store.list_ids()) == [clone]
+    assert (store.disk_path(clone).stat().st_mode & 0o777) == 0o600
+
+
+def test_failed_put_leaves_no_file(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "s3")
+    store.recover()
+    with pytest.raises(ConnectionResetError):
+        store.put(Exploding(3_000_000))
+    assert list(store.list_ids()) == [] and list(store.tmp_dir.iterdir()) == []
+
+
+def test_recovery_drops_temporaries_and_orphans(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path)
+    harness.call("CreateBucket", {"Bucket": "crash"})
+    harness.put("crash", "kept", b"acknowledged")
+    store = runtime(harness.cloud).blobs
+    assert isinstance(store, LocalBlobStore)
+    # what a crash can leave: a half-written temp file, and a renamed blob never committed
+    (store.tmp_dir / "deadbeef").write_bytes(b"half")
+    orphan, _ = store.put(io.BytesIO(b"never committed"))
+    s3.stop(harness.cloud)
+    harness.cloud.close()
+
+    restarted = make_harness(tmp_path)
+    try:
+        assert restarted.read("crash", "kept") == b"acknowledged"
+        store = runtime(restarted.cloud).blobs
+        assert orphan not in set(store.list_ids())
+        assert set(store.list_ids()) == referenced_blobs(restarted.cloud)
+        assert list(store.tmp_dir.iterdir()) == []
+    finally:
+        restarted.cloud.close()
+
+
+def test_interrupted_upload_keeps_the_old_object(s3h: S3Harness) -> None:
+    s3h.call("CreateBucket", {"Bucket": "keep"})
+    s3h.put("keep", "k", b"old")
+    with pytest.raises(ConnectionResetError):
+        s3h.call("PutObject", {"Bucket": "keep", "Key": "k", "Body": Exploding(2_000_000)})
+    assert s3h.read("keep", "k") == b"old"
+    assert set(runtime(s3h.cloud).blobs.list_ids()) == referenced_blobs(s3h.cloud)
+
+
+def test_put_into_a_bucket_deleted_meanwhile_keeps_nothing(s3h: S3Harness) -> None:
+    s3h.call("CreateBucket", {"Bucket": "racing"})
+
+    class DeletesBucketAtEof(io.RawIOBase):
+        def __init__(self) -> None:
+            self.sent = False
+
+        def read(self, size: int = -1) -> bytes:
+            if self.sent:
+                s3h.call("DeleteBucket", {"Bucket": "racing"})
+                return b""
+            self.sent = True
+            return b"data"
+
+    s3h.refused("PutObject", {"Bucket": "racing", "Key": "k", "Body": DeletesBucketAtEof()}, "NoSuchBucket")
+    assert list(runtime(s3h.cloud).blobs.list_ids()) == []
+
+
+def test_guard_defers_deletion_until_readers_finish() -> None:
+    deleted: list[str] = []
+    guard = BlobGuard(deleted.extend)
+    with guard.snapshot() as lease:
+        leased = lease(["a", "b"])
+    guard.discard(["a", "c"])
+    assert deleted == ["c"]
+    guard.release(leased)
+    assert sorted(deleted) == ["a", "c"]
