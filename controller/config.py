@@ -24,6 +24,27 @@ class Config:
     s3_domain: str = "s3.localhost"
     #: Worker threads of the HTTP server.
     threads: int = 32
+    # --- VPC networking (controller/ec2) ---
+    #: Public IPv4 pool of Elastic IPs, NAT gateways and auto-assigned public addresses; its first host
+    #: address is left to the uplink's router. Keep it off every real network the machine is on.
+    public_address_pool: str = "198.51.100.0/24"
+    #: Amazon-provided IPv6: each VPC that asks gets a /56 from this pool.
+    vpc_ipv6_pool: str = "2001:db8:1000::/40"
+    #: The lab uplink's stand-in for the rest of the Internet (where test hosts plug in).
+    lab_internet_cidr: str = "203.0.113.0/24"
+    lab_internet_ipv6_cidr: str = "2001:db8:ffff::/64"
+    #: EC2 quotas, per account in the region unless named otherwise (AWS's default values).
+    vpcs_per_account: int = 5
+    subnets_per_vpc: int = 200
+    internet_gateways_per_account: int = 5
+    elastic_ips_per_account: int = 5
+    nat_gateways_per_zone: int = 5
+    security_groups_per_vpc: int = 2500
+    rules_per_security_group: int = 60
+    security_groups_per_interface: int = 5
+    #: Seconds a new NAT gateway stays ``pending`` (and a deleted one ``deleting``) before it settles.
+    nat_gateway_transition_seconds: float = 1.0
+
     # --- S3 (see controller/s3/README.md) ---
     #: Where object data lives: "local" (files under s3_data_dir) or "cluster" (an S3-compatible cluster).
     s3_backend: str = "local"

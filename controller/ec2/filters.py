@@ -16,12 +16,15 @@ FilterFields = dict[str, Callable[[dict[str, Any]], Any]]
 
 
 def apply_filters(rows: Iterable[dict[str, Any]], filters: list[dict[str, Any]] | None,
-                  fields: FilterFields) -> list[dict[str, Any]]:
-    """Rows matching every filter (AND); a filter matches when any of its values does (OR)."""
+                  fields: FilterFields, *, tags_key: str = "Tags") -> list[dict[str, Any]]:
+    """Rows matching every filter (AND); a filter matches when any of its values does (OR).
+
+    ``tags_key`` names the rows' tag list for the ``tag:*`` filters (ENIs call it ``TagSet``).
+    """
     compiled = []
     for f in filters or []:
         name = f.get("Name", "")
-        getter = fields.get(name) or _tag_getter(name)
+        getter = fields.get(name) or _tag_getter(name, tags_key)
         if getter is None:
             raise InvalidParameterValue(f"The filter '{name}' is invalid")
         patterns = [re.compile(fnmatch.translate(str(v))) for v in f.get("Values") or []]
@@ -40,10 +43,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _tag_getter(name: str) -> Callable[[dict[str, Any]], Any] | None:
+def _tag_getter(name: str, tags_key: str = "Tags") -> Callable[[dict[str, Any]], Any] | None:
     if name.startswith("tag:"):
         key = name[4:]
-        return lambda row: [t["Value"] for t in row.get("Tags", []) if t["Key"] == key]
+        return lambda row: [t["Value"] for t in row.get(tags_key, []) if t["Key"] == key]
     if name == "tag-key":
-        return lambda row: [t["Key"] for t in row.get("Tags", [])]
+        return lambda row: [t["Key"] for t in row.get(tags_key, [])]
+    if name == "tag-value":
+        return lambda row: [t["Value"] for t in row.get(tags_key, [])]
     return None

@@ -1,0 +1,57 @@
+"""Registering a VPC operation: DryRun, the caller's default VPC, and the ARNs IAM checks.
+
+``@vpc_operation("CreateSubnet", resources=arns((SUBNET, NEW), (VPC, "VpcId")))`` registers
+the handler on the EC2 :data:`~controller.ec2.api` like ``api.operation`` does, and
+around it:
+
+- ``DryRun=true`` answers ``DryRunOperation`` once IAM has allowed the call (the gateway
+  authorizes before the handler runs), which is what EC2 means by a dry run;
+- the account's default VPC exists before the first VPC call of an account runs, as in
+  AWS where every account starts with one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from controller.api import Handler, Params, RequestContext, ResourceMapper
+from controller.ec2 import api
+from controller.ec2.defaults import ensure_default_vpc
+from controller.ec2.errors import DryRunOperation
+from controller.ec2.ids import Kind
+
+#: Stands for "the resource this call creates" in an :func:`arns` spec (its ARN ends in ``/*``).
+NEW = None
+
+
+def vpc_operation(name: str, *, resources: ResourceMapper | None = None) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(ctx: RequestContext, params: Params) -> Params:
+            if params.get("DryRun"):
+                raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
+            ensure_default_vpc(ctx)
+            return handler(ctx, params)
+
+        api.operation(name, resources=resources)(run)
+        return handler
+
+    return register
+
+
+def arns(*spec: tuple[Kind, str | None]) -> ResourceMapper:
+    """A resource mapper: the ARN of each (kind, input member) present, ``kind/*`` for NEW."""
+
+    def mapper(ctx: RequestContext, params: Params) -> list[str]:
+        found: list[str] = []
+        for kind, member in spec:
+            if member is NEW:
+                found.append(kind.arn(ctx, "*"))
+                continue
+            value = params.get(member)
+            values = value if isinstance(value, list) else [value] if value else []
+            found.extend(kind.arn(ctx, str(v)) for v in values)
+        return found or ["*"]
+
+    return mapper
