@@ -46,6 +46,7 @@ class ApplyReport:
     pending: list[str] = field(default_factory=list)
     rulesets_loaded: list[str] = field(default_factory=list)
     dhcp_restarted: list[str] = field(default_factory=list)
+    netlink_converged: bool = False
     seconds: float = 0.0
 
 
@@ -60,6 +61,7 @@ class Dataplane:
         self.run_dir = run_dir
         self.metadata = metadata
         self._loaded: dict[str, str] = {}
+        self._netlink_fingerprint: str | None = None
 
     # --- public API -----------------------------------------------------------------------------------
 
@@ -68,7 +70,11 @@ class Dataplane:
         check(doc, host_networks())
         return plan_host(doc, self.run_dir)
 
-    def apply(self, doc: HostNetwork) -> ApplyReport:
+    def apply(self, doc: HostNetwork, full: bool = False) -> ApplyReport:
+        """Converge the host to ``doc``. The netlink pass (links, addresses, rules, routes) runs when the
+        plan's kernel objects differ from the last apply of this process, after a restart, when a
+        namespace had to be created, or when ``full`` asks for it (the agent's periodic drift repair);
+        a security-group or ACL change is then only the ``nft -f`` of the namespaces it touches."""
         started = time.monotonic()
         plan = self.plan(doc)
         report = ApplyReport(doc.generation)
@@ -78,6 +84,31 @@ class Dataplane:
                 netns.create(name)
                 report.created_namespaces.append(name)
                 self._loaded.pop(name, None)
+        fingerprint = netlink_fingerprint(plan)
+        if full or fingerprint != self._netlink_fingerprint or report.created_namespaces:
+            self._converge_netlink(plan, report)
+            # A pending port (a tap compute has not made yet) must be looked for again next time.
+            self._netlink_fingerprint = None if report.pending else fingerprint
+        for ns in plan.namespaces:
+            if ns.ruleset is not None and self._loaded.get(ns.name) != ns.ruleset:
+                netns.load_ruleset(ns.name, ns.ruleset)
+                self._loaded[ns.name] = ns.ruleset
+                report.rulesets_loaded.append(ns.name)
+            if ns.dhcp is not None and self._sync_dhcp(ns, ns.dhcp):
+                report.dhcp_restarted.append(ns.name)
+        for name in netns.list_names():
+            if naming.is_managed_netns(doc.name_prefix, name) and name not in wanted:
+                self._remove_namespace(name)
+                report.removed_namespaces.append(name)
+        if self.metadata is not None:
+            self.metadata.update(doc)
+        report.seconds = time.monotonic() - started
+        log.info("network generation %d applied in %.3f s (%d links created, %d removed, %d pending)",
+                 doc.generation, report.seconds, len(report.created_links), len(report.removed_links),
+                 len(report.pending))
+        return report
+
+    def _converge_netlink(self, plan: HostPlan, report: ApplyReport) -> None:
         handles: dict[str | None, IPRoute] = {}
 
         def handle(name: str | None) -> IPRoute:
@@ -100,24 +131,7 @@ class Dataplane:
                 ipr.close()
         report.created_links, report.removed_links = link_report.created, link_report.removed
         report.pending = link_report.pending
-        for ns in plan.namespaces:
-            if ns.ruleset is not None and self._loaded.get(ns.name) != ns.ruleset:
-                netns.load_ruleset(ns.name, ns.ruleset)
-                self._loaded[ns.name] = ns.ruleset
-                report.rulesets_loaded.append(ns.name)
-            if ns.dhcp is not None and self._sync_dhcp(ns, ns.dhcp):
-                report.dhcp_restarted.append(ns.name)
-        for name in netns.list_names():
-            if naming.is_managed_netns(doc.name_prefix, name) and name not in wanted:
-                self._remove_namespace(name)
-                report.removed_namespaces.append(name)
-        if self.metadata is not None:
-            self.metadata.update(doc)
-        report.seconds = time.monotonic() - started
-        log.info("network generation %d applied in %.3f s (%d links created, %d removed, %d pending)",
-                 doc.generation, report.seconds, len(report.created_links), len(report.removed_links),
-                 len(report.pending))
-        return report
+        report.netlink_converged = True
 
     def teardown(self, name_prefix: str = "cl-") -> list[str]:
         """Remove every namespace this prefix's agent made (and its dnsmasq); returns their names."""
@@ -172,6 +186,12 @@ class MetadataSink(Protocol):
     """Told the whole document after each apply (``agent.network.imds.MetadataService`` is one)."""
 
     def update(self, doc: HostNetwork) -> None: ...
+
+
+def netlink_fingerprint(plan: HostPlan) -> str:
+    """Everything of the plan that netlink realises (not rulesets, not DHCP files), as one comparable text."""
+    return repr([(ns.name, ns.links, ns.routes, ns.rules, ns.neighbours, ns.fdb, ns.sysctls, ns.open_bridges)
+                 for ns in plan.namespaces] + [plan.underlay_netns, plan.underlay_ip, plan.underlay_port])
 
 
 def host_networks() -> list[str]:

@@ -17,8 +17,8 @@ The VPC router namespace holds, in the order a forwarded packet meets them:
     traffic that stays inside one subnet is not subject to ACLs.
   - ``sg_out`` (forward, 0) and ``sg_in`` (forward, 10): stateful security groups. Under br_netfilter the
     forward hook sees only the bridge, so ENIs are selected by address: a verdict map from source address
-    to the ENI's egress chain and from destination address to its ingress chain; each ENI chain jumps to
-    its groups' chains and drops what none of them accepts. Referenced groups and prefix lists are named
+    to the ENI's egress chain and from destination address to its ingress chain (ENIs with the same
+    groups share that chain); it jumps to each group's chain and drops what none of them accepts. Referenced groups and prefix lists are named
     sets. ``ct state established,related accept`` comes first, so return traffic needs no rule.
   - ``router`` (input): DHCP, DNS, metadata and ICMP to the implicit router from the subnets; nothing else.
 """
@@ -161,16 +161,20 @@ def _security_chains(doc: HostNetwork, vpc: Vpc) -> tuple[list[str], dict[str, l
                 lines += [f"\t\t{line}" for line in sg_rule_lines(rule, ingress, doc)]
             lines.append("\t}")
     maps: dict[str, list[str]] = {"in4": [], "in6": [], "out4": [], "out6": []}
+    # ENIs with the same groups share one chain pair: the verdict maps still pick it per ENI address, and a
+    # thousand ENIs of one group cost a thousand map elements, not two thousand chains.
+    chains: dict[tuple[str, ...], str] = {}
     for eni in vpc.enis:
-        eni_chain = f"eni_{naming.nft_id(eni.id)}"
+        groups = tuple(group_id for group_id in eni.security_group_ids if group_id in known)
+        if groups not in chains:
+            chain = chains[groups] = f"enis_{naming.digest(','.join(groups), 12)}"
+            for direction in ("in", "out"):
+                lines.append(f"\tchain {chain}_{direction} {{")
+                lines += [f"\t\tjump sg_{naming.nft_id(group_id)}_{direction}" for group_id in groups]
+                lines += ["\t\tdrop", "\t}"]
         for direction in ("in", "out"):
-            lines.append(f"\tchain {eni_chain}_{direction} {{")
-            for group_id in eni.security_group_ids:
-                if group_id in known:
-                    lines.append(f"\t\tjump sg_{naming.nft_id(group_id)}_{direction}")
-            lines += ["\t\tdrop", "\t}"]
             for ip in eni_addresses(eni):
-                maps[f"{direction}{cidr.family(ip)}"].append(f"{ip} : jump {eni_chain}_{direction}")
+                maps[f"{direction}{cidr.family(ip)}"].append(f"{ip} : jump {chains[groups]}_{direction}")
     return lines, maps
 
 
@@ -314,29 +318,39 @@ def router_ruleset(doc: HostNetwork, vpc: Vpc) -> str:
 
 
 def bridge_ruleset(vpc: Vpc) -> list[str]:
-    """Anti-spoofing per instance port: only the ENI's MAC, its addresses (and DHCP/DAD sources), no rogue
-    DHCP servers or router adverts. Source/dest check off lifts the IP checks, never the MAC one."""
+    """Anti-spoofing per instance port: only the ENI's MAC and addresses (plus the DHCP and DAD sources),
+    no rogue DHCP servers or router adverts. Source/dest check off lifts the IP checks, never the MAC one.
+
+    Ports and their allowed sources live in concatenated sets (port . address), not per-port chains, so a
+    thousand ports cost a thousand set elements rather than a thousand chains with anonymous sets."""
     lines = [f"table bridge {TABLE}", f"delete table bridge {TABLE}", f"table bridge {TABLE} {{"]
     ports = [(eni.attachment.port, eni) for eni in vpc.enis if eni.attachment]
     ports += [(naming.nat_port(nat.id), _nat_as_eni(nat)) for nat in vpc.nat_gateways if nat.local]
-    lines += ["\tchain ports {", "\t\ttype filter hook prerouting priority -200; policy accept;"]
-    if ports:
-        verdicts = ", ".join(f'"{port}" : jump port_{naming.nft_id(port)}' for port, _ in ports)
-        lines.append(f"\t\tiifname vmap {{ {verdicts} }}")
-    lines.append("\t}")
-    for port, eni in ports:
-        mac = eni.mac.lower()
-        lines += [f"\tchain port_{naming.nft_id(port)} {{", f"\t\tether saddr != {mac} drop",
-                  f"\t\tarp saddr ether != {mac} drop",
-                  "\t\tudp sport { 67, 547 } drop",
-                  "\t\ticmpv6 type nd-router-advert drop"]
-        if eni.source_dest_check:
-            v4 = collapse([*eni.private_ips, "0.0.0.0"], 4)
-            v6 = collapse([*eni.ipv6_addresses, "fe80::/10", "::"], 6)
-            lines += [f"\t\tarp saddr ip != {elements(v4)} drop",
-                      f"\t\tether type ip ip saddr != {elements(v4)} drop",
-                      f"\t\tether type ip6 ip6 saddr != {elements(v6)} drop"]
+    guarded = [f'"{port}"' for port, _ in ports]
+    unchecked = [f'"{port}"' for port, eni in ports if not eni.source_dest_check]
+    macs = [f'"{port}" . {eni.mac.lower()}' for port, eni in ports]
+    # An ENI's own addresses never overlap each other or these fixed sources, so no collapsing is needed.
+    ip4 = [f'"{port}" . {ip}' for port, eni in ports for ip in sorted({*eni.private_ips, "0.0.0.0"})]
+    ip6 = [f'"{port}" . {ip}' for port, eni in ports for ip in sorted({*eni.ipv6_addresses, "fe80::/10", "::"})]
+    for name, kind, members, interval in (("guarded", "ifname", guarded, False),
+                                          ("unchecked", "ifname", unchecked, False),
+                                          ("port_mac", "ifname . ether_addr", macs, False),
+                                          ("port_ip4", "ifname . ipv4_addr", ip4, True),
+                                          ("port_ip6", "ifname . ipv6_addr", ip6, True)):
+        lines += [f"\tset {name} {{", f"\t\ttype {kind};" + (" flags interval;" if interval else "")]
+        if members:
+            lines.append(f"\t\telements = {elements(members)}")
         lines.append("\t}")
+    lines += ["\tchain ports {", "\t\ttype filter hook prerouting priority -200; policy accept;",
+              "\t\tiifname != @guarded accept",
+              "\t\tiifname . ether saddr != @port_mac drop",
+              "\t\tether type arp iifname . arp saddr ether != @port_mac drop",
+              "\t\tudp sport { 67, 547 } drop",
+              "\t\ticmpv6 type nd-router-advert drop",
+              "\t\tiifname @unchecked accept",
+              "\t\tether type arp iifname . arp saddr ip != @port_ip4 drop",
+              "\t\tether type ip iifname . ip saddr != @port_ip4 drop",
+              "\t\tether type ip6 iifname . ip6 saddr != @port_ip6 drop", "\t}"]
     return [*lines, "}"]
 
 
