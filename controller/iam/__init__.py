@@ -6,6 +6,7 @@ api = ServiceApi("iam")
 
 from controller.iam import (  # noqa: E402,F401  (modules register operations on api)
     access_keys,
+    authorization_details,
     entity_policies,
     groups,
     instance_profiles,

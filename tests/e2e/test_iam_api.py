@@ -368,3 +368,65 @@ def test_instance_profiles(iam: Any, unique: str, cleanup: Cleanup) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         iam.get_instance_profile(InstanceProfileName=profile)
     assert error_of(excinfo) == ("NoSuchEntity", 404)
+
+
+def test_simulate_principal_policy_sees_groups_and_boundaries(cloudlet: CloudletProcess, iam: Any, unique: str,
+                                                              cleanup: Cleanup) -> None:
+    user, group = f"{unique}-sim", f"{unique}-simgroup"
+    cleanup.users.append(user)
+    cleanup.groups.append(group)
+    iam.create_user(UserName=user, PermissionsBoundary="arn:aws:iam::aws:policy/AmazonEC2FullAccess")
+    iam.create_group(GroupName=group)
+    iam.add_user_to_group(GroupName=group, UserName=user)
+    iam.put_group_policy(GroupName=group, PolicyName="GroupDescribe", PolicyDocument=ALLOW_DESCRIBE)
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
+    arn = f"arn:aws:iam::{cloudlet.account_id}:user/{user}"
+    results = {r["EvalActionName"]: r for r in iam.simulate_principal_policy(
+        PolicySourceArn=arn, ActionNames=["ec2:DescribeRegions", "iam:CreateUser", "s3:GetObject"])[
+        "EvaluationResults"]}
+    allowed = results["ec2:DescribeRegions"]
+    assert allowed["EvalDecision"] == "allowed"
+    assert [(s["SourcePolicyId"], s["SourcePolicyType"]) for s in allowed["MatchedStatements"]] == [
+        ("GroupDescribe", "group")]
+    assert allowed["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": True}
+    blocked = results["iam:CreateUser"]  # IAMFullAccess allows it; the EC2 boundary does not
+    assert blocked["EvalDecision"] == "implicitDeny"
+    assert blocked["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": False}
+    assert results["s3:GetObject"]["EvalDecision"] == "implicitDeny"
+    iam_boundary = [json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]})]
+    replaced = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["iam:CreateUser"],
+                                             PermissionsBoundaryPolicyInputList=iam_boundary)
+    assert replaced["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    excluded = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["iam:CreateUser"],
+                                             PermissionsBoundaryPolicyInputList=iam_boundary,
+                                             PolicyExclusionList=["arn:aws:iam::aws:policy/IAMFullAccess"])
+    assert excluded["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{cloudlet.account_id}:user/{unique}-none",
+                                      ActionNames=["s3:GetObject"])
+    assert error_of(excinfo) == ("NoSuchEntity", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        iam.simulate_custom_policy(PolicyInputList=["{not json"], ActionNames=["s3:GetObject"])
+    assert error_of(excinfo) == ("InvalidInput", 400)
+
+
+def test_account_authorization_details(iam: Any, unique: str, cleanup: Cleanup) -> None:
+    user, role = f"{unique}-detail", f"{unique}-detailrole"
+    cleanup.users.append(user)
+    cleanup.roles.append(role)
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="Inline", PolicyDocument=ALLOW_DESCRIBE)
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST_EC2)
+    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    pages = list(iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Role", "AWSManagedPolicy"], PaginationConfig={"PageSize": 5}))
+    users = {u["UserName"]: u for p in pages for u in p["UserDetailList"]}
+    roles = {r["RoleName"]: r for p in pages for r in p["RoleDetailList"]}
+    policies = {p["PolicyName"]: p for page in pages for p in page["Policies"]}
+    assert users[user]["UserPolicyList"] == [{"PolicyName": "Inline", "PolicyDocument": json.loads(ALLOW_DESCRIBE)}]
+    assert roles[role]["AssumeRolePolicyDocument"] == json.loads(TRUST_EC2)
+    assert roles[role]["AttachedManagedPolicies"] == [
+        {"PolicyName": "ReadOnlyAccess", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]
+    assert policies["ReadOnlyAccess"]["PolicyVersionList"][0]["IsDefaultVersion"]
+    assert all(not p["GroupDetailList"] for p in pages)
