@@ -10,7 +10,7 @@ cannot). The result is immutable and cached per principal by enforcement
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,19 +94,23 @@ def _session_policies(conn: Connection, partition: str, principal: Principal) ->
                              token_issued_at=key.created_at if key else None)
 
 
-def owned_policies(conn: Connection, partition: str, account_id: str, owners: dict[str, tuple[str, str]],
-                   exclude: Collection[str] = ()) -> tuple[policy.Policy, ...]:
+def owned_policies(conn: Connection, partition: str, account_id: str, owners: dict[str, tuple[str, str]], *,
+                   keep_inline: Callable[[str, str, str], bool] | None = None,
+                   keep_managed: Callable[[str], bool] | None = None) -> tuple[policy.Policy, ...]:
     """Inline and attached policies of the given owners (id -> (user|group|role, name)).
 
-    ``exclude`` lists managed policy ARNs to leave out (SimulatePrincipalPolicy's exclusion list).
+    ``keep_inline(owner type, owner name, policy name)`` and ``keep_managed(arn)`` leave
+    policies out (SimulatePrincipalPolicy's exclusion list); by default everything counts.
     """
     inline = conn.execute(select(state.inline_policies).where(
         state.inline_policies.c.owner_id.in_(owners))).mappings().all()
     found = [policy.parse_policy(row["document"], policy_id=row["policy_name"],
-                                 source_type=owners[row["owner_id"]][0]) for row in inline]
+                                 source_type=owners[row["owner_id"]][0]) for row in inline
+             if keep_inline is None or keep_inline(*owners[row["owner_id"]], row["policy_name"])]
     arns = conn.execute(select(state.attachments.c.policy_arn).where(
         state.attachments.c.owner_id.in_(owners))).scalars().all()
-    found += managed_policies(conn, partition, account_id, [arn for arn in dict.fromkeys(arns) if arn not in exclude])
+    kept = [arn for arn in dict.fromkeys(arns) if keep_managed is None or keep_managed(arn)]
+    found += managed_policies(conn, partition, account_id, kept)
     return tuple(found)
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from controller.api import Params, RequestContext
 from controller.iam import api, policy, state
+from controller.iam.aws_managed import is_aws_managed_arn
 from controller.iam.directory import GROUP, ROLE, USER, EntityKind, require
 from controller.iam.errors import InvalidInput, NoSuchEntity
 from controller.iam.naming import paginate
@@ -184,15 +187,16 @@ def simulate_custom_policy(ctx: RequestContext, params: Params) -> Params:
 def simulate_principal_policy(ctx: RequestContext, params: Params) -> Params:
     source = params["PolicySourceArn"]
     kind, owners, boundary_arn = _policy_source(ctx, source)
-    excluded = set(params.get("PolicyExclusionList") or [])
+    exclusions = Exclusions.parse(params.get("PolicyExclusionList") or [])
     partition = ctx.cloud.config.partition
     with ctx.cloud.db.read() as conn:
-        identity = list(owned_policies(conn, partition, ctx.account_id, owners, exclude=excluded))
+        identity = list(owned_policies(conn, partition, ctx.account_id, owners, keep_inline=exclusions.keeps_inline,
+                                       keep_managed=exclusions.keeps_managed))
         boundary_input = params.get("PermissionsBoundaryPolicyInputList")
         boundary: list[policy.Policy] | None = None
         if boundary_input:
             boundary = _parse_inputs(boundary_input, "PermissionsBoundaryPolicyInputList")
-        elif boundary_arn:
+        elif boundary_arn and exclusions.keeps_boundary:
             boundary = managed_policies(conn, partition, ctx.account_id, [boundary_arn])
     identity += _parse_inputs(params.get("PolicyInputList") or [], "PolicyInputList")
     caller_arn, caller_account = _caller(params, source if kind is USER else "")
@@ -203,6 +207,55 @@ def simulate_principal_policy(ctx: RequestContext, params: Params) -> Params:
         permissions_boundary=boundary)
     return simulate(policies, params, caller_arn=caller_arn or source, caller_account=caller_account or ctx.account_id,
                     resource_owner=_resource_owner(params))
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """SimulatePrincipalPolicy's PolicyExclusionList: policies left out by type, ARN or inline name.
+
+    ARNs and inline entity names may hold wildcards (``*`` and ``?``).
+    """
+
+    types: frozenset[str] = frozenset()
+    arns: tuple[re.Pattern[str], ...] = ()
+    inline: tuple[tuple[str, str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def parse(cls, identifiers: Sequence[dict[str, Any]]) -> Exclusions:
+        types, arns, inline = set(), [], []
+        for identifier in identifiers:
+            if identifier.get("PolicyType"):
+                types.add(identifier["PolicyType"])
+            elif identifier.get("PolicyArn"):
+                arns.append(_wildcard(identifier["PolicyArn"]))
+            elif identifier.get("InlinePolicyIdentifier"):
+                named = identifier["InlinePolicyIdentifier"]
+                inline.append((named["PolicyName"].lower(), named["AttachmentType"],
+                               _wildcard(named["AttachmentName"], ignore_case=True)))
+            else:
+                raise InvalidInput("Each policy exclusion must name a PolicyType, a PolicyArn or an "
+                                   "InlinePolicyIdentifier.")
+        return cls(frozenset(types), tuple(arns), tuple(inline))
+
+    def keeps_inline(self, owner_type: str, owner_name: str, policy_name: str) -> bool:
+        if "inline" in self.types:
+            return False
+        return not any(name == policy_name.lower() and kind == owner_type and pattern.fullmatch(owner_name)
+                       for name, kind, pattern in self.inline)
+
+    def keeps_managed(self, arn: str) -> bool:
+        if ("aws-managed" if is_aws_managed_arn(arn) else "user-managed") in self.types:
+            return False
+        return not any(pattern.fullmatch(arn) for pattern in self.arns)
+
+    @property
+    def keeps_boundary(self) -> bool:
+        return "permission-boundary" not in self.types
+
+
+def _wildcard(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    source = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.compile(source, re.IGNORECASE if ignore_case else 0)
 
 
 def _policy_source(ctx: RequestContext, arn: str) -> tuple[EntityKind, dict[str, tuple[str, str]], str | None]:

@@ -400,8 +400,13 @@ def test_simulate_principal_policy_sees_groups_and_boundaries(cloudlet: Cloudlet
     assert replaced["EvaluationResults"][0]["EvalDecision"] == "allowed"
     excluded = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["iam:CreateUser"],
                                              PermissionsBoundaryPolicyInputList=iam_boundary,
-                                             PolicyExclusionList=["arn:aws:iam::aws:policy/IAMFullAccess"])
+                                             PolicyExclusionList=[{"PolicyArn": "arn:aws:iam::aws:policy/IAM*"}])
     assert excluded["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+    no_inline = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["ec2:DescribeRegions"],
+                                              PolicyExclusionList=[{"InlinePolicyIdentifier": {
+                                                  "PolicyName": "GroupDescribe", "AttachmentType": "group",
+                                                  "AttachmentName": group}}])
+    assert no_inline["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{cloudlet.account_id}:user/{unique}-none",
                                       ActionNames=["s3:GetObject"])
