@@ -1,0 +1,203 @@
+"""A thin wrapper over libvirt-python: one connection, an event loop thread, and domain handles.
+
+Why an event loop: detaching a device from a running guest is asynchronous (the guest must release it);
+libvirt reports completion only as a DEVICE_REMOVED event, and events are delivered only while some
+thread runs libvirt's default event loop. The loop is process-wide and must be registered before the
+first connection is opened, hence :func:`ensure_event_loop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import libvirt
+
+from agent.compute.domain_xml import DomainDescription, parse_domain_xml
+from agent.compute.spec import PowerState
+
+log = logging.getLogger("cloudlet.agent.compute")
+
+_loop_lock = threading.Lock()
+_loop_started = False
+
+_STATES = {
+    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.SHUTTING_DOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.SHUTOFF,
+    libvirt.VIR_DOMAIN_CRASHED: PowerState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.PAUSED,
+}
+
+
+def _silence_libvirt_errors(_context: object, _error: object) -> None:
+    """libvirt prints every error to stderr by default; they are raised as exceptions anyway."""
+
+
+def ensure_event_loop() -> None:
+    """Register libvirt's default event loop implementation and run it in a daemon thread (once)."""
+    global _loop_started
+    with _loop_lock:
+        if _loop_started:
+            return
+        libvirt.registerErrorHandler(_silence_libvirt_errors, None)
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _loop_started = True
+
+
+def is_no_domain(exc: libvirt.libvirtError) -> bool:
+    return exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
+
+
+def is_not_running(exc: libvirt.libvirtError) -> bool:
+    return exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
+
+
+class Domain:
+    """One libvirt domain, with the calls the driver needs spelled as intentions."""
+
+    def __init__(self, connection: LibvirtConnection, handle: libvirt.virDomain) -> None:
+        self.connection = connection
+        self.handle = handle
+        self.name: str = handle.name()
+
+    def state(self) -> PowerState:
+        state, _reason = self.handle.state()
+        return _STATES.get(state, PowerState.UNKNOWN)
+
+    def stopped_by_guest(self) -> bool:
+        """Shut off because the guest powered itself off (not destroyed, crashed or lost with the host)."""
+        state, reason = self.handle.state()
+        return state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN
+
+    def is_running(self) -> bool:
+        return self.handle.isActive() == 1
+
+    def description(self, *, inactive: bool = False) -> DomainDescription:
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        return parse_domain_xml(self.handle.XMLDesc(flags))
+
+    def cpu_time_ns(self) -> int:
+        return int(self.handle.info()[4])
+
+    def start(self) -> None:
+        self.handle.create()
+
+    def press_power_button(self) -> None:
+        self.handle.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+
+    def hard_stop(self) -> None:
+        """Kill QEMU now; no error if it is not running."""
+        try:
+            self.handle.destroy()
+        except libvirt.libvirtError as exc:
+            if not is_not_running(exc):
+                raise
+
+    def reboot(self, *, hard: bool) -> None:
+        if hard:
+            self.handle.reset(0)
+        else:
+            self.handle.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+
+    def wait_until_off(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                return True
+            time.sleep(0.1)
+        return not self.is_running()
+
+    def undefine(self) -> None:
+        try:
+            self.handle.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                                      | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+        except libvirt.libvirtError as exc:
+            if not is_no_domain(exc):
+                raise
+
+    def attach(self, device_xml: str) -> None:
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if self.is_running():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        self.handle.attachDeviceFlags(device_xml, flags)
+
+    def detach(self, device_xml: str, alias: str, timeout: float) -> bool:
+        """Remove a device from the definition and, if running, from the guest; True once the guest has
+        released it (within ``timeout`` s). The definition change happens at once in any case."""
+        if not self.is_running():
+            self.handle.detachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            return True
+        with self.connection.device_removal(self.name, alias) as removed:
+            self.handle.detachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            deadline = time.monotonic() + timeout
+            while not removed.wait(0.2):
+                # libvirt waits for the removal itself for a few seconds and may have finished already.
+                if alias not in {disk.alias for disk in self.description().disks}:
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+        return True
+
+
+class LibvirtConnection:
+    """A connection to libvirtd (qemu:///system as root) with DEVICE_REMOVED events."""
+
+    def __init__(self, uri: str = "qemu:///system") -> None:
+        ensure_event_loop()
+        self.uri = uri
+        self.conn = libvirt.open(uri)
+        self._waiters: dict[tuple[str, str], threading.Event] = {}
+        self._lock = threading.Lock()
+        self._callback = self.conn.domainEventRegisterAny(
+            None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, self._on_device_removed, None)
+
+    def close(self) -> None:
+        try:
+            self.conn.domainEventDeregisterAny(self._callback)
+        finally:
+            self.conn.close()
+
+    def _on_device_removed(self, _conn: libvirt.virConnect, domain: libvirt.virDomain, alias: str,
+                           _opaque: object) -> None:
+        with self._lock:
+            event = self._waiters.get((domain.name(), alias))
+        if event is not None:
+            event.set()
+
+    @contextmanager
+    def device_removal(self, domain: str, alias: str) -> Iterator[threading.Event]:
+        """An event set when ``alias`` leaves ``domain``; register it before asking for the removal."""
+        event = threading.Event()
+        with self._lock:
+            self._waiters[(domain, alias)] = event
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._waiters.pop((domain, alias), None)
+
+    def lookup(self, name: str) -> Domain | None:
+        try:
+            return Domain(self, self.conn.lookupByName(name))
+        except libvirt.libvirtError as exc:
+            if is_no_domain(exc):
+                return None
+            raise
+
+    def define(self, xml: str) -> Domain:
+        return Domain(self, self.conn.defineXML(xml))
+
+    def domains(self) -> list[Domain]:
+        return [Domain(self, handle) for handle in self.conn.listAllDomains()]

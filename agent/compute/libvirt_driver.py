@@ -1,0 +1,279 @@
+"""The ComputeDriver on libvirt/QEMU: one persistent domain per instance, named after the instance id.
+
+Files of an instance live in ``<state_dir>/instances/<instance id>/`` (root.qcow2 overlay, console.log).
+Every path component must be traversable by the libvirt-qemu user: the directories are created 0755.
+Taps follow :mod:`agent.compute.vif` (created here, wired by the plugger, deleted after the domain stops).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import libvirt
+
+from agent.compute import vif
+from agent.compute.domain_xml import InstancePaths, disk_xml, domain_xml, next_target_dev
+from agent.compute.driver import (
+    ComputeDriver,
+    ComputeError,
+    InstanceExists,
+    InstanceNotFound,
+    InvalidInstanceState,
+    VolumeBusy,
+    VolumeNotAttached,
+)
+from agent.compute.images import create_overlay
+from agent.compute.libvirt_conn import Domain, LibvirtConnection
+from agent.compute.naming import TAP_NAME, tap_name, volume_serial
+from agent.compute.spec import (
+    INSTANCE_ID,
+    Accelerator,
+    InstanceInfo,
+    InstanceSpec,
+    Inventory,
+    NicSpec,
+    VolumeSpec,
+)
+
+log = logging.getLogger("cloudlet.agent.compute")
+
+
+class LibvirtDriver(ComputeDriver):
+    """Instances as libvirt domains (see the module docstring)."""
+
+    def __init__(self, state_dir: Path, accelerator: Accelerator, *, connection: LibvirtConnection | None = None,
+                 plugger: vif.VifPlugger | None = None) -> None:
+        self.accelerator = accelerator
+        self.instances_dir = state_dir / "instances"
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.instances_dir, 0o755)
+        self.connection = connection or LibvirtConnection()
+        self.plugger: vif.VifPlugger = plugger or vif.NullPlugger()
+
+    # -- lookups -------------------------------------------------------------------------------------
+
+    def paths(self, instance_id: str) -> InstancePaths:
+        if not INSTANCE_ID.match(instance_id):
+            raise InstanceNotFound(f"not an instance id: {instance_id!r}")
+        return InstancePaths.under(self.instances_dir, instance_id)
+
+    def _domain(self, instance_id: str) -> Domain:
+        domain = self.connection.lookup(instance_id) if INSTANCE_ID.match(instance_id) else None
+        if domain is None or not domain.description(inactive=True).owned:
+            raise InstanceNotFound(f"instance {instance_id} has no domain on this host")
+        return domain
+
+    def _owned_domains(self) -> list[Domain]:
+        return [d for d in self.connection.domains() if INSTANCE_ID.match(d.name) and d.description(inactive=True).owned]
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def spawn(self, spec: InstanceSpec, *, start: bool = True) -> None:
+        if self.connection.lookup(spec.instance_id) is not None:
+            raise InstanceExists(f"instance {spec.instance_id} already has a domain on this host")
+        paths = self.paths(spec.instance_id)
+        created_dir = not paths.directory.exists()
+        domain: Domain | None = None
+        try:
+            paths.directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(paths.directory, 0o755)
+            if not paths.root_disk.exists():
+                create_overlay(spec.root_disk.base_image, paths.root_disk, spec.root_disk.size_bytes)
+            domain = self.connection.define(domain_xml(spec, self.accelerator, paths))
+            if start:
+                self._start(domain, spec.instance_id, spec.nics)
+        except Exception as exc:
+            self._undo_spawn(spec, domain, paths, created_dir)
+            if isinstance(exc, ComputeError):
+                raise
+            raise ComputeError(f"cannot spawn {spec.instance_id}: {exc}") from exc
+        log.info("spawned %s (%d vCPU, %d MiB, %s)%s", spec.instance_id, spec.vcpus, spec.memory_mib,
+                 self.accelerator.value, "" if start else " stopped")
+
+    def _undo_spawn(self, spec: InstanceSpec, domain: Domain | None, paths: InstancePaths, created_dir: bool) -> None:
+        if domain is not None:
+            domain.hard_stop()
+            domain.undefine()
+        for nic in spec.nics:
+            self._unplug(tap_name(spec.instance_id, nic.device_index))
+        if created_dir:
+            shutil.rmtree(paths.directory, ignore_errors=True)
+
+    def _start(self, domain: Domain, instance_id: str, nics: tuple[NicSpec, ...] | list[NicSpec]) -> None:
+        """Taps in the root namespace, boot, then hand the taps to the plugger."""
+        taps = [tap_name(instance_id, nic.device_index) for nic in nics]
+        for tap in taps:
+            vif.create_root_tap(tap)
+        try:
+            domain.start()
+            for nic, tap in zip(nics, taps, strict=True):
+                self.plugger.plug(instance_id, nic, tap)
+        except Exception:
+            domain.hard_stop()
+            for tap in taps:
+                self._unplug(tap)
+            raise
+
+    def _unplug(self, tap: str) -> None:
+        try:
+            self.plugger.unplug(tap)
+        finally:
+            vif.delete_root_tap(tap)
+
+    def _nics(self, domain: Domain) -> list[NicSpec]:
+        """The NICs of a defined domain, from its definition (index and MAC; the ENI id is not needed)."""
+        nics = []
+        for interface in domain.description(inactive=True).interfaces:
+            match = TAP_NAME.match(interface.tap)
+            if match:
+                nics.append(NicSpec(int(match.group(2), 16), interface.mac, interface_id=""))
+        return nics
+
+    def destroy(self, instance_id: str, *, keep_root_disk: bool = False) -> Path | None:
+        paths = self.paths(instance_id)
+        try:
+            domain = self._domain(instance_id)
+        except InstanceNotFound:
+            domain = None
+        taps: list[str] = []
+        if domain is not None:
+            taps = list(domain.description(inactive=True).taps)
+            domain.hard_stop()
+            domain.undefine()
+        for tap in taps:
+            self._unplug(tap)
+        kept = None
+        if keep_root_disk and paths.root_disk.exists():
+            kept = paths.directory.parent / f"{instance_id}.root.qcow2"
+            paths.root_disk.replace(kept)
+        shutil.rmtree(paths.directory, ignore_errors=True)
+        log.info("destroyed %s%s", instance_id, f" (root disk kept as {kept})" if kept else "")
+        return kept
+
+    def power_on(self, instance_id: str) -> None:
+        domain = self._domain(instance_id)
+        if domain.is_running():
+            return
+        try:
+            self._start(domain, instance_id, self._nics(domain))
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot start {instance_id}: {exc}") from exc
+
+    def power_off(self, instance_id: str, *, timeout: float = 30.0, force: bool = False) -> bool:
+        domain = self._domain(instance_id)
+        graceful = True
+        if domain.is_running():
+            if not force:
+                try:
+                    domain.press_power_button()
+                except libvirt.libvirtError as exc:
+                    log.warning("%s: ACPI shutdown refused (%s), stopping hard", instance_id, exc)
+            graceful = not force and domain.wait_until_off(timeout)
+            if not graceful:
+                domain.hard_stop()
+        for tap in domain.description(inactive=True).taps:
+            self._unplug(tap)
+        log.info("%s powered off (%s)", instance_id, "graceful" if graceful else "forced")
+        return graceful
+
+    def reboot(self, instance_id: str, *, hard: bool = False) -> None:
+        domain = self._domain(instance_id)
+        if not domain.is_running():
+            raise InvalidInstanceState(f"instance {instance_id} is not running")
+        domain.reboot(hard=hard)
+
+    def update_instance(self, spec: InstanceSpec) -> None:
+        domain = self._domain(spec.instance_id)
+        if domain.is_running():
+            raise InvalidInstanceState(f"instance {spec.instance_id} must be stopped to change its definition")
+        self.connection.define(domain_xml(spec, self.accelerator, self.paths(spec.instance_id)))
+
+    def plug_vifs(self, instance_id: str) -> None:
+        domain = self._domain(instance_id)
+        if not domain.is_running():
+            raise InvalidInstanceState(f"instance {instance_id} is not running")
+        in_root = vif.root_taps()
+        for nic in self._nics(domain):
+            tap = tap_name(instance_id, nic.device_index)
+            if tap in in_root:
+                self.plugger.plug(instance_id, nic, tap)
+
+    # -- inspection ----------------------------------------------------------------------------------
+
+    def get_info(self, instance_id: str) -> InstanceInfo:
+        domain = self._domain(instance_id)
+        description = domain.description()
+        return InstanceInfo(instance_id, domain.state(), description.vcpus, description.memory_mib,
+                            domain.cpu_time_ns(), domain.stopped_by_guest())
+
+    def list_instances(self) -> list[str]:
+        return sorted(domain.name for domain in self._owned_domains())
+
+    def inventory(self) -> Inventory:
+        domains: dict[str, InstanceInfo] = {}
+        domain_taps: dict[str, tuple[str, ...]] = {}
+        for domain in self._owned_domains():
+            description = domain.description(inactive=True)
+            domains[domain.name] = InstanceInfo(domain.name, domain.state(), description.vcpus,
+                                                description.memory_mib, stopped_by_guest=domain.stopped_by_guest())
+            domain_taps[domain.name] = description.taps
+        disks = frozenset(p.name for p in self.instances_dir.iterdir() if p.is_dir() and INSTANCE_ID.match(p.name))
+        return Inventory(domains, domain_taps, disks, frozenset(vif.root_taps()),
+                         frozenset(self.plugger.plugged_taps()))
+
+    def remove_leftovers(self, instance_id: str | None = None, *, taps: tuple[str, ...] = ()) -> None:
+        if instance_id is not None:
+            if self.connection.lookup(instance_id) is not None:
+                raise InvalidInstanceState(f"instance {instance_id} still has a domain: destroy it instead")
+            shutil.rmtree(self.paths(instance_id).directory, ignore_errors=True)
+        for tap in taps:
+            self._unplug(tap)
+
+    # -- volumes and console -------------------------------------------------------------------------
+
+    def attach_volume(self, instance_id: str, volume: VolumeSpec) -> str:
+        domain = self._domain(instance_id)
+        description = domain.description(inactive=True)
+        existing = description.disk_by_serial(volume_serial(volume.volume_id))
+        if existing is not None:
+            return existing.target
+        target = next_target_dev({disk.target for disk in description.disks}
+                                 | {disk.target for disk in domain.description().disks})
+        try:
+            domain.attach(disk_xml(volume, target))
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot attach {volume.volume_id} to {instance_id}: {exc}") from exc
+        log.info("attached %s to %s as %s", volume.volume_id, instance_id, target)
+        return target
+
+    def detach_volume(self, instance_id: str, volume_id: str, *, timeout: float = 30.0) -> None:
+        domain = self._domain(instance_id)
+        serial = volume_serial(volume_id)
+        disk = domain.description().disk_by_serial(serial) or domain.description(inactive=True).disk_by_serial(serial)
+        if disk is None:
+            raise VolumeNotAttached(f"volume {volume_id} is not attached to {instance_id}")
+        try:
+            released = domain.detach(disk.xml, disk.alias, timeout)
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot detach {volume_id} from {instance_id}: {exc}") from exc
+        if not released:
+            raise VolumeBusy(f"instance {instance_id} did not release {volume_id} within {timeout:.0f} s")
+        log.info("detached %s from %s", volume_id, instance_id)
+
+    def get_console_output(self, instance_id: str, *, max_bytes: int = 64 * 1024) -> bytes:
+        self._domain(instance_id)
+        return read_tail(self.paths(instance_id).console_log, max_bytes)
+
+
+def read_tail(path: Path, max_bytes: int) -> bytes:
+    """The last ``max_bytes`` of a file (empty if it does not exist yet: the guest has printed nothing)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            return f.read()
+    except FileNotFoundError:
+        return b""

@@ -1,0 +1,81 @@
+#!/bin/sh
+# Build the tiny AMI's root disk: busybox + dropbear + resize2fs and their libraries from Debian .debs,
+# the boot scripts in tiny/rootfs, made into ext4 by mke2fs -d (no loop mount) and converted to qcow2.
+#
+#   build_rootfs.sh DEBS-DIR LOCK... -- OVERLAY-DIR WORK-DIR OUTPUT.qcow2 SIZE
+#
+# Every LOCK file lists "package version file" lines (from fetch-debs.sh); all their packages are
+# unpacked into WORK-DIR/pkgroot, from which only the needed programs and libraries are taken.
+set -eu
+debs=$1; shift
+locks=""
+while [ "$1" != "--" ]; do locks="$locks $1"; shift; done
+shift
+overlay=$1 work=$2 output=$3 size=$4
+
+[ "$(id -u)" = 0 ] || { echo "build_rootfs: run as root (file ownership in the image is taken from the tree)" >&2; exit 1; }
+
+pkgroot=$work/pkgroot stage=$work/stage
+rm -rf "$pkgroot" "$stage"
+mkdir -p "$pkgroot" "$stage"
+
+echo "  unpack  $(cat $locks | wc -l) packages"
+cat $locks | while read -r _pkg _version file; do
+    dpkg-deb -x "$debs/$file" "$pkgroot"
+done
+
+# Programs: busybox (static) and its applet links, then the dynamically linked extras.
+mkdir -p "$stage/bin"
+cp "$pkgroot/bin/busybox" "$stage/bin/busybox"
+"$stage/bin/busybox" --list-full | while read -r applet; do
+    mkdir -p "$stage/$(dirname "$applet")"
+    [ -e "$stage/$applet" ] || ln -s /bin/busybox "$stage/$applet"
+done
+install_program() {  # SOURCE-PATH-IN-PKGROOT TARGET-PATH
+    mkdir -p "$stage/$(dirname "$2")"
+    rm -f "$stage/$2"
+    cp "$pkgroot/$1" "$stage/$2"
+}
+install_program usr/sbin/dropbear usr/sbin/dropbear
+install_program usr/bin/dropbearkey usr/bin/dropbearkey
+install_program sbin/resize2fs sbin/resize2fs
+
+# Libraries: ask the target's own dynamic loader which files each program needs, searching only the
+# unpacked packages; anything resolved outside them means a package is missing from the list.
+ldso=$pkgroot/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+libpath=$pkgroot/lib/x86_64-linux-gnu:$pkgroot/usr/lib/x86_64-linux-gnu
+for program in usr/sbin/dropbear usr/bin/dropbearkey sbin/resize2fs; do
+    "$ldso" --library-path "$libpath" --list "$stage/$program" | awk '$2 == "=>" {print $3}'
+done | sort -u | while read -r lib; do
+    case "$lib" in
+    "$pkgroot"/*) ;;
+    *) echo "build_rootfs: $lib is not from the listed packages: add its package" >&2; exit 1 ;;
+    esac
+    relative=${lib#"$pkgroot"/}
+    mkdir -p "$stage/$(dirname "$relative")"
+    cp -L "$lib" "$stage/$relative"
+done
+mkdir -p "$stage/lib64"
+cp -L "$ldso" "$stage/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+ln -sf /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$stage/lib64/ld-linux-x86-64.so.2"
+
+# Boot scripts and configuration, then the directories and modes git cannot carry.
+cp -a "$overlay/." "$stage/"
+for dir in dev proc sys run tmp var/log var/lib/cloudlet etc/dropbear; do mkdir -p "$stage/$dir"; done
+mkdir -p -m 700 "$stage/root"
+chmod 640 "$stage/etc/shadow"
+chmod 1777 "$stage/tmp"
+ln -sf /proc/mounts "$stage/etc/mtab"
+
+echo "  mke2fs  $(du -sh "$stage" | cut -f1) tree -> ext4 of $size"
+raw=$work/root.raw
+rm -f "$raw"
+truncate -s "$size" "$raw"
+# Fixed UUID, hash seed and timestamps: the same inputs give the same image.
+E2FSPROGS_FAKE_TIME=${SOURCE_DATE_EPOCH:-0} mke2fs -q -F -t ext4 -b 4096 -L cloudlet-root \
+    -U 6c1d1e70-7a2b-4c3d-9e8f-0123456789ab -E root_owner=0:0,hash_seed=6c1d1e70-7a2b-4c3d-9e8f-0123456789ab \
+    -d "$stage" "$raw" "$size"
+qemu-img convert -f raw -O qcow2 "$raw" "$output.partial"
+mv "$output.partial" "$output"
+rm -f "$raw"
+echo "  qcow2   $(basename "$output"): $(du -h "$output" | cut -f1) on disk, virtual $size"
