@@ -53,7 +53,7 @@ class PolicyAuthorizer:
 def check_action(ctx: RequestContext, action: str, resources: Sequence[str], params: Params | None = None) -> None:
     """Raise the service's AccessDenied unless ``ctx.principal`` may do ``action`` on every resource."""
     principal = ctx.principal
-    _refuse_session_token_limits(ctx, action)
+    _refuse_session_token_limits(ctx)
     service = ctx.cloud.services.get(ctx.service)
     lookup = service.resource_lookup if service is not None else None
     infos = [lookup(ctx, arn) if lookup is not None and arn != "*" else None for arn in resources]
@@ -75,7 +75,9 @@ def principal_policies(ctx: RequestContext) -> PrincipalPolicies:
     principal = ctx.principal
     if principal.kind not in ("user", "assumed-role"):
         return _NO_POLICIES
-    key = (principal.kind, principal.user_id, principal.access_key_id if principal.kind == "assumed-role" else "")
+    # temporary credentials carry their own session facts (session policies, issue time)
+    temporary = principal.access_key_id.startswith("ASIA")
+    key = (principal.kind, principal.user_id, principal.access_key_id if temporary else "")
     cloud = ctx.cloud
 
     def load() -> PrincipalPolicies:
@@ -154,7 +156,7 @@ def _missing_allow(request: policy.EvaluationRequest, policy_set: policy.PolicyS
     return policy.IDENTITY
 
 
-def _refuse_session_token_limits(ctx: RequestContext, action: str) -> None:
+def _refuse_session_token_limits(ctx: RequestContext) -> None:
     """GetSessionToken credentials cannot call IAM without MFA (AWS answers as for an unknown token)."""
     principal = ctx.principal
     if principal.kind in ("user", "root") and principal.access_key_id.startswith("ASIA") and \

@@ -64,6 +64,12 @@ def test_trust_naming_the_user_needs_no_identity_policy(cloudlet: CloudletProces
     code, _, message = denied(cloudlet.client("iam", session).list_users)
     assert code == "AccessDenied" and message.startswith(f"User: arn:aws:sts::{account}:assumed-role/")
     assert iam.get_role(RoleName=f"{unique}-direct")["Role"]["RoleLastUsed"]["Region"] == cloudlet.region
+    # a session of a deleted role keeps no permissions, even if a role of that name comes back
+    iam.delete_role_policy(RoleName=f"{unique}-direct", PolicyName="Inline")
+    iam.delete_role(RoleName=f"{unique}-direct")
+    make_role(iam, cleanup, f"{unique}-direct", trust({"AWS": f"arn:aws:iam::{account}:user/{unique}-caller"}),
+              allow("ec2:Describe*"))
+    assert denied(cloudlet.client("ec2", session).describe_regions)[0] == "UnauthorizedOperation"
 
 
 def test_trust_naming_the_account_delegates_to_identity_policies(cloudlet: CloudletProcess, iam: Any,
