@@ -13,6 +13,7 @@ from pathlib import Path
 from agent.compute.domain_xml import ROOT_TARGET, next_target_dev
 from agent.compute.driver import (
     ComputeDriver,
+    ComputeError,
     InstanceExists,
     InstanceNotFound,
     InvalidInstanceState,
@@ -53,7 +54,7 @@ class InMemoryComputeDriver(ComputeDriver):
     def _boot(self, instance: _Instance) -> None:
         for tap in self._taps(instance.spec):
             if tap in self.root_taps or tap in self.plugged:
-                raise FileExistsError(f"tap {tap} already exists")
+                raise ComputeError(f"cannot boot {instance.spec.instance_id}: tap {tap} already exists")
         self.plugged.update(self._taps(instance.spec))
         instance.state, instance.stopped_by_guest = PowerState.RUNNING, False
         instance.boots += 1
