@@ -112,11 +112,6 @@ def longest_prefix_match(entries: Sequence[tuple[str, R]], ip: str) -> R | None:
     return best[1] if best else None
 
 
-def hosts_of(cidr: str) -> str:
-    """The address part of ``cidr`` (``10.0.1.0/24`` -> ``10.0.1.0``)."""
-    return cidr.split("/", 1)[0]
-
-
 def with_prefix(ip: str, cidr: str) -> str:
     """``ip`` written with the prefix length of ``cidr`` (for interface addresses)."""
     return f"{ip}/{network(cidr).prefixlen}"
