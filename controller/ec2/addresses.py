@@ -154,7 +154,7 @@ def associate_address(ctx: RequestContext, params: Params) -> Params:
 def _target_address(conn: Connection, interface: RowMapping, wanted: str | None) -> str:
     table = state.interface_addresses
     held = dict(conn.execute(select(table.c.address, table.c.is_primary).where(
-        table.c.network_interface_id == interface["network_interface_id"], table.c.family == 4)).tuples().all())
+        table.c.network_interface_id == interface["network_interface_id"], table.c.family == 4)).all())
     if wanted is None:
         return next(address for address, primary in held.items() if primary)
     if wanted not in held:

@@ -163,7 +163,7 @@ def describe_nat_gateways(ctx: RequestContext, params: Params) -> Params:
         tags = tags_of(conn, ctx.account_id, [r["nat_gateway_id"] for r in rows])
         associations = dict(conn.execute(select(eips.c.network_interface_id, eips.c.association_id).where(
             eips.c.network_interface_id.in_([r["network_interface_id"] for r in rows if r["network_interface_id"]]))
-        ).tuples().all())
+        ).all())
     items = [nat_output(r, tags[r["nat_gateway_id"]], now, associations.get(r["network_interface_id"]))
              for r in rows]
     listed, token = describe(items, params, key="NatGatewayId", ids_param="NatGatewayIds", kind=NAT_GATEWAY,

@@ -265,7 +265,7 @@ def _release_from_others(conn: Connection, subnet_id: str, interface_id: str, wa
     table, eips = state.interface_addresses, state.addresses
     moving = conn.execute(select(table.c.network_interface_id, table.c.address).where(
         table.c.subnet_id == subnet_id, table.c.address.in_(wanted), table.c.network_interface_id != interface_id,
-        table.c.is_primary.is_(False))).tuples().all()
+        table.c.is_primary.is_(False))).all()
     for owner, address in moving:
         conn.execute(update(eips).where(eips.c.network_interface_id == owner, eips.c.private_ip == address)
                      .values(network_interface_id=None, private_ip=None, association_id=None))
@@ -282,7 +282,7 @@ def unassign_private_ip_addresses(ctx: RequestContext, params: Params) -> Params
         row = _interface(conn, ctx, params)
         interface_id = row["network_interface_id"]
         held = dict(conn.execute(select(table.c.address, table.c.is_primary).where(
-            table.c.network_interface_id == interface_id, table.c.family == 4)).tuples().all())
+            table.c.network_interface_id == interface_id, table.c.family == 4)).all())
         if any(address not in held or held[address] for address in wanted):
             raise InvalidParameterValue(f"Some of the specified addresses are not assigned to interface "
                                         f"{interface_id}")

@@ -44,7 +44,7 @@ def entries_of(conn: Connection, prefix_list_ids: list[str]) -> dict[str, list[s
     found: dict[str, list[str]] = {p: [] for p in prefix_list_ids}
     for list_id, cidr in conn.execute(select(table.c.prefix_list_id, table.c.cidr)
                                       .where(table.c.prefix_list_id.in_(prefix_list_ids))
-                                      .order_by(table.c.cidr)).tuples():
+                                      .order_by(table.c.cidr)):
         found[list_id].append(cidr)
     return found
 
@@ -101,7 +101,7 @@ def modify_managed_prefix_list(ctx: RequestContext, params: Params) -> Params:
             raise PrefixListVersionMismatch(f"The prefix list {list_id} has version {row['version']}, not "
                                             f"{params.get('CurrentVersion')}.")
         current = dict(conn.execute(select(entries.c.cidr, entries.c.description)
-                                    .where(entries.c.prefix_list_id == list_id)).tuples().all())
+                                    .where(entries.c.prefix_list_id == list_id)).all())
         for entry in removes:
             cidr = str(cidrs.any_network(entry.get("Cidr") or "", "cidr"))
             if cidr not in current:
@@ -164,6 +164,6 @@ def get_managed_prefix_list_entries(ctx: RequestContext, params: Params) -> Para
                                         "kept.")
         items = [{"Cidr": cidr, **({"Description": description} if description else {})}
                  for cidr, description in conn.execute(select(table.c.cidr, table.c.description).where(
-                     table.c.prefix_list_id == row["prefix_list_id"]).order_by(table.c.cidr)).tuples()]
+                     table.c.prefix_list_id == row["prefix_list_id"]).order_by(table.c.cidr))]
     listed, token = page(items, params, "Cidr", (1, 100))
     return {"Entries": listed, **({"NextToken": token} if token else {})}

@@ -68,12 +68,12 @@ def _live_targets(conn: Connection, wanted: dict[str, set[str]], now: dt.datetim
     live: set[tuple[str, str]] = set()
     if wanted.get("gateway"):
         igw = state.internet_gateways
-        live.update(conn.execute(select(igw.c.internet_gateway_id, igw.c.vpc_id).where(
-            igw.c.internet_gateway_id.in_(wanted["gateway"]), igw.c.vpc_id.is_not(None))).tuples())
+        live.update(tuple(row) for row in conn.execute(select(igw.c.internet_gateway_id, igw.c.vpc_id).where(
+            igw.c.internet_gateway_id.in_(wanted["gateway"]), igw.c.vpc_id.is_not(None))).all())
     if wanted.get("egress-only"):
         eigw = state.egress_only_gateways
-        live.update(conn.execute(select(eigw.c.egress_only_internet_gateway_id, eigw.c.vpc_id).where(
-            eigw.c.egress_only_internet_gateway_id.in_(wanted["egress-only"]))).tuples())
+        live.update(tuple(row) for row in conn.execute(select(eigw.c.egress_only_internet_gateway_id, eigw.c.vpc_id).where(
+            eigw.c.egress_only_internet_gateway_id.in_(wanted["egress-only"]))).all())
     if wanted.get("nat"):
         nat = state.nat_gateways
         for row in conn.execute(select(nat).where(nat.c.nat_gateway_id.in_(wanted["nat"]))).mappings():
@@ -82,8 +82,8 @@ def _live_targets(conn: Connection, wanted: dict[str, set[str]], now: dt.datetim
     interfaces = wanted.get("interface", set()) | wanted.get("instance", set())
     if interfaces:
         eni = state.network_interfaces
-        live.update(conn.execute(select(eni.c.network_interface_id, eni.c.vpc_id).where(
-            eni.c.network_interface_id.in_(interfaces), eni.c.attachment_id.is_not(None))).tuples())
+        live.update(tuple(row) for row in conn.execute(select(eni.c.network_interface_id, eni.c.vpc_id).where(
+            eni.c.network_interface_id.in_(interfaces), eni.c.attachment_id.is_not(None))).all())
     if wanted.get("peering"):
         pcx = state.peering_connections
         for row in conn.execute(select(pcx).where(pcx.c.vpc_peering_connection_id.in_(wanted["peering"]))
@@ -370,7 +370,7 @@ def _instance_interface(conn: Connection, instance_id: str, account: str, vpc_id
     lookups.instance_primary_interface(conn, instance_id, account)
     eni = state.network_interfaces
     attached = conn.execute(select(eni.c.network_interface_id, eni.c.vpc_id).where(
-        eni.c.instance_id == instance_id)).tuples().all()
+        eni.c.instance_id == instance_id)).all()
     if len(attached) > 1:
         raise ServiceError(f"There are multiple interfaces attached to instance '{instance_id}'. Please specify an "
                            "interface ID for the operation instead.", code="InvalidInstanceID")

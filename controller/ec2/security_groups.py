@@ -358,7 +358,7 @@ def describe_security_group_rules(ctx: RequestContext, params: Params) -> Params
     groups, rules = state.security_groups, state.security_group_rules
     with ctx.cloud.db.read() as conn:
         owned = dict(conn.execute(select(groups.c.group_id, groups.c.account_id)
-                                  .where(groups.c.account_id == ctx.account_id)).tuples().all())
+                                  .where(groups.c.account_id == ctx.account_id)).all())
         rows = conn.execute(select(rules).where(rules.c.group_id.in_(list(owned)))).mappings().all()
         items = rule_outputs(ctx, conn, rows, owned)
     listed, token = describe(items, params, key="SecurityGroupRuleId", ids_param="SecurityGroupRuleIds",

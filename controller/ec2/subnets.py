@@ -35,7 +35,7 @@ def used_ipv4_counts(conn: Connection, subnet_ids: list[str]) -> dict[str, int]:
     addresses = state.interface_addresses
     rows = conn.execute(select(addresses.c.subnet_id, func.count()).where(
         addresses.c.subnet_id.in_(subnet_ids), addresses.c.family == 4).group_by(addresses.c.subnet_id))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def subnet_output(ctx: RequestContext, row: RowMapping, tags: list[dict[str, str]], used: int) -> Params:
@@ -101,7 +101,7 @@ def _choose_zone(ctx: RequestContext, conn: Connection, vpc_id: str, params: Par
     subnets = state.subnets
     counts = dict(conn.execute(select(subnets.c.availability_zone, func.count())
                                .where(subnets.c.vpc_id == vpc_id)
-                               .group_by(subnets.c.availability_zone)).tuples().all())
+                               .group_by(subnets.c.availability_zone)).all())
     return min(config.availability_zones, key=lambda z: counts.get(z, 0))
 
 

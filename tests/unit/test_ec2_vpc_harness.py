@@ -16,6 +16,7 @@ import pytest
 import controller.ec2 as ec2
 from controller.api import Principal, RequestContext
 from controller.config import Config
+from controller.ec2 import interfaces, state
 from controller.errors import ServiceError
 from controller.state import Database
 
@@ -42,6 +43,12 @@ class VpcCloud:
         assert excinfo.value.code == code, f"{excinfo.value.code}: {excinfo.value.message}"
         return excinfo.value
 
+    def launch(self, subnet_id: str, instance_id: str, *, account: str = ACCOUNT, **options: Any) -> str:
+        """Stand in for RunInstances: the instance's primary interface, as the instance code will make it."""
+        with state.write(self.db) as conn:
+            return interfaces.create_primary_interface(conn, self.config, account, subnet_id=subnet_id,
+                                                       instance_id=instance_id, **options)
+
 
 def make_cloud(tmp_path: Path, **settings: Any) -> VpcCloud:
     config = Config(data_dir=tmp_path, **settings)
@@ -50,8 +57,12 @@ def make_cloud(tmp_path: Path, **settings: Any) -> VpcCloud:
     return VpcCloud(config, db)
 
 
-@pytest.fixture
-def cloud(tmp_path: Path) -> VpcCloud:
-    made = make_cloud(tmp_path, nat_gateway_transition_seconds=0.0)
-    yield made
-    made.db.close()
+SNAPSHOT_CALLS = ("DescribeVpcs", "DescribeSubnets", "DescribeRouteTables", "DescribeInternetGateways",
+                  "DescribeEgressOnlyInternetGateways", "DescribeNatGateways", "DescribeAddresses",
+                  "DescribeSecurityGroups", "DescribeNetworkAcls", "DescribeNetworkInterfaces",
+                  "DescribeVpcPeeringConnections", "DescribeTags")
+
+
+def snapshot(cloud: VpcCloud, account: str = ACCOUNT) -> dict[str, Any]:
+    """Everything the account can see, to show that a refused call changed nothing."""
+    return {operation: cloud.call(operation, account=account) for operation in SNAPSHOT_CALLS}
