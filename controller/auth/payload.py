@@ -17,8 +17,24 @@ object store a second pass over the data.
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from controller.auth import chunked, sigv4
 from controller.protocol.http import HttpRequest
+
+
+class _BoundedReads:
+    """A request stream whose ``read(-1)`` means "the rest of the body", as io promises.
+
+    WSGI servers differ here: cheroot's input stream passes ``-1`` on to the socket and
+    waits for the connection to close, which a keep-alive client never does.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._raw.read() if size is None or size < 0 else self._raw.read(size)
 
 
 def wrap_payload(request: HttpRequest, info: sigv4.SignatureInfo | None,
@@ -32,4 +48,6 @@ def wrap_payload(request: HttpRequest, info: sigv4.SignatureInfo | None,
     """
     if isinstance(request.body, chunked.PayloadReader):
         return
+    if not isinstance(request.body, bytes | bytearray):
+        request.body = _BoundedReads(request.body)
     request.body = chunked.open_payload(request, info, signing, algorithms=("MD5",))
