@@ -187,7 +187,9 @@ def _acl_statements(acl: str, arn: str, *, bucket_level: bool, bucket: str, part
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     """The owner, combined resource policy and tags of an S3 bucket or object ARN (None if no such bucket)."""
     resource = parse_s3_arn(arn)
-    if resource is None:
+    if resource is None or ctx.operation == "CreateBucket":
+        # A bucket being created is the caller's: an existing one of another account is
+        # BucketAlreadyExists from the handler, not a cross-account denial.
         return None
     partition = ctx.cloud.config.partition
     with ctx.cloud.db.read() as conn:

@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import http.client
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -55,13 +55,15 @@ class RawResponse:
     body: bytes
 
 
-def send_signed(cloudlet: CloudletProcess, method: str, path: str, *, body: bytes | Any = b"",
-                headers: dict[str, str] | None = None, payload_hash: str | None = None,
-                host: str | None = None, credentials: Credentials | None = None) -> tuple[RawResponse, str]:
+def send_signed(cloudlet: CloudletProcess, method: str, path: str, *,
+                body: bytes | Callable[[str, str], bytes] = b"", headers: dict[str, str] | None = None,
+                payload_hash: str | None = None, host: str | None = None,
+                credentials: Credentials | None = None) -> RawResponse:
     """Sign ``method path`` with SigV4 (declaring ``payload_hash``) and send it to the cloud.
 
-    ``host`` replaces the Host header (virtual-hosted style); ``body`` may be bytes or a
-    stream. Returns the response and the request's seed signature (for aws-chunked).
+    ``host`` replaces the Host header (virtual-hosted style). ``body`` is bytes, or a
+    function of the request's seed signature and timestamp that makes the body (signed
+    aws-chunked bodies chain their chunk signatures from the request's).
     """
     creds = credentials or cloudlet.root_credentials()
     port = urlsplit(cloudlet.endpoint).port
@@ -72,12 +74,13 @@ def send_signed(cloudlet: CloudletProcess, method: str, path: str, *, body: byte
     SigV4Auth(BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token), "s3",
               cloudlet.region).add_auth(request)
     signed = dict(request.headers.items())
-    seed = signed["Authorization"].rsplit("Signature=", 1)[1]
+    if callable(body):
+        body = body(signed["Authorization"].rsplit("Signature=", 1)[1], request.context["timestamp"])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request(method, path, body=body, headers=signed)
         response = connection.getresponse()
-        return RawResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()), seed
+        return RawResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
         connection.close()
 
@@ -103,10 +106,6 @@ def signed_chunks(data: bytes, chunk_size: int, *, seed: str, secret: str, times
         previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         out.write(f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n")
     return out.getvalue()
-
-
-def amz_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def quoted(key: str) -> str:
