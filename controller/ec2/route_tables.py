@@ -318,6 +318,9 @@ def _target(conn: Connection, params: Params, account: str, table: RowMapping,
     kind, target_id = TARGETS[member], params[member]
     vpc_id, table_id = table["vpc_id"], table["route_table_id"]
     ipv6 = ":" in destination
+    if kind == "gateway" and target_id == "local":
+        raise InvalidParameterValue(f"The route to {destination} cannot target 'local': local routes are the "
+                                    "VPC's own CIDR blocks, made with the route table.")
     if kind == "gateway":
         igw = lookups.find(conn, ids.INTERNET_GATEWAY, target_id)
         if igw is None or igw["account_id"] != account:
