@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table, and_, delete, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from controller.api import Params, RequestContext
-from controller.ec2 import ids, state
+from controller.api import Params, RequestContext, ResourceInfo
+from controller.ec2 import api, ids, state
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidID, InvalidParameterValue, TagLimitExceeded, require
 from controller.ec2.ids import Kind
@@ -168,6 +168,29 @@ def drop_tags(conn: Connection, resource_ids: Iterable[str]) -> None:
     wanted = list(resource_ids)
     if wanted:
         conn.execute(delete(state.tags).where(state.tags.c.resource_id.in_(wanted)))
+
+
+# --- what IAM sees --------------------------------------------------------------------------------------------
+
+
+def ec2_resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
+    """An EC2 resource's owner and tags for ``aws:ResourceTag/*`` conditions.
+
+    The owner is the ARN's account (the API names resources in the caller's account, and
+    an id the caller cannot see is a NotFound from the handler, never an AccessDenied).
+    """
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "ec2" or not parts[4].isdigit():
+        return None
+    account, resource_id = parts[4], parts[5].rpartition("/")[2]
+    if resource_id in ("", "*"):
+        return ResourceInfo(owner_account=account)
+    with ctx.cloud.db.read() as conn:
+        tags = tags_of(conn, account, [resource_id])[resource_id]
+    return ResourceInfo(owner_account=account, tags={t["Key"]: t["Value"] for t in tags})
+
+
+api.resource_lookup = ec2_resource_lookup
 
 
 # --- the operations --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ prefix and removes it, so reruns and other tests never see leftovers.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, Credentials
 
 Client = Any
 
@@ -290,3 +291,45 @@ def test_peering_routes_and_eigw(ec2: Client, unique: str, cleanup: list[str]) -
     assert ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[failed])["VpcPeeringConnections"][0][
         "Status"]["Code"] == "failed"
     refused(ec2.accept_vpc_peering_connection, "InvalidStateTransition", VpcPeeringConnectionId=failed)
+
+
+def test_iam_policies_see_vpc_arns_and_tags(cloudlet: CloudletProcess, ec2: Client, unique: str,
+                                            cleanup: list[str]) -> None:
+    """A user allowed to delete only subnets tagged team=blue, in one VPC, gets UnauthorizedOperation elsewhere."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.27.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
+    cleanup.append(vpc_id)
+    blue, red = (ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.27.{i}.0/24", TagSpecifications=[
+        {"ResourceType": "subnet", "Tags": [{"Key": "team", "Value": team}]}])["Subnet"]["SubnetId"]
+        for i, team in ((1, "blue"), (2, "red")))
+    account = cloudlet.account_id
+    iam = cloudlet.client("iam")
+    user = f"{unique}-netops"
+    iam.create_user(UserName=user)
+    try:
+        iam.put_user_policy(UserName=user, PolicyName="subnets", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"},
+                {"Effect": "Allow", "Action": "ec2:DeleteSubnet",
+                 "Resource": f"arn:aws:ec2:{cloudlet.region}:{account}:subnet/*",
+                 "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}}},
+                {"Effect": "Allow", "Action": "ec2:CreateSubnet",
+                 "Resource": [f"arn:aws:ec2:{cloudlet.region}:{account}:subnet/*",
+                              f"arn:aws:ec2:{cloudlet.region}:{account}:vpc/{vpc_id}"]}]}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        as_user = cloudlet.client("ec2", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+        assert {s["SubnetId"] for s in as_user.describe_subnets(Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]} == {blue, red}
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            as_user.delete_subnet(SubnetId=red)
+        assert error_of(excinfo)[:2] == ("UnauthorizedOperation", 403)
+        as_user.delete_subnet(SubnetId=blue)
+        as_user.create_subnet(VpcId=vpc_id, CidrBlock="10.27.3.0/24")
+        other_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            as_user.create_subnet(VpcId=other_vpc, CidrBlock="172.31.200.0/24")
+        assert error_of(excinfo)[:2] == ("UnauthorizedOperation", 403)
+    finally:
+        for access_key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
+            iam.delete_access_key(UserName=user, AccessKeyId=access_key["AccessKeyId"])
+        iam.delete_user_policy(UserName=user, PolicyName="subnets")
+        iam.delete_user(UserName=user)
