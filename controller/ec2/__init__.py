@@ -7,6 +7,7 @@ api = ServiceApi("ec2")
 from controller.ec2 import (  # noqa: E402,F401  (each module registers its operations on api)
     addresses,
     gateways,
+    ipv6,
     nat_gateways,
     network_acls,
     network_interfaces,

@@ -52,6 +52,7 @@ DefaultVpcAlreadyExists = error("DefaultVpcAlreadyExists")
 VpcIdNotSpecified = error("VPCIdNotSpecified")
 IncorrectState = error("IncorrectState")
 UnsupportedOperation = error("UnsupportedOperation")
+CidrLimitExceeded = error("CidrLimitExceeded")
 PrefixListVersionMismatch = error("PrefixListVersionMismatch")
 DryRunOperation = error("DryRunOperation", 412)
 

@@ -530,3 +530,47 @@ def test_tags_on_any_vpc_resource(cloud: VpcCloud) -> None:
                   "InvalidVpcID.NotFound", account=OTHER_ACCOUNT)
     cloud.call("DeleteSubnet", {"SubnetId": subnet_id})
     assert cloud.call("DescribeTags", {"Filters": [{"Name": "resource-id", "Values": [subnet_id]}]})["Tags"] == []
+
+
+# --- IPv6 after creation ------------------------------------------------------------------------------------------------
+
+
+def test_ipv6_blocks_added_and_removed_later(cloud: VpcCloud) -> None:
+    vpc_id = new_vpc(cloud)
+    subnet_id = new_subnet(cloud, vpc_id, "10.0.1.0/24")
+    cloud.refused("AssociateVpcCidrBlock", {"VpcId": vpc_id, "CidrBlock": "10.1.0.0/16"}, "UnsupportedOperation")
+    cloud.refused("AssociateSubnetCidrBlock", {"SubnetId": subnet_id, "Ipv6CidrBlock": "2001:db8:1000::/64"},
+                  "InvalidParameterValue")
+    added = cloud.call("AssociateVpcCidrBlock", {"VpcId": vpc_id, "AmazonProvidedIpv6CidrBlock": True})
+    block = added["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"]
+    cloud.refused("AssociateVpcCidrBlock", {"VpcId": vpc_id, "AmazonProvidedIpv6CidrBlock": True},
+                  "CidrLimitExceeded")
+    routes = one(cloud.call("DescribeRouteTables", by_vpc(vpc_id))["RouteTables"])["Routes"]
+    assert {"DestinationIpv6CidrBlock": block, "GatewayId": "local", "Origin": "CreateRouteTable",
+            "State": "active"} in routes
+    acl = one(cloud.call("DescribeNetworkAcls", by_vpc(vpc_id))["NetworkAcls"])
+    assert [(e["RuleNumber"], e.get("Ipv6CidrBlock")) for e in acl["Entries"] if not e["Egress"]] == [
+        (100, None), (101, "::/0"), (32767, None), (32768, "::/0")]
+    subnet_block = block.replace("/56", "/64")
+    association = cloud.call("AssociateSubnetCidrBlock", {"SubnetId": subnet_id, "Ipv6CidrBlock": subnet_block})[
+        "Ipv6CidrBlockAssociation"]["AssociationId"]
+    eni = cloud.call("CreateNetworkInterface", {"SubnetId": subnet_id, "Ipv6AddressCount": 2})["NetworkInterface"]
+    addresses = [a["Ipv6Address"] for a in eni["Ipv6Addresses"]]
+    assert len(addresses) == 2 and all(a.startswith(block.split("::")[0]) for a in addresses)
+    cloud.refused("DisassociateVpcCidrBlock", {"AssociationId": added["Ipv6CidrBlockAssociation"]["AssociationId"]},
+                  "DependencyViolation")
+    cloud.refused("DisassociateSubnetCidrBlock", {"AssociationId": association}, "DependencyViolation")
+    cloud.call("UnassignIpv6Addresses", {"NetworkInterfaceId": eni["NetworkInterfaceId"], "Ipv6Addresses": addresses})
+    assigned = cloud.call("AssignIpv6Addresses", {"NetworkInterfaceId": eni["NetworkInterfaceId"],
+                                                  "Ipv6AddressCount": 1})["AssignedIpv6Addresses"]
+    cloud.call("UnassignIpv6Addresses", {"NetworkInterfaceId": eni["NetworkInterfaceId"], "Ipv6Addresses": assigned})
+    cloud.refused("UnassignIpv6Addresses", {"NetworkInterfaceId": eni["NetworkInterfaceId"],
+                                            "Ipv6Addresses": assigned}, "InvalidParameterValue")
+    cloud.call("DisassociateSubnetCidrBlock", {"AssociationId": association})
+    vpc = one(cloud.call("DescribeVpcs", {"VpcIds": [vpc_id]})["Vpcs"])
+    primary = vpc["CidrBlockAssociationSet"][0]["AssociationId"]
+    cloud.refused("DisassociateVpcCidrBlock", {"AssociationId": primary}, "OperationNotPermitted")
+    cloud.call("DisassociateVpcCidrBlock", {"AssociationId": added["Ipv6CidrBlockAssociation"]["AssociationId"]})
+    assert "Ipv6CidrBlockAssociationSet" not in one(cloud.call("DescribeVpcs", {"VpcIds": [vpc_id]})["Vpcs"])
+    routes = one(cloud.call("DescribeRouteTables", by_vpc(vpc_id))["RouteTables"])["Routes"]
+    assert all("DestinationIpv6CidrBlock" not in r for r in routes)
