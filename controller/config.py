@@ -44,7 +44,6 @@ class Config:
     security_groups_per_interface: int = 5
     #: Seconds a new NAT gateway stays ``pending`` (and a deleted one ``deleting``) before it settles.
     nat_gateway_transition_seconds: float = 1.0
-
     # --- S3 (see controller/s3/README.md) ---
     #: Where object data lives: "local" (files under s3_data_dir) or "cluster" (an S3-compatible cluster).
     s3_backend: str = "local"
