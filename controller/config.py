@@ -44,6 +44,28 @@ class Config:
     security_groups_per_interface: int = 5
     #: Seconds a new NAT gateway stays ``pending`` (and a deleted one ``deleting``) before it settles.
     nat_gateway_transition_seconds: float = 1.0
+    # --- EC2 instances (controller/ec2: instance_types, scheduler, images, metadata) ---
+    #: Homelab scale: a guest gets its type's memory times this factor (t3.micro's 1 GiB -> 256 MiB), at least
+    #: instance_min_memory_mib, and at most instance_max_vcpus vCPUs (0: as many as the type has).
+    instance_memory_scale: float = 0.25
+    instance_min_memory_mib: int = 128
+    instance_max_vcpus: int = 4
+    #: Over-commit: a host takes guests up to vcpus x cpu_overcommit_ratio vCPUs and (memory -
+    #: host_reserved_memory_mib) x ram_overcommit_ratio MiB, counting instance_memory_overhead_mib per guest
+    #: (what QEMU itself needs besides the guest's RAM).
+    cpu_overcommit_ratio: float = 4.0
+    ram_overcommit_ratio: float = 1.0
+    host_reserved_memory_mib: int = 1024
+    instance_memory_overhead_mib: int = 48
+    #: Where built AMIs are found at start (``<dir>/<name>/manifest.json``; empty: the repo's images/out);
+    #: each one found is registered once as a public AMI of the management account.
+    builtin_images_dir: str = ""
+    #: Temporary credentials of instance profiles, served by the metadata service: their lifetime, and how long
+    #: before expiry a fresh set replaces them.
+    instance_credentials_seconds: int = 21600
+    instance_credentials_refresh_seconds: int = 3600
+    #: How long a terminated instance stays listed by DescribeInstances (AWS: about an hour).
+    terminated_instance_listed_seconds: int = 3600
     # --- S3 (see controller/s3/README.md) ---
     #: Where object data lives: "local" (files under s3_data_dir) or "cluster" (an S3-compatible cluster).
     s3_backend: str = "local"
