@@ -102,9 +102,38 @@ class KeyPair:
 class GuestRecord:
     instance_id: str
     ip: str
+    mac: str
     public_key: str
     user_data: bytes | None
     hostname: str
+
+    def tree(self) -> dict[str, object]:
+        """The metadata tree EC2 serves (the part the tiny AMI and cloud-init's EC2 datasource read)."""
+        return {
+            "meta-data": {
+                "ami-id": "ami-0c0ffee0c0ffee000", "instance-id": self.instance_id, "instance-type": "t3.micro",
+                "hostname": self.hostname, "local-hostname": self.hostname, "local-ipv4": self.ip, "mac": self.mac,
+                "placement": {"availability-zone": "lab-1a"},
+                "public-keys": {"0": {"openssh-key": self.public_key + "\n"}},
+            },
+            **({"user-data": self.user_data} if self.user_data is not None else {}),
+        }
+
+    def read(self, path: str) -> bytes | None:
+        """``/latest/...`` or ``/<version>/...``: a leaf's content or a directory listing, None for 404."""
+        parts = [part for part in path.split("?")[0].split("/") if part]
+        if not parts or not (parts[0] == "latest" or parts[0][:2] == "20"):
+            return None
+        node: object = self.tree()
+        for part in parts[1:]:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        if isinstance(node, dict):
+            if parts[1:] == ["meta-data", "public-keys"]:
+                return b"0=cloudlet-test"
+            return "\n".join(f"{k}/" if isinstance(v, dict) else k for k, v in node.items()).encode()
+        return node if isinstance(node, bytes) else str(node).encode()
 
 
 @dataclass
@@ -144,18 +173,7 @@ class _MetadataHandler(BaseHTTPRequestHandler):
             self._answer(401)
             return
         guest = self.server.guests.get(self.client_address[0])
-        if guest is None:
-            self._answer(404)
-            return
-        answers = {
-            "/latest/meta-data/instance-id": guest.instance_id.encode(),
-            "/latest/meta-data/local-hostname": guest.hostname.encode(),
-            "/latest/meta-data/local-ipv4": guest.ip.encode(),
-            "/latest/meta-data/public-keys/0/openssh-key": guest.public_key.encode() + b"\n",
-        }
-        if guest.user_data is not None:
-            answers["/latest/user-data"] = guest.user_data
-        body = answers.get(self.path)
+        body = guest.read(self.path) if guest is not None else None
         self._answer(200, body) if body is not None else self._answer(404)
 
 
@@ -219,7 +237,7 @@ class BootLab:
         with (self.work_dir / "dhcp-hosts").open("a") as f:
             f.write(f"{mac},{ip}\n")
         self.dnsmasq.send_signal(signal.SIGHUP)
-        guest = GuestRecord(instance_id, ip, public_key, user_data, f"ip-{ip.replace('.', '-')}.cloudlet.internal")
+        guest = GuestRecord(instance_id, ip, mac, public_key, user_data, f"ip-{ip.replace('.', '-')}.cloudlet.internal")
         self.metadata.guests[ip] = guest
         return guest
 
@@ -227,8 +245,8 @@ class BootLab:
         assert self.metadata is not None
         return [(method, path, token) for client, method, path, token in self.metadata.log.requests if client == ip]
 
-    def connect_ssh(self, ip: str, key: KeyPair, timeout: float = 60.0) -> paramiko.SSHClient:
-        """An SSH session as root, retrying until the guest answers or ``timeout`` passes."""
+    def connect_ssh(self, ip: str, key: KeyPair, timeout: float = 60.0, user: str = "root") -> paramiko.SSHClient:
+        """An SSH session as ``user``, retrying until the guest answers or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
@@ -242,7 +260,7 @@ class BootLab:
             client = paramiko.SSHClient()
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             try:
-                client.connect(ip, username="root", pkey=key.private, sock=sock, timeout=5, banner_timeout=5,
+                client.connect(ip, username=user, pkey=key.private, sock=sock, timeout=5, banner_timeout=5,
                                auth_timeout=5, allow_agent=False, look_for_keys=False)
                 return client
             except (paramiko.SSHException, OSError) as exc:
@@ -251,8 +269,9 @@ class BootLab:
                 time.sleep(0.2)
         raise TimeoutError(f"no SSH on {ip} within {timeout:.0f} s: {last_error}")
 
-    def ssh_run(self, ip: str, key: KeyPair, command: str, timeout: float = 60.0) -> tuple[int, str]:
-        client = self.connect_ssh(ip, key, timeout)
+    def ssh_run(self, ip: str, key: KeyPair, command: str, timeout: float = 60.0,
+                user: str = "root") -> tuple[int, str]:
+        client = self.connect_ssh(ip, key, timeout, user)
         try:
             _, stdout, _ = client.exec_command(command, timeout=30)
             output = stdout.read().decode()
