@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
-
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.iam import policy as iam_policy
+from controller.s3 import catalog
 from controller.s3.errors import AccessDenied, InvalidArgument, MalformedPolicy, NotImplementedError_
 from controller.s3.naming import bucket_arn, canonical_user_id, object_arn, parse_s3_arn
-from controller.s3.state import buckets, objects
+from controller.s3.runtime import runtime
 
 CANNED_ACLS = frozenset({"private", "public-read", "public-read-write", "authenticated-read",
                          "bucket-owner-read", "bucket-owner-full-control", "aws-exec-read", "log-delivery-write"})
@@ -192,38 +191,36 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
         # BucketAlreadyExists from the handler, not a cross-account denial.
         return None
     partition = ctx.cloud.config.partition
-    with ctx.cloud.db.read() as conn:
-        bucket = conn.execute(select(buckets.c.owner_account, buckets.c.policy, buckets.c.acl, buckets.c.tags,
-                                     buckets.c.public_access_block)
-                              .where(buckets.c.name == resource.bucket)).first()
-        if bucket is None:
-            return None
-        block = bucket.public_access_block or {}
-        caller_is_owner = ctx.principal.account_id == bucket.owner_account
-        object_row = None
-        if resource.key is not None and not (caller_is_owner and ctx.principal.is_root):
-            object_row = conn.execute(select(objects.c.acl, objects.c.tags).where(
-                objects.c.bucket == resource.bucket, objects.c.key == resource.key, objects.c.is_latest)).first()
+    bucket = runtime(ctx.cloud).bucket(resource.bucket)
+    if bucket is None:
+        return None
+    block = bucket["public_access_block"] or {}
+    caller_is_owner = ctx.principal.account_id == bucket["owner_account"]
+    object_row = None
+    if resource.key is not None and not (caller_is_owner and ctx.principal.is_root):
+        # the owner's root is allowed anyway: spare it the query for the object's ACL and tags
+        with ctx.cloud.db.read() as conn:
+            object_row = catalog.find_version(conn, resource.bucket, resource.key)
     statements: list[dict[str, Any]] = []
-    if bucket.policy:
+    if bucket["policy"]:
         restrict = block.get("RestrictPublicBuckets") and not caller_is_owner
-        document = json.loads(bucket.policy)
+        document = json.loads(bucket["policy"])
         raw = document.get("Statement", [])
         for statement in raw if isinstance(raw, list) else [raw]:
             if not (restrict and is_public_statement(statement)):
                 statements.append(statement)
     if not block.get("IgnorePublicAcls"):
-        statements += _acl_statements(bucket.acl, bucket_arn(partition, resource.bucket), bucket_level=True,
+        statements += _acl_statements(bucket["acl"], bucket_arn(partition, resource.bucket), bucket_level=True,
                                       bucket=resource.bucket, partition=partition)
         if object_row is not None:
-            statements += _acl_statements(object_row.acl, arn, bucket_level=False, bucket=resource.bucket,
+            statements += _acl_statements(object_row["acl"], arn, bucket_level=False, bucket=resource.bucket,
                                           partition=partition)
     policy_text = json.dumps({"Version": "2012-10-17", "Statement": statements}) if statements else None
     if resource.key is None:
-        tags = bucket.tags or {}
+        tags = bucket["tags"] or {}
     else:
-        tags = (object_row.tags if object_row is not None else None) or {}
-    return ResourceInfo(owner_account=bucket.owner_account, policy=policy_text, tags=dict(tags))
+        tags = (object_row["tags"] if object_row is not None else None) or {}
+    return ResourceInfo(owner_account=bucket["owner_account"], policy=policy_text, tags=dict(tags))
 
 
 # --- what each operation touches ----------------------------------------------------------------------

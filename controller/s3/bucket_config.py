@@ -37,6 +37,7 @@ from controller.s3.errors import (
     ServerSideEncryptionConfigurationNotFoundError,
 )
 from controller.s3.naming import MAX_BUCKET_TAGS, bucket_arn, check_tags, tag_set
+from controller.s3.runtime import runtime
 from controller.s3.state import buckets
 
 
@@ -46,6 +47,7 @@ def _store(ctx: RequestContext, params: Params, **values: Any) -> None:
     with ctx.cloud.db.begin() as conn:
         catalog.require_bucket(conn, params["Bucket"])
         conn.execute(update(buckets).where(buckets.c.name == params["Bucket"]).values(**values))
+    runtime(ctx.cloud).buckets.invalidate()
     ctx.audit_resources.append(bucket_arn(ctx.cloud.config.partition, params["Bucket"]))
 
 

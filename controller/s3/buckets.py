@@ -25,6 +25,7 @@ from controller.s3.errors import (
 )
 from controller.s3.listing import decode_token, encode_token
 from controller.s3.naming import bucket_arn, check_bucket_name
+from controller.s3.runtime import runtime
 from controller.s3.state import buckets
 from controller.state import utcnow
 
@@ -60,6 +61,7 @@ def create_bucket(ctx: RequestContext, params: Params) -> Params:
                                       BucketName=name)
         conn.execute(insert(buckets).values(name=name, owner_account=ctx.account_id, region=ctx.region,
                                             created_at=utcnow(), versioning="", acl=acl, ownership=ownership))
+    runtime(ctx.cloud).buckets.invalidate()
     ctx.audit_resources.append(arn)
     return {"Location": f"/{name}", "BucketArn": arn}
 
@@ -112,6 +114,7 @@ def delete_bucket(ctx: RequestContext, params: Params) -> Params:
         if catalog.count_objects(conn, name):
             raise BucketNotEmpty("The bucket you tried to delete is not empty", BucketName=name)
         conn.execute(delete(buckets).where(buckets.c.name == name))
+    runtime(ctx.cloud).buckets.invalidate()
     ctx.audit_resources.append(bucket_arn(ctx.cloud.config.partition, name))
     return {}
 

@@ -5,27 +5,96 @@ Every function takes an open connection, so callers decide the transaction: a wr
 inside the same ``BEGIN IMMEDIATE`` transaction that commits the change, which makes
 conditional writes and versioning transitions race-free. Functions that drop versions
 return the blob ids those versions used; the caller discards them *after* commit.
+
+The statements on every GET and PUT are plain SQL run through the connection
+(``exec_driver_sql``) with rows decoded by the tables' own column types: building a
+SQLAlchemy expression costs more than SQLite takes to answer it, on every request.
+Bucket rows, read by nearly every request and written rarely, are also cached
+(:class:`BucketCache`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, literal_column, select, update
+from sqlalchemy import Boolean, Connection, Table, func, literal, literal_column, select
 
 from controller.s3.errors import InvalidArgument, MethodNotAllowed, NoSuchVersion, no_such_bucket, no_such_key
 from controller.s3.listing import Fetch, Position, Row
 from controller.s3.naming import new_version_id
 from controller.s3.state import buckets, objects, uploads
+from controller.state import JsonText, UtcDateTime
 
 Record = dict[str, Any]
 
 
+def _codec(table: Table) -> tuple[dict[str, Callable[[Any], Any]], dict[str, Callable[[Any], Any]]]:
+    """Per-column decoders and encoders for plain-SQL rows, from the table's column types."""
+    decoders: dict[str, Callable[[Any], Any]] = {}
+    encoders: dict[str, Callable[[Any], Any]] = {}
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, JsonText | UtcDateTime):
+            decoders[column.name] = partial(kind.process_result_value, dialect=None)
+            encoders[column.name] = partial(kind.process_bind_param, dialect=None)
+        elif isinstance(kind, Boolean):
+            decoders[column.name] = bool
+            encoders[column.name] = int
+    return decoders, encoders
+
+
+_BUCKET_DECODE, _ = _codec(buckets)
+_OBJECT_DECODE, _OBJECT_ENCODE = _codec(objects)
+
+
+def _decode(decoders: dict[str, Callable[[Any], Any]], row: Any) -> Record:
+    return {name: decoders[name](value) if name in decoders else value for name, value in row._mapping.items()}
+
+
+def _first(conn: Connection, sql: str, params: tuple[Any, ...], decoders: dict[str, Callable[[Any], Any]],
+           ) -> Record | None:
+    row = conn.exec_driver_sql(sql, params).first()
+    return _decode(decoders, row) if row is not None else None
+
+
 def get_bucket(conn: Connection, name: str) -> Record | None:
-    row = conn.execute(select(buckets).where(buckets.c.name == name)).mappings().first()
-    return dict(row) if row else None
+    return _first(conn, "SELECT * FROM s3_buckets WHERE name = ?", (name,), _BUCKET_DECODE)
+
+
+class BucketCache:
+    """Bucket rows by name, read through from the state store.
+
+    Every write to ``s3_buckets`` (all in this package) calls :meth:`invalidate` after
+    it commits. A load that overlaps an invalidation is not kept (the generation
+    moved), so a stale row is never cached; one controller process owns the store.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Record | None] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, conn_factory: Callable[[], Any], name: str) -> Record | None:
+        try:
+            return self._rows[name]
+        except KeyError:
+            pass
+        generation = self._generation
+        with conn_factory() as conn:
+            row = get_bucket(conn, name)
+        with self._lock:
+            if generation == self._generation:
+                self._rows[name] = row
+        return row
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._rows.clear()
 
 
 def require_bucket(conn: Connection, name: str) -> Record:
@@ -41,13 +110,11 @@ def blob_ids(version: Record) -> list[str]:
 
 def find_version(conn: Connection, bucket: str, key: str, version_id: str | None = None) -> Record | None:
     """The key's current version (possibly a delete marker), or the named version; None if absent."""
-    query = select(objects).where(objects.c.bucket == bucket, objects.c.key == key)
     if version_id is None:
-        query = query.where(objects.c.is_latest)
-    else:
-        query = query.where(objects.c.version_id == version_id)
-    row = conn.execute(query).mappings().first()
-    return dict(row) if row else None
+        return _first(conn, "SELECT * FROM s3_objects WHERE bucket = ? AND key = ? AND is_latest = 1",
+                      (bucket, key), _OBJECT_DECODE)
+    return _first(conn, "SELECT * FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = ?",
+                  (bucket, key, version_id), _OBJECT_DECODE)
 
 
 def readable_version(conn: Connection, bucket: str, key: str, version_id: str | None) -> Record:
@@ -77,19 +144,31 @@ def check_version_id(version_id: str) -> None:
 
 def current_etag(conn: Connection, bucket: str, key: str) -> str | None:
     """The ETag of the key's current object; None when it has none (or only a delete marker)."""
-    version = find_version(conn, bucket, key)
-    if version is None or version["delete_marker"]:
+    row = conn.exec_driver_sql("SELECT etag, delete_marker FROM s3_objects WHERE bucket = ? AND key = ? "
+                               "AND is_latest = 1", (bucket, key)).first()
+    if row is None or row.delete_marker:
         return None
-    return version["etag"]
+    return row.etag
 
 
 def _drop_null_version(conn: Connection, bucket: str, key: str) -> list[str]:
-    row = conn.execute(select(objects.c.seq, objects.c.segments).where(
-        objects.c.bucket == bucket, objects.c.key == key, objects.c.version_id == "null")).first()
+    row = conn.exec_driver_sql("SELECT seq, segments FROM s3_objects WHERE bucket = ? AND key = ? "
+                               "AND version_id = 'null'", (bucket, key)).first()
     if row is None:
         return []
-    conn.execute(delete(objects).where(objects.c.seq == row.seq))
-    return [segment["blob"] for segment in row.segments]
+    conn.exec_driver_sql("DELETE FROM s3_objects WHERE seq = ?", (row.seq,))
+    return [segment["blob"] for segment in _OBJECT_DECODE["segments"](row.segments)]
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO s3_objects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _insert_version(conn: Connection, values: Record) -> None:
+    columns = tuple(values)
+    conn.exec_driver_sql(_insert_sql(columns), tuple(
+        _OBJECT_ENCODE[name](values[name]) if name in _OBJECT_ENCODE else values[name] for name in columns))
 
 
 def commit_version(conn: Connection, bucket: Record, key: str, values: Record) -> tuple[str, list[str]]:
@@ -105,17 +184,15 @@ def commit_version(conn: Connection, bucket: Record, key: str, values: Record) -
     else:
         version_id = "null"
         discarded = _drop_null_version(conn, name, key)
-    conn.execute(update(objects).where(objects.c.bucket == name, objects.c.key == key, objects.c.is_latest)
-                 .values(is_latest=False))
-    conn.execute(insert(objects).values(bucket=name, key=key, version_id=version_id, is_latest=True, **values))
+    conn.exec_driver_sql("UPDATE s3_objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
+                         (name, key))
+    _insert_version(conn, {"bucket": name, "key": key, "version_id": version_id, "is_latest": True, **values})
     return version_id, discarded
 
 
 def _promote_newest(conn: Connection, bucket: str, key: str) -> None:
-    newest = conn.execute(select(func.max(objects.c.seq)).where(
-        objects.c.bucket == bucket, objects.c.key == key)).scalar()
-    if newest is not None:
-        conn.execute(update(objects).where(objects.c.seq == newest).values(is_latest=True))
+    conn.exec_driver_sql("UPDATE s3_objects SET is_latest = 1 WHERE seq = (SELECT max(seq) FROM s3_objects "
+                         "WHERE bucket = ? AND key = ?)", (bucket, key))
 
 
 def delete_key(conn: Connection, bucket: Record, key: str, version_id: str | None, *, owner: str,
@@ -130,7 +207,7 @@ def delete_key(conn: Connection, bucket: Record, key: str, version_id: str | Non
         version = find_version(conn, name, key, version_id)
         if version is None:
             return {"VersionId": version_id}, []
-        conn.execute(delete(objects).where(objects.c.seq == version["seq"]))
+        conn.exec_driver_sql("DELETE FROM s3_objects WHERE seq = ?", (version["seq"],))
         if version["is_latest"]:
             _promote_newest(conn, name, key)
         result: Record = {"VersionId": version_id}

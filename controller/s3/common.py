@@ -7,11 +7,11 @@ from typing import Any
 
 from controller.api import Params, RequestContext
 from controller.auth.chunked import stored_content_encoding
-from controller.s3 import catalog, checksums
+from controller.s3 import checksums
 from controller.s3.crypto import SSE_C, SSE_S3, ObjectKey, customer_key, new_object_key, open_object_key
-from controller.s3.errors import AccessDenied, InvalidArgument, NotImplementedError_
+from controller.s3.errors import AccessDenied, InvalidArgument, NotImplementedError_, no_such_bucket
 from controller.s3.naming import canonical_user_id
-from controller.s3.runtime import S3Runtime
+from controller.s3.runtime import S3Runtime, runtime
 
 Record = dict[str, Any]
 
@@ -27,9 +27,14 @@ DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 
 
 def read_bucket(ctx: RequestContext, params: Params) -> Record:
-    """The request's bucket (NoSuchBucket if none), honouring ``x-amz-expected-bucket-owner``."""
-    with ctx.cloud.db.read() as conn:
-        bucket = catalog.require_bucket(conn, params["Bucket"])
+    """The request's bucket (NoSuchBucket if none), honouring ``x-amz-expected-bucket-owner``.
+
+    The row comes from the bucket cache: shared, never to be changed. Writes that
+    depend on the bucket's state re-read it in their own transaction.
+    """
+    bucket = runtime(ctx.cloud).bucket(params["Bucket"])
+    if bucket is None:
+        raise no_such_bucket(params["Bucket"])
     check_expected_owner(bucket, params)
     return bucket
 

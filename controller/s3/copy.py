@@ -27,7 +27,7 @@ from controller.s3.common import (
 )
 from controller.s3.conditions import ByteRange, check_copy_source_conditions
 from controller.s3.crypto import SSE_S3, ObjectKey
-from controller.s3.errors import InvalidArgument, InvalidRequest
+from controller.s3.errors import InvalidArgument, InvalidRequest, no_such_bucket
 from controller.s3.naming import CopySource, check_key, object_arn, parse_copy_source, parse_tagging_header
 from controller.s3.objects import commit_object, new_object_values, object_acl, version_output
 from controller.s3.runtime import S3Runtime, runtime
@@ -53,8 +53,10 @@ def open_source(ctx: RequestContext, rt: S3Runtime, params: Params) -> Source:
     location = parse_copy_source(params["CopySource"])
     action = "s3:GetObjectVersion" if location.version_id else "s3:GetObject"
     check_action(ctx, action, [object_arn(ctx.cloud.config.partition, location.bucket, location.key)], params)
+    bucket = rt.bucket(location.bucket)
+    if bucket is None:
+        raise no_such_bucket(location.bucket)
     with rt.guard.snapshot() as lease, ctx.cloud.db.read() as conn:
-        bucket = catalog.require_bucket(conn, location.bucket)
         version = catalog.readable_version(conn, location.bucket, location.key, location.version_id)
         leased = lease(catalog.blob_ids(version))
     try:

@@ -26,7 +26,6 @@ from controller.s3.access import (
     refuse_grant_headers,
 )
 from controller.s3.common import (
-    check_expected_owner,
     checksum_members,
     encryption_members,
     header_members,
@@ -194,8 +193,8 @@ def _checksum_output(version: Record, part_number: int | None) -> dict[str, str]
 
 def _read_version(ctx: RequestContext, rt: S3Runtime, params: Params) -> tuple[Record, Record, list[str]]:
     """The bucket, the version a GET reads and its leased blobs (release them when done)."""
+    bucket = read_bucket(ctx, params)
     with rt.guard.snapshot() as lease, ctx.cloud.db.read() as conn:
-        bucket = catalog.require_bucket(conn, params["Bucket"])
         version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
         leased = lease(catalog.blob_ids(version))
     return bucket, version, leased
@@ -206,7 +205,6 @@ def get_object(ctx: RequestContext, params: Params) -> Params:
     rt = runtime(ctx.cloud)
     bucket, version, leased = _read_version(ctx, rt, params)
     try:
-        check_expected_owner(bucket, params)
         output, byte_range = describe(rt, bucket, version, params)
         object_key = read_encryption(rt, version, params)
         chunks = engine.read(rt, version["segments"], object_key, byte_range)
@@ -220,10 +218,9 @@ def get_object(ctx: RequestContext, params: Params) -> Params:
 @api.operation("HeadObject", resources=object_resource, action="s3:GetObject")
 def head_object(ctx: RequestContext, params: Params) -> Params:
     rt = runtime(ctx.cloud)
+    bucket = read_bucket(ctx, params)
     with ctx.cloud.db.read() as conn:
-        bucket = catalog.require_bucket(conn, params["Bucket"])
         version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
-    check_expected_owner(bucket, params)
     output, _ = describe(rt, bucket, version, params)
     return output
 

@@ -19,10 +19,11 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from controller.s3.catalog import BucketCache
 from controller.s3.state import objects, parts
 from controller.s3.storage import BlobGuard, BlobStore
 from controller.s3.storage.cluster import ClusterBlobStore, ClusterSettings
@@ -44,8 +45,13 @@ class S3Runtime:
     blobs: BlobStore
     guard: BlobGuard
     master_key: bytes
+    buckets: BucketCache
     lifecycle: threading.Thread | None = None
     stopping: threading.Event | None = None
+
+    def bucket(self, name: str) -> dict[str, Any] | None:
+        """A bucket's row, from the cache (shared: never change it)."""
+        return self.buckets.get(self.cloud.db.read, name)
 
     def close(self) -> None:
         if self.stopping is not None:
@@ -106,7 +112,8 @@ def _create(cloud: Cloud) -> S3Runtime:
     removed = remove_orphans(cloud, blobs)
     if removed:
         log.info("s3: removed %d orphaned blobs left by an interrupted write", removed)
-    return S3Runtime(cloud=cloud, blobs=blobs, guard=BlobGuard(blobs.delete), master_key=_master_key(cloud))
+    return S3Runtime(cloud=cloud, blobs=blobs, guard=BlobGuard(blobs.delete), master_key=_master_key(cloud),
+                     buckets=BucketCache())
 
 
 def referenced_blobs(cloud: Cloud) -> set[str]:

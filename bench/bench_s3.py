@@ -1,0 +1,267 @@
+"""S3 throughput: Cloudlet vs moto's server vs nginx serving the same files, side by side in one run.
+
+Workloads: PUT and GET of 1 MiB and 256 MiB objects with 1 and 8 concurrent streams
+(MB/s), and 4 KiB PUT/GET requests per second with 8 concurrent clients. nginx only
+serves GETs: it reads the very blob files Cloudlet stored (symlinked into its root),
+so its figure is what the disk and the kernel allow; Cloudlet's large-GET target is
+70% of it. moto is the peer for everything; Cloudlet's small-object target is 3x.
+
+All three are driven by the same lean client (``http.client`` over keep-alive
+connections, bodies sent from and read into preallocated buffers) so the client's own
+cost, on the same 2 cores as the servers, stays small and equal. Cloudlet and moto
+get SigV4 presigned URLs (Cloudlet verifies them, moto does not); nginx plain URLs.
+
+    .venv/bin/python bench/bench_s3.py [--seconds 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config as BotoConfig
+from common import MotoServer, free_port, wait_for_port
+
+from tests.support import CloudletProcess
+
+MiB = 1024 * 1024
+BUCKET = "bench"
+
+
+@dataclass
+class Target:
+    """A server under test and how to make presigned URLs for it."""
+
+    name: str
+    endpoint: str
+    client: object = None
+    urls: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def url(self, method: str, key: str) -> str:
+        cached = self.urls.get((method, key))
+        if cached is None:
+            operation = "get_object" if method == "GET" else "put_object"
+            cached = self.urls[(method, key)] = self.client.generate_presigned_url(
+                operation, Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=7200)
+        return cached
+
+
+def boto(endpoint: str, key: str, secret: str, region: str):
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+                        aws_secret_access_key=secret,
+                        config=BotoConfig(retries={"max_attempts": 0}, s3={"addressing_style": "path"}))
+
+
+class Connection:
+    """One keep-alive connection that sends and receives through reused buffers."""
+
+    def __init__(self, endpoint: str) -> None:
+        parts = urlsplit(endpoint)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+        self.buffer = bytearray(4 * MiB)
+
+    def request(self, method: str, url: str, body: memoryview | None = None) -> int:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"Content-Length": str(len(body))} if body is not None else {}
+        self.conn.request(method, target, body=body, headers=headers)
+        response = self.conn.getresponse()
+        view = memoryview(self.buffer)
+        received = 0
+        while True:
+            count = response.readinto(view)
+            if not count:
+                break
+            received += count
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {parts.path}: HTTP {response.status}")
+        return received
+
+
+def closed_loop(streams: int, seconds: float, step: Callable[[Connection, int, int], int], endpoint: str,
+                min_ops: int = 1) -> tuple[float, float]:
+    """Run ``streams`` clients until ``seconds`` pass (each does at least ``min_ops``); (ops/s, bytes/s)."""
+    connections = [Connection(endpoint) for _ in range(streams)]
+    counts = [[0, 0] for _ in range(streams)]
+    barrier = threading.Barrier(streams + 1)
+    deadline = [0.0]
+
+    def run(index: int) -> None:
+        barrier.wait()
+        op = 0
+        while op < min_ops or time.perf_counter() < deadline[0]:
+            counts[index][1] += step(connections[index], index, op)
+            counts[index][0] += 1
+            op += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(streams)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    began = time.perf_counter()
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return sum(c[0] for c in counts) / elapsed, sum(c[1] for c in counts) / elapsed
+
+
+class Nginx:
+    """nginx on a loopback port serving ``root`` (installed with apt when missing)."""
+
+    def __init__(self, root: Path, workdir: Path) -> None:
+        if shutil.which("nginx") is None:
+            subprocess.run(["apt-get", "install", "-y", "-q", "nginx"], check=True,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        self.port = free_port()
+        conf = workdir / "nginx.conf"
+        conf.write_text(f"""
+user root;
+worker_processes auto;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{ root {root}; }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"])
+        wait_for_port(self.port)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def blob_path(data_dir: Path, key: str) -> Path:
+    """Where Cloudlet's local backend keeps an object's bytes (single-part objects: one blob)."""
+    with sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True) as db:
+        (segments,) = db.execute("SELECT segments FROM s3_objects WHERE bucket = ? AND key = ? AND is_latest",
+                                 (BUCKET, key)).fetchone()
+    (segment,) = json.loads(segments)
+    return data_dir / "s3" / "blobs" / segment["blob"][:2] / segment["blob"]
+
+
+def put_step(target: Target, prefix: str, keys: int, data: memoryview) -> Callable[[Connection, int, int], int]:
+    def step(connection: Connection, stream: int, op: int) -> int:
+        connection.request("PUT", target.url("PUT", f"{prefix}-{(stream * 7919 + op) % keys}"), data)
+        return len(data)
+
+    return step
+
+
+def get_step(url_of: Callable[[str], str], prefix: str, keys: int) -> Callable[[Connection, int, int], int]:
+    def step(connection: Connection, stream: int, op: int) -> int:
+        return connection.request("GET", url_of(f"{prefix}-{(stream * 7919 + op) % keys}"))
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each measurement")
+    parser.add_argument("--quick", action="store_true", help="skip the 256 MiB objects")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-s3-"))
+    moto = MotoServer()
+    cloud = CloudletProcess(workdir / "data", extra_env={"CLOUDLET_LOG": "WARNING"}).start()
+    nginx = None
+    rows: list[tuple[str, dict[str, float]]] = []
+    try:
+        creds = cloud.root_credentials()
+        targets = [Target("cloudlet", cloud.endpoint, boto(cloud.endpoint, creds.access_key_id,
+                                                           creds.secret_access_key, cloud.region)),
+                   Target("moto", moto.endpoint, boto(moto.endpoint, "testing", "testing", "us-east-1"))]
+        for target in targets:
+            target.client.create_bucket(Bucket=BUCKET)
+        sizes = [("4 KiB", 4096, 64)] + [("1 MiB", MiB, 16)] + ([] if args.quick else [("256 MiB", 256 * MiB, 8)])
+        www = workdir / "www"
+        www.mkdir()
+        for label, size, keys in sizes:
+            data = memoryview(os.urandom(size))
+            prefix = f"obj{size}"
+            for streams in (1, 8):
+                if size == 4096 and streams == 1:
+                    continue
+                results = {}
+                for target in targets:
+                    ops, rate = closed_loop(streams, args.seconds, put_step(target, prefix, keys, data),
+                                            target.endpoint)
+                    results[target.name] = ops if size == 4096 else rate / MiB
+                rows.append((f"PUT {label:>7} x{streams}", results))
+            for index in range(keys):  # every key exists, for GETs (and nginx's symlinks)
+                for target in targets:
+                    Connection(target.endpoint).request("PUT", target.url("PUT", f"{prefix}-{index}"), data)
+                (www / f"{prefix}-{index}").symlink_to(blob_path(cloud.data_dir, f"{prefix}-{index}"))
+            del data
+        nginx = Nginx(www, workdir)
+        for label, size, keys in sizes:
+            prefix = f"obj{size}"
+            for streams in (1, 8):
+                if size == 4096 and streams == 1:
+                    continue
+                results = {}
+                for target in targets:
+                    ops, rate = closed_loop(streams, args.seconds,
+                                            get_step(lambda key, t=target: t.url("GET", key), prefix, keys),
+                                            target.endpoint)
+                    results[target.name] = ops if size == 4096 else rate / MiB
+                ops, rate = closed_loop(streams, args.seconds,
+                                        get_step(lambda key: f"{nginx.endpoint}/{key}", prefix, keys),
+                                        nginx.endpoint)
+                results["nginx"] = ops if size == 4096 else rate / MiB
+                rows.append((f"GET {label:>7} x{streams}", results))
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        cloud.stop()
+        moto.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(rows, args.seconds)
+
+
+def report(rows: list[tuple[str, dict[str, float]]], seconds: float) -> None:
+    print(f"\n== S3: Cloudlet vs moto vs nginx ({os.cpu_count()} cores shared by servers and clients, "
+          f"{seconds:.0f}s per figure; 4 KiB in requests/s, larger objects in MiB/s)")
+    print(f"{'workload':<18} {'cloudlet':>10} {'moto':>10} {'nginx':>10}   {'vs moto':>8} {'vs nginx':>9}")
+    for label, results in rows:
+        ours, moto, nginx = results["cloudlet"], results["moto"], results.get("nginx")
+        nginx_text = f"{nginx:10.0f}" if nginx is not None else f"{'-':>10}"
+        ratio_nginx = f"{ours / nginx:8.0%}" if nginx else f"{'-':>8}"
+        print(f"{label:<18} {ours:10.0f} {moto:10.0f} {nginx_text}   {ours / moto:7.1f}x {ratio_nginx:>9}")
+    small = [r for label, r in rows if "4 KiB" in label]
+    large_gets = [r for label, r in rows if label.startswith("GET") and "256 MiB" in label]
+    print("targets: small (4 KiB) ops >= 3x moto: "
+          + ("met" if all(r["cloudlet"] >= 3 * r["moto"] for r in small) else "NOT met")
+          + "; large (256 MiB) GET >= 70% of nginx: "
+          + ("met" if large_gets and all(r["cloudlet"] >= 0.7 * r["nginx"] for r in large_gets) else "NOT met"))
+
+
+if __name__ == "__main__":
+    main()
