@@ -79,7 +79,8 @@ class ComputeDriver(ABC):
 
     @abstractmethod
     def update_instance(self, spec: InstanceSpec) -> None:
-        """Redefine a shut-off instance from a new spec (instance type change: vCPUs, memory). Raises
+        """Redefine a shut-off instance from a new spec (instance type change: vCPUs, memory). The spec is
+        the whole truth: its ``volumes`` must list every volume that stays attached. Raises
         InvalidInstanceState if it is running; the root disk is kept."""
 
     @abstractmethod

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import libvirt
 
@@ -157,17 +157,30 @@ class LibvirtConnection:
     def __init__(self, uri: str = "qemu:///system") -> None:
         ensure_event_loop()
         self.uri = uri
-        self.conn = libvirt.open(uri)
         self._waiters: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        self.conn = libvirt.open(self.uri)
+        # Keepalive lets isAlive() notice a libvirtd that went away (restart, upgrade).
+        self.conn.setKeepAlive(5, 3)
         self._callback = self.conn.domainEventRegisterAny(
             None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, self._on_device_removed, None)
 
+    def _alive(self) -> libvirt.virConnect:
+        """The connection, reopened if libvirtd restarted since (domains survive a libvirtd restart)."""
+        if not self.conn.isAlive():
+            log.warning("connection to %s lost; reconnecting", self.uri)
+            with suppress(libvirt.libvirtError):
+                self.conn.close()
+            self._open()
+        return self.conn
+
     def close(self) -> None:
-        try:
+        with suppress(libvirt.libvirtError):
             self.conn.domainEventDeregisterAny(self._callback)
-        finally:
-            self.conn.close()
+        self.conn.close()
 
     def _on_device_removed(self, _conn: libvirt.virConnect, domain: libvirt.virDomain, alias: str,
                            _opaque: object) -> None:
@@ -190,14 +203,14 @@ class LibvirtConnection:
 
     def lookup(self, name: str) -> Domain | None:
         try:
-            return Domain(self, self.conn.lookupByName(name))
+            return Domain(self, self._alive().lookupByName(name))
         except libvirt.libvirtError as exc:
             if is_no_domain(exc):
                 return None
             raise
 
     def define(self, xml: str) -> Domain:
-        return Domain(self, self.conn.defineXML(xml))
+        return Domain(self, self._alive().defineXML(xml))
 
     def domains(self) -> list[Domain]:
-        return [Domain(self, handle) for handle in self.conn.listAllDomains()]
+        return [Domain(self, handle) for handle in self._alive().listAllDomains()]

@@ -132,3 +132,17 @@ def test_run_probe_reports_a_dying_guest(tmp_path: Path) -> None:
     assert "KVM internal error" in outcome.detail
     missing = probe.run_probe(Accelerator.KVM, Path("/k"), Path("/i"), timeout=1, qemu=str(tmp_path / "nope"))
     assert not missing.marker_seen and "cannot run" in missing.detail
+
+
+def test_choose_accelerator_without_a_probe_image_or_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.compute import setup
+
+    monkeypatch.setattr(setup.shutil, "which", lambda name: "/usr/bin/" + name)
+    unprobed = setup.choose_accelerator(tmp_path, None)
+    assert unprobed.accelerator is Accelerator.TCG and "unverified" in unprobed.reason
+    broken = tmp_path / "manifest.json"
+    broken.write_text("{")
+    assert setup.choose_accelerator(tmp_path, broken).accelerator is Accelerator.TCG
+    assert setup.choose_accelerator(tmp_path, None, forced="kvm").accelerator is Accelerator.KVM
+    monkeypatch.setattr(setup.shutil, "which", lambda name: None)
+    assert setup.choose_accelerator(tmp_path, None).hypervisor == "none"
