@@ -3,6 +3,10 @@
 This module is the only code the controller and the agent share; it holds plain
 dataclasses and no behaviour, so either side can evolve its internals freely. Every
 message travels under ``/_cloudlet/agent/<API_VERSION>/`` with the agent's bearer token.
+
+Compatibility rule: within ``API_VERSION`` fields are only ever *added*, with defaults, so
+an older peer's message still parses (``from_json`` fills the defaults) and a newer peer's
+extra fields are ignored. ``HostRegistration.schema`` says which additions a sender knows.
 """
 
 from __future__ import annotations
@@ -12,6 +16,13 @@ from typing import Any, TypeVar
 
 API_VERSION = "v1"
 TOKEN_HEADER = "Authorization"
+#: Revision of the registration message: 1 = the original fields, 2 = ``underlay_ip`` added.
+REGISTRATION_SCHEMA = 2
+
+#: Capabilities an agent may report (others, e.g. a compute plug-in's, are free-form strings).
+CAPABILITY_VPC_DATAPLANE = "vpc-dataplane"
+CAPABILITY_METADATA = "instance-metadata"
+CAPABILITY_NAMESPACE_INSTANCES = "namespace-instances"
 
 T = TypeVar("T")
 
@@ -30,6 +41,10 @@ class HostRegistration:
     hypervisor: str
     agent_version: str
     capabilities: list[str] = field(default_factory=list)
+    #: The host's VXLAN underlay address (where other hosts send this host's VPC frames); None when the
+    #: host is not part of a multi-host underlay.
+    underlay_ip: str | None = None
+    schema: int = 1
 
 
 @dataclass
@@ -52,6 +67,25 @@ class HostRecord:
     hypervisor: str
     state: str
     last_heartbeat: str
+    capabilities: list[str] = field(default_factory=list)
+    underlay_ip: str | None = None
+
+
+@dataclass
+class DesiredState:
+    """The answer to ``GET /hosts/<id>/desired``: everything this host should run, by section.
+
+    ``generation`` is the controller's revision counter when the document was assembled; ``digest``
+    identifies the content (a new generation whose document did not change for this host keeps the
+    digest). ``changed`` False means "what you have is current" and ``sections`` is then empty.
+    Sections: ``network`` (``agent.network.model.HostNetwork`` JSON), ``namespaces`` (namespace
+    instances to address), and whatever other providers the controller registers (``instances``).
+    """
+
+    generation: int
+    digest: str
+    changed: bool = True
+    sections: dict[str, Any] = field(default_factory=dict)
 
 
 def to_json(message: Any) -> dict[str, Any]:

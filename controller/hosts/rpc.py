@@ -3,19 +3,42 @@
 Agents authenticate with the bearer token the controller keeps in its data dir
 (``agent.token``, mode 0600); a registration names the host's AZ, which must be one
 of the region's zones.
+
+- ``POST /hosts``: register (``agent.wire.HostRegistration``); ``POST /hosts/<id>/heartbeat``.
+- ``GET /hosts/<id>/desired?generation=N&digest=D&wait=S``: the host's desired document
+  (``agent.wire.DesiredState``). A long-poll: while the generation is still ``N`` the request waits
+  (up to ``S`` seconds, at most :data:`MAX_WAIT`), so changes reach agents within milliseconds without
+  busy polling. A new generation whose document is unchanged for this host (same digest) keeps
+  waiting; at the end of the wait the document is checked once more (states that change with time
+  alone, such as a host going down) and ``changed: false`` is answered when it is the same.
+- ``POST /hosts/<id>/release``: end this host's pending long-polls now (an agent shutting down).
+- ``GET /hosts/<id>/metadata?eni=ENI``: what the instance behind that interface may read from the
+  metadata service, from ``controller.ec2.metadata.metadata_for_interface(cloud, eni_id)``; 404 when
+  that function does not exist, answers None, or the interface is not plugged on this host.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
+import importlib
+import threading
+import time
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from agent.wire import Heartbeat, HostRegistration, from_json, to_json
-from controller.hosts import state
+from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
+from controller.hosts import desired, generation, state
 
 blueprint = Blueprint("agent_rpc", __name__)
+
+#: The longest a desired-state request may wait for a change (agents ask for less; HTTP servers and
+#: proxies keep idle requests open at least this long).
+MAX_WAIT = 25.0
+
+_releases: dict[str, int] = {}
+_releases_lock = threading.Lock()
 
 
 @blueprint.before_request
@@ -55,3 +78,94 @@ def host_heartbeat(host_id: str) -> Any:
 def hosts() -> Any:
     cloud = current_app.config["CLOUD"]
     return jsonify(hosts=[to_json(h) for h in state.list_hosts(cloud.db)])
+
+
+@blueprint.get("/hosts/<host_id>/desired")
+def host_desired(host_id: str) -> Any:
+    cloud = current_app.config["CLOUD"]
+    try:
+        known = int(request.args.get("generation", "-1"))
+        wait = min(max(float(request.args.get("wait", "0")), 0.0), MAX_WAIT)
+    except ValueError:
+        return jsonify(error="generation must be an integer and wait a number of seconds"), 400
+    known_digest = request.args.get("digest", "")
+    all_hosts = state.list_hosts(cloud.db)
+    if not any(h.host_id == host_id for h in all_hosts):
+        return jsonify(error="unknown host: register first"), 404
+    watch = generation.watch_for(cloud.db)
+    deadline = time.monotonic() + wait
+    with _releases_lock:
+        release = _releases.get(host_id, 0)
+    current = watch.current()
+    while True:
+        if current != known or time.monotonic() >= deadline or _released(host_id, release):
+            document = _assemble(cloud, host_id, current)
+            if document.digest != known_digest:
+                return jsonify(to_json(document))
+            if time.monotonic() >= deadline or _released(host_id, release):
+                return jsonify(to_json(DesiredState(generation=current, digest=known_digest, changed=False)))
+            known = current  # a change elsewhere: this host's document is the same, keep waiting
+        current = watch.wait(known, max(0.0, deadline - time.monotonic()))
+
+
+@blueprint.post("/hosts/<host_id>/release")
+def host_release(host_id: str) -> Any:
+    cloud = current_app.config["CLOUD"]
+    with _releases_lock:
+        _releases[host_id] = _releases.get(host_id, 0) + 1
+    generation.watch_for(cloud.db).kick()
+    return jsonify(ok=True)
+
+
+@blueprint.get("/hosts/<host_id>/metadata")
+def host_metadata(host_id: str) -> Any:
+    cloud = current_app.config["CLOUD"]
+    eni_id = request.args.get("eni", "")
+    from controller.ec2.interfaces import interface_host
+
+    with cloud.db.read() as conn:
+        plugged_on = interface_host(conn, eni_id) if eni_id else None
+    if plugged_on != host_id:
+        return jsonify(error=f"interface {eni_id!r} is not plugged on host {host_id}"), 404
+    provider = _metadata_provider()
+    data = provider(cloud, eni_id) if provider is not None else None
+    if data is None:
+        return jsonify(error=f"no instance metadata for {eni_id}"), 404
+    return jsonify(metadata_json(data))
+
+
+def metadata_json(data: Any) -> dict[str, Any]:
+    """The wire form of what ``metadata_for_interface`` returns: an ``agent.network.imds.InstanceMetadata``
+    or a dict with its fields (``meta_data``, ``user_data`` bytes/str/None, ``dynamic``, optional
+    ``ttl_seconds``); user data travels base64-encoded."""
+    fields = data if isinstance(data, dict) else vars(data)
+    user_data = fields.get("user_data")
+    if isinstance(user_data, str):
+        user_data = user_data.encode()
+    result: dict[str, Any] = {"meta_data": fields.get("meta_data") or {}, "dynamic": fields.get("dynamic") or {},
+                              "user_data_b64": base64.b64encode(user_data).decode() if user_data is not None else None}
+    if fields.get("ttl_seconds") is not None:
+        result["ttl_seconds"] = fields["ttl_seconds"]
+    return result
+
+
+def _metadata_provider() -> Any:
+    """``controller.ec2.metadata.metadata_for_interface`` when the instances work provides it."""
+    try:
+        module = importlib.import_module("controller.ec2.metadata")
+    except ModuleNotFoundError as exc:
+        if exc.name == "controller.ec2.metadata":
+            return None
+        raise
+    return getattr(module, "metadata_for_interface", None)
+
+
+def _released(host_id: str, since: int) -> bool:
+    with _releases_lock:
+        return _releases.get(host_id, 0) != since
+
+
+def _assemble(cloud: Any, host_id: str, current: int) -> DesiredState:
+    all_hosts = state.list_hosts(cloud.db)
+    host = next((h for h in all_hosts if h.host_id == host_id), None)
+    return desired.assemble(cloud.db, cloud.config, host_id, host, all_hosts, current)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, select, update
+from sqlalchemy import Column, Integer, String, Table, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.wire import Heartbeat, HostRecord, HostRegistration
+from controller.hosts import generation
 from controller.state import Database, JsonText, UtcDateTime, metadata, utcnow
 
 #: A host that has not sent a heartbeat for this long is considered down.
@@ -29,20 +31,49 @@ hosts = Table(
     Column("last_heartbeat", UtcDateTime, nullable=False),
     Column("load", String(16)),
     Column("free_memory_mib", Integer),
+    #: The VXLAN underlay address (HostRegistration schema 2); other hosts' VTEP lists carry it.
+    Column("underlay_ip", String(45)),
 )
+
+#: Columns added after the table first shipped: (name, SQL type). ``create_all`` never alters an existing
+#: table, so a data dir made by an older controller gets them added here, once.
+_ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"),)
+_schema_checked: set[str] = set()
+_schema_lock = threading.Lock()
+
+
+def ensure_columns(db: Database) -> None:
+    """Add the columns an older data dir lacks (idempotent, checked once per database per process)."""
+    key = str(db.path)
+    with _schema_lock:
+        if key in _schema_checked:
+            return
+        with db.begin() as conn:
+            present = {row[1] for row in conn.execute(text("PRAGMA table_info(hosts)"))}
+            for name, sql_type in _ADDED_COLUMNS:
+                if name not in present:
+                    conn.execute(text(f"ALTER TABLE hosts ADD COLUMN {name} {sql_type}"))
+        _schema_checked.add(key)
 
 
 def register(db: Database, reg: HostRegistration) -> None:
+    """Insert or refresh a host. Other hosts' documents depend on its zone and underlay address (NAT
+    placement, VXLAN flooding lists), so a new host or a change of either bumps the generation."""
+    ensure_columns(db)
     now = utcnow()
     values = dict(host_id=reg.host_id, hostname=reg.hostname, zone=reg.zone, vcpus=reg.vcpus,
                   memory_mib=reg.memory_mib, disk_gib=reg.disk_gib, hypervisor=reg.hypervisor,
                   agent_version=reg.agent_version, capabilities=reg.capabilities, registered_at=now,
-                  last_heartbeat=now)
+                  last_heartbeat=now, underlay_ip=reg.underlay_ip)
     statement = sqlite_insert(hosts).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[hosts.c.host_id], set_={k: v for k, v in values.items() if k != "registered_at"})
     with db.begin() as conn:
+        before = conn.execute(select(hosts.c.zone, hosts.c.underlay_ip)
+                              .where(hosts.c.host_id == reg.host_id)).first()
         conn.execute(statement)
+        if before is None or tuple(before) != (reg.zone, reg.underlay_ip):
+            generation.bump(conn)
 
 
 def heartbeat(db: Database, beat: Heartbeat) -> bool:
@@ -54,14 +85,23 @@ def heartbeat(db: Database, beat: Heartbeat) -> bool:
 
 
 def list_hosts(db: Database, now: dt.datetime | None = None) -> list[HostRecord]:
+    ensure_columns(db)
     now = now or utcnow()
     with db.read() as conn:
         rows = conn.execute(select(hosts).order_by(hosts.c.zone, hosts.c.host_id)).mappings().all()
     return [_record(row, now) for row in rows]
 
 
+def get_host(db: Database, host_id: str, now: dt.datetime | None = None) -> HostRecord | None:
+    ensure_columns(db)
+    with db.read() as conn:
+        row = conn.execute(select(hosts).where(hosts.c.host_id == host_id)).mappings().first()
+    return None if row is None else _record(row, now or utcnow())
+
+
 def _record(row: Any, now: dt.datetime) -> HostRecord:
     alive = now - row["last_heartbeat"] < HEARTBEAT_TIMEOUT
     return HostRecord(host_id=row["host_id"], hostname=row["hostname"], zone=row["zone"], vcpus=row["vcpus"],
                       memory_mib=row["memory_mib"], disk_gib=row["disk_gib"], hypervisor=row["hypervisor"],
-                      state="up" if alive else "down", last_heartbeat=row["last_heartbeat"].isoformat())
+                      state="up" if alive else "down", last_heartbeat=row["last_heartbeat"].isoformat(),
+                      capabilities=list(row["capabilities"] or []), underlay_ip=row["underlay_ip"])
