@@ -1,8 +1,15 @@
-"""The agent process: register this host with the controller, then heartbeat.
+"""The agent process: register this host with the controller, then keep it converged to its desired state.
 
 Run by ``cloudlet up`` for the local host, or on its own on other hosts::
 
-    cloudlet-agent --controller http://10.0.0.1:8773 --token-file agent.token --zone home-1b
+    cloudlet-agent --controller http://10.0.0.1:8773 --token-file agent.token --zone home-1b \\
+        --underlay-ip 10.0.0.2
+
+It needs root for the VPC dataplane (network namespaces, veths, nftables); without root it says so,
+reports no ``vpc-dataplane`` capability and runs the other reconcilers only. Every namespace it makes
+starts with ``--name-prefix`` (``cl-``), so leftovers are found by name, and ``cloudlet-agent
+--teardown`` removes them all (with their dnsmasq processes). SIGTERM stops the agent and leaves the
+dataplane in place: traffic keeps flowing while it restarts.
 """
 
 from __future__ import annotations
@@ -19,12 +26,24 @@ import uuid
 from pathlib import Path
 
 from agent.client import ControllerClient
-from agent.wire import Heartbeat, HostRegistration
+from agent.network.model import Underlay
+from agent.service.loop import AgentService
+from agent.service.metadata import ControllerMetadata
+from agent.service.namespaces import NamespaceReconciler
+from agent.service.network import NetworkReconciler, dataplane_unavailable, teardown
+from agent.service.reconcilers import AgentContext, ReconcilerRegistry, load_plugins
+from agent.wire import (
+    CAPABILITY_METADATA,
+    CAPABILITY_NAMESPACE_INSTANCES,
+    CAPABILITY_VPC_DATAPLANE,
+    REGISTRATION_SCHEMA,
+    HostRegistration,
+)
 
 log = logging.getLogger("cloudlet.agent")
 
-AGENT_VERSION = "0.1.0"
-HEARTBEAT_INTERVAL = 10.0
+AGENT_VERSION = "0.2.0"
+DEFAULT_NAME_PREFIX = "cl-"
 
 
 def host_id(state_dir: Path) -> str:
@@ -35,13 +54,15 @@ def host_id(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def describe_host(state_dir: Path, zone: str) -> HostRegistration:
+def describe_host(state_dir: Path, zone: str, capabilities: list[str] | None = None, hypervisor: str = "none",
+                  underlay_ip: str | None = None) -> HostRegistration:
     """What this machine offers, read from the kernel."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     disk = shutil.disk_usage(state_dir)
     return HostRegistration(
         host_id=host_id(state_dir), hostname=socket.gethostname(), zone=zone, vcpus=os.cpu_count() or 1,
-        memory_mib=pages // 2**20, disk_gib=disk.total // 2**30, hypervisor="none", agent_version=AGENT_VERSION)
+        memory_mib=pages // 2**20, disk_gib=disk.total // 2**30, hypervisor=hypervisor, agent_version=AGENT_VERSION,
+        capabilities=sorted(capabilities or []), underlay_ip=underlay_ip, schema=REGISTRATION_SCHEMA)
 
 
 def free_memory_mib() -> int:
@@ -52,35 +73,62 @@ def free_memory_mib() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cloudlet-agent")
-    parser.add_argument("--controller", required=True, help="controller endpoint URL")
-    parser.add_argument("--token-file", type=Path, required=True)
-    parser.add_argument("--zone", required=True, help="the availability zone this host belongs to")
+    parser.add_argument("--controller", help="controller endpoint URL")
+    parser.add_argument("--token-file", type=Path)
+    parser.add_argument("--zone", help="the availability zone this host belongs to")
     parser.add_argument("--state-dir", type=Path, default=Path("/var/lib/cloudlet/agent"))
+    parser.add_argument("--run-dir", default=None, help="where dnsmasq files live (default STATE_DIR/net)")
+    parser.add_argument("--name-prefix", default=os.environ.get("CLOUDLET_AGENT_NAME_PREFIX", DEFAULT_NAME_PREFIX),
+                        help="prefix of every namespace the agent makes (default cl-, or "
+                             "$CLOUDLET_AGENT_NAME_PREFIX)")
+    parser.add_argument("--underlay-ip", default=None, help="this host's VXLAN underlay address (multi-host VPCs)")
+    parser.add_argument("--underlay-netns", default=None, help="the namespace holding the underlay (lab hosts)")
+    parser.add_argument("--metadata-port", type=int, default=80, help=argparse.SUPPRESS)
+    parser.add_argument("--teardown", action="store_true",
+                        help="remove every dataplane object of this host (namespaces of the prefix) and exit")
     args = parser.parse_args(argv)
+    if not args.teardown and not (args.controller and args.token_file and args.zone):
+        parser.error("--controller, --token-file and --zone are required (except with --teardown)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_dir = args.run_dir or str(args.state_dir / "net")
+    if args.teardown:
+        reason = dataplane_unavailable()
+        if reason:
+            print(f"cloudlet-agent: cannot tear down: {reason}", file=sys.stderr)
+            return 1
+        removed = teardown(run_dir, args.name_prefix)
+        print(f"removed {len(removed)} namespaces: {' '.join(removed)}" if removed else "nothing to remove")
+        return 0
     args.state_dir.mkdir(parents=True, exist_ok=True)
     client = ControllerClient(args.controller, args.token_file.read_text().strip())
-    registration = describe_host(args.state_dir, args.zone)
+    reason = dataplane_unavailable()
+    context = AgentContext(host_id=host_id(args.state_dir), zone=args.zone, state_dir=args.state_dir, client=client,
+                           dataplane=reason is None, name_prefix=args.name_prefix)
+    registry = ReconcilerRegistry()
+    if reason is None:
+        underlay = Underlay(args.underlay_ip, args.underlay_netns) if args.underlay_ip else None
+        provider = ControllerMetadata(lambda eni_id: client.metadata(context.host_id, eni_id))
+        registry.add("network", NetworkReconciler(run_dir, args.name_prefix, provider, underlay, args.metadata_port),
+                     capabilities=[CAPABILITY_VPC_DATAPLANE, CAPABILITY_METADATA])
+        registry.add("namespaces", NamespaceReconciler(), capabilities=[CAPABILITY_NAMESPACE_INSTANCES])
+    else:
+        log.warning("VPC dataplane disabled on this host: %s", reason)
+    load_plugins(registry, context)
+    registration = describe_host(args.state_dir, args.zone, registry.capabilities(),
+                                 registry.hypervisor() or "none", args.underlay_ip)
+    service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    registered = False
-    while not stop.is_set():
-        try:
-            if not registered:
-                client.register(registration)
-                registered = True
-                log.info("host %s registered in %s (%d vCPUs, %d MiB)", registration.host_id, registration.zone,
-                         registration.vcpus, registration.memory_mib)
-            else:
-                registered = client.heartbeat(Heartbeat(registration.host_id, os.getloadavg()[0],
-                                                        free_memory_mib()))
-        except OSError as exc:
-            log.warning("controller unreachable (%s); retrying", exc)
-        stop.wait(HEARTBEAT_INTERVAL if registered else 2.0)
+    service.run(stop)
     return 0
 
 

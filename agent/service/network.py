@@ -1,0 +1,85 @@
+"""The ``network`` section: the VPC dataplane document applied with ``agent.network.dataplane``.
+
+The controller's document is host-independent in two respects the agent fixes locally: the name
+prefix of every namespace it makes (``--name-prefix``, so two agents or a test can share a machine)
+and the host's own VXLAN underlay (``--underlay-ip``). The metadata service rides along: the dataplane
+tells it after every apply which namespaces exist and which interface is which.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any
+
+from agent.network import model
+from agent.network.dataplane import ApplyReport, Dataplane
+from agent.network.imds import MetadataService, Provider
+
+log = logging.getLogger("cloudlet.agent.network")
+
+#: What the dataplane runs besides pyroute2: nft for rulesets, nsenter for commands in namespaces,
+#: dnsmasq for DHCP.
+REQUIRED_TOOLS = ("nft", "nsenter", "dnsmasq")
+
+
+def dataplane_unavailable() -> str | None:
+    """Why this process cannot run the VPC dataplane, or None when it can."""
+    if os.geteuid() != 0:
+        return ("the agent is not running as root (network namespaces, veths and nftables need it); "
+                "run it as root to carry VPC traffic on this host")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        return f"missing tools: {', '.join(missing)} (install nftables, util-linux and dnsmasq)"
+    return None
+
+
+class NetworkReconciler:
+    """Applies the ``network`` section; a change is one ``apply``, the periodic repair a full one."""
+
+    def __init__(self, run_dir: str, name_prefix: str, metadata_provider: Provider,
+                 underlay: model.Underlay | None = None, metadata_port: int = 80) -> None:
+        self.name_prefix = name_prefix
+        self.underlay = underlay
+        self.metadata = MetadataService(metadata_provider, port=metadata_port)
+        self.dataplane = Dataplane(run_dir, metadata=self.metadata)
+        self.last_report: ApplyReport | None = None
+        self._forget = getattr(metadata_provider, "forget", None)
+
+    def localize(self, section: dict[str, Any]) -> model.HostNetwork:
+        """The controller's document with this host's name prefix and underlay."""
+        doc = model.from_json(model.HostNetwork, section)
+        doc.name_prefix = self.name_prefix
+        if self.underlay is not None:
+            doc.underlay = self.underlay
+        return doc
+
+    def reconcile(self, desired: dict[str, Any]) -> None:
+        self._apply(desired, full=False)
+
+    def repair(self, desired: dict[str, Any]) -> None:
+        self._apply(desired, full=True)
+
+    @property
+    def wants_retry(self) -> bool:
+        """A port could not be plugged yet (its namespace or tap does not exist): try again soon."""
+        return bool(self.last_report and self.last_report.pending)
+
+    def close(self) -> None:
+        """Stop answering metadata; every namespace, link, rule and dnsmasq stays as it is."""
+        self.metadata.close()
+
+    def _apply(self, desired: dict[str, Any], full: bool) -> None:
+        doc = self.localize(desired)
+        self.last_report = self.dataplane.apply(doc, full=full)
+        if self.last_report.pending:
+            log.info("waiting for: %s", "; ".join(self.last_report.pending))
+        if self._forget is not None:
+            self._forget({eni.id for vpc in doc.vpcs for eni in vpc.enis})
+
+
+def teardown(run_dir: str, name_prefix: str) -> list[str]:
+    """Remove every dataplane object this host's agent made (namespaces of its prefix and their dnsmasq);
+    veths into namespace instances go with them. Returns the namespaces removed."""
+    return Dataplane(run_dir).teardown(name_prefix)
