@@ -30,17 +30,24 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--email", default=None, help="the account's email (default NAME@cloudlet.local)")
     create.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
+    from controller.hosts.cli import add_commands as add_netns_commands
+
+    add_netns_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = (getattr(args, "up_data_dir", None) or getattr(args, "account_data_dir", None)
-                or args.data_dir).expanduser().resolve()
+                or getattr(args, "netns_data_dir", None) or args.data_dir).expanduser().resolve()
     if args.command == "up":
         return run_up(data_dir, args.listen, start_agent=not args.no_agent)
     if args.command == "account":
         from controller.organizations.cli import create_account_command
 
         return create_account_command(data_dir, args.name, args.email)
+    if args.command == "netns":
+        from controller.hosts.cli import run as netns_command
+
+        return netns_command(args, data_dir)
     return 2
 
 

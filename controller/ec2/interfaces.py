@@ -313,3 +313,102 @@ def _interface_output(row: RowMapping, addresses: list[RowMapping], groups: list
                                 "NetworkCardIndex": 0, "Status": "attached", "AttachTime": row["attach_time"],
                                 "DeleteOnTermination": row["delete_on_termination"]}
     return result
+
+
+# --- namespace instances (a Linux network namespace plugged into a subnet like an instance's NIC) ---------
+#
+# ``cloudlet netns attach`` records here that an interface's frames enter its subnet through a veth whose
+# far end sits in a named namespace on one host (``agent.network.model.Attachment`` kind ``veth``). The
+# attachment has no instance: it shows as in use (so DeleteNetworkInterface refuses it) at device index 0
+# (so DetachNetworkInterface refuses it too, as for an instance's primary interface); only
+# :func:`detach_namespace` ends it.
+
+NAMESPACE_ADDRESSING = ("static", "dhcp")
+
+
+def namespace_port(interface_id: str) -> str:
+    """The bridge-side name of a namespace attachment's veth (stable, 11 characters)."""
+    import hashlib
+
+    return "e" + hashlib.sha1(interface_id.encode()).hexdigest()[:10]
+
+
+def attach_namespace(conn: Connection, interface_id: str, host_id: str, host_zone: str, netns: str, *,
+                     ifname: str = "eth0", addressing: str = "static") -> str:
+    """Attach ``interface_id`` to namespace ``netns`` on ``host_id``; returns the ``eni-attach-`` id.
+
+    The interface must be free, not requester-managed, and in the host's zone (as an instance's
+    interfaces must be in the instance's zone). ``addressing`` ``static`` has the agent configure the
+    interface's addresses and default route inside the namespace; ``dhcp`` leaves that to a DHCP client
+    there (the VPC's dnsmasq answers it).
+    """
+    from controller.ec2.errors import InvalidNetworkInterfaceInUse, OperationNotPermitted
+
+    row = lookups.find(conn, ids.NETWORK_INTERFACE, interface_id)
+    if row is None:
+        raise ids.NETWORK_INTERFACE.missing([interface_id])
+    if row["requester_managed"]:
+        raise OperationNotPermitted(f"The network interface '{interface_id}' is managed by {row['requester_id']}.")
+    if row["attachment_id"]:
+        raise InvalidNetworkInterfaceInUse(f"Interface: [{interface_id}] in use.")
+    if row["availability_zone"] != host_zone:
+        raise InvalidParameterValue(f"Network interface {interface_id} is in {row['availability_zone']} and host "
+                                    f"{host_id} in {host_zone}; they must be in the same availability zone.")
+    if addressing not in NAMESPACE_ADDRESSING:
+        raise InvalidParameterValue(f"Addressing {addressing!r} is not one of {', '.join(NAMESPACE_ADDRESSING)}.")
+    if not 0 < len(ifname) <= 15 or "/" in ifname or ifname.strip() != ifname:
+        raise InvalidParameterValue(f"Interface name {ifname!r} is not a valid Linux name (1-15 characters).")
+    port = {"port": namespace_port(interface_id), "kind": "veth", "instance_netns": netns, "guest_ifname": ifname,
+            "addressing": addressing}
+    no_instance: Any = None  # the namespace stands for the instance
+    return attach(conn, interface_id, no_instance, row["account_id"], 0, delete_on_termination=False,
+                  host_id=host_id, port=port)
+
+
+def detach_namespace(conn: Connection, interface_id: str) -> None:
+    """End a namespace attachment made by :func:`attach_namespace` (anything else is refused)."""
+    row = lookups.find(conn, ids.NETWORK_INTERFACE, interface_id)
+    if row is None:
+        raise ids.NETWORK_INTERFACE.missing([interface_id])
+    if not row["attachment_id"] or row["instance_id"] or (row["port"] or {}).get("kind") != "veth":
+        raise InvalidParameterValue(f"Network interface {interface_id} is not attached to a namespace.")
+    detach(conn, interface_id)
+
+
+def namespace_attachments(conn: Connection, host_id: str | None = None) -> list[dict[str, Any]]:
+    """Every namespace attachment (of one host when given), with what the namespace side needs:
+    ``eni_id``, ``host_id``, ``netns``, ``ifname``, ``mac``, ``addressing``, ``ipv4`` and ``ipv6``
+    (``address/prefix``, the primary first) and the subnet routers ``gateway``/``gateway6``."""
+    import ipaddress
+
+    eni, subnets = state.network_interfaces, state.subnets
+    query = (select(eni, subnets.c.cidr_block, subnets.c.ipv6_cidr_block.label("subnet_ipv6"))
+             .join(subnets, subnets.c.subnet_id == eni.c.subnet_id)
+             .where(eni.c.attachment_id.is_not(None), eni.c.instance_id.is_(None), eni.c.port.is_not(None)))
+    if host_id is not None:
+        query = query.where(eni.c.host_id == host_id)
+    found = []
+    for row in conn.execute(query.order_by(eni.c.network_interface_id)).mappings():
+        port = row["port"] or {}
+        if port.get("kind") != "veth":
+            continue
+        table = state.interface_addresses
+        addresses = conn.execute(select(table.c.address, table.c.family, table.c.is_primary).where(
+            table.c.network_interface_id == row["network_interface_id"])
+            .order_by(table.c.is_primary.desc(), table.c.address)).all()
+        v4 = ipaddress.ip_network(row["cidr_block"])
+        v6 = ipaddress.ip_network(row["subnet_ipv6"]) if row["subnet_ipv6"] else None
+        found.append({
+            "eni_id": row["network_interface_id"], "host_id": row["host_id"], "netns": port.get("instance_netns"),
+            "ifname": port.get("guest_ifname", "eth0"), "mac": row["mac_address"],
+            "addressing": port.get("addressing", "static"), "vpc_id": row["vpc_id"], "subnet_id": row["subnet_id"],
+            "ipv4": [f"{a}/{v4.prefixlen}" for a, family, _ in addresses if family == 4],
+            "ipv6": [f"{a}/{v6.prefixlen}" for a, family, _ in addresses if family == 6 and v6 is not None],
+            "gateway": str(v4.network_address + 1), "gateway6": str(v6.network_address + 1) if v6 else None})
+    return found
+
+
+def interface_host(conn: Connection, interface_id: str) -> str | None:
+    """The host an interface is plugged on (None when unattached or unknown)."""
+    eni = state.network_interfaces
+    return conn.execute(select(eni.c.host_id).where(eni.c.network_interface_id == interface_id)).scalar()
