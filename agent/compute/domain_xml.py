@@ -94,14 +94,14 @@ def disk_xml(volume: VolumeSpec, target: str) -> str:
     return ET.tostring(holder[0], encoding="unicode")
 
 
-def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePaths) -> str:
-    """The persistent definition of ``spec``'s domain."""
+def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePaths, owner: str) -> str:
+    """The persistent definition of ``spec``'s domain, marked as managed by the driver tagged ``owner``."""
     domain = ET.Element("domain", type=accelerator.value)
     _sub(domain, "name", domain_name(spec.instance_id))
     _sub(domain, "uuid", domain_uuid(spec.instance_id))
     metadata = _sub(domain, "metadata")
     ET.SubElement(metadata, f"{{{NAMESPACE_URI}}}instance", {
-        "id": spec.instance_id, "image": spec.image_id, "type": spec.instance_type})
+        "id": spec.instance_id, "owner": owner, "image": spec.image_id, "type": spec.instance_type})
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "currentMemory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", str(spec.vcpus), placement="static")
@@ -171,8 +171,9 @@ class DomainDescription:
     """What the agent needs back from a domain's XML (libvirt's own dump, with its defaults filled in)."""
 
     name: str
-    #: True when the domain carries Cloudlet's metadata: only such domains are the agent's to manage.
-    owned: bool
+    #: The owner tag in Cloudlet's metadata ("" for domains Cloudlet did not define): a driver manages only
+    #: domains with its own tag.
+    owner: str
     vcpus: int
     memory_mib: int
     interfaces: tuple[AttachedInterface, ...] = ()
@@ -195,7 +196,8 @@ def _memory_mib(element: ET.Element | None) -> int:
 
 def parse_domain_xml(xml: str) -> DomainDescription:
     root = ET.fromstring(xml)
-    owned = root.find(f"metadata/{{{NAMESPACE_URI}}}instance") is not None
+    marker = root.find(f"metadata/{{{NAMESPACE_URI}}}instance")
+    owner = marker.get("owner", "") if marker is not None else ""
     vcpu = root.find("vcpu")
     disks = []
     for disk in root.findall("devices/disk"):
@@ -217,7 +219,7 @@ def parse_domain_xml(xml: str) -> DomainDescription:
         interfaces.append(AttachedInterface(target.get("dev", "") if target is not None else "",
                                             mac.get("address", "") if mac is not None else ""))
     return DomainDescription(
-        name=root.findtext("name", ""), owned=owned,
+        name=root.findtext("name", ""), owner=owner,
         vcpus=int(vcpu.text) if vcpu is not None and vcpu.text else 0,
         memory_mib=_memory_mib(root.find("memory")), interfaces=tuple(interfaces),
         disks=tuple(disks))

@@ -27,7 +27,7 @@ from agent.compute.driver import (
 )
 from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection
-from agent.compute.naming import TAP_NAME, tap_name, volume_serial
+from agent.compute.naming import TAP_NAME, owner_tag, tap_alias, tap_name, volume_serial
 from agent.compute.spec import (
     INSTANCE_ID,
     Accelerator,
@@ -52,6 +52,8 @@ class LibvirtDriver(ComputeDriver):
         os.chmod(self.instances_dir, 0o755)
         self.connection = connection or LibvirtConnection()
         self.plugger: vif.VifPlugger = plugger or vif.NullPlugger()
+        #: Domains and taps carrying another tag (other agents, test runs) are never touched.
+        self.owner = owner_tag(state_dir)
 
     # -- lookups -------------------------------------------------------------------------------------
 
@@ -62,12 +64,17 @@ class LibvirtDriver(ComputeDriver):
 
     def _domain(self, instance_id: str) -> Domain:
         domain = self.connection.lookup(instance_id) if INSTANCE_ID.match(instance_id) else None
-        if domain is None or not domain.description(inactive=True).owned:
+        if domain is None or domain.description(inactive=True).owner != self.owner:
             raise InstanceNotFound(f"instance {instance_id} has no domain on this host")
         return domain
 
     def _owned_domains(self) -> list[Domain]:
-        return [d for d in self.connection.domains() if INSTANCE_ID.match(d.name) and d.description(inactive=True).owned]
+        return [d for d in self.connection.domains()
+                if INSTANCE_ID.match(d.name) and d.description(inactive=True).owner == self.owner]
+
+    def _root_taps(self) -> set[str]:
+        """This driver's taps still in the root namespace."""
+        return vif.root_taps(tap_alias(self.owner, ""))
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -82,7 +89,7 @@ class LibvirtDriver(ComputeDriver):
             os.chmod(paths.directory, 0o755)
             if not paths.root_disk.exists():
                 create_overlay(spec.root_disk.base_image, paths.root_disk, spec.root_disk.size_bytes)
-            domain = self.connection.define(domain_xml(spec, self.accelerator, paths))
+            domain = self.connection.define(domain_xml(spec, self.accelerator, paths, self.owner))
             if start:
                 self._start(domain, spec.instance_id, spec.nics)
         except Exception as exc:
@@ -106,7 +113,7 @@ class LibvirtDriver(ComputeDriver):
         """Taps in the root namespace, boot, then hand the taps to the plugger."""
         taps = [tap_name(instance_id, nic.device_index) for nic in nics]
         for tap in taps:
-            vif.create_root_tap(tap)
+            vif.create_root_tap(tap, tap_alias(self.owner, instance_id))
         try:
             domain.start()
             for nic, tap in zip(nics, taps, strict=True):
@@ -189,13 +196,13 @@ class LibvirtDriver(ComputeDriver):
         domain = self._domain(spec.instance_id)
         if domain.is_running():
             raise InvalidInstanceState(f"instance {spec.instance_id} must be stopped to change its definition")
-        self.connection.define(domain_xml(spec, self.accelerator, self.paths(spec.instance_id)))
+        self.connection.define(domain_xml(spec, self.accelerator, self.paths(spec.instance_id), self.owner))
 
     def plug_vifs(self, instance_id: str) -> None:
         domain = self._domain(instance_id)
         if not domain.is_running():
             raise InvalidInstanceState(f"instance {instance_id} is not running")
-        in_root = vif.root_taps()
+        in_root = self._root_taps()
         for nic in self._nics(domain):
             tap = tap_name(instance_id, nic.device_index)
             if tap in in_root:
@@ -221,7 +228,7 @@ class LibvirtDriver(ComputeDriver):
                                                 description.memory_mib, stopped_by_guest=domain.stopped_by_guest())
             domain_taps[domain.name] = description.taps
         disks = frozenset(p.name for p in self.instances_dir.iterdir() if p.is_dir() and INSTANCE_ID.match(p.name))
-        return Inventory(domains, domain_taps, disks, frozenset(vif.root_taps()),
+        return Inventory(domains, domain_taps, disks, frozenset(self._root_taps()),
                          frozenset(self.plugger.plugged_taps()))
 
     def remove_leftovers(self, instance_id: str | None = None, *, taps: tuple[str, ...] = ()) -> None:

@@ -7,6 +7,9 @@
   still refuses to spawn over a tap that already exists.
 - Guest MAC of an interface: the controller's choice; ``mac_for_interface`` is the convention Cloudlet uses
   (locally administered ``02:`` + 5 bytes of the ENI id), so the same ENI keeps its MAC across hosts.
+- Owner tag: 12 hex digits derived from an agent's state directory. A driver manages only domains and
+  taps carrying its own tag (domain metadata, tap ifalias ``cloudlet:<owner>:<instance id>``), so a test
+  run, a second agent or anything else on the same host is never mistaken for a leftover and destroyed.
 - Volume serial: the volume id without its dash (``vol0123456789abcdef0``, 20 characters: virtio-blk's
   limit), which is what EC2 Nitro guests see as the NVMe serial too. The guest finds volumes by serial
   (``/sys/block/vdX/serial``), never by device name (names follow probe order).
@@ -14,8 +17,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from pathlib import Path
 
 TAP_PREFIX = "cl-t"
 TAP_NAME = re.compile(r"^cl-t([0-9a-f]{8})([0-9a-f]{2})$")
@@ -23,6 +28,15 @@ _INSTANCE_HEX = re.compile(r"^i-([0-9a-f]{8,17})$")
 _RESOURCE_HEX = re.compile(r"^[a-z]+-([0-9a-f]{10,17})$")
 #: Namespace of domain UUIDs, so an instance's domain UUID is stable across redefinitions.
 _DOMAIN_UUID_NAMESPACE = uuid.UUID("5b0f8a52-2f8e-4d0c-9a55-6c1e7d3b9a10")
+
+
+def owner_tag(state_dir: Path) -> str:
+    return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def tap_alias(owner: str, instance_id: str) -> str:
+    """The ifalias a tap carries: who made it, for which instance (it survives moves between namespaces)."""
+    return f"cloudlet:{owner}:{instance_id}"
 
 
 def domain_name(instance_id: str) -> str:

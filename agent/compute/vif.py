@@ -108,13 +108,19 @@ def _delete_link(ipr: IPRoute | NetNS, name: str) -> bool:
     return True
 
 
-def create_root_tap(name: str) -> None:
-    """A persistent tap in the root namespace, for a domain about to start. Raises if it already exists
-    (another instance's tap with the same name, or a leftover the reconciler has not removed yet)."""
+def create_root_tap(name: str, alias: str) -> None:
+    """A persistent tap in the root namespace, for a domain about to start, labelled with ``alias`` (see
+    :func:`agent.compute.naming.tap_alias`). Raises if it already exists (another instance's tap with the
+    same name, or a leftover the reconciler has not removed yet)."""
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=name):
             raise FileExistsError(f"tap {name} already exists")
         ipr.link("add", ifname=name, kind="tuntap", mode="tap")
+        try:
+            ipr.link("set", index=ipr.link_lookup(ifname=name)[0], ifalias=alias)
+        except Exception:
+            _delete_link(ipr, name)
+            raise
 
 
 def delete_root_tap(name: str) -> bool:
@@ -123,7 +129,8 @@ def delete_root_tap(name: str) -> bool:
         return _delete_link(ipr, name)
 
 
-def root_taps() -> set[str]:
-    """Cloudlet taps currently in the root namespace."""
+def root_taps(alias_prefix: str = "cloudlet:") -> set[str]:
+    """Cloudlet taps in the root namespace whose ifalias starts with ``alias_prefix`` (one driver's taps)."""
     with IPRoute() as ipr:
-        return {name for name in _link_names(ipr) if is_tap_name(name)}
+        return {link.get("IFLA_IFNAME") for link in ipr.get_links()
+                if is_tap_name(link.get("IFLA_IFNAME")) and (link.get("IFLA_IFALIAS") or "").startswith(alias_prefix)}

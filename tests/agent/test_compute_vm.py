@@ -48,7 +48,7 @@ from agent.compute.driver import InstanceNotFound, InvalidInstanceState  # noqa:
 from agent.compute.host import ensure_kvm_device_access  # noqa: E402
 from agent.compute.images import AmiManifest, CachedImage, ImageCache  # noqa: E402
 from agent.compute.libvirt_driver import LibvirtDriver  # noqa: E402
-from agent.compute.naming import mac_for_interface, tap_name, volume_serial  # noqa: E402
+from agent.compute.naming import mac_for_interface, tap_alias, tap_name, volume_serial  # noqa: E402
 from agent.compute.probe import Decision, detect_accelerator  # noqa: E402
 from agent.compute.spec import (  # noqa: E402
     InstanceSpec,
@@ -248,8 +248,13 @@ def test_reconcile_after_agent_restart_adopts_and_cleans_up(env: Env, instance: 
     leftover = make_spec(env)
     env.spawned.append(leftover.instance_id)
     env.driver.spawn(leftover, start=False)
-    orphan_tap = tap_name(new_id("i"), 0)
-    vif.create_root_tap(orphan_tap)
+    orphan_instance = new_id("i")
+    orphan_tap = tap_name(orphan_instance, 0)
+    vif.create_root_tap(orphan_tap, tap_alias(env.driver.owner, orphan_instance))
+    # Another agent's (or test run's) tap and domain on the same host must survive this agent's reconcile.
+    foreign_instance = new_id("i")
+    foreign_tap = tap_name(foreign_instance, 0)
+    vif.create_root_tap(foreign_tap, tap_alias("f0f0f0f0f0f0", foreign_instance))
 
     # A new driver on a new connection stands for the restarted agent.
     restarted = LibvirtDriver(env.state_dir, env.driver.accelerator, plugger=env.driver.plugger)
@@ -269,7 +274,21 @@ def test_reconcile_after_agent_restart_adopts_and_cleans_up(env: Env, instance: 
     assert instance.spec.instance_id in env.driver.list_instances()
     assert not (env.state_dir / "instances" / leftover.instance_id).exists()
     assert orphan_tap not in vif.root_taps()
+    assert foreign_tap in vif.root_taps()
+    vif.delete_root_tap(foreign_tap)
     assert ssh(env, instance, "true") == ""
+
+
+def test_other_agents_never_see_this_agents_instances(env: Env, instance: Instance) -> None:
+    other_dir = env.state_dir / "other-agent"
+    other = LibvirtDriver(other_dir, env.driver.accelerator)
+    try:
+        assert instance.spec.instance_id not in other.list_instances()
+        assert other.inventory().domains == {}
+        with pytest.raises(InstanceNotFound):
+            other.get_info(instance.spec.instance_id)
+    finally:
+        other.connection.close()
 
 
 def test_destroy_leaves_no_domain_disk_or_tap(env: Env, instance: Instance) -> None:

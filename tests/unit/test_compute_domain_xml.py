@@ -28,6 +28,7 @@ from agent.compute.spec import (
 )
 
 INSTANCE = "i-0123456789abcdef0"
+OWNER = "0123456789ab"
 PATHS = InstancePaths.under(Path("/var/lib/cloudlet/agent/instances"), INSTANCE)
 DIRECT = BootSpec(BootMode.DIRECT_KERNEL, Path("/cache/ami-1/kernel"), Path("/cache/ami-1/initrd"),
                   "console=ttyS0 root=/dev/vda rw")
@@ -50,42 +51,43 @@ def parse(xml: str) -> ET.Element:
 
 
 def test_domain_type_follows_the_accelerator() -> None:
-    assert parse(domain_xml(spec(), Accelerator.TCG, PATHS)).get("type") == "qemu"
-    kvm = parse(domain_xml(spec(), Accelerator.KVM, PATHS))
+    assert parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).get("type") == "qemu"
+    kvm = parse(domain_xml(spec(), Accelerator.KVM, PATHS, OWNER))
     assert kvm.get("type") == "kvm"
     assert kvm.find("cpu").get("mode") == "host-passthrough"
-    assert parse(domain_xml(spec(), Accelerator.TCG, PATHS)).find("cpu") is None
+    assert parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).find("cpu") is None
 
 
 def test_identity_size_and_metadata() -> None:
-    root = parse(domain_xml(spec(), Accelerator.TCG, PATHS))
+    root = parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER))
     assert root.findtext("name") == INSTANCE
     assert root.findtext("uuid") == domain_uuid(INSTANCE)
     assert root.findtext("vcpu") == "2"
     assert (root.find("memory").text, root.find("memory").get("unit")) == ("512", "MiB")
     owner = root.find(f"metadata/{{{NAMESPACE_URI}}}instance")
-    assert owner is not None and owner.attrib == {"id": INSTANCE, "image": "ami-1", "type": "t3.small"}
+    assert owner is not None
+    assert owner.attrib == {"id": INSTANCE, "owner": OWNER, "image": "ami-1", "type": "t3.small"}
 
 
 def test_direct_kernel_boot_and_disk_boot() -> None:
-    os_element = parse(domain_xml(spec(), Accelerator.TCG, PATHS)).find("os")
+    os_element = parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).find("os")
     assert os_element.findtext("kernel") == "/cache/ami-1/kernel"
     assert os_element.findtext("initrd") == "/cache/ami-1/initrd"
     assert os_element.findtext("cmdline") == "console=ttyS0 root=/dev/vda rw"
     assert os_element.find("boot") is None
 
-    disk_boot = parse(domain_xml(spec(boot=BootSpec(BootMode.DISK)), Accelerator.TCG, PATHS)).find("os")
+    disk_boot = parse(domain_xml(spec(boot=BootSpec(BootMode.DISK)), Accelerator.TCG, PATHS, OWNER)).find("os")
     assert disk_boot.find("kernel") is None
     assert disk_boot.find("boot").get("dev") == "hd"
 
 
 def test_acpi_is_always_on() -> None:
     """Without <acpi/> libvirt passes -no-acpi: no graceful stop, no PCI hot-plug."""
-    assert parse(domain_xml(spec(), Accelerator.TCG, PATHS)).find("features/acpi") is not None
+    assert parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).find("features/acpi") is not None
 
 
 def test_root_overlay_and_volumes_carry_serials_and_aliases() -> None:
-    disks = parse(domain_xml(spec(), Accelerator.TCG, PATHS)).findall("devices/disk")
+    disks = parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).findall("devices/disk")
     assert [d.find("source").get("file") for d in disks] == [str(PATHS.root_disk), "/volumes/v2.qcow2"]
     assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb"]
     assert [d.findtext("serial") for d in disks] == ["vol00000000000000001", "vol00000000000000002"]
@@ -94,7 +96,7 @@ def test_root_overlay_and_volumes_carry_serials_and_aliases() -> None:
 
 
 def test_interfaces_are_unmanaged_taps_named_by_convention() -> None:
-    interfaces = parse(domain_xml(spec(), Accelerator.TCG, PATHS)).findall("devices/interface")
+    interfaces = parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).findall("devices/interface")
     assert [i.get("type") for i in interfaces] == ["ethernet", "ethernet"]
     assert [i.find("target").get("dev") for i in interfaces] == ["cl-t0123456700", "cl-t0123456701"]
     assert all(i.find("target").get("managed") == "no" for i in interfaces)
@@ -103,7 +105,7 @@ def test_interfaces_are_unmanaged_taps_named_by_convention() -> None:
 
 
 def test_console_log_rng_and_no_extra_devices() -> None:
-    devices = parse(domain_xml(spec(), Accelerator.TCG, PATHS)).find("devices")
+    devices = parse(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER)).find("devices")
     assert devices.find("serial/log").get("file") == str(PATHS.console_log)
     assert devices.find("console/target").get("type") == "serial"
     assert devices.find("rng").get("model") == "virtio"
@@ -128,9 +130,9 @@ def test_hotplug_disk_element() -> None:
 
 
 def test_parse_round_trip() -> None:
-    description = parse_domain_xml(domain_xml(spec(), Accelerator.TCG, PATHS))
+    description = parse_domain_xml(domain_xml(spec(), Accelerator.TCG, PATHS, OWNER))
     assert description.name == INSTANCE
-    assert description.owned
+    assert description.owner == OWNER
     assert (description.vcpus, description.memory_mib) == (2, 512)
     assert description.taps == ("cl-t0123456700", "cl-t0123456701")
     assert [i.mac for i in description.interfaces] == ["02:aa:bb:cc:dd:ee", "02:aa:bb:cc:dd:ef"]
@@ -144,7 +146,7 @@ def test_parse_libvirt_dump_in_kib_and_foreign_domains() -> None:
     dumped = """<domain type='qemu'><name>someone-elses-vm</name><memory unit='KiB'>262144</memory>
       <vcpu placement='static'>1</vcpu><devices><disk type='file'><target dev='vda'/></disk></devices></domain>"""
     description = parse_domain_xml(dumped)
-    assert not description.owned
+    assert description.owner == ""
     assert description.memory_mib == 256
     assert description.disks == ()
 

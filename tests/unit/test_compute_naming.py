@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agent.compute.naming import (
     is_tap_name,
     mac_for_interface,
+    owner_tag,
+    tap_alias,
     tap_belongs_to,
     tap_name,
     volume_serial,
@@ -48,3 +52,10 @@ def test_mac_for_interface_is_stable_local_unicast() -> None:
     assert mac == mac_for_interface("eni-0a1b2c3d4e5f60718")
     with pytest.raises(ValueError):
         mac_for_interface("eni-short")
+
+
+def test_owner_tag_is_per_state_dir_and_labels_taps(tmp_path: Path) -> None:
+    first, second = owner_tag(tmp_path / "a"), owner_tag(tmp_path / "b")
+    assert first != second and len(first) == 12
+    assert owner_tag(tmp_path / "a" / ".." / "a") == first
+    assert tap_alias(first, "i-0123456789abcdef0") == f"cloudlet:{first}:i-0123456789abcdef0"
