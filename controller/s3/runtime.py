@@ -6,9 +6,9 @@ S3 request is served: temporary files of interrupted uploads are dropped and blo
 that no committed metadata refers to (written but never committed, or discarded but
 not yet deleted when the process died) are removed.
 
-Settings (``controller/config.py``, ``DATA_DIR/cloudlet.json``): ``s3_backend``
-(``local`` or ``cluster``), ``s3_data_dir``, ``s3_cluster_*`` and ``s3_lifecycle_*``;
-see ``controller/s3/README.md``.
+Making it also starts the lifecycle worker thread. Settings (``controller/config.py``,
+``DATA_DIR/cloudlet.json``): ``s3_backend`` (``local`` or ``cluster``), ``s3_data_dir``,
+``s3_cluster_*`` and ``s3_lifecycle_*``; see ``controller/s3/README.md``.
 """
 
 from __future__ import annotations
@@ -74,13 +74,11 @@ def runtime(cloud: Cloud) -> S3Runtime:
 
 
 def start(cloud: Cloud) -> None:
-    """Startup hook: recover storage and start the lifecycle worker before serving requests."""
-    rt = runtime(cloud)
-    if rt.lifecycle is None:
-        from controller.s3.lifecycle import start_worker
+    """Startup hook: recover storage and start the lifecycle worker before serving requests.
 
-        rt.stopping = threading.Event()
-        rt.lifecycle = start_worker(rt, rt.stopping)
+    Without it the same happens on the first S3 request.
+    """
+    runtime(cloud)
 
 
 def stop(cloud: Cloud) -> None:
@@ -112,8 +110,13 @@ def _create(cloud: Cloud) -> S3Runtime:
     removed = remove_orphans(cloud, blobs)
     if removed:
         log.info("s3: removed %d orphaned blobs left by an interrupted write", removed)
-    return S3Runtime(cloud=cloud, blobs=blobs, guard=BlobGuard(blobs.delete), master_key=_master_key(cloud),
-                     buckets=BucketCache())
+    rt = S3Runtime(cloud=cloud, blobs=blobs, guard=BlobGuard(blobs.delete), master_key=_master_key(cloud),
+                   buckets=BucketCache())
+    from controller.s3.lifecycle import start_worker  # lifecycle needs the runtime type: imported late
+
+    rt.stopping = threading.Event()
+    rt.lifecycle = start_worker(rt, rt.stopping)
+    return rt
 
 
 def referenced_blobs(cloud: Cloud) -> set[str]:

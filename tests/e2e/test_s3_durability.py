@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import random
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,32 @@ def test_restart_keeps_objects_and_versions(tmp_path: Path, unique: str) -> None
         s3 = cloud.client("s3")
         assert s3.get_object(Bucket=name, Key="k", VersionId=first)["Body"].read() == b"one"
         assert len(s3.list_object_versions(Bucket=name)["Versions"]) == 2
+        remove_bucket(s3, name)
+    finally:
+        cloud.stop()
+
+
+def test_lifecycle_rules_run_in_the_background(tmp_path: Path, unique: str) -> None:
+    """A cloud whose lifecycle "day" is one second sweeps every half second."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "cloudlet.json").write_text(json.dumps({"s3_lifecycle_interval": 0.5,
+                                                        "s3_lifecycle_day_seconds": 1}))
+    cloud = CloudletProcess(data_dir).start()
+    try:
+        s3: Any = cloud.client("s3")
+        name = new_bucket(s3, f"{unique}-life")
+        s3.put_object(Bucket=name, Key="tmp/scratch", Body=b"x")
+        s3.put_object(Bucket=name, Key="keep/report", Body=b"y")
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+            {"ID": "scratch", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 2}}]})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
+            if keys == ["keep/report"]:
+                break
+            time.sleep(0.5)
+        assert keys == ["keep/report"]
         remove_bucket(s3, name)
     finally:
         cloud.stop()
