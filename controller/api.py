@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
+    from controller.protocol.http import HttpRequest, HttpResponse
 
 Params = dict[str, Any]
 Handler = Callable[["RequestContext", Params], Params]
@@ -124,6 +125,13 @@ class ServiceApi:
         #: Set by services whose resources carry policies, owners or tags that IAM must see
         #: (S3 buckets, SQS queues, SNS topics, Lambda functions); None means "the ARN says it all".
         self.resource_lookup: ResourceLookup | None = None
+        #: Answers unauthenticated ``OPTIONS`` requests (browsers never sign CORS preflights).
+        self.preflight: Callable[[Cloud, HttpRequest], HttpResponse] | None = None
+        #: Extra headers for every response to a request (CORS headers for requests with ``Origin``).
+        self.response_headers: Callable[[Cloud, HttpRequest], dict[str, str]] | None = None
+        #: Called with the cloud once before serving, and once at shutdown (recovery, background work).
+        self.on_start: list[Callable[[Cloud], None]] = []
+        self.on_stop: list[Callable[[Cloud], None]] = []
 
     def operation(self, name: str, *, resources: ResourceMapper | None = None,
                   authorize: bool = True, action: str | None = None) -> Callable[[Handler], Handler]:

@@ -51,7 +51,16 @@ class Cloud:
 
         self.authorizer: Authorizer = PolicyAuthorizer(self)
 
+    def start(self) -> None:
+        """Run every service's start hooks (crash recovery, background workers) before serving."""
+        for api in self.services.values():
+            for hook in api.on_start:
+                hook(self)
+
     def close(self) -> None:
+        for api in self.services.values():
+            for hook in api.on_stop:
+                hook(self)
         self.audit.close()
         self.db.close()
 

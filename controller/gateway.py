@@ -18,7 +18,7 @@ from typing import Any
 from botocore.model import OperationModel, ServiceModel
 
 from controller import protocol
-from controller.api import Operation, Principal, RequestContext
+from controller.api import Operation, Principal, RequestContext, ServiceApi
 from controller.audit import CallRecord
 from controller.auth import errors as auth_errors
 from controller.auth import sigv4
@@ -56,26 +56,33 @@ class Gateway:
                           user_agent=caller.user_agent)
         service_model: ServiceModel | None = None
         operation_model: OperationModel | None = None
+        api: ServiceApi | None = None
+        # The signature covers the request as sent; routing sees virtual-hosted S3 requests in path style.
+        routed = virtual_host_to_path(request, self.cloud.config.s3_domain)
         try:
-            request = virtual_host_to_path(request, self.cloud.config.s3_domain)
-            service = protocol.resolve_service(request, services=self.services)
+            service = protocol.resolve_service(routed, services=self.services)
+            api = self.cloud.services[service]
             call.service = service
             service_model = protocol.load_service_model(service)
             call.event_source = f"{service_model.signing_name or service}.amazonaws.com"
+            if request.method == "OPTIONS" and api.preflight is not None:
+                call.operation = "PreflightRequest"
+                return self._with_service_headers(api, routed, api.preflight(self.cloud, routed))
             # Routing comes first so even a call that fails authentication is audited by name;
             # an unknown operation is reported only to callers that authenticated, as AWS does.
             routing_error: ServiceError | None = None
             try:
-                operation_model = protocol.find_operation(service_model, request)
+                operation_model = protocol.find_operation(service_model, routed)
                 call.operation = operation_model.name
             except ServiceError as exc:
                 routing_error = exc
             principal = self._authenticate(request, service, now, call)
+            routed.body = request.body
             if routing_error is not None or operation_model is None:
                 raise routing_error or InternalError("no operation")
-            params = protocol.parse_request(operation_model, request)
+            params = protocol.parse_request(operation_model, routed)
             call.parameters = params
-            operation = self.cloud.services[service].operations.get(operation_model.name)
+            operation = api.operations.get(operation_model.name)
             if operation is None:
                 raise ServiceError(f"The operation {operation_model.name} is not supported by Cloudlet yet.",
                                    code="NotImplemented", status=501, sender_fault=False)
@@ -86,22 +93,29 @@ class Gateway:
                                  host=request.header("host", "") or "")
             output = self._invoke(ctx, operation, params)
             call.resources = ctx.audit_resources
-            return protocol.serialize_response(operation_model, output, request_id)
+            response = protocol.serialize_response(operation_model, output, request_id)
         except ServiceError as exc:
             call.error_code, call.error_message = exc.code, exc.message
-            return self._error(service_model, exc, request_id, operation_model)
+            response = self._error(service_model, exc, request_id, operation_model)
         except Exception:
             log.exception("internal error in request %s", request_id)
             exc = InternalError("We encountered an internal error. Please try again.")
             call.error_code, call.error_message = exc.code, exc.message
-            return self._error(service_model, exc, request_id, operation_model)
+            response = self._error(service_model, exc, request_id, operation_model)
         finally:
             if not call.operation:
-                call.operation = request.query_value("Action") or f"{request.method} {request.path[:64]}"
+                call.operation = routed.query_value("Action") or f"{request.method} {routed.path[:64]}"
             if not call.account_id:
                 call.account_id = self.cloud.credentials.management_account() or ""
             if call.service:
                 self.cloud.audit.record(call)
+        return self._with_service_headers(api, routed, response)
+
+    def _with_service_headers(self, api: ServiceApi | None, request: HttpRequest,
+                              response: HttpResponse) -> HttpResponse:
+        if api is not None and api.response_headers is not None and request.header("origin"):
+            response.headers.update(api.response_headers(self.cloud, request))
+        return response
 
     def _invoke(self, ctx: RequestContext, operation: Operation, params: dict[str, Any]) -> dict[str, Any]:
         if operation.authorize:

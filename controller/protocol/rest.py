@@ -352,6 +352,9 @@ def write_rest_response(operation_model: OperationModel, output: dict[str, Any],
         headers.setdefault("Content-Type", "application/xml" if xml else "application/json")
     if operation_model.http.get("method") == "HEAD":
         body = b""
+    if status == 200 and "Content-Range" in headers:
+        # HTTP's rule, not S3's model: a response carrying part of the representation is 206.
+        status = 206
     return HttpResponse(status, headers, body)
 
 
@@ -399,5 +402,6 @@ def write_rest_error(service_model: ServiceModel, error: ServiceError, request_i
         headers["x-amzn-ErrorType"] = document["__type"]
         headers["Content-Type"] = "application/json"
         payload = dump_json(document)
-    return HttpResponse(status, headers, b"" if head else payload)
+    # HEAD answers and 304 Not Modified never carry a body (RFC 9110).
+    return HttpResponse(status, headers, b"" if head or status == 304 else payload)
 

@@ -25,8 +25,13 @@ from controller.s3 import (  # noqa: E402  (modules register their operations on
     objects,  # noqa: F401
     state,  # noqa: F401
 )
+from controller.s3 import cors  # noqa: E402
 from controller.s3.runtime import start, stop  # noqa: E402
 
 api.resource_lookup = access.resource_lookup
+api.preflight = cors.preflight
+api.response_headers = cors.response_headers
+api.on_start.append(start)
+api.on_stop.append(stop)
 
 __all__ = ["api", "start", "stop"]
