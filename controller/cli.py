@@ -61,6 +61,7 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
     host, port = _parse_listen(listen)
     config = Config.load(data_dir, host=host, port=port)
     cloud = Cloud(config)
+    cloud.start()
     server = HttpServer(create_app(cloud), config.host, config.port, config.threads)
     server.start()
     config.port = server.port
