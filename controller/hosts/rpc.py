@@ -169,3 +169,5 @@ def _assemble(cloud: Any, host_id: str, current: int) -> DesiredState:
     all_hosts = state.list_hosts(cloud.db)
     host = next((h for h in all_hosts if h.host_id == host_id), None)
     return desired.assemble(cloud.db, cloud.config, host_id, host, all_hosts, current)
+
+from controller.hosts import instance_reports  # noqa: E402,F401  (the compute agent's endpoints, on this blueprint)

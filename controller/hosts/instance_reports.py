@@ -1,0 +1,116 @@
+"""The compute agent's endpoints on the agent RPC: instance reports, AMI downloads, CreateImage uploads.
+
+- ``POST /hosts/<id>/instances``: what the agent saw of the instances placed on its host::
+
+      {"complete": true,
+       "instances": [{"instance_id": "i-...", "power": "running", "stopped_by_guest": false, "error": ""}],
+       "consoles": {"i-...": "<base64 of the console tail>"},   # only the ones that changed
+       "reboots": {"i-...": 3},                                  # reboot requests carried out
+       "capture_failures": {"ami-...": "why"}}
+
+  ``power`` is the driver's power state (``running``, ``shutoff``...), ``absent`` or ``failed`` (see
+  ``controller.ec2.instance_lifecycle.Observation``); ``complete`` means every instance of the host's
+  desired section is listed (one left out then has nothing on the host). Answers the instances whose
+  state changed.
+- ``GET /hosts/<id>/images/<ami>/<file>``: one file of an AMI an instance on this host uses (``root_disk``,
+  ``kernel``, ``initrd``), for agents that do not share the controller's disk.
+- ``PUT /hosts/<id>/images/<ami>/root_disk``: the root volume copy of a pending CreateImage of an
+  instance on this host (a qcow2 stream).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import current_app, jsonify, request, send_file
+from sqlalchemy import select
+
+from controller.ec2 import image_store, images, instance_actions, instance_state
+from controller.ec2.instance_lifecycle import Observation
+from controller.errors import ServiceError
+from controller.hosts.rpc import blueprint
+
+FILE_ROLES = ("root_disk", "kernel", "initrd")
+
+
+def _cloud() -> Any:
+    return current_app.config["CLOUD"]
+
+
+def parse_report(body: Any) -> tuple[dict[str, Observation], dict[str, bytes], dict[str, int], dict[str, str], bool]:
+    """The report's parts, or ValueError naming what is malformed."""
+    if not isinstance(body, dict) or not isinstance(body.get("instances", []), list):
+        raise ValueError("a report is an object with an 'instances' list")
+    seen = {}
+    for item in body.get("instances", []):
+        if not isinstance(item, dict) or not isinstance(item.get("instance_id"), str) \
+                or not isinstance(item.get("power"), str):
+            raise ValueError("each instance needs 'instance_id' and 'power' strings")
+        seen[item["instance_id"]] = Observation(item["power"], bool(item.get("stopped_by_guest")),
+                                                str(item.get("error") or ""))
+    try:
+        consoles = {k: base64.b64decode(v, validate=True) for k, v in (body.get("consoles") or {}).items()}
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise ValueError(f"consoles must be base64: {exc}") from None
+    reboots = {k: int(v) for k, v in (body.get("reboots") or {}).items()}
+    failures = {k: str(v) for k, v in (body.get("capture_failures") or {}).items()}
+    return seen, consoles, reboots, failures, bool(body.get("complete"))
+
+
+@blueprint.post("/hosts/<host_id>/instances")
+def report_instances(host_id: str) -> Any:
+    cloud = _cloud()
+    try:
+        seen, consoles, reboots, failures, complete = parse_report(request.get_json(force=True, silent=True))
+    except ValueError as exc:
+        return jsonify(error=f"bad report: {exc}"), 400
+    changed = instance_actions.apply_report(cloud, host_id, seen, complete=complete, consoles=consoles,
+                                            reboots=reboots)
+    for image_id, reason in failures.items():
+        if _capture_on_host(cloud, host_id, image_id):
+            images.fail_capture(cloud.db, image_id, reason)
+    return jsonify(changed=changed)
+
+
+def _image_on_host(cloud: Any, host_id: str, image_id: str) -> dict[str, Any] | None:
+    """The image row when an instance on ``host_id`` uses it (hosts only read the AMIs they run)."""
+    table, instances = instance_state.images, instance_state.instances
+    with cloud.db.read() as conn:
+        used = conn.execute(select(instances.c.instance_id).where(instances.c.host_id == host_id,
+                                                                  instances.c.image_id == image_id)).first()
+        row = conn.execute(select(table).where(table.c.image_id == image_id)).mappings().first()
+    return dict(row) if used and row is not None else None
+
+
+def _capture_on_host(cloud: Any, host_id: str, image_id: str) -> bool:
+    captures, instances = instance_state.image_captures, instance_state.instances
+    with cloud.db.read() as conn:
+        return conn.execute(select(captures.c.image_id).join(
+            instances, instances.c.instance_id == captures.c.instance_id).where(
+            captures.c.image_id == image_id, instances.c.host_id == host_id)).first() is not None
+
+
+@blueprint.get("/hosts/<host_id>/images/<image_id>/<role>")
+def image_file(host_id: str, image_id: str, role: str) -> Any:
+    cloud = _cloud()
+    row = _image_on_host(cloud, host_id, image_id)
+    if row is None or role not in FILE_ROLES or role not in row["files"]:
+        return jsonify(error=f"no file {role!r} of {image_id} for host {host_id}"), 404
+    path = image_store.image_dir(cloud.config, image_id) / row["files"][role]["file"]
+    return send_file(path, mimetype="application/octet-stream", conditional=False, etag=False)
+
+
+@blueprint.put("/hosts/<host_id>/images/<image_id>/root_disk")
+def upload_capture(host_id: str, image_id: str) -> Any:
+    cloud = _cloud()
+    if not _capture_on_host(cloud, host_id, image_id):
+        return jsonify(error=f"no pending capture of {image_id} on host {host_id}"), 404
+    try:
+        images.complete_capture(cloud, image_id, request.stream)
+    except ServiceError as exc:
+        return jsonify(error=exc.message), 400
+    except OSError as exc:
+        return jsonify(error=f"could not store the image: {exc}"), 500
+    return jsonify(image_id=image_id, state="available")
