@@ -65,7 +65,7 @@ def main() -> int:
     from agent.compute.host import ensure_kvm_device_access
     from agent.compute.images import AmiManifest, CachedImage, ImageCache, create_overlay
     from agent.compute.libvirt_driver import LibvirtDriver
-    from agent.compute.naming import mac_for_interface, tap_name, volume_serial
+    from agent.compute.naming import mac_for_interface, tap_alias, tap_name, volume_serial
     from agent.compute.probe import detect_accelerator
     from agent.compute.spec import Accelerator, InstanceSpec, NicSpec, RootDiskSpec
     from tests.agent.compute_lab import BootLab, KeyPair, build_tiny_image, ensure_libvirtd, new_id
@@ -118,7 +118,7 @@ def main() -> int:
             tap = tap_name(spec.instance_id, 0)
             started = time.monotonic()
             create_overlay(image.base_disk, workdir / "root.qcow2", image.virtual_size)
-            vif.create_root_tap(tap)
+            vif.create_root_tap(tap, tap_alias(driver.owner, spec.instance_id))
             qemu = subprocess.Popen(direct_command(accelerator, image, spec, workdir, tap), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.compute.naming import domain_name, domain_uuid, tap_name, volume_serial
-from agent.compute.spec import Accelerator, BootMode, InstanceSpec, VolumeSpec
+from agent.compute.spec import Accelerator, BootMode, InstanceSpec, NicSpec, VolumeSpec
 
 NAMESPACE_URI = "https://cloudlet.invalid/xmlns/compute/1"
 NAMESPACE_PREFIX = "cloudlet"
@@ -100,8 +100,12 @@ def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePath
     _sub(domain, "name", domain_name(spec.instance_id))
     _sub(domain, "uuid", domain_uuid(spec.instance_id))
     metadata = _sub(domain, "metadata")
-    ET.SubElement(metadata, f"{{{NAMESPACE_URI}}}instance", {
+    marker = ET.SubElement(metadata, f"{{{NAMESPACE_URI}}}instance", {
         "id": spec.instance_id, "owner": owner, "image": spec.image_id, "type": spec.instance_type})
+    for nic in spec.nics:
+        # Which ENI each tap carries: power_on re-plugs from the definition alone.
+        ET.SubElement(marker, f"{{{NAMESPACE_URI}}}nic", {
+            "index": str(nic.device_index), "interface": nic.interface_id, "mac": nic.mac})
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "currentMemory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", str(spec.vcpus), placement="static")
@@ -178,6 +182,8 @@ class DomainDescription:
     memory_mib: int
     interfaces: tuple[AttachedInterface, ...] = ()
     disks: tuple[AttachedDisk, ...] = ()
+    #: The network interfaces as the spec gave them (from Cloudlet's metadata).
+    nics: tuple[NicSpec, ...] = ()
 
     @property
     def taps(self) -> tuple[str, ...]:
@@ -198,6 +204,8 @@ def parse_domain_xml(xml: str) -> DomainDescription:
     root = ET.fromstring(xml)
     marker = root.find(f"metadata/{{{NAMESPACE_URI}}}instance")
     owner = marker.get("owner", "") if marker is not None else ""
+    nics = tuple(NicSpec(int(nic.get("index", "0")), nic.get("mac", ""), nic.get("interface", ""))
+                 for nic in (marker.findall(f"{{{NAMESPACE_URI}}}nic") if marker is not None else []))
     vcpu = root.find("vcpu")
     disks = []
     for disk in root.findall("devices/disk"):
@@ -222,4 +230,4 @@ def parse_domain_xml(xml: str) -> DomainDescription:
         name=root.findtext("name", ""), owner=owner,
         vcpus=int(vcpu.text) if vcpu is not None and vcpu.text else 0,
         memory_mib=_memory_mib(root.find("memory")), interfaces=tuple(interfaces),
-        disks=tuple(disks))
+        disks=tuple(disks), nics=nics)

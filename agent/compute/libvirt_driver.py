@@ -27,7 +27,7 @@ from agent.compute.driver import (
 )
 from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection
-from agent.compute.naming import TAP_NAME, owner_tag, tap_alias, tap_name, volume_serial
+from agent.compute.naming import owner_tag, tap_alias, tap_name, volume_serial
 from agent.compute.spec import (
     INSTANCE_ID,
     Accelerator,
@@ -109,7 +109,7 @@ class LibvirtDriver(ComputeDriver):
         if created_dir:
             shutil.rmtree(paths.directory, ignore_errors=True)
 
-    def _start(self, domain: Domain, instance_id: str, nics: tuple[NicSpec, ...] | list[NicSpec]) -> None:
+    def _start(self, domain: Domain, instance_id: str, nics: tuple[NicSpec, ...]) -> None:
         """Taps in the root namespace, boot, then hand the taps to the plugger."""
         taps = [tap_name(instance_id, nic.device_index) for nic in nics]
         for tap in taps:
@@ -130,14 +130,9 @@ class LibvirtDriver(ComputeDriver):
         finally:
             vif.delete_root_tap(tap)
 
-    def _nics(self, domain: Domain) -> list[NicSpec]:
-        """The NICs of a defined domain, from its definition (index and MAC; the ENI id is not needed)."""
-        nics = []
-        for interface in domain.description(inactive=True).interfaces:
-            match = TAP_NAME.match(interface.tap)
-            if match:
-                nics.append(NicSpec(int(match.group(2), 16), interface.mac, interface_id=""))
-        return nics
+    def _nics(self, domain: Domain) -> tuple[NicSpec, ...]:
+        """The NICs of a defined domain, as its spec gave them (kept in the domain's metadata)."""
+        return domain.description(inactive=True).nics
 
     def destroy(self, instance_id: str, *, keep_root_disk: bool = False) -> Path | None:
         paths = self.paths(instance_id)

@@ -136,6 +136,7 @@ def test_parse_round_trip() -> None:
     assert (description.vcpus, description.memory_mib) == (2, 512)
     assert description.taps == ("cl-t0123456700", "cl-t0123456701")
     assert [i.mac for i in description.interfaces] == ["02:aa:bb:cc:dd:ee", "02:aa:bb:cc:dd:ef"]
+    assert description.nics == spec().nics  # ENI ids survive in the metadata for power_on's re-plug
     disk = description.disk_by_serial("vol00000000000000002")
     assert disk is not None and disk.target == "vdb" and disk.alias == "ua-vol00000000000000002"
     assert ET.fromstring(disk.xml).tag == "disk"
