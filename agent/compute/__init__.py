@@ -10,6 +10,8 @@
 - :mod:`~agent.compute.vif`: taps and the plugger interface the VPC dataplane implements.
 - :mod:`~agent.compute.probe`: does KVM really work here, or must guests run under TCG.
 - :mod:`~agent.compute.reconcile`: desired vs existing -> actions, after restarts and periodically.
+- :mod:`~agent.compute.setup`: what the agent calls at start (host prep, accelerator, driver);
+  :mod:`~agent.compute.host`: the host preparation itself (/dev/kvm access for libvirt).
 
 libvirt-python is imported only by the libvirt modules, so the pure parts work without it.
 """
