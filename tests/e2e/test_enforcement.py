@@ -136,7 +136,7 @@ def test_seed_not_action_and_not_resource_denies(cloudlet: CloudletProcess, iam:
     iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     temp = f"arn:aws:iam::{cloudlet.account_id}:user/{unique}-temp-*"
     iam.put_user_policy(UserName=name, PolicyName="Guards", PolicyDocument=document(
-        # NotAction with Deny: everything except describing EC2 and STS is off limits...
+        # NotAction with Deny: everything but EC2 describes, STS and IAM is off limits...
         {"Effect": "Deny", "NotAction": ["ec2:Describe*", "sts:*", "iam:*"], "Resource": "*"},
         # ...and NotResource with Deny: users may be deleted only when they are temp-* users
         {"Effect": "Deny", "Action": "iam:DeleteUser", "NotResource": temp}))
