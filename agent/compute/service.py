@@ -1,0 +1,480 @@
+"""The compute plug-in of the agent: the ``instances`` section of the desired document, made real with libvirt.
+
+``register`` (called by ``agent.service.reconcilers.load_plugins``) prepares the host, probes the accelerator
+(KVM if a guest really boots under it, TCG otherwise; the answer is cached per host boot), and registers an
+:class:`InstancesReconciler` that the agent calls whenever the section changes. One pass:
+
+1. the AMIs the instances use are put in the host's verified image cache (copied from the controller's
+   store when this host shares its disk, downloaded over the agent RPC otherwise);
+2. the section becomes ``agent.compute.reconcile`` intents (an ``InstanceSpec`` per instance: the type's
+   size scaled for the homelab, the root volume as an overlay on the cached image, NICs with their ENIs'
+   MACs, instance store volumes), the planner compares them with what the host has, the driver acts;
+3. instance store volumes are blank at every start and deleted at stop (EC2 loses them too); a root volume
+   with DeleteOnTermination false is kept at termination; reboot requests are carried out once each;
+   CreateImage captures run on a worker thread (copy of the root volume, upload to the controller);
+4. what the host now has is reported (``POST /hosts/<id>/instances``), which moves the instances through
+   AWS's states on the controller.
+
+Between passes a watcher thread looks at the instances every :data:`WATCH_INTERVAL` seconds and reports
+what changed on its own: a guest that powered itself off, new console output.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from agent.compute import reconcile
+from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
+from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
+from agent.compute.naming import tap_alias
+from agent.compute.reconcile import Desired, Step, Wanted
+from agent.compute.spec import BootMode, InstanceSpec, NicSpec, PowerState, RootDiskSpec, VolumeSpec
+from agent.compute.vpc_plug import VpcPlugger
+from agent.wire import API_VERSION
+
+log = logging.getLogger("cloudlet.agent.compute")
+
+CAPABILITY_COMPUTE = "compute"
+#: How often the watcher looks for changes the controller must hear about between passes.
+WATCH_INTERVAL = 2.0
+CONSOLE_BYTES = 64 * 1024
+REPO = Path(__file__).resolve().parents[2]
+#: The tiny AMI built by images/ carries the probe guest (kernel + initramfs printing a marker).
+DEFAULT_PROBE_MANIFEST = REPO / "images" / "out" / "tiny" / "manifest.json"
+
+
+# --- talking to the controller --------------------------------------------------------------------------------
+
+
+class ControllerLink:
+    """The compute agent's calls on the agent RPC (JSON reports, file downloads and uploads)."""
+
+    def __init__(self, host: str, port: int, token: str, host_id: str, timeout: float = 30.0) -> None:
+        self.host, self.port, self.token, self.host_id, self.timeout = host, port, token, host_id, timeout
+
+    def _connect(self, method: str, path: str, body: bytes | IO[bytes] | None, headers: dict[str, str]
+                 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn.request(method, f"/_cloudlet/agent/{API_VERSION}/hosts/{self.host_id}{path}", body=body,
+                     headers={"Authorization": f"Bearer {self.token}", **headers})
+        return conn, conn.getresponse()
+
+    def report(self, report: dict[str, Any]) -> dict[str, Any]:
+        conn, response = self._connect("POST", "/instances", json.dumps(report).encode(),
+                                       {"Content-Type": "application/json"})
+        try:
+            payload = response.read()
+            if response.status >= 300:
+                raise OSError(f"instance report refused: HTTP {response.status} {payload[:200]!r}")
+            return json.loads(payload or b"{}")
+        finally:
+            conn.close()
+
+    def download(self, image_id: str, role: str, target: Path) -> None:
+        conn, response = self._connect("GET", f"/images/{image_id}/{role}", None, {})
+        try:
+            if response.status != 200:
+                raise OSError(f"cannot download {role} of {image_id}: HTTP {response.status}")
+            partial = target.with_name(f".{target.name}.part")
+            with partial.open("wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            os.replace(partial, target)
+        finally:
+            conn.close()
+
+    def upload_capture(self, image_id: str, path: Path) -> None:
+        with path.open("rb") as body:
+            conn, response = self._connect("PUT", f"/images/{image_id}/root_disk", body,
+                                           {"Content-Type": "application/octet-stream",
+                                            "Content-Length": str(path.stat().st_size)})
+        try:
+            payload = response.read()
+            if response.status >= 300:
+                raise OSError(f"upload of {image_id} refused: HTTP {response.status} {payload[:200]!r}")
+        finally:
+            conn.close()
+
+
+# --- the section -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WantedInstance:
+    """One entry of the ``instances`` section (see ``controller.ec2.instances_desired``)."""
+
+    instance_id: str
+    state: str
+    vcpus: int
+    memory_mib: int
+    instance_type: str
+    image_id: str
+    root: dict[str, Any]
+    instance_store: tuple[dict[str, Any], ...]
+    nics: tuple[dict[str, Any], ...]
+    reboot_serial: int
+    captures: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def parse(cls, item: dict[str, Any]) -> WantedInstance:
+        return cls(item["instance_id"], item["state"], int(item["vcpus"]), int(item["memory_mib"]),
+                   item["instance_type"], item["image_id"], item["root_disk"], tuple(item.get("instance_store", ())),
+                   tuple(item.get("nics", ())), int(item.get("reboot_serial", 0)), tuple(item.get("captures", ())))
+
+
+def manifest_of(view: dict[str, Any], local: dict[str, Path]) -> AmiManifest:
+    """An AMI as the section describes it, with ``local`` paths of its files on this host."""
+    files = view["files"]
+
+    def image_file(role: str) -> ImageFile | None:
+        return ImageFile(local[role], files[role]["sha256"]) if role in files else None
+
+    root = image_file("root_disk")
+    assert root is not None
+    return AmiManifest(name=view["image_id"], boot_mode=BootMode(view["boot_mode"]), root_disk=root,
+                       root_virtual_size=int(files["root_disk"]["virtual_size"]), kernel=image_file("kernel"),
+                       initrd=image_file("initrd"), cmdline=view.get("cmdline", ""))
+
+
+def root_disk_path(driver: ComputeDriver, instance_id: str) -> Path:
+    """Where the driver keeps an instance's root volume (CreateImage copies it)."""
+    paths = getattr(driver, "paths", None)
+    if paths is None:
+        raise ComputeError(f"the {type(driver).__name__} cannot say where the root volume of {instance_id} is")
+    return Path(paths(instance_id).root_disk)
+
+
+def ephemeral_volume_id(instance_id: str, name: str) -> str:
+    """A stable volume id for an instance store volume (the guest finds it by this serial)."""
+    return "vol-" + hashlib.sha256(f"{instance_id}:{name}".encode()).hexdigest()[:17]
+
+
+class InstancesReconciler:
+    """Converges this host to the ``instances`` section (see the module docstring)."""
+
+    def __init__(self, driver: ComputeDriver, plugger: VpcPlugger, state_dir: Path, link: ControllerLink, *,
+                 watch_interval: float = WATCH_INTERVAL) -> None:
+        self.driver = driver
+        self.plugger = plugger
+        self.state_dir = state_dir
+        self.link = link
+        self.cache = ImageCache(state_dir / "images")
+        self.downloads = state_dir / "downloads"
+        self.ephemeral = state_dir / "ephemeral"
+        self.reboots_file = state_dir / "reboots.json"
+        self.reboots: dict[str, int] = self._load_reboots()
+        self.wanted: dict[str, WantedInstance] = {}
+        self.failed_spawns: dict[str, str] = {}
+        self.retry = False
+        self._lock = threading.RLock()
+        self._consoles: dict[str, str] = {}
+        self._last_report: str = ""
+        self._captures: dict[str, threading.Thread] = {}
+        self._capture_failures: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, args=(watch_interval,), name="compute-watch",
+                                         daemon=True)
+        self._watcher.start()
+
+    # --- the agent's interface ----------------------------------------------------------------------------------
+
+    @property
+    def wants_retry(self) -> bool:
+        return self.retry
+
+    def reconcile(self, desired: dict[str, Any]) -> None:
+        with self._lock:
+            self._reconcile(desired)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._watcher.join(timeout=5)
+
+    # --- one pass ------------------------------------------------------------------------------------------------
+
+    def _reconcile(self, section: dict[str, Any]) -> None:
+        wanted = {w.instance_id: w for w in map(WantedInstance.parse, section.get("instances", []))}
+        self.wanted = wanted
+        self.plugger.set_routes({(w.instance_id, int(n["device_index"])): (n["vpc_id"], n["subnet_id"])
+                                 for w in wanted.values() for n in w.nics})
+        images = self._cache_images(section.get("images", {}), wanted.values())
+        intents: dict[str, Desired] = {}
+        for w in wanted.values():
+            if w.state == "terminated":
+                if not w.root.get("delete_on_termination", True):
+                    self._keep_root_disk(w.instance_id)
+                intents[w.instance_id] = Desired(Wanted.TERMINATED)
+            elif w.image_id in images:
+                intents[w.instance_id] = Desired(Wanted(w.state), self._spec(w, images[w.image_id]))
+        for instance_id in sorted(set(wanted) - set(intents)):
+            log.warning("instance %s waits for its image %s", instance_id, wanted[instance_id].image_id)
+        actions = reconcile.plan(intents, self.driver.inventory())
+        # leave alone what the planner cannot judge: instances whose image is not there yet (and, while there
+        # are any, the taps it would call orphans)
+        waiting = set(wanted) - set(intents)
+        actions = [a for a in actions if (a.step is Step.REMOVE_TAPS and not waiting)
+                   or (a.step is not Step.REMOVE_TAPS and a.instance_id not in waiting)]
+        self._prepare_instance_store(actions, intents)
+        outcomes = reconcile.apply(self.driver, actions)
+        self._after(outcomes)
+        self._carry_out_reboots(wanted)
+        self._start_captures(wanted)
+        self.retry = any(not o.ok for o in outcomes) or len(intents) < len(wanted)
+        self._report(force=True)
+
+    def _cache_images(self, views: dict[str, dict[str, Any]], wanted: Iterable[WantedInstance]
+                      ) -> dict[str, CachedImage]:
+        cached = {}
+        for image_id in sorted({w.image_id for w in wanted if w.state != "terminated"}):
+            view = views.get(image_id)
+            if view is None:
+                continue
+            try:
+                cached[image_id] = self.cache.ensure(image_id, manifest_of(view, self._local_files(view)))
+            except (ImageError, OSError) as exc:
+                log.warning("image %s unavailable on this host: %s", image_id, exc)
+        return cached
+
+    def _local_files(self, view: dict[str, Any]) -> dict[str, Path]:
+        """Each file of an AMI on this host: the controller's copy when it is here, else a download."""
+        local = {}
+        for role, record in view["files"].items():
+            path = Path(record.get("path", ""))
+            if path.is_file():
+                local[role] = path
+                continue
+            target = self.downloads / view["image_id"] / record["file"]
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.link.download(view["image_id"], role, target)
+            local[role] = target
+        return local
+
+    def _spec(self, w: WantedInstance, image: CachedImage) -> InstanceSpec:
+        volumes = tuple(VolumeSpec(ephemeral_volume_id(w.instance_id, s["name"]),
+                                   self.ephemeral / w.instance_id / f"{s['name']}.qcow2")
+                        for s in w.instance_store)
+        return InstanceSpec(
+            instance_id=w.instance_id, vcpus=w.vcpus, memory_mib=w.memory_mib, boot=image.boot,
+            root_disk=RootDiskSpec(image.base_disk, max(int(w.root["size_bytes"]), image.virtual_size),
+                                   w.root["volume_id"]),
+            nics=tuple(NicSpec(int(n["device_index"]), n["mac"].lower(), n["interface_id"]) for n in w.nics),
+            volumes=volumes, image_id=w.image_id, instance_type=w.instance_type)
+
+    def _keep_root_disk(self, instance_id: str) -> None:
+        """DeleteOnTermination false: destroy the domain but keep the root volume's file on this host."""
+        try:
+            kept = self.driver.destroy(instance_id, keep_root_disk=True)
+        except ComputeError as exc:
+            log.warning("cannot destroy %s keeping its root volume: %s", instance_id, exc)
+            return
+        if kept is not None:
+            log.info("%s terminated; its root volume is kept as %s", instance_id, kept)
+
+    # --- instance store: blank at start, gone at stop ------------------------------------------------------------
+
+    def _prepare_instance_store(self, actions: list[reconcile.Action], intents: dict[str, Desired]) -> None:
+        for action in actions:
+            if action.step in (Step.SPAWN, Step.SPAWN_STOPPED, Step.START):
+                desired = intents.get(action.instance_id)
+                if desired is not None and desired.spec is not None:
+                    self._blank_volumes(desired.spec)
+
+    def _blank_volumes(self, spec: InstanceSpec) -> None:
+        for volume in spec.volumes:
+            size = next(int(s["size_bytes"]) for s in self.wanted[spec.instance_id].instance_store
+                        if volume.path.stem == s["name"])
+            volume.path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(volume.path.parent, 0o755)
+            volume.path.unlink(missing_ok=True)
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume.path), str(size)], check=True,
+                           capture_output=True)
+
+    def _after(self, outcomes: list[reconcile.Outcome]) -> None:
+        for outcome in outcomes:
+            action = outcome.action
+            if action.step in (Step.SPAWN, Step.SPAWN_STOPPED):
+                if outcome.ok:
+                    self.failed_spawns.pop(action.instance_id, None)
+                    self.reboots.setdefault(action.instance_id, self.wanted[action.instance_id].reboot_serial)
+                else:
+                    self.failed_spawns[action.instance_id] = outcome.error
+            if outcome.ok and action.step is Step.STOP:
+                shutil.rmtree(self.ephemeral / action.instance_id, ignore_errors=True)
+            if outcome.ok and action.step in (Step.DESTROY, Step.REMOVE_DISK):
+                shutil.rmtree(self.ephemeral / action.instance_id, ignore_errors=True)
+                self.reboots.pop(action.instance_id, None)
+                self._consoles.pop(action.instance_id, None)
+        for leftover in self.ephemeral.glob("i-*") if self.ephemeral.exists() else ():
+            if leftover.name not in self.wanted:
+                shutil.rmtree(leftover, ignore_errors=True)
+        self._save_reboots()
+
+    # --- reboots and captures ----------------------------------------------------------------------------------------
+
+    def _load_reboots(self) -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in json.loads(self.reboots_file.read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def _save_reboots(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.reboots_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.reboots))
+        os.replace(partial, self.reboots_file)
+
+    def _carry_out_reboots(self, wanted: dict[str, WantedInstance]) -> None:
+        for w in wanted.values():
+            done = self.reboots.setdefault(w.instance_id, w.reboot_serial)
+            if w.state != "running" or w.reboot_serial <= done:
+                continue
+            try:
+                self.driver.reboot(w.instance_id)
+            except ComputeError as exc:
+                log.warning("reboot of %s failed: %s", w.instance_id, exc)
+                continue
+            log.info("rebooted %s (request %d)", w.instance_id, w.reboot_serial)
+            self.reboots[w.instance_id] = w.reboot_serial
+        self._save_reboots()
+
+    def _start_captures(self, wanted: dict[str, WantedInstance]) -> None:
+        for w in wanted.values():
+            for capture in w.captures:
+                image_id = capture["image_id"]
+                running = self._captures.get(image_id)
+                if running is not None and running.is_alive():
+                    continue
+                if image_id in self._captures or image_id in self._capture_failures:
+                    continue  # done (the controller will drop it) or failed (reported)
+                thread = threading.Thread(target=self._capture, args=(w.instance_id, image_id,
+                                                                      bool(capture["no_reboot"])),
+                                          name=f"capture-{image_id}", daemon=True)
+                self._captures[image_id] = thread
+                thread.start()
+
+    def _capture(self, instance_id: str, image_id: str, no_reboot: bool) -> None:
+        """CreateImage: a flattened copy of the root volume, taken with the guest off unless NoReboot."""
+        work = self.state_dir / "captures" / f"{image_id}.qcow2"
+        work.parent.mkdir(parents=True, exist_ok=True)
+        restart = False
+        try:
+            with self._lock:
+                info = self.driver.get_info(instance_id)
+                if info.state is PowerState.RUNNING and not no_reboot:
+                    self.driver.power_off(instance_id)
+                    restart = True
+                root = root_disk_path(self.driver, instance_id)
+                result = subprocess.run(["qemu-img", "convert", "-U", "-q", "-O", "qcow2", str(root), str(work)],
+                                        capture_output=True, text=True)
+                if restart:
+                    self.driver.power_on(instance_id)
+            if result.returncode != 0:
+                raise OSError(result.stderr.strip() or "qemu-img convert failed")
+            self.link.upload_capture(image_id, work)
+            log.info("image %s captured from %s", image_id, instance_id)
+        except (OSError, ComputeError) as exc:
+            log.warning("capture of %s from %s failed: %s", image_id, instance_id, exc)
+            self._capture_failures[image_id] = str(exc)[:200]
+        finally:
+            work.unlink(missing_ok=True)
+
+    # --- reports -------------------------------------------------------------------------------------------------
+
+    def _observations(self) -> list[dict[str, Any]]:
+        seen = []
+        for instance_id in sorted(self.wanted):
+            if instance_id in self.failed_spawns and self.wanted[instance_id].state == "running":
+                seen.append({"instance_id": instance_id, "power": "failed", "error": self.failed_spawns[instance_id]})
+                continue
+            try:
+                info = self.driver.get_info(instance_id)
+            except InstanceNotFound:
+                seen.append({"instance_id": instance_id, "power": "absent"})
+                continue
+            seen.append({"instance_id": instance_id, "power": info.state.value,
+                         "stopped_by_guest": info.stopped_by_guest})
+        return seen
+
+    def _changed_consoles(self) -> dict[str, str]:
+        """The console tails that changed since they were last reported."""
+        changed = {}
+        for instance_id in sorted(self.wanted):
+            try:
+                output = self.driver.get_console_output(instance_id, max_bytes=CONSOLE_BYTES)
+            except InstanceNotFound:
+                continue
+            mark = hashlib.sha256(output).hexdigest()
+            if output and self._consoles.get(instance_id) != mark:
+                self._consoles[instance_id] = mark
+                changed[instance_id] = base64.b64encode(output).decode()
+        return changed
+
+    def _report(self, *, force: bool) -> None:
+        instances = self._observations()
+        consoles = self._changed_consoles()
+        failures = dict(self._capture_failures)
+        digest = json.dumps(instances, sort_keys=True)
+        if not force and not consoles and not failures and digest == self._last_report:
+            return
+        report = {"complete": True, "instances": instances, "consoles": consoles,
+                  "reboots": {i: n for i, n in self.reboots.items() if i in self.wanted},
+                  "capture_failures": failures}
+        try:
+            self.link.report(report)
+        except OSError as exc:
+            log.warning("cannot report instances: %s", exc)
+            for instance_id in consoles:
+                self._consoles.pop(instance_id, None)  # send them again next time
+            self._last_report = ""
+            return
+        self._last_report = digest
+
+    def _watch(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                with self._lock:
+                    self._report(force=False)
+            except Exception:  # the watcher must outlive a bad moment of libvirt or the controller
+                log.exception("instance watch failed; retrying")
+
+
+# --- the plug-in ----------------------------------------------------------------------------------------------------
+
+
+def register(registry: Any, context: Any) -> None:
+    """Register the ``instances`` reconciler when this host can run guests (root, QEMU, libvirt)."""
+    if os.geteuid() != 0:
+        log.warning("compute disabled: the agent is not running as root")
+        return
+    if shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None:
+        log.warning("compute disabled: QEMU is not installed")
+        return
+    from agent.compute.naming import owner_tag
+    from agent.compute.setup import start_compute
+
+    state_dir = context.state_dir / "compute"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o755)
+    plugger = VpcPlugger(context.name_prefix, tap_alias(owner_tag(state_dir), ""))
+    probe = Path(os.environ.get("CLOUDLET_PROBE_MANIFEST", str(DEFAULT_PROBE_MANIFEST)))
+    driver, decision = start_compute(state_dir, probe if probe.is_file() else None, plugger=plugger,
+                                     forced=os.environ.get("CLOUDLET_ACCELERATOR") or None)
+    if driver is None:
+        log.warning("compute disabled: %s", decision.reason)
+        return
+    client = context.client
+    link = ControllerLink(client.host, client.port, client.token, context.host_id)
+    registry.add("instances", InstancesReconciler(driver, plugger, state_dir, link),
+                 capabilities=[CAPABILITY_COMPUTE], hypervisor=decision.hypervisor)
