@@ -67,6 +67,9 @@ chmod 640 "$stage/etc/shadow"
 chmod 1777 "$stage/tmp"
 ln -sf /proc/mounts "$stage/etc/mtab"
 
+# Same timestamps on every build (the image's content, not the build date, decides its bytes).
+find "$stage" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
+
 echo "  mke2fs  $(du -sh "$stage" | cut -f1) tree -> ext4 of $size"
 raw=$work/root.raw
 rm -f "$raw"
@@ -75,6 +78,13 @@ truncate -s "$size" "$raw"
 E2FSPROGS_FAKE_TIME=${SOURCE_DATE_EPOCH:-0} mke2fs -q -F -t ext4 -b 4096 -L cloudlet-root \
     -U 6c1d1e70-7a2b-4c3d-9e8f-0123456789ab -E root_owner=0:0,hash_seed=6c1d1e70-7a2b-4c3d-9e8f-0123456789ab \
     -d "$stage" "$raw" "$size"
+# mke2fs copies each file's ctime, which touch cannot set, and its atime, which reading the tree bumps:
+# pin both in the image, or no two builds are equal.
+(cd "$stage" && find . | sed 's|^\.||; s|^$|/|' | while read -r path; do
+    echo "set_inode_field \"$path\" ctime @${SOURCE_DATE_EPOCH:-0}"
+    echo "set_inode_field \"$path\" atime @${SOURCE_DATE_EPOCH:-0}"
+done) > "$work/ctimes.debugfs"
+E2FSPROGS_FAKE_TIME=${SOURCE_DATE_EPOCH:-0} debugfs -w -f "$work/ctimes.debugfs" "$raw" >/dev/null 2>"$work/ctimes.log" || { cat "$work/ctimes.log" >&2; exit 1; }
 qemu-img convert -f raw -O qcow2 "$raw" "$output.partial"
 mv "$output.partial" "$output"
 rm -f "$raw"
