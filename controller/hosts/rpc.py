@@ -31,7 +31,25 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
 from controller.hosts import desired, generation, state
 
-blueprint = Blueprint("agent_rpc", __name__)
+#: Modules that add endpoints to this blueprint (the compute agent's reports, AMI downloads...). Flask
+#: refuses new routes once a blueprint is registered on an app, so they are imported just before that.
+EXTENSION_MODULES = ("controller.hosts.instance_reports",)
+
+
+class AgentBlueprint(Blueprint):
+    """The agent RPC blueprint; registering it first imports the modules that extend it."""
+
+    def register(self, app: Any, options: dict[str, Any]) -> None:
+        for name in EXTENSION_MODULES:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+        super().register(app, options)
+
+
+blueprint = AgentBlueprint("agent_rpc", __name__)
 
 #: The longest a desired-state request may wait for a change (agents ask for less; HTTP servers and
 #: proxies keep idle requests open at least this long).
