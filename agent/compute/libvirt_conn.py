@@ -98,11 +98,11 @@ class Domain:
         self.handle.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
 
     def hard_stop(self) -> None:
-        """Kill QEMU now; no error if it is not running."""
+        """Kill QEMU now; no error if it is not running or already gone."""
         try:
             self.handle.destroy()
         except libvirt.libvirtError as exc:
-            if not is_not_running(exc):
+            if not (is_not_running(exc) or is_no_domain(exc)):
                 raise
 
     def reboot(self, *, hard: bool) -> None:

@@ -93,34 +93,39 @@ class LibvirtDriver(ComputeDriver):
             if start:
                 self._start(domain, spec.instance_id, spec.nics)
         except Exception as exc:
-            self._undo_spawn(spec, domain, paths, created_dir)
+            try:
+                self._undo_spawn(domain, paths, created_dir)
+            except Exception:  # the original failure is the one to report
+                log.exception("%s: cleaning up after a failed spawn failed too", spec.instance_id)
             if isinstance(exc, ComputeError):
                 raise
             raise ComputeError(f"cannot spawn {spec.instance_id}: {exc}") from exc
         log.info("spawned %s (%d vCPU, %d MiB, %s)%s", spec.instance_id, spec.vcpus, spec.memory_mib,
                  self.accelerator.value, "" if start else " stopped")
 
-    def _undo_spawn(self, spec: InstanceSpec, domain: Domain | None, paths: InstancePaths, created_dir: bool) -> None:
+    def _undo_spawn(self, domain: Domain | None, paths: InstancePaths, created_dir: bool) -> None:
+        """Remove what a failed spawn made (its taps are already gone: :meth:`_start` cleans up its own)."""
         if domain is not None:
             domain.hard_stop()
             domain.undefine()
-        for nic in spec.nics:
-            self._unplug(tap_name(spec.instance_id, nic.device_index))
         if created_dir:
             shutil.rmtree(paths.directory, ignore_errors=True)
 
     def _start(self, domain: Domain, instance_id: str, nics: tuple[NicSpec, ...]) -> None:
-        """Taps in the root namespace, boot, then hand the taps to the plugger."""
-        taps = [tap_name(instance_id, nic.device_index) for nic in nics]
-        for tap in taps:
-            vif.create_root_tap(tap, tap_alias(self.owner, instance_id))
+        """Taps in the root namespace, boot, then hand the taps to the plugger. On failure the domain is
+        stopped and the taps this call created are deleted (never a same-named tap that already existed)."""
+        created: list[str] = []
         try:
+            for nic in nics:
+                tap = tap_name(instance_id, nic.device_index)
+                vif.create_root_tap(tap, tap_alias(self.owner, instance_id))
+                created.append(tap)
             domain.start()
-            for nic, tap in zip(nics, taps, strict=True):
+            for nic, tap in zip(nics, created, strict=True):
                 self.plugger.plug(instance_id, nic, tap)
         except Exception:
             domain.hard_stop()
-            for tap in taps:
+            for tap in created:
                 self._unplug(tap)
             raise
 
@@ -161,7 +166,7 @@ class LibvirtDriver(ComputeDriver):
             return
         try:
             self._start(domain, instance_id, self._nics(domain))
-        except libvirt.libvirtError as exc:
+        except (libvirt.libvirtError, OSError) as exc:
             raise ComputeError(f"cannot start {instance_id}: {exc}") from exc
 
     def power_off(self, instance_id: str, *, timeout: float = 30.0, force: bool = False) -> bool:

@@ -53,6 +53,7 @@ CONSOLE_BYTES = 64 * 1024
 REPO = Path(__file__).resolve().parents[2]
 #: The tiny AMI built by images/ carries the probe guest (kernel + initramfs printing a marker).
 DEFAULT_PROBE_MANIFEST = REPO / "images" / "out" / "tiny" / "manifest.json"
+COMPUTE_ROOT = Path("/var/lib/cloudlet/compute")
 
 
 # --- talking to the controller --------------------------------------------------------------------------------
@@ -453,6 +454,17 @@ class InstancesReconciler:
 # --- the plug-in ----------------------------------------------------------------------------------------------------
 
 
+def compute_dir(agent_state_dir: Path) -> Path:
+    """Where compute keeps disks, consoles and the image cache. QEMU runs as libvirt-qemu and must traverse
+    every directory above an instance's files, which the agent's own state dir (usually inside a 0700 data
+    dir) does not allow; so compute lives under ``/var/lib/cloudlet/compute/<owner tag of the agent's
+    state dir>`` (one directory per agent), or ``$CLOUDLET_COMPUTE_DIR``."""
+    from agent.compute.naming import owner_tag
+
+    configured = os.environ.get("CLOUDLET_COMPUTE_DIR")
+    return Path(configured) if configured else COMPUTE_ROOT / owner_tag(agent_state_dir)
+
+
 def register(registry: Any, context: Any) -> None:
     """Register the ``instances`` reconciler when this host can run guests (root, QEMU, libvirt)."""
     if os.geteuid() != 0:
@@ -464,7 +476,7 @@ def register(registry: Any, context: Any) -> None:
     from agent.compute.naming import owner_tag
     from agent.compute.setup import start_compute
 
-    state_dir = context.state_dir / "compute"
+    state_dir = compute_dir(context.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o755)
     plugger = VpcPlugger(context.name_prefix, tap_alias(owner_tag(state_dir), ""))

@@ -44,7 +44,7 @@ if _missing:
     pytest.skip(f"VM tests need {', '.join(_missing)}", allow_module_level=True)
 
 from agent.compute import reconcile, vif  # noqa: E402
-from agent.compute.driver import InstanceNotFound, InvalidInstanceState  # noqa: E402
+from agent.compute.driver import ComputeError, InstanceNotFound, InvalidInstanceState  # noqa: E402
 from agent.compute.host import ensure_kvm_device_access  # noqa: E402
 from agent.compute.images import AmiManifest, CachedImage, ImageCache  # noqa: E402
 from agent.compute.libvirt_driver import LibvirtDriver  # noqa: E402
@@ -289,6 +289,20 @@ def test_other_agents_never_see_this_agents_instances(env: Env, instance: Instan
             other.get_info(instance.spec.instance_id)
     finally:
         other.connection.close()
+
+
+def test_failed_spawn_leaves_nothing_and_spares_a_same_named_tap(env: Env) -> None:
+    spec = make_spec(env)
+    clash = tap_name(spec.instance_id, 0)
+    vif.create_root_tap(clash, tap_alias("f0f0f0f0f0f0", "i-" + spec.instance_id[2:10] + "000000000"))
+    try:
+        with pytest.raises(ComputeError, match="already exists"):
+            env.driver.spawn(spec)
+        assert clash in vif.root_taps()
+        assert env.driver.connection.lookup(spec.instance_id) is None
+        assert not (env.state_dir / "instances" / spec.instance_id).exists()
+    finally:
+        vif.delete_root_tap(clash)
 
 
 def test_destroy_leaves_no_domain_disk_or_tap(env: Env, instance: Instance) -> None:
