@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,12 +172,12 @@ class CredentialStore:
 
     def set_status(self, access_key_id: str, status: str, *, conn: Any = None) -> None:
         self._write(update(access_keys).where(access_keys.c.access_key_id == access_key_id)
-                    .values(status=status), conn)
-        self._forget(access_key_id)
+                    .values(status=status), conn,
+                    then=lambda: self._forget(access_key_id))
 
     def delete_key(self, access_key_id: str, *, conn: Any = None) -> None:
-        self._write(delete(access_keys).where(access_keys.c.access_key_id == access_key_id), conn)
-        self._forget(access_key_id)
+        self._write(delete(access_keys).where(access_keys.c.access_key_id == access_key_id), conn,
+                    then=lambda: self._forget(access_key_id))
 
     def keys_of(self, account_id: str, principal_name: str, kind: str = "user") -> list[dict[str, Any]]:
         """Long-term keys of one principal (IAM ListAccessKeys), oldest first."""
@@ -192,9 +193,8 @@ class CredentialStore:
         """Follow an IAM UpdateUser rename, so existing keys sign as the renamed user."""
         self._write(update(access_keys).where(
             access_keys.c.account_id == account_id, access_keys.c.principal_kind == kind,
-            access_keys.c.principal_name == old_name).values(principal_name=new_name, principal_arn=new_arn), conn)
-        with self._lock:
-            self._cache.clear()
+            access_keys.c.principal_name == old_name).values(principal_name=new_name, principal_arn=new_arn), conn,
+            then=self._clear)
 
     def record_use(self, uses: dict[str, tuple[dt.datetime, str, str]]) -> None:
         """Store "last used" for many keys at once (called by the audit writer in batches)."""
@@ -210,17 +210,27 @@ class CredentialStore:
         with self.db.begin() as conn:
             result = conn.execute(delete(access_keys).where(
                 access_keys.c.expires_at.is_not(None), access_keys.c.expires_at < now - dt.timedelta(days=1)))
-        with self._lock:
-            self._cache.clear()
+        self._clear()
         return result.rowcount
 
     # -- internals ------------------------------------------------------------------------
-    def _write(self, statement: Any, conn: Any) -> None:
+    def _write(self, statement: Any, conn: Any, *, then: Callable[[], None]) -> None:
+        """Execute a write in the caller's transaction (or its own); ``then`` runs once it is committed.
+
+        Cache invalidation must wait for the commit: a reader that refilled the cache from
+        the not-yet-committed old row would otherwise keep a stale credential.
+        """
         if conn is not None:
             conn.execute(statement)
+            self.db.after_commit(conn, then)
         else:
             with self.db.begin() as own:
                 own.execute(statement)
+            then()
+
+    def _clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
     def _forget(self, access_key_id: str) -> None:
         with self._lock:

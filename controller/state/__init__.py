@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, MetaData, create_engine, event, types
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
+_AFTER_COMMIT = "cloudlet_after_commit"
 
 
 class JsonText(types.TypeDecorator):
@@ -75,9 +76,29 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction, committed on exit (rolled back on an exception)."""
+        """A write transaction, committed on exit (rolled back on an exception).
+
+        Callbacks registered with :meth:`after_commit` run once the commit is durable, so
+        in-memory caches are invalidated only when readers can no longer see old rows.
+        """
         with self.engine.begin() as conn:
-            yield conn
+            conn.info[_AFTER_COMMIT] = []
+            try:
+                yield conn
+            except BaseException:
+                conn.info.pop(_AFTER_COMMIT, None)
+                raise
+        for callback in conn.info.pop(_AFTER_COMMIT, []):
+            callback()
+
+    @staticmethod
+    def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``conn``'s transaction commits (at once outside :meth:`begin`)."""
+        pending = conn.info.get(_AFTER_COMMIT)
+        if pending is None:
+            callback()
+        else:
+            pending.append(callback)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
