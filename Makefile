@@ -9,9 +9,9 @@ DATA_DIR ?= $(HOME)/.local/share/cloudlet
 LISTEN ?= 127.0.0.1:8773
 PYTEST_ARGS ?=
 
-.PHONY: up test bench install services lint clean-leftovers
+.PHONY: up test bench install services images lint
 
-up: install services
+up: install services images
 	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN)
 
 test: install services
@@ -43,6 +43,11 @@ $(VENV)/.installed: $(VENV)/.system pyproject.toml
 	@echo "==> installing Cloudlet and its test tools into the virtualenv"
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).
+images:
+	@echo "==> building the tiny AMI (images/out/tiny)"
+	$(MAKE) -C images tiny
 
 # libvirt runs without systemd here: start its daemons when they are not running.
 services:
