@@ -83,8 +83,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name-prefix", default=os.environ.get("CLOUDLET_AGENT_NAME_PREFIX", DEFAULT_NAME_PREFIX),
                         help="prefix of every namespace the agent makes (default cl-, or "
                              "$CLOUDLET_AGENT_NAME_PREFIX)")
-    parser.add_argument("--underlay-ip", default=None, help="this host's VXLAN underlay address (multi-host VPCs)")
-    parser.add_argument("--underlay-netns", default=None, help="the namespace holding the underlay (lab hosts)")
+    parser.add_argument("--underlay-ip", default=os.environ.get("CLOUDLET_AGENT_UNDERLAY_IP"),
+                        help="this host's VXLAN underlay address, for VPC subnets spanning hosts "
+                             "(or $CLOUDLET_AGENT_UNDERLAY_IP)")
+    parser.add_argument("--underlay-netns", default=os.environ.get("CLOUDLET_AGENT_UNDERLAY_NETNS"),
+                        help="the namespace holding the underlay address, for lab hosts "
+                             "(or $CLOUDLET_AGENT_UNDERLAY_NETNS)")
     parser.add_argument("--metadata-port", type=int, default=80, help=argparse.SUPPRESS)
     parser.add_argument("--teardown", action="store_true",
                         help="remove every dataplane object of this host (namespaces of the prefix) and exit")
