@@ -30,7 +30,7 @@ from agent.network.model import Underlay
 from agent.service.loop import AgentService
 from agent.service.metadata import ControllerMetadata
 from agent.service.namespaces import NamespaceReconciler
-from agent.service.network import NetworkReconciler, dataplane_unavailable, teardown
+from agent.service.network import NetworkReconciler, claim_prefix, dataplane_unavailable, teardown
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry, load_plugins
 from agent.wire import (
     CAPABILITY_METADATA,
@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or str(args.state_dir / "net")
     if args.teardown:
         reason = dataplane_unavailable()
-        if reason:
-            print(f"cloudlet-agent: cannot tear down: {reason}", file=sys.stderr)
+        lock = claim_prefix(args.name_prefix) if reason is None else reason
+        if isinstance(lock, str):
+            print(f"cloudlet-agent: cannot tear down: {lock}", file=sys.stderr)
             return 1
         removed = teardown(run_dir, args.name_prefix)
         print(f"removed {len(removed)} namespaces: {' '.join(removed)}" if removed else "nothing to remove")
@@ -114,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     args.state_dir.mkdir(parents=True, exist_ok=True)
     client = ControllerClient(args.controller, args.token_file.read_text().strip())
     reason = dataplane_unavailable()
+    if reason is None:
+        lock = claim_prefix(args.name_prefix)  # held until the process ends
+        reason = lock if isinstance(lock, str) else None
     context = AgentContext(host_id=host_id(args.state_dir), zone=args.zone, state_dir=args.state_dir, client=client,
                            dataplane=reason is None, name_prefix=args.name_prefix)
     registry = ReconcilerRegistry()

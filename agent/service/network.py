@@ -8,10 +8,12 @@ tells it after every apply which namespaces exist and which interface is which.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from agent.network import model
 from agent.network.dataplane import ApplyReport, Dataplane
@@ -22,6 +24,9 @@ log = logging.getLogger("cloudlet.agent.network")
 #: What the dataplane runs besides pyroute2: nft for rulesets, nsenter for commands in namespaces,
 #: dnsmasq for DHCP.
 REQUIRED_TOOLS = ("nft", "nsenter", "dnsmasq")
+#: Where agents lock their name prefix: two agents with one prefix on a machine would remove each other's
+#: namespaces (each removes those of its prefix that its document does not name).
+LOCK_DIR = Path("/run/cloudlet")
 
 
 def dataplane_unavailable() -> str | None:
@@ -33,6 +38,25 @@ def dataplane_unavailable() -> str | None:
     if missing:
         return f"missing tools: {', '.join(missing)} (install nftables, util-linux and dnsmasq)"
     return None
+
+
+def claim_prefix(name_prefix: str, lock_dir: Path = LOCK_DIR) -> IO[str] | str:
+    """Lock ``name_prefix`` for this process: the open lock file (keep it open while the dataplane runs;
+    the kernel releases it when the process dies, even by SIGKILL), or why it is taken."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_dir / f"agent-{name_prefix}.lock", "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        return f"another agent (pid {owner}) manages the namespaces prefixed {name_prefix!r} on this machine"
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class NetworkReconciler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import types
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent.client import ControllerError
-from agent.service import loop
+from agent.service import loop, network
 from agent.service.loop import AgentService, section_key
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry, load_plugins
 from agent.wire import DesiredState, HostRegistration
@@ -219,3 +220,23 @@ def test_plugins_register_and_missing_or_broken_ones_are_skipped(tmp_path: Path,
                                                         "cloudlet_test_good_plugin"))
     assert loaded == ["cloudlet_test_good_plugin"]
     assert registry.names() == ["instances"] and registry.capabilities() == ["home-1a"]
+
+
+def test_without_root_the_dataplane_is_disabled_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    reason = network.dataplane_unavailable()
+    assert reason is not None and "not running as root" in reason
+
+
+def test_one_agent_per_name_prefix(tmp_path: Path) -> None:
+    first = network.claim_prefix("cl-x-", tmp_path)
+    assert not isinstance(first, str)
+    taken = network.claim_prefix("cl-x-", tmp_path)
+    assert isinstance(taken, str) and f"pid {os.getpid()}" in taken
+    other = network.claim_prefix("cl-y-", tmp_path)
+    assert not isinstance(other, str)
+    first.close()  # the process ending releases it the same way
+    again = network.claim_prefix("cl-x-", tmp_path)
+    assert not isinstance(again, str)
+    again.close()
+    other.close()
