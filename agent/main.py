@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cloudlet-agent: cannot tear down: {lock}", file=sys.stderr)
             return 1
         removed = teardown(run_dir, args.name_prefix)
+        Path(lock.name).unlink(missing_ok=True)  # nothing of this prefix is left, not even its lock
         print(f"removed {len(removed)} namespaces: {' '.join(removed)}" if removed else "nothing to remove")
         return 0
     args.state_dir.mkdir(parents=True, exist_ok=True)
