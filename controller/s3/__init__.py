@@ -6,9 +6,9 @@ Object bytes go through ``engine`` to a blob store (``storage/``); metadata live
 the state store (``state.py``). ``access.resource_lookup`` tells the IAM authorizer
 each bucket's owner and its effective resource policy (bucket policy plus canned ACLs,
 filtered by the public access block). ``cors`` answers browser preflights and
-``lifecycle`` runs the expiration rules in the background; the gateway and the
-controller call them through :func:`start`, :func:`stop`, ``cors.preflight`` and
-``cors.response_headers``.
+``lifecycle`` runs the expiration rules in the background. The gateway and the cloud
+reach them through the ``ServiceApi`` hooks set below (``preflight``,
+``response_headers``, ``on_start``, ``on_stop``).
 """
 
 from controller.api import ServiceApi
@@ -20,12 +20,12 @@ from controller.s3 import (  # noqa: E402  (modules register their operations on
     bucket_config,  # noqa: F401
     buckets,  # noqa: F401
     copy,  # noqa: F401
+    cors,
     listings,  # noqa: F401
     multipart,  # noqa: F401
     objects,  # noqa: F401
     state,  # noqa: F401
 )
-from controller.s3 import cors  # noqa: E402
 from controller.s3.runtime import start, stop  # noqa: E402
 
 api.resource_lookup = access.resource_lookup
