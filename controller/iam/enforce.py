@@ -105,7 +105,7 @@ def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo
     request = policy.EvaluationRequest(
         action=action, resource=arn, principal_arn="" if principal.kind == "anonymous" else principal.arn,
         principal_account=principal.account_id, resource_account=resource_account, context=context,
-        role_arn=policies.role_arn,
+        role_arn=policies.role_arn, default_region=ctx.region,
         require_resource_policy=action.lower() in TRUST_ACTIONS and ":role/" in arn)
     return request, policies.policy_set(resource_policies)
 
@@ -149,7 +149,8 @@ def _missing_allow(request: policy.EvaluationRequest, policy_set: policy.PolicyS
         return policy.BOUNDARY if result.allowed_by_permissions_boundary is False else policy.SESSION
     own_account = policy.EvaluationRequest(
         action=request.action, resource=request.resource, principal_arn=request.principal_arn,
-        principal_account=request.principal_account, context=request.context, role_arn=request.role_arn)
+        principal_account=request.principal_account, context=request.context, role_arn=request.role_arn,
+        default_region=request.default_region)
     if request.resource_account and policy.evaluate(own_account, policy.PolicySet(identity=policy_set.identity)
                                                     ).allowed:
         return policy.RESOURCE

@@ -102,7 +102,7 @@ def _statement(statement: policy.MatchedStatement) -> dict[str, Any]:
 
 
 def simulate(policies: policy.PolicySet, params: Params, *, caller_arn: str, caller_account: str,
-             resource_owner: str) -> Params:
+             resource_owner: str, region: str) -> Params:
     """Evaluate every action on every resource and shape the results as AWS does."""
     context = context_entries(params.get("ContextEntries"))
     resources = params.get("ResourceArns") or ["*"]
@@ -112,7 +112,7 @@ def simulate(policies: policy.PolicySet, params: Params, *, caller_arn: str, cal
         for resource in resources:
             request = policy.EvaluationRequest(action=action, resource=resource, principal_arn=caller_arn,
                                                principal_account=caller_account, resource_account=resource_owner,
-                                               context=context)
+                                               context=context, default_region=region)
             per_resource.append((resource, policy.evaluate(request, policies)))
         results.append(_evaluation_result(action, per_resource, explicit_resources="ResourceArns" in params,
                                           has_boundary=policies.permissions_boundary is not None))
@@ -180,7 +180,7 @@ def simulate_custom_policy(ctx: RequestContext, params: Params) -> Params:
         permissions_boundary=_parse_inputs(boundary, "PermissionsBoundaryPolicyInputList")
         if boundary else None)
     return simulate(policies, params, caller_arn=caller_arn, caller_account=caller_account or ctx.account_id,
-                    resource_owner=_resource_owner(params))
+                    resource_owner=_resource_owner(params), region=ctx.region)
 
 
 @api.operation("SimulatePrincipalPolicy", resources=lambda ctx, params: [params["PolicySourceArn"]])
@@ -206,7 +206,7 @@ def simulate_principal_policy(ctx: RequestContext, params: Params) -> Params:
         if params.get("ResourcePolicy") else [],
         permissions_boundary=boundary)
     return simulate(policies, params, caller_arn=caller_arn or source, caller_account=caller_account or ctx.account_id,
-                    resource_owner=_resource_owner(params))
+                    resource_owner=_resource_owner(params), region=ctx.region)
 
 
 @dataclass(frozen=True)

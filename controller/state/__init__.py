@@ -81,14 +81,14 @@ class Database:
         Callbacks registered with :meth:`after_commit` run once the commit is durable, so
         in-memory caches are invalidated only when readers can no longer see old rows.
         """
+        callbacks: list[Callable[[], None]] = []
         with self.engine.begin() as conn:
-            conn.info[_AFTER_COMMIT] = []
+            conn.info[_AFTER_COMMIT] = callbacks
             try:
                 yield conn
-            except BaseException:
-                conn.info.pop(_AFTER_COMMIT, None)
-                raise
-        for callback in conn.info.pop(_AFTER_COMMIT, []):
+            finally:
+                del conn.info[_AFTER_COMMIT]
+        for callback in callbacks:
             callback()
 
     @staticmethod

@@ -39,6 +39,7 @@ from controller.iam.policy.model import (
     MatchedStatement,
     Policy,
     PolicySet,
+    ResourceSet,
     Statement,
 )
 from controller.iam.policy.principals import ACCOUNT, DIRECT, FEDERATED_USER, LIMITED, ROOT, Caller
@@ -88,11 +89,19 @@ class _Evaluator:
         self.context = RequestContext(request.context)
         self.caller = caller
         self.missing: dict[str, str] = {}
+        self._home = home = request.principal_account
+        self._owner = owner = request.resource_account or home
+        self._variants = {home: omitted_parts(request.resource, home, request.default_region),
+                          owner: omitted_parts(request.resource, owner, request.default_region)}
+        self.variants: tuple[str, ...] = ()
 
     def scan(self, policies: Sequence[Policy], kind: str) -> _Scan:
         """The applicable Allow (with how they name the caller) and Deny statements of one policy group."""
         result = _Scan()
         with_principal = kind == RESOURCE
+        # A policy's omitted account is its own account: the resource owner's for resource
+        # policies, the caller's for every other kind.
+        self.variants = self._variants[self._owner if with_principal else self._home]
         for policy in policies:
             for statement in policy.document.for_action(self.action):
                 strength = self._applies(statement, with_principal)
@@ -122,8 +131,11 @@ class _Evaluator:
         resources = statement.resources
         if resources is not None:
             # Plain patterns (the common case) skip the variable-resolving wrapper.
-            hit = resources.matches(self.resource, self.context.single) if resources.templates \
-                else resources.static.matches(self.resource)
+            hit = self._resource_hit(resources, self.resource)
+            for variant in self.variants if hit is False else ():
+                if self._resource_hit(resources, variant):
+                    hit = True
+                    break
             if hit is None:
                 self._note_missing(statement)
                 return 0
@@ -136,10 +148,46 @@ class _Evaluator:
                 return 0
         return strength
 
+    def _resource_hit(self, resources: ResourceSet, resource: str) -> bool | None:
+        # Plain patterns (the common case) skip the variable-resolving wrapper.
+        if resources.templates:
+            return resources.matches(resource, self.context.single)
+        return resources.static.matches(resource)
+
     def _note_missing(self, statement: Statement) -> None:
         for key, name in statement.reported_keys:
             if self.context.values(key) is None:
                 self.missing.setdefault(key, name)
+
+
+#: Services whose resource names are unique across all accounts and regions: their ARNs always
+#: omit both, so the omission means nothing (``arn:aws:s3:::bucket``).
+GLOBAL_SERVICES = frozenset({"s3"})
+
+
+def omitted_parts(resource: str, account: str, default_region: str) -> tuple[str, ...]:
+    """The resource ARN as a policy that omits its account and/or region would name it.
+
+    Cloudlet follows the product brief here rather than AWS's literal matching: a policy
+    ARN written without an account (``arn:aws:ec2:home-1::instance/web``) means the
+    policy's own account, and one without a region means the cloud's default region. So a
+    resource in that account (and region) also matches patterns with those fields empty;
+    these are the extra forms to try. Nothing changes for global services (S3) or for
+    resources of other accounts and regions.
+    """
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] in GLOBAL_SERVICES:
+        return ()
+    own_account = bool(account) and parts[4] == account
+    own_region = bool(default_region) and parts[3] == default_region
+    variants = []
+    if own_account:
+        variants.append(":".join(parts[:4] + ["", parts[5]]))
+    if own_region:
+        variants.append(":".join(parts[:3] + ["", parts[4], parts[5]]))
+    if own_account and own_region:
+        variants.append(":".join(parts[:3] + ["", "", parts[5]]))
+    return tuple(variants)
 
 
 def evaluate(request: EvaluationRequest, policies: PolicySet) -> EvaluationResult:

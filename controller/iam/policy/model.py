@@ -175,7 +175,8 @@ class EvaluationRequest:
     ``federated_by_arn`` (the IAM user behind a GetFederationToken session) let
     resource policies that name those match. ``require_resource_policy`` is for
     resources whose policy must itself allow the principal even in the same account
-    (role trust policies, KMS key policies).
+    (role trust policies, KMS key policies). ``default_region`` enables the product's
+    reading of ARNs that omit their region or account (see ``evaluate.omitted_parts``).
     """
 
     action: str
@@ -189,6 +190,8 @@ class EvaluationRequest:
     federated_provider: str = ""
     canonical_user: str = ""
     require_resource_policy: bool = False
+    #: The cloud's default region: a policy ARN that omits the region means this one (see evaluate.py).
+    default_region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
