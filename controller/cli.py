@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from controller.config import DEFAULT_DATA_DIR, Config
+from controller.server import HttpServer
 
 log = logging.getLogger("cloudlet")
 
@@ -55,36 +56,45 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
     """Serve until interrupted; prints ``ready <endpoint>`` once requests are accepted."""
     from controller.bootstrap import bootstrap
     from controller.cloud import Cloud
-    from controller.server import HttpServer
     from controller.wsgi import create_app
 
     host, port = _parse_listen(listen)
     config = Config.load(data_dir, host=host, port=port)
-    cloud = Cloud(config)
-    cloud.start()
-    server = HttpServer(create_app(cloud), config.host, config.port, config.threads)
-    server.start()
-    config.port = server.port
-    profile = bootstrap(cloud)
-    agent = _start_agent(cloud) if start_agent else None
-    print(f"cloudlet ready: endpoint {config.endpoint_url} region {config.region} account {profile.account_id}",
-          flush=True)
-    print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE={profile.credentials_file}"
-          f" AWS_PROFILE=cloudlet", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    log.info("stopping")
-    if agent is not None:
-        agent.terminate()
-        try:
-            agent.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-    server.stop()
-    cloud.close()
+    cloud = Cloud(config)
+    server: HttpServer | None = None
+    agent: subprocess.Popen | None = None
+    try:
+        cloud.start()
+        server = HttpServer(create_app(cloud), config.host, config.port, config.threads)
+        server.start()
+        config.port = server.port
+        profile = bootstrap(cloud)
+        agent = _start_agent(cloud) if start_agent else None
+        print(f"cloudlet ready: endpoint {config.endpoint_url} region {config.region} account {profile.account_id}",
+              flush=True)
+        print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE="
+              f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
+        stop.wait()
+        log.info("stopping")
+    finally:
+        # Also on a failed start: the server's worker threads would keep the process alive.
+        if agent is not None:
+            _stop_agent(agent)
+        if server is not None:
+            server.stop()
+        cloud.close()
     return 0
+
+
+def _stop_agent(agent: subprocess.Popen) -> None:
+    agent.terminate()
+    try:
+        agent.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        agent.kill()
 
 
 def _start_agent(cloud) -> subprocess.Popen:
