@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from agent.client import ControllerClient
+from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
 from agent.service.loop import AgentService
 from agent.service.metadata import ControllerMetadata
@@ -79,7 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-file", type=Path)
     parser.add_argument("--zone", help="the availability zone this host belongs to")
     parser.add_argument("--state-dir", type=Path, default=Path("/var/lib/cloudlet/agent"))
-    parser.add_argument("--run-dir", default=None, help="where dnsmasq files live (default STATE_DIR/net)")
+    parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR,
+                        help=f"where dnsmasq files live (default {DEFAULT_RUN_DIR}; dnsmasq drops its privileges, "
+                             "so every directory on the way must be world-traversable)")
     parser.add_argument("--name-prefix", default=os.environ.get("CLOUDLET_AGENT_NAME_PREFIX", DEFAULT_NAME_PREFIX),
                         help="prefix of every namespace the agent makes (default cl-, or "
                              "$CLOUDLET_AGENT_NAME_PREFIX)")
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_dir = args.run_dir or str(args.state_dir / "net")
+    run_dir = args.run_dir
     if args.teardown:
         reason = dataplane_unavailable()
         lock = claim_prefix(args.name_prefix) if reason is None else reason

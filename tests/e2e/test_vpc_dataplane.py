@@ -49,6 +49,9 @@ VPC_CIDR, PUBLIC_CIDR, PRIVATE_CIDR = "10.77.0.0/16", "10.77.1.0/24", "10.77.2.0
 PUBLIC_IP, PRIVATE_IP = "10.77.1.10", "10.77.2.10"
 WORLD_IP = "203.0.113.10"
 WHOAMI_PORT = 9000
+DHCP_IP = "10.77.2.20"
+#: udhcpc's event script: print what the lease says instead of configuring anything.
+UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && echo "lease $ip $router $mtu"\nexit 0\n'
 
 #: A TCP server that answers each connection with the address it came from (what "the Internet" sees).
 WHOAMI = r"""
@@ -97,6 +100,7 @@ class Topology:
     app_sg: str = ""
     public_eni: str = ""
     private_eni: str = ""
+    dhcp_eni: str = ""
     allocations: list[str] = field(default_factory=list)
     instances: dict[str, lab.Instance] = field(default_factory=dict)
     whoami: subprocess.Popen[str] | None = None
@@ -270,7 +274,7 @@ def build(t: Topology) -> None:
 def destroy(t: Topology) -> None:
     """Best-effort cleanup (the last test checks the orderly teardown; this runs even when it failed)."""
     ec2 = t.ec2() if t.cloudlet.proc is not None else None
-    for eni in (t.public_eni, t.private_eni):
+    for eni in (t.public_eni, t.private_eni, t.dhcp_eni):
         if eni and ec2 is not None:
             subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(t.cloudlet.data_dir),
                             "detach", eni], cwd=REPO, capture_output=True, timeout=60)
@@ -442,6 +446,25 @@ def test_cloudlet_restart_keeps_the_dataplane_in_place(topology: Topology) -> No
     test_metadata_service_answers_in_the_instance(t)
 
 
+def test_a_dhcp_namespace_instance_gets_its_address_from_the_vpc(topology: Topology, tmp_path: Path) -> None:
+    t = topology
+    t.dhcp_eni = t.aws("create-network-interface", "--subnet-id", t.private_subnet, "--groups", t.app_sg,
+                       "--private-ip-address", DHCP_IP)["NetworkInterface"]["NetworkInterfaceId"]
+    t.instances["dhcp"] = lab.create_instance(f"{PREFIX}dhcp")
+    ns = t.ns("dhcp")
+    t.cloudlet_cli("netns", "attach", t.dhcp_eni, ns, "--dhcp")
+    wait_until(lambda: "eth0" in addresses_in(ns), 10, "the veth in the DHCP namespace")
+    assert DHCP_IP not in addresses_in(ns)  # addressing is left to the namespace's DHCP client
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    lab.sh("ip", "-n", ns, "link", "set", "eth0", "up")
+    out = subprocess.run(["nsenter", f"--net={netns.path(ns)}", "busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n",
+                          "-t", "5", "-T", "1", "-O", "mtu", "-s", str(script)], capture_output=True, text=True,
+                         timeout=30)
+    assert f"lease {DHCP_IP} 10.77.2.1 1500" in out.stdout, out
+
+
 def test_orderly_teardown_removes_the_vpc_from_the_host(topology: Topology) -> None:
     t = topology
     router, nat = naming.router_netns(PREFIX, t.vpc_id), naming.nat_netns(PREFIX, t.nat_id)
@@ -451,6 +474,8 @@ def test_orderly_teardown_removes_the_vpc_from_the_host(topology: Topology) -> N
     listed = t.cloudlet_cli("netns", "list")
     assert t.private_eni in listed and t.public_eni not in listed
     t.cloudlet_cli("netns", "detach", t.private_eni)
+    if t.dhcp_eni:
+        t.cloudlet_cli("netns", "detach", t.dhcp_eni)
     destroy(t)
     t.vpc_id = ""
     wait_until(lambda: not {router, nat} & set(managed_namespaces()), 5, "the VPC's namespaces to go")
