@@ -15,12 +15,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from sqlalchemy import select
-
 from controller.errors import ServiceError
 from controller.protocol.http import HttpRequest, HttpResponse
 from controller.s3.errors import InvalidRequest, MalformedXML, no_such_bucket
-from controller.s3.state import buckets
+from controller.s3.runtime import runtime
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
@@ -102,11 +100,10 @@ def _bucket_of(request: HttpRequest) -> str:
 
 
 def _rules_of(cloud: Cloud, bucket: str) -> list[dict[str, Any]] | None:
-    with cloud.db.read() as conn:
-        row = conn.execute(select(buckets.c.cors).where(buckets.c.name == bucket)).first()
+    row = runtime(cloud).bucket(bucket)
     if row is None:
         raise no_such_bucket(bucket)
-    return (row.cors or {}).get("CORSRules") if row.cors else None
+    return (row["cors"] or {}).get("CORSRules")
 
 
 def preflight(cloud: Cloud, request: HttpRequest) -> HttpResponse:
