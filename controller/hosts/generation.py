@@ -41,10 +41,12 @@ GenerationSource = Callable[[Connection], int]
 
 
 def bump(conn: Connection) -> None:
-    """Count one change affecting some host's document; call it inside the writing transaction."""
+    """Count one change affecting some host's document; call it inside the writing transaction. Waiting
+    agents of this process are woken as soon as it commits (other processes' within a poll interval)."""
     statement = sqlite_insert(host_generation).values(singleton=1, generation=1)
     conn.execute(statement.on_conflict_do_update(
         index_elements=[host_generation.c.singleton], set_={"generation": host_generation.c.generation + 1}))
+    Database.after_commit(conn, kick_all)
 
 
 def _own_counter(conn: Connection) -> int:
@@ -109,7 +111,8 @@ class GenerationWatch:
                     generation = self._generation if self._generation is not None else generation
             finally:
                 self._waiters -= 1
-        return generation
+            kicked = kicks != self._kicks
+        return self.current() if kicked else generation
 
     def kick(self) -> None:
         """Wake every waiter now (they re-check what they wait for and usually answer)."""
@@ -137,6 +140,14 @@ class GenerationWatch:
 
 _watches: weakref.WeakKeyDictionary[Database, GenerationWatch] = weakref.WeakKeyDictionary()
 _watches_lock = threading.Lock()
+
+
+def kick_all() -> None:
+    """Wake the waiters of every watch of this process (a counter just moved)."""
+    with _watches_lock:
+        watches = list(_watches.values())
+    for watch in watches:
+        watch.kick()
 
 
 def watch_for(db: Database) -> GenerationWatch:

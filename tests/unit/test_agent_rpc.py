@@ -217,3 +217,20 @@ def test_namespace_attachments_follow_ec2_rules(harness: Harness) -> None:
     nat = harness.cloud.call("CreateNatGateway", {"SubnetId": subnet, "AllocationId": allocation})["NatGateway"]
     nat_eni = nat["NatGatewayAddresses"][0]["NetworkInterfaceId"]
     refused("OperationNotPermitted", lambda: harness.attach(nat_eni))
+
+
+def test_a_bump_in_this_process_wakes_waiters_at_commit_without_polling(tmp_path: Path) -> None:
+    db = make_cloud(tmp_path).db
+    watch = generation.watch_for(db)
+    watch.interval = 30.0  # the poll would take half a minute: only the commit hook can be this fast
+    known = watch.current()
+
+    def bump() -> None:
+        with db.begin() as conn:
+            generation.bump(conn)
+
+    bumper = later(0.1, bump)
+    started = time.monotonic()
+    assert watch.wait(known, 5) == known + 1
+    bumper.join()
+    assert time.monotonic() - started < 1.0
