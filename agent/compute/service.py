@@ -125,13 +125,15 @@ class WantedInstance:
     instance_store: tuple[dict[str, Any], ...]
     nics: tuple[dict[str, Any], ...]
     reboot_serial: int
+    start_serial: int
     captures: tuple[dict[str, Any], ...]
 
     @classmethod
     def parse(cls, item: dict[str, Any]) -> WantedInstance:
         return cls(item["instance_id"], item["state"], int(item["vcpus"]), int(item["memory_mib"]),
                    item["instance_type"], item["image_id"], item["root_disk"], tuple(item.get("instance_store", ())),
-                   tuple(item.get("nics", ())), int(item.get("reboot_serial", 0)), tuple(item.get("captures", ())))
+                   tuple(item.get("nics", ())), int(item.get("reboot_serial", 0)), int(item.get("start_serial", 0)),
+                   tuple(item.get("captures", ())))
 
 
 def manifest_of(view: dict[str, Any], local: dict[str, Path]) -> AmiManifest:
@@ -173,8 +175,9 @@ class InstancesReconciler:
         self.cache = ImageCache(state_dir / "images")
         self.downloads = state_dir / "downloads"
         self.ephemeral = state_dir / "ephemeral"
-        self.reboots_file = state_dir / "reboots.json"
-        self.reboots: dict[str, int] = self._load_reboots()
+        self.acks_file = state_dir / "acks.json"
+        #: The reboot and start requests carried out, per instance (kept across agent restarts).
+        self.reboots, self.starts = self._load_acks()
         self.wanted: dict[str, WantedInstance] = {}
         self.failed_spawns: dict[str, str] = {}
         self.retry = False
@@ -224,7 +227,7 @@ class InstancesReconciler:
         # leave alone what the planner cannot judge: instances whose image is not there yet (and, while there
         # are any, the taps it would call orphans)
         waiting = set(wanted) - set(intents)
-        actions = [a for a in actions if (a.step is Step.REMOVE_TAPS and not waiting)
+        actions = [self._started_again(a) for a in actions if (a.step is Step.REMOVE_TAPS and not waiting)
                    or (a.step is not Step.REMOVE_TAPS and a.instance_id not in waiting)]
         self._prepare_instance_store(actions, intents)
         outcomes = reconcile.apply(self.driver, actions)
@@ -233,6 +236,16 @@ class InstancesReconciler:
         self._start_captures(wanted)
         self.retry = any(not o.ok for o in outcomes) or len(intents) < len(wanted)
         self._report(force=True)
+
+    def _started_again(self, action: reconcile.Action) -> reconcile.Action:
+        """A guest-stopped domain of an instance the controller started since: boot it (a StopInstances powers
+        guests off through ACPI, which libvirt records exactly like a shutdown from inside the guest)."""
+        if action.step is not Step.GUEST_STOPPED:
+            return action
+        wanted = self.wanted[action.instance_id]
+        if wanted.start_serial > self.starts.get(action.instance_id, 0):
+            return reconcile.Action(Step.START, action.instance_id)
+        return action
 
     def _cache_images(self, views: dict[str, dict[str, Any]], wanted: Iterable[WantedInstance]
                       ) -> dict[str, CachedImage]:
@@ -311,30 +324,35 @@ class InstancesReconciler:
                     self.reboots.setdefault(action.instance_id, self.wanted[action.instance_id].reboot_serial)
                 else:
                     self.failed_spawns[action.instance_id] = outcome.error
+            if outcome.ok and action.step in (Step.SPAWN, Step.START, Step.ADOPT):
+                self.starts[action.instance_id] = self.wanted[action.instance_id].start_serial
             if outcome.ok and action.step is Step.STOP:
                 shutil.rmtree(self.ephemeral / action.instance_id, ignore_errors=True)
             if outcome.ok and action.step in (Step.DESTROY, Step.REMOVE_DISK):
                 shutil.rmtree(self.ephemeral / action.instance_id, ignore_errors=True)
                 self.reboots.pop(action.instance_id, None)
+                self.starts.pop(action.instance_id, None)
                 self._consoles.pop(action.instance_id, None)
         for leftover in self.ephemeral.glob("i-*") if self.ephemeral.exists() else ():
             if leftover.name not in self.wanted:
                 shutil.rmtree(leftover, ignore_errors=True)
-        self._save_reboots()
+        self._save_acks()
 
     # --- reboots and captures ----------------------------------------------------------------------------------------
 
-    def _load_reboots(self) -> dict[str, int]:
+    def _load_acks(self) -> tuple[dict[str, int], dict[str, int]]:
         try:
-            return {k: int(v) for k, v in json.loads(self.reboots_file.read_text()).items()}
+            data = json.loads(self.acks_file.read_text())
+            return ({k: int(v) for k, v in data.get("reboots", {}).items()},
+                    {k: int(v) for k, v in data.get("starts", {}).items()})
         except (OSError, ValueError, AttributeError):
-            return {}
+            return {}, {}
 
-    def _save_reboots(self) -> None:
+    def _save_acks(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.reboots_file.with_suffix(".tmp")
-        partial.write_text(json.dumps(self.reboots))
-        os.replace(partial, self.reboots_file)
+        partial = self.acks_file.with_suffix(".tmp")
+        partial.write_text(json.dumps({"reboots": self.reboots, "starts": self.starts}))
+        os.replace(partial, self.acks_file)
 
     def _carry_out_reboots(self, wanted: dict[str, WantedInstance]) -> None:
         for w in wanted.values():
@@ -348,7 +366,7 @@ class InstancesReconciler:
                 continue
             log.info("rebooted %s (request %d)", w.instance_id, w.reboot_serial)
             self.reboots[w.instance_id] = w.reboot_serial
-        self._save_reboots()
+        self._save_acks()
 
     def _start_captures(self, wanted: dict[str, WantedInstance]) -> None:
         for w in wanted.values():
@@ -456,13 +474,18 @@ class InstancesReconciler:
 
 def compute_dir(agent_state_dir: Path) -> Path:
     """Where compute keeps disks, consoles and the image cache. QEMU runs as libvirt-qemu and must traverse
-    every directory above an instance's files, which the agent's own state dir (usually inside a 0700 data
-    dir) does not allow; so compute lives under ``/var/lib/cloudlet/compute/<owner tag of the agent's
-    state dir>`` (one directory per agent), or ``$CLOUDLET_COMPUTE_DIR``."""
+    every directory above an instance's files: the agent's state dir when it allows that, else (a state dir
+    inside a 0700 data dir, as ``cloudlet up`` makes) ``/var/lib/cloudlet/compute/<owner tag of the state
+    dir>``; ``$CLOUDLET_COMPUTE_DIR`` wins over both."""
     from agent.compute.naming import owner_tag
 
     configured = os.environ.get("CLOUDLET_COMPUTE_DIR")
-    return Path(configured) if configured else COMPUTE_ROOT / owner_tag(agent_state_dir)
+    if configured:
+        return Path(configured)
+    resolved = agent_state_dir.resolve()
+    if all(os.stat(p).st_mode & 0o001 for p in [resolved, *resolved.parents] if p.exists()):
+        return resolved / "compute"
+    return COMPUTE_ROOT / owner_tag(agent_state_dir)
 
 
 def register(registry: Any, context: Any) -> None:
@@ -473,19 +496,26 @@ def register(registry: Any, context: Any) -> None:
     if shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None:
         log.warning("compute disabled: QEMU is not installed")
         return
+    from agent.compute.host import ensure_kvm_device_access
+    from agent.compute.libvirt_driver import LibvirtDriver
     from agent.compute.naming import owner_tag
-    from agent.compute.setup import start_compute
+    from agent.compute.setup import choose_accelerator
 
     state_dir = compute_dir(context.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o755)
-    plugger = VpcPlugger(context.name_prefix, tap_alias(owner_tag(state_dir), ""))
+    COMPUTE_ROOT.mkdir(parents=True, exist_ok=True)
+    ensure_kvm_device_access()
     probe = Path(os.environ.get("CLOUDLET_PROBE_MANIFEST", str(DEFAULT_PROBE_MANIFEST)))
-    driver, decision = start_compute(state_dir, probe if probe.is_file() else None, plugger=plugger,
-                                     forced=os.environ.get("CLOUDLET_ACCELERATOR") or None)
-    if driver is None:
+    # The accelerator is a fact of the host, not of one agent: one probe per host boot, shared by every agent.
+    decision = choose_accelerator(COMPUTE_ROOT, probe if probe.is_file() else None,
+                                  os.environ.get("CLOUDLET_ACCELERATOR") or None)
+    log.info("compute: hypervisor %s (%s)", decision.hypervisor, decision.reason)
+    if decision.accelerator is None:
         log.warning("compute disabled: %s", decision.reason)
         return
+    plugger = VpcPlugger(context.name_prefix, tap_alias(owner_tag(state_dir), ""))
+    driver = LibvirtDriver(state_dir, decision.accelerator, plugger=plugger)
     client = context.client
     link = ControllerLink(client.host, client.port, client.token, context.host_id)
     registry.add("instances", InstancesReconciler(driver, plugger, state_dir, link),

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.ec2 import image_store, instance_lifecycle, instance_state
+from controller.ec2 import api, image_store, instance_lifecycle, instance_state
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.ids import INSTANCE, Kind, new_id
@@ -556,3 +556,12 @@ def _register_builtin_images(cloud: Cloud) -> list[str]:
         log.info("registered built-in image %s as %s", name, image_id)
         registered.append(image_id)
     return registered
+
+
+def _register_builtin_images_at_start(cloud: Cloud) -> None:
+    """Start hook: register what images/ built before the first request (the very first start of a cloud has
+    no management account yet; its first DescribeImages or RunInstances registers them then)."""
+    ensure_builtin_images(cloud)
+
+
+api.on_start.append(_register_builtin_images_at_start)

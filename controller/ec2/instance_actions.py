@@ -83,6 +83,8 @@ def change_state(conn: Connection, cloud: Cloud, row: RowMapping, transition: Tr
         interfaces.place_instance(conn, row["instance_id"], None)
     elif new == instance_lifecycle.PENDING and row["state"] == instance_lifecycle.STOPPED:
         plug(conn, row["instance_id"], row["host_id"])
+        conn.execute(update(table).where(table.c.instance_id == row["instance_id"])
+                     .values(start_serial=row["start_serial"] + 1))
     elif new == instance_lifecycle.TERMINATED:
         finish_termination(conn, cloud, row["instance_id"], now)
     return new

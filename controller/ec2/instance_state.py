@@ -169,6 +169,9 @@ instances = Table(
     #: Bumped by RebootInstances; the agent reboots when it sees a number it has not acted on.
     Column("reboot_serial", Integer, nullable=False, default=0),
     Column("reboot_acknowledged", Integer, nullable=False, default=0),
+    #: Bumped by StartInstances: tells the agent a shut-off domain must boot again, even when its guest was
+    #: the one that powered it off (a StopInstances shuts guests down through ACPI, which looks the same).
+    Column("start_serial", Integer, nullable=False, default=0),
 )
 Index("ec2_instance_client_token", instances.c.account_id, instances.c.client_token)
 

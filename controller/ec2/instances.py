@@ -410,7 +410,7 @@ def _record_instance(conn: Connection, ctx: RequestContext, params: Params, laun
         ebs_optimized=bool(params.get("EbsOptimized")),
         monitoring=bool((params.get("Monitoring") or {}).get("Enabled")),
         root_device_name=image["root_device_name"], root_device_type=image["root_device_type"],
-        metadata_options=launch.metadata_options, reboot_serial=0, reboot_acknowledged=0))
+        metadata_options=launch.metadata_options, reboot_serial=0, reboot_acknowledged=0, start_serial=0))
     specs = params.get("TagSpecifications") or []
     by_type = {t: [s for s in specs if s.get("ResourceType") == t] for t in ("instance", "volume", "network-interface")}
     unknown = [s.get("ResourceType") for s in specs if s.get("ResourceType") not in by_type]

@@ -3,8 +3,8 @@
 For every instance placed on the host and not yet terminated: what the agent must make of it
 (``running``, ``stopped``, or ``terminated`` while it is shutting down), its guest size (the type scaled
 for the homelab), root disk, instance store, network interfaces (MAC, and the VPC and subnet whose bridge
-takes the tap), the reboot requests and CreateImage captures it must carry out, and how to get each
-AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll wake-up.
+takes the tap), the reboot and start requests (counters: the agent acts once per new number) and
+CreateImage captures it must carry out, and how to get each AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll wake-up.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def host_instances(conn: Connection, config: Config, host_id: str) -> dict[str, 
             "nics": [{"device_index": n["device_index"], "mac": n["mac_address"],
                       "interface_id": n["network_interface_id"], "vpc_id": n["vpc_id"], "subnet_id": n["subnet_id"]}
                      for n in nics.get(instance_id, [])],
-            "reboot_serial": row["reboot_serial"],
+            "reboot_serial": row["reboot_serial"], "start_serial": row["start_serial"],
             "captures": [{"image_id": c["image_id"], "no_reboot": c["no_reboot"]} for c in pending.get(instance_id, [])],
         })
     return {"instances": section,
