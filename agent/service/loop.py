@@ -129,6 +129,10 @@ class AgentService:
                     log.warning("controller unreachable (%s); retrying in %.0f s", exc, backoff)
                     stop.wait(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
+            except Exception:  # a malformed answer must not end the loop: the host would silently drift
+                log.exception("desired state could not be handled; retrying in %.0f s", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
 
     # --- one round ------------------------------------------------------------------------------------------
 
@@ -190,5 +194,8 @@ class AgentService:
                   "updated_at": time.time()}
         path = self.state_dir / "status.json"
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, path)
+        try:
+            temporary.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
+            os.replace(temporary, path)
+        except OSError as exc:  # a full disk must not stop reconciliation
+            log.warning("cannot write %s: %s", path, exc)

@@ -240,3 +240,23 @@ def test_one_agent_per_name_prefix(tmp_path: Path) -> None:
     assert not isinstance(again, str)
     again.close()
     other.close()
+
+
+def test_a_malformed_answer_does_not_end_the_loop(tmp_path: Path) -> None:
+    registry = ReconcilerRegistry()
+    network = Recorder()
+    registry.add("network", network)
+    client = FakeClient(TypeError("missing digest"), state(1, "a", network={"n": 1}))  # type: ignore[arg-type]
+    agent = service(tmp_path, client, registry)
+    agent.registered.set()
+    stop = threading.Event()
+
+    def finish() -> None:
+        stop.set()
+        client.released.set()  # ends the fake long-poll the loop is in by then
+
+    timer = threading.Timer(1.5, finish)  # the first retry comes after a 1 s backoff
+    timer.start()
+    agent._desired_loop(stop)
+    timer.join()
+    assert network.seen == [("reconcile", {"n": 1})]
