@@ -265,6 +265,7 @@ def build(t: Topology) -> None:
 
     for name in ("pub", "prv", "world"):
         t.instances[name] = lab.create_instance(f"{PREFIX}{name}")
+    wait_until(lambda: "network" in t.status().get("applied", {}), 20, "the agent to register and converge")
     t.cloudlet_cli("netns", "attach", t.public_eni, t.ns("pub"))
     t.cloudlet_cli("netns", "attach", t.private_eni, t.ns("prv"))
     internet = naming.internet_netns(PREFIX)

@@ -48,9 +48,11 @@ class Hosts:
     def ns(self, name: str) -> str:
         return self.namespaces[name].netns
 
+    def host_id_file(self, host: str) -> Path:
+        return (self.cloudlet.data_dir / "agent" if host == "a" else self.state_b) / "host-id"
+
     def host_id(self, host: str) -> str:
-        state_dir = self.cloudlet.data_dir / "agent" if host == "a" else self.state_b
-        return (state_dir / "host-id").read_text().strip()
+        return self.host_id_file(host).read_text().strip()
 
     def registered(self) -> dict[str, Any]:
         token = (self.cloudlet.data_dir / "agent.token").read_text().strip()
@@ -86,8 +88,8 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
              str(h.cloudlet.data_dir / "agent.token"), "--zone", "home-1a", "--state-dir", str(h.state_b),
              "--name-prefix", PREFIX["b"], "--underlay-ip", UNDERLAY["b"], "--underlay-netns", h.ns("ub")],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: (h.state_b / "host-id").exists() and h.host_id("b") in h.registered(), 20,
-                   "the second agent to register")
+        wait_until(lambda: all(h.host_id_file(x).exists() and h.host_id(x) in h.registered() for x in ("a", "b")),
+                   20, "both agents to register")
         yield h
     finally:
         try:
