@@ -6,9 +6,10 @@ inside the same ``BEGIN IMMEDIATE`` transaction that commits the change, which m
 conditional writes and versioning transitions race-free. Functions that drop versions
 return the blob ids those versions used; the caller discards them *after* commit.
 
-The statements on every GET and PUT are plain SQL run through the connection
-(``exec_driver_sql``) with rows decoded by the tables' own column types: building a
-SQLAlchemy expression costs more than SQLite takes to answer it, on every request.
+The statements on every GET and PUT are plain SQL run on the SQLite connection under
+the SQLAlchemy one (same transaction), with rows decoded by the tables' own column
+types: building and executing a SQLAlchemy statement costs ten times what SQLite takes
+to answer it, on every request.
 Bucket rows, read by nearly every request and written rarely, are also cached
 (:class:`BucketCache`).
 """
@@ -16,6 +17,7 @@ Bucket rows, read by nearly every request and written rarely, are also cached
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
@@ -51,14 +53,23 @@ _BUCKET_DECODE, _ = _codec(buckets)
 _OBJECT_DECODE, _OBJECT_ENCODE = _codec(objects)
 
 
-def _decode(decoders: dict[str, Callable[[Any], Any]], row: Any) -> Record:
-    return {name: decoders[name](value) if name in decoders else value for name, value in row._mapping.items()}
+def _run(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    """Execute on the DBAPI connection under ``conn``: inside its transaction, if it has one."""
+    return conn.connection.dbapi_connection.execute(sql, params)
 
 
-def _first(conn: Connection, sql: str, params: tuple[Any, ...], decoders: dict[str, Callable[[Any], Any]],
-           ) -> Record | None:
-    row = conn.exec_driver_sql(sql, params).first()
-    return _decode(decoders, row) if row is not None else None
+def _first(conn: Connection, sql: str, params: tuple[Any, ...],
+           decoders: dict[str, Callable[[Any], Any]] | None = None) -> Record | None:
+    cursor = _run(conn, sql, params)
+    try:
+        row = cursor.fetchone()
+        names = [column[0] for column in cursor.description]
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    decoders = decoders or {}
+    return {name: decoders[name](value) if name in decoders else value for name, value in zip(names, row, strict=True)}
 
 
 def get_bucket(conn: Connection, name: str) -> Record | None:
@@ -144,20 +155,20 @@ def check_version_id(version_id: str) -> None:
 
 def current_etag(conn: Connection, bucket: str, key: str) -> str | None:
     """The ETag of the key's current object; None when it has none (or only a delete marker)."""
-    row = conn.exec_driver_sql("SELECT etag, delete_marker FROM s3_objects WHERE bucket = ? AND key = ? "
-                               "AND is_latest = 1", (bucket, key)).first()
-    if row is None or row.delete_marker:
+    row = _first(conn, "SELECT etag, delete_marker FROM s3_objects WHERE bucket = ? AND key = ? AND is_latest = 1",
+                 (bucket, key))
+    if row is None or row["delete_marker"]:
         return None
-    return row.etag
+    return row["etag"]
 
 
 def _drop_null_version(conn: Connection, bucket: str, key: str) -> list[str]:
-    row = conn.exec_driver_sql("SELECT seq, segments FROM s3_objects WHERE bucket = ? AND key = ? "
-                               "AND version_id = 'null'", (bucket, key)).first()
+    row = _first(conn, "SELECT seq, segments FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = 'null'",
+                 (bucket, key), _OBJECT_DECODE)
     if row is None:
         return []
-    conn.exec_driver_sql("DELETE FROM s3_objects WHERE seq = ?", (row.seq,))
-    return [segment["blob"] for segment in _OBJECT_DECODE["segments"](row.segments)]
+    _run(conn, "DELETE FROM s3_objects WHERE seq = ?", (row["seq"],)).close()
+    return [segment["blob"] for segment in row["segments"]]
 
 
 @lru_cache(maxsize=64)
@@ -167,8 +178,8 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 
 def _insert_version(conn: Connection, values: Record) -> None:
     columns = tuple(values)
-    conn.exec_driver_sql(_insert_sql(columns), tuple(
-        _OBJECT_ENCODE[name](values[name]) if name in _OBJECT_ENCODE else values[name] for name in columns))
+    _run(conn, _insert_sql(columns), tuple(
+        _OBJECT_ENCODE[name](values[name]) if name in _OBJECT_ENCODE else values[name] for name in columns)).close()
 
 
 def commit_version(conn: Connection, bucket: Record, key: str, values: Record) -> tuple[str, list[str]]:
@@ -184,15 +195,15 @@ def commit_version(conn: Connection, bucket: Record, key: str, values: Record) -
     else:
         version_id = "null"
         discarded = _drop_null_version(conn, name, key)
-    conn.exec_driver_sql("UPDATE s3_objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
-                         (name, key))
+    _run(conn, "UPDATE s3_objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
+         (name, key)).close()
     _insert_version(conn, {"bucket": name, "key": key, "version_id": version_id, "is_latest": True, **values})
     return version_id, discarded
 
 
 def _promote_newest(conn: Connection, bucket: str, key: str) -> None:
-    conn.exec_driver_sql("UPDATE s3_objects SET is_latest = 1 WHERE seq = (SELECT max(seq) FROM s3_objects "
-                         "WHERE bucket = ? AND key = ?)", (bucket, key))
+    _run(conn, "UPDATE s3_objects SET is_latest = 1 WHERE seq = (SELECT max(seq) FROM s3_objects "
+         "WHERE bucket = ? AND key = ?)", (bucket, key)).close()
 
 
 def delete_key(conn: Connection, bucket: Record, key: str, version_id: str | None, *, owner: str,
@@ -207,7 +218,7 @@ def delete_key(conn: Connection, bucket: Record, key: str, version_id: str | Non
         version = find_version(conn, name, key, version_id)
         if version is None:
             return {"VersionId": version_id}, []
-        conn.exec_driver_sql("DELETE FROM s3_objects WHERE seq = ?", (version["seq"],))
+        _run(conn, "DELETE FROM s3_objects WHERE seq = ?", (version["seq"],)).close()
         if version["is_latest"]:
             _promote_newest(conn, name, key)
         result: Record = {"VersionId": version_id}
