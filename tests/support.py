@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ class CloudletProcess:
     def __init__(self, data_dir: Path, *, agent: bool = False, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.agent = agent
-        self.extra_env = extra_env or {}
+        # An agent builds real namespaces: each test cloud gets a prefix of its own (so runs never
+        # collide) and :meth:`stop` removes what it built.
+        self.extra_env = {"CLOUDLET_AGENT_NAME_PREFIX": f"c{uuid.uuid4().hex[:3]}-"} if agent else {}
+        self.extra_env.update(extra_env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.endpoint = ""
         self.region = ""
@@ -75,7 +79,11 @@ class CloudletProcess:
             self.output.append(line)
             del self.output[:-2000]
 
-    def stop(self, sig: int = signal.SIGINT) -> int:
+    def stop(self, sig: int = signal.SIGINT, *, teardown: bool = True) -> int:
+        """Stop ``cloudlet up``; with an agent, also remove its dataplane unless ``teardown=False``.
+
+        (``restart`` keeps the dataplane, as an operator's restart does.)
+        """
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
@@ -87,10 +95,13 @@ class CloudletProcess:
                 self.proc.wait()
         code = self.proc.returncode
         self.proc = None
+        if self.agent and teardown:
+            subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix",
+                            self.extra_env["CLOUDLET_AGENT_NAME_PREFIX"]], cwd=REPO, capture_output=True, timeout=60)
         return code
 
     def restart(self) -> CloudletProcess:
-        self.stop()
+        self.stop(teardown=False)
         return self.start()
 
     @property
