@@ -115,8 +115,45 @@ def require_bucket(conn: Connection, name: str) -> Record:
     return bucket
 
 
+INLINE_PREFIX = "i"
+
+
+def is_inline(blob_id: str) -> bool:
+    """Inline ids start with ``i``; backend blob ids are hexadecimal."""
+    return blob_id.startswith(INLINE_PREFIX)
+
+
 def blob_ids(version: Record) -> list[str]:
-    return [segment["blob"] for segment in version["segments"]]
+    """The backend blobs of a version (inline ones are rows, read and dropped with the version)."""
+    return [segment["blob"] for segment in version["segments"] if not is_inline(segment["blob"])]
+
+
+def inline_data(conn: Connection, version: Record) -> dict[str, bytes]:
+    """The bytes of a version's inline segments, read in the caller's snapshot."""
+    found: dict[str, bytes] = {}
+    for segment in version["segments"]:
+        if is_inline(segment["blob"]):
+            row = _first(conn, "SELECT data FROM s3_inline WHERE blob = ?", (segment["blob"],))
+            if row is None:
+                raise LookupError(f"inline blob {segment['blob']} of {version['key']!r} is missing")
+            found[segment["blob"]] = row["data"]
+    return found
+
+
+def put_inline(conn: Connection, blobs: dict[str, bytes]) -> None:
+    for blob_id, data in blobs.items():
+        _run(conn, "INSERT INTO s3_inline (blob, data) VALUES (?, ?)", (blob_id, data)).close()
+
+
+def _release(conn: Connection, segments: list[dict[str, Any]]) -> list[str]:
+    """Drop the inline bytes of dropped segments now (same transaction); return the backend blobs."""
+    kept = []
+    for segment in segments:
+        if is_inline(segment["blob"]):
+            _run(conn, "DELETE FROM s3_inline WHERE blob = ?", (segment["blob"],)).close()
+        else:
+            kept.append(segment["blob"])
+    return kept
 
 
 def find_version(conn: Connection, bucket: str, key: str, version_id: str | None = None) -> Record | None:
@@ -168,7 +205,7 @@ def _drop_null_version(conn: Connection, bucket: str, key: str) -> list[str]:
     if row is None:
         return []
     _run(conn, "DELETE FROM s3_objects WHERE seq = ?", (row["seq"],)).close()
-    return [segment["blob"] for segment in row["segments"]]
+    return _release(conn, row["segments"])
 
 
 @lru_cache(maxsize=64)
@@ -224,7 +261,7 @@ def delete_key(conn: Connection, bucket: Record, key: str, version_id: str | Non
         result: Record = {"VersionId": version_id}
         if version["delete_marker"]:
             result["DeleteMarker"] = True
-        return result, blob_ids(version)
+        return result, _release(conn, version["segments"])
     if bucket["versioning"] == "":
         return {}, _drop_null_version(conn, name, key)
     marker_values = dict(delete_marker=True, last_modified=now, owner_account=owner, size=0, etag="",

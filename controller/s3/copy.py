@@ -45,6 +45,7 @@ class Source:
     bucket: Record
     version: Record
     object_key: ObjectKey | None
+    inline: dict[str, bytes]
     leased: list[str]
 
 
@@ -58,6 +59,7 @@ def open_source(ctx: RequestContext, rt: S3Runtime, params: Params) -> Source:
         raise no_such_bucket(location.bucket)
     with rt.guard.snapshot() as lease, ctx.cloud.db.read() as conn:
         version = catalog.readable_version(conn, location.bucket, location.key, location.version_id)
+        inline = catalog.inline_data(conn, version)
         leased = lease(catalog.blob_ids(version))
     try:
         check_expected_owner(bucket, params, "ExpectedSourceBucketOwner")
@@ -70,15 +72,16 @@ def open_source(ctx: RequestContext, rt: S3Runtime, params: Params) -> Source:
     except BaseException:
         rt.guard.release(leased)
         raise
-    return Source(location, bucket, version, object_key, leased)
+    return Source(location, bucket, version, object_key, inline, leased)
 
 
 def copy_bytes(rt: S3Runtime, source: Source, byte_range: ByteRange | None, object_key: ObjectKey | None,
-               algorithms: list[str]) -> engine.Stored:
+               algorithms: list[str], *, inline_limit: int = engine.INLINE_LIMIT) -> engine.Stored:
     """Stream (a range of) the source into a new blob, re-encrypted and hashed."""
-    stream = engine.IterStream(engine.read(rt, source.version["segments"], source.object_key, byte_range))
+    stream = engine.IterStream(engine.read(rt, source.version["segments"], source.object_key, byte_range,
+                                           source.inline))
     try:
-        return engine.store(rt, stream, extra=algorithms, object_key=object_key)
+        return engine.store(rt, stream, extra=algorithms, object_key=object_key, inline_limit=inline_limit)
     finally:
         stream.close()
 
@@ -111,6 +114,7 @@ def copy_object(ctx: RequestContext, params: Params) -> Params:
         raise InvalidRequest("Checksum algorithm provided is unsupported.")
     source = open_source(ctx, rt, params)
     new_blobs: list[str] = []
+    inline: dict[str, bytes] = {}
     try:
         version = source.version
         if version["size"] > MAX_COPY_SIZE:
@@ -128,15 +132,15 @@ def copy_object(ctx: RequestContext, params: Params) -> Params:
         existing = version["checksum"]
         if _can_clone(source.object_key, target_key) and (algorithm is None or (
                 existing and existing["algorithm"] == algorithm)):
-            segments = engine.clone_segments(rt, version["segments"])
-            new_blobs = [segment["blob"] for segment in segments]
+            segments, inline = engine.clone_segments(rt, version["segments"], source.inline)
+            new_blobs = catalog.blob_ids({"segments": segments})
             values.update(size=version["size"], etag=version["etag"], checksum=existing, segments=segments,
                           parts_count=version["parts_count"],
                           encryption=version["encryption"] if target_key is not None else None)
         else:
             wanted = algorithm or (existing["algorithm"] if existing else None)
             stored = copy_bytes(rt, source, None, target_key, [wanted] if wanted else [])
-            new_blobs = [stored.blob]
+            new_blobs, inline = stored.backend_blobs, stored.inline_blobs
             values.update(size=stored.size, etag=stored.etag, segments=[stored.segment()], parts_count=None,
                           checksum={"algorithm": wanted, "value": checksums.encode(stored.digests[wanted]),
                                     "type": "FULL_OBJECT"} if wanted else None,
@@ -147,7 +151,7 @@ def copy_object(ctx: RequestContext, params: Params) -> Params:
     finally:
         rt.guard.release(source.leased)
     values.update(delete_marker=False, last_modified=utcnow())
-    version_id, bucket = commit_object(ctx, rt, bucket["name"], key, values, new_blobs=new_blobs,
+    version_id, bucket = commit_object(ctx, rt, bucket["name"], key, values, new_blobs=new_blobs, inline=inline,
                                        if_match=params.get("IfMatch"), if_none_match=params.get("IfNoneMatch"))
     result = {"ETag": values["etag"], "LastModified": values["last_modified"], **checksum_members(values["checksum"])}
     output: Params = {"CopyObjectResult": result, **encryption_members(values["encryption"]),

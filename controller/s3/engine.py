@@ -1,7 +1,9 @@
 """Moving object bytes: request body → (hash, encrypt) → blob, and blobs → (decrypt, range) → response.
 
 Everything streams in :data:`~controller.s3.storage.CHUNK_SIZE` pieces; no step holds
-more than one chunk, so memory stays flat whatever the object size. Hashes are
+more than one chunk, so memory stays flat whatever the object size. Bodies of at most
+:data:`INLINE_LIMIT` bytes are kept in memory instead and stored inline, in the same
+transaction as their metadata (see ``state.py``). Hashes are
 computed on the way in: the request stream (a :class:`PayloadReader`, see
 ``controller/auth/payload.py``) already computes the MD5 for the ETag and the checksum
 the client declared, and raises at EOF if any of them disagrees with what the client
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller.auth.chunked import PayloadReader
-from controller.s3 import checksums
+from controller.s3 import catalog, checksums
 from controller.s3.conditions import ByteRange
 from controller.s3.crypto import CtrStream, ObjectKey, new_iv
 from controller.s3.runtime import S3Runtime
@@ -28,15 +31,33 @@ from controller.s3.storage import Readable
 Segment = dict[str, Any]
 
 
+#: Objects up to this size are stored inline in the state store rather than as a blob.
+INLINE_LIMIT = 64 * 1024
+
+
 @dataclass
 class Stored:
-    """A blob just written: where, how big, its MD5 and checksums (of the plaintext), its IV."""
+    """Bytes just stored: where, how big, their MD5 and checksums (of the plaintext), their IV.
+
+    ``inline`` holds the (possibly encrypted) bytes of an inline blob, which the caller
+    commits with its metadata (``catalog.put_inline``); ``blob`` is then an inline id.
+    """
 
     blob: str
     size: int
     md5: bytes
     digests: dict[str, bytes] = field(default_factory=dict)
     iv: str | None = None
+    inline: bytes | None = None
+
+    @property
+    def backend_blobs(self) -> list[str]:
+        """What to delete from the backend if the metadata commit does not happen."""
+        return [] if self.inline is not None else [self.blob]
+
+    @property
+    def inline_blobs(self) -> dict[str, bytes]:
+        return {self.blob: self.inline} if self.inline is not None else {}
 
     @property
     def etag(self) -> str:
@@ -71,6 +92,37 @@ class _Encrypting:
 
     def read(self, size: int = -1) -> bytes:
         return self._cipher.update(self._source.read(size))
+
+
+class _Prefixed:
+    """Bytes already read, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._rest.read(size)
+
+
+def _read_up_to(stream: Readable, limit: int) -> bytes:
+    """Read until ``limit`` bytes or EOF (a verifying payload checks itself at EOF)."""
+    parts: list[bytes] = []
+    have = 0
+    while have < limit:
+        chunk = stream.read(limit - have)
+        if not chunk:
+            break
+        parts.append(chunk)
+        have += len(chunk)
+    return b"".join(parts)
+
+
+def new_inline_id() -> str:
+    return catalog.INLINE_PREFIX + uuid.uuid4().hex
 
 
 class IterStream:
@@ -115,8 +167,8 @@ def as_payload(body: Any, *, declared: str | None = None, content_md5: str | Non
 
 
 def store(rt: S3Runtime, source: Readable, *, declared: str | None = None, extra: Iterable[str] = (),
-          object_key: ObjectKey | None = None) -> Stored:
-    """Write ``source`` as a new blob, encrypting with ``object_key`` if given.
+          object_key: ObjectKey | None = None, inline_limit: int = INLINE_LIMIT) -> Stored:
+    """Write ``source`` as a new blob (inline when at most ``inline_limit`` bytes), encrypted with ``object_key``.
 
     ``source`` is either a :class:`PayloadReader` (a request body: it provides the MD5
     and the ``declared`` checksum algorithm) or any readable (data copied from another
@@ -136,16 +188,24 @@ def store(rt: S3Runtime, source: Readable, *, declared: str | None = None, extra
     if object_key is not None:
         iv = new_iv()
         stream = _Encrypting(hashing, CtrStream(object_key.data_key, iv))
-    blob, size = rt.blobs.put(stream)
+    head = _read_up_to(stream, inline_limit + 1) if inline_limit else b""
+    inline = None
+    if inline_limit and len(head) <= inline_limit:
+        blob, size, inline = new_inline_id(), len(head), head
+    else:
+        blob, size = rt.blobs.put(_Prefixed(head, stream))
     digests = hashing.digests()
     if isinstance(source, PayloadReader):
         digests.update(source.digests)
-    return Stored(blob=blob, size=size, md5=digests.pop("MD5"), digests=digests, iv=iv)
+    return Stored(blob=blob, size=size, md5=digests.pop("MD5"), digests=digests, iv=iv, inline=inline)
 
 
 def read(rt: S3Runtime, segments: list[Segment], object_key: ObjectKey | None,
-         byte_range: ByteRange | None = None) -> Iterator[bytes]:
-    """The plaintext bytes of an object (or of ``byte_range`` of it), across its segments."""
+         byte_range: ByteRange | None = None, inline: dict[str, bytes] | None = None) -> Iterator[bytes]:
+    """The plaintext bytes of an object (or of ``byte_range`` of it), across its segments.
+
+    ``inline`` has the bytes of the inline segments (``catalog.inline_data``).
+    """
     total = sum(segment["size"] for segment in segments)
     first, last = (byte_range.first, byte_range.last) if byte_range else (0, total - 1)
     offset = 0
@@ -158,20 +218,35 @@ def read(rt: S3Runtime, segments: list[Segment], object_key: ObjectKey | None,
         local_first = max(first, start) - start
         length = min(last, end) - start - local_first + 1
         cipher = CtrStream(object_key.data_key, segment["iv"], local_first) if object_key else None
-        for chunk in rt.blobs.read(segment["blob"], local_first, length):
+        if catalog.is_inline(segment["blob"]):
+            chunks: Iterable[bytes] = [(inline or {})[segment["blob"]][local_first:local_first + length]]
+        else:
+            chunks = rt.blobs.read(segment["blob"], local_first, length)
+        for chunk in chunks:
             yield cipher.update(chunk) if cipher else chunk
 
 
-def clone_segments(rt: S3Runtime, segments: list[Segment]) -> list[Segment]:
-    """Independent copies of an object's blobs (hard links or server-side copies), same IVs."""
+def clone_segments(rt: S3Runtime, segments: list[Segment], inline: dict[str, bytes],
+                   ) -> tuple[list[Segment], dict[str, bytes]]:
+    """Independent copies of an object's blobs (hard links or server-side copies), same IVs.
+
+    Inline segments get new ids for the same bytes (``inline`` holds them), returned
+    for the caller to commit with the copy.
+    """
     cloned: list[Segment] = []
+    copies: dict[str, bytes] = {}
     try:
         for segment in segments:
-            cloned.append({**segment, "blob": rt.blobs.clone(segment["blob"])})
+            if catalog.is_inline(segment["blob"]):
+                clone_id = new_inline_id()
+                copies[clone_id] = inline[segment["blob"]]
+                cloned.append({**segment, "blob": clone_id})
+            else:
+                cloned.append({**segment, "blob": rt.blobs.clone(segment["blob"])})
     except BaseException:
-        rt.blobs.delete(segment["blob"] for segment in cloned)
+        rt.blobs.delete(segment["blob"] for segment in cloned if not catalog.is_inline(segment["blob"]))
         raise
-    return cloned
+    return cloned, copies
 
 
 class LeasedBody:

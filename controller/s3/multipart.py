@@ -152,7 +152,7 @@ def upload_part(ctx: RequestContext, params: Params) -> Params:
                              expected={declared: checksums.decode(declared, expected.value)}
                              if expected and expected.value else None)
     extra = [algorithm] if algorithm and algorithm != declared else []
-    stored = engine.store(rt, body, declared=declared, extra=extra, object_key=object_key)
+    stored = engine.store(rt, body, declared=declared, extra=extra, object_key=object_key, inline_limit=0)
     if stored.size > MAX_PART_SIZE:
         rt.blobs.delete([stored.blob])
         raise InvalidArgument("Part size exceeds the maximum allowed part size of 5 GB", ArgumentName="Body",
@@ -182,7 +182,7 @@ def upload_part_copy(ctx: RequestContext, params: Params) -> Params:
             raise InvalidRequest("The specified copy source is larger than the maximum allowable size for a copy "
                                  "source: 5368709120")
         algorithm = upload["checksum_algorithm"]
-        stored = copy_bytes(rt, source, byte_range, object_key, [algorithm] if algorithm else [])
+        stored = copy_bytes(rt, source, byte_range, object_key, [algorithm] if algorithm else [], inline_limit=0)
     finally:
         rt.guard.release(source.leased)
     checksum = checksums.encode(stored.digests[algorithm]) if algorithm else None

@@ -72,15 +72,19 @@ def version_output(bucket: Record, version_id: str) -> dict[str, str]:
 
 
 def commit_object(ctx: RequestContext, rt: S3Runtime, bucket_name: str, key: str, values: Record, *,
-                  new_blobs: list[str], if_match: str | None = None,
+                  new_blobs: list[str], inline: dict[str, bytes] | None = None, if_match: str | None = None,
                   if_none_match: str | None = None) -> tuple[str, Record]:
-    """Commit a version whose blobs are already durable; the blobs go if the commit does not happen."""
+    """Commit a version whose blobs are already durable (and its inline bytes, in the same transaction).
+
+    The new backend blobs go if the commit does not happen.
+    """
     try:
         with ctx.cloud.db.begin() as conn:
             bucket = catalog.require_bucket(conn, bucket_name)
             if if_match is not None or if_none_match is not None:
                 check_write_conditions(key, catalog.current_etag(conn, bucket_name, key), if_match=if_match,
                                        if_none_match=if_none_match)
+            catalog.put_inline(conn, inline or {})
             version_id, discarded = catalog.commit_version(conn, bucket, key, values)
     except BaseException:
         rt.blobs.delete(new_blobs)
@@ -127,8 +131,9 @@ def put_object(ctx: RequestContext, params: Params) -> Params:
     values.update(delete_marker=False, last_modified=utcnow(), size=stored.size, etag=stored.etag,
                   checksum=checksum, encryption=object_key.record if object_key else None,
                   segments=[stored.segment()], parts_count=None)
-    version_id, bucket = commit_object(ctx, rt, bucket["name"], key, values, new_blobs=[stored.blob],
-                                       if_match=params.get("IfMatch"), if_none_match=params.get("IfNoneMatch"))
+    version_id, bucket = commit_object(ctx, rt, bucket["name"], key, values, new_blobs=stored.backend_blobs,
+                                       inline=stored.inline_blobs, if_match=params.get("IfMatch"),
+                                       if_none_match=params.get("IfNoneMatch"))
     return {"ETag": stored.etag, **checksum_members(checksum), **encryption_members(values["encryption"]),
             **version_output(bucket, version_id)}
 
@@ -191,23 +196,25 @@ def _checksum_output(version: Record, part_number: int | None) -> dict[str, str]
     return checksum_members(checksum)
 
 
-def _read_version(ctx: RequestContext, rt: S3Runtime, params: Params) -> tuple[Record, Record, list[str]]:
-    """The bucket, the version a GET reads and its leased blobs (release them when done)."""
+def _read_version(ctx: RequestContext, rt: S3Runtime,
+                  params: Params) -> tuple[Record, Record, dict[str, bytes], list[str]]:
+    """The bucket, the version a GET reads, its inline bytes and its leased blobs (release them when done)."""
     bucket = read_bucket(ctx, params)
     with rt.guard.snapshot() as lease, ctx.cloud.db.read() as conn:
         version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
+        inline = catalog.inline_data(conn, version)
         leased = lease(catalog.blob_ids(version))
-    return bucket, version, leased
+    return bucket, version, inline, leased
 
 
 @api.operation("GetObject", resources=object_resource)
 def get_object(ctx: RequestContext, params: Params) -> Params:
     rt = runtime(ctx.cloud)
-    bucket, version, leased = _read_version(ctx, rt, params)
+    bucket, version, inline, leased = _read_version(ctx, rt, params)
     try:
         output, byte_range = describe(rt, bucket, version, params)
         object_key = read_encryption(rt, version, params)
-        chunks = engine.read(rt, version["segments"], object_key, byte_range)
+        chunks = engine.read(rt, version["segments"], object_key, byte_range, inline)
         output["Body"] = engine.LeasedBody(rt, chunks, leased)
     except BaseException:
         rt.guard.release(leased)

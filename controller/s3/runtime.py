@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from controller.s3.catalog import BucketCache
+from controller.s3.catalog import BucketCache, is_inline
 from controller.s3.state import objects, parts
 from controller.s3.storage import BlobGuard, BlobStore
 from controller.s3.storage.cluster import ClusterBlobStore, ClusterSettings
@@ -120,11 +120,11 @@ def _create(cloud: Cloud) -> S3Runtime:
 
 
 def referenced_blobs(cloud: Cloud) -> set[str]:
-    """Every blob some committed object version or uploaded part refers to."""
+    """Every backend blob some committed object version or uploaded part refers to."""
     referenced: set[str] = set()
     with cloud.db.read() as conn:
         for (segments,) in conn.execute(select(objects.c.segments)):
-            referenced.update(segment["blob"] for segment in segments)
+            referenced.update(segment["blob"] for segment in segments if not is_inline(segment["blob"]))
         referenced.update(blob for (blob,) in conn.execute(select(parts.c.blob)))
     return referenced
 

@@ -221,15 +221,22 @@ def test_sse_c_round_trip_with_ranges(s3h: S3Harness, bucket: str) -> None:
     assert s3h.read(bucket, "plain") == data
 
 
-def test_stored_bytes_are_encrypted(s3h: S3Harness, bucket: str) -> None:
-    from controller.s3.runtime import runtime
+@pytest.mark.parametrize("repeat", [100, 5000])  # stored inline, and as a blob
+def test_stored_bytes_are_encrypted(s3h: S3Harness, bucket: str, repeat: int) -> None:
+    from sqlalchemy import select
 
-    marker = b"find-me-in-plaintext" * 100
+    from controller.s3.runtime import runtime
+    from controller.s3.state import inline_blobs
+
+    marker = b"find-me-in-plaintext" * repeat
     s3h.put(bucket, "enc", marker, ServerSideEncryption="AES256")
     s3h.put(bucket, "clear", marker)
     rt = runtime(s3h.cloud)
     contents = [b"".join(rt.blobs.read(blob)) for blob in rt.blobs.list_ids()]
-    assert sum(marker in content for content in contents) == 1
+    with s3h.cloud.db.read() as conn:
+        contents += [data for (data,) in conn.execute(select(inline_blobs.c.data))]
+    assert len(contents) == 2 and sum(marker in content for content in contents) == 1
+    assert s3h.read(bucket, "enc") == marker
 
 
 def test_object_acl_and_attributes(s3h: S3Harness, bucket: str) -> None:

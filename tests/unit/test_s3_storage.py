@@ -116,3 +116,44 @@ def test_guard_defers_deletion_until_readers_finish() -> None:
     assert deleted == ["c"]
     guard.release(leased)
     assert sorted(deleted) == ["a", "c"]
+
+
+def inline_rows(s3h: S3Harness) -> int:
+    from sqlalchemy import func, select
+
+    from controller.s3.state import inline_blobs
+
+    with s3h.cloud.db.read() as conn:
+        return conn.execute(select(func.count()).select_from(inline_blobs)).scalar()
+
+
+def test_small_objects_live_inline_and_leave_with_their_versions(s3h: S3Harness) -> None:
+    from controller.s3.engine import INLINE_LIMIT
+
+    s3h.call("CreateBucket", {"Bucket": "small"})
+    at_limit, over = os.urandom(INLINE_LIMIT), os.urandom(INLINE_LIMIT + 1)
+    s3h.put("small", "at-limit", at_limit)
+    s3h.put("small", "over", over)
+    blobs = runtime(s3h.cloud).blobs
+    assert inline_rows(s3h) == 1 and len(list(blobs.list_ids())) == 1
+    assert s3h.read("small", "at-limit") == at_limit and s3h.read("small", "over") == over
+    ranged = s3h.call("GetObject", {"Bucket": "small", "Key": "at-limit", "Range": "bytes=100-199"})
+    assert b"".join(ranged["Body"]) == at_limit[100:200]
+    # copies: the same bytes under a new inline id, or re-encrypted into one
+    s3h.call("CopyObject", {"Bucket": "small", "Key": "copy", "CopySource": "small/at-limit"})
+    s3h.call("CopyObject", {"Bucket": "small", "Key": "sealed", "CopySource": "small/at-limit",
+                            "ServerSideEncryption": "AES256"})
+    assert inline_rows(s3h) == 3
+    assert s3h.read("small", "copy") == at_limit and s3h.read("small", "sealed") == at_limit
+    # versions keep their bytes until they are deleted themselves
+    s3h.call("PutBucketVersioning", {"Bucket": "small", "VersioningConfiguration": {"Status": "Enabled"}})
+    first = s3h.put("small", "doc", b"v1")["VersionId"]
+    s3h.put("small", "doc", b"v2")
+    assert s3h.read("small", "doc", VersionId=first) == b"v1" and inline_rows(s3h) == 5
+    s3h.call("DeleteObject", {"Bucket": "small", "Key": "doc", "VersionId": first})
+    assert inline_rows(s3h) == 4
+    for key in ("at-limit", "copy", "sealed", "over", "doc"):
+        s3h.call("DeleteObjects", {"Bucket": "small", "Delete": {"Objects": [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in s3h.call("ListObjectVersions", {"Bucket": "small", "Prefix": key}).get("Versions", [])]}})
+    assert inline_rows(s3h) == 0 and list(blobs.list_ids()) == []
