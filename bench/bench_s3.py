@@ -3,8 +3,9 @@
 Workloads: PUT and GET of 1 MiB and 256 MiB objects with 1 and 8 concurrent streams
 (MB/s), and 4 KiB PUT/GET requests per second with 8 concurrent clients. nginx only
 serves GETs: it reads the very blob files Cloudlet stored (symlinked into its root),
-so its figure is what the disk and the kernel allow; Cloudlet's large-GET target is
-70% of it. moto is the peer for everything; Cloudlet's small-object target is 3x.
+(or, for objects small enough that Cloudlet keeps them in its database, files with the
+same bytes), so its figure is what the disk and the kernel allow; Cloudlet's large-GET
+target is 70% of it. moto is the peer for everything; Cloudlet's small-object target is 3x.
 
 All three are driven by the same lean client (``http.client`` over keep-alive
 connections, bodies sent from and read into preallocated buffers) so the client's own
@@ -159,12 +160,14 @@ http {{
         self.proc.wait(timeout=10)
 
 
-def blob_path(data_dir: Path, key: str) -> Path:
-    """Where Cloudlet's local backend keeps an object's bytes (single-part objects: one blob)."""
+def blob_path(data_dir: Path, key: str) -> Path | None:
+    """Where Cloudlet's local backend keeps an object's bytes; None for small objects kept inline."""
     with sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True) as db:
         (segments,) = db.execute("SELECT segments FROM s3_objects WHERE bucket = ? AND key = ? AND is_latest",
                                  (BUCKET, key)).fetchone()
     (segment,) = json.loads(segments)
+    if segment["blob"].startswith("i"):
+        return None
     return data_dir / "s3" / "blobs" / segment["blob"][:2] / segment["blob"]
 
 
@@ -218,7 +221,11 @@ def main() -> None:
             for index in range(keys):  # every key exists, for GETs (and nginx's symlinks)
                 for target in targets:
                     Connection(target.endpoint).request("PUT", target.url("PUT", f"{prefix}-{index}"), data)
-                (www / f"{prefix}-{index}").symlink_to(blob_path(cloud.data_dir, f"{prefix}-{index}"))
+                path = blob_path(cloud.data_dir, f"{prefix}-{index}")
+                if path is None:  # Cloudlet keeps it in its database: nginx gets the same bytes as a file
+                    (www / f"{prefix}-{index}").write_bytes(data)
+                else:
+                    (www / f"{prefix}-{index}").symlink_to(path)
             del data
         nginx = Nginx(www, workdir)
         for label, size, keys in sizes:
