@@ -99,14 +99,18 @@ def closed_loop(streams: int, seconds: float, step: Callable[[Connection, int, i
     counts = [[0, 0] for _ in range(streams)]
     barrier = threading.Barrier(streams + 1)
     deadline = [0.0]
+    failures: list[BaseException] = []
 
     def run(index: int) -> None:
         barrier.wait()
         op = 0
-        while op < min_ops or time.perf_counter() < deadline[0]:
-            counts[index][1] += step(connections[index], index, op)
-            counts[index][0] += 1
-            op += 1
+        try:
+            while op < min_ops or time.perf_counter() < deadline[0]:
+                counts[index][1] += step(connections[index], index, op)
+                counts[index][0] += 1
+                op += 1
+        except BaseException as exc:  # a failed request makes the figure meaningless: report it
+            failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(streams)]
     for thread in threads:
@@ -116,6 +120,8 @@ def closed_loop(streams: int, seconds: float, step: Callable[[Connection, int, i
     barrier.wait()
     for thread in threads:
         thread.join()
+    if failures:
+        raise failures[0]
     elapsed = time.perf_counter() - began
     return sum(c[0] for c in counts) / elapsed, sum(c[1] for c in counts) / elapsed
 
