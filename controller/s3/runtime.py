@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from controller.s3.catalog import BucketCache, is_inline
+from controller.s3.lifecycle import start_worker
 from controller.s3.state import objects, parts
 from controller.s3.storage import BlobGuard, BlobStore
 from controller.s3.storage.cluster import ClusterBlobStore, ClusterSettings
@@ -112,8 +113,6 @@ def _create(cloud: Cloud) -> S3Runtime:
         log.info("s3: removed %d orphaned blobs left by an interrupted write", removed)
     rt = S3Runtime(cloud=cloud, blobs=blobs, guard=BlobGuard(blobs.delete), master_key=_master_key(cloud),
                    buckets=BucketCache())
-    from controller.s3.lifecycle import start_worker  # lifecycle needs the runtime type: imported late
-
     rt.stopping = threading.Event()
     rt.lifecycle = start_worker(rt, rt.stopping)
     return rt

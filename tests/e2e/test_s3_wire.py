@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import os
 import zlib
 from collections.abc import Iterator
@@ -121,8 +122,6 @@ def test_conditional_get_answers_304(cloudlet: CloudletProcess, s3: Any, bucket:
 
 
 def test_cors_preflight_and_response_headers(cloudlet: CloudletProcess, s3: Any, bucket: str) -> None:
-    import http.client
-
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
         {"AllowedMethods": ["GET", "PUT"], "AllowedOrigins": ["https://app.example.com"],
          "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]})

@@ -11,6 +11,7 @@ import pytest
 
 from controller.s3 import checksums
 from controller.s3.multipart import MIN_PART_SIZE
+from controller.s3.runtime import runtime
 from tests.unit.test_s3_harness import S3Harness, open_harness
 
 BUCKET = "uploads"
@@ -38,8 +39,6 @@ def complete(s3h: S3Harness, key: str, upload: str, parts: list[dict], **params)
 
 
 def test_complete_joins_parts_without_copying(s3h: S3Harness) -> None:
-    from controller.s3.runtime import runtime
-
     data = [os.urandom(MIN_PART_SIZE), os.urandom(MIN_PART_SIZE + 3), os.urandom(1000)]
     upload = start(s3h, "big", ContentType="video/mp4", Metadata={"m": "1"})
     # parts may arrive out of order and be replaced
@@ -91,8 +90,6 @@ def test_completion_checks(s3h: S3Harness) -> None:
 
 
 def test_abort_discards_parts(s3h: S3Harness) -> None:
-    from controller.s3.runtime import runtime
-
     upload = start(s3h, "gone")
     part(s3h, "gone", upload, 1, b"data")
     s3h.call("AbortMultipartUpload", {"Bucket": BUCKET, "Key": "gone", "UploadId": upload})

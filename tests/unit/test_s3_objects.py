@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from controller.s3 import checksums
+from controller.s3.runtime import referenced_blobs, runtime
+from controller.s3.state import inline_blobs
 from tests.unit.test_s3_harness import S3Harness, open_harness
 
 
@@ -63,8 +66,6 @@ def test_bad_digests_leave_nothing_behind(s3h: S3Harness, bucket: str) -> None:
     crc = checksums.encode(zlib.crc32(b"xyz").to_bytes(4, "big"))
     s3h.refused("PutObject", {"Bucket": bucket, "Key": "k", "Body": b"abc", "ChecksumCRC32": crc}, "BadDigest")
     s3h.refused("HeadObject", {"Bucket": bucket, "Key": "k"}, "NoSuchKey")
-    from controller.s3.runtime import referenced_blobs, runtime
-
     rt = runtime(s3h.cloud)
     assert set(rt.blobs.list_ids()) == referenced_blobs(s3h.cloud) == set()
 
@@ -223,11 +224,6 @@ def test_sse_c_round_trip_with_ranges(s3h: S3Harness, bucket: str) -> None:
 
 @pytest.mark.parametrize("repeat", [100, 5000])  # stored inline, and as a blob
 def test_stored_bytes_are_encrypted(s3h: S3Harness, bucket: str, repeat: int) -> None:
-    from sqlalchemy import select
-
-    from controller.s3.runtime import runtime
-    from controller.s3.state import inline_blobs
-
     marker = b"find-me-in-plaintext" * repeat
     s3h.put(bucket, "enc", marker, ServerSideEncryption="AES256")
     s3h.put(bucket, "clear", marker)
@@ -259,6 +255,5 @@ def test_overwrite_while_reading_keeps_the_stream_whole(s3h: S3Harness, bucket: 
     s3h.put(bucket, "hot", b"new")
     s3h.call("DeleteObject", {"Bucket": bucket, "Key": "hot"})
     assert first + b"".join(chunks) == old
-    from controller.s3.runtime import runtime
 
     assert list(runtime(s3h.cloud).blobs.list_ids()) == []

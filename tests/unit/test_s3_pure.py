@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import os
@@ -254,8 +255,6 @@ def test_sse_s3_and_sse_c_keys() -> None:
     sse_s3 = new_object_key(SSE_S3, master_key=master)
     assert open_object_key(sse_s3.record, master_key=master, customer=None).data_key == sse_s3.data_key
     raw = os.urandom(32)
-    import base64
-
     params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(raw).decode(),
               "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(raw).digest()).decode()}
     customer = customer_key(params)

@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 import controller.s3 as s3
+from controller.s3.engine import INLINE_LIMIT
 from controller.s3.runtime import referenced_blobs, runtime
+from controller.s3.state import inline_blobs
 from controller.s3.storage import BlobGuard
 from controller.s3.storage.local import LocalBlobStore
 from tests.unit.test_s3_harness import S3Harness, make_harness, open_harness
@@ -119,17 +122,11 @@ def test_guard_defers_deletion_until_readers_finish() -> None:
 
 
 def inline_rows(s3h: S3Harness) -> int:
-    from sqlalchemy import func, select
-
-    from controller.s3.state import inline_blobs
-
     with s3h.cloud.db.read() as conn:
         return conn.execute(select(func.count()).select_from(inline_blobs)).scalar()
 
 
 def test_small_objects_live_inline_and_leave_with_their_versions(s3h: S3Harness) -> None:
-    from controller.s3.engine import INLINE_LIMIT
-
     s3h.call("CreateBucket", {"Bucket": "small"})
     at_limit, over = os.urandom(INLINE_LIMIT), os.urandom(INLINE_LIMIT + 1)
     s3h.put("small", "at-limit", at_limit)
