@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, func, select
 from controller.api import Params, Principal, RequestContext
 from controller.auth.store import access_keys, root_principal
 from controller.iam import api
-from controller.iam.directory import USER, entity_arn, require, writing
+from controller.iam.directory import USER, arn_of, require, writing
 from controller.iam.errors import LimitExceeded, NoSuchEntity, ValidationError
 from controller.iam.naming import paginate
 
@@ -19,13 +19,8 @@ from controller.iam.naming import paginate
 MAX_KEYS = 2
 
 
-def key_owner_arn(ctx: RequestContext, params: Params) -> list[str]:
-    """Access key operations authorize against the user owning the keys."""
-    name = params.get("UserName")
-    if name is None:
-        return [ctx.principal.arn]
-    with ctx.cloud.db.read() as conn:
-        return [entity_arn(conn, USER, ctx.cloud.config.partition, ctx.account_id, name)]
+#: Access key operations authorize against the user owning the keys (the caller when none is named).
+key_owner_arn = arn_of(USER, caller_when_unnamed=True)
 
 
 def _owner(ctx: RequestContext, conn: Connection, params: Params) -> Principal:

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
-from controller.api import RequestContext
+from controller.api import Params, RequestContext
 from controller.iam import state
 from controller.iam.aws_managed import AwsManagedPolicy, aws_managed_policy, is_aws_managed_arn
 from controller.iam.cache import policy_cache
 from controller.iam.errors import DeleteConflict, NoSuchEntity, no_such_entity
-from controller.iam.naming import encode_document, name_key
+from controller.iam.naming import encode_document, iam_arn, name_key
 
 Row = Mapping[str, Any]
 
@@ -36,13 +36,15 @@ class EntityKind:
     name_column: str
     #: How AWS words NoSuchEntity for this kind ("The user with name X cannot be found.").
     missing_label: str
+    #: The request member naming the entity ("UserName").
+    member: str
 
 
-USER = EntityKind("user", state.users, "user_id", "user_name", "user")
-GROUP = EntityKind("group", state.groups, "group_id", "group_name", "group")
-ROLE = EntityKind("role", state.roles, "role_id", "role_name", "role")
+USER = EntityKind("user", state.users, "user_id", "user_name", "user", "UserName")
+GROUP = EntityKind("group", state.groups, "group_id", "group_name", "group", "GroupName")
+ROLE = EntityKind("role", state.roles, "role_id", "role_name", "role", "RoleName")
 INSTANCE_PROFILE = EntityKind("instance-profile", state.instance_profiles, "profile_id", "profile_name",
-                              "instance profile")
+                              "instance profile", "InstanceProfileName")
 #: Inline policy owners, by the ``owner_type`` stored next to their policies.
 OWNER_KINDS = {"user": USER, "group": GROUP, "role": ROLE}
 
@@ -61,6 +63,33 @@ def collection_arn(kind_label: str) -> Callable[[RequestContext, dict[str, Any]]
     def resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
         prefix = params.get("PathPrefix") or "/"
         return [f"arn:{ctx.cloud.config.partition}:iam::{ctx.account_id}:{kind_label}{prefix}"]
+
+    return resources
+
+
+def arn_of(kind: EntityKind, *, caller_when_unnamed: bool = False) -> Callable[[RequestContext, Params], list[str]]:
+    """The resource an operation on one named entity authorizes against (its ARN, with its path).
+
+    ``caller_when_unnamed``: the name member is optional and its absence means the caller
+    itself (GetUser, the access key operations).
+    """
+
+    def resources(ctx: RequestContext, params: Params) -> list[str]:
+        name = params.get(kind.member)
+        if name is None and caller_when_unnamed:
+            return [ctx.principal.arn]
+        with ctx.cloud.db.read() as conn:
+            return [entity_arn(conn, kind, ctx.cloud.config.partition, ctx.account_id, params[kind.member])]
+
+    return resources
+
+
+def new_arn_of(kind: EntityKind) -> Callable[[RequestContext, Params], list[str]]:
+    """The resource a Create* call authorizes against: the ARN the new entity will have."""
+
+    def resources(ctx: RequestContext, params: Params) -> list[str]:
+        return [iam_arn(ctx.cloud.config.partition, ctx.account_id, kind.label, params.get("Path") or "/",
+                        params[kind.member])]
 
     return resources
 

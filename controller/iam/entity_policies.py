@@ -7,8 +7,6 @@ and registered for the three kinds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import delete, insert, select, update
 
 from controller.api import Params, RequestContext
@@ -18,7 +16,7 @@ from controller.iam.directory import (
     ROLE,
     USER,
     EntityKind,
-    entity_arn,
+    arn_of,
     require,
     require_managed_policy,
     writing,
@@ -36,19 +34,9 @@ def _title(kind: EntityKind) -> str:
     return kind.label.capitalize()
 
 
-def _arn_of(kind: EntityKind) -> Callable[[RequestContext, Params], list[str]]:
-    member = f"{_title(kind)}Name"
-
-    def resources(ctx: RequestContext, params: Params) -> list[str]:
-        with ctx.cloud.db.read() as conn:
-            return [entity_arn(conn, kind, ctx.cloud.config.partition, ctx.account_id, params[member])]
-
-    return resources
-
-
 def _register_inline(kind: EntityKind) -> None:
-    title, member = _title(kind), f"{_title(kind)}Name"
-    resources = _arn_of(kind)
+    title, member = _title(kind), kind.member
+    resources = arn_of(kind)
     table = state.inline_policies
 
     def put(ctx: RequestContext, params: Params) -> Params:
@@ -104,8 +92,8 @@ def _register_inline(kind: EntityKind) -> None:
 
 
 def _register_attachments(kind: EntityKind) -> None:
-    title, member = _title(kind), f"{_title(kind)}Name"
-    resources = _arn_of(kind)
+    title, member = _title(kind), kind.member
+    resources = arn_of(kind)
     table = state.attachments
 
     def attach(ctx: RequestContext, params: Params) -> Params:

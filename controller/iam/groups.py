@@ -2,52 +2,36 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from controller.api import Params, RequestContext
 from controller.iam import api, state
+from controller.iam import entity_operations as entities
 from controller.iam.directory import (
     GROUP,
     USER,
+    arn_of,
     collection_arn,
-    entity_arn,
-    find,
     group_output,
     list_entities,
+    new_arn_of,
     refuse_if_referenced,
     require,
     user_output,
     writing,
 )
-from controller.iam.errors import NoSuchEntity, already_exists
-from controller.iam.naming import check_path, iam_arn, name_key, new_unique_id, paginate
-from controller.state import utcnow
+from controller.iam.errors import NoSuchEntity
+from controller.iam.naming import check_path
+
+group_arn = arn_of(GROUP)
 
 
-def group_arn(ctx: RequestContext, params: Params) -> list[str]:
-    with ctx.cloud.db.read() as conn:
-        return [entity_arn(conn, GROUP, ctx.cloud.config.partition, ctx.account_id, params["GroupName"])]
-
-
-def _new_group_arn(ctx: RequestContext, params: Params) -> list[str]:
-    return [iam_arn(ctx.cloud.config.partition, ctx.account_id, "group", params.get("Path") or "/",
-                    params["GroupName"])]
-
-
-def _user_arn(ctx: RequestContext, params: Params) -> list[str]:
-    with ctx.cloud.db.read() as conn:
-        return [entity_arn(conn, USER, ctx.cloud.config.partition, ctx.account_id, params["UserName"])]
-
-
-@api.operation("CreateGroup", resources=_new_group_arn)
+@api.operation("CreateGroup", resources=new_arn_of(GROUP))
 def create_group(ctx: RequestContext, params: Params) -> Params:
     name, path = params["GroupName"], check_path(params.get("Path"))
     with writing(ctx) as conn:
-        if find(conn, GROUP, ctx.account_id, name) is not None:
-            raise already_exists("Group", name)
-        row = dict(group_id=new_unique_id("group"), account_id=ctx.account_id, group_name=name,
-                   name_key=name_key(name), path=path,
-                   arn=iam_arn(ctx.cloud.config.partition, ctx.account_id, "group", path, name), created_at=utcnow())
+        entities.refuse_existing(conn, GROUP, ctx.account_id, name)
+        row = entities.new_row(GROUP, ctx.cloud.config.partition, ctx.account_id, name, path)
         conn.execute(insert(state.groups).values(**row))
     ctx.audit_resources.append(row["arn"])
     return {"Group": group_output(row)}
@@ -60,30 +44,24 @@ def get_group(ctx: RequestContext, params: Params) -> Params:
         members = conn.execute(select(state.users).join(
             state.group_members, state.group_members.c.user_id == state.users.c.user_id).where(
             state.group_members.c.group_id == group["group_id"])).mappings().all()
-    page = paginate(members, params, lambda r: r["name_key"], "Users")
-    page["Users"] = [user_output(row) for row in page["Users"]]
-    return {"Group": group_output(group), **page}
+    return {"Group": group_output(group), **entities.page(members, params, "Users", user_output)}
 
 
 @api.operation("ListGroups", resources=collection_arn("group"))
 def list_groups(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         rows = list_entities(conn, GROUP, ctx.account_id, params.get("PathPrefix"))
-    page = paginate(rows, params, lambda r: r["name_key"], "Groups")
-    page["Groups"] = [group_output(row) for row in page["Groups"]]
-    return page
+    return entities.page(rows, params, "Groups", group_output)
 
 
-@api.operation("ListGroupsForUser", resources=_user_arn)
+@api.operation("ListGroupsForUser", resources=arn_of(USER))
 def list_groups_for_user(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         user = require(conn, USER, ctx.account_id, params["UserName"])
         rows = conn.execute(select(state.groups).join(
             state.group_members, state.group_members.c.group_id == state.groups.c.group_id).where(
             state.group_members.c.user_id == user["user_id"])).mappings().all()
-    page = paginate(rows, params, lambda r: r["name_key"], "Groups")
-    page["Groups"] = [group_output(row) for row in page["Groups"]]
-    return page
+    return entities.page(rows, params, "Groups", group_output)
 
 
 @api.operation("AddUserToGroup", resources=group_arn)
@@ -113,14 +91,7 @@ def remove_user_from_group(ctx: RequestContext, params: Params) -> Params:
 @api.operation("UpdateGroup", resources=group_arn)
 def update_group(ctx: RequestContext, params: Params) -> Params:
     with writing(ctx) as conn:
-        row = require(conn, GROUP, ctx.account_id, params["GroupName"])
-        new_name = params.get("NewGroupName") or row["group_name"]
-        new_path = check_path(params.get("NewPath"), "newPath") if params.get("NewPath") else row["path"]
-        if name_key(new_name) != row["name_key"] and find(conn, GROUP, ctx.account_id, new_name) is not None:
-            raise already_exists("Group", new_name)
-        conn.execute(update(state.groups).where(state.groups.c.group_id == row["group_id"]).values(
-            group_name=new_name, name_key=name_key(new_name), path=new_path,
-            arn=iam_arn(ctx.cloud.config.partition, ctx.account_id, "group", new_path, new_name)))
+        entities.rename(conn, ctx, GROUP, params)
     return {}
 
 
@@ -128,13 +99,9 @@ def update_group(ctx: RequestContext, params: Params) -> Params:
 def delete_group(ctx: RequestContext, params: Params) -> Params:
     with writing(ctx) as conn:
         row = require(conn, GROUP, ctx.account_id, params["GroupName"])
-        group_id = row["group_id"]
-        refuse_if_referenced(conn, state.group_members.c.group_id, group_id,
+        refuse_if_referenced(conn, state.group_members.c.group_id, row["group_id"],
                              "Cannot delete entity, must remove users from group first.")
-        refuse_if_referenced(conn, state.inline_policies.c.owner_id, group_id,
-                             "Cannot delete entity, must delete policies first.")
-        refuse_if_referenced(conn, state.attachments.c.owner_id, group_id,
-                             "Cannot delete entity, must detach all policies first.")
-        conn.execute(delete(state.groups).where(state.groups.c.group_id == group_id))
+        entities.refuse_if_policies(conn, row["group_id"])
+        entities.delete_row(conn, GROUP, row)
     ctx.audit_resources.append(row["arn"])
     return {}

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, update
+from sqlalchemy import Connection, insert
 
 from controller.api import Params, RequestContext
 from controller.iam import api, state
+from controller.iam import entity_operations as entities
 from controller.iam.directory import (
     ROLE,
     USER,
+    arn_of,
     collection_arn,
-    entity_arn,
     find,
     list_entities,
+    new_arn_of,
     refuse_if_referenced,
     require,
     require_boundary_policy,
@@ -22,29 +24,12 @@ from controller.iam.directory import (
     writing,
 )
 from controller.iam.documents import checked
-from controller.iam.errors import MalformedPolicyDocument, already_exists
-from controller.iam.naming import (
-    check_path,
-    iam_arn,
-    merge_tags,
-    name_key,
-    new_unique_id,
-    paginate,
-    remove_tags,
-)
-from controller.state import utcnow
+from controller.iam.errors import MalformedPolicyDocument
+from controller.iam.naming import check_path, merge_tags
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 
-
-def role_arn(ctx: RequestContext, params: Params) -> list[str]:
-    with ctx.cloud.db.read() as conn:
-        return [entity_arn(conn, ROLE, ctx.cloud.config.partition, ctx.account_id, params["RoleName"])]
-
-
-def _new_role_arn(ctx: RequestContext, params: Params) -> list[str]:
-    return [iam_arn(ctx.cloud.config.partition, ctx.account_id, "role", params.get("Path") or "/",
-                    params["RoleName"])]
+role_arn = arn_of(ROLE)
 
 
 def check_trust_policy(ctx: RequestContext, conn: Connection, document: str) -> None:
@@ -69,22 +54,20 @@ def insert_role(conn: Connection, partition: str, account_id: str, name: str, tr
                 max_session_duration: int = DEFAULT_MAX_SESSION_DURATION, boundary_arn: str | None = None,
                 tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """Store a new role (names are checked by the caller) and return its row."""
-    row = dict(role_id=new_unique_id("role"), account_id=account_id, role_name=name, name_key=name_key(name),
-               path=path, arn=iam_arn(partition, account_id, "role", path, name), created_at=utcnow(),
-               trust_policy=trust_policy, description=description, max_session_duration=max_session_duration,
+    row = entities.new_row(ROLE, partition, account_id, name, path)
+    row.update(trust_policy=trust_policy, description=description, max_session_duration=max_session_duration,
                boundary_arn=boundary_arn, tags=tags or [], last_used_at=None, last_used_region=None)
     conn.execute(insert(state.roles).values(**row))
     return row
 
 
-@api.operation("CreateRole", resources=_new_role_arn)
+@api.operation("CreateRole", resources=new_arn_of(ROLE))
 def create_role(ctx: RequestContext, params: Params) -> Params:
     name, path = params["RoleName"], check_path(params.get("Path"))
     tags = merge_tags([], params.get("Tags") or [])
     partition = ctx.cloud.config.partition
     with writing(ctx) as conn:
-        if find(conn, ROLE, ctx.account_id, name) is not None:
-            raise already_exists("Role", name)
+        entities.refuse_existing(conn, ROLE, ctx.account_id, name)
         check_trust_policy(ctx, conn, params["AssumeRolePolicyDocument"])
         boundary = params.get("PermissionsBoundary")
         if boundary:
@@ -110,17 +93,7 @@ def get_role(ctx: RequestContext, params: Params) -> Params:
 def list_roles(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         rows = list_entities(conn, ROLE, ctx.account_id, params.get("PathPrefix"))
-    page = paginate(rows, params, lambda r: r["name_key"], "Roles")
-    page["Roles"] = [role_output(row) for row in page["Roles"]]
-    return page
-
-
-def _update_role(ctx: RequestContext, name: str, **values: Any) -> dict[str, Any]:
-    with writing(ctx) as conn:
-        row = require(conn, ROLE, ctx.account_id, name)
-        if values:
-            conn.execute(update(state.roles).where(state.roles.c.role_id == row["role_id"]).values(**values))
-    return {**row, **values}
+    return entities.page(rows, params, "Roles", role_output)
 
 
 @api.operation("UpdateRole", resources=role_arn)
@@ -130,13 +103,13 @@ def update_role(ctx: RequestContext, params: Params) -> Params:
         values["description"] = params["Description"]
     if params.get("MaxSessionDuration"):
         values["max_session_duration"] = params["MaxSessionDuration"]
-    _update_role(ctx, params["RoleName"], **values)
+    entities.update_by_name(ctx, ROLE, params, **values)
     return {}
 
 
 @api.operation("UpdateRoleDescription", resources=role_arn)
 def update_role_description(ctx: RequestContext, params: Params) -> Params:
-    row = _update_role(ctx, params["RoleName"], description=params["Description"])
+    row = entities.update_by_name(ctx, ROLE, params, description=params["Description"])
     return {"Role": role_output(row, full=True)}
 
 
@@ -145,8 +118,7 @@ def update_assume_role_policy(ctx: RequestContext, params: Params) -> Params:
     with writing(ctx) as conn:
         row = require(conn, ROLE, ctx.account_id, params["RoleName"])
         check_trust_policy(ctx, conn, params["PolicyDocument"])
-        conn.execute(update(state.roles).where(state.roles.c.role_id == row["role_id"]).values(
-            trust_policy=params["PolicyDocument"]))
+        entities.set_columns(conn, ROLE, row, trust_policy=params["PolicyDocument"])
     return {}
 
 
@@ -154,14 +126,10 @@ def update_assume_role_policy(ctx: RequestContext, params: Params) -> Params:
 def delete_role(ctx: RequestContext, params: Params) -> Params:
     with writing(ctx) as conn:
         row = require(conn, ROLE, ctx.account_id, params["RoleName"])
-        role_id = row["role_id"]
-        refuse_if_referenced(conn, state.instance_profile_roles.c.role_id, role_id,
+        refuse_if_referenced(conn, state.instance_profile_roles.c.role_id, row["role_id"],
                              "Cannot delete entity, must remove roles from instance profile first.")
-        refuse_if_referenced(conn, state.inline_policies.c.owner_id, role_id,
-                             "Cannot delete entity, must delete policies first.")
-        refuse_if_referenced(conn, state.attachments.c.owner_id, role_id,
-                             "Cannot delete entity, must detach all policies first.")
-        conn.execute(delete(state.roles).where(state.roles.c.role_id == role_id))
+        entities.refuse_if_policies(conn, row["role_id"])
+        entities.delete_row(conn, ROLE, row)
     ctx.audit_resources.append(row["arn"])
     return {}
 
@@ -169,41 +137,25 @@ def delete_role(ctx: RequestContext, params: Params) -> Params:
 # -- tags ---------------------------------------------------------------------------------------
 @api.operation("TagRole", resources=role_arn)
 def tag_role(ctx: RequestContext, params: Params) -> Params:
-    with writing(ctx) as conn:
-        row = require(conn, ROLE, ctx.account_id, params["RoleName"])
-        conn.execute(update(state.roles).where(state.roles.c.role_id == row["role_id"]).values(
-            tags=merge_tags(row["tags"], params["Tags"])))
-    return {}
+    return entities.tag(ctx, ROLE, params)
 
 
 @api.operation("UntagRole", resources=role_arn)
 def untag_role(ctx: RequestContext, params: Params) -> Params:
-    with writing(ctx) as conn:
-        row = require(conn, ROLE, ctx.account_id, params["RoleName"])
-        conn.execute(update(state.roles).where(state.roles.c.role_id == row["role_id"]).values(
-            tags=remove_tags(row["tags"], params["TagKeys"])))
-    return {}
+    return entities.untag(ctx, ROLE, params)
 
 
 @api.operation("ListRoleTags", resources=role_arn)
 def list_role_tags(ctx: RequestContext, params: Params) -> Params:
-    with ctx.cloud.db.read() as conn:
-        row = require(conn, ROLE, ctx.account_id, params["RoleName"])
-    return paginate(row["tags"], params, lambda tag: tag["Key"], "Tags")
+    return entities.list_tags(ctx, ROLE, params)
 
 
 # -- permissions boundary -----------------------------------------------------------------------
 @api.operation("PutRolePermissionsBoundary", resources=role_arn)
 def put_role_permissions_boundary(ctx: RequestContext, params: Params) -> Params:
-    with writing(ctx) as conn:
-        row = require(conn, ROLE, ctx.account_id, params["RoleName"])
-        require_boundary_policy(conn, ctx.cloud.config.partition, ctx.account_id, params["PermissionsBoundary"])
-        conn.execute(update(state.roles).where(state.roles.c.role_id == row["role_id"]).values(
-            boundary_arn=params["PermissionsBoundary"]))
-    return {}
+    return entities.put_boundary(ctx, ROLE, params)
 
 
 @api.operation("DeleteRolePermissionsBoundary", resources=role_arn)
 def delete_role_permissions_boundary(ctx: RequestContext, params: Params) -> Params:
-    _update_role(ctx, params["RoleName"], boundary_arn=None)
-    return {}
+    return entities.delete_boundary(ctx, ROLE, params)

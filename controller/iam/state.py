@@ -12,31 +12,33 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, 
 
 from controller.state import JsonText, UtcDateTime, metadata
 
-users = Table(
-    "iam_users", metadata,
-    Column("user_id", String(32), primary_key=True),
-    Column("account_id", String(12), nullable=False),
-    Column("user_name", String(64), nullable=False),
-    Column("name_key", String(64), nullable=False),
-    Column("path", String(512), nullable=False),
-    Column("arn", String(1024), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+
+def _entity_table(table_name: str, id_column: str, name_column: str, name_length: int, *extra: Column) -> Table:
+    """A user, group, role or instance profile table: the columns all of them share, then ``extra``.
+
+    ``entity_operations.new_row`` fills exactly these shared columns.
+    """
+    return Table(
+        table_name, metadata,
+        Column(id_column, String(32), primary_key=True),
+        Column("account_id", String(12), nullable=False),
+        Column(name_column, String(name_length), nullable=False),
+        Column("name_key", String(name_length), nullable=False),
+        Column("path", String(512), nullable=False),
+        Column("arn", String(1024), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        *extra,
+        UniqueConstraint("account_id", "name_key"),
+    )
+
+
+users = _entity_table(
+    "iam_users", "user_id", "user_name", 64,
     Column("boundary_arn", String(2048)),
     Column("tags", JsonText, nullable=False),
-    UniqueConstraint("account_id", "name_key"),
 )
 
-groups = Table(
-    "iam_groups", metadata,
-    Column("group_id", String(32), primary_key=True),
-    Column("account_id", String(12), nullable=False),
-    Column("group_name", String(128), nullable=False),
-    Column("name_key", String(128), nullable=False),
-    Column("path", String(512), nullable=False),
-    Column("arn", String(1024), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    UniqueConstraint("account_id", "name_key"),
-)
+groups = _entity_table("iam_groups", "group_id", "group_name", 128)
 
 group_members = Table(
     "iam_group_members", metadata,
@@ -45,15 +47,8 @@ group_members = Table(
     Index("ix_iam_group_members_user", "user_id"),
 )
 
-roles = Table(
-    "iam_roles", metadata,
-    Column("role_id", String(32), primary_key=True),
-    Column("account_id", String(12), nullable=False),
-    Column("role_name", String(64), nullable=False),
-    Column("name_key", String(64), nullable=False),
-    Column("path", String(512), nullable=False),
-    Column("arn", String(1024), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+roles = _entity_table(
+    "iam_roles", "role_id", "role_name", 64,
     Column("trust_policy", Text, nullable=False),
     Column("description", String(1000)),
     Column("max_session_duration", Integer, nullable=False),
@@ -61,7 +56,6 @@ roles = Table(
     Column("tags", JsonText, nullable=False),
     Column("last_used_at", UtcDateTime),
     Column("last_used_region", String(32)),
-    UniqueConstraint("account_id", "name_key"),
 )
 
 #: Customer managed policies (AWS managed ones are package data, see ``aws_policies``).
@@ -113,17 +107,9 @@ attachments = Table(
     Index("ix_iam_attachments_policy", "account_id", "policy_arn"),
 )
 
-instance_profiles = Table(
-    "iam_instance_profiles", metadata,
-    Column("profile_id", String(32), primary_key=True),
-    Column("account_id", String(12), nullable=False),
-    Column("profile_name", String(128), nullable=False),
-    Column("name_key", String(128), nullable=False),
-    Column("path", String(512), nullable=False),
-    Column("arn", String(1024), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+instance_profiles = _entity_table(
+    "iam_instance_profiles", "profile_id", "profile_name", 128,
     Column("tags", JsonText, nullable=False),
-    UniqueConstraint("account_id", "name_key"),
 )
 
 instance_profile_roles = Table(
