@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, RowMapping, and_, exists, or_, select
 
 from controller.api import Params, RequestContext
 from controller.ec2 import instance_lifecycle, instance_state, instance_types, state
@@ -32,13 +32,19 @@ _NIC_MEMBERS = ("Association", "Attachment", "Description", "Groups", "Ipv6Addre
                 "SourceDestCheck", "Status", "SubnetId", "VpcId", "InterfaceType")
 
 
-def listed_rows(conn: Connection, account: str, listed_for: dt.timedelta) -> list[RowMapping]:
-    """The account's instances DescribeInstances shows (terminated ones for ``listed_for`` after the fact)."""
-    table = instance_state.instances
-    rows = conn.execute(select(table).where(table.c.account_id == account).order_by(table.c.instance_id)
-                        ).mappings().all()
+def visible(table: Any, account: str, listed_for: dt.timedelta) -> Any:
+    """The condition on instance rows DescribeInstances shows: the account's, terminated ones only for
+    ``listed_for`` after the fact."""
     cutoff = utcnow() - listed_for
-    return [r for r in rows if r["state"] != instance_lifecycle.TERMINATED or (r["terminated_at"] or cutoff) > cutoff]
+    return and_(table.c.account_id == account,
+                or_(table.c.state != instance_lifecycle.TERMINATED, table.c.terminated_at > cutoff))
+
+
+def listed_rows(conn: Connection, account: str, listed_for: dt.timedelta) -> list[RowMapping]:
+    """The account's instances DescribeInstances shows, by id."""
+    table = instance_state.instances
+    return conn.execute(select(table).where(visible(table, account, listed_for))
+                        .order_by(table.c.instance_id)).mappings().all()
 
 
 def state_output(name: str) -> Params:
@@ -165,37 +171,82 @@ def reservations(rows: Sequence[RowMapping], outputs: list[Params]) -> list[Para
     return list(grouped.values())
 
 
+#: Filters answered in SQL, exactly (EC2's ``*``/``?`` wildcards are SQLite's GLOB): filter name -> column.
+_SQL_FILTERS = {"instance-id": "instance_id", "instance-state-name": "state", "instance-type": "instance_type",
+                "image-id": "image_id", "availability-zone": "availability_zone", "subnet-id": "subnet_id",
+                "vpc-id": "vpc_id", "key-name": "key_name", "reservation-id": "reservation_id",
+                "owner-id": "account_id", "tenancy": "tenancy", "root-device-type": "root_device_type"}
+
+
+def _match(column: Any, values: list[str]) -> Any:
+    return or_(*(column.op("GLOB")(v) if any(c in v for c in "*?[") else column == v for v in values))
+
+
+def _sql_filter(table: Any, account: str, name: str, values: list[str]) -> Any | None:
+    """The SQL condition of one filter, or None when it must be matched on the built output."""
+    if name in _SQL_FILTERS:
+        return _match(table.c[_SQL_FILTERS[name]], values)
+    tags = state.tags
+    if name.startswith("tag:"):
+        return exists(select(tags.c.key).where(tags.c.account_id == account, tags.c.resource_id == table.c.instance_id,
+                                               tags.c.key == name[4:], _match(tags.c.value, values)))
+    if name == "tag-key":
+        return exists(select(tags.c.key).where(tags.c.account_id == account, tags.c.resource_id == table.c.instance_id,
+                                               _match(tags.c.key, values)))
+    return None
+
+
 @vpc_operation("DescribeInstances", resources=arns((INSTANCE, "InstanceIds")))
 def describe_instances(ctx: RequestContext, params: Params) -> Params:
+    """Ids are checked and filters answered in SQL where they can be; outputs are built for the page only,
+    unless a filter needs the built output (then for every candidate, as EC2's filters may look at anything)."""
     wanted = params.get("InstanceIds") or []
     if wanted and params.get("MaxResults") is not None:
         raise InvalidParameterCombination("The parameter instancesSet cannot be used with the parameter maxResults")
-    listed_for = dt.timedelta(seconds=ctx.cloud.config.terminated_instance_listed_seconds)
+    table = instance_state.instances
+    shown = visible(table, ctx.account_id, dt.timedelta(seconds=ctx.cloud.config.terminated_instance_listed_seconds))
+    conditions, remaining = [shown], []
+    for f in params.get("Filters") or []:
+        condition = _sql_filter(table, ctx.account_id, f.get("Name", ""), [str(v) for v in f.get("Values") or []])
+        if condition is None:
+            remaining.append(f)
+        else:
+            conditions.append(condition)
     with ctx.cloud.db.read() as conn:
-        rows = listed_rows(conn, ctx.account_id, listed_for)
         if wanted:
-            present = {r["instance_id"] for r in rows}
+            present = {r[0] for r in conn.execute(select(table.c.instance_id).where(
+                shown, table.c.instance_id.in_(wanted)))}
             missing = [i for i in dict.fromkeys(wanted) if i not in present]
             if missing:
                 raise INSTANCE.missing(missing)
-            rows = [r for r in rows if r["instance_id"] in set(wanted)]
-        if not params.get("Filters"):
-            keyed = [{"InstanceId": r["instance_id"], "_row": r} for r in rows]
-            cut, token = page(keyed, params, "InstanceId", (5, 1000))
-            rows = [k["_row"] for k in cut]
+            conditions.append(table.c.instance_id.in_(wanted))
+        ids = [{"InstanceId": r[0]} for r in conn.execute(select(table.c.instance_id).where(*conditions)
+                                                          .order_by(table.c.instance_id))]
+        if not remaining:
+            cut, token = page(ids, params, "InstanceId", (5, 1000))
+            rows = _rows(conn, [i["InstanceId"] for i in cut])
             outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows)
         else:
+            rows = _rows(conn, [i["InstanceId"] for i in ids])
             outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows)
             for row, output in zip(rows, outputs, strict=True):
                 output["_reservation"], output["_owner"] = row["reservation_id"], row["account_id"]
-            outputs, token = describe(outputs, params, key="InstanceId", fields=_INSTANCE_FILTERS,
-                                      page_limits=(5, 1000))
+            outputs, token = describe(outputs, {**params, "Filters": remaining}, key="InstanceId",
+                                      fields=_INSTANCE_FILTERS, page_limits=(5, 1000))
             by_id = {r["instance_id"]: r for r in rows}
             rows = [by_id[o["InstanceId"]] for o in outputs]
     result: Params = {"Reservations": reservations(rows, outputs)}
     if token:
         result["NextToken"] = token
     return result
+
+
+def _rows(conn: Connection, instance_ids: list[str]) -> list[RowMapping]:
+    table = instance_state.instances
+    if not instance_ids:
+        return []
+    return conn.execute(select(table).where(table.c.instance_id.in_(instance_ids))
+                        .order_by(table.c.instance_id)).mappings().all()
 
 
 # --- DescribeInstanceStatus ------------------------------------------------------------------------------------------
