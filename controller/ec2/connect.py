@@ -119,7 +119,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``cloudlet ssh`` on the ``cloudlet`` command."""
     ssh = commands.add_parser("ssh", help="open a shell on an instance through its VPC (no public address needed)")
     ssh.add_argument("instance_id")
-    ssh.add_argument("remote_command", nargs=argparse.REMAINDER, help="a command to run instead of a shell")
+    ssh.add_argument("remote_command", nargs=argparse.REMAINDER,
+                     help="a command to run instead of a shell (options go before the instance id, as for ssh)")
     ssh.add_argument("-i", "--identity", default=None, help="the key pair's private key (default ~/.ssh/NAME.pem)")
     ssh.add_argument("-l", "--user", default="root", help="the user to log in as (default root; debian for the "
                                                            "Debian cloud image)")

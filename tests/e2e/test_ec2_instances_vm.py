@@ -316,6 +316,33 @@ def test_an_agent_killed_with_sigkill_adopts_its_instances_when_it_comes_back(en
     assert state_of(env, instance_id) == "running"
 
 
+def test_cloudlet_ssh_opens_a_session_through_the_vpc(env: Env, instance_id: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "controller.cli", "--data-dir", str(env.cloud.data_dir), "ssh",
+                             "-i", str(env.key_file), "--name-prefix", env.prefix, "--agent-state-dir",
+                             str(env.agent_dir), instance_id, "cat", "/root/user-data-marker"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "user-data ran as 0"
+
+
+def test_create_image_captures_the_root_volume_for_new_instances(env: Env, instance_id: str) -> None:
+    ec2 = env.ec2()
+    image_id = ec2.create_image(InstanceId=instance_id, Name="captured", NoReboot=True)["ImageId"]
+    image = wait_for(lambda: (i := ec2.describe_images(ImageIds=[image_id])["Images"][0])["State"] != "pending"
+                     and i, 90, "the capture")
+    assert image["State"] == "available", image.get("StateReason")
+    assert image["SourceInstanceId"] == instance_id and image["RootDeviceType"] == "ebs"
+    copy = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", KeyName="k", MinCount=1,
+                             MaxCount=1)["Instances"][0]["InstanceId"]
+    try:
+        wait_for(lambda: state_of(env, copy) == "running", 60, "the copy running")
+        assert ssh(env, copy, "cat /root/survivor").strip() == "kept"  # written on the source before the capture
+    finally:
+        ec2.terminate_instances(InstanceIds=[copy])
+        wait_for(lambda: state_of(env, copy) == "terminated", 60, "the copy terminated")
+    assert state_of(env, instance_id) == "running"  # NoReboot: the source never stopped
+
+
 def test_capacity_exhaustion_answers_insufficient_instance_capacity(env: Env, instance_id: str) -> None:
     result = env.cloud.aws("ec2", "run-instances", "--image-id", env.facts["image_id"], "--instance-type",
                            "r5.24xlarge", check=False)
