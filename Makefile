@@ -9,12 +9,12 @@ DATA_DIR ?= $(HOME)/.local/share/cloudlet
 LISTEN ?= 127.0.0.1:8773
 PYTEST_ARGS ?=
 
-.PHONY: up test bench install services images lint
+.PHONY: up test bench install services images lint s3fs-venv
 
 up: install services images
 	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-test: install services
+test: install services s3fs-venv
 	$(BIN)/ruff check controller agent tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -42,6 +42,16 @@ $(VENV)/.system: $(BIN)/python ansible/site.yml $(wildcard ansible/roles/*/*/*.y
 $(VENV)/.installed: $(VENV)/.system pyproject.toml
 	@echo "==> installing Cloudlet and its test tools into the virtualenv"
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# s3fs (a client the S3 tests drive) pins an older botocore through aiobotocore: it gets a venv of its own.
+S3FS_VENV := .cache/s3fs-venv
+s3fs-venv: $(S3FS_VENV)/bin/s3fs-ready
+
+$(S3FS_VENV)/bin/s3fs-ready:
+	@echo "==> installing s3fs into $(S3FS_VENV)"
+	$(PYTHON) -m venv $(S3FS_VENV)
+	$(S3FS_VENV)/bin/pip install --quiet s3fs
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).
