@@ -174,7 +174,8 @@ def _validate_value(shape: Shape, value: Any, rules: Rules, ec2: bool) -> list[I
         if rules.length and isinstance(value, bytes | bytearray):
             _check_length(shape, value, len(value), problems, "string")
         return problems
-    if rules.value_range and kind in ("integer", "long", "float", "double") and not isinstance(value, bool):
+    if rules.value_range and kind in ("integer", "long", "float", "double") and not isinstance(value, bool) \
+            and shape.name not in rules.service_ranges:
         minimum, maximum = metadata.get("min"), metadata.get("max")
         if minimum is not None and value < minimum:
             problems.append(InputError("constraint", value=value, reason="MIN_VALUE_EXCEEDED",

@@ -8,6 +8,3 @@ api = ServiceApi("sts")
 api.resource_lookup = role_trust_lookup
 
 from controller.sts import identity, sessions  # noqa: E402,F401  (register operations on api)
-from controller.sts.limits import relax_model_minimums  # noqa: E402
-
-relax_model_minimums()

@@ -2,7 +2,8 @@
 
 Pure functions, unit-tested without a server. The one setting is the shortest session
 allowed: AWS's 900 seconds, lowered for tests through ``CLOUDLET_MIN_SESSION_SECONDS``
-so an expiry can be watched without waiting a quarter of an hour.
+so an expiry can be watched without waiting a quarter of an hour. The protocol layer
+leaves the duration ranges to these functions (``faults.Rules.service_ranges``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Mapping, Sequence
 
 from controller.errors import ServiceError, error
 from controller.iam.policy import policy_size
-from controller.protocol.models import load_service_model
 
 ValidationError = error("ValidationError", 400)
 PackedPolicyTooLarge = error("PackedPolicyTooLarge", 400)
@@ -37,23 +37,6 @@ def min_session_seconds() -> int:
     """The shortest session duration accepted (``CLOUDLET_MIN_SESSION_SECONDS``, default AWS's 900)."""
     value = os.environ.get("CLOUDLET_MIN_SESSION_SECONDS", "")
     return int(value) if value.strip().isdigit() else AWS_MIN_SESSION_SECONDS
-
-
-def relax_model_minimums() -> None:
-    """Let the wire accept durations below 900 s when ``CLOUDLET_MIN_SESSION_SECONDS`` says so.
-
-    The protocol layer enforces the STS model's ranges (DurationSeconds >= 900) before
-    any handler runs, so the test setting must lower the model's minimum too. This edits
-    the shape definitions of the process-wide STS model once, at import, before any
-    request is parsed; without the setting nothing changes.
-    """
-    minimum = min_session_seconds()
-    if minimum >= AWS_MIN_SESSION_SECONDS:
-        return
-    model = load_service_model("sts")
-    for shape_name in ("roleDurationSecondsType", "durationSecondsType"):
-        definition = model.shape_for(shape_name)._shape_model  # the model's own dict, shared by every Shape
-        definition["min"] = minimum
 
 
 def role_session_seconds(requested: int | None, max_session_duration: int, *, chained: bool) -> int:

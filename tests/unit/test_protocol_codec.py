@@ -184,12 +184,16 @@ def test_iam_validation_errors_name_every_parameter() -> None:
     assert "Value null at 'tags.1.member.value'" in tags.message
 
 
-def test_sts_range_and_query_maps() -> None:
-    request = form("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr"
-                   "&RoleSessionName=s&DurationSeconds=60")
-    error = client_error(op("sts", "AssumeRole"), request)
-    assert ("Value '60' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than "
-            "or equal to 900") in error.message
+def test_value_ranges_and_query_maps() -> None:
+    request = form("Action=CreateRole&Version=2010-05-08&RoleName=r&AssumeRolePolicyDocument=%7B%7D"
+                   "&MaxSessionDuration=60")
+    error = client_error(op("iam", "CreateRole"), request)
+    assert ("Value '60' at 'maxSessionDuration' failed to satisfy constraint: Member must have value greater "
+            "than or equal to 3600") in error.message
+    # STS leaves its duration bounds to the service (they move with its configuration).
+    sts = form("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr"
+               "&RoleSessionName=session&DurationSeconds=60")
+    assert parse_request(op("sts", "AssumeRole"), sts)["DurationSeconds"] == 60
     sns = form("Action=CreateTopic&Version=2010-03-31&Name=t&Attributes.entry.1.key=DisplayName"
                "&Attributes.entry.1.value=My%20Topic")
     assert parse_request(op("sns", "CreateTopic"), sns)["Attributes"] == {"DisplayName": "My Topic"}
