@@ -115,6 +115,9 @@ def test_external_id_session_policy_and_durations(cloudlet: CloudletProcess, iam
     assert cloudlet.client("ec2", session_credentials(by_arn)).describe_availability_zones()["AvailabilityZones"]
     assert denied(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1", ExternalId="secret-42",
                   DurationSeconds=7200)[0] == "ValidationError"  # above the role's MaxSessionDuration
+    short = denied(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1", ExternalId="secret-42",
+                   DurationSeconds=60)
+    assert short[0] == "ValidationError" and "greater than or equal to 900" in short[2]
     bad_policy = denied(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1", ExternalId="secret-42",
                         Policy='{"Version": "2012-10-17"}')
     assert bad_policy[0] == "MalformedPolicyDocument"
