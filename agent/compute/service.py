@@ -30,7 +30,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -164,11 +164,16 @@ def ephemeral_volume_id(instance_id: str, name: str) -> str:
 
 
 class InstancesReconciler:
-    """Converges this host to the ``instances`` section (see the module docstring)."""
+    """Converges this host to the ``instances`` section (see the module docstring).
 
-    def __init__(self, driver: ComputeDriver, plugger: VpcPlugger, state_dir: Path, link: ControllerLink, *,
-                 watch_interval: float = WATCH_INTERVAL) -> None:
-        self.driver = driver
+    The driver is opened on first need, when the section names instances or compute has state on this host
+    from an earlier run: an agent that never runs an instance (a network-only host, a test) leaves nothing.
+    """
+
+    def __init__(self, open_driver: Callable[[], ComputeDriver], plugger: VpcPlugger, state_dir: Path,
+                 link: ControllerLink, *, watch_interval: float = WATCH_INTERVAL) -> None:
+        self.open_driver = open_driver
+        self._driver: ComputeDriver | None = None
         self.plugger = plugger
         self.state_dir = state_dir
         self.link = link
@@ -207,9 +212,17 @@ class InstancesReconciler:
 
     # --- one pass ------------------------------------------------------------------------------------------------
 
+    @property
+    def driver(self) -> ComputeDriver:
+        if self._driver is None:
+            self._driver = self.open_driver()
+        return self._driver
+
     def _reconcile(self, section: dict[str, Any]) -> None:
         wanted = {w.instance_id: w for w in map(WantedInstance.parse, section.get("instances", []))}
         self.wanted = wanted
+        if self._driver is None and not wanted and not self.state_dir.exists():
+            return  # nothing to run, nothing left from before
         self.plugger.set_routes({(w.instance_id, int(n["device_index"])): (n["vpc_id"], n["subnet_id"])
                                  for w in wanted.values() for n in w.nics})
         images = self._cache_images(section.get("images", {}), wanted.values())
@@ -464,7 +477,8 @@ class InstancesReconciler:
         while not self._stop.wait(interval):
             try:
                 with self._lock:
-                    self._report(force=False)
+                    if self._driver is not None:
+                        self._report(force=False)
             except Exception:  # the watcher must outlive a bad moment of libvirt or the controller
                 log.exception("instance watch failed; retrying")
 
@@ -497,13 +511,10 @@ def register(registry: Any, context: Any) -> None:
         log.warning("compute disabled: QEMU is not installed")
         return
     from agent.compute.host import ensure_kvm_device_access
-    from agent.compute.libvirt_driver import LibvirtDriver
     from agent.compute.naming import owner_tag
     from agent.compute.setup import choose_accelerator
 
     state_dir = compute_dir(context.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o755)
     COMPUTE_ROOT.mkdir(parents=True, exist_ok=True)
     ensure_kvm_device_access()
     probe = Path(os.environ.get("CLOUDLET_PROBE_MANIFEST", str(DEFAULT_PROBE_MANIFEST)))
@@ -511,12 +522,20 @@ def register(registry: Any, context: Any) -> None:
     decision = choose_accelerator(COMPUTE_ROOT, probe if probe.is_file() else None,
                                   os.environ.get("CLOUDLET_ACCELERATOR") or None)
     log.info("compute: hypervisor %s (%s)", decision.hypervisor, decision.reason)
-    if decision.accelerator is None:
+    accelerator = decision.accelerator
+    if accelerator is None:
         log.warning("compute disabled: %s", decision.reason)
         return
     plugger = VpcPlugger(context.name_prefix, tap_alias(owner_tag(state_dir), ""))
-    driver = LibvirtDriver(state_dir, decision.accelerator, plugger=plugger)
+
+    def open_driver() -> ComputeDriver:
+        from agent.compute.libvirt_driver import LibvirtDriver
+
+        state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o755)
+        return LibvirtDriver(state_dir, accelerator, plugger=plugger)
+
     client = context.client
     link = ControllerLink(client.host, client.port, client.token, context.host_id)
-    registry.add("instances", InstancesReconciler(driver, plugger, state_dir, link),
+    registry.add("instances", InstancesReconciler(open_driver, plugger, state_dir, link),
                  capabilities=[CAPABILITY_COMPUTE], hypervisor=decision.hypervisor)

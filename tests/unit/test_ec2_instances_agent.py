@@ -50,8 +50,8 @@ class Agent:
         self.cloud, self.host_id = cloud, host_id
         self.driver = driver or InMemoryComputeDriver(Accelerator.TCG)
         self.link = DirectLink(cloud, host_id)
-        self.reconciler = InstancesReconciler(self.driver, VpcPlugger("cl-test-", "cloudlet:test:"), state_dir,
-                                              self.link, watch_interval=3600)  # type: ignore[arg-type]
+        self.reconciler = InstancesReconciler(lambda: self.driver, VpcPlugger("cl-test-", "cloudlet:test:"),
+                                              state_dir, self.link, watch_interval=3600)  # type: ignore[arg-type]
 
     def sync(self) -> dict[str, Any]:
         with self.cloud.db.read() as conn:
@@ -173,6 +173,28 @@ def test_root_volume_kept_when_delete_on_termination_is_false(ic: InstanceCloud,
     with ic.db.read() as conn:
         kept = conn.execute(select(volumes.c.volume_id).where(volumes.c.instance_id == instance_id)).all()
     assert len(kept) == 1  # its record stays, like its file on the host
+
+
+def test_an_agent_without_instances_opens_no_driver_and_leaves_nothing(ic: InstanceCloud,  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    opened: list[InMemoryComputeDriver] = []
+
+    def open_driver() -> InMemoryComputeDriver:
+        opened.append(InMemoryComputeDriver(Accelerator.TCG))
+        return opened[-1]
+
+    state_dir = tmp_path / "idle-agent"
+    reconciler = InstancesReconciler(open_driver, VpcPlugger("cl-test-", "cloudlet:test:"), state_dir,
+                                     DirectLink(ic, "h-0000000000000000b"), watch_interval=3600)  # type: ignore[arg-type]
+    try:
+        reconciler.reconcile({"instances": [], "images": {}})
+        assert opened == [] and not state_dir.exists()
+        ic.run(Placement={"AvailabilityZone": "home-1b"})
+        with ic.db.read() as conn:
+            reconciler.reconcile(host_instances(conn, ic.cloud.config, "h-0000000000000000b"))
+        assert len(opened) == 1 and opened[0].list_instances()
+    finally:
+        reconciler.close()
 
 
 def test_a_driver_that_cannot_capture_fails_the_image(ic: InstanceCloud, agent: Agent) -> None:  # noqa: F811
