@@ -88,29 +88,48 @@ class Connection:
                 break
             received += count
         if response.status >= 300:
-            raise RuntimeError(f"{method} {parts.path}: HTTP {response.status}")
+            raise RequestFailed(f"{method} {parts.path}: HTTP {response.status}")
         return received
 
 
+class RequestFailed(Exception):
+    """The server answered an error: the request does not count, the run goes on."""
+
+
+@dataclass
+class Measure:
+    """Successful operations and bytes per second, and how many requests failed."""
+
+    ops: float
+    rate: float
+    failed: int
+
+
 def closed_loop(streams: int, seconds: float, step: Callable[[Connection, int, int], int], endpoint: str,
-                min_ops: int = 1) -> tuple[float, float]:
-    """Run ``streams`` clients until ``seconds`` pass (each does at least ``min_ops``); (ops/s, bytes/s)."""
+                min_ops: int = 1) -> Measure:
+    """Run ``streams`` clients until ``seconds`` pass (each does at least ``min_ops`` successful ones).
+
+    Failed requests (an error status, a dropped connection) are counted apart and not
+    credited; a stream that fails starts again on a new connection.
+    """
     connections = [Connection(endpoint) for _ in range(streams)]
-    counts = [[0, 0] for _ in range(streams)]
+    counts = [[0, 0, 0] for _ in range(streams)]
     barrier = threading.Barrier(streams + 1)
     deadline = [0.0]
-    failures: list[BaseException] = []
 
     def run(index: int) -> None:
         barrier.wait()
         op = 0
-        try:
-            while op < min_ops or time.perf_counter() < deadline[0]:
+        while counts[index][0] < min_ops or time.perf_counter() < deadline[0]:
+            try:
                 counts[index][1] += step(connections[index], index, op)
                 counts[index][0] += 1
-                op += 1
-        except BaseException as exc:  # a failed request makes the figure meaningless: report it
-            failures.append(exc)
+            except (RequestFailed, OSError, http.client.HTTPException):
+                counts[index][2] += 1
+                connections[index] = Connection(endpoint)
+                if counts[index][2] > 1000:
+                    return
+            op += 1
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(streams)]
     for thread in threads:
@@ -120,10 +139,9 @@ def closed_loop(streams: int, seconds: float, step: Callable[[Connection, int, i
     barrier.wait()
     for thread in threads:
         thread.join()
-    if failures:
-        raise failures[0]
     elapsed = time.perf_counter() - began
-    return sum(c[0] for c in counts) / elapsed, sum(c[1] for c in counts) / elapsed
+    return Measure(sum(c[0] for c in counts) / elapsed, sum(c[1] for c in counts) / elapsed,
+                   sum(c[2] for c in counts))
 
 
 class Nginx:
@@ -201,7 +219,7 @@ def main() -> None:
     moto = MotoServer()
     cloud = CloudletProcess(workdir / "data", extra_env={"CLOUDLET_LOG": "WARNING"}).start()
     nginx = None
-    rows: list[tuple[str, dict[str, float]]] = []
+    rows: list[tuple[str, dict[str, Measure]]] = []
     try:
         creds = cloud.root_credentials()
         targets = [Target("cloudlet", cloud.endpoint, boto(cloud.endpoint, creds.access_key_id,
@@ -218,11 +236,8 @@ def main() -> None:
             for streams in (1, 8):
                 if size == 4096 and streams == 1:
                     continue
-                results = {}
-                for target in targets:
-                    ops, rate = closed_loop(streams, args.seconds, put_step(target, prefix, keys, data),
-                                            target.endpoint)
-                    results[target.name] = ops if size == 4096 else rate / MiB
+                results = {target.name: closed_loop(streams, args.seconds, put_step(target, prefix, keys, data),
+                                                    target.endpoint) for target in targets}
                 rows.append((f"PUT {label:>7} x{streams}", results))
             for index in range(keys):  # every key exists, for GETs (and nginx's symlinks)
                 for target in targets:
@@ -239,17 +254,16 @@ def main() -> None:
             for streams in (1, 8):
                 if size == 4096 and streams == 1:
                     continue
-                results = {}
-                for target in targets:
-                    ops, rate = closed_loop(streams, args.seconds,
-                                            get_step(lambda key, t=target: t.url("GET", key), prefix, keys),
-                                            target.endpoint)
-                    results[target.name] = ops if size == 4096 else rate / MiB
-                ops, rate = closed_loop(streams, args.seconds,
-                                        get_step(lambda key: f"{nginx.endpoint}/{key}", prefix, keys),
-                                        nginx.endpoint)
-                results["nginx"] = ops if size == 4096 else rate / MiB
+                results = {target.name: closed_loop(
+                    streams, args.seconds, get_step(lambda key, t=target: t.url("GET", key), prefix, keys),
+                    target.endpoint) for target in targets}
+                results["nginx"] = closed_loop(streams, args.seconds,
+                                               get_step(lambda key: f"{nginx.endpoint}/{key}", prefix, keys),
+                                               nginx.endpoint)
                 rows.append((f"GET {label:>7} x{streams}", results))
+    except Exception:
+        print("Cloudlet's last log lines:\n" + "".join(cloud.output[-40:]))
+        raise
     finally:
         if nginx is not None:
             nginx.stop()
@@ -259,17 +273,29 @@ def main() -> None:
     report(rows, args.seconds)
 
 
-def report(rows: list[tuple[str, dict[str, float]]], seconds: float) -> None:
+def figure(label: str, measure: Measure) -> float:
+    """Requests/s for 4 KiB objects, MiB/s for larger ones."""
+    return measure.ops if "4 KiB" in label else measure.rate / MiB
+
+
+def report(rows: list[tuple[str, dict[str, Measure]]], seconds: float) -> None:
     print(f"\n== S3: Cloudlet vs moto vs nginx ({os.cpu_count()} cores shared by servers and clients, "
           f"{seconds:.0f}s per figure; 4 KiB in requests/s, larger objects in MiB/s)")
     print(f"{'workload':<18} {'cloudlet':>10} {'moto':>10} {'nginx':>10}   {'vs moto':>8} {'vs nginx':>9}")
+    failures = []
     for label, results in rows:
-        ours, moto, nginx = results["cloudlet"], results["moto"], results.get("nginx")
+        values = {name: figure(label, measure) for name, measure in results.items()}
+        ours, moto, nginx = values["cloudlet"], values["moto"], values.get("nginx")
         nginx_text = f"{nginx:10.0f}" if nginx is not None else f"{'-':>10}"
         ratio_nginx = f"{ours / nginx:8.0%}" if nginx else f"{'-':>8}"
-        print(f"{label:<18} {ours:10.0f} {moto:10.0f} {nginx_text}   {ours / moto:7.1f}x {ratio_nginx:>9}")
-    small = [r for label, r in rows if "4 KiB" in label]
-    large_gets = [r for label, r in rows if label.startswith("GET") and "256 MiB" in label]
+        ratio_moto = f"{ours / moto:7.1f}x" if moto else f"{'inf':>8}"
+        print(f"{label:<18} {ours:10.0f} {moto:10.0f} {nginx_text}   {ratio_moto} {ratio_nginx:>9}")
+        failures += [f"{label.strip()}: {name} failed {m.failed} requests" for name, m in results.items() if m.failed]
+    for failure in failures:
+        print("  (not counted) " + failure)
+    small = [{n: figure(label, m) for n, m in r.items()} for label, r in rows if "4 KiB" in label]
+    large_gets = [{n: figure(label, m) for n, m in r.items()} for label, r in rows
+                  if label.startswith("GET") and "256 MiB" in label]
     large = ("not measured (--quick)" if not large_gets else
              "met" if all(r["cloudlet"] >= 0.7 * r["nginx"] for r in large_gets) else "NOT met")
     print("targets: small (4 KiB) ops >= 3x moto: "
