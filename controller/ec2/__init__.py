@@ -10,6 +10,7 @@ from controller.ec2 import (  # noqa: E402,F401  (each module registers its oper
     gateways,
     images,
     instance_actions,
+    instance_profiles,
     instance_types,
     instance_views,
     instances,

@@ -96,10 +96,7 @@ def finish_termination(conn: Connection, cloud: Cloud, instance_id: str, now: dt
     interfaces.release_instance_interfaces(conn, instance_id)
     volumes = instance_state.instance_volumes
     conn.execute(delete(volumes).where(volumes.c.instance_id == instance_id, volumes.c.delete_on_termination))
-    credentials = instance_state.instance_credentials
-    for (key_id,) in conn.execute(select(credentials.c.access_key_id).where(credentials.c.instance_id == instance_id)):
-        cloud.credentials.delete_key(key_id, conn=conn)
-    conn.execute(delete(credentials).where(credentials.c.instance_id == instance_id))
+    revoke_credentials(conn, cloud, instance_id)
     captures, images = instance_state.image_captures, instance_state.images
     for (image_id,) in conn.execute(select(captures.c.image_id).where(captures.c.instance_id == instance_id)):
         conn.execute(update(images).where(images.c.image_id == image_id, images.c.state == "pending").values(
@@ -107,6 +104,15 @@ def finish_termination(conn: Connection, cloud: Cloud, instance_id: str, now: dt
     conn.execute(delete(captures).where(captures.c.instance_id == instance_id))
     table = instance_state.instances
     conn.execute(update(table).where(table.c.instance_id == instance_id).values(terminated_at=now))
+
+
+def revoke_credentials(conn: Connection, cloud: Cloud, instance_id: str) -> None:
+    """Forget and invalidate the role credentials the metadata service gave the instance (termination, or its
+    instance profile changed)."""
+    table = instance_state.instance_credentials
+    for (key_id,) in conn.execute(select(table.c.access_key_id).where(table.c.instance_id == instance_id)):
+        cloud.credentials.delete_key(key_id, conn=conn)
+    conn.execute(delete(table).where(table.c.instance_id == instance_id))
 
 
 # --- the state-changing calls ---------------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ class Profile:
     profile_id: str
 
 
-def _instance_profile(conn: Connection, ctx: RequestContext, spec: Params | None) -> Profile | None:
+def instance_profile(conn: Connection, ctx: RequestContext, spec: Params | None) -> Profile | None:
     """The instance profile; the caller must be allowed to pass its role (iam:PassRole), as in AWS."""
     if not spec:
         return None
@@ -333,7 +333,7 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
                                         "network interfaces.")
         _root_mapping(launch, params, image)
         key = keypairs.find_by_name(conn, ctx.account_id, params["KeyName"]) if params.get("KeyName") else None
-        profile = _instance_profile(conn, ctx, params.get("IamInstanceProfile"))
+        profile = instance_profile(conn, ctx, params.get("IamInstanceProfile"))
         subnets = _subnets_by_zone(conn, ctx, launch)
         placement_spec = params.get("Placement") or {}
         group_row, group, partition = _group(conn, ctx.account_id, placement_spec, instance_type)

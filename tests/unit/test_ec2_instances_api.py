@@ -298,3 +298,42 @@ def test_report_parsing_refuses_malformed_reports() -> None:
         except ValueError:
             continue
         raise AssertionError(f"accepted {bad!r}")
+
+
+def test_instance_profile_associations_replace_and_revoke_credentials(ic: InstanceCloud) -> None:  # noqa: F811
+    from controller.api import Principal, RequestContext
+
+    iam = ic.cloud.services["iam"]
+    ctx = RequestContext(cloud=ic.cloud, service="iam", operation="x", request_id="t", region="home-1",
+                         principal=Principal(account_id=ic.account, arn=f"arn:aws:iam::{ic.account}:root",
+                                             kind="root", user_id=ic.account))
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    for name in ("one", "two"):
+        iam.operations["CreateRole"].handler(ctx, {"RoleName": name, "AssumeRolePolicyDocument": trust})
+        iam.operations["CreateInstanceProfile"].handler(ctx, {"InstanceProfileName": name})
+        iam.operations["AddRoleToInstanceProfile"].handler(ctx, {"InstanceProfileName": name, "RoleName": name})
+    instance = ic.run()[0]
+    instance_id, eni_id = instance["InstanceId"], instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    assert ic.call("DescribeIamInstanceProfileAssociations")["IamInstanceProfileAssociations"] == []
+    association = ic.call("AssociateIamInstanceProfile", {"InstanceId": instance_id, "IamInstanceProfile": {
+        "Name": "one"}})["IamInstanceProfileAssociation"]
+    assert association["State"] == "associated" and association["AssociationId"].startswith("iip-assoc-")
+    ic.refused("AssociateIamInstanceProfile", {"InstanceId": instance_id, "IamInstanceProfile": {"Name": "two"}},
+               "IncorrectState")
+    first = json.loads(metadata_for_interface(ic.cloud, eni_id)["meta_data"]["iam"]["security-credentials"]["one"])
+    replaced = ic.call("ReplaceIamInstanceProfileAssociation", {"AssociationId": association["AssociationId"],
+                                                                "IamInstanceProfile": {"Name": "two"}})
+    assert replaced["IamInstanceProfileAssociation"]["IamInstanceProfile"]["Arn"].endswith("/two")
+    assert ic.cloud.credentials.resolve(first["AccessKeyId"]) is None  # the old role's credentials are revoked
+    assert "two" in metadata_for_interface(ic.cloud, eni_id)["meta_data"]["iam"]["security-credentials"]
+    new_id = replaced["IamInstanceProfileAssociation"]["AssociationId"]
+    listed = ic.call("DescribeIamInstanceProfileAssociations", {"Filters": [
+        {"Name": "instance-id", "Values": [instance_id]}]})["IamInstanceProfileAssociations"]
+    assert [a["AssociationId"] for a in listed] == [new_id]
+    ic.refused("DisassociateIamInstanceProfile", {"AssociationId": association["AssociationId"]},
+               "InvalidAssociationID.NotFound")
+    assert ic.call("DisassociateIamInstanceProfile", {"AssociationId": new_id})["IamInstanceProfileAssociation"][
+        "State"] == "disassociating"
+    assert "iam" not in metadata_for_interface(ic.cloud, eni_id)["meta_data"]
+    assert "IamInstanceProfile" not in ic.instance(instance_id)
