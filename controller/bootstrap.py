@@ -1,9 +1,11 @@
 """First start of a cloud: the management account, its root key, and AWS CLI profile files.
 
-``cloudlet up`` calls :func:`bootstrap` on every start. The first time it creates the
-management account and its root access key; every time it (re)writes
-``DATA_DIR/aws/config`` and ``DATA_DIR/aws/credentials`` (profile ``cloudlet``, mode
-0600) from the stored, encrypted key, so the files always match the cloud.
+``cloudlet up`` calls :func:`ensure_management_account` before the services' start hooks
+(so they can register resources, such as the built-in AMIs, under it) and
+:func:`write_profile` once it serves: the first start creates the account and its root
+access key; every start (re)writes ``DATA_DIR/aws/config`` and ``DATA_DIR/aws/credentials``
+(profile ``cloudlet``, mode 0600) from the stored, encrypted key, so the files always
+match the cloud.
 """
 
 from __future__ import annotations
@@ -26,16 +28,22 @@ class Profile:
     credentials_file: Path
 
 
-def bootstrap(cloud: Cloud) -> Profile:
+def ensure_management_account(cloud: Cloud) -> str:
+    """The cloud's first account, with an active root key, created on the very first start."""
     store = cloud.credentials
     account_id = store.management_account()
     if account_id is None:
         account_id = store.create_account("cloudlet", "root@cloudlet.local", is_management=True)
+    if not store.keys_of(account_id, "root", kind="root"):
         store.create_root_key(account_id)
+    return account_id
+
+
+def write_profile(cloud: Cloud) -> Profile:
+    """(Re)write the ``cloudlet`` AWS CLI profile for the management account's root key and endpoint."""
+    store = cloud.credentials
+    account_id = ensure_management_account(cloud)
     keys = store.keys_of(account_id, "root", kind="root")
-    if not keys:
-        store.create_root_key(account_id)
-        keys = store.keys_of(account_id, "root", kind="root")
     key = next((k for k in keys if k["status"] == "Active"), keys[0])
     credential = store.resolve(key["access_key_id"])
     assert credential is not None

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> int:
     """Serve until interrupted; prints ``ready <endpoint>`` once requests are accepted."""
-    from controller.bootstrap import bootstrap
+    from controller.bootstrap import ensure_management_account, write_profile
     from controller.cloud import Cloud
     from controller.wsgi import create_app
 
@@ -73,11 +73,12 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
     server: HttpServer | None = None
     agent: subprocess.Popen | None = None
     try:
+        ensure_management_account(cloud)
         cloud.start()
         server = HttpServer(create_app(cloud), config.host, config.port, config.threads)
         server.start()
         config.port = server.port
-        profile = bootstrap(cloud)
+        profile = write_profile(cloud)
         agent = _start_agent(cloud) if start_agent else None
         print(f"cloudlet ready: endpoint {config.endpoint_url} region {config.region} account {profile.account_id}",
               flush=True)
