@@ -287,13 +287,13 @@ def test_stop_start_keeps_the_root_disk_and_a_type_change_shows_in_the_guest(env
     env.ec2().stop_instances(InstanceIds=[instance_id])
     wait_for(lambda: state_of(env, instance_id) == "stopped", 60, "stopped")
     env.cloud.aws("ec2", "start-instances", "--instance-ids", instance_id)  # a guest powered off by ACPI boots again
-    wait_for(lambda: state_of(env, instance_id) == "running", 60, "running again")
+    wait_for(lambda: state_of(env, instance_id) == "running", 180, "running again")
     assert ssh(env, instance_id, "cat /root/survivor").strip() == "kept"
     env.ec2().stop_instances(InstanceIds=[instance_id])
     wait_for(lambda: state_of(env, instance_id) == "stopped", 60, "stopped")
     env.ec2().modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "t3.xlarge"})
     env.ec2().start_instances(InstanceIds=[instance_id])
-    wait_for(lambda: state_of(env, instance_id) == "running", 60, "running after the type change")
+    wait_for(lambda: state_of(env, instance_id) == "running", 180, "running after the type change")
     assert ssh(env, instance_id, "cat /root/survivor").strip() == "kept"
     assert ssh(env, instance_id, "nproc").strip() == "4"  # t3.xlarge: 4 vCPUs
     memory_kib = int(ssh(env, instance_id, "awk '/MemTotal/ {print $2}' /proc/meminfo"))
