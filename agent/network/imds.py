@@ -122,11 +122,19 @@ def handle(method: str, path: str, headers: dict[str, str], caller: Caller | Non
     return _read(data, path)
 
 
+#: The metadata versions IMDS lists at ``/``; clients such as cloud-init's EC2 datasource ask for a
+#: dated one (``/2021-03-23/meta-data/...``). Every version serves the same (latest) content.
+VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15", "2008-02-01",
+            "2008-09-01", "2009-04-04", "2011-01-01", "2011-05-01", "2012-01-12", "2014-02-25", "2014-11-05",
+            "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02", "2018-03-28", "2018-08-17", "2018-09-24",
+            "2019-10-01", "2020-10-27", "2021-01-03", "2021-03-23", "2021-07-15", "2022-09-24", "latest")
+
+
 def _read(data: InstanceMetadata, path: str) -> Response:
     parts = [part for part in path.split("/") if part]
     if not parts:
-        return Response(200, b"latest")
-    if parts[0] != "latest":
+        return Response(200, "\n".join(VERSIONS).encode())
+    if parts[0] not in VERSIONS:
         return Response(404, b"Not Found")
     if len(parts) == 1:
         return Response(200, b"dynamic\nmeta-data\nuser-data")

@@ -39,6 +39,15 @@ def test_imdsv1_reads_leaves_and_listings() -> None:
     assert get("/latest/meta-data/nope")[0] == 404
 
 
+def test_dated_versions_serve_the_same_content() -> None:
+    status, versions = get("/")
+    assert status == 200 and versions.split(b"\n")[-1] == b"latest" and b"2021-03-23" in versions.split(b"\n")
+    assert get("/2021-03-23/meta-data/instance-id") == (200, b"i-0abc")
+    assert get("/2009-04-04/meta-data/public-keys/0/openssh-key") == (200, b"ssh-ed25519 AAA")
+    assert get("/2009-04-04/user-data") == (200, DATA.user_data)
+    assert get("/1999-01-01/meta-data/instance-id")[0] == 404
+
+
 def test_unknown_caller_is_refused() -> None:
     assert get("/latest/meta-data/instance-id", caller=None)[0] == 403
     stranger = Caller("vpc-1", "eni-9", "i-other", "10.0.1.99")
