@@ -145,8 +145,6 @@ def create_egress_only_internet_gateway(ctx: RequestContext, params: Params) -> 
     ctx.audit_resources.append(EGRESS_ONLY_GATEWAY.arn(ctx, eigw_id))
     result: Params = {"EgressOnlyInternetGateway": egress_only_output(
         {"egress_only_internet_gateway_id": eigw_id, "vpc_id": vpc["vpc_id"]}, new_tags)}
-    if params.get("ClientToken"):
-        result["ClientToken"] = params["ClientToken"]
     return result
 
 

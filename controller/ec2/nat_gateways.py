@@ -122,8 +122,6 @@ def create_nat_gateway(ctx: RequestContext, params: Params) -> Params:
     for member in ("FailureCode", "FailureMessage", "DeleteTime"):
         output.pop(member, None)
     result: Params = {"NatGateway": output}
-    if params.get("ClientToken"):
-        result["ClientToken"] = params["ClientToken"]
     return result
 
 

@@ -163,8 +163,6 @@ def create_network_acl(ctx: RequestContext, params: Params) -> Params:
         output = acl_outputs(conn, ctx.account_id, [lookups.fetch(conn, NETWORK_ACL, acl_id, ctx.account_id)])[0]
     ctx.audit_resources.append(NETWORK_ACL.arn(ctx, acl_id))
     result: Params = {"NetworkAcl": output}
-    if params.get("ClientToken"):
-        result["ClientToken"] = params["ClientToken"]
     return result
 
 

@@ -80,8 +80,6 @@ def create_network_interface(ctx: RequestContext, params: Params) -> Params:
         output = _output(ctx, conn, interface_id)
     ctx.audit_resources.append(NETWORK_INTERFACE.arn(ctx, interface_id))
     result: Params = {"NetworkInterface": output}
-    if params.get("ClientToken"):
-        result["ClientToken"] = params["ClientToken"]
     return result
 
 

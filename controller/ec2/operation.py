@@ -7,7 +7,8 @@ around it:
 - ``DryRun=true`` answers ``DryRunOperation`` once IAM has allowed the call (the gateway
   authorizes before the handler runs), which is what EC2 means by a dry run;
 - the account's default VPC exists before the first VPC call of an account runs, as in
-  AWS where every account starts with one.
+  AWS where every account starts with one;
+- a ``ClientToken`` given to a call whose output has that member is echoed back, as EC2 does.
 """
 
 from __future__ import annotations
@@ -20,19 +21,26 @@ from controller.ec2 import api
 from controller.ec2.defaults import ensure_default_vpc
 from controller.ec2.errors import DryRunOperation
 from controller.ec2.ids import Kind
+from controller.protocol.models import load_service_model
 
 #: Stands for "the resource this call creates" in an :func:`arns` spec (its ARN ends in ``/*``).
 NEW = None
 
 
 def vpc_operation(name: str, *, resources: ResourceMapper | None = None) -> Callable[[Handler], Handler]:
+    output_shape = load_service_model("ec2").operation_model(name).output_shape
+    echoes_token = output_shape is not None and "ClientToken" in output_shape.members
+
     def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def run(ctx: RequestContext, params: Params) -> Params:
             if params.get("DryRun"):
                 raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
             ensure_default_vpc(ctx)
-            return handler(ctx, params)
+            result = handler(ctx, params)
+            if echoes_token and params.get("ClientToken") and result is not None:
+                result.setdefault("ClientToken", params["ClientToken"])
+            return result
 
         api.operation(name, resources=resources)(run)
         return handler

@@ -193,8 +193,6 @@ def create_route_table(ctx: RequestContext, params: Params) -> Params:
         output = table_outputs(conn, ctx.account_id, [table])[0]
     ctx.audit_resources.append(ROUTE_TABLE.arn(ctx, table_id))
     result: Params = {"RouteTable": output}
-    if params.get("ClientToken"):
-        result["ClientToken"] = params["ClientToken"]
     return result
 
 

@@ -205,6 +205,13 @@ def test_describe_pages_through_max_results(cloud: VpcCloud) -> None:
 # --- route tables ------------------------------------------------------------------------------------------------------
 
 
+def test_a_client_token_is_echoed_where_the_output_has_one(cloud: VpcCloud) -> None:
+    vpc_id = new_vpc(cloud)
+    assert cloud.call("CreateRouteTable", {"VpcId": vpc_id, "ClientToken": "tok-1"})["ClientToken"] == "tok-1"
+    assert "ClientToken" not in cloud.call("CreateRouteTable", {"VpcId": vpc_id})
+    assert cloud.call("CreateNetworkAcl", {"VpcId": vpc_id, "ClientToken": "tok-2"})["ClientToken"] == "tok-2"
+
+
 def test_routes_to_an_internet_gateway_turn_blackhole_when_it_leaves(cloud: VpcCloud) -> None:
     vpc_id = new_vpc(cloud)
     table_id = cloud.call("CreateRouteTable", {"VpcId": vpc_id})["RouteTable"]["RouteTableId"]
