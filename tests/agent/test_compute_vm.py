@@ -12,7 +12,6 @@ where a missing prerequisite fails the run instead of hiding it.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import subprocess
 import time
@@ -22,14 +21,14 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.prerequisites import missing_root, missing_tools, require
+
 REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "virsh", "libvirtd", "virtlogd", "dnsmasq", "mke2fs",
                   "apt-cache")
 
 
 def _missing_prerequisites() -> list[str]:
-    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if os.geteuid() != 0:
-        missing.append("root")
+    missing = missing_tools(*REQUIRED_TOOLS) + missing_root()
     try:
         import libvirt  # noqa: F401
     except ImportError:
@@ -37,11 +36,8 @@ def _missing_prerequisites() -> list[str]:
     return missing
 
 
-_missing = _missing_prerequisites()
-if _missing:
-    if os.environ.get("CLOUDLET_REQUIRE_VM_TESTS") == "1":
-        pytest.fail(f"VM tests required but missing: {', '.join(_missing)}", pytrace=False)
-    pytest.skip(f"VM tests need {', '.join(_missing)}", allow_module_level=True)
+require(_missing_prerequisites(), "VM tests")
+pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 from agent.compute import reconcile, vif  # noqa: E402
 from agent.compute.driver import ComputeError, InstanceNotFound, InvalidInstanceState  # noqa: E402

@@ -16,7 +16,6 @@ Topology (one lab, built once per module, torn down even on failure):
 from __future__ import annotations
 
 import copy
-import socket
 import subprocess
 import sys
 import time
@@ -45,10 +44,10 @@ from agent.network.model import (
 )
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
+from tests.prerequisites import missing_root, require
 
-pytestmark = pytest.mark.skipif(
-    sys.platform != "linux" or not hasattr(socket, "AF_NETLINK") or __import__("os").geteuid() != 0,
-    reason="needs root on Linux (network namespaces)")
+require(missing_root(), "network namespace tests")
+pytestmark = pytest.mark.root
 
 ALLOW_ALL_ACL = [NaclEntry(100, False, "allow", "0.0.0.0/0"), NaclEntry(100, True, "allow", "0.0.0.0/0"),
                  NaclEntry(101, False, "allow", "::/0"), NaclEntry(101, True, "allow", "::/0")]

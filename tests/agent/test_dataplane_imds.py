@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -26,8 +25,10 @@ from agent.network.model import (
     Vpc,
 )
 from tests.agent import dataplane_lab as lab
+from tests.prerequisites import missing_root, require
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="needs root on Linux")
+require(missing_root(), "network namespace tests")
+pytestmark = pytest.mark.root
 
 CLIENT = r"""
 import http.client, sys

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -28,8 +26,10 @@ from agent.network.model import (
 )
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
+from tests.prerequisites import missing_root, require
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="needs root on Linux")
+require(missing_root(), "network namespace tests")
+pytestmark = pytest.mark.root
 
 UNDERLAY = {"h1": "198.18.0.1", "h2": "198.18.0.2"}
 INSTANCE_IP = {"h1": "10.80.1.10", "h2": "10.80.1.11"}

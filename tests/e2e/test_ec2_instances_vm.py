@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess
 
 REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "virsh", "libvirtd", "dnsmasq", "nft", "nsenter")
@@ -41,9 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _missing() -> list[str]:
-    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if os.geteuid() != 0:
-        missing.append("root")
+    missing = missing_tools(*REQUIRED_TOOLS) + missing_root()
     try:
         import libvirt  # noqa: F401
         import paramiko  # noqa: F401
@@ -52,10 +51,8 @@ def _missing() -> list[str]:
     return missing
 
 
-if _missing():
-    if os.environ.get("CLOUDLET_REQUIRE_VM_TESTS") == "1":
-        pytest.fail(f"VM tests required but missing: {', '.join(_missing())}", pytrace=False)
-    pytest.skip(f"VM tests need {', '.join(_missing())}", allow_module_level=True)
+require(_missing(), "VM tests")
+pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 import paramiko  # noqa: E402
 

@@ -18,9 +18,7 @@ import contextlib
 import difflib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,19 +34,12 @@ from agent.network import naming, netns
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
 from tests.e2e.test_vpc_api import teardown_vpc, wait_for_nat
+from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
 
-
-def _missing_prerequisites() -> list[str]:
-    missing = [] if sys.platform == "linux" and hasattr(socket, "AF_NETLINK") and os.geteuid() == 0 else ["root"]
-    return missing + [tool for tool in ("nft", "dnsmasq", "nsenter", "ping", "curl", "busybox")
-                      if shutil.which(tool) is None]
-
-
-_MISSING = _missing_prerequisites()
-if _MISSING and os.environ.get("CLOUDLET_REQUIRE_VM_TESTS") == "1":  # CI: namespace tests must run
-    pytest.fail(f"VPC dataplane tests required but missing: {', '.join(_MISSING)}", pytrace=False)
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"needs {', '.join(_MISSING)} (network namespaces)")
+require(missing_root() + missing_tools("nft", "dnsmasq", "nsenter", "ping", "curl", "busybox"),
+        "VPC dataplane tests")
+pytestmark = pytest.mark.root
 
 RUN = uuid.uuid4().hex[:6]
 PREFIX = f"cl-{RUN}-"
