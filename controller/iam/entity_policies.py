@@ -2,10 +2,13 @@
 
 The twelve inline and nine attachment operations differ only in the entity they take
 (``PutUserPolicy``/``PutGroupPolicy``/``PutRolePolicy``...), so each is written once
-and registered for the three kinds.
+against an :class:`EntityKind` and registered for the three kinds, under its AWS name,
+in the table at the end of this module.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from sqlalchemy import delete, insert, select, update
 
@@ -29,116 +32,123 @@ from controller.state import utcnow
 #: Managed policies attached to one user, group or role at most.
 MAX_ATTACHED = 10
 
-
-def _title(kind: EntityKind) -> str:
-    return kind.label.capitalize()
+INLINE, ATTACHED = state.inline_policies, state.attachments
 
 
-def _register_inline(kind: EntityKind) -> None:
-    title, member = _title(kind), kind.member
-    resources = arn_of(kind)
-    table = state.inline_policies
+# -- inline policies ------------------------------------------------------------------------------
+def put_inline(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    name, document = params["PolicyName"], params["PolicyDocument"]
+    with writing(ctx) as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        owner_name, owner_id = owner[kind.name_column], owner[kind.id_column]
+        checked(document, kind.label, owner_name)
+        others = conn.execute(select(INLINE.c.document).where(
+            INLINE.c.owner_id == owner_id, INLINE.c.name_key != name_key(name))).scalars().all()
+        check_inline_budget(kind.label, owner_name, document, others)
+        where = (INLINE.c.owner_id == owner_id) & (INLINE.c.name_key == name_key(name))
+        if conn.execute(select(INLINE.c.owner_id).where(where)).first():
+            conn.execute(update(INLINE).where(where).values(policy_name=name, document=document))
+        else:
+            conn.execute(insert(INLINE).values(owner_id=owner_id, name_key=name_key(name),
+                                              account_id=ctx.account_id, owner_type=kind.label,
+                                              policy_name=name, document=document))
+    return {}
 
-    def put(ctx: RequestContext, params: Params) -> Params:
-        name, document = params["PolicyName"], params["PolicyDocument"]
-        with writing(ctx) as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            owner_name, owner_id = owner[kind.name_column], owner[kind.id_column]
-            checked(document, kind.label, owner_name)
-            others = conn.execute(select(table.c.document).where(
-                table.c.owner_id == owner_id, table.c.name_key != name_key(name))).scalars().all()
-            check_inline_budget(kind.label, owner_name, document, others)
-            where = (table.c.owner_id == owner_id) & (table.c.name_key == name_key(name))
-            if conn.execute(select(table.c.owner_id).where(where)).first():
-                conn.execute(update(table).where(where).values(policy_name=name, document=document))
-            else:
-                conn.execute(insert(table).values(owner_id=owner_id, name_key=name_key(name),
-                                                  account_id=ctx.account_id, owner_type=kind.label,
-                                                  policy_name=name, document=document))
-        return {}
 
-    def get(ctx: RequestContext, params: Params) -> Params:
-        name = params["PolicyName"]
-        with ctx.cloud.db.read() as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            row = conn.execute(select(table).where(table.c.owner_id == owner[kind.id_column],
-                                                   table.c.name_key == name_key(name))).mappings().first()
-        if row is None:
+def get_inline(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    name = params["PolicyName"]
+    with ctx.cloud.db.read() as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        row = conn.execute(select(INLINE).where(INLINE.c.owner_id == owner[kind.id_column],
+                                               INLINE.c.name_key == name_key(name))).mappings().first()
+    if row is None:
+        raise NoSuchEntity(f"The {kind.label} policy with name {name} cannot be found.")
+    return {kind.member: owner[kind.name_column], "PolicyName": row["policy_name"],
+            "PolicyDocument": encode_document(row["document"])}
+
+def delete_inline(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    name = params["PolicyName"]
+    with writing(ctx) as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        removed = conn.execute(delete(INLINE).where(INLINE.c.owner_id == owner[kind.id_column],
+                                                   INLINE.c.name_key == name_key(name)))
+        if removed.rowcount == 0:
             raise NoSuchEntity(f"The {kind.label} policy with name {name} cannot be found.")
-        return {member: owner[kind.name_column], "PolicyName": row["policy_name"],
-                "PolicyDocument": encode_document(row["document"])}
-
-    def delete_(ctx: RequestContext, params: Params) -> Params:
-        name = params["PolicyName"]
-        with writing(ctx) as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            removed = conn.execute(delete(table).where(table.c.owner_id == owner[kind.id_column],
-                                                       table.c.name_key == name_key(name)))
-            if removed.rowcount == 0:
-                raise NoSuchEntity(f"The {kind.label} policy with name {name} cannot be found.")
-        return {}
-
-    def list_(ctx: RequestContext, params: Params) -> Params:
-        with ctx.cloud.db.read() as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            names = conn.execute(select(table.c.policy_name).where(
-                table.c.owner_id == owner[kind.id_column])).scalars().all()
-        return paginate(names, params, name_key, "PolicyNames")
-
-    api.operation(f"Put{title}Policy", resources=resources)(put)
-    api.operation(f"Get{title}Policy", resources=resources)(get)
-    api.operation(f"Delete{title}Policy", resources=resources)(delete_)
-    api.operation(f"List{title}Policies", resources=resources)(list_)
+    return {}
 
 
-def _register_attachments(kind: EntityKind) -> None:
-    title, member = _title(kind), kind.member
-    resources = arn_of(kind)
-    table = state.attachments
-
-    def attach(ctx: RequestContext, params: Params) -> Params:
-        arn = params["PolicyArn"]
-        with writing(ctx) as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            require_managed_policy(conn, ctx.cloud.config.partition, ctx.account_id, arn)
-            owner_id = owner[kind.id_column]
-            attached = conn.execute(select(table.c.policy_arn).where(table.c.owner_id == owner_id)).scalars().all()
-            if arn in attached:
-                return {}
-            if len(attached) >= MAX_ATTACHED:
-                raise LimitExceeded(f"Cannot exceed quota for PoliciesPer{title}: {MAX_ATTACHED}")
-            conn.execute(insert(table).values(owner_id=owner_id, policy_arn=arn, account_id=ctx.account_id,
-                                              owner_type=kind.label, attached_at=utcnow()))
-        return {}
-
-    def detach(ctx: RequestContext, params: Params) -> Params:
-        arn = params["PolicyArn"]
-        with writing(ctx) as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            removed = conn.execute(delete(table).where(table.c.owner_id == owner[kind.id_column],
-                                                       table.c.policy_arn == arn))
-            if removed.rowcount == 0:
-                raise NoSuchEntity(f"Policy {arn} was not found.")
-        return {}
-
-    def list_attached(ctx: RequestContext, params: Params) -> Params:
-        prefix = params.get("PathPrefix")
-        partition = ctx.cloud.config.partition
-        with ctx.cloud.db.read() as conn:
-            owner = require(conn, kind, ctx.account_id, params[member])
-            arns = conn.execute(select(table.c.policy_arn).where(
-                table.c.owner_id == owner[kind.id_column])).scalars().all()
-            policies = [require_managed_policy(conn, partition, ctx.account_id, arn) for arn in arns]
-        attached = [{"PolicyName": p.name, "PolicyArn": p.arn} for p in policies
-                    if not prefix or p.path.startswith(prefix)]
-        return paginate(attached, params, lambda a: a["PolicyArn"], "AttachedPolicies")
-
-    api.operation(f"Attach{title}Policy", resources=resources)(attach)
-    api.operation(f"Detach{title}Policy", resources=resources)(detach)
-    api.operation(f"ListAttached{title}Policies", resources=resources)(list_attached)
+def list_inline(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    with ctx.cloud.db.read() as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        names = conn.execute(select(INLINE.c.policy_name).where(
+            INLINE.c.owner_id == owner[kind.id_column])).scalars().all()
+    return paginate(names, params, name_key, "PolicyNames")
 
 
-for _kind in (USER, GROUP, ROLE):
-    _register_inline(_kind)
-    _register_attachments(_kind)
+# -- attached managed policies --------------------------------------------------------------------
+def attach(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    arn = params["PolicyArn"]
+    with writing(ctx) as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        require_managed_policy(conn, ctx.cloud.config.partition, ctx.account_id, arn)
+        owner_id = owner[kind.id_column]
+        attached = conn.execute(select(ATTACHED.c.policy_arn).where(ATTACHED.c.owner_id == owner_id)).scalars().all()
+        if arn in attached:
+            return {}
+        if len(attached) >= MAX_ATTACHED:
+            raise LimitExceeded(f"Cannot exceed quota for PoliciesPer{kind.label.capitalize()}: {MAX_ATTACHED}")
+        conn.execute(insert(ATTACHED).values(owner_id=owner_id, policy_arn=arn, account_id=ctx.account_id,
+                                          owner_type=kind.label, attached_at=utcnow()))
+    return {}
 
+
+def detach(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    arn = params["PolicyArn"]
+    with writing(ctx) as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        removed = conn.execute(delete(ATTACHED).where(ATTACHED.c.owner_id == owner[kind.id_column],
+                                                   ATTACHED.c.policy_arn == arn))
+        if removed.rowcount == 0:
+            raise NoSuchEntity(f"Policy {arn} was not found.")
+    return {}
+
+
+def list_attached(kind: EntityKind, ctx: RequestContext, params: Params) -> Params:
+    prefix = params.get("PathPrefix")
+    partition = ctx.cloud.config.partition
+    with ctx.cloud.db.read() as conn:
+        owner = require(conn, kind, ctx.account_id, params[kind.member])
+        arns = conn.execute(select(ATTACHED.c.policy_arn).where(
+            ATTACHED.c.owner_id == owner[kind.id_column])).scalars().all()
+        policies = [require_managed_policy(conn, partition, ctx.account_id, arn) for arn in arns]
+    attached = [{"PolicyName": p.name, "PolicyArn": p.arn} for p in policies
+                if not prefix or p.path.startswith(prefix)]
+    return paginate(attached, params, lambda a: a["PolicyArn"], "AttachedPolicies")
+
+
+_OPERATIONS = (
+    ("PutUserPolicy", USER, put_inline),
+    ("PutGroupPolicy", GROUP, put_inline),
+    ("PutRolePolicy", ROLE, put_inline),
+    ("GetUserPolicy", USER, get_inline),
+    ("GetGroupPolicy", GROUP, get_inline),
+    ("GetRolePolicy", ROLE, get_inline),
+    ("DeleteUserPolicy", USER, delete_inline),
+    ("DeleteGroupPolicy", GROUP, delete_inline),
+    ("DeleteRolePolicy", ROLE, delete_inline),
+    ("ListUserPolicies", USER, list_inline),
+    ("ListGroupPolicies", GROUP, list_inline),
+    ("ListRolePolicies", ROLE, list_inline),
+    ("AttachUserPolicy", USER, attach),
+    ("AttachGroupPolicy", GROUP, attach),
+    ("AttachRolePolicy", ROLE, attach),
+    ("DetachUserPolicy", USER, detach),
+    ("DetachGroupPolicy", GROUP, detach),
+    ("DetachRolePolicy", ROLE, detach),
+    ("ListAttachedUserPolicies", USER, list_attached),
+    ("ListAttachedGroupPolicies", GROUP, list_attached),
+    ("ListAttachedRolePolicies", ROLE, list_attached),
+)
+
+for _name, _kind, _handler in _OPERATIONS:
+    api.operation(_name, resources=arn_of(_kind))(partial(_handler, _kind))
