@@ -4,7 +4,9 @@ For each request: find the service (credential scope, X-Amz-Target, Action, path
 authenticate the SigV4 signature against the access key's secret, find and parse the
 operation through the botocore-driven protocol layer, let IAM authorize it, run the
 service's plain-function handler, serialize the result or the error, and hand the
-call to the audit trail. Nothing here is specific to one operation.
+call to the audit trail. Nothing here is specific to one operation. A call to an AWS
+service or operation Cloudlet does not serve goes the same way (signature checked,
+audited) and is refused in that service's own protocol.
 """
 
 from __future__ import annotations
@@ -60,32 +62,40 @@ class Gateway:
         # The signature covers the request as sent; routing sees virtual-hosted S3 requests in path style.
         routed = virtual_host_to_path(request, self.cloud.config.s3_domain)
         try:
-            service = protocol.resolve_service(routed, services=self.services)
-            api = self.cloud.services[service]
+            service = self._service_for(routed)
+            api = self.cloud.services.get(service)
             call.service = service
-            service_model = protocol.load_service_model(service)
+            # A service Cloudlet does not serve is known by its metadata alone (enough to render its
+            # errors) until the caller has authenticated: no anonymous request loads a whole model.
+            service_model = (protocol.load_service_model(service) if api is not None
+                             else protocol.unserved_model(service, routed))
             call.event_source = f"{service_model.signing_name or service}.amazonaws.com"
-            if request.method == "OPTIONS" and api.preflight is not None:
+            if api is not None and request.method == "OPTIONS" and api.preflight is not None:
                 call.operation = "PreflightRequest"
                 return self._with_service_headers(api, routed, api.preflight(self.cloud, routed))
             # Routing comes first so even a call that fails authentication is audited by name;
             # an unknown operation is reported only to callers that authenticated, as AWS does.
             routing_error: ServiceError | None = None
-            try:
-                operation_model = protocol.find_operation(service_model, routed)
-                call.operation = operation_model.name
-            except ServiceError as exc:
-                routing_error = exc
-            principal = self._authenticate(request, service, now, call)
+            if api is not None:
+                try:
+                    operation_model = protocol.find_operation(service_model, routed)
+                    call.operation = operation_model.name
+                except ServiceError as exc:
+                    routing_error = exc
+            else:
+                call.operation = protocol.operation_hint(routed)
+            principal = self._authenticate(request, service_model, now, call)
             routed.body = request.body
+            if api is None:
+                raise self._unserved(service_model, routed, call)
             if routing_error is not None or operation_model is None:
                 raise routing_error or InternalError("no operation")
             params = protocol.parse_request(operation_model, routed)
             call.parameters = params
             operation = api.operations.get(operation_model.name)
             if operation is None:
-                raise ServiceError(f"The operation {operation_model.name} is not supported by Cloudlet yet.",
-                                   code="NotImplemented", status=501, sender_fault=False)
+                raise protocol.unavailable_operation(service_model, operation_model.name,
+                                                     "Cloudlet does not implement it yet.")
             ctx = RequestContext(cloud=self.cloud, service=service, operation=operation.name,
                                  request_id=request_id, region=self.cloud.config.region, principal=principal,
                                  source_ip=caller.source_ip, user_agent=caller.user_agent,
@@ -111,6 +121,31 @@ class Gateway:
                 self.cloud.audit.record(call)
         return self._with_service_headers(api, routed, response)
 
+    def _service_for(self, request: HttpRequest) -> str:
+        """The served service ``request`` is for, else the AWS service it names; else the refusal."""
+        try:
+            return protocol.resolve_service(request, services=self.services)
+        except ServiceError:
+            named = protocol.identify_service(request)
+            if named is None:
+                raise
+            return named
+
+    def _unserved(self, wire_model: ServiceModel, request: HttpRequest, call: CallRecord) -> ServiceError:
+        """The error for an authenticated call to a service Cloudlet does not serve, naming its operation.
+
+        ``wire_model`` is the service's metadata-only model, in the protocol the client spoke.
+        """
+        model = protocol.load_service_model(wire_model.service_name)
+        try:
+            operation_model = protocol.find_operation(model, request)
+        except ServiceError as exc:
+            return exc
+        call.operation = operation_model.name
+        service_id = model.metadata.get("serviceId", model.service_name)
+        return protocol.unavailable_operation(wire_model, operation_model.name,
+                                              f"Cloudlet does not serve {service_id}.")
+
     def _with_service_headers(self, api: ServiceApi | None, request: HttpRequest,
                               response: HttpResponse) -> HttpResponse:
         if api is not None and api.response_headers is not None and request.header("origin"):
@@ -122,9 +157,12 @@ class Gateway:
             self.cloud.authorizer.authorize(ctx, operation, params)
         return operation.handler(ctx, params) or {}
 
-    def _authenticate(self, request: HttpRequest, service: str, now: dt.datetime, call: CallRecord) -> Principal:
+    def _authenticate(self, request: HttpRequest, service_model: ServiceModel, now: dt.datetime,
+                      call: CallRecord) -> Principal:
         """Resolve the signer; raises the service's own error when the signature does not hold."""
-        info = sigv4.parse_authorization(request, service=service)
+        service = service_model.service_name
+        signing_name = service_model.signing_name or service
+        info = sigv4.parse_authorization(request, service=signing_name)
         if info is None:
             if service == "s3":
                 return ANONYMOUS
@@ -135,7 +173,7 @@ class Gateway:
             raise auth_errors.unknown_key(service, info.access_key_id)
         principal = credential.principal
         _describe_principal(call, principal)
-        signing = sigv4.verify(request, info, credential.secret_access_key, now=now, service=service)
+        signing = sigv4.verify(request, info, credential.secret_access_key, now=now, service=signing_name)
         if credential.is_expired(now):
             raise auth_errors.expired_token(service)
         if not credential.token_matches(info.security_token):

@@ -8,29 +8,49 @@ are serialized exactly as the model says.
 Public surface (what the rest of the controller uses):
 
 - :class:`HttpRequest`, :class:`HttpResponse`: the transport-neutral request/response.
-- ``resolve_service(request) -> str``: which botocore service a request is for.
+- ``resolve_service(request) -> str``: which served botocore service a request is for;
+  ``identify_service(request)`` names any AWS service (served or not) from the request, and
+  ``unserved_model(name, request)`` renders an unserved service's errors from its metadata alone.
 - ``load_service_model(name) -> botocore.model.ServiceModel`` (cached).
 - ``find_operation(service_model, request) -> botocore.model.OperationModel``.
 - ``parse_request(operation_model, request) -> dict``.
 - ``serialize_response(operation_model, output, request_id) -> HttpResponse``.
 - ``serialize_error(service_model, error, request_id, operation_model=None) -> HttpResponse``.
+- ``unavailable_operation(service_model, operation, why)``: the service's own error for an
+  operation Cloudlet does not run.
 
 ``DEFAULT_SERVICES`` is the set ``resolve_service`` serves unless given ``services=``.
 """
 
-from controller.protocol.codec import parse_request, serialize_error, serialize_response
+from controller.protocol.codec import (
+    parse_request,
+    serialize_error,
+    serialize_response,
+    unavailable_operation,
+)
 from controller.protocol.http import HttpRequest, HttpResponse
 from controller.protocol.models import load_service_model
-from controller.protocol.routing import DEFAULT_SERVICES, find_operation, resolve_service
+from controller.protocol.routing import (
+    DEFAULT_SERVICES,
+    find_operation,
+    identify_service,
+    operation_hint,
+    resolve_service,
+    unserved_model,
+)
 
 __all__ = [
     "DEFAULT_SERVICES",
     "HttpRequest",
     "HttpResponse",
     "find_operation",
+    "identify_service",
     "load_service_model",
+    "operation_hint",
     "parse_request",
     "resolve_service",
     "serialize_error",
     "serialize_response",
+    "unserved_model",
+    "unavailable_operation",
 ]

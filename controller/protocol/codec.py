@@ -11,7 +11,15 @@ from typing import Any
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from controller.errors import ServiceError
-from controller.protocol.faults import SQS_QUERY_CODES, InputError, rules_for, to_service_error
+from controller.protocol.cbor import PROTOCOL as CBOR
+from controller.protocol.cbor import write_cbor_error
+from controller.protocol.faults import (
+    SQS_QUERY_CODES,
+    InputError,
+    rules_for,
+    to_service_error,
+    unavailable_operation_error,
+)
 from controller.protocol.http import HttpRequest, HttpResponse
 from controller.protocol.json_protocol import (
     query_error_code,
@@ -103,6 +111,9 @@ def serialize_error(service_model: ServiceModel, error: ServiceError, request_id
         return write_query_error(service_model, error, request_id, status, error_shape, protocol == "ec2")
     if protocol == "json":
         return write_json_error(service_model, error, request_id, status, error_shape)
+    if protocol == CBOR:
+        query_code = query_error_code(service_model, error, error_shape) if is_query_compatible(service_model) else None
+        return write_cbor_error(error, request_id, status, query_code)
     head = operation_model is not None and operation_model.http.get("method") == "HEAD"
     return write_rest_error(service_model, error, request_id, status, error_shape, protocol == "rest-xml", head)
 
@@ -112,3 +123,8 @@ def _with_code(error: ServiceError, code: str) -> ServiceError:
         return error
     return ServiceError(error.message, code=code, status=error.status, sender_fault=error.sender_fault,
                         headers=error.headers, **error.extra)
+
+
+def unavailable_operation(service_model: ServiceModel, operation: str, why: str) -> ServiceError:
+    """The service's own error for ``operation``, which exists in its model but Cloudlet cannot run."""
+    return unavailable_operation_error(protocol_of(service_model), service_model.service_name, operation, why)

@@ -224,10 +224,27 @@ def unknown_operation_error(protocol: str, service_name: str, action: str, metho
             return ServiceError("Could not find operation: the request has no Action parameter.",
                                 code="MissingAction")
         return ServiceError(f"The action {action} is not valid for this web service.", code="InvalidAction")
-    if protocol == "json":
+    if protocol in ("json", "smithy-rpc-v2-cbor"):
         return ServiceError(f"Unknown operation {action or '(none)'}", code="UnknownOperationException")
     if service_name == "s3":
         return ServiceError("The specified method is not allowed against this resource.",
                             code="MethodNotAllowed", status=405, Method=method,
                             ResourceType="OBJECT" if path.strip("/").count("/") else "BUCKET")
     return ServiceError(f"No operation matches {method} {path}", code="UnknownOperationException", status=404)
+
+
+def unavailable_operation_error(protocol: str, service_name: str, operation: str, why: str) -> ServiceError:
+    """A real operation this cloud cannot run, because its service or the operation is not served.
+
+    Each protocol's services have one answer for an operation they do not offer, and clients
+    parse it as such: ``InvalidAction`` (query, ec2, rest-xml), ``UnknownOperationException``
+    (json, rest-json), and S3's own ``NotImplemented`` (501, "functionality not implemented").
+    ``why`` says what Cloudlet lacks.
+    """
+    if service_name == "s3":
+        return ServiceError(f"{operation} is not implemented: {why}", code="NotImplemented", status=501,
+                            sender_fault=False)
+    if protocol in ("query", "ec2", "rest-xml"):
+        return ServiceError(f"The action {operation} is not valid for this web service: {why}",
+                            code="InvalidAction")
+    return ServiceError(f"Unknown operation {operation}: {why}", code="UnknownOperationException")

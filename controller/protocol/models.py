@@ -19,7 +19,8 @@ from botocore.model import ServiceModel, Shape
 
 T = TypeVar("T")
 
-_LOADER = botocore.loaders.create_loader()
+#: The one botocore loader (models, and the list of every service for the catalog).
+LOADER = botocore.loaders.create_loader()
 
 _CACHE_PREFIX = "_cloudlet_"
 
@@ -28,7 +29,7 @@ _CACHE_PREFIX = "_cloudlet_"
 def load_service_model(name: str) -> ServiceModel:
     """The botocore model of service ``name`` (newest API version), loaded once per process."""
     try:
-        data = _LOADER.load_service_model(name, "service-2")
+        data = LOADER.load_service_model(name, "service-2")
     except (UnknownServiceError, DataNotFoundError) as exc:
         raise LookupError(f"no botocore model for service {name!r}") from exc
     return ServiceModel(data, service_name=name)

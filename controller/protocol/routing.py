@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from botocore.model import OperationModel, ServiceModel
 
+from controller.protocol.catalog import CatalogEntry, entries_signed_as, entries_with_target, skeleton_model
+from controller.protocol.cbor import PROTOCOL as CBOR
 from controller.protocol.faults import unknown_operation_error, unknown_service_error
 from controller.protocol.http import HttpRequest
 from controller.protocol.models import cached_on, load_service_model, members_of, protocol_of, required_of
@@ -110,6 +112,55 @@ def resolve_service(request: HttpRequest, services: Iterable[str] = DEFAULT_SERV
     raise unknown_service_error("The request does not name a service this endpoint serves.")
 
 
+def identify_service(request: HttpRequest) -> str | None:
+    """The botocore model name of whichever AWS service ``request`` names, served or not.
+
+    For requests :func:`resolve_service` refuses: the credential scope's signing name or
+    the ``X-Amz-Target`` prefix picks the candidates, and the target or the query API version
+    narrows them (``dynamodb`` signs for DynamoDB and DynamoDB Streams), else the model named
+    like the signing name. Only model metadata is read (see :mod:`controller.protocol.catalog`).
+    None when the request names no AWS service at all.
+    """
+    signed_for = signing_service(request)
+    target = request.header("x-amz-target")
+    target_prefix = target.rsplit(".", 1)[0] if target else ""
+    if signed_for is not None:
+        candidates = entries_signed_as(signed_for)
+    elif target_prefix:
+        candidates = entries_with_target(target_prefix)
+    else:
+        return None
+    if len(candidates) <= 1:
+        return candidates[0].name if candidates else None
+    version = _query_version(request)
+    for keep in (lambda entry: bool(target_prefix) and entry.target_prefix == target_prefix,
+                 lambda entry: bool(version) and entry.protocol in ("query", "ec2") and entry.api_version == version,
+                 lambda entry: entry.name == signed_for):
+        candidates = tuple(entry for entry in candidates if keep(entry)) or candidates
+    return _first(candidates)
+
+
+def operation_hint(request: HttpRequest) -> str:
+    """The operation a request names without its service's model (target, ``Action``, rpc-v2 path), or ""."""
+    target = request.header("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1][:128]
+    match = _CBOR_PATH_RE.match(request.path)
+    if match:
+        return match.group(1)[:128]
+    return form_params(request).get("Action", "")[:128]
+
+
+def unserved_model(service: str, request: HttpRequest) -> ServiceModel:
+    """The metadata-only model of an unserved service, speaking the protocol ``request`` speaks."""
+    skeleton = skeleton_model(service)
+    return skeleton_model(service, request_protocol(skeleton.metadata, request))
+
+
+def _first(entries: Iterable[CatalogEntry]) -> str:
+    return min(entry.name for entry in entries)
+
+
 def _query_version(request: HttpRequest) -> str | None:
     if request.query_value("Action") is not None:
         return request.query_value("Version")
@@ -130,9 +181,36 @@ def _matches_any_route(service: str, request: HttpRequest) -> bool:
 # operations
 
 
+def request_protocol(metadata: dict[str, Any], request: HttpRequest) -> str:
+    """The protocol ``request`` speaks, among those its service's model offers.
+
+    Models list several (``protocols``) where a service moved on: clients send the first they
+    support, so CloudWatch hears rpc-v2-cbor from new clients and query from old ones.
+    """
+    offered = metadata.get("protocols") or [metadata["protocol"]]
+    if len(offered) > 1:
+        if request.header("smithy-protocol") == "rpc-v2-cbor" and CBOR in offered:
+            return CBOR
+        if request.header("x-amz-target") and "json" in offered:
+            return "json"
+        if "query" in offered and "Action" in form_params(request):
+            return "query"
+    return offered[0]
+
+
+_CBOR_PATH_RE = re.compile(r"^/service/[^/]+/operation/([^/?]+)$")
+
+
 def find_operation(service_model: ServiceModel, request: HttpRequest) -> OperationModel:
     """The operation ``request`` invokes; the service's own error if it names none."""
-    protocol = protocol_of(service_model)
+    protocol = request_protocol(service_model.metadata, request)
+    if protocol == CBOR:
+        match = _CBOR_PATH_RE.match(request.path)
+        action = match.group(1) if match else ""
+        operation = _operation_by_name(service_model).get(action)
+        if operation is None:
+            raise unknown_operation_error(protocol, service_model.service_name, action or request.path)
+        return operation
     if protocol in ("query", "ec2"):
         action = form_params(request).get("Action", "")
         operation = _operation_by_name(service_model).get(action)
