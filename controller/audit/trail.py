@@ -42,7 +42,7 @@ events = Table(
 
 #: Request members whose values never reach the trail (CloudTrail hides them the same way).
 SENSITIVE_WORDS = ("password", "secret", "privatekey", "sessiontoken", "userdata", "sse_customer_key",
-                   "ssecustomerkey", "authenticationcode")
+                   "ssecustomerkey", "authenticationcode", "tokencode", "base32stringseed", "qrcodepng")
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Simulate", "Search")
 

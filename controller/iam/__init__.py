@@ -10,6 +10,7 @@ from controller.iam import (  # noqa: E402,F401  (modules register operations on
     entity_policies,
     groups,
     instance_profiles,
+    mfa,
     policies,
     roles,
     simulate,

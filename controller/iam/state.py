@@ -118,3 +118,26 @@ instance_profile_roles = Table(
     Column("role_id", String(32), ForeignKey("iam_roles.role_id"), primary_key=True),
     Index("ix_iam_instance_profile_roles_role", "role_id"),
 )
+
+#: Virtual MFA devices. ``name_key`` is the lowercased path and name (unique per account, as
+#: AWS's "MFADevice entity at the same path and name"); the TOTP seed is a secret and is kept
+#: encrypted with the cloud's SecretBox. ``user_id`` is the IAM user the device is enabled for.
+#: ``last_step`` is the last TOTP time step whose code was accepted (no code is accepted twice),
+#: ``drift_steps`` how far the device's clock runs ahead (ResyncMFADevice measures it).
+mfa_devices = Table(
+    "iam_mfa_devices", metadata,
+    Column("serial_number", String(1024), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("device_name", String(512), nullable=False),
+    Column("name_key", String(1024), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("seed_encrypted", Text, nullable=False),
+    Column("user_id", String(32)),
+    Column("enabled_at", UtcDateTime),
+    Column("last_step", Integer),
+    Column("drift_steps", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("tags", JsonText, nullable=False),
+    UniqueConstraint("account_id", "name_key"),
+    Index("ix_iam_mfa_devices_user", "user_id"),
+)

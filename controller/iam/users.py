@@ -85,6 +85,8 @@ def delete_user(ctx: RequestContext, params: Params) -> Params:
         entities.refuse_if_policies(conn, row["user_id"])
         refuse_if_referenced(conn, state.group_members.c.user_id, row["user_id"],
                              "Cannot delete entity, must remove users from group first.")
+        refuse_if_referenced(conn, state.mfa_devices.c.user_id, row["user_id"],
+                             "Cannot delete entity, must delete MFA device first.")
         entities.delete_row(conn, USER, row)
     ctx.audit_resources.append(row["arn"])
     return {}

@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 
-from controller.errors import ServiceError, error
+from controller.errors import error
 from controller.iam.policy import policy_size
 
 ValidationError = error("ValidationError", 400)
@@ -117,19 +117,3 @@ def new_session_token() -> str:
     """An opaque session token (its hash is what the credential store keeps)."""
     return "FwoGZXIvYXdzE" + base64.b64encode(secrets.token_bytes(240)).decode()
 
-
-def check_mfa(serial_number: str | None, token_code: str | None) -> bool:
-    """Whether the request carries MFA.
-
-    Cloudlet has no MFA device API, so a well-formed serial with any 6-digit code counts
-    as MFA (the code is not verified against a device); one without the other is an error.
-    """
-    if not serial_number and not token_code:
-        return False
-    if not serial_number or not token_code:
-        raise ServiceError("SerialNumber and TokenCode must be given together.", code="ValidationError",
-                           status=400)
-    if len(token_code) != 6 or not token_code.isdigit():
-        raise ServiceError("MultiFactorAuthentication failed with invalid MFA one time pass code.",
-                           code="AccessDenied", status=403)
-    return True

@@ -21,9 +21,8 @@ from controller.errors import error
 from controller.iam import policy, state
 from controller.iam.enforce import check_action
 from controller.iam.resources import find_role
-from controller.sts import api
+from controller.sts import api, mfa
 from controller.sts.limits import (
-    check_mfa,
     check_packed_size,
     new_session_token,
     packed_policy_percent,
@@ -45,7 +44,7 @@ def _assume_role_resources(ctx: RequestContext, params: Params) -> list[str]:
         keys["sts:SourceIdentity"] = params["SourceIdentity"]
     if params.get("TransitiveTagKeys"):
         keys["sts:TransitiveTagKeys"] = list(params["TransitiveTagKeys"])
-    if check_mfa(params.get("SerialNumber"), params.get("TokenCode")):
+    if mfa.authenticate(ctx, params) is not None:
         keys["aws:MultiFactorAuthPresent"] = "true"
         keys["aws:MultiFactorAuthAge"] = "0"
     ctx.condition_keys.update(keys)
@@ -126,9 +125,9 @@ def get_session_token(ctx: RequestContext, params: Params) -> Params:
     if caller.kind not in ("user", "root") or caller.access_key_id.startswith("ASIA"):
         raise AccessDenied("Cannot call GetSessionToken with session credentials")
     duration = session_token_seconds(params.get("DurationSeconds"), root=caller.is_root)
-    mfa = check_mfa(params.get("SerialNumber"), params.get("TokenCode"))
-    session = {"mfa_authenticated_at": ctx.received_at.isoformat() if mfa else None,
-               "serial_number": params.get("SerialNumber") if mfa else None}
+    mfa_at = mfa.authenticate(ctx, params)
+    session = {"mfa_authenticated_at": mfa_at.isoformat() if mfa_at else None,
+               "serial_number": params.get("SerialNumber") if mfa_at else None}
     return {"Credentials": _issue(ctx, caller, duration, session)}
 
 

@@ -1,4 +1,4 @@
-"""STS's durations, session tags, packed sizes and MFA rules (controller/sts/limits.py)."""
+"""STS's durations, session tags and packed sizes (controller/sts/limits.py)."""
 
 from __future__ import annotations
 
@@ -58,16 +58,6 @@ def test_packed_policy_size() -> None:
     limits.check_packed_size(100)
     with pytest.raises(ServiceError, match="147%"):
         limits.check_packed_size(big)
-
-
-def test_mfa_needs_serial_and_six_digits() -> None:
-    assert not limits.check_mfa(None, None)
-    assert limits.check_mfa("arn:aws:iam::123456789012:mfa/bob", "123456")
-    with pytest.raises(ServiceError):
-        limits.check_mfa("arn:aws:iam::123456789012:mfa/bob", None)
-    with pytest.raises(ServiceError) as excinfo:
-        limits.check_mfa("arn:aws:iam::123456789012:mfa/bob", "12a456")
-    assert excinfo.value.code == "AccessDenied"
 
 
 def test_session_tokens_are_long_and_fresh() -> None:
