@@ -5,6 +5,7 @@ from controller.api import ServiceApi
 api = ServiceApi("ec2")
 
 from controller.ec2 import (  # noqa: E402,F401  (each module registers its operations on api)
+    account_attributes,
     addresses,
     console,
     gateways,

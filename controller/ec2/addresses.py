@@ -29,6 +29,7 @@ from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
 from controller.state import utcnow
 
+#: API_DescribeAddresses.html (``domain`` and ``public-ipv4-pool`` from earlier versions of the page).
 ADDRESS_FILTERS = {
     "allocation-id": lambda a: a["AllocationId"], "association-id": lambda a: a.get("AssociationId"),
     "domain": lambda a: a["Domain"], "instance-id": lambda a: a.get("InstanceId"),

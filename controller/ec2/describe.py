@@ -17,7 +17,7 @@ from typing import Any
 
 from controller.api import Params
 from controller.ec2.errors import InvalidPaginationToken, invalid_value
-from controller.ec2.filters import FilterFields, apply_filters
+from controller.ec2.filters import FilterFields, TagSource, apply_filters
 from controller.ec2.ids import Kind
 
 Item = dict[str, Any]
@@ -25,7 +25,7 @@ Item = dict[str, Any]
 
 def describe(items: Sequence[Item], params: Params, *, key: str, fields: FilterFields,
              ids_param: str | None = None, kind: Kind | None = None, page_limits: tuple[int, int] | None = None,
-             filters_param: str = "Filters", tags_key: str = "Tags") -> tuple[list[Item], str | None]:
+             filters_param: str = "Filters", tags_key: TagSource = "Tags") -> tuple[list[Item], str | None]:
     """The selected, filtered page of ``items`` and the NextToken for the rest (None at the end)."""
     rows = sorted(items, key=lambda item: item[key])
     wanted = params.get(ids_param) if ids_param else None

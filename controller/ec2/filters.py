@@ -1,54 +1,149 @@
-"""EC2's generic ``Filters`` (Name + Values with ``*``/``?`` wildcards) over plain dict rows."""
+"""EC2's generic ``Filters`` (Name + Values with ``*``/``?`` wildcards) over plain dict rows.
+
+Each Describe operation keeps one table, written from its page of the EC2 API Reference, mapping a
+filter name to where the value lives in the operation's output item: a JMESPath expression over the
+output (``"Attachments[].State"``; a projection gives every value of a list) or, where a value must be
+computed, a function of the output item. ``tag:<key>``, ``tag-key`` and ``tag-value`` need no entry.
+
+Values compare as AWS compares them: as text, case-sensitively, with ``*`` for any run of characters,
+``?`` for one character and a backslash to take either (or itself) literally. Booleans read ``true`` /
+``false``, numbers in decimal, times in ISO 8601 UTC with milliseconds (``2021-09-29T11:04:43.305Z``),
+so a wildcard such as ``2021-09-29T*`` finds a day's resources.
+"""
 
 from __future__ import annotations
 
-import fnmatch
+import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
+
+import jmespath
 
 from controller.errors import error
 
 InvalidParameterValue = error("InvalidParameterValue")
 
-#: A filter name maps to a function giving the row's value(s) for it.
-FilterFields = dict[str, Callable[[dict[str, Any]], Any]]
+Row = dict[str, Any]
+Getter = Callable[[Row], Any]
+#: A filter name maps to a JMESPath expression over the output item, or a function giving its value(s).
+FilterFields = Mapping[str, str | Getter]
+#: Where a row's tags are: the name of its tag list, or a function giving that list.
+TagSource = str | Callable[[Row], list[dict[str, str]]]
 
 
-def apply_filters(rows: Iterable[dict[str, Any]], filters: list[dict[str, Any]] | None,
-                  fields: FilterFields, *, tags_key: str = "Tags") -> list[dict[str, Any]]:
+def apply_filters(rows: Iterable[Row], filters: list[dict[str, Any]] | None, fields: FilterFields, *,
+                  tags_key: TagSource = "Tags") -> list[Row]:
     """Rows matching every filter (AND); a filter matches when any of its values does (OR).
 
-    ``tags_key`` names the rows' tag list for the ``tag:*`` filters (ENIs call it ``TagSet``).
+    ``tags_key`` says where the rows' tags are for the ``tag:*`` filters (ENIs call their list ``TagSet``).
+    A name that is neither in ``fields`` nor a tag filter is refused as AWS refuses it.
     """
-    compiled = []
-    for f in filters or []:
-        name = f.get("Name", "")
-        getter = fields.get(name) or _tag_getter(name, tags_key)
-        if getter is None:
-            raise InvalidParameterValue(f"The filter '{name}' is invalid")
-        patterns = [re.compile(fnmatch.translate(str(v))) for v in f.get("Values") or []]
-        compiled.append((getter, patterns))
-    return [row for row in rows if all(_matches(getter(row), patterns) for getter, patterns in compiled)]
+    compiled = [(getter(f.get("Name", ""), fields, tags_key), [pattern(str(v)) for v in f.get("Values") or []])
+                for f in filters or []]
+    return [row for row in rows if all(_matches(get(row), patterns) for get, patterns in compiled)]
+
+
+def getter(name: str, fields: FilterFields, tags_key: TagSource = "Tags") -> Getter:
+    """How to read filter ``name``'s value(s) from a row; InvalidParameterValue for a name not in the table."""
+    field = fields.get(name)
+    if isinstance(field, str):
+        return _compiled_path(field).search
+    if field is not None:
+        return field
+    tag_getter = _tag_getter(name, tags_key)
+    if tag_getter is None:
+        raise InvalidParameterValue(f"The filter '{name}' is invalid")
+    return tag_getter
+
+
+def values(row: Row, name: str, fields: FilterFields, tags_key: TagSource = "Tags") -> list[str]:
+    """The texts a filter compares for ``row`` (what a filter value must match), flattened."""
+    return [text(v) for v in _flat(getter(name, fields, tags_key)(row)) if v is not None]
+
+
+@lru_cache(maxsize=2048)
+def _compiled_path(expression: str) -> Any:
+    return jmespath.compile(expression)
+
+
+@lru_cache(maxsize=1024)
+def pattern(value: str) -> re.Pattern[str]:
+    """An EC2 filter value as a regular expression: ``*`` any run, ``?`` one character, ``\\`` escapes."""
+    parts, escaped = [], False
+    for char in value:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    if escaped:
+        parts.append(re.escape("\\"))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def sql_glob(value: str) -> tuple[str, str | None]:
+    """An EC2 filter value as a SQLite GLOB pattern, and the exact text it stands for when it has no wildcard.
+
+    GLOB's own ``[`` classes are taken literally (``[[]``), and escaped ``\\*``/``\\?`` become ``[*]``/``[?]``,
+    so SQL and :func:`pattern` agree on every value.
+    """
+    parts, literal, escaped, wild = [], [], False, False
+    for char in value:
+        if escaped:
+            parts.append(f"[{char}]" if char in "*?[" else char)
+            literal.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "*?":
+            parts.append(char)
+            wild = True
+        else:
+            parts.append("[[]" if char == "[" else char)
+            literal.append(char)
+    if escaped:
+        parts.append("\\")
+        literal.append("\\")
+    return "".join(parts), None if wild else "".join(literal)
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple | set):
+        return [item for v in value for item in _flat(v)]
+    return [value]
 
 
 def _matches(value: Any, patterns: list[re.Pattern[str]]) -> bool:
-    values = value if isinstance(value, list | tuple | set) else [value]
-    return any(p.fullmatch(_text(v)) for v in values if v is not None for p in patterns)
+    return any(p.fullmatch(text(v)) for v in _flat(value) if v is not None for p in patterns)
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A value as EC2 filters compare it."""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     return str(value)
 
 
-def _tag_getter(name: str, tags_key: str = "Tags") -> Callable[[dict[str, Any]], Any] | None:
+def _tag_getter(name: str, tags_key: TagSource = "Tags") -> Getter | None:
+    def tags(row: Row) -> list[dict[str, str]]:
+        return tags_key(row) if callable(tags_key) else row.get(tags_key) or []
+
     if name.startswith("tag:"):
         key = name[4:]
-        return lambda row: [t["Value"] for t in row.get(tags_key, []) if t["Key"] == key]
+        return lambda row: [t["Value"] for t in tags(row) if t["Key"] == key]
     if name == "tag-key":
-        return lambda row: [t["Key"] for t in row.get(tags_key, [])]
+        return lambda row: [t["Key"] for t in tags(row)]
     if name == "tag-value":
-        return lambda row: [t["Value"] for t in row.get(tags_key, [])]
+        return lambda row: [t["Value"] for t in tags(row)]
     return None

@@ -19,10 +19,12 @@ from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
 from controller.state import utcnow
 
-_ATTACHMENT_FILTERS = {
-    "attachment.state": lambda g: [a["State"] for a in g["Attachments"]],
-    "attachment.vpc-id": lambda g: [a["VpcId"] for a in g["Attachments"]],
-}
+_ATTACHMENT_FILTERS = {"attachment.state": "Attachments[].State", "attachment.vpc-id": "Attachments[].VpcId"}
+#: API_DescribeInternetGateways.html
+INTERNET_GATEWAY_FILTERS = {"internet-gateway-id": "InternetGatewayId", "owner-id": "OwnerId", **_ATTACHMENT_FILTERS}
+#: API_DescribeEgressOnlyInternetGateways.html documents only the tag filters; the id and attachment ones
+#: are taken as well, as for internet gateways.
+EGRESS_ONLY_GATEWAY_FILTERS = {"egress-only-internet-gateway-id": "EgressOnlyInternetGatewayId", **_ATTACHMENT_FILTERS}
 
 
 def internet_gateway_output(row: dict, tags: list[dict[str, str]]) -> Params:
@@ -113,9 +115,7 @@ def describe_internet_gateways(ctx: RequestContext, params: Params) -> Params:
         tags = tags_of(conn, ctx.account_id, [r["internet_gateway_id"] for r in rows])
     items = [internet_gateway_output(dict(r), tags[r["internet_gateway_id"]]) for r in rows]
     listed, token = describe(items, params, key="InternetGatewayId", ids_param="InternetGatewayIds",
-                             kind=INTERNET_GATEWAY, page_limits=(5, 1000), fields={
-                                 "internet-gateway-id": lambda g: g["InternetGatewayId"],
-                                 "owner-id": lambda g: g["OwnerId"], **_ATTACHMENT_FILTERS})
+                             kind=INTERNET_GATEWAY, page_limits=(5, 1000), fields=INTERNET_GATEWAY_FILTERS)
     return {"InternetGateways": listed, **({"NextToken": token} if token else {})}
 
 
@@ -169,6 +169,5 @@ def describe_egress_only_internet_gateways(ctx: RequestContext, params: Params) 
     items = [egress_only_output(dict(r), tags[r["egress_only_internet_gateway_id"]]) for r in rows]
     listed, token = describe(items, params, key="EgressOnlyInternetGatewayId",
                              ids_param="EgressOnlyInternetGatewayIds", kind=EGRESS_ONLY_GATEWAY, page_limits=(5, 255),
-                             fields={"egress-only-internet-gateway-id": lambda g: g["EgressOnlyInternetGatewayId"],
-                                     **_ATTACHMENT_FILTERS})
+                             fields=EGRESS_ONLY_GATEWAY_FILTERS)
     return {"EgressOnlyInternetGateways": listed, **({"NextToken": token} if token else {})}

@@ -33,6 +33,7 @@ from controller.ec2 import api, image_store, instance_lifecycle, instance_state
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.ids import INSTANCE, Kind, new_id
+from controller.ec2.image_filters import IMAGE_FILTERS
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.state import write
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
@@ -143,21 +144,6 @@ def image_output(row: RowMapping, tags: list[dict[str, str]]) -> Params:
         output["StateReason"] = {"Code": "Client.InternalError", "Message": row["state_reason"]}
     return output
 
-
-_IMAGE_FILTERS = {
-    "architecture": lambda i: i["Architecture"], "description": lambda i: i.get("Description"),
-    "image-id": lambda i: i["ImageId"], "image-type": lambda i: i["ImageType"], "is-public": lambda i: i["Public"],
-    "name": lambda i: i["Name"], "owner-alias": lambda i: i.get("ImageOwnerAlias"), "owner-id": lambda i: i["OwnerId"],
-    "root-device-name": lambda i: i["RootDeviceName"], "root-device-type": lambda i: i["RootDeviceType"],
-    "state": lambda i: i["State"], "virtualization-type": lambda i: i["VirtualizationType"],
-    "hypervisor": lambda i: i["Hypervisor"], "ena-support": lambda i: i["EnaSupport"],
-    "creation-date": lambda i: i["CreationDate"], "image-location": lambda i: i["ImageLocation"],
-    "source-instance-id": lambda i: i.get("SourceInstanceId"), "platform-details": lambda i: i["PlatformDetails"],
-    "block-device-mapping.device-name": lambda i: [m["DeviceName"] for m in i["BlockDeviceMappings"]],
-    "block-device-mapping.snapshot-id": lambda i: [m["Ebs"]["SnapshotId"] for m in i["BlockDeviceMappings"]],
-    "block-device-mapping.volume-size": lambda i: [m["Ebs"]["VolumeSize"] for m in i["BlockDeviceMappings"]],
-    "block-device-mapping.volume-type": lambda i: [m["Ebs"]["VolumeType"] for m in i["BlockDeviceMappings"]],
-}
 
 
 # --- registration ---------------------------------------------------------------------------------------------
@@ -311,7 +297,7 @@ def describe_images(ctx: RequestContext, params: Params) -> Params:
         rows = [r for r in rows if ("all" in users and r["public"])
                 or ("self" in users or account in users) and (r["image_id"] in shared or r["account_id"] == account)]
     items = [image_output(r, tags[r["image_id"]]) for r in rows]
-    listed, token = describe(items, params, key="ImageId", ids_param="ImageIds", kind=IMAGE, fields=_IMAGE_FILTERS,
+    listed, token = describe(items, params, key="ImageId", ids_param="ImageIds", kind=IMAGE, fields=IMAGE_FILTERS,
                              page_limits=(1, 1000))
     result: Params = {"Images": listed}
     if token:

@@ -80,6 +80,10 @@ def disassociate_iam_instance_profile(ctx: RequestContext, params: Params) -> Pa
     return {"IamInstanceProfileAssociation": output}
 
 
+#: API_DescribeIamInstanceProfileAssociations.html
+ASSOCIATION_FILTERS = {"instance-id": "InstanceId", "state": "State"}
+
+
 @vpc_operation("DescribeIamInstanceProfileAssociations")
 def describe_iam_instance_profile_associations(ctx: RequestContext, params: Params) -> Params:
     table = instance_state.instances
@@ -89,8 +93,7 @@ def describe_iam_instance_profile_associations(ctx: RequestContext, params: Para
                                                 table.c.state != instance_lifecycle.TERMINATED)).mappings().all()
     items = [_output(r) for r in rows]
     listed, token = describe(items, params, key="AssociationId", ids_param="AssociationIds", kind=ASSOCIATION,
-                             page_limits=(5, 1000), fields={"instance-id": lambda a: a["InstanceId"],
-                                                            "state": lambda a: a["State"]})
+                             page_limits=(5, 1000), fields=ASSOCIATION_FILTERS)
     result: Params = {"IamInstanceProfileAssociations": listed}
     if token:
         result["NextToken"] = token

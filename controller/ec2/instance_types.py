@@ -23,6 +23,7 @@ from controller.config import Config
 from controller.ec2 import api
 from controller.ec2.describe import describe
 from controller.ec2.errors import invalid_value
+from controller.ec2.instance_type_filters import INSTANCE_TYPE_FILTERS, OFFERING_FILTERS
 from controller.ec2.regions import describe_availability_zones
 from controller.errors import error
 
@@ -279,27 +280,6 @@ def type_output(t: InstanceType) -> Params:
     return output
 
 
-_TYPE_FILTERS = {
-    "instance-type": lambda o: o["InstanceType"],
-    "current-generation": lambda o: o["CurrentGeneration"],
-    "free-tier-eligible": lambda o: o["FreeTierEligible"],
-    "bare-metal": lambda o: o["BareMetal"],
-    "burstable-performance-supported": lambda o: o["BurstablePerformanceSupported"],
-    "hypervisor": lambda o: o.get("Hypervisor"),
-    "instance-storage-supported": lambda o: o["InstanceStorageSupported"],
-    "memory-info.size-in-mib": lambda o: o["MemoryInfo"]["SizeInMiB"],
-    "vcpu-info.default-vcpus": lambda o: o["VCpuInfo"]["DefaultVCpus"],
-    "vcpu-info.default-cores": lambda o: o["VCpuInfo"]["DefaultCores"],
-    "processor-info.supported-architecture": lambda o: o["ProcessorInfo"]["SupportedArchitectures"],
-    "network-info.maximum-network-interfaces": lambda o: o["NetworkInfo"]["MaximumNetworkInterfaces"],
-    "network-info.ipv4-addresses-per-interface": lambda o: o["NetworkInfo"]["Ipv4AddressesPerInterface"],
-    "network-info.network-performance": lambda o: o["NetworkInfo"]["NetworkPerformance"],
-    "supported-root-device-type": lambda o: o["SupportedRootDeviceTypes"],
-    "supported-usage-class": lambda o: o["SupportedUsageClasses"],
-    "supported-virtualization-type": lambda o: o["SupportedVirtualizationTypes"],
-    "placement-group-info.supported-strategies": lambda o: o["PlacementGroupInfo"]["SupportedStrategies"],
-}
-
 
 @api.operation("DescribeInstanceTypes")
 def describe_instance_types(ctx: RequestContext, params: Params) -> Params:
@@ -308,7 +288,7 @@ def describe_instance_types(ctx: RequestContext, params: Params) -> Params:
     if unknown:
         raise InvalidInstanceType(f"The following supplied instance types do not exist: [{', '.join(unknown)}]")
     items = [type_output(CATALOGUE[name]) for name in (wanted or CATALOGUE)]
-    listed, token = describe(items, params, key="InstanceType", fields=_TYPE_FILTERS, page_limits=(5, 100))
+    listed, token = describe(items, params, key="InstanceType", fields=INSTANCE_TYPE_FILTERS, page_limits=(5, 100))
     result: Params = {"InstanceTypes": listed}
     if token:
         result["NextToken"] = token
@@ -330,8 +310,7 @@ def describe_instance_type_offerings(ctx: RequestContext, params: Params) -> Par
         raise invalid_value(location_type, "LocationType")
     items = [{"InstanceType": name, "LocationType": location_type, "Location": location,
               "_order": f"{name}\x00{location}"} for name in CATALOGUE for location in locations]
-    listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields={
-        "instance-type": lambda o: o["InstanceType"], "location": lambda o: o["Location"]})
+    listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=OFFERING_FILTERS)
     result: Params = {"InstanceTypeOfferings": [{k: v for k, v in o.items() if k != "_order"} for o in listed]}
     if token:
         result["NextToken"] = token

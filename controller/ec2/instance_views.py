@@ -19,7 +19,9 @@ from controller.api import Params, RequestContext
 from controller.ec2 import instance_lifecycle, instance_state, instance_types, state
 from controller.ec2.describe import describe, page
 from controller.ec2.errors import InvalidParameterCombination, invalid_value, require
+from controller.ec2.filters import sql_glob
 from controller.ec2.ids import INSTANCE
+from controller.ec2.instance_filters import INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS, annotate
 from controller.ec2.interfaces import interface_outputs
 from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.placement import host_is_up
@@ -132,34 +134,6 @@ def _instance_output(row: RowMapping, nics: list[Params], volumes: list[RowMappi
     return output
 
 
-_INSTANCE_FILTERS = {
-    "instance-id": lambda i: i["InstanceId"], "instance-type": lambda i: i["InstanceType"],
-    "instance-state-name": lambda i: i["State"]["Name"], "instance-state-code": lambda i: i["State"]["Code"],
-    "image-id": lambda i: i["ImageId"], "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
-    "subnet-id": lambda i: i.get("SubnetId"), "vpc-id": lambda i: i.get("VpcId"),
-    "private-ip-address": lambda i: i.get("PrivateIpAddress"), "ip-address": lambda i: i.get("PublicIpAddress"),
-    "private-dns-name": lambda i: i.get("PrivateDnsName"), "dns-name": lambda i: i.get("PublicDnsName"),
-    "key-name": lambda i: i.get("KeyName"), "reservation-id": lambda i: i["_reservation"],
-    "owner-id": lambda i: i["_owner"], "architecture": lambda i: i["Architecture"],
-    "root-device-type": lambda i: i["RootDeviceType"], "root-device-name": lambda i: i["RootDeviceName"],
-    "tenancy": lambda i: i["Placement"]["Tenancy"], "placement-group-name": lambda i: i["Placement"]["GroupName"],
-    "placement-partition-number": lambda i: i["Placement"].get("PartitionNumber"),
-    "host-id": lambda i: i["Placement"].get("HostId"), "client-token": lambda i: i["ClientToken"],
-    "launch-time": lambda i: i["LaunchTime"].strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-    "iam-instance-profile.arn": lambda i: (i.get("IamInstanceProfile") or {}).get("Arn"),
-    "instance.group-id": lambda i: [g["GroupId"] for g in i["SecurityGroups"]],
-    "instance.group-name": lambda i: [g["GroupName"] for g in i["SecurityGroups"]],
-    "network-interface.network-interface-id": lambda i: [n["NetworkInterfaceId"] for n in i["NetworkInterfaces"]],
-    "network-interface.subnet-id": lambda i: [n["SubnetId"] for n in i["NetworkInterfaces"]],
-    "network-interface.mac-address": lambda i: [n["MacAddress"] for n in i["NetworkInterfaces"]],
-    "block-device-mapping.volume-id": lambda i: [m["Ebs"]["VolumeId"] for m in i["BlockDeviceMappings"]],
-    "block-device-mapping.device-name": lambda i: [m["DeviceName"] for m in i["BlockDeviceMappings"]],
-    "metadata-options.http-tokens": lambda i: i["MetadataOptions"]["HttpTokens"],
-    "state-reason-code": lambda i: (i.get("StateReason") or {}).get("Code"),
-    "monitoring-state": lambda i: i["Monitoring"]["State"], "hypervisor": lambda i: i["Hypervisor"],
-    "virtualization-type": lambda i: i["VirtualizationType"],
-}
-
 
 def reservations(rows: Sequence[RowMapping], outputs: list[Params]) -> list[Params]:
     """Instances grouped by reservation, in the order their first instance appears."""
@@ -171,7 +145,8 @@ def reservations(rows: Sequence[RowMapping], outputs: list[Params]) -> list[Para
     return list(grouped.values())
 
 
-#: Filters answered in SQL, exactly (EC2's ``*``/``?`` wildcards are SQLite's GLOB): filter name -> column.
+#: Filters answered in SQL, exactly as :data:`INSTANCE_FILTERS` would (EC2's wildcards as SQLite's GLOB):
+#: filter name -> column.
 _SQL_FILTERS = {"instance-id": "instance_id", "instance-state-name": "state", "instance-type": "instance_type",
                 "image-id": "image_id", "availability-zone": "availability_zone", "subnet-id": "subnet_id",
                 "vpc-id": "vpc_id", "key-name": "key_name", "reservation-id": "reservation_id",
@@ -179,7 +154,8 @@ _SQL_FILTERS = {"instance-id": "instance_id", "instance-state-name": "state", "i
 
 
 def _match(column: Any, values: list[str]) -> Any:
-    return or_(*(column.op("GLOB")(v) if any(c in v for c in "*?[") else column == v for v in values))
+    globs = [sql_glob(v) for v in values]
+    return or_(*(column == exact if exact is not None else column.op("GLOB")(glob) for glob, exact in globs))
 
 
 def _sql_filter(table: Any, account: str, name: str, values: list[str]) -> Any | None:
@@ -229,10 +205,9 @@ def describe_instances(ctx: RequestContext, params: Params) -> Params:
         else:
             rows = _rows(conn, [i["InstanceId"] for i in ids])
             outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows)
-            for row, output in zip(rows, outputs, strict=True):
-                output["_reservation"], output["_owner"] = row["reservation_id"], row["account_id"]
+            annotate(conn, ctx.account_id, ctx.region, rows, outputs)
             outputs, token = describe(outputs, {**params, "Filters": remaining}, key="InstanceId",
-                                      fields=_INSTANCE_FILTERS, page_limits=(5, 1000))
+                                      fields=INSTANCE_FILTERS, page_limits=(5, 1000))
             by_id = {r["instance_id"]: r for r in rows}
             rows = [by_id[o["InstanceId"]] for o in outputs]
     result: Params = {"Reservations": reservations(rows, outputs)}
@@ -291,13 +266,7 @@ def describe_instance_status(ctx: RequestContext, params: Params) -> Params:
         items.append({"InstanceId": row["instance_id"], "AvailabilityZone": row["availability_zone"],
                       "InstanceState": state_output(row["state"]), "SystemStatus": _check(system),
                       "InstanceStatus": _check(instance), "Events": []})
-    listed, token = describe(items, params, key="InstanceId", page_limits=(5, 1000), fields={
-        "availability-zone": lambda s: s["AvailabilityZone"], "instance-state-name": lambda s: s["InstanceState"]["Name"],
-        "instance-state-code": lambda s: s["InstanceState"]["Code"],
-        "instance-status.status": lambda s: s["InstanceStatus"]["Status"],
-        "system-status.status": lambda s: s["SystemStatus"]["Status"],
-        "instance-status.reachability": lambda s: s["InstanceStatus"]["Details"][0]["Status"],
-        "system-status.reachability": lambda s: s["SystemStatus"]["Details"][0]["Status"]})
+    listed, token = describe(items, params, key="InstanceId", page_limits=(5, 1000), fields=INSTANCE_STATUS_FILTERS)
     result: Params = {"InstanceStatuses": listed}
     if token:
         result["NextToken"] = token

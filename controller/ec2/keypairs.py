@@ -190,6 +190,11 @@ def import_key_pair(ctx: RequestContext, params: Params) -> Params:
     return {"KeyPairId": key_pair_id, "KeyName": name, "KeyFingerprint": public.fingerprint, "Tags": tags}
 
 
+#: API_DescribeKeyPairs.html (and ``key-type``).
+KEY_PAIR_FILTERS = {"key-pair-id": "KeyPairId", "key-name": "KeyName", "fingerprint": "KeyFingerprint",
+                    "key-type": "KeyType"}
+
+
 @vpc_operation("DescribeKeyPairs", resources=arns((KEY_PAIR, "KeyPairIds")))
 def describe_key_pairs(ctx: RequestContext, params: Params) -> Params:
     table = instance_state.key_pairs
@@ -210,9 +215,8 @@ def describe_key_pairs(ctx: RequestContext, params: Params) -> Params:
         if params.get("IncludePublicKey"):
             item["PublicKey"] = authorized_key_line(row)
         items.append(item)
-    listed, _ = describe(items, params, key="KeyPairId", ids_param="KeyPairIds", kind=KEY_PAIR, fields={
-        "key-pair-id": lambda k: k["KeyPairId"], "key-name": lambda k: k["KeyName"],
-        "fingerprint": lambda k: k["KeyFingerprint"], "key-type": lambda k: k["KeyType"]})
+    listed, _ = describe(items, params, key="KeyPairId", ids_param="KeyPairIds", kind=KEY_PAIR,
+                         fields=KEY_PAIR_FILTERS)
     return {"KeyPairs": sorted(listed, key=lambda k: k["KeyName"])}
 
 

@@ -29,6 +29,7 @@ from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import tag_new_resource, tags_of
 from controller.state import utcnow
 
+#: API_DescribeNatGateways.html
 NAT_FILTERS = {
     "nat-gateway-id": lambda n: n["NatGatewayId"], "state": lambda n: n["State"],
     "subnet-id": lambda n: n["SubnetId"], "vpc-id": lambda n: n["VpcId"],

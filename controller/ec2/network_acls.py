@@ -140,6 +140,7 @@ def _entries(field: str, sub: str | None = None) -> Any:
     return lambda a: [e.get(field, {}).get(sub) for e in a["Entries"]]
 
 
+#: API_DescribeNetworkAcls.html
 ACL_FILTERS = {
     "network-acl-id": lambda a: a["NetworkAclId"], "vpc-id": lambda a: a["VpcId"], "owner-id": lambda a: a["OwnerId"],
     "default": lambda a: a["IsDefault"],

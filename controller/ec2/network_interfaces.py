@@ -31,6 +31,7 @@ def _attachment(field: str) -> Any:
     return lambda n: n.get("Attachment", {}).get(field)
 
 
+#: API_DescribeNetworkInterfaces.html (and ``group-name``).
 INTERFACE_FILTERS = {
     "network-interface-id": lambda n: n["NetworkInterfaceId"], "subnet-id": lambda n: n["SubnetId"],
     "vpc-id": lambda n: n["VpcId"], "availability-zone": lambda n: n["AvailabilityZone"],
@@ -51,6 +52,11 @@ INTERFACE_FILTERS = {
     "association.allocation-id": lambda n: n.get("Association", {}).get("AllocationId"),
     "association.association-id": lambda n: n.get("Association", {}).get("AssociationId"),
     "association.ip-owner-id": lambda n: n.get("Association", {}).get("IpOwnerId"),
+    "association.public-dns-name": "Association.PublicDnsName", "attachment.attach-time": "Attachment.AttachTime",
+    "addresses.association.owner-id": "PrivateIpAddresses[].Association.IpOwnerId",
+    "addresses.association.public-ip": "PrivateIpAddresses[].Association.PublicIp",
+    "availability-zone-id": "AvailabilityZoneId", "operator.managed": "Operator.Managed",
+    "operator.principal": "Operator.Principal",
 }
 
 

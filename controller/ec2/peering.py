@@ -77,6 +77,7 @@ def _info(member: str, field: str) -> Any:
     return lambda p: p[member].get(field)
 
 
+#: API_DescribeVpcPeeringConnections.html
 PEERING_FILTERS = {
     "vpc-peering-connection-id": lambda p: p["VpcPeeringConnectionId"],
     "status-code": lambda p: p["Status"]["Code"], "status-message": lambda p: p["Status"]["Message"],

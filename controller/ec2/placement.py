@@ -40,6 +40,13 @@ STRATEGIES = ("cluster", "spread", "partition")
 MAX_PARTITIONS = 7
 GROUP_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
 HYPERVISORS = ("kvm", "qemu")
+#: API_DescribePlacementGroups.html
+PLACEMENT_GROUP_FILTERS = {"group-name": "GroupName", "group-arn": "GroupArn", "state": "State",
+                           "strategy": "Strategy", "spread-level": "SpreadLevel"}
+#: API_DescribeHosts.html (no host reservations here, so ``host-reservation-id`` matches no host).
+HOST_FILTERS = {"auto-placement": "AutoPlacement", "availability-zone": "AvailabilityZone",
+                "client-token": "ClientToken", "host-reservation-id": "HostReservationId",
+                "instance-type": "HostProperties.InstanceType", "state": "State"}
 
 
 # --- the hosts, for the scheduler ---------------------------------------------------------------------------------
@@ -158,9 +165,8 @@ def describe_placement_groups(ctx: RequestContext, params: Params) -> Params:
     if names:
         rows = [r for r in rows if r["group_name"] in names]
     items = [_group_output(ctx, r, tags[r["group_id"]]) for r in rows]
-    listed, _ = describe(items, params, key="GroupId", ids_param="GroupIds", kind=PLACEMENT_GROUP, fields={
-        "group-name": lambda g: g["GroupName"], "group-arn": lambda g: g["GroupArn"], "state": lambda g: g["State"],
-        "strategy": lambda g: g["Strategy"], "spread-level": lambda g: g.get("SpreadLevel")})
+    listed, _ = describe(items, params, key="GroupId", ids_param="GroupIds", kind=PLACEMENT_GROUP,
+                         fields=PLACEMENT_GROUP_FILTERS)
     return {"PlacementGroups": listed}
 
 
@@ -267,6 +273,8 @@ def _host_output(conn: Connection, config: Config, row: RowMapping, hosts: dict[
                            "Sockets": 1, "Cores": physical.vcpus if physical else 0,
                            "TotalVCpus": int(physical.vcpus * config.cpu_overcommit_ratio) if physical else 0},
     }
+    if row["client_token"]:
+        output["ClientToken"] = row["client_token"]
     if row["released_at"]:
         output["ReleaseTime"] = row["released_at"]
     if physical is not None and row["state"] == "available":
@@ -300,11 +308,7 @@ def describe_hosts(ctx: RequestContext, params: Params) -> Params:
         tags = tags_of(conn, ctx.account_id, [r["host_id"] for r in rows])
         items = [_host_output(conn, ctx.cloud.config, r, hosts, tags[r["host_id"]]) for r in rows]
     listed, token = describe(items, params, key="HostId", ids_param="HostIds", kind=DEDICATED_HOST,
-                             filters_param="Filter", page_limits=(5, 500), fields={
-                                 "auto-placement": lambda h: h["AutoPlacement"],
-                                 "availability-zone": lambda h: h["AvailabilityZone"],
-                                 "instance-type": lambda h: h["HostProperties"]["InstanceType"],
-                                 "state": lambda h: h["State"]})
+                             filters_param="Filter", page_limits=(5, 500), fields=HOST_FILTERS)
     result: Params = {"Hosts": listed}
     if token:
         result["NextToken"] = token

@@ -139,6 +139,10 @@ def delete_managed_prefix_list(ctx: RequestContext, params: Params) -> Params:
     return {"PrefixList": list_output(ctx, row, tags, "delete-complete")}
 
 
+#: API_DescribeManagedPrefixLists.html
+PREFIX_LIST_FILTERS = {"prefix-list-id": "PrefixListId", "prefix-list-name": "PrefixListName", "owner-id": "OwnerId"}
+
+
 @vpc_operation("DescribeManagedPrefixLists")
 def describe_managed_prefix_lists(ctx: RequestContext, params: Params) -> Params:
     table = state.prefix_lists
@@ -147,9 +151,7 @@ def describe_managed_prefix_lists(ctx: RequestContext, params: Params) -> Params
         tags = tags_of(conn, ctx.account_id, [r["prefix_list_id"] for r in rows])
     items = [list_output(ctx, r, tags[r["prefix_list_id"]]) for r in rows]
     listed, token = describe(items, params, key="PrefixListId", ids_param="PrefixListIds", kind=PREFIX_LIST,
-                             page_limits=(1, 100), fields={
-                                 "prefix-list-id": lambda p: p["PrefixListId"],
-                                 "prefix-list-name": lambda p: p["PrefixListName"], "owner-id": lambda p: p["OwnerId"]})
+                             page_limits=(1, 100), fields=PREFIX_LIST_FILTERS)
     return {"PrefixLists": listed, **({"NextToken": token} if token else {})}
 
 

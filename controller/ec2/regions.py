@@ -9,6 +9,14 @@ from controller.errors import error
 
 InvalidParameterValue = error("InvalidParameterValue")
 
+#: API_DescribeRegions.html
+REGION_FILTERS = {"region-name": "RegionName", "endpoint": "Endpoint", "opt-in-status": "OptInStatus"}
+#: API_DescribeAvailabilityZones.html (this cloud's zones have no parent zone and no messages).
+ZONE_FILTERS = {"zone-name": "ZoneName", "zone-id": "ZoneId", "state": "State", "region-name": "RegionName",
+                "zone-type": "ZoneType", "group-name": "GroupName", "group-long-name": "GroupLongName",
+                "opt-in-status": "OptInStatus", "message": "Messages[].Message", "parent-zone-id": "ParentZoneId",
+                "parent-zone-name": "ParentZoneName"}
+
 
 @api.operation("DescribeRegions")
 def describe_regions(ctx: RequestContext, params: Params) -> Params:
@@ -21,9 +29,7 @@ def describe_regions(ctx: RequestContext, params: Params) -> Params:
         if unknown:
             raise InvalidParameterValue(f"Invalid region: {unknown[0]}")
         regions = [r for r in regions if r["RegionName"] in wanted]
-    regions = apply_filters(regions, params.get("Filters"), {
-        "region-name": lambda r: r["RegionName"], "endpoint": lambda r: r["Endpoint"],
-        "opt-in-status": lambda r: r["OptInStatus"]})
+    regions = apply_filters(regions, params.get("Filters"), REGION_FILTERS)
     return {"Regions": regions}
 
 
@@ -32,7 +38,8 @@ def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
     config = ctx.cloud.config
     zones = [{"ZoneName": name, "ZoneId": f"{_region_code(config.region)}-az{index}", "State": "available",
               "RegionName": config.region, "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required",
-              "GroupName": config.region, "NetworkBorderGroup": config.region, "Messages": []}
+              "GroupName": config.region, "GroupLongName": config.region, "NetworkBorderGroup": config.region,
+              "Messages": []}
              for index, name in enumerate(config.availability_zones, start=1)]
     names, ids = params.get("ZoneNames"), params.get("ZoneIds")
     for wanted, key in ((names, "ZoneName"), (ids, "ZoneId")):
@@ -43,10 +50,7 @@ def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
                 raise InvalidParameterValue(
                     f"The zone '{missing[0]}' does not exist in the region '{config.region}'")
             zones = [z for z in zones if z[key] in wanted]
-    zones = apply_filters(zones, params.get("Filters"), {
-        "zone-name": lambda z: z["ZoneName"], "zone-id": lambda z: z["ZoneId"], "state": lambda z: z["State"],
-        "region-name": lambda z: z["RegionName"], "zone-type": lambda z: z["ZoneType"],
-        "group-name": lambda z: z["GroupName"], "opt-in-status": lambda z: z["OptInStatus"]})
+    zones = apply_filters(zones, params.get("Filters"), ZONE_FILTERS)
     return {"AvailabilityZones": zones}
 
 

@@ -152,11 +152,13 @@ def _associations(field: str) -> Any:
     return lambda t: [a.get(field) for a in t["Associations"]]
 
 
+#: API_DescribeRouteTables.html (and ``association.association-state``, ``route.network-interface-id``).
 ROUTE_TABLE_FILTERS = {
     "route-table-id": lambda t: t["RouteTableId"], "vpc-id": lambda t: t["VpcId"], "owner-id": lambda t: t["OwnerId"],
     "association.route-table-association-id": _associations("RouteTableAssociationId"),
     "association.route-table-id": _associations("RouteTableId"),
     "association.subnet-id": _associations("SubnetId"), "association.main": _associations("Main"),
+    "association.gateway-id": _associations("GatewayId"), "route.transit-gateway-id": _routes("TransitGatewayId"),
     "association.association-state": lambda t: [a["AssociationState"]["State"] for a in t["Associations"]],
     "route.destination-cidr-block": _routes("DestinationCidrBlock"),
     "route.destination-ipv6-cidr-block": _routes("DestinationIpv6CidrBlock"),

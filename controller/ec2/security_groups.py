@@ -58,10 +58,12 @@ def _permission_filters(prefix: str, key: str) -> dict[str, Any]:
         f"{prefix}ip-permission.ipv6-cidr": values("Ipv6Ranges", "CidrIpv6"),
         f"{prefix}ip-permission.prefix-list-id": values("PrefixListIds", "PrefixListId"),
         f"{prefix}ip-permission.group-id": values("UserIdGroupPairs", "GroupId"),
+        f"{prefix}ip-permission.group-name": values("UserIdGroupPairs", "GroupName"),
         f"{prefix}ip-permission.user-id": values("UserIdGroupPairs", "UserId"),
     }
 
 
+#: API_DescribeSecurityGroups.html
 GROUP_FILTERS = {
     "group-id": lambda g: g["GroupId"], "group-name": lambda g: g["GroupName"], "vpc-id": lambda g: g["VpcId"],
     "description": lambda g: g["Description"], "owner-id": lambda g: g["OwnerId"],
@@ -349,6 +351,7 @@ def revoke_security_group_egress(ctx: RequestContext, params: Params) -> Params:
 
 RULE_FILTERS = {
     "group-id": lambda r: r["GroupId"], "security-group-rule-id": lambda r: r["SecurityGroupRuleId"],
+#: API_DescribeSecurityGroupRules.html (and ``is-egress``, ``ip-protocol``).
     "is-egress": lambda r: r["IsEgress"], "ip-protocol": lambda r: r["IpProtocol"],
 }
 

@@ -63,6 +63,7 @@ def _ipv6(field: str) -> Any:
     return lambda s: [a[field] for a in s["Ipv6CidrBlockAssociationSet"]]
 
 
+#: API_DescribeSubnets.html (``cidr``, ``cidrBlock``, ``availabilityZone``, ``defaultForAz`` from its earlier versions).
 SUBNET_FILTERS = {
     "subnet-id": lambda s: s["SubnetId"], "vpc-id": lambda s: s["VpcId"], "state": lambda s: s["State"],
     "cidr-block": lambda s: s["CidrBlock"], "cidr": lambda s: s["CidrBlock"], "cidrBlock": lambda s: s["CidrBlock"],
@@ -73,6 +74,14 @@ SUBNET_FILTERS = {
     "map-public-ip-on-launch": lambda s: s["MapPublicIpOnLaunch"], "owner-id": lambda s: s["OwnerId"],
     "subnet-arn": lambda s: s["SubnetArn"],
     "assign-ipv6-address-on-creation": lambda s: s["AssignIpv6AddressOnCreation"],
+    "customer-owned-ipv4-pool": "CustomerOwnedIpv4Pool", "enable-dns64": "EnableDns64",
+    "enable-lni-at-device-index": "EnableLniAtDeviceIndex", "ipv6-native": "Ipv6Native",
+    "map-customer-owned-ip-on-launch": "MapCustomerOwnedIpOnLaunch", "outpost-arn": "OutpostArn",
+    "private-dns-name-options-on-launch.hostname-type": "PrivateDnsNameOptionsOnLaunch.HostnameType",
+    "private-dns-name-options-on-launch.enable-resource-name-dns-a-record":
+        "PrivateDnsNameOptionsOnLaunch.EnableResourceNameDnsARecord",
+    "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record":
+        "PrivateDnsNameOptionsOnLaunch.EnableResourceNameDnsAAAARecord",
     "ipv6-cidr-block-association.ipv6-cidr-block": _ipv6("Ipv6CidrBlock"),
     "ipv6-cidr-block-association.association-id": _ipv6("AssociationId"),
     "ipv6-cidr-block-association.state": lambda s: [a["Ipv6CidrBlockState"]["State"]

@@ -256,6 +256,10 @@ def delete_tags(ctx: RequestContext, params: Params) -> Params:
     return {}
 
 
+#: API_DescribeTags.html
+TAG_FILTERS = {"key": "Key", "value": "Value", "resource-id": "ResourceId", "resource-type": "ResourceType"}
+
+
 @vpc_operation("DescribeTags")
 def describe_tags(ctx: RequestContext, params: Params) -> Params:
     table = state.tags
@@ -264,9 +268,12 @@ def describe_tags(ctx: RequestContext, params: Params) -> Params:
                             .where(table.c.account_id == ctx.account_id)).all()
     items = [{"ResourceId": rid, "Key": key, "Value": value, "ResourceType": rtype,
               "_order": f"{rid}\x00{key}"} for rid, key, value, rtype in rows]
-    listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields={
-        "key": lambda t: t["Key"], "value": lambda t: t["Value"], "resource-id": lambda t: t["ResourceId"],
-        "resource-type": lambda t: t["ResourceType"]})
+    resource_tags: dict[str, list[dict[str, str]]] = {}
+    for item in items:
+        resource_tags.setdefault(item["ResourceId"], []).append({"Key": item["Key"], "Value": item["Value"]})
+    # ``tag:<key>`` finds the resources that carry that tag, and lists their tags.
+    listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=TAG_FILTERS,
+                             tags_key=lambda t: resource_tags[t["ResourceId"]])
     result: Params = {"Tags": [{k: v for k, v in t.items() if k != "_order"} for t in listed]}
     if token:
         result["NextToken"] = token

@@ -49,8 +49,12 @@ def _vpc_filters() -> dict[str, Any]:
     def ipv6(field: str) -> Any:
         return lambda v: [a[field] for a in v.get("Ipv6CidrBlockAssociationSet", [])]
 
+    # API_DescribeVpcs.html; ``cidr-block``, ``cidrBlock`` and ``isDefault`` are the names earlier versions of
+    # the reference gave, which EC2 still takes and tools still send (Ansible's ec2_vpc_net sends ``cidr-block``).
     return {
         "vpc-id": lambda v: v["VpcId"], "cidr": lambda v: v["CidrBlock"], "state": lambda v: v["State"],
+        "cidr-block": lambda v: v["CidrBlock"], "cidrBlock": lambda v: v["CidrBlock"],
+        "isDefault": lambda v: v["IsDefault"],
         "owner-id": lambda v: v["OwnerId"], "is-default": lambda v: v["IsDefault"],
         "dhcp-options-id": lambda v: v["DhcpOptionsId"], "instance-tenancy": lambda v: v["InstanceTenancy"],
         "cidr-block-association.cidr-block": lambda v: [a["CidrBlock"] for a in v["CidrBlockAssociationSet"]],
