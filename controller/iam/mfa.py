@@ -37,6 +37,8 @@ InvalidAuthenticationCode = error("InvalidAuthenticationCode", 403)
 
 #: MFA devices one IAM user may have enabled at once (IAM quotas).
 MAX_DEVICES_PER_USER = 8
+#: A serial number (the device's ARN) is at most this long in every call that takes one.
+MAX_SERIAL_LENGTH = 256
 
 #: MFA operations that name a user authorize against it (the caller when it names none).
 mfa_user_arn = arn_of(USER, caller_when_unnamed=True)
@@ -80,8 +82,12 @@ def _assigned_to(conn: Connection, ctx: RequestContext, params: Params) -> tuple
 def create_virtual_mfa_device(ctx: RequestContext, params: Params) -> Params:
     name, path = params["VirtualMFADeviceName"], check_path(params.get("Path"))
     tags = merge_tags([], params.get("Tags") or [])
-    seed = mfa_codes.new_seed()
     serial = iam_arn(ctx.cloud.config.partition, ctx.account_id, "mfa", path, name)
+    if len(serial) > MAX_SERIAL_LENGTH:  # every other MFA call must be able to name the device
+        longest = MAX_SERIAL_LENGTH - (len(serial) - len(name))
+        raise ValidationError(f"1 validation error detected: Value '{name}' at 'virtualMFADeviceName' failed to "
+                              f"satisfy constraint: Member must have length less than or equal to {longest}")
+    seed = mfa_codes.new_seed()
     with ctx.cloud.db.begin() as conn:
         taken = conn.execute(select(devices.c.serial_number).where(
             devices.c.account_id == ctx.account_id, devices.c.name_key == name_key(path + name))).first()

@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -107,6 +110,8 @@ def test_device_lifecycle(cloudlet: CloudletProcess, iam: Any, unique: str, clea
     assert width == height and 100 <= width <= 1000
     assert denied(iam.create_virtual_mfa_device, VirtualMFADeviceName=f"{unique}-PHONE", Path="/team/")[:3] == \
         ("EntityAlreadyExists", 409, "MFADevice entity at the same path and name already exists.")
+    too_long = "d" * (256 - len(f"arn:aws:iam::{cloudlet.account_id}:mfa/") + 1)  # no call could name it
+    assert denied(iam.create_virtual_mfa_device, VirtualMFADeviceName=too_long)[:2] == ("ValidationError", 400)
 
     def listed(status: str) -> dict[str, Any]:
         pages = iam.get_paginator("list_virtual_mfa_devices").paginate(AssignmentStatus=status,
@@ -258,3 +263,30 @@ def test_assume_role_whose_trust_requires_mfa(cloudlet: CloudletProcess, iam: An
     assert cloudlet.client("ec2", session).describe_availability_zones()["AvailabilityZones"]
     assert denied(sts.assume_role, RoleArn=role_arn, RoleSessionName="again", SerialNumber=serial,
                   TokenCode=code)[2] == INVALID_CODE  # the code is spent
+
+
+def test_aws_cli_walk_through(cloudlet: CloudletProcess, iam: Any, unique: str, cleanup: Cleanup,
+                              devices: Devices, tmp_path: Path) -> None:
+    """The README's commands: a QR code file, a seed file, enable-mfa-device, get-session-token --token-code."""
+    name = f"{unique}-cli"
+    creds = new_user(iam, cleanup, name)
+    qr_file, seed_file = tmp_path / "qr.png", tmp_path / "seed.txt"
+    out = cloudlet.aws("iam", "create-virtual-mfa-device", "--virtual-mfa-device-name", f"{name}-qr",
+                       "--outfile", str(qr_file), "--bootstrap-method", "QRCodePNG")
+    devices.serials.append(json.loads(out.stdout)["VirtualMFADevice"]["SerialNumber"])
+    assert qr_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = cloudlet.aws("iam", "create-virtual-mfa-device", "--virtual-mfa-device-name", name,
+                       "--outfile", str(seed_file), "--bootstrap-method", "Base32StringSeed")
+    serial = json.loads(out.stdout)["VirtualMFADevice"]["SerialNumber"]
+    devices.serials.append(serial)
+    totp = pyotp.TOTP(seed_file.read_text().strip())
+    now = steady_now()
+    cloudlet.aws("iam", "enable-mfa-device", "--user-name", name, "--serial-number", serial,
+                 "--authentication-code1", totp.at(now - STEP), "--authentication-code2", totp.at(now))
+    env = {**cloudlet.cli_env(), "AWS_ACCESS_KEY_ID": creds.access_key_id,
+           "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+    out = subprocess.run([str(Path(sys.executable).parent / "aws"), "sts", "get-session-token", "--serial-number",
+                          serial, "--token-code", totp.at(now + STEP)], env=env, capture_output=True, text=True,
+                         check=True, timeout=120)
+    session = session_credentials(json.loads(out.stdout))
+    assert cloudlet.client("sts", session).get_caller_identity()["Arn"].endswith(f":user/{name}")
