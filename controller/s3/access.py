@@ -1,37 +1,41 @@
-"""Who may touch a bucket or object: canned ACLs, bucket policies, public access blocks, IAM resources.
+"""Who may touch a bucket or object: ACLs, bucket policies, public access blocks, IAM resources.
 
 S3 has three grant mechanisms; Cloudlet expresses all of them as one resource policy
 so the IAM authorizer stays the single place where access is decided:
 
 - the bucket policy, stored as the owner wrote it (validated by the IAM policy engine
   plus S3's own rules: Principal required, actions ``s3:*``, resources in the bucket);
-- canned ACLs, turned into equivalent statements (``public-read`` on a bucket lets
-  anyone list it, on an object lets anyone read it);
+- ACLs, canned or explicit (``acl.py``), turned into equivalent statements (``public-read``
+  on a bucket lets anyone list it, on an object lets anyone read it), ignored when the
+  bucket disables ACLs (ObjectOwnership ``BucketOwnerEnforced``);
 - the public access block, which refuses public ACLs/policies on write
   (BlockPublicAcls/BlockPublicPolicy) and drops them from evaluation
   (IgnorePublicAcls/RestrictPublicBuckets).
 
 :func:`resource_lookup` builds that combined policy for an ARN; the mappers at the
-end tell IAM which ARNs each operation touches, and set S3's condition keys.
+end tell IAM which ARNs each operation touches, and set S3's condition keys. Whatever
+is stored, the combined policy is one the engine evaluates: ACL statements carry no
+``Sid``, and a stored bucket policy the engine would refuse is replaced by a deny that
+leaves its owner able to repair it, never an internal error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.iam import policy as iam_policy
-from controller.s3 import catalog
-from controller.s3.errors import AccessDenied, InvalidArgument, MalformedPolicy, NotImplementedError_
+from controller.s3 import acl, catalog
+from controller.s3.errors import AccessDenied, InvalidArgument, MalformedPolicy, ServiceError
 from controller.s3.naming import bucket_arn, canonical_user_id, object_arn, parse_s3_arn
 from controller.s3.runtime import runtime
 
-CANNED_ACLS = frozenset({"private", "public-read", "public-read-write", "authenticated-read",
-                         "bucket-owner-read", "bucket-owner-full-control", "aws-exec-read", "log-delivery-write"})
-PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
-ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
-AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+log = logging.getLogger(__name__)
+Record = dict[str, Any]
+
 MAX_POLICY_BYTES = 20 * 1024
 
 #: Condition keys that make a statement granted to "*" non-public (S3's "public" definition).
@@ -39,59 +43,70 @@ _RESTRICTING_KEYS = frozenset({"aws:sourceip", "aws:sourcearn", "aws:sourcevpc",
                                "aws:sourceowner", "aws:sourceaccount", "aws:principalorgid",
                                "aws:principalaccount", "aws:principalarn", "s3:dataaccesspointarn",
                                "s3:dataaccesspointaccount"})
-
-_BUCKET_READ = ["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"]
-_BUCKET_WRITE = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"]
-_OBJECT_READ = ["s3:GetObject", "s3:GetObjectVersion"]
+#: What the owner can still do to a bucket whose stored policy can no longer be evaluated: repair it.
+_POLICY_REPAIR_ACTIONS = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]
 
 
-def check_canned_acl(acl: str | None, public_access_block: dict[str, Any] | None) -> str:
-    """The canned ACL to store ("private" when none); refuses unknown and, when blocked, public ones."""
-    if not acl:
+# --- ACLs ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AccountResolver:
+    """Grantees named by canonical user id or e-mail address, resolved against the cloud's accounts."""
+
+    ctx: RequestContext
+
+    def account_of_canonical_id(self, canonical_id: str) -> str | None:
+        return next((account["account_id"] for account in self.ctx.cloud.credentials.list_accounts()
+                     if canonical_user_id(account["account_id"]) == canonical_id), None)
+
+    def accounts_of_email(self, email: str) -> list[str]:
+        return [account["account_id"] for account in self.ctx.cloud.credentials.list_accounts()
+                if (account.get("email") or "").lower() == email.lower()]
+
+
+def requested_acl(ctx: RequestContext, params: Params, *, owner: str, bucket: Record | None,
+                  on_bucket: bool, body: bool = False) -> str | None:
+    """The ``acl`` column value a request asks for (a canned name or explicit grants), None if it asks none.
+
+    S3's checks, in its order: an unknown canned ACL or grantee is InvalidArgument; a bucket
+    with ACLs disabled (BucketOwnerEnforced) accepts only full control for its owner
+    (AccessControlListNotSupported, and then the ACL stored is ``private``); a public ACL on a
+    bucket that blocks them (BlockPublicAcls) is AccessDenied.
+    """
+    grants = acl.request_grants(params, AccountResolver(ctx), body=body)
+    canned = params.get("ACL")
+    if grants is None and not canned:
+        return None
+    if grants is None and canned not in acl.CANNED_ACLS:
+        raise InvalidArgument(f"Invalid canned ACL: {canned}", ArgumentName="x-amz-acl", ArgumentValue=canned)
+    bucket_owner = bucket["owner_account"] if bucket is not None else owner
+    expanded = grants if grants is not None else acl.canned_grants(
+        canned, owner=owner, bucket_owner=bucket_owner, on_bucket=on_bucket)
+    if bucket is not None and bucket["ownership"] == "BucketOwnerEnforced":
+        if not acl.only_bucket_owner(expanded, bucket_owner):
+            raise ServiceError("The bucket does not allow ACLs", code="AccessControlListNotSupported", status=400)
         return "private"
-    if acl not in CANNED_ACLS:
-        raise InvalidArgument(f"Invalid canned ACL: {acl}", ArgumentName="x-amz-acl", ArgumentValue=acl)
-    if acl in PUBLIC_ACLS and (public_access_block or {}).get("BlockPublicAcls"):
+    if bucket is not None and acl.is_public(expanded) and (bucket["public_access_block"] or {}).get(
+            "BlockPublicAcls"):
         raise AccessDenied("Access Denied")
-    return acl
+    return canned if grants is None else acl.encode_grants(grants)
 
 
-def refuse_grant_headers(params: Params) -> None:
-    """Explicit ``x-amz-grant-*`` headers would need full ACLs; Cloudlet supports canned ACLs only."""
-    if any(params.get(name) for name in ("GrantFullControl", "GrantRead", "GrantReadACP", "GrantWrite",
-                                         "GrantWriteACP")):
-        raise NotImplementedError_("Cloudlet supports canned ACLs (x-amz-acl) only, not x-amz-grant-* headers.",
-                                   Header="x-amz-grant-*")
+def acl_grants(stored: str | None, *, owner: str, bucket: Record, on_bucket: bool) -> list[acl.Grant]:
+    """The grants in force: the stored ACL, or only the bucket owner's full control when ACLs are disabled."""
+    if bucket["ownership"] == "BucketOwnerEnforced":
+        return [acl.Grant("FULL_CONTROL", account=bucket["owner_account"])]
+    return acl.stored_grants(stored, owner=owner, bucket_owner=bucket["owner_account"], on_bucket=on_bucket)
 
 
-def acl_document(owner_account: str, acl: str, owner_name: str = "") -> dict[str, Any]:
-    """GetBucketAcl/GetObjectAcl's answer for a canned ACL."""
-    owner = {"ID": canonical_user_id(owner_account), "DisplayName": owner_name or owner_account}
-    grants: list[dict[str, Any]] = [{"Grantee": {**owner, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]
-    if acl in ("public-read", "public-read-write"):
-        grants.append({"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"})
-    if acl == "public-read-write":
-        grants.append({"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "WRITE"})
-    if acl == "authenticated-read":
-        grants.append({"Grantee": {"Type": "Group", "URI": AUTHENTICATED_USERS}, "Permission": "READ"})
-    return {"Owner": owner, "Grants": grants}
+def acl_output(ctx: RequestContext, grants: list[acl.Grant], owner_account: str) -> dict[str, Any]:
+    """GetBucketAcl/GetObjectAcl's members for these grants."""
 
+    def display_name(account_id: str) -> str:
+        return (ctx.cloud.credentials.get_account(account_id) or {}).get("name") or account_id
 
-def acl_from_policy(owner_account: str, document: dict[str, Any]) -> str:
-    """The canned ACL an AccessControlPolicy body amounts to; NotImplemented for other grant sets."""
-    grants = {(grant.get("Grantee", {}).get("URI") or grant.get("Grantee", {}).get("ID"), grant.get("Permission"))
-              for grant in document.get("Grants") or []}
-    owner_id = canonical_user_id(owner_account)
-    grants.discard((owner_id, "FULL_CONTROL"))
-    for canned in ("private", "public-read", "public-read-write", "authenticated-read"):
-        expected = {(grantee, permission) for grant in acl_document(owner_account, canned)["Grants"]
-                    for grantee, permission in [(grant["Grantee"].get("URI") or grant["Grantee"].get("ID"),
-                                                 grant["Permission"])]}
-        expected.discard((owner_id, "FULL_CONTROL"))
-        if grants == expected:
-            return canned
-    raise NotImplementedError_("Cloudlet supports ACLs equivalent to a canned ACL (private, public-read, "
-                               "public-read-write, authenticated-read) only.")
+    return acl.acl_document(grants, owner_account, canonical_user_id, display_name)
 
 
 # --- bucket policies ----------------------------------------------------------------------------------
@@ -152,34 +167,40 @@ def is_public_statement(statement: dict[str, Any]) -> bool:
 def is_public_policy(text: str | None) -> bool:
     if not text:
         return False
-    statements = json.loads(text).get("Statement", [])
-    return any(is_public_statement(s) for s in (statements if isinstance(statements, list) else [statements]))
+    try:
+        statements = json.loads(text).get("Statement", [])
+        return any(is_public_statement(s) for s in (statements if isinstance(statements, list) else [statements]))
+    except (ValueError, AttributeError, TypeError):
+        return False
 
 
 # --- the combined resource policy ---------------------------------------------------------------------
 
 
-def _acl_statements(acl: str, arn: str, *, bucket_level: bool, bucket: str, partition: str) -> list[dict]:
-    if acl not in PUBLIC_ACLS:
+def _bucket_policy_statements(bucket: Record, partition: str, *, restrict: bool) -> list[dict[str, Any]]:
+    """The stored bucket policy's statements as they apply to this caller.
+
+    ``restrict``: RestrictPublicBuckets for a caller outside the owner's account, which a
+    public policy then grants nothing (its denies still apply). A stored policy that the
+    engine can no longer evaluate never fails requests: it is replaced by a deny of
+    everything but repairing the policy, for everyone but the owner account's root.
+    """
+    text = bucket["policy"]
+    if not text:
         return []
-    principal: Any = "*"
-    condition: dict[str, Any] = {}
-    if acl == "authenticated-read":
-        principal = {"AWS": "*"}
-        condition = {"Null": {"aws:PrincipalAccount": "false"}}
-    statements = []
-    if bucket_level:
-        statements.append({"Sid": f"CannedAcl{acl}", "Effect": "Allow", "Principal": principal,
-                           "Action": _BUCKET_READ, "Resource": arn})
-        if acl == "public-read-write":
-            statements.append({"Sid": "CannedAclWrite", "Effect": "Allow", "Principal": principal,
-                               "Action": _BUCKET_WRITE, "Resource": object_arn(partition, bucket, "*")})
-    else:
-        statements.append({"Sid": f"CannedAcl{acl}", "Effect": "Allow", "Principal": principal,
-                           "Action": _OBJECT_READ, "Resource": arn})
-    if condition:
-        for statement in statements:
-            statement["Condition"] = condition
+    try:
+        iam_policy.parse_policy(text, source_type="resource")
+        raw = json.loads(text)["Statement"]
+        statements = raw if isinstance(raw, list) else [raw]
+        public = any(is_public_statement(statement) for statement in statements)
+    except (iam_policy.PolicyError, ValueError, KeyError, TypeError, AttributeError):
+        log.warning("bucket %s: stored policy cannot be evaluated; only its owner's root may act", bucket["name"])
+        arn = bucket_arn(partition, bucket["name"])
+        return [{"Effect": "Deny", "Principal": "*", "NotAction": _POLICY_REPAIR_ACTIONS,
+                 "Resource": [arn, f"{arn}/*"], "Condition": {"StringNotEquals": {
+                     "aws:PrincipalArn": f"arn:{partition}:iam::{bucket['owner_account']}:root"}}}]
+    if restrict and public:
+        return [statement for statement in statements if statement.get("Effect") != "Allow"]
     return statements
 
 
@@ -195,32 +216,32 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     if bucket is None:
         return None
     block = bucket["public_access_block"] or {}
-    caller_is_owner = ctx.principal.account_id == bucket["owner_account"]
+    owner_account = bucket["owner_account"]
+    caller_is_owner = ctx.principal.account_id == owner_account
     object_row = None
     if resource.key is not None and not (caller_is_owner and ctx.principal.is_root):
         # the owner's root is allowed anyway: spare it the query for the object's ACL and tags
         with ctx.cloud.db.read() as conn:
             object_row = catalog.find_version(conn, resource.bucket, resource.key)
-    statements: list[dict[str, Any]] = []
-    if bucket["policy"]:
-        restrict = block.get("RestrictPublicBuckets") and not caller_is_owner
-        document = json.loads(bucket["policy"])
-        raw = document.get("Statement", [])
-        for statement in raw if isinstance(raw, list) else [raw]:
-            if not (restrict and is_public_statement(statement)):
-                statements.append(statement)
-    if not block.get("IgnorePublicAcls"):
-        statements += _acl_statements(bucket["acl"], bucket_arn(partition, resource.bucket), bucket_level=True,
-                                      bucket=resource.bucket, partition=partition)
-        if object_row is not None:
-            statements += _acl_statements(object_row["acl"], arn, bucket_level=False, bucket=resource.bucket,
-                                          partition=partition)
+    statements = _bucket_policy_statements(
+        bucket, partition, restrict=bool(block.get("RestrictPublicBuckets")) and not caller_is_owner)
+    ignore_public = bool(block.get("IgnorePublicAcls"))
+    the_bucket = bucket_arn(partition, resource.bucket)
+    statements += acl.grant_statements(
+        acl_grants(bucket["acl"], owner=owner_account, bucket=bucket, on_bucket=True),
+        resource_owner=owner_account, bucket_arn=the_bucket, object_arn=None, partition=partition,
+        ignore_public=ignore_public)
+    if object_row is not None and not object_row["delete_marker"]:
+        statements += acl.grant_statements(
+            acl_grants(object_row["acl"], owner=object_row["owner_account"], bucket=bucket, on_bucket=False),
+            resource_owner=owner_account, bucket_arn=the_bucket, object_arn=arn, partition=partition,
+            ignore_public=ignore_public)
     policy_text = json.dumps({"Version": "2012-10-17", "Statement": statements}) if statements else None
     if resource.key is None:
         tags = bucket["tags"] or {}
     else:
         tags = (object_row["tags"] if object_row is not None else None) or {}
-    return ResourceInfo(owner_account=bucket["owner_account"], policy=policy_text, tags=dict(tags))
+    return ResourceInfo(owner_account=owner_account, policy=policy_text, tags=dict(tags))
 
 
 # --- what each operation touches ----------------------------------------------------------------------

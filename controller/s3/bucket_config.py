@@ -15,12 +15,11 @@ from sqlalchemy import update
 from controller.api import Params, RequestContext
 from controller.s3 import api, catalog, cors, lifecycle
 from controller.s3.access import (
-    acl_document,
-    acl_from_policy,
+    acl_grants,
+    acl_output,
     bucket_resource,
-    check_canned_acl,
     is_public_policy,
-    refuse_grant_headers,
+    requested_acl,
     validate_bucket_policy,
 )
 from controller.s3.common import check_sse_algorithm, read_bucket
@@ -35,6 +34,7 @@ from controller.s3.errors import (
     NoSuchTagSet,
     NotImplementedError_,
     ServerSideEncryptionConfigurationNotFoundError,
+    ServiceError,
 )
 from controller.s3.naming import MAX_BUCKET_TAGS, bucket_arn, check_tags, tag_set
 from controller.s3.runtime import runtime
@@ -141,23 +141,17 @@ def get_bucket_policy_status(ctx: RequestContext, params: Params) -> Params:
 @api.operation("GetBucketAcl", resources=bucket_resource)
 def get_bucket_acl(ctx: RequestContext, params: Params) -> Params:
     bucket = read_bucket(ctx, params)
-    account = ctx.cloud.credentials.get_account(bucket["owner_account"]) or {}
-    return acl_document(bucket["owner_account"], bucket["acl"], account.get("name", ""))
+    owner = bucket["owner_account"]
+    return acl_output(ctx, acl_grants(bucket["acl"], owner=owner, bucket=bucket, on_bucket=True), owner)
 
 
 @api.operation("PutBucketAcl", resources=bucket_resource)
 def put_bucket_acl(ctx: RequestContext, params: Params) -> Params:
     bucket = read_bucket(ctx, params)
-    refuse_grant_headers(params)
-    if params.get("AccessControlPolicy") is not None:
-        if params.get("ACL"):
-            raise InvalidRequest("Specifying both Canned ACLs and Header Grants is not allowed")
-        acl = acl_from_policy(bucket["owner_account"], params["AccessControlPolicy"])
-        acl = check_canned_acl(acl, bucket["public_access_block"])
-    else:
-        acl = check_canned_acl(params.get("ACL"), bucket["public_access_block"])
-    if bucket["ownership"] == "BucketOwnerEnforced" and acl != "private":
-        raise InvalidRequest("This bucket does not allow ACLs", code="AccessControlListNotSupported")
+    acl = requested_acl(ctx, params, owner=bucket["owner_account"], bucket=bucket, on_bucket=True, body=True)
+    if acl is None:
+        raise ServiceError("The XML you provided was not well-formed or did not validate against our published "
+                           "schema", code="MalformedACLError", status=400)
     _store(ctx, params, acl=acl)
     return {}
 

@@ -13,7 +13,8 @@ from sqlalchemy import delete, insert, select
 
 from controller.api import Params, RequestContext
 from controller.s3 import api, catalog
-from controller.s3.access import bucket_resource, check_canned_acl, refuse_grant_headers
+from controller.s3.access import bucket_resource, requested_acl
+from controller.s3.acl import only_bucket_owner, stored_grants
 from controller.s3.common import owner, read_bucket
 from controller.s3.errors import (
     BucketAlreadyExists,
@@ -41,14 +42,15 @@ def create_bucket(ctx: RequestContext, params: Params) -> Params:
         raise IllegalLocationConstraintException(
             f"The {location} location constraint is incompatible for the region specific endpoint this request "
             "was sent to.", LocationConstraint=location)
-    refuse_grant_headers(params)
-    acl = check_canned_acl(params.get("ACL"), None)
     ownership = params.get("ObjectOwnership")
     if ownership is not None and ownership not in OWNERSHIP_VALUES:
         raise InvalidArgument("Invalid x-amz-object-ownership header", ArgumentName="x-amz-object-ownership",
                               ArgumentValue=ownership)
-    if ownership == "BucketOwnerEnforced" and acl not in ("private", "bucket-owner-full-control"):
-        raise InvalidRequest("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+    acl = requested_acl(ctx, params, owner=ctx.account_id, bucket=None, on_bucket=True) or "private"
+    if ownership == "BucketOwnerEnforced" and not only_bucket_owner(
+            stored_grants(acl, owner=ctx.account_id, bucket_owner=ctx.account_id, on_bucket=True), ctx.account_id):
+        raise InvalidRequest("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                             code="InvalidBucketAclWithObjectOwnership")
     arn = bucket_arn(ctx.cloud.config.partition, name)
     with ctx.cloud.db.begin() as conn:
         existing = catalog.get_bucket(conn, name)

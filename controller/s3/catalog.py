@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Table, func, literal, literal_column, select
+from sqlalchemy import Boolean, Connection, Table, func, literal, select
 
 from controller.s3.errors import InvalidArgument, MethodNotAllowed, NoSuchVersion, no_such_bucket, no_such_key
-from controller.s3.listing import Fetch, Position, Row
-from controller.s3.naming import new_version_id
+from controller.s3.listing import AFTER_KEY, Fetch, Position, Row
+from controller.s3.naming import new_version_id, version_sequence
 from controller.s3.state import buckets, objects, uploads
 from controller.state import JsonText, UtcDateTime
 
@@ -226,16 +226,26 @@ def commit_version(conn: Connection, bucket: Record, key: str, values: Record) -
     add a version. Returns the new version id and the blobs of the replaced version.
     """
     name = bucket["name"]
+    row: Record = {"bucket": name, "key": key, "is_latest": True}
     if bucket["versioning"] == "Enabled":
-        version_id = new_version_id()
+        # the id carries the row's sequence: a version-id-marker stays a position after a delete
+        sequence = _next_sequence(conn)
+        version_id = new_version_id(sequence)
+        row.update(seq=sequence)
         discarded: list[str] = []
     else:
         version_id = "null"
         discarded = _drop_null_version(conn, name, key)
     _run(conn, "UPDATE s3_objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
          (name, key)).close()
-    _insert_version(conn, {"bucket": name, "key": key, "version_id": version_id, "is_latest": True, **values})
+    _insert_version(conn, {**row, "version_id": version_id, **values})
     return version_id, discarded
+
+
+def _next_sequence(conn: Connection) -> int:
+    """The ``seq`` the next version row gets (AUTOINCREMENT never reuses one; the caller holds the write lock)."""
+    found = _first(conn, "SELECT seq FROM sqlite_sequence WHERE name = 's3_objects'", ())
+    return int(found["seq"]) + 1 if found else 1
 
 
 def _promote_newest(conn: Connection, bucket: str, key: str) -> None:
@@ -289,6 +299,8 @@ def _after(column_key: Any, column_rank: Any, after: Position | None) -> list[An
         return []
     if after.rank is None:
         return [column_key >= after.key]
+    if after.rank == AFTER_KEY:
+        return [column_key > after.key]
     return [(column_key > after.key) | ((column_key == after.key) & (column_rank > after.rank))]
 
 
@@ -320,28 +332,38 @@ def all_versions(conn: Connection, bucket: str) -> Fetch:
     return fetch
 
 
-def version_rank(conn: Connection, bucket: str, key: str, version_id: str) -> int | None:
-    """The listing rank of a version (for ``version-id-marker``), None if it does not exist."""
+def version_marker_position(conn: Connection, bucket: str, key: str, version_id: str) -> Position:
+    """Where ListObjectVersions resumes after ``(key-marker, version-id-marker)``.
+
+    A marker is a position, not a reference: after a version that still exists, or after
+    the place a deleted one had (its sequence is inside the id). A deleted ``null`` version
+    left no trace, so the key's remaining versions are listed again rather than skipped.
+    Only a string that is no version id at all is InvalidArgument.
+    """
     seq = conn.execute(select(objects.c.seq).where(objects.c.bucket == bucket, objects.c.key == key,
                                                    objects.c.version_id == version_id)).scalar()
-    return None if seq is None else -seq
-
-
-_UPLOAD_RANK = literal_column("s3_uploads.rowid")
+    if seq is None:
+        seq = version_sequence(version_id)
+    if seq is not None:
+        return Position(key, -seq)
+    if version_id == "null":
+        return Position(key)
+    raise InvalidArgument("Invalid version id specified", ArgumentName="version-id-marker",
+                          ArgumentValue=version_id)
 
 
 def pending_uploads(conn: Connection, bucket: str) -> Fetch:
-    """ListMultipartUploads' source: uploads by key, oldest first within a key."""
+    """ListMultipartUploads' source: uploads by key, oldest first within a key.
+
+    Upload ids sort by creation time (:func:`~controller.s3.naming.new_upload_id`), so the
+    rank is the id itself and any ``upload-id-marker`` is a position, existing or not.
+    """
 
     def fetch(after: Position | None, upper: str | None, limit: int) -> Sequence[Row]:
-        query = select(uploads, _UPLOAD_RANK.label("rank")).where(
-            uploads.c.bucket == bucket, *_after(uploads.c.key, _UPLOAD_RANK, after))
+        query = select(uploads, uploads.c.upload_id.label("rank")).where(
+            uploads.c.bucket == bucket, *_after(uploads.c.key, uploads.c.upload_id, after))
         if upper is not None:
             query = query.where(uploads.c.key < upper)
-        return conn.execute(query.order_by(uploads.c.key, _UPLOAD_RANK).limit(limit)).all()
+        return conn.execute(query.order_by(uploads.c.key, uploads.c.upload_id).limit(limit)).all()
 
     return fetch
-
-
-def upload_rank(conn: Connection, upload_id: str) -> int | None:
-    return conn.execute(select(_UPLOAD_RANK).where(uploads.c.upload_id == upload_id)).scalar()

@@ -29,7 +29,7 @@ from controller.s3.conditions import ByteRange, check_copy_source_conditions
 from controller.s3.crypto import SSE_S3, ObjectKey
 from controller.s3.errors import InvalidArgument, InvalidRequest, no_such_bucket
 from controller.s3.naming import CopySource, check_key, object_arn, parse_copy_source, parse_tagging_header
-from controller.s3.objects import commit_object, new_object_values, object_acl, version_output
+from controller.s3.objects import commit_object, new_object_values, version_output
 from controller.s3.runtime import S3Runtime, runtime
 from controller.state import utcnow
 
@@ -176,5 +176,4 @@ def _copied_metadata(ctx: RequestContext, bucket: Record, version: Record, param
         values["tags"] = version["tags"]
     else:
         values["tags"] = parse_tagging_header(params.get("Tagging")) or None
-    values["acl"] = object_acl(bucket, params.get("ACL"))
     return values

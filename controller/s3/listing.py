@@ -3,7 +3,7 @@
 The rows come from a ``fetch`` callback (the state store) in S3's order: keys in
 UTF-8 binary order, and for versions newest first within a key. Each row has a
 ``rank`` that orders rows of the same key (0 for plain listings, ``-sequence`` for
-versions). Everything here is pure, so the corner cases (markers inside a common
+versions, the upload id for uploads). Everything here is pure, so the corner cases (markers inside a common
 prefix, pages that end on a prefix, multi-character delimiters) are unit-tested.
 
 When a key rolls up into a common prefix, listing jumps past the whole prefix with a
@@ -29,15 +29,27 @@ AFTER_KEY = 1 << 62
 
 class Row(Protocol):
     key: str
-    rank: int
+    rank: int | str
 
 
 @dataclass(frozen=True)
 class Position:
-    """A point in listing order. ``rank`` None: before every row of ``key``; else just after ``(key, rank)``."""
+    """A point in listing order. ``rank`` None: before every row of ``key``; else just after ``(key, rank)``.
+
+    Ranks order the rows of one key (integers for versions, upload ids for uploads);
+    :data:`AFTER_KEY` means after all of them.
+    """
 
     key: str
-    rank: int | None = None
+    rank: int | str | None = None
+
+    def sort_key(self) -> tuple[str, int, int | str]:
+        """Orders positions: by key, then "before the key" < "after a row" < "after the key"."""
+        if self.rank is None:
+            return (self.key, 0, 0)
+        if self.rank == AFTER_KEY:
+            return (self.key, 2, 0)
+        return (self.key, 1, self.rank)
 
 
 #: ``fetch(after, upper, limit)``: rows strictly after ``after`` (from the start when None), keys below
@@ -78,7 +90,7 @@ def successor(text: str) -> str | None:
 
 
 def start_position(prefix: str, delimiter: str | None, marker: str | None,
-                   marker_rank: int = AFTER_KEY) -> Position | None:
+                   marker_rank: int | str | None = AFTER_KEY) -> Position | None:
     """Where a listing with this prefix and marker starts.
 
     A marker inside a common prefix (``photos/2024/x`` with delimiter ``/``) resumes after
@@ -101,7 +113,7 @@ def start_position(prefix: str, delimiter: str | None, marker: str | None,
             candidates.append(Position(marker, marker_rank))
     if not candidates:
         return None
-    return max(candidates, key=lambda p: (p.key, -AFTER_KEY if p.rank is None else p.rank))
+    return max(candidates, key=Position.sort_key)
 
 
 def iterate(fetch: Fetch, *, prefix: str, delimiter: str | None, start: Position | None,
@@ -130,7 +142,7 @@ def iterate(fetch: Fetch, *, prefix: str, delimiter: str | None, start: Position
 
 
 def list_page(fetch: Fetch, *, prefix: str = "", delimiter: str | None = None, marker: str | None = None,
-              marker_rank: int = AFTER_KEY, max_keys: int = 1000) -> Page:
+              marker_rank: int | str | None = AFTER_KEY, max_keys: int = 1000) -> Page:
     """Up to ``max_keys`` rows and common prefixes after ``marker``, and whether more follow."""
     if max_keys <= 0:
         return Page([], False)

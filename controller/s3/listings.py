@@ -101,13 +101,9 @@ def list_object_versions(ctx: RequestContext, params: Params) -> Params:
         raise InvalidArgument("A version-id marker cannot be specified without a key marker.",
                               ArgumentName="version-id-marker", ArgumentValue=version_marker)
     with ctx.cloud.db.read() as conn:
-        rank = AFTER_KEY
+        rank: int | str | None = AFTER_KEY
         if key_marker and version_marker:
-            found = catalog.version_rank(conn, params["Bucket"], key_marker, version_marker)
-            if found is None:
-                raise InvalidArgument("Invalid version id specified", ArgumentName="version-id-marker",
-                                      ArgumentValue=version_marker)
-            rank = found
+            rank = catalog.version_marker_position(conn, params["Bucket"], key_marker, version_marker).rank
         page = list_page(catalog.all_versions(conn, params["Bucket"]), prefix=params.get("Prefix") or "",
                          delimiter=params.get("Delimiter"), marker=key_marker, marker_rank=rank, max_keys=max_keys)
     versions, markers = [], []
@@ -140,11 +136,9 @@ def list_multipart_uploads(ctx: RequestContext, params: Params) -> Params:
     max_uploads = check_max_keys(params.get("MaxUploads"), name="max-uploads")
     key_marker = params.get("KeyMarker")
     upload_marker = params.get("UploadIdMarker")
+    # upload ids sort in creation order within a key: the marker itself is the position
+    rank = upload_marker if key_marker and upload_marker else AFTER_KEY
     with ctx.cloud.db.read() as conn:
-        rank = AFTER_KEY
-        if key_marker and upload_marker:
-            found = catalog.upload_rank(conn, upload_marker)
-            rank = found if found is not None else AFTER_KEY
         page = list_page(catalog.pending_uploads(conn, params["Bucket"]), prefix=params.get("Prefix") or "",
                          delimiter=params.get("Delimiter"), marker=key_marker, marker_rank=rank,
                          max_keys=max_uploads)

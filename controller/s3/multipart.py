@@ -36,6 +36,7 @@ from controller.s3.errors import (
     MalformedXML,
     no_such_upload,
 )
+from controller.s3.listing import check_max_keys
 from controller.s3.naming import check_key, new_upload_id, object_arn
 from controller.s3.objects import new_object_values, version_output
 from controller.s3.runtime import S3Runtime, runtime
@@ -301,7 +302,10 @@ def abort_multipart_upload(ctx: RequestContext, params: Params) -> Params:
 def list_parts(ctx: RequestContext, params: Params) -> Params:
     read_bucket(ctx, params)
     marker = params.get("PartNumberMarker") or 0
-    limit = min(params.get("MaxParts") if params.get("MaxParts") is not None else 1000, 1000)
+    if marker < 0:
+        raise InvalidArgument("Argument part-number-marker must be an integer between 0 and 2147483647",
+                              ArgumentName="part-number-marker", ArgumentValue=str(marker))
+    limit = check_max_keys(params.get("MaxParts"), name="max-parts")
     with ctx.cloud.db.read() as conn:
         upload = _load_upload(conn, params)
         rows = conn.execute(select(parts).where(parts.c.upload_id == upload["upload_id"],

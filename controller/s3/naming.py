@@ -6,10 +6,12 @@ exhaustively without a server.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
@@ -98,13 +100,43 @@ def canonical_user_id(account_id: str) -> str:
     return hashlib.sha256(f"cloudlet-s3-canonical-user:{account_id}".encode()).hexdigest()
 
 
-def new_version_id() -> str:
-    """An opaque version id, 32 URL-safe characters like S3's."""
-    return secrets.token_urlsafe(24)
+_VERSION_TAG_KEY = b"cloudlet-s3-version-id"
+
+
+def new_version_id(sequence: int) -> str:
+    """A version id: 32 URL-safe characters like S3's, that carry the version's place in listing order.
+
+    ``sequence`` (the version's row sequence, which grows with every write) is kept in the
+    id with a tag that recognizes Cloudlet's ids, so a ``version-id-marker`` still names a
+    position in ListObjectVersions after its version is deleted (:func:`version_sequence`).
+    """
+    head = sequence.to_bytes(8, "big")
+    salt = secrets.token_bytes(12)
+    tag = hashlib.blake2b(head + salt, digest_size=4, key=_VERSION_TAG_KEY).digest()
+    return base64.urlsafe_b64encode(head + tag + salt).decode()
+
+
+def version_sequence(version_id: str) -> int | None:
+    """The sequence inside a version id made by :func:`new_version_id`; None for any other string."""
+    if len(version_id) != 32:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(version_id.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+    head, tag, salt = raw[:8], raw[8:12], raw[12:]
+    if len(raw) != 24 or hashlib.blake2b(head + salt, digest_size=4, key=_VERSION_TAG_KEY).digest() != tag:
+        return None
+    return int.from_bytes(head, "big")
 
 
 def new_upload_id() -> str:
-    return secrets.token_urlsafe(48)
+    """An upload id that sorts by creation time (a fixed-width hex clock, then randomness).
+
+    ListMultipartUploads orders a key's uploads by these ids, so an ``upload-id-marker``
+    is a position whether or not its upload still exists.
+    """
+    return f"{time.time_ns():016x}{secrets.token_urlsafe(36)}"
 
 
 def check_key(key: str) -> None:

@@ -17,14 +17,7 @@ from controller.api import Params, RequestContext
 from controller.errors import ServiceError
 from controller.iam.enforce import check_action
 from controller.s3 import api, catalog, checksums, engine
-from controller.s3.access import (
-    acl_document,
-    acl_from_policy,
-    bucket_resource,
-    check_canned_acl,
-    object_resource,
-    refuse_grant_headers,
-)
+from controller.s3.access import acl_grants, acl_output, bucket_resource, object_resource, requested_acl
 from controller.s3.common import (
     checksum_members,
     encryption_members,
@@ -58,14 +51,6 @@ from controller.state import utcnow
 Record = dict[str, Any]
 
 
-def object_acl(bucket: Record, acl: str | None) -> str:
-    """The canned ACL a new object gets; refused when the bucket disables ACLs or blocks public ones."""
-    canned = check_canned_acl(acl, bucket["public_access_block"])
-    if bucket["ownership"] == "BucketOwnerEnforced" and canned not in ("private", "bucket-owner-full-control"):
-        raise ServiceError("The bucket does not allow ACLs", code="AccessControlListNotSupported", status=400)
-    return "private" if canned == "bucket-owner-full-control" else canned
-
-
 def version_output(bucket: Record, version_id: str) -> dict[str, str]:
     """``x-amz-version-id`` is sent once a bucket has had versioning, ``null`` included."""
     return {"VersionId": version_id} if bucket["versioning"] or version_id != "null" else {}
@@ -96,15 +81,17 @@ def commit_object(ctx: RequestContext, rt: S3Runtime, bucket_name: str, key: str
 
 def new_object_values(ctx: RequestContext, bucket: Record, params: Params) -> Record:
     """Metadata of a new object from a PUT/CreateMultipartUpload request (everything but its data)."""
-    refuse_grant_headers(params)
     if params.get("WriteOffsetBytes") is not None:
         raise NotImplementedError_("Appending to objects is only supported by S3 Express One Zone.")
     if params.get("ObjectLockMode") or params.get("ObjectLockLegalHoldStatus"):
         raise InvalidRequest("Bucket is missing Object Lock Configuration")
-    owner_account = bucket["owner_account"] if bucket["ownership"] == "BucketOwnerEnforced" else ctx.account_id
+    # anonymous writers (public-read-write buckets) own nothing: their objects are the bucket owner's
+    owner_account = ctx.account_id if bucket["ownership"] != "BucketOwnerEnforced" else ""
+    owner_account = owner_account or bucket["owner_account"]
+    acl = requested_acl(ctx, params, owner=owner_account, bucket=bucket, on_bucket=False) or "private"
     return dict(owner_account=owner_account, storage_class=check_storage_class(params.get("StorageClass")),
                 headers=system_headers(params), user_metadata=check_user_metadata(params.get("Metadata")),
-                tags=parse_tagging_header(params.get("Tagging")) or None, acl=object_acl(bucket, params.get("ACL")))
+                tags=parse_tagging_header(params.get("Tagging")) or None, acl=acl)
 
 
 @api.operation("PutObject", resources=object_resource)
@@ -346,22 +333,22 @@ def delete_object_tagging(ctx: RequestContext, params: Params) -> Params:
 
 @api.operation("GetObjectAcl", resources=object_resource)
 def get_object_acl(ctx: RequestContext, params: Params) -> Params:
+    bucket = read_bucket(ctx, params)
     version = _update_version(ctx, params)
-    account = ctx.cloud.credentials.get_account(version["owner_account"]) or {}
-    return {**acl_document(version["owner_account"], version["acl"], account.get("name", "")),
-            **_version_header(version)}
+    owner = version["owner_account"]
+    grants = acl_grants(version["acl"], owner=owner, bucket=bucket, on_bucket=False)
+    return {**acl_output(ctx, grants, owner), **_version_header(version)}
 
 
 @api.operation("PutObjectAcl", resources=object_resource)
 def put_object_acl(ctx: RequestContext, params: Params) -> Params:
     bucket = read_bucket(ctx, params)
-    refuse_grant_headers(params)
-    if params.get("AccessControlPolicy") is not None:
-        with ctx.cloud.db.read() as conn:
-            version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
-        acl = object_acl(bucket, acl_from_policy(version["owner_account"], params["AccessControlPolicy"]))
-    else:
-        acl = object_acl(bucket, params.get("ACL"))
+    with ctx.cloud.db.read() as conn:
+        version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
+    acl = requested_acl(ctx, params, owner=version["owner_account"], bucket=bucket, on_bucket=False, body=True)
+    if acl is None:
+        raise ServiceError("The XML you provided was not well-formed or did not validate against our published "
+                           "schema", code="MalformedACLError", status=400)
     return _version_header(_update_version(ctx, params, acl=acl))
 
 
