@@ -36,6 +36,7 @@ _NO_ALLOW = {
     policy.RESOURCE: "resource-based policy",
     policy.BOUNDARY: "permissions boundary",
     policy.SESSION: "session policy",
+    policy.SCP: "service control policy",
 }
 
 

@@ -11,27 +11,29 @@ condition keys come from the request (``aws:SourceIp``, ``aws:CurrentTime``,
 
 The account root user is allowed everything in its own account unless a resource
 policy explicitly denies it; across accounts both sides must allow; anonymous
-callers get only what resource policies grant to ``*``.
+callers get only what resource policies grant to ``*``. Principals of member accounts,
+their root users included, are also held to the organization's SCPs. What AWS adds to
+the policies (always-allowed actions, AWS-reserved resources, trust policies, SCPs)
+comes from ``decision.py``, which the simulator uses too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from controller.api import Operation, Params, RequestContext, ResourceInfo
 from controller.errors import ServiceError
 from controller.iam import policy
 from controller.iam.cache import policy_cache
+from controller.iam.decision import always_allowed, decide, needs_trust, reserved_by_aws, scp_levels
 from controller.iam.denials import denial_error, reason, request_tags
 from controller.iam.principal_policies import PrincipalPolicies, load_principal_policies
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
-
-#: Actions whose resource (a role) must itself allow the caller: identity policies alone never suffice.
-TRUST_ACTIONS = frozenset({"sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity",
-                           "sts:tagsession", "sts:setsourceidentity"})
+    from controller.organizations.scps import ScpLevels
 
 #: Principal kinds as the engine's context builder names them.
 _ENGINE_KINDS = {"federated": "federated-user"}
@@ -54,17 +56,24 @@ def check_action(ctx: RequestContext, action: str, resources: Sequence[str], par
     """Raise the service's AccessDenied unless ``ctx.principal`` may do ``action`` on every resource."""
     principal = ctx.principal
     _refuse_session_token_limits(ctx)
+    if always_allowed(action):
+        return
+    for arn in resources:
+        why = reserved_by_aws(action, arn)
+        if why:
+            raise denial_error(ctx.service, principal.arn, action, arn, why)
     service = ctx.cloud.services.get(ctx.service)
     lookup = service.resource_lookup if service is not None else None
     infos = [lookup(ctx, arn) if lookup is not None and arn != "*" else None for arn in resources]
-    if principal.is_root and all(_own_without_policy(principal.account_id, arn, info)
-                                 for arn, info in zip(resources, infos, strict=True)):
+    scps = scp_levels(ctx.cloud, principal.account_id) if principal.kind != "anonymous" else None
+    if principal.is_root and scps is None and all(_own_without_policy(principal.account_id, arn, info)
+                                                   for arn, info in zip(resources, infos, strict=True)):
         return
     policies = principal_policies(ctx)
     base_context = _base_context(ctx, policies, params or {})
     for arn, info in zip(resources, infos, strict=True):
-        request, policy_set = build_request(ctx, action, arn, info, policies, base_context)
-        result = policy.evaluate(request, policy_set)
+        request, policy_set = build_request(ctx, action, arn, info, policies, base_context, scps)
+        result = decide(request, policy_set)
         if not result.allowed:
             missing = _missing_allow(request, policy_set, result)
             raise denial_error(ctx.service, principal.arn, action, arn, reason(action, result, missing))
@@ -88,7 +97,7 @@ def principal_policies(ctx: RequestContext) -> PrincipalPolicies:
 
 
 def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo | None,
-                  policies: PrincipalPolicies, base_context: Mapping[str, Any],
+                  policies: PrincipalPolicies, base_context: Mapping[str, Any], scps: ScpLevels | None = None,
                   ) -> tuple[policy.EvaluationRequest, policy.PolicySet]:
     """The engine's question for one resource, and the policies that answer it."""
     principal = ctx.principal
@@ -105,9 +114,8 @@ def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo
     request = policy.EvaluationRequest(
         action=action, resource=arn, principal_arn="" if principal.kind == "anonymous" else principal.arn,
         principal_account=principal.account_id, resource_account=resource_account, context=context,
-        role_arn=policies.role_arn, default_region=ctx.region,
-        require_resource_policy=action.lower() in TRUST_ACTIONS and ":role/" in arn)
-    return request, policies.policy_set(resource_policies)
+        role_arn=policies.role_arn, default_region=ctx.region, require_resource_policy=needs_trust(action, arn))
+    return request, replace(policies.policy_set(resource_policies), scps=scps)
 
 
 def _base_context(ctx: RequestContext, policies: PrincipalPolicies, params: Params) -> dict[str, Any]:
@@ -144,6 +152,8 @@ def _missing_allow(request: policy.EvaluationRequest, policy_set: policy.PolicyS
     """For an implicit deny, which kind of policy failed to allow (for the message)."""
     if result.decision != policy.IMPLICIT_DENY:
         return policy.IDENTITY
+    if result.allowed_by_organizations is False:
+        return policy.SCP
     unlimited = policy.PolicySet(identity=policy_set.identity, resource=policy_set.resource)
     if policy.evaluate(request, unlimited).allowed:
         return policy.BOUNDARY if result.allowed_by_permissions_boundary is False else policy.SESSION

@@ -5,6 +5,14 @@ the requested resources, and each resource's own result in ResourceSpecificResul
 (AWS's current behaviour). Context keys come only from ``ContextEntries``: the
 simulator, like AWS's, fills nothing in by itself and reports what policies needed
 but did not get in ``MissingContextValues``.
+
+Decisions come from ``decision.decide``, the same as enforcement's: ``sts:GetCallerIdentity``
+is always allowed, changes to what AWS reserves are refused, ``sts:AssumeRole`` on a
+role of this cloud is judged with the role's trust policy as its resource policy (unless
+``ResourcePolicy`` gives one), and SimulatePrincipalPolicy holds a member account's
+principals to the organization's SCPs. A request resource of ``*`` (the default of
+``ResourceArns``) is matched literally, as AWS's simulator does: only statements whose
+``Resource`` matches the string ``*`` apply to it.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ import datetime as dt
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api import Params, RequestContext
 from controller.iam import api, policy, state
 from controller.iam.aws_managed import is_aws_managed_arn
+from controller.iam.decision import decide, scp_levels, trust_policy
 from controller.iam.directory import GROUP, ROLE, USER, EntityKind, require
 from controller.iam.errors import InvalidInput, NoSuchEntity
 from controller.iam.naming import paginate
@@ -101,8 +110,8 @@ def _statement(statement: policy.MatchedStatement) -> dict[str, Any]:
     return output
 
 
-def simulate(policies: policy.PolicySet, params: Params, *, caller_arn: str, caller_account: str,
-             resource_owner: str, region: str) -> Params:
+def simulate(ctx: RequestContext, policies: policy.PolicySet, params: Params, *, caller_arn: str,
+             caller_account: str, resource_owner: str) -> Params:
     """Evaluate every action on every resource and shape the results as AWS does."""
     context = context_entries(params.get("ContextEntries"))
     resources = params.get("ResourceArns") or ["*"]
@@ -110,12 +119,20 @@ def simulate(policies: policy.PolicySet, params: Params, *, caller_arn: str, cal
     for action in params["ActionNames"]:
         per_resource = []
         for resource in resources:
+            policy_set, owner = policies, resource_owner
+            trust = None if policies.resource else trust_policy(ctx, action, resource)
+            if trust is not None:
+                owner = owner or trust.owner_account
+                if trust.policy:
+                    policy_set = replace(policies, resource=[policy.parse_policy(
+                        trust.policy, policy_id="ResourcePolicy", source_type="resource")])
             request = policy.EvaluationRequest(action=action, resource=resource, principal_arn=caller_arn,
-                                               principal_account=caller_account, resource_account=resource_owner,
-                                               context=context, default_region=region)
-            per_resource.append((resource, policy.evaluate(request, policies)))
+                                               principal_account=caller_account, resource_account=owner,
+                                               context=context, default_region=ctx.region)
+            per_resource.append((resource, decide(request, policy_set)))
         results.append(_evaluation_result(action, per_resource, explicit_resources="ResourceArns" in params,
-                                          has_boundary=policies.permissions_boundary is not None))
+                                          has_boundary=policies.permissions_boundary is not None,
+                                          has_scps=policies.scps is not None))
     indexed = [(f"{index:06d}", result) for index, result in enumerate(results)]
     page = paginate(indexed, params, lambda item: item[0], "EvaluationResults")
     page["EvaluationResults"] = [result for _, result in page["EvaluationResults"]]
@@ -123,7 +140,7 @@ def simulate(policies: policy.PolicySet, params: Params, *, caller_arn: str, cal
 
 
 def _evaluation_result(action: str, per_resource: list[tuple[str, policy.EvaluationResult]], *,
-                       explicit_resources: bool, has_boundary: bool) -> dict[str, Any]:
+                       explicit_resources: bool, has_boundary: bool, has_scps: bool) -> dict[str, Any]:
     decision = max((result.decision for _, result in per_resource), key=_RESTRICTIVENESS.__getitem__)
     matched: list[dict[str, Any]] = []
     missing: dict[str, str] = {}
@@ -139,6 +156,9 @@ def _evaluation_result(action: str, per_resource: list[tuple[str, policy.Evaluat
     if has_boundary:
         output["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": all(
             result.allowed_by_permissions_boundary is not False for _, result in per_resource)}
+    if has_scps:
+        output["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": all(
+            result.allowed_by_organizations is not False for _, result in per_resource)}
     if explicit_resources:
         output["ResourceSpecificResults"] = [_resource_result(resource, result, has_boundary)
                                              for resource, result in per_resource]
@@ -179,8 +199,8 @@ def simulate_custom_policy(ctx: RequestContext, params: Params) -> Params:
         if params.get("ResourcePolicy") else [],
         permissions_boundary=_parse_inputs(boundary, "PermissionsBoundaryPolicyInputList")
         if boundary else None)
-    return simulate(policies, params, caller_arn=caller_arn, caller_account=caller_account or ctx.account_id,
-                    resource_owner=_resource_owner(params), region=ctx.region)
+    return simulate(ctx, policies, params, caller_arn=caller_arn, caller_account=caller_account or ctx.account_id,
+                    resource_owner=_resource_owner(params))
 
 
 @api.operation("SimulatePrincipalPolicy", resources=lambda ctx, params: [params["PolicySourceArn"]])
@@ -204,9 +224,9 @@ def simulate_principal_policy(ctx: RequestContext, params: Params) -> Params:
         identity=identity,
         resource=_parse_inputs([params["ResourcePolicy"]], "ResourcePolicy", resource_policy=True)
         if params.get("ResourcePolicy") else [],
-        permissions_boundary=boundary)
-    return simulate(policies, params, caller_arn=caller_arn or source, caller_account=caller_account or ctx.account_id,
-                    resource_owner=_resource_owner(params), region=ctx.region)
+        permissions_boundary=boundary, scps=scp_levels(ctx.cloud, ctx.account_id))
+    return simulate(ctx, policies, params, caller_arn=caller_arn or source,
+                    caller_account=caller_account or ctx.account_id, resource_owner=_resource_owner(params))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ SUCCEEDED (or FAILED, with AWS's reason) by the time CreateAccount answers.
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +20,13 @@ from controller.iam import state as iam_state
 from controller.iam.cache import policy_cache
 from controller.iam.roles import insert_role
 from controller.organizations import state
+from controller.organizations.scps import attach_full_aws_access
 from controller.state import utcnow
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
 
 ACCESS_ROLE = "OrganizationAccountAccessRole"
-ORGANIZATION_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def trust_management_account(partition: str, management_account_id: str) -> str:
@@ -35,23 +34,6 @@ def trust_management_account(partition: str, management_account_id: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{management_account_id}:root"},
         "Action": "sts:AssumeRole"}]}, indent=2)
-
-
-def organization_id(cloud: Cloud) -> str:
-    """The cloud's organization id (``o-`` and 10 characters), created the first time it is asked for."""
-    management = cloud.credentials.management_account()
-    table = state.organizations
-    with cloud.db.read() as conn:
-        found = conn.execute(select(table.c.organization_id).where(
-            table.c.management_account_id == management)).scalar()
-    if found:
-        return found
-    new_id = "o-" + "".join(secrets.choice(ORGANIZATION_ID_ALPHABET) for _ in range(10))
-    with cloud.db.begin() as conn:
-        conn.execute(insert(table).prefix_with("OR IGNORE").values(
-            management_account_id=management, organization_id=new_id, created_at=utcnow()))
-        return conn.execute(select(table.c.organization_id).where(
-            table.c.management_account_id == management)).scalar_one()
 
 
 def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str = ACCESS_ROLE) -> dict[str, Any]:
@@ -74,6 +56,7 @@ def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str
             conn.execute(insert(iam_state.attachments).values(
                 owner_id=role["role_id"], policy_arn=f"arn:{partition}:iam::aws:policy/AdministratorAccess",
                 account_id=account_id, owner_type="role", attached_at=utcnow()))
+            attach_full_aws_access(conn, [account_id])
             request["account_id"] = account_id
         request["completed_at"] = utcnow()
         conn.execute(insert(state.create_account_requests).values(**request))

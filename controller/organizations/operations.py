@@ -7,41 +7,25 @@ belong to, as on AWS.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from sqlalchemy import select
 
 from controller.api import Params, RequestContext
-from controller.errors import ServiceError, error
+from controller.errors import error
 from controller.organizations import api, state
-from controller.organizations.accounts import ACCESS_ROLE, create_member_account, organization_id
+from controller.organizations.accounts import ACCESS_ROLE, create_member_account
+from controller.organizations.common import (
+    AccountNotFoundException,
+    account_arn,
+    account_output,
+    page,
+    require_management,
+)
+from controller.organizations.scps import scp_enabled
+from controller.organizations.tree import organization_id, root_id
 
-AccessDeniedException = error("AccessDeniedException")
-AccountNotFoundException = error("AccountNotFoundException")
 CreateAccountStatusNotFoundException = error("CreateAccountStatusNotFoundException")
-
-DEFAULT_MAX_RESULTS = 20
-
-
-def _require_management(ctx: RequestContext) -> str:
-    management = ctx.cloud.credentials.management_account() or ""
-    if ctx.account_id != management:
-        raise AccessDeniedException("You don't have permissions to access this resource.")
-    return management
-
-
-def _account_arn(ctx: RequestContext, account_id: str) -> str:
-    management = ctx.cloud.credentials.management_account()
-    return (f"arn:{ctx.cloud.config.partition}:organizations::{management}:account/"
-            f"{organization_id(ctx.cloud)}/{account_id}")
-
-
-def _account_output(ctx: RequestContext, row: dict[str, Any]) -> dict[str, Any]:
-    return {"Id": row["account_id"], "Arn": _account_arn(ctx, row["account_id"]), "Email": row["email"],
-            "Name": row["name"], "Status": row["status"], "State": row["status"],
-            "JoinedMethod": row["joined_method"], "JoinedTimestamp": row["created_at"]}
 
 
 def _status_output(row: dict[str, Any]) -> dict[str, Any]:
@@ -55,17 +39,17 @@ def _status_output(row: dict[str, Any]) -> dict[str, Any]:
 
 @api.operation("CreateAccount")
 def create_account(ctx: RequestContext, params: Params) -> Params:
-    _require_management(ctx)
+    require_management(ctx)
     request = create_member_account(ctx.cloud, params["AccountName"], params["Email"],
                                     role_name=params.get("RoleName") or ACCESS_ROLE)
     if request["account_id"]:
-        ctx.audit_resources.append(_account_arn(ctx, request["account_id"]))
+        ctx.audit_resources.append(account_arn(ctx, request["account_id"]))
     return {"CreateAccountStatus": _status_output(request)}
 
 
 @api.operation("DescribeCreateAccountStatus")
 def describe_create_account_status(ctx: RequestContext, params: Params) -> Params:
-    _require_management(ctx)
+    require_management(ctx)
     table = state.create_account_requests
     with ctx.cloud.db.read() as conn:
         row = conn.execute(select(table).where(
@@ -78,30 +62,31 @@ def describe_create_account_status(ctx: RequestContext, params: Params) -> Param
 
 @api.operation("ListCreateAccountStatus")
 def list_create_account_status(ctx: RequestContext, params: Params) -> Params:
-    _require_management(ctx)
+    require_management(ctx)
     table = state.create_account_requests
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(table).order_by(table.c.requested_at, table.c.request_id)).mappings().all()
     wanted = set(params.get("States") or [])
     statuses = [_status_output(dict(row)) for row in rows if not wanted or row["state"] in wanted]
-    page, token = _page(statuses, params)
-    return {"CreateAccountStatuses": page, **token}
+    chosen, token = page(statuses, params, lambda status: f"{status['RequestedTimestamp'].isoformat()}{status['Id']}")
+    return {"CreateAccountStatuses": chosen, **token}
 
 
 @api.operation("ListAccounts")
 def list_accounts(ctx: RequestContext, params: Params) -> Params:
-    _require_management(ctx)
-    page, token = _page([_account_output(ctx, row) for row in ctx.cloud.credentials.list_accounts()], params)
-    return {"Accounts": page, **token}
+    require_management(ctx)
+    found = [account_output(ctx, row) for row in ctx.cloud.credentials.list_accounts()]
+    chosen, token = page(found, params, lambda account: f"{account['JoinedTimestamp'].isoformat()}{account['Id']}")
+    return {"Accounts": chosen, **token}
 
 
-@api.operation("DescribeAccount", resources=lambda ctx, params: [_account_arn(ctx, params["AccountId"])])
+@api.operation("DescribeAccount", resources=lambda ctx, params: [account_arn(ctx, params["AccountId"])])
 def describe_account(ctx: RequestContext, params: Params) -> Params:
-    _require_management(ctx)
+    require_management(ctx)
     row = ctx.cloud.credentials.get_account(params["AccountId"])
     if row is None:
         raise AccountNotFoundException("You specified an account that doesn't exist.")
-    return {"Account": _account_output(ctx, row)}
+    return {"Account": account_output(ctx, row)}
 
 
 @api.operation("DescribeOrganization")
@@ -110,23 +95,12 @@ def describe_organization(ctx: RequestContext, params: Params) -> Params:
     org_id = organization_id(ctx.cloud)
     row = ctx.cloud.credentials.get_account(management) or {}
     partition = ctx.cloud.config.partition
+    root = root_id(ctx.cloud)
+    with ctx.cloud.db.read() as conn:
+        # deprecated by AWS in favour of ListRoots, still returned: the root's enabled types
+        available = [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}] if scp_enabled(conn, root) else []
     return {"Organization": {
         "Id": org_id, "Arn": f"arn:{partition}:organizations::{management}:organization/{org_id}",
-        "FeatureSet": "ALL", "MasterAccountArn": _account_arn(ctx, management), "MasterAccountId": management,
-        "MasterAccountEmail": row.get("email", ""), "AvailablePolicyTypes": []}}
+        "FeatureSet": "ALL", "MasterAccountArn": account_arn(ctx, management), "MasterAccountId": management,
+        "MasterAccountEmail": row.get("email", ""), "AvailablePolicyTypes": available}}
 
-
-def _page(items: list[dict[str, Any]], params: Params) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Organizations pages by NextToken/MaxResults (1..20); the token is the offset, opaque to clients."""
-    max_results = params.get("MaxResults") or DEFAULT_MAX_RESULTS
-    start = 0
-    if params.get("NextToken"):
-        try:
-            start = int(base64.urlsafe_b64decode(params["NextToken"].encode()).decode())
-        except (ValueError, binascii.Error):
-            raise ServiceError("The provided pagination token is invalid.", code="InvalidInputException",
-                               Reason="INVALID_NEXT_TOKEN") from None
-    page = items[start:start + max_results]
-    end = start + len(page)
-    token = {"NextToken": base64.urlsafe_b64encode(str(end).encode()).decode()} if end < len(items) else {}
-    return page, token

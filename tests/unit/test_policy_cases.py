@@ -1,4 +1,7 @@
-"""Runs the table of evaluation cases in ``tests/data/policy_cases`` against the pure engine.
+"""Runs the table of evaluation cases in ``tests/data/policy_cases`` through ``decision.decide``.
+
+That is the engine plus the facts enforcement and the simulator share (always-allowed
+actions, AWS-reserved resources, trust policies required for sts:AssumeRole).
 
 The format is described in ``tests/data/policy_cases/README.md``. The helpers here
 (:func:`load_cases`, :func:`simulate_custom_policy_params`) are meant to be imported by
@@ -17,6 +20,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from controller.iam import policy as engine
+from controller.iam.decision import decide
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "data" / "policy_cases"
 DECISIONS = {"allowed", "explicitDeny", "implicitDeny"}
@@ -161,7 +165,7 @@ def test_the_table_is_large_and_well_formed() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_case(case: Case) -> None:
-    result = engine.evaluate(request(case), policy_set(case))
+    result = decide(request(case), policy_set(case))
     fields = case.fields
     assert result.decision == fields["expect"], fields.get("doc", "")
     if "matched" in fields:

@@ -42,7 +42,18 @@ from controller.iam.policy.model import (
     ResourceSet,
     Statement,
 )
-from controller.iam.policy.principals import ACCOUNT, DIRECT, FEDERATED_USER, LIMITED, ROOT, Caller
+from controller.iam.policy.principals import (
+    ACCOUNT,
+    ASSUMED_ROLE,
+    DIRECT,
+    FEDERATED_USER,
+    LIMITED,
+    ROLE,
+    ROOT,
+    USER,
+    Caller,
+    PrincipalSpec,
+)
 
 
 class RequestContext:
@@ -83,8 +94,9 @@ class _Scan:
 class _Evaluator:
     """Statement matching for one request; collects missing context keys on the way."""
 
-    def __init__(self, request: EvaluationRequest, caller: Caller) -> None:
+    def __init__(self, request: EvaluationRequest, caller: Caller, *, has_boundary: bool = False) -> None:
         self.action = request.action.lower()
+        self.has_boundary = has_boundary
         self.resource = request.resource
         self.context = RequestContext(request.context)
         self.caller = caller
@@ -123,7 +135,7 @@ class _Evaluator:
             if spec is None:
                 return 0
             if statement.not_principal:
-                strength = 0 if spec.excludes(self.caller) else DIRECT
+                strength = 0 if self._exempt(spec, statement.allow) else DIRECT
             else:
                 strength = spec.strength(self.caller)
             if not strength:
@@ -147,6 +159,19 @@ class _Evaluator:
             if not condition.evaluate(self.context):
                 return 0
         return strength
+
+    def _exempt(self, spec: PrincipalSpec, allow: bool) -> bool:
+        """Whether a ``NotPrincipal`` statement leaves the caller out (IAM User Guide, "NotPrincipal").
+
+        An Allow leaves out a caller named by any of its identities; a Deny exempts only a
+        caller named by all of them (account, role and session for a role session), and
+        never an IAM user or role with a permissions boundary.
+        """
+        if allow:
+            return spec.names_any(self.caller)
+        if self.has_boundary and self.caller.kind in (USER, ROLE, ASSUMED_ROLE):
+            return False
+        return spec.excludes(self.caller)
 
     def _resource_hit(self, resources: ResourceSet, resource: str) -> bool | None:
         # Plain patterns (the common case) skip the variable-resolving wrapper.
@@ -195,7 +220,7 @@ def evaluate(request: EvaluationRequest, policies: PolicySet) -> EvaluationResul
     caller = Caller.describe(request.principal_arn, request.principal_account, role_arn=request.role_arn,
                              federated_by_arn=request.federated_by_arn,
                              federated_provider=request.federated_provider, canonical_user=request.canonical_user)
-    evaluator = _Evaluator(request, caller)
+    evaluator = _Evaluator(request, caller, has_boundary=policies.permissions_boundary is not None)
     identity = evaluator.scan(policies.identity, IDENTITY)
     resource = evaluator.scan(policies.resource, RESOURCE)
     boundary = evaluator.scan(policies.permissions_boundary or (), BOUNDARY)

@@ -139,8 +139,24 @@ class PrincipalSpec:
             return True
         return bool(caller.federated_by) and caller.federated_by in self.arns
 
+    def names_any(self, caller: Caller) -> bool:
+        """Whether a ``NotPrincipal`` element names any identity of ``caller`` (an Allow then skips it).
+
+        "Allow to everyone but these" must never reach a listed principal by another of
+        its names, so naming the user, the session, its role or its account is enough.
+        """
+        if self.everyone:
+            return True
+        kind = caller.kind
+        if kind == SERVICE:
+            return caller.arn.lower() in self.services
+        if kind not in _AWS_KINDS:
+            return (bool(caller.federated_provider) and caller.federated_provider in self.federated) or (
+                bool(caller.canonical_user) and caller.canonical_user in self.canonical_users)
+        return caller.arn in self.arns or caller.account in self.accounts or self._names_limited(caller)
+
     def excludes(self, caller: Caller) -> bool:
-        """Whether a ``NotPrincipal`` element exempts ``caller``.
+        """Whether a ``NotPrincipal`` element of a Deny statement exempts ``caller``.
 
         AWS evaluates every identity of the requester (account, role, session...) and
         exempts it only when all of them are listed: that's why its examples name the

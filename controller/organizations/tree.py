@@ -1,0 +1,144 @@
+"""The organization's tree: its id, one root, organizational units under it, accounts in either.
+
+Every account of the cloud belongs to the organization; an account without a row in
+``account_parents`` sits directly in the root (where CreateAccount puts it, as on AWS).
+The root is created with the organization, the first time anything asks for it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select
+
+from controller.auth.store import accounts
+from controller.organizations import state
+from controller.state import utcnow
+
+if TYPE_CHECKING:
+    from controller.cloud import Cloud
+
+ORGANIZATION_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+ROOT_NAME = "Root"
+#: AWS nests OUs at most five levels below the root ("Quotas for AWS Organizations").
+MAX_OU_DEPTH = 5
+
+ROOT, ORGANIZATIONAL_UNIT, ACCOUNT = "ROOT", "ORGANIZATIONAL_UNIT", "ACCOUNT"
+
+
+def organization_id(cloud: Cloud) -> str:
+    """The cloud's organization id (``o-`` and 10 characters), created the first time it is asked for."""
+    management = cloud.credentials.management_account()
+    table = state.organizations
+    with cloud.db.read() as conn:
+        found = conn.execute(select(table.c.organization_id).where(
+            table.c.management_account_id == management)).scalar()
+    if found:
+        return found
+    new_id = "o-" + "".join(secrets.choice(ORGANIZATION_ID_ALPHABET) for _ in range(10))
+    with cloud.db.begin() as conn:
+        conn.execute(insert(table).prefix_with("OR IGNORE").values(
+            management_account_id=management, organization_id=new_id, created_at=utcnow()))
+        return conn.execute(select(table.c.organization_id).where(
+            table.c.management_account_id == management)).scalar_one()
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(ORGANIZATION_ID_ALPHABET) for _ in range(length))
+
+
+def root_id(cloud: Cloud) -> str:
+    """The organization's root id (``r-`` and 4 characters), created with the organization."""
+    org_id = organization_id(cloud)
+    with cloud.db.read() as conn:
+        found = existing_root(conn)
+    if found:
+        return found
+    with cloud.db.begin() as conn:
+        conn.execute(insert(state.roots).prefix_with("OR IGNORE").values(
+            root_id=f"r-{_random(4)}", organization_id=org_id, created_at=utcnow()))
+        return conn.execute(select(state.roots.c.root_id).where(
+            state.roots.c.organization_id == org_id)).scalar_one()
+
+
+def existing_root(conn: Connection) -> str | None:
+    """The root id if the root was created already (read paths never create it)."""
+    return conn.execute(select(state.roots.c.root_id)).scalar()
+
+
+def new_ou_id(root: str) -> str:
+    """``ou-<root part>-<8 characters>``, as the OrganizationalUnitId pattern wants."""
+    return f"ou-{root.removeprefix('r-')}-{_random(8)}"
+
+
+def kind_of(target_id: str) -> str:
+    if target_id.startswith("r-"):
+        return ROOT
+    if target_id.startswith("ou-"):
+        return ORGANIZATIONAL_UNIT
+    return ACCOUNT
+
+
+def find_ou(conn: Connection, ou_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(state.organizational_units).where(
+        state.organizational_units.c.ou_id == ou_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def account_exists(conn: Connection, account_id: str) -> bool:
+    return conn.execute(select(accounts.c.account_id).where(accounts.c.account_id == account_id)).first() is not None
+
+
+def is_parent(conn: Connection, root: str, parent_id: str) -> bool:
+    """Whether ``parent_id`` names the root or an existing OU."""
+    return parent_id == root or (parent_id.startswith("ou-") and find_ou(conn, parent_id) is not None)
+
+
+def exists(conn: Connection, root: str, target_id: str) -> bool:
+    """Whether a root, OU or account id names something in the organization."""
+    kind = kind_of(target_id)
+    if kind == ACCOUNT:
+        return account_exists(conn, target_id)
+    return is_parent(conn, root, target_id)
+
+
+def parent_of(conn: Connection, root: str, child_id: str) -> str | None:
+    """The parent of an OU or account; None when the child does not exist."""
+    if child_id.startswith("ou-"):
+        ou = find_ou(conn, child_id)
+        return ou["parent_id"] if ou else None
+    if not account_exists(conn, child_id):
+        return None
+    parent = conn.execute(select(state.account_parents.c.parent_id).where(
+        state.account_parents.c.account_id == child_id)).scalar()
+    return parent or root
+
+
+def ancestry(conn: Connection, root: str, child_id: str) -> list[str]:
+    """The root and the OUs above ``child_id``, top down (the child itself excluded)."""
+    chain: list[str] = []
+    parent = parent_of(conn, root, child_id)
+    while parent is not None and parent != root:
+        chain.append(parent)
+        parent = parent_of(conn, root, parent)
+    chain.append(root)
+    return chain[::-1]
+
+
+def child_units(conn: Connection, parent_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(select(state.organizational_units).where(
+        state.organizational_units.c.parent_id == parent_id)).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def accounts_in(conn: Connection, root: str, parent_id: str) -> list[dict[str, Any]]:
+    """The accounts directly in ``parent_id`` (the root holds those without a parent row)."""
+    moved = dict(conn.execute(select(state.account_parents.c.account_id, state.account_parents.c.parent_id)).all())
+    rows = conn.execute(select(accounts)).mappings().all()
+    return [dict(row) for row in rows if moved.get(row["account_id"], root) == parent_id]
+
+
+def ou_path(conn: Connection, org_id: str, root: str, ou_id: str) -> str:
+    """AWS's ``OrganizationalUnit.Path``: ``o-.../r-.../ou-.../ou-.../`` down to the OU itself."""
+    return "/".join([org_id, *ancestry(conn, root, ou_id), ou_id]) + "/"

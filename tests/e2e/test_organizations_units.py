@@ -1,0 +1,139 @@
+"""Organizational units over HTTP: the tree under the root, moving accounts, and AWS's errors.
+
+Errors follow the Organizations API reference of each operation (CreateOrganizationalUnit,
+DeleteOrganizationalUnit, MoveAccount, ListParents...); lists page with NextToken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_enforcement import denied
+from tests.e2e.test_organizations_scps import member_account
+from tests.support import CloudletProcess
+
+MISSING_OU = "ou-zzzz-zzzzzzzz"
+
+
+@pytest.fixture
+def org(cloudlet: CloudletProcess) -> Any:
+    return cloudlet.client("organizations")
+
+
+def _root(org: Any) -> dict[str, Any]:
+    [root] = org.list_roots()["Roots"]
+    return root
+
+
+def test_the_root_and_its_units(cloudlet: CloudletProcess, org: Any, unique: str) -> None:
+    root = _root(org)
+    organization = org.describe_organization()["Organization"]
+    assert root["Id"].startswith("r-") and root["Name"] == "Root"
+    assert root["Arn"] == f"arn:aws:organizations::{cloudlet.account_id}:root/{organization['Id']}/{root['Id']}"
+
+    team = org.create_organizational_unit(ParentId=root["Id"], Name=f"{unique}-team",
+                                          Tags=[{"Key": "cost", "Value": "1"}])["OrganizationalUnit"]
+    assert team["Id"].startswith(f"ou-{root['Id'][2:]}-")
+    assert team["Path"] == f"{organization['Id']}/{root['Id']}/{team['Id']}/"
+    assert team["Arn"] == f"arn:aws:organizations::{cloudlet.account_id}:ou/{organization['Id']}/{team['Id']}"
+    inner = org.create_organizational_unit(ParentId=team["Id"], Name="inner")["OrganizationalUnit"]
+    assert inner["Path"] == f"{organization['Id']}/{root['Id']}/{team['Id']}/{inner['Id']}/"
+    assert org.describe_organizational_unit(OrganizationalUnitId=inner["Id"])["OrganizationalUnit"] == inner
+
+    assert denied(org.create_organizational_unit, ParentId=root["Id"], Name=f"{unique}-TEAM")[0] == \
+        "DuplicateOrganizationalUnitException"
+    assert denied(org.create_organizational_unit, ParentId=MISSING_OU, Name="x")[0] == "ParentNotFoundException"
+    assert denied(org.list_children, ParentId=MISSING_OU, ChildType="ACCOUNT")[0] == "ParentNotFoundException"
+    code, _, _ = denied(org.create_organizational_unit, ParentId="nonsense", Name="x")
+    assert code == "InvalidInputException"
+
+    renamed = org.update_organizational_unit(OrganizationalUnitId=inner["Id"], Name="renamed")["OrganizationalUnit"]
+    assert (renamed["Id"], renamed["Name"]) == (inner["Id"], "renamed")
+    children = org.list_children(ParentId=team["Id"], ChildType="ORGANIZATIONAL_UNIT")["Children"]
+    assert children == [{"Id": inner["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    assert org.list_parents(ChildId=inner["Id"])["Parents"] == [{"Id": team["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    assert org.list_parents(ChildId=team["Id"])["Parents"] == [{"Id": root["Id"], "Type": "ROOT"}]
+    assert denied(org.list_parents, ChildId=MISSING_OU)[0] == "ChildNotFoundException"
+
+    code, _, message = denied(org.delete_organizational_unit, OrganizationalUnitId=team["Id"])
+    assert code == "OrganizationalUnitNotEmptyException" and "not empty" in message
+    org.delete_organizational_unit(OrganizationalUnitId=inner["Id"])
+    assert denied(org.describe_organizational_unit, OrganizationalUnitId=inner["Id"])[0] == \
+        "OrganizationalUnitNotFoundException"
+    org.delete_organizational_unit(OrganizationalUnitId=team["Id"])
+    assert denied(org.delete_organizational_unit, OrganizationalUnitId=team["Id"])[0] == \
+        "OrganizationalUnitNotFoundException"
+
+
+def test_move_an_account_between_parents(org: Any, unique: str) -> None:
+    root = _root(org)["Id"]
+    account = org.create_account(AccountName=f"{unique}-mv", Email=f"{unique}-mv@example.com")[
+        "CreateAccountStatus"]["AccountId"]
+    unit = org.create_organizational_unit(ParentId=root, Name=f"{unique}-dest")["OrganizationalUnit"]["Id"]
+    assert {"Id": account, "Type": "ACCOUNT"} in [
+        child for page in org.get_paginator("list_children").paginate(ParentId=root, ChildType="ACCOUNT")
+        for child in page["Children"]]
+    assert org.list_parents(ChildId=account)["Parents"] == [{"Id": root, "Type": "ROOT"}]
+
+    code = denied(org.move_account, AccountId=account, SourceParentId=MISSING_OU, DestinationParentId=unit)[0]
+    assert code == "SourceParentNotFoundException"
+    code = denied(org.move_account, AccountId=account, SourceParentId=root, DestinationParentId=MISSING_OU)[0]
+    assert code == "DestinationParentNotFoundException"
+    code = denied(org.move_account, AccountId="000000000000", SourceParentId=root, DestinationParentId=unit)[0]
+    assert code == "AccountNotFoundException"
+    code = denied(org.move_account, AccountId=account, SourceParentId=root, DestinationParentId=root)[0]
+    assert code == "DuplicateAccountException"
+
+    org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=unit)
+    assert org.list_parents(ChildId=account)["Parents"] == [{"Id": unit, "Type": "ORGANIZATIONAL_UNIT"}]
+    in_unit = org.list_accounts_for_parent(ParentId=unit)["Accounts"]
+    assert [(a["Id"], a["Name"]) for a in in_unit] == [(account, f"{unique}-mv")]
+    assert account not in [a["Id"] for page in org.get_paginator("list_accounts_for_parent").paginate(ParentId=root)
+                           for a in page["Accounts"]]
+    code = denied(org.move_account, AccountId=account, SourceParentId=root, DestinationParentId=unit)[0]
+    assert code == "DuplicateAccountException"
+    # the account is no longer in the root: moving "from the root" names the wrong source
+    other = org.create_organizational_unit(ParentId=root, Name=f"{unique}-other")["OrganizationalUnit"]["Id"]
+    code = denied(org.move_account, AccountId=account, SourceParentId=root, DestinationParentId=other)[0]
+    assert code == "SourceParentNotFoundException"
+    assert denied(org.delete_organizational_unit, OrganizationalUnitId=unit)[0] == \
+        "OrganizationalUnitNotEmptyException"
+
+    org.move_account(AccountId=account, SourceParentId=unit, DestinationParentId=root)
+    assert org.list_accounts_for_parent(ParentId=unit)["Accounts"] == []
+    org.delete_organizational_unit(OrganizationalUnitId=unit)
+    org.delete_organizational_unit(OrganizationalUnitId=other)
+
+
+def test_units_page_with_next_token(org: Any, unique: str) -> None:
+    root = _root(org)["Id"]
+    parent = org.create_organizational_unit(ParentId=root, Name=f"{unique}-pages")["OrganizationalUnit"]["Id"]
+    made = {org.create_organizational_unit(ParentId=parent, Name=f"u{index}")["OrganizationalUnit"]["Id"]
+            for index in range(5)}
+    first = org.list_organizational_units_for_parent(ParentId=parent, MaxResults=2)
+    assert len(first["OrganizationalUnits"]) == 2 and first["NextToken"]
+    # a unit deleted between pages does not shift the next page (the token is a position)
+    org.delete_organizational_unit(OrganizationalUnitId=first["OrganizationalUnits"][0]["Id"])
+    rest = org.list_organizational_units_for_parent(ParentId=parent, NextToken=first["NextToken"], MaxResults=20)
+    seen = [u["Id"] for u in first["OrganizationalUnits"]] + [u["Id"] for u in rest["OrganizationalUnits"]]
+    assert set(seen) == made and len(seen) == 5 and "NextToken" not in rest
+    paged = [child["Id"] for page in org.get_paginator("list_children").paginate(
+        ParentId=parent, ChildType="ORGANIZATIONAL_UNIT", PaginationConfig={"PageSize": 1})
+        for child in page["Children"]]
+    assert sorted(paged) == sorted(made - {first["OrganizationalUnits"][0]["Id"]})
+    code, _, _ = denied(org.list_organizational_units_for_parent, ParentId=parent, NextToken="garbage")
+    assert code == "InvalidInputException"
+    for unit in paged:
+        org.delete_organizational_unit(OrganizationalUnitId=unit)
+    org.delete_organizational_unit(OrganizationalUnitId=parent)
+
+
+def test_member_accounts_cannot_manage_the_tree(cloudlet: CloudletProcess, org: Any, unique: str) -> None:
+    _, member_root = member_account(cloudlet, f"{unique}-m")
+    member_org = cloudlet.client("organizations", member_root)
+    code, status, _ = denied(member_org.list_roots)
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert denied(member_org.create_organizational_unit, ParentId=_root(org)["Id"], Name="x")[0] == \
+        "AccessDeniedException"
