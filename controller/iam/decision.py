@@ -7,7 +7,9 @@ the same answer to the same request, so both take these facts from here:
 - actions AWS always allows: ``sts:GetCallerIdentity`` ("No permissions are required
   to perform this operation. If an administrator attaches a policy to your identity
   that explicitly denies access to the sts:GetCallerIdentity action, you can still
-  perform this operation", STS API reference, GetCallerIdentity);
+  perform this operation", STS API reference, GetCallerIdentity) and
+  ``sts:GetSessionToken`` ("You cannot use policies to control authentication
+  operations", IAM User Guide, "Permissions for GetSessionToken");
 - resources AWS reserves, which the API refuses to change whatever the policies say:
   AWS managed policies (``arn:aws:iam::aws:policy/...``, IAM User Guide "AWS managed
   policies": "You cannot change the permissions defined in AWS managed policies"),
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from controller.organizations.scps import ScpLevels
 
 #: Actions AWS answers for any authenticated caller, even under an explicit deny.
-ALWAYS_ALLOWED = frozenset({"sts:getcalleridentity"})
+ALWAYS_ALLOWED = frozenset({"sts:getcalleridentity", "sts:getsessiontoken"})
 
 #: Actions whose resource (a role) must itself allow the caller: identity policies alone never suffice.
 TRUST_ACTIONS = frozenset({"sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity",
