@@ -18,7 +18,9 @@ from controller.ec2.errors import (
     GatewayNotAttached,
     InsufficientAddressCapacity,
     InvalidAddressNotFound,
+    InvalidInstanceID,
     InvalidIPAddressInUse,
+    InvalidParameterCombination,
     InvalidParameterValue,
     MissingParameter,
     OperationNotPermitted,
@@ -121,22 +123,29 @@ def _address(conn: Connection, ctx: RequestContext, params: Params) -> RowMappin
 @vpc_operation("AssociateAddress", resources=arns((ELASTIC_IP, "AllocationId"), (INSTANCE, "InstanceId"),
                                                 (NETWORK_INTERFACE, "NetworkInterfaceId")))
 def associate_address(ctx: RequestContext, params: Params) -> Params:
+    """Reassociation is automatic unless ``AllowReassociation`` is given as false (AWS's rule for
+    VPC addresses); an instance is named by its only interface, as AWS requires."""
     eips, eni = state.addresses, state.network_interfaces
+    if params.get("NetworkInterfaceId") and params.get("InstanceId"):
+        raise InvalidParameterCombination("You can specify either the instance ID or the network interface ID, "
+                                          "but not both.")
+    if not params.get("NetworkInterfaceId") and not params.get("InstanceId"):
+        raise MissingParameter("The request must contain the parameter instanceId or networkInterfaceId")
     with state.write(ctx.cloud.db) as conn:
         address = _address(conn, ctx, params)
         if params.get("NetworkInterfaceId"):
             interface = lookups.fetch(conn, NETWORK_INTERFACE, params["NetworkInterfaceId"], ctx.account_id)
-        elif params.get("InstanceId"):
-            interface = lookups.instance_primary_interface(conn, params["InstanceId"], ctx.account_id)
         else:
-            raise MissingParameter("The request must contain the parameter instanceId or networkInterfaceId")
+            interface = _only_interface(conn, params["InstanceId"], ctx.account_id)
         interface_id = interface["network_interface_id"]
         if interface["requester_managed"]:
             raise OperationNotPermitted(f"The network interface {interface_id} is managed by "
                                         f"{interface['requester_id']}.")
         private_ip = _target_address(conn, interface, params.get("PrivateIpAddress"))
-        if address["association_id"] and not params.get("AllowReassociation") and (
-                address["network_interface_id"], address["private_ip"]) != (interface_id, private_ip):
+        holder = lookups.find(conn, NETWORK_INTERFACE, address["network_interface_id"] or "")
+        moving = (address["network_interface_id"], address["private_ip"]) != (interface_id, private_ip)
+        if address["association_id"] and moving and (
+                params.get("AllowReassociation") is False or (holder is not None and holder["requester_managed"])):
             raise ResourceAlreadyAssociated(f"resource {address['allocation_id']} is already associated with "
                                             f"associate-id {address['association_id']}")
         igw = state.internet_gateways
@@ -150,6 +159,16 @@ def associate_address(ctx: RequestContext, params: Params) -> Params:
         conn.execute(update(eips).where(eips.c.allocation_id == address["allocation_id"]).values(
             network_interface_id=interface_id, private_ip=private_ip, association_id=association_id))
     return {"AssociationId": association_id}
+
+
+def _only_interface(conn: Connection, instance_id: str, account: str) -> RowMapping:
+    primary = lookups.instance_primary_interface(conn, instance_id, account)
+    eni = state.network_interfaces
+    attached = conn.execute(select(func.count()).select_from(eni).where(eni.c.instance_id == instance_id)).scalar_one()
+    if attached > 1:
+        raise InvalidInstanceID(f"There are multiple interfaces attached to instance '{instance_id}'. Please specify "
+                                "an interface ID for the operation instead.")
+    return primary
 
 
 def _target_address(conn: Connection, interface: RowMapping, wanted: str | None) -> str:
@@ -195,6 +214,8 @@ def disassociate_address(ctx: RequestContext, params: Params) -> Params:
 @vpc_operation("ReleaseAddress", resources=arns((ELASTIC_IP, "AllocationId")))
 def release_address(ctx: RequestContext, params: Params) -> Params:
     eips = state.addresses
+    if params.get("AllocationId") and params.get("PublicIp"):
+        raise InvalidParameterCombination("You may specify public IP or allocation id, but not both in the same call")
     with state.write(ctx.cloud.db) as conn:
         address = _address(conn, ctx, params)
         if address["association_id"]:

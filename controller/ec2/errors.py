@@ -11,6 +11,7 @@ from controller.errors import ServiceError, error
 InvalidParameterValue = error("InvalidParameterValue")
 InvalidParameter = error("InvalidParameter")
 InvalidID = error("InvalidID")
+InvalidInstanceID = error("InvalidInstanceID")
 InvalidParameterCombination = error("InvalidParameterCombination")
 MissingParameter = error("MissingParameter")
 DependencyViolation = error("DependencyViolation")

@@ -7,6 +7,7 @@ so that "unknown id" handling, ARNs and DescribeTags' ``ResourceType`` are writt
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from controller.api import RequestContext
 
 HEX_DIGITS = 17
+ID_SUFFIX = re.compile(r"[0-9a-f]{8}|[0-9a-f]{17}")
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,23 @@ class Kind:
     def new_id(self) -> str:
         return new_id(self.prefix)
 
+    def well_formed(self, value: str) -> bool:
+        """Whether ``value`` has the shape of this kind's ids: ``prefix-`` and 8 or 17 lowercase hex
+        digits (the short form is AWS's from before 2018)."""
+        head = self.prefix + "-"
+        return value.startswith(head) and ID_SUFFIX.fullmatch(value[len(head):]) is not None
+
+    def malformed(self, value: str) -> ServiceError:
+        """AWS's ``InvalidXxxID.Malformed`` for a value that cannot be an id of this kind."""
+        return ServiceError(f'Invalid id: "{value}" (expecting "{self.prefix}-...")', code=self.malformed_code)
+
     def missing(self, ids: Iterable[str]) -> ServiceError:
-        """The error AWS returns when the caller named ids it cannot see."""
+        """The error AWS returns when the caller named ids it cannot see: Malformed for a value
+        that cannot be an id, NotFound for a well-formed one."""
         wanted = list(ids)
-        malformed = [i for i in wanted if not i.startswith(self.prefix + "-")]
+        malformed = [i for i in wanted if not self.well_formed(i)]
         if malformed:
-            return ServiceError(f'Invalid id: "{malformed[0]}" (expecting "{self.prefix}-...")',
-                                code=self.malformed_code)
+            return self.malformed(malformed[0])
         return ServiceError(self.not_found.format(", ".join(wanted)), code=self.not_found_code)
 
     def arn(self, ctx: RequestContext, resource_id: str, account_id: str | None = None) -> str:

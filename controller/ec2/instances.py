@@ -253,6 +253,19 @@ def _subnets_by_zone(conn: Connection, ctx: RequestContext, launch: Launch) -> d
     return {subnet["availability_zone"]: subnet}
 
 
+def _check_interfaces_free(conn: Connection, account: str, launch: Launch) -> None:
+    """Every network interface the request names exists and is free, before capacity is sought:
+    an interface attached elsewhere, or managed by a service, is AWS's InvalidNetworkInterface.InUse."""
+    for nic in launch.nics:
+        if nic.interface_id:
+            eni = lookups.fetch(conn, NETWORK_INTERFACE, nic.interface_id, account)
+            if eni["attachment_id"] or eni["requester_managed"]:
+                raise InvalidNetworkInterfaceInUse(f"Interface: [{nic.interface_id}] in use.")
+    named = [n.interface_id for n in launch.nics if n.interface_id]
+    if len(set(named)) != len(named):
+        raise InvalidParameterValue("A network interface may be named only once in a launch.")
+
+
 def _group_ids(conn: Connection, account: str, vpc_id: str, nic: NicRequest) -> list[str] | None:
     """Security group ids, names resolved in the instance's VPC (None: the VPC's default group)."""
     ids = list(nic.group_ids or [])
@@ -334,6 +347,7 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
         _root_mapping(launch, params, image)
         key = keypairs.find_by_name(conn, ctx.account_id, params["KeyName"]) if params.get("KeyName") else None
         profile = instance_profile(conn, ctx, params.get("IamInstanceProfile"))
+        _check_interfaces_free(conn, ctx.account_id, launch)
         subnets = _subnets_by_zone(conn, ctx, launch)
         placement_spec = params.get("Placement") or {}
         group_row, group, partition = _group(conn, ctx.account_id, placement_spec, instance_type)
@@ -438,8 +452,6 @@ def _create_interfaces(conn: Connection, ctx: RequestContext, launch: Launch, su
         port = instance_actions.tap_port(instance_id, nic.device_index)
         if nic.interface_id:
             eni = lookups.fetch(conn, NETWORK_INTERFACE, nic.interface_id, account)
-            if eni["attachment_id"] or eni["requester_managed"]:
-                raise InvalidNetworkInterfaceInUse(f"Interface: [{nic.interface_id}] in use.")
             if eni["availability_zone"] != subnet["availability_zone"]:
                 raise InvalidParameterValue(f"The network interface {nic.interface_id} is not in "
                                             f"{subnet['availability_zone']}.")

@@ -92,6 +92,8 @@ def create_network_interface(ctx: RequestContext, params: Params) -> Params:
 def _requested_private_ips(params: Params) -> list[str]:
     """PrivateIpAddress and/or PrivateIpAddresses, primary first; at most one primary."""
     listed = params.get("PrivateIpAddresses") or []
+    if any(not p.get("PrivateIpAddress") for p in listed):
+        raise MissingParameter("The request must contain the parameter privateIpAddresses.privateIpAddress")
     primaries = [p["PrivateIpAddress"] for p in listed if p.get("Primary")]
     if len(primaries) > 1 or (primaries and params.get("PrivateIpAddress")
                               and primaries[0] != params["PrivateIpAddress"]):

@@ -4,6 +4,8 @@
 the handler on the EC2 :data:`~controller.ec2.api` like ``api.operation`` does, and
 around it:
 
+- every resource id in the request is checked for shape first (``InvalidXxxID.Malformed``,
+  :mod:`controller.ec2.validate`), so nothing is looked up with a value that cannot be an id;
 - ``DryRun=true`` answers ``DryRunOperation`` once IAM has allowed the call (the gateway
   authorizes before the handler runs), which is what EC2 means by a dry run;
 - the account's default VPC exists before the first VPC call of an account runs, as in
@@ -21,6 +23,7 @@ from controller.ec2 import api
 from controller.ec2.defaults import ensure_default_vpc
 from controller.ec2.errors import DryRunOperation
 from controller.ec2.ids import Kind
+from controller.ec2.validate import check_ids
 from controller.protocol.models import load_service_model
 
 #: Stands for "the resource this call creates" in an :func:`arns` spec (its ARN ends in ``/*``).
@@ -34,6 +37,7 @@ def vpc_operation(name: str, *, resources: ResourceMapper | None = None) -> Call
     def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def run(ctx: RequestContext, params: Params) -> Params:
+            check_ids(name, params)
             if params.get("DryRun"):
                 raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
             ensure_default_vpc(ctx)

@@ -120,7 +120,7 @@ def rule_outputs(ctx: RequestContext, conn: Connection, rows: Sequence[RowMappin
 def _check_name(name: str | None, description: str | None) -> None:
     if not name:
         raise MissingParameter("The request must contain the parameter groupName")
-    if description is None:
+    if not description:  # AWS treats an empty description as a missing one
         raise MissingParameter("The request must contain the parameter groupDescription")
     if len(name) > MAX_NAME_LENGTH or not name.isascii():
         raise InvalidParameterValue(f"Value ({name}) for parameter groupName is invalid. Character sets beyond ASCII "
@@ -239,6 +239,8 @@ def _referenced_group(conn: Connection, ctx: RequestContext, group: RowMapping, 
                                                  groups.c.group_name == rule.group_name)).mappings().first()
         wanted = rule.group_name or ""
     if peer is None or (peer["account_id"] != ctx.account_id and peer["account_id"] != rule.group_account):
+        if not rule.group_id:
+            raise InvalidGroupNotFound(f"The security group '{wanted}' does not exist in VPC '{group['vpc_id']}'")
         raise SECURITY_GROUP.missing([wanted])
     if peer["vpc_id"] != group["vpc_id"] and not _peered(conn, group["vpc_id"], peer["vpc_id"]):
         if peer["account_id"] != ctx.account_id:

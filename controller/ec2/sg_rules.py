@@ -67,6 +67,12 @@ def normalize_protocol(value: str | None) -> str:
     raise InvalidParameterValue(f"Invalid value '{value}' for IP protocol. Unknown protocol.")
 
 
+def has_ports(protocol: str) -> bool:
+    """Whether IpPermissions show FromPort/ToPort for ``protocol``: AWS shows them for TCP and UDP
+    (ports) and ICMP/ICMPv6 (type and code); -1 and other protocols allow all ports, so it shows none."""
+    return protocol in PORTED or protocol in ICMP
+
+
 def check_ports(protocol: str, from_port: int | None, to_port: int | None) -> tuple[int, int]:
     """The stored port range: TCP/UDP need 0 <= from <= to <= 65535; ICMP's are type and code
     (-1 for any); other protocols have none (-1, -1)."""
@@ -171,7 +177,7 @@ def ip_permissions(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if permission is None:
             permission = {"IpProtocol": row["ip_protocol"], "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [],
                           "UserIdGroupPairs": []}
-            if row["ip_protocol"] != "-1":
+            if has_ports(row["ip_protocol"]):
                 permission.update(FromPort=row["from_port"], ToPort=row["to_port"])
             grouped[key] = permission
         described = {"Description": row["description"]} if row["description"] else {}
@@ -191,7 +197,7 @@ def permission_of(rule: RuleSpec) -> dict[str, Any]:
     """One rule as a one-source IpPermission (for UnknownIpPermissions)."""
     permission: dict[str, Any] = {"IpProtocol": rule.protocol, "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [],
                                   "UserIdGroupPairs": []}
-    if rule.protocol != "-1":
+    if has_ports(rule.protocol):
         permission.update(FromPort=rule.from_port, ToPort=rule.to_port)
     if rule.cidr_ipv4:
         permission["IpRanges"].append({"CidrIp": rule.cidr_ipv4})

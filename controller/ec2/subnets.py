@@ -175,20 +175,31 @@ def delete_subnet(ctx: RequestContext, params: Params) -> Params:
 
 _SUBNET_ATTRIBUTES = {"MapPublicIpOnLaunch": "map_public_ip_on_launch",
                       "AssignIpv6AddressOnCreation": "assign_ipv6_address_on_creation"}
-_UNSUPPORTED_ATTRIBUTES = ("MapCustomerOwnedIpOnLaunch", "CustomerOwnedIpv4Pool", "EnableDns64",
-                           "PrivateDnsHostnameTypeOnLaunch", "EnableResourceNameDnsARecordOnLaunch",
-                           "EnableResourceNameDnsAAAARecordOnLaunch", "EnableLniAtDeviceIndex",
-                           "DisableLniAtDeviceIndex")
+#: Attributes every subnet here has at AWS's default value (what DescribeSubnets shows): setting one to
+#: that value changes nothing and is accepted, as tools that write every attribute do; any other value is
+#: refused as unsupported rather than accepted and not read back.
+_FIXED_ATTRIBUTES: dict[str, object] = {
+    "MapCustomerOwnedIpOnLaunch": False, "EnableDns64": False, "PrivateDnsHostnameTypeOnLaunch": "ip-name",
+    "EnableResourceNameDnsARecordOnLaunch": False, "EnableResourceNameDnsAAAARecordOnLaunch": False}
+_UNSUPPORTED_ATTRIBUTES = ("CustomerOwnedIpv4Pool", "EnableLniAtDeviceIndex", "DisableLniAtDeviceIndex")
+
+
+def _fixed_value(value: object) -> object:
+    return value.get("Value") if isinstance(value, dict) else value
 
 
 @vpc_operation("ModifySubnetAttribute", resources=arns((SUBNET, "SubnetId")))
 def modify_subnet_attribute(ctx: RequestContext, params: Params) -> Params:
     unsupported = [name for name in _UNSUPPORTED_ATTRIBUTES if params.get(name) is not None]
+    unsupported += [name for name, default in _FIXED_ATTRIBUTES.items()
+                    if params.get(name) is not None and _fixed_value(params[name]) != default]
     if unsupported:
-        raise UnsupportedOperation(f"The subnet attribute {unsupported[0]} is not supported by Cloudlet.")
+        raise UnsupportedOperation(f"The subnet attribute {unsupported[0]} is not supported by Cloudlet "
+                                   "(only its default value is).")
     changes = {column: bool(params[name].get("Value")) for name, column in _SUBNET_ATTRIBUTES.items()
                if params.get(name) is not None}
-    if not changes:
+    fixed = [name for name in _FIXED_ATTRIBUTES if params.get(name) is not None]
+    if not changes and not fixed:
         raise MissingParameter("The request must contain the parameter mapPublicIpOnLaunch or "
                                "assignIpv6AddressOnCreation")
     with state.write(ctx.cloud.db) as conn:
@@ -196,5 +207,7 @@ def modify_subnet_attribute(ctx: RequestContext, params: Params) -> Params:
         if changes.get("assign_ipv6_address_on_creation") and not subnet["ipv6_cidr_block"]:
             raise InvalidParameterValue(f"Subnet {subnet['subnet_id']} has no IPv6 CIDR block; it cannot assign "
                                         "IPv6 addresses on creation.")
-        conn.execute(update(state.subnets).where(state.subnets.c.subnet_id == subnet["subnet_id"]).values(changes))
+        if changes:
+            conn.execute(update(state.subnets).where(state.subnets.c.subnet_id == subnet["subnet_id"])
+                         .values(changes))
     return {}

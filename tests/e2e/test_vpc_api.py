@@ -217,10 +217,10 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(ec2: Client, unique: str,
     refused(ec2.create_vpc, "InvalidParameterValue", CidrBlock="10.0.0.300/16")
     refused(ec2.create_subnet, "InvalidSubnet.Conflict", VpcId=vpc_id, CidrBlock="10.21.1.0/25")
     refused(ec2.create_subnet, "InvalidSubnet.Range", VpcId=vpc_id, CidrBlock="10.22.0.0/24")
-    assert refused(ec2.delete_vpc, "InvalidVpcID.NotFound", VpcId="vpc-123") == "The vpc ID 'vpc-123' does not exist"
+    assert refused(ec2.delete_vpc, "InvalidVpcID.NotFound", VpcId="vpc-12345678") == "The vpc ID 'vpc-12345678' does not exist"
     refused(ec2.delete_subnet, "InvalidSubnetID.NotFound", SubnetId="subnet-0000000000000000f")
     refused(ec2.describe_route_tables, "InvalidRouteTableID.NotFound", RouteTableIds=["rtb-0000000000000000f"])
-    refused(ec2.attach_internet_gateway, "InvalidInternetGatewayID.NotFound", InternetGatewayId="igw-00000000000000f",
+    refused(ec2.attach_internet_gateway, "InvalidInternetGatewayID.NotFound", InternetGatewayId="igw-0000000000000000f",
             VpcId=vpc_id)
     refused(ec2.authorize_security_group_ingress, "InvalidPermission.Duplicate", GroupId=group, IpPermissions=ssh)
     refused(ec2.authorize_security_group_ingress, "InvalidGroup.NotFound", GroupId="sg-0000000000000000f",

@@ -131,8 +131,8 @@ def test_bad_vpc_requests_get_aws_errors_and_change_nothing(cloud: VpcCloud) -> 
     cloud.refused("CreateVpc", {}, "MissingParameter")
     cloud.refused("CreateVpc", {"CidrBlock": "10.0.0.0/16", "TagSpecifications": [
         {"ResourceType": "subnet", "Tags": [{"Key": "a", "Value": "b"}]}]}, "InvalidParameterValue")
-    error = cloud.refused("DeleteVpc", {"VpcId": "vpc-123"}, "InvalidVpcID.NotFound")
-    assert error.message == "The vpc ID 'vpc-123' does not exist"
+    error = cloud.refused("DeleteVpc", {"VpcId": "vpc-12345678"}, "InvalidVpcID.NotFound")
+    assert error.message == "The vpc ID 'vpc-12345678' does not exist"
     cloud.refused("DescribeVpcs", {"VpcIds": ["vpc-0123456789abcdef0"]}, "InvalidVpcID.NotFound")
     assert snapshot(cloud) == before
 
@@ -174,7 +174,7 @@ def test_bad_subnets_get_aws_errors_and_change_nothing(cloud: VpcCloud) -> None:
                   "InvalidSubnet.Range")
     cloud.refused("CreateSubnet", {"VpcId": "vpc-0000000000000000a", "CidrBlock": "10.0.2.0/24"},
                   "InvalidVpcID.NotFound")
-    cloud.refused("DeleteSubnet", {"SubnetId": "subnet-123"}, "InvalidSubnetID.NotFound")
+    cloud.refused("DeleteSubnet", {"SubnetId": "subnet-12345678"}, "InvalidSubnetID.NotFound")
     assert snapshot(cloud) == before
 
 
@@ -248,7 +248,7 @@ def test_route_validation(cloud: VpcCloud) -> None:
                   "InvalidParameterValue")
     cloud.refused("CreateRoute", {**base, "DestinationCidrBlock": "0.0.0.0/0"}, "MissingParameter")
     cloud.refused("CreateRoute", {**base, "DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw,
-                                  "NatGatewayId": "nat-1"}, "InvalidParameterCombination")
+                                  "NatGatewayId": "nat-12345678"}, "InvalidParameterCombination")
     cloud.refused("CreateRoute", {**base, "DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-0000000000000000a"},
                   "InvalidGatewayID.NotFound")
     cloud.refused("CreateRoute", {**base, "DestinationCidrBlock": "0.0.0.0/0", "TransitGatewayId": "tgw-1"},
@@ -350,7 +350,7 @@ def test_elastic_ips_come_from_the_pool_and_need_an_internet_gateway(tmp_path: P
         "Addresses"])
     cloud.refused("ReleaseAddress", {"AllocationId": chosen["AllocationId"]}, "InvalidIPAddress.InUse")
     cloud.refused("DescribeAddresses", {"PublicIps": ["198.51.100.200"]}, "InvalidAddress.NotFound")
-    cloud.refused("ReleaseAddress", {"AllocationId": "eipalloc-123"}, "InvalidAllocationID.NotFound")
+    cloud.refused("ReleaseAddress", {"AllocationId": "eipalloc-12345678"}, "InvalidAllocationID.NotFound")
     cloud.call("ReleaseAddress", {"AllocationId": first["AllocationId"]})
 
 

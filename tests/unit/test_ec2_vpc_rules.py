@@ -248,13 +248,13 @@ def test_pages_follow_ids_and_survive_deletions() -> None:
 
 
 def test_unknown_ids_are_not_found_and_foreign_prefixes_malformed() -> None:
-    items = [{"VpcId": "vpc-1", "Tags": []}]
-    assert code_of(describe, items, {"VpcIds": ["vpc-2"]}, key="VpcId", fields={}, ids_param="VpcIds",
+    items = [{"VpcId": "vpc-11111111", "Tags": []}]
+    assert code_of(describe, items, {"VpcIds": ["vpc-22222222"]}, key="VpcId", fields={}, ids_param="VpcIds",
                    kind=ids.VPC) == "InvalidVpcID.NotFound"
     with pytest.raises(ServiceError) as excinfo:
         describe(items, {"VpcIds": ["subnet-1"]}, key="VpcId", fields={}, ids_param="VpcIds", kind=ids.VPC)
     assert excinfo.value.code == "InvalidVpcID.Malformed"
-    assert ids.VPC.missing(["vpc-123"]).message == "The vpc ID 'vpc-123' does not exist"
+    assert ids.VPC.missing(["vpc-12345678"]).message == "The vpc ID 'vpc-12345678' does not exist"
 
 
 def test_ids_and_macs_look_like_aws_ones() -> None:

@@ -315,7 +315,7 @@ def test_overlapping_or_missing_peers_fail_and_rejection(cloud: VpcCloud) -> Non
     cloud.refused("CreateVpcPeeringConnection", {"VpcId": mine, "PeerVpcId": "vpc-0000000000000000a"},
                   "InvalidVpcID.NotFound")
     cloud.refused("CreateVpcPeeringConnection", {"VpcId": mine, "PeerVpcId": mine}, "InvalidParameterValue")
-    cloud.refused("AcceptVpcPeeringConnection", {"VpcPeeringConnectionId": "pcx-123"},
+    cloud.refused("AcceptVpcPeeringConnection", {"VpcPeeringConnectionId": "pcx-12345678"},
                   "InvalidVpcPeeringConnectionID.NotFound")
     stranger = cloud.call("CreateVpcPeeringConnection", {"VpcId": mine, "PeerVpcId": "vpc-0000000000000000b",
                                                          "PeerOwnerId": OTHER_ACCOUNT})["VpcPeeringConnection"]

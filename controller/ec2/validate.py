@@ -1,0 +1,106 @@
+"""Checking a request's resource ids before anything is looked up, as EC2 does.
+
+EC2 answers ``InvalidXxxID.Malformed`` for an id that cannot be one (wrong prefix, or not
+8 or 17 lowercase hex digits after it) before it looks anything up, and
+``InvalidXxxID.NotFound`` only for a well-formed id it cannot find: a client that gets
+``NotFound`` may create the resource and retry, one that gets ``Malformed`` knows the
+value itself is wrong. :func:`check_ids` runs before every VPC handler (see
+:mod:`controller.ec2.operation`), so each handler's lookups only ever see well-formed ids.
+
+The members are those of the operations Cloudlet serves; a member whose kind depends on
+the operation (``AssociationId``, ``GroupIds``, ``Groups``) is listed per operation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from controller.ec2 import ids
+from controller.ec2.ids import Kind
+
+#: Members that name the same kind of resource in every operation that has them.
+_MEMBERS: dict[str, Kind] = {
+    "VpcId": ids.VPC, "VpcIds": ids.VPC, "PeerVpcId": ids.VPC,
+    "SubnetId": ids.SUBNET, "SubnetIds": ids.SUBNET, "AssociatedSubnetIds": ids.SUBNET,
+    "RouteTableId": ids.ROUTE_TABLE, "RouteTableIds": ids.ROUTE_TABLE,
+    "InternetGatewayId": ids.INTERNET_GATEWAY, "InternetGatewayIds": ids.INTERNET_GATEWAY,
+    "EgressOnlyInternetGatewayId": ids.EGRESS_ONLY_GATEWAY, "EgressOnlyInternetGatewayIds": ids.EGRESS_ONLY_GATEWAY,
+    "NatGatewayId": ids.NAT_GATEWAY, "NatGatewayIds": ids.NAT_GATEWAY,
+    "AllocationId": ids.ELASTIC_IP, "AllocationIds": ids.ELASTIC_IP, "SecondaryAllocationIds": ids.ELASTIC_IP,
+    "GroupId": ids.SECURITY_GROUP, "SecurityGroupIds": ids.SECURITY_GROUP,
+    "SecurityGroupRuleIds": ids.SECURITY_GROUP_RULE,
+    "NetworkAclId": ids.NETWORK_ACL, "NetworkAclIds": ids.NETWORK_ACL,
+    "NetworkInterfaceId": ids.NETWORK_INTERFACE, "NetworkInterfaceIds": ids.NETWORK_INTERFACE,
+    "AttachmentId": ids.INTERFACE_ATTACHMENT,
+    "VpcPeeringConnectionId": ids.PEERING, "VpcPeeringConnectionIds": ids.PEERING,
+    "PrefixListId": ids.PREFIX_LIST, "PrefixListIds": ids.PREFIX_LIST, "DestinationPrefixListId": ids.PREFIX_LIST,
+    "InstanceId": ids.INSTANCE, "InstanceIds": ids.INSTANCE,
+}
+
+#: Members whose kind depends on the operation.
+_BY_OPERATION: dict[str, dict[str, Kind]] = {
+    "DisassociateRouteTable": {"AssociationId": ids.ROUTE_TABLE_ASSOCIATION},
+    "ReplaceRouteTableAssociation": {"AssociationId": ids.ROUTE_TABLE_ASSOCIATION},
+    "ReplaceNetworkAclAssociation": {"AssociationId": ids.NETWORK_ACL_ASSOCIATION},
+    "DisassociateAddress": {"AssociationId": ids.ADDRESS_ASSOCIATION},
+    "DisassociateVpcCidrBlock": {"AssociationId": ids.VPC_CIDR_ASSOCIATION},
+    "DisassociateSubnetCidrBlock": {"AssociationId": ids.SUBNET_CIDR_ASSOCIATION},
+    "DescribeSecurityGroups": {"GroupIds": ids.SECURITY_GROUP},
+    "CreateNetworkInterface": {"Groups": ids.SECURITY_GROUP},
+    "ModifyNetworkInterfaceAttribute": {"Groups": ids.SECURITY_GROUP},
+}
+
+#: Members of RunInstances' NetworkInterfaces entries that name resources.
+_INTERFACE_SPEC_MEMBERS = {"NetworkInterfaceId": ids.NETWORK_INTERFACE, "SubnetId": ids.SUBNET,
+                           "Groups": ids.SECURITY_GROUP}
+
+
+def check_ids(operation: str, params: Mapping[str, Any]) -> None:
+    """Refuse the first id in the request that is not shaped like an id of its kind."""
+    for kind, value in _named_ids(operation, params):
+        if not isinstance(value, str) or not kind.well_formed(value):
+            raise kind.malformed(str(value))
+
+
+def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind, Any]]:
+    members = _members_of(operation)
+    for name, value in params.items():
+        kind = members.get(name)
+        if kind is not None and value is not None:
+            yield from ((kind, v) for v in (value if isinstance(value, list) else [value]))
+    if operation == "RunInstances":
+        for spec in params.get("NetworkInterfaces") or []:
+            for name, kind in _INTERFACE_SPEC_MEMBERS.items():
+                value = spec.get(name) if isinstance(spec, dict) else None
+                if value is not None:
+                    yield from ((kind, v) for v in (value if isinstance(value, list) else [value]))
+
+
+@functools.cache
+def _members_of(operation: str) -> dict[str, Kind]:
+    return {**_MEMBERS, **_module_kinds().get(operation, {}), **_BY_OPERATION.get(operation, {})}
+
+
+@functools.cache
+def _module_kinds() -> dict[str, dict[str, Kind]]:
+    """Kinds that live with their operations' modules (imported here, at first use, because
+    those modules register their operations through :mod:`controller.ec2.operation`)."""
+    from controller.ec2.images import IMAGE
+    from controller.ec2.instance_profiles import ASSOCIATION
+    from controller.ec2.keypairs import KEY_PAIR
+    from controller.ec2.placement import DEDICATED_HOST, PLACEMENT_GROUP
+
+    image_ops = ("DeregisterImage", "DescribeImageAttribute", "ModifyImageAttribute", "ResetImageAttribute",
+                 "RunInstances", "DescribeImages")
+    kinds: dict[str, dict[str, Kind]] = {op: {"ImageId": IMAGE, "ImageIds": IMAGE} for op in image_ops}
+    kinds["DeleteKeyPair"] = {"KeyPairId": KEY_PAIR}
+    kinds["DescribeKeyPairs"] = {"KeyPairIds": KEY_PAIR}
+    kinds["DescribePlacementGroups"] = {"GroupIds": PLACEMENT_GROUP}
+    for op in ("DescribeHosts", "ReleaseHosts"):
+        kinds[op] = {"HostIds": DEDICATED_HOST}
+    for op in ("DisassociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"):
+        kinds[op] = {"AssociationId": ASSOCIATION}
+    kinds["DescribeIamInstanceProfileAssociations"] = {"AssociationIds": ASSOCIATION}
+    return kinds
