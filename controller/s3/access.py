@@ -220,9 +220,11 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     caller_is_owner = ctx.principal.account_id == owner_account
     object_row = None
     if resource.key is not None and not (caller_is_owner and ctx.principal.is_root):
-        # the owner's root is allowed anyway: spare it the query for the object's ACL and tags
+        # the owner's root is allowed anyway: spare it the query for the object's ACL and tags;
+        # a request for a version is decided by that version's ACL
         with ctx.cloud.db.read() as conn:
-            object_row = catalog.find_version(conn, resource.bucket, resource.key)
+            object_row = catalog.find_version(conn, resource.bucket, resource.key,
+                                              ctx.condition_keys.get("s3:VersionId"))
     statements = _bucket_policy_statements(
         bucket, partition, restrict=bool(block.get("RestrictPublicBuckets")) and not caller_is_owner)
     ignore_public = bool(block.get("IgnorePublicAcls"))

@@ -11,6 +11,7 @@ calls :func:`preflight` and :func:`response_headers` for S3 requests.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from controller.cloud import Cloud
 
 CORS_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
+_HEADER_TEXT = re.compile(r"[\x21-\x7e]+")
 MAX_RULES = 100
 
 _NOT_ALLOWED = ("CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
@@ -38,6 +40,12 @@ def check_configuration(configuration: dict[str, Any]) -> list[dict[str, Any]]:
         raise MalformedXML("The XML you provided was not well-formed or did not validate against our published "
                            "schema")
     for rule in rules:
+        if len(rule.get("ID") or "") > 255:
+            raise InvalidRequest("The ID of a CORS rule can be at most 255 characters long.")
+        for member, value in _header_values(rule):
+            if not _HEADER_TEXT.fullmatch(value):
+                raise InvalidRequest(f"{member[:-1]} \"{value}\" contains characters not allowed in an "
+                                     "HTTP header.")
         for method in rule.get("AllowedMethods") or []:
             if method not in CORS_METHODS:
                 raise InvalidRequest(f"Found unsupported HTTP method in CORS config. Unsupported method is {method}")
@@ -51,6 +59,13 @@ def check_configuration(configuration: dict[str, Any]) -> list[dict[str, Any]]:
             raise MalformedXML("The XML you provided was not well-formed or did not validate against our "
                                "published schema")
     return rules
+
+
+def _header_values(rule: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The rule's values that go back in response headers (so must be printable ASCII)."""
+    for member in ("AllowedOrigins", "AllowedHeaders", "ExposeHeaders"):
+        for value in rule.get(member) or []:
+            yield member, value
 
 
 @lru_cache(maxsize=1024)
@@ -99,11 +114,13 @@ def _bucket_of(request: HttpRequest) -> str:
     return unquote(request.path.lstrip("/").split("/", 1)[0])
 
 
-def _rules_of(cloud: Cloud, bucket: str) -> list[dict[str, Any]] | None:
+def _rules_of(cloud: Cloud, bucket: str) -> list[dict[str, Any]]:
     row = runtime(cloud).bucket(bucket)
     if row is None:
         raise no_such_bucket(bucket)
-    return (row["cors"] or {}).get("CORSRules")
+    # rules stored before a check existed never break responses: one unfit for headers is skipped
+    return [rule for rule in (row["cors"] or {}).get("CORSRules") or []
+            if all(_HEADER_TEXT.fullmatch(value) for _, value in _header_values(rule))]
 
 
 def preflight(cloud: Cloud, request: HttpRequest) -> HttpResponse:

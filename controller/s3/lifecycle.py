@@ -158,10 +158,13 @@ def due(since: dt.datetime, action: dict[str, Any], now: dt.datetime, day_second
     days = action.get(days_member)
     if days is None:
         return False
-    moment = since + dt.timedelta(seconds=days * day_seconds)
-    if day_seconds == 86400:  # S3 rounds up to the next midnight UTC
-        midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        moment = midnight if midnight == moment else midnight + dt.timedelta(days=1)
+    try:
+        moment = since + dt.timedelta(seconds=days * day_seconds)
+        if day_seconds == 86400:  # S3 rounds up to the next midnight UTC
+            midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            moment = midnight if midnight == moment else midnight + dt.timedelta(days=1)
+    except OverflowError:  # so many days that the moment is past the calendar's end: never
+        return False
     return now >= moment
 
 
@@ -259,15 +262,24 @@ def sweep(rt: S3Runtime, now: dt.datetime | None = None) -> int:
                                   .where(buckets.c.lifecycle.is_not(None))).all()
     changes = 0
     for name, lifecycle in configured:
-        rules = [rule for rule in stored_rules(lifecycle) if rule.get("Status") == "Enabled"]
-        if not rules:
-            continue
-        changes += _abort_stale_uploads(rt, name, rules, now, day_seconds)
-        prefixes = {rule_prefix(rule) for rule in rules}
-        common = "" if "" in prefixes else _common_prefix(prefixes)
-        for versions in _key_groups(rt, name, common):
-            for action, version, argument in plan_key(rules, versions, now, day_seconds):
-                changes += _apply(rt, name, action, version, argument, now)
+        try:
+            changes += _sweep_bucket(rt, name, lifecycle, now, day_seconds)
+        except Exception:  # one bucket's configuration never stops the others' sweep
+            log.exception("s3 lifecycle: sweeping bucket %s failed", name)
+    return changes
+
+
+def _sweep_bucket(rt: S3Runtime, name: str, lifecycle: dict[str, Any], now: dt.datetime,
+                  day_seconds: float) -> int:
+    rules = [rule for rule in stored_rules(lifecycle) if rule.get("Status") == "Enabled"]
+    if not rules:
+        return 0
+    changes = _abort_stale_uploads(rt, name, rules, now, day_seconds)
+    prefixes = {rule_prefix(rule) for rule in rules}
+    common = "" if "" in prefixes else _common_prefix(prefixes)
+    for versions in _key_groups(rt, name, common):
+        for action, version, argument in plan_key(rules, versions, now, day_seconds):
+            changes += _apply(rt, name, action, version, argument, now)
     return changes
 
 

@@ -12,6 +12,7 @@ import ipaddress
 import re
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
@@ -207,9 +208,9 @@ def check_tags(tag_set: list[dict[str, str]], *, limit: int) -> dict[str, str]:
         key, value = tag.get("Key", ""), tag.get("Value", "")
         if key in tags:
             raise InvalidTag("Cannot provide multiple Tags with the same key", TagKey=key)
-        if not key or len(key) > 128:
+        if not key or len(key) > 128 or not _tag_text(key):
             raise InvalidTag("The TagKey you have provided is invalid", TagKey=key)
-        if len(value) > 256:
+        if len(value) > 256 or not _tag_text(value):
             raise InvalidTag("The TagValue you have provided is invalid", TagKey=key, TagValue=value)
         if key.lower().startswith("aws:"):
             raise InvalidTag("Your TagKey cannot be prefixed with aws:", TagKey=key)
@@ -218,6 +219,14 @@ def check_tags(tag_set: list[dict[str, str]], *, limit: int) -> dict[str, str]:
         what = "Object tags" if limit == MAX_OBJECT_TAGS else "Bucket tag count"
         raise InvalidTag(f"{what} cannot be greater than {limit}")
     return tags
+
+
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_text(text: str) -> bool:
+    """AWS's tag character set: letters, digits and spaces of any script, and ``_ . : / = + - @``."""
+    return all(char in _TAG_PUNCTUATION or unicodedata.category(char)[0] in "LNZ" for char in text)
 
 
 def tag_set(tags: dict[str, str] | None) -> list[dict[str, str]]:
