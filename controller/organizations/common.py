@@ -121,5 +121,6 @@ def tags_of(params: Params) -> list[dict[str, str]]:
     return [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
 
 
-def sort_key(item: dict[str, Any], field: str = "Id") -> str:
-    return str(item[field])
+def by_id(item: dict[str, Any]) -> str:
+    """The order of most lists: by ``Id``."""
+    return str(item["Id"])

@@ -32,12 +32,12 @@ from controller.organizations.common import (
     PolicyTypeNotEnabledException,
     RootNotFoundException,
     TargetNotFoundException,
+    by_id,
     constraint_violation,
     invalid_input,
     organizations_arn,
     page,
     require_management,
-    sort_key,
     tags_of,
     target_arn,
 )
@@ -50,7 +50,15 @@ from controller.organizations.scps import (
     full_aws_access_arn,
     scp_enabled,
 )
-from controller.organizations.tree import ROOT_NAME, exists, find_ou, kind_of, root_id
+from controller.organizations.tree import (
+    ORGANIZATIONAL_UNIT,
+    ROOT,
+    ROOT_NAME,
+    exists,
+    find_ou,
+    kind_of,
+    root_id,
+)
 from controller.organizations.units import root_output
 
 #: SCPs one root, OU or account may have attached ("Quotas for AWS Organizations").
@@ -206,7 +214,7 @@ def list_policies(ctx: RequestContext, params: Params) -> Params:
             state.policies.c.policy_type == params["Filter"])).mappings().all()]
     if params["Filter"] == SERVICE_CONTROL_POLICY:
         rows.append(_full_aws_access())
-    chosen, token = page([_summary(ctx, row) for row in rows], params, sort_key)
+    chosen, token = page([_summary(ctx, row) for row in rows], params, by_id)
     return {"Policies": chosen, **token}
 
 
@@ -266,7 +274,7 @@ def list_policies_for_target(ctx: RequestContext, params: Params) -> Params:
         _require_target(conn, root, params["TargetId"])
         rows = [_find(conn, policy_id) for policy_id, _ in _attached(conn, target_id=params["TargetId"])]
     chosen, token = page([_summary(ctx, row) for row in rows if row["policy_type"] == params["Filter"]], params,
-                         sort_key)
+                         by_id)
     return {"Policies": chosen, **token}
 
 
@@ -283,9 +291,9 @@ def list_targets_for_policy(ctx: RequestContext, params: Params) -> Params:
 
 def _target_summary(ctx: RequestContext, conn: Connection, target_id: str) -> dict[str, Any]:
     kind = kind_of(target_id)
-    if kind == "ROOT":
+    if kind == ROOT:
         name = ROOT_NAME
-    elif kind == "ORGANIZATIONAL_UNIT":
+    elif kind == ORGANIZATIONAL_UNIT:
         name = (find_ou(conn, target_id) or {}).get("name", "")
     else:
         name = conn.execute(select(accounts.c.name).where(accounts.c.account_id == target_id)).scalar() or ""

@@ -28,11 +28,11 @@ from controller.organizations.common import (
     SourceParentNotFoundException,
     account_arn,
     account_output,
+    by_id,
     constraint_violation,
     organizations_arn,
     page,
     require_management,
-    sort_key,
     tags_of,
     target_arn,
 )
@@ -41,6 +41,7 @@ from controller.organizations.tree import (
     ACCOUNT,
     MAX_OU_DEPTH,
     ORGANIZATIONAL_UNIT,
+    ROOT,
     ROOT_NAME,
     accounts_in,
     ancestry,
@@ -95,7 +96,7 @@ def list_roots(ctx: RequestContext, params: Params) -> Params:
     require_management(ctx)
     root = root_id(ctx.cloud)
     with ctx.cloud.db.read() as conn:
-        roots, token = page([root_output(ctx, conn, root)], params, sort_key)
+        roots, token = page([root_output(ctx, conn, root)], params, by_id)
     return {"Roots": roots, **token}
 
 
@@ -168,7 +169,7 @@ def list_organizational_units_for_parent(ctx: RequestContext, params: Params) ->
         if not is_parent(conn, root, params["ParentId"]):
             raise ParentNotFoundException(_NO_PARENT)
         units = [_ou_output(ctx, conn, root, row) for row in child_units(conn, params["ParentId"])]
-    chosen, token = page(units, params, sort_key)
+    chosen, token = page(units, params, by_id)
     return {"OrganizationalUnits": chosen, **token}
 
 
@@ -183,7 +184,7 @@ def list_children(ctx: RequestContext, params: Params) -> Params:
             ids = [row["account_id"] for row in accounts_in(conn, root, params["ParentId"])]
         else:
             ids = [row["ou_id"] for row in child_units(conn, params["ParentId"])]
-    chosen, token = page([{"Id": child, "Type": params["ChildType"]} for child in ids], params, sort_key)
+    chosen, token = page([{"Id": child, "Type": params["ChildType"]} for child in ids], params, by_id)
     return {"Children": chosen, **token}
 
 
@@ -196,8 +197,8 @@ def list_parents(ctx: RequestContext, params: Params) -> Params:
     if parent is None:
         raise ChildNotFoundException("We can't find an organizational unit (OU) or account with the ChildId "
                                      "that you specified.")
-    kind = "ROOT" if parent == root else ORGANIZATIONAL_UNIT
-    chosen, token = page([{"Id": parent, "Type": kind}], params, sort_key)
+    kind = ROOT if parent == root else ORGANIZATIONAL_UNIT
+    chosen, token = page([{"Id": parent, "Type": kind}], params, by_id)
     return {"Parents": chosen, **token}
 
 
@@ -209,7 +210,7 @@ def list_accounts_for_parent(ctx: RequestContext, params: Params) -> Params:
         if not is_parent(conn, root, params["ParentId"]):
             raise ParentNotFoundException(_NO_PARENT)
         found = accounts_in(conn, root, params["ParentId"])
-    chosen, token = page([account_output(ctx, row) for row in found], params, sort_key)
+    chosen, token = page([account_output(ctx, row) for row in found], params, by_id)
     return {"Accounts": chosen, **token}
 
 
@@ -225,11 +226,11 @@ def move_account(ctx: RequestContext, params: Params) -> Params:
             raise SourceParentNotFoundException("We can't find a source root or OU with the ParentId that you "
                                                 "specified.")
         if not is_parent(conn, root, destination):
-            raise DestinationParentNotFoundException("We can't find a destination root or OU with the ParentId "
-                                                     "that you specified.")
+            raise DestinationParentNotFoundException("We can't find the destination container (a root or OU) "
+                                                     "with the ParentId that you specified.")
         current = parent_of(conn, root, account)
         if current is None:
-            raise AccountNotFoundException("You specified an account that doesn't exist.")
+            raise AccountNotFoundException("We can't find an AWS account with the AccountId that you specified.")
         if current == destination:
             raise DuplicateAccountException("That account is already present in the specified destination.")
         if current != source:
