@@ -1,7 +1,9 @@
 """What enforcement remembers between requests, and how IAM writes make it forget.
 
 Gathering a principal's policies takes several queries (user, groups, inline and
-attached policies, boundary), so the result is cached per principal. Any IAM write
+attached policies, boundary), so the result is cached per principal; so are the SCP
+levels that govern each member account (``decision.scp_levels``). Any IAM write, and
+any Organizations change (policies, attachments, the tree, the enabled policy types),
 clears the cache. A generation number guards the race where a reader loads policies,
 a writer commits and clears, and the reader then stores what it loaded before the
 write: :meth:`PolicyCache.store` drops entries loaded under an older generation.
@@ -24,7 +26,7 @@ MAX_ENTRIES = 10_000
 
 
 class PolicyCache(Generic[V]):
-    """A thread-safe map from principal keys to their gathered policies."""
+    """A thread-safe map from principal (or account) keys to what enforcement gathered for them."""
 
     def __init__(self) -> None:
         self._entries: dict[Hashable, V] = {}
