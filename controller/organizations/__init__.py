@@ -4,4 +4,4 @@ from controller.api import ServiceApi
 
 api = ServiceApi("organizations")
 
-from controller.organizations import operations, policies, state, units  # noqa: E402,F401  (register operations)
+from controller.organizations import operations, policies, state, tags, units  # noqa: E402,F401  (register operations)

@@ -21,6 +21,7 @@ from controller.iam.cache import policy_cache
 from controller.iam.roles import insert_role
 from controller.organizations import state
 from controller.organizations.scps import attach_full_aws_access
+from controller.organizations.tags import store_tags
 from controller.state import utcnow
 
 if TYPE_CHECKING:
@@ -36,8 +37,9 @@ def trust_management_account(partition: str, management_account_id: str) -> str:
         "Action": "sts:AssumeRole"}]}, indent=2)
 
 
-def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str = ACCESS_ROLE) -> dict[str, Any]:
-    """Create an account with its access role; returns the create-account request row."""
+def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str = ACCESS_ROLE,
+                          tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Create an account with its access role (and ``tags``); returns the create-account request row."""
     management = cloud.credentials.management_account()
     if management is None:
         raise RuntimeError("the cloud has no management account yet (start it once with `cloudlet up`)")
@@ -57,6 +59,7 @@ def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str
                 owner_id=role["role_id"], policy_arn=f"arn:{partition}:iam::aws:policy/AdministratorAccess",
                 account_id=account_id, owner_type="role", attached_at=utcnow()))
             attach_full_aws_access(conn, [account_id])
+            store_tags(conn, account_id, tags or [])
             request["account_id"] = account_id
         request["completed_at"] = utcnow()
         conn.execute(insert(state.create_account_requests).values(**request))

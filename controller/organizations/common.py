@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from controller.api import Params, RequestContext
 from controller.errors import ServiceError, error
+from controller.organizations.scps import FULL_AWS_ACCESS_ID, full_aws_access_arn
 from controller.organizations.tree import organization_id
 
 AccessDeniedException = error("AccessDeniedException")
@@ -87,6 +88,13 @@ def target_arn(ctx: RequestContext, target_id: str) -> str:
     if target_id.startswith("ou-"):
         return organizations_arn(ctx, "ou", target_id)
     return account_arn(ctx, target_id)
+
+
+def policy_arn(ctx: RequestContext, policy_id: str) -> str:
+    """A policy's ARN: AWS managed ones live under the ``aws`` account, without organization."""
+    if policy_id == FULL_AWS_ACCESS_ID:
+        return full_aws_access_arn(ctx.cloud.config.partition)
+    return organizations_arn(ctx, "policy", "service_control_policy", policy_id)
 
 
 def page(items: Sequence[T], params: Params, key: Callable[[T], str]) -> tuple[list[T], dict[str, str]]:

@@ -21,6 +21,7 @@ from controller.organizations.common import (
     account_output,
     page,
     require_management,
+    tags_of,
 )
 from controller.organizations.scps import scp_enabled
 from controller.organizations.tree import organization_id, root_id
@@ -41,7 +42,7 @@ def _status_output(row: dict[str, Any]) -> dict[str, Any]:
 def create_account(ctx: RequestContext, params: Params) -> Params:
     require_management(ctx)
     request = create_member_account(ctx.cloud, params["AccountName"], params["Email"],
-                                    role_name=params.get("RoleName") or ACCESS_ROLE)
+                                    role_name=params.get("RoleName") or ACCESS_ROLE, tags=tags_of(params))
     if request["account_id"]:
         ctx.audit_resources.append(account_arn(ctx, request["account_id"]))
     return {"CreateAccountStatus": _status_output(request)}

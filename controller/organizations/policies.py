@@ -35,8 +35,8 @@ from controller.organizations.common import (
     by_id,
     constraint_violation,
     invalid_input,
-    organizations_arn,
     page,
+    policy_arn,
     require_management,
     tags_of,
     target_arn,
@@ -47,9 +47,9 @@ from controller.organizations.scps import (
     FULL_AWS_ACCESS_ID,
     FULL_AWS_ACCESS_NAME,
     SERVICE_CONTROL_POLICY,
-    full_aws_access_arn,
     scp_enabled,
 )
+from controller.organizations.tags import drop_tags, store_tags
 from controller.organizations.tree import (
     ORGANIZATIONAL_UNIT,
     ROOT,
@@ -68,13 +68,7 @@ _NO_TARGET = "We can't find a root, OU, account, or policy with the TargetId tha
 
 
 def _policy_resources(ctx: RequestContext, params: Params) -> list[str]:
-    return [_policy_arn(ctx, params["PolicyId"])]
-
-
-def _policy_arn(ctx: RequestContext, policy_id: str) -> str:
-    if policy_id == FULL_AWS_ACCESS_ID:
-        return full_aws_access_arn(ctx.cloud.config.partition)
-    return organizations_arn(ctx, "policy", "service_control_policy", policy_id)
+    return [policy_arn(ctx, params["PolicyId"])]
 
 
 def _check_type(policy_type: str) -> None:
@@ -99,7 +93,7 @@ def _find(conn: Connection, policy_id: str) -> dict[str, Any]:
 
 
 def _summary(ctx: RequestContext, row: dict[str, Any]) -> dict[str, Any]:
-    return {"Id": row["policy_id"], "Arn": _policy_arn(ctx, row["policy_id"]), "Name": row["name"],
+    return {"Id": row["policy_id"], "Arn": policy_arn(ctx, row["policy_id"]), "Name": row["name"],
             "Description": row["description"], "Type": row["policy_type"],
             "AwsManaged": row["policy_id"] == FULL_AWS_ACCESS_ID}
 
@@ -157,10 +151,11 @@ def create_policy(ctx: RequestContext, params: Params) -> Params:
     content, tags = _validated(params["Content"]), tags_of(params)
     row = {"policy_id": "p-" + "".join(secrets.choice(_POLICY_ID_ALPHABET) for _ in range(8)),
            "name": params["Name"], "description": params["Description"], "policy_type": params["Type"],
-           "content": content, "tags": tags, "created_at": ctx.received_at}
+           "content": content, "created_at": ctx.received_at}
     with ctx.cloud.db.begin() as conn:
         _check_unique_name(conn, params["Name"])
         conn.execute(insert(state.policies).values(**row))
+        store_tags(conn, row["policy_id"], tags)
     output = _output(ctx, row)
     ctx.audit_resources.append(output["Policy"]["PolicySummary"]["Arn"])
     return output
@@ -203,6 +198,7 @@ def delete_policy(ctx: RequestContext, params: Params) -> Params:
             raise PolicyInUseException("The policy is attached to one or more entities. You must detach it from "
                                        "all roots, OUs, and accounts before performing this operation.")
         conn.execute(delete(state.policies).where(state.policies.c.policy_id == row["policy_id"]))
+        drop_tags(conn, row["policy_id"])
     return {}
 
 
@@ -219,7 +215,7 @@ def list_policies(ctx: RequestContext, params: Params) -> Params:
 
 
 @api.operation("AttachPolicy", resources=lambda ctx, params: [
-    _policy_arn(ctx, params["PolicyId"]), target_arn(ctx, params["TargetId"])])
+    policy_arn(ctx, params["PolicyId"]), target_arn(ctx, params["TargetId"])])
 def attach_policy(ctx: RequestContext, params: Params) -> Params:
     require_management(ctx)
     root = root_id(ctx.cloud)
@@ -244,7 +240,7 @@ def attach_policy(ctx: RequestContext, params: Params) -> Params:
 
 
 @api.operation("DetachPolicy", resources=lambda ctx, params: [
-    _policy_arn(ctx, params["PolicyId"]), target_arn(ctx, params["TargetId"])])
+    policy_arn(ctx, params["PolicyId"]), target_arn(ctx, params["TargetId"])])
 def detach_policy(ctx: RequestContext, params: Params) -> Params:
     require_management(ctx)
     root = root_id(ctx.cloud)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, String, Table, Text
 
-from controller.state import JsonText, UtcDateTime, metadata
+from controller.state import UtcDateTime, metadata
 
 organizations = Table(
     "org_organizations", metadata,
@@ -48,7 +48,6 @@ organizational_units = Table(
     Column("ou_id", String(68), primary_key=True),
     Column("parent_id", String(100), nullable=False, index=True),
     Column("name", String(128), nullable=False),
-    Column("tags", JsonText),
     Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -67,7 +66,6 @@ policies = Table(
     Column("description", String(512), nullable=False),
     Column("policy_type", String(64), nullable=False),
     Column("content", Text, nullable=False),
-    Column("tags", JsonText),
     Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -77,4 +75,12 @@ policy_attachments = Table(
     Column("policy_id", String(130), primary_key=True),
     Column("target_id", String(100), primary_key=True, index=True),
     Column("policy_type", String(64), nullable=False),
+)
+
+#: Tags of the root, OUs, accounts and customer managed policies, by their id.
+tags = Table(
+    "org_tags", metadata,
+    Column("resource_id", String(130), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
 )

@@ -37,6 +37,7 @@ from controller.organizations.common import (
     target_arn,
 )
 from controller.organizations.scps import attach_full_aws_access
+from controller.organizations.tags import drop_tags, store_tags
 from controller.organizations.tree import (
     ACCOUNT,
     MAX_OU_DEPTH,
@@ -115,7 +116,8 @@ def create_organizational_unit(ctx: RequestContext, params: Params) -> Params:
         _check_unique_name(conn, parent_id, name)
         ou_id = new_ou_id(root)
         conn.execute(insert(state.organizational_units).values(ou_id=ou_id, parent_id=parent_id, name=name,
-                                                               tags=tags, created_at=ctx.received_at))
+                                                               created_at=ctx.received_at))
+        store_tags(conn, ou_id, tags)
         attach_full_aws_access(conn, [ou_id])
         output = _ou_output(ctx, conn, root, {"ou_id": ou_id, "name": name})
     policy_cache(ctx.cloud).invalidate()
@@ -157,6 +159,7 @@ def delete_organizational_unit(ctx: RequestContext, params: Params) -> Params:
                 "and try the operation again.")
         conn.execute(delete(state.organizational_units).where(state.organizational_units.c.ou_id == ou_id))
         conn.execute(delete(state.policy_attachments).where(state.policy_attachments.c.target_id == ou_id))
+        drop_tags(conn, ou_id)
     policy_cache(ctx.cloud).invalidate()
     return {}
 

@@ -137,3 +137,40 @@ def test_member_accounts_cannot_manage_the_tree(cloudlet: CloudletProcess, org: 
     assert (code, status) == ("AccessDeniedException", 400)
     assert denied(member_org.create_organizational_unit, ParentId=_root(org)["Id"], Name="x")[0] == \
         "AccessDeniedException"
+
+
+def test_tags_on_the_root_units_accounts_and_policies(org: Any, unique: str) -> None:
+    root = _root(org)["Id"]
+    unit = org.create_organizational_unit(ParentId=root, Name=f"{unique}-tagged",
+                                          Tags=[{"Key": "team", "Value": "a"}])["OrganizationalUnit"]["Id"]
+    assert org.list_tags_for_resource(ResourceId=unit)["Tags"] == [{"Key": "team", "Value": "a"}]
+    org.tag_resource(ResourceId=unit, Tags=[{"Key": "team", "Value": "b"}, {"Key": "cost", "Value": "7"}])
+    assert sorted((t["Key"], t["Value"]) for t in org.list_tags_for_resource(ResourceId=unit)["Tags"]) == [
+        ("cost", "7"), ("team", "b")]
+    org.untag_resource(ResourceId=unit, TagKeys=["cost", "absent"])
+    assert org.list_tags_for_resource(ResourceId=unit)["Tags"] == [{"Key": "team", "Value": "b"}]
+    code, _, _ = denied(org.tag_resource, ResourceId=unit, Tags=[{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}])
+    assert code == "InvalidInputException"
+    code, _, _ = denied(org.tag_resource, ResourceId=unit, Tags=[{"Key": f"k{i}", "Value": ""} for i in range(50)])
+    assert code == "ConstraintViolationException"
+    assert len(org.list_tags_for_resource(ResourceId=unit)["Tags"]) == 1  # nothing of the refused call stays
+    assert denied(org.list_tags_for_resource, ResourceId=MISSING_OU)[0] == "TargetNotFoundException"
+    assert denied(org.tag_resource, ResourceId="p-FullAWSAccess", Tags=[{"Key": "k", "Value": "v"}])[0] == \
+        "InvalidInputException"
+
+    account = org.create_account(AccountName=f"{unique}-tags", Email=f"{unique}-tags@example.com",
+                                 Tags=[{"Key": "env", "Value": "dev"}])["CreateAccountStatus"]["AccountId"]
+    assert org.list_tags_for_resource(ResourceId=account)["Tags"] == [{"Key": "env", "Value": "dev"}]
+    policy = org.create_policy(Name=f"{unique}-tags", Description="", Type="SERVICE_CONTROL_POLICY",
+                               Content='{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*",'
+                                       '"Resource":"*"}]}', Tags=[{"Key": "owner", "Value": "sec"}])
+    policy_id = policy["Policy"]["PolicySummary"]["Id"]
+    assert org.list_tags_for_resource(ResourceId=policy_id)["Tags"] == [{"Key": "owner", "Value": "sec"}]
+    org.tag_resource(ResourceId=root, Tags=[{"Key": f"{unique}", "Value": "root"}])
+    assert {"Key": unique, "Value": "root"} in org.list_tags_for_resource(ResourceId=root)["Tags"]
+    org.untag_resource(ResourceId=root, TagKeys=[unique])
+
+    org.delete_policy(PolicyId=policy_id)
+    org.delete_organizational_unit(OrganizationalUnitId=unit)
+    # the tags went with the OU
+    assert denied(org.list_tags_for_resource, ResourceId=unit)[0] == "TargetNotFoundException"
