@@ -26,6 +26,7 @@ from controller.ec2.errors import (
     OperationNotPermitted,
     ResourceAlreadyAssociated,
 )
+from controller.ec2.filters import check_names
 from controller.ec2.ids import ADDRESS_ASSOCIATION, ELASTIC_IP, INSTANCE, NETWORK_INTERFACE
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
@@ -227,6 +228,7 @@ def release_address(ctx: RequestContext, params: Params) -> Params:
 
 @vpc_operation("DescribeAddresses")
 def describe_addresses(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), ADDRESS_FILTERS)
     eips = state.addresses
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(eips).where(eips.c.account_id == ctx.account_id)).mappings().all()

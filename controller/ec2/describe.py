@@ -1,10 +1,11 @@
 """What every VPC Describe* call shares: explicit ids, filters and MaxResults/NextToken pages.
 
 Each Describe handler builds the caller's visible resources as output dicts and hands
-them here; ids are checked first (an unknown id is an error whatever the filters say),
-then filters narrow the list, then the page is cut. Pages are ordered by resource id
-and the token carries the last id returned, so resources created or deleted between
-two pages never shift the rest of the listing.
+them here; filter names are checked first (an undocumented one is malformed input), then
+ids (an unknown id is an error whatever the filters say), then filters narrow the list,
+then the page is cut. Pages are ordered by resource id and the token carries the last id
+returned, so resources created or deleted between two pages never shift the rest of the
+listing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from controller.api import Params
 from controller.ec2.errors import InvalidPaginationToken, invalid_value
-from controller.ec2.filters import FilterFields, TagSource, apply_filters
+from controller.ec2.filters import FilterFields, TagSource, apply_filters, check_names
 from controller.ec2.ids import Kind
 
 Item = dict[str, Any]
@@ -27,6 +28,7 @@ def describe(items: Sequence[Item], params: Params, *, key: str, fields: FilterF
              ids_param: str | None = None, kind: Kind | None = None, page_limits: tuple[int, int] | None = None,
              filters_param: str = "Filters", tags_key: TagSource = "Tags") -> tuple[list[Item], str | None]:
     """The selected, filtered page of ``items`` and the NextToken for the rest (None at the end)."""
+    check_names(params.get(filters_param), fields)
     rows = sorted(items, key=lambda item: item[key])
     wanted = params.get(ids_param) if ids_param else None
     if wanted:

@@ -45,6 +45,12 @@ def apply_filters(rows: Iterable[Row], filters: list[dict[str, Any]] | None, fie
     return [row for row in rows if all(_matches(get(row), patterns) for get, patterns in compiled)]
 
 
+def check_names(filters: list[dict[str, Any]] | None, fields: FilterFields) -> None:
+    """Refuse a filter name AWS does not document before anything is looked up (input comes first)."""
+    for f in filters or []:
+        getter(f.get("Name", ""), fields)
+
+
 def getter(name: str, fields: FilterFields, tags_key: TagSource = "Tags") -> Getter:
     """How to read filter ``name``'s value(s) from a row; InvalidParameterValue for a name not in the table."""
     field = fields.get(name)

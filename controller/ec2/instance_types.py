@@ -23,6 +23,7 @@ from controller.config import Config
 from controller.ec2 import api
 from controller.ec2.describe import describe
 from controller.ec2.errors import invalid_value
+from controller.ec2.filters import check_names
 from controller.ec2.instance_type_filters import INSTANCE_TYPE_FILTERS, OFFERING_FILTERS
 from controller.ec2.regions import describe_availability_zones
 from controller.errors import error
@@ -283,6 +284,7 @@ def type_output(t: InstanceType) -> Params:
 
 @api.operation("DescribeInstanceTypes")
 def describe_instance_types(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), INSTANCE_TYPE_FILTERS)
     wanted = params.get("InstanceTypes") or []
     unknown = [name for name in wanted if name not in CATALOGUE]
     if unknown:

@@ -19,7 +19,7 @@ from controller.api import Params, RequestContext
 from controller.ec2 import instance_lifecycle, instance_state, instance_types, state
 from controller.ec2.describe import describe, page
 from controller.ec2.errors import InvalidParameterCombination, invalid_value, require
-from controller.ec2.filters import sql_glob
+from controller.ec2.filters import check_names, sql_glob
 from controller.ec2.ids import INSTANCE
 from controller.ec2.instance_filters import INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS, annotate
 from controller.ec2.interfaces import interface_outputs
@@ -176,6 +176,7 @@ def _sql_filter(table: Any, account: str, name: str, values: list[str]) -> Any |
 def describe_instances(ctx: RequestContext, params: Params) -> Params:
     """Ids are checked and filters answered in SQL where they can be; outputs are built for the page only,
     unless a filter needs the built output (then for every candidate, as EC2's filters may look at anything)."""
+    check_names(params.get("Filters"), INSTANCE_FILTERS)
     wanted = params.get("InstanceIds") or []
     if wanted and params.get("MaxResults") is not None:
         raise InvalidParameterCombination("The parameter instancesSet cannot be used with the parameter maxResults")
@@ -244,6 +245,7 @@ def _check(status: str) -> Params:
 
 @vpc_operation("DescribeInstanceStatus", resources=arns((INSTANCE, "InstanceIds")))
 def describe_instance_status(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), INSTANCE_STATUS_FILTERS)
     wanted = params.get("InstanceIds") or []
     listed_for = dt.timedelta(seconds=ctx.cloud.config.terminated_instance_listed_seconds)
     consoles = instance_state.instance_consoles

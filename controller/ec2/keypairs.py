@@ -25,6 +25,7 @@ from controller.api import Params, RequestContext
 from controller.ec2 import instance_state
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
+from controller.ec2.filters import check_names
 from controller.ec2.ids import Kind
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.state import write
@@ -197,6 +198,7 @@ KEY_PAIR_FILTERS = {"key-pair-id": "KeyPairId", "key-name": "KeyName", "fingerpr
 
 @vpc_operation("DescribeKeyPairs", resources=arns((KEY_PAIR, "KeyPairIds")))
 def describe_key_pairs(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), KEY_PAIR_FILTERS)
     table = instance_state.key_pairs
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(table).where(table.c.account_id == ctx.account_id)).mappings().all()

@@ -18,6 +18,7 @@ from controller.config import Config
 from controller.ec2 import instance_lifecycle, instance_state, instance_types, scheduler
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
+from controller.ec2.filters import check_names
 from controller.ec2.ids import Kind
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.state import write
@@ -154,6 +155,7 @@ def create_placement_group(ctx: RequestContext, params: Params) -> Params:
 
 @vpc_operation("DescribePlacementGroups", resources=arns((PLACEMENT_GROUP, "GroupIds")))
 def describe_placement_groups(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), PLACEMENT_GROUP_FILTERS)
     table = instance_state.placement_groups
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(table).where(table.c.account_id == ctx.account_id)).mappings().all()

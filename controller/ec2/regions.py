@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controller.api import Params, RequestContext
 from controller.ec2 import api
-from controller.ec2.filters import apply_filters
+from controller.ec2.filters import apply_filters, check_names
 from controller.errors import error
 
 InvalidParameterValue = error("InvalidParameterValue")
@@ -20,6 +20,7 @@ ZONE_FILTERS = {"zone-name": "ZoneName", "zone-id": "ZoneId", "state": "State", 
 
 @api.operation("DescribeRegions")
 def describe_regions(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), REGION_FILTERS)
     config = ctx.cloud.config
     regions = [{"RegionName": config.region, "Endpoint": _endpoint(ctx),
                 "OptInStatus": "opt-in-not-required"}]
@@ -35,6 +36,7 @@ def describe_regions(ctx: RequestContext, params: Params) -> Params:
 
 @api.operation("DescribeAvailabilityZones")
 def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
+    check_names(params.get("Filters"), ZONE_FILTERS)
     config = ctx.cloud.config
     zones = [{"ZoneName": name, "ZoneId": f"{_region_code(config.region)}-az{index}", "State": "available",
               "RegionName": config.region, "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required",

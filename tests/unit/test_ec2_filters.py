@@ -146,3 +146,22 @@ def test_an_unknown_attribute_is_refused(cloud: VpcCloud) -> None:
     error = cloud.refused("DescribeAccountAttributes", {"AttributeNames": ["default-vpc", "max-vpcs"]},
                           "InvalidParameterValue")
     assert "max-vpcs" in error.message
+
+
+@pytest.mark.parametrize(("operation", "lookup"), [
+    ("DescribeVpcs", {"VpcIds": ["vpc-0123456789abcdef0"]}),
+    ("DescribeAddresses", {"PublicIps": ["198.51.100.250"]}),
+    ("DescribeKeyPairs", {"KeyNames": ["no-such-key"]}),
+    ("DescribePlacementGroups", {"GroupNames": ["no-such-group"]}),
+    ("DescribeInstanceTypes", {"InstanceTypes": ["m9.huge"]}),
+    ("DescribeRegions", {"RegionNames": ["mars-1"]}),
+    ("DescribeAvailabilityZones", {"ZoneNames": ["mars-1a"]}),
+    ("DescribeInstances", {"InstanceIds": ["i-0123456789abcdef0"]}),
+    ("DescribeInstanceStatus", {"InstanceIds": ["i-0123456789abcdef0"]}),
+])
+def test_a_bad_filter_name_is_refused_before_anything_is_looked_up(cloud: VpcCloud, operation: str,
+                                                                   lookup: dict) -> None:
+    """Malformed input comes first: the filter name is refused even when the ids named do not exist."""
+    error = cloud.refused(operation, {**lookup, "Filters": [{"Name": "no-such-filter", "Values": ["x"]}]},
+                          "InvalidParameterValue")
+    assert error.message == "The filter 'no-such-filter' is invalid"
