@@ -198,6 +198,10 @@ def modify_vpc_attribute(ctx: RequestContext, params: Params) -> Params:
         raise invalid_value(None, f"{name[:1].lower() + name[1:]}.value")
     with state.write(ctx.cloud.db) as conn:
         vpc = lookups.vpc(conn, params.get("VpcId"), ctx.account_id)
+        if name == "EnableDnsHostnames" and value and not vpc["enable_dns_support"]:
+            # API_ModifyVpcAttribute: "You can only enable DNS hostnames if you've enabled DNS support."
+            raise invalid_value(value, "enableDnsHostnames.value",
+                                f"DNS hostnames cannot be enabled while DNS support is disabled for {vpc['vpc_id']}.")
         conn.execute(update(state.vpcs).where(state.vpcs.c.vpc_id == vpc["vpc_id"])
                      .values({_ATTRIBUTES[name]: bool(value)}))
     return {}

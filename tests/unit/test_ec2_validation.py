@@ -1,0 +1,215 @@
+"""EC2 input validation: malformed ids before lookups, AWS's parameter rules, refusals of resources in use.
+
+Each check follows the EC2 API reference: "Error codes for the Amazon EC2 API" (errors-overview.html:
+``InvalidXxxID.Malformed`` for an id that is not shaped like one, ``InvalidXxxID.NotFound`` for a
+well-formed id that does not exist, ``InvalidParameterCombination``, ``...InUse``) and the operation's
+own page where it states a rule (API_AssociateAddress: "You can specify either the instance ID or the
+network interface ID, but not both"; API_ModifyVpcAttribute: "You can only enable DNS hostnames if
+you've enabled DNS support").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.session import Session
+from sqlalchemy import func, select
+
+import controller.ec2 as ec2
+from controller.ec2 import ids, instance_state, validate
+from controller.errors import ServiceError
+from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401
+from tests.unit.test_ec2_vpc_harness import VpcCloud, make_cloud, snapshot
+
+#: Id-named members that are not ids of resources EC2 issues here, so no shape is checked: account ids,
+#: zone ids, kernel/ramdisk ids, ids of resource types Cloudlet does not have (each refused by its handler),
+#: and GatewayId, which names any of several gateway kinds (its handler sorts them out).
+NOT_CHECKED = {
+    "AssetIds", "AvailabilityZoneId", "ZoneIds", "CarrierGatewayId", "LocalGatewayId", "TransitGatewayId",
+    "VpcEndpointId", "GatewayId", "IpamPoolId", "Ipv4IpamPoolId", "Ipv6IpamPoolId", "KernelId", "RamdiskId",
+    "LinkedGroupId", "ParentGroupId", "PeerOwnerId", "SourceSecurityGroupOwnerId", "UserIds",
+}
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Any:
+    made = make_cloud(tmp_path)
+    yield made
+    made.db.close()
+
+
+def test_every_id_member_of_every_served_operation_is_checked_for_shape() -> None:
+    """Walk the model: every top-level member named ``...Id``/``...Ids`` is either checked or listed above."""
+    model = Session().get_service_model("ec2")
+    unchecked = []
+    for operation in sorted(ec2.api.operations):
+        shape = model.operation_model(operation).input_shape
+        for member in (shape.members if shape else {}):
+            if member.endswith(("Id", "Ids")) and member not in NOT_CHECKED \
+                    and member not in validate._members_of(operation):
+                unchecked.append(f"{operation}.{member}")
+    assert unchecked == []
+
+
+@pytest.mark.parametrize(("value", "well_formed"), [
+    ("vpc-12345678", True), ("vpc-0123456789abcdef0", True), ("vpc-123", False), ("vpc-012345678", False),
+    ("vpc-0123456789ABCDEF0", False), ("subnet-0123456789abcdef0", False), ("vpc-", False), ("", False),
+    ("vpc-0123456789abcdef0 ", False), ("vpc-0123456789abcdefg", False)])
+def test_id_shapes_are_aws_s(value: str, well_formed: bool) -> None:
+    assert ids.VPC.well_formed(value) is well_formed
+    expected = "InvalidVpcID.NotFound" if well_formed else "InvalidVpcID.Malformed"
+    assert ids.VPC.missing([value]).code == expected
+
+
+def test_check_ids_names_the_kind_of_each_member() -> None:
+    with pytest.raises(ServiceError) as excinfo:
+        validate.check_ids("DisassociateRouteTable", {"AssociationId": "eipassoc-0123456789abcdef0"})
+    assert excinfo.value.code == "InvalidAssociationID.Malformed"
+    with pytest.raises(ServiceError) as excinfo:
+        validate.check_ids("DescribePlacementGroups", {"GroupIds": ["sg-0123456789abcdef0"]})
+    assert excinfo.value.code == "InvalidPlacementGroupId.Malformed"
+    with pytest.raises(ServiceError) as excinfo:
+        validate.check_ids("RunInstances", {"NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": "eni-1"}]})
+    assert excinfo.value.code == "InvalidNetworkInterfaceID.Malformed"
+    validate.check_ids("DescribeSecurityGroups", {"GroupIds": ["sg-0123456789abcdef0"], "VpcId": None})
+
+
+def test_malformed_ids_are_refused_before_anything_is_looked_up(cloud: VpcCloud) -> None:
+    vpc = cloud.call("CreateVpc", {"CidrBlock": "10.0.0.0/16"})["Vpc"]["VpcId"]
+    # A well-formed id that does not exist is NotFound; one that cannot be an id is Malformed, wherever it is.
+    cloud.refused("DescribeVpcs", {"VpcIds": [vpc, "vpc-0000000000000000f"]}, "InvalidVpcID.NotFound")
+    cloud.refused("DescribeVpcs", {"VpcIds": ["vpc-0000000000000000f", "vpc-zz"]}, "InvalidVpcID.Malformed")
+    cloud.refused("CreateSubnet", {"VpcId": "vpc-zz", "CidrBlock": "10.0.1.0/24"}, "InvalidVpcID.Malformed")
+    cloud.refused("CreateRoute", {"RouteTableId": "rtb-1", "DestinationCidrBlock": "0.0.0.0/0",
+                                  "GatewayId": "igw-0000000000000000f"}, "InvalidRouteTableID.Malformed")
+    cloud.refused("CreateRoute", {"RouteTableId": "rtb-0000000000000000f", "DestinationCidrBlock": "0.0.0.0/0",
+                                  "NatGatewayId": "nat-x"}, "InvalidNatGatewayID.Malformed")
+    cloud.refused("ReleaseAddress", {"AllocationId": "eipalloc-"}, "InvalidAllocationID.Malformed")
+    cloud.refused("DeleteSecurityGroup", {"GroupId": "sg-0123456789abcdef"}, "InvalidGroupId.Malformed")
+    cloud.refused("DisassociateRouteTable", {"AssociationId": "rtbassoc-xyz"}, "InvalidAssociationID.Malformed")
+    cloud.refused("ReplaceNetworkAclAssociation", {"AssociationId": "rtbassoc-0123456789abcdef0",
+                                                   "NetworkAclId": "acl-0123456789abcdef0"},
+                  "InvalidAssociationID.Malformed")
+    cloud.refused("CreateNetworkInterface", {"SubnetId": "subnet-0123456789abcdef0", "Groups": ["default"]},
+                  "InvalidGroupId.Malformed")
+    cloud.refused("DescribeKeyPairs", {"KeyPairIds": ["key-1"]}, "InvalidKeyPairId.Malformed")
+    # A security group named by name in a rule is a name, not a malformed id.
+    group = cloud.call("CreateSecurityGroup", {"GroupName": "g", "Description": "g", "VpcId": vpc})["GroupId"]
+    before = snapshot(cloud)
+    error = cloud.refused("AuthorizeSecurityGroupIngress", {"GroupId": group, "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "UserIdGroupPairs": [{"GroupName": "nope"}]}]},
+        "InvalidGroup.NotFound")
+    assert "'nope'" in error.message
+    assert snapshot(cloud) == before
+
+
+def test_parameter_rules_of_addresses_and_attributes(cloud: VpcCloud) -> None:
+    vpc = cloud.call("CreateVpc", {"CidrBlock": "10.1.0.0/16"})["Vpc"]["VpcId"]
+    subnet = cloud.call("CreateSubnet", {"VpcId": vpc, "CidrBlock": "10.1.1.0/24"})["Subnet"]["SubnetId"]
+    eni = cloud.call("CreateNetworkInterface", {"SubnetId": subnet})["NetworkInterface"]["NetworkInterfaceId"]
+    address = cloud.call("AllocateAddress", {})
+    before = snapshot(cloud)
+    cloud.refused("AssociateAddress", {"AllocationId": address["AllocationId"], "NetworkInterfaceId": eni,
+                                       "InstanceId": "i-0123456789abcdef0"}, "InvalidParameterCombination")
+    cloud.refused("AssociateAddress", {"AllocationId": address["AllocationId"]}, "MissingParameter")
+    cloud.refused("ReleaseAddress", {"AllocationId": address["AllocationId"], "PublicIp": address["PublicIp"]},
+                  "InvalidParameterCombination")
+    cloud.refused("CreateSecurityGroup", {"GroupName": "g", "Description": "", "VpcId": vpc}, "MissingParameter")
+    cloud.refused("CreateNetworkInterface", {"SubnetId": subnet, "PrivateIpAddresses": [{"Primary": True}]},
+                  "MissingParameter")
+    assert snapshot(cloud) == before
+    cloud.call("ModifyVpcAttribute", {"VpcId": vpc, "EnableDnsSupport": {"Value": False}})
+    before = snapshot(cloud)
+    cloud.refused("ModifyVpcAttribute", {"VpcId": vpc, "EnableDnsHostnames": {"Value": True}},
+                  "InvalidParameterValue")
+    assert snapshot(cloud) == before
+    assert cloud.call("DescribeVpcAttribute", {"VpcId": vpc, "Attribute": "enableDnsHostnames"})[
+        "EnableDnsHostnames"] == {"Value": False}
+
+
+def test_addresses_in_use(cloud: VpcCloud) -> None:
+    vpc = cloud.call("CreateVpc", {"CidrBlock": "10.2.0.0/16"})["Vpc"]["VpcId"]
+    subnet = cloud.call("CreateSubnet", {"VpcId": vpc, "CidrBlock": "10.2.1.0/24"})["Subnet"]["SubnetId"]
+    igw = cloud.call("CreateInternetGateway", {})["InternetGateway"]["InternetGatewayId"]
+    cloud.call("AttachInternetGateway", {"InternetGatewayId": igw, "VpcId": vpc})
+    first, second = (cloud.call("CreateNetworkInterface", {"SubnetId": subnet})["NetworkInterface"][
+        "NetworkInterfaceId"] for _ in range(2))
+    address = cloud.call("AllocateAddress", {})["AllocationId"]
+    cloud.call("AssociateAddress", {"AllocationId": address, "NetworkInterfaceId": first})
+    before = snapshot(cloud)
+    # API_ReleaseAddress: "you must first disassociate it" -- AWS answers InvalidIPAddress.InUse.
+    cloud.refused("ReleaseAddress", {"AllocationId": address}, "InvalidIPAddress.InUse")
+    # API_AssociateAddress: reassociation is automatic unless AllowReassociation is false.
+    cloud.refused("AssociateAddress", {"AllocationId": address, "NetworkInterfaceId": second,
+                                       "AllowReassociation": False}, "Resource.AlreadyAssociated")
+    assert snapshot(cloud) == before
+    cloud.call("AssociateAddress", {"AllocationId": address, "NetworkInterfaceId": second})
+    moved = cloud.call("DescribeAddresses", {"AllocationIds": [address]})["Addresses"][0]
+    assert moved["NetworkInterfaceId"] == second
+    # A NAT gateway's address stays with it.
+    nat_address = cloud.call("AllocateAddress", {})["AllocationId"]
+    cloud.call("CreateNatGateway", {"SubnetId": subnet, "AllocationId": nat_address})
+    before = snapshot(cloud)
+    cloud.refused("AssociateAddress", {"AllocationId": nat_address, "NetworkInterfaceId": first},
+                  "Resource.AlreadyAssociated")
+    cloud.refused("ReleaseAddress", {"AllocationId": nat_address}, "InvalidIPAddress.InUse")
+    assert snapshot(cloud) == before
+
+
+def test_import_key_pair_refuses_empty_and_malformed_keys(cloud: VpcCloud) -> None:
+    for material in (b"", b"   ", b"ssh-rsa", b"ssh-rsa AAAA", b"not a key at all"):
+        cloud.refused("ImportKeyPair", {"KeyName": "k", "PublicKeyMaterial": material}, "InvalidKey.Format")
+    assert cloud.call("DescribeKeyPairs", {})["KeyPairs"] == []
+
+
+def _instance_count(ic: InstanceCloud) -> int:  # noqa: F811
+    with ic.db.read() as conn:
+        return conn.execute(select(func.count()).select_from(instance_state.instances)).scalar_one()
+
+
+def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:  # noqa: F811
+    """API_RunInstances with NetworkInterfaces[].NetworkInterfaceId: an interface attached to another
+    instance is InvalidNetworkInterface.InUse, and nothing is launched."""
+    running = ic.run()[0]
+    taken = running["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    subnet = running["SubnetId"]
+    free = ic.call("CreateNetworkInterface", {"SubnetId": subnet})["NetworkInterface"]["NetworkInterfaceId"]
+    launched = _instance_count(ic)
+    ic.refused("RunInstances", {"ImageId": ic.tiny_image(), "MinCount": 1, "MaxCount": 1,
+                                "NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": taken}]},
+               "InvalidNetworkInterface.InUse")
+    ic.refused("RunInstances", {"ImageId": ic.tiny_image(), "MinCount": 1, "MaxCount": 1, "NetworkInterfaces": [
+        {"DeviceIndex": 0, "NetworkInterfaceId": free}, {"DeviceIndex": 1, "NetworkInterfaceId": taken}]},
+               "InvalidNetworkInterface.InUse")
+    assert _instance_count(ic) == launched
+    assert ic.call("DescribeNetworkInterfaces", {"NetworkInterfaceIds": [free]})["NetworkInterfaces"][0][
+        "Status"] == "available"
+    # The free interface launches, and is then in use itself.
+    again = ic.run(NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": free}])[0]
+    assert again["NetworkInterfaces"][0]["NetworkInterfaceId"] == free
+    ic.refused("DeleteNetworkInterface", {"NetworkInterfaceId": free}, "InvalidNetworkInterface.InUse")
+    ic.refused("AssociateAddress", {"AllocationId": ic.call("AllocateAddress", {})["AllocationId"],
+                                    "InstanceId": again["InstanceId"], "NetworkInterfaceId": free},
+               "InvalidParameterCombination")
+
+
+def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> None:  # noqa: F811
+    instance = ic.run()[0]["InstanceId"]
+
+    def attribute(name: str) -> Any:
+        answer = ic.call("DescribeInstanceAttribute", {"InstanceId": instance, "Attribute": name})
+        assert answer["InstanceId"] == instance
+        return answer[name[:1].upper() + name[1:]]
+
+    assert attribute("disableApiTermination") == {"Value": False}
+    ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "DisableApiTermination": {"Value": True}})
+    assert attribute("disableApiTermination") == {"Value": True}
+    ic.call("ModifyInstanceAttribute", {"InstanceId": instance,
+                                        "InstanceInitiatedShutdownBehavior": {"Value": "terminate"}})
+    assert attribute("instanceInitiatedShutdownBehavior") == {"Value": "terminate"}
+    assert ic.instance(instance)["InstanceId"] == instance
+    ic.refused("TerminateInstances", {"InstanceIds": [instance]}, "OperationNotPermitted")
+    ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "DisableApiTermination": {"Value": False}})
+    assert attribute("disableApiTermination") == {"Value": False}
