@@ -1,8 +1,8 @@
 """Service control policies: create, change, attach to the root, an OU or an account; enable the type.
 
-Content is checked by the policy engine's SCP rules (``validate_policy(kind="scp")``:
-grammar, no Principal, Resource required, 5,120 characters). Errors are those of the
-Organizations API reference for each operation. A target always keeps at least one
+Content may hold 5,120 characters, whitespace included, and is checked by the policy
+engine's SCP rules (``validate_policy(kind="scp")``: grammar, no Principal, Resource
+required). Errors are those of the Organizations API reference for each operation. A target always keeps at least one
 SCP while the type is enabled (``MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED``) and holds
 at most five; ``FullAWSAccess`` is AWS managed and cannot be changed or deleted.
 Every change clears enforcement's cache, which holds each account's SCPs.
@@ -61,8 +61,10 @@ from controller.organizations.tree import (
 )
 from controller.organizations.units import root_output
 
-#: SCPs one root, OU or account may have attached ("Quotas for AWS Organizations").
+#: SCPs one root, OU or account may have attached, and an SCP's size ("Quotas for AWS Organizations":
+#: the console strips whitespace before saving, the API keeps and counts it).
 MAX_ATTACHED = 5
+MAX_CONTENT = 5120
 _POLICY_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _NO_TARGET = "We can't find a root, OU, account, or policy with the TargetId that you specified."
 
@@ -103,11 +105,11 @@ def _output(ctx: RequestContext, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validated(content: str) -> str:
+    """The content if it is a valid SCP; through the API every character counts, whitespace too."""
+    if len(content) > MAX_CONTENT:
+        raise constraint_violation("You have exceeded the maximum policy size.", "POLICY_CONTENT_LIMIT_EXCEEDED")
     try:
         policy.validate_policy(content, kind="scp")
-    except policy.PolicySizeExceeded:
-        raise constraint_violation("You attempted to create a policy larger than the maximum size allowed "
-                                   "(5,120 characters).", "POLICY_CONTENT_LIMIT_EXCEEDED") from None
     except policy.PolicyError as exc:
         raise MalformedPolicyDocumentException(
             f"The provided policy document doesn't meet the requirements of the specified policy type: "
