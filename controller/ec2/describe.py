@@ -28,7 +28,7 @@ def describe(items: Sequence[Item], params: Params, *, key: str, fields: FilterF
              ids_param: str | None = None, kind: Kind | None = None, page_limits: tuple[int, int] | None = None,
              filters_param: str = "Filters", tags_key: TagSource = "Tags") -> tuple[list[Item], str | None]:
     """The selected, filtered page of ``items`` and the NextToken for the rest (None at the end)."""
-    check_names(params.get(filters_param), fields)
+    check_names(params.get(filters_param), fields, tags_key)
     rows = sorted(items, key=lambda item: item[key])
     wanted = params.get(ids_param) if ids_param else None
     if wanted:

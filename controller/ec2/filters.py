@@ -29,8 +29,9 @@ Row = dict[str, Any]
 Getter = Callable[[Row], Any]
 #: A filter name maps to a JMESPath expression over the output item, or a function giving its value(s).
 FilterFields = Mapping[str, str | Getter]
-#: Where a row's tags are: the name of its tag list, or a function giving that list.
-TagSource = str | Callable[[Row], list[dict[str, str]]]
+#: Where a row's tags are: the name of its tag list, a function giving that list, or None for resources
+#: without tags, whose operations refuse the tag filters (DescribeInstanceStatus refuses ``tag:Name``).
+TagSource = str | Callable[[Row], list[dict[str, str]]] | None
 
 
 def apply_filters(rows: Iterable[Row], filters: list[dict[str, Any]] | None, fields: FilterFields, *,
@@ -38,17 +39,24 @@ def apply_filters(rows: Iterable[Row], filters: list[dict[str, Any]] | None, fie
     """Rows matching every filter (AND); a filter matches when any of its values does (OR).
 
     ``tags_key`` says where the rows' tags are for the ``tag:*`` filters (ENIs call their list ``TagSet``).
-    A name that is neither in ``fields`` nor a tag filter is refused as AWS refuses it.
+    A name that is neither in ``fields`` nor a tag filter is refused as AWS refuses it. A filter without
+    values matches nothing.
     """
-    compiled = [(getter(f.get("Name", ""), fields, tags_key), [pattern(str(v)) for v in f.get("Values") or []])
+    compiled = [(getter(_name(f), fields, tags_key), [pattern(str(v)) for v in f.get("Values") or []])
                 for f in filters or []]
     return [row for row in rows if all(_matches(get(row), patterns) for get, patterns in compiled)]
 
 
-def check_names(filters: list[dict[str, Any]] | None, fields: FilterFields) -> None:
+def check_names(filters: list[dict[str, Any]] | None, fields: FilterFields, tags_key: TagSource = "Tags") -> None:
     """Refuse a filter name AWS does not document before anything is looked up (input comes first)."""
     for f in filters or []:
-        getter(f.get("Name", ""), fields)
+        getter(_name(f), fields, tags_key)
+
+
+def _name(f: dict[str, Any]) -> str:
+    """A filter's name; EC2 calls a missing one ``null`` in its error."""
+    name = f.get("Name")
+    return "null" if name is None else str(name)
 
 
 def getter(name: str, fields: FilterFields, tags_key: TagSource = "Tags") -> Getter:
@@ -142,6 +150,9 @@ def text(value: Any) -> str:
 
 
 def _tag_getter(name: str, tags_key: TagSource = "Tags") -> Getter | None:
+    if tags_key is None:
+        return None
+
     def tags(row: Row) -> list[dict[str, str]]:
         return tags_key(row) if callable(tags_key) else row.get(tags_key) or []
 

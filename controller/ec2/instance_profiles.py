@@ -93,7 +93,7 @@ def describe_iam_instance_profile_associations(ctx: RequestContext, params: Para
                                                 table.c.state != instance_lifecycle.TERMINATED)).mappings().all()
     items = [_output(r) for r in rows]
     listed, token = describe(items, params, key="AssociationId", ids_param="AssociationIds", kind=ASSOCIATION,
-                             page_limits=(5, 1000), fields=ASSOCIATION_FILTERS)
+                             page_limits=(5, 1000), fields=ASSOCIATION_FILTERS, tags_key=None)
     result: Params = {"IamInstanceProfileAssociations": listed}
     if token:
         result["NextToken"] = token

@@ -284,13 +284,14 @@ def type_output(t: InstanceType) -> Params:
 
 @api.operation("DescribeInstanceTypes")
 def describe_instance_types(ctx: RequestContext, params: Params) -> Params:
-    check_names(params.get("Filters"), INSTANCE_TYPE_FILTERS)
+    check_names(params.get("Filters"), INSTANCE_TYPE_FILTERS, tags_key=None)
     wanted = params.get("InstanceTypes") or []
     unknown = [name for name in wanted if name not in CATALOGUE]
     if unknown:
         raise InvalidInstanceType(f"The following supplied instance types do not exist: [{', '.join(unknown)}]")
     items = [type_output(CATALOGUE[name]) for name in (wanted or CATALOGUE)]
-    listed, token = describe(items, params, key="InstanceType", fields=INSTANCE_TYPE_FILTERS, page_limits=(5, 100))
+    listed, token = describe(items, params, key="InstanceType", fields=INSTANCE_TYPE_FILTERS, page_limits=(5, 100),
+                             tags_key=None)
     result: Params = {"InstanceTypes": listed}
     if token:
         result["NextToken"] = token
@@ -312,7 +313,8 @@ def describe_instance_type_offerings(ctx: RequestContext, params: Params) -> Par
         raise invalid_value(location_type, "LocationType")
     items = [{"InstanceType": name, "LocationType": location_type, "Location": location,
               "_order": f"{name}\x00{location}"} for name in CATALOGUE for location in locations]
-    listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=OFFERING_FILTERS)
+    listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=OFFERING_FILTERS,
+                             tags_key=None)
     result: Params = {"InstanceTypeOfferings": [{k: v for k, v in o.items() if k != "_order"} for o in listed]}
     if token:
         result["NextToken"] = token

@@ -245,7 +245,7 @@ def _check(status: str) -> Params:
 
 @vpc_operation("DescribeInstanceStatus", resources=arns((INSTANCE, "InstanceIds")))
 def describe_instance_status(ctx: RequestContext, params: Params) -> Params:
-    check_names(params.get("Filters"), INSTANCE_STATUS_FILTERS)
+    check_names(params.get("Filters"), INSTANCE_STATUS_FILTERS, tags_key=None)
     wanted = params.get("InstanceIds") or []
     listed_for = dt.timedelta(seconds=ctx.cloud.config.terminated_instance_listed_seconds)
     consoles = instance_state.instance_consoles
@@ -268,7 +268,8 @@ def describe_instance_status(ctx: RequestContext, params: Params) -> Params:
         items.append({"InstanceId": row["instance_id"], "AvailabilityZone": row["availability_zone"],
                       "InstanceState": state_output(row["state"]), "SystemStatus": _check(system),
                       "InstanceStatus": _check(instance), "Events": []})
-    listed, token = describe(items, params, key="InstanceId", page_limits=(5, 1000), fields=INSTANCE_STATUS_FILTERS)
+    listed, token = describe(items, params, key="InstanceId", page_limits=(5, 1000), fields=INSTANCE_STATUS_FILTERS,
+                             tags_key=None)
     result: Params = {"InstanceStatuses": listed}
     if token:
         result["NextToken"] = token

@@ -20,7 +20,7 @@ ZONE_FILTERS = {"zone-name": "ZoneName", "zone-id": "ZoneId", "state": "State", 
 
 @api.operation("DescribeRegions")
 def describe_regions(ctx: RequestContext, params: Params) -> Params:
-    check_names(params.get("Filters"), REGION_FILTERS)
+    check_names(params.get("Filters"), REGION_FILTERS, tags_key=None)
     config = ctx.cloud.config
     regions = [{"RegionName": config.region, "Endpoint": _endpoint(ctx),
                 "OptInStatus": "opt-in-not-required"}]
@@ -30,13 +30,13 @@ def describe_regions(ctx: RequestContext, params: Params) -> Params:
         if unknown:
             raise InvalidParameterValue(f"Invalid region: {unknown[0]}")
         regions = [r for r in regions if r["RegionName"] in wanted]
-    regions = apply_filters(regions, params.get("Filters"), REGION_FILTERS)
+    regions = apply_filters(regions, params.get("Filters"), REGION_FILTERS, tags_key=None)
     return {"Regions": regions}
 
 
 @api.operation("DescribeAvailabilityZones")
 def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
-    check_names(params.get("Filters"), ZONE_FILTERS)
+    check_names(params.get("Filters"), ZONE_FILTERS, tags_key=None)
     config = ctx.cloud.config
     zones = [{"ZoneName": name, "ZoneId": f"{_region_code(config.region)}-az{index}", "State": "available",
               "RegionName": config.region, "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required",
@@ -52,7 +52,7 @@ def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
                 raise InvalidParameterValue(
                     f"The zone '{missing[0]}' does not exist in the region '{config.region}'")
             zones = [z for z in zones if z[key] in wanted]
-    zones = apply_filters(zones, params.get("Filters"), ZONE_FILTERS)
+    zones = apply_filters(zones, params.get("Filters"), ZONE_FILTERS, tags_key=None)
     return {"AvailabilityZones": zones}
 
 

@@ -165,3 +165,21 @@ def test_a_bad_filter_name_is_refused_before_anything_is_looked_up(cloud: VpcClo
     error = cloud.refused(operation, {**lookup, "Filters": [{"Name": "no-such-filter", "Values": ["x"]}]},
                           "InvalidParameterValue")
     assert error.message == "The filter 'no-such-filter' is invalid"
+
+
+def test_tag_filters_only_where_the_resource_has_tags(cloud: VpcCloud) -> None:
+    """DescribeInstanceStatus lists no tag filter and EC2 refuses one ("The filter 'tag:Name' is invalid",
+    aws/aws-cli#7225); a filter without a name is 'null' to EC2 (aws/aws-sdk-js-v3#6063)."""
+    error = cloud.refused("DescribeInstanceStatus", {"Filters": [{"Name": "tag:Name", "Values": ["x"]}]},
+                          "InvalidParameterValue")
+    assert error.message == "The filter 'tag:Name' is invalid"
+    cloud.refused("DescribeAvailabilityZones", {"Filters": [{"Name": "tag-key", "Values": ["x"]}]},
+                  "InvalidParameterValue")
+    assert cloud.call("DescribeVpcs", {"Filters": [{"Name": "tag-key", "Values": ["x"]}]})["Vpcs"] == []
+    error = cloud.refused("DescribeVpcs", {"Filters": [{"Values": ["x"]}]}, "InvalidParameterValue")
+    assert error.message == "The filter 'null' is invalid"
+
+
+def test_a_filter_without_values_matches_nothing(cloud: VpcCloud) -> None:
+    assert cloud.call("DescribeVpcs")["Vpcs"]
+    assert cloud.call("DescribeVpcs", {"Filters": [{"Name": "vpc-id", "Values": []}]})["Vpcs"] == []
