@@ -29,7 +29,7 @@ from typing import Any
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.iam import policy as iam_policy
 from controller.s3 import acl, catalog
-from controller.s3.errors import AccessDenied, InvalidArgument, MalformedPolicy, ServiceError
+from controller.s3.errors import AccessDenied, InvalidArgument, MalformedPolicy, ServiceError, no_such_bucket
 from controller.s3.naming import bucket_arn, canonical_user_id, object_arn, parse_s3_arn
 from controller.s3.runtime import runtime
 
@@ -205,7 +205,11 @@ def _bucket_policy_statements(bucket: Record, partition: str, *, restrict: bool)
 
 
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
-    """The owner, combined resource policy and tags of an S3 bucket or object ARN (None if no such bucket)."""
+    """The owner, combined resource policy and tags of an S3 bucket or object ARN.
+
+    A bucket that does not exist is NoSuchBucket for every caller, anonymous ones included,
+    before any permission is weighed (as S3 answers).
+    """
     resource = parse_s3_arn(arn)
     if resource is None or ctx.operation == "CreateBucket":
         # A bucket being created is the caller's: an existing one of another account is
@@ -214,7 +218,7 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     partition = ctx.cloud.config.partition
     bucket = runtime(ctx.cloud).bucket(resource.bucket)
     if bucket is None:
-        return None
+        raise no_such_bucket(resource.bucket)
     block = bucket["public_access_block"] or {}
     owner_account = bucket["owner_account"]
     caller_is_owner = ctx.principal.account_id == owner_account

@@ -51,7 +51,8 @@ _BUCKET_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUp
 _OBJECT_ACTIONS = {"READ": ("s3:GetObject", "s3:GetObjectVersion"),
                    "READ_ACP": ("s3:GetObjectAcl", "s3:GetObjectVersionAcl"),
                    "WRITE_ACP": ("s3:PutObjectAcl", "s3:PutObjectVersionAcl")}
-_GRANTEE_ITEM = re.compile(r'\s*(id|uri|emailaddress)\s*=\s*"([^"]*)"\s*(?:,|$)', re.IGNORECASE)
+#: One grantee of an ``x-amz-grant-*`` header: ``id="…"``, ``uri=…``, ``emailAddress="…"`` (quotes optional).
+_GRANTEE_ITEM = re.compile(r'\s*(id|uri|emailaddress)\s*=\s*(?:"([^"]*)"|([^",\s]+))\s*(?:,|$)', re.IGNORECASE)
 
 _MALFORMED = "The XML you provided was not well-formed or did not validate against our published schema"
 
@@ -184,14 +185,14 @@ def request_grants(params: dict[str, Any], resolver: Resolver, *, body: bool = F
 
 
 def _header_grants(permission: str, value: str, resolver: Resolver) -> list[Grant]:
-    """``x-amz-grant-read: id="...", uri="...", emailAddress="..."``."""
+    """``x-amz-grant-read: id="...", uri="...", emailAddress="..."``, one or more grantees."""
     grants, position = [], 0
     while position < len(value):
         match = _GRANTEE_ITEM.match(value, position)
         if match is None or match.end() == position:
             raise InvalidArgument("Invalid grantee header value", ArgumentName=f"x-amz-grant-{permission.lower()}",
                                   ArgumentValue=value)
-        kind, name = match.group(1).lower(), match.group(2)
+        kind, name = match.group(1).lower(), match.group(2) if match.group(2) is not None else match.group(3)
         grants.append(_grant(permission, {"id": "CanonicalUser", "uri": "Group",
                                           "emailaddress": "AmazonCustomerByEmail"}[kind], name, resolver))
         position = match.end()

@@ -172,6 +172,7 @@ def readable_version(conn: Connection, bucket: str, key: str, version_id: str | 
     version = find_version(conn, bucket, key, version_id)
     if version is None:
         if version_id is not None:
+            refuse_malformed_version_id(version_id)
             raise NoSuchVersion("The specified version does not exist.", Key=key, VersionId=version_id)
         raise no_such_key(key)
     if version["delete_marker"]:
@@ -188,6 +189,12 @@ def readable_version(conn: Connection, bucket: str, key: str, version_id: str | 
 def check_version_id(version_id: str) -> None:
     if not version_id or len(version_id) > 64:
         raise InvalidArgument("Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id)
+
+
+def refuse_malformed_version_id(version_id: str, argument: str = "versionId") -> None:
+    """InvalidArgument for a string no version id could be (for one no version has, S3 answers otherwise)."""
+    if version_id != "null" and version_sequence(version_id) is None:
+        raise InvalidArgument("Invalid version id specified", ArgumentName=argument, ArgumentValue=version_id)
 
 
 def current_etag(conn: Connection, bucket: str, key: str) -> str | None:
@@ -264,6 +271,7 @@ def delete_key(conn: Connection, bucket: Record, key: str, version_id: str | Non
         check_version_id(version_id)
         version = find_version(conn, name, key, version_id)
         if version is None:
+            refuse_malformed_version_id(version_id)
             return {"VersionId": version_id}, []
         _run(conn, "DELETE FROM s3_objects WHERE seq = ?", (version["seq"],)).close()
         if version["is_latest"]:
@@ -346,10 +354,8 @@ def version_marker_position(conn: Connection, bucket: str, key: str, version_id:
         seq = version_sequence(version_id)
     if seq is not None:
         return Position(key, -seq)
-    if version_id == "null":
-        return Position(key)
-    raise InvalidArgument("Invalid version id specified", ArgumentName="version-id-marker",
-                          ArgumentValue=version_id)
+    refuse_malformed_version_id(version_id, "version-id-marker")
+    return Position(key)  # the null version
 
 
 def pending_uploads(conn: Connection, bucket: str) -> Fetch:

@@ -8,6 +8,7 @@ versioned bucket, pages resumed after the item their marker names was deleted.
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -279,3 +280,28 @@ def test_upload_and_part_markers_of_aborted_items_are_positions(s3: Any, bucket:
         s3.upload_part(Bucket=bucket, Key="b", UploadId=uploads[3], PartNumber=number, Body=b"p")
     rest_parts = s3.list_parts(Bucket=bucket, Key="b", UploadId=uploads[3], PartNumberMarker=2)
     assert [p["PartNumber"] for p in rest_parts["Parts"]] == [3, 5]
+
+
+# --- the README walk-through --------------------------------------------------------------------------------
+
+
+def test_readme_public_bucket_walk_through_with_the_aws_cli(cloudlet: CloudletProcess, anonymous: Any,
+                                                            unique: str, tmp_path: Any) -> None:
+    """controller/s3/README.md, "A public bucket, read without credentials", command for command."""
+    name = f"{unique}-site"
+    (tmp_path / "index.html").write_text("<h1>hello</h1>")
+    (tmp_path / "members.html").write_text("members")
+    cloudlet.aws("s3api", "create-bucket", "--bucket", name, "--acl", "public-read")
+    cloudlet.aws("s3api", "put-object", "--bucket", name, "--key", "index.html", "--body",
+                 str(tmp_path / "index.html"), "--acl", "public-read")
+    with urllib.request.urlopen(f"{cloudlet.endpoint}/{name}/index.html") as response:  # curl -f, unsigned
+        assert response.read() == b"<h1>hello</h1>"
+    cloudlet.aws("s3api", "put-object", "--bucket", name, "--key", "members.html", "--body",
+                 str(tmp_path / "members.html"), "--grant-read",
+                 "uri=http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+    grants = json.loads(cloudlet.aws("s3api", "get-object-acl", "--bucket", name, "--key", "members.html").stdout)
+    assert [(g["Grantee"]["URI"], g["Permission"]) for g in grants["Grants"]] == [
+        ("http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ")]
+    assert error_code(anonymous.get_object, Bucket=name, Key="members.html") == "AccessDenied"
+    cloudlet.aws("s3", "rb", "--force", f"s3://{name}")
+    assert error_code(anonymous.list_objects_v2, Bucket=name) == "NoSuchBucket"

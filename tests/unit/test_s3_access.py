@@ -99,7 +99,9 @@ def test_lookup_reports_owner_and_tags(s3h: S3Harness) -> None:
     s3h.call("PutBucketTagging", {"Bucket": BUCKET, "Tagging": {"TagSet": [{"Key": "env", "Value": "prod"}]}})
     info = resource_lookup(s3h.context("HeadBucket", ANONYMOUS), f"arn:aws:s3:::{BUCKET}")
     assert info.owner_account == s3h.account and info.tags == {"env": "prod"} and info.policy is None
-    assert resource_lookup(s3h.context("HeadBucket"), "arn:aws:s3:::no-such-bucket") is None
+    with pytest.raises(ServiceError) as excinfo:  # whoever asks: S3 answers existence before permission
+        resource_lookup(s3h.context("HeadBucket", ANONYMOUS), "arn:aws:s3:::no-such-bucket")
+    assert excinfo.value.code == "NoSuchBucket"
 
 
 def test_public_policy_detection() -> None:

@@ -112,15 +112,17 @@ RESOLVER = Accounts(("111111111111", "one@example.com"), ("222222222222", "two@e
 def test_grant_headers_name_accounts_groups_and_addresses() -> None:
     grants = acl.request_grants({
         "GrantRead": f'id="{canonical_user_id("111111111111")}", uri="{ALL_USERS}"',
-        "GrantWriteACP": 'emailAddress="ONE@example.com"'}, RESOLVER)
+        "GrantWriteACP": 'emailAddress="ONE@example.com"', "GrantReadACP": f"uri={ALL_USERS}"}, RESOLVER)
     assert grants == [acl.Grant("READ", account="111111111111"), acl.Grant("READ", group="AllUsers"),
-                      acl.Grant("WRITE_ACP", account="111111111111")]
+                      acl.Grant("READ_ACP", group="AllUsers"), acl.Grant("WRITE_ACP", account="111111111111")]
 
 
 @pytest.mark.parametrize(("params", "code"), [
     ({"GrantRead": 'id="nobody"'}, "InvalidArgument"),
     ({"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/Everyone"'}, "InvalidArgument"),
     ({"GrantRead": "id=unquoted"}, "InvalidArgument"),
+    ({"GrantRead": 'name="someone"'}, "InvalidArgument"),
+    ({"GrantRead": 'uri="a" uri="b"'}, "InvalidArgument"),
     ({"GrantRead": 'emailAddress="none@example.com"'}, "UnresolvableGrantByEmailAddress"),
     ({"GrantRead": 'emailAddress="two@example.com"'}, "AmbiguousGrantByEmailAddress"),
     ({"GrantRead": f'uri="{ALL_USERS}"', "ACL": "private"}, "InvalidRequest"),
@@ -323,6 +325,18 @@ def test_version_marker_of_a_deleted_version(s3h: S3Harness) -> None:
         position = catalog.version_marker_position(conn, BUCKET, "a", "null")
         page_rows = list_page(catalog.all_versions(conn, BUCKET), marker="a", marker_rank=position.rank)
     assert [row.version_id for row in page_rows.rows] == [ids[2], ids[0]]
+
+
+def test_only_malformed_version_ids_are_invalid_arguments(s3h: S3Harness) -> None:
+    s3h.call("PutBucketVersioning", {"Bucket": BUCKET, "VersioningConfiguration": {"Status": "Enabled"}})
+    gone = s3h.put(BUCKET, "k", b"x")["VersionId"]
+    s3h.put(BUCKET, "k", b"y")
+    s3h.call("DeleteObject", {"Bucket": BUCKET, "Key": "k", "VersionId": gone})
+    assert s3h.call("DeleteObject", {"Bucket": BUCKET, "Key": "k", "VersionId": gone}) == {"VersionId": gone}
+    s3h.refused("GetObject", {"Bucket": BUCKET, "Key": "k", "VersionId": gone}, "NoSuchVersion")
+    s3h.refused("GetObject", {"Bucket": BUCKET, "Key": "k", "VersionId": "null"}, "NoSuchVersion")
+    s3h.refused("GetObject", {"Bucket": BUCKET, "Key": "k", "VersionId": "made-up"}, "InvalidArgument")
+    s3h.refused("DeleteObject", {"Bucket": BUCKET, "Key": "k", "VersionId": "made-up"}, "InvalidArgument")
 
 
 def test_upload_marker_of_an_aborted_upload(s3h: S3Harness) -> None:
