@@ -72,9 +72,9 @@ def getter(name: str, fields: FilterFields, tags_key: TagSource = "Tags") -> Get
     return tag_getter
 
 
-def values(row: Row, name: str, fields: FilterFields, tags_key: TagSource = "Tags") -> list[str]:
-    """The texts a filter compares for ``row`` (what a filter value must match), flattened."""
-    return [text(v) for v in _flat(getter(name, fields, tags_key)(row)) if v is not None]
+def values(value: Any) -> list[str]:
+    """The texts a filter compares for what a getter gave (one value or nested lists of them)."""
+    return [text(v) for v in _flat(value) if v is not None]
 
 
 @lru_cache(maxsize=2048)
@@ -136,7 +136,7 @@ def _flat(value: Any) -> list[Any]:
 
 
 def _matches(value: Any, patterns: list[re.Pattern[str]]) -> bool:
-    return any(p.fullmatch(text(v)) for v in _flat(value) if v is not None for p in patterns)
+    return any(p.fullmatch(v) for v in values(value) for p in patterns)
 
 
 def text(value: Any) -> str:

@@ -19,7 +19,7 @@ import botocore.exceptions
 import pytest
 from botocore import xform_name
 
-from controller.ec2.filters import TagSource, values
+from controller.ec2.filters import TagSource, getter, values
 from controller.protocol.models import load_service_model
 from tests.e2e.test_ec2_instances_api import agent_rpc
 from tests.support import CloudletProcess
@@ -230,7 +230,7 @@ def test_every_filter_lists_its_resource_by_its_own_value_and_not_by_another(
         names += tag_filters
     failures = []
     for name in names:
-        own = values(item, name, TABLES[operation], tags_key)
+        own = values(getter(name, TABLES[operation], tags_key)(item))
         found = {identity(i) for i in listed(ec2, operation, [{"Name": name, "Values": [escape(own[0])]}])} \
             if own else set()
         if own and subject not in found:
