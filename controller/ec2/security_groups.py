@@ -399,6 +399,46 @@ def modify_security_group_rules(ctx: RequestContext, params: Params) -> Params:
     return {"Return": True}
 
 
+def _update_descriptions(ctx: RequestContext, params: Params, egress: bool) -> Params:
+    """Set each named rule's description (none given clears it), by IpPermissions or by rule id; every
+    rule named must exist, or nothing changes (API_UpdateSecurityGroupRuleDescriptionsIngress)."""
+    by_rule_id = params.get("SecurityGroupRuleDescriptions") or []
+    if not by_rule_id and not params.get("IpPermissions"):
+        raise MissingParameter("The request must contain the parameter ipPermissions or "
+                               "securityGroupRuleDescriptions")
+    rules_table = state.security_group_rules
+    with state.write(ctx.cloud.db) as conn:
+        group = _group(conn, ctx, params)
+        existing = _existing(conn, group["group_id"], egress)
+        changes: dict[str, str | None] = {}
+        if by_rule_id:
+            known = {r["rule_id"] for r in existing}
+            missing = [d.get("SecurityGroupRuleId") or "" for d in by_rule_id if d.get("SecurityGroupRuleId") not in known]
+            if missing:
+                raise SECURITY_GROUP_RULE.missing(missing)
+            changes = {d["SecurityGroupRuleId"]: d.get("Description") or None for d in by_rule_id}
+        else:
+            by_identity = {spec_of(r).identity(): r["rule_id"] for r in existing}
+            for rule in _resolve_peers(conn, ctx, group, parse_permissions(params, ctx.account_id)):
+                if rule.identity() not in by_identity:
+                    raise InvalidPermissionNotFound(f'The specified rule "{describe_rule(rule)}" does not exist in '
+                                                    "this security group.")
+                changes[by_identity[rule.identity()]] = rule.description or None
+        for rule_id, description in changes.items():
+            conn.execute(update(rules_table).where(rules_table.c.rule_id == rule_id).values(description=description))
+    return {"Return": True}
+
+
+@vpc_operation("UpdateSecurityGroupRuleDescriptionsIngress", resources=arns((SECURITY_GROUP, "GroupId")))
+def update_security_group_rule_descriptions_ingress(ctx: RequestContext, params: Params) -> Params:
+    return _update_descriptions(ctx, params, egress=False)
+
+
+@vpc_operation("UpdateSecurityGroupRuleDescriptionsEgress", resources=arns((SECURITY_GROUP, "GroupId")))
+def update_security_group_rule_descriptions_egress(ctx: RequestContext, params: Params) -> Params:
+    return _update_descriptions(ctx, params, egress=True)
+
+
 def _rule_from_request(conn: Connection, ctx: RequestContext, group: RowMapping, request: Params) -> RuleSpec:
     """A SecurityGroupRuleRequest (one peer) as a checked RuleSpec."""
     permission: Params = {"IpProtocol": request.get("IpProtocol"), "FromPort": request.get("FromPort"),

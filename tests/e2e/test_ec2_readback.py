@@ -271,6 +271,25 @@ def test_security_group_rules_read_back_canonically(ec2: Client, unique: str, cl
     with pytest.raises(ec2.exceptions.ClientError) as excinfo:
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[read["IpPermissions"][0]])
     assert excinfo.value.response["Error"]["Code"] == "InvalidPermission.Duplicate"
+    # Descriptions change in place (API_UpdateSecurityGroupRuleDescriptionsIngress): by permission, where a
+    # permission without a description clears it, and by rule id.
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+         "UserIdGroupPairs": [{"GroupId": peer, "Description": "peers, renamed"}]}])
+    gre = next(r for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "SecurityGroupRules"] if r["IpProtocol"] == "47")
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=group, SecurityGroupRuleDescriptions=[
+        {"SecurityGroupRuleId": gre["SecurityGroupRuleId"], "Description": "tunnels"}])
+    read = only(ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"])
+    by_protocol = {p["IpProtocol"]: p for p in read["IpPermissions"]}
+    assert by_protocol["tcp"]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+    assert by_protocol["tcp"]["UserIdGroupPairs"] == [{"GroupId": peer, "UserId": account,
+                                                       "Description": "peers, renamed"}]
+    assert by_protocol["47"]["IpRanges"] == [{"CidrIp": "10.66.0.0/16", "Description": "tunnels"}]
+    with pytest.raises(ec2.exceptions.ClientError) as excinfo:
+        ec2.update_security_group_rule_descriptions_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidPermission.NotFound"
     # Revoking with the read-back form removes exactly those rules.
     ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=read["IpPermissions"])
     assert only(ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"])["IpPermissions"] == []
