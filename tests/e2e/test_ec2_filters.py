@@ -279,3 +279,34 @@ def test_account_attributes_through_boto3_and_the_cli(cloud: CloudletProcess, wo
     refused = cloud.aws("ec2", "describe-account-attributes", "--attribute-names", "max-vpcs", check=False)
     assert refused.returncode != 0 and "InvalidParameterValue" in refused.stderr
 
+
+
+def test_the_lookups_iac_tools_make_by_hand_written_values(world: dict[str, Any]) -> None:
+    """What Terraform/Ansible data sources send, with values written here rather than read back."""
+    ec2, subject = world["ec2"], world["subjects"]
+    vpc, subnet, instance = subject["DescribeVpcs"], subject["DescribeSubnets"], subject["DescribeInstances"]
+
+    def ids(operation: str, *filters: tuple[str, str]) -> list[Any]:
+        found = listed(ec2, operation, [{"Name": n, "Values": [v]} for n, v in filters])
+        return [IDENTITY[operation](i) for i in found]
+
+    assert ids("DescribeSubnets", ("vpc-id", vpc), ("cidr-block", "10.40.1.0/24"),
+               ("availability-zone", "home-1b"), ("default-for-az", "false")) == [subnet]
+    assert ids("DescribeSecurityGroups", ("vpc-id", vpc), ("group-name", "walk-sg"),
+               ("ip-permission.from-port", "22"), ("ip-permission.cidr", "10.0.0.0/8")) == [
+        subject["DescribeSecurityGroups"]]
+    main = ids("DescribeRouteTables", ("vpc-id", vpc), ("association.main", "true"))
+    assert len(main) == 1 and main != [subject["DescribeRouteTables"]]
+    assert ids("DescribeRouteTables", ("association.subnet-id", subnet),
+               ("route.destination-cidr-block", "0.0.0.0/0")) == [subject["DescribeRouteTables"]]
+    assert ids("DescribeInstances", ("tag:Name", "instance"), ("instance-state-name", "pending"),
+               ("instance-type", "t3.micro"), ("key-name", "walk-key"), ("subnet-id", subnet)) == [instance]
+    assert ids("DescribeInstances", ("instance-state-name", "running"), ("tag:Name", "instance")) == []
+    assert ids("DescribeNetworkInterfaces", ("attachment.instance-id", instance),
+               ("attachment.device-index", "0")) == [subject["DescribeNetworkInterfaces"]]
+    assert ids("DescribeInternetGateways", ("attachment.vpc-id", vpc)) == [subject["DescribeInternetGateways"]]
+    assert ids("DescribeNatGateways", ("subnet-id", subnet), ("state", "pending")) + ids(
+        "DescribeNatGateways", ("subnet-id", subnet), ("state", "available")) == [subject["DescribeNatGateways"]]
+    assert ids("DescribeKeyPairs", ("key-name", "walk-*")) == [subject["DescribeKeyPairs"]]
+    assert subject["DescribeImages"] in ids("DescribeImages", ("owner-alias", "amazon"), ("is-public", "true"),
+                                            ("state", "available"))
