@@ -19,7 +19,8 @@ the same answer to the same request, so both take these facts from here:
 - a role's trust policy, which is the resource policy of ``sts:AssumeRole`` and must
   allow the caller even within the account (IAM User Guide "Cross-account policy
   evaluation logic", and the AssumeRole reference);
-- the organization's service control policies, for principals of member accounts.
+- the organization's service control policies, for principals of member accounts, and
+  where their account sits in it (``aws:PrincipalOrgID``, ``aws:PrincipalOrgPaths``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,16 @@ def scp_levels(cloud: Cloud, account_id: str) -> ScpLevels | None:
             return load(conn, account_id, management)
 
     return policy_cache(cloud).get_or_load(("scps", account_id), read)
+
+
+def organization_facts(cloud: Cloud, account_id: str) -> tuple[str, tuple[str, ...]] | None:
+    """``aws:PrincipalOrgID`` and ``aws:PrincipalOrgPaths`` of ``account_id``'s principals (cached like SCPs)."""
+    from controller.organizations.tree import principal_org_facts
+
+    if not account_id or cloud.credentials.management_account() is None:
+        return None
+    return policy_cache(cloud).get_or_load(("organization", account_id),
+                                           lambda: principal_org_facts(cloud, account_id))
 
 
 def decide(request: policy.EvaluationRequest, policies: policy.PolicySet) -> policy.EvaluationResult:

@@ -27,7 +27,14 @@ from controller.api import Operation, Params, RequestContext, ResourceInfo
 from controller.errors import ServiceError
 from controller.iam import policy
 from controller.iam.cache import policy_cache
-from controller.iam.decision import always_allowed, decide, needs_trust, reserved_by_aws, scp_levels
+from controller.iam.decision import (
+    always_allowed,
+    decide,
+    needs_trust,
+    organization_facts,
+    reserved_by_aws,
+    scp_levels,
+)
 from controller.iam.denials import denial_error, reason, request_tags
 from controller.iam.principal_policies import PrincipalPolicies, load_principal_policies
 
@@ -121,6 +128,8 @@ def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo
 def _base_context(ctx: RequestContext, policies: PrincipalPolicies, params: Params) -> dict[str, Any]:
     principal = ctx.principal
     tags, tag_keys = request_tags(params)
+    organization = organization_facts(ctx.cloud, principal.account_id) if principal.kind != "anonymous" else None
+    org_id, org_paths = organization or ("", ())
     facts = policy.CallerFacts(
         account_id=principal.account_id, arn=principal.arn, kind=_ENGINE_KINDS.get(principal.kind, principal.kind),
         user_id=principal.user_id, name=principal.name, role_arn=policies.role_arn,
@@ -128,7 +137,7 @@ def _base_context(ctx: RequestContext, policies: PrincipalPolicies, params: Para
         now=ctx.received_at, region=ctx.region, user_agent=ctx.user_agent,
         temporary_credentials=principal.access_key_id.startswith("ASIA"), token_issued_at=policies.token_issued_at,
         mfa_authenticated_at=principal.mfa_authenticated_at, request_tags=tags, tag_keys=tag_keys,
-        source_identity=principal.source_identity)
+        source_identity=principal.source_identity, principal_org_id=org_id, principal_org_paths=org_paths)
     context = policy.global_context(facts)
     context.update(ctx.condition_keys)
     return context

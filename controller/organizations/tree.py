@@ -142,3 +142,17 @@ def accounts_in(conn: Connection, root: str, parent_id: str) -> list[dict[str, A
 def ou_path(conn: Connection, org_id: str, root: str, ou_id: str) -> str:
     """AWS's ``OrganizationalUnit.Path``: ``o-.../r-.../ou-.../ou-.../`` down to the OU itself."""
     return "/".join([org_id, *ancestry(conn, root, ou_id), ou_id]) + "/"
+
+
+def principal_org_facts(cloud: Cloud, account_id: str) -> tuple[str, tuple[str, ...]]:
+    """``aws:PrincipalOrgID`` and ``aws:PrincipalOrgPaths`` for principals of ``account_id``.
+
+    Every account of the cloud is in its one organization; the path runs from the
+    organization through the root and the OUs down to the account's parent, as AWS
+    writes it (``o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/``).
+    """
+    org_id, root = organization_id(cloud), root_id(cloud)
+    with cloud.db.read() as conn:
+        if not account_exists(conn, account_id):
+            return org_id, ()
+        return org_id, ("/".join([org_id, *ancestry(conn, root, account_id)]) + "/",)

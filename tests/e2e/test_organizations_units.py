@@ -6,6 +6,7 @@ DeleteOrganizationalUnit, MoveAccount, ListParents...); lists page with NextToke
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -174,3 +175,35 @@ def test_tags_on_the_root_units_accounts_and_policies(org: Any, unique: str) -> 
     org.delete_organizational_unit(OrganizationalUnitId=unit)
     # the tags went with the OU
     assert denied(org.list_tags_for_resource, ResourceId=unit)[0] == "TargetNotFoundException"
+
+
+def test_bucket_policies_see_the_callers_organization(cloudlet: CloudletProcess, org: Any, unique: str) -> None:
+    """IAM User Guide, "AWS global condition context keys": aws:PrincipalOrgID and aws:PrincipalOrgPaths."""
+    root = _root(org)["Id"]
+    org_id = org.describe_organization()["Organization"]["Id"]
+    account, member_root = member_account(cloudlet, f"{unique} reader")
+    unit = org.create_organizational_unit(ParentId=root, Name=f"{unique}-readers")["OrganizationalUnit"]["Id"]
+    s3 = cloudlet.client("s3")
+    bucket = f"{unique}-org-shared"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in-org", Body=b"for the organization")
+    s3.put_object(Bucket=bucket, Key="in-unit", Body=b"for one OU")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Org", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/in-org", "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}},
+        {"Sid": "Unit", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/in-unit",
+         "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": f"{org_id}/{root}/{unit}/*"}}}]}))
+    reader = cloudlet.client("s3", member_root)
+    try:
+        assert reader.get_object(Bucket=bucket, Key="in-org")["Body"].read() == b"for the organization"
+        assert denied(reader.get_object, Bucket=bucket, Key="in-unit")[0] == "AccessDenied"
+        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=unit)
+        assert reader.get_object(Bucket=bucket, Key="in-unit")["Body"].read() == b"for one OU"
+        org.move_account(AccountId=account, SourceParentId=unit, DestinationParentId=root)
+        assert denied(reader.get_object, Bucket=bucket, Key="in-unit")[0] == "AccessDenied"
+    finally:
+        for key in ("in-org", "in-unit"):
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
+    org.delete_organizational_unit(OrganizationalUnitId=unit)

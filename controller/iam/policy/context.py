@@ -51,6 +51,8 @@ class CallerFacts:
     called_via: Sequence[str] = ()
     source_identity: str = ""
     principal_org_id: str = ""
+    #: ``aws:PrincipalOrgPaths``: the path of the caller's account in its organization (``o-.../r-.../ou-.../``).
+    principal_org_paths: Sequence[str] = ()
 
 
 def iso_time(moment: dt.datetime) -> str:
@@ -112,6 +114,8 @@ def global_context(facts: CallerFacts) -> dict[str, str | list[str]]:
     tag_keys = list(facts.tag_keys) if facts.tag_keys is not None else list(facts.request_tags)
     if tag_keys:
         keys["aws:TagKeys"] = tag_keys
+    if facts.principal_org_paths:
+        keys["aws:PrincipalOrgPaths"] = list(facts.principal_org_paths)
     if facts.called_via:
         keys["aws:CalledVia"] = list(facts.called_via)
         keys["aws:CalledViaFirst"] = facts.called_via[0]
