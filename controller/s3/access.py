@@ -29,20 +29,14 @@ from typing import Any
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.iam import policy as iam_policy
 from controller.s3 import acl, catalog
-from controller.s3.errors import AccessDenied, InvalidArgument, MalformedPolicy, ServiceError, no_such_bucket
+from controller.s3.bucket_policy import is_public_statement
+from controller.s3.errors import AccessDenied, InvalidArgument, ServiceError, no_such_bucket
 from controller.s3.naming import bucket_arn, canonical_user_id, object_arn, parse_s3_arn
 from controller.s3.runtime import runtime
 
 log = logging.getLogger(__name__)
 Record = dict[str, Any]
 
-MAX_POLICY_BYTES = 20 * 1024
-
-#: Condition keys that make a statement granted to "*" non-public (S3's "public" definition).
-_RESTRICTING_KEYS = frozenset({"aws:sourceip", "aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce",
-                               "aws:sourceowner", "aws:sourceaccount", "aws:principalorgid",
-                               "aws:principalaccount", "aws:principalarn", "s3:dataaccesspointarn",
-                               "s3:dataaccesspointaccount"})
 #: What the owner can still do to a bucket whose stored policy can no longer be evaluated: repair it.
 _POLICY_REPAIR_ACTIONS = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]
 
@@ -107,71 +101,6 @@ def acl_output(ctx: RequestContext, grants: list[acl.Grant], owner_account: str)
         return (ctx.cloud.credentials.get_account(account_id) or {}).get("name") or account_id
 
     return acl.acl_document(grants, owner_account, canonical_user_id, display_name)
-
-
-# --- bucket policies ----------------------------------------------------------------------------------
-
-
-def validate_bucket_policy(bucket: str, text: str, partition: str) -> None:
-    """Refuse what S3 refuses in PutBucketPolicy (MalformedPolicy with S3's message)."""
-    if len(text.encode()) > MAX_POLICY_BYTES:
-        raise MalformedPolicy("Policies must be less than 20 KB", Policy=text[:64])
-    try:
-        iam_policy.validate_policy(text, kind="resource")
-    except iam_policy.PolicyError as exc:
-        raise MalformedPolicy(str(exc)) from None
-    document = json.loads(text)
-    statements = document["Statement"]
-    for statement in statements if isinstance(statements, list) else [statements]:
-        for action in _as_list(statement.get("Action", statement.get("NotAction"))):
-            if action != "*" and not action.lower().startswith("s3:"):
-                raise MalformedPolicy("Policy has invalid action")
-        for resource in _as_list(statement.get("Resource", statement.get("NotResource"))):
-            if not _resource_in_bucket(resource, bucket, partition):
-                raise MalformedPolicy("Policy has invalid resource")
-
-
-def _resource_in_bucket(resource: str, bucket: str, partition: str) -> bool:
-    base = f"arn:{partition}:s3:::{bucket}"
-    return resource == base or resource.startswith(base + "/") or (resource.startswith("arn:") and "*" in resource
-                                                                  and _wildcard_covers(resource, base))
-
-
-def _wildcard_covers(pattern: str, base: str) -> bool:
-    prefix = pattern.split("*", 1)[0]
-    return base.startswith(prefix) or prefix.startswith(base)
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def is_public_statement(statement: dict[str, Any]) -> bool:
-    """An Allow to everyone (``*``) with no condition that pins callers down: public, as S3 defines it."""
-    if statement.get("Effect") != "Allow":
-        return False
-    principal = statement.get("Principal")
-    everyone = principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS")))
-    if not everyone:
-        return False
-    for operator, keys in (statement.get("Condition") or {}).items():
-        if operator.lower().startswith(("stringlike", "stringnotequals", "stringnotlike", "arnlike", "arnnot")):
-            continue
-        if any(key.lower() in _RESTRICTING_KEYS for key in keys):
-            return False
-    return True
-
-
-def is_public_policy(text: str | None) -> bool:
-    if not text:
-        return False
-    try:
-        statements = json.loads(text).get("Statement", [])
-        return any(is_public_statement(s) for s in (statements if isinstance(statements, list) else [statements]))
-    except (ValueError, AttributeError, TypeError):
-        return False
 
 
 # --- the combined resource policy ---------------------------------------------------------------------

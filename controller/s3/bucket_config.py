@@ -14,14 +14,8 @@ from sqlalchemy import update
 
 from controller.api import Params, RequestContext
 from controller.s3 import api, catalog, cors, lifecycle
-from controller.s3.access import (
-    acl_grants,
-    acl_output,
-    bucket_resource,
-    is_public_policy,
-    requested_acl,
-    validate_bucket_policy,
-)
+from controller.s3.access import acl_grants, acl_output, bucket_resource, requested_acl
+from controller.s3.bucket_policy import is_public_policy, validate_bucket_policy
 from controller.s3.common import check_sse_algorithm, read_bucket
 from controller.s3.errors import (
     AccessDenied,

@@ -11,7 +11,8 @@ import pytest
 from controller.auth.store import ANONYMOUS
 from controller.errors import ServiceError
 from controller.iam.enforce import check_action
-from controller.s3.access import is_public_policy, resource_lookup
+from controller.s3.access import resource_lookup
+from controller.s3.bucket_policy import is_public_policy
 from tests.unit.test_s3_harness import S3Harness, open_harness, root
 
 BUCKET = "guarded"

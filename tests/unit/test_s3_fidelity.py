@@ -246,6 +246,27 @@ def test_a_stored_policy_the_engine_refuses_leaves_only_the_owner_root(s3h: S3Ha
     assert allowed(s3h, ANONYMOUS, "s3:GetObject", obj("k"))
 
 
+@pytest.mark.parametrize(("action", "resource", "accepted"), [
+    ("s3:GetObject", BUCKET_ARN, False),
+    ("s3:ListBucket", f"{BUCKET_ARN}/*", False),
+    ("s3:ListAllMyBuckets", BUCKET_ARN, False),
+    (["s3:ListBucket", "s3:GetObject"], f"{BUCKET_ARN}/*", True),
+    ("s3:GetObject", f"{BUCKET_ARN}*", True),
+    ("s3:Get*", BUCKET_ARN, True),
+    ("s3:PutBucketTagging", BUCKET_ARN, True),
+    ("s3:GetObjectVersionAcl", f"{BUCKET_ARN}/logs/*", True),
+])
+def test_an_action_must_apply_to_one_of_its_resources(s3h: S3Harness, action: object, resource: str,
+                                                      accepted: bool) -> None:
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": s3h.other_account}, "Action": action, "Resource": resource}]})
+    if accepted:
+        s3h.call("PutBucketPolicy", {"Bucket": BUCKET, "Policy": policy})
+    else:
+        error = s3h.refused("PutBucketPolicy", {"Bucket": BUCKET, "Policy": policy}, "MalformedPolicy")
+        assert error.message == "Action does not apply to any resource(s) in statement"
+
+
 def test_stored_acl_garbage_counts_as_private(s3h: S3Harness) -> None:
     s3h.put(BUCKET, "k", b"v")
     store(s3h, acl='{"grants": [{"permission": "READ", "group": "Everyone"}]}')
