@@ -31,7 +31,13 @@ from controller.ec2 import (
     scheduler,
     state,
 )
-from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
+from controller.ec2.errors import (
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    MissingParameter,
+    invalid_value,
+    require,
+)
 from controller.ec2.ids import INSTANCE
 from controller.ec2.images import collect_image_files
 from controller.ec2.instance_lifecycle import Observation, Transition
@@ -248,8 +254,9 @@ def modify_instance_attribute(ctx: RequestContext, params: Params) -> Params:
         value = params.get("Value")
         changes[member] = value.split(",") if member == "Groups" and isinstance(value, str) else {"Value": value}
     if len(changes) != 1:
+        names = ", ".join(name[:1].lower() + name[1:] for name in changes)
         raise MissingParameter("Specify exactly one attribute to modify.") if not changes else \
-            InvalidParameterValue("Only one attribute can be modified at a time.")
+            InvalidParameterCombination(f"Fields for multiple attribute types specified: {names}")
     (member, value), = changes.items()
     table = instance_state.instances
     with write(ctx.cloud.db) as conn:

@@ -198,10 +198,10 @@ def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:  
 def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> None:  # noqa: F811
     instance = ic.run()[0]["InstanceId"]
 
-    def attribute(name: str) -> Any:
+    def attribute(name: str, member: str | None = None) -> Any:
         answer = ic.call("DescribeInstanceAttribute", {"InstanceId": instance, "Attribute": name})
         assert answer["InstanceId"] == instance
-        return answer[name[:1].upper() + name[1:]]
+        return answer[member or name[:1].upper() + name[1:]]
 
     assert attribute("disableApiTermination") == {"Value": False}
     ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "DisableApiTermination": {"Value": True}})
@@ -213,3 +213,14 @@ def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> No
     ic.refused("TerminateInstances", {"InstanceIds": [instance]}, "OperationNotPermitted")
     ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "DisableApiTermination": {"Value": False}})
     assert attribute("disableApiTermination") == {"Value": False}
+    ic.refused("ModifyInstanceAttribute", {"InstanceId": instance, "DisableApiStop": {"Value": True},
+                                           "EbsOptimized": {"Value": True}}, "InvalidParameterCombination")
+    assert attribute("disableApiStop") == {"Value": False}
+    # Groups and source/dest checking are the primary interface's, read back through the instance.
+    vpc = ic.instance(instance)["VpcId"]
+    group = ic.call("CreateSecurityGroup", {"GroupName": "web", "Description": "web", "VpcId": vpc})["GroupId"]
+    ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "Groups": [group]})
+    assert attribute("groupSet", "Groups") == [{"GroupId": group, "GroupName": "web"}]
+    ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "SourceDestCheck": {"Value": False}})
+    assert attribute("sourceDestCheck") == {"Value": False}
+    assert ic.instance(instance)["SourceDestCheck"] is False
