@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select
 
 from controller.iam import policy
 from controller.organizations import state
-from controller.organizations.tree import ancestry, existing_root
+from controller.organizations.tree import ancestry
 
 SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"
 FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
@@ -34,17 +34,19 @@ def full_aws_access_arn(partition: str) -> str:
     return f"arn:{partition}:organizations::aws:policy/service_control_policy/{FULL_AWS_ACCESS_ID}"
 
 
-def scp_enabled(conn: Connection, root: str | None) -> bool:
-    if root is None:
-        return False
+def scp_enabled(conn: Connection, root: str) -> bool:
+    return enabled_root(conn) == root
+
+
+def enabled_root(conn: Connection) -> str | None:
+    """The root in which SCPs are enabled, or None."""
     return conn.execute(select(state.root_policy_types.c.root_id).where(
-        state.root_policy_types.c.root_id == root,
-        state.root_policy_types.c.policy_type == SERVICE_CONTROL_POLICY)).first() is not None
+        state.root_policy_types.c.policy_type == SERVICE_CONTROL_POLICY)).scalar()
 
 
 def attach_full_aws_access(conn: Connection, target_ids: list[str]) -> None:
     """Attach FullAWSAccess to new targets when SCPs are enabled (AWS does it by default)."""
-    if target_ids and scp_enabled(conn, existing_root(conn)):
+    if target_ids and enabled_root(conn) is not None:
         conn.execute(insert(state.policy_attachments).prefix_with("OR IGNORE"), [
             {"policy_id": FULL_AWS_ACCESS_ID, "target_id": target, "policy_type": SERVICE_CONTROL_POLICY}
             for target in target_ids])
@@ -54,8 +56,8 @@ def scp_levels(conn: Connection, account_id: str, management_account_id: str | N
     """The SCPs that govern principals of ``account_id``, per level; None outside SCPs' reach."""
     if not account_id or account_id == management_account_id:
         return None
-    root = existing_root(conn)
-    if root is None or not scp_enabled(conn, root):
+    root = enabled_root(conn)
+    if root is None:
         return None
     targets = [*ancestry(conn, root, account_id), account_id]
     table = state.policy_attachments

@@ -29,13 +29,6 @@ create_account_requests = Table(
     Column("failure_reason", String(64)),
 )
 
-roots = Table(
-    "org_roots", metadata,
-    Column("root_id", String(34), primary_key=True),
-    Column("organization_id", String(34), nullable=False, unique=True),
-    Column("created_at", UtcDateTime, nullable=False),
-)
-
 #: The policy types enabled in a root (AWS's ``Root.PolicyTypes``); only enabled ones have a row.
 root_policy_types = Table(
     "org_root_policy_types", metadata,

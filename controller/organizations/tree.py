@@ -2,24 +2,24 @@
 
 Every account of the cloud belongs to the organization; an account without a row in
 ``account_parents`` sits directly in the root (where CreateAccount puts it, as on AWS).
-The root is created with the organization, the first time anything asks for it.
+The organization and its root always exist: their ids are stable, never created on demand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from controller.auth.store import accounts
 from controller.organizations import state
-from controller.state import utcnow
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
 
-ORGANIZATION_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ROOT_NAME = "Root"
 #: AWS nests OUs at most five levels below the root ("Quotas for AWS Organizations").
 MAX_OU_DEPTH = 5
@@ -28,43 +28,32 @@ ROOT, ORGANIZATIONAL_UNIT, ACCOUNT = "ROOT", "ORGANIZATIONAL_UNIT", "ACCOUNT"
 
 
 def organization_id(cloud: Cloud) -> str:
-    """The cloud's organization id (``o-`` and 10 characters), created the first time it is asked for."""
+    """The cloud's organization id (``o-`` and 10 characters).
+
+    Clouds made by earlier versions stored a random one; otherwise it is derived from
+    the management account, so asking for it never writes anything (a refused request
+    must change nothing, not even by creating the organization on its way).
+    """
     management = cloud.credentials.management_account()
     table = state.organizations
     with cloud.db.read() as conn:
-        found = conn.execute(select(table.c.organization_id).where(
+        stored = conn.execute(select(table.c.organization_id).where(
             table.c.management_account_id == management)).scalar()
-    if found:
-        return found
-    new_id = "o-" + "".join(secrets.choice(ORGANIZATION_ID_ALPHABET) for _ in range(10))
-    with cloud.db.begin() as conn:
-        conn.execute(insert(table).prefix_with("OR IGNORE").values(
-            management_account_id=management, organization_id=new_id, created_at=utcnow()))
-        return conn.execute(select(table.c.organization_id).where(
-            table.c.management_account_id == management)).scalar_one()
-
-
-def _random(length: int) -> str:
-    return "".join(secrets.choice(ORGANIZATION_ID_ALPHABET) for _ in range(length))
+    return stored or "o-" + _derived(f"organization:{management}", 10)
 
 
 def root_id(cloud: Cloud) -> str:
-    """The organization's root id (``r-`` and 4 characters), created with the organization."""
-    org_id = organization_id(cloud)
-    with cloud.db.read() as conn:
-        found = existing_root(conn)
-    if found:
-        return found
-    with cloud.db.begin() as conn:
-        conn.execute(insert(state.roots).prefix_with("OR IGNORE").values(
-            root_id=f"r-{_random(4)}", organization_id=org_id, created_at=utcnow()))
-        return conn.execute(select(state.roots.c.root_id).where(
-            state.roots.c.organization_id == org_id)).scalar_one()
+    """The organization's one root id (``r-`` and 4 characters), derived from the organization's."""
+    return "r-" + _derived(f"root:{organization_id(cloud)}", 4)
 
 
-def existing_root(conn: Connection) -> str | None:
-    """The root id if the root was created already (read paths never create it)."""
-    return conn.execute(select(state.roots.c.root_id)).scalar()
+def _derived(seed: str, length: int) -> str:
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "".join(ID_ALPHABET[byte % len(ID_ALPHABET)] for byte in digest[:length])
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
 
 
 def new_ou_id(root: str) -> str:
