@@ -35,12 +35,19 @@ def load_json_body(body: bytes) -> dict[str, Any]:
     if not body or not body.strip():
         return {}
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError("malformed", f"Malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError("malformed", "Malformed JSON: the document is nested too deeply.") from exc
     if not isinstance(document, dict):
         raise _mismatch("an object", document)
     return document
+
+
+def _reject_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259), though Python's parser takes them."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def read_json_structure(shape: Shape, document: dict[str, Any]) -> dict[str, Any]:
@@ -83,24 +90,35 @@ def read_json_value(shape: Shape, value: Any) -> Any:
         result = {}
         for key, item in value.items():
             try:
-                result[key] = None if item is None else read_json_value(shape.value, item)
+                result[_unicode_text(key)] = None if item is None else read_json_value(shape.value, item)
             except InputError as problem:
                 raise problem.under(key, key) from None
         return result
     return _read_scalar(kind, value)
 
 
+def _unicode_text(text: str) -> str:
+    """The string, if it is Unicode text: ``"\\ud800"`` parses to a lone surrogate, which is not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError("malformed", "Invalid UTF-16 surrogate in a JSON string.", value=text) from exc
+    return text
+
+
 def _read_scalar(kind: str, value: Any) -> Any:
     if kind == "string":
         if not isinstance(value, str):
             raise _mismatch("a string", value)
-        return value
+        return _unicode_text(value)
     if kind == "boolean":
         if not isinstance(value, bool):
             raise _mismatch("a boolean", value)
         return value
     if kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        # 1e999 parses as an infinite float: not an integer, like any other fraction.
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                isinstance(value, float) and not value.is_integer()):
             raise _mismatch("an integer", value)
         return int(value)
     if kind in ("float", "double"):
@@ -173,7 +191,13 @@ def json_value(shape: Shape, value: Any) -> Any:
 
 
 def dump_json(document: Any) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from a document stored before input was checked) has no UTF-8 form;
+        # as an escape it is still valid JSON.
+        return json.dumps(document, separators=(",", ":")).encode("ascii")
 
 
 def content_type(service_model: ServiceModel) -> str:

@@ -17,13 +17,18 @@ from controller.protocol.faults import InputError
 from controller.protocol.models import Member, cached_on, members_of
 from controller.protocol.shapes import scalar_to_text, text_to_scalar
 
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
-_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#xD;",
+# Control characters are written as character references, as S3 writes them in keys it lists
+# (clients that need them verbatim ask for ``encoding-type=url``); lone surrogates, which no
+# UTF-8 document can hold, become U+FFFD.
+_UNWRITABLE = {**{chr(code): f"&#x{code:X};" for code in range(0x20) if chr(code) not in "\t\n"},
+               **{chr(code): "\ufffd" for code in range(0xD800, 0xE000)}}
+_TEXT_ESCAPES = str.maketrans({**_UNWRITABLE, "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTR_ESCAPES = str.maketrans({**_UNWRITABLE, "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
                                "\n": "&#xA;", "\t": "&#x9;"})
 
 
 def escape_text(text: str) -> str:
-    """Escape character data (``\\r`` too, which XML parsers would otherwise normalize away)."""
+    """Escape character data (``\\r`` and other control characters too, see ``_UNWRITABLE``)."""
     return text.translate(_TEXT_ESCAPES)
 
 

@@ -1,0 +1,60 @@
+"""Input no SDK sends, found by the API fuzzer: each is the client's mistake (a 4xx), never a crash."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from controller.errors import ServiceError
+from controller.protocol import HttpRequest, load_service_model, parse_request, serialize_response
+from controller.protocol.json_protocol import dump_json
+from controller.protocol.xmlcodec import escape_attribute, escape_text
+
+TARGET = "AWSOrganizationsV20161128.ListAccounts"
+
+
+def organizations_call(body: bytes) -> HttpRequest:
+    return HttpRequest("POST", "/", headers={"x-amz-target": TARGET, "content-type": "application/x-amz-json-1.1"},
+                       body=body)
+
+
+def refusal(body: bytes) -> ServiceError:
+    operation = load_service_model("organizations").operation_model("ListAccounts")
+    with pytest.raises(ServiceError) as caught:
+        parse_request(operation, organizations_call(body))
+    return caught.value
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,           # deeper than Python's parser recurses
+    b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    b'{"MaxResults": NaN}', b'{"MaxResults": Infinity}', b'{"MaxResults": -Infinity}',  # not JSON (RFC 8259)
+])
+def test_unparseable_json_is_a_serialization_error(body: bytes) -> None:
+    error = refusal(body)
+    assert (error.code, error.status) == ("SerializationException", 400)
+
+
+@pytest.mark.parametrize("body", [b'{"MaxResults": 1e999}', b'{"MaxResults": 1.5}', b'{"NextToken": "\\ud800"}'])
+def test_values_that_parse_but_are_not_of_the_type_are_refused(body: bytes) -> None:
+    error = refusal(body)
+    assert error.status == 400 and error.code in ("SerializationException", "InvalidInputException")
+
+
+def test_a_lone_surrogate_in_output_is_still_valid_json() -> None:
+    assert json.loads(dump_json({"a": "x\ud800é"})) == {"a": "x\ud800é"}
+    assert dump_json({"a": "é"}) == '{"a":"é"}'.encode()
+
+
+def test_control_characters_are_written_as_references_as_s3_does() -> None:
+    assert escape_text("a\x15b\r\n\t<&") == "a&#x15;b&#xD;\n\t&lt;&amp;"
+    assert escape_attribute("\x01\n\"") == "&#x1;&#xA;&quot;"
+    assert escape_text("\ud800") == "\ufffd"
+
+
+def test_xml_response_echoing_hostile_input_is_utf8() -> None:
+    operation = load_service_model("s3").operation_model("ListBuckets")
+    response = serialize_response(operation, {"Buckets": [], "Prefix": "\x15\ud800<"}, "rid")
+    body = bytes(response.body)
+    assert b"<Prefix>&#x15;\xef\xbf\xbd&lt;</Prefix>" in body
