@@ -1,4 +1,4 @@
-"""Bucket subresources: tagging, CORS, policy, ACL, public access block, versioning, lifecycle, encryption.
+"""Bucket subresources: tagging, CORS, policy, ACL, ownership, public access block, versioning, lifecycle, SSE.
 
 Each is stored on the bucket row as the owner sent it (after S3's validation) and read
 back verbatim; the effects live elsewhere (``access.py`` for policies, ACLs and the
@@ -15,7 +15,9 @@ from sqlalchemy import update
 from controller.api import Params, RequestContext
 from controller.s3 import api, catalog, cors, lifecycle
 from controller.s3.access import acl_grants, acl_output, bucket_resource, requested_acl
+from controller.s3.acl import only_bucket_owner, stored_grants
 from controller.s3.bucket_policy import is_public_policy, validate_bucket_policy
+from controller.s3.buckets import OWNERSHIP_VALUES
 from controller.s3.common import check_sse_algorithm, read_bucket
 from controller.s3.errors import (
     AccessDenied,
@@ -147,6 +149,42 @@ def put_bucket_acl(ctx: RequestContext, params: Params) -> Params:
         raise ServiceError("The XML you provided was not well-formed or did not validate against our published "
                            "schema", code="MalformedACLError", status=400)
     _store(ctx, params, acl=acl)
+    return {}
+
+
+# --- ownership controls -------------------------------------------------------------------------------------
+
+
+@api.operation("PutBucketOwnershipControls", resources=bucket_resource)
+def put_bucket_ownership_controls(ctx: RequestContext, params: Params) -> Params:
+    bucket = read_bucket(ctx, params)
+    rules = (params.get("OwnershipControls") or {}).get("Rules") or []
+    if len(rules) != 1 or rules[0].get("ObjectOwnership") not in OWNERSHIP_VALUES:
+        raise MalformedXML("The XML you provided was not well-formed or did not validate against our published "
+                           "schema")
+    ownership = rules[0]["ObjectOwnership"]
+    owner = bucket["owner_account"]
+    if ownership == "BucketOwnerEnforced" and not only_bucket_owner(
+            stored_grants(bucket["acl"], owner=owner, bucket_owner=owner, on_bucket=True), owner):
+        raise ServiceError("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                           code="InvalidBucketAclWithObjectOwnership", status=400)
+    _store(ctx, params, ownership=ownership)
+    return {}
+
+
+@api.operation("GetBucketOwnershipControls", resources=bucket_resource)
+def get_bucket_ownership_controls(ctx: RequestContext, params: Params) -> Params:
+    ownership = read_bucket(ctx, params)["ownership"]
+    if not ownership:
+        raise ServiceError("The bucket ownership controls were not found", code="OwnershipControlsNotFoundError",
+                           status=404, BucketName=params["Bucket"])
+    return {"OwnershipControls": {"Rules": [{"ObjectOwnership": ownership}]}}
+
+
+@api.operation("DeleteBucketOwnershipControls", resources=bucket_resource,
+               action="s3:PutBucketOwnershipControls")
+def delete_bucket_ownership_controls(ctx: RequestContext, params: Params) -> Params:
+    _store(ctx, params, ownership=None)
     return {}
 
 

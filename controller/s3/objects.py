@@ -85,9 +85,11 @@ def new_object_values(ctx: RequestContext, bucket: Record, params: Params) -> Re
         raise NotImplementedError_("Appending to objects is only supported by S3 Express One Zone.")
     if params.get("ObjectLockMode") or params.get("ObjectLockLegalHoldStatus"):
         raise InvalidRequest("Bucket is missing Object Lock Configuration")
-    # anonymous writers (public-read-write buckets) own nothing: their objects are the bucket owner's
-    owner_account = ctx.account_id if bucket["ownership"] != "BucketOwnerEnforced" else ""
-    owner_account = owner_account or bucket["owner_account"]
+    # the writer owns what it writes, except: ACLs disabled; BucketOwnerPreferred with the
+    # bucket-owner-full-control ACL; anonymous writers (public-read-write buckets), who own nothing
+    taken = bucket["ownership"] == "BucketOwnerEnforced" or (
+        bucket["ownership"] == "BucketOwnerPreferred" and params.get("ACL") == "bucket-owner-full-control")
+    owner_account = bucket["owner_account"] if taken or not ctx.account_id else ctx.account_id
     acl = requested_acl(ctx, params, owner=owner_account, bucket=bucket, on_bucket=False) or "private"
     return dict(owner_account=owner_account, storage_class=check_storage_class(params.get("StorageClass")),
                 headers=system_headers(params), user_metadata=check_user_metadata(params.get("Metadata")),

@@ -137,6 +137,12 @@ def test_public_access_block_and_enforced_ownership(s3: Any, anonymous: Any, buc
         assert s3.get_object_acl(Bucket=enforced, Key="k")["Grants"][0]["Permission"] == "FULL_CONTROL"
         assert error_code(s3.create_bucket, Bucket=f"{unique}-own2", ObjectOwnership="BucketOwnerEnforced",
                           ACL="public-read") == "InvalidBucketAclWithObjectOwnership"
+        s3.put_bucket_ownership_controls(Bucket=enforced, OwnershipControls={"Rules": [
+            {"ObjectOwnership": "ObjectWriter"}]})
+        s3.put_object(Bucket=enforced, Key="k2", Body=b"k", ACL="public-read")
+        assert anonymous.get_object(Bucket=enforced, Key="k2")["Body"].read() == b"k"
+        assert s3.get_bucket_ownership_controls(Bucket=enforced)["OwnershipControls"]["Rules"] == [
+            {"ObjectOwnership": "ObjectWriter"}]
     finally:
         remove_bucket(s3, enforced)
 

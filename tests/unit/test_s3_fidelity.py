@@ -213,6 +213,27 @@ def test_public_access_block_and_disabled_acls(s3h: S3Harness) -> None:
                                  "ACL": "public-read"}, "InvalidBucketAclWithObjectOwnership")
 
 
+def test_ownership_controls_round_trip_and_guard_enforcement(s3h: S3Harness) -> None:
+    s3h.refused("GetBucketOwnershipControls", {"Bucket": BUCKET}, "OwnershipControlsNotFoundError")
+    s3h.refused("PutBucketOwnershipControls", {"Bucket": BUCKET, "OwnershipControls": {"Rules": [
+        {"ObjectOwnership": "Everyone"}]}}, "MalformedXML")
+    s3h.call("PutBucketOwnershipControls", {"Bucket": BUCKET, "OwnershipControls": {"Rules": [
+        {"ObjectOwnership": "BucketOwnerPreferred"}]}})
+    assert s3h.call("GetBucketOwnershipControls", {"Bucket": BUCKET}) == {
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}}
+    s3h.put(BUCKET, "given", b"g", ACL="bucket-owner-full-control")  # written by the bucket owner: its own anyway
+    s3h.call("PutBucketAcl", {"Bucket": BUCKET, "ACL": "public-read"})
+    s3h.refused("PutBucketOwnershipControls", {"Bucket": BUCKET, "OwnershipControls": {"Rules": [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]}}, "InvalidBucketAclWithObjectOwnership")
+    s3h.put(BUCKET, "pub", b"p", ACL="public-read")
+    s3h.call("PutBucketAcl", {"Bucket": BUCKET, "ACL": "private"})
+    s3h.call("PutBucketOwnershipControls", {"Bucket": BUCKET, "OwnershipControls": {"Rules": [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]}})
+    assert not allowed(s3h, ANONYMOUS, "s3:GetObject", obj("pub"))  # ACLs disabled: they grant nothing
+    s3h.call("DeleteBucketOwnershipControls", {"Bucket": BUCKET})
+    assert allowed(s3h, ANONYMOUS, "s3:GetObject", obj("pub"))  # and count again once re-enabled
+
+
 def test_a_version_is_decided_by_its_own_acl(s3h: S3Harness) -> None:
     s3h.call("PutBucketVersioning", {"Bucket": BUCKET, "VersioningConfiguration": {"Status": "Enabled"}})
     public = s3h.put(BUCKET, "k", b"old", ACL="public-read")["VersionId"]
