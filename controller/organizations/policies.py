@@ -61,10 +61,11 @@ from controller.organizations.tree import (
 )
 from controller.organizations.units import root_output
 
-#: SCPs one root, OU or account may have attached, and an SCP's size ("Quotas for AWS Organizations":
-#: the console strips whitespace before saving, the API keeps and counts it).
+#: "Quotas for AWS Organizations": SCPs attached to one root, OU or account; an SCP's size (the console
+#: strips whitespace before saving, the API keeps and counts it); SCPs in the organization.
 MAX_ATTACHED = 5
 MAX_CONTENT = 5120
+MAX_POLICIES = 10_000
 _POLICY_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _NO_TARGET = "We can't find a root, OU, account, or policy with the TargetId that you specified."
 
@@ -156,6 +157,9 @@ def create_policy(ctx: RequestContext, params: Params) -> Params:
            "content": content, "created_at": ctx.received_at}
     with ctx.cloud.db.begin() as conn:
         _check_unique_name(conn, params["Name"])
+        if conn.execute(select(func.count()).select_from(state.policies)).scalar_one() >= MAX_POLICIES:
+            raise constraint_violation(f"You have reached the maximum number of policies ({MAX_POLICIES}) of type "
+                                       f"{SERVICE_CONTROL_POLICY}.", "POLICY_NUMBER_LIMIT_EXCEEDED")
         conn.execute(insert(state.policies).values(**row))
         store_tags(conn, row["policy_id"], tags)
     output = _output(ctx, row)

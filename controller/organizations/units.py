@@ -57,6 +57,8 @@ from controller.organizations.tree import (
 )
 
 _NO_PARENT = "We can't find a root or OU with the ParentId that you specified."
+#: OUs one organization may hold ("Quotas for AWS Organizations").
+MAX_OUS = 2000
 
 
 def _ou_resources(ctx: RequestContext, params: Params) -> list[str]:
@@ -114,6 +116,9 @@ def create_organizational_unit(ctx: RequestContext, params: Params) -> Params:
             raise constraint_violation("You attempted to create an OU tree that is too many levels deep.",
                                        "OU_DEPTH_LIMIT_EXCEEDED")
         _check_unique_name(conn, parent_id, name)
+        if conn.execute(select(func.count()).select_from(state.organizational_units)).scalar_one() >= MAX_OUS:
+            raise constraint_violation(f"You have reached the maximum number of OUs ({MAX_OUS}) in the "
+                                       "organization.", "OU_NUMBER_LIMIT_EXCEEDED")
         ou_id = new_ou_id(root)
         conn.execute(insert(state.organizational_units).values(ou_id=ou_id, parent_id=parent_id, name=name,
                                                                created_at=ctx.received_at))
