@@ -14,6 +14,11 @@ boolean:
 - :data:`ACCOUNT`: the statement names the caller's account (``123456789012`` or
   ``arn:aws:iam::123456789012:root``). That delegates to the account: the caller still
   needs an identity-based allow. For the account's root user it is a direct grant.
+
+``NotPrincipal`` (IAM User Guide, "AWS JSON policy elements: NotPrincipal") works the
+other way round and differs by effect: an Allow skips a caller named by any of its
+identities (:meth:`PrincipalSpec.names_any`), a Deny exempts only a caller named by all
+of them (:meth:`PrincipalSpec.excludes`).
 """
 
 from __future__ import annotations
