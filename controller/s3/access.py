@@ -28,6 +28,7 @@ from typing import Any
 
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.iam import policy as iam_policy
+from controller.iam.enforce import check_action
 from controller.s3 import acl, catalog
 from controller.s3.bucket_policy import is_public_statement
 from controller.s3.errors import AccessDenied, InvalidArgument, ServiceError, no_such_bucket
@@ -204,6 +205,32 @@ def object_resource(ctx: RequestContext, params: Params) -> list[str]:
         if params.get(member) is not None:
             keys[key] = str(params[member])
     return [object_arn(ctx.cloud.config.partition, params["Bucket"], params["Key"])]
+
+
+def read_resource(ctx: RequestContext, params: Params) -> list[str]:
+    """GetObject/HeadObject: the object; a missing one is S3's 404 for a caller who may list the bucket.
+
+    S3 answers a read of an object that does not exist (or whose current version is a
+    delete marker) with 404 when the caller has ``s3:ListBucket`` on the bucket, and with
+    403 otherwise, so that keys cannot be probed by those who may not list them.
+    """
+    arns = object_resource(ctx, params)
+    bucket = runtime(ctx.cloud).bucket(params["Bucket"])
+    principal = ctx.principal
+    if bucket is None or (principal.is_root and principal.account_id == bucket["owner_account"]):
+        return arns  # the handler answers (NoSuchBucket, or the owner's own 404)
+    try:
+        with ctx.cloud.db.read() as conn:
+            catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
+    except ServiceError as missing:
+        if missing.status != 404:
+            return arns
+        try:
+            check_action(ctx, "s3:ListBucket", [bucket_arn(ctx.cloud.config.partition, params["Bucket"])])
+        except ServiceError:
+            return arns  # no listing: authorization answers 403
+        raise
+    return arns
 
 
 def delete_objects_resource(ctx: RequestContext, params: Params) -> list[str]:

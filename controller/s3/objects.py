@@ -17,7 +17,14 @@ from controller.api import Params, RequestContext
 from controller.errors import ServiceError
 from controller.iam.enforce import check_action
 from controller.s3 import api, catalog, checksums, engine
-from controller.s3.access import acl_grants, acl_output, bucket_resource, object_resource, requested_acl
+from controller.s3.access import (
+    acl_grants,
+    acl_output,
+    bucket_resource,
+    object_resource,
+    read_resource,
+    requested_acl,
+)
 from controller.s3.common import (
     checksum_members,
     encryption_members,
@@ -196,7 +203,7 @@ def _read_version(ctx: RequestContext, rt: S3Runtime,
     return bucket, version, inline, leased
 
 
-@api.operation("GetObject", resources=object_resource)
+@api.operation("GetObject", resources=read_resource)
 def get_object(ctx: RequestContext, params: Params) -> Params:
     rt = runtime(ctx.cloud)
     bucket, version, inline, leased = _read_version(ctx, rt, params)
@@ -211,7 +218,7 @@ def get_object(ctx: RequestContext, params: Params) -> Params:
     return output
 
 
-@api.operation("HeadObject", resources=object_resource, action="s3:GetObject")
+@api.operation("HeadObject", resources=read_resource, action="s3:GetObject")
 def head_object(ctx: RequestContext, params: Params) -> Params:
     rt = runtime(ctx.cloud)
     bucket = read_bucket(ctx, params)

@@ -58,6 +58,9 @@ def test_public_read_bucket_is_read_anonymously_then_cleaned_up_by_its_owner(s3:
     listed = anonymous.list_objects_v2(Bucket=name)
     assert [item["Key"] for item in listed["Contents"]] == ["hello.txt", "private.txt"]
     assert error_code(anonymous.get_object, Bucket=name, Key="private.txt") == "AccessDenied"
+    # a key that does not exist: 404 to those who may list the bucket (403 to others, below)
+    assert error_code(anonymous.get_object, Bucket=name, Key="missing.txt") == "NoSuchKey"
+    assert error_code(anonymous.list_buckets) == "AccessDenied"
     assert error_code(anonymous.put_object, Bucket=name, Key="x", Body=b"x") == "AccessDenied"
     assert error_code(anonymous.delete_object, Bucket=name, Key="hello.txt") == "AccessDenied"
     grants = s3.get_object_acl(Bucket=name, Key="hello.txt")["Grants"]
@@ -77,6 +80,7 @@ def test_public_read_write_and_authenticated_read(cloudlet: CloudletProcess, s3:
     assert s3.get_object(Bucket=bucket, Key="dropped.txt")["Body"].read() == b"from anyone"
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
     assert error_code(anonymous.list_objects_v2, Bucket=bucket) == "AccessDenied"
+    assert error_code(anonymous.get_object, Bucket=bucket, Key="missing.txt") == "AccessDenied"
     assert error_code(anonymous.put_object, Bucket=bucket, Key="again.txt", Body=b"x") == "AccessDenied"
     s3.put_object(Bucket=bucket, Key="members.txt", Body=b"m", ACL="authenticated-read")
     assert error_code(anonymous.get_object, Bucket=bucket, Key="members.txt") == "AccessDenied"

@@ -16,7 +16,7 @@ from controller.errors import ServiceError
 from controller.iam import policy as iam_policy
 from controller.iam.enforce import check_action
 from controller.s3 import acl, catalog, cors, lifecycle
-from controller.s3.access import resource_lookup
+from controller.s3.access import read_resource, resource_lookup
 from controller.s3.listing import AFTER_KEY, Position, list_page, start_position
 from controller.s3.naming import canonical_user_id, new_upload_id, new_version_id, version_sequence
 from controller.s3.runtime import runtime
@@ -232,6 +232,17 @@ def test_ownership_controls_round_trip_and_guard_enforcement(s3h: S3Harness) -> 
     assert not allowed(s3h, ANONYMOUS, "s3:GetObject", obj("pub"))  # ACLs disabled: they grant nothing
     s3h.call("DeleteBucketOwnershipControls", {"Bucket": BUCKET})
     assert allowed(s3h, ANONYMOUS, "s3:GetObject", obj("pub"))  # and count again once re-enabled
+
+
+def test_a_missing_object_is_404_only_to_those_who_may_list(s3h: S3Harness) -> None:
+    s3h.put(BUCKET, "here", b"h", ACL="public-read")
+    s3h.call("DeleteObject", {"Bucket": BUCKET, "Key": "here"})
+    params = {"Bucket": BUCKET, "Key": "here"}
+    assert read_resource(s3h.context("GetObject", ANONYMOUS), params) == [obj("here")]  # then 403
+    s3h.call("PutBucketAcl", {"Bucket": BUCKET, "ACL": "public-read"})
+    with pytest.raises(ServiceError) as excinfo:
+        read_resource(s3h.context("GetObject", ANONYMOUS), params)
+    assert excinfo.value.code == "NoSuchKey"
 
 
 def test_a_version_is_decided_by_its_own_acl(s3h: S3Harness) -> None:
