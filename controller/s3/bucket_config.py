@@ -21,6 +21,7 @@ from controller.s3.buckets import OWNERSHIP_VALUES
 from controller.s3.common import check_sse_algorithm, read_bucket
 from controller.s3.errors import (
     AccessDenied,
+    InvalidArgument,
     InvalidRequest,
     MalformedXML,
     NoSuchBucketPolicy,
@@ -275,7 +276,11 @@ def put_bucket_encryption(ctx: RequestContext, params: Params) -> Params:
     if len(rules) != 1 or not rules[0].get("ApplyServerSideEncryptionByDefault"):
         raise MalformedXML("The XML you provided was not well-formed or did not validate against our published "
                            "schema")
-    check_sse_algorithm(rules[0]["ApplyServerSideEncryptionByDefault"].get("SSEAlgorithm", ""))
+    default = rules[0]["ApplyServerSideEncryptionByDefault"]
+    check_sse_algorithm(default.get("SSEAlgorithm", ""))
+    if default.get("KMSMasterKeyID"):
+        raise InvalidArgument("a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or "
+                              "aws:kms:dsse", ArgumentName="ApplyServerSideEncryptionByDefault")
     _store(ctx, params, encryption={"Rules": rules})
     return {}
 

@@ -71,18 +71,41 @@ def check_configuration(configuration: dict[str, Any]) -> list[Rule]:
         if not any(rule.get(action) for action in actions):
             raise InvalidArgument("At least one action needs to be specified in a rule", ArgumentName="Action",
                                   ArgumentValue="null")
-        _check_time(rule.get("Expiration"), "Expiration")
+        expiration = rule.get("Expiration") or {}
+        _check_time(expiration, "Expiration")
+        if expiration.get("ExpiredObjectDeleteMarker") is not None and (
+                expiration.get("Days") is not None or expiration.get("Date") is not None):
+            # ExpiredObjectDeleteMarker "cannot be specified with Days or Date" (API reference, LifecycleExpiration)
+            raise MalformedXML("The XML you provided was not well-formed or did not validate against our "
+                               "published schema")
         for transition in (rule.get("Transitions") or []) + (rule.get("NoncurrentVersionTransitions") or []):
             _check_time(transition, "Transition")
             if transition.get("StorageClass") not in STORAGE_CLASSES:
                 raise MalformedXML("The XML you provided was not well-formed or did not validate against our "
                                    "published schema")
+        _check_infrequent_access(rule)
+        tag_keys = [tag.get("Key") for tag in ((rule.get("Filter") or {}).get("And") or {}).get("Tags") or []]
+        if len(tag_keys) != len(set(tag_keys)):
+            raise InvalidArgument("Duplicate Tag Keys are not allowed.", ArgumentName="Tags")
         noncurrent = rule.get("NoncurrentVersionExpiration") or {}
         if "NoncurrentDays" in noncurrent and noncurrent["NoncurrentDays"] <= 0:
             raise InvalidArgument("'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive "
                                   "integer", ArgumentName="NoncurrentDays",
                                   ArgumentValue=str(noncurrent["NoncurrentDays"]))
     return rules
+
+
+def _check_infrequent_access(rule: Rule) -> None:
+    """Objects go to the infrequent-access classes after 30 days at the earliest (S3's minimum)."""
+    for member, days_member, action in (("Transitions", "Days", "Transition"),
+                                        ("NoncurrentVersionTransitions", "NoncurrentDays",
+                                         "NoncurrentVersionTransition")):
+        for transition in rule.get(member) or []:
+            days, storage_class = transition.get(days_member), transition.get("StorageClass")
+            if storage_class in ("STANDARD_IA", "ONEZONE_IA") and days is not None and days < 30:
+                raise InvalidArgument(f"'{days_member}' in {action} action must be greater than or equal to 30 "
+                                      f"for storageClass '{storage_class}'", ArgumentName=days_member,
+                                      ArgumentValue=str(days))
 
 
 def _check_time(action: dict[str, Any] | None, what: str) -> None:

@@ -330,6 +330,25 @@ def test_tags_use_aws_characters_only(s3h: S3Harness) -> None:
     s3h.refused("PutObject", {"Bucket": BUCKET, "Key": "k", "Body": b"", "Tagging": "k=%01"}, "InvalidTag")
 
 
+@pytest.mark.parametrize(("rule", "code"), [
+    ({"Expiration": {"Days": 1, "ExpiredObjectDeleteMarker": True}}, "MalformedXML"),
+    ({"Transitions": [{"Days": 7, "StorageClass": "STANDARD_IA"}]}, "InvalidArgument"),
+    ({"NoncurrentVersionTransitions": [{"NoncurrentDays": 29, "StorageClass": "ONEZONE_IA"}]}, "InvalidArgument"),
+    ({"Expiration": {"Days": 1}, "Filter": {"And": {"Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}}},
+     "InvalidArgument"),
+])
+def test_lifecycle_rules_s3_refuses(s3h: S3Harness, rule: dict, code: str) -> None:
+    s3h.refused("PutBucketLifecycleConfiguration", {"Bucket": BUCKET, "LifecycleConfiguration": {"Rules": [
+        {"Status": "Enabled", "Filter": {}, **rule}]}}, code)
+    s3h.refused("GetBucketLifecycleConfiguration", {"Bucket": BUCKET}, "NoSuchLifecycleConfiguration")
+
+
+def test_default_encryption_refuses_a_kms_key_without_kms(s3h: S3Harness) -> None:
+    s3h.refused("PutBucketEncryption", {"Bucket": BUCKET, "ServerSideEncryptionConfiguration": {"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256", "KMSMasterKeyID": "alias/x"}}]}},
+        "InvalidArgument")
+
+
 def test_lifecycle_days_past_the_calendar_never_fire_and_one_bucket_never_stops_the_sweep(s3h: S3Harness) -> None:
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     assert not lifecycle.due(now, {"Days": 2_000_000_000}, now, 86400)
