@@ -132,6 +132,8 @@ def associate_address(ctx: RequestContext, params: Params) -> Params:
                                           "but not both.")
     if not params.get("NetworkInterfaceId") and not params.get("InstanceId"):
         raise MissingParameter("The request must contain the parameter instanceId or networkInterfaceId")
+    if params.get("PrivateIpAddress"):
+        cidrs.ipv4_address(params["PrivateIpAddress"])
     with state.write(ctx.cloud.db) as conn:
         address = _address(conn, ctx, params)
         if params.get("NetworkInterfaceId"):

@@ -117,12 +117,17 @@ def is_reserved(cidr: str, address: str) -> bool:
     return offset < RESERVED_AT_START or ip == net.broadcast_address
 
 
-def check_private_ip(cidr: str, address: str, parameter: str = "privateIpAddress") -> str:
-    """A requested private IPv4 address: valid, inside the subnet and not reserved."""
+def ipv4_address(address: str, parameter: str = "privateIpAddress") -> ipaddress.IPv4Address:
+    """A written IPv4 address, else InvalidParameterValue (checked before anything is looked up)."""
     try:
-        ip = ipaddress.IPv4Address(address)
+        return ipaddress.IPv4Address(address)
     except ValueError:
         raise invalid_value(address, parameter, "This is not a valid IPv4 address.") from None
+
+
+def check_private_ip(cidr: str, address: str, parameter: str = "privateIpAddress") -> str:
+    """A requested private IPv4 address: valid, inside the subnet and not reserved."""
+    ip = ipv4_address(address, parameter)
     if ip not in ipaddress.IPv4Network(cidr):
         raise InvalidParameterValue(f"Address {address} does not fall within the subnet's address range")
     if is_reserved(cidr, address):

@@ -232,9 +232,12 @@ def replace_network_acl_entry(ctx: RequestContext, params: Params) -> Params:
 def delete_network_acl_entry(ctx: RequestContext, params: Params) -> Params:
     entries = state.network_acl_entries
     rule_number, egress = params.get("RuleNumber"), bool(params.get("Egress"))
+    # The catch-all entries (32767, 32768) are shown, so a request may name them: they are not found below.
+    if rule_number is None or not MIN_RULE <= rule_number <= CATCH_ALL_IPV6:
+        raise invalid_value(rule_number, "ruleNumber", f"Rule numbers must be between {MIN_RULE} and {MAX_RULE}.")
     with state.write(ctx.cloud.db) as conn:
         acl = lookups.fetch(conn, NETWORK_ACL, params.get("NetworkAclId"), ctx.account_id)
-        if rule_number is None or not _entry_exists(conn, acl["network_acl_id"], egress, rule_number):
+        if not _entry_exists(conn, acl["network_acl_id"], egress, rule_number):
             raise InvalidNetworkAclEntryNotFound(f"The network acl entry identified by {rule_number} does not "
                                                  "exist.")
         conn.execute(delete(entries).where(entries.c.network_acl_id == acl["network_acl_id"],

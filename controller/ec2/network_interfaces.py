@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, delete, select, update
 
 from controller.api import Params, RequestContext
-from controller.ec2 import interfaces, lookups, state
+from controller.ec2 import cidrs, interfaces, lookups, state
 from controller.ec2.describe import describe
 from controller.ec2.errors import (
     InvalidNetworkInterfaceInUse,
@@ -100,6 +100,11 @@ def _requested_private_ips(params: Params) -> list[str]:
         raise InvalidParameterCombination("Only one primary private IP address can be specified.")
     first = params.get("PrivateIpAddress") or (primaries[0] if primaries else None)
     rest = [p["PrivateIpAddress"] for p in listed if p.get("PrivateIpAddress") and p["PrivateIpAddress"] != first]
+    for address in ([first] if first else []) + rest:
+        cidrs.ipv4_address(address)
+    for member in ("SecondaryPrivateIpAddressCount", "Ipv6AddressCount"):
+        if (params.get(member) or 0) < 0:
+            raise invalid_value(params[member], member[:1].lower() + member[1:], "It must not be negative.")
     return ([first] if first else []) + rest
 
 

@@ -280,7 +280,8 @@ def replace_route_table_association(ctx: RequestContext, params: Params) -> Para
 # --- routes ---------------------------------------------------------------------------------------------------
 
 
-def _destination(conn: Connection, params: Params, account: str) -> str:
+def _requested_destination(params: Params) -> tuple[str, str]:
+    """The request's one destination member and its value, CIDRs in canonical form (checked before any lookup)."""
     given = [name for name in DESTINATIONS if params.get(name)]
     if not given:
         raise MissingParameter("The request must contain the parameter destinationCidrBlock or "
@@ -291,9 +292,17 @@ def _destination(conn: Connection, params: Params, account: str) -> str:
     name = given[0]
     value = params[name]
     if name == "DestinationCidrBlock":
-        return str(cidrs.ipv4_network(value, "destinationCidrBlock"))
+        return name, str(cidrs.ipv4_network(value, "destinationCidrBlock"))
     if name == "DestinationIpv6CidrBlock":
-        return str(cidrs.ipv6_network(value, "destinationIpv6CidrBlock"))
+        return name, str(cidrs.ipv6_network(value, "destinationIpv6CidrBlock"))
+    return name, value
+
+
+def _destination(conn: Connection, requested: tuple[str, str], account: str) -> str:
+    """The route's destination: the CIDR, or the id of the caller's prefix list."""
+    name, value = requested
+    if name != "DestinationPrefixListId":
+        return value
     return lookups.fetch(conn, ids.PREFIX_LIST, value, account)["prefix_list_id"]
 
 
@@ -301,9 +310,8 @@ def _wire(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _target(conn: Connection, params: Params, account: str, table: RowMapping,
-            destination: str) -> tuple[str, str, str | None]:
-    """(target kind, target id, instance id) of a route request, checked against the table's VPC."""
+def _requested_target(params: Params) -> str:
+    """The request's one target member (checked before any lookup)."""
     unsupported = [name for name in UNSUPPORTED_TARGETS if params.get(name)]
     if unsupported:
         raise UnsupportedOperation(f"Routes to {_wire(unsupported[0])} are not supported by Cloudlet.")
@@ -314,7 +322,12 @@ def _target(conn: Connection, params: Params, account: str, table: RowMapping,
     if len(given) > 1:
         raise InvalidParameterCombination(f"The parameter {_wire(given[0])} cannot be used with the parameter "
                                           f"{_wire(given[1])}")
-    member = given[0]
+    return given[0]
+
+
+def _target(conn: Connection, params: Params, member: str, account: str, table: RowMapping,
+            destination: str) -> tuple[str, str, str | None]:
+    """(target kind, target id, instance id) of a route request, checked against the table's VPC."""
     kind, target_id = TARGETS[member], params[member]
     vpc_id, table_id = table["vpc_id"], table["route_table_id"]
     ipv6 = ":" in destination
@@ -402,12 +415,13 @@ def _route(conn: Connection, table_id: str, destination: str) -> RowMapping | No
 
 @vpc_operation("CreateRoute", resources=arns((ROUTE_TABLE, "RouteTableId")))
 def create_route(ctx: RequestContext, params: Params) -> Params:
+    requested, member = _requested_destination(params), _requested_target(params)
     with state.write(ctx.cloud.db) as conn:
         table = lookups.fetch(conn, ROUTE_TABLE, params.get("RouteTableId"), ctx.account_id)
-        destination = _destination(conn, params, ctx.account_id)
+        destination = _destination(conn, requested, ctx.account_id)
         if _route(conn, table["route_table_id"], destination) is not None:
             raise RouteAlreadyExists(f"The route identified by {destination} already exists.")
-        kind, target_id, instance_id = _target(conn, params, ctx.account_id, table, destination)
+        kind, target_id, instance_id = _target(conn, params, member, ctx.account_id, table, destination)
         _check_not_local(conn, table, destination, kind)
         provision.add_route(conn, table["route_table_id"], destination, kind, target_id, instance_id=instance_id)
     return {"Return": True}
@@ -415,10 +429,12 @@ def create_route(ctx: RequestContext, params: Params) -> Params:
 
 @vpc_operation("ReplaceRoute", resources=arns((ROUTE_TABLE, "RouteTableId")))
 def replace_route(ctx: RequestContext, params: Params) -> Params:
+    requested = _requested_destination(params)
+    member = None if params.get("LocalTarget") else _requested_target(params)
     with state.write(ctx.cloud.db) as conn:
         table = lookups.fetch(conn, ROUTE_TABLE, params.get("RouteTableId"), ctx.account_id)
         table_id = table["route_table_id"]
-        destination = _destination(conn, params, ctx.account_id)
+        destination = _destination(conn, requested, ctx.account_id)
         existing = _route(conn, table_id, destination)
         if existing is None:
             raise InvalidParameterValue(f"There is no route defined for '{destination}' in the route table. "
@@ -427,7 +443,10 @@ def replace_route(ctx: RequestContext, params: Params) -> Params:
             if params.get("LocalTarget"):
                 return {}
             raise InvalidParameterValue(f"cannot replace local route {destination} in route table {table_id}")
-        kind, target_id, instance_id = _target(conn, params, ctx.account_id, table, destination)
+        if member is None:
+            raise InvalidParameterValue(f"The route to {destination} is not local; LocalTarget only restores a "
+                                        "local route.")
+        kind, target_id, instance_id = _target(conn, params, member, ctx.account_id, table, destination)
         _check_not_local(conn, table, destination, kind)
         routes = state.routes
         conn.execute(update(routes).where(routes.c.route_table_id == table_id, routes.c.destination == destination)
@@ -437,10 +456,11 @@ def replace_route(ctx: RequestContext, params: Params) -> Params:
 
 @vpc_operation("DeleteRoute", resources=arns((ROUTE_TABLE, "RouteTableId")))
 def delete_route(ctx: RequestContext, params: Params) -> Params:
+    requested = _requested_destination(params)
     with state.write(ctx.cloud.db) as conn:
         table = lookups.fetch(conn, ROUTE_TABLE, params.get("RouteTableId"), ctx.account_id)
         table_id = table["route_table_id"]
-        destination = _destination(conn, params, ctx.account_id)
+        destination = _destination(conn, requested, ctx.account_id)
         existing = _route(conn, table_id, destination)
         if existing is None:
             raise InvalidRouteNotFound(f"no route with destination-cidr-block {destination} in route table "

@@ -266,9 +266,10 @@ def _existing(conn: Connection, group_id: str, egress: bool) -> list[RowMapping]
 
 def _authorize(ctx: RequestContext, params: Params, egress: bool) -> Params:
     rules_table = state.security_group_rules
+    requested = parse_permissions(params, ctx.account_id)  # the request's own mistakes come before lookups
     with state.write(ctx.cloud.db) as conn:
         group = _group(conn, ctx, params)
-        wanted = _resolve_peers(conn, ctx, group, parse_permissions(params, ctx.account_id))
+        wanted = _resolve_peers(conn, ctx, group, requested)
         existing = _existing(conn, group["group_id"], egress)
         seen = {spec_of(r).identity() for r in existing}
         for rule in wanted:
@@ -295,6 +296,7 @@ def _authorize(ctx: RequestContext, params: Params, egress: bool) -> Params:
 
 def _revoke(ctx: RequestContext, params: Params, egress: bool) -> Params:
     rules_table = state.security_group_rules
+    requested = None if params.get("SecurityGroupRuleIds") else parse_permissions(params, ctx.account_id)
     with state.write(ctx.cloud.db) as conn:
         group = _group(conn, ctx, params)
         existing = _existing(conn, group["group_id"], egress)
@@ -306,7 +308,7 @@ def _revoke(ctx: RequestContext, params: Params, egress: bool) -> Params:
                 raise SECURITY_GROUP_RULE.missing(missing)
             doomed = [by_id[i] for i in params["SecurityGroupRuleIds"]]
         else:
-            wanted = _resolve_peers(conn, ctx, group, parse_permissions(params, ctx.account_id))
+            wanted = _resolve_peers(conn, ctx, group, requested or [])
             by_identity = {spec_of(r).identity(): r for r in existing}
             doomed = [by_identity[w.identity()] for w in wanted if w.identity() in by_identity]
             unknown = [w for w in wanted if w.identity() not in by_identity]
@@ -407,6 +409,7 @@ def _update_descriptions(ctx: RequestContext, params: Params, egress: bool) -> P
         raise MissingParameter("The request must contain the parameter ipPermissions or "
                                "securityGroupRuleDescriptions")
     rules_table = state.security_group_rules
+    requested = [] if by_rule_id else parse_permissions(params, ctx.account_id)
     with state.write(ctx.cloud.db) as conn:
         group = _group(conn, ctx, params)
         existing = _existing(conn, group["group_id"], egress)
@@ -419,7 +422,7 @@ def _update_descriptions(ctx: RequestContext, params: Params, egress: bool) -> P
             changes = {d["SecurityGroupRuleId"]: d.get("Description") or None for d in by_rule_id}
         else:
             by_identity = {spec_of(r).identity(): r["rule_id"] for r in existing}
-            for rule in _resolve_peers(conn, ctx, group, parse_permissions(params, ctx.account_id)):
+            for rule in _resolve_peers(conn, ctx, group, requested):
                 if rule.identity() not in by_identity:
                     raise InvalidPermissionNotFound(f'The specified rule "{describe_rule(rule)}" does not exist in '
                                                     "this security group.")

@@ -89,9 +89,8 @@ SUBNET_FILTERS = {
 }
 
 
-def _choose_zone(ctx: RequestContext, conn: Connection, vpc_id: str, params: Params) -> str:
-    """The zone asked for (by name or id), or the configured zone with the fewest of this VPC's subnets."""
-    config = ctx.cloud.config
+def _requested_zone(config: Config, params: Params) -> str | None:
+    """The zone asked for, by name or id (None when the request leaves the choice to EC2)."""
     zone, zone_id = params.get("AvailabilityZone"), params.get("AvailabilityZoneId")
     allowed = ", ".join(config.availability_zones)
     if zone:
@@ -107,6 +106,11 @@ def _choose_zone(ctx: RequestContext, conn: Connection, vpc_id: str, params: Par
                                 f"Subnets can currently only be created in the following availability zones: "
                                 f"{allowed}.")
         return by_id[zone_id]
+    return None
+
+
+def _least_used_zone(config: Config, conn: Connection, vpc_id: str) -> str:
+    """The configured zone with the fewest of this VPC's subnets."""
     subnets = state.subnets
     counts = dict(conn.execute(select(subnets.c.availability_zone, func.count())
                                .where(subnets.c.vpc_id == vpc_id)
@@ -120,6 +124,11 @@ def create_subnet(ctx: RequestContext, params: Params) -> Params:
         raise InvalidParameterValue("IPv6-only subnets are not available; give the subnet an IPv4 CIDR block.")
     if not params.get("CidrBlock"):
         raise MissingParameter("The request must contain the parameter cidrBlock")
+    # What the request alone can get wrong is refused before anything is looked up.
+    cidrs.ipv4_network(params["CidrBlock"])
+    if params.get("Ipv6CidrBlock"):
+        cidrs.ipv6_network(params["Ipv6CidrBlock"])
+    requested_zone = _requested_zone(ctx.cloud.config, params)
     with state.write(ctx.cloud.db) as conn:
         vpc = lookups.vpc(conn, params.get("VpcId"), ctx.account_id)
         siblings = conn.execute(select(state.subnets).where(state.subnets.c.vpc_id == vpc["vpc_id"])
@@ -131,7 +140,7 @@ def create_subnet(ctx: RequestContext, params: Params) -> Params:
         if params.get("Ipv6CidrBlock"):
             ipv6 = str(cidrs.check_subnet_ipv6_cidr(params["Ipv6CidrBlock"], vpc["ipv6_cidr_block"],
                                                     [s["ipv6_cidr_block"] for s in siblings if s["ipv6_cidr_block"]]))
-        zone = _choose_zone(ctx, conn, vpc["vpc_id"], params)
+        zone = requested_zone or _least_used_zone(ctx.cloud.config, conn, vpc["vpc_id"])
         subnet_id = provision.create_subnet(conn, ctx.account_id, vpc, cidr, zone, ipv6_cidr=ipv6)
         new_tags = tag_new_resource(conn, ctx.account_id, SUBNET, subnet_id, params.get("TagSpecifications"))
         row = lookups.subnet(conn, subnet_id, ctx.account_id)

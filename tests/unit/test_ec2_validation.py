@@ -105,6 +105,49 @@ def test_malformed_ids_are_refused_before_anything_is_looked_up(cloud: VpcCloud)
     assert snapshot(cloud) == before
 
 
+UNKNOWN = {"vpc": "vpc-0123456789abcdef0", "subnet": "subnet-0123456789abcdef0", "rtb": "rtb-0123456789abcdef0",
+           "acl": "acl-0123456789abcdef0", "sg": "sg-0123456789abcdef0", "igw": "igw-0123456789abcdef0",
+           "eni": "eni-0123456789abcdef0", "eipalloc": "eipalloc-0123456789abcdef0"}
+
+
+@pytest.mark.parametrize(("operation", "params", "code"), [
+    ("CreateSubnet", {"VpcId": UNKNOWN["vpc"], "CidrBlock": "10.0.0.0/33"}, "InvalidParameterValue"),
+    ("CreateSubnet", {"VpcId": UNKNOWN["vpc"], "CidrBlock": "10.0.0.0/24", "AvailabilityZone": "mars-1a"},
+     "InvalidParameterValue"),
+    ("CreateRoute", {"RouteTableId": UNKNOWN["rtb"], "DestinationCidrBlock": "junk", "GatewayId": UNKNOWN["igw"]},
+     "InvalidParameterValue"),
+    ("CreateRoute", {"RouteTableId": UNKNOWN["rtb"], "DestinationCidrBlock": "0.0.0.0/0"}, "MissingParameter"),
+    ("CreateRoute", {"RouteTableId": UNKNOWN["rtb"], "DestinationCidrBlock": "0.0.0.0/0",
+                     "GatewayId": UNKNOWN["igw"], "NetworkInterfaceId": UNKNOWN["eni"]}, "InvalidParameterCombination"),
+    ("ReplaceRoute", {"RouteTableId": UNKNOWN["rtb"], "DestinationCidrBlock": "1.2.3.4/8",
+                      "GatewayId": UNKNOWN["igw"]}, "InvalidParameterValue"),
+    ("DeleteRoute", {"RouteTableId": UNKNOWN["rtb"]}, "MissingParameter"),
+    ("CreateNetworkAclEntry", {"NetworkAclId": UNKNOWN["acl"], "RuleNumber": 1, "Protocol": "tcpx",
+                               "RuleAction": "allow", "Egress": False, "CidrBlock": "0.0.0.0/0"},
+     "InvalidParameterValue"),
+    ("DeleteNetworkAclEntry", {"NetworkAclId": UNKNOWN["acl"], "RuleNumber": 40000, "Egress": False},
+     "InvalidParameterValue"),
+    ("AuthorizeSecurityGroupIngress", {"GroupId": UNKNOWN["sg"], "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.1/8"}]}]},
+     "InvalidParameterValue"),
+    ("RevokeSecurityGroupEgress", {"GroupId": UNKNOWN["sg"], "IpPermissions": [
+        {"IpProtocol": "bogus", "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}, "InvalidParameterValue"),
+    ("CreateNetworkInterface", {"SubnetId": UNKNOWN["subnet"], "PrivateIpAddress": "10.0.0.300"},
+     "InvalidParameterValue"),
+    ("CreateNetworkInterface", {"SubnetId": UNKNOWN["subnet"], "SecondaryPrivateIpAddressCount": -1},
+     "InvalidParameterValue"),
+    ("AssociateAddress", {"AllocationId": UNKNOWN["eipalloc"], "NetworkInterfaceId": UNKNOWN["eni"],
+                          "PrivateIpAddress": "not-an-ip"}, "InvalidParameterValue"),
+    ("CreateSecurityGroup", {"GroupName": "sg-web", "Description": "d", "VpcId": UNKNOWN["vpc"]},
+     "InvalidParameterValue"),
+])
+def test_the_request_is_checked_before_the_resources_it_names(cloud: VpcCloud, operation: str,
+                                                              params: dict[str, Any], code: str) -> None:
+    """Each request names resources that do not exist *and* has a mistake of its own: EC2 reports the
+    mistake (InvalidParameterValue, MissingParameter, InvalidParameterCombination), not a NotFound."""
+    cloud.refused(operation, params, code)
+
+
 def test_parameter_rules_of_addresses_and_attributes(cloud: VpcCloud) -> None:
     vpc = cloud.call("CreateVpc", {"CidrBlock": "10.1.0.0/16"})["Vpc"]["VpcId"]
     subnet = cloud.call("CreateSubnet", {"VpcId": vpc, "CidrBlock": "10.1.1.0/24"})["Subnet"]["SubnetId"]
