@@ -75,6 +75,8 @@ def create_network_interface(ctx: RequestContext, params: Params) -> Params:
     if interface_type != "interface":
         raise invalid_value(interface_type, "interfaceType", "Only 'interface' can be created.")
     private_ips = _requested_private_ips(params)
+    if any(not a.get("Ipv6Address") for a in params.get("Ipv6Addresses") or []):
+        raise MissingParameter("The request must contain the parameter ipv6Addresses.ipv6Address")
     with state.write(ctx.cloud.db) as conn:
         subnet = lookups.subnet(conn, params.get("SubnetId"), ctx.account_id)
         interface_id = interfaces.create_interface(
