@@ -128,7 +128,8 @@ def simulate(ctx: RequestContext, policies: policy.PolicySet, params: Params, *,
                         trust.policy, policy_id="ResourcePolicy", source_type="resource")])
             request = policy.EvaluationRequest(action=action, resource=resource, principal_arn=caller_arn,
                                                principal_account=caller_account, resource_account=owner,
-                                               context=context, default_region=ctx.region)
+                                               context=context, default_region=ctx.region,
+                                               any_resource=resource == "*")
             per_resource.append((resource, decide(request, policy_set)))
         results.append(_evaluation_result(action, per_resource, explicit_resources="ResourceArns" in params,
                                           has_boundary=policies.permissions_boundary is not None,

@@ -28,11 +28,11 @@ CASE_FIELDS = {
     "name", "doc", "caller_arn", "resource_owner", "identity", "boundary", "resource_policy", "session",
     "scps", "role_arn", "federated_by_arn", "federated_provider", "require_resource_policy", "action",
     "resource", "context", "context_types", "expect", "matched", "missing", "allowed_by_boundary",
-    "simulatable", "why_not",
+    "simulatable", "why_not", "no_resource_action",
 }
 #: Fields SimulateCustomPolicy has no input for: a case using one must say simulatable=false.
 NOT_SIMULATABLE_FIELDS = ("session", "scps", "role_arn", "federated_by_arn", "federated_provider",
-                          "require_resource_policy")
+                          "require_resource_policy", "no_resource_action")
 #: ContextKeyType for SimulateCustomPolicy when the case doesn't say (see README).
 KNOWN_KEY_TYPES = {
     "aws:sourceip": "ip", "aws:currenttime": "date", "aws:tokenissuetime": "date", "aws:epochtime": "numeric",
@@ -117,7 +117,10 @@ def request(case: Case) -> engine.EvaluationRequest:
         context=fields.get("context", {}), role_arn=fields.get("role_arn", ""),
         federated_by_arn=fields.get("federated_by_arn", ""),
         federated_provider=fields.get("federated_provider", ""),
-        require_resource_policy=fields.get("require_resource_policy", False))
+        require_resource_policy=fields.get("require_resource_policy", False),
+        # Simulate* reads a missing resource as AWS's default "*" (all resources); enforcement's "*" is an
+        # action without resource-level permissions, which a case says with no_resource_action.
+        any_resource=fields.get("resource", "*") == "*" and not fields.get("no_resource_action", False))
 
 
 def simulate_custom_policy_params(case: Case) -> dict[str, Any]:

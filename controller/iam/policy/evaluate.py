@@ -98,6 +98,7 @@ class _Evaluator:
         self.action = request.action.lower()
         self.has_boundary = has_boundary
         self.resource = request.resource
+        self.any_resource = request.any_resource
         self.context = RequestContext(request.context)
         self.caller = caller
         self.missing: dict[str, str] = {}
@@ -141,7 +142,10 @@ class _Evaluator:
             if not strength:
                 return 0
         resources = statement.resources
-        if resources is not None:
+        if resources is not None and self.any_resource:
+            if statement.not_resource and resources.static.matches("*"):
+                return 0
+        elif resources is not None:
             # Plain patterns (the common case) skip the variable-resolving wrapper.
             hit = self._resource_hit(resources, self.resource)
             for variant in self.variants if hit is False else ():

@@ -192,6 +192,10 @@ class EvaluationRequest:
     require_resource_policy: bool = False
     #: The cloud's default region: a policy ARN that omits the region means this one (see evaluate.py).
     default_region: str = ""
+    #: The request stands for every resource: Simulate* without ResourceArns (AWS's default ``*``, "all
+    #: resources"). Every ``Resource`` element then applies, and a ``NotResource`` element applies unless
+    #: it excludes everything. Enforcement never sets it: there ``*`` is an action without resources.
+    any_resource: bool = False
 
 
 @dataclass(frozen=True, slots=True)
