@@ -245,6 +245,25 @@ def test_a_missing_object_is_404_only_to_those_who_may_list(s3h: S3Harness) -> N
     assert excinfo.value.code == "NoSuchKey"
 
 
+def test_restrict_public_buckets_blocks_every_cross_account_grant_of_a_public_policy(s3h: S3Harness) -> None:
+    """PublicAccessBlockConfiguration: "including non-public delegation to specific accounts, is blocked"."""
+    s3h.put(BUCKET, "k", b"v")
+    partner = {"Effect": "Allow", "Principal": {"AWS": s3h.other_account}, "Action": "s3:GetObject",
+               "Resource": f"{BUCKET_ARN}/*"}
+    everyone = {**partner, "Principal": "*", "Resource": f"{BUCKET_ARN}/public/*"}
+    s3h.call("PutBucketPolicy", {"Bucket": BUCKET, "Policy": json.dumps({"Statement": [partner, everyone]})})
+    s3h.call("PutPublicAccessBlock", {"Bucket": BUCKET, "PublicAccessBlockConfiguration": {
+        "RestrictPublicBuckets": True}})
+    assert not allowed(s3h, root(s3h.other_account), "s3:GetObject", obj("k"))
+    assert allowed(s3h, root(s3h.account), "s3:GetObject", obj("k"))
+    s3h.call("PutBucketPolicy", {"Bucket": BUCKET, "Policy": json.dumps({"Statement": [partner]})})
+    assert allowed(s3h, root(s3h.other_account), "s3:GetObject", obj("k"))  # no longer a public policy
+    s3h.call("PutPublicAccessBlock", {"Bucket": BUCKET, "PublicAccessBlockConfiguration": {
+        "BlockPublicPolicy": True}})
+    s3h.refused("PutBucketPolicy", {"Bucket": BUCKET, "Policy": json.dumps({"Statement": [everyone]})},
+                "AccessDenied")
+
+
 def test_a_version_is_decided_by_its_own_acl(s3h: S3Harness) -> None:
     s3h.call("PutBucketVersioning", {"Bucket": BUCKET, "VersioningConfiguration": {"Status": "Enabled"}})
     public = s3h.put(BUCKET, "k", b"old", ACL="public-read")["VersionId"]
