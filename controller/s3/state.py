@@ -39,8 +39,8 @@ buckets = Table(
     Column("created_at", UtcDateTime, nullable=False),
     #: "" (never enabled), "Enabled" or "Suspended"
     Column("versioning", String(16), nullable=False, default=""),
-    #: canned ACL: private | public-read | public-read-write | authenticated-read
-    Column("acl", String(32), nullable=False, default="private"),
+    #: a canned ACL's name, or explicit grants as JSON (see acl.py)
+    Column("acl", Text, nullable=False, default="private"),
     #: the bucket policy as the owner sent it (JSON text), or NULL
     Column("policy", Text),
     Column("tags", JsonText),
@@ -69,7 +69,7 @@ objects = Table(
     Column("headers", JsonText),
     Column("user_metadata", JsonText),
     Column("tags", JsonText),
-    Column("acl", String(32), nullable=False, default="private"),
+    Column("acl", Text, nullable=False, default="private"),
     #: {"algorithm": "CRC32", "value": "<base64>[-N]", "type": "FULL_OBJECT"|"COMPOSITE"} or NULL
     Column("checksum", JsonText),
     #: the wrapped data key and mode (see crypto.py), or NULL when stored in the clear
@@ -97,7 +97,7 @@ uploads = Table(
     Column("headers", JsonText),
     Column("user_metadata", JsonText),
     Column("tags", JsonText),
-    Column("acl", String(32), nullable=False, default="private"),
+    Column("acl", Text, nullable=False, default="private"),
     Column("checksum_algorithm", String(16)),
     Column("checksum_type", String(16)),
     Column("encryption", JsonText),
