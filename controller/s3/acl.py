@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -135,7 +135,8 @@ def encode_grants(grants: Iterable[Grant]) -> str:
     return json.dumps({"grants": items}, separators=(",", ":"))
 
 
-def acl_document(grants: Iterable[Grant], owner: str, canonical_id: Any, display_name: Any) -> dict[str, Any]:
+def acl_document(grants: Iterable[Grant], owner: str, canonical_id: Callable[[str], str],
+                 display_name: Callable[[str], str]) -> dict[str, Any]:
     """GetBucketAcl/GetObjectAcl's answer: the owner and every grant, accounts as canonical users."""
     grant_list = []
     for grant in grants:
