@@ -35,6 +35,8 @@ class Kind:
     resource_type: str
     not_found_code: str
     not_found: str
+    #: AWS's code for a value that cannot be an id of this kind; for kinds whose malformed ids EC2
+    #: documents no code of their own (allocations, associations), it is the NotFound code.
     malformed_code: str
 
     def new_id(self) -> str:
@@ -79,38 +81,39 @@ VPC = Kind("vpc", "vpc", "InvalidVpcID.NotFound", "The vpc ID '{}' does not exis
 SUBNET = Kind("subnet", "subnet", "InvalidSubnetID.NotFound", "The subnet ID '{}' does not exist",
               "InvalidSubnetID.Malformed")
 ROUTE_TABLE = Kind("rtb", "route-table", "InvalidRouteTableID.NotFound", "The routeTable ID '{}' does not exist",
-                   "InvalidRouteTableID.Malformed")
+                   "InvalidRouteTableId.Malformed")
 INTERNET_GATEWAY = Kind("igw", "internet-gateway", "InvalidInternetGatewayID.NotFound",
-                        "The internetGateway ID '{}' does not exist", "InvalidInternetGatewayID.Malformed")
+                        "The internetGateway ID '{}' does not exist", "InvalidInternetGatewayId.Malformed")
 EGRESS_ONLY_GATEWAY = Kind("eigw", "egress-only-internet-gateway", "InvalidGatewayID.NotFound",
                            "The eigw ID '{}' does not exist", "InvalidEgressOnlyInternetGatewayId.Malformed")
 NAT_GATEWAY = Kind("nat", "natgateway", "NatGatewayNotFound", "The Nat Gateway {} was not found",
-                   "InvalidNatGatewayID.Malformed")
+                   "NatGatewayMalformed")
 ELASTIC_IP = Kind("eipalloc", "elastic-ip", "InvalidAllocationID.NotFound",
-                  "The allocation ID '{}' does not exist", "InvalidAllocationID.Malformed")
+                  "The allocation ID '{}' does not exist", "InvalidAllocationID.NotFound")
 SECURITY_GROUP = Kind("sg", "security-group", "InvalidGroup.NotFound", "The security group '{}' does not exist",
                       "InvalidGroupId.Malformed")
 SECURITY_GROUP_RULE = Kind("sgr", "security-group-rule", "InvalidSecurityGroupRuleId.NotFound",
                            "The security group rule ID '{}' does not exist", "InvalidSecurityGroupRuleId.Malformed")
 NETWORK_ACL = Kind("acl", "network-acl", "InvalidNetworkAclID.NotFound", "The networkAcl ID '{}' does not exist",
-                   "InvalidNetworkAclID.Malformed")
+                   "InvalidNetworkAclId.Malformed")
 NETWORK_INTERFACE = Kind("eni", "network-interface", "InvalidNetworkInterfaceID.NotFound",
-                         "The networkInterface ID '{}' does not exist", "InvalidNetworkInterfaceID.Malformed")
+                         "The networkInterface ID '{}' does not exist", "InvalidNetworkInterfaceId.Malformed")
 PEERING = Kind("pcx", "vpc-peering-connection", "InvalidVpcPeeringConnectionID.NotFound",
                "The vpcPeeringConnection ID '{}' does not exist", "InvalidVpcPeeringConnectionId.Malformed")
-PREFIX_LIST = Kind("pl", "prefix-list", "InvalidPrefixListID.NotFound", "The prefix list ID '{}' does not exist",
-                   "InvalidPrefixListID.Malformed")
+PREFIX_LIST = Kind("pl", "prefix-list", "InvalidPrefixListId.NotFound", "The prefix list ID '{}' does not exist",
+                   "InvalidPrefixListId.Malformed")
 INSTANCE = Kind("i", "instance", "InvalidInstanceID.NotFound", "The instance ID '{}' does not exist",
                 "InvalidInstanceID.Malformed")
 # Associations and attachments are not taggable; only their lookups need a Kind.
 ROUTE_TABLE_ASSOCIATION = Kind("rtbassoc", "route-table-association", "InvalidAssociationID.NotFound",
-                               "The association ID '{}' does not exist", "InvalidAssociationID.Malformed")
+                               "The association ID '{}' does not exist", "InvalidAssociationID.NotFound")
 NETWORK_ACL_ASSOCIATION = Kind("aclassoc", "network-acl-association", "InvalidAssociationID.NotFound",
-                               "The association ID '{}' does not exist", "InvalidAssociationID.Malformed")
+                               "The association ID '{}' does not exist", "InvalidAssociationID.NotFound")
 ADDRESS_ASSOCIATION = Kind("eipassoc", "elastic-ip-association", "InvalidAssociationID.NotFound",
-                           "The association ID '{}' does not exist", "InvalidAssociationID.Malformed")
+                           "The association ID '{}' does not exist", "InvalidAssociationID.NotFound")
 INTERFACE_ATTACHMENT = Kind("eni-attach", "network-interface-attachment", "InvalidAttachmentID.NotFound",
-                            "The attachment ID '{}' does not exist", "InvalidAttachmentID.Malformed")
+                            "The attachment ID '{}' does not exist",
+                            "InvalidNetworkInterfaceAttachmentId.Malformed")
 VPC_CIDR_ASSOCIATION = Kind("vpc-cidr-assoc", "vpc-cidr-association", "InvalidVpcCidrBlockAssociationID.NotFound",
                             "The vpc CIDR block association ID '{}' does not exist",
                             "InvalidVpcCidrBlockAssociationID.Malformed")

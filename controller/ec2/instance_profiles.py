@@ -21,7 +21,7 @@ from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.state import write
 
 ASSOCIATION = Kind("iip-assoc", "iam-instance-profile-association", "InvalidAssociationID.NotFound",
-                   "An association with ID {} does not exist.", "InvalidAssociationID.Malformed")
+                   "An association with ID {} does not exist.", "InvalidAssociationID.NotFound")
 
 
 def _output(row: RowMapping) -> Params:

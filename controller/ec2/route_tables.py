@@ -47,7 +47,7 @@ _OUTPUT_TARGET = {"local": "GatewayId", "gateway": "GatewayId", "nat": "NatGatew
 GATEWAY_NOT_FOUND = Kind("igw", "internet-gateway", "InvalidGatewayID.NotFound", "The gateway ID '{}' does not exist",
                          "InvalidGatewayID.Malformed")
 NAT_NOT_FOUND = Kind("nat", "natgateway", "InvalidNatGatewayID.NotFound", "The natGateway ID '{}' does not exist",
-                     "InvalidNatGatewayID.Malformed")
+                     "NatGatewayMalformed")
 
 
 # --- route states ----------------------------------------------------------------------------------------

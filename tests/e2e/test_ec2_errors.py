@@ -56,15 +56,16 @@ def test_malformed_ids_come_before_not_found(ec2: Client, unique: str, cleanup: 
     refused(ec2.describe_vpcs, "InvalidVpcID.NotFound", VpcIds=["vpc-0123456789abcdef0"])
     refused(ec2.create_subnet, "InvalidVpcID.Malformed", VpcId="vpc-nothex00", CidrBlock="10.71.1.0/24")
     refused(ec2.delete_subnet, "InvalidSubnetID.Malformed", SubnetId="subnet-")
-    refused(ec2.attach_internet_gateway, "InvalidInternetGatewayID.Malformed", InternetGatewayId="igw-1",
+    refused(ec2.attach_internet_gateway, "InvalidInternetGatewayId.Malformed", InternetGatewayId="igw-1",
             VpcId=vpc_id)
     refused(ec2.attach_internet_gateway, "InvalidVpcID.Malformed", InternetGatewayId="igw-0123456789abcdef0",
             VpcId="vpc-1")
     refused(ec2.describe_security_groups, "InvalidGroupId.Malformed", GroupIds=["sg-0123456789abcdef"])
-    refused(ec2.disassociate_route_table, "InvalidAssociationID.Malformed", AssociationId="rtbassoc-1")
+    # EC2 documents no Malformed code for association and allocation ids: a malformed one is NotFound.
+    refused(ec2.disassociate_route_table, "InvalidAssociationID.NotFound", AssociationId="rtbassoc-1")
     refused(ec2.disassociate_route_table, "InvalidAssociationID.NotFound", AssociationId="rtbassoc-0123456789abcdef0")
-    refused(ec2.release_address, "InvalidAllocationID.Malformed", AllocationId="eipalloc-x")
-    refused(ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.Malformed", NetworkInterfaceIds=["eni-1"])
+    refused(ec2.release_address, "InvalidAllocationID.NotFound", AllocationId="eipalloc-x")
+    refused(ec2.describe_network_interfaces, "InvalidNetworkInterfaceId.Malformed", NetworkInterfaceIds=["eni-1"])
     refused(ec2.delete_key_pair, "InvalidKeyPairId.Malformed", KeyPairId="key-1")
     assert everything(ec2, vpc_id) == before
 

@@ -63,16 +63,48 @@ def test_id_shapes_are_aws_s(value: str, well_formed: bool) -> None:
     assert ids.VPC.missing([value]).code == expected
 
 
+#: The codes of "Error codes for the Amazon EC2 API" (errors-overview.html), spelled as AWS spells them:
+#: ``ID`` and ``Id`` differ between a kind's NotFound and Malformed codes, and EC2 documents no Malformed
+#: code for allocation or association ids (a malformed one is NotFound). Clients match these exactly.
+DOCUMENTED_CODES = {
+    ids.VPC: ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"),
+    ids.SUBNET: ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"),
+    ids.ROUTE_TABLE: ("InvalidRouteTableID.NotFound", "InvalidRouteTableId.Malformed"),
+    ids.INTERNET_GATEWAY: ("InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayId.Malformed"),
+    ids.NAT_GATEWAY: ("NatGatewayNotFound", "NatGatewayMalformed"),
+    ids.ELASTIC_IP: ("InvalidAllocationID.NotFound", "InvalidAllocationID.NotFound"),
+    ids.SECURITY_GROUP: ("InvalidGroup.NotFound", "InvalidGroupId.Malformed"),
+    ids.NETWORK_ACL: ("InvalidNetworkAclID.NotFound", "InvalidNetworkAclId.Malformed"),
+    ids.NETWORK_INTERFACE: ("InvalidNetworkInterfaceID.NotFound", "InvalidNetworkInterfaceId.Malformed"),
+    ids.INTERFACE_ATTACHMENT: ("InvalidAttachmentID.NotFound", "InvalidNetworkInterfaceAttachmentId.Malformed"),
+    ids.PEERING: ("InvalidVpcPeeringConnectionID.NotFound", "InvalidVpcPeeringConnectionId.Malformed"),
+    ids.PREFIX_LIST: ("InvalidPrefixListId.NotFound", "InvalidPrefixListId.Malformed"),
+    ids.INSTANCE: ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"),
+    ids.ROUTE_TABLE_ASSOCIATION: ("InvalidAssociationID.NotFound", "InvalidAssociationID.NotFound"),
+    ids.NETWORK_ACL_ASSOCIATION: ("InvalidAssociationID.NotFound", "InvalidAssociationID.NotFound"),
+    ids.ADDRESS_ASSOCIATION: ("InvalidAssociationID.NotFound", "InvalidAssociationID.NotFound"),
+}
+
+
+def test_kinds_carry_the_documented_codes() -> None:
+    assert {kind.prefix: (kind.not_found_code, kind.malformed_code) for kind in DOCUMENTED_CODES} == {
+        kind.prefix: codes for kind, codes in DOCUMENTED_CODES.items()}
+    for kind, (not_found, malformed) in DOCUMENTED_CODES.items():
+        assert kind.missing([f"{kind.prefix}-0123456789abcdef0"]).code == not_found
+        assert kind.missing([f"{kind.prefix}-zz"]).code == malformed
+
+
 def test_check_ids_names_the_kind_of_each_member() -> None:
     with pytest.raises(ServiceError) as excinfo:
         validate.check_ids("DisassociateRouteTable", {"AssociationId": "eipassoc-0123456789abcdef0"})
-    assert excinfo.value.code == "InvalidAssociationID.Malformed"
+    assert (excinfo.value.code, excinfo.value.message) == (
+        "InvalidAssociationID.NotFound", 'Invalid id: "eipassoc-0123456789abcdef0" (expecting "rtbassoc-...")')
     with pytest.raises(ServiceError) as excinfo:
         validate.check_ids("DescribePlacementGroups", {"GroupIds": ["sg-0123456789abcdef0"]})
     assert excinfo.value.code == "InvalidPlacementGroupId.Malformed"
     with pytest.raises(ServiceError) as excinfo:
         validate.check_ids("RunInstances", {"NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": "eni-1"}]})
-    assert excinfo.value.code == "InvalidNetworkInterfaceID.Malformed"
+    assert excinfo.value.code == "InvalidNetworkInterfaceId.Malformed"
     validate.check_ids("DescribeSecurityGroups", {"GroupIds": ["sg-0123456789abcdef0"], "VpcId": None})
 
 
@@ -83,15 +115,15 @@ def test_malformed_ids_are_refused_before_anything_is_looked_up(cloud: VpcCloud)
     cloud.refused("DescribeVpcs", {"VpcIds": ["vpc-0000000000000000f", "vpc-zz"]}, "InvalidVpcID.Malformed")
     cloud.refused("CreateSubnet", {"VpcId": "vpc-zz", "CidrBlock": "10.0.1.0/24"}, "InvalidVpcID.Malformed")
     cloud.refused("CreateRoute", {"RouteTableId": "rtb-1", "DestinationCidrBlock": "0.0.0.0/0",
-                                  "GatewayId": "igw-0000000000000000f"}, "InvalidRouteTableID.Malformed")
+                                  "GatewayId": "igw-0000000000000000f"}, "InvalidRouteTableId.Malformed")
     cloud.refused("CreateRoute", {"RouteTableId": "rtb-0000000000000000f", "DestinationCidrBlock": "0.0.0.0/0",
-                                  "NatGatewayId": "nat-x"}, "InvalidNatGatewayID.Malformed")
-    cloud.refused("ReleaseAddress", {"AllocationId": "eipalloc-"}, "InvalidAllocationID.Malformed")
+                                  "NatGatewayId": "nat-x"}, "NatGatewayMalformed")
+    cloud.refused("ReleaseAddress", {"AllocationId": "eipalloc-"}, "InvalidAllocationID.NotFound")
     cloud.refused("DeleteSecurityGroup", {"GroupId": "sg-0123456789abcdef"}, "InvalidGroupId.Malformed")
-    cloud.refused("DisassociateRouteTable", {"AssociationId": "rtbassoc-xyz"}, "InvalidAssociationID.Malformed")
+    cloud.refused("DisassociateRouteTable", {"AssociationId": "rtbassoc-xyz"}, "InvalidAssociationID.NotFound")
     cloud.refused("ReplaceNetworkAclAssociation", {"AssociationId": "rtbassoc-0123456789abcdef0",
                                                    "NetworkAclId": "acl-0123456789abcdef0"},
-                  "InvalidAssociationID.Malformed")
+                  "InvalidAssociationID.NotFound")
     cloud.refused("CreateNetworkInterface", {"SubnetId": "subnet-0123456789abcdef0", "Groups": ["default"]},
                   "InvalidGroupId.Malformed")
     cloud.refused("DescribeKeyPairs", {"KeyPairIds": ["key-1"]}, "InvalidKeyPairId.Malformed")

@@ -126,7 +126,7 @@ def test_duplicate_and_bad_rules_change_nothing(cloud: VpcCloud) -> None:
         {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0000000000000000a"}]}]}, "InvalidGroup.NotFound")
     cloud.refused("AuthorizeSecurityGroupIngress", {"GroupId": web, "IpPermissions": [
         {"IpProtocol": "-1", "PrefixListIds": [{"PrefixListId": "pl-0000000000000000a"}]}]},
-        "InvalidPrefixListID.NotFound")
+        "InvalidPrefixListId.NotFound")
     cloud.refused("AuthorizeSecurityGroupIngress", {"GroupId": "sg-0000000000000000a", "IpPermissions": [SSH]},
                   "InvalidGroup.NotFound")
     other = new_group(cloud, new_vpc(cloud, "10.1.0.0/16"), "elsewhere")
