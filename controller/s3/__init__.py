@@ -6,7 +6,8 @@ Object bytes go through ``engine`` to a blob store (``storage/``); metadata live
 the state store (``state.py``). ``access.resource_lookup`` tells the IAM authorizer
 each bucket's owner and its effective resource policy (bucket policy plus canned ACLs,
 filtered by the public access block). ``cors`` answers browser preflights and
-``lifecycle`` runs the expiration rules in the background. The gateway and the cloud
+``lifecycle`` runs the expiration rules in the background; ``unconfigured`` answers
+reads of the features Cloudlet cannot configure. The gateway and the cloud
 reach them through the ``ServiceApi`` hooks set below (``preflight``,
 ``response_headers``, ``on_start``, ``on_stop``).
 """
@@ -25,6 +26,7 @@ from controller.s3 import (  # noqa: E402  (modules register their operations on
     multipart,  # noqa: F401
     objects,  # noqa: F401
     state,  # noqa: F401
+    unconfigured,  # noqa: F401
 )
 from controller.s3.runtime import start, stop  # noqa: E402
 
