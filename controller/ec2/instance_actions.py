@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RowMapping, delete, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.compute.naming import tap_name
@@ -32,6 +32,7 @@ from controller.ec2 import (
     state,
 )
 from controller.ec2.errors import (
+    InvalidInstanceID,
     InvalidParameterCombination,
     InvalidParameterValue,
     MissingParameter,
@@ -304,6 +305,12 @@ def _change_primary_interface(conn: Connection, ctx: RequestContext, row: RowMap
                            ).mappings().first()
     if primary is None:
         raise INSTANCE.missing([row["instance_id"]])
+    attached = conn.execute(select(func.count()).select_from(eni).where(eni.c.instance_id == row["instance_id"])
+                            ).scalar_one()
+    if attached > 1:
+        # errors-overview.html, InvalidInstanceID: each interface has its own groups and source/dest check.
+        raise InvalidInstanceID(f"There are multiple interfaces attached to instance '{row['instance_id']}'. "
+                                "Please specify an interface ID for the operation instead.")
     if member == "SourceDestCheck":
         conn.execute(update(eni).where(eni.c.network_interface_id == primary["network_interface_id"])
                      .values(source_dest_check=_flag(value, "SourceDestCheck")))

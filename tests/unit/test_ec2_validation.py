@@ -299,3 +299,28 @@ def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> No
     ic.call("ModifyInstanceAttribute", {"InstanceId": instance, "SourceDestCheck": {"Value": False}})
     assert attribute("sourceDestCheck") == {"Value": False}
     assert ic.instance(instance)["SourceDestCheck"] is False
+
+
+def test_an_instance_with_several_interfaces_is_named_by_interface(ic: InstanceCloud) -> None:  # noqa: F811
+    """errors-overview.html, InvalidInstanceID: "an operation on an instance that has multiple network
+    interfaces" (an address, a source/destination check, groups) must name the interface instead."""
+    instance = ic.run()[0]
+    extra = ic.call("CreateNetworkInterface", {"SubnetId": instance["SubnetId"]})["NetworkInterface"][
+        "NetworkInterfaceId"]
+    ic.call("AttachNetworkInterface", {"NetworkInterfaceId": extra, "InstanceId": instance["InstanceId"],
+                                       "DeviceIndex": 1})
+    address = ic.call("AllocateAddress", {})["AllocationId"]
+    ic.refused("AssociateAddress", {"AllocationId": address, "InstanceId": instance["InstanceId"]},
+               "InvalidInstanceID")
+    ic.refused("ModifyInstanceAttribute", {"InstanceId": instance["InstanceId"], "SourceDestCheck": {"Value": False}},
+               "InvalidInstanceID")
+    ic.call("ModifyNetworkInterfaceAttribute", {"NetworkInterfaceId": extra, "SourceDestCheck": {"Value": False}})
+    checks = {i["NetworkInterfaceId"]: i["SourceDestCheck"] for i in ic.instance(instance["InstanceId"])[
+        "NetworkInterfaces"]}
+    assert checks == {instance["NetworkInterfaces"][0]["NetworkInterfaceId"]: True, extra: False}
+    ic.call("AssociateAddress", {"AllocationId": address, "NetworkInterfaceId": extra})
+    # The second interface is in use: another launch cannot take it, nor can it be deleted.
+    ic.refused("RunInstances", {"ImageId": ic.tiny_image(), "MinCount": 1, "MaxCount": 1,
+                                "NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": extra}]},
+               "InvalidNetworkInterface.InUse")
+    ic.refused("DeleteNetworkInterface", {"NetworkInterfaceId": extra}, "InvalidNetworkInterface.InUse")
