@@ -38,6 +38,7 @@ from controller.s3.runtime import runtime
 log = logging.getLogger(__name__)
 Record = dict[str, Any]
 
+_CURRENT_VERSION = "2012-10-17"
 #: What the owner can still do to a bucket whose stored policy can no longer be evaluated: repair it.
 _POLICY_REPAIR_ACTIONS = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]
 
@@ -107,8 +108,12 @@ def acl_output(ctx: RequestContext, grants: list[acl.Grant], owner_account: str)
 # --- the combined resource policy ---------------------------------------------------------------------
 
 
-def _bucket_policy_statements(bucket: Record, partition: str, *, restrict: bool) -> list[dict[str, Any]]:
-    """The stored bucket policy's statements as they apply to this caller.
+def _bucket_policy_statements(bucket: Record, partition: str, *,
+                              restrict: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """The stored bucket policy's statements as they apply to this caller, and the policy's ``Version``.
+
+    The version goes with the statements: under "2008-10-17" (or none) ``${...}`` is text, not a
+    policy variable, whatever the ACL statements combined with them.
 
     ``restrict``: RestrictPublicBuckets for a caller outside the owner's account, which a
     public policy then grants nothing (its denies still apply). A stored policy that the
@@ -117,10 +122,11 @@ def _bucket_policy_statements(bucket: Record, partition: str, *, restrict: bool)
     """
     text = bucket["policy"]
     if not text:
-        return []
+        return [], _CURRENT_VERSION
     try:
         iam_policy.parse_policy(text, source_type="resource")
-        raw = json.loads(text)["Statement"]
+        document = json.loads(text)
+        raw = document["Statement"]
         statements = raw if isinstance(raw, list) else [raw]
         public = any(is_public_statement(statement) for statement in statements)
     except (iam_policy.PolicyError, ValueError, KeyError, TypeError, AttributeError):
@@ -128,10 +134,10 @@ def _bucket_policy_statements(bucket: Record, partition: str, *, restrict: bool)
         arn = bucket_arn(partition, bucket["name"])
         return [{"Effect": "Deny", "Principal": "*", "NotAction": _POLICY_REPAIR_ACTIONS,
                  "Resource": [arn, f"{arn}/*"], "Condition": {"StringNotEquals": {
-                     "aws:PrincipalArn": f"arn:{partition}:iam::{bucket['owner_account']}:root"}}}]
+                     "aws:PrincipalArn": f"arn:{partition}:iam::{bucket['owner_account']}:root"}}}], _CURRENT_VERSION
     if restrict and public:
-        return [statement for statement in statements if statement.get("Effect") != "Allow"]
-    return statements
+        statements = [statement for statement in statements if statement.get("Effect") != "Allow"]
+    return statements, document.get("Version")
 
 
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
@@ -159,7 +165,7 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
         with ctx.cloud.db.read() as conn:
             object_row = catalog.find_version(conn, resource.bucket, resource.key,
                                               ctx.condition_keys.get("s3:VersionId"))
-    statements = _bucket_policy_statements(
+    statements, version = _bucket_policy_statements(
         bucket, partition, restrict=bool(block.get("RestrictPublicBuckets")) and not caller_is_owner)
     ignore_public = bool(block.get("IgnorePublicAcls"))
     the_bucket = bucket_arn(partition, resource.bucket)
@@ -172,7 +178,10 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
             acl_grants(object_row["acl"], owner=object_row["owner_account"], bucket=bucket, on_bucket=False),
             resource_owner=owner_account, bucket_arn=the_bucket, object_arn=arn, partition=partition,
             ignore_public=ignore_public)
-    policy_text = json.dumps({"Version": "2012-10-17", "Statement": statements}) if statements else None
+    policy_text = None
+    if statements:
+        policy_text = json.dumps({"Statement": statements} if version is None else
+                                 {"Version": version, "Statement": statements})
     if resource.key is None:
         tags = bucket["tags"] or {}
     else:

@@ -318,6 +318,23 @@ def test_an_action_must_apply_to_one_of_its_resources(s3h: S3Harness, action: ob
         assert error.message == "Action does not apply to any resource(s) in statement"
 
 
+@pytest.mark.parametrize(("version", "variable_expands"), [("2012-10-17", True), ("2008-10-17", False),
+                                                          (None, False)])
+def test_the_bucket_policy_version_decides_policy_variables(s3h: S3Harness, version: str | None,
+                                                            variable_expands: bool) -> None:
+    """Combined with ACL statements, a bucket policy keeps its own Version (variables only under 2012-10-17)."""
+    s3h.call("PutBucketAcl", {"Bucket": BUCKET, "ACL": "public-read"})  # ACL statements join the policy
+    document: dict = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                     "Resource": f"{BUCKET_ARN}/${{aws:userid}}/*"}]}
+    if version:
+        document["Version"] = version
+    s3h.call("PutBucketPolicy", {"Bucket": BUCKET, "Policy": json.dumps(document)})
+    s3h.put(BUCKET, "anonymous/x", b"a")
+    s3h.put(BUCKET, "${aws:userid}/x", b"b")
+    assert allowed(s3h, ANONYMOUS, "s3:GetObject", obj("anonymous/x")) is variable_expands
+    assert allowed(s3h, ANONYMOUS, "s3:GetObject", obj("${aws:userid}/x")) is not variable_expands
+
+
 def test_stored_acl_garbage_counts_as_private(s3h: S3Harness) -> None:
     s3h.put(BUCKET, "k", b"v")
     store(s3h, acl='{"grants": [{"permission": "READ", "group": "Everyone"}]}')
