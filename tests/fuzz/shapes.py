@@ -62,10 +62,13 @@ class InputStrategies:
         self.typed_wire = protocol in ("json", "rest-json")
 
     def input(self, operation: OperationModel) -> st.SearchStrategy[dict[str, Any]]:
+        """Half the inputs wholly plausible (to reach the handlers' own checks), half with hostile values."""
         shape = operation.input_shape
         if shape is None:
             return st.just({})
-        return self._structure(shape, 0)
+        calm = InputStrategies(self.anchors, hostile=0, max_depth=self.max_depth)
+        calm.typed_wire = self.typed_wire
+        return st.one_of(calm._structure(shape, 0), self._structure(shape, 0))
 
     def value(self, shape: Shape, name: str, depth: int) -> st.SearchStrategy[Any]:
         if depth > self.max_depth:
