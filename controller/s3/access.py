@@ -31,7 +31,13 @@ from controller.iam import policy as iam_policy
 from controller.iam.enforce import check_action
 from controller.s3 import acl, catalog
 from controller.s3.bucket_policy import is_public_statement
-from controller.s3.errors import AccessDenied, InvalidArgument, ServiceError, no_such_bucket
+from controller.s3.errors import (
+    AccessControlListNotSupported,
+    AccessDenied,
+    InvalidArgument,
+    ServiceError,
+    no_such_bucket,
+)
 from controller.s3.naming import bucket_arn, canonical_user_id, object_arn, parse_s3_arn
 from controller.s3.runtime import runtime
 
@@ -81,7 +87,7 @@ def requested_acl(ctx: RequestContext, params: Params, *, owner: str, bucket: Re
         canned, owner=owner, bucket_owner=bucket_owner, on_bucket=on_bucket)
     if bucket is not None and bucket["ownership"] == "BucketOwnerEnforced":
         if not acl.only_bucket_owner(expanded, bucket_owner):
-            raise ServiceError("The bucket does not allow ACLs", code="AccessControlListNotSupported", status=400)
+            raise AccessControlListNotSupported("The bucket does not allow ACLs")
         return "private"
     if bucket is not None and acl.is_public(expanded) and (bucket["public_access_block"] or {}).get(
             "BlockPublicAcls"):

@@ -27,7 +27,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from controller.s3.errors import InvalidArgument, InvalidRequest, ServiceError
+from controller.s3.errors import (
+    MALFORMED_XML,
+    InvalidArgument,
+    InvalidRequest,
+    MalformedACLError,
+    ServiceError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,6 @@ _OBJECT_ACTIONS = {"READ": ("s3:GetObject", "s3:GetObjectVersion"),
 #: One grantee of an ``x-amz-grant-*`` header: ``id="…"``, ``uri=…``, ``emailAddress="…"`` (quotes optional).
 _GRANTEE_ITEM = re.compile(r'\s*(id|uri|emailaddress)\s*=\s*(?:"([^"]*)"|([^",\s]+))\s*(?:,|$)', re.IGNORECASE)
 
-_MALFORMED = "The XML you provided was not well-formed or did not validate against our published schema"
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,6 @@ class Resolver(Protocol):
     def account_of_canonical_id(self, canonical_id: str) -> str | None: ...
 
     def accounts_of_email(self, email: str) -> list[str]: ...
-
-
-def _malformed(message: str = _MALFORMED) -> ServiceError:
-    return ServiceError(message, code="MalformedACLError", status=400)
 
 
 # --- reading stored ACLs --------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def request_grants(params: dict[str, Any], resolver: Resolver, *, body: bool = F
         grants = [grant for member, value in headers.items()
                   for grant in _header_grants(GRANT_HEADERS[member], value, resolver)]
     if len(grants) > MAX_GRANTS:
-        raise _malformed(f"An ACL may hold at most {MAX_GRANTS} grants")
+        raise MalformedACLError(f"An ACL may hold at most {MAX_GRANTS} grants")
     return grants
 
 
@@ -205,18 +206,18 @@ def _header_grants(permission: str, value: str, resolver: Resolver) -> list[Gran
 
 def _body_grants(document: Any, resolver: Resolver) -> list[Grant]:
     if not isinstance(document, dict):
-        raise _malformed()
+        raise MalformedACLError(MALFORMED_XML)
     grants = []
     for item in document.get("Grants") or []:
         grantee = item.get("Grantee") if isinstance(item, dict) else None
         permission = item.get("Permission") if isinstance(item, dict) else None
         if not isinstance(grantee, dict) or permission not in PERMISSIONS:
-            raise _malformed()
+            raise MalformedACLError(MALFORMED_XML)
         kind = grantee.get("Type")
         name = {"CanonicalUser": grantee.get("ID"), "Group": grantee.get("URI"),
                 "AmazonCustomerByEmail": grantee.get("EmailAddress")}.get(kind or "")
         if not name:
-            raise _malformed()
+            raise MalformedACLError(MALFORMED_XML)
         grants.append(_grant(permission, kind, name, resolver))
     return grants
 

@@ -20,9 +20,12 @@ from controller.s3.bucket_policy import is_public_policy, validate_bucket_policy
 from controller.s3.buckets import OWNERSHIP_VALUES
 from controller.s3.common import check_sse_algorithm, read_bucket
 from controller.s3.errors import (
+    MALFORMED_XML,
     AccessDenied,
     InvalidArgument,
+    InvalidBucketAclWithObjectOwnership,
     InvalidRequest,
+    MalformedACLError,
     MalformedXML,
     NoSuchBucketPolicy,
     NoSuchCORSConfiguration,
@@ -147,8 +150,7 @@ def put_bucket_acl(ctx: RequestContext, params: Params) -> Params:
     bucket = read_bucket(ctx, params)
     acl = requested_acl(ctx, params, owner=bucket["owner_account"], bucket=bucket, on_bucket=True, body=True)
     if acl is None:
-        raise ServiceError("The XML you provided was not well-formed or did not validate against our published "
-                           "schema", code="MalformedACLError", status=400)
+        raise MalformedACLError(MALFORMED_XML)
     _store(ctx, params, acl=acl)
     return {}
 
@@ -167,8 +169,8 @@ def put_bucket_ownership_controls(ctx: RequestContext, params: Params) -> Params
     owner = bucket["owner_account"]
     if ownership == "BucketOwnerEnforced" and not only_bucket_owner(
             stored_grants(bucket["acl"], owner=owner, bucket_owner=owner, on_bucket=True), owner):
-        raise ServiceError("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
-                           code="InvalidBucketAclWithObjectOwnership", status=400)
+        raise InvalidBucketAclWithObjectOwnership(
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
     _store(ctx, params, ownership=ownership)
     return {}
 

@@ -22,7 +22,7 @@ from controller.s3.errors import (
     BucketNotEmpty,
     IllegalLocationConstraintException,
     InvalidArgument,
-    InvalidRequest,
+    InvalidBucketAclWithObjectOwnership,
 )
 from controller.s3.listing import decode_token, encode_token
 from controller.s3.naming import bucket_arn, check_bucket_name
@@ -49,8 +49,8 @@ def create_bucket(ctx: RequestContext, params: Params) -> Params:
     acl = requested_acl(ctx, params, owner=ctx.account_id, bucket=None, on_bucket=True) or "private"
     if ownership == "BucketOwnerEnforced" and not only_bucket_owner(
             stored_grants(acl, owner=ctx.account_id, bucket_owner=ctx.account_id, on_bucket=True), ctx.account_id):
-        raise InvalidRequest("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
-                             code="InvalidBucketAclWithObjectOwnership")
+        raise InvalidBucketAclWithObjectOwnership(
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
     arn = bucket_arn(ctx.cloud.config.partition, name)
     with ctx.cloud.db.begin() as conn:
         existing = catalog.get_bucket(conn, name)

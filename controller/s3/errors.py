@@ -19,7 +19,8 @@ __all__ = [
     "NoSuchPublicAccessBlockConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
     "InvalidTag", "IncompleteBody", "InvalidStorageClass", "NotImplementedError_", "MethodNotAllowed",
     "InvalidEncryptionAlgorithmError", "KeyTooLongError", "MetadataTooLarge",
-    "XAmzContentSHA256Mismatch", "no_such_bucket", "no_such_key", "no_such_upload",
+    "XAmzContentSHA256Mismatch", "MalformedACLError", "AccessControlListNotSupported",
+    "InvalidBucketAclWithObjectOwnership", "MALFORMED_XML", "no_such_bucket", "no_such_key", "no_such_upload",
 ]
 
 NoSuchBucket = error("NoSuchBucket", 404)
@@ -60,6 +61,12 @@ InvalidEncryptionAlgorithmError = error("InvalidEncryptionAlgorithmError", 400)
 KeyTooLongError = error("KeyTooLongError", 400)
 MetadataTooLarge = error("MetadataTooLarge", 400)
 XAmzContentSHA256Mismatch = error("XAmzContentSHA256Mismatch", 400)
+MalformedACLError = error("MalformedACLError", 400)
+AccessControlListNotSupported = error("AccessControlListNotSupported", 400)
+InvalidBucketAclWithObjectOwnership = error("InvalidBucketAclWithObjectOwnership", 400)
+
+#: S3's message for a body that does not match its schema (MalformedXML, MalformedACLError).
+MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema"
 
 
 def no_such_bucket(bucket: str) -> ServiceError:

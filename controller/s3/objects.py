@@ -36,8 +36,10 @@ from controller.s3.common import (
 )
 from controller.s3.conditions import ByteRange, check_read_conditions, check_write_conditions, parse_range
 from controller.s3.errors import (
+    MALFORMED_XML,
     InvalidArgument,
     InvalidRequest,
+    MalformedACLError,
     MalformedXML,
     NotImplementedError_,
 )
@@ -356,8 +358,7 @@ def put_object_acl(ctx: RequestContext, params: Params) -> Params:
         version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
     acl = requested_acl(ctx, params, owner=version["owner_account"], bucket=bucket, on_bucket=False, body=True)
     if acl is None:
-        raise ServiceError("The XML you provided was not well-formed or did not validate against our published "
-                           "schema", code="MalformedACLError", status=400)
+        raise MalformedACLError(MALFORMED_XML)
     return _version_header(_update_version(ctx, params, acl=acl))
 
 
