@@ -82,6 +82,11 @@ def entries_with_target(target_prefix: str) -> tuple[CatalogEntry, ...]:
     return tuple(entry for entry in catalog() if entry.target_prefix and entry.target_prefix == target_prefix)
 
 
+def entries_with_api_version(version: str) -> tuple[CatalogEntry, ...]:
+    """Query-protocol services of that API version (how an unsigned query call names its service)."""
+    return tuple(entry for entry in catalog() if entry.protocol in ("query", "ec2") and entry.api_version == version)
+
+
 @cache
 def skeleton_model(name: str, protocol: str = "") -> ServiceModel:
     """A model with the service's metadata and nothing else: enough to render its errors.

@@ -20,7 +20,13 @@ from urllib.parse import unquote
 
 from botocore.model import OperationModel, ServiceModel
 
-from controller.protocol.catalog import CatalogEntry, entries_signed_as, entries_with_target, skeleton_model
+from controller.protocol.catalog import (
+    CatalogEntry,
+    entries_signed_as,
+    entries_with_api_version,
+    entries_with_target,
+    skeleton_model,
+)
 from controller.protocol.cbor import PROTOCOL as CBOR
 from controller.protocol.faults import unknown_operation_error, unknown_service_error
 from controller.protocol.http import HttpRequest
@@ -103,6 +109,9 @@ def resolve_service(request: HttpRequest, services: Iterable[str] = DEFAULT_SERV
         for service in index.by_api_version.get(version, ()):
             if candidates is None or service in candidates:
                 return service
+        if candidates is None:
+            # An Action with an API version no served service has: a query call for another service.
+            raise unknown_service_error(f"No service served here has the API version {version}.")
     for service in index.rest_json:
         if (candidates is None or service in candidates) and _matches_any_route(service, request):
             return service
@@ -115,24 +124,26 @@ def resolve_service(request: HttpRequest, services: Iterable[str] = DEFAULT_SERV
 def identify_service(request: HttpRequest) -> str | None:
     """The botocore model name of whichever AWS service ``request`` names, served or not.
 
-    For requests :func:`resolve_service` refuses: the credential scope's signing name or
-    the ``X-Amz-Target`` prefix picks the candidates, and the target or the query API version
-    narrows them (``dynamodb`` signs for DynamoDB and DynamoDB Streams), else the model named
-    like the signing name. Only model metadata is read (see :mod:`controller.protocol.catalog`).
+    For requests :func:`resolve_service` refuses: the credential scope's signing name, the
+    ``X-Amz-Target`` prefix or the query API version picks the candidates, and the target or
+    the API version narrows them (``dynamodb`` signs for DynamoDB and DynamoDB Streams), else
+    the model named like the signing name. Only model metadata is read (see :mod:`controller.protocol.catalog`).
     None when the request names no AWS service at all.
     """
     signed_for = signing_service(request)
     target = request.header("x-amz-target")
     target_prefix = target.rsplit(".", 1)[0] if target else ""
+    version = _query_version(request)
     if signed_for is not None:
         candidates = entries_signed_as(signed_for)
     elif target_prefix:
         candidates = entries_with_target(target_prefix)
+    elif version:
+        candidates = entries_with_api_version(version)
     else:
         return None
     if len(candidates) <= 1:
         return candidates[0].name if candidates else None
-    version = _query_version(request)
     for keep in (lambda entry: bool(target_prefix) and entry.target_prefix == target_prefix,
                  lambda entry: bool(version) and entry.protocol in ("query", "ec2") and entry.api_version == version,
                  lambda entry: entry.name == signed_for):

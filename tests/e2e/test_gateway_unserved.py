@@ -91,6 +91,10 @@ def test_unsigned_call_to_unserved_service_is_refused_in_its_protocol(cloudlet: 
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/x-amz-json-1.0"
     assert response.json()["__type"].startswith("MissingAuthenticationToken")
+    response = requests.post(cloudlet.endpoint, data=b"Action=ListTopics&Version=2010-03-31", timeout=10,
+                             headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 403
+    assert b"<ErrorResponse" in response.content and b"<Code>MissingAuthenticationToken</Code>" in response.content
 
 
 def unregistered_operation(client: Any, service: str) -> tuple[str, str]:

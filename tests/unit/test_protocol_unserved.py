@@ -36,6 +36,7 @@ def test_catalog_reads_every_model_metadata() -> None:
     (HttpRequest("POST", "/", headers=signed("monitoring")), "cloudwatch"),
     (HttpRequest("POST", "/", headers=signed("rds"), body=b"Action=DescribeDBClusters&Version=2014-10-31"), "rds"),
     (HttpRequest("GET", "/2015-03-31/functions", headers=signed("lambda")), "lambda"),
+    (HttpRequest("POST", "/", body=b"Action=ListTopics&Version=2010-03-31"), "sns"),
     (HttpRequest("POST", "/", headers=signed("no-such-service")), None),
     (HttpRequest("GET", "/whatever"), None),
 ])
