@@ -23,7 +23,7 @@ from controller.ec2 import api
 from controller.ec2.defaults import ensure_default_vpc
 from controller.ec2.errors import DryRunOperation
 from controller.ec2.ids import Kind
-from controller.ec2.validate import check_ids
+from controller.ec2.validate import check_shapes
 from controller.protocol.models import load_service_model
 
 #: Stands for "the resource this call creates" in an :func:`arns` spec (its ARN ends in ``/*``).
@@ -37,7 +37,7 @@ def vpc_operation(name: str, *, resources: ResourceMapper | None = None) -> Call
     def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def run(ctx: RequestContext, params: Params) -> Params:
-            check_ids(name, params)
+            check_shapes(name, params)
             if params.get("DryRun"):
                 raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
             ensure_default_vpc(ctx)

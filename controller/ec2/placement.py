@@ -137,6 +137,8 @@ def create_placement_group(ctx: RequestContext, params: Params) -> Params:
     spread_level = params.get("SpreadLevel")
     if strategy == "spread":
         spread_level = spread_level or "rack"
+        if spread_level not in ("host", "rack"):
+            raise invalid_value(spread_level, "spreadLevel", "Valid values are host and rack.")
     elif spread_level:
         raise InvalidParameterValue("SpreadLevel is only valid for the spread strategy.")
     table = instance_state.placement_groups

@@ -1,23 +1,26 @@
-"""Checking a request's resource ids before anything is looked up, as EC2 does.
+"""Checking the shape of a request's resource ids and public addresses before anything is looked up.
 
 EC2 answers ``InvalidXxxID.Malformed`` for an id that cannot be one (wrong prefix, or not
 8 or 17 lowercase hex digits after it) before it looks anything up, and
 ``InvalidXxxID.NotFound`` only for a well-formed id it cannot find: a client that gets
 ``NotFound`` may create the resource and retry, one that gets ``Malformed`` knows the
-value itself is wrong. :func:`check_ids` runs before every VPC handler (see
+value itself is wrong. :func:`check_shapes` runs before every VPC handler (see
 :mod:`controller.ec2.operation`), so each handler's lookups only ever see well-formed ids.
 
 The members are those of the operations Cloudlet serves; a member whose kind depends on
-the operation (``AssociationId``, ``GroupIds``, ``Groups``) is listed per operation.
+the operation (``AssociationId``, ``GroupIds``, ``Groups``) is listed per operation. Elastic IP
+addresses named by value get ``InvalidAddress.Malformed`` when they are not IPv4 addresses.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from controller.ec2 import ids
+from controller.ec2.errors import InvalidAddressMalformed
 from controller.ec2.ids import Kind
 
 #: Members that name the same kind of resource in every operation that has them.
@@ -52,16 +55,31 @@ _BY_OPERATION: dict[str, dict[str, Kind]] = {
     "ModifyNetworkInterfaceAttribute": {"Groups": ids.SECURITY_GROUP},
 }
 
+#: Members that name Elastic IP addresses by their public address.
+_ADDRESS_MEMBERS = ("Address", "PublicIp", "PublicIps")
+_ADDRESS_OPERATIONS = ("AllocateAddress", "AssociateAddress", "DisassociateAddress", "ReleaseAddress",
+                       "DescribeAddresses")
+
 #: Members of RunInstances' NetworkInterfaces entries that name resources.
 _INTERFACE_SPEC_MEMBERS = {"NetworkInterfaceId": ids.NETWORK_INTERFACE, "SubnetId": ids.SUBNET,
                            "Groups": ids.SECURITY_GROUP}
 
 
-def check_ids(operation: str, params: Mapping[str, Any]) -> None:
-    """Refuse the first id in the request that is not shaped like an id of its kind."""
+def check_shapes(operation: str, params: Mapping[str, Any]) -> None:
+    """Refuse the first id that is not shaped like an id of its kind, then the first public address
+    that is not an IPv4 address."""
     for kind, value in _named_ids(operation, params):
         if not isinstance(value, str) or not kind.well_formed(value):
             raise kind.malformed(str(value))
+    if operation in _ADDRESS_OPERATIONS:
+        for name in _ADDRESS_MEMBERS:
+            value = params.get(name)
+            for address in value if isinstance(value, list) else [value] if value is not None else []:
+                try:
+                    ipaddress.IPv4Address(address)
+                except ValueError:
+                    raise InvalidAddressMalformed(f"Invalid Address: '{address}'. The specified IP address is "
+                                                  "not valid.") from None
 
 
 def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind, Any]]:

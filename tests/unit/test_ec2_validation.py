@@ -94,18 +94,18 @@ def test_kinds_carry_the_documented_codes() -> None:
         assert kind.missing([f"{kind.prefix}-zz"]).code == malformed
 
 
-def test_check_ids_names_the_kind_of_each_member() -> None:
+def test_check_shapes_names_the_kind_of_each_member() -> None:
     with pytest.raises(ServiceError) as excinfo:
-        validate.check_ids("DisassociateRouteTable", {"AssociationId": "eipassoc-0123456789abcdef0"})
+        validate.check_shapes("DisassociateRouteTable", {"AssociationId": "eipassoc-0123456789abcdef0"})
     assert (excinfo.value.code, excinfo.value.message) == (
         "InvalidAssociationID.NotFound", 'Invalid id: "eipassoc-0123456789abcdef0" (expecting "rtbassoc-...")')
     with pytest.raises(ServiceError) as excinfo:
-        validate.check_ids("DescribePlacementGroups", {"GroupIds": ["sg-0123456789abcdef0"]})
+        validate.check_shapes("DescribePlacementGroups", {"GroupIds": ["sg-0123456789abcdef0"]})
     assert excinfo.value.code == "InvalidPlacementGroupId.Malformed"
     with pytest.raises(ServiceError) as excinfo:
-        validate.check_ids("RunInstances", {"NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": "eni-1"}]})
+        validate.check_shapes("RunInstances", {"NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": "eni-1"}]})
     assert excinfo.value.code == "InvalidNetworkInterfaceId.Malformed"
-    validate.check_ids("DescribeSecurityGroups", {"GroupIds": ["sg-0123456789abcdef0"], "VpcId": None})
+    validate.check_shapes("DescribeSecurityGroups", {"GroupIds": ["sg-0123456789abcdef0"], "VpcId": None})
 
 
 def test_malformed_ids_are_refused_before_anything_is_looked_up(cloud: VpcCloud) -> None:
@@ -178,6 +178,25 @@ def test_the_request_is_checked_before_the_resources_it_names(cloud: VpcCloud, o
     """Each request names resources that do not exist *and* has a mistake of its own: EC2 reports the
     mistake (InvalidParameterValue, MissingParameter, InvalidParameterCombination), not a NotFound."""
     cloud.refused(operation, params, code)
+
+
+def test_addresses_named_by_value_must_be_ipv4_addresses(cloud: VpcCloud) -> None:
+    """errors-overview.html: InvalidAddress.Malformed, "ensure that you provide the address in the form
+    xx.xx.xx.xx"; a well-formed address the caller does not hold is InvalidAddress.NotFound."""
+    cloud.refused("AllocateAddress", {"Address": "junk"}, "InvalidAddress.Malformed")
+    cloud.refused("DescribeAddresses", {"PublicIps": ["198.51.100.7", "198.51.100"]}, "InvalidAddress.Malformed")
+    cloud.refused("ReleaseAddress", {"PublicIp": "::1"}, "InvalidAddress.Malformed")
+    cloud.refused("DisassociateAddress", {"PublicIp": "x"}, "InvalidAddress.Malformed")
+    cloud.refused("ReleaseAddress", {"PublicIp": "198.51.100.7"}, "InvalidAddress.NotFound")
+    assert cloud.call("DescribeAddresses", {})["Addresses"] == []
+
+
+def test_placement_group_spread_level_is_host_or_rack(cloud: VpcCloud) -> None:
+    cloud.refused("CreatePlacementGroup", {"GroupName": "g", "Strategy": "spread", "SpreadLevel": "zone"},
+                  "InvalidParameterValue")
+    assert cloud.call("DescribePlacementGroups", {})["PlacementGroups"] == []
+    made = cloud.call("CreatePlacementGroup", {"GroupName": "g", "Strategy": "spread", "SpreadLevel": "host"})
+    assert made["PlacementGroup"]["SpreadLevel"] == "host"
 
 
 def test_parameter_rules_of_addresses_and_attributes(cloud: VpcCloud) -> None:
