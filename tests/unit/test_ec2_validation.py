@@ -172,6 +172,13 @@ UNKNOWN = {"vpc": "vpc-0123456789abcdef0", "subnet": "subnet-0123456789abcdef0",
                           "PrivateIpAddress": "not-an-ip"}, "InvalidParameterValue"),
     ("CreateSecurityGroup", {"GroupName": "sg-web", "Description": "d", "VpcId": UNKNOWN["vpc"]},
      "InvalidParameterValue"),
+    # Values outside their member's enum (the model's), wherever they are in the request.
+    ("AllocateAddress", {"Domain": "classic"}, "InvalidParameterValue"),
+    ("CreateNatGateway", {"SubnetId": UNKNOWN["subnet"], "ConnectivityType": "both"}, "InvalidParameterValue"),
+    ("ModifySubnetAttribute", {"SubnetId": UNKNOWN["subnet"], "PrivateDnsHostnameTypeOnLaunch": "dns-name"},
+     "InvalidParameterValue"),
+    ("CreateVpc", {"CidrBlock": "10.0.0.0/16", "TagSpecifications": [{"ResourceType": "vpcs", "Tags": []}]},
+     "InvalidParameterValue"),
 ])
 def test_the_request_is_checked_before_the_resources_it_names(cloud: VpcCloud, operation: str,
                                                               params: dict[str, Any], code: str) -> None:
@@ -287,6 +294,18 @@ def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:  
     ic.refused("AssociateAddress", {"AllocationId": ic.call("AllocateAddress", {})["AllocationId"],
                                     "InstanceId": again["InstanceId"], "NetworkInterfaceId": free},
                "InvalidParameterCombination")
+
+
+def test_run_instances_refuses_values_outside_their_enums(ic: InstanceCloud) -> None:  # noqa: F811
+    """A market type, hostname type or metadata option EC2 does not know is refused, not ignored."""
+    launched = _instance_count(ic)
+    for extra in ({"InstanceMarketOptions": {"MarketType": "auction"}},
+                  {"PrivateDnsNameOptions": {"HostnameType": "fqdn"}},
+                  {"MetadataOptions": {"HttpTokens": "sometimes"}},
+                  {"CapacityReservationSpecification": {"CapacityReservationPreference": "maybe"}}):
+        ic.refused("RunInstances", {"ImageId": ic.tiny_image(), "MinCount": 1, "MaxCount": 1, **extra},
+                   "InvalidParameterValue")
+    assert _instance_count(ic) == launched
 
 
 def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> None:  # noqa: F811
