@@ -1,4 +1,4 @@
-"""Checking the shape of a request's resource ids and public addresses before anything is looked up.
+"""Checking what a request alone can get wrong (enum values, id shapes, addresses) before any lookup.
 
 EC2 answers ``InvalidXxxID.Malformed`` for an id that cannot be one (wrong prefix, or not
 8 or 17 lowercase hex digits after it) before it looks anything up, and
@@ -86,13 +86,21 @@ def check_shapes(operation: str, params: Mapping[str, Any]) -> None:
             raise kind.malformed(str(value))
     if operation in _ADDRESS_OPERATIONS:
         for name in _ADDRESS_MEMBERS:
-            value = params.get(name)
-            for address in value if isinstance(value, list) else [value] if value is not None else []:
-                try:
-                    ipaddress.IPv4Address(address)
-                except ValueError:
-                    raise InvalidAddressMalformed(f"Invalid Address: '{address}'. The specified IP address is "
-                                                  "not valid.") from None
+            for address in _values(params.get(name)):
+                _check_address(address)
+
+
+def _values(value: Any) -> list[Any]:
+    """A member's values: the list itself, one value, or none."""
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _check_address(address: Any) -> None:
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise InvalidAddressMalformed(f"Invalid Address: '{address}'. The specified IP address is not valid.") \
+            from None
 
 
 def _check_enums(shape: Shape, value: Any, name: str = "") -> None:
@@ -112,14 +120,12 @@ def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind
     members = _members_of(operation)
     for name, value in params.items():
         kind = members.get(name)
-        if kind is not None and value is not None:
-            yield from ((kind, v) for v in (value if isinstance(value, list) else [value]))
+        if kind is not None:
+            yield from ((kind, v) for v in _values(value))
     if operation == "RunInstances":
         for spec in params.get("NetworkInterfaces") or []:
             for name, kind in _INTERFACE_SPEC_MEMBERS.items():
-                value = spec.get(name) if isinstance(spec, dict) else None
-                if value is not None:
-                    yield from ((kind, v) for v in (value if isinstance(value, list) else [value]))
+                yield from ((kind, v) for v in _values(spec.get(name) if isinstance(spec, dict) else None))
 
 
 @functools.cache
