@@ -67,6 +67,32 @@ def test_vpc_and_its_attributes(ec2: Client, unique: str, cleanup: list[str]) ->
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": False})
     assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"] == {
         "Value": False}
+    metrics = "EnableNetworkAddressUsageMetrics"
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableNetworkAddressUsageMetrics")[metrics] == {
+        "Value": False}
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableNetworkAddressUsageMetrics={"Value": True})
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableNetworkAddressUsageMetrics")[metrics] == {
+        "Value": True}
+
+
+def test_tags_read_back_as_written(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
+    """API_CreateTags overwrites a key's value; API_DeleteTags removes a key whatever its value when no
+    value is given, and only when the value matches when one is (an empty one included)."""
+    vpc_id = new_vpc(ec2, cleanup, unique, "10.59.0.0/16")
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "env", "Value": "dev"}, {"Key": "empty", "Value": ""},
+                                              {"Key": "owner", "Value": "ops"}, {"Key": "team", "Value": "blue"}])
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "env", "Value": "prod"}])
+    ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": "owner", "Value": "someone-else"}, {"Key": "team"},
+                                              {"Key": "empty", "Value": ""}])
+
+    def read() -> list[dict[str, str]]:
+        return sorted(only(ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"])["Tags"], key=lambda t: t["Key"])
+
+    assert read() == [{"Key": "Name", "Value": unique}, {"Key": "env", "Value": "prod"},
+                      {"Key": "owner", "Value": "ops"}]
+    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["Tags"]
+    assert sorted((t["Key"], t["Value"], t["ResourceType"]) for t in described) == [
+        ("Name", unique, "vpc"), ("env", "prod", "vpc"), ("owner", "ops", "vpc")]
 
 
 def test_subnet_and_modify_subnet_attribute(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
@@ -124,6 +150,15 @@ def test_route_tables_routes_and_associations(ec2: Client, unique: str, cleanup:
     main_association = only(main["Associations"])
     assert main_association["Main"] is True and "SubnetId" not in main_association
     assert main_association["AssociationState"] == {"State": "associated"}
+    # Making another table the main one moves the main association (as aws_main_route_table_association does).
+    moved = ec2.replace_route_table_association(AssociationId=main_association["RouteTableAssociationId"],
+                                                RouteTableId=table_id)
+    tables = {t["RouteTableId"]: t for t in ec2.describe_route_tables(RouteTableIds=[table_id, main["RouteTableId"]])[
+        "RouteTables"]}
+    assert tables[main["RouteTableId"]]["Associations"] == []
+    assert {(a["RouteTableAssociationId"], a["Main"]) for a in tables[table_id]["Associations"]} == {
+        (moved["NewAssociationId"], True), (association["AssociationId"], False)}
+    ec2.replace_route_table_association(AssociationId=moved["NewAssociationId"], RouteTableId=main["RouteTableId"])
     # Replacing a route reads back the new target; the gateway detached leaves a blackhole.
     ec2.replace_route(RouteTableId=table_id, DestinationCidrBlock="192.168.0.0/16", GatewayId=igw)
     replaced = only(ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"])["Routes"][2]
