@@ -11,6 +11,7 @@ from controller.ec2.errors import (
     DependencyViolation,
     GatewayNotAttached,
     InternetGatewayLimitExceeded,
+    InvalidParameterValue,
     ResourceAlreadyAssociated,
     has_dependencies,
 )
@@ -59,7 +60,8 @@ def attach_internet_gateway(ctx: RequestContext, params: Params) -> Params:
             raise ResourceAlreadyAssociated(f"resource {igw['internet_gateway_id']} is already attached to network "
                                             f"{igw['vpc_id']}")
         if conn.execute(select(igws.c.internet_gateway_id).where(igws.c.vpc_id == vpc["vpc_id"])).first():
-            raise ResourceAlreadyAssociated(f"Network {vpc['vpc_id']} already has an internet gateway attached")
+            # AWS's code for a second gateway on a VPC (the gateway itself being free) is this one.
+            raise InvalidParameterValue(f"Network {vpc['vpc_id']} already has an internet gateway attached")
         conn.execute(update(igws).where(igws.c.internet_gateway_id == igw["internet_gateway_id"])
                      .values(vpc_id=vpc["vpc_id"]))
     return {}

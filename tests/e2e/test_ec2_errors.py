@@ -96,7 +96,9 @@ def test_resources_in_use_are_refused(ec2: Client, unique: str, cleanup: list[st
     # Internet gateways: one per VPC, one VPC per gateway; detaching needs the right VPC and no mapped addresses.
     refused(ec2.attach_internet_gateway, "Resource.AlreadyAssociated", InternetGatewayId=igw, VpcId=vpc_id)
     refused(ec2.attach_internet_gateway, "Resource.AlreadyAssociated", InternetGatewayId=igw, VpcId=other_vpc)
-    refused(ec2.attach_internet_gateway, "Resource.AlreadyAssociated", InternetGatewayId=spare_igw, VpcId=vpc_id)
+    # A second gateway on a VPC is AWS's InvalidParameterValue ("Network vpc-... already has an internet
+    # gateway attached"), as its answers to infrastructure tools show.
+    refused(ec2.attach_internet_gateway, "InvalidParameterValue", InternetGatewayId=spare_igw, VpcId=vpc_id)
     refused(ec2.detach_internet_gateway, "Gateway.NotAttached", InternetGatewayId=spare_igw, VpcId=vpc_id)
     refused(ec2.detach_internet_gateway, "Gateway.NotAttached", InternetGatewayId=igw, VpcId=other_vpc)
     refused(ec2.detach_internet_gateway, "DependencyViolation", InternetGatewayId=igw, VpcId=vpc_id)

@@ -309,7 +309,7 @@ def test_one_internet_gateway_per_vpc(cloud: VpcCloud) -> None:
     igw = attached_igw(cloud, vpc_id)
     second = cloud.call("CreateInternetGateway")["InternetGateway"]["InternetGatewayId"]
     cloud.refused("AttachInternetGateway", {"InternetGatewayId": second, "VpcId": vpc_id},
-                  "Resource.AlreadyAssociated")
+                  "InvalidParameterValue")
     cloud.refused("AttachInternetGateway", {"InternetGatewayId": igw, "VpcId": vpc_id}, "Resource.AlreadyAssociated")
     cloud.refused("DetachInternetGateway", {"InternetGatewayId": second, "VpcId": vpc_id}, "Gateway.NotAttached")
     cloud.refused("DeleteInternetGateway", {"InternetGatewayId": igw}, "DependencyViolation")
