@@ -11,6 +11,7 @@ from controller.config import Config
 from controller.ec2 import cidrs, lookups, provision, state
 from controller.ec2.describe import describe
 from controller.ec2.errors import (
+    InvalidParameterCombination,
     InvalidParameterValue,
     MissingParameter,
     SubnetLimitExceeded,
@@ -199,6 +200,13 @@ def _fixed_value(value: object) -> object:
 
 @vpc_operation("ModifySubnetAttribute", resources=arns((SUBNET, "SubnetId")))
 def modify_subnet_attribute(ctx: RequestContext, params: Params) -> Params:
+    """One attribute per call, as API_ModifySubnetAttribute says ("You can only modify one attribute at a
+    time"; CustomerOwnedIpv4Pool goes with MapCustomerOwnedIpOnLaunch as one)."""
+    given = [name for name in (*_SUBNET_ATTRIBUTES, *_FIXED_ATTRIBUTES, *_UNSUPPORTED_ATTRIBUTES)
+             if params.get(name) is not None and name != "CustomerOwnedIpv4Pool"]
+    if len(given) > 1:
+        names = ", ".join(name[:1].lower() + name[1:] for name in given)
+        raise InvalidParameterCombination(f"Fields for multiple attribute types specified: {names}")
     unsupported = [name for name in _UNSUPPORTED_ATTRIBUTES if params.get(name) is not None]
     unsupported += [name for name, default in _FIXED_ATTRIBUTES.items()
                     if params.get(name) is not None and _fixed_value(params[name]) != default]
