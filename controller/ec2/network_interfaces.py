@@ -190,8 +190,14 @@ def detach_network_interface(ctx: RequestContext, params: Params) -> Params:
 @vpc_operation("ModifyNetworkInterfaceAttribute", resources=arns((NETWORK_INTERFACE, "NetworkInterfaceId"),
                                                                (SECURITY_GROUP, "Groups")))
 def modify_network_interface_attribute(ctx: RequestContext, params: Params) -> Params:
-    """Replace the groups, or set SourceDestCheck, Description or the attachment's DeleteOnTermination."""
+    """Replace the groups, or set SourceDestCheck, Description or the attachment's DeleteOnTermination:
+    one of them per call, as API_ModifyNetworkInterfaceAttribute says."""
     eni = state.network_interfaces
+    given = [name for name in ("Groups", "SourceDestCheck", "Description", "Attachment")
+             if params.get(name) is not None]
+    if len(given) > 1:
+        names = ", ".join(name[:1].lower() + name[1:] for name in given)
+        raise InvalidParameterCombination(f"Fields for multiple attribute types specified: {names}")
     changes: dict[str, Any] = {}
     for member, column in (("SourceDestCheck", "source_dest_check"), ("Description", "description")):
         if params.get(member) is not None:

@@ -179,6 +179,9 @@ UNKNOWN = {"vpc": "vpc-0123456789abcdef0", "subnet": "subnet-0123456789abcdef0",
      "InvalidParameterValue"),
     ("CreateVpc", {"CidrBlock": "10.0.0.0/16", "TagSpecifications": [{"ResourceType": "vpcs", "Tags": []}]},
      "InvalidParameterValue"),
+    # API_ModifyNetworkInterfaceAttribute: "You can specify only one attribute at a time."
+    ("ModifyNetworkInterfaceAttribute", {"NetworkInterfaceId": UNKNOWN["eni"], "Description": {"Value": "d"},
+                                         "SourceDestCheck": {"Value": False}}, "InvalidParameterCombination"),
     # API_ModifySubnetAttribute: "You can only modify one attribute at a time."
     ("ModifySubnetAttribute", {"SubnetId": UNKNOWN["subnet"], "MapPublicIpOnLaunch": {"Value": True},
                                "AssignIpv6AddressOnCreation": {"Value": True}}, "InvalidParameterCombination"),
