@@ -99,6 +99,7 @@ def disassociate_vpc_cidr_block(ctx: RequestContext, params: Params) -> Params:
 def associate_subnet_cidr_block(ctx: RequestContext, params: Params) -> Params:
     if not params.get("Ipv6CidrBlock"):
         raise MissingParameter("The request must contain the parameter ipv6CidrBlock")
+    cidrs.ipv6_network(params["Ipv6CidrBlock"])  # a block that is not one is refused before any lookup
     subnets = state.subnets
     with state.write(ctx.cloud.db) as conn:
         subnet = lookups.subnet(conn, params.get("SubnetId"), ctx.account_id)

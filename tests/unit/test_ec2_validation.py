@@ -179,6 +179,8 @@ UNKNOWN = {"vpc": "vpc-0123456789abcdef0", "subnet": "subnet-0123456789abcdef0",
      "InvalidParameterValue"),
     ("CreateVpc", {"CidrBlock": "10.0.0.0/16", "TagSpecifications": [{"ResourceType": "vpcs", "Tags": []}]},
      "InvalidParameterValue"),
+    ("AssociateSubnetCidrBlock", {"SubnetId": UNKNOWN["subnet"], "Ipv6CidrBlock": "2001:db8::/zz"},
+     "InvalidParameterValue"),
     # API_ModifyNetworkInterfaceAttribute: "You can specify only one attribute at a time."
     ("ModifyNetworkInterfaceAttribute", {"NetworkInterfaceId": UNKNOWN["eni"], "Description": {"Value": "d"},
                                          "SourceDestCheck": {"Value": False}}, "InvalidParameterCombination"),
