@@ -134,6 +134,10 @@ class TypedSender:
             return None
 
 
+#: The status :meth:`RawSender.send` reports for a case HTTP itself cannot carry.
+UNSENDABLE = -1
+
+
 class RawSender:
     """Signs raw cases with a valid key and sends them exactly as written."""
 
@@ -156,9 +160,13 @@ class RawSender:
             headers = {name: value for name, value in request.headers.items()}
         connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
-            connection.putrequest(case.method, case.target, skip_host=True, skip_accept_encoding=True)
-            for name, value in [*headers.items(), *case.extra_headers]:
-                connection.putheader(name, value.encode("latin-1", "replace") if isinstance(value, str) else value)
+            try:
+                connection.putrequest(case.method, case.target, skip_host=True, skip_accept_encoding=True)
+                for name, value in [*headers.items(), *case.extra_headers]:
+                    connection.putheader(name, value.encode("latin-1") if isinstance(value, str) else value)
+            except ValueError:
+                # A line break in a header or the target, or a header HTTP cannot carry (not Latin-1).
+                return UNSENDABLE, b""
             connection.putheader("content-length", str(len(case.body)))
             connection.endheaders(case.body or None)
             response = connection.getresponse()
