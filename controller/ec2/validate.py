@@ -26,7 +26,7 @@ from botocore.model import Shape
 from controller.ec2 import ids
 from controller.ec2.errors import InvalidAddressMalformed, invalid_value
 from controller.ec2.ids import Kind
-from controller.protocol.models import load_service_model
+from controller.protocol.models import cached_on, load_service_model
 
 #: Members that name the same kind of resource in every operation that has them.
 _MEMBERS: dict[str, Kind] = {
@@ -112,7 +112,7 @@ def _check_enums(shape: Shape, value: Any, name: str = "") -> None:
         for item in value:
             _check_enums(shape.member, item, name)
     elif shape.type_name == "string" and shape.enum and isinstance(value, str) \
-            and value.lower() not in {allowed.lower() for allowed in shape.enum}:
+            and value.lower() not in cached_on(shape, "enum_lower", lambda: {v.lower() for v in shape.enum}):
         raise invalid_value(value, name)
 
 
