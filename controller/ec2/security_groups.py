@@ -353,9 +353,9 @@ def revoke_security_group_egress(ctx: RequestContext, params: Params) -> Params:
     return _revoke(ctx, params, egress=True)
 
 
+#: API_DescribeSecurityGroupRules.html (and ``is-egress``, ``ip-protocol``).
 RULE_FILTERS = {
     "group-id": lambda r: r["GroupId"], "security-group-rule-id": lambda r: r["SecurityGroupRuleId"],
-#: API_DescribeSecurityGroupRules.html (and ``is-egress``, ``ip-protocol``).
     "is-egress": lambda r: r["IsEgress"], "ip-protocol": lambda r: r["IpProtocol"],
 }
 
