@@ -1,7 +1,4 @@
 """AWS CloudTrail: looking up the audit trail's events."""
 
-from controller.api import ServiceApi
-
-api = ServiceApi("cloudtrail")
-
-from controller.cloudtrail import lookup  # noqa: E402,F401  (registers operations on api)
+from controller.cloudtrail import lookup  # noqa: F401  (registers operations on api)
+from controller.cloudtrail.service import api as api  # the service's operations, for controller.cloud

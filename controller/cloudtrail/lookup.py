@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select, text
 
 from controller.api import Params, RequestContext
 from controller.audit.trail import document_json, events
-from controller.cloudtrail import api
+from controller.cloudtrail.service import api
 from controller.errors import error
 
 InvalidLookupAttributesException = error("InvalidLookupAttributesException")

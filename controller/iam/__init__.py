@@ -1,10 +1,6 @@
 """AWS Identity and Access Management: identities, policies, and the engine that enforces them."""
 
-from controller.api import ServiceApi
-
-api = ServiceApi("iam")
-
-from controller.iam import (  # noqa: E402,F401  (modules register operations on api)
+from controller.iam import (  # noqa: F401  (modules register operations on api)
     access_keys,
     authorization_details,
     entity_policies,
@@ -17,6 +13,7 @@ from controller.iam import (  # noqa: E402,F401  (modules register operations on
     state,
     users,
 )
-from controller.iam.resources import iam_resource_lookup  # noqa: E402
+from controller.iam.resources import iam_resource_lookup
+from controller.iam.service import api
 
 api.resource_lookup = iam_resource_lookup

@@ -10,10 +10,10 @@ from sqlalchemy import Connection, Select, func, select
 
 from controller.api import Params, Principal, RequestContext
 from controller.auth.store import access_keys, root_principal
-from controller.iam import api
 from controller.iam.directory import USER, arn_of, require, writing
 from controller.iam.errors import LimitExceeded, NoSuchEntity, ValidationError
 from controller.iam.naming import paginate
+from controller.iam.service import api
 
 #: Access keys one user (or the root user) may have at most.
 MAX_KEYS = 2

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
+from controller.iam import state
 from controller.iam.aws_managed import is_aws_managed_arn
 from controller.iam.directory import (
     GROUP,
@@ -24,6 +24,7 @@ from controller.iam.directory import (
     user_output,
 )
 from controller.iam.naming import encode_document, paginate
+from controller.iam.service import api
 
 FILTERS = ("User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy")
 

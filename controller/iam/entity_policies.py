@@ -13,7 +13,7 @@ from functools import partial
 from sqlalchemy import delete, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
+from controller.iam import state
 from controller.iam.directory import (
     GROUP,
     ROLE,
@@ -27,6 +27,7 @@ from controller.iam.directory import (
 from controller.iam.documents import check_inline_budget, checked
 from controller.iam.errors import LimitExceeded, NoSuchEntity
 from controller.iam.naming import encode_document, name_key, paginate
+from controller.iam.service import api
 from controller.state import utcnow
 
 #: Managed policies attached to one user, group or role at most.

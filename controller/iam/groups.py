@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
 from controller.iam import entity_operations as entities
+from controller.iam import state
 from controller.iam.directory import (
     GROUP,
     USER,
@@ -22,6 +22,7 @@ from controller.iam.directory import (
 )
 from controller.iam.errors import NoSuchEntity
 from controller.iam.naming import check_path
+from controller.iam.service import api
 
 group_arn = arn_of(GROUP)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
 from controller.iam import entity_operations as entities
+from controller.iam import state
 from controller.iam.directory import (
     INSTANCE_PROFILE,
     ROLE,
@@ -21,6 +21,7 @@ from controller.iam.directory import (
 )
 from controller.iam.errors import LimitExceeded, NoSuchEntity
 from controller.iam.naming import check_path, merge_tags
+from controller.iam.service import api
 
 #: Roles one instance profile may hold (AWS's fixed quota).
 ROLES_PER_PROFILE = 1

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
 from controller.errors import error
-from controller.iam import api, mfa_codes, state
+from controller.iam import mfa_codes, state
 from controller.iam.directory import USER, Row, arn_of, require, user_output
 from controller.iam.errors import (
     DeleteConflict,
@@ -31,6 +31,7 @@ from controller.iam.errors import (
 )
 from controller.iam.mfa_devices import claim_step, devices, require_device, seed_of
 from controller.iam.naming import check_path, iam_arn, merge_tags, name_key, paginate, remove_tags
+from controller.iam.service import api
 from controller.state import utcnow
 
 InvalidAuthenticationCode = error("InvalidAuthenticationCode", 403)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
+from controller.iam import state
 from controller.iam.aws_managed import aws_managed_policies
 from controller.iam.directory import (
     ManagedPolicy,
@@ -35,6 +35,7 @@ from controller.iam.naming import (
     paginate,
     remove_tags,
 )
+from controller.iam.service import api
 from controller.state import utcnow
 
 #: Versions one customer managed policy keeps at most.

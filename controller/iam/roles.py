@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
 from controller.iam import entity_operations as entities
+from controller.iam import state
 from controller.iam.directory import (
     ROLE,
     USER,
@@ -26,6 +26,7 @@ from controller.iam.directory import (
 from controller.iam.documents import checked
 from controller.iam.errors import MalformedPolicyDocument
 from controller.iam.naming import check_path, merge_tags
+from controller.iam.service import api
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 

@@ -25,13 +25,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api import Params, RequestContext
-from controller.iam import api, policy, state
+from controller.iam import policy, state
 from controller.iam.aws_managed import is_aws_managed_arn
 from controller.iam.decision import decide, scp_levels, trust_policy
 from controller.iam.directory import GROUP, ROLE, USER, EntityKind, require
 from controller.iam.errors import InvalidInput, NoSuchEntity
 from controller.iam.naming import paginate
 from controller.iam.principal_policies import managed_policies, owned_policies
+from controller.iam.service import api
 
 #: Decisions from least to most restrictive: the aggregate over resources is the last one seen.
 _RESTRICTIVENESS = {policy.ALLOWED: 0, policy.IMPLICIT_DENY: 1, policy.EXPLICIT_DENY: 2}

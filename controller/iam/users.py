@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from controller.api import Params, RequestContext
-from controller.iam import api, state
 from controller.iam import entity_operations as entities
+from controller.iam import state
 from controller.iam.directory import (
     USER,
     arn_of,
@@ -21,6 +21,7 @@ from controller.iam.directory import (
 )
 from controller.iam.errors import DeleteConflict, ValidationError
 from controller.iam.naming import check_path, merge_tags
+from controller.iam.service import api
 from controller.state import utcnow
 
 #: The user a call names, or the caller itself when it names none (GetUser, access keys).

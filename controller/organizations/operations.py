@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from controller.api import Params, RequestContext
 from controller.errors import error
-from controller.organizations import api, state
+from controller.organizations import state
 from controller.organizations.accounts import ACCESS_ROLE, create_member_account
 from controller.organizations.common import (
     AccountNotFoundException,
@@ -24,6 +24,7 @@ from controller.organizations.common import (
     tags_of,
 )
 from controller.organizations.scps import scp_enabled
+from controller.organizations.service import api
 from controller.organizations.tree import organization_id, root_id
 
 CreateAccountStatusNotFoundException = error("CreateAccountStatusNotFoundException")

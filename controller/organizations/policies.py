@@ -19,7 +19,7 @@ from controller.api import Params, RequestContext
 from controller.auth.store import accounts
 from controller.iam import policy
 from controller.iam.cache import policy_cache
-from controller.organizations import api, state
+from controller.organizations import state
 from controller.organizations.common import (
     DuplicatePolicyAttachmentException,
     DuplicatePolicyException,
@@ -49,6 +49,7 @@ from controller.organizations.scps import (
     SERVICE_CONTROL_POLICY,
     scp_enabled,
 )
+from controller.organizations.service import api
 from controller.organizations.tags import drop_tags, store_tags
 from controller.organizations.tree import (
     ORGANIZATIONAL_UNIT,

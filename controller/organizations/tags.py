@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, func, insert, select
 
 from controller.api import Params, RequestContext
-from controller.organizations import api, state
+from controller.organizations import state
 from controller.organizations.common import (
     TargetNotFoundException,
     constraint_violation,
@@ -23,6 +23,7 @@ from controller.organizations.common import (
     target_arn,
 )
 from controller.organizations.scps import FULL_AWS_ACCESS_ID
+from controller.organizations.service import api
 from controller.organizations.tree import exists, root_id
 
 MAX_TAGS = 50

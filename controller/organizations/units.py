@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
 from controller.iam.cache import policy_cache
-from controller.organizations import api, state
+from controller.organizations import state
 from controller.organizations.common import (
     AccountNotFoundException,
     ChildNotFoundException,
@@ -37,6 +37,7 @@ from controller.organizations.common import (
     target_arn,
 )
 from controller.organizations.scps import attach_full_aws_access
+from controller.organizations.service import api
 from controller.organizations.tags import drop_tags, store_tags
 from controller.organizations.tree import (
     ACCOUNT,

@@ -12,11 +12,7 @@ reach them through the ``ServiceApi`` hooks set below (``preflight``,
 ``response_headers``, ``on_start``, ``on_stop``).
 """
 
-from controller.api import ServiceApi
-
-api = ServiceApi("s3")
-
-from controller.s3 import (  # noqa: E402  (modules register their operations on api)
+from controller.s3 import (  # noqa: F401  (modules register their operations on api)
     access,
     bucket_config,  # noqa: F401
     buckets,  # noqa: F401
@@ -28,7 +24,8 @@ from controller.s3 import (  # noqa: E402  (modules register their operations on
     state,  # noqa: F401
     unconfigured,  # noqa: F401
 )
-from controller.s3.runtime import start, stop  # noqa: E402
+from controller.s3.runtime import start, stop
+from controller.s3.service import api
 
 api.resource_lookup = access.resource_lookup
 api.preflight = cors.preflight

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 
 from controller.api import Params, RequestContext
-from controller.s3 import api, catalog, cors, lifecycle
+from controller.s3 import catalog, cors, lifecycle
 from controller.s3.access import acl_grants, acl_output, bucket_resource, requested_acl
 from controller.s3.acl import only_bucket_owner, stored_grants
 from controller.s3.bucket_policy import is_public_policy, validate_bucket_policy
@@ -38,6 +38,7 @@ from controller.s3.errors import (
 )
 from controller.s3.naming import MAX_BUCKET_TAGS, bucket_arn, check_tags, tag_set
 from controller.s3.runtime import runtime
+from controller.s3.service import api
 from controller.s3.state import buckets
 
 

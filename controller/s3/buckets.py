@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 
 from controller.api import Params, RequestContext
-from controller.s3 import api, catalog
+from controller.s3 import catalog
 from controller.s3.access import bucket_resource, requested_acl
 from controller.s3.acl import only_bucket_owner, stored_grants
 from controller.s3.common import owner, read_bucket
@@ -27,6 +27,7 @@ from controller.s3.errors import (
 from controller.s3.listing import decode_token, encode_token
 from controller.s3.naming import bucket_arn, check_bucket_name
 from controller.s3.runtime import runtime
+from controller.s3.service import api
 from controller.s3.state import buckets
 from controller.state import utcnow
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.api import Params, RequestContext
 from controller.iam.enforce import check_action
-from controller.s3 import api, catalog, checksums, engine
+from controller.s3 import catalog, checksums, engine
 from controller.s3.access import object_resource
 from controller.s3.common import (
     check_expected_owner,
@@ -31,6 +31,7 @@ from controller.s3.errors import InvalidArgument, InvalidRequest, no_such_bucket
 from controller.s3.naming import CopySource, check_key, object_arn, parse_copy_source, parse_tagging_header
 from controller.s3.objects import commit_object, new_object_values, version_output
 from controller.s3.runtime import S3Runtime, runtime
+from controller.s3.service import api
 from controller.state import utcnow
 
 Record = dict[str, Any]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.api import Params, RequestContext
-from controller.s3 import api, catalog
+from controller.s3 import catalog
 from controller.s3.access import bucket_resource, list_resource
 from controller.s3.common import owner, read_bucket
 from controller.s3.errors import InvalidArgument
@@ -22,6 +22,7 @@ from controller.s3.listing import (
     list_page,
     url_encoder,
 )
+from controller.s3.service import api
 
 Record = dict[str, Any]
 

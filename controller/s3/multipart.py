@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from controller.api import Params, RequestContext
-from controller.s3 import api, catalog, checksums, engine
+from controller.s3 import catalog, checksums, engine
 from controller.s3.access import object_resource
 from controller.s3.common import (
     checksum_members,
@@ -40,6 +40,7 @@ from controller.s3.listing import check_max_keys
 from controller.s3.naming import check_key, new_upload_id, object_arn
 from controller.s3.objects import new_object_values, version_output
 from controller.s3.runtime import S3Runtime, runtime
+from controller.s3.service import api
 from controller.s3.state import parts, uploads
 from controller.state import utcnow
 

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from controller.api import Params, RequestContext
 from controller.errors import ServiceError
 from controller.iam.enforce import check_action
-from controller.s3 import api, catalog, checksums, engine
+from controller.s3 import catalog, checksums, engine
 from controller.s3.access import (
     acl_grants,
     acl_output,
@@ -54,6 +54,7 @@ from controller.s3.naming import (
     tag_set,
 )
 from controller.s3.runtime import S3Runtime, runtime
+from controller.s3.service import api
 from controller.s3.state import objects
 from controller.state import utcnow
 

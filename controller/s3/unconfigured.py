@@ -12,10 +12,10 @@ the feature's own "not found" error. Deleting one that does not exist succeeds.
 from __future__ import annotations
 
 from controller.api import Params, RequestContext
-from controller.s3 import api
 from controller.s3.access import bucket_resource
 from controller.s3.common import read_bucket
 from controller.s3.errors import ServiceError
+from controller.s3.service import api
 
 
 def _not_found(code: str, message: str, params: Params) -> ServiceError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.api import Params, RequestContext
-from controller.sts import api
+from controller.sts.service import api
 
 
 @api.operation("GetCallerIdentity", authorize=False)

@@ -21,7 +21,7 @@ from controller.errors import error
 from controller.iam import policy, state
 from controller.iam.enforce import check_action
 from controller.iam.resources import find_role
-from controller.sts import api, mfa
+from controller.sts import mfa
 from controller.sts.limits import (
     check_packed_size,
     new_session_token,
@@ -30,6 +30,7 @@ from controller.sts.limits import (
     session_tags,
     session_token_seconds,
 )
+from controller.sts.service import api
 
 MalformedPolicyDocument = error("MalformedPolicyDocument", 400)
 AccessDenied = error("AccessDenied", 403)
