@@ -24,7 +24,8 @@ from controller.s3 import (  # noqa: F401  (modules register their operations on
     state,  # noqa: F401
     unconfigured,  # noqa: F401
 )
-from controller.s3.runtime import start, stop
+from controller.s3.lifecycle import start
+from controller.s3.runtime import stop
 from controller.s3.service import api
 
 api.resource_lookup = access.resource_lookup

@@ -28,11 +28,12 @@ from controller.s3 import catalog
 from controller.s3.errors import InvalidArgument, MalformedXML
 from controller.s3.listing import Position
 from controller.s3.naming import STORAGE_CLASSES
+from controller.s3.runtime import S3Runtime, runtime
 from controller.s3.state import buckets, objects, parts, uploads
 from controller.state import utcnow
 
 if TYPE_CHECKING:
-    from controller.s3.runtime import S3Runtime
+    from controller.cloud import Cloud
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +357,12 @@ def _abort_stale_uploads(rt: S3Runtime, bucket: str, rules: list[Rule], now: dt.
                 aborted += 1
                 break
     return aborted
+
+
+def start(cloud: Cloud) -> None:
+    """Startup hook: S3's runtime first (its crash recovery runs before any request), then the worker."""
+    rt = runtime(cloud)
+    rt.lifecycle = start_worker(rt, rt.stopping)
 
 
 def start_worker(rt: S3Runtime, stopping: threading.Event) -> threading.Thread:

@@ -6,7 +6,7 @@ S3 request is served: temporary files of interrupted uploads are dropped and blo
 that no committed metadata refers to (written but never committed, or discarded but
 not yet deleted when the process died) are removed.
 
-Making it also starts the lifecycle worker thread. Settings (``controller/config.py``,
+Once serving, the lifecycle worker (``controller.s3.lifecycle.start``) runs beside it. Settings (``controller/config.py``,
 ``DATA_DIR/cloudlet.json``): ``s3_backend`` (``local`` or ``cluster``), ``s3_data_dir``,
 ``s3_cluster_*`` and ``s3_lifecycle_*``; see ``controller/s3/README.md``.
 """
@@ -17,14 +17,13 @@ import base64
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from controller.s3.catalog import BucketCache, is_inline
-from controller.s3.lifecycle import start_worker
 from controller.s3.state import objects, parts
 from controller.s3.storage import BlobGuard, BlobStore
 from controller.s3.storage.cluster import ClusterBlobStore, ClusterSettings
@@ -48,15 +47,14 @@ class S3Runtime:
     master_key: bytes
     buckets: BucketCache
     lifecycle: threading.Thread | None = None
-    stopping: threading.Event | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def bucket(self, name: str) -> dict[str, Any] | None:
         """A bucket's row, from the cache (shared: never change it)."""
         return self.buckets.get(self.cloud.db.read, name)
 
     def close(self) -> None:
-        if self.stopping is not None:
-            self.stopping.set()
+        self.stopping.set()
         if self.lifecycle is not None:
             self.lifecycle.join(timeout=10)
 
@@ -72,14 +70,6 @@ def runtime(cloud: Cloud) -> S3Runtime:
             existing = _create(cloud)
             cloud.__dict__[_RUNTIME_ATTR] = existing
         return existing
-
-
-def start(cloud: Cloud) -> None:
-    """Startup hook: recover storage and start the lifecycle worker before serving requests.
-
-    Without it the same happens on the first S3 request.
-    """
-    runtime(cloud)
 
 
 def stop(cloud: Cloud) -> None:
@@ -113,8 +103,6 @@ def _create(cloud: Cloud) -> S3Runtime:
         log.info("s3: removed %d orphaned blobs left by an interrupted write", removed)
     rt = S3Runtime(cloud=cloud, blobs=blobs, guard=BlobGuard(blobs.delete), master_key=_master_key(cloud),
                    buckets=BucketCache())
-    rt.stopping = threading.Event()
-    rt.lifecycle = start_worker(rt, rt.stopping)
     return rt
 
 
