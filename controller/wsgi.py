@@ -26,7 +26,7 @@ def create_app(cloud: Cloud) -> Flask:
     app.url_map.strict_slashes = False
     gateway = Gateway(cloud)
 
-    from controller.hosts.rpc import blueprint as agent_rpc
+    from controller.hosts.agent_api import blueprint as agent_rpc
 
     app.register_blueprint(agent_rpc, url_prefix="/_cloudlet/agent/v1")
     app.config["CLOUD"] = cloud

@@ -14,14 +14,16 @@ of the region's zones.
 - ``POST /hosts/<id>/release``: end this host's pending long-polls now (an agent shutting down).
 - ``GET /hosts/<id>/metadata?eni=ENI``: what the instance behind that interface may read from the
   metadata service, from ``controller.ec2.metadata.metadata_for_interface(cloud, eni_id)``; 404 when
-  that function does not exist, answers None, or the interface is not plugged on this host.
+  it answers None (no instance there) or the interface is not plugged on this host.
+
+The compute agent's endpoints are in ``instance_reports``, on the same blueprint; ``agent_api`` is
+what registers them all.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import importlib
 import threading
 import time
 from typing import Any
@@ -29,27 +31,11 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
+from controller.ec2.interfaces import interface_host
+from controller.ec2.metadata import metadata_for_interface
 from controller.hosts import desired, generation, state
 
-#: Modules that add endpoints to this blueprint (the compute agent's reports, AMI downloads...). Flask
-#: refuses new routes once a blueprint is registered on an app, so they are imported just before that.
-EXTENSION_MODULES = ("controller.hosts.instance_reports",)
-
-
-class AgentBlueprint(Blueprint):
-    """The agent RPC blueprint; registering it first imports the modules that extend it."""
-
-    def register(self, app: Any, options: dict[str, Any]) -> None:
-        for name in EXTENSION_MODULES:
-            try:
-                importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-        super().register(app, options)
-
-
-blueprint = AgentBlueprint("agent_rpc", __name__)
+blueprint = Blueprint("agent_rpc", __name__)
 
 #: The longest a desired-state request may wait for a change (agents ask for less; HTTP servers and
 #: proxies keep idle requests open at least this long).
@@ -139,14 +125,11 @@ def host_release(host_id: str) -> Any:
 def host_metadata(host_id: str) -> Any:
     cloud = current_app.config["CLOUD"]
     eni_id = request.args.get("eni", "")
-    from controller.ec2.interfaces import interface_host
-
     with cloud.db.read() as conn:
         plugged_on = interface_host(conn, eni_id) if eni_id else None
     if plugged_on != host_id:
         return jsonify(error=f"interface {eni_id!r} is not plugged on host {host_id}"), 404
-    provider = _metadata_provider()
-    data = provider(cloud, eni_id) if provider is not None else None
+    data = metadata_for_interface(cloud, eni_id)
     if data is None:
         return jsonify(error=f"no instance metadata for {eni_id}"), 404
     return jsonify(metadata_json(data))
@@ -167,17 +150,6 @@ def metadata_json(data: Any) -> dict[str, Any]:
     return result
 
 
-def _metadata_provider() -> Any:
-    """``controller.ec2.metadata.metadata_for_interface`` when the instances work provides it."""
-    try:
-        module = importlib.import_module("controller.ec2.metadata")
-    except ModuleNotFoundError as exc:
-        if exc.name == "controller.ec2.metadata":
-            return None
-        raise
-    return getattr(module, "metadata_for_interface", None)
-
-
 def _released(host_id: str, since: int) -> bool:
     with _releases_lock:
         return _releases.get(host_id, 0) != since
@@ -187,5 +159,3 @@ def _assemble(cloud: Any, host_id: str, current: int) -> DesiredState:
     all_hosts = state.list_hosts(cloud.db)
     host = next((h for h in all_hosts if h.host_id == host_id), None)
     return desired.assemble(cloud.db, cloud.config, host_id, host, all_hosts, current)
-
-from controller.hosts import instance_reports  # noqa: E402,F401  (the compute agent's endpoints, on this blueprint)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from controller.ec2 import interfaces
 from controller.ec2 import state as ec2_state
 from controller.errors import ServiceError
-from controller.hosts import generation, rpc
+from controller.hosts import agent_api, generation, rpc
 from controller.hosts import state as hosts_state
 from controller.state import Database
 from tests.unit.test_ec2_vpc_harness import VpcCloud, make_cloud
@@ -30,7 +30,7 @@ class Harness:
         self.cloud: VpcCloud = make_cloud(tmp_path)
         self.cloud.agent_token = TOKEN  # type: ignore[attr-defined]
         app = Flask("test")
-        app.register_blueprint(rpc.blueprint, url_prefix=BASE)
+        app.register_blueprint(agent_api.blueprint, url_prefix=BASE)
         app.config["CLOUD"] = self.cloud
         self.app = app
 
@@ -157,7 +157,7 @@ def test_metadata_is_served_only_for_interfaces_on_the_asking_host(harness: Harn
     assert harness.request("GET", f"/hosts/h-1/metadata?eni={eni}").status_code == 404  # not plugged here
     harness.attach(eni)
     answers: dict[str, Any] = {}
-    monkeypatch.setattr(rpc, "_metadata_provider", lambda: lambda cloud, eni_id: answers.get(eni_id))
+    monkeypatch.setattr(rpc, "metadata_for_interface", lambda cloud, eni_id: answers.get(eni_id))
     assert harness.request("GET", f"/hosts/h-1/metadata?eni={eni}").status_code == 404  # no instance there
     answers[eni] = {"meta_data": {"instance-id": "i-1"}, "user_data": b"\x00hi", "dynamic": {}, "ttl_seconds": 5}
     response = harness.request("GET", f"/hosts/h-1/metadata?eni={eni}")
