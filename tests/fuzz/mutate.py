@@ -59,11 +59,13 @@ def has_document_body(operation: OperationModel) -> bool:
 def mutated(body: bytes) -> st.SearchStrategy[bytes]:
     """``body`` truncated, with a byte replaced, with a format metacharacter inserted, or doubled."""
     size = len(body)
-    return st.one_of(
+    options = [
         st.integers(0, size).map(lambda cut: body[:cut]),
-        st.tuples(st.integers(0, max(size - 1, 0)), st.integers(0, 255)).map(
-            lambda edit: body[:edit[0]] + bytes([edit[1]]) + body[edit[0] + 1:]),
         st.tuples(st.integers(0, size), st.sampled_from(INSERTS)).map(
             lambda edit: body[:edit[0]] + edit[1] + body[edit[0]:]),
         st.just(body + body),
-    )
+    ]
+    if size:
+        options.append(st.tuples(st.integers(0, size - 1), st.integers(0, 255)).map(
+            lambda edit: body[:edit[0]] + bytes([edit[1]]) + body[edit[0] + 1:]))
+    return st.one_of(options)
