@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
@@ -46,6 +46,13 @@ class ResourceInfo:
 
 
 ResourceLookup = Callable[["RequestContext", str], "ResourceInfo | None"]
+
+
+class Authorizer(Protocol):
+    """What the gateway asks before every handler: the service that enforces access provides it."""
+
+    def authorize(self, ctx: RequestContext, operation: Operation, params: Params) -> None:
+        """Raise the service's AccessDenied unless IAM allows the call."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,8 @@ class ServiceApi:
         self.preflight: Callable[[Cloud, HttpRequest], HttpResponse] | None = None
         #: Extra headers for every response to a request (CORS headers for requests with ``Origin``).
         self.response_headers: Callable[[Cloud, HttpRequest], dict[str, str]] | None = None
+        #: Set by the one service that enforces access (IAM): makes the cloud's :class:`Authorizer`.
+        self.authorizer: Callable[[Cloud], Authorizer] | None = None
         #: Called with the cloud once before serving, and once at shutdown (recovery, background work).
         self.on_start: list[Callable[[Cloud], None]] = []
         self.on_stop: list[Callable[[Cloud], None]] = []

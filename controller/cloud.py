@@ -11,16 +11,21 @@ import importlib
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from controller.api import Operation, Params, RequestContext, ServiceApi
 from controller.audit import AuditTrail
 from controller.auth.secrets import SecretBox
 from controller.auth.store import CredentialStore
 from controller.config import Config
 from controller.hosts import state as _hosts_state  # noqa: F401  (declares the hosts table)
+from controller.iam.cache import PolicyCache
 from controller.state import Database
+
+if TYPE_CHECKING:
+    from controller.api import Authorizer, ServiceApi
+    from controller.s3.runtime import S3Runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +33,12 @@ log = logging.getLogger(__name__)
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3")
 
 
-class Authorizer(Protocol):
-    def authorize(self, ctx: RequestContext, operation: Operation, params: Params) -> None:
-        """Raise the service's AccessDenied unless IAM allows the call."""
-
-
 class Cloud:
-    """Everything one controller process shares between requests."""
+    """Everything one controller process shares between requests.
+
+    Per-cloud state has one explicit slot here and nowhere else (no module globals), so several
+    clouds can run side by side in one process (tests do) and a reader finds it all in one place.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -47,9 +51,13 @@ class Cloud:
         self.credentials = CredentialStore(self.db, self.secrets)
         self.audit = AuditTrail(self.db, on_key_use=self.credentials.record_use)
         self.agent_token = private_token(config.data_dir / "agent.token")
-        from controller.iam.enforce import PolicyAuthorizer
-
-        self.authorizer: Authorizer = PolicyAuthorizer(self)
+        #: What IAM enforcement gathered per principal and per member account, cleared by IAM and
+        #: Organizations writes (controller/iam/cache.py).
+        self.policy_cache = PolicyCache()
+        #: S3's blob store, blob guard, bucket cache and lifecycle worker (controller/s3/runtime.py):
+        #: made by S3's start hook (or its first request), closed by its stop hook.
+        self.s3_runtime: S3Runtime | None = None
+        self.authorizer: Authorizer = _authorizer_of(self.services)(self)
 
     def start(self) -> None:
         """Run every service's start hooks (crash recovery, background workers) before serving."""
@@ -72,6 +80,12 @@ def private_token(path: Path) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _authorizer_of(services: dict[str, ServiceApi]) -> Callable[[Cloud], Authorizer]:
+    """The authorizer factory of the one service that declares it (IAM)."""
+    [factory] = [api.authorizer for api in services.values() if api.authorizer is not None]
+    return factory
 
 
 def load_services() -> dict[str, ServiceApi]:

@@ -13,7 +13,10 @@ from controller.iam import (  # noqa: F401  (modules register operations on api)
     state,
     users,
 )
+from controller.iam.enforce import PolicyAuthorizer
 from controller.iam.resources import iam_resource_lookup
 from controller.iam.service import api
 
 api.resource_lookup = iam_resource_lookup
+#: IAM enforces every call of every service: the cloud's authorizer is IAM's.
+api.authorizer = PolicyAuthorizer

@@ -1,4 +1,4 @@
-"""What enforcement remembers between requests, and how IAM writes make it forget.
+"""What enforcement remembers between requests (``cloud.policy_cache``), and how IAM writes make it forget.
 
 Gathering a principal's policies takes several queries (user, groups, inline and
 attached policies, boundary), so the result is cached per principal; so are the SCP
@@ -12,12 +12,8 @@ write: :meth:`PolicyCache.store` drops entries loaded under an older generation.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-if TYPE_CHECKING:
-    from controller.cloud import Cloud
+from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -52,15 +48,3 @@ class PolicyCache(Generic[V]):
             self._generation += 1
             self._entries.clear()
 
-
-_CACHES: weakref.WeakKeyDictionary[Cloud, PolicyCache] = weakref.WeakKeyDictionary()
-_CACHES_LOCK = threading.Lock()
-
-
-def policy_cache(cloud: Cloud) -> PolicyCache:
-    """The one cache of ``cloud`` (several clouds in one process each have their own)."""
-    cache = _CACHES.get(cloud)
-    if cache is None:
-        with _CACHES_LOCK:
-            cache = _CACHES.setdefault(cloud, PolicyCache())
-    return cache

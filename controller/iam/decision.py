@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from controller.api import RequestContext, ResourceInfo
 from controller.iam import policy
-from controller.iam.cache import policy_cache
 from controller.iam.resources import role_trust_lookup
 
 if TYPE_CHECKING:
@@ -104,7 +103,7 @@ def scp_levels(cloud: Cloud, account_id: str) -> ScpLevels | None:
         with cloud.db.read() as conn:
             return load(conn, account_id, management)
 
-    return policy_cache(cloud).get_or_load(("scps", account_id), read)
+    return cloud.policy_cache.get_or_load(("scps", account_id), read)
 
 
 def organization_facts(cloud: Cloud, account_id: str) -> tuple[str, tuple[str, ...]] | None:
@@ -113,7 +112,7 @@ def organization_facts(cloud: Cloud, account_id: str) -> tuple[str, tuple[str, .
 
     if not account_id or cloud.credentials.management_account() is None:
         return None
-    return policy_cache(cloud).get_or_load(("organization", account_id),
+    return cloud.policy_cache.get_or_load(("organization", account_id),
                                            lambda: principal_org_facts(cloud, account_id))
 
 

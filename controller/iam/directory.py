@@ -19,7 +19,6 @@ from sqlalchemy import Connection, Table, func, select
 from controller.api import Params, RequestContext
 from controller.iam import state
 from controller.iam.aws_managed import AwsManagedPolicy, aws_managed_policy, is_aws_managed_arn
-from controller.iam.cache import policy_cache
 from controller.iam.errors import DeleteConflict, NoSuchEntity, no_such_entity
 from controller.iam.naming import encode_document, iam_arn, name_key
 
@@ -54,7 +53,7 @@ def writing(ctx: RequestContext) -> Iterator[Connection]:
     """A write transaction whose commit makes enforcement forget what it cached."""
     with ctx.cloud.db.begin() as conn:
         yield conn
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
 
 
 def collection_arn(kind_label: str) -> Callable[[RequestContext, dict[str, Any]], list[str]]:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from controller.api import Operation, Params, RequestContext, ResourceInfo
 from controller.errors import ServiceError
 from controller.iam import policy
-from controller.iam.cache import policy_cache
 from controller.iam.decision import (
     always_allowed,
     decide,
@@ -100,7 +99,7 @@ def principal_policies(ctx: RequestContext) -> PrincipalPolicies:
         with cloud.db.read() as conn:
             return load_principal_policies(conn, cloud.config.partition, principal)
 
-    return policy_cache(cloud).get_or_load(key, load)
+    return cloud.policy_cache.get_or_load(key, load)
 
 
 def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo | None,

@@ -17,7 +17,6 @@ from sqlalchemy import func, insert, select
 
 from controller.auth.store import accounts
 from controller.iam import state as iam_state
-from controller.iam.cache import policy_cache
 from controller.iam.roles import insert_role
 from controller.organizations import state
 from controller.organizations.scps import attach_full_aws_access
@@ -63,6 +62,6 @@ def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str
             request["account_id"] = account_id
         request["completed_at"] = utcnow()
         conn.execute(insert(state.create_account_requests).values(**request))
-    policy_cache(cloud).invalidate()
+    cloud.policy_cache.invalidate()
     return request
 

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from controller.api import Params, RequestContext
 from controller.auth.store import accounts
 from controller.iam import policy
-from controller.iam.cache import policy_cache
 from controller.organizations import state
 from controller.organizations.common import (
     DuplicatePolicyAttachmentException,
@@ -191,7 +190,7 @@ def update_policy(ctx: RequestContext, params: Params) -> Params:
             conn.execute(update(state.policies).where(state.policies.c.policy_id == row["policy_id"]).values(
                 **changes))
             row.update(changes)
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return _output(ctx, row)
 
 
@@ -242,7 +241,7 @@ def attach_policy(ctx: RequestContext, params: Params) -> Params:
                                        "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
         conn.execute(insert(state.policy_attachments).values(policy_id=row["policy_id"], target_id=target_id,
                                                              policy_type=row["policy_type"]))
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return {}
 
 
@@ -265,7 +264,7 @@ def detach_policy(ctx: RequestContext, params: Params) -> Params:
                                        "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
         table = state.policy_attachments
         conn.execute(delete(table).where(table.c.policy_id == row["policy_id"], table.c.target_id == target_id))
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return {}
 
 
@@ -325,7 +324,7 @@ def enable_policy_type(ctx: RequestContext, params: Params) -> Params:
             {"policy_id": FULL_AWS_ACCESS_ID, "target_id": target, "policy_type": SERVICE_CONTROL_POLICY}
             for target in targets])
         output = root_output(ctx, conn, root)
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return {"Root": output}
 
 
@@ -342,5 +341,5 @@ def disable_policy_type(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(state.policy_attachments).where(
             state.policy_attachments.c.policy_type == params["PolicyType"]))
         output = root_output(ctx, conn, root)
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return {"Root": output}

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.iam.cache import policy_cache
 from controller.organizations import state
 from controller.organizations.common import (
     AccountNotFoundException,
@@ -126,7 +125,7 @@ def create_organizational_unit(ctx: RequestContext, params: Params) -> Params:
         store_tags(conn, ou_id, tags)
         attach_full_aws_access(conn, [ou_id])
         output = _ou_output(ctx, conn, root, {"ou_id": ou_id, "name": name})
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     ctx.audit_resources.append(output["Arn"])
     return {"OrganizationalUnit": output}
 
@@ -166,7 +165,7 @@ def delete_organizational_unit(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(state.organizational_units).where(state.organizational_units.c.ou_id == ou_id))
         conn.execute(delete(state.policy_attachments).where(state.policy_attachments.c.target_id == ou_id))
         drop_tags(conn, ou_id)
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return {}
 
 
@@ -247,6 +246,6 @@ def move_account(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(state.account_parents).where(state.account_parents.c.account_id == account))
         if destination != root:
             conn.execute(insert(state.account_parents).values(account_id=account, parent_id=destination))
-    policy_cache(ctx.cloud).invalidate()
+    ctx.cloud.policy_cache.invalidate()
     return {}
 

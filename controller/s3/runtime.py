@@ -1,7 +1,7 @@
 """The per-cloud S3 machinery: the blob store, the blob guard, the SSE master key, the lifecycle worker.
 
-One :class:`S3Runtime` exists per :class:`~controller.cloud.Cloud`, made on first use
-(or at startup through :func:`start`). Making it runs the crash recovery before any
+One :class:`S3Runtime` exists per :class:`~controller.cloud.Cloud`, in its ``s3_runtime``
+slot: made by S3's start hook, or by the first S3 call of a cloud that was not started (tests). Making it runs the crash recovery before any
 S3 request is served: temporary files of interrupted uploads are dropped and blobs
 that no committed metadata refers to (written but never committed, or discarded but
 not yet deleted when the process died) are removed.
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_RUNTIME_ATTR = "_s3_runtime"
+#: Serializes making a cloud's runtime (the slot itself is on the cloud).
 _create_lock = threading.Lock()
 
 
@@ -61,20 +61,18 @@ class S3Runtime:
 
 def runtime(cloud: Cloud) -> S3Runtime:
     """The cloud's S3 runtime, created (with crash recovery) on first use."""
-    existing = cloud.__dict__.get(_RUNTIME_ATTR)
+    existing = cloud.s3_runtime
     if existing is not None:
         return existing
     with _create_lock:
-        existing = cloud.__dict__.get(_RUNTIME_ATTR)
-        if existing is None:
-            existing = _create(cloud)
-            cloud.__dict__[_RUNTIME_ATTR] = existing
-        return existing
+        if cloud.s3_runtime is None:
+            cloud.s3_runtime = _create(cloud)
+        return cloud.s3_runtime
 
 
 def stop(cloud: Cloud) -> None:
     """Shutdown hook: stop the lifecycle worker."""
-    rt = cloud.__dict__.get(_RUNTIME_ATTR)
+    rt, cloud.s3_runtime = cloud.s3_runtime, None
     if rt is not None:
         rt.close()
 
