@@ -31,6 +31,7 @@ from controller.protocol.models import cached_on, error_shapes, is_query_compati
 from controller.protocol.query import read_query, write_query_error, write_query_response
 from controller.protocol.rest import read_rest, write_rest_error, write_rest_response
 from controller.protocol.shapes import validate
+from controller.protocol.xmlcodec import readable_in_xml
 
 
 def parse_request(operation_model: OperationModel, request: HttpRequest) -> dict[str, Any]:
@@ -104,6 +105,8 @@ def serialize_error(service_model: ServiceModel, error: ServiceError, request_id
     protocol = protocol_of(service_model)
     error_shape = find_error_shape(service_model, error.code)
     status = error_status(error, error_shape)
+    if protocol in ("query", "ec2", "rest-xml"):
+        error = _readable_in_xml(error)
     if protocol in ("query", "ec2"):
         # The query wire code: the model's legacy code for a shape name (IAM's
         # NoSuchEntityException is sent as NoSuchEntity).
@@ -116,6 +119,16 @@ def serialize_error(service_model: ServiceModel, error: ServiceError, request_id
         return write_cbor_error(error, request_id, status, query_code)
     head = operation_model is not None and operation_model.http.get("method") == "HEAD"
     return write_rest_error(service_model, error, request_id, status, error_shape, protocol == "rest-xml", head)
+
+
+def _readable_in_xml(error: ServiceError) -> ServiceError:
+    """The error with control characters in its message and text extras spelled out (see readable_in_xml)."""
+    extra = {name: readable_in_xml(value) if isinstance(value, str) else value for name, value in error.extra.items()}
+    message = readable_in_xml(error.message)
+    if message == error.message and extra == error.extra:
+        return error
+    return ServiceError(message, code=error.code, status=error.status, sender_fault=error.sender_fault,
+                        headers=error.headers, **extra)
 
 
 def _with_code(error: ServiceError, code: str) -> ServiceError:

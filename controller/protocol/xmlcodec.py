@@ -27,6 +27,15 @@ _ATTR_ESCAPES = str.maketrans({**_UNWRITABLE, "&": "&amp;", "<": "&lt;", ">": "&
                                "\n": "&#xA;", "\t": "&#x9;"})
 
 
+_CONTROLS_AS_TEXT = str.maketrans({chr(code): f"\\u{code:04x}" for code in range(0x20) if chr(code) not in "\t\n\r"})
+
+
+def readable_in_xml(text: str) -> str:
+    """Control characters spelled ``\\u0018``: for error text echoing a client's input, which every
+    XML parser must read (a character reference to them is not XML 1.0, so clients choke on it)."""
+    return text.translate(_CONTROLS_AS_TEXT)
+
+
 def escape_text(text: str) -> str:
     """Escape character data (``\\r`` and other control characters too, see ``_UNWRITABLE``)."""
     return text.translate(_TEXT_ESCAPES)

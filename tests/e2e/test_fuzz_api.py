@@ -38,7 +38,7 @@ from tests.fuzz.harness import UNSENDABLE, Finding, RawSender, Score, StateDiges
 from tests.fuzz.mutate import has_document_body, mutated, serialized
 from tests.fuzz.raw import RawCase, auth_cases, json_cases, query_cases, s3_cases
 from tests.fuzz.shapes import InputStrategies
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, Credentials
 
 BUDGET = int(os.environ.get("CLOUDLET_FUZZ_BUDGET", "4000"))
 #: Unset: the fixed derandomized sequence CI runs. Set: another campaign, reproducible by its seed.
@@ -61,6 +61,7 @@ class Fuzz:
     cloud: CloudletProcess
     anchors: dict[str, list[Any]]
     typed: TypedSender
+    admin: TypedSender
     raw: RawSender
     digest: StateDigest
     score: Score = field(default_factory=Score)
@@ -71,17 +72,18 @@ class Fuzz:
     def strategies(self, service: str) -> InputStrategies:
         return InputStrategies(self.anchors, protocol=load_service_model(service).metadata["protocol"])
 
-    def send_typed(self, service: str, operation: str, params: dict[str, Any]) -> None:
+    def send_typed(self, service: str, operation: str, params: dict[str, Any], *, as_admin: bool = False) -> None:
         self.current = operation
         before = self.digest.take() if is_mutating(operation) else None
-        answer = self.typed.call(service, operation, params)
+        sender = self.admin if as_admin else self.typed
+        answer = sender.call(service, operation, params)
         if answer is None:
             self.score.unsendable += 1
             return
         status, code = answer
-        what = f"{service}:{operation} {_shown(params)}"
+        what = f"{service}:{operation}{' as an IAM user' if as_admin else ''} {_shown(params)}"
         allowed = self._documented_not_implemented(service, status, code)
-        self.score.record(status, code, what, self.typed.last_body.decode("utf-8", "replace"), allowed_5xx=allowed)
+        self.score.record(status, code, what, sender.last_body.decode("utf-8", "replace"), allowed_5xx=allowed)
         if before is not None and status is not None and 400 <= status < 500:
             self.score.state_checks += 1
             after = self.digest.take()
@@ -153,12 +155,23 @@ def _seed(cloud: CloudletProcess) -> dict[str, list[Any]]:
     }
 
 
+def _administrator(cloud: CloudletProcess) -> Credentials:
+    """An IAM user with AdministratorAccess: half the typed calls go through the policy engine as it."""
+    iam = cloud.client("iam")
+    iam.create_user(UserName="fuzz-admin")
+    iam.attach_user_policy(UserName="fuzz-admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName="fuzz-admin")["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     """A cloud of the fuzzer's own (never the shared one: the fuzzer deletes and breaks things)."""
     cloud = CloudletProcess(tmp_path_factory.mktemp("fuzz") / "data").start()
     try:
-        yield Fuzz(cloud, _seed(cloud), TypedSender(cloud), RawSender(cloud), StateDigest(cloud.data_dir / "state.db"))
+        anchors = _seed(cloud)
+        yield Fuzz(cloud, anchors, TypedSender(cloud), TypedSender(cloud, _administrator(cloud)), RawSender(cloud),
+                   StateDigest(cloud.data_dir / "state.db"))
     finally:
         cloud.stop()
 
@@ -196,9 +209,9 @@ def test_typed_inputs_never_get_a_server_error(fuzz: Fuzz, service: str, operati
 
     @settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None, database=None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def fuzz_operation(params: dict[str, Any]) -> None:
-        fuzz.send_typed(service, operation, params)
+    @given(strategy, st.booleans())
+    def fuzz_operation(params: dict[str, Any], as_admin: bool) -> None:
+        fuzz.send_typed(service, operation, params, as_admin=as_admin)
 
     if SEED is not None:
         fuzz_operation = seed(int(SEED))(fuzz_operation)

@@ -24,7 +24,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.parsers import ResponseParserError
 
 from tests.fuzz.raw import RawCase
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, Credentials
 
 #: Tables that change on every call whatever its outcome (the trail itself).
 VOLATILE_TABLES = frozenset({"audit_events"})
@@ -82,18 +82,23 @@ class StateDigest:
 
 
 class TypedSender:
-    """Calls operations with arbitrary (unvalidated) input through boto3 clients, capturing the raw status."""
+    """Calls operations with arbitrary (unvalidated) input through boto3 clients, capturing the raw status.
 
-    def __init__(self, cloud: CloudletProcess) -> None:
+    As the root user unless ``credentials`` are given (an IAM user's calls also go through the
+    policy engine, whose request context is built from the same hostile input).
+    """
+
+    def __init__(self, cloud: CloudletProcess, credentials: Credentials | None = None) -> None:
         self.cloud = cloud
+        self.credentials = credentials
         self.clients: dict[str, Any] = {}
         self.last_status: int | None = None
         self.last_body = b""
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            client = self.cloud.client(service, parameter_validation=False, connect_timeout=5, read_timeout=60,
-                                       s3={"addressing_style": "path"})
+            client = self.cloud.client(service, self.credentials, parameter_validation=False, connect_timeout=5,
+                                       read_timeout=60, s3={"addressing_style": "path"})
             # The status as sent, read off the HTTP session: botocore's S3 handlers turn a 200 they
             # cannot parse into a 500 (to retry it) before any event handler could see it.
             session = client._endpoint.http_session

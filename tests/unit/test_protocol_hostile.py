@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.parsers import create_parser
 
 from controller.errors import ServiceError
-from controller.protocol import HttpRequest, load_service_model, parse_request, serialize_response
+from controller.protocol import (
+    HttpRequest,
+    load_service_model,
+    parse_request,
+    serialize_error,
+    serialize_response,
+)
 from controller.protocol.json_protocol import dump_json
 from controller.protocol.xmlcodec import escape_attribute, escape_text
 
@@ -58,3 +65,15 @@ def test_xml_response_echoing_hostile_input_is_utf8() -> None:
     response = serialize_response(operation, {"Buckets": [], "Prefix": "\x15\ud800<"}, "rid")
     body = bytes(response.body)
     assert b"<Prefix>&#x15;\xef\xbf\xbd&lt;</Prefix>" in body
+
+
+@pytest.mark.parametrize("service", ["sts", "ec2", "s3"])
+def test_errors_echoing_control_characters_stay_parseable(service: str) -> None:
+    """An XML error quoting a client's control character spells it out, so botocore still reads the code."""
+    model = load_service_model(service)
+    error = ServiceError("Value 'a\x18b' at 'name' is bad <x>", code="ValidationError", Key="k\x01")
+    response = serialize_error(model, error, "rid")
+    parsed = create_parser(model.metadata["protocol"]).parse(
+        {"status_code": response.status, "headers": response.headers, "body": response.body}, None)
+    assert parsed["Error"]["Code"] == "ValidationError"
+    assert parsed["Error"]["Message"] == "Value 'a\\u0018b' at 'name' is bad <x>"
