@@ -1,10 +1,6 @@
-"""Amazon EC2: regions and zones, and (later) instances, images and VPC networking."""
+"""Amazon EC2: regions and zones, instances on libvirt, AMIs, key pairs and VPC networking."""
 
-from controller.api import ServiceApi
-
-api = ServiceApi("ec2")
-
-from controller.ec2 import (  # noqa: E402,F401  (each module registers its operations on api)
+from controller.ec2 import (  # noqa: F401  (each module registers its operations on api)
     account_attributes,
     addresses,
     console,
@@ -31,3 +27,4 @@ from controller.ec2 import (  # noqa: E402,F401  (each module registers its oper
     tags,
     vpcs,
 )
+from controller.ec2.service import api as api  # the service's operations, for controller.cloud

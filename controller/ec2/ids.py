@@ -132,3 +132,13 @@ def kind_of(resource_id: str) -> Kind | None:
     """The taggable kind an id belongs to, from its prefix (None for unknown prefixes)."""
     prefix, _, rest = resource_id.rpartition("-")
     return TAGGABLE.get(prefix) if rest else None
+IMAGE = Kind("ami", "image", "InvalidAMIID.NotFound", "The image id '[{}]' does not exist", "InvalidAMIID.Malformed")
+KEY_PAIR = Kind("key", "key-pair", "InvalidKeyPair.NotFound", "The key pair '{}' does not exist",
+                "InvalidKeyPairId.Malformed")
+PLACEMENT_GROUP = Kind("pg", "placement-group", "InvalidPlacementGroup.Unknown",
+                       "The Placement Group '{}' is unknown.", "InvalidPlacementGroupId.Malformed")
+DEDICATED_HOST = Kind("h", "dedicated-host", "InvalidHostID.NotFound", "The host ID '{}' does not exist",
+                      "InvalidHostID.Malformed")
+IAM_INSTANCE_PROFILE_ASSOCIATION = Kind(
+    "iip-assoc", "iam-instance-profile-association", "InvalidAssociationID.NotFound",
+    "An association with ID {} does not exist.", "InvalidAssociationID.NotFound")

@@ -29,12 +29,13 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.ec2 import api, image_store, instance_lifecycle, instance_state
+from controller.ec2 import image_store, instance_lifecycle, instance_state
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
-from controller.ec2.ids import INSTANCE, Kind, new_id
+from controller.ec2.ids import IMAGE, INSTANCE, new_id
 from controller.ec2.image_filters import IMAGE_FILTERS
 from controller.ec2.operation import NEW, arns, vpc_operation
+from controller.ec2.service import api
 from controller.ec2.state import write
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
 from controller.errors import ServiceError, error
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE = Kind("ami", "image", "InvalidAMIID.NotFound", "The image id '[{}]' does not exist", "InvalidAMIID.Malformed")
 register_taggable(IMAGE, owned_by_account(instance_state.images, "image_id"))
 
 AuthFailure = error("AuthFailure", 401)

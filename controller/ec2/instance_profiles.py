@@ -13,15 +13,13 @@ from controller.api import Params, RequestContext
 from controller.ec2 import instance_lifecycle, instance_state
 from controller.ec2.describe import describe
 from controller.ec2.errors import IncorrectState, require
-from controller.ec2.ids import INSTANCE, Kind, new_id
+from controller.ec2.ids import IAM_INSTANCE_PROFILE_ASSOCIATION as ASSOCIATION
+from controller.ec2.ids import INSTANCE, new_id
 from controller.ec2.instance_actions import revoke_credentials
 from controller.ec2.instance_views import caller_instance
 from controller.ec2.instances import instance_profile
 from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.state import write
-
-ASSOCIATION = Kind("iip-assoc", "iam-instance-profile-association", "InvalidAssociationID.NotFound",
-                   "An association with ID {} does not exist.", "InvalidAssociationID.NotFound")
 
 
 def _output(row: RowMapping) -> Params:

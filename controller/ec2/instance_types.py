@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from controller.api import Params, RequestContext
 from controller.config import Config
-from controller.ec2 import api
 from controller.ec2.describe import describe
 from controller.ec2.errors import invalid_value
 from controller.ec2.filters import check_names
 from controller.ec2.instance_type_filters import INSTANCE_TYPE_FILTERS, OFFERING_FILTERS
 from controller.ec2.regions import describe_availability_zones
+from controller.ec2.service import api
 from controller.errors import error
 
 InvalidInstanceType = error("InvalidInstanceType")

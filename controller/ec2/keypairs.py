@@ -26,15 +26,13 @@ from controller.ec2 import instance_state
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.filters import check_names
-from controller.ec2.ids import Kind
+from controller.ec2.ids import KEY_PAIR
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.state import write
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
 from controller.errors import ServiceError, error
 from controller.state import utcnow
 
-KEY_PAIR = Kind("key", "key-pair", "InvalidKeyPair.NotFound", "The key pair '{}' does not exist",
-                "InvalidKeyPairId.Malformed")
 register_taggable(KEY_PAIR, owned_by_account(instance_state.key_pairs, "key_pair_id"))
 
 InvalidKeyPairDuplicate = error("InvalidKeyPair.Duplicate")

@@ -19,7 +19,7 @@ from controller.ec2 import instance_lifecycle, instance_state, instance_types, s
 from controller.ec2.describe import describe
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.filters import check_names
-from controller.ec2.ids import Kind
+from controller.ec2.ids import DEDICATED_HOST, PLACEMENT_GROUP
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.state import write
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
@@ -27,10 +27,6 @@ from controller.errors import ServiceError, error
 from controller.hosts import state as hosts_state
 from controller.state import utcnow
 
-PLACEMENT_GROUP = Kind("pg", "placement-group", "InvalidPlacementGroup.Unknown",
-                       "The Placement Group '{}' is unknown.", "InvalidPlacementGroupId.Malformed")
-DEDICATED_HOST = Kind("h", "dedicated-host", "InvalidHostID.NotFound", "The host ID '{}' does not exist",
-                      "InvalidHostID.Malformed")
 register_taggable(PLACEMENT_GROUP, owned_by_account(instance_state.placement_groups, "group_id"))
 register_taggable(DEDICATED_HOST, owned_by_account(instance_state.dedicated_hosts, "host_id"))
 

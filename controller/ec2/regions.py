@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from controller.api import Params, RequestContext
-from controller.ec2 import api
 from controller.ec2.filters import apply_filters, check_names
+from controller.ec2.service import api
 from controller.errors import error
 
 InvalidParameterValue = error("InvalidParameterValue")

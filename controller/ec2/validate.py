@@ -130,27 +130,24 @@ def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind
 
 @functools.cache
 def _members_of(operation: str) -> dict[str, Kind]:
-    return {**_MEMBERS, **_module_kinds().get(operation, {}), **_BY_OPERATION.get(operation, {})}
+    return {**_MEMBERS, **_INSTANCE_KINDS.get(operation, {}), **_BY_OPERATION.get(operation, {})}
 
 
-@functools.cache
-def _module_kinds() -> dict[str, dict[str, Kind]]:
-    """Kinds that live with their operations' modules (imported here, at first use, because
-    those modules register their operations through :mod:`controller.ec2.operation`)."""
-    from controller.ec2.images import IMAGE
-    from controller.ec2.instance_profiles import ASSOCIATION
-    from controller.ec2.keypairs import KEY_PAIR
-    from controller.ec2.placement import DEDICATED_HOST, PLACEMENT_GROUP
-
+def _instance_kinds() -> dict[str, dict[str, Kind]]:
+    """The kinds of the instance-side operations' ids, by operation and member."""
     image_ops = ("DeregisterImage", "DescribeImageAttribute", "ModifyImageAttribute", "ResetImageAttribute",
                  "RunInstances", "DescribeImages")
-    kinds: dict[str, dict[str, Kind]] = {op: {"ImageId": IMAGE, "ImageIds": IMAGE} for op in image_ops}
-    kinds["DeleteKeyPair"] = {"KeyPairId": KEY_PAIR}
-    kinds["DescribeKeyPairs"] = {"KeyPairIds": KEY_PAIR}
-    kinds["DescribePlacementGroups"] = {"GroupIds": PLACEMENT_GROUP}
+    kinds: dict[str, dict[str, Kind]] = {op: {"ImageId": ids.IMAGE, "ImageIds": ids.IMAGE} for op in image_ops}
+    kinds["DeleteKeyPair"] = {"KeyPairId": ids.KEY_PAIR}
+    kinds["DescribeKeyPairs"] = {"KeyPairIds": ids.KEY_PAIR}
+    kinds["DescribePlacementGroups"] = {"GroupIds": ids.PLACEMENT_GROUP}
     for op in ("DescribeHosts", "ReleaseHosts"):
-        kinds[op] = {"HostIds": DEDICATED_HOST}
+        kinds[op] = {"HostIds": ids.DEDICATED_HOST}
+    association = ids.IAM_INSTANCE_PROFILE_ASSOCIATION
     for op in ("DisassociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"):
-        kinds[op] = {"AssociationId": ASSOCIATION}
-    kinds["DescribeIamInstanceProfileAssociations"] = {"AssociationIds": ASSOCIATION}
+        kinds[op] = {"AssociationId": association}
+    kinds["DescribeIamInstanceProfileAssociations"] = {"AssociationIds": association}
     return kinds
+
+
+_INSTANCE_KINDS = _instance_kinds()

@@ -40,8 +40,8 @@ from controller.ec2 import (
     tags,
     vpcs,
 )
-from controller.ec2 import api as ec2_api
 from controller.ec2.filters import FilterFields
+from controller.ec2.service import api as ec2_api
 from controller.protocol.models import load_service_model
 
 DOCUMENTED = json.loads((Path(__file__).parents[1] / "data" / "ec2_filters" / "documented.json").read_text())
