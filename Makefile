@@ -41,7 +41,7 @@ $(VENV)/.system: $(BIN)/python ansible/site.yml $(wildcard ansible/roles/*/*/*.y
 
 $(VENV)/.installed: $(VENV)/.system pyproject.toml
 	@echo "==> installing Cloudlet and its test tools into the virtualenv"
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
 # s3fs (a client the S3 tests drive) pins an older botocore through aiobotocore: it gets a venv of its own.

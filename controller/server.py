@@ -1,7 +1,7 @@
 """Serving the WSGI app with a production HTTP/1.1 server with keep-alive.
 
 cheroot is the default, picked by measurement (``bench/bench_api.py`` runs Cloudlet on
-each server against moto); ``CLOUDLET_HTTP_SERVER=waitress`` selects waitress, kept so
+each server against moto); ``CLOUDLET_HTTP_SERVER=waitress`` selects waitress (the ``bench`` extra installs it), kept so
 the comparison can be re-run on other hardware.
 """
 

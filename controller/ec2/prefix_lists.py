@@ -8,7 +8,7 @@ deleted.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, RowMapping, delete, func, select, update
+from sqlalchemy import RowMapping, delete, func, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, lookups, state
@@ -36,17 +36,6 @@ def list_output(ctx: RequestContext, row: RowMapping, tags: list[dict[str, str]]
             "PrefixListArn": PREFIX_LIST.arn(ctx, row["prefix_list_id"], row["account_id"]),
             "PrefixListName": row["name"], "MaxEntries": row["max_entries"], "Version": row["version"],
             "Tags": tags, "OwnerId": row["account_id"]}
-
-
-def entries_of(conn: Connection, prefix_list_ids: list[str]) -> dict[str, list[str]]:
-    """Each list's CIDRs (for the desired network document and for route checks)."""
-    table = state.prefix_list_entries
-    found: dict[str, list[str]] = {p: [] for p in prefix_list_ids}
-    for list_id, cidr in conn.execute(select(table.c.prefix_list_id, table.c.cidr)
-                                      .where(table.c.prefix_list_id.in_(prefix_list_ids))
-                                      .order_by(table.c.cidr)):
-        found[list_id].append(cidr)
-    return found
 
 
 def _checked_entries(entries: list[Params], family: str) -> list[tuple[str, str | None]]:

@@ -53,10 +53,6 @@ def register_section(name: str, provider: SectionProvider) -> None:
     _sections[name] = provider
 
 
-def section_names() -> list[str]:
-    return list(_sections)
-
-
 def assemble(db: Database, config: Config, host_id: str, host: HostRecord | None, hosts: list[HostRecord],
              generation: int) -> DesiredState:
     """Every section for ``host_id``, with the digest of their content.

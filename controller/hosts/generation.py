@@ -62,11 +62,6 @@ def _ec2_counter(conn: Connection) -> int:
 _sources: dict[str, GenerationSource] = {"hosts": _own_counter, "ec2-network": _ec2_counter}
 
 
-def register_source(name: str, source: GenerationSource) -> None:
-    """Add a service's own monotonic counter (prefer :func:`bump`, which needs no registration)."""
-    _sources[name] = source
-
-
 def current(conn: Connection) -> int:
     """The generation now: the sum of every counter."""
     return sum(source(conn) for source in _sources.values())

@@ -237,15 +237,6 @@ def require_boundary_policy(conn: Connection, partition: str, account_id: str, a
     return policy
 
 
-def default_document(conn: Connection, policy: ManagedPolicy) -> str:
-    """The JSON text of a managed policy's default version."""
-    if policy.aws is not None:
-        return policy.aws.document
-    return conn.execute(select(state.policy_versions.c.document).where(
-        state.policy_versions.c.policy_id == policy.policy_id,
-        state.policy_versions.c.version_id == policy.default_version)).scalar_one()
-
-
 def attachment_counts(conn: Connection, account_id: str, arn: str) -> tuple[int, int]:
     """(entities the policy is attached to, entities using it as their permissions boundary)."""
     attached = conn.execute(select(func.count()).select_from(state.attachments).where(

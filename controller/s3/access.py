@@ -247,10 +247,3 @@ def read_resource(ctx: RequestContext, params: Params) -> list[str]:
         raise
     return arns
 
-
-def delete_objects_resource(ctx: RequestContext, params: Params) -> list[str]:
-    """DeleteObjects: s3:DeleteObject on every key of the batch."""
-    partition = ctx.cloud.config.partition
-    entries = (params.get("Delete") or {}).get("Objects") or []
-    return [object_arn(partition, params["Bucket"], entry["Key"]) for entry in entries if entry.get("Key")] or \
-        bucket_resource(ctx, params)
