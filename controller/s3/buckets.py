@@ -24,8 +24,8 @@ from controller.s3.errors import (
     InvalidArgument,
     InvalidBucketAclWithObjectOwnership,
 )
-from controller.s3.listing import decode_token, encode_token
 from controller.s3.naming import bucket_arn, check_bucket_name
+from controller.s3.paging import decode_token, encode_token
 from controller.s3.runtime import runtime
 from controller.s3.service import api
 from controller.s3.state import buckets

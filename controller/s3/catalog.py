@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Boolean, Connection, Table, func, literal, select
 
 from controller.s3.errors import InvalidArgument, MethodNotAllowed, NoSuchVersion, no_such_bucket, no_such_key
-from controller.s3.listing import AFTER_KEY, Fetch, Position, Row
 from controller.s3.naming import new_version_id, version_sequence
+from controller.s3.paging import AFTER_KEY, Fetch, Position, Row
 from controller.s3.state import buckets, objects, uploads
 from controller.state import JsonText, UtcDateTime
 

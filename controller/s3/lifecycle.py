@@ -26,8 +26,8 @@ from sqlalchemy import delete, select, update
 
 from controller.s3 import catalog
 from controller.s3.errors import InvalidArgument, MalformedXML
-from controller.s3.listing import Position
 from controller.s3.naming import STORAGE_CLASSES
+from controller.s3.paging import Position
 from controller.s3.runtime import S3Runtime, runtime
 from controller.s3.state import buckets, objects, parts, uploads
 from controller.state import utcnow

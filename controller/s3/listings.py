@@ -1,6 +1,6 @@
 """Listing operations: ListObjects (v1), ListObjectsV2, ListObjectVersions, ListMultipartUploads.
 
-The paging, prefix and delimiter logic is :mod:`controller.s3.listing` (pure); this
+The paging, prefix and delimiter logic is :mod:`controller.s3.paging` (pure); this
 module binds it to the state store and renders each operation's output members.
 """
 
@@ -13,7 +13,7 @@ from controller.s3 import catalog
 from controller.s3.access import bucket_resource, list_resource
 from controller.s3.common import owner, read_bucket
 from controller.s3.errors import InvalidArgument
-from controller.s3.listing import (
+from controller.s3.paging import (
     AFTER_KEY,
     check_max_keys,
     decode_token,

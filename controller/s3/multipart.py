@@ -36,9 +36,9 @@ from controller.s3.errors import (
     MalformedXML,
     no_such_upload,
 )
-from controller.s3.listing import check_max_keys
 from controller.s3.naming import check_key, new_upload_id, object_arn
 from controller.s3.objects import new_object_values, version_output
+from controller.s3.paging import check_max_keys
 from controller.s3.runtime import S3Runtime, runtime
 from controller.s3.service import api
 from controller.s3.state import parts, uploads

@@ -17,8 +17,8 @@ from controller.iam import policy as iam_policy
 from controller.iam.enforce import check_action
 from controller.s3 import acl, catalog, cors, lifecycle
 from controller.s3.access import read_resource, resource_lookup
-from controller.s3.listing import AFTER_KEY, Position, list_page, start_position
 from controller.s3.naming import canonical_user_id, new_upload_id, new_version_id, version_sequence
+from controller.s3.paging import AFTER_KEY, Position, list_page, start_position
 from controller.s3.runtime import runtime
 from controller.s3.state import buckets, objects
 from tests.unit.test_s3_harness import S3Harness, open_harness, root

@@ -29,8 +29,8 @@ from controller.s3.crypto import (
     new_object_key,
     open_object_key,
 )
-from controller.s3.listing import Position, list_page, start_position, successor
 from controller.s3.naming import bucket_name_problem, parse_copy_source, parse_s3_arn, parse_tagging_header
+from controller.s3.paging import Position, list_page, start_position, successor
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=dt.UTC)
 
