@@ -42,6 +42,11 @@ def describe(items: Sequence[Item], params: Params, *, key: str, fields: FilterF
     return page(rows, params, key, page_limits)
 
 
+def listing(member: str, items: list[Item], token: str | None) -> Params:
+    """A Describe* output: the page under its member name, and ``NextToken`` only when more remain."""
+    return {member: items, "NextToken": token} if token else {member: items}
+
+
 def page(rows: list[Item], params: Params, key: str,
          limits: tuple[int, int] | None) -> tuple[list[Item], str | None]:
     """Cut ``rows`` (sorted by ``key``) after the token's position to MaxResults items."""

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import lifecycle, lookups, provision, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     DependencyViolation,
     GatewayNotAttached,
@@ -118,7 +118,7 @@ def describe_internet_gateways(ctx: RequestContext, params: Params) -> Params:
     items = [internet_gateway_output(dict(r), tags[r["internet_gateway_id"]]) for r in rows]
     listed, token = describe(items, params, key="InternetGatewayId", ids_param="InternetGatewayIds",
                              kind=INTERNET_GATEWAY, page_limits=(5, 1000), fields=INTERNET_GATEWAY_FILTERS)
-    return {"InternetGateways": listed, **({"NextToken": token} if token else {})}
+    return listing("InternetGateways", listed, token)
 
 
 # --- egress-only internet gateways -------------------------------------------------------------------------
@@ -172,4 +172,4 @@ def describe_egress_only_internet_gateways(ctx: RequestContext, params: Params) 
     listed, token = describe(items, params, key="EgressOnlyInternetGatewayId",
                              ids_param="EgressOnlyInternetGatewayIds", kind=EGRESS_ONLY_GATEWAY, page_limits=(5, 255),
                              fields=EGRESS_ONLY_GATEWAY_FILTERS)
-    return {"EgressOnlyInternetGateways": listed, **({"NextToken": token} if token else {})}
+    return listing("EgressOnlyInternetGateways", listed, token)

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import image_store, instance_lifecycle, instance_state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.ids import IMAGE, INSTANCE, new_id
 from controller.ec2.image_filters import IMAGE_FILTERS
@@ -299,10 +299,7 @@ def describe_images(ctx: RequestContext, params: Params) -> Params:
     items = [image_output(r, tags[r["image_id"]]) for r in rows]
     listed, token = describe(items, params, key="ImageId", ids_param="ImageIds", kind=IMAGE, fields=IMAGE_FILTERS,
                              page_limits=(1, 1000))
-    result: Params = {"Images": listed}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("Images", listed, token)
 
 
 # --- attributes -------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, RowMapping, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import instance_lifecycle, instance_state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import IncorrectState, require
 from controller.ec2.ids import IAM_INSTANCE_PROFILE_ASSOCIATION as ASSOCIATION
 from controller.ec2.ids import INSTANCE, new_id
@@ -92,8 +92,5 @@ def describe_iam_instance_profile_associations(ctx: RequestContext, params: Para
     items = [_output(r) for r in rows]
     listed, token = describe(items, params, key="AssociationId", ids_param="AssociationIds", kind=ASSOCIATION,
                              page_limits=(5, 1000), fields=ASSOCIATION_FILTERS, tags_key=None)
-    result: Params = {"IamInstanceProfileAssociations": listed}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("IamInstanceProfileAssociations", listed, token)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from controller.api import Params, RequestContext
 from controller.config import Config
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import invalid_value
 from controller.ec2.filters import check_names
 from controller.ec2.instance_type_filters import INSTANCE_TYPE_FILTERS, OFFERING_FILTERS
@@ -292,10 +292,7 @@ def describe_instance_types(ctx: RequestContext, params: Params) -> Params:
     items = [type_output(CATALOGUE[name]) for name in (wanted or CATALOGUE)]
     listed, token = describe(items, params, key="InstanceType", fields=INSTANCE_TYPE_FILTERS, page_limits=(5, 100),
                              tags_key=None)
-    result: Params = {"InstanceTypes": listed}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("InstanceTypes", listed, token)
 
 
 @api.operation("DescribeInstanceTypeOfferings")
@@ -315,7 +312,4 @@ def describe_instance_type_offerings(ctx: RequestContext, params: Params) -> Par
               "_order": f"{name}\x00{location}"} for name in CATALOGUE for location in locations]
     listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=OFFERING_FILTERS,
                              tags_key=None)
-    result: Params = {"InstanceTypeOfferings": [{k: v for k, v in o.items() if k != "_order"} for o in listed]}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("InstanceTypeOfferings", [{k: v for k, v in o.items() if k != "_order"} for o in listed], token)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, RowMapping, and_, exists, or_, select
 
 from controller.api import Params, RequestContext
 from controller.ec2 import instance_lifecycle, instance_state, instance_types, state
-from controller.ec2.describe import describe, page
+from controller.ec2.describe import describe, listing, page
 from controller.ec2.errors import InvalidParameterCombination, invalid_value, require
 from controller.ec2.filters import check_names, sql_glob
 from controller.ec2.ids import INSTANCE
@@ -211,10 +211,7 @@ def describe_instances(ctx: RequestContext, params: Params) -> Params:
                                       fields=INSTANCE_FILTERS, page_limits=(5, 1000))
             by_id = {r["instance_id"]: r for r in rows}
             rows = [by_id[o["InstanceId"]] for o in outputs]
-    result: Params = {"Reservations": reservations(rows, outputs)}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("Reservations", reservations(rows, outputs), token)
 
 
 def _rows(conn: Connection, instance_ids: list[str]) -> list[RowMapping]:
@@ -270,10 +267,7 @@ def describe_instance_status(ctx: RequestContext, params: Params) -> Params:
                       "InstanceStatus": _check(instance), "Events": []})
     listed, token = describe(items, params, key="InstanceId", page_limits=(5, 1000), fields=INSTANCE_STATUS_FILTERS,
                              tags_key=None)
-    result: Params = {"InstanceStatuses": listed}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("InstanceStatuses", listed, token)
 
 
 # --- DescribeInstanceAttribute ----------------------------------------------------------------------------------------

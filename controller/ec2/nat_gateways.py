@@ -15,7 +15,7 @@ from sqlalchemy import Connection, RowMapping, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import interfaces, lifecycle, lookups, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidParameterCombination,
     MissingParameter,
@@ -167,4 +167,4 @@ def describe_nat_gateways(ctx: RequestContext, params: Params) -> Params:
              for r in rows]
     listed, token = describe(items, params, key="NatGatewayId", ids_param="NatGatewayIds", kind=NAT_GATEWAY,
                              fields=NAT_FILTERS, page_limits=(5, 1000), filters_param="Filter")
-    return {"NatGateways": listed, **({"NextToken": token} if token else {})}
+    return listing("NatGateways", listed, token)

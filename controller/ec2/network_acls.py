@@ -15,7 +15,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, lookups, provision, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidNetworkAclEntryNotFound,
     InvalidParameterCombination,
@@ -191,7 +191,7 @@ def describe_network_acls(ctx: RequestContext, params: Params) -> Params:
         items = acl_outputs(conn, ctx.account_id, rows)
     listed, token = describe(items, params, key="NetworkAclId", ids_param="NetworkAclIds", kind=NETWORK_ACL,
                              fields=ACL_FILTERS, page_limits=(5, 1000))
-    return {"NetworkAcls": listed, **({"NextToken": token} if token else {})}
+    return listing("NetworkAcls", listed, token)
 
 
 def _entry_exists(conn: Connection, acl_id: str, egress: bool, rule_number: int) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, RowMapping, delete, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, interfaces, lookups, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidNetworkInterfaceInUse,
     InvalidParameterCombination,
@@ -119,7 +119,7 @@ def describe_network_interfaces(ctx: RequestContext, params: Params) -> Params:
     listed, token = describe(items, params, key="NetworkInterfaceId", ids_param="NetworkInterfaceIds",
                              kind=NETWORK_INTERFACE, fields=INTERFACE_FILTERS, page_limits=(5, 1000),
                              tags_key="TagSet")
-    return {"NetworkInterfaces": listed, **({"NextToken": token} if token else {})}
+    return listing("NetworkInterfaces", listed, token)
 
 
 def _interface(conn: Connection, ctx: RequestContext, params: Params) -> RowMapping:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, RowMapping, or_, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, lifecycle, lookups, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidParameterValue,
     InvalidStateTransition,
@@ -208,4 +208,4 @@ def describe_vpc_peering_connections(ctx: RequestContext, params: Params) -> Par
     items = [peering_output(r, tags[r["vpc_peering_connection_id"]], now) for r in rows]
     listed, token = describe(items, params, key="VpcPeeringConnectionId", ids_param="VpcPeeringConnectionIds",
                              kind=PEERING, fields=PEERING_FILTERS, page_limits=(5, 1000))
-    return {"VpcPeeringConnections": listed, **({"NextToken": token} if token else {})}
+    return listing("VpcPeeringConnections", listed, token)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 from controller.api import Params, RequestContext
 from controller.config import Config
 from controller.ec2 import instance_lifecycle, instance_state, instance_types, scheduler
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.filters import check_names
 from controller.ec2.ids import DEDICATED_HOST, PLACEMENT_GROUP
@@ -309,10 +309,7 @@ def describe_hosts(ctx: RequestContext, params: Params) -> Params:
         items = [_host_output(conn, ctx.cloud.config, r, hosts, tags[r["host_id"]]) for r in rows]
     listed, token = describe(items, params, key="HostId", ids_param="HostIds", kind=DEDICATED_HOST,
                              filters_param="Filter", page_limits=(5, 500), fields=HOST_FILTERS)
-    result: Params = {"Hosts": listed}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("Hosts", listed, token)
 
 
 @vpc_operation("ReleaseHosts", resources=arns((DEDICATED_HOST, "HostIds")))

@@ -12,7 +12,7 @@ from sqlalchemy import RowMapping, delete, func, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, lookups, state
-from controller.ec2.describe import describe, page
+from controller.ec2.describe import describe, listing, page
 from controller.ec2.errors import (
     DependencyViolation,
     InvalidParameterValue,
@@ -141,7 +141,7 @@ def describe_managed_prefix_lists(ctx: RequestContext, params: Params) -> Params
     items = [list_output(ctx, r, tags[r["prefix_list_id"]]) for r in rows]
     listed, token = describe(items, params, key="PrefixListId", ids_param="PrefixListIds", kind=PREFIX_LIST,
                              page_limits=(1, 100), fields=PREFIX_LIST_FILTERS)
-    return {"PrefixLists": listed, **({"NextToken": token} if token else {})}
+    return listing("PrefixLists", listed, token)
 
 
 @vpc_operation("GetManagedPrefixListEntries", resources=arns((PREFIX_LIST, "PrefixListId")))
@@ -157,4 +157,4 @@ def get_managed_prefix_list_entries(ctx: RequestContext, params: Params) -> Para
                  for cidr, description in conn.execute(select(table.c.cidr, table.c.description).where(
                      table.c.prefix_list_id == row["prefix_list_id"]).order_by(table.c.cidr))]
     listed, token = page(items, params, "Cidr", (1, 100))
-    return {"Entries": listed, **({"NextToken": token} if token else {})}
+    return listing("Entries", listed, token)

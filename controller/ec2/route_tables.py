@@ -18,7 +18,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, or_, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, ids, lifecycle, lookups, provision, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidParameterCombination,
     InvalidParameterValue,
@@ -179,7 +179,7 @@ def describe_route_tables(ctx: RequestContext, params: Params) -> Params:
         items = table_outputs(conn, ctx.account_id, tables)
     listed, token = describe(items, params, key="RouteTableId", ids_param="RouteTableIds", kind=ROUTE_TABLE,
                              fields=ROUTE_TABLE_FILTERS, page_limits=(5, 100))
-    return {"RouteTables": listed, **({"NextToken": token} if token else {})}
+    return listing("RouteTables", listed, token)
 
 
 # --- tables and associations -------------------------------------------------------------------------------

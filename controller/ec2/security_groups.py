@@ -14,7 +14,7 @@ from sqlalchemy import Connection, RowMapping, and_, delete, func, or_, select, 
 
 from controller.api import Params, RequestContext
 from controller.ec2 import lifecycle, lookups, provision, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     CannotDelete,
     DependencyViolation,
@@ -209,7 +209,7 @@ def describe_security_groups(ctx: RequestContext, params: Params) -> Params:
         items = group_outputs(ctx, conn, rows)
     listed, token = describe(items, params, key="GroupId", ids_param="GroupIds", kind=SECURITY_GROUP,
                              fields=GROUP_FILTERS, page_limits=(5, 1000))
-    return {"SecurityGroups": listed, **({"NextToken": token} if token else {})}
+    return listing("SecurityGroups", listed, token)
 
 
 # --- rules ----------------------------------------------------------------------------------------------------------
@@ -370,7 +370,7 @@ def describe_security_group_rules(ctx: RequestContext, params: Params) -> Params
         items = rule_outputs(ctx, conn, rows, owned)
     listed, token = describe(items, params, key="SecurityGroupRuleId", ids_param="SecurityGroupRuleIds",
                              kind=SECURITY_GROUP_RULE, fields=RULE_FILTERS, page_limits=(5, 1000))
-    return {"SecurityGroupRules": listed, **({"NextToken": token} if token else {})}
+    return listing("SecurityGroupRules", listed, token)
 
 
 @vpc_operation("ModifySecurityGroupRules", resources=arns((SECURITY_GROUP, "GroupId")))

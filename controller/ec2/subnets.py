@@ -9,7 +9,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, select, update
 from controller.api import Params, RequestContext
 from controller.config import Config
 from controller.ec2 import cidrs, lookups, provision, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidParameterCombination,
     InvalidParameterValue,
@@ -162,7 +162,7 @@ def describe_subnets(ctx: RequestContext, params: Params) -> Params:
     items = [subnet_output(ctx, r, tags[r["subnet_id"]], used.get(r["subnet_id"], 0)) for r in rows]
     listed, token = describe(items, params, key="SubnetId", ids_param="SubnetIds", kind=SUBNET,
                              fields=SUBNET_FILTERS, page_limits=(5, 1000))
-    return {"Subnets": listed, **({"NextToken": token} if token else {})}
+    return listing("Subnets", listed, token)
 
 
 @vpc_operation("DeleteSubnet", resources=arns((SUBNET, "SubnetId")))

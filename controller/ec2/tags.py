@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.ec2 import ids, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import InvalidID, InvalidParameterValue, TagLimitExceeded, require
 from controller.ec2.ids import Kind
 from controller.ec2.operation import vpc_operation
@@ -275,7 +275,4 @@ def describe_tags(ctx: RequestContext, params: Params) -> Params:
     # ``tag:<key>`` finds the resources that carry that tag, and lists their tags.
     listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=TAG_FILTERS,
                              tags_key=lambda t: resource_tags[t["ResourceId"]])
-    result: Params = {"Tags": [{k: v for k, v in t.items() if k != "_order"} for t in listed]}
-    if token:
-        result["NextToken"] = token
-    return result
+    return listing("Tags", [{k: v for k, v in t.items() if k != "_order"} for t in listed], token)

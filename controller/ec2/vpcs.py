@@ -8,7 +8,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, or_, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, defaults, lookups, provision, state
-from controller.ec2.describe import describe
+from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     DefaultVpcAlreadyExists,
     InsufficientAddressCapacity,
@@ -120,7 +120,7 @@ def describe_vpcs(ctx: RequestContext, params: Params) -> Params:
     items = [vpc_output(r, tags[r["vpc_id"]], ctx.region) for r in rows]
     listed, token = describe(items, params, key="VpcId", ids_param="VpcIds", kind=VPC, fields=VPC_FILTERS,
                              page_limits=(5, 1000))
-    return {"Vpcs": listed, **({"NextToken": token} if token else {})}
+    return listing("Vpcs", listed, token)
 
 
 @vpc_operation("DeleteVpc", resources=arns((VPC, "VpcId")))
