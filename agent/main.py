@@ -26,13 +26,14 @@ import uuid
 from pathlib import Path
 
 from agent.client import ControllerClient
+from agent.compute import service as compute
 from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
 from agent.service.loop import AgentService
 from agent.service.metadata import ControllerMetadata
 from agent.service.namespaces import NamespaceReconciler
 from agent.service.network import NetworkReconciler, claim_prefix, dataplane_unavailable, teardown
-from agent.service.reconcilers import AgentContext, ReconcilerRegistry, load_plugins
+from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 from agent.wire import (
     CAPABILITY_METADATA,
     CAPABILITY_NAMESPACE_INSTANCES,
@@ -133,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         registry.add("namespaces", NamespaceReconciler(), capabilities=[CAPABILITY_NAMESPACE_INSTANCES])
     else:
         log.warning("VPC dataplane disabled on this host: %s", reason)
-    load_plugins(registry, context)
+    try:
+        compute.register(registry, context)
+    except Exception:  # a host without a working hypervisor still carries VPC traffic
+        log.exception("compute cannot start on this host; running without it")
     registration = describe_host(args.state_dir, args.zone, registry.capabilities(),
                                  registry.hypervisor() or "none", args.underlay_ip)
     service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)

@@ -19,7 +19,7 @@ TOKEN_HEADER = "Authorization"
 #: Revision of the registration message: 1 = the original fields, 2 = ``underlay_ip`` added.
 REGISTRATION_SCHEMA = 2
 
-#: Capabilities an agent may report (others, e.g. a compute plug-in's, are free-form strings).
+#: Capabilities an agent may report (others, e.g. compute's, are free-form strings).
 CAPABILITY_VPC_DATAPLANE = "vpc-dataplane"
 CAPABILITY_METADATA = "instance-metadata"
 CAPABILITY_NAMESPACE_INSTANCES = "namespace-instances"

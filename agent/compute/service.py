@@ -1,6 +1,6 @@
-"""The compute plug-in of the agent: the ``instances`` section of the desired document, made real with libvirt.
+"""The compute reconciler of the agent: the ``instances`` section of the desired document, made real with libvirt.
 
-``register`` (called by ``agent.service.reconcilers.load_plugins``) prepares the host, probes the accelerator
+``register`` (called by ``agent.main`` at start) prepares the host, probes the accelerator
 (KVM if a guest really boots under it, TCG otherwise; the answer is cached per host boot), and registers an
 :class:`InstancesReconciler` that the agent calls whenever the section changes. One pass:
 
@@ -483,7 +483,7 @@ class InstancesReconciler:
                 log.exception("instance watch failed; retrying")
 
 
-# --- the plug-in ----------------------------------------------------------------------------------------------------
+# --- registration ----------------------------------------------------------------------------------------------------
 
 
 def compute_dir(agent_state_dir: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The plug-in point of the agent: one reconciler per section of the desired document.
+"""The agent's reconcilers: one per section of the desired document.
 
 The controller's desired document has named sections (``network``, ``namespaces``, ``instances``...);
 the agent hands each section to the reconciler registered under the same name, in registration order
@@ -6,10 +6,10 @@ the agent hands each section to the reconciler registered under the same name, i
 host to its section and must be idempotent: it is called again with the same section after a failure,
 while it reports ``wants_retry``, and at every periodic drift repair.
 
-A plug-in module (listed in :data:`PLUGIN_MODULES`; absent modules are skipped) exposes::
+``agent.main`` registers the network and namespace reconcilers, then lets each feature register its
+own with the host's :class:`AgentContext`, as ``agent.compute.service.register`` does::
 
-    def register(registry: ReconcilerRegistry, context: AgentContext) -> None:
-        registry.add("instances", MyReconciler(...), capabilities=["compute"], hypervisor="qemu")
+    registry.add("instances", MyReconciler(...), capabilities=["compute"], hypervisor="qemu")
 
 ``capabilities`` and ``hypervisor`` go into the host's registration, so the controller learns what
 this host can run.
@@ -17,7 +17,6 @@ this host can run.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,6 @@ from typing import Any, Protocol, runtime_checkable
 from agent.client import ControllerClient
 
 log = logging.getLogger("cloudlet.agent.service")
-
-#: Modules that may register reconcilers; a missing one is not an error (the feature is not installed).
-PLUGIN_MODULES = ("agent.compute.service",)
-
 
 @runtime_checkable
 class Reconciler(Protocol):
@@ -46,7 +41,7 @@ class Reconciler(Protocol):
 
 @dataclass
 class AgentContext:
-    """What a plug-in may use: who this host is, where it keeps state, how to reach the controller, and
+    """What a feature registering its reconciler may use: who this host is, where it keeps state, how to reach the controller, and
     whether the VPC dataplane runs here (it needs root)."""
 
     host_id: str
@@ -100,24 +95,3 @@ class ReconcilerRegistry:
                 except Exception:
                     log.exception("closing the %s reconciler failed", entry.name)
 
-
-def load_plugins(registry: ReconcilerRegistry, context: AgentContext,
-                 modules: tuple[str, ...] = PLUGIN_MODULES) -> list[str]:
-    """Import each plug-in module that exists and let it register; returns the ones loaded. A plug-in that
-    fails to load is logged and skipped: the rest of the agent (the VPC dataplane) keeps working."""
-    loaded = []
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-            module.register(registry, context)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and name.startswith(exc.name):
-                continue  # not installed here
-            log.exception("plug-in %s cannot be loaded; running without it", name)
-            continue
-        except Exception:
-            log.exception("plug-in %s failed to register; running without it", name)
-            continue
-        loaded.append(name)
-        log.info("plug-in %s loaded (sections: %s)", name, ", ".join(registry.names()))
-    return loaded

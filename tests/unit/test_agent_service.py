@@ -1,11 +1,9 @@
-"""The agent's reconcile loop and plug-in registry, with a fake controller and fake reconcilers."""
+"""The agent's reconcile loop and reconciler registry, with a fake controller and fake reconcilers."""
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import types
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from agent.client import ControllerError
 from agent.service import loop, network
 from agent.service.loop import AgentService, section_key
-from agent.service.reconcilers import AgentContext, ReconcilerRegistry, load_plugins
+from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 from agent.wire import DesiredState, HostRegistration
 
 
@@ -201,25 +199,6 @@ def test_registry_refuses_duplicates_and_objects_without_reconcile() -> None:
 
 def context(tmp_path: Path) -> AgentContext:
     return AgentContext("h-1", "home-1a", tmp_path, None, dataplane=False)  # type: ignore[arg-type]
-
-
-def test_plugins_register_and_missing_or_broken_ones_are_skipped(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    good = types.ModuleType("cloudlet_test_good_plugin")
-    good.register = lambda registry, ctx: registry.add("instances", Recorder(), capabilities=[ctx.zone])  # type: ignore[attr-defined]
-    broken = types.ModuleType("cloudlet_test_broken_plugin")
-
-    def fail(registry: ReconcilerRegistry, ctx: AgentContext) -> None:
-        raise RuntimeError("no hypervisor")
-
-    broken.register = fail  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "cloudlet_test_good_plugin", good)
-    monkeypatch.setitem(sys.modules, "cloudlet_test_broken_plugin", broken)
-    registry = ReconcilerRegistry()
-    loaded = load_plugins(registry, context(tmp_path), ("cloudlet_test_missing_plugin", "cloudlet_test_broken_plugin",
-                                                        "cloudlet_test_good_plugin"))
-    assert loaded == ["cloudlet_test_good_plugin"]
-    assert registry.names() == ["instances"] and registry.capabilities() == ["home-1a"]
 
 
 def test_without_root_the_dataplane_is_disabled_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
