@@ -9,29 +9,23 @@ deleting it does not bring it back (CreateDefaultVpc does).
 
 from __future__ import annotations
 
-import weakref
-
 from sqlalchemy import Connection, RowMapping, insert, select
 
 from controller.api import RequestContext
 from controller.config import Config
 from controller.ec2 import cidrs, provision, state
-from controller.state import Database, utcnow
+from controller.state import utcnow
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"
 DEFAULT_SUBNET_PREFIX = 20
 
-#: Accounts whose default VPC is known to have been made, per database (so tests that run
-#: several clouds in one process never share it).
-_settled: weakref.WeakKeyDictionary[Database, set[str]] = weakref.WeakKeyDictionary()
-
 
 def ensure_default_vpc(ctx: RequestContext) -> None:
-    """Make the caller's default VPC unless it was made before (cheap after the first call)."""
+    """Make the caller's default VPC unless it was made before: after the first call, one primary-key
+    read (the row says it was made; no process keeps its own memory of that, so every process agrees)."""
     account = ctx.account_id
     db = ctx.cloud.db
-    settled = _settled.setdefault(db, set())
-    if not account or account in settled:
+    if not account:
         return
     defaults = state.account_defaults
     with db.read() as conn:
@@ -42,7 +36,6 @@ def ensure_default_vpc(ctx: RequestContext) -> None:
                 vpc = create_default_vpc(conn, ctx.cloud.config, account)
                 conn.execute(insert(defaults).values(account_id=account, default_vpc_id=vpc["vpc_id"],
                                                      created_at=utcnow()))
-    settled.add(account)
 
 
 def create_default_vpc(conn: Connection, config: Config, account: str) -> RowMapping:
