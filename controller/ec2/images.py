@@ -12,7 +12,7 @@ with ``Ebs`` (the image's disk becomes the root snapshot, so ``ImageLocation`` +
 is Cloudlet's way to import a disk as an EBS snapshot) or when it registers an existing snapshot
 (``SnapshotId`` of another image's root); an ``ImageLocation`` alone gives an instance-store image.
 
-The images the cloud itself provides (images/ builds them; see :func:`ensure_builtin_images`) are public,
+The images the cloud itself provides (images/ builds them; see :func:`register_builtin_images`, run at start) are public,
 owned by the management account and carry the owner alias ``amazon``, so ``--owners amazon`` lists them.
 """
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
-import weakref
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -282,7 +280,6 @@ def collect_image_files(cloud: Cloud, image_ids: list[str]) -> None:
 
 @vpc_operation("DescribeImages", resources=arns((IMAGE, "ImageIds")))
 def describe_images(ctx: RequestContext, params: Params) -> Params:
-    ensure_builtin_images(ctx.cloud)
     account = ctx.account_id
     with ctx.cloud.db.read() as conn:
         rows = visible_images(conn, account)
@@ -483,32 +480,17 @@ def fail_capture(db: Database, image_id: str, reason: str) -> None:
 
 # --- built-in images ---------------------------------------------------------------------------------------------
 
-#: Databases whose built-in images were registered by this process (checked once per cloud).
-_builtin_done: weakref.WeakSet[Database] = weakref.WeakSet()
-_builtin_lock = threading.Lock()
-
 
 def builtin_images_dir(cloud: Cloud) -> Path:
     configured = cloud.config.builtin_images_dir
     return Path(configured) if configured else Path(__file__).resolve().parents[2] / "images" / "out"
 
 
-def ensure_builtin_images(cloud: Cloud) -> list[str]:
-    """Register each image built under images/out (``<name>/manifest.json``) once, as a public EBS-backed AMI
-    of the management account named ``<manifest name>-<first 8 digits of its root disk's sha256>`` (a rebuilt
-    image is a new AMI; instances of the old one keep theirs). Returns the ids registered now."""
-    if cloud.db in _builtin_done:
-        return []
-    with _builtin_lock:
-        if cloud.db in _builtin_done:
-            return []
-        registered = _register_builtin_images(cloud)
-        if cloud.credentials.management_account() is not None:
-            _builtin_done.add(cloud.db)
-    return registered
-
-
-def _register_builtin_images(cloud: Cloud) -> list[str]:
+def register_builtin_images(cloud: Cloud) -> list[str]:
+    """Register each image built under images/out (``<name>/manifest.json``) as a public EBS-backed AMI of the
+    management account named ``<manifest name>-<first 8 digits of its root disk's sha256>`` (a rebuilt image is
+    a new AMI; instances of the old one keep theirs), unless it is registered already. Returns the ids
+    registered now. ``cloudlet up`` makes the management account before the start hooks run this."""
     owner = cloud.credentials.management_account()
     if owner is None:
         return []
@@ -542,9 +524,8 @@ def _register_builtin_images(cloud: Cloud) -> list[str]:
 
 
 def _register_builtin_images_at_start(cloud: Cloud) -> None:
-    """Start hook: register what images/ built before the first request (the very first start of a cloud has
-    no management account yet; its first DescribeImages or RunInstances registers them then)."""
-    ensure_builtin_images(cloud)
+    """Start hook: register what images/ built before the first request."""
+    register_builtin_images(cloud)
 
 
 api.on_start.append(_register_builtin_images_at_start)

@@ -37,7 +37,7 @@ from controller.ec2.errors import (
     invalid_value,
 )
 from controller.ec2.ids import INSTANCE, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET, Kind, new_id
-from controller.ec2.images import ensure_builtin_images, launchable_image
+from controller.ec2.images import launchable_image
 from controller.ec2.instance_views import instance_outputs, reservations
 from controller.ec2.operation import vpc_operation
 from controller.ec2.state import write
@@ -326,7 +326,6 @@ def _existing_reservation(conn: Connection, ctx: RequestContext, token: str | No
 
 @vpc_operation("RunInstances", resources=_run_arns)
 def run_instances(ctx: RequestContext, params: Params) -> Params:
-    ensure_builtin_images(ctx.cloud)
     config = ctx.cloud.config
     launch = parse_launch(params)
     with write(ctx.cloud.db) as conn:
