@@ -199,27 +199,17 @@ def instance_profile(conn: Connection, ctx: RequestContext, spec: Params | None)
     """The instance profile; the caller must be allowed to pass its role (iam:PassRole), as in AWS."""
     if not spec:
         return None
-    from controller.iam import state as iam
+    from controller.iam import lookup
     from controller.iam.enforce import check_action
-    from controller.iam.naming import name_key
 
-    profiles = iam.instance_profiles
     arn, name = spec.get("Arn"), spec.get("Name")
-    if arn:
-        row = conn.execute(select(profiles).where(profiles.c.arn == arn)).mappings().first()
-        if row is not None and row["account_id"] != ctx.account_id:
-            row = None
-    else:
-        row = conn.execute(select(profiles).where(profiles.c.account_id == ctx.account_id,
-                                                  profiles.c.name_key == name_key(name or ""))).mappings().first()
+    row = lookup.instance_profile_by_arn(conn, ctx.account_id, arn) if arn \
+        else lookup.instance_profile_by_name(conn, ctx.account_id, name or "")
     if row is None:
         member, value = ("arn", arn) if arn else ("name", name)
         raise invalid_value(value, f"iamInstanceProfile.{member}", "Invalid IAM Instance Profile "
                                                                      f"{'ARN' if arn else 'name'}")
-    roles = conn.execute(select(iam.roles.c.arn).join(
-        iam.instance_profile_roles, iam.instance_profile_roles.c.role_id == iam.roles.c.role_id).where(
-        iam.instance_profile_roles.c.profile_id == row["profile_id"])).scalars().all()
-    for role_arn in roles:
+    for role_arn in lookup.instance_profile_role_arns(conn, row["profile_id"]):
         check_action(ctx, "iam:PassRole", [role_arn])
     return Profile(row["arn"], row["profile_id"])
 

@@ -25,6 +25,7 @@ from controller.ec2 import instance_lifecycle, instance_state, state
 from controller.ec2.interfaces import private_dns_name
 from controller.ec2.regions import describe_availability_zones
 from controller.ec2.tags import tags_of
+from controller.iam.lookup import instance_profile_role
 from controller.state import utcnow
 
 if TYPE_CHECKING:
@@ -171,14 +172,6 @@ def identity_document(cloud: Cloud, row: RowMapping, private_ip: str) -> str:
 # --- the instance profile's credentials -------------------------------------------------------------------------------
 
 
-def _role(conn: Connection, profile_id: str) -> RowMapping | None:
-    from controller.iam import state as iam
-
-    return conn.execute(select(iam.roles).join(
-        iam.instance_profile_roles, iam.instance_profile_roles.c.role_id == iam.roles.c.role_id).where(
-        iam.instance_profile_roles.c.profile_id == profile_id)).mappings().first()
-
-
 def role_credentials(cloud: Cloud, row: RowMapping) -> tuple[str, str] | None:
     """(role name, credentials document) for the instance's profile role; None without one."""
     if not row["iam_instance_profile_id"]:
@@ -187,7 +180,7 @@ def role_credentials(cloud: Cloud, row: RowMapping) -> tuple[str, str] | None:
     table = instance_state.instance_credentials
     now = utcnow()
     with cloud.db.begin() as conn:
-        role = _role(conn, row["iam_instance_profile_id"])
+        role = instance_profile_role(conn, row["iam_instance_profile_id"])
         if role is None:
             return None
         current = conn.execute(select(table).where(table.c.instance_id == row["instance_id"])).mappings().first()

@@ -13,10 +13,10 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 
-from controller.auth.store import accounts
-from controller.iam import state as iam_state
+from controller.auth.lookup import email_taken
+from controller.iam.lookup import attach_role_policy
 from controller.iam.roles import insert_role
 from controller.organizations import state
 from controller.organizations.scps import attach_full_aws_access
@@ -46,17 +46,14 @@ def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str
     request: dict[str, Any] = dict(request_id=f"car-{uuid.uuid4().hex}", account_name=name, state="SUCCEEDED",
                                    requested_at=utcnow(), completed_at=None, account_id=None, failure_reason=None)
     with cloud.db.begin() as conn:
-        taken = conn.execute(select(accounts.c.account_id).where(
-            func.lower(accounts.c.email) == email.lower())).first()
-        if taken:
+        if email_taken(conn, email):
             request.update(state="FAILED", failure_reason="EMAIL_ALREADY_EXISTS")
         else:
             account_id = cloud.credentials.create_account(name, email, conn=conn)
             role = insert_role(conn, partition, account_id, role_name,
                                trust_management_account(partition, management), max_session_duration=3600)
-            conn.execute(insert(iam_state.attachments).values(
-                owner_id=role["role_id"], policy_arn=f"arn:{partition}:iam::aws:policy/AdministratorAccess",
-                account_id=account_id, owner_type="role", attached_at=utcnow()))
+            attach_role_policy(conn, account_id, role["role_id"],
+                               f"arn:{partition}:iam::aws:policy/AdministratorAccess")
             attach_full_aws_access(conn, [account_id])
             store_tags(conn, account_id, tags or [])
             request["account_id"] = account_id

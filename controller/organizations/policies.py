@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.auth.store import accounts
+from controller.auth import lookup as credentials
 from controller.iam import policy
 from controller.organizations import state
 from controller.organizations.common import (
@@ -298,7 +298,7 @@ def _target_summary(ctx: RequestContext, conn: Connection, target_id: str) -> di
     elif kind == ORGANIZATIONAL_UNIT:
         name = (find_ou(conn, target_id) or {}).get("name", "")
     else:
-        name = conn.execute(select(accounts.c.name).where(accounts.c.account_id == target_id)).scalar() or ""
+        name = credentials.account_name(conn, target_id) or ""
     return {"TargetId": target_id, "Arn": target_arn(ctx, target_id), "Name": name, "Type": kind}
 
 
@@ -319,7 +319,7 @@ def enable_policy_type(ctx: RequestContext, params: Params) -> Params:
             raise PolicyTypeAlreadyEnabledException("The specified policy type is already enabled.")
         conn.execute(insert(state.root_policy_types).values(root_id=root, policy_type=params["PolicyType"]))
         targets = [root, *conn.execute(select(state.organizational_units.c.ou_id)).scalars(),
-                   *conn.execute(select(accounts.c.account_id)).scalars()]
+                   *credentials.account_ids(conn)]
         conn.execute(insert(state.policy_attachments).prefix_with("OR IGNORE"), [
             {"policy_id": FULL_AWS_ACCESS_ID, "target_id": target, "policy_type": SERVICE_CONTROL_POLICY}
             for target in targets])

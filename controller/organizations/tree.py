@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from controller.auth.store import accounts
+from controller.auth import lookup as credentials
 from controller.organizations import state
 
 if TYPE_CHECKING:
@@ -75,10 +75,6 @@ def find_ou(conn: Connection, ou_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def account_exists(conn: Connection, account_id: str) -> bool:
-    return conn.execute(select(accounts.c.account_id).where(accounts.c.account_id == account_id)).first() is not None
-
-
 def is_parent(conn: Connection, root: str, parent_id: str) -> bool:
     """Whether ``parent_id`` names the root or an existing OU."""
     return parent_id == root or (parent_id.startswith("ou-") and find_ou(conn, parent_id) is not None)
@@ -88,7 +84,7 @@ def exists(conn: Connection, root: str, target_id: str) -> bool:
     """Whether a root, OU or account id names something in the organization."""
     kind = kind_of(target_id)
     if kind == ACCOUNT:
-        return account_exists(conn, target_id)
+        return credentials.account_exists(conn, target_id)
     return is_parent(conn, root, target_id)
 
 
@@ -97,7 +93,7 @@ def parent_of(conn: Connection, root: str, child_id: str) -> str | None:
     if child_id.startswith("ou-"):
         ou = find_ou(conn, child_id)
         return ou["parent_id"] if ou else None
-    if not account_exists(conn, child_id):
+    if not credentials.account_exists(conn, child_id):
         return None
     parent = conn.execute(select(state.account_parents.c.parent_id).where(
         state.account_parents.c.account_id == child_id)).scalar()
@@ -124,8 +120,7 @@ def child_units(conn: Connection, parent_id: str) -> list[dict[str, Any]]:
 def accounts_in(conn: Connection, root: str, parent_id: str) -> list[dict[str, Any]]:
     """The accounts directly in ``parent_id`` (the root holds those without a parent row)."""
     moved = dict(conn.execute(select(state.account_parents.c.account_id, state.account_parents.c.parent_id)).all())
-    rows = conn.execute(select(accounts)).mappings().all()
-    return [dict(row) for row in rows if moved.get(row["account_id"], root) == parent_id]
+    return [row for row in credentials.all_accounts(conn) if moved.get(row["account_id"], root) == parent_id]
 
 
 def ou_path(conn: Connection, org_id: str, root: str, ou_id: str) -> str:
@@ -142,6 +137,6 @@ def principal_org_facts(cloud: Cloud, account_id: str) -> tuple[str, tuple[str, 
     """
     org_id, root = organization_id(cloud), root_id(cloud)
     with cloud.db.read() as conn:
-        if not account_exists(conn, account_id):
+        if not credentials.account_exists(conn, account_id):
             return org_id, ()
         return org_id, ("/".join([org_id, *ancestry(conn, root, account_id)]) + "/",)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
-
 from controller.api import Params, Principal, RequestContext
-from controller.auth.store import access_keys
+from controller.auth.lookup import session_of
 from controller.errors import error
-from controller.iam import policy, state
+from controller.iam import policy
 from controller.iam.enforce import check_action
+from controller.iam.lookup import record_role_use
 from controller.iam.resources import find_role
 from controller.sts import mfa
 from controller.sts.limits import (
@@ -89,8 +88,7 @@ def assume_role(ctx: RequestContext, params: Params) -> Params:
                "mfa_authenticated_at": mfa_at.isoformat() if mfa_at else None}
     credentials = _issue(ctx, principal, duration, session)
     with ctx.cloud.db.begin() as conn:  # "last used" is no policy: the enforcement cache stays
-        conn.execute(update(state.roles).where(state.roles.c.role_id == role["role_id"]).values(
-            last_used_at=ctx.received_at, last_used_region=ctx.region))
+        record_role_use(conn, role["role_id"], ctx.received_at, ctx.region)
     ctx.audit_resources.append(role["arn"])
     output: Params = {"Credentials": credentials,
                       "AssumedRoleUser": {"AssumedRoleId": principal.user_id, "Arn": principal.arn}}
@@ -145,5 +143,4 @@ def _session_record(ctx: RequestContext, caller: Principal) -> dict[str, Any]:
     if caller.kind != "assumed-role" or not caller.access_key_id:
         return {}
     with ctx.cloud.db.read() as conn:
-        return conn.execute(select(access_keys.c.session).where(
-            access_keys.c.access_key_id == caller.access_key_id)).scalar() or {}
+        return session_of(conn, caller.access_key_id)
