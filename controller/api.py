@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from controller.auth.sigv4 import SignatureInfo, SigningContext
     from controller.cloud import Cloud
     from controller.protocol.http import HttpRequest, HttpResponse
 
@@ -132,6 +133,14 @@ class ServiceApi:
         #: Set by services whose resources carry policies, owners or tags that IAM must see
         #: (S3 buckets, SQS queues, SNS topics, Lambda functions); None means "the ARN says it all".
         self.resource_lookup: ResourceLookup | None = None
+        #: Rewrites a request before routing, into the form routing and signatures expect (S3 turns
+        #: virtual-hosted ``<bucket>.<domain>`` requests into path style); every service's runs.
+        self.rewrite_request: Callable[[Cloud, HttpRequest], HttpRequest] | None = None
+        #: Whether unsigned requests are served, as the anonymous principal that IAM then judges (S3).
+        self.anonymous_requests = False
+        #: Makes a signed request's body trustworthy before the handler reads it (S3's aws-chunked
+        #: decoding and payload checks): called with the request, its signature and signing context.
+        self.open_payload: Callable[[HttpRequest, SignatureInfo, SigningContext], None] | None = None
         #: Answers unauthenticated ``OPTIONS`` requests (browsers never sign CORS preflights).
         self.preflight: Callable[[Cloud, HttpRequest], HttpResponse] | None = None
         #: Extra headers for every response to a request (CORS headers for requests with ``Origin``).

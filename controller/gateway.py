@@ -4,7 +4,9 @@ For each request: find the service (credential scope, X-Amz-Target, Action, path
 authenticate the SigV4 signature against the access key's secret, find and parse the
 operation through the botocore-driven protocol layer, let IAM authorize it, run the
 service's plain-function handler, serialize the result or the error, and hand the
-call to the audit trail. Nothing here is specific to one operation. A call to an AWS
+call to the audit trail. Nothing here is specific to one operation or one service: what a service
+does differently (S3's virtual-hosted addressing, anonymous requests, streamed payloads, CORS) it
+declares as hooks on its ``ServiceApi``. A call to an AWS
 service or operation Cloudlet does not serve goes the same way (signature checked,
 audited) and is refused in that service's own protocol.
 """
@@ -24,12 +26,10 @@ from controller.api import Operation, Principal, RequestContext, ServiceApi
 from controller.audit import CallRecord
 from controller.auth import errors as auth_errors
 from controller.auth import sigv4
-from controller.auth.payload import wrap_payload
 from controller.auth.store import ANONYMOUS
 from controller.cloud import Cloud
 from controller.errors import InternalError, ServiceError
 from controller.protocol import HttpRequest, HttpResponse
-from controller.s3.addressing import virtual_host_to_path
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class Gateway:
         service_model: ServiceModel | None = None
         operation_model: OperationModel | None = None
         api: ServiceApi | None = None
-        # The signature covers the request as sent; routing sees virtual-hosted S3 requests in path style.
-        routed = virtual_host_to_path(request, self.cloud.config.s3_domain)
+        # The signature covers the request as sent; routing sees it as the services' addressing puts it.
+        routed = self._rewritten(request)
         try:
             service = self._service_for(routed)
             api = self.cloud.services.get(service)
@@ -84,7 +84,7 @@ class Gateway:
                     routing_error = exc
             else:
                 call.operation = protocol.operation_hint(routed)
-            principal = self._authenticate(request, service_model, now, call)
+            principal = self._authenticate(request, service_model, api, now, call)
             routed.body = request.body
             if api is None:
                 raise self._unserved(service_model, routed, call)
@@ -157,14 +157,20 @@ class Gateway:
             self.cloud.authorizer.authorize(ctx, operation, params)
         return operation.handler(ctx, params) or {}
 
-    def _authenticate(self, request: HttpRequest, service_model: ServiceModel, now: dt.datetime,
-                      call: CallRecord) -> Principal:
+    def _rewritten(self, request: HttpRequest) -> HttpRequest:
+        for api in self.cloud.services.values():
+            if api.rewrite_request is not None:
+                request = api.rewrite_request(self.cloud, request)
+        return request
+
+    def _authenticate(self, request: HttpRequest, service_model: ServiceModel, api: ServiceApi | None,
+                      now: dt.datetime, call: CallRecord) -> Principal:
         """Resolve the signer; raises the service's own error when the signature does not hold."""
         service = service_model.service_name
         signing_name = service_model.signing_name or service
         info = sigv4.parse_authorization(request, service=signing_name)
         if info is None:
-            if service == "s3":
+            if api is not None and api.anonymous_requests:
                 return ANONYMOUS
             raise auth_errors.missing_authentication(service)
         call.access_key_id = info.access_key_id
@@ -178,8 +184,8 @@ class Gateway:
             raise auth_errors.expired_token(service)
         if not credential.token_matches(info.security_token):
             raise auth_errors.unknown_key(service, info.access_key_id)
-        if service == "s3":
-            wrap_payload(request, info, signing)
+        if api is not None and api.open_payload is not None:
+            api.open_payload(request, info, signing)
         return principal
 
     def _error(self, service_model: ServiceModel | None, exc: ServiceError, request_id: str,

@@ -7,8 +7,17 @@ routing, so the rest of the controller only ever sees path-style requests.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from controller.protocol.http import HttpRequest
+
+if TYPE_CHECKING:
+    from controller.cloud import Cloud
+
+
+def path_style(cloud: Cloud, request: HttpRequest) -> HttpRequest:
+    """S3's ``rewrite_request`` hook: virtual-hosted requests under the cloud's ``s3_domain`` in path style."""
+    return virtual_host_to_path(request, cloud.config.s3_domain)
 
 
 def virtual_host_to_path(request: HttpRequest, base_domain: str) -> HttpRequest:

@@ -7,7 +7,7 @@ the parts' CRCs without reading the data again: CRCs are linear, so
 ``crc(A + B) = crc(A) * x^(8*len(B)) + crc(B)`` over GF(2), computed here with zlib's
 ``crc32_combine`` method for any reflected CRC width.
 
-The hashers themselves are the payload layer's (:mod:`controller.auth.chunked`), which
+The hashers themselves are the payload layer's (:mod:`controller.s3.chunked`), which
 computes them while the request body streams in.
 """
 
@@ -19,7 +19,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from controller.auth import chunked
+from controller.s3 import chunked
 from controller.s3.errors import InvalidRequest, NotImplementedError_
 
 #: Model member name of each algorithm's checksum, by algorithm.

@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 from controller.api import Params, RequestContext
-from controller.auth.chunked import stored_content_encoding
 from controller.s3 import checksums
+from controller.s3.chunked import stored_content_encoding
 from controller.s3.crypto import SSE_C, SSE_S3, ObjectKey, customer_key, new_object_key, open_object_key
 from controller.s3.errors import AccessDenied, InvalidArgument, NotImplementedError_, no_such_bucket
 from controller.s3.naming import canonical_user_id

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.auth.chunked import PayloadReader
 from controller.s3 import catalog, checksums
+from controller.s3.chunked import PayloadReader
 from controller.s3.conditions import ByteRange
 from controller.s3.crypto import CtrStream, ObjectKey, new_iv
 from controller.s3.runtime import S3Runtime

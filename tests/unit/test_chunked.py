@@ -17,9 +17,10 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum, Sha1Checksum, Sha256Checksum
 
-from controller.auth import chunked, sigv4
+from controller.auth import sigv4
 from controller.errors import ServiceError
 from controller.protocol.http import HttpRequest
+from controller.s3 import chunked
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

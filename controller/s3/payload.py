@@ -2,9 +2,9 @@
 
 S3 signs the *declared* payload hash (``x-amz-content-sha256``), not the body, so the
 body still has to be checked as it is read, and it may be aws-chunked (signed or not,
-with checksum trailers). The gateway calls :func:`wrap_payload` once the signature
-holds; from then on ``request.body`` is a stream (a
-:class:`controller.auth.chunked.PayloadReader`) that yields the decoded object bytes
+with checksum trailers). :func:`wrap_payload` is S3's ``open_payload`` hook: the gateway
+calls it once the signature holds; from then on ``request.body`` is a stream (a
+:class:`controller.s3.chunked.PayloadReader`) that yields the decoded object bytes
 and, on reaching EOF, raises S3's error if a chunk signature, the literal SHA-256,
 ``Content-MD5`` or an ``x-amz-checksum-*`` value (header or trailer) does not match.
 The protocol layer hands that stream to the operation unread (PutObject's ``Body``) or
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from controller.auth import chunked, sigv4
+from controller.auth import sigv4
 from controller.protocol.http import HttpRequest
+from controller.s3 import chunked
 
 
 class _BoundedReads:
