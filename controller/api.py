@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from controller.auth.sigv4 import SignatureInfo, SigningContext
     from controller.cloud import Cloud
+    from controller.hosts.desired import SectionProvider
     from controller.protocol.http import HttpRequest, HttpResponse
 
 Params = dict[str, Any]
@@ -145,6 +146,9 @@ class ServiceApi:
         self.preflight: Callable[[Cloud, HttpRequest], HttpResponse] | None = None
         #: Extra headers for every response to a request (CORS headers for requests with ``Origin``).
         self.response_headers: Callable[[Cloud, HttpRequest], dict[str, str]] | None = None
+        #: Sections this service adds to every host's desired document, in the order agents apply them
+        #: (``controller.hosts.desired``): section name -> provider.
+        self.host_sections: dict[str, SectionProvider] = {}
         #: Set by the one service that enforces access (IAM): makes the cloud's :class:`Authorizer`.
         self.authorizer: Callable[[Cloud], Authorizer] | None = None
         #: Called with the cloud once before serving, and once at shutdown (recovery, background work).

@@ -20,6 +20,7 @@ from controller.auth.secrets import SecretBox
 from controller.auth.store import CredentialStore
 from controller.config import Config
 from controller.hosts import state as _hosts_state  # noqa: F401  (declares the hosts table)
+from controller.hosts.generation import GenerationWatch
 from controller.iam.cache import PolicyCache
 from controller.state import Database
 
@@ -58,6 +59,11 @@ class Cloud:
         #: made by S3's start hook (or its first request), closed by its stop hook.
         self.s3_runtime: S3Runtime | None = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
+        #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
+        self.host_generation = GenerationWatch(self.db)
+        #: The sections of every host's desired document, from every service, in the services' order.
+        self.host_sections = {name: provider for api in self.services.values()
+                              for name, provider in api.host_sections.items()}
 
     def start(self) -> None:
         """Run every service's start hooks (crash recovery, background workers) before serving."""

@@ -27,4 +27,9 @@ from controller.ec2 import (  # noqa: F401  (each module registers its operation
     tags,
     vpcs,
 )
+from controller.ec2.desired import namespaces_section, network_section
+from controller.ec2.instances_desired import instances_section
 from controller.ec2.service import api as api  # the service's operations, for controller.cloud
+
+#: What every host runs, in the order its agent applies it: interfaces exist before anything plugs in.
+api.host_sections.update(network=network_section, namespaces=namespaces_section, instances=instances_section)

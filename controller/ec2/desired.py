@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from agent.network import model
+from agent.network import cidr, model
 from controller.config import Config
 from controller.ec2 import lifecycle, state
+from controller.ec2.interfaces import namespace_attachments
 from controller.ec2.route_tables import route_states
 from controller.ec2.sg_rules import PROTOCOL_NAMES
+from controller.hosts import generation as host_generation
+from controller.hosts.desired import HostContext
 from controller.hosts.state import list_hosts
 from controller.state import Database, utcnow
 
@@ -76,7 +78,7 @@ class NetworkRows:
 
 def load_network(conn: Connection) -> NetworkRows:
     """All VPC state in one consistent read."""
-    rows = NetworkRows(now=utcnow(), generation=state.current_generation(conn))
+    rows = NetworkRows(now=utcnow(), generation=host_generation.current(conn))
     for name in ("vpcs", "subnets", "route_tables", "route_table_associations", "internet_gateways",
                  "egress_only_gateways", "network_interfaces", "interface_addresses", "interface_groups",
                  "security_groups", "security_group_rules", "network_acls", "network_acl_entries",
@@ -208,7 +210,7 @@ class _Compiler:
                           if n["vpc_id"] == vpc_id],
             peerings=self._peerings(vpc_id, here),
             dhcp=model.DhcpOptions(domain_name=_domain_name(self.config.region),
-                                   domain_name_servers=[_dns_address(vpc["cidr_block"])]
+                                   domain_name_servers=[cidr.dns_address(vpc["cidr_block"])]
                                    if vpc["enable_dns_support"] else []),
             remote_vteps=self._remote_vteps(vpc_id))
 
@@ -357,6 +359,18 @@ def _domain_name(region: str) -> str:
     return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
 
 
-def _dns_address(vpc_cidr: str) -> str:
-    """The Amazon-provided DNS server sits at the VPC block's base plus two."""
-    return str(ipaddress.IPv4Network(vpc_cidr).network_address + 2)
+
+
+def network_section(ctx: HostContext) -> dict[str, Any]:
+    """The ``network`` section of a host's desired document: the VPC dataplane document, with the other
+    hosts' underlay addresses so VXLAN flooding lists and remote ports are known."""
+    hosts = [HostInfo(h.host_id, h.zone, up=h.state == "up", vtep=h.underlay_ip) for h in ctx.hosts]
+    with ctx.db.read() as conn:
+        rows = load_network(conn)
+    return model.to_json(compile_host_network(rows, ctx.host_id, ctx.config, hosts))
+
+
+def namespaces_section(ctx: HostContext) -> list[dict[str, Any]]:
+    """The ``namespaces`` section of a host's desired document: the namespace instances plugged there."""
+    with ctx.db.read() as conn:
+        return namespace_attachments(conn, ctx.host_id)

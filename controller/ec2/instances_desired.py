@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from controller.config import Config
 from controller.ec2 import image_store, instance_lifecycle, instance_state, instance_types, state
-from controller.hosts.desired import HostContext, register_section
+from controller.hosts.desired import HostContext
 
 GIB = 1 << 30
 
@@ -80,5 +80,3 @@ def instances_section(ctx: HostContext) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return host_instances(conn, ctx.config, ctx.host_id)
 
-
-register_section("instances", instances_section)

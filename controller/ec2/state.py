@@ -6,8 +6,8 @@ subnet's NACL its row in ``ec2_network_acl_associations`` (every subnet has one)
 private address is unique per subnet because ``(subnet_id, address)`` is a primary key.
 Foreign keys (SQLite enforces them) back up the DependencyViolation checks. Route targets
 are plain ids without foreign keys on purpose: a route outlives its target and then shows
-``blackhole``. ``ec2_network_generation`` counts committed VPC changes so agents can tell a
-stale desired document from a fresh one.
+``blackhole``. :func:`write` counts every committed VPC change in the hosts' generation
+(``controller.hosts.generation``), so agents can tell a stale desired document from a fresh one.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from controller.hosts import generation
 from controller.state import Database, JsonText, UtcDateTime, metadata
 
 ID = 40  # room for the longest ids (``subnet-cidr-assoc-`` + 17 hex digits)
@@ -315,31 +315,12 @@ tags = Table(
 )
 Index("ec2_tags_by_resource", tags.c.resource_id)
 
-network_generation = Table(
-    "ec2_network_generation", metadata,
-    Column("singleton", Integer, primary_key=True),
-    Column("generation", Integer, nullable=False),
-)
-
-
 @contextmanager
 def write(db: Database) -> Iterator[Connection]:
-    """A write transaction that also bumps the network generation when it commits."""
+    """A write transaction that counts a change of what hosts run: their agents wake when it commits."""
     with db.begin() as conn:
         yield conn
-        bump_generation(conn)
-
-
-def bump_generation(conn: Connection) -> None:
-    statement = sqlite_insert(network_generation).values(singleton=1, generation=1)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[network_generation.c.singleton],
-        set_={"generation": network_generation.c.generation + 1}))
-
-
-def current_generation(conn: Connection) -> int:
-    value = conn.execute(select(network_generation.c.generation)).scalar()
-    return int(value or 0)
+        generation.bump(conn)
 
 
 def next_vni(conn: Connection) -> int:

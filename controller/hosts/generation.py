@@ -1,16 +1,16 @@
 """The revision counter of every host's desired document, and the wake-up for agents waiting on it.
 
-Any write that can change what some host should run bumps a counter in the same transaction:
-VPC writes bump ``ec2_network_generation`` (``controller.ec2.state.write``); everything else
-(instances, host registrations...) calls :func:`bump` here. The *generation* an agent sees is the
-sum of all registered counters, so it moves whenever any of them does and never goes back.
+Any write that can change what some host should run calls :func:`bump` in the same transaction
+(VPC writes through ``controller.ec2.state.write``, instances, host registrations...). The
+*generation* an agent sees is that counter: it moves with every such change and never goes back.
 
 Agents long-poll ``GET /hosts/<id>/desired?generation=N``; :class:`GenerationWatch` parks those
 requests until the generation differs from ``N``. It reads the counters from the database rather
 than relying on in-process notifications, so a write committed by another process (``cloudlet netns
 attach`` writes the state directly) wakes agents too. It reads only while at least one request waits
-(one tiny query per interval for all of them), and :meth:`GenerationWatch.kick` wakes waiters at once
-(a host releasing its long-poll on shutdown).
+(one tiny query per interval for all of them); a bump committed by this process wakes them at once,
+and so does :meth:`GenerationWatch.release` (a host ending its long-poll on shutdown). The cloud keeps
+one watch (``cloud.host_generation``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
-from collections.abc import Callable
 
 from sqlalchemy import Column, Connection, Integer, Table, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -37,7 +35,8 @@ host_generation = Table(
     Column("generation", Integer, nullable=False),
 )
 
-GenerationSource = Callable[[Connection], int]
+#: What a bump announces to the watch of this process (see :meth:`Database.announce`).
+TOPIC = "host-generation"
 
 
 def bump(conn: Connection) -> None:
@@ -46,29 +45,16 @@ def bump(conn: Connection) -> None:
     statement = sqlite_insert(host_generation).values(singleton=1, generation=1)
     conn.execute(statement.on_conflict_do_update(
         index_elements=[host_generation.c.singleton], set_={"generation": host_generation.c.generation + 1}))
-    Database.after_commit(conn, kick_all)
-
-
-def _own_counter(conn: Connection) -> int:
-    return int(conn.execute(select(host_generation.c.generation)).scalar() or 0)
-
-
-def _ec2_counter(conn: Connection) -> int:
-    from controller.ec2.state import current_generation
-
-    return current_generation(conn)
-
-
-_sources: dict[str, GenerationSource] = {"hosts": _own_counter, "ec2-network": _ec2_counter}
+    Database.announce(conn, TOPIC)
 
 
 def current(conn: Connection) -> int:
-    """The generation now: the sum of every counter."""
-    return sum(source(conn) for source in _sources.values())
+    """The generation now."""
+    return int(conn.execute(select(host_generation.c.generation)).scalar() or 0)
 
 
 class GenerationWatch:
-    """Lets request threads wait for the generation to move; one per database (see :func:`watch_for`)."""
+    """Lets request threads wait for the generation to move, or for their host to be released."""
 
     def __init__(self, db: Database, interval: float = POLL_INTERVAL) -> None:
         self.db = db
@@ -77,7 +63,9 @@ class GenerationWatch:
         self._generation: int | None = None
         self._waiters = 0
         self._kicks = 0
+        self._releases: dict[str, int] = {}
         self._poller: threading.Thread | None = None
+        db.subscribe(TOPIC, self.kick)
 
     def current(self) -> int:
         with self.db.read() as conn:
@@ -115,6 +103,17 @@ class GenerationWatch:
             self._kicks += 1
             self._condition.notify_all()
 
+    def releases(self, host_id: str) -> int:
+        """How often ``host_id`` asked to end its pending long-polls (compare before and after a wait)."""
+        with self._condition:
+            return self._releases.get(host_id, 0)
+
+    def release(self, host_id: str) -> None:
+        """End ``host_id``'s pending long-polls now (its agent is shutting down)."""
+        with self._condition:
+            self._releases[host_id] = self._releases.get(host_id, 0) + 1
+        self.kick()
+
     def _ensure_poller(self) -> None:
         if self._poller is None or not self._poller.is_alive():
             self._poller = threading.Thread(target=self._poll, name="generation-watch", daemon=True)
@@ -131,24 +130,3 @@ class GenerationWatch:
             except Exception:  # a transient database error (locked, I/O) must not kill the watch
                 log.exception("reading the host generation failed; retrying")
             time.sleep(self.interval)
-
-
-_watches: weakref.WeakKeyDictionary[Database, GenerationWatch] = weakref.WeakKeyDictionary()
-_watches_lock = threading.Lock()
-
-
-def kick_all() -> None:
-    """Wake the waiters of every watch of this process (a counter just moved)."""
-    with _watches_lock:
-        watches = list(_watches.values())
-    for watch in watches:
-        watch.kick()
-
-
-def watch_for(db: Database) -> GenerationWatch:
-    """The watch of ``db`` (created on first use; several clouds in one process each get their own)."""
-    with _watches_lock:
-        watch = _watches.get(db)
-        if watch is None:
-            watch = _watches[db] = GenerationWatch(db)
-        return watch

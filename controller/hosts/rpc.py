@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import threading
 import time
 from typing import Any
 
@@ -33,17 +32,13 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
 from controller.ec2.interfaces import interface_host
 from controller.ec2.metadata import metadata_for_interface
-from controller.hosts import desired, generation, state
+from controller.hosts import desired, state
 
 blueprint = Blueprint("agent_rpc", __name__)
 
 #: The longest a desired-state request may wait for a change (agents ask for less; HTTP servers and
 #: proxies keep idle requests open at least this long).
 MAX_WAIT = 25.0
-
-_releases: dict[str, int] = {}
-_releases_lock = threading.Lock()
-
 
 @blueprint.before_request
 def require_agent_token() -> None:
@@ -96,17 +91,17 @@ def host_desired(host_id: str) -> Any:
     all_hosts = state.list_hosts(cloud.db)
     if not any(h.host_id == host_id for h in all_hosts):
         return jsonify(error="unknown host: register first"), 404
-    watch = generation.watch_for(cloud.db)
+    watch = cloud.host_generation
     deadline = time.monotonic() + wait
-    with _releases_lock:
-        release = _releases.get(host_id, 0)
+    releases = watch.releases(host_id)
     current = watch.current()
     while True:
-        if current != known or time.monotonic() >= deadline or _released(host_id, release):
+        released = watch.releases(host_id) != releases
+        if current != known or time.monotonic() >= deadline or released:
             document = _assemble(cloud, host_id, current)
             if document.digest != known_digest:
                 return jsonify(to_json(document))
-            if time.monotonic() >= deadline or _released(host_id, release):
+            if time.monotonic() >= deadline or released:
                 return jsonify(to_json(DesiredState(generation=current, digest=known_digest, changed=False)))
             known = current  # a change elsewhere: this host's document is the same, keep waiting
         current = watch.wait(known, max(0.0, deadline - time.monotonic()))
@@ -114,10 +109,7 @@ def host_desired(host_id: str) -> Any:
 
 @blueprint.post("/hosts/<host_id>/release")
 def host_release(host_id: str) -> Any:
-    cloud = current_app.config["CLOUD"]
-    with _releases_lock:
-        _releases[host_id] = _releases.get(host_id, 0) + 1
-    generation.watch_for(cloud.db).kick()
+    current_app.config["CLOUD"].host_generation.release(host_id)
     return jsonify(ok=True)
 
 
@@ -150,12 +142,7 @@ def metadata_json(data: Any) -> dict[str, Any]:
     return result
 
 
-def _released(host_id: str, since: int) -> bool:
-    with _releases_lock:
-        return _releases.get(host_id, 0) != since
-
-
 def _assemble(cloud: Any, host_id: str, current: int) -> DesiredState:
     all_hosts = state.list_hosts(cloud.db)
     host = next((h for h in all_hosts if h.host_id == host_id), None)
-    return desired.assemble(cloud.db, cloud.config, host_id, host, all_hosts, current)
+    return desired.assemble(cloud.host_sections, cloud.db, cloud.config, host_id, host, all_hosts, current)

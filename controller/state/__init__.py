@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 metadata = MetaData()
 _AFTER_COMMIT = "cloudlet_after_commit"
+_DATABASE = "cloudlet_database"
 
 
 class JsonText(types.TypeDecorator):
@@ -64,6 +65,8 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        #: Callbacks of this process per topic, run after a transaction that announced the topic commits.
+        self._subscribers: dict[str, list[Callable[[], None]]] = {}
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}", pool_size=8, max_overflow=16,
             connect_args={"check_same_thread": False, "timeout": 30})
@@ -84,10 +87,11 @@ class Database:
         callbacks: list[Callable[[], None]] = []
         with self.engine.begin() as conn:
             conn.info[_AFTER_COMMIT] = callbacks
+            conn.info[_DATABASE] = self
             try:
                 yield conn
             finally:
-                del conn.info[_AFTER_COMMIT]
+                del conn.info[_AFTER_COMMIT], conn.info[_DATABASE]
         for callback in callbacks:
             callback()
 
@@ -99,6 +103,22 @@ class Database:
             callback()
         else:
             pending.append(callback)
+
+    def subscribe(self, topic: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every transaction of this process that announces ``topic`` commits."""
+        self._subscribers.setdefault(topic, []).append(callback)
+
+    @staticmethod
+    def announce(conn: Connection, topic: str) -> None:
+        """Wake ``topic``'s subscribers once ``conn``'s transaction (a :meth:`begin`) has committed.
+
+        Only this process's subscribers hear it: other processes see the committed rows when they
+        next read (a long-poll re-reads its counter every poll interval).
+        """
+        db = conn.info.get(_DATABASE)
+        if db is not None:
+            for callback in db._subscribers.get(topic, ()):
+                Database.after_commit(conn, callback)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
