@@ -1,13 +1,20 @@
-"""CIDR arithmetic with VPC rules: containment, overlap, reserved addresses, allocation, longest prefix match.
+"""VPC address rules, stated once for the controller and the agent: pure functions over ``ipaddress``.
 
-Pure functions over ``ipaddress``; the controller can use the same ones to validate CreateVpc/CreateSubnet
-and to hand out private addresses, so both sides agree on what "reserved" means.
+EC2's rules: a VPC's IPv4 block is /16 to /28; a subnet's IPv4 block is /16 to /28, inside its VPC's block
+and overlapping no sibling; an IPv6 VPC block is a /56 and a subnet's a /64 inside it. In every subnet the
+first four addresses (network, router +1, DNS +2, future use +3) and the last one are never handed out.
+The controller validates CreateVpc/CreateSubnet and hands out addresses with these functions and the agent
+checks its documents with them, so both sides agree on what "reserved" or "inside" means.
+
+Refusals are :class:`CidrError` (a ValueError) whose subclasses name the broken rule; the controller turns
+them into AWS's error codes in ``controller/ec2/cidrs.py``, the agent lists them as document problems.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+import secrets
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -15,13 +22,28 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Addresses EC2 keeps at the start of every subnet: network, router (+1), DNS (+2), future use (+3).
 RESERVED_AT_START = 4
-VPC_MIN_PREFIX, VPC_MAX_PREFIX = 16, 28
+#: Per subnet, EC2 keeps the first four and the last address.
+RESERVED_PER_SUBNET = RESERVED_AT_START + 1
+#: The IPv4 block sizes EC2 accepts for VPCs and subnets alike.
+MIN_PREFIX, MAX_PREFIX = 16, 28
+VPC_IPV6_PREFIX, SUBNET_IPV6_PREFIX = 56, 64
 
 R = TypeVar("R")
 
 
 class CidrError(ValueError):
-    """A CIDR or address that does not fit the VPC rules; the message names the offending value."""
+    """A CIDR or address that is malformed or breaks a VPC rule; the message names the offending value."""
+
+
+class CidrRangeError(CidrError):
+    """A well-formed block of the wrong size, or outside the block it must lie in."""
+
+
+class CidrConflictError(CidrError):
+    """A well-formed block that overlaps a sibling it must stay clear of."""
+
+
+# --- parsing ---------------------------------------------------------------------------------------------------------
 
 
 def network(cidr: str) -> Network:
@@ -32,6 +54,22 @@ def network(cidr: str) -> Network:
         raise CidrError(f"invalid CIDR {cidr!r}: {exc}") from exc
 
 
+def ipv4_network(text: str) -> ipaddress.IPv4Network:
+    """An IPv4 CIDR written with its prefix length and zero host bits (``10.0.0.0`` alone is no block)."""
+    net = network(text)
+    if not isinstance(net, ipaddress.IPv4Network) or "/" not in text:
+        raise CidrError(f"{text!r} is not an IPv4 CIDR block")
+    return net
+
+
+def ipv6_network(text: str) -> ipaddress.IPv6Network:
+    """An IPv6 CIDR written with its prefix length and zero host bits."""
+    net = network(text)
+    if not isinstance(net, ipaddress.IPv6Network) or "/" not in text:
+        raise CidrError(f"{text!r} is not an IPv6 CIDR block")
+    return net
+
+
 def address(ip: str) -> Address:
     try:
         return ipaddress.ip_address(ip)
@@ -39,9 +77,31 @@ def address(ip: str) -> Address:
         raise CidrError(f"invalid address {ip!r}") from exc
 
 
+def ipv4_address(ip: str) -> ipaddress.IPv4Address:
+    parsed = address(ip)
+    if not isinstance(parsed, ipaddress.IPv4Address):
+        raise CidrError(f"{ip!r} is not an IPv4 address")
+    return parsed
+
+
+def ipv6_address(ip: str) -> ipaddress.IPv6Address:
+    parsed = address(ip)
+    if not isinstance(parsed, ipaddress.IPv6Address):
+        raise CidrError(f"{ip!r} is not an IPv6 address")
+    return parsed
+
+
 def family(text: str) -> int:
     """4 or 6 for an address or CIDR string."""
     return 6 if ":" in text else 4
+
+
+def with_prefix(ip: str, cidr: str) -> str:
+    """``ip`` written with the prefix length of ``cidr`` (for interface addresses)."""
+    return f"{ip}/{network(cidr).prefixlen}"
+
+
+# --- containment and overlap -----------------------------------------------------------------------------------------
 
 
 def contains(outer: str, inner: str) -> bool:
@@ -54,51 +114,12 @@ def contains(outer: str, inner: str) -> bool:
     return ip.version == outer_net.version and ip in outer_net
 
 
-def overlaps(a: str, b: str) -> bool:
+def overlaps(a: str | None, b: str | None) -> bool:
+    """True when two CIDRs of the same family share an address (a missing block overlaps nothing)."""
+    if not a or not b:
+        return False
     net_a, net_b = network(a), network(b)
     return net_a.version == net_b.version and net_a.overlaps(net_b)  # type: ignore[arg-type]
-
-
-def check_vpc_cidr(cidr: str) -> None:
-    """EC2 accepts IPv4 VPC blocks from /16 to /28."""
-    net = network(cidr)
-    if net.version != 4 or not VPC_MIN_PREFIX <= net.prefixlen <= VPC_MAX_PREFIX:
-        raise CidrError(f"VPC CIDR {cidr} must be an IPv4 block between /{VPC_MIN_PREFIX} and /{VPC_MAX_PREFIX}")
-
-
-def reserved_addresses(subnet: str) -> list[str]:
-    """The five addresses EC2 keeps out of every subnet: the first four and the last one."""
-    net = network(subnet)
-    first = [str(net.network_address + i) for i in range(min(RESERVED_AT_START, net.num_addresses))]
-    return first + [str(net.broadcast_address)] if net.num_addresses > RESERVED_AT_START else first
-
-
-def router_address(subnet: str) -> str:
-    """The implicit router of a subnet sits at its base address plus one."""
-    return str(network(subnet).network_address + 1)
-
-
-def dns_address(subnet: str) -> str:
-    """The Amazon-provided DNS resolver sits at base plus two."""
-    return str(network(subnet).network_address + 2)
-
-
-def is_assignable(subnet: str, ip: str) -> bool:
-    """True when ``ip`` is inside ``subnet`` and not one of its reserved addresses."""
-    return contains(subnet, ip) and str(address(ip)) not in reserved_addresses(subnet)
-
-
-def next_free(subnet: str, used: Iterable[str]) -> str:
-    """The lowest assignable address of ``subnet`` not in ``used``; CidrError when the subnet is full."""
-    net = network(subnet)
-    taken = {address(ip) for ip in used}
-    last = net.broadcast_address
-    candidate = net.network_address + RESERVED_AT_START
-    while candidate < last:
-        if candidate not in taken:
-            return str(candidate)
-        candidate += 1
-    raise CidrError(f"no free address left in subnet {subnet}")
 
 
 def longest_prefix_match(entries: Sequence[tuple[str, R]], ip: str) -> R | None:
@@ -112,6 +133,132 @@ def longest_prefix_match(entries: Sequence[tuple[str, R]], ip: str) -> R | None:
     return best[1] if best else None
 
 
-def with_prefix(ip: str, cidr: str) -> str:
-    """``ip`` written with the prefix length of ``cidr`` (for interface addresses)."""
-    return f"{ip}/{network(cidr).prefixlen}"
+# --- VPC and subnet blocks -------------------------------------------------------------------------------------------
+
+
+def check_vpc_cidr(cidr: str) -> ipaddress.IPv4Network:
+    """A VPC's primary block: an IPv4 CIDR from /16 to /28."""
+    net = ipv4_network(cidr)
+    if not MIN_PREFIX <= net.prefixlen <= MAX_PREFIX:
+        raise CidrRangeError(f"VPC CIDR {cidr} must be an IPv4 block between /{MIN_PREFIX} and /{MAX_PREFIX}")
+    return net
+
+
+def check_subnet_cidr(cidr: str, vpc_cidr: str, siblings: Iterable[str]) -> ipaddress.IPv4Network:
+    """A subnet's IPv4 block: /16 to /28, inside the VPC's block, clear of every sibling subnet."""
+    net = ipv4_network(cidr)
+    if not MIN_PREFIX <= net.prefixlen <= MAX_PREFIX or not net.subnet_of(ipaddress.IPv4Network(vpc_cidr)):
+        raise CidrRangeError(f"subnet CIDR {cidr} must be a /{MIN_PREFIX} to /{MAX_PREFIX} inside {vpc_cidr}")
+    _clear_of(net, siblings)
+    return net
+
+
+def check_subnet_ipv6_cidr(cidr: str, vpc_ipv6: str, siblings: Iterable[str]) -> ipaddress.IPv6Network:
+    """A subnet's IPv6 block: a /64 inside the VPC's /56, clear of every sibling subnet."""
+    net = ipv6_network(cidr)
+    if net.prefixlen != SUBNET_IPV6_PREFIX or not net.subnet_of(ipaddress.IPv6Network(vpc_ipv6)):
+        raise CidrRangeError(f"subnet IPv6 CIDR {cidr} must be a /{SUBNET_IPV6_PREFIX} inside {vpc_ipv6}")
+    _clear_of(net, siblings)
+    return net
+
+
+def _clear_of(net: Network, siblings: Iterable[str]) -> None:
+    for other in siblings:
+        if overlaps(str(net), other):
+            raise CidrConflictError(f"CIDR {net} overlaps the subnet {other}")
+
+
+# --- reserved and assignable addresses ------------------------------------------------------------------------------
+
+
+def reserved_addresses(subnet: str) -> list[str]:
+    """The five addresses EC2 keeps out of every subnet: the first four and the last one."""
+    net = network(subnet)
+    first = [str(net.network_address + i) for i in range(min(RESERVED_AT_START, net.num_addresses))]
+    return first + [str(net.broadcast_address)] if net.num_addresses > RESERVED_AT_START else first
+
+
+def is_reserved(subnet: str, ip: str) -> bool:
+    """True for a subnet's network address, its three next ones and its last one."""
+    net, parsed = network(subnet), address(ip)
+    return int(parsed) - int(net.network_address) < RESERVED_AT_START or parsed == net.broadcast_address
+
+
+def is_assignable(subnet: str, ip: str) -> bool:
+    """True when ``ip`` is inside ``subnet`` and not one of its reserved addresses."""
+    return contains(subnet, ip) and not is_reserved(subnet, ip)
+
+
+def usable_addresses(subnet: str) -> int:
+    """How many addresses of a subnet EC2 can hand out (its size minus the five reserved)."""
+    return network(subnet).num_addresses - RESERVED_PER_SUBNET
+
+
+def router_address(subnet: str) -> str:
+    """The implicit router of a subnet sits at its base address plus one."""
+    return str(network(subnet).network_address + 1)
+
+
+def dns_address(block: str) -> str:
+    """The Amazon-provided DNS resolver sits at the block's base plus two (of a subnet or of the VPC)."""
+    return str(network(block).network_address + 2)
+
+
+# --- allocation ------------------------------------------------------------------------------------------------------
+
+
+def first_free(subnet: str, used: Collection[str]) -> str | None:
+    """The lowest assignable address of ``subnet`` not in ``used`` (None when the subnet is full)."""
+    net = network(subnet)
+    taken = {address(ip) for ip in used}
+    candidate = net.network_address + RESERVED_AT_START
+    while candidate < net.broadcast_address:
+        if candidate not in taken:
+            return str(candidate)
+        candidate += 1
+    return None
+
+
+def random_ipv6(subnet: str, used: Collection[str]) -> str:
+    """A random interface address of an IPv6 subnet, avoiding the reserved ones and ``used``.
+
+    Random rather than lowest-first, as EC2 does: a /64 is too large to scan and addresses should not
+    be guessable from the order interfaces were created in.
+    """
+    net = ipv6_network(subnet)
+    taken = {ipv6_address(ip) for ip in used}
+    span = net.num_addresses - RESERVED_PER_SUBNET
+    while True:
+        candidate = net.network_address + RESERVED_AT_START + secrets.randbelow(span)
+        if candidate not in taken:
+            return str(candidate)
+
+
+def free_block(pool: str, prefixlen: int, used: Collection[str]) -> str | None:
+    """The first ``/prefixlen`` of ``pool`` not overlapping any of ``used`` (None when exhausted)."""
+    taken = [network(block) for block in used]
+    for block in network(pool).subnets(new_prefix=prefixlen):
+        if not any(block.overlaps(other) for other in taken):  # type: ignore[arg-type]
+            return str(block)
+    return None
+
+
+def public_addresses(pool: str) -> Iterator[str]:
+    """The public IPv4 pool's hand-out order: every host address but the first.
+
+    The first host address of the pool is left to the uplink (the lab Internet's router for the pool),
+    so an Elastic IP never collides with the gateway it is routed through.
+    """
+    hosts = ipaddress.IPv4Network(pool).hosts()
+    next(hosts, None)
+    return (str(host) for host in hosts)
+
+
+def in_pool(pool: str, ip: str) -> bool:
+    """True when ``ip`` is one :func:`public_addresses` may hand out."""
+    try:
+        parsed = ipv4_address(ip)
+    except CidrError:
+        return False
+    net = ipaddress.IPv4Network(pool)
+    return net.network_address + 1 < parsed < net.broadcast_address

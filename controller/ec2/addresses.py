@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
+from agent.network import cidr
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, lookups, provision, state
 from controller.ec2.describe import describe
@@ -96,7 +97,7 @@ def _choose_address(conn: Connection, pool: str, wanted: str | None) -> str:
         if public_ip is None:
             raise InsufficientAddressCapacity("There are no public IPv4 addresses left in the pool.")
         return public_ip
-    if not cidrs.in_pool(pool, wanted):
+    if not cidr.in_pool(pool, wanted):
         raise InvalidParameterValue(f"Address {wanted} is not in the public address pool {pool}.")
     held = conn.execute(select(state.addresses.c.allocation_id).where(state.addresses.c.public_ip == wanted)).first()
     auto = conn.execute(select(state.network_interfaces.c.network_interface_id)

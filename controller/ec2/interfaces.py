@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
+from agent.network import cidr
 from controller.api import Params
 from controller.config import Config
 from controller.ec2 import cidrs, ids, lookups, provision, state
@@ -91,7 +92,7 @@ def assign_ipv4(conn: Connection, subnet: RowMapping, interface_id: str, request
             raise InvalidIPAddressInUse(f"The specified address {address} is already in use.")
         chosen.append(address)
     for _ in range(count):
-        address = cidrs.first_free_ipv4(subnet["cidr_block"], used | set(chosen))
+        address = cidr.first_free(subnet["cidr_block"], used | set(chosen))
         if address is None:
             raise InsufficientFreeAddressesInSubnet(f"There are not enough free addresses in subnet "
                                                     f"'{subnet['subnet_id']}' to satisfy the request.")
@@ -116,7 +117,7 @@ def assign_ipv6(conn: Connection, subnet: RowMapping, interface_id: str, request
             raise InvalidIPAddressInUse(f"The specified address {address} is already in use.")
         chosen.append(address)
     for _ in range(count):
-        chosen.append(cidrs.random_ipv6(subnet["ipv6_cidr_block"], used | set(chosen)))
+        chosen.append(cidr.random_ipv6(subnet["ipv6_cidr_block"], used | set(chosen)))
     for address in chosen:
         conn.execute(insert(state.interface_addresses).values(
             subnet_id=subnet["subnet_id"], address=address, network_interface_id=interface_id, family=6,
@@ -379,8 +380,6 @@ def namespace_attachments(conn: Connection, host_id: str | None = None) -> list[
     """Every namespace attachment (of one host when given), with what the namespace side needs:
     ``eni_id``, ``host_id``, ``netns``, ``ifname``, ``mac``, ``addressing``, ``ipv4`` and ``ipv6``
     (``address/prefix``, the primary first) and the subnet routers ``gateway``/``gateway6``."""
-    import ipaddress
-
     eni, subnets = state.network_interfaces, state.subnets
     query = (select(eni, subnets.c.cidr_block, subnets.c.ipv6_cidr_block.label("subnet_ipv6"))
              .join(subnets, subnets.c.subnet_id == eni.c.subnet_id)
@@ -396,15 +395,16 @@ def namespace_attachments(conn: Connection, host_id: str | None = None) -> list[
         addresses = conn.execute(select(table.c.address, table.c.family, table.c.is_primary).where(
             table.c.network_interface_id == row["network_interface_id"])
             .order_by(table.c.is_primary.desc(), table.c.address)).all()
-        v4 = ipaddress.ip_network(row["cidr_block"])
-        v6 = ipaddress.ip_network(row["subnet_ipv6"]) if row["subnet_ipv6"] else None
+        v4 = cidr.network(row["cidr_block"])
+        v6 = cidr.network(row["subnet_ipv6"]) if row["subnet_ipv6"] else None
         found.append({
             "eni_id": row["network_interface_id"], "host_id": row["host_id"], "netns": port.get("instance_netns"),
             "ifname": port.get("guest_ifname", "eth0"), "mac": row["mac_address"],
             "addressing": port.get("addressing", "static"), "vpc_id": row["vpc_id"], "subnet_id": row["subnet_id"],
             "ipv4": [f"{a}/{v4.prefixlen}" for a, family, _ in addresses if family == 4],
             "ipv6": [f"{a}/{v6.prefixlen}" for a, family, _ in addresses if family == 6 and v6 is not None],
-            "gateway": str(v4.network_address + 1), "gateway6": str(v6.network_address + 1) if v6 else None})
+            "gateway": cidr.router_address(row["cidr_block"]),
+            "gateway6": cidr.router_address(row["subnet_ipv6"]) if row["subnet_ipv6"] else None})
     return found
 
 

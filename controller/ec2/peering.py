@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, or_, select, update
 
+from agent.network import cidr
 from controller.api import Params, RequestContext
-from controller.ec2 import cidrs, lifecycle, lookups, state
+from controller.ec2 import lifecycle, lookups, state
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     InvalidParameterValue,
@@ -109,8 +110,8 @@ def create_vpc_peering_connection(ctx: RequestContext, params: Params) -> Params
             if peer is not None and peer["account_id"] != peer_owner:
                 peer = None
         _check_not_peered(conn, vpc["vpc_id"], peer_id, now)
-        failed = peer is None or cidrs.overlap(vpc["cidr_block"], peer["cidr_block"]) \
-            or cidrs.overlap(vpc["ipv6_cidr_block"], peer["ipv6_cidr_block"])
+        failed = peer is None or cidr.overlaps(vpc["cidr_block"], peer["cidr_block"]) \
+            or cidr.overlaps(vpc["ipv6_cidr_block"], peer["ipv6_cidr_block"])
         pcx_id = PEERING.new_id()
         conn.execute(state.peering_connections.insert().values(
             vpc_peering_connection_id=pcx_id, requester_account_id=ctx.account_id, requester_vpc_id=vpc["vpc_id"],

@@ -15,20 +15,21 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, insert, select
 
-from controller.ec2 import cidrs, ids, state
+from agent.network import cidr
+from controller.ec2 import ids, state
 from controller.state import utcnow
 
 DEFAULT_GROUP_NAME = "default"
 ALL_IPV4, ALL_IPV6 = "0.0.0.0/0", "::/0"
 
 
-def create_vpc(conn: Connection, account: str, cidr: str, *, ipv6_cidr: str | None = None,
+def create_vpc(conn: Connection, account: str, cidr_block: str, *, ipv6_cidr: str | None = None,
                is_default: bool = False, tenancy: str = "default", now: dt.datetime | None = None) -> RowMapping:
     """A VPC with its main route table, default network ACL and default security group."""
     now = now or utcnow()
     vpc_id = ids.VPC.new_id()
     conn.execute(insert(state.vpcs).values(
-        vpc_id=vpc_id, account_id=account, cidr_block=cidr, cidr_association_id=ids.new_id("vpc-cidr-assoc"),
+        vpc_id=vpc_id, account_id=account, cidr_block=cidr_block, cidr_association_id=ids.new_id("vpc-cidr-assoc"),
         ipv6_cidr_block=ipv6_cidr, ipv6_association_id=ids.new_id("vpc-cidr-assoc") if ipv6_cidr else None,
         is_default=is_default, instance_tenancy=tenancy, enable_dns_support=True, enable_dns_hostnames=is_default,
         enable_network_address_usage_metrics=False, created_at=now))
@@ -47,7 +48,7 @@ def allocate_ipv6_block(conn: Connection, pool: str) -> str | None:
     """The first free /56 of the configured IPv6 pool (None when the pool is used up)."""
     used = [r[0] for r in conn.execute(select(state.vpcs.c.ipv6_cidr_block)
                                        .where(state.vpcs.c.ipv6_cidr_block.is_not(None)))]
-    return cidrs.free_block(pool, cidrs.VPC_IPV6_PREFIX, used)
+    return cidr.free_block(pool, cidr.VPC_IPV6_PREFIX, used)
 
 
 def create_route_table(conn: Connection, account: str, vpc: RowMapping, *, now: dt.datetime | None = None) -> str:
@@ -125,13 +126,13 @@ def add_group_rule(conn: Connection, group_id: str, *, is_egress: bool, protocol
     return rule_id
 
 
-def create_subnet(conn: Connection, account: str, vpc: RowMapping, cidr: str, zone: str, *,
+def create_subnet(conn: Connection, account: str, vpc: RowMapping, cidr_block: str, zone: str, *,
                   ipv6_cidr: str | None = None, map_public_ip: bool = False, default_for_az: bool = False,
                   now: dt.datetime | None = None) -> str:
     """A subnet, associated with its VPC's default network ACL as every new subnet is."""
     subnet_id = ids.SUBNET.new_id()
     conn.execute(insert(state.subnets).values(
-        subnet_id=subnet_id, account_id=account, vpc_id=vpc["vpc_id"], cidr_block=cidr, ipv6_cidr_block=ipv6_cidr,
+        subnet_id=subnet_id, account_id=account, vpc_id=vpc["vpc_id"], cidr_block=cidr_block, ipv6_cidr_block=ipv6_cidr,
         ipv6_association_id=ids.SUBNET_CIDR_ASSOCIATION.new_id() if ipv6_cidr else None, availability_zone=zone,
         map_public_ip_on_launch=map_public_ip, assign_ipv6_address_on_creation=False, default_for_az=default_for_az,
         vni=state.next_vni(conn), created_at=now or utcnow()))
@@ -162,4 +163,4 @@ def free_public_ip(conn: Connection, pool: str) -> str | None:
     held = {r[0] for r in conn.execute(select(state.addresses.c.public_ip))}
     held.update(r[0] for r in conn.execute(select(state.network_interfaces.c.public_ip)
                                            .where(state.network_interfaces.c.public_ip.is_not(None))))
-    return next((ip for ip in cidrs.public_addresses(pool) if ip not in held), None)
+    return next((ip for ip in cidr.public_addresses(pool) if ip not in held), None)

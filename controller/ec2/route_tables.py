@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, or_, select, update
 
+from agent.network import cidr
 from controller.api import Params, RequestContext
 from controller.ec2 import cidrs, ids, lifecycle, lookups, provision, state
 from controller.ec2.describe import describe, listing
@@ -400,7 +401,7 @@ def _check_not_local(conn: Connection, table: RowMapping, destination: str, targ
     """Routes inside the VPC's own blocks may only point at an interface (middlebox routing)."""
     vpc = lookups.vpc(conn, table["vpc_id"], table["account_id"])
     for block in (vpc["cidr_block"], vpc["ipv6_cidr_block"]):
-        if block and not destination.startswith("pl-") and cidrs.contains(block, destination) \
+        if block and not destination.startswith("pl-") and cidr.contains(block, destination) \
                 and target_kind not in ("interface", "instance"):
             raise InvalidParameterValue(
                 f"The destination CIDR block {destination} is equal to or more specific than one of this VPC's "

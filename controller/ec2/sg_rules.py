@@ -9,11 +9,11 @@ direction, protocol, ports and source match; descriptions do not count.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.network import cidr
 from controller.ec2.errors import (
     InvalidParameterCombination,
     InvalidParameterValue,
@@ -97,12 +97,9 @@ def _cidr(text: str | None, version: int, member: str) -> str:
     if not text:
         raise MissingParameter(f"The request must contain the parameter {member}")
     try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        net = None
-    if net is None or net.version != version or "/" not in text:
-        raise InvalidParameterValue(f"CIDR block {text} is malformed")
-    return str(net)
+        return str(cidr.ipv4_network(text) if version == 4 else cidr.ipv6_network(text))
+    except cidr.CidrError:
+        raise InvalidParameterValue(f"CIDR block {text} is malformed") from None
 
 
 def parse_permissions(params: Mapping[str, Any], caller_account: str) -> list[RuleSpec]:

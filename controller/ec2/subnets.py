@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
+from agent.network import cidr
 from controller.api import Params, RequestContext
 from controller.config import Config
 from controller.ec2 import cidrs, lookups, provision, state
@@ -45,7 +46,7 @@ def subnet_output(ctx: RequestContext, row: RowMapping, tags: list[dict[str, str
         "VpcId": row["vpc_id"], "OwnerId": row["account_id"], "State": "available",
         "CidrBlock": row["cidr_block"], "AvailabilityZone": row["availability_zone"],
         "AvailabilityZoneId": zone_ids(ctx.cloud.config).get(row["availability_zone"], ""),
-        "AvailableIpAddressCount": cidrs.usable_addresses(row["cidr_block"]) - used,
+        "AvailableIpAddressCount": cidr.usable_addresses(row["cidr_block"]) - used,
         "DefaultForAz": row["default_for_az"], "MapPublicIpOnLaunch": row["map_public_ip_on_launch"],
         "MapCustomerOwnedIpOnLaunch": False, "AssignIpv6AddressOnCreation": row["assign_ipv6_address_on_creation"],
         "EnableDns64": False, "Ipv6Native": False, "Ipv6CidrBlockAssociationSet": [],
@@ -136,13 +137,13 @@ def create_subnet(ctx: RequestContext, params: Params) -> Params:
                                 ).mappings().all()
         if len(siblings) >= ctx.cloud.config.subnets_per_vpc:
             raise SubnetLimitExceeded("The maximum number of subnets has been reached.")
-        cidr = str(cidrs.check_subnet_cidr(params["CidrBlock"], vpc["cidr_block"], [s["cidr_block"] for s in siblings]))
+        block = str(cidrs.check_subnet_cidr(params["CidrBlock"], vpc["cidr_block"], [s["cidr_block"] for s in siblings]))
         ipv6 = None
         if params.get("Ipv6CidrBlock"):
             ipv6 = str(cidrs.check_subnet_ipv6_cidr(params["Ipv6CidrBlock"], vpc["ipv6_cidr_block"],
                                                     [s["ipv6_cidr_block"] for s in siblings if s["ipv6_cidr_block"]]))
         zone = requested_zone or _least_used_zone(ctx.cloud.config, conn, vpc["vpc_id"])
-        subnet_id = provision.create_subnet(conn, ctx.account_id, vpc, cidr, zone, ipv6_cidr=ipv6)
+        subnet_id = provision.create_subnet(conn, ctx.account_id, vpc, block, zone, ipv6_cidr=ipv6)
         new_tags = tag_new_resource(conn, ctx.account_id, SUBNET, subnet_id, params.get("TagSpecifications"))
         row = lookups.subnet(conn, subnet_id, ctx.account_id)
     ctx.audit_resources.append(SUBNET.arn(ctx, subnet_id))

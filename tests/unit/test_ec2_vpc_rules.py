@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 
 import pytest
@@ -19,7 +18,7 @@ def code_of(call, *args, **kwargs) -> str:
     return excinfo.value.code
 
 
-# --- CIDRs -------------------------------------------------------------------------------------------------------
+# --- CIDRs: AWS's codes for agent.network.cidr's refusals (the rules are tested in test_net_cidr.py) ------------
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.0/16", "10.0.0.0/28", "172.16.5.0/24", "192.168.0.0/20"])
@@ -60,53 +59,17 @@ def test_ipv6_subnets_are_64s_inside_the_vpc_56() -> None:
     assert code_of(cidrs.check_subnet_ipv6_cidr, "2001:db8:1000:101::/64", None, []) == "InvalidParameterValue"
 
 
-def test_five_addresses_of_every_subnet_are_reserved() -> None:
-    assert cidrs.usable_addresses("10.0.1.0/24") == 251
-    assert cidrs.usable_addresses("10.0.0.0/28") == 11
-    reserved = [a for a in (f"10.0.1.{i}" for i in range(256)) if cidrs.is_reserved("10.0.1.0/24", a)]
-    assert reserved == ["10.0.1.0", "10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.255"]
-
-
-def test_the_first_free_address_skips_reserved_and_used_ones() -> None:
-    assert cidrs.first_free_ipv4("10.0.1.0/24", []) == "10.0.1.4"
-    assert cidrs.first_free_ipv4("10.0.1.0/24", ["10.0.1.4", "10.0.1.5", "10.0.1.7"]) == "10.0.1.6"
-    full = [f"10.0.0.{i}" for i in range(4, 15)]
-    assert cidrs.first_free_ipv4("10.0.0.0/28", full) is None
-
-
 def test_requested_private_addresses_are_checked() -> None:
     assert cidrs.check_private_ip("10.0.1.0/24", "10.0.1.10") == "10.0.1.10"
     for bad in ("10.0.1.1", "10.0.1.255", "10.0.2.9", "10.0.1.300"):
         assert code_of(cidrs.check_private_ip, "10.0.1.0/24", bad) == "InvalidParameterValue"
 
 
-def test_random_ipv6_addresses_stay_in_the_subnet_and_avoid_used_ones() -> None:
-    block = "2001:db8::/124"  # 16 addresses, 11 assignable
-    used: set[str] = set()
-    for _ in range(11):
-        address = cidrs.random_ipv6(block, used)
-        assert cidrs.contains(block, address) and not cidrs.is_reserved(block, address)
-        assert address not in used
-        used.add(address)
-
-
-def test_blocks_are_handed_out_first_free_and_pools_run_out() -> None:
-    pool = "2001:db8:1000::/54"  # four /56s
-    first = cidrs.free_block(pool, 56, [])
-    assert first == "2001:db8:1000::/56"
-    taken = [first, "2001:db8:1000:200::/56"]
-    assert cidrs.free_block(pool, 56, taken) == "2001:db8:1000:100::/56"
-    everything = [str(b) for b in ipaddress.ip_network(pool).subnets(new_prefix=56)]
-    assert cidrs.free_block(pool, 56, everything) is None
-
-
-def test_public_pool_leaves_its_first_host_to_the_uplink() -> None:
-    hosts = list(cidrs.public_addresses("198.51.100.0/29"))
-    assert hosts == ["198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5", "198.51.100.6"]
-    assert cidrs.in_pool("198.51.100.0/29", "198.51.100.6")
-    assert not cidrs.in_pool("198.51.100.0/29", "198.51.100.1")
-    assert not cidrs.in_pool("198.51.100.0/29", "198.51.100.7")
-    assert not cidrs.in_pool("198.51.100.0/29", "not-an-ip")
+def test_requested_ipv6_addresses_are_checked() -> None:
+    block = "2001:db8:1:1::/64"
+    assert cidrs.check_ipv6_address(block, "2001:db8:1:1:0::10") == "2001:db8:1:1::10"
+    for bad in ("2001:db8:1:1::1", "2001:db8:1:2::10", "10.0.1.10", "banana"):
+        assert code_of(cidrs.check_ipv6_address, block, bad) == "InvalidParameterValue"
 
 
 def test_default_vpc_zone_blocks() -> None:
