@@ -18,7 +18,7 @@ from controller.errors import ServiceError
 from controller.hosts import agent_api, generation, rpc
 from controller.hosts import state as hosts_state
 from controller.state import Database
-from tests.unit.test_ec2_vpc_harness import VpcCloud, make_cloud
+from tests.unit.harness import Clouds, VpcCloud
 
 TOKEN = "secret-token"
 BASE = "/_cloudlet/agent/v1"
@@ -26,12 +26,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class Harness:
-    def __init__(self, tmp_path: Path) -> None:
-        self.cloud: VpcCloud = make_cloud(tmp_path)
-        self.cloud.agent_token = TOKEN  # type: ignore[attr-defined]
+    def __init__(self, cloud: VpcCloud) -> None:
+        self.cloud = cloud
+        cloud.cloud.agent_token = TOKEN
         app = Flask("test")
         app.register_blueprint(agent_api.blueprint, url_prefix=BASE)
-        app.config["CLOUD"] = self.cloud
+        app.config["CLOUD"] = cloud.cloud
         self.app = app
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -60,8 +60,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
+def harness(clouds: Clouds) -> Harness:
+    return Harness(clouds.vpc())
 
 
 def later(seconds: float, action: Any) -> threading.Thread:
@@ -167,8 +167,8 @@ def test_metadata_is_served_only_for_interfaces_on_the_asking_host(harness: Harn
     assert harness.request("GET", f"/hosts/h-2/metadata?eni={eni}").status_code == 404
 
 
-def test_the_watch_sees_writes_of_other_connections_and_wakes_waiters(tmp_path: Path) -> None:
-    db = make_cloud(tmp_path).db
+def test_the_watch_sees_writes_of_other_connections_and_wakes_waiters(clouds: Clouds) -> None:
+    db = clouds.vpc().db
     watch = generation.GenerationWatch(db, interval=0.01)
     known = watch.current()
 
@@ -219,9 +219,9 @@ def test_namespace_attachments_follow_ec2_rules(harness: Harness) -> None:
     refused("OperationNotPermitted", lambda: harness.attach(nat_eni))
 
 
-def test_a_bump_in_this_process_wakes_waiters_at_commit_without_polling(tmp_path: Path) -> None:
-    db = make_cloud(tmp_path).db
-    watch = generation.watch_for(db)
+def test_a_bump_in_this_process_wakes_waiters_at_commit_without_polling(clouds: Clouds) -> None:
+    db = clouds.vpc().db
+    watch = generation.GenerationWatch(db)
     watch.interval = 30.0  # the poll would take half a minute: only the commit hook can be this fast
     known = watch.current()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 
 from controller.ec2.filters import apply_filters, pattern, sql_glob, text
 from controller.errors import ServiceError
-from tests.unit.test_ec2_vpc_harness import OTHER_ACCOUNT, VpcCloud, make_cloud
+from tests.unit.harness import OTHER_ACCOUNT, Clouds, VpcCloud
 
 ROWS = [
     {"Id": "a", "Cidr": "10.0.0.0/16", "Default": True, "Count": 251, "Parts": ["x", "y"],
@@ -95,8 +94,8 @@ def test_sql_and_python_agree_on_every_value(value: str, subject: str) -> None:
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> VpcCloud:
-    return make_cloud(tmp_path)
+def cloud(clouds: Clouds) -> VpcCloud:
+    return clouds.vpc()
 
 
 def attributes(cloud: VpcCloud, *names: str, account: str = "111111111111") -> dict[str, list[str]]:
@@ -114,8 +113,8 @@ def test_every_documented_attribute_with_this_clouds_values(cloud: VpcCloud) -> 
         "vpc-max-security-groups-per-interface": [str(cloud.config.security_groups_per_interface)]}
 
 
-def test_limits_follow_the_configuration_the_cloud_enforces(tmp_path: Path) -> None:
-    cloud = make_cloud(tmp_path, elastic_ips_per_account=2, security_groups_per_interface=3)
+def test_limits_follow_the_configuration_the_cloud_enforces(clouds: Clouds) -> None:
+    cloud = clouds.vpc(elastic_ips_per_account=2, security_groups_per_interface=3)
     assert attributes(cloud, "vpc-max-elastic-ips", "vpc-max-security-groups-per-interface") == {
         "vpc-max-elastic-ips": ["2"], "vpc-max-security-groups-per-interface": ["3"]}
     for _ in range(2):

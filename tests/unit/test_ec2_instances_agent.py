@@ -22,7 +22,7 @@ from agent.compute.vpc_plug import VpcPlugger
 from controller.ec2 import instance_state
 from controller.ec2.instances_desired import host_instances
 from controller.hosts.instance_reports import parse_report
-from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401
+from tests.unit.harness import InstanceCloud
 
 
 class DirectLink:
@@ -66,21 +66,21 @@ class Agent:
 
 
 @pytest.fixture
-def agent(ic: InstanceCloud, tmp_path: Path) -> Any:  # noqa: F811
+def agent(ic: InstanceCloud, tmp_path: Path) -> Any:
     made = Agent(ic, "h-0000000000000000a", tmp_path / "agent")
     yield made
     made.reconciler.close()
 
 
-def launch(ic: InstanceCloud, **params: Any) -> str:  # noqa: F811
+def launch(ic: InstanceCloud, **params: Any) -> str:
     return ic.run(Placement={"AvailabilityZone": "home-1a"}, **params)[0]["InstanceId"]
 
 
-def state_of(ic: InstanceCloud, instance_id: str) -> str:  # noqa: F811
+def state_of(ic: InstanceCloud, instance_id: str) -> str:
     return ic.instance(instance_id)["State"]["Name"]
 
 
-def test_the_whole_life_of_an_instance_through_the_agent(ic: InstanceCloud, agent: Agent) -> None:  # noqa: F811
+def test_the_whole_life_of_an_instance_through_the_agent(ic: InstanceCloud, agent: Agent) -> None:
     instance_id = launch(ic, UserData=base64.b64encode(b"#!/bin/sh\n").decode())
     agent.sync()
     info = agent.driver.get_info(instance_id)
@@ -110,7 +110,7 @@ def test_the_whole_life_of_an_instance_through_the_agent(ic: InstanceCloud, agen
     assert agent.sync()["instances"] == []
 
 
-def test_the_watcher_reports_a_guest_shutdown_and_new_console_output(ic: InstanceCloud,  # noqa: F811
+def test_the_watcher_reports_a_guest_shutdown_and_new_console_output(ic: InstanceCloud,
                                                                      agent: Agent) -> None:
     instance_id = launch(ic)
     agent.sync()
@@ -127,7 +127,7 @@ def test_the_watcher_reports_a_guest_shutdown_and_new_console_output(ic: Instanc
     assert agent.driver.get_info(instance_id).state is PowerState.SHUTOFF  # not restarted behind EC2's back
 
 
-def test_a_restarted_agent_adopts_running_instances_and_restarts_lost_ones(ic: InstanceCloud, agent: Agent,  # noqa: F811
+def test_a_restarted_agent_adopts_running_instances_and_restarts_lost_ones(ic: InstanceCloud, agent: Agent,
                                                                            tmp_path: Path) -> None:
     first, second = launch(ic), launch(ic)
     agent.sync()
@@ -144,7 +144,7 @@ def test_a_restarted_agent_adopts_running_instances_and_restarts_lost_ones(ic: I
         again.reconciler.close()
 
 
-def test_instance_store_is_blank_at_each_start_and_gone_at_stop(ic: InstanceCloud, agent: Agent,  # noqa: F811
+def test_instance_store_is_blank_at_each_start_and_gone_at_stop(ic: InstanceCloud, agent: Agent,
                                                                 tmp_path: Path) -> None:
     instance_id = launch(ic, InstanceType="m5d.large")
     agent.sync()
@@ -163,7 +163,7 @@ def test_instance_store_is_blank_at_each_start_and_gone_at_stop(ic: InstanceClou
     assert not volume.path.parent.exists()
 
 
-def test_root_volume_kept_when_delete_on_termination_is_false(ic: InstanceCloud, agent: Agent) -> None:  # noqa: F811
+def test_root_volume_kept_when_delete_on_termination_is_false(ic: InstanceCloud, agent: Agent) -> None:
     instance_id = launch(ic, BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
     agent.sync()
     ic.call("TerminateInstances", {"InstanceIds": [instance_id]})
@@ -175,7 +175,7 @@ def test_root_volume_kept_when_delete_on_termination_is_false(ic: InstanceCloud,
     assert len(kept) == 1  # its record stays, like its file on the host
 
 
-def test_an_agent_without_instances_opens_no_driver_and_leaves_nothing(ic: InstanceCloud,  # noqa: F811
+def test_an_agent_without_instances_opens_no_driver_and_leaves_nothing(ic: InstanceCloud,
                                                                       tmp_path: Path) -> None:
     opened: list[InMemoryComputeDriver] = []
 
@@ -197,7 +197,7 @@ def test_an_agent_without_instances_opens_no_driver_and_leaves_nothing(ic: Insta
         reconciler.close()
 
 
-def test_a_driver_that_cannot_capture_fails_the_image(ic: InstanceCloud, agent: Agent) -> None:  # noqa: F811
+def test_a_driver_that_cannot_capture_fails_the_image(ic: InstanceCloud, agent: Agent) -> None:
     instance_id = launch(ic)
     agent.sync()
     image_id = ic.call("CreateImage", {"InstanceId": instance_id, "Name": "snap-of-it"})["ImageId"]

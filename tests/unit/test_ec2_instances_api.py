@@ -11,18 +11,18 @@ from controller.ec2 import instance_state
 from controller.ec2.instances_desired import host_instances
 from controller.ec2.metadata import metadata_for_interface
 from controller.hosts.instance_reports import parse_report
-from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401
+from tests.unit.harness import InstanceCloud
 
 USER_DATA = b"#!/bin/sh\necho hello > /root/marker\n"
 
 
-def host_of(ic: InstanceCloud, instance_id: str) -> str:  # noqa: F811
+def host_of(ic: InstanceCloud, instance_id: str) -> str:
     table = instance_state.instances
     with ic.db.read() as conn:
         return conn.execute(select(table.c.host_id).where(table.c.instance_id == instance_id)).scalar_one()
 
 
-def test_run_instances_answers_a_reservation_with_aws_members(ic: InstanceCloud) -> None:  # noqa: F811
+def test_run_instances_answers_a_reservation_with_aws_members(ic: InstanceCloud) -> None:
     ic.call("CreateKeyPair", {"KeyName": "k", "KeyType": "ed25519"})
     reservation = ic.call("RunInstances", {
         "ImageId": ic.tiny_image(), "InstanceType": "t3.micro", "MinCount": 2, "MaxCount": 2, "KeyName": "k",
@@ -48,7 +48,7 @@ def test_run_instances_answers_a_reservation_with_aws_members(ic: InstanceCloud)
     assert base64.b64decode(attribute["UserData"]["Value"]) == USER_DATA
 
 
-def test_run_instances_refusals(ic: InstanceCloud) -> None:  # noqa: F811
+def test_run_instances_refusals(ic: InstanceCloud) -> None:
     image = ic.tiny_image()
 
     def refused(code: str, **params: object) -> None:
@@ -75,7 +75,7 @@ def test_run_instances_refusals(ic: InstanceCloud) -> None:  # noqa: F811
     assert ic.call("DescribeInstances")["Reservations"] == []  # nothing half-made
 
 
-def test_max_count_launches_what_fits_and_min_count_refuses_less(ic: InstanceCloud) -> None:  # noqa: F811
+def test_max_count_launches_what_fits_and_min_count_refuses_less(ic: InstanceCloud) -> None:
     # two 8 GiB hosts, 1 GiB reserved each: 7168 MiB fit 1 r5.large (4096 + 48) per host
     launched = ic.run(5, InstanceType="r5.large", MinCount=1, MaxCount=5)
     assert len(launched) == 1  # one zone per launch
@@ -83,7 +83,7 @@ def test_max_count_launches_what_fits_and_min_count_refuses_less(ic: InstanceClo
                                 "MaxCount": 2}, "InsufficientInstanceCapacity")
 
 
-def test_instances_land_in_the_named_subnet_with_its_groups_and_address(ic: InstanceCloud) -> None:  # noqa: F811
+def test_instances_land_in_the_named_subnet_with_its_groups_and_address(ic: InstanceCloud) -> None:
     vpc = ic.call("CreateVpc", {"CidrBlock": "10.9.0.0/16"})["Vpc"]["VpcId"]
     subnet = ic.call("CreateSubnet", {"VpcId": vpc, "CidrBlock": "10.9.1.0/24", "AvailabilityZone": "home-1b"})[
         "Subnet"]["SubnetId"]
@@ -100,7 +100,7 @@ def test_instances_land_in_the_named_subnet_with_its_groups_and_address(ic: Inst
                                 "Placement": {"AvailabilityZone": "home-1a"}}, "InvalidParameterValue")
 
 
-def test_describe_instances_filters_and_pages(ic: InstanceCloud) -> None:  # noqa: F811
+def test_describe_instances_filters_and_pages(ic: InstanceCloud) -> None:
     web = ic.run(3, TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "web"}]}])
     db = ic.run(2, InstanceType="t3.small")
     ic.report(host_of(ic, db[0]["InstanceId"]), {db[0]["InstanceId"]: "running"}, complete=False)
@@ -137,7 +137,7 @@ def test_describe_instances_filters_and_pages(ic: InstanceCloud) -> None:  # noq
     assert statuses[0]["InstanceStatus"]["Status"] == "initializing"
 
 
-def test_placement_groups_and_their_instances(ic: InstanceCloud) -> None:  # noqa: F811
+def test_placement_groups_and_their_instances(ic: InstanceCloud) -> None:
     group = ic.call("CreatePlacementGroup", {"GroupName": "spread-me", "Strategy": "spread"})["PlacementGroup"]
     assert group["GroupId"].startswith("pg-") and group["SpreadLevel"] == "rack"
     ic.refused("CreatePlacementGroup", {"GroupName": "spread-me", "Strategy": "spread"},
@@ -164,7 +164,7 @@ def test_placement_groups_and_their_instances(ic: InstanceCloud) -> None:  # noq
     assert [g["GroupName"] for g in ic.call("DescribePlacementGroups")["PlacementGroups"]] == ["parts"]
 
 
-def test_dedicated_hosts_reserve_an_idle_host(ic: InstanceCloud) -> None:  # noqa: F811
+def test_dedicated_hosts_reserve_an_idle_host(ic: InstanceCloud) -> None:
     ic.run(Placement={"AvailabilityZone": "home-1a"})
     ic.refused("AllocateHosts", {"AvailabilityZone": "home-1a", "InstanceType": "t3.micro"},
                "InsufficientHostCapacity")
@@ -192,7 +192,7 @@ def test_dedicated_hosts_reserve_an_idle_host(ic: InstanceCloud) -> None:  # noq
     assert ic.run(Placement={"AvailabilityZone": "home-1b"})[0]["Placement"]["AvailabilityZone"] == "home-1b"
 
 
-def test_metadata_tree_for_the_instance_behind_an_interface(ic: InstanceCloud) -> None:  # noqa: F811
+def test_metadata_tree_for_the_instance_behind_an_interface(ic: InstanceCloud) -> None:
     ic.call("CreateKeyPair", {"KeyName": "k", "KeyType": "ed25519"})
     instance = ic.run(KeyName="k", UserData=base64.b64encode(USER_DATA).decode(),
                       MetadataOptions={"InstanceMetadataTags": "enabled"},
@@ -218,7 +218,7 @@ def test_metadata_tree_for_the_instance_behind_an_interface(ic: InstanceCloud) -
     assert metadata_for_interface(ic.cloud, "eni-0123456789abcdef0") is None
 
 
-def test_instance_profile_credentials_are_a_role_session_rotated_before_expiry(ic: InstanceCloud) -> None:  # noqa: F811
+def test_instance_profile_credentials_are_a_role_session_rotated_before_expiry(ic: InstanceCloud) -> None:
     from controller.api import Principal, RequestContext
 
     iam = ic.cloud.services["iam"]
@@ -253,7 +253,7 @@ def test_instance_profile_credentials_are_a_role_session_rotated_before_expiry(i
     assert ic.cloud.credentials.resolve(rotated["AccessKeyId"]) is None
 
 
-def test_host_section_console_and_reboots(ic: InstanceCloud) -> None:  # noqa: F811
+def test_host_section_console_and_reboots(ic: InstanceCloud) -> None:
     instance = ic.run(InstanceType="m5d.large")[0]
     instance_id = instance["InstanceId"]
     host = host_of(ic, instance_id)
@@ -300,7 +300,7 @@ def test_report_parsing_refuses_malformed_reports() -> None:
         raise AssertionError(f"accepted {bad!r}")
 
 
-def test_instance_profile_associations_replace_and_revoke_credentials(ic: InstanceCloud) -> None:  # noqa: F811
+def test_instance_profile_associations_replace_and_revoke_credentials(ic: InstanceCloud) -> None:
     from controller.api import Principal, RequestContext
 
     iam = ic.cloud.services["iam"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.ec2.connect import Target, add_commands, find_target, run, ssh_argv
-from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401
+from tests.unit.harness import InstanceCloud
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -27,7 +27,7 @@ def test_the_command_line_runs_ssh_inside_the_vpc_namespace(tmp_path: Path) -> N
     assert (args.user, args.identity, args.remote_command) == ("debian", "k.pem", ["cat", "-n", "/etc/hostname"])
 
 
-def test_the_instance_is_found_with_its_primary_address(ic: InstanceCloud) -> None:  # noqa: F811
+def test_the_instance_is_found_with_its_primary_address(ic: InstanceCloud) -> None:
     instance = ic.run()[0]
     target = find_target(ic.db, instance["InstanceId"])
     assert target is not None
@@ -36,7 +36,7 @@ def test_the_instance_is_found_with_its_primary_address(ic: InstanceCloud) -> No
     assert find_target(ic.db, "i-0123456789abcdef0") is None
 
 
-def test_refusals_name_the_problem(ic: InstanceCloud, tmp_path: Path,  # noqa: F811
+def test_refusals_name_the_problem(ic: InstanceCloud, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = ic.cloud.config.data_dir
     assert run(parse("i-0123456789abcdef0"), tmp_path / "nowhere") == 1

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from controller.ec2 import image_store, images
 from controller.ec2.keypairs import ed25519_fingerprint
-from tests.unit.test_ec2_instances_harness import InstanceCloud, fake_qcow2, ic, write_manifest  # noqa: F401
+from tests.unit.harness import InstanceCloud, fake_qcow2, write_manifest
 
 
 def colon_hex(digest: bytes) -> str:
@@ -25,7 +25,7 @@ def colon_hex(digest: bytes) -> str:
 # --- key pairs ----------------------------------------------------------------------------------------------------
 
 
-def test_created_rsa_key_shows_sha1_of_its_pkcs8_private_key(ic: InstanceCloud) -> None:  # noqa: F811
+def test_created_rsa_key_shows_sha1_of_its_pkcs8_private_key(ic: InstanceCloud) -> None:
     created = ic.call("CreateKeyPair", {"KeyName": "web"})
     assert created["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----")
     private = serialization.load_pem_private_key(created["KeyMaterial"].encode(), password=None)
@@ -41,7 +41,7 @@ def test_created_rsa_key_shows_sha1_of_its_pkcs8_private_key(ic: InstanceCloud) 
     assert listed[0]["PublicKey"] == f"{public_line} web"
 
 
-def test_created_ed25519_key_is_openssh_with_base64_sha256_fingerprint(ic: InstanceCloud) -> None:  # noqa: F811
+def test_created_ed25519_key_is_openssh_with_base64_sha256_fingerprint(ic: InstanceCloud) -> None:
     created = ic.call("CreateKeyPair", {"KeyName": "ed", "KeyType": "ed25519"})
     assert created["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     private = serialization.load_ssh_private_key(created["KeyMaterial"].encode(), password=None)
@@ -59,7 +59,7 @@ def test_ed25519_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
     assert printed == "SHA256:" + ed25519_fingerprint(line).rstrip("=")
 
 
-def test_imported_rsa_key_shows_md5_of_its_public_key_in_every_format(ic: InstanceCloud) -> None:  # noqa: F811
+def test_imported_rsa_key_shows_md5_of_its_public_key_in_every_format(ic: InstanceCloud) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     expected = colon_hex(hashlib.md5(der).digest())
@@ -74,7 +74,7 @@ def test_imported_rsa_key_shows_md5_of_its_public_key_in_every_format(ic: Instan
         assert "KeyMaterial" not in imported
 
 
-def test_key_pair_errors(ic: InstanceCloud) -> None:  # noqa: F811
+def test_key_pair_errors(ic: InstanceCloud) -> None:
     ic.call("CreateKeyPair", {"KeyName": "dup"})
     error = ic.refused("CreateKeyPair", {"KeyName": "dup"}, "InvalidKeyPair.Duplicate")
     assert error.message == "The keypair 'dup' already exists."
@@ -92,7 +92,7 @@ def test_key_pair_errors(ic: InstanceCloud) -> None:  # noqa: F811
     assert ic.call("DescribeKeyPairs", account=ic.management)["KeyPairs"] == []
 
 
-def test_key_pairs_take_tags_and_filters(ic: InstanceCloud) -> None:  # noqa: F811
+def test_key_pairs_take_tags_and_filters(ic: InstanceCloud) -> None:
     ic.call("CreateKeyPair", {"KeyName": "a", "KeyType": "ed25519", "TagSpecifications": [
         {"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "blue"}]}]})
     ic.call("CreateKeyPair", {"KeyName": "b", "KeyType": "ed25519"})
@@ -105,19 +105,19 @@ def test_key_pairs_take_tags_and_filters(ic: InstanceCloud) -> None:  # noqa: F8
 # --- AMIs ---------------------------------------------------------------------------------------------------------
 
 
-def test_built_in_image_is_public_ebs_backed_and_owned_by_amazon(ic: InstanceCloud) -> None:  # noqa: F811
+def test_built_in_image_is_public_ebs_backed_and_owned_by_amazon(ic: InstanceCloud) -> None:
     image = ic.call("DescribeImages", {"Owners": ["amazon"]})["Images"][0]
     assert image["Public"] and image["ImageOwnerAlias"] == "amazon" and image["OwnerId"] == ic.management
     assert image["RootDeviceType"] == "ebs" and image["State"] == "available"
     assert image["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 1
     assert image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"].startswith("snap-")
     assert ic.call("DescribeImages", {"Owners": ["self"]})["Images"] == []
-    assert images.ensure_builtin_images(ic.cloud) == []  # once per cloud
+    assert images.register_builtin_images(ic.cloud) == []  # registered once, however often it runs
     stored = image_store.image_dir(ic.cloud.config, image["ImageId"])
     assert sorted(p.name for p in stored.iterdir()) == ["initrd", "kernel", "root.qcow2"]
 
 
-def test_register_from_a_local_manifest_is_for_the_management_account(ic: InstanceCloud,  # noqa: F811
+def test_register_from_a_local_manifest_is_for_the_management_account(ic: InstanceCloud,
                                                                        tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "mine", name="mine")
     ic.refused("RegisterImage", {"Name": "mine", "ImageLocation": str(manifest)}, "InvalidParameterValue")
@@ -136,7 +136,7 @@ def test_register_from_a_local_manifest_is_for_the_management_account(ic: Instan
     assert ebs_image["RootDeviceType"] == "ebs" and ebs_image["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 4
 
 
-def test_a_damaged_manifest_registers_nothing(ic: InstanceCloud, tmp_path: Path) -> None:  # noqa: F811
+def test_a_damaged_manifest_registers_nothing(ic: InstanceCloud, tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "bad")
     data = json.loads(manifest.read_text())
     data["kernel"]["sha256"] = "0" * 64
@@ -147,7 +147,7 @@ def test_a_damaged_manifest_registers_nothing(ic: InstanceCloud, tmp_path: Path)
         "DescribeImages", account=ic.management)["Images"]} for p in (ic.cloud.config.data_dir / "images").iterdir())
 
 
-def test_register_a_raw_disk_converts_it_to_qcow2(ic: InstanceCloud, tmp_path: Path) -> None:  # noqa: F811
+def test_register_a_raw_disk_converts_it_to_qcow2(ic: InstanceCloud, tmp_path: Path) -> None:
     if shutil.which("qemu-img") is None:
         pytest.skip("needs qemu-img")
     raw = tmp_path / "disk.raw"
@@ -158,7 +158,7 @@ def test_register_a_raw_disk_converts_it_to_qcow2(ic: InstanceCloud, tmp_path: P
     assert image_store.qcow2_facts(stored) == (2 << 20, False)
 
 
-def test_register_from_s3_reads_the_object_as_the_caller(ic: InstanceCloud, tmp_path: Path) -> None:  # noqa: F811
+def test_register_from_s3_reads_the_object_as_the_caller(ic: InstanceCloud, tmp_path: Path) -> None:
     from controller.api import Principal, RequestContext
 
     s3 = ic.cloud.services["s3"]
@@ -182,7 +182,7 @@ def test_register_from_s3_reads_the_object_as_the_caller(ic: InstanceCloud, tmp_
 
 
 def test_private_images_are_invisible_to_others_and_launch_permissions_share_them(
-        ic: InstanceCloud, tmp_path: Path) -> None:  # noqa: F811
+        ic: InstanceCloud, tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "p", name="p")
     image_id = ic.call("RegisterImage", {"Name": "private-one", "ImageLocation": str(manifest),
                                          "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {}}]},
@@ -220,7 +220,7 @@ def test_private_images_are_invisible_to_others_and_launch_permissions_share_the
 
 
 def test_deregistered_images_cannot_launch_and_lose_their_files_when_unused(
-        ic: InstanceCloud, tmp_path: Path) -> None:  # noqa: F811
+        ic: InstanceCloud, tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "d", name="d")
     image_id = ic.call("RegisterImage", {"Name": "doomed", "ImageLocation": str(manifest), "BlockDeviceMappings": [
         {"DeviceName": "/dev/xvda", "Ebs": {}}]}, account=ic.management)["ImageId"]
@@ -237,7 +237,7 @@ def test_deregistered_images_cannot_launch_and_lose_their_files_when_unused(
     assert not stored.exists()
 
 
-def _host_instances(ic: InstanceCloud, host_id: str) -> set[str]:  # noqa: F811
+def _host_instances(ic: InstanceCloud, host_id: str) -> set[str]:
     from controller.ec2.instances_desired import host_instances
 
     with ic.db.read() as conn:

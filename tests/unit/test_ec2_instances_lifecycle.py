@@ -12,7 +12,7 @@ from controller.ec2 import instance_state, state
 from controller.ec2.instance_lifecycle import Observation
 from controller.errors import ServiceError
 from controller.hosts import state as hosts_state
-from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401
+from tests.unit.harness import InstanceCloud
 
 NOW = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC)
 
@@ -98,19 +98,19 @@ def test_agent_observations(state: str, behavior: str, seen: Observation, expect
 # --- through the API ----------------------------------------------------------------------------------------------
 
 
-def host_of(ic: InstanceCloud, instance_id: str) -> str:  # noqa: F811
+def host_of(ic: InstanceCloud, instance_id: str) -> str:
     table = instance_state.instances
     with ic.db.read() as conn:
         return conn.execute(select(table.c.host_id).where(table.c.instance_id == instance_id)).scalar_one()
 
 
-def enis(ic: InstanceCloud, instance_id: str) -> list[dict]:  # noqa: F811
+def enis(ic: InstanceCloud, instance_id: str) -> list[dict]:
     table = state.network_interfaces
     with ic.db.read() as conn:
         return [dict(r) for r in conn.execute(select(table).where(table.c.instance_id == instance_id)).mappings()]
 
 
-def test_full_life_with_interfaces_following_the_instance(ic: InstanceCloud) -> None:  # noqa: F811
+def test_full_life_with_interfaces_following_the_instance(ic: InstanceCloud) -> None:
     instance = ic.run()[0]
     instance_id = instance["InstanceId"]
     host = host_of(ic, instance_id)
@@ -149,7 +149,7 @@ def test_full_life_with_interfaces_following_the_instance(ic: InstanceCloud) -> 
     ic.refused("StartInstances", {"InstanceIds": [instance_id]}, "IncorrectInstanceState")
 
 
-def test_guest_shutdown_follows_the_shutdown_behavior(ic: InstanceCloud) -> None:  # noqa: F811
+def test_guest_shutdown_follows_the_shutdown_behavior(ic: InstanceCloud) -> None:
     keep, drop = ic.run()[0]["InstanceId"], ic.run(InstanceInitiatedShutdownBehavior="terminate")[0]["InstanceId"]
     for instance_id in (keep, drop):
         host = host_of(ic, instance_id)
@@ -160,7 +160,7 @@ def test_guest_shutdown_follows_the_shutdown_behavior(ic: InstanceCloud) -> None
     assert ic.instance(drop)["State"]["Name"] == "shutting-down"
 
 
-def test_failed_launch_terminates_with_server_internal_error(ic: InstanceCloud) -> None:  # noqa: F811
+def test_failed_launch_terminates_with_server_internal_error(ic: InstanceCloud) -> None:
     instance_id = ic.run()[0]["InstanceId"]
     from controller.ec2.instance_actions import apply_report
 
@@ -170,14 +170,14 @@ def test_failed_launch_terminates_with_server_internal_error(ic: InstanceCloud) 
     assert failed["State"]["Name"] == "terminated" and failed["StateReason"]["Code"] == "Server.InternalError"
 
 
-def test_reports_from_another_host_change_nothing(ic: InstanceCloud) -> None:  # noqa: F811
+def test_reports_from_another_host_change_nothing(ic: InstanceCloud) -> None:
     instance_id = ic.run()[0]["InstanceId"]
     other = next(h for h in ic.hosts if h != host_of(ic, instance_id))
     assert ic.report(other, {instance_id: "running"}) == []
     assert ic.instance(instance_id)["State"]["Name"] == "pending"
 
 
-def test_a_host_that_is_down_does_not_hold_up_stop_or_terminate(ic: InstanceCloud) -> None:  # noqa: F811
+def test_a_host_that_is_down_does_not_hold_up_stop_or_terminate(ic: InstanceCloud) -> None:
     first, second = (ic.run()[0]["InstanceId"] for _ in range(2))
     for instance_id in (first, second):
         ic.report(host_of(ic, instance_id), {instance_id: "running"}, complete=False)
@@ -191,7 +191,7 @@ def test_a_host_that_is_down_does_not_hold_up_stop_or_terminate(ic: InstanceClou
     ic.refused("StartInstances", {"InstanceIds": [first]}, "InsufficientInstanceCapacity")
 
 
-def test_protections_and_unknown_ids(ic: InstanceCloud) -> None:  # noqa: F811
+def test_protections_and_unknown_ids(ic: InstanceCloud) -> None:
     instance_id = ic.run(DisableApiTermination=True)[0]["InstanceId"]
     ic.refused("TerminateInstances", {"InstanceIds": [instance_id]}, "OperationNotPermitted")
     ic.call("ModifyInstanceAttribute", {"InstanceId": instance_id, "DisableApiTermination": {"Value": False}})
@@ -202,7 +202,7 @@ def test_protections_and_unknown_ids(ic: InstanceCloud) -> None:  # noqa: F811
     ic.refused("StopInstances", {"InstanceIds": [instance_id]}, "InvalidInstanceID.NotFound", account=ic.management)
 
 
-def test_start_needs_room_on_the_instance_s_own_host(ic: InstanceCloud) -> None:  # noqa: F811
+def test_start_needs_room_on_the_instance_s_own_host(ic: InstanceCloud) -> None:
     instance_id = ic.run(Placement={"AvailabilityZone": "home-1a"})[0]["InstanceId"]
     host = host_of(ic, instance_id)
     ic.report(host, {instance_id: "running"}, complete=False)

@@ -17,28 +17,28 @@ from agent.compute.service import ControllerLink
 from controller.ec2 import image_store, instance_state
 from controller.server import HttpServer
 from controller.wsgi import create_app
-from tests.unit.test_ec2_instances_harness import InstanceCloud, fake_qcow2, ic  # noqa: F401
+from tests.unit.harness import InstanceCloud, fake_qcow2
 
 
 @pytest.fixture
-def server(ic: InstanceCloud) -> Iterator[HttpServer]:  # noqa: F811
+def server(ic: InstanceCloud) -> Iterator[HttpServer]:
     running = HttpServer(create_app(ic.cloud), "127.0.0.1", 0, 4)
     running.start()
     yield running
     running.stop()
 
 
-def link(ic: InstanceCloud, server: HttpServer, host_id: str, token: str | None = None) -> ControllerLink:  # noqa: F811
+def link(ic: InstanceCloud, server: HttpServer, host_id: str, token: str | None = None) -> ControllerLink:
     return ControllerLink("127.0.0.1", server.port, token or ic.cloud.agent_token, host_id)
 
 
-def host_of(ic: InstanceCloud, instance_id: str) -> str:  # noqa: F811
+def host_of(ic: InstanceCloud, instance_id: str) -> str:
     table = instance_state.instances
     with ic.db.read() as conn:
         return conn.execute(select(table.c.host_id).where(table.c.instance_id == instance_id)).scalar_one()
 
 
-def test_reports_move_instances_and_bad_ones_are_refused(ic: InstanceCloud, server: HttpServer) -> None:  # noqa: F811
+def test_reports_move_instances_and_bad_ones_are_refused(ic: InstanceCloud, server: HttpServer) -> None:
     instance_id = ic.run()[0]["InstanceId"]
     host = host_of(ic, instance_id)
     answer = link(ic, server, host).report({"complete": True, "instances": [
@@ -51,7 +51,7 @@ def test_reports_move_instances_and_bad_ones_are_refused(ic: InstanceCloud, serv
         link(ic, server, host, token="wrong").report({"instances": []})
 
 
-def test_hosts_download_the_files_of_the_images_they_run(ic: InstanceCloud, server: HttpServer,  # noqa: F811
+def test_hosts_download_the_files_of_the_images_they_run(ic: InstanceCloud, server: HttpServer,
                                                          tmp_path: Path) -> None:
     instance = ic.run()[0]
     host, image_id = host_of(ic, instance["InstanceId"]), instance["ImageId"]
@@ -68,7 +68,7 @@ def test_hosts_download_the_files_of_the_images_they_run(ic: InstanceCloud, serv
         link(ic, server, host).download(image_id, "passwords", tmp_path / "no-such-role")
 
 
-def test_a_capture_upload_makes_the_image_available(ic: InstanceCloud, server: HttpServer,  # noqa: F811
+def test_a_capture_upload_makes_the_image_available(ic: InstanceCloud, server: HttpServer,
                                                     tmp_path: Path) -> None:
     instance_id = ic.run()[0]["InstanceId"]
     host = host_of(ic, instance_id)

@@ -9,7 +9,7 @@ import pytest
 from controller.config import Config
 from controller.ec2.instance_types import CATALOGUE, guest_size, lookup, parse_name, type_output
 from controller.errors import ServiceError
-from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401 - the fixture
+from tests.unit.harness import InstanceCloud
 
 
 @pytest.mark.parametrize(("name", "series", "generation", "processor", "capabilities", "flex", "size"), [
@@ -92,7 +92,7 @@ def test_type_output_has_aws_members() -> None:
     assert "cluster" not in type_output(CATALOGUE["t3.micro"])["PlacementGroupInfo"]["SupportedStrategies"]
 
 
-def test_describe_instance_types_filters_and_pages(ic: InstanceCloud) -> None:  # noqa: F811
+def test_describe_instance_types_filters_and_pages(ic: InstanceCloud) -> None:
     listed = ic.call("DescribeInstanceTypes", {"InstanceTypes": ["t3.micro", "m5.large"]})["InstanceTypes"]
     assert sorted(t["InstanceType"] for t in listed) == ["m5.large", "t3.micro"]
     ic.refused("DescribeInstanceTypes", {"InstanceTypes": ["t3.micro", "z9.small"]}, "InvalidInstanceType")

@@ -10,7 +10,6 @@ you've enabled DNS support").
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,7 @@ from sqlalchemy import func, select
 import controller.ec2 as ec2
 from controller.ec2 import ids, instance_state, validate
 from controller.errors import ServiceError
-from tests.unit.test_ec2_instances_harness import InstanceCloud, ic  # noqa: F401
-from tests.unit.test_ec2_vpc_harness import VpcCloud, make_cloud, snapshot
+from tests.unit.harness import Clouds, InstanceCloud, VpcCloud, snapshot
 
 #: Id-named members that are not ids of resources EC2 issues here, so no shape is checked: account ids,
 #: zone ids, kernel/ramdisk ids, ids of resource types Cloudlet does not have (each refused by its handler),
@@ -34,10 +32,8 @@ NOT_CHECKED = {
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Any:
-    made = make_cloud(tmp_path)
-    yield made
-    made.db.close()
+def cloud(clouds: Clouds) -> VpcCloud:
+    return clouds.vpc()
 
 
 def test_every_id_member_of_every_served_operation_is_checked_for_shape() -> None:
@@ -273,12 +269,12 @@ def test_import_key_pair_refuses_empty_and_malformed_keys(cloud: VpcCloud) -> No
     assert cloud.call("DescribeKeyPairs", {})["KeyPairs"] == []
 
 
-def _instance_count(ic: InstanceCloud) -> int:  # noqa: F811
+def _instance_count(ic: InstanceCloud) -> int:
     with ic.db.read() as conn:
         return conn.execute(select(func.count()).select_from(instance_state.instances)).scalar_one()
 
 
-def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:  # noqa: F811
+def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:
     """API_RunInstances with NetworkInterfaces[].NetworkInterfaceId: an interface attached to another
     instance is InvalidNetworkInterface.InUse, and nothing is launched."""
     running = ic.run()[0]
@@ -304,7 +300,7 @@ def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:  
                "InvalidParameterCombination")
 
 
-def test_run_instances_refuses_values_outside_their_enums(ic: InstanceCloud) -> None:  # noqa: F811
+def test_run_instances_refuses_values_outside_their_enums(ic: InstanceCloud) -> None:
     """A market type, hostname type or metadata option EC2 does not know is refused, not ignored."""
     launched = _instance_count(ic)
     for extra in ({"InstanceMarketOptions": {"MarketType": "auction"}},
@@ -316,7 +312,7 @@ def test_run_instances_refuses_values_outside_their_enums(ic: InstanceCloud) -> 
     assert _instance_count(ic) == launched
 
 
-def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> None:  # noqa: F811
+def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> None:
     instance = ic.run()[0]["InstanceId"]
 
     def attribute(name: str, member: str | None = None) -> Any:
@@ -347,7 +343,7 @@ def test_instance_attributes_read_back_what_was_written(ic: InstanceCloud) -> No
     assert ic.instance(instance)["SourceDestCheck"] is False
 
 
-def test_an_instance_with_several_interfaces_is_named_by_interface(ic: InstanceCloud) -> None:  # noqa: F811
+def test_an_instance_with_several_interfaces_is_named_by_interface(ic: InstanceCloud) -> None:
     """errors-overview.html, InvalidInstanceID: "an operation on an instance that has multiple network
     interfaces" (an address, a source/destination check, groups) must name the interface instead."""
     instance = ic.run()[0]

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from controller.ec2 import interfaces, state
-from tests.unit.test_ec2_vpc_harness import ACCOUNT, OTHER_ACCOUNT, VpcCloud, make_cloud, snapshot
+from tests.unit.harness import ACCOUNT, OTHER_ACCOUNT, Clouds, VpcCloud, snapshot
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[VpcCloud]:
-    made = make_cloud(tmp_path, nat_gateway_transition_seconds=0.0)
-    yield made
-    made.db.close()
+def cloud(clouds: Clouds) -> VpcCloud:
+    return clouds.vpc(nat_gateway_transition_seconds=0.0)
 
 
 def new_vpc(cloud: VpcCloud, cidr: str = "10.0.0.0/16", **extra) -> str:
@@ -137,8 +133,8 @@ def test_bad_vpc_requests_get_aws_errors_and_change_nothing(cloud: VpcCloud) -> 
     assert snapshot(cloud) == before
 
 
-def test_vpc_quota(tmp_path: Path) -> None:
-    cloud = make_cloud(tmp_path, vpcs_per_account=2)
+def test_vpc_quota(clouds: Clouds) -> None:
+    cloud = clouds.vpc(vpcs_per_account=2)
     new_vpc(cloud)  # the default VPC counts too
     cloud.refused("CreateVpc", {"CidrBlock": "10.9.0.0/16"}, "VpcLimitExceeded")
 
@@ -320,8 +316,8 @@ def test_one_internet_gateway_per_vpc(cloud: VpcCloud) -> None:
     assert [g["InternetGatewayId"] for g in attached] == [igw]
 
 
-def test_elastic_ips_come_from_the_pool_and_need_an_internet_gateway(tmp_path: Path) -> None:
-    cloud = make_cloud(tmp_path, elastic_ips_per_account=3)
+def test_elastic_ips_come_from_the_pool_and_need_an_internet_gateway(clouds: Clouds) -> None:
+    cloud = clouds.vpc(elastic_ips_per_account=3)
     vpc_id = new_vpc(cloud)
     subnet_id = new_subnet(cloud, vpc_id, "10.0.1.0/24")
     eni = cloud.call("CreateNetworkInterface", {"SubnetId": subnet_id})["NetworkInterface"]
@@ -354,8 +350,8 @@ def test_elastic_ips_come_from_the_pool_and_need_an_internet_gateway(tmp_path: P
     cloud.call("ReleaseAddress", {"AllocationId": first["AllocationId"]})
 
 
-def test_nat_gateway_lifecycle(tmp_path: Path) -> None:
-    cloud = make_cloud(tmp_path, nat_gateway_transition_seconds=0.3)
+def test_nat_gateway_lifecycle(clouds: Clouds) -> None:
+    cloud = clouds.vpc(nat_gateway_transition_seconds=0.3)
     vpc_id = new_vpc(cloud)
     public = new_subnet(cloud, vpc_id, "10.0.1.0/24")
     eip = cloud.call("AllocateAddress")["AllocationId"]

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from agent.network import model, validate
 from controller.ec2 import desired, interfaces, state
 from controller.ec2.desired import HostInfo
-from tests.unit.test_ec2_vpc_harness import VpcCloud, make_cloud
+from tests.unit.harness import Clouds, VpcCloud
 
 HOSTS = [HostInfo("h1", "home-1a"), HostInfo("h2", "home-1a", vtep="10.99.0.2"), HostInfo("h3", "home-1b")]
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[VpcCloud]:
-    made = make_cloud(tmp_path, nat_gateway_transition_seconds=0.0)
-    yield made
-    made.db.close()
+def cloud(clouds: Clouds) -> VpcCloud:
+    return clouds.vpc(nat_gateway_transition_seconds=0.0)
 
 
 def veth(port: str) -> dict:

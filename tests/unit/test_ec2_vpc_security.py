@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.unit.test_ec2_vpc_harness import ACCOUNT, OTHER_ACCOUNT, VpcCloud, make_cloud, snapshot
+from tests.unit.harness import ACCOUNT, OTHER_ACCOUNT, Clouds, VpcCloud, snapshot
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[VpcCloud]:
-    made = make_cloud(tmp_path, nat_gateway_transition_seconds=0.0, rules_per_security_group=6)
-    yield made
-    made.db.close()
+def cloud(clouds: Clouds) -> VpcCloud:
+    return clouds.vpc(nat_gateway_transition_seconds=0.0, rules_per_security_group=6)
 
 
 def new_vpc(cloud: VpcCloud, cidr: str = "10.0.0.0/16", account: str = ACCOUNT) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,18 +11,18 @@ from controller.errors import ServiceError
 from controller.iam.enforce import check_action
 from controller.s3.access import resource_lookup
 from controller.s3.bucket_policy import is_public_policy
-from tests.unit.test_s3_harness import S3Harness, open_harness, root
+from tests.unit.harness import Clouds, S3Harness, root
 
 BUCKET = "guarded"
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    for harness in open_harness(tmp_path):
-        harness.call("CreateBucket", {"Bucket": BUCKET})
-        harness.put(BUCKET, "private", b"p")
-        harness.put(BUCKET, "public", b"q", ACL="public-read")
-        yield harness
+def s3h(clouds: Clouds) -> S3Harness:
+    harness = clouds.s3()
+    harness.call("CreateBucket", {"Bucket": BUCKET})
+    harness.put(BUCKET, "private", b"p")
+    harness.put(BUCKET, "public", b"q", ACL="public-read")
+    return harness
 
 
 def allowed(s3h: S3Harness, principal, action: str, resource: str) -> bool:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.unit.test_s3_harness import S3Harness, open_harness
+from tests.unit.harness import Clouds, S3Harness
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    yield from open_harness(tmp_path)
+def s3h(clouds: Clouds) -> S3Harness:
+    return clouds.s3()
 
 
 def test_bucket_namespace_is_global(s3h: S3Harness) -> None:

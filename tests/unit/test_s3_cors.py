@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from controller.errors import ServiceError
 from controller.protocol.http import HttpRequest
 from controller.s3 import cors
-from tests.unit.test_s3_harness import S3Harness, open_harness
+from tests.unit.harness import Clouds, S3Harness
 
 RULES = [{"AllowedMethods": ["GET", "HEAD"], "AllowedOrigins": ["https://*.example.com"],
           "AllowedHeaders": ["x-amz-*", "content-type"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 300},
@@ -18,12 +15,12 @@ RULES = [{"AllowedMethods": ["GET", "HEAD"], "AllowedOrigins": ["https://*.examp
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    for harness in open_harness(tmp_path):
-        harness.call("CreateBucket", {"Bucket": "site"})
-        harness.call("CreateBucket", {"Bucket": "closed"})
-        harness.call("PutBucketCors", {"Bucket": "site", "CORSConfiguration": {"CORSRules": RULES}})
-        yield harness
+def s3h(clouds: Clouds) -> S3Harness:
+    harness = clouds.s3()
+    harness.call("CreateBucket", {"Bucket": "site"})
+    harness.call("CreateBucket", {"Bucket": "closed"})
+    harness.call("PutBucketCors", {"Bucket": "site", "CORSConfiguration": {"CORSRules": RULES}})
+    return harness
 
 
 def preflight(s3h: S3Harness, path: str, **headers: str):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -21,17 +19,17 @@ from controller.s3.naming import canonical_user_id, new_upload_id, new_version_i
 from controller.s3.paging import AFTER_KEY, Position, list_page, start_position
 from controller.s3.runtime import runtime
 from controller.s3.state import buckets, objects
-from tests.unit.test_s3_harness import S3Harness, open_harness, root
+from tests.unit.harness import Clouds, S3Harness, root
 
 BUCKET = "fidelity"
 ALL_USERS = acl.GROUP_URIS["AllUsers"]
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    for harness in open_harness(tmp_path):
-        harness.call("CreateBucket", {"Bucket": BUCKET})
-        yield harness
+def s3h(clouds: Clouds) -> S3Harness:
+    harness = clouds.s3()
+    harness.call("CreateBucket", {"Bucket": BUCKET})
+    return harness
 
 
 def allowed(s3h: S3Harness, principal: Principal, action: str, resource: str, operation: str = "GetObject") -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,14 +10,14 @@ from sqlalchemy import func, select
 from controller.s3.lifecycle import due, rule_matches, sweep
 from controller.s3.runtime import runtime
 from controller.s3.state import inline_blobs
-from tests.unit.test_s3_harness import S3Harness, open_harness
+from tests.unit.harness import Clouds, S3Harness
 
 DAY = 60.0  # a lifecycle "day" in these tests, in seconds
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    yield from open_harness(tmp_path, s3_lifecycle_day_seconds=DAY)
+def s3h(clouds: Clouds) -> S3Harness:
+    return clouds.s3(s3_lifecycle_day_seconds=DAY)
 
 
 def later(days: float) -> dt.datetime:

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from controller.s3 import checksums
 from controller.s3.multipart import MIN_PART_SIZE
 from controller.s3.runtime import runtime
-from tests.unit.test_s3_harness import S3Harness, open_harness
+from tests.unit.harness import Clouds, S3Harness
 
 BUCKET = "uploads"
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    for harness in open_harness(tmp_path):
-        harness.call("CreateBucket", {"Bucket": BUCKET})
-        yield harness
+def s3h(clouds: Clouds) -> S3Harness:
+    harness = clouds.s3()
+    harness.call("CreateBucket", {"Bucket": BUCKET})
+    return harness
 
 
 def start(s3h: S3Harness, key: str, **params) -> str:

@@ -7,8 +7,6 @@ import datetime as dt
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,12 +14,12 @@ from sqlalchemy import select
 from controller.s3 import checksums
 from controller.s3.runtime import referenced_blobs, runtime
 from controller.s3.state import inline_blobs
-from tests.unit.test_s3_harness import S3Harness, open_harness
+from tests.unit.harness import Clouds, S3Harness
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    yield from open_harness(tmp_path)
+def s3h(clouds: Clouds) -> S3Harness:
+    return clouds.s3()
 
 
 @pytest.fixture

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-import controller.s3 as s3
 from controller.s3.engine import INLINE_LIMIT
 from controller.s3.runtime import referenced_blobs, runtime
 from controller.s3.state import inline_blobs
 from controller.s3.storage import BlobGuard
 from controller.s3.storage.local import LocalBlobStore
-from tests.unit.test_s3_harness import S3Harness, make_harness, open_harness
+from tests.unit.harness import Clouds, S3Harness
 
 
 @pytest.fixture
-def s3h(tmp_path: Path) -> Iterator[S3Harness]:
-    yield from open_harness(tmp_path)
+def s3h(clouds: Clouds) -> S3Harness:
+    return clouds.s3()
 
 
 class Exploding(io.RawIOBase):
@@ -60,8 +58,8 @@ def test_failed_put_leaves_no_file(tmp_path: Path) -> None:
     assert list(store.list_ids()) == [] and list(store.tmp_dir.iterdir()) == []
 
 
-def test_recovery_drops_temporaries_and_orphans(tmp_path: Path) -> None:
-    harness = make_harness(tmp_path)
+def test_recovery_drops_temporaries_and_orphans(clouds: Clouds) -> None:
+    harness = clouds.s3()
     harness.call("CreateBucket", {"Bucket": "crash"})
     harness.put("crash", "kept", b"acknowledged")
     store = runtime(harness.cloud).blobs
@@ -69,18 +67,14 @@ def test_recovery_drops_temporaries_and_orphans(tmp_path: Path) -> None:
     # what a crash can leave: a half-written temp file, and a renamed blob never committed
     (store.tmp_dir / "deadbeef").write_bytes(b"half")
     orphan, _ = store.put(io.BytesIO(b"never committed"))
-    s3.stop(harness.cloud)
-    harness.cloud.close()
+    harness.close()
 
-    restarted = make_harness(tmp_path)
-    try:
-        assert restarted.read("crash", "kept") == b"acknowledged"
-        store = runtime(restarted.cloud).blobs
-        assert orphan not in set(store.list_ids())
-        assert set(store.list_ids()) == referenced_blobs(restarted.cloud)
-        assert list(store.tmp_dir.iterdir()) == []
-    finally:
-        restarted.cloud.close()
+    restarted = clouds.s3(data_dir=harness.config.data_dir)
+    assert restarted.read("crash", "kept") == b"acknowledged"
+    store = runtime(restarted.cloud).blobs
+    assert orphan not in set(store.list_ids())
+    assert set(store.list_ids()) == referenced_blobs(restarted.cloud)
+    assert list(store.tmp_dir.iterdir()) == []
 
 
 def test_interrupted_upload_keeps_the_old_object(s3h: S3Harness) -> None:

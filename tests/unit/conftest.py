@@ -1,0 +1,27 @@
+"""Fixtures of the in-process tests: real clouds from :mod:`tests.unit.harness`, closed after each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.harness import Clouds, InstanceCloud
+
+
+@pytest.fixture
+def clouds(tmp_path: Path) -> Iterator[Clouds]:
+    """Makes harnesses on real clouds under ``tmp_path``; every one is closed when the test ends."""
+    made = Clouds(tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def ic(clouds: Clouds) -> InstanceCloud:
+    """An instances cloud with two agent hosts, one in each of two zones."""
+    made = clouds.instances()
+    made.add_host("h-0000000000000000a", "home-1a")
+    made.add_host("h-0000000000000000b", "home-1b")
+    return made
