@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.test_vpc_api import cleanup, ec2, everything, refused, tagged, wait_for_nat  # noqa: F401
-
-Client = Any
+from tests.e2e.helpers import Client, everything, refused, tagged, wait_for_nat
 
 
-def test_the_reported_refusals(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
+def test_the_reported_refusals(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     """Releasing an associated Elastic IP, launching with an interface in use, importing an empty key."""
     vpc_id = ec2.create_vpc(CidrBlock="10.70.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.70.1.0/24")["Subnet"]["SubnetId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
@@ -47,9 +45,9 @@ def test_the_reported_refusals(ec2: Client, unique: str, cleanup: list[str]) -> 
     wait_for_nat(ec2, nat["NatGatewayId"], "deleted")
 
 
-def test_malformed_ids_come_before_not_found(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
+def test_malformed_ids_come_before_not_found(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     vpc_id = ec2.create_vpc(CidrBlock="10.71.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     before = everything(ec2, vpc_id)
     assert refused(ec2.describe_vpcs, "InvalidVpcID.Malformed", VpcIds=["vpc-012345678"]) == \
         'Invalid id: "vpc-012345678" (expecting "vpc-...")'
@@ -70,10 +68,10 @@ def test_malformed_ids_come_before_not_found(ec2: Client, unique: str, cleanup: 
     assert everything(ec2, vpc_id) == before
 
 
-def test_resources_in_use_are_refused(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
+def test_resources_in_use_are_refused(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     vpc_id = ec2.create_vpc(CidrBlock="10.72.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
     other_vpc = ec2.create_vpc(CidrBlock="10.73.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.extend([vpc_id, other_vpc])
+    vpc_cleanup.extend([vpc_id, other_vpc])
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.72.1.0/24")["Subnet"]["SubnetId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     spare_igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]

@@ -21,7 +21,7 @@ from botocore import xform_name
 
 from controller.ec2.filters import TagSource, getter, values
 from controller.protocol.models import load_service_model
-from tests.e2e.test_ec2_instances_api import agent_rpc
+from tests.e2e.helpers import agent_rpc
 from tests.support import CloudletProcess
 from tests.unit.test_ec2_filters_tables import DOCUMENTED, TABLES
 

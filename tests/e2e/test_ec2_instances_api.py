@@ -7,22 +7,13 @@ its agent: it reports what the "host" sees through the same RPC, which is what m
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.helpers import agent_rpc
 from tests.support import CloudletProcess
-
-
-def agent_rpc(cloud: CloudletProcess, method: str, path: str, body: Any = None) -> Any:
-    token = (cloud.data_dir / "agent.token").read_text().strip()
-    request = urllib.request.Request(f"{cloud.endpoint}/_cloudlet/agent/v1{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 @pytest.fixture

@@ -25,9 +25,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.e2e.test_vpc_api import cleanup, ec2, tagged, wait_for_nat  # noqa: F401  (fixtures)
-
-Client = Any
+from tests.e2e.helpers import Client, tagged, wait_for_nat
 
 
 def only(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -35,18 +33,18 @@ def only(items: list[dict[str, Any]]) -> dict[str, Any]:
     return items[0]
 
 
-def new_vpc(ec2: Client, cleanup: list[str], unique: str, cidr: str) -> str:  # noqa: F811
+def new_vpc(ec2: Client, vpc_cleanup: list[str], unique: str, cidr: str) -> str:
     vpc_id = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     return vpc_id
 
 
-def test_vpc_and_its_attributes(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
+def test_vpc_and_its_attributes(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     created = ec2.create_vpc(CidrBlock="10.60.0.0/16", InstanceTenancy="default",
                              TagSpecifications=[{"ResourceType": "vpc", "Tags": [
                                  {"Key": "Name", "Value": unique}, {"Key": "team", "Value": ""}]}])["Vpc"]
     vpc_id = created["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     read = only(ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"])
     assert {k: read[k] for k in ("CidrBlock", "InstanceTenancy", "IsDefault", "State", "VpcId")} == {
         "CidrBlock": "10.60.0.0/16", "InstanceTenancy": "default", "IsDefault": False, "State": "available",
@@ -75,10 +73,10 @@ def test_vpc_and_its_attributes(ec2: Client, unique: str, cleanup: list[str]) ->
         "Value": True}
 
 
-def test_tags_read_back_as_written(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
+def test_tags_read_back_as_written(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     """API_CreateTags overwrites a key's value; API_DeleteTags removes a key whatever its value when no
     value is given, and only when the value matches when one is (an empty one included)."""
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.59.0.0/16")
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.59.0.0/16")
     ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "env", "Value": "dev"}, {"Key": "empty", "Value": ""},
                                               {"Key": "owner", "Value": "ops"}, {"Key": "team", "Value": "blue"}])
     ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "env", "Value": "prod"}])
@@ -95,8 +93,8 @@ def test_tags_read_back_as_written(ec2: Client, unique: str, cleanup: list[str])
         ("Name", unique, "vpc"), ("env", "prod", "vpc"), ("owner", "ops", "vpc")]
 
 
-def test_subnet_and_modify_subnet_attribute(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.61.0.0/16")
+def test_subnet_and_modify_subnet_attribute(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.61.0.0/16")
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.61.3.0/24", AvailabilityZone="home-1b",
                                TagSpecifications=tagged("subnet", unique))["Subnet"]
     read = only(ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"])
@@ -119,8 +117,8 @@ def test_subnet_and_modify_subnet_attribute(ec2: Client, unique: str, cleanup: l
     assert read["Tags"] == [{"Key": "Name", "Value": unique}]
 
 
-def test_route_tables_routes_and_associations(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.62.0.0/16")
+def test_route_tables_routes_and_associations(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.62.0.0/16")
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.62.1.0/24")["Subnet"]["SubnetId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
@@ -171,8 +169,8 @@ def test_route_tables_routes_and_associations(ec2: Client, unique: str, cleanup:
     ec2.delete_internet_gateway(InternetGatewayId=igw)
 
 
-def test_internet_and_egress_only_gateways(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.63.0.0/16")
+def test_internet_and_egress_only_gateways(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.63.0.0/16")
     igw = ec2.create_internet_gateway(TagSpecifications=tagged("internet-gateway", unique))["InternetGateway"]
     assert igw["Attachments"] == [] and igw["Tags"] == [{"Key": "Name", "Value": unique}]
     ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
@@ -188,8 +186,8 @@ def test_internet_and_egress_only_gateways(ec2: Client, unique: str, cleanup: li
     assert read["EgressOnlyInternetGatewayId"] == eigw["EgressOnlyInternetGatewayId"]
 
 
-def test_nat_gateway_and_elastic_ips(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.64.0.0/16")
+def test_nat_gateway_and_elastic_ips(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.64.0.0/16")
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.64.1.0/24")["Subnet"]["SubnetId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
@@ -223,8 +221,8 @@ def test_nat_gateway_and_elastic_ips(ec2: Client, unique: str, cleanup: list[str
     ec2.delete_internet_gateway(InternetGatewayId=igw)
 
 
-def test_network_acl_entries_read_back_canonically(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.65.0.0/16")
+def test_network_acl_entries_read_back_canonically(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.65.0.0/16")
     acl_id = ec2.create_network_acl(VpcId=vpc_id, TagSpecifications=tagged("network-acl", unique))["NetworkAcl"][
         "NetworkAclId"]
     written = [
@@ -270,8 +268,8 @@ def test_network_acl_entries_read_back_canonically(ec2: Client, unique: str, cle
                      "CidrBlock": "10.0.0.0/8"}
 
 
-def test_security_group_rules_read_back_canonically(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.66.0.0/16")
+def test_security_group_rules_read_back_canonically(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.66.0.0/16")
     peer = ec2.create_security_group(GroupName=f"{unique}-peer", Description="peer", VpcId=vpc_id)["GroupId"]
     group = ec2.create_security_group(GroupName=f"{unique}-web", Description="web servers", VpcId=vpc_id,
                                       TagSpecifications=tagged("security-group", unique))["GroupId"]
@@ -333,8 +331,8 @@ def test_security_group_rules_read_back_canonically(ec2: Client, unique: str, cl
         (True, "-1", -1, -1, "0.0.0.0/0")]
 
 
-def test_network_interface_and_its_attributes(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    vpc_id = new_vpc(ec2, cleanup, unique, "10.67.0.0/16")
+def test_network_interface_and_its_attributes(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.67.0.0/16")
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.67.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{unique}-g", Description="g", VpcId=vpc_id)["GroupId"]
     created = ec2.create_network_interface(SubnetId=subnet, Groups=[group], Description="app", PrivateIpAddresses=[
@@ -360,7 +358,7 @@ def test_network_interface_and_its_attributes(ec2: Client, unique: str, cleanup:
     assert (read["SourceDestCheck"], read["Description"]) == (False, "changed")
 
 
-def test_key_pairs(ec2: Client, unique: str) -> None:  # noqa: F811
+def test_key_pairs(ec2: Client, unique: str) -> None:
     key = ed25519.Ed25519PrivateKey.generate().public_key()
     line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     imported = ec2.import_key_pair(KeyName=f"{unique}-imported", PublicKeyMaterial=f"{line} me@host".encode(),
@@ -384,9 +382,9 @@ def test_key_pairs(ec2: Client, unique: str) -> None:  # noqa: F811
         ec2.delete_key_pair(KeyName=f"{unique}-created")
 
 
-def test_peering_connection(ec2: Client, unique: str, cleanup: list[str]) -> None:  # noqa: F811
-    left = new_vpc(ec2, cleanup, unique, "10.68.0.0/16")
-    right = new_vpc(ec2, cleanup, unique, "10.69.0.0/16")
+def test_peering_connection(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
+    left = new_vpc(ec2, vpc_cleanup, unique, "10.68.0.0/16")
+    right = new_vpc(ec2, vpc_cleanup, unique, "10.69.0.0/16")
     created = ec2.create_vpc_peering_connection(VpcId=left, PeerVpcId=right, TagSpecifications=tagged(
         "vpc-peering-connection", unique))["VpcPeeringConnection"]
     pcx = created["VpcPeeringConnectionId"]
@@ -401,7 +399,7 @@ def test_peering_connection(ec2: Client, unique: str, cleanup: list[str]) -> Non
     ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
 
 
-def test_placement_groups(ec2: Client, unique: str) -> None:  # noqa: F811
+def test_placement_groups(ec2: Client, unique: str) -> None:
     made = ec2.create_placement_group(GroupName=f"{unique}-p", Strategy="partition", PartitionCount=3,
                                       TagSpecifications=tagged("placement-group", unique))["PlacementGroup"]
     spread = ec2.create_placement_group(GroupName=f"{unique}-s", Strategy="spread")["PlacementGroup"]

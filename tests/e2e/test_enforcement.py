@@ -8,52 +8,10 @@ must come back in each service's own AccessDenied form.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import botocore.exceptions
-import pytest
-
-from tests.e2e.test_iam_api import Cleanup, error_of
+from tests.e2e.helpers import Cleanup, allow, denied, deny, document, new_user
 from tests.support import CloudletProcess, Credentials
-
-
-def document(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str | list[str], resource: str = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str | list[str], resource: str = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
-
-
-@pytest.fixture
-def iam(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("iam")
-
-
-@pytest.fixture
-def cleanup(iam: Any) -> Iterator[Cleanup]:
-    tracker = Cleanup(iam)
-    yield tracker
-    tracker.run()
-
-
-def new_user(iam: Any, cleanup: Cleanup, name: str, **create: Any) -> Credentials:
-    cleanup.users.append(name)
-    iam.create_user(UserName=name, **create)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
-
-
-def denied(call: Any, *args: Any, **kwargs: Any) -> tuple[str, int, str]:
-    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        call(*args, **kwargs)
-    code, status = error_of(excinfo)
-    return code, status, excinfo.value.response["Error"]["Message"]
 
 
 def test_a_new_user_is_denied_everything(cloudlet: CloudletProcess, iam: Any, unique: str,

@@ -2,89 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.exceptions
 import pytest
 
+from tests.e2e.helpers import Cleanup, error_of
 from tests.support import CloudletProcess
 
 ALLOW_DESCRIBE = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]})
 TRUST_EC2 = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-
-
-def error_of(excinfo: pytest.ExceptionInfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-class Cleanup:
-    """Deletes what a test created, dependents first, whatever state the test left it in."""
-
-    def __init__(self, iam: Any) -> None:
-        self.iam = iam
-        self.users: list[str] = []
-        self.groups: list[str] = []
-        self.roles: list[str] = []
-        self.policies: list[str] = []
-        self.profiles: list[str] = []
-
-    def run(self) -> None:
-        iam = self.iam
-        for name in self.profiles:
-            self._quietly(lambda n=name: [iam.remove_role_from_instance_profile(InstanceProfileName=n,
-                                                                                 RoleName=r["RoleName"])
-                                          for r in iam.get_instance_profile(InstanceProfileName=n)
-                                          ["InstanceProfile"]["Roles"]])
-            self._quietly(lambda n=name: iam.delete_instance_profile(InstanceProfileName=n))
-        for name in self.users:
-            self._quietly(lambda n=name: [iam.delete_access_key(UserName=n, AccessKeyId=k["AccessKeyId"])
-                                          for k in iam.list_access_keys(UserName=n)["AccessKeyMetadata"]])
-            self._quietly(lambda n=name: [iam.remove_user_from_group(UserName=n, GroupName=g["GroupName"])
-                                          for g in iam.list_groups_for_user(UserName=n)["Groups"]])
-            self._detach_all("user", name)
-            self._quietly(lambda n=name: iam.delete_user(UserName=n))
-        for name in self.groups:
-            self._detach_all("group", name)
-            self._quietly(lambda n=name: iam.delete_group(GroupName=n))
-        for name in self.roles:
-            self._detach_all("role", name)
-            self._quietly(lambda n=name: iam.delete_role(RoleName=n))
-        for arn in self.policies:
-            self._quietly(lambda a=arn: [iam.delete_policy_version(PolicyArn=a, VersionId=v["VersionId"])
-                                         for v in iam.list_policy_versions(PolicyArn=a)["Versions"]
-                                         if not v["IsDefaultVersion"]])
-            self._quietly(lambda a=arn: iam.delete_policy(PolicyArn=a))
-
-    def _detach_all(self, kind: str, name: str) -> None:
-        iam, title = self.iam, kind.capitalize()
-        member = {f"{title}Name": name}
-        self._quietly(lambda: [getattr(iam, f"delete_{kind}_policy")(**member, PolicyName=p)
-                               for p in getattr(iam, f"list_{kind}_policies")(**member)["PolicyNames"]])
-        self._quietly(lambda: [getattr(iam, f"detach_{kind}_policy")(**member, PolicyArn=p["PolicyArn"])
-                               for p in getattr(iam, f"list_attached_{kind}_policies")(**member)["AttachedPolicies"]])
-
-    @staticmethod
-    def _quietly(action: Any) -> None:
-        with contextlib.suppress(botocore.exceptions.ClientError):
-            action()
-
-
-@pytest.fixture
-def iam(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("iam")
-
-
-@pytest.fixture
-def cleanup(iam: Any) -> Iterator[Cleanup]:
-    tracker = Cleanup(iam)
-    yield tracker
-    tracker.run()
 
 
 def test_users_lifecycle_and_errors(cloudlet: CloudletProcess, iam: Any, unique: str, cleanup: Cleanup) -> None:

@@ -21,26 +21,13 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.e2e.test_enforcement import allow, denied, document, new_user
-from tests.e2e.test_iam_api import Cleanup
+from tests.e2e.helpers import Cleanup, allow, denied, document, new_user
 from tests.support import CloudletProcess, Credentials
 
 UNKNOWN_DEVICE = ("MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial "
                   "number is valid and associated with this user.")
 INVALID_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
 STEP = 30
-
-
-@pytest.fixture
-def iam(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("iam")
-
-
-@pytest.fixture
-def cleanup(iam: Any) -> Iterator[Cleanup]:
-    tracker = Cleanup(iam)
-    yield tracker
-    tracker.run()
 
 
 class Devices:

@@ -15,27 +15,12 @@ each test asks the simulator, then makes the real call, and expects the same dec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.exceptions
-import pytest
 
-from tests.e2e.test_enforcement import allow, denied, deny, document, new_user
-from tests.e2e.test_iam_api import Cleanup
+from tests.e2e.helpers import Cleanup, allow, denied, deny, document, new_user
 from tests.support import CloudletProcess
-
-
-@pytest.fixture
-def iam(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("iam")
-
-
-@pytest.fixture
-def cleanup(iam: Any) -> Iterator[Cleanup]:
-    tracker = Cleanup(iam)
-    yield tracker
-    tracker.run()
 
 
 def _decisions(iam: Any, source: str, actions: list[str], **extra: Any) -> list[str]:

@@ -5,26 +5,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.e2e.test_enforcement import allow, denied, document, new_user
-from tests.e2e.test_iam_api import Cleanup
+from tests.e2e.helpers import Cleanup, allow, denied, document, new_user
 from tests.support import REPO, CloudletProcess, Credentials
-
-
-@pytest.fixture
-def iam(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("iam")
-
-
-@pytest.fixture
-def cleanup(iam: Any) -> Iterator[Cleanup]:
-    tracker = Cleanup(iam)
-    yield tracker
-    tracker.run()
 
 
 def test_create_account_and_assume_its_access_role(cloudlet: CloudletProcess, iam: Any, unique: str,

@@ -13,33 +13,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_enforcement import denied, document
-from tests.support import REPO, CloudletProcess, Credentials
+from tests.e2e.helpers import denied, document, member_account
+from tests.support import CloudletProcess, Credentials
 
 SCP = "SERVICE_CONTROL_POLICY"
 FULL = "p-FullAWSAccess"
-
-
-def member_account(cloudlet: CloudletProcess, name: str) -> tuple[str, Credentials]:
-    """A new member account and its root user's key (``cloudlet account create`` prints it)."""
-    out = subprocess.run([sys.executable, "-m", "controller.cli", "account", "create", name,
-                          "--data-dir", str(cloudlet.data_dir)], cwd=REPO, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    key_id = re.search(r"aws_access_key_id = (\S+)", out).group(1)
-    secret = re.search(r"aws_secret_access_key = (\S+)", out).group(1)
-    return re.search(r"account (\d{12})", out).group(1), Credentials(key_id, secret)
-
-
-@pytest.fixture
-def org(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("organizations")
 
 
 @pytest.fixture

@@ -9,18 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
-from tests.e2e.test_enforcement import denied
-from tests.e2e.test_organizations_scps import member_account
+from tests.e2e.helpers import denied, member_account
 from tests.support import CloudletProcess
 
 MISSING_OU = "ou-zzzz-zzzzzzzz"
-
-
-@pytest.fixture
-def org(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("organizations")
 
 
 def _root(org: Any) -> dict[str, Any]:

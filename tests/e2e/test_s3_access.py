@@ -11,14 +11,9 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.e2e.test_iam_api import Cleanup
-from tests.e2e.test_s3_helpers import new_bucket, remove_bucket
+from tests.e2e.helpers import Cleanup
+from tests.e2e.s3_helpers import new_bucket, remove_bucket
 from tests.support import CloudletProcess, Credentials
-
-
-@pytest.fixture
-def s3(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("s3")
 
 
 @pytest.fixture
@@ -26,13 +21,6 @@ def bucket(s3: Any, unique: str) -> Iterator[str]:
     name = new_bucket(s3, f"{unique}-acc")
     yield name
     remove_bucket(s3, name)
-
-
-@pytest.fixture
-def cleanup(cloudlet: CloudletProcess) -> Iterator[Cleanup]:
-    tracker = Cleanup(cloudlet.client("iam"))
-    yield tracker
-    tracker.run()
 
 
 def user_with_policy(cloudlet: CloudletProcess, cleanup: Cleanup, name: str, *statements: dict) -> Credentials:

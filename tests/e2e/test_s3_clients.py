@@ -22,15 +22,10 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from minio import Minio
 
-from tests.e2e.test_s3_helpers import new_bucket, remove_bucket
+from tests.e2e.s3_helpers import new_bucket, remove_bucket
 from tests.support import REPO, CloudletProcess
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def s3(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("s3")
 
 
 @pytest.fixture

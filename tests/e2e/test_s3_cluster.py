@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from tests.e2e.test_s3_helpers import new_bucket, remove_bucket
+from tests.e2e.s3_helpers import new_bucket, remove_bucket
 from tests.support import CloudletProcess
 
 MiB = 1024 * 1024

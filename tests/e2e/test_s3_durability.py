@@ -18,7 +18,7 @@ import botocore.exceptions
 import pytest
 
 from controller.s3.engine import INLINE_LIMIT
-from tests.e2e.test_s3_helpers import PatternStream, new_bucket, remove_bucket
+from tests.e2e.s3_helpers import PatternStream, new_bucket, remove_bucket
 from tests.support import CloudletProcess
 
 GiB = 1024**3

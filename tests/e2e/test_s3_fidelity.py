@@ -17,14 +17,9 @@ import botocore.exceptions
 import pytest
 from botocore import UNSIGNED
 
-from tests.e2e.test_iam_api import Cleanup
-from tests.e2e.test_s3_helpers import new_bucket, remove_bucket
+from tests.e2e.helpers import Cleanup
+from tests.e2e.s3_helpers import new_bucket, remove_bucket
 from tests.support import CloudletProcess, Credentials
-
-
-@pytest.fixture
-def s3(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("s3")
 
 
 @pytest.fixture

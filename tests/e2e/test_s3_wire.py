@@ -14,18 +14,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.test_s3_helpers import (
+from tests.e2e.s3_helpers import (
     new_bucket,
     remove_bucket,
     send_signed,
     signed_chunks,
 )
 from tests.support import CloudletProcess
-
-
-@pytest.fixture
-def s3(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("s3")
 
 
 @pytest.fixture

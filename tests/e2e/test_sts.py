@@ -11,8 +11,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.e2e.test_enforcement import allow, denied, document, new_user
-from tests.e2e.test_iam_api import Cleanup
+from tests.e2e.helpers import Cleanup, allow, denied, document, new_user
 from tests.support import CloudletProcess, Credentials
 
 
@@ -23,18 +22,6 @@ def trust(principal: dict[str, Any], **extra: Any) -> str:
 def session_credentials(response: dict[str, Any]) -> Credentials:
     creds = response["Credentials"]
     return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-
-
-@pytest.fixture
-def iam(cloudlet: CloudletProcess) -> Any:
-    return cloudlet.client("iam")
-
-
-@pytest.fixture
-def cleanup(iam: Any) -> Iterator[Cleanup]:
-    tracker = Cleanup(iam)
-    yield tracker
-    tracker.run()
 
 
 def make_role(iam: Any, cleanup: Cleanup, name: str, trust_policy: str, *policies: dict[str, Any],

@@ -10,121 +10,18 @@ prefix and removes it, so reruns and other tests never see leftovers.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import botocore.exceptions
 import pytest
 
+from tests.e2e.helpers import Client, error_of, everything, refused, tagged, teardown_vpc, wait_for_nat
 from tests.support import CloudletProcess, Credentials
 
-Client = Any
 
-
-def error_of(excinfo: pytest.ExceptionInfo) -> tuple[str, int, str]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
-
-
-def refused(call: Callable[..., Any], code: str, **params: Any) -> str:
-    """Call an API that must fail with ``code`` (HTTP 400); returns AWS's message."""
-    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        call(**params)
-    got, status, message = error_of(excinfo)
-    assert (got, status) == (code, 400), message
-    return message
-
-
-def tagged(kind: str, name: str) -> list[dict[str, Any]]:
-    return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
-
-
-@pytest.fixture
-def ec2(cloudlet: CloudletProcess) -> Client:
-    return cloudlet.client("ec2")
-
-
-@pytest.fixture
-def cleanup(ec2: Client, unique: str) -> Iterator[list[str]]:
-    """VPC ids to tear down (with everything in them) after the test, plus the run's tagged addresses."""
-    vpcs: list[str] = []
-    yield vpcs
-    for vpc_id in vpcs:
-        teardown_vpc(ec2, vpc_id)
-    for address in ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [f"{unique}*"]}])["Addresses"]:
-        ec2.release_address(AllocationId=address["AllocationId"])
-
-
-def teardown_vpc(ec2: Client, vpc_id: str) -> None:
-    """Delete a VPC and its contents in the order AWS requires."""
-    if not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"]:
-        return
-    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
-    for nat in ec2.describe_nat_gateways(Filter=by_vpc)["NatGateways"]:
-        if nat["State"] in ("pending", "available"):
-            ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
-    for pcx in ec2.describe_vpc_peering_connections(Filters=[
-            {"Name": "requester-vpc-info.vpc-id", "Values": [vpc_id]},
-            {"Name": "status-code", "Values": ["active", "pending-acceptance"]}])["VpcPeeringConnections"]:
-        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx["VpcPeeringConnectionId"])
-    for eni in ec2.describe_network_interfaces(Filters=by_vpc)["NetworkInterfaces"]:
-        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
-    groups = [g for g in ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"] if g["GroupName"] != "default"]
-    for group in groups:
-        if group["IpPermissions"]:
-            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
-    for group in groups:
-        ec2.delete_security_group(GroupId=group["GroupId"])
-    for table in ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]:
-        for association in table["Associations"]:
-            if not association["Main"]:
-                ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
-    for subnet in ec2.describe_subnets(Filters=by_vpc)["Subnets"]:
-        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-    for table in ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]:
-        if not any(a["Main"] for a in table["Associations"]):
-            ec2.delete_route_table(RouteTableId=table["RouteTableId"])
-    for acl in ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]:
-        if not acl["IsDefault"]:
-            ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
-    for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])[
-            "InternetGateways"]:
-        ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
-        ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
-    for eigw in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]:
-        if eigw["Attachments"][0]["VpcId"] == vpc_id:
-            ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=eigw["EgressOnlyInternetGatewayId"])
-    ec2.delete_vpc(VpcId=vpc_id)
-
-
-def wait_for_nat(ec2: Client, nat_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        nat = ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]
-        if nat["State"] == wanted or time.monotonic() > deadline:
-            return nat
-        time.sleep(0.2)
-
-
-def everything(ec2: Client, vpc_id: str) -> dict[str, Any]:
-    """What Describe* shows of one VPC (and the account's addresses)."""
-    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
-    strip = lambda r: {k: v for k, v in r.items() if k != "ResponseMetadata"}  # noqa: E731
-    return {"vpcs": strip(ec2.describe_vpcs(VpcIds=[vpc_id])), "subnets": strip(ec2.describe_subnets(Filters=by_vpc)),
-            "tables": strip(ec2.describe_route_tables(Filters=by_vpc)),
-            "acls": strip(ec2.describe_network_acls(Filters=by_vpc)),
-            "groups": strip(ec2.describe_security_groups(Filters=by_vpc)),
-            "enis": strip(ec2.describe_network_interfaces(Filters=by_vpc)),
-            "nats": strip(ec2.describe_nat_gateways(Filter=by_vpc)),
-            "igws": strip(ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])),
-            "addresses": strip(ec2.describe_addresses())}
-
-
-def test_the_walkthrough_with_boto3(ec2: Client, unique: str, cleanup: list[str]) -> None:
+def test_the_walkthrough_with_boto3(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]
     vpc_id = vpc["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     assert vpc["CidrBlock"] == "10.20.0.0/16" and not vpc["IsDefault"]
     public = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.20.1.0/24", AvailabilityZone="home-1a",
                                TagSpecifications=tagged("subnet", f"{unique}-public"))["Subnet"]["SubnetId"]
@@ -204,9 +101,9 @@ def test_the_walkthrough_with_boto3(ec2: Client, unique: str, cleanup: list[str]
     refused(ec2.describe_vpcs, "InvalidVpcID.NotFound", VpcIds=[vpc_id])
 
 
-def test_bad_input_gets_aws_errors_and_changes_nothing(ec2: Client, unique: str, cleanup: list[str]) -> None:
+def test_bad_input_gets_aws_errors_and_changes_nothing(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     vpc_id = ec2.create_vpc(CidrBlock="10.21.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.21.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{unique}-g", Description="g", VpcId=vpc_id)["GroupId"]
     ssh = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
@@ -241,14 +138,14 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(ec2: Client, unique: str,
     assert everything(ec2, vpc_id) == before
 
 
-def test_default_vpc_filters_and_pages(ec2: Client, unique: str, cleanup: list[str]) -> None:
+def test_default_vpc_filters_and_pages(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     assert [v["CidrBlock"] for v in default] == ["172.31.0.0/16"]
     zones = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     assert sorted(s["AvailabilityZone"] for s in zones) == ["home-1a", "home-1b"]
     assert all(s["MapPublicIpOnLaunch"] for s in zones)
     vpc_id = ec2.create_vpc(CidrBlock="10.24.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     made = {ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.24.{i}.0/24",
                               TagSpecifications=tagged("subnet", f"{unique}-{i}"))["Subnet"]["SubnetId"]
             for i in range(7)}
@@ -262,11 +159,11 @@ def test_default_vpc_filters_and_pages(ec2: Client, unique: str, cleanup: list[s
     assert tags == [{"Key": "Name", "ResourceId": vpc_id, "ResourceType": "vpc", "Value": unique}]
 
 
-def test_peering_routes_and_eigw(ec2: Client, unique: str, cleanup: list[str]) -> None:
+def test_peering_routes_and_eigw(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     left = ec2.create_vpc(CidrBlock="10.25.0.0/16", AmazonProvidedIpv6CidrBlock=True,
                           TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
     right = ec2.create_vpc(CidrBlock="10.26.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.extend([left, right])
+    vpc_cleanup.extend([left, right])
     pcx = ec2.create_vpc_peering_connection(VpcId=left, PeerVpcId=right)["VpcPeeringConnection"][
         "VpcPeeringConnectionId"]
     pending = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"][0]
@@ -285,7 +182,7 @@ def test_peering_routes_and_eigw(ec2: Client, unique: str, cleanup: list[str]) -
     routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
     assert next(r for r in routes if r.get("VpcPeeringConnectionId") == pcx)["State"] == "blackhole"
     overlap = ec2.create_vpc(CidrBlock="10.25.128.0/17", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(overlap)
+    vpc_cleanup.append(overlap)
     failed = ec2.create_vpc_peering_connection(VpcId=left, PeerVpcId=overlap)["VpcPeeringConnection"][
         "VpcPeeringConnectionId"]
     assert ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[failed])["VpcPeeringConnections"][0][
@@ -294,10 +191,10 @@ def test_peering_routes_and_eigw(ec2: Client, unique: str, cleanup: list[str]) -
 
 
 def test_iam_policies_see_vpc_arns_and_tags(cloudlet: CloudletProcess, ec2: Client, unique: str,
-                                            cleanup: list[str]) -> None:
+                                            vpc_cleanup: list[str]) -> None:
     """A user allowed to delete only subnets tagged team=blue, in one VPC, gets UnauthorizedOperation elsewhere."""
     vpc_id = ec2.create_vpc(CidrBlock="10.27.0.0/16", TagSpecifications=tagged("vpc", unique))["Vpc"]["VpcId"]
-    cleanup.append(vpc_id)
+    vpc_cleanup.append(vpc_id)
     blue, red = (ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.27.{i}.0/24", TagSpecifications=[
         {"ResourceType": "subnet", "Tags": [{"Key": "team", "Value": team}]}])["Subnet"]["SubnetId"]
         for i, team in ((1, "blue"), (2, "red")))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_vpc_api import teardown_vpc, wait_for_nat
+from tests.e2e.helpers import teardown_vpc, wait_for_nat
 from tests.support import CloudletProcess
 
 

@@ -33,7 +33,8 @@ import pytest
 from agent.network import naming, netns
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
-from tests.e2e.test_vpc_api import teardown_vpc, wait_for_nat
+from tests.e2e.dataplane_helpers import addresses_in, expect, wait_until
+from tests.e2e.helpers import teardown_vpc, wait_for_nat
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
 
@@ -134,19 +135,6 @@ class Topology:
             return {}
 
 
-def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-    return time.monotonic() - started
-
-
-def addresses_in(ns: str) -> str:
-    return subprocess.run(["ip", "-n", ns, "-br", "addr"], capture_output=True, text=True).stdout
-
-
 def managed_namespaces() -> list[str]:
     return [name for name in netns.list_names() if naming.is_managed_netns(PREFIX, name)]
 
@@ -191,11 +179,6 @@ def run_in(ns: str, script: str, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None and "ready" in proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
     return proc
-
-
-def expect(probes: list[Probe]) -> None:
-    failed = lab.failures(lab.run_probes(probes))
-    assert not failed, "\n".join(failed)
 
 
 def tags(kind: str, name: str) -> str:

@@ -26,9 +26,14 @@ import pytest
 from agent.network import netns
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
-from tests.e2e.test_vpc_api import teardown_vpc
-from tests.e2e.test_vpc_dataplane import addresses_in, expect, pytestmark, wait_until  # noqa: F401 - the skip
+from tests.e2e.dataplane_helpers import addresses_in, expect, wait_until
+from tests.e2e.helpers import teardown_vpc
+from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
+
+require(missing_root() + missing_tools("nft", "dnsmasq", "nsenter", "ping", "curl", "busybox"),
+        "VPC dataplane tests")
+pytestmark = pytest.mark.root
 
 RUN = uuid.uuid4().hex[:5]
 PREFIX = {"a": f"cl-{RUN}a-", "b": f"cl-{RUN}b-"}

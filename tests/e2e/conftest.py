@@ -1,0 +1,53 @@
+"""Fixtures the end-to-end tests share: clients of the session's ``cloudlet up`` and cleanups after a test.
+
+The ``cloudlet`` fixture itself (one real server per session) is in ``tests/conftest.py``; the helpers these
+fixtures use are in :mod:`tests.e2e.helpers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.helpers import Cleanup, Client, teardown_vpc
+from tests.support import CloudletProcess
+
+
+@pytest.fixture
+def iam(cloudlet: CloudletProcess) -> Client:
+    return cloudlet.client("iam")
+
+
+@pytest.fixture
+def ec2(cloudlet: CloudletProcess) -> Client:
+    return cloudlet.client("ec2")
+
+
+@pytest.fixture
+def s3(cloudlet: CloudletProcess) -> Client:
+    return cloudlet.client("s3")
+
+
+@pytest.fixture
+def org(cloudlet: CloudletProcess) -> Client:
+    return cloudlet.client("organizations")
+
+
+@pytest.fixture
+def cleanup(iam: Client) -> Iterator[Cleanup]:
+    """IAM entities a test made (it appends their names), deleted after it whatever state it left them in."""
+    tracker = Cleanup(iam)
+    yield tracker
+    tracker.run()
+
+
+@pytest.fixture
+def vpc_cleanup(ec2: Client, unique: str) -> Iterator[list[str]]:
+    """VPC ids to tear down (with everything in them) after the test, plus the run's tagged addresses."""
+    vpcs: list[str] = []
+    yield vpcs
+    for vpc_id in vpcs:
+        teardown_vpc(ec2, vpc_id)
+    for address in ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [f"{unique}*"]}])["Addresses"]:
+        ec2.release_address(AllocationId=address["AllocationId"])
