@@ -30,6 +30,7 @@ from controller.ec2 import images, instance_actions, interfaces, state
 from controller.ec2.instance_lifecycle import Observation
 from controller.errors import ServiceError
 from controller.hosts import state as hosts_state
+from controller.state import Database
 
 #: The accounts VPC tests act as: plain ids, since VPC handlers never look an account up.
 ACCOUNT = "111111111111"
@@ -55,7 +56,7 @@ class CloudHarness:
         self.closed = False
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
         return self.cloud.db
 
     @property
@@ -91,6 +92,8 @@ class CloudHarness:
 
 
 class VpcCloud(CloudHarness):
+    """VPC operations as plain account ids (no accounts are made: VPC handlers never look one up)."""
+
     service = "ec2"
 
     def launch(self, subnet_id: str, instance_id: str, *, account: str = ACCOUNT, **options: Any) -> str:
