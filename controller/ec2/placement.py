@@ -73,22 +73,15 @@ def scheduler_hosts(conn: Connection, config: Config, *, exclude: str | None = N
     dedicated = instance_state.dedicated_hosts
     backing = {r["physical_host_id"]: r["host_id"] for r in conn.execute(
         select(dedicated.c.host_id, dedicated.c.physical_host_id).where(dedicated.c.state == "available")).mappings()}
-    table = hosts_state.hosts
-    return [scheduler.Host(host_id=r["host_id"], zone=r["zone"], vcpus=r["vcpus"], memory_mib=r["memory_mib"],
-                           up=now - r["last_heartbeat"] < hosts_state.HEARTBEAT_TIMEOUT,
-                           can_run=r["hypervisor"] in HYPERVISORS, guests=tuple(guests.get(r["host_id"], ())),
-                           dedicated_host_id=backing.get(r["host_id"]))
-            for r in conn.execute(select(table.c.host_id, table.c.zone, table.c.vcpus, table.c.memory_mib,
-                                         table.c.hypervisor, table.c.last_heartbeat)
-                                  .order_by(table.c.host_id)).mappings()]
+    records = sorted(hosts_state.host_records(conn, now), key=lambda host: host.host_id)
+    return [scheduler.Host(host_id=h.host_id, zone=h.zone, vcpus=h.vcpus, memory_mib=h.memory_mib,
+                           up=h.state == "up", can_run=h.hypervisor in HYPERVISORS,
+                           guests=tuple(guests.get(h.host_id, ())), dedicated_host_id=backing.get(h.host_id))
+            for h in records]
 
 
 def host_is_up(conn: Connection, host_id: str | None) -> bool:
-    if host_id is None:
-        return False
-    table = hosts_state.hosts
-    seen = conn.execute(select(table.c.last_heartbeat).where(table.c.host_id == host_id)).scalar()
-    return seen is not None and utcnow() - seen < hosts_state.HEARTBEAT_TIMEOUT
+    return host_id is not None and hosts_state.host_is_up(conn, host_id)
 
 
 # --- placement groups -------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, select, text, update
+from sqlalchemy import Column, Connection, Integer, String, Table, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.wire import Heartbeat, HostRecord, HostRegistration
@@ -86,10 +86,22 @@ def heartbeat(db: Database, beat: Heartbeat) -> bool:
 
 def list_hosts(db: Database, now: dt.datetime | None = None) -> list[HostRecord]:
     ensure_columns(db)
-    now = now or utcnow()
     with db.read() as conn:
-        rows = conn.execute(select(hosts).order_by(hosts.c.zone, hosts.c.host_id)).mappings().all()
+        return host_records(conn, now)
+
+
+def host_records(conn: Connection, now: dt.datetime | None = None) -> list[HostRecord]:
+    """Every registered host (by zone, then id), read in the caller's transaction: the scheduler places
+    instances against the same snapshot it writes them into."""
+    now = now or utcnow()
+    rows = conn.execute(select(hosts).order_by(hosts.c.zone, hosts.c.host_id)).mappings().all()
     return [_record(row, now) for row in rows]
+
+
+def host_is_up(conn: Connection, host_id: str) -> bool:
+    """Whether ``host_id`` is registered and heard from within :data:`HEARTBEAT_TIMEOUT`."""
+    seen = conn.execute(select(hosts.c.last_heartbeat).where(hosts.c.host_id == host_id)).scalar()
+    return seen is not None and utcnow() - seen < HEARTBEAT_TIMEOUT
 
 
 def get_host(db: Database, host_id: str, now: dt.datetime | None = None) -> HostRecord | None:
