@@ -478,6 +478,25 @@ def fail_capture(db: Database, image_id: str, reason: str) -> None:
         conn.execute(delete(captures).where(captures.c.image_id == image_id))
 
 
+def image_used_on_host(db: Database, host_id: str, image_id: str) -> dict[str, Any] | None:
+    """The image's row when an instance on ``host_id`` uses it (hosts only read the AMIs they run)."""
+    table, instances = instance_state.images, instance_state.instances
+    with db.read() as conn:
+        used = conn.execute(select(instances.c.instance_id).where(instances.c.host_id == host_id,
+                                                                  instances.c.image_id == image_id)).first()
+        row = conn.execute(select(table).where(table.c.image_id == image_id)).mappings().first()
+    return dict(row) if used and row is not None else None
+
+
+def capture_on_host(db: Database, host_id: str, image_id: str) -> bool:
+    """Whether ``image_id`` is being captured from an instance on ``host_id`` (CreateImage's upload)."""
+    captures, instances = instance_state.image_captures, instance_state.instances
+    with db.read() as conn:
+        return conn.execute(select(captures.c.image_id).join(
+            instances, instances.c.instance_id == captures.c.instance_id).where(
+            captures.c.image_id == image_id, instances.c.host_id == host_id)).first() is not None
+
+
 # --- built-in images ---------------------------------------------------------------------------------------------
 
 

@@ -25,9 +25,8 @@ import binascii
 from typing import Any
 
 from flask import current_app, jsonify, request, send_file
-from sqlalchemy import select
 
-from controller.ec2 import image_store, images, instance_actions, instance_state
+from controller.ec2 import image_store, images, instance_actions
 from controller.ec2.instance_lifecycle import Observation
 from controller.errors import ServiceError
 from controller.hosts.rpc import blueprint
@@ -69,33 +68,15 @@ def report_instances(host_id: str) -> Any:
     changed = instance_actions.apply_report(cloud, host_id, seen, complete=complete, consoles=consoles,
                                             reboots=reboots)
     for image_id, reason in failures.items():
-        if _capture_on_host(cloud, host_id, image_id):
+        if images.capture_on_host(cloud.db, host_id, image_id):
             images.fail_capture(cloud.db, image_id, reason)
     return jsonify(changed=changed)
-
-
-def _image_on_host(cloud: Any, host_id: str, image_id: str) -> dict[str, Any] | None:
-    """The image row when an instance on ``host_id`` uses it (hosts only read the AMIs they run)."""
-    table, instances = instance_state.images, instance_state.instances
-    with cloud.db.read() as conn:
-        used = conn.execute(select(instances.c.instance_id).where(instances.c.host_id == host_id,
-                                                                  instances.c.image_id == image_id)).first()
-        row = conn.execute(select(table).where(table.c.image_id == image_id)).mappings().first()
-    return dict(row) if used and row is not None else None
-
-
-def _capture_on_host(cloud: Any, host_id: str, image_id: str) -> bool:
-    captures, instances = instance_state.image_captures, instance_state.instances
-    with cloud.db.read() as conn:
-        return conn.execute(select(captures.c.image_id).join(
-            instances, instances.c.instance_id == captures.c.instance_id).where(
-            captures.c.image_id == image_id, instances.c.host_id == host_id)).first() is not None
 
 
 @blueprint.get("/hosts/<host_id>/images/<image_id>/<role>")
 def image_file(host_id: str, image_id: str, role: str) -> Any:
     cloud = _cloud()
-    row = _image_on_host(cloud, host_id, image_id)
+    row = images.image_used_on_host(cloud.db, host_id, image_id)
     if row is None or role not in FILE_ROLES or role not in row["files"]:
         return jsonify(error=f"no file {role!r} of {image_id} for host {host_id}"), 404
     path = image_store.image_dir(cloud.config, image_id) / row["files"][role]["file"]
@@ -105,7 +86,7 @@ def image_file(host_id: str, image_id: str, role: str) -> Any:
 @blueprint.put("/hosts/<host_id>/images/<image_id>/root_disk")
 def upload_capture(host_id: str, image_id: str) -> Any:
     cloud = _cloud()
-    if not _capture_on_host(cloud, host_id, image_id):
+    if not images.capture_on_host(cloud.db, host_id, image_id):
         return jsonify(error=f"no pending capture of {image_id} on host {host_id}"), 404
     try:
         images.complete_capture(cloud, image_id, request.stream)
