@@ -33,8 +33,14 @@ import re
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from urllib.parse import quote, unquote_to_bytes
 
+from controller.auth.canonical import (
+    canonical_header_value,
+    canonical_query_string,
+    canonical_uri,
+    query_params,
+    raw_query,
+)
 from controller.errors import AccessDenied, ServiceError, error
 from controller.protocol.http import HttpRequest
 
@@ -161,7 +167,7 @@ def parse_authorization(request: HttpRequest, *, service: str = "",
     """
     s3 = service == "s3"
     authorization = (request.headers.get("authorization") or "").strip()
-    query = _query_params(request)
+    query = query_params(request)
     query_algorithm = query.get("x-amz-algorithm")
     if authorization:
         if query_algorithm is not None:
@@ -517,12 +523,12 @@ def canonical_request(request: HttpRequest, info: SignatureInfo, *, service: str
     """The canonical request AWS signs, as text (bytes outside UTF-8 kept as surrogate escapes)."""
     s3 = service == "s3"
     headers = request.headers
-    canonical_headers = "".join(f"{name}:{_canonical_header_value(headers.get(name, ''))}\n"
+    canonical_headers = "".join(f"{name}:{canonical_header_value(headers.get(name, ''))}\n"
                                 for name in info.signed_headers)
     return "\n".join((
         request.method.upper(),
         canonical_uri(request.path, s3=s3),
-        canonical_query_string(_raw_query(request), drop_signature=info.presigned),
+        canonical_query_string(raw_query(request), drop_signature=info.presigned),
         canonical_headers,
         ";".join(info.signed_headers),
         _payload_hash(request, info, s3),
@@ -534,83 +540,3 @@ def _payload_hash(request: HttpRequest, info: SignatureInfo, s3: bool) -> str:
     if s3:
         return info.payload_hash or UNSIGNED_PAYLOAD
     return hashlib.sha256(request.body_bytes()).hexdigest()
-
-
-def canonical_uri(raw_path: str, *, s3: bool) -> str:
-    """S3: each segment decoded then encoded once; others: the raw path, dot segments removed, encoded again."""
-    if not raw_path:
-        return "/"
-    if s3:
-        return "/".join(quote(unquote_to_bytes(_wire_bytes(segment)), safe="") for segment in raw_path.split("/"))
-    return quote(_remove_dot_segments(raw_path) or "/", safe="/~")
-
-
-def canonical_query_string(raw_query: str, *, drop_signature: bool = False) -> str:
-    """Each name and value decoded and AWS-encoded, sorted by name then value."""
-    pairs = []
-    for part in raw_query.split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        name_bytes = _form_decode(name)
-        if drop_signature and name_bytes.lower() == b"x-amz-signature":
-            continue
-        pairs.append((quote(name_bytes, safe=""), quote(_form_decode(value), safe="")))
-    pairs.sort()
-    return "&".join(f"{name}={value}" for name, value in pairs)
-
-
-def _canonical_header_value(value: str) -> str:
-    """Trim and collapse runs of white space; keep the header's bytes as they came on the wire."""
-    return " ".join(_wire_text(value).split())
-
-
-def _remove_dot_segments(path: str) -> str:
-    """RFC 3986 section 5.2.4, and empty segments removed, as the non-S3 services normalize paths."""
-    output: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            if output:
-                output.pop()
-        elif segment and segment != ".":
-            output.append(segment)
-    last = "/" if path.endswith("/") and output else ""
-    return ("/" if path.startswith("/") else "") + "/".join(output) + last
-
-
-def _raw_query(request: HttpRequest) -> str:
-    if request.raw_query or not request.query:
-        return request.raw_query
-    return "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in request.query)
-
-
-def _query_params(request: HttpRequest) -> dict[str, str]:
-    """The decoded query parameters by lower-case name (first occurrence wins)."""
-    params: dict[str, str] = {}
-    raw = _raw_query(request)
-    if not raw:
-        return params
-    for part in raw.split("&"):
-        name, _, value = part.partition("=")
-        key = _form_decode(name).decode("utf-8", "surrogateescape").lower()
-        params.setdefault(key, _form_decode(value).decode("utf-8", "surrogateescape"))
-    return params
-
-
-def _form_decode(text: str) -> bytes:
-    return unquote_to_bytes(_wire_bytes(text).replace(b"+", b" "))
-
-
-def _wire_bytes(text: str) -> bytes:
-    """The bytes a server-decoded string came from: HTTP servers hand headers and paths over as Latin-1."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
-def _wire_text(text: str) -> str:
-    """``text`` as UTF-8 of its wire bytes, with non-UTF-8 bytes kept as surrogate escapes."""
-    if text.isascii():
-        return text
-    return _wire_bytes(text).decode("utf-8", "surrogateescape")
