@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--email", default=None, help="the account's email (default NAME@cloudlet.local)")
     create.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
-    from controller.ec2.connect import add_commands as add_ssh_command
+    from controller.ec2.instances.connect import add_commands as add_ssh_command
     from controller.hosts.cli import add_commands as add_netns_commands
 
     add_netns_commands(commands)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return create_account_command(data_dir, args.name, args.email)
     if args.command == "ssh":
-        from controller.ec2.connect import run as ssh_command
+        from controller.ec2.instances.connect import run as ssh_command
 
         return ssh_command(args, data_dir)
     if args.command == "netns":

@@ -113,7 +113,7 @@ class ControllerLink:
 
 @dataclass(frozen=True)
 class WantedInstance:
-    """One entry of the ``instances`` section (see ``controller.ec2.instances_desired``)."""
+    """One entry of the ``instances`` section (see ``controller.ec2.instances.desired_instances``)."""
 
     instance_id: str
     state: str

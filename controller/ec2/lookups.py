@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, RowMapping, Table, select
 
-from controller.ec2 import ids, state
+from controller.ec2 import ids
 from controller.ec2.ids import Kind
+from controller.ec2.vpc import state
 
 _TABLES: dict[str, tuple[Table, str]] = {
     ids.VPC.prefix: (state.vpcs, "vpc_id"),

@@ -19,11 +19,11 @@ import functools
 from collections.abc import Callable
 
 from controller.api import Handler, Params, RequestContext, ResourceMapper
-from controller.ec2.defaults import ensure_default_vpc
 from controller.ec2.errors import DryRunOperation
 from controller.ec2.ids import Kind
 from controller.ec2.service import api
 from controller.ec2.validate import check_shapes
+from controller.ec2.vpc.default_vpc import ensure_default_vpc
 from controller.protocol.models import load_service_model
 
 #: Stands for "the resource this call creates" in an :func:`arns` spec (its ARN ends in ``/*``).

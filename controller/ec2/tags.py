@@ -15,12 +15,13 @@ from sqlalchemy import Connection, Table, and_, delete, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext, ResourceInfo
-from controller.ec2 import ids, state
+from controller.ec2 import ids
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import InvalidID, InvalidParameterValue, TagLimitExceeded, require
 from controller.ec2.ids import Kind
 from controller.ec2.operation import vpc_operation
 from controller.ec2.service import api
+from controller.ec2.vpc import state
 
 MAX_TAGS_PER_RESOURCE = 50
 MAX_KEY_LENGTH, MAX_VALUE_LENGTH = 128, 256

@@ -39,8 +39,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
     from controller.config import Config
-    from controller.ec2 import interfaces
-    from controller.ec2 import state as ec2_state
+    from controller.ec2.vpc import eni_records
+    from controller.ec2.vpc import state as ec2_state
     from controller.hosts import state as hosts_state
     from controller.state import Database
 
@@ -52,13 +52,13 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         if args.netns_command == "list":
             with db.read() as conn:
-                for item in interfaces.namespace_attachments(conn):
+                for item in eni_records.namespace_attachments(conn):
                     print(f"{item['eni_id']}\t{item['host_id']}\t{item['netns']}\t{item['ifname']}\t"
                           f"{','.join(item['ipv4'])}\t{item['addressing']}")
             return 0
         if args.netns_command == "detach":
             with ec2_state.write(db) as conn:
-                interfaces.detach_namespace(conn, args.eni_id)
+                eni_records.detach_namespace(conn, args.eni_id)
             print(f"{args.eni_id} detached")
             return 0
         host_id = args.host or _local_host_id(config.data_dir)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
                   f"{args.netns}`)", file=sys.stderr)
             return 1
         with ec2_state.write(db) as conn:
-            attachment = interfaces.attach_namespace(conn, args.eni_id, host.host_id, host.zone, args.netns,
+            attachment = eni_records.attach_namespace(conn, args.eni_id, host.host_id, host.zone, args.netns,
                                                      ifname=args.ifname,
                                                      addressing="dhcp" if args.dhcp else "static")
         print(f"{args.eni_id} attached to namespace {args.netns} on {host.host_id} ({attachment})")

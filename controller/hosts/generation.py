@@ -1,7 +1,7 @@
 """The revision counter of every host's desired document, and the wake-up for agents waiting on it.
 
 Any write that can change what some host should run calls :func:`bump` in the same transaction
-(VPC writes through ``controller.ec2.state.write``, instances, host registrations...). The
+(VPC writes through ``controller.ec2.vpc.state.write``, instances, host registrations...). The
 *generation* an agent sees is that counter: it moves with every such change and never goes back.
 
 Agents long-poll ``GET /hosts/<id>/desired?generation=N``; :class:`GenerationWatch` parks those

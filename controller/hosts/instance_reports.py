@@ -9,7 +9,7 @@
        "capture_failures": {"ami-...": "why"}}
 
   ``power`` is the driver's power state (``running``, ``shutoff``...), ``absent`` or ``failed`` (see
-  ``controller.ec2.instance_lifecycle.Observation``); ``complete`` means every instance of the host's
+  ``controller.ec2.instances.lifecycle.Observation``); ``complete`` means every instance of the host's
   desired section is listed (one left out then has nothing on the host). Answers the instances whose
   state changed.
 - ``GET /hosts/<id>/images/<ami>/<file>``: one file of an AMI an instance on this host uses (``root_disk``,
@@ -26,8 +26,8 @@ from typing import Any
 
 from flask import current_app, jsonify, request, send_file
 
-from controller.ec2 import image_store, images, instance_actions
-from controller.ec2.instance_lifecycle import Observation
+from controller.ec2.instances import actions, image_store, images
+from controller.ec2.instances.lifecycle import Observation
 from controller.errors import ServiceError
 from controller.hosts.rpc import blueprint
 
@@ -65,7 +65,7 @@ def report_instances(host_id: str) -> Any:
         seen, consoles, reboots, failures, complete = parse_report(request.get_json(force=True, silent=True))
     except ValueError as exc:
         return jsonify(error=f"bad report: {exc}"), 400
-    changed = instance_actions.apply_report(cloud, host_id, seen, complete=complete, consoles=consoles,
+    changed = actions.apply_report(cloud, host_id, seen, complete=complete, consoles=consoles,
                                             reboots=reboots)
     for image_id, reason in failures.items():
         if images.capture_on_host(cloud.db, host_id, image_id):

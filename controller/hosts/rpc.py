@@ -13,7 +13,7 @@ of the region's zones.
   alone, such as a host going down) and ``changed: false`` is answered when it is the same.
 - ``POST /hosts/<id>/release``: end this host's pending long-polls now (an agent shutting down).
 - ``GET /hosts/<id>/metadata?eni=ENI``: what the instance behind that interface may read from the
-  metadata service, from ``controller.ec2.metadata.metadata_for_interface(cloud, eni_id)``; 404 when
+  metadata service, from ``controller.ec2.instances.metadata.metadata_for_interface(cloud, eni_id)``; 404 when
   it answers None (no instance there) or the interface is not plugged on this host.
 
 The compute agent's endpoints are in ``instance_reports``, on the same blueprint; ``agent_api`` is
@@ -30,8 +30,8 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
-from controller.ec2.interfaces import interface_host
-from controller.ec2.metadata import metadata_for_interface
+from controller.ec2.instances.metadata import metadata_for_interface
+from controller.ec2.vpc.eni_records import interface_host
 from controller.hosts import desired, state
 
 blueprint = Blueprint("agent_rpc", __name__)

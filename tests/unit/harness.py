@@ -26,8 +26,9 @@ from agent.wire import HostRegistration
 from controller.api import Principal, RequestContext
 from controller.cloud import Cloud
 from controller.config import Config
-from controller.ec2 import images, instance_actions, interfaces, state
-from controller.ec2.instance_lifecycle import Observation
+from controller.ec2.instances import actions, images
+from controller.ec2.instances.lifecycle import Observation
+from controller.ec2.vpc import eni_records, state
 from controller.errors import ServiceError
 from controller.hosts import state as hosts_state
 from controller.state import Database
@@ -99,7 +100,7 @@ class VpcCloud(CloudHarness):
     def launch(self, subnet_id: str, instance_id: str, *, account: str = ACCOUNT, **options: Any) -> str:
         """Stand in for RunInstances: the instance's primary interface, as the instance code makes it."""
         with state.write(self.db) as conn:
-            return interfaces.create_primary_interface(conn, self.config, account, subnet_id=subnet_id,
+            return eni_records.create_primary_interface(conn, self.config, account, subnet_id=subnet_id,
                                                        instance_id=instance_id, **options)
 
 
@@ -174,7 +175,7 @@ class InstanceCloud(CloudHarness):
         """An agent report: instance id -> power state (``running``, ``shutoff``, ``absent``, ``failed``)."""
         observations = {i: Observation(power, stopped_by_guest=extra.get("by_guest", False))
                         for i, power in seen.items()}
-        return instance_actions.apply_report(self.cloud, host_id, observations, complete=complete,
+        return actions.apply_report(self.cloud, host_id, observations, complete=complete,
                                              consoles=extra.get("consoles"), reboots=extra.get("reboots"))
 
 

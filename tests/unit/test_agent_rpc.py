@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from controller.ec2 import interfaces
-from controller.ec2 import state as ec2_state
+from controller.ec2.vpc import eni_records
+from controller.ec2.vpc import state as ec2_state
 from controller.errors import ServiceError
 from controller.hosts import agent_api, generation, rpc
 from controller.hosts import state as hosts_state
@@ -56,7 +56,7 @@ class Harness:
 
     def attach(self, eni_id: str, netns: str = "cl-test-ns", host_id: str = "h-1", zone: str = "home-1a") -> str:
         with ec2_state.write(self.cloud.db) as conn:
-            return interfaces.attach_namespace(conn, eni_id, host_id, zone, netns)
+            return eni_records.attach_namespace(conn, eni_id, host_id, zone, netns)
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_a_write_for_this_host_ends_the_long_poll_at_once(harness: Harness) -> N
     assert attachment["gateway"] == "10.0.1.1" and attachment["addressing"] == "static"
     [vpc] = changed["sections"]["network"]["vpcs"]
     port = vpc["enis"][0]["attachment"]
-    assert port == {"port": interfaces.namespace_port(eni), "kind": "veth", "instance_netns": "cl-test-ns",
+    assert port == {"port": eni_records.namespace_port(eni), "kind": "veth", "instance_netns": "cl-test-ns",
                     "guest_ifname": "eth0"}
 
 
@@ -203,13 +203,13 @@ def test_namespace_attachments_follow_ec2_rules(harness: Harness) -> None:
     harness.cloud.refused("DeleteNetworkInterface", {"NetworkInterfaceId": eni}, "InvalidNetworkInterface.InUse")
     harness.cloud.refused("DetachNetworkInterface", {"AttachmentId": attachment}, "OperationNotPermitted")
     with harness.cloud.db.read() as conn:
-        [listed] = interfaces.namespace_attachments(conn)
+        [listed] = eni_records.namespace_attachments(conn)
     assert (listed["eni_id"], listed["host_id"], listed["netns"], listed["vpc_id"]) == (eni, "h-1", "cl-test-ns",
                                                                                         vpc_id)
     with ec2_state.write(harness.cloud.db) as conn:
-        interfaces.detach_namespace(conn, eni)
+        eni_records.detach_namespace(conn, eni)
     with ec2_state.write(harness.cloud.db) as conn:
-        refused("InvalidParameterValue", lambda: interfaces.detach_namespace(conn, eni))
+        refused("InvalidParameterValue", lambda: eni_records.detach_namespace(conn, eni))
     harness.cloud.call("DeleteNetworkInterface", {"NetworkInterfaceId": eni})
     igw = harness.cloud.call("CreateInternetGateway")["InternetGateway"]["InternetGatewayId"]
     harness.cloud.call("AttachInternetGateway", {"InternetGatewayId": igw, "VpcId": vpc_id})

@@ -19,29 +19,24 @@ from typing import Any
 import pytest
 from botocore.model import ListShape, Shape, StructureShape
 
-from controller.ec2 import (
+from controller.ec2 import regions, tags
+from controller.ec2.filters import FilterFields
+from controller.ec2.instances import filters as instance_filters
+from controller.ec2.instances import image_filters, instance_profiles, keypairs, placement, type_filters
+from controller.ec2.service import api as ec2_api
+from controller.ec2.vpc import (
     addresses,
     gateways,
-    image_filters,
-    instance_filters,
-    instance_profiles,
-    instance_type_filters,
-    keypairs,
     nat_gateways,
     network_acls,
     network_interfaces,
     peering,
-    placement,
     prefix_lists,
-    regions,
     route_tables,
     security_groups,
     subnets,
-    tags,
     vpcs,
 )
-from controller.ec2.filters import FilterFields
-from controller.ec2.service import api as ec2_api
 from controller.protocol.models import load_service_model
 
 DOCUMENTED = json.loads((Path(__file__).parents[1] / "data" / "ec2_filters" / "documented.json").read_text())
@@ -55,8 +50,8 @@ TABLES: dict[str, FilterFields] = {
     "DescribeIamInstanceProfileAssociations": instance_profiles.ASSOCIATION_FILTERS,
     "DescribeImages": image_filters.IMAGE_FILTERS,
     "DescribeInstanceStatus": instance_filters.INSTANCE_STATUS_FILTERS,
-    "DescribeInstanceTypeOfferings": instance_type_filters.OFFERING_FILTERS,
-    "DescribeInstanceTypes": instance_type_filters.INSTANCE_TYPE_FILTERS,
+    "DescribeInstanceTypeOfferings": type_filters.OFFERING_FILTERS,
+    "DescribeInstanceTypes": type_filters.INSTANCE_TYPE_FILTERS,
     "DescribeInstances": instance_filters.INSTANCE_FILTERS,
     "DescribeInternetGateways": gateways.INTERNET_GATEWAY_FILTERS,
     "DescribeKeyPairs": keypairs.KEY_PAIR_FILTERS,

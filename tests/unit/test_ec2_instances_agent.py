@@ -19,8 +19,8 @@ from agent.compute.memory import InMemoryComputeDriver
 from agent.compute.service import InstancesReconciler, ephemeral_volume_id
 from agent.compute.spec import Accelerator, PowerState
 from agent.compute.vpc_plug import VpcPlugger
-from controller.ec2 import instance_state
-from controller.ec2.instances_desired import host_instances
+from controller.ec2.instances import state as instance_state
+from controller.ec2.instances.desired_instances import host_instances
 from controller.hosts.instance_reports import parse_report
 from tests.unit.harness import InstanceCloud
 
@@ -33,11 +33,11 @@ class DirectLink:
         self.reports: list[dict[str, Any]] = []
 
     def report(self, report: dict[str, Any]) -> dict[str, Any]:
-        from controller.ec2 import images, instance_actions
+        from controller.ec2.instances import actions, images
 
         self.reports.append(report)
         seen, consoles, reboots, failures, complete = parse_report(report)
-        changed = instance_actions.apply_report(self.cloud.cloud, self.host_id, seen, complete=complete,
+        changed = actions.apply_report(self.cloud.cloud, self.host_id, seen, complete=complete,
                                                 consoles=consoles, reboots=reboots)
         for image_id, reason in failures.items():
             images.fail_capture(self.cloud.db, image_id, reason)

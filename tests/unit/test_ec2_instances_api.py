@@ -7,9 +7,9 @@ import json
 
 from sqlalchemy import select
 
-from controller.ec2 import instance_state
-from controller.ec2.instances_desired import host_instances
-from controller.ec2.metadata import metadata_for_interface
+from controller.ec2.instances import state as instance_state
+from controller.ec2.instances.desired_instances import host_instances
+from controller.ec2.instances.metadata import metadata_for_interface
 from controller.hosts.instance_reports import parse_report
 from tests.unit.harness import InstanceCloud
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.ec2.connect import Target, add_commands, find_target, run, ssh_argv
+from controller.ec2.instances.connect import Target, add_commands, find_target, run, ssh_argv
 from tests.unit.harness import InstanceCloud
 
 

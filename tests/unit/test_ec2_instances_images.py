@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from controller.ec2 import image_store, images
-from controller.ec2.keypairs import ed25519_fingerprint
+from controller.ec2.instances import image_store, images
+from controller.ec2.instances.keypairs import ed25519_fingerprint
 from tests.unit.harness import InstanceCloud, fake_qcow2, write_manifest
 
 
@@ -238,7 +238,7 @@ def test_deregistered_images_cannot_launch_and_lose_their_files_when_unused(
 
 
 def _host_instances(ic: InstanceCloud, host_id: str) -> set[str]:
-    from controller.ec2.instances_desired import host_instances
+    from controller.ec2.instances.desired_instances import host_instances
 
     with ic.db.read() as conn:
         return {i["instance_id"] for i in host_instances(conn, ic.cloud.config, host_id)["instances"]}

@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from controller.ec2 import instance_lifecycle as lc
-from controller.ec2 import instance_state, state
-from controller.ec2.instance_lifecycle import Observation
+from controller.ec2.instances import lifecycle as lc
+from controller.ec2.instances import state as instance_state
+from controller.ec2.instances.lifecycle import Observation
+from controller.ec2.vpc import state
 from controller.errors import ServiceError
 from controller.hosts import state as hosts_state
 from tests.unit.harness import InstanceCloud
@@ -162,7 +163,7 @@ def test_guest_shutdown_follows_the_shutdown_behavior(ic: InstanceCloud) -> None
 
 def test_failed_launch_terminates_with_server_internal_error(ic: InstanceCloud) -> None:
     instance_id = ic.run()[0]["InstanceId"]
-    from controller.ec2.instance_actions import apply_report
+    from controller.ec2.instances.actions import apply_report
 
     apply_report(ic.cloud, host_of(ic, instance_id), {instance_id: Observation("failed", error="no space")},
                  complete=False)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.compute.service import ControllerLink
-from controller.ec2 import image_store, instance_state
+from controller.ec2.instances import image_store, state
 from controller.server import HttpServer
 from controller.wsgi import create_app
 from tests.unit.harness import InstanceCloud, fake_qcow2
@@ -33,7 +33,7 @@ def link(ic: InstanceCloud, server: HttpServer, host_id: str, token: str | None 
 
 
 def host_of(ic: InstanceCloud, instance_id: str) -> str:
-    table = instance_state.instances
+    table = state.instances
     with ic.db.read() as conn:
         return conn.execute(select(table.c.host_id).where(table.c.instance_id == instance_id)).scalar_one()
 
@@ -58,8 +58,8 @@ def test_hosts_download_the_files_of_the_images_they_run(ic: InstanceCloud, serv
     target = tmp_path / "kernel"
     link(ic, server, host).download(image_id, "kernel", target)
     with ic.db.read() as conn:
-        files = conn.execute(select(instance_state.images.c.files).where(
-            instance_state.images.c.image_id == image_id)).scalar_one()
+        files = conn.execute(select(state.images.c.files).where(
+            state.images.c.image_id == image_id)).scalar_one()
     assert hashlib.sha256(target.read_bytes()).hexdigest() == files["kernel"]["sha256"]
     other = next(h for h in ic.hosts if h != host)
     with pytest.raises(OSError, match="HTTP 404"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import Config
-from controller.ec2.instance_types import CATALOGUE, guest_size, lookup, parse_name, type_output
+from controller.ec2.instances.instance_types import CATALOGUE, guest_size, lookup, parse_name, type_output
 from controller.errors import ServiceError
 from tests.unit.harness import InstanceCloud
 

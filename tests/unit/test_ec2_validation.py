@@ -17,7 +17,8 @@ from botocore.session import Session
 from sqlalchemy import func, select
 
 import controller.ec2 as ec2
-from controller.ec2 import ids, instance_state, validate
+from controller.ec2 import ids, validate
+from controller.ec2.instances import state
 from controller.errors import ServiceError
 from tests.unit.harness import Clouds, InstanceCloud, VpcCloud, snapshot
 
@@ -271,7 +272,7 @@ def test_import_key_pair_refuses_empty_and_malformed_keys(cloud: VpcCloud) -> No
 
 def _instance_count(ic: InstanceCloud) -> int:
     with ic.db.read() as conn:
-        return conn.execute(select(func.count()).select_from(instance_state.instances)).scalar_one()
+        return conn.execute(select(func.count()).select_from(state.instances)).scalar_one()
 
 
 def test_run_instances_refuses_an_interface_in_use(ic: InstanceCloud) -> None:

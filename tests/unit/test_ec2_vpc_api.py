@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from controller.ec2 import interfaces, state
+from controller.ec2.vpc import eni_records, state
 from tests.unit.harness import ACCOUNT, OTHER_ACCOUNT, Clouds, VpcCloud, snapshot
 
 
@@ -476,7 +476,7 @@ def test_instance_interfaces_attach_detach_and_release(cloud: VpcCloud) -> None:
     assert (route["InstanceId"], route["NetworkInterfaceId"], route["State"]) == (
         "i-0123456789abcdef0", primary, "active")
     with state.write(cloud.db) as conn:
-        interfaces.release_instance_interfaces(conn, "i-0123456789abcdef0")
+        eni_records.release_instance_interfaces(conn, "i-0123456789abcdef0")
     cloud.refused("DescribeNetworkInterfaces", {"NetworkInterfaceIds": [primary]},
                   "InvalidNetworkInterfaceID.NotFound")
     route = one(cloud.call("DescribeRouteTables", {"RouteTableIds": [table]})["RouteTables"])["Routes"][1]

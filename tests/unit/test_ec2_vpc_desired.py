@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.network import model, validate
-from controller.ec2 import desired, interfaces, state
-from controller.ec2.desired import HostInfo
+from controller.ec2.vpc import desired_network, eni_records, state
+from controller.ec2.vpc.desired_network import HostInfo
 from tests.unit.harness import Clouds, VpcCloud
 
 HOSTS = [HostInfo("h1", "home-1a"), HostInfo("h2", "home-1a", vtep="10.99.0.2"), HostInfo("h3", "home-1b")]
@@ -23,8 +23,8 @@ def veth(port: str) -> dict:
 
 def compile_for(cloud: VpcCloud, host_id: str, hosts: list[HostInfo] = HOSTS) -> model.HostNetwork:
     with cloud.db.read() as conn:
-        rows = desired.load_network(conn)
-    return desired.compile_host_network(rows, host_id, cloud.config, hosts)
+        rows = desired_network.load_network(conn)
+    return desired_network.compile_host_network(rows, host_id, cloud.config, hosts)
 
 
 @pytest.fixture
@@ -146,13 +146,13 @@ def test_nat_gateways_run_on_exactly_one_live_host_of_their_zone(cloud: VpcCloud
              for h in HOSTS[:2]}
     runs_on = [h for h, flags in local.items() if flags == [True]]
     assert len(runs_on) == 1
-    assert desired.place_nat_gateway(lab["nat"], "home-1a", HOSTS, HOSTS[0]) == runs_on[0]
+    assert desired_network.place_nat_gateway(lab["nat"], "home-1a", HOSTS, HOSTS[0]) == runs_on[0]
     # h3 is in another zone: it never runs the NAT gateway and, with no interfaces, gets no VPC.
     assert compile_for(cloud, "h3").vpcs == []
     # When the chosen host goes down, the other host of the zone takes over.
     down = [HostInfo(h.host_id, h.zone, up=h.host_id != runs_on[0], vtep=h.vtep) for h in HOSTS]
     survivor = next(h.host_id for h in HOSTS[:2] if h.host_id != runs_on[0])
-    assert desired.place_nat_gateway(lab["nat"], "home-1a", down, next(h for h in down if h.host_id == survivor)) \
+    assert desired_network.place_nat_gateway(lab["nat"], "home-1a", down, next(h for h in down if h.host_id == survivor)) \
         == survivor
 
 
@@ -177,16 +177,16 @@ def test_routes_to_gone_targets_are_blackholes_in_the_document(cloud: VpcCloud, 
 
 def test_stopped_instances_leave_the_host(cloud: VpcCloud, lab: dict[str, str]) -> None:
     with state.write(cloud.db) as conn:
-        interfaces.place_instance(conn, "i-000000000000000a1", None)
+        eni_records.place_instance(conn, "i-000000000000000a1", None)
     doc = compile_for(cloud, "h1")
     assert all(v.enis == [] for v in doc.vpcs)
     with state.write(cloud.db) as conn:
-        interfaces.place_instance(conn, "i-000000000000000a1", "h3", {lab["web_eni"]: veth("cl-web")})
+        eni_records.place_instance(conn, "i-000000000000000a1", "h3", {lab["web_eni"]: veth("cl-web")})
     assert [e.id for v in compile_for(cloud, "h3").vpcs for e in v.enis] == [lab["web_eni"]]
 
 
 def test_the_rpc_entry_point_returns_json(cloud: VpcCloud, lab: dict[str, str]) -> None:
-    document = desired.desired_network_for_host(cloud.db, "h1", cloud.config)
+    document = desired_network.desired_network_for_host(cloud.db, "h1", cloud.config)
     assert document["host_id"] == "h1" and document["version"] == model.SCHEMA_VERSION
     parsed = model.from_json(model.HostNetwork, document)
     assert validate.problems(parsed) == []

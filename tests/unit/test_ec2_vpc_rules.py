@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from controller.ec2 import cidrs, ids, lifecycle, network_acls, sg_rules
+from controller.ec2 import ids
 from controller.ec2.describe import describe, page
+from controller.ec2.vpc import cidrs, network_acls, sg_rules, timed_states
 from controller.errors import ServiceError
 
 
@@ -179,22 +180,22 @@ def test_acl_entries_are_checked() -> None:
 def test_nat_gateway_states_settle_with_time() -> None:
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     row = {"state": "pending", "settles_at": now + dt.timedelta(seconds=5), "deleted_at": None}
-    assert lifecycle.nat_state(row, now) == "pending"
-    assert lifecycle.nat_state(row, now + dt.timedelta(seconds=5)) == "available"
+    assert timed_states.nat_state(row, now) == "pending"
+    assert timed_states.nat_state(row, now + dt.timedelta(seconds=5)) == "available"
     gone = {"state": "deleting", "settles_at": now, "deleted_at": now}
-    assert lifecycle.nat_state(gone, now) == "deleted"
-    assert lifecycle.nat_listed(gone, now + dt.timedelta(minutes=59))
-    assert not lifecycle.nat_listed(gone, now + dt.timedelta(minutes=61))
+    assert timed_states.nat_state(gone, now) == "deleted"
+    assert timed_states.nat_listed(gone, now + dt.timedelta(minutes=59))
+    assert not timed_states.nat_listed(gone, now + dt.timedelta(minutes=61))
 
 
 def test_unanswered_peering_requests_expire_after_a_week() -> None:
     created = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    row = {"status": "pending-acceptance", "expires_at": created + lifecycle.PEERING_EXPIRES_AFTER,
+    row = {"status": "pending-acceptance", "expires_at": created + timed_states.PEERING_EXPIRES_AFTER,
            "updated_at": created}
-    assert lifecycle.peering_status(row, created + dt.timedelta(days=6)) == "pending-acceptance"
-    assert lifecycle.peering_status(row, created + dt.timedelta(days=7)) == "expired"
-    assert lifecycle.peering_listed(row, created + dt.timedelta(days=7, hours=1))
-    assert not lifecycle.peering_listed(row, created + dt.timedelta(days=7, hours=3))
+    assert timed_states.peering_status(row, created + dt.timedelta(days=6)) == "pending-acceptance"
+    assert timed_states.peering_status(row, created + dt.timedelta(days=7)) == "expired"
+    assert timed_states.peering_listed(row, created + dt.timedelta(days=7, hours=1))
+    assert not timed_states.peering_listed(row, created + dt.timedelta(days=7, hours=3))
 
 
 def test_pages_follow_ids_and_survive_deletions() -> None:

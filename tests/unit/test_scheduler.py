@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from controller.ec2.scheduler import (
+from controller.ec2.instances.scheduler import (
     SPREAD_PER_ZONE,
     Capacity,
     Group,
