@@ -24,9 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from controller.auth.sigv4 import SignatureInfo, SigningContext
-    from controller.cloud import Cloud
     from controller.hosts.desired import SectionProvider
     from controller.protocol.http import HttpRequest, HttpResponse
+
+#: The :class:`controller.cloud.Cloud` a request runs in. Named here rather than imported, even for
+#: type checking: cloud.py is built on this contract, and the contract importing its composition
+#: root would make the two an import circle.
+Cloud = Any
 
 Params = dict[str, Any]
 Handler = Callable[["RequestContext", Params], Params]

@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.audit import AuditTrail
 from controller.auth.secrets import SecretBox
@@ -26,7 +26,6 @@ from controller.state import Database
 
 if TYPE_CHECKING:
     from controller.api import Authorizer, ServiceApi
-    from controller.s3.runtime import S3Runtime
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +54,10 @@ class Cloud:
         #: What IAM enforcement gathered per principal and per member account, cleared by IAM and
         #: Organizations writes (controller/iam/cache.py).
         self.policy_cache = PolicyCache()
-        #: S3's blob store, blob guard, bucket cache and lifecycle worker (controller/s3/runtime.py):
-        #: made by S3's start hook (or its first request), closed by its stop hook.
-        self.s3_runtime: S3Runtime | None = None
+        #: S3's ``S3Runtime`` (controller/s3/runtime.py: blob store, blob guard, bucket cache, lifecycle
+        #: worker): made by S3's start hook (or its first request), closed by its stop hook. Typed loosely
+        #: because that module builds on this one.
+        self.s3_runtime: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)
