@@ -208,14 +208,18 @@ _JAVA_CLASSES = {
 
 
 def compiled_pattern(shape: Shape) -> re.Pattern[str] | None:
-    """The shape's ``pattern`` compiled for Python, or None when it cannot be translated."""
+    """The shape's ``pattern`` compiled for Python, or None when it cannot be translated.
+
+    AWS's services match these patterns with Java's regex engine, where ``\\w``, ``\\d`` and ``\\s`` are
+    ASCII classes (an IAM name ``[\\w+=,.@-]+`` takes no ``ü``): hence ``re.ASCII``.
+    """
 
     def build() -> re.Pattern[str] | None:
         pattern = shape.metadata["pattern"]
         for java, python in _JAVA_CLASSES.items():
             pattern = pattern.replace(java, python)
         try:
-            return re.compile(pattern, re.DOTALL)
+            return re.compile(pattern, re.DOTALL | re.ASCII)
         except re.error:
             return None
 

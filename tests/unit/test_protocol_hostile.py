@@ -16,6 +16,7 @@ from controller.protocol import (
     serialize_response,
 )
 from controller.protocol.json_protocol import dump_json
+from controller.protocol.shapes import compiled_pattern
 from controller.protocol.xmlcodec import escape_attribute, escape_text
 
 TARGET = "AWSOrganizationsV20161128.ListAccounts"
@@ -77,3 +78,10 @@ def test_errors_echoing_control_characters_stay_parseable(service: str) -> None:
         {"status_code": response.status, "headers": response.headers, "body": response.body}, None)
     assert parsed["Error"]["Code"] == "ValidationError"
     assert parsed["Error"]["Message"] == "Value 'a\\u0018b' at 'name' is bad <x>"
+
+
+@pytest.mark.parametrize(("name", "valid"), [("alice", True), ("a.b+c=d,e@f-g_h", True), ("ü", False),
+                                              ("名前", False), ("a b", False)])
+def test_name_patterns_are_ascii_as_in_aws_java_regexes(name: str, valid: bool) -> None:
+    pattern = compiled_pattern(load_service_model("iam").shape_for("userNameType"))
+    assert pattern is not None and bool(pattern.fullmatch(name)) is valid
