@@ -201,6 +201,8 @@ def _describe_principal(call: CallRecord, principal: Principal) -> None:
     call.principal_arn = principal.arn
     call.principal_id = principal.user_id
     call.principal_name = principal.name
-    if principal.kind == "assumed-role":
-        call.session = {"sessionIssuer": {"type": "Role", "arn": principal.role_arn},
-                        "attributes": {"mfaAuthenticated": str(principal.mfa_authenticated_at is not None).lower()}}
+    temporary = principal.access_key_id.startswith("ASIA")  # STS credentials: a role's or a user's session
+    if principal.kind == "assumed-role" or temporary:
+        call.session = {"attributes": {"mfaAuthenticated": str(principal.mfa_authenticated_at is not None).lower()}}
+        if principal.kind == "assumed-role":
+            call.session["sessionIssuer"] = {"type": "Role", "arn": principal.role_arn}

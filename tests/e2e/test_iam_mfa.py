@@ -221,6 +221,14 @@ def test_seed_mfa_example_denies_everything_without_mfa(cloudlet: CloudletProces
     [event] = [json.loads(e["CloudTrailEvent"]) for e in events if request_id in e["CloudTrailEvent"]]
     assert event["requestParameters"]["TokenCode"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
     assert code not in json.dumps(event)
+    # the calls made with the session say whether it was opened with MFA, as CloudTrail's sessionContext does
+    trail = cloudlet.client("cloudtrail")
+    authenticated = {}
+    for key in (plain.access_key_id, mfa_session.access_key_id):
+        found = trail.lookup_events(LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key}])
+        identity = json.loads(found["Events"][0]["CloudTrailEvent"])["userIdentity"]
+        authenticated[key] = identity["sessionContext"]["attributes"]["mfaAuthenticated"]
+    assert authenticated == {plain.access_key_id: "false", mfa_session.access_key_id: "true"}
 
 
 def test_assume_role_whose_trust_requires_mfa(cloudlet: CloudletProcess, iam: Any, unique: str,
