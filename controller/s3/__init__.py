@@ -1,7 +1,7 @@
 """Amazon S3: buckets and objects with S3's semantics, on local disk or an S3-compatible cluster.
 
 The operations are plain functions over botocore's ``s3`` model (rest-xml), in
-``buckets``, ``bucket_config``, ``objects``, ``copy``, ``multipart`` and ``listings``.
+``buckets``, ``bucket_config``, ``bucket_features``, ``objects``, ``copy``, ``multipart`` and ``listings``.
 Object bytes go through ``engine`` to a blob store (``storage/``); metadata lives in
 the state store (``state.py``). ``access.resource_lookup`` tells the IAM authorizer
 each bucket's owner and its effective resource policy (bucket policy plus canned ACLs,
@@ -16,6 +16,7 @@ addressing, ``anonymous_requests``, ``open_payload`` for aws-chunked bodies and 
 from controller.s3 import (  # noqa: F401  (modules register their operations on api)
     access,
     bucket_config,  # noqa: F401
+    bucket_features,  # noqa: F401
     buckets,  # noqa: F401
     copy,  # noqa: F401
     cors,

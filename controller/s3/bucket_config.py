@@ -8,14 +8,16 @@ default encryption).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from controller.api import Params, RequestContext
 from controller.s3 import catalog, cors, lifecycle
 from controller.s3.access import acl_grants, acl_output, bucket_resource, requested_acl
 from controller.s3.acl import only_bucket_owner, stored_grants
+from controller.s3.bucket_features import object_lock_of
 from controller.s3.bucket_policy import is_public_policy, validate_bucket_policy
 from controller.s3.buckets import OWNERSHIP_VALUES
 from controller.s3.common import check_sse_algorithm, read_bucket
@@ -24,6 +26,7 @@ from controller.s3.errors import (
     AccessDenied,
     InvalidArgument,
     InvalidBucketAclWithObjectOwnership,
+    InvalidBucketState,
     InvalidRequest,
     MalformedACLError,
     MalformedXML,
@@ -42,11 +45,15 @@ from controller.s3.service import api
 from controller.s3.state import buckets
 
 
-def _store(ctx: RequestContext, params: Params, **values: Any) -> None:
-    """Write bucket columns (after checking the bucket exists and its expected owner)."""
+def _store(ctx: RequestContext, params: Params, check: Callable[[Connection], None] | None = None,
+           **values: Any) -> None:
+    """Write bucket columns once the bucket exists (with its expected owner) and ``check`` passes in the
+    writing transaction."""
     read_bucket(ctx, params)
     with ctx.cloud.db.begin() as conn:
         catalog.require_bucket(conn, params["Bucket"])
+        if check is not None:
+            check(conn)
         conn.execute(update(buckets).where(buckets.c.name == params["Bucket"]).values(**values))
     runtime(ctx.cloud).buckets.invalidate()
     ctx.audit_resources.append(bucket_arn(ctx.cloud.config.partition, params["Bucket"]))
@@ -233,7 +240,13 @@ def put_bucket_versioning(ctx: RequestContext, params: Params) -> Params:
                            "schema")
     if configuration.get("MFADelete") == "Enabled":
         raise NotImplementedError_("MFA Delete is not supported by Cloudlet.")
-    _store(ctx, params, versioning=status)
+
+    def keep_locked_bucket_versioned(conn: Connection) -> None:
+        if status != "Enabled" and object_lock_of(conn, params["Bucket"]):
+            raise InvalidBucketState("An Object Lock configuration is present on this bucket, so the versioning "
+                                     "state cannot be changed.", BucketName=params["Bucket"])
+
+    _store(ctx, params, keep_locked_bucket_versioned, versioning=status)
     return {}
 
 

@@ -15,6 +15,7 @@ from controller.api import Params, RequestContext
 from controller.s3 import catalog
 from controller.s3.access import bucket_resource, requested_acl
 from controller.s3.acl import only_bucket_owner, stored_grants
+from controller.s3.bucket_features import OBJECT_LOCK_ON, write_features
 from controller.s3.common import owner, read_bucket
 from controller.s3.errors import (
     BucketAlreadyExists,
@@ -62,8 +63,12 @@ def create_bucket(ctx: RequestContext, params: Params) -> Params:
             raise BucketAlreadyExists("The requested bucket name is not available. The bucket namespace is shared "
                                       "by all users of the system. Please select a different name and try again.",
                                       BucketName=name)
+        object_lock = bool(params.get("ObjectLockEnabledForBucket"))
         conn.execute(insert(buckets).values(name=name, owner_account=ctx.account_id, region=ctx.region,
-                                            created_at=utcnow(), versioning="", acl=acl, ownership=ownership))
+                                            created_at=utcnow(), versioning="Enabled" if object_lock else "",
+                                            acl=acl, ownership=ownership))
+        if object_lock:  # as on S3, Object Lock comes with versioning, and neither can be turned off
+            write_features(conn, name, object_lock=dict(OBJECT_LOCK_ON))
     runtime(ctx.cloud).buckets.invalidate()
     ctx.audit_resources.append(arn)
     return {"Location": f"/{name}", "BucketArn": arn}

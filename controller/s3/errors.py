@@ -20,7 +20,9 @@ __all__ = [
     "InvalidTag", "IncompleteBody", "InvalidStorageClass", "NotImplementedError_", "MethodNotAllowed",
     "InvalidEncryptionAlgorithmError", "KeyTooLongError", "MetadataTooLarge",
     "XAmzContentSHA256Mismatch", "MalformedACLError", "AccessControlListNotSupported",
-    "InvalidBucketAclWithObjectOwnership", "MALFORMED_XML", "no_such_bucket", "no_such_key", "no_such_upload",
+    "InvalidBucketAclWithObjectOwnership", "InvalidBucketState", "InvalidTargetBucketForLogging",
+    "NoSuchWebsiteConfiguration", "ObjectLockConfigurationNotFoundError", "MALFORMED_XML", "no_such_bucket",
+    "no_such_key", "no_such_upload",
 ]
 
 NoSuchBucket = error("NoSuchBucket", 404)
@@ -64,6 +66,10 @@ XAmzContentSHA256Mismatch = error("XAmzContentSHA256Mismatch", 400)
 MalformedACLError = error("MalformedACLError", 400)
 AccessControlListNotSupported = error("AccessControlListNotSupported", 400)
 InvalidBucketAclWithObjectOwnership = error("InvalidBucketAclWithObjectOwnership", 400)
+InvalidBucketState = error("InvalidBucketState", 409)
+InvalidTargetBucketForLogging = error("InvalidTargetBucketForLogging", 400)
+NoSuchWebsiteConfiguration = error("NoSuchWebsiteConfiguration", 404)
+ObjectLockConfigurationNotFoundError = error("ObjectLockConfigurationNotFoundError", 404)
 
 #: S3's message for a body that does not match its schema (MalformedXML, MalformedACLError).
 MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema"

@@ -25,6 +25,7 @@ from controller.s3.access import (
     read_resource,
     requested_acl,
 )
+from controller.s3.bucket_features import object_lock_of
 from controller.s3.common import (
     checksum_members,
     encryption_members,
@@ -94,7 +95,10 @@ def new_object_values(ctx: RequestContext, bucket: Record, params: Params) -> Re
     if params.get("WriteOffsetBytes") is not None:
         raise NotImplementedError_("Appending to objects is only supported by S3 Express One Zone.")
     if params.get("ObjectLockMode") or params.get("ObjectLockLegalHoldStatus"):
-        raise InvalidRequest("Bucket is missing Object Lock Configuration")
+        with ctx.cloud.db.read() as conn:
+            if not object_lock_of(conn, bucket["name"]):
+                raise InvalidRequest("Bucket is missing Object Lock Configuration")
+        raise NotImplementedError_("Object retention and legal holds are not supported by Cloudlet.")
     # the writer owns what it writes, except: ACLs disabled; BucketOwnerPreferred with the
     # bucket-owner-full-control ACL; anonymous writers (public-read-write buckets), who own nothing
     taken = bucket["ownership"] == "BucketOwnerEnforced" or (

@@ -51,6 +51,22 @@ buckets = Table(
     Column("ownership", String(32)),
 )
 
+#: Bucket settings S3 stores and reads back but Cloudlet does not act on (see bucket_features.py): one row per
+#: bucket that has any, removed with the bucket. A table of its own rather than more ``s3_buckets`` columns:
+#: ``create_all`` adds a missing table to an existing state database, never a missing column.
+bucket_features = Table(
+    "s3_bucket_features", metadata,
+    Column("bucket", String(63), ForeignKey("s3_buckets.name", ondelete="CASCADE"), primary_key=True),
+    #: the WebsiteConfiguration as sent, or NULL
+    Column("website", JsonText),
+    #: the LoggingEnabled member of BucketLoggingStatus, or NULL (logging off)
+    Column("logging", JsonText),
+    #: the NotificationConfiguration (only an EventBridgeConfiguration can be stored), or NULL
+    Column("notification", JsonText),
+    #: {"ObjectLockEnabled": "Enabled", "Rule": {...}?} once Object Lock is on (it never goes off), or NULL
+    Column("object_lock", JsonText),
+)
+
 objects = Table(
     "s3_objects", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),

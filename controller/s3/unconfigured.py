@@ -1,12 +1,12 @@
 """Reads of bucket features Cloudlet cannot configure: "not configured", as S3 answers for a bucket without them.
 
-Website hosting, replication, Object Lock, access logging, transfer acceleration,
-requester pays, event notifications, analytics, metrics, inventory and
+Replication, transfer acceleration, requester pays, analytics, metrics, inventory and
 Intelligent-Tiering archive configurations cannot be set on Cloudlet (their ``Put``
 operations answer NotImplemented). Reading them is still a fair question with a true
 answer, and infrastructure-as-code tools ask it for every bucket they manage, so each
 read answers exactly what S3 answers for a bucket that has none: an empty document or
 the feature's own "not found" error. Deleting one that does not exist succeeds.
+(Website, logging, notification and Object Lock settings can be set: bucket_features.py.)
 """
 
 from __future__ import annotations
@@ -22,19 +22,6 @@ def _not_found(code: str, message: str, params: Params) -> ServiceError:
     return ServiceError(message, code=code, status=404, BucketName=params["Bucket"])
 
 
-@api.operation("GetBucketWebsite", resources=bucket_resource)
-def get_bucket_website(ctx: RequestContext, params: Params) -> Params:
-    read_bucket(ctx, params)
-    raise _not_found("NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration",
-                     params)
-
-
-@api.operation("DeleteBucketWebsite", resources=bucket_resource)
-def delete_bucket_website(ctx: RequestContext, params: Params) -> Params:
-    read_bucket(ctx, params)
-    return {}
-
-
 @api.operation("GetBucketReplication", resources=bucket_resource, action="s3:GetReplicationConfiguration")
 def get_bucket_replication(ctx: RequestContext, params: Params) -> Params:
     read_bucket(ctx, params)
@@ -47,20 +34,6 @@ def delete_bucket_replication(ctx: RequestContext, params: Params) -> Params:
     return {}
 
 
-@api.operation("GetObjectLockConfiguration", resources=bucket_resource,
-               action="s3:GetBucketObjectLockConfiguration")
-def get_object_lock_configuration(ctx: RequestContext, params: Params) -> Params:
-    read_bucket(ctx, params)
-    raise _not_found("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this "
-                     "bucket", params)
-
-
-@api.operation("GetBucketLogging", resources=bucket_resource)
-def get_bucket_logging(ctx: RequestContext, params: Params) -> Params:
-    read_bucket(ctx, params)
-    return {}  # no LoggingEnabled: access logging is off
-
-
 @api.operation("GetBucketAccelerateConfiguration", resources=bucket_resource, action="s3:GetAccelerateConfiguration")
 def get_bucket_accelerate_configuration(ctx: RequestContext, params: Params) -> Params:
     read_bucket(ctx, params)
@@ -71,12 +44,6 @@ def get_bucket_accelerate_configuration(ctx: RequestContext, params: Params) -> 
 def get_bucket_request_payment(ctx: RequestContext, params: Params) -> Params:
     read_bucket(ctx, params)
     return {"Payer": "BucketOwner"}
-
-
-@api.operation("GetBucketNotificationConfiguration", resources=bucket_resource, action="s3:GetBucketNotification")
-def get_bucket_notification_configuration(ctx: RequestContext, params: Params) -> Params:
-    read_bucket(ctx, params)
-    return {}
 
 
 def _register_empty_listing(operation: str, action: str, member: str) -> None:

@@ -218,20 +218,15 @@ def test_bad_configurations_are_refused_with_aws_codes(s3: Any, bucket: str) -> 
 
 def test_features_cloudlet_cannot_configure_read_as_not_configured(s3: Any, bucket: str) -> None:
     """What infrastructure-as-code tools read for every bucket they manage."""
-    for call, code in ((s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
-                       (s3.get_bucket_replication, "ReplicationConfigurationNotFoundError"),
-                       (s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError")):
-        assert error_code(call, Bucket=bucket) == code
-    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=bucket)
+    assert error_code(s3.get_bucket_replication, Bucket=bucket) == "ReplicationConfigurationNotFoundError"
     assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket=bucket)
     assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
-    assert not s3.get_bucket_notification_configuration(Bucket=bucket).get("QueueConfigurations")
     listed = s3.list_bucket_metrics_configurations(Bucket=bucket)
     assert listed["IsTruncated"] is False and not listed.get("MetricsConfigurationList")
-    s3.delete_bucket_website(Bucket=bucket)
-    assert error_code(s3.put_bucket_website, Bucket=bucket, WebsiteConfiguration={
-        "IndexDocument": {"Suffix": "index.html"}}) == "NotImplemented"
-    assert error_code(s3.get_bucket_website, Bucket="no-such-bucket-here") == "NoSuchBucket"
+    s3.delete_bucket_replication(Bucket=bucket)
+    assert error_code(s3.put_bucket_accelerate_configuration, Bucket=bucket, AccelerateConfiguration={
+        "Status": "Enabled"}) == "NotImplemented"
+    assert error_code(s3.get_bucket_replication, Bucket="no-such-bucket-here") == "NoSuchBucket"
 
 
 # --- markers are positions ----------------------------------------------------------------------------------
