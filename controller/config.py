@@ -82,6 +82,10 @@ class Config:
     #: Seconds between two lifecycle sweeps, and the length of a lifecycle "day" (tests shorten both).
     s3_lifecycle_interval: float = 3600.0
     s3_lifecycle_day_seconds: float = 86400.0
+    # --- KMS (controller/kms) ---
+    #: The master key that wraps every KMS key's material: a 0600 file outside the state database, created on
+    #: first start; empty means DATA_DIR/kms-master.key.
+    kms_master_key_file: str = ""
 
     @property
     def endpoint_url(self) -> str:
