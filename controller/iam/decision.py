@@ -82,6 +82,17 @@ def needs_trust(action: str, resource: str) -> bool:
     return action.lower() in TRUST_ACTIONS and ":role/" in resource
 
 
+def key_policy_governs(action: str, resource: str) -> bool:
+    """Whether a KMS key's policy must allow ``action`` on the key, even in the same account.
+
+    "Unlike other AWS resource policies, a key policy does not automatically give permission to the
+    account or any of its identities" (AWS KMS Developer Guide, "Key policies in AWS KMS"): IAM policies
+    count only where the key policy delegates to the account (the ``arn:aws:iam::<account>:root``
+    principal). Enforcement applies it; the simulator, like AWS's, judges only the policies it is given.
+    """
+    return action.lower().startswith("kms:") and ":kms:" in resource and ":key/" in resource
+
+
 def trust_policy(ctx: RequestContext, action: str, resource: str) -> ResourceInfo | None:
     """The role's trust policy as the resource policy of a trust action; None for other requests."""
     return role_trust_lookup(ctx, resource) if needs_trust(action, resource) else None

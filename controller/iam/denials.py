@@ -22,6 +22,7 @@ DENIAL_FORMS: dict[str, tuple[str, int, str]] = {
     "cloudtrail": ("AccessDeniedException", 400, ""),
     "lambda": ("AccessDeniedException", 403, ""),
     "sns": ("AuthorizationError", 403, ""),
+    "kms": ("AccessDeniedException", 400, ""),
 }
 
 _EXPLICIT = {

@@ -29,6 +29,7 @@ from controller.iam import policy
 from controller.iam.decision import (
     always_allowed,
     decide,
+    key_policy_governs,
     needs_trust,
     organization_facts,
     reserved_by_aws,
@@ -85,6 +86,21 @@ def check_action(ctx: RequestContext, action: str, resources: Sequence[str], par
             raise denial_error(ctx.service, principal.arn, action, arn, reason(action, result, missing))
 
 
+def would_allow(ctx: RequestContext, action: str, arn: str, info: ResourceInfo, params: Params | None = None,
+                ) -> bool:
+    """Whether ``ctx.principal`` could do ``action`` on ``arn`` if the resource carried ``info``.
+
+    KMS's policy lockout safety check asks it of a key policy before writing it: the new policy must
+    still let the caller change the policy.
+    """
+    principal = ctx.principal
+    scps = scp_levels(ctx.cloud, principal.account_id) if principal.kind != "anonymous" else None
+    policies = principal_policies(ctx)
+    request, policy_set = build_request(ctx, action, arn, info, policies, _base_context(ctx, policies, params or {}),
+                                        scps)
+    return decide(request, policy_set).allowed
+
+
 def principal_policies(ctx: RequestContext) -> PrincipalPolicies:
     """The caller's policies, from the cache when IAM has not changed since they were read."""
     principal = ctx.principal
@@ -120,7 +136,8 @@ def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo
     request = policy.EvaluationRequest(
         action=action, resource=arn, principal_arn="" if principal.kind == "anonymous" else principal.arn,
         principal_account=principal.account_id, resource_account=resource_account, context=context,
-        role_arn=policies.role_arn, default_region=ctx.region, require_resource_policy=needs_trust(action, arn))
+        role_arn=policies.role_arn, default_region=ctx.region,
+        require_resource_policy=needs_trust(action, arn) or key_policy_governs(action, arn))
     return request, replace(policies.policy_set(resource_policies), scps=scps)
 
 

@@ -32,6 +32,7 @@ def check_encryption_key(where: records.Region, row: RowMapping, operation: str)
 
 def encrypt(cloud: Cloud, row: RowMapping, plaintext: bytes, context: Mapping[str, str] | None) -> bytes:
     """A ciphertext blob of ``plaintext`` under the key's newest material, bound to ``context``."""
+    records.rotate_if_due(cloud, row, utcnow())
     with cloud.db.read() as conn:
         version, material = records.material(cloud, conn, row["key_id"])
     return blob.seal(material, row["key_id"], version, plaintext, context)

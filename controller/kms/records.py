@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select
 
-from controller.kms import master, policies, state
+from controller.kms import blob, master, policies, state
 from controller.kms.errors import (
     DisabledException,
     KMSInvalidStateException,
@@ -113,8 +113,11 @@ def managed_service(ref: str) -> str | None:
     return service if service in MANAGED_KEY_SERVICES else None
 
 
-def resolve(cloud: Cloud, account_id: str, region: str, ref: str) -> RowMapping:
-    """The live key ``ref`` names, making the AWS managed key of ``alias/aws/<service>`` on first use."""
+def resolve(cloud: Cloud, account_id: str, region: str, ref: str, *, create_managed: bool = True) -> RowMapping:
+    """The live key ``ref`` names, making the AWS managed key of ``alias/aws/<service>`` on first use.
+
+    ``create_managed=False`` is for calls that change things: their refusal must leave no key behind.
+    """
     now = utcnow()
     with cloud.db.read() as conn:
         row = find_key(conn, account_id, ref, now)
@@ -123,7 +126,7 @@ def resolve(cloud: Cloud, account_id: str, region: str, ref: str) -> RowMapping:
     where = Region.of(cloud, region)
     service = managed_service(ref)
     kind, account, _ = split_reference(ref)
-    if service is None or account not in ("", account_id):
+    if service is None or account not in ("", account_id) or not create_managed:
         raise not_found(where, account_id, ref)
     with cloud.db.begin() as conn:
         row = find_key(conn, account_id, ref, now)
@@ -187,6 +190,25 @@ def material(cloud: Cloud, conn: Connection, key_id: str, version: int | None = 
     if row is None:
         raise LookupError(f"key {key_id} has no material version {version}")
     return row["version"], master.unwrap(master.master_key(cloud), key_id, row["version"], row["wrapped"])
+
+
+def rotate_if_due(cloud: Cloud, row: RowMapping, now: dt.datetime) -> None:
+    """Automatic rotation, computed from time: a key whose rotation date has passed gets new material now."""
+    if not row["rotation_enabled"] or row["next_rotation_at"] is None or row["next_rotation_at"] > now:
+        return
+    with cloud.db.begin() as conn:
+        current = conn.execute(select(state.keys.c.next_rotation_at).where(state.keys.c.key_id == row["key_id"])
+                               ).scalar()
+        if current is None or current > now:  # another request rotated it first
+            return
+        add_material(cloud, conn, row["key_id"], MATERIAL_BYTES[row["key_spec"]], "AUTOMATIC", now)
+        conn.execute(state.keys.update().where(state.keys.c.key_id == row["key_id"]).values(
+            next_rotation_at=now + dt.timedelta(days=row["rotation_period_days"] or 365)))
+
+
+def ciphertext_version(data: bytes) -> int:
+    """The material version a blob this module's keys just made was sealed with."""
+    return blob.parse(data).material_version
 
 
 def add_alias(conn: Connection, account_id: str, region: str, name: str, key_id: str, now: dt.datetime) -> None:

@@ -1,0 +1,194 @@
+"""The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext),
+GenerateRandom, GenerateMac and VerifyMac.
+
+Each is authorized on its key by the gateway (the key comes from KeyId, or for Decrypt and
+ReEncrypt from the ciphertext blob itself), with the encryption context in the condition keys so
+that key policies and grants can constrain it. The encryption context is the AES-GCM additional
+data of the blob (``blob.py``): decrypting with any other context is InvalidCiphertextException.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+
+from controller.api import Params, RequestContext, ResourceMapper
+from controller.iam.enforce import check_action
+from controller.kms import ciphers, records, views
+from controller.kms.access import check_grant_tokens, context_keys, on_blob_key, on_key, resolve_key
+from controller.kms.errors import (
+    DryRunOperationException,
+    InvalidKeyUsageException,
+    KMSInvalidMacException,
+    ValidationException,
+)
+from controller.kms.service import api
+from controller.state import utcnow
+
+SYMMETRIC_ALGORITHM = "SYMMETRIC_DEFAULT"
+DATA_KEY_SPECS = {"AES_256": 32, "AES_128": 16}
+_HASHES = {"HMAC_SHA_224": hashes.SHA224, "HMAC_SHA_256": hashes.SHA256, "HMAC_SHA_384": hashes.SHA384,
+           "HMAC_SHA_512": hashes.SHA512}
+
+
+def _region(ctx: RequestContext) -> records.Region:
+    return records.Region.of(ctx.cloud, ctx.region)
+
+
+def _dry_run(params: Params) -> None:
+    if params.get("DryRun"):
+        raise DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+
+
+def _check_algorithm(row: Any, algorithm: str | None) -> None:
+    if algorithm not in (None, SYMMETRIC_ALGORITHM):
+        raise InvalidKeyUsageException(f"The encryption algorithm {algorithm} is not supported by KMS key "
+                                       f"{row['arn']}.")
+
+
+def _crypto_key(param: str = "KeyId") -> ResourceMapper:
+    """A key operation's resource mapper that also checks the request's grant tokens."""
+    mapper = on_key(param, cross_account=True, create_managed=True)
+
+    def resources(ctx: RequestContext, params: Params) -> list[str]:
+        check_grant_tokens(ctx, params)
+        return mapper(ctx, params)
+
+    return resources
+
+
+def _encryption_key(ctx: RequestContext, params: Params, operation: str) -> Any:
+    row = resolve_key(ctx, params["KeyId"])
+    ciphers.check_encryption_key(_region(ctx), row, operation)
+    _check_algorithm(row, params.get("EncryptionAlgorithm"))
+    _dry_run(params)
+    return row
+
+
+@api.operation("Encrypt", resources=_crypto_key())
+def encrypt(ctx: RequestContext, params: Params) -> Params:
+    row = _encryption_key(ctx, params, "Encrypt")
+    blob = ciphers.encrypt(ctx.cloud, row, params["Plaintext"], params.get("EncryptionContext"))
+    return {"CiphertextBlob": blob, "KeyId": row["arn"], "EncryptionAlgorithm": SYMMETRIC_ALGORITHM}
+
+
+def _decrypt_resources(ctx: RequestContext, params: Params) -> list[str]:
+    check_grant_tokens(ctx, params)
+    return on_blob_key(ctx, params)
+
+
+@api.operation("Decrypt", resources=_decrypt_resources)
+def decrypt(ctx: RequestContext, params: Params) -> Params:
+    expected = resolve_key(ctx, params["KeyId"]) if params.get("KeyId") else None
+    parsed = ciphers.open_blob(params["CiphertextBlob"])
+    _dry_run(params)
+    row, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), params["CiphertextBlob"],
+                                     params.get("EncryptionContext"), expected_key=expected)
+    _check_algorithm(row, params.get("EncryptionAlgorithm"))
+    return {"KeyId": row["arn"], "Plaintext": plaintext, "EncryptionAlgorithm": SYMMETRIC_ALGORITHM,
+            "KeyMaterialId": views.material_id(row["key_id"], parsed.material_version)}
+
+
+def _reencrypt_resources(ctx: RequestContext, params: Params) -> list[str]:
+    check_grant_tokens(ctx, params)
+    source = {"CiphertextBlob": params["CiphertextBlob"], "KeyId": params.get("SourceKeyId"),
+              "EncryptionContext": params.get("SourceEncryptionContext")}
+    return on_blob_key(ctx, source)
+
+
+@api.operation("ReEncrypt", resources=_reencrypt_resources, action="kms:ReEncryptFrom")
+def re_encrypt(ctx: RequestContext, params: Params) -> Params:
+    destination = resolve_key(ctx, params["DestinationKeyId"])
+    for key in [key for key in ctx.condition_keys if key.lower().startswith("kms:encryptioncontext")]:
+        del ctx.condition_keys[key]
+    context_keys(ctx, params, "DestinationEncryptionContext")
+    check_action(ctx, "kms:ReEncryptTo", [destination["arn"]], params)
+    expected = resolve_key(ctx, params["SourceKeyId"]) if params.get("SourceKeyId") else None
+    parsed = ciphers.open_blob(params["CiphertextBlob"])
+    source, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), params["CiphertextBlob"],
+                                        params.get("SourceEncryptionContext"), operation="ReEncrypt",
+                                        expected_key=expected)
+    _check_algorithm(source, params.get("SourceEncryptionAlgorithm"))
+    ciphers.check_encryption_key(_region(ctx), destination, "ReEncrypt")
+    _check_algorithm(destination, params.get("DestinationEncryptionAlgorithm"))
+    _dry_run(params)
+    blob = ciphers.encrypt(ctx.cloud, destination, plaintext, params.get("DestinationEncryptionContext"))
+    return {"CiphertextBlob": blob, "SourceKeyId": source["arn"], "KeyId": destination["arn"],
+            "SourceEncryptionAlgorithm": SYMMETRIC_ALGORITHM, "DestinationEncryptionAlgorithm": SYMMETRIC_ALGORITHM,
+            "SourceKeyMaterialId": views.material_id(source["key_id"], parsed.material_version),
+            "DestinationKeyMaterialId": views.material_id(destination["key_id"], records.ciphertext_version(blob))}
+
+
+def data_key_size(params: Params) -> int:
+    """The data key's length from KeySpec or NumberOfBytes (exactly one of them; pure)."""
+    spec, count = params.get("KeySpec"), params.get("NumberOfBytes")
+    if spec is not None and count is not None:
+        raise ValidationException("Please specify either number of bytes or key spec, not both.")
+    if spec is None and count is None:
+        raise ValidationException("Please specify either number of bytes or key spec.")
+    return DATA_KEY_SPECS[spec] if spec is not None else count
+
+
+def _generate(ctx: RequestContext, params: Params, operation: str) -> tuple[Any, bytes, bytes]:
+    size = data_key_size(params)
+    row = _encryption_key(ctx, params, operation)
+    plaintext = os.urandom(size)
+    return row, plaintext, ciphers.encrypt(ctx.cloud, row, plaintext, params.get("EncryptionContext"))
+
+
+@api.operation("GenerateDataKey", resources=_crypto_key())
+def generate_data_key(ctx: RequestContext, params: Params) -> Params:
+    row, plaintext, blob = _generate(ctx, params, "GenerateDataKey")
+    return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": row["arn"],
+            "KeyMaterialId": views.material_id(row["key_id"], records.ciphertext_version(blob))}
+
+
+@api.operation("GenerateDataKeyWithoutPlaintext", resources=_crypto_key())
+def generate_data_key_without_plaintext(ctx: RequestContext, params: Params) -> Params:
+    row, _, blob = _generate(ctx, params, "GenerateDataKeyWithoutPlaintext")
+    return {"CiphertextBlob": blob, "KeyId": row["arn"],
+            "KeyMaterialId": views.material_id(row["key_id"], records.ciphertext_version(blob))}
+
+
+@api.operation("GenerateRandom")
+def generate_random(ctx: RequestContext, params: Params) -> Params:
+    if params.get("NumberOfBytes") is None:
+        raise ValidationException("Please specify the number of bytes.")
+    if params.get("CustomKeyStoreId"):
+        raise ValidationException("Custom key stores are not supported in this region.")
+    return {"Plaintext": os.urandom(params["NumberOfBytes"])}
+
+
+def _mac_key(ctx: RequestContext, params: Params, operation: str) -> tuple[Any, bytes]:
+    row = resolve_key(ctx, params["KeyId"])
+    records.usable(_region(ctx), row, utcnow())
+    algorithm = params["MacAlgorithm"]
+    if row["key_usage"] != "GENERATE_VERIFY_MAC":
+        raise InvalidKeyUsageException(f"{row['arn']} key usage is {row['key_usage']} which is not valid for "
+                                       f"{operation}.")
+    if algorithm != row["key_spec"].replace("HMAC_", "HMAC_SHA_"):
+        raise InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {row['key_spec']}.")
+    _dry_run(params)
+    with ctx.cloud.db.read() as conn:
+        _, material = records.material(ctx.cloud, conn, row["key_id"])
+    signer = crypto_hmac.HMAC(material, _HASHES[algorithm]())
+    signer.update(params["Message"])
+    return row, signer.finalize()
+
+
+@api.operation("GenerateMac", resources=_crypto_key())
+def generate_mac(ctx: RequestContext, params: Params) -> Params:
+    row, mac = _mac_key(ctx, params, "GenerateMac")
+    return {"Mac": mac, "MacAlgorithm": params["MacAlgorithm"], "KeyId": row["arn"]}
+
+
+@api.operation("VerifyMac", resources=_crypto_key())
+def verify_mac(ctx: RequestContext, params: Params) -> Params:
+    row, mac = _mac_key(ctx, params, "VerifyMac")
+    if not hmac.compare_digest(mac, params["Mac"]):
+        raise KMSInvalidMacException("")
+    return {"KeyId": row["arn"], "MacValid": True, "MacAlgorithm": params["MacAlgorithm"]}
