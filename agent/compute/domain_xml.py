@@ -8,6 +8,8 @@ Choices, and why:
 - Root disk: a qcow2 overlay on the AMI's read-only cached base; volumes carry their id as ``<serial>``
   (the guest names disks in probe order, so the serial is the only reliable identity) and a user alias
   ``ua-<serial>`` so hot-unplug events can be matched.
+- EBS volumes: ``<iotune>`` (total IOPS and bytes per second) makes a volume type's provisioned performance a
+  real cap in QEMU; an encrypted volume is a LUKS qcow2 whose ``<encryption>`` names a libvirt secret.
 - Network: ``<interface type='ethernet'>`` on a pre-created tap with ``managed='no'`` (host notes,
   pattern A): the agent creates the tap in the root namespace (libvirt looks it up there), starts the
   domain, then the VPC dataplane moves the tap into the VPC's namespace onto the subnet bridge. This keeps
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.compute.naming import domain_name, domain_uuid, tap_name, volume_serial
-from agent.compute.spec import Accelerator, BootMode, InstanceSpec, NicSpec, VolumeSpec
+from agent.compute.spec import Accelerator, BootMode, InstanceSpec, IoTune, NicSpec, VolumeSpec
 
 NAMESPACE_URI = "https://cloudlet.invalid/xmlns/compute/1"
 NAMESPACE_PREFIX = "cloudlet"
@@ -76,22 +78,50 @@ def next_target_dev(used: set[str]) -> str:
     return target_dev(index)
 
 
-def _disk(devices: ET.Element, source: Path, fmt: str, target: str, serial: str, read_only: bool = False) -> None:
+def _disk(devices: ET.Element, source: Path, fmt: str, target: str, serial: str, read_only: bool = False,
+          iotune: IoTune | None = None, secret_uuid: str | None = None) -> None:
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type=fmt, discard="unmap")
-    _sub(disk, "source", file=str(source))
+    source_element = _sub(disk, "source", file=str(source))
+    if secret_uuid is not None:
+        # A LUKS qcow2: QEMU opens it with the passphrase libvirt keeps in the (ephemeral) secret.
+        encryption = _sub(source_element, "encryption", format="luks")
+        _sub(encryption, "secret", type="passphrase", uuid=secret_uuid)
     _sub(disk, "target", dev=target, bus="virtio")
+    if iotune is not None and (iotune.total_iops_sec or iotune.total_bytes_sec):
+        caps = _sub(disk, "iotune")
+        if iotune.total_bytes_sec:
+            _sub(caps, "total_bytes_sec", str(iotune.total_bytes_sec))
+        if iotune.total_iops_sec:
+            _sub(caps, "total_iops_sec", str(iotune.total_iops_sec))
     _sub(disk, "serial", serial)
     if read_only:
         _sub(disk, "readonly")
     _sub(disk, "alias", name=f"ua-{serial}")
 
 
+def _volume_disk(devices: ET.Element, volume: VolumeSpec, target: str) -> None:
+    _disk(devices, volume.path, volume.format, target, volume_serial(volume.volume_id), volume.read_only,
+          volume.iotune, volume.secret_uuid)
+
+
 def disk_xml(volume: VolumeSpec, target: str) -> str:
     """The ``<disk>`` element that attaches ``volume`` as ``target`` (for hot-plug)."""
     holder = ET.Element("devices")
-    _disk(holder, volume.path, volume.format, target, volume_serial(volume.volume_id), volume.read_only)
+    _volume_disk(holder, volume, target)
     return ET.tostring(holder[0], encoding="unicode")
+
+
+def backup_disk_xml(target: str, copy: Path, secret_uuid: str | None) -> str:
+    """One ``<disk>`` of a push-mode ``<domainbackup>``: disk ``target`` copied into the qcow2 ``copy``
+    (encrypted with the volume's own secret when it has one, so the copy never holds plaintext)."""
+    disk = ET.Element("disk", name=target, type="file")
+    copy_element = _sub(disk, "target", file=str(copy))
+    if secret_uuid is not None:
+        encryption = _sub(copy_element, "encryption", format="luks")
+        _sub(encryption, "secret", type="passphrase", uuid=secret_uuid)
+    _sub(disk, "driver", type="qcow2")
+    return ET.tostring(disk, encoding="unicode")
 
 
 def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePaths, owner: str) -> str:
@@ -135,7 +165,7 @@ def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePath
     for volume in spec.volumes:
         target = next_target_dev(used)
         used.add(target)
-        _disk(devices, volume.path, volume.format, target, volume_serial(volume.volume_id), volume.read_only)
+        _volume_disk(devices, volume, target)
     for nic in sorted(spec.nics, key=lambda n: n.device_index):
         interface = _sub(devices, "interface", type="ethernet")
         _sub(interface, "mac", address=nic.mac)
@@ -162,6 +192,7 @@ class AttachedDisk:
     alias: str
     #: The element as XML, as libvirt needs it to detach the device.
     xml: str
+    iotune: IoTune = IoTune()
 
 
 @dataclass(frozen=True)
@@ -200,6 +231,11 @@ def _memory_mib(element: ET.Element | None) -> int:
     return int(element.text) * _UNITS[unit] // 2**20
 
 
+def _cap(disk: ET.Element, path: str) -> int | None:
+    text = disk.findtext(path)
+    return int(text) if text and int(text) > 0 else None
+
+
 def parse_domain_xml(xml: str) -> DomainDescription:
     root = ET.fromstring(xml)
     marker = root.find(f"metadata/{{{NAMESPACE_URI}}}instance")
@@ -219,7 +255,8 @@ def parse_domain_xml(xml: str) -> DomainDescription:
             serial=serial, target=target.get("dev", "") if target is not None else "",
             source=source.get("file", "") if source is not None else "",
             alias=alias.get("name", "") if alias is not None else "",
-            xml=ET.tostring(disk, encoding="unicode")))
+            xml=ET.tostring(disk, encoding="unicode"),
+            iotune=IoTune(_cap(disk, "iotune/total_iops_sec"), _cap(disk, "iotune/total_bytes_sec"))))
     interfaces = []
     for interface in root.findall("devices/interface"):
         target = interface.find("target")

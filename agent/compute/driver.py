@@ -15,9 +15,10 @@ Contracts shared by every method:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
-from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, VolumeSpec
+from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, IoTune, VolumeSpec
 
 
 class ComputeError(RuntimeError):
@@ -44,6 +45,19 @@ class VolumeBusy(ComputeError):
     """The guest did not release a volume in time; it stays attached (EC2: stuck in 'detaching')."""
 
 
+@dataclass(frozen=True)
+class AttachedVolume:
+    """A disk of a domain that carries a volume serial (root, instance store or EBS volume)."""
+
+    volume_id: str
+    instance_id: str
+    source: Path
+    target: str
+    #: The domain is running (live operations apply) rather than defined and shut off.
+    running: bool
+    iotune: IoTune = IoTune()
+
+
 class ComputeDriver(ABC):
     """Runs instances on this host. See the module docstring for the shared contracts."""
 
@@ -57,10 +71,10 @@ class ComputeDriver(ABC):
         and plug its network interfaces. Raises InstanceExists if a domain already exists."""
 
     @abstractmethod
-    def destroy(self, instance_id: str, *, keep_root_disk: bool = False) -> Path | None:
+    def destroy(self, instance_id: str) -> None:
         """Hard-stop and undefine the domain, unplug and delete its taps, delete its files. Idempotent: an
-        unknown instance is not an error. With ``keep_root_disk`` (EC2 DeleteOnTermination=false) the root
-        disk file is kept and its path returned for the volume layer to take over."""
+        unknown instance is not an error. (A root volume kept at termination is moved into the EBS pool
+        before: see ``agent.compute.service``.)"""
 
     @abstractmethod
     def power_on(self, instance_id: str) -> None:
@@ -112,6 +126,36 @@ class ComputeDriver(ABC):
     def detach_volume(self, instance_id: str, volume_id: str, *, timeout: float = 30.0) -> None:
         """Detach a volume. For a running guest this waits up to ``timeout`` s for the guest to release it
         (libvirt's DEVICE_REMOVED event) and raises VolumeBusy otherwise. Raises VolumeNotAttached."""
+
+    @abstractmethod
+    def attached_volumes(self, instance_id: str | None = None) -> list[AttachedVolume]:
+        """Every volume disk of one instance's domain (or of all domains of this driver), live view for a
+        running domain and the definition for a shut-off one."""
+
+    @abstractmethod
+    def set_volume_iotune(self, instance_id: str, volume_id: str, iotune: IoTune) -> None:
+        """Change an attached volume's I/O caps, live when running and in the definition in any case."""
+
+    @abstractmethod
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> None:
+        """Grow a volume attached to a running instance so the guest sees the new size (libvirt's
+        blockResize). Raises InvalidInstanceState when the instance is not running (resize the file then)."""
+
+    @abstractmethod
+    def copy_volume(self, instance_id: str, volume_id: str, copy: Path, *, secret_uuid: str | None = None,
+                    timeout: float = 600.0) -> None:
+        """A crash-consistent point-in-time copy of a volume attached to a running instance into ``copy``, a
+        pre-created qcow2 of the same size (LUKS with the volume's secret when ``secret_uuid`` is given).
+        Raises InvalidInstanceState when the instance is not running (copy the file then)."""
+
+    @abstractmethod
+    def ensure_volume_secret(self, path: Path, passphrase: str) -> str:
+        """Make the passphrase of the encrypted volume file ``path`` known to the hypervisor (ephemerally);
+        returns the secret's UUID for :class:`VolumeSpec`."""
+
+    @abstractmethod
+    def prune_volume_secrets(self, directory: Path, keep: set[str]) -> None:
+        """Forget the secrets of volume files under ``directory`` whose UUIDs are not in ``keep``."""
 
     @abstractmethod
     def get_console_output(self, instance_id: str, *, max_bytes: int = 64 * 1024) -> bytes:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from xml.sax.saxutils import escape
 
 import libvirt
 
@@ -133,6 +134,33 @@ class Domain:
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         self.handle.attachDeviceFlags(device_xml, flags)
 
+    def set_block_iotune(self, target: str, parameters: dict[str, int]) -> None:
+        """New I/O caps for a disk, live when running and in the definition in any case."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if self.is_running():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        self.handle.setBlockIoTune(target, parameters, flags)
+
+    def block_resize(self, target: str, size_bytes: int) -> None:
+        """Grow a disk of the running guest (QEMU resizes the image; the guest is told of the new size)."""
+        self.handle.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+    def backup_disk(self, target: str, copy_xml: str, timeout: float) -> None:
+        """A point-in-time copy of one disk into the file ``copy_xml`` describes (libvirt's backup API, push
+        mode, into a pre-created image: REUSE_EXTERNAL), waiting for the job to finish."""
+        backup = (f"<domainbackup mode='push'><disks>{copy_xml}</disks></domainbackup>")
+        self.handle.backupBegin(backup, None, libvirt.VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL)
+        deadline = time.monotonic() + timeout
+        while self.handle.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE:
+            if time.monotonic() > deadline:
+                with suppress(libvirt.libvirtError):
+                    self.handle.abortJob()
+                raise TimeoutError(f"the copy of {target} of {self.name} took longer than {timeout:.0f} s")
+            time.sleep(0.05)
+        stats = self.handle.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        if stats.get("type") != libvirt.VIR_DOMAIN_JOB_COMPLETED:
+            raise OSError(f"the copy of {target} of {self.name} failed: {stats.get('errmsg', 'job not completed')}")
+
     def detach(self, device_xml: str, alias: str, timeout: float) -> bool:
         """Remove a device from the definition and, if running, from the guest; True once the guest has
         released it (within ``timeout`` s). The definition change happens at once in any case."""
@@ -214,3 +242,28 @@ class LibvirtConnection:
 
     def domains(self) -> list[Domain]:
         return [Domain(self, handle) for handle in self._alive().listAllDomains()]
+
+    def ensure_secret(self, secret_uuid: str, volume_path: str, value: bytes) -> None:
+        """An ephemeral, private volume secret holding ``value``: never written to the host's disk, never
+        readable back through libvirt, gone when libvirtd restarts (the agent defines it again before it
+        starts a domain that needs it)."""
+        conn = self._alive()
+        try:
+            secret = conn.secretLookupByUUIDString(secret_uuid)
+        except libvirt.libvirtError:
+            secret = conn.secretDefineXML(
+                f"<secret ephemeral='yes' private='yes'><uuid>{secret_uuid}</uuid>"
+                f"<usage type='volume'><volume>{escape(volume_path)}</volume></usage></secret>")
+        secret.setValue(value)
+
+    def volume_secrets(self) -> dict[str, str]:
+        """Volume secrets by UUID, with the volume path each is for."""
+        secrets = {}
+        for secret in self._alive().listAllSecrets(libvirt.VIR_CONNECT_LIST_SECRETS_EPHEMERAL):
+            if secret.usageType() == libvirt.VIR_SECRET_USAGE_TYPE_VOLUME:
+                secrets[secret.UUIDString()] = secret.usageID()
+        return secrets
+
+    def remove_secret(self, secret_uuid: str) -> None:
+        with suppress(libvirt.libvirtError):
+            self._alive().secretLookupByUUIDString(secret_uuid).undefine()

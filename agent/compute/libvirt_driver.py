@@ -15,8 +15,9 @@ from pathlib import Path
 import libvirt
 
 from agent.compute import vif
-from agent.compute.domain_xml import InstancePaths, disk_xml, domain_xml, next_target_dev
+from agent.compute.domain_xml import InstancePaths, backup_disk_xml, disk_xml, domain_xml, next_target_dev
 from agent.compute.driver import (
+    AttachedVolume,
     ComputeDriver,
     ComputeError,
     InstanceExists,
@@ -27,13 +28,21 @@ from agent.compute.driver import (
 )
 from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection
-from agent.compute.naming import owner_tag, tap_alias, tap_name, volume_serial
+from agent.compute.naming import (
+    owner_tag,
+    tap_alias,
+    tap_name,
+    volume_of_serial,
+    volume_secret_uuid,
+    volume_serial,
+)
 from agent.compute.spec import (
     INSTANCE_ID,
     Accelerator,
     InstanceInfo,
     InstanceSpec,
     Inventory,
+    IoTune,
     NicSpec,
     VolumeSpec,
 )
@@ -139,7 +148,7 @@ class LibvirtDriver(ComputeDriver):
         """The NICs of a defined domain, as its spec gave them (kept in the domain's metadata)."""
         return domain.description(inactive=True).nics
 
-    def destroy(self, instance_id: str, *, keep_root_disk: bool = False) -> Path | None:
+    def destroy(self, instance_id: str) -> None:
         paths = self.paths(instance_id)
         try:
             domain = self._domain(instance_id)
@@ -152,13 +161,8 @@ class LibvirtDriver(ComputeDriver):
             domain.undefine()
         for tap in taps:
             self._unplug(tap)
-        kept = None
-        if keep_root_disk and paths.root_disk.exists():
-            kept = paths.directory.parent / f"{instance_id}.root.qcow2"
-            paths.root_disk.replace(kept)
         shutil.rmtree(paths.directory, ignore_errors=True)
-        log.info("destroyed %s%s", instance_id, f" (root disk kept as {kept})" if kept else "")
-        return kept
+        log.info("destroyed %s", instance_id)
 
     def power_on(self, instance_id: str) -> None:
         domain = self._domain(instance_id)
@@ -269,6 +273,66 @@ class LibvirtDriver(ComputeDriver):
         if not released:
             raise VolumeBusy(f"instance {instance_id} did not release {volume_id} within {timeout:.0f} s")
         log.info("detached %s from %s", volume_id, instance_id)
+
+    def attached_volumes(self, instance_id: str | None = None) -> list[AttachedVolume]:
+        domains = [self._domain(instance_id)] if instance_id is not None else self._owned_domains()
+        volumes = []
+        for domain in domains:
+            running = domain.is_running()
+            for disk in domain.description(inactive=not running).disks:
+                volume_id = volume_of_serial(disk.serial)
+                if volume_id is not None:
+                    volumes.append(AttachedVolume(volume_id, domain.name, Path(disk.source), disk.target, running,
+                                                  disk.iotune))
+        return volumes
+
+    def _attached(self, instance_id: str, volume_id: str) -> tuple[Domain, AttachedVolume]:
+        domain = self._domain(instance_id)
+        found = next((v for v in self.attached_volumes(instance_id) if v.volume_id == volume_id), None)
+        if found is None:
+            raise VolumeNotAttached(f"volume {volume_id} is not attached to {instance_id}")
+        return domain, found
+
+    def set_volume_iotune(self, instance_id: str, volume_id: str, iotune: IoTune) -> None:
+        domain, volume = self._attached(instance_id, volume_id)
+        try:
+            domain.set_block_iotune(volume.target, iotune.as_libvirt())
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot change the I/O caps of {volume_id} on {instance_id}: {exc}") from exc
+        log.info("%s on %s: iotune %s", volume_id, instance_id, iotune)
+
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> None:
+        domain, volume = self._attached(instance_id, volume_id)
+        if not volume.running:
+            raise InvalidInstanceState(f"instance {instance_id} is not running: resize {volume_id}'s file instead")
+        try:
+            domain.block_resize(volume.target, size_bytes)
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot grow {volume_id} on {instance_id}: {exc}") from exc
+        log.info("%s on %s grown live to %d bytes", volume_id, instance_id, size_bytes)
+
+    def copy_volume(self, instance_id: str, volume_id: str, copy: Path, *, secret_uuid: str | None = None,
+                    timeout: float = 600.0) -> None:
+        domain, volume = self._attached(instance_id, volume_id)
+        if not volume.running:
+            raise InvalidInstanceState(f"instance {instance_id} is not running: copy {volume_id}'s file instead")
+        try:
+            domain.backup_disk(volume.target, backup_disk_xml(volume.target, copy, secret_uuid), timeout)
+        except (libvirt.libvirtError, TimeoutError) as exc:
+            raise ComputeError(f"cannot copy {volume_id} of {instance_id}: {exc}") from exc
+
+    def ensure_volume_secret(self, path: Path, passphrase: str) -> str:
+        secret_uuid = volume_secret_uuid(path)
+        try:
+            self.connection.ensure_secret(secret_uuid, str(path), passphrase.encode())
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot define the secret of {path.name}: {exc}") from exc
+        return secret_uuid
+
+    def prune_volume_secrets(self, directory: Path, keep: set[str]) -> None:
+        for secret_uuid, path in self.connection.volume_secrets().items():
+            if Path(path).parent == directory and secret_uuid not in keep:
+                self.connection.remove_secret(secret_uuid)
 
     def get_console_output(self, instance_id: str, *, max_bytes: int = 64 * 1024) -> bytes:
         self._domain(instance_id)

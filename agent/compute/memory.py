@@ -7,11 +7,12 @@ disappearing at the same moments) so code tested against it behaves the same on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agent.compute.domain_xml import ROOT_TARGET, next_target_dev
 from agent.compute.driver import (
+    AttachedVolume,
     ComputeDriver,
     ComputeError,
     InstanceExists,
@@ -20,7 +21,15 @@ from agent.compute.driver import (
     VolumeNotAttached,
 )
 from agent.compute.naming import tap_name
-from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, PowerState, VolumeSpec
+from agent.compute.spec import (
+    Accelerator,
+    InstanceInfo,
+    InstanceSpec,
+    Inventory,
+    IoTune,
+    PowerState,
+    VolumeSpec,
+)
 
 
 @dataclass
@@ -29,6 +38,7 @@ class _Instance:
     state: PowerState = PowerState.SHUTOFF
     stopped_by_guest: bool = False
     volumes: dict[str, str] = field(default_factory=dict)  # volume id -> target
+    specs: dict[str, VolumeSpec] = field(default_factory=dict)  # volume id -> how it was attached
     console: bytearray = field(default_factory=bytearray)
     boots: int = 0
 
@@ -42,6 +52,8 @@ class InMemoryComputeDriver(ComputeDriver):
         self.disks: set[str] = set()
         self.root_taps: set[str] = set()
         self.plugged: set[str] = set()
+        self.resized: dict[str, int] = {}
+        self.secrets: dict[str, str] = {}
 
     def _get(self, instance_id: str) -> _Instance:
         if instance_id not in self.instances:
@@ -69,18 +81,18 @@ class InMemoryComputeDriver(ComputeDriver):
     def spawn(self, spec: InstanceSpec, *, start: bool = True) -> None:
         if spec.instance_id in self.instances:
             raise InstanceExists(f"instance {spec.instance_id} already has a domain on this host")
-        instance = _Instance(spec, volumes={v.volume_id: "" for v in spec.volumes})
+        instance = _Instance(spec, volumes={v.volume_id: "" for v in spec.volumes},
+                             specs={v.volume_id: v for v in spec.volumes})
         if start:
             self._boot(instance)
         self.instances[spec.instance_id] = instance
         self.disks.add(spec.instance_id)
 
-    def destroy(self, instance_id: str, *, keep_root_disk: bool = False) -> Path | None:
+    def destroy(self, instance_id: str) -> None:
         instance = self.instances.pop(instance_id, None)
         if instance is not None:
             self._halt(instance)
         self.disks.discard(instance_id)
-        return Path(f"/memory/{instance_id}.root.qcow2") if keep_root_disk and instance else None
 
     def power_on(self, instance_id: str) -> None:
         instance = self._get(instance_id)
@@ -139,12 +151,52 @@ class InMemoryComputeDriver(ComputeDriver):
         instance = self._get(instance_id)
         if volume.volume_id not in instance.volumes or not instance.volumes[volume.volume_id]:
             instance.volumes[volume.volume_id] = next_target_dev({ROOT_TARGET, *instance.volumes.values()})
+            instance.specs[volume.volume_id] = volume
         return instance.volumes[volume.volume_id]
 
     def detach_volume(self, instance_id: str, volume_id: str, *, timeout: float = 30.0) -> None:
         instance = self._get(instance_id)
         if instance.volumes.pop(volume_id, None) is None:
             raise VolumeNotAttached(f"volume {volume_id} is not attached to {instance_id}")
+        instance.specs.pop(volume_id, None)
+
+    def attached_volumes(self, instance_id: str | None = None) -> list[AttachedVolume]:
+        ids = [instance_id] if instance_id is not None else sorted(self.instances)
+        found = []
+        for iid in ids:
+            instance = self._get(iid)
+            root = instance.spec.root_disk
+            found.append(AttachedVolume(root.volume_id, iid, Path(f"/memory/{iid}/root.qcow2"), ROOT_TARGET,
+                                        instance.state is PowerState.RUNNING))
+            found += [AttachedVolume(v, iid, instance.specs[v].path, target, instance.state is PowerState.RUNNING,
+                                     instance.specs[v].iotune) for v, target in instance.volumes.items()]
+        return found
+
+    def set_volume_iotune(self, instance_id: str, volume_id: str, iotune: IoTune) -> None:
+        instance = self._get(instance_id)
+        if volume_id not in instance.specs:
+            raise VolumeNotAttached(f"volume {volume_id} is not attached to {instance_id}")
+        instance.specs[volume_id] = replace(instance.specs[volume_id], iotune=iotune)
+
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> None:
+        instance = self._get(instance_id)
+        if instance.state is not PowerState.RUNNING:
+            raise InvalidInstanceState(f"instance {instance_id} is not running")
+        if volume_id not in instance.volumes:
+            raise VolumeNotAttached(f"volume {volume_id} is not attached to {instance_id}")
+        self.resized[volume_id] = size_bytes
+
+    def copy_volume(self, instance_id: str, volume_id: str, copy: Path, *, secret_uuid: str | None = None,
+                    timeout: float = 600.0) -> None:
+        raise ComputeError("the in-memory driver holds no volume data to copy")
+
+    def ensure_volume_secret(self, path: Path, passphrase: str) -> str:
+        self.secrets[str(path)] = passphrase
+        return str(path)
+
+    def prune_volume_secrets(self, directory: Path, keep: set[str]) -> None:
+        for path in [p for p in self.secrets if Path(p).parent == directory and p not in keep]:
+            del self.secrets[path]
 
     def get_console_output(self, instance_id: str, *, max_bytes: int = 64 * 1024) -> bytes:
         return bytes(self._get(instance_id).console[-max_bytes:])

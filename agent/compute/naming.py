@@ -28,6 +28,8 @@ _INSTANCE_HEX = re.compile(r"^i-([0-9a-f]{8,17})$")
 _RESOURCE_HEX = re.compile(r"^[a-z]+-([0-9a-f]{10,17})$")
 #: Namespace of domain UUIDs, so an instance's domain UUID is stable across redefinitions.
 _DOMAIN_UUID_NAMESPACE = uuid.UUID("5b0f8a52-2f8e-4d0c-9a55-6c1e7d3b9a10")
+_SECRET_UUID_NAMESPACE = uuid.UUID("0c8e3f7a-51d2-4b6e-8f0a-2d9c4e6b7a13")
+_VOLUME_SERIAL = re.compile(r"^vol([0-9a-f]{8,17})$")
 
 
 def owner_tag(state_dir: Path) -> str:
@@ -68,6 +70,17 @@ def tap_belongs_to(name: str, instance_id: str) -> bool:
 
 def volume_serial(volume_id: str) -> str:
     return volume_id.replace("-", "")
+
+
+def volume_of_serial(serial: str) -> str | None:
+    """The volume id a disk serial stands for (None for a serial that is not a volume's)."""
+    match = _VOLUME_SERIAL.match(serial)
+    return f"vol-{match.group(1)}" if match else None
+
+
+def volume_secret_uuid(volume_path: Path) -> str:
+    """The UUID of the libvirt secret of an encrypted volume file: stable, one per file."""
+    return str(uuid.uuid5(_SECRET_UUID_NAMESPACE, str(volume_path)))
 
 
 def mac_for_interface(interface_id: str) -> str:

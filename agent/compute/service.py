@@ -8,12 +8,17 @@
    store when this host shares its disk, downloaded over the agent RPC otherwise);
 2. the section becomes ``agent.compute.reconcile`` intents (an ``InstanceSpec`` per instance: the type's
    size scaled for the homelab, the root volume as an overlay on the cached image, NICs with their ENIs'
-   MACs, instance store volumes), the planner compares them with what the host has, the driver acts;
+   MACs, instance store volumes, the EBS volumes it should have), the planner compares them with what the
+   host has, the driver acts; then each domain's EBS attachments are converged (``attachments``);
 3. instance store volumes are blank at every start and deleted at stop (EC2 loses them too); a root volume
-   with DeleteOnTermination false is kept at termination; reboot requests are carried out once each;
-   CreateImage captures run on a worker thread (copy of the root volume, upload to the controller);
-4. what the host now has is reported (``POST /hosts/<id>/instances``), which moves the instances through
-   AWS's states on the controller.
+   with DeleteOnTermination false moves into the EBS pool at termination; reboot requests are carried out
+   once each; CreateImage captures run on a worker thread (copy of the root volume, upload to the controller);
+4. what the host now has is reported (``POST /hosts/<id>/instances``, with the volumes attached to each
+   instance), which moves the instances through AWS's states on the controller.
+
+``register`` also registers the ``volumes`` reconciler (``agent.storage``), sharing the driver and its lock.
+It runs after this one, so it knows the root volumes of the instances just placed here (those files are
+compute's); a volume file it makes is attached on the pass it then asks for (within a second).
 
 Between passes a watcher thread looks at the instances every :data:`WATCH_INTERVAL` seconds and reports
 what changed on its own: a guest that powered itself off, new console output.
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -31,18 +35,21 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from agent.compute import reconcile
+from agent.compute.attachments import Attachments, WantedAttachment
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
+from agent.compute.link import ControllerLink
 from agent.compute.naming import tap_alias
 from agent.compute.reconcile import Desired, Step, Wanted
 from agent.compute.spec import BootMode, InstanceSpec, NicSpec, PowerState, RootDiskSpec, VolumeSpec
 from agent.compute.vpc_plug import VpcPlugger
-from agent.wire import API_VERSION
+from agent.storage.pool import PoolError, VolumePool
 
 log = logging.getLogger("cloudlet.agent.compute")
 
@@ -54,58 +61,6 @@ REPO = Path(__file__).resolve().parents[2]
 #: The tiny AMI built by images/ carries the probe guest (kernel + initramfs printing a marker).
 DEFAULT_PROBE_MANIFEST = REPO / "images" / "out" / "tiny" / "manifest.json"
 COMPUTE_ROOT = Path("/var/lib/cloudlet/compute")
-
-
-# --- talking to the controller --------------------------------------------------------------------------------
-
-
-class ControllerLink:
-    """The compute agent's calls on the agent RPC (JSON reports, file downloads and uploads)."""
-
-    def __init__(self, host: str, port: int, token: str, host_id: str, timeout: float = 30.0) -> None:
-        self.host, self.port, self.token, self.host_id, self.timeout = host, port, token, host_id, timeout
-
-    def _connect(self, method: str, path: str, body: bytes | IO[bytes] | None, headers: dict[str, str]
-                 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        conn.request(method, f"/_cloudlet/agent/{API_VERSION}/hosts/{self.host_id}{path}", body=body,
-                     headers={"Authorization": f"Bearer {self.token}", **headers})
-        return conn, conn.getresponse()
-
-    def report(self, report: dict[str, Any]) -> dict[str, Any]:
-        conn, response = self._connect("POST", "/instances", json.dumps(report).encode(),
-                                       {"Content-Type": "application/json"})
-        try:
-            payload = response.read()
-            if response.status >= 300:
-                raise OSError(f"instance report refused: HTTP {response.status} {payload[:200]!r}")
-            return json.loads(payload or b"{}")
-        finally:
-            conn.close()
-
-    def download(self, image_id: str, role: str, target: Path) -> None:
-        conn, response = self._connect("GET", f"/images/{image_id}/{role}", None, {})
-        try:
-            if response.status != 200:
-                raise OSError(f"cannot download {role} of {image_id}: HTTP {response.status}")
-            partial = target.with_name(f".{target.name}.part")
-            with partial.open("wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
-            os.replace(partial, target)
-        finally:
-            conn.close()
-
-    def upload_capture(self, image_id: str, path: Path) -> None:
-        with path.open("rb") as body:
-            conn, response = self._connect("PUT", f"/images/{image_id}/root_disk", body,
-                                           {"Content-Type": "application/octet-stream",
-                                            "Content-Length": str(path.stat().st_size)})
-        try:
-            payload = response.read()
-            if response.status >= 300:
-                raise OSError(f"upload of {image_id} refused: HTTP {response.status} {payload[:200]!r}")
-        finally:
-            conn.close()
 
 
 # --- the section -----------------------------------------------------------------------------------------------
@@ -127,13 +82,15 @@ class WantedInstance:
     reboot_serial: int
     start_serial: int
     captures: tuple[dict[str, Any], ...]
+    #: The EBS volumes (besides the root) that should be attached.
+    volumes: tuple[WantedAttachment, ...] = ()
 
     @classmethod
     def parse(cls, item: dict[str, Any]) -> WantedInstance:
         return cls(item["instance_id"], item["state"], int(item["vcpus"]), int(item["memory_mib"]),
                    item["instance_type"], item["image_id"], item["root_disk"], tuple(item.get("instance_store", ())),
                    tuple(item.get("nics", ())), int(item.get("reboot_serial", 0)), int(item.get("start_serial", 0)),
-                   tuple(item.get("captures", ())))
+                   tuple(item.get("captures", ())), tuple(map(WantedAttachment.parse, item.get("volumes", ()))))
 
 
 def manifest_of(view: dict[str, Any], local: dict[str, Path]) -> AmiManifest:
@@ -156,6 +113,11 @@ def root_disk_path(driver: ComputeDriver, instance_id: str) -> Path:
     if paths is None:
         raise ComputeError(f"the {type(driver).__name__} cannot say where the root volume of {instance_id} is")
     return Path(paths(instance_id).root_disk)
+
+
+def pool_dir(compute_state_dir: Path) -> Path:
+    """The host's EBS volume pool (``agent.storage``): next to the instances, traversable by QEMU."""
+    return compute_state_dir / "volumes"
 
 
 def ephemeral_volume_id(instance_id: str, name: str) -> str:
@@ -186,7 +148,11 @@ class InstancesReconciler:
         self.wanted: dict[str, WantedInstance] = {}
         self.failed_spawns: dict[str, str] = {}
         self.retry = False
+        #: Serialises driver calls of the passes, the watcher and the storage reconciler's workers.
         self._lock = threading.RLock()
+        self.pool = VolumePool(pool_dir(state_dir))
+        self.attachments = Attachments(self.pool.directory)
+        self._boot_volumes: dict[str, tuple[VolumeSpec, ...]] = {}
         self._consoles: dict[str, str] = {}
         self._last_report: str = ""
         self._captures: dict[str, threading.Thread] = {}
@@ -210,6 +176,14 @@ class InstancesReconciler:
         self._stop.set()
         self._watcher.join(timeout=5)
 
+    def pending_roots(self) -> set[str]:
+        """Root volumes of the wanted instances (the storage reconciler leaves their files to this one)."""
+        return {w.root["volume_id"] for w in self.wanted.values() if w.state != "terminated"}
+
+    def volumes_changed(self) -> None:
+        """A volume file appeared or changed in the pool: run the next pass even if the section did not change."""
+        self.retry = True
+
     # --- one pass ------------------------------------------------------------------------------------------------
 
     @property
@@ -226,11 +200,14 @@ class InstancesReconciler:
         self.plugger.set_routes({(w.instance_id, int(n["device_index"])): (n["vpc_id"], n["subnet_id"])
                                  for w in wanted.values() for n in w.nics})
         images = self._cache_images(section.get("images", {}), wanted.values())
+        volumes = {w.instance_id: w.volumes for w in wanted.values() if w.state != "terminated"}
+        secrets = self.attachments.secrets(self.driver, volumes)
+        self._boot_volumes = self.attachments.boot_volumes(self.driver, volumes, secrets)
         intents: dict[str, Desired] = {}
         for w in wanted.values():
             if w.state == "terminated":
                 if not w.root.get("delete_on_termination", True):
-                    self._keep_root_disk(w.instance_id)
+                    self._keep_root_disk(w)
                 intents[w.instance_id] = Desired(Wanted.TERMINATED)
             elif w.image_id in images:
                 intents[w.instance_id] = Desired(Wanted(w.state), self._spec(w, images[w.image_id]))
@@ -245,9 +222,10 @@ class InstancesReconciler:
         self._prepare_instance_store(actions, intents)
         outcomes = reconcile.apply(self.driver, actions)
         self._after(outcomes)
+        attached = self.attachments.converge(self.driver, volumes, secrets)
         self._carry_out_reboots(wanted)
         self._start_captures(wanted)
-        self.retry = any(not o.ok for o in outcomes) or len(intents) < len(wanted)
+        self.retry = any(not o.ok for o in outcomes) or len(intents) < len(wanted) or not attached
         self._report(force=True)
 
     def _started_again(self, action: reconcile.Action) -> reconcile.Action:
@@ -297,17 +275,24 @@ class InstancesReconciler:
             root_disk=RootDiskSpec(image.base_disk, max(int(w.root["size_bytes"]), image.virtual_size),
                                    w.root["volume_id"]),
             nics=tuple(NicSpec(int(n["device_index"]), n["mac"].lower(), n["interface_id"]) for n in w.nics),
-            volumes=volumes, image_id=w.image_id, instance_type=w.instance_type)
+            volumes=volumes + self._boot_volumes.get(w.instance_id, ()), image_id=w.image_id,
+            instance_type=w.instance_type)
 
-    def _keep_root_disk(self, instance_id: str) -> None:
-        """DeleteOnTermination false: destroy the domain but keep the root volume's file on this host."""
+    def _keep_root_disk(self, w: WantedInstance) -> None:
+        """DeleteOnTermination false: the root volume moves into the pool as ``<volume id>.qcow2``, a
+        standalone copy (its AMI base flattened in, so it outlives the image cache), before the domain and
+        its directory go. A crash in between repeats the move on the next pass."""
+        paths = getattr(self.driver, "paths", None)
+        root = paths(w.instance_id).root_disk if paths is not None else None
         try:
-            kept = self.driver.destroy(instance_id, keep_root_disk=True)
-        except ComputeError as exc:
-            log.warning("cannot destroy %s keeping its root volume: %s", instance_id, exc)
-            return
-        if kept is not None:
-            log.info("%s terminated; its root volume is kept as %s", instance_id, kept)
+            if root is not None and root.exists():
+                with suppress(InstanceNotFound):
+                    self.driver.power_off(w.instance_id, force=True)
+                kept = self.pool.adopt(w.root["volume_id"], root)
+                log.info("%s terminated; its root volume is kept as %s", w.instance_id, kept)
+            self.driver.destroy(w.instance_id)
+        except (ComputeError, PoolError, OSError) as exc:
+            log.warning("cannot terminate %s keeping its root volume: %s", w.instance_id, exc)
 
     # --- instance store: blank at start, gone at stop ------------------------------------------------------------
 
@@ -457,12 +442,13 @@ class InstancesReconciler:
         instances = self._observations()
         consoles = self._changed_consoles()
         failures = dict(self._capture_failures)
-        digest = json.dumps(instances, sort_keys=True)
+        volumes = self.attachments.report(self.driver, self.wanted)
+        digest = json.dumps([instances, volumes], sort_keys=True)
         if not force and not consoles and not failures and digest == self._last_report:
             return
         report = {"complete": True, "instances": instances, "consoles": consoles,
                   "reboots": {i: n for i, n in self.reboots.items() if i in self.wanted},
-                  "capture_failures": failures}
+                  "capture_failures": failures, "volumes": volumes}
         try:
             self.link.report(report)
         except OSError as exc:
@@ -535,7 +521,11 @@ def register(registry: Any, context: Any) -> None:
         os.chmod(state_dir, 0o755)
         return LibvirtDriver(state_dir, accelerator, plugger=plugger)
 
+    from agent.storage import service as storage
+
     client = context.client
     link = ControllerLink(client.host, client.port, client.token, context.host_id)
-    registry.add("instances", InstancesReconciler(open_driver, plugger, state_dir, link),
-                 capabilities=[CAPABILITY_COMPUTE], hypervisor=decision.hypervisor)
+    instances = InstancesReconciler(open_driver, plugger, state_dir, link)
+    registry.add("instances", instances, capabilities=[CAPABILITY_COMPUTE], hypervisor=decision.hypervisor)
+    storage.register(registry, context, instances.pool, driver=lambda: instances.driver, lock=instances._lock,
+                     pending_roots=instances.pending_roots, volumes_changed=instances.volumes_changed)

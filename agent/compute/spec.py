@@ -84,13 +84,29 @@ class NicSpec:
 
 
 @dataclass(frozen=True)
+class IoTune:
+    """An EBS volume's performance caps, as libvirt's ``<iotune>`` enforces them (None: no cap)."""
+
+    total_iops_sec: int | None = None
+    total_bytes_sec: int | None = None
+
+    def as_libvirt(self) -> dict[str, int]:
+        """The parameters of ``setBlockIoTune`` (0 lifts a cap)."""
+        return {"total_iops_sec": self.total_iops_sec or 0, "total_bytes_sec": self.total_bytes_sec or 0}
+
+
+@dataclass(frozen=True)
 class VolumeSpec:
-    """A block device attached besides the root disk; the guest finds it by serial (the volume id)."""
+    """A block device attached besides the root disk; the guest finds it by serial (the volume id).
+
+    An encrypted volume (a LUKS qcow2) names the libvirt secret holding its passphrase (``secret_uuid``)."""
 
     volume_id: str
     path: Path
     format: str = "qcow2"
     read_only: bool = False
+    iotune: IoTune = IoTune()
+    secret_uuid: str | None = None
 
     def __post_init__(self) -> None:
         if not VOLUME_ID.match(self.volume_id):

@@ -1,0 +1,132 @@
+"""The pure plan for the ``volumes`` section: from what the controller wants and what the host has, the
+actions that make every listed volume exist at its size, and remove the data of volumes no longer listed.
+
+Where a volume's data lives:
+- a volume attached to a domain whose disk file is outside the pool is an instance's root volume: its
+  file is the instance's root disk (the controller lists root volumes too, so they can grow and be
+  snapshotted), and a pool file of the same id is a stray, removed;
+- otherwise its file is ``<pool>/<volume id>.qcow2``.
+
+Rules, per listed volume:
+- no file: created blank, or restored from ``snapshot_id`` (unless it is the root volume of an instance
+  about to be spawned: the compute reconciler makes that one);
+- a file smaller than ``size_bytes``: grown, through the hypervisor when a running guest has it attached
+  (the guest must be told), else in the file; never shrunk;
+- a pool file whose volume is not listed, and that no domain uses: deleted with its data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WantedVolume:
+    """One entry of the section's ``volumes`` list (controller <-> agent contract C)."""
+
+    volume_id: str
+    size_bytes: int
+    snapshot_id: str | None = None
+    #: Base64 of the volume's 32-byte data key: the volume is a LUKS qcow2 whose passphrase is this text.
+    encryption_key: str | None = None
+    iops: int | None = None
+    throughput_mibps: int | None = None
+    #: The key that opens ``snapshot_id``'s image when it differs from the volume's own (re-encryption).
+    snapshot_encryption_key: str | None = None
+
+    @classmethod
+    def parse(cls, item: dict[str, Any]) -> WantedVolume:
+        def optional_int(name: str) -> int | None:
+            return int(item[name]) if item.get(name) is not None else None
+
+        return cls(str(item["volume_id"]), int(item["size_bytes"]), item.get("snapshot_id") or None,
+                   item.get("encryption_key") or None, optional_int("iops"), optional_int("throughput_mibps"),
+                   item.get("snapshot_encryption_key") or None)
+
+
+@dataclass(frozen=True)
+class WantedSnapshot:
+    snapshot_id: str
+    volume_id: str
+
+    @classmethod
+    def parse(cls, item: dict[str, Any]) -> WantedSnapshot:
+        return cls(str(item["snapshot_id"]), str(item["volume_id"]))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a volume is attached on this host now."""
+
+    instance_id: str
+    source: Path
+    running: bool
+
+
+class Step(StrEnum):
+    #: In the order :func:`plan` emits them.
+    DELETE = "delete"
+    CREATE = "create"
+    RESTORE = "restore"
+    GROW_FILE = "grow-file"
+    GROW_LIVE = "grow-live"
+
+
+@dataclass(frozen=True)
+class Action:
+    step: Step
+    volume_id: str
+    path: Path | None = None
+    size_bytes: int = 0
+    instance_id: str = ""
+
+
+@dataclass(frozen=True)
+class HostVolumes:
+    """What the host has: pool files (id -> virtual size), attachments, and sizes of files outside the pool."""
+
+    pool: dict[str, int]
+    placements: dict[str, Placement]
+    outside_sizes: dict[str, int]
+    #: Root volumes of instances the compute reconciler will spawn (their files are not the pool's to make).
+    pending_roots: frozenset[str] = frozenset()
+
+
+def volume_file(volume_id: str, pool_dir: Path, host: HostVolumes) -> Path:
+    """Where ``volume_id``'s data lives on this host (see the module docstring)."""
+    placement = host.placements.get(volume_id)
+    if placement is not None and placement.source.parent != pool_dir:
+        return placement.source
+    return pool_dir / f"{volume_id}.qcow2"
+
+
+def plan(wanted: Iterable[WantedVolume], host: HostVolumes, pool_dir: Path) -> list[Action]:
+    """The actions that bring the host to ``wanted`` (see the module docstring), in execution order."""
+    actions: list[Action] = []
+    listed = {w.volume_id: w for w in wanted}
+    for volume_id in sorted(host.pool):
+        placement = host.placements.get(volume_id)
+        stray_root = placement is not None and placement.source.parent != pool_dir
+        if stray_root or (volume_id not in listed and placement is None):
+            actions.append(Action(Step.DELETE, volume_id, pool_dir / f"{volume_id}.qcow2"))
+    for volume_id, want in sorted(listed.items()):
+        path = volume_file(volume_id, pool_dir, host)
+        placement = host.placements.get(volume_id)
+        outside = path.parent != pool_dir
+        size = host.outside_sizes.get(volume_id) if outside else host.pool.get(volume_id)
+        if size is None:
+            if volume_id in host.pending_roots:
+                continue
+            step = Step.RESTORE if want.snapshot_id else Step.CREATE
+            actions.append(Action(step, volume_id, path, want.size_bytes))
+        elif size < want.size_bytes:
+            if placement is not None and placement.running:
+                actions.append(Action(Step.GROW_LIVE, volume_id, path, want.size_bytes, placement.instance_id))
+            else:
+                actions.append(Action(Step.GROW_FILE, volume_id, path, want.size_bytes))
+    order = list(Step)
+    return sorted(actions, key=lambda action: order.index(action.step))
