@@ -29,6 +29,7 @@ from agent.client import ControllerClient
 from agent.compute import service as compute
 from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
+from agent.nfs import reconciler as efs
 from agent.service.loop import AgentService
 from agent.service.metadata import ControllerMetadata
 from agent.service.namespaces import NamespaceReconciler
@@ -113,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(lock, str):
             print(f"cloudlet-agent: cannot tear down: {lock}", file=sys.stderr)
             return 1
-        removed = teardown(run_dir, args.name_prefix)
+        removed = efs.teardown(args.state_dir) + teardown(run_dir, args.name_prefix)
         Path(lock.name).unlink(missing_ok=True)  # nothing of this prefix is left, not even its lock
-        print(f"removed {len(removed)} namespaces: {' '.join(removed)}" if removed else "nothing to remove")
+        print(f"removed {len(removed)} NFS servers and namespaces: {' '.join(removed)}" if removed
+              else "nothing to remove")
         return 0
     args.state_dir.mkdir(parents=True, exist_ok=True)
     client = ControllerClient(args.controller, args.token_file.read_text().strip())
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         compute.register(registry, context)
     except Exception:  # a host without a working hypervisor still carries VPC traffic
         log.exception("compute cannot start on this host; running without it")
+    efs.register(registry, context)
     registration = describe_host(args.state_dir, args.zone, registry.capabilities(),
                                  registry.hypervisor() or "none", args.underlay_ip)
     service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)

@@ -107,7 +107,10 @@ class Attachment:
     ``kind`` is ``tap`` (a VM's tap the compute driver made; the agent moves it into the VPC namespace and
     onto the bridge, and waits while it does not exist yet) or ``veth`` (a test instance: the agent makes a
     veth whose far end, named ``guest_ifname`` and carrying the ENI's MAC, goes into the existing namespace
-    ``instance_netns``). ``port`` is the bridge-side interface name (at most 15 characters).
+    ``instance_netns``) or ``service`` (a service the agent itself runs behind the ENI, such as an EFS
+    mount target's NFS server: like ``veth``, into the namespace ``naming.service_netns(prefix, eni_id)``,
+    which that service's reconciler makes). ``port`` is the bridge-side interface name (at most 15
+    characters).
     """
 
     port: str

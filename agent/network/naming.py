@@ -42,6 +42,17 @@ def nat_netns(prefix: str, nat_id: str) -> str:
     return f"{prefix}{nat_id}"
 
 
+def service_netns(prefix: str, eni_id: str) -> str:
+    """The namespace of a service the agent runs behind an ENI (an EFS mount target's NFS server): the
+    network plan puts the ENI's veth end there, the service's own reconciler makes and fills it."""
+    return f"{prefix}svc-{eni_id}"
+
+
+def service_port(eni_id: str) -> str:
+    """The bridge-side name of a service ENI's veth (what the controller puts in its attachment)."""
+    return "s" + digest(eni_id)
+
+
 def internet_netns(prefix: str) -> str:
     return f"{prefix}{_INTERNET}"
 

@@ -181,10 +181,11 @@ def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
             continue
         master = naming.subnet_bridge(eni.subnet_id)
         naming.check_ifname(attachment.port)
-        if attachment.kind == "veth":
+        if attachment.kind in ("veth", "service"):
+            far_netns = (attachment.instance_netns if attachment.kind == "veth"
+                         else naming.service_netns(doc.name_prefix, eni.id))
             plan.links.append(Link(attachment.port, "veth", mac=naming.mac_for(f"{eni.id}:port"), master=master,
-                                   peer=attachment.guest_ifname, peer_netns=attachment.instance_netns,
-                                   peer_mac=eni.mac.lower()))
+                                   peer=attachment.guest_ifname, peer_netns=far_netns, peer_mac=eni.mac.lower()))
         else:
             plan.links.append(Link(attachment.port, "tap", master=master))
     for nat in vpc.nat_gateways:

@@ -15,6 +15,7 @@ from agent.network import cidr, naming
 from agent.network.model import HostNetwork, Vpc
 
 MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+ATTACHMENT_KINDS = ("tap", "veth", "service")
 
 
 class DocumentError(ValueError):
@@ -107,6 +108,9 @@ def _vpc_problems(doc: HostNetwork, vpc: Vpc, ports: set[str]) -> list[str]:
             if eni.attachment.port in ports:
                 found.append(f"ENI {eni.id}: port {eni.attachment.port} is used twice")
             ports.add(eni.attachment.port)
+            if eni.attachment.kind not in ATTACHMENT_KINDS:
+                found.append(f"ENI {eni.id}: attachment kind {eni.attachment.kind!r} is not one of "
+                             f"{', '.join(ATTACHMENT_KINDS)}")
             if eni.attachment.kind == "veth" and not eni.attachment.instance_netns:
                 found.append(f"ENI {eni.id}: a veth attachment needs instance_netns")
     for nat in vpc.nat_gateways:
