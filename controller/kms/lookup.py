@@ -10,10 +10,12 @@ them where AWS does (S3 answers ``KMS.DisabledException``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from controller.kms import ciphers, records
+from controller.api import RequestContext
+from controller.iam.enforce import check_action
+from controller.kms import ciphers, policies, records
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
@@ -50,3 +52,20 @@ def decrypt(cloud: Cloud, account_id: str, ciphertext: bytes, context: dict[str,
     """The plaintext of a blob made by :func:`generate_data_key` (or Encrypt) with the same context."""
     _, plaintext = ciphers.decrypt(cloud, records.Region.of(cloud, cloud.config.region), ciphertext, context)
     return plaintext
+
+
+def authorize_use(ctx: RequestContext, action: str, key_arn: str, context: dict[str, str]) -> None:
+    """Raise AccessDeniedException unless the caller of ``ctx`` (a request to another service) may have
+    that service use the key for it.
+
+    AWS evaluates such a call as the caller's own ``action`` on the key, with ``kms:ViaService`` naming
+    the calling service (``s3.<region>.amazonaws.com``): that is what the AWS managed keys' policies
+    require, and what lets a key policy allow a key's use through one service only. Services that
+    act for a caller (S3's SSE-KMS) call this before :func:`generate_data_key` or :func:`decrypt`.
+    """
+    keys: dict[str, object] = {"kms:ViaService": policies.via_service(ctx.service, ctx.region),
+                               "kms:CallerAccount": ctx.account_id,
+                               "kms:EncryptionContextKeys": sorted(context),
+                               **{f"kms:EncryptionContext:{key}": value for key, value in context.items()}}
+    as_kms = replace(ctx, service="kms", operation=action.split(":", 1)[1], condition_keys=keys, audit_resources=[])
+    check_action(as_kms, action, [key_arn])

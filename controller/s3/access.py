@@ -215,6 +215,7 @@ def object_resource(ctx: RequestContext, params: Params) -> list[str]:
     keys = ctx.condition_keys
     for key, member in (("s3:VersionId", "VersionId"), ("s3:x-amz-acl", "ACL"),
                         ("s3:x-amz-server-side-encryption", "ServerSideEncryption"),
+                        ("s3:x-amz-server-side-encryption-aws-kms-key-id", "SSEKMSKeyId"),
                         ("s3:x-amz-storage-class", "StorageClass"), ("s3:x-amz-copy-source", "CopySource"),
                         ("s3:x-amz-metadata-directive", "MetadataDirective")):
         if params.get(member) is not None:

@@ -42,6 +42,7 @@ from controller.s3.errors import (
 from controller.s3.naming import MAX_BUCKET_TAGS, bucket_arn, check_tags, tag_set
 from controller.s3.runtime import runtime
 from controller.s3.service import api
+from controller.s3.sse_kms import SSE_KMS
 from controller.s3.state import buckets
 
 
@@ -294,7 +295,7 @@ def put_bucket_encryption(ctx: RequestContext, params: Params) -> Params:
                            "schema")
     default = rules[0]["ApplyServerSideEncryptionByDefault"]
     check_sse_algorithm(default.get("SSEAlgorithm", ""))
-    if default.get("KMSMasterKeyID"):
+    if default.get("KMSMasterKeyID") and default["SSEAlgorithm"] != SSE_KMS:
         raise InvalidArgument("a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or "
                               "aws:kms:dsse", ArgumentName="ApplyServerSideEncryptionByDefault")
     _store(ctx, params, encryption={"Rules": rules})

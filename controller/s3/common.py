@@ -9,9 +9,16 @@ from controller.api import Params, RequestContext
 from controller.s3 import checksums
 from controller.s3.chunked import stored_content_encoding
 from controller.s3.crypto import SSE_C, SSE_S3, ObjectKey, customer_key, new_object_key, open_object_key
-from controller.s3.errors import AccessDenied, InvalidArgument, NotImplementedError_, no_such_bucket
+from controller.s3.errors import (
+    AccessDenied,
+    InvalidArgument,
+    InvalidRequest,
+    NotImplementedError_,
+    no_such_bucket,
+)
 from controller.s3.naming import canonical_user_id
 from controller.s3.runtime import S3Runtime, runtime
+from controller.s3.sse_kms import SSE_KMS, kms_members, new_kms_key, open_kms_key
 
 Record = dict[str, Any]
 
@@ -24,6 +31,8 @@ RESPONSE_OVERRIDES = {"ResponseContentType": "ContentType", "ResponseCacheContro
                       "ResponseContentEncoding": "ContentEncoding", "ResponseContentLanguage": "ContentLanguage",
                       "ResponseExpires": "Expires"}
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+#: Request members that only an SSE-KMS write may carry.
+KMS_MEMBERS = ("SSEKMSKeyId", "SSEKMSEncryptionContext")
 
 
 def read_bucket(ctx: RequestContext, params: Params) -> Record:
@@ -87,7 +96,7 @@ def checksum_members(checksum: Record | None) -> dict[str, str]:
     return {checksums.MEMBERS[checksum["algorithm"]]: checksum["value"], "ChecksumType": checksum["type"]}
 
 
-def write_encryption(rt: S3Runtime, bucket: Record, params: Params) -> ObjectKey | None:
+def write_encryption(ctx: RequestContext, rt: S3Runtime, bucket: Record, params: Params) -> ObjectKey | None:
     """The encryption a new object (or upload) gets: asked for by the request, else the bucket default."""
     customer = customer_key(params)
     requested = params.get("ServerSideEncryption")
@@ -97,35 +106,58 @@ def write_encryption(rt: S3Runtime, bucket: Record, params: Params) -> ObjectKey
                                   "encryption method specified", ArgumentName="x-amz-server-side-encryption",
                                   ArgumentValue=requested)
         return new_object_key(SSE_C, master_key=rt.master_key, customer=customer)
+    defaults = None
     if requested is None:
         rules = (bucket.get("encryption") or {}).get("Rules") or []
-        defaults = rules[0].get("ApplyServerSideEncryptionByDefault") if rules else None
+        defaults = {**(rules[0].get("ApplyServerSideEncryptionByDefault") or {}),
+                    "BucketKeyEnabled": rules[0].get("BucketKeyEnabled")} if rules else None
         requested = (defaults or {}).get("SSEAlgorithm")
+    if requested != SSE_KMS and any(params.get(member) for member in KMS_MEMBERS):
+        raise InvalidArgument("Server Side Encryption with AWS KMS managed key requires HTTP header "
+                              "x-amz-server-side-encryption : aws:kms", ArgumentName="x-amz-server-side-encryption",
+                              ArgumentValue=str(requested))
     if requested is None:
         return None
     check_sse_algorithm(requested)
+    if requested == SSE_KMS:
+        return new_kms_key(ctx, bucket, params["Key"], params, defaults)
     return new_object_key(SSE_S3, master_key=rt.master_key)
 
 
 def check_sse_algorithm(algorithm: str) -> None:
-    if algorithm in ("aws:kms", "aws:kms:dsse"):
-        raise NotImplementedError_("SSE-KMS needs a key management service; Cloudlet supports SSE-S3 (AES256) "
-                                   "and SSE-C.")
-    if algorithm != SSE_S3:
+    if algorithm == "aws:kms:dsse":
+        raise NotImplementedError_("Dual-layer SSE-KMS is not supported by Cloudlet; it supports SSE-KMS (aws:kms), "
+                                   "SSE-S3 (AES256) and SSE-C.")
+    if algorithm not in (SSE_S3, SSE_KMS):
         raise InvalidArgument("The encryption method specified is not supported",
                               ArgumentName="x-amz-server-side-encryption", ArgumentValue=algorithm)
 
 
-def read_encryption(rt: S3Runtime, version: Record, params: Params, prefix: str = "") -> ObjectKey | None:
-    """The data key to read a stored version with (SSE-C needs the request's key, ``prefix`` for copies)."""
-    return open_object_key(version["encryption"], master_key=rt.master_key,
-                           customer=customer_key(params, prefix))
+def read_encryption(ctx: RequestContext, rt: S3Runtime, record: Record | None, params: Params, prefix: str = "",
+                    ) -> ObjectKey | None:
+    """The data key to read a stored version or upload with (SSE-C needs the request's key, ``prefix`` for
+    copies; SSE-KMS asks KMS for the requester)."""
+    if record and record["mode"] == SSE_KMS:
+        check_encryption_params(record, params, prefix)
+        return open_kms_key(ctx, record)
+    return open_object_key(record, master_key=rt.master_key, customer=customer_key(params, prefix))
 
 
-def encryption_members(record: Record | None) -> dict[str, str]:
+def check_encryption_params(record: Record | None, params: Params, prefix: str = "") -> None:
+    """What reads check without opening any key: SSE-C parameters only where the object is SSE-C, and right."""
+    if record and record["mode"] == SSE_C:
+        customer = customer_key(params, prefix)
+        open_object_key(record, master_key=b"", customer=customer)
+    elif customer_key(params, prefix) is not None:
+        raise InvalidRequest("The encryption parameters are not applicable to this object.")
+
+
+def encryption_members(record: Record | None) -> dict[str, Any]:
     """What responses echo about stored encryption, without unwrapping any key."""
     if not record:
         return {}
     if record["mode"] == SSE_C:
         return {"SSECustomerAlgorithm": "AES256", "SSECustomerKeyMD5": record["key_md5"]}
+    if record["mode"] == SSE_KMS:
+        return kms_members(record)
     return {"ServerSideEncryption": SSE_S3}

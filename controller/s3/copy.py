@@ -69,7 +69,7 @@ def open_source(ctx: RequestContext, rt: S3Runtime, params: Params) -> Source:
             if_match=params.get("CopySourceIfMatch"), if_none_match=params.get("CopySourceIfNoneMatch"),
             if_modified_since=params.get("CopySourceIfModifiedSince"),
             if_unmodified_since=params.get("CopySourceIfUnmodifiedSince"))
-        object_key = read_encryption(rt, version, params, prefix="CopySource")
+        object_key = read_encryption(ctx, rt, version["encryption"], params, prefix="CopySource")
     except BaseException:
         rt.guard.release(leased)
         raise
@@ -121,7 +121,7 @@ def copy_object(ctx: RequestContext, params: Params) -> Params:
         if version["size"] > MAX_COPY_SIZE:
             raise InvalidRequest("The specified copy source is larger than the maximum allowable size for a copy "
                                  "source: 5368709120")
-        target_key = write_encryption(rt, bucket, params)
+        target_key = write_encryption(ctx, rt, bucket, params)
         changes = (params.get("StorageClass"), params.get("ServerSideEncryption"), params.get("SSECustomerKey"),
                    params.get("WebsiteRedirectLocation"), algorithm)
         if (source.location.bucket, source.location.key) == (bucket["name"], key) \

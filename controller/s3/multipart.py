@@ -21,11 +21,12 @@ from controller.s3.common import (
     encryption_members,
     owner,
     read_bucket,
+    read_encryption,
     write_encryption,
 )
 from controller.s3.conditions import check_write_conditions, parse_copy_range
 from controller.s3.copy import copy_bytes, open_source
-from controller.s3.crypto import ObjectKey, customer_key, open_object_key
+from controller.s3.crypto import ObjectKey
 from controller.s3.errors import (
     BadDigest,
     EntityTooSmall,
@@ -63,9 +64,9 @@ def _check_part_number(number: int) -> None:
                               ArgumentName="partNumber", ArgumentValue=str(number))
 
 
-def _upload_key(rt: S3Runtime, upload: Record, params: Params) -> ObjectKey | None:
-    """The upload's data key; SSE-C uploads need the same customer key on every part."""
-    return open_object_key(upload["encryption"], master_key=rt.master_key, customer=customer_key(params))
+def _upload_key(ctx: RequestContext, rt: S3Runtime, upload: Record, params: Params) -> ObjectKey | None:
+    """The upload's data key; SSE-C uploads need the same customer key on every part, SSE-KMS asks KMS."""
+    return read_encryption(ctx, rt, upload["encryption"], params)
 
 
 def _checksum_type(algorithm: str | None, requested: str | None) -> str | None:
@@ -98,7 +99,7 @@ def create_multipart_upload(ctx: RequestContext, params: Params) -> Params:
         raise InvalidRequest("Checksum algorithm provided is unsupported. Please try again with any of the valid "
                              "types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
     checksum_type = _checksum_type(algorithm, params.get("ChecksumType"))
-    object_key = write_encryption(rt, bucket, params)
+    object_key = write_encryption(ctx, rt, bucket, params)
     upload_id = new_upload_id()
     with ctx.cloud.db.begin() as conn:
         catalog.require_bucket(conn, bucket["name"])
@@ -143,7 +144,7 @@ def upload_part(ctx: RequestContext, params: Params) -> Params:
     _check_part_number(params["PartNumber"])
     with ctx.cloud.db.read() as conn:
         upload = _load_upload(conn, params)
-    object_key = _upload_key(rt, upload, params)
+    object_key = _upload_key(ctx, rt, upload, params)
     algorithm = upload["checksum_algorithm"]
     expected = checksums.requested(params)
     declared = expected.algorithm if expected else None
@@ -175,7 +176,7 @@ def upload_part_copy(ctx: RequestContext, params: Params) -> Params:
     _check_part_number(params["PartNumber"])
     with ctx.cloud.db.read() as conn:
         upload = _load_upload(conn, params)
-    object_key = _upload_key(rt, upload, params)
+    object_key = _upload_key(ctx, rt, upload, params)
     source = open_source(ctx, rt, params)
     try:
         size = source.version["size"]

@@ -27,6 +27,7 @@ from controller.s3.access import (
 )
 from controller.s3.bucket_features import object_lock_of
 from controller.s3.common import (
+    check_encryption_params,
     checksum_members,
     encryption_members,
     header_members,
@@ -118,7 +119,7 @@ def put_object(ctx: RequestContext, params: Params) -> Params:
     check_key(key)
     values = new_object_values(ctx, bucket, params)
     expected = checksums.requested(params)
-    object_key = write_encryption(rt, bucket, params)
+    object_key = write_encryption(ctx, rt, bucket, params)
     if params.get("IfMatch") is not None or params.get("IfNoneMatch") is not None:
         # Checked again at commit; failing here spares uploading a body that cannot be kept.
         with ctx.cloud.db.read() as conn:
@@ -161,7 +162,7 @@ def describe(rt: S3Runtime, bucket: Record, version: Record, params: Params) -> 
                           if_match=params.get("IfMatch"), if_none_match=params.get("IfNoneMatch"),
                           if_modified_since=params.get("IfModifiedSince"),
                           if_unmodified_since=params.get("IfUnmodifiedSince"))
-    read_encryption(rt, version, params)
+    check_encryption_params(version["encryption"], params)
     part_number = params.get("PartNumber")
     output: Params = {}
     if part_number is not None:
@@ -216,7 +217,7 @@ def get_object(ctx: RequestContext, params: Params) -> Params:
     bucket, version, inline, leased = _read_version(ctx, rt, params)
     try:
         output, byte_range = describe(rt, bucket, version, params)
-        object_key = read_encryption(rt, version, params)
+        object_key = read_encryption(ctx, rt, version["encryption"], params)
         chunks = engine.read(rt, version["segments"], object_key, byte_range, inline)
         output["Body"] = engine.LeasedBody(rt, chunks, leased)
     except BaseException:
@@ -378,11 +379,10 @@ def get_object_attributes(ctx: RequestContext, params: Params) -> Params:
     if not wanted or not wanted <= _ATTRIBUTES:
         raise InvalidArgument("Invalid attribute name specified.", ArgumentName="x-amz-object-attributes",
                               ArgumentValue=",".join(sorted(wanted)))
-    rt = runtime(ctx.cloud)
     bucket = read_bucket(ctx, params)
     with ctx.cloud.db.read() as conn:
         version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
-    read_encryption(rt, version, params)
+    check_encryption_params(version["encryption"], params)
     output: Params = {"LastModified": version["last_modified"], **version_output(bucket, version["version_id"])}
     if "ETag" in wanted:
         output["ETag"] = version["etag"].strip('"')

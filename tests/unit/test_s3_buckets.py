@@ -87,7 +87,15 @@ def test_tagging_cors_encryption_round_trip(s3h: S3Harness) -> None:
     assert s3h.put("conf", "secret", b"data")["ServerSideEncryption"] == "AES256"
     assert s3h.read("conf", "secret") == b"data"
     s3h.refused("PutBucketEncryption", {"Bucket": "conf", "ServerSideEncryptionConfiguration": {"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}}, "NotImplemented")
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse"}}]}}, "NotImplemented")
+    kms_default = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                              "BucketKeyEnabled": True}]}
+    s3h.call("PutBucketEncryption", {"Bucket": "conf", "ServerSideEncryptionConfiguration": kms_default})
+    assert s3h.call("GetBucketEncryption", {"Bucket": "conf"})["ServerSideEncryptionConfiguration"] == kms_default
+    written = s3h.put("conf", "kms-secret", b"kms data")
+    assert written["ServerSideEncryption"] == "aws:kms" and written["BucketKeyEnabled"] is True
+    assert written["SSEKMSKeyId"] == s3h.call("HeadObject", {"Bucket": "conf", "Key": "kms-secret"})["SSEKMSKeyId"]
+    assert s3h.read("conf", "kms-secret") == b"kms data"
 
 
 def test_versioning_states(s3h: S3Harness) -> None:
