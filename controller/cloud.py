@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Service packages, by botocore model name; each exposes ``api: ServiceApi``.
-SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms")
+SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs")
 
 
 class Cloud:
@@ -58,6 +58,9 @@ class Cloud:
         #: worker): made by S3's start hook (or its first request), closed by its stop hook. Typed loosely
         #: because that module builds on this one.
         self.s3_runtime: Any = None
+        #: SQS's ``SqsRuntime`` (controller/sqs/runtime.py: long-poll signals, sweeper, message move tasks),
+        #: made on first use, closed by SQS's stop hook.
+        self.sqs_runtime: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

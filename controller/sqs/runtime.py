@@ -1,0 +1,114 @@
+"""SQS's per-cloud machinery: the long-poll signals and the background sweeper.
+
+Long polls wait on :class:`QueueSignals`: a send announces ``sqs:<queue id>`` on its transaction
+(``Database.announce``) and the signal wakes that queue's waiters once the commit is durable, so a
+waiting ReceiveMessage answers within milliseconds of the send and no thread spins. The sweeper
+removes what time alone retires: messages past their queue's retention period, FIFO deduplication
+ids older than five minutes, and the memory of names deleted more than a minute ago.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from controller.sqs.records import now_ms
+from controller.sqs.store import DEDUPLICATION_MS, topic
+from controller.state import Database
+
+log = logging.getLogger(__name__)
+
+_SWEEP_SECONDS = 30.0
+_create_lock = threading.Lock()
+
+
+class QueueSignals:
+    """Per-queue counters that commits bump and long polls wait on."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._condition = threading.Condition()
+        self._versions: dict[int, int] = {}
+        self._subscribed: set[int] = set()
+
+    def version(self, queue_id: int) -> int:
+        """The queue's counter now; take it before looking for messages, then :meth:`wait` on it."""
+        with self._condition:
+            if queue_id not in self._subscribed:
+                self._subscribed.add(queue_id)
+                self._db.subscribe(topic(queue_id), lambda: self._bump(queue_id))
+            return self._versions.get(queue_id, 0)
+
+    def wait(self, queue_id: int, seen: int, timeout: float) -> bool:
+        """Wait until a commit announced the queue after ``seen`` was read, or ``timeout``; True if one did."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._versions.get(queue_id, 0) != seen, timeout)
+
+    def _bump(self, queue_id: int) -> None:
+        with self._condition:
+            self._versions[queue_id] = self._versions.get(queue_id, 0) + 1
+            self._condition.notify_all()
+
+
+class SqsRuntime:
+    """Everything SQS keeps per cloud besides its tables."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        self.signals = QueueSignals(cloud.db)
+        self.stopping = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        #: message move tasks running in this process, by task handle
+        self.move_workers: dict[str, threading.Thread] = {}
+
+    def start_sweeper(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_forever, name="sqs-sweeper", daemon=True)
+            self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        while not self.stopping.wait(_SWEEP_SECONDS):
+            try:
+                sweep(self.cloud.db, now_ms())
+            except Exception:  # the next round tries again; a sweep must never stop the worker
+                log.exception("SQS sweep failed")
+
+    def close(self) -> None:
+        self.stopping.set()
+        for worker in [self._sweeper, *self.move_workers.values()]:
+            if worker is not None:
+                worker.join(timeout=5)
+
+
+def sweep(db: Database, now: int) -> None:
+    """Delete expired messages, deduplication ids and deleted-name records, in one short transaction."""
+    with db.begin() as conn:
+        conn.exec_driver_sql(
+            "DELETE FROM sqs_messages WHERE seq IN (SELECT m.seq FROM sqs_messages m JOIN sqs_queues q"
+            " ON q.queue_id = m.queue_id WHERE m.sent_at + 1000 * CAST(json_extract(q.attributes,"
+            " '$.MessageRetentionPeriod') AS INTEGER) <= ?)", (now,))
+        conn.exec_driver_sql("DELETE FROM sqs_deduplication WHERE expires_at <= ?", (now,))
+        conn.exec_driver_sql("DELETE FROM sqs_deleted_names WHERE deleted_at <= ?", (now - DEDUPLICATION_MS,))
+
+
+def runtime(cloud: Any) -> SqsRuntime:
+    """The cloud's SQS runtime, made on first use."""
+    existing = cloud.sqs_runtime
+    if existing is not None:
+        return existing
+    with _create_lock:
+        if cloud.sqs_runtime is None:
+            cloud.sqs_runtime = SqsRuntime(cloud)
+        return cloud.sqs_runtime
+
+
+def start(cloud: Any) -> None:
+    """Start hook: the sweeper, and the message move tasks a restart interrupted."""
+    runtime(cloud).start_sweeper()
+
+
+def stop(cloud: Any) -> None:
+    rt, cloud.sqs_runtime = cloud.sqs_runtime, None
+    if rt is not None:
+        rt.close()
