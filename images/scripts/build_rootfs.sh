@@ -2,8 +2,10 @@
 # Build the tiny AMI's root disk: busybox + dropbear + resize2fs and their libraries from Debian .debs,
 # the boot scripts in tiny/rootfs, made into ext4 by mke2fs -d (no loop mount) and converted to qcow2.
 #
-#   build_rootfs.sh DEBS-DIR LOCK... -- OVERLAY-DIR WORK-DIR OUTPUT.qcow2 SIZE
+#   build_rootfs.sh DEBS-DIR LOCK... -- OVERLAY-DIR[:OVERLAY-DIR...] WORK-DIR OUTPUT.qcow2 SIZE
 #
+# Overlays are copied in order onto the staged tree (the boot scripts; the kernel modules loaded on
+# demand, from stage_modules.py).
 # Every LOCK file lists "package version file" lines (from fetch-debs.sh); all their packages are
 # unpacked into WORK-DIR/pkgroot, from which only the needed programs and libraries are taken.
 set -eu
@@ -60,7 +62,7 @@ cp -L "$ldso" "$stage/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 ln -sf /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$stage/lib64/ld-linux-x86-64.so.2"
 
 # Boot scripts and configuration, then the directories and modes git cannot carry.
-cp -a "$overlay/." "$stage/"
+echo "$overlay" | tr ':' '\n' | while read -r layer; do cp -a "$layer/." "$stage/"; done
 for dir in dev proc sys run tmp var/log var/lib/cloudlet etc/dropbear; do mkdir -p "$stage/$dir"; done
 mkdir -p -m 700 "$stage/root"
 chmod 640 "$stage/etc/shadow"
