@@ -100,8 +100,11 @@ def serialize_error(service_model: ServiceModel, error: ServiceError, request_id
                     operation_model: OperationModel | None = None) -> HttpResponse:
     """The HTTP response for ``error`` as the service's protocol renders errors.
 
-    A HEAD request's error has no body (S3 clients then read the status alone).
+    A HEAD request's error has no body (S3 clients then read the status alone). The operation's
+    model, when known, decides the protocol (a query-protocol call to SQS is answered in XML).
     """
+    if operation_model is not None:
+        service_model = operation_model.service_model
     protocol = protocol_of(service_model)
     error_shape = find_error_shape(service_model, error.code)
     status = error_status(error, error_shape)

@@ -32,6 +32,7 @@ from controller.protocol.faults import unknown_operation_error, unknown_service_
 from controller.protocol.http import HttpRequest
 from controller.protocol.models import cached_on, load_service_model, members_of, protocol_of, required_of
 from controller.protocol.query import form_params
+from controller.protocol.query_compat import query_view, speaks_query
 
 DEFAULT_SERVICES: tuple[str, ...] = (
     "sts", "iam", "ec2", "s3", "sqs", "sns", "lambda", "cloudtrail", "organizations")
@@ -213,7 +214,13 @@ _CBOR_PATH_RE = re.compile(r"^/service/[^/]+/operation/([^/?]+)$")
 
 
 def find_operation(service_model: ServiceModel, request: HttpRequest) -> OperationModel:
-    """The operation ``request`` invokes; the service's own error if it names none."""
+    """The operation ``request`` invokes; the service's own error if it names none.
+
+    A query-protocol call to a json service that still serves query (SQS) gets the operation of
+    the model's query view, so parsing and serializing follow the protocol the client spoke.
+    """
+    if speaks_query(service_model, request):
+        service_model = query_view(service_model)
     protocol = request_protocol(service_model.metadata, request)
     if protocol == CBOR:
         match = _CBOR_PATH_RE.match(request.path)
