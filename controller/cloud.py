@@ -61,6 +61,9 @@ class Cloud:
         #: SQS's ``SqsRuntime`` (controller/sqs/runtime.py: long-poll signals, sweeper, message move tasks),
         #: made on first use, closed by SQS's stop hook.
         self.sqs_runtime: Any = None
+        #: Where EBS snapshots' data lives: a blob store of the S3 backend's kind, apart from S3's own blobs
+        #: (controller/ec2/volumes/snapshot_store.py, made on first use).
+        self.ebs_snapshot_store: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

@@ -139,6 +139,10 @@ PLACEMENT_GROUP = Kind("pg", "placement-group", "InvalidPlacementGroup.Unknown",
                        "The Placement Group '{}' is unknown.", "InvalidPlacementGroupId.Malformed")
 DEDICATED_HOST = Kind("h", "dedicated-host", "InvalidHostID.NotFound", "The host ID '{}' does not exist",
                       "InvalidHostID.Malformed")
+VOLUME = Kind("vol", "volume", "InvalidVolume.NotFound", "The volume '{}' does not exist.",
+              "InvalidVolumeID.Malformed")
+SNAPSHOT = Kind("snap", "snapshot", "InvalidSnapshot.NotFound", "The snapshot '{}' does not exist.",
+                "InvalidSnapshotID.Malformed")
 IAM_INSTANCE_PROFILE_ASSOCIATION = Kind(
     "iip-assoc", "iam-instance-profile-association", "InvalidAssociationID.NotFound",
     "An association with ID {} does not exist.", "InvalidAssociationID.NotFound")

@@ -38,7 +38,7 @@ def describe_regions(ctx: RequestContext, params: Params) -> Params:
 def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
     check_names(params.get("Filters"), ZONE_FILTERS, tags_key=None)
     config = ctx.cloud.config
-    zones = [{"ZoneName": name, "ZoneId": f"{_region_code(config.region)}-az{index}", "State": "available",
+    zones = [{"ZoneName": name, "ZoneId": zone_id(config.region, index), "State": "available",
               "RegionName": config.region, "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required",
               "GroupName": config.region, "GroupLongName": config.region, "NetworkBorderGroup": config.region,
               "Messages": []}
@@ -54,6 +54,11 @@ def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
             zones = [z for z in zones if z[key] in wanted]
     zones = apply_filters(zones, params.get("Filters"), ZONE_FILTERS, tags_key=None)
     return {"AvailabilityZones": zones}
+
+
+def zone_id(region: str, index: int) -> str:
+    """The id of the region's ``index``-th zone (from 1), as DescribeAvailabilityZones shows it."""
+    return f"{_region_code(region)}-az{index}"
 
 
 def _region_code(region: str) -> str:

@@ -45,6 +45,8 @@ _MEMBERS: dict[str, Kind] = {
     "VpcPeeringConnectionId": ids.PEERING, "VpcPeeringConnectionIds": ids.PEERING,
     "PrefixListId": ids.PREFIX_LIST, "PrefixListIds": ids.PREFIX_LIST, "DestinationPrefixListId": ids.PREFIX_LIST,
     "InstanceId": ids.INSTANCE, "InstanceIds": ids.INSTANCE,
+    "VolumeId": ids.VOLUME, "VolumeIds": ids.VOLUME,
+    "SnapshotId": ids.SNAPSHOT, "SnapshotIds": ids.SNAPSHOT, "SourceSnapshotId": ids.SNAPSHOT,
 }
 
 #: Members whose kind depends on the operation.

@@ -1,12 +1,13 @@
 """The agent-facing HTTP API (``/_cloudlet/agent/v1/...``): one blueprint, with every endpoint module's routes.
 
 ``rpc`` holds registration, heartbeats, the desired-state long-poll and metadata; ``instance_reports``
-the compute agent's reports, AMI downloads and CreateImage uploads. Flask takes no new routes once a
+the compute agent's reports, AMI downloads and CreateImage uploads; ``volume_reports`` the storage
+agent's volume reports and snapshot data. Flask takes no new routes once a
 blueprint is registered on an app, so both are imported here, before anyone registers it.
 """
 
-from controller.hosts import instance_reports, rpc
+from controller.hosts import instance_reports, rpc, volume_reports
 
 blueprint = rpc.blueprint
 
-__all__ = ["blueprint", "instance_reports"]
+__all__ = ["blueprint", "instance_reports", "volume_reports"]

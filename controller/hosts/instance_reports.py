@@ -6,12 +6,14 @@
        "instances": [{"instance_id": "i-...", "power": "running", "stopped_by_guest": false, "error": ""}],
        "consoles": {"i-...": "<base64 of the console tail>"},   # only the ones that changed
        "reboots": {"i-...": 3},                                  # reboot requests carried out
-       "capture_failures": {"ami-...": "why"}}
+       "capture_failures": {"ami-...": "why"},
+       "volumes": {"i-...": ["vol-..."]}}                       # non-root EBS volumes plugged into each
 
   ``power`` is the driver's power state (``running``, ``shutoff``...), ``absent`` or ``failed`` (see
   ``controller.ec2.instances.lifecycle.Observation``); ``complete`` means every instance of the host's
-  desired section is listed (one left out then has nothing on the host). Answers the instances whose
-  state changed.
+  desired section is listed (one left out then has nothing on the host). ``volumes`` moves EBS
+  attachments (``attaching`` -> ``attached``, ``detaching`` -> gone; contract C). Answers the instances
+  whose state changed.
 - ``GET /hosts/<id>/images/<ami>/<file>``: one file of an AMI an instance on this host uses (``root_disk``,
   ``kernel``, ``initrd``), for agents that do not share the controller's disk.
 - ``PUT /hosts/<id>/images/<ami>/root_disk``: the root volume copy of a pending CreateImage of an
@@ -28,6 +30,7 @@ from flask import current_app, jsonify, request, send_file
 
 from controller.ec2.instances import actions, image_store, images
 from controller.ec2.instances.lifecycle import Observation
+from controller.ec2.volumes import reports as volume_reports
 from controller.errors import ServiceError
 from controller.hosts.rpc import blueprint
 
@@ -61,12 +64,16 @@ def parse_report(body: Any) -> tuple[dict[str, Observation], dict[str, bytes], d
 @blueprint.post("/hosts/<host_id>/instances")
 def report_instances(host_id: str) -> Any:
     cloud = _cloud()
+    body = request.get_json(force=True, silent=True)
     try:
-        seen, consoles, reboots, failures, complete = parse_report(request.get_json(force=True, silent=True))
+        seen, consoles, reboots, failures, complete = parse_report(body)
+        plugged = volume_reports.parse_instance_volumes(body.get("volumes"))
     except ValueError as exc:
         return jsonify(error=f"bad report: {exc}"), 400
     changed = actions.apply_report(cloud, host_id, seen, complete=complete, consoles=consoles,
                                             reboots=reboots)
+    if plugged is not None:
+        volume_reports.apply_instance_volumes(cloud, host_id, plugged)
     for image_id, reason in failures.items():
         if images.capture_on_host(cloud.db, host_id, image_id):
             images.fail_capture(cloud.db, image_id, reason)

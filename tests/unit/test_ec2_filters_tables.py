@@ -24,6 +24,7 @@ from controller.ec2.filters import FilterFields
 from controller.ec2.instances import filters as instance_filters
 from controller.ec2.instances import image_filters, instance_profiles, keypairs, placement, type_filters
 from controller.ec2.service import api as ec2_api
+from controller.ec2.volumes import modifications, snapshots, volumes
 from controller.ec2.vpc import (
     addresses,
     gateways,
@@ -64,8 +65,12 @@ TABLES: dict[str, FilterFields] = {
     "DescribeRouteTables": route_tables.ROUTE_TABLE_FILTERS,
     "DescribeSecurityGroupRules": security_groups.RULE_FILTERS,
     "DescribeSecurityGroups": security_groups.GROUP_FILTERS,
+    "DescribeSnapshots": snapshots.SNAPSHOT_FILTERS,
     "DescribeSubnets": subnets.SUBNET_FILTERS,
     "DescribeTags": tags.TAG_FILTERS,
+    "DescribeVolumeStatus": volumes.STATUS_FILTERS,
+    "DescribeVolumes": volumes.VOLUME_FILTERS,
+    "DescribeVolumesModifications": modifications.MODIFICATION_FILTERS,
     "DescribeVpcPeeringConnections": peering.PEERING_FILTERS,
     "DescribeVpcs": vpcs.VPC_FILTERS,
 }

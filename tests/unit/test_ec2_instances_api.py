@@ -64,7 +64,8 @@ def test_run_instances_refusals(ic: InstanceCloud) -> None:
     refused("InvalidSubnetID.NotFound", SubnetId="subnet-0123456789abcdef0")
     refused("InvalidGroup.NotFound", SecurityGroupIds=["sg-0123456789abcdef0"])
     refused("InvalidBlockDeviceMapping", BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 0}}])
-    refused("InvalidBlockDeviceMapping", BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 5}}])
+    refused("InvalidBlockDeviceMapping", BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 5}},
+                                                              {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 6}}])
     refused("InvalidParameterValue", IamInstanceProfile={"Name": "nope"})
     refused("InvalidPlacementGroup.Unknown", Placement={"GroupName": "nope"})
     error = ic.refused("RunInstances", {"ImageId": image, "InstanceType": "r5.24xlarge", "MinCount": 1,

@@ -24,11 +24,13 @@ from tests.unit.harness import Clouds, InstanceCloud, VpcCloud, snapshot
 
 #: Id-named members that are not ids of resources EC2 issues here, so no shape is checked: account ids,
 #: zone ids, kernel/ramdisk ids, ids of resource types Cloudlet does not have (each refused by its handler),
-#: and GatewayId, which names any of several gateway kinds (its handler sorts them out).
+#: GatewayId, which names any of several gateway kinds (its handler sorts them out), and KMS key ids (KMS
+#: resolves them).
 NOT_CHECKED = {
     "AssetIds", "AvailabilityZoneId", "ZoneIds", "CarrierGatewayId", "LocalGatewayId", "TransitGatewayId",
     "VpcEndpointId", "GatewayId", "IpamPoolId", "Ipv4IpamPoolId", "Ipv6IpamPoolId", "KernelId", "RamdiskId",
     "LinkedGroupId", "ParentGroupId", "PeerOwnerId", "SourceSecurityGroupOwnerId", "UserIds",
+    "KmsKeyId", "OwnerIds", "RestorableByUserIds",
 }
 
 

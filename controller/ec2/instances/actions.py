@@ -38,6 +38,7 @@ from controller.ec2.instances.lifecycle import Observation, Transition
 from controller.ec2.instances.views import caller_instance, state_output
 from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.tags import drop_tags
+from controller.ec2.volumes import records as volume_records
 from controller.ec2.vpc import eni_records, state
 from controller.ec2.vpc.state import write
 from controller.errors import ServiceError, error
@@ -93,10 +94,9 @@ def change_state(conn: Connection, cloud: Cloud, row: RowMapping, transition: Tr
 
 def finish_termination(conn: Connection, cloud: Cloud, instance_id: str, now: dt.datetime) -> None:
     """What goes with a terminated instance: interfaces marked DeleteOnTermination (the others are
-    detached), its role credentials, the volume records of volumes deleted with it."""
+    detached), its role credentials, its volumes (deleted with it, or left available)."""
     eni_records.release_instance_interfaces(conn, instance_id)
-    volumes = instance_state.instance_volumes
-    conn.execute(delete(volumes).where(volumes.c.instance_id == instance_id, volumes.c.delete_on_termination))
+    volume_records.release_instance_volumes(conn, instance_id)
     revoke_credentials(conn, cloud, instance_id)
     captures, images = instance_state.image_captures, instance_state.images
     for (image_id,) in conn.execute(select(captures.c.image_id).where(captures.c.instance_id == instance_id)):
@@ -317,16 +317,13 @@ def _change_primary_interface(conn: Connection, ctx: RequestContext, row: RowMap
 
 
 def _change_delete_on_termination(conn: Connection, row: RowMapping, mappings: list[Params]) -> None:
-    volumes = instance_state.instance_volumes
     for mapping in mappings:
         device = mapping.get("DeviceName")
         ebs = mapping.get("Ebs") or {}
         if "DeleteOnTermination" not in ebs:
             continue
-        result = conn.execute(update(volumes).where(volumes.c.instance_id == row["instance_id"],
-                                                    volumes.c.device_name == device)
-                              .values(delete_on_termination=bool(ebs["DeleteOnTermination"])))
-        if result.rowcount == 0:
+        if not volume_records.set_delete_on_termination(conn, row["instance_id"], device,
+                                                        bool(ebs["DeleteOnTermination"])):
             raise ServiceError(f"The device '{device}' is not mapped on instance {row['instance_id']}.",
                                code="InvalidInstanceAttributeValue")
 
@@ -423,8 +420,7 @@ def purge_terminated(conn: Connection, listed_for: dt.timedelta) -> int:
         table.c.state == lifecycle.TERMINATED, table.c.terminated_at < cutoff))]
     if not gone:
         return 0
-    for child in (instance_state.instance_consoles, instance_state.instance_volumes,
-                  instance_state.instance_credentials):
+    for child in (instance_state.instance_consoles, instance_state.instance_credentials):
         conn.execute(delete(child).where(child.c.instance_id.in_(gone)))
     conn.execute(delete(table).where(table.c.instance_id.in_(gone)))
     drop_tags(conn, gone)

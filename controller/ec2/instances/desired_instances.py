@@ -3,7 +3,7 @@
 For every instance placed on the host and not yet terminated: what the agent must make of it
 (``running``, ``stopped``, or ``terminated`` while it is shutting down), its guest size (the type scaled
 for the homelab), root disk, instance store, network interfaces (MAC, and the VPC and subnet whose bridge
-takes the tap), the reboot and start requests (counters: the agent acts once per new number) and
+takes the tap), the non-root EBS volumes to plug in (contract C: device, I/O caps, LUKS passphrase), the reboot and start requests (counters: the agent acts once per new number) and
 CreateImage captures it must carry out, and how to get each AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll wake-up.
 """
 
@@ -16,8 +16,12 @@ from sqlalchemy import Connection, select
 from controller.config import Config
 from controller.ec2.instances import image_store, instance_types, lifecycle
 from controller.ec2.instances import state as instance_state
+from controller.ec2.volumes import records
+from controller.ec2.volumes.desired_volumes import instance_volumes
+from controller.ec2.volumes.encryption import KmsView
 from controller.ec2.vpc import state
 from controller.hosts.desired import HostContext
+from controller.state import Database
 
 GIB = 1 << 30
 
@@ -29,8 +33,9 @@ def _by_instance(rows: list[Any]) -> dict[str, list[Any]]:
     return grouped
 
 
-def host_instances(conn: Connection, config: Config, host_id: str) -> dict[str, Any]:
-    """The section for ``host_id`` (see the module docstring)."""
+def host_instances(conn: Connection, config: Config, host_id: str, db: Database | None = None) -> dict[str, Any]:
+    """The section for ``host_id`` (see the module docstring); ``db`` lets KMS open encrypted volumes' keys
+    (without it, encrypted volumes are left out)."""
     instances = instance_state.instances
     rows = conn.execute(select(instances).where(instances.c.host_id == host_id,
                                                 instances.c.state != lifecycle.TERMINATED)
@@ -40,9 +45,8 @@ def host_instances(conn: Connection, config: Config, host_id: str) -> dict[str, 
     nics = _by_instance(conn.execute(select(eni.c.instance_id, eni.c.device_index, eni.c.mac_address,
                                             eni.c.network_interface_id, eni.c.vpc_id, eni.c.subnet_id)
                                      .where(eni.c.instance_id.in_(ids)).order_by(eni.c.device_index)).mappings().all())
-    volumes = instance_state.instance_volumes
-    roots = {r["instance_id"]: r for r in conn.execute(select(volumes).where(volumes.c.instance_id.in_(ids),
-                                                                            volumes.c.is_root)).mappings()}
+    roots = records.root_volumes(conn, ids)
+    plugged = instance_volumes(conn, KmsView(db, config) if db is not None else None, ids)
     captures = instance_state.image_captures
     pending = _by_instance(conn.execute(select(captures).where(captures.c.instance_id.in_(ids))).mappings().all())
     images = instance_state.images
@@ -72,6 +76,7 @@ def host_instances(conn: Connection, config: Config, host_id: str) -> dict[str, 
                      for n in nics.get(instance_id, [])],
             "reboot_serial": row["reboot_serial"], "start_serial": row["start_serial"],
             "captures": [{"image_id": c["image_id"], "no_reboot": c["no_reboot"]} for c in pending.get(instance_id, [])],
+            "volumes": plugged[instance_id],
         })
     return {"instances": section,
             "images": {image_id: image_store.agent_view(config, image_id, dict(row))
@@ -80,5 +85,5 @@ def host_instances(conn: Connection, config: Config, host_id: str) -> dict[str, 
 
 def instances_section(ctx: HostContext) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return host_instances(conn, ctx.config, ctx.host_id)
+        return host_instances(conn, ctx.config, ctx.host_id, ctx.db)
 

@@ -36,6 +36,7 @@ from controller.ec2.instances.image_filters import IMAGE_FILTERS
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.service import api
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
+from controller.ec2.volumes import records as volume_records
 from controller.ec2.vpc.state import write
 from controller.errors import ServiceError, error
 from controller.state import Database, utcnow
@@ -424,9 +425,7 @@ def create_image(ctx: RequestContext, params: Params) -> Params:
             instance_state.images.c.image_id == instance["image_id"])).mappings().one()
         content = image_store.ImageContent(boot_mode=source["boot_mode"], cmdline=source["cmdline"],
                                            architecture=instance["architecture"])
-        volumes = instance_state.instance_volumes
-        root_size = conn.execute(select(volumes.c.size_gib).where(volumes.c.instance_id == instance["instance_id"],
-                                                                  volumes.c.is_root)).scalar()
+        root_size = volume_records.root_size(conn, instance["instance_id"])
         _insert_image(conn, image_id, ctx.account_id, name, content, root_device_type="ebs",
                       root_device_name=instance["root_device_name"], root_size_gib=root_size,
                       description=params.get("Description") or "", state="pending",

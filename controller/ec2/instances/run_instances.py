@@ -23,29 +23,30 @@ from controller.ec2.errors import (
     InvalidNetworkInterfaceInUse,
     InvalidParameterCombination,
     InvalidParameterValue,
+    UnsupportedOperation,
     VpcIdNotSpecified,
     invalid_value,
 )
-from controller.ec2.ids import INSTANCE, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET, Kind, new_id
+from controller.ec2.ids import INSTANCE, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET, VOLUME, new_id
 from controller.ec2.instances import actions, instance_types, keypairs, placement, scheduler
 from controller.ec2.instances import state as instance_state
 from controller.ec2.instances.images import launchable_image
 from controller.ec2.instances.views import instance_outputs, reservations
 from controller.ec2.operation import vpc_operation
 from controller.ec2.tags import owned_by_account, register_taggable, tag_new_resource
+from controller.ec2.volumes import launch_volumes, rules
+from controller.ec2.volumes import records as volume_records
+from controller.ec2.volumes.launch_volumes import LaunchVolume
 from controller.ec2.vpc import eni_records, state
 from controller.ec2.vpc.state import write
-from controller.errors import ServiceError, error
+from controller.errors import ServiceError
 from controller.state import utcnow
 
-VOLUME = Kind("vol", "volume", "InvalidVolume.NotFound", "The volume '{}' does not exist.", "InvalidVolume.Malformed")
 register_taggable(INSTANCE, owned_by_account(instance_state.instances, "instance_id"))
-register_taggable(VOLUME, owned_by_account(instance_state.instance_volumes, "volume_id"))
 
 InsufficientInstanceCapacity = actions.InsufficientInstanceCapacity
-InvalidBlockDeviceMapping = error("InvalidBlockDeviceMapping")
+InvalidBlockDeviceMapping = launch_volumes.InvalidBlockDeviceMapping
 MAX_USER_DATA = 16 * 1024
-VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 TENANCIES = ("default", "dedicated", "host")
 
 
@@ -78,7 +79,11 @@ class Launch:
     tenancy: str | None
     root_size: int | None = None
     root_type: str = "gp3"
+    root_iops: int | None = None
+    root_throughput: int | None = None
     root_delete: bool = True
+    #: The EBS volumes the launch adds to each instance (launch_volumes.py), with their keys per instance.
+    extra_volumes: list[LaunchVolume] = field(default_factory=list)
     metadata_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,28 +158,29 @@ def parse_launch(params: Params) -> Launch:
 
 
 def _root_mapping(launch: Launch, params: Params, image: RowMapping) -> None:
-    """The root volume's size, type and DeleteOnTermination from the block device mappings."""
+    """The root volume's size, type, performance and DeleteOnTermination from the block device mappings."""
     for mapping in params.get("BlockDeviceMappings") or []:
         device, ebs = mapping.get("DeviceName"), mapping.get("Ebs")
-        if mapping.get("VirtualName") or mapping.get("NoDevice") is not None:
-            continue  # instance store volumes come with the type; NoDevice only removes AMI mappings
-        if device != image["root_device_name"] or ebs is None:
-            raise InvalidBlockDeviceMapping(
-                f"Only the root device ({image['root_device_name']}) can be mapped to an EBS volume here; "
-                f"'{device}' is not it.")
+        if mapping.get("VirtualName") or mapping.get("NoDevice") is not None or device != image["root_device_name"]:
+            continue  # instance store comes with the type, NoDevice only removes AMI mappings, others are extras
+        if ebs is None:
+            raise InvalidBlockDeviceMapping(f"The root device ({device}) needs an Ebs mapping.")
         if image["root_device_type"] != "ebs":
             raise InvalidBlockDeviceMapping(f"The image {image['image_id']} is instance store-backed: its root "
                                             "device cannot be mapped to an EBS volume.")
         if ebs.get("SnapshotId") and ebs["SnapshotId"] != image["root_snapshot_id"]:
             raise InvalidBlockDeviceMapping("The root volume must come from the image's own snapshot.")
+        if ebs.get("Encrypted") or ebs.get("KmsKeyId"):
+            raise UnsupportedOperation("Cloudlet does not encrypt root volumes: attach an encrypted data volume.")
         size = ebs.get("VolumeSize")
         if size is not None and size < image["root_size_gib"]:
             raise InvalidBlockDeviceMapping(f"Volume of size {size}GB is smaller than snapshot "
                                             f"'{image['root_snapshot_id']}', expect size >= {image['root_size_gib']}GB")
-        volume_type = ebs.get("VolumeType") or "gp3"
-        if volume_type not in VOLUME_TYPES:
-            raise invalid_value(volume_type, "VolumeType")
+        volume_type = rules.volume_type(ebs.get("VolumeType"), "gp3")
+        spec = rules.check_spec(volume_type, max(image["root_size_gib"], size or 0), ebs.get("Iops"),
+                                ebs.get("Throughput"))
         launch.root_size, launch.root_type = size, volume_type
+        launch.root_iops, launch.root_throughput = spec.iops, spec.throughput
         if ebs.get("DeleteOnTermination") is not None:
             launch.root_delete = bool(ebs["DeleteOnTermination"])
 
@@ -311,6 +317,7 @@ def _existing_reservation(conn: Connection, ctx: RequestContext, token: str | No
 def run_instances(ctx: RequestContext, params: Params) -> Params:
     config = ctx.cloud.config
     launch = parse_launch(params)
+    launch.extra_volumes = launch_volumes.prepare(ctx, params, launch.max_count)
     with write(ctx.cloud.db) as conn:
         actions.purge_terminated(conn, dt.timedelta(seconds=config.terminated_instance_listed_seconds))
         again = _existing_reservation(conn, ctx, params.get("ClientToken"))
@@ -417,11 +424,16 @@ def _record_instance(conn: Connection, ctx: RequestContext, params: Params, laun
         tag_new_resource(conn, account, NETWORK_INTERFACE, eni_id, by_type["network-interface"])
     if image["root_device_type"] == "ebs":
         volume_id = VOLUME.new_id()
-        conn.execute(insert(instance_state.instance_volumes).values(
-            volume_id=volume_id, instance_id=instance_id, account_id=account, device_name=image["root_device_name"],
-            size_gib=max(image["root_size_gib"], launch.root_size or 0), volume_type=launch.root_type,
-            delete_on_termination=launch.root_delete, is_root=True, snapshot_id=image["root_snapshot_id"],
-            attach_time=now))
+        spec = rules.VolumeSpec(launch.root_type, max(image["root_size_gib"], launch.root_size or 0),
+                                launch.root_iops, launch.root_throughput)
+        volume_records.insert_volume(conn, volume_id=volume_id, account=account, zone=subnet["availability_zone"],
+                                     host_id=where.host_id, spec=spec, state=volume_records.AVAILABLE, now=now,
+                                     snapshot_id=image["root_snapshot_id"])
+        volume_records.attach(conn, volume_id, instance_id, image["root_device_name"], state=volume_records.ATTACHED,
+                              delete_on_termination=launch.root_delete, is_root=True, now=now)
+        tag_new_resource(conn, account, VOLUME, volume_id, by_type["volume"])
+    for volume_id in launch_volumes.create(conn, account, launch.extra_volumes, index, instance_id,
+                                           subnet["availability_zone"], where.host_id, now):
         tag_new_resource(conn, account, VOLUME, volume_id, by_type["volume"])
 
 

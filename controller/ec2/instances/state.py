@@ -1,8 +1,8 @@
-"""The tables of EC2 compute: instances, their volumes and consoles, key pairs, AMIs, placement.
+"""The tables of EC2 compute: instances and their consoles, key pairs, AMIs, placement.
 
 The VPC side of an instance (its interfaces, addresses, security groups) stays in the VPC tables
 (:mod:`controller.ec2.vpc.state`): an instance's network is its ENIs. Here live what the controller
-decides and remembers about the machine itself. The desired state an agent converges to is derived
+decides and remembers about the machine itself; its EBS volumes are in :mod:`controller.ec2.volumes.state`. The desired state an agent converges to is derived
 from ``ec2_instances.state`` (pending/running: run it; stopping/stopped: keep it off; shutting-down:
 remove it), so there is no second column that could disagree with what the API shows.
 """
@@ -174,21 +174,6 @@ instances = Table(
     Column("start_serial", Integer, nullable=False, default=0),
 )
 Index("ec2_instance_client_token", instances.c.account_id, instances.c.client_token)
-
-instance_volumes = Table(
-    "ec2_instance_volumes", metadata,
-    Column("volume_id", String(ID), primary_key=True),
-    Column("instance_id", String(ID), ForeignKey("ec2_instances.instance_id"), nullable=False, index=True),
-    Column("account_id", String(12), nullable=False),
-    Column("device_name", String(32), nullable=False),
-    Column("size_gib", Integer, nullable=False),
-    Column("volume_type", String(16), nullable=False),
-    Column("delete_on_termination", Boolean, nullable=False),
-    Column("is_root", Boolean, nullable=False),
-    Column("snapshot_id", String(ID)),
-    Column("attach_time", UtcDateTime, nullable=False),
-    UniqueConstraint("instance_id", "device_name", name="ec2_one_volume_per_device"),
-)
 
 instance_consoles = Table(
     "ec2_instance_consoles", metadata,

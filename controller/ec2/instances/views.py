@@ -26,6 +26,7 @@ from controller.ec2.instances.filters import INSTANCE_FILTERS, INSTANCE_STATUS_F
 from controller.ec2.instances.placement import host_is_up
 from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.tags import tags_of
+from controller.ec2.volumes.records import block_device_mappings
 from controller.ec2.vpc import state
 from controller.ec2.vpc.eni_records import interface_outputs
 from controller.state import utcnow
@@ -64,12 +65,7 @@ def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence
     nics: dict[str, list[Params]] = {i: [] for i in instance_ids}
     for row, output in zip(eni_rows, interface_outputs(conn, account, region, eni_rows), strict=True):
         nics[row["instance_id"]].append({k: output[k] for k in _NIC_MEMBERS if k in output})
-    volumes: dict[str, list[RowMapping]] = {i: [] for i in instance_ids}
-    table = instance_state.instance_volumes
-    if instance_ids:
-        for row in conn.execute(select(table).where(table.c.instance_id.in_(instance_ids))
-                                .order_by(table.c.device_name)).mappings():
-            volumes[row["instance_id"]].append(row)
+    volumes = block_device_mappings(conn, instance_ids)
     groups = instance_state.placement_groups
     group_ids = {r["placement_group_id"] for r in rows if r["placement_group_id"]}
     group_names = {r[0]: r[1] for r in conn.execute(select(groups.c.group_id, groups.c.group_name)
@@ -79,7 +75,7 @@ def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence
                              tags[r["instance_id"]]) for r in rows]
 
 
-def _instance_output(row: RowMapping, nics: list[Params], volumes: list[RowMapping], group_names: dict[str, str],
+def _instance_output(row: RowMapping, nics: list[Params], volumes: list[Params], group_names: dict[str, str],
                      tags: list[dict[str, str]]) -> Params:
     instance_type = instance_types.CATALOGUE.get(row["instance_type"])
     vcpus = instance_type.vcpus if instance_type else 1
@@ -101,9 +97,7 @@ def _instance_output(row: RowMapping, nics: list[Params], volumes: list[RowMappi
         "Monitoring": {"State": "enabled" if row["monitoring"] else "disabled"}, "Placement": placement,
         "ProductCodes": [], "PublicDnsName": "", "State": state_output(row["state"]),
         "StateTransitionReason": row["state_transition_reason"], "Architecture": row["architecture"],
-        "BlockDeviceMappings": [{"DeviceName": v["device_name"], "Ebs": {
-            "AttachTime": v["attach_time"], "DeleteOnTermination": v["delete_on_termination"], "Status": "attached",
-            "VolumeId": v["volume_id"]}} for v in volumes],
+        "BlockDeviceMappings": volumes,
         "ClientToken": row["client_token"] or "", "EbsOptimized": row["ebs_optimized"], "EnaSupport": True,
         "Hypervisor": "xen", "NetworkInterfaces": nics, "RootDeviceName": row["root_device_name"],
         "RootDeviceType": row["root_device_type"], "VirtualizationType": "hvm", "Tags": tags,
