@@ -14,13 +14,17 @@ What the server is, and why:
   so an access point is mounted at ``/.access-points/<fsap-id>`` (the agent keeps that empty junction
   directory). Its POSIX user becomes ``Squash = All`` with that uid and gid: every request through the
   access point acts as that user, whatever the client sends (secondary gids cannot be expressed).
+* The file system policy, as the controller evaluated it for an anonymous client (``ClientAccess``):
+  no ClientMount leaves the export out (for the root, ganesha's own read-only pseudo file system then
+  holds the access points' junctions, so a policy that allows mounts through access points only works),
+  no ClientWrite makes it read-only, no ClientRootAccess squashes root.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.nfs.section import AccessPoint, MountTarget
+from agent.nfs.section import AccessPoint, ClientAccess, MountTarget
 
 NFS_PORT = 2049
 #: Where the access points' exports hang in the pseudo file system (a directory of the file system root).
@@ -51,24 +55,26 @@ def config(target: MountTarget, paths: ServerPaths) -> str:
                          "Only_Numeric_Owners": "true", "RecoveryBackend": "fs",
                          "RecoveryRoot": _quote(paths.recovery_dir)}),
         _block("NFS_KRB5", {"Active_krb5": "false"}),
-        _export(1, paths.data_dir, "/", None),
     ]
+    if target.client_access.mount:
+        blocks.append(_export(1, paths.data_dir, "/", None, target.client_access))
     points = sorted(target.access_points, key=lambda point: point.access_point_id)
     export_id = 2
     for point in points:
         directory = paths.access_point_dirs.get(point.access_point_id)
-        if directory is not None:
-            blocks.append(_export(export_id, directory, junction(point.access_point_id), point))
+        if directory is not None and point.client_access.mount:
+            blocks.append(_export(export_id, directory, junction(point.access_point_id), point,
+                                  point.client_access))
             export_id += 1
     return "".join(blocks)
 
 
-def _export(export_id: int, path: str, pseudo: str, point: AccessPoint | None) -> str:
+def _export(export_id: int, path: str, pseudo: str, point: AccessPoint | None, access: ClientAccess) -> str:
     fields = {"Export_Id": str(export_id), "Path": _quote(path), "Pseudo": _quote(pseudo), "Protocols": "4",
-              "Transports": "TCP", "Access_Type": "RW", "SecType": "sys"}
+              "Transports": "TCP", "Access_Type": "RW" if access.write else "RO", "SecType": "sys"}
     user = point.posix_user if point else None
     if user is None:
-        fields["Squash"] = "No_Root_Squash"
+        fields["Squash"] = "No_Root_Squash" if access.root else "Root_Squash"
     else:
         fields.update({"Squash": "All", "Anonymous_Uid": str(user.uid), "Anonymous_Gid": str(user.gid)})
     return _block("EXPORT", fields, inner=_block("FSAL", {"Name": "VFS"}, indent="\t"))

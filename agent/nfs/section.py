@@ -49,11 +49,22 @@ class CreationInfo:
 
 
 @dataclass
+class ClientAccess:
+    """What the file system policy lets an anonymous (plain NFS, no IAM) client do through one export:
+    ``elasticfilesystem:ClientMount``, ``ClientWrite`` and ``ClientRootAccess``; all true without a policy."""
+
+    mount: bool = True
+    write: bool = True
+    root: bool = True
+
+
+@dataclass
 class AccessPoint:
     access_point_id: str
     path: str = "/"
     posix_user: PosixUser | None = None
     creation_info: CreationInfo | None = None
+    client_access: ClientAccess = field(default_factory=ClientAccess)
 
 
 @dataclass
@@ -67,6 +78,7 @@ class MountTarget:
     mac: str
     prefix_len: int
     access_points: list[AccessPoint] = field(default_factory=list)
+    client_access: ClientAccess = field(default_factory=ClientAccess)
 
     @property
     def network(self) -> ipaddress.IPv4Network:

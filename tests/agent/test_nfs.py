@@ -226,6 +226,24 @@ def test_an_access_point_exports_its_root_directory_as_its_posix_user(nfs_lab: L
     assert (created.stat().st_uid, created.stat().st_gid) == (4242, 4343)  # the client was root: squashed
 
 
+def test_the_file_system_policy_limits_anonymous_clients_per_export(nfs_lab: Lab) -> None:
+    read_only = {"access_point_id": AP, "path": "/projects/alpha", "posix_user": {"uid": 4242, "gid": 4343},
+                 "client_access": {"mount": True, "write": False, "root": True}}
+    desired = section([read_only])
+    for target in desired["mount_targets"]:
+        target["client_access"] = {"mount": False, "write": False, "root": False}  # access points only
+    nfs_lab.converge(desired)
+    c1 = nfs_lab.clients["c1"].netns
+    wait_serving(c1, IP_A)
+    # No ClientMount on the root: only ganesha's pseudo directory holding the junctions, no data.
+    assert [line.split()[-1] for line in listing(c1, IP_A).splitlines()] == [".access-points"]
+    assert "inside.txt" in listing(c1, IP_A, f"/.access-points/{AP}")
+    source = nfs_lab.tmp / "refused.txt"
+    source.write_text("no\n")
+    nfs(c1, "nfs-cp", str(source), f"nfs://{IP_A}/.access-points/{AP}//refused.txt?version=4")
+    assert not (efs.data_root(nfs_lab.state) / FS / "projects" / "alpha" / "refused.txt").exists()
+
+
 def test_a_server_that_dies_is_restarted(nfs_lab: Lab) -> None:
     before = nfs_lab.efs.servers.pid(MT_A)
     assert before is not None

@@ -87,6 +87,23 @@ def test_ganesha_serves_nfsv4_only_on_the_mount_target_address() -> None:
         "Export_Id = 1;", "Export_Id = 2;", "Export_Id = 3;"]
 
 
+def test_the_file_system_policy_shapes_each_export() -> None:
+    mount_target = parse({"mount_targets": [target(
+        client_access={"mount": True, "write": False, "root": False},
+        access_points=[{"access_point_id": "fsap-0000000000000000a", "path": "/a",
+                        "client_access": {"mount": False, "write": True, "root": True}},
+                       {"access_point_id": "fsap-0000000000000000b", "path": "/b"}])]}).mount_targets[0]
+    paths = ganesha.ServerPaths("/data/fs", "/r", {"fsap-0000000000000000a": "/data/fs/a",
+                                                   "fsap-0000000000000000b": "/data/fs/b"})
+    exports = ganesha.config(mount_target, paths).split("EXPORT {")[1:]
+    assert len(exports) == 2  # no ClientMount through fsap-…a: no export for it
+    assert "Access_Type = RO;" in exports[0] and "Squash = Root_Squash;" in exports[0]
+    assert "fsap-0000000000000000b" in exports[1] and "Access_Type = RW;" in exports[1]
+    mount_target.client_access.mount = False  # access points only: the root is not exported at all
+    exports = ganesha.config(mount_target, paths).split("EXPORT {")[1:]
+    assert len(exports) == 1 and 'Pseudo = "/";' not in exports[0]
+
+
 def test_access_point_directories_are_created_with_their_creation_info(tmp_path: Path) -> None:
     data = storage.ensure_file_system(tmp_path / "efs", FS)
     assert oct(data.stat().st_mode & 0o777) == "0o755"
