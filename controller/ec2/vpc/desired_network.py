@@ -148,12 +148,18 @@ class _Compiler:
             n["nat_gateway_id"], self.subnets[n["subnet_id"]]["availability_zone"], self.hosts, self.asking)
             for n in self.nats if n["subnet_id"] in self.subnets}
         self.peerings = [p for p in rows.peering_connections if timed_states.peering_status(p, rows.now) == "active"]
+        #: Requester-managed interfaces behind which an agent runs a service (EFS mount targets), placed
+        #: like NAT gateways: the owning service's host section uses the same function on the same hosts.
+        self.service_hosts = {e["network_interface_id"]: place_nat_gateway(
+            e["network_interface_id"], e["availability_zone"], self.hosts, self.asking)
+            for e in rows.network_interfaces if (e["port"] or {}).get("kind") == "service"}
 
     # which VPCs ----------------------------------------------------------------------------------------------
 
     def _local_enis(self) -> list[Row]:
         return [e for e in self.rows.network_interfaces
-                if e["host_id"] == self.host_id and e["attachment_id"] and not e["requester_managed"]]
+                if (e["host_id"] == self.host_id and e["attachment_id"] and not e["requester_managed"])
+                or self.service_hosts.get(e["network_interface_id"]) == self.host_id]
 
     def _vpc_ids(self) -> set[str]:
         core = {e["vpc_id"] for e in self._local_enis()}
@@ -231,7 +237,8 @@ class _Compiler:
         for eni in self.rows.network_interfaces:
             if eni["subnet_id"] != subnet_id:
                 continue
-            where = self.nat_hosts.get(eni["requester_id"] or "") if eni["requester_managed"] else eni["host_id"]
+            where = self.service_hosts.get(eni["network_interface_id"]) or (
+                self.nat_hosts.get(eni["requester_id"] or "") if eni["requester_managed"] else eni["host_id"])
             if where and where != self.host_id and where in self.vteps:
                 ports.append(model.RemotePort(mac=eni["mac_address"], vtep=self.vteps[where]))
         return sorted(ports, key=lambda p: p.mac)
@@ -240,6 +247,7 @@ class _Compiler:
         hosts = {e["host_id"] for e in self.rows.network_interfaces if e["vpc_id"] == vpc_id and e["host_id"]}
         hosts |= {self.nat_hosts[n["nat_gateway_id"]] for n in self.nats
                   if n["vpc_id"] == vpc_id and n["nat_gateway_id"] in self.nat_hosts}
+        hosts |= {h for e, h in self.service_hosts.items() if self.enis[e]["vpc_id"] == vpc_id}
         return sorted({self.vteps[h] for h in hosts if h != self.host_id and h in self.vteps})
 
     def _route_table(self, table: Row) -> model.RouteTable:

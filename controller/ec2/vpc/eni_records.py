@@ -195,6 +195,45 @@ def detach(conn: Connection, interface_id: str) -> None:
         delete_on_termination=None, host_id=None, port=None, public_ip=None))
 
 
+# --- service interfaces (a service the agent runs behind a requester-managed ENI: EFS mount targets) ---------
+
+
+def create_service_interface(conn: Connection, config: Config, account: str, subnet: RowMapping, *,
+                             requester_id: str, description: str, group_ids: Sequence[str],
+                             private_ip: str | None = None) -> tuple[str, str, str]:
+    """A requester-managed interface in ``subnet`` whose frames reach the subnet through an agent-made
+    namespace (``agent.network.model.Attachment`` kind ``service``); returns (id, primary address, MAC).
+
+    The usual rules apply (address free and assignable, groups of the subnet's VPC). The interface has
+    no host of its own: ``desired_network`` places it in its zone as it places NAT gateways.
+    """
+    from agent.network.naming import service_port
+
+    interface_id = create_interface(conn, config, account, subnet, group_ids=group_ids,
+                                    private_ips=[private_ip] if private_ip else (), description=description,
+                                    requester_id=requester_id)
+    eni = state.network_interfaces
+    conn.execute(update(eni).where(eni.c.network_interface_id == interface_id)
+                 .values(port={"port": service_port(interface_id), "kind": "service"}))
+    mac = conn.execute(select(eni.c.mac_address).where(eni.c.network_interface_id == interface_id)).scalar_one()
+    address = interface_ipv4_addresses(conn, interface_id)[0]
+    return interface_id, address, mac
+
+
+def interface_ipv4_addresses(conn: Connection, interface_id: str) -> list[str]:
+    """An interface's IPv4 addresses, the primary first."""
+    table = state.interface_addresses
+    return [r[0] for r in conn.execute(select(table.c.address).where(
+        table.c.network_interface_id == interface_id, table.c.family == 4).order_by(table.c.is_primary.desc()))]
+
+
+def interface_group_ids(conn: Connection, interface_id: str) -> list[str]:
+    """An interface's security groups, in their order."""
+    table = state.interface_groups
+    return [r[0] for r in conn.execute(select(table.c.group_id).where(
+        table.c.network_interface_id == interface_id).order_by(table.c.position))]
+
+
 # --- for the EC2 instance code ------------------------------------------------------------------------------
 
 

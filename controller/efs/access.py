@@ -1,0 +1,86 @@
+"""What IAM sees of an EFS call: the resources each operation acts on, and their owners and tags.
+
+As in AWS's service authorization reference, file system operations act on the file system's ARN,
+mount target operations on their file system's, access point operations on the access point's (and
+CreateAccessPoint on the file system's). The file system policy is not handed to IAM for API calls:
+AWS applies it to NFS clients (``elasticfilesystem:ClientMount``/``ClientWrite``/``ClientRootAccess``),
+which ``client_access.py`` evaluates for the host section.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from controller.api import Params, RequestContext, ResourceInfo, ResourceMapper
+from controller.efs import records, state
+
+
+def file_system_of(member: str) -> ResourceMapper:
+    """The ARN of the file system named by ``member`` (``file-system/*`` when absent)."""
+
+    def mapper(ctx: RequestContext, params: Params) -> list[str]:
+        return [records.file_system_arn(ctx, params.get(member) or "*")]
+
+    return mapper
+
+
+def new_file_system(ctx: RequestContext, params: Params) -> list[str]:
+    return [records.file_system_arn(ctx, "*")]
+
+
+def mount_target_file_system(ctx: RequestContext, params: Params) -> list[str]:
+    """The file system of the mount target named by ``MountTargetId`` (``file-system/*`` when unknown)."""
+    table = state.mount_targets
+    with ctx.cloud.db.read() as conn:
+        file_system_id = conn.execute(select(table.c.file_system_id).where(
+            table.c.mount_target_id == params.get("MountTargetId", ""))).scalar()
+    return [records.file_system_arn(ctx, file_system_id or "*")]
+
+
+def described_mount_targets(ctx: RequestContext, params: Params) -> list[str]:
+    """DescribeMountTargets: its file system, or the file system of its mount target or access point."""
+    if params.get("FileSystemId"):
+        return file_system_of("FileSystemId")(ctx, params)
+    if params.get("AccessPointId"):
+        return access_point_of("AccessPointId")(ctx, params)
+    if params.get("MountTargetId"):
+        return mount_target_file_system(ctx, params)
+    return ["*"]
+
+
+def access_point_of(member: str) -> ResourceMapper:
+    def mapper(ctx: RequestContext, params: Params) -> list[str]:
+        return [records.access_point_arn(ctx, params.get(member) or "*")]
+
+    return mapper
+
+
+def tagged_resource(ctx: RequestContext, params: Params) -> list[str]:
+    """TagResource and friends: ``ResourceId`` is a file system or an access point id."""
+    resource_id = params.get("ResourceId", "")
+    if resource_id.startswith("fsap-"):
+        return [records.access_point_arn(ctx, resource_id)]
+    return [records.file_system_arn(ctx, resource_id or "*")]
+
+
+def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
+    """Owner and tags of a file system or access point ARN, for ``aws:ResourceTag/*`` conditions."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or "/" not in parts[5]:
+        return None
+    kind, _, resource_id = parts[5].partition("/")
+    table = {"file-system": state.file_systems, "access-point": state.access_points}.get(kind)
+    if table is None or resource_id == "*":
+        return None
+    column = table.c.file_system_id if kind == "file-system" else table.c.access_point_id
+    with ctx.cloud.db.read() as conn:
+        row = conn.execute(select(table.c.account_id, table.c.tags).where(column == resource_id)).first()
+    if row is None:
+        return ResourceInfo(owner_account=parts[4])
+    return ResourceInfo(owner_account=row.account_id, tags={t["Key"]: t["Value"] for t in row.tags})
+
+
+def described_access_points(ctx: RequestContext, params: Params) -> list[str]:
+    if params.get("AccessPointId"):
+        return access_point_of("AccessPointId")(ctx, params)
+    return file_system_of("FileSystemId")(ctx, params)
