@@ -1,0 +1,241 @@
+"""EBS volume I/O: inside a guest on a gp3 volume vs the same qcow2 file through qemu-io on the host, and
+an io2 volume with 500 provisioned IOPS.
+
+One tiny-AMI guest (1 vCPU, 256 MiB) boots through the libvirt driver in an isolated lab namespace. A pool
+volume with gp3's caps (3,000 IOPS, 125 MiB/s: libvirt iotune) is hot-plugged into it; a small static C
+program (the tiny AMI has busybox, no fio) measures, with O_DIRECT on the raw device: sequential 1 MiB
+writes and reads, and 4 KiB random writes and reads. The host-side limit is QEMU's own block layer on the
+same file, unthrottled and without a guest: ``qemu-io`` running the same patterns (one process, one
+command per I/O). Each measure runs --runs times, alternating guest and host; medians and guest/host
+ratios are printed. Then a volume with io2's 500 provisioned IOPS gets 4 KiB random reads for ~4 s: the
+rate must be within 10 % of 500 (the cap is real, and the guest can go faster without it).
+
+Needs root, libvirtd (started if absent), QEMU, dnsmasq and gcc (static glibc); skips with a message
+otherwise. Under TCG the guest's own CPU cost dominates: the ratios say how much of the disk a guest gets.
+
+    .venv/bin/python bench/bench_ebs.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+REQUIRED = ("qemu-system-x86_64", "qemu-img", "qemu-io", "virsh", "dnsmasq", "mke2fs", "gcc")
+MIB = 1 << 20
+VOLUME_BYTES = 256 * MIB
+SEQ_MIB = 64
+RANDOM_IOS = 1000
+IO2_IOPS = 500
+
+#: The in-guest load generator: O_DIRECT pread/pwrite on a block device, prints "<ops> <seconds>".
+RIO_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc != 6) { fprintf(stderr, "rio DEV r|w seq|rand BLOCK COUNT\n"); return 2; }
+    int writing = argv[2][0] == 'w', sequential = argv[3][0] == 's';
+    long block = atol(argv[4]), count = atol(argv[5]);
+    int fd = open(argv[1], (writing ? O_WRONLY : O_RDONLY) | O_DIRECT);
+    if (fd < 0) { perror("open"); return 1; }
+    long span = lseek(fd, 0, SEEK_END) / block;
+    void *buf; if (posix_memalign(&buf, 4096, block)) return 1;
+    memset(buf, 0x5a, block);
+    srand(12345);
+    struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < count; i++) {
+        off_t at = (sequential ? i % span : ((long)rand() * 7919L + rand()) % span) * block;
+        ssize_t n = writing ? pwrite(fd, buf, block, at) : pread(fd, buf, block, at);
+        if (n != block) { perror("io"); return 1; }
+    }
+    if (writing) fdatasync(fd);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%ld %.6f\n", count, (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+    return 0;
+}
+"""
+
+#: name -> (read or write, sequential or random, block bytes, operations)
+PATTERNS = {
+    "seq write 1 MiB": ("w", "seq", MIB, SEQ_MIB),
+    "seq read 1 MiB": ("r", "seq", MIB, SEQ_MIB),
+    "rand write 4 KiB": ("w", "rand", 4096, RANDOM_IOS),
+    "rand read 4 KiB": ("r", "rand", 4096, RANDOM_IOS),
+}
+
+
+def missing_prerequisites() -> list[str]:
+    missing = [tool for tool in REQUIRED if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.append("root")
+    try:
+        import libvirt  # noqa: F401
+    except ImportError:
+        missing.append("libvirt-python")
+    return missing
+
+
+def qemu_io_rate(path: Path, mode: str, order: str, block: int, count: int) -> float:
+    """Operations per second of QEMU's block layer on ``path`` (one qemu-io process, one command per I/O)."""
+    span = VOLUME_BYTES // block
+    rng = random.Random(12345)
+    offsets = [(i % span if order == "seq" else rng.randrange(span)) * block for i in range(count)]
+    verb = "write -P 0x5a" if mode == "w" else "read"
+    commands = [arg for offset in offsets for arg in ("-c", f"{verb} {offset} {block}")]
+    if mode == "w":
+        commands += ["-c", "flush"]
+    started = time.monotonic()
+    subprocess.run(["qemu-io", "-f", "qcow2", *commands, str(path)], check=True, capture_output=True)
+    return count / (time.monotonic() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per measure and side (default 3)")
+    args = parser.parse_args()
+    missing = missing_prerequisites()
+    if missing:
+        print(f"bench_ebs: skipped, needs {', '.join(missing)}")
+        return 0
+
+    from agent.compute import vif
+    from agent.compute.host import ensure_kvm_device_access
+    from agent.compute.images import AmiManifest, ImageCache
+    from agent.compute.libvirt_driver import LibvirtDriver
+    from agent.compute.naming import mac_for_interface
+    from agent.compute.probe import detect_accelerator
+    from agent.compute.spec import InstanceSpec, IoTune, NicSpec, RootDiskSpec, VolumeSpec
+    from agent.storage.pool import VolumePool
+    from tests.agent.compute_lab import BootLab, KeyPair, build_tiny_image, ensure_libvirtd, new_id
+
+    ensure_libvirtd()
+    ensure_kvm_device_access()
+    manifest = AmiManifest.load(build_tiny_image())
+    assert manifest.kernel is not None and manifest.initrd is not None
+    state_dir = Path("/var/tmp") / f"cl-bench-ebs-{new_id('t')[2:12]}"
+    state_dir.mkdir(mode=0o755)
+    rio = state_dir / "rio"
+    (state_dir / "rio.c").write_text(RIO_C)
+    subprocess.run(["gcc", "-O2", "-static", "-o", str(rio), str(state_dir / "rio.c")], check=True)
+    lab = BootLab(state_dir / "lab").start()
+    results: dict[str, dict[str, list[float]]] = {name: {"guest": [], "host": []} for name in PATTERNS}
+    driver = None
+    try:
+        decision = detect_accelerator(state_dir, manifest.kernel.path, manifest.initrd.path,
+                                      cmdline=manifest.probe_cmdline, marker=manifest.probe_marker)
+        if decision.accelerator is None:
+            print(f"bench_ebs: this host cannot run guests: {decision.reason}")
+            return 1
+        print(f"accelerator: {decision.accelerator.value} ({decision.reason})", flush=True)
+        image = ImageCache(state_dir / "images").ensure("ami-0be0c4000000000b1", manifest)
+        driver = LibvirtDriver(state_dir, decision.accelerator,
+                               plugger=vif.NamespaceBridgePlugger(lab.netns, lab.BRIDGE))
+        key, interface_id = KeyPair.generate(), new_id("eni")
+        spec = InstanceSpec(new_id("i"), 1, 256, image.boot,
+                            RootDiskSpec(image.base_disk, image.virtual_size, new_id("vol")),
+                            nics=(NicSpec(0, mac_for_interface(interface_id), interface_id),),
+                            image_id="ami-0be0c4000000000b1", instance_type="t3.micro")
+        ip = lab.add_guest(spec.instance_id, spec.nics[0].mac, key.public_line, None).ip
+        driver.spawn(spec)
+        client = lab.connect_ssh(ip, key, timeout=180)
+
+        def guest(command: str, stdin: bytes = b"") -> str:
+            channel_in, stdout, _ = client.exec_command(command, timeout=600)
+            if stdin:
+                channel_in.write(stdin)
+                channel_in.channel.shutdown_write()
+            output = stdout.read().decode()
+            if stdout.channel.recv_exit_status() != 0:
+                raise RuntimeError(f"{command!r} failed in the guest: {output}")
+            return output
+
+        guest("cat > /tmp/rio && chmod +x /tmp/rio", rio.read_bytes())
+        pool = VolumePool(state_dir / "volumes")
+
+        def plug(caps: IoTune) -> tuple[Path, str]:
+            volume_id = new_id("vol")
+            path = pool.create(volume_id, VOLUME_BYTES, None)
+            driver.attach_volume(spec.instance_id, VolumeSpec(volume_id, path, iotune=caps))
+            return path, wait_device(guest, volume_id)
+
+        def guest_rate(device: str, mode: str, order: str, block: int, count: int) -> float:
+            ops, seconds = guest(f"/tmp/rio {device} {mode} {order} {block} {count}").split()
+            return int(ops) / float(seconds)
+
+        gp3_file, gp3_device = plug(IoTune(3000, 125 * MIB))
+        guest(f"/tmp/rio {gp3_device} w seq {MIB} {VOLUME_BYTES // MIB}")  # allocate every cluster first
+        for run in range(1, args.runs + 1):
+            for name, (mode, order, block, count) in PATTERNS.items():
+                results[name]["guest"].append(guest_rate(gp3_device, mode, order, block, count))
+            driver.detach_volume(spec.instance_id, new_id_of(gp3_file))
+            for name, (mode, order, block, count) in PATTERNS.items():
+                results[name]["host"].append(qemu_io_rate(gp3_file, mode, order, block, count))
+            driver.attach_volume(spec.instance_id, VolumeSpec(new_id_of(gp3_file), gp3_file,
+                                                              iotune=IoTune(3000, 125 * MIB)))
+            gp3_device = wait_device(guest, new_id_of(gp3_file))
+            print(f"  run {run}: " + ", ".join(f"{n} guest {results[n]['guest'][-1]:.0f} / host "
+                                                f"{results[n]['host'][-1]:.0f} op/s" for n in PATTERNS), flush=True)
+
+        _, io2_device = plug(IoTune(IO2_IOPS, None))
+        io2 = [guest_rate(io2_device, "r", "rand", 4096, IO2_IOPS * 4) for _ in range(args.runs)]
+        uncapped = statistics.median(results["rand read 4 KiB"]["guest"])
+        client.close()
+    finally:
+        if driver is not None:
+            for instance_id in driver.list_instances():
+                driver.destroy(instance_id)
+            driver.connection.close()
+        lab.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    print(f"\nEBS volume I/O, {decision.accelerator.value}, {VOLUME_BYTES // MIB} MiB qcow2, median of {args.runs}:")
+    print(f"  {'pattern':<18} {'guest (gp3)':>14} {'qemu-io (host)':>16} {'guest/host':>11}")
+    for name, (_, _, block, _) in PATTERNS.items():
+        guest_median, host_median = (statistics.median(results[name][side]) for side in ("guest", "host"))
+        unit, scale = ("MiB/s", block / MIB) if block >= MIB else ("IOPS", 1.0)
+        print(f"  {name:<18} {guest_median * scale:9.0f} {unit:<5}{host_median * scale:11.0f} {unit:<5}"
+              f"{guest_median / host_median:10.2f}x")
+    io2_median = statistics.median(io2)
+    within = abs(io2_median - IO2_IOPS) <= IO2_IOPS * 0.1
+    print(f"  io2 at {IO2_IOPS} provisioned IOPS: {io2_median:.0f} IOPS of 4 KiB random reads "
+          f"({io2_median / IO2_IOPS:.2f}x of provisioned; uncapped gp3 in the same guest {uncapped:.0f}): "
+          f"{'within' if within else 'NOT within'} 10 %")
+    return 0 if within else 1
+
+
+def new_id_of(path: Path) -> str:
+    """The volume id of a pool file."""
+    return path.stem
+
+
+def wait_device(guest: Callable[[str], str], volume_id: str, timeout: float = 30.0) -> str:
+    """The guest's device of ``volume_id``, once it shows up (found by serial)."""
+    serial = volume_id.replace("-", "")
+    deadline = time.monotonic() + timeout
+    while True:
+        found = guest(f"grep -l '^{serial}$' /sys/block/vd*/serial | cut -d/ -f4 || true").strip()
+        if re.fullmatch(r"vd[a-z]+", found):
+            return f"/dev/{found}"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{volume_id} did not appear in the guest")
+        time.sleep(0.3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
