@@ -15,7 +15,8 @@ from typing import Any
 from controller.api import RequestContext, ResourceInfo
 from controller.sqs import records
 from controller.sqs.errors import InvalidParameterValue, OverLimit, invalid_value
-from controller.sqs.queues import check_tags, save_attributes, url_resources
+from controller.sqs.queues import check_tags, save_attributes
+from controller.sqs.records import url_resources
 from controller.sqs.service import api
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")

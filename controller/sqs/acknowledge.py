@@ -16,8 +16,7 @@ from sqlalchemy import Connection
 from controller.api import RequestContext
 from controller.sqs import batches, message_rules, receiving, records
 from controller.sqs.errors import MessageNotInflight, ServiceError, invalid_value
-from controller.sqs.queues import url_resources
-from controller.sqs.records import Queue, now_ms
+from controller.sqs.records import Queue, now_ms, url_resources
 from controller.sqs.service import api
 
 

@@ -14,9 +14,8 @@ from typing import Any
 from controller.api import RequestContext
 from controller.sqs import batches, message_rules, receiving, records, sending, store
 from controller.sqs.errors import BatchRequestTooLong, ServiceError, invalid_value
-from controller.sqs.queues import url_resources
 from controller.sqs.receiving import Received
-from controller.sqs.records import Queue, now_ms
+from controller.sqs.records import Queue, now_ms, url_resources
 from controller.sqs.runtime import runtime
 from controller.sqs.service import api
 

@@ -8,7 +8,6 @@ deleted less than 60 seconds ago is ``QueueDeletedRecently``
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -25,17 +24,14 @@ from controller.sqs.errors import (
     invalid_value,
     no_such_queue,
 )
-from controller.sqs.records import Queue, arn_of_url, now_ms, queue_arn, queue_url
+from controller.sqs.paging import next_token, token_name
+from controller.sqs.records import Queue, now_ms, queue_arn, queue_url, url_resources
 from controller.sqs.service import api
 from controller.sqs.store import topic
 from controller.state import Database
 
 _RECENT_DELETE_MS = 60_000
 _PURGE_INTERVAL_MS = 60_000
-
-
-def url_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
-    return [arn_of_url(ctx, params.get("QueueUrl", ""))]
 
 
 def _created_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
@@ -119,7 +115,7 @@ def list_queues(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     limit = params.get("MaxResults")
     if limit is not None and not 1 <= limit <= 1000:
         raise invalid_value("MaxResults", limit, "MaxResults must be an integer between 1 and 1000.")
-    after = _token_name(params.get("NextToken"))
+    after = token_name(params.get("NextToken"))
     with ctx.cloud.db.read() as conn:
         names = [row[0] for row in conn.exec_driver_sql(
             "SELECT name FROM sqs_queues WHERE account_id = ? AND region = ? AND name > ? ORDER BY name",
@@ -129,17 +125,8 @@ def list_queues(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if page:
         result["QueueUrls"] = [queue_url(ctx, ctx.account_id, name) for name in page]
     if limit is not None and len(names) > len(page):
-        result["NextToken"] = base64.urlsafe_b64encode(json.dumps({"after": page[-1]}).encode()).decode()
+        result["NextToken"] = next_token(page[-1])
     return result
-
-
-def _token_name(token: str | None) -> str:
-    if not token:
-        return ""
-    try:
-        return str(json.loads(base64.urlsafe_b64decode(token.encode()))["after"])
-    except (ValueError, KeyError, TypeError):
-        raise invalid_value("NextToken", token, "Invalid NextToken value.") from None
 
 
 @api.operation("GetQueueAttributes", resources=url_resources)

@@ -92,6 +92,11 @@ def arn_of_url(ctx: RequestContext, url: str) -> str:
     return queue_arn(ctx.region, account, name)
 
 
+def url_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
+    """What IAM authorizes a call with a QueueUrl on: the queue's ARN."""
+    return [arn_of_url(ctx, params.get("QueueUrl", ""))]
+
+
 _COLUMNS = ("queue_id, account_id, region, name, arn, fifo, attributes, tags, created_at, modified_at, "
             "purged_at")
 
