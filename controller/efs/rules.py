@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -57,8 +58,8 @@ def check_throughput(throughput_mode: str, provisioned: float | None) -> None:
     if throughput_mode == "provisioned":
         if provisioned is None:
             raise BadRequest("ProvisionedThroughputInMibps is required when ThroughputMode is provisioned.")
-        if provisioned < 1.0:
-            raise BadRequest("ProvisionedThroughputInMibps must be at least 1.0 MiB/s.")
+        if not math.isfinite(provisioned) or provisioned < 1.0:
+            raise BadRequest("ProvisionedThroughputInMibps must be a number of at least 1.0 MiB/s.")
         if provisioned > MAX_PROVISIONED_MIBPS:
             raise ThroughputLimitExceeded(f"The provisioned throughput of {provisioned:g} MiB/s exceeds the "
                                           f"limit of {MAX_PROVISIONED_MIBPS:g} MiB/s.")
