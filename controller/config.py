@@ -86,6 +86,10 @@ class Config:
     #: The master key that wraps every KMS key's material: a 0600 file outside the state database, created on
     #: first start; empty means DATA_DIR/kms-master.key.
     kms_master_key_file: str = ""
+    # --- SNS (controller/sns) ---
+    #: HTTPS subscription endpoints must present a certificate that verifies: against the system's trusted
+    #: CAs, or against this PEM bundle when set (a home lab's own CA, or a test server's certificate).
+    sns_https_ca_bundle: str = ""
 
     @property
     def endpoint_url(self) -> str:
