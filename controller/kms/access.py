@@ -23,7 +23,7 @@ from sqlalchemy import RowMapping, select
 
 from controller.api import Params, RequestContext, ResourceInfo, ResourceMapper
 from controller.kms import ciphers, records, state
-from controller.kms.errors import InvalidGrantTokenException
+from controller.kms.errors import InvalidGrantTokenException, ValidationException
 from controller.state import utcnow
 
 
@@ -127,8 +127,16 @@ def on_key(param: str = "KeyId", *, cross_account: bool = False, create_managed:
     return resources
 
 
+def require(params: Params, member: str) -> None:
+    """A member the model leaves optional but the operation needs (Decrypt's and ReEncrypt's blob)."""
+    if params.get(member) is None:
+        raise ValidationException(f"1 validation error detected: Value null at '{member[:1].lower()}{member[1:]}' "
+                                  f"failed to satisfy constraint: Member must not be null")
+
+
 def on_blob_key(ctx: RequestContext, params: Params) -> list[str]:
     """Decrypt's resource: the key its ciphertext blob names (the KeyId, if sent, must be that key)."""
+    require(params, "CiphertextBlob")
     context_keys(ctx, params)
     parsed = ciphers.open_blob(params["CiphertextBlob"])
     with ctx.cloud.db.read() as conn:

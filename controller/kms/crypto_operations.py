@@ -95,7 +95,7 @@ def decrypt(ctx: RequestContext, params: Params) -> Params:
 
 def _reencrypt_resources(ctx: RequestContext, params: Params) -> list[str]:
     check_grant_tokens(ctx, params)
-    source = {"CiphertextBlob": params["CiphertextBlob"], "KeyId": params.get("SourceKeyId"),
+    source = {"CiphertextBlob": params.get("CiphertextBlob"), "KeyId": params.get("SourceKeyId"),
               "EncryptionContext": params.get("SourceEncryptionContext")}
     return on_blob_key(ctx, source)
 

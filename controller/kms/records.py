@@ -102,7 +102,7 @@ def not_found(region: Region, account_id: str, ref: str) -> NotFoundException:
         uuid.UUID(name)
     except ValueError:
         if not name.startswith("mrk-"):
-            return NotFoundException(f"Invalid keyId '{ref}'")
+            return NotFoundException(f"Invalid keyId {ref}")
     return NotFoundException(f"Key '{region.key_arn(account or account_id, name)}' does not exist")
 
 

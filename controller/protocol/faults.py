@@ -97,6 +97,7 @@ SERVICE_RULES: dict[str, Rules] = {
     "lambda": Rules(**_STRICT, enum=True, malformed_code="InvalidRequestContentException"),
     "cloudtrail": Rules(),
     "organizations": Rules(style="organizations", **_STRICT, enum=True),
+    "kms": Rules(**_STRICT, enum=True),
 }
 
 DEFAULT_RULES = Rules()
