@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Service packages, by botocore model name; each exposes ``api: ServiceApi``.
-SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs")
+SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns")
 
 
 class Cloud:
@@ -64,6 +64,11 @@ class Cloud:
         #: Where EBS snapshots' data lives: a blob store of the S3 backend's kind, apart from S3's own blobs
         #: (controller/ec2/volumes/snapshot_store.py, made on first use).
         self.ebs_snapshot_store: Any = None
+        #: SNS's delivery worker (controller/sns/worker.py), made by SNS's start hook and stopped by its stop hook.
+        self.sns_worker: Any = None
+        #: How SNS delivers to endpoints another service serves: protocol -> handler(cloud, subscription,
+        #: document, payload) (controller/sns/dispatch.py); Lambda registers "lambda" from its start hook.
+        self.sns_delivery_protocols: dict[str, Callable[..., None]] = {}
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)
