@@ -87,8 +87,8 @@ class Config:
     #: first start; empty means DATA_DIR/kms-master.key.
     kms_master_key_file: str = ""
     # --- SNS (controller/sns) ---
-    #: HTTPS subscription endpoints must present a certificate that verifies: against the system's trusted
-    #: CAs, or against this PEM bundle when set (a home lab's own CA, or a test server's certificate).
+    #: HTTPS subscription endpoints must present a certificate that verifies against the system's trusted CAs
+    #: or, when set, this PEM bundle's (a home lab's own CA, or a test server's certificate).
     sns_https_ca_bundle: str = ""
 
     @property
