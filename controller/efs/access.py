@@ -2,14 +2,15 @@
 
 As in AWS's service authorization reference, file system operations act on the file system's ARN,
 mount target operations on their file system's, access point operations on the access point's (and
-CreateAccessPoint on the file system's). The file system policy is not handed to IAM for API calls:
-AWS applies it to NFS clients (``elasticfilesystem:ClientMount``/``ClientWrite``/``ClientRootAccess``),
-which ``client_access.py`` evaluates for the host section.
+CreateAccessPoint on the file system's). The file system policy is the file system's resource policy:
+IAM weighs it with the caller's own policies on API calls (an explicit Deny there refuses even the
+account's root, which is why PutFileSystemPolicy has a lockout safety check), and ``client_access.py``
+evaluates it for NFS clients (``elasticfilesystem:ClientMount``/``ClientWrite``/``ClientRootAccess``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import null, select
 
 from controller.api import Params, RequestContext, ResourceInfo, ResourceMapper
 from controller.efs import records, state
@@ -64,7 +65,8 @@ def tagged_resource(ctx: RequestContext, params: Params) -> list[str]:
 
 
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
-    """Owner and tags of a file system or access point ARN, for ``aws:ResourceTag/*`` conditions."""
+    """Owner and tags of a file system or access point ARN (``aws:ResourceTag/*``), and a file system's
+    policy."""
     parts = arn.split(":", 5)
     if len(parts) != 6 or "/" not in parts[5]:
         return None
@@ -73,11 +75,13 @@ def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     if table is None or resource_id == "*":
         return None
     column = table.c.file_system_id if kind == "file-system" else table.c.access_point_id
+    policy = state.file_systems.c.policy if kind == "file-system" else null().label("policy")
     with ctx.cloud.db.read() as conn:
-        row = conn.execute(select(table.c.account_id, table.c.tags).where(column == resource_id)).first()
+        row = conn.execute(select(table.c.account_id, table.c.tags, policy).where(column == resource_id)).first()
     if row is None:
         return ResourceInfo(owner_account=parts[4])
-    return ResourceInfo(owner_account=row.account_id, tags={t["Key"]: t["Value"] for t in row.tags})
+    return ResourceInfo(owner_account=row.account_id, policy=row.policy,
+                        tags={t["Key"]: t["Value"] for t in row.tags})
 
 
 def described_access_points(ctx: RequestContext, params: Params) -> list[str]:

@@ -2,7 +2,8 @@
 policy; and the account's preferences and (empty) replication configurations.
 
 The file system policy is checked by the IAM engine's parser when written (InvalidPolicyException with
-its message) and evaluated for NFS clients in ``client_access.py``. Lifecycle transitions and backups
+its message), with the lockout safety check; IAM weighs it on API calls (``access.py``) and
+``client_access.py`` evaluates it for NFS clients. Lifecycle transitions and backups
 are recorded and read back as written; no data moves between storage classes here.
 """
 
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from controller.api import Params, RequestContext
+from controller.api import Params, RequestContext, ResourceInfo
 from controller.efs import access, records, rules, state
 from controller.efs.errors import BadRequest, InvalidPolicyException, PolicyNotFound, ReplicationNotFound
 from controller.efs.service import api
 from controller.iam import policy as iam_policy
+from controller.iam.enforce import would_allow
 
 #: File system policies, in characters (AWS's limit).
 MAX_POLICY_CHARACTERS = 20000
@@ -77,9 +79,23 @@ def check_file_system_policy(text: str) -> None:
                 raise InvalidPolicyException(f"The action {action} is not an elasticfilesystem action.")
 
 
+def check_lockout(ctx: RequestContext, row: RowMapping, policy: str) -> None:
+    """The policy lockout safety check: the new policy must still let the caller call PutFileSystemPolicy."""
+    arn = records.file_system_arn(ctx, row["file_system_id"])
+    info = ResourceInfo(owner_account=row["account_id"], policy=policy,
+                        tags={t["Key"]: t["Value"] for t in row["tags"]})
+    if not would_allow(ctx, "elasticfilesystem:PutFileSystemPolicy", arn, info):
+        raise InvalidPolicyException("The policy would prevent the principal making this request from making "
+                                     "future PutFileSystemPolicy requests on this file system. To set it anyway, "
+                                     "set BypassPolicyLockoutSafetyCheck to true.")
+
+
 @api.operation("PutFileSystemPolicy", resources=access.file_system_of("FileSystemId"))
 def put_file_system_policy(ctx: RequestContext, params: Params) -> Params:
     check_file_system_policy(params["Policy"])
+    if not params.get("BypassPolicyLockoutSafetyCheck"):
+        with ctx.cloud.db.read() as conn:
+            check_lockout(ctx, records.file_system(conn, ctx, params["FileSystemId"]), params["Policy"])
     table = state.file_systems
     with records.write(ctx.cloud.db) as conn:
         row = records.available_file_system(conn, ctx, params["FileSystemId"])

@@ -295,3 +295,15 @@ def test_iam_governs_the_api_by_file_system_arn(cloudlet: CloudletProcess, iam: 
     assert status == 403 and "elasticfilesystem:DescribeFileSystems" in message, (code, message)
     code, status, _ = denied(user.create_file_system, CreationToken=f"{unique}-denied")
     assert status == 403
+    # the file system policy is the file system's resource policy: its explicit Deny binds even the root user
+    locking = document({"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "elasticfilesystem:PutFileSystemPolicy",
+                        "Resource": mine["FileSystemArn"]})
+    efs.available(mine["FileSystemId"])
+    refused(efs.client.put_file_system_policy, "InvalidPolicyException", 400, FileSystemId=mine["FileSystemId"],
+            Policy=locking)  # the lockout safety check
+    efs.client.put_file_system_policy(FileSystemId=mine["FileSystemId"], Policy=locking,
+                                      BypassPolicyLockoutSafetyCheck=True)
+    code, status, _ = denied(efs.client.put_file_system_policy, FileSystemId=mine["FileSystemId"], Policy=locking,
+                             BypassPolicyLockoutSafetyCheck=True)
+    assert status == 403
+    efs.client.delete_file_system_policy(FileSystemId=mine["FileSystemId"])

@@ -288,3 +288,15 @@ def test_a_single_host_serves_everything(world: World) -> None:
     section = world.section("h-only", [_host("h-only", "home-1a")])
     assert [m["mount_target_id"] for m in section["mount_targets"]] == [mt["MountTargetId"]]
     assert section["file_systems"] == [fs]
+
+
+def test_file_system_policy_lockout_safety_check(world: World) -> None:
+    fs = world.file_system("lock")
+    locking = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "elasticfilesystem:PutFileSystemPolicy",
+         "Resource": "*"}]})
+    error = world.efs.refused("PutFileSystemPolicy", {"FileSystemId": fs, "Policy": locking}, "InvalidPolicyException")
+    assert "BypassPolicyLockoutSafetyCheck" in error.message
+    world.efs.refused("DescribeFileSystemPolicy", {"FileSystemId": fs}, "PolicyNotFound")  # nothing was written
+    world.efs.call("PutFileSystemPolicy", {"FileSystemId": fs, "Policy": locking, "BypassPolicyLockoutSafetyCheck": True})
+    assert world.efs.call("DescribeFileSystemPolicy", {"FileSystemId": fs})["Policy"] == locking
