@@ -32,22 +32,26 @@ ATTACHING, ATTACHED, DETACHING = "attaching", "attached", "detaching"
 def choose_host(conn: Connection, zone: str, account: str) -> str | None:
     """The host of ``zone`` whose pool takes a new volume of ``account``.
 
-    A volume attaches only to instances of its own host, so an up host that runs the most of the account's
-    instances in the zone comes first, then the one with the fewest volumes (then by id); a down host of
-    the zone when none is up (the volume waits for it); None when the zone has no host.
+    A volume attaches only to instances of its own host, so an account's volumes gather where its
+    instances of the zone run, then where its other volumes are; a first volume goes to the host with the
+    fewest volumes (then by id). Up hosts come first; a down host of the zone when none is up (the volume
+    waits for it); None when the zone has no host.
     """
     hosts = [h for h in host_records(conn) if h.zone == zone]
     if not hosts:
         return None
     ids = [h.host_id for h in hosts]
-    counts = dict(conn.execute(select(volumes.c.host_id, func.count()).where(
-        volumes.c.host_id.in_(ids)).group_by(volumes.c.host_id)).all())
-    table = instance_state.instances
-    running = dict(conn.execute(select(table.c.host_id, func.count()).where(
-        table.c.host_id.in_(ids), table.c.account_id == account, table.c.state != "terminated")
-        .group_by(table.c.host_id)).all())
-    return min(hosts, key=lambda h: (h.state != "up", -running.get(h.host_id, 0), counts.get(h.host_id, 0),
-                                     h.host_id)).host_id
+
+    def per_host(table: Any, *where: Any) -> dict[str, int]:
+        return dict(conn.execute(select(table.c.host_id, func.count()).where(table.c.host_id.in_(ids), *where)
+                                 .group_by(table.c.host_id)).all())
+
+    instances = instance_state.instances
+    running = per_host(instances, instances.c.account_id == account, instances.c.state != "terminated")
+    owned = per_host(volumes, volumes.c.account_id == account)
+    total = per_host(volumes)
+    return min(hosts, key=lambda h: (h.state != "up", -running.get(h.host_id, 0), -owned.get(h.host_id, 0),
+                                     total.get(h.host_id, 0), h.host_id)).host_id
 
 
 def insert_volume(conn: Connection, *, volume_id: str, account: str, zone: str, host_id: str | None,

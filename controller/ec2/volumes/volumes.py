@@ -24,7 +24,7 @@ from controller.ec2.errors import (
 )
 from controller.ec2.ids import VOLUME
 from controller.ec2.operation import arns, vpc_operation
-from controller.ec2.tags import tag_new_resource
+from controller.ec2.tags import set_tags, tags_from_specifications
 from controller.ec2.volumes import encryption, records, rules, snapshot_records
 from controller.ec2.volumes.state import volumes
 from controller.ec2.vpc.state import write
@@ -88,20 +88,21 @@ def create_volume(ctx: RequestContext, params: Params) -> Params:
             raise InvalidZoneNotFound(f"The zone '{zone}' does not exist.")
         key_ref = encryption.wanted_encryption(conn, ctx.account_id, params.get("Encrypted"), params.get("KmsKeyId"),
                                                source.kms_key_arn if source else None)
-    volume_id = VOLUME.new_id()
-    key = _volume_key(ctx, volume_id, key_ref, source)
-    with write(ctx.cloud.db) as conn:
-        host_id = records.choose_host(conn, zone, ctx.account_id)
-        if host_id is None:
+        tags = tags_from_specifications(params.get("TagSpecifications"), VOLUME)
+        if records.choose_host(conn, zone, ctx.account_id) is None:
             raise InsufficientVolumeCapacity(f"There is currently insufficient capacity to serve the request in "
                                              f"{zone}: no host of that zone keeps volumes. Try a different "
                                              "availability zone.")
+    volume_id = VOLUME.new_id()
+    key = _volume_key(ctx, volume_id, key_ref, source)  # KMS is asked only once the request is known to be good
+    with write(ctx.cloud.db) as conn:
+        host_id = records.choose_host(conn, zone, ctx.account_id)
         records.insert_volume(conn, volume_id=volume_id, account=ctx.account_id, zone=zone, host_id=host_id,
                               spec=spec, state=records.CREATING, now=utcnow(),
                               snapshot_id=source.snapshot_id if source else None, encrypted=key is not None,
                               kms_key_arn=key[0] if key else None, data_key=key[1] if key else None,
                               key_context=key[2] if key else None, client_token=token)
-        tag_new_resource(conn, ctx.account_id, VOLUME, volume_id, params.get("TagSpecifications"))
+        set_tags(conn, ctx.account_id, VOLUME, volume_id, tags)
         row = records.fetch(conn, ctx.account_id, volume_id)
         output = records.volume_outputs(conn, ctx.cloud.config, ctx.account_id, [row])[0]
     ctx.audit_resources.append(VOLUME.arn(ctx, volume_id))
