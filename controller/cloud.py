@@ -69,6 +69,9 @@ class Cloud:
         #: How SNS delivers to endpoints another service serves: protocol -> handler(cloud, subscription,
         #: document, payload) (controller/sns/dispatch.py); Lambda registers "lambda" from its start hook.
         self.sns_delivery_protocols: dict[str, Callable[..., None]] = {}
+        #: SNS's message ``Signer`` (controller/sns/signing.py: the signing key, its certificate, recent
+        #: signatures), made on first use.
+        self.sns_signer: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

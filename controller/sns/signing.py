@@ -21,6 +21,8 @@ import datetime
 import hashlib
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,14 +53,51 @@ def string_to_sign(document: dict) -> bytes:
     return "".join(f"{name}\n{document[name]}\n" for name in fields if name in document).encode("utf-8")
 
 
+class Signer:
+    """A cloud's signing key, its certificate's path, and the signatures it made last.
+
+    A message fanned out to many subscriptions signs the same string for each (the subscription's ARN
+    is in no signed field), so recent signatures are reused instead of computed again.
+    """
+
+    _RECENT = 1024
+
+    def __init__(self, key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> None:
+        self.key = key
+        self.certificate = certificate
+        self.certificate_path = certificate_path(certificate)
+        self._recent: OrderedDict[tuple[str, bytes], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def signature(self, canonical: bytes, version: str) -> str:
+        with self._lock:
+            known = self._recent.get((version, canonical))
+            if known is not None:
+                self._recent.move_to_end((version, canonical))
+                return known
+        made = base64.b64encode(self.key.sign(canonical, padding.PKCS1v15(), HASHES[version]())).decode("ascii")
+        with self._lock:
+            self._recent[(version, canonical)] = made
+            if len(self._recent) > self._RECENT:
+                self._recent.popitem(last=False)
+        return made
+
+
+def signer(cloud: Cloud) -> Signer:
+    """The cloud's :class:`Signer`, made (and its key file created) on first use."""
+    if cloud.sns_signer is None:
+        key, certificate = signing_identity(cloud)
+        cloud.sns_signer = Signer(key, certificate)
+    return cloud.sns_signer
+
+
 def sign(cloud: Cloud, document: dict, version: str) -> dict:
     """``document`` with ``SignatureVersion``, ``Signature`` (base64) and ``SigningCertURL`` added."""
     if version not in HASHES:
         raise ValueError(f"SignatureVersion must be 1 or 2, not {version!r}")
-    key, certificate = signing_identity(cloud)
-    signature = key.sign(string_to_sign(document), padding.PKCS1v15(), HASHES[version]())
-    return {**document, "SignatureVersion": version, "Signature": base64.b64encode(signature).decode("ascii"),
-            "SigningCertURL": cloud.config.endpoint_url + certificate_path(certificate)}
+    made = signer(cloud)
+    return {**document, "SignatureVersion": version, "Signature": made.signature(string_to_sign(document), version),
+            "SigningCertURL": cloud.config.endpoint_url + made.certificate_path}  # the port is known late
 
 
 def verify(document: dict, cert_pem: bytes | str) -> bool:
@@ -88,8 +127,7 @@ def signing_identity(cloud: Cloud) -> tuple[rsa.RSAPrivateKey, x509.Certificate]
     if not path.exists():
         _create(path, cloud.config.region)
     data = path.read_bytes()
-    # The key is ours (made here, kept 0600): skipping the RSA consistency check keeps signing fast.
-    key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+    key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA key")
     return key, x509.load_pem_x509_certificate(data[data.index(b"-----BEGIN CERTIFICATE-----"):])
@@ -128,7 +166,7 @@ def _create(path: Path, region: str) -> None:
 @blueprint.get("/SimpleNotificationService-<cert_id>.pem")
 def signing_certificate(cert_id: str) -> Response:
     """The cloud's signing certificate (public), for receivers to verify signatures with."""
-    _, certificate = signing_identity(current_app.config["CLOUD"])
-    if certificate_path(certificate) != f"{CERT_PATH_PREFIX}SimpleNotificationService-{cert_id}.pem":
+    made = signer(current_app.config["CLOUD"])
+    if made.certificate_path != f"{CERT_PATH_PREFIX}SimpleNotificationService-{cert_id}.pem":
         abort(404)
-    return Response(certificate.public_bytes(serialization.Encoding.PEM), mimetype="application/x-pem-file")
+    return Response(made.certificate.public_bytes(serialization.Encoding.PEM), mimetype="application/x-pem-file")
