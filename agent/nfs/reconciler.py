@@ -87,6 +87,7 @@ class EfsReconciler:
         recorded = self.servers.recorded_netns(target.mount_target_id)
         if recorded and recorded != name:  # the interface changed: the old namespace goes
             self._remove_server(target.mount_target_id)
+        self.servers.claim(target.mount_target_id, name)
         netns.create(name)
         addressing = NamespaceAddressing(eni_id=target.interface_id, netns=name, ifname=INTERFACE,
                                          addresses=(f"{target.ip}/{target.prefix_len}",), gateway=target.gateway,

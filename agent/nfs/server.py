@@ -68,10 +68,19 @@ class Servers:
         return self.root / name
 
     def names(self) -> list[str]:
-        """Servers that have a directory here (running or not): what a cleanup has to consider."""
+        """Servers that have a directory here (running, waiting for their interface, or dead): what a
+        cleanup has to consider."""
         if not self.root.is_dir():
             return []
-        return sorted(entry.name for entry in self.root.iterdir() if (entry / "ganesha.conf").exists())
+        return sorted(entry.name for entry in self.root.iterdir() if (entry / "netns").exists())
+
+    def claim(self, name: str, namespace: str) -> None:
+        """Record the server's namespace before it is made, so a cleanup finds it even if no server ever
+        started there (its interface never came)."""
+        directory = self.directory(name)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.recorded_netns(name) != namespace:
+            _write(directory / "netns", namespace + "\n")
 
     def recorded_netns(self, name: str) -> str | None:
         """The namespace a server's directory says it runs in (what to delete with it)."""
@@ -89,9 +98,9 @@ class Servers:
             (directory / "recovery").mkdir(parents=True, exist_ok=True)
             conf = directory / "ganesha.conf"
             changed = not conf.exists() or conf.read_text() != spec.config
+            self.claim(spec.name, spec.netns)
             if changed:
                 _write(conf, spec.config)
-                _write(directory / "netns", spec.netns + "\n")
             self._wanted[spec.name] = spec
             pid = self.pid(spec.name)
             if pid is not None and not changed:

@@ -266,6 +266,20 @@ def test_a_restarted_agent_adopts_the_running_servers(nfs_lab: Lab) -> None:
     assert None not in pids.values()
 
 
+def test_a_mount_target_whose_interface_never_comes_is_waited_for_then_cleaned_up(nfs_lab: Lab) -> None:
+    desired = section()
+    orphan = dict(desired["mount_targets"][0], mount_target_id="fsmt-0d0d0d0d0d0d0d0d1",
+                  interface_id="eni-0d0d0d0d0d0d0d0d1", ip="10.77.1.9", mac=naming.mac_for("eni-0d0d"))
+    desired["mount_targets"].append(orphan)  # not in the network section: its eth0 is never plugged
+    nfs_lab.efs.reconcile(desired)
+    namespace = naming.service_netns(nfs_lab.prefix, "eni-0d0d0d0d0d0d0d0d1")
+    assert nfs_lab.efs.wants_retry and netns.exists(namespace)
+    assert nfs_lab.efs.servers.pid("fsmt-0d0d0d0d0d0d0d0d1") is None
+    nfs_lab.efs.reconcile(section())
+    assert not nfs_lab.efs.wants_retry and not netns.exists(namespace)
+    assert "fsmt-0d0d0d0d0d0d0d0d1" not in nfs_lab.efs.servers.names()
+
+
 def test_mount_targets_and_file_systems_that_leave_the_section_are_removed(nfs_lab: Lab) -> None:
     data = efs.data_root(nfs_lab.state) / FS
     pid_b = nfs_lab.efs.servers.pid(MT_B)
