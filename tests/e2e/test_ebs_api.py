@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.helpers import agent_rpc, member_account, refused
+from tests.e2e.helpers import Cleanup, agent_rpc, allow, document, member_account, new_user, refused
 from tests.support import CloudletProcess
 
 ZONE = "home-1a"
@@ -289,3 +289,67 @@ def test_modify_volume_and_its_modification_states(cloudlet: CloudletProcess, ac
     assert state["ModificationState"] in ("optimizing", "completed")
     assert ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["VolumeType"] == "gp3"
     ec2.delete_volume(VolumeId=volume_id)
+
+
+def test_launch_volumes_snapshots_of_an_instance_and_attributes(cloudlet: CloudletProcess, account: Account,
+                                                                host: str) -> None:
+    ec2 = account.ec2
+    instance_id = running_instance(account, host, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 4, "VolumeType": "io2", "Iops": 200}}])
+    mappings = {m["DeviceName"]: m["Ebs"] for m in ec2.describe_instances(InstanceIds=[instance_id])[
+        "Reservations"][0]["Instances"][0]["BlockDeviceMappings"]}
+    root, data = mappings["/dev/xvda"]["VolumeId"], mappings["/dev/sdf"]["VolumeId"]
+    assert (mappings["/dev/xvda"]["DeleteOnTermination"], mappings["/dev/sdf"]["DeleteOnTermination"]) == (False, True)
+    on_it = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["Volumes"]
+    assert sorted(v["VolumeId"] for v in on_it) == sorted([root, data])
+    assert {v["VolumeId"]: v.get("Iops") for v in on_it}[data] == 200
+    make_volumes(cloudlet, host)
+    agent_rpc(cloudlet, "POST", f"/hosts/{host}/instances", {
+        "complete": False, "instances": [{"instance_id": instance_id, "power": "running"}],
+        "volumes": {instance_id: [data]}})
+    both = ec2.create_snapshots(InstanceSpecification={"InstanceId": instance_id}, Description="all",
+                                CopyTagsFromSource="volume")["Snapshots"]
+    assert sorted(s["VolumeId"] for s in both) == sorted([root, data])
+    only_data = ec2.create_snapshots(InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": True})
+    assert [s["VolumeId"] for s in only_data["Snapshots"]] == [data]
+    assert ec2.describe_volume_attribute(VolumeId=data, Attribute="autoEnableIO")["AutoEnableIO"]["Value"] is False
+    ec2.modify_volume_attribute(VolumeId=data, AutoEnableIO={"Value": True})
+    assert ec2.describe_volume_attribute(VolumeId=data, Attribute="autoEnableIO")["AutoEnableIO"]["Value"] is True
+    assert ec2.describe_volume_attribute(VolumeId=data, Attribute="productCodes")["ProductCodes"] == []
+    account.aws("ec2", "modify-instance-attribute", "--instance-id", instance_id, "--block-device-mappings",
+                "DeviceName=/dev/sdf,Ebs={DeleteOnTermination=false}")
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    agent_rpc(cloudlet, "POST", f"/hosts/{host}/instances", {
+        "complete": False, "instances": [{"instance_id": instance_id, "power": "absent"}]})
+    kept = ec2.describe_volumes(VolumeIds=[root, data])["Volumes"]
+    assert [(v["State"], v["Attachments"]) for v in kept] == [("available", []), ("available", [])]
+    assert {v["volume_id"] for v in desired(cloudlet, host)["volumes"]["volumes"]} >= {root, data}
+
+
+def test_encryption_by_default_and_the_default_key(cloudlet: CloudletProcess, account: Account, host: str) -> None:
+    ec2, kms = account.ec2, account.client("kms")
+    managed = json.loads(account.aws("ec2", "get-ebs-default-kms-key-id").stdout)["KmsKeyId"]
+    assert managed == kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
+    assert json.loads(account.aws("ec2", "enable-ebs-encryption-by-default").stdout)["EbsEncryptionByDefault"]
+    key = kms.create_key()["KeyMetadata"]
+    assert ec2.modify_ebs_default_kms_key_id(KmsKeyId=key["KeyId"])["KmsKeyId"] == key["Arn"]
+    running_instance(account, host)
+    created = ec2.create_volume(AvailabilityZone=ZONE, Size=1)
+    assert created["Encrypted"] and created["KmsKeyId"] == key["Arn"]
+    assert ec2.reset_ebs_default_kms_key_id()["KmsKeyId"] == managed
+    ec2.disable_ebs_encryption_by_default()
+    assert ec2.create_volume(AvailabilityZone=ZONE, Size=1)["Encrypted"] is False
+    refused(ec2.modify_ebs_default_kms_key_id, "InvalidKmsKey.NotFound", KmsKeyId="alias/not-there")
+
+
+def test_iam_decides_on_volume_calls(cloudlet: CloudletProcess, cleanup: Cleanup, unique: str) -> None:
+    iam = cloudlet.client("iam")
+    credentials = new_user(iam, cleanup, f"{unique}-ebs")
+    iam.put_user_policy(UserName=f"{unique}-ebs", PolicyName="read", PolicyDocument=document(
+        allow(["ec2:DescribeVolumes", "ec2:DescribeSnapshots"])))
+    ec2 = cloudlet.client("ec2", credentials)
+    ec2.describe_volumes()
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_volume(AvailabilityZone=ZONE, Size=1)
+    assert excinfo.value.response["Error"]["Code"] == "UnauthorizedOperation"
