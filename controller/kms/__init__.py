@@ -2,6 +2,7 @@
 
 from controller.kms import (  # noqa: F401  (register operations on api; state declares KMS's tables)
     aliases,
+    asymmetric,
     crypto_operations,
     grants,
     key_policies,

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from controller.api import Params, RequestContext, ResourceMapper
 from controller.iam.enforce import check_action
-from controller.kms import ciphers, records, views
+from controller.kms import asymmetric, ciphers, key_specs, records, views
 from controller.kms.access import check_grant_tokens, context_keys, on_blob_key, on_key, resolve_key
 from controller.kms.errors import (
     DryRunOperationException,
@@ -71,18 +71,40 @@ def _encryption_key(ctx: RequestContext, params: Params, operation: str) -> Any:
 
 @api.operation("Encrypt", resources=_crypto_key())
 def encrypt(ctx: RequestContext, params: Params) -> Params:
+    row = resolve_key(ctx, params["KeyId"])
+    if key_specs.is_asymmetric(row["key_spec"]):
+        asymmetric.usable_for(ctx, row, key_specs.ENCRYPT_DECRYPT, "Encrypt")
+        _dry_run(params)
+        return {"CiphertextBlob": asymmetric.rsa_encrypt(ctx, row, params), "KeyId": row["arn"],
+                "EncryptionAlgorithm": params["EncryptionAlgorithm"]}
     row = _encryption_key(ctx, params, "Encrypt")
     blob = ciphers.encrypt(ctx.cloud, row, params["Plaintext"], params.get("EncryptionContext"))
     return {"CiphertextBlob": blob, "KeyId": row["arn"], "EncryptionAlgorithm": SYMMETRIC_ALGORITHM}
 
 
+def _asymmetric_key(ctx: RequestContext, params: Params) -> Any:
+    """Decrypt's key when KeyId names an asymmetric one (its ciphertext names no key), else None."""
+    if not params.get("KeyId"):
+        return None
+    row = resolve_key(ctx, params["KeyId"])
+    return row if key_specs.is_asymmetric(row["key_spec"]) else None
+
+
 def _decrypt_resources(ctx: RequestContext, params: Params) -> list[str]:
     check_grant_tokens(ctx, params)
+    if params.get("CiphertextBlob") is not None and _asymmetric_key(ctx, params) is not None:
+        return on_key(cross_account=True)(ctx, params)
     return on_blob_key(ctx, params)
 
 
 @api.operation("Decrypt", resources=_decrypt_resources)
 def decrypt(ctx: RequestContext, params: Params) -> Params:
+    asymmetric_key = _asymmetric_key(ctx, params)
+    if asymmetric_key is not None:
+        asymmetric.usable_for(ctx, asymmetric_key, key_specs.ENCRYPT_DECRYPT, "Decrypt")
+        _dry_run(params)
+        return {"KeyId": asymmetric_key["arn"], "Plaintext": asymmetric.rsa_decrypt(ctx, asymmetric_key, params),
+                "EncryptionAlgorithm": params["EncryptionAlgorithm"]}
     expected = resolve_key(ctx, params["KeyId"]) if params.get("KeyId") else None
     parsed = ciphers.open_blob(params["CiphertextBlob"])
     _dry_run(params)

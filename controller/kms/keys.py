@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.iam.enforce import would_allow
-from controller.kms import policies, records, state, views
+from controller.kms import key_specs, policies, records, state, views
 from controller.kms.access import on_key, resolve_key
 from controller.kms.errors import (
     KMSInvalidStateException,
@@ -27,9 +27,6 @@ from controller.kms.errors import (
 from controller.kms.service import api
 from controller.state import utcnow
 
-#: KeyUsage values each key spec accepts, the first being the default.
-USAGES = {records.SYMMETRIC: ("ENCRYPT_DECRYPT",), **{spec: ("GENERATE_VERIFY_MAC",)
-                                                      for spec in records.MATERIAL_BYTES if spec.startswith("HMAC")}}
 MAX_TAGS = 50
 
 
@@ -70,11 +67,11 @@ def create_key(ctx: RequestContext, params: Params) -> Params:
     spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or records.SYMMETRIC
     if params.get("KeySpec") and params.get("CustomerMasterKeySpec"):
         raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec in the same request.")
-    if spec not in USAGES:
+    if not key_specs.usages(spec):
         raise UnsupportedOperationException(f"KeySpec {spec} is not supported in this region: Cloudlet's KMS "
-                                            f"makes symmetric encryption keys and HMAC keys.")
-    usage = params.get("KeyUsage") or USAGES[spec][0]
-    if usage not in USAGES[spec]:
+                                            f"makes symmetric, HMAC, RSA and ECC keys.")
+    usage = params.get("KeyUsage") or key_specs.ENCRYPT_DECRYPT
+    if usage not in key_specs.usages(spec):
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}.")
     if params.get("Origin", "AWS_KMS") != "AWS_KMS" or params.get("CustomKeyStoreId") or params.get("XksKeyId"):
         raise UnsupportedOperationException("Only keys with Origin AWS_KMS, in the default key store, are "

@@ -9,14 +9,13 @@ AWS managed keys (``alias/aws/s3``...) come into being the first time anything n
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select
 
-from controller.kms import blob, master, policies, state
+from controller.kms import blob, key_specs, master, policies, state
 from controller.kms.errors import (
     DisabledException,
     KMSInvalidStateException,
@@ -28,9 +27,7 @@ if TYPE_CHECKING:
     from controller.cloud import Cloud
 
 ENABLED, DISABLED, PENDING_DELETION = "Enabled", "Disabled", "PendingDeletion"
-SYMMETRIC = "SYMMETRIC_DEFAULT"
-#: Bytes of material per key spec (symmetric and HMAC keys; the material is random bytes).
-MATERIAL_BYTES = {SYMMETRIC: 32, "HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
+SYMMETRIC = key_specs.SYMMETRIC
 #: Services whose AWS managed key (``alias/aws/<name>``) is made on first use.
 MANAGED_KEY_SERVICES = ("ebs", "s3", "sqs", "sns", "lambda", "elasticfilesystem")
 
@@ -163,17 +160,17 @@ def create_key(cloud: Cloud, conn: Connection, account_id: str, where: Region, *
         policy=policy or policies.default_key_policy(where.partition, account_id), tags=tags or {},
         rotation_enabled=manager == "AWS", rotation_period_days=365 if manager == "AWS" else None,
         next_rotation_at=now + dt.timedelta(days=365) if manager == "AWS" else None))
-    add_material(cloud, conn, key_id, MATERIAL_BYTES[key_spec], None, now)
+    add_material(cloud, conn, key_id, key_spec, None, now)
     return key_id
 
 
-def add_material(cloud: Cloud, conn: Connection, key_id: str, size: int, rotation_type: str | None,
+def add_material(cloud: Cloud, conn: Connection, key_id: str, key_spec: str, rotation_type: str | None,
                  now: dt.datetime) -> int:
     """A new version of the key's material (its first, or a rotation); returns the version."""
     newest = conn.execute(select(func.max(state.materials.c.version))
                           .where(state.materials.c.key_id == key_id)).scalar()
     version = (newest or 0) + 1
-    wrapped = master.wrap(master.master_key(cloud), key_id, version, os.urandom(size))
+    wrapped = master.wrap(master.master_key(cloud), key_id, version, key_specs.new_material(key_spec))
     conn.execute(insert(state.materials).values(key_id=key_id, version=version, wrapped=wrapped, created_at=now,
                                                 rotation_type=rotation_type))
     return version
@@ -201,7 +198,7 @@ def rotate_if_due(cloud: Cloud, row: RowMapping, now: dt.datetime) -> None:
                                ).scalar()
         if current is None or current > now:  # another request rotated it first
             return
-        add_material(cloud, conn, row["key_id"], MATERIAL_BYTES[row["key_spec"]], "AUTOMATIC", now)
+        add_material(cloud, conn, row["key_id"], row["key_spec"], "AUTOMATIC", now)
         conn.execute(state.keys.update().where(state.keys.c.key_id == row["key_id"]).values(
             next_rotation_at=now + dt.timedelta(days=row["rotation_period_days"] or 365)))
 

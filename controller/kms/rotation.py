@@ -76,8 +76,7 @@ def rotate_key_on_demand(ctx: RequestContext, params: Params) -> Params:
         if done >= ON_DEMAND_LIMIT:
             raise LimitExceededException(f"{row['arn']} has reached the limit of {ON_DEMAND_LIMIT} on-demand "
                                          f"rotations.")
-        records.add_material(ctx.cloud, conn, row["key_id"], records.MATERIAL_BYTES[row["key_spec"]], "ON_DEMAND",
-                             utcnow())
+        records.add_material(ctx.cloud, conn, row["key_id"], row["key_spec"], "ON_DEMAND", utcnow())
     return {"KeyId": row["arn"]}
 
 

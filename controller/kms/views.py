@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from controller.kms import records
+from controller.kms import key_specs, records
 from controller.kms.errors import InvalidMarkerException
 
 T = TypeVar("T")
@@ -35,15 +35,20 @@ def key_metadata(row: Mapping[str, Any], now: dt.datetime, current_version: int 
         "Origin": row["origin"], "KeyManager": row["manager"], "CustomerMasterKeySpec": spec, "KeySpec": spec,
         "MultiRegion": False,
     }
-    if spec == records.SYMMETRIC:
-        metadata["EncryptionAlgorithms"] = ["SYMMETRIC_DEFAULT"]
-    else:
-        metadata["MacAlgorithms"] = [spec.replace("HMAC_", "HMAC_SHA_")]
+    metadata.update(algorithm_members(spec, row["key_usage"]))
     if row["deletion_date"] is not None:
         metadata["DeletionDate"] = row["deletion_date"]
     if current_version is not None:
         metadata["CurrentKeyMaterialId"] = material_id(row["key_id"], current_version)
     return metadata
+
+
+def algorithm_members(spec: str, usage: str) -> dict[str, list[str]]:
+    """EncryptionAlgorithms, SigningAlgorithms or MacAlgorithms of a key (KeyMetadata, GetPublicKey)."""
+    offered = key_specs.algorithms(spec, usage)
+    members = {"EncryptionAlgorithms": list(offered.encryption), "SigningAlgorithms": list(offered.signing),
+               "MacAlgorithms": list(offered.mac)}
+    return {name: value for name, value in members.items() if value}
 
 
 def page(items: Sequence[T], marker: str | None, limit: int | None, default_limit: int,

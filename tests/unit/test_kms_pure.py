@@ -9,7 +9,7 @@ import pytest
 
 from controller.errors import ServiceError
 from controller.iam import policy
-from controller.kms import blob, policies
+from controller.kms import blob, key_specs, policies
 from controller.kms.access import grant_statement, policy_with_grants
 from controller.kms.aliases import check_alias_name
 from controller.kms.crypto_operations import data_key_size
@@ -146,3 +146,17 @@ def test_pages_follow_their_markers() -> None:
     with pytest.raises(ServiceError) as bad:
         page(items, "%%%", 3, 100, str)
     assert bad.value.code == "InvalidMarkerException"
+
+
+def test_key_specs_usages_and_algorithms() -> None:
+    assert key_specs.usages("SYMMETRIC_DEFAULT") == ("ENCRYPT_DECRYPT",)
+    assert key_specs.usages("RSA_3072") == ("ENCRYPT_DECRYPT", "SIGN_VERIFY")
+    assert key_specs.usages("ECC_NIST_P384") == ("SIGN_VERIFY",)
+    assert key_specs.usages("SM2") == () and key_specs.usages("ML_DSA_44") == ()
+    assert key_specs.algorithms("ECC_NIST_P521", "SIGN_VERIFY").signing == ("ECDSA_SHA_512",)
+    assert key_specs.algorithms("HMAC_384", "GENERATE_VERIFY_MAC").mac == ("HMAC_SHA_384",)
+    digest, padding = key_specs.signature_scheme("RSASSA_PSS_SHA_384")
+    assert digest.name == "sha384" and padding.name == "EMSA-PSS"
+    assert key_specs.signature_scheme("ECDSA_SHA_256")[1] is None
+    assert len(key_specs.new_material("HMAC_224")) == 28
+    assert key_specs.public_key_der(key_specs.new_material("ECC_NIST_P256")).startswith(b"0Y0\x13")
