@@ -4,10 +4,10 @@ file systems whose data it keeps.
 A mount target runs on the host that runs its ENI (``desired_network`` places such service interfaces
 like NAT gateways: rendezvous hashing over the live hosts of the subnet's zone, with
 ``place_nat_gateway`` on the same host list, so both sections always agree). A file system's data lives
-on every host serving one of its mount targets, and on its home host (the same placement, by file
-system id, within its zone for One Zone) so that data outlives its last mount target. Each mount target
-lists every access point of its file system, and ``client_access`` the anonymous client's rights
-(``client_access.py``) for its root and for each access point.
+on every host serving one of its mount targets, and on its home host (the same placement by file
+system id, within its zone for One Zone, among all live hosts otherwise) so that data outlives its last
+mount target. Each mount target lists every access point of its file system, and ``client_access`` the
+anonymous client's rights (``client_access.py``) for its root and for each access point.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def efs_section(ctx: HostContext) -> dict[str, Any]:
     mine = [t for t in targets
             if place_nat_gateway(t["network_interface_id"], t["availability_zone"], hosts, asking) == ctx.host_id]
     kept = {t["file_system_id"] for t in mine}
+    # a Regional file system's home is chosen among all live hosts (no zone of that name: the fallback)
     kept |= {fs_id for fs_id, fs in systems.items()
-             if place_nat_gateway(fs_id, fs["availability_zone"] or asking.zone, hosts, asking) == ctx.host_id}
+             if place_nat_gateway(fs_id, fs["availability_zone"] or "", hosts, asking) == ctx.host_id}
     partition = ctx.config.partition
     mount_targets = []
     for target in mine:

@@ -22,6 +22,7 @@ from controller.efs.errors import (
 )
 from controller.efs.service import api
 from controller.errors import ServiceError
+from controller.kms.lookup import resolve_key
 from controller.state import utcnow
 
 #: File systems per account and region (AWS's default quota).
@@ -31,8 +32,6 @@ MANAGED_KEY = "alias/aws/elasticfilesystem"
 
 def _kms_key(ctx: RequestContext, params: Params) -> str | None:
     """The key ARN an encrypted file system records; KMS's refusal becomes EFS's BadRequest."""
-    from controller.kms.lookup import resolve_key
-
     if not params.get("Encrypted"):
         if params.get("KmsKeyId"):
             raise BadRequest("KmsKeyId can only be specified when Encrypted is true.")

@@ -16,7 +16,12 @@ from sqlalchemy import Connection, RowMapping, Table, func, select
 from controller.api import Params, RequestContext
 from controller.ec2.regions import _region_code
 from controller.efs import rules, state
-from controller.efs.errors import AccessPointNotFound, FileSystemNotFound, MountTargetNotFound
+from controller.efs.errors import (
+    AccessPointNotFound,
+    FileSystemNotFound,
+    IncorrectFileSystemLifeCycleState,
+    MountTargetNotFound,
+)
 from controller.hosts import generation
 from controller.state import Database, utcnow
 
@@ -78,8 +83,6 @@ def file_system(conn: Connection, ctx: RequestContext, file_system_id: str) -> R
 
 def available_file_system(conn: Connection, ctx: RequestContext, file_system_id: str) -> RowMapping:
     """The caller's file system, which must be ``available`` (IncorrectFileSystemLifeCycleState)."""
-    from controller.efs.errors import IncorrectFileSystemLifeCycleState
-
     row = file_system(conn, ctx, file_system_id)
     current = rules.life_cycle_state(row["created_at"], utcnow())
     if current != "available":

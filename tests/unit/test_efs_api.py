@@ -300,3 +300,11 @@ def test_file_system_policy_lockout_safety_check(world: World) -> None:
     world.efs.refused("DescribeFileSystemPolicy", {"FileSystemId": fs}, "PolicyNotFound")  # nothing was written
     world.efs.call("PutFileSystemPolicy", {"FileSystemId": fs, "Policy": locking, "BypassPolicyLockoutSafetyCheck": True})
     assert world.efs.call("DescribeFileSystemPolicy", {"FileSystemId": fs})["Policy"] == locking
+
+
+def test_data_without_mount_targets_has_exactly_one_home(world: World) -> None:
+    hosts = [_host("h-a", "home-1a"), _host("h-b", "home-1b"), _host("h-c", "home-1b")]
+    regional, one_zone = world.file_system("r"), world.file_system("z", AvailabilityZoneName="home-1b")
+    kept = {h.host_id: world.section(h.host_id, hosts)["file_systems"] for h in hosts}
+    assert sorted(fs for listed in kept.values() for fs in listed) == sorted([regional, one_zone])
+    assert one_zone not in kept["h-a"]  # a One Zone file system's data stays in its zone
