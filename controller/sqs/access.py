@@ -30,7 +30,7 @@ _SHAREABLE_ACTIONS = frozenset({
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     """The queue's owner, policy and tags, for IAM; None when no such queue exists."""
     with ctx.cloud.db.read() as conn:
-        queue = records.find_by_arn(conn, arn)
+        queue = records.find_by_arn(conn, ctx.cloud, arn)
     if queue is None:
         return None
     return ResourceInfo(owner_account=queue.account_id, policy=queue.attributes.get("Policy"), tags=queue.tags)
@@ -65,7 +65,7 @@ def add_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
             "Sid": label, "Effect": "Allow",
             "Principal": {"AWS": [f"arn:aws:iam::{account}:root" for account in accounts]},
             "Action": [f"SQS:{action}" for action in actions], "Resource": queue.arn})
-        save_attributes(conn, queue, {**queue.attributes, "Policy": json.dumps(document, separators=(",", ":"))})
+        save_attributes(conn, ctx, queue, {**queue.attributes, "Policy": json.dumps(document, separators=(",", ":"))})
     return {}
 
 
@@ -83,7 +83,7 @@ def remove_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
             attributes["Policy"] = json.dumps({**document, "Statement": kept}, separators=(",", ":"))
         else:
             attributes.pop("Policy", None)
-        save_attributes(conn, queue, attributes)
+        save_attributes(conn, ctx, queue, attributes)
     return {}
 
 
@@ -106,6 +106,7 @@ def tag_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
         merged = {**queue.tags, **tags}
         check_tags(merged)
+        records.changed(conn, ctx.cloud)
         conn.exec_driver_sql("UPDATE sqs_queues SET tags = ? WHERE queue_id = ?", (json.dumps(merged), queue.queue_id))
     return {}
 
@@ -118,6 +119,7 @@ def untag_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.db.begin() as conn:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
         kept = {key: value for key, value in queue.tags.items() if key not in keys}
+        records.changed(conn, ctx.cloud)
         conn.exec_driver_sql("UPDATE sqs_queues SET tags = ? WHERE queue_id = ?", (json.dumps(kept), queue.queue_id))
     return {}
 

@@ -17,15 +17,18 @@ from controller.api import RequestContext
 from controller.sqs import batches, message_rules, receiving, records
 from controller.sqs.errors import MessageNotInflight, ServiceError, invalid_value
 from controller.sqs.records import Queue, now_ms, url_resources
+from controller.sqs.runtime import runtime
 from controller.sqs.service import api
 
 
 @api.operation("DeleteMessage", resources=url_resources)
 def delete_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     handle = receiving.parse_handle(params["ReceiptHandle"])
-    with ctx.cloud.db.begin() as conn:
-        queue = records.by_url(conn, ctx, params["QueueUrl"])
-        _delete(conn, queue, handle, params["ReceiptHandle"], now_ms())
+
+    def delete(conn: Connection) -> None:
+        _delete(conn, records.by_url(conn, ctx, params["QueueUrl"]), handle, params["ReceiptHandle"], now_ms())
+
+    runtime(ctx.cloud).committer.run(delete)
     return {}
 
 
@@ -51,9 +54,12 @@ def delete_message_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 @api.operation("ChangeMessageVisibility", resources=url_resources)
 def change_message_visibility(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     handle = receiving.parse_handle(params["ReceiptHandle"])
-    with ctx.cloud.db.begin() as conn:
-        queue = records.by_url(conn, ctx, params["QueueUrl"])
-        _change(conn, queue, handle, params["ReceiptHandle"], params["VisibilityTimeout"], now_ms())
+
+    def change(conn: Connection) -> None:
+        _change(conn, records.by_url(conn, ctx, params["QueueUrl"]), handle, params["ReceiptHandle"],
+                params["VisibilityTimeout"], now_ms())
+
+    runtime(ctx.cloud).committer.run(change)
     return {}
 
 
@@ -84,9 +90,10 @@ def change_message_visibility_batch(ctx: RequestContext, params: dict[str, Any])
 
 def _each(ctx: RequestContext, url: str, entries: list[dict[str, Any]], act: Any) -> dict[str, Any]:
     """Run ``act`` on every entry in one transaction; an entry's error is its own ``Failed`` line."""
-    successful, failed = [], []
-    now = now_ms()
-    with ctx.cloud.db.begin() as conn:
+
+    def each(conn: Connection) -> dict[str, Any]:
+        successful, failed = [], []
+        now = now_ms()
         queue = records.by_url(conn, ctx, url)
         for entry in entries:
             try:
@@ -95,4 +102,6 @@ def _each(ctx: RequestContext, url: str, entries: list[dict[str, Any]], act: Any
                 failed.append(message_rules.error_entry(entry["Id"], refused))
             else:
                 successful.append({"Id": entry["Id"]})
-    return {"Successful": successful, "Failed": failed}
+        return {"Successful": successful, "Failed": failed}
+
+    return runtime(ctx.cloud).committer.run(each)

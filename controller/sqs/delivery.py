@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
+
 from controller.errors import ServiceError
 from controller.iam import policy
 from controller.sqs import records, sending, store
 from controller.sqs.errors import AccessDenied
+from controller.sqs.runtime import runtime
 
 SNS_PRINCIPAL = "sns.amazonaws.com"
 #: The SenderId messages from SNS carry (the principal id SNS sends as at AWS).
@@ -34,8 +37,9 @@ def deliver(cloud: Any, queue_arn: str, body: str, attributes: dict[str, dict], 
         params["MessageGroupId"] = group_id
     if dedup_id is not None:
         params["MessageDeduplicationId"] = dedup_id
-    with cloud.db.begin() as conn:
-        queue = records.find_by_arn(conn, queue_arn)
+
+    def enqueue(conn: Connection) -> str:
+        queue = records.find_by_arn(conn, cloud, queue_arn)
         if queue is None:
             raise ServiceError("The specified queue does not exist.", code="AWS.SimpleQueueService.NonExistentQueue")
         if not service_may_send(queue, SNS_PRINCIPAL, source_arn, source_account):
@@ -43,7 +47,9 @@ def deliver(cloud: Any, queue_arn: str, body: str, attributes: dict[str, dict], 
                                f"{SNS_PRINCIPAL} to send messages from {source_arn}.")
         message = sending.prepare(queue, params, sender_id=SNS_SENDER_ID)
         [sent] = store.enqueue(conn, queue, [message], records.now_ms())
-    return sent.message_id
+        return sent.message_id
+
+    return runtime(cloud).committer.run(enqueue)
 
 
 def service_may_send(queue: records.Queue, service: str, source_arn: str, source_account: str) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import Connection
+
 from controller.api import RequestContext
 from controller.sqs import batches, message_rules, receiving, records, sending, store
 from controller.sqs.errors import BatchRequestTooLong, ServiceError, invalid_value
@@ -29,11 +31,13 @@ _SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "A
 
 @api.operation("SendMessage", resources=url_resources)
 def send_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.begin() as conn:
+    def send(conn: Connection) -> dict[str, Any]:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
         message = sending.prepare(queue, params, ctx.principal.user_id)
         [sent] = store.enqueue(conn, queue, [message], now_ms())
-    return sending.sent_result(message, sent.message_id, sent.sequence_number)
+        return sending.sent_result(message, sent.message_id, sent.sequence_number)
+
+    return runtime(ctx.cloud).committer.run(send)
 
 
 @api.operation("SendMessageBatch", resources=url_resources, action="sqs:SendMessage")
@@ -45,19 +49,21 @@ def send_message_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     if total > message_rules.MAX_MESSAGE_BYTES:
         raise BatchRequestTooLong(f"Batch requests cannot be longer than {message_rules.MAX_MESSAGE_BYTES} bytes. "
                                   f"You have sent {total} bytes.")
-    successful, failed = [], []
-    with ctx.cloud.db.begin() as conn:
+
+    def send(conn: Connection) -> dict[str, Any]:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
-        ready = []
+        ready, failed = [], []
         for entry in entries:
             try:
                 ready.append((entry["Id"], sending.prepare(queue, entry, ctx.principal.user_id)))
             except ServiceError as refused:
                 failed.append(message_rules.error_entry(entry["Id"], refused))
         sent = store.enqueue(conn, queue, [message for _, message in ready], now_ms())
-    for (entry_id, message), result in zip(ready, sent, strict=True):
-        successful.append({"Id": entry_id, **sending.sent_result(message, result.message_id, result.sequence_number)})
-    return {"Successful": successful, "Failed": failed}
+        successful = [{"Id": entry_id, **sending.sent_result(message, result.message_id, result.sequence_number)}
+                      for (entry_id, message), result in zip(ready, sent, strict=True)]
+        return {"Successful": successful, "Failed": failed}
+
+    return runtime(ctx.cloud).committer.run(send)
 
 
 @api.operation("ReceiveMessage", resources=url_resources)
@@ -87,19 +93,22 @@ def receive_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 
 
 def _receive(ctx: RequestContext, queue: Queue, limit: int, visibility: int, wait: int) -> list[Received]:
-    signals = runtime(ctx.cloud).signals
+    rt = runtime(ctx.cloud)
     deadline = time.monotonic() + wait
+
+    def claim(conn: Connection) -> list[Received]:
+        current = records.find_by_arn(conn, ctx.cloud, queue.arn)
+        if current is None or current.queue_id != queue.queue_id:
+            return []
+        return receiving.claim(conn, ctx.cloud, current, limit, visibility, now_ms())
+
     while True:
-        seen = signals.version(queue.queue_id)
-        with ctx.cloud.db.begin() as conn:
-            current = records.find_by_arn(conn, queue.arn)
-            if current is None or current.queue_id != queue.queue_id:
-                return []
-            received = receiving.claim(conn, current, limit, visibility, now_ms())
+        seen = rt.signals.version(queue.queue_id)
+        received = rt.committer.run(claim)
         left = deadline - time.monotonic()
         if received or left <= 0:
             return received
-        signals.wait(queue.queue_id, seen, min(left, _RECHECK_SECONDS))
+        rt.signals.wait(queue.queue_id, seen, min(left, _RECHECK_SECONDS))
 
 
 def _message(queue: Queue, message: Received, system_names: set[str], attribute_names: list[str]) -> dict[str, Any]:

@@ -58,14 +58,14 @@ def start_message_move_task(ctx: RequestContext, params: dict[str, Any]) -> dict
     if rate is not None and not 1 <= rate <= 500:
         raise invalid_value("MaxNumberOfMessagesPerSecond", rate, "Must be between 1 and 500.")
     with ctx.cloud.db.begin() as conn:
-        source = records.find_by_arn(conn, source_arn)
+        source = records.find_by_arn(conn, ctx.cloud, source_arn)
         if source is None or source.account_id != ctx.account_id:
             raise ResourceNotFoundException("The resource that you specified for the SourceArn parameter doesn't "
                                             "exist.")
         if not source_names(conn, source):
             raise invalid_value("SourceArn", source_arn, "Source queue must be configured as a Dead Letter Queue.")
         if destination_arn is not None:
-            destination = records.find_by_arn(conn, destination_arn)
+            destination = records.find_by_arn(conn, ctx.cloud, destination_arn)
             if destination is None or destination.account_id != ctx.account_id:
                 raise ResourceNotFoundException("The resource that you specified for the DestinationArn parameter "
                                                 "doesn't exist.")
@@ -94,7 +94,7 @@ def list_message_move_tasks(ctx: RequestContext, params: dict[str, Any]) -> dict
     if limit is not None and not 1 <= limit <= 10:
         raise invalid_value("MaxResults", limit, "Must be between 1 and 10.")
     with ctx.cloud.db.read() as conn:
-        source = records.find_by_arn(conn, params["SourceArn"])
+        source = records.find_by_arn(conn, ctx.cloud, params["SourceArn"])
         if source is None or source.account_id != ctx.account_id:
             raise ResourceNotFoundException("The resource that you specified for the SourceArn parameter doesn't "
                                             "exist.")
@@ -126,7 +126,7 @@ def cancel_message_move_task(ctx: RequestContext, params: dict[str, Any]) -> dic
     with ctx.cloud.db.begin() as conn:
         row = conn.exec_driver_sql("SELECT status, moved, source_arn FROM sqs_move_tasks WHERE task_handle = ?",
                                    (handle,)).first()
-        source = records.find_by_arn(conn, row[2]) if row is not None else None
+        source = records.find_by_arn(conn, ctx.cloud, row[2]) if row is not None else None
         if decoded is None or row is None or source is None or source.account_id != ctx.account_id:
             raise ResourceNotFoundException("Task does not exist.")
         if row[0] != "RUNNING":
@@ -156,7 +156,7 @@ def _run(rt: SqsRuntime, handle: str) -> None:
     try:
         while not rt.stopping.is_set():
             started = time.monotonic()
-            step, rate = _step(rt.cloud.db, handle)
+            step, rate = _step(rt.cloud, handle)
             if step is None:
                 break
             rt.stopping.wait(max(0.0, step / rate - (time.monotonic() - started)))
@@ -169,9 +169,9 @@ def _run(rt: SqsRuntime, handle: str) -> None:
         rt.move_workers.pop(handle, None)
 
 
-def _step(db: Database, handle: str) -> tuple[int | None, int]:
+def _step(cloud: Any, handle: str) -> tuple[int | None, int]:
     """Move up to one step of messages; (how many moved, the rate), or (None, _) when the task is over."""
-    with db.begin() as conn:
+    with cloud.db.begin() as conn:
         task = conn.exec_driver_sql("SELECT status, source_arn, destination_arn, max_per_second, moved, to_move"
                                     " FROM sqs_move_tasks WHERE task_handle = ?", (handle,)).first()
         if task is None or task[0] not in ("RUNNING", "CANCELLING"):
@@ -181,7 +181,7 @@ def _step(db: Database, handle: str) -> tuple[int | None, int]:
         if status == "CANCELLING":
             _finish(conn, handle, "CANCELLED")
             return None, rate
-        source = records.find_by_arn(conn, source_arn)
+        source = records.find_by_arn(conn, cloud, source_arn)
         if source is None:
             _finish(conn, handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
             return None, rate
@@ -193,7 +193,7 @@ def _step(db: Database, handle: str) -> tuple[int | None, int]:
             _finish(conn, handle, "COMPLETED")
             return None, rate
         for seq, origin in rows:
-            destination = records.find_by_arn(conn, destination_arn or origin or "")
+            destination = records.find_by_arn(conn, cloud, destination_arn or origin or "")
             if destination is None:
                 _finish(conn, handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
                 return None, rate

@@ -55,7 +55,7 @@ def create_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     check_tags(tags)
     now = now_ms()
     with ctx.cloud.db.begin() as conn:
-        existing = records.find(conn, ctx.region, ctx.account_id, name)
+        existing = records.find(conn, ctx.cloud, ctx.region, ctx.account_id, name)
         if existing is not None:
             different = queue_attributes.first_difference(existing.attributes, given, fifo=existing.fifo)
             if different is not None:
@@ -103,7 +103,7 @@ def check_tags(tags: dict[str, str]) -> None:
 def get_queue_url(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     owner = params.get("QueueOwnerAWSAccountId") or ctx.account_id
     with ctx.cloud.db.read() as conn:
-        queue = records.find(conn, ctx.region, owner, params["QueueName"])
+        queue = records.find(conn, ctx.cloud, ctx.region, owner, params["QueueName"])
     if queue is None:
         raise no_such_queue()
     return {"QueueUrl": queue_url(ctx, owner, queue.name)}
@@ -160,13 +160,14 @@ def set_queue_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         attributes = queue_attributes.apply_changes(queue.attributes, changes, fifo=queue.fifo)
         _check_policy(attributes)
         redrive.check_settings(conn, ctx, queue.arn, queue.fifo, attributes)
-        save_attributes(conn, queue, attributes)
+        save_attributes(conn, ctx, queue, attributes)
         # a shorter delay or visibility may make messages receivable: wake the queue's long polls
         Database.announce(conn, topic(queue.queue_id))
     return {}
 
 
-def save_attributes(conn: Connection, queue: Queue, attributes: dict[str, str]) -> None:
+def save_attributes(conn: Connection, ctx: RequestContext, queue: Queue, attributes: dict[str, str]) -> None:
+    records.changed(conn, ctx.cloud)
     conn.exec_driver_sql("UPDATE sqs_queues SET attributes = ?, modified_at = ? WHERE queue_id = ?",
                          (json.dumps(attributes), now_ms() // 1000, queue.queue_id))
 
@@ -175,6 +176,7 @@ def save_attributes(conn: Connection, queue: Queue, attributes: dict[str, str]) 
 def delete_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.db.begin() as conn:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
+        records.changed(conn, ctx.cloud)
         conn.exec_driver_sql("DELETE FROM sqs_messages WHERE queue_id = ?", (queue.queue_id,))
         conn.exec_driver_sql("DELETE FROM sqs_deduplication WHERE queue_id = ?", (queue.queue_id,))
         conn.exec_driver_sql("DELETE FROM sqs_queues WHERE queue_id = ?", (queue.queue_id,))
@@ -194,4 +196,5 @@ def purge_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
             raise PurgeQueueInProgress(f"Only one PurgeQueue operation on {queue.name} is allowed every 60 seconds.")
         conn.exec_driver_sql("DELETE FROM sqs_messages WHERE queue_id = ? AND sent_at <= ?", (queue.queue_id, now))
         conn.exec_driver_sql("UPDATE sqs_queues SET purged_at = ? WHERE queue_id = ?", (now, queue.queue_id))
+        records.changed(conn, ctx.cloud)
     return {}

@@ -69,7 +69,7 @@ def parse_handle(text: str) -> Handle:
         raise ReceiptHandleIsInvalid(f'The input receipt handle "{text}" is not a valid receipt handle.') from None
 
 
-def claim(conn: Connection, queue: Queue, limit: int, visibility_s: int, now: int) -> list[Received]:
+def claim(conn: Connection, cloud: Any, queue: Queue, limit: int, visibility_s: int, now: int) -> list[Received]:
     """Claim up to ``limit`` receivable messages for ``visibility_s`` seconds.
 
     On the way it retires messages past the retention period and moves those already received
@@ -77,7 +77,7 @@ def claim(conn: Connection, queue: Queue, limit: int, visibility_s: int, now: in
     """
     retention_ms = queue.int_attribute("MessageRetentionPeriod") * 1000
     redrive = queue_attributes.redrive_target(queue.attributes)
-    dead_letter = records.find_by_arn(conn, redrive[0]) if redrive else None
+    dead_letter = records.find_by_arn(conn, cloud, redrive[0]) if redrive else None
     chosen: list[int] = []
     while len(chosen) < limit:
         candidates = _candidates(conn, queue, now, chosen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import Connection
 
 from controller.api import RequestContext
 from controller.sqs.errors import InvalidAddress, InvalidParameterValue, ServiceError, no_such_queue
+from controller.state import Database
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _FIFO_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
@@ -106,28 +108,67 @@ def _queue(row: Any) -> Queue:
                  row[8], row[9], row[10])
 
 
-def find(conn: Connection, region: str, account_id: str, name: str) -> Queue | None:
-    row = conn.exec_driver_sql(f"SELECT {_COLUMNS} FROM sqs_queues WHERE account_id = ? AND region = ? AND name = ?",
-                               (account_id, region, name)).first()
-    return _queue(row) if row is not None else None
+class QueueCache:
+    """Queue rows by ARN, so the calls of a busy queue do not read its row each time.
+
+    Every write to a queue row calls :func:`changed`, which empties the cache once the write commits.
+    A row read before that commit is kept only if no commit emptied the cache meanwhile (the
+    generation check), so a stale row is never kept. Only this process writes queue rows.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Queue] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, arn: str) -> Queue | None:
+        hit = self._rows.get(arn)
+        if hit is not None:
+            return hit
+        generation = self._generation
+        queue = _select_by_arn(conn, arn)
+        if queue is not None:
+            with self._lock:
+                if generation == self._generation:
+                    self._rows[arn] = queue
+        return queue
+
+    def forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._rows.clear()
 
 
-def find_by_arn(conn: Connection, arn: str) -> Queue | None:
+def cache_of(cloud: Any) -> QueueCache | None:
+    runtime = cloud.sqs_runtime
+    return runtime.queues if runtime is not None else None
+
+
+def changed(conn: Connection, cloud: Any) -> None:
+    """Note that this transaction writes a queue row: cached rows are dropped once it commits."""
+    cache = cache_of(cloud)
+    if cache is not None:
+        Database.after_commit(conn, cache.forget)
+
+
+def _select_by_arn(conn: Connection, arn: str) -> Queue | None:
     row = conn.exec_driver_sql(f"SELECT {_COLUMNS} FROM sqs_queues WHERE arn = ?", (arn,)).first()
     return _queue(row) if row is not None else None
+
+
+def find(conn: Connection, cloud: Any, region: str, account_id: str, name: str) -> Queue | None:
+    return find_by_arn(conn, cloud, queue_arn(region, account_id, name))
+
+
+def find_by_arn(conn: Connection, cloud: Any, arn: str) -> Queue | None:
+    cache = cache_of(cloud)
+    return cache.get(conn, arn) if cache is not None else _select_by_arn(conn, arn)
 
 
 def by_url(conn: Connection, ctx: RequestContext, url: str) -> Queue:
     """The queue a request's QueueUrl names; QueueDoesNotExist when there is none."""
     account, name = parse_url(url)
-    queue = find(conn, ctx.region, account, name)
-    if queue is None:
-        raise no_such_queue()
-    return queue
-
-
-def by_arn(conn: Connection, arn: str) -> Queue:
-    queue = find_by_arn(conn, arn)
+    queue = find(conn, ctx.cloud, ctx.region, account, name)
     if queue is None:
         raise no_such_queue()
     return queue

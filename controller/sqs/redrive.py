@@ -28,7 +28,7 @@ def check_settings(conn: Connection, ctx: RequestContext, arn: str, fifo: bool, 
     target_arn, _ = target
     policy_text = attributes["RedrivePolicy"]
     parsed = records.parse_arn(target_arn)
-    dead_letter = records.find_by_arn(conn, target_arn) if parsed else None
+    dead_letter = records.find_by_arn(conn, ctx.cloud, target_arn) if parsed else None
     if dead_letter is None or target_arn == arn:
         raise invalid_value("RedrivePolicy", policy_text, "Dead letter target does not exist.")
     if dead_letter.fifo != fifo:

@@ -13,7 +13,8 @@ import logging
 import threading
 from typing import Any
 
-from controller.sqs.records import now_ms
+from controller.sqs.committer import GroupCommitter
+from controller.sqs.records import QueueCache, now_ms
 from controller.sqs.store import DEDUPLICATION_MS, topic
 from controller.state import Database
 
@@ -57,6 +58,9 @@ class SqsRuntime:
     def __init__(self, cloud: Any) -> None:
         self.cloud = cloud
         self.signals = QueueSignals(cloud.db)
+        #: every hot-path write (send, receive, delete, visibility) goes through it: one fsync for many
+        self.committer = GroupCommitter(cloud.db)
+        self.queues = QueueCache()
         self.stopping = threading.Event()
         self._sweeper: threading.Thread | None = None
         #: message move tasks running in this process, by task handle
@@ -76,6 +80,7 @@ class SqsRuntime:
 
     def close(self) -> None:
         self.stopping.set()
+        self.committer.close()
         for worker in [self._sweeper, *self.move_workers.values()]:
             if worker is not None:
                 worker.join(timeout=5)

@@ -1,0 +1,218 @@
+"""SQS throughput and long-poll latency: Cloudlet vs moto's server, side by side in one run.
+
+Workloads, each for standard and FIFO queues: messages that go the whole way (sent, received,
+deleted) per second, singly (SendMessage, ReceiveMessage of 1, DeleteMessage) and in batches of
+ten (SendMessageBatch, ReceiveMessage of 10, DeleteMessageBatch), with a few concurrent streams;
+then the wake-up latency of a long poll: how long after a send commits a waiting ReceiveMessage
+returns the message. Targets (issue 13): at least 3x moto, and FIFO with batching at or above
+3,000 messages/s on these 2 cores.
+
+The client is deliberately lean (one keep-alive connection per stream, JSON bodies, SigV4 signed
+with hmac) so that, on the same 2 cores as the servers, it costs both servers equally and little;
+boto3 would spend more CPU than either server. Both servers get the same signed requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from common import MotoServer
+
+from tests.support import CloudletProcess
+
+
+class Client:
+    """A minimal SQS JSON-protocol client on one keep-alive connection."""
+
+    def __init__(self, endpoint: str, key: str, secret: str, region: str) -> None:
+        parts = urlsplit(endpoint)
+        self.host = parts.netloc
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.key, self.secret, self.region = key, secret, region
+        self._signing_day = ""
+        self._signing_key = b""
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(params).encode()
+        now = dt.datetime.now(dt.UTC)
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        day = amz_date[:8]
+        if day != self._signing_day:
+            key = hmac.digest(("AWS4" + self.secret).encode(), day.encode(), "sha256")
+            for part in (self.region, "sqs", "aws4_request"):
+                key = hmac.digest(key, part.encode(), "sha256")
+            self._signing_day, self._signing_key = day, key
+        payload_hash = hashlib.sha256(body).hexdigest()
+        target = f"AmazonSQS.{operation}"
+        canonical = (f"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{self.host}\n"
+                     f"x-amz-date:{amz_date}\nx-amz-target:{target}\n\n"
+                     f"content-type;host;x-amz-date;x-amz-target\n{payload_hash}")
+        scope = f"{day}/{self.region}/sqs/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.digest(self._signing_key, to_sign.encode(), "sha256").hex()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Date": amz_date, "X-Amz-Target": target,
+                   "Authorization": f"AWS4-HMAC-SHA256 Credential={self.key}/{scope}, "
+                                    f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}"}
+        self.connection.request("POST", "/", body, headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+
+def make_queue(client: Client, name: str, fifo: bool) -> str:
+    attributes = {"FifoQueue": "true", "DeduplicationScope": "messageGroup",
+                  "FifoThroughputLimit": "perMessageGroupId"} if fifo else {}
+    return client.call("CreateQueue", {"QueueName": name + (".fifo" if fifo else ""),
+                                       "Attributes": attributes})["QueueUrl"]
+
+
+def cycle(client: Client, url: str, fifo: bool, batch: int, stream: int) -> int:
+    """Send ``batch`` messages, receive and delete them all; returns how many went the whole way."""
+    def extras(i: int) -> dict[str, str]:
+        return {"MessageGroupId": f"s{stream}-{i % 4}", "MessageDeduplicationId": uuid.uuid4().hex} if fifo else {}
+
+    if batch == 1:
+        client.call("SendMessage", {"QueueUrl": url, "MessageBody": "payload " * 16, **extras(0)})
+    else:
+        client.call("SendMessageBatch", {"QueueUrl": url, "Entries": [
+            {"Id": str(i), "MessageBody": "payload " * 16, **extras(i)} for i in range(batch)]})
+    done = 0
+    attempts = 0
+    while done < batch and attempts < 50:
+        attempts += 1
+        messages = client.call("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": batch,
+                                                  "VisibilityTimeout": 30}).get("Messages", [])
+        if not messages:
+            continue
+        if batch == 1:
+            client.call("DeleteMessage", {"QueueUrl": url, "ReceiptHandle": messages[0]["ReceiptHandle"]})
+        else:
+            client.call("DeleteMessageBatch", {"QueueUrl": url, "Entries": [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]})
+        done += len(messages)
+    return done
+
+
+def throughput(make_client: Any, fifo: bool, batch: int, streams: int, seconds: float) -> float:
+    """Messages per second through send+receive+delete, each stream on its own queue."""
+    clients = [make_client() for _ in range(streams)]
+    urls = [make_queue(client, f"bench-{uuid.uuid4().hex[:8]}", fifo) for client in clients]
+    for index, (client, url) in enumerate(zip(clients, urls, strict=True)):
+        cycle(client, url, fifo, batch, index)   # warm-up
+    counts = [0] * streams
+    stop = time.perf_counter() + seconds
+    barrier = threading.Barrier(streams + 1)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        while time.perf_counter() < stop:
+            counts[index] += cycle(clients[index], urls[index], fifo, batch, index)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(streams)]
+    for worker in workers:
+        worker.start()
+    begun = time.perf_counter()
+    barrier.wait()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - begun)
+
+
+def wake_up_latencies(make_client: Any, samples: int) -> list[float]:
+    """Seconds from a send's answer to the waiting long poll's answer carrying that message."""
+    producer, consumer = make_client(), make_client()
+    url = make_queue(producer, f"bench-poll-{uuid.uuid4().hex[:8]}", False)
+    latencies: list[float] = []
+    for _ in range(samples):
+        received: list[float] = []
+        waiter = threading.Thread(target=lambda: (consumer.call("ReceiveMessage", {
+            "QueueUrl": url, "WaitTimeSeconds": 20, "MaxNumberOfMessages": 1}), received.append(time.perf_counter())))
+        waiter.start()
+        time.sleep(0.05)                       # the poll is waiting now
+        producer.call("SendMessage", {"QueueUrl": url, "MessageBody": "ping"})
+        sent = time.perf_counter()
+        waiter.join()
+        latencies.append(max(0.0, received[0] - sent))
+        producer.call("PurgeQueue", {"QueueUrl": url}) if False else None
+        _drain(producer, url)
+    return latencies
+
+
+def _drain(client: Client, url: str) -> None:
+    while True:
+        messages = client.call("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10}).get("Messages", [])
+        if not messages:
+            return
+        client.call("DeleteMessageBatch", {"QueueUrl": url, "Entries": [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]})
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=4.0, help="duration of each measurement")
+    parser.add_argument("--streams", type=int, default=4, help="concurrent producer/consumer streams")
+    parser.add_argument("--samples", type=int, default=40, help="long-poll wake-ups to time")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sqs-"))
+    moto = MotoServer()
+    cloud = CloudletProcess(workdir / "data", extra_env={"CLOUDLET_LOG": "WARNING"}).start()
+    try:
+        creds = cloud.root_credentials()
+        targets = {
+            "cloudlet": lambda: Client(cloud.endpoint, creds.access_key_id, creds.secret_access_key, cloud.region),
+            "moto": lambda: Client(moto.endpoint, "testing", "testing", "us-east-1"),
+        }
+        rows = []
+        for fifo in (False, True):
+            for batch in (1, 10):
+                label = f"{'FIFO' if fifo else 'standard'}, {'batches of 10' if batch == 10 else 'single'}"
+                rates = {name: throughput(make, fifo, batch, args.streams, args.seconds)
+                         for name, make in targets.items()}
+                rows.append((label, rates))
+                print(f"  {label:<26} cloudlet {rates['cloudlet']:7.0f} msg/s   moto {rates['moto']:7.0f} msg/s",
+                      flush=True)
+        latencies = {name: wake_up_latencies(make, args.samples) for name, make in targets.items()}
+    finally:
+        cloud.stop()
+        moto.stop()
+    report(rows, latencies, args)
+
+
+def report(rows: list[tuple[str, dict[str, float]]], latencies: dict[str, list[float]], args: Any) -> None:
+    print(f"\n== SQS: Cloudlet vs moto, messages sent+received+deleted per second ({args.streams} streams, "
+          f"{args.seconds:.0f} s each, 2 cores shared by servers and client)")
+    print(f"{'workload':<28} {'cloudlet':>10} {'moto':>10} {'vs moto':>9}")
+    for label, rates in rows:
+        ratio = rates["cloudlet"] / rates["moto"] if rates["moto"] else float("inf")
+        print(f"{label:<28} {rates['cloudlet']:10.0f} {rates['moto']:10.0f} {ratio:8.1f}x")
+    print(f"\nlong-poll wake-up after a send ({args.samples} samples)")
+    for name, values in latencies.items():
+        print(f"  {name:<10} p50 {statistics.median(values) * 1000:7.1f} ms   p99 {percentile(values, 0.99) * 1000:7.1f} ms")
+    ratios = [rates["cloudlet"] / rates["moto"] for _, rates in rows if rates["moto"]]
+    fifo_batched = dict(rows)["FIFO, batches of 10"]["cloudlet"]
+    print("targets: >= 3x moto: " + ("met" if min(ratios) >= 3 else f"NOT met (lowest {min(ratios):.1f}x)")
+          + f"; FIFO batched >= 3,000 msg/s: " + ("met" if fifo_batched >= 3000 else f"NOT met ({fifo_batched:.0f})"))
+
+
+if __name__ == "__main__":
+    main()
