@@ -26,6 +26,8 @@ def file_system_of(member: str) -> ResourceMapper:
 
 
 def new_file_system(ctx: RequestContext, params: Params) -> list[str]:
+    """CreateFileSystem, with ``elasticfilesystem:Encrypted`` for policies that require encryption."""
+    ctx.condition_keys["elasticfilesystem:Encrypted"] = "true" if params.get("Encrypted") else "false"
     return [records.file_system_arn(ctx, "*")]
 
 
