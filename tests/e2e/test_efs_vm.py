@@ -29,6 +29,7 @@ from tests.support import CloudletProcess
 
 REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "virsh", "libvirtd", "dnsmasq", "nft", "nsenter", "ganesha.nfsd")
 REPO = Path(__file__).resolve().parents[2]
+ZONE = "home-1a"
 
 
 def _missing() -> list[str]:
@@ -46,7 +47,8 @@ pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd  # noqa: E402
 
 #: Mounts the shared file system, writes a file named after the guest, waits for the other guest's file,
-#: then tries the mount target whose security group lacks TCP 2049 (``timeout`` ends the hanging mount).
+#: writes through the access point, then tries the mount target whose security group lacks TCP 2049
+#: (``timeout`` ends the hanging mount).
 USER_DATA = """#!/bin/sh
 me=$(hostname)
 mkdir -p /mnt/efs /mnt/blocked
@@ -62,6 +64,10 @@ for i in $(seq 1 120); do
 done
 echo "EFS-SEES $me: $(ls /mnt/efs | grep '^from-' | tr '\\n' ' ')"
 for f in /mnt/efs/from-*; do echo "EFS-READ $me: $(cat $f)"; done
+mkdir -p /mnt/ap
+timeout 60 mount -t nfs4 -o nfsvers=4.1 {shared}:/.access-points/{access_point} /mnt/ap && \
+    echo "through the access point" > /mnt/ap/from-$me
+echo "EFS-ACCESS-POINT $me rc=$?"
 timeout 20 mount -t nfs4 -o nfsvers=4.1 {blocked}:/ /mnt/blocked
 echo "EFS-BLOCKED-MOUNT $me rc=$?"
 echo "EFS-DONE $me"
@@ -109,7 +115,7 @@ def env() -> Iterator[Env]:
     try:
         environment.cloud.start()
         argv = [sys.executable, "-m", "agent.main", "--controller", environment.cloud.endpoint, "--token-file",
-                str(work / "data" / "agent.token"), "--zone", "home-1a", "--state-dir", str(environment.agent_dir),
+                str(work / "data" / "agent.token"), "--zone", ZONE, "--state-dir", str(environment.agent_dir),
                 "--name-prefix", environment.prefix]
         log = (work / "agent.log").open("ab")
         environment.agent = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -185,7 +191,8 @@ def guests(env: Env) -> dict[str, str]:
     whose group only opens SSH), then two instances whose user-data mounts them; their console outputs."""
     ec2, efs = env.ec2(), env.efs()
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
-    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"][0]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},  # the agent's zone
+                                           {"Name": "availability-zone", "Values": [ZONE]}])["Subnets"][0]
     groups = {}
     for name, port in (("nfs", 2049), ("ssh-only", 22)):
         group_id = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc["VpcId"])["GroupId"]
@@ -200,9 +207,13 @@ def guests(env: Env) -> dict[str, str]:
         targets[file_system_id] = target["IpAddress"]
         wait_for(lambda t=target: efs.describe_mount_targets(MountTargetId=t["MountTargetId"])["MountTargets"][0]
                  ["LifeCycleState"] == "available", 30, "the mount target available", interval=0.5)
+    access_point = efs.create_access_point(FileSystemId=shared, PosixUser={"Uid": 1001, "Gid": 1002},
+                                           RootDirectory={"Path": "/team", "CreationInfo": {
+                                               "OwnerUid": 1001, "OwnerGid": 1002, "Permissions": "750"}})
     env.facts.update(shared=shared, blocked=blocked, targets=targets)
     images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])
-    script = USER_DATA.format(shared=targets[shared], blocked=targets[blocked])
+    script = USER_DATA.format(shared=targets[shared], blocked=targets[blocked],
+                              access_point=access_point["AccessPointId"])
     reservation = ec2.run_instances(ImageId=images["Images"][0]["ImageId"], InstanceType="t3.micro", MinCount=2,
                                     MaxCount=2, SubnetId=subnet["SubnetId"], UserData=script)
     instance_ids = [i["InstanceId"] for i in reservation["Instances"]]
@@ -227,6 +238,17 @@ def test_two_instances_mount_one_file_system_and_see_each_others_files(env: Env,
             assert f"written by {name}" in text  # read back over NFS, whoever wrote it
     data = env.agent_dir / "efs" / env.facts["shared"]
     assert sorted(p.name for p in data.glob("from-*")) == expected  # the bytes live in the agent's EFS store
+
+
+def test_an_access_point_mount_acts_as_its_posix_user_in_its_root_directory(env: Env,
+                                                                           guests: dict[str, str]) -> None:
+    root = env.agent_dir / "efs" / env.facts["shared"] / "team"
+    assert (root.stat().st_uid, root.stat().st_gid, oct(root.stat().st_mode & 0o777)) == (1001, 1002, "0o750")
+    for text in guests.values():
+        assert re.search(r"EFS-ACCESS-POINT \S+ rc=0", text), text[-3000:]
+    written = sorted(root.glob("from-*"))
+    assert len(written) == 2  # the guests wrote as root; the access point made them uid 1001, gid 1002
+    assert all((path.stat().st_uid, path.stat().st_gid) == (1001, 1002) for path in written)
 
 
 def test_a_mount_target_whose_security_group_lacks_tcp_2049_cannot_be_mounted(guests: dict[str, str]) -> None:
