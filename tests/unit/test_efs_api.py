@@ -308,3 +308,15 @@ def test_data_without_mount_targets_has_exactly_one_home(world: World) -> None:
     kept = {h.host_id: world.section(h.host_id, hosts)["file_systems"] for h in hosts}
     assert sorted(fs for listed in kept.values() for fs in listed) == sorted([regional, one_zone])
     assert one_zone not in kept["h-a"]  # a One Zone file system's data stays in its zone
+
+
+def test_ec2_keeps_what_a_mount_target_uses(world: World) -> None:
+    fs, nfs = world.file_system("dep"), world.group("nfs-dep")
+    mt = world.efs.call("CreateMountTarget", {"FileSystemId": fs, "SubnetId": world.subnet_a, "SecurityGroups": [nfs]})
+    world.ec2.refused("DeleteSubnet", {"SubnetId": world.subnet_a}, "DependencyViolation")
+    world.ec2.refused("DeleteSecurityGroup", {"GroupId": nfs}, "DependencyViolation")
+    world.ec2.refused("ModifyNetworkInterfaceAttribute", {"NetworkInterfaceId": mt["NetworkInterfaceId"],
+                                                          "Groups": [nfs]}, "OperationNotPermitted")
+    world.efs.call("DeleteMountTarget", {"MountTargetId": mt["MountTargetId"]})
+    world.ec2.call("DeleteSecurityGroup", {"GroupId": nfs})
+    world.ec2.call("DeleteSubnet", {"SubnetId": world.subnet_a})
