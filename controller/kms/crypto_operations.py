@@ -61,8 +61,8 @@ def _crypto_key(param: str = "KeyId") -> ResourceMapper:
     return resources
 
 
-def _encryption_key(ctx: RequestContext, params: Params, operation: str) -> Any:
-    row = resolve_key(ctx, params["KeyId"])
+def _encryption_key(ctx: RequestContext, params: Params, operation: str, row: Any = None) -> Any:
+    row = row if row is not None else resolve_key(ctx, params["KeyId"])
     ciphers.check_encryption_key(_region(ctx), row, operation)
     _check_algorithm(row, params.get("EncryptionAlgorithm"))
     _dry_run(params)
@@ -77,7 +77,7 @@ def encrypt(ctx: RequestContext, params: Params) -> Params:
         _dry_run(params)
         return {"CiphertextBlob": asymmetric.rsa_encrypt(ctx, row, params), "KeyId": row["arn"],
                 "EncryptionAlgorithm": params["EncryptionAlgorithm"]}
-    row = _encryption_key(ctx, params, "Encrypt")
+    row = _encryption_key(ctx, params, "Encrypt", row)
     blob = ciphers.encrypt(ctx.cloud, row, params["Plaintext"], params.get("EncryptionContext"))
     return {"CiphertextBlob": blob, "KeyId": row["arn"], "EncryptionAlgorithm": SYMMETRIC_ALGORITHM}
 
