@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent.network.naming import service_port
+from agent.nfs import section as nfs_section
 from agent.wire import HostRecord
 from controller.cloud import Cloud
 from controller.config import Config
@@ -263,6 +264,8 @@ def test_sections_put_the_mount_target_where_its_eni_is_plugged(world: World) ->
     assert section_a["file_systems"] == section_b["file_systems"] == [fs]  # both serve it, so both keep data
     assert (served_a["ip"], served_a["prefix_len"], served_a["vpc_id"]) == (mt_a["IpAddress"], 24, world.vpc)
     assert served_a["client_access"] == {"mount": True, "write": False, "root": False}
+    parsed = nfs_section.parse(section_a)  # what the agent reads of it (contract D)
+    assert parsed.mount_targets[0].client_access.write is False and parsed.mount_targets[0].gateway == "10.0.1.1"
     assert served_a["access_points"] == [{
         "access_point_id": ap["AccessPointId"], "path": "/x",
         "posix_user": {"uid": 7, "gid": 8, "secondary_gids": []},
