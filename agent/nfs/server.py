@@ -124,11 +124,12 @@ class Servers:
 
     def pid(self, name: str) -> int | None:
         """The pid of the server's live process, or None."""
-        child = self._children.get(name)
-        if child is not None:
-            if child.poll() is None:  # our own child: alive even while nsenter execs ganesha
-                return child.pid
-            del self._children[name]  # reaped: no zombie left behind
+        with self._lock:
+            child = self._children.get(name)
+            if child is not None:
+                if child.poll() is None:  # our own child: alive even while nsenter execs ganesha
+                    return child.pid
+                del self._children[name]  # reaped: no zombie left behind
         conf = str(self.directory(name) / "ganesha.conf")
         try:
             pid = int((self.directory(name) / "server.pid").read_text().strip())
