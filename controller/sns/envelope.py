@@ -33,12 +33,18 @@ def payload_for(message: dict[str, Any], protocol: str) -> str:
     return per_protocol.get(protocol, per_protocol["default"])
 
 
+#: The URLs SNS sends carry the API version: an unsigned GET is routed to SNS by it (AWS routes by host name).
+_VERSION = "2010-03-31"
+
+
 def unsubscribe_url(endpoint_url: str, subscription_arn: str) -> str:
-    return f"{endpoint_url}/?" + urlencode({"Action": "Unsubscribe", "SubscriptionArn": subscription_arn})
+    return f"{endpoint_url}/?" + urlencode({"Action": "Unsubscribe", "SubscriptionArn": subscription_arn,
+                                            "Version": _VERSION})
 
 
 def subscribe_url(endpoint_url: str, topic_arn: str, token: str) -> str:
-    return f"{endpoint_url}/?" + urlencode({"Action": "ConfirmSubscription", "TopicArn": topic_arn, "Token": token})
+    return f"{endpoint_url}/?" + urlencode({"Action": "ConfirmSubscription", "TopicArn": topic_arn, "Token": token,
+                                            "Version": _VERSION})
 
 
 def notification(message: dict[str, Any], *, message_id: str, topic_arn: str, text: str, subscription_arn: str,
