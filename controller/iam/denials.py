@@ -23,6 +23,7 @@ DENIAL_FORMS: dict[str, tuple[str, int, str]] = {
     "lambda": ("AccessDeniedException", 403, ""),
     "sns": ("AuthorizationError", 403, ""),
     "kms": ("AccessDeniedException", 400, ""),
+    "efs": ("AccessDeniedException", 403, ""),
 }
 
 _EXPLICIT = {

@@ -285,7 +285,7 @@ def test_iam_governs_the_api_by_file_system_arn(cloudlet: CloudletProcess, iam: 
     user = cloudlet.client("efs", credentials)
     assert user.describe_file_systems(FileSystemId=mine["FileSystemId"])["FileSystems"]
     code, status, message = denied(user.describe_file_systems, FileSystemId=other["FileSystemId"])
-    assert status == 403 and "elasticfilesystem:DescribeFileSystems" in message, (code, message)
+    assert (code, status) == ("AccessDeniedException", 403) and "elasticfilesystem:DescribeFileSystems" in message
     code, status, _ = denied(user.create_file_system, CreationToken=f"{unique}-denied")
     assert status == 403
     iam.put_user_policy(UserName=name, PolicyName="encrypted-only", PolicyDocument=document(
