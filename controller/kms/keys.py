@@ -84,6 +84,7 @@ def create_key(ctx: RequestContext, params: Params) -> Params:
     tags = check_tags(params.get("Tags"))
     region = _region(ctx)
     with ctx.cloud.db.begin() as conn:
+        records.purge_deleted(conn, utcnow())
         key_id = records.create_key(ctx.cloud, conn, ctx.account_id, region, manager="CUSTOMER",
                                     description=params.get("Description", ""), policy=policy, key_spec=spec,
                                     key_usage=usage, tags=tags)

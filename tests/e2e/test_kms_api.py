@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import Cleanup, Client, allow, denied, deny, document, new_user, refused
+from tests.e2e.helpers import (
+    Cleanup,
+    Client,
+    allow,
+    denied,
+    deny,
+    document,
+    member_account,
+    new_user,
+    refused,
+)
 from tests.support import CloudletProcess
 
 
@@ -263,3 +273,24 @@ def test_aws_managed_keys(cloudlet: CloudletProcess, kms: Client, iam: Client, c
     refused(kms.create_alias, "UnsupportedOperationException", AliasName=f"alias/{unique}",
             TargetKeyId=metadata["KeyId"])
     assert kms.describe_key(KeyId=metadata["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_another_account_uses_a_key_only_when_its_policy_says_so(cloudlet: CloudletProcess, kms: Client,
+                                                                 account: str, unique: str) -> None:
+    member, credentials = member_account(cloudlet, f"{unique}-kms")
+    theirs = cloudlet.client("kms", credentials)
+    key = _key(kms)
+    kms.create_alias(AliasName=f"alias/{unique}", TargetKeyId=key["KeyId"])
+    code, _, message = denied(theirs.encrypt, KeyId=key["Arn"], Plaintext=b"x")
+    assert code == "AccessDeniedException" and f"arn:aws:iam::{member}:root" in message
+    refused(theirs.encrypt, "NotFoundException", KeyId=f"alias/{unique}", Plaintext=b"x")
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=document(
+        {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*",
+         "Resource": "*"},
+        {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{member}:root"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}))
+    blob = theirs.encrypt(KeyId=key["Arn"], Plaintext=b"shared")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+    assert theirs.describe_key(KeyId=key["Arn"])["KeyMetadata"]["AWSAccountId"] == account
+    refused(theirs.disable_key, "NotFoundException", KeyId=key["Arn"])
+    assert key["KeyId"] not in [k["KeyId"] for k in theirs.list_keys()["Keys"]]
