@@ -151,3 +151,23 @@ def test_aws_cli_copies_with_sse_kms(cloudlet: CloudletProcess, s3: Client, kms:
     kms.disable_key(KeyId=key["KeyId"])
     refused = cloudlet.aws("s3", "cp", f"s3://{bucket}/note.txt", str(tmp_path / "again.txt"), check=False)
     assert refused.returncode != 0 and "KMS.DisabledException" in refused.stderr
+
+
+def test_a_key_policy_can_allow_use_through_s3_only(cloudlet: CloudletProcess, s3: Client, kms: Client, iam: Client,
+                                                    cleanup: Cleanup, bucket: str, unique: str) -> None:
+    account = cloudlet.client("sts").get_caller_identity()["Account"]
+    user_arn = f"arn:aws:iam::{account}:user/{unique}-via"
+    credentials = new_user(iam, cleanup, f"{unique}-via")
+    iam.put_user_policy(UserName=f"{unique}-via", PolicyName="s3", PolicyDocument=document(allow("s3:*")))
+    key = kms.create_key(Policy=document(
+        {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*",
+         "Resource": "*"},
+        {"Sid": "ThroughS3", "Effect": "Allow", "Principal": {"AWS": user_arn},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": "s3.home-1.amazonaws.com"}}}))["KeyMetadata"]
+    user_s3, user_kms = cloudlet.client("s3", credentials), cloudlet.client("kms", credentials)
+    user_s3.put_object(Bucket=bucket, Key="via", Body=b"v", ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
+    assert user_s3.get_object(Bucket=bucket, Key="via")["Body"].read() == b"v"
+    with pytest.raises(botocore.exceptions.ClientError) as direct:
+        user_kms.generate_data_key(KeyId=key["Arn"], KeySpec="AES_256")
+    assert direct.value.response["Error"]["Code"] == "AccessDeniedException"
