@@ -206,12 +206,12 @@ class InstancesReconciler:
         intents: dict[str, Desired] = {}
         for w in wanted.values():
             if w.state == "terminated":
-                if not w.root.get("delete_on_termination", True):
-                    self._keep_root_disk(w)
-                intents[w.instance_id] = Desired(Wanted.TERMINATED)
+                # a root volume that could not be kept leaves its instance alone until it is
+                if w.root.get("delete_on_termination", True) or self._keep_root_disk(w):
+                    intents[w.instance_id] = Desired(Wanted.TERMINATED)
             elif w.image_id in images:
                 intents[w.instance_id] = Desired(Wanted(w.state), self._spec(w, images[w.image_id]))
-        for instance_id in sorted(set(wanted) - set(intents)):
+        for instance_id in sorted(i for i in set(wanted) - set(intents) if wanted[i].state != "terminated"):
             log.warning("instance %s waits for its image %s", instance_id, wanted[instance_id].image_id)
         actions = reconcile.plan(intents, self.driver.inventory())
         # leave alone what the planner cannot judge: instances whose image is not there yet (and, while there
@@ -278,10 +278,10 @@ class InstancesReconciler:
             volumes=volumes + self._boot_volumes.get(w.instance_id, ()), image_id=w.image_id,
             instance_type=w.instance_type)
 
-    def _keep_root_disk(self, w: WantedInstance) -> None:
+    def _keep_root_disk(self, w: WantedInstance) -> bool:
         """DeleteOnTermination false: the root volume moves into the pool as ``<volume id>.qcow2``, a
         standalone copy (its AMI base flattened in, so it outlives the image cache), before the domain and
-        its directory go. A crash in between repeats the move on the next pass."""
+        its directory go. A crash in between repeats the move on the next pass. False when it failed."""
         paths = getattr(self.driver, "paths", None)
         root = paths(w.instance_id).root_disk if paths is not None else None
         try:
@@ -293,6 +293,8 @@ class InstancesReconciler:
             self.driver.destroy(w.instance_id)
         except (ComputeError, PoolError, OSError) as exc:
             log.warning("cannot terminate %s keeping its root volume: %s", w.instance_id, exc)
+            return False
+        return True
 
     # --- instance store: blank at start, gone at stop ------------------------------------------------------------
 

@@ -4,7 +4,7 @@ actions that make every listed volume exist at its size, and remove the data of 
 Where a volume's data lives:
 - a volume attached to a domain whose disk file is outside the pool is an instance's root volume: its
   file is the instance's root disk (the controller lists root volumes too, so they can grow and be
-  snapshotted), and a pool file of the same id is a stray, removed;
+  snapshotted);
 - otherwise its file is ``<pool>/<volume id>.qcow2``.
 
 Rules, per listed volume:
@@ -109,9 +109,7 @@ def plan(wanted: Iterable[WantedVolume], host: HostVolumes, pool_dir: Path) -> l
     actions: list[Action] = []
     listed = {w.volume_id: w for w in wanted}
     for volume_id in sorted(host.pool):
-        placement = host.placements.get(volume_id)
-        stray_root = placement is not None and placement.source.parent != pool_dir
-        if stray_root or (volume_id not in listed and placement is None):
+        if volume_id not in listed and volume_id not in host.placements:
             actions.append(Action(Step.DELETE, volume_id, pool_dir / f"{volume_id}.qcow2"))
     for volume_id, want in sorted(listed.items()):
         path = volume_file(volume_id, pool_dir, host)

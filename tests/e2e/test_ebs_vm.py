@@ -242,8 +242,11 @@ def pair(env: Env) -> tuple[str, str]:
     ec2 = env.ec2()
     image_id = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}]
                                    )["Images"][0]["ImageId"]
+    root_device = ec2.describe_images(ImageIds=[image_id])["Images"][0]["RootDeviceName"]
     launched = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", KeyName="k", MinCount=2, MaxCount=2,
-                                 Placement={"AvailabilityZone": env.zone})["Instances"]
+                                 Placement={"AvailabilityZone": env.zone},
+                                 BlockDeviceMappings=[{"DeviceName": root_device,
+                                                       "Ebs": {"DeleteOnTermination": False}}])["Instances"]
     first, second = (i["InstanceId"] for i in launched)
     for instance_id in (first, second):
         wait_for(lambda i=instance_id: env.instance(i)["State"]["Name"] == "running", 120, f"{instance_id} running")
@@ -303,11 +306,11 @@ def test_a_live_snapshot_restored_to_a_new_volume_holds_the_data(env: Env, pair:
 
 
 def test_growing_a_live_volume_is_seen_by_the_guest(env: Env, pair: tuple[str, str], moved: dict[str, str]) -> None:
-    volume_id = moved["volume_id"]
+    volume_id = moved["restored"]
     env.ec2().modify_volume(VolumeId=volume_id, Size=3)
-    wait_for(lambda: ssh(env, pair[1], f"cat /sys/block/{device_of(volume_id)}/size").strip()
+    wait_for(lambda: ssh(env, pair[0], f"cat /sys/block/{device_of(volume_id)}/size").strip()
              == str(3 * GIB // 512), 90, "the guest to see 3 GiB")
-    assert read_marker(env, pair[1], volume_id) == moved["marker"]
+    assert read_marker(env, pair[0], volume_id) == moved["marker"]
 
 
 def test_an_encrypted_volume_file_holds_no_plaintext(env: Env, pair: tuple[str, str], moved: dict[str, str]) -> None:
@@ -320,6 +323,33 @@ def test_an_encrypted_volume_file_holds_no_plaintext(env: Env, pair: tuple[str, 
     assert read_marker(env, pair[0], encrypted) == marker
     assert marker.encode() in (env.pool / f"{moved['volume_id']}.qcow2").read_bytes()  # the control: plaintext
     assert marker.encode() not in (env.pool / f"{encrypted}.qcow2").read_bytes()
+    moved["encrypted"], moved["secret"] = encrypted, marker
+
+
+def test_a_live_snapshot_of_an_encrypted_volume_stays_encrypted_and_restores(env: Env, pair: tuple[str, str],
+                                                                            moved: dict[str, str]) -> None:
+    ec2 = env.ec2()
+    snapshot_id = ec2.create_snapshot(VolumeId=moved["encrypted"])["SnapshotId"]
+    snapshot = wait_for(lambda: (s := ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0])["State"]
+                        != "pending" and s, 120, "the snapshot")
+    assert snapshot["State"] == "completed" and snapshot["Encrypted"] is True
+    restored = create_volume(env, SnapshotId=snapshot_id)
+    assert env.volume(restored)["Encrypted"] is True
+    assert moved["secret"].encode() not in (env.pool / f"{restored}.qcow2").read_bytes()
+    attach(env, restored, pair[1], "/dev/sdj")
+    assert read_marker(env, pair[1], restored) == moved["secret"]
+
+
+def test_a_volume_attached_to_a_stopped_instance_is_there_when_it_boots(env: Env, pair: tuple[str, str]) -> None:
+    ec2 = env.ec2()
+    volume_id = create_volume(env, Size=1)
+    ec2.stop_instances(InstanceIds=[pair[0]])
+    wait_for(lambda: env.instance(pair[0])["State"]["Name"] == "stopped", 90, "stopped")
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=pair[0], Device="/dev/sdk")
+    wait_for(lambda: env.volume(volume_id)["Attachments"][0]["State"] == "attached", 60, "attached while stopped")
+    ec2.start_instances(InstanceIds=[pair[0]])
+    wait_for(lambda: env.instance(pair[0])["State"]["Name"] == "running", 120, "running again")
+    assert guest_sees(env, pair[0], volume_id)
 
 
 def test_after_an_agent_restart_attachments_and_files_stay_as_they_are(env: Env, pair: tuple[str, str],
@@ -338,3 +368,19 @@ def test_after_an_agent_restart_attachments_and_files_stay_as_they_are(env: Env,
     assert {v["VolumeId"]: v["State"] for v in env.ec2().describe_volumes(
         VolumeIds=[moved["volume_id"], moved["restored"]])["Volumes"]} == {
         moved["volume_id"]: "in-use", moved["restored"]: "in-use"}
+
+
+def test_a_root_volume_kept_at_termination_is_an_ordinary_volume_in_the_pool(env: Env, pair: tuple[str, str]) -> None:
+    ec2 = env.ec2()
+    marker = f"root-{secrets.token_hex(8)}"
+    ssh(env, pair[0], f"echo {marker} > /root/kept-marker && sync")
+    instance = env.instance(pair[0])
+    root_volume = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
+                       if m["DeviceName"] == instance["RootDeviceName"])
+    ec2.terminate_instances(InstanceIds=[pair[0]])
+    wait_for(lambda: env.volume(root_volume)["State"] == "available", 90, "the kept root volume available")
+    kept = env.pool / f"{root_volume}.qcow2"
+    info = subprocess.run(["qemu-img", "info", "-U", kept], capture_output=True, text=True, check=True).stdout
+    assert "backing file" not in info  # standalone: the AMI's base is flattened in
+    assert marker.encode() in kept.read_bytes()
+    attach(env, root_volume, pair[1], "/dev/sdl")

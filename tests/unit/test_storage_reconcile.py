@@ -66,10 +66,10 @@ def test_a_root_volume_lives_in_its_instance_directory_and_grows_there() -> None
     assert plan([want(A, 8)], state, POOL) == [Action(Step.GROW_LIVE, A, root, 8 * GIB, "i-0000000000000000a")]
 
 
-def test_a_pool_file_of_a_root_volume_is_a_stray_and_removed() -> None:
+def test_a_listed_volume_keeps_its_pool_file_whatever_a_domain_says() -> None:
     root = Path("/compute/instances/i-0000000000000000a/root.qcow2")
     state = host({A: GIB}, {A: Placement("i-0000000000000000a", root, running=False)}, {A: GIB})
-    assert plan([want(A, 1)], state, POOL) == [Action(Step.DELETE, A, POOL / f"{A}.qcow2")]
+    assert plan([want(A, 1)], state, POOL) == []
 
 
 def test_the_root_of_an_instance_about_to_spawn_is_left_to_compute() -> None:
