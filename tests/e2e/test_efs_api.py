@@ -238,6 +238,9 @@ def test_access_points_policies_and_tags_through_the_cli(cloudlet: CloudletProce
                 "--tags", f"Key=Name,Value={unique}-ap")
     assert point["Name"] == f"{unique}-ap" and point["RootDirectory"]["Path"] == "/shared"
     assert point["PosixUser"] == {"Uid": 1000, "Gid": 1000} and point["LifeCycleState"] == "available"
+    again = _error(efs.client.create_access_point, FileSystemId=fs, ClientToken=point["ClientToken"])
+    assert (again["Error"]["Code"], again["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessPointAlreadyExists", 409)
+    assert again["AccessPointId"] == point["AccessPointId"]
     listed = aws("describe-access-points", "--file-system-id", fs)["AccessPoints"]
     assert [p["AccessPointId"] for p in listed] == [point["AccessPointId"]]
     missing = cloudlet.aws("efs", "describe-access-points", "--access-point-id", "fsap-0123456789abcdef0", check=False)

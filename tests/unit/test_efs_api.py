@@ -106,6 +106,15 @@ def test_lifecycle_state_gates_mount_targets(world: World, monkeypatch: pytest.M
     assert error.status == 409 and "creating" in error.message
     world.efs.refused("UpdateFileSystem", {"FileSystemId": fs, "ThroughputMode": "elastic"},
                       "IncorrectFileSystemLifeCycleState")
+    monkeypatch.setattr(rules, "CREATION_SECONDS", 0.0)
+    mt = world.efs.call("CreateMountTarget", {"FileSystemId": fs, "SubnetId": world.subnet_a})
+    monkeypatch.setattr(rules, "CREATION_SECONDS", 3600.0)  # the mount target is still creating
+    assert world.efs.call("DescribeMountTargets", {"MountTargetId": mt["MountTargetId"]})["MountTargets"][0][
+        "LifeCycleState"] == "creating"
+    error = world.efs.refused("ModifyMountTargetSecurityGroups", {"MountTargetId": mt["MountTargetId"],
+                                                                  "SecurityGroups": [world.group("early")]},
+                              "IncorrectMountTargetState")
+    assert error.status == 409
 
 
 def test_mount_target_rules(world: World) -> None:
