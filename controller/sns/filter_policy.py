@@ -84,6 +84,8 @@ def _branches(policy: dict, scope: str, depth: int, top: bool = False,
             branches = [mine + [(path + (key,), rule)] for mine in branches]
         else:
             raise ValueError(f'"{key}" must be an object or an array')
+        if len(branches) > MAX_COMBINATIONS:  # each branch counts at least 1: stop before $or nesting explodes
+            raise ValueError("Filter policy is too complex")
     return branches
 
 

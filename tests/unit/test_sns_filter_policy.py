@@ -305,3 +305,11 @@ def test_every_documented_operator_validates_in_both_scopes() -> None:
         validate(json.dumps(policy), MESSAGE_BODY)
     assert filter_policy.is_or_relationship([{"a": ["x"]}, {"b": ["y"]}])
     assert not filter_policy.is_or_relationship([{"a": ["x"]}])
+
+
+def test_deeply_nested_or_is_refused_as_too_complex_without_expanding_it() -> None:
+    policy: dict = {"leaf": ["x"]}
+    for level in range(40):  # 2**40 alternatives if expanded, in a few kilobytes of JSON
+        policy = {"$or": [{f"a{level}": ["x"]}, {f"b{level}": ["y"]}], "next": policy}
+    with pytest.raises(ValueError, match="Filter policy is too complex"):
+        validate(json.dumps(policy), MESSAGE_BODY)
