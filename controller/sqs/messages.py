@@ -22,8 +22,6 @@ from controller.sqs.runtime import runtime
 from controller.sqs.service import api
 
 MAX_WAIT_SECONDS = 20
-#: Long polls look again at least this often (a message may become visible without any commit).
-_RECHECK_SECONDS = 1.0
 _SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp",
                       "SequenceNumber", "MessageDeduplicationId", "MessageGroupId", "AWSTraceHeader",
                       "DeadLetterQueueSourceArn")
@@ -96,19 +94,25 @@ def _receive(ctx: RequestContext, queue: Queue, limit: int, visibility: int, wai
     rt = runtime(ctx.cloud)
     deadline = time.monotonic() + wait
 
-    def claim(conn: Connection) -> list[Received]:
+    def claim(conn: Connection) -> tuple[list[Received], int | None]:
         current = records.find_by_arn(conn, ctx.cloud, queue.arn)
         if current is None or current.queue_id != queue.queue_id:
-            return []
-        return receiving.claim(conn, ctx.cloud, current, limit, visibility, now_ms())
+            return [], None
+        now = now_ms()
+        received = receiving.claim(conn, ctx.cloud, current, limit, visibility, now)
+        return received, None if received else receiving.next_visible(conn, current, now)
 
     while True:
         seen = rt.signals.version(queue.queue_id)
-        received = rt.committer.run(claim)
+        received, next_visible = rt.committer.run(claim)
         left = deadline - time.monotonic()
         if received or left <= 0:
             return received
-        rt.signals.wait(queue.queue_id, seen, min(left, _RECHECK_SECONDS))
+        # no polling: a commit that announces the queue wakes us, or the moment a delayed or
+        # in-flight message becomes visible again (which no commit announces)
+        if next_visible is not None:
+            left = min(left, max(0.0, (next_visible - now_ms()) / 1000))
+        rt.signals.wait(queue.queue_id, seen, left)
 
 
 def _message(queue: Queue, message: Received, system_names: set[str], attribute_names: list[str]) -> dict[str, Any]:

@@ -109,6 +109,12 @@ def claim(conn: Connection, cloud: Any, queue: Queue, limit: int, visibility_s: 
     return [_received(queue.queue_id, nonce, by_seq[seq]) for seq in chosen]
 
 
+def next_visible(conn: Connection, queue: Queue, now: int) -> int | None:
+    """When the queue's next delayed or in-flight message becomes visible (epoch ms), if it has one."""
+    return conn.exec_driver_sql("SELECT MIN(visible_at) FROM sqs_messages WHERE queue_id = ? AND visible_at > ?",
+                                (queue.queue_id, now)).scalar()
+
+
 def _candidates(conn: Connection, queue: Queue, now: int, taken: list[int]) -> list[Any]:
     exclude = f" AND seq NOT IN ({','.join('?' * len(taken))})" if taken else ""
     if queue.fifo:
