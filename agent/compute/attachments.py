@@ -136,12 +136,12 @@ class Attachments:
 
     def boot_volumes(self, driver: ComputeDriver, wanted: dict[str, tuple[WantedAttachment, ...]],
                      secrets: dict[str, str]) -> dict[str, tuple[VolumeSpec, ...]]:
-        """For a domain about to be defined: the wanted volumes whose files exist and that no other domain
-        holds (those follow by hot-plug once released)."""
-        held = {volume.volume_id for volume in driver.attached_volumes()}
+        """For a domain about to be (re)defined: the wanted volumes whose files exist and that no other
+        domain holds (those follow by hot-plug once released)."""
+        holders = {volume.volume_id: volume.instance_id for volume in driver.attached_volumes()}
         available = self._available(wanted)
         return {instance_id: tuple(self.spec(w, secrets) for w in volumes
-                                   if w.volume_id in available and w.volume_id not in held)
+                                   if w.volume_id in available and holders.get(w.volume_id, instance_id) == instance_id)
                 for instance_id, volumes in wanted.items()}
 
     def converge(self, driver: ComputeDriver, wanted: dict[str, tuple[WantedAttachment, ...]],

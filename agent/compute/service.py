@@ -306,14 +306,15 @@ class InstancesReconciler:
                     self._blank_volumes(desired.spec)
 
     def _blank_volumes(self, spec: InstanceSpec) -> None:
-        for volume in spec.volumes:
-            size = next(int(s["size_bytes"]) for s in self.wanted[spec.instance_id].instance_store
-                        if volume.path.stem == s["name"])
-            volume.path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(volume.path.parent, 0o755)
-            volume.path.unlink(missing_ok=True)
-            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume.path), str(size)], check=True,
-                           capture_output=True)
+        """The instance store volumes of ``spec`` (never its EBS volumes: those keep their data), blank."""
+        directory = self.ephemeral / spec.instance_id
+        for store in self.wanted[spec.instance_id].instance_store:
+            path = directory / f"{store['name']}.qcow2"
+            directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(directory, 0o755)
+            path.unlink(missing_ok=True)
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(int(store["size_bytes"]))],
+                           check=True, capture_output=True)
 
     def _after(self, outcomes: list[reconcile.Outcome]) -> None:
         for outcome in outcomes:
