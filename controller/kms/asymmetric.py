@@ -1,4 +1,4 @@
-"""Asymmetric keys: GetPublicKey, Sign and Verify, and RSA encryption for Encrypt and Decrypt.
+"""Asymmetric keys: GetPublicKey, Sign and Verify, and RSA encryption for Encrypt, Decrypt and ReEncrypt.
 
 An RSA key of usage ENCRYPT_DECRYPT encrypts with RSAES-OAEP; its ciphertext is the bare RSA output
 (as on AWS), so Decrypt must name the key and the algorithm. Keys of usage SIGN_VERIFY sign a

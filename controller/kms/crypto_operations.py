@@ -24,6 +24,7 @@ from controller.kms.errors import (
     DryRunOperationException,
     InvalidKeyUsageException,
     KMSInvalidMacException,
+    UnsupportedOperationException,
     ValidationException,
 )
 from controller.kms.service import api
@@ -115,11 +116,33 @@ def decrypt(ctx: RequestContext, params: Params) -> Params:
             "KeyMaterialId": views.material_id(row["key_id"], parsed.material_version)}
 
 
+def _source_params(params: Params) -> Params:
+    """ReEncrypt's source side, in Decrypt's terms."""
+    return {"CiphertextBlob": params.get("CiphertextBlob"), "KeyId": params.get("SourceKeyId"),
+            "EncryptionContext": params.get("SourceEncryptionContext"),
+            "EncryptionAlgorithm": params.get("SourceEncryptionAlgorithm")}
+
+
 def _reencrypt_resources(ctx: RequestContext, params: Params) -> list[str]:
     check_grant_tokens(ctx, params)
-    source = {"CiphertextBlob": params.get("CiphertextBlob"), "KeyId": params.get("SourceKeyId"),
-              "EncryptionContext": params.get("SourceEncryptionContext")}
+    source = _source_params(params)
+    if source["CiphertextBlob"] is not None and _asymmetric_key(ctx, source) is not None:
+        return on_key(cross_account=True)(ctx, source)
     return on_blob_key(ctx, source)
+
+
+def _open_source(ctx: RequestContext, source: Params) -> tuple[Any, bytes, str, str | None]:
+    """ReEncrypt's source key, the plaintext, its algorithm and key material id (symmetric keys only)."""
+    asymmetric_key = _asymmetric_key(ctx, source)
+    if asymmetric_key is not None:
+        asymmetric.usable_for(ctx, asymmetric_key, key_specs.ENCRYPT_DECRYPT, "ReEncrypt")
+        return asymmetric_key, asymmetric.rsa_decrypt(ctx, asymmetric_key, source), source["EncryptionAlgorithm"], None
+    expected = resolve_key(ctx, source["KeyId"]) if source.get("KeyId") else None
+    parsed = ciphers.open_blob(source["CiphertextBlob"])
+    row, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), source["CiphertextBlob"], source["EncryptionContext"],
+                                     operation="ReEncrypt", expected_key=expected)
+    _check_algorithm(row, source["EncryptionAlgorithm"])
+    return row, plaintext, SYMMETRIC_ALGORITHM, views.material_id(row["key_id"], parsed.material_version)
 
 
 @api.operation("ReEncrypt", resources=_reencrypt_resources, action="kms:ReEncryptFrom")
@@ -129,19 +152,23 @@ def re_encrypt(ctx: RequestContext, params: Params) -> Params:
         del ctx.condition_keys[key]
     context_keys(ctx, params, "DestinationEncryptionContext")
     check_action(ctx, "kms:ReEncryptTo", [destination["arn"]], params)
-    expected = resolve_key(ctx, params["SourceKeyId"]) if params.get("SourceKeyId") else None
-    parsed = ciphers.open_blob(params["CiphertextBlob"])
-    source, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), params["CiphertextBlob"],
-                                        params.get("SourceEncryptionContext"), operation="ReEncrypt",
-                                        expected_key=expected)
-    _check_algorithm(source, params.get("SourceEncryptionAlgorithm"))
+    source, plaintext, source_algorithm, source_material = _open_source(ctx, _source_params(params))
+    target = {"Plaintext": plaintext, "EncryptionAlgorithm": params.get("DestinationEncryptionAlgorithm"),
+              "EncryptionContext": params.get("DestinationEncryptionContext")}
+    output: Params = {"SourceKeyId": source["arn"], "KeyId": destination["arn"],
+                      "SourceEncryptionAlgorithm": source_algorithm}
+    if source_material is not None:
+        output["SourceKeyMaterialId"] = source_material
+    if key_specs.is_asymmetric(destination["key_spec"]):
+        asymmetric.usable_for(ctx, destination, key_specs.ENCRYPT_DECRYPT, "ReEncrypt")
+        _dry_run(params)
+        return {**output, "CiphertextBlob": asymmetric.rsa_encrypt(ctx, destination, target),
+                "DestinationEncryptionAlgorithm": target["EncryptionAlgorithm"]}
     ciphers.check_encryption_key(_region(ctx), destination, "ReEncrypt")
-    _check_algorithm(destination, params.get("DestinationEncryptionAlgorithm"))
+    _check_algorithm(destination, target["EncryptionAlgorithm"])
     _dry_run(params)
-    blob = ciphers.encrypt(ctx.cloud, destination, plaintext, params.get("DestinationEncryptionContext"))
-    return {"CiphertextBlob": blob, "SourceKeyId": source["arn"], "KeyId": destination["arn"],
-            "SourceEncryptionAlgorithm": SYMMETRIC_ALGORITHM, "DestinationEncryptionAlgorithm": SYMMETRIC_ALGORITHM,
-            "SourceKeyMaterialId": views.material_id(source["key_id"], parsed.material_version),
+    blob = ciphers.encrypt(ctx.cloud, destination, plaintext, target["EncryptionContext"])
+    return {**output, "CiphertextBlob": blob, "DestinationEncryptionAlgorithm": SYMMETRIC_ALGORITHM,
             "DestinationKeyMaterialId": views.material_id(destination["key_id"], records.ciphertext_version(blob))}
 
 
@@ -174,6 +201,33 @@ def generate_data_key_without_plaintext(ctx: RequestContext, params: Params) -> 
     row, _, blob = _generate(ctx, params, "GenerateDataKeyWithoutPlaintext")
     return {"CiphertextBlob": blob, "KeyId": row["arn"],
             "KeyMaterialId": views.material_id(row["key_id"], records.ciphertext_version(blob))}
+
+
+def _data_key_pair(ctx: RequestContext, params: Params, operation: str) -> tuple[Any, bytes, bytes]:
+    """A fresh key pair of KeyPairSpec: its row's key, the private key (PKCS#8 DER) and its blob."""
+    spec = params["KeyPairSpec"]
+    if not key_specs.is_asymmetric(spec):
+        raise UnsupportedOperationException(f"KeyPairSpec {spec} is not supported in this region.")
+    row = _encryption_key(ctx, params, operation)
+    private = key_specs.new_material(spec)
+    return row, private, ciphers.encrypt(ctx.cloud, row, private, params.get("EncryptionContext"))
+
+
+def _pair_output(row: Any, blob: bytes, private: bytes, spec: str) -> Params:
+    return {"PrivateKeyCiphertextBlob": blob, "PublicKey": key_specs.public_key_der(private), "KeyId": row["arn"],
+            "KeyPairSpec": spec, "KeyMaterialId": views.material_id(row["key_id"], records.ciphertext_version(blob))}
+
+
+@api.operation("GenerateDataKeyPair", resources=_crypto_key())
+def generate_data_key_pair(ctx: RequestContext, params: Params) -> Params:
+    row, private, blob = _data_key_pair(ctx, params, "GenerateDataKeyPair")
+    return {**_pair_output(row, blob, private, params["KeyPairSpec"]), "PrivateKeyPlaintext": private}
+
+
+@api.operation("GenerateDataKeyPairWithoutPlaintext", resources=_crypto_key())
+def generate_data_key_pair_without_plaintext(ctx: RequestContext, params: Params) -> Params:
+    row, private, blob = _data_key_pair(ctx, params, "GenerateDataKeyPairWithoutPlaintext")
+    return _pair_output(row, blob, private, params["KeyPairSpec"])
 
 
 @api.operation("GenerateRandom")

@@ -2,7 +2,7 @@
 
 A key is named by its id, its ARN, an alias name (``alias/app``) or an alias ARN. Its state is
 computed from its row and the clock: ``PendingDeletion`` until the scheduled date, and from then on
-the key no longer exists for any read (its rows are purged by the next write that meets them).
+the key no longer exists for any read (CreateKey and CreateAlias purge its rows).
 AWS managed keys (``alias/aws/s3``...) come into being the first time anything names them.
 """
 

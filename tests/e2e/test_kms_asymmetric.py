@@ -72,3 +72,31 @@ def test_hmac_keys(kms: Client) -> None:
     refused(kms.generate_mac, "InvalidKeyUsageException", KeyId=metadata["KeyId"], Message=b"m",
             MacAlgorithm="HMAC_SHA_512")
     refused(kms.encrypt, "InvalidKeyUsageException", KeyId=metadata["KeyId"], Plaintext=b"x")
+
+
+def test_reencrypt_between_symmetric_and_rsa_keys(kms: Client) -> None:
+    rsa_key = kms.create_key(KeySpec="RSA_3072", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=symmetric, Plaintext=b"move me", EncryptionContext={"a": "1"})["CiphertextBlob"]
+    to_rsa = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "1"}, DestinationKeyId=rsa_key,
+                            DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert to_rsa["DestinationEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
+    assert kms.decrypt(CiphertextBlob=to_rsa["CiphertextBlob"], KeyId=rsa_key,
+                       EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"move me"
+    back = kms.re_encrypt(CiphertextBlob=to_rsa["CiphertextBlob"], SourceKeyId=rsa_key,
+                          SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256", DestinationKeyId=symmetric)
+    assert back["SourceEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"move me"
+
+
+def test_data_key_pairs(kms: Client) -> None:
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=key_id, KeyPairSpec="ECC_NIST_P384", EncryptionContext={"use": "sig"})
+    private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], password=None)
+    assert private.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo) == pair["PublicKey"]
+    assert kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"], EncryptionContext={"use": "sig"}
+                       )["Plaintext"] == pair["PrivateKeyPlaintext"]
+    sealed = kms.generate_data_key_pair_without_plaintext(KeyId=key_id, KeyPairSpec="RSA_2048")
+    assert "PrivateKeyPlaintext" not in sealed and sealed["KeyPairSpec"] == "RSA_2048"
+    refused(kms.generate_data_key_pair, "UnsupportedOperationException", KeyId=key_id, KeyPairSpec="SM2")
