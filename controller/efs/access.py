@@ -13,7 +13,10 @@ from __future__ import annotations
 from sqlalchemy import null, select
 
 from controller.api import Params, RequestContext, ResourceInfo, ResourceMapper
+from controller.ec2 import ids
 from controller.efs import records, state
+from controller.efs.errors import AccessDeniedException
+from controller.iam.enforce import would_allow
 
 
 def file_system_of(member: str) -> ResourceMapper:
@@ -90,3 +93,21 @@ def described_access_points(ctx: RequestContext, params: Params) -> list[str]:
     if params.get("AccessPointId"):
         return access_point_of("AccessPointId")(ctx, params)
     return file_system_of("FileSystemId")(ctx, params)
+
+
+# --- the EC2 permissions mount target operations also need --------------------------------------------------------
+
+
+def require_ec2(ctx: RequestContext, actions: list[str], resource: str = "*") -> None:
+    """AWS's mount target operations also need the caller's EC2 permissions on the interface they act on
+    (CreateMountTarget: ec2:DescribeSubnets, ec2:DescribeNetworkInterfaces, ec2:CreateNetworkInterface...);
+    without them EFS answers AccessDeniedException."""
+    info = ResourceInfo(owner_account=ctx.account_id)
+    for action in actions:
+        if not would_allow(ctx, action, resource, info):
+            raise AccessDeniedException("User is not authorized to perform that action on the specified resource: "
+                                        f"it needs {action}.")
+
+
+def interface_arn(ctx: RequestContext, interface_id: str) -> str:
+    return ids.NETWORK_INTERFACE.arn(ctx, interface_id)

@@ -23,6 +23,8 @@ def _error(code: str, status: int) -> type[EfsError]:
 
 
 BadRequest = _error("BadRequest", 400)
+#: Not in the model: what EFS answers when IAM refuses (also the EC2 permissions a mount target needs).
+AccessDeniedException = _error("AccessDeniedException", 403)
 ValidationException = _error("ValidationException", 400)
 AccessPointAlreadyExists = _error("AccessPointAlreadyExists", 409)
 AccessPointLimitExceeded = _error("AccessPointLimitExceeded", 403)

@@ -6,6 +6,7 @@ any ENI), described as AWS shows it ("EFS mount target for fs-... (fsmt-...)"). 
 one mount target per zone per file system, all of a file system's mount targets in one VPC, a One Zone
 file system only in its zone, at most five security groups of the subnet's VPC (the VPC's default group
 when none is given). It is ``creating`` for a moment, then ``available`` (time-driven, like file systems).
+As on AWS, the caller also needs the EC2 permissions on the interface (``access.require_ec2``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def create_mount_target(ctx: RequestContext, params: Params) -> Params:
     if (params.get("IpAddressType") or "IPV4_ONLY") != "IPV4_ONLY" or params.get("Ipv6Address"):
         raise BadRequest("Cloudlet's mount targets are IPv4 only: IpAddressType must be IPV4_ONLY.")
     groups = _check_group_count(params.get("SecurityGroups") or [])
+    access.require_ec2(ctx, ["ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces"])
+    access.require_ec2(ctx, ["ec2:CreateNetworkInterface"], access.interface_arn(ctx, "*"))
     mount_target_id = records.new_id("fsmt")
     with records.write(ctx.cloud.db) as conn:
         file_system = records.available_file_system(conn, ctx, params["FileSystemId"])
@@ -140,13 +143,19 @@ def describe_mount_targets(ctx: RequestContext, params: Params) -> Params:
 def describe_mount_target_security_groups(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         row = records.mount_target(conn, ctx, params["MountTargetId"])
-        return {"SecurityGroups": eni_records.interface_group_ids(conn, row["network_interface_id"])}
+        groups = eni_records.interface_group_ids(conn, row["network_interface_id"])
+    access.require_ec2(ctx, ["ec2:DescribeNetworkInterfaceAttribute"],
+                       access.interface_arn(ctx, row["network_interface_id"]))
+    return {"SecurityGroups": groups}
 
 
 @api.operation("ModifyMountTargetSecurityGroups", resources=access.mount_target_file_system)
 def modify_mount_target_security_groups(ctx: RequestContext, params: Params) -> Params:
     """Replaces the groups of the mount target's ENI: the VPC's filtering follows on every host."""
     groups = _check_group_count(params.get("SecurityGroups") or [])
+    with ctx.cloud.db.read() as conn:
+        interface_id = records.mount_target(conn, ctx, params["MountTargetId"])["network_interface_id"]
+    access.require_ec2(ctx, ["ec2:ModifyNetworkInterfaceAttribute"], access.interface_arn(ctx, interface_id))
     with records.write(ctx.cloud.db) as conn:
         row = records.mount_target(conn, ctx, params["MountTargetId"])
         current = rules.life_cycle_state(row["created_at"], utcnow())
@@ -167,6 +176,9 @@ def modify_mount_target_security_groups(ctx: RequestContext, params: Params) -> 
 @api.operation("DeleteMountTarget", resources=access.mount_target_file_system)
 def delete_mount_target(ctx: RequestContext, params: Params) -> Params:
     """Removes the mount target and its ENI at once (its NFS server stops when the host sees the change)."""
+    with ctx.cloud.db.read() as conn:
+        interface_id = records.mount_target(conn, ctx, params["MountTargetId"])["network_interface_id"]
+    access.require_ec2(ctx, ["ec2:DeleteNetworkInterface"], access.interface_arn(ctx, interface_id))
     with records.write(ctx.cloud.db) as conn:
         row = records.mount_target(conn, ctx, params["MountTargetId"])
         conn.execute(delete(state.mount_targets).where(state.mount_targets.c.mount_target_id == row["mount_target_id"]))

@@ -296,6 +296,15 @@ def test_iam_governs_the_api_by_file_system_arn(cloudlet: CloudletProcess, iam: 
     efs.file_systems.append(user.create_file_system(CreationToken=f"{unique}-enc", Encrypted=True)["FileSystemId"])
     code, status, _ = denied(user.create_file_system, CreationToken=f"{unique}-plain")
     assert status == 403
+    # a mount target also needs the caller's EC2 permissions on its interface, as on AWS
+    efs.available(mine["FileSystemId"])
+    iam.put_user_policy(UserName=name, PolicyName="mount-targets", PolicyDocument=document(
+        allow("elasticfilesystem:CreateMountTarget", mine["FileSystemArn"])))
+    mount = {"FileSystemId": mine["FileSystemId"], "SubnetId": "subnet-0123456789abcdef0"}
+    assert denied(user.create_mount_target, **mount)[:2] == ("AccessDeniedException", 403)
+    iam.put_user_policy(UserName=name, PolicyName="interfaces", PolicyDocument=document(
+        allow(["ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces", "ec2:CreateNetworkInterface"])))
+    assert denied(user.create_mount_target, **mount)[:2] == ("SubnetNotFound", 400)
     # the file system policy is the file system's resource policy: its explicit Deny binds even the root user
     locking = document({"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "elasticfilesystem:PutFileSystemPolicy",
                         "Resource": mine["FileSystemArn"]})
