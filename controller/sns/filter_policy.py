@@ -65,19 +65,21 @@ Branch = list[tuple[tuple[str, ...], list[Any]]]
 
 
 def _branches(policy: dict, scope: str, depth: int, top: bool = False,
-              path: tuple[str, ...] = ()) -> list[Branch]:
+              path: tuple[str, ...] = (), level: int = 1) -> list[Branch]:
     """The policy as alternatives ($or expanded), each a list of (key path, match values)."""
+    if level > MAX_COMBINATIONS:  # each level of objects adds a combination at least: never recurse deeper
+        raise ValueError("Filter policy is too complex")
     if not policy and not top:
         raise ValueError("Empty objects are not allowed")
     branches: list[Branch] = [[]]
     for key, rule in policy.items():
         if key == _OR and is_or_relationship(rule):
-            alternatives = [alt for sub in rule for alt in _branches(sub, scope, depth, path=path)]
+            alternatives = [alt for sub in rule for alt in _branches(sub, scope, depth, path=path, level=level + 1)]
             branches = [mine + alt for mine in branches for alt in alternatives]
         elif isinstance(rule, dict):
             if scope == MESSAGE_ATTRIBUTES:
                 raise ValueError("Filter policy scope MessageAttributes does not support nested filter policy")
-            nested = _branches(rule, scope, depth + 1, path=path + (key,))
+            nested = _branches(rule, scope, depth + 1, path=path + (key,), level=level + 1)
             branches = [mine + alt for mine in branches for alt in nested]
         elif isinstance(rule, list):
             _check_values(rule)
@@ -292,11 +294,15 @@ def _match_object(policy: dict, node: dict, empty_message: bool) -> bool:
 
 
 def _flatten(value: Any) -> Iterator[Any]:
-    if isinstance(value, list):
-        for element in value:
-            yield from _flatten(element)
-    else:
-        yield value
+    """The non-array values inside ``value`` (arrays of arrays included), without recursion: a published
+    body may nest arrays as deep as the JSON parser allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(reversed(item))
+        else:
+            yield item
 
 
 def _match_field(conditions: list, raw: Any, empty_message: bool) -> bool:

@@ -8,6 +8,7 @@ MessageAttributeValue shape Publish receives.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -313,3 +314,13 @@ def test_deeply_nested_or_is_refused_as_too_complex_without_expanding_it() -> No
         policy = {"$or": [{f"a{level}": ["x"]}, {f"b{level}": ["y"]}], "next": policy}
     with pytest.raises(ValueError, match="Filter policy is too complex"):
         validate(json.dumps(policy), MESSAGE_BODY)
+
+
+def test_deep_policies_and_deep_bodies_never_exhaust_the_stack() -> None:
+    deep_or = '{"$or": [' * 450 + '{"leaf": ["x"]}' + ', {"b": ["y"]}]}' * 450  # as deep as JSON parses
+    with pytest.raises(ValueError, match="Filter policy is too complex"):
+        validate(deep_or, MESSAGE_ATTRIBUTES)
+    depth = sys.getrecursionlimit() - 100  # as deep as the JSON parser still takes it here
+    deep_body = '{"leaf": ' + "[" * depth + '"x"' + "]" * depth + "}"
+    assert matches({"leaf": ["x"]}, MESSAGE_BODY, {}, deep_body)
+    assert not matches({"leaf": ["y"]}, MESSAGE_BODY, {}, deep_body)
