@@ -44,11 +44,14 @@ IDENTITY: dict[str, Callable[[Item], Any]] = {
     "DescribeSecurityGroups": lambda i: i["GroupId"], "DescribeSubnets": lambda i: i["SubnetId"],
     "DescribeTags": lambda i: (i["ResourceId"], i["Key"]),
     "DescribeVpcPeeringConnections": lambda i: i["VpcPeeringConnectionId"], "DescribeVpcs": lambda i: i["VpcId"],
+    "DescribeVolumes": lambda i: i["VolumeId"], "DescribeVolumeStatus": lambda i: i["VolumeId"],
+    "DescribeVolumesModifications": lambda i: i["VolumeId"], "DescribeSnapshots": lambda i: i["SnapshotId"],
 }
 #: Operations on things without tags: their reference pages list no tag filter, and EC2 refuses one
 #: (``describe-instance-status --filters Name=tag:Name,...`` answers "The filter 'tag:Name' is invalid").
 NO_TAG_FILTERS = {"DescribeAvailabilityZones", "DescribeIamInstanceProfileAssociations", "DescribeInstanceStatus",
-                  "DescribeInstanceTypeOfferings", "DescribeInstanceTypes", "DescribeRegions"}
+                  "DescribeInstanceTypeOfferings", "DescribeInstanceTypes", "DescribeRegions", "DescribeVolumeStatus",
+                  "DescribeVolumesModifications"}
 #: Taggable, but the subject has none (the cloud's own images).
 UNTAGGED = NO_TAG_FILTERS | {"DescribeImages"}
 #: Parameters every call of the operation carries (instance status lists pending instances only if asked).
@@ -161,6 +164,10 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
     iam.add_role_to_instance_profile(InstanceProfileName="walk", RoleName="walk")
     association = ec2.associate_iam_instance_profile(InstanceId=instance, IamInstanceProfile={"Name": "walk"})[
         "IamInstanceProfileAssociation"]["AssociationId"]
+    volume = _attached_volume(cloud, ec2, image, unique)
+    snapshot = ec2.create_snapshot(VolumeId=volume, Description="walk", TagSpecifications=tagged("snapshot", unique))[
+        "SnapshotId"]
+    ec2.modify_volume(VolumeId=volume, Size=8, VolumeType="gp3", Iops=3500)
     return {"ec2": ec2, "subjects": {
         "DescribeAddresses": address, "DescribeAvailabilityZones": "home-1b",
         "DescribeEgressOnlyInternetGateways": eigw, "DescribeHosts": host,
@@ -171,7 +178,27 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
         "DescribeNetworkAcls": acl, "DescribeNetworkInterfaces": interface,
         "DescribePlacementGroups": placement_group, "DescribeRegions": "home-1", "DescribeRouteTables": table,
         "DescribeSecurityGroupRules": rule, "DescribeSecurityGroups": group, "DescribeSubnets": subnet,
-        "DescribeTags": (vpc, "walk"), "DescribeVpcPeeringConnections": peering, "DescribeVpcs": vpc}}
+        "DescribeTags": (vpc, "walk"), "DescribeVpcPeeringConnections": peering, "DescribeVpcs": vpc,
+        "DescribeVolumes": volume, "DescribeVolumeStatus": volume, "DescribeVolumesModifications": volume,
+        "DescribeSnapshots": snapshot}}
+
+
+def _attached_volume(cloud: CloudletProcess, ec2: Client, image: str, unique: str) -> str:
+    """A volume attached to a second instance (running: the walk's own stays pending), its host playing the
+    agents (contract C)."""
+    host = "h-walkvmfake0"
+    instance = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 Placement={"AvailabilityZone": "home-1b"})["Instances"][0]["InstanceId"]
+    agent_rpc(cloud, "POST", f"/hosts/{host}/instances", {
+        "complete": False, "instances": [{"instance_id": instance, "power": "running"}]})
+    volume = ec2.create_volume(AvailabilityZone="home-1b", Size=1, VolumeType="gp2",
+                               TagSpecifications=tagged("volume", unique))["VolumeId"]
+    agent_rpc(cloud, "POST", f"/hosts/{host}/volumes", {"volumes": {volume: {"state": "available"}}})
+    ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+    agent_rpc(cloud, "POST", f"/hosts/{host}/instances", {
+        "complete": False, "instances": [{"instance_id": instance, "power": "running"}],
+        "volumes": {instance: [volume]}})
+    return volume
 
 
 def listed(ec2: Client, operation: str, filters: list[dict[str, Any]] | None = None) -> list[Item]:
