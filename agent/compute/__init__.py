@@ -10,6 +10,8 @@
 - :mod:`~agent.compute.vif`: taps and the plugger interface the VPC dataplane implements.
 - :mod:`~agent.compute.probe`: does KVM really work here, or must guests run under TCG.
 - :mod:`~agent.compute.reconcile`: desired vs existing -> actions, after restarts and periodically.
+- :mod:`~agent.compute.attachments`: EBS volumes attached to each domain (plan, iotune, LUKS secrets).
+- :mod:`~agent.compute.service` / :mod:`~agent.compute.link`: the ``instances`` reconciler and its RPC calls.
 - :mod:`~agent.compute.setup`: what the agent calls at start (host prep, accelerator, driver);
   :mod:`~agent.compute.host`: the host preparation itself (/dev/kvm access for libvirt).
 

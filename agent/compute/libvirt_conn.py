@@ -161,14 +161,23 @@ class Domain:
         if stats.get("type") != libvirt.VIR_DOMAIN_JOB_COMPLETED:
             raise OSError(f"the copy of {target} of {self.name} failed: {stats.get('errmsg', 'job not completed')}")
 
-    def detach(self, device_xml: str, alias: str, timeout: float) -> bool:
-        """Remove a device from the definition and, if running, from the guest; True once the guest has
-        released it (within ``timeout`` s). The definition change happens at once in any case."""
-        if not self.is_running():
+    def detach(self, device_xml: str, alias: str, timeout: float, *, live: bool, config: bool) -> bool:
+        """Remove a device from the definition (``config``) and from the running guest (``live``); True once
+        the guest has released it (within ``timeout`` s). A live removal is asynchronous: the guest must let
+        go, and libvirt says it did with a DEVICE_REMOVED event. Asking again while the guest still holds the
+        device (a retry after a timeout) only repeats the live request: the definition changed the first time.
+        """
+        if config:
             self.handle.detachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        if not live:
             return True
         with self.connection.device_removal(self.name, alias) as removed:
-            self.handle.detachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            try:
+                self.handle.detachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            except libvirt.libvirtError as exc:
+                if not is_not_running(exc):
+                    raise
+                return True  # the domain stopped meanwhile: nothing live to release
             deadline = time.monotonic() + timeout
             while not removed.wait(0.2):
                 # libvirt waits for the removal itself for a few seconds and may have finished already.

@@ -263,11 +263,13 @@ class LibvirtDriver(ComputeDriver):
     def detach_volume(self, instance_id: str, volume_id: str, *, timeout: float = 30.0) -> None:
         domain = self._domain(instance_id)
         serial = volume_serial(volume_id)
-        disk = domain.description().disk_by_serial(serial) or domain.description(inactive=True).disk_by_serial(serial)
+        live = domain.description().disk_by_serial(serial) if domain.is_running() else None
+        config = domain.description(inactive=True).disk_by_serial(serial)
+        disk = live or config
         if disk is None:
             raise VolumeNotAttached(f"volume {volume_id} is not attached to {instance_id}")
         try:
-            released = domain.detach(disk.xml, disk.alias, timeout)
+            released = domain.detach(disk.xml, disk.alias, timeout, live=live is not None, config=config is not None)
         except libvirt.libvirtError as exc:
             raise ComputeError(f"cannot detach {volume_id} from {instance_id}: {exc}") from exc
         if not released:
