@@ -251,6 +251,15 @@ def test_a_disabled_customer_key_keeps_its_volumes_out_of_instances(ic: Instance
     ic.refused("CreateVolume", encrypted, "IncorrectState")
     kms(ic, "EnableKey", {"KeyId": key_id})
     assert plugged(ic, instance_id)[0]["volume_id"] == first
+    ic.call("StopInstances", {"InstanceIds": [instance_id]})
+    ic.report(HOST_A, {instance_id: "shutoff"})
+    kms(ic, "DisableKey", {"KeyId": key_id})
+    started = ic.call("StartInstances", {"InstanceIds": [instance_id]})["StartingInstances"][0]
+    assert started["CurrentState"]["Name"] == "stopped"  # as EC2: it cannot start without its volume's key
+    assert ic.instance(instance_id)["StateReason"]["Code"] == "Client.InvalidKMSKey.InvalidState"
+    kms(ic, "EnableKey", {"KeyId": key_id})
+    assert ic.call("StartInstances", {"InstanceIds": [instance_id]})["StartingInstances"][0][
+        "CurrentState"]["Name"] == "pending"
 
 
 def test_modify_volume_grows_through_modifying_optimizing_completed(ic: InstanceCloud,

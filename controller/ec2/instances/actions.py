@@ -38,6 +38,7 @@ from controller.ec2.instances.lifecycle import Observation, Transition
 from controller.ec2.instances.views import caller_instance, state_output
 from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.tags import drop_tags
+from controller.ec2.volumes import encryption
 from controller.ec2.volumes import records as volume_records
 from controller.ec2.vpc import eni_records, state
 from controller.ec2.vpc.state import write
@@ -180,6 +181,8 @@ def start_instances(ctx: RequestContext, params: Params) -> Params:
         transition = lifecycle.start(row["instance_id"], row["state"], now)
         if transition.state != row["state"]:
             check_room_on_host(conn, ctx.cloud, row)
+            if encryption.volumes_without_key(ctx.cloud, conn, row["instance_id"]):
+                return Transition(lifecycle.STOPPED, encryption.INVALID_KMS_KEY)  # as EC2: back to stopped
         return transition
 
     return {"StartingInstances": _bulk(ctx, params, decide)}

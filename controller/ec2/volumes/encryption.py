@@ -21,7 +21,7 @@ from controller.api import Params, RequestContext
 from controller.config import Config
 from controller.ec2.errors import require
 from controller.ec2.operation import vpc_operation
-from controller.ec2.volumes.state import encryption_defaults
+from controller.ec2.volumes.state import attachments, encryption_defaults, volumes
 from controller.errors import ServiceError, error
 from controller.kms import lookup as kms
 from controller.state import Database
@@ -106,6 +106,26 @@ def usable(ctx: RequestContext, volume: Any) -> None:
     except ServiceError as exc:
         raise KmsKeyInvalidState(f"The volume '{volume_id}' cannot be used: its KMS key is not usable "
                                  f"(Client.InvalidKMSKey.InvalidState: {exc.code}).") from None
+
+
+def volumes_without_key(cloud: Any, conn: Connection, instance_id: str) -> list[str]:
+    """The encrypted volumes attached to an instance whose KMS key cannot open their data key now: the
+    instance cannot start with them (StartInstances leaves it stopped, Client.InvalidKMSKey.InvalidState)."""
+    rows = conn.execute(select(volumes.c.volume_id, volumes.c.account_id, volumes.c.data_key, volumes.c.key_context)
+                        .join(attachments, attachments.c.volume_id == volumes.c.volume_id)
+                        .where(attachments.c.instance_id == instance_id, volumes.c.data_key.is_not(None))).all()
+    failing = []
+    for volume_id, account, data_key, key_context in rows:
+        try:
+            kms.decrypt(cloud, account, data_key, context(key_context or volume_id))
+        except ServiceError:
+            failing.append(volume_id)
+    return failing
+
+
+#: The StateReason of an instance that could not start because a volume's KMS key is not usable.
+INVALID_KMS_KEY = ("Client.InvalidKMSKey.InvalidState",
+                   "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state")
 
 
 # --- the account's defaults ----------------------------------------------------------------------------------
