@@ -173,7 +173,7 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each measurement")
-    parser.add_argument("--streams", type=int, default=4, help="concurrent producer/consumer streams")
+    parser.add_argument("--streams", type=int, default=8, help="concurrent producer/consumer streams")
     parser.add_argument("--samples", type=int, default=40, help="long-poll wake-ups to time")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-sqs-"))

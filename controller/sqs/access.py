@@ -29,8 +29,11 @@ _SHAREABLE_ACTIONS = frozenset({
 
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     """The queue's owner, policy and tags, for IAM; None when no such queue exists."""
-    with ctx.cloud.db.read() as conn:
-        queue = records.find_by_arn(conn, ctx.cloud, arn)
+    cache = records.cache_of(ctx.cloud)
+    queue = cache.peek(arn) if cache is not None else None
+    if queue is None:
+        with ctx.cloud.db.read() as conn:
+            queue = records.find_by_arn(conn, ctx.cloud, arn)
     if queue is None:
         return None
     return ResourceInfo(owner_account=queue.account_id, policy=queue.attributes.get("Policy"), tags=queue.tags)

@@ -133,6 +133,10 @@ class QueueCache:
                     self._rows[arn] = queue
         return queue
 
+    def peek(self, arn: str) -> Queue | None:
+        """The cached row, without a database read (None when it is not cached)."""
+        return self._rows.get(arn)
+
     def forget(self) -> None:
         with self._lock:
             self._generation += 1
