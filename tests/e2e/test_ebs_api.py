@@ -204,7 +204,8 @@ def test_filters_and_pages(cloudlet: CloudletProcess, account: Account, host: st
     statuses = ec2.describe_volume_status(VolumeIds=made)["VolumeStatuses"]
     assert {s["VolumeStatus"]["Status"] for s in statuses} == {"ok"}
     refused(ec2.describe_volumes, "InvalidParameterCombination", VolumeIds=made[:1], MaxResults=5)
-    refused(ec2.describe_volumes, "InvalidParameterValue", MaxResults=1000)
+    refused(ec2.describe_volumes, "InvalidParameterValue", MaxResults=2)
+    assert len(ec2.describe_volumes(Filters=mine, MaxResults=1000)["Volumes"]) == 6  # more than 500: 500 at most
     for volume_id in made:
         ec2.delete_volume(VolumeId=volume_id)
     deleting = ec2.describe_volumes(Filters=[*mine, {"Name": "status", "Values": ["deleting"]}])["Volumes"]

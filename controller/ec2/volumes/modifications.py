@@ -24,6 +24,7 @@ from controller.ec2.ids import VOLUME
 from controller.ec2.operation import arns, vpc_operation
 from controller.ec2.volumes import records, rules
 from controller.ec2.volumes.state import modifications, volumes
+from controller.ec2.volumes.volumes import capped
 from controller.ec2.vpc.state import write
 from controller.errors import error
 from controller.state import utcnow
@@ -133,8 +134,8 @@ def describe_volumes_modifications(ctx: RequestContext, params: Params) -> Param
         if volume_id not in modified:
             raise InvalidVolumeModificationNotFound(f"Modification for volume '{volume_id}' does not exist.")
     items = [output(r, now) for r in rows if not wanted or r["volume_id"] in wanted]
-    listed, token = describe(items, params, key="VolumeId", fields=MODIFICATION_FILTERS, page_limits=(5, 500),
-                             tags_key=None)
+    listed, token = describe(items, capped(params, 500), key="VolumeId", fields=MODIFICATION_FILTERS,
+                             page_limits=(5, 500), tags_key=None)
     return listing("VolumesModifications", listed, token)
 
 

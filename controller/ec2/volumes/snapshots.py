@@ -38,6 +38,7 @@ from controller.ec2.tags import (
 from controller.ec2.volumes import encryption, records, snapshot_records, snapshot_store
 from controller.ec2.volumes.snapshot_records import image_snapshot_output, snapshot_output
 from controller.ec2.volumes.state import snapshot_permissions, snapshots
+from controller.ec2.volumes.volumes import capped
 from controller.ec2.vpc.state import write
 from controller.errors import ServiceError, error
 from controller.state import utcnow
@@ -190,8 +191,8 @@ def describe_snapshots(ctx: RequestContext, params: Params) -> Params:
             images = {i["SnapshotId"] for i in items if i["VolumeId"] == snapshot_records.NO_VOLUME
                       and (i["OwnerId"] in users or i.get("OwnerAlias") == "amazon")}
             items = [i for i in items if i["SnapshotId"] in allowed | images]
-    listed, token = describe(items, params, key="SnapshotId", fields=SNAPSHOT_FILTERS, ids_param="SnapshotIds",
-                             kind=SNAPSHOT, page_limits=(5, 1000))
+    listed, token = describe(items, capped(params, 1000), key="SnapshotId", fields=SNAPSHOT_FILTERS,
+                             ids_param="SnapshotIds", kind=SNAPSHOT, page_limits=(5, 1000))
     return listing("Snapshots", listed, token)
 
 

@@ -150,9 +150,17 @@ def describe_volumes(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(volumes).where(volumes.c.account_id == ctx.account_id)).mappings().all()
         items = records.volume_outputs(conn, ctx.cloud.config, ctx.account_id, rows)
-    listed, token = describe(items, params, key="VolumeId", fields=VOLUME_FILTERS, ids_param="VolumeIds",
-                             kind=VOLUME, page_limits=(5, 500))
+    listed, token = describe(items, capped(params, 500), key="VolumeId", fields=VOLUME_FILTERS,
+                             ids_param="VolumeIds", kind=VOLUME, page_limits=(5, 500))
     return listing("Volumes", listed, token)
+
+
+def capped(params: Params, most: int) -> Params:
+    """The request with MaxResults above ``most`` lowered to it: EBS's Describe calls answer at most that many
+    items then, rather than refusing (values under 5 are refused)."""
+    if (params.get("MaxResults") or 0) > most:
+        return {**params, "MaxResults": most}
+    return params
 
 
 def _check_ids(wanted: list[str] | None) -> None:
@@ -181,8 +189,8 @@ def describe_volume_status(ctx: RequestContext, params: Params) -> Params:
         rows = conn.execute(select(volumes).where(volumes.c.account_id == ctx.account_id,
                                                   volumes.c.state != records.DELETING)).mappings().all()
         items = [status_item(v) for v in records.volume_outputs(conn, ctx.cloud.config, ctx.account_id, rows)]
-    listed, token = describe(items, params, key="VolumeId", fields=STATUS_FILTERS, ids_param="VolumeIds",
-                             kind=VOLUME, page_limits=(5, 1000), tags_key=None)
+    listed, token = describe(items, capped(params, 1000), key="VolumeId", fields=STATUS_FILTERS,
+                             ids_param="VolumeIds", kind=VOLUME, page_limits=(5, 1000), tags_key=None)
     return listing("VolumeStatuses", listed, token)
 
 
