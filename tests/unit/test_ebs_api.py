@@ -73,6 +73,8 @@ def test_create_volume_is_creating_until_its_host_made_the_file(ic: InstanceClou
     again = ic.call("CreateVolume", {"AvailabilityZone": "home-1a", "Size": 1, "ClientToken": "t1"})
     assert ic.call("CreateVolume", {"AvailabilityZone": "home-1a", "Size": 1, "ClientToken": "t1"})[
         "VolumeId"] == again["VolumeId"]
+    ic.refused("CreateVolume", {"AvailabilityZone": "home-1a", "Size": 2, "ClientToken": "t1"},
+               "IdempotentParameterMismatch")
 
 
 def test_create_volume_refusals(ic: InstanceCloud) -> None:
@@ -260,6 +262,25 @@ def test_a_disabled_customer_key_keeps_its_volumes_out_of_instances(ic: Instance
     kms(ic, "EnableKey", {"KeyId": key_id})
     assert ic.call("StartInstances", {"InstanceIds": [instance_id]})["StartingInstances"][0][
         "CurrentState"]["Name"] == "pending"
+
+
+def test_a_snapshot_of_an_encrypted_volume_restores_encrypted_with_the_same_data_key(ic: InstanceCloud) -> None:
+    source = ic.call("CreateVolume", {"AvailabilityZone": "home-1a", "Size": 1, "Encrypted": True})
+    key = made(ic)[source["VolumeId"]]["encryption_key"]
+    snapshot_id = ic.call("CreateSnapshot", {"VolumeId": source["VolumeId"]})["SnapshotId"]
+    reports.store_upload(ic.cloud, HOST_A, snapshot_id, io.BytesIO(b"QFI\xfb luks"))
+    storage_report(ic, complete=False, snapshots={snapshot_id: {"state": "completed"}})
+    snapshot = ic.call("DescribeSnapshots", {"SnapshotIds": [snapshot_id]})["Snapshots"][0]
+    assert snapshot["Encrypted"] and snapshot["KmsKeyId"] == source["KmsKeyId"]
+    restored = ic.call("CreateVolume", {"AvailabilityZone": "home-1a", "SnapshotId": snapshot_id})
+    assert restored["Encrypted"] and restored["KmsKeyId"] == source["KmsKeyId"]  # cannot be dropped
+    listed = next(v for v in section(ic)["volumes"] if v["volume_id"] == restored["VolumeId"])
+    assert listed["encryption_key"] == key  # the blocks it restores are encrypted with the source's key
+    other_key = kms(ic, "CreateKey", {})["KeyMetadata"]["KeyId"]
+    ic.refused("CreateVolume", {"AvailabilityZone": "home-1a", "SnapshotId": snapshot_id, "Encrypted": True,
+                                "KmsKeyId": other_key}, "UnsupportedOperation")
+    ic.refused("ModifySnapshotAttribute", {"SnapshotId": snapshot_id, "Attribute": "createVolumePermission",
+                                           "OperationType": "add", "GroupNames": ["all"]}, "OperationNotPermitted")
 
 
 def test_modify_volume_grows_through_modifying_optimizing_completed(ic: InstanceCloud,

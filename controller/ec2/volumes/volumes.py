@@ -33,6 +33,7 @@ from controller.state import utcnow
 
 InvalidZoneNotFound = error("InvalidZone.NotFound")
 VolumeInUse = error("VolumeInUse")
+IdempotentParameterMismatch = error("IdempotentParameterMismatch")
 InsufficientVolumeCapacity = error("InsufficientVolumeCapacity", 500, sender_fault=False)
 
 #: API_DescribeVolumes.html
@@ -76,6 +77,10 @@ def create_volume(ctx: RequestContext, params: Params) -> Params:
             again = conn.execute(select(volumes).where(volumes.c.account_id == ctx.account_id,
                                                        volumes.c.client_token == token)).mappings().first()
             if again is not None:
+                if (again["availability_zone"], again["volume_type"]) != (zone, kind) or \
+                        params.get("Size") not in (None, again["size_gib"]):
+                    raise IdempotentParameterMismatch("The client token has already been used with a different "
+                                                      "request.")
                 return records.volume_outputs(conn, ctx.cloud.config, ctx.account_id, [again])[0]
         source = snapshot_records.restorable(conn, ctx.account_id, params["SnapshotId"]) \
             if params.get("SnapshotId") else None
