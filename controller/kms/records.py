@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 
 ENABLED, DISABLED, PENDING_DELETION = "Enabled", "Disabled", "PendingDeletion"
 SYMMETRIC = key_specs.SYMMETRIC
-#: Services whose AWS managed key (``alias/aws/<name>``) is made on first use.
-MANAGED_KEY_SERVICES = ("ebs", "s3", "sqs", "sns", "lambda", "elasticfilesystem")
+#: Services whose AWS managed key (``alias/aws/<name>``) is made on first use, and what the key protects
+#: (its description: "Default key that protects my S3 objects when no other key is defined").
+MANAGED_KEY_PROTECTS = {"ebs": "EBS volumes", "s3": "S3 objects", "sqs": "SQS messages", "sns": "SNS data",
+                        "lambda": "Lambda functions", "elasticfilesystem": "EFS filesystems"}
+MANAGED_KEY_SERVICES = tuple(MANAGED_KEY_PROTECTS)
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,8 @@ def resolve(cloud: Cloud, account_id: str, region: str, ref: str, *, create_mana
         row = find_key(conn, account_id, ref, now)
         if row is None:
             key_id = create_key(cloud, conn, account_id, where, manager="AWS",
-                                description=f"Default key that protects my {service.upper()} data when no "
-                                            f"other key is defined",
+                                description=f"Default key that protects my {MANAGED_KEY_PROTECTS[service]} "
+                                            f"when no other key is defined",
                                 policy=policies.managed_key_policy(where.partition, region, account_id, service))
             add_alias(conn, account_id, region, f"alias/aws/{service}", key_id, now)
             row = find_key(conn, account_id, ref, now)
