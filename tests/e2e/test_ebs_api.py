@@ -176,7 +176,7 @@ def test_aws_errors_over_the_wire(cloudlet: CloudletProcess, account: Account, h
     mappings = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0][
         "BlockDeviceMappings"]
     root = next(m["Ebs"]["VolumeId"] for m in mappings if m["DeviceName"] == "/dev/xvda")
-    refused(ec2.detach_volume, "OperationNotPermitted", VolumeId=root)
+    assert "Unable to detach root volume" in refused(ec2.detach_volume, "IncorrectState", VolumeId=root)
     refused(ec2.modify_volume, "InvalidParameterValue", VolumeId=volume_id, Size=0)
     ec2.terminate_instances(InstanceIds=[instance_id])
 

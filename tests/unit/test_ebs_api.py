@@ -122,7 +122,7 @@ def test_attach_detach_through_the_agents_reports(ic: InstanceCloud) -> None:
     assert [v["VolumeId"] for v in filtered["Volumes"]] == [volume_id]
     ic.refused("DeleteVolume", {"VolumeId": volume_id}, "VolumeInUse")
     root = next(m["Ebs"]["VolumeId"] for m in mappings if m["DeviceName"] == "/dev/xvda")
-    ic.refused("DetachVolume", {"VolumeId": root}, "OperationNotPermitted")
+    ic.refused("DetachVolume", {"VolumeId": root}, "IncorrectState")  # the root of a running instance
     ic.refused("DetachVolume", {"VolumeId": volume_id, "InstanceId": other_zone}, "InvalidAttachment.NotFound")
     assert ic.call("DetachVolume", {"VolumeId": volume_id})["State"] == "detaching"
     assert plugged(ic, instance_id) == []

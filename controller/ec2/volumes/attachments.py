@@ -16,7 +16,6 @@ from controller.ec2.errors import (
     IncorrectState,
     InvalidParameterCombination,
     InvalidParameterValue,
-    OperationNotPermitted,
     UnsupportedOperation,
     require,
 )
@@ -119,7 +118,7 @@ def detach_volume(ctx: RequestContext, params: Params) -> Params:
         instance = _instance(conn, ctx.account_id, attachment["instance_id"])
         if attachment["is_root"]:
             if instance["state"] != lifecycle.STOPPED:
-                raise OperationNotPermitted(f"Unable to detach root volume '{volume_id}' from instance "
+                raise IncorrectState(f"Unable to detach root volume '{volume_id}' from instance "
                                             f"'{instance['instance_id']}'")
             raise UnsupportedOperation("Cloudlet keeps a root volume with its instance: detaching the root volume of "
                                        "a stopped instance is not supported.")
