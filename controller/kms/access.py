@@ -140,9 +140,9 @@ def on_blob_key(ctx: RequestContext, params: Params) -> list[str]:
     context_keys(ctx, params)
     parsed = ciphers.open_blob(params["CiphertextBlob"])
     with ctx.cloud.db.read() as conn:
-        row = conn.execute(select(state.keys.c.arn).where(state.keys.c.key_id == parsed.key_id)).first()
-    if row is None:
+        row = conn.execute(select(state.keys).where(state.keys.c.key_id == parsed.key_id)).mappings().first()
+    if row is None or records.key_state(row, utcnow()) is None:
         if params.get("KeyId"):
             resolve_key(ctx, params["KeyId"])
-        raise ciphers.InvalidCiphertextException("")
-    return [row.arn]
+        raise records.key_gone(records.Region.of(ctx.cloud, ctx.region), ctx.account_id, parsed.key_id, row)
+    return [row["arn"]]

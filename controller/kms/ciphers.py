@@ -45,15 +45,19 @@ def open_blob(data: bytes) -> blob.Blob:
         raise InvalidCiphertextException("") from None
 
 
-def decrypt(cloud: Cloud, where: records.Region, data: bytes, context: Mapping[str, str] | None, *,
-            operation: str = "Decrypt", expected_key: RowMapping | None = None) -> tuple[RowMapping, bytes]:
-    """The key a blob names and its plaintext; ``expected_key`` (Decrypt's KeyId) must be that key."""
+def decrypt(cloud: Cloud, where: records.Region, account_id: str, data: bytes, context: Mapping[str, str] | None,
+            *, operation: str = "Decrypt", expected_key: RowMapping | None = None) -> tuple[RowMapping, bytes]:
+    """The key a blob names and its plaintext; ``expected_key`` (Decrypt's KeyId) must be that key.
+
+    A blob whose key has been deleted answers NotFoundException (``account_id``, the caller's, names it
+    once its row is gone).
+    """
     parsed = open_blob(data)
     with cloud.db.read() as conn:
         row = conn.execute(records.state.keys.select().where(records.state.keys.c.key_id == parsed.key_id)
                            ).mappings().first()
         if row is None or records.key_state(row, utcnow()) is None:
-            raise InvalidCiphertextException("")
+            raise records.key_gone(where, account_id, parsed.key_id, row)
         if expected_key is not None and expected_key["key_id"] != row["key_id"]:
             raise IncorrectKeyException("The key ID in the request does not identify a KMS key that can perform "
                                         "this operation.")

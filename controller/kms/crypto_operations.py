@@ -109,7 +109,7 @@ def decrypt(ctx: RequestContext, params: Params) -> Params:
     expected = resolve_key(ctx, params["KeyId"]) if params.get("KeyId") else None
     parsed = ciphers.open_blob(params["CiphertextBlob"])
     _dry_run(params)
-    row, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), params["CiphertextBlob"],
+    row, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), ctx.account_id, params["CiphertextBlob"],
                                      params.get("EncryptionContext"), expected_key=expected)
     _check_algorithm(row, params.get("EncryptionAlgorithm"))
     return {"KeyId": row["arn"], "Plaintext": plaintext, "EncryptionAlgorithm": SYMMETRIC_ALGORITHM,
@@ -139,8 +139,8 @@ def _open_source(ctx: RequestContext, source: Params) -> tuple[Any, bytes, str, 
         return asymmetric_key, asymmetric.rsa_decrypt(ctx, asymmetric_key, source), source["EncryptionAlgorithm"], None
     expected = resolve_key(ctx, source["KeyId"]) if source.get("KeyId") else None
     parsed = ciphers.open_blob(source["CiphertextBlob"])
-    row, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), source["CiphertextBlob"], source["EncryptionContext"],
-                                     operation="ReEncrypt", expected_key=expected)
+    row, plaintext = ciphers.decrypt(ctx.cloud, _region(ctx), ctx.account_id, source["CiphertextBlob"],
+                                     source["EncryptionContext"], operation="ReEncrypt", expected_key=expected)
     _check_algorithm(row, source["EncryptionAlgorithm"])
     return row, plaintext, SYMMETRIC_ALGORITHM, views.material_id(row["key_id"], parsed.material_version)
 

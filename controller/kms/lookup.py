@@ -50,7 +50,8 @@ def generate_data_key(cloud: Cloud, account_id: str, key_ref: str, context: dict
 
 def decrypt(cloud: Cloud, account_id: str, ciphertext: bytes, context: dict[str, str]) -> bytes:
     """The plaintext of a blob made by :func:`generate_data_key` (or Encrypt) with the same context."""
-    _, plaintext = ciphers.decrypt(cloud, records.Region.of(cloud, cloud.config.region), ciphertext, context)
+    _, plaintext = ciphers.decrypt(cloud, records.Region.of(cloud, cloud.config.region), account_id, ciphertext,
+                                   context)
     return plaintext
 
 

@@ -106,6 +106,12 @@ def not_found(region: Region, account_id: str, ref: str) -> NotFoundException:
     return NotFoundException(f"Key '{region.key_arn(account or account_id, name)}' does not exist")
 
 
+def key_gone(where: Region, account_id: str, key_id: str, row: RowMapping | None) -> NotFoundException:
+    """AWS's NotFoundException for a ciphertext whose key was deleted (its row purged, or past its date)."""
+    arn = row["arn"] if row is not None else where.key_arn(account_id, key_id)
+    return NotFoundException(f"Key '{arn}' does not exist")
+
+
 def managed_service(ref: str) -> str | None:
     """The service of an AWS managed key alias (``alias/aws/s3`` -> ``s3``), if it is one AWS predefines."""
     kind, _, name = split_reference(ref)

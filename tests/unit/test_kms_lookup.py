@@ -92,3 +92,12 @@ def test_disabled_and_pending_deletion_keys_refuse_cryptography(cloud: Cloud) ->
     with pytest.raises(ServiceError) as gone:
         lookup.resolve_key(cloud, ACCOUNT, key_id)
     assert gone.value.code == "NotFoundException"
+    with pytest.raises(ServiceError) as unreadable:
+        lookup.decrypt(cloud, ACCOUNT, blob, {})
+    assert (unreadable.value.code, unreadable.value.message) == (
+        "NotFoundException", f"Key 'arn:aws:kms:home-1:{ACCOUNT}:key/{key_id}' does not exist")
+    with cloud.db.begin() as conn:
+        records.purge_deleted(conn, utcnow())
+    with pytest.raises(ServiceError) as purged:
+        lookup.decrypt(cloud, ACCOUNT, blob, {})
+    assert purged.value.code == "NotFoundException"
