@@ -32,6 +32,7 @@ class QueueSignals:
         self._condition = threading.Condition()
         self._versions: dict[int, int] = {}
         self._subscribed: set[int] = set()
+        self._closed = False
 
     def version(self, queue_id: int) -> int:
         """The queue's counter now; take it before looking for messages, then :meth:`wait` on it."""
@@ -44,7 +45,14 @@ class QueueSignals:
     def wait(self, queue_id: int, seen: int, timeout: float) -> bool:
         """Wait until a commit announced the queue after ``seen`` was read, or ``timeout``; True if one did."""
         with self._condition:
-            return self._condition.wait_for(lambda: self._versions.get(queue_id, 0) != seen, timeout)
+            return self._condition.wait_for(lambda: self._closed or self._versions.get(queue_id, 0) != seen,
+                                            timeout)
+
+    def close(self) -> None:
+        """Wake every waiter for good (shutdown): long polls then answer with what they have."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
 
     def _bump(self, queue_id: int) -> None:
         with self._condition:
@@ -80,6 +88,7 @@ class SqsRuntime:
 
     def close(self) -> None:
         self.stopping.set()
+        self.signals.close()
         self.committer.close()
         for worker in [self._sweeper, *self.move_workers.values()]:
             if worker is not None:
