@@ -26,7 +26,6 @@ from agent.compute.spec import IoTune, VolumeSpec
 
 log = logging.getLogger("cloudlet.agent.compute")
 
-MIB = 1 << 20
 #: How long one pass waits for a guest to release a volume before trying again on the next pass.
 DETACH_WAIT_SECONDS = 15.0
 
@@ -50,7 +49,7 @@ class WantedAttachment:
 
     @property
     def iotune(self) -> IoTune:
-        return IoTune(self.iops or None, self.throughput_mibps * MIB if self.throughput_mibps else None)
+        return IoTune.from_caps(self.iops, self.throughput_mibps)
 
 
 class Step(StrEnum):

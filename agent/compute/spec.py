@@ -90,6 +90,11 @@ class IoTune:
     total_iops_sec: int | None = None
     total_bytes_sec: int | None = None
 
+    @classmethod
+    def from_caps(cls, iops: int | None, throughput_mibps: int | None) -> IoTune:
+        """The caps of an EBS volume type (provisioned IOPS, throughput in MiB/s) as QEMU limits."""
+        return cls(iops or None, throughput_mibps * 2**20 if throughput_mibps else None)
+
     def as_libvirt(self) -> dict[str, int]:
         """The parameters of ``setBlockIoTune`` (0 lifts a cap)."""
         return {"total_iops_sec": self.total_iops_sec or 0, "total_bytes_sec": self.total_bytes_sec or 0}

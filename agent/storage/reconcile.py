@@ -12,6 +12,8 @@ Rules, per listed volume:
   about to be spawned: the compute reconciler makes that one);
 - a file smaller than ``size_bytes``: grown, through the hypervisor when a running guest has it attached
   (the guest must be told), else in the file; never shrunk;
+- a root volume whose disk has other I/O caps than its type's: retuned (other volumes get their caps with
+  their attachment, from the ``instances`` section);
 - a pool file whose volume is not listed, and that no domain uses: deleted with its data.
 """
 
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from agent.compute.spec import IoTune
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class WantedVolume:
                    item.get("encryption_key") or None, optional_int("iops"), optional_int("throughput_mibps"),
                    item.get("snapshot_encryption_key") or None)
 
+    @property
+    def iotune(self) -> IoTune:
+        return IoTune.from_caps(self.iops, self.throughput_mibps)
+
 
 @dataclass(frozen=True)
 class WantedSnapshot:
@@ -65,6 +73,7 @@ class Placement:
     instance_id: str
     source: Path
     running: bool
+    iotune: IoTune = IoTune()
 
 
 class Step(StrEnum):
@@ -74,6 +83,7 @@ class Step(StrEnum):
     RESTORE = "restore"
     GROW_FILE = "grow-file"
     GROW_LIVE = "grow-live"
+    RETUNE_ROOT = "retune-root"
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,8 @@ def plan(wanted: Iterable[WantedVolume], host: HostVolumes, pool_dir: Path) -> l
         outside = path.parent != pool_dir
         size = host.outside_sizes.get(volume_id) if outside else host.pool.get(volume_id)
         if size is None:
-            if volume_id in host.pending_roots:
-                continue
+            if outside or volume_id in host.pending_roots:
+                continue  # a root disk is compute's to make (and one whose size cannot be read is left alone)
             step = Step.RESTORE if want.snapshot_id else Step.CREATE
             actions.append(Action(step, volume_id, path, want.size_bytes))
         elif size < want.size_bytes:
@@ -126,5 +136,7 @@ def plan(wanted: Iterable[WantedVolume], host: HostVolumes, pool_dir: Path) -> l
                 actions.append(Action(Step.GROW_LIVE, volume_id, path, want.size_bytes, placement.instance_id))
             else:
                 actions.append(Action(Step.GROW_FILE, volume_id, path, want.size_bytes))
+        if outside and placement is not None and placement.iotune != want.iotune:
+            actions.append(Action(Step.RETUNE_ROOT, volume_id, path, instance_id=placement.instance_id))
     order = list(Step)
     return sorted(actions, key=lambda action: order.index(action.step))

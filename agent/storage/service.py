@@ -90,7 +90,7 @@ class VolumesReconciler:
     # --- one pass --------------------------------------------------------------------------------------------
 
     def _host(self) -> HostVolumes:
-        placements = {v.volume_id: Placement(v.instance_id, v.source, v.running)
+        placements = {v.volume_id: Placement(v.instance_id, v.source, v.running, v.iotune)
                       for v in self.driver().attached_volumes() if v.volume_id in self.wanted or
                       v.source.parent == self.pool.directory}
         outside = {}
@@ -133,6 +133,10 @@ class VolumesReconciler:
             case Step.GROW_LIVE:
                 with self.lock:
                     self.driver().resize_volume(action.instance_id, action.volume_id, action.size_bytes)
+            case Step.RETUNE_ROOT:
+                assert want is not None
+                with self.lock:
+                    self.driver().set_volume_iotune(action.instance_id, action.volume_id, want.iotune)
 
     def _sizes(self, host: HostVolumes) -> dict[str, int]:
         sizes = {}

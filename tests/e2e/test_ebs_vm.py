@@ -288,6 +288,11 @@ def test_gp3_caps_are_the_domains_iotune(env: Env, pair: tuple[str, str], moved:
         return f"<total_bytes_sec>{200 << 20}</total_bytes_sec>" in dumped
 
     wait_for(retuned, 60, "the new throughput cap on the live domain")
+    instance = env.instance(pair[1])
+    root = env.volume(next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
+                           if m["DeviceName"] == instance["RootDeviceName"]))
+    root_disk = next(d for d in xml.split("<disk")[1:] if root["VolumeId"].replace("-", "") in d)
+    assert f"<total_iops_sec>{root['Iops']}</total_iops_sec>" in root_disk  # root volumes are capped too
 
 
 def test_a_live_snapshot_restored_to_a_new_volume_holds_the_data(env: Env, pair: tuple[str, str],

@@ -66,6 +66,18 @@ def test_a_root_volume_lives_in_its_instance_directory_and_grows_there() -> None
     assert plan([want(A, 8)], state, POOL) == [Action(Step.GROW_LIVE, A, root, 8 * GIB, "i-0000000000000000a")]
 
 
+def test_a_root_volume_gets_the_caps_of_its_type() -> None:
+    root = Path("/compute/instances/i-0000000000000000a/root.qcow2")
+    placement = Placement("i-0000000000000000a", root, running=True)
+    gp3 = want(A, 8, iops=3000, throughput_mibps=125)
+    assert gp3.iotune == IoTune(3000, 125 << 20)
+    assert plan([gp3], host(placements={A: placement}, outside={A: 8 * GIB}), POOL) == [
+        Action(Step.RETUNE_ROOT, A, root, instance_id="i-0000000000000000a")]
+    tuned = Placement("i-0000000000000000a", root, running=True, iotune=IoTune(3000, 125 << 20))
+    assert plan([gp3], host(placements={A: tuned}, outside={A: 8 * GIB}), POOL) == []
+    assert plan([gp3], host(placements={A: tuned}), POOL) == []  # its size unreadable: nothing is made
+
+
 def test_a_listed_volume_keeps_its_pool_file_whatever_a_domain_says() -> None:
     root = Path("/compute/instances/i-0000000000000000a/root.qcow2")
     state = host({A: GIB}, {A: Placement("i-0000000000000000a", root, running=False)}, {A: GIB})
