@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from controller.api import Params, RequestContext, ResourceInfo
-from controller.iam.enforce import would_allow
+from controller.iam.enforce import check_action, would_allow
 from controller.kms import key_specs, policies, records, state, views
 from controller.kms.access import on_key, resolve_key
 from controller.kms.errors import (
@@ -82,6 +82,8 @@ def create_key(ctx: RequestContext, params: Params) -> Params:
     if policy is not None:
         policies.check_key_policy(policy)
     tags = check_tags(params.get("Tags"))
+    if tags:  # "To use the Tags parameter, you must have kms:TagResource permission in an IAM policy."
+        check_action(ctx, "kms:TagResource", ["*"], params)
     region = _region(ctx)
     with ctx.cloud.db.begin() as conn:
         records.purge_deleted(conn, utcnow())

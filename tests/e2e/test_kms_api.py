@@ -155,6 +155,16 @@ def test_iam_deny_wins(cloudlet: CloudletProcess, kms: Client, iam: Client, clea
     assert code == "AccessDeniedException" and "with an explicit deny in an identity-based policy" in message
 
 
+def test_tags_at_creation_need_tag_resource(cloudlet: CloudletProcess, iam: Client, cleanup: Cleanup,
+                                            unique: str) -> None:
+    creator = _user_kms(cloudlet, iam, cleanup, f"{unique}-creator", allow("kms:CreateKey"))
+    before = len(cloudlet.client("kms").list_keys(Limit=1000)["Keys"])
+    code, _, message = denied(creator.create_key, Tags=[{"TagKey": "team", "TagValue": "a"}])
+    assert code == "AccessDeniedException" and "kms:TagResource" in message
+    assert len(cloudlet.client("kms").list_keys(Limit=1000)["Keys"]) == before
+    assert creator.create_key()["KeyMetadata"]["KeyManager"] == "CUSTOMER"
+
+
 def test_rotation_keeps_old_ciphertexts_readable(kms: Client) -> None:
     key_id = _key(kms)["KeyId"]
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
