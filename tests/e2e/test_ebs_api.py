@@ -246,12 +246,16 @@ def test_snapshot_upload_restore_copy_and_share(cloudlet: CloudletProcess, accou
     assert permissions["CreateVolumePermissions"] == [{"UserId": other_id}]
     shared = other.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"]
     assert snapshot_id in {s["SnapshotId"] for s in shared}
-    assert other.create_volume(AvailabilityZone=ZONE, SnapshotId=snapshot_id)["Size"] == 2
+    theirs = other.create_volume(AvailabilityZone=ZONE, SnapshotId=snapshot_id)
+    assert theirs["Size"] == 2
     ec2.reset_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
     refused(other.create_volume, "InvalidSnapshot.NotFound", AvailabilityZone=ZONE, SnapshotId=snapshot_id)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]
     ami_snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     refused(ec2.delete_snapshot, "InvalidSnapshot.InUse", SnapshotId=ami_snapshot)
+    refused(ec2.delete_snapshot, "InvalidSnapshot.InUse", SnapshotId=snapshot_id)  # volumes are restoring from it
+    other.delete_volume(VolumeId=theirs["VolumeId"])
+    make_volumes(cloudlet, host)
     for snapshot in (copy_id, snapshot_id):
         ec2.delete_snapshot(SnapshotId=snapshot)
     refused(ec2.describe_snapshots, "InvalidSnapshot.NotFound", SnapshotIds=[snapshot_id])

@@ -194,6 +194,8 @@ def test_snapshots_upload_restore_share_and_delete(ic: InstanceCloud) -> None:
     assert ic.call("CreateVolume", {"AvailabilityZone": "home-1a", "SnapshotId": snapshot_id},
                    account=other)["Size"] == 2
     ic.call("ResetSnapshotAttribute", {"SnapshotId": snapshot_id, "Attribute": "createVolumePermission"})
+    ic.refused("DeleteSnapshot", {"SnapshotId": snapshot_id}, "InvalidSnapshot.InUse")  # volumes restore from it
+    made(ic)
     copy = ic.call("CopySnapshot", {"SourceSnapshotId": snapshot_id, "SourceRegion": ic.config.region})
     copied = ic.call("DescribeSnapshots", {"SnapshotIds": [copy["SnapshotId"]]})["Snapshots"][0]
     assert (copied["State"], copied["VolumeId"]) == ("completed", "vol-ffffffff")

@@ -200,6 +200,12 @@ def release_instance_volumes(conn: Connection, instance_id: str) -> None:
                      .values(state=DELETING))
 
 
+def restoring_from(conn: Connection, snapshot_id: str) -> list[str]:
+    """The volumes still being made from ``snapshot_id`` (their hosts read its data)."""
+    return [r[0] for r in conn.execute(select(volumes.c.volume_id).where(
+        volumes.c.snapshot_id == snapshot_id, volumes.c.state == CREATING).order_by(volumes.c.volume_id))]
+
+
 def forget_volume(conn: Connection, volume_id: str) -> None:
     """Remove a deleted volume's rows once its host no longer has its file."""
     conn.execute(delete(modifications).where(modifications.c.volume_id == volume_id))

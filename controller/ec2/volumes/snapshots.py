@@ -215,6 +215,9 @@ def delete_snapshot(ctx: RequestContext, params: Params) -> Params:
         if image_id is not None:
             raise InvalidSnapshotInUse(f"The snapshot {snapshot_id} is currently in use by {image_id}")
         row = _own_snapshot(conn, ctx.account_id, snapshot_id)
+        restoring = records.restoring_from(conn, snapshot_id)
+        if restoring:  # its data is still being copied into that volume (EBS would load it lazily)
+            raise InvalidSnapshotInUse(f"The snapshot {snapshot_id} is currently in use by {restoring[0]}")
         conn.execute(delete(snapshot_permissions).where(snapshot_permissions.c.snapshot_id == snapshot_id))
         conn.execute(delete(snapshots).where(snapshots.c.snapshot_id == snapshot_id))
         drop_tags(conn, [snapshot_id])
