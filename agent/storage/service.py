@@ -50,7 +50,7 @@ class VolumesReconciler:
         self.lock = lock
         self.pending_roots = pending_roots
         self.volumes_changed = volumes_changed
-        self.snapshots = Snapshotter(pool, link, driver, lock, self._snapshot_done)
+        self.snapshots = Snapshotter(pool, link, driver, lock, on_done=self._report)
         self.wanted: dict[str, WantedVolume] = {}
         self.errors: dict[str, str] = {}
         self.sizes: dict[str, int] = {}
@@ -159,9 +159,6 @@ class VolumesReconciler:
             self.snapshots.start(SnapshotJob(snapshot.snapshot_id, snapshot.volume_id, source, want.encryption_key))
 
     # --- reports ---------------------------------------------------------------------------------------------
-
-    def _snapshot_done(self) -> None:
-        self._report()
 
     def report_body(self) -> dict[str, Any]:
         volumes: dict[str, dict[str, Any]] = {}

@@ -246,7 +246,9 @@ def pair(env: Env) -> tuple[str, str]:
     launched = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", KeyName="k", MinCount=2, MaxCount=2,
                                  Placement={"AvailabilityZone": env.zone},
                                  BlockDeviceMappings=[{"DeviceName": root_device,
-                                                       "Ebs": {"DeleteOnTermination": False}}])["Instances"]
+                                                       "Ebs": {"DeleteOnTermination": False}},
+                                                      {"DeviceName": "/dev/sdb",
+                                                       "Ebs": {"VolumeSize": 1, "VolumeType": "gp3"}}])["Instances"]
     first, second = (i["InstanceId"] for i in launched)
     for instance_id in (first, second):
         wait_for(lambda i=instance_id: env.instance(i)["State"]["Name"] == "running", 120, f"{instance_id} running")
@@ -258,6 +260,15 @@ def pair(env: Env) -> tuple[str, str]:
 def moved(env: Env, pair: tuple[str, str]) -> dict[str, str]:
     """A gp3 volume written on A, moved to B; and the marker it holds."""
     return {"volume_id": create_volume(env, Size=1, VolumeType="gp3"), "marker": f"ebs-{secrets.token_hex(8)}"}
+
+
+def test_volumes_of_the_launch_are_attached_to_the_guest(env: Env, pair: tuple[str, str]) -> None:
+    for instance_id in pair:
+        extra = next(m["Ebs"]["VolumeId"] for m in env.instance(instance_id)["BlockDeviceMappings"]
+                     if m["DeviceName"] == "/dev/sdb")
+        wait_for(lambda i=instance_id, v=extra: env.volume(v)["Attachments"][0]["State"] == "attached", 60,
+                 f"{extra} attached at launch")
+        assert guest_sees(env, instance_id, extra)
 
 
 def test_bytes_written_on_a_are_read_on_b_after_detach_and_attach(env: Env, pair: tuple[str, str],
@@ -389,3 +400,20 @@ def test_a_root_volume_kept_at_termination_is_an_ordinary_volume_in_the_pool(env
     assert "backing file" not in info  # standalone: the AMI's base is flattened in
     assert marker.encode() in kept.read_bytes()
     attach(env, root_volume, pair[1], "/dev/sdl")
+
+
+def test_a_snapshot_of_a_running_root_volume_is_flattened_and_restores(env: Env, pair: tuple[str, str]) -> None:
+    ec2 = env.ec2()
+    marker = f"snaproot-{secrets.token_hex(8)}"
+    ssh(env, pair[1], f"echo {marker} > /root/snap-marker && sync")
+    instance = env.instance(pair[1])
+    root = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
+                if m["DeviceName"] == instance["RootDeviceName"])
+    snapshot_id = ec2.create_snapshot(VolumeId=root)["SnapshotId"]
+    snapshot = wait_for(lambda: (s := ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0])["State"]
+                        != "pending" and s, 120, "the root snapshot")
+    assert snapshot["State"] == "completed", snapshot.get("StateMessage")
+    restored = create_volume(env, SnapshotId=snapshot_id)
+    image = env.pool / f"{restored}.qcow2"
+    info = subprocess.run(["qemu-img", "info", "-U", image], capture_output=True, text=True, check=True).stdout
+    assert "backing file" not in info and marker.encode() in image.read_bytes()
