@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from controller.api import RequestContext
 from controller.sqs import batches, message_rules, receiving, records
-from controller.sqs.errors import MessageNotInflight, ServiceError, invalid_value
+from controller.sqs.errors import MessageNotInflight, ReceiptHandleIsInvalid, ServiceError, invalid_value
 from controller.sqs.records import Queue, now_ms, url_resources
 from controller.sqs.runtime import runtime
 from controller.sqs.service import api
@@ -33,22 +33,57 @@ def delete_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 
 
 def _delete(conn: Connection, queue: Queue, handle: receiving.Handle, text: str, now: int) -> None:
-    found = receiving.target(conn, queue, handle)
+    found = receiving.targets(conn, queue, [handle]).get(handle.seq)
+    if _deletes(queue, handle, text, found, now):
+        receiving.delete(conn, [handle])
+
+
+def _deletes(queue: Queue, handle: receiving.Handle, text: str, found: receiving.Target | None, now: int) -> bool:
+    """Whether deleting by ``handle`` removes the message (a gone message: success, nothing to do)."""
     if found is None:
-        return
-    if queue.fifo and (not found.current or found.visible_at <= now):
+        return False
+    current = found.current(handle)
+    if queue.fifo and (not current or found.visible_at <= now):
         raise invalid_value("ReceiptHandle", text, "The receipt handle has expired.")
-    if found.current:
-        receiving.delete(conn, handle)
+    return current
 
 
 @api.operation("DeleteMessageBatch", resources=url_resources, action="sqs:DeleteMessage")
 def delete_message_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Every entry's handle is looked up in one query and the deletions are one statement."""
     entries = params.get("Entries") or []
     batches.check_entries(entries, "DeleteMessageBatchRequestEntry")
-    return _each(ctx, params["QueueUrl"], entries,
-                 lambda conn, queue, entry, now: _delete(conn, queue, receiving.parse_handle(entry["ReceiptHandle"]),
-                                                         entry["ReceiptHandle"], now))
+
+    def delete(conn: Connection) -> dict[str, Any]:
+        queue = records.by_url(conn, ctx, params["QueueUrl"])
+        now = now_ms()
+        failed, handles = [], {}
+        for entry in entries:
+            try:
+                handle = receiving.parse_handle(entry["ReceiptHandle"])
+                if handle.queue_id != queue.queue_id:
+                    raise ReceiptHandleIsInvalid(f'The input receipt handle "{entry["ReceiptHandle"]}" is not a '
+                                                 "valid receipt handle.")
+                handles[entry["Id"]] = handle
+            except ServiceError as refused:
+                failed.append(message_rules.error_entry(entry["Id"], refused))
+        found = receiving.targets(conn, queue, list(handles.values())) if handles else {}
+        successful, doomed = [], []
+        for entry in entries:
+            handle = handles.get(entry["Id"])
+            if handle is None:
+                continue
+            try:
+                if _deletes(queue, handle, entry["ReceiptHandle"], found.get(handle.seq), now):
+                    doomed.append(handle)
+            except ServiceError as refused:
+                failed.append(message_rules.error_entry(entry["Id"], refused))
+            else:
+                successful.append({"Id": entry["Id"]})
+        receiving.delete(conn, doomed)
+        return {"Successful": successful, "Failed": failed}
+
+    return runtime(ctx.cloud).committer.run(delete)
 
 
 @api.operation("ChangeMessageVisibility", resources=url_resources)
@@ -66,8 +101,8 @@ def change_message_visibility(ctx: RequestContext, params: dict[str, Any]) -> di
 def _change(conn: Connection, queue: Queue, handle: receiving.Handle, text: str, timeout: int, now: int) -> None:
     if not 0 <= timeout <= 43_200:
         raise invalid_value("VisibilityTimeout", timeout, "Must be >= 0 and <= 43200.")
-    found = receiving.target(conn, queue, handle)
-    if found is None or not found.current:
+    found = receiving.targets(conn, queue, [handle]).get(handle.seq)
+    if found is None or not found.current(handle):
         raise invalid_value("ReceiptHandle", text, "Message does not exist or is not available for visibility "
                             "timeout change.")
     if found.visible_at <= now:

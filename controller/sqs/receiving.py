@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from controller.sqs import fifo, queue_attributes, records
 from controller.sqs.errors import ReceiptHandleIsInvalid
 from controller.sqs.records import Queue
-from controller.sqs.store import topic
+from controller.sqs.store import cursor, topic
 from controller.state import Database
 
 #: The most a message may stay invisible counted from the receive (ChangeMessageVisibility's limit).
@@ -99,12 +99,12 @@ def claim(conn: Connection, cloud: Any, queue: Queue, limit: int, visibility_s: 
         return []
     nonce = secrets.token_hex(8)
     marks = ",".join("?" * len(chosen))
-    rows = conn.exec_driver_sql(
+    rows = cursor(conn).execute(
         "UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1,"
         " first_received_at = COALESCE(first_received_at, ?), received_at = ?, receipt = ?"
         f" WHERE seq IN ({marks}) RETURNING seq, message_id, body, message_attributes, system_attributes,"
         " md5_body, sender_id, sent_at, receive_count, first_received_at, group_id, dedup_id, dead_letter_source",
-        (now + visibility_s * 1000, now, now, nonce, *chosen)).all()
+        (now + visibility_s * 1000, now, now, nonce, *chosen)).fetchall()
     by_seq = {row[0]: row for row in rows}
     return [_received(queue.queue_id, nonce, by_seq[seq]) for seq in chosen]
 
@@ -118,14 +118,14 @@ def next_visible(conn: Connection, queue: Queue, now: int) -> int | None:
 def _candidates(conn: Connection, queue: Queue, now: int, taken: list[int]) -> list[Any]:
     exclude = f" AND seq NOT IN ({','.join('?' * len(taken))})" if taken else ""
     if queue.fifo:
-        return conn.exec_driver_sql(
+        return cursor(conn).execute(
             "SELECT seq, receive_count, sent_at, group_id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?"
             " AND group_id NOT IN (SELECT group_id FROM sqs_messages WHERE queue_id = ? AND visible_at > ?"
             f" AND receive_count > 0){exclude} ORDER BY seq LIMIT {_SCAN}",
-            (queue.queue_id, now, queue.queue_id, now, *taken)).all()
-    return conn.exec_driver_sql(
+            (queue.queue_id, now, queue.queue_id, now, *taken)).fetchall()
+    return cursor(conn).execute(
         "SELECT seq, receive_count, sent_at, group_id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?"
-        f"{exclude} LIMIT {_SCAN}", (queue.queue_id, now, *taken)).all()
+        f"{exclude} LIMIT {_SCAN}", (queue.queue_id, now, *taken)).fetchall()
 
 
 def _move_to_dead_letter(conn: Connection, seq: int, source: Queue, dead_letter: Queue, now: int) -> None:
@@ -149,29 +149,39 @@ def _received(queue_id: int, nonce: str, row: Any) -> Received:
 
 @dataclass(frozen=True)
 class Target:
-    """What a receipt handle points at now: whether the handle is the latest, and the visibility."""
+    """A message as a receipt handle finds it: its latest receipt nonce and its visibility."""
 
-    current: bool
+    receipt: str | None
     visible_at: int
     received_at: int | None
 
-
-def target(conn: Connection, queue: Queue, handle: Handle) -> Target | None:
-    """The message a handle names, None when it is gone; a handle of another queue is invalid."""
-    if handle.queue_id != queue.queue_id:
-        raise ReceiptHandleIsInvalid("The input receipt handle is not a valid receipt handle for this queue.")
-    row = conn.exec_driver_sql("SELECT receipt, visible_at, received_at FROM sqs_messages WHERE seq = ?"
-                               " AND queue_id = ?", (handle.seq, queue.queue_id)).first()
-    if row is None:
-        return None
-    return Target(row[0] == handle.nonce, row[1], row[2])
+    def current(self, handle: Handle) -> bool:
+        """Whether ``handle`` is from the message's latest receive."""
+        return self.receipt == handle.nonce
 
 
-def delete(conn: Connection, handle: Handle) -> None:
-    conn.exec_driver_sql("DELETE FROM sqs_messages WHERE seq = ? AND receipt = ?", (handle.seq, handle.nonce))
+def targets(conn: Connection, queue: Queue, handles: list[Handle]) -> dict[int, Target]:
+    """What each handle points at now, by ``seq`` (absent: the message is gone), in one query.
+
+    A handle of another queue is invalid (ReceiptHandleIsInvalid), as SQS answers.
+    """
+    for handle in handles:
+        if handle.queue_id != queue.queue_id:
+            raise ReceiptHandleIsInvalid("The input receipt handle is not a valid receipt handle for this queue.")
+    seqs = list({handle.seq for handle in handles})
+    rows = cursor(conn).execute(
+        f"SELECT seq, receipt, visible_at, received_at FROM sqs_messages WHERE seq IN ({','.join('?' * len(seqs))})"
+        " AND queue_id = ?", (*seqs, queue.queue_id)).fetchall()
+    return {seq: Target(receipt, visible_at, received_at) for seq, receipt, visible_at, received_at in rows}
+
+
+def delete(conn: Connection, handles: list[Handle]) -> None:
+    """Delete the messages whose latest receive the handles are (an older handle deletes nothing)."""
+    cursor(conn).executemany("DELETE FROM sqs_messages WHERE seq = ? AND receipt = ?",
+                             [(handle.seq, handle.nonce) for handle in handles])
 
 
 def set_visibility(conn: Connection, queue: Queue, handle: Handle, visible_at: int) -> None:
-    conn.exec_driver_sql("UPDATE sqs_messages SET visible_at = ? WHERE seq = ? AND receipt = ?",
+    cursor(conn).execute("UPDATE sqs_messages SET visible_at = ? WHERE seq = ? AND receipt = ?",
                          (visible_at, handle.seq, handle.nonce))
     Database.announce(conn, topic(queue.queue_id))

@@ -8,6 +8,7 @@ announces ``sqs:<queue id>`` so long polls waiting on that queue wake when it co
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -56,30 +57,52 @@ def sequence_number(seq: int) -> str:
     return f"{18_000_000_000_000_000_000 + seq}"
 
 
+def cursor(conn: Connection) -> sqlite3.Cursor:
+    """The DBAPI cursor of ``conn``'s transaction: hot statements skip SQLAlchemy's per-statement work."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+_INSERT = ("INSERT INTO sqs_messages (queue_id, message_id, body, message_attributes, system_attributes, md5_body,"
+           " md5_attributes, md5_system, sender_id, sent_at, visible_at, receive_count, group_id, dedup_id,"
+           " dead_letter_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)")
+
+
 def enqueue(conn: Connection, queue: Queue, messages: list[Outgoing], now: int) -> list[Sent]:
-    """Store ``messages`` in ``queue`` (FIFO deduplication applied); in the caller's transaction."""
-    sent = []
+    """Store ``messages`` in ``queue`` (FIFO deduplication applied); in the caller's transaction.
+
+    A standard queue's batch is one ``executemany``; a FIFO batch reads its deduplication ids in one
+    query and inserts each new message for its sequence number.
+    """
+    db_cursor = cursor(conn)
+    earlier = _earlier(db_cursor, queue, messages, now) if queue.fifo else {}
+    sent: list[Sent] = []
+    plain_rows: list[tuple[Any, ...]] = []
+    remembered: list[tuple[Any, ...]] = []
     for message in messages:
-        if queue.fifo and message.dedup_id is not None:
-            earlier = _deduplicated(conn, queue, message, now)
-            if earlier is not None:
-                sent.append(earlier)
-                continue
+        key = (_scope(queue, message), message.dedup_id) if queue.fifo and message.dedup_id is not None else None
+        if key is not None and key in earlier:
+            sent.append(earlier[key])
+            continue
         message_id = message.message_id or str(uuid.uuid4())
-        seq = conn.exec_driver_sql(
-            "INSERT INTO sqs_messages (queue_id, message_id, body, message_attributes, system_attributes, md5_body,"
-            " md5_attributes, md5_system, sender_id, sent_at, visible_at, receive_count, group_id, dedup_id,"
-            " dead_letter_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) RETURNING seq",
-            (queue.queue_id, message_id, message.body, _json(message.attributes), _json(message.system_attributes),
-             message.md5_body, message.md5_attributes, message.md5_system, message.sender_id,
-             message.sent_at or now, now + message.delay_seconds * 1000, message.group_id, message.dedup_id,
-             message.dead_letter_source)).scalar_one()
-        if queue.fifo and message.dedup_id is not None:
-            conn.exec_driver_sql(
-                "INSERT OR REPLACE INTO sqs_deduplication (queue_id, scope, dedup_id, message_id, seq, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (queue.queue_id, _scope(queue, message), message.dedup_id, message_id, seq, now + DEDUPLICATION_MS))
-        sent.append(Sent(message_id, sequence_number(seq) if queue.fifo else None))
+        row = (queue.queue_id, message_id, message.body, _json(message.attributes), _json(message.system_attributes),
+               message.md5_body, message.md5_attributes, message.md5_system, message.sender_id,
+               message.sent_at or now, now + message.delay_seconds * 1000, message.group_id, message.dedup_id,
+               message.dead_letter_source)
+        if not queue.fifo:
+            plain_rows.append(row)
+            sent.append(Sent(message_id, None))
+            continue
+        seq = db_cursor.execute(_INSERT + " RETURNING seq", row).fetchone()[0]
+        result = Sent(message_id, sequence_number(seq))
+        if key is not None:
+            earlier[key] = result
+            remembered.append((queue.queue_id, key[0], key[1], message_id, seq, now + DEDUPLICATION_MS))
+        sent.append(result)
+    if plain_rows:
+        db_cursor.executemany(_INSERT, plain_rows)
+    if remembered:
+        db_cursor.executemany("INSERT OR REPLACE INTO sqs_deduplication (queue_id, scope, dedup_id, message_id, seq,"
+                              " expires_at) VALUES (?, ?, ?, ?, ?, ?)", remembered)
     Database.announce(conn, topic(queue.queue_id))
     return sent
 
@@ -88,11 +111,15 @@ def _scope(queue: Queue, message: Outgoing) -> str:
     return (message.group_id or "") if queue.attributes.get("DeduplicationScope") == "messageGroup" else ""
 
 
-def _deduplicated(conn: Connection, queue: Queue, message: Outgoing, now: int) -> Sent | None:
-    row = conn.exec_driver_sql(
-        "SELECT message_id, seq FROM sqs_deduplication WHERE queue_id = ? AND scope = ? AND dedup_id = ?"
-        " AND expires_at > ?", (queue.queue_id, _scope(queue, message), message.dedup_id, now)).first()
-    return Sent(row[0], sequence_number(row[1])) if row is not None else None
+def _earlier(db_cursor: sqlite3.Cursor, queue: Queue, messages: list[Outgoing], now: int) -> dict[tuple[str, str], Sent]:
+    """The batch's deduplication ids still remembered: (scope, id) -> the first message's answer."""
+    ids = list({message.dedup_id for message in messages if message.dedup_id is not None})
+    if not ids:
+        return {}
+    rows = db_cursor.execute(
+        "SELECT scope, dedup_id, message_id, seq FROM sqs_deduplication WHERE queue_id = ? AND expires_at > ?"
+        f" AND dedup_id IN ({','.join('?' * len(ids))})", (queue.queue_id, now, *ids)).fetchall()
+    return {(scope, dedup_id): Sent(message_id, sequence_number(seq)) for scope, dedup_id, message_id, seq in rows}
 
 
 def _json(value: Any) -> str | None:
