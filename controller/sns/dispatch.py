@@ -19,6 +19,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from controller.errors import ServiceError
 from controller.sns import delivery_log, delivery_policy, envelope, http_delivery, records
 from controller.sns.records import Subscription, Topic
@@ -43,7 +45,7 @@ class Pending:
 
 @dataclass(frozen=True)
 class _Delivery:
-    """Everything an attempt renders from: the rows as they are now."""
+    """Everything an attempt renders from: the rows as they were when it was loaded."""
 
     topic: Topic
     subscription: Subscription
@@ -55,17 +57,38 @@ class _Delivery:
         return envelope.payload_for(self.message, self.subscription.protocol)
 
 
-def attempt(cloud: Any, pending: Pending) -> float | None:
+def load(conn: Connection, due: list[Pending]) -> list[tuple[Pending, _Delivery | None]]:
+    """The rows each due delivery renders from, read together (a few queries for a whole round); None
+    when nothing is owed any more (unsubscribed, or the topic deleted, since the message was published)."""
+    messages = _by_key(conn, "SELECT message_id, document FROM sns_messages WHERE message_id IN",
+                       {p.message_id for p in due})
+    subscriptions = {arn: records.find_subscription(conn, arn) for arn in {p.subscription_arn for p in due}}
+    topics = {arn: records.find_topic(conn, arn)
+              for arn in {found.topic_arn for found in subscriptions.values() if found is not None}}
+    loaded = []
+    for pending in due:
+        subscription = subscriptions[pending.subscription_arn]
+        topic = topics.get(subscription.topic_arn) if subscription is not None else None
+        document = messages.get(pending.message_id)
+        if subscription is None or topic is None or document is None or not subscription.confirmed:
+            loaded.append((pending, None))
+        else:
+            loaded.append((pending, _Delivery(topic, subscription, json.loads(document), pending.message_id)))
+    return loaded
+
+
+def _by_key(conn: Connection, query: str, keys: set[str]) -> dict[str, Any]:
+    ordered = sorted(keys)
+    rows = conn.exec_driver_sql(f"{query} ({','.join('?' * len(ordered))})", tuple(ordered)) if ordered else []
+    return {row[0]: row[1] for row in rows}
+
+
+def attempt(cloud: Any, pending: Pending, delivery: _Delivery | None) -> float | None:
     """Try one delivery; None when it is finished (delivered, dropped, or failed for good), else the
     seconds to wait before the next try."""
-    with cloud.db.read() as conn:
-        subscription = records.find_subscription(conn, pending.subscription_arn)
-        document = conn.exec_driver_sql("SELECT document FROM sns_messages WHERE message_id = ?",
-                                        (pending.message_id,)).scalar()
-        topic = records.find_topic(conn, subscription.topic_arn) if subscription is not None else None
-    if subscription is None or topic is None or document is None or not subscription.confirmed:
-        return None     # unsubscribed (or the topic deleted) since: nothing is owed any more
-    delivery = _Delivery(topic, subscription, json.loads(document), pending.message_id)
+    if delivery is None:
+        return None
+    subscription = delivery.subscription
     protocol = subscription.protocol
     try:
         if protocol == "sqs":
@@ -73,7 +96,7 @@ def attempt(cloud: Any, pending: Pending) -> float | None:
         elif protocol in ("http", "https"):
             return _to_http(cloud, delivery, pending.attempts)
         elif protocol in cloud.sns_delivery_protocols:
-            cloud.sns_delivery_protocols[protocol](cloud, subscription_facts(subscription, topic),
+            cloud.sns_delivery_protocols[protocol](cloud, subscription_facts(subscription, delivery.topic),
                                                    notification(cloud, delivery), delivery.payload)
         elif protocol in _LOGGED_PROTOCOLS:
             _to_log(cloud, delivery)

@@ -10,6 +10,7 @@ the one before it is done, which keeps the group's order into a FIFO queue.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -22,15 +23,23 @@ from controller.sns.records import now_ms
 from controller.sns.state import OUTBOX_TOPIC
 
 log = logging.getLogger(__name__)
-_THREADS = 8
+#: Delivery threads: they mostly wait (on SQS's group commit, on HTTP endpoints), so several
+#: deliveries share each of SQS's transactions.
+_THREADS = 64
+#: Finished deliveries are removed in one transaction at most this often: each transaction costs an
+#: fsync and the write lock SQS's deliveries wait for. (A crash redelivers what finished since.)
+_REMOVE_INTERVAL = 0.2
+#: How long the loop lets news gather after it woke, so a burst costs one round, not one per delivery.
+_SETTLE_SECONDS = 0.003
 #: The longest the loop sleeps without news (a commit of another process is seen this late at worst).
 _IDLE_SECONDS = 1.0
 
-#: Due deliveries, oldest first, leaving out any whose message group has an earlier one still owed.
+#: Due deliveries, oldest first, leaving out any whose message group has an earlier one still owed
+#: (finished ones, given as a JSON list, are not owed even before their rows are removed).
 _DUE = ("SELECT delivery_id, message_id, subscription_arn, attempts FROM sns_deliveries AS d WHERE due_at <= ?"
         " AND (group_id IS NULL OR NOT EXISTS (SELECT 1 FROM sns_deliveries AS e WHERE"
-        " e.subscription_arn = d.subscription_arn AND e.group_id = d.group_id AND e.delivery_id < d.delivery_id))"
-        " ORDER BY delivery_id LIMIT ?")
+        " e.subscription_arn = d.subscription_arn AND e.group_id = d.group_id AND e.delivery_id < d.delivery_id"
+        " AND e.delivery_id NOT IN (SELECT value FROM json_each(?)))) ORDER BY delivery_id LIMIT ?")
 
 
 class DeliveryWorker:
@@ -43,6 +52,7 @@ class DeliveryWorker:
         self._in_flight: set[int] = set()
         self._finished: list[int] = []
         self._stopping = False
+        self._removed_at = 0.0
         self._pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="sns-delivery")
         self._thread = threading.Thread(target=self._run, name="sns-outbox", daemon=True)
 
@@ -74,35 +84,45 @@ class DeliveryWorker:
                 log.exception("SNS delivery loop failed; retrying")
                 timeout = _IDLE_SECONDS
             self._wake.wait(timeout)
+            time.sleep(_SETTLE_SECONDS)     # let a burst of commits and completions gather into one round
             self._wake.clear()
         self._remove_finished()
 
     def _dispatch_due(self) -> float:
         """Remove finished deliveries, start due ones; how long to sleep before looking again."""
-        self._remove_finished()
         with self._lock:
-            busy = len(self._in_flight)
-        room = _THREADS * 4 - busy
+            busy = len(self._in_flight) - len(self._finished)     # running now (finished ones wait for removal)
+            finished = json.dumps(self._finished)
+        room = _THREADS * 2 - busy
         if room <= 0:
-            return _IDLE_SECONDS
+            return _IDLE_SECONDS     # a completion wakes the loop
         now = now_ms()
         with self.cloud.db.read() as conn:
-            rows = conn.exec_driver_sql(_DUE, (now, busy + room)).all()
+            rows = conn.exec_driver_sql(_DUE, (now, finished, len(self._in_flight) + room)).all()
             next_due = conn.exec_driver_sql("SELECT MIN(due_at) FROM sns_deliveries WHERE due_at > ?",
                                             (now,)).scalar()
+            with self._lock:
+                fresh = [Pending(row.delivery_id, row.message_id, row.subscription_arn, row.attempts)
+                         for row in rows if row.delivery_id not in self._in_flight][:room]
+                self._in_flight.update(pending.delivery_id for pending in fresh)
+            try:
+                loaded = dispatch.load(conn, fresh)
+            except Exception:
+                with self._lock:
+                    self._in_flight.difference_update(pending.delivery_id for pending in fresh)
+                raise
+        for pending, delivery in loaded:
+            self._pool.submit(self._attempt, pending, delivery)
+        if time.monotonic() - self._removed_at >= _REMOVE_INTERVAL:
+            self._remove_finished()
+        wait = _IDLE_SECONDS if next_due is None else max(0.0, min(_IDLE_SECONDS, (next_due - now) / 1000))
         with self._lock:
-            fresh = [row for row in rows if row.delivery_id not in self._in_flight][:room]
-            self._in_flight.update(row.delivery_id for row in fresh)
-        for row in fresh:
-            self._pool.submit(self._attempt, Pending(row.delivery_id, row.message_id, row.subscription_arn,
-                                                     row.attempts))
-        if next_due is None:
-            return _IDLE_SECONDS
-        return max(0.0, min(_IDLE_SECONDS, (next_due - now) / 1000))
+            owed_removal = bool(self._finished)
+        return min(wait, _REMOVE_INTERVAL) if owed_removal else wait
 
-    def _attempt(self, pending: Pending) -> None:
+    def _attempt(self, pending: Pending, delivery: Any) -> None:
         try:
-            retry_in = dispatch.attempt(self.cloud, pending)
+            retry_in = dispatch.attempt(self.cloud, pending, delivery)
         except Exception:
             log.exception("SNS delivery %s failed unexpectedly; retrying", pending.delivery_id)
             retry_in = _IDLE_SECONDS
@@ -122,6 +142,7 @@ class DeliveryWorker:
 
     def _remove_finished(self) -> None:
         """Delete finished deliveries in one transaction, and messages nobody is owed any more."""
+        self._removed_at = time.monotonic()
         with self._lock:
             finished, self._finished = self._finished, []
         if not finished:
