@@ -77,8 +77,10 @@ def receive_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     visibility = params.get("VisibilityTimeout")
     if visibility is not None and not 0 <= visibility <= 43_200:
         raise invalid_value("VisibilityTimeout", visibility, "Must be >= 0 and <= 43200, if provided.")
-    with ctx.cloud.db.read() as conn:
-        queue = records.by_url(conn, ctx, params["QueueUrl"])
+    queue = records.cached_by_url(ctx, params["QueueUrl"])
+    if queue is None:
+        with ctx.cloud.db.read() as conn:
+            queue = records.by_url(conn, ctx, params["QueueUrl"])
     if wait is None:
         wait = queue.int_attribute("ReceiveMessageWaitTimeSeconds")
     if visibility is None:

@@ -169,6 +169,15 @@ def find_by_arn(conn: Connection, cloud: Any, arn: str) -> Queue | None:
     return cache.get(conn, arn) if cache is not None else _select_by_arn(conn, arn)
 
 
+def cached_by_url(ctx: RequestContext, url: str) -> Queue | None:
+    """The queue a QueueUrl names if its row is cached (no database read); None otherwise."""
+    cache = cache_of(ctx.cloud)
+    if cache is None:
+        return None
+    account, name = parse_url(url)
+    return cache.peek(queue_arn(ctx.region, account, name))
+
+
 def by_url(conn: Connection, ctx: RequestContext, url: str) -> Queue:
     """The queue a request's QueueUrl names; QueueDoesNotExist when there is none."""
     account, name = parse_url(url)
