@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller.sns import envelope, message_rules
+from controller.auth.store import ANONYMOUS
+from controller.sns import delivery_policy, envelope, message_rules
 from tests.unit.harness import CloudHarness
 
 ACCOUNT = "111111111111"
@@ -249,3 +250,45 @@ def test_notification_document_has_aws_fields_in_order() -> None:
                               "UnsubscribeURL", "MessageAttributes"]
     assert document["Timestamp"] == "2023-11-14T22:13:20.123Z"
     assert document["MessageAttributes"] == {"a": {"Type": "String", "Value": "1"}}
+
+
+def test_unsigned_unsubscribe_works_unless_confirmation_was_authenticated(sns: SnsCloud) -> None:
+    topic = sns.call("CreateTopic", {"Name": "news"})["TopicArn"]
+    subs = [sns.call("Subscribe", {"TopicArn": topic, "Protocol": "email", "Endpoint": f"u{i}@example.com",
+                                   "ReturnSubscriptionArn": True})["SubscriptionArn"] for i in range(2)]
+    with sns.db.read() as conn:
+        tokens = dict(conn.exec_driver_sql("SELECT arn, token FROM sns_subscriptions").all())
+    sns.call("ConfirmSubscription", {"TopicArn": topic, "Token": tokens[subs[0]]}, principal=ANONYMOUS)
+    sns.call("ConfirmSubscription", {"TopicArn": topic, "Token": tokens[subs[1]],
+                                     "AuthenticateOnUnsubscribe": "true"})
+    assert sns.call("GetSubscriptionAttributes", {"SubscriptionArn": subs[1]})["Attributes"][
+        "ConfirmationWasAuthenticated"] == "true"
+    sns.call("Unsubscribe", {"SubscriptionArn": subs[0]}, principal=ANONYMOUS)
+    sns.refused("Unsubscribe", {"SubscriptionArn": subs[1]}, "AuthorizationError", principal=ANONYMOUS)
+    assert [s["SubscriptionArn"] for s in sns.call("ListSubscriptionsByTopic", {"TopicArn": topic})[
+        "Subscriptions"]] == [subs[1]]
+
+
+def test_list_subscriptions_pages_by_100(sns: SnsCloud) -> None:
+    topic = sns.call("CreateTopic", {"Name": "many"})["TopicArn"]
+    for index in range(150):
+        sns.call("Subscribe", {"TopicArn": topic, "Protocol": "sms", "Endpoint": f"+1555000{index:04d}"})
+    first = sns.call("ListSubscriptions")
+    second = sns.call("ListSubscriptions", {"NextToken": first["NextToken"]})
+    by_topic = sns.call("ListSubscriptionsByTopic", {"TopicArn": topic})
+    assert (len(first["Subscriptions"]), len(second["Subscriptions"]), len(by_topic["Subscriptions"])) == (100, 50, 100)
+    assert "NextToken" not in second
+    endpoints = {s["Endpoint"] for s in first["Subscriptions"] + second["Subscriptions"]}
+    assert len(endpoints) == 150
+
+
+def test_delivery_policies_are_checked_and_managed_retries_follow_aws() -> None:
+    with pytest.raises(delivery_policy.PolicyInvalid):
+        delivery_policy.parse('{"http": {"defaultHealthyRetryPolicy": {"numRetries": 101}}}', topic=True)
+    with pytest.raises(delivery_policy.PolicyInvalid):
+        delivery_policy.parse('{"healthyRetryPolicy": {"minDelayTarget": 30, "maxDelayTarget": 10}}', topic=False)
+    delays = [delivery_policy.managed_retry_delay(retry) for retry in (1, 3, 4, 5, 6, 15, 16, 100_015, 100_016)]
+    assert delays == [0.0, 0.0, 1.0, 1.0, 1.0, 20.0, 20.0, 20.0, None]
+    topic_policy = '{"http": {"defaultHealthyRetryPolicy": {"numRetries": 5}, "disableSubscriptionOverrides": true}}'
+    assert delivery_policy.http_retry_policy(topic_policy, '{"healthyRetryPolicy": {"numRetries": 9}}')[
+        "numRetries"] == 5

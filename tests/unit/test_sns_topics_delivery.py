@@ -214,3 +214,27 @@ def test_acknowledged_messages_are_delivered_after_a_restart(tmp_path: Path) -> 
         assert message["Body"] == "survives"
     finally:
         reopened.close()
+
+
+def test_a_queue_of_another_account_is_asked_to_confirm(pair: Pair) -> None:
+    topic = pair.topic("news")
+    other = SqsCloud(pair.cloud, "222222222222")
+    url = other.call("CreateQueue", {"QueueName": "theirs"})["QueueUrl"]
+    queue_arn = "arn:aws:sqs:home-1:222222222222:theirs"
+    other.call("SetQueueAttributes", {"QueueUrl": url, "Attributes": {"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                                                "Action": "sqs:SendMessage", "Resource": queue_arn}]})}})
+    assert pair.subscribe(topic, "sqs", queue_arn) == "pending confirmation"
+    pair.sns.call("Publish", {"TopicArn": topic, "Message": "not yet"})
+    assert worker.drain(pair.cloud)
+    [request] = other.call("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10})["Messages"]
+    document = json.loads(request["Body"])
+    assert document["Type"] == "SubscriptionConfirmation"
+    subscription = pair.sns.call("ConfirmSubscription", {"TopicArn": topic, "Token": document["Token"]},
+                                 account="222222222222")["SubscriptionArn"]
+    pair.sns.call("Publish", {"TopicArn": topic, "Message": "now"})
+    assert worker.drain(pair.cloud)
+    [delivered] = other.call("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10})["Messages"]
+    assert json.loads(delivered["Body"])["Message"] == "now"
+    assert json.loads(delivered["Body"])["UnsubscribeURL"].endswith(
+        "SubscriptionArn=" + subscription.replace(":", "%3A") + "&Version=2010-03-31")
