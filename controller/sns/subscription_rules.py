@@ -36,9 +36,8 @@ def check_endpoint(protocol: str, endpoint: str, *, fifo_topic: bool) -> None:
     """Refuse an endpoint that does not fit its protocol, or a protocol the topic cannot deliver to."""
     if protocol not in PROTOCOLS:
         raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
-    if fifo_topic and protocol not in ("sqs", "lambda", "firehose"):
-        raise invalid("Invalid protocol type", f"FIFO topics support only the sqs, lambda and firehose "
-                                               f"protocols, not {protocol}")
+    if fifo_topic and protocol != "sqs":
+        raise invalid("Protocol", f"FIFO topics deliver to SQS queues only, not to {protocol} endpoints")
     if protocol in ("http", "https"):
         match = _HTTP_RE.match(endpoint)
         if match is None or match.group(1).lower() != protocol:

@@ -69,6 +69,13 @@ def test_fifo_topic_attributes(sns: SnsCloud) -> None:
     assert attributes["ContentBasedDeduplication"] == "true"
     sns.refused("SetTopicAttributes", {"TopicArn": topic, "AttributeName": "FifoTopic", "AttributeValue": "false"},
                 "InvalidParameter")
+    sns.refused("Subscribe", {"TopicArn": topic, "Protocol": "http", "Endpoint": "http://example.com/"},
+                "InvalidParameter")
+    sns.call("Subscribe", {"TopicArn": topic, "Protocol": "sqs", "Endpoint": f"arn:aws:sqs:{REGION}:{ACCOUNT}:plain"})
+    standard = sns.call("CreateTopic", {"Name": "plain"})["TopicArn"]
+    assert "FIFO SQS Queues can not be subscribed to standard SNS topics" in sns.refused(
+        "Subscribe", {"TopicArn": standard, "Protocol": "sqs", "Endpoint": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q.fifo"},
+        "InvalidParameter").message
 
 
 def test_list_topics_pages_by_100(sns: SnsCloud) -> None:
@@ -292,3 +299,11 @@ def test_delivery_policies_are_checked_and_managed_retries_follow_aws() -> None:
     topic_policy = '{"http": {"defaultHealthyRetryPolicy": {"numRetries": 5}, "disableSubscriptionOverrides": true}}'
     assert delivery_policy.http_retry_policy(topic_policy, '{"healthyRetryPolicy": {"numRetries": 9}}')[
         "numRetries"] == 5
+
+
+def test_only_the_urls_sns_sends_work_unsigned(sns: SnsCloud) -> None:
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "SNS:Publish", "Resource": arn("open")}]})
+    topic = sns.call("CreateTopic", {"Name": "open", "Attributes": {"Policy": policy}})["TopicArn"]
+    sns.refused("Publish", {"TopicArn": topic, "Message": "x"}, "MissingAuthenticationToken", principal=ANONYMOUS)
+    sns.refused("ListTopics", {}, "MissingAuthenticationToken", principal=ANONYMOUS)
