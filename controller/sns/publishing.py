@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from controller.api import RequestContext
-from controller.sns import delivery_log, envelope, filter_policy, message_rules, records, subscription_rules
+from controller.sns import (
+    delivery_log,
+    encryption,
+    envelope,
+    filter_policy,
+    message_rules,
+    records,
+    subscription_rules,
+)
 from controller.sns.errors import (
     BatchEntryIdsNotDistinct,
     BatchRequestTooLong,
@@ -62,6 +70,7 @@ def publish(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("PhoneNumber") and not (params.get("TopicArn") or params.get("TargetArn")):
         return _publish_sms(ctx, params)
     arn, parameter = _target_topic(params)
+    encryption.check_key(ctx, records.check_topic_arn(arn, parameter))
     with ctx.cloud.db.begin() as conn:
         topic = records.topic(conn, arn, parameter)
         message = _checked(params, topic)
@@ -81,6 +90,7 @@ def _checked(entry: dict[str, Any], topic: Topic) -> dict[str, Any]:
 def publish_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     entries = params.get("PublishBatchRequestEntries") or []
     _check_batch(entries)
+    encryption.check_key(ctx, records.check_topic_arn(params["TopicArn"]))
     successful: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     with ctx.cloud.db.begin() as conn:

@@ -307,3 +307,25 @@ def test_only_the_urls_sns_sends_work_unsigned(sns: SnsCloud) -> None:
     topic = sns.call("CreateTopic", {"Name": "open", "Attributes": {"Policy": policy}})["TopicArn"]
     sns.refused("Publish", {"TopicArn": topic, "Message": "x"}, "MissingAuthenticationToken", principal=ANONYMOUS)
     sns.refused("ListTopics", {}, "MissingAuthenticationToken", principal=ANONYMOUS)
+
+
+class KmsCloud(CloudHarness):
+    service = "kms"
+
+
+def test_publishing_to_an_encrypted_topic_needs_a_usable_key(sns: SnsCloud) -> None:
+    kms = KmsCloud(sns.cloud, ACCOUNT)
+    key_id = kms.call("CreateKey", {})["KeyMetadata"]["KeyId"]
+    topic = sns.call("CreateTopic", {"Name": "secret", "Attributes": {"KmsMasterKeyId": key_id}})["TopicArn"]
+    assert sns.call("GetTopicAttributes", {"TopicArn": topic})["Attributes"]["KmsMasterKeyId"] == key_id
+    sns.call("Publish", {"TopicArn": topic, "Message": "fine"})
+    kms.call("DisableKey", {"KeyId": key_id})
+    sns.refused("Publish", {"TopicArn": topic, "Message": "x"}, "KMSDisabled")
+    sns.refused("PublishBatch", {"TopicArn": topic, "PublishBatchRequestEntries": [{"Id": "a", "Message": "x"}]},
+                "KMSDisabled")
+    sns.call("SetTopicAttributes", {"TopicArn": topic, "AttributeName": "KmsMasterKeyId",
+                                    "AttributeValue": "alias/missing"})
+    sns.refused("Publish", {"TopicArn": topic, "Message": "x"}, "KMSNotFound")
+    sns.call("SetTopicAttributes", {"TopicArn": topic, "AttributeName": "KmsMasterKeyId",
+                                    "AttributeValue": "alias/aws/sns"})    # AWS's managed key, made on first use
+    sns.call("Publish", {"TopicArn": topic, "Message": "fine again"})
