@@ -1,11 +1,12 @@
 """The delivery worker: drains the outbox Publish writes, so no endpoint ever slows a Publish down.
 
 One loop thread per cloud (``cloud.sns_worker``, started and stopped by SNS's hooks) wakes when a
-Publish commits (``Database.announce``) or a retry falls due, and hands due deliveries to a small
-thread pool, so a slow HTTP endpoint holds one thread, not the queue behind it. A delivery leaves the
-outbox only after its attempt finished, so whatever a restart interrupts is attempted again (at least
-once, as AWS delivers). On a FIFO topic a message group's next delivery to a subscription waits until
-the one before it is done, which keeps the group's order into a FIFO queue.
+Publish commits (``Database.announce``) or a retry falls due, and hands due deliveries to a thread
+pool, so a slow HTTP endpoint holds one thread, not the queue behind it. A delivery leaves the outbox
+only after its attempt finished (finished ones are removed together, every ``_REMOVE_INTERVAL``), so
+whatever a restart interrupts is attempted again: at least once, as AWS delivers. On a FIFO topic a
+message group's next delivery to a subscription waits until the one before it is done, which keeps
+the group's order into a FIFO queue.
 """
 
 from __future__ import annotations
