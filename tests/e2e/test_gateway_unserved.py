@@ -26,7 +26,7 @@ UNSERVED = [
     ("dynamodb", "list_tables", {}, "json", "UnknownOperationException"),
     ("kinesis", "list_streams", {}, "json", "UnknownOperationException"),
     ("sqs", "list_queues", {}, "json (query-compatible)", "UnknownOperationException"),
-    ("sns", "list_topics", {}, "query", "InvalidAction"),
+    ("ses", "list_identities", {}, "query", "InvalidAction"),
     ("lambda", "list_functions", {}, "rest-json", "UnknownOperationException"),
     ("route53", "list_hosted_zones", {}, "rest-xml", "InvalidAction"),
     ("cloudwatch", "list_metrics", {}, "smithy-rpc-v2-cbor", "UnknownOperationException"),
