@@ -10,7 +10,7 @@ import json
 import re
 
 from controller.sns import delivery_policy, filter_policy
-from controller.sns.errors import invalid
+from controller.sns.errors import InvalidParameter, invalid
 
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 #: Subscriptions these protocols make wait for the endpoint's owner to confirm them.
@@ -47,7 +47,7 @@ def check_endpoint(protocol: str, endpoint: str, *, fifo_topic: bool) -> None:
             raise invalid("Email address")
     elif protocol == "sms":
         if not _PHONE_RE.match(endpoint.replace("-", "").replace(" ", "")):
-            raise invalid(f"Invalid SMS endpoint: {endpoint}")
+            raise InvalidParameter(f"Invalid SMS endpoint: {endpoint}")   # AWS's wording, without the prefix
     elif protocol == "sqs":
         if not _SQS_ARN_RE.match(endpoint):
             raise invalid("SQS endpoint ARN")

@@ -127,6 +127,7 @@ def test_tags_and_permissions(sns: SnsCloud) -> None:
     ("email", "nobody", "Invalid parameter: Email address"),
     ("lambda", "arn:aws:sqs:home-1:111111111111:q", "Invalid parameter: Lambda endpoint ARN"),
     ("pigeon", "x", "Invalid parameter: Amazon SNS does not support this protocol string: pigeon"),
+    ("sms", "x-xxx-xxx-xxxx", "Invalid SMS endpoint: x-xxx-xxx-xxxx"),
 ])
 def test_subscribe_validates_endpoints(sns: SnsCloud, protocol: str, endpoint: str, message: str) -> None:
     topic = sns.call("CreateTopic", {"Name": "news"})["TopicArn"]
