@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ from agent.storage.client import StorageLink
 from agent.storage.pool import PoolError, VolumePool
 
 log = logging.getLogger("cloudlet.agent.storage")
+
+#: A snapshot is tried this many times before it is reported failed (a guest being attached or stopped at
+#: that moment, a controller busy for a second, must not leave a snapshot in EC2's "error" state for good).
+ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,18 +111,28 @@ class Snapshotter:
     def _run(self, job: SnapshotJob) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir.chmod(0o755)  # QEMU (libvirt-qemu) writes live copies here
-        copy = self.work_dir / f"{job.snapshot_id}.qcow2"
-        try:
-            point_in_time_copy(job, self.pool, self.driver(), self.lock, copy)
-            size = self.link.upload_snapshot(job.snapshot_id, copy)
-            outcome = SnapshotOutcome("completed", size_bytes=size)
-            log.info("snapshot %s of %s uploaded (%d bytes)", job.snapshot_id, job.volume_id, size)
-        except (OSError, PoolError, ComputeError) as exc:
-            log.warning("snapshot %s of %s failed: %s", job.snapshot_id, job.volume_id, exc)
-            outcome = SnapshotOutcome("failed", str(exc)[:500])
-        finally:
-            copy.unlink(missing_ok=True)
+        outcome = SnapshotOutcome("failed")
+        for attempt in range(1, ATTEMPTS + 1):
+            outcome = self._attempt(job)
+            if outcome.state == "completed" or attempt == ATTEMPTS:
+                break
+            log.warning("snapshot %s of %s: attempt %d failed (%s); trying again", job.snapshot_id, job.volume_id,
+                        attempt, outcome.error)
+            time.sleep(RETRY_DELAY_SECONDS)
         with self._guard:
             self.outcomes[job.snapshot_id] = outcome
             self._threads.pop(job.snapshot_id, None)
         self.on_done()
+
+    def _attempt(self, job: SnapshotJob) -> SnapshotOutcome:
+        copy = self.work_dir / f"{job.snapshot_id}.qcow2"
+        try:
+            point_in_time_copy(job, self.pool, self.driver(), self.lock, copy)
+            size = self.link.upload_snapshot(job.snapshot_id, copy)
+            log.info("snapshot %s of %s uploaded (%d bytes)", job.snapshot_id, job.volume_id, size)
+            return SnapshotOutcome("completed", size_bytes=size)
+        except (OSError, PoolError, ComputeError) as exc:
+            log.warning("snapshot %s of %s failed: %s", job.snapshot_id, job.volume_id, exc)
+            return SnapshotOutcome("failed", str(exc)[:500])
+        finally:
+            copy.unlink(missing_ok=True)

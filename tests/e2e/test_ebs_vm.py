@@ -263,12 +263,18 @@ def moved(env: Env, pair: tuple[str, str]) -> dict[str, str]:
 
 
 def test_volumes_of_the_launch_are_attached_to_the_guest(env: Env, pair: tuple[str, str]) -> None:
+    extras = {}
     for instance_id in pair:
-        extra = next(m["Ebs"]["VolumeId"] for m in env.instance(instance_id)["BlockDeviceMappings"]
-                     if m["DeviceName"] == "/dev/sdb")
-        wait_for(lambda i=instance_id, v=extra: env.volume(v)["Attachments"][0]["State"] == "attached", 60,
+        extras[instance_id] = extra = next(m["Ebs"]["VolumeId"] for m in env.instance(instance_id)[
+            "BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdb")
+        wait_for(lambda v=extra: env.volume(v)["Attachments"][0]["State"] == "attached", 60,
                  f"{extra} attached at launch")
         assert guest_sees(env, instance_id, extra)
+    # formatted and mounted inside the instance (busybox's mke2fs), as the README's walk-through does
+    ssh(env, pair[0], f"d=/dev/{device_of(extras[pair[0]])}; mke2fs $d >/dev/null && mkdir -p /data && "
+                      "mount $d /data && echo hello > /data/f && umount /data")
+    assert ssh(env, pair[0], f"mount /dev/{device_of(extras[pair[0]])} /data && cat /data/f && umount /data"
+               ).strip() == "hello"
 
 
 def test_bytes_written_on_a_are_read_on_b_after_detach_and_attach(env: Env, pair: tuple[str, str],
@@ -348,7 +354,8 @@ def test_a_live_snapshot_of_an_encrypted_volume_stays_encrypted_and_restores(env
     snapshot_id = ec2.create_snapshot(VolumeId=moved["encrypted"])["SnapshotId"]
     snapshot = wait_for(lambda: (s := ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0])["State"]
                         != "pending" and s, 120, "the snapshot")
-    assert snapshot["State"] == "completed" and snapshot["Encrypted"] is True
+    assert snapshot["State"] == "completed", snapshot.get("StateMessage")
+    assert snapshot["Encrypted"] is True
     restored = create_volume(env, SnapshotId=snapshot_id)
     assert env.volume(restored)["Encrypted"] is True
     assert moved["secret"].encode() not in (env.pool / f"{restored}.qcow2").read_bytes()
