@@ -25,7 +25,6 @@ from tests.support import CloudletProcess, Credentials
 UNSERVED = [
     ("dynamodb", "list_tables", {}, "json", "UnknownOperationException"),
     ("kinesis", "list_streams", {}, "json", "UnknownOperationException"),
-    ("sqs", "list_queues", {}, "json (query-compatible)", "UnknownOperationException"),
     ("ses", "list_identities", {}, "query", "InvalidAction"),
     ("lambda", "list_functions", {}, "rest-json", "UnknownOperationException"),
     ("route53", "list_hosted_zones", {}, "rest-xml", "InvalidAction"),
