@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from tests.fuzz.raw import RawCase, auth_cases, json_cases, query_cases, s3_case
 from tests.fuzz.shapes import InputStrategies
 from tests.support import CloudletProcess, Credentials
 
-BUDGET = int(os.environ.get("CLOUDLET_FUZZ_BUDGET", "4000"))
+BUDGET = int(os.environ.get("CLOUDLET_FUZZ_BUDGET", "5500"))
 #: Unset: the fixed derandomized sequence CI runs. Set: another campaign, reproducible by its seed.
 SEED = os.environ.get("CLOUDLET_FUZZ_SEED")
 SERVED = {service: sorted(api.operations) for service, api in load_services().items()}
@@ -144,7 +145,18 @@ def _seed(cloud: CloudletProcess) -> dict[str, list[Any]]:
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group_id = ec2.create_security_group(GroupName="fuzz-sg", Description="fuzz", VpcId=vpc_id)["GroupId"]
     images = ec2.describe_images(Owners=["amazon"])["Images"]
+    key_id = cloud.client("kms").create_key(Description="fuzz")["KeyMetadata"]["KeyId"]
+    queue_url = cloud.client("sqs").create_queue(QueueName="fuzz-queue")["QueueUrl"]
+    topic_arn = cloud.client("sns").create_topic(Name="fuzz-topic")["TopicArn"]
+    efs = cloud.client("efs")
+    file_system_id = efs.create_file_system(CreationToken="fuzz")["FileSystemId"]
+    while efs.describe_file_systems(FileSystemId=file_system_id)["FileSystems"][0]["LifeCycleState"] != "available":
+        time.sleep(0.2)
+    access_point_id = efs.create_access_point(FileSystemId=file_system_id)["AccessPointId"]
     return {
+        "KeyId": [key_id, "alias/aws/ebs"], "QueueUrl": [queue_url], "QueueName": ["fuzz-queue"],
+        "TopicArn": [topic_arn], "TargetArn": [topic_arn], "FileSystemId": [file_system_id],
+        "AccessPointId": [access_point_id],
         "Bucket": [BUCKET], "Key": [KEY], "UserName": ["fuzz-user"], "GroupName": ["fuzz-group", "fuzz-sg"],
         "RoleName": ["fuzz-role"], "PolicyArn": [policy_arn], "PolicyName": ["fuzz-policy"],
         "AccessKeyId": [access_key], "VpcId": [vpc_id], "SubnetId": [subnet_id], "GroupId": [group_id],
