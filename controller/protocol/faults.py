@@ -98,6 +98,8 @@ SERVICE_RULES: dict[str, Rules] = {
     "cloudtrail": Rules(),
     "organizations": Rules(style="organizations", **_STRICT, enum=True),
     "kms": Rules(**_STRICT, enum=True),
+    #: EFS validates its input against its model as a Coral service (MaxResults 0 is a ValidationException).
+    "efs": Rules(**_STRICT, enum=True),
 }
 
 DEFAULT_RULES = Rules()

@@ -201,6 +201,7 @@ FOUND: list[tuple[str, str, dict[str, Any], int]] = [
     ("s3", "ListBuckets", {"Prefix": "\x15"}, 200),
     ("s3", "ListMultipartUploads", {"Bucket": BUCKET, "KeyMarker": "k\x15", "UploadIdMarker": "12345"}, 200),
     ("organizations", "ListAccounts", {"NextToken": "\ud800"}, 400),
+    ("efs", "DescribeAccessPoints", {"MaxResults": -2147483649}, 400),
 ]
 
 
