@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any
+import os
+import shutil
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
 from agent.wire import API_VERSION, DesiredState, Heartbeat, HostRegistration, from_json, to_json
@@ -72,3 +75,58 @@ class ControllerClient:
             return json.loads(payload) if payload else {}
         finally:
             conn.close()
+
+
+class HostLink:
+    """Calls under one host's agent-RPC routes (``/hosts/<id>/...``) with the agent's bearer token: JSON
+    reports and file streams both ways; the compute and storage agents share it. Failures raise OSError
+    naming the call."""
+
+    def __init__(self, host: str, port: int, token: str, host_id: str, timeout: float) -> None:
+        self.host, self.port, self.token, self.host_id, self.timeout = host, port, token, host_id, timeout
+
+    def _request(self, method: str, path: str, body: bytes | IO[bytes] | None, headers: dict[str, str]
+                 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn.request(method, f"/_cloudlet/agent/{API_VERSION}/hosts/{self.host_id}{path}", body=body,
+                     headers={"Authorization": f"Bearer {self.token}", **headers})
+        return conn, conn.getresponse()
+
+    def _post_json(self, path: str, document: dict[str, Any], what: str) -> dict[str, Any]:
+        """POST ``document``; the JSON answer ({} when empty)."""
+        conn, response = self._request("POST", path, json.dumps(document).encode(),
+                                       {"Content-Type": "application/json"})
+        try:
+            payload = response.read()
+            if response.status >= 300:
+                raise OSError(f"{what} refused: HTTP {response.status} {payload[:200]!r}")
+            return json.loads(payload or b"{}")
+        finally:
+            conn.close()
+
+    def _download(self, path: str, target: Path, what: str) -> None:
+        """GET a file into ``target`` (written next to it first, then renamed, so no half file is seen)."""
+        conn, response = self._request("GET", path, None, {})
+        try:
+            if response.status != 200:
+                raise OSError(f"cannot download {what}: HTTP {response.status} {response.read()[:200]!r}")
+            partial = target.with_name(f".{target.name}.part")
+            with partial.open("wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            os.replace(partial, target)
+        finally:
+            conn.close()
+
+    def _upload(self, path: str, source: Path, what: str) -> int:
+        """PUT ``source`` streamed from its file; returns its size in bytes."""
+        size = source.stat().st_size
+        with source.open("rb") as body:
+            conn, response = self._request("PUT", path, body, {"Content-Type": "application/octet-stream",
+                                                               "Content-Length": str(size)})
+        try:
+            payload = response.read()
+            if response.status >= 300:
+                raise OSError(f"upload of {what} refused: HTTP {response.status} {payload[:200]!r}")
+        finally:
+            conn.close()
+        return size
