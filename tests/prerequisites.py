@@ -26,6 +26,21 @@ def missing_tools(*tools: str) -> list[str]:
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
+#: What every test that boots guests through libvirt needs on the host.
+VM_TOOLS = ("qemu-system-x86_64", "qemu-img", "virsh", "libvirtd", "dnsmasq", "nft", "nsenter")
+
+
+def missing_for_vms(*extra_tools: str) -> list[str]:
+    """What this host lacks to boot guests (tools, root, the libvirt and paramiko modules), plus ``extra_tools``."""
+    missing = missing_tools(*VM_TOOLS, *extra_tools) + missing_root()
+    for module in ("libvirt", "paramiko"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
 def require(missing: list[str], what: str) -> None:
     """Skip the calling module when ``missing`` is not empty; fail it instead where CI requires it."""
     if not missing:

@@ -55,6 +55,34 @@ def in_netns(name: str) -> Iterator[None]:
         os.close(target)
 
 
+def ssh_in_namespace(namespace: str, address: str, key: paramiko.PKey, command: str, *, timeout: float = 90.0,
+                     command_timeout: float = 30.0) -> str:
+    """Run ``command`` as root on the guest at ``address`` from inside ``namespace`` (a VPC's router), retrying
+    until SSH answers; the command must exit 0."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with in_netns(namespace):
+                sock = socket.create_connection((address, 22), timeout=2.0)
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                client.connect(address, username="root", pkey=key, sock=sock, timeout=5, banner_timeout=10,
+                               auth_timeout=10, allow_agent=False, look_for_keys=False)
+                _, stdout, _ = client.exec_command(command, timeout=command_timeout)
+                output = stdout.read().decode()
+                status = stdout.channel.recv_exit_status()
+            finally:
+                client.close()
+            assert status == 0, f"{command!r} exited {status}: {output}"
+            return output
+        except (OSError, paramiko.SSHException) as exc:
+            last = exc
+            time.sleep(0.3)
+    raise AssertionError(f"no SSH to {address} in {namespace} within {timeout:.0f} s: {last}")
+
+
 def ensure_libvirtd(timeout: float = 15.0) -> None:
     """Start virtlogd and libvirtd (no systemd here) unless they already answer."""
     def answers() -> bool:

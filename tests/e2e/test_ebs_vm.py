@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,30 +30,19 @@ from typing import Any
 
 import pytest
 
-from tests.prerequisites import missing_root, missing_tools, require
+from tests.prerequisites import missing_for_vms, require
 from tests.support import CloudletProcess
 
-REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "qemu-io", "virsh", "libvirtd", "dnsmasq", "nft")
 REPO = Path(__file__).resolve().parents[2]
 GIB = 1 << 30
 
 
-def _missing() -> list[str]:
-    missing = missing_tools(*REQUIRED_TOOLS) + missing_root()
-    try:
-        import libvirt  # noqa: F401
-        import paramiko  # noqa: F401
-    except ImportError as exc:
-        missing.append(exc.name or "a module")
-    return missing
-
-
-require(_missing(), "VM tests")
+require(missing_for_vms("qemu-io"), "EBS VM tests")
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 import paramiko  # noqa: E402
 
-from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, in_netns  # noqa: E402
+from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, ssh_in_namespace  # noqa: E402
 
 
 @dataclass
@@ -117,29 +105,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 def ssh(env: Env, instance_id: str, command: str, timeout: float = 120.0) -> str:
     """Run ``command`` as root on the instance, from inside its VPC (retrying until SSH answers)."""
     instance = env.instance(instance_id)
-    address, namespace = instance["PrivateIpAddress"], f"{env.prefix}{instance['VpcId']}"
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with in_netns(namespace):
-                sock = socket.create_connection((address, 22), timeout=2.0)
-            client = paramiko.SSHClient()
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-            try:
-                client.connect(address, username="root", pkey=env.key, sock=sock, timeout=5, banner_timeout=10,
-                               auth_timeout=10, allow_agent=False, look_for_keys=False)
-                _, stdout, _ = client.exec_command(command, timeout=60)
-                output = stdout.read().decode()
-                status = stdout.channel.recv_exit_status()
-            finally:
-                client.close()
-            assert status == 0, f"{command!r} exited {status}: {output}"
-            return output
-        except (OSError, paramiko.SSHException) as exc:
-            last = exc
-            time.sleep(0.3)
-    raise AssertionError(f"no SSH to {instance_id} within {timeout:.0f} s: {last}")
+    return ssh_in_namespace(f"{env.prefix}{instance['VpcId']}", instance["PrivateIpAddress"], env.key, command,
+                            timeout=timeout, command_timeout=60)
 
 
 def device_of(volume_id: str) -> str:

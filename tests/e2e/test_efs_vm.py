@@ -24,24 +24,14 @@ from typing import Any
 
 import pytest
 
-from tests.prerequisites import missing_root, missing_tools, require
+from tests.prerequisites import missing_for_vms, require
 from tests.support import CloudletProcess
 
-REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "virsh", "libvirtd", "dnsmasq", "nft", "nsenter", "ganesha.nfsd")
 REPO = Path(__file__).resolve().parents[2]
 ZONE = "home-1a"
 
 
-def _missing() -> list[str]:
-    missing = missing_tools(*REQUIRED_TOOLS) + missing_root()
-    try:
-        import libvirt  # noqa: F401
-    except ImportError as exc:
-        missing.append(exc.name or "a module")
-    return missing
-
-
-require(_missing(), "EFS VM tests")
+require(missing_for_vms("ganesha.nfsd"), "EFS VM tests")
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd  # noqa: E402
