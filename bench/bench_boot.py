@@ -17,7 +17,6 @@ Needs root, libvirtd (started if absent), QEMU and dnsmasq; skips with a message
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -27,18 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-REQUIRED = ("qemu-system-x86_64", "qemu-img", "virsh", "dnsmasq", "mke2fs")
-
-
-def missing_prerequisites() -> list[str]:
-    missing = [tool for tool in REQUIRED if shutil.which(tool) is None]
-    if os.geteuid() != 0:
-        missing.append("root")
-    try:
-        import libvirt  # noqa: F401
-    except ImportError:
-        missing.append("libvirt-python")
-    return missing
+from guest_lab import missing_prerequisites  # noqa: E402
 
 
 def wait_for_carrier(tap: str, timeout: float = 10.0) -> None:

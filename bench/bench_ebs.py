@@ -21,10 +21,8 @@ otherwise. Under TCG the guest's own CPU cost dominates: the ratios say how much
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-REQUIRED = ("qemu-system-x86_64", "qemu-img", "qemu-io", "virsh", "dnsmasq", "mke2fs", "gcc")
+from guest_lab import NoGuests, lab_guest, missing_prerequisites  # noqa: E402
+
+EXTRA_TOOLS = ("qemu-io", "gcc")
 MIB = 1 << 20
 VOLUME_BYTES = 256 * MIB
 #: Sequential measures cover the whole volume (2 s at gp3's 125 MiB/s: QEMU's initial burst adds ~5 %).
@@ -83,17 +83,6 @@ PATTERNS = {
 }
 
 
-def missing_prerequisites() -> list[str]:
-    missing = [tool for tool in REQUIRED if shutil.which(tool) is None]
-    if os.geteuid() != 0:
-        missing.append("root")
-    try:
-        import libvirt  # noqa: F401
-    except ImportError:
-        missing.append("libvirt-python")
-    return missing
-
-
 def qemu_io_rate(path: Path, mode: str, order: str, block: int, count: int) -> float:
     """Operations per second of QEMU's block layer on ``path`` (one qemu-io process, one command per I/O)."""
     span = VOLUME_BYTES // block
@@ -112,102 +101,57 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per measure and side (default 3)")
     args = parser.parse_args()
-    missing = missing_prerequisites()
+    missing = missing_prerequisites(*EXTRA_TOOLS)
     if missing:
         print(f"bench_ebs: skipped, needs {', '.join(missing)}")
         return 0
 
-    from agent.compute import vif
-    from agent.compute.host import ensure_kvm_device_access
-    from agent.compute.images import AmiManifest, ImageCache
-    from agent.compute.libvirt_driver import LibvirtDriver
-    from agent.compute.naming import mac_for_interface
-    from agent.compute.probe import detect_accelerator
-    from agent.compute.spec import InstanceSpec, IoTune, NicSpec, RootDiskSpec, VolumeSpec
+    from agent.compute.spec import IoTune, VolumeSpec
     from agent.storage.pool import VolumePool
-    from tests.agent.compute_lab import BootLab, KeyPair, build_tiny_image, ensure_libvirtd, new_id
+    from tests.agent.compute_lab import new_id
 
-    ensure_libvirtd()
-    ensure_kvm_device_access()
-    manifest = AmiManifest.load(build_tiny_image())
-    assert manifest.kernel is not None and manifest.initrd is not None
-    state_dir = Path("/var/tmp") / f"cl-bench-ebs-{new_id('t')[2:12]}"
-    state_dir.mkdir(mode=0o755)
-    rio = state_dir / "rio"
-    (state_dir / "rio.c").write_text(RIO_C)
-    subprocess.run(["gcc", "-O2", "-static", "-o", str(rio), str(state_dir / "rio.c")], check=True)
-    lab = BootLab(state_dir / "lab").start()
     results: dict[str, dict[str, list[float]]] = {name: {"guest": [], "host": []} for name in PATTERNS}
-    driver = None
     try:
-        decision = detect_accelerator(state_dir, manifest.kernel.path, manifest.initrd.path,
-                                      cmdline=manifest.probe_cmdline, marker=manifest.probe_marker)
-        if decision.accelerator is None:
-            print(f"bench_ebs: this host cannot run guests: {decision.reason}")
-            return 1
-        print(f"accelerator: {decision.accelerator.value} ({decision.reason})", flush=True)
-        image = ImageCache(state_dir / "images").ensure("ami-0be0c4000000000b1", manifest)
-        driver = LibvirtDriver(state_dir, decision.accelerator,
-                               plugger=vif.NamespaceBridgePlugger(lab.netns, lab.BRIDGE))
-        key, interface_id = KeyPair.generate(), new_id("eni")
-        spec = InstanceSpec(new_id("i"), 1, 256, image.boot,
-                            RootDiskSpec(image.base_disk, image.virtual_size, new_id("vol")),
-                            nics=(NicSpec(0, mac_for_interface(interface_id), interface_id),),
-                            image_id="ami-0be0c4000000000b1", instance_type="t3.micro")
-        ip = lab.add_guest(spec.instance_id, spec.nics[0].mac, key.public_line, None).ip
-        driver.spawn(spec)
-        client = lab.connect_ssh(ip, key, timeout=180)
+        with lab_guest("ebs", "ami-0be0c4000000000b1") as vm:
+            accelerator, driver, instance_id = vm.accelerator, vm.driver, vm.spec.instance_id
+            rio = vm.state_dir / "rio"
+            (vm.state_dir / "rio.c").write_text(RIO_C)
+            subprocess.run(["gcc", "-O2", "-static", "-o", str(rio), str(vm.state_dir / "rio.c")], check=True)
+            vm.run("cat > /tmp/rio && chmod +x /tmp/rio", rio.read_bytes())
+            pool = VolumePool(vm.state_dir / "volumes")
 
-        def guest(command: str, stdin: bytes = b"") -> str:
-            channel_in, stdout, _ = client.exec_command(command, timeout=600)
-            if stdin:
-                channel_in.write(stdin)
-                channel_in.channel.shutdown_write()
-            output = stdout.read().decode()
-            if stdout.channel.recv_exit_status() != 0:
-                raise RuntimeError(f"{command!r} failed in the guest: {output}")
-            return output
+            def plug(caps: IoTune) -> tuple[Path, str]:
+                volume_id = new_id("vol")
+                path = pool.create(volume_id, VOLUME_BYTES, None)
+                driver.attach_volume(instance_id, VolumeSpec(volume_id, path, iotune=caps))
+                return path, wait_device(vm.run, volume_id)
 
-        guest("cat > /tmp/rio && chmod +x /tmp/rio", rio.read_bytes())
-        pool = VolumePool(state_dir / "volumes")
+            def guest_rate(device: str, mode: str, order: str, block: int, count: int) -> float:
+                ops, seconds = vm.run(f"/tmp/rio {device} {mode} {order} {block} {count}").split()
+                return int(ops) / float(seconds)
 
-        def plug(caps: IoTune) -> tuple[Path, str]:
-            volume_id = new_id("vol")
-            path = pool.create(volume_id, VOLUME_BYTES, None)
-            driver.attach_volume(spec.instance_id, VolumeSpec(volume_id, path, iotune=caps))
-            return path, wait_device(guest, volume_id)
+            gp3_file, gp3_device = plug(IoTune(3000, 125 * MIB))
+            vm.run(f"/tmp/rio {gp3_device} w seq {MIB} {VOLUME_BYTES // MIB}")  # allocate every cluster first
+            for run in range(1, args.runs + 1):
+                for name, (mode, order, block, count) in PATTERNS.items():
+                    results[name]["guest"].append(guest_rate(gp3_device, mode, order, block, count))
+                driver.detach_volume(instance_id, new_id_of(gp3_file))
+                for name, (mode, order, block, count) in PATTERNS.items():
+                    results[name]["host"].append(qemu_io_rate(gp3_file, mode, order, block, count))
+                driver.attach_volume(instance_id, VolumeSpec(new_id_of(gp3_file), gp3_file,
+                                                             iotune=IoTune(3000, 125 * MIB)))
+                gp3_device = wait_device(vm.run, new_id_of(gp3_file))
+                print(f"  run {run}: " + ", ".join(f"{n} guest {results[n]['guest'][-1]:.0f} / host "
+                                                    f"{results[n]['host'][-1]:.0f} op/s" for n in PATTERNS), flush=True)
 
-        def guest_rate(device: str, mode: str, order: str, block: int, count: int) -> float:
-            ops, seconds = guest(f"/tmp/rio {device} {mode} {order} {block} {count}").split()
-            return int(ops) / float(seconds)
+            _, io2_device = plug(IoTune(IO2_IOPS, None))
+            io2 = [guest_rate(io2_device, "r", "rand", 4096, IO2_IOPS * 6) for _ in range(args.runs)]
+            uncapped = statistics.median(results["rand read 4 KiB"]["guest"])
+    except NoGuests as exc:
+        print(f"bench_ebs: this host cannot run guests: {exc}")
+        return 1
 
-        gp3_file, gp3_device = plug(IoTune(3000, 125 * MIB))
-        guest(f"/tmp/rio {gp3_device} w seq {MIB} {VOLUME_BYTES // MIB}")  # allocate every cluster first
-        for run in range(1, args.runs + 1):
-            for name, (mode, order, block, count) in PATTERNS.items():
-                results[name]["guest"].append(guest_rate(gp3_device, mode, order, block, count))
-            driver.detach_volume(spec.instance_id, new_id_of(gp3_file))
-            for name, (mode, order, block, count) in PATTERNS.items():
-                results[name]["host"].append(qemu_io_rate(gp3_file, mode, order, block, count))
-            driver.attach_volume(spec.instance_id, VolumeSpec(new_id_of(gp3_file), gp3_file,
-                                                              iotune=IoTune(3000, 125 * MIB)))
-            gp3_device = wait_device(guest, new_id_of(gp3_file))
-            print(f"  run {run}: " + ", ".join(f"{n} guest {results[n]['guest'][-1]:.0f} / host "
-                                                f"{results[n]['host'][-1]:.0f} op/s" for n in PATTERNS), flush=True)
-
-        _, io2_device = plug(IoTune(IO2_IOPS, None))
-        io2 = [guest_rate(io2_device, "r", "rand", 4096, IO2_IOPS * 6) for _ in range(args.runs)]
-        uncapped = statistics.median(results["rand read 4 KiB"]["guest"])
-        client.close()
-    finally:
-        if driver is not None:
-            for instance_id in driver.list_instances():
-                driver.destroy(instance_id)
-            driver.connection.close()
-        lab.close()
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-    print(f"\nEBS volume I/O, {decision.accelerator.value}, {VOLUME_BYTES // MIB} MiB qcow2, median of {args.runs}:")
+    print(f"\nEBS volume I/O, {accelerator}, {VOLUME_BYTES // MIB} MiB qcow2, median of {args.runs}:")
     print(f"  {'pattern':<18} {'guest (gp3)':>14} {'qemu-io (host)':>16} {'guest/host':>11}")
     for name, (_, _, block, _) in PATTERNS.items():
         guest_median, host_median = (statistics.median(results[name][side]) for side in ("guest", "host"))
