@@ -423,8 +423,11 @@ class InstancesReconciler:
             except InstanceNotFound:
                 seen.append({"instance_id": instance_id, "power": "absent"})
                 continue
+            # with the last start request carried out, so that the controller can tell a guest shutdown
+            # from before a StartInstances (the domain not booted yet) from one after it
             seen.append({"instance_id": instance_id, "power": info.state.value,
-                         "stopped_by_guest": info.stopped_by_guest})
+                         "stopped_by_guest": info.stopped_by_guest,
+                         "start_serial": self.starts.get(instance_id, 0)})
         return seen
 
     def _changed_consoles(self) -> dict[str, str]:

@@ -3,7 +3,8 @@
 - ``POST /hosts/<id>/instances``: what the agent saw of the instances placed on its host::
 
       {"complete": true,
-       "instances": [{"instance_id": "i-...", "power": "running", "stopped_by_guest": false, "error": ""}],
+       "instances": [{"instance_id": "i-...", "power": "running", "stopped_by_guest": false, "error": "",
+                      "start_serial": 2}],                      # the last start request carried out
        "consoles": {"i-...": "<base64 of the console tail>"},   # only the ones that changed
        "reboots": {"i-...": 3},                                  # reboot requests carried out
        "capture_failures": {"ami-...": "why"},
@@ -50,8 +51,11 @@ def parse_report(body: Any) -> tuple[dict[str, Observation], dict[str, bytes], d
         if not isinstance(item, dict) or not isinstance(item.get("instance_id"), str) \
                 or not isinstance(item.get("power"), str):
             raise ValueError("each instance needs 'instance_id' and 'power' strings")
+        serial = item.get("start_serial")
+        if serial is not None and (not isinstance(serial, int) or isinstance(serial, bool)):
+            raise ValueError("'start_serial' must be an integer")
         seen[item["instance_id"]] = Observation(item["power"], bool(item.get("stopped_by_guest")),
-                                                str(item.get("error") or ""))
+                                                str(item.get("error") or ""), serial)
     try:
         consoles = {k: base64.b64decode(v, validate=True) for k, v in (body.get("consoles") or {}).items()}
     except (binascii.Error, TypeError, ValueError) as exc:

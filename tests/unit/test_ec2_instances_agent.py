@@ -125,6 +125,23 @@ def test_the_watcher_reports_a_guest_shutdown_and_new_console_output(ic: Instanc
     assert agent.driver.get_info(instance_id).state is PowerState.SHUTOFF  # not restarted behind EC2's back
 
 
+def test_a_guest_shutdown_reported_from_before_a_start_request_leaves_the_instance_pending(ic: InstanceCloud,
+                                                                                            agent: Agent) -> None:
+    """A pass that began before StartInstances reports the old guest-stopped domain once the instance is
+    pending: the report says which start it had carried out, so the controller waits for the new one."""
+    instance_id = launch(ic)
+    agent.sync()
+    agent.driver.guest_poweroff(instance_id)
+    agent.watch()
+    assert state_of(ic, instance_id) == "stopped"
+    ic.call("StartInstances", {"InstanceIds": [instance_id]})
+    with agent.reconciler._lock:
+        agent.reconciler._report(force=True)  # the end of the older pass
+    assert state_of(ic, instance_id) == "pending"
+    agent.sync()
+    assert state_of(ic, instance_id) == "running"
+
+
 def test_a_restarted_agent_adopts_running_instances_and_restarts_lost_ones(ic: InstanceCloud, agent: Agent,
                                                                            tmp_path: Path) -> None:
     first, second = launch(ic), launch(ic)

@@ -388,7 +388,7 @@ def apply_report(cloud: Cloud, host_id: str, seen: dict[str, Observation], *, co
             observation = seen.get(row["instance_id"]) or (Observation("absent") if complete else None)
             if observation is None:
                 continue
-            transition = lifecycle.observe(row["state"], row["shutdown_behavior"], observation)
+            transition = lifecycle.observe(row["state"], row["shutdown_behavior"], observation, row["start_serial"])
             if transition is not None:
                 change_state(conn, cloud, row, transition, now)
                 changed.append(row["instance_id"])

@@ -120,9 +120,12 @@ class Observation:
     power: str
     stopped_by_guest: bool = False
     error: str = ""
+    #: The last StartInstances request (the instance's ``start_serial``) the agent had carried out when it
+    #: looked; None from agents that do not say.
+    start_serial: int | None = None
 
 
-def observe(state: str, shutdown_behavior: str, seen: Observation) -> Transition | None:
+def observe(state: str, shutdown_behavior: str, seen: Observation, start_serial: int = 0) -> Transition | None:
     """The transition an agent report completes, or None when the state stands.
 
     Reports that disagree with the desired state otherwise (a running domain of a stopped instance, a
@@ -134,7 +137,8 @@ def observe(state: str, shutdown_behavior: str, seen: Observation) -> Transition
             return Transition(RUNNING, ("", ""))
         if power == "failed":
             return Transition(TERMINATED, LAUNCH_FAILED)
-        if power == "shutoff" and seen.stopped_by_guest:
+        stale = seen.start_serial is not None and seen.start_serial < start_serial
+        if power == "shutoff" and seen.stopped_by_guest and not stale:  # stale: from before StartInstances
             return _guest_shutdown(shutdown_behavior)
         return None
     if state == RUNNING:
