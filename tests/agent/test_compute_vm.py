@@ -14,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
 import pytest
 
 from tests.prerequisites import missing_root, missing_tools, require
+from tests.support import wait_for
 
 REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "virsh", "libvirtd", "virtlogd", "dnsmasq", "mke2fs",
                   "apt-cache")
@@ -135,12 +135,6 @@ def ssh(env: Env, instance: Instance, command: str, timeout: float = 60.0) -> st
     return output
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_probe_chose_a_working_accelerator_and_caches_it(env: Env) -> None:

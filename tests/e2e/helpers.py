@@ -19,7 +19,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.support import REPO, CloudletProcess, Credentials
+from tests.support import REPO, CloudletProcess, Credentials, wait_for
 
 #: A boto3 client (botocore builds their classes at run time).
 Client = Any
@@ -190,6 +190,18 @@ def teardown_vpc(ec2: Client, vpc_id: str) -> None:
         if eigw["Attachments"][0]["VpcId"] == vpc_id:
             ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=eigw["EgressOnlyInternetGatewayId"])
     ec2.delete_vpc(VpcId=vpc_id)
+
+
+def terminate_all_instances(ec2: Client, timeout: float = 90) -> None:
+    """Terminate every instance not yet terminated and wait until they are (a VM test's cleanup, before it
+    stops the agent that removes their domains)."""
+    alive = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+             if i["State"]["Name"] != "terminated"]
+    if not alive:
+        return
+    ec2.terminate_instances(InstanceIds=alive)
+    wait_for(lambda: all(i["State"]["Name"] == "terminated" for r in ec2.describe_instances(
+        InstanceIds=alive)["Reservations"] for i in r["Instances"]), timeout, "termination")
 
 
 def wait_for_nat(ec2: Client, nat_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:

@@ -21,17 +21,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import terminate_all_instances
 from tests.prerequisites import missing_for_vms, require
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GIB = 1 << 30
@@ -91,15 +91,6 @@ class Env:
         return self.ec2().describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def ssh(env: Env, instance_id: str, command: str, timeout: float = 120.0) -> str:
@@ -175,13 +166,7 @@ def env() -> Iterator[Env]:
 def _clean_up(env: Env) -> None:
     try:
         if env.cloud.proc is not None:
-            ec2 = env.ec2()
-            alive = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-                     if i["State"]["Name"] != "terminated"]
-            if alive:
-                ec2.terminate_instances(InstanceIds=alive)
-                wait_for(lambda: all(env.instance(i)["State"]["Name"] == "terminated" for i in alive), 90,
-                         "termination")
+            terminate_all_instances(env.ec2())
     except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever happened
         print(f"cleanup: termination through the API failed: {exc}")
     env.stop_agent()

@@ -26,15 +26,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import terminate_all_instances
 from tests.prerequisites import missing_for_vms, require
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,15 +99,6 @@ class Env:
         return f"{self.prefix}{vpc_id}"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def state_of(env: Env, instance_id: str) -> str:
@@ -166,12 +158,7 @@ def _clean_up(env: Env) -> None:
     """Terminate what runs, stop the agent, and remove whatever is left: domains, taps, namespaces, files."""
     try:
         if env.cloud.proc is not None:
-            ec2 = env.ec2()
-            alive = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-                     if i["State"]["Name"] != "terminated"]
-            if alive:
-                ec2.terminate_instances(InstanceIds=alive)
-                wait_for(lambda: all(state_of(env, i) == "terminated" for i in alive), 60, "termination")
+            terminate_all_instances(env.ec2())
     except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever happened
         print(f"cleanup: termination through the API failed: {exc}")
     if env.agent is not None and env.agent.poll() is None:

@@ -16,16 +16,16 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import terminate_all_instances
 from tests.prerequisites import missing_for_vms, require
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 ZONE = "home-1a"
@@ -83,15 +83,6 @@ class Env:
         return self.cloud.client("efs")
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
@@ -133,13 +124,7 @@ def _clean_up(env: Env) -> None:
     """Terminate the instances, stop the agent, remove domains, NFS servers, namespaces and files."""
     try:
         if env.cloud.proc is not None:
-            ec2 = env.ec2()
-            alive = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-                     if i["State"]["Name"] != "terminated"]
-            if alive:
-                ec2.terminate_instances(InstanceIds=alive)
-                wait_for(lambda: all(i["State"]["Name"] == "terminated" for r in ec2.describe_instances(
-                    InstanceIds=alive)["Reservations"] for i in r["Instances"]), 90, "termination")
+            terminate_all_instances(env.ec2())
     except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever happened
         print(f"cleanup: termination through the API failed: {exc}")
     if env.agent is not None and env.agent.poll() is None:
