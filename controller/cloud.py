@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Service packages, by botocore model name; each exposes ``api: ServiceApi``.
-SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns")
+#: Service packages (by botocore model name, except ``awslambda``: ``lambda`` is a keyword); each exposes
+#: ``api: ServiceApi``.
+SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
+                    "awslambda")
 
 
 class Cloud:

@@ -1,0 +1,5 @@
+"""AWS Lambda: functions, versions, aliases and layers in the controller; execution on the host agents."""
+
+from controller.awslambda.service import api
+
+__all__ = ["api"]
