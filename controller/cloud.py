@@ -74,6 +74,14 @@ class Cloud:
         #: SNS's message ``Signer`` (controller/sns/signing.py: the signing key, its certificate, recent
         #: signatures), made on first use.
         self.sns_signer: Any = None
+        #: CloudWatch Logs' event writer (controller/logs/ingest.py): how services append log events.
+        self.logs_writer: Any = None
+        #: Lambda's content-addressed store of code, layers and image archives (controller/awslambda/code_store.py).
+        self.lambda_code: Any = None
+        #: Lambda's invoker (controller/awslambda/invoke/): in-flight counts, connections to hosts' function runners.
+        self.lambda_invoker: Any = None
+        #: Lambda's asynchronous invocation queue and event source pollers (controller/awslambda/events/).
+        self.lambda_events: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

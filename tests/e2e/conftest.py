@@ -11,7 +11,20 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.helpers import Cleanup, Client, teardown_vpc
+from tests.e2e.lambda_helpers import MISSING
 from tests.support import CloudletProcess
+
+
+@pytest.fixture(scope="session")
+def functions_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
+    """A ``cloudlet up`` with its local agent, which runs Lambda functions (tests/e2e/lambda_helpers.py)."""
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    process = CloudletProcess(tmp_path_factory.mktemp("functions") / "data", agent=True).start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture
