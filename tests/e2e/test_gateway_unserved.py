@@ -26,7 +26,7 @@ UNSERVED = [
     ("dynamodb", "list_tables", {}, "json", "UnknownOperationException"),
     ("kinesis", "list_streams", {}, "json", "UnknownOperationException"),
     ("ses", "list_identities", {}, "query", "InvalidAction"),
-    ("lambda", "list_functions", {}, "rest-json", "UnknownOperationException"),
+    ("eks", "list_clusters", {}, "rest-json", "UnknownOperationException"),
     ("route53", "list_hosted_zones", {}, "rest-xml", "InvalidAction"),
     ("cloudwatch", "list_metrics", {}, "smithy-rpc-v2-cbor", "UnknownOperationException"),
 ]
@@ -65,11 +65,11 @@ def test_unserved_service_answers_in_its_protocol_and_is_audited(
     assert event["userIdentity"]["accessKeyId"] == cloudlet.root_credentials().access_key_id
 
 
-@pytest.mark.parametrize("service", ["dynamodb", "sns", "lambda", "cloudwatch"])
+@pytest.mark.parametrize("service", ["dynamodb", "sns", "eks", "cloudwatch"])
 def test_unserved_service_checks_the_signature(cloudlet: CloudletProcess, service: str) -> None:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
     root = cloudlet.root_credentials()
-    method = {"dynamodb": "list_tables", "sns": "list_topics", "lambda": "list_functions",
+    method = {"dynamodb": "list_tables", "sns": "list_topics", "eks": "list_clusters",
               "cloudwatch": "list_metrics"}[service]
     forged = cloudlet.client(service, Credentials(root.access_key_id, "x" * 40))
     response = call_error(forged, method)
