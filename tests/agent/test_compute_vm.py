@@ -150,6 +150,9 @@ def test_probe_chose_a_working_accelerator_and_caches_it(env: Env) -> None:
 
 
 def test_instance_boots_to_ssh_with_its_key_and_runs_user_data(env: Env, instance: Instance) -> None:
+    # dropbear starts before user-data runs (as sshd does before cloud-init's final stage on AWS)
+    wait_for(lambda: instance.spec.instance_id in ssh(env, instance, "cat /var/lib/cloudlet/user-data.done || true"),
+             60, "the guest to finish its user-data")
     assert ssh(env, instance, "cat /root/user-data-runs").count("run at") == 1
     assert ssh(env, instance, "hostname").strip() == instance.guest.hostname.split(".")[0]
     info = env.driver.get_info(instance.spec.instance_id)
