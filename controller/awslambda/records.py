@@ -1,0 +1,141 @@
+"""Naming and reading Lambda's rows: function names and ARNs as callers write them, versions, aliases.
+
+Callers name a function by name, partial ARN (``123456789012:function:name``) or full ARN, each with
+an optional ``:qualifier`` suffix (a version or an alias), or pass ``Qualifier`` apart; AWS refuses
+a suffix that contradicts the parameter
+(https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#API_GetFunction_RequestSyntax).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from controller.awslambda import state
+from controller.awslambda.errors import InvalidParameterValueException, function_not_found
+
+LATEST = "$LATEST"
+NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+ALIAS_RE = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+VERSION_RE = re.compile(r"[0-9]+")
+QUALIFIER_RE = re.compile(r"\$LATEST|[a-zA-Z0-9_-]{1,128}")
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """Which function (and qualifier) a caller named, resolved to its account and region."""
+
+    account_id: str
+    region: str
+    name: str
+    qualifier: str | None
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.region, self.account_id, self.name)
+
+    @property
+    def qualified_arn(self) -> str:
+        return self.arn if self.qualifier is None else f"{self.arn}:{self.qualifier}"
+
+
+def function_arn(region: str, account_id: str, name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+    return arn if qualifier is None else f"{arn}:{qualifier}"
+
+
+def parse_function(name_or_arn: str, qualifier: str | None, *, account_id: str, region: str) -> FunctionRef:
+    """The function a ``FunctionName`` (and optional ``Qualifier``) names; InvalidParameterValue if malformed."""
+    parts = name_or_arn.split(":")
+    if parts[0] == "arn":
+        if len(parts) not in (7, 8) or parts[2] != "lambda" or parts[5] != "function":
+            raise _malformed(name_or_arn)
+        region, account_id, rest = parts[3] or region, parts[4], parts[6:]
+    elif len(parts) >= 3 and parts[1] == "function":
+        if len(parts) > 4 or not re.fullmatch(r"\d{12}", parts[0]):
+            raise _malformed(name_or_arn)
+        account_id, rest = parts[0], parts[2:]
+    elif len(parts) <= 2:
+        rest = parts
+    else:
+        raise _malformed(name_or_arn)
+    name = rest[0]
+    if not NAME_RE.fullmatch(name):
+        raise _malformed(name_or_arn)
+    derived = rest[1] if len(rest) > 1 else None
+    if derived is not None and not QUALIFIER_RE.fullmatch(derived):
+        raise _malformed(name_or_arn)
+    if derived is not None and qualifier is not None and derived != qualifier:
+        raise InvalidParameterValueException("The derived qualifier from the function name does not match the "
+                                             "specified qualifier.")
+    return FunctionRef(account_id, region, name, derived if derived is not None else qualifier)
+
+
+def _malformed(value: str) -> InvalidParameterValueException:
+    return InvalidParameterValueException(f"1 validation error detected: Value '{value}' at 'functionName' failed to "
+                                          "satisfy constraint: Member must satisfy regular expression pattern: "
+                                          "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?"
+                                          "(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")
+
+
+def function_row(conn: Connection, ref: FunctionRef) -> dict[str, Any]:
+    """The function's row; ResourceNotFoundException naming its unqualified ARN when absent."""
+    t = state.functions
+    row = conn.execute(select(t).where(t.c.account_id == ref.account_id, t.c.region == ref.region,
+                                       t.c.name == ref.name)).mappings().first()
+    if row is None:
+        raise function_not_found(ref.arn)
+    return dict(row)
+
+
+def version_row(conn: Connection, ref: FunctionRef, version: str) -> dict[str, Any] | None:
+    t = state.versions
+    row = conn.execute(select(t).where(t.c.account_id == ref.account_id, t.c.region == ref.region,
+                                       t.c.function_name == ref.name, t.c.version == version)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def alias_row(conn: Connection, ref: FunctionRef, alias: str) -> dict[str, Any] | None:
+    t = state.aliases
+    row = conn.execute(select(t).where(t.c.account_id == ref.account_id, t.c.region == ref.region,
+                                       t.c.function_name == ref.name, t.c.name == alias)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def version_of(conn: Connection, ref: FunctionRef) -> dict[str, Any]:
+    """The version row the reference's qualifier names ($LATEST when none; an alias names its primary version)."""
+    function_row(conn, ref)
+    qualifier = ref.qualifier or LATEST
+    if qualifier != LATEST and not VERSION_RE.fullmatch(qualifier):
+        alias = alias_row(conn, ref, qualifier)
+        if alias is None:
+            raise function_not_found(ref.qualified_arn)
+        qualifier = alias["function_version"]
+    row = version_row(conn, ref, qualifier)
+    if row is None:
+        raise function_not_found(ref.qualified_arn)
+    return row
+
+
+def new_revision() -> str:
+    return str(uuid.uuid4())
+
+
+def timestamp(moment: dt.datetime | None = None) -> str:
+    """Lambda's LastModified form: ``2026-12-04T19:00:00.000+0000``."""
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def policy_of(conn: Connection, ref: FunctionRef) -> dict[str, Any] | None:
+    """The resource policy of the function ("" qualifier), a version or an alias, or None when it has none."""
+    t = state.policies
+    document = conn.execute(select(t.c.document).where(
+        t.c.account_id == ref.account_id, t.c.region == ref.region, t.c.function_name == ref.name,
+        t.c.qualifier == (ref.qualifier or ""))).scalar()
+    return document if document and document.get("Statement") else None
