@@ -207,6 +207,12 @@ _JAVA_CLASSES = {
 }
 
 
+#: How Lambda's (and a few other) models spell a region inside ARNs; Cloudlet's regions are named
+#: ``<word>-<digit>`` (``home-1``), which that spelling refuses, so their own ARNs would fail validation.
+_AWS_REGION_PATTERN = r"[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}"
+_ANY_REGION_PATTERN = r"([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}|[a-z]+-\d{1})"
+
+
 def compiled_pattern(shape: Shape) -> re.Pattern[str] | None:
     """The shape's ``pattern`` compiled for Python, or None when it cannot be translated.
 
@@ -215,7 +221,7 @@ def compiled_pattern(shape: Shape) -> re.Pattern[str] | None:
     """
 
     def build() -> re.Pattern[str] | None:
-        pattern = shape.metadata["pattern"]
+        pattern = shape.metadata["pattern"].replace(_AWS_REGION_PATTERN, _ANY_REGION_PATTERN)
         for java, python in _JAVA_CLASSES.items():
             pattern = pattern.replace(java, python)
         try:
