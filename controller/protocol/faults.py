@@ -75,6 +75,9 @@ class Rules:
     pattern: bool = False
     enum: bool = False
     malformed_code: str = "SerializationException"
+    #: The code of Coral validation errors when the service renames it (CloudWatch Logs answers
+    #: ``InvalidParameterException`` with Coral's wording); empty means ValidationException/Error.
+    validation_code: str = ""
     #: Shapes whose value range the service checks itself, because its configuration moves the
     #: bounds (STS session durations: ``CLOUDLET_MIN_SESSION_SECONDS`` shortens them for tests).
     service_ranges: frozenset[str] = frozenset()
@@ -100,6 +103,8 @@ SERVICE_RULES: dict[str, Rules] = {
     "kms": Rules(**_STRICT, enum=True),
     #: EFS validates its input against its model as a Coral service (MaxResults 0 is a ValidationException).
     "efs": Rules(**_STRICT, enum=True),
+    #: CloudWatch Logs enforces its model and names every violation in an InvalidParameterException.
+    "logs": Rules(**_STRICT, enum=True, validation_code="InvalidParameterException"),
 }
 
 DEFAULT_RULES = Rules()
@@ -174,7 +179,8 @@ def to_service_error(problems: list[InputError], rules: Rules, protocol: str) ->
         count = len(problems)
         noun = "error" if count == 1 else "errors"
         message = f"{count} validation {noun} detected: " + "; ".join(_coral_line(p) for p in problems)
-        code = "ValidationError" if protocol in ("query", "ec2") else "ValidationException"
+        code = rules.validation_code or ("ValidationError" if protocol in ("query", "ec2")
+                                         else "ValidationException")
         return ServiceError(message, code=code)
     name = first.wire_path or first.model_path
     if style in ("ec2", "sqs"):

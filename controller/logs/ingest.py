@@ -1,0 +1,250 @@
+"""Writing log events: PutLogEvents' batch rules (pure), the one statement path that stores events,
+and contract A, :func:`append`, through which other services (Lambda) ship their logs.
+
+:func:`check_batch` is AWS's documented PutLogEvents contract: at most 10,000 events and 1,048,576
+bytes (each message's UTF-8 bytes plus 26), in chronological order; events more than 2 hours ahead,
+more than 14 days old or older than the group's retention are rejected (and reported by index) while
+the rest are stored, and the stored ones may not span more than 24 hours.
+
+:func:`append` only enqueues: the cloud's :class:`LogsWriter` (``cloud.logs_writer``) stores whatever
+is queued in one transaction per wake-up, creating groups and streams as Lambda's service does, and
+every read of the API first waits for what was queued before it (:func:`flush_pending`), so a caller
+that appended and then reads sees its events. The same thread applies retention periods every minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from controller.logs import errors
+from controller.logs.records import DAY_MS, now_ms, retention_floor
+from controller.logs.retention import sweep_expired
+from controller.logs.service import api
+from controller.logs.state import events, groups, streams
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_BYTES = 1_048_576
+EVENT_OVERHEAD_BYTES = 26
+MAX_BATCH_EVENTS = 10_000
+MAX_FUTURE_MS = 2 * 3_600_000
+MAX_AGE_MS = 14 * DAY_MS
+MAX_SPAN_MS = DAY_MS
+SWEEP_SECONDS = 60.0
+_create_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    """Which events of a batch are stored (``start:stop``) and the rejectedLogEventsInfo for the rest."""
+
+    start: int
+    stop: int
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+def check_batch(batch: list[tuple[int, str]], now: int, retention_days: int | None) -> BatchVerdict:
+    """Apply PutLogEvents' rules to ``(timestamp, message)`` pairs; InvalidParameterException if the
+    whole batch is refused."""
+    size = sum(len(message.encode("utf-8")) + EVENT_OVERHEAD_BYTES for _, message in batch)
+    if size > MAX_BATCH_BYTES:
+        raise errors.InvalidParameterException(f"Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}")
+    if len(batch) > MAX_BATCH_EVENTS:
+        raise errors.InvalidParameterException(
+            f"Upload too large: {len(batch)} log events exceeds limit of {MAX_BATCH_EVENTS}")
+    stamps = [timestamp for timestamp, _ in batch]
+    if any(later < earlier for earlier, later in zip(stamps, stamps[1:], strict=False)):
+        raise errors.InvalidParameterException(
+            "Log events in a single PutLogEvents request must be in chronological order.")
+    rejected: dict[str, int] = {}
+    too_new = next((index for index, stamp in enumerate(stamps) if stamp > now + MAX_FUTURE_MS), len(stamps))
+    if too_new < len(stamps):
+        rejected["tooNewLogEventStartIndex"] = too_new
+    too_old = _last_below(stamps, now - MAX_AGE_MS)
+    if too_old >= 0:
+        rejected["tooOldLogEventEndIndex"] = too_old
+    expired = _last_below(stamps, now - retention_days * DAY_MS) if retention_days else -1
+    if expired >= 0:
+        rejected["expiredLogEventEndIndex"] = expired
+    start = max(too_old, expired) + 1
+    stop = max(start, too_new)
+    if stop - start > 1 and stamps[stop - 1] - stamps[start] > MAX_SPAN_MS:
+        raise errors.InvalidParameterException(
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+    return BatchVerdict(start, stop, rejected)
+
+
+def _last_below(stamps: list[int], floor: int) -> int:
+    return max((index for index, stamp in enumerate(stamps) if stamp < floor), default=-1)
+
+
+def store_events(conn: Connection, group: dict[str, Any], stream: dict[str, Any],
+                 batch: list[tuple[int, str]], now: int) -> None:
+    """Insert ``batch`` (already checked) into ``stream`` and move the stream's and group's counters."""
+    if not batch:
+        return
+    rows = [{"stream_id": stream["stream_id"], "group_id": group["group_id"], "timestamp": timestamp,
+             "ingested_at": now, "message": message, "size": len(message.encode("utf-8"))}
+            for timestamp, message in batch]
+    conn.execute(insert(events), rows)
+    first, last = min(row["timestamp"] for row in rows), max(row["timestamp"] for row in rows)
+    conn.execute(update(streams).where(streams.c.stream_id == stream["stream_id"]).values(
+        first_event_at=func.min(func.coalesce(streams.c.first_event_at, first), first),
+        last_event_at=func.max(func.coalesce(streams.c.last_event_at, last), last),
+        last_ingestion_at=now))
+    conn.execute(update(groups).where(groups.c.group_id == group["group_id"]).values(
+        stored_bytes=groups.c.stored_bytes + sum(row["size"] for row in rows)))
+
+
+# --- contract A -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Append:
+    account_id: str
+    region: str
+    group: str
+    stream: str
+    events: list[tuple[int, str]]
+
+
+def append(cloud: Any, *, account_id: str, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+    """Append events (timestamp ms, message) to group/stream, creating both if absent (as Lambda's service
+    does); thread-safe; ordered by timestamp; honours the group's retention period.
+
+    Returns at once: the writer stores the events moments later, before any read of the API that
+    starts after this call returns.
+    """
+    kept = sorted((int(timestamp), message) for timestamp, message in events if message)
+    if kept:
+        writer_of(cloud).enqueue(_Append(account_id, cloud.config.region, group, stream, kept))
+
+
+def writer_of(cloud: Any) -> LogsWriter:
+    """The cloud's writer, started on first use (the service's start hook usually made it already)."""
+    with _create_lock:
+        if cloud.logs_writer is None:
+            cloud.logs_writer = LogsWriter(cloud.db)
+        return cloud.logs_writer
+
+
+def flush_pending(cloud: Any) -> None:
+    """Wait until events appended before this call are stored (nothing to wait for: returns at once)."""
+    writer = cloud.logs_writer
+    if writer is not None:
+        writer.flush()
+
+
+def start(cloud: Any) -> None:
+    writer_of(cloud)
+
+
+def stop(cloud: Any) -> None:
+    with _create_lock:
+        writer, cloud.logs_writer = cloud.logs_writer, None
+    if writer is not None:
+        writer.close()
+
+
+api.on_start.append(start)
+api.on_stop.append(stop)
+
+
+class LogsWriter:
+    """One thread that stores appended events in batches and sweeps expired events every minute."""
+
+    def __init__(self, db: Any, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self.db = db
+        self.sweep_seconds = sweep_seconds
+        self._queue: queue.Queue[_Append | threading.Event | None] = queue.Queue()
+        self._unwritten = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="logs-writer", daemon=True)
+        self._thread.start()
+
+    def enqueue(self, item: _Append) -> None:
+        with self._lock:
+            self._unwritten += 1
+        self._queue.put(item)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if not self._unwritten:
+                return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                item = self._queue.get(timeout=self.sweep_seconds)
+            except queue.Empty:
+                self._guarded("sweep expired log events", sweep_expired, self.db, now_ms())
+                continue
+            batch: list[_Append] = []
+            waiters: list[threading.Event] = []
+            while True:
+                if item is None:
+                    stopping = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                else:
+                    batch.append(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._guarded(f"store {len(batch)} appended log batches", self._write, batch)
+                with self._lock:
+                    self._unwritten -= len(batch)
+            for waiter in waiters:
+                waiter.set()
+
+    @staticmethod
+    def _guarded(what: str, work: Any, *args: Any) -> None:
+        try:
+            work(*args)
+        except Exception:  # a failed write must not stop the writer: later appends still get stored
+            log.exception("could not %s", what)
+
+    def _write(self, batch: list[_Append]) -> None:
+        now = now_ms()
+        with self.db.begin() as conn:
+            for item in batch:
+                group = _group_for_append(conn, item, now)
+                stream = _stream_for_append(conn, group, item.stream, now)
+                floor = max(retention_floor(group, now), now - MAX_AGE_MS)
+                store_events(conn, group, stream, [event for event in item.events if event[0] >= floor], now)
+
+
+def _group_for_append(conn: Connection, item: _Append, now: int) -> dict[str, Any]:
+    where = (groups.c.account_id == item.account_id) & (groups.c.region == item.region) & (
+        groups.c.name == item.group)
+    row = conn.execute(select(groups).where(where)).mappings().first()
+    if row is None:
+        conn.execute(insert(groups).values(account_id=item.account_id, region=item.region, name=item.group,
+                                           created_at=now, log_group_class="STANDARD", tags={},
+                                           stored_bytes=0))
+        row = conn.execute(select(groups).where(where)).mappings().one()
+    return dict(row)
+
+
+def _stream_for_append(conn: Connection, group: dict[str, Any], name: str, now: int) -> dict[str, Any]:
+    where = (streams.c.group_id == group["group_id"]) & (streams.c.name == name)
+    row = conn.execute(select(streams).where(where)).mappings().first()
+    if row is None:
+        conn.execute(insert(streams).values(group_id=group["group_id"], name=name, created_at=now))
+        row = conn.execute(select(streams).where(where)).mappings().one()
+    return dict(row)

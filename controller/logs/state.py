@@ -1,0 +1,56 @@
+"""CloudWatch Logs' tables: log groups, their streams, and the events of each stream.
+
+Times are integer milliseconds since the epoch, the unit CloudWatch Logs reports. Events are rows
+keyed by an ever-growing ``seq`` (AUTOINCREMENT, never reused): ``(timestamp, seq)`` orders a
+stream's or a group's events, and is what GetLogEvents' and FilterLogEvents' tokens remember.
+Deleting a group deletes its streams and their events through the foreign keys.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+
+from controller.state import JsonText, metadata
+
+groups = Table(
+    "logs_groups", metadata,
+    Column("group_id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Column("retention_days", Integer),                  # None: events never expire
+    Column("kms_key_id", String(256)),
+    Column("log_group_class", String(32), nullable=False),
+    Column("tags", JsonText, nullable=False, default=dict),
+    Column("stored_bytes", Integer, nullable=False, default=0),
+    Index("ix_logs_groups_name", "account_id", "region", "name", unique=True),
+    sqlite_autoincrement=True,
+)
+
+streams = Table(
+    "logs_streams", metadata,
+    Column("stream_id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", Integer, ForeignKey("logs_groups.group_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Column("first_event_at", Integer),
+    Column("last_event_at", Integer),
+    Column("last_ingestion_at", Integer),
+    Index("ix_logs_streams_name", "group_id", "name", unique=True),
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "logs_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("stream_id", Integer, ForeignKey("logs_streams.stream_id", ondelete="CASCADE"), nullable=False),
+    Column("group_id", Integer, nullable=False),
+    Column("timestamp", Integer, nullable=False),
+    Column("ingested_at", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("size", Integer, nullable=False),            # UTF-8 bytes of the message (storedBytes)
+    Index("ix_logs_events_stream", "stream_id", "timestamp", "seq"),
+    Index("ix_logs_events_group", "group_id", "timestamp", "seq"),
+    sqlite_autoincrement=True,
+)
