@@ -40,6 +40,9 @@ _TOKEN = re.compile(r"""
     | (?P<regex>%[^%]+%)
     | (?P<word>[^\s()&|!=<>,"%]+)
     )""", re.VERBOSE)
+#: What a ``%regex%`` may hold: ASCII letters and digits, the symbols ``:_#=@/;,-`` and space, and the
+#: operators ``^$?[]{}|\*+.`` (no parentheses, no multi-byte characters).
+_REGEX_TEXT = re.compile(r"[A-Za-z0-9:_#=@/;,\- ^$?\[\]{}|\\*+.]+")
 _SELECTOR_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -120,8 +123,12 @@ def _unescape(text: str) -> str:
 
 
 def _regex(token: str) -> re.Pattern[str]:
+    """A ``%regex%`` term: AWS allows letters, digits, a few symbols and operators, and no groups."""
+    body = token[1:-1]
+    if not _REGEX_TEXT.fullmatch(body):
+        raise FilterPatternError(f"{token!r} uses characters a filter pattern's regular expression may not")
     try:
-        return re.compile(token[1:-1])
+        return re.compile(body)
     except re.error as exc:
         raise FilterPatternError(f"bad regular expression {token!r}: {exc}") from exc
 
