@@ -24,6 +24,7 @@ DENIAL_FORMS: dict[str, tuple[str, int, str]] = {
     "sns": ("AuthorizationError", 403, ""),
     "kms": ("AccessDeniedException", 400, ""),
     "efs": ("AccessDeniedException", 403, ""),
+    "logs": ("AccessDeniedException", 400, ""),
 }
 
 _EXPLICIT = {

@@ -34,9 +34,10 @@ def stream_arn(region: str, account_id: str, group: str, stream: str) -> str:
 
 
 def group_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
-    """The log group an operation acts on, for IAM (``*`` when the request names none)."""
+    """The log group an operation acts on, for IAM, in the ``log-group:<name>:*`` form that group-level
+    actions are granted on (the form DescribeLogGroups' ``arn`` shows); ``*`` when the request names none."""
     name = group_name_of(ctx, params, required=False)
-    return [group_arn(ctx.region, ctx.account_id, name)] if name else ["*"]
+    return [f"{group_arn(ctx.region, ctx.account_id, name)}:*"] if name else ["*"]
 
 
 def stream_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.helpers import Cleanup, allow, denied, document, new_user
 from tests.support import CloudletProcess
 
 pytestmark = pytest.mark.e2e
@@ -312,3 +313,32 @@ def test_tail_follow_call_pattern(logs: Any, group: str) -> None:
     poll()
     poll()
     assert printed == ["START", "hello", "world", "same millisecond", "REPORT"]
+
+
+# --- IAM ----------------------------------------------------------------------------------------------
+
+def test_iam_policies_scope_log_groups_and_streams(cloudlet: CloudletProcess, logs: Any, group: str,
+                                                  iam: Any, cleanup: Cleanup, unique: str) -> None:
+    """The Lambda basic execution role's statements: streams and events of one group, nothing else."""
+    other = f"{group}-other"
+    logs.create_log_group(logGroupName=other)
+    try:
+        account = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["arn"].split(":")[4]
+        prefix = f"arn:aws:logs:{cloudlet.region}:{account}"
+        user = new_user(iam, cleanup, f"{unique}-logger")
+        iam.put_user_policy(UserName=f"{unique}-logger", PolicyName="logs", PolicyDocument=document(
+            allow("logs:CreateLogGroup", f"{prefix}:*"),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents", "logs:FilterLogEvents"],
+                  f"{prefix}:log-group:{group}:*")))
+        scoped = cloudlet.client("logs", user)
+        scoped.create_log_stream(logGroupName=group, logStreamName="s")
+        put(scoped, group, "s", ["allowed"])
+        assert [e["message"] for e in scoped.filter_log_events(logGroupName=group)["events"]] == ["allowed"]
+        code, status, _ = denied(scoped.create_log_stream, logGroupName=other, logStreamName="s")
+        assert (code, status) == ("AccessDeniedException", 400)
+        code, _, _ = denied(scoped.filter_log_events, logGroupName=other)
+        assert code == "AccessDeniedException"
+        code, _, _ = denied(scoped.delete_log_group, logGroupName=group)
+        assert code == "AccessDeniedException"
+    finally:
+        logs.delete_log_group(logGroupName=other)
