@@ -276,43 +276,50 @@ def test_filter_log_events_patterns_streams_and_paging(logs: Any, group: str) ->
 
 
 def test_tail_follow_call_pattern(logs: Any, group: str) -> None:
-    """``aws logs tail --follow`` (CLI v2): page FilterLogEvents to the end from startTime, then poll again
-    from the newest timestamp seen, dropping eventIds already printed at that timestamp."""
+    """``aws logs tail --follow`` (AWS CLI v2's FollowLogEventsGenerator): FilterLogEvents with logGroupName,
+    interleaved and startTime, following nextToken; after every page it keeps only the eventIds of the newest
+    timestamp; at the end it polls again from that timestamp, dropping eventIds it already printed."""
     logs.create_log_stream(logGroupName=group, logStreamName="fn")
-    start = now_ms() - 60_000
     printed: list[str] = []
     seen: defaultdict[int, set[str]] = defaultdict(set)
-    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "interleaved": True,
-                              "logStreamNames": ["fn"]}
+    kwargs: dict[str, Any] = {"logGroupName": group, "interleaved": True, "startTime": now_ms() - 600_000,
+                              "limit": 2}
 
-    def poll() -> None:
+    def poll_until_caught_up() -> None:
+        nonlocal seen
         while True:
-            response = logs.filter_log_events(**kwargs, limit=2)
+            response = logs.filter_log_events(**kwargs)
             for event in response["events"]:
                 if event["eventId"] not in seen[event["timestamp"]]:
                     seen[event["timestamp"]].add(event["eventId"])
                     printed.append(event["message"])
-            if "nextToken" not in response:
-                break
-            kwargs["nextToken"] = response["nextToken"]
-        kwargs.pop("nextToken", None)
-        if seen:
-            newest = max(seen)
-            kwargs["startTime"] = newest
-            for stamp in [stamp for stamp in seen if stamp != newest]:
-                del seen[stamp]
+            if seen:
+                newest = max(seen)
+                seen = defaultdict(set, {newest: seen[newest]})
+            if "nextToken" in response:
+                kwargs["nextToken"] = response["nextToken"]
+                continue
+            if seen:
+                kwargs["startTime"] = max(seen)
+            kwargs.pop("nextToken", None)
+            return
 
     t = now_ms() - 1000
     logs.put_log_events(logGroupName=group, logStreamName="fn", logEvents=[
         {"timestamp": t, "message": "START"}, {"timestamp": t + 1, "message": "hello"},
         {"timestamp": t + 1, "message": "world"}])
-    poll()
+    poll_until_caught_up()
     assert printed == ["START", "hello", "world"]
+    poll_until_caught_up()
+    assert printed == ["START", "hello", "world"]
+    logs.create_log_stream(logGroupName=group, logStreamName="fn-2")
     logs.put_log_events(logGroupName=group, logStreamName="fn", logEvents=[
-        {"timestamp": t + 1, "message": "same millisecond"}, {"timestamp": t + 2, "message": "REPORT"}])
-    poll()
-    poll()
-    assert printed == ["START", "hello", "world", "same millisecond", "REPORT"]
+        {"timestamp": t + 1, "message": "same millisecond"}, {"timestamp": t + 3, "message": "REPORT"}])
+    logs.put_log_events(logGroupName=group, logStreamName="fn-2", logEvents=[
+        {"timestamp": t + 2, "message": "new stream"}])
+    poll_until_caught_up()
+    poll_until_caught_up()
+    assert printed == ["START", "hello", "world", "same millisecond", "new stream", "REPORT"]
 
 
 # --- IAM ----------------------------------------------------------------------------------------------
