@@ -6,6 +6,7 @@ agent's volume reports and snapshot data. Flask takes no new routes once a
 blueprint is registered on an app, so both are imported here, before anyone registers it.
 """
 
+from controller.awslambda.invoke import code_endpoint  # noqa: F401  (the function runners' code endpoint)
 from controller.hosts import instance_reports, rpc, volume_reports
 
 blueprint = rpc.blueprint

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Integer, String, Table, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from agent.wire import Heartbeat, HostRecord, HostRegistration
+from agent.wire import CAPABILITY_FUNCTIONS, Heartbeat, HostRecord, HostRegistration
 from controller.hosts import generation
 from controller.state import Database, JsonText, UtcDateTime, metadata, utcnow
 
@@ -33,11 +33,13 @@ hosts = Table(
     Column("free_memory_mib", Integer),
     #: The VXLAN underlay address (HostRegistration schema 2); other hosts' VTEP lists carry it.
     Column("underlay_ip", String(45)),
+    #: Where the host's Lambda function runner takes invocations (HostRegistration schema 3); None without one.
+    Column("functions_url", String(255)),
 )
 
 #: Columns added after the table first shipped: (name, SQL type). ``create_all`` never alters an existing
 #: table, so a data dir made by an older controller gets them added here, once.
-_ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"),)
+_ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"), ("functions_url", "VARCHAR(255)"))
 _schema_checked: set[str] = set()
 _schema_lock = threading.Lock()
 
@@ -64,7 +66,7 @@ def register(db: Database, reg: HostRegistration) -> None:
     values = dict(host_id=reg.host_id, hostname=reg.hostname, zone=reg.zone, vcpus=reg.vcpus,
                   memory_mib=reg.memory_mib, disk_gib=reg.disk_gib, hypervisor=reg.hypervisor,
                   agent_version=reg.agent_version, capabilities=reg.capabilities, registered_at=now,
-                  last_heartbeat=now, underlay_ip=reg.underlay_ip)
+                  last_heartbeat=now, underlay_ip=reg.underlay_ip, functions_url=reg.functions_url)
     statement = sqlite_insert(hosts).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[hosts.c.host_id], set_={k: v for k, v in values.items() if k != "registered_at"})
@@ -109,6 +111,17 @@ def get_host(db: Database, host_id: str, now: dt.datetime | None = None) -> Host
     with db.read() as conn:
         row = conn.execute(select(hosts).where(hosts.c.host_id == host_id)).mappings().first()
     return None if row is None else _record(row, now or utcnow())
+
+
+def function_runners(db: Database) -> dict[str, str]:
+    """host id -> functions_url of every up host that registered a Lambda function runner."""
+    ensure_columns(db)
+    now = utcnow()
+    with db.read() as conn:
+        rows = conn.execute(select(hosts.c.host_id, hosts.c.functions_url, hosts.c.capabilities,
+                                   hosts.c.last_heartbeat).where(hosts.c.functions_url.is_not(None))).all()
+    return {row.host_id: row.functions_url for row in rows
+            if CAPABILITY_FUNCTIONS in (row.capabilities or []) and now - row.last_heartbeat < HEARTBEAT_TIMEOUT}
 
 
 def _record(row: Any, now: dt.datetime) -> HostRecord:

@@ -31,6 +31,11 @@ def instance_profile_by_name(conn: Connection, account_id: str, name: str) -> Ro
                                                profiles.c.name_key == name_key(name))).mappings().first()
 
 
+def role_by_arn(conn: Connection, arn: str) -> RowMapping | None:
+    """The role with this ARN (a Lambda function's execution role), or None when it is gone."""
+    return conn.execute(select(state.roles).where(state.roles.c.arn == arn)).mappings().first()
+
+
 def _profile_roles(profile_id: str) -> Select:
     """The roles of one instance profile."""
     roles, links = state.roles, state.instance_profile_roles
