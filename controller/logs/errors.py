@@ -8,6 +8,7 @@ InvalidParameterException = error("InvalidParameterException")
 ResourceNotFoundException = error("ResourceNotFoundException")
 ResourceAlreadyExistsException = error("ResourceAlreadyExistsException")
 TooManyTagsException = error("TooManyTagsException")
+ValidationException = error("ValidationException")
 
 __all__ = ["ServiceError"]
 
@@ -18,6 +19,12 @@ def no_such_group() -> ServiceError:
 
 def no_such_stream() -> ServiceError:
     return ResourceNotFoundException("The specified log stream does not exist.")
+
+
+def protected(what: str) -> ServiceError:
+    """Deleting from a group with deletion protection (the documented wording, for groups and streams)."""
+    return ValidationException(f"Cannot delete {what} with deletion protection enabled. "
+                               "Disable deletion protection first.")
 
 
 def bad_token() -> ServiceError:

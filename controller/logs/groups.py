@@ -20,6 +20,7 @@ from controller.logs.records import (
     encode_token,
     find_group,
     group_arn,
+    group_name_of,
     group_resources,
     group_shape,
     now_ms,
@@ -49,7 +50,8 @@ def create_log_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
         conn.execute(insert(groups).values(
             account_id=ctx.account_id, region=ctx.region, name=name, created_at=now_ms(),
             retention_days=None, kms_key_id=kms_key, log_group_class=params.get("logGroupClass") or "STANDARD",
-            tags=params.get("tags") or {}, stored_bytes=0))
+            tags=params.get("tags") or {}, deletion_protection=bool(params.get("deletionProtectionEnabled")),
+            stored_bytes=0))
     ctx.audit_resources.append(arn)
     return {}
 
@@ -74,7 +76,18 @@ def _exists(conn: Connection, ctx: RequestContext, name: str) -> bool:
 def delete_log_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.db.begin() as conn:
         group = find_group(conn, ctx, params["logGroupName"])
+        if group["deletion_protection"]:
+            raise errors.protected("log group")
         conn.execute(delete(groups).where(groups.c.group_id == group["group_id"]))
+    return {}
+
+
+@api.operation("PutLogGroupDeletionProtection", resources=group_resources)
+def put_log_group_deletion_protection(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.begin() as conn:
+        group = find_group(conn, ctx, group_name_of(ctx, params))
+        conn.execute(update(groups).where(groups.c.group_id == group["group_id"]).values(
+            deletion_protection=params["deletionProtectionEnabled"]))
     return {}
 
 

@@ -94,7 +94,7 @@ def group_shape(row: dict[str, Any]) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "logGroupName": row["name"], "creationTime": row["created_at"], "metricFilterCount": 0,
         "arn": f"{arn}:*", "logGroupArn": arn, "storedBytes": row["stored_bytes"],
-        "logGroupClass": row["log_group_class"],
+        "logGroupClass": row["log_group_class"], "deletionProtectionEnabled": row["deletion_protection"],
     }
     if row["retention_days"] is not None:
         shape["retentionInDays"] = row["retention_days"]

@@ -8,7 +8,7 @@ Deleting a group deletes its streams and their events through the foreign keys.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from controller.state import JsonText, metadata
 
@@ -23,6 +23,7 @@ groups = Table(
     Column("kms_key_id", String(256)),
     Column("log_group_class", String(32), nullable=False),
     Column("tags", JsonText, nullable=False, default=dict),
+    Column("deletion_protection", Boolean, nullable=False, default=False),
     Column("stored_bytes", Integer, nullable=False, default=0),
     Index("ix_logs_groups_name", "account_id", "region", "name", unique=True),
     sqlite_autoincrement=True,

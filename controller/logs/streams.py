@@ -47,6 +47,8 @@ def delete_log_stream(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
     with ctx.cloud.db.begin() as conn:
         group = find_group(conn, ctx, params["logGroupName"])
         stream = find_stream(conn, group["group_id"], params["logStreamName"])
+        if group["deletion_protection"]:
+            raise errors.protected("log stream of a log group")
         conn.execute(delete(streams).where(streams.c.stream_id == stream["stream_id"]))
         _forget_bytes(conn, group["group_id"], stream["stream_id"])
     return {}

@@ -68,6 +68,22 @@ def test_create_describe_and_delete_log_group(logs: Any, unique: str, cloudlet: 
         logs.delete_log_group(logGroupName=name)
 
 
+def test_deletion_protection_blocks_deleting_the_group_and_its_streams(logs: Any, unique: str) -> None:
+    name = f"/protected/{unique}"
+    logs.create_log_group(logGroupName=name, deletionProtectionEnabled=True)
+    logs.create_log_stream(logGroupName=name, logStreamName="s")
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["deletionProtectionEnabled"] is True
+    with pytest.raises(ClientError, match="deletion protection enabled") as refused:
+        logs.delete_log_group(logGroupName=name)
+    assert code_of(refused.value) == "ValidationException"
+    with pytest.raises(ClientError, match="deletion protection enabled"):
+        logs.delete_log_stream(logGroupName=name, logStreamName="s")
+    logs.put_log_group_deletion_protection(logGroupIdentifier=name, deletionProtectionEnabled=False)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["deletionProtectionEnabled"] is False
+    logs.delete_log_stream(logGroupName=name, logStreamName="s")
+    logs.delete_log_group(logGroupName=name)
+
+
 @pytest.mark.parametrize("name", ["", "bad:name", "x" * 513, "with space"])
 def test_invalid_group_names_are_refused(cloudlet: CloudletProcess, name: str) -> None:
     unchecked = cloudlet.client("logs", parameter_validation=False)
