@@ -11,8 +11,12 @@ from collections import Counter
 import pytest
 
 from agent.wire import FunctionResult
-from controller.awslambda.errors import TooManyRequestsException
-from controller.awslambda.invoke import outcomes
+from controller.awslambda.errors import (
+    InvalidRequestContentException,
+    RequestTooLargeException,
+    TooManyRequestsException,
+)
+from controller.awslambda.invoke import outcomes, payloads
 from controller.awslambda.invoke.invoker import Concurrency
 from controller.awslambda.invoke.routing import pick_version
 from controller.awslambda.invoke.runners import choose_host
@@ -167,3 +171,44 @@ def test_the_log_tail_is_the_last_4_kb_of_the_log_text() -> None:
 def test_the_log_tail_never_splits_a_character() -> None:
     tail = outcomes.log_tail([[1, "é" * 3000]])
     assert tail.encode().decode() == tail and len(tail.encode()) <= 4096
+
+
+# --- what Invoke accepts ----------------------------------------------------------------------------------------
+
+
+def test_an_empty_payload_is_the_empty_object_and_json_passes_unchanged() -> None:
+    assert payloads.check_payload(b"", asynchronous=False) == b"{}"
+    assert payloads.check_payload(b'  "text" ', asynchronous=False) == b'  "text" '
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b'{"a": 1} trailing'])
+def test_a_payload_that_is_not_json_is_invalid_request_content(body: bytes) -> None:
+    with pytest.raises(InvalidRequestContentException) as caught:
+        payloads.check_payload(body, asynchronous=False)
+    assert caught.value.status == 400
+    assert caught.value.message.startswith("Could not parse request body into json: Could not parse payload into json")
+
+
+def test_payload_limits_are_6_mib_synchronous_and_1_mib_asynchronous() -> None:
+    at_limit = b'"' + b"x" * (outcomes.SYNC_REQUEST_LIMIT - 2) + b'"'
+    assert payloads.check_payload(at_limit, asynchronous=False) == at_limit
+    with pytest.raises(RequestTooLargeException) as caught:
+        payloads.check_payload(at_limit + b" ", asynchronous=False)
+    assert caught.value.status == 413
+    assert caught.value.message == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    with pytest.raises(RequestTooLargeException):
+        payloads.check_payload(b'"' + b"x" * outcomes.ASYNC_REQUEST_LIMIT + b'"', asynchronous=True)
+
+
+def test_a_client_context_is_base64_of_a_json_object_within_3583_bytes() -> None:
+    document = {"custom": {"tenant": "a"}}
+    encoded = base64.b64encode(json.dumps(document).encode()).decode()
+    assert json.loads(payloads.client_context_json(encoded) or "") == document
+    assert payloads.client_context_json(None) is None
+    for bad in ("not base64!", base64.b64encode(b"[1, 2]").decode(), base64.b64encode(b"\xff").decode()):
+        with pytest.raises(InvalidRequestContentException):
+            payloads.client_context_json(bad)
+    too_long = base64.b64encode(json.dumps({"k": "v" * 2700}).encode()).decode()
+    assert len(too_long) > 3583
+    with pytest.raises(InvalidRequestContentException):
+        payloads.client_context_json(too_long)
