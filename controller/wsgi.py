@@ -26,12 +26,14 @@ def create_app(cloud: Cloud) -> Flask:
     app.url_map.strict_slashes = False
     gateway = Gateway(cloud)
 
+    from controller.awslambda import code_urls
     from controller.hosts.agent_api import blueprint as agent_rpc
     from controller.sns.signing import CERT_PATH_PREFIX
     from controller.sns.signing import blueprint as sns_signing_certificate
 
     app.register_blueprint(agent_rpc, url_prefix="/_cloudlet/agent/v1")
     app.register_blueprint(sns_signing_certificate, url_prefix=CERT_PATH_PREFIX.rstrip("/"))
+    app.register_blueprint(code_urls.blueprint, url_prefix=code_urls.PATH_PREFIX)
     app.config["CLOUD"] = cloud
 
     @app.get("/_cloudlet/health")

@@ -35,6 +35,22 @@ class CodeStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._url_key: bytes | None = None
+
+    @property
+    def url_key(self) -> bytes:
+        """The HMAC key of GetFunction's presigned code URLs (code_urls.py): random, in a 0600 file, made once."""
+        if self._url_key is None:
+            path = self.root.parent / "code-url.key"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(os.urandom(32))
+            self._url_key = path.read_bytes()
+        return self._url_key
 
     def put(self, data: bytes) -> CodeRef:
         digest = hashlib.sha256(data)

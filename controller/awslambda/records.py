@@ -17,7 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from controller.awslambda import state
-from controller.awslambda.errors import InvalidParameterValueException, function_not_found
+from controller.awslambda.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    function_not_found,
+)
 
 LATEST = "$LATEST"
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -139,3 +143,46 @@ def policy_of(conn: Connection, ref: FunctionRef) -> dict[str, Any] | None:
         t.c.account_id == ref.account_id, t.c.region == ref.region, t.c.function_name == ref.name,
         t.c.qualifier == (ref.qualifier or ""))).scalar()
     return document if document and document.get("Statement") else None
+
+
+def check_revision(given: str | None, current: str) -> None:
+    """RevisionId preconditions: a caller's stale id is refused before anything changes."""
+    if given and given != current:
+        raise PreconditionFailedException("The Revision Id provided does not match the latest Revision Id. Call the "
+                                          "GetFunction/GetAlias API to retrieve the latest Revision Id")
+
+
+def save_version(conn: Connection, ref: FunctionRef, version: str, document: dict[str, Any]) -> dict[str, Any]:
+    """Write a version's configuration with a new RevisionId and LastModified; the row as stored."""
+    t = state.versions
+    row = {"account_id": ref.account_id, "region": ref.region, "function_name": ref.name, "version": version,
+           "config": document, "revision_id": new_revision(), "last_modified": timestamp()}
+    conn.execute(t.delete().where(t.c.account_id == ref.account_id, t.c.region == ref.region,
+                                  t.c.function_name == ref.name, t.c.version == version))
+    conn.execute(t.insert().values(**row))
+    return row
+
+
+def touch_latest(conn: Connection, ref: FunctionRef) -> str:
+    """Give $LATEST a new RevisionId (a change to the function that is not its configuration); returns it."""
+    t = state.versions
+    revision = new_revision()
+    conn.execute(t.update().where(t.c.account_id == ref.account_id, t.c.region == ref.region,
+                                  t.c.function_name == ref.name, t.c.version == LATEST).values(revision_id=revision))
+    return revision
+
+
+def resources(ctx: Any, params: dict[str, Any]) -> list[str]:
+    """IAM's resource for calls on a function: its ARN, qualified when the caller named a qualifier."""
+    try:
+        ref = parse_function(params.get("FunctionName", ""), params.get("Qualifier"), account_id=ctx.account_id,
+                             region=ctx.region)
+    except InvalidParameterValueException:
+        return [function_arn(ctx.region, ctx.account_id, params.get("FunctionName", ""))]
+    return [ref.qualified_arn]
+
+
+def ref_of(ctx: Any, params: dict[str, Any], *, qualified: bool = True) -> FunctionRef:
+    """The function a request names (FunctionName and, if ``qualified``, Qualifier)."""
+    return parse_function(params["FunctionName"], params.get("Qualifier") if qualified else None,
+                          account_id=ctx.account_id, region=ctx.region)
