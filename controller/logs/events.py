@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select
 
 from controller.api import RequestContext
 from controller.logs import errors
+from controller.logs.encryption import KeyRing
 from controller.logs.ingest import check_batch, flush_pending, store_events
 from controller.logs.records import (
     find_group,
@@ -48,12 +49,15 @@ def parse_position(digits: str) -> tuple[int, int]:
 @api.operation("PutLogEvents", resources=stream_resources)
 def put_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     batch = [(event["timestamp"], event["message"]) for event in params["logEvents"]]
+    with ctx.cloud.db.read() as conn:
+        group = find_group(conn, ctx, params["logGroupName"])
+    seal = KeyRing(ctx.cloud, group).sealer()   # KMS first: it must not run inside the write below
     now = now_ms()
     with ctx.cloud.db.begin() as conn:
         group = find_group(conn, ctx, params["logGroupName"])
         stream = find_stream(conn, group["group_id"], params["logStreamName"])
         verdict = check_batch(batch, now, group["retention_days"])
-        store_events(conn, group, stream, batch[verdict.start:verdict.stop], now)
+        store_events(conn, group, stream, batch[verdict.start:verdict.stop], now, seal)
     answer: dict[str, Any] = {"nextSequenceToken": sequence_token(stream["stream_id"], now)}
     if verdict.rejected:
         answer["rejectedLogEventsInfo"] = verdict.rejected
@@ -70,8 +74,8 @@ def get_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         group = find_group(conn, ctx, name)
         stream = find_stream(conn, group["group_id"], params["logStreamName"])
         floor = max(retention_floor(group, now_ms()), params.get("startTime") or 0)
-        query = select(events.c.seq, events.c.timestamp, events.c.message, events.c.ingested_at, events.c.size
-                       ).where(events.c.stream_id == stream["stream_id"], events.c.timestamp >= floor)
+        query = select(events.c.seq, events.c.timestamp, events.c.message, events.c.sealed, events.c.key_id,
+                       events.c.ingested_at, events.c.size).where(events.c.stream_id == stream["stream_id"], events.c.timestamp >= floor)
         if params.get("endTime") is not None:
             query = query.where(events.c.timestamp < params["endTime"])
         forward = direction == "f" if direction else bool(params.get("startFromHead"))
@@ -85,8 +89,9 @@ def get_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         first, last = event_position(rows[0].timestamp, rows[0].seq), event_position(rows[-1].timestamp, rows[-1].seq)
     else:
         first = last = event_position(*(position or (params.get("startTime") or 0, 0)))
+    ring = KeyRing(ctx.cloud, group)
     return {
-        "events": [{"timestamp": row.timestamp, "message": row.message, "ingestionTime": row.ingested_at}
+        "events": [{"timestamp": row.timestamp, "message": ring.message(row), "ingestionTime": row.ingested_at}
                    for row in rows],
         "nextForwardToken": f"f/{last}/s",
         "nextBackwardToken": f"b/{first}/s",

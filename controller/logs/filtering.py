@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from controller.api import RequestContext
 from controller.logs import errors
+from controller.logs.encryption import KeyRing
 from controller.logs.events import MAX_EVENTS, MAX_RESPONSE_BYTES, after_position, event_position
 from controller.logs.filter_pattern import FilterPatternError, compile_pattern
 from controller.logs.ingest import flush_pending
@@ -59,19 +60,20 @@ def filter_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         if prefix:
             chosen = chosen.where(func.substr(streams.c.name, 1, len(prefix)) == prefix)
         stream_names = dict(conn.execute(chosen).all())
-        query = select(events.c.seq, events.c.stream_id, events.c.timestamp, events.c.message,
-                       events.c.ingested_at, events.c.size).where(
+        query = select(events.c.seq, events.c.stream_id, events.c.timestamp, events.c.message, events.c.sealed,
+                       events.c.key_id, events.c.ingested_at, events.c.size).where(
             events.c.group_id == group["group_id"],
             events.c.timestamp >= max(retention_floor(group, now_ms()), params.get("startTime") or 0))
         if names or prefix:
             query = query.where(events.c.stream_id.in_(list(stream_names)))
         if params.get("endTime") is not None:
             query = query.where(events.c.timestamp <= params["endTime"])
-        found, last_seen, exhausted = _scan(conn, query, resume, matches, limit)
+        ring = KeyRing(ctx.cloud, group)
+        found, last_seen, exhausted = _scan(conn, query, resume, matches, limit, ring)
     answer: dict[str, Any] = {
         "events": [{"logStreamName": stream_names[row.stream_id], "timestamp": row.timestamp,
-                    "message": row.message, "ingestionTime": row.ingested_at,
-                    "eventId": event_position(row.timestamp, row.seq)} for row in found],
+                    "message": message, "ingestionTime": row.ingested_at,
+                    "eventId": event_position(row.timestamp, row.seq)} for row, message in found],
         "searchedLogStreams": [],
     }
     if not exhausted and last_seen is not None:
@@ -79,10 +81,11 @@ def filter_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
     return answer
 
 
-def _scan(conn: Any, query: Any, resume: tuple[int, int] | None, matches: Any,
-          limit: int) -> tuple[list[Any], tuple[int, int] | None, bool]:
-    """Matching rows after ``resume``, the position of the last row looked at, and whether the end was reached."""
-    found: list[Any] = []
+def _scan(conn: Any, query: Any, resume: tuple[int, int] | None, matches: Any, limit: int,
+          ring: KeyRing) -> tuple[list[tuple[Any, str]], tuple[int, int] | None, bool]:
+    """Matching rows (with their messages) after ``resume``, the position of the last row looked at, and
+    whether the end was reached."""
+    found: list[tuple[Any, str]] = []
     size = scanned = 0
     position = resume
     while scanned < MAX_SCANNED:
@@ -90,10 +93,11 @@ def _scan(conn: Any, query: Any, resume: tuple[int, int] | None, matches: Any,
         rows = conn.execute(page.order_by(events.c.timestamp, events.c.seq).limit(_CHUNK)).all()
         for row in rows:
             scanned += 1
-            if matches(row.message):
+            message = ring.message(row)
+            if matches(message):
                 if len(found) == limit or (found and size + row.size > MAX_RESPONSE_BYTES):
                     return found, position, False
-                found.append(row)
+                found.append((row, message))
                 size += row.size
             position = (row.timestamp, row.seq)
         if len(rows) < _CHUNK:

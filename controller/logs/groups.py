@@ -12,9 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import RequestContext
-from controller.errors import ServiceError
-from controller.kms import lookup as kms
 from controller.logs import errors
+from controller.logs.encryption import install_key, prepare_key
 from controller.logs.records import (
     decode_token,
     encode_token,
@@ -40,30 +39,51 @@ def create_log_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     name = params["logGroupName"]
     if name.lower().startswith("aws/"):
         raise errors.InvalidParameterException("Log groups starting with AWS/ are reserved for AWS.")
-    arn = group_arn(ctx.region, ctx.account_id, name)
-    kms_key = params.get("kmsKeyId")
-    if kms_key:
-        kms_key = _checked_key(ctx, kms_key, arn)
+    key = params.get("kmsKeyId")
+    prepared = prepare_key(ctx.cloud, ctx.account_id, ctx.region, name, key) if key else None
     with ctx.cloud.db.begin() as conn:
         if _exists(conn, ctx, name):
             raise errors.ResourceAlreadyExistsException("The specified log group already exists")
-        conn.execute(insert(groups).values(
+        group_id = conn.execute(insert(groups).values(
             account_id=ctx.account_id, region=ctx.region, name=name, created_at=now_ms(),
-            retention_days=None, kms_key_id=kms_key, log_group_class=params.get("logGroupClass") or "STANDARD",
+            retention_days=None, log_group_class=params.get("logGroupClass") or "STANDARD",
             tags=params.get("tags") or {}, deletion_protection=bool(params.get("deletionProtectionEnabled")),
-            stored_bytes=0))
-    ctx.audit_resources.append(arn)
+            stored_bytes=0)).inserted_primary_key[0]
+        install_key(conn, group_id, prepared)
+    ctx.audit_resources.append(group_arn(ctx.region, ctx.account_id, name))
     return {}
 
 
-def _checked_key(ctx: RequestContext, key_ref: str, group: str) -> str:
-    """The ARN of the KMS key a group is to be encrypted with; the key must exist and be usable."""
-    try:
-        return kms.resolve_key(ctx.cloud, ctx.account_id, key_ref)
-    except ServiceError:
+@api.operation("AssociateKmsKey", resources=group_resources)
+def associate_kms_key(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = _kms_target(ctx, params)
+    with ctx.cloud.db.read() as conn:
+        find_group(conn, ctx, name)
+    prepared = prepare_key(ctx.cloud, ctx.account_id, ctx.region, name, params["kmsKeyId"])
+    with ctx.cloud.db.begin() as conn:
+        install_key(conn, find_group(conn, ctx, name)["group_id"], prepared)
+    return {}
+
+
+@api.operation("DisassociateKmsKey", resources=group_resources)
+def disassociate_kms_key(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.begin() as conn:
+        install_key(conn, find_group(conn, ctx, _kms_target(ctx, params))["group_id"], None)
+    return {}
+
+
+def _kms_target(ctx: RequestContext, params: dict[str, Any]) -> str:
+    """The group AssociateKmsKey/DisassociateKmsKey name by ``logGroupName`` or a log group ARN."""
+    name, resource = params.get("logGroupName"), params.get("resourceIdentifier")
+    if bool(name) == bool(resource):
         raise errors.InvalidParameterException(
-            f"Specified KMS key {key_ref} does not exist or is not allowed to be used with LogGroup {group}"
-        ) from None
+            "Specify either logGroupName or resourceIdentifier, but not both.")
+    if resource:
+        if ":log-group:" not in resource:
+            raise errors.InvalidParameterException(
+                f"Only log group ARNs are supported as resourceIdentifier here: {resource}")
+        return group_name_of(ctx, {"logGroupIdentifier": resource})
+    return name
 
 
 def _exists(conn: Connection, ctx: RequestContext, name: str) -> bool:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from controller.logs import errors
+from controller.logs.encryption import KeyRing, Sealed
 from controller.logs.records import DAY_MS, now_ms, retention_floor
 from controller.logs.retention import sweep_expired
 from controller.logs.service import api
@@ -85,13 +87,17 @@ def _last_below(stamps: list[int], floor: int) -> int:
 
 
 def store_events(conn: Connection, group: dict[str, Any], stream: dict[str, Any],
-                 batch: list[tuple[int, str]], now: int) -> None:
-    """Insert ``batch`` (already checked) into ``stream`` and move the stream's and group's counters."""
+                 batch: list[tuple[int, str]], now: int, seal: Callable[[str], Sealed]) -> None:
+    """Insert ``batch`` (already checked) into ``stream``, each message as ``seal`` stores it (plain, or
+    encrypted under the group's key), and move the stream's and group's counters."""
     if not batch:
         return
-    rows = [{"stream_id": stream["stream_id"], "group_id": group["group_id"], "timestamp": timestamp,
-             "ingested_at": now, "message": message, "size": len(message.encode("utf-8"))}
-            for timestamp, message in batch]
+    rows = []
+    for timestamp, message in batch:
+        text, sealed, key_id = seal(message)
+        rows.append({"stream_id": stream["stream_id"], "group_id": group["group_id"], "timestamp": timestamp,
+                     "ingested_at": now, "message": text, "sealed": sealed, "key_id": key_id,
+                     "size": len(message.encode("utf-8"))})
     conn.execute(insert(events), rows)
     first, last = min(row["timestamp"] for row in rows), max(row["timestamp"] for row in rows)
     conn.execute(update(streams).where(streams.c.stream_id == stream["stream_id"]).values(
@@ -129,7 +135,7 @@ def writer_of(cloud: Any) -> LogsWriter:
     """The cloud's writer, started on first use (the service's start hook usually made it already)."""
     with _create_lock:
         if cloud.logs_writer is None:
-            cloud.logs_writer = LogsWriter(cloud.db)
+            cloud.logs_writer = LogsWriter(cloud)
         return cloud.logs_writer
 
 
@@ -158,8 +164,9 @@ api.on_stop.append(stop)
 class LogsWriter:
     """One thread that stores appended events in batches and sweeps expired events every minute."""
 
-    def __init__(self, db: Any, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
-        self.db = db
+    def __init__(self, cloud: Any, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self.cloud = cloud
+        self.db = cloud.db
         self.sweep_seconds = sweep_seconds
         self._queue: queue.Queue[_Append | threading.Event | None] = queue.Queue()
         self._unwritten = 0
@@ -220,13 +227,38 @@ class LogsWriter:
             log.exception("could not %s", what)
 
     def _write(self, batch: list[_Append]) -> None:
+        sealers = self._sealers(batch)
         now = now_ms()
         with self.db.begin() as conn:
             for item in batch:
                 group = _group_for_append(conn, item, now)
                 stream = _stream_for_append(conn, group, item.stream, now)
                 floor = max(retention_floor(group, now), now - MAX_AGE_MS)
-                store_events(conn, group, stream, [event for event in item.events if event[0] >= floor], now)
+                seal = sealers.get(group["group_id"], _plain)
+                if seal is None:
+                    continue
+                store_events(conn, group, stream, [event for event in item.events if event[0] >= floor], now, seal)
+
+    def _sealers(self, batch: list[_Append]) -> dict[int, Callable[[str], Sealed] | None]:
+        """How each encrypted group among the batch's seals messages: KMS is asked before the write
+        transaction opens, since KMS writes too; None for a group whose key cannot be used (its events are
+        dropped, as AWS cannot ingest into such a group)."""
+        names = {(item.account_id, item.region, item.group) for item in batch}
+        with self.db.read() as conn:
+            rows = [dict(row) for row in conn.execute(select(groups).where(groups.c.key_id.is_not(None))).mappings()
+                    if (row["account_id"], row["region"], row["name"]) in names]
+        sealers: dict[int, Callable[[str], Sealed] | None] = {}
+        for group in rows:
+            try:
+                sealers[group["group_id"]] = KeyRing(self.cloud, group).sealer()
+            except errors.ServiceError:
+                log.warning("log group %s: its KMS key cannot be used, events dropped", group["name"])
+                sealers[group["group_id"]] = None
+        return sealers
+
+
+def _plain(message: str) -> Sealed:
+    return message, None, None
 
 
 def _group_for_append(conn: Connection, item: _Append, now: int) -> dict[str, Any]:

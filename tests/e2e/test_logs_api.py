@@ -4,6 +4,7 @@ retention and tags, with the errors AWS answers."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -365,3 +366,38 @@ def test_iam_policies_scope_log_groups_and_streams(cloudlet: CloudletProcess, lo
         assert code == "AccessDeniedException"
     finally:
         logs.delete_log_group(logGroupName=other)
+
+
+# --- KMS ----------------------------------------------------------------------------------------------
+
+def test_kms_encrypted_group_seals_events_at_rest(cloudlet: CloudletProcess, logs: Any, unique: str) -> None:
+    kms = cloudlet.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    name = f"/secret/{unique}"
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="does not exist"):
+        logs.create_log_group(logGroupName=name, kmsKeyId=key.replace(key[-12:], "000000000000"))
+    logs.create_log_group(logGroupName=name, kmsKeyId=key)
+    logs.create_log_stream(logGroupName=name, logStreamName="s")
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["kmsKeyId"] == key
+    put(logs, name, "s", [f"password={unique}"])
+    with sqlite3.connect(cloudlet.data_dir / "state.db") as db:
+        stored = db.execute("SELECT message, sealed FROM logs_events WHERE group_id = "
+                            "(SELECT group_id FROM logs_groups WHERE name = ?)", (name,)).fetchall()
+    assert len(stored) == 1 and stored[0][0] is None and unique.encode() not in stored[0][1]
+    assert [e["message"] for e in logs.filter_log_events(logGroupName=name, filterPattern="password")["events"]] \
+        == [f"password={unique}"]
+
+    kms.disable_key(KeyId=key)
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="cannot be used"):
+        logs.get_log_events(logGroupName=name, logStreamName="s")
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="cannot be used"):
+        put(logs, name, "s", ["refused"])
+    kms.enable_key(KeyId=key)
+
+    logs.disassociate_kms_key(logGroupName=name)
+    assert "kmsKeyId" not in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
+    put(logs, name, "s", ["plain now"])
+    messages = [e["message"] for e in logs.get_log_events(logGroupName=name, logStreamName="s")["events"]]
+    assert messages == [f"password={unique}", "plain now"]
+    logs.associate_kms_key(logGroupName=name, kmsKeyId=key)
+    logs.delete_log_group(logGroupName=name)
