@@ -1,6 +1,6 @@
 """AWS Lambda: functions, versions, aliases and layers in the controller; execution on the host agents."""
 
-from controller.awslambda import aliases, functions, permissions, settings, state, tagging, versions  # noqa: F401
+from controller.awslambda import aliases, functions, layers, permissions, settings, state, tagging, versions  # noqa: F401
 from controller.awslambda.service import api
 
 __all__ = ["api"]

@@ -44,13 +44,13 @@ def _output(ref: FunctionRef, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_versions(conn: Connection, ref: FunctionRef, primary: str, weights: dict[str, float]) -> None:
+    if len(weights) > 1:
+        raise InvalidParameterValueException("Number of items in AdditionalVersionWeights cannot be greater than 1")
     for version in [primary, *weights]:
         if version != LATEST and records.version_row(conn, ref, version) is None:
             raise ResourceNotFoundException(f"Function not found: {ref.arn}:{version}")
     if not weights:
         return
-    if len(weights) > 1:
-        raise InvalidParameterValueException("Number of items in AdditionalVersionWeights cannot be greater than 1")
     [(extra, weight)] = weights.items()
     if primary == LATEST or extra == LATEST:
         raise InvalidParameterValueException("$LATEST is not supported for an alias pointing to more than 1 version")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from controller.api import RequestContext, ResourceInfo
-from controller.awslambda import records, state
+from controller.awslambda import layers, records, state
 from controller.awslambda.errors import (
     InvalidParameterValueException,
     PolicyLengthExceededException,
@@ -140,8 +140,11 @@ def get_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
-    """A function's owner, policy (its own and, for a qualified ARN, its version's or alias's) and tags."""
+    """A function's owner, policy (its own and, for a qualified ARN, its version's or alias's) and tags; a layer
+    version's owner and policy."""
     parts = arn.split(":")
+    if len(parts) >= 7 and parts[5] == "layer":
+        return layers.layer_resource_info(ctx, arn)
     if len(parts) < 7 or parts[5] != "function":
         return None
     try:
