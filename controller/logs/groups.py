@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from controller.api import RequestContext
 from controller.logs import errors
 from controller.logs.encryption import install_key, prepare_key
+from controller.logs.ingest import flush_pending
 from controller.logs.records import (
     decode_token,
     encode_token,
@@ -134,6 +135,7 @@ def describe_log_groups(ctx: RequestContext, params: dict[str, Any]) -> dict[str
     if params.get("nextToken"):
         [after] = decode_token(params["nextToken"], 1)
         query = query.where(groups.c.name > after)
+    flush_pending(ctx.cloud)
     with ctx.cloud.db.read() as conn:
         rows = [dict(row) for row in conn.execute(query.order_by(groups.c.name).limit(limit + 1)).mappings()]
     answer: dict[str, Any] = {"logGroups": [group_shape(row) for row in rows[:limit]]}

@@ -126,7 +126,7 @@ def append(cloud: Any, *, account_id: str, group: str, stream: str, events: list
     Returns at once: the writer stores the events moments later, before any read of the API that
     starts after this call returns.
     """
-    kept = sorted((int(timestamp), message) for timestamp, message in events if message)
+    kept = sorted(((int(timestamp), message) for timestamp, message in events if message), key=_timestamp)
     if kept:
         writer_of(cloud).enqueue(_Append(account_id, cloud.config.region, group, stream, kept))
 
@@ -151,8 +151,8 @@ def start(cloud: Any) -> None:
 
 
 def stop(cloud: Any) -> None:
-    with _create_lock:
-        writer, cloud.logs_writer = cloud.logs_writer, None
+    """Drain and stop the writer; it stays in its slot, so appends from services stopping later still land."""
+    writer = cloud.logs_writer
     if writer is not None:
         writer.close()
 
@@ -170,14 +170,18 @@ class LogsWriter:
         self.sweep_seconds = sweep_seconds
         self._queue: queue.Queue[_Append | threading.Event | None] = queue.Queue()
         self._unwritten = 0
+        self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="logs-writer", daemon=True)
         self._thread.start()
 
     def enqueue(self, item: _Append) -> None:
         with self._lock:
-            self._unwritten += 1
-        self._queue.put(item)
+            if not self._closed:
+                self._unwritten += 1
+                self._queue.put(item)
+                return
+        self._guarded("store events appended after the writer stopped", self._write, [item])
 
     def flush(self, timeout: float = 10.0) -> None:
         with self._lock:
@@ -188,6 +192,8 @@ class LogsWriter:
         done.wait(timeout)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
 
@@ -228,16 +234,19 @@ class LogsWriter:
 
     def _write(self, batch: list[_Append]) -> None:
         sealers = self._sealers(batch)
+        by_stream: dict[tuple[str, str, str, str], list[tuple[int, str]]] = {}
+        for item in batch:   # one insert per stream, however many appends the batch holds
+            by_stream.setdefault((item.account_id, item.region, item.group, item.stream), []).extend(item.events)
         now = now_ms()
         with self.db.begin() as conn:
-            for item in batch:
-                group = _group_for_append(conn, item, now)
-                stream = _stream_for_append(conn, group, item.stream, now)
+            for (account_id, region, group_name, stream_name), appended in by_stream.items():
+                group = _group_for_append(conn, account_id, region, group_name, now)
+                stream = _stream_for_append(conn, group, stream_name, now)
                 floor = max(retention_floor(group, now), now - MAX_AGE_MS)
                 seal = sealers.get(group["group_id"], _plain)
-                if seal is None:
-                    continue
-                store_events(conn, group, stream, [event for event in item.events if event[0] >= floor], now, seal)
+                if seal is not None:
+                    store_events(conn, group, stream, sorted((event for event in appended if event[0] >= floor), key=_timestamp),
+                                 now, seal)
 
     def _sealers(self, batch: list[_Append]) -> dict[int, Callable[[str], Sealed] | None]:
         """How each encrypted group among the batch's seals messages: KMS is asked before the write
@@ -257,16 +266,20 @@ class LogsWriter:
         return sealers
 
 
+def _timestamp(event: tuple[int, str]) -> int:
+    """Sort key of events: by time only, so lines of one millisecond keep the order they were written in."""
+    return event[0]
+
+
 def _plain(message: str) -> Sealed:
     return message, None, None
 
 
-def _group_for_append(conn: Connection, item: _Append, now: int) -> dict[str, Any]:
-    where = (groups.c.account_id == item.account_id) & (groups.c.region == item.region) & (
-        groups.c.name == item.group)
+def _group_for_append(conn: Connection, account_id: str, region: str, name: str, now: int) -> dict[str, Any]:
+    where = (groups.c.account_id == account_id) & (groups.c.region == region) & (groups.c.name == name)
     row = conn.execute(select(groups).where(where)).mappings().first()
     if row is None:
-        conn.execute(insert(groups).values(account_id=item.account_id, region=item.region, name=item.group,
+        conn.execute(insert(groups).values(account_id=account_id, region=region, name=name,
                                            created_at=now, log_group_class="STANDARD", tags={},
                                            stored_bytes=0))
         row = conn.execute(select(groups).where(where)).mappings().one()

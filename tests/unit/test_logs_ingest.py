@@ -87,12 +87,13 @@ def test_everything_rejected_stores_nothing() -> None:
 def test_append_creates_group_and_stream_and_orders_events(logs: LogsCloud) -> None:
     now = now_ms()
     ingest.append(logs.cloud, account_id=ACCOUNT, group="/aws/lambda/fn", stream="2024/01/01/[$LATEST]abc",
-                  events=[(now, "second"), (now - 5, "first"), (now, "")])
+                  events=[(now, "second"), (now - 5, "first"), (now, ""), (now, "b: same ms, written after")])
     ingest.append(logs.cloud, account_id=ACCOUNT, group="/aws/lambda/fn", stream="2024/01/01/[$LATEST]abc",
                   events=[(now + 1, "third")])
-    assert logs.messages("/aws/lambda/fn", "2024/01/01/[$LATEST]abc") == ["first", "second", "third"]
+    assert logs.messages("/aws/lambda/fn", "2024/01/01/[$LATEST]abc") == [
+        "first", "second", "b: same ms, written after", "third"]
     [group] = logs.call("DescribeLogGroups", {"logGroupNamePrefix": "/aws/lambda/"})["logGroups"]
-    assert group["storedBytes"] == len("firstsecondthird")
+    assert group["storedBytes"] == len("firstsecondb: same ms, written afterthird")
     [stream] = logs.call("DescribeLogStreams", {"logGroupName": "/aws/lambda/fn"})["logStreams"]
     assert stream["firstEventTimestamp"] == now - 5 and stream["lastEventTimestamp"] == now + 1
 
@@ -149,3 +150,11 @@ def test_sweep_deletes_expired_events_and_their_bytes(logs: LogsCloud) -> None:
     [group] = logs.call("DescribeLogGroups", {"logGroupNamePrefix": "/swept"})["logGroups"]
     assert group["storedBytes"] == len("newer")
     assert logs.messages("/swept", "s") == ["newer"]
+
+
+def test_appends_after_the_writer_stopped_still_land(logs: LogsCloud) -> None:
+    """Services stopping after Logs (Lambda ships its last invocations' logs) append to a closed writer."""
+    ingest.append(logs.cloud, account_id=ACCOUNT, group="/late", stream="s", events=[(now_ms(), "before")])
+    ingest.stop(logs.cloud)
+    ingest.append(logs.cloud, account_id=ACCOUNT, group="/late", stream="s", events=[(now_ms() + 1, "after")])
+    assert logs.messages("/late", "s") == ["before", "after"]
