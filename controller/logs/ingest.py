@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,11 +200,14 @@ class LogsWriter:
 
     def _run(self) -> None:
         stopping = False
+        next_sweep = time.monotonic() + self.sweep_seconds
         while not stopping:
-            try:
-                item = self._queue.get(timeout=self.sweep_seconds)
-            except queue.Empty:
+            if time.monotonic() >= next_sweep:   # also when appends never let the queue fall idle
                 self._guarded("sweep expired log events", sweep_expired, self.db, now_ms())
+                next_sweep = time.monotonic() + self.sweep_seconds
+            try:
+                item = self._queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
+            except queue.Empty:
                 continue
             batch: list[_Append] = []
             waiters: list[threading.Event] = []

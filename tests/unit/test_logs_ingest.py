@@ -4,6 +4,7 @@ the retention sweep."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -12,8 +13,8 @@ from controller.cloud import Cloud
 from controller.config import Config
 from controller.errors import ServiceError
 from controller.logs import ingest
-from controller.logs.ingest import check_batch
-from controller.logs.records import DAY_MS, now_ms
+from controller.logs.ingest import check_batch, store_events
+from controller.logs.records import DAY_MS, find_group, find_stream, now_ms
 from controller.logs.retention import sweep_expired
 from tests.unit.harness import ACCOUNT, CloudHarness, Clouds
 
@@ -158,3 +159,21 @@ def test_appends_after_the_writer_stopped_still_land(logs: LogsCloud) -> None:
     ingest.stop(logs.cloud)
     ingest.append(logs.cloud, account_id=ACCOUNT, group="/late", stream="s", events=[(now_ms() + 1, "after")])
     assert logs.messages("/late", "s") == ["before", "after"]
+
+
+def test_the_writer_sweeps_expired_events_on_its_own(logs: LogsCloud) -> None:
+    logs.call("CreateLogGroup", {"logGroupName": "/timed"})
+    logs.call("CreateLogStream", {"logGroupName": "/timed", "logStreamName": "s"})
+    logs.call("PutRetentionPolicy", {"logGroupName": "/timed", "retentionInDays": 1})
+    with logs.db.begin() as conn:   # an event that was fresh when stored and has aged past retention since
+        group = find_group(conn, logs.context("PutLogEvents"), "/timed")
+        store_events(conn, group, find_stream(conn, group["group_id"], "s"),
+                     [(now_ms() - 2 * DAY_MS, "aged")], now_ms(), lambda message: (message, None, None))
+    writer = ingest.LogsWriter(logs.cloud, sweep_seconds=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while logs.call("DescribeLogGroups", {"logGroupNamePrefix": "/timed"})["logGroups"][0]["storedBytes"]:
+            assert time.monotonic() < deadline, "the writer never swept"
+            time.sleep(0.05)
+    finally:
+        writer.close()
