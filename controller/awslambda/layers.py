@@ -27,6 +27,8 @@ from controller.awslambda.service import api
 
 DEFAULT_PAGE = 50
 _NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+#: Version numbers past SQLite's integer range name no version (the model's type is a 64-bit long).
+_MAX_VERSION = 2 ** 63 - 1
 
 
 def layer_arn(region: str, account_id: str, name: str) -> str:
@@ -58,7 +60,7 @@ def _resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
 
 def _version_row(conn: Connection, account: str, region: str, name: str, version: int) -> dict[str, Any]:
     t = state.layer_versions
-    row = conn.execute(select(t).where(t.c.account_id == account, t.c.region == region, t.c.layer_name == name,
+    row = None if not 1 <= version <= _MAX_VERSION else conn.execute(select(t).where(t.c.account_id == account, t.c.region == region, t.c.layer_name == name,
                                        t.c.version == version)).mappings().first()
     if row is None:
         raise ResourceNotFoundException("The resource you requested does not exist.")
@@ -190,9 +192,11 @@ def list_layers(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def delete_layer_version(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     account, region, name = _layer(ctx, params["LayerName"])
     t = state.layer_versions
-    with ctx.cloud.db.begin() as conn:
-        conn.execute(t.delete().where(t.c.account_id == account, t.c.region == region, t.c.layer_name == name,
-                                      t.c.version == int(params["VersionNumber"])))
+    version = int(params["VersionNumber"])
+    if 1 <= version <= _MAX_VERSION:
+        with ctx.cloud.db.begin() as conn:
+            conn.execute(t.delete().where(t.c.account_id == account, t.c.region == region, t.c.layer_name == name,
+                                          t.c.version == version))
     return {}
 
 
