@@ -90,6 +90,10 @@ class Config:
     #: HTTPS subscription endpoints must present a certificate that verifies against the system's trusted CAs
     #: or, when set, this PEM bundle's (a home lab's own CA, or a test server's certificate).
     sns_https_ca_bundle: str = ""
+    # --- Lambda asynchronous invocation (controller/awslambda/events) ---
+    #: Seconds before each retry of a failed asynchronous invocation (AWS: about one minute, then two); tests
+    #: shorten them. An event's MaximumRetryAttempts (0-2) says how many of them are used.
+    lambda_async_retry_delays: list[float] = field(default_factory=lambda: [60.0, 120.0])
 
     @property
     def endpoint_url(self) -> str:
