@@ -78,7 +78,8 @@ class KeyRing:
             with self.cloud.db.read() as conn:
                 row = conn.execute(select(group_keys).where(group_keys.c.key_id == key_id)).mappings().one()
             try:
-                plaintext = kms.decrypt(self.cloud, self.group["account_id"], row["data_key"], context(self.group))
+                plaintext = kms.decrypt(self.cloud, self.group["account_id"], row["data_key"],
+                                        context(self.group))
             except ServiceError as exc:
                 raise _unusable(row["kms_key_arn"], exc) from None
             self._opened[key_id] = AESGCM(plaintext)

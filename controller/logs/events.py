@@ -75,18 +75,21 @@ def get_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         stream = find_stream(conn, group["group_id"], params["logStreamName"])
         floor = max(retention_floor(group, now_ms()), params.get("startTime") or 0)
         query = select(events.c.seq, events.c.timestamp, events.c.message, events.c.sealed, events.c.key_id,
-                       events.c.ingested_at, events.c.size).where(events.c.stream_id == stream["stream_id"], events.c.timestamp >= floor)
+                       events.c.ingested_at, events.c.size).where(
+            events.c.stream_id == stream["stream_id"], events.c.timestamp >= floor)
         if params.get("endTime") is not None:
             query = query.where(events.c.timestamp < params["endTime"])
         forward = direction == "f" if direction else bool(params.get("startFromHead"))
         if position is not None:
             query = query.where(after_position(position) if forward else before_position(position))
-        order = (events.c.timestamp, events.c.seq) if forward else (events.c.timestamp.desc(), events.c.seq.desc())
+        order = ((events.c.timestamp, events.c.seq) if forward
+                 else (events.c.timestamp.desc(), events.c.seq.desc()))
         rows = _within_bytes(conn.execute(query.order_by(*order).limit(limit)).all())
     if not forward:
         rows.reverse()
     if rows:
-        first, last = event_position(rows[0].timestamp, rows[0].seq), event_position(rows[-1].timestamp, rows[-1].seq)
+        first = event_position(rows[0].timestamp, rows[0].seq)
+        last = event_position(rows[-1].timestamp, rows[-1].seq)
     else:
         first = last = event_position(*(position or (params.get("startTime") or 0, 0)))
     ring = KeyRing(ctx.cloud, group)

@@ -57,7 +57,8 @@ def check_batch(batch: list[tuple[int, str]], now: int, retention_days: int | No
     whole batch is refused."""
     size = sum(len(message.encode("utf-8")) + EVENT_OVERHEAD_BYTES for _, message in batch)
     if size > MAX_BATCH_BYTES:
-        raise errors.InvalidParameterException(f"Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}")
+        raise errors.InvalidParameterException(
+            f"Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}")
     if len(batch) > MAX_BATCH_EVENTS:
         raise errors.InvalidParameterException(
             f"Upload too large: {len(batch)} log events exceeds limit of {MAX_BATCH_EVENTS}")
@@ -240,7 +241,8 @@ class LogsWriter:
         sealers = self._sealers(batch)
         by_stream: dict[tuple[str, str, str, str], list[tuple[int, str]]] = {}
         for item in batch:   # one insert per stream, however many appends the batch holds
-            by_stream.setdefault((item.account_id, item.region, item.group, item.stream), []).extend(item.events)
+            key = (item.account_id, item.region, item.group, item.stream)
+            by_stream.setdefault(key, []).extend(item.events)
         now = now_ms()
         with self.db.begin() as conn:
             for (account_id, region, group_name, stream_name), appended in by_stream.items():
@@ -249,8 +251,8 @@ class LogsWriter:
                 floor = max(retention_floor(group, now), now - MAX_AGE_MS)
                 seal = sealers.get(group["group_id"], _plain)
                 if seal is not None:
-                    store_events(conn, group, stream, sorted((event for event in appended if event[0] >= floor), key=_timestamp),
-                                 now, seal)
+                    kept = sorted((event for event in appended if event[0] >= floor), key=_timestamp)
+                    store_events(conn, group, stream, kept, now, seal)
 
     def _sealers(self, batch: list[_Append]) -> dict[int, Callable[[str], Sealed] | None]:
         """How each encrypted group among the batch's seals messages: KMS is asked before the write
@@ -258,8 +260,8 @@ class LogsWriter:
         dropped, as AWS cannot ingest into such a group)."""
         names = {(item.account_id, item.region, item.group) for item in batch}
         with self.db.read() as conn:
-            rows = [dict(row) for row in conn.execute(select(groups).where(groups.c.key_id.is_not(None))).mappings()
-                    if (row["account_id"], row["region"], row["name"]) in names]
+            encrypted = conn.execute(select(groups).where(groups.c.key_id.is_not(None))).mappings()
+            rows = [dict(row) for row in encrypted if (row["account_id"], row["region"], row["name"]) in names]
         sealers: dict[int, Callable[[str], Sealed] | None] = {}
         for group in rows:
             try:

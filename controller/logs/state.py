@@ -52,7 +52,7 @@ events = Table(
     Column("timestamp", Integer, nullable=False),
     Column("ingested_at", Integer, nullable=False),
     Column("message", Text),                            # the message, unless its group encrypts it:
-    Column("sealed", LargeBinary),                      # then nonce + AES-GCM ciphertext under key_id's data key
+    Column("sealed", LargeBinary),                      # then nonce + AES-GCM ciphertext under key_id's key
     Column("key_id", Integer),
     Column("size", Integer, nullable=False),            # UTF-8 bytes of the message (storedBytes)
     Index("ix_logs_events_stream", "stream_id", "timestamp", "seq"),
