@@ -7,7 +7,8 @@ answers a ``nextToken`` that resumes right after the last event it looked at, po
 events at all, as AWS does; a ``nextToken`` is absent only when the search reached the end.
 ``aws logs tail --follow`` (AWS CLI v2) relies on exactly that: it pages to the end, then polls again
 with ``startTime`` set to the newest timestamp it printed and drops events whose ``eventId`` it saw.
-``searchedLogStreams`` is an empty list, as AWS has returned since May 2020.
+``searchedLogStreams`` is an empty list, as AWS has returned since May 2020. ``logStreamNames`` that
+name no stream of the group answer ResourceNotFoundException, as AWS does.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def filter_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         if prefix:
             chosen = chosen.where(func.substr(streams.c.name, 1, len(prefix)) == prefix)
         stream_names = dict(conn.execute(chosen).all())
+        if names and not stream_names:
+            raise errors.no_such_stream()
         query = select(events.c.seq, events.c.stream_id, events.c.timestamp, events.c.message, events.c.sealed,
                        events.c.key_id, events.c.ingested_at, events.c.size).where(
             events.c.group_id == group["group_id"],

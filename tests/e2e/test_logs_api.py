@@ -290,6 +290,9 @@ def test_filter_log_events_patterns_streams_and_paging(logs: Any, group: str) ->
         logs.filter_log_events(logGroupName=group, filterPattern="{ $.latency > }")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.filter_log_events(logGroupName=group + "-missing")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log stream does not exist"):
+        logs.filter_log_events(logGroupName=group, logStreamNames=["no-such-stream"])
+    assert messages(logStreamNames=["worker", "no-such-stream"], filterPattern="WARN") == ["WARN slow job"]
 
 
 def test_tail_follow_call_pattern(logs: Any, group: str) -> None:
