@@ -5,7 +5,8 @@ shared by FilterLogEvents, metric and subscription filters:
 
 - terms: ``ERROR Exception`` (every term), ``"Out of memory"`` (a phrase), ``?ERROR ?WARN`` (any
   ``?`` term), ``ERROR -Exiting`` (without the ``-`` term); case-sensitive substring matches;
-- a regular expression between ``%``: ``%ERROR|WARN%``;
+- a regular expression between ``%``: ``%ERROR|WARN%`` (letters, digits, a few symbols and operators,
+  no parentheses; at most two in a JSON or space-delimited pattern);
 - JSON: ``{ $.level = "error" && ($.latency > 500 || $.user.id NOT EXISTS) }`` with ``=``/``!=``
   on strings (``*`` wildcards, ``%regex%``), numeric comparisons, ``IS NULL``, ``IS TRUE``,
   ``IS FALSE``, ``NOT EXISTS``; an event that is not a JSON object never matches;
@@ -29,6 +30,7 @@ from typing import Any
 Matcher = Callable[[str], bool]
 
 _ABSENT: Any = object()
+MAX_REGEXES = 2
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _TOKEN = re.compile(r"""
     \s*(?:
@@ -115,6 +117,13 @@ def _tokens(text: str) -> list[_Token]:
         kind = match.lastgroup or ""
         tokens.append(_Token(kind, match.group(kind)))
         position = match.end()
+    return tokens
+
+
+def _limit_regexes(tokens: list[_Token]) -> list[_Token]:
+    """A JSON or space-delimited pattern may hold at most :data:`MAX_REGEXES` ``%regex%`` values."""
+    if sum(token.kind == "regex" for token in tokens) > MAX_REGEXES:
+        raise FilterPatternError(f"a JSON or space-delimited pattern holds at most {MAX_REGEXES} regular expressions")
     return tokens
 
 
@@ -239,7 +248,7 @@ class _Parser:
 def _json_pattern(text: str) -> Matcher:
     if not text.endswith("}"):
         raise FilterPatternError("a JSON pattern ends with }")
-    parser = _Parser(_tokens(text[1:-1]))
+    parser = _Parser(_limit_regexes(_tokens(text[1:-1])))
     if parser.peek() is None:
         raise FilterPatternError("empty JSON pattern")
     predicate = parser.disjunction(lambda: _json_comparison(parser))
@@ -324,7 +333,9 @@ def _delimited_pattern(text: str) -> Matcher:
     body = text[1:-1]
     if not body.strip():
         raise FilterPatternError("a space-delimited pattern names its fields")
-    fields = [_delimited_field(part) for part in _split_fields(body)]
+    specs = _split_fields(body)
+    _limit_regexes([token for spec in specs if spec != "..." for token in _tokens(spec)])
+    fields = [_delimited_field(spec) for spec in specs]
     names = [field.name for field in fields if field.name != "..."]
     if len(set(names)) != len(names):
         raise FilterPatternError("field names repeat")

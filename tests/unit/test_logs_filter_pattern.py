@@ -134,6 +134,7 @@ def test_split_event_keeps_quoted_and_bracketed_text_together() -> None:
     ("[..., status_code >= 400 && status_code < 500, bytes]", True),
     ("[..., status_code >= 500 && status_code < 600, bytes]", False),
     ("[..., status_code = %40[0-9]%, bytes]", True),
+    ("[ip = %^127%, ..., status_code = %^4%, bytes]", True),
     ("[ip, ...]", True),
     ("[...]", True),
 ])
@@ -163,6 +164,8 @@ def test_space_delimited_patterns(pattern: str, expected: bool) -> None:
     "%(group)%",
     "%bang!%",
     "{ $.a = 1 } extra }",
+    "{ $.a = %a% || $.b = %b% || $.c = %c% }",   # at most two regular expressions
+    "[a = %a%, b = %b%, c = %c%]",
     "ERROR }",
 ])
 def test_invalid_patterns_are_refused(pattern: str) -> None:
