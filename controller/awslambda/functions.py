@@ -31,7 +31,8 @@ from controller.awslambda.errors import InvalidParameterValueException, Resource
 from controller.awslambda.records import LATEST, FunctionRef
 from controller.awslambda.service import api
 
-DEFAULT_PAGE = 50
+#: ListFunctions answers at most 50 functions a page, "even if you set the number higher" (its API reference).
+MAX_PAGE = 50
 
 
 @api.operation("CreateFunction", resources=records.resources)
@@ -105,7 +106,7 @@ def get_function_configuration(ctx: RequestContext, params: dict[str, Any]) -> d
 @api.operation("ListFunctions")
 def list_functions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     every_version = params.get("FunctionVersion") == "ALL"
-    limit = params.get("MaxItems") or DEFAULT_PAGE
+    limit = min(params.get("MaxItems") or MAX_PAGE, MAX_PAGE)
     after = _marker_key(params.get("Marker"))
     t = state.versions
     query = select(t).where(t.c.account_id == ctx.account_id, t.c.region == ctx.region)

@@ -158,9 +158,48 @@ def test_list_functions_pages_with_markers(lam: Client, role: str, unique: str) 
     for page in lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 1}):
         names += [f["FunctionName"] for f in page["Functions"] if f["FunctionName"].startswith(unique)]
     assert names == [f"{unique}-0", f"{unique}-1", f"{unique}-2"]
-    every = [(f["FunctionName"], f["Version"]) for f in lam.list_functions(FunctionVersion="ALL", MaxItems=1000)[
-        "Functions"] if f["FunctionName"].startswith(unique)]
-    assert every[:2] == [(f"{unique}-0", "$LATEST"), (f"{unique}-0", "1")]
+    every = [(f["FunctionName"], f["Version"]) for page in lam.get_paginator("list_functions").paginate(
+        FunctionVersion="ALL") for f in page["Functions"] if f["FunctionName"].startswith(unique)]
+    assert every[:3] == [(f"{unique}-0", "$LATEST"), (f"{unique}-0", "1"), (f"{unique}-1", "$LATEST")]
+    assert len(lam.list_functions(MaxItems=1000)["Functions"]) <= 50
+
+
+def test_vpc_config_is_checked_against_ec2_and_answers_the_vpc(lam: Client, role: str, unique: str,
+                                                               ec2: Client) -> None:
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group_id = ec2.create_security_group(GroupName=unique, Description="fn", VpcId=vpc_id)["GroupId"]
+    try:
+        created = _create(lam, unique, role, VpcConfig={"SubnetIds": [subnet_id], "SecurityGroupIds": [group_id]})
+        assert created["VpcConfig"]["VpcId"] == vpc_id and created["VpcConfig"]["SubnetIds"] == [subnet_id]
+        missing = denied(lam.update_function_configuration, FunctionName=unique,
+                         VpcConfig={"SubnetIds": [subnet_id], "SecurityGroupIds": ["sg-0123456789abcdef0"]})
+        assert missing[0] == "InvalidParameterValueException" and "InvalidGroup.NotFound" in missing[2]
+        lam.delete_function(FunctionName=unique)
+    finally:
+        ec2.delete_security_group(GroupId=group_id)
+        ec2.delete_subnet(SubnetId=subnet_id)
+        ec2.delete_vpc(VpcId=vpc_id)
+
+
+def test_an_image_function_takes_its_archive_from_s3(lam: Client, role: str, unique: str, s3: Client) -> None:
+    archive = b"an OCI image archive"
+    s3.create_bucket(Bucket=unique)
+    s3.put_object(Bucket=unique, Key="image.tar", Body=archive)
+    uri = f"s3://{unique}/image.tar"
+    created = lam.create_function(FunctionName=unique, Role=role, PackageType="Image", Code={"ImageUri": uri},
+                                  ImageConfig={"Command": ["app.handler"]})
+    assert (created["PackageType"], created["CodeSize"]) == ("Image", len(archive))
+    assert created["ImageConfigResponse"] == {"ImageConfig": {"Command": ["app.handler"]}}
+    assert "Runtime" not in created and "Handler" not in created
+    code = lam.get_function(FunctionName=unique)["Code"]
+    assert code["RepositoryType"] == "ECR" and code["ImageUri"] == uri
+    assert code["ResolvedImageUri"] == f"{uri}@sha256:{hashlib.sha256(archive).hexdigest()}"
+    ecr = denied(lam.create_function, FunctionName=f"{unique}-ecr", Role=role, PackageType="Image",
+                 Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest"})
+    assert ecr[0] == "InvalidParameterValueException" and "registry" in ecr[2]
+    assert denied(lam.update_function_code, FunctionName=unique, ZipFile=zip_of(SOURCE))[0] == \
+        "InvalidParameterValueException"
 
 
 def test_delete_function_and_versions(lam: Client, role: str, unique: str) -> None:
