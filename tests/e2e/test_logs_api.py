@@ -92,6 +92,7 @@ def test_invalid_group_names_are_refused(cloudlet: CloudletProcess, name: str) -
         unchecked.create_log_group(logGroupName=name)
     assert code_of(refused.value) == "InvalidParameterException"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "at 'logGroupName' failed to satisfy constraint" in refused.value.response["Error"]["Message"]
 
 
 def test_reserved_aws_prefix_is_refused(logs: Any, unique: str) -> None:
