@@ -61,6 +61,8 @@ class RuntimeApi:
                 for name, value in {"Lambda-Runtime-Aws-Request-Id": request_id,
                                     "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30_000),
                                     "Lambda-Runtime-Invoked-Function-Arn": ARN + ":live",
+                                    "Lambda-Runtime-Trace-Id": "Root=1-5e1b4151-5ac6c58f5b5dbd6a2f5a6a2b",
+                                    "Content-Type": "application/json",  # awslambdaric crashes without it
                                     "Content-Length": str(len(body)), **headers}.items():
                     self.send_header(name, value)
                 self.end_headers()
