@@ -51,6 +51,8 @@ def create_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     architectures = validation.check_architectures(params.get("Architectures"), configuration.host_architecture())
     tags = params.get("Tags") or {}
     tagging.check(tags)
+    with ctx.cloud.db.read() as conn:
+        _refuse_existing(conn, ref)
     package = code_source.from_code(ctx, code, "CreateFunction")
     # Reads and KMS first: KMS may write (an AWS managed key made on first use), and SQLite has one writer.
     with ctx.cloud.db.read() as conn:
@@ -61,10 +63,7 @@ def create_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         document["ImageConfig"] = document.get("ImageConfig") or {}
     configuration.check_total_size(document)
     with ctx.cloud.db.begin() as conn:
-        if conn.execute(select(state.functions.c.name).where(
-                state.functions.c.account_id == ref.account_id, state.functions.c.region == ref.region,
-                state.functions.c.name == ref.name)).first() is not None:
-            raise ResourceConflictException(f"Function already exist: {ref.name}")
+        _refuse_existing(conn, ref)
         conn.execute(state.functions.insert().values(account_id=ref.account_id, region=ref.region, name=ref.name,
                                                      arn=ref.arn, tags=tags, reserved_concurrency=None,
                                                      last_version=0))
@@ -73,6 +72,13 @@ def create_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
             row = versions.publish(conn, ref, description=params.get("Description") or "")
     ctx.audit_resources.append(ref.arn)
     return configuration.render(ctx, ref.account_id, row)
+
+
+def _refuse_existing(conn: Connection, ref: FunctionRef) -> None:
+    t = state.functions
+    if conn.execute(select(t.c.name).where(t.c.account_id == ref.account_id, t.c.region == ref.region,
+                                           t.c.name == ref.name)).first() is not None:
+        raise ResourceConflictException(f"Function already exist: {ref.name}")
 
 
 @api.operation("GetFunction", resources=records.resources)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from controller.awslambda import code_store, environment, records
-from controller.awslambda.errors import InvalidParameterValueException
+from controller.awslambda.code_source import from_code
+from controller.awslambda.errors import InvalidParameterValueException, RequestTooLargeException
 from controller.awslambda.lookup import alias_routes
 from controller.cloud import Cloud
 from controller.config import Config
@@ -90,3 +91,8 @@ def test_environment_limits_are_lambdas() -> None:
     with pytest.raises(InvalidParameterValueException, match="4KB"):
         environment.check({"BIG": "x" * 4100})
     environment.check({"SMALL": "x" * 1000})
+
+
+def test_a_zip_past_50_mb_is_too_large_a_request() -> None:
+    with pytest.raises(RequestTooLargeException, match="69905067 bytes for the CreateFunction operation"):
+        from_code(None, {"ZipFile": b"\0" * (50 * 1024 * 1024 + 1)}, "CreateFunction")  # type: ignore[arg-type]
