@@ -73,8 +73,11 @@ _TERM = re.compile(r'\s*([?-]?)(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))')
 
 
 def _terms_pattern(text: str) -> Matcher:
+    """Terms: every plain term before the first ``?`` term is required; each ``?`` term starts an
+    alternative that the plain terms after it join (``?ERROR MainThread ?WARN Deadlock`` is ERROR and
+    MainThread, or WARN and Deadlock: AWS CDK's ``anyTermGroup``); ``-`` terms exclude events."""
     required: list[str] = []
-    optional: list[str] = []
+    alternatives: list[list[str]] = []
     excluded: list[str] = []
     position = 0
     while position < len(text):
@@ -87,12 +90,17 @@ def _terms_pattern(text: str) -> Matcher:
         term = _unescape(quoted) if quoted is not None else bare
         if not term or (bare is not None and bare[0] in "{}[]"):
             raise FilterPatternError(f"term {term!r} is not valid")
-        {"": required, "?": optional, "-": excluded}[prefix].append(term)
+        if prefix == "?":
+            alternatives.append([term])
+        elif prefix == "-":
+            excluded.append(term)
+        else:
+            (alternatives[-1] if alternatives else required).append(term)
         position = match.end()
 
     def matches(message: str) -> bool:
         return (all(term in message for term in required)
-                and (not optional or any(term in message for term in optional))
+                and (not alternatives or any(all(term in message for term in group) for group in alternatives))
                 and not any(term in message for term in excluded))
     return matches
 

@@ -34,6 +34,11 @@ def test_empty_pattern_matches_everything(pattern: str | None) -> None:
     ("?ERROR ?WARN", "WARN slow", True),                       # any ? term
     ("?ERROR ?WARN", "INFO fine", False),
     ('?"Out of memory" ?ERROR', "Out of memory", True),
+    ('?"ERROR" "MainThread" ?"WARN" "Deadlock"', "WARN Deadlock in worker", True),   # CDK's anyTermGroup
+    ('?"ERROR" "MainThread" ?"WARN" "Deadlock"', "ERROR in worker", False),
+    ('?"ERROR" "MainThread" ?"WARN" "Deadlock"', "ERROR in MainThread", True),
+    ("job ?ERROR ?WARN", "job WARN", True),                    # plain terms before the first ? apply to all
+    ("job ?ERROR ?WARN", "WARN", False),
     ("ERROR -Exiting", "ERROR: retrying", True),               # without the - term
     ("ERROR -Exiting", "ERROR: Exiting now", False),
     ("-ERROR", "all good", True),
