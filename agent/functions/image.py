@@ -328,8 +328,8 @@ def _apply_member(layer: tarfile.TarFile, member: tarfile.TarInfo, rootfs: Path,
     elif member.islnk():
         linked = _entry_name(member.linkname)
         source_path = resolve_inside(rootfs, linked, follow_last=False)
-        if not os.path.lexists(source_path):
-            raise ImageError(f"hard link {name} points at {member.linkname}, which no layer holds")
+        if not os.path.lexists(source_path) or os.path.isdir(source_path) and not os.path.islink(source_path):
+            raise ImageError(f"hard link {name} points at {member.linkname}, which is no file in the layers")
         os.link(source_path, target, follow_symlinks=False)
     else:
         return  # devices and FIFOs: the sandbox provides /dev

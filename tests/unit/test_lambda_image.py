@@ -172,6 +172,10 @@ def test_entries_that_climb_out_of_the_root_are_refused_and_nothing_is_left(tmp_
         assert not (tmp_path / name).exists()
     assert not (tmp_path / "evil").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    for name, entries in {"dangling": [("link", "hardlink", "nowhere")],
+                          "directory": [("d/", "dir", 0o755), ("link", "hardlink", "d")]}.items():
+        with pytest.raises(ImageError, match="which is no file in the layers"):
+            unpack(oci_archive(tmp_path / f"{name}.tar", [layer_tar(entries)]), tmp_path / name)
 
 
 def test_symlinks_are_resolved_inside_the_root_so_writes_through_them_stay_there(tmp_path: Path) -> None:
