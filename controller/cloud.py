@@ -82,6 +82,9 @@ class Cloud:
         self.lambda_invoker: Any = None
         #: Lambda's asynchronous invocation queue and event source pollers (controller/awslambda/events/).
         self.lambda_events: Any = None
+        #: Lambda's cache of resolved targets and decrypted versions (controller/awslambda/records.py), which every
+        #: control-plane write clears, so an invoke reads no table and asks KMS nothing when nothing changed.
+        self.lambda_lookups: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

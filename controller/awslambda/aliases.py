@@ -81,7 +81,7 @@ def create_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
     name, primary = params["Name"], params["FunctionVersion"]
     weights = _routing(params) or {}
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         records.function_row(conn, ref)
         if records.alias_row(conn, ref, name) is not None:
             raise ResourceConflictException(f"Alias already exists: {ref.arn}:{name}")
@@ -104,7 +104,7 @@ def get_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 @api.operation("UpdateAlias", resources=_alias_resources)
 def update_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         row = _find(conn, ref, params["Name"])
         records.check_revision(params.get("RevisionId"), row["revision_id"])
         weights = _routing(params)
@@ -122,7 +122,7 @@ def update_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 @api.operation("DeleteAlias", resources=_alias_resources)
 def delete_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         records.function_row(conn, ref)
         for table, column in ((state.aliases, state.aliases.c.name), (state.policies, state.policies.c.qualifier)):
             conn.execute(table.delete().where(table.c.account_id == ref.account_id, table.c.region == ref.region,

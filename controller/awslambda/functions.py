@@ -62,7 +62,7 @@ def create_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     if package_type == "Image":
         document["ImageConfig"] = document.get("ImageConfig") or {}
     configuration.check_total_size(document)
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         _refuse_existing(conn, ref)
         conn.execute(state.functions.insert().values(account_id=ref.account_id, region=ref.region, name=ref.name,
                                                      arn=ref.arn, tags=tags, reserved_concurrency=None,
@@ -159,7 +159,7 @@ def _change_latest(ctx: RequestContext, ref: FunctionRef, revision_id: str | Non
             latest = records.version_of(conn, base)
             records.check_revision(revision_id, latest["revision_id"])
             document = change(conn, latest["config"])
-        with ctx.cloud.db.begin() as conn:
+        with records.writing(ctx.cloud) as conn:
             if records.version_of(conn, base)["revision_id"] != latest["revision_id"]:
                 continue
             row = records.save_version(conn, base, LATEST, document)
@@ -214,7 +214,7 @@ def update_function_configuration(ctx: RequestContext, params: dict[str, Any]) -
 @api.operation("DeleteFunction", resources=records.resources)
 def delete_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params)
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         records.function_row(conn, ref)
         if ref.qualifier is None:
             _delete_everything(conn, ref)

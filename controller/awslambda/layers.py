@@ -98,7 +98,7 @@ def publish_layer_version(ctx: RequestContext, params: dict[str, Any]) -> dict[s
                 "CodeShaHex": package.ref.sha256_hex, "CodeSize": package.ref.size,
                 "UnzippedSize": package.unzipped_size}
     layers, versions = state.layers, state.layer_versions
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         last = conn.execute(select(layers.c.last_version).where(
             layers.c.account_id == account, layers.c.region == region, layers.c.name == name)).scalar()
         number = (last or 0) + 1
@@ -194,7 +194,7 @@ def delete_layer_version(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     t = state.layer_versions
     version = int(params["VersionNumber"])
     if 1 <= version <= _MAX_VERSION:
-        with ctx.cloud.db.begin() as conn:
+        with records.writing(ctx.cloud) as conn:
             conn.execute(t.delete().where(t.c.account_id == account, t.c.region == region, t.c.layer_name == name,
                                           t.c.version == version))
     return {}
@@ -217,7 +217,7 @@ def add_layer_version_permission(ctx: RequestContext, params: dict[str, Any]) ->
                                  "Action": "lambda:GetLayerVersion", "Resource": arn}
     if params.get("OrganizationId"):
         statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": params["OrganizationId"]}}
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         row = _version_row(conn, account, region, name, version)
         policy = row["policy"] or {"Version": "2012-10-17", "Id": "default", "Statement": [], "RevisionId": ""}
         records.check_revision(params.get("RevisionId"), policy["RevisionId"])
@@ -232,7 +232,7 @@ def add_layer_version_permission(ctx: RequestContext, params: dict[str, Any]) ->
 @api.operation("RemoveLayerVersionPermission", resources=_resources)
 def remove_layer_version_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     account, region, name = _layer(ctx, params["LayerName"])
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         row = _version_row(conn, account, region, name, int(params["VersionNumber"]))
         policy = row["policy"] or {"Statement": [], "RevisionId": ""}
         records.check_revision(params.get("RevisionId"), policy["RevisionId"])

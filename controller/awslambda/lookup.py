@@ -63,6 +63,17 @@ def _region_of(cloud: Cloud) -> str:
 def resolve_target(cloud: Cloud, account_id: str, name_or_arn: str, qualifier: str | None) -> Target:
     """The function (and version or alias) a caller named; ResourceNotFound / InvalidParameterValue as AWS."""
     ref = records.parse_function(name_or_arn, qualifier, account_id=account_id, region=_region_of(cloud))
+    cache = records.lookups_of(cloud)
+    key = ("target", ref)
+    target = cache.get(key)
+    if target is None:
+        generation = cache.generation
+        target = _read_target(cloud, ref)
+        cache.put(key, target, generation)
+    return target
+
+
+def _read_target(cloud: Cloud, ref: FunctionRef) -> Target:
     with cloud.db.read() as conn:
         function = records.function_row(conn, ref)
         latest = records.version_row(conn, ref, LATEST)
@@ -92,13 +103,25 @@ def alias_routes(primary: str, weights: dict[str, float]) -> tuple[tuple[str, fl
 def load_version(cloud: Cloud, account_id: str, function_name: str, version: str) -> VersionConfig:
     """One version's configuration, environment decrypted; ResourceNotFoundException when it is gone."""
     ref = FunctionRef(account_id, _region_of(cloud), function_name, version)
+    cache = records.lookups_of(cloud)
+    key = ("version", ref)
+    loaded = cache.get(key)
+    if loaded is None:
+        generation = cache.generation
+        loaded = _read_version(cloud, ref)
+        cache.put(key, loaded, generation)
+    return loaded
+
+
+def _read_version(cloud: Cloud, ref: FunctionRef) -> VersionConfig:
+    version = ref.qualifier or LATEST
     with cloud.db.read() as conn:
         row = records.version_row(conn, ref, version)
     if row is None:
         raise records.function_not_found(ref.qualified_arn)
     config = row["config"]
     sealed = config.get("Environment")
-    variables = environment.unseal(cloud, account_id, ref.arn, sealed) if sealed else {}
+    variables = environment.unseal(cloud, ref.account_id, ref.arn, sealed) if sealed else {}
     return VersionConfig(
         function_arn=ref.arn, version=version, revision_id=row["revision_id"],
         package_type=config.get("PackageType", "Zip"), runtime=config.get("Runtime"), handler=config.get("Handler"),
@@ -106,7 +129,7 @@ def load_version(cloud: Cloud, account_id: str, function_name: str, version: str
         ephemeral_mb=config["EphemeralStorage"]["Size"], environment=variables, role_arn=config["Role"],
         layers=tuple((layer["Arn"], layer["CodeShaHex"]) for layer in config.get("Layers", [])),
         image_config=config.get("ImageConfig") or {},
-        log_group=(config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{function_name}",
+        log_group=(config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{ref.name}",
         dead_letter_arn=(config.get("DeadLetterConfig") or {}).get("TargetArn"),
         vpc_config=config.get("VpcConfig") or {}, file_system_configs=config.get("FileSystemConfigs") or [])
 

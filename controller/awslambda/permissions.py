@@ -98,7 +98,7 @@ def _save(conn: Connection, ref: FunctionRef, document: dict[str, Any]) -> None:
 
 @api.operation("AddPermission", resources=records.resources)
 def add_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         ref, revision = _target(conn, ctx, params)
         records.check_revision(params.get("RevisionId"), revision)
         document = records.policy_of(conn, ref) or {"Version": "2012-10-17", "Id": "default", "Statement": []}
@@ -117,7 +117,7 @@ def add_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 
 @api.operation("RemovePermission", resources=records.resources)
 def remove_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         ref, revision = _target(conn, ctx, params)
         records.check_revision(params.get("RevisionId"), revision)
         document = records.policy_of(conn, ref)

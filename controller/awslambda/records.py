@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,7 @@ from controller.awslambda.errors import (
     PreconditionFailedException,
     function_not_found,
 )
+from controller.state import Database
 
 LATEST = "$LATEST"
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -186,3 +190,44 @@ def ref_of(ctx: Any, params: dict[str, Any], *, qualified: bool = True) -> Funct
     """The function a request names (FunctionName and, if ``qualified``, Qualifier)."""
     return parse_function(params["FunctionName"], params.get("Qualifier") if qualified else None,
                           account_id=ctx.account_id, region=ctx.region)
+
+
+class LookupCache:
+    """What invocations read of the control plane (contract B), kept until the next control-plane write.
+
+    A reader notes the generation before reading the tables and stores its result only if no write
+    committed meanwhile (every write bumps the generation after its commit), so a stale read is never kept.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._entries: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[Any, ...], value: Any, generation: int) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._entries[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+def lookups_of(cloud: Any) -> LookupCache:
+    if cloud.lambda_lookups is None:  # two first callers at once make two caches; one is kept, both are correct
+        cloud.lambda_lookups = LookupCache()
+    return cloud.lambda_lookups
+
+
+@contextmanager
+def writing(cloud: Any) -> Iterator[Connection]:
+    """A write transaction on Lambda's tables; once it commits, cached lookups are dropped."""
+    cache = lookups_of(cloud)
+    with cloud.db.begin() as conn:
+        Database.after_commit(conn, cache.clear)
+        yield conn

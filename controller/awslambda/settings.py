@@ -38,7 +38,7 @@ def _set(conn: Connection, ref: records.FunctionRef, value: int | None) -> None:
 def put_function_concurrency(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params, qualified=False)
     reserved = params["ReservedConcurrentExecutions"]
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         records.function_row(conn, ref)
         if ACCOUNT_CONCURRENCY - _reserved_elsewhere(conn, ctx, ref.name) - reserved < MIN_UNRESERVED:
             raise InvalidParameterValueException(
@@ -59,7 +59,7 @@ def get_function_concurrency(ctx: RequestContext, params: dict[str, Any]) -> dic
 @api.operation("DeleteFunctionConcurrency", resources=records.resources)
 def delete_function_concurrency(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params, qualified=False)
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         records.function_row(conn, ref)
         _set(conn, ref, None)
     return {}

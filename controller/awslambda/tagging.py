@@ -41,7 +41,7 @@ def _function(ctx: RequestContext, arn: str) -> records.FunctionRef:
 @api.operation("TagResource", resources=_resources)
 def tag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _function(ctx, params["Resource"])
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         function = records.function_row(conn, ref)
         merged = {**function["tags"], **(params.get("Tags") or {})}
         check(merged)
@@ -53,7 +53,7 @@ def tag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def untag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _function(ctx, params["Resource"])
     removed = set(params.get("TagKeys") or [])
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         function = records.function_row(conn, ref)
         _save(conn, ref, {key: value for key, value in function["tags"].items() if key not in removed})
     return {}

@@ -75,7 +75,7 @@ def delete_version(conn: Connection, ref: FunctionRef) -> None:
 @api.operation("PublishVersion", resources=records.resources)
 def publish_version(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params, qualified=False)
-    with ctx.cloud.db.begin() as conn:
+    with records.writing(ctx.cloud) as conn:
         row = publish(conn, ref, description=params.get("Description") or "", code_sha256=params.get("CodeSha256"),
                       revision_id=params.get("RevisionId"))
     return configuration.render(ctx, ref.account_id, row)

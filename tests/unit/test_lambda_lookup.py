@@ -75,3 +75,17 @@ def test_service_principals_invoke_only_as_the_policy_says(lam: LambdaCloud) -> 
     assert lookup.service_may_invoke(lam.cloud, target, "sns.amazonaws.com", topic, lam.account)
     assert not lookup.service_may_invoke(lam.cloud, target, "sns.amazonaws.com", f"{topic}-other", lam.account)
     assert not lookup.service_may_invoke(lam.cloud, target, "sqs.amazonaws.com", topic, lam.account)
+
+
+def test_cached_lookups_follow_every_control_plane_write(lam: LambdaCloud) -> None:
+    assert lookup.resolve_target(lam.cloud, lam.account, "fn", None).reserved_concurrency is None
+    assert lookup.load_version(lam.cloud, lam.account, "fn", "$LATEST").memory_mb == 128
+    lam.call("PutFunctionConcurrency", {"FunctionName": "fn", "ReservedConcurrentExecutions": 0})
+    lam.call("UpdateFunctionConfiguration", {"FunctionName": "fn", "MemorySize": 512})
+    assert lookup.resolve_target(lam.cloud, lam.account, "fn", None).reserved_concurrency == 0
+    assert lookup.load_version(lam.cloud, lam.account, "fn", "$LATEST").memory_mb == 512
+    lam.call("DeleteFunction", {"FunctionName": "fn"})
+    with pytest.raises(ResourceNotFoundException):
+        lookup.resolve_target(lam.cloud, lam.account, "fn", None)
+    with pytest.raises(ResourceNotFoundException):
+        lookup.load_version(lam.cloud, lam.account, "fn", "1")
