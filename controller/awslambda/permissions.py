@@ -141,7 +141,22 @@ def get_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def resource_lookup(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     """A function's owner, policy (its own and, for a qualified ARN, its version's or alias's) and tags; a layer
-    version's owner and policy."""
+    version's owner and policy. Cached until the next control-plane write, as contract B's lookups are."""
+    cache = records.lookups_of(ctx.cloud)
+    key = ("resource", arn, ctx.account_id, ctx.region)
+    info = cache.get(key)
+    if info is None:
+        generation = cache.generation
+        info = _read_resource_info(ctx, arn) or _NO_RESOURCE
+        cache.put(key, info, generation)
+    return None if info is _NO_RESOURCE else info
+
+
+#: What the cache keeps for an ARN that names no function or layer of this cloud.
+_NO_RESOURCE = ResourceInfo(owner_account="")
+
+
+def _read_resource_info(ctx: RequestContext, arn: str) -> ResourceInfo | None:
     parts = arn.split(":")
     if len(parts) >= 7 and parts[5] == "layer":
         return layers.layer_resource_info(ctx, arn)
