@@ -36,8 +36,9 @@ def host_architecture() -> str:
 
 def check_role(ctx: RequestContext, role_arn: str) -> None:
     """The caller may pass the role, and the role trusts Lambda, as CreateFunction requires."""
-    check_action(replace(ctx, service="iam", operation="PassRole", condition_keys={"iam:PassedToService": LAMBDA_PRINCIPAL},
-                         audit_resources=[]), "iam:PassRole", [role_arn])
+    # As Lambda: the caller's iam:PassRole, refused in Lambda's own AccessDeniedException form.
+    check_action(replace(ctx, condition_keys={**ctx.condition_keys, "iam:PassedToService": LAMBDA_PRINCIPAL}),
+                 "iam:PassRole", [role_arn])
     role = find_role(ctx, role_arn)
     if role is None or not _trusts_lambda(role["trust_policy"], role["account_id"], ctx.region):
         raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")

@@ -166,6 +166,21 @@ def test_an_identity_policy_scopes_callers_to_named_functions(lam: Client, funct
     assert denied(reader.delete_function, FunctionName=function)[:2] == ("AccessDeniedException", 403)
 
 
+def test_creating_a_function_needs_pass_role_on_its_role(lam: Client, iam: Client, cleanup: Any, unique: str,
+                                                        cloudlet: CloudletProcess) -> None:
+    role = execution_role(iam, f"{unique}-exec")
+    credentials = new_user(iam, cleanup, f"{unique}-dev")
+    iam.put_user_policy(UserName=f"{unique}-dev", PolicyName="lambda", PolicyDocument=document(allow("lambda:*")))
+    developer = cloudlet.client("lambda", credentials)
+    params = {"FunctionName": unique, "Runtime": "python3.11", "Role": role, "Handler": "app.handler",
+              "Code": {"ZipFile": zip_of(SOURCE)}}
+    code, status, message = denied(developer.create_function, **params)
+    assert (code, status) == ("AccessDeniedException", 403) and "iam:PassRole" in message
+    iam.put_user_policy(UserName=f"{unique}-dev", PolicyName="pass", PolicyDocument=document(
+        allow("iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})))
+    assert developer.create_function(**params)["Role"] == role
+
+
 def test_reserved_concurrency_keeps_100_unreserved(lam: Client, function: str) -> None:
     before = lam.get_account_settings()["AccountLimit"]
     assert before["ConcurrentExecutions"] == 1000
