@@ -50,15 +50,16 @@ def publish(conn: Connection, ref: FunctionRef, *, description: str, code_sha256
 
 
 def delete_version(conn: Connection, ref: FunctionRef) -> None:
-    """DeleteFunction with a Qualifier: one published version, unless an alias still routes to it."""
+    """DeleteFunction with a Qualifier: one published version, unless an alias still routes to it.
+
+    A version that does not exist is deleted quietly, as the live service answers it (204).
+    """
     version = ref.qualifier or LATEST
     if version == LATEST:
         raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
     if not VERSION_RE.fullmatch(version):
         raise InvalidParameterValueException("Deletion of aliases is not supported. Use DeleteAlias to delete an "
                                              "alias.")
-    if records.version_row(conn, ref, version) is None:
-        raise records.function_not_found(ref.qualified_arn)
     t = state.aliases
     using = sorted(row["name"] for row in conn.execute(select(t).where(
         t.c.account_id == ref.account_id, t.c.region == ref.region, t.c.function_name == ref.name)).mappings()

@@ -210,6 +210,7 @@ def test_delete_function_and_versions(lam: Client, role: str, unique: str) -> No
         "InvalidParameterValueException"
     lam.delete_alias(FunctionName=unique, Name="live")
     lam.delete_function(FunctionName=unique, Qualifier="1")
+    lam.delete_function(FunctionName=unique, Qualifier="99")
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=unique)["Versions"]] == ["$LATEST"]
     lam.delete_function(FunctionName=unique)
     with pytest.raises(botocore.exceptions.ClientError):
