@@ -144,6 +144,8 @@ def _page(items: list[Any], params: dict[str, Any]) -> tuple[list[Any], str | No
     if params.get("Marker"):
         try:
             start = int(base64.urlsafe_b64decode(params["Marker"].encode()))
+            if start < 0:
+                raise ValueError(start)
         except ValueError:
             raise InvalidParameterValueException(f"Invalid marker: {params['Marker']}") from None
     page = items[start:start + limit]

@@ -143,6 +143,16 @@ def test_add_permission_builds_aws_statements_and_guards_them(lam: Client, funct
         ("ResourceNotFoundException", 404)
     lam.remove_permission(FunctionName=function, StatementId="account")
     assert denied(lam.get_policy, FunctionName=function)[:2] == ("ResourceNotFoundException", 404)
+    lam.publish_version(FunctionName=function)
+    alias = lam.create_alias(FunctionName=function, Name="live", FunctionVersion="1")
+    lam.add_permission(FunctionName=function, Qualifier="live", StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com")
+    on_alias = lam.get_policy(FunctionName=function, Qualifier="live")
+    assert json.loads(on_alias["Policy"])["Statement"][0]["Resource"] == f"{arn}:live"
+    assert on_alias["RevisionId"] == alias["RevisionId"]
+    assert denied(lam.get_policy, FunctionName=function)[:2] == ("ResourceNotFoundException", 404)
+    assert denied(lam.add_permission, FunctionName=function, Qualifier="9", StatementId="x",
+                  Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")[:2] == ("ResourceNotFoundException", 404)
 
 
 def test_a_function_policy_lets_another_account_in(lam: Client, function: str, cloudlet: CloudletProcess,
