@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from controller.api import RequestContext
-from controller.awslambda import lookup
+from controller.awslambda import code_store, lookup
 from controller.awslambda.errors import ResourceNotFoundException
 from controller.cloud import Cloud
 from controller.config import Config
@@ -89,3 +89,18 @@ def test_cached_lookups_follow_every_control_plane_write(lam: LambdaCloud) -> No
         lookup.resolve_target(lam.cloud, lam.account, "fn", None)
     with pytest.raises(ResourceNotFoundException):
         lookup.load_version(lam.cloud, lam.account, "fn", "1")
+
+
+def test_a_restarted_cloud_keeps_functions_code_and_sealed_environments(lam: LambdaCloud) -> None:
+    before = lookup.load_version(lam.cloud, lam.account, "fn", "1")
+    data_dir = lam.cloud.config.data_dir
+    lam.close()
+    again = LambdaCloud(Cloud(Config(data_dir=data_dir)), lam.account)
+    try:
+        after = lookup.load_version(again.cloud, again.account, "fn", "1")
+        assert after == before and after.environment == {"GREETING": "hi"}
+        assert code_store.open_path(again.cloud, after.code_sha256_hex) is not None
+        assert again.call("GetFunctionConfiguration", {"FunctionName": "fn"})["Environment"] == {
+            "Variables": {"GREETING": "hi"}}
+    finally:
+        again.close()
