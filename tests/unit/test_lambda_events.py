@@ -167,7 +167,10 @@ def test_filter_patterns_match_as_eventbridge_patterns_do() -> None:
     assert event_filters.keeps(criteria, record) and event_filters.keeps(None, record)
 
 
-@pytest.mark.parametrize("pattern", ["not json", "[]", "{}", '{"body": "order"}', '{"body": {"k": [{"regex": "x"}]}}'])
+@pytest.mark.parametrize("pattern", [
+    "not json", "[]", "{}", '{"body": "order"}', '{"body": {"k": [{"regex": "x"}]}}', '{"body": {"k": [{"prefix": 1}]}}',
+    '{"body": {"k": [{"numeric": [">"]}]}}', '{"body": {"k": [{"numeric": [[">"], 1]}]}}',
+    '{"body": {"k": [{"exists": "yes"}]}}', '{"body": {"k": [["nested"]]}}'])
 def test_invalid_filter_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(InvalidParameterValueException):
         event_filters.check_criteria({"Filters": [{"Pattern": pattern}]})

@@ -179,8 +179,7 @@ def test_event_invoke_configs_read_back_and_refuse_what_aws_refuses(events: Even
     refused = events.refused("PutFunctionEventInvokeConfig", {
         "FunctionName": "cfg", "DestinationConfig": {"OnFailure": {"Destination": queue_arn}}},
         "InvalidParameterValueException")
-    assert refused.message == f"The function's execution role does not have permissions to call SendMessage on " \
-                              f"{queue_arn}"
+    assert refused.message == "The provided execution role does not have permissions to call SendMessage on SQS"
     events.refused("PutFunctionEventInvokeConfig", {
         "FunctionName": "cfg", "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:s3:::bucket"}}},
         "InvalidParameterValueException")

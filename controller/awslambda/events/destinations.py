@@ -30,9 +30,9 @@ from controller.sqs.runtime import runtime as sqs_runtime
 
 Cloud = Any
 
-#: Destination service -> (IAM action, the API call AWS names in its refusal).
-ACTIONS = {"sqs": ("sqs:SendMessage", "SendMessage"), "sns": ("sns:Publish", "Publish"),
-           "lambda": ("lambda:InvokeFunction", "InvokeFunction")}
+#: Destination service -> (IAM action, the call and service AWS name in their refusal).
+ACTIONS = {"sqs": ("sqs:SendMessage", "SendMessage on SQS"), "sns": ("sns:Publish", "Publish on SNS"),
+           "lambda": ("lambda:InvokeFunction", "InvokeFunction on Lambda")}
 #: Destinations AWS accepts that no service here serves yet.
 _UNSERVED = {"events": "EventBridge", "s3": "S3"}
 
@@ -63,8 +63,7 @@ def check_destination(cloud: Cloud, role_arn: str, arn: str) -> None:
         raise InvalidParameterValueException(f"The destination ARN {arn} is invalid.")
     action, verb = ACTIONS[service]
     if not role_allows(cloud, role_arn, action, arn, _resource_info(cloud, service, arn)):
-        raise InvalidParameterValueException(f"The function's execution role does not have permissions to call "
-                                             f"{verb} on {arn}")
+        raise InvalidParameterValueException(f"The provided execution role does not have permissions to call {verb}")
 
 
 def _resource_info(cloud: Cloud, service: str, arn: str) -> ResourceInfo:
@@ -94,7 +93,7 @@ def send(cloud: Cloud, role_arn: str, arn: str, body: str, attributes: dict[str,
         raise DestinationRefused(f"The destination ARN {arn} is invalid.")
     action, verb = ACTIONS[service]
     if not role_allows(cloud, role_arn, action, arn, _resource_info(cloud, service, arn)):
-        raise DestinationRefused(f"The function's execution role does not have permissions to call {verb} on {arn}")
+        raise DestinationRefused(f"The execution role does not have permissions to call {verb} ({arn}).")
     try:
         if service == "sqs":
             _to_queue(cloud, role_arn, arn, body, attributes)

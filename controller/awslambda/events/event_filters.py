@@ -21,7 +21,6 @@ from controller.awslambda.errors import InvalidParameterValueException
 MAX_FILTERS = 5
 _NUMERIC: dict[str, Callable[[float, float], bool]] = {
     "=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_OPERATORS = ("prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists")
 
 
 def _invalid(pattern: str) -> InvalidParameterValueException:
@@ -47,11 +46,34 @@ def _check_node(node: dict[str, Any], text: str) -> None:
                 raise _invalid(text)
             _check_node(value, text)
         elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict) and (len(item) != 1 or next(iter(item)) not in _OPERATORS):
-                    raise _invalid(text)
+            if not all(_valid_item(item) for item in value):
+                raise _invalid(text)
         else:
             raise _invalid(text)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _valid_item(item: Any) -> bool:
+    """A leaf's alternative: a plain value, or one operator with an argument of its kind."""
+    if not isinstance(item, dict):
+        return not isinstance(item, list)
+    if len(item) != 1:
+        return False
+    [(name, argument)] = item.items()
+    if name in ("prefix", "suffix", "equals-ignore-case"):
+        return isinstance(argument, str)
+    if name == "exists":
+        return isinstance(argument, bool)
+    if name == "anything-but":
+        values = argument if isinstance(argument, list) else [argument]
+        return bool(values) and all(isinstance(value, str) or _number(value) for value in values)
+    if name == "numeric":
+        return (isinstance(argument, list) and 0 < len(argument) <= 4 and len(argument) % 2 == 0
+                and all(isinstance(argument[i], str) and argument[i] in _NUMERIC and _number(argument[i + 1]) for i in range(0, len(argument), 2)))
+    return False
 
 
 def check_criteria(criteria: dict[str, Any] | None) -> None:
@@ -121,7 +143,7 @@ def _one(alternative: Any, value: Any) -> bool:
         excluded = argument if isinstance(argument, list) else [argument]
         return value not in excluded
     if name == "numeric":
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not _number(value):
             return False
         pairs = list(zip(argument[::2], argument[1::2], strict=False))
         return all(op in _NUMERIC and _NUMERIC[op](value, bound) for op, bound in pairs)
