@@ -20,6 +20,9 @@ from controller.awslambda.code_source import MAX_UNZIPPED, Package
 from controller.awslambda.errors import InvalidParameterValueException
 from controller.awslambda.records import LATEST, function_arn
 from controller.ec2 import ids, lookups
+from controller.efs import records as efs_records
+from controller.efs import state as efs_state
+from controller.errors import ServiceError
 from controller.iam import policy
 from controller.iam.enforce import check_action
 from controller.iam.resources import find_role
@@ -75,6 +78,32 @@ def vpc_config(conn: Connection, ctx: RequestContext, given: dict[str, Any]) -> 
         raise InvalidParameterValueException("Security groups and subnets must belong to the same VPC.")
     return {"SubnetIds": subnet_ids, "SecurityGroupIds": group_ids, "VpcId": vpcs.pop(),
             "Ipv6AllowedForDualStack": bool(given.get("Ipv6AllowedForDualStack"))}
+
+
+def check_file_systems(conn: Connection, ctx: RequestContext, configs: list[dict[str, Any]],
+                       vpc: dict[str, Any]) -> None:
+    """Each EFS access point exists, and its file system has a mount target in every zone of the function's
+    subnets, as Lambda checks (https://docs.aws.amazon.com/lambda/latest/dg/configuration-filesystem.html)."""
+    if not vpc.get("SubnetIds"):
+        raise InvalidParameterValueException("A function with a file system configuration must be connected to "
+                                             "a VPC: give VpcConfig with subnets where the file system has mount "
+                                             "targets.")
+    zones = {lookups.find(conn, ids.SUBNET, subnet)["availability_zone"] for subnet in vpc["SubnetIds"]}
+    for config in configs:
+        access_point_id = config["Arn"].rsplit("/", 1)[-1]
+        try:
+            access_point = efs_records.access_point(conn, ctx, access_point_id)
+        except ServiceError:
+            raise InvalidParameterValueException(f"Access point {config['Arn']} does not exist.") from None
+        targets = efs_state.mount_targets
+        covered = {row[0] for row in conn.execute(select(targets.c.availability_zone).where(
+            targets.c.file_system_id == access_point["file_system_id"]))}
+        if not zones <= covered:
+            raise InvalidParameterValueException(
+                f"EFS file system {efs_records.file_system_arn(ctx, access_point['file_system_id'])} referenced by "
+                f"access point {config['Arn']} does not have mount targets created in all availability zones the "
+                "function will execute in. Please create EFS mount targets in availability zones where the function "
+                "has a corresponding subnet provided.")
 
 
 def layers(conn: Connection, ctx: RequestContext, arns: list[str]) -> list[dict[str, Any]]:
@@ -152,6 +181,8 @@ def apply(conn: Connection, ctx: RequestContext, name: str, params: dict[str, An
         document["FileSystemConfigs"] = validation.file_systems(params["FileSystemConfigs"])
     if params.get("VpcConfig") is not None:
         document["VpcConfig"] = vpc_config(conn, ctx, params["VpcConfig"])
+    if document.get("FileSystemConfigs"):
+        check_file_systems(conn, ctx, document["FileSystemConfigs"], document.get("VpcConfig") or {})
     if params.get("Layers") is not None:
         document["Layers"] = layers(conn, ctx, params["Layers"])
     if document.get("DeadLetterConfig") == {}:

@@ -7,10 +7,12 @@ same API the AWS CLI uses, and check Lambda's documented answers and errors.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -180,6 +182,37 @@ def test_vpc_config_is_checked_against_ec2_and_answers_the_vpc(lam: Client, role
         ec2.delete_security_group(GroupId=group_id)
         ec2.delete_subnet(SubnetId=subnet_id)
         ec2.delete_vpc(VpcId=vpc_id)
+
+
+def test_file_systems_need_a_vpc_and_mount_targets_in_its_zones(lam: Client, role: str, unique: str, ec2: Client,
+                                                                cloudlet: CloudletProcess, vpc_cleanup: list[str]
+                                                                ) -> None:
+    efs = cloudlet.client("efs")
+    vpc_id = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    vpc_cleanup.append(vpc_id)
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    file_system_id = efs.create_file_system(CreationToken=unique)["FileSystemId"]
+    while efs.describe_file_systems(FileSystemId=file_system_id)["FileSystems"][0]["LifeCycleState"] != "available":
+        time.sleep(0.2)
+    access_point = efs.create_access_point(FileSystemId=file_system_id)["AccessPointArn"]
+    mount = [{"Arn": access_point, "LocalMountPath": "/mnt/data"}]
+    vpc = {"SubnetIds": [subnet_id], "SecurityGroupIds": []}
+    try:
+        assert "VPC" in denied(_create, lam, unique, role, FileSystemConfigs=mount)[2]
+        assert "does not have mount targets" in denied(_create, lam, unique, role, FileSystemConfigs=mount,
+                                                       VpcConfig=vpc)[2]
+        efs.create_mount_target(FileSystemId=file_system_id, SubnetId=subnet_id)
+        created = _create(lam, unique, role, FileSystemConfigs=mount, VpcConfig=vpc)
+        assert created["FileSystemConfigs"] == mount
+        lam.delete_function(FunctionName=unique)
+    finally:
+        with contextlib.suppress(botocore.exceptions.ClientError):
+            for target in efs.describe_mount_targets(FileSystemId=file_system_id)["MountTargets"]:
+                efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+            efs.delete_access_point(AccessPointId=access_point.rsplit("/", 1)[-1])
+            while efs.describe_mount_targets(FileSystemId=file_system_id)["MountTargets"]:
+                time.sleep(0.2)
+            efs.delete_file_system(FileSystemId=file_system_id)
 
 
 def test_an_image_function_takes_its_archive_from_s3(lam: Client, role: str, unique: str, s3: Client) -> None:
