@@ -29,7 +29,7 @@ from controller.iam.resources import find_role
 
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 #: Members a request sets that the stored document keeps as given (None when absent).
-_PLAIN = ("Runtime", "Handler", "Description", "DeadLetterConfig")
+_PLAIN = ("Runtime", "Handler", "Description")
 
 
 def host_architecture() -> str:
@@ -185,6 +185,9 @@ def apply(conn: Connection, ctx: RequestContext, name: str, params: dict[str, An
         check_file_systems(conn, ctx, document["FileSystemConfigs"], document.get("VpcConfig") or {})
     if params.get("Layers") is not None:
         document["Layers"] = layers(conn, ctx, params["Layers"])
+    dead_letter = validation.dead_letter(params.get("DeadLetterConfig"))
+    if dead_letter is not None:
+        document["DeadLetterConfig"] = dead_letter
     if document.get("DeadLetterConfig") == {}:
         document.pop("DeadLetterConfig")
     _apply_environment(ctx, name, params, document)

@@ -9,6 +9,7 @@ here, what a zip or an image package requires, and the small configuration block
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from controller.awslambda.errors import InvalidParameterValueException
@@ -114,6 +115,17 @@ def logging_config(config: dict[str, Any] | None, name: str, current: dict[str, 
         merged.setdefault("ApplicationLogLevel", "INFO")
         merged.setdefault("SystemLogLevel", "INFO")
     return merged
+
+
+def dead_letter(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """DeadLetterConfig: an SQS queue or SNS topic ARN, or ``{}`` / no TargetArn to remove it."""
+    if config is None:
+        return None
+    target = config.get("TargetArn") or ""
+    if target and not re.fullmatch(r"arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+", target):
+        raise InvalidParameterValueException(f"The provided target arn {target} is invalid: a dead-letter queue is "
+                                             "an SQS queue or an SNS topic ARN.")
+    return {"TargetArn": target} if target else {}
 
 
 def file_systems(configs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

@@ -75,3 +75,11 @@ def test_permission_principals_and_conditions_as_lambda_writes_them() -> None:
                               "FunctionUrlAuthType": "NONE", "PrincipalOrgID": "o-abc"}, "arn:fn")
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abc",
                                                        "lambda:FunctionUrlAuthType": "NONE"}}
+
+
+def test_dead_letter_targets_are_queues_or_topics() -> None:
+    queue = "arn:aws:sqs:home-1:123456789012:dlq"
+    assert validation.dead_letter({"TargetArn": queue}) == {"TargetArn": queue}
+    assert validation.dead_letter({}) == {} and validation.dead_letter(None) is None
+    with pytest.raises(InvalidParameterValueException, match="target arn"):
+        validation.dead_letter({"TargetArn": "arn:aws:s3:::bucket"})
