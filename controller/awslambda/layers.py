@@ -121,7 +121,7 @@ def get_layer_version(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         return _output(ctx, _version_row(conn, account, region, name, int(params["VersionNumber"])))
 
 
-@api.operation("GetLayerVersionByArn", resources=_resources)
+@api.operation("GetLayerVersionByArn", resources=_resources, action="lambda:GetLayerVersion")
 def get_layer_version_by_arn(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["Arn"]
     prefix, _, version = arn.rpartition(":")

@@ -116,6 +116,22 @@ def test_layers_are_versioned_listed_shared_and_used(lam: Client, iam: Client, u
     assert lam.publish_layer_version(LayerName=unique, Content={"ZipFile": package})["Version"] == 3
 
 
+def test_another_account_reads_and_uses_a_layer_only_once_shared(lam: Client, cloudlet: CloudletProcess,
+                                                                 unique: str) -> None:
+    layer = lam.publish_layer_version(LayerName=unique, Content={"ZipFile": zip_of({"python/x.py": "X = 1\n"})})
+    account, credentials = member_account(cloudlet, f"{unique}-l")
+    other = cloudlet.client("lambda", credentials)
+    other_role = execution_role(cloudlet.client("iam", credentials), f"{unique}-other")
+    assert denied(other.get_layer_version_by_arn, Arn=layer["LayerVersionArn"])[:2] == ("AccessDeniedException", 403)
+    params = {"FunctionName": unique, "Runtime": "python3.11", "Role": other_role, "Handler": "app.handler",
+              "Code": {"ZipFile": zip_of(SOURCE)}, "Layers": [layer["LayerVersionArn"]]}
+    assert denied(other.create_function, **params)[0] == "InvalidParameterValueException"
+    lam.add_layer_version_permission(LayerName=unique, VersionNumber=1, StatementId="partner",
+                                     Action="lambda:GetLayerVersion", Principal=account)
+    assert other.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])["Version"] == 1
+    assert other.create_function(**params)["Layers"][0]["Arn"] == layer["LayerVersionArn"]
+
+
 def test_add_permission_builds_aws_statements_and_guards_them(lam: Client, function: str,
                                                               cloudlet: CloudletProcess) -> None:
     arn = f"arn:aws:lambda:{cloudlet.region}:{cloudlet.account_id}:function:{function}"
