@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from controller.awslambda.events import async_queue, sns_source
+from controller.awslambda.events import async_queue, invoke_config, sns_source
 from controller.awslambda.lookup import resolve_target
 from controller.cloud import Cloud
 from controller.config import Config
@@ -155,6 +155,25 @@ def test_success_goes_to_the_on_success_topic_and_failure_without_destination_to
     assert dead["MessageAttributes"]["RequestID"]["StringValue"] == "req-bad"
     assert dead["MessageAttributes"]["ErrorCode"]["StringValue"] == "200"
     assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "boom"
+
+
+def test_a_function_destination_gets_the_record_as_an_asynchronous_event(events: EventsCloud,
+                                                                        runner: FakeRunner) -> None:
+    runner.answer = lambda invocation: (failing if invocation["function_arn"].endswith(":first") else ok)(invocation)
+    events.create("first", events.role("first-role", SEND_ANYWHERE))
+    events.create("second", events.role("second-role"))
+    second = resolve_target(events.cloud, events.account, "second", None).function_arn
+    events.call("PutFunctionEventInvokeConfig", {"FunctionName": "first", "MaximumRetryAttempts": 0,
+                                                 "DestinationConfig": {"OnFailure": {"Destination": second}}})
+    async_queue.enqueue(events.cloud, resolve_target(events.cloud, events.account, "first", None), b"[1, 2]", "r-1")
+    wait_for(lambda: len(runner.invocations) == 2)
+    handed_on = runner.invocations[1]
+    assert handed_on["function_arn"] == second
+    record = json.loads(handed_on["payload"])
+    assert (record["requestContext"]["requestId"], record["requestPayload"]) == ("r-1", [1, 2])
+    with events.db.begin() as conn:
+        invoke_config.forget(conn, events.account, events.config.region, "first")
+    events.refused("GetFunctionEventInvokeConfig", {"FunctionName": "first"}, "ResourceNotFoundException")
 
 
 def test_event_invoke_configs_read_back_and_refuse_what_aws_refuses(events: EventsCloud) -> None:

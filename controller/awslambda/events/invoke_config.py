@@ -160,3 +160,11 @@ def settings_for(cloud: Cloud, target: Target) -> EventSettings:
     with cloud.db.read() as conn:
         config = conn.execute(select(t.c.config).where(*_key(target, cloud.config.region))).scalar()
     return EventSettings.of(config)
+
+
+def forget(conn: Any, account_id: str, region: str, function_name: str, qualifier: str | None = None) -> None:
+    """Drop the event invoke configs of a deleted function (every qualifier) or of one deleted version or alias,
+    in the caller's transaction: Lambda deletes them with what they configure."""
+    t = state.event_invoke_configs
+    query = t.delete().where(t.c.account_id == account_id, t.c.region == region, t.c.function_name == function_name)
+    conn.execute(query if qualifier is None else query.where(t.c.qualifier == qualifier))
