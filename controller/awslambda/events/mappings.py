@@ -96,8 +96,8 @@ def _settings(params: dict[str, Any], current: dict[str, Any] | None, fifo: bool
     config.update({member: params[member] for member in _KEPT if params.get(member) is not None})
     batch, window = config["BatchSize"], config["MaximumBatchingWindowInSeconds"]
     if fifo and batch > MAX_FIFO_BATCH:
-        raise InvalidParameterValueException(f"BatchSize must be less than or equal to {MAX_FIFO_BATCH} for FIFO "
-                                             "queues.")
+        raise InvalidParameterValueException(f"Batch size cannot be greater than {MAX_FIFO_BATCH} for an SQS FIFO "
+                                             "queue.")
     if fifo and window:
         raise InvalidParameterValueException("Batching window is not supported for FIFO queues.")
     if batch > 10 and window < 1:
