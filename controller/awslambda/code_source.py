@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from controller.api import RequestContext
@@ -29,15 +30,23 @@ MAX_UNZIPPED = 262144000
 
 @dataclass(frozen=True)
 class Package:
-    """A stored package and what Lambda reports of it."""
+    """A checked package and what Lambda reports of it, stored only once the whole request is valid."""
 
-    ref: CodeRef
+    data: bytes = field(repr=False)
     unzipped_size: int                      # 0 for an image archive
     image_uri: str | None = None
 
+    @cached_property
+    def ref(self) -> CodeRef:
+        return code_store.describe(self.data)
+
+    def store(self, cloud: Any) -> CodeRef:
+        """Write the package to the code store (durably); a refused request never gets here."""
+        return code_store.put(cloud, self.data)
+
 
 def from_code(ctx: RequestContext, code: dict[str, Any], operation: str) -> Package:
-    """The package a ``Code`` structure (or UpdateFunctionCode's members) names, stored."""
+    """The package a ``Code`` structure (or UpdateFunctionCode's members) names, checked but not yet stored."""
     if code.get("ImageUri"):
         if code.get("ZipFile") is not None or code.get("S3Bucket"):
             raise InvalidParameterValueException("Please provide either ImageUri or a deployment package, not both.")
@@ -50,20 +59,20 @@ def from_code(ctx: RequestContext, code: dict[str, Any], operation: str) -> Pack
         if len(data) > MAX_DIRECT_ZIP:
             raise RequestTooLargeException(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the "
                                            f"{operation} operation")
-        return zip_package(ctx, data)
+        return zip_package(data)
     if code.get("S3Bucket") and code.get("S3Key"):
-        return zip_package(ctx, read_s3(ctx, code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion")))
+        return zip_package(read_s3(ctx, code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion")))
     if code.get("S3Bucket") or code.get("S3Key"):
         raise InvalidParameterValueException("Please provide both S3Bucket and S3Key, or a ZipFile.")
     raise InvalidParameterValueException("Please provide a source for function code.")
 
 
-def zip_package(ctx: RequestContext, data: bytes) -> Package:
-    """Check a zip (readable, under 250 MB unzipped) and store it."""
+def zip_package(data: bytes) -> Package:
+    """Check a zip: readable, under 250 MB unzipped."""
     size = unzipped_size(data)
     if size > MAX_UNZIPPED:
         raise InvalidParameterValueException(f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes")
-    return Package(code_store.put(ctx.cloud, data), size)
+    return Package(data, size)
 
 
 def unzipped_size(data: bytes) -> int:
@@ -105,4 +114,4 @@ def _image(ctx: RequestContext, uri: str) -> Package:
     bucket, _, key = uri[len("s3://"):].partition("/")
     if not bucket or not key:
         raise InvalidParameterValueException(f"Source image {uri} is not valid: expected s3://bucket/key.")
-    return Package(code_store.put(ctx.cloud, read_s3(ctx, bucket, key, None)), 0, image_uri=uri)
+    return Package(read_s3(ctx, bucket, key, None), 0, image_uri=uri)

@@ -29,6 +29,12 @@ class CodeRef:
     size: int
 
 
+def describe(data: bytes) -> CodeRef:
+    """How the store (and Lambda's CodeSha256) names ``data``, without storing it."""
+    digest = hashlib.sha256(data)
+    return CodeRef(digest.hexdigest(), base64.b64encode(digest.digest()).decode(), len(data))
+
+
 class CodeStore:
     """The blobs of one cloud, under one directory."""
 
@@ -53,8 +59,7 @@ class CodeStore:
         return self._url_key
 
     def put(self, data: bytes) -> CodeRef:
-        digest = hashlib.sha256(data)
-        ref = CodeRef(digest.hexdigest(), base64.b64encode(digest.digest()).decode(), len(data))
+        ref = describe(data)
         path = self.root / ref.sha256_hex
         if path.exists() and path.stat().st_size == ref.size:
             return ref

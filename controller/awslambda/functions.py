@@ -62,6 +62,7 @@ def create_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     if package_type == "Image":
         document["ImageConfig"] = document.get("ImageConfig") or {}
     configuration.check_total_size(document)
+    package.store(ctx.cloud)
     with records.writing(ctx.cloud) as conn:
         _refuse_existing(conn, ref)
         conn.execute(state.functions.insert().values(account_id=ref.account_id, region=ref.region, name=ref.name,
@@ -183,13 +184,15 @@ def update_function_code(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     records.check_revision(params.get("RevisionId"), current["revision_id"])
     package = code_source.from_code(ctx, params, "UpdateFunctionCode")
 
-    def new_code(conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
+    def new_code(conn: Connection | None, document: dict[str, Any]) -> dict[str, Any]:
         updated = {**configuration.with_package(document, package), "Architectures": architectures}
         configuration.check_total_size(updated)
         return updated
 
+    checked = new_code(None, current["config"])
     if params.get("DryRun"):
-        return configuration.render(ctx, ref.account_id, {**current, "config": new_code(None, current["config"])})
+        return configuration.render(ctx, ref.account_id, {**current, "config": checked})
+    package.store(ctx.cloud)
     row = _change_latest(ctx, ref, params.get("RevisionId"), new_code, publish=bool(params.get("Publish")))
     return configuration.render(ctx, ref.account_id, row)
 

@@ -98,6 +98,7 @@ def publish_layer_version(ctx: RequestContext, params: dict[str, Any]) -> dict[s
                 "CodeShaHex": package.ref.sha256_hex, "CodeSize": package.ref.size,
                 "UnzippedSize": package.unzipped_size}
     layers, versions = state.layers, state.layer_versions
+    package.store(ctx.cloud)
     with records.writing(ctx.cloud) as conn:
         last = conn.execute(select(layers.c.last_version).where(
             layers.c.account_id == account, layers.c.region == region, layers.c.name == name)).scalar()
