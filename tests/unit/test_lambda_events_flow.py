@@ -157,6 +157,25 @@ def test_success_goes_to_the_on_success_topic_and_failure_without_destination_to
     assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "boom"
 
 
+def test_a_throttled_event_waits_with_backoff_without_using_its_retries(events: EventsCloud,
+                                                                        runner: FakeRunner) -> None:
+    events.create("held", events.role("held-role"))
+    events.call("PutFunctionConcurrency", {"FunctionName": "held", "ReservedConcurrentExecutions": 0})
+    events.call("PutFunctionEventInvokeConfig", {"FunctionName": "held", "MaximumRetryAttempts": 0})
+    async_queue.enqueue(events.cloud, resolve_target(events.cloud, events.account, "held", None), b"{}", "r-held")
+    wait_for(lambda: throttles(events) >= 2)
+    assert runner.invocations == []
+    events.call("DeleteFunctionConcurrency", {"FunctionName": "held"})
+    wait_for(lambda: runner.invocations)
+    assert runner.invocations[0]["request_id"] == "r-held"
+    wait_for(lambda: queued(events) == 0)
+
+
+def throttles(events: EventsCloud) -> int:
+    with events.db.read() as conn:
+        return conn.exec_driver_sql("SELECT COALESCE(MAX(throttles), 0) FROM lambda_async_events").scalar()
+
+
 def test_a_function_destination_gets_the_record_as_an_asynchronous_event(events: EventsCloud,
                                                                         runner: FakeRunner) -> None:
     runner.answer = lambda invocation: (failing if invocation["function_arn"].endswith(":first") else ok)(invocation)

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from controller.awslambda.errors import LambdaError
 from controller.awslambda.events import event_filters, sqs_records, state
 from controller.awslambda.invoke import engine
 from controller.awslambda.lookup import resolve_target
+from controller.errors import ServiceError
 from controller.sqs import receiving
 from controller.sqs import records as sqs_records_store
 from controller.sqs.receiving import Received
@@ -175,7 +175,7 @@ class MappingPoller:
         try:
             target = resolve_target(self.cloud, spec.account_id, spec.function_arn, None)
             invocation = engine.run(self.cloud, target, payload)
-        except LambdaError as problem:     # throttled, no host, function gone: the batch comes back later
+        except ServiceError as problem:    # throttled, no host, function gone: the batch comes back later
             self._note(f"PROBLEM: Function call failed: {problem.code}: {problem.message}")
             self._stop.wait(_IDLE_SECONDS)
             return

@@ -24,6 +24,7 @@ from controller.awslambda.events.async_queue import now_ms
 from controller.awslambda.events.async_rules import EventSettings, Progress
 from controller.awslambda.invoke import engine
 from controller.awslambda.lookup import Target, load_version, resolve_target
+from controller.errors import ServiceError
 
 log = logging.getLogger(__name__)
 Cloud = Any
@@ -92,8 +93,9 @@ class AsyncWorker:
             process(self.cloud, row)
         except Exception:
             log.exception("Lambda async event %s failed unexpectedly; retrying", row["request_id"])
-            _reschedule(self.cloud, row["event_id"], Progress(row["enqueued_at"], row["attempts"], row["throttles"]),
-                        now_ms() + int(_IDLE_SECONDS * 1000), row["last_result"])
+            progress = Progress(row["enqueued_at"], row["attempts"], row["throttles"] + 1)
+            _reschedule(self.cloud, row["event_id"], progress,
+                        now_ms() + int(async_rules.backoff_seconds(progress.throttles) * 1000), row["last_result"])
         finally:
             with self._lock:
                 self._in_flight.discard(row["event_id"])
@@ -117,7 +119,7 @@ def process(cloud: Cloud, row: dict[str, Any]) -> None:
         invocation = engine.run(cloud, target, row["payload"], request_id=row["request_id"])
     except ResourceNotFoundException:
         outcome = async_rules.GONE
-    except LambdaError as problem:       # throttled, or no host / not Active: retried with backoff
+    except ServiceError as problem:      # throttled, no host, not Active, a key refused: retried with backoff
         log.info("Lambda async event %s not run (%s): retrying", row["request_id"], problem.code)
         outcome = async_rules.THROTTLED
     else:
