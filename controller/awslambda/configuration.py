@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from controller.api import RequestContext
-from controller.awslambda import environment, state, validation
+from controller.awslambda import environment, layers, state, validation
 from controller.awslambda.code_source import MAX_UNZIPPED, Package
 from controller.awslambda.errors import InvalidParameterValueException
 from controller.awslambda.records import LATEST, function_arn
@@ -24,7 +24,7 @@ from controller.efs import records as efs_records
 from controller.efs import state as efs_state
 from controller.errors import ServiceError
 from controller.iam import policy
-from controller.iam.enforce import check_action
+from controller.iam.enforce import check_action, would_allow
 from controller.iam.resources import find_role
 
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
@@ -106,7 +106,7 @@ def check_file_systems(conn: Connection, ctx: RequestContext, configs: list[dict
                 "has a corresponding subnet provided.")
 
 
-def layers(conn: Connection, ctx: RequestContext, arns: list[str]) -> list[dict[str, Any]]:
+def layer_versions(conn: Connection, ctx: RequestContext, arns: list[str]) -> list[dict[str, Any]]:
     """Each layer version the function names, in its order, with its code's size and store key."""
     resolved = []
     for arn in validation.check_layers(arns):
@@ -116,7 +116,7 @@ def layers(conn: Connection, ctx: RequestContext, arns: list[str]) -> list[dict[
             t = state.layer_versions
             row = conn.execute(select(t).where(t.c.account_id == parts[4], t.c.region == parts[3],
                                                t.c.layer_name == parts[6], t.c.version == int(parts[7]))).mappings().first()
-        if row is None or not _may_use_layer(row, ctx.account_id):
+        if row is None or not _may_use_layer(ctx, row, arn):
             raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
         document = row["document"]
         resolved.append({"Arn": arn, "CodeSize": document["CodeSize"], "CodeShaHex": document["CodeShaHex"],
@@ -124,12 +124,12 @@ def layers(conn: Connection, ctx: RequestContext, arns: list[str]) -> list[dict[
     return resolved
 
 
-def _may_use_layer(row: Any, account_id: str) -> bool:
-    if row["account_id"] == account_id:
+def _may_use_layer(ctx: RequestContext, row: Any, arn: str) -> bool:
+    """The caller's account owns the layer, or IAM lets the caller read it under the layer's policy."""
+    if row["account_id"] == ctx.account_id:
         return True
-    statements = (row["policy"] or {}).get("Statement", [])
-    return any(s.get("Principal") in ("*", account_id) or s.get("Principal", {}).get("AWS") in
-               ("*", account_id, f"arn:aws:iam::{account_id}:root") for s in statements)
+    info = layers.layer_resource_info(ctx, arn)
+    return info is not None and info.policy is not None and would_allow(ctx, "lambda:GetLayerVersion", arn, info)
 
 
 def check_total_size(code: dict[str, Any]) -> None:
@@ -184,7 +184,7 @@ def apply(conn: Connection, ctx: RequestContext, name: str, params: dict[str, An
     if document.get("FileSystemConfigs"):
         check_file_systems(conn, ctx, document["FileSystemConfigs"], document.get("VpcConfig") or {})
     if params.get("Layers") is not None:
-        document["Layers"] = layers(conn, ctx, params["Layers"])
+        document["Layers"] = layer_versions(conn, ctx, params["Layers"])
     dead_letter = validation.dead_letter(params.get("DeadLetterConfig"))
     if dead_letter is not None:
         document["DeadLetterConfig"] = dead_letter
