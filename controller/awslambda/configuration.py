@@ -209,7 +209,8 @@ def _apply_environment(ctx: RequestContext, name: str, params: dict[str, Any], d
     else:
         return
     environment.check(variables)
-    document["Environment"] = environment.seal(ctx.cloud, ctx.account_id, arn, variables, document.get("KMSKeyArn"))
+    document["Environment"] = environment.seal(ctx.cloud, ctx.account_id, arn, variables, document.get("KMSKeyArn"),
+                                               ctx)
 
 
 def render(ctx: RequestContext, account_id: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from controller.api import RequestContext
 from controller.awslambda.errors import InvalidParameterValueException
 from controller.errors import ServiceError
 from controller.kms import lookup as kms
@@ -47,9 +48,16 @@ def check(variables: dict[str, str]) -> None:
 
 
 def seal(cloud: Any, account_id: str, function_arn: str, variables: dict[str, str],
-         key_ref: str | None) -> dict[str, str]:
-    """The stored form of ``variables``: ciphertext, nonce and the data key's KMS blob."""
+         key_ref: str | None, caller: RequestContext | None = None) -> dict[str, str]:
+    """The stored form of ``variables``: ciphertext, nonce and the data key's KMS blob.
+
+    With a customer managed key, the ``caller`` must be allowed to have Lambda use it (kms:CreateGrant,
+    as Lambda requires); the AWS managed key needs no permission.
+    """
     try:
+        if key_ref and caller is not None:
+            kms.authorize_use(caller, "kms:CreateGrant", kms.resolve_key(cloud, account_id, key_ref),
+                              _context(function_arn))
         data_key = kms.generate_data_key(cloud, account_id, key_ref or DEFAULT_KEY, _context(function_arn))
     except ServiceError as exc:
         raise InvalidParameterValueException(

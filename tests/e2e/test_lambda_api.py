@@ -21,7 +21,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.e2e.helpers import Client, denied
+from tests.e2e.helpers import Client, allow, denied, document, new_user
 from tests.e2e.lambda_helpers import execution_role, zip_of
 from tests.support import CloudletProcess
 
@@ -100,6 +100,26 @@ def test_bad_configuration_gets_lambdas_errors_and_changes_nothing(lam: Client, 
     assert got == ("InvalidParameterValueException", 400, "The role defined for the function cannot be assumed by "
                    "Lambda.")
     assert denied(lam.get_function, FunctionName=unique)[:2] == ("ResourceNotFoundException", 404)
+
+
+def test_environment_under_a_customer_key(lam: Client, role: str, unique: str, cloudlet: CloudletProcess,
+                                         iam: Client, cleanup: Any) -> None:
+    kms = cloudlet.client("kms")
+    key_arn = kms.create_key(Description=unique)["KeyMetadata"]["Arn"]
+    created = _create(lam, unique, role, KMSKeyArn=key_arn, Environment={"Variables": {"SECRET": "s3cr3t"}})
+    assert created["KMSKeyArn"] == key_arn and created["Environment"] == {"Variables": {"SECRET": "s3cr3t"}}
+    credentials = new_user(iam, cleanup, f"{unique}-dev")
+    iam.put_user_policy(UserName=f"{unique}-dev", PolicyName="dev", PolicyDocument=document(
+        allow(["lambda:*", "iam:PassRole"])))
+    developer = cloudlet.client("lambda", credentials)
+    refused = denied(developer.update_function_configuration, FunctionName=unique,
+                     Environment={"Variables": {"OTHER": "x"}})
+    assert refused[0] == "InvalidParameterValueException" and "CreateGrant" in refused[2]
+    kms.disable_key(KeyId=key_arn)
+    environment = lam.get_function_configuration(FunctionName=unique)["Environment"]
+    assert "Variables" not in environment and environment["Error"]["ErrorCode"].startswith("Lambda.")
+    kms.enable_key(KeyId=key_arn)
+    assert lam.get_function_configuration(FunctionName=unique)["Environment"] == {"Variables": {"SECRET": "s3cr3t"}}
 
 
 def test_duplicate_names_conflict_and_missing_functions_are_named(lam: Client, role: str, unique: str,
