@@ -23,7 +23,7 @@ VALID_SECONDS = 600
 blueprint = Blueprint("lambda_code", __name__)
 
 
-def _signature(cloud: Any, sha256_hex: str, expires: int) -> str:
+def sign(cloud: Any, sha256_hex: str, expires: int) -> str:
     return hmac.new(code_store.store_of(cloud).url_key, f"{sha256_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -32,7 +32,7 @@ def presigned(ctx: Any, sha256_hex: str) -> str:
     expires = int(time.time()) + VALID_SECONDS
     base = f"{'https' if ctx.secure_transport else 'http'}://{ctx.host}" if ctx.host else \
         ctx.cloud.config.endpoint_url.rstrip("/")
-    return f"{base}{PATH_PREFIX}/{sha256_hex}?expires={expires}&signature={_signature(ctx.cloud, sha256_hex, expires)}"
+    return f"{base}{PATH_PREFIX}/{sha256_hex}?expires={expires}&signature={sign(ctx.cloud, sha256_hex, expires)}"
 
 
 @blueprint.get("/<sha256_hex>")
@@ -43,7 +43,7 @@ def download(sha256_hex: str) -> Response:
     except ValueError:
         abort(403)
     given = request.args.get("signature", "")
-    if expires < time.time() or not hmac.compare_digest(given, _signature(cloud, sha256_hex, expires)):
+    if expires < time.time() or not hmac.compare_digest(given, sign(cloud, sha256_hex, expires)):
         abort(403)
     path = code_store.open_path(cloud, sha256_hex)
     if path is None:

@@ -6,15 +6,17 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from controller.awslambda import code_store, environment, records
+from controller.awslambda import code_store, code_urls, environment, records
 from controller.awslambda.code_source import from_code
 from controller.awslambda.errors import InvalidParameterValueException, RequestTooLargeException
 from controller.awslambda.lookup import alias_routes
 from controller.cloud import Cloud
 from controller.config import Config
+from controller.wsgi import create_app
 
 ACCOUNT = "111111111111"
 
@@ -96,3 +98,17 @@ def test_environment_limits_are_lambdas() -> None:
 def test_a_zip_past_50_mb_is_too_large_a_request() -> None:
     with pytest.raises(RequestTooLargeException, match="69905067 bytes for the CreateFunction operation"):
         from_code(None, {"ZipFile": b"\0" * (50 * 1024 * 1024 + 1)}, "CreateFunction")  # type: ignore[arg-type]
+
+
+def test_presigned_code_urls_serve_one_package_until_they_expire(cloud: Cloud) -> None:
+    ref = code_store.put(cloud, b"zip bytes")
+    other = code_store.put(cloud, b"other bytes")
+    client = create_app(cloud).test_client()
+    caller = SimpleNamespace(cloud=cloud, host="cloudlet.test", secure_transport=False)
+    url = code_urls.presigned(caller, ref.sha256_hex)
+    assert url.startswith(f"http://cloudlet.test{code_urls.PATH_PREFIX}/{ref.sha256_hex}?expires=")
+    path = url.removeprefix("http://cloudlet.test")
+    assert client.get(path).data == b"zip bytes"
+    assert client.get(path.replace(ref.sha256_hex, other.sha256_hex)).status_code == 403
+    expired = f"{code_urls.PATH_PREFIX}/{ref.sha256_hex}?expires=1&signature={code_urls.sign(cloud, ref.sha256_hex, 1)}"
+    assert client.get(expired).status_code == 403
