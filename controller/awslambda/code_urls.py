@@ -24,6 +24,7 @@ blueprint = Blueprint("lambda_code", __name__)
 
 
 def sign(cloud: Any, sha256_hex: str, expires: int) -> str:
+    """The URL's signature: an HMAC of the package's name and the expiry."""
     return hmac.new(code_store.store_of(cloud).url_key, f"{sha256_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
