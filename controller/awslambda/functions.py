@@ -20,6 +20,7 @@ from controller.api import RequestContext
 from controller.awslambda import (
     code_source,
     code_urls,
+    conditions,
     configuration,
     records,
     state,
@@ -35,7 +36,7 @@ from controller.awslambda.service import api
 MAX_PAGE = 50
 
 
-@api.operation("CreateFunction", resources=records.resources)
+@api.operation("CreateFunction", resources=conditions.configuration_resources)
 def create_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params, qualified=False)
     if ref.qualifier is not None or ref.account_id != ctx.account_id:
@@ -197,7 +198,7 @@ def update_function_code(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     return configuration.render(ctx, ref.account_id, row)
 
 
-@api.operation("UpdateFunctionConfiguration", resources=records.resources)
+@api.operation("UpdateFunctionConfiguration", resources=conditions.configuration_resources)
 def update_function_configuration(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params, qualified=False)
 

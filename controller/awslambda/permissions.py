@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from controller.api import RequestContext, ResourceInfo
-from controller.awslambda import layers, records, state
+from controller.awslambda import conditions, layers, records, state
 from controller.awslambda.errors import (
     InvalidParameterValueException,
     PolicyLengthExceededException,
@@ -96,7 +96,7 @@ def _save(conn: Connection, ref: FunctionRef, document: dict[str, Any]) -> None:
         records.touch_latest(conn, ref)
 
 
-@api.operation("AddPermission", resources=records.resources)
+@api.operation("AddPermission", resources=conditions.permission_resources)
 def add_permission(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with records.writing(ctx.cloud) as conn:
         ref, revision = _target(conn, ctx, params)

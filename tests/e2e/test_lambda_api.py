@@ -204,6 +204,31 @@ def test_vpc_config_is_checked_against_ec2_and_answers_the_vpc(lam: Client, role
         ec2.delete_vpc(VpcId=vpc_id)
 
 
+def test_policies_can_require_functions_in_a_vpc_and_approved_principals(lam: Client, role: str, unique: str,
+                                                                        ec2: Client, iam: Client, cleanup: Any,
+                                                                        cloudlet: CloudletProcess,
+                                                                        vpc_cleanup: list[str]) -> None:
+    vpc_id = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    vpc_cleanup.append(vpc_id)
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
+    credentials = new_user(iam, cleanup, f"{unique}-dev")
+    iam.put_user_policy(UserName=f"{unique}-dev", PolicyName="dev", PolicyDocument=document(
+        allow(["lambda:*", "iam:PassRole"]),
+        {"Effect": "Deny", "Action": "lambda:CreateFunction", "Resource": "*",
+         "Condition": {"Null": {"lambda:VpcIds": "true"}}},
+        {"Effect": "Deny", "Action": "lambda:AddPermission", "Resource": "*",
+         "Condition": {"StringNotEquals": {"lambda:Principal": "sns.amazonaws.com"}}}))
+    developer = cloudlet.client("lambda", credentials)
+    assert denied(_create, developer, unique, role)[:2] == ("AccessDeniedException", 403)
+    created = _create(developer, unique, role, VpcConfig={"SubnetIds": [subnet_id], "SecurityGroupIds": []})
+    assert created["VpcConfig"]["VpcId"] == vpc_id
+    assert denied(developer.add_permission, FunctionName=unique, StatementId="s3", Action="lambda:InvokeFunction",
+                  Principal="s3.amazonaws.com")[:2] == ("AccessDeniedException", 403)
+    developer.add_permission(FunctionName=unique, StatementId="sns", Action="lambda:InvokeFunction",
+                             Principal="sns.amazonaws.com")
+    lam.delete_function(FunctionName=unique)
+
+
 def test_file_systems_need_a_vpc_and_mount_targets_in_its_zones(lam: Client, role: str, unique: str, ec2: Client,
                                                                 cloudlet: CloudletProcess, vpc_cleanup: list[str]
                                                                 ) -> None:
