@@ -17,7 +17,8 @@ from controller.awslambda.errors import InvalidParameterValueException, Resource
 from controller.awslambda.records import LATEST, VERSION_RE, FunctionRef
 from controller.awslambda.service import api
 
-DEFAULT_PAGE = 50
+#: ListVersionsByFunction answers at most 50 versions a page, "even if you set the number higher".
+MAX_PAGE = 50
 
 
 def _without_description(document: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def publish_version(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 @api.operation("ListVersionsByFunction", resources=records.resources)
 def list_versions_by_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = records.ref_of(ctx, params, qualified=False)
-    limit = params.get("MaxItems") or DEFAULT_PAGE
+    limit = min(params.get("MaxItems") or MAX_PAGE, MAX_PAGE)
     t = state.versions
     with ctx.cloud.db.read() as conn:
         records.function_row(conn, ref)
