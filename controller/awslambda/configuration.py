@@ -37,17 +37,20 @@ def host_architecture() -> str:
     return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
-def check_role(ctx: RequestContext, role_arn: str) -> None:
-    """The caller may pass the role, and the role trusts Lambda, as CreateFunction requires."""
+def check_role(ctx: RequestContext, role_arn: str, function: str) -> None:
+    """The caller may pass the role, and the role trusts Lambda (for this function: ``aws:SourceArn`` and
+    ``aws:SourceAccount`` are set, so confused-deputy conditions in the trust policy work), as CreateFunction
+    requires."""
     # As Lambda: the caller's iam:PassRole, refused in Lambda's own AccessDeniedException form.
     check_action(replace(ctx, condition_keys={**ctx.condition_keys, "iam:PassedToService": LAMBDA_PRINCIPAL}),
                  "iam:PassRole", [role_arn])
     role = find_role(ctx, role_arn)
-    if role is None or not _trusts_lambda(role["trust_policy"], role["account_id"], ctx.region):
+    if role is None or not _trusts_lambda(role["trust_policy"], role["account_id"], ctx.region,
+                                          function_arn(ctx.region, ctx.account_id, function), ctx.account_id):
         raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
 
 
-def _trusts_lambda(trust_policy: str, account_id: str, region: str) -> bool:
+def _trusts_lambda(trust_policy: str, account_id: str, region: str, source_arn: str, source_account: str) -> bool:
     try:
         parsed = policy.parse_policy(trust_policy, policy_id="trust policy", source_type="resource")
     except policy.PolicyError:
@@ -55,7 +58,8 @@ def _trusts_lambda(trust_policy: str, account_id: str, region: str) -> bool:
     request = policy.EvaluationRequest(
         action="sts:AssumeRole", resource="", principal_arn=LAMBDA_PRINCIPAL, principal_account="",
         resource_account=account_id, require_resource_policy=True, default_region=region,
-        context={"aws:PrincipalServiceName": LAMBDA_PRINCIPAL, "aws:SecureTransport": "true"})
+        context={"aws:PrincipalServiceName": LAMBDA_PRINCIPAL, "aws:SecureTransport": "true",
+                 "aws:SourceArn": source_arn, "aws:SourceAccount": source_account})
     return policy.evaluate(request, policy.PolicySet(resource=[parsed])).decision == policy.ALLOWED
 
 
@@ -170,7 +174,7 @@ def apply(conn: Connection, ctx: RequestContext, name: str, params: dict[str, An
     if ephemeral is not None:
         document["EphemeralStorage"] = {"Size": ephemeral}
     if params.get("Role"):
-        check_role(ctx, params["Role"])
+        check_role(ctx, params["Role"], name)
         document["Role"] = params["Role"]
     document["TracingConfig"] = validation.tracing(params.get("TracingConfig"), document.get("TracingConfig"))
     document["LoggingConfig"] = validation.logging_config(params.get("LoggingConfig"), name,

@@ -102,6 +102,18 @@ def test_bad_configuration_gets_lambdas_errors_and_changes_nothing(lam: Client, 
     assert denied(lam.get_function, FunctionName=unique)[:2] == ("ResourceNotFoundException", 404)
 
 
+def test_a_trust_policy_may_name_the_function_it_trusts_lambda_for(lam: Client, iam: Client, unique: str,
+                                                                   cloudlet: CloudletProcess) -> None:
+    arn = f"arn:aws:lambda:{cloudlet.region}:{cloudlet.account_id}:function:{unique}"
+    role = iam.create_role(RoleName=f"{unique}-scoped", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": cloudlet.account_id},
+                          "ArnLike": {"aws:SourceArn": arn}}}]}))["Role"]["Arn"]
+    assert denied(_create, lam, f"{unique}-other", role)[0] == "InvalidParameterValueException"
+    assert _create(lam, unique, role)["Role"] == role
+
+
 def test_environment_under_a_customer_key(lam: Client, role: str, unique: str, cloudlet: CloudletProcess,
                                          iam: Client, cleanup: Any) -> None:
     kms = cloudlet.client("kms")
