@@ -25,7 +25,7 @@ from controller.efs import state as efs_state
 from controller.errors import ServiceError
 from controller.iam import policy
 from controller.iam.enforce import check_action, would_allow
-from controller.iam.resources import find_role
+from controller.iam.lookup import role_by_arn
 
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 #: Members a request sets that the stored document keeps as given (None when absent).
@@ -44,7 +44,8 @@ def check_role(ctx: RequestContext, role_arn: str, function: str) -> None:
     # As Lambda: the caller's iam:PassRole, refused in Lambda's own AccessDeniedException form.
     check_action(replace(ctx, condition_keys={**ctx.condition_keys, "iam:PassedToService": LAMBDA_PRINCIPAL}),
                  "iam:PassRole", [role_arn])
-    role = find_role(ctx, role_arn)
+    with ctx.cloud.db.read() as conn:
+        role = role_by_arn(conn, role_arn)  # the exact ARN: the one invocations will assume
     if role is None or not _trusts_lambda(role["trust_policy"], role["account_id"], ctx.region,
                                           function_arn(ctx.region, ctx.account_id, function), ctx.account_id):
         raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
