@@ -80,3 +80,49 @@ def get_account_settings(ctx: RequestContext, params: dict[str, Any]) -> dict[st
                              "CodeSizeZipped": MAX_DIRECT_ZIP, "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
                              "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENCY - reserved},
             "AccountUsage": {"TotalCodeSize": sum(code_sizes) + sum(layer_sizes), "FunctionCount": count}}
+
+
+# -- settings a function here always has the default of ---------------------------------------------------------
+# Cloudlet offers no code signing, runtime pinning, recursion opt-out, provisioned concurrency or function URLs,
+# so every function has AWS's default for each; tools (Terraform, SAM) read them after every create.
+
+@api.operation("GetFunctionCodeSigningConfig", resources=records.resources)
+def get_function_code_signing_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    ref = records.ref_of(ctx, params, qualified=False)
+    with ctx.cloud.db.read() as conn:
+        records.function_row(conn, ref)
+    return {"CodeSigningConfigArn": "", "FunctionName": ref.name}
+
+
+@api.operation("GetRuntimeManagementConfig", resources=records.resources)
+def get_runtime_management_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    ref = records.ref_of(ctx, params)
+    with ctx.cloud.db.read() as conn:
+        row = records.version_of(conn, ref)
+    arn = records.function_arn(ref.region, ref.account_id, ref.name)
+    return {"UpdateRuntimeOn": "Auto", "FunctionArn": arn if row["version"] == records.LATEST else
+            f"{arn}:{row['version']}"}
+
+
+@api.operation("GetFunctionRecursionConfig", resources=records.resources)
+def get_function_recursion_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    ref = records.ref_of(ctx, params, qualified=False)
+    with ctx.cloud.db.read() as conn:
+        records.function_row(conn, ref)
+    return {"RecursiveLoop": "Terminate"}
+
+
+@api.operation("ListProvisionedConcurrencyConfigs", resources=records.resources)
+def list_provisioned_concurrency_configs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    ref = records.ref_of(ctx, params, qualified=False)
+    with ctx.cloud.db.read() as conn:
+        records.function_row(conn, ref)
+    return {"ProvisionedConcurrencyConfigs": []}
+
+
+@api.operation("ListFunctionUrlConfigs", resources=records.resources)
+def list_function_url_configs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    ref = records.ref_of(ctx, params, qualified=False)
+    with ctx.cloud.db.read() as conn:
+        records.function_row(conn, ref)
+    return {"FunctionUrlConfigs": []}

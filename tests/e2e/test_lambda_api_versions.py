@@ -236,3 +236,13 @@ def test_account_settings_count_functions_and_code(lam: Client, function: str) -
     assert usage["FunctionCount"] >= 1 and usage["TotalCodeSize"] >= len(zip_of(SOURCE))
     limits = lam.get_account_settings()["AccountLimit"]
     assert (limits["CodeSizeZipped"], limits["CodeSizeUnzipped"]) == (52428800, 262144000)
+
+
+def test_settings_tools_read_after_create_have_awss_defaults(lam: Client, function: str) -> None:
+    assert lam.get_function_code_signing_config(FunctionName=function)["CodeSigningConfigArn"] == ""
+    assert lam.get_runtime_management_config(FunctionName=function)["UpdateRuntimeOn"] == "Auto"
+    assert lam.get_function_recursion_config(FunctionName=function)["RecursiveLoop"] == "Terminate"
+    assert lam.list_provisioned_concurrency_configs(FunctionName=function)["ProvisionedConcurrencyConfigs"] == []
+    assert lam.list_function_url_configs(FunctionName=function)["FunctionUrlConfigs"] == []
+    assert denied(lam.get_function_code_signing_config, FunctionName=f"{function}-gone")[:2] == \
+        ("ResourceNotFoundException", 404)
