@@ -34,7 +34,7 @@ class Target:
 
 @dataclass(frozen=True)
 class VersionConfig:
-    """What running one version of a function needs."""
+    """What running one version of a function needs (shared from the lookup cache: read it, never change it)."""
 
     function_arn: str
     version: str

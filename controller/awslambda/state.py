@@ -30,7 +30,7 @@ versions = Table(
     Column("region", String(32), primary_key=True),
     Column("function_name", String(64), primary_key=True),
     Column("version", String(16), primary_key=True),    # "$LATEST" or "1", "2"...
-    #: FunctionConfiguration members as stored (Environment as ciphertext; see controller/awslambda/records.py)
+    #: FunctionConfiguration members as stored (Environment sealed; see controller/awslambda/configuration.py)
     Column("config", JsonText, nullable=False),
     Column("revision_id", String(36), nullable=False),
     Column("last_modified", String(32), nullable=False),
