@@ -29,9 +29,10 @@ def _ref(ctx: RequestContext, params: dict[str, Any]) -> FunctionRef:
     return FunctionRef(ref.account_id, ref.region, ref.name, None)
 
 
-def _alias_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
-    [arn] = records.resources(ctx, {"FunctionName": params.get("FunctionName", "")})
-    return [f"{arn}:{params['Name']}" if params.get("Name") else arn]
+def _function_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
+    """Alias calls are authorized on the function (resource type ``function`` in Lambda's Service
+    Authorization Reference), whatever alias they name."""
+    return records.resources(ctx, {"FunctionName": params.get("FunctionName", "")})
 
 
 def _output(ref: FunctionRef, row: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def _find(conn: Connection, ref: FunctionRef, name: str) -> dict[str, Any]:
     return row
 
 
-@api.operation("CreateAlias", resources=_alias_resources)
+@api.operation("CreateAlias", resources=_function_resources)
 def create_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
     name, primary = params["Name"], params["FunctionVersion"]
@@ -94,14 +95,14 @@ def create_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return _output(ref, row)
 
 
-@api.operation("GetAlias", resources=_alias_resources)
+@api.operation("GetAlias", resources=_function_resources)
 def get_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
     with ctx.cloud.db.read() as conn:
         return _output(ref, _find(conn, ref, params["Name"]))
 
 
-@api.operation("UpdateAlias", resources=_alias_resources)
+@api.operation("UpdateAlias", resources=_function_resources)
 def update_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
     with records.writing(ctx.cloud) as conn:
@@ -119,7 +120,7 @@ def update_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return _output(ref, {**row, **changes})
 
 
-@api.operation("DeleteAlias", resources=_alias_resources)
+@api.operation("DeleteAlias", resources=_function_resources)
 def delete_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(ctx, params)
     with records.writing(ctx.cloud) as conn:
