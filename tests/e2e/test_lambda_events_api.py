@@ -12,7 +12,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.e2e.helpers import Client
+from tests.e2e.helpers import Cleanup, Client, allow, denied, document, new_user
 from tests.e2e.lambda_helpers import execution_role, zip_of
 from tests.support import CloudletProcess
 
@@ -157,3 +157,24 @@ def test_event_source_mappings_read_back_page_and_refuse(lam: Client, iam: Clien
     refused(lam.delete_event_source_mapping, "ResourceNotFoundException", 404, UUID=created["UUID"])
     for mapping in others:
         lam.delete_event_source_mapping(UUID=mapping)
+
+
+def test_mapping_calls_carry_the_function_arn_condition(cloudlet: CloudletProcess, lam: Client, iam: Client,
+                                                        sqs: Client, cleanup: Cleanup, unique: str) -> None:
+    allowed_arn = function(lam, iam, f"{unique}-ok", POLL)
+    function(lam, iam, f"{unique}-no", POLL)
+    queue = queue_arn(sqs, unique)
+    user = new_user(iam, cleanup, unique)
+    iam.put_user_policy(UserName=unique, PolicyName="mappings", PolicyDocument=document(allow(
+        ["lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping"],
+        Condition={"ArnLike": {"lambda:FunctionArn": f"arn:aws:lambda:*:*:function:{unique}-ok"}})))
+    scoped = cloudlet.client("lambda", credentials=user)
+    created = scoped.create_event_source_mapping(FunctionName=f"{unique}-ok", EventSourceArn=queue)
+    assert created["FunctionArn"] == allowed_arn
+    code, status, _ = denied(scoped.create_event_source_mapping, FunctionName=f"{unique}-no", EventSourceArn=queue)
+    assert (code, status) == ("AccessDeniedException", 403)
+    other = lam.create_event_source_mapping(FunctionName=f"{unique}-no", EventSourceArn=queue)["UUID"]
+    # Delete is judged on the function the mapping invokes now.
+    assert denied(scoped.delete_event_source_mapping, UUID=other)[:2] == ("AccessDeniedException", 403)
+    scoped.delete_event_source_mapping(UUID=created["UUID"])
+    lam.delete_event_source_mapping(UUID=other)

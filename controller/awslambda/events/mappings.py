@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from controller.api import RequestContext, ResourceInfo
-from controller.awslambda import lookup
+from controller.awslambda import lookup, records
 from controller.awslambda.errors import (
     InvalidParameterValueException,
     ResourceConflictException,
@@ -51,7 +51,24 @@ def mapping_arn(region: str, account_id: str, mapping_uuid: str) -> str:
     return f"arn:aws:lambda:{region}:{account_id}:event-source-mapping:{mapping_uuid}"
 
 
+def _function_condition(ctx: RequestContext, params: dict[str, Any]) -> None:
+    """Set ``lambda:FunctionArn`` (the Service Authorization Reference's key for mapping calls): the function
+    the request names, else the one the mapping invokes now."""
+    if params.get("FunctionName"):
+        [arn] = records.resources(ctx, {"FunctionName": params["FunctionName"]})
+        ctx.condition_keys["lambda:FunctionArn"] = arn
+    elif params.get("UUID"):
+        t = state.event_source_mappings
+        with ctx.cloud.db.read() as conn:
+            current = conn.execute(select(t.c.function_arn).where(
+                t.c.uuid == params["UUID"], t.c.account_id == ctx.account_id)).scalar()
+        if current:
+            ctx.condition_keys["lambda:FunctionArn"] = current
+
+
 def _resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
+    """A mapping call's resource (the mapping's ARN; ``*`` for create and list), with its condition key."""
+    _function_condition(ctx, params)
     if params.get("UUID"):
         return [mapping_arn(ctx.region, ctx.account_id, params["UUID"])]
     return ["*"]
@@ -138,7 +155,7 @@ def _find(ctx: RequestContext, mapping_uuid: str) -> dict[str, Any]:
     return dict(row)
 
 
-@api.operation("CreateEventSourceMapping", resources=lambda ctx, params: ["*"])
+@api.operation("CreateEventSourceMapping", resources=_resources)
 def create_event_source_mapping(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("Tags"):
         raise InvalidParameterValueException("Tags on event source mappings are not supported by this cloud.")
