@@ -348,3 +348,29 @@ def test_sns_refusals_are_client_errors(events: EventsCloud) -> None:
     assert refused.value.code == "ResourceNotFoundException"
     assert events.cloud.sns_delivery_protocols["lambda"] is sns_source.deliver
 
+
+
+def test_queued_events_survive_a_restart(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", lambda_async_retry_delays=[0.05, 0.1])
+    first = Cloud(config)
+    account = first.credentials.create_account("owner", "owner@example.com", is_management=True)
+    before = EventsCloud(first, account)
+    first.start()
+    before.create("durable", before.role("durable-role"))
+    # No function host yet: the event waits (as a system error, with backoff) and the cloud stops.
+    async_queue.enqueue(first, resolve_target(first, account, "durable", None), b'{"n": 1}', "r-durable")
+    wait_for(lambda: throttles(before) >= 1)
+    before.close()
+
+    second = Cloud(Config(data_dir=tmp_path / "data", lambda_async_retry_delays=[0.05, 0.1]))
+    after = EventsCloud(second, account)
+    made = FakeRunner(second.agent_token)
+    try:
+        after.register_runner("h-later", made.url)
+        second.start()
+        wait_for(lambda: made.invocations)
+        assert (made.invocations[0]["request_id"], made.invocations[0]["payload"]) == ("r-durable", '{"n": 1}')
+        wait_for(lambda: queued(after) == 0)
+    finally:
+        made.close()
+        after.close()
