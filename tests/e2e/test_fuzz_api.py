@@ -20,10 +20,12 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import random
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +57,8 @@ POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
 @dataclass
@@ -153,7 +157,9 @@ def _seed(cloud: CloudletProcess) -> dict[str, list[Any]]:
     while efs.describe_file_systems(FileSystemId=file_system_id)["FileSystems"][0]["LifeCycleState"] != "available":
         time.sleep(0.2)
     access_point_id = efs.create_access_point(FileSystemId=file_system_id)["AccessPointId"]
+    functions = _seed_lambda(cloud, iam)
     return {
+        **functions,
         "KeyId": [key_id, "alias/aws/ebs"], "QueueUrl": [queue_url], "QueueName": ["fuzz-queue"],
         "TopicArn": [topic_arn], "TargetArn": [topic_arn], "FileSystemId": [file_system_id],
         "AccessPointId": [access_point_id],
@@ -165,6 +171,26 @@ def _seed(cloud: CloudletProcess) -> dict[str, list[Any]]:
         "AssumeRolePolicyDocument": [TRUST], "Path": ["/", "/fuzz/"], "RoleArn": [
             f"arn:aws:iam::{cloud.account_id}:role/fuzz-role"], "AccountId": [cloud.account_id],
     }
+
+
+def _seed_lambda(cloud: CloudletProcess, iam: Any) -> dict[str, list[Any]]:
+    """A function with a published version, an alias, a permission and a layer, for Lambda's calls to find."""
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    role = iam.create_role(RoleName="fuzz-lambda", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    lam = cloud.client("lambda")
+    function = lam.create_function(FunctionName="fuzz-fn", Runtime="python3.11", Role=role, Handler="app.handler",
+                                   Code={"ZipFile": package.getvalue()}, Publish=True)["FunctionArn"]
+    lam.create_alias(FunctionName="fuzz-fn", Name="live", FunctionVersion="1")
+    lam.add_permission(FunctionName="fuzz-fn", StatementId="fuzz", Action="lambda:InvokeFunction",
+                       Principal="sns.amazonaws.com")
+    layer = lam.publish_layer_version(LayerName="fuzz-layer", Content={"ZipFile": package.getvalue()})
+    return {"FunctionName": ["fuzz-fn", function, f"{function}:live"], "Name": ["live"], "Role": [role],
+            "Qualifier": ["1", "live", "$LATEST"], "FunctionVersion": ["1", "$LATEST"], "Resource": [function],
+            "StatementId": ["fuzz"], "LayerName": ["fuzz-layer"], "VersionNumber": [1],
+            "Arn": [layer["LayerVersionArn"]], "Layers": [[layer["LayerVersionArn"]]], "S3Bucket": [BUCKET],
+            "S3Key": [KEY]}
 
 
 def _administrator(cloud: CloudletProcess) -> Credentials:
