@@ -61,6 +61,21 @@ class ControllerClient:
                 return None
             raise
 
+    def download_code(self, sha256_hex: str, target: Path) -> None:
+        """A Lambda package, layer or image archive the controller stores under ``sha256_hex`` into ``target``."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=max(self.timeout, 60.0))
+        try:
+            conn.request("GET", f"/_cloudlet/agent/{API_VERSION}/functions/code/{sha256_hex}",
+                         headers={"Authorization": f"Bearer {self.token}"})
+            response = conn.getresponse()
+            if response.status != 200:
+                raise ControllerError(f"code {sha256_hex}: HTTP {response.status} {response.read()[:200]!r}",
+                                      response.status)
+            with target.open("wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        finally:
+            conn.close()
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
               timeout: float | None = None) -> dict[str, Any]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout)

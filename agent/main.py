@@ -27,6 +27,7 @@ from pathlib import Path
 
 from agent.client import ControllerClient
 from agent.compute import service as compute
+from agent.functions import server as functions
 from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
 from agent.nfs import reconciler as efs
@@ -36,6 +37,7 @@ from agent.service.namespaces import NamespaceReconciler
 from agent.service.network import NetworkReconciler, claim_prefix, dataplane_unavailable, teardown
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 from agent.wire import (
+    CAPABILITY_FUNCTIONS,
     CAPABILITY_METADATA,
     CAPABILITY_NAMESPACE_INSTANCES,
     CAPABILITY_VPC_DATAPLANE,
@@ -58,14 +60,15 @@ def host_id(state_dir: Path) -> str:
 
 
 def describe_host(state_dir: Path, zone: str, capabilities: list[str] | None = None, hypervisor: str = "none",
-                  underlay_ip: str | None = None) -> HostRegistration:
+                  underlay_ip: str | None = None, functions_url: str | None = None) -> HostRegistration:
     """What this machine offers, read from the kernel."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     disk = shutil.disk_usage(state_dir)
     return HostRegistration(
         host_id=host_id(state_dir), hostname=socket.gethostname(), zone=zone, vcpus=os.cpu_count() or 1,
         memory_mib=pages // 2**20, disk_gib=disk.total // 2**30, hypervisor=hypervisor, agent_version=AGENT_VERSION,
-        capabilities=sorted(capabilities or []), underlay_ip=underlay_ip, schema=REGISTRATION_SCHEMA)
+        capabilities=sorted(capabilities or []), underlay_ip=underlay_ip, schema=REGISTRATION_SCHEMA,
+        functions_url=functions_url)
 
 
 def free_memory_mib() -> int:
@@ -95,6 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the namespace holding the underlay address, for lab hosts "
                              "(or $CLOUDLET_AGENT_UNDERLAY_NETNS)")
     parser.add_argument("--metadata-port", type=int, default=80, help=argparse.SUPPRESS)
+    parser.add_argument("--functions-listen", default=os.environ.get("CLOUDLET_AGENT_FUNCTIONS_LISTEN", "127.0.0.1:0"),
+                        help="HOST:PORT where the controller reaches this host's Lambda runner (an address the "
+                             "controller can reach on a multi-host cloud), or 'off' to run no functions here")
     parser.add_argument("--teardown", action="store_true",
                         help="remove every dataplane object of this host (namespaces of the prefix) and exit")
     args = parser.parse_args(argv)
@@ -141,14 +147,32 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a host without a working hypervisor still carries VPC traffic
         log.exception("compute cannot start on this host; running without it")
     efs.register(registry, context)
-    registration = describe_host(args.state_dir, args.zone, registry.capabilities(),
-                                 registry.hypervisor() or "none", args.underlay_ip)
+    runner = _start_functions(args, client)
+    capabilities = registry.capabilities() + ([CAPABILITY_FUNCTIONS] if runner is not None else [])
+    registration = describe_host(args.state_dir, args.zone, capabilities, registry.hypervisor() or "none",
+                                 args.underlay_ip, runner.url if runner is not None else None)
     service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    service.run(stop)
+    try:
+        service.run(stop)
+    finally:
+        if runner is not None:
+            runner.close()
     return 0
+
+
+def _start_functions(args: argparse.Namespace, client: ControllerClient) -> functions.FunctionServer | None:
+    """This host's Lambda runner, or None (said in the log) when it cannot or should not run functions."""
+    if args.functions_listen == "off":
+        return None
+    reason = functions.unavailable()
+    if reason is not None:
+        log.warning("Lambda functions do not run on this host: %s", reason)
+        return None
+    host, _, port = args.functions_listen.rpartition(":")
+    return functions.start(args.state_dir, client.token, (host or "127.0.0.1", int(port or 0)), client.download_code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,178 @@
+"""The host's function runner driven directly: real bubblewrap sandboxes, cgroups and the unmodified
+awslambdaric behind the Runtime API. The controller's part is played by a dict of packages by sha256
+(what ``GET /functions/code/<sha>`` would serve)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.functions.packages import Packages
+from agent.functions.server import FunctionRunner, unavailable
+from agent.wire import FunctionInvocation, FunctionResult
+from tests.e2e.lambda_helpers import zip_of
+
+pytestmark = [pytest.mark.root, pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")]
+
+ARN = "arn:aws:lambda:home-1:123456789012:function:"
+
+
+class Lab:
+    def __init__(self, state_dir: Path) -> None:
+        self.store: dict[str, bytes] = {}
+        self.runner = FunctionRunner(Packages(state_dir, lambda sha, target: target.write_bytes(self.store[sha])))
+
+    def package(self, files: dict[str, str]) -> str:
+        data = zip_of(files)
+        sha = hashlib.sha256(data).hexdigest()
+        self.store[sha] = data
+        return sha
+
+    def invoke(self, name: str, code: str, event: Any = None, **fields: Any) -> FunctionResult:
+        invocation = FunctionInvocation(**{
+            "request_id": str(uuid.uuid4()), "function_arn": ARN + name, "version": "$LATEST", "revision": "r1",
+            "package_type": "Zip", "runtime": "python3.11", "handler": "app.handler", "code_sha256": code,
+            "memory_mb": 128, "timeout_s": 3, "ephemeral_mb": 512, "environment": {},
+            "credentials": {"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "secret", "SessionToken": "token"},
+            "region": "home-1", "log_group": f"/aws/lambda/{name}", "payload": json.dumps(event or {}),
+            "endpoint_url": "http://127.0.0.1:9", **fields})
+        return self.runner.invoke(invocation)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = Lab(tmp_path_factory.mktemp("functions"))
+    yield lab
+    lab.runner.close()
+
+
+def log_text(result: FunctionResult) -> str:
+    return "".join(line[1] for line in result.log)
+
+
+def test_a_warm_environment_keeps_its_globals_and_logs_like_lambda(lab: Lab) -> None:
+    code = lab.package({"app.py": """
+        import os
+        count = 0
+        print("initialising")
+        def handler(event, context):
+            global count
+            count += 1
+            print("call", count, event["n"])
+            return {"count": count, "uid": os.getuid(), "name": context.function_name,
+                    "left": context.get_remaining_time_in_millis()}
+    """})
+    first = lab.invoke("warm", code, {"n": 1})
+    second = lab.invoke("warm", code, {"n": 2})
+    assert (first.status, second.status) == ("ok", "ok")
+    assert json.loads(first.payload)["count"] == 1 and json.loads(second.payload)["count"] == 2
+    assert json.loads(first.payload)["uid"] != 0 and json.loads(first.payload)["name"] == "warm"
+    assert 0 < json.loads(first.payload)["left"] <= 3000
+    assert first.cold and not second.cold and first.log_stream == second.log_stream
+    text = log_text(first)
+    assert text.startswith("INIT_START Runtime Version: python:3.11")
+    assert text.index("initialising") < text.index(f"START RequestId: {first.request_id} Version: $LATEST")
+    assert "call 1 1\n" in text and f"END RequestId: {first.request_id}\n" in text
+    report = text.splitlines()[-1]
+    assert report.startswith(f"REPORT RequestId: {first.request_id}\tDuration: ") and "Init Duration: " in report
+    assert "Memory Size: 128 MB" in report and "Init Duration" not in log_text(second)
+    assert "initialising" not in log_text(second)
+
+
+def test_environment_variables_credentials_and_tmp_size(lab: Lab) -> None:
+    code = lab.package({"app.py": """
+        import os
+        def handler(event, context):
+            st = os.statvfs("/tmp")
+            return {k: os.environ.get(k) for k in ("GREETING", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN",
+                    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION",
+                    "AWS_ENDPOINT_URL", "LAMBDA_TASK_ROOT", "_HANDLER", "AWS_LAMBDA_LOG_GROUP_NAME")} | {
+                    "tmp_mb": st.f_blocks * st.f_frsize // 2**20, "task_writable": os.access("/var/task", os.W_OK)}
+    """})
+    result = lab.invoke("env", code, environment={"GREETING": "hello"}, ephemeral_mb=600, memory_mb=256)
+    seen = json.loads(result.payload)
+    assert seen == {"GREETING": "hello", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SESSION_TOKEN": "token",
+                    "AWS_LAMBDA_FUNCTION_NAME": "env", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+                    "AWS_REGION": "home-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "LAMBDA_TASK_ROOT": "/var/task",
+                    "_HANDLER": "app.handler", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/env", "tmp_mb": 600,
+                    "task_writable": False}
+
+
+def test_layers_appear_under_opt_in_order_later_ones_on_top(lab: Lab) -> None:
+    first = lab.package({"python/shared.py": "WHO = 'first'\n", "python/only_first.py": "X = 1\n"})
+    second = lab.package({"python/shared.py": "WHO = 'second'\n"})
+    code = lab.package({"app.py": """
+        import shared, only_first
+        def handler(event, context):
+            return [shared.WHO, only_first.X]
+    """})
+    result = lab.invoke("layers", code, layers=[{"arn": "l1", "code_sha256": first},
+                                                {"arn": "l2", "code_sha256": second}])
+    assert json.loads(result.payload) == ["second", 1]
+
+
+def test_handler_errors_come_back_in_the_runtime_s_shape(lab: Lab) -> None:
+    code = lab.package({"app.py": """
+        def handler(event, context):
+            raise ValueError("no such order")
+    """})
+    result = lab.invoke("fails", code)
+    document = json.loads(result.payload)
+    assert (result.status, result.function_error) == ("function_error", "Unhandled")
+    assert document["errorType"] == "ValueError" and document["errorMessage"] == "no such order"
+    assert "stackTrace" in document and document["requestId"] == result.request_id
+
+
+def test_an_import_error_is_an_init_error(lab: Lab) -> None:
+    result = lab.invoke("broken", lab.package({"app.py": "import not_a_module\n"}))
+    assert result.status == "init_error"
+    assert json.loads(result.payload)["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_a_timeout_kills_the_environment_and_the_next_call_starts_fresh(lab: Lab) -> None:
+    code = lab.package({"app.py": """
+        import time
+        calls = 0
+        def handler(event, context):
+            global calls
+            calls += 1
+            if event.get("sleep"):
+                time.sleep(30)
+            return calls
+    """})
+    assert lab.invoke("slow", code).payload == "1"
+    result = lab.invoke("slow", code, {"sleep": True}, timeout_s=1)
+    assert result.status == "timeout" and 1000 <= result.duration_ms < 3000
+    assert f"{result.request_id} Task timed out after 1.00 seconds" in log_text(result)
+    assert "Status: timeout" in result.log[-1][1]
+    again = lab.invoke("slow", code)
+    assert again.payload == "1" and again.cold
+
+
+def test_memory_beyond_the_function_s_size_is_killed_as_out_of_memory(lab: Lab) -> None:
+    code = lab.package({"app.py": """
+        def handler(event, context):
+            hog = bytearray(300 * 1024 * 1024)
+            return len(hog)
+    """})
+    result = lab.invoke("hog", code, memory_mb=128)
+    assert result.status == "crashed" and result.max_memory_mb == 128
+    assert "Error Type: Runtime.OutOfMemory" in result.log[-1][1]
+
+
+def test_a_new_revision_never_reuses_an_old_environment(lab: Lab) -> None:
+    code = lab.package({"app.py": "n = 0\ndef handler(e, c):\n    global n\n    n += 1\n    return n\n"})
+    assert lab.invoke("revs", code).payload == "1"
+    assert lab.invoke("revs", code).payload == "2"
+    assert lab.invoke("revs", code, revision="r2").payload == "1"
+
+
+def test_reserved_environments_throttle_beyond_the_limit(lab: Lab) -> None:
+    code = lab.package({"app.py": "def handler(e, c):\n    return 1\n"})
+    assert lab.invoke("none", code, max_environments=0).status == "throttled"
