@@ -176,6 +176,7 @@ class MappingPoller:
             target = resolve_target(self.cloud, spec.account_id, spec.function_arn, None)
             invocation = engine.run(self.cloud, target, payload)
         except ServiceError as problem:    # throttled, no host, function gone: the batch comes back later
+            log.warning("Lambda SQS mapping %s: %s: %s", spec.uuid, problem.code, problem.message)
             self._note(f"PROBLEM: Function call failed: {problem.code}: {problem.message}")
             self._stop.wait(_IDLE_SECONDS)
             return
