@@ -6,22 +6,31 @@ fixtures use are in :mod:`tests.e2e.helpers`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.helpers import Cleanup, Client, teardown_vpc
 from tests.e2e.lambda_helpers import MISSING
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, wait_for
 
 
 @pytest.fixture(scope="session")
 def functions_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    """A ``cloudlet up`` with its local agent, which runs Lambda functions (tests/e2e/lambda_helpers.py)."""
+    """A ``cloudlet up`` with its local agent, which runs Lambda functions (tests/e2e/lambda_helpers.py).
+
+    Asynchronous retries wait 1 s and 2 s instead of AWS's minute and two; the fixture yields once the
+    agent's function runner registered (pollers and the async worker start before it)."""
     if MISSING is not None:
         pytest.skip(MISSING)
-    process = CloudletProcess(tmp_path_factory.mktemp("functions") / "data", agent=True).start()
+    data_dir = tmp_path_factory.mktemp("functions") / "data"
+    data_dir.mkdir(parents=True)
+    (data_dir / "cloudlet.json").write_text(json.dumps({"lambda_async_retry_delays": [1.0, 2.0]}))
+    process = CloudletProcess(data_dir, agent=True).start()
     try:
+        wait_for(lambda: any("registered" in line and "lambda-functions" in line for line in process.output),
+                 timeout=60, what="the agent's function runner to register")
         yield process
     finally:
         process.stop()

@@ -1,8 +1,7 @@
 """Asynchronous invocation, an SQS trigger and an SNS subscription, with functions running on a real agent.
 
-The cloud here is ``functions_cloud``'s twin with one setting changed: asynchronous retries wait 1 and 2
-seconds instead of AWS's minute and two (``lambda_async_retry_delays`` in cloudlet.json), so the retry
-path runs in seconds. What the functions saw is read back the way a user would: from the destination
+The cloud is ``functions_cloud``, whose asynchronous retries wait 1 and 2 seconds instead of AWS's minute
+and two (``lambda_async_retry_delays`` in cloudlet.json), so the retry path runs in seconds. What the functions saw is read back the way a user would: from the destination
 queue's invocation records and from the queues the trigger drained.
 """
 
@@ -10,14 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.helpers import Client
-from tests.e2e.lambda_helpers import MISSING, execution_role, needs_functions, python_function
-from tests.support import CloudletProcess, wait_for
+from tests.e2e.lambda_helpers import execution_role, needs_functions, python_function
+from tests.support import CloudletProcess
 
 pytestmark = needs_functions
 
@@ -26,37 +24,19 @@ POLL = {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage",
         "Resource": "*"}
 
 
-@pytest.fixture(scope="module")
-def events_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    """A ``cloudlet up`` with its agent and short asynchronous retry delays."""
-    if MISSING is not None:
-        pytest.skip(MISSING)
-    data_dir = tmp_path_factory.mktemp("lambda-events") / "data"
-    data_dir.mkdir(parents=True)
-    (data_dir / "cloudlet.json").write_text(json.dumps({"lambda_async_retry_delays": [1.0, 2.0]}))
-    process = CloudletProcess(data_dir, agent=True).start()
-    try:
-        # Pollers and the async worker start at once; functions run once the agent's runner registered.
-        wait_for(lambda: any("registered" in line and "lambda-functions" in line for line in process.output),
-                 timeout=60, what="the agent's function runner to register")
-        yield process
-    finally:
-        process.stop()
+@pytest.fixture
+def lam(functions_cloud: CloudletProcess) -> Client:
+    return functions_cloud.client("lambda", read_timeout=120)
 
 
 @pytest.fixture
-def lam(events_cloud: CloudletProcess) -> Client:
-    return events_cloud.client("lambda", read_timeout=120)
+def sqs(functions_cloud: CloudletProcess) -> Client:
+    return functions_cloud.client("sqs")
 
 
 @pytest.fixture
-def sqs(events_cloud: CloudletProcess) -> Client:
-    return events_cloud.client("sqs")
-
-
-@pytest.fixture
-def iam(events_cloud: CloudletProcess) -> Client:
-    return events_cloud.client("iam")
+def iam(functions_cloud: CloudletProcess) -> Client:
+    return functions_cloud.client("iam")
 
 
 def make_queue(sqs: Client, name: str, **attributes: str) -> tuple[str, str]:
@@ -136,8 +116,8 @@ def test_an_sqs_trigger_processes_1000_messages_and_leaves_only_the_reported_fai
 
 
 def test_an_sns_topic_invokes_its_subscribed_function_with_the_sns_event(
-        events_cloud: CloudletProcess, lam: Client, sqs: Client, iam: Client, unique: str) -> None:
-    sns = events_cloud.client("sns")
+        functions_cloud: CloudletProcess, lam: Client, sqs: Client, iam: Client, unique: str) -> None:
+    sns = functions_cloud.client("sns")
     role = execution_role(iam, f"{unique}-exec", SEND)
     function = python_function(lam, unique, role, """
         def handler(event, context):
