@@ -18,6 +18,7 @@ from controller.awslambda.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from controller.awslambda.events import invoke_config
 from controller.awslambda.records import LATEST, FunctionRef
 from controller.awslambda.service import api
 
@@ -128,6 +129,7 @@ def delete_alias(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         for table, column in ((state.aliases, state.aliases.c.name), (state.policies, state.policies.c.qualifier)):
             conn.execute(table.delete().where(table.c.account_id == ref.account_id, table.c.region == ref.region,
                                               table.c.function_name == ref.name, column == params["Name"]))
+        invoke_config.forget(conn, ref.account_id, ref.region, ref.name, params["Name"])
     return {}
 
 

@@ -29,6 +29,7 @@ from controller.awslambda import (
     versions,
 )
 from controller.awslambda.errors import InvalidParameterValueException, ResourceConflictException
+from controller.awslambda.events import invoke_config
 from controller.awslambda.records import LATEST, FunctionRef
 from controller.awslambda.service import api
 
@@ -224,6 +225,7 @@ def delete_function(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
             _delete_everything(conn, ref)
         else:
             versions.delete_version(conn, ref)
+        invoke_config.forget(conn, ref.account_id, ref.region, ref.name, ref.qualifier)
     ctx.audit_resources.append(ref.qualified_arn)
     return {}
 

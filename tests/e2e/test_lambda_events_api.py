@@ -178,3 +178,19 @@ def test_mapping_calls_carry_the_function_arn_condition(cloudlet: CloudletProces
     assert denied(scoped.delete_event_source_mapping, UUID=other)[:2] == ("AccessDeniedException", 403)
     scoped.delete_event_source_mapping(UUID=created["UUID"])
     lam.delete_event_source_mapping(UUID=other)
+
+
+def test_event_invoke_configs_go_with_what_they_configure(lam: Client, iam: Client, unique: str) -> None:
+    function(lam, iam, unique)
+    lam.publish_version(FunctionName=unique)
+    lam.create_alias(FunctionName=unique, Name="live", FunctionVersion="1")
+    for qualifier in ("live", "$LATEST"):
+        lam.put_function_event_invoke_config(FunctionName=unique, Qualifier=qualifier, MaximumRetryAttempts=1)
+    lam.delete_alias(FunctionName=unique, Name="live")
+    assert [config["FunctionArn"].rsplit(":", 1)[-1] for config in
+            lam.list_function_event_invoke_configs(FunctionName=unique)["FunctionEventInvokeConfigs"]] == ["$LATEST"]
+    lam.delete_function(FunctionName=unique)
+    role = iam.get_role(RoleName=f"{unique}-role")["Role"]["Arn"]
+    lam.create_function(FunctionName=unique, Runtime="python3.11", Role=role, Handler="app.handler",
+                        Code={"ZipFile": zip_of({"app.py": "def handler(e, c):\n    return e\n"})})
+    refused(lam.get_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName=unique)
