@@ -208,14 +208,16 @@ class Environment:
         if self.channel.closed:
             out_of_memory = self.cgroup.oom_killed()
             self.close()
-            return self._finish(invocation, log, "crashed", "", started, cold,
+            return self._finish(invocation, log, "crashed", reports.exit_document(request_id, out_of_memory),
+                                started, cold,
                                 error_type="Runtime.OutOfMemory" if out_of_memory else "Runtime.ExitError",
                                 out_of_memory=out_of_memory)
         self.close()
         log += self.output.take(final=True)
-        log.append([int(time.time() * 1000),
-                    reports.timed_out(request_id, invocation.timeout_s, dt.datetime.now(dt.UTC))])
-        return self._finish(invocation, log, "timeout", "", started, cold, error_type="timeout")
+        timed_out = reports.timed_out(request_id, invocation.timeout_s, dt.datetime.now(dt.UTC))
+        log.append([int(time.time() * 1000), timed_out])
+        return self._finish(invocation, log, "timeout", reports.timeout_document(timed_out), started, cold,
+                            error_type="timeout")
 
     def _finish(self, invocation: FunctionInvocation, log: list[list[Any]], status: str, payload: str,
                 started: float, cold: bool, *, error_type: str | None = None,
@@ -237,15 +239,21 @@ class Environment:
                               billed_ms=reports.billed_ms(duration_ms), max_memory_mb=max_memory,
                               init_ms=round(self.init_ms, 3) if cold and self.init_ms is not None else None)
 
-    def close(self) -> None:
-        """End the environment: its whole process tree, its Runtime API, its cgroup."""
+    def close(self, wait: bool = False) -> None:
+        """End the environment: its whole process tree, its Runtime API, its cgroup.
+
+        The cgroup can only be removed once the kernel has reaped its killed processes: that happens in the
+        background, unless ``wait`` (the agent is stopping, and a daemon thread would die with it)."""
         self.channel.close()
         self.cgroup.kill()
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        threading.Thread(target=self._release, daemon=True).start()
+        if wait:
+            self._release()
+        else:
+            threading.Thread(target=self._release, daemon=True).start()
 
     def _release(self) -> None:
         self.api.close()

@@ -101,4 +101,4 @@ class WarmPool:
             idle = [env for envs in self._idle.values() for env in envs]
             self._idle.clear()
         for environment in idle:
-            environment.close()
+            environment.close(wait=True)

@@ -9,6 +9,7 @@ environment; a timeout adds Lambda's ``Task timed out`` line and ``Status: timeo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 
@@ -53,3 +54,18 @@ def report(request_id: str, *, duration_ms: float, memory_mb: int, max_memory_mb
 def timed_out(request_id: str, timeout_s: int, at: dt.datetime) -> str:
     stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
     return f"{stamp} {request_id} Task timed out after {timeout_s:.2f} seconds\n"
+
+
+def timeout_document(timed_out_line: str) -> str:
+    """What the caller of a timed-out invocation gets: ``{"errorMessage": "<time> <id> Task timed out ..."}``."""
+    return json.dumps({"errorMessage": timed_out_line.rstrip("\n")})
+
+
+def exit_document(request_id: str, out_of_memory: bool) -> str:
+    """What the caller gets when the runtime died: killed at its memory limit (``Runtime.OutOfMemory``), or
+    exited on its own (``Runtime.ExitError``), in Lambda's words."""
+    if out_of_memory:
+        return json.dumps({"errorType": "Runtime.OutOfMemory",
+                           "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"})
+    return json.dumps({"errorType": "Runtime.ExitError",
+                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited without providing a reason"})

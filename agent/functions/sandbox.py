@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +148,22 @@ class Cgroup:
         except OSError:
             if path.name not in ("memory.memsw.limit_in_bytes", "memory.swap.max"):  # no swap accounting
                 raise
+
+
+def remove_stale_cgroups(prefix: str, older_than_s: float = 60.0) -> int:
+    """Remove empty cgroups named ``prefix*`` that an agent killed before its cleanup left behind.
+
+    Only empty groups go (the kernel refuses to remove a group with processes, so another agent's live
+    environments are safe), and only old ones, so a group another agent just made and is about to join
+    is left alone. Returns how many were removed."""
+    parents = [CGROUP_ROOT] if (CGROUP_ROOT / "cgroup.controllers").exists() else [
+        CGROUP_ROOT / "memory", CGROUP_ROOT / "cpu"]
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for parent in parents:
+        for group in parent.glob(prefix + "*"):
+            with contextlib.suppress(OSError):
+                if group.stat().st_mtime < cutoff:
+                    group.rmdir()
+                    removed += 1
+    return removed

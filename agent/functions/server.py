@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.functions import runtimes
-from agent.functions.environment import Environment, Recipe
+from agent.functions.environment import CGROUP_PREFIX, Environment, Recipe
 from agent.functions.packages import PackageError, Packages
 from agent.functions.pool import WarmPool
-from agent.functions.sandbox import CGROUP_ROOT, Layout
+from agent.functions.sandbox import CGROUP_ROOT, Layout, remove_stale_cgroups
 from agent.wire import FunctionInvocation, FunctionResult, from_json, to_json
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ class FunctionRunner:
 
     def __init__(self, packages: Packages) -> None:
         self.packages = packages
+        if removed := remove_stale_cgroups(CGROUP_PREFIX):
+            log.info("removed %d empty function cgroups left by an earlier agent", removed)
         self.pool = WarmPool(self._start)
 
     def invoke(self, invocation: FunctionInvocation) -> FunctionResult:

@@ -151,6 +151,8 @@ def test_a_timeout_kills_the_environment_and_the_next_call_starts_fresh(lab: Lab
     assert result.status == "timeout" and 1000 <= result.duration_ms < 3000
     assert f"{result.request_id} Task timed out after 1.00 seconds" in log_text(result)
     assert "Status: timeout" in result.log[-1][1]
+    assert json.loads(result.payload)["errorMessage"].endswith(
+        f"Z {result.request_id} Task timed out after 1.00 seconds")
     again = lab.invoke("slow", code)
     assert again.payload == "1" and again.cold
 
@@ -164,6 +166,9 @@ def test_memory_beyond_the_function_s_size_is_killed_as_out_of_memory(lab: Lab) 
     result = lab.invoke("hog", code, memory_mb=128)
     assert result.status == "crashed" and result.max_memory_mb == 128
     assert "Error Type: Runtime.OutOfMemory" in result.log[-1][1]
+    assert json.loads(result.payload) == {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": f"RequestId: {result.request_id} Error: Runtime exited with error: signal: killed"}
 
 
 def test_a_new_revision_never_reuses_an_old_environment(lab: Lab) -> None:

@@ -6,16 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.functions import reports
+from agent.functions import reports, sandbox
 from agent.functions.environment import Recipe, reserved_variables
 from agent.functions.runtime_api import Channel, Event, RuntimeApiServer
-from agent.functions.sandbox import Layout, bwrap_argv, cpu_quota_us
+from agent.functions.sandbox import Layout, bwrap_argv, cpu_quota_us, remove_stale_cgroups
 from agent.wire import FunctionInvocation
 
 REQUEST = "8f507cfc-example-4697-b07a-ac58fc914c95"
@@ -37,6 +39,9 @@ def test_init_start_timeout_line_and_stream_name() -> None:
     assert line.startswith("INIT_START Runtime Version: python:3.11.cloudlet\tRuntime Version ARN: ")
     at = dt.datetime(2026, 12, 4, 20, 1, 2, 345000, tzinfo=dt.UTC)
     assert reports.timed_out(REQUEST, 3, at) == f"2026-12-04T20:01:02.345Z {REQUEST} Task timed out after 3.00 seconds\n"
+    assert json.loads(reports.timeout_document(reports.timed_out(REQUEST, 3, at))) == {
+        "errorMessage": f"2026-12-04T20:01:02.345Z {REQUEST} Task timed out after 3.00 seconds"}
+    assert json.loads(reports.exit_document(REQUEST, out_of_memory=False))["errorType"] == "Runtime.ExitError"
     assert reports.log_stream_name(dt.date(2026, 1, 2), "$LATEST", "a" * 32) == f"2026/01/02/[$LATEST]{'a' * 32}"
 
 
@@ -148,3 +153,17 @@ def test_runtime_api_init_error_and_a_closing_environment(runtime_api: RuntimeAp
     assert runtime_api.channel.init_error == document.encode()
     threading.Timer(0.1, runtime_api.channel.close).start()
     assert call(runtime_api, "GET", "/2018-06-01/runtime/invocation/next").status == 410
+
+
+def test_only_old_empty_cgroups_of_the_prefix_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "CGROUP_ROOT", tmp_path)
+    old = time.time() - 3600
+    for name in ("cloudlet-fn-old", "cloudlet-fn-busy", "cloudlet-fn-new", "someone-else"):
+        (tmp_path / "memory" / name).mkdir(parents=True)
+    (tmp_path / "memory" / "cloudlet-fn-busy" / "cgroup.procs").write_text("1234\n")  # rmdir refuses it
+    for name in ("cloudlet-fn-old", "cloudlet-fn-busy", "someone-else"):
+        os.utime(tmp_path / "memory" / name, (old, old))
+    (tmp_path / "cpu").mkdir()
+    assert remove_stale_cgroups("cloudlet-fn-") == 1
+    assert sorted(path.name for path in (tmp_path / "memory").iterdir()) == [
+        "cloudlet-fn-busy", "cloudlet-fn-new", "someone-else"]
