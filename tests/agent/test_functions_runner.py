@@ -5,6 +5,7 @@ awslambdaric behind the Runtime API. The controller's part is played by a dict o
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 
 from agent.functions.packages import Packages
-from agent.functions.server import FunctionRunner, unavailable
-from agent.wire import FunctionInvocation, FunctionResult
+from agent.functions.server import FunctionRunner, FunctionServer, unavailable
+from agent.wire import FunctionInvocation, FunctionResult, to_json
 from tests.e2e.lambda_helpers import zip_of
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")]
@@ -181,3 +182,32 @@ def test_a_new_revision_never_reuses_an_old_environment(lab: Lab) -> None:
 def test_reserved_environments_throttle_beyond_the_limit(lab: Lab) -> None:
     code = lab.package({"app.py": "def handler(e, c):\n    return 1\n"})
     assert lab.invoke("none", code, max_environments=0).status == "throttled"
+
+
+def test_the_server_wants_the_agent_token_and_keeps_the_connection(tmp_path: Path) -> None:
+    lab = Lab(tmp_path)
+    server = FunctionServer(lab.runner, "agent-token", ("127.0.0.1", 0))
+    try:
+        code = lab.package({"app.py": "def handler(e, c):\n    return e['n'] * 2\n"})
+        invocation = FunctionInvocation(**{
+            "request_id": "", "function_arn": ARN + "served", "version": "$LATEST", "revision": "r1",
+            "package_type": "Zip", "runtime": "python3.11", "handler": "app.handler", "code_sha256": code,
+            "memory_mb": 128, "timeout_s": 3, "ephemeral_mb": 512, "environment": {}, "credentials": {},
+            "region": "home-1", "log_group": "/aws/lambda/served", "payload": "", "endpoint_url": "http://127.0.0.1:9"})
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+
+        def post(path: str, body: bytes, token: str = "agent-token") -> tuple[int, dict[str, Any]]:
+            conn.request("POST", path, body, {"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read())
+
+        assert post("/invoke", b"{}", token="wrong")[0] == 401
+        assert post("/invoke", b'{"request_id": "x"}')[0] == 400
+        assert post("/other", b"{}")[0] == 404
+        for n in (1, 2):
+            invocation.request_id, invocation.payload = str(uuid.uuid4()), json.dumps({"n": n})
+            status, document = post("/invoke", json.dumps(to_json(invocation)).encode())
+            assert status == 200 and document["status"] == "ok" and document["payload"] == str(2 * n)
+            assert document["cold"] is (n == 1)
+    finally:
+        server.close()
