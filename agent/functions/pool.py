@@ -39,6 +39,7 @@ class WarmPool:
         environment, cold = slot
         try:
             if environment is None:
+                self._retire_other_revisions(key)
                 environment = self._start(invocation)
             result = environment.invoke(invocation, cold)
         except BaseException:
@@ -73,6 +74,14 @@ class WarmPool:
             if environment is not None:
                 self._idle.setdefault(key, []).append(environment)
             self._lock.notify_all()
+
+    def _retire_other_revisions(self, key: Key) -> None:
+        """Close the idle environments of this version's earlier revisions: no invocation will use them again."""
+        with self._lock:
+            stale = [other for other in self._idle if other[:2] == key[:2] and other != key]
+            retired = [env for other in stale for env in self._idle.pop(other)]
+        for environment in retired:
+            environment.close()
 
     def _reap(self) -> None:
         """Close environments idle longer than their function's ``idle_seconds``."""

@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 
+from agent.functions.environment import CGROUP_PREFIX
 from agent.functions.packages import Packages
+from agent.functions.sandbox import CGROUP_ROOT
 from agent.functions.server import FunctionRunner, FunctionServer, unavailable
 from agent.wire import FunctionInvocation, FunctionResult, to_json
 from tests.e2e.lambda_helpers import zip_of
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")]
 
@@ -51,6 +54,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab(tmp_path_factory.mktemp("functions"))
     yield lab
     lab.runner.close()
+
+
+def cgroup_of(result: FunctionResult) -> Path:
+    """The memory cgroup of the environment that ran ``result`` (its id ends the log stream name)."""
+    parent = CGROUP_ROOT / "memory" if (CGROUP_ROOT / "memory").is_dir() else CGROUP_ROOT
+    return parent / (CGROUP_PREFIX + result.log_stream[-32:])
 
 
 def log_text(result: FunctionResult) -> str:
@@ -152,6 +161,7 @@ def test_a_timeout_kills_the_environment_and_the_next_call_starts_fresh(lab: Lab
     assert result.status == "timeout" and 1000 <= result.duration_ms < 3000
     assert f"{result.request_id} Task timed out after 1.00 seconds" in log_text(result)
     assert "Status: timeout" in result.log[-1][1]
+    wait_for(lambda: not cgroup_of(result).exists(), timeout=10, what="the timed-out environment's cgroup to go")
     assert json.loads(result.payload)["errorMessage"].endswith(
         f"Z {result.request_id} Task timed out after 1.00 seconds")
     again = lab.invoke("slow", code)
@@ -175,8 +185,18 @@ def test_memory_beyond_the_function_s_size_is_killed_as_out_of_memory(lab: Lab) 
 def test_a_new_revision_never_reuses_an_old_environment(lab: Lab) -> None:
     code = lab.package({"app.py": "n = 0\ndef handler(e, c):\n    global n\n    n += 1\n    return n\n"})
     assert lab.invoke("revs", code).payload == "1"
-    assert lab.invoke("revs", code).payload == "2"
+    old = lab.invoke("revs", code)
+    assert old.payload == "2"
     assert lab.invoke("revs", code, revision="r2").payload == "1"
+    wait_for(lambda: not cgroup_of(old).exists(), timeout=10, what="the old revision's environment to end")
+
+
+def test_an_environment_idle_past_idle_seconds_is_reclaimed(lab: Lab) -> None:
+    code = lab.package({"app.py": "def handler(e, c):\n    return 1\n"})
+    first = lab.invoke("idle", code, idle_seconds=1)
+    wait_for(lambda: not cgroup_of(first).exists(), timeout=10, what="the idle environment's cgroup to go")
+    again = lab.invoke("idle", code, idle_seconds=1)
+    assert first.cold and again.cold and again.log_stream != first.log_stream
 
 
 def test_reserved_environments_throttle_beyond_the_limit(lab: Lab) -> None:
