@@ -154,6 +154,11 @@ class Environment:
             self.process = subprocess.Popen(["/bin/sh", "-c", f'{joins}; exec "$@"', "sh", *argv],
                                             stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd,
                                             env=reserved_variables(first, recipe, self.stream, self.api.address))
+        except BaseException:
+            os.close(read_fd)
+            self.api.close()
+            self.cgroup.close()
+            raise
         finally:
             os.close(write_fd)
         self.output = _Output(read_fd)

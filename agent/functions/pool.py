@@ -44,6 +44,8 @@ class WarmPool:
             result = environment.invoke(invocation, cold)
         except BaseException:
             self._release(key, None)
+            if environment is not None:
+                environment.close()
             raise
         if environment.ready:
             self._release(key, environment)
