@@ -51,7 +51,11 @@ class Packages:
 
         def download(target: Path) -> None:
             partial = target.with_name(target.name + ".part")
-            self.fetch(sha256_hex, partial)
+            try:
+                self.fetch(sha256_hex, partial)
+            except Exception as problem:  # the controller's answer or the network: either way no code here
+                partial.unlink(missing_ok=True)
+                raise PackageError(f"the code {sha256_hex} cannot be fetched from the controller: {problem}") from None
             digest = hashlib.sha256()
             with partial.open("rb") as data:
                 for block in iter(lambda: data.read(1 << 20), b""):

@@ -145,6 +145,16 @@ def test_an_import_error_is_an_init_error(lab: Lab) -> None:
     assert json.loads(result.payload)["errorType"] == "Runtime.ImportModuleError"
 
 
+def test_missing_code_or_runtime_is_an_init_error_naming_it(lab: Lab) -> None:
+    unknown = lab.invoke("nocode", "ab" * 32)
+    assert unknown.status == "init_error" and "ab" * 32 in json.loads(unknown.payload)["errorMessage"]
+    code = lab.package({"app.py": "def handler(e, c):\n    return 1\n"})
+    other = lab.invoke("noruntime", code, runtime="python3.9")
+    assert other.status == "init_error" and other.function_error == "Unhandled"
+    document = json.loads(other.payload)
+    assert document["errorType"] == "Runtime.InvalidEntrypoint" and "python3.11" in document["errorMessage"]
+
+
 def test_a_timeout_kills_the_environment_and_the_next_call_starts_fresh(lab: Lab) -> None:
     code = lab.package({"app.py": """
         import time
