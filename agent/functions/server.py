@@ -101,7 +101,12 @@ class _Handler(BaseHTTPRequestHandler):
             invocation = from_json(FunctionInvocation, json.loads(body))
         except (ValueError, TypeError) as problem:
             return self._reply(400, {"error": f"not a FunctionInvocation: {problem}"})
-        self._reply(200, to_json(self.server.runner.invoke(invocation)))
+        try:
+            result = self.server.runner.invoke(invocation)
+        except Exception as problem:  # a runner bug: say so to the controller and in the agent's log
+            log.exception("invocation %s failed in the runner", invocation.request_id)
+            return self._reply(500, {"error": f"the function runner failed: {problem!r}"})
+        self._reply(200, to_json(result))
 
     def _reply(self, status: int, document: dict[str, Any]) -> None:
         data = json.dumps(document).encode()
