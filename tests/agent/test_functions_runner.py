@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 
 from agent.functions.environment import CGROUP_PREFIX
 from agent.functions.packages import Packages
+from agent.functions.runtimes import available
 from agent.functions.sandbox import CGROUP_ROOT
 from agent.functions.server import FunctionRunner, FunctionServer, unavailable
 from agent.wire import FunctionInvocation, FunctionResult, to_json
@@ -143,6 +146,51 @@ def test_an_import_error_is_an_init_error(lab: Lab) -> None:
     result = lab.invoke("broken", lab.package({"app.py": "import not_a_module\n"}))
     assert result.status == "init_error"
     assert json.loads(result.payload)["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_nodejs_handlers_run_under_the_node_client(lab: Lab) -> None:
+    if "nodejs20.x" not in available():
+        pytest.skip("no node 20+ on this host")
+    code = lab.package({"index.mjs": """
+        let calls = 0;
+        export const handler = async (event, context) => {
+            calls += 1;
+            console.log("node call", calls);
+            return {calls, doubled: event.n * 2, region: process.env.AWS_REGION, name: context.functionName};
+        };
+    """})
+    first = lab.invoke("node", code, {"n": 21}, runtime="nodejs20.x", handler="index.handler")
+    second = lab.invoke("node", code, {"n": 1}, runtime="nodejs20.x", handler="index.handler")
+    assert first.status == "ok", first.payload
+    assert json.loads(first.payload) == {"calls": 1, "doubled": 42, "region": "home-1", "name": "node"}
+    assert json.loads(second.payload)["calls"] == 2 and not second.cold
+    assert "node call" in log_text(first) and log_text(first).startswith("INIT_START Runtime Version: nodejs:20.")
+
+
+BOOTSTRAP = """#!/usr/bin/python3
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as response:
+        request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(response.read())
+    answer = json.dumps({"echo": event, "handler": os.environ["_HANDLER"], "cwd": os.getcwd()}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=answer, method="POST"))
+"""
+
+
+def test_a_provided_runtime_runs_the_package_s_bootstrap(lab: Lab) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        entry = zipfile.ZipInfo("bootstrap")
+        entry.external_attr = 0o755 << 16
+        archive.writestr(entry, BOOTSTRAP)
+    data = buffer.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    lab.store[sha] = data
+    result = lab.invoke("custom", sha, {"x": 1}, runtime="provided.al2023", handler="function.handler")
+    assert result.status == "ok", result.payload
+    assert json.loads(result.payload) == {"echo": {"x": 1}, "handler": "function.handler", "cwd": "/var/task"}
 
 
 def test_missing_code_or_runtime_is_an_init_error_naming_it(lab: Lab) -> None:
