@@ -8,6 +8,8 @@ import hashlib
 import http.client
 import io
 import json
+import subprocess
+import sys
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from tests.support import wait_for
 pytestmark = [pytest.mark.root, pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")]
 
 ARN = "arn:aws:lambda:home-1:123456789012:function:"
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Lab:
@@ -191,6 +194,27 @@ def test_a_provided_runtime_runs_the_package_s_bootstrap(lab: Lab) -> None:
     result = lab.invoke("custom", sha, {"x": 1}, runtime="provided.al2023", handler="function.handler")
     assert result.status == "ok", result.payload
     assert json.loads(result.payload) == {"echo": {"x": 1}, "handler": "function.handler", "cwd": "/var/task"}
+
+
+def test_an_image_function_runs_its_entrypoint_and_cmd_in_its_own_root(lab: Lab, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text("n = 0\ndef handler(e, c):\n    global n\n    n += 1\n"
+                                   "    return {'n': n, 'v': e['v'], 'python': __import__('sys').executable}\n")
+    archive = tmp_path / "image.tar"
+    subprocess.run([sys.executable, str(REPO / "images" / "lambda" / "build.py"), str(source), "-o", str(archive)],
+                   check=True, capture_output=True)
+    data = archive.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    lab.store[sha] = data
+    first = lab.invoke("image", sha, {"v": 1}, package_type="Image", runtime=None, handler=None)
+    second = lab.invoke("image", sha, {"v": 2}, package_type="Image", runtime=None, handler=None)
+    assert first.status == "ok", first.payload
+    assert json.loads(first.payload)["n"] == 1 and json.loads(second.payload) == {
+        "n": 2, "v": 2, "python": json.loads(first.payload)["python"]}
+    overridden = lab.invoke("image", sha, {"v": 3}, package_type="Image", runtime=None, handler=None,
+                            revision="r2", image_config={"Command": ["app.missing"]})
+    assert overridden.status == "init_error" and "missing" in overridden.payload
 
 
 def test_missing_code_or_runtime_is_an_init_error_naming_it(lab: Lab) -> None:
