@@ -35,7 +35,7 @@ COUNTER = """
 
 @pytest.fixture
 def lam(functions_cloud: CloudletProcess) -> Client:
-    return functions_cloud.client("lambda", config=botocore.config.Config(read_timeout=120, retries={"max_attempts": 0}))
+    return functions_cloud.client("lambda", read_timeout=120)
 
 
 @pytest.fixture
