@@ -13,7 +13,6 @@ import re
 from collections import Counter
 from typing import Any
 
-import botocore.config
 import botocore.exceptions
 import pytest
 
