@@ -40,6 +40,9 @@ MAX_FUTURE_MS = 2 * 3_600_000
 MAX_AGE_MS = 14 * DAY_MS
 MAX_SPAN_MS = DAY_MS
 SWEEP_SECONDS = 60.0
+#: How long the writer gathers appends before storing them: under a stream of invocations their logs
+#: go to disk in one transaction every few invocations instead of one each.
+LINGER_SECONDS = 0.05
 _create_lock = threading.Lock()
 
 
@@ -212,6 +215,7 @@ class LogsWriter:
                 continue
             batch: list[_Append] = []
             waiters: list[threading.Event] = []
+            linger_until = time.monotonic() + LINGER_SECONDS
             while True:
                 if item is None:
                     stopping = True
@@ -219,8 +223,11 @@ class LogsWriter:
                     waiters.append(item)
                 else:
                     batch.append(item)
+                # Appends arriving within the linger share one transaction (one fsync); a reader's flush
+                # or a stop ends the wait at once.
+                wait = 0.0 if waiters or stopping else linger_until - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
             if batch:
