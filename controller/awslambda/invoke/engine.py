@@ -22,7 +22,6 @@ from controller.awslambda.invoke.invoker import Invoker, invoker_of
 from controller.awslambda.invoke.routing import pick_version
 from controller.awslambda.invoke.runners import RunnerUnreachable
 from controller.awslambda.lookup import Target, VersionConfig, load_version
-from controller.hosts import state as hosts_state
 from controller.logs import ingest
 
 Cloud = Any
@@ -54,7 +53,7 @@ def run(cloud: Cloud, target: Target, payload: bytes, *, request_id: str | None 
                                         f"currently in the following state: {target.state}")
     invoker = invoker_of(cloud)
     with invoker.concurrency.slot(target.account_id, target.function_arn, target.reserved_concurrency):
-        runners = hosts_state.function_runners(cloud.db)
+        runners = invoker.function_runners(cloud)
         if not runners:
             raise ResourceConflictException(NO_HOST)
         version = load_version(cloud, target.account_id, target.function_name, pick_version(target.routes, invoker.rng))
@@ -97,6 +96,7 @@ def _ask_runner(invoker: Invoker, runners: dict[str, str], key: str, message: Fu
             return from_json(FunctionResult, answer)
         except RunnerUnreachable as problem:
             invoker.runners.forget(key)
+            invoker.forget_runners()
             del remaining[host_id]
             if not (problem.refused and remaining):
                 raise ResourceConflictException(f"host {host_id} could not run the function: {problem}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +21,15 @@ from controller.awslambda.invoke.outcomes import ACCOUNT_LIMIT, RESERVED_LIMIT, 
 from controller.awslambda.invoke.runners import RunnerClient
 from controller.awslambda.invoke.sessions import SessionCache
 from controller.awslambda.service import api
+from controller.hosts import state as hosts_state
 
 Cloud = Any
 
 #: Lambda's default concurrent executions per account and region (GetAccountSettings' ConcurrentExecutions).
 ACCOUNT_CONCURRENCY_LIMIT = 1000
+#: How long the list of hosts that run functions is reused before it is read again: a warm invocation
+#: then reads no host table (a runner that stops answering drops the list at once).
+RUNNER_LIST_SECONDS = 2.0
 
 _create_lock = threading.Lock()
 
@@ -73,6 +78,25 @@ class Invoker:
         self.runners = RunnerClient(cloud.agent_token)
         #: Draws alias routes (``routing.pick_version``); a test may seed it.
         self.rng = random.Random()
+        self._lock = threading.Lock()
+        self._runner_list: dict[str, str] = {}
+        self._runner_list_until = 0.0
+
+    def function_runners(self, cloud: Cloud) -> dict[str, str]:
+        """host id -> functions_url of the hosts that run functions (an empty answer is never reused)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._runner_list and now < self._runner_list_until:
+                return dict(self._runner_list)
+        runners = hosts_state.function_runners(cloud.db)
+        with self._lock:
+            self._runner_list, self._runner_list_until = runners, now + RUNNER_LIST_SECONDS
+        return dict(runners)
+
+    def forget_runners(self) -> None:
+        """Read the hosts again at the next invocation (one of them did not answer)."""
+        with self._lock:
+            self._runner_list_until = 0.0
 
     def close(self) -> None:
         self.runners.close()
