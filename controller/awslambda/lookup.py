@@ -8,12 +8,15 @@ principal may invoke the function under its resource policy, evaluated by the IA
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.awslambda import environment, records
 from controller.awslambda.records import LATEST, VERSION_RE, FunctionRef
 from controller.iam import policy
+
+T = TypeVar("T")
 
 Cloud = Any
 
@@ -63,14 +66,19 @@ def _region_of(cloud: Cloud) -> str:
 def resolve_target(cloud: Cloud, account_id: str, name_or_arn: str, qualifier: str | None) -> Target:
     """The function (and version or alias) a caller named; ResourceNotFound / InvalidParameterValue as AWS."""
     ref = records.parse_function(name_or_arn, qualifier, account_id=account_id, region=_region_of(cloud))
+    return _cached(cloud, ("target", ref), lambda: _read_target(cloud, ref))
+
+
+def _cached(cloud: Cloud, key: tuple[str, FunctionRef], read: Callable[[], T]) -> T:
+    """``read()``'s answer, kept until the next Lambda write (a write between the read and the store
+    leaves nothing stale: the cache drops answers read under an older generation)."""
     cache = records.lookups_of(cloud)
-    key = ("target", ref)
-    target = cache.get(key)
-    if target is None:
+    found = cache.get(key)
+    if found is None:
         generation = cache.generation
-        target = _read_target(cloud, ref)
-        cache.put(key, target, generation)
-    return target
+        found = read()
+        cache.put(key, found, generation)
+    return found
 
 
 def _read_target(cloud: Cloud, ref: FunctionRef) -> Target:
@@ -103,14 +111,7 @@ def alias_routes(primary: str, weights: dict[str, float]) -> tuple[tuple[str, fl
 def load_version(cloud: Cloud, account_id: str, function_name: str, version: str) -> VersionConfig:
     """One version's configuration, environment decrypted; ResourceNotFoundException when it is gone."""
     ref = FunctionRef(account_id, _region_of(cloud), function_name, version)
-    cache = records.lookups_of(cloud)
-    key = ("version", ref)
-    loaded = cache.get(key)
-    if loaded is None:
-        generation = cache.generation
-        loaded = _read_version(cloud, ref)
-        cache.put(key, loaded, generation)
-    return loaded
+    return _cached(cloud, ("version", ref), lambda: _read_version(cloud, ref))
 
 
 def _read_version(cloud: Cloud, ref: FunctionRef) -> VersionConfig:
