@@ -83,11 +83,20 @@ def convert_command(source: Path, source_key: str | None, target: Path, target_k
     return [*command, str(target)]
 
 
+# QEMU times its LUKS key-derivation benchmark in thread CPU time and gives up when a round measures
+# 0 ms, which a coarse clock on a busy host produces now and then; a fresh run measures again.
+_PBKDF_CLOCK_GLITCH = "Unable to get accurate CPU usage"
+_PBKDF_ATTEMPTS = 5
+
+
 def _run(command: list[str], what: str) -> str:
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PoolError(f"{what}: {result.stderr.strip() or f'qemu-img exited {result.returncode}'}")
-    return result.stdout
+    for _ in range(_PBKDF_ATTEMPTS):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode == 0:
+            return result.stdout
+        if _PBKDF_CLOCK_GLITCH not in result.stderr:
+            break
+    raise PoolError(f"{what}: {result.stderr.strip() or f'qemu-img exited {result.returncode}'}")
 
 
 def image_info(path: Path) -> ImageInfo:
