@@ -9,9 +9,26 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 
+from cheroot import wsgi
+
 log = logging.getLogger(__name__)
+
+
+class _ReusableAddressServer(wsgi.Server):
+    """cheroot's WSGI server, with SO_REUSEADDR even when asked for port 0.
+
+    cheroot leaves the option off for an ephemeral port, and the connections it accepts inherit that. Their
+    TIME-WAITs then refuse a restart on the port the first start was given, for up to a minute.
+    """
+
+    @staticmethod
+    def bind_socket(socket_: socket.socket, bind_addr: tuple) -> socket.socket:
+        socket_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        socket_.bind(bind_addr)
+        return socket_
 
 
 class HttpServer:
@@ -26,10 +43,8 @@ class HttpServer:
                                          connection_limit=1000, ident="cloudlet")
             self._port = self._server.effective_port
         elif self.kind == "cheroot":
-            from cheroot import wsgi
-
-            self._server = wsgi.Server((host, port), app, numthreads=threads, max=-1, request_queue_size=256,
-                                       shutdown_timeout=5, server_name="cloudlet")
+            self._server = _ReusableAddressServer((host, port), app, numthreads=threads, max=-1,
+                                                  request_queue_size=256, shutdown_timeout=5, server_name="cloudlet")
             # Large S3 bodies and slow clients: keep connections open like AWS does.
             self._server.timeout = 300
             self._server.prepare()
