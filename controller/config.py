@@ -33,6 +33,25 @@ class Config:
     #: The lab uplink's stand-in for the rest of the Internet (where test hosts plug in).
     lab_internet_cidr: str = "203.0.113.0/24"
     lab_internet_ipv6_cidr: str = "2001:db8:ffff::/64"
+    #: Where VPC traffic to the Internet goes (docs: README "Choosing an uplink"): "lab" (a sealed namespace,
+    #: nothing leaves the machine), "nat" (out of the host's default route, masqueraded; EIPs answered on the
+    #: LAN by proxy ARP) or "bridge" (the Internet side plugged into the host's Linux bridge ``uplink_bridge``).
+    #: The local agent applies it; ``cloudlet up --uplink`` records it here.
+    uplink: str = "lab"
+    #: nat/bridge: the LAN addresses public IPv4 addresses come from (``A-B`` ranges or CIDRs, comma-separated;
+    #: the first one is the uplink's own). Replaces public_address_pool in those modes.
+    eip_pool: str = ""
+    #: nat: the host's LAN interface (empty: the one holding the default route).
+    uplink_interface: str = ""
+    #: bridge: the host's existing Linux bridge (e.g. br0), and the LAN's router (empty: the host's default
+    #: gateway).
+    uplink_bridge: str = ""
+    uplink_gateway: str = ""
+    #: The DNS domain of service endpoints as instances resolve them (``sts.home-1.<domain>``): AWS's own by
+    #: default, so SDKs in instances need nothing but the region.
+    service_domain: str = "amazonaws.com"
+    #: The address instances reach the API at (on the lab Internet segment; empty: its base + 2).
+    api_address: str = ""
     #: EC2 quotas, per account in the region unless named otherwise (AWS's default values).
     vpcs_per_account: int = 5
     subnets_per_vpc: int = 200
@@ -115,4 +134,15 @@ class Config:
         config = cls(**values)
         if config.local_zone not in config.availability_zones:
             raise ValueError(f"local_zone {config.local_zone!r} is not one of {config.availability_zones}")
+        if config.uplink not in ("lab", "nat", "bridge"):
+            raise ValueError(f"uplink {config.uplink!r} is not one of lab, nat, bridge")
+        if config.uplink != "lab" and not config.eip_pool:
+            raise ValueError(f"uplink {config.uplink!r} needs an EIP pool of LAN addresses (--eip-pool A-B)")
+        if config.uplink == "bridge" and not config.uplink_bridge:
+            raise ValueError("uplink 'bridge' needs the host's bridge (--uplink-bridge br0)")
         return config
+
+    @property
+    def public_pool(self) -> str:
+        """Where public IPv4 addresses come from: the user's LAN pool off the lab, the lab pool on it."""
+        return self.eip_pool if self.uplink != "lab" else self.public_address_pool

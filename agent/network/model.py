@@ -236,6 +236,8 @@ class Vpc:
     metadata: bool = True
     #: Underlay addresses of the other hosts that run a router for this VPC (VXLAN flooding list).
     remote_vteps: list[str] = field(default_factory=list)
+    #: The VPC resolver; None when ``enableDnsSupport`` is off.
+    dns: VpcDns | None = None
 
 
 # --- host-wide ------------------------------------------------------------------------------------------------
@@ -243,17 +245,57 @@ class Vpc:
 
 @dataclass
 class Uplink:
-    """Where IGW/EIP/NAT traffic leaves the host.
+    """Where IGW/EIP/NAT traffic leaves the host: the cloud-wide facts (the host's own choices, such as its
+    mode and interface, are the agent's flags: ``agent.network.uplink.HostUplink``).
 
-    ``lab`` (the only mode so far): an isolated namespace standing for the Internet, made by the agent; the
-    public pool is routed to the VPCs inside it and ``internet_cidr`` is its "rest of the world" segment
-    where test hosts plug in. Nothing reaches the machine's real network. Never use 192.0.2.0/24 here.
+    The Internet namespace always exists: it joins every VPC's IGW veth and holds the lab Internet segment
+    ``internet_cidr`` (where test hosts plug in, and where the API address lives). ``public_pool`` is where
+    public IPv4 addresses come from: a CIDR or ranges ``A-B``, comma-separated; its first address is left to
+    the uplink itself (the lab router, or the Internet namespace's own address on the user's LAN in
+    ``bridge`` mode). In ``nat``/``bridge`` mode it is the user's ``--eip-pool``, addresses of their LAN.
+    ``lan_pool`` is True then: the agent answers ARP for the pool's addresses on the LAN side.
+    Never use 192.0.2.0/24 here (the machine's own uplink).
     """
 
     mode: str = "lab"
     public_pool: str = "198.51.100.0/24"
     internet_cidr: str = "203.0.113.0/24"
     internet_ipv6_cidr: str = "2001:db8:ffff::/64"
+    lan_pool: bool = False
+
+
+@dataclass
+class ApiAccess:
+    """How instances reach the Cloudlet API: ``address`` (on the Internet namespace's lab segment) serves
+    HTTPS on 443 and HTTP on 80, relayed by the agent to the controller. Every name in ``names`` resolves to
+    it inside VPCs, together with every name under it (``s3.home-1.amazonaws.com`` covers virtual-hosted
+    buckets)."""
+
+    address: str
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DnsRecord:
+    """A name the VPC resolver answers (A or AAAA by the address's family; the PTR record comes with it)."""
+
+    name: str
+    address: str
+
+
+@dataclass
+class VpcDns:
+    """The Amazon-provided resolver of a VPC (present when ``enableDnsSupport`` is on).
+
+    It listens at the VPC's base+2 and 169.254.169.253. ``records`` are the private names of every interface
+    of the VPC (on any host), and, when ``enableDnsHostnames`` is on, the public names of those with a public
+    address (resolving to the private address inside the VPC). Any other name is forwarded to the host's
+    resolvers only when the host's uplink mode is ``nat`` or ``bridge``; in ``lab`` mode it is NXDOMAIN.
+    """
+
+    addresses: list[str]
+    domain: str
+    records: list[DnsRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -276,6 +318,8 @@ class HostNetwork:
     #: Resolved CIDRs of every managed prefix list some rule references.
     prefix_lists: dict[str, list[str]] = field(default_factory=dict)
     uplink: Uplink = field(default_factory=Uplink)
+    #: The Cloudlet API as instances reach it (None: not offered).
+    api: ApiAccess | None = None
     underlay: Underlay | None = None
     #: Prefix of every namespace and host-visible interface the agent makes (leftover hunting by name).
     name_prefix: str = "cl-"

@@ -82,7 +82,7 @@ def allocate_address(ctx: RequestContext, params: Params) -> Params:
                              ).scalar_one()
         if count >= config.elastic_ips_per_account:
             raise AddressLimitExceeded("The maximum number of addresses has been reached.")
-        public_ip = _choose_address(conn, config.public_address_pool, params.get("Address"))
+        public_ip = _choose_address(conn, config.public_pool, params.get("Address"))
         allocation_id = ELASTIC_IP.new_id()
         conn.execute(eips.insert().values(allocation_id=allocation_id, account_id=ctx.account_id, public_ip=public_ip,
                                           created_at=utcnow()))

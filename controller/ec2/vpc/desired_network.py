@@ -182,9 +182,10 @@ class _Compiler:
         return model.HostNetwork(
             host_id=self.host_id, vpcs=vpcs, group_members=self._group_members(referenced_groups),
             prefix_lists={p: self._prefix_list(p) for p in sorted(prefix_lists)},
-            uplink=model.Uplink(mode="lab", public_pool=self.config.public_address_pool,
+            uplink=model.Uplink(mode=self.config.uplink, public_pool=self.config.public_pool,
                                 internet_cidr=self.config.lab_internet_cidr,
-                                internet_ipv6_cidr=self.config.lab_internet_ipv6_cidr),
+                                internet_ipv6_cidr=self.config.lab_internet_ipv6_cidr,
+                                lan_pool=self.config.uplink != "lab"),
             generation=self.rows.generation)
 
     # one VPC ---------------------------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def create_primary_interface(conn: Connection, config: Config, account: str, *, 
                                     private_ips=[private_ip] if private_ip else (),
                                     description="Primary network interface")
     if subnet["map_public_ip_on_launch"] if associate_public_ip is None else associate_public_ip:
-        public_ip = provision.free_public_ip(conn, config.public_address_pool)
+        public_ip = provision.free_public_ip(conn, config.public_pool)
         if public_ip is None:
             raise InsufficientAddressCapacity("There are no public IPv4 addresses left in the pool.")
         conn.execute(update(state.network_interfaces)
