@@ -14,6 +14,8 @@ audited) and is refused in that service's own protocol.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
 import logging
 import uuid
 from dataclasses import dataclass
@@ -36,11 +38,47 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Caller:
-    """Transport facts about who sent the request."""
+    """Transport facts about who sent the request.
+
+    ``source_vpc``/``source_vpce`` are known only for requests an agent relayed from inside a VPC
+    (:func:`relayed_caller`).
+    """
 
     source_ip: str = "127.0.0.1"
     user_agent: str = ""
     secure: bool = False
+    source_vpc: str | None = None
+    source_vpce: str | None = None
+
+
+#: Headers an agent's API relay (agent/network/api_relay.py) adds to a request it carries from inside a VPC.
+RELAY_TOKEN = "x-cloudlet-relay-token"
+RELAY_SOURCE_IP = "x-cloudlet-source-ip"
+RELAY_SOURCE_VPC = "x-cloudlet-source-vpc"
+RELAY_VIA = "x-cloudlet-via"
+
+
+def relayed_caller(headers: dict[str, str], caller: Caller, agent_token: str) -> Caller:
+    """``caller`` as the relay that carried the request saw it, when the relay proves it is an agent.
+
+    The relay's headers are believed only with the agents' own bearer token (compared in constant time);
+    without it they are ignored, so no client can claim another source address, VPC or endpoint. The
+    relay terminated TLS itself, so the instance's connection was secure exactly when the relay says so
+    through its ``X-Forwarded-Proto``.
+    """
+    token = headers.get(RELAY_TOKEN, "")
+    if not token or not agent_token or not hmac.compare_digest(token.encode(), agent_token.encode()):
+        return caller
+    source_ip = headers.get(RELAY_SOURCE_IP, "").strip()
+    try:
+        ipaddress.ip_address(source_ip)
+    except ValueError:
+        return caller
+    via = headers.get(RELAY_VIA, "").strip()
+    return Caller(source_ip=source_ip, user_agent=caller.user_agent,
+                  secure=headers.get("x-forwarded-proto", "") == "https",
+                  source_vpc=headers.get(RELAY_SOURCE_VPC, "").strip() or None,
+                  source_vpce=via if via.startswith("vpce-") else None)
 
 
 class Gateway:
@@ -61,6 +99,8 @@ class Gateway:
         api: ServiceApi | None = None
         # The signature covers the request as sent; routing sees it as the services' addressing puts it.
         routed = self._rewritten(request)
+        caller = relayed_caller(request.headers, caller, self.cloud.agent_token)
+        call.source_ip = caller.source_ip
         try:
             service = self._service_for(routed)
             api = self.cloud.services.get(service)
@@ -98,7 +138,8 @@ class Gateway:
                                                      "Cloudlet does not implement it yet.")
             ctx = RequestContext(cloud=self.cloud, service=service, operation=operation.name,
                                  request_id=request_id, region=self.cloud.config.region, principal=principal,
-                                 source_ip=caller.source_ip, user_agent=caller.user_agent,
+                                 source_ip=caller.source_ip, source_vpc=caller.source_vpc,
+                                 source_vpce=caller.source_vpce, user_agent=caller.user_agent,
                                  secure_transport=caller.secure, received_at=now,
                                  host=request.header("host", "") or "")
             output = self._invoke(ctx, operation, params)

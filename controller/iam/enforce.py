@@ -149,7 +149,8 @@ def _base_context(ctx: RequestContext, policies: PrincipalPolicies, params: Para
     facts = policy.CallerFacts(
         account_id=principal.account_id, arn=principal.arn, kind=_ENGINE_KINDS.get(principal.kind, principal.kind),
         user_id=principal.user_id, name=principal.name, role_arn=policies.role_arn,
-        principal_tags=policies.principal_tags, source_ip=ctx.source_ip, secure_transport=ctx.secure_transport,
+        principal_tags=policies.principal_tags, source_ip=ctx.source_ip, source_vpc=ctx.source_vpc or "",
+        source_vpce=ctx.source_vpce or "", secure_transport=ctx.secure_transport,
         now=ctx.received_at, region=ctx.region, user_agent=ctx.user_agent,
         temporary_credentials=principal.access_key_id.startswith("ASIA"), token_issued_at=policies.token_issued_at,
         mfa_authenticated_at=principal.mfa_authenticated_at, request_tags=tags, tag_keys=tag_keys,

@@ -16,8 +16,22 @@ if TYPE_CHECKING:
 
 
 def path_style(cloud: Cloud, request: HttpRequest) -> HttpRequest:
-    """S3's ``rewrite_request`` hook: virtual-hosted requests under the cloud's ``s3_domain`` in path style."""
-    return virtual_host_to_path(request, cloud.config.s3_domain)
+    """S3's ``rewrite_request`` hook: virtual-hosted requests in path style.
+
+    Buckets are addressed under the cloud's ``s3_domain`` and, for SDKs inside instances (which reach the
+    API by AWS's own names through the agents' relay), under ``s3.<region>.<service_domain>`` and the
+    global ``s3.<service_domain>``; a request to one of those names itself is path style already.
+    """
+    for domain in s3_domains(cloud.config.s3_domain, cloud.config.region, cloud.config.service_domain):
+        rewritten = virtual_host_to_path(request, domain)
+        if rewritten is not request:
+            return rewritten
+    return request
+
+
+def s3_domains(s3_domain: str, region: str, service_domain: str) -> tuple[str, ...]:
+    """Every domain under which a host name is ``<bucket>.<domain>``, the most specific first."""
+    return (f"s3.{region}.{service_domain}", f"s3.{service_domain}", s3_domain)
 
 
 def virtual_host_to_path(request: HttpRequest, base_domain: str) -> HttpRequest:

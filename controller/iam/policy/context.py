@@ -38,6 +38,10 @@ class CallerFacts:
     role_arn: str = ""
     principal_tags: Mapping[str, str] = field(default_factory=dict)
     source_ip: str = ""
+    #: ``aws:SourceVpc`` / ``aws:SourceVpce``: set when the request came from inside a VPC (through the API
+    #: relay of the host's agent), the endpoint only when it came through a VPC endpoint.
+    source_vpc: str = ""
+    source_vpce: str = ""
     secure_transport: bool = False
     now: dt.datetime | None = None
     region: str = ""
@@ -96,7 +100,10 @@ def global_context(facts: CallerFacts) -> dict[str, str | list[str]]:
             del keys["aws:userid"]
     if facts.kind == "user" and facts.name:
         keys["aws:username"] = facts.name
-    optional = {"aws:SourceIp": facts.source_ip, "aws:RequestedRegion": facts.region,
+    # Through a VPC endpoint AWS has no public source address: aws:VpcSourceIp replaces aws:SourceIp.
+    source_ip_key = "aws:VpcSourceIp" if facts.source_vpce else "aws:SourceIp"
+    optional = {source_ip_key: facts.source_ip, "aws:SourceVpc": facts.source_vpc,
+                "aws:SourceVpce": facts.source_vpce, "aws:RequestedRegion": facts.region,
                 "aws:UserAgent": facts.user_agent, "aws:SourceIdentity": facts.source_identity,
                 "aws:PrincipalOrgID": facts.principal_org_id}
     keys.update({key: value for key, value in optional.items() if value})
