@@ -14,6 +14,8 @@ SendSerialConsoleSSHPublicKey answers what AWS answers an account that has not e
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from controller.api import Params, RequestContext
@@ -24,6 +26,7 @@ from controller.ec2.tags import ec2_resource_lookup
 from controller.ec2_instance_connect import keys, records
 from controller.ec2_instance_connect.service import api
 from controller.errors import error
+from controller.protocol import load_service_model
 
 InvalidArgsException = error("InvalidArgsException")
 EC2InstanceNotFoundException = error("EC2InstanceNotFoundException")
@@ -34,8 +37,35 @@ SerialConsoleAccessDisabledException = error("SerialConsoleAccessDisabledExcepti
 api.resource_lookup = ec2_resource_lookup
 
 
+def _pattern(shape: str) -> re.Pattern[str]:
+    return re.compile(load_service_model("ec2-instance-connect").shape_for(shape).metadata["pattern"])
+
+
+#: The members whose model patterns the service checks itself (see controller/protocol/faults.py): the
+#: model's AvailabilityZone pattern fits AWS's zone names only, so the protocol layer checks no pattern.
+PATTERNS = {"InstanceId": ("instanceId", _pattern("InstanceId")),
+            "InstanceOSUser": ("instanceOSUser", _pattern("InstanceOSUser"))}
+
+
+def check_patterns(params: Params) -> None:
+    """Refuse members that break their model pattern, in Coral's words, as AWS does before authorizing."""
+    problems = [f"Value '{params[member]}' at '{path}' failed to satisfy constraint: Member must satisfy regular "
+                f"expression pattern: {pattern.pattern}"
+                for member, (path, pattern) in PATTERNS.items()
+                if isinstance(params.get(member), str) and not pattern.search(params[member])]
+    if problems:
+        count = len(problems)
+        raise InvalidArgsException(f"{count} validation error{'s' if count > 1 else ''} detected: "
+                                   + "; ".join(problems))
+
+
 def instance_resource(ctx: RequestContext, params: Params) -> list[str]:
-    """The instance's ARN, and ``ec2:osuser`` for conditions on the login name."""
+    """The instance's ARN, and ``ec2:osuser`` for conditions on the login name.
+
+    IAM asks this before the handler runs, which is where input checks the protocol layer left to the
+    service (``check_patterns``) must happen: AWS refuses malformed input before it authorizes.
+    """
+    check_patterns(params)
     if "InstanceOSUser" in params:
         ctx.condition_keys["ec2:osuser"] = params["InstanceOSUser"]
     return [ids.INSTANCE.arn(ctx, params.get("InstanceId") or "*")]

@@ -114,3 +114,13 @@ def test_refusals(ic: InstanceCloud, eic: ConnectHarness) -> None:
     assert "stopping" in error.message
     with ic.db.read() as conn:
         assert records.active_keys_for(conn, instance["InstanceId"], utcnow()) == {}
+
+
+def test_patterns_are_checked_in_corals_words_but_not_the_zone() -> None:
+    from controller.ec2_instance_connect.send import InvalidArgsException, check_patterns
+
+    check_patterns({"InstanceId": "i-0123456789abcdef0", "InstanceOSUser": "ec2-user", "AvailabilityZone": "home-1a"})
+    with pytest.raises(InvalidArgsException) as excinfo:
+        check_patterns({"InstanceId": "mi-1", "InstanceOSUser": "a/b"})
+    assert excinfo.value.message.startswith("2 validation errors detected: Value 'mi-1' at 'instanceId' failed")
+    assert "; Value 'a/b' at 'instanceOSUser' failed to satisfy constraint" in excinfo.value.message
