@@ -1,0 +1,347 @@
+"""The Cloudlet API inside VPCs: listeners in the agent's namespaces that relay HTTP to the controller.
+
+SDKs in an instance call AWS's own names (``https://sts.home-1.amazonaws.com``), which resolve to the
+document's ``api.address``. The agent listens there inside the namespace that owns the address (the
+Internet namespace for instances with an EIP or behind a NAT gateway; a VPC endpoint's namespace for
+private subnets), terminates TLS on 443 with the cloud's certificate (fetched from the controller's agent
+API, ``controller/hosts/api_tls.py``) and serves plain HTTP on 80, and carries each request to the
+controller over a kept-alive connection of its own, adding what only it knows: ``X-Cloudlet-Source-Ip``
+(the client's address as the namespace sees it), ``X-Cloudlet-Source-Vpc``, ``X-Cloudlet-Via``
+(``internet`` or the ``vpce-…``) and ``X-Forwarded-Proto``, with the agents' token in
+``X-Cloudlet-Relay-Token`` so the controller believes them (``controller/gateway.py``). Whatever of those
+the client sent is dropped. Bodies stream both ways (S3 objects of any size), in either framing
+(Content-Length or chunked); ``Expect: 100-continue`` is answered here, since the relay reads the body
+only as fast as the controller takes it.
+
+The sockets are opened inside the namespaces (``setns`` on a short-lived thread, as ``imds.py`` does) with
+``IP_FREEBIND``, since the address may be local only in some route tables; the relay's own threads stay
+in the host namespace, from where they reach the controller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import json
+import logging
+import socket
+import ssl
+import tempfile
+import threading
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.network import naming, netns
+from agent.network.model import HostNetwork
+
+log = logging.getLogger("cloudlet.agent.api_relay")
+
+#: Linux's IP_FREEBIND (Python names it only on some builds): bind an address not (yet) local.
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+#: What the relay adds; a client's own copies are removed (``X-Forwarded-Proto`` too, the relay's to say).
+TRUSTED_PREFIX = "x-cloudlet-"
+#: Connection-level headers of one hop, never passed on (RFC 9110 7.6.1), plus what the relay answers itself.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                        "te", "trailer", "upgrade", "expect", "transfer-encoding", "content-length",
+                        "x-forwarded-proto"})
+CHUNK = 256 * 1024
+#: An idle client connection is closed after this long (SDKs reconnect).
+IDLE_TIMEOUT = 120.0
+#: How long the controller may take to answer one request (Lambda invocations run up to 15 minutes).
+UPSTREAM_TIMEOUT = 960.0
+
+
+@dataclass(frozen=True)
+class RelayListener:
+    """One address the relay answers on: ``netns`` holds it; ``via`` is ``internet`` or a ``vpce-…``;
+    ``vpc_id`` is the VPC every client there is in (None when the namespace serves several)."""
+
+    netns: str
+    address: str
+    via: str
+    vpc_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsPair:
+    """The server certificate chain and key, PEM (``controller.hosts.api_tls.TlsMaterial`` on the wire)."""
+
+    certificate_chain: str
+    private_key: str
+
+
+TlsProvider = Callable[[], TlsPair]
+
+
+def internet_listeners(doc: HostNetwork) -> list[RelayListener]:
+    """The listener every host runs when the document offers the API: its address in the Internet
+    namespace (``agent/network/plan.py`` makes it local there), for the Internet way in."""
+    if doc.api is None:
+        return []
+    return [RelayListener(naming.internet_netns(doc.name_prefix), doc.api.address, "internet")]
+
+
+def fetch_tls(controller_url: str, token: str) -> TlsProvider:
+    """A provider that asks the controller's agent API for the material (``GET /_cloudlet/agent/v1/api-tls``)."""
+
+    def fetch() -> TlsPair:
+        request = urllib.request.Request(controller_url.rstrip("/") + "/_cloudlet/agent/v1/api-tls",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the controller's own URL
+            body = json.load(answer)
+        return TlsPair(body["certificate_chain"], body["private_key"])
+
+    return fetch
+
+
+def server_context(pair: TlsPair) -> ssl.SSLContext:
+    """A TLS server context with ``pair`` (ssl loads a chain only from files: a private temporary dir)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    with tempfile.TemporaryDirectory(prefix="cl-api-tls-") as folder:
+        chain, key = Path(folder, "chain.pem"), Path(folder, "key.pem")
+        chain.write_text(pair.certificate_chain)
+        key.touch(mode=0o600)
+        key.write_text(pair.private_key)
+        context.load_cert_chain(chain, key)
+    return context
+
+
+def upstream_headers(headers: list[tuple[str, str]], listener: RelayListener, client_ip: str, token: str,
+                     secure: bool) -> list[tuple[str, str]]:
+    """The request's headers as the controller gets them: the client's end-to-end ones without any it
+    may not claim, then the relay's own (pure)."""
+    kept = [(name, value) for name, value in headers
+            if name.lower() not in HOP_BY_HOP and not name.lower().startswith(TRUSTED_PREFIX)]
+    kept += [("X-Cloudlet-Relay-Token", token), ("X-Cloudlet-Source-Ip", client_ip),
+             ("X-Cloudlet-Via", listener.via), ("X-Forwarded-Proto", "https" if secure else "http")]
+    if listener.vpc_id:
+        kept.append(("X-Cloudlet-Source-Vpc", listener.vpc_id))
+    return kept
+
+
+class ApiRelay:
+    """Listeners converged to a list (``update``), each relaying to ``controller_url`` (http or https)."""
+
+    def __init__(self, controller_url: str, token: str, tls: TlsProvider | None = None,
+                 https_port: int = 443, http_port: int = 80) -> None:
+        self.controller = urlsplit(controller_url)
+        self.token = token
+        self.tls = tls if tls is not None else fetch_tls(controller_url, token)
+        self.ports = {"https": https_port, "http": http_port}
+        self._context: ssl.SSLContext | None = None
+        self._sockets: dict[RelayListener, list[socket.socket]] = {}
+        self._lock = threading.Lock()
+
+    def update(self, listeners: list[RelayListener]) -> None:
+        """Open the listeners that are new, close those that are gone; one that cannot open yet (its
+        namespace not made) is tried again at the next update."""
+        wanted = set(listeners)
+        with self._lock:
+            for gone in set(self._sockets) - wanted:
+                for sock in self._sockets.pop(gone):
+                    _close_listening(sock)
+            for listener in sorted(wanted - set(self._sockets), key=lambda item: (item.netns, item.address)):
+                try:
+                    self._sockets[listener] = self._open(listener)
+                except OSError as exc:
+                    log.warning("API relay on %s in %s not open yet: %s", listener.address, listener.netns, exc)
+
+    def close(self) -> None:
+        self.update([])
+
+    def _open(self, listener: RelayListener) -> list[socket.socket]:
+        context = self._tls_context()
+        opened: list[socket.socket] = []
+        try:
+            for scheme in ("https", "http") if context is not None else ("http",):
+                port = self.ports[scheme]
+                sock = netns.run_inside(listener.netns, lambda port=port: _listen(listener.address, port))
+                opened.append(sock)
+                threading.Thread(target=self._accept, args=(sock, listener, context if scheme == "https" else None),
+                                 name=f"api-relay-{listener.address}-{scheme}", daemon=True).start()
+        except OSError:
+            for sock in opened:
+                _close_listening(sock)
+            raise
+        return opened
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The server context, fetched once; None (plain HTTP only, for now) when the controller cannot say."""
+        if self._context is None:
+            try:
+                self._context = server_context(self.tls())
+            except (OSError, ValueError, KeyError, ssl.SSLError) as exc:
+                log.warning("API relay serves no HTTPS until its certificate can be fetched: %s", exc)
+        return self._context
+
+    def _accept(self, sock: socket.socket, listener: RelayListener, context: ssl.SSLContext | None) -> None:
+        while True:
+            try:
+                conn, address = sock.accept()
+            except OSError:
+                return  # closed by update()
+            threading.Thread(target=self._serve, args=(conn, address, listener, context),
+                             name=f"api-relay-conn-{address[0]}", daemon=True).start()
+
+    def _serve(self, conn: socket.socket, address: tuple[str, int], listener: RelayListener,
+               context: ssl.SSLContext | None) -> None:
+        conn.settimeout(IDLE_TIMEOUT)
+        upstream = self._upstream()
+        try:
+            if context is not None:
+                conn = context.wrap_socket(conn, server_side=True)
+            _Handler(conn, address, _Session(self, listener, upstream, secure=context is not None))
+        except (OSError, ssl.SSLError) as exc:
+            log.debug("API relay connection from %s ended: %s", address[0], exc)
+        finally:
+            upstream.close()
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _upstream(self) -> http.client.HTTPConnection:
+        host, port = self.controller.hostname or "127.0.0.1", self.controller.port
+        if self.controller.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=UPSTREAM_TIMEOUT)
+        return http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT)
+
+
+@dataclass
+class _Session:
+    """One client connection's facts, and its own kept-alive connection to the controller."""
+
+    relay: ApiRelay
+    listener: RelayListener
+    upstream: http.client.HTTPConnection
+    secure: bool
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """One client connection: HTTP/1.1 requests relayed one after the other (keep-alive)."""
+
+    protocol_version = "HTTP/1.1"
+    session: _Session
+
+    def __init__(self, conn: socket.socket, address: tuple[str, int], session: _Session) -> None:
+        self.session = session
+        super().__init__(conn, address, None)  # type: ignore[arg-type]  # no socketserver behind it
+
+    def _relay(self) -> None:
+        session = self.session
+        headers = upstream_headers(list(self.headers.items()), session.listener, self.client_address[0],
+                                   session.relay.token, session.secure)
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        length = int(self.headers.get("Content-Length") or 0) if not chunked else None
+        upstream = session.upstream
+        try:
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
+                upstream.putheader(name, value)
+            if chunked:
+                upstream.putheader("Transfer-Encoding", "chunked")
+            elif length or self.command in ("PUT", "POST", "PATCH"):
+                upstream.putheader("Content-Length", str(length or 0))
+            upstream.endheaders()
+            if chunked:
+                self._copy_chunked()
+            elif length:
+                self._copy_exactly(length)
+            response = upstream.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            upstream.close()
+            log.warning("API relay: the controller did not answer %s %s: %s", self.command, self.path[:80], exc)
+            self.send_error(502, "The Cloudlet controller is unreachable")
+            self.close_connection = True
+            return
+        self._answer(response)
+
+    def _copy_exactly(self, length: int) -> None:
+        left = length
+        while left:
+            data = self.rfile.read(min(CHUNK, left))
+            if not data:
+                raise ConnectionError("the client's body ended early")
+            self.session.upstream.send(data)
+            left -= len(data)
+
+    def _copy_chunked(self) -> None:
+        """Pass a chunked body on chunk by chunk (extensions dropped, trailers kept)."""
+        send = self.session.upstream.send
+        while True:
+            size_line = self.rfile.readline(1024)
+            if not size_line:
+                raise ConnectionError("the client's chunked body ended early")
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                trailer = b""
+                while (line := self.rfile.readline(8192)) not in (b"\r\n", b"\n", b""):
+                    trailer += line
+                send(b"0\r\n" + trailer + b"\r\n")
+                return
+            send(f"{size:x}\r\n".encode())
+            left = size
+            while left:
+                data = self.rfile.read(min(CHUNK, left))
+                if not data:
+                    raise ConnectionError("the client's chunked body ended early")
+                send(data)
+                left -= len(data)
+            self.rfile.readline(8)  # the CRLF after the chunk's data
+            send(b"\r\n")
+
+    def _answer(self, response: http.client.HTTPResponse) -> None:
+        """Send the controller's answer: its length as given, else chunked (http.client unchunks)."""
+        length = response.getheader("Content-Length")
+        bodiless = self.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in HOP_BY_HOP or (name.lower() == "content-length" and length is not None):
+                self.send_header(name, value)
+        chunked = length is None and not bodiless
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        if response.will_close:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        self.end_headers()
+        while not bodiless:
+            data = response.read1(CHUNK) if chunked else response.read(CHUNK)
+            if not data:
+                break
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        response.close()
+        self.wfile.flush()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _relay  # noqa: N815 - http.server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        log.debug("%s %s", self.client_address[0], format % args)
+
+
+def _listen(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP,
+                        IP_FREEBIND if family == socket.AF_INET else 78, 1)  # 78: IPV6_FREEBIND
+        sock.bind((address, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _close_listening(sock: socket.socket) -> None:
+    """Stop a listener: shutdown wakes its accept() (close alone does not on Linux)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()

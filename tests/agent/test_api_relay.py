@@ -1,0 +1,161 @@
+"""The API relay in a real namespace: TLS with the cloud's certificate, plain HTTP, bodies streamed both
+ways in either framing, Expect: 100-continue, keep-alive, and the trusted headers (a client's forged ones
+dropped). The controller is a stand-in that echoes what it got; curl is the client, run in the namespace."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.network import netns
+from agent.network.api_relay import ApiRelay, RelayListener, TlsPair
+from controller.hosts import api_tls
+from tests.prerequisites import missing_root, require
+
+require(missing_root(), "network namespace tests")
+pytestmark = pytest.mark.root
+
+ADDRESS = "203.0.113.2"
+BIG = 5 * 1024 * 1024 + 17
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every request with what arrived: headers, body length and digest; GET /big streams BIG bytes."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _any(self) -> None:
+        if self.path.startswith("/big"):
+            self.send_response(200)
+            chunked = "chunked" in self.path
+            self.send_header("Transfer-Encoding" if chunked else "Content-Length", "chunked" if chunked else str(BIG))
+            self.end_headers()
+            block, left = b"x" * 65536, BIG
+            while left:
+                piece = block[:min(left, len(block))]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                left -= len(piece)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+            return
+        body = self._body()
+        answer = json.dumps({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+                             "length": len(body), "sha256": hashlib.sha256(body).hexdigest()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer)
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            data = b""
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            return data
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any  # noqa: N815
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def relay_lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    ns = f"cl-t-relay-{uuid.uuid4().hex[:5]}"
+    netns.create(ns)
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    material = api_tls.material(tmp_path, "home-1", "amazonaws.com")
+    (tmp_path / "ca.pem").write_text(material.ca)
+    relay = ApiRelay(f"http://127.0.0.1:{upstream.server_port}", "agents-token",
+                     tls=lambda: TlsPair(material.certificate_chain, material.private_key))
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        # Bound before the address exists (IP_FREEBIND), as when the dataplane has not put it there yet.
+        relay.update([RelayListener(ns, ADDRESS, "internet", "vpc-1")])
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{ADDRESS}/32", "dev", "lo"], check=True)
+        yield {"ns": ns, "relay": relay, "ca": tmp_path / "ca.pem", "tmp": tmp_path}
+    finally:
+        relay.close()
+        upstream.shutdown()
+        upstream.server_close()
+        netns.remove(ns)
+
+
+def curl(lab: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", lab["ns"], "curl", "-sS", "--max-time", "20",
+                           "--resolve", f"photos.s3.home-1.amazonaws.com:443:{ADDRESS}",
+                           "--resolve", f"sts.home-1.amazonaws.com:443:{ADDRESS}",
+                           "--resolve", f"evil.example.com:443:{ADDRESS}", "--cacert", str(lab["ca"]), *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_https_relays_with_trusted_headers_and_drops_forged_ones(relay_lab: dict[str, Any]) -> None:
+    done = curl(relay_lab, "-H", "X-Cloudlet-Source-Ip: 1.2.3.4", "-H", "X-Cloudlet-Relay-Token: mine",
+                "-H", "X-Forwarded-Proto: http", "https://sts.home-1.amazonaws.com/?Action=GetCallerIdentity")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    headers = {k.lower(): v for k, v in seen["headers"].items()}
+    assert seen["path"] == "/?Action=GetCallerIdentity"
+    assert headers["host"] == "sts.home-1.amazonaws.com"
+    assert headers["x-cloudlet-relay-token"] == "agents-token"
+    assert headers["x-cloudlet-source-ip"] == ADDRESS  # curl's own address in the namespace
+    assert headers["x-cloudlet-source-vpc"] == "vpc-1" and headers["x-cloudlet-via"] == "internet"
+    assert headers["x-forwarded-proto"] == "https"
+    assert sum(k.lower() == "x-cloudlet-source-ip" for k in seen["headers"]) == 1
+
+
+def test_the_certificate_names_only_the_service_names(relay_lab: dict[str, Any]) -> None:
+    done = curl(relay_lab, "https://evil.example.com/")
+    assert done.returncode == 60, done.stderr  # curl: peer certificate cannot be authenticated
+
+
+def test_plain_http_on_80(relay_lab: dict[str, Any]) -> None:
+    done = curl(relay_lab, "-H", "Host: sqs.home-1.amazonaws.com", f"http://{ADDRESS}/queue")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["headers"]["X-Forwarded-Proto"] == "http"
+
+
+def test_bodies_stream_both_ways_in_either_framing_with_keep_alive(relay_lab: dict[str, Any]) -> None:
+    payload = relay_lab["tmp"] / "payload"
+    payload.write_bytes(bytes(range(256)) * (BIG // 256) + b"tail")
+    digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+    url = "https://photos.s3.home-1.amazonaws.com/key"
+    # A large PUT: curl sends Expect: 100-continue and waits for the relay's 100 before the body.
+    done = curl(relay_lab, "-v", "-T", str(payload), url)
+    assert done.returncode == 0, done.stderr
+    assert "Expect: 100-continue" in done.stderr and "HTTP/1.1 100 Continue" in done.stderr
+    seen = json.loads(done.stdout)
+    assert (seen["method"], seen["length"], seen["sha256"]) == ("PUT", payload.stat().st_size, digest)
+    chunked = curl(relay_lab, "-T", str(payload), "-H", "Transfer-Encoding: chunked", url)
+    assert json.loads(chunked.stdout)["sha256"] == digest, chunked.stderr
+    # Two downloads on one connection (curl reuses it), one of each framing, bodies intact.
+    out_a, out_b = relay_lab["tmp"] / "a", relay_lab["tmp"] / "b"
+    done = curl(relay_lab, "-v", "-o", str(out_a), f"{url.rsplit('/', 1)[0]}/big",
+                "-o", str(out_b), f"{url.rsplit('/', 1)[0]}/big-chunked")
+    assert done.returncode == 0, done.stderr
+    assert "Re-using existing connection" in done.stderr or "Reusing existing" in done.stderr
+    assert out_a.stat().st_size == BIG and out_b.stat().st_size == BIG
+    head = curl(relay_lab, "-I", f"{url.rsplit('/', 1)[0]}/small")
+    assert head.returncode == 0 and "200" in head.stdout.splitlines()[0], head.stderr
+
+
+def test_update_closes_listeners_that_are_gone(relay_lab: dict[str, Any]) -> None:
+    relay_lab["relay"].update([])
+    done = curl(relay_lab, "--connect-timeout", "2", "https://sts.home-1.amazonaws.com/")
+    assert done.returncode == 7, done.stderr  # connection refused: nothing listens any more
