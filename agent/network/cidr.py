@@ -12,6 +12,7 @@ them into AWS's error codes in ``controller/ec2/cidrs.py``, the agent lists them
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -243,22 +244,77 @@ def free_block(pool: str, prefixlen: int, used: Collection[str]) -> str | None:
     return None
 
 
-def public_addresses(pool: str) -> Iterator[str]:
-    """The public IPv4 pool's hand-out order: every host address but the first.
+def pool_parts(pool: str) -> tuple[tuple[int, int], ...]:
+    """A public pool's inclusive address ranges, in the order written: ``A-B`` ranges or CIDRs (a CIDR counts
+    its host addresses: no network or broadcast address), comma-separated. CidrError when malformed."""
+    return _pool_parts(pool)
 
-    The first host address of the pool is left to the uplink (the lab Internet's router for the pool),
-    so an Elastic IP never collides with the gateway it is routed through.
+
+@functools.lru_cache(maxsize=64)
+def _pool_parts(pool: str) -> tuple[tuple[int, int], ...]:
+    parts: list[tuple[int, int]] = []
+    for text in (part.strip() for part in pool.split(",")):
+        if "-" in text:
+            low, _, high = text.partition("-")
+            first, last = ipv4_address(low.strip()), ipv4_address(high.strip())
+            if last < first:
+                raise CidrError(f"pool range {text!r} ends before it starts")
+            parts.append((int(first), int(last)))
+        elif "/" in text:
+            net = ipv4_network(text)
+            hosts = list(net.hosts()) if net.num_addresses <= 2 else None
+            parts.append((int(hosts[0]), int(hosts[-1])) if hosts else
+                         (int(net.network_address) + 1, int(net.broadcast_address) - 1))
+        else:
+            raise CidrError(f"pool part {text!r} is neither a range A-B nor a CIDR")
+    return tuple(parts)
+
+
+def pool_first(pool: str) -> str:
+    """The pool's very first address: the uplink's own (lab router, bridge-mode address), never handed out."""
+    return str(ipaddress.IPv4Address(pool_parts(pool)[0][0]))
+
+
+def pool_networks(pool: str) -> list[str]:
+    """The pool as CIDR blocks, for overlap checks (a CIDR part as written, a range as its smallest cover)."""
+    pool_parts(pool)  # refuse a malformed pool first
+    blocks: list[str] = []
+    for text in (part.strip() for part in pool.split(",")):
+        if "/" in text:
+            blocks.append(str(ipv4_network(text)))
+            continue
+        low, _, high = text.partition("-")
+        blocks += [str(net) for net in ipaddress.summarize_address_range(ipv4_address(low.strip()),
+                                                                          ipv4_address(high.strip()))]
+    return blocks
+
+
+def public_addresses(pool: str) -> Iterator[str]:
+    """The public IPv4 pool's hand-out order: every address of the pool but its very first.
+
+    ``pool`` is a CIDR (every host address counts: ``198.51.100.0/24`` hands out .2 to .254) or comma-separated
+    ranges ``A-B`` and CIDRs (``192.168.1.200-192.168.1.220``). The first address is left to the uplink (the lab
+    Internet's router, or the Internet namespace's own LAN address in bridge mode), so an Elastic IP never
+    collides with the gateway it is routed through. An address listed twice is handed out once.
     """
-    hosts = ipaddress.IPv4Network(pool).hosts()
-    next(hosts, None)
-    return (str(host) for host in hosts)
+    seen: set[int] = set()
+    first = True
+    for low, high in pool_parts(pool):
+        for value in range(low, high + 1):
+            if first:
+                first = False
+                seen.add(value)
+                continue
+            if value not in seen:
+                seen.add(value)
+                yield str(ipaddress.IPv4Address(value))
 
 
 def in_pool(pool: str, ip: str) -> bool:
-    """True when ``ip`` is one :func:`public_addresses` may hand out."""
+    """True when ``ip`` is one :func:`public_addresses` may hand out (False for a malformed address)."""
     try:
-        parsed = ipv4_address(ip)
+        value = int(ipv4_address(ip))
     except CidrError:
         return False
-    net = ipaddress.IPv4Network(pool)
-    return net.network_address + 1 < parsed < net.broadcast_address
+    parts = pool_parts(pool)
+    return value != parts[0][0] and any(low <= value <= high for low, high in parts)

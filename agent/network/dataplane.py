@@ -23,10 +23,11 @@ from typing import Protocol
 
 from pyroute2 import IPRoute
 
-from agent.network import links, naming, netns
+from agent.network import links, naming, netns, uplink
 from agent.network.dhcp import DhcpConfig
 from agent.network.model import HostNetwork
 from agent.network.plan import HostPlan, NamespacePlan, plan_host
+from agent.network.uplink import HostUplink
 from agent.network.validate import check
 
 log = logging.getLogger("cloudlet.agent.network")
@@ -54,12 +55,15 @@ class Dataplane:
     """One per agent. ``apply`` converges, ``teardown`` removes everything under a name prefix.
 
     ``metadata`` (optional) is told which namespaces exist and who is who after every apply; see
-    ``agent.network.imds.MetadataService``.
+    ``agent.network.imds.MetadataService``. ``uplink`` is the host's uplink choice (``agent.network.uplink``):
+    in nat/bridge mode the apply also converges the host namespace's leg, and teardown removes it.
     """
 
-    def __init__(self, run_dir: str = DEFAULT_RUN_DIR, metadata: MetadataSink | None = None) -> None:
+    def __init__(self, run_dir: str = DEFAULT_RUN_DIR, metadata: MetadataSink | None = None,
+                 uplink: HostUplink | None = None) -> None:
         self.run_dir = run_dir
         self.metadata = metadata
+        self.uplink = uplink or HostUplink()
         self._loaded: dict[str, str] = {}
         self._netlink_fingerprint: str | None = None
 
@@ -67,8 +71,12 @@ class Dataplane:
 
     def plan(self, doc: HostNetwork) -> HostPlan:
         """The pure plan of ``doc`` after validation (DocumentError lists every problem)."""
-        check(doc, host_networks())
-        return plan_host(doc, self.run_dir)
+        check(doc, host_networks(self.uplink.host_netns))
+        if self.uplink.mode != "lab" and not doc.uplink.lan_pool:
+            log.warning("uplink %s asked for, but the cloud's public pool %s is the lab's: the host is left alone",
+                        self.uplink.mode, doc.uplink.public_pool)
+        host_side = uplink.plan_uplink(doc, self.uplink, uplink.discover(self.uplink))
+        return plan_host(doc, self.run_dir, host_side)
 
     def apply(self, doc: HostNetwork, full: bool = False) -> ApplyReport:
         """Converge the host to ``doc``. The netlink pass (links, addresses, rules, routes) runs when the
@@ -89,6 +97,9 @@ class Dataplane:
             self._converge_netlink(plan, report)
             # A pending port (a tap compute has not made yet) must be looked for again next time.
             self._netlink_fingerprint = None if report.pending else fingerprint
+        if plan.uplink is None and uplink.load_state(self.run_dir) is not None:
+            log.info("removing the host's uplink leg: %s",
+                     ", ".join(uplink.remove_host(self.run_dir, uplink.load_state(self.run_dir))) or "nothing left")
         for ns in plan.namespaces:
             if ns.ruleset is not None and self._loaded.get(ns.name) != ns.ruleset:
                 netns.load_ruleset(ns.name, ns.ruleset)
@@ -118,6 +129,8 @@ class Dataplane:
 
         try:
             link_report = links.LinkReport()
+            if plan.uplink is not None:  # before the Internet namespace's pass, which configures its far end
+                uplink.ensure_link(plan.uplink, plan.namespaces[0].name, handle, link_report)
             for ns in plan.namespaces:
                 links.create_links(ns, handle, plan.underlay_netns,
                                    (plan.underlay_ip, plan.underlay_port) if plan.underlay_ip else None, link_report)
@@ -126,6 +139,8 @@ class Dataplane:
                 links.configure_links(ns, handle)
             for ns in plan.namespaces:
                 links.configure_forwarding(ns, handle)
+            if plan.uplink is not None:
+                uplink.apply_host(self.run_dir, plan.uplink, handle)
         finally:
             for ipr in handles.values():
                 ipr.close()
@@ -134,8 +149,9 @@ class Dataplane:
         report.netlink_converged = True
 
     def teardown(self, name_prefix: str = "cl-") -> list[str]:
-        """Remove every namespace this prefix's agent made (and its dnsmasq); returns their names."""
-        removed = []
+        """Remove the host's uplink leg (veth, routes, proxy entries, nft table, ``ip_forward`` as it was) and
+        every namespace this prefix's agent made (and its dnsmasq); returns what was removed."""
+        removed = uplink.remove_host(self.run_dir, uplink.load_state(self.run_dir))
         for name in netns.list_names():
             if naming.is_managed_netns(name_prefix, name):
                 self._remove_namespace(name)
@@ -190,13 +206,14 @@ class MetadataSink(Protocol):
 
 def netlink_fingerprint(plan: HostPlan) -> str:
     """Everything of the plan that netlink realises (not rulesets, not DHCP files), as one comparable text."""
-    return repr([(ns.name, ns.links, ns.routes, ns.rules, ns.neighbours, ns.fdb, ns.sysctls, ns.open_bridges)
-                 for ns in plan.namespaces] + [plan.underlay_netns, plan.underlay_ip, plan.underlay_port])
+    return repr([(ns.name, ns.links, ns.routes, ns.rules, ns.neighbours, ns.fdb, ns.proxies, ns.sysctls,
+                  ns.open_bridges) for ns in plan.namespaces]
+                + [plan.underlay_netns, plan.underlay_ip, plan.underlay_port, plan.uplink])
 
 
-def host_networks() -> list[str]:
+def host_networks(host_netns: str | None = None) -> list[str]:
     """The host namespace's own IPv4 networks: the lab uplink must never overlap them."""
-    with IPRoute() as ipr:
+    with IPRoute(netns=host_netns) if host_netns else IPRoute() as ipr:
         return sorted({str(ipaddress.ip_interface(f"{msg.get('address')}/{msg['prefixlen']}").network)
                        for msg in ipr.get_addr(family=socket.AF_INET) if msg["scope"] == 0})
 

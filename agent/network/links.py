@@ -6,8 +6,10 @@ repeated apply is a handful of dumps and no writes, and an interrupted one is fi
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +18,14 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.network import cidr, netns
-from agent.network.plan import FdbEntry, Link, NamespacePlan, Rule
+from agent.network.plan import FdbEntry, Link, NamespacePlan, Proxy, Rule
 from agent.network.routes import KernelRoute
 
 log = logging.getLogger("cloudlet.agent.network")
 
 IFF_UP = 1
 NUD_PERMANENT = 0x80
+NTF_PROXY = 0x08
 RTN_TYPES = {"unicast": 1, "blackhole": 6, "unreachable": 7}
 FR_ACT_TO_TBL, FR_ACT_UNREACHABLE = 1, 7
 RTNH_F_ONLINK = 4
@@ -63,7 +66,7 @@ def create_links(plan: NamespacePlan, handle: Handle, underlay_netns: str | None
     existing = _links(ipr)
     for link in plan.links:
         if link.kind == "veth":
-            _ensure_veth(plan.name, link, existing, handle, report)
+            ensure_veth(plan.name, link, existing, handle, report)
         elif link.kind == "bridge" and link.name not in existing:
             # No multicast snooping: a port that joined before its MLD report was seen would miss IPv6 ND.
             ipr.link("add", ifname=link.name, kind="bridge", address=link.mac, br_stp_state=0, br_forward_delay=0,
@@ -80,7 +83,7 @@ def create_links(plan: NamespacePlan, handle: Handle, underlay_netns: str | None
             report.created.append(f"{plan.name}/{link.name}")
 
 
-def _ensure_veth(ns: str, link: Link, existing: dict[str, Any], handle: Handle, report: LinkReport) -> None:
+def ensure_veth(ns: str | None, link: Link, existing: dict[str, Any], handle: Handle, report: LinkReport) -> None:
     """A veth whose far end must sit, under its own name, in ``peer_netns``; a half-pair is rebuilt."""
     assert link.peer and link.peer_netns
     if not netns.exists(link.peer_netns):
@@ -134,8 +137,31 @@ def configure_forwarding(plan: NamespacePlan, handle: Handle) -> None:
         if index is not None:
             ipr.neigh("replace", dst=neighbour.ip, lladdr=neighbour.mac, ifindex=index, state=NUD_PERMANENT)
     _converge_fdb(ipr, plan.fdb)
+    if plan.proxies or plan.kind == "internet":  # only the Internet namespace ever holds proxy entries
+        converge_proxies(ipr, plan.name, plan.proxies, lambda proxy: True)
     _converge_rules(ipr, plan.rules)
     _converge_routes(ipr, plan.routes, {link.name for link in plan.links})
+
+
+def proxies(ns: str | None) -> list[Proxy]:
+    """The IPv4 proxy neighbour entries of a namespace (None: the agent's own). Read with ``ip -j``: pyroute2
+    0.9.7 cannot ask the kernel for the proxy table (its dump request never carries NTF_PROXY)."""
+    argv = ["ip", *(["-n", ns] if ns else []), "-4", "-j", "neigh", "show", "proxy"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return [Proxy(entry["dev"], entry["dst"]) for entry in json.loads(out or "[]") if "dev" in entry]
+
+
+def converge_proxies(ipr: IPRoute, ns: str | None, wanted: list[Proxy], owned: Callable[[Proxy], bool]) -> None:
+    """Add the wanted proxy entries and remove the ``owned`` ones the plan no longer names (others are the
+    host's own and stay)."""
+    current = set(proxies(ns))
+    indexes = {msg.get("ifname"): msg["index"] for msg in ipr.get_links()}
+    for proxy in set(wanted) - current:
+        if proxy.device in indexes:
+            ipr.neigh("replace", dst=proxy.ip, ifindex=indexes[proxy.device], flags=NTF_PROXY)
+    for proxy in current - set(wanted):
+        if owned(proxy) and proxy.device in indexes:
+            ipr.neigh("del", dst=proxy.ip, ifindex=indexes[proxy.device], flags=NTF_PROXY)
 
 
 def _set_attributes(ipr: IPRoute, link: Link, existing: dict[str, Any]) -> None:

@@ -14,11 +14,15 @@ and the same next hop can be reused on every link.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agent.network import cidr, naming, nft
 from agent.network.dhcp import DhcpConfig, dnsmasq_config, vpc_mtu
 from agent.network.model import HostNetwork, NatGateway, Vpc
 from agent.network.routes import KernelRoute, subnet_routes
+
+if TYPE_CHECKING:
+    from agent.network.uplink import UplinkPlan
 
 MAIN_TABLE = 254
 RULE_LOOKUP_PRIORITY = 1000
@@ -68,6 +72,14 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class Proxy:
+    """``ip neigh add proxy IP dev DEVICE``: answer ARP for ``ip`` on ``device`` (forwarding must be on)."""
+
+    device: str
+    ip: str
+
+
+@dataclass(frozen=True)
 class FdbEntry:
     """A VXLAN forwarding entry: frames for ``mac`` go to the host ``vtep`` (all zeros: flood list)."""
 
@@ -86,6 +98,7 @@ class NamespacePlan:
     rules: list[Rule] = field(default_factory=list)
     neighbours: list[Neighbour] = field(default_factory=list)
     fdb: list[FdbEntry] = field(default_factory=list)
+    proxies: list[Proxy] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     ruleset: str | None = None
     dhcp: DhcpConfig | None = None
@@ -99,6 +112,8 @@ class HostPlan:
     underlay_netns: str | None = None
     underlay_ip: str | None = None
     underlay_port: int = 4789
+    #: The host namespace's side of a nat/bridge uplink (None: lab, the host is left alone).
+    uplink: UplinkPlan | None = None
 
     def namespace(self, name: str) -> NamespacePlan:
         for plan in self.namespaces:
@@ -107,32 +122,44 @@ class HostPlan:
         raise KeyError(name)
 
 
-def plan_host(doc: HostNetwork, run_dir: str) -> HostPlan:
-    """Every namespace of the document, in configuration order."""
-    internet = _internet_plan(doc)
+def plan_host(doc: HostNetwork, run_dir: str, uplink: UplinkPlan | None = None) -> HostPlan:
+    """Every namespace of the document, in configuration order. ``uplink`` (nat/bridge modes) adds the
+    Internet namespace's leg towards the user's LAN; None is the sealed lab."""
+    internet = _internet_plan(doc, uplink)
     routers = [_router_plan(doc, vpc, f"{run_dir}/{naming.router_netns(doc.name_prefix, vpc.id)}")
                for vpc in doc.vpcs]
     nats = [_nat_plan(doc, vpc, nat) for vpc in doc.vpcs for nat in vpc.nat_gateways if nat.local]
     underlay = doc.underlay
     return HostPlan([internet, *routers, *nats], underlay.netns if underlay else None,
-                    underlay.local_ip if underlay else None, underlay.port if underlay else 4789)
+                    underlay.local_ip if underlay else None, underlay.port if underlay else 4789, uplink)
 
 
 def has_uplink(vpc: Vpc) -> bool:
     return bool(vpc.internet_gateway_id or vpc.egress_only_gateway_id)
 
 
-def _internet_plan(doc: HostNetwork) -> NamespacePlan:
+def _internet_plan(doc: HostNetwork, host: UplinkPlan | None) -> NamespacePlan:
+    """The Internet namespace: the lab segment and every VPC's IGW veth in every mode; in nat/bridge mode
+    also the ``lan`` leg (made by ``agent.network.uplink``) with its address, routes and proxy entries."""
     uplink = doc.uplink
-    if uplink.mode != "lab":
-        raise ValueError(f"uplink mode {uplink.mode!r} is not supported (only the isolated 'lab' uplink)")
     world = cidr.network(uplink.internet_cidr)
     world6 = cidr.network(uplink.internet_ipv6_cidr)
     plan = NamespacePlan(naming.internet_netns(doc.name_prefix), "internet", open_bridges=(naming.INTERNET_BRIDGE,),
                          sysctls={
         "net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
-        "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
-    plan.links += [Link("lo", "loopback"), Link(naming.INTERNET_BRIDGE, "bridge", mac=naming.mac_for("internet"),
+        "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"},
+                         ruleset=host.internet_ruleset if host else None)
+    if host is not None:
+        plan.links.append(Link(host.internet_link, "peer", mac=host.internet_mac, addresses=host.internet_addresses))
+        plan.routes += host.internet_routes
+        plan.neighbours += host.internet_neighbours
+        plan.proxies += host.internet_proxies
+        plan.sysctls.update(host.internet_sysctls)
+    # The Cloudlet API's relay address (agent/network/api_relay.py listens there): local, so VPCs reach it
+    # through their IGW or NAT gateway the way they reach the Internet.
+    api = (f"{doc.api.address}/32",) if doc.api else ()
+    plan.links += [Link("lo", "loopback", addresses=api),
+                   Link(naming.INTERNET_BRIDGE, "bridge", mac=naming.mac_for("internet"),
                                                 addresses=(f"{world.network_address + 1}/{world.prefixlen}",
                                                            f"{world6.network_address + 1}/{world6.prefixlen}"))]
     for vpc in doc.vpcs:
@@ -154,7 +181,9 @@ def _internet_plan(doc: HostNetwork) -> NamespacePlan:
 def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
     plan = NamespacePlan(naming.router_netns(doc.name_prefix, vpc.id), "router", vpc.id,
                          sysctls=dict(ROUTER_SYSCTLS), ruleset=nft.router_ruleset(doc, vpc))
-    plan.links.append(Link("lo", "loopback", addresses=(f"{naming.METADATA_V4}/32",) if vpc.metadata else ()))
+    resolver = tuple(f"{address}/32" for address in vpc.dns.addresses) if vpc.dns else ()
+    plan.links.append(Link("lo", "loopback", addresses=((f"{naming.METADATA_V4}/32",) if vpc.metadata else ())
+                           + resolver))
     tables = naming.subnet_tables([subnet.id for subnet in vpc.subnets])
     spans_hosts = doc.underlay is not None
     for subnet in vpc.subnets:
@@ -209,7 +238,7 @@ def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
                                peer_netns=naming.router_netns(doc.name_prefix, peering.peer_vpc_id) if owner else None,
                                peer_mac=far_mac if owner else None))
         plan.neighbours += [Neighbour(link, naming.P2P_FAR_V4, far_mac), Neighbour(link, naming.P2P_FAR_V6, far_mac)]
-    plan.dhcp = dnsmasq_config(vpc, run_dir) if vpc.subnets else None
+    plan.dhcp = dnsmasq_config(vpc, run_dir, doc.api, forward=doc.uplink.mode != "lab") if vpc.subnets else None
     mtu = vpc_mtu(vpc)
     if mtu != 1500:
         plan.links = [link if link.kind != "bridge" else _with_mtu(link, mtu) for link in plan.links]

@@ -2,8 +2,8 @@
 
 The controller validates API calls with AWS's errors; this is the agent's own guard: a document that breaks
 an invariant the dataplane relies on (an address outside its subnet, a reserved address handed out, a
-peering whose other side is missing, a lab uplink overlapping the host's real network) is refused whole,
-with every problem listed, instead of half-applied.
+peering whose other side is missing, a lab uplink overlapping the host's real network, an EIP outside the
+public pool) is refused whole, with every problem listed, instead of half-applied.
 """
 
 from __future__ import annotations
@@ -28,17 +28,31 @@ class DocumentError(ValueError):
 
 def problems(doc: HostNetwork, host_networks: Iterable[str] = ()) -> list[str]:
     """Every inconsistency of ``doc``; ``host_networks`` are the host's own networks the lab must avoid."""
-    found: list[str] = []
-    for label, block in (("public pool", doc.uplink.public_pool), ("Internet", doc.uplink.internet_cidr)):
-        for own in host_networks:
-            if cidr.overlaps(block, own):
-                found.append(f"lab uplink {label} {block} overlaps the host's network {own}")
+    found = _uplink_problems(doc, list(host_networks))
     vpc_ids = {vpc.id for vpc in doc.vpcs}
     if len(vpc_ids) != len(doc.vpcs):
         found.append("duplicate VPC ids")
     ports: set[str] = set()
     for vpc in doc.vpcs:
         found += [f"{vpc.id}: {problem}" for problem in _vpc_problems(doc, vpc, ports)]
+    return found
+
+
+def _uplink_problems(doc: HostNetwork, host_networks: list[str]) -> list[str]:
+    """The lab segment must stay off the host's networks in every mode; the pool too in lab mode (in nat and
+    bridge modes it is made of the LAN's addresses on purpose, but must stay off the lab segment)."""
+    uplink = doc.uplink
+    try:
+        pool = cidr.pool_networks(uplink.public_pool)
+    except cidr.CidrError as exc:
+        return [f"public pool: {exc}"]
+    blocks = [("Internet", uplink.internet_cidr)] + ([("public pool", block) for block in pool]
+                                                     if uplink.mode == "lab" else [])
+    found = [f"lab uplink {label} {block} overlaps the host's network {own}"
+             for label, block in blocks for own in host_networks if cidr.overlaps(block, own)]
+    if uplink.mode != "lab":
+        found += [f"{uplink.mode} uplink public pool {block} overlaps the lab Internet {uplink.internet_cidr}"
+                  for block in pool if cidr.overlaps(block, uplink.internet_cidr)]
     return found
 
 
@@ -118,8 +132,9 @@ def _vpc_problems(doc: HostNetwork, vpc: Vpc, ports: set[str]) -> list[str]:
         if subnet is None or not cidr.is_assignable(subnet.cidr, nat.private_ip):
             found.append(f"NAT gateway {nat.id}: {nat.private_ip} is not assignable in subnet {nat.subnet_id}")
     for eip in vpc.elastic_ips:
-        if not cidr.contains(doc.uplink.public_pool, eip.public_ip):
-            found.append(f"EIP {eip.public_ip} is outside the public pool {doc.uplink.public_pool}")
+        if not _in_pool(doc.uplink.public_pool, eip.public_ip):
+            found.append(f"EIP {eip.public_ip} is outside the public pool {doc.uplink.public_pool} "
+                         "or is its first address (the uplink's own)")
         if not any(cidr.contains(block, eip.private_ip) for block in vpc.cidrs):
             found.append(f"EIP {eip.public_ip}: {eip.private_ip} is outside the VPC")
     doc_vpcs = {other.id: other for other in doc.vpcs}
@@ -130,3 +145,11 @@ def _vpc_problems(doc: HostNetwork, vpc: Vpc, ports: set[str]) -> list[str]:
         if any(cidr.overlaps(own, theirs) for own in vpc.cidrs for theirs in peering.peer_cidrs):
             found.append(f"peering {peering.id}: CIDRs overlap")
     return found
+
+
+def _in_pool(pool: str, ip: str) -> bool:
+    """``cidr.in_pool``, False for a malformed pool (reported once by ``_uplink_problems``)."""
+    try:
+        return cidr.in_pool(pool, ip)
+    except cidr.CidrError:
+        return False
