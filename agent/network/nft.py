@@ -20,7 +20,8 @@ The VPC router namespace holds, in the order a forwarded packet meets them:
     to the ENI's egress chain and from destination address to its ingress chain (ENIs with the same
     groups share that chain); it jumps to each group's chain and drops what none of them accepts. Referenced groups and prefix lists are named
     sets. ``ct state established,related accept`` comes first, so return traffic needs no rule.
-  - ``router`` (input): DHCP, DNS, metadata and ICMP to the implicit router from the subnets; nothing else.
+  - ``router`` (input): DHCP, metadata and ICMP to the implicit router from the subnets, DNS to the VPC
+    resolver's addresses when ``enableDnsSupport`` is on; nothing else.
 """
 
 from __future__ import annotations
@@ -307,9 +308,13 @@ def router_ruleset(doc: HostNetwork, vpc: Vpc) -> str:
               "\t\tct state established,related accept", '\t\tiifname "lo" accept',
               f"\t\ticmpv6 type {{ {ND_TYPES} }} accept"]
     if bridges:
-        lines += [f"\t\tiifname {names(bridges)} udp dport {{ 53, 67, 547 }} accept",
-                  f"\t\tiifname {names(bridges)} tcp dport 53 accept",
-                  f"\t\tiifname {names(bridges)} ip daddr {naming.METADATA_V4} tcp dport 80 accept",
+        lines.append(f"\t\tiifname {names(bridges)} udp dport {{ 67, 547 }} accept")
+        if vpc.dns is not None:
+            # The resolver answers only at its own addresses (dnsmasq also binds the subnet routers').
+            resolver = f"ip daddr {{ {', '.join(vpc.dns.addresses)} }}"
+            lines += [f"\t\tiifname {names(bridges)} {resolver} udp dport 53 accept",
+                      f"\t\tiifname {names(bridges)} {resolver} tcp dport 53 accept"]
+        lines += [f"\t\tiifname {names(bridges)} ip daddr {naming.METADATA_V4} tcp dport 80 accept",
                   f"\t\tiifname {names(bridges)} icmp type echo-request accept",
                   f"\t\tiifname {names(bridges)} icmpv6 type echo-request accept"]
     lines += ["\t}", "}"]

@@ -56,14 +56,15 @@ def state_output(name: str) -> Params:
     return {"Code": lifecycle.CODES[name], "Name": name}
 
 
-def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping]) -> list[Params]:
-    """DescribeInstances items for ``rows``, in their order."""
+def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping],
+                     service_domain: str = "amazonaws.com") -> list[Params]:
+    """DescribeInstances items for ``rows``, in their order (``service_domain`` ends public DNS names)."""
     instance_ids = [r["instance_id"] for r in rows]
     eni = state.network_interfaces
     eni_rows = conn.execute(select(eni).where(eni.c.instance_id.in_(instance_ids))
                             .order_by(eni.c.device_index)).mappings().all() if instance_ids else []
     nics: dict[str, list[Params]] = {i: [] for i in instance_ids}
-    for row, output in zip(eni_rows, interface_outputs(conn, account, region, eni_rows), strict=True):
+    for row, output in zip(eni_rows, interface_outputs(conn, account, region, eni_rows, service_domain), strict=True):
         nics[row["instance_id"]].append({k: output[k] for k in _NIC_MEMBERS if k in output})
     volumes = block_device_mappings(conn, instance_ids)
     groups = instance_state.placement_groups
@@ -125,6 +126,7 @@ def _instance_output(row: RowMapping, nics: list[Params], volumes: list[Params],
         association = primary.get("Association")
         if association:
             output["PublicIpAddress"] = association["PublicIp"]
+            output["PublicDnsName"] = association["PublicDnsName"]
     else:
         output["PrivateDnsName"] = ""
     return output
@@ -198,10 +200,10 @@ def describe_instances(ctx: RequestContext, params: Params) -> Params:
         if not remaining:
             cut, token = page(ids, params, "InstanceId", (5, 1000))
             rows = _rows(conn, [i["InstanceId"] for i in cut])
-            outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows)
+            outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows, ctx.cloud.config.service_domain)
         else:
             rows = _rows(conn, [i["InstanceId"] for i in ids])
-            outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows)
+            outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows, ctx.cloud.config.service_domain)
             annotate(conn, ctx.account_id, ctx.region, rows, outputs)
             outputs, token = describe(outputs, {**params, "Filters": remaining}, key="InstanceId",
                                       fields=INSTANCE_FILTERS, page_limits=(5, 1000))
@@ -289,7 +291,7 @@ def describe_instance_attribute(ctx: RequestContext, params: Params) -> Params:
     attribute = params["Attribute"]
     with ctx.cloud.db.read() as conn:
         row = caller_instance(conn, ctx.account_id, params["InstanceId"], terminated=True)
-        output = instance_outputs(conn, ctx.account_id, ctx.region, [row])[0]
+        output = instance_outputs(conn, ctx.account_id, ctx.region, [row], ctx.cloud.config.service_domain)[0]
     simple = {
         "instanceType": ("InstanceType", lambda: _value(row["instance_type"])),
         "userData": ("UserData", lambda: _value(base64.b64encode(row["user_data"]).decode())

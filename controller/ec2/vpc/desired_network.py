@@ -25,12 +25,19 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from agent.network import cidr, model
+from agent.network.dns import RESOLVER_V4
 from controller.config import Config
 from controller.ec2.vpc import state, timed_states
-from controller.ec2.vpc.eni_records import namespace_attachments
+from controller.ec2.vpc.eni_records import (
+    internal_domain,
+    namespace_attachments,
+    private_dns_name,
+    public_dns_name,
+)
 from controller.ec2.vpc.route_tables import route_states
 from controller.ec2.vpc.sg_rules import PROTOCOL_NAMES
 from controller.hosts import generation as host_generation
+from controller.hosts.api_access import api_access
 from controller.hosts.desired import HostContext
 from controller.hosts.state import list_hosts
 from controller.state import Database, utcnow
@@ -186,7 +193,7 @@ class _Compiler:
                                 internet_cidr=self.config.lab_internet_cidr,
                                 internet_ipv6_cidr=self.config.lab_internet_ipv6_cidr,
                                 lan_pool=self.config.uplink != "lab"),
-            generation=self.rows.generation)
+            api=api_access(self.config), generation=self.rows.generation)
 
     # one VPC ---------------------------------------------------------------------------------------------------
 
@@ -216,10 +223,10 @@ class _Compiler:
             nat_gateways=[self._nat(n) for n in sorted(self.nats, key=lambda n: n["nat_gateway_id"])
                           if n["vpc_id"] == vpc_id],
             peerings=self._peerings(vpc_id, here),
-            dhcp=model.DhcpOptions(domain_name=_domain_name(self.config.region),
+            dhcp=model.DhcpOptions(domain_name=internal_domain(self.config.region),
                                    domain_name_servers=[cidr.dns_address(vpc["cidr_block"])]
                                    if vpc["enable_dns_support"] else []),
-            remote_vteps=self._remote_vteps(vpc_id))
+            remote_vteps=self._remote_vteps(vpc_id), dns=self._dns(vpc))
 
     def _subnet(self, subnet: Row) -> model.Subnet:
         subnet_id = subnet["subnet_id"]
@@ -296,6 +303,35 @@ class _Compiler:
             attachment=model.from_json(model.Attachment, port) if port else None, instance_id=eni["instance_id"],
             hostname=f"ip-{ipv4[0].replace('.', '-')}" if ipv4 else None)
 
+    def _dns(self, vpc: Row) -> model.VpcDns | None:
+        """The VPC resolver (None when ``enableDnsSupport`` is off): the private name of every IPv4 address of
+        every interface of the VPC, on any host; with ``enableDnsHostnames``, also the public name of each
+        public address (EIP or auto-assigned), resolving to the private address it translates to."""
+        if not vpc["enable_dns_support"]:
+            return None
+        region = self.config.region
+        eni_ids = {e["network_interface_id"] for e in self.rows.network_interfaces if e["vpc_id"] == vpc["vpc_id"]}
+        records = {(private_dns_name(region, a["address"]), a["address"])
+                   for eni_id in eni_ids for a in self.addresses.get(eni_id, []) if a["family"] == 4}
+        if vpc["enable_dns_hostnames"]:
+            records |= {(public_dns_name(region, public, self.config.service_domain), private)
+                        for public, private in self._public_addresses(eni_ids)}
+        return model.VpcDns(addresses=[cidr.dns_address(vpc["cidr_block"]), RESOLVER_V4],
+                            domain=internal_domain(region),
+                            records=[model.DnsRecord(name, address) for name, address in sorted(records)])
+
+    def _public_addresses(self, eni_ids: set[str]) -> set[tuple[str, str]]:
+        """(public, private) pairs of these interfaces: associated Elastic IPs and auto-assigned addresses."""
+        pairs = {(eip["public_ip"], eip["private_ip"]) for eip in self.rows.addresses
+                 if eip["association_id"] and eip["network_interface_id"] in eni_ids and eip["private_ip"]}
+        for eni in self.rows.network_interfaces:
+            if eni["network_interface_id"] in eni_ids and eni["public_ip"]:
+                primary = next((a["address"] for a in self.addresses.get(eni["network_interface_id"], [])
+                                if a["is_primary"] and a["family"] == 4), None)
+                if primary:
+                    pairs.add((eni["public_ip"], primary))
+        return pairs
+
     def _elastic_ips(self, vpc_id: str) -> list[model.ElasticIp]:
         """Public addresses translated at this VPC's internet gateway: Elastic IPs (instances' and NAT
         gateways') and auto-assigned public addresses (which have no allocation id)."""
@@ -361,13 +397,6 @@ def _sg_rule(rule: Row) -> model.SgRule:
     return model.SgRule(protocol=rule["ip_protocol"], from_port=rule["from_port"], to_port=rule["to_port"],
                         cidr=rule["cidr_ipv4"] or rule["cidr_ipv6"], prefix_list_id=rule["prefix_list_id"],
                         group_id=rule["referenced_group_id"])
-
-
-def _domain_name(region: str) -> str:
-    """EC2's internal DNS domain: ``ec2.internal`` in us-east-1, ``<region>.compute.internal`` elsewhere."""
-    return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
-
-
 
 
 def network_section(ctx: HostContext) -> dict[str, Any]:

@@ -36,9 +36,21 @@ from controller.ec2.vpc import cidrs, provision, state
 from controller.state import utcnow
 
 
+def internal_domain(region: str) -> str:
+    """EC2's internal DNS domain: ``ec2.internal`` in us-east-1, ``<region>.compute.internal`` elsewhere."""
+    return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+
+
 def private_dns_name(region: str, address: str) -> str:
     """EC2's internal host name of a private address (``ip-10-0-1-5.<region>.compute.internal``)."""
-    return f"ip-{address.replace('.', '-')}.{region}.compute.internal"
+    return f"ip-{address.replace('.', '-')}.{internal_domain(region)}"
+
+
+def public_dns_name(region: str, address: str, service_domain: str = "amazonaws.com") -> str:
+    """EC2's public host name of a public address: ``ec2-198-51-100-7.compute-1.<domain>`` in us-east-1,
+    ``ec2-198-51-100-7.<region>.compute.<domain>`` elsewhere."""
+    zone = "compute-1" if region == "us-east-1" else f"{region}.compute"
+    return f"ec2-{address.replace('.', '-')}.{zone}.{service_domain}"
 
 
 def check_groups(conn: Connection, account: str, vpc_id: str, subnet_id: str, group_ids: Sequence[str],
@@ -287,9 +299,14 @@ def release_instance_interfaces(conn: Connection, instance_id: str) -> None:
 # --- output ---------------------------------------------------------------------------------------------------
 
 
-def interface_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping]) -> list[Params]:
-    """DescribeNetworkInterfaces items for interface rows (the tag list is ``TagSet``)."""
+def interface_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping],
+                      service_domain: str = "amazonaws.com") -> list[Params]:
+    """DescribeNetworkInterfaces items for interface rows (the tag list is ``TagSet``). Public addresses get
+    a ``PublicDnsName`` only in VPCs with both ``enableDnsSupport`` and ``enableDnsHostnames``, as in EC2."""
     interface_ids = [r["network_interface_id"] for r in rows]
+    vpcs = state.vpcs
+    named = {r[0] for r in conn.execute(select(vpcs.c.vpc_id).where(
+        vpcs.c.vpc_id.in_(sorted({r["vpc_id"] for r in rows})), vpcs.c.enable_dns_support, vpcs.c.enable_dns_hostnames))}
     addresses: dict[str, list[RowMapping]] = {i: [] for i in interface_ids}
     table = state.interface_addresses
     for row in conn.execute(select(table).where(table.c.network_interface_id.in_(interface_ids))
@@ -307,12 +324,18 @@ def interface_outputs(conn: Connection, account: str, region: str, rows: Sequenc
         select(eips).where(eips.c.network_interface_id.in_(interface_ids))).mappings()}
     tags = tags_of(conn, account, interface_ids)
     return [_interface_output(r, addresses[r["network_interface_id"]], groups[r["network_interface_id"]], elastic,
-                              tags[r["network_interface_id"]], region) for r in rows]
+                              tags[r["network_interface_id"]], region,
+                              service_domain if r["vpc_id"] in named else None) for r in rows]
 
 
 def _interface_output(row: RowMapping, addresses: list[RowMapping], groups: list[Params],
-                      elastic: dict[tuple[str, str], RowMapping], tags: list[dict[str, str]], region: str) -> Params:
+                      elastic: dict[tuple[str, str], RowMapping], tags: list[dict[str, str]], region: str,
+                      service_domain: str | None) -> Params:
+    """One interface; ``service_domain`` is None when its VPC gives no public DNS names."""
     interface_id = row["network_interface_id"]
+
+    def public_name(address: str) -> str:
+        return public_dns_name(region, address, service_domain) if service_domain else ""
     ipv4 = [a for a in addresses if a["family"] == 4]
     primary = next((a["address"] for a in ipv4 if a["is_primary"]), ipv4[0]["address"] if ipv4 else "")
 
@@ -320,9 +343,10 @@ def _interface_output(row: RowMapping, addresses: list[RowMapping], groups: list
         eip = elastic.get((interface_id, address))
         if eip is not None:
             return {"AllocationId": eip["allocation_id"], "AssociationId": eip["association_id"],
-                    "IpOwnerId": eip["account_id"], "PublicIp": eip["public_ip"], "PublicDnsName": ""}
+                    "IpOwnerId": eip["account_id"], "PublicIp": eip["public_ip"],
+                    "PublicDnsName": public_name(eip["public_ip"])}
         if address == primary and row["public_ip"]:
-            return {"IpOwnerId": "amazon", "PublicIp": row["public_ip"], "PublicDnsName": ""}
+            return {"IpOwnerId": "amazon", "PublicIp": row["public_ip"], "PublicDnsName": public_name(row["public_ip"])}
         return None
 
     private = []
