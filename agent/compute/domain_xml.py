@@ -14,7 +14,9 @@ Choices, and why:
   pattern A): the agent creates the tap in the root namespace (libvirt looks it up there), starts the
   domain, then the VPC dataplane moves the tap into the VPC's namespace onto the subnet bridge. This keeps
   every VPC's bridges, security groups and NAT inside its own namespace (overlapping CIDRs work), at the
-  price of deleting the tap by hand after the domain stops. Names: :mod:`agent.compute.naming`.
+  price of deleting the tap by hand after the domain stops. Names: :mod:`agent.compute.naming`. A NIC
+  hot-plugged later (AttachNetworkInterface) is the same element (:func:`interface_xml`); Cloudlet's
+  metadata lists every NIC with its ENI (:func:`nic_metadata_xml` rewrites that list when NICs change).
 - virtio-rng: a guest generating SSH host keys otherwise waits for entropy.
 - Serial console on a pty with a log file (virtlogd): GetConsoleOutput reads the log.
 - No USB controller and no balloon: fewer devices for the guest to probe at boot.
@@ -26,7 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.compute.naming import domain_name, domain_uuid, tap_name, volume_serial
+from agent.compute.naming import domain_name, domain_uuid, tap_device_index, tap_name, volume_serial
 from agent.compute.spec import Accelerator, BootMode, InstanceSpec, IoTune, NicSpec, VolumeSpec
 
 NAMESPACE_URI = "https://cloudlet.invalid/xmlns/compute/1"
@@ -124,6 +126,42 @@ def backup_disk_xml(target: str, copy: Path, secret_uuid: str | None) -> str:
     return ET.tostring(disk, encoding="unicode")
 
 
+def _interface(devices: ET.Element, instance_id: str, nic: NicSpec) -> None:
+    interface = _sub(devices, "interface", type="ethernet")
+    _sub(interface, "mac", address=nic.mac)
+    _sub(interface, "target", dev=tap_name(instance_id, nic.device_index), managed="no")
+    _sub(interface, "model", type="virtio")
+
+
+def interface_xml(instance_id: str, nic: NicSpec) -> str:
+    """The ``<interface>`` element of one NIC of ``instance_id`` (for hot-plug)."""
+    holder = ET.Element("devices")
+    _interface(holder, instance_id, nic)
+    return ET.tostring(holder[0], encoding="unicode")
+
+
+def interface_match_xml(mac: str) -> str:
+    """The least ``<interface>`` that names one NIC of a domain for a detach: libvirt matches by MAC alone when
+    nothing else is given (a live element's alias and PCI address would not match the definition's)."""
+    return f"<interface type='ethernet'><mac address='{mac}'/></interface>"
+
+
+def _nic_marker(marker: ET.Element, nic: NicSpec) -> None:
+    ET.SubElement(marker, f"{{{NAMESPACE_URI}}}nic", {
+        "index": str(nic.device_index), "interface": nic.interface_id, "mac": nic.mac})
+
+
+def nic_metadata_xml(description: DomainDescription, instance_id: str, nics: tuple[NicSpec, ...]) -> str:
+    """Cloudlet's metadata element of a domain with its NIC list replaced by ``nics`` (for libvirt's
+    setMetadata, which wants the element without its namespace: the key and URI are given apart)."""
+    marker = ET.Element("instance", {"id": instance_id, "owner": description.owner, "image": description.image,
+                                     "type": description.instance_type})
+    for nic in sorted(nics, key=lambda n: n.device_index):
+        ET.SubElement(marker, "nic", {"index": str(nic.device_index), "interface": nic.interface_id,
+                                      "mac": nic.mac})
+    return ET.tostring(marker, encoding="unicode")
+
+
 def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePaths, owner: str) -> str:
     """The persistent definition of ``spec``'s domain, marked as managed by the driver tagged ``owner``."""
     domain = ET.Element("domain", type=accelerator.value)
@@ -133,9 +171,7 @@ def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePath
     marker = ET.SubElement(metadata, f"{{{NAMESPACE_URI}}}instance", {
         "id": spec.instance_id, "owner": owner, "image": spec.image_id, "type": spec.instance_type})
     for nic in spec.nics:
-        # Which ENI each tap carries: power_on re-plugs from the definition alone.
-        ET.SubElement(marker, f"{{{NAMESPACE_URI}}}nic", {
-            "index": str(nic.device_index), "interface": nic.interface_id, "mac": nic.mac})
+        _nic_marker(marker, nic)  # which ENI each tap carries: power_on re-plugs from the definition alone
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "currentMemory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", str(spec.vcpus), placement="static")
@@ -167,10 +203,7 @@ def domain_xml(spec: InstanceSpec, accelerator: Accelerator, paths: InstancePath
         used.add(target)
         _volume_disk(devices, volume, target)
     for nic in sorted(spec.nics, key=lambda n: n.device_index):
-        interface = _sub(devices, "interface", type="ethernet")
-        _sub(interface, "mac", address=nic.mac)
-        _sub(interface, "target", dev=tap_name(spec.instance_id, nic.device_index), managed="no")
-        _sub(interface, "model", type="virtio")
+        _interface(devices, spec.instance_id, nic)
     serial = _sub(devices, "serial", type="pty")
     _sub(serial, "log", file=str(paths.console_log), append="on")
     _sub(serial, "target", port="0")
@@ -199,6 +232,8 @@ class AttachedDisk:
 class AttachedInterface:
     tap: str
     mac: str
+    #: libvirt's alias of the live device (``net1``): what its DEVICE_REMOVED event names.
+    alias: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,10 +250,32 @@ class DomainDescription:
     disks: tuple[AttachedDisk, ...] = ()
     #: The network interfaces as the spec gave them (from Cloudlet's metadata).
     nics: tuple[NicSpec, ...] = ()
+    image: str = ""
+    instance_type: str = ""
 
     @property
     def taps(self) -> tuple[str, ...]:
         return tuple(interface.tap for interface in self.interfaces)
+
+    @property
+    def aliases(self) -> set[str]:
+        """Every device alias (disks and interfaces): a device whose alias is gone has left the guest."""
+        return {disk.alias for disk in self.disks} | {i.alias for i in self.interfaces if i.alias}
+
+    def interface(self, tap: str) -> AttachedInterface | None:
+        return next((interface for interface in self.interfaces if interface.tap == tap), None)
+
+    def nics_present(self) -> tuple[NicSpec, ...]:
+        """The NICs the devices of this XML are, by device index (from the tap's name) and MAC, with the ENI
+        the metadata names for that index and MAC ("" for one it does not list)."""
+        listed = {(nic.device_index, nic.mac): nic.interface_id for nic in self.nics}
+        found = []
+        for interface in self.interfaces:
+            index = tap_device_index(interface.tap)
+            if index is not None and interface.mac:
+                mac = interface.mac.lower()
+                found.append(NicSpec(index, mac, listed.get((index, mac), "")))
+        return tuple(sorted(found, key=lambda nic: nic.device_index))
 
     def disk_by_serial(self, serial: str) -> AttachedDisk | None:
         return next((disk for disk in self.disks if disk.serial == serial), None)
@@ -261,10 +318,13 @@ def parse_domain_xml(xml: str) -> DomainDescription:
     for interface in root.findall("devices/interface"):
         target = interface.find("target")
         mac = interface.find("mac")
+        alias = interface.find("alias")
         interfaces.append(AttachedInterface(target.get("dev", "") if target is not None else "",
-                                            mac.get("address", "") if mac is not None else ""))
+                                            mac.get("address", "") if mac is not None else "",
+                                            alias.get("name", "") if alias is not None else ""))
     return DomainDescription(
         name=root.findtext("name", ""), owner=owner,
         vcpus=int(vcpu.text) if vcpu is not None and vcpu.text else 0,
         memory_mib=_memory_mib(root.find("memory")), interfaces=tuple(interfaces),
-        disks=tuple(disks), nics=nics)
+        disks=tuple(disks), nics=nics, image=marker.get("image", "") if marker is not None else "",
+        instance_type=marker.get("type", "") if marker is not None else "")

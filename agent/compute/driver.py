@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, IoTune, VolumeSpec
+from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, IoTune, NicSpec, VolumeSpec
 
 
 class ComputeError(RuntimeError):
@@ -43,6 +43,10 @@ class VolumeNotAttached(ComputeError):
 
 class VolumeBusy(ComputeError):
     """The guest did not release a volume in time; it stays attached (EC2: stuck in 'detaching')."""
+
+
+class NicBusy(ComputeError):
+    """The guest did not release a hot-unplugged NIC in time; the request stands and is repeated."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,18 @@ class ComputeDriver(ABC):
     @abstractmethod
     def plug_vifs(self, instance_id: str) -> None:
         """(Re)plug a running instance's taps into its network; idempotent for taps already plugged."""
+
+    @abstractmethod
+    def attach_nic(self, instance_id: str, nic: NicSpec) -> None:
+        """Add a network interface: to the definition in any case and, on a running domain, hot-plugged (its
+        tap made in the root namespace, then plugged like a boot-time tap). Idempotent for a NIC the domain
+        has; raises ComputeError while the device index still carries another NIC."""
+
+    @abstractmethod
+    def detach_nic(self, instance_id: str, nic: NicSpec, *, timeout: float = 30.0) -> None:
+        """Remove a network interface (matched by MAC) from the definition and from a running guest, waiting
+        up to ``timeout`` s for the guest to release it (DEVICE_REMOVED), then delete its tap. Raises NicBusy
+        when the guest holds on. A NIC the domain does not have is not an error."""
 
     @abstractmethod
     def attach_volume(self, instance_id: str, volume: VolumeSpec) -> str:

@@ -134,6 +134,19 @@ class Domain:
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         self.handle.attachDeviceFlags(device_xml, flags)
 
+    def attach_device(self, device_xml: str, *, live: bool, config: bool) -> None:
+        """Add a device to the running guest (``live``) and/or the definition (``config``)."""
+        flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0) | (libvirt.VIR_DOMAIN_AFFECT_CONFIG if config else 0)
+        self.handle.attachDeviceFlags(device_xml, flags)
+
+    def set_metadata(self, element_xml: str, key: str, uri: str) -> None:
+        """Replace Cloudlet's metadata element (namespace ``uri``, prefix ``key``), in the definition and, while
+        the domain runs, in the live XML too."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if self.is_running():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        self.handle.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, element_xml, key, uri, flags)
+
     def set_block_iotune(self, target: str, parameters: dict[str, int]) -> None:
         """New I/O caps for a disk, live when running and in the definition in any case."""
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -181,7 +194,7 @@ class Domain:
             deadline = time.monotonic() + timeout
             while not removed.wait(0.2):
                 # libvirt waits for the removal itself for a few seconds and may have finished already.
-                if alias not in {disk.alias for disk in self.description().disks}:
+                if alias not in self.description().aliases:
                     return True
                 if time.monotonic() > deadline:
                     return False

@@ -15,7 +15,18 @@ from pathlib import Path
 import libvirt
 
 from agent.compute import vif
-from agent.compute.domain_xml import InstancePaths, backup_disk_xml, disk_xml, domain_xml, next_target_dev
+from agent.compute.domain_xml import (
+    NAMESPACE_PREFIX,
+    NAMESPACE_URI,
+    InstancePaths,
+    backup_disk_xml,
+    disk_xml,
+    domain_xml,
+    interface_match_xml,
+    interface_xml,
+    next_target_dev,
+    nic_metadata_xml,
+)
 from agent.compute.driver import (
     AttachedVolume,
     ComputeDriver,
@@ -23,6 +34,7 @@ from agent.compute.driver import (
     InstanceExists,
     InstanceNotFound,
     InvalidInstanceState,
+    NicBusy,
     VolumeBusy,
     VolumeNotAttached,
 )
@@ -212,6 +224,62 @@ class LibvirtDriver(ComputeDriver):
             if tap in in_root:
                 self.plugger.plug(instance_id, nic, tap)
 
+    # -- network interfaces (AttachNetworkInterface / DetachNetworkInterface) ------------------------
+
+    def attach_nic(self, instance_id: str, nic: NicSpec) -> None:
+        domain = self._domain(instance_id)
+        tap = tap_name(instance_id, nic.device_index)
+        config = domain.description(inactive=True)
+        running = domain.is_running()
+        live = domain.description().interface(tap) if running else None
+        defined = config.interface(tap)
+        for present in (live, defined):
+            if present is not None and present.mac.lower() != nic.mac:
+                raise ComputeError(f"{tap} of {instance_id} still carries {present.mac}: it must be detached first")
+        created = False
+        try:
+            if running and live is None:
+                # Pattern A, as at boot: the tap in the root namespace (libvirt opens it there), then the device.
+                vif.create_root_tap(tap, tap_alias(self.owner, instance_id))
+                created = True
+                domain.attach_device(interface_xml(instance_id, nic), live=True, config=defined is None)
+            elif defined is None:
+                domain.attach_device(interface_xml(instance_id, nic), live=False, config=True)
+            nics = tuple(n for n in config.nics if n.device_index != nic.device_index) + (nic,)
+            domain.set_metadata(nic_metadata_xml(config, instance_id, nics), NAMESPACE_PREFIX, NAMESPACE_URI)
+        except (libvirt.libvirtError, OSError) as exc:
+            if created:
+                vif.delete_root_tap(tap)
+            raise ComputeError(f"cannot attach {nic.interface_id or nic.mac} to {instance_id}: {exc}") from exc
+        if created:
+            self.plugger.plug(instance_id, nic, tap)  # a failure leaves the tap up in the root namespace: REPLUG
+        log.info("attached %s (%s) to %s as device %d%s", nic.interface_id, nic.mac, instance_id, nic.device_index,
+                 " (hot-plug)" if created else "")
+
+    def detach_nic(self, instance_id: str, nic: NicSpec, *, timeout: float = 30.0) -> None:
+        domain = self._domain(instance_id)
+        tap = tap_name(instance_id, nic.device_index)
+        running = domain.is_running()
+        config = domain.description(inactive=True)
+        live = domain.description().interface(tap) if running else None
+        defined = config.interface(tap)
+        live = live if live is not None and live.mac.lower() == nic.mac else None
+        defined = defined if defined is not None and defined.mac.lower() == nic.mac else None
+        try:
+            released = domain.detach(interface_match_xml(nic.mac), live.alias if live else "", timeout,
+                                     live=live is not None, config=defined is not None)
+            remaining = tuple(n for n in config.nics if (n.device_index, n.mac) != (nic.device_index, nic.mac))
+            if remaining != config.nics:
+                domain.set_metadata(nic_metadata_xml(config, instance_id, remaining), NAMESPACE_PREFIX,
+                                    NAMESPACE_URI)
+        except libvirt.libvirtError as exc:
+            raise ComputeError(f"cannot detach {nic.mac} from {instance_id}: {exc}") from exc
+        if not released:
+            raise NicBusy(f"instance {instance_id} did not release {nic.mac} within {timeout:.0f} s")
+        if live is not None:
+            self._unplug(tap)
+        log.info("detached %s (%s) from %s", nic.interface_id or "NIC", nic.mac, instance_id)
+
     # -- inspection ----------------------------------------------------------------------------------
 
     def get_info(self, instance_id: str) -> InstanceInfo:
@@ -226,14 +294,18 @@ class LibvirtDriver(ComputeDriver):
     def inventory(self) -> Inventory:
         domains: dict[str, InstanceInfo] = {}
         domain_taps: dict[str, tuple[str, ...]] = {}
+        domain_nics: dict[str, tuple[NicSpec, ...]] = {}
         for domain in self._owned_domains():
             description = domain.description(inactive=True)
             domains[domain.name] = InstanceInfo(domain.name, domain.state(), description.vcpus,
                                                 description.memory_mib, stopped_by_guest=domain.stopped_by_guest())
-            domain_taps[domain.name] = description.taps
+            # A running guest's NICs are the live ones: a NIC whose unplug it has not finished keeps its tap.
+            live = domain.description() if domain.is_running() else None
+            domain_taps[domain.name] = tuple(dict.fromkeys(description.taps + (live.taps if live else ())))
+            domain_nics[domain.name] = (live or description).nics_present()
         disks = frozenset(p.name for p in self.instances_dir.iterdir() if p.is_dir() and INSTANCE_ID.match(p.name))
         return Inventory(domains, domain_taps, disks, frozenset(self._root_taps()),
-                         frozenset(self.plugger.plugged_taps()))
+                         frozenset(self.plugger.plugged_taps()), domain_nics)
 
     def remove_leftovers(self, instance_id: str | None = None, *, taps: tuple[str, ...] = ()) -> None:
         if instance_id is not None:

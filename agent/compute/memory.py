@@ -18,6 +18,7 @@ from agent.compute.driver import (
     InstanceExists,
     InstanceNotFound,
     InvalidInstanceState,
+    NicBusy,
     VolumeNotAttached,
 )
 from agent.compute.naming import tap_name
@@ -27,6 +28,7 @@ from agent.compute.spec import (
     InstanceSpec,
     Inventory,
     IoTune,
+    NicSpec,
     PowerState,
     VolumeSpec,
 )
@@ -41,6 +43,8 @@ class _Instance:
     specs: dict[str, VolumeSpec] = field(default_factory=dict)  # volume id -> how it was attached
     console: bytearray = field(default_factory=bytearray)
     boots: int = 0
+    #: NICs whose hot-unplug the guest has not finished (see :meth:`InMemoryComputeDriver.hold_nics`).
+    held: list[NicSpec] = field(default_factory=list)
 
 
 class InMemoryComputeDriver(ComputeDriver):
@@ -54,6 +58,8 @@ class InMemoryComputeDriver(ComputeDriver):
         self.plugged: set[str] = set()
         self.resized: dict[str, int] = {}
         self.secrets: dict[str, str] = {}
+        #: Instances whose guests ignore NIC unplug requests for now.
+        self.holding_nics: set[str] = set()
 
     def _get(self, instance_id: str) -> _Instance:
         if instance_id not in self.instances:
@@ -74,7 +80,9 @@ class InMemoryComputeDriver(ComputeDriver):
 
     def _halt(self, instance: _Instance, *, by_guest: bool = False) -> None:
         instance.state, instance.stopped_by_guest = PowerState.SHUTOFF, by_guest
-        for tap in self._taps(instance.spec):
+        gone = [tap_name(instance.spec.instance_id, nic.device_index) for nic in instance.held]
+        instance.held.clear()
+        for tap in self._taps(instance.spec) + gone:
             self.plugged.discard(tap)
             self.root_taps.discard(tap)
 
@@ -127,7 +135,9 @@ class InMemoryComputeDriver(ComputeDriver):
         return Inventory(
             domains={i: self.get_info(i) for i in self.instances},
             domain_taps={i: tuple(self._taps(inst.spec)) for i, inst in self.instances.items()},
-            disks=frozenset(self.disks), unplugged_taps=frozenset(self.root_taps), plugged_taps=frozenset(self.plugged))
+            disks=frozenset(self.disks), unplugged_taps=frozenset(self.root_taps), plugged_taps=frozenset(self.plugged),
+            domain_nics={i: tuple(sorted((*inst.spec.nics, *inst.held), key=lambda n: n.device_index))
+                         for i, inst in self.instances.items()})
 
     def remove_leftovers(self, instance_id: str | None = None, *, taps: tuple[str, ...] = ()) -> None:
         if instance_id is not None:
@@ -146,6 +156,35 @@ class InMemoryComputeDriver(ComputeDriver):
             if tap in self.root_taps:
                 self.root_taps.discard(tap)
                 self.plugged.add(tap)
+
+    def attach_nic(self, instance_id: str, nic: NicSpec) -> None:
+        instance = self._get(instance_id)
+        if any(n.device_index == nic.device_index and n.mac != nic.mac for n in (*instance.spec.nics, *instance.held)):
+            raise ComputeError(f"device {nic.device_index} of {instance_id} still carries another NIC")
+        if nic in instance.spec.nics:
+            return
+        instance.spec = replace(instance.spec, nics=(*instance.spec.nics, nic))
+        if instance.state is PowerState.RUNNING:
+            self.plugged.add(tap_name(instance_id, nic.device_index))
+
+    def detach_nic(self, instance_id: str, nic: NicSpec, *, timeout: float = 30.0) -> None:
+        instance = self._get(instance_id)
+        keep = tuple(n for n in instance.spec.nics if (n.device_index, n.mac) != (nic.device_index, nic.mac))
+        leaving = len(keep) != len(instance.spec.nics)
+        instance.spec = replace(instance.spec, nics=keep)
+        if instance.state is not PowerState.RUNNING:
+            instance.held.clear()
+            return
+        if instance_id in self.holding_nics:
+            if leaving:
+                instance.held.append(nic)
+            raise NicBusy(f"instance {instance_id} did not release {nic.mac} within {timeout:.0f} s")
+        instance.held = [n for n in instance.held if n != nic]
+        self.plugged.discard(tap_name(instance_id, nic.device_index))
+
+    def hold_nics(self, instance_id: str, hold: bool = True) -> None:
+        """Simulate a guest that does not (or again does) answer NIC unplug requests."""
+        (self.holding_nics.add if hold else self.holding_nics.discard)(instance_id)
 
     def attach_volume(self, instance_id: str, volume: VolumeSpec) -> str:
         instance = self._get(instance_id)

@@ -58,6 +58,12 @@ def tap_name(instance_id: str, device_index: int = 0) -> str:
     return f"{TAP_PREFIX}{match.group(1)[:8]}{device_index:02x}"
 
 
+def tap_device_index(name: str) -> int | None:
+    """The device index a tap name carries (its last two hex digits); None for a name that is not a tap's."""
+    match = TAP_NAME.match(name)
+    return int(match.group(2), 16) if match else None
+
+
 def is_tap_name(name: str) -> bool:
     return TAP_NAME.match(name) is not None
 

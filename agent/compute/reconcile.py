@@ -15,6 +15,13 @@ that is not in it is a leftover):
 - wanted stopped, domain running: powered off; a shut-off domain whose size differs from the spec (instance
   type changed while the agent was away) is redefined;
 - terminated or unknown: domain destroyed, directory and taps removed;
+- a domain (running or not) whose NICs differ from the spec's (AttachNetworkInterface and
+  DetachNetworkInterface): each NIC the spec lost is detached and each new one attached, compared by device
+  index and MAC (an index that now carries another ENI is detached, then attached again). On a running
+  domain that is a hot-plug (the tap is made in the root namespace, attached, then handed to the plugger)
+  or a hot-unplug (asynchronous: the guest must let go, retried on later passes until it does); the
+  definition changes too, so the NICs survive a stop/start. Detaches come first: the new NIC of a reused
+  device index needs its tap name back;
 - taps that no running or to-be-destroyed domain accounts for are orphans and removed before any start
   (a stale tap of the same name would make the start fail).
 """
@@ -26,11 +33,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.compute.driver import ComputeDriver, ComputeError
-from agent.compute.spec import InstanceSpec, Inventory, PowerState
+from agent.compute.spec import InstanceSpec, Inventory, NicSpec, PowerState
 
 log = logging.getLogger("cloudlet.agent.compute")
 
 ACTIVE = (PowerState.RUNNING, PowerState.PAUSED, PowerState.SHUTTING_DOWN)
+#: How long one pass waits for a guest to release a hot-unplugged NIC (about a second under TCG); a guest that
+#: takes longer is asked again on the next pass, without holding up the other instances' work.
+NIC_DETACH_WAIT_SECONDS = 5.0
 
 
 class Wanted(StrEnum):
@@ -58,6 +68,8 @@ class Step(StrEnum):
     REMOVE_TAPS = "remove-taps"
     STOP = "stop"
     REDEFINE = "redefine"
+    DETACH_NIC = "detach-nic"
+    ATTACH_NIC = "attach-nic"
     SPAWN = "spawn"
     SPAWN_STOPPED = "spawn-stopped"
     START = "start"
@@ -72,10 +84,23 @@ class Action:
     instance_id: str = ""
     spec: InstanceSpec | None = None
     taps: tuple[str, ...] = ()
+    nic: NicSpec | None = None
 
 
 def _resized(spec: InstanceSpec, vcpus: int, memory_mib: int) -> bool:
     return spec.vcpus != vcpus or spec.memory_mib != memory_mib
+
+
+def nic_changes(wanted: tuple[NicSpec, ...], present: tuple[NicSpec, ...]) -> tuple[list[NicSpec], list[NicSpec]]:
+    """(NICs to detach, NICs to attach), each in device index order. A NIC is its device index and MAC (the
+    ENI's identity to the guest): the same ENI at another index, or another ENI at the same index, is a
+    detach and an attach."""
+    def key(nic: NicSpec) -> tuple[int, str]:
+        return nic.device_index, nic.mac
+
+    wanted_keys, present_keys = {key(n) for n in wanted}, {key(n) for n in present}
+    return (sorted((n for n in present if key(n) not in wanted_keys), key=key),
+            sorted((n for n in wanted if key(n) not in present_keys), key=key))
 
 
 def plan(desired: dict[str, Desired], inventory: Inventory) -> list[Action]:
@@ -100,6 +125,11 @@ def plan(desired: dict[str, Desired], inventory: Inventory) -> list[Action]:
             step = Step.SPAWN if want.state is Wanted.RUNNING else Step.SPAWN_STOPPED
             actions.append(Action(step, instance_id, spec))
             continue
+        present = inventory.domain_nics.get(instance_id)
+        if present is not None:
+            detach, attach = nic_changes(spec.nics, present)
+            actions += [Action(Step.DETACH_NIC, instance_id, nic=nic) for nic in detach]
+            actions += [Action(Step.ATTACH_NIC, instance_id, nic=nic) for nic in attach]
         if instance_id in running:
             accounted_taps.update(taps)
             if want.state is Wanted.STOPPED:
@@ -164,6 +194,12 @@ def _apply_one(driver: ComputeDriver, action: Action) -> None:
         case Step.SPAWN | Step.SPAWN_STOPPED:
             assert action.spec is not None
             driver.spawn(action.spec, start=action.step is Step.SPAWN)
+        case Step.DETACH_NIC:
+            assert action.nic is not None
+            driver.detach_nic(action.instance_id, action.nic, timeout=NIC_DETACH_WAIT_SECONDS)
+        case Step.ATTACH_NIC:
+            assert action.nic is not None
+            driver.attach_nic(action.instance_id, action.nic)
         case Step.START:
             driver.power_on(action.instance_id)
         case Step.REPLUG:

@@ -178,3 +178,7 @@ class Inventory:
     unplugged_taps: frozenset[str] = frozenset()
     #: Cloudlet taps the network plugger has moved into VPC namespaces.
     plugged_taps: frozenset[str] = frozenset()
+    #: Instance id -> the NICs its domain has: what the running guest holds (a NIC whose hot-unplug the guest
+    #: has not finished is still there), the definition for a shut-off domain. An instance left out is not
+    #: judged (the planner then leaves its NICs alone).
+    domain_nics: dict[str, tuple[NicSpec, ...]] = field(default_factory=dict)

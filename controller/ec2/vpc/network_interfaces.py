@@ -19,9 +19,15 @@ from controller.ec2.errors import (
     invalid_value,
 )
 from controller.ec2.ids import INSTANCE, INTERFACE_ATTACHMENT, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET
+from controller.ec2.instances import instance_types, lifecycle
+from controller.ec2.instances import state as instance_state
+from controller.ec2.instances.actions import tap_port
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import tag_new_resource
 from controller.ec2.vpc import cidrs, eni_records, state
+from controller.errors import error
+
+AttachmentLimitExceeded = error("AttachmentLimitExceeded")
 
 
 def _private(field: str) -> Any:
@@ -144,7 +150,13 @@ def delete_network_interface(ctx: RequestContext, params: Params) -> Params:
 @vpc_operation("AttachNetworkInterface", resources=arns((NETWORK_INTERFACE, "NetworkInterfaceId"),
                                                       (INSTANCE, "InstanceId")))
 def attach_network_interface(ctx: RequestContext, params: Params) -> Params:
-    """Attach an interface to an instance in the same zone, at a free device index."""
+    """Attach an interface to a running (hot attach) or stopped (warm attach) instance in the same zone, at a
+    free device index, within the instance type's MaximumNetworkInterfaces.
+
+    On a running instance the interface gets its port at once (the tap the compute agent names after the
+    instance and device index): the host's compute agent hot-plugs a virtio NIC and the network dataplane
+    takes the tap onto the subnet's bridge. On a stopped one it joins the instance's NICs at the next start.
+    """
     device_index = params.get("DeviceIndex")
     if device_index is None:
         raise MissingParameter("The request must contain the parameter deviceIndex")
@@ -168,13 +180,43 @@ def attach_network_interface(ctx: RequestContext, params: Params) -> Params:
                                                                  eni.c.device_index == device_index)).first():
             raise InvalidParameterValue(f"Instance '{instance_id}' already has an interface attached at device index "
                                         f"'{device_index}'.")
+        _check_instance_can_take_one_more(conn, instance_id)
+        # A running instance's NIC is plugged now (hot attach); a stopped one's when the instance starts.
+        port = tap_port(instance_id, device_index) if primary["host_id"] else None
         attachment_id = eni_records.attach(conn, interface_id, instance_id, ctx.account_id, device_index,
-                                          delete_on_termination=False, host_id=primary["host_id"])
+                                          delete_on_termination=False, host_id=primary["host_id"], port=port)
     return {"AttachmentId": attachment_id, "NetworkCardIndex": 0}
+
+
+def _check_instance_can_take_one_more(conn: Connection, instance_id: str) -> None:
+    """AWS's rules for one more interface on an instance: it is running or stopped (or pending: it will be
+    running, and its host plugs whatever NICs it has by then), and the count with the new
+    one stays within its type's MaximumNetworkInterfaces (AttachmentLimitExceeded, worded as EC2 does:
+    "Interface count 3 exceeds the limit for t3.micro"). An interface holder without an instance record (a
+    namespace instance) has no type, hence no limit."""
+    instances = instance_state.instances
+    instance = conn.execute(select(instances.c.state, instances.c.instance_type)
+                            .where(instances.c.instance_id == instance_id)).mappings().first()
+    if instance is None:
+        return
+    if instance["state"] not in (lifecycle.PENDING, lifecycle.RUNNING, lifecycle.STOPPED):
+        raise lifecycle.IncorrectInstanceState(f"Instance '{instance_id}' is not 'running' or 'stopped'.")
+    eni = state.network_interfaces
+    count = 1 + len(conn.execute(select(eni.c.network_interface_id).where(eni.c.instance_id == instance_id)).all())
+    instance_type = instance_types.lookup(instance["instance_type"])
+    if count > instance_type.max_interfaces:
+        raise AttachmentLimitExceeded(f"Interface count {count} exceeds the limit for {instance_type.name}")
 
 
 @vpc_operation("DetachNetworkInterface")
 def detach_network_interface(ctx: RequestContext, params: Params) -> Params:
+    """Detach a secondary interface; it is available again at once.
+
+    The host converges behind the answer: the network dataplane takes the tap off the subnet's bridge and the
+    compute agent unplugs the NIC from a running guest (libvirt's asynchronous detach, repeated on each pass
+    until the guest lets go). ``Force`` is accepted as AWS accepts it; since the controller never waits for
+    the guest, a forced and an ordinary detach behave the same here.
+    """
     eni = state.network_interfaces
     with state.write(ctx.cloud.db) as conn:
         attachment_id = params.get("AttachmentId") or ""
