@@ -3,12 +3,16 @@ the router's input rules, and the DNS wire helpers."""
 
 from __future__ import annotations
 
+import socket
 import struct
+import threading
+from collections.abc import Iterator
 
 import pytest
 
 from agent.network import dns, nft
 from agent.network.dhcp import dnsmasq_config
+from agent.network.dns_forwarder import DnsForwarder, Upstream, parse_upstream
 from agent.network.model import (
     ApiAccess,
     DnsRecord,
@@ -20,6 +24,7 @@ from agent.network.model import (
     Vpc,
     VpcDns,
 )
+from agent.network.uplink import HostUplink
 from controller.ec2.vpc import desired_network, eni_records
 from controller.ec2.vpc.desired_network import HostInfo
 from tests.unit.harness import Clouds, InstanceCloud, VpcCloud
@@ -254,3 +259,71 @@ def test_answers_with_compressed_names_are_read() -> None:
     assert message.rcode == "NOERROR" and message.answers == [("PTR", "ip-10-0-1-5.home-1.compute.internal")]
     with pytest.raises(dns.WireError):
         dns.parse(b"\x00\x01")
+
+
+# --- the forwarder's host side --------------------------------------------------------------------------------
+
+
+def test_upstreams_are_read_in_dnsmasq_and_bracket_forms() -> None:
+    assert parse_upstream("198.18.0.53") == Upstream("198.18.0.53", 53)
+    assert parse_upstream("198.18.0.53#5353") == Upstream("198.18.0.53", 5353)
+    assert parse_upstream("[2001:db8::53]:5353") == Upstream("2001:db8::53", 5353)
+
+
+def test_lab_mode_forwards_nowhere_whatever_the_upstreams() -> None:
+    forwarder = DnsForwarder(HostUplink(mode="lab", dns_upstreams=("198.18.0.53",)))
+    try:
+        assert not forwarder.enabled and forwarder.upstreams == []
+        forwarder.update(HostNetwork("h", [vpc_with_dns()]))  # would open sockets in a namespace if enabled
+        query = dns.encode_query("example.com", ident=9)
+        assert dns.parse(forwarder.resolve_udp(query)).rcode == "SERVFAIL"
+    finally:
+        forwarder.close()
+
+
+@pytest.fixture
+def loopback_upstream() -> Iterator[tuple[socket.socket, list[bytes]]]:
+    """A UDP server on 127.0.0.1 that first answers with a wrong id, then with the right one; it records
+    what it was asked."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    asked: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                query, peer = sock.recvfrom(4096)
+            except OSError:
+                continue
+            asked.append(query)
+            reply = bytearray(dns.error_reply(query, rcode=3))
+            reply[0] ^= 0xFF
+            sock.sendto(bytes(reply), peer)
+            sock.sendto(dns.error_reply(query, rcode=3), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock, asked
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+def test_the_forwarder_passes_back_the_matching_answer_only(loopback_upstream: tuple[socket.socket, list[bytes]]) -> None:
+    sock, asked = loopback_upstream
+    port = sock.getsockname()[1]
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    forwarder = DnsForwarder(HostUplink(mode="nat", dns_upstreams=(f"127.0.0.1#{silent.getsockname()[1]}",
+                                                                    f"127.0.0.1#{port}")), timeout=0.6)
+    try:
+        query = dns.encode_query("nowhere.example", ident=0x4242)
+        reply = dns.parse(forwarder.resolve_udp(query))
+        assert (reply.ident, reply.rcode) == (0x4242, "NXDOMAIN")  # the silent first upstream is skipped
+        assert asked == [query]
+        assert forwarder.resolve_udp(b"junk") == b""
+    finally:
+        forwarder.close()
+        silent.close()
