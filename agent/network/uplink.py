@@ -87,6 +87,35 @@ class HostUplink:
             cidr.ipv4_address(self.gateway)
 
 
+def resolv_conf_nameservers(text: str) -> tuple[str, ...]:
+    """The ``nameserver`` addresses of a resolv.conf that the VPCs can reach: not loopback (a local stub such as
+    systemd-resolved's 127.0.0.53 lives in the host's namespace only) and not link-local."""
+    found = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            try:
+                address = cidr.address(words[1].split("%")[0])
+            except cidr.CidrError:
+                continue
+            if not (address.is_loopback or address.is_link_local):
+                found.append(str(address))
+    return tuple(found)
+
+
+def from_flags(mode: str, interface: str | None = None, bridge: str | None = None, gateway: str | None = None,
+               host_netns: str | None = None, dns_upstreams: list[str] | None = None,
+               resolv_conf: str = "/etc/resolv.conf") -> HostUplink:
+    """The agent's flags as a HostUplink; without ``--dns-upstream`` nat/bridge use the host's resolvers."""
+    if dns_upstreams is None and mode != "lab":
+        try:
+            dns_upstreams = list(resolv_conf_nameservers(Path(resolv_conf).read_text()))
+        except OSError:
+            dns_upstreams = []
+    return HostUplink(mode, interface or None, bridge or None, gateway or None, host_netns or None,
+                      tuple(dns_upstreams or ()))
+
+
 @dataclass(frozen=True)
 class HostFacts:
     """What the applier read from the host namespace: the default route's interface and gateway, and the

@@ -12,6 +12,7 @@ from agent.network.uplink import (
     HostFacts,
     HostUplink,
     UplinkError,
+    from_flags,
     host_link_name,
     owned_proxy,
     plan_uplink,
@@ -173,3 +174,13 @@ def test_only_the_agents_proxy_entries_are_removed() -> None:
 def test_long_prefixes_still_give_a_valid_interface_name() -> None:
     name = host_link_name("cl-averylongprefix-")
     assert name.startswith("cl-up") and len(name) == naming.IFNAMSIZ
+
+
+def test_dns_upstreams_default_to_the_hosts_non_loopback_resolvers(tmp_path) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("# comment\nnameserver 127.0.0.53\nnameserver 198.18.5.1\nnameserver fe80::1%eth0\n"
+                      "nameserver ::1\nsearch lan\n")
+    assert from_flags("nat", resolv_conf=str(resolv)).dns_upstreams == ("198.18.5.1",)
+    assert from_flags("nat", dns_upstreams=["9.9.9.9"], resolv_conf=str(resolv)).dns_upstreams == ("9.9.9.9",)
+    assert from_flags("lab", resolv_conf=str(resolv)).dns_upstreams == ()
+    assert from_flags("bridge", bridge="br0", host_netns="", resolv_conf=str(tmp_path / "none")).host_netns is None
