@@ -4,7 +4,10 @@ Each subnet gets its own kernel table (selected by ``ip rule iif <bridge>``), fi
 table, or the VPC's main one. The ``local`` route expands to one connected route per subnet it covers plus an
 ``unreachable`` for the rest of the block, so a more specific route (to an ENI appliance, say) still wins by
 longest prefix match. A route whose target is gone, or is marked ``blackhole``, becomes a kernel blackhole:
-matching packets are dropped instead of falling through to a shorter prefix, as in EC2.
+matching packets are dropped instead of falling through to a shorter prefix, as in EC2. A route to a gateway
+VPC endpoint (``vpce-…``; its destination is the S3 prefix list, i.e. the API address) becomes a ``local`` route
+on ``lo``: the router namespace itself takes those packets, where the agent's API relay listens for that
+endpoint, and only subnets whose table routes to the endpoint get there.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from agent.network.model import Route, RouteTable, Subnet, Vpc
 
 @dataclass(frozen=True)
 class KernelRoute:
-    """A route as the kernel will hold it. ``kind``: unicast | blackhole | unreachable."""
+    """A route as the kernel will hold it. ``kind``: unicast | blackhole | unreachable | local."""
 
     table: int
     destination: str
@@ -89,6 +92,8 @@ def _target_route(vpc: Vpc, route: Route, table: int) -> KernelRoute:
             if nat.id == target:
                 return KernelRoute(table, route.destination, device=naming.subnet_bridge(nat.subnet_id),
                                    via=nat.private_ip)
+    if target.startswith("vpce-") and any(e.id == target and e.kind == "gateway" for e in vpc.endpoints):
+        return KernelRoute(table, route.destination, "local", device="lo")
     if target.startswith("eni-") and route.next_hop and cidr.family(route.next_hop) == (6 if v6 else 4):
         for subnet in vpc.subnets:
             for block in (subnet.cidr, subnet.ipv6_cidr):
