@@ -1,0 +1,268 @@
+"""The Cloudlet API from inside a VPC by AWS's own names, end to end, with no endpoint configured.
+
+One ``cloudlet up`` with its agent (a name prefix of its own). The AWS CLI makes a VPC with an internet
+gateway and a public subnet; a namespace instance with an Elastic IP is plugged in with ``cloudlet netns
+attach``. Inside it, boto3 and the AWS CLI are given only the region, the role session's credentials and
+``AWS_CA_BUNDLE`` (a namespace has no trust store of its own; the Debian AMI installs the CA from IMDS at
+boot). They call ``https://sts.home-1.amazonaws.com`` and ``https://<bucket>.s3.home-1.amazonaws.com``,
+which reach the agent's relay at 203.0.113.2 through the IGW: the controller sees the EIP as
+``aws:SourceIp``. A role policy that allows S3 only from that address shows it, and shows that the same
+``X-Cloudlet-*`` headers sent straight to the controller without the agents' token are ignored.
+
+Names: a namespace has no resolver of its own here, so the test writes ``/etc/netns/<ns>/hosts`` (read by
+``ip netns exec``) with the API names at the relay's address, what the VPC resolver answers in a VPC.
+A namespace instance has no EC2 instance behind it, so IMDS has no credentials for it: the test assumes
+the role as the instance profile's credentials would be minted (VM tests cover IMDS itself).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from agent.network import naming, netns
+from controller.hosts.api_access import api_names
+from tests.agent import dataplane_lab as lab
+from tests.e2e.dataplane_helpers import addresses_in, wait_until
+from tests.e2e.helpers import teardown_vpc
+from tests.prerequisites import missing_root, missing_tools, require
+from tests.support import REPO, CloudletProcess, Credentials
+
+require(missing_root() + missing_tools("nft", "dnsmasq", "nsenter"), "API reach tests")
+pytestmark = pytest.mark.root
+
+RUN = uuid.uuid4().hex[:6]
+PREFIX = f"cl-{RUN}-"
+VPC_CIDR, PUBLIC_CIDR, INSTANCE_IP = "10.78.0.0/16", "10.78.1.0/24", "10.78.1.10"
+API_ADDRESS = "203.0.113.2"
+BUCKET = f"reach-{RUN}"
+
+#: What runs in the instance: only the region is configured; the names resolve to the relay.
+SDK_CALLS = r"""
+import hashlib, io, json, sys, boto3
+from boto3.s3.transfer import TransferConfig
+session = boto3.session.Session(region_name="home-1")
+sts, s3 = session.client("sts"), session.client("s3")
+identity = sts.get_caller_identity()
+big = bytes(range(256)) * (9 * 4096 + 3)  # over 8 MiB: a multipart upload
+s3.upload_fileobj(io.BytesIO(big), sys.argv[1], "big", Config=TransferConfig(multipart_threshold=8 << 20))
+s3.put_object(Bucket=sys.argv[1], Key="small", Body=b"hello from the VPC")
+got = s3.get_object(Bucket=sys.argv[1], Key="big")["Body"].read()
+print(json.dumps({"arn": identity["Arn"], "endpoint": sts.meta.endpoint_url, "s3": s3.meta.endpoint_url,
+                  "big": hashlib.sha256(got).hexdigest() == hashlib.sha256(big).hexdigest(),
+                  "small": s3.get_object(Bucket=sys.argv[1], Key="small")["Body"].read().decode()}))
+"""
+
+
+@dataclass
+class Reach:
+    cloudlet: CloudletProcess
+    instance: lab.Instance | None = None
+    vpc_id: str = ""
+    eni: str = ""
+    eip: str = ""
+    allocation: str = ""
+    session: Credentials | None = None
+    etc: Path | None = None
+    cleanup: list[Any] = field(default_factory=list)
+
+    def aws(self, *args: str) -> Any:
+        out = self.cloudlet.aws(*args, "--output", "json")
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    def netns_cli(self, *args: str) -> None:
+        out = subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(self.cloudlet.data_dir),
+                              *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+
+    def in_instance(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the instance with ``ip netns exec`` (which reads /etc/netns/<ns>/hosts), as the role."""
+        assert self.instance is not None and self.session is not None
+        clean = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+                 "AWS_DEFAULT_REGION": "home-1", "AWS_CA_BUNDLE": str(self.cloudlet.data_dir / "api-ca.pem"),
+                 "AWS_ACCESS_KEY_ID": self.session.access_key_id,
+                 "AWS_SECRET_ACCESS_KEY": self.session.secret_access_key,
+                 "AWS_SESSION_TOKEN": self.session.session_token or "", **(env or {})}
+        return subprocess.run(["ip", "netns", "exec", self.instance.netns, *argv], env=clean, capture_output=True,
+                              text=True, timeout=120)
+
+
+def build(r: Reach) -> None:
+    r.vpc_id = r.aws("ec2", "create-vpc", "--cidr-block", VPC_CIDR)["Vpc"]["VpcId"]
+    subnet = r.aws("ec2", "create-subnet", "--vpc-id", r.vpc_id, "--cidr-block", PUBLIC_CIDR,
+                   "--availability-zone", "home-1a")["Subnet"]["SubnetId"]
+    igw = r.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
+    r.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", r.vpc_id)
+    table = r.aws("ec2", "create-route-table", "--vpc-id", r.vpc_id)["RouteTable"]["RouteTableId"]
+    r.aws("ec2", "create-route", "--route-table-id", table, "--destination-cidr-block", "0.0.0.0/0",
+          "--gateway-id", igw)
+    r.aws("ec2", "associate-route-table", "--route-table-id", table, "--subnet-id", subnet)
+    r.eni = r.aws("ec2", "create-network-interface", "--subnet-id", subnet,
+                  "--private-ip-address", INSTANCE_IP)["NetworkInterface"]["NetworkInterfaceId"]
+    address = r.aws("ec2", "allocate-address", "--domain", "vpc")
+    r.allocation, r.eip = address["AllocationId"], address["PublicIp"]
+    r.aws("ec2", "associate-address", "--allocation-id", r.allocation, "--network-interface-id", r.eni)
+
+    # The instance profile's role: S3 only from the instance's public address.
+    iam = r.cloudlet.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{r.cloudlet.account_id}:root"},
+         "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName=f"reach-{RUN}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    r.cleanup.append(lambda: iam.delete_role(RoleName=f"reach-{RUN}"))
+    iam.put_role_policy(RoleName=f"reach-{RUN}", PolicyName="s3-from-the-eip", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+                                                "Condition": {"IpAddress": {"aws:SourceIp": f"{r.eip}/32"}}}]}))
+    r.cleanup.append(lambda: iam.delete_role_policy(RoleName=f"reach-{RUN}", PolicyName="s3-from-the-eip"))
+    iam.create_instance_profile(InstanceProfileName=f"reach-{RUN}")
+    r.cleanup.append(lambda: iam.delete_instance_profile(InstanceProfileName=f"reach-{RUN}"))
+    iam.add_role_to_instance_profile(InstanceProfileName=f"reach-{RUN}", RoleName=f"reach-{RUN}")
+    r.cleanup.append(lambda: iam.remove_role_from_instance_profile(InstanceProfileName=f"reach-{RUN}",
+                                                                   RoleName=f"reach-{RUN}"))
+    # Roots may not assume roles: a user that may, standing in for EC2 minting the profile's session.
+    user = f"minter-{RUN}"
+    iam.create_user(UserName=user)
+    r.cleanup.append(lambda: iam.delete_user(UserName=user))
+    iam.put_user_policy(UserName=user, PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    r.cleanup.append(lambda: iam.delete_user_policy(UserName=user, PolicyName="assume"))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    r.cleanup.append(lambda: iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"]))
+    minter = r.cloudlet.client("sts", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    creds = wait_until_assumed(minter, role["Arn"])
+    r.session = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    s3 = r.cloudlet.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+
+    def empty_and_delete() -> None:
+        for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+            s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+        s3.delete_bucket(Bucket=BUCKET)
+
+    r.cleanup.append(empty_and_delete)
+
+    r.instance = lab.create_instance(f"{PREFIX}inst")
+    status = r.cloudlet.data_dir / "agent" / "status.json"
+    wait_until(lambda: status.exists() and "network" in json.loads(status.read_text()).get("applied", {}), 30,
+               "the agent to register and converge")
+    r.netns_cli("attach", r.eni, r.instance.netns)
+    wait_until(lambda: f"{INSTANCE_IP}/24" in addresses_in(r.instance.netns), 15, "the instance's address")
+    # What the VPC resolver answers for the API names, as a hosts file `ip netns exec` puts in place.
+    r.etc = Path("/etc/netns") / r.instance.netns
+    r.etc.mkdir(parents=True, exist_ok=True)
+    names = api_names("home-1", "amazonaws.com", ["sts", "s3"]) + [f"{BUCKET}.s3.home-1.amazonaws.com"]
+    (r.etc / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{API_ADDRESS} {n}\n" for n in names))
+    internet = naming.internet_netns(PREFIX)
+    wait_until(lambda: netns.exists(internet) and f"{API_ADDRESS}/32" in addresses_in(internet), 15,
+               "the relay's address in the Internet namespace")
+    wait_until(lambda: (r.cloudlet.data_dir / "api-ca.pem").exists(), 15, "the agent to fetch the relay's certificate")
+
+
+def wait_until_assumed(sts: Any, role_arn: str) -> dict[str, Any]:
+    """AssumeRole as soon as the new user's key is usable (its first use may race the write)."""
+    found: dict[str, Any] = {}
+
+    def attempt() -> bool:
+        try:
+            found.update(sts.assume_role(RoleArn=role_arn, RoleSessionName="i-namespace")["Credentials"])
+        except sts.exceptions.ClientError:
+            return False
+        return True
+
+    wait_until(attempt, 10, "AssumeRole with the new user's key", interval=0.2)
+    return found
+
+
+@pytest.fixture(scope="module")
+def reach(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reach]:
+    data_dir = tmp_path_factory.mktemp("api-reach") / "data"
+    r = Reach(CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX}))
+    try:
+        r.cloudlet.start()
+        build(r)
+        yield r
+    finally:
+        try:
+            if r.eni and r.cloudlet.proc is not None:
+                subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(data_dir),
+                                "detach", r.eni], cwd=REPO, capture_output=True, timeout=60)
+                ec2 = r.cloudlet.client("ec2")
+                for address in ec2.describe_addresses(AllocationIds=[r.allocation])["Addresses"]:
+                    if address.get("AssociationId"):
+                        ec2.disassociate_address(AssociationId=address["AssociationId"])
+                ec2.release_address(AllocationId=r.allocation)
+                teardown_vpc(ec2, r.vpc_id)
+            for undo in reversed(r.cleanup):
+                undo()
+        finally:
+            if r.etc is not None:
+                shutil.rmtree(r.etc, ignore_errors=True)
+            if r.instance is not None:
+                lab.destroy(r.instance)
+            r.cloudlet.stop()
+            leftovers = [name for name in netns.list_names() if name.startswith(PREFIX)]
+            assert not leftovers, f"namespaces left behind: {leftovers}"
+
+
+def test_boto3_in_the_instance_needs_only_the_region(reach: Reach) -> None:
+    done = reach.in_instance(sys.executable, "-c", SDK_CALLS, BUCKET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout)
+    assert seen["endpoint"] == "https://sts.home-1.amazonaws.com"
+    assert seen["s3"] == "https://s3.home-1.amazonaws.com"
+    assert seen["arn"] == f"arn:aws:sts::{reach.cloudlet.account_id}:assumed-role/reach-{RUN}/i-namespace"
+    assert seen["big"] and seen["small"] == "hello from the VPC"
+
+
+def test_the_aws_cli_in_the_instance_needs_only_the_region(reach: Reach) -> None:
+    aws = str(Path(sys.executable).parent / "aws")
+    identity = reach.in_instance(aws, "sts", "get-caller-identity", "--output", "json")
+    assert identity.returncode == 0, identity.stderr
+    assert json.loads(identity.stdout)["Arn"].endswith(f":assumed-role/reach-{RUN}/i-namespace")
+    listed = reach.in_instance(aws, "s3", "ls", f"s3://{BUCKET}/")
+    assert listed.returncode == 0 and " small" in listed.stdout, listed.stderr
+    copied = reach.in_instance(aws, "s3", "cp", f"s3://{BUCKET}/small", "-")
+    assert copied.returncode == 0 and copied.stdout == "hello from the VPC", copied.stderr
+
+
+def test_relay_headers_without_the_agents_token_are_ignored(reach: Reach) -> None:
+    """The role allows S3 only from the EIP: from the host, claiming the EIP in the relay's headers (with no
+    token, or a wrong one) is still a call from 127.0.0.1, and is denied; with the agents' token it counts."""
+    assert reach.session is not None
+    s3 = reach.cloudlet.client("s3", reach.session)
+    real_token = (reach.cloudlet.data_dir / "agent.token").read_text().strip()
+    for token, allowed in ((None, False), ("guessed-token", False), (real_token, True)):
+        forged = {"X-Cloudlet-Source-Ip": reach.eip, "X-Cloudlet-Via": "internet"}
+        if token:
+            forged["X-Cloudlet-Relay-Token"] = token
+
+        def add(request: Any, forged: dict[str, str] = forged, **_: Any) -> None:
+            for name, value in forged.items():
+                request.headers[name] = value
+
+        s3.meta.events.register_first("before-sign.s3.GetObject", add)
+        try:
+            if allowed:  # what only an agent can do: the relay's headers with the agents' token
+                assert s3.get_object(Bucket=BUCKET, Key="small")["Body"].read() == b"hello from the VPC"
+                continue
+            with pytest.raises(s3.exceptions.ClientError) as denied:
+                s3.get_object(Bucket=BUCKET, Key="small")
+            assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        finally:
+            s3.meta.events.unregister("before-sign.s3.GetObject", add)
+    # The same forged headers, unsigned and straight at the controller, change nothing either.
+    plain = requests.get(f"{reach.cloudlet.endpoint}/{BUCKET}/small", timeout=10,
+                         headers={"X-Cloudlet-Source-Ip": reach.eip, "X-Cloudlet-Relay-Token": "x"})
+    assert plain.status_code == 403
