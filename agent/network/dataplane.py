@@ -71,6 +71,8 @@ class Dataplane:
 
     def plan(self, doc: HostNetwork) -> HostPlan:
         """The pure plan of ``doc`` after validation (DocumentError lists every problem)."""
+        if self.uplink.host_netns and not netns.exists(self.uplink.host_netns):  # pyroute2 would create it
+            raise uplink.UplinkError(f"the host namespace {self.uplink.host_netns!r} does not exist")
         check(doc, host_networks(self.uplink.host_netns))
         if self.uplink.mode != "lab" and not doc.uplink.lan_pool:
             log.warning("uplink %s asked for, but the cloud's public pool %s is the lab's: the host is left alone",
