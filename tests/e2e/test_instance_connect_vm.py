@@ -1,0 +1,140 @@
+"""EC2 Instance Connect on a real VM: a tiny-AMI instance launched WITHOUT a key pair takes a pushed key.
+
+One controller (whose pushed keys last 10 s instead of 60: ``CLOUDLET_INSTANCE_CONNECT_KEY_SECONDS``) and one
+agent run as on a host. SendSSHPublicKey, then an SSH login (paramiko) from the VPC's router namespace
+succeeds within seconds (the guest's instance-connect loop reads the key from IMDS), and is refused again once
+the key has expired. Skipped without root, QEMU, libvirt or dnsmasq unless CLOUDLET_REQUIRE_VM_TESTS=1 (CI).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from tests.e2e.helpers import agent_rpc, terminate_all_instances
+from tests.prerequisites import missing_for_vms, require
+from tests.support import CloudletProcess, wait_for
+
+require(missing_for_vms(), "VM tests")
+pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
+
+import paramiko  # noqa: E402
+
+from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, in_netns  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+KEY_SECONDS = 10
+
+
+def login(namespace: str, address: str, key: paramiko.PKey) -> str:
+    """``ok`` (ran a command as root), ``refused`` (SSH answered, the key was not accepted) or ``unreachable``."""
+    try:
+        with in_netns(namespace):
+            sock = socket.create_connection((address, 22), timeout=2.0)
+    except OSError:
+        return "unreachable"
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(address, username="root", pkey=key, sock=sock, timeout=5, banner_timeout=10, auth_timeout=10,
+                       allow_agent=False, look_for_keys=False)
+        _, stdout, _ = client.exec_command("id -u", timeout=10)
+        return "ok" if stdout.read().decode().strip() == "0" else "refused"
+    except paramiko.AuthenticationException:
+        return "refused"
+    except (OSError, paramiko.SSHException):
+        return "unreachable"
+    finally:
+        client.close()
+
+
+def throwaway_key() -> paramiko.PKey:
+    """A new ED25519 key, as ``cloudlet ssh --eice`` or the EC2 console makes one per session."""
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[tuple[CloudletProcess, str]]:
+    """The cloud and its agent's namespace prefix; everything is removed at the end, also on failure."""
+    ensure_libvirtd()
+    build_tiny_image()
+    run = secrets.token_hex(3)
+    work = Path("/var/tmp") / f"cl-e2e-eic-{run}"  # QEMU and dnsmasq must traverse it: not under pytest's 0700
+    work.mkdir(mode=0o755)
+    process = CloudletProcess(work / "data", extra_env={"CLOUDLET_INSTANCE_CONNECT_KEY_SECONDS": str(KEY_SECONDS)})
+    prefix = f"cl-i{run[:4]}-"
+    agent: subprocess.Popen[bytes] | None = None
+    try:
+        process.start()
+        env = {**{k: v for k, v in os.environ.items() if k != "CLOUDLET_COMPUTE_DIR"}, "PYTHONUNBUFFERED": "1"}
+        agent = subprocess.Popen([sys.executable, "-m", "agent.main", "--controller", process.endpoint,
+                                  "--token-file", str(work / "data" / "agent.token"), "--zone", "home-1a",
+                                  "--state-dir", str(work / "agent"), "--name-prefix", prefix], cwd=REPO, env=env,
+                                 stdout=(work / "agent.log").open("ab"), stderr=subprocess.STDOUT)
+        wait_for(lambda: any(h.get("hypervisor") in ("kvm", "qemu") for h in agent_rpc(process, "GET", "/hosts")[
+            "hosts"]), 90, "the agent to register a hypervisor", interval=0.5)
+        yield process, prefix
+    finally:
+        _clean_up(process, agent, work, prefix)
+
+
+def _clean_up(process: CloudletProcess, agent: subprocess.Popen[bytes] | None, work: Path, prefix: str) -> None:
+    try:
+        if process.proc is not None:
+            terminate_all_instances(process.client("ec2"))
+    except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever happened
+        print(f"cleanup: termination through the API failed: {exc}")
+    if agent is not None and agent.poll() is None:
+        agent.terminate()
+        try:
+            agent.wait(15)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+    subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", prefix, "--state-dir",
+                    str(work / "agent")], cwd=REPO, capture_output=True)
+    process.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_pushed_key_logs_in_for_its_lifetime_on_an_instance_without_a_key_pair(
+        cloud: tuple[CloudletProcess, str]) -> None:
+    process, prefix = cloud
+    ec2 = process.client("ec2")
+    image_id = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])[
+        "Images"][0]["ImageId"]
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+
+    def instance() -> dict[str, Any]:
+        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    wait_for(lambda: instance()["State"]["Name"] == "running", 120, "running")
+    described = instance()
+    assert "KeyName" not in described
+    namespace, address = f"{prefix}{described['VpcId']}", described["PrivateIpAddress"]
+    key = throwaway_key()
+    wait_for(lambda: login(namespace, address, key) == "refused", 120, "SSH answering, without a key for us")
+    pushed_at = time.monotonic()
+    process.client("ec2-instance-connect").send_ssh_public_key(
+        InstanceId=instance_id, InstanceOSUser="root", SSHPublicKey=f"{key.get_name()} {key.get_base64()} eic-test",
+        AvailabilityZone=described["Placement"]["AvailabilityZone"])
+    wait_for(lambda: login(namespace, address, key) == "ok", KEY_SECONDS - 1, "a login with the pushed key")
+    accepted_after = time.monotonic() - pushed_at
+    time.sleep(max(0.0, pushed_at + KEY_SECONDS - time.monotonic()))
+    wait_for(lambda: login(namespace, address, key) == "refused", 5, "the expired key refused")
+    print(f"\nSendSSHPublicKey to a login: {accepted_after:.1f} s")
