@@ -9,8 +9,8 @@ which reach the agent's relay at 203.0.113.2 through the IGW: the controller see
 ``aws:SourceIp``. A role policy that allows S3 only from that address shows it, and shows that the same
 ``X-Cloudlet-*`` headers sent straight to the controller without the agents' token are ignored.
 
-Names: a namespace has no resolver of its own here, so the test writes ``/etc/netns/<ns>/hosts`` (read by
-``ip netns exec``) with the API names at the relay's address, what the VPC resolver answers in a VPC.
+Names come from the VPC's resolver at base+2 (``/etc/netns/<ns>/resolv.conf``, read by ``ip netns exec``),
+which answers the API names (and every bucket name below ``s3.home-1.amazonaws.com``) with the relay's address.
 A namespace instance has no EC2 instance behind it, so IMDS has no credentials for it: the test assumes
 the role as the instance profile's credentials would be minted (VM tests cover IMDS itself).
 """
@@ -31,7 +31,6 @@ import pytest
 import requests
 
 from agent.network import naming, netns
-from controller.hosts.api_access import api_names
 from tests.agent import dataplane_lab as lab
 from tests.e2e.dataplane_helpers import addresses_in, wait_until
 from tests.e2e.helpers import teardown_vpc
@@ -45,6 +44,7 @@ RUN = uuid.uuid4().hex[:6]
 PREFIX = f"cl-{RUN}-"
 VPC_CIDR, PUBLIC_CIDR, INSTANCE_IP = "10.78.0.0/16", "10.78.1.0/24", "10.78.1.10"
 API_ADDRESS = "203.0.113.2"
+VPC_RESOLVER = "10.78.0.2"
 BUCKET = f"reach-{RUN}"
 
 #: What runs in the instance: only the region is configured; the names resolve to the relay.
@@ -159,11 +159,12 @@ def build(r: Reach) -> None:
                "the agent to register and converge")
     r.netns_cli("attach", r.eni, r.instance.netns)
     wait_until(lambda: f"{INSTANCE_IP}/24" in addresses_in(r.instance.netns), 15, "the instance's address")
-    # What the VPC resolver answers for the API names, as a hosts file `ip netns exec` puts in place.
+    # The instance's resolver is the VPC's (base+2), as DHCP would announce it; `ip netns exec` puts this
+    # resolv.conf and an empty hosts file in place, so every name comes from the VPC resolver.
     r.etc = Path("/etc/netns") / r.instance.netns
     r.etc.mkdir(parents=True, exist_ok=True)
-    names = api_names("home-1", "amazonaws.com", ["sts", "s3"]) + [f"{BUCKET}.s3.home-1.amazonaws.com"]
-    (r.etc / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{API_ADDRESS} {n}\n" for n in names))
+    (r.etc / "resolv.conf").write_text(f"nameserver {VPC_RESOLVER}\n")
+    (r.etc / "hosts").write_text("127.0.0.1 localhost\n")
     internet = naming.internet_netns(PREFIX)
     wait_until(lambda: netns.exists(internet) and f"{API_ADDRESS}/32" in addresses_in(internet), 15,
                "the relay's address in the Internet namespace")
@@ -224,6 +225,12 @@ def test_boto3_in_the_instance_needs_only_the_region(reach: Reach) -> None:
     assert seen["s3"] == "https://s3.home-1.amazonaws.com"
     assert seen["arn"] == f"arn:aws:sts::{reach.cloudlet.account_id}:assumed-role/reach-{RUN}/i-namespace"
     assert seen["big"] and seen["small"] == "hello from the VPC"
+
+
+def test_the_vpc_resolver_answers_the_api_names_with_the_relay(reach: Reach) -> None:
+    for name in ("sts.home-1.amazonaws.com", f"{BUCKET}.s3.home-1.amazonaws.com", "iam.amazonaws.com"):
+        found = reach.in_instance("getent", "ahostsv4", name)
+        assert found.returncode == 0 and found.stdout.split()[0] == API_ADDRESS, (name, found.stdout, found.stderr)
 
 
 def test_the_aws_cli_in_the_instance_needs_only_the_region(reach: Reach) -> None:
