@@ -41,12 +41,14 @@ def interfaces(instance_id: str, *, inactive: bool = False) -> list[str]:
 
 def test_a_hot_plugged_eni_carries_traffic_survives_stop_start_and_unplugs(env: Any) -> None:
     ec2 = env.ec2()
+    launched = time.monotonic()
     instance = ec2.run_instances(ImageId=tiny_image(ec2), InstanceType="t3.micro", MinCount=1,
                                  MaxCount=1)["Instances"][0]
     instance_id = instance["InstanceId"]
     wait_for(lambda: env.instance(instance_id)["State"]["Name"] == "running", 60, "running")
     namespace = env.namespace(instance["VpcId"])
     wait_for(lambda: answers(namespace, instance["PrivateIpAddress"]), 60, "eth0 answering")
+    print(f"\nRunInstances to eth0 answering: {time.monotonic() - launched:.1f} s")
 
     subnet = ec2.create_subnet(VpcId=instance["VpcId"], CidrBlock="172.31.240.0/24",
                                AvailabilityZone=instance["Placement"]["AvailabilityZone"])["Subnet"]["SubnetId"]
@@ -57,7 +59,7 @@ def test_a_hot_plugged_eni_carries_traffic_survives_stop_start_and_unplugs(env: 
     attachment = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=instance_id,
                                               DeviceIndex=1)["AttachmentId"]
     seconds = first_answer(namespace, address, started, 30, "the hot-plugged eth1")
-    print(f"\nAttachNetworkInterface to the first answer on eth1: {seconds:.2f} s")
+    print(f"AttachNetworkInterface to the first answer on eth1: {seconds:.2f} s")
     assert eni["MacAddress"] in interfaces(instance_id) and eni["MacAddress"] in interfaces(instance_id, inactive=True)
     wait_for(lambda: f"network: eth1 {address}/24" in console(env, instance_id), 30, "the guest's eth1 line")
     shown = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
@@ -71,14 +73,19 @@ def test_a_hot_plugged_eni_carries_traffic_survives_stop_start_and_unplugs(env: 
     assert (error["Code"], error["Message"]) == ("AttachmentLimitExceeded",
                                                  "Interface count 3 exceeds the limit for t3.micro")
 
+    stopping = time.monotonic()
     ec2.stop_instances(InstanceIds=[instance_id])
     wait_for(lambda: env.instance(instance_id)["State"]["Name"] == "stopped", 60, "stopped")
+    stopped = time.monotonic()
     ec2.start_instances(InstanceIds=[instance_id])
     wait_for(lambda: env.instance(instance_id)["State"]["Name"] == "running", 90, "running again")
-    first_answer(namespace, address, time.monotonic(), 60, "eth1 after the stop/start")
+    again = first_answer(namespace, address, stopped, 60, "eth1 after the stop/start")
+    print(f"stop {stopped - stopping:.1f} s, start to eth1 answering {again:.1f} s")
 
+    detaching = time.monotonic()
     ec2.detach_network_interface(AttachmentId=attachment, Force=True)
     wait_for(lambda: eni["MacAddress"] not in interfaces(instance_id), 30, "the NIC unplugged from the guest")
+    print(f"DetachNetworkInterface to the NIC gone from the guest: {time.monotonic() - detaching:.1f} s")
     assert eni["MacAddress"] not in interfaces(instance_id, inactive=True)
     assert not answers(namespace, address)
     wait_for(lambda: "network: eth1 removed" in console(env, instance_id), 30, "the guest's removal line")
