@@ -9,6 +9,7 @@ import pytest
 
 from controller.cli import agent_argv, main, record_settings
 from controller.config import Config
+from tests.unit.harness import Clouds
 
 
 def test_up_records_the_uplink_and_keeps_other_settings(tmp_path: Path) -> None:
@@ -38,3 +39,11 @@ def test_a_bad_choice_is_refused_and_nothing_is_written(tmp_path: Path, settings
     assert main(argv) == 2
     assert "cloudlet up:" in capsys.readouterr().err
     assert not (tmp_path / "cloudlet.json").exists()
+
+
+def test_elastic_ips_come_from_a_lan_range_and_never_its_first_address(clouds: Clouds) -> None:
+    cloud = clouds.vpc(uplink="nat", eip_pool="198.18.5.200-198.18.5.202")
+    assert cloud.call("AllocateAddress", {"Domain": "vpc"})["PublicIp"] == "198.18.5.201"
+    cloud.refused("AllocateAddress", {"Address": "198.18.5.200"}, "InvalidParameterValue")
+    assert cloud.call("AllocateAddress", {"Address": "198.18.5.202"})["PublicIp"] == "198.18.5.202"
+    cloud.refused("AllocateAddress", {}, "InsufficientAddressCapacity")  # the range is used up
