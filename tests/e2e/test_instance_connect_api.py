@@ -117,3 +117,28 @@ def test_iam_needs_the_action_on_the_instance_and_honours_ec2_osuser(cloud: Clou
         assert "#Caller=arn:aws:iam::" in active_keys(cloud, instance)["debian"]
     finally:
         cleanup.run()
+
+
+def test_an_endpoint_through_the_cli_and_iam(cloud: CloudletProcess) -> None:
+    ec2 = cloud.client("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]},
+                                           {"Name": "availability-zone", "Values": ["home-1a"]}])["Subnets"][0]
+    iam = cloud.client("iam")
+    cleanup = Cleanup(iam)
+    try:
+        user = new_user(iam, cleanup, "eice-nobody")
+        code, status, _ = denied(cloud.client("ec2", user).create_instance_connect_endpoint,
+                                 SubnetId=subnet["SubnetId"])
+        assert (code, status) == ("UnauthorizedOperation", 403)
+    finally:
+        cleanup.run()
+    created = json.loads(cloud.aws("ec2", "create-instance-connect-endpoint", "--subnet-id", subnet["SubnetId"],
+                                   "--preserve-client-ip").stdout)["InstanceConnectEndpoint"]
+    endpoint_id = created["InstanceConnectEndpointId"]
+    assert created["State"] == "create-in-progress" and created["PreserveClientIp"] is True
+    listed = json.loads(cloud.aws("ec2", "describe-instance-connect-endpoints", "--instance-connect-endpoint-ids",
+                                  endpoint_id).stdout)["InstanceConnectEndpoints"]
+    assert listed[0]["SubnetId"] == subnet["SubnetId"] and listed[0]["NetworkInterfaceIds"]
+    deleted = json.loads(cloud.aws("ec2", "delete-instance-connect-endpoint", "--instance-connect-endpoint-id",
+                                   endpoint_id).stdout)["InstanceConnectEndpoint"]
+    assert deleted["State"] == "delete-in-progress"
