@@ -54,7 +54,10 @@ def tiny_image(ec2: Any) -> str:
 
 
 def answers(namespace: str, address: str, port: int = 22, timeout: float = 0.25) -> bool:
-    """True when ``address`` accepts a TCP connection on ``port``, asked from inside ``namespace``."""
+    """True when ``address`` accepts a TCP connection on ``port``, asked from inside ``namespace`` (False while
+    the agent has not made that namespace yet)."""
+    if not Path(f"/run/netns/{namespace}").exists():
+        return False
     with in_netns(namespace):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
