@@ -2,9 +2,13 @@
 
 For every instance placed on the host and not yet terminated: what the agent must make of it
 (``running``, ``stopped``, or ``terminated`` while it is shutting down), its guest size (the type scaled
-for the homelab), root disk, instance store, network interfaces (MAC, and the VPC and subnet whose bridge
-takes the tap), the non-root EBS volumes to plug in (contract C: device, I/O caps, LUKS passphrase), the reboot and start requests (counters: the agent acts once per new number) and
-CreateImage captures it must carry out, and how to get each AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll wake-up.
+for the homelab), root disk, instance store, every attached network interface in device index order (MAC,
+ENI, and the VPC and subnet whose bridge takes the tap: one attached or detached while the instance runs is
+hot-plugged or unplugged by the agent, one changed while it is stopped is there at the next start), the
+non-root EBS volumes to plug in (contract C: device, I/O caps, LUKS passphrase), the reboot and start
+requests (counters: the agent acts once per new number) and CreateImage captures it must carry out, and
+how to get each AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll
+wake-up.
 """
 
 from __future__ import annotations
