@@ -3,9 +3,11 @@
 The router namespace's dnsmasq, which already does DHCP, also answers DNS at the VPC's base+2 and at
 169.254.169.253 (both on the namespace's ``lo``), from the document only:
 
-* ``host-record`` per address: the private names (and, with ``enableDnsHostnames``, the public names, which
-  resolve to the private address inside the VPC). Names are grouped by address with the VPC's own domain
-  first, because dnsmasq gives only a record's first name a PTR: reverse lookups answer the private name.
+* a hosts file (``addn-hosts``, one line per address): the private names (and, with ``enableDnsHostnames``,
+  the public names, which resolve to the private address inside the VPC). Names are grouped by address with
+  the VPC's own domain first, because dnsmasq gives only a line's first name a PTR: reverse lookups answer
+  the private name. A file, not config lines: dnsmasq re-reads it on SIGHUP, so an interface coming or going
+  anywhere in the VPC never restarts the resolver (nor DHCP) under the instances' feet.
 * ``address=/<name>/<api address>`` per Cloudlet API name (it covers every name below, so virtual-hosted
   buckets such as ``bucket.s3.home-1.amazonaws.com`` resolve too), with ``local=/<name>/`` so that other
   types (AAAA) get an empty answer instead of going upstream and coming back with the real AWS's address.
@@ -42,20 +44,22 @@ RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
 # --- dnsmasq configuration ---------------------------------------------------------------------------------
 
 
-def dns_lines(vpc: Vpc, api: ApiAccess | None, forward: bool) -> list[str]:
+def dns_lines(vpc: Vpc, api: ApiAccess | None, forward: bool, hosts_file: str) -> list[str]:
     """dnsmasq's DNS options for ``vpc`` (``port=0``, no DNS at all, when ``enableDnsSupport`` is off).
 
-    ``forward`` is True only when the host's uplink mode lets unknown names out (``nat``/``bridge``)."""
+    ``forward`` is True only when the host's uplink mode lets unknown names out (``nat``/``bridge``);
+    ``hosts_file`` is where :func:`records_file` goes."""
     dns = vpc.dns
     if dns is None:
         return ["port=0"]
     lines = ["port=53", *(f"listen-address={address}" for address in dns.addresses),
-             "domain-needed", "dhcp-ignore-names", f"local-ttl={LOCAL_TTL}"]
-    lines += [f"host-record={','.join(names)},{address}" for address, names in _by_address(vpc)]
+             "domain-needed", "dhcp-ignore-names", f"local-ttl={LOCAL_TTL}", f"addn-hosts={hosts_file}"]
     if api is not None:
         # ``local`` too: AAAA questions for these names get an empty answer here, never the real AWS's.
+        # A name the VPC has a record of (an interface endpoint's private DNS) answers from it, not the relay's.
+        recorded = {record.name.lower().rstrip(".") for record in dns.records}
         for name in sorted(set(api.names)):
-            lines += [f"local=/{name}/", f"address=/{name}/{api.address}"]
+            lines += [f"local=/{name}/"] + ([] if name in recorded else [f"address=/{name}/{api.address}"])
     if forward:
         lines.append(f"local=/{dns.domain}/")
         lines += [f"local=/{zone}/" for block in vpc.cidrs for zone in reverse_zones(block)]
@@ -65,15 +69,16 @@ def dns_lines(vpc: Vpc, api: ApiAccess | None, forward: bool) -> list[str]:
     return lines
 
 
-def _by_address(vpc: Vpc) -> list[tuple[str, list[str]]]:
-    """Record names grouped by address, the VPC domain's names first (they get the PTR)."""
-    assert vpc.dns is not None
+def records_file(vpc: Vpc) -> str:
+    """The resolver's hosts file: one line per address, the VPC domain's names first (they get the PTR)."""
+    if vpc.dns is None:
+        return ""
     suffix = "." + vpc.dns.domain
     grouped: dict[str, set[str]] = {}
     for record in vpc.dns.records:
         grouped.setdefault(record.address, set()).add(record.name.lower().rstrip("."))
-    return [(address, sorted(names, key=lambda n: (not n.endswith(suffix), n)))
-            for address, names in sorted(grouped.items(), key=lambda item: cidr.address(item[0]))]
+    return "".join(f"{address} {' '.join(sorted(names, key=lambda n: (not n.endswith(suffix), n)))}\n"
+                   for address, names in sorted(grouped.items(), key=lambda item: cidr.address(item[0])))
 
 
 def reverse_zones(block: str) -> list[str]:

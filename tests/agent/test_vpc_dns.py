@@ -14,9 +14,11 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -236,6 +238,21 @@ def test_lab_mode_answers_the_vpc_names_and_nothing_goes_out(dns_lab: DnsLab) ->
     # The subnet router's address is not a resolver (dnsmasq binds it, the router's input chain drops it).
     assert ask(d1, "10.70.1.1", f"ip-10-70-1-10.{DOMAIN}", timeout=0.5) is None
     assert dns_lab.stub.questions == []
+
+
+def test_a_new_interface_in_the_vpc_is_a_reload_not_a_restart(dns_lab: DnsLab) -> None:
+    dns_lab.apply("lab")
+    d1 = dns_lab.instances["d1"]
+    pid = (Path(dns_lab.dataplane.run_dir) / dns_lab.router / "dnsmasq.pid").read_text()
+    assert answer(d1, "10.70.0.2", f"ip-10-70-1-99.{DOMAIN}") == ("NXDOMAIN", [])
+    dns_lab.doc.vpcs[0].dns.records.append(DnsRecord(f"ip-10-70-1-99.{DOMAIN}", "10.70.1.99"))
+    report = dns_lab.dataplane.apply(dns_lab.doc)
+    assert report.dhcp_restarted == []
+    assert (Path(dns_lab.dataplane.run_dir) / dns_lab.router / "dnsmasq.pid").read_text() == pid
+    wait = time.monotonic() + 5
+    while answer(d1, "10.70.0.2", f"ip-10-70-1-99.{DOMAIN}")[0] != "NOERROR" and time.monotonic() < wait:
+        time.sleep(0.05)
+    assert answer(d1, "10.70.0.2", f"ip-10-70-1-99.{DOMAIN}") == ("NOERROR", ["10.70.1.99"])
 
 
 def test_nat_mode_forwards_other_names_to_the_hosts_resolver(dns_lab: DnsLab) -> None:

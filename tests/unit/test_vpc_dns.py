@@ -196,13 +196,15 @@ API = ApiAccess("203.0.113.2", ["s3.home-1.amazonaws.com", "sts.home-1.amazonaws
 
 
 def test_dnsmasq_answers_the_records_at_the_resolver_addresses_and_nothing_else_in_lab_mode() -> None:
-    lines = dnsmasq_config(vpc_with_dns(), "/run/x", API, forward=False).config.splitlines()
+    config = dnsmasq_config(vpc_with_dns(), "/run/x", API, forward=False)
+    lines = config.config.splitlines()
     assert "port=53" in lines and "port=0" not in lines
     assert "listen-address=10.0.0.2" in lines and "listen-address=169.254.169.253" in lines
     # Grouped by address, numeric order; the private name first, so the PTR answers it.
-    hosts = [line for line in lines if line.startswith("host-record=")]
-    assert hosts == ["host-record=ip-10-0-1-5.home-1.compute.internal,ec2-198-51-100-7.home-1.compute.amazonaws.com,"
-                     "10.0.1.5", "host-record=ip-10-0-1-40.home-1.compute.internal,10.0.1.40"]
+    assert "addn-hosts=/run/x/dns-hosts" in lines
+    assert config.dns_hosts == ("10.0.1.5 ip-10-0-1-5.home-1.compute.internal "
+                                "ec2-198-51-100-7.home-1.compute.amazonaws.com\n"
+                                "10.0.1.40 ip-10-0-1-40.home-1.compute.internal\n")
     assert "address=/s3.home-1.amazonaws.com/203.0.113.2" in lines and "local=/s3.home-1.amazonaws.com/" in lines
     assert "local=/#/" in lines and not any(line.startswith("server=") for line in lines)
 
@@ -217,8 +219,10 @@ def test_dnsmasq_forwards_unknown_names_to_the_agent_forwarder_in_nat_mode() -> 
 def test_no_dns_support_means_dhcp_only() -> None:
     vpc = vpc_with_dns()
     vpc.dns = None
-    lines = dnsmasq_config(vpc, "/run/x", API, forward=True).config.splitlines()
-    assert "port=0" in lines and not any(line.startswith(("server=", "host-record=", "address=")) for line in lines)
+    config = dnsmasq_config(vpc, "/run/x", API, forward=True)
+    lines = config.config.splitlines()
+    assert "port=0" in lines and not any(line.startswith(("server=", "addn-hosts=", "address=")) for line in lines)
+    assert config.dns_hosts == ""
 
 
 def test_reverse_zones_cover_exactly_the_block() -> None:
