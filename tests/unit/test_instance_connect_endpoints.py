@@ -44,11 +44,13 @@ def test_an_endpoint_has_a_requester_managed_interface_and_settles(cloud: VpcClo
     assert [g["GroupId"] for g in eni["Groups"]] == [group] and endpoint_id in eni["Description"]
     again = cloud.call("CreateInstanceConnectEndpoint", {"SubnetId": subnet["SubnetId"], "ClientToken": "t1"})
     assert again["InstanceConnectEndpoint"]["InstanceConnectEndpointId"] == endpoint_id
+    cloud.call("CreateTags", {"Resources": [endpoint_id], "Tags": [{"Key": "team", "Value": "ops"}]})
     time.sleep(0.35)
     listed = cloud.call("DescribeInstanceConnectEndpoints", {"Filters": [{"Name": "tag:Name",
                                                                           "Values": ["bastion"]}]})
     assert [(e["InstanceConnectEndpointId"], e["State"]) for e in listed["InstanceConnectEndpoints"]] == [
         (endpoint_id, "create-complete")]
+    assert {"Key": "team", "Value": "ops"} in listed["InstanceConnectEndpoints"][0]["Tags"]
     deleted = cloud.call("DeleteInstanceConnectEndpoint", {"InstanceConnectEndpointId": endpoint_id})
     assert deleted["InstanceConnectEndpoint"]["State"] == "delete-in-progress"
     assert cloud.call("DescribeNetworkInterfaces", {"Filters": [{"Name": "network-interface-id",

@@ -29,7 +29,7 @@ from controller.config import Config
 from controller.ec2 import lookups
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import UnsupportedOperation
-from controller.ec2.ids import SECURITY_GROUP, SUBNET, Kind
+from controller.ec2.ids import INSTANCE_CONNECT_ENDPOINT, SECURITY_GROUP, SUBNET
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.regions import zone_id
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
@@ -37,9 +37,6 @@ from controller.ec2.vpc import eni_records, state
 from controller.errors import error
 from controller.state import utcnow
 
-INSTANCE_CONNECT_ENDPOINT = Kind(
-    "eice", "instance-connect-endpoint", "InvalidInstanceConnectEndpointId.NotFound",
-    "The instanceConnectEndpoint ID '{}' does not exist", "InvalidInstanceConnectEndpointId.Malformed")
 ResourceLimitExceeded = error("ResourceLimitExceeded")
 
 PER_ACCOUNT, PER_VPC, PER_SUBNET = 5, 1, 1
@@ -164,9 +161,7 @@ def describe_instance_connect_endpoints(ctx: RequestContext, params: Params) -> 
 def delete_instance_connect_endpoint(ctx: RequestContext, params: Params) -> Params:
     """Removes the endpoint's ENI at once (its namespace goes when the hosts see the change)."""
     table = state.instance_connect_endpoints
-    endpoint_id = params.get("InstanceConnectEndpointId") or ""
-    if not INSTANCE_CONNECT_ENDPOINT.well_formed(endpoint_id):
-        raise INSTANCE_CONNECT_ENDPOINT.malformed(endpoint_id)
+    endpoint_id = params["InstanceConnectEndpointId"]
     now = utcnow()
     with state.write(ctx.cloud.db) as conn:
         row = next((r for r in _live(ctx, conn, now) if r["instance_connect_endpoint_id"] == endpoint_id), None)
