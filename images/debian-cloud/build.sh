@@ -19,6 +19,9 @@ mirror=${mirror:-$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/a
 
 # debootstrap does not resolve virtual packages: python3-cffi-backend provides what python3-cryptography needs.
 packages=systemd-sysv,udev,dbus,cloud-init,python3-cffi-backend,openssh-server,sudo,ifupdown,isc-dhcp-client,netbase,e2fsprogs,iproute2,less
+# The AWS CLI and boto3 with the region alone reach the Cloudlet API by AWS's names (the VPC resolver and the
+# agent's relay), trusting the cloud's CA that cloudlet-ca.service installs at boot; curl fetches it.
+packages=$packages,python3-boto3,awscli,curl,ca-certificates
 target=$work/rootfs
 rm -rf "$target"
 mkdir -p "$work"
@@ -35,6 +38,10 @@ printf 'policy: enabled\n' > "$target/etc/cloud/ds-identify.cfg"
 printf 'LABEL=cloudlet-root / ext4 rw,errors=remount-ro 0 1\n' > "$target/etc/fstab"
 printf 'auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n' > "$target/etc/network/interfaces"
 printf 'debian\n' > "$target/etc/hostname"
+install -D -m 0755 "$here/cloudlet-ca" "$target/usr/lib/cloudlet/cloudlet-ca"
+install -D -m 0644 "$here/cloudlet-ca.service" "$target/etc/systemd/system/cloudlet-ca.service"
+mkdir -p "$target/etc/systemd/system/multi-user.target.wants"
+ln -sf ../cloudlet-ca.service "$target/etc/systemd/system/multi-user.target.wants/cloudlet-ca.service"
 # Each instance makes its own host keys (cloud-init's ssh module); none may ship in the image.
 rm -f "$target"/etc/ssh/ssh_host_*
 # Boot-time work an instance does not need: ~7 s under TCG.
