@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ log = logging.getLogger("cloudlet.agent.network")
 IFF_UP = 1
 NUD_PERMANENT = 0x80
 NTF_PROXY = 0x08
-RTN_TYPES = {"unicast": 1, "blackhole": 6, "unreachable": 7}
+RTN_TYPES = {"unicast": 1, "local": 2, "blackhole": 6, "unreachable": 7}
 FR_ACT_TO_TBL, FR_ACT_UNREACHABLE = 1, 7
+RT_SCOPE_HOST = 254
 RTNH_F_ONLINK = 4
 MANAGED_RULE_PRIORITIES = (1000, 2000)
 
@@ -155,13 +157,38 @@ def converge_proxies(ipr: IPRoute, ns: str | None, wanted: list[Proxy], owned: C
     """Add the wanted proxy entries and remove the ``owned`` ones the plan no longer names (others are the
     host's own and stay)."""
     current = set(proxies(ns))
-    indexes = {msg.get("ifname"): msg["index"] for msg in ipr.get_links()}
-    for proxy in set(wanted) - current:
+    found = {msg.get("ifname"): msg for msg in ipr.get_links()}
+    indexes = {name: msg["index"] for name, msg in found.items()}
+    added: dict[str, list[str]] = {}
+    for proxy in sorted(set(wanted) - current, key=lambda p: (p.device, p.ip)):
         if proxy.device in indexes:
             ipr.neigh("replace", dst=proxy.ip, ifindex=indexes[proxy.device], flags=NTF_PROXY)
+            added.setdefault(proxy.device, []).append(proxy.ip)
+    for device, ips in added.items():
+        announce(ns, device, found[device].get("address"), ips)
     for proxy in current - set(wanted):
         if owned(proxy) and proxy.device in indexes:
             ipr.neigh("del", dst=proxy.ip, ifindex=indexes[proxy.device], flags=NTF_PROXY)
+
+
+def announce(ns: str | None, device: str, mac: str, ips: list[str]) -> None:
+    """One gratuitous ARP per address from ``device``: the LAN's neighbour caches (its router's above all)
+    learn at once that the address now lives behind this MAC, instead of after their entries go stale (a
+    mode switch or a moved EIP would otherwise black-hole return traffic for up to a minute)."""
+    hw = bytes.fromhex(mac.replace(":", ""))
+
+    def send() -> None:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((device, 0))
+            for ip in ips:
+                address = socket.inet_aton(ip)
+                arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + hw + address + b"\0" * 6 + address
+                sock.send(b"\xff" * 6 + hw + b"\x08\x06" + arp)
+
+    if ns is None:
+        send()
+    else:
+        netns.run_inside(ns, send)
 
 
 def _set_attributes(ipr: IPRoute, link: Link, existing: dict[str, Any]) -> None:
@@ -260,7 +287,7 @@ def _converge_routes(ipr: IPRoute, routes: list[KernelRoute], devices: set[str])
     for msg in ipr.route("dump", family=socket.AF_UNSPEC):
         table = msg.get("table")
         managed = table in tables or table >= 0x10000 or (table == 254 and msg["proto"] == 4)
-        if not managed or msg["type"] == 2:  # local routes belong to the kernel
+        if not managed or (msg["type"] == 2 and msg["proto"] != 4):  # the kernel's local routes are its own
             continue
         family = 4 if msg["family"] == socket.AF_INET else 6
         dst = msg.get("dst") or ("0.0.0.0" if family == 4 else "::")
@@ -276,6 +303,8 @@ def _converge_routes(ipr: IPRoute, routes: list[KernelRoute], devices: set[str])
         if current.get(key) == state:
             continue
         kwargs: dict[str, Any] = {"dst": route.destination, "table": route.table, "type": route.kind, "proto": 4}
+        if route.kind == "local":
+            kwargs["scope"] = RT_SCOPE_HOST  # the kernel refuses a local route of any wider scope
         if oif is not None:
             kwargs["oif"] = oif
         if route.via:
@@ -288,8 +317,9 @@ def _converge_routes(ipr: IPRoute, routes: list[KernelRoute], devices: set[str])
             log.warning("route %s in table %d: %s", route.destination, route.table, exc)
     for key in set(current) - set(wanted):
         table, family, dst = key
+        kind = _type_name(current[key][0])
         ipr.route("del", dst=dst, table=table, family=socket.AF_INET if family == 4 else socket.AF_INET6,
-                  type=_type_name(current[key][0]))
+                  type=kind, **({"scope": RT_SCOPE_HOST} if kind == "local" else {}))
 
 
 def _type_name(number: int) -> str:

@@ -287,11 +287,22 @@ def discover(uplink: HostUplink) -> HostFacts:
 
 
 def ensure_link(plan: UplinkPlan, internet_netns: str, handle: links.Handle, report: links.LinkReport) -> None:
-    """The veth between the host and the Internet namespace (rebuilt when only half of it is left)."""
-    existing = {msg.get("ifname"): msg for msg in handle(plan.host_netns).get_links()}
+    """The veth between the host and the Internet namespace (rebuilt when only half of it is left), on the
+    user's bridge in bridge mode and on no bridge otherwise, up."""
+    ipr = handle(plan.host_netns)
+    existing = {msg.get("ifname"): msg for msg in ipr.get_links()}
     links.ensure_veth(plan.host_netns, Link(plan.host_link, "veth", mac=plan.host_mac, peer=plan.internet_link,
                                             peer_netns=internet_netns, peer_mac=plan.internet_mac),
                       existing, handle, report)
+    # Plugged and up before the Internet namespace's pass, whose gratuitous ARPs must reach the LAN.
+    existing = {msg.get("ifname"): msg for msg in ipr.get_links()}
+    if plan.master and plan.master not in existing:
+        raise UplinkError(f"the bridge {plan.master!r} does not exist in the host namespace")
+    master = existing[plan.master]["index"] if plan.master else 0  # 0: none (a bridge -> nat switch frees it)
+    index = existing[plan.host_link]["index"]
+    if (existing[plan.host_link].get("master") or 0) != master:
+        ipr.link("set", index=index, master=master)
+    ipr.link("set", index=index, state="up")
 
 
 def apply_host(run_dir: str, plan: UplinkPlan, handle: links.Handle) -> None:
@@ -306,6 +317,9 @@ def apply_host(run_dir: str, plan: UplinkPlan, handle: links.Handle) -> None:
     if forward_before is None and plan.host_sysctls:
         forward_before = read_sysctl(plan.host_netns, "net/ipv4/ip_forward")
     converge_host(plan, handle, previous.proxies if previous else ())
+    if forward_before is not None and not plan.host_sysctls:  # nat -> bridge: forwarding is no longer ours
+        write_sysctls(plan.host_netns, {"net/ipv4/ip_forward": forward_before})
+        forward_before = None
     if plan.host_ruleset is not None:
         load_ruleset(plan.host_netns, plan.host_ruleset)
     elif previous is not None and previous.host_table:
@@ -317,16 +331,10 @@ def apply_host(run_dir: str, plan: UplinkPlan, handle: links.Handle) -> None:
 
 
 def converge_host(plan: UplinkPlan, handle: links.Handle, recorded: Collection[tuple[str, str]] = ()) -> None:
-    """The host namespace's pieces: veth master and state, sysctls, pinned neighbour, /32 routes, proxies
-    (recorded entries of an earlier plan that this one drops are removed)."""
+    """The host namespace's pieces after the veth: sysctls, pinned neighbour, /32 routes, proxies (recorded
+    entries of an earlier plan that this one drops are removed)."""
     ipr = handle(plan.host_netns)
-    indexes = {msg.get("ifname"): msg["index"] for msg in ipr.get_links()}
-    index = indexes[plan.host_link]
-    if plan.master:
-        if plan.master not in indexes:
-            raise UplinkError(f"the bridge {plan.master!r} does not exist in the host namespace")
-        ipr.link("set", index=index, master=indexes[plan.master])
-    ipr.link("set", index=index, state="up")
+    index = ipr.link_lookup(ifname=plan.host_link)[0]
     write_sysctls(plan.host_netns, dict(plan.host_sysctls))
     for neighbour in plan.host_neighbours:
         ipr.neigh("replace", dst=neighbour.ip, lladdr=neighbour.mac, ifindex=index, state=links.NUD_PERMANENT)

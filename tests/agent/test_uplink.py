@@ -271,3 +271,22 @@ def test_teardown_and_lab_mode_leave_nothing_on_the_host(lan_lab: LanLab) -> Non
     assert curl(L.ns["cli"], f"http://{EIP_I1}/") == L.ns["i1"]
     L.dataplane.teardown(L.prefix)
     assert L.host_leftovers() == []
+
+
+@pytest.mark.parametrize("lan_lab", ["bridge"], indirect=True)
+def test_a_mode_change_converges_in_place(lan_lab: LanLab) -> None:
+    """bridge -> nat (the LAN interface is then the host's bridge) -> bridge, each by the next agent's apply.
+    The EIP's MAC changes each time: the client and the LAN's router learn the new one from the gratuitous
+    ARP the agent sends (their caches are warm from the previous mode)."""
+    L = lan_lab  # noqa: N806
+    host = L.ns["host"]
+    for uplink in (HostUplink("nat", host_netns=host), L.uplink):
+        Dataplane(L.run_dir, uplink=uplink).apply(L.doc)
+        assert curl(L.ns["cli"], f"http://{EIP_I1}/") == L.ns["i1"], uplink.mode
+        assert _source_seen_by_far(L, L.ns["i1"]) == EIP_I1
+        nft = inside(host, "nft", "list", "tables").stdout
+        assert (host_table_name(L.prefix) in nft) == (uplink.mode == "nat")
+    master = json.loads(inside(host, "ip", "-j", "link", "show", host_link_name(L.prefix)).stdout)[0].get("master")
+    assert master == L.bridge
+    L.dataplane.teardown(L.prefix)
+    assert L.host_leftovers() == []
