@@ -295,6 +295,7 @@ class LibvirtDriver(ComputeDriver):
         domains: dict[str, InstanceInfo] = {}
         domain_taps: dict[str, tuple[str, ...]] = {}
         domain_nics: dict[str, tuple[NicSpec, ...]] = {}
+        defined_nics: dict[str, tuple[NicSpec, ...]] = {}
         for domain in self._owned_domains():
             description = domain.description(inactive=True)
             domains[domain.name] = InstanceInfo(domain.name, domain.state(), description.vcpus,
@@ -303,9 +304,11 @@ class LibvirtDriver(ComputeDriver):
             live = domain.description() if domain.is_running() else None
             domain_taps[domain.name] = tuple(dict.fromkeys(description.taps + (live.taps if live else ())))
             domain_nics[domain.name] = (live or description).nics_present()
+            if live is not None and description.nics_present() != domain_nics[domain.name]:
+                defined_nics[domain.name] = description.nics_present()
         disks = frozenset(p.name for p in self.instances_dir.iterdir() if p.is_dir() and INSTANCE_ID.match(p.name))
         return Inventory(domains, domain_taps, disks, frozenset(self._root_taps()),
-                         frozenset(self.plugger.plugged_taps()), domain_nics)
+                         frozenset(self.plugger.plugged_taps()), domain_nics, defined_nics)
 
     def remove_leftovers(self, instance_id: str | None = None, *, taps: tuple[str, ...] = ()) -> None:
         if instance_id is not None:

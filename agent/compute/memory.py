@@ -137,7 +137,8 @@ class InMemoryComputeDriver(ComputeDriver):
             domain_taps={i: tuple(self._taps(inst.spec)) for i, inst in self.instances.items()},
             disks=frozenset(self.disks), unplugged_taps=frozenset(self.root_taps), plugged_taps=frozenset(self.plugged),
             domain_nics={i: tuple(sorted((*inst.spec.nics, *inst.held), key=lambda n: n.device_index))
-                         for i, inst in self.instances.items()})
+                         for i, inst in self.instances.items()},
+            defined_nics={i: inst.spec.nics for i, inst in self.instances.items() if inst.held})
 
     def remove_leftovers(self, instance_id: str | None = None, *, taps: tuple[str, ...] = ()) -> None:
         if instance_id is not None:
@@ -164,7 +165,9 @@ class InMemoryComputeDriver(ComputeDriver):
         if nic in instance.spec.nics:
             return
         instance.spec = replace(instance.spec, nics=(*instance.spec.nics, nic))
-        if instance.state is PowerState.RUNNING:
+        if nic in instance.held:  # the guest never let go: only the definition gets it back
+            instance.held.remove(nic)
+        elif instance.state is PowerState.RUNNING:
             self.plugged.add(tap_name(instance_id, nic.device_index))
 
     def detach_nic(self, instance_id: str, nic: NicSpec, *, timeout: float = 30.0) -> None:

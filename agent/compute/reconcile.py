@@ -91,16 +91,20 @@ def _resized(spec: InstanceSpec, vcpus: int, memory_mib: int) -> bool:
     return spec.vcpus != vcpus or spec.memory_mib != memory_mib
 
 
-def nic_changes(wanted: tuple[NicSpec, ...], present: tuple[NicSpec, ...]) -> tuple[list[NicSpec], list[NicSpec]]:
+def nic_changes(wanted: tuple[NicSpec, ...], present: tuple[NicSpec, ...],
+                defined: tuple[NicSpec, ...] | None = None) -> tuple[list[NicSpec], list[NicSpec]]:
     """(NICs to detach, NICs to attach), each in device index order. A NIC is its device index and MAC (the
     ENI's identity to the guest): the same ENI at another index, or another ENI at the same index, is a
-    detach and an attach."""
+    detach and an attach. ``present`` is what the guest holds, ``defined`` the domain's definition (None: the
+    same): a wanted NIC missing from either is attached (the driver adds only what is missing), one the guest
+    holds unwanted is detached (again on every pass until the guest lets go)."""
     def key(nic: NicSpec) -> tuple[int, str]:
         return nic.device_index, nic.mac
 
-    wanted_keys, present_keys = {key(n) for n in wanted}, {key(n) for n in present}
+    wanted_keys = {key(n) for n in wanted}
+    complete = {key(n) for n in present} & {key(n) for n in (present if defined is None else defined)}
     return (sorted((n for n in present if key(n) not in wanted_keys), key=key),
-            sorted((n for n in wanted if key(n) not in present_keys), key=key))
+            sorted((n for n in wanted if key(n) not in complete), key=key))
 
 
 def plan(desired: dict[str, Desired], inventory: Inventory) -> list[Action]:
@@ -127,7 +131,7 @@ def plan(desired: dict[str, Desired], inventory: Inventory) -> list[Action]:
             continue
         present = inventory.domain_nics.get(instance_id)
         if present is not None:
-            detach, attach = nic_changes(spec.nics, present)
+            detach, attach = nic_changes(spec.nics, present, inventory.defined_nics.get(instance_id))
             actions += [Action(Step.DETACH_NIC, instance_id, nic=nic) for nic in detach]
             actions += [Action(Step.ATTACH_NIC, instance_id, nic=nic) for nic in attach]
         if instance_id in running:

@@ -182,3 +182,6 @@ class Inventory:
     #: has not finished is still there), the definition for a shut-off domain. An instance left out is not
     #: judged (the planner then leaves its NICs alone).
     domain_nics: dict[str, tuple[NicSpec, ...]] = field(default_factory=dict)
+    #: Instance id -> the NICs of its definition, where they differ from ``domain_nics`` (a running guest that
+    #: still holds a NIC already gone from the definition, or the reverse); left out: the same.
+    defined_nics: dict[str, tuple[NicSpec, ...]] = field(default_factory=dict)

@@ -55,6 +55,8 @@ def test_nic_changes_compare_by_device_index_and_mac() -> None:
     assert nic_changes((ETH0, OTHER1), (ETH0, ETH1)) == ([ETH1], [OTHER1])
     # the ENI id is not what the guest sees: a NIC the metadata does not name is still the same NIC
     assert nic_changes((ETH0,), (NicSpec(0, ETH0.mac, ""),)) == ([], [])
+    # attached again while the guest still held it: back into the definition (the driver adds what is missing)
+    assert nic_changes((ETH0, ETH1), (ETH0, ETH1), (ETH0,)) == ([], [ETH1])
 
 
 @pytest.mark.parametrize("state", [PowerState.RUNNING, PowerState.SHUTOFF])
@@ -156,7 +158,14 @@ def test_hot_attach_detach_limit_and_stop_start(ic: InstanceCloud, agent: Agent)
         "Status"] == "available"
     agent.sync()
     assert agent.reconciler.wants_retry and tap_name(instance_id, 1) in driver.plugged
+    # attached again before the guest let go: the same NIC, back in the definition, never unplugged
+    again = ic.call("AttachNetworkInterface", {"NetworkInterfaceId": second, "InstanceId": instance_id,
+                                               "DeviceIndex": 1})["AttachmentId"]
+    agent.sync()
+    assert [n.device_index for n in driver.instances[instance_id].spec.nics] == [0, 1]
+    assert not driver.instances[instance_id].held and not agent.reconciler.wants_retry
     driver.hold_nics(instance_id, False)
+    ic.call("DetachNetworkInterface", {"AttachmentId": again})
     agent.sync()
     assert tap_name(instance_id, 1) not in driver.plugged and not agent.reconciler.wants_retry
 
