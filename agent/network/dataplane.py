@@ -177,6 +177,10 @@ class Dataplane:
         hosts_changed = not hosts.exists() or hosts.read_text() != config.hosts
         if hosts_changed:
             hosts.write_text(config.hosts)
+        dns_hosts = directory / "dns-hosts"  # the VPC resolver's names: a SIGHUP, never a restart
+        if not dns_hosts.exists() or dns_hosts.read_text() != config.dns_hosts:
+            dns_hosts.write_text(config.dns_hosts)
+            hosts_changed = True
         if pid is not None and conf.exists() and conf.read_text() == config.config:
             if hosts_changed:
                 os.kill(pid, signal.SIGHUP)
@@ -192,7 +196,7 @@ class Dataplane:
         pid = _running_pid(directory / "dnsmasq.pid", str(directory / "dnsmasq.conf"))
         if pid is not None:
             _stop(pid)
-        for file in ("dnsmasq.conf", "hosts", "leases", "dnsmasq.pid"):
+        for file in ("dnsmasq.conf", "hosts", "dns-hosts", "leases", "dnsmasq.pid"):
             (directory / file).unlink(missing_ok=True)
         if directory.exists():
             directory.rmdir()
