@@ -43,6 +43,7 @@ log = logging.getLogger("cloudlet.agent.api_relay")
 
 #: Linux's IP_FREEBIND (Python names it only on some builds): bind an address not (yet) local.
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+IP_TRANSPARENT = getattr(socket, "IP_TRANSPARENT", 19)
 #: What the relay adds; a client's own copies are removed (``X-Forwarded-Proto`` too, the relay's to say).
 TRUSTED_PREFIX = "x-cloudlet-"
 #: Connection-level headers of one hop, never passed on (RFC 9110 7.6.1), plus what the relay answers itself.
@@ -236,7 +237,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = upstream_headers(list(self.headers.items()), session.listener, self.client_address[0],
                                    session.relay.token, session.secure)
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        length = int(self.headers.get("Content-Length") or 0) if not chunked else None
+        try:
+            length = int(self.headers.get("Content-Length") or 0) if not chunked else None
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            self.close_connection = True
+            return
         upstream = session.upstream
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -332,6 +338,10 @@ def _listen(address: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP,
                         IP_FREEBIND if family == socket.AF_INET else 78, 1)  # 78: IPV6_FREEBIND
+        # Transparent too: where the address is local only in some route tables (a gateway VPC endpoint's
+        # router namespace), replies leave from it although no interface holds it (FLOWI_FLAG_ANYSRC).
+        sock.setsockopt(socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP,
+                        IP_TRANSPARENT if family == socket.AF_INET else 75, 1)  # 75: IPV6_TRANSPARENT
         sock.bind((address, port))
         sock.listen(128)
     except OSError:

@@ -90,7 +90,10 @@ def cloud_material(cloud: Cloud) -> TlsMaterial:
 
 
 def ca_bundle_pem(cloud: Cloud) -> str:
-    """The CA certificate instances add to their trust store (PEM)."""
+    """The CA certificate instances add to their trust store (PEM); read as is once made (IMDS asks often)."""
+    made = cloud.config.data_dir / CA_CERT
+    if made.exists():  # written by an atomic rename: never seen half-made
+        return made.read_text()
     return cloud_material(cloud).ca
 
 

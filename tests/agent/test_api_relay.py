@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import socket
 import subprocess
 import threading
 import uuid
@@ -159,3 +160,12 @@ def test_update_closes_listeners_that_are_gone(relay_lab: dict[str, Any]) -> Non
     relay_lab["relay"].update([])
     done = curl(relay_lab, "--connect-timeout", "2", "https://sts.home-1.amazonaws.com/")
     assert done.returncode == 7, done.stderr  # connection refused: nothing listens any more
+
+
+def test_a_malformed_length_is_refused_with_400(relay_lab: dict[str, Any]) -> None:
+    def ask() -> bytes:
+        with socket.create_connection((ADDRESS, 80), timeout=5) as conn:
+            conn.sendall(b"PUT /k HTTP/1.1\r\nHost: s3.home-1.amazonaws.com\r\nContent-Length: ten\r\n\r\n")
+            return conn.recv(4096)
+
+    assert netns.run_inside(relay_lab["ns"], ask).startswith(b"HTTP/1.1 400 ")
