@@ -4,7 +4,8 @@ One ``cloudlet up`` with its agent (lab mode, a name prefix of its own). The AWS
 internet gateway, an interface plugged into a namespace instance (``cloudlet netns attach``) and a second
 one with an Elastic IP that is attached nowhere. The instance's ``/etc/netns/<ns>/resolv.conf`` names the
 VPC's base+2 with the region's search domain, as DHCP would, and ``getent`` (glibc, what any program uses)
-asks through ``ip netns exec``. ModifyVpcAttribute turns public names on, then DNS off.
+asks through ``ip netns exec``: private names both ways, the Cloudlet API's names (the relay's address),
+nothing else in lab mode. ModifyVpcAttribute turns public names on, then DNS off.
 """
 
 from __future__ import annotations
@@ -119,6 +120,11 @@ def test_private_names_resolve_both_ways_and_lab_mode_forwards_nothing(names: Na
     assert names.getent("hosts", "ip-10-79-1-10") == f"{INSTANCE_IP} ip-10-79-1-10.{DOMAIN}"  # the search domain
     assert names.getent("hosts", INSTANCE_IP) == f"{INSTANCE_IP} ip-10-79-1-10.{DOMAIN}"  # reverse
     assert names.getent("hosts", "example.com") is None  # lab mode: NXDOMAIN, nothing forwarded
+
+
+def test_the_api_names_resolve_to_the_relay(names: Names) -> None:
+    for name in ("sts.home-1.amazonaws.com", "s3.home-1.amazonaws.com", "my-bucket.s3.home-1.amazonaws.com"):
+        assert (names.getent("ahostsv4", name) or "").split()[:1] == ["203.0.113.2"], name
 
 
 def test_public_names_appear_with_dns_hostnames_and_resolve_to_the_private_address(names: Names) -> None:
