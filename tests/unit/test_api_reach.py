@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from agent.network import naming
+from agent.network.api_relay import RelayListener, internet_listeners
+from agent.network.model import HostNetwork
+from agent.network.plan import plan_host
 from controller.config import Config
 from controller.gateway import Caller, relayed_caller
 from controller.hosts import agent_api, api_tls
@@ -146,3 +150,14 @@ def test_s3_accepts_aws_names_virtual_hosted_and_path_style(clouds: Clouds, host
     cloud = clouds.vpc().cloud
     request = HttpRequest(method="GET", path=path, query=[], raw_query="", headers={"host": host})
     assert path_style(cloud, request).path == expected
+
+
+def test_the_internet_namespace_holds_the_api_address_and_the_relay_listens_there() -> None:
+    doc = HostNetwork(host_id="h-1", api=api_access(Config()), name_prefix="cl-x-")
+    internet = plan_host(doc, "/run/x").namespace(naming.internet_netns("cl-x-"))
+    loopback = next(link for link in internet.links if link.name == "lo")
+    assert loopback.addresses == ("203.0.113.2/32",)
+    assert internet_listeners(doc) == [RelayListener(naming.internet_netns("cl-x-"), "203.0.113.2", "internet")]
+    assert internet_listeners(HostNetwork(host_id="h-1")) == []
+    assert next(link for link in plan_host(HostNetwork(host_id="h-1"), "/run/x").namespace(
+        naming.internet_netns("cl-")).links if link.name == "lo").addresses == ()
