@@ -15,6 +15,7 @@ as well as in dnsmasq's configuration (which has no ``server=`` line then).
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import socket
 import struct
@@ -81,8 +82,10 @@ class DnsForwarder:
     def update(self, doc: HostNetwork) -> None:
         wanted = {naming.router_netns(doc.name_prefix, vpc.id) for vpc in doc.vpcs if vpc.dns} if self.enabled \
             else set()
-        for ns in set(self._listeners) - wanted:
-            self._listeners.pop(ns).close()  # an open socket would keep a deleted namespace alive
+        for ns in set(self._listeners):
+            # Gone from the document, or the namespace was made anew (its sockets are in the old one).
+            if ns not in wanted or not self._listeners[ns].current():
+                self._listeners.pop(ns).close()  # an open socket would keep a deleted namespace alive
         for ns in sorted(wanted - set(self._listeners)):
             try:
                 self._listeners[ns] = _Listener(ns, self)
@@ -205,6 +208,7 @@ class _Listener:
                 raise
             return udp, tcp
 
+        self.inode = _inode(ns)
         self.udp, self.tcp = netns.run_inside(ns, bind)
         self._thread = threading.Thread(target=self._serve, name=f"dns-{ns}", daemon=True)
         self._thread.start()
@@ -241,8 +245,19 @@ class _Listener:
                     return
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
 
+    def current(self) -> bool:
+        """Whether the namespace is still the one the sockets were opened in."""
+        return _inode(self.ns) == self.inode
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
         self.udp.close()
         self.tcp.close()
+
+
+def _inode(ns: str) -> int | None:
+    try:
+        return os.stat(netns.path(ns)).st_ino
+    except OSError:
+        return None

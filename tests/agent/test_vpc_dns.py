@@ -282,3 +282,20 @@ def test_turning_dns_support_off_removes_the_resolver(dns_lab: DnsLab) -> None:
     assert "10.70.0.2" not in lo and dns.RESOLVER_V4 not in lo
     forwarders = netns.run_inside(dns_lab.router, lambda: socket.socket().connect_ex(("127.0.0.1", dns.FORWARDER_PORT)))
     assert forwarders != 0  # nothing listens for forwarding any more
+
+
+def test_a_router_namespace_made_anew_gets_a_new_forwarder_listener(dns_lab: DnsLab) -> None:
+    forwarder = dns_lab.apply("nat")
+
+    def listening() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", dns.FORWARDER_PORT)) == 0
+
+    assert netns.run_inside(dns_lab.router, listening)
+    # What a repair does after someone deleted the namespace: a new one of the same name.
+    netns.remove(dns_lab.router)
+    netns.create(dns_lab.router)
+    subprocess.run(["ip", "-n", dns_lab.router, "link", "set", "lo", "up"], check=True)
+    assert not netns.run_inside(dns_lab.router, listening)
+    forwarder.update(dns_lab.doc)
+    assert netns.run_inside(dns_lab.router, listening)
