@@ -45,9 +45,9 @@ def test_a_hot_plugged_eni_carries_traffic_survives_stop_start_and_unplugs(env: 
     instance = ec2.run_instances(ImageId=tiny_image(ec2), InstanceType="t3.micro", MinCount=1,
                                  MaxCount=1)["Instances"][0]
     instance_id = instance["InstanceId"]
-    wait_for(lambda: env.instance(instance_id)["State"]["Name"] == "running", 60, "running")
+    wait_for(lambda: env.instance(instance_id)["State"]["Name"] == "running", 90, "running")
     namespace = env.namespace(instance["VpcId"])
-    wait_for(lambda: answers(namespace, instance["PrivateIpAddress"]), 60, "eth0 answering")
+    wait_for(lambda: answers(namespace, instance["PrivateIpAddress"]), 90, "eth0 answering")
     print(f"\nRunInstances to eth0 answering: {time.monotonic() - launched:.1f} s")
 
     subnet = ec2.create_subnet(VpcId=instance["VpcId"], CidrBlock="172.31.240.0/24",
@@ -79,7 +79,7 @@ def test_a_hot_plugged_eni_carries_traffic_survives_stop_start_and_unplugs(env: 
     stopped = time.monotonic()
     ec2.start_instances(InstanceIds=[instance_id])
     wait_for(lambda: env.instance(instance_id)["State"]["Name"] == "running", 90, "running again")
-    again = first_answer(namespace, address, stopped, 60, "eth1 after the stop/start")
+    again = first_answer(namespace, address, stopped, 120, "eth1 after the stop/start")
     print(f"stop {stopped - stopping:.1f} s, start to eth1 answering {again:.1f} s")
 
     detaching = time.monotonic()
