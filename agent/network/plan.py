@@ -14,20 +14,18 @@ and the same next hop can be reused on every link.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from agent.network import cidr, naming, nft
 from agent.network.dhcp import DhcpConfig, dnsmasq_config, vpc_mtu
 from agent.network.model import HostNetwork, NatGateway, Vpc
 from agent.network.routes import KernelRoute, subnet_routes
 
-if TYPE_CHECKING:
-    from agent.network.uplink import UplinkPlan
-
 MAIN_TABLE = 254
 RULE_LOOKUP_PRIORITY = 1000
 RULE_UNREACHABLE_PRIORITY = 2000
 VXLAN_MTU = 1450
+#: The Internet namespace's leg towards the host in nat/bridge modes.
+UPLINK_LAN_LINK = "lan"
 
 ROUTER_SYSCTLS = {
     "net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
@@ -104,6 +102,35 @@ class NamespacePlan:
     dhcp: DhcpConfig | None = None
     #: Bridges whose foreign ports are kept (the lab Internet's segment, where outside hosts plug in).
     open_bridges: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UplinkPlan:
+    """Everything the nat/bridge leg needs, on both sides. ``internet_*`` go into the Internet namespace's
+    plan; ``host_*`` are converged in the host namespace by ``agent.network.uplink.converge_host``."""
+
+    mode: str
+    host_netns: str | None
+    host_link: str
+    host_mac: str
+    internet_mac: str
+    pool: str
+    master: str | None = None
+    interface: str | None = None
+    host_routes: tuple[KernelRoute, ...] = ()
+    host_neighbours: tuple[Neighbour, ...] = ()
+    host_proxies: tuple[Proxy, ...] = ()
+    host_sysctls: tuple[tuple[str, str], ...] = ()
+    host_table: str = ""
+    host_ruleset: str | None = None
+    internet_link: str = UPLINK_LAN_LINK
+    internet_addresses: tuple[str, ...] = ()
+    internet_routes: tuple[KernelRoute, ...] = ()
+    internet_neighbours: tuple[Neighbour, ...] = ()
+    internet_proxies: tuple[Proxy, ...] = ()
+    internet_sysctls: tuple[tuple[str, str], ...] = ()
+    internet_ruleset: str = ""
+    public_ips: tuple[str, ...] = field(default=())
 
 
 @dataclass

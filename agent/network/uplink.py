@@ -42,7 +42,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.network import cidr, links, naming, netns
 from agent.network.model import HostNetwork
-from agent.network.plan import MAIN_TABLE, Link, Neighbour, Proxy
+from agent.network.plan import MAIN_TABLE, UPLINK_LAN_LINK, Link, Neighbour, Proxy, UplinkPlan
 from agent.network.routes import KernelRoute
 
 log = logging.getLogger("cloudlet.agent.network")
@@ -52,7 +52,7 @@ MODES = ("lab", "nat", "bridge")
 #: are removed) without touching the host's own routes.
 ROUTE_PROTO = 199
 #: The Internet namespace's end of the LAN leg.
-INTERNET_LINK = "lan"
+INTERNET_LINK = UPLINK_LAN_LINK
 #: The Internet namespace's nft table (its own namespace: the name needs no prefix).
 INTERNET_TABLE = "uplink"
 STATE_FILE = "uplink.json"
@@ -124,35 +124,6 @@ class HostFacts:
     interface: str | None = None
     gateway: str | None = None
     bridge_networks: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class UplinkPlan:
-    """Everything the nat/bridge leg needs, on both sides. ``internet_*`` go into the Internet namespace's
-    plan; ``host_*`` are converged in the host namespace by :func:`converge_host`."""
-
-    mode: str
-    host_netns: str | None
-    host_link: str
-    host_mac: str
-    internet_mac: str
-    pool: str
-    master: str | None = None
-    interface: str | None = None
-    host_routes: tuple[KernelRoute, ...] = ()
-    host_neighbours: tuple[Neighbour, ...] = ()
-    host_proxies: tuple[Proxy, ...] = ()
-    host_sysctls: tuple[tuple[str, str], ...] = ()
-    host_table: str = ""
-    host_ruleset: str | None = None
-    internet_link: str = INTERNET_LINK
-    internet_addresses: tuple[str, ...] = ()
-    internet_routes: tuple[KernelRoute, ...] = ()
-    internet_neighbours: tuple[Neighbour, ...] = ()
-    internet_proxies: tuple[Proxy, ...] = ()
-    internet_sysctls: tuple[tuple[str, str], ...] = ()
-    internet_ruleset: str = ""
-    public_ips: tuple[str, ...] = field(default=())
 
 
 # --- pure planning ---------------------------------------------------------------------------------------------------
