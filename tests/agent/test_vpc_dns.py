@@ -299,3 +299,23 @@ def test_a_router_namespace_made_anew_gets_a_new_forwarder_listener(dns_lab: Dns
     assert not netns.run_inside(dns_lab.router, listening)
     forwarder.update(dns_lab.doc)
     assert netns.run_inside(dns_lab.router, listening)
+
+
+def test_dhcp_announces_the_resolver_and_the_domains_only_while_dns_is_on(dns_lab: DnsLab, tmp_path: Path) -> None:
+    script = tmp_path / "lease.sh"
+    script.write_text('#!/bin/sh\n[ "$1" = bound ] && echo "dns=$dns domain=$domain search=$search"\n')
+    script.chmod(0o755)
+
+    def lease() -> str:
+        out = subprocess.run(["nsenter", f"--net={netns.path(dns_lab.instances['d1'])}", "busybox", "udhcpc", "-i",
+                              "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-O", "search", "-s", str(script)],
+                             capture_output=True, text=True, timeout=30)
+        return next((line for line in out.stdout.splitlines() if line.startswith("dns=")), out.stderr)
+
+    vpc = dns_lab.doc.vpcs[0]
+    vpc.dhcp.domain_name, vpc.dhcp.domain_name_servers = f"corp.example {DOMAIN}", ["10.70.0.2"]
+    dns_lab.apply("lab")
+    assert lease() == f"dns=10.70.0.2 domain=corp.example search=corp.example {DOMAIN}"
+    vpc.dns, vpc.dhcp.domain_name_servers = None, []
+    dns_lab.apply("lab")
+    assert lease() == f"dns= domain=corp.example search=corp.example {DOMAIN}"

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, select
 from agent.network import cidr, model
 from agent.network.dns import RESOLVER_V4
 from controller.config import Config
-from controller.ec2.vpc import state, timed_states
+from controller.ec2.vpc import dhcp_options, state, timed_states
 from controller.ec2.vpc.eni_records import (
     internal_domain,
     namespace_attachments,
@@ -79,6 +79,8 @@ class NetworkRows:
     nat_gateways: list[Row] = field(default_factory=list)
     peering_connections: list[Row] = field(default_factory=list)
     prefix_list_entries: list[Row] = field(default_factory=list)
+    #: VPC id -> its DHCP options set's configurations (VPCs without a set are absent).
+    vpc_dhcp: dict[str, list[Row]] = field(default_factory=dict)
     generation: int = 0
     now: dt.datetime = field(default_factory=utcnow)
 
@@ -95,6 +97,7 @@ def load_network(conn: Connection) -> NetworkRows:
         setattr(rows, name, [dict(r) for r in conn.execute(select(table)).mappings()])
     routes = conn.execute(select(state.routes, state.route_tables.c.vpc_id).join(
         state.route_tables, state.route_tables.c.route_table_id == state.routes.c.route_table_id)).mappings().all()
+    rows.vpc_dhcp = dhcp_options.vpc_sets(conn)
     rows.routes = [{**r, "state": s} for r, s in zip(routes, route_states(conn, routes, rows.now), strict=True)]
     return rows
 
@@ -223,9 +226,7 @@ class _Compiler:
             nat_gateways=[self._nat(n) for n in sorted(self.nats, key=lambda n: n["nat_gateway_id"])
                           if n["vpc_id"] == vpc_id],
             peerings=self._peerings(vpc_id, here),
-            dhcp=model.DhcpOptions(domain_name=internal_domain(self.config.region),
-                                   domain_name_servers=[cidr.dns_address(vpc["cidr_block"])]
-                                   if vpc["enable_dns_support"] else []),
+            dhcp=self._dhcp(vpc),
             remote_vteps=self._remote_vteps(vpc_id), dns=self._dns(vpc))
 
     def _subnet(self, subnet: Row) -> model.Subnet:
@@ -302,6 +303,10 @@ class _Compiler:
             security_group_ids=self.eni_groups.get(eni_id, []), source_dest_check=eni["source_dest_check"],
             attachment=model.from_json(model.Attachment, port) if port else None, instance_id=eni["instance_id"],
             hostname=f"ip-{ipv4[0].replace('.', '-')}" if ipv4 else None)
+
+    def _dhcp(self, vpc: Row) -> model.DhcpOptions:
+        domain, servers = dhcp_options.dhcp_for_vpc(vpc, self.rows.vpc_dhcp.get(vpc["vpc_id"]), self.config.region)
+        return model.DhcpOptions(domain_name=domain, domain_name_servers=servers)
 
     def _dns(self, vpc: Row) -> model.VpcDns | None:
         """The VPC resolver (None when ``enableDnsSupport`` is off): the private name of every IPv4 address of
