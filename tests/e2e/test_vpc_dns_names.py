@@ -149,3 +149,15 @@ def test_dns_support_off_silences_the_resolver(names: Names) -> None:
     wait_until(lambda: names.getent("hosts", other) is None, 20, "the resolver to go away")
     names.aws("ec2", "modify-vpc-attribute", "--vpc-id", names.vpc_id, "--enable-dns-support", '{"Value":true}')
     wait_until(lambda: names.getent("hosts", other) is not None, 20, "the resolver to come back")
+
+
+def test_a_dhcp_options_set_through_the_aws_cli(names: Names) -> None:
+    made = names.aws("ec2", "create-dhcp-options", "--dhcp-configurations",
+                     "Key=domain-name,Values=corp.example", "Key=domain-name-servers,Values=AmazonProvidedDNS")
+    dopt = made["DhcpOptions"]["DhcpOptionsId"]
+    assert made["DhcpOptions"]["DhcpConfigurations"][0] == {"Key": "domain-name", "Values": [{"Value": "corp.example"}]}
+    names.aws("ec2", "associate-dhcp-options", "--dhcp-options-id", dopt, "--vpc-id", names.vpc_id)
+    assert names.aws("ec2", "describe-vpcs", "--vpc-ids", names.vpc_id)["Vpcs"][0]["DhcpOptionsId"] == dopt
+    names.aws("ec2", "associate-dhcp-options", "--dhcp-options-id", "default", "--vpc-id", names.vpc_id)
+    names.aws("ec2", "delete-dhcp-options", "--dhcp-options-id", dopt)
+    assert names.aws("ec2", "describe-dhcp-options")["DhcpOptions"] == []
