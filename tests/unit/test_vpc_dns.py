@@ -25,6 +25,7 @@ from agent.network.model import (
     VpcDns,
 )
 from agent.network.uplink import HostUplink
+from controller.ec2.instances.metadata import metadata_for_interface
 from controller.ec2.vpc import desired_network, eni_records
 from controller.ec2.vpc.desired_network import HostInfo
 from tests.unit.harness import Clouds, InstanceCloud, VpcCloud
@@ -175,6 +176,16 @@ def test_describe_instances_shows_and_filters_dns_names(ic: InstanceCloud) -> No
     ic.call("ModifyVpcAttribute", {"VpcId": instance["VpcId"], "EnableDnsHostnames": {"Value": False}})
     instance = ic.instance(instance["InstanceId"])
     assert instance["PublicDnsName"] == "" and instance["PublicIpAddress"] == public
+
+
+def test_imds_public_hostname_follows_dns_hostnames(ic: InstanceCloud) -> None:
+    instance = ic.instance(ic.run()[0]["InstanceId"])
+    eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    tree = metadata_for_interface(ic.cloud, eni)["meta_data"]
+    assert tree["public-hostname"] == instance["PublicDnsName"] and tree["local-hostname"] == instance["PrivateDnsName"]
+    ic.call("ModifyVpcAttribute", {"VpcId": instance["VpcId"], "EnableDnsHostnames": {"Value": False}})
+    tree = metadata_for_interface(ic.cloud, eni)["meta_data"]
+    assert "public-hostname" not in tree and tree["public-ipv4"] == instance["PublicIpAddress"]
 
 
 # --- agent: dnsmasq and nft ---------------------------------------------------------------------------------
