@@ -124,7 +124,8 @@ def endpoint_outputs(conn: Connection, config: Config, account: str, rows: Seque
             "PrivateDnsEnabled": row["private_dns_enabled"], "RequesterManaged": False,
             "NetworkInterfaceIds": [e["network_interface_id"] for e in enis],
             "DnsEntries": [{"DnsName": name, "HostedZoneId": HOSTED_ZONE_ID} for name in entries],
-            "CreationTimestamp": row["created_at"], "Tags": tags[endpoint_id], "OwnerId": row["account_id"]})
+            "CreationTimestamp": row["created_at"], "Tags": tags[endpoint_id], "OwnerId": row["account_id"],
+            "ServiceRegion": config.region})
     return outputs
 
 
@@ -391,7 +392,8 @@ def delete_vpc_endpoints(ctx: RequestContext, params: Params) -> Params:
 
 #: API_DescribeVpcEndpoints.html
 ENDPOINT_FILTERS = {
-    "ip-address-type": "IpAddressType", "service-name": "ServiceName", "vpc-id": "VpcId",
+    "ip-address-type": "IpAddressType", "service-name": "ServiceName", "service-region": "ServiceRegion",
+    "vpc-id": "VpcId",
     "vpc-endpoint-id": "VpcEndpointId", "vpc-endpoint-state": "State", "vpc-endpoint-type": "VpcEndpointType",
 }
 
