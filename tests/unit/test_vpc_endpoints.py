@@ -288,3 +288,19 @@ def test_endpoint_policy_messages_name_the_endpoint_policy(cloud: VpcCloud) -> N
     ctx = dataclasses.replace(ctx, service="s3")
     assert endpoint_services.endpoint_refusal(ctx, "s3:PutObject", ["*"], {}) == (
         "with an explicit deny in a VPC endpoint policy")
+
+
+def test_the_s3_list_is_listed_as_aws_managed_and_security_groups_may_name_it(cloud: VpcCloud) -> None:
+    list_id = endpoint_services.s3_prefix_list_id(cloud.config)
+    managed = [p for p in cloud.call("DescribeManagedPrefixLists")["PrefixLists"] if p["OwnerId"] == "AWS"]
+    assert [(p["PrefixListId"], p["PrefixListName"], p["State"]) for p in managed] == [
+        (list_id, S3, "create-complete")]
+    assert cloud.call("GetManagedPrefixListEntries", {"PrefixListId": list_id})["Entries"] == [
+        {"Cidr": "203.0.113.2/32"}]
+    vpc_id = new_vpc(cloud)
+    group = cloud.call("CreateSecurityGroup", {"GroupName": "out", "Description": "out", "VpcId": vpc_id})["GroupId"]
+    cloud.call("AuthorizeSecurityGroupEgress", {"GroupId": group, "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": list_id}]}]})
+    cloud.refused("AuthorizeSecurityGroupEgress", {"GroupId": group, "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "PrefixListIds": [{"PrefixListId": "pl-0123abcd"}]}]},
+        "InvalidPrefixListId.NotFound")

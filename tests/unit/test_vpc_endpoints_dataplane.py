@@ -109,3 +109,15 @@ def test_the_relay_listens_in_the_router_and_in_each_local_endpoint_namespace(cl
 def test_the_s3_prefix_list_id_is_stable_for_a_region(cloud: VpcCloud) -> None:
     assert s3_prefix_list_id(cloud.config) == s3_prefix_list_id(cloud.config)
     assert s3_prefix_list_id(cloud.config).startswith("pl-") and len(s3_prefix_list_id(cloud.config)) == 11
+
+
+def test_a_security_group_rule_naming_the_s3_list_resolves_to_the_api_address(cloud: VpcCloud,
+                                                                                lab: dict[str, str]) -> None:
+    group = cloud.call("DescribeSecurityGroups", {"Filters": [{"Name": "vpc-id", "Values": [lab["vpc"]]}]})[
+        "SecurityGroups"][0]["GroupId"]  # the default group, the endpoint interface's
+    list_id = s3_prefix_list_id(cloud.config)
+    cloud.call("AuthorizeSecurityGroupEgress", {"GroupId": group, "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": list_id}]}]})
+    doc = compile_for(cloud)
+    assert doc.prefix_lists == {list_id: [f"{API}/32"]}
+    assert f"{API}/32" in nft.router_ruleset(doc, doc.vpc(lab["vpc"]))

@@ -101,6 +101,13 @@ def managed_prefix_lists(config: Config) -> dict[str, list[str]]:
     return {s3_prefix_list_id(config): s3_prefix_list_cidrs(config)}
 
 
+def managed_prefix_list_outputs(config: Config) -> list[dict[str, Any]]:
+    """DescribeManagedPrefixLists items for the AWS-managed lists (owner ``AWS``, no version or size)."""
+    return [{"PrefixListId": s3_prefix_list_id(config), "AddressFamily": "IPv4", "State": "create-complete",
+             "PrefixListArn": f"arn:{config.partition}:ec2:{config.region}:aws:prefix-list/{s3_prefix_list_id(config)}",
+             "PrefixListName": s3_prefix_list_name(config), "Tags": [], "OwnerId": "AWS"}]
+
+
 # --- states -----------------------------------------------------------------------------------------------
 
 
