@@ -4,7 +4,8 @@ A gateway endpoint (S3) needs no namespace of its own: ``routes.py`` makes the A
 router namespace's tables of the subnets whose route table routes to the endpoint, ``nft.py`` lets TCP 80/443
 to it in, and the relay listens there (IP_FREEBIND: the address is on no interface) with ``via`` the
 endpoint. A router namespace has one such listener, so when a VPC has several gateway endpoints the first by
-id is the one reported as ``via`` (the controller then applies that endpoint's policy).
+id is reported as ``via``; the controller works out from the client's address which one its subnet routes to
+(``controller.ec2.vpc.endpoint_services.resolve_source_endpoint``).
 
 An interface endpoint's ENI is a ``service`` attachment: the network plan moves its veth end (``eth0``) into
 ``naming.service_netns(prefix, eni)``; :class:`EndpointNamespaces` makes that namespace before the dataplane

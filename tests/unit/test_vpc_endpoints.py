@@ -304,3 +304,22 @@ def test_the_s3_list_is_listed_as_aws_managed_and_security_groups_may_name_it(cl
     cloud.refused("AuthorizeSecurityGroupEgress", {"GroupId": group, "IpPermissions": [
         {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "PrefixListIds": [{"PrefixListId": "pl-0123abcd"}]}]},
         "InvalidPrefixListId.NotFound")
+
+
+def test_the_gateway_endpoint_of_the_clients_subnet_is_the_one_that_decides(cloud: VpcCloud) -> None:
+    """The router's one relay reports one gateway endpoint for the VPC; the client's subnet's table says which."""
+    vpc_id = new_vpc(cloud)
+    ids = {}
+    for name, block in (("a", "10.9.1.0/24"), ("b", "10.9.2.0/24")):
+        subnet, table = new_subnet(cloud, vpc_id, block), new_table(cloud, vpc_id)
+        cloud.call("AssociateRouteTable", {"RouteTableId": table, "SubnetId": subnet})
+        ids[name] = gateway(cloud, vpc_id, [table], PolicyDocument=DENY_PUT if name == "b" else None)["VpcEndpointId"]
+    reported = min(ids.values())  # what the relay says for every subnet
+    for source_ip, serving in (("10.9.1.7", ids["a"]), ("10.9.2.7", ids["b"]), ("10.9.3.7", reported)):
+        ctx = dataclasses.replace(cloud.context("PutObject"), service="s3", source_vpce=reported,
+                                  source_ip=source_ip)
+        endpoint_services.resolve_source_endpoint(ctx)
+        assert ctx.source_vpce == serving
+    denied = dataclasses.replace(cloud.context("PutObject"), service="s3", source_vpce=reported, source_ip="10.9.2.7")
+    with pytest.raises(ServiceError):
+        enforce.check_action(denied, "s3:PutObject", ["*"])

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from agent.network import cidr
 from controller.config import Config
 from controller.ec2.vpc import state
 from controller.hosts.api_access import api_address, endpoint_prefix, served_models
@@ -127,6 +128,33 @@ def live_endpoints(conn: Connection, endpoint_ids: Iterable[str], now: dt.dateti
 
 
 # --- endpoint policies --------------------------------------------------------------------------------------
+
+
+def resolve_source_endpoint(ctx: RequestContext) -> None:
+    """Set ``ctx.source_vpce`` to the gateway endpoint the client's subnet really routes S3 to.
+
+    A VPC's router namespace has one relay listener for the API address, which reports one of the VPC's
+    gateway endpoints for every subnet; when the VPC has several, the client's subnet's route table says
+    which one carried the request. Interface endpoints (one listener each) and unknown ids are left as given.
+    """
+    if not ctx.source_vpce or not ctx.source_ip:
+        return
+    endpoints, subnets, assoc, routes = state.vpc_endpoints, state.subnets, state.route_table_associations, state.routes
+    with ctx.cloud.db.read() as conn:
+        row = conn.execute(select(endpoints.c.vpc_id, endpoints.c.endpoint_type).where(
+            endpoints.c.vpc_endpoint_id == ctx.source_vpce)).first()
+        if row is None or row.endpoint_type != GATEWAY:
+            return
+        subnet_id = next((subnet for subnet, block in conn.execute(select(subnets.c.subnet_id, subnets.c.cidr_block)
+                                                                   .where(subnets.c.vpc_id == row.vpc_id))
+                          if cidr.contains(block, ctx.source_ip)), None)
+        table = conn.execute(select(assoc.c.route_table_id).where(assoc.c.subnet_id == subnet_id)).scalar() \
+            or conn.execute(select(assoc.c.route_table_id).where(assoc.c.vpc_id == row.vpc_id, assoc.c.is_main)).scalar()
+        serving = conn.execute(select(routes.c.target_id).where(
+            routes.c.route_table_id == table, routes.c.destination == s3_prefix_list_id(ctx.cloud.config),
+            routes.c.target_kind == "vpc-endpoint")).scalar()
+    if subnet_id is not None and serving:
+        ctx.source_vpce = serving
 
 
 def endpoint_refusal(ctx: RequestContext, action: str, resources: Iterable[str],
