@@ -7,12 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(HOME)/.local/share/cloudlet
 LISTEN ?= 127.0.0.1:8773
+# Extra `cloudlet up` flags, e.g. UP_ARGS="--uplink nat --eip-pool 192.168.1.200-192.168.1.220" (recorded once).
+UP_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: up test bench install services images lint s3fs-venv
 
 up: install services images
-	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN)
+	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN) $(UP_ARGS)
 
 test: install services s3fs-venv
 	$(BIN)/ruff check controller agent tests bench

@@ -28,6 +28,8 @@ from pathlib import Path
 from agent.client import ControllerClient
 from agent.compute import service as compute
 from agent.functions import server as functions
+from agent.network import uplink
+from agent.network.api_relay import ApiRelay
 from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
 from agent.nfs import reconciler as efs
@@ -101,8 +103,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--functions-listen", default=os.environ.get("CLOUDLET_AGENT_FUNCTIONS_LISTEN", "127.0.0.1:0"),
                         help="HOST:PORT where the controller reaches this host's Lambda runner (an address the "
                              "controller can reach on a multi-host cloud), or 'off' to run no functions here")
+    parser.add_argument("--uplink", choices=uplink.MODES, default=os.environ.get("CLOUDLET_AGENT_UPLINK", "lab"),
+                        help="where VPC traffic to the Internet goes: lab (a sealed namespace, the default), nat "
+                             "(the host's LAN: EIPs answered by proxy ARP, the rest masqueraded) or bridge (a port "
+                             "of --uplink-bridge); README 'Choosing an uplink' lists what each changes on the host")
+    parser.add_argument("--uplink-interface", default=None,
+                        help="nat: the LAN interface (default: the interface of the host's default route)")
+    parser.add_argument("--uplink-bridge", default=None, help="bridge: the host's Linux bridge, e.g. br0")
+    parser.add_argument("--uplink-gateway", default=None,
+                        help="bridge: the LAN's gateway (default: the host's default gateway)")
+    parser.add_argument("--dns-upstream", action="append", default=None, metavar="IP",
+                        help="a resolver VPC DNS forwards to in nat/bridge mode (repeatable; default: the "
+                             "non-loopback nameservers of /etc/resolv.conf)")
+    parser.add_argument("--uplink-host-netns", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--teardown", action="store_true",
-                        help="remove every dataplane object of this host (namespaces of the prefix) and exit")
+                        help="remove every dataplane object of this host (namespaces of the prefix, and the nat/bridge "
+                             "uplink's veth, routes, proxy entries and nft table on the host) and exit")
     args = parser.parse_args(argv)
     if not args.teardown and not (args.controller and args.token_file and args.zone):
         parser.error("--controller, --token-file and --zone are required (except with --teardown)")
@@ -137,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     if reason is None:
         underlay = Underlay(args.underlay_ip, args.underlay_netns) if args.underlay_ip else None
         provider = ControllerMetadata(lambda eni_id: client.metadata(context.host_id, eni_id))
-        registry.add("network", NetworkReconciler(run_dir, args.name_prefix, provider, underlay, args.metadata_port),
+        relay = ApiRelay(args.controller, client.token)  # the Cloudlet API at AWS's names, inside VPCs
+        host_uplink = uplink.from_flags(args.uplink, args.uplink_interface, args.uplink_bridge, args.uplink_gateway,
+                                        args.uplink_host_netns, args.dns_upstream)
+        registry.add("network", NetworkReconciler(run_dir, args.name_prefix, provider, underlay, args.metadata_port,
+                                                  relay=relay, uplink=host_uplink),
                      capabilities=[CAPABILITY_VPC_DATAPLANE, CAPABILITY_METADATA])
         registry.add("namespaces", NamespaceReconciler(), capabilities=[CAPABILITY_NAMESPACE_INSTANCES])
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -25,6 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--listen", default=None, help="HOST:PORT to serve the AWS API on (default 127.0.0.1:8773)")
     up.add_argument("--no-agent", action="store_true", help="run the controller only")
     up.add_argument("--data-dir", type=Path, dest="up_data_dir", default=None)
+    up.add_argument("--uplink", choices=("lab", "nat", "bridge"), default=None,
+                    help="where VPC traffic to the Internet goes (recorded in DATA_DIR/cloudlet.json; default lab): "
+                         "README 'Choosing an uplink'")
+    up.add_argument("--eip-pool", default=None, help="nat/bridge: LAN addresses for Elastic IPs, ranges A-B or CIDRs, "
+                    "comma-separated (the first is the uplink's own), e.g. 192.168.1.200-192.168.1.220")
+    up.add_argument("--uplink-interface", default=None, help="nat: the LAN interface (default: the default route's)")
+    up.add_argument("--uplink-bridge", default=None, help="bridge: the host's Linux bridge, e.g. br0")
+    up.add_argument("--uplink-gateway", default=None, help="bridge: the LAN's gateway (default: the host's)")
     account = commands.add_parser("account", help="manage the cloud's accounts")
     account_commands = account.add_subparsers(dest="account_command", required=True)
     create = account_commands.add_parser("create", help="create a member account and print its root access key")
@@ -42,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = (getattr(args, "up_data_dir", None) or getattr(args, "account_data_dir", None)
                 or getattr(args, "netns_data_dir", None) or args.data_dir).expanduser().resolve()
     if args.command == "up":
+        settings = {"uplink": args.uplink, "eip_pool": args.eip_pool, "uplink_interface": args.uplink_interface,
+                    "uplink_bridge": args.uplink_bridge, "uplink_gateway": args.uplink_gateway}
+        try:
+            record_settings(data_dir, {key: value for key, value in settings.items() if value is not None})
+        except ValueError as exc:
+            print(f"cloudlet up: {exc}", file=sys.stderr)
+            return 2
         return run_up(data_dir, args.listen, start_agent=not args.no_agent)
     if args.command == "account":
         from controller.organizations.cli import create_account_command
@@ -56,6 +72,23 @@ def main(argv: list[str] | None = None) -> int:
 
         return netns_command(args, data_dir)
     return 2
+
+
+def record_settings(data_dir: Path, settings: dict[str, str]) -> None:
+    """Merge ``settings`` into DATA_DIR/cloudlet.json (other keys kept), once the result is a valid config:
+    the uplink is the user's choice for this host and stays chosen on the next ``cloudlet up``."""
+    if not settings:
+        return
+    config_file = data_dir / "cloudlet.json"
+    values = json.loads(config_file.read_text()) if config_file.exists() else {}
+    values.update(settings)
+    Config.load(data_dir, **values)  # refuses a bad combination before anything is written
+    if values.get("eip_pool"):
+        from agent.network import cidr
+
+        cidr.pool_parts(values["eip_pool"])  # CidrError (a ValueError) names the malformed part
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
 def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> int:
@@ -106,11 +139,18 @@ def _stop_agent(agent: subprocess.Popen) -> None:
 
 def _start_agent(cloud) -> subprocess.Popen:
     """The local agent runs as its own process, talking to the controller over HTTP like any other."""
-    config = cloud.config
-    token_file = config.data_dir / "agent.token"
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent.main", "--controller", config.endpoint_url, "--token-file", str(token_file),
-         "--zone", config.local_zone, "--state-dir", str(config.data_dir / "agent")])
+    return subprocess.Popen(agent_argv(cloud.config))
+
+
+def agent_argv(config: Config) -> list[str]:
+    """The local agent's command line, with this host's uplink choice from the config."""
+    uplink = ["--uplink", config.uplink]
+    for flag, value in (("--uplink-interface", config.uplink_interface), ("--uplink-bridge", config.uplink_bridge),
+                        ("--uplink-gateway", config.uplink_gateway)):
+        uplink += [flag, value] if value and config.uplink != "lab" else []
+    return [sys.executable, "-m", "agent.main", "--controller", config.endpoint_url, "--token-file",
+            str(config.data_dir / "agent.token"), "--zone", config.local_zone, "--state-dir",
+            str(config.data_dir / "agent"), *uplink]
 
 
 def _parse_listen(listen: str | None) -> tuple[str | None, int | None]:

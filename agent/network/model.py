@@ -238,6 +238,27 @@ class Vpc:
     remote_vteps: list[str] = field(default_factory=list)
     #: The VPC resolver; None when ``enableDnsSupport`` is off.
     dns: VpcDns | None = None
+    #: VPC endpoints that carry traffic (gateway ones, and interface ones of any host: see ``VpcEndpoint``).
+    endpoints: list[VpcEndpoint] = field(default_factory=list)
+
+
+@dataclass
+class VpcEndpoint:
+    """A VPC endpoint: where the agent's API relay listens for requests that come through it.
+
+    ``kind`` ``gateway`` (S3): route tables with a route to ``id`` (the S3 prefix list, i.e. the API
+    ``address``/32) deliver that address locally in the VPC router namespace, where the relay listens with
+    ``via=id``; ``route_table_ids`` are those tables. ``interface``: the relay listens on ``address``, the
+    primary address of the requester-managed ENI ``eni_id`` in ``subnet_id``, inside that ENI's service
+    namespace (``naming.service_netns``), on the host where the ENI is plugged (where it is in ``Vpc.enis``).
+    """
+
+    id: str
+    kind: str  # gateway | interface
+    address: str
+    route_table_ids: list[str] = field(default_factory=list)
+    eni_id: str | None = None
+    subnet_id: str | None = None
 
 
 # --- host-wide ------------------------------------------------------------------------------------------------

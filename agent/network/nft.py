@@ -314,6 +314,10 @@ def router_ruleset(doc: HostNetwork, vpc: Vpc) -> str:
             resolver = f"ip daddr {{ {', '.join(vpc.dns.addresses)} }}"
             lines += [f"\t\tiifname {names(bridges)} {resolver} udp dport 53 accept",
                       f"\t\tiifname {names(bridges)} {resolver} tcp dport 53 accept"]
+        relayed = sorted({e.address for e in vpc.endpoints if e.kind == "gateway"})
+        if relayed:  # the API relay of gateway VPC endpoints (routes.py delivers it here only where routed)
+            lines.append(f"\t\tiifname {names(bridges)} ip daddr {{ {', '.join(relayed)} }} tcp dport {{ 80, 443 }} "
+                         "accept")
         lines += [f"\t\tiifname {names(bridges)} ip daddr {naming.METADATA_V4} tcp dport 80 accept",
                   f"\t\tiifname {names(bridges)} icmp type echo-request accept",
                   f"\t\tiifname {names(bridges)} icmpv6 type echo-request accept"]

@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent.network import model
+from agent.network.api_relay import ApiRelay, internet_listeners
 from agent.network.dataplane import ApplyReport, Dataplane
+from agent.network.dns_forwarder import DnsForwarder
+from agent.network.endpoints import EndpointNamespaces, relay_listeners
 from agent.network.imds import MetadataService, Provider
+from agent.network.uplink import HostUplink
 
 log = logging.getLogger("cloudlet.agent.network")
 
@@ -63,11 +67,20 @@ class NetworkReconciler:
     """Applies the ``network`` section; a change is one ``apply``, the periodic repair a full one."""
 
     def __init__(self, run_dir: str, name_prefix: str, metadata_provider: Provider,
-                 underlay: model.Underlay | None = None, metadata_port: int = 80) -> None:
+                 underlay: model.Underlay | None = None, metadata_port: int = 80,
+                 relay: ApiRelay | None = None, uplink: HostUplink | None = None) -> None:
         self.name_prefix = name_prefix
+        #: The Cloudlet API's relay (agent/network/api_relay.py), told its listeners after every apply.
+        self.relay = relay
         self.underlay = underlay
         self.metadata = MetadataService(metadata_provider, port=metadata_port)
-        self.dataplane = Dataplane(run_dir, metadata=self.metadata)
+        #: The host's uplink choice (agent flags): nat/bridge legs are applied with the rest of the dataplane.
+        self.uplink = uplink or HostUplink()
+        self.dataplane = Dataplane(run_dir, metadata=self.metadata, uplink=self.uplink)
+        #: Interface VPC endpoints' namespaces (agent/network/endpoints.py), where the relay listens for them.
+        self.endpoints = EndpointNamespaces(run_dir)
+        #: VPC DNS's way to the host's resolvers (nat/bridge only; in lab mode it listens nowhere).
+        self.dns = DnsForwarder(self.uplink)
         self.last_report: ApplyReport | None = None
         self._forget = getattr(metadata_provider, "forget", None)
 
@@ -88,15 +101,23 @@ class NetworkReconciler:
     @property
     def wants_retry(self) -> bool:
         """A port could not be plugged yet (its namespace or tap does not exist): try again soon."""
-        return bool(self.last_report and self.last_report.pending)
+        return bool(self.last_report and self.last_report.pending) or bool(self.endpoints.waiting)
 
     def close(self) -> None:
-        """Stop answering metadata; every namespace, link, rule and dnsmasq stays as it is."""
+        """Stop answering metadata and relaying the API; every namespace, link, rule and dnsmasq stays."""
         self.metadata.close()
+        self.dns.close()
+        if self.relay is not None:
+            self.relay.close()
 
     def _apply(self, desired: dict[str, Any], full: bool) -> None:
         doc = self.localize(desired)
+        self.endpoints.prepare(doc)
         self.last_report = self.dataplane.apply(doc, full=full)
+        self.endpoints.configure(doc)
+        self.dns.update(doc)
+        if self.relay is not None:
+            self.relay.update(internet_listeners(doc) + relay_listeners(doc))
         if self.last_report.pending:
             log.info("waiting for: %s", "; ".join(self.last_report.pending))
         if self._forget is not None:
@@ -106,4 +127,4 @@ class NetworkReconciler:
 def teardown(run_dir: str, name_prefix: str) -> list[str]:
     """Remove every dataplane object this host's agent made (namespaces of its prefix and their dnsmasq);
     veths into namespace instances go with them. Returns the namespaces removed."""
-    return Dataplane(run_dir).teardown(name_prefix)
+    return Dataplane(run_dir).teardown(name_prefix) + EndpointNamespaces(run_dir).teardown()
