@@ -105,6 +105,12 @@ class RequestContext:
     secure_transport: bool = False
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     host: str = ""
+    #: Set when the request came from inside a VPC through an agent's API relay (controller/gateway.py trusts
+    #: the relay's headers only with the agents' token): the VPC, and the VPC endpoint (``vpce-…``) it came
+    #: through, or None when it came the Internet way (EIP or NAT gateway). Endpoint policies and the
+    #: ``aws:SourceVpc``/``aws:SourceVpce`` condition keys read them.
+    source_vpc: str | None = None
+    source_vpce: str | None = None
     #: Resource ARNs the operation touched, added by the operation for the audit trail
     #: (for example the ARN of a resource it created).
     audit_resources: list[str] = field(default_factory=list)

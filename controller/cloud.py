@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Service packages (by botocore model name, except ``awslambda``: ``lambda`` is a keyword); each exposes
-#: ``api: ServiceApi``.
+#: Service packages (by botocore model name, except ``awslambda``: ``lambda`` is a keyword, and
+#: ``ec2_instance_connect``: ``ec2-instance-connect`` is no module name); each exposes ``api: ServiceApi``.
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
-                    "awslambda")
+                    "awslambda", "ec2_instance_connect")
 
 
 class Cloud:

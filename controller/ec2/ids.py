@@ -102,6 +102,8 @@ PEERING = Kind("pcx", "vpc-peering-connection", "InvalidVpcPeeringConnectionID.N
                "The vpcPeeringConnection ID '{}' does not exist", "InvalidVpcPeeringConnectionId.Malformed")
 PREFIX_LIST = Kind("pl", "prefix-list", "InvalidPrefixListId.NotFound", "The prefix list ID '{}' does not exist",
                    "InvalidPrefixListId.Malformed")
+VPC_ENDPOINT = Kind("vpce", "vpc-endpoint", "InvalidVpcEndpointId.NotFound", "The Vpc Endpoint Id '{}' does not exist",
+                   "InvalidVpcEndpointId.Malformed")
 INSTANCE = Kind("i", "instance", "InvalidInstanceID.NotFound", "The instance ID '{}' does not exist",
                 "InvalidInstanceID.Malformed")
 # Associations and attachments are not taggable; only their lookups need a Kind.
@@ -121,11 +123,14 @@ SUBNET_CIDR_ASSOCIATION = Kind("subnet-cidr-assoc", "subnet-cidr-association",
                                "InvalidSubnetCidrBlockAssociationID.NotFound",
                                "The subnet CIDR block with association ID '{}' does not exist",
                                "InvalidSubnetCidrBlockAssociationID.Malformed")
+INSTANCE_CONNECT_ENDPOINT = Kind("eice", "instance-connect-endpoint", "InvalidInstanceConnectEndpointId.NotFound",
+                                 "The instanceConnectEndpoint ID '{}' does not exist",
+                                 "InvalidInstanceConnectEndpointId.Malformed")
 
 #: Kinds whose resources carry tags, keyed by id prefix (longest prefixes first when matching).
 TAGGABLE: dict[str, Kind] = {k.prefix: k for k in (
     VPC, SUBNET, ROUTE_TABLE, INTERNET_GATEWAY, EGRESS_ONLY_GATEWAY, NAT_GATEWAY, ELASTIC_IP, SECURITY_GROUP,
-    SECURITY_GROUP_RULE, NETWORK_ACL, NETWORK_INTERFACE, PEERING, PREFIX_LIST)}
+    SECURITY_GROUP_RULE, NETWORK_ACL, NETWORK_INTERFACE, PEERING, PREFIX_LIST, VPC_ENDPOINT)}
 
 
 def kind_of(resource_id: str) -> Kind | None:

@@ -45,6 +45,12 @@ _MEMBERS: dict[str, Kind] = {
     "VpcPeeringConnectionId": ids.PEERING, "VpcPeeringConnectionIds": ids.PEERING,
     "PrefixListId": ids.PREFIX_LIST, "PrefixListIds": ids.PREFIX_LIST, "DestinationPrefixListId": ids.PREFIX_LIST,
     "InstanceId": ids.INSTANCE, "InstanceIds": ids.INSTANCE,
+    "VpcEndpointId": ids.VPC_ENDPOINT, "VpcEndpointIds": ids.VPC_ENDPOINT,
+    "InstanceConnectEndpointId": ids.INSTANCE_CONNECT_ENDPOINT,
+    "InstanceConnectEndpointIds": ids.INSTANCE_CONNECT_ENDPOINT,
+    "AddRouteTableIds": ids.ROUTE_TABLE, "RemoveRouteTableIds": ids.ROUTE_TABLE,
+    "AddSubnetIds": ids.SUBNET, "RemoveSubnetIds": ids.SUBNET,
+    "AddSecurityGroupIds": ids.SECURITY_GROUP, "RemoveSecurityGroupIds": ids.SECURITY_GROUP,
     "VolumeId": ids.VOLUME, "VolumeIds": ids.VOLUME,
     "SnapshotId": ids.SNAPSHOT, "SnapshotIds": ids.SNAPSHOT, "SourceSnapshotId": ids.SNAPSHOT,
 }

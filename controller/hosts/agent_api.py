@@ -7,8 +7,9 @@ blueprint is registered on an app, so both are imported here, before anyone regi
 """
 
 from controller.awslambda.invoke import code_endpoint  # noqa: F401  (the function runners' code endpoint)
-from controller.hosts import instance_reports, rpc, volume_reports
+from controller.hosts import api_tls, instance_reports, rpc, volume_reports
 
 blueprint = rpc.blueprint
+blueprint.register_blueprint(api_tls.blueprint)  # GET /api-tls: the API relay's certificate, behind the token
 
 __all__ = ["blueprint", "instance_reports", "volume_reports"]

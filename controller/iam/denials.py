@@ -25,6 +25,7 @@ DENIAL_FORMS: dict[str, tuple[str, int, str]] = {
     "kms": ("AccessDeniedException", 400, ""),
     "efs": ("AccessDeniedException", 403, ""),
     "logs": ("AccessDeniedException", 400, ""),
+    "ec2-instance-connect": ("AccessDeniedException", 400, ""),
 }
 
 _EXPLICIT = {

@@ -63,6 +63,8 @@ def check_action(ctx: RequestContext, action: str, resources: Sequence[str], par
     """Raise the service's AccessDenied unless ``ctx.principal`` may do ``action`` on every resource."""
     principal = ctx.principal
     _refuse_session_token_limits(ctx)
+    if ctx.source_vpce:
+        _check_endpoint_policy(ctx, action, resources, params or {})
     if always_allowed(action):
         return
     for arn in resources:
@@ -158,6 +160,17 @@ def _base_context(ctx: RequestContext, policies: PrincipalPolicies, params: Para
     context = policy.global_context(facts)
     context.update(ctx.condition_keys)
     return context
+
+
+def _check_endpoint_policy(ctx: RequestContext, action: str, resources: Sequence[str], params: Params) -> None:
+    """A request that came through a VPC endpoint must also be allowed by the endpoint's policy (whoever the
+    caller is: the endpoint policy binds the account's root user too)."""
+    from controller.ec2.vpc.endpoint_services import endpoint_refusal, resolve_source_endpoint
+
+    resolve_source_endpoint(ctx)
+    why = endpoint_refusal(ctx, action, resources, _base_context(ctx, principal_policies(ctx), params))
+    if why:
+        raise denial_error(ctx.service, ctx.principal.arn, action, resources[0] if resources else "*", why)
 
 
 def _own_without_policy(account_id: str, arn: str, info: ResourceInfo | None) -> bool:

@@ -105,6 +105,10 @@ SERVICE_RULES: dict[str, Rules] = {
     "efs": Rules(**_STRICT, enum=True),
     #: CloudWatch Logs enforces its model and names every violation in an InvalidParameterException.
     "logs": Rules(**_STRICT, enum=True, validation_code="InvalidParameterException"),
+    #: EC2 Instance Connect names every violation in an InvalidArgsException. Its AvailabilityZone pattern
+    #: wants AWS's ``us-east-1a`` form and would refuse Cloudlet's ``home-1a``: the service checks the patterns
+    #: of the other members itself (controller/ec2_instance_connect/send.py).
+    "ec2-instance-connect": Rules(length=True, value_range=True, enum=True, validation_code="InvalidArgsException"),
 }
 
 DEFAULT_RULES = Rules()

@@ -46,14 +46,16 @@ IDENTITY: dict[str, Callable[[Item], Any]] = {
     "DescribeVpcPeeringConnections": lambda i: i["VpcPeeringConnectionId"], "DescribeVpcs": lambda i: i["VpcId"],
     "DescribeVolumes": lambda i: i["VolumeId"], "DescribeVolumeStatus": lambda i: i["VolumeId"],
     "DescribeVolumesModifications": lambda i: i["VolumeId"], "DescribeSnapshots": lambda i: i["SnapshotId"],
+    "DescribeVpcEndpoints": lambda i: i["VpcEndpointId"], "DescribeVpcEndpointServices": lambda i: i["ServiceName"],
+    "DescribePrefixLists": lambda i: i["PrefixListId"],
 }
 #: Operations on things without tags: their reference pages list no tag filter, and EC2 refuses one
 #: (``describe-instance-status --filters Name=tag:Name,...`` answers "The filter 'tag:Name' is invalid").
 NO_TAG_FILTERS = {"DescribeAvailabilityZones", "DescribeIamInstanceProfileAssociations", "DescribeInstanceStatus",
                   "DescribeInstanceTypeOfferings", "DescribeInstanceTypes", "DescribeRegions", "DescribeVolumeStatus",
-                  "DescribeVolumesModifications"}
-#: Taggable, but the subject has none (the cloud's own images).
-UNTAGGED = NO_TAG_FILTERS | {"DescribeImages"}
+                  "DescribeVolumesModifications", "DescribePrefixLists"}
+#: Taggable, but the subject has none (the cloud's own images, AWS's endpoint services).
+UNTAGGED = NO_TAG_FILTERS | {"DescribeImages", "DescribeVpcEndpointServices"}
 #: Parameters every call of the operation carries (instance status lists pending instances only if asked).
 BASE = {"DescribeInstanceStatus": {"IncludeAllInstances": True}}
 
@@ -135,6 +137,9 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
     ec2.create_route(RouteTableId=table, DestinationCidrBlock="10.41.0.0/16", VpcPeeringConnectionId=peering)
     ec2.create_route(RouteTableId=table, DestinationCidrBlock="172.16.0.0/12", NatGatewayId=nat)
     ec2.create_route(RouteTableId=table, DestinationPrefixListId=prefix_list, GatewayId=igw)
+    endpoint = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.home-1.s3", RouteTableIds=[table],
+                                       TagSpecifications=tagged("vpc-endpoint", unique))["VpcEndpoint"]["VpcEndpointId"]
+    s3_list = ec2.describe_prefix_lists()["PrefixLists"][0]["PrefixListId"]
     key = ec2.create_key_pair(KeyName=f"{unique}-key", KeyType="ed25519",
                               TagSpecifications=tagged("key-pair", unique))["KeyPairId"]
     placement_group = ec2.create_placement_group(GroupName=f"{unique}-pg", Strategy="partition", PartitionCount=2,
@@ -180,7 +185,8 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
         "DescribeSecurityGroupRules": rule, "DescribeSecurityGroups": group, "DescribeSubnets": subnet,
         "DescribeTags": (vpc, "walk"), "DescribeVpcPeeringConnections": peering, "DescribeVpcs": vpc,
         "DescribeVolumes": volume, "DescribeVolumeStatus": volume, "DescribeVolumesModifications": volume,
-        "DescribeSnapshots": snapshot}}
+        "DescribeSnapshots": snapshot, "DescribeVpcEndpoints": endpoint,
+        "DescribeVpcEndpointServices": "com.amazonaws.home-1.s3", "DescribePrefixLists": s3_list}}
 
 
 def _attached_volume(cloud: CloudletProcess, ec2: Client, image: str, unique: str) -> str:
@@ -209,7 +215,8 @@ def listed(ec2: Client, operation: str, filters: list[dict[str, Any]] | None = N
     answer = getattr(ec2, xform_name(operation))(**params)
     if operation != "DescribeInstances":
         output = load_service_model("ec2").operation_model(operation).output_shape.members
-        key = next(name for name, member in output.items() if member.type_name == "list")
+        key = "ServiceDetails" if operation == "DescribeVpcEndpointServices" else next(
+            name for name, member in output.items() if member.type_name == "list")
         return answer[key]
     items = []
     for reservation in answer["Reservations"]:

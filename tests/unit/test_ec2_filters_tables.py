@@ -36,6 +36,7 @@ from controller.ec2.vpc import (
     route_tables,
     security_groups,
     subnets,
+    vpc_endpoints,
     vpcs,
 )
 from controller.protocol.models import load_service_model
@@ -61,6 +62,7 @@ TABLES: dict[str, FilterFields] = {
     "DescribeNetworkAcls": network_acls.ACL_FILTERS,
     "DescribeNetworkInterfaces": network_interfaces.INTERFACE_FILTERS,
     "DescribePlacementGroups": placement.PLACEMENT_GROUP_FILTERS,
+    "DescribePrefixLists": vpc_endpoints.PREFIX_LIST_FILTERS,
     "DescribeRegions": regions.REGION_FILTERS,
     "DescribeRouteTables": route_tables.ROUTE_TABLE_FILTERS,
     "DescribeSecurityGroupRules": security_groups.RULE_FILTERS,
@@ -71,6 +73,8 @@ TABLES: dict[str, FilterFields] = {
     "DescribeVolumeStatus": volumes.STATUS_FILTERS,
     "DescribeVolumes": volumes.VOLUME_FILTERS,
     "DescribeVolumesModifications": modifications.MODIFICATION_FILTERS,
+    "DescribeVpcEndpointServices": vpc_endpoints.SERVICE_FILTERS,
+    "DescribeVpcEndpoints": vpc_endpoints.ENDPOINT_FILTERS,
     "DescribeVpcPeeringConnections": peering.PEERING_FILTERS,
     "DescribeVpcs": vpcs.VPC_FILTERS,
 }
@@ -104,7 +108,7 @@ def test_the_table_is_the_documented_list(operation: str) -> None:
 
 
 #: Where each operation's items are in its output.
-ITEMS = {"DescribeInstances": ("Reservations", "Instances")}
+ITEMS = {"DescribeInstances": ("Reservations", "Instances"), "DescribeVpcEndpointServices": ("ServiceDetails",)}
 #: Members the handlers add for filters only (never on the wire), and the shape they stand for.
 INTERNAL = {"_interfaces": "NetworkInterface", "_owner": None, "_reservation": None, "_requester": None}
 

@@ -26,7 +26,9 @@ from controller.ec2.instances import state as instance_state
 from controller.ec2.regions import describe_availability_zones
 from controller.ec2.tags import tags_of
 from controller.ec2.vpc import state
-from controller.ec2.vpc.eni_records import private_dns_name
+from controller.ec2.vpc.eni_records import private_dns_name, public_dns_name
+from controller.ec2_instance_connect.records import active_keys_for
+from controller.hosts.api_tls import ca_bundle_pem
 from controller.iam.lookup import instance_profile_role
 from controller.state import utcnow
 
@@ -62,10 +64,17 @@ def metadata_for_interface(cloud: Cloud, eni_id: str) -> dict[str, Any] | None:
         if row is None or row["state"] not in SERVED:
             return None
         tree = _meta_data(conn, cloud, row)
+        # EC2 Instance Connect's pushed keys (controller/ec2_instance_connect): while any is active, answers
+        # are reused for at most a second, so a key leaves the guest as soon as it expires.
+        active = active_keys_for(conn, row["instance_id"], utcnow())
+    ttl = TTL_SECONDS
+    if active:
+        tree["managed-ssh-keys"] = {"active-keys": active}
+        ttl = 1
     credentials = role_credentials(cloud, row)
     if credentials is not None:
         tree["iam"]["security-credentials"] = {credentials[0]: credentials[1]}
-    return {"meta_data": tree, "user_data": row["user_data"], "ttl_seconds": TTL_SECONDS,
+    return {"meta_data": tree, "user_data": row["user_data"], "ttl_seconds": ttl,
             "dynamic": {"instance-identity": {"document": identity_document(cloud, row, tree["local-ipv4"])}}}
 
 
@@ -75,7 +84,9 @@ def _interfaces(conn: Connection, row: RowMapping) -> list[dict[str, Any]]:
     members, groups = state.interface_groups, state.security_groups
     found = []
     for nic in conn.execute(select(eni, subnets.c.cidr_block.label("subnet_cidr"),
-                                   vpcs.c.cidr_block.label("vpc_cidr"))
+                                   vpcs.c.cidr_block.label("vpc_cidr"),
+                                   vpcs.c.enable_dns_support.label("vpc_dns_support"),
+                                   vpcs.c.enable_dns_hostnames.label("vpc_dns_hostnames"))
                             .join(subnets, subnets.c.subnet_id == eni.c.subnet_id)
                             .join(vpcs, vpcs.c.vpc_id == eni.c.vpc_id)
                             .where(eni.c.instance_id == row["instance_id"]).order_by(eni.c.device_index)).mappings():
@@ -143,11 +154,15 @@ def _meta_data(conn: Connection, cloud: Cloud, row: RowMapping) -> dict[str, Any
                                             for n in nics}}},
         "placement": placement, "profile": "default-hvm", "reservation-id": row["reservation_id"],
         "security-groups": "\n".join(g[1] for g in primary["groups"]) if primary else "",
-        "services": {"domain": "amazonaws.com", "partition": config.partition},
+        "services": {"domain": config.service_domain, "partition": config.partition},
+        # Not AWS's: the CA of the certificate the API relay serves AWS's names with (the AMIs trust it at boot).
+        "cloudlet": {"ca-bundle": ca_bundle_pem(cloud)},
         "iam": {},
     }
     if primary and primary["public"]:
         tree["public-ipv4"] = primary["public"][0]
+        if primary["row"]["vpc_dns_support"] and primary["row"]["vpc_dns_hostnames"]:  # as DescribeInstances shows
+            tree["public-hostname"] = public_dns_name(config.region, primary["public"][0], config.service_domain)
     if row["public_key"]:
         tree["public-keys"] = {"0": {"openssh-key": row["public_key"] + "\n"}}
     if row["iam_instance_profile_arn"]:

@@ -2,7 +2,9 @@
 
 from controller.ec2.vpc import (  # noqa: F401  (each module registers its operations on controller.ec2's api)
     addresses,
+    dhcp_options,
     gateways,
+    instance_connect_endpoints,
     ipv6,
     nat_gateways,
     network_acls,
@@ -12,5 +14,6 @@ from controller.ec2.vpc import (  # noqa: F401  (each module registers its opera
     route_tables,
     security_groups,
     subnets,
+    vpc_endpoints,
     vpcs,
 )

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, select
 from agent.network import cidr, model
 from agent.network.dns import RESOLVER_V4
 from controller.config import Config
-from controller.ec2.vpc import dhcp_options, state, timed_states
+from controller.ec2.vpc import desired_endpoints, dhcp_options, state, timed_states
 from controller.ec2.vpc.eni_records import (
     internal_domain,
     namespace_attachments,
@@ -81,6 +81,7 @@ class NetworkRows:
     prefix_list_entries: list[Row] = field(default_factory=list)
     #: VPC id -> its DHCP options set's configurations (VPCs without a set are absent).
     vpc_dhcp: dict[str, list[Row]] = field(default_factory=dict)
+    vpc_endpoints: list[Row] = field(default_factory=list)
     generation: int = 0
     now: dt.datetime = field(default_factory=utcnow)
 
@@ -92,7 +93,7 @@ def load_network(conn: Connection) -> NetworkRows:
                  "egress_only_gateways", "network_interfaces", "interface_addresses", "interface_groups",
                  "security_groups", "security_group_rules", "network_acls", "network_acl_entries",
                  "network_acl_associations", "addresses", "nat_gateways", "peering_connections",
-                 "prefix_list_entries"):
+                 "prefix_list_entries", "vpc_endpoints"):
         table = getattr(state, name)
         setattr(rows, name, [dict(r) for r in conn.execute(select(table)).mappings()])
     routes = conn.execute(select(state.routes, state.route_tables.c.vpc_id).join(
@@ -227,7 +228,10 @@ class _Compiler:
                           if n["vpc_id"] == vpc_id],
             peerings=self._peerings(vpc_id, here),
             dhcp=self._dhcp(vpc),
-            remote_vteps=self._remote_vteps(vpc_id), dns=self._dns(vpc))
+            remote_vteps=self._remote_vteps(vpc_id), dns=self._dns(vpc),
+            endpoints=desired_endpoints.vpc_endpoints(self.rows.vpc_endpoints, self.rows.routes,
+                                                      self.rows.network_interfaces, self.rows.interface_addresses,
+                                                      vpc_id, self.config, self.rows.now))
 
     def _subnet(self, subnet: Row) -> model.Subnet:
         subnet_id = subnet["subnet_id"]
@@ -321,6 +325,9 @@ class _Compiler:
         if vpc["enable_dns_hostnames"]:
             records |= {(public_dns_name(region, public, self.config.service_domain), private)
                         for public, private in self._public_addresses(eni_ids)}
+        records |= {(r.name, r.address) for r in desired_endpoints.dns_records(
+            self.rows.vpc_endpoints, self.rows.network_interfaces, self.rows.interface_addresses, vpc["vpc_id"],
+            self.config, self.rows.now)}
         return model.VpcDns(addresses=[cidr.dns_address(vpc["cidr_block"]), RESOLVER_V4],
                             domain=internal_domain(region),
                             records=[model.DnsRecord(name, address) for name, address in sorted(records)])
@@ -383,7 +390,8 @@ class _Compiler:
         return {g: sorted(members[g]) for g in sorted(members)}
 
     def _prefix_list(self, prefix_list_id: str) -> list[str]:
-        return sorted(e["cidr"] for e in self.rows.prefix_list_entries if e["prefix_list_id"] == prefix_list_id)
+        return sorted(e["cidr"] for e in self.rows.prefix_list_entries if e["prefix_list_id"] == prefix_list_id) \
+            or desired_endpoints.managed_prefix_list(self.config, prefix_list_id)
 
 
 def _acl_entry(entry: Row) -> model.NaclEntry:

@@ -23,7 +23,7 @@ from controller.ec2.errors import (
 from controller.ec2.ids import PREFIX_LIST
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
-from controller.ec2.vpc import cidrs, state
+from controller.ec2.vpc import cidrs, endpoint_services, state
 from controller.state import utcnow
 
 FAMILIES = {"IPv4": 4, "IPv6": 6}
@@ -140,6 +140,7 @@ def describe_managed_prefix_lists(ctx: RequestContext, params: Params) -> Params
         rows = conn.execute(select(table).where(table.c.account_id == ctx.account_id)).mappings().all()
         tags = tags_of(conn, ctx.account_id, [r["prefix_list_id"] for r in rows])
     items = [list_output(ctx, r, tags[r["prefix_list_id"]]) for r in rows]
+    items += endpoint_services.managed_prefix_list_outputs(ctx.cloud.config)  # AWS's own (the S3 one)
     listed, token = describe(items, params, key="PrefixListId", ids_param="PrefixListIds", kind=PREFIX_LIST,
                              page_limits=(1, 100), fields=PREFIX_LIST_FILTERS)
     return listing("PrefixLists", listed, token)
@@ -148,6 +149,9 @@ def describe_managed_prefix_lists(ctx: RequestContext, params: Params) -> Params
 @vpc_operation("GetManagedPrefixListEntries", resources=arns((PREFIX_LIST, "PrefixListId")))
 def get_managed_prefix_list_entries(ctx: RequestContext, params: Params) -> Params:
     table = state.prefix_list_entries
+    managed = endpoint_services.managed_prefix_lists(ctx.cloud.config).get(params.get("PrefixListId") or "")
+    if managed is not None:  # an AWS-managed list: its entries, whatever the version asked
+        return listing("Entries", *page([{"Cidr": cidr} for cidr in managed], params, "Cidr", (1, 100)))
     with ctx.cloud.db.read() as conn:
         row = lookups.fetch(conn, PREFIX_LIST, params.get("PrefixListId"), ctx.account_id)
         target = params.get("TargetVersion")

@@ -33,7 +33,7 @@ from controller.ec2.errors import (
 from controller.ec2.ids import ROUTE_TABLE, ROUTE_TABLE_ASSOCIATION, SUBNET, VPC, Kind
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
-from controller.ec2.vpc import cidrs, provision, state, timed_states
+from controller.ec2.vpc import cidrs, endpoint_services, provision, state, timed_states
 from controller.errors import ServiceError
 from controller.state import utcnow
 
@@ -45,7 +45,7 @@ UNSUPPORTED_TARGETS = ("TransitGatewayId", "LocalGatewayId", "CarrierGatewayId",
 DESTINATIONS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")
 _OUTPUT_TARGET = {"local": "GatewayId", "gateway": "GatewayId", "nat": "NatGatewayId",
                   "egress-only": "EgressOnlyInternetGatewayId", "peering": "VpcPeeringConnectionId",
-                  "interface": "NetworkInterfaceId", "instance": "InstanceId"}
+                  "interface": "NetworkInterfaceId", "instance": "InstanceId", "vpc-endpoint": "GatewayId"}
 GATEWAY_NOT_FOUND = Kind("igw", "internet-gateway", "InvalidGatewayID.NotFound", "The gateway ID '{}' does not exist",
                          "InvalidGatewayID.Malformed")
 NAT_NOT_FOUND = Kind("nat", "natgateway", "InvalidNatGatewayID.NotFound", "The natGateway ID '{}' does not exist",
@@ -86,6 +86,8 @@ def _live_targets(conn: Connection, wanted: dict[str, set[str]], now: dt.datetim
         eni = state.network_interfaces
         live.update(tuple(row) for row in conn.execute(select(eni.c.network_interface_id, eni.c.vpc_id).where(
             eni.c.network_interface_id.in_(interfaces), eni.c.attachment_id.is_not(None))).all())
+    if wanted.get("vpc-endpoint"):  # gateway endpoints' prefix-list routes (vpc_endpoints.py)
+        live.update(endpoint_services.live_endpoints(conn, wanted["vpc-endpoint"], now))
     if wanted.get("peering"):
         pcx = state.peering_connections
         for row in conn.execute(select(pcx).where(pcx.c.vpc_peering_connection_id.in_(wanted["peering"]))

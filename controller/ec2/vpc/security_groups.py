@@ -33,6 +33,7 @@ from controller.ec2.ids import PREFIX_LIST, SECURITY_GROUP, SECURITY_GROUP_RULE,
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
 from controller.ec2.vpc import provision, state, timed_states
+from controller.ec2.vpc.endpoint_services import managed_prefix_lists
 from controller.ec2.vpc.sg_rules import (
     RuleSpec,
     describe_rule,
@@ -220,7 +221,7 @@ def _resolve_peers(conn: Connection, ctx: RequestContext, group: RowMapping, rul
     """Referenced groups and prefix lists checked (and group names resolved) for ``group``."""
     resolved = []
     for rule in rules:
-        if rule.prefix_list_id:
+        if rule.prefix_list_id and rule.prefix_list_id not in managed_prefix_lists(ctx.cloud.config):
             lookups.fetch(conn, PREFIX_LIST, rule.prefix_list_id, ctx.account_id)
         if rule.group_id or rule.group_name:
             peer = _referenced_group(conn, ctx, group, rule)

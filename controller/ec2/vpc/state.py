@@ -305,6 +305,50 @@ prefix_list_entries = Table(
     Column("description", String(255)),
 )
 
+#: VPC endpoints (controller/ec2/vpc/vpc_endpoints.py). A gateway endpoint's route tables are its rows in
+#: ``ec2_routes`` (target_kind ``vpc-endpoint``), an interface endpoint's subnets its requester-managed ENIs.
+vpc_endpoints = Table(
+    "ec2_vpc_endpoints", metadata,
+    Column("vpc_endpoint_id", String(ID), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("vpc_id", String(ID), nullable=False, index=True),
+    Column("service_name", String(255), nullable=False),
+    #: Gateway | Interface
+    Column("endpoint_type", String(16), nullable=False),
+    #: pending | available | deleting | deleted; see vpc_endpoints.endpoint_state.
+    Column("state", String(24), nullable=False),
+    Column("settles_at", UtcDateTime, nullable=False),
+    Column("policy_document", String, nullable=False),
+    Column("private_dns_enabled", Boolean, nullable=False),
+    #: Interface endpoints' security groups (their ENIs carry them too), in the caller's order.
+    Column("security_group_ids", JsonText, nullable=False),
+    #: The random part of the endpoint's regional DNS name (``vpce-…-<suffix>.<service>.<region>.vpce.<domain>``).
+    Column("dns_suffix", String(16), nullable=False),
+    Column("client_token", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: EC2 Instance Connect Endpoints (controller/ec2/vpc/instance_connect_endpoints.py): each owns a requester-managed
+#: service ENI in its subnet, the address its tunnels reach instances from.
+instance_connect_endpoints = Table(
+    "ec2_instance_connect_endpoints", metadata,
+    Column("instance_connect_endpoint_id", String(ID), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("vpc_id", String(ID), nullable=False, index=True),
+    Column("subnet_id", String(ID), nullable=False),
+    Column("availability_zone", String(32), nullable=False),
+    Column("network_interface_id", String(ID)),
+    #: create-in-progress | delete-in-progress (then create-complete / gone once ``settles_at`` passed).
+    Column("state", String(24), nullable=False),
+    Column("settles_at", UtcDateTime, nullable=False),
+    Column("preserve_client_ip", Boolean, nullable=False),
+    Column("security_group_ids", JsonText, nullable=False),
+    #: The random label of its DNS name (``eice-….<suffix>.ec2-instance-connect-endpoint.<region>.<domain>``).
+    Column("dns_suffix", String(16), nullable=False),
+    Column("client_token", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
 tags = Table(
     "ec2_tags", metadata,
     Column("account_id", String(12), primary_key=True),

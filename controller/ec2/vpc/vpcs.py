@@ -22,7 +22,7 @@ from controller.ec2.errors import (
 from controller.ec2.ids import VPC
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
-from controller.ec2.vpc import cidrs, provision, state
+from controller.ec2.vpc import cidrs, dhcp_options, provision, state
 from controller.ec2.vpc import default_vpc as defaults
 from controller.state import utcnow
 
@@ -119,7 +119,9 @@ def describe_vpcs(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(state.vpcs).where(state.vpcs.c.account_id == ctx.account_id)).mappings().all()
         tags = tags_of(conn, ctx.account_id, [r["vpc_id"] for r in rows])
-    items = [vpc_output(r, tags[r["vpc_id"]], ctx.region) for r in rows]
+        sets = dhcp_options.associations(conn, [r["vpc_id"] for r in rows])
+    items = [{**vpc_output(r, tags[r["vpc_id"]], ctx.region), "DhcpOptionsId": sets.get(r["vpc_id"], "default")}
+             for r in rows]
     listed, token = describe(items, params, key="VpcId", ids_param="VpcIds", kind=VPC, fields=VPC_FILTERS,
                              page_limits=(5, 1000))
     return listing("Vpcs", listed, token)
@@ -153,6 +155,8 @@ def _has_dependencies(conn: Connection, vpc_id: str) -> bool:
             or exists(state.network_interfaces, state.network_interfaces.c.vpc_id == vpc_id)
             or exists(state.internet_gateways, state.internet_gateways.c.vpc_id == vpc_id)
             or exists(state.egress_only_gateways, state.egress_only_gateways.c.vpc_id == vpc_id)
+            or exists(state.vpc_endpoints, state.vpc_endpoints.c.vpc_id == vpc_id,
+                      state.vpc_endpoints.c.state != "deleting")
             or exists(groups, groups.c.vpc_id == vpc_id, groups.c.is_default.is_(False))
             or exists(state.network_acls, state.network_acls.c.vpc_id == vpc_id,
                       state.network_acls.c.is_default.is_(False))
