@@ -42,6 +42,9 @@ install -D -m 0755 "$here/cloudlet-ca" "$target/usr/lib/cloudlet/cloudlet-ca"
 install -D -m 0644 "$here/cloudlet-ca.service" "$target/etc/systemd/system/cloudlet-ca.service"
 mkdir -p "$target/etc/systemd/system/multi-user.target.wants"
 ln -sf ../cloudlet-ca.service "$target/etc/systemd/system/multi-user.target.wants/cloudlet-ca.service"
+# EC2 Instance Connect: sshd asks the metadata service for keys pushed with SendSSHPublicKey.
+install -D -m 0755 "$here/eic-authorized-keys" "$target/usr/lib/cloudlet/eic-authorized-keys"
+install -D -m 0644 "$here/60-instance-connect.conf" "$target/etc/ssh/sshd_config.d/60-instance-connect.conf"
 # Each instance makes its own host keys (cloud-init's ssh module); none may ship in the image.
 rm -f "$target"/etc/ssh/ssh_host_*
 # Boot-time work an instance does not need: ~7 s under TCG.
