@@ -11,7 +11,8 @@ An interface endpoint's ENI is a ``service`` attachment: the network plan moves 
 ``naming.service_netns(prefix, eni)``; :class:`EndpointNamespaces` makes that namespace before the dataplane
 applies, puts the ENI's address and default route on ``eth0`` after, and removes the namespaces of endpoints
 that left the document (it records the ones it made, because EFS mount targets use the same naming). The
-relay then listens on the ENI's address inside it. :func:`relay_listeners` and :func:`wanted_namespaces` are
+relay then listens on the ENI's address inside it. An EC2 Instance Connect Endpoint's ENI (kind
+``instance-connect``) gets the same namespace without a relay: ``agent.network.tunnel`` connects from it. :func:`relay_listeners` and :func:`wanted_namespaces` are
 pure; the class is the thin edge.
 """
 
@@ -33,6 +34,9 @@ log = logging.getLogger("cloudlet.agent.network")
 #: Inside an interface endpoint's namespace: the veth end the network plan puts there.
 INTERFACE = "eth0"
 RECORD = "endpoint-namespaces.json"
+#: Endpoint kinds whose ENI lives in a namespace of its own: interface endpoints (the API relay listens
+#: there) and EC2 Instance Connect Endpoints (``agent.network.tunnel`` opens its TCP connections there).
+NAMESPACED = ("interface", "instance-connect")
 
 
 def relay_listeners(doc: HostNetwork) -> list[RelayListener]:
@@ -59,7 +63,7 @@ def wanted_namespaces(doc: HostNetwork) -> list[NamespaceAddressing]:
         subnets = {subnet.id: subnet for subnet in vpc.subnets}
         for endpoint in vpc.endpoints:
             subnet = subnets.get(endpoint.subnet_id or "")
-            if endpoint.kind != "interface" or endpoint.eni_id not in here or subnet is None:
+            if endpoint.kind not in NAMESPACED or endpoint.eni_id not in here or subnet is None:
                 continue
             found.append(NamespaceAddressing(
                 eni_id=endpoint.eni_id, netns=naming.service_netns(doc.name_prefix, endpoint.eni_id),

@@ -6,6 +6,16 @@ from inside the VPC. Here the VPC's router namespace on the instance's host is t
 ``ip netns exec <namespace> ssh -i <key> <user>@<private address>`` on that host. It reads the instance
 from the cloud's state store (so it works for any account's instance: it is an operator's tool, like
 ``cloudlet account create``), and refuses with a clear message when the instance is elsewhere or not running.
+
+``cloudlet ssh --eice i-...`` goes the AWS way instead, as a normal IAM principal with the caller's own
+credentials (``--profile``, else the usual AWS environment): it makes a throwaway ed25519 key, pushes it
+with ``SendSSHPublicKey``, finds the instance's VPC's EC2 Instance Connect Endpoint
+(``DescribeInstanceConnectEndpoints``) and runs ssh with ``cloudlet eice-proxy`` as its ProxyCommand. The
+proxy opens the tunnel websocket presigned with SigV4 exactly as AWS CLI v2's ``open-tunnel`` does
+(``awscli/customizations/ec2instanceconnect/eicesigner.py``: ``wss://<DnsName>/openTunnel?…``, service
+``ec2-instance-connect``, 60 s) and copies stdio to it and back. The listener's address is not the endpoint's
+DNS name (which resolves nowhere here): it comes from ``--listener``, ``$CLOUDLET_INSTANCE_CONNECT_URL`` or
+``DATA_DIR/instance-connect-url`` (written by ``cloudlet up``); the signed ``Host`` stays the DNS name.
 """
 
 from __future__ import annotations
@@ -13,9 +23,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select
 
@@ -116,6 +131,132 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     return 0  # not reached: execvp replaces the process
 
 
+# --- through an EC2 Instance Connect Endpoint (--eice) --------------------------------------------------------
+
+
+def presigned_tunnel_url(session: Any, dns_name: str, endpoint_id: str, private_ip: str, port: int = 22,
+                         max_duration: int | None = None) -> str:
+    """The ``wss://`` URL AWS CLI v2's ``open-tunnel`` opens, presigned the same way (``session``: botocore)."""
+    from botocore.signers import RequestSigner
+
+    model = session.get_service_model("ec2-instance-connect")
+    signer = RequestSigner(model.service_id, session.get_config_variable("region"), model.signing_name,
+                           model.signature_version, session.get_credentials(), session.get_component("event_emitter"))
+    query = {"instanceConnectEndpointId": endpoint_id, "remotePort": port, "privateIpAddress": private_ip}
+    if max_duration:
+        query["maxTunnelDuration"] = max_duration
+    request = {"url": f"wss://{dns_name}/openTunnel?{urlencode(query)}", "body": {}, "headers": {"host": dns_name},
+               "method": "GET", "query_string": "", "url_path": "/", "context": {}}
+    return signer.generate_presigned_url(request_dict=request, operation_name="openTunnel", expires_in=60)
+
+
+def open_tunnel(listener: str, presigned: str, timeout: float = 10) -> Any:
+    """A websocket to the tunnel listener at ``listener`` (``ws://host:port``) for ``presigned``'s request:
+    its path, query and ``Host`` are the signed ones. Raises ``websockets``' ``InvalidStatus`` on refusal."""
+    from websockets.sync.client import connect
+
+    where, url = urlsplit(listener), urlsplit(presigned)
+    sock = socket.create_connection((where.hostname, where.port), timeout=timeout)
+    return connect(f"ws://{url.netloc}{url.path}?{url.query}", sock=sock, open_timeout=timeout, compression=None,
+                   proxy=None, user_agent_header="cloudlet-eice", legacy=True)
+
+
+def bridge_stdio(ws: Any) -> None:
+    """Copy stdin to the websocket and the websocket to stdout until either ends (ssh's ProxyCommand)."""
+    def upstream() -> None:
+        try:
+            while data := os.read(0, 65536):
+                ws.send(data)
+        except Exception:  # noqa: BLE001 (the tunnel closed)
+            pass
+        ws.close()
+
+    threading.Thread(target=upstream, daemon=True).start()
+    try:
+        for message in ws:
+            os.write(1, message if isinstance(message, bytes) else message.encode())
+    except Exception:  # noqa: BLE001 (the tunnel closed)
+        pass
+
+
+def listener_url(args: argparse.Namespace, data_dir: Path) -> str | None:
+    """Where the tunnel listener is: ``--listener``, ``$CLOUDLET_INSTANCE_CONNECT_URL`` or the data dir's note."""
+    if args.listener:
+        return args.listener
+    if os.environ.get("CLOUDLET_INSTANCE_CONNECT_URL"):
+        return os.environ["CLOUDLET_INSTANCE_CONNECT_URL"]
+    note = data_dir / "instance-connect-url"
+    return note.read_text().strip() if note.is_file() else None
+
+
+def run_proxy(args: argparse.Namespace, data_dir: Path) -> int:
+    """``cloudlet eice-proxy`` (hidden): ssh's ProxyCommand, stdio through one presigned tunnel."""
+    import botocore.session
+    from websockets.exceptions import InvalidStatus
+
+    listener = listener_url(args, data_dir)
+    if listener is None:
+        print("cloudlet: no tunnel listener known (give --listener)", file=sys.stderr)
+        return 1
+    session = botocore.session.Session(profile=args.profile)
+    url = presigned_tunnel_url(session, args.dns_name, args.endpoint_id, args.private_ip, args.port,
+                               args.max_tunnel_duration)
+    try:
+        ws = open_tunnel(listener, url)
+    except InvalidStatus as exc:
+        print(f"cloudlet: the tunnel was refused: {exc.response.status_code} "
+              f"{exc.response.body.decode(errors='replace').strip()}", file=sys.stderr)
+        return 1
+    bridge_stdio(ws)
+    return 0
+
+
+def run_eice(args: argparse.Namespace, data_dir: Path) -> int:
+    """``cloudlet ssh --eice``: SendSSHPublicKey with a throwaway key, then ssh through the endpoint's tunnel."""
+    import botocore.session
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    listener = listener_url(args, data_dir)
+    if listener is None:
+        print("cloudlet: no tunnel listener known (give --listener)", file=sys.stderr)
+        return 1
+    session = botocore.session.Session(profile=args.profile)
+    ec2 = session.create_client("ec2")
+    found = ec2.describe_instances(InstanceIds=[args.instance_id])["Reservations"][0]["Instances"][0]
+    endpoints = ec2.describe_instance_connect_endpoints(Filters=[
+        {"Name": "vpc-id", "Values": [found["VpcId"]]}, {"Name": "state", "Values": ["create-complete"]}])
+    if not endpoints["InstanceConnectEndpoints"]:
+        print(f"cloudlet: VPC {found['VpcId']} has no EC2 Instance Connect Endpoint", file=sys.stderr)
+        return 1
+    endpoint = endpoints["InstanceConnectEndpoints"][0]
+    key = Ed25519PrivateKey.generate()
+    workdir = Path(tempfile.mkdtemp(prefix="cloudlet-eice-"))
+    identity = workdir / "id_ed25519"
+    identity.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                           serialization.NoEncryption()))
+    identity.chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    session.create_client("ec2-instance-connect").send_ssh_public_key(
+        InstanceId=args.instance_id, InstanceOSUser=args.user, SSHPublicKey=public.decode())
+    proxy = [sys.executable, "-m", "controller.cli", "--data-dir", str(data_dir), "eice-proxy", "--listener", listener,
+             "--dns-name", endpoint["DnsName"], "--endpoint-id", endpoint["InstanceConnectEndpointId"],
+             "--private-ip", found["PrivateIpAddress"], "--port", "22"] + (
+        ["--profile", args.profile] if args.profile else [])
+    argv = ["ssh", "-i", str(identity), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "ProxyCommand=" + " ".join(proxy),
+            f"{args.user}@{found['PrivateIpAddress']}", *args.remote_command]
+    os.execvp(argv[0], argv)
+    return 0  # not reached
+
+
+def dispatch(args: argparse.Namespace, data_dir: Path) -> int:
+    """``cloudlet ssh`` (root on the host, or ``--eice``) and ``cloudlet eice-proxy``."""
+    if args.command == "eice-proxy":
+        return run_proxy(args, data_dir)
+    return run_eice(args, data_dir) if args.eice else run(args, data_dir)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``cloudlet ssh`` on the ``cloudlet`` command."""
     ssh = commands.add_parser("ssh", help="open a shell on an instance through its VPC (no public address needed)")
@@ -128,3 +269,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ssh.add_argument("--name-prefix", default=os.environ.get("CLOUDLET_AGENT_NAME_PREFIX", DEFAULT_NAME_PREFIX),
                      help="the agent's namespace prefix (default cl-)")
     ssh.add_argument("--agent-state-dir", default=None, help="the local agent's state dir (default DATA_DIR/agent)")
+    ssh.add_argument("--eice", action="store_true",
+                     help="go through the VPC's EC2 Instance Connect Endpoint as an IAM principal (SendSSHPublicKey "
+                          "with a throwaway key, then OpenTunnel), not as root on the instance's host")
+    ssh.add_argument("--profile", default=None, help="--eice: the AWS profile to sign with (default: the environment)")
+    ssh.add_argument("--listener", default=None, help="--eice: the tunnel listener, ws://HOST:PORT (default: "
+                                                      "$CLOUDLET_INSTANCE_CONNECT_URL or DATA_DIR/instance-connect-url)")
+    proxy = commands.add_parser("eice-proxy")  # hidden helper: ssh's ProxyCommand for --eice
+    for name in ("--dns-name", "--endpoint-id", "--private-ip"):
+        proxy.add_argument(name, required=True)
+    proxy.add_argument("--port", type=int, default=22)
+    proxy.add_argument("--max-tunnel-duration", type=int, default=None)
+    proxy.add_argument("--profile", default=None)
+    proxy.add_argument("--listener", default=None)

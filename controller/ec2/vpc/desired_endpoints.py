@@ -3,8 +3,8 @@
 ``controller.ec2.vpc.desired_network`` calls these from its compiler:
 
 - :func:`vpc_endpoints` fills ``Vpc.endpoints``: each gateway endpoint that carries traffic with the route
-  tables routing to it, and each interface endpoint's ENIs with their primary address (the agent relays the
-  API behind them);
+  tables routing to it, each interface endpoint's ENIs with their primary address (the agent relays the
+  API behind them), and each EC2 Instance Connect Endpoint's ENI (tunnels start behind it);
 - :func:`managed_prefix_list` gives the CIDRs of an AWS-managed prefix list (the S3 one: the API address),
   so ``pl-… -> vpce-…`` routes and security group rules naming it expand like customer lists;
 - :func:`dns_records` gives the VPC resolver the names of interface endpoints: the regional and zonal
@@ -30,6 +30,9 @@ from controller.hosts.api_access import api_address
 
 Row = Mapping[str, Any]
 ENDPOINT_ROUTE = "vpc-endpoint"
+#: ``VpcEndpoint.kind`` of an EC2 Instance Connect Endpoint's ENI.
+INSTANCE_CONNECT = "instance-connect"
+EICE_PREFIX = "eice-"
 
 
 def _live(endpoints: Sequence[Row], vpc_id: str, now: dt.datetime) -> list[Row]:
@@ -58,6 +61,24 @@ def vpc_endpoints(endpoints: Sequence[Row], routes: Sequence[Row], interfaces: S
             continue
         for eni, address in _enis(interfaces, addresses, endpoint_id):
             found.append(model.VpcEndpoint(id=endpoint_id, kind="interface", address=address,
+                                           eni_id=eni["network_interface_id"], subnet_id=eni["subnet_id"]))
+    return found + instance_connect_endpoints(interfaces, addresses, vpc_id)
+
+
+def instance_connect_endpoints(interfaces: Sequence[Row], addresses: Sequence[Row],
+                               vpc_id: str) -> list[model.VpcEndpoint]:
+    """EC2 Instance Connect Endpoints of ``vpc_id``, kind ``instance-connect``: the agent makes their ENI's
+    namespace as for an interface endpoint, but runs no API relay there (tunnels start their TCP there).
+
+    Found by their ENI (requester ``eice-…``, a ``service`` port), which exists exactly while the endpoint
+    does: deleting the endpoint deletes it."""
+    found = []
+    for eni in sorted(interfaces, key=lambda e: e["network_interface_id"]):
+        requester = eni["requester_id"] or ""
+        if eni["vpc_id"] != vpc_id or not requester.startswith(EICE_PREFIX):
+            continue
+        for _, address in _enis([eni], addresses, requester):
+            found.append(model.VpcEndpoint(id=requester, kind=INSTANCE_CONNECT, address=address,
                                            eni_id=eni["network_interface_id"], subnet_id=eni["subnet_id"]))
     return found
 

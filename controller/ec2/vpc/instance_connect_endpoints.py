@@ -4,8 +4,10 @@ DeleteInstanceConnectEndpoint.
 An endpoint lives in one subnet and owns a requester-managed ENI there, carrying the endpoint's security
 groups (the VPC's default group when none are given): in AWS that ENI's address is where the endpoint's
 TCP connections to instances come from, so an instance's security group must open port 22 to it. The ENI
-is an API record only for now: no host plugs it (no port, like a NAT gateway's ENI outside its gateway),
-because the tunnel (``OpenTunnel``) that would run behind it in a service namespace is not built yet. The state goes ``create-in-progress`` -> ``create-complete`` after the same
+is a ``service`` interface (like an interface VPC endpoint's): ``desired_endpoints`` lists it in the document
+(kind ``instance-connect``), a host of its zone plugs it into the subnet and its agent makes the namespace
+holding its address and default route; tunnels (``controller.ec2_instance_connect.tunnel``) start their TCP
+leg inside that namespace. The state goes ``create-in-progress`` -> ``create-complete`` after the same
 short transition as NAT gateways (``nat_gateway_transition_seconds``); deleting removes the ENI at once and
 shows ``delete-in-progress`` until that transition passes, after which the endpoint is no longer listed.
 
@@ -126,8 +128,8 @@ def create_instance_connect_endpoint(ctx: RequestContext, params: Params) -> Par
             conn, ctx.account_id, subnet["vpc_id"], subnet["subnet_id"],
             params.get("SecurityGroupIds") or [eni_records.default_group(conn, subnet["vpc_id"])],
             config.security_groups_per_interface)
-        interface_id = eni_records.create_interface(
-            conn, config, ctx.account_id, subnet, requester_id=endpoint_id, group_ids=groups, ipv6_count=0,
+        interface_id, _, _ = eni_records.create_service_interface(
+            conn, config, ctx.account_id, subnet, requester_id=endpoint_id, group_ids=groups,
             description=f"EC2 Instance Connect Endpoint {endpoint_id}")
         conn.execute(table.insert().values(
             instance_connect_endpoint_id=endpoint_id, account_id=ctx.account_id, vpc_id=subnet["vpc_id"],
