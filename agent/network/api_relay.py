@@ -10,8 +10,12 @@ controller over a kept-alive connection of its own, adding what only it knows: `
 (``internet`` or the ``vpce-…``) and ``X-Forwarded-Proto``, with the agents' token in
 ``X-Cloudlet-Relay-Token`` so the controller believes them (``controller/gateway.py``). Whatever of those
 the client sent is dropped. Bodies stream both ways (S3 objects of any size), in either framing
-(Content-Length or chunked); ``Expect: 100-continue`` is answered here, since the relay reads the body
-only as fast as the controller takes it.
+(Content-Length or chunked). ``Expect: 100-continue`` is answered here rather than passed on: the
+controller's HTTP server (cheroot, and waitress too) sends its 100 as soon as it has the headers, before
+the application decides anything, so forwarding it could not bring a refusal any earlier; it would only add
+a round trip (and a 1xx reader that http.client lacks). A refusal before the body (an S3 403) therefore
+comes after it, and the relay reads every body to its end, whatever the controller did with it, so the
+client's connection stays usable; a controller connection that may be out of step is dropped instead.
 
 The sockets are opened inside the namespaces (``setns`` on a short-lived thread, as ``imds.py`` does) with
 ``IP_FREEBIND``, since the address may be local only in some route tables; the relay's own threads stay
@@ -25,6 +29,7 @@ import http.client
 import http.server
 import json
 import logging
+import select
 import socket
 import ssl
 import tempfile
@@ -227,6 +232,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     session: _Session
+    #: Whether any of the current request's body was taken from the client (then it cannot be sent again).
+    body_read = False
+    #: Whether the controller's connection may be out of step after the current request (never reused).
+    upstream_spoiled = False
 
     def __init__(self, conn: socket.socket, address: tuple[str, int], session: _Session) -> None:
         self.session = session
@@ -243,43 +252,78 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(400, "Bad Content-Length")
             self.close_connection = True
             return
+        self.body_read = False
         upstream = session.upstream
+        reused = upstream.sock is not None
+        if reused and not _still_open(upstream.sock):
+            upstream.close()  # the controller closed it while idle: a fresh one, before anything is sent
+            reused = False
         try:
-            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                upstream.putheader(name, value)
-            if chunked:
-                upstream.putheader("Transfer-Encoding", "chunked")
-            elif length or self.command in ("PUT", "POST", "PATCH"):
-                upstream.putheader("Content-Length", str(length or 0))
-            upstream.endheaders()
-            if chunked:
-                self._copy_chunked()
-            elif length:
-                self._copy_exactly(length)
-            response = upstream.getresponse()
+            response = self._forward(headers, chunked, length)
         except (OSError, http.client.HTTPException) as exc:
             upstream.close()
-            log.warning("API relay: the controller did not answer %s %s: %s", self.command, self.path[:80], exc)
-            self.send_error(502, "The Cloudlet controller is unreachable")
-            self.close_connection = True
-            return
+            response = None
+            if reused and not self.body_read:  # nothing of the client's is lost: once more, on a fresh one
+                log.info("API relay: a kept-alive connection to the controller failed (%s), retrying", exc)
+                with contextlib.suppress(OSError, http.client.HTTPException):
+                    response = self._forward(headers, chunked, length)
+            if response is None:
+                upstream.close()
+                log.warning("API relay: the controller did not answer %s %s: %s", self.command, self.path[:80], exc)
+                self.send_error(502, "The Cloudlet controller is unreachable")
+                self.close_connection = True
+                return
         self._answer(response)
+        if self.upstream_spoiled:
+            upstream.close()
 
-    def _copy_exactly(self, length: int) -> None:
+    def _forward(self, headers: list[tuple[str, str]], chunked: bool, length: int | None) -> http.client.HTTPResponse:
+        """Send the request with the client's whole body, and take the controller's answer.
+
+        The client's body is always read to its end, even when the controller stops taking it (it may
+        answer early, a 403 before the object, and close): the client's connection stays in step for its
+        next request, and ``upstream_spoiled`` says the controller's may not be, so it is not reused.
+        A chunked body is sent with ``Connection: close``, since the controller's server leaves a chunked
+        body its application did not read in the stream (cheroot drains only a known length)."""
+        upstream = self.session.upstream
+        upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers:
+            upstream.putheader(name, value)
+        if chunked:
+            upstream.putheader("Transfer-Encoding", "chunked")
+            upstream.putheader("Connection", "close")
+        elif length or self.command in ("PUT", "POST", "PATCH"):
+            upstream.putheader("Content-Length", str(length or 0))
+        upstream.endheaders()
+        sink = _Sink(upstream.send)
+        if chunked:
+            self._copy_chunked(sink)
+        elif length:
+            self._copy_exactly(length, sink)
+        self.upstream_spoiled = chunked or sink.error is not None
+        if sink.error is not None:
+            log.info("API relay: the controller stopped reading %s %s (%s)", self.command, self.path[:80], sink.error)
+        return upstream.getresponse()  # an early answer is still read, when the controller wrote one
+
+    def _read_body(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        self.body_read = True
+        return data
+
+    def _copy_exactly(self, length: int, send: Callable[[bytes], None]) -> None:
         left = length
         while left:
-            data = self.rfile.read(min(CHUNK, left))
+            data = self._read_body(min(CHUNK, left))
             if not data:
                 raise ConnectionError("the client's body ended early")
-            self.session.upstream.send(data)
+            send(data)
             left -= len(data)
 
-    def _copy_chunked(self) -> None:
+    def _copy_chunked(self, send: Callable[[bytes], None]) -> None:
         """Pass a chunked body on chunk by chunk (extensions dropped, trailers kept)."""
-        send = self.session.upstream.send
         while True:
             size_line = self.rfile.readline(1024)
+            self.body_read = True
             if not size_line:
                 raise ConnectionError("the client's chunked body ended early")
             size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
@@ -292,7 +336,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             send(f"{size:x}\r\n".encode())
             left = size
             while left:
-                data = self.rfile.read(min(CHUNK, left))
+                data = self._read_body(min(CHUNK, left))
                 if not data:
                     raise ConnectionError("the client's chunked body ended early")
                 send(data)
@@ -301,7 +345,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             send(b"\r\n")
 
     def _answer(self, response: http.client.HTTPResponse) -> None:
-        """Send the controller's answer: its length as given, else chunked (http.client unchunks)."""
+        """Send the controller's answer: its length as given, else chunked (http.client unchunks). The
+        controller's closing its connection is that hop's business: the client's stays open."""
         length = response.getheader("Content-Length")
         bodiless = self.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
         self.send_response_only(response.status, response.reason)
@@ -311,9 +356,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         chunked = length is None and not bodiless
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
-        if response.will_close:
-            self.close_connection = True
-            self.send_header("Connection", "close")
         self.end_headers()
         while not bodiless:
             data = response.read1(CHUNK) if chunked else response.read(CHUNK)
@@ -348,6 +390,32 @@ def _listen(address: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class _Sink:
+    """Sends to the controller until it fails once, then discards: the client's body is still read to its
+    end (so its connection stays in step) and the first error is kept."""
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
+        self.send = send
+        self.error: OSError | None = None
+
+    def __call__(self, data: bytes) -> None:
+        if self.error is None:
+            try:
+                self.send(data)
+            except OSError as exc:
+                self.error = exc
+
+
+def _still_open(sock: socket.socket) -> bool:
+    """Whether a kept-alive connection to the controller can carry a request: an idle one has nothing to
+    read, so anything readable (its close, or bytes out of step) means it cannot (TLS or not)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable and not (isinstance(sock, ssl.SSLSocket) and sock.pending())
 
 
 def _close_listening(sock: socket.socket) -> None:

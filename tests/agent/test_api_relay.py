@@ -5,6 +5,7 @@ dropped). The controller is a stand-in that echoes what it got; curl is the clie
 from __future__ import annotations
 
 import hashlib
+import http.client
 import http.server
 import json
 import socket
@@ -35,6 +36,9 @@ class Echo(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _any(self) -> None:
+        if self.path.startswith(("/deny", "/drop")):
+            self._refuse_or_drop()
+            return
         if self.path.startswith("/big"):
             self.send_response(200)
             chunked = "chunked" in self.path
@@ -57,6 +61,20 @@ class Echo(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer)
+
+    def _refuse_or_drop(self) -> None:
+        """What the controller's server does with a request refused before its body is read: an early 403
+        with the body left in the stream (cheroot drains only a known length), or with the connection
+        closed (/deny-close); /drop answers and then closes without saying so, as an idle timeout does."""
+        denied = self.path.startswith("/deny")
+        self.send_response(403 if denied else 200)
+        self.send_header("Content-Length", "2")
+        if self.path != "/deny":
+            self.close_connection = True
+            if denied:
+                self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"no" if denied else b"ok")
 
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", ""):
@@ -169,3 +187,51 @@ def test_a_malformed_length_is_refused_with_400(relay_lab: dict[str, Any]) -> No
             return conn.recv(4096)
 
     assert netns.run_inside(relay_lab["ns"], ask).startswith(b"HTTP/1.1 400 ")
+
+
+def _exchange(lab: dict[str, Any], requests: list[tuple[str, str, bytes | None, dict[str, str]]]) -> list[Any]:
+    """Send ``requests`` on ONE client connection to the relay (http.client, as botocore), inside the
+    namespace; each answer is (status, body, same connection as the first)."""
+
+    def run() -> list[Any]:
+        conn = http.client.HTTPConnection(ADDRESS, 80, timeout=20)
+        answers, first = [], None
+        try:
+            for method, path, body, headers in requests:
+                conn.request(method, path, body=body, headers={"Host": "photos.s3.home-1.amazonaws.com", **headers},
+                             encode_chunked="Transfer-Encoding" in headers)
+                first = first or conn.sock
+                response = conn.getresponse()
+                answers.append((response.status, response.read(), conn.sock is first))
+        finally:
+            conn.close()
+        return answers
+
+    return netns.run_inside(lab["ns"], run)
+
+
+def _chunks(data: bytes, size: int = 65536) -> Iterator[bytes]:
+    for at in range(0, len(data), size):
+        yield data[at:at + size]
+
+
+def test_an_early_refusal_leaves_both_connections_in_step(relay_lab: dict[str, Any]) -> None:
+    """boto3's PutObject over HTTPS: chunked with Expect: 100-continue; the controller refuses it before
+    reading the body. The client gets the 403 and its next request on the same connection works."""
+    body = bytes(range(256)) * 4096  # 1 MiB
+    expect = {"Expect": "100-continue"}
+    answers = _exchange(relay_lab, [
+        ("PUT", "/deny", _chunks(body), {**expect, "Transfer-Encoding": "chunked"}),  # type: ignore[list-item]
+        ("GET", "/after-chunked", None, {}),
+        ("PUT", "/deny-close", body * 4, expect),  # a known length, and the controller closes: send fails
+        ("GET", "/after-close", None, {}),
+    ])
+    assert [status for status, _, _ in answers] == [403, 200, 403, 200]
+    assert answers[0][1] == b"no" and json.loads(answers[3][1])["path"] == "/after-close"
+    assert all(same for _, _, same in answers), "the client's connection was closed"
+
+
+def test_a_connection_the_controller_closed_while_idle_is_replaced(relay_lab: dict[str, Any]) -> None:
+    answers = _exchange(relay_lab, [("GET", "/drop", None, {}), ("PUT", "/next", b"payload", {})])
+    assert [status for status, _, _ in answers] == [200, 200]
+    assert json.loads(answers[1][1])["length"] == len(b"payload")
