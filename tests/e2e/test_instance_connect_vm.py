@@ -1,9 +1,12 @@
-"""EC2 Instance Connect on a real VM: a tiny-AMI instance launched WITHOUT a key pair takes a pushed key.
+"""EC2 Instance Connect on a real VM: a private tiny-AMI instance WITHOUT a key pair, reached through an
+EC2 Instance Connect Endpoint with a pushed key.
 
 One controller (whose pushed keys last 10 s instead of 60: ``CLOUDLET_INSTANCE_CONNECT_KEY_SECONDS``) and one
-agent run as on a host. SendSSHPublicKey, then an SSH login (paramiko) from the VPC's router namespace
-succeeds within seconds (the guest's instance-connect loop reads the key from IMDS), and is refused again once
-the key has expired. Skipped without root, QEMU, libvirt or dnsmasq unless CLOUDLET_REQUIRE_VM_TESTS=1 (CI).
+agent run as on a host. The instance is in a private subnet (no internet gateway) whose Instance Connect
+Endpoint's security group is the only source its own group opens 22 to. SendSSHPublicKey, then an SSH login
+(paramiko over the presigned ``openTunnel`` websocket, as AWS CLI v2's ``open-tunnel`` opens it) succeeds
+within seconds (the guest's instance-connect loop reads the key from IMDS), and is refused again once the key
+has expired. Skipped without root, QEMU, libvirt or dnsmasq unless CLOUDLET_REQUIRE_VM_TESTS=1 (CI).
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.e2e.helpers import agent_rpc, terminate_all_instances
+from controller.ec2.instances.connect import open_tunnel, presigned_tunnel_url
+from tests.e2e.helpers import agent_rpc, teardown_vpc, terminate_all_instances
 from tests.prerequisites import missing_for_vms, require
 from tests.support import CloudletProcess, wait_for
 
@@ -32,19 +38,50 @@ require(missing_for_vms(), "VM tests")
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 import paramiko  # noqa: E402
+from websockets.exceptions import InvalidStatus  # noqa: E402
 
-from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, in_netns  # noqa: E402
+from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_SECONDS = 10
 
 
-def login(namespace: str, address: str, key: paramiko.PKey) -> str:
+def tunnel(process: CloudletProcess, endpoint: dict[str, Any], address: str) -> socket.socket:
+    """A socket whose far end is port 22 of ``address``, through the endpoint's presigned tunnel websocket."""
+    session = botocore.session.Session()
+    creds = process.root_credentials()
+    session.set_credentials(creds.access_key_id, creds.secret_access_key)
+    session.set_config_variable("region", process.region)
+    url = presigned_tunnel_url(session, endpoint["DnsName"], endpoint["InstanceConnectEndpointId"], address, 22)
+    ws = open_tunnel((process.data_dir / "instance-connect-url").read_text().strip(), url, timeout=5)
+    ours, theirs = socket.socketpair()
+
+    def outward() -> None:
+        try:
+            while data := theirs.recv(65536):
+                ws.send(data)
+        except OSError:
+            pass
+        ws.close()
+
+    def inward() -> None:
+        try:
+            for message in ws:
+                theirs.sendall(message)
+        except Exception:  # noqa: BLE001 (the tunnel closed)
+            pass
+        theirs.close()
+
+    for pump in (outward, inward):
+        threading.Thread(target=pump, daemon=True).start()
+    return ours
+
+
+def login(process: CloudletProcess, endpoint: dict[str, Any], address: str, key: paramiko.PKey) -> str:
     """``ok`` (ran a command as root), ``refused`` (SSH answered, the key was not accepted) or ``unreachable``."""
     try:
-        with in_netns(namespace):
-            sock = socket.create_connection((address, 22), timeout=2.0)
-    except OSError:
+        sock = tunnel(process, endpoint, address)
+    except (OSError, InvalidStatus):
         return "unreachable"
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -96,7 +133,13 @@ def cloud() -> Iterator[tuple[CloudletProcess, str]]:
 def _clean_up(process: CloudletProcess, agent: subprocess.Popen[bytes] | None, work: Path, prefix: str) -> None:
     try:
         if process.proc is not None:
-            terminate_all_instances(process.client("ec2"))
+            ec2 = process.client("ec2")
+            terminate_all_instances(ec2)
+            for endpoint in ec2.describe_instance_connect_endpoints()["InstanceConnectEndpoints"]:
+                ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=endpoint["InstanceConnectEndpointId"])
+            time.sleep(1.5)  # deleted endpoints leave their VPC after the transition
+            for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]:
+                teardown_vpc(ec2, vpc["VpcId"])
     except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever happened
         print(f"cleanup: termination through the API failed: {exc}")
     if agent is not None and agent.poll() is None:
@@ -113,28 +156,38 @@ def _clean_up(process: CloudletProcess, agent: subprocess.Popen[bytes] | None, w
 
 def test_a_pushed_key_logs_in_for_its_lifetime_on_an_instance_without_a_key_pair(
         cloud: tuple[CloudletProcess, str]) -> None:
-    process, prefix = cloud
+    process, _ = cloud
     ec2 = process.client("ec2")
     image_id = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])[
         "Images"][0]["ImageId"]
-    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1,
-                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    vpc_id = ec2.create_vpc(CidrBlock="10.82.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.82.1.0/24", AvailabilityZone="home-1a")["Subnet"][
+        "SubnetId"]
+    eice_group = ec2.create_security_group(GroupName="eice", Description="eice", VpcId=vpc_id)["GroupId"]
+    ssh_group = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=ssh_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": eice_group}]}])
+    endpoint = ec2.create_instance_connect_endpoint(SubnetId=subnet, SecurityGroupIds=[eice_group])[
+        "InstanceConnectEndpoint"]
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                    SubnetId=subnet, SecurityGroupIds=[ssh_group])["Instances"][0]["InstanceId"]
 
     def instance() -> dict[str, Any]:
         return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
     wait_for(lambda: instance()["State"]["Name"] == "running", 120, "running")
     described = instance()
-    assert "KeyName" not in described
-    namespace, address = f"{prefix}{described['VpcId']}", described["PrivateIpAddress"]
+    assert "KeyName" not in described and "PublicIpAddress" not in described
+    address = described["PrivateIpAddress"]
     key = throwaway_key()
-    wait_for(lambda: login(namespace, address, key) == "refused", 120, "SSH answering, without a key for us")
+    wait_for(lambda: login(process, endpoint, address, key) == "refused", 120,
+             "SSH answering through the endpoint, without a key for us")
     pushed_at = time.monotonic()
     process.client("ec2-instance-connect").send_ssh_public_key(
         InstanceId=instance_id, InstanceOSUser="root", SSHPublicKey=f"{key.get_name()} {key.get_base64()} eic-test",
         AvailabilityZone=described["Placement"]["AvailabilityZone"])
-    wait_for(lambda: login(namespace, address, key) == "ok", KEY_SECONDS - 1, "a login with the pushed key")
+    wait_for(lambda: login(process, endpoint, address, key) == "ok", KEY_SECONDS - 1, "a login with the pushed key")
     accepted_after = time.monotonic() - pushed_at
     time.sleep(max(0.0, pushed_at + KEY_SECONDS - time.monotonic()))
-    wait_for(lambda: login(namespace, address, key) == "refused", 5, "the expired key refused")
+    wait_for(lambda: login(process, endpoint, address, key) == "refused", 5, "the expired key refused")
     print(f"\nSendSSHPublicKey to a login: {accepted_after:.1f} s")
