@@ -104,6 +104,8 @@ PREFIX_LIST = Kind("pl", "prefix-list", "InvalidPrefixListId.NotFound", "The pre
                    "InvalidPrefixListId.Malformed")
 VPC_ENDPOINT = Kind("vpce", "vpc-endpoint", "InvalidVpcEndpointId.NotFound", "The Vpc Endpoint Id '{}' does not exist",
                    "InvalidVpcEndpointId.Malformed")
+DHCP_OPTIONS = Kind("dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "The dhcpOption ID '{}' does not exist",
+                    "InvalidDhcpOptionsId.Malformed")
 INSTANCE = Kind("i", "instance", "InvalidInstanceID.NotFound", "The instance ID '{}' does not exist",
                 "InvalidInstanceID.Malformed")
 # Associations and attachments are not taggable; only their lookups need a Kind.

@@ -46,6 +46,7 @@ _MEMBERS: dict[str, Kind] = {
     "PrefixListId": ids.PREFIX_LIST, "PrefixListIds": ids.PREFIX_LIST, "DestinationPrefixListId": ids.PREFIX_LIST,
     "InstanceId": ids.INSTANCE, "InstanceIds": ids.INSTANCE,
     "VpcEndpointId": ids.VPC_ENDPOINT, "VpcEndpointIds": ids.VPC_ENDPOINT,
+    "DhcpOptionsId": ids.DHCP_OPTIONS, "DhcpOptionsIds": ids.DHCP_OPTIONS,
     "InstanceConnectEndpointId": ids.INSTANCE_CONNECT_ENDPOINT,
     "InstanceConnectEndpointIds": ids.INSTANCE_CONNECT_ENDPOINT,
     "AddRouteTableIds": ids.ROUTE_TABLE, "RemoveRouteTableIds": ids.ROUTE_TABLE,
@@ -67,6 +68,9 @@ _BY_OPERATION: dict[str, dict[str, Kind]] = {
     "CreateNetworkInterface": {"Groups": ids.SECURITY_GROUP},
     "ModifyNetworkInterfaceAttribute": {"Groups": ids.SECURITY_GROUP},
 }
+
+#: Words a member takes besides ids of its kind (AssociateDhcpOptions' ``default``: no options set).
+_WORDS: dict[tuple[str, str], frozenset[str]] = {("AssociateDhcpOptions", "DhcpOptionsId"): frozenset({"default"})}
 
 #: Members whose model enum lists fewer values than EC2 accepts (DescribeAccountAttributes takes every
 #: attribute its API page documents; the model names two), left to their handlers.
@@ -129,7 +133,8 @@ def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind
     for name, value in params.items():
         kind = members.get(name)
         if kind is not None:
-            yield from ((kind, v) for v in _values(value))
+            words = _WORDS.get((operation, name), frozenset())
+            yield from ((kind, v) for v in _values(value) if v not in words)
     if operation == "RunInstances":
         for spec in params.get("NetworkInterfaces") or []:
             for name, kind in _INTERFACE_SPEC_MEMBERS.items():

@@ -47,7 +47,8 @@ IDENTITY: dict[str, Callable[[Item], Any]] = {
     "DescribeVolumes": lambda i: i["VolumeId"], "DescribeVolumeStatus": lambda i: i["VolumeId"],
     "DescribeVolumesModifications": lambda i: i["VolumeId"], "DescribeSnapshots": lambda i: i["SnapshotId"],
     "DescribeVpcEndpoints": lambda i: i["VpcEndpointId"], "DescribeVpcEndpointServices": lambda i: i["ServiceName"],
-    "DescribePrefixLists": lambda i: i["PrefixListId"],
+    "DescribePrefixLists": lambda i: i["PrefixListId"], "DescribeDhcpOptions": lambda i: i["DhcpOptionsId"],
+    "DescribeInstanceConnectEndpoints": lambda i: i["InstanceConnectEndpointId"],
 }
 #: Operations on things without tags: their reference pages list no tag filter, and EC2 refuses one
 #: (``describe-instance-status --filters Name=tag:Name,...`` answers "The filter 'tag:Name' is invalid").
@@ -140,6 +141,11 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
     endpoint = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.home-1.s3", RouteTableIds=[table],
                                        TagSpecifications=tagged("vpc-endpoint", unique))["VpcEndpoint"]["VpcEndpointId"]
     s3_list = ec2.describe_prefix_lists()["PrefixLists"][0]["PrefixListId"]
+    dhcp = ec2.create_dhcp_options(DhcpConfigurations=[{"Key": "domain-name", "Values": [f"{unique}.internal"]}],
+                                   TagSpecifications=tagged("dhcp-options", unique))["DhcpOptions"]["DhcpOptionsId"]
+    connect = ec2.create_instance_connect_endpoint(
+        SubnetId=subnet, TagSpecifications=tagged("instance-connect-endpoint", unique))[
+        "InstanceConnectEndpoint"]["InstanceConnectEndpointId"]
     key = ec2.create_key_pair(KeyName=f"{unique}-key", KeyType="ed25519",
                               TagSpecifications=tagged("key-pair", unique))["KeyPairId"]
     placement_group = ec2.create_placement_group(GroupName=f"{unique}-pg", Strategy="partition", PartitionCount=2,
@@ -186,7 +192,8 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
         "DescribeTags": (vpc, "walk"), "DescribeVpcPeeringConnections": peering, "DescribeVpcs": vpc,
         "DescribeVolumes": volume, "DescribeVolumeStatus": volume, "DescribeVolumesModifications": volume,
         "DescribeSnapshots": snapshot, "DescribeVpcEndpoints": endpoint,
-        "DescribeVpcEndpointServices": "com.amazonaws.home-1.s3", "DescribePrefixLists": s3_list}}
+        "DescribeVpcEndpointServices": "com.amazonaws.home-1.s3", "DescribePrefixLists": s3_list,
+        "DescribeDhcpOptions": dhcp, "DescribeInstanceConnectEndpoints": connect}}
 
 
 def _attached_volume(cloud: CloudletProcess, ec2: Client, image: str, unique: str) -> str:

@@ -27,7 +27,9 @@ from controller.ec2.service import api as ec2_api
 from controller.ec2.volumes import modifications, snapshots, volumes
 from controller.ec2.vpc import (
     addresses,
+    dhcp_options,
     gateways,
+    instance_connect_endpoints,
     nat_gateways,
     network_acls,
     network_interfaces,
@@ -47,10 +49,12 @@ DOCUMENTED = json.loads((Path(__file__).parents[1] / "data" / "ec2_filters" / "d
 TABLES: dict[str, FilterFields] = {
     "DescribeAddresses": addresses.ADDRESS_FILTERS,
     "DescribeAvailabilityZones": regions.ZONE_FILTERS,
+    "DescribeDhcpOptions": dhcp_options.FILTERS,
     "DescribeEgressOnlyInternetGateways": gateways.EGRESS_ONLY_GATEWAY_FILTERS,
     "DescribeHosts": placement.HOST_FILTERS,
     "DescribeIamInstanceProfileAssociations": instance_profiles.ASSOCIATION_FILTERS,
     "DescribeImages": image_filters.IMAGE_FILTERS,
+    "DescribeInstanceConnectEndpoints": instance_connect_endpoints.FILTERS,
     "DescribeInstanceStatus": instance_filters.INSTANCE_STATUS_FILTERS,
     "DescribeInstanceTypeOfferings": type_filters.OFFERING_FILTERS,
     "DescribeInstanceTypes": type_filters.INSTANCE_TYPE_FILTERS,

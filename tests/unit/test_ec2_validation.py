@@ -67,6 +67,7 @@ def test_id_shapes_are_aws_s(value: str, well_formed: bool) -> None:
 #: code for allocation or association ids (a malformed one is NotFound). Clients match these exactly.
 DOCUMENTED_CODES = {
     ids.VPC: ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"),
+    ids.DHCP_OPTIONS: ("InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsId.Malformed"),
     ids.SUBNET: ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"),
     ids.ROUTE_TABLE: ("InvalidRouteTableID.NotFound", "InvalidRouteTableId.Malformed"),
     ids.INTERNET_GATEWAY: ("InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayId.Malformed"),
@@ -105,6 +106,15 @@ def test_check_shapes_names_the_kind_of_each_member() -> None:
         validate.check_shapes("RunInstances", {"NetworkInterfaces": [{"DeviceIndex": 0, "NetworkInterfaceId": "eni-1"}]})
     assert excinfo.value.code == "InvalidNetworkInterfaceId.Malformed"
     validate.check_shapes("DescribeSecurityGroups", {"GroupIds": ["sg-0123456789abcdef0"], "VpcId": None})
+
+
+def test_dhcp_options_ids_are_checked_and_default_is_a_word(cloud: VpcCloud) -> None:
+    vpc = cloud.call("CreateVpc", {"CidrBlock": "10.0.0.0/16"})["Vpc"]["VpcId"]
+    cloud.refused("DescribeDhcpOptions", {"DhcpOptionsIds": ["dopt-zz"]}, "InvalidDhcpOptionsId.Malformed")
+    cloud.refused("DeleteDhcpOptions", {"DhcpOptionsId": "dhcp-1"}, "InvalidDhcpOptionsId.Malformed")
+    cloud.refused("AssociateDhcpOptions", {"DhcpOptionsId": "dopt-0123456789abcdef0", "VpcId": vpc},
+                  "InvalidDhcpOptionID.NotFound")
+    cloud.call("AssociateDhcpOptions", {"DhcpOptionsId": "default", "VpcId": vpc})  # no set: not an id
 
 
 def test_malformed_ids_are_refused_before_anything_is_looked_up(cloud: VpcCloud) -> None:

@@ -19,15 +19,13 @@ from agent.network import cidr
 from controller.api import Params, RequestContext
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import has_dependencies, invalid_value, require
-from controller.ec2.ids import VPC, Kind
+from controller.ec2.ids import DHCP_OPTIONS, VPC
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
 from controller.ec2.vpc import state
 from controller.ec2.vpc.eni_records import internal_domain
 from controller.state import JsonText, metadata
 
-DHCP_OPTIONS = Kind("dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "The dhcpOption ID '{}' does not exist",
-                    "InvalidDhcpOptionsId.Malformed")
 AMAZON_DNS = "AmazonProvidedDNS"
 KEYS = ("domain-name", "domain-name-servers", "ntp-servers", "netbios-name-servers", "netbios-node-type",
         "ipv6-address-preferred-lease-time")
@@ -117,11 +115,9 @@ def _output(row: Mapping[str, Any], tags: list[dict[str, str]]) -> Params:
                                    for item in row["configurations"]]}
 
 
-FILTERS = {
-    "dhcp-options-id": lambda d: d["DhcpOptionsId"], "owner-id": lambda d: d["OwnerId"],
-    "key": lambda d: [c["Key"] for c in d["DhcpConfigurations"]],
-    "value": lambda d: [v["Value"] for c in d["DhcpConfigurations"] for v in c["Values"]],
-}
+#: API_DescribeDhcpOptions.html (the tag filters are the generic ones).
+FILTERS = {"dhcp-options-id": "DhcpOptionsId", "owner-id": "OwnerId", "key": "DhcpConfigurations[].Key",
+           "value": "DhcpConfigurations[].Values[].Value"}
 
 
 def _fetch(conn: Connection, dhcp_options_id: str | None, account: str) -> Mapping[str, Any]:
