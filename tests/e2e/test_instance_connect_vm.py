@@ -191,3 +191,13 @@ def test_a_pushed_key_logs_in_for_its_lifetime_on_an_instance_without_a_key_pair
     time.sleep(max(0.0, pushed_at + KEY_SECONDS - time.monotonic()))
     wait_for(lambda: login(process, endpoint, address, key) == "refused", 5, "the expired key refused")
     print(f"\nSendSSHPublicKey to a login: {accepted_after:.1f} s")
+    # The same path from the command line, as an IAM principal with its own credentials.
+    creds = process.root_credentials()
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_DEFAULT_REGION": process.region,
+           "AWS_ENDPOINT_URL": process.endpoint, "AWS_ACCESS_KEY_ID": creds.access_key_id,
+           "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
+    shell = subprocess.run([sys.executable, "-m", "controller.cli", "--data-dir", str(process.data_dir), "ssh",
+                            "--eice", instance_id, "id", "-u"], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=40)
+    assert (shell.returncode, shell.stdout.strip()) == (0, "0"), shell.stderr

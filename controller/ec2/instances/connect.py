@@ -24,9 +24,11 @@ import argparse
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ from controller.ec2.vpc import state
 from controller.state import Database
 
 DEFAULT_NAME_PREFIX = "cl-"
+#: ``--eice``: how long a pushed key may take to reach the guest (its metadata answers are cached ~5 s).
+KEY_WAIT_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -243,9 +247,20 @@ def run_eice(args: argparse.Namespace, data_dir: Path) -> int:
              "--dns-name", endpoint["DnsName"], "--endpoint-id", endpoint["InstanceConnectEndpointId"],
              "--private-ip", found["PrivateIpAddress"], "--port", "22"] + (
         ["--profile", args.profile] if args.profile else [])
-    argv = ["ssh", "-i", str(identity), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "ProxyCommand=" + " ".join(proxy),
-            f"{args.user}@{found['PrivateIpAddress']}", *args.remote_command]
+    options = ["-i", str(identity), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ProxyCommand=" + " ".join(proxy)]
+    login = f"{args.user}@{found['PrivateIpAddress']}"
+    # The guest reads pushed keys from its metadata service, which may answer from a cache for a few
+    # seconds: wait until the key logs in (a batch-mode probe) before handing the terminal to ssh.
+    deadline = time.monotonic() + KEY_WAIT_SECONDS
+    while subprocess.run(["ssh", *options, "-o", "BatchMode=yes", login, "true"], stdin=subprocess.DEVNULL,
+                         capture_output=True).returncode == 255:
+        if time.monotonic() > deadline:
+            print(f"cloudlet: the pushed key did not log in to {args.instance_id} within {KEY_WAIT_SECONDS} s",
+                  file=sys.stderr)
+            return 1
+        time.sleep(1)
+    argv = ["ssh", *options, login, *args.remote_command]
     os.execvp(argv[0], argv)
     return 0  # not reached
 
