@@ -143,14 +143,14 @@ INSTANCE_STATUS_FILTERS: FilterFields = {
 
 
 def annotate(conn: Connection, account: str, region: str, rows: Sequence[RowMapping],
-             outputs: list[Params]) -> None:
+             outputs: list[Params], service_domain: str) -> None:
     """Add to each instance output what its filters read beyond the instance itself (keys starting with
     ``_``, which never reach the wire): its reservation, owner, and its interfaces as ENIs."""
     table = state.network_interfaces
     eni = conn.execute(select(table).where(table.c.instance_id.in_([r["instance_id"] for r in rows]))
                        .order_by(table.c.device_index)).mappings().all()
     interfaces: dict[str, list[Params]] = {r["instance_id"]: [] for r in rows}
-    for row, output in zip(eni, interface_outputs(conn, account, region, eni), strict=True):
+    for row, output in zip(eni, interface_outputs(conn, account, region, eni, service_domain), strict=True):
         interfaces[row["instance_id"]].append(output)
     for row, output in zip(rows, outputs, strict=True):
         output.update(_reservation=row["reservation_id"], _owner=row["account_id"],

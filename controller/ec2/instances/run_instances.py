@@ -310,7 +310,8 @@ def _existing_reservation(conn: Connection, ctx: RequestContext, token: str | No
                         .order_by(table.c.ami_launch_index)).mappings().all()
     if not rows:
         return None
-    return reservations(rows, instance_outputs(conn, ctx.account_id, ctx.region, rows))[0]
+    return reservations(rows, instance_outputs(conn, ctx.account_id, ctx.region, rows,
+                                                 ctx.cloud.config.service_domain))[0]
 
 
 @vpc_operation("RunInstances", resources=_run_arns)
@@ -365,7 +366,7 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
         table = instance_state.instances
         records = conn.execute(select(table).where(table.c.reservation_id == reservation_id)
                                .order_by(table.c.ami_launch_index)).mappings().all()
-        outputs = instance_outputs(conn, ctx.account_id, ctx.region, records)
+        outputs = instance_outputs(conn, ctx.account_id, ctx.region, records, ctx.cloud.config.service_domain)
     for instance_id in rows:
         ctx.audit_resources.append(INSTANCE.arn(ctx, instance_id))
     return reservations(records, outputs)[0]

@@ -57,7 +57,7 @@ def state_output(name: str) -> Params:
 
 
 def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping],
-                     service_domain: str = "amazonaws.com") -> list[Params]:
+                     service_domain: str) -> list[Params]:
     """DescribeInstances items for ``rows``, in their order (``service_domain`` ends public DNS names)."""
     instance_ids = [r["instance_id"] for r in rows]
     eni = state.network_interfaces
@@ -204,7 +204,7 @@ def describe_instances(ctx: RequestContext, params: Params) -> Params:
         else:
             rows = _rows(conn, [i["InstanceId"] for i in ids])
             outputs = instance_outputs(conn, ctx.account_id, ctx.region, rows, ctx.cloud.config.service_domain)
-            annotate(conn, ctx.account_id, ctx.region, rows, outputs)
+            annotate(conn, ctx.account_id, ctx.region, rows, outputs, ctx.cloud.config.service_domain)
             outputs, token = describe(outputs, {**params, "Filters": remaining}, key="InstanceId",
                                       fields=INSTANCE_FILTERS, page_limits=(5, 1000))
             by_id = {r["instance_id"]: r for r in rows}

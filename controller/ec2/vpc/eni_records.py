@@ -300,7 +300,7 @@ def release_instance_interfaces(conn: Connection, instance_id: str) -> None:
 
 
 def interface_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping],
-                      service_domain: str = "amazonaws.com") -> list[Params]:
+                      service_domain: str) -> list[Params]:
     """DescribeNetworkInterfaces items for interface rows (the tag list is ``TagSet``). Public addresses get
     a ``PublicDnsName`` only in VPCs with both ``enableDnsSupport`` and ``enableDnsHostnames``, as in EC2."""
     interface_ids = [r["network_interface_id"] for r in rows]

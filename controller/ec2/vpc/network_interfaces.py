@@ -69,7 +69,8 @@ INTERFACE_FILTERS = {
 
 def _output(ctx: RequestContext, conn: Connection, interface_id: str) -> Params:
     row = lookups.fetch(conn, NETWORK_INTERFACE, interface_id, ctx.account_id)
-    return eni_records.interface_outputs(conn, ctx.account_id, ctx.region, [row])[0]
+    return eni_records.interface_outputs(conn, ctx.account_id, ctx.region, [row],
+                                       ctx.cloud.config.service_domain)[0]
 
 
 @vpc_operation("CreateNetworkInterface", resources=arns((NETWORK_INTERFACE, NEW), (SUBNET, "SubnetId"),
@@ -122,7 +123,7 @@ def describe_network_interfaces(ctx: RequestContext, params: Params) -> Params:
     eni = state.network_interfaces
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(eni).where(eni.c.account_id == ctx.account_id)).mappings().all()
-        items = eni_records.interface_outputs(conn, ctx.account_id, ctx.region, rows)
+        items = eni_records.interface_outputs(conn, ctx.account_id, ctx.region, rows, ctx.cloud.config.service_domain)
     listed, token = describe(items, params, key="NetworkInterfaceId", ids_param="NetworkInterfaceIds",
                              kind=NETWORK_INTERFACE, fields=INTERFACE_FILTERS, page_limits=(5, 1000),
                              tags_key="TagSet")
