@@ -58,6 +58,7 @@ MAX_TUNNEL_SECONDS = 3600
 #: In the data dir: the listener's URL, for clients on this machine.
 URL_FILE = "instance-connect-url"
 ValidationException = error("ValidationException")
+AccessDenied = error("AccessDeniedException", status=403)
 ResourceNotFound = error("ResourceNotFoundException", status=404)
 Unavailable = error("ServiceUnavailableException", status=503)
 
@@ -171,6 +172,8 @@ class TunnelListener:
         call.account_id, call.principal_kind = principal.account_id, principal.kind
         call.principal_arn, call.principal_id, call.principal_name = principal.arn, principal.user_id, principal.name
         sigv4.verify(http, info, credential.secret_access_key, now=now, service=SERVICE)
+        if info.expires is not None and now > info.amz_date + dt.timedelta(seconds=info.expires):
+            raise AccessDenied("Request has expired")  # the CLI presigns for 60 s
         if credential.is_expired(now):
             raise auth_errors.expired_token(SERVICE)
         if not credential.token_matches(info.security_token):

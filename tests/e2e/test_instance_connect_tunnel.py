@@ -244,3 +244,18 @@ def test_cloudlet_eice_proxy_bridges_stdio_to_the_tunnel(tunnel_lab: Lab) -> Non
     finally:
         proxy.kill()
         proxy.wait()
+
+
+def test_the_audit_trail_records_each_open_tunnel(tunnel_lab: Lab) -> None:
+    t = tunnel_lab
+    t.echo()
+    trail = t.cloudlet.client("cloudtrail")
+
+    def opened() -> list[dict[str, Any]]:
+        return trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "OpenTunnel"}])[
+            "Events"]
+
+    wait_until(lambda: opened(), 10, "OpenTunnel in the audit trail")
+    event = json.loads(opened()[0]["CloudTrailEvent"])
+    assert event["eventSource"] == "ec2-instance-connect.amazonaws.com"
+    assert event["requestParameters"]["instanceConnectEndpointId"] == t.endpoint["InstanceConnectEndpointId"]
