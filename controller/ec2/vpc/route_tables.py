@@ -411,6 +411,21 @@ def _check_not_local(conn: Connection, table: RowMapping, destination: str, targ
                 "CIDR blocks. This route can target only an interface or an instance.")
 
 
+def _refuse_endpoint_route(conn: Connection, table_id: str, requested: tuple[str, str], verb: str) -> None:
+    """A gateway endpoint's route (its service's AWS-managed prefix list) is the endpoint's own: AWS lets no
+    route table API change it ("You cannot explicitly add, modify, or delete an endpoint route", gateway
+    endpoints guide); ModifyVpcEndpoint's route table lists do. Checked before the list is looked up, since
+    it is AWS's, not the caller's."""
+    name, value = requested
+    if name != "DestinationPrefixListId":
+        return
+    route = _route(conn, table_id, value)
+    if route is not None and route["target_kind"] == "vpc-endpoint":
+        raise InvalidParameterValue(f"Cannot {verb} route {value} in route table {table_id}: it is managed by VPC "
+                                    f"endpoint {route['target_id']}. Use ModifyVpcEndpoint to change the route "
+                                    "tables of a gateway endpoint.")
+
+
 def _route(conn: Connection, table_id: str, destination: str) -> RowMapping | None:
     routes = state.routes
     return conn.execute(select(routes).where(routes.c.route_table_id == table_id,
@@ -438,6 +453,7 @@ def replace_route(ctx: RequestContext, params: Params) -> Params:
     with state.write(ctx.cloud.db) as conn:
         table = lookups.fetch(conn, ROUTE_TABLE, params.get("RouteTableId"), ctx.account_id)
         table_id = table["route_table_id"]
+        _refuse_endpoint_route(conn, table_id, requested, "replace")
         destination = _destination(conn, requested, ctx.account_id)
         existing = _route(conn, table_id, destination)
         if existing is None:
@@ -464,6 +480,7 @@ def delete_route(ctx: RequestContext, params: Params) -> Params:
     with state.write(ctx.cloud.db) as conn:
         table = lookups.fetch(conn, ROUTE_TABLE, params.get("RouteTableId"), ctx.account_id)
         table_id = table["route_table_id"]
+        _refuse_endpoint_route(conn, table_id, requested, "delete")
         destination = _destination(conn, requested, ctx.account_id)
         existing = _route(conn, table_id, destination)
         if existing is None:
