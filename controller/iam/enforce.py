@@ -55,6 +55,12 @@ class PolicyAuthorizer:
         self.cloud = cloud
 
     def authorize(self, ctx: RequestContext, operation: Operation, params: Params) -> None:
+        if not operation.authorize:
+            # IAM never checks these (sts:GetCallerIdentity, sts:GetSessionToken), but one that came
+            # through a VPC endpoint must have come through an endpoint of its own service, as in AWS.
+            if ctx.source_vpce:
+                _check_endpoint_service(ctx, operation.action)
+            return
         resources = operation.resources(ctx, params) if operation.resources else ["*"]
         check_action(ctx, operation.action, resources or ["*"], params)
 
@@ -171,6 +177,17 @@ def _check_endpoint_policy(ctx: RequestContext, action: str, resources: Sequence
     why = endpoint_refusal(ctx, action, resources, _base_context(ctx, principal_policies(ctx), params))
     if why:
         raise denial_error(ctx.service, ctx.principal.arn, action, resources[0] if resources else "*", why)
+
+
+def _check_endpoint_service(ctx: RequestContext, action: str) -> None:
+    """The endpoint part that binds even calls IAM does not authorize: the endpoint exists, carries traffic
+    and serves the request's service (no resources: its policy is not evaluated, as no IAM policy is)."""
+    from controller.ec2.vpc.endpoint_services import endpoint_refusal, resolve_source_endpoint
+
+    resolve_source_endpoint(ctx)
+    why = endpoint_refusal(ctx, action, [], {})
+    if why:
+        raise denial_error(ctx.service, ctx.principal.arn, action, "*", why)
 
 
 def _own_without_policy(account_id: str, arn: str, info: ResourceInfo | None) -> bool:
