@@ -235,3 +235,50 @@ def test_a_connection_the_controller_closed_while_idle_is_replaced(relay_lab: di
     answers = _exchange(relay_lab, [("GET", "/drop", None, {}), ("PUT", "/next", b"payload", {})])
     assert [status for status, _, _ in answers] == [200, 200]
     assert json.loads(answers[1][1])["length"] == len(b"payload")
+
+
+def test_with_the_real_controller_a_denied_put_leaves_the_connection_usable(relay_lab: dict[str, Any]) -> None:
+    """boto3 through the relay to the real controller (cheroot): a bucket policy denies a 6 MB PutObject (sent
+    chunked with Expect: 100-continue; the controller answers 403 and closes before taking it all), and the
+    client gets the 403 and the GetObject that follows on the same pooled connection still works."""
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    from controller.cloud import Cloud
+    from controller.config import Config
+    from controller.server import HttpServer
+    from controller.wsgi import create_app
+
+    cloud = Cloud(Config(data_dir=relay_lab["tmp"] / "cloud"))
+    account = cloud.credentials.create_account("owner", "owner@example.com", is_management=True)
+    key, secret = cloud.credentials.create_root_key(account)
+    server = HttpServer(create_app(cloud), "127.0.0.1", 0, threads=4)
+    server.start()
+    relay = ApiRelay(f"http://127.0.0.1:{server.port}", "agents-token", tls=relay_lab["relay"].tls, https_port=8443,
+                     http_port=8080)
+    relay.update([RelayListener(relay_lab["ns"], ADDRESS, "internet")])
+    deny_put = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+                                                                    "Action": "s3:PutObject",
+                                                                    "Resource": "arn:aws:s3:::photos/*"}]})
+
+    def client_calls() -> tuple[str, bytes]:
+        s3 = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name="home-1").client(
+            "s3", endpoint_url=f"https://{ADDRESS}:8443", verify=False,
+            config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        s3.create_bucket(Bucket="photos")
+        s3.put_object(Bucket="photos", Key="kept", Body=b"before the policy")
+        s3.put_bucket_policy(Bucket="photos", Policy=deny_put)
+        try:
+            s3.put_object(Bucket="photos", Key="denied", Body=b"x" * 6_000_000)
+            code = "allowed"
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response["Error"]["Code"]
+        return code, s3.get_object(Bucket="photos", Key="kept")["Body"].read()
+
+    try:
+        assert netns.run_inside(relay_lab["ns"], client_calls) == ("AccessDenied", b"before the policy")
+    finally:
+        relay.close()
+        server.stop()
+        cloud.close()
