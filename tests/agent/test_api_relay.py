@@ -237,6 +237,7 @@ def test_a_connection_the_controller_closed_while_idle_is_replaced(relay_lab: di
     assert json.loads(answers[1][1])["length"] == len(b"payload")
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # an address, not a name in the cert
 def test_with_the_real_controller_a_denied_put_leaves_the_connection_usable(relay_lab: dict[str, Any]) -> None:
     """boto3 through the relay to the real controller (cheroot): a bucket policy denies a 6 MB PutObject (sent
     chunked with Expect: 100-continue; the controller answers 403 and closes before taking it all), and the
