@@ -58,7 +58,9 @@ class Authorizer(Protocol):
     """What the gateway asks before every handler: the service that enforces access provides it."""
 
     def authorize(self, ctx: RequestContext, operation: Operation, params: Params) -> None:
-        """Raise the service's AccessDenied unless IAM allows the call."""
+        """Raise the service's AccessDenied unless IAM allows the call. Called for every operation, also
+        those registered with ``authorize=False``: what those still owe (the VPC endpoint they came
+        through must serve their service) is the authorizer's to decide."""
 
 
 @dataclass(frozen=True)
