@@ -25,6 +25,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import queue
 import socket
 import threading
 import uuid
@@ -246,19 +247,36 @@ class TunnelListener:
                 pass
             connection.close()
 
-        thread = threading.Thread(target=downstream, daemon=True)
-        thread.start()
+        # The websocket is read on this thread and written upstream by another, through a queue, so a slow
+        # instance never stops the reading. Known limit: websockets' sync connections hold their lock while a
+        # send blocks, so when BOTH directions carry more than the socket buffers at once (a bulk echo), a
+        # sync client and this server can stall each other until the keepalive ping times out (20 s).
+        # Interactive SSH and one-way transfers (whose other direction is small acks) are not affected.
+        inbound: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+        def upward() -> None:
+            try:
+                while (data := inbound.get()) is not None:
+                    upstream.sendall(data)
+            except OSError:
+                connection.close()
+
+        threads = [threading.Thread(target=pump, daemon=True) for pump in (downstream, upward)]
+        for thread in threads:
+            thread.start()
         try:
             for message in connection:
-                upstream.sendall(message if isinstance(message, bytes) else message.encode())
+                inbound.put(message if isinstance(message, bytes) else message.encode())
         except Exception:  # noqa: BLE001 (either side went away)
             pass
         finally:
+            inbound.put(None)
             timer.cancel()
+            threads[1].join(timeout=5)
             with contextlib.suppress(OSError):
                 upstream.shutdown(socket.SHUT_RDWR)
             upstream.close()
-            thread.join(timeout=5)
+            threads[0].join(timeout=5)
 
 
 def _read_line(sock: socket.socket) -> bytes:

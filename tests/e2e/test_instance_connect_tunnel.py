@@ -17,7 +17,9 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -135,7 +137,13 @@ def build(t: Lab) -> None:
 
 @pytest.fixture(scope="module")
 def tunnel_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    data_dir = tmp_path_factory.mktemp("eice-tunnel") / "data"
+    with running_lab(tmp_path_factory.mktemp("eice-tunnel") / "data") as t:
+        yield t
+
+
+@contextmanager
+def running_lab(data_dir: Path) -> Iterator[Lab]:
+    """The cloud, the VPC, the endpoint and the instance (bench/bench_eice_tunnel.py uses it too)."""
     t = Lab(CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX}))
     try:
         t.cloudlet.start()
