@@ -32,6 +32,7 @@ from agent.network import uplink
 from agent.network.api_relay import ApiRelay
 from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
+from agent.network.tunnel import TunnelServer
 from agent.nfs import reconciler as efs
 from agent.service.loop import AgentService
 from agent.service.metadata import ControllerMetadata
@@ -62,7 +63,8 @@ def host_id(state_dir: Path) -> str:
 
 
 def describe_host(state_dir: Path, zone: str, capabilities: list[str] | None = None, hypervisor: str = "none",
-                  underlay_ip: str | None = None, functions_url: str | None = None) -> HostRegistration:
+                  underlay_ip: str | None = None, functions_url: str | None = None,
+                  tunnel_url: str | None = None) -> HostRegistration:
     """What this machine offers, read from the kernel."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     disk = shutil.disk_usage(state_dir)
@@ -70,7 +72,7 @@ def describe_host(state_dir: Path, zone: str, capabilities: list[str] | None = N
         host_id=host_id(state_dir), hostname=socket.gethostname(), zone=zone, vcpus=os.cpu_count() or 1,
         memory_mib=pages // 2**20, disk_gib=disk.total // 2**30, hypervisor=hypervisor, agent_version=AGENT_VERSION,
         capabilities=sorted(capabilities or []), underlay_ip=underlay_ip, schema=REGISTRATION_SCHEMA,
-        functions_url=functions_url)
+        functions_url=functions_url, tunnel_url=tunnel_url)
 
 
 def free_memory_mib() -> int:
@@ -103,6 +105,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--functions-listen", default=os.environ.get("CLOUDLET_AGENT_FUNCTIONS_LISTEN", "127.0.0.1:0"),
                         help="HOST:PORT where the controller reaches this host's Lambda runner (an address the "
                              "controller can reach on a multi-host cloud), or 'off' to run no functions here")
+    parser.add_argument("--tunnel-listen", default=os.environ.get("CLOUDLET_AGENT_TUNNEL_LISTEN", "127.0.0.1:0"),
+                        help="HOST:PORT where the controller opens EC2 Instance Connect Endpoint tunnels through "
+                             "this host (an address the controller can reach on a multi-host cloud), or 'off'")
     parser.add_argument("--uplink", choices=uplink.MODES, default=os.environ.get("CLOUDLET_AGENT_UPLINK", "lab"),
                         help="where VPC traffic to the Internet goes: lab (a sealed namespace, the default), nat "
                              "(the host's LAN: EIPs answered by proxy ARP, the rest masqueraded) or bridge (a port "
@@ -150,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     context = AgentContext(host_id=host_id(args.state_dir), zone=args.zone, state_dir=args.state_dir, client=client,
                            dataplane=reason is None, name_prefix=args.name_prefix)
     registry = ReconcilerRegistry()
+    tunnels = None
+    if reason is None and args.tunnel_listen != "off":
+        tunnel_host, _, tunnel_port = args.tunnel_listen.rpartition(":")
+        tunnels = TunnelServer((tunnel_host or "127.0.0.1", int(tunnel_port or 0)), client.token,
+                               args.name_prefix)
     if reason is None:
         underlay = Underlay(args.underlay_ip, args.underlay_netns) if args.underlay_ip else None
         provider = ControllerMetadata(lambda eni_id: client.metadata(context.host_id, eni_id))
@@ -170,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     runner = _start_functions(args, client)
     capabilities = registry.capabilities() + ([CAPABILITY_FUNCTIONS] if runner is not None else [])
     registration = describe_host(args.state_dir, args.zone, capabilities, registry.hypervisor() or "none",
-                                 args.underlay_ip, runner.url if runner is not None else None)
+                                 args.underlay_ip, runner.url if runner is not None else None,
+                                 tunnels.url if tunnels is not None else None)
     service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -180,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if runner is not None:
             runner.close()
+        if tunnels is not None:
+            tunnels.close()
     return 0
 
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 API_VERSION = "v1"
 TOKEN_HEADER = "Authorization"
 #: Revision of the registration message: 1 = the original fields, 2 = ``underlay_ip`` added,
-#: 3 = ``functions_url`` added.
-REGISTRATION_SCHEMA = 3
+#: 3 = ``functions_url`` added, 4 = ``tunnel_url`` added.
+REGISTRATION_SCHEMA = 4
 
 #: Capabilities an agent may report (others, e.g. compute's, are free-form strings).
 CAPABILITY_VPC_DATAPLANE = "vpc-dataplane"
@@ -51,6 +51,9 @@ class HostRegistration:
     #: Where the controller sends ``FunctionInvocation`` (``POST <functions_url>/invoke``, the agent's bearer
     #: token); None when the host runs no Lambda functions.
     functions_url: str | None = None
+    #: Where the controller opens EC2 Instance Connect Endpoint tunnels (``agent.network.tunnel``: a JSON
+    #: header line with the agents' bearer token, then raw TCP); None when the host serves none.
+    tunnel_url: str | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from controller.config import DEFAULT_DATA_DIR, Config
 from controller.server import HttpServer
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         from controller.organizations.cli import create_account_command
 
         return create_account_command(data_dir, args.name, args.email)
-    if args.command == "ssh":
-        from controller.ec2.instances.connect import run as ssh_command
+    if args.command in ("ssh", "eice-proxy"):
+        from controller.ec2.instances.connect import dispatch as ssh_command
 
         return ssh_command(args, data_dir)
     if args.command == "netns":
@@ -105,18 +106,22 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
     cloud = Cloud(config)
     server: HttpServer | None = None
     agent: subprocess.Popen | None = None
+    tunnels = None
     try:
         ensure_management_account(cloud)
         cloud.start()
         server = HttpServer(create_app(cloud), config.host, config.port, config.threads)
         server.start()
+        asked_port = config.port  # 0: any free port, and the tunnel listener's too
         config.port = server.port
         profile = write_profile(cloud)
+        tunnels = _start_tunnels(cloud, asked_port)
         agent = _start_agent(cloud) if start_agent else None
         print(f"cloudlet ready: endpoint {config.endpoint_url} region {config.region} account {profile.account_id}",
               flush=True)
         print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE="
               f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
+        print(f"  instance connect tunnels: {tunnels.url}", flush=True)
         stop.wait()
         log.info("stopping")
     finally:
@@ -125,8 +130,26 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
             _stop_agent(agent)
         if server is not None:
             server.stop()
+        if tunnels is not None:
+            tunnels.close()
         cloud.close()
     return 0
+
+
+def _start_tunnels(cloud: Any, asked_port: int) -> Any:  # Cloud -> TunnelListener, imported lazily
+    """The EC2 Instance Connect Endpoint websocket listener (``controller.ec2_instance_connect.tunnel``): by
+    default on the API's host at the API's port + 1, or any free port when the API asked for any."""
+    from controller.ec2_instance_connect.tunnel import TunnelListener
+
+    config = cloud.config
+    listen = config.instance_connect_listen
+    if not listen:
+        host, port = config.host, (config.port + 1 if asked_port else 0)
+    elif listen == "0":
+        host, port = config.host, 0
+    else:
+        host, port = _parse_listen(listen)
+    return TunnelListener(cloud, host, port, config.data_dir)
 
 
 def _stop_agent(agent: subprocess.Popen) -> None:

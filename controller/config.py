@@ -24,6 +24,9 @@ class Config:
     s3_domain: str = "s3.localhost"
     #: Worker threads of the HTTP server.
     threads: int = 32
+    #: HOST:PORT of the EC2 Instance Connect Endpoint tunnel listener (websockets; cheroot cannot upgrade):
+    #: "" = the API host with port + 1 (any free port when the API port is 0), "0" = any free port.
+    instance_connect_listen: str = ""
     # --- VPC networking (controller/ec2) ---
     #: Public IPv4 pool of Elastic IPs, NAT gateways and auto-assigned public addresses; its first host
     #: address is left to the uplink's router. Keep it off every real network the machine is on.

@@ -254,7 +254,7 @@ class VpcEndpoint:
     """
 
     id: str
-    kind: str  # gateway | interface
+    kind: str  # gateway | interface | instance-connect
     address: str
     route_table_ids: list[str] = field(default_factory=list)
     eni_id: str | None = None

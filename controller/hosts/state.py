@@ -35,11 +35,14 @@ hosts = Table(
     Column("underlay_ip", String(45)),
     #: Where the host's Lambda function runner takes invocations (HostRegistration schema 3); None without one.
     Column("functions_url", String(255)),
+    #: Where the host's agent opens EC2 Instance Connect Endpoint tunnels; None without one.
+    Column("tunnel_url", String(255)),
 )
 
 #: Columns added after the table first shipped: (name, SQL type). ``create_all`` never alters an existing
 #: table, so a data dir made by an older controller gets them added here, once.
-_ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"), ("functions_url", "VARCHAR(255)"))
+_ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"), ("functions_url", "VARCHAR(255)"),
+                  ("tunnel_url", "VARCHAR(255)"))
 _schema_checked: set[str] = set()
 _schema_lock = threading.Lock()
 
@@ -66,7 +69,8 @@ def register(db: Database, reg: HostRegistration) -> None:
     values = dict(host_id=reg.host_id, hostname=reg.hostname, zone=reg.zone, vcpus=reg.vcpus,
                   memory_mib=reg.memory_mib, disk_gib=reg.disk_gib, hypervisor=reg.hypervisor,
                   agent_version=reg.agent_version, capabilities=reg.capabilities, registered_at=now,
-                  last_heartbeat=now, underlay_ip=reg.underlay_ip, functions_url=reg.functions_url)
+                  last_heartbeat=now, underlay_ip=reg.underlay_ip, functions_url=reg.functions_url,
+                  tunnel_url=reg.tunnel_url)
     statement = sqlite_insert(hosts).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[hosts.c.host_id], set_={k: v for k, v in values.items() if k != "registered_at"})
@@ -122,6 +126,16 @@ def function_runners(db: Database) -> dict[str, str]:
                                    hosts.c.last_heartbeat).where(hosts.c.functions_url.is_not(None))).all()
     return {row.host_id: row.functions_url for row in rows
             if CAPABILITY_FUNCTIONS in (row.capabilities or []) and now - row.last_heartbeat < HEARTBEAT_TIMEOUT}
+
+
+def tunnel_servers(db: Database) -> dict[str, str]:
+    """host id -> tunnel_url of every up host whose agent serves Instance Connect Endpoint tunnels."""
+    ensure_columns(db)
+    now = utcnow()
+    with db.read() as conn:
+        rows = conn.execute(select(hosts.c.host_id, hosts.c.tunnel_url, hosts.c.last_heartbeat)
+                            .where(hosts.c.tunnel_url.is_not(None))).all()
+    return {row.host_id: row.tunnel_url for row in rows if now - row.last_heartbeat < HEARTBEAT_TIMEOUT}
 
 
 def _record(row: Any, now: dt.datetime) -> HostRecord:

@@ -45,8 +45,8 @@ PER_ACCOUNT, PER_VPC, PER_SUBNET = 5, 1, 1
 CREATING, CREATED, DELETING = "create-in-progress", "create-complete", "delete-in-progress"
 
 #: API_DescribeInstanceConnectEndpoints.html
-FILTERS = {"instance-connect-endpoint-id": lambda e: e["InstanceConnectEndpointId"], "state": lambda e: e["State"],
-           "subnet-id": lambda e: e["SubnetId"], "vpc-id": lambda e: e["VpcId"]}
+FILTERS = {"instance-connect-endpoint-id": "InstanceConnectEndpointId", "state": "State", "subnet-id": "SubnetId",
+           "vpc-id": "VpcId"}
 
 register_taggable(INSTANCE_CONNECT_ENDPOINT, owned_by_account(state.instance_connect_endpoints,
                                                               "instance_connect_endpoint_id"))
