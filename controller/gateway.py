@@ -124,7 +124,9 @@ class Gateway:
                     routing_error = exc
             else:
                 call.operation = protocol.operation_hint(routed)
-            principal = self._authenticate(request, service_model, api, now, call)
+            principal = self._authenticate(request, service_model, api, now, call,
+                                           unsigned_operation=operation_model is not None
+                                           and operation_model.auth_type == "none")
             routed.body = request.body
             if api is None:
                 raise self._unserved(service_model, routed, call)
@@ -204,13 +206,18 @@ class Gateway:
         return request
 
     def _authenticate(self, request: HttpRequest, service_model: ServiceModel, api: ServiceApi | None,
-                      now: dt.datetime, call: CallRecord) -> Principal:
-        """Resolve the signer; raises the service's own error when the signature does not hold."""
+                      now: dt.datetime, call: CallRecord, *, unsigned_operation: bool) -> Principal:
+        """Resolve the signer; raises the service's own error when the signature does not hold.
+
+        An unsigned request is the anonymous principal for services that serve anonymous callers (S3) and
+        for the operations whose model says they take no signature (``authtype: none``: Cognito's
+        SignUp and InitiateAuth, STS AssumeRoleWithWebIdentity); a signed one is still checked.
+        """
         service = service_model.service_name
         signing_name = service_model.signing_name or service
         info = sigv4.parse_authorization(request, service=signing_name)
         if info is None:
-            if api is not None and api.anonymous_requests:
+            if api is not None and (api.anonymous_requests or unsigned_operation):
                 return ANONYMOUS
             raise auth_errors.missing_authentication(service)
         call.access_key_id = info.access_key_id
