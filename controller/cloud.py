@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 #: Service packages (by botocore model name, except ``awslambda``: ``lambda`` is a keyword, and
 #: ``ec2_instance_connect``: ``ec2-instance-connect`` is no module name); each exposes ``api: ServiceApi``.
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
-                    "awslambda", "ec2_instance_connect")
+                    "awslambda", "ec2_instance_connect", "cognito_idp", "cognito_identity", "apigateway",
+                    "apigatewayv2", "wafv2")
 
 
 class Cloud:

@@ -1,0 +1,5 @@
+"""apigateway: the package's modules register their operations on ``api`` when imported here."""
+
+from controller.apigateway.service import api
+
+__all__ = ["api"]

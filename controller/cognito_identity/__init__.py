@@ -1,0 +1,5 @@
+"""cognito-identity: the package's modules register their operations on ``api`` when imported here."""
+
+from controller.cognito_identity.service import api
+
+__all__ = ["api"]

@@ -1,0 +1,5 @@
+"""cognito-idp: the package's modules register their operations on ``api`` when imported here."""
+
+from controller.cognito_idp.service import api
+
+__all__ = ["api"]
