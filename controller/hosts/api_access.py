@@ -50,6 +50,8 @@ def api_names(region: str, service_domain: str, services: Iterable[str]) -> list
     services = list(services)
     names = {f"{endpoint_prefix(service)}.{region}.{service_domain}" for service in services}
     names |= {f"{GLOBAL_ENDPOINTS[service]}.{service_domain}" for service in services if service in GLOBAL_ENDPOINTS}
+    if "apigateway" in services:  # invoke URLs: {api-id}.execute-api.{region}.{domain}, names below this one
+        names.add(f"execute-api.{region}.{service_domain}")
     return sorted(names)
 
 

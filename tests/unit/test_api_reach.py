@@ -18,7 +18,7 @@ from agent.network.plan import plan_host
 from controller.config import Config
 from controller.gateway import Caller, relayed_caller
 from controller.hosts import agent_api, api_tls
-from controller.hosts.api_access import api_access, api_names, served_models
+from controller.hosts.api_access import api_access, api_names, endpoint_prefix, served_models
 from controller.iam import policy
 from controller.protocol import HttpRequest
 from controller.s3.addressing import path_style
@@ -100,7 +100,8 @@ def test_names_are_every_served_service_by_endpoint_prefix_and_the_global_ones()
     assert {"sts.home-1.amazonaws.com", "s3.home-1.amazonaws.com", "ec2.home-1.amazonaws.com",
             "elasticfilesystem.home-1.amazonaws.com", "lambda.home-1.amazonaws.com", "iam.amazonaws.com",
             "sts.amazonaws.com", "s3.amazonaws.com", "organizations.us-east-1.amazonaws.com"} <= names
-    assert len(names) == len(served_models()) + 4
+    assert "execute-api.home-1.amazonaws.com" in names  # API Gateway's invoke URLs are below it
+    assert len(names) == len({endpoint_prefix(service) for service in served_models()}) + 4 + 1
     assert api_names("r-9", "cloud.example", ["sqs"]) == ["sqs.r-9.cloud.example"]
     assert api_access(Config(api_address="198.18.0.9", lab_internet_cidr="203.0.113.0/24")).address == "198.18.0.9"
     assert api_access(Config(lab_internet_cidr="100.64.8.0/22")).address == "100.64.8.2"
