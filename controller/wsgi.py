@@ -8,13 +8,15 @@ far as) they need to, so S3 uploads stream.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote
 
 from flask import Flask, Response, request
 
 from controller.cloud import Cloud
-from controller.gateway import Caller, Gateway
+from controller.execute_api.addressing import invoke_domains, invoke_target
+from controller.gateway import Caller, Gateway, relayed_caller
 from controller.protocol import HttpRequest
 
 #: Cloudlet's own paths; no S3 bucket name can start with an underscore.
@@ -40,11 +42,16 @@ def create_app(cloud: Cloud) -> Flask:
     def health() -> dict[str, str]:
         return {"status": "ok", "region": cloud.config.region}
 
+    domains = invoke_domains(cloud.config.region, cloud.config.service_domain)
+
     @app.route("/", defaults={"_path": ""}, methods=_METHODS)
     @app.route("/<path:_path>", methods=_METHODS)
     def aws_api(_path: str) -> Response:
         environ = request.environ
         raw_path, _, raw_query = _raw_uri(environ).partition("?")
+        target = invoke_target(request.host, raw_path, domains)
+        if target is not None:
+            return _invoke_url(cloud, target, raw_query)
         http_request = HttpRequest(
             method=request.method, path=raw_path,
             query=parse_qsl(raw_query, keep_blank_values=True), raw_query=raw_query,
@@ -64,6 +71,32 @@ def create_app(cloud: Cloud) -> Flask:
 
 
 _METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
+
+
+def _invoke_url(cloud: Cloud, target: tuple[str, str], raw_query: str) -> Response:
+    """A request to an API Gateway invoke URL, handed to the execute-api data plane."""
+    from controller.execute_api.dispatch import dispatch
+    from controller.execute_api.request import MAX_BODY_BYTES, InvokeRequest
+
+    body = _body_stream(request.environ).read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return Response(b'{"message":"Request Too Long"}', status=413, content_type="application/json")
+    sent = {k.lower(): v for k, v in request.headers.items()}
+    caller = relayed_caller(sent, Caller(source_ip=request.remote_addr or "", secure=request.scheme == "https"),
+                            cloud.agent_token)
+    # The relay's headers (its token among them) never travel on to an integration.
+    headers = {name: value for name, value in sent.items() if not name.startswith("x-cloudlet-")}
+    api_id, path = target
+    answer = dispatch(cloud, InvokeRequest(
+        api_id=api_id, method=request.method, path=path, query=parse_qsl(raw_query, keep_blank_values=True),
+        raw_query=raw_query, headers=headers, body=body,
+        source_ip=caller.source_ip, user_agent=headers.get("user-agent", ""), host=request.host,
+        secure=caller.secure, source_vpc=caller.source_vpc, source_vpce=caller.source_vpce,
+        request_time_epoch_ms=int(time.time() * 1000)))
+    response = Response(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response.headers.add(name, value)
+    return response
 
 
 def _raw_uri(environ: dict) -> str:
