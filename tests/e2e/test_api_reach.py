@@ -18,12 +18,10 @@ the role as the instance profile's credentials would be minted (VM tests cover I
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +29,10 @@ import pytest
 import requests
 
 from agent.network import naming, netns
-from tests.agent import dataplane_lab as lab
 from tests.e2e.dataplane_helpers import addresses_in, wait_until
-from tests.e2e.helpers import teardown_vpc
+from tests.e2e.namespace_lab import NamespaceLab, running
 from tests.prerequisites import missing_root, missing_tools, require
-from tests.support import REPO, CloudletProcess, Credentials
+from tests.support import CloudletProcess
 
 require(missing_root() + missing_tools("nft", "dnsmasq", "nsenter"), "API reach tests")
 pytestmark = pytest.mark.root
@@ -65,37 +62,8 @@ print(json.dumps({"arn": identity["Arn"], "endpoint": sts.meta.endpoint_url, "s3
 
 
 @dataclass
-class Reach:
-    cloudlet: CloudletProcess
-    instance: lab.Instance | None = None
-    vpc_id: str = ""
-    eni: str = ""
+class Reach(NamespaceLab):
     eip: str = ""
-    allocation: str = ""
-    session: Credentials | None = None
-    etc: Path | None = None
-    cleanup: list[Any] = field(default_factory=list)
-
-    def aws(self, *args: str) -> Any:
-        out = self.cloudlet.aws(*args, "--output", "json")
-        return json.loads(out.stdout) if out.stdout.strip() else {}
-
-    def netns_cli(self, *args: str) -> None:
-        out = subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(self.cloudlet.data_dir),
-                              *args], cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-
-    def in_instance(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` in the instance with ``ip netns exec`` (which reads /etc/netns/<ns>/hosts), as the role."""
-        assert self.instance is not None and self.session is not None
-        clean = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
-                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
-                 "AWS_DEFAULT_REGION": "home-1", "AWS_CA_BUNDLE": str(self.cloudlet.data_dir / "api-ca.pem"),
-                 "AWS_ACCESS_KEY_ID": self.session.access_key_id,
-                 "AWS_SECRET_ACCESS_KEY": self.session.secret_access_key,
-                 "AWS_SESSION_TOKEN": self.session.session_token or "", **(env or {})}
-        return subprocess.run(["ip", "netns", "exec", self.instance.netns, *argv], env=clean, capture_output=True,
-                              text=True, timeout=120)
 
 
 def build(r: Reach) -> None:
@@ -113,108 +81,27 @@ def build(r: Reach) -> None:
     address = r.aws("ec2", "allocate-address", "--domain", "vpc")
     r.allocation, r.eip = address["AllocationId"], address["PublicIp"]
     r.aws("ec2", "associate-address", "--allocation-id", r.allocation, "--network-interface-id", r.eni)
-
     # The instance profile's role: S3 only from the instance's public address.
-    iam = r.cloudlet.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{r.cloudlet.account_id}:root"},
-         "Action": "sts:AssumeRole"}]}
-    role = iam.create_role(RoleName=f"reach-{RUN}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    r.cleanup.append(lambda: iam.delete_role(RoleName=f"reach-{RUN}"))
-    iam.put_role_policy(RoleName=f"reach-{RUN}", PolicyName="s3-from-the-eip", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
-                                                "Condition": {"IpAddress": {"aws:SourceIp": f"{r.eip}/32"}}}]}))
-    r.cleanup.append(lambda: iam.delete_role_policy(RoleName=f"reach-{RUN}", PolicyName="s3-from-the-eip"))
-    iam.create_instance_profile(InstanceProfileName=f"reach-{RUN}")
-    r.cleanup.append(lambda: iam.delete_instance_profile(InstanceProfileName=f"reach-{RUN}"))
-    iam.add_role_to_instance_profile(InstanceProfileName=f"reach-{RUN}", RoleName=f"reach-{RUN}")
-    r.cleanup.append(lambda: iam.remove_role_from_instance_profile(InstanceProfileName=f"reach-{RUN}",
-                                                                   RoleName=f"reach-{RUN}"))
-    # Roots may not assume roles: a user that may, standing in for EC2 minting the profile's session.
-    user = f"minter-{RUN}"
-    iam.create_user(UserName=user)
-    r.cleanup.append(lambda: iam.delete_user(UserName=user))
-    iam.put_user_policy(UserName=user, PolicyName="assume", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
-    r.cleanup.append(lambda: iam.delete_user_policy(UserName=user, PolicyName="assume"))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    r.cleanup.append(lambda: iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"]))
-    minter = r.cloudlet.client("sts", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
-    creds = wait_until_assumed(minter, role["Arn"])
-    r.session = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-    s3 = r.cloudlet.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-
-    def empty_and_delete() -> None:
-        for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-            s3.delete_object(Bucket=BUCKET, Key=item["Key"])
-        s3.delete_bucket(Bucket=BUCKET)
-
-    r.cleanup.append(empty_and_delete)
-
-    r.instance = lab.create_instance(f"{PREFIX}inst")
-    status = r.cloudlet.data_dir / "agent" / "status.json"
-    wait_until(lambda: status.exists() and "network" in json.loads(status.read_text()).get("applied", {}), 30,
-               "the agent to register and converge")
-    r.netns_cli("attach", r.eni, r.instance.netns)
-    wait_until(lambda: f"{INSTANCE_IP}/24" in addresses_in(r.instance.netns), 15, "the instance's address")
-    # The instance's resolver is the VPC's (base+2), as DHCP would announce it; `ip netns exec` puts this
-    # resolv.conf and an empty hosts file in place, so every name comes from the VPC resolver.
-    r.etc = Path("/etc/netns") / r.instance.netns
-    r.etc.mkdir(parents=True, exist_ok=True)
-    (r.etc / "resolv.conf").write_text(f"nameserver {VPC_RESOLVER}\n")
-    (r.etc / "hosts").write_text("127.0.0.1 localhost\n")
+    r.role_session(f"reach-{RUN}", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": f"{r.eip}/32"}}}]}, trusted_services=("ec2.amazonaws.com",))
+    r.bucket(BUCKET)
+    r.plug_instance("inst", INSTANCE_IP)
+    # The instance's resolver is the VPC's (base+2), as DHCP would announce it, and an empty hosts file:
+    # every name comes from the VPC resolver.
+    r.use_resolver(f"nameserver {VPC_RESOLVER}\n", hosts="127.0.0.1 localhost\n")
     internet = naming.internet_netns(PREFIX)
     wait_until(lambda: netns.exists(internet) and f"{API_ADDRESS}/32" in addresses_in(internet), 15,
                "the relay's address in the Internet namespace")
     wait_until(lambda: (r.cloudlet.data_dir / "api-ca.pem").exists(), 15, "the agent to fetch the relay's certificate")
 
 
-def wait_until_assumed(sts: Any, role_arn: str) -> dict[str, Any]:
-    """AssumeRole as soon as the new user's key is usable (its first use may race the write)."""
-    found: dict[str, Any] = {}
-
-    def attempt() -> bool:
-        try:
-            found.update(sts.assume_role(RoleArn=role_arn, RoleSessionName="i-namespace")["Credentials"])
-        except sts.exceptions.ClientError:
-            return False
-        return True
-
-    wait_until(attempt, 10, "AssumeRole with the new user's key", interval=0.2)
-    return found
-
-
 @pytest.fixture(scope="module")
 def reach(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reach]:
     data_dir = tmp_path_factory.mktemp("api-reach") / "data"
-    r = Reach(CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX}))
-    try:
-        r.cloudlet.start()
-        build(r)
+    cloud = CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX})
+    with running(Reach(cloud, PREFIX), build) as r:
         yield r
-    finally:
-        try:
-            if r.eni and r.cloudlet.proc is not None:
-                subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(data_dir),
-                                "detach", r.eni], cwd=REPO, capture_output=True, timeout=60)
-                ec2 = r.cloudlet.client("ec2")
-                for address in ec2.describe_addresses(AllocationIds=[r.allocation])["Addresses"]:
-                    if address.get("AssociationId"):
-                        ec2.disassociate_address(AssociationId=address["AssociationId"])
-                ec2.release_address(AllocationId=r.allocation)
-                teardown_vpc(ec2, r.vpc_id)
-            for undo in reversed(r.cleanup):
-                undo()
-        finally:
-            if r.etc is not None:
-                shutil.rmtree(r.etc, ignore_errors=True)
-            if r.instance is not None:
-                lab.destroy(r.instance)
-            r.cloudlet.stop()
-            leftovers = [name for name in netns.list_names() if name.startswith(PREFIX)]
-            assert not leftovers, f"namespaces left behind: {leftovers}"
 
 
 def test_boto3_in_the_instance_needs_only_the_region(reach: Reach) -> None:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +28,8 @@ from websockets.exceptions import InvalidStatus
 
 from agent.network import naming, netns
 from controller.ec2.instances.connect import open_tunnel, presigned_tunnel_url
-from tests.agent import dataplane_lab as lab
 from tests.e2e.dataplane_helpers import addresses_in, wait_until
-from tests.e2e.helpers import teardown_vpc
+from tests.e2e.namespace_lab import NamespaceLab, running
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess, Credentials
 
@@ -58,20 +57,10 @@ while True:
 
 
 @dataclass
-class Lab:
-    cloudlet: CloudletProcess
-    instance: lab.Instance | None = None
-    server: subprocess.Popen | None = None
-    vpc_id: str = ""
-    eni: str = ""
+class Lab(NamespaceLab):
     instance_group: str = ""
     endpoint_group: str = ""
     endpoint: dict[str, Any] = field(default_factory=dict)
-    cleanup: list[Any] = field(default_factory=list)
-
-    def aws(self, *args: str) -> Any:
-        out = self.cloudlet.aws(*args, "--output", "json")
-        return json.loads(out.stdout) if out.stdout.strip() else {}
 
     def listener(self) -> str:
         return (self.cloudlet.data_dir / "instance-connect-url").read_text().strip()
@@ -114,19 +103,14 @@ def build(t: Lab) -> None:
                   "--groups", t.instance_group)["NetworkInterface"]["NetworkInterfaceId"]
     t.endpoint = t.aws("ec2", "create-instance-connect-endpoint", "--subnet-id", subnet,
                        "--security-group-ids", t.endpoint_group)["InstanceConnectEndpoint"]
+    t.before_vpc_teardown.append(_delete_endpoint(t))
     endpoint_eni = t.endpoint["NetworkInterfaceIds"][0]
     endpoint_ip = t.aws("ec2", "describe-network-interfaces", "--network-interface-ids", endpoint_eni)[
         "NetworkInterfaces"][0]["PrivateIpAddress"]
 
-    t.instance = lab.create_instance(f"{PREFIX}inst")
-    status = t.cloudlet.data_dir / "agent" / "status.json"
-    wait_until(lambda: status.exists() and "network" in json.loads(status.read_text()).get("applied", {}), 30,
-               "the agent to register and converge")
-    subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(t.cloudlet.data_dir),
-                    "attach", t.eni, t.instance.netns], cwd=REPO, check=True, capture_output=True, timeout=60)
-    wait_until(lambda: f"{INSTANCE_IP}/24" in addresses_in(t.instance.netns), 15, "the instance's address")
-    t.server = subprocess.Popen(["ip", "netns", "exec", t.instance.netns, sys.executable, "-c", SERVER],
-                                start_new_session=True)
+    instance = t.plug_instance("inst", INSTANCE_IP)
+    t.processes.append(subprocess.Popen(["ip", "netns", "exec", instance.netns, sys.executable, "-c", SERVER],
+                                        start_new_session=True))
     endpoint_ns = naming.service_netns(PREFIX, endpoint_eni)
     wait_until(lambda: netns.exists(endpoint_ns) and f"{endpoint_ip}/24" in addresses_in(endpoint_ns), 20,
                "the endpoint's address in its namespace")
@@ -141,39 +125,20 @@ def tunnel_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield t
 
 
+def _delete_endpoint(t: Lab) -> Callable[[Any], None]:
+    def delete(ec2: Any) -> None:
+        ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=t.endpoint["InstanceConnectEndpointId"])
+        time.sleep(1.5)  # the endpoint leaves the VPC once deleted
+
+    return delete
+
+
 @contextmanager
 def running_lab(data_dir: Path) -> Iterator[Lab]:
     """The cloud, the VPC, the endpoint and the instance (bench/bench_eice_tunnel.py uses it too)."""
-    t = Lab(CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX}))
-    try:
-        t.cloudlet.start()
-        build(t)
+    cloud = CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX})
+    with running(Lab(cloud, PREFIX), build) as t:
         yield t
-    finally:
-        try:
-            if t.vpc_id and t.cloudlet.proc is not None:
-                if t.eni:
-                    subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(data_dir),
-                                    "detach", t.eni], cwd=REPO, capture_output=True, timeout=60)
-                ec2 = t.cloudlet.client("ec2")
-                if t.endpoint:
-                    ec2.delete_instance_connect_endpoint(
-                        InstanceConnectEndpointId=t.endpoint["InstanceConnectEndpointId"])
-                    time.sleep(1.5)  # the endpoint leaves the VPC once deleted
-                teardown_vpc(ec2, t.vpc_id)
-            for undo in reversed(t.cleanup):
-                undo()
-        finally:
-            if t.server is not None:
-                t.server.kill()
-                t.server.wait()
-            if t.instance is not None:
-                lab.destroy(t.instance)
-            t.cloudlet.stop()
-            subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", PREFIX,
-                            "--state-dir", str(data_dir / "agent")], cwd=REPO, capture_output=True, timeout=60)
-            leftovers = [name for name in netns.list_names() if name.startswith(PREFIX)]
-            assert not leftovers, f"namespaces left behind: {leftovers}"
 
 
 def _open_22(t: Lab, action: str) -> None:

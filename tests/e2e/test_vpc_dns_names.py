@@ -10,24 +10,17 @@ nothing else in lab mode. ModifyVpcAttribute turns public names on, then DNS off
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from agent.network import netns
-from tests.agent import dataplane_lab as lab
-from tests.e2e.dataplane_helpers import addresses_in, wait_until
-from tests.e2e.helpers import teardown_vpc
+from tests.e2e.dataplane_helpers import wait_until
+from tests.e2e.namespace_lab import NamespaceLab, running
 from tests.prerequisites import missing_root, missing_tools, require
-from tests.support import REPO, CloudletProcess
+from tests.support import CloudletProcess
 
 require(missing_root() + missing_tools("nft", "dnsmasq", "nsenter", "getent"), "VPC DNS tests")
 pytestmark = pytest.mark.root
@@ -39,19 +32,9 @@ INSTANCE_IP, OTHER_IP = "10.79.1.10", "10.79.1.11"
 
 
 @dataclass
-class Names:
-    cloudlet: CloudletProcess
-    instance: lab.Instance | None = None
-    etc: Path | None = None
-    vpc_id: str = ""
-    eni: str = ""
+class Names(NamespaceLab):
     other: str = ""
-    allocation: str = ""
     eip: str = ""
-
-    def aws(self, *args: str) -> Any:
-        out = self.cloudlet.aws(*args, "--output", "json")
-        return json.loads(out.stdout) if out.stdout.strip() else {}
 
     def getent(self, *args: str) -> str | None:
         """What the instance's libc answers (None: the name does not resolve)."""
@@ -61,56 +44,29 @@ class Names:
         return " ".join(done.stdout.split()) if done.returncode == 0 else None
 
 
+def build(n: Names) -> None:
+    n.vpc_id = n.aws("ec2", "create-vpc", "--cidr-block", "10.79.0.0/16")["Vpc"]["VpcId"]
+    subnet = n.aws("ec2", "create-subnet", "--vpc-id", n.vpc_id, "--cidr-block", "10.79.1.0/24",
+                   "--availability-zone", "home-1a")["Subnet"]["SubnetId"]
+    igw = n.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
+    n.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", n.vpc_id)
+    n.eni = n.aws("ec2", "create-network-interface", "--subnet-id", subnet, "--private-ip-address",
+                  INSTANCE_IP)["NetworkInterface"]["NetworkInterfaceId"]
+    n.other = n.aws("ec2", "create-network-interface", "--subnet-id", subnet, "--private-ip-address",
+                    OTHER_IP)["NetworkInterface"]["NetworkInterfaceId"]
+    address = n.aws("ec2", "allocate-address", "--domain", "vpc")
+    n.allocation, n.eip = address["AllocationId"], address["PublicIp"]
+    n.aws("ec2", "associate-address", "--allocation-id", n.allocation, "--network-interface-id", n.other)
+    n.plug_instance("dns", INSTANCE_IP)
+    n.use_resolver(f"nameserver 10.79.0.2\nsearch {DOMAIN}\noptions timeout:1 attempts:1\n")
+
+
 @pytest.fixture(scope="module")
 def names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Names]:
     data_dir = tmp_path_factory.mktemp("vpc-dns") / "data"
-    n = Names(CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX}))
-    try:
-        n.cloudlet.start()
-        n.vpc_id = n.aws("ec2", "create-vpc", "--cidr-block", "10.79.0.0/16")["Vpc"]["VpcId"]
-        subnet = n.aws("ec2", "create-subnet", "--vpc-id", n.vpc_id, "--cidr-block", "10.79.1.0/24",
-                       "--availability-zone", "home-1a")["Subnet"]["SubnetId"]
-        igw = n.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
-        n.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", n.vpc_id)
-        n.eni = n.aws("ec2", "create-network-interface", "--subnet-id", subnet, "--private-ip-address",
-                      INSTANCE_IP)["NetworkInterface"]["NetworkInterfaceId"]
-        n.other = n.aws("ec2", "create-network-interface", "--subnet-id", subnet, "--private-ip-address",
-                        OTHER_IP)["NetworkInterface"]["NetworkInterfaceId"]
-        address = n.aws("ec2", "allocate-address", "--domain", "vpc")
-        n.allocation, n.eip = address["AllocationId"], address["PublicIp"]
-        n.aws("ec2", "associate-address", "--allocation-id", n.allocation, "--network-interface-id", n.other)
-        n.instance = lab.create_instance(f"{PREFIX}dns")
-        status = n.cloudlet.data_dir / "agent" / "status.json"
-        wait_until(lambda: status.exists() and "network" in json.loads(status.read_text()).get("applied", {}), 30,
-                   "the agent to register and converge")
-        out = subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(data_dir),
-                              "attach", n.eni, n.instance.netns], cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        wait_until(lambda: f"{INSTANCE_IP}/24" in addresses_in(n.instance.netns), 15, "the instance's address")
-        n.etc = Path("/etc/netns") / n.instance.netns
-        n.etc.mkdir(parents=True, exist_ok=True)
-        (n.etc / "resolv.conf").write_text(f"nameserver 10.79.0.2\nsearch {DOMAIN}\noptions timeout:1 attempts:1\n")
+    cloud = CloudletProcess(data_dir, agent=True, extra_env={"CLOUDLET_AGENT_NAME_PREFIX": PREFIX})
+    with running(Names(cloud, PREFIX), build) as n:
         yield n
-    finally:
-        try:
-            if n.eni and n.cloudlet.proc is not None:
-                subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(data_dir),
-                                "detach", n.eni], cwd=REPO, capture_output=True, timeout=60)
-                ec2 = n.cloudlet.client("ec2")
-                if n.allocation:
-                    for found in ec2.describe_addresses(AllocationIds=[n.allocation])["Addresses"]:
-                        if found.get("AssociationId"):
-                            ec2.disassociate_address(AssociationId=found["AssociationId"])
-                    ec2.release_address(AllocationId=n.allocation)
-                teardown_vpc(ec2, n.vpc_id)
-        finally:
-            if n.etc is not None:
-                shutil.rmtree(n.etc, ignore_errors=True)
-            if n.instance is not None:
-                lab.destroy(n.instance)
-            n.cloudlet.stop()
-            leftovers = [name for name in netns.list_names() if name.startswith(PREFIX)]
-            assert not leftovers, f"namespaces left behind: {leftovers}"
 
 
 def test_private_names_resolve_both_ways_and_lab_mode_forwards_nothing(names: Names) -> None:
