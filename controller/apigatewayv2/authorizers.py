@@ -1,4 +1,5 @@
-"""Authorizers of HTTP APIs: JWT (an OIDC issuer and the audiences it must name) and Lambda REQUEST.
+"""Authorizers of HTTP APIs: JWT (an OIDC issuer and the audiences it must name); Lambda REQUEST
+authorizers are not served yet and are refused with a message saying so.
 
 A JWT authorizer takes the token from its identity source (``$request.header.Authorization`` by default,
 with or without ``Bearer``); the data plane verifies it (:mod:`controller.execute_api.jwt_authorizers`).
@@ -17,28 +18,20 @@ FIELDS = ("AuthorizerCredentialsArn", "AuthorizerPayloadFormatVersion", "Authori
 
 
 def _check(doc: dict[str, Any]) -> dict[str, Any]:
-    kind = doc.get("AuthorizerType")
-    if kind == "JWT":
-        jwt = doc.get("JwtConfiguration") or {}
-        if not jwt.get("Issuer") or not jwt.get("Audience"):
-            raise errors.bad("JwtConfiguration with an Issuer and at least one Audience is required for JWT "
-                             "authorizers")
-        if not jwt["Issuer"].startswith(("https://", "http://")):
-            raise errors.bad(f"Invalid issuer {jwt['Issuer']}: it must be an https URL")
-        doc.setdefault("IdentitySource", ["$request.header.Authorization"])
-    elif kind == "REQUEST":
-        if not doc.get("AuthorizerUri"):
-            raise errors.bad("AuthorizerUri is required for REQUEST authorizers")
-        if doc.get("AuthorizerPayloadFormatVersion") not in ("1.0", "2.0"):
-            raise errors.bad("AuthorizerPayloadFormatVersion must be 1.0 or 2.0 for REQUEST authorizers")
-        doc.setdefault("AuthorizerResultTtlInSeconds", 0)
-        doc.setdefault("IdentitySource", [])
-    else:
-        raise errors.bad(f"Invalid AuthorizerType {kind}: HTTP APIs take JWT or REQUEST")
-    sources = doc["IdentitySource"]
-    if any(not source.startswith(("$request.", "$context.", "$stageVariables.")) for source in sources):
-        raise errors.bad(f"Invalid identity source {sources}: use $request.header.<name>, "
-                         "$request.querystring.<name>, $context.<name> or $stageVariables.<name>")
+    """BadRequestException unless ``doc`` is a JWT authorizer with an issuer, audiences and one identity source."""
+    if doc.get("AuthorizerType") != "JWT":
+        raise errors.bad(f"AuthorizerType {doc.get('AuthorizerType')} is not supported by Cloudlet's HTTP APIs: "
+                         "use JWT")
+    jwt = doc.get("JwtConfiguration") or {}
+    if not jwt.get("Issuer") or not jwt.get("Audience"):
+        raise errors.bad("JwtConfiguration with an Issuer and at least one Audience is required for JWT "
+                         "authorizers")
+    if not jwt["Issuer"].startswith(("https://", "http://")):
+        raise errors.bad(f"Invalid issuer {jwt['Issuer']}: it must be an https URL")
+    sources = doc.setdefault("IdentitySource", ["$request.header.Authorization"])
+    if len(sources) != 1 or not sources[0].startswith(("$request.header.", "$request.querystring.")):
+        raise errors.bad(f"Invalid identity source {sources}: a JWT authorizer takes one, "
+                         "$request.header.<name> or $request.querystring.<name>")
     return doc
 
 
