@@ -1,6 +1,20 @@
 """apigateway: the package's modules register their operations on ``api`` when imported here."""
 
-from controller.apigateway import snapshot, state  # noqa: F401
+from controller.apigateway import (  # noqa: F401
+    api_keys,
+    authorizers,
+    deployments,
+    gateway_responses,
+    integrations,
+    methods,
+    resources,
+    rest_apis,
+    snapshot,
+    stages,
+    state,
+    tags,
+    usage_plans,
+)
 from controller.apigateway.service import api
 
 __all__ = ["api"]

@@ -1,0 +1,141 @@
+"""REST APIs: CreateRestApi, GetRestApi(s), UpdateRestApi, DeleteRestApi, and GetAccount.
+
+A new API gets its root resource ``/``. Endpoint types are stored as asked; the data plane serves EDGE
+as REGIONAL (there is no CloudFront here) and PRIVATE only through an execute-api interface endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from controller.api import RequestContext
+from controller.apigateway import errors, patch
+from controller.apigateway.records import (
+    find_api,
+    new_id,
+    now,
+    operation,
+    page,
+    put_item,
+    resource_arn,
+    tags_of,
+    touch,
+)
+from controller.apigateway.state import account_items, rest_apis
+
+ENDPOINT_TYPES = ("REGIONAL", "EDGE", "PRIVATE")
+KEY_SOURCES = ("HEADER", "AUTHORIZER")
+
+UPDATE_RULES = (
+    patch.Rule("/name"), patch.Rule("/description"), patch.Rule("/version"), patch.Rule("/policy"),
+    patch.Rule("/apiKeySource"), patch.Rule("/minimumCompressionSize", "int"),
+    patch.Rule("/binaryMediaTypes/*", "item"), patch.Rule("/endpointConfiguration/types/*", "item"),
+    patch.Rule("/endpointConfiguration/vpcEndpointIds/*", "item"),
+    patch.Rule("/disableExecuteApiEndpoint", "bool"),
+)
+
+
+def check_api(doc: dict[str, Any]) -> None:
+    """The rules a REST API's document must satisfy after a create or an update."""
+    if not doc.get("name"):
+        raise errors.BadRequestException("The name of the REST API must not be empty.")
+    if doc.get("apiKeySource") not in KEY_SOURCES:
+        raise errors.BadRequestException(
+            f"Invalid apiKeySource {doc.get('apiKeySource')!r}: must be one of {', '.join(KEY_SOURCES)}.")
+    types = (doc.get("endpointConfiguration") or {}).get("types") or []
+    if len(types) != 1 or types[0] not in ENDPOINT_TYPES:
+        raise errors.BadRequestException(
+            f"Invalid endpoint configuration types {types}: exactly one of {', '.join(ENDPOINT_TYPES)}.")
+    if doc.get("policy"):
+        try:
+            json.loads(doc["policy"])
+        except ValueError:
+            raise errors.BadRequestException("Invalid policy document: it is not valid JSON.") from None
+    size = doc.get("minimumCompressionSize")
+    if size is not None and not 0 <= size <= 10485760:
+        raise errors.BadRequestException("minimumCompressionSize must be between 0 and 10485760.")
+
+
+@operation("CreateRestApi")
+def create_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    api_id, root_id = new_id(10), new_id(10)
+    endpoint = params.get("endpointConfiguration") or {}
+    doc: dict[str, Any] = {
+        "id": api_id, "name": params.get("name"), "createdDate": now(),
+        "apiKeySource": params.get("apiKeySource") or "HEADER",
+        "endpointConfiguration": {"types": endpoint.get("types") or ["EDGE"],
+                                  **({"vpcEndpointIds": endpoint["vpcEndpointIds"]}
+                                     if endpoint.get("vpcEndpointIds") else {})},
+        "disableExecuteApiEndpoint": bool(params.get("disableExecuteApiEndpoint")),
+        "rootResourceId": root_id, "tags": tags_of(params),
+    }
+    for member in ("description", "version", "policy", "minimumCompressionSize", "binaryMediaTypes"):
+        if params.get(member) is not None:
+            doc[member] = params[member]
+    check_api(doc)
+    if params.get("cloneFrom"):
+        raise errors.BadRequestException("cloneFrom is not supported by this cloud.")
+    with ctx.cloud.db.begin() as conn:
+        conn.execute(insert(rest_apis).values(api_id=api_id, account_id=ctx.account_id, region=ctx.region,
+                                              created_at=now(), revision=0, doc=doc))
+        put_item(conn, api_id, "resource", root_id, {"id": root_id, "path": "/"})
+    ctx.audit_resources.append(resource_arn(ctx.region, f"/restapis/{api_id}"))
+    return doc
+
+
+@operation("GetRestApi")
+def get_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.read() as conn:
+        return find_api(conn, ctx, params["restApiId"])["doc"]
+
+
+@operation("GetRestApis")
+def get_rest_apis(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.read() as conn:
+        docs = [row[0] for row in conn.execute(select(rest_apis.c.doc).where(
+            rest_apis.c.account_id == ctx.account_id, rest_apis.c.region == ctx.region).order_by(
+            rest_apis.c.created_at, rest_apis.c.api_id))]
+    return page(docs, params)
+
+
+@operation("UpdateRestApi")
+def update_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.begin() as conn:
+        row = find_api(conn, ctx, params["restApiId"])
+        doc = patch.apply(row["doc"], params.get("patchOperations") or [], UPDATE_RULES)
+        check_api(doc)
+        touch(conn, row["api_id"], doc)
+    return doc
+
+
+@operation("DeleteRestApi")
+def delete_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.begin() as conn:
+        row = find_api(conn, ctx, params["restApiId"])
+        conn.execute(delete(rest_apis).where(rest_apis.c.api_id == row["api_id"]))
+        _forget_in_usage_plans(conn, ctx, row["api_id"])
+    return {}
+
+
+def _forget_in_usage_plans(conn: Any, ctx: RequestContext, api_id: str) -> None:
+    """A deleted API leaves the usage plans that listed its stages, as in AWS."""
+    rows = conn.execute(select(account_items.c.item_id, account_items.c.doc).where(
+        account_items.c.account_id == ctx.account_id, account_items.c.region == ctx.region,
+        account_items.c.kind == "usageplan")).all()
+    for item_id, doc in rows:
+        kept = [entry for entry in doc.get("apiStages") or [] if entry.get("apiId") != api_id]
+        if len(kept) != len(doc.get("apiStages") or []):
+            conn.execute(account_items.update().where(
+                account_items.c.account_id == ctx.account_id, account_items.c.region == ctx.region,
+                account_items.c.kind == "usageplan", account_items.c.item_id == item_id).values(
+                doc={**doc, "apiStages": kept}))
+
+
+@operation("GetAccount")
+def get_account(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The account-level settings: AWS's default throttle (10,000 rps, burst 5,000) and key version."""
+    return {"throttleSettings": {"burstLimit": 5000, "rateLimit": 10000.0}, "features": [],
+            "apiKeyVersion": "4"}
