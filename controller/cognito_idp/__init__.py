@@ -1,10 +1,15 @@
 """cognito-idp: the package's modules register their operations on ``api`` when imported here."""
 
 from controller.cognito_idp import (  # noqa: F401  (registers)
+    admin_users,
     auth,
     clients,
+    groups,
+    list_users,
     password_flows,
     pools,
+    self_users,
+    signup,
     state,
 )
 from controller.cognito_idp.service import api

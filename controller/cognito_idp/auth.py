@@ -81,11 +81,15 @@ def flow_allowed(client: dict[str, Any], flow: str) -> bool:
 def check_secret(call: AuthCall, *names: str) -> None:
     """A client with a secret must get a SECRET_HASH made with one of ``names`` (the username given, the
     user's username or sub): NotAuthorizedException otherwise, as Cognito words it."""
-    secret = call.client.get("ClientSecret")
+    check_secret_hash(call.client, call.parameters.get("SECRET_HASH"), *names)
+
+
+def check_secret_hash(client: dict[str, Any], given: str | None, *names: str) -> None:
+    """:func:`check_secret` for the calls that carry SecretHash as a member (SignUp, ForgotPassword...)."""
+    secret = client.get("ClientSecret")
     if not secret:
         return
-    client_id = call.client["ClientId"]
-    given = call.parameters.get("SECRET_HASH")
+    client_id = client["ClientId"]
     if not given:
         raise errors.NotAuthorizedException(
             f"Client {client_id} is configured with secret but SECRET_HASH was not received")

@@ -33,13 +33,16 @@ def destination_of(pool: dict[str, Any], attributes: dict[str, str]) -> tuple[st
 
 
 def send_code(cloud: Any, conn: Connection, pool_id: str, user: dict[str, Any], kind: str,
-              target: tuple[str, str, str]) -> dict[str, str]:
-    """Make a new ``kind`` code for ``user``, deliver it to ``target``, answer CodeDeliveryDetails."""
+              target: tuple[str, str, str], *, code: str | None = None) -> dict[str, str]:
+    """Make a new ``kind`` code for ``user`` (or deliver ``code``: AdminCreateUser's temporary password),
+    deliver it to ``target``, answer CodeDeliveryDetails."""
     attribute, medium, address = target
-    code = new_code()
-    conn.execute(delete(state.codes).where(state.codes.c.user_id == user["user_id"], state.codes.c.kind == kind))
-    conn.execute(insert(state.codes).values(user_id=user["user_id"], kind=kind, code=code,
-                                            expires_at=time.time() + LIFETIMES.get(kind, 86400)))
+    if code is None:  # a code to check later (a given one, the temporary password, is not kept here)
+        code = new_code()
+        conn.execute(delete(state.codes).where(state.codes.c.user_id == user["user_id"],
+                                               state.codes.c.kind == kind))
+        conn.execute(insert(state.codes).values(user_id=user["user_id"], kind=kind, code=code,
+                                                expires_at=time.time() + LIFETIMES.get(kind, 86400)))
     record = {"pool": pool_id, "username": user["username"], "destination": address, "code": code,
               "kind": kind}
     Database.after_commit(conn, lambda: _write(cloud, record))

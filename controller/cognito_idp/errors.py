@@ -20,6 +20,7 @@ GroupExistsException = error("GroupExistsException")
 LimitExceededException = error("LimitExceededException")
 InvalidUserPoolConfigurationException = error("InvalidUserPoolConfigurationException")
 UnsupportedOperationException = error("UnsupportedOperationException")
+UnsupportedUserStateException = error("UnsupportedUserStateException")
 
 __all__ = ["ServiceError"]
 

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controller.cloud import Cloud
 from controller.config import Config
 from tests.unit.harness import ACCOUNT, CloudHarness
@@ -39,8 +37,7 @@ class CognitoCloud(CloudHarness):
         return [d for d in self.deliveries() if d["username"] == username][-1]["code"]
 
 
-@pytest.fixture
-def cognito(tmp_path: Path):
-    harness = CognitoCloud(Cloud(Config(data_dir=tmp_path / "data")), ACCOUNT)
-    yield harness
-    harness.close()
+
+def make(tmp_path: Path) -> CognitoCloud:
+    """A harness on a new Cloud in ``tmp_path`` (the caller closes it)."""
+    return CognitoCloud(Cloud(Config(data_dir=tmp_path / "data")), ACCOUNT)
