@@ -130,3 +130,167 @@ def test_rest_api_lifecycle(apigw: Any, unique: str) -> None:
     with pytest.raises(ClientError) as excinfo:
         apigw.get_rest_api(restApiId=api_id)
     assert code_of(excinfo)[:2] == ("NotFoundException", 404)
+
+
+def _api_with_method(apigw: Any, name: str) -> tuple[str, str]:
+    created = apigw.create_rest_api(name=name)
+    api_id, root = created["id"], created["rootResourceId"]
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+    return api_id, root
+
+
+def test_authorizers_keys_and_usage_plans(apigw: Any, unique: str) -> None:
+    api_id, root = _api_with_method(apigw, unique)
+    token = apigw.create_authorizer(restApiId=api_id, name="token", type="TOKEN", authorizerUri=LAMBDA_URI,
+                                    identitySource="method.request.header.Authorization",
+                                    identityValidationExpression="^Bearer .+$", authorizerResultTtlInSeconds=60)
+    pool_arn = "arn:aws:cognito-idp:home-1:000000000000:userpool/home-1_abc"
+    cognito = apigw.create_authorizer(restApiId=api_id, name="users", type="COGNITO_USER_POOLS",
+                                      providerARNs=[pool_arn])
+    assert cognito["identitySource"] == "method.request.header.Authorization"
+    assert apigw.get_authorizer(restApiId=api_id, authorizerId=token["id"])["authorizerResultTtlInSeconds"] == 60
+    changed = apigw.update_authorizer(restApiId=api_id, authorizerId=token["id"], patchOperations=[
+        {"op": "replace", "path": "/authorizerResultTtlInSeconds", "value": "0"}])
+    assert changed["authorizerResultTtlInSeconds"] == 0
+    assert {a["name"] for a in apigw.get_authorizers(restApiId=api_id)["items"]} == {"token", "users"}
+
+    secured = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="secure")
+    apigw.put_method(restApiId=api_id, resourceId=secured["id"], httpMethod="GET",
+                     authorizationType="COGNITO_USER_POOLS", authorizerId=cognito["id"],
+                     authorizationScopes=["email"])
+    with pytest.raises(ClientError) as excinfo:      # a Lambda authorizer is not a Cognito one
+        apigw.put_method(restApiId=api_id, resourceId=secured["id"], httpMethod="POST",
+                         authorizationType="COGNITO_USER_POOLS", authorizerId=token["id"])
+    assert code_of(excinfo)[:2] == ("BadRequestException", 400)
+    with pytest.raises(ClientError) as excinfo:      # in use by GET /secure
+        apigw.delete_authorizer(restApiId=api_id, authorizerId=cognito["id"])
+    assert code_of(excinfo)[:2] == ("ConflictException", 409)
+    apigw.put_integration(restApiId=api_id, resourceId=secured["id"], httpMethod="GET", type="MOCK")
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+
+    key = apigw.create_api_key(name=f"{unique}-key", enabled=True, value="k" * 30, customerId="acme")
+    assert key["value"] == "k" * 30 and key["enabled"] is True
+    assert "value" not in apigw.get_api_key(apiKey=key["id"])
+    assert apigw.get_api_key(apiKey=key["id"], includeValue=True)["value"] == "k" * 30
+    with pytest.raises(ClientError) as excinfo:
+        apigw.create_api_key(name="dup", value="k" * 30)
+    assert code_of(excinfo)[:2] == ("ConflictException", 409)
+    assert apigw.create_api_key(name=f"{unique}-off")["enabled"] is False     # AWS creates keys disabled
+
+    plan = apigw.create_usage_plan(name=unique, apiStages=[{"apiId": api_id, "stage": "prod"}],
+                                   throttle={"burstLimit": 10, "rateLimit": 5.0},
+                                   quota={"limit": 1000, "period": "DAY"})
+    plan_key = apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    assert plan_key == {**plan_key, "id": key["id"], "type": "API_KEY", "value": "k" * 30}
+    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+    assert [p["id"] for p in apigw.get_usage_plans(keyId=key["id"])["items"]] == [plan["id"]]
+    updated = apigw.update_usage_plan(usagePlanId=plan["id"], patchOperations=[
+        {"op": "replace", "path": "/throttle/rateLimit", "value": "7.5"},
+        {"op": "replace", "path": "/quota/limit", "value": "50"}])
+    assert updated["throttle"] == {"burstLimit": 10, "rateLimit": 7.5} and updated["quota"]["limit"] == 50
+    with pytest.raises(ClientError) as excinfo:      # the same key in two plans over one API stage
+        other = apigw.create_usage_plan(name=f"{unique}-2", apiStages=[{"apiId": api_id, "stage": "prod"}])
+        apigw.create_usage_plan_key(usagePlanId=other["id"], keyId=key["id"], keyType="API_KEY")
+    assert code_of(excinfo)[:2] == ("ConflictException", 409)
+    with pytest.raises(ClientError) as excinfo:
+        apigw.create_usage_plan(name="nostage", apiStages=[{"apiId": api_id, "stage": "nope"}])
+    assert code_of(excinfo)[:2] == ("BadRequestException", 400)
+
+    apigw.put_gateway_response(restApiId=api_id, responseType="UNAUTHORIZED", statusCode="401",
+                               responseParameters={"gatewayresponse.header.WWW-Authenticate": "'Bearer'"},
+                               responseTemplates={"application/json": '{"error":"login first"}'})
+    responses = {r["responseType"]: r for r in apigw.get_gateway_responses(restApiId=api_id, limit=500)["items"]}
+    assert responses["UNAUTHORIZED"]["defaultResponse"] is False
+    assert responses["THROTTLED"] == {**responses["THROTTLED"], "statusCode": "429", "defaultResponse": True}
+
+    arn = f"arn:aws:apigateway:home-1::/restapis/{api_id}/stages/prod"
+    apigw.tag_resource(resourceArn=arn, tags={"cost": "42"})
+    assert apigw.get_tags(resourceArn=arn)["tags"] == {"cost": "42"}
+    apigw.untag_resource(resourceArn=arn, tagKeys=["cost"])
+    assert apigw.get_tags(resourceArn=arn)["tags"] == {}
+
+    apigw.delete_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"])
+    apigw.delete_api_key(apiKey=key["id"])
+    with pytest.raises(ClientError) as excinfo:
+        apigw.get_api_key(apiKey=key["id"])
+    assert code_of(excinfo)[:2] == ("NotFoundException", 404)
+
+
+def test_errors_leave_nothing_changed(apigw: Any, unique: str) -> None:
+    api_id, root = _api_with_method(apigw, unique)
+    before = apigw.get_resources(restApiId=api_id)["items"]
+    cases = [
+        (lambda: apigw.create_resource(restApiId=api_id, parentId=root, pathPart="bad path"), "BadRequestException"),
+        (lambda: apigw.create_resource(restApiId=api_id, parentId="nope00", pathPart="x"), "NotFoundException"),
+        (lambda: apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE"),
+         "ConflictException"),
+        (lambda: apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="HTTP",
+                                       integrationHttpMethod="GET", uri="not-a-url"), "BadRequestException"),
+        (lambda: apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK",
+                                       timeoutInMillis=40000), "BadRequestException"),
+        (lambda: apigw.update_rest_api(restApiId=api_id, patchOperations=[
+            {"op": "replace", "path": "/name", "value": "x"},
+            {"op": "replace", "path": "/nosuch", "value": "x"}]), "BadRequestException"),
+        (lambda: apigw.get_stage(restApiId=api_id, stageName="nope"), "NotFoundException"),
+        (lambda: apigw.create_stage(restApiId=api_id, stageName="s", deploymentId="nope00"), "NotFoundException"),
+        (lambda: apigw.get_rest_apis(position="garbage"), "BadRequestException"),
+    ]
+    for call, code in cases:
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert code_of(excinfo)[0] == code, code_of(excinfo)
+    assert apigw.get_rest_api(restApiId=api_id)["name"] == unique
+    assert apigw.get_resources(restApiId=api_id)["items"] == before
+
+    proxy = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="{proxy+}")
+    for part, code in (("below", "BadRequestException"),):
+        with pytest.raises(ClientError) as excinfo:
+            apigw.create_resource(restApiId=api_id, parentId=proxy["id"], pathPart=part)
+        assert code_of(excinfo)[0] == code
+    with pytest.raises(ClientError) as excinfo:          # one variable sibling at most
+        apigw.create_resource(restApiId=api_id, parentId=root, pathPart="{id}")
+    assert code_of(excinfo)[0] == "BadRequestException"
+    with pytest.raises(ClientError) as excinfo:
+        apigw.delete_resource(restApiId=api_id, resourceId=root)
+    assert code_of(excinfo)[0] == "BadRequestException"
+
+
+def test_paging(apigw: Any, unique: str) -> None:
+    api_id, root = _api_with_method(apigw, unique)
+    for index in range(7):
+        apigw.create_resource(restApiId=api_id, parentId=root, pathPart=f"r{index}")
+    first = apigw.get_resources(restApiId=api_id, limit=3)
+    assert len(first["items"]) == 3 and first["position"]
+    paths = [item["path"] for page in apigw.get_paginator("get_resources").paginate(
+        restApiId=api_id, PaginationConfig={"PageSize": 3}) for item in page["items"]]
+    assert sorted(paths) == sorted(["/"] + [f"/r{index}" for index in range(7)])
+    assert len(set(paths)) == 8
+
+
+def test_aws_cli_walkthrough(cloudlet: CloudletProcess, unique: str) -> None:
+    """``aws apigateway ...`` reaches the REST control plane (apigatewayv2 shares its signing name)."""
+    api = aws_json(cloudlet, "apigateway", "create-rest-api", "--name", unique,
+                   "--endpoint-configuration", "types=REGIONAL")
+    api_id, root = api["id"], api["rootResourceId"]
+    assert any(item["id"] == api_id for item in aws_json(cloudlet, "apigateway", "get-rest-apis")["items"])
+    hello = aws_json(cloudlet, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id", root,
+                     "--path-part", "hello")
+    cloudlet.aws("apigateway", "put-method", "--rest-api-id", api_id, "--resource-id", hello["id"],
+                 "--http-method", "GET", "--authorization-type", "NONE")
+    cloudlet.aws("apigateway", "put-integration", "--rest-api-id", api_id, "--resource-id", hello["id"],
+                 "--http-method", "GET", "--type", "MOCK", "--request-templates",
+                 '{"application/json": "{\\"statusCode\\": 200}"}')
+    deployment = aws_json(cloudlet, "apigateway", "create-deployment", "--rest-api-id", api_id,
+                          "--stage-name", "dev", "--variables", "color=blue")
+    stage = aws_json(cloudlet, "apigateway", "update-stage", "--rest-api-id", api_id, "--stage-name", "dev",
+                     "--patch-operations", "op=replace,path=/variables/color,value=green",
+                     "op=replace,path=/*/*/throttling/rateLimit,value=100")
+    assert stage["deploymentId"] == deployment["id"] and stage["variables"] == {"color": "green"}
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 100.0
+    missing = cloudlet.aws("apigateway", "get-stage", "--rest-api-id", api_id, "--stage-name", "nope", check=False)
+    assert missing.returncode != 0 and "NotFoundException" in missing.stderr
+    cloudlet.aws("apigateway", "delete-rest-api", "--rest-api-id", api_id)
+    gone = cloudlet.aws("apigateway", "get-rest-api", "--rest-api-id", api_id, check=False)
+    assert gone.returncode != 0 and "NotFoundException" in gone.stderr
