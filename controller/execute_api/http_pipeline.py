@@ -20,6 +20,7 @@ from urllib.parse import quote
 from controller.apigatewayv2 import lambda_payloads as payloads
 from controller.apigatewayv2 import lookup
 from controller.apigatewayv2.route_selection import select_route
+from controller.errors import ServiceError
 from controller.execute_api import cors, jwt_authorizers
 from controller.execute_api.request import InvokeRequest, InvokeResponse
 
@@ -111,9 +112,12 @@ def _call_lambda(cloud: Any, view: lookup.HttpStageView, integration: dict[str, 
 
     version = integration.get("PayloadFormatVersion", "2.0")
     event = payloads.event_v2(incoming) if version == "2.0" else payloads.event_v1(incoming)
-    status, payload, function_error = integrations.invoke_lambda(
-        cloud, integration["IntegrationUri"], json.dumps(event).encode(),
-        source_arn=source_arn(view, incoming.route_key), account_id=view.account_id)
+    try:
+        status, payload, function_error = integrations.invoke_lambda(
+            cloud, integration["IntegrationUri"], json.dumps(event).encode(),
+            source_arn=source_arn(view, incoming.route_key), account_id=view.account_id)
+    except ServiceError:        # the function is missing, not Active, or no host runs functions
+        return message(500, "Internal Server Error")
     if function_error or not 200 <= status < 300:
         return message(500, "Internal Server Error")
     try:

@@ -78,4 +78,17 @@ def authorize(cloud: Any, authorizer: dict[str, Any], route: dict[str, Any],
         raise Denied(401, "Unauthorized", str(exc).replace('"', "'")) from exc
     check_audience(claims, config["Audience"])
     check_scopes(claims, route.get("AuthorizationScopes") or [])
-    return {"claims": claims, "scopes": token_scopes(claims) or None}
+    return {"claims": flat_claims(claims), "scopes": token_scopes(claims) or None}
+
+
+def flat_claims(claims: dict[str, Any]) -> dict[str, str]:
+    """Claims as the events carry them: every value a string, lists as ``[a b]`` (``cognito:groups``)."""
+    flat = {}
+    for name, value in claims.items():
+        if isinstance(value, list):
+            flat[name] = "[" + " ".join(str(item) for item in value) + "]"
+        elif isinstance(value, bool):
+            flat[name] = str(value).lower()
+        else:
+            flat[name] = str(value)
+    return flat

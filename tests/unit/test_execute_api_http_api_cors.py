@@ -71,3 +71,9 @@ def test_audience_and_scopes() -> None:
     with pytest.raises(jwt_authorizers.Denied) as denied:
         jwt_authorizers.check_scopes({"scope": "read"}, ["admin"])
     assert denied.value.status == 403 and "insufficient_scope" in denied.value.www_authenticate()
+
+
+def test_claims_are_flattened_to_strings() -> None:
+    flat = jwt_authorizers.flat_claims({"sub": "u", "exp": 1700000000, "cognito:groups": ["a", "b"],
+                                        "email_verified": True})
+    assert flat == {"sub": "u", "exp": "1700000000", "cognito:groups": "[a b]", "email_verified": "true"}
