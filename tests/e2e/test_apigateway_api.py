@@ -6,11 +6,13 @@ keys and usage plans), the read-back of everything written, AWS's errors and pag
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.helpers import allow, document, new_user
 from tests.support import CloudletProcess
 
 pytestmark = pytest.mark.e2e
@@ -294,3 +296,36 @@ def test_aws_cli_walkthrough(cloudlet: CloudletProcess, unique: str) -> None:
     cloudlet.aws("apigateway", "delete-rest-api", "--rest-api-id", api_id)
     gone = cloudlet.aws("apigateway", "get-rest-api", "--rest-api-id", api_id, check=False)
     assert gone.returncode != 0 and "NotFoundException" in gone.stderr
+
+
+def test_iam_authorizes_by_http_method_and_resource_path(cloudlet: CloudletProcess, apigw: Any, iam: Any,
+                                                         cleanup: Any, unique: str) -> None:
+    """API Gateway's IAM model: ``apigateway:<METHOD>`` on ``arn:aws:apigateway:{region}::<path>``."""
+    mine = apigw.create_rest_api(name=f"{unique}-mine")
+    other = apigw.create_rest_api(name=f"{unique}-other")
+    credentials = new_user(iam, cleanup, unique)
+    iam.put_user_policy(UserName=unique, PolicyName="read-one", PolicyDocument=document(
+        allow("apigateway:GET", [f"arn:aws:apigateway:home-1::/restapis/{mine['id']}",
+                                 f"arn:aws:apigateway:home-1::/restapis/{mine['id']}/*"])))
+    user = cloudlet.client("apigateway", credentials)
+    assert eventually(lambda: user.get_rest_api(restApiId=mine["id"]))["name"] == f"{unique}-mine"
+    assert [r["path"] for r in user.get_resources(restApiId=mine["id"])["items"]] == ["/"]
+    for call in (lambda: user.get_rest_api(restApiId=other["id"]),
+                 lambda: user.create_resource(restApiId=mine["id"], parentId=mine["rootResourceId"], pathPart="x"),
+                 lambda: user.get_rest_apis()):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert code_of(excinfo)[1] == 403
+    assert apigw.get_resources(restApiId=mine["id"])["items"][0]["path"] == "/"
+
+
+def eventually(call: Any, timeout: float = 10.0) -> Any:
+    """A new user's policy can take a moment to be seen (the policy cache)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
