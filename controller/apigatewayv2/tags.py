@@ -49,7 +49,7 @@ def tag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 @api.operation("UntagResource", action="apigateway:DELETE", resources=_resources)
 def untag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    keys = set(params["TagKeys"])
+    keys = set(params.get("TagKeys") or [])
     _change(ctx, params["ResourceArn"], lambda tags: {k: v for k, v in tags.items() if k not in keys})
     return {}
 
