@@ -88,7 +88,7 @@ def _route(cloud: Any, view: lookup.HttpStageView, request: InvokeRequest, path:
         return message(404, "Not Found")
     incoming = payloads.Incoming(
         method=request.method, raw_path=request.path, raw_query=request.raw_query, query=request.query,
-        headers=sorted(request.headers.items()), body=request.body, source_ip=request.source_ip,
+        headers=event_headers(request), body=request.body, source_ip=request.source_ip,
         user_agent=request.user_agent, route_key=route["RouteKey"], stage=view.stage_name,
         api_id=request.api_id, account_id=view.account_id, domain_name=request.host.rsplit(":", 1)[0],
         request_id=request_id, time_epoch_ms=request.request_time_epoch_ms or int(time.time() * 1000),
@@ -97,6 +97,15 @@ def _route(cloud: Any, view: lookup.HttpStageView, request: InvokeRequest, path:
     if integration["IntegrationType"] == "AWS_PROXY":
         return _call_lambda(cloud, view, integration, incoming)
     return _call_http(view, integration, request, incoming)
+
+
+def event_headers(request: InvokeRequest) -> list[tuple[str, str]]:
+    """The request's headers as a Lambda event shows them, with the x-forwarded-* API Gateway adds."""
+    headers = dict(request.headers)
+    forwarded_for = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded_for}, {request.source_ip}" if forwarded_for else request.source_ip
+    headers["x-forwarded-proto"] = "https" if request.secure else "http"
+    return sorted(headers.items())
 
 
 def source_arn(view: lookup.HttpStageView, route_key: str) -> str:

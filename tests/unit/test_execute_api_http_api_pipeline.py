@@ -87,3 +87,12 @@ def test_backend_url_fills_variables() -> None:
                         path_parameters={"proxy": "a/b c"}, stage_variables={"host": "h.example:8080"})
     url = http_pipeline.backend_url("http://${stageVariables.host}/base/{proxy}", incoming)
     assert url == "http://h.example:8080/base/a/b%20c?q=1"
+
+
+def testevent_headers_gain_forwarding() -> None:
+    request = InvokeRequest(api_id="a", method="GET", path="/", query=[], raw_query="",
+                            headers={"x-forwarded-for": "10.1.1.1", "accept": "*/*"}, body=b"",
+                            source_ip="192.0.2.7")
+    headers = dict(http_pipeline.event_headers(request))
+    assert headers["x-forwarded-for"] == "10.1.1.1, 192.0.2.7" and headers["x-forwarded-proto"] == "http"
+    assert headers["accept"] == "*/*"
