@@ -7,6 +7,8 @@ from controller.apigateway import (  # noqa: F401
     gateway_responses,
     integrations,
     methods,
+    models,
+    request_validators,
     resources,
     rest_apis,
     snapshot,

@@ -74,6 +74,12 @@ def check_method(conn: Connection, api_id: str, doc: dict[str, Any]) -> None:
                 f"authorization type {kind}.")
     elif doc.get("authorizerId"):
         doc.pop("authorizerId")
+    validator = doc.get("requestValidatorId")
+    if validator and get_item(conn, api_id, "validator", validator) is None:
+        raise errors.BadRequestException(f"Invalid Request Validator identifier specified: {validator}")
+    for model in (doc.get("requestModels") or {}).values():
+        if get_item(conn, api_id, "model", model) is None:
+            raise errors.BadRequestException(f"Invalid model identifier specified: {model}")
     if doc.get("authorizationScopes") and kind != "COGNITO_USER_POOLS":
         raise errors.BadRequestException("Authorization scopes are only supported with COGNITO_USER_POOLS.")
 

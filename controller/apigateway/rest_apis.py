@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select
 
 from controller.api import RequestContext
 from controller.apigateway import errors, patch
+from controller.apigateway.models import add_default_models
 from controller.apigateway.records import (
     find_api,
     new_id,
@@ -82,6 +83,7 @@ def create_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         conn.execute(insert(rest_apis).values(api_id=api_id, account_id=ctx.account_id, region=ctx.region,
                                               created_at=now(), revision=0, doc=doc))
         put_item(conn, api_id, "resource", root_id, {"id": root_id, "path": "/"})
+        add_default_models(conn, api_id)
     ctx.audit_resources.append(resource_arn(ctx.region, f"/restapis/{api_id}"))
     return doc
 

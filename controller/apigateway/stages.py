@@ -79,6 +79,15 @@ def check_stage(doc: dict[str, Any]) -> None:
         percent = canary.get("percentTraffic", 0.0)
         if not 0.0 <= percent <= 100.0:
             raise errors.BadRequestException("Canary percentTraffic must be between 0.0 and 100.0.")
+    access = doc.get("accessLogSettings")
+    if access:
+        if not str(access.get("destinationArn") or "").startswith(("arn:aws:logs:", "arn:aws:firehose:")):
+            raise errors.BadRequestException(
+                "Invalid ARN specified in the request: access logs go to a CloudWatch Logs group ARN.")
+        if "$context.requestId" not in (access.get("format") or "") and \
+                "$context.extendedRequestId" not in (access.get("format") or ""):
+            raise errors.BadRequestException(
+                "Access log format must include at least $context.requestId or $context.extendedRequestId")
     for key, settings in (doc.get("methodSettings") or {}).items():
         if settings.get("loggingLevel") not in ("OFF", "ERROR", "INFO"):
             raise errors.BadRequestException(f"Invalid logging level for {key}: must be OFF, ERROR or INFO.")

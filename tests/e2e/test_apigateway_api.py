@@ -329,3 +329,40 @@ def eventually(call: Any, timeout: float = 10.0) -> Any:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_models_validators_and_access_logs(apigw: Any, unique: str) -> None:
+    api_id, root = _api_with_method(apigw, unique)
+    assert {m["name"] for m in apigw.get_models(restApiId=api_id)["items"]} == {"Empty", "Error"}
+    schema = json.dumps({"type": "object", "required": ["name"]})
+    apigw.create_model(restApiId=api_id, name="Pet", contentType="application/json", schema=schema)
+    assert json.loads(apigw.get_model(restApiId=api_id, modelName="Pet")["schema"]) == json.loads(schema)
+    validator = apigw.create_request_validator(restApiId=api_id, name="body", validateRequestBody=True)
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="POST", authorizationType="NONE",
+                     requestModels={"application/json": "Pet"}, requestValidatorId=validator["id"])
+    got = apigw.get_method(restApiId=api_id, resourceId=root, httpMethod="POST")
+    assert got["requestValidatorId"] == validator["id"] and got["requestModels"] == {"application/json": "Pet"}
+    for call, code in ((lambda: apigw.delete_model(restApiId=api_id, modelName="Pet"), "ConflictException"),
+                       (lambda: apigw.create_model(restApiId=api_id, name="Pet", contentType="application/json"),
+                        "ConflictException"),
+                       (lambda: apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="PUT",
+                                                 authorizationType="NONE", requestModels={"application/json": "No"}),
+                        "BadRequestException")):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert code_of(excinfo)[0] == code
+
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="POST", type="MOCK")
+    apigw.create_deployment(restApiId=api_id, stageName="logs")
+    group = f"arn:aws:logs:home-1:000000000000:log-group:/apigw/{unique}"
+    with pytest.raises(ClientError) as excinfo:
+        apigw.update_stage(restApiId=api_id, stageName="logs", patchOperations=[
+            {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": group},
+            {"op": "replace", "path": "/accessLogSettings/format", "value": "$context.status"}])
+    assert "requestId" in code_of(excinfo)[2]
+    stage = apigw.update_stage(restApiId=api_id, stageName="logs", patchOperations=[
+        {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": group},
+        {"op": "replace", "path": "/accessLogSettings/format", "value": "$context.requestId $context.status"},
+        {"op": "replace", "path": "/tracingEnabled", "value": "true"}])
+    assert stage["accessLogSettings"] == {"destinationArn": group, "format": "$context.requestId $context.status"}
+    assert stage["tracingEnabled"] is True
