@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from controller.apigateway.state import account_items, items, rest_apis
 
@@ -37,9 +37,19 @@ class StageView:
     region: str
 
 
+# Statements built once (constants, not state): building SQLAlchemy expressions costs more than running them,
+# and stage_view runs on every invoke.
+_API = select(rest_apis.c.doc, rest_apis.c.account_id, rest_apis.c.region).where(
+    rest_apis.c.api_id == bindparam("api_id"))
+_EXISTS = select(rest_apis.c.api_id).where(rest_apis.c.api_id == bindparam("api_id"))
+_ITEM = select(items.c.doc).where(items.c.api_id == bindparam("api_id"), items.c.kind == bindparam("kind"),
+                                  items.c.item_id == bindparam("item_id"))
+_RESPONSES = select(items.c.item_id, items.c.doc).where(items.c.api_id == bindparam("api_id"),
+                                                        items.c.kind == "gatewayresponse")
+
+
 def _item(conn: Connection, api_id: str, kind: str, item_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(items.c.doc).where(
-        items.c.api_id == api_id, items.c.kind == kind, items.c.item_id == item_id)).first()
+    row = conn.execute(_ITEM, {"api_id": api_id, "kind": kind, "item_id": item_id}).first()
     return row[0] if row else None
 
 
@@ -49,8 +59,7 @@ def stage_view(cloud: Any, api_id: str, stage: str) -> StageView | None:
     Read on every invoke: a few primary-key lookups in one read transaction.
     """
     with cloud.db.read() as conn:
-        api_row = conn.execute(select(rest_apis.c.doc, rest_apis.c.account_id, rest_apis.c.region).where(
-            rest_apis.c.api_id == api_id)).first()
+        api_row = conn.execute(_API, {"api_id": api_id}).first()
         if api_row is None:
             return None
         stage_doc = _item(conn, api_id, "stage", stage)
@@ -62,15 +71,14 @@ def stage_view(cloud: Any, api_id: str, stage: str) -> StageView | None:
         canary_id = (stage_doc.get("canarySettings") or {}).get("deploymentId")
         if canary_id:
             canary = _item(conn, api_id, "snapshot", canary_id)
-        responses = {item_id: doc for item_id, doc in conn.execute(select(items.c.item_id, items.c.doc).where(
-            items.c.api_id == api_id, items.c.kind == "gatewayresponse"))}
+        responses = {item_id: doc for item_id, doc in conn.execute(_RESPONSES, {"api_id": api_id})}
     return StageView(api=api_row[0], stage=stage_doc, deployment=deployment, canary_deployment=canary,
                      gateway_responses=responses, account_id=api_row[1], region=api_row[2])
 
 
 def rest_api_exists(cloud: Any, api_id: str) -> bool:
     with cloud.db.read() as conn:
-        return conn.execute(select(rest_apis.c.api_id).where(rest_apis.c.api_id == api_id)).first() is not None
+        return conn.execute(_EXISTS, {"api_id": api_id}).first() is not None
 
 
 def usage_plans_for(cloud: Any, api_id: str, stage: str) -> list[dict[str, Any]]:
