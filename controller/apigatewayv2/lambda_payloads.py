@@ -45,7 +45,8 @@ class Incoming:
     time_epoch_ms: int
     path_parameters: dict[str, str] = field(default_factory=dict)
     stage_variables: dict[str, str] = field(default_factory=dict)
-    jwt: dict[str, Any] | None = None    # {"claims": {...}, "scopes": [...]} after a JWT authorizer
+    #: What the authorizer found, as format 2.0 shows it: ``{"jwt": {"claims", "scopes"}}`` or ``{"lambda": {...}}``
+    authorizer: dict[str, Any] | None = None
 
 
 def _body(request: Incoming) -> tuple[str | None, bool]:
@@ -85,8 +86,8 @@ def event_v2(request: Incoming) -> dict[str, Any]:
                  "sourceIp": request.source_ip, "userAgent": request.user_agent},
         "requestId": request.request_id, "routeKey": request.route_key, "stage": request.stage,
         "time": _request_time(request.time_epoch_ms), "timeEpoch": request.time_epoch_ms}
-    if request.jwt is not None:
-        context["authorizer"] = {"jwt": request.jwt}
+    if request.authorizer is not None:
+        context["authorizer"] = request.authorizer
     event: dict[str, Any] = {"version": "2.0", "routeKey": request.route_key, "rawPath": request.raw_path,
                              "rawQueryString": request.raw_query, "headers": headers}
     if cookies:
@@ -110,9 +111,9 @@ def event_v1(request: Incoming) -> dict[str, Any]:
     grouped_query = _grouped(request.query)
     body, encoded = _body(request)
     resource = request.route_key.partition(" ")[2] or request.route_key
-    authorizer = None
-    if request.jwt is not None:
-        authorizer = {"claims": request.jwt["claims"], "scopes": request.jwt["scopes"] or None}
+    authorizer = request.authorizer
+    if authorizer is not None and "jwt" in authorizer:
+        authorizer = {"claims": authorizer["jwt"]["claims"], "scopes": authorizer["jwt"]["scopes"] or None}
     return {
         "version": "1.0", "resource": resource, "path": request.raw_path, "httpMethod": request.method,
         "headers": {n: v[-1] for n, v in grouped_headers.items()}, "multiValueHeaders": grouped_headers,

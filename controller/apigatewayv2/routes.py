@@ -54,14 +54,16 @@ def _check_route(conn: Connection, api_id: str, route: dict[str, Any], route_id:
     kind = route.get("AuthorizationType", "NONE")
     if kind not in ("NONE", "JWT", "AWS_IAM", "CUSTOM"):
         raise errors.bad(f"Invalid AuthorizationType {kind}")
-    if kind in ("AWS_IAM", "CUSTOM"):
-        raise errors.bad(f"AuthorizationType {kind} is not supported by Cloudlet's HTTP APIs: use NONE or JWT")
-    if kind == "JWT":
+    if kind == "AWS_IAM":
+        raise errors.bad("AuthorizationType AWS_IAM is not supported by Cloudlet's HTTP APIs: use NONE, JWT or "
+                         "CUSTOM")
+    if kind in ("JWT", "CUSTOM"):
         if not route.get("AuthorizerId"):
             raise errors.bad(f"AuthorizerId is required for AuthorizationType {kind}")
         authorizer = records.find_item(conn, api_id, "authorizer", route["AuthorizerId"])
-        if authorizer["AuthorizerType"] != "JWT":
-            raise errors.bad("AuthorizationType JWT requires an authorizer of type JWT")
+        wanted = "JWT" if kind == "JWT" else "REQUEST"
+        if authorizer["AuthorizerType"] != wanted:
+            raise errors.bad(f"AuthorizationType {kind} requires an authorizer of type {wanted}")
     if route.get("AuthorizationScopes") and kind != "JWT":
         raise errors.bad("AuthorizationScopes are supported only with JWT authorizers")
 

@@ -3,13 +3,14 @@ integration to the answer.
 
 The order is AWS's: the stage (``/{stage}/...``, or the ``$default`` stage at the root), the CORS preflight
 (answered by API Gateway itself when the API has a CorsConfiguration), the route (most specific match),
-the JWT authorizer, then the integration: a Lambda function (payload format 1.0 or 2.0) or an HTTP
+the JWT or Lambda REQUEST authorizer, then the integration: a Lambda function (payload format 1.0 or 2.0) or an HTTP
 backend (HTTP_PROXY). Errors are HTTP APIs' plain JSON bodies: ``{"message":"Not Found"}`` and the like.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import secrets
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from controller.apigatewayv2 import lambda_payloads as payloads
-from controller.apigatewayv2 import lookup
+from controller.apigatewayv2 import lookup, request_authorizers
 from controller.apigatewayv2.route_selection import select_route
 from controller.errors import ServiceError
 from controller.execute_api import cors, jwt_authorizers
@@ -74,29 +75,65 @@ def _route(cloud: Any, view: lookup.HttpStageView, request: InvokeRequest, path:
     if selected is None:
         return message(404, "Not Found")
     route = selected.route
-    jwt = None
-    if route.get("AuthorizationType") == "JWT":
-        authorizer = view.authorizers.get(route.get("AuthorizerId", ""))
-        if authorizer is None:
-            return message(500, "Internal Server Error")
-        try:
-            jwt = jwt_authorizers.authorize(cloud, authorizer, route, request)
-        except jwt_authorizers.Denied as denied:
-            return message(denied.status, denied.message, [("www-authenticate", denied.www_authenticate())])
-    integration = view.integrations.get((route.get("Target") or "").removeprefix("integrations/"))
-    if integration is None:
-        return message(404, "Not Found")
     incoming = payloads.Incoming(
         method=request.method, raw_path=request.path, raw_query=request.raw_query, query=request.query,
         headers=event_headers(request), body=request.body, source_ip=request.source_ip,
         user_agent=request.user_agent, route_key=route["RouteKey"], stage=view.stage_name,
         api_id=request.api_id, account_id=view.account_id, domain_name=request.host.rsplit(":", 1)[0],
         request_id=request_id, time_epoch_ms=request.request_time_epoch_ms or int(time.time() * 1000),
-        path_parameters=selected.path_parameters, stage_variables=view.stage.get("StageVariables") or {},
-        jwt=jwt)
+        path_parameters=selected.path_parameters, stage_variables=view.stage.get("StageVariables") or {})
+    kind = route.get("AuthorizationType")
+    if kind in ("JWT", "CUSTOM"):
+        authorizer = view.authorizers.get(route.get("AuthorizerId", ""))
+        if authorizer is None:
+            return message(500, "Internal Server Error")
+        if kind == "JWT":
+            try:
+                found = {"jwt": jwt_authorizers.authorize(cloud, authorizer, route, request)}
+            except jwt_authorizers.Denied as denied:
+                return message(denied.status, denied.message,
+                               [("www-authenticate", denied.www_authenticate())])
+        else:
+            refused, found = _lambda_authorize(cloud, view, authorizer, incoming, path)
+            if refused is not None:
+                return refused
+        incoming = dataclasses.replace(incoming, authorizer=found)
+    integration = view.integrations.get((route.get("Target") or "").removeprefix("integrations/"))
+    if integration is None:
+        return message(404, "Not Found")
     if integration["IntegrationType"] == "AWS_PROXY":
         return _call_lambda(cloud, view, integration, incoming)
     return _call_http(view, integration, request, incoming)
+
+
+def _lambda_authorize(cloud: Any, view: lookup.HttpStageView, authorizer: dict[str, Any],
+                      incoming: payloads.Incoming, path: str) -> tuple[InvokeResponse | None, dict[str, Any]]:
+    """Ask a REQUEST authorizer: (a refusal to answer, or None) and the ``{"lambda": context}`` it gave."""
+    from controller.execute_api import integrations
+
+    identity = request_authorizers.identity_values(incoming, authorizer.get("IdentitySource") or [])
+    if identity is None:
+        return message(401, "Unauthorized"), {}
+    route_arn = (f"arn:aws:execute-api:{view.region}:{view.account_id}:{view.api['ApiId']}/{view.stage_name}/"
+                 f"{incoming.method}{path}")
+    event = request_authorizers.event(incoming, authorizer["AuthorizerPayloadFormatVersion"], route_arn, identity)
+    authorizer_arn = (f"arn:aws:execute-api:{view.region}:{view.account_id}:{view.api['ApiId']}/authorizers/"
+                      f"{authorizer['AuthorizerId']}")
+    try:
+        status, answer, function_error = integrations.invoke_lambda(
+            cloud, authorizer["AuthorizerUri"], json.dumps(event).encode(), source_arn=authorizer_arn,
+            account_id=view.account_id)
+    except ServiceError:
+        return message(500, "Internal Server Error"), {}
+    if function_error or not 200 <= status < 300:
+        return message(500, "Internal Server Error"), {}
+    try:
+        decision = request_authorizers.decide(answer, authorizer, route_arn, view.region)
+    except payloads.BadAnswer:
+        return message(500, "Internal Server Error"), {}
+    if not decision.allowed:
+        return message(403, "Forbidden"), {}
+    return None, {"lambda": decision.context}
 
 
 def event_headers(request: InvokeRequest) -> list[tuple[str, str]]:

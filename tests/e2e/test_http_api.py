@@ -43,6 +43,11 @@ def handler(event, context):
     return {"seen": event}
 """
 
+AUTHORIZER_SOURCE = """
+def handler(event, context):
+    return {"isAuthorized": event["identitySource"] == ["letmein"], "context": {"who": "tester"}}
+"""
+
 
 def invoke_url(cloudlet: CloudletProcess, api_id: str, path: str) -> str:
     return f"{cloudlet.endpoint}/_cloudlet/execute-api/{api_id}{path}"
@@ -243,4 +248,24 @@ def test_lambda_route_payload_2_and_quick_create(functions_cloud: CloudletProces
     named = requests.get(invoke_url(cloud, api_id, "/beta/items/42"), timeout=30).json()["seen"]
     assert named["routeKey"] == "GET /items/{id}" and named["pathParameters"] == {"id": "42"}
     assert named["stageVariables"] == {"color": "blue"} and named["requestContext"]["stage"] == "beta"
+
+    # a Lambda REQUEST authorizer with simple responses
+    authorizer_arn = python_function(lam, f"{unique}-auth", role, AUTHORIZER_SOURCE)["FunctionArn"]
+    lam.add_permission(FunctionName=f"{unique}-auth", StatementId="apigw", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{cloud.region}:{cloud.account_id}:{api_id}/authorizers/*")
+    authorizer = v2.create_authorizer(
+        ApiId=api_id, Name="gate", AuthorizerType="REQUEST", AuthorizerPayloadFormatVersion="2.0",
+        EnableSimpleResponses=True, IdentitySource=["$request.header.x-key"],
+        AuthorizerUri=f"arn:aws:apigateway:{cloud.region}:lambda:path/2015-03-31/functions/{authorizer_arn}"
+                      "/invocations")
+    v2.create_route(ApiId=api_id, RouteKey="GET /guarded", Target=f"integrations/{integration}",
+                    AuthorizationType="CUSTOM", AuthorizerId=authorizer["AuthorizerId"])
+    guarded = invoke_url(cloud, api_id, "/guarded")
+    assert requests.get(guarded, timeout=30).status_code == 401                       # no identity source
+    wrong = requests.get(guarded, timeout=30, headers={"x-key": "guess"})
+    assert (wrong.status_code, wrong.json()) == (403, {"message": "Forbidden"})
+    right = requests.get(guarded, timeout=30, headers={"x-key": "letmein"})
+    assert right.status_code == 200, right.text
+    assert right.json()["seen"]["requestContext"]["authorizer"] == {"lambda": {"who": "tester"}}
     v2.delete_api(ApiId=api_id)

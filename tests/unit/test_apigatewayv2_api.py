@@ -113,3 +113,27 @@ def test_cors_tags_paging_and_delete(v2: V2) -> None:
     v2.call("DeleteApi", {"ApiId": ids[0]})
     v2.refused("GetApi", {"ApiId": ids[0]}, "NotFoundException")
     assert not lookup.http_api_exists(v2.cloud, ids[0])
+
+
+def test_request_authorizer_checks_and_custom_routes(v2: V2) -> None:
+    api_id = _api(v2)
+    uri = f"arn:aws:apigateway:home-1:lambda:path/2015-03-31/functions/{LAMBDA}/invocations"
+    v2.refused("CreateAuthorizer", {"ApiId": api_id, "Name": "r", "AuthorizerType": "REQUEST",
+                                    "AuthorizerUri": uri}, "BadRequestException")          # no payload version
+    v2.refused("CreateAuthorizer", {"ApiId": api_id, "Name": "r", "AuthorizerType": "REQUEST",
+                                    "AuthorizerUri": uri, "AuthorizerPayloadFormatVersion": "1.0",
+                                    "EnableSimpleResponses": True}, "BadRequestException")
+    v2.refused("CreateAuthorizer", {"ApiId": api_id, "Name": "r", "AuthorizerType": "REQUEST",
+                                    "AuthorizerUri": uri, "AuthorizerPayloadFormatVersion": "2.0",
+                                    "AuthorizerResultTtlInSeconds": 300}, "BadRequestException")   # no source
+    authorizer = v2.call("CreateAuthorizer", {
+        "ApiId": api_id, "Name": "r", "AuthorizerType": "REQUEST", "AuthorizerUri": uri,
+        "AuthorizerPayloadFormatVersion": "2.0", "EnableSimpleResponses": True,
+        "IdentitySource": ["$request.header.Authorization"]})
+    v2.refused("CreateRoute", {"ApiId": api_id, "RouteKey": "GET /j", "AuthorizationType": "JWT",
+                               "AuthorizerId": authorizer["AuthorizerId"]}, "BadRequestException")
+    v2.refused("CreateRoute", {"ApiId": api_id, "RouteKey": "GET /i", "AuthorizationType": "AWS_IAM"},
+               "BadRequestException")
+    route = v2.call("CreateRoute", {"ApiId": api_id, "RouteKey": "GET /c", "AuthorizationType": "CUSTOM",
+                                    "AuthorizerId": authorizer["AuthorizerId"]})
+    assert route["AuthorizationType"] == "CUSTOM"

@@ -25,7 +25,7 @@ def _incoming(**changes: object) -> Incoming:
         stage="prod", api_id="abcdefghij", account_id="111111111111",
         domain_name="abcdefghij.execute-api.home-1.amazonaws.com", request_id="rid", time_epoch_ms=1_700_000_000_000,
         path_parameters={"id": "7"}, stage_variables={"env": "prod"},
-        jwt={"claims": {"sub": "u1"}, "scopes": ["read"]})
+        authorizer={"jwt": {"claims": {"sub": "u1"}, "scopes": ["read"]}})
     values.update(changes)
     return Incoming(**values)
 
@@ -48,7 +48,7 @@ def test_event_v2_joins_repeats_moves_cookies_and_names_the_route() -> None:
 
 def test_event_v2_omits_what_is_absent_and_base64_encodes_binary() -> None:
     event = event_v2(_incoming(query=[], raw_query="", headers=[("content-type", "image/png")], body=b"\x89PNG",
-                               path_parameters={}, stage_variables={}, jwt=None))
+                               path_parameters={}, stage_variables={}, authorizer=None))
     assert {"queryStringParameters", "pathParameters", "stageVariables", "cookies"}.isdisjoint(event)
     assert "authorizer" not in event["requestContext"]
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"\x89PNG"
