@@ -15,6 +15,7 @@ from controller.api import RequestContext
 from controller.cognito_idp import errors, state
 from controller.cognito_idp.pools import client_shape, pool_resources, pool_row
 from controller.cognito_idp.service import api
+from controller.cognito_idp.tokens import UNITS
 
 #: What a client gets for what CreateUserPoolClient leaves out (Cognito's API defaults).
 DEFAULTS: dict[str, Any] = {
@@ -36,7 +37,10 @@ def _config(params: dict[str, Any]) -> dict[str, Any]:
     config["TokenValidityUnits"] = units
     for kind in ("AccessToken", "IdToken", "RefreshToken"):
         value, unit = config[f"{kind}Validity"], units[kind]
-        seconds = value * {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}[unit]
+        if unit not in UNITS:
+            raise errors.InvalidParameterException(
+                f"TokenValidityUnits.{kind} must be one of {', '.join(UNITS)}.")
+        seconds = value * UNITS[unit]
         low, high = (300, 86400) if kind != "RefreshToken" else (60, 3650 * 86400)
         if not low <= seconds <= high:
             raise errors.InvalidParameterException(

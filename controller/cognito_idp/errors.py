@@ -21,6 +21,7 @@ LimitExceededException = error("LimitExceededException")
 InvalidUserPoolConfigurationException = error("InvalidUserPoolConfigurationException")
 UnsupportedOperationException = error("UnsupportedOperationException")
 UnsupportedUserStateException = error("UnsupportedUserStateException")
+UnauthorizedException = error("UnauthorizedException")
 
 __all__ = ["ServiceError"]
 

@@ -102,14 +102,14 @@ def revoke_token(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise errors.no_client(params["ClientId"])
     secret = client.get("ClientSecret")
     if secret and not hmac.compare_digest(secret, params.get("ClientSecret") or ""):
-        raise errors.NotAuthorizedException("Client secret is not valid.")
+        raise errors.UnauthorizedException("Client secret is not valid.")
     if not client.get("EnableTokenRevocation", True):
         raise errors.UnsupportedOperationException("Token revocation is not enabled for this client.")
     with ctx.cloud.db.begin() as conn:
         row = tokens.find_refresh_token(conn, params["Token"])
         if row is not None:
             if row["client_id"] != client["ClientId"]:
-                raise errors.NotAuthorizedException("The token was not issued to this client.")
+                raise errors.UnauthorizedException("The token was not issued to this client.")
             conn.execute(update(state.refresh_tokens).where(
                 state.refresh_tokens.c.token_hash == row["token_hash"]).values(revoked=True))
     return {}
