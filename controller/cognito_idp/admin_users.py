@@ -127,21 +127,33 @@ def admin_update_user_attributes(ctx: RequestContext, params: dict[str, Any]) ->
     changes = attributes_of(params)
     with ctx.cloud.db.begin() as conn:
         pool, user = admin_target(conn, ctx, params)
-        apply_attribute_changes(conn, pool, user, changes)
+        apply_attribute_changes(ctx.cloud, conn, pool, user, changes)
     return {}
 
 
-def apply_attribute_changes(conn: Connection, pool: dict[str, Any], user: dict[str, Any],
-                            changes: dict[str, str]) -> None:
-    """Write attribute changes after the schema and uniqueness checks; a changed email or phone number
-    is unverified again unless the same call says it is verified."""
+def apply_attribute_changes(cloud: Any, conn: Connection, pool: dict[str, Any], user: dict[str, Any],
+                            changes: dict[str, str]) -> list[dict[str, str]]:
+    """Write attribute changes after the schema and uniqueness checks. A changed email or phone number
+    is unverified again unless the same call says it is verified; when the pool auto-verifies it, a
+    verification code goes to the new address (VerifyUserAttribute takes it). Returns the deliveries."""
     check_attributes(pool, changes, creating=False)
     check_unique(conn, pool["Id"], pool, user["username"], {**user["attributes"], **changes},
                  exclude_user=user["user_id"])
-    for attribute in ("email", "phone_number"):
-        if attribute in changes and changes[attribute] != user["attributes"].get(attribute):
-            changes.setdefault(f"{attribute}_verified", "false")
-    update_attributes(conn, user, changes)
+    changed = [attribute for attribute in ("email", "phone_number")
+               if attribute in changes and changes[attribute] != user["attributes"].get(attribute)
+               and changes.get(f"{attribute}_verified") != "true"]
+    for attribute in changed:
+        changes[f"{attribute}_verified"] = "false"
+    attributes = update_attributes(conn, user, changes)
+    return [send_verification(cloud, conn, pool, user, attribute, attributes[attribute]) for attribute in changed
+            if attribute in (pool.get("AutoVerifiedAttributes") or [])]
+
+
+def send_verification(cloud: Any, conn: Connection, pool: dict[str, Any], user: dict[str, Any], attribute: str,
+                      address: str) -> dict[str, str]:
+    """A code proving ``attribute`` (email or phone_number) belongs to the user."""
+    medium = "EMAIL" if attribute == "email" else "SMS"
+    return delivery.send_code(cloud, conn, pool["Id"], user, f"verify:{attribute}", (attribute, medium, address))
 
 
 @api.operation("AdminDeleteUserAttributes", resources=pool_resources)

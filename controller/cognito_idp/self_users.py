@@ -13,13 +13,18 @@ from typing import Any
 from sqlalchemy import Connection, delete, update
 
 from controller.api import RequestContext
-from controller.cognito_idp import errors, state, tokens
-from controller.cognito_idp.admin_users import apply_attribute_changes, mfa_members, remove_attributes
+from controller.cognito_idp import delivery, errors, state, tokens
+from controller.cognito_idp.admin_users import (
+    apply_attribute_changes,
+    mfa_members,
+    remove_attributes,
+    send_verification,
+)
 from controller.cognito_idp.passwords import check_password
 from controller.cognito_idp.pools import find_client, pool_row, pool_shape
 from controller.cognito_idp.service import api
 from controller.cognito_idp.signup import attributes_of
-from controller.cognito_idp.users import get_user, set_password, user_shape
+from controller.cognito_idp.users import get_user, set_password, update_attributes, user_shape
 
 
 def token_user(conn: Connection, ctx: RequestContext, access_token: str) -> tuple[dict, dict]:
@@ -63,8 +68,37 @@ def update_user_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[
             raise errors.InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
     with ctx.cloud.db.begin() as conn:
         pool, user = token_user(conn, ctx, params["AccessToken"])
-        apply_attribute_changes(conn, pool, user, changes)
-    return {"CodeDeliveryDetailsList": []}
+        deliveries = apply_attribute_changes(ctx.cloud, conn, pool, user, changes)
+    return {"CodeDeliveryDetailsList": deliveries}
+
+
+_VERIFIABLE = ("email", "phone_number")
+
+
+@api.operation("GetUserAttributeVerificationCode", authorize=False)
+def get_user_attribute_verification_code(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    attribute = params["AttributeName"]
+    if attribute not in _VERIFIABLE:
+        raise errors.InvalidParameterException(f"Attribute {attribute} cannot be verified.")
+    with ctx.cloud.db.begin() as conn:
+        pool, user = token_user(conn, ctx, params["AccessToken"])
+        address = user["attributes"].get(attribute)
+        if not address:
+            raise errors.InvalidParameterException(f"The user has no {attribute} to verify.")
+        details = send_verification(ctx.cloud, conn, pool, user, attribute, address)
+    return {"CodeDeliveryDetails": details}
+
+
+@api.operation("VerifyUserAttribute", authorize=False)
+def verify_user_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    attribute = params["AttributeName"]
+    if attribute not in _VERIFIABLE:
+        raise errors.InvalidParameterException(f"Attribute {attribute} cannot be verified.")
+    with ctx.cloud.db.begin() as conn:
+        _, user = token_user(conn, ctx, params["AccessToken"])
+        delivery.use_code(conn, user["user_id"], f"verify:{attribute}", params["Code"])
+        update_attributes(conn, user, {f"{attribute}_verified": "true"})
+    return {}
 
 
 @api.operation("DeleteUserAttributes", authorize=False)

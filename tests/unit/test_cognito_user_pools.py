@@ -262,3 +262,43 @@ def test_wellknown_blueprint(cognito: CognitoCloud) -> None:
     assert discovery["jwks_uri"].endswith(f"/{pool_id}/.well-known/jwks.json")
     assert web.get("/home-1_nope/.well-known/jwks.json").status_code == 404
     assert web.get("/my-bucket/.well-known/jwks.json").status_code == 404  # no rule: S3 keeps such keys
+
+
+def test_changed_email_is_verified_with_a_code(cognito: CognitoCloud) -> None:
+    pool_id = cognito.pool()
+    client = cognito.client(pool_id)
+    _sign_up(cognito, client, "kim")
+    cognito.call("ConfirmSignUp", {"ClientId": client["ClientId"], "Username": "kim",
+                                   "ConfirmationCode": cognito.last_code("kim")})
+    access = _login(cognito, client, "kim")["AuthenticationResult"]["AccessToken"]
+    out = cognito.call("UpdateUserAttributes", {"AccessToken": access,
+                                                "UserAttributes": [{"Name": "email", "Value": "kim@new.org"}]})
+    assert out["CodeDeliveryDetailsList"] == [{"Destination": "k***@n***", "DeliveryMedium": "EMAIL",
+                                               "AttributeName": "email"}]
+    record = cognito.deliveries()[-1]
+    assert (record["kind"], record["destination"]) == ("verify:email", "kim@new.org")
+    attributes = {a["Name"]: a["Value"] for a in cognito.call("GetUser", {"AccessToken": access})["UserAttributes"]}
+    assert attributes["email"] == "kim@new.org" and attributes["email_verified"] == "false"
+    cognito.refused("VerifyUserAttribute", {"AccessToken": access, "AttributeName": "email",
+                                            "Code": "000000" if record["code"] != "000000" else "111111"},
+                    "CodeMismatchException")
+    cognito.call("VerifyUserAttribute", {"AccessToken": access, "AttributeName": "email", "Code": record["code"]})
+    attributes = {a["Name"]: a["Value"] for a in cognito.call("GetUser", {"AccessToken": access})["UserAttributes"]}
+    assert attributes["email_verified"] == "true"
+
+
+def test_client_token_validity(cognito: CognitoCloud) -> None:
+    pool_id = cognito.pool()
+    client = cognito.client(pool_id, AccessTokenValidity=5, IdTokenValidity=2,
+                            TokenValidityUnits={"AccessToken": "minutes", "IdToken": "hours"})
+    cognito.call("AdminCreateUser", {"UserPoolId": pool_id, "Username": "lee", "MessageAction": "SUPPRESS"})
+    cognito.call("AdminSetUserPassword", {"UserPoolId": pool_id, "Username": "lee", "Password": PASSWORD,
+                                          "Permanent": True})
+    result = _login(cognito, client, "lee")["AuthenticationResult"]
+    assert result["ExpiresIn"] == 300
+    access = jwt.decode(result["AccessToken"], options={"verify_signature": False})
+    identity = jwt.decode(result["IdToken"], options={"verify_signature": False})
+    assert access["exp"] - access["iat"] == 300 and identity["exp"] - identity["iat"] == 7200
+    cognito.refused("CreateUserPoolClient", {"UserPoolId": pool_id, "ClientName": "x", "AccessTokenValidity": 2,
+                                             "TokenValidityUnits": {"AccessToken": "days"}},
+                    "InvalidParameterException")
