@@ -29,6 +29,7 @@ def create_app(cloud: Cloud) -> Flask:
     gateway = Gateway(cloud)
 
     from controller.awslambda import code_urls
+    from controller.cognito_idp import wellknown as cognito_wellknown
     from controller.hosts.agent_api import blueprint as agent_rpc
     from controller.sns.signing import CERT_PATH_PREFIX
     from controller.sns.signing import blueprint as sns_signing_certificate
@@ -36,6 +37,7 @@ def create_app(cloud: Cloud) -> Flask:
     app.register_blueprint(agent_rpc, url_prefix="/_cloudlet/agent/v1")
     app.register_blueprint(sns_signing_certificate, url_prefix=CERT_PATH_PREFIX.rstrip("/"))
     app.register_blueprint(code_urls.blueprint, url_prefix=code_urls.PATH_PREFIX)
+    app.register_blueprint(cognito_wellknown.blueprint)  # /{pool-id}/.well-known/*: no bucket has a "_"
     app.config["CLOUD"] = cloud
 
     @app.get("/_cloudlet/health")
