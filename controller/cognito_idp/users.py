@@ -23,7 +23,8 @@ ALIASES = ("email", "phone_number", "preferred_username")
 
 
 def case_sensitive(pool_config: dict[str, Any]) -> bool:
-    return bool((pool_config.get("UsernameConfiguration") or {}).get("CaseSensitive", False))
+    """UsernameConfiguration.CaseSensitive; True (Cognito's default) when the pool does not say."""
+    return bool((pool_config.get("UsernameConfiguration") or {}).get("CaseSensitive", True))
 
 
 def name_key(pool_config: dict[str, Any], name: str) -> str:

@@ -64,7 +64,8 @@ def test_sign_up_confirm_sign_in(cognito: CognitoCloud) -> None:
 
 
 def test_sign_in_errors(cognito: CognitoCloud) -> None:
-    pool_id = cognito.pool(Policies={"PasswordPolicy": {"MinimumLength": 10}})
+    pool_id = cognito.pool(Policies={"PasswordPolicy": {"MinimumLength": 10}},
+                           UsernameConfiguration={"CaseSensitive": False})
     client = cognito.client(pool_id)
     error = cognito.refused("SignUp", {"ClientId": client["ClientId"], "Username": "bob", "Password": "Sh0rt!"},
                             "InvalidPasswordException")
@@ -75,7 +76,10 @@ def test_sign_in_errors(cognito: CognitoCloud) -> None:
     cognito.call("AdminSetUserPassword", {"UserPoolId": pool_id, "Username": "bob", "Password": "Passw0rd!xx",
                                           "Permanent": True})
     cognito.refused("SignUp", {"ClientId": client["ClientId"], "Username": "BOB", "Password": "Passw0rd!xx"},
-                    "UsernameExistsException")
+                    "UsernameExistsException")  # a case-insensitive pool
+    sensitive = cognito.client(cognito.pool())
+    cognito.call("SignUp", {"ClientId": sensitive["ClientId"], "Username": "bob", "Password": "Passw0rd!xx"})
+    cognito.call("SignUp", {"ClientId": sensitive["ClientId"], "Username": "BOB", "Password": "Passw0rd!xx"})
     auth = {"ClientId": client["ClientId"], "AuthFlow": "USER_PASSWORD_AUTH"}
     assert cognito.refused("InitiateAuth", {**auth, "AuthParameters": {"USERNAME": "bob", "PASSWORD": "nope"}},
                            "NotAuthorizedException").message == "Incorrect username or password."
