@@ -227,7 +227,11 @@ def method_setting_path(path: str) -> tuple[str, str, str] | None:
 
 def apply_method_settings(settings: dict[str, dict[str, Any]], operations: Iterable[dict[str, Any]]
                           ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """Apply the method-settings operations of a stage patch; the others are returned for :func:`apply`."""
+    """Apply the method-settings operations of a stage patch; the others are returned for :func:`apply`.
+
+    A method's own settings start as a copy of the stage's (``*/*``) when it has some, else the account's
+    defaults, so overriding one limit of a method never loosens the others the stage set.
+    """
     result = copy.deepcopy(settings)
     rest: list[dict[str, Any]] = []
     for operation in operations or ():
@@ -242,6 +246,6 @@ def apply_method_settings(settings: dict[str, dict[str, Any]], operations: Itera
         if operation.get("op") not in ("add", "replace"):
             raise errors.BadRequestException(
                 f"Invalid patch operation '{operation.get('op')}' for path {operation.get('path')}.")
-        entry = result.setdefault(key, dict(METHOD_SETTING_DEFAULTS))
+        entry = result.setdefault(key, dict(result.get("*/*") or METHOD_SETTING_DEFAULTS))
         entry[member] = convert(kind, operation.get("value"), operation.get("path") or "")
     return result, rest

@@ -89,7 +89,7 @@ def test_method_setting_paths(path: str, expected: tuple | None) -> None:
     assert patch.method_setting_path(path) == expected
 
 
-def test_method_settings_start_from_the_account_defaults() -> None:
+def test_method_settings_start_from_the_stage_settings_or_the_account_defaults() -> None:
     settings, rest = patch.apply_method_settings({}, [
         {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "100"},
         {"op": "replace", "path": "/~1pets/GET/throttling/burstLimit", "value": "3"},
@@ -97,7 +97,9 @@ def test_method_settings_start_from_the_account_defaults() -> None:
     assert rest == [{"op": "replace", "path": "/description", "value": "kept for apply"}]
     assert settings["*/*"] == {**patch.METHOD_SETTING_DEFAULTS, "throttlingRateLimit": 100.0}
     assert settings["pets/GET"]["throttlingBurstLimit"] == 3
-    assert settings["pets/GET"]["throttlingRateLimit"] == 10000.0
+    assert settings["pets/GET"]["throttlingRateLimit"] == 100.0          # the stage's, not the account's
+    alone, _ = patch.apply_method_settings({}, [{"op": "replace", "path": "/~1a/GET/metrics/enabled", "value": "true"}])
+    assert alone["a/GET"] == {**patch.METHOD_SETTING_DEFAULTS, "metricsEnabled": True}
     removed, _ = patch.apply_method_settings(settings, [{"op": "remove", "path": "/~1pets/GET/throttling/burstLimit"}])
     assert set(removed) == {"*/*"}
     with pytest.raises(ServiceError):
