@@ -37,17 +37,6 @@ def message(status: int, text: str, headers: list[tuple[str, str]] | None = None
     return InvokeResponse(status, [("content-type", "application/json"), *(headers or [])], body)
 
 
-def _resolve_stage(cloud: Any, request: InvokeRequest) -> tuple[str, str] | None:
-    """``(stage name, path after the stage)``: a named stage by the first segment, else ``$default``."""
-    stages = lookup.stages_of(cloud, request.api_id)
-    first, _, rest = request.path[1:].partition("/")
-    if first and first != "$default" and first in stages:
-        return first, "/" + rest
-    if "$default" in stages:
-        return "$default", request.path
-    return None
-
-
 def handle(cloud: Any, request: InvokeRequest) -> InvokeResponse:
     """Serve one request to an HTTP API's invoke URL (the API exists: dispatch checked)."""
     request_id = base64.b64encode(secrets.token_bytes(12)).decode()
@@ -57,15 +46,15 @@ def handle(cloud: Any, request: InvokeRequest) -> InvokeResponse:
 
 
 def _serve(cloud: Any, request: InvokeRequest, request_id: str) -> InvokeResponse:
-    resolved = _resolve_stage(cloud, request)
-    view = lookup.stage_view(cloud, request.api_id, resolved[0]) if resolved else None
-    if resolved is None or view is None:
+    resolved = lookup.resolve(cloud, request.api_id, request.path)
+    if resolved is None:
         return message(404, "Not Found")
+    view, path = resolved
     if view.api.get("DisableExecuteApiEndpoint"):
         return message(403, "Forbidden")
     if view.cors and cors.is_preflight(request):
         return cors.preflight(view.cors, request)
-    response = _route(cloud, view, request, resolved[1], request_id)
+    response = _route(cloud, view, request, path, request_id)
     return cors.decorate(view.cors, request, response) if view.cors else response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.apigatewayv2.lookup import pick_stage
 from controller.apigatewayv2.route_selection import select_route
 
 ROUTES = [{"RouteKey": key, "RouteId": key} for key in (
@@ -36,3 +37,11 @@ def test_root_and_default() -> None:
 
 def test_paths_are_case_sensitive() -> None:
     assert _pick("GET", "/Items/special") == ("ANY /{proxy+}", {"proxy": "Items/special"})
+
+
+def test_stage_from_the_path() -> None:
+    assert pick_stage({"prod", "$default"}, "/prod/items") == ("prod", "/items")
+    assert pick_stage({"prod", "$default"}, "/other/items") == ("$default", "/other/items")
+    assert pick_stage({"prod"}, "/prod") == ("prod", "/")
+    assert pick_stage({"prod"}, "/dev/x") is None
+    assert pick_stage({"$default"}, "/$default/x") == ("$default", "/$default/x")
