@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from jose import jwt as jose_jwt
 
 from controller.cognito_idp.passwords import secret_hash
-from tests.support import REPO, CloudletProcess
+from tests.support import CloudletProcess
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "Passw0rd!"
@@ -81,8 +81,6 @@ def test_sign_up_confirm_and_sign_in(cloudlet: CloudletProcess, idp: Any, public
     assert public.get_user(AccessToken=result["AccessToken"])["Username"] == "alice"
 
 
-@pytest.mark.skipif("cognito_idp" not in (REPO / "controller" / "wsgi.py").read_text(),
-                    reason="controller/wsgi.py does not mount controller.cognito_idp.wellknown.blueprint yet")
 def test_tokens_verify_with_jose_against_served_jwks(cloudlet: CloudletProcess, idp: Any, public: Any,
                                                      pool: str) -> None:
     """python-jose (not the PyJWT that signs) checks signature, issuer, audience against the JWKS as served."""
