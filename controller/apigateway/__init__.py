@@ -5,6 +5,7 @@ from controller.apigateway import (  # noqa: F401
     authorizers,
     deployments,
     gateway_responses,
+    imports,
     integrations,
     methods,
     models,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from controller.api import RequestContext
 from controller.apigateway import errors, patch
@@ -62,6 +62,14 @@ def check_api(doc: dict[str, Any]) -> None:
 
 @operation("CreateRestApi")
 def create_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("cloneFrom"):
+        raise errors.BadRequestException("cloneFrom is not supported by this cloud.")
+    with ctx.cloud.db.begin() as conn:
+        return insert_api(conn, ctx, params)
+
+
+def insert_api(conn: Connection, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A new REST API from CreateRestApi's members, with its root resource and default models."""
     api_id, root_id = new_id(10), new_id(10)
     endpoint = params.get("endpointConfiguration") or {}
     doc: dict[str, Any] = {
@@ -77,13 +85,10 @@ def create_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         if params.get(member) is not None:
             doc[member] = params[member]
     check_api(doc)
-    if params.get("cloneFrom"):
-        raise errors.BadRequestException("cloneFrom is not supported by this cloud.")
-    with ctx.cloud.db.begin() as conn:
-        conn.execute(insert(rest_apis).values(api_id=api_id, account_id=ctx.account_id, region=ctx.region,
-                                              created_at=now(), revision=0, doc=doc))
-        put_item(conn, api_id, "resource", root_id, {"id": root_id, "path": "/"})
-        add_default_models(conn, api_id)
+    conn.execute(insert(rest_apis).values(api_id=api_id, account_id=ctx.account_id, region=ctx.region,
+                                          created_at=now(), revision=0, doc=doc))
+    put_item(conn, api_id, "resource", root_id, {"id": root_id, "path": "/"})
+    add_default_models(conn, api_id)
     ctx.audit_resources.append(resource_arn(ctx.region, f"/restapis/{api_id}"))
     return doc
 

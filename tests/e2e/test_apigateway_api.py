@@ -366,3 +366,65 @@ def test_models_validators_and_access_logs(apigw: Any, unique: str) -> None:
         {"op": "replace", "path": "/tracingEnabled", "value": "true"}])
     assert stage["accessLogSettings"] == {"destinationArn": group, "format": "$context.requestId $context.status"}
     assert stage["tracingEnabled"] is True
+
+
+OPENAPI = {
+    "openapi": "3.0.1", "info": {"title": "imported", "version": "1.0"},
+    "x-amazon-apigateway-binary-media-types": ["image/png"],
+    "components": {"securitySchemes": {
+        "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
+        "users": {"type": "apiKey", "name": "Authorization", "in": "header",
+                  "x-amazon-apigateway-authtype": "cognito_user_pools",
+                  "x-amazon-apigateway-authorizer": {
+                      "type": "cognito_user_pools",
+                      "providerARNs": ["arn:aws:cognito-idp:home-1:000000000000:userpool/home-1_abc"]}}}},
+    "paths": {
+        "/pets/{id}": {"get": {
+            "parameters": [{"name": "id", "in": "path", "required": True}],
+            "security": [{"users": ["email"]}, {"api_key": []}],
+            "responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": {
+                "type": "http", "httpMethod": "GET", "uri": "http://127.0.0.1:9/pets/{id}",
+                "requestParameters": {"integration.request.path.id": "method.request.path.id"},
+                "responses": {"default": {"statusCode": "200"}, "4\\d{2}": {"statusCode": "404"}}}}},
+        "/{proxy+}": {"x-amazon-apigateway-any-method": {
+            "x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST", "uri": LAMBDA_URI}}},
+        "/draft": {"get": {"responses": {}}},
+    },
+}
+
+
+def test_import_and_put_rest_api_from_openapi(cloudlet: CloudletProcess, apigw: Any, tmp_path: Any) -> None:
+    document = tmp_path / "api.json"
+    document.write_text(json.dumps(OPENAPI))
+    refused = cloudlet.aws("apigateway", "import-rest-api", "--fail-on-warnings", "--body",
+                           f"fileb://{document}", check=False)
+    assert refused.returncode != 0 and "No integration defined for method GET /draft" in refused.stderr
+    api = aws_json(cloudlet, "apigateway", "import-rest-api", "--body", f"fileb://{document}",
+                   "--parameters", "endpointConfigurationTypes=REGIONAL")
+    assert api["name"] == "imported" and api["binaryMediaTypes"] == ["image/png"]
+    assert api["endpointConfiguration"]["types"] == ["REGIONAL"]
+    assert api["warnings"] == ["No integration defined for method GET /draft"]
+    resources = {r["path"]: r for r in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"]}
+    assert set(resources) == {"/", "/pets", "/pets/{id}", "/{proxy+}", "/draft"}
+    get = resources["/pets/{id}"]["resourceMethods"]["GET"]
+    [authorizer] = apigw.get_authorizers(restApiId=api["id"])["items"]
+    assert get["authorizationType"] == "COGNITO_USER_POOLS" and get["authorizerId"] == authorizer["id"]
+    assert get["apiKeyRequired"] is True and get["authorizationScopes"] == ["email"]
+    assert get["requestParameters"] == {"method.request.path.id": True}
+    responses = get["methodIntegration"]["integrationResponses"]
+    assert responses["404"]["selectionPattern"] == "4\\d{2}" and "selectionPattern" not in responses["200"]
+    assert resources["/{proxy+}"]["resourceMethods"]["ANY"]["methodIntegration"]["type"] == "AWS_PROXY"
+
+    smaller = {**OPENAPI, "info": {"title": "imported", "version": "2.0"},
+               "paths": {"/health": {"get": {"x-amazon-apigateway-integration": {"type": "mock"}}}}}
+    document.write_text(json.dumps(smaller))
+    merged = apigw.put_rest_api(restApiId=api["id"], mode="merge", body=json.dumps(smaller).encode())
+    assert merged["version"] == "2.0"
+    assert "/pets/{id}" in {r["path"] for r in apigw.get_resources(restApiId=api["id"])["items"]}
+    apigw.put_rest_api(restApiId=api["id"], mode="overwrite", body=json.dumps(smaller).encode())
+    assert {r["path"] for r in apigw.get_resources(restApiId=api["id"])["items"]} == {"/", "/health"}
+    with pytest.raises(ClientError) as excinfo:
+        apigw.put_rest_api(restApiId=api["id"], mode="overwrite", body=b"{not json")
+    assert code_of(excinfo)[:2] == ("BadRequestException", 400)
+    assert {r["path"] for r in apigw.get_resources(restApiId=api["id"])["items"]} == {"/", "/health"}
