@@ -306,3 +306,79 @@ def test_client_token_validity(cognito: CognitoCloud) -> None:
     cognito.refused("CreateUserPoolClient", {"UserPoolId": pool_id, "ClientName": "x", "AccessTokenValidity": 2,
                                              "TokenValidityUnits": {"AccessToken": "days"}},
                     "InvalidParameterException")
+
+
+def test_user_lifecycle_calls(cognito: CognitoCloud) -> None:
+    pool_id = cognito.pool(Schema=[{"Name": "tier", "AttributeDataType": "Number"}])
+    client = cognito.client(pool_id)
+    _sign_up(cognito, client, "max")
+    first = cognito.last_code("max")
+    resent = cognito.call("ResendConfirmationCode", {"ClientId": client["ClientId"], "Username": "max"})
+    assert resent["CodeDeliveryDetails"]["AttributeName"] == "email"
+    if first != cognito.last_code("max"):  # the resent code replaced the first (unless they happen to match)
+        cognito.refused("ConfirmSignUp", {"ClientId": client["ClientId"], "Username": "max",
+                                          "ConfirmationCode": first}, "CodeMismatchException")
+    cognito.call("ConfirmSignUp", {"ClientId": client["ClientId"], "Username": "max",
+                                   "ConfirmationCode": cognito.last_code("max")})
+    cognito.refused("ResendConfirmationCode", {"ClientId": client["ClientId"], "Username": "max"},
+                    "InvalidParameterException")
+    access = _login(cognito, client, "max")["AuthenticationResult"]["AccessToken"]
+    cognito.refused("ChangePassword", {"AccessToken": access, "PreviousPassword": "wrong",
+                                       "ProposedPassword": "Other-Passw0rd"}, "NotAuthorizedException")
+    cognito.call("ChangePassword", {"AccessToken": access, "PreviousPassword": PASSWORD,
+                                    "ProposedPassword": "Other-Passw0rd"})
+    cognito.refused("InitiateAuth", {"ClientId": client["ClientId"], "AuthFlow": "USER_PASSWORD_AUTH",
+                                     "AuthParameters": {"USERNAME": "max", "PASSWORD": PASSWORD}},
+                    "NotAuthorizedException")
+    cognito.call("AdminUpdateUserAttributes", {"UserPoolId": pool_id, "Username": "max",
+                                               "UserAttributes": [{"Name": "custom:tier", "Value": "2"}]})
+    cognito.refused("AdminUpdateUserAttributes", {"UserPoolId": pool_id, "Username": "max",
+                                                  "UserAttributes": [{"Name": "custom:tier", "Value": "x"}]},
+                    "InvalidParameterException")
+    user = cognito.call("AdminGetUser", {"UserPoolId": pool_id, "Username": "max"})
+    assert {"Name": "custom:tier", "Value": "2"} in user["UserAttributes"]
+    cognito.call("CreateGroup", {"UserPoolId": pool_id, "GroupName": "g", "Description": "first"})
+    cognito.call("AdminAddUserToGroup", {"UserPoolId": pool_id, "Username": "max", "GroupName": "g"})
+    updated = cognito.call("UpdateGroup", {"UserPoolId": pool_id, "GroupName": "g", "Precedence": 4})["Group"]
+    assert (updated["Description"], updated["Precedence"]) == ("first", 4)
+    cognito.call("AdminRemoveUserFromGroup", {"UserPoolId": pool_id, "Username": "max", "GroupName": "g"})
+    assert cognito.call("AdminListGroupsForUser", {"UserPoolId": pool_id, "Username": "max"})["Groups"] == []
+    cognito.call("DeleteGroup", {"UserPoolId": pool_id, "GroupName": "g"})
+    cognito.refused("GetGroup", {"UserPoolId": pool_id, "GroupName": "g"}, "ResourceNotFoundException")
+    fresh = _login(cognito, client, "max", "Other-Passw0rd")["AuthenticationResult"]["AccessToken"]
+    cognito.call("DeleteUser", {"AccessToken": fresh})
+    cognito.refused("AdminGetUser", {"UserPoolId": pool_id, "Username": "max"}, "UserNotFoundException")
+    cognito.refused("GetUser", {"AccessToken": fresh}, "NotAuthorizedException")
+
+
+def test_pools_and_clients_read_back(cognito: CognitoCloud) -> None:
+    pool_id = cognito.pool(Policies={"PasswordPolicy": {"MinimumLength": 12, "RequireSymbols": False}},
+                           UserPoolTags={"team": "a"})
+    described = cognito.call("DescribeUserPool", {"UserPoolId": pool_id})["UserPool"]
+    assert described["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
+    assert described["Policies"]["PasswordPolicy"]["RequireUppercase"] is True  # Cognito's default
+    assert described["UserPoolTags"] == {"team": "a"} and described["EstimatedNumberOfUsers"] == 0
+    assert described["Arn"] == f"arn:aws:cognito-idp:{cognito.config.region}:{cognito.account}:userpool/{pool_id}"
+    other = cognito.pool(PoolName="second")
+    pages = cognito.call("ListUserPools", {"MaxResults": 1})
+    assert len(pages["UserPools"]) == 1 and pages.get("NextToken")
+    rest = cognito.call("ListUserPools", {"MaxResults": 1, "NextToken": pages["NextToken"]})
+    assert {pages["UserPools"][0]["Id"], rest["UserPools"][0]["Id"]} == {pool_id, other}
+    cognito.call("UpdateUserPool", {"UserPoolId": pool_id, "AutoVerifiedAttributes": ["email"]})
+    after = cognito.call("DescribeUserPool", {"UserPoolId": pool_id})["UserPool"]
+    assert after["Policies"]["PasswordPolicy"]["MinimumLength"] == 8  # left out of the update: the default
+    client = cognito.client(pool_id, GenerateSecret=True)
+    assert len(client["ClientSecret"]) == 51
+    updated = cognito.call("UpdateUserPoolClient", {"UserPoolId": pool_id, "ClientId": client["ClientId"],
+                                                    "ClientName": "renamed"})["UserPoolClient"]
+    assert updated["ClientSecret"] == client["ClientSecret"] and updated["ClientName"] == "renamed"
+    listed = cognito.call("ListUserPoolClients", {"UserPoolId": pool_id})["UserPoolClients"]
+    assert [c["ClientId"] for c in listed] == [client["ClientId"]]
+    cognito.call("DeleteUserPoolClient", {"UserPoolId": pool_id, "ClientId": client["ClientId"]})
+    cognito.refused("DescribeUserPoolClient", {"UserPoolId": pool_id, "ClientId": client["ClientId"]},
+                    "ResourceNotFoundException")
+    cognito.refused("DescribeUserPool", {"UserPoolId": pool_id}, "ResourceNotFoundException",
+                    account="222222222222")  # another account does not see it
+    cognito.call("DeleteUserPool", {"UserPoolId": pool_id})
+    cognito.refused("DescribeUserPool", {"UserPoolId": pool_id}, "ResourceNotFoundException")
+    assert tokens.jwks(cognito.cloud, pool_id) == {"keys": []}
