@@ -382,3 +382,17 @@ def test_pools_and_clients_read_back(cognito: CognitoCloud) -> None:
     cognito.call("DeleteUserPool", {"UserPoolId": pool_id})
     cognito.refused("DescribeUserPool", {"UserPoolId": pool_id}, "ResourceNotFoundException")
     assert tokens.jwks(cognito.cloud, pool_id) == {"keys": []}
+
+
+def test_client_credentials_access_token(cognito: CognitoCloud) -> None:
+    """What H2's /oauth2/token client_credentials grant gets from tokens.issue: an access token alone."""
+    pool_id = cognito.pool()
+    client = cognito.client(pool_id, GenerateSecret=True)
+    pool = cognito.call("DescribeUserPool", {"UserPoolId": pool_id})["UserPool"]
+    result = tokens.issue(cognito.cloud, pool, client, None, scopes=["orders/read"])
+    assert set(result) == {"AccessToken", "ExpiresIn", "TokenType"}
+    claims = tokens.verify(cognito.cloud, result["AccessToken"], pool_id=pool_id, client_ids=[client["ClientId"]],
+                           token_use="access")
+    assert claims["sub"] == client["ClientId"] and claims["scope"] == "orders/read"
+    with pytest.raises(tokens.InvalidToken, match="issuer"):
+        tokens.verify(cognito.cloud, result["AccessToken"], pool_id="home-1_other")
