@@ -31,7 +31,8 @@ UPDATE_RULES = (patch.Rule("/description"),)
 
 
 def freeze(conn: Connection, api_id: str) -> dict[str, Any]:
-    """The snapshot a deployment serves: every resource with its methods embedded, and the authorizers."""
+    """The snapshot a deployment serves: every resource with its methods embedded, the authorizers, and the
+    request validators and models its methods name."""
     methods: dict[str, dict[str, Any]] = {}
     for item_id, doc in list_items(conn, api_id, "method"):
         resource_id, http_method = item_id.split(" ", 1)
@@ -45,7 +46,9 @@ def freeze(conn: Connection, api_id: str) -> dict[str, Any]:
         for doc in by_method.values():
             if "methodIntegration" not in doc:
                 raise errors.BadRequestException("No integration defined for method")
-    return {"resources": resources, "authorizers": [doc for _, doc in list_items(conn, api_id, "authorizer")]}
+    return {"resources": resources, "authorizers": [doc for _, doc in list_items(conn, api_id, "authorizer")],
+            "requestValidators": [doc for _, doc in list_items(conn, api_id, "validator")],
+            "models": [doc for _, doc in list_items(conn, api_id, "model")]}
 
 
 def api_summary(snapshot: dict[str, Any]) -> dict[str, Any]:

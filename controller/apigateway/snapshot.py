@@ -23,7 +23,8 @@ class StageView:
     ``api``: GetRestApi's shape. ``stage``: GetStage's shape (``variables``, ``canarySettings``,
     ``methodSettings`` keyed ``"<resource path without its leading />/<METHOD>"`` or ``"*/*"``).
     ``deployment``: ``{"resources": [GetResource shapes with "resourceMethods": {METHOD: GetMethod shape
-    with "methodIntegration" (and its "integrationResponses")}], "authorizers": [GetAuthorizer shapes]}``.
+    with "methodIntegration" (and its "integrationResponses")}], "authorizers": [GetAuthorizer shapes],
+    "requestValidators": [GetRequestValidator shapes], "models": [GetModel shapes]}``.
     ``canary_deployment``: the same for ``canarySettings.deploymentId`` (None without a canary).
     ``gateway_responses``: responseType -> GetGatewayResponse shape, for the types the API customized.
     """

@@ -121,6 +121,8 @@ def test_stage_view_serves_the_frozen_deployment_and_the_live_stage(gw: Gateway)
     canary_proxy = next(r for r in view.canary_deployment["resources"] if r["path"] == "/{proxy+}")
     assert canary_proxy["resourceMethods"]["ANY"]["methodIntegration"]["timeoutInMillis"] == 900
     assert set(view.gateway_responses) == {"THROTTLED"}
+    assert {model["name"] for model in view.deployment["models"]} == {"Empty", "Error"}
+    assert view.deployment["requestValidators"] == [] and view.deployment["authorizers"] == []
     assert snapshot.rest_api_exists(gw.cloud, api_id) and not snapshot.rest_api_exists(gw.cloud, "nope")
 
     key = gw.call("CreateApiKey", {"name": "k", "enabled": True})
