@@ -4,6 +4,7 @@ from controller.apigateway import (  # noqa: F401
     api_keys,
     authorizers,
     deployments,
+    exports,
     gateway_responses,
     imports,
     integrations,

@@ -428,3 +428,29 @@ def test_import_and_put_rest_api_from_openapi(cloudlet: CloudletProcess, apigw: 
         apigw.put_rest_api(restApiId=api["id"], mode="overwrite", body=b"{not json")
     assert code_of(excinfo)[:2] == ("BadRequestException", 400)
     assert {r["path"] for r in apigw.get_resources(restApiId=api["id"])["items"]} == {"/", "/health"}
+
+
+def test_export_imports_back(cloudlet: CloudletProcess, apigw: Any, tmp_path: Any) -> None:
+    document = tmp_path / "api.json"
+    document.write_text(json.dumps({**OPENAPI, "paths": {k: v for k, v in OPENAPI["paths"].items() if k != "/draft"}}))
+    api = aws_json(cloudlet, "apigateway", "import-rest-api", "--fail-on-warnings", "--body", f"fileb://{document}")
+    apigw.create_deployment(restApiId=api["id"], stageName="v1")
+    exported = tmp_path / "exported.json"
+    cloudlet.aws("apigateway", "get-export", "--rest-api-id", api["id"], "--stage-name", "v1", "--export-type",
+                 "oas30", "--parameters", "extensions=integrations", str(exported))
+    assert json.loads(exported.read_text())["openapi"] == "3.0.1"
+    again = aws_json(cloudlet, "apigateway", "import-rest-api", "--fail-on-warnings", "--body", f"fileb://{exported}")
+
+    def shape(api_id: str) -> dict[str, Any]:
+        out = {}
+        for resource in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]:
+            for method, doc in (resource.get("resourceMethods") or {}).items():
+                integration = {k: v for k, v in doc["methodIntegration"].items() if k != "cacheNamespace"}
+                out[(resource["path"], method)] = (doc["authorizationType"], doc["apiKeyRequired"],
+                                                   doc.get("requestParameters"), integration)
+        return out
+    assert shape(again["id"]) == shape(api["id"])
+    yaml_export = apigw.get_export(restApiId=api["id"], stageName="v1", exportType="swagger",
+                                   accepts="application/yaml")
+    assert yaml_export["contentType"] == "application/yaml"
+    assert yaml_export["body"].read().decode().startswith("swagger: '2.0'")
