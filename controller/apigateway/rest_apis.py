@@ -16,10 +16,12 @@ from controller.apigateway import errors, patch
 from controller.apigateway.models import add_default_models
 from controller.apigateway.records import (
     find_api,
+    get_account_item,
     new_id,
     now,
     operation,
     page,
+    put_account_item,
     put_item,
     resource_arn,
     tags_of,
@@ -141,8 +143,30 @@ def _forget_in_usage_plans(conn: Any, ctx: RequestContext, api_id: str) -> None:
                 doc={**doc, "apiStages": kept}))
 
 
+ACCOUNT_RULES = (patch.Rule("/cloudwatchRoleArn"),)
+
+
+def _account(conn: Connection, ctx: RequestContext) -> dict[str, Any]:
+    """The account-level settings: AWS's default throttle (10,000 rps, burst 5,000), the key version and
+    the CloudWatch role the account set (UpdateAccount)."""
+    stored = get_account_item(conn, ctx.account_id, ctx.region, "account", "settings") or {}
+    return {"throttleSettings": {"burstLimit": 5000, "rateLimit": 10000.0}, "features": [], "apiKeyVersion": "4",
+            **stored}
+
+
 @operation("GetAccount")
 def get_account(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    """The account-level settings: AWS's default throttle (10,000 rps, burst 5,000) and key version."""
-    return {"throttleSettings": {"burstLimit": 5000, "rateLimit": 10000.0}, "features": [],
-            "apiKeyVersion": "4"}
+    with ctx.cloud.db.read() as conn:
+        return _account(conn, ctx)
+
+
+@operation("UpdateAccount")
+def update_account(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.db.begin() as conn:
+        stored = get_account_item(conn, ctx.account_id, ctx.region, "account", "settings") or {}
+        changed = patch.apply(stored, params.get("patchOperations") or [], ACCOUNT_RULES)
+        role = changed.get("cloudwatchRoleArn")
+        if role is not None and not (role.startswith("arn:aws:iam::") and ":role/" in role):
+            raise errors.BadRequestException(f"The role ARN is not well formed: {role}")
+        put_account_item(conn, ctx, "account", "settings", changed)
+        return _account(conn, ctx)

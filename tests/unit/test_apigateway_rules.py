@@ -147,3 +147,14 @@ def test_a_deployment_needs_methods_with_integrations(gw: Gateway) -> None:
     error = gw.refused("CreateDeployment", {"restApiId": api["id"], "stageName": "s"}, "BadRequestException")
     assert error.message == "No integration defined for method"
     gw.refused("GetStage", {"restApiId": api["id"], "stageName": "s"}, "NotFoundException")
+
+
+def test_account_settings(gw: Gateway) -> None:
+    assert gw.call("GetAccount")["throttleSettings"] == {"burstLimit": 5000, "rateLimit": 10000.0}
+    role = "arn:aws:iam::111111111111:role/apigw-logs"
+    updated = gw.call("UpdateAccount", {"patchOperations": [
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": role}]})
+    assert updated["cloudwatchRoleArn"] == role and gw.call("GetAccount")["cloudwatchRoleArn"] == role
+    gw.refused("UpdateAccount", {"patchOperations": [
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": "role"}]}, "BadRequestException")
+    assert gw.call("GetAccount")["cloudwatchRoleArn"] == role
