@@ -158,3 +158,29 @@ def test_account_settings(gw: Gateway) -> None:
     gw.refused("UpdateAccount", {"patchOperations": [
         {"op": "replace", "path": "/cloudwatchRoleArn", "value": "role"}]}, "BadRequestException")
     assert gw.call("GetAccount")["cloudwatchRoleArn"] == role
+
+
+def test_renaming_or_moving_a_resource_repaths_its_subtree(gw: Gateway) -> None:
+    api = gw.call("CreateRestApi", {"name": "a"})
+    api_id, root = api["id"], api["rootResourceId"]
+
+    def make(parent: str, part: str) -> str:
+        return gw.call("CreateResource", {"restApiId": api_id, "parentId": parent, "pathPart": part})["id"]
+
+    pets = make(root, "pets")
+    pet = make(pets, "{id}")
+    toys = make(pet, "toys")
+    shop = make(root, "shop")
+    gw.call("UpdateResource", {"restApiId": api_id, "resourceId": pets, "patchOperations": [
+        {"op": "replace", "path": "/pathPart", "value": "animals"}]})
+    assert gw.call("GetResource", {"restApiId": api_id, "resourceId": toys})["path"] == "/animals/{id}/toys"
+    gw.call("UpdateResource", {"restApiId": api_id, "resourceId": pets, "patchOperations": [
+        {"op": "replace", "path": "/parentId", "value": shop}]})
+    assert gw.call("GetResource", {"restApiId": api_id, "resourceId": toys})["path"] == "/shop/animals/{id}/toys"
+    gw.refused("UpdateResource", {"restApiId": api_id, "resourceId": pets, "patchOperations": [
+        {"op": "replace", "path": "/parentId", "value": toys}]}, "BadRequestException")
+    gw.refused("UpdateResource", {"restApiId": api_id, "resourceId": root, "patchOperations": [
+        {"op": "replace", "path": "/pathPart", "value": "x"}]}, "BadRequestException")
+    gw.call("DeleteResource", {"restApiId": api_id, "resourceId": pets})
+    paths = {item["path"] for item in gw.call("GetResources", {"restApiId": api_id})["items"]}
+    assert paths == {"/", "/shop"}
