@@ -128,7 +128,8 @@ def test_rest_api_lifecycle(apigw: Any, unique: str) -> None:
         apigw.delete_deployment(restApiId=api_id, deploymentId=canary["id"])
     assert code_of(excinfo)[:2] == ("BadRequestException", 400)
 
-    apigw.delete_rest_api(restApiId=api_id)
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201           # the statuses the model gives
+    assert apigw.delete_rest_api(restApiId=api_id)["ResponseMetadata"]["HTTPStatusCode"] == 202
     with pytest.raises(ClientError) as excinfo:
         apigw.get_rest_api(restApiId=api_id)
     assert code_of(excinfo)[:2] == ("NotFoundException", 404)
