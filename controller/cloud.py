@@ -86,6 +86,9 @@ class Cloud:
         #: Lambda's cache of resolved targets and decrypted versions (controller/awslambda/records.py), which every
         #: control-plane write clears, so an invoke reads no table and asks KMS nothing when nothing changed.
         self.lambda_lookups: Any = None
+        #: API Gateway's cache of REST API stage views (controller/apigateway/snapshot.py), checked against each
+        #: API's revision on every read, made on first use.
+        self.apigateway_views: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

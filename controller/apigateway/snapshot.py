@@ -8,6 +8,7 @@ its gateway responses are live, as in AWS. Everything here is read-only.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ class StageView:
 
 # Statements built once (constants, not state): building SQLAlchemy expressions costs more than running them,
 # and stage_view runs on every invoke.
+_REVISION = select(rest_apis.c.revision).where(rest_apis.c.api_id == bindparam("api_id"))
 _API = select(rest_apis.c.doc, rest_apis.c.account_id, rest_apis.c.region).where(
     rest_apis.c.api_id == bindparam("api_id"))
 _EXISTS = select(rest_apis.c.api_id).where(rest_apis.c.api_id == bindparam("api_id"))
@@ -54,25 +56,65 @@ def _item(conn: Connection, api_id: str, kind: str, item_id: str) -> dict[str, A
     return row[0] if row else None
 
 
+class ViewCache:
+    """Stage views by (API, stage) with the API revision they were read at: every write to an API counts a
+    revision (records.touch), so a view is served from here only while its API is unchanged."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._views: dict[tuple[str, str], tuple[int, StageView | None]] = {}
+
+    def get(self, key: tuple[str, str], revision: int) -> tuple[bool, StageView | None]:
+        with self._lock:
+            found = self._views.get(key)
+        return (True, found[1]) if found is not None and found[0] == revision else (False, None)
+
+    def put(self, key: tuple[str, str], revision: int, view: StageView | None) -> None:
+        with self._lock:
+            if len(self._views) > 10_000:
+                self._views.clear()
+            self._views[key] = (revision, view)
+
+
+def _views(cloud: Any) -> ViewCache:
+    if cloud.apigateway_views is None:  # two first callers may make two caches: one is kept, both are correct
+        cloud.apigateway_views = ViewCache()
+    return cloud.apigateway_views
+
+
 def stage_view(cloud: Any, api_id: str, stage: str) -> StageView | None:
     """The stage ``stage`` of REST API ``api_id``, or None when either does not exist.
 
-    Read on every invoke: a few primary-key lookups in one read transaction.
+    Read on every invoke: one primary-key lookup of the API's revision when the cached view is current,
+    else a few more in the same read transaction.
     """
+    cache = _views(cloud)
     with cloud.db.read() as conn:
-        api_row = conn.execute(_API, {"api_id": api_id}).first()
-        if api_row is None:
+        revision = conn.execute(_REVISION, {"api_id": api_id}).scalar()
+        if revision is None:
             return None
-        stage_doc = _item(conn, api_id, "stage", stage)
-        if stage_doc is None:
-            return None
-        deployment = _item(conn, api_id, "snapshot", stage_doc.get("deploymentId", "")) or {
-            "resources": [], "authorizers": []}
-        canary = None
-        canary_id = (stage_doc.get("canarySettings") or {}).get("deploymentId")
-        if canary_id:
-            canary = _item(conn, api_id, "snapshot", canary_id)
-        responses = {item_id: doc for item_id, doc in conn.execute(_RESPONSES, {"api_id": api_id})}
+        hit, view = cache.get((api_id, stage), revision)
+        if hit:
+            return view
+        view = _read_view(conn, api_id, stage)
+    cache.put((api_id, stage), revision, view)
+    return view
+
+
+def _read_view(conn: Connection, api_id: str, stage: str) -> StageView | None:
+    api_row = conn.execute(_API, {"api_id": api_id}).first()
+    if api_row is None:
+        return None
+    stage_doc = _item(conn, api_id, "stage", stage)
+    if stage_doc is None:
+        return None
+    deployment = _item(conn, api_id, "snapshot", stage_doc.get("deploymentId", "")) or {
+        "resources": [], "authorizers": []}
+    canary = None
+    canary_id = (stage_doc.get("canarySettings") or {}).get("deploymentId")
+    if canary_id:
+        canary = _item(conn, api_id, "snapshot", canary_id)
+    responses = {item_id: doc for item_id, doc in conn.execute(_RESPONSES, {"api_id": api_id})}
     return StageView(api=api_row[0], stage=stage_doc, deployment=deployment, canary_deployment=canary,
                      gateway_responses=responses, account_id=api_row[1], region=api_row[2])
 
