@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from controller.api import RequestContext
-from controller.apigatewayv2 import errors, records
+from controller.apigatewayv2 import errors, parameter_mapping, records
 
 METHODS = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _SEGMENT = re.compile(r"^(\{[A-Za-z0-9._:-]+\+?\}|[^{}]*)$")
@@ -146,6 +146,12 @@ def integration_doc(params: dict[str, Any], integration_id: str | None = None) -
     if doc["PayloadFormatVersion"] not in allowed:
         raise errors.bad(f"PayloadFormatVersion {doc['PayloadFormatVersion']} is not valid for {kind}: "
                          f"use {' or '.join(allowed)}")
+    if doc.get("RequestParameters"):
+        if kind != "HTTP_PROXY":
+            raise errors.bad("RequestParameters (parameter mapping) are supported only for HTTP_PROXY integrations")
+        problem = parameter_mapping.check(doc["RequestParameters"])
+        if problem:
+            raise errors.bad(problem)
     if not 50 <= int(doc["TimeoutInMillis"]) <= 30000:
         raise errors.bad("TimeoutInMillis must be between 50 and 30000 milliseconds for HTTP APIs")
     return doc

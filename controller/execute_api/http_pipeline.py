@@ -16,10 +16,10 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from controller.apigatewayv2 import lambda_payloads as payloads
-from controller.apigatewayv2 import lookup, request_authorizers
+from controller.apigatewayv2 import lookup, parameter_mapping, request_authorizers
 from controller.apigatewayv2.route_selection import select_route
 from controller.errors import ServiceError
 from controller.execute_api import cors, jwt_authorizers
@@ -161,13 +161,23 @@ def _call_lambda(cloud: Any, view: lookup.HttpStageView, integration: dict[str, 
         return message(500, "Internal Server Error")
 
 
-def backend_url(uri: str, incoming: payloads.Incoming) -> str:
-    """The integration URI with stage variables and path variables filled in, and the query string added."""
-    url = _STAGE_VARIABLE.sub(lambda m: incoming.stage_variables.get(m[1], ""), uri)
-    url = _PATH_VARIABLE.sub(lambda m: quote(incoming.path_parameters.get(m[1], ""), safe="/"), url)
-    if incoming.raw_query:
-        url += ("&" if "?" in url else "?") + incoming.raw_query
-    return url
+def backend_request(integration: dict[str, Any], request: InvokeRequest,
+                    incoming: payloads.Incoming) -> tuple[str, list[tuple[str, str]]]:
+    """The URL and headers an HTTP_PROXY integration sends: the URI with stage and path variables filled
+    in, the request's query string and headers, then the integration's parameter mapping."""
+    uri = _STAGE_VARIABLE.sub(lambda m: incoming.stage_variables.get(m[1], ""), integration["IntegrationUri"])
+    uri = _PATH_VARIABLE.sub(lambda m: quote(incoming.path_parameters.get(m[1], ""), safe="/"), uri)
+    split = urlsplit(uri)
+    headers = [(n, v) for n, v in sorted(request.headers.items()) if n not in _HOP_BY_HOP]
+    proto = "https" if request.secure else "http"
+    headers.append(("forwarded", f"by={request.host};for={request.source_ip};host={request.host};proto={proto}"))
+    outgoing = parameter_mapping.Outgoing(split.path or "/", headers, list(request.query))
+    mapping = integration.get("RequestParameters") or {}
+    parameter_mapping.apply(mapping, outgoing, lambda name: parameter_mapping.value_of(name, incoming))
+    query = urlencode(outgoing.query) if any(":querystring." in key for key in mapping) else request.raw_query
+    query = "&".join(part for part in (split.query, query) if part)
+    path = quote(outgoing.path, safe="/%:@!$&'()*+,;=-._~")
+    return urlunsplit((split.scheme, split.netloc, path, query, "")), outgoing.headers
 
 
 def _call_http(view: lookup.HttpStageView, integration: dict[str, Any], request: InvokeRequest,
@@ -175,13 +185,10 @@ def _call_http(view: lookup.HttpStageView, integration: dict[str, Any], request:
     from controller.execute_api import integrations
 
     method = integration.get("IntegrationMethod") or "ANY"
-    headers = [(n, v) for n, v in sorted(request.headers.items()) if n not in _HOP_BY_HOP]
-    proto = "https" if request.secure else "http"
-    headers.append(("forwarded", f"by={request.host};for={request.source_ip};host={request.host};proto={proto}"))
+    url, headers = backend_request(integration, request, incoming)
     try:
-        response = integrations.call_http(
-            request.method if method == "ANY" else method, backend_url(integration["IntegrationUri"], incoming),
-            headers, request.body, integration.get("TimeoutInMillis", 30000) / 1000)
+        response = integrations.call_http(request.method if method == "ANY" else method, url, headers,
+                                          request.body, integration.get("TimeoutInMillis", 30000) / 1000)
     except TimeoutError:
         return message(504, "Gateway Timeout")
     except OSError:

@@ -151,6 +151,15 @@ def test_http_proxy_route_auto_deploy_and_cors(cloudlet: CloudletProcess, backen
     missing = requests.get(invoke_url(cloudlet, api_id, "/elsewhere"), timeout=10)
     assert (missing.status_code, missing.json()) == (404, {"message": "Not Found"})
 
+    mapped = v2.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationMethod="GET",
+                                   IntegrationUri=backend, PayloadFormatVersion="1.0", RequestParameters={
+                                       "overwrite:path": "/mapped/$request.path.id",
+                                       "append:header.x-stage": "$context.stage",
+                                       "remove:querystring.secret": ""})["IntegrationId"]
+    v2.create_route(ApiId=api_id, RouteKey="GET /m/{id}", Target=f"integrations/{mapped}")
+    echoed = requests.get(invoke_url(cloudlet, api_id, "/m/7?secret=s&keep=1"), timeout=10).json()
+    assert echoed["path"] == "/mapped/7?keep=1" and echoed["headers"]["x-stage"] == "$default"
+
     # auto-deploy: a new route is served without CreateDeployment
     v2.create_route(ApiId=api_id, RouteKey="GET /elsewhere", Target=f"integrations/{integration}")
     assert requests.get(invoke_url(cloudlet, api_id, "/elsewhere"), timeout=10).status_code == 200

@@ -137,3 +137,16 @@ def test_request_authorizer_checks_and_custom_routes(v2: V2) -> None:
     route = v2.call("CreateRoute", {"ApiId": api_id, "RouteKey": "GET /c", "AuthorizationType": "CUSTOM",
                                     "AuthorizerId": authorizer["AuthorizerId"]})
     assert route["AuthorizationType"] == "CUSTOM"
+
+
+def test_parameter_mapping_only_on_http_proxy_and_checked(v2: V2) -> None:
+    api_id = _api(v2)
+    base = {"ApiId": api_id, "IntegrationType": "HTTP_PROXY", "IntegrationUri": "http://127.0.0.1:9/",
+            "IntegrationMethod": "GET"}
+    v2.refused("CreateIntegration", {**base, "RequestParameters": {"overwrite:body": "x"}}, "BadRequestException")
+    v2.refused("CreateIntegration", {"ApiId": api_id, "IntegrationType": "AWS_PROXY", "IntegrationUri": LAMBDA,
+                                     "PayloadFormatVersion": "2.0",
+                                     "RequestParameters": {"append:header.x": "1"}}, "BadRequestException")
+    made = v2.call("CreateIntegration", {**base, "RequestParameters": {"append:header.x-a": "$context.stage"}})
+    assert v2.call("GetIntegration", {"ApiId": api_id, "IntegrationId": made["IntegrationId"]})[
+        "RequestParameters"] == {"append:header.x-a": "$context.stage"}

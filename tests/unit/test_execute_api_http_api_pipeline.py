@@ -80,16 +80,28 @@ def test_named_stage_and_missing_stage(v2: V2) -> None:
     assert _invoke(v2, api_id, "GET", "/beta/secure")[0] == 403
 
 
-def test_backend_url_fills_variables() -> None:
-    incoming = Incoming(method="GET", raw_path="/a/b c", raw_query="q=1", query=[("q", "1")], headers=[],
-                        body=b"", source_ip="", user_agent="", route_key="GET /{proxy+}", stage="$default",
-                        api_id="a", account_id=ACCOUNT, domain_name="d", request_id="r", time_epoch_ms=0,
-                        path_parameters={"proxy": "a/b c"}, stage_variables={"host": "h.example:8080"})
-    url = http_pipeline.backend_url("http://${stageVariables.host}/base/{proxy}", incoming)
+def test_backend_request_fills_variables_and_maps_parameters() -> None:
+    incoming = Incoming(method="GET", raw_path="/a/b c", raw_query="q=1", query=[("q", "1")],
+                        headers=[("x-user", "alice")], body=b"", source_ip="", user_agent="",
+                        route_key="GET /{proxy+}", stage="$default", api_id="a", account_id=ACCOUNT,
+                        domain_name="d", request_id="r", time_epoch_ms=0, path_parameters={"proxy": "a/b c"},
+                        stage_variables={"host": "h.example:8080"})
+    request = InvokeRequest(api_id="a", method="GET", path="/a/b%20c", query=[("q", "1")], raw_query="q=1",
+                            headers={"x-user": "alice", "host": "gw"}, body=b"", source_ip="192.0.2.1",
+                            host="gw")
+    plain = {"IntegrationUri": "http://${stageVariables.host}/base/{proxy}"}
+    url, headers = http_pipeline.backend_request(plain, request, incoming)
     assert url == "http://h.example:8080/base/a/b%20c?q=1"
+    assert ("x-user", "alice") in headers and all(name != "host" for name, _ in headers)
+    mapped = {**plain, "RequestParameters": {"overwrite:path": "/users/$request.header.x-user",
+                                             "append:querystring.from": "${stageVariables.host}",
+                                             "remove:header.x-user": "", "append:header.x-req": "$context.requestId"}}
+    url, headers = http_pipeline.backend_request(mapped, request, incoming)
+    assert url == "http://h.example:8080/users/alice?q=1&from=h.example%3A8080"
+    assert ("x-req", "r") in headers and all(name != "x-user" for name, _ in headers)
 
 
-def testevent_headers_gain_forwarding() -> None:
+def test_event_headers_gain_forwarding() -> None:
     request = InvokeRequest(api_id="a", method="GET", path="/", query=[], raw_query="",
                             headers={"x-forwarded-for": "10.1.1.1", "accept": "*/*"}, body=b"",
                             source_ip="192.0.2.7")
