@@ -32,6 +32,8 @@ def aws_json(cloudlet: CloudletProcess, *args: str) -> Any:
 #: The invoke URL's data plane is H5's dispatch calling this module's pipeline through H5's integrations.
 DATA_PLANE = all(importlib.util.find_spec(f"controller.execute_api.{name}") for name in ("dispatch", "integrations"))
 needs_data_plane = pytest.mark.skipif(not DATA_PLANE, reason="the execute-api dispatch is not in yet")
+needs_oidc = pytest.mark.skipif(importlib.util.find_spec("controller.auth.oidc") is None,
+                                reason="controller.auth.oidc.verify_jwt is not in yet")
 
 LAMBDA_SOURCE = """
 import json
@@ -180,6 +182,7 @@ def _pool_user(cloudlet: CloudletProcess, unique: str) -> tuple[str, str, str, s
 
 
 @needs_data_plane
+@needs_oidc
 def test_jwt_authorizer_with_a_user_pool_issuer(cloudlet: CloudletProcess, backend: str, unique: str) -> None:
     pool_id, client_id, id_token, access_token = _pool_user(cloudlet, unique)
     v2 = cloudlet.client("apigatewayv2")
