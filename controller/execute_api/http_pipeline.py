@@ -3,8 +3,8 @@ integration to the answer.
 
 The order is AWS's: the stage (``/{stage}/...``, or the ``$default`` stage at the root), the CORS preflight
 (answered by API Gateway itself when the API has a CorsConfiguration), the route (most specific match),
-the JWT or Lambda REQUEST authorizer, then the integration: a Lambda function (payload format 1.0 or 2.0) or an HTTP
-backend (HTTP_PROXY). Errors are HTTP APIs' plain JSON bodies: ``{"message":"Not Found"}`` and the like.
+the JWT or Lambda REQUEST authorizer, then the integration: a Lambda function (payload format 1.0 or 2.0)
+or an HTTP backend (HTTP_PROXY). Errors are HTTP APIs' plain JSON bodies: ``{"message":"Not Found"}`` and the like.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _route(cloud: Any, view: lookup.HttpStageView, request: InvokeRequest, path:
         method=request.method, raw_path=request.path, raw_query=request.raw_query, query=request.query,
         headers=event_headers(request), body=request.body, source_ip=request.source_ip,
         user_agent=request.user_agent, route_key=route["RouteKey"], stage=view.stage_name,
-        api_id=request.api_id, account_id=view.account_id, domain_name=request.host.rsplit(":", 1)[0],
+        api_id=request.api_id, account_id=view.account_id, domain_name=_domain(cloud, view, request),
         request_id=request_id, time_epoch_ms=request.request_time_epoch_ms or int(time.time() * 1000),
         path_parameters=selected.path_parameters, stage_variables=view.stage.get("StageVariables") or {})
     kind = route.get("AuthorizationType")
@@ -123,6 +123,14 @@ def _lambda_authorize(cloud: Any, view: lookup.HttpStageView, authorizer: dict[s
     if not decision.allowed:
         return message(403, "Forbidden"), {}
     return None, {"lambda": decision.context}
+
+
+def _domain(cloud: Any, view: lookup.HttpStageView, request: InvokeRequest) -> str:
+    """The API's domain name as the request used it, or AWS's name for it (path-form requests)."""
+    host = request.host.rsplit(":", 1)[0]
+    if host.startswith(request.api_id + "."):
+        return host
+    return f"{request.api_id}.execute-api.{view.region}.{cloud.config.service_domain}"
 
 
 def event_headers(request: InvokeRequest) -> list[tuple[str, str]]:

@@ -246,6 +246,7 @@ def test_lambda_route_payload_2_and_quick_create(functions_cloud: CloudletProces
     assert event["body"] == '{"k": 1}' and event["isBase64Encoded"] is False
     assert event["requestContext"]["apiId"] == api_id and event["requestContext"]["stage"] == "$default"
     assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["domainName"] == f"{api_id}.execute-api.{cloud.region}.amazonaws.com"
 
     structured = requests.get(invoke_url(cloud, api_id, "/structured"), timeout=30)
     assert structured.status_code == 201 and structured.json() == {"route": "$default"}
