@@ -89,6 +89,9 @@ class Cloud:
         #: API Gateway's cache of REST API stage views (controller/apigateway/snapshot.py), checked against each
         #: API's revision on every read, made on first use.
         self.apigateway_views: Any = None
+        #: The REST APIs' invoke-time state (controller/execute_api/rest/throttle.py: token buckets, usage-plan
+        #: quotas, Lambda authorizer results), made on first use.
+        self.execute_api_runtime: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

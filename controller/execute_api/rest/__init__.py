@@ -1,0 +1,1 @@
+"""REST APIs' invoke path: match the resource, admit the caller (guard), call the integration, map the answer."""
