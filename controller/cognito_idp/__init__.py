@@ -10,6 +10,7 @@ from controller.cognito_idp import (  # noqa: F401  (registers)
     pools,
     self_users,
     signup,
+    srp_flow,
     state,
 )
 from controller.cognito_idp.service import api

@@ -22,7 +22,7 @@ from controller.cognito_idp.users import (
 )
 
 
-def _user_for(call: AuthCall, name: str) -> dict[str, Any]:
+def user_for(call: AuthCall, name: str) -> dict[str, Any]:
     """The user ``name`` names, or Cognito's answer for an unknown one (which the client's
     PreventUserExistenceErrors decides: UserNotFoundException under LEGACY, else a wrong password)."""
     with call.ctx.cloud.db.read() as conn:
@@ -40,7 +40,7 @@ def password_auth(call: AuthCall) -> dict[str, Any]:
         raise errors.InvalidParameterException("Missing required parameter USERNAME")
     if not password:
         raise errors.InvalidParameterException("Missing required parameter PASSWORD")
-    user = _user_for(call, name)
+    user = user_for(call, name)
     auth.check_secret(call, name, user["username"])
     if not check_password(user["password_hash"], password):
         raise errors.bad_credentials()
