@@ -95,10 +95,7 @@ def _invoke_url(cloud: Cloud, target: tuple[str, str], raw_query: str) -> Respon
         source_ip=caller.source_ip, user_agent=headers.get("user-agent", ""), host=request.host,
         secure=caller.secure, source_vpc=caller.source_vpc, source_vpce=caller.source_vpce,
         request_time_epoch_ms=int(time.time() * 1000)))
-    response = Response(answer.body, status=answer.status)
-    for name, value in answer.headers:
-        response.headers.add(name, value)
-    return response
+    return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
 def _raw_uri(environ: dict) -> str:
