@@ -7,6 +7,7 @@ from controller.iam import (  # noqa: F401  (modules register operations on api)
     groups,
     instance_profiles,
     mfa,
+    oidc_providers,
     policies,
     roles,
     simulate,
