@@ -128,3 +128,36 @@ def get_roles(ctx: RequestContext, params: Params) -> Params:
     if row["role_mappings"]:
         output["RoleMappings"] = row["role_mappings"]
     return output
+
+
+def _pool_by_arn(ctx: RequestContext, arn: str) -> dict[str, Any]:
+    return _owned(ctx, arn.rsplit("/", 1)[-1])
+
+
+def _arn_resource(ctx: RequestContext, params: Params) -> list[str]:
+    return [params["ResourceArn"]]
+
+
+@api.operation("TagResource", resources=_arn_resource)
+def tag_resource(ctx: RequestContext, params: Params) -> Params:
+    row = _pool_by_arn(ctx, params["ResourceArn"])
+    tags = {**row["tags"], **params["Tags"]}
+    if len(tags) > 50:
+        raise InvalidParameterException("An identity pool can have at most 50 tags.")
+    with ctx.cloud.db.begin() as conn:
+        conn.execute(update(pools).where(pools.c.pool_id == row["pool_id"]).values(tags=tags))
+    return {}
+
+
+@api.operation("UntagResource", resources=_arn_resource)
+def untag_resource(ctx: RequestContext, params: Params) -> Params:
+    row = _pool_by_arn(ctx, params["ResourceArn"])
+    tags = {key: value for key, value in row["tags"].items() if key not in set(params["TagKeys"])}
+    with ctx.cloud.db.begin() as conn:
+        conn.execute(update(pools).where(pools.c.pool_id == row["pool_id"]).values(tags=tags))
+    return {}
+
+
+@api.operation("ListTagsForResource", resources=_arn_resource)
+def list_tags(ctx: RequestContext, params: Params) -> Params:
+    return {"Tags": _pool_by_arn(ctx, params["ResourceArn"])["tags"]}
