@@ -92,6 +92,9 @@ class Cloud:
         #: The REST APIs' invoke-time state (controller/execute_api/rest/throttle.py: token buckets, usage-plan
         #: quotas, Lambda authorizer results), made on first use.
         self.execute_api_runtime: Any = None
+        #: Remote OIDC issuers' discovery documents and JWKS (controller/auth/oidc.py: KeyCache), kept a few
+        #: minutes so STS, identity pools and JWT authorizers do not fetch them on every token, made on first use.
+        self.oidc_keys: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)
