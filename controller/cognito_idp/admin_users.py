@@ -36,7 +36,7 @@ def admin_target(conn: Connection, ctx: RequestContext, params: dict[str, Any]) 
 
 
 def mfa_members(user: dict[str, Any]) -> dict[str, Any]:
-    """The MFA members AdminGetUser/GetUser report, as H2's mfa module keeps them in ``user["mfa"]``."""
+    """The MFA members AdminGetUser/GetUser report, as kept in ``user["mfa"]``."""
     return {k: v for k, v in (user.get("mfa") or {}).items() if k in ("PreferredMfaSetting", "UserMFASettingList")}
 
 

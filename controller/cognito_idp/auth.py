@@ -3,9 +3,8 @@
 The four operations only check what every flow shares (the client, whether it allows the flow, that a
 client with a secret got a SECRET_HASH, the session) and hand an :class:`AuthCall` to the flow's
 handler in :data:`FLOWS` or the challenge's in :data:`CHALLENGES`. Flows register themselves:
-password and refresh flows in ``password_flows.py``, SRP (H2) in ``srp_flow.py``, MFA (H2) in
-``mfa.py``. Once a flow has proved who the user is, :func:`finish` decides what comes next: a new
-password, an MFA challenge, or the tokens.
+password and refresh flows in ``password_flows.py``, SRP in ``srp_flow.py``. Once a flow has proved who
+the user is, :func:`finish` decides what comes next: a new password, or the tokens (MFA is not served yet).
 
 Challenge sessions are rows valid 3 minutes (Cognito's default AuthSessionValidity); an unknown or
 expired one is Cognito's NotAuthorizedException "Invalid session for the user, session is expired.".
@@ -130,7 +129,7 @@ def end_session(cloud: Any, session: str) -> None:
 # --- what comes after the password --------------------------------------------------------------------
 
 def finish(call: AuthCall, user: dict[str, Any]) -> dict[str, Any]:
-    """After the password (or SRP) proved ``user``: NEW_PASSWORD_REQUIRED, an MFA challenge, or tokens."""
+    """After the password (or SRP) proved ``user``: NEW_PASSWORD_REQUIRED, or the tokens."""
     if not user["enabled"]:
         raise errors.NotAuthorizedException("User is disabled.")
     if user["status"] == "UNCONFIRMED":
@@ -147,20 +146,8 @@ def finish(call: AuthCall, user: dict[str, Any]) -> dict[str, Any]:
                 "Session": new_session(call.ctx.cloud, pool_id, user["username"], "NEW_PASSWORD_REQUIRED", {}),
                 "ChallengeParameters": {"USER_ID_FOR_SRP": user["username"], "requiredAttributes": "[]",
                                         "userAttributes": json.dumps(attributes)}}
-    challenge = _mfa_challenge(call, user)
-    if challenge is not None:
-        return challenge
     result = tokens.issue(call.ctx.cloud, call.pool, call.client, user, auth_time=int(time.time()))
     return {"ChallengeParameters": {}, "AuthenticationResult": result}
-
-
-def _mfa_challenge(call: AuthCall, user: dict[str, Any]) -> dict[str, Any] | None:
-    """H2's MFA challenge for the user, when mfa.py is in the tree and the user owes one."""
-    try:
-        from controller.cognito_idp import mfa
-    except ImportError:
-        return None
-    return mfa.challenge_for(call, user)
 
 
 # --- the operations -----------------------------------------------------------------------------------

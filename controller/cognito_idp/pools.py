@@ -1,5 +1,5 @@
 """User pools: CreateUserPool, DescribeUserPool, ListUserPools, UpdateUserPool, DeleteUserPool,
-AddCustomAttributes, and the lookups other modules (and H2/H3/H6) use: :func:`find_pool`, :func:`find_client`.
+AddCustomAttributes, and the lookups other modules and services use: :func:`find_pool`, :func:`find_client`.
 
 A pool's settings are kept as written (a JSON document in AWS's UserPoolType shape) and read back with
 Cognito's defaults filled in, so DescribeUserPool answers what CreateUserPool was given.

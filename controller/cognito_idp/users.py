@@ -4,8 +4,8 @@ UserType shape every user operation answers with.
 A user is found the way Cognito signs in: by username (case-insensitively unless the pool's
 UsernameConfiguration says CaseSensitive), by ``sub``, by an email or phone number when those are
 the pool's UsernameAttributes, or by a *verified* alias (email, phone_number, preferred_username) when
-they are its AliasAttributes. Every password set also stores the SRP verifier (H2's
-``srp.verifier_for``) so USER_SRP_AUTH works for the same password.
+they are its AliasAttributes. Every password set also stores the SRP verifier
+(``srp.verifier_for``) so USER_SRP_AUTH works for the same password.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from controller.cognito_idp import errors, schema, state
+from controller.cognito_idp import errors, schema, srp, state
 from controller.cognito_idp.passwords import hash_password, policy_of, policy_problem
 
 ALIASES = ("email", "phone_number", "preferred_username")
@@ -148,7 +148,7 @@ def set_password(conn: Connection, pool: dict[str, Any], user: dict[str, Any], p
     """Store ``password`` (checked against the policy) and its SRP verifier; a temporary password
     puts the user in FORCE_CHANGE_PASSWORD until it is changed, and expires after the policy's days."""
     check_password_policy(pool, password)
-    salt, verifier = _srp_verifier(pool["Id"], user["username"], password)
+    salt, verifier = srp.verifier_for(pool["Id"], user["username"], password)
     expires = None
     if temporary:
         expires = time.time() + 86400 * int(policy_of(pool).get("TemporaryPasswordValidityDays", 7))
@@ -158,15 +158,6 @@ def set_password(conn: Connection, pool: dict[str, Any], user: dict[str, Any], p
     if status:
         values["status"] = status
     conn.execute(update(state.users).where(state.users.c.user_id == user["user_id"]).values(**values))
-
-
-def _srp_verifier(pool_id: str, username: str, password: str) -> tuple[str | None, str | None]:
-    """H2's SRP verifier for the password; (None, None) while srp.py is not in the tree."""
-    try:
-        from controller.cognito_idp import srp
-    except ImportError:
-        return None, None
-    return srp.verifier_for(pool_id, username, password)
 
 
 def update_attributes(conn: Connection, user: dict[str, Any], changes: dict[str, str],
@@ -183,12 +174,6 @@ def set_status(conn: Connection, user: dict[str, Any], **values: Any) -> None:
     """Change a user's status/enabled (or other columns) and its modification time."""
     conn.execute(update(state.users).where(state.users.c.user_id == user["user_id"])
                  .values(**values, modified_at=time.time()))
-
-
-def update_mfa(conn: Connection, pool_id: str, username: str, mfa: dict[str, Any]) -> None:
-    """Replace the user's MFA settings (H2: TOTP secret, preferences)."""
-    conn.execute(update(state.users).where(state.users.c.pool_id == pool_id, state.users.c.username == username)
-                 .values(mfa=mfa, modified_at=time.time()))
 
 
 def attribute_list(attributes: dict[str, str], names: list[str] | None = None) -> list[dict[str, str]]:
