@@ -53,7 +53,7 @@ def create_app(cloud: Cloud) -> Flask:
         raw_path, _, raw_query = _raw_uri(environ).partition("?")
         target = invoke_target(request.host, raw_path, domains)
         if target is not None:
-            return _invoke_url(cloud, target, raw_query)
+            return _invoke_url(cloud, target, raw_query, raw_path)
         http_request = HttpRequest(
             method=request.method, path=raw_path,
             query=parse_qsl(raw_query, keep_blank_values=True), raw_query=raw_query,
@@ -75,7 +75,7 @@ def create_app(cloud: Cloud) -> Flask:
 _METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
 
-def _invoke_url(cloud: Cloud, target: tuple[str, str], raw_query: str) -> Response:
+def _invoke_url(cloud: Cloud, target: tuple[str, str], raw_query: str, signed_path: str) -> Response:
     """A request to an API Gateway invoke URL, handed to the execute-api data plane."""
     from controller.execute_api.dispatch import dispatch
     from controller.execute_api.request import MAX_BODY_BYTES, InvokeRequest
@@ -94,7 +94,7 @@ def _invoke_url(cloud: Cloud, target: tuple[str, str], raw_query: str) -> Respon
         raw_query=raw_query, headers=headers, body=body,
         source_ip=caller.source_ip, user_agent=headers.get("user-agent", ""), host=request.host,
         secure=caller.secure, source_vpc=caller.source_vpc, source_vpce=caller.source_vpce,
-        request_time_epoch_ms=int(time.time() * 1000)))
+        request_time_epoch_ms=int(time.time() * 1000), signed_path=signed_path))
     return Response(answer.body, status=answer.status, headers=answer.headers)
 
 

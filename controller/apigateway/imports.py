@@ -27,7 +27,7 @@ from controller.apigateway.records import (
     touch,
 )
 from controller.apigateway.resources import check_path_part, check_siblings, child_path
-from controller.apigateway.rest_apis import check_api, insert_api
+from controller.apigateway.rest_apis import check_api, expand_policy, insert_api
 
 
 def _body(params: dict[str, Any]) -> bytes:
@@ -98,12 +98,15 @@ def _ensure_path(conn: Connection, api_id: str, resources: dict[str, dict[str, A
     return current
 
 
-def _described(api: dict[str, Any], definition: openapi.Definition) -> dict[str, Any]:
+def _described(ctx: RequestContext, api: dict[str, Any], definition: openapi.Definition) -> dict[str, Any]:
     changed = {**api, "name": definition.name}
     for member, value in (("description", definition.description), ("version", definition.version),
-                          ("policy", definition.policy), ("apiKeySource", definition.api_key_source)):
+                          ("apiKeySource", definition.api_key_source)):
         if value is not None:
             changed[member] = value
+    if definition.policy is not None:
+        changed["policy"] = expand_policy(definition.policy,
+                                          f"arn:aws:execute-api:{ctx.region}:{ctx.account_id}:{api['id']}")
     if definition.binary_media_types:
         changed["binaryMediaTypes"] = definition.binary_media_types
     changed.pop("warnings", None)
@@ -125,7 +128,7 @@ def import_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         create["endpointConfiguration"] = {"types": types}
     with ctx.cloud.db.begin() as conn:
         api = insert_api(conn, ctx, create)
-        described = _described(api, definition)
+        described = _described(ctx, api, definition)
         _apply(conn, api["id"], described, definition, "overwrite")
     return _answer(described, definition)
 
@@ -138,7 +141,7 @@ def put_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     definition = _definition(params)
     with ctx.cloud.db.begin() as conn:
         row = find_api(conn, ctx, params["restApiId"])
-        described = _described(row["doc"], definition)
+        described = _described(ctx, row["doc"], definition)
         types = _endpoint_types(params)
         if types:
             described["endpointConfiguration"] = {**described["endpointConfiguration"], "types": types}

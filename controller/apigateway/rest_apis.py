@@ -28,6 +28,7 @@ from controller.apigateway.records import (
     touch,
 )
 from controller.apigateway.state import account_items, rest_apis
+from controller.iam import policy
 
 ENDPOINT_TYPES = ("REGIONAL", "EDGE", "PRIVATE")
 KEY_SOURCES = ("HEADER", "AUTHORIZER")
@@ -41,6 +42,31 @@ UPDATE_RULES = (
 )
 
 
+def expand_policy(text: str, arn_prefix: str) -> str:
+    """The resource policy as API Gateway stores it: ``execute-api:/stage/METHOD/path`` resources written out
+    as ARNs under ``arn_prefix`` (``arn:aws:execute-api:{region}:{account}:{api-id}``), checked by the IAM
+    engine's parser so the data plane never meets a policy it cannot evaluate."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise errors.BadRequestException("Invalid policy document: it is not valid JSON.") from None
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    for statement in statements if isinstance(statements, list) else [statements]:
+        for member in ("Resource", "NotResource"):
+            value = statement.get(member) if isinstance(statement, dict) else None
+            if isinstance(value, str | list):
+                expanded = [arn_prefix + part.removeprefix("execute-api:") if isinstance(part, str) and
+                            part.startswith("execute-api:/") else part
+                            for part in ([value] if isinstance(value, str) else value)]
+                statement[member] = expanded[0] if isinstance(value, str) else expanded
+    written = json.dumps(document)
+    try:
+        policy.parse_policy(written, policy_id="ResourcePolicy", source_type="resource")
+    except policy.PolicyError as error:
+        raise errors.BadRequestException(f"Invalid policy document: {error}") from None
+    return written
+
+
 def check_api(doc: dict[str, Any]) -> None:
     """The rules a REST API's document must satisfy after a create or an update."""
     if not doc.get("name"):
@@ -52,11 +78,6 @@ def check_api(doc: dict[str, Any]) -> None:
     if len(types) != 1 or types[0] not in ENDPOINT_TYPES:
         raise errors.BadRequestException(
             f"Invalid endpoint configuration types {types}: exactly one of {', '.join(ENDPOINT_TYPES)}.")
-    if doc.get("policy"):
-        try:
-            json.loads(doc["policy"])
-        except ValueError:
-            raise errors.BadRequestException("Invalid policy document: it is not valid JSON.") from None
     size = doc.get("minimumCompressionSize")
     if size is not None and not 0 <= size <= 10485760:
         raise errors.BadRequestException("minimumCompressionSize must be between 0 and 10485760.")
@@ -86,6 +107,8 @@ def insert_api(conn: Connection, ctx: RequestContext, params: dict[str, Any]) ->
     for member in ("description", "version", "policy", "minimumCompressionSize", "binaryMediaTypes"):
         if params.get(member) is not None:
             doc[member] = params[member]
+    if doc.get("policy"):
+        doc["policy"] = expand_policy(doc["policy"], f"arn:aws:execute-api:{ctx.region}:{ctx.account_id}:{api_id}")
     check_api(doc)
     conn.execute(insert(rest_apis).values(api_id=api_id, account_id=ctx.account_id, region=ctx.region,
                                           created_at=now(), revision=0, doc=doc))
@@ -115,6 +138,9 @@ def update_rest_api(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     with ctx.cloud.db.begin() as conn:
         row = find_api(conn, ctx, params["restApiId"])
         doc = patch.apply(row["doc"], params.get("patchOperations") or [], UPDATE_RULES)
+        if doc.get("policy") and doc["policy"] != row["doc"].get("policy"):
+            doc["policy"] = expand_policy(doc["policy"],
+                                          f"arn:aws:execute-api:{ctx.region}:{ctx.account_id}:{row['api_id']}")
         check_api(doc)
         touch(conn, row["api_id"], doc)
     return doc

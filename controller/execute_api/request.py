@@ -1,7 +1,7 @@
 """What the execute-api data plane receives and answers: one HTTP request to an API's invoke URL.
 
 The contract between :mod:`controller.wsgi` (which builds an :class:`InvokeRequest` from the HTTP request)
-and the pipelines of REST APIs (:mod:`controller.execute_api.rest_pipeline`) and HTTP APIs
+and the pipelines of REST APIs (:mod:`controller.execute_api.rest.pipeline`) and HTTP APIs
 (:mod:`controller.execute_api.http_pipeline`), and what WAF inspects (:mod:`controller.wafv2.inspect`).
 """
 
@@ -34,6 +34,9 @@ class InvokeRequest:
     source_vpc: str | None = None
     source_vpce: str | None = None
     request_time_epoch_ms: int = 0
+    #: The path as the client sent and signed it (``/_cloudlet/execute-api/{api}/...`` in the path form):
+    #: AWS_IAM methods check the SigV4 signature over it. Empty means ``path``.
+    signed_path: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

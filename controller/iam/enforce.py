@@ -101,12 +101,19 @@ def would_allow(ctx: RequestContext, action: str, arn: str, info: ResourceInfo, 
     KMS's policy lockout safety check asks it of a key policy before writing it: the new policy must
     still let the caller change the policy.
     """
+    return evaluate_for(ctx, action, arn, info, params).allowed
+
+
+def evaluate_for(ctx: RequestContext, action: str, arn: str, info: ResourceInfo | None,
+                 params: Params | None = None) -> policy.EvaluationResult:
+    """The engine's full answer (allowed, or which kind of deny) for ``ctx.principal`` doing ``action`` on
+    ``arn``: services that answer in their own words (API Gateway's "with an explicit deny") need the kind."""
     principal = ctx.principal
     scps = scp_levels(ctx.cloud, principal.account_id) if principal.kind != "anonymous" else None
     policies = principal_policies(ctx)
     request, policy_set = build_request(ctx, action, arn, info, policies, _base_context(ctx, policies, params or {}),
                                         scps)
-    return decide(request, policy_set).allowed
+    return decide(request, policy_set)
 
 
 def principal_policies(ctx: RequestContext) -> PrincipalPolicies:

@@ -7,7 +7,6 @@ same cloud, and CORS preflights answered by the gateway.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from collections.abc import Iterator
@@ -29,11 +28,6 @@ def aws_json(cloudlet: CloudletProcess, *args: str) -> Any:
     return json.loads(out) if out.strip() else None
 
 
-#: The invoke URL's data plane is H5's dispatch calling this module's pipeline through H5's integrations.
-DATA_PLANE = all(importlib.util.find_spec(f"controller.execute_api.{name}") for name in ("dispatch", "integrations"))
-needs_data_plane = pytest.mark.skipif(not DATA_PLANE, reason="the execute-api dispatch is not in yet")
-needs_oidc = pytest.mark.skipif(importlib.util.find_spec("controller.auth.oidc") is None,
-                                reason="controller.auth.oidc.verify_jwt is not in yet")
 
 LAMBDA_SOURCE = """
 import json
@@ -122,7 +116,6 @@ def test_control_plane_through_the_cli_and_boto3(cloudlet: CloudletProcess, uniq
     assert refused.returncode != 0 and "NotFoundException" in refused.stderr
 
 
-@needs_data_plane
 def test_http_proxy_route_auto_deploy_and_cors(cloudlet: CloudletProcess, backend: str, unique: str) -> None:
     v2 = cloudlet.client("apigatewayv2")
     api_id = v2.create_api(Name=unique, ProtocolType="HTTP", CorsConfiguration={
@@ -181,8 +174,6 @@ def _pool_user(cloudlet: CloudletProcess, unique: str) -> tuple[str, str, str, s
     return pool_id, client_id, tokens["IdToken"], tokens["AccessToken"]
 
 
-@needs_data_plane
-@needs_oidc
 def test_jwt_authorizer_with_a_user_pool_issuer(cloudlet: CloudletProcess, backend: str, unique: str) -> None:
     pool_id, client_id, id_token, access_token = _pool_user(cloudlet, unique)
     v2 = cloudlet.client("apigatewayv2")
@@ -219,7 +210,6 @@ def test_jwt_authorizer_with_a_user_pool_issuer(cloudlet: CloudletProcess, backe
     v2.delete_api(ApiId=api_id)
 
 
-@needs_data_plane
 @pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 def test_lambda_route_payload_2_and_quick_create(functions_cloud: CloudletProcess, unique: str) -> None:
     cloud = functions_cloud
