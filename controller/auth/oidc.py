@@ -30,6 +30,8 @@ FETCH_TIMEOUT = 3.0
 MAX_DOCUMENT = 512 * 1024
 #: Clock skew allowed on exp/nbf/iat.
 LEEWAY_SECONDS = 5
+#: The issuer of Cognito identity pools' OpenID tokens (GetOpenIdToken), answered in-process.
+COGNITO_IDENTITY_ISSUER = "https://cognito-identity.amazonaws.com"
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]
 
 
@@ -120,6 +122,10 @@ def issuer_keys(cloud: Any, issuer: str, kid: str | None) -> list[dict[str, Any]
         from controller.cognito_idp import tokens  # a service's documented function, not its tables
 
         return tokens.jwks(cloud, pool_id)["keys"]
+    if issuer == COGNITO_IDENTITY_ISSUER:      # GetOpenIdToken's tokens: this cloud is that issuer
+        from controller.cognito_identity import open_id
+
+        return open_id.jwks(cloud)
     if cloud.oidc_keys is None:
         cloud.oidc_keys = KeyCache()
     return cloud.oidc_keys.keys(issuer, kid)

@@ -1,4 +1,4 @@
-"""Identities: GetId, GetCredentialsForIdentity, ListIdentities, DescribeIdentity (the enhanced flow).
+"""Identities: GetId, GetCredentialsForIdentity, GetOpenIdToken, ListIdentities, DescribeIdentity (the enhanced flow).
 
 ``Logins`` map a provider name to a token: ``cognito-idp.{region}.amazonaws.com/{pool_id}`` (or this
 cloud's issuer form ``{endpoint host}/{pool_id}``) for a user pool named in the identity pool's
@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 
 from controller.api import Params, RequestContext
 from controller.auth import oidc
+from controller.cognito_identity import open_id
 from controller.cognito_identity.pools import ResourceNotFoundException, find_pool
 from controller.cognito_identity.rolemap import mapped_role
 from controller.cognito_identity.service import api
@@ -101,8 +102,9 @@ def get_id(ctx: RequestContext, params: Params) -> Params:
     return {"IdentityId": found}
 
 
-@api.operation("GetCredentialsForIdentity", authorize=False)
-def get_credentials(ctx: RequestContext, params: Params) -> Params:
+def _signed_in(ctx: RequestContext, params: Params) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
+    """``(identity row, pool, verified logins)`` once the call's Logins prove the identity (none for a guest
+    identity, which its pool must allow)."""
     with ctx.cloud.db.read() as conn:
         identity = conn.execute(select(identities).where(
             identities.c.identity_id == params["IdentityId"])).mappings().first()
@@ -112,6 +114,25 @@ def get_credentials(ctx: RequestContext, params: Params) -> Params:
     verified = verify_logins(ctx, pool, params.get("Logins") or {})
     if identity["login_key"] and _login_key(verified) != identity["login_key"]:
         raise NotAuthorizedException("Invalid login token. Logins don't match identity.")
+    if not verified and not pool["config"].get("AllowUnauthenticatedIdentities"):
+        raise NotAuthorizedException("Unauthenticated access is not supported for this identity pool.")
+    return identity, pool, verified
+
+
+@api.operation("GetOpenIdToken", authorize=False)
+def get_open_id_token(ctx: RequestContext, params: Params) -> Params:
+    identity, pool, verified = _signed_in(ctx, params)
+    amr = ["authenticated", *sorted(verified)] if verified else ["unauthenticated"]
+    arn = f"arn:{ctx.cloud.config.partition}:cognito-identity:{pool['region']}:{pool['account_id']}:identitypool/" \
+          f"{pool['pool_id']}"
+    token = open_id.issue(ctx.cloud, pool_id=pool["pool_id"], pool_arn=arn, identity_id=identity["identity_id"],
+                          amr=amr)
+    return {"IdentityId": identity["identity_id"], "Token": token}
+
+
+@api.operation("GetCredentialsForIdentity", authorize=False)
+def get_credentials(ctx: RequestContext, params: Params) -> Params:
+    identity, pool, verified = _signed_in(ctx, params)
     if verified:
         provider = sorted(verified)[0]
         mapping = (pool["role_mappings"] or {}).get(provider)
@@ -119,8 +140,6 @@ def get_credentials(ctx: RequestContext, params: Params) -> Params:
                                params.get("CustomRoleArn"))
         amr: list[str] = ["authenticated", *sorted(verified)]
     else:
-        if not pool["config"].get("AllowUnauthenticatedIdentities"):
-            raise NotAuthorizedException("Unauthenticated access is not supported for this identity pool.")
         role_arn, amr = pool["roles"].get("unauthenticated"), ["unauthenticated"]
     role = find_role(ctx, role_arn) if role_arn else None
     if role is None:

@@ -34,3 +34,13 @@ identities = Table(
     Column("modified_at", Float, nullable=False),
     Index("ix_cognito_identities_login", "pool_id", "login_key"),
 )
+
+#: The signing key of the OpenID tokens GetOpenIdToken issues (one per cloud; the private key encrypted by the
+#: cloud's SecretBox).
+openid_keys = Table(
+    "cognito_identity_openid_keys", metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("private_pem", String(4096), nullable=False),
+    Column("public_jwk", JsonText, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -113,7 +113,10 @@ def assume_role_with_web_identity(ctx: RequestContext, params: Params) -> Params
     if not isinstance(issuer, str) or "://" not in issuer:
         raise InvalidIdentityToken("The token has no valid issuer (iss)")
     url_key = issuer.split("://", 1)[1].rstrip("/")
-    provider = find_provider(ctx.cloud, role["account_id"], url_key)
+    if issuer == oidc.COGNITO_IDENTITY_ISSUER:    # identity pools' tokens need no OIDC provider, as on AWS
+        provider = {"arn": url_key, "client_ids": [str(unverified.get("aud"))]}
+    else:
+        provider = find_provider(ctx.cloud, role["account_id"], url_key)
     if provider is None:
         raise InvalidIdentityToken(f"No OpenIDConnect provider found in your account for {issuer}")
     claims = verified_claims(ctx, params["WebIdentityToken"], audiences=provider["client_ids"], issuer=issuer)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jwt
 import pytest
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
@@ -101,3 +102,42 @@ def test_guest_reads_and_user_writes(cloudlet: CloudletProcess, unique: str) -> 
     assert {item["IdentityId"] for item in listed} == {guest_id, user_id}
     identity.delete_identity_pool(IdentityPoolId=pool_id)
     idp.delete_user_pool(UserPoolId=user_pool)
+
+
+def test_the_basic_flow_through_get_open_id_token(cloudlet: CloudletProcess, unique: str) -> None:
+    """GetOpenIdToken's token, given to STS AssumeRoleWithWebIdentity (no IAM OIDC provider needed), gets the
+    role that trusts cognito-identity.amazonaws.com for this pool and this kind of identity, and no other."""
+    iam, s3 = cloudlet.client("iam"), cloudlet.client("s3")
+    public = cloudlet.client("cognito-identity", signature_version=UNSIGNED)
+    sts = cloudlet.client("sts", signature_version=UNSIGNED)
+    bucket = f"b{unique}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="hello.txt", Body=b"hi")
+    pool_id = cloudlet.client("cognito-identity").create_identity_pool(
+        IdentityPoolName=unique, AllowUnauthenticatedIdentities=True)["IdentityPoolId"]
+    guest = _role(iam, f"{unique}-guest", pool_id, "unauthenticated", ["s3:GetObject"], bucket)
+    members_only = _role(iam, f"{unique}-member", pool_id, "authenticated", ["s3:*"], bucket)
+
+    identity_id = public.get_id(IdentityPoolId=pool_id)["IdentityId"]
+    answer = public.get_open_id_token(IdentityId=identity_id)
+    assert answer["IdentityId"] == identity_id
+    claims = jwt.decode(answer["Token"], options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"], claims["sub"], claims["amr"]) == (
+        "https://cognito-identity.amazonaws.com", pool_id, identity_id, ["unauthenticated"])
+    assumed = sts.assume_role_with_web_identity(RoleArn=guest, RoleSessionName="guest",
+                                                WebIdentityToken=answer["Token"])
+    assert assumed["SubjectFromWebIdentityToken"] == identity_id
+    creds = assumed["Credentials"]
+    reader = cloudlet.client("s3", Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]))
+    assert reader.get_object(Bucket=bucket, Key="hello.txt")["Body"].read() == b"hi"
+    with pytest.raises(ClientError) as refused:        # the guest's token is not an authenticated identity's
+        sts.assume_role_with_web_identity(RoleArn=members_only, RoleSessionName="guest",
+                                          WebIdentityToken=answer["Token"])
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    forged = answer["Token"][:-8] + ("AAAAAAAA" if not answer["Token"].endswith("AAAAAAAA") else "BBBBBBBB")
+    with pytest.raises(ClientError) as bad:
+        sts.assume_role_with_web_identity(RoleArn=guest, RoleSessionName="guest", WebIdentityToken=forged)
+    assert bad.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    with pytest.raises(ClientError) as unknown:
+        public.get_open_id_token(IdentityId=f"{cloudlet.region}:00000000-0000-0000-0000-000000000000")
+    assert unknown.value.response["Error"]["Code"] == "ResourceNotFoundException"
