@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.api import RequestContext
 from controller.apigateway import errors, patch
+from controller.apigateway.items import ItemKind, register_item_operations
 from controller.apigateway.records import (
     delete_item,
     find_api,
@@ -18,7 +19,6 @@ from controller.apigateway.records import (
     need_item,
     new_id,
     operation,
-    page,
     put_item,
 )
 
@@ -83,29 +83,8 @@ def create_authorizer(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
     return doc
 
 
-@operation("GetAuthorizer")
-def get_authorizer(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.read() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        return need_item(conn, api_id, "authorizer", params["authorizerId"], "Authorizer")
-
-
-@operation("GetAuthorizers")
-def get_authorizers(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.read() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        return page([doc for _, doc in list_items(conn, api_id, "authorizer")], params)
-
-
-@operation("UpdateAuthorizer")
-def update_authorizer(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.begin() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        doc = need_item(conn, api_id, "authorizer", params["authorizerId"], "Authorizer")
-        changed = patch.apply(doc, params.get("patchOperations") or [], UPDATE_RULES)
-        check_authorizer(changed)
-        put_item(conn, api_id, "authorizer", doc["id"], changed)
-    return changed
+register_item_operations(ItemKind("authorizer", "authorizerId", "Authorizer", UPDATE_RULES, check_authorizer),
+                         get="GetAuthorizer", get_all="GetAuthorizers", update="UpdateAuthorizer")
 
 
 @operation("DeleteAuthorizer")

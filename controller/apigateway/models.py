@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from controller.api import RequestContext
 from controller.apigateway import errors, patch
+from controller.apigateway.items import ItemKind, register_item_operations
 from controller.apigateway.records import (
     delete_item,
     find_api,
@@ -20,7 +21,6 @@ from controller.apigateway.records import (
     need_item,
     new_id,
     operation,
-    page,
     put_item,
 )
 
@@ -68,29 +68,8 @@ def create_model(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-@operation("GetModel")
-def get_model(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.read() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        return need_item(conn, api_id, "model", params["modelName"], "model name")
-
-
-@operation("GetModels")
-def get_models(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.read() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        return page([doc for _, doc in list_items(conn, api_id, "model")], params)
-
-
-@operation("UpdateModel")
-def update_model(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.begin() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        doc = need_item(conn, api_id, "model", params["modelName"], "model name")
-        changed = patch.apply(doc, params.get("patchOperations") or [], UPDATE_RULES)
-        _check_schema(changed)
-        put_item(conn, api_id, "model", doc["name"], changed)
-    return changed
+register_item_operations(ItemKind("model", "modelName", "model name", UPDATE_RULES, _check_schema, key="name"),
+                         get="GetModel", get_all="GetModels", update="UpdateModel")
 
 
 @operation("DeleteModel")

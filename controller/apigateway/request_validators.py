@@ -8,6 +8,7 @@ from typing import Any
 
 from controller.api import RequestContext
 from controller.apigateway import errors, patch
+from controller.apigateway.items import ItemKind, register_item_operations
 from controller.apigateway.records import (
     delete_item,
     find_api,
@@ -15,7 +16,6 @@ from controller.apigateway.records import (
     need_item,
     new_id,
     operation,
-    page,
     put_item,
 )
 
@@ -34,28 +34,8 @@ def create_request_validator(ctx: RequestContext, params: dict[str, Any]) -> dic
     return doc
 
 
-@operation("GetRequestValidator")
-def get_request_validator(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.read() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        return need_item(conn, api_id, "validator", params["requestValidatorId"], "Request Validator")
-
-
-@operation("GetRequestValidators")
-def get_request_validators(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.read() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        return page([doc for _, doc in list_items(conn, api_id, "validator")], params)
-
-
-@operation("UpdateRequestValidator")
-def update_request_validator(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.db.begin() as conn:
-        api_id = find_api(conn, ctx, params["restApiId"])["api_id"]
-        doc = need_item(conn, api_id, "validator", params["requestValidatorId"], "Request Validator")
-        changed = patch.apply(doc, params.get("patchOperations") or [], UPDATE_RULES)
-        put_item(conn, api_id, "validator", doc["id"], changed)
-    return changed
+register_item_operations(ItemKind("validator", "requestValidatorId", "Request Validator", UPDATE_RULES),
+                         get="GetRequestValidator", get_all="GetRequestValidators", update="UpdateRequestValidator")
 
 
 @operation("DeleteRequestValidator")

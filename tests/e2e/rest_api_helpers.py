@@ -47,7 +47,7 @@ def mock_method(apigw: Any, api_id: str, path: str, method: str = "GET", *, resp
 
 
 class _Echo(BaseHTTPRequestHandler):
-    """A backend that answers with what it received, as JSON."""
+    """A backend that answers with what it received, as JSON (and a CORS header of its own)."""
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -55,6 +55,7 @@ class _Echo(BaseHTTPRequestHandler):
                            "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
+        self.send_header("access-control-allow-origin", "https://backend-says.example")  # the CORS tests look
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

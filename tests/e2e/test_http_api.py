@@ -8,9 +8,7 @@ same cloud, and CORS preflights answered by the gateway.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.e2e.lambda_helpers import MISSING, execution_role, python_function
+from tests.e2e.rest_api_helpers import echo_backend
 from tests.support import CloudletProcess
 
 pytestmark = pytest.mark.e2e
@@ -49,35 +48,10 @@ def invoke_url(cloudlet: CloudletProcess, api_id: str, path: str) -> str:
     return f"{cloudlet.endpoint}/_cloudlet/execute-api/{api_id}{path}"
 
 
-class _Echo(BaseHTTPRequestHandler):
-    """A backend that answers every request with what it received, as JSON."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = json.dumps({"method": self.command, "path": self.path,
-                           "body": self.rfile.read(length).decode(),
-                           "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("access-control-allow-origin", "https://backend-says.example")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def backend() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with echo_backend() as url:
+        yield url
 
 
 def test_control_plane_through_the_cli_and_boto3(cloudlet: CloudletProcess, unique: str) -> None:
