@@ -81,6 +81,17 @@ def relayed_caller(headers: dict[str, str], caller: Caller, agent_token: str) ->
                   source_vpce=via if via.startswith("vpce-") else None)
 
 
+@dataclass(frozen=True)
+class OnBehalf:
+    """A call a service makes itself as a principal's session (API Gateway's AWS integrations, as the
+    integration's role), to the botocore service ``service``: nothing is signed, so neither the signature
+    nor a credential scope is there to check or to route by; everything else (the operation, IAM, the audit
+    record) is the same as for a client's call."""
+
+    principal: Principal
+    service: str
+
+
 class Gateway:
     """Turns HTTP requests into service calls for one :class:`Cloud`."""
 
@@ -88,7 +99,8 @@ class Gateway:
         self.cloud = cloud
         self.services = set(cloud.services)
 
-    def handle(self, request: HttpRequest, caller: Caller) -> HttpResponse:
+    def handle(self, request: HttpRequest, caller: Caller, *, on_behalf: OnBehalf | None = None) -> HttpResponse:
+        """Serve one call. ``on_behalf`` is for a call a service makes itself (see :class:`OnBehalf`)."""
         request_id = str(uuid.uuid4())
         now = dt.datetime.now(dt.UTC)
         call = CallRecord(request_id=request_id, time=now, account_id="", service="", event_source="",
@@ -102,7 +114,7 @@ class Gateway:
         caller = relayed_caller(request.headers, caller, self.cloud.agent_token)
         call.source_ip = caller.source_ip
         try:
-            service = self._service_for(routed)
+            service = on_behalf.service if on_behalf is not None else self._service_for(routed)
             api = self.cloud.services.get(service)
             call.service = service
             # A service Cloudlet does not serve is known by its metadata alone (enough to render its
@@ -124,9 +136,13 @@ class Gateway:
                     routing_error = exc
             else:
                 call.operation = protocol.operation_hint(routed)
-            principal = self._authenticate(request, service_model, api, now, call,
-                                           unsigned_operation=operation_model is not None
-                                           and operation_model.auth_type == "none")
+            if on_behalf is not None:
+                principal = on_behalf.principal
+                _describe_principal(call, principal)
+            else:
+                principal = self._authenticate(request, service_model, api, now, call,
+                                               unsigned_operation=operation_model is not None
+                                               and operation_model.auth_type == "none")
             routed.body = request.body
             if api is None:
                 raise self._unserved(service_model, routed, call)

@@ -36,6 +36,7 @@ from controller.protocol.routing import (
     identify_service,
     operation_hint,
     resolve_service,
+    served_model_name,
     unserved_model,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "operation_hint",
     "parse_request",
     "resolve_service",
+    "served_model_name",
     "serialize_error",
     "serialize_response",
     "unserved_model",

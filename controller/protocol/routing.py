@@ -72,6 +72,13 @@ def _service_index(services: tuple[str, ...]) -> _ServiceIndex:
                          {k: tuple(v) for k, v in versions.items()}, tuple(rest_json), tuple(rest_xml))
 
 
+def served_model_name(endpoint_name: str, services: Iterable[str]) -> str | None:
+    """The served botocore model an endpoint prefix or signing name (``sqs``, ``s3``, ``execute-api``) names,
+    or None when none or several do (the name alone does not tell them apart)."""
+    candidates = _service_index(tuple(services)).by_signing_name.get(endpoint_name) or ()
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def signing_service(request: HttpRequest) -> str | None:
     """The service named in the SigV4 credential scope (header or presigned query), if any."""
     authorization = request.header("authorization")

@@ -22,7 +22,9 @@ def queue_url_from_path(cloud: Any, request: HttpRequest) -> HttpRequest:
     """The request with ``QueueUrl`` taken from its path, when it is an SQS query call to a queue URL."""
     if not _QUEUE_PATH_RE.match(request.path) or request.header("x-amz-target"):
         return request
-    if signing_service(request) != "sqs":
+    signed_for = signing_service(request)
+    # Unsigned calls come from this cloud's own services (API Gateway's SQS integrations), named by host.
+    if signed_for != "sqs" and not (signed_for is None and (request.header("host") or "").startswith("sqs.")):
         return request
     params = form_params(request)
     if "Action" not in params or "QueueUrl" in params:

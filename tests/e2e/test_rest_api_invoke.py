@@ -225,3 +225,46 @@ def test_access_logs_reach_cloudwatch_logs(cloudlet: CloudletProcess, apigw: Any
         time.sleep(0.1)
     assert [event["message"] for event in events] == [f"{answer.headers['x-amzn-RequestId']} GET /logged 200"]
     apigw.delete_rest_api(restApiId=api_id)
+
+
+def test_an_aws_integration_sends_to_sqs_as_its_role(cloudlet: CloudletProcess, apigw: Any, unique: str) -> None:
+    sqs, iam = cloudlet.client("sqs"), cloudlet.client("iam")
+    queue_url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    trust = _policy({"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                     "Action": "sts:AssumeRole"})
+    role = iam.create_role(RoleName=unique, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    api_id = apigw.create_rest_api(name=unique)["id"]
+    resource_id = resource(apigw, api_id, "/messages")
+    apigw.put_method(restApiId=api_id, resourceId=resource_id, httpMethod="POST", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api_id, resourceId=resource_id, httpMethod="POST", type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{cloudlet.region}:sqs:path/{cloudlet.account_id}/{unique}", credentials=role,
+        requestParameters={"integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
+        requestTemplates={"application/json": "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"},
+        passthroughBehavior="NEVER")
+    for status, pattern in (("200", None), ("403", "4\\d\\d")):
+        apigw.put_method_response(restApiId=api_id, resourceId=resource_id, httpMethod="POST", statusCode=status)
+        apigw.put_integration_response(
+            restApiId=api_id, resourceId=resource_id, httpMethod="POST", statusCode=status,
+            **({"selectionPattern": pattern} if pattern else {}),
+            responseTemplates={"application/json": '{"queued": "$util.escapeJavaScript($input.body)"}' if status == "200"
+                               else '{"refused": true}'})
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    url = invoke_url(cloudlet, api_id, "/prod/messages")
+
+    refused = requests.post(url, json={"order": 1}, timeout=10)      # the role may not send yet
+    assert (refused.status_code, refused.json()) == (403, {"refused": True})
+    iam.put_role_policy(RoleName=unique, PolicyName="send", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}))
+    sent = requests.post(url, json={"order": 1}, timeout=10)
+    assert sent.status_code == 200, sent.text
+    assert "SendMessageResponse" in sent.json()["queued"]
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    assert [json.loads(message["Body"]) for message in messages] == [{"order": 1}]
+
+    iam.update_assume_role_policy(RoleName=unique, PolicyDocument=_policy(
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    untrusted = requests.post(url, json={"order": 2}, timeout=10)
+    assert (untrusted.status_code, untrusted.json()) == (500, {"message": "Internal server error"})
+    apigw.delete_rest_api(restApiId=api_id)

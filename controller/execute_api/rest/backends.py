@@ -3,9 +3,10 @@
 AWS_PROXY (Lambda proxy: the proxy event in, the proxy answer out, 502 when it is malformed or the function
 failed), AWS with a Lambda URI (non-proxy: request template, then the integration response chosen by the
 errorMessage), HTTP (non-proxy: mapped parameters and templates, the response chosen by the status),
-HTTP_PROXY (the request forwarded as is, the answer returned as is) and MOCK (the request template's
-``{"statusCode": N}`` chooses the integration response). ``${stageVariables.name}`` is substituted in every
-integration URI. AWS service integrations other than Lambda are not served: they answer 500 saying so.
+HTTP_PROXY (the request forwarded as is, the answer returned as is), MOCK (the request template's
+``{"statusCode": N}`` chooses the integration response) and AWS service integrations
+(:mod:`controller.execute_api.rest.aws_services`: the call made as the integration's role, the response
+chosen by the service's status). ``${stageVariables.name}`` is substituted in every integration URI.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from controller.apigateway.snapshot import StageView
 from controller.errors import ServiceError
 from controller.execute_api import integrations
 from controller.execute_api.request import InvokeRequest, InvokeResponse
-from controller.execute_api.rest import mapping, matching, proxy_events, responses, vtl
+from controller.execute_api.rest import aws_services, mapping, matching, proxy_events, responses, vtl
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "host", "content-length", "expect"}
@@ -60,10 +61,9 @@ def call(cloud: Any, view: StageView, served: matching.Served, found: matching.M
         return _http_proxy(view, integration, uri, found, request, scope)
     if kind == "HTTP":
         return _http(view, integration, uri, request, scope)
-    if ":lambda:path/" not in uri:
-        return _fail(view, scope, message=f"Integrations with {uri.split(':', 5)[4] if uri.count(':') >= 5 else uri} "
-                                          "are not served by this cloud yet")
     arn = source_arn(view, request, found.resource, str(scope.context["stage"]))
+    if ":lambda:path/" not in uri:
+        return _aws_service(cloud, view, integration, uri, arn, request, scope)
     if kind == "AWS_PROXY":
         return _lambda_proxy(cloud, view, uri, arn, found, request, scope)
     return _lambda(cloud, view, integration, uri, arn, request, scope)
@@ -170,6 +170,22 @@ def _lambda(cloud: Any, view: StageView, integration: dict[str, Any], uri: str, 
         responses_doc = {k: v for k, v in responses_doc.items() if not v.get("selectionPattern")} or responses_doc
     return _mapped(view, {**integration, "integrationResponses": responses_doc}, selector,
                    mapping.Answer(200, [], answer), request, scope)
+
+
+def _aws_service(cloud: Any, view: StageView, integration: dict[str, Any], uri: str, arn: str,
+                 request: InvokeRequest, scope: mapping.Scope) -> InvokeResponse:
+    prepared = _request_body(view, integration, request, scope)
+    if isinstance(prepared, InvokeResponse):
+        return prepared
+    method = integration.get("httpMethod") or "POST"
+    outgoing = mapping.request_parameters(integration.get("requestParameters") or {}, scope)
+    try:
+        answer = aws_services.call(cloud, integration, uri, request.method if method == "ANY" else method,
+                                   prepared[0], prepared[1], outgoing, source_ip=request.source_ip,
+                                   source_arn=arn)
+    except aws_services.Misconfigured:
+        return _fail(view, scope)
+    return _mapped(view, integration, str(answer.status), answer, request, scope)
 
 
 def _mock(view: StageView, integration: dict[str, Any], request: InvokeRequest,
