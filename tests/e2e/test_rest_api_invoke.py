@@ -268,3 +268,26 @@ def test_an_aws_integration_sends_to_sqs_as_its_role(cloudlet: CloudletProcess, 
     untrusted = requests.post(url, json={"order": 2}, timeout=10)
     assert (untrusted.status_code, untrusted.json()) == (500, {"message": "Internal server error"})
     apigw.delete_rest_api(restApiId=api_id)
+
+
+def test_gateway_responses_and_private_endpoints(cloudlet: CloudletProcess, apigw: Any, unique: str) -> None:
+    api_id = apigw.create_rest_api(name=unique)["id"]
+    mock_method(apigw, api_id, "/here", response_template="{}")
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    apigw.put_gateway_response(
+        restApiId=api_id, responseType="MISSING_AUTHENTICATION_TOKEN", statusCode="404",
+        responseParameters={"gatewayresponse.header.x-route": "'none'"},
+        responseTemplates={"application/json": '{"error": "no route for $context.httpMethod", '
+                                               '"type": "$context.error.responseType"}'})
+    missing = requests.get(invoke_url(cloudlet, api_id, "/prod/elsewhere"), timeout=10)
+    assert (missing.status_code, missing.json()) == (
+        404, {"error": "no route for GET", "type": "MISSING_AUTHENTICATION_TOKEN"})
+    assert missing.headers["x-route"] == "none"
+
+    private = apigw.create_rest_api(name=f"{unique}-private", endpointConfiguration={"types": ["PRIVATE"]})["id"]
+    mock_method(apigw, private, "/here", response_template="{}")
+    apigw.create_deployment(restApiId=private, stageName="prod")
+    outside = requests.get(invoke_url(cloudlet, private, "/prod/here"), timeout=10)  # not through an endpoint
+    assert (outside.status_code, outside.json()) == (403, {"message": "Forbidden"})
+    for rest_api in (api_id, private):
+        apigw.delete_rest_api(restApiId=rest_api)
