@@ -242,7 +242,8 @@ def measure(part: str, targets: dict[str, Target],
             print(f"  {label:<34} {result.rps:8.0f} {ms(result.percentile(0.5)):8.2f} "
                   f"{ms(result.percentile(0.99)):8.2f} {errors.counts.get(label, 0):7d}{extra}")
         for label, count in errors.counts.items():
-            print(f"  ERRORS {label}: {count} answers not 2xx with the expected body, e.g. {'; '.join(errors.samples[label])}")
+            samples = "; ".join(errors.samples[label])
+            print(f"  ERRORS {label}: {count} answers not 2xx with the expected body, e.g. {samples}")
         for label in results:
             if errors.counts.get(label):
                 print(f"  ({label}: its figures time error answers too)")
