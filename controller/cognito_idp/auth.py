@@ -4,7 +4,9 @@ The four operations only check what every flow shares (the client, whether it al
 client with a secret got a SECRET_HASH, the session) and hand an :class:`AuthCall` to the flow's
 handler in :data:`FLOWS` or the challenge's in :data:`CHALLENGES`. Flows register themselves:
 password and refresh flows in ``password_flows.py``, SRP in ``srp_flow.py``. Once a flow has proved who
-the user is, :func:`finish` decides what comes next: a new password, or the tokens (MFA is not served yet).
+the user is, :func:`finish` decides what comes next: a new password, a second factor (each hook of
+:data:`SECOND_FACTORS`, which ``mfa.py`` fills, may answer a challenge instead), or the tokens
+(:func:`grant`).
 
 Challenge sessions are rows valid 3 minutes (Cognito's default AuthSessionValidity); an unknown or
 expired one is Cognito's NotAuthorizedException "Invalid session for the user, session is expired.".
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from controller.api import RequestContext
 from controller.cognito_idp import errors, state, tokens
@@ -52,6 +54,9 @@ class AuthCall:
 FLOWS: dict[str, Callable[[AuthCall], dict[str, Any]]] = {}
 #: ChallengeName -> handler returning RespondToAuthChallenge's output.
 CHALLENGES: dict[str, Callable[[AuthCall], dict[str, Any]]] = {}
+#: Hooks :func:`finish` asks, in order, once the password is proved: a hook answers the challenge the
+#: user must pass next (SOFTWARE_TOKEN_MFA, MFA_SETUP...), or None to let sign-in go on.
+SECOND_FACTORS: list[Callable[[AuthCall, dict[str, Any]], dict[str, Any] | None]] = []
 
 #: The ExplicitAuthFlows entries that allow each AuthFlow (the ALLOW_ form and the legacy one).
 _ALLOWED_BY = {
@@ -120,6 +125,13 @@ def open_session(cloud: Any, session: str, challenge: str) -> dict[str, Any]:
     return {**row["data"], "username": row["username"], "pool_id": row["pool_id"]}
 
 
+def update_session(cloud: Any, session: str, data: dict[str, Any]) -> None:
+    """Replace a live session's data (a challenge that allows several answers counts them there)."""
+    with cloud.db.begin() as conn:
+        conn.execute(update(state.sessions).where(state.sessions.c.session_id == tokens.hash_token(session))
+                     .values(data=data))
+
+
 def end_session(cloud: Any, session: str) -> None:
     """Forget a session once its challenge is answered (it cannot be replayed)."""
     with cloud.db.begin() as conn:
@@ -129,7 +141,8 @@ def end_session(cloud: Any, session: str) -> None:
 # --- what comes after the password --------------------------------------------------------------------
 
 def finish(call: AuthCall, user: dict[str, Any]) -> dict[str, Any]:
-    """After the password (or SRP) proved ``user``: NEW_PASSWORD_REQUIRED, or the tokens."""
+    """After the password (or SRP) proved ``user``: NEW_PASSWORD_REQUIRED, a second factor's
+    challenge, or the tokens."""
     if not user["enabled"]:
         raise errors.NotAuthorizedException("User is disabled.")
     if user["status"] == "UNCONFIRMED":
@@ -146,6 +159,15 @@ def finish(call: AuthCall, user: dict[str, Any]) -> dict[str, Any]:
                 "Session": new_session(call.ctx.cloud, pool_id, user["username"], "NEW_PASSWORD_REQUIRED", {}),
                 "ChallengeParameters": {"USER_ID_FOR_SRP": user["username"], "requiredAttributes": "[]",
                                         "userAttributes": json.dumps(attributes)}}
+    for second_factor in SECOND_FACTORS:
+        challenge = second_factor(call, user)
+        if challenge is not None:
+            return challenge
+    return grant(call, user)
+
+
+def grant(call: AuthCall, user: dict[str, Any]) -> dict[str, Any]:
+    """The tokens of a sign-in that has passed every challenge."""
     result = tokens.issue(call.ctx.cloud, call.pool, call.client, user, auth_time=int(time.time()))
     return {"ChallengeParameters": {}, "AuthenticationResult": result}
 

@@ -21,6 +21,8 @@ from controller.cognito_idp.service import api
 
 #: Settings UpdateUserPool cannot change: kept from creation whatever the update says.
 IMMUTABLE = ("UsernameAttributes", "AliasAttributes", "SchemaAttributes", "UsernameConfiguration")
+#: Settings only SetUserPoolMfaConfig writes (UpdateUserPool has no member for them): an update keeps them.
+MFA_ONLY = ("SoftwareTokenMfaConfiguration", "EmailMfaConfiguration", "WebAuthnConfiguration")
 MAX_RESULTS = 60
 
 
@@ -96,6 +98,17 @@ def _check_pool_config(config: dict[str, Any]) -> None:
             "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool.")
     if config.get("MfaConfiguration", "OFF") not in ("OFF", "OPTIONAL", "ON"):
         raise errors.InvalidParameterException("MfaConfiguration must be OFF, OPTIONAL or ON.")
+    if config.get("MfaConfiguration", "OFF") != "OFF" and not totp_enabled(config) and not (
+            config.get("SmsConfiguration") and "phone_number" in (config.get("AutoVerifiedAttributes") or [])):
+        # Cognito's answer: the only factor CreateUserPool/UpdateUserPool can configure is SMS. TOTP is turned
+        # on with SetUserPoolMfaConfig (a pool made OFF first), and an SMS factor is stored but never sent.
+        raise errors.InvalidParameterException(
+            "SMS configuration and Auto verification for phone_number are required when MFA is required/optional")
+
+
+def totp_enabled(config: dict[str, Any]) -> bool:
+    """Whether the pool's settings turn TOTP (software token) MFA on."""
+    return bool((config.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled"))
 
 
 @api.operation("CreateUserPool")
@@ -152,7 +165,7 @@ def update_user_pool(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     with ctx.cloud.db.begin() as conn:
         row = pool_row(conn, params["UserPoolId"], ctx)
         config = {k: v for k, v in params.items() if k != "UserPoolId"}
-        config.update({k: row["config"][k] for k in IMMUTABLE if k in row["config"]})
+        config.update({k: row["config"][k] for k in IMMUTABLE + MFA_ONLY if k in row["config"]})
         _check_pool_config(config)
         conn.execute(update(state.pools).where(state.pools.c.pool_id == row["pool_id"])
                      .values(config=config, modified_at=time.time()))
