@@ -216,3 +216,40 @@ def test_a_lambda_token_authorizer_with_its_cache(functions_cloud: CloudletProce
     uncached = requests.get(url, headers={"Authorization": "allow-me-too"}, timeout=30)
     assert (uncached.status_code, uncached.json()) == (500, {"message": "Internal server error"})
     apigw.delete_rest_api(restApiId=api_id)
+
+
+REQUEST_AUTHORIZER_SOURCE = """
+def handler(event, context):
+    allowed = event["headers"].get("x-key") == "letmein" and event["queryStringParameters"]["team"] == "blue"
+    return {"principalId": event["requestContext"]["stage"] + "-caller", "usageIdentifierKey": None,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow" if allowed else "Deny", "Action": "execute-api:Invoke",
+                 "Resource": event["methodArn"].rsplit("/", 2)[0] + "/*"}]}}
+"""
+
+
+def test_a_lambda_request_authorizer(functions_cloud: CloudletProcess, proxy_function: tuple[Any, str],
+                                     unique: str) -> None:
+    cloud, (lam, function_arn) = functions_cloud, proxy_function
+    role = execution_role(cloud.client("iam"), f"{unique}-auth-role")
+    authorizer_arn = python_function(lam, f"{unique}-auth", role, REQUEST_AUTHORIZER_SOURCE)["FunctionArn"]
+    apigw = cloud.client("apigateway")
+    api_id = apigw.create_rest_api(name=unique)["id"]
+    authorizer = apigw.create_authorizer(
+        restApiId=api_id, name="request", type="REQUEST", authorizerUri=_lambda_uri(cloud, authorizer_arn),
+        identitySource="method.request.header.x-key, method.request.querystring.team",
+        authorizerResultTtlInSeconds=0)
+    _proxy_method(apigw, api_id, "/guarded", _lambda_uri(cloud, function_arn), authorizationType="CUSTOM",
+                  authorizerId=authorizer["id"])
+    apigw.create_deployment(restApiId=api_id, stageName="prod", variables={"tier": "stable"})
+    for name in (lam.get_function(FunctionName=function_arn)["Configuration"]["FunctionName"], f"{unique}-auth"):
+        _permit(cloud, lam, name, api_id)
+    url = invoke_url(cloud, api_id, "/prod/guarded")
+
+    assert requests.get(url, headers={"x-key": "letmein"}, timeout=30).status_code == 401   # no ?team=
+    wrong = requests.get(url + "?team=red", headers={"x-key": "letmein"}, timeout=30)
+    assert wrong.status_code == 403
+    right = requests.get(url + "?team=blue", headers={"x-key": "letmein"}, timeout=30)
+    assert right.status_code == 200, right.text
+    assert right.json()["authorizer"] == {"principalId": "prod-caller"}
+    apigw.delete_rest_api(restApiId=api_id)
