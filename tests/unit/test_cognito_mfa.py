@@ -13,6 +13,7 @@ import pyotp
 import pytest
 
 from controller.cognito_idp import mfa
+from controller.cognito_idp.passwords import secret_hash
 from controller.errors import ServiceError
 from tests.unit.cognito_harness import PASSWORD, CognitoCloud, make
 
@@ -257,3 +258,38 @@ def test_pool_settings_over_the_operations(cognito: CognitoCloud) -> None:
     cognito.refused("AdminSetUserMFAPreference", {"UserPoolId": off, "Username": "alice",
                                                   "SoftwareTokenMfaSettings": {"Enabled": True}},
                     "InvalidParameterException")
+
+
+def test_admin_flow_with_a_secret_client_after_a_new_password(cognito: CognitoCloud) -> None:
+    """A temporary password is changed first, then MFA_SETUP, then codes; Admin* calls and SECRET_HASH too."""
+    pool_id = cognito.pool()
+    cognito.call("SetUserPoolMfaConfig", {"UserPoolId": pool_id, "MfaConfiguration": "ON", **TOTP_ON})
+    client = cognito.client(pool_id, GenerateSecret=True)
+    cognito.call("AdminCreateUser", {"UserPoolId": pool_id, "Username": "bob", "MessageAction": "SUPPRESS",
+                                     "TemporaryPassword": "Temp0rary!"})
+    digest = secret_hash(client["ClientSecret"], "bob", client["ClientId"])
+    base = {"UserPoolId": pool_id, "ClientId": client["ClientId"]}
+    first = cognito.call("AdminInitiateAuth", {**base, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH", "AuthParameters": {
+        "USERNAME": "bob", "PASSWORD": "Temp0rary!", "SECRET_HASH": digest}})
+    assert first["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    setup = cognito.call("AdminRespondToAuthChallenge", {
+        **base, "ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": first["Session"],
+        "ChallengeResponses": {"USERNAME": "bob", "NEW_PASSWORD": PASSWORD, "SECRET_HASH": digest}})
+    assert setup["ChallengeName"] == "MFA_SETUP"
+    associated = cognito.call("AssociateSoftwareToken", {"Session": setup["Session"]})
+    totp, now = pyotp.TOTP(associated["SecretCode"]), time.time()
+    verified = cognito.call("VerifySoftwareToken", {"Session": associated["Session"], "UserCode": totp.at(now)})
+    answer = {**base, "ChallengeName": "MFA_SETUP", "Session": verified["Session"],
+              "ChallengeResponses": {"USERNAME": "bob"}}
+    cognito.refused("AdminRespondToAuthChallenge", answer, "NotAuthorizedException")  # no SECRET_HASH
+    answer["ChallengeResponses"]["SECRET_HASH"] = digest
+    assert "IdToken" in cognito.call("AdminRespondToAuthChallenge", answer)["AuthenticationResult"]
+    cognito.call("AdminSetUserMFAPreference", {"UserPoolId": pool_id, "Username": "bob",
+                                               "SoftwareTokenMfaSettings": {"Enabled": False}})
+    again = cognito.call("AdminInitiateAuth", {**base, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH", "AuthParameters": {
+        "USERNAME": "bob", "PASSWORD": PASSWORD, "SECRET_HASH": digest}})
+    assert again["ChallengeName"] == "SOFTWARE_TOKEN_MFA"  # MFA ON: TOTP cannot be turned off
+    result = cognito.call("AdminRespondToAuthChallenge", {
+        **base, "ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": again["Session"], "ChallengeResponses": {
+            "USERNAME": "bob", "SOFTWARE_TOKEN_MFA_CODE": totp.at(now + 30), "SECRET_HASH": digest}})
+    assert "AccessToken" in result["AuthenticationResult"]
