@@ -6,6 +6,7 @@ from controller.cognito_idp import (  # noqa: F401  (registers)
     clients,
     groups,
     list_users,
+    mfa,
     password_flows,
     pools,
     self_users,
