@@ -3,6 +3,7 @@
 from controller.wafv2 import (  # noqa: F401  (register operations on api)
     associations,
     ip_sets,
+    log_config,
     regex_sets,
     sampled,
     tags,

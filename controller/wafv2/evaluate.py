@@ -96,6 +96,8 @@ class CompiledAcl:
     metric: str
     sampled: bool
     bodies: dict[str, Any]
+    #: The web ACL's GetLoggingConfiguration document, when it logs (set by the edge that loads it).
+    logging: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Outcome:
     settings: dict[str, Any]
     labels: list[str]
     samples: list[Sampled]
+    counted: list[str] = field(default_factory=list)     # the Count rules that matched, in order
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ def compile_acl(doc: dict[str, Any], sets: Sets) -> CompiledAcl:
 def judge(acl: CompiledAcl, facts: Facts, rates: Rates, now: float) -> Outcome:
     evaluation = Evaluation(facts, rates, now)
     samples: list[Sampled] = []
+    counted: list[str] = []
     for rule in acl.rules:
         if not rule.matches(evaluation):
             continue
@@ -171,10 +175,11 @@ def judge(acl: CompiledAcl, facts: Facts, rates: Rates, now: float) -> Outcome:
         if rule.sampled:
             samples.append(Sampled(rule.metric, rule.action, rule.name))
         if rule.action != "COUNT":
-            return Outcome(rule.action, rule.name, rule.settings, evaluation.labels, samples)
+            return Outcome(rule.action, rule.name, rule.settings, evaluation.labels, samples, counted)
+        counted.append(rule.name)
     if acl.sampled:
         samples.append(Sampled(acl.metric, acl.default_action, None))
-    return Outcome(acl.default_action, None, acl.default_settings, evaluation.labels, samples)
+    return Outcome(acl.default_action, None, acl.default_settings, evaluation.labels, samples, counted)
 
 
 def verdict(acl: CompiledAcl, outcome: Outcome) -> Verdict | None:

@@ -1,7 +1,7 @@
 """What the REST data plane asks WAF on every invoke: the verdict of the web ACL in front of a stage.
 
 Cheap when nothing is associated: one indexed read (the resource's association joined to its region's
-revision). The compiled web ACL is cached in the runtime against that revision, which every WAF write bumps,
+revision). The compiled web ACL (with its logging configuration) is cached in the runtime against that revision, which every WAF write bumps,
 so a change made through any process applies from the next request on.
 """
 
@@ -10,14 +10,18 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import and_, select
 
 from controller.execute_api.request import InvokeRequest
-from controller.wafv2.evaluate import CompiledAcl, Facts, Sets, Verdict, compile_acl, judge, verdict
+from controller.logs import ingest
+from controller.wafv2 import log_config
+from controller.wafv2.evaluate import CompiledAcl, Facts, Outcome, Sets, Verdict, compile_acl, judge, verdict
 from controller.wafv2.runtime import Sample, runtime
-from controller.wafv2.state import associations, entities, revisions
+from controller.wafv2.state import associations, entities, logging_configs, revisions
 
 __all__ = ["Verdict", "inspect"]
 
@@ -40,6 +44,8 @@ def inspect(cloud: Any, resource_arn: str, request: InvokeRequest) -> Verdict | 
     now = time.time()
     outcome = judge(acl, facts, state, now)
     answer = verdict(acl, outcome)
+    if acl.logging is not None and log_config.kept(acl.logging, outcome):
+        _log(cloud, acl.logging, resource_arn, facts, outcome, answer, now)
     if outcome.samples:
         headers = tuple((name, value) for name, value in request.headers.items())
         status = answer.status if answer is not None else None
@@ -49,12 +55,27 @@ def inspect(cloud: Any, resource_arn: str, request: InvokeRequest) -> Verdict | 
     return answer
 
 
+def _log(cloud: Any, config: dict[str, Any], resource_arn: str, facts: Facts, outcome: Outcome,
+         answer: Verdict | None, now: float) -> None:
+    """Append the request's record to the web ACL's log group (the logs writer stores it moments later)."""
+    arn = config["ResourceArn"]
+    account_id, region, name = arn.split(":")[4], arn.split(":")[3], arn.split("/")[-2]
+    api_id, stage = resource_arn.split("/restapis/", 1)[-1].split("/stages/", 1)
+    line = log_config.record(config, arn, f"{account_id}:{api_id}:{stage}", facts, outcome,
+                             request_id=str(uuid.uuid4()), status=answer.status if answer else None,
+                             at_ms=int(now * 1000))
+    ingest.append(cloud, account_id=account_id, group=log_config.log_group(config), stream=f"{region}_{name}_0",
+                  events=[(int(now * 1000), line)])
+
+
 def _compile(cloud: Any, acl_id: str, revision: int) -> CompiledAcl | None:
     with cloud.db.read() as conn:
         doc = conn.execute(select(entities.c.doc).where(entities.c.entity_id == acl_id)).scalar()
         if doc is None:
             return None
         arns = set(re.findall(r"arn:aws:wafv2:[^\"']+", str(doc.get("Rules"))))
+        logging = conn.execute(select(logging_configs.c.config).where(
+            logging_configs.c.web_acl_id == acl_id)).scalar()
         docs = {row.doc["ARN"]: row.doc for row in conn.execute(select(entities.c.doc).where(
             entities.c.kind.in_(("ipset", "regexpatternset")), entities.c.account_id == doc["ARN"].split(":")[4]))}
     sets = Sets(
@@ -62,6 +83,6 @@ def _compile(cloud: Any, acl_id: str, revision: int) -> CompiledAcl | None:
                  for arn in arns if arn in docs and "Addresses" in docs[arn]},
         regex_sets={arn: [re.compile(item["RegexString"]) for item in docs[arn]["RegularExpressionList"]]
                     for arn in arns if arn in docs and "RegularExpressionList" in docs[arn]})
-    acl = compile_acl(doc, sets)
+    acl = replace(compile_acl(doc, sets), logging=logging)
     runtime(cloud).remember(acl_id, revision, acl)
     return acl

@@ -42,3 +42,11 @@ revisions = Table(
     Column("region", String(32), primary_key=True),
     Column("revision", Integer, nullable=False),
 )
+
+logging_configs = Table(
+    "waf_logging_configs", metadata,
+    Column("web_acl_id", String(36), ForeignKey("waf_entities.entity_id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("config", JsonText, nullable=False),           # GetLoggingConfiguration's LoggingConfiguration
+)

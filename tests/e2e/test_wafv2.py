@@ -6,6 +6,7 @@ blocked request among the sampled ones."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -213,8 +214,27 @@ def test_a_web_acl_in_front_of_a_rest_stage_blocks_sql_injection(cloudlet: Cloud
         stage_arn]
     assert waf.list_resources_for_web_acl(WebACLArn=acl["ARN"])["ResourceArns"] == []   # the default type is ALB
 
+    logs = cloudlet.client("logs")
+    group = f"aws-waf-logs-{unique}"
+    group_arn = f"arn:aws:logs:{cloudlet.region}:{cloudlet.account_id}:log-group:{group}"
+    with pytest.raises(ClientError) as no_group:
+        waf.put_logging_configuration(LoggingConfiguration={"ResourceArn": acl["ARN"],
+                                                            "LogDestinationConfigs": [group_arn]})
+    assert error_of(no_group)[0] == "WAFNonexistentItemException"
+    with pytest.raises(ClientError) as bad_name:
+        waf.put_logging_configuration(LoggingConfiguration={
+            "ResourceArn": acl["ARN"], "LogDestinationConfigs": [group_arn.replace("aws-waf-logs-", "mine-")]})
+    assert error_of(bad_name)[2]["Field"] == "LOG_DESTINATION"
+    logs.create_log_group(logGroupName=group)
+    waf.put_logging_configuration(LoggingConfiguration={
+        "ResourceArn": acl["ARN"], "LogDestinationConfigs": [group_arn],
+        "RedactedFields": [{"SingleHeader": {"Name": "authorization"}}]})
+    assert waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]["LogDestinationConfigs"] == [
+        group_arn]
+
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    blocked = requests.get(url, params={"id": "1' OR '1'='1"}, headers={"x-probe": "sqli"}, timeout=10)
+    blocked = requests.get(url, params={"id": "1' OR '1'='1"}, headers={"x-probe": "sqli", "authorization": "secret"},
+                           timeout=10)
     assert blocked.status_code == 403 and blocked.json() == {"message": "Forbidden"}
     allowed = requests.get(url, params={"id": "1"}, headers={"x-probe": "plain"}, timeout=10)
     assert allowed.status_code == 200 and allowed.json() == {"items": []}
@@ -230,6 +250,18 @@ def test_a_web_acl_in_front_of_a_rest_stage_blocks_sql_injection(cloudlet: Cloud
                                           TimeWindow=window, MaxItems=100)["SampledRequests"]
     assert [s["Action"] for s in by_default] == ["ALLOW"]
     assert {"Name": "x-probe", "Value": "plain"} in by_default[0]["Request"]["Headers"]
+
+    stream = f"{cloudlet.region}_{unique}_0"
+    records = [json.loads(event["message"]) for event in logs.get_log_events(
+        logGroupName=group, logStreamName=stream, startFromHead=True)["events"]]
+    assert [(r["action"], r["terminatingRuleId"], r["httpRequest"]["args"]) for r in records] == [
+        ("BLOCK", "no-sqli", "id=1%27+OR+%271%27%3D%271"), ("ALLOW", "Default_Action", "id=1")]
+    assert {"name": "authorization", "value": "REDACTED"} in records[0]["httpRequest"]["headers"]
+    assert records[0]["webaclId"] == acl["ARN"] and records[0]["httpSourceId"].endswith(f":{api_id}:prod")
+    waf.delete_logging_configuration(ResourceArn=acl["ARN"])
+    with pytest.raises(ClientError) as no_logging:
+        waf.get_logging_configuration(ResourceArn=acl["ARN"])
+    assert error_of(no_logging)[0] == "WAFNonexistentItemException"
 
     token = waf.get_web_acl(ARN=acl["ARN"])["LockToken"]
     with pytest.raises(ClientError) as associated:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
 from collections import defaultdict
 from typing import Any
 
 import pytest
 
-from controller.wafv2 import detect, errors, rules, transforms
+from controller.wafv2 import detect, errors, log_config, rules, transforms
 from controller.wafv2.evaluate import Facts, Sets, compile_acl, judge, verdict
 from controller.wafv2.runtime import WafRuntime
 
@@ -216,3 +217,24 @@ def test_transformations_and_detectors() -> None:
     assert not detect.is_sql_injection("it's a good day") and not detect.is_sql_injection("tom & jerry")
     assert detect.is_xss('<img src=x onerror="alert(1)">') and detect.is_xss("<a href='javascript:go()'>")
     assert not detect.is_xss("1 < 2 and 3 > 2") and not detect.is_xss("<b>bold</b>")
+
+
+def test_logging_filters_keep_by_action_and_label_and_records_redact() -> None:
+    compiled = acl(rule("watch", 0, SQLI_QUERY, "Count", RuleLabels=[{"Name": "sqli"}]))
+    facts = request("id=1%20OR%201%3D1", headers={"authorization": "secret", "x-a": "1"})
+    outcome = judge(compiled, facts, Counter(), 1.0)
+    config = {"ResourceArn": "arn:acl", "LogDestinationConfigs": ["arn:aws:logs:home-1:0:log-group:aws-waf-logs-x"],
+              "RedactedFields": [{"SingleHeader": {"Name": "Authorization"}}, {"QueryString": {}}],
+              "LoggingFilter": {"DefaultBehavior": "DROP", "Filters": [{
+                  "Behavior": "KEEP", "Requirement": "MEETS_ANY", "Conditions": [
+                      {"LabelNameCondition": {"LabelName": "awswaf:000000000000:webacl:front:sqli"}}]}]}}
+    assert log_config.kept(config, outcome)
+    assert not log_config.kept(config, judge(compiled, request("id=1"), Counter(), 1.0))
+    line = json.loads(log_config.record(config, "arn:acl", "0:api:prod", facts, outcome, request_id="r",
+                                        status=None, at_ms=5))
+    assert (line["action"], line["terminatingRuleId"], line["httpRequest"]["args"]) == ("ALLOW", "Default_Action",
+                                                                                       "REDACTED")
+    assert line["nonTerminatingMatchingRules"] == [{"ruleId": "watch", "action": "COUNT", "ruleMatchDetails": []}]
+    assert {"name": "authorization", "value": "REDACTED"} in line["httpRequest"]["headers"]
+    assert {"name": "x-a", "value": "1"} in line["httpRequest"]["headers"]
+    assert log_config.log_group(config) == "aws-waf-logs-x"
