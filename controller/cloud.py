@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: ``ec2_instance_connect``: ``ec2-instance-connect`` is no module name); each exposes ``api: ServiceApi``.
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
                     "awslambda", "ec2_instance_connect", "cognito_idp", "cognito_identity", "apigateway",
-                    "apigatewayv2")
+                    "apigatewayv2", "wafv2")
 
 
 class Cloud:
@@ -95,6 +95,9 @@ class Cloud:
         #: Remote OIDC issuers' discovery documents and JWKS (controller/auth/oidc.py: KeyCache), kept a few
         #: minutes so STS, identity pools and JWT authorizers do not fetch them on every token, made on first use.
         self.oidc_keys: Any = None
+        #: WAF's invoke-time state (controller/wafv2/runtime.py: rate-based rule counters, sampled requests),
+        #: made on first use.
+        self.waf_runtime: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

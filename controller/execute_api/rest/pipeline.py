@@ -13,29 +13,15 @@ integration (:mod:`controller.execute_api.rest.backends`). Answers carry ``x-amz
 from __future__ import annotations
 
 import base64
-import functools
-import importlib
 import secrets
 import time
 import uuid
-from types import ModuleType
 from typing import Any
 
 from controller.apigateway.snapshot import StageView, stage_view
 from controller.execute_api.request import InvokeRequest, InvokeResponse
 from controller.execute_api.rest import access_log, backends, guard, mapping, matching, responses
-
-
-@functools.cache
-def optional_module(name: str) -> ModuleType | None:
-    """A module another part of the data plane provides, or None while it is not there (looked up once per
-    process: modules do not appear under a running server)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
+from controller.wafv2 import inspect as waf
 
 
 def handle(cloud: Any, request: InvokeRequest) -> InvokeResponse:
@@ -139,9 +125,6 @@ def _serve(cloud: Any, view: StageView, request: InvokeRequest, rest: str, reque
 
 def _waf(cloud: Any, view: StageView, request: InvokeRequest, scope: mapping.Scope) -> InvokeResponse | None:
     """The stage's web ACL's block, or None (no web ACL, or it lets the request through)."""
-    waf = optional_module("controller.wafv2.inspect")
-    if waf is None:      # WAF (controller/wafv2/inspect.py) is not built yet: no stage has a web ACL to apply
-        return None
     stage_arn = f"arn:aws:apigateway:{view.region}::/restapis/{request.api_id}/stages/{scope.context['stage']}"
     verdict = waf.inspect(cloud, stage_arn, request)
     if verdict is None:
