@@ -11,7 +11,9 @@ the key's count in the window exceeds the limit.
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -265,6 +267,8 @@ class _Compiler:
         aggregate = body["AggregateKeyType"]
         header = ((body.get("ForwardedIPConfig") or {}).get("HeaderName") or "").lower()
         fallback = (body.get("ForwardedIPConfig") or {}).get("FallbackBehavior", "NO_MATCH")
+        # Counts are kept per rule instance and settings: changing the settings restarts them, as AWS's do.
+        instance = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
         def matches(ev: Evaluation) -> bool:
             if scope_down is not None and not scope_down(ev):
@@ -279,7 +283,7 @@ class _Compiler:
                     key = str(ipaddress.ip_address(key))
                 except ValueError:
                     return fallback == "MATCH"
-            return ev.rates.hit((self.acl_id, rule, key), window, ev.now) > limit
+            return ev.rates.hit((self.acl_id, rule, instance, key), window, ev.now) > limit
 
         return matches
 

@@ -190,6 +190,8 @@ def _rate_based(body: dict[str, Any], checked: Checked, top: bool) -> int:
     if aggregate == "FORWARDED_IP" and not (body.get("ForwardedIPConfig") or {}).get("HeaderName"):
         raise errors.invalid("FORWARDED_IP_CONFIG", "HeaderName", errors.MISSING)
     scope_down = body.get("ScopeDownStatement")
+    if aggregate == "CONSTANT" and scope_down is None:
+        raise errors.invalid("SCOPE_DOWN", "ScopeDownStatement", errors.MISSING)
     return 2 + (check_statement(scope_down, checked, top=False) if scope_down else 0)
 
 

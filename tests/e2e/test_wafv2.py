@@ -274,3 +274,42 @@ def test_a_web_acl_in_front_of_a_rest_stage_blocks_sql_injection(cloudlet: Cloud
     waf.disassociate_web_acl(ResourceArn=stage_arn)
     assert "WebACL" not in waf.get_web_acl_for_resource(ResourceArn=stage_arn)
     waf.delete_web_acl(Name=unique, Scope=SCOPE, Id=acl["Id"], LockToken=waf.get_web_acl(ARN=acl["ARN"])["LockToken"])
+
+
+def test_rate_limits_ip_sets_and_custom_responses_at_the_invoke_url(cloudlet: CloudletProcess, waf: Any,
+                                                                      apigw: Any, unique: str) -> None:
+    api_id = apigw.create_rest_api(name=unique)["id"]
+    mock_method(apigw, api_id, "/items", response_template='{"items": []}')
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    stage_arn = f"arn:aws:apigateway:{cloudlet.region}::/restapis/{api_id}/stages/prod"
+    loopback = waf.create_ip_set(Name=unique, Scope=SCOPE, IPAddressVersion="IPV4", Addresses=["127.0.0.0/8"]
+                                 )["Summary"]
+    header_is = {"ByteMatchStatement": {"SearchString": b"blocked-team", "FieldToMatch": {"SingleHeader": {
+        "Name": "x-team"}}, "PositionalConstraint": "EXACTLY", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    rules = [
+        {"Name": "teapot", "Priority": 0, "VisibilityConfig": visibility("teapot"),
+         "Action": {"Block": {"CustomResponse": {"ResponseCode": 418, "CustomResponseBodyKey": "tea",
+                                                 "ResponseHeaders": [{"Name": "why", "Value": "team"}]}}},
+         "Statement": {"AndStatement": {"Statements": [
+             {"IPSetReferenceStatement": {"ARN": loopback["ARN"]}}, header_is]}}},
+        {"Name": "flood", "Priority": 1, "Action": {"Block": {}}, "VisibilityConfig": visibility("flood"),
+         "Statement": {"RateBasedStatement": {"Limit": 10, "EvaluationWindowSec": 60, "AggregateKeyType": "IP"}}},
+    ]
+    acl = waf.create_web_acl(Name=unique, Scope=SCOPE, DefaultAction={"Allow": {}}, Rules=rules,
+                             VisibilityConfig=visibility(unique),
+                             CustomResponseBodies={"tea": {"ContentType": "APPLICATION_JSON", "Content": '{"tea":1}'}}
+                             )["Summary"]
+    waf.associate_web_acl(WebACLArn=acl["ARN"], ResourceArn=stage_arn)
+    url = invoke_url(cloudlet, api_id, "/prod/items")
+    session = requests.Session()
+
+    teapot = session.get(url, headers={"x-team": "blocked-team"}, timeout=10)
+    assert teapot.status_code == 418 and teapot.json() == {"tea": 1}
+    assert teapot.headers["x-amzn-waf-why"] == "team"
+    statuses = [session.get(url, timeout=10).status_code for _ in range(11)]
+    # A rate-based rule counts the requests that reach it: not the teapot one, which a rule before it ended.
+    assert statuses == [200] * 10 + [403]
+    waf.disassociate_web_acl(ResourceArn=stage_arn)
+    assert session.get(url, timeout=10).status_code == 200
+    waf.delete_web_acl(Name=unique, Scope=SCOPE, Id=acl["Id"], LockToken=waf.get_web_acl(ARN=acl["ARN"])["LockToken"])
+    waf.delete_ip_set(Name=unique, Scope=SCOPE, Id=loopback["Id"], LockToken=loopback["LockToken"])

@@ -122,6 +122,15 @@ def test_rate_based_rules_block_past_the_limit_per_source_ip_within_the_window()
     assert answers == [False] * 10 + [True, True]
     assert not blocked(compiled, request(ip="192.0.2.2"), rates, 1012.0)
     assert not blocked(compiled, request(ip="192.0.2.1"), rates, 1100.0)
+    assert blocked(compiled, request(ip="192.0.2.3"), rates, 1200.0) is False
+    for _ in range(10):
+        blocked(compiled, request(ip="192.0.2.3"), rates, 1200.0)
+    assert blocked(compiled, request(ip="192.0.2.3"), rates, 1200.0)
+    changed = acl(rule("flood", 0, {"RateBasedStatement": dict(statement["RateBasedStatement"], Limit=20)}))
+    assert not blocked(changed, request(ip="192.0.2.3"), rates, 1200.0)    # new settings, counts start again
+    with pytest.raises(errors.ServiceError, match="field: SCOPE_DOWN"):
+        rules.check_rules([rule("all", 0, {"RateBasedStatement": {"Limit": 10, "AggregateKeyType": "CONSTANT"}})],
+                          {})
 
 
 def test_rate_based_scope_down_counts_only_what_it_selects() -> None:
