@@ -21,12 +21,13 @@ _InvalidParameter = error("WAFInvalidParameterException", 400)
 NONEXISTENT = ("WAF couldn’t perform the operation because your resource doesn’t exist. If you've just created a "
                "resource that you're using in this operation, you might just need to wait a few minutes. It can "
                "take from a few seconds to a number of minutes for changes to propagate.")
-DUPLICATE = "WAF couldn’t perform the operation because some resource in your request is a duplicate of an existing one."
+DUPLICATE = ("WAF couldn’t perform the operation because some resource in your request is a duplicate of an "
+             "existing one.")
 STALE_LOCK = ("WAF couldn’t save your changes because you tried to update or delete a resource that has changed "
               "since you last retrieved it. Get the resource again, make any changes you need to make to the new "
               "copy, and retry your operation.")
-ASSOCIATED = ("WAF couldn’t perform the operation because your resource is being used by another resource or it’s "
-              "associated with another resource.")
+ASSOCIATED = ("WAF couldn’t perform the operation because your resource is being used by another resource or "
+              "it’s associated with another resource.")
 
 NOT_VALID = "The parameter contains formatting that is not valid."
 MISSING = "A required field is missing from the parameter."

@@ -1,8 +1,8 @@
 """What the REST data plane asks WAF on every invoke: the verdict of the web ACL in front of a stage.
 
 Cheap when nothing is associated: one indexed read (the resource's association joined to its region's
-revision). The compiled web ACL (with its logging configuration) is cached in the runtime against that revision, which every WAF write bumps,
-so a change made through any process applies from the next request on.
+revision). The compiled web ACL, with its logging configuration, is cached in the runtime against that
+revision, which every WAF write bumps, so a change made through any process applies from the next request on.
 """
 
 from __future__ import annotations

@@ -53,8 +53,9 @@ def put_logging(ctx: RequestContext, params: Params) -> Params:
     stored.update(ManagedByFirewallManager=False, LogType="WAF_LOGS", LogScope="CUSTOMER")
     with ctx.cloud.db.begin() as conn:
         acl = records.find_by_arn(conn, ctx, config["ResourceArn"], "webacl")
-        if conn.execute(select(groups.c.name).where(groups.c.account_id == ctx.account_id,
-                                                    groups.c.region == ctx.region, groups.c.name == group)).first() is None:
+        destination = conn.execute(select(groups.c.name).where(
+            groups.c.account_id == ctx.account_id, groups.c.region == ctx.region, groups.c.name == group)).first()
+        if destination is None:
             raise errors.nonexistent()
         conn.execute(delete(logging_configs).where(logging_configs.c.web_acl_id == acl["entity_id"]))
         conn.execute(insert(logging_configs).values(web_acl_id=acl["entity_id"], account_id=ctx.account_id,

@@ -43,7 +43,8 @@ def test_ip_sets_with_lock_tokens_and_errors(waf: Any, unique: str) -> None:
     summary = waf.create_ip_set(Name=unique, Scope=SCOPE, IPAddressVersion="IPV4", Description="office",
                                 Addresses=["10.1.0.0/16", "192.0.2.7/32"], Tags=[{"Key": "team", "Value": "web"}]
                                 )["Summary"]
-    assert summary["ARN"].startswith("arn:aws:wafv2:") and f":regional/ipset/{unique}/{summary['Id']}" in summary["ARN"]
+    assert summary["ARN"].startswith("arn:aws:wafv2:")
+    assert summary["ARN"].endswith(f":regional/ipset/{unique}/{summary['Id']}")
     got = waf.get_ip_set(Name=unique, Scope=SCOPE, Id=summary["Id"])
     assert got["IPSet"]["Addresses"] == ["10.1.0.0/16", "192.0.2.7/32"] and got["IPSet"]["Description"] == "office"
     assert got["LockToken"] == summary["LockToken"]
@@ -126,7 +127,8 @@ def sqli_rule(name: str = "no-sqli", priority: int = 1, action: str = "Block") -
 def test_web_acls_read_back_what_was_written_and_refuse_what_aws_refuses(waf: Any, unique: str) -> None:
     ip_set = waf.create_ip_set(Name=unique, Scope=SCOPE, IPAddressVersion="IPV6", Addresses=["2001:db8::/32"]
                                )["Summary"]
-    agent_rule = {"Name": "bad-agent", "Priority": 0, "Action": {"Count": {}}, "VisibilityConfig": visibility("agent"),
+    agent_rule = {"Name": "bad-agent", "Priority": 0, "Action": {"Count": {}},
+                  "VisibilityConfig": visibility("agent"),
                   "RuleLabels": [{"Name": "bot"}],
                   "Statement": {"ByteMatchStatement": {
                       "SearchString": b"curl/", "FieldToMatch": {"SingleHeader": {"Name": "user-agent"}},
@@ -284,8 +286,9 @@ def test_rate_limits_ip_sets_and_custom_responses_at_the_invoke_url(cloudlet: Cl
     stage_arn = f"arn:aws:apigateway:{cloudlet.region}::/restapis/{api_id}/stages/prod"
     loopback = waf.create_ip_set(Name=unique, Scope=SCOPE, IPAddressVersion="IPV4", Addresses=["127.0.0.0/8"]
                                  )["Summary"]
-    header_is = {"ByteMatchStatement": {"SearchString": b"blocked-team", "FieldToMatch": {"SingleHeader": {
-        "Name": "x-team"}}, "PositionalConstraint": "EXACTLY", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    header_is = {"ByteMatchStatement": {
+        "SearchString": b"blocked-team", "FieldToMatch": {"SingleHeader": {"Name": "x-team"}},
+        "PositionalConstraint": "EXACTLY", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
     rules = [
         {"Name": "teapot", "Priority": 0, "VisibilityConfig": visibility("teapot"),
          "Action": {"Block": {"CustomResponse": {"ResponseCode": 418, "CustomResponseBodyKey": "tea",

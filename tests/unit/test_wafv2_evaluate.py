@@ -102,7 +102,8 @@ def test_a_count_rule_label_can_decide_a_later_rule() -> None:
 
 
 def test_ip_sets_match_source_addresses_of_both_versions_and_forwarded_ones() -> None:
-    compiled = acl(rule("office-only", 0, {"NotStatement": {"Statement": {"IPSetReferenceStatement": {"ARN": IPSET}}}}))
+    outside = {"NotStatement": {"Statement": {"IPSetReferenceStatement": {"ARN": IPSET}}}}
+    compiled = acl(rule("office-only", 0, outside))
     assert not blocked(compiled, request(ip="10.1.2.3"))
     assert not blocked(compiled, request(ip="2001:db8::5"))
     assert blocked(compiled, request(ip="10.2.0.1"))
@@ -178,10 +179,11 @@ def test_byte_match_on_a_header_after_transformations() -> None:
 def test_regex_sets_xss_size_and_default_block_with_a_custom_response() -> None:
     compiled = acl(
         rule("allow-admin", 0, {"RegexPatternSetReferenceStatement": {
-            "ARN": REGEXSET, "FieldToMatch": {"UriPath": {}}, "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}},
+            "ARN": REGEXSET, "FieldToMatch": {"UriPath": {}},
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}},
             "Allow"),
-        rule("xss", 1, {"XssMatchStatement": {"FieldToMatch": {"Body": {}},
-                                              "TextTransformations": [{"Priority": 0, "Type": "HTML_ENTITY_DECODE"}]}}),
+        rule("xss", 1, {"XssMatchStatement": {
+            "FieldToMatch": {"Body": {}}, "TextTransformations": [{"Priority": 0, "Type": "HTML_ENTITY_DECODE"}]}}),
         rule("big", 2, {"SizeConstraintStatement": {"FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
                                                     "ComparisonOperator": "GT", "Size": 100,
                                                     "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}},
@@ -211,7 +213,8 @@ def test_checks_refuse_what_aws_refuses_and_count_capacity() -> None:
     with pytest.raises(errors.ServiceError, match="field: CUSTOM_RESPONSE_BODY"):
         rules.check_rules([rule("c", 0, SQLI_QUERY, settings=custom)], {})
     assert rules.check_rules([rule("s", 0, SQLI_QUERY)], {}).capacity == 30
-    both = rules.check_rules([rule("s", 0, SQLI_QUERY), rule("i", 1, {"IPSetReferenceStatement": {"ARN": IPSET}})], {})
+    both = rules.check_rules([rule("s", 0, SQLI_QUERY),
+                              rule("i", 1, {"IPSetReferenceStatement": {"ARN": IPSET}})], {})
     assert both.capacity == 31 and both.references == {IPSET}
 
 
