@@ -29,6 +29,7 @@ def create_app(cloud: Cloud) -> Flask:
     gateway = Gateway(cloud)
 
     from controller.awslambda import code_urls
+    from controller.cognito_idp import hosted_ui as cognito_hosted_ui
     from controller.cognito_idp import wellknown as cognito_wellknown
     from controller.hosts.agent_api import blueprint as agent_rpc
     from controller.sns.signing import CERT_PATH_PREFIX
@@ -38,6 +39,7 @@ def create_app(cloud: Cloud) -> Flask:
     app.register_blueprint(sns_signing_certificate, url_prefix=CERT_PATH_PREFIX.rstrip("/"))
     app.register_blueprint(code_urls.blueprint, url_prefix=code_urls.PATH_PREFIX)
     app.register_blueprint(cognito_wellknown.blueprint)  # /{pool-id}/.well-known/*: no bucket has a "_"
+    app.register_blueprint(cognito_hosted_ui.blueprint)  # /_cloudlet/cognito/{prefix}/...
     app.config["CLOUD"] = cloud
 
     @app.get("/_cloudlet/health")
@@ -45,6 +47,9 @@ def create_app(cloud: Cloud) -> Flask:
         return {"status": "ok", "region": cloud.config.region}
 
     domains = invoke_domains(cloud.config.region, cloud.config.service_domain)
+    # {prefix}.auth.{region}.{domain} and {prefix}.auth.localhost: a user pool domain's hosted UI, by name.
+    app.wsgi_app = cognito_hosted_ui.HostRouting(  # type: ignore[method-assign]
+        app.wsgi_app, cognito_hosted_ui.auth_domains(cloud.config.region, cloud.config.service_domain))
 
     @app.route("/", defaults={"_path": ""}, methods=_METHODS)
     @app.route("/<path:_path>", methods=_METHODS)

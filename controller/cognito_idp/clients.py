@@ -1,6 +1,10 @@
 """App clients: CreateUserPoolClient, DescribeUserPoolClient, ListUserPoolClients, UpdateUserPoolClient,
 DeleteUserPoolClient. A client made with GenerateSecret has a secret (kept encrypted) that every user
-call through it must prove with SECRET_HASH (:mod:`controller.cognito_idp.auth`)."""
+call through it must prove with SECRET_HASH (:mod:`controller.cognito_idp.auth`).
+
+OAuth settings (AllowedOAuthFlows, AllowedOAuthScopes, CallbackURLs, LogoutURLs...) are checked as Cognito
+checks them (:func:`controller.cognito_idp.oauth.settings_problem`): the hosted UI and the token endpoint
+(:mod:`controller.cognito_idp.hosted_ui`) rely on them."""
 
 from __future__ import annotations
 
@@ -9,13 +13,21 @@ import string
 import time
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from controller.api import RequestContext
-from controller.cognito_idp import errors, state
+from controller.cognito_idp import errors, oauth, state
 from controller.cognito_idp.pools import client_shape, pool_resources, pool_row
+from controller.cognito_idp.resource_servers import custom_scopes
 from controller.cognito_idp.service import api
 from controller.cognito_idp.tokens import UNITS
+from controller.errors import error
+
+InvalidOAuthFlowException = error("InvalidOAuthFlowException")
+ScopeDoesNotExistException = error("ScopeDoesNotExistException")
+_OAUTH_ERRORS = {"InvalidOAuthFlowException": InvalidOAuthFlowException,
+                 "ScopeDoesNotExistException": ScopeDoesNotExistException,
+                 "InvalidParameterException": errors.InvalidParameterException}
 
 #: What a client gets for what CreateUserPoolClient leaves out (Cognito's API defaults).
 DEFAULTS: dict[str, Any] = {
@@ -48,6 +60,13 @@ def _config(params: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _check_oauth(conn: Connection, pool_id: str, config: dict[str, Any], has_secret: bool) -> None:
+    problem = oauth.settings_problem(config, has_secret, custom_scopes(conn, pool_id))
+    if problem is not None:
+        code, message = problem
+        raise _OAUTH_ERRORS[code](message)
+
+
 def _describe(seconds: int) -> str:
     return f"{seconds // 86400} days" if seconds >= 86400 and seconds % 86400 == 0 else f"{seconds // 60} minutes"
 
@@ -68,6 +87,7 @@ def create_user_pool_client(ctx: RequestContext, params: dict[str, Any]) -> dict
     secret = ctx.cloud.secrets.encrypt(_new_secret()) if params.get("GenerateSecret") else None
     with ctx.cloud.db.begin() as conn:
         pool = pool_row(conn, params["UserPoolId"], ctx)
+        _check_oauth(conn, pool["pool_id"], config, secret is not None)
         conn.execute(insert(state.clients).values(
             client_id=client_id, pool_id=pool["pool_id"], name=params["ClientName"], secret=secret,
             config=config, created_at=now, modified_at=now))
@@ -97,6 +117,7 @@ def update_user_pool_client(ctx: RequestContext, params: dict[str, Any]) -> dict
     config = _config(params)
     with ctx.cloud.db.begin() as conn:
         row = _client_row(conn, ctx, params)
+        _check_oauth(conn, row["pool_id"], config, row["secret"] is not None)
         conn.execute(update(state.clients).where(state.clients.c.client_id == row["client_id"]).values(
             config=config, name=params.get("ClientName") or row["name"], modified_at=time.time()))
         row = _client_row(conn, ctx, params)

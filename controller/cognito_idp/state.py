@@ -120,3 +120,34 @@ refresh_tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+domains = Table(
+    "cognito_domains", metadata,
+    Column("domain", String(63), primary_key=True),       # the prefix: unique in the cloud, as in a region
+    Column("pool_id", String(55), ForeignKey("cognito_pools.pool_id", ondelete="CASCADE"), nullable=False,
+           unique=True),
+    Column("account_id", String(12), nullable=False),
+    Column("managed_login_version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+resource_servers = Table(
+    "cognito_resource_servers", metadata,
+    Column("pool_id", String(55), ForeignKey("cognito_pools.pool_id", ondelete="CASCADE"), primary_key=True),
+    Column("identifier", String(256), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("scopes", JsonText, nullable=False),             # [{"ScopeName", "ScopeDescription"}]
+)
+
+authorization_codes = Table(
+    "cognito_authorization_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),      # sha256 of the code handed to the browser
+    Column("pool_id", String(55), ForeignKey("cognito_pools.pool_id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("user_id", Integer, ForeignKey("cognito_users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", String(1024), nullable=False),
+    Column("scopes", JsonText, nullable=False),
+    Column("code_challenge", String(128)),                  # None: requested without PKCE
+    Column("auth_time", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.routing import BaseConverter
 
 from controller.cognito_idp import tokens
+from controller.cognito_idp.domains import pool_domain, site_url
 from controller.cognito_idp.pools import find_pool
 
 
@@ -48,8 +49,19 @@ def openid_configuration(pool_id: str) -> Response:
     if find_pool(cloud, pool_id) is None:
         return _missing(pool_id)
     issuer = tokens.issuer(cloud, pool_id)
+    domain = pool_domain(cloud, pool_id)
+    # As on AWS, the OAuth endpoints are listed once the pool has a domain to serve them.
+    endpoints = {} if domain is None else {
+        "authorization_endpoint": f"{site_url(cloud, domain)}/oauth2/authorize",
+        "token_endpoint": f"{site_url(cloud, domain)}/oauth2/token",
+        "userinfo_endpoint": f"{site_url(cloud, domain)}/oauth2/userInfo",
+        "revocation_endpoint": f"{site_url(cloud, domain)}/oauth2/revoke",
+        "end_session_endpoint": f"{site_url(cloud, domain)}/logout",
+        "code_challenge_methods_supported": ["S256"],
+    }
     return jsonify({
         "issuer": issuer,
+        **endpoints,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "response_types_supported": ["code", "token"],
         "subject_types_supported": ["public"],
