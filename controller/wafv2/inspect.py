@@ -49,7 +49,7 @@ def inspect(cloud: Any, resource_arn: str, request: InvokeRequest) -> Verdict | 
     if outcome.samples:
         headers = tuple((name, value) for name, value in request.headers.items())
         status = answer.status if answer is not None else None
-        state.record([Sample(acl.acl_id, item.metric, item.rule, item.action, now, request.source_ip,
+        state.record([Sample(acl.acl_id, item.metric, item.action, now, request.source_ip,
                              request.path, request.method, headers, tuple(outcome.labels), status)
                       for item in outcome.samples])
     return answer

@@ -25,7 +25,6 @@ class Sample:
 
     acl_id: str
     metric: str
-    rule: str | None
     action: str
     at: float
     client_ip: str

@@ -36,7 +36,6 @@ def get_sampled_requests(ctx: RequestContext, params: Params) -> Params:
                         "HTTPVersion": "HTTP/1.1",
                         "Headers": [{"Name": name, "Value": value} for name, value in sample.headers]},
             "Weight": 1, "Timestamp": dt.datetime.fromtimestamp(sample.at, dt.UTC), "Action": sample.action,
-            **({"RuleNameWithinRuleGroup": sample.rule} if sample.rule else {}),
             **({"ResponseCodeSent": sample.status} if sample.status else {}),
             "Labels": [{"Name": label} for label in sample.labels],
         } for sample in chosen],
