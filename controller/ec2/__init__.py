@@ -10,6 +10,7 @@ paging, tags, the operation wrapper, regions and zones, and account attributes.
 from controller.ec2 import (  # noqa: F401  (each module registers its operations on api)
     account_attributes,
     instances,
+    launch_templates,
     regions,
     tags,
     vpc,

@@ -32,6 +32,7 @@ from controller.ec2.instances import actions, instance_types, keypairs, placemen
 from controller.ec2.instances import state as instance_state
 from controller.ec2.instances.images import launchable_image
 from controller.ec2.instances.views import instance_outputs, reservations
+from controller.ec2.launch_templates.launch import from_launch_template
 from controller.ec2.operation import vpc_operation
 from controller.ec2.tags import owned_by_account, register_taggable, tag_new_resource
 from controller.ec2.volumes import launch_volumes, rules
@@ -315,6 +316,7 @@ def _existing_reservation(conn: Connection, ctx: RequestContext, token: str | No
 
 
 @vpc_operation("RunInstances", resources=_run_arns)
+@from_launch_template
 def run_instances(ctx: RequestContext, params: Params) -> Params:
     config = ctx.cloud.config
     launch = parse_launch(params)
