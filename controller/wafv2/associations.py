@@ -4,11 +4,11 @@ ListResourcesForWebACL.
 The resources Cloudlet can put a web ACL in front of are API Gateway REST API stages
 (``arn:aws:apigateway:{region}::/restapis/{api-id}/stages/{stage}``), which must exist in the caller's account
 and region. A resource has at most one web ACL: associating another replaces it, as AWS does.
+
+The stage itself carries the link (:mod:`controller.wafv2.stage_links`).
 """
 
 from __future__ import annotations
-
-import re
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -16,16 +16,16 @@ from controller.api import Params, RequestContext
 from controller.apigateway.state import items, rest_apis
 from controller.wafv2 import errors, records, web_acls
 from controller.wafv2.service import api
+from controller.wafv2.stage_links import STAGE_ARN, attached, link
 from controller.wafv2.state import associations, entities
 
-_STAGE_ARN = re.compile(r"arn:aws:apigateway:([a-z0-9-]+)::/restapis/([A-Za-z0-9]+)/stages/([A-Za-z0-9_\-]+)")
 RESOURCE_TYPES = ("APPLICATION_LOAD_BALANCER", "API_GATEWAY", "APPSYNC", "COGNITO_USER_POOL", "APP_RUNNER_SERVICE",
                   "VERIFIED_ACCESS_INSTANCE", "AMPLIFY")
 
 
 def _check_resource(conn: Connection, ctx: RequestContext, arn: str) -> None:
     """An API Gateway stage ARN of the caller's region whose stage exists, or AWS's errors."""
-    match = _STAGE_ARN.fullmatch(arn or "")
+    match = STAGE_ARN.fullmatch(arn or "")
     if match is None:
         raise errors.invalid("RESOURCE_ARN", arn)
     region, api_id, stage = match.groups()
@@ -49,6 +49,7 @@ def associate(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(associations).where(associations.c.resource_arn == params["ResourceArn"]))
         conn.execute(insert(associations).values(resource_arn=params["ResourceArn"], web_acl_id=acl["entity_id"],
                                                  account_id=ctx.account_id, region=ctx.region))
+        link(conn, params["ResourceArn"], records.row_arn(acl))
         records.bump(conn, ctx.account_id, ctx.region)
     return {}
 
@@ -56,11 +57,13 @@ def associate(ctx: RequestContext, params: Params) -> Params:
 @api.operation("DisassociateWebACL", resources=_resource)
 def disassociate(ctx: RequestContext, params: Params) -> Params:
     arn = params["ResourceArn"]
-    if _STAGE_ARN.fullmatch(arn or "") is None:
+    if STAGE_ARN.fullmatch(arn or "") is None:
         raise errors.invalid("RESOURCE_ARN", arn)
     with ctx.cloud.db.begin() as conn:
-        conn.execute(delete(associations).where(associations.c.resource_arn == arn,
-                                                associations.c.account_id == ctx.account_id))
+        removed = conn.execute(delete(associations).where(associations.c.resource_arn == arn,
+                                                          associations.c.account_id == ctx.account_id)).rowcount
+        if removed:
+            link(conn, arn, None)
         records.bump(conn, ctx.account_id, ctx.region)
     return {}
 
@@ -72,6 +75,8 @@ def web_acl_for_resource(ctx: RequestContext, params: Params) -> Params:
         doc = conn.execute(select(entities.c.doc).join(
             associations, associations.c.web_acl_id == entities.c.entity_id).where(
             associations.c.resource_arn == params["ResourceArn"])).scalar()
+        if doc is not None and not attached(conn, params["ResourceArn"], doc["ARN"]):
+            doc = None
     return {"WebACL": web_acls.wire(doc)} if doc is not None else {}
 
 
@@ -84,6 +89,7 @@ def resources_for_web_acl(ctx: RequestContext, params: Params) -> Params:
         raise errors.invalid("RESOURCE_TYPE", resource_type)
     with ctx.cloud.db.read() as conn:
         acl = records.find_by_arn(conn, ctx, params["WebACLArn"], "webacl")
-        arns = conn.execute(select(associations.c.resource_arn).where(
-            associations.c.web_acl_id == acl["entity_id"]).order_by(associations.c.resource_arn)).scalars().all()
-    return {"ResourceArns": list(arns) if resource_type == "API_GATEWAY" else []}
+        arns = [arn for arn in conn.execute(select(associations.c.resource_arn).where(
+            associations.c.web_acl_id == acl["entity_id"]).order_by(associations.c.resource_arn)).scalars()
+            if attached(conn, arn, records.row_arn(acl))]
+    return {"ResourceArns": arns if resource_type == "API_GATEWAY" else []}

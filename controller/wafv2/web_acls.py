@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from controller.api import Params, RequestContext
 from controller.wafv2 import errors, records, rules
+from controller.wafv2.stage_links import attached
 from controller.wafv2.state import associations
 
 SETTINGS = ("DefaultAction", "Description", "Rules", "VisibilityConfig", "CustomResponseBodies",
@@ -113,9 +114,11 @@ def delete_web_acl(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.begin() as conn:
         row = records.find(conn, ctx, "webacl", params["Scope"], params["Name"], params["Id"])
         records.check_token(row, params["LockToken"])
-        if conn.execute(select(associations.c.resource_arn).where(
-                associations.c.web_acl_id == row["entity_id"])).first():
+        resources = conn.execute(select(associations.c.resource_arn).where(
+            associations.c.web_acl_id == row["entity_id"])).scalars()
+        if any(attached(conn, arn, row["doc"]["ARN"]) for arn in resources):
             raise errors.WAFAssociatedItemException(errors.ASSOCIATED)
+        conn.execute(delete(associations).where(associations.c.web_acl_id == row["entity_id"]))
         records.remove(conn, row, params["LockToken"])
     return {}
 

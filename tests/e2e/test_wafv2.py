@@ -275,6 +275,16 @@ def test_a_web_acl_in_front_of_a_rest_stage_blocks_sql_injection(cloudlet: Cloud
 
     waf.disassociate_web_acl(ResourceArn=stage_arn)
     assert "WebACL" not in waf.get_web_acl_for_resource(ResourceArn=stage_arn)
+    assert "webAclArn" not in apigw.get_stage(restApiId=api_id, stageName="prod")
+
+    # A deleted stage takes its association with it: made again, it has no web ACL, and the ACL may go.
+    waf.associate_web_acl(WebACLArn=acl["ARN"], ResourceArn=stage_arn)
+    assert apigw.get_stage(restApiId=api_id, stageName="prod")["webAclArn"] == acl["ARN"]
+    deployment = apigw.get_stage(restApiId=api_id, stageName="prod")["deploymentId"]
+    apigw.delete_stage(restApiId=api_id, stageName="prod")
+    apigw.create_stage(restApiId=api_id, stageName="prod", deploymentId=deployment)
+    assert "WebACL" not in waf.get_web_acl_for_resource(ResourceArn=stage_arn)
+    assert waf.list_resources_for_web_acl(WebACLArn=acl["ARN"], ResourceType="API_GATEWAY")["ResourceArns"] == []
     waf.delete_web_acl(Name=unique, Scope=SCOPE, Id=acl["Id"], LockToken=waf.get_web_acl(ARN=acl["ARN"])["LockToken"])
 
 

@@ -125,6 +125,8 @@ def _serve(cloud: Any, view: StageView, request: InvokeRequest, rest: str, reque
 
 def _waf(cloud: Any, view: StageView, request: InvokeRequest, scope: mapping.Scope) -> InvokeResponse | None:
     """The stage's web ACL's block, or None (no web ACL, or it lets the request through)."""
+    if not view.stage.get("webAclArn"):
+        return None
     stage_arn = f"arn:aws:apigateway:{view.region}::/restapis/{request.api_id}/stages/{scope.context['stage']}"
     verdict = waf.inspect(cloud, stage_arn, request)
     if verdict is None:
