@@ -9,15 +9,18 @@ the pages is relative, so both forms work.
 - ``GET /oauth2/authorize`` checks the request (client, exact callback URL, response type, scopes, PKCE) and
   redirects to ``/login`` with the same parameters; a bad client or redirect URI goes to ``/error`` (never
   to an unverified URI), other problems back to the redirect URI with ``error=...&state=...``.
-- ``GET /login`` shows the form; ``POST /login`` signs the user in (:func:`oauth_grants.sign_in`) and redirects
-  to the callback with ``code`` and ``state`` (or, for the implicit grant, the tokens in the fragment); a
-  refused sign-in shows the form again with Cognito's message.
+- ``GET /login`` shows the form; ``POST /login`` signs the user in (:func:`oauth_grants.sign_in`, the API's
+  own USER_PASSWORD_AUTH), asks for a new password or a TOTP code on a page of their own when the user must
+  answer NEW_PASSWORD_REQUIRED or SOFTWARE_TOKEN_MFA, and redirects to the callback with ``code`` and
+  ``state`` (or, for the implicit grant, the tokens in the fragment); a refused sign-in shows the page again
+  with Cognito's message.
 - ``POST /oauth2/token``, ``GET|POST /oauth2/userInfo``, ``POST /oauth2/revoke``: :mod:`.oauth_grants`.
 - ``GET /logout`` redirects to one of the client's sign-out URLs (or back to the login page).
 
 The login form is protected against cross-site posts with a double-submit token (``XSRF-TOKEN`` cookie and
-``_csrf`` field, as Cognito's own form does). Sign-in sessions are not remembered between authorizations:
-every authorization shows the form.
+``_csrf`` field, as Cognito's own form does); a challenge's session travels in the page it answers. Sign-ins
+are not remembered between authorizations (Cognito's single sign-on cookie): every authorization shows
+the form.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from controller.api import RequestContext
 from controller.auth.store import ANONYMOUS
 from controller.cognito_idp import oauth_grants
 from controller.cognito_idp.domains import PATH_PREFIX, find_domain
-from controller.cognito_idp.hosted_ui_pages import error_page, login_page
+from controller.cognito_idp.hosted_ui_pages import challenge_page, error_page, login_page
 from controller.cognito_idp.oauth import (
     STANDARD_SCOPES,
     OAuthError,
@@ -55,6 +58,8 @@ RESPONSE_TYPES = {"code": "code", "token": "implicit"}
 AUTHORIZE_PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
                         "code_challenge_method", "nonce")
 CSRF_COOKIE = "XSRF-TOKEN"
+#: Set in the WSGI environ of a request :class:`HostRouting` mapped from a name onto the path form.
+BY_NAME = "cloudlet.cognito_by_name"
 #: What the error page says for the errors that cannot go back to the client.
 PAGE_ERRORS = {
     "invalid_client": "The client_id is not an app client of this user pool allowed to use OAuth flows.",
@@ -88,8 +93,9 @@ class HostRouting:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = hosted_path(environ.get("HTTP_HOST", ""), environ.get("PATH_INFO", ""), self.domains)
-        if path is not None:
+        if path is not None and path != environ.get("PATH_INFO"):
             environ["PATH_INFO"] = path
+            environ[BY_NAME] = True
         return self.app(environ, start_response)
 
 
@@ -205,31 +211,60 @@ def authorize(domain: str) -> Response:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login(domain: str) -> Response:
+    """The login form, and the pages of the challenges that may follow the password."""
     args = request.args.to_dict()
     found, problem = _authorization(domain, args)
     if problem is not None:
         return found.refuse(problem)
-    query = _authorize_query(args)
-    cookie = request.cookies.get(CSRF_COOKIE) or ""
-    username = request.form.get("username", "") if request.method == "POST" else ""
-    message = ""
-    if request.method == "POST":
-        if not cookie or not hmac.compare_digest(cookie, request.form.get("_csrf", "")):
-            message = "Your sign-in form expired: please sign in again."
+    page = LoginPage(query=_authorize_query(args), csrf=request.cookies.get(CSRF_COOKIE) or "",
+                     client_name=found.client.get("ClientName", ""), username=request.form.get("username", ""))
+    if request.method == "GET":
+        return page.render(domain)
+    if not page.csrf or not hmac.compare_digest(page.csrf, request.form.get("_csrf", "")):
+        return page.render(domain, message="Your sign-in form expired: please sign in again.")
+    form = request.form
+    challenge, session = form.get("challenge"), form.get("session", "")
+    try:
+        if challenge:
+            if form.get("new_password", "") != form.get("confirm_password", form.get("new_password", "")):
+                raise oauth_grants.SignInRefused("The passwords do not match.", retry=True)
+            responses = {"NEW_PASSWORD": form.get("new_password", ""),
+                         "SOFTWARE_TOKEN_MFA_CODE": form.get("code", "")}
+            step = oauth_grants.answer(_context(), found.pool, found.client, page.username, challenge, session,
+                                       responses)
         else:
-            try:
-                user = oauth_grants.sign_in(_context(), found.pool, found.client, username,
-                                            request.form.get("password", ""))
-            except oauth_grants.SignInRefused as exc:
-                message = exc.message
-            else:
-                return _signed_in(found, user)
-    csrf = cookie or secrets.token_urlsafe(32)
-    response = _page(login_page(query=query, csrf=csrf, client_name=found.client.get("ClientName", ""),
-                                username=username, message=message))
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="Lax", secure=request.is_secure,
-                        path=f"{PATH_PREFIX}{domain}" if request.path.startswith(PATH_PREFIX) else "/")
-    return response
+            step = oauth_grants.sign_in(_context(), found.pool, found.client, page.username, form.get("password", ""))
+    except oauth_grants.SignInRefused as exc:
+        if challenge and exc.retry:
+            return page.render(domain, message=exc.message, challenge=oauth_grants.Challenge(challenge, session))
+        return page.render(domain, message=exc.message)
+    if isinstance(step, oauth_grants.Challenge):
+        return page.render(domain, challenge=step)
+    return _signed_in(found, step)
+
+
+@dataclass
+class LoginPage:
+    """What every page of the sign-in carries: the authorize query it posts back to, the CSRF token, the
+    client's name and the username typed."""
+
+    query: str
+    csrf: str
+    client_name: str
+    username: str
+
+    def render(self, domain: str, message: str = "", challenge: oauth_grants.Challenge | None = None) -> Response:
+        csrf = self.csrf or secrets.token_urlsafe(32)
+        if challenge is None:
+            html = login_page(query=self.query, csrf=csrf, client_name=self.client_name, username=self.username,
+                              message=message)
+        else:
+            html = challenge_page(query=self.query, csrf=csrf, username=self.username, challenge=challenge.name,
+                                  session=challenge.session, message=message)
+        response = _page(html)
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="Lax", secure=request.is_secure,
+                            path="/" if request.environ.get(BY_NAME) else f"{PATH_PREFIX}{domain}")
+        return response
 
 
 def _context() -> RequestContext:

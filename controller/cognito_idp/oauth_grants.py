@@ -15,12 +15,15 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from sqlalchemy import delete, insert, select, update
 
 from controller.api import RequestContext
-from controller.cognito_idp import auth, state, tokens
+from controller.cognito_idp import auth, errors, state, tokens
 from controller.cognito_idp.auth import AuthCall
 from controller.cognito_idp.errors import ServiceError
 from controller.cognito_idp.oauth import (
@@ -31,8 +34,8 @@ from controller.cognito_idp.oauth import (
     pkce_matches,
 )
 from controller.cognito_idp.oauth import userinfo_claims as released_claims
-from controller.cognito_idp.password_flows import user_for
-from controller.cognito_idp.passwords import check_password
+from controller.cognito_idp.password_flows import password_auth
+from controller.cognito_idp.passwords import secret_hash
 from controller.cognito_idp.pools import find_client
 from controller.cognito_idp.resource_servers import custom_scopes
 from controller.cognito_idp.users import find_user, get_user
@@ -40,40 +43,98 @@ from controller.cognito_idp.users import find_user, get_user
 CODE_SECONDS = 300
 
 
-class SignInRefused(Exception):
-    """The hosted UI cannot sign this user in: ``message`` is what the login page shows."""
+#: The challenges the login page can ask for (a TOTP set-up needs an authenticator app's enrolment, which
+#: the API's AssociateSoftwareToken/VerifySoftwareToken serve).
+PAGE_CHALLENGES = ("NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA")
 
-    def __init__(self, message: str) -> None:
+
+class SignInRefused(Exception):
+    """The hosted UI cannot sign this user in: ``message`` is what the page shows; ``retry`` says whether the
+    same challenge may be answered again (a wrong TOTP code, a password the policy refuses) or sign-in
+    starts over."""
+
+    def __init__(self, message: str, retry: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.retry = retry
+
+
+#: Errors after which a challenge's session stays open for another answer.
+_RETRIED = ("CodeMismatchException", "InvalidPasswordException")
+
+
+@dataclass
+class Challenge:
+    """What the user must answer next on the login page: ``name`` (one of :data:`PAGE_CHALLENGES`) and the
+    challenge session the answer goes back with."""
+
+    name: str
+    session: str
 
 
 # --- the login page -----------------------------------------------------------------------------------
+#
+# The page signs in through the API's own flows: USER_PASSWORD_AUTH's handler, then the handlers of the
+# challenges that follow (a new password, a TOTP code), so every rule of sign-in (the password check, the
+# user's status, MFA) is the one InitiateAuth applies. The hosted UI is the client's trusted server side:
+# it makes the SECRET_HASH a client with a secret needs. What a flow's last step answers is the API's
+# AuthenticationResult, unscoped: it is dropped (and its refresh token forgotten), and the user gets an
+# authorization code whose exchange mints the tokens of the granted scopes.
 
 def sign_in(ctx: RequestContext, pool: dict[str, Any], client: dict[str, Any], username: str,
-            password: str) -> dict[str, Any]:
-    """The user ``username`` and ``password`` prove, checked as USER_PASSWORD_AUTH checks them (the pool's
-    own lookup and password check), or :class:`SignInRefused` with Cognito's message."""
-    call = AuthCall(ctx=ctx, pool=pool, client=client, parameters={"USERNAME": username}, session=None,
-                    admin=False)
+            password: str) -> dict[str, Any] | Challenge:
+    """The user ``username`` and ``password`` prove, or the challenge they must answer next;
+    :class:`SignInRefused` with Cognito's message when sign-in fails."""
+    call = _call(ctx, pool, client, username, {"PASSWORD": password})
+    if not username or not password:
+        raise SignInRefused("Enter your username and password.")
+    return _step(call, lambda: password_auth(call))
+
+
+def answer(ctx: RequestContext, pool: dict[str, Any], client: dict[str, Any], username: str, challenge: str,
+           session: str, responses: dict[str, str]) -> dict[str, Any] | Challenge:
+    """The next step after the user answered ``challenge`` (``responses`` as RespondToAuthChallenge's
+    ChallengeResponses), as :func:`sign_in` answers."""
+    if challenge not in PAGE_CHALLENGES:
+        raise SignInRefused("Your sign-in expired: please sign in again.")
+    call = _call(ctx, pool, client, username, responses)
+
+    def respond() -> dict[str, Any]:
+        call.session = {**auth.open_session(ctx.cloud, session, challenge), "token": session}
+        if call.session["pool_id"] != pool["Id"]:
+            raise errors.bad_session()
+        return auth.CHALLENGES[challenge](call)
+
+    return _step(call, respond)
+
+
+def _call(ctx: RequestContext, pool: dict[str, Any], client: dict[str, Any], username: str,
+          parameters: dict[str, str]) -> AuthCall:
+    parameters = {**parameters, "USERNAME": username}
+    if client.get("ClientSecret"):
+        parameters["SECRET_HASH"] = secret_hash(client["ClientSecret"], username, client["ClientId"])
+    return AuthCall(ctx=ctx, pool=pool, client=client, parameters=parameters, session=None, admin=False)
+
+
+def _step(call: AuthCall, run: Callable[[], dict[str, Any]]) -> dict[str, Any] | Challenge:
     try:
-        user = user_for(call, username)
+        result = run()
     except ServiceError as exc:
-        raise SignInRefused(exc.message) from None
-    if not check_password(user["password_hash"], password):
-        raise SignInRefused("Incorrect username or password.")
-    if not user["enabled"]:
-        raise SignInRefused("User is disabled.")
-    if user["status"] == "UNCONFIRMED":
-        raise SignInRefused("User is not confirmed.")
-    if user["status"] in ("FORCE_CHANGE_PASSWORD", "RESET_REQUIRED"):
-        raise SignInRefused("This user must set a new password first (RespondToAuthChallenge "
-                            "NEW_PASSWORD_REQUIRED or ConfirmForgotPassword): this hosted UI does not offer it.")
-    for second_factor in auth.SECOND_FACTORS:
-        challenge = second_factor(call, user)
-        if challenge is not None:
-            raise SignInRefused(f"This user must answer {challenge['ChallengeName']}, which this hosted UI does "
-                                "not offer: sign in through InitiateAuth instead.")
+        raise SignInRefused(exc.message, retry=exc.code in _RETRIED) from None
+    if "AuthenticationResult" not in result:
+        name = result.get("ChallengeName", "")
+        if name not in PAGE_CHALLENGES:
+            raise SignInRefused(f"This user must answer {name}, which this sign-in page does not offer: set it "
+                                "up through the API (InitiateAuth) first.")
+        return Challenge(name=name, session=result["Session"])
+    issued = result["AuthenticationResult"]
+    claims = jwt.decode(issued["AccessToken"], options={"verify_signature": False})
+    with call.ctx.cloud.db.begin() as conn:
+        conn.execute(delete(state.refresh_tokens).where(
+            state.refresh_tokens.c.token_hash == tokens.hash_token(issued["RefreshToken"])))
+        user = find_user(conn, call.pool["Id"], claims["sub"])
+    if user is None:
+        raise SignInRefused("User does not exist.")
     return user
 
 

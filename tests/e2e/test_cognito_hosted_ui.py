@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pyotp
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -76,24 +79,33 @@ def login_form(session: requests.Session, site: str, client_id: str, challenge: 
     return page
 
 
-def submit(session: requests.Session, page: requests.Response, username: str, password: str) -> requests.Response:
-    """Post the login form as a browser does (its CSRF field included), without following the redirect."""
-    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
-    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+def post_form(session: requests.Session, page: requests.Response, **fields: str) -> requests.Response:
+    """Post a page's form as a browser does (its hidden fields included), without following the redirect."""
+    hidden = {name: html.unescape(value)
+              for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)}
+    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', page.text).group(1))
     return session.post(requests.compat.urljoin(page.url, action), allow_redirects=False, timeout=10,
-                        data={"username": username, "password": password, "_csrf": csrf})
+                        data={**hidden, **fields})
 
 
-def sign_in(site: str, client_id: str, challenge: str) -> str:
-    """The authorization code the callback receives after alice signs in."""
-    session = requests.Session()
-    answer = submit(session, login_form(session, site, client_id, challenge), "alice", PASSWORD)
+def submit(session: requests.Session, page: requests.Response, username: str, password: str) -> requests.Response:
+    return post_form(session, page, username=username, password=password)
+
+
+def code_of(answer: requests.Response) -> str:
+    """The authorization code of a redirect to the callback."""
     assert answer.status_code == 302, answer.text
     location = answer.headers["Location"]
     assert location.startswith(CALLBACK + "?")
     query = parse_qs(urlsplit(location).query)
     assert query["state"] == ["st4te"]
     return query["code"][0]
+
+
+def sign_in(site: str, client_id: str, challenge: str) -> str:
+    """The authorization code the callback receives after alice signs in."""
+    session = requests.Session()
+    return code_of(submit(session, login_form(session, site, client_id, challenge), "alice", PASSWORD))
 
 
 def exchange(site: str, client_id: str, code: str, verifier: str) -> requests.Response:
@@ -198,6 +210,44 @@ def test_login_page_refusals(cloudlet: CloudletProcess, site: str, web_client: s
                            headers={"Host": f"{unique}.auth.localhost:{port}"}, params={
                                "response_type": "code", "client_id": web_client, "redirect_uri": CALLBACK})
     assert by_name.status_code == 302 and by_name.headers["Location"].startswith("../login?")
+
+
+def test_new_password_and_totp_on_the_login_page(idp: Any, pool: str, site: str, web_client: str) -> None:
+    """A user with a temporary password chooses a new one on the page; once TOTP is on, the page asks for a
+    code after the password, lets a wrong one be retried, and signs in with the right one."""
+    idp.admin_create_user(UserPoolId=pool, Username="bob", TemporaryPassword="Temp0rary!", MessageAction="SUPPRESS")
+    verifier, challenge = pkce()
+    session = requests.Session()
+    page = submit(session, login_form(session, site, web_client, challenge), "bob", "Temp0rary!")
+    assert page.status_code == 200 and "Change password" in page.text
+    mismatch = post_form(session, page, new_password="N3w-password!", confirm_password="other")
+    assert "do not match" in mismatch.text
+    weak = post_form(session, mismatch, new_password="short", confirm_password="short")
+    assert "Password did not conform with policy" in weak.text and "Change password" in weak.text
+    code = code_of(post_form(session, weak, new_password="N3w-password!", confirm_password="N3w-password!"))
+    assert exchange(site, web_client, code, verifier).status_code == 200
+
+    api_client = idp.create_user_pool_client(UserPoolId=pool, ClientName="api",
+                                             ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]
+    idp.set_user_pool_mfa_config(UserPoolId=pool, MfaConfiguration="OPTIONAL",
+                                 SoftwareTokenMfaConfiguration={"Enabled": True})
+    access = idp.admin_initiate_auth(UserPoolId=pool, ClientId=api_client["ClientId"],
+                                     AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                     AuthParameters={"USERNAME": "bob", "PASSWORD": "N3w-password!"},
+                                     )["AuthenticationResult"]["AccessToken"]
+    totp, now = pyotp.TOTP(idp.associate_software_token(AccessToken=access)["SecretCode"]), time.time()
+    assert idp.verify_software_token(AccessToken=access, UserCode=totp.at(now))["Status"] == "SUCCESS"
+    idp.admin_set_user_mfa_preference(UserPoolId=pool, Username="bob",
+                                      SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+
+    session = requests.Session()
+    page = submit(session, login_form(session, site, web_client, challenge), "bob", "N3w-password!")
+    assert page.status_code == 200 and 'autocomplete="one-time-code"' in page.text
+    wrong = post_form(session, page, code="000000" if totp.at(now + 30) != "000000" else "111111")
+    assert "Invalid code received for user" in wrong.text
+    code = code_of(post_form(session, wrong, code=totp.at(now + 30)))  # the next step: one code is used once
+    tokens = exchange(site, web_client, code, verifier).json()
+    assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["cognito:username"] == "bob"
 
 
 def test_client_credentials_with_resource_server_scopes(cloudlet: CloudletProcess, idp: Any, pool: str,
