@@ -66,13 +66,7 @@ def update_ip_set(ctx: RequestContext, params: Params) -> Params:
 
 @records.operation("DeleteIPSet", "ipset")
 def delete_ip_set(ctx: RequestContext, params: Params) -> Params:
-    with ctx.cloud.db.begin() as conn:
-        row = records.find(conn, ctx, "ipset", params["Scope"], params["Name"], params["Id"])
-        records.check_token(row, params["LockToken"])
-        if records.referenced(conn, row):
-            raise errors.WAFAssociatedItemException(errors.ASSOCIATED)
-        records.remove(conn, row, params["LockToken"])
-    return {}
+    return records.delete_unused(ctx, "ipset", params)
 
 
 @records.operation("ListIPSets", "ipset")

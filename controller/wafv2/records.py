@@ -169,6 +169,17 @@ def referenced(conn: Connection, row: dict[str, Any]) -> bool:
     return any(arn in str(doc.get("Rules")) for doc in docs)
 
 
+def delete_unused(ctx: RequestContext, kind: str, params: Params) -> Params:
+    """DeleteIPSet and DeleteRegexPatternSet: the lock token must be current and no web ACL may use it."""
+    with ctx.cloud.db.begin() as conn:
+        row = find(conn, ctx, kind, params["Scope"], params["Name"], params["Id"])
+        check_token(row, params["LockToken"])
+        if referenced(conn, row):
+            raise errors.WAFAssociatedItemException(errors.ASSOCIATED)
+        remove(conn, row, params["LockToken"])
+    return {}
+
+
 def set_tags(conn: Connection, row: dict[str, Any], tags: list[dict[str, str]]) -> None:
     conn.execute(update(entities).where(entities.c.entity_id == row["entity_id"]).values(tags=tags))
 

@@ -62,13 +62,7 @@ def update_regex_set(ctx: RequestContext, params: Params) -> Params:
 
 @records.operation("DeleteRegexPatternSet", "regexpatternset")
 def delete_regex_set(ctx: RequestContext, params: Params) -> Params:
-    with ctx.cloud.db.begin() as conn:
-        row = records.find(conn, ctx, "regexpatternset", params["Scope"], params["Name"], params["Id"])
-        records.check_token(row, params["LockToken"])
-        if records.referenced(conn, row):
-            raise errors.WAFAssociatedItemException(errors.ASSOCIATED)
-        records.remove(conn, row, params["LockToken"])
-    return {}
+    return records.delete_unused(ctx, "regexpatternset", params)
 
 
 @records.operation("ListRegexPatternSets", "regexpatternset")
