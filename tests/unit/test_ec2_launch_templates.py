@@ -108,7 +108,9 @@ def test_a_missing_or_malformed_version_is_refused_with_awss_codes() -> None:
 def test_describe_selection_is_newest_first_and_ranges_are_inclusive() -> None:
     existing = {1, 2, 3, 5, 6}
     assert selection.select(existing, 1, "lt-1", None) == [6, 5, 3, 2, 1]
-    assert selection.select(existing, 1, "lt-1", None, min_version=2, max_version=5) == [5, 3, 2]
+    assert selection.select(existing, 1, "lt-1", None, min_version="2", max_version="5") == [5, 3, 2]
     assert selection.select(existing, 1, "lt-1", ["$Latest", "$Default", "1"]) == [6, 1]
     with pytest.raises(ServiceError):
         selection.select(existing, 1, "lt-1", ["4"])
+    with pytest.raises(ServiceError):
+        selection.select(existing, 1, "lt-1", None, min_version="$Latest")

@@ -46,10 +46,17 @@ def resolve(spec: str | int | None, existing: Collection[int], default: int, tem
 
 
 def select(existing: Collection[int], default: int, template_id: str, versions: Sequence[str | int] | None,
-           min_version: int | None = None, max_version: int | None = None) -> list[int]:
+           min_version: str | int | None = None, max_version: str | int | None = None) -> list[int]:
     """The versions DescribeLaunchTemplateVersions lists, newest first: those named (every one must exist),
-    else all of them, narrowed to MinVersion..MaxVersion (both inclusive)."""
+    else all of them, narrowed to MinVersion..MaxVersion (both inclusive; the model sends them as text)."""
     chosen = {resolve(v, existing, default, template_id) for v in versions} if versions else set(existing)
-    low = 0 if min_version is None else min_version
-    high = max(existing, default=0) if max_version is None else max_version
+    low = 0 if min_version is None else _bound(min_version)
+    high = max(existing, default=0) if max_version is None else _bound(max_version)
     return sorted((v for v in chosen if low <= v <= high), reverse=True)
+
+
+def _bound(value: str | int) -> int:
+    number = version_number(value)
+    if number is None:
+        raise InvalidParameterValue(f"The version bound '{value}' is not valid: specify a version number.")
+    return number
