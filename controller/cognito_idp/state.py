@@ -5,7 +5,8 @@ groups keep their AWS-shaped settings in a JSON ``config`` column: DescribeUserP
 DescribeUserPoolClient read them back as written. Users are keyed by a row id; ``username_key`` is
 the name lookups use (lower-cased unless the pool is case-sensitive). Secrets (client secrets, the
 pools' private signing keys) are stored encrypted with the cloud's SecretBox. Deleting a pool deletes
-everything under it through the foreign keys.
+everything under it through the foreign keys: its domain, resource servers and pending authorization codes
+(the hosted UI's, kept as their sha256 like refresh tokens) too.
 """
 
 from __future__ import annotations

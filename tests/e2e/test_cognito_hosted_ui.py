@@ -318,8 +318,10 @@ def test_domain_errors(idp: Any, pool: str, unique: str) -> None:
             idp.create_user_pool_domain(UserPoolId=other, Domain="auth.example.com", CustomDomainConfig={
                 "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"})
         assert "certificate" in error_of(excinfo)[1]
+        idp.create_user_pool_domain(UserPoolId=other, Domain=unique + "-o")
     finally:
         idp.delete_user_pool(UserPoolId=other)
+    assert idp.describe_user_pool_domain(Domain=unique + "-o")["DomainDescription"] == {}  # gone with its pool
     assert idp.update_user_pool_domain(UserPoolId=pool, Domain=unique, ManagedLoginVersion=2)[
         "ManagedLoginVersion"] == 2
     assert idp.describe_user_pool_domain(Domain=unique)["DomainDescription"]["ManagedLoginVersion"] == 2
