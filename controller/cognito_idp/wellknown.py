@@ -50,14 +50,12 @@ def openid_configuration(pool_id: str) -> Response:
         return _missing(pool_id)
     issuer = tokens.issuer(cloud, pool_id)
     domain = pool_domain(cloud, pool_id)
-    # As on AWS, the OAuth endpoints are listed once the pool has a domain to serve them.
+    # As on AWS, the OAuth endpoints are listed once the pool has a domain to serve them (and only these:
+    # Cognito's /logout takes client_id and logout_uri, not OIDC RP-initiated logout's parameters).
     endpoints = {} if domain is None else {
         "authorization_endpoint": f"{site_url(cloud, domain)}/oauth2/authorize",
         "token_endpoint": f"{site_url(cloud, domain)}/oauth2/token",
         "userinfo_endpoint": f"{site_url(cloud, domain)}/oauth2/userInfo",
-        "revocation_endpoint": f"{site_url(cloud, domain)}/oauth2/revoke",
-        "end_session_endpoint": f"{site_url(cloud, domain)}/logout",
-        "code_challenge_methods_supported": ["S256"],
     }
     return jsonify({
         "issuer": issuer,

@@ -178,7 +178,7 @@ def test_codes_need_the_right_verifier_and_client(site: str, web_client: str) ->
     assert odd.status_code == 400 and odd.json()["error"] == "unsupported_grant_type"
 
 
-def test_login_page_refusals(cloudlet: CloudletProcess, site: str, web_client: str, unique: str) -> None:
+def test_login_page_refusals(site: str, web_client: str) -> None:
     _, challenge = pkce()
     session = requests.Session()
     page = login_form(session, site, web_client, challenge)
@@ -205,11 +205,19 @@ def test_login_page_refusals(cloudlet: CloudletProcess, site: str, web_client: s
                          params={"client_id": web_client, "logout_uri": "http://localhost:8765/bye"})
     assert logout.status_code == 302 and logout.headers["Location"] == "http://localhost:8765/bye"
 
+
+
+def test_pages_by_name(cloudlet: CloudletProcess, web_client: str, unique: str, site: str) -> None:
+    """``{prefix}.auth.localhost`` serves the same pages at the root, with every link relative."""
     port = urlsplit(cloudlet.endpoint).port
-    by_name = requests.get(f"http://127.0.0.1:{port}/oauth2/authorize", allow_redirects=False, timeout=10,
-                           headers={"Host": f"{unique}.auth.localhost:{port}"}, params={
-                               "response_type": "code", "client_id": web_client, "redirect_uri": CALLBACK})
-    assert by_name.status_code == 302 and by_name.headers["Location"].startswith("../login?")
+    session = requests.Session()
+    session.headers["Host"] = f"{unique}.auth.localhost:{port}"
+    verifier, challenge = pkce()
+    page = login_form(session, f"http://127.0.0.1:{port}", web_client, challenge)
+    assert urlsplit(page.url).path == "/login" and page.status_code == 200
+    assert session.cookies.get("XSRF-TOKEN", path="/")
+    code = code_of(submit(session, page, "alice", PASSWORD))
+    assert exchange(site, web_client, code, verifier).status_code == 200
 
 
 def test_new_password_and_totp_on_the_login_page(idp: Any, pool: str, site: str, web_client: str) -> None:
