@@ -41,8 +41,6 @@ from controller.cognito_idp.resource_servers import custom_scopes
 from controller.cognito_idp.users import find_user, get_user
 
 CODE_SECONDS = 300
-
-
 #: The challenges the login page can ask for (a TOTP set-up needs an authenticator app's enrolment, which
 #: the API's AssociateSoftwareToken/VerifySoftwareToken serve).
 PAGE_CHALLENGES = ("NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA")
@@ -85,9 +83,9 @@ def sign_in(ctx: RequestContext, pool: dict[str, Any], client: dict[str, Any], u
             password: str) -> dict[str, Any] | Challenge:
     """The user ``username`` and ``password`` prove, or the challenge they must answer next;
     :class:`SignInRefused` with Cognito's message when sign-in fails."""
-    call = _call(ctx, pool, client, username, {"PASSWORD": password})
     if not username or not password:
         raise SignInRefused("Enter your username and password.")
+    call = _call(ctx, pool, client, username, {"PASSWORD": password})
     return _step(call, lambda: password_auth(call))
 
 
