@@ -276,6 +276,20 @@ def test_run_instances_from_a_template_with_overrides(cloudlet: CloudletProcess,
     assert tags == {"role": "web", "run": unique, "aws:ec2launchtemplate:id": template_id,
                     "aws:ec2launchtemplate:version": "1"}
 
+    data = ec2.get_launch_template_data(InstanceId=plain["InstanceId"])["LaunchTemplateData"]
+    assert (data["ImageId"], data["InstanceType"], data["Placement"]["AvailabilityZone"]) == (
+        image_id, "t3.micro", "home-1b")
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["TagSpecifications"] == [{"ResourceType": "instance", "Tags": [
+        {"Key": "role", "Value": "web"}, {"Key": "run", "Value": unique}]}]  # without AWS's own tags
+    assert data["NetworkInterfaces"][0]["NetworkInterfaceId"] == plain["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    copy = ec2.create_launch_template(LaunchTemplateName=f"{unique}-copy", LaunchTemplateData=data)
+    copy_id = copy["LaunchTemplate"]["LaunchTemplateId"]
+    assert ec2.describe_launch_template_versions(LaunchTemplateId=copy_id)["LaunchTemplateVersions"][0][
+        "LaunchTemplateData"] == {k: v for k, v in data.items() if v not in ({}, [])}  # (the wire drops empty ones)
+    ec2.delete_launch_template(LaunchTemplateId=copy_id)
+    refused(ec2.get_launch_template_data, "InvalidInstanceID.NotFound", InstanceId="i-0123456789abcdef0")
+
     latest = ec2.run_instances(LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Latest"},
                                MinCount=1, MaxCount=1)["Instances"][0]
     launched.append(latest["InstanceId"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from controller.ec2.launch_templates import selection
+from controller.ec2.launch_templates.instance_data import template_data
 from controller.ec2.launch_templates.merge import merge
 from controller.ec2.launch_templates.shapes import response_data, run_instances_params
 from controller.errors import ServiceError
@@ -114,3 +115,29 @@ def test_describe_selection_is_newest_first_and_ranges_are_inclusive() -> None:
         selection.select(existing, 1, "lt-1", ["4"])
     with pytest.raises(ServiceError):
         selection.select(existing, 1, "lt-1", None, min_version="$Latest")
+
+
+def test_an_instance_as_template_data_keeps_its_parameters_and_drops_awss_tags() -> None:
+    instance = {
+        "ImageId": "ami-1", "InstanceType": "t3.micro", "KeyName": "k", "EbsOptimized": False,
+        "Monitoring": {"State": "disabled"}, "Placement": {"AvailabilityZone": "home-1a", "Tenancy": "default"},
+        "NetworkInterfaces": [{"Attachment": {"DeviceIndex": 0, "DeleteOnTermination": True},
+                               "NetworkInterfaceId": "eni-1", "SubnetId": "subnet-1", "Description": "",
+                               "Groups": [{"GroupId": "sg-1", "GroupName": "default"}], "Ipv6Addresses": [],
+                               "PrivateIpAddress": "10.0.0.5",
+                               "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": "10.0.0.5"}]}],
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": "vol-1", "DeleteOnTermination": True}}],
+        "MetadataOptions": {"State": "applied", "HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "Tags": [{"Key": "aws:ec2launchtemplate:id", "Value": "lt-1"}, {"Key": "role", "Value": "web"}]}
+    row = {"disable_api_termination": True, "disable_api_stop": False, "shutdown_behavior": "terminate",
+           "user_data": b"#!/bin/sh\n"}
+    data = template_data(instance, row)
+    assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "DeleteOnTermination": True, "NetworkInterfaceId": "eni-1",
+                                          "SubnetId": "subnet-1", "Description": "", "Groups": ["sg-1"],
+                                          "PrivateIpAddress": "10.0.0.5", "PrivateIpAddresses": [
+                                              {"Primary": True, "PrivateIpAddress": "10.0.0.5"}]}]
+    assert data["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True}}]
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled"}
+    assert data["TagSpecifications"] == [{"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "web"}]}]
+    assert (data["UserData"], data["Monitoring"], data["DisableApiTermination"]) == ("IyEvYmluL3NoCg==", {}, True)
+    assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
