@@ -313,6 +313,15 @@ def test_run_instances_from_a_template_with_overrides(cloudlet: CloudletProcess,
             LaunchTemplate={"LaunchTemplateName": f"{unique}-none"})
     refused(ec2.run_instances, "InvalidLaunchTemplateId.VersionNotFound", MinCount=1, MaxCount=1,
             LaunchTemplate={"LaunchTemplateId": template_id, "Version": "9"})
+    partial = ec2.create_launch_template(LaunchTemplateName=f"{unique}-partial", LaunchTemplateData={
+        "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    refused(ec2.run_instances, "MissingParameter", MinCount=1, MaxCount=1,
+            LaunchTemplate={"LaunchTemplateId": partial})  # neither the template nor the request has an AMI
+    ec2.create_launch_template_version(LaunchTemplateId=partial, LaunchTemplateData={
+        "InstanceType": "t3.micro", "SecurityGroupIds": ["sg-nothex"]})  # templates are checked at launch
+    refused(ec2.run_instances, "InvalidGroupId.Malformed", MinCount=1, MaxCount=1, ImageId=image_id,
+            LaunchTemplate={"LaunchTemplateId": partial, "Version": "2"})  # the merged request is checked
+    ec2.delete_launch_template(LaunchTemplateId=partial)
     with_interfaces = ec2.create_launch_template(LaunchTemplateName=f"{unique}-nic", LaunchTemplateData={
         "ImageId": image_id, "InstanceType": "t3.micro",
         "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True}]})["LaunchTemplate"]
