@@ -121,6 +121,8 @@ class Authorization:
     scopes: list[str]
     state: str | None
     code_challenge: str | None
+    #: The client's OIDC nonce, put into the id token as given (replay protection on the client's side).
+    nonce: str | None = None
 
     def refuse(self, error: OAuthError) -> Response:
         """Send ``error`` back to the client's callback, as RFC 6749 4.1.2.1 says."""
@@ -161,7 +163,8 @@ def _authorization(domain: str, args: dict[str, str]) -> tuple[Authorization, OA
         raise PageError("redirect_mismatch")
     response_type = args.get("response_type") or ""
     found = Authorization(pool=pool, client=client, response_type=response_type, redirect_uri=redirect_uri,
-                          scopes=[], state=args.get("state"), code_challenge=args.get("code_challenge"))
+                          scopes=[], state=args.get("state"), code_challenge=args.get("code_challenge"),
+                          nonce=args.get("nonce"))
     try:
         if response_type not in RESPONSE_TYPES:
             raise OAuthError("unsupported_response_type", "response_type must be code or token.")
@@ -278,9 +281,10 @@ def _context() -> RequestContext:
 def _signed_in(found: Authorization, user: dict[str, Any]) -> Response:
     cloud = _cloud()
     if found.response_type == "token":
-        params = oauth_grants.implicit_tokens(cloud, found.pool, found.client, user, found.scopes)
+        params = oauth_grants.implicit_tokens(cloud, found.pool, found.client, user, found.scopes, found.nonce)
         return _redirect(redirect_with(found.redirect_uri, {**params, "state": found.state}, fragment=True))
-    code = oauth_grants.new_code(cloud, found.client, user, found.redirect_uri, found.scopes, found.code_challenge)
+    code = oauth_grants.new_code(cloud, found.client, user, found.redirect_uri, found.scopes, found.code_challenge,
+                                 found.nonce)
     return _redirect(redirect_with(found.redirect_uri, {"code": code, "state": found.state}))
 
 

@@ -137,7 +137,7 @@ def _step(call: AuthCall, run: Callable[[], dict[str, Any]]) -> dict[str, Any] |
 
 
 def new_code(cloud: Any, client: dict[str, Any], user: dict[str, Any], redirect_uri: str, scopes: list[str],
-             code_challenge: str | None) -> str:
+             code_challenge: str | None, nonce: str | None = None) -> str:
     """An authorization code for ``user`` signed in through ``client`` (expired codes are swept)."""
     code = secrets.token_urlsafe(32)
     now = time.time()
@@ -146,14 +146,14 @@ def new_code(cloud: Any, client: dict[str, Any], user: dict[str, Any], redirect_
         conn.execute(insert(state.authorization_codes).values(
             code_hash=tokens.hash_token(code), pool_id=client["UserPoolId"], client_id=client["ClientId"],
             user_id=user["user_id"], redirect_uri=redirect_uri, scopes=scopes, code_challenge=code_challenge,
-            auth_time=int(now), expires_at=now + CODE_SECONDS))
+            nonce=nonce, auth_time=int(now), expires_at=now + CODE_SECONDS))
     return code
 
 
 def implicit_tokens(cloud: Any, pool: dict[str, Any], client: dict[str, Any], user: dict[str, Any],
-                    scopes: list[str]) -> dict[str, str]:
+                    scopes: list[str], nonce: str | None = None) -> dict[str, str]:
     """The implicit grant's fragment parameters: access (and id) token, never a refresh token."""
-    body = token_body(tokens.issue(cloud, pool, client, user, scopes=scopes), scopes)
+    body = token_body(tokens.issue(cloud, pool, client, user, scopes=scopes, nonce=nonce), scopes)
     body.pop("refresh_token", None)
     return {key: str(value) for key, value in body.items()}
 
@@ -223,7 +223,8 @@ def _authorization_code(cloud: Any, pool: dict[str, Any], client: dict[str, Any]
         user = get_user(conn, row["user_id"])
     if not user["enabled"]:
         raise OAuthError("invalid_grant", "User is disabled.")
-    result = tokens.issue(cloud, pool, client, user, scopes=row["scopes"], auth_time=row["auth_time"])
+    result = tokens.issue(cloud, pool, client, user, scopes=row["scopes"], auth_time=row["auth_time"],
+                          nonce=row["nonce"])
     return token_body(result, row["scopes"])
 
 

@@ -137,7 +137,12 @@ def describe_user_pool(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
         row = pool_row(conn, params["UserPoolId"], ctx)
         count = conn.execute(select(func.count()).select_from(state.users)
                              .where(state.users.c.pool_id == row["pool_id"])).scalar_one()
-    return {"UserPool": pool_shape(row, count)}
+        domain = conn.execute(select(state.domains.c.domain).where(
+            state.domains.c.pool_id == row["pool_id"])).scalar()
+    shape = pool_shape(row, count)
+    if domain is not None:
+        shape["Domain"] = domain
+    return {"UserPool": shape}
 
 
 @api.operation("ListUserPools")

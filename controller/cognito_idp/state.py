@@ -149,6 +149,7 @@ authorization_codes = Table(
     Column("redirect_uri", String(1024), nullable=False),
     Column("scopes", JsonText, nullable=False),
     Column("code_challenge", String(128)),                  # None: requested without PKCE
+    Column("nonce", String(1024)),                          # the OIDC nonce for the id token, if asked
     Column("auth_time", Integer, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
 )

@@ -110,12 +110,14 @@ def validity_seconds(client: dict[str, Any], kind: str) -> int:
 
 def issue(cloud: Any, pool: dict[str, Any], client: dict[str, Any], user: dict[str, Any] | None, *,
           scopes: list[str] | None = None, auth_time: int | None = None,
-          refresh_token: str | None = None, origin_jti: str | None = None) -> dict[str, Any]:
+          refresh_token: str | None = None, origin_jti: str | None = None,
+          nonce: str | None = None) -> dict[str, Any]:
     """AWS's AuthenticationResult for ``user`` signed in through ``client``.
 
     A new sign-in mints a refresh token (and its ``origin_jti``); REFRESH_TOKEN_AUTH passes the
     refresh token's ``origin_jti`` and gets no new refresh token, as Cognito answers without rotation.
-    ``user`` None is the client_credentials grant: an access token for the client alone.
+    ``user`` None is the client_credentials grant: an access token for the client alone. ``nonce`` (the
+    hosted UI's OIDC nonce) goes into the id token.
     """
     now = int(time.time())
     auth_time = auth_time or now
@@ -147,6 +149,8 @@ def issue(cloud: Any, pool: dict[str, Any], client: dict[str, Any], user: dict[s
                 "cognito:username": user["username"], "exp": now + validity_seconds(client, "IdToken"),
                 "jti": str(uuid.uuid4())}
     identity.update(role_claims(groups))
+    if nonce is not None:
+        identity["nonce"] = nonce
     return {"AccessToken": jwt.encode(access, key, algorithm="RS256", headers=headers),
             "ExpiresIn": access_ttl, "TokenType": "Bearer",
             "IdToken": jwt.encode(identity, key, algorithm="RS256", headers=headers), **result}

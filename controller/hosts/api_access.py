@@ -52,6 +52,8 @@ def api_names(region: str, service_domain: str, services: Iterable[str]) -> list
     names |= {f"{GLOBAL_ENDPOINTS[service]}.{service_domain}" for service in services if service in GLOBAL_ENDPOINTS}
     if "apigateway" in services:  # invoke URLs: {api-id}.execute-api.{region}.{domain}, names below this one
         names.add(f"execute-api.{region}.{service_domain}")
+    if "cognito-idp" in services:  # user pools' hosted UI: {domain-prefix}.auth.{region}.{domain}
+        names.add(f"auth.{region}.{service_domain}")
     return sorted(names)
 
 

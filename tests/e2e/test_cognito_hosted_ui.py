@@ -102,10 +102,10 @@ def code_of(answer: requests.Response) -> str:
     return query["code"][0]
 
 
-def sign_in(site: str, client_id: str, challenge: str) -> str:
+def sign_in(site: str, client_id: str, challenge: str, **extra: str) -> str:
     """The authorization code the callback receives after alice signs in."""
     session = requests.Session()
-    return code_of(submit(session, login_form(session, site, client_id, challenge), "alice", PASSWORD))
+    return code_of(submit(session, login_form(session, site, client_id, challenge, **extra), "alice", PASSWORD))
 
 
 def exchange(site: str, client_id: str, code: str, verifier: str) -> requests.Response:
@@ -119,7 +119,7 @@ def test_code_grant_with_pkce(cloudlet: CloudletProcess, pool: str, site: str, w
     assert discovery["authorization_endpoint"] == f"{site}/oauth2/authorize"
     assert discovery["token_endpoint"] == f"{site}/oauth2/token"
     verifier, challenge = pkce()
-    code = sign_in(site, web_client, challenge)
+    code = sign_in(site, web_client, challenge, nonce="n-0S6_WzA2Mj")
 
     answer = exchange(site, web_client, code, verifier)
     assert answer.status_code == 200, answer.text
@@ -130,7 +130,7 @@ def test_code_grant_with_pkce(cloudlet: CloudletProcess, pool: str, site: str, w
     identity = jwt.decode(body["id_token"], signing_key.key, algorithms=["RS256"], audience=web_client,
                           issuer=discovery["issuer"])
     assert identity["cognito:username"] == "alice" and identity["email"] == "alice@example.com"
-    assert identity["token_use"] == "id"
+    assert identity["token_use"] == "id" and identity["nonce"] == "n-0S6_WzA2Mj"
     access = jwt.decode(body["access_token"], signing_key.key, algorithms=["RS256"], issuer=discovery["issuer"],
                         options={"verify_aud": False})
     assert access["scope"] == "openid email profile" and access["client_id"] == web_client
@@ -307,6 +307,7 @@ def test_domain_errors(idp: Any, pool: str, unique: str) -> None:
     described = idp.describe_user_pool_domain(Domain=unique)["DomainDescription"]
     assert described["UserPoolId"] == pool and described["Domain"] == unique and described["Status"] == "ACTIVE"
     assert idp.describe_user_pool_domain(Domain=unique + "x")["DomainDescription"] == {}
+    assert idp.describe_user_pool(UserPoolId=pool)["UserPool"]["Domain"] == unique
     with pytest.raises(ClientError) as excinfo:
         idp.create_user_pool_domain(UserPoolId=pool, Domain=unique + "x")
     assert error_of(excinfo) == ("InvalidParameterException", "User pool already has a domain configured.")
