@@ -19,7 +19,7 @@ from controller.ec2.ids import Kind
 from controller.ec2.launch_templates import state
 from controller.ec2.launch_templates.shapes import response_data
 from controller.ec2.tags import check_tags, owned_by_account, register_taggable
-from controller.errors import error
+from controller.errors import ServiceError, error
 
 LAUNCH_TEMPLATE = Kind("lt", "launch-template", "InvalidLaunchTemplateId.NotFound",
                        "The specified launch template, with template ID {}, does not exist.",
@@ -37,11 +37,11 @@ NAME_PATTERN = re.compile(r"[a-zA-Z0-9().\-/_]{3,128}")
 def check_name(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
         raise NameMalformed("A launch template name must be between 3 and 128 characters, and may contain "
-                            "letters, numbers, and the following characters: - ( ) . / _.'")
+                            "letters, numbers, and the following characters: - ( ) . / _.")
     return name
 
 
-def name_not_found(name: str) -> Exception:
+def name_not_found(name: str) -> ServiceError:
     return NameNotFound(f"The specified launch template, with template name {name}, does not exist.")
 
 

@@ -60,7 +60,7 @@ VERSION_FILTERS = {
     "http-protocol-ipv4": "LaunchTemplateData.MetadataOptions.HttpProtocolIpv4",
     "host-resource-group-arn": "LaunchTemplateData.Placement.HostResourceGroupArn",
     "http-tokens": "LaunchTemplateData.MetadataOptions.HttpTokens",
-    "iam-instance-profile": "LaunchTemplateData.IamInstanceProfile.[Arn, Name]",
+    "iam-instance-profile": "LaunchTemplateData.IamInstanceProfile.Arn",
     "image-id": "LaunchTemplateData.ImageId",
     "instance-type": "LaunchTemplateData.InstanceType",
     "is-default-version": "DefaultVersion",
