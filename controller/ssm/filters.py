@@ -1,7 +1,8 @@
 """Pure: ``ParameterFilters`` (and DescribeParameters' older ``Filters``), checked and matched as AWS does.
 
-DescribeParameters filters on Name (Equals, BeginsWith, Contains), Path (OneLevel, Recursive), Type, KeyId,
-Tier, DataType and ``tag:{key}`` (Equals); GetParametersByPath only on Type, KeyId, Label and ``tag:{key}``.
+DescribeParameters filters on Name (Equals, BeginsWith, Contains), Path (OneLevel, Recursive), and Type, KeyId,
+Tier, DataType and ``tag:{key}`` (Equals, BeginsWith); GetParametersByPath only on Type, KeyId (Equals,
+BeginsWith) and Label (Equals), as the API reference's ParameterStringFilter says.
 A key may appear once; a filter matches when any of its values does (a tag filter without values matches
 every parameter carrying the key); all filters must match.
 """
@@ -23,10 +24,10 @@ InvalidFilterValue = error("InvalidFilterValue")
 TYPES = ("String", "StringList", "SecureString")
 TIERS = ("Standard", "Advanced", "Intelligent-Tiering")
 #: Each key's options, the first one its default.
-_OPTIONS = {"Name": ("Equals", "BeginsWith", "Contains"), "Path": ("OneLevel", "Recursive"), "Type": ("Equals",),
-            "KeyId": ("Equals",), "Tier": ("Equals",), "DataType": ("Equals",), "Label": ("Equals",),
-            "tag": ("Equals",)}
-DESCRIBE_KEYS = ("Path", "Name", "Type", "KeyId", "Tier", "DataType")
+_OPTIONS = {"Name": ("Equals", "BeginsWith", "Contains"), "Path": ("OneLevel", "Recursive"),
+            "Type": ("Equals", "BeginsWith"), "KeyId": ("Equals", "BeginsWith"), "Tier": ("Equals", "BeginsWith"),
+            "DataType": ("Equals", "BeginsWith"), "Label": ("Equals",), "tag": ("Equals", "BeginsWith")}
+DESCRIBE_KEYS = ("Path", "Name", "Type", "KeyId", "Tier", "DataType", "tag")
 BY_PATH_KEYS = ("Type", "KeyId", "Label")
 _LEGACY_OPTIONS = {"Name": "BeginsWith", "Type": "Equals", "KeyId": "Equals"}
 
@@ -40,16 +41,21 @@ class Filter:
     def matches(self, item: Version, tags: dict[str, str]) -> bool:
         if self.key.startswith("tag:"):
             tag = self.key[4:]
-            return tag in tags and (not self.values or tags[tag] in self.values)
+            return tag in tags and (not self.values or any(self._test(tags[tag], value) for value in self.values))
         if self.key == "Path":
             return any(names.in_path(item.name, value, self.option == "Recursive") for value in self.values)
         if self.key == "Label":
             return any(value in item.labels for value in self.values)
+        if self.key == "Name" and self.option != "Contains":   # "app" and "/app" name the same parameter here
+            return any(self._test("/" + item.name.lstrip("/"), "/" + value.lstrip("/")) for value in self.values)
         actual = {"Name": item.name, "Type": item.type, "KeyId": item.key_id or "", "Tier": item.tier,
                   "DataType": item.data_type}[self.key]
+        return any(self._test(actual, value) for value in self.values)
+
+    def _test(self, actual: str, value: str) -> bool:
         test: Callable[[str, str], bool] = {"Equals": str.__eq__, "BeginsWith": str.startswith,
                                             "Contains": str.__contains__}[self.option]
-        return any(test(actual, value) for value in self.values)
+        return test(actual, value)
 
 
 def _key_kind(key: str) -> str:
@@ -63,9 +69,10 @@ def parse(raw: list[dict[str, Any]] | None, allowed_keys: tuple[str, ...]) -> li
     for entry in raw or []:
         key = entry.get("Key", "")
         kind = _key_kind(key)
-        if kind not in allowed_keys and kind != "tag" or key == "tag:":
+        if kind not in allowed_keys or key == "tag:":
+            shown = ", ".join("tag:{key}" if item == "tag" else item for item in allowed_keys)
             raise InvalidFilterKey(f"The following filter key is not valid: {key}. Valid filter keys include: "
-                                   f"[{', '.join(allowed_keys)}].")
+                                   f"[{shown}].")
         if key in seen:
             raise names.ValidationException(f"The following filter is duplicated in the request: {key}. A request "
                                             "can contain only one occurrence of a specific filter.")
@@ -78,7 +85,8 @@ def parse(raw: list[dict[str, Any]] | None, allowed_keys: tuple[str, ...]) -> li
         values = tuple(entry.get("Values") or ())
         if not values and kind != "tag":
             raise InvalidFilterValue(f"The following filter values are missing: null for filter key {key}.")
-        _check_values(kind, values)
+        if option == "Equals" or kind == "Path":
+            _check_values(kind, values)
         parsed.append(Filter(key, option, values))
     return parsed
 
@@ -90,6 +98,10 @@ def _check_values(kind: str, values: tuple[str, ...]) -> None:
             raise InvalidFilterValue(f"The following filter value is not valid: {value}. Valid values include: "
                                      f"[{', '.join(allowed)}].")
         if kind == "Path":
+            if value.lower().startswith(("/aws", "/ssm")):
+                raise names.ValidationException(
+                    "Filters for common parameters can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). "
+                    "When using global parameters, please specify within a global namespace.")
             names.check_path(value)
 
 

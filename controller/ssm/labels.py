@@ -57,6 +57,7 @@ def label_parameter_version(ctx: RequestContext, params: Params) -> Params:
     current = _owned_versions(ctx, name)
     version = _version_of(current, name, params.get("ParameterVersion"))
     labels = list(dict.fromkeys(params["Labels"]))
+    names.check_label_lengths(labels)
     invalid = [label for label in labels if not names.valid_label(label)]
     after = relabel(current, version, [label for label in labels if label not in invalid])
     if len(after[version]) > names.MAX_LABELS_PER_VERSION:

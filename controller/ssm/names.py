@@ -20,6 +20,7 @@ from typing import TypeVar
 from controller.errors import error
 
 ValidationException = error("ValidationException")
+AccessDeniedException = error("AccessDeniedException")
 HierarchyLevelLimitExceededException = error("HierarchyLevelLimitExceededException")
 InvalidNextToken = error("InvalidNextToken")
 
@@ -32,7 +33,7 @@ _NAME = re.compile(r"^[a-zA-Z0-9_.\-/]+$")
 _LABEL = re.compile(r"^[a-zA-Z0-9_.\-]{1,100}$")
 _RESERVED = ("aws", "ssm")
 
-NAME_MESSAGE = ('Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive). If formed as a path, it '
+NAME_MESSAGE = ("Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it "
                 "can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, "
                 "numbers and the following 3 symbols .-_")
 HIERARCHY_MESSAGE = ("A hierarchy can have a maximum of 15 levels. For more information, see Requirements and "
@@ -44,20 +45,38 @@ def levels(name: str) -> int:
     return len([part for part in name.split("/") if part]) or 1
 
 
-def check_name(name: str) -> None:
-    """Raise AWS's error unless ``name`` may name a parameter this account writes."""
-    if not _NAME.match(name) or "//" in name or name.endswith("/"):
+def normalize(name: str) -> str:
+    """The name a parameter is kept under: AWS drops the slash of a one-level name (``/app`` is ``app``)."""
+    return name[1:] if name.startswith("/") and name.count("/") == 1 else name
+
+
+def check_name(name: str) -> str:
+    """The name ``name`` gives a new parameter (:func:`normalize`), or AWS's error if the account may not use it.
+
+    A path must begin with a slash; AWS words that refusal as the prefix rule's message, and so does this.
+    """
+    if not _NAME.match(name) or "//" in name or name.endswith("/") or ("/" in name and not name.startswith("/")):
         raise ValidationException(NAME_MESSAGE)
-    if "/" in name and not name.startswith("/"):
-        raise ValidationException("Parameter name must be a fully qualified name: when it contains a slash (/) "
-                                  "it must begin with one.")
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationException(f"Parameter name {name[:40]}... exceeds the maximum length of "
                                   f"{MAX_NAME_LENGTH} characters.")
-    if name.lstrip("/").lower().startswith(_RESERVED):
-        raise ValidationException(NAME_MESSAGE)
+    _check_reserved(name)
     if levels(name) > MAX_LEVELS:
         raise HierarchyLevelLimitExceededException(HIERARCHY_MESSAGE)
+    return normalize(name)
+
+
+def _check_reserved(name: str) -> None:
+    """AWS keeps ``/aws/...`` paths for its public parameters, and names beginning with aws or ssm for itself."""
+    if not name.lstrip("/").lower().startswith(_RESERVED):
+        return
+    if name.count("/") > 1:
+        if name.lower().startswith("/aws"):
+            raise AccessDeniedException(f"No access to reserved parameter name: {name}.")
+        raise ValidationException("Parameter name: can't be prefixed with \"ssm\" (case-insensitive). If formed "
+                                  "as a path, it can consist of sub-paths divided by slash symbol; each sub-path "
+                                  "can be formed as a mix of letters, numbers and the following 3 symbols .-_")
+    raise ValidationException("Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).")
 
 
 def check_path(path: str) -> None:
@@ -74,7 +93,9 @@ def check_path(path: str) -> None:
 
 
 def in_path(name: str, path: str, recursive: bool) -> bool:
-    """Whether parameter ``name`` is below ``path``: directly, or at any depth when ``recursive``."""
+    """Whether parameter ``name`` is below ``path``: directly, or at any depth when ``recursive`` (a one-level
+    name is at the root, ``/``)."""
+    name = "/" + name.lstrip("/")
     prefix = path.rstrip("/") + "/"
     if not name.startswith(prefix) or name == prefix:
         return False
@@ -111,8 +132,18 @@ def parse_selector(reference: str) -> Selector:
 
 
 def valid_label(label: str) -> bool:
-    """Whether ``label`` is a label AWS accepts (invalid ones come back in InvalidLabels, not as errors)."""
+    """Whether ``label`` is a label AWS accepts (invalid ones come back in InvalidLabels, not as errors; one
+    longer than 100 characters is a ValidationException, see :func:`check_label_lengths`)."""
     return bool(_LABEL.match(label)) and not label[0].isdigit() and not label.lower().startswith(_RESERVED)
+
+
+def check_label_lengths(labels: list[str]) -> None:
+    for label in labels:
+        if not 1 <= len(label) <= 100:
+            raise ValidationException(f"1 validation error detected: Value '[{label}]' at 'labels' failed to "
+                                      "satisfy constraint: Member must satisfy constraint: [Member must have length "
+                                      "less than or equal to 100, Member must have length greater than or equal to "
+                                      "1]")
 
 
 def parameter_arn(partition: str, region: str, account_id: str, name: str) -> str:
@@ -121,11 +152,12 @@ def parameter_arn(partition: str, region: str, account_id: str, name: str) -> st
 
 
 def name_of_resource(resource_id: str) -> str:
-    """The parameter name a tagging call's ResourceId gives (a name, or the parameter's ARN)."""
+    """The parameter name a ResourceId or Name gives (a name or the parameter's ARN, either with a selector)."""
     if resource_id.startswith("arn:") and ":parameter/" in resource_id:
         rest = resource_id.split(":parameter/", 1)[1]
-        return rest if "/" not in rest else f"/{rest}"
-    return resource_id
+        return rest if "/" not in rest.partition(":")[0] else f"/{rest}"
+    name, colon, selector = resource_id.partition(":")
+    return f"{normalize(name)}{colon}{selector}"
 
 
 def check_max_results(value: int | None, maximum: int) -> int:

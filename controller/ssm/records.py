@@ -86,13 +86,10 @@ def tags_of(ctx: RequestContext, name: str) -> dict[str, str]:
 
 def own_name(ctx: RequestContext, reference: str) -> str:
     """The name (with its selector) a Name member gives: a name, or the ARN of one of the caller's parameters."""
-    if not reference.startswith("arn:"):
-        return reference
-    prefix = arn_of(ctx, "")
-    if not reference.startswith(prefix):
+    if reference.startswith("arn:") and not reference.startswith(arn_of(ctx, "")) and \
+            not reference.startswith(names.parameter_arn(ctx.cloud.config.partition, ctx.region, "", public.PREFIX)):
         raise ParameterNotFound(f"Parameter {reference} not found.")
-    rest = reference[len(prefix):]
-    return f"/{rest}" if "/" in rest.partition(":")[0] else rest
+    return names.name_of_resource(reference)
 
 
 def selected(ctx: RequestContext, reference: str) -> tuple[Version, names.Selector]:

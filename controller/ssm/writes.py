@@ -115,16 +115,18 @@ def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
 
 @api.operation("PutParameter", resources=name_arns)
 def put_parameter(ctx: RequestContext, params: Params) -> Params:
-    name, value = params["Name"], params["Value"]
-    names.check_name(name)
+    name, value = names.check_name(params["Name"]), params["Value"]
     type_, overwrite, tags = params.get("Type"), bool(params.get("Overwrite")), _tags(params.get("Tags"))
     if type_ is not None and type_ not in TYPES:
         raise UnsupportedParameterType(f"The parameter type {type_} is not supported. Valid types: "
                                        f"{', '.join(TYPES)}.")
+    if not value:
+        raise names.ValidationException("1 validation error detected: Value '' at 'value' failed to satisfy "
+                                        "constraint: Member must have length greater than or equal to 1.")
     if overwrite and tags:
         raise names.ValidationException(
-            "Tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite "
-            "flag. To update tags for an existing parameter, please use AddTagsToResource or "
+            "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please "
+            "remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or "
             "RemoveTagsFromResource.")
     with ctx.cloud.db.read() as conn:
         existing = records.find(conn, ctx, name)
@@ -217,8 +219,9 @@ def names_arns(ctx: RequestContext, params: Params) -> list[str]:
 def check_names_count(given: list[str]) -> None:
     """GetParameters and DeleteParameters take 1 to 10 names (Coral's wording)."""
     if len(given) > 10:
-        raise names.ValidationException("1 validation error detected: Value at 'names' failed to satisfy "
-                                        "constraint: Member must have length less than or equal to 10")
+        raise names.ValidationException(f"1 validation error detected: Value '[{', '.join(given)}]' at 'names' "
+                                        "failed to satisfy constraint: Member must have length less than or equal "
+                                        "to 10.")
 
 
 @api.operation("DeleteParameters", resources=names_arns)

@@ -50,6 +50,8 @@ def test_string_and_string_list_round_trip(ssm: Client, cloudlet: CloudletProces
     assert _values(got["Parameters"]) == {name: "a.example,b.example", plain: "hello"}
     assert sorted(got["InvalidParameters"]) == sorted([f"/{unique}/missing", f"{plain}:7"])
     assert ssm.get_parameter(Name=parameter["ARN"])["Parameter"]["Value"] == "a.example,b.example"
+    assert ssm.get_parameter(Name=f"/{plain}")["Parameter"]["Name"] == plain   # one level: the slash is dropped
+    refused(ssm.put_parameter, "ParameterAlreadyExists", Name=f"/{plain}", Value="again", Type="String")
 
     cli = json.loads(cloudlet.aws("ssm", "put-parameter", "--name", f"/{unique}/cli", "--value", "from-cli",
                                   "--type", "String").stdout)
@@ -298,6 +300,8 @@ def test_tiers_patterns_and_expiration(ssm: Client, unique: str) -> None:
 @pytest.mark.parametrize(("params", "code"), [
     ({"Name": "awsconfig", "Value": "v", "Type": "String"}, "ValidationException"),
     ({"Name": "/ssm/x", "Value": "v", "Type": "String"}, "ValidationException"),
+    ({"Name": "/aws/mine", "Value": "v", "Type": "String"}, "AccessDeniedException"),
+    ({"Name": "/empty", "Value": "", "Type": "String"}, "ValidationException"),
     ({"Name": "no/leading/slash", "Value": "v", "Type": "String"}, "ValidationException"),
     ({"Name": "/bad name", "Value": "v", "Type": "String"}, "ValidationException"),
     ({"Name": "/" + "/".join(f"l{i}" for i in range(16)), "Value": "v", "Type": "String"},
@@ -350,7 +354,7 @@ def test_public_ami_parameter_names_an_image_describe_images_knows(imaged_cloud:
     value = imaged_cloud.aws("ssm", "get-parameters", "--names", path, "--query", "Parameters[0].Value",
                              "--output", "text").stdout.strip()
     assert value == image["ImageId"]
-    refused(ssm.put_parameter, "ValidationException", Name="/aws/service/cloudlet/ami/mine/latest",
+    refused(ssm.put_parameter, "AccessDeniedException", Name="/aws/service/cloudlet/ami/mine/latest",
             Value=image["ImageId"], Type="String", Overwrite=True)
     ssm.put_parameter(Name="/golden/ami", Value=image["ImageId"], Type="String", DataType="aws:ec2:image")
     assert ssm.get_parameter(Name="/golden/ami")["Parameter"]["DataType"] == "aws:ec2:image"

@@ -47,7 +47,7 @@ def test_public_parameters_are_not_the_accounts(cloud: InstanceCloud) -> None:
                for item in ssm(cloud, "DescribeParameters", {})["Parameters"])
     with pytest.raises(ServiceError) as raised:
         ssm(cloud, "PutParameter", {"Name": LATEST, "Value": "ami-12345678", "Type": "String", "Overwrite": True})
-    assert raised.value.code == "ValidationException"
+    assert raised.value.code == "AccessDeniedException"
     with pytest.raises(ServiceError) as raised:
         ssm(cloud, "DeleteParameter", {"Name": LATEST})
     assert raised.value.code == "ParameterNotFound"

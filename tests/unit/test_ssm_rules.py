@@ -27,7 +27,8 @@ def test_valid_names(name: str) -> None:
     ("/app/d b", "ValidationException"),
     ("/app/db:1", "ValidationException"),           # the colon starts a selector
     ("awsThing", "ValidationException"),
-    ("/AWS/x", "ValidationException"),
+    ("/AWS/x", "AccessDeniedException"),            # /aws/ paths are AWS's public parameters
+    ("/awsx", "ValidationException"),
     ("/ssm/x", "ValidationException"),
     ("SSMx", "ValidationException"),
     ("/" + "/".join(["l"] * 16), "HierarchyLevelLimitExceededException"),
@@ -37,6 +38,14 @@ def test_invalid_names(name: str, code: str) -> None:
     with pytest.raises(ServiceError) as raised:
         names.check_name(name)
     assert raised.value.code == code
+
+
+def test_one_level_names_lose_their_slash() -> None:
+    assert names.check_name("/plain") == "plain"
+    assert names.check_name("/a/b") == "/a/b"
+    assert names.name_of_resource("/plain:3") == "plain:3"
+    assert names.name_of_resource("arn:aws:ssm:r:1:parameter/plain:prod") == "plain:prod"
+    assert names.name_of_resource("arn:aws:ssm:r:1:parameter/a/b:prod") == "/a/b:prod"
 
 
 def test_reserved_prefix_is_only_the_first_segment() -> None:
@@ -59,7 +68,8 @@ def test_levels() -> None:
     ("/a", "/", False, True),
     ("/a/b", "/", False, False),
     ("/a/b", "/", True, True),
-    ("a", "/", True, False),                        # names without a leading slash are in no path
+    ("a", "/", False, True),                        # a one-level name is at the root
+    ("a", "/a", True, False),
     ("/a", "/a", True, False),                      # a path does not contain itself
 ])
 def test_in_path(name: str, path: str, recursive: bool, expected: bool) -> None:
@@ -98,6 +108,13 @@ def test_label_rules(label: str, valid: bool) -> None:
     assert names.valid_label(label) is valid
 
 
+def test_overlong_labels_are_a_validation_error() -> None:
+    names.check_label_lengths(["a", "x" * 100])
+    with pytest.raises(ServiceError) as raised:
+        names.check_label_lengths(["x" * 101])
+    assert raised.value.code == "ValidationException"
+
+
 def test_labels_move_between_versions() -> None:
     current = {1: ["prod", "blue"], 2: ["test"], 3: []}
     moved = relabel(current, 3, ["prod", "test"])
@@ -116,7 +133,8 @@ def test_arns_and_resource_ids() -> None:
     assert names.reference_arn("aws", "r", "1", "/a/b:prod") == "arn:aws:ssm:r:1:parameter/a/b"
     assert names.reference_arn("aws", "r", "1", "arn:aws:ssm:r:1:parameter/a/b:3") == \
         "arn:aws:ssm:r:1:parameter/a/b"
-    assert names.reference_arn("aws", "r", "1", "/aws/service/x/latest") == "arn:aws:ssm:r::parameter/aws/service/x/latest"
+    assert names.reference_arn("aws", "r", "1", "/aws/service/x/latest") == \
+        "arn:aws:ssm:r::parameter/aws/service/x/latest"
 
 
 def test_paging_round_trip_and_bad_tokens() -> None:
@@ -155,6 +173,8 @@ def test_describe_filters_match() -> None:
 
     assert run([{"Key": "Name", "Option": "BeginsWith", "Values": ["/app"]}]) == ["/app/a", "/app/x/b"]
     assert run([{"Key": "Name", "Values": ["other"]}]) == ["other"]
+    assert run([{"Key": "Name", "Values": ["app/a"]}]) == ["/app/a"]          # the leading slash is optional
+    assert run([{"Key": "Name", "Option": "BeginsWith", "Values": ["oth"]}]) == ["other"]
     assert run([{"Key": "Name", "Option": "Contains", "Values": ["x/"]}]) == ["/app/x/b"]
     assert run([{"Key": "Path", "Values": ["/app"]}]) == ["/app/a"]
     assert run([{"Key": "Path", "Option": "Recursive", "Values": ["/app"]}]) == ["/app/a", "/app/x/b"]
@@ -163,18 +183,23 @@ def test_describe_filters_match() -> None:
     assert run([{"Key": "tag:env", "Values": ["prod"]}]) == ["/app/a"]
     assert run([{"Key": "tag:env"}]) == ["/app/a", "/app/x/b"]
     assert run([{"Key": "tag:env"}, {"Key": "Type", "Values": ["String"]}]) == ["/app/a"]
+    assert run([{"Key": "tag:env", "Option": "BeginsWith", "Values": ["pr"]}]) == ["/app/a"]
+    assert run([{"Key": "Type", "Option": "BeginsWith", "Values": ["Secure"]}]) == ["/app/x/b"]
 
 
 @pytest.mark.parametrize(("raw", "allowed", "code"), [
     ([{"Key": "Label", "Values": ["x"]}], filters.DESCRIBE_KEYS, "InvalidFilterKey"),
     ([{"Key": "Name", "Values": ["x"]}], filters.BY_PATH_KEYS, "InvalidFilterKey"),
     ([{"Key": "Path", "Option": "Equals", "Values": ["/a"]}], filters.DESCRIBE_KEYS, "InvalidFilterOption"),
-    ([{"Key": "Type", "Option": "BeginsWith", "Values": ["String"]}], filters.DESCRIBE_KEYS, "InvalidFilterOption"),
+    ([{"Key": "Label", "Option": "BeginsWith", "Values": ["pr"]}], filters.BY_PATH_KEYS, "InvalidFilterOption"),
+    ([{"Key": "tag:env", "Values": ["prod"]}], filters.BY_PATH_KEYS, "InvalidFilterKey"),
+    ([{"Key": "Type", "Option": "Contains", "Values": ["String"]}], filters.DESCRIBE_KEYS, "InvalidFilterOption"),
     ([{"Key": "Type", "Values": ["Number"]}], filters.DESCRIBE_KEYS, "InvalidFilterValue"),
     ([{"Key": "Path", "Values": ["app"]}], filters.DESCRIBE_KEYS, "ValidationException"),
     ([{"Key": "Name", "Values": ["a"]}, {"Key": "Name", "Values": ["b"]}], filters.DESCRIBE_KEYS,
      "ValidationException"),
     ([{"Key": "tag:", "Values": ["b"]}], filters.DESCRIBE_KEYS, "InvalidFilterKey"),
+    ([{"Key": "Path", "Values": ["/aws/service"]}], filters.DESCRIBE_KEYS, "ValidationException"),
 ])
 def test_filter_errors(raw: list[dict], allowed: tuple[str, ...], code: str) -> None:
     with pytest.raises(ServiceError) as raised:
