@@ -160,10 +160,10 @@ def name_of_resource(resource_id: str) -> str:
     return f"{normalize(name)}{colon}{selector}"
 
 
-def check_max_results(value: int | None, maximum: int) -> int:
-    """MaxResults as Coral validates it (the page size; ``maximum`` when absent)."""
+def check_max_results(value: int | None, maximum: int, default: int | None = None) -> int:
+    """MaxResults as Coral validates it: the page size (``default``, else ``maximum``, when absent)."""
     if value is None:
-        return maximum
+        return default or maximum
     if value < 1 or value > maximum:
         bound = "greater than or equal to 1" if value < 1 else f"less than or equal to {maximum}"
         raise ValidationException(f"1 validation error detected: Value '{value}' at 'maxResults' failed to satisfy "

@@ -7,12 +7,12 @@ images/ builds, registered at start as public AMIs of the management account wit
     /aws/service/cloudlet/ami/{family}/latest
 
 ``{family}`` is the image's name without the 8-digit content hash the registration appends (the image
-``cloudlet-tiny-1a2b3c4d`` is of family ``cloudlet-tiny``). The value is the newest available AMI id of
-the family; the parameter's versions count the family's images in registration order (version 3 is the
-family's third image), so ``name:3`` and GetParameterHistory read the earlier ones, as AWS's public
-parameters keep their history. Type ``String``, data type ``aws:ec2:image``; the ARN names no account
-(``arn:aws:ssm:{region}::parameter/aws/service/...``). They are computed from EC2's image table on every
-read, never stored, and cannot be written.
+``cloudlet-tiny-1a2b3c4d`` is of family ``cloudlet-tiny``; images/ builds ``cloudlet-tiny`` and
+``cloudlet-debian-12``). The value is the newest available AMI id of the family; the parameter's versions
+count the family's images in registration order (version 3 is the family's third image), so ``name:3`` and
+GetParameterHistory read the earlier ones, as AWS's public parameters keep their history. Type ``String``,
+data type ``aws:ec2:image``; the ARN names no account (``arn:aws:ssm:{region}::parameter/aws/service/...``).
+They are computed from EC2's image table on every read, never stored, and cannot be written.
 
 ``controller.ssm.resolve.resolve_image`` turns RunInstances' ``resolve:ssm:{name}`` image ids into AMI ids.
 """

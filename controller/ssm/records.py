@@ -131,10 +131,10 @@ def parameter_output(ctx: RequestContext, item: Version, with_decryption: bool, 
 def metadata_output(item: Version) -> Params:
     """A ``ParameterMetadata`` (DescribeParameters: never the value)."""
     output: Params = {"Name": item.name, "ARN": item.arn, "Type": item.type, "LastModifiedDate": item.modified_at,
-                      "LastModifiedUser": item.modified_user, "Version": item.version, "Tier": item.tier,
-                      "Policies": item.policies, "DataType": item.data_type}
+                      "Version": item.version, "Tier": item.tier, "Policies": item.policies,
+                      "DataType": item.data_type}
     for member, value in (("KeyId", item.key_id), ("Description", item.description),
-                          ("AllowedPattern", item.allowed_pattern)):
+                          ("AllowedPattern", item.allowed_pattern), ("LastModifiedUser", item.modified_user)):
         if value:
             output[member] = value
     return output

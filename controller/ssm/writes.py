@@ -22,7 +22,7 @@ from controller.api import Params, RequestContext
 from controller.ec2.instances.images import launchable_image
 from controller.errors import ServiceError, error
 from controller.ssm import crypto, names, policies, records
-from controller.ssm.filters import TYPES
+from controller.ssm.filters import TIERS, TYPES
 from controller.ssm.service import api
 from controller.ssm.state import parameters, versions
 
@@ -47,6 +47,9 @@ def name_arns(ctx: RequestContext, params: Params) -> list[str]:
 
 def _tier(requested: str | None, prior_tier: str | None, size: int, has_policies: bool) -> str:
     """The tier the new version gets, or AWS's ValidationException."""
+    if requested is not None and requested not in TIERS:
+        raise names.ValidationException(f"1 validation error detected: Value '{requested}' at 'tier' failed to "
+                                        f"satisfy constraint: Member must satisfy enum value set: [{', '.join(TIERS)}]")
     if requested == "Intelligent-Tiering":
         needs_advanced = prior_tier == "Advanced" or size > TIER_LIMITS["Standard"] or has_policies
         tier = "Advanced" if needs_advanced else "Standard"

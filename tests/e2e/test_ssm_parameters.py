@@ -190,6 +190,9 @@ def test_paths_recursion_and_pagination(ssm: Client, cloudlet: CloudletProcess, 
         if not token:
             break
     assert pages == 3 and len(names) == 25 == len(set(names))
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "Path", "Option": "Recursive",
+                                                           "Values": [f"/{unique}/svc"]}])
+    assert len(described["Parameters"]) == 10 and described["NextToken"]   # 10 a page unless asked otherwise
     refused(ssm.get_parameters_by_path, "ValidationException", Path=f"/{unique}", MaxResults=11)
     refused(ssm.get_parameters_by_path, "ValidationException", Path=f"{unique}/svc")
     refused(ssm.get_parameters_by_path, "InvalidNextToken", Path=f"/{unique}", NextToken="bogus")
@@ -302,6 +305,7 @@ def test_tiers_patterns_and_expiration(ssm: Client, unique: str) -> None:
     ({"Name": "/ssm/x", "Value": "v", "Type": "String"}, "ValidationException"),
     ({"Name": "/aws/mine", "Value": "v", "Type": "String"}, "AccessDeniedException"),
     ({"Name": "/empty", "Value": "", "Type": "String"}, "ValidationException"),
+    ({"Name": "/tier", "Value": "v", "Type": "String", "Tier": "Premium"}, "ValidationException"),
     ({"Name": "no/leading/slash", "Value": "v", "Type": "String"}, "ValidationException"),
     ({"Name": "/bad name", "Value": "v", "Type": "String"}, "ValidationException"),
     ({"Name": "/" + "/".join(f"l{i}" for i in range(16)), "Value": "v", "Type": "String"},
