@@ -26,6 +26,7 @@ DENIAL_FORMS: dict[str, tuple[str, int, str]] = {
     "efs": ("AccessDeniedException", 403, ""),
     "logs": ("AccessDeniedException", 400, ""),
     "ec2-instance-connect": ("AccessDeniedException", 400, ""),
+    "ssm": ("AccessDeniedException", 400, ""),
 }
 
 _EXPLICIT = {

@@ -63,7 +63,8 @@ _MANAGED = """{
 #: How the managed keys' policies name their service (its title, and its endpoint prefix for kms:ViaService).
 _SERVICE_NAMES = {"ebs": ("EBS", "ec2"), "s3": ("S3", "s3"), "sqs": ("SQS", "sqs"), "sns": ("SNS", "sns"),
                   "lambda": ("Lambda", "lambda"),
-                  "elasticfilesystem": ("Amazon Elastic File System", "elasticfilesystem")}
+                  "elasticfilesystem": ("Amazon Elastic File System", "elasticfilesystem"),
+                  "ssm": ("SSM", "ssm")}
 
 #: Services that attach their managed key to resources through grants (EBS volumes, EFS, Lambda).
 _GRANTING_SERVICES = frozenset({"ebs", "elasticfilesystem", "lambda"})

@@ -31,7 +31,8 @@ SYMMETRIC = key_specs.SYMMETRIC
 #: Services whose AWS managed key (``alias/aws/<name>``) is made on first use, and what the key protects
 #: (its description: "Default key that protects my S3 objects when no other key is defined").
 MANAGED_KEY_PROTECTS = {"ebs": "EBS volumes", "s3": "S3 objects", "sqs": "SQS messages", "sns": "SNS data",
-                        "lambda": "Lambda functions", "elasticfilesystem": "EFS filesystems"}
+                        "lambda": "Lambda functions", "elasticfilesystem": "EFS filesystems",
+                        "ssm": "SSM parameters"}
 MANAGED_KEY_SERVICES = tuple(MANAGED_KEY_PROTECTS)
 
 
