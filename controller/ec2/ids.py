@@ -140,6 +140,9 @@ def kind_of(resource_id: str) -> Kind | None:
     prefix, _, rest = resource_id.rpartition("-")
     return TAGGABLE.get(prefix) if rest else None
 IMAGE = Kind("ami", "image", "InvalidAMIID.NotFound", "The image id '[{}]' does not exist", "InvalidAMIID.Malformed")
+LAUNCH_TEMPLATE = Kind("lt", "launch-template", "InvalidLaunchTemplateId.NotFound",
+                       "The specified launch template, with template ID {}, does not exist.",
+                       "InvalidLaunchTemplateId.Malformed")
 KEY_PAIR = Kind("key", "key-pair", "InvalidKeyPair.NotFound", "The key pair '{}' does not exist",
                 "InvalidKeyPairId.Malformed")
 PLACEMENT_GROUP = Kind("pg", "placement-group", "InvalidPlacementGroup.Unknown",

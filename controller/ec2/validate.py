@@ -31,6 +31,7 @@ from controller.protocol.models import cached_on, load_service_model
 #: Members that name the same kind of resource in every operation that has them.
 _MEMBERS: dict[str, Kind] = {
     "VpcId": ids.VPC, "VpcIds": ids.VPC, "PeerVpcId": ids.VPC,
+    "LaunchTemplateId": ids.LAUNCH_TEMPLATE, "LaunchTemplateIds": ids.LAUNCH_TEMPLATE,
     "SubnetId": ids.SUBNET, "SubnetIds": ids.SUBNET, "AssociatedSubnetIds": ids.SUBNET,
     "RouteTableId": ids.ROUTE_TABLE, "RouteTableIds": ids.ROUTE_TABLE,
     "InternetGatewayId": ids.INTERNET_GATEWAY, "InternetGatewayIds": ids.INTERNET_GATEWAY,

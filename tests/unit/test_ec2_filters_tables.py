@@ -23,6 +23,8 @@ from controller.ec2 import regions, tags
 from controller.ec2.filters import FilterFields
 from controller.ec2.instances import filters as instance_filters
 from controller.ec2.instances import image_filters, instance_profiles, keypairs, placement, type_filters
+from controller.ec2.launch_templates import templates as launch_templates
+from controller.ec2.launch_templates import versions as launch_template_versions
 from controller.ec2.service import api as ec2_api
 from controller.ec2.volumes import modifications, snapshots, volumes
 from controller.ec2.vpc import (
@@ -61,6 +63,8 @@ TABLES: dict[str, FilterFields] = {
     "DescribeInstances": instance_filters.INSTANCE_FILTERS,
     "DescribeInternetGateways": gateways.INTERNET_GATEWAY_FILTERS,
     "DescribeKeyPairs": keypairs.KEY_PAIR_FILTERS,
+    "DescribeLaunchTemplateVersions": launch_template_versions.VERSION_FILTERS,
+    "DescribeLaunchTemplates": launch_templates.TEMPLATE_FILTERS,
     "DescribeManagedPrefixLists": prefix_lists.PREFIX_LIST_FILTERS,
     "DescribeNatGateways": nat_gateways.NAT_FILTERS,
     "DescribeNetworkAcls": network_acls.ACL_FILTERS,

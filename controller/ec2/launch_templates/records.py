@@ -15,15 +15,12 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, select
 
 from controller.ec2.errors import InvalidParameterCombination, InvalidParameterValue, MissingParameter
-from controller.ec2.ids import Kind
+from controller.ec2.ids import LAUNCH_TEMPLATE
 from controller.ec2.launch_templates import state
 from controller.ec2.launch_templates.shapes import response_data
 from controller.ec2.tags import check_tags, owned_by_account, register_taggable
 from controller.errors import ServiceError, error
 
-LAUNCH_TEMPLATE = Kind("lt", "launch-template", "InvalidLaunchTemplateId.NotFound",
-                       "The specified launch template, with template ID {}, does not exist.",
-                       "InvalidLaunchTemplateId.Malformed")
 register_taggable(LAUNCH_TEMPLATE, owned_by_account(state.launch_templates, "launch_template_id"))
 
 NameNotFound = error("InvalidLaunchTemplateName.NotFoundException")

@@ -52,12 +52,19 @@ def create_launch_template_version(ctx: RequestContext, params: Params) -> Param
         return {"LaunchTemplateVersion": records.version_output(template, row)}
 
 
+def _ipv4_metadata(row: Params) -> str | None:
+    """The IPv4 metadata endpoint's state: the output has no member for it (only HttpProtocolIpv6), and it is
+    on whenever the metadata endpoint is."""
+    endpoint = ((row.get("LaunchTemplateData") or {}).get("MetadataOptions") or {}).get("HttpEndpoint")
+    return None if endpoint is None else "disabled" if endpoint == "disabled" else "enabled"
+
+
 #: API_DescribeLaunchTemplateVersions.html
 VERSION_FILTERS = {
     "create-time": "CreateTime",
     "ebs-optimized": "LaunchTemplateData.EbsOptimized",
     "http-endpoint": "LaunchTemplateData.MetadataOptions.HttpEndpoint",
-    "http-protocol-ipv4": "LaunchTemplateData.MetadataOptions.HttpProtocolIpv4",
+    "http-protocol-ipv4": _ipv4_metadata,
     "host-resource-group-arn": "LaunchTemplateData.Placement.HostResourceGroupArn",
     "http-tokens": "LaunchTemplateData.MetadataOptions.HttpTokens",
     "iam-instance-profile": "LaunchTemplateData.IamInstanceProfile.Arn",
