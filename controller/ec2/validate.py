@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.model import Shape
 
-from controller.ec2 import ids
+from controller.ec2 import ids, image_references
 from controller.ec2.errors import InvalidAddressMalformed, invalid_value
 from controller.ec2.ids import Kind
 from controller.protocol.models import cached_on, load_service_model
@@ -135,7 +135,8 @@ def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind
         kind = members.get(name)
         if kind is not None:
             words = _WORDS.get((operation, name), frozenset())
-            yield from ((kind, v) for v in _values(value) if v not in words)
+            indirect = name == "ImageId" and image_references.is_reference(value)  # resolve:ssm:..., read later
+            yield from ((kind, v) for v in _values(value) if v not in words and not indirect)
     if operation == "RunInstances":
         for spec in params.get("NetworkInterfaces") or []:
             for name, kind in _INTERFACE_SPEC_MEMBERS.items():

@@ -80,3 +80,15 @@ def test_image_data_type_needs_an_ami_the_account_can_launch(cloud: InstanceClou
         ssm(cloud, "PutParameter", {"Name": "/img", "Value": cloud.tiny_image(), "Type": "StringList",
                                     "DataType": "aws:ec2:image"})
     assert raised.value.code == "ValidationException"
+
+
+def test_run_instances_reads_a_resolve_ssm_image_id(cloud: InstanceCloud) -> None:
+    """RunInstances takes ``resolve:ssm:`` where an AMI id goes, checked for shape only once resolved."""
+    image_id = cloud.tiny_image()
+    cloud.add_host("h-0000000000000000a", "home-1a")
+    reservation = cloud.call("RunInstances", {"ImageId": f"resolve:ssm:{LATEST}", "InstanceType": "t3.micro",
+                                              "MinCount": 1, "MaxCount": 1})
+    assert reservation["Instances"][0]["ImageId"] == image_id
+    refused = cloud.refused("RunInstances", {"ImageId": "resolve:ssm:/missing", "InstanceType": "t3.micro",
+                                             "MinCount": 1, "MaxCount": 1}, "InvalidParameterValue")
+    assert "/missing" in refused.message

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from controller.api import Params, RequestContext
-from controller.ec2 import lookups
+from controller.ec2 import image_references, lookups
 from controller.ec2.errors import (
     InvalidNetworkInterfaceInUse,
     InvalidParameterCombination,
@@ -295,8 +295,9 @@ def _group(conn: Connection, account: str, spec: Params, instance_type: instance
 
 def _run_arns(ctx: RequestContext, params: Params) -> list[str]:
     found = [INSTANCE.arn(ctx, "*"), NETWORK_INTERFACE.arn(ctx, "*"), VOLUME.arn(ctx, "*")]
-    if params.get("ImageId"):
-        found.append(f"arn:{ctx.cloud.config.partition}:ec2:{ctx.region}::image/{params['ImageId']}")
+    if isinstance(params.get("ImageId"), str):
+        image_id = image_references.resolve(ctx, params["ImageId"])
+        found.append(f"arn:{ctx.cloud.config.partition}:ec2:{ctx.region}::image/{image_id}")
     if params.get("SubnetId"):
         found.append(SUBNET.arn(ctx, params["SubnetId"]))
     found += [SECURITY_GROUP.arn(ctx, g) for g in params.get("SecurityGroupIds") or []]
@@ -319,6 +320,8 @@ def _existing_reservation(conn: Connection, ctx: RequestContext, token: str | No
 @from_launch_template
 def run_instances(ctx: RequestContext, params: Params) -> Params:
     config = ctx.cloud.config
+    if image_references.is_reference(params.get("ImageId")):
+        params = {**params, "ImageId": image_references.resolve(ctx, params["ImageId"])}
     launch = parse_launch(params)
     launch.extra_volumes = launch_volumes.prepare(ctx, params, launch.max_count)
     with write(ctx.cloud.db) as conn:
