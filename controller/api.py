@@ -186,3 +186,35 @@ class ServiceApi:
             return handler
 
         return register
+
+
+def without_nulls(value: Any) -> Any:
+    """The input with JSON ``null`` list items and map values left out, as absent (pure).
+
+    The protocol layer lets nulls inside lists and maps through (services differ there); the JSON services
+    that read them as absent (KMS, SSM) rather than meet a None where the model promises a value use
+    :class:`NullsAsAbsentApi`.
+    """
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value if item is not None]
+    return value
+
+
+class NullsAsAbsentApi(ServiceApi):
+    """A service whose handlers and resource mappers see their input :func:`without_nulls`."""
+
+    def operation(self, name: str, *, resources: ResourceMapper | None = None, authorize: bool = True,
+                  action: str | None = None) -> Callable[[Handler], Handler]:
+        mapper = None
+        if resources is not None:
+            def mapper(ctx: RequestContext, params: Params, resources: ResourceMapper = resources) -> list[str]:
+                return resources(ctx, without_nulls(params))
+        register = super().operation(name, resources=mapper, authorize=authorize, action=action)
+
+        def wrap(handler: Handler) -> Handler:
+            register(lambda ctx, params: handler(ctx, without_nulls(params)))
+            return handler
+
+        return wrap

@@ -4,6 +4,7 @@ It lives apart from the package's ``__init__`` (which imports those modules to r
 no module imports the package that imports it.
 """
 
-from controller.api import ServiceApi
+from controller.api import NullsAsAbsentApi
 
-api = ServiceApi("ssm")
+#: Parameter Store reads JSON nulls inside lists and maps as absent (:func:`controller.api.without_nulls`).
+api = NullsAsAbsentApi("ssm")

@@ -49,16 +49,19 @@ IDENTITY: dict[str, Callable[[Item], Any]] = {
     "DescribeVpcEndpoints": lambda i: i["VpcEndpointId"], "DescribeVpcEndpointServices": lambda i: i["ServiceName"],
     "DescribePrefixLists": lambda i: i["PrefixListId"], "DescribeDhcpOptions": lambda i: i["DhcpOptionsId"],
     "DescribeInstanceConnectEndpoints": lambda i: i["InstanceConnectEndpointId"],
+    "DescribeLaunchTemplates": lambda i: i["LaunchTemplateId"],
+    "DescribeLaunchTemplateVersions": lambda i: (i["LaunchTemplateId"], i["VersionNumber"]),
 }
 #: Operations on things without tags: their reference pages list no tag filter, and EC2 refuses one
 #: (``describe-instance-status --filters Name=tag:Name,...`` answers "The filter 'tag:Name' is invalid").
 NO_TAG_FILTERS = {"DescribeAvailabilityZones", "DescribeIamInstanceProfileAssociations", "DescribeInstanceStatus",
                   "DescribeInstanceTypeOfferings", "DescribeInstanceTypes", "DescribeRegions", "DescribeVolumeStatus",
-                  "DescribeVolumesModifications", "DescribePrefixLists"}
+                  "DescribeVolumesModifications", "DescribePrefixLists", "DescribeLaunchTemplateVersions"}
 #: Taggable, but the subject has none (the cloud's own images, AWS's endpoint services).
 UNTAGGED = NO_TAG_FILTERS | {"DescribeImages", "DescribeVpcEndpointServices"}
 #: Parameters every call of the operation carries (instance status lists pending instances only if asked).
-BASE = {"DescribeInstanceStatus": {"IncludeAllInstances": True}}
+BASE = {"DescribeInstanceStatus": {"IncludeAllInstances": True},
+        "DescribeLaunchTemplateVersions": {"Versions": ["$Latest"]}}  # every template's latest version
 
 
 def tagged(kind: str, unique: str) -> list[dict[str, Any]]:
@@ -179,7 +182,19 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
     snapshot = ec2.create_snapshot(VolumeId=volume, Description="walk", TagSpecifications=tagged("snapshot", unique))[
         "SnapshotId"]
     ec2.modify_volume(VolumeId=volume, Size=8, VolumeType="gp3", Iops=3500)
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{unique}-lt", TagSpecifications=tagged("launch-template", unique), LaunchTemplateData={
+            "ImageId": image, "InstanceType": "t3.small", "EbsOptimized": True, "KernelId": "aki-12345678",
+            "RamDiskId": "ari-12345678", "IamInstanceProfile": {"Arn": f"arn:aws:iam::{cloud.account_id}:"
+                                                                       "instance-profile/walk"},
+            "MetadataOptions": {"HttpEndpoint": "enabled", "HttpTokens": "required"},
+            "NetworkInterfaces": [{"DeviceIndex": 0, "NetworkCardIndex": 0, "SubnetId": subnet}],
+            "LicenseSpecifications": [{"LicenseConfigurationArn": f"arn:aws:license-manager:home-1:"
+                                                                  f"{cloud.account_id}:license-configuration:lic-1"}],
+            "Placement": {"HostResourceGroupArn": f"arn:aws:resource-groups:home-1:{cloud.account_id}:group/walk"}})[
+        "LaunchTemplate"]["LaunchTemplateId"]
     return {"ec2": ec2, "subjects": {
+        "DescribeLaunchTemplates": template, "DescribeLaunchTemplateVersions": (template, 1),
         "DescribeAddresses": address, "DescribeAvailabilityZones": "home-1b",
         "DescribeEgressOnlyInternetGateways": eigw, "DescribeHosts": host,
         "DescribeIamInstanceProfileAssociations": association, "DescribeImages": image,
