@@ -12,6 +12,7 @@ are literal. The reference pages are named in ``tests/data/ec2_filters/documente
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -193,6 +194,12 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
                                                                   f"{cloud.account_id}:license-configuration:lic-1"}],
             "Placement": {"HostResourceGroupArn": f"arn:aws:resource-groups:home-1:{cloud.account_id}:group/walk"}})[
         "LaunchTemplate"]["LaunchTemplateId"]
+    for _ in range(300):  # the endpoint's state moves with time: filter it once it has settled
+        state = ec2.describe_instance_connect_endpoints(InstanceConnectEndpointIds=[connect])[
+            "InstanceConnectEndpoints"][0]["State"]
+        if state == "create-complete":
+            break
+        time.sleep(0.1)
     return {"ec2": ec2, "subjects": {
         "DescribeLaunchTemplates": template, "DescribeLaunchTemplateVersions": (template, 1),
         "DescribeAddresses": address, "DescribeAvailabilityZones": "home-1b",
