@@ -143,9 +143,15 @@ def _named_ids(operation: str, params: Mapping[str, Any]) -> Iterator[tuple[Kind
                 yield from ((kind, v) for v in _values(spec.get(name) if isinstance(spec, dict) else None))
 
 
+#: Ids an operation checks itself because AWS answers a malformed one in the output, not as the call's error
+#: (DeleteLaunchTemplateVersions reports ``launchTemplateIdMalformed`` per version).
+SELF_CHECKED = frozenset({("DeleteLaunchTemplateVersions", "LaunchTemplateId")})
+
+
 @functools.cache
 def _members_of(operation: str) -> dict[str, Kind]:
-    return {**_MEMBERS, **_INSTANCE_KINDS.get(operation, {}), **_BY_OPERATION.get(operation, {})}
+    members = {**_MEMBERS, **_INSTANCE_KINDS.get(operation, {}), **_BY_OPERATION.get(operation, {})}
+    return {name: kind for name, kind in members.items() if (operation, name) not in SELF_CHECKED}
 
 
 def _instance_kinds() -> dict[str, dict[str, Kind]]:

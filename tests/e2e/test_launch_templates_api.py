@@ -157,6 +157,9 @@ def test_awss_errors(ec2: Client, unique: str) -> None:
     orphan = ec2.delete_launch_template_versions(LaunchTemplateId=missing_id, Versions=["1"])
     assert orphan["UnsuccessfullyDeletedLaunchTemplateVersions"][0]["ResponseError"]["Code"] == \
         "launchTemplateIdDoesNotExist"
+    malformed = ec2.delete_launch_template_versions(LaunchTemplateId="lt-xyz", Versions=["1"])
+    assert malformed["UnsuccessfullyDeletedLaunchTemplateVersions"][0]["ResponseError"]["Code"] == \
+        "launchTemplateIdMalformed"
     ec2.delete_launch_template(LaunchTemplateId=template_id)
 
 
