@@ -27,7 +27,7 @@ from controller import protocol
 from controller.api import Operation, Principal, RequestContext, ServiceApi
 from controller.audit import CallRecord
 from controller.auth import errors as auth_errors
-from controller.auth import sigv4
+from controller.auth import signers, sigv4
 from controller.auth.store import ANONYMOUS
 from controller.cloud import Cloud
 from controller.errors import InternalError, ServiceError
@@ -237,16 +237,11 @@ class Gateway:
                 return ANONYMOUS
             raise auth_errors.missing_authentication(service)
         call.access_key_id = info.access_key_id
-        credential = self.cloud.credentials.resolve(info.access_key_id)
-        if credential is None or credential.status != "Active":
-            raise auth_errors.unknown_key(service, info.access_key_id)
+        credential = signers.active_credential(self.cloud, info, service)
         principal = credential.principal
-        _describe_principal(call, principal)
-        signing = sigv4.verify(request, info, credential.secret_access_key, now=now, service=signing_name)
-        if credential.is_expired(now):
-            raise auth_errors.expired_token(service)
-        if not credential.token_matches(info.security_token):
-            raise auth_errors.unknown_key(service, info.access_key_id)
+        _describe_principal(call, principal)  # audited as the signer even when the signature then fails
+        signing = signers.check_signature(credential, request, info, now=now, service=service,
+                                          signing_name=signing_name)
         if api is not None and api.open_payload is not None:
             api.open_payload(request, info, signing)
         return principal

@@ -24,7 +24,7 @@ from typing import Any
 
 from controller.api import RequestContext, ResourceInfo
 from controller.apigateway.snapshot import StageView
-from controller.auth import sigv4
+from controller.auth import signers, sigv4
 from controller.auth.store import ANONYMOUS, Principal
 from controller.cognito_idp import tokens
 from controller.errors import ServiceError
@@ -83,17 +83,12 @@ def iam_identity(cloud: Any, request: InvokeRequest) -> Identity:
         info = sigv4.parse_authorization(signed, service="execute-api")
         if info is None:
             raise Refused("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
-        credential = cloud.credentials.resolve(info.access_key_id)
-        if credential is None or credential.status != "Active" or not credential.token_matches(
-                info.security_token):
-            raise Refused("UNAUTHORIZED" if credential is None else "INVALID_SIGNATURE",
-                          "The security token included in the request is invalid.", status=403)
-        now = dt.datetime.now(dt.UTC)
-        sigv4.verify(signed, info, credential.secret_access_key, now=now, service="execute-api")
-        if credential.is_expired(now):
-            raise Refused("EXPIRED_TOKEN", "The security token included in the request is expired")
+        credential = signers.active_credential(cloud, info, "execute-api")
+        signers.check_signature(credential, signed, info, now=dt.datetime.now(dt.UTC), service="execute-api",
+                                signing_name="execute-api")
     except ServiceError as error:
-        raise Refused("INVALID_SIGNATURE", error.message) from None
+        expired = error.code.startswith("ExpiredToken")
+        raise Refused("EXPIRED_TOKEN" if expired else "INVALID_SIGNATURE", error.message) from None
     return Identity(principal=credential.principal)
 
 
