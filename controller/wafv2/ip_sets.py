@@ -47,9 +47,7 @@ def create_ip_set(ctx: RequestContext, params: Params) -> Params:
 
 @records.operation("GetIPSet", "ipset")
 def get_ip_set(ctx: RequestContext, params: Params) -> Params:
-    with ctx.cloud.db.read() as conn:
-        row = records.find(conn, ctx, "ipset", params["Scope"], params["Name"], params["Id"])
-    return {"IPSet": row["doc"], "LockToken": row["lock_token"]}
+    return records.get_entity(ctx, "ipset", params, "IPSet")
 
 
 @records.operation("UpdateIPSet", "ipset")

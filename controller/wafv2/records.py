@@ -169,6 +169,13 @@ def referenced(conn: Connection, row: dict[str, Any]) -> bool:
     return any(arn in str(doc.get("Rules")) for doc in docs)
 
 
+def get_entity(ctx: RequestContext, kind: str, params: Params, member: str) -> Params:
+    """GetIPSet and GetRegexPatternSet: the stored document under ``member``, with its lock token."""
+    with ctx.cloud.db.read() as conn:
+        row = find(conn, ctx, kind, params["Scope"], params["Name"], params["Id"])
+    return {member: row["doc"], "LockToken": row["lock_token"]}
+
+
 def delete_unused(ctx: RequestContext, kind: str, params: Params) -> Params:
     """DeleteIPSet and DeleteRegexPatternSet: the lock token must be current and no web ACL may use it."""
     with ctx.cloud.db.begin() as conn:

@@ -44,9 +44,7 @@ def create_regex_set(ctx: RequestContext, params: Params) -> Params:
 
 @records.operation("GetRegexPatternSet", "regexpatternset")
 def get_regex_set(ctx: RequestContext, params: Params) -> Params:
-    with ctx.cloud.db.read() as conn:
-        row = records.find(conn, ctx, "regexpatternset", params["Scope"], params["Name"], params["Id"])
-    return {"RegexPatternSet": row["doc"], "LockToken": row["lock_token"]}
+    return records.get_entity(ctx, "regexpatternset", params, "RegexPatternSet")
 
 
 @records.operation("UpdateRegexPatternSet", "regexpatternset")
