@@ -88,6 +88,8 @@ class Config:
     instance_credentials_refresh_seconds: int = 3600
     #: How long a terminated instance stays listed by DescribeInstances (AWS: about an hour).
     terminated_instance_listed_seconds: int = 3600
+    #: The notice a spot instance gets before an on-demand launch takes its capacity (AWS: two minutes).
+    spot_interruption_notice_seconds: int = 120
     # --- S3 (see controller/s3/README.md) ---
     #: Where object data lives: "local" (files under s3_data_dir) or "cluster" (an S3-compatible cluster).
     s3_backend: str = "local"

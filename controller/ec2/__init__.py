@@ -15,6 +15,7 @@ from controller.ec2 import (  # noqa: F401  (each module registers its operation
     tags,
     vpc,
 )
+from controller.ec2.instances import spot_interruptions
 from controller.ec2.instances.desired_instances import instances_section
 from controller.ec2.service import api as api  # the service's operations, for controller.cloud
 from controller.ec2.volumes import (  # noqa: F401  (each module registers its operations on api)
@@ -33,3 +34,5 @@ from controller.ec2.vpc.desired_network import namespaces_section, network_secti
 api.host_sections.update(network=network_section, namespaces=namespaces_section, volumes=volumes_section,
                          instances=instances_section)
 api.on_start.append(start_volumes)
+api.on_start.append(spot_interruptions.start)
+api.on_stop.append(spot_interruptions.stop)

@@ -156,3 +156,5 @@ SNAPSHOT = Kind("snap", "snapshot", "InvalidSnapshot.NotFound", "The snapshot '{
 IAM_INSTANCE_PROFILE_ASSOCIATION = Kind(
     "iip-assoc", "iam-instance-profile-association", "InvalidAssociationID.NotFound",
     "An association with ID {} does not exist.", "InvalidAssociationID.NotFound")
+SPOT_REQUEST = Kind("sir", "spot-instances-request", "InvalidSpotInstanceRequestID.NotFound",
+                    "The spot instance request ID '{}' does not exist", "InvalidSpotInstanceRequestID.Malformed")

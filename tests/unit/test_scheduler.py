@@ -15,6 +15,7 @@ from controller.ec2.instances.scheduler import (
     NoCapacity,
     Request,
     place,
+    place_reclaiming,
 )
 
 #: No reserve, no overhead, no over-commit: capacity is exactly the hosts' size.
@@ -166,3 +167,26 @@ def test_partition_groups_keep_partitions_on_disjoint_hosts() -> None:
     assert hosts_of(placements) == ["h2", "h2"] and {p.partition_number for p in placements} == {2}
     with pytest.raises(NoCapacity):
         place(request(1, group=group, partition_number=2), [taken[0]], EXACT)
+
+
+# --- spot capacity ---------------------------------------------------------------------------------------------------
+
+
+def test_an_on_demand_launch_with_room_interrupts_nobody() -> None:
+    spot = guest(1, spot=True)
+    zone, placements, reclaimed = place_reclaiming(request(), [host("h1", guests=(spot,))], EXACT)
+    assert (zone, hosts_of(placements), reclaimed) == ("a", ["h1"], [])
+
+
+def test_an_on_demand_launch_without_room_takes_the_fewest_spot_guests_largest_first() -> None:
+    full = (guest(1, memory_mib=1024, spot=True), guest(2, memory_mib=2048, spot=True), guest(3, memory_mib=1024))
+    _, placements, reclaimed = place_reclaiming(request(count=2), [host("h1", guests=full)], EXACT)
+    assert hosts_of(placements) == ["h1", "h1"] and reclaimed == [guest(2).instance_id]
+
+
+def test_a_spot_launch_never_interrupts_and_on_demand_guests_are_never_reclaimed() -> None:
+    full = (guest(1, memory_mib=4096, spot=True),)
+    with pytest.raises(NoCapacity):
+        place_reclaiming(request(spot=True), [host("h1", guests=full)], EXACT)
+    with pytest.raises(NoCapacity):
+        place_reclaiming(request(), [host("h1", guests=(guest(2, memory_mib=4096),))], EXACT)

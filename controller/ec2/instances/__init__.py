@@ -9,5 +9,6 @@ from controller.ec2.instances import (  # noqa: F401  (each module registers its
     keypairs,
     placement,
     run_instances,
+    spot_requests,
     views,
 )

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, RowMapping, delete, insert, select
 
 from controller.api import Principal, RequestContext
 from controller.auth.store import ANONYMOUS
-from controller.ec2.instances import lifecycle
+from controller.ec2.instances import lifecycle, spot
 from controller.ec2.instances import state as instance_state
 from controller.ec2.regions import describe_availability_zones
 from controller.ec2.tags import tags_of
@@ -171,6 +171,10 @@ def _meta_data(conn: Connection, cloud: Cloud, row: RowMapping) -> dict[str, Any
             "InstanceProfileId": row["iam_instance_profile_id"]}, indent=2)
     else:
         del tree["iam"]
+    spot_entries = spot.metadata_entries(spot.requests_by_instance(conn, [row["instance_id"]]).get(row["instance_id"]))
+    if "rebalance" in spot_entries:
+        tree["events"]["recommendations"] = {"rebalance": spot_entries.pop("rebalance")}
+    tree.update(spot_entries)
     if row["metadata_options"].get("InstanceMetadataTags") == "enabled":
         tags = tags_of(conn, row["account_id"], [row["instance_id"]])[row["instance_id"]]
         tree["tags"] = {"instance": {t["Key"]: t["Value"] for t in tags}}

@@ -19,7 +19,7 @@ from controller.ec2.describe import describe, listing
 from controller.ec2.errors import InvalidParameterValue, MissingParameter, invalid_value, require
 from controller.ec2.filters import check_names
 from controller.ec2.ids import DEDICATED_HOST, PLACEMENT_GROUP
-from controller.ec2.instances import instance_types, lifecycle, scheduler
+from controller.ec2.instances import instance_types, lifecycle, scheduler, spot
 from controller.ec2.instances import state as instance_state
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
@@ -56,10 +56,10 @@ def capacity(config: Config) -> scheduler.Capacity:
                               overhead_mib=config.instance_memory_overhead_mib)
 
 
-def guest_of(row: RowMapping, config: Config) -> scheduler.Guest:
+def guest_of(row: RowMapping, config: Config, spot_ids: frozenset[str] | set[str] = frozenset()) -> scheduler.Guest:
     size = instance_types.guest_size(instance_types.lookup(row["instance_type"]), config)
     return scheduler.Guest(row["instance_id"], row["account_id"], size.vcpus, size.memory_mib, row["tenancy"],
-                           row["placement_group_id"], row["partition_number"])
+                           row["placement_group_id"], row["partition_number"], spot=row["instance_id"] in spot_ids)
 
 
 def scheduler_hosts(conn: Connection, config: Config, *, exclude: str | None = None) -> list[scheduler.Host]:
@@ -67,10 +67,11 @@ def scheduler_hosts(conn: Connection, config: Config, *, exclude: str | None = N
     now = utcnow()
     instances = instance_state.instances
     guests: dict[str, list[scheduler.Guest]] = {}
+    spot_ids = spot.active_spot_instances(conn)
     for row in conn.execute(select(instances).where(instances.c.state.in_(lifecycle.HOLDS_CAPACITY),
                                                     instances.c.host_id.is_not(None))).mappings():
         if row["instance_id"] != exclude:
-            guests.setdefault(row["host_id"], []).append(guest_of(row, config))
+            guests.setdefault(row["host_id"], []).append(guest_of(row, config, spot_ids))
     dedicated = instance_state.dedicated_hosts
     backing = {r["physical_host_id"]: r["host_id"] for r in conn.execute(
         select(dedicated.c.host_id, dedicated.c.physical_host_id).where(dedicated.c.state == "available")).mappings()}

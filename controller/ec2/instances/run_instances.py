@@ -28,7 +28,7 @@ from controller.ec2.errors import (
     invalid_value,
 )
 from controller.ec2.ids import INSTANCE, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET, VOLUME, new_id
-from controller.ec2.instances import actions, instance_types, keypairs, placement, scheduler
+from controller.ec2.instances import actions, instance_types, keypairs, placement, scheduler, spot
 from controller.ec2.instances import state as instance_state
 from controller.ec2.instances.images import launchable_image
 from controller.ec2.instances.views import instance_outputs, reservations
@@ -323,6 +323,7 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
     if image_references.is_reference(params.get("ImageId")):
         params = {**params, "ImageId": image_references.resolve(ctx, params["ImageId"])}
     launch = parse_launch(params)
+    market = spot.spot_options(params)
     launch.extra_volumes = launch_volumes.prepare(ctx, params, launch.max_count)
     with write(ctx.cloud.db) as conn:
         actions.purge_terminated(conn, dt.timedelta(seconds=config.terminated_instance_listed_seconds))
@@ -352,10 +353,10 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
         size = instance_types.guest_size(instance_type, config)
         request = scheduler.Request(ctx.account_id, size.vcpus, size.memory_mib, count=launch.max_count,
                                     min_count=launch.min_count, zones=tuple(subnets), tenancy=tenancy, group=group,
-                                    partition_number=partition, dedicated_hosts=dedicated)
+                                    partition_number=partition, dedicated_hosts=dedicated, spot=market is not None)
         try:
-            zone, placements = scheduler.place(request, placement.scheduler_hosts(conn, config),
-                                               placement.capacity(config))
+            zone, placements, reclaimed = scheduler.place_reclaiming(
+                request, placement.scheduler_hosts(conn, config), placement.capacity(config))
         except scheduler.NoCapacity as exc:
             raise _capacity_error(instance_type.name, launch, list(subnets), exc) from None
         reservation_id = new_id("r")
@@ -366,6 +367,10 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
             _record_instance(conn, ctx, params, launch, image, instance_type, subnets[zone], where, instance_id,
                              reservation_id, index, key, profile, group_row, tenancy, now)
             rows.append(instance_id)
+        if market is not None:
+            spot.record_requests(conn, ctx.account_id, market, rows, instance_type.name, zone,
+                                 spot.launch_specification(params), now)
+        spot.give_notice(conn, reclaimed, now, config.spot_interruption_notice_seconds)
         conn.execute(update(instance_state.images).where(instance_state.images.c.image_id == image["image_id"])
                      .values(last_launched_at=now))
         table = instance_state.instances

@@ -16,6 +16,9 @@ rules, in the order they apply:
    no other partition of the group uses; an instance goes to the requested partition, or the one
    with the fewest members.
 5. Otherwise the least loaded host (by memory share, then vCPU share), so guests spread out.
+6. Spot capacity is spare capacity: a spot launch takes only room nobody uses, while an on-demand launch
+   that finds no room counts spot guests as free and names the ones to interrupt (:func:`place_reclaiming`),
+   the fewest on each host it lands on, largest first.
 
 A launch asks for between ``min_count`` and ``count`` instances, all in one zone (they share a subnet):
 the zone that fits the most wins, the less loaded one on a tie (so launches that name no zone spread over
@@ -25,7 +28,7 @@ the zones, as EC2 balances them); fewer than ``min_count`` anywhere is a refusal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SPREAD_PER_ZONE = 7
 
@@ -50,6 +53,8 @@ class Guest:
     tenancy: str = "default"
     placement_group_id: str | None = None
     partition_number: int | None = None
+    #: A spot instance not yet interrupted: its capacity goes to an on-demand launch that needs it.
+    spot: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Request:
     partition_number: int | None = None
     #: For tenancy ``host``: the Dedicated Hosts the launch may use, as (dedicated host id, backing host id).
     dedicated_hosts: tuple[tuple[str, str], ...] = ()
+    spot: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,45 @@ def place(request: Request, hosts: Sequence[Host], capacity: Capacity) -> tuple[
         raise NoCapacity(f"room for {got} of the {request.min_count} instance(s) asked for at least, in {where}",
                          on_dedicated_host=request.tenancy == "host")
     return best
+
+
+def place_reclaiming(request: Request, hosts: Sequence[Host], capacity: Capacity
+                     ) -> tuple[str, list[Placement], list[str]]:
+    """:func:`place`, and for an on-demand launch that finds no room, a placement that takes spot guests'
+    capacity: the zone, the placements and the spot instances to interrupt so that they fit."""
+    try:
+        zone, placements = place(request, hosts, capacity)
+        return zone, placements, []
+    except NoCapacity:
+        if request.spot or not any(g.spot for h in hosts for g in h.guests):
+            raise
+    without_spot = [replace(h, guests=tuple(g for g in h.guests if not g.spot)) for h in hosts]
+    zone, placements = place(request, without_spot, capacity)
+    landing: dict[str, int] = {}
+    for where in placements:
+        landing[where.host_id] = landing.get(where.host_id, 0) + 1
+    reclaimed = []
+    for host in hosts:
+        if host.host_id in landing:
+            reclaimed += _spot_to_interrupt(host, request, landing[host.host_id], capacity)
+    return zone, placements, reclaimed
+
+
+def _spot_to_interrupt(host: Host, request: Request, count: int, capacity: Capacity) -> list[str]:
+    """The fewest spot guests of ``host`` (largest first) whose leaving makes room for ``count`` more instances."""
+    load = _load(host, request, capacity)
+    load.vcpus += request.vcpus * count
+    load.memory_mib += (request.memory_mib + capacity.overhead_mib) * count
+    cpu_limit = host.vcpus * capacity.cpu_ratio
+    memory_limit = (host.memory_mib - capacity.reserved_memory_mib) * capacity.ram_ratio
+    chosen = []
+    for guest in sorted((g for g in host.guests if g.spot), key=lambda g: (-g.memory_mib, -g.vcpus, g.instance_id)):
+        if load.vcpus <= cpu_limit and load.memory_mib <= memory_limit:
+            break
+        load.vcpus -= guest.vcpus
+        load.memory_mib -= guest.memory_mib + capacity.overhead_mib
+        chosen.append(guest.instance_id)
+    return chosen
 
 
 def _place_in_zone(request: Request, hosts: list[Host], capacity: Capacity) -> list[Placement]:

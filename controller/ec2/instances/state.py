@@ -194,3 +194,32 @@ instance_credentials = Table(
     Column("issued_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
 )
+
+#: Spot instance requests: one per spot instance (RunInstances with the spot market makes one-time requests
+#: that are fulfilled at once). ``interruption_*`` are set when an on-demand launch reclaims the instance's
+#: capacity: IMDS shows the notice from ``noticed_at``, and at ``interrupt_at`` the instance is stopped or
+#: terminated by ``interruption_behavior`` (controller/ec2/instances/spot.py).
+spot_requests = Table(
+    "ec2_spot_requests", metadata,
+    Column("spot_instance_request_id", String(ID), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("instance_id", String(ID), index=True),
+    #: open | active | closed | cancelled | failed | disabled
+    Column("state", String(16), nullable=False),
+    Column("status_code", String(64), nullable=False),
+    Column("status_message", String(255), nullable=False),
+    Column("status_updated_at", UtcDateTime, nullable=False),
+    #: one-time | persistent
+    Column("request_type", String(16), nullable=False),
+    Column("max_price", String(32)),
+    #: terminate | stop | hibernate
+    Column("interruption_behavior", String(16), nullable=False),
+    Column("availability_zone", String(64)),
+    Column("instance_type", String(32), nullable=False),
+    #: What DescribeSpotInstanceRequests answers as LaunchSpecification (the launch's own parameters).
+    Column("launch_specification", JsonText, nullable=False),
+    Column("valid_until", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("noticed_at", UtcDateTime),
+    Column("interrupt_at", UtcDateTime, index=True),
+)

@@ -20,7 +20,7 @@ from controller.ec2.describe import describe, listing, page
 from controller.ec2.errors import InvalidParameterCombination, invalid_value, require
 from controller.ec2.filters import check_names, sql_glob
 from controller.ec2.ids import INSTANCE
-from controller.ec2.instances import instance_types, lifecycle
+from controller.ec2.instances import instance_types, lifecycle, spot
 from controller.ec2.instances import state as instance_state
 from controller.ec2.instances.filters import INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS, annotate
 from controller.ec2.instances.placement import host_is_up
@@ -72,12 +72,13 @@ def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence
     group_names = {r[0]: r[1] for r in conn.execute(select(groups.c.group_id, groups.c.group_name)
                                                     .where(groups.c.group_id.in_(group_ids)))} if group_ids else {}
     tags = tags_of(conn, account, instance_ids)
+    spot_requests = spot.requests_by_instance(conn, instance_ids)
     return [_instance_output(r, nics[r["instance_id"]], volumes[r["instance_id"]], group_names,
-                             tags[r["instance_id"]]) for r in rows]
+                             tags[r["instance_id"]], spot_requests.get(r["instance_id"])) for r in rows]
 
 
 def _instance_output(row: RowMapping, nics: list[Params], volumes: list[Params], group_names: dict[str, str],
-                     tags: list[dict[str, str]]) -> Params:
+                     tags: list[dict[str, str]], spot_request: RowMapping | None) -> Params:
     instance_type = instance_types.CATALOGUE.get(row["instance_type"])
     vcpus = instance_type.vcpus if instance_type else 1
     threads = 2 if vcpus > 1 and not row["instance_type"].startswith("t2.") and row["architecture"] == "x86_64" else 1
@@ -116,6 +117,8 @@ def _instance_output(row: RowMapping, nics: list[Params], volumes: list[Params],
     }
     if row["key_name"]:
         output["KeyName"] = row["key_name"]
+    if spot_request is not None:
+        output.update(InstanceLifecycle="spot", SpotInstanceRequestId=spot_request["spot_instance_request_id"])
     if row["state_reason_code"]:
         output["StateReason"] = {"Code": row["state_reason_code"], "Message": row["state_reason_message"]}
     if row["iam_instance_profile_arn"]:
