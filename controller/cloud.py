@@ -98,6 +98,8 @@ class Cloud:
         #: WAF's invoke-time state (controller/wafv2/runtime.py: rate-based rule counters, sampled requests),
         #: made on first use.
         self.waf_runtime: Any = None
+        #: EC2's spot interruption worker (controller/ec2/instances/spot_interruptions.py), made by EC2's start hook.
+        self.spot_interrupter: Any = None
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)
