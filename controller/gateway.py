@@ -119,7 +119,7 @@ class Gateway:
             call.service = service
             # A service Cloudlet does not serve is known by its metadata alone (enough to render its
             # errors) until the caller has authenticated: no anonymous request loads a whole model.
-            service_model = (protocol.load_service_model(service) if api is not None
+            service_model = (protocol.wire_model(protocol.load_service_model(service), routed) if api is not None
                              else protocol.unserved_model(service, routed))
             call.event_source = f"{service_model.signing_name or service}.amazonaws.com"
             if api is not None and request.method == "OPTIONS" and api.preflight is not None:

@@ -1,7 +1,7 @@
 """The generic AWS wire protocol layer, driven by the service models inside botocore.
 
-Nothing in here knows any particular operation: requests of the five AWS protocols
-(``ec2``, ``query``, ``json``, ``rest-json``, ``rest-xml``) are parsed into the
+Nothing in here knows any particular operation: requests of the six AWS protocols
+(``ec2``, ``query``, ``json``, ``rest-json``, ``rest-xml``, ``smithy-rpc-v2-cbor``) are parsed into the
 operation's input dict, and output dicts and :class:`~controller.errors.ServiceError`
 are serialized exactly as the model says.
 
@@ -12,7 +12,8 @@ Public surface (what the rest of the controller uses):
   ``identify_service(request)`` names any AWS service (served or not) from the request, and
   ``unserved_model(name, request)`` renders an unserved service's errors from its metadata alone.
 - ``load_service_model(name) -> botocore.model.ServiceModel`` (cached).
-- ``find_operation(service_model, request) -> botocore.model.OperationModel``.
+- ``find_operation(service_model, request) -> botocore.model.OperationModel``; ``wire_model(service_model,
+  request)``: the model as the protocol the request speaks renders it (CloudWatch: CBOR, JSON or query).
 - ``parse_request(operation_model, request) -> dict``.
 - ``serialize_response(operation_model, output, request_id) -> HttpResponse``.
 - ``serialize_error(service_model, error, request_id, operation_model=None) -> HttpResponse``.
@@ -38,6 +39,7 @@ from controller.protocol.routing import (
     resolve_service,
     served_model_name,
     unserved_model,
+    wire_model,
 )
 
 __all__ = [
@@ -55,4 +57,5 @@ __all__ = [
     "serialize_response",
     "unserved_model",
     "unavailable_operation",
+    "wire_model",
 ]

@@ -12,7 +12,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from controller.errors import ServiceError
 from controller.protocol.cbor import PROTOCOL as CBOR
-from controller.protocol.cbor import write_cbor_error
+from controller.protocol.cbor import read_cbor_request, write_cbor_error, write_cbor_response
 from controller.protocol.faults import (
     SQS_QUERY_CODES,
     InputError,
@@ -48,6 +48,8 @@ def parse_request(operation_model: OperationModel, request: HttpRequest) -> dict
             params = read_query(operation_model, request, protocol == "ec2")
         elif protocol == "json":
             params = read_json_request(operation_model, request)
+        elif protocol == CBOR:
+            params = read_cbor_request(operation_model, request)
         else:
             params = read_rest(operation_model, request, protocol == "rest-xml")
     except InputError as problem:
@@ -69,6 +71,8 @@ def serialize_response(operation_model: OperationModel, output: dict[str, Any] |
         return write_query_response(operation_model, output, request_id, protocol == "ec2")
     if protocol == "json":
         return write_json_response(operation_model, output, request_id)
+    if protocol == CBOR:
+        return write_cbor_response(operation_model, output, request_id)
     return write_rest_response(operation_model, output, request_id, protocol == "rest-xml")
 
 
@@ -119,7 +123,7 @@ def serialize_error(service_model: ServiceModel, error: ServiceError, request_id
         return write_json_error(service_model, error, request_id, status, error_shape)
     if protocol == CBOR:
         query_code = query_error_code(service_model, error, error_shape) if is_query_compatible(service_model) else None
-        return write_cbor_error(error, request_id, status, query_code)
+        return write_cbor_error(error, request_id, status, query_code, error_shape)
     head = operation_model is not None and operation_model.http.get("method") == "HEAD"
     return write_rest_error(service_model, error, request_id, status, error_shape, protocol == "rest-xml", head)
 

@@ -90,9 +90,10 @@ def error_shapes(service_model: ServiceModel) -> dict[str, Shape]:
     """
 
     def build() -> dict[str, Shape]:
-        index: dict[str, Shape] = {}
+        # Names first: a legacy code may be another shape's name (CloudWatch's DashboardNotFoundError is sent as
+        # ResourceNotFound, which is also a shape of its own), and the shape of that name is the one meant.
+        index: dict[str, Shape] = {shape.name: shape for shape in service_model.error_shapes}
         for shape in service_model.error_shapes:
-            index.setdefault(shape.name, shape)
             code = shape.metadata.get("error", {}).get("code")
             if code:
                 index.setdefault(code, shape)

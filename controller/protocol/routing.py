@@ -220,6 +220,28 @@ def request_protocol(metadata: dict[str, Any], request: HttpRequest) -> str:
 _CBOR_PATH_RE = re.compile(r"^/service/[^/]+/operation/([^/?]+)$")
 
 
+def wire_model(service_model: ServiceModel, request: HttpRequest) -> ServiceModel:
+    """The service's model in the protocol ``request`` speaks (see :func:`protocol_view`)."""
+    protocol = request_protocol(service_model.metadata, request)
+    return service_model if protocol == protocol_of(service_model) else protocol_view(service_model, protocol)
+
+
+def protocol_view(service_model: ServiceModel, protocol: str) -> ServiceModel:
+    """The same model with ``protocol`` as its protocol (built once per model and protocol).
+
+    A model offering several protocols (CloudWatch: rpc-v2-cbor, json, query) names only the first
+    as ``protocol``, yet botocore prefers json and older clients send query: the operations found for
+    such a call come from this view, so parsing, serializing and errors follow what the client spoke.
+    """
+
+    def build() -> ServiceModel:
+        description = service_model._service_description
+        return ServiceModel({**description, "metadata": {**description["metadata"], "protocol": protocol}},
+                            service_name=service_model.service_name)
+
+    return cached_on(service_model, f"protocol_view_{protocol}", build)
+
+
 def find_operation(service_model: ServiceModel, request: HttpRequest) -> OperationModel:
     """The operation ``request`` invokes; the service's own error if it names none.
 
@@ -229,6 +251,8 @@ def find_operation(service_model: ServiceModel, request: HttpRequest) -> Operati
     if speaks_query(service_model, request):
         service_model = query_view(service_model)
     protocol = request_protocol(service_model.metadata, request)
+    if protocol != protocol_of(service_model):
+        service_model = protocol_view(service_model, protocol)
     if protocol == CBOR:
         match = _CBOR_PATH_RE.match(request.path)
         action = match.group(1) if match else ""

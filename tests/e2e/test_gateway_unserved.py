@@ -28,7 +28,7 @@ UNSERVED = [
     ("ses", "list_identities", {}, "query", "InvalidAction"),
     ("eks", "list_clusters", {}, "rest-json", "UnknownOperationException"),
     ("route53", "list_hosted_zones", {}, "rest-xml", "InvalidAction"),
-    ("cloudwatch", "list_metrics", {}, "smithy-rpc-v2-cbor", "UnknownOperationException"),
+    ("codebuild", "list_projects", {}, "json", "UnknownOperationException"),
 ]
 
 

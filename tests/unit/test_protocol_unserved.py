@@ -8,7 +8,6 @@ from botocore.parsers import create_parser
 from controller.errors import ServiceError
 from controller.protocol import HttpRequest, find_operation, load_service_model, serialize_error
 from controller.protocol.catalog import catalog
-from controller.protocol.cbor import encode_text_map
 from controller.protocol.faults import unavailable_operation_error
 from controller.protocol.routing import identify_service, request_protocol, unserved_model
 
@@ -86,11 +85,3 @@ def test_unserved_errors_parse_with_the_services_own_client(service: str, reques
 def test_s3_keeps_its_own_not_implemented() -> None:
     error = unavailable_operation_error("rest-xml", "s3", "PutBucketInventoryConfiguration", "not yet")
     assert (error.code, error.status) == ("NotImplemented", 501)
-
-
-def test_cbor_text_map_lengths() -> None:
-    parser = create_parser("smithy-rpc-v2-cbor")
-    for size in (0, 23, 24, 255, 256, 70000):
-        document = {"__type": "Code", "message": "é" * size}
-        decoded = parser._initial_body_parse(encode_text_map(document))
-        assert decoded == document
