@@ -8,7 +8,8 @@ carried through its life; the tests run in file order and share it:
 launch -> running -> SSH with the key from the VPC namespace (paramiko) -> the script ran, the metadata
 service answers -> boot output in get-console-output -> stop/start keeps the root disk, a type change while
 stopped shows in the guest -> the agent killed with SIGKILL and restarted adopts it -> capacity exhaustion
-and an AMI the account may not use answer AWS's errors -> terminate leaves no domain, disk, tap or interface.
+and an AMI the account may not use answer AWS's errors -> terminate leaves no domain, disk, tap or interface. On the way, a spot instance is interrupted with its
+notice in IMDS when an on-demand launch needs its capacity.
 
 Without root, QEMU, libvirt or dnsmasq the module is skipped, unless CLOUDLET_REQUIRE_VM_TESTS=1 (CI).
 Everything is removed at the end, also when a test fails.
@@ -47,6 +48,8 @@ import paramiko  # noqa: E402
 
 from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, ssh_in_namespace  # noqa: E402
 
+#: A spot instance's notice in this run (AWS gives two minutes; the test waits the whole notice).
+SPOT_NOTICE_SECONDS = 15
 USER_DATA = """#!/bin/sh
 echo "user-data ran as $(id -u)" > /root/user-data-marker
 echo "hello from user-data on $(hostname)"
@@ -138,6 +141,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     # Not under pytest's 0700 temp dirs: QEMU (libvirt-qemu) and dnsmasq (nobody) must traverse these paths.
     work = Path("/var/tmp") / f"cl-e2e-ec2-{run}"
     work.mkdir(mode=0o755)
+    (work / "data").mkdir(mode=0o700)
+    (work / "data" / "cloudlet.json").write_text(json.dumps({"spot_interruption_notice_seconds": SPOT_NOTICE_SECONDS}))
     cloud = CloudletProcess(work / "data")
     prefix = f"cl-e{run[:4]}-"
     env = Env(cloud, work, prefix, [])
@@ -292,6 +297,42 @@ def test_create_image_captures_the_root_volume_for_new_instances(env: Env, insta
         ec2.terminate_instances(InstanceIds=[copy])
         wait_for(lambda: state_of(env, copy) == "terminated", 60, "the copy terminated")
     assert state_of(env, instance_id) == "running"  # NoReboot: the source never stopped
+
+
+def test_a_spot_instance_gets_its_notice_in_imds_when_an_on_demand_launch_needs_its_capacity(
+        env: Env, instance_id: str) -> None:
+    """r5.2xlarge guests take 16 GiB here (a quarter of the type): the host fits one beside the small ones, so
+    the on-demand launch of a second reclaims the spot one, which sees AWS's notice and is then terminated."""
+    ec2 = env.ec2()
+    market = {"MarketType": "spot", "SpotOptions": {"InstanceInterruptionBehavior": "terminate"}}
+    spot = ec2.run_instances(ImageId=env.facts["image_id"], InstanceType="r5.2xlarge", KeyName="k", MinCount=1,
+                             MaxCount=1, InstanceMarketOptions=market)["Instances"][0]
+    assert spot["InstanceLifecycle"] == "spot"
+    on_demand = None
+    try:
+        wait_for(lambda: state_of(env, spot["InstanceId"]) == "running", 120, "the spot instance running")
+        metadata = "wget -qO- http://169.254.169.254/latest/meta-data/"
+        assert ssh(env, spot["InstanceId"], metadata + "instance-life-cycle").strip() == "spot"
+        on_demand = ec2.run_instances(ImageId=env.facts["image_id"], InstanceType="r5.2xlarge", MinCount=1,
+                                      MaxCount=1)["Instances"][0]["InstanceId"]
+        notice = wait_for(lambda: _spot_notice(env, spot["InstanceId"]), 30, "the interruption notice in IMDS")
+        assert notice["action"] == "terminate"
+        request = ec2.describe_spot_instance_requests(SpotInstanceRequestIds=[spot["SpotInstanceRequestId"]])
+        assert request["SpotInstanceRequests"][0]["Status"]["Code"] == "marked-for-termination"
+        wait_for(lambda: state_of(env, spot["InstanceId"]) in ("shutting-down", "terminated"),
+                 SPOT_NOTICE_SECONDS + 30, "the interruption at the end of the notice")
+        assert env.instance(spot["InstanceId"])["StateReason"]["Code"] == "Server.SpotInstanceTermination"
+        wait_for(lambda: state_of(env, on_demand) == "running", 120, "the on-demand instance running")
+    finally:
+        ec2.terminate_instances(InstanceIds=[spot["InstanceId"], *([on_demand] if on_demand else [])])
+
+
+def _spot_notice(env: Env, instance_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(ssh(env, instance_id, "wget -qO- http://169.254.169.254/latest/meta-data/spot/"
+                                                "instance-action", timeout=10))
+    except Exception:  # noqa: BLE001 - 404 until the notice is given
+        return None
 
 
 def test_capacity_exhaustion_answers_insufficient_instance_capacity(env: Env, instance_id: str) -> None:
