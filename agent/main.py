@@ -28,6 +28,7 @@ from pathlib import Path
 from agent.client import ControllerClient
 from agent.compute import service as compute
 from agent.functions import server as functions
+from agent.loadbalancing import reconciler as loadbalancers
 from agent.network import uplink
 from agent.network.api_relay import ApiRelay
 from agent.network.dataplane import DEFAULT_RUN_DIR
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(lock, str):
             print(f"cloudlet-agent: cannot tear down: {lock}", file=sys.stderr)
             return 1
-        removed = efs.teardown(args.state_dir) + teardown(run_dir, args.name_prefix)
+        removed = efs.teardown(args.state_dir) + loadbalancers.teardown(args.state_dir) + teardown(run_dir,
+                                                                                                     args.name_prefix)
         Path(lock.name).unlink(missing_ok=True)  # nothing of this prefix is left, not even its lock
         print(f"removed {len(removed)} NFS servers and namespaces: {' '.join(removed)}" if removed
               else "nothing to remove")
@@ -177,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a host without a working hypervisor still carries VPC traffic
         log.exception("compute cannot start on this host; running without it")
     efs.register(registry, context)
+    loadbalancers.register(registry, context)
     runner = _start_functions(args, client)
     capabilities = registry.capabilities() + ([CAPABILITY_FUNCTIONS] if runner is not None else [])
     registration = describe_host(args.state_dir, args.zone, capabilities, registry.hypervisor() or "none",

@@ -51,6 +51,10 @@ class _Health:
 class Servers:
     """The ganesha servers under ``root``; ``ensure``/``stop`` converge, the watcher restarts the dead."""
 
+    #: How logs name one server and its log file (subclasses running another daemon say theirs).
+    KIND = "NFS server"
+    LOG_FILE = "ganesha.log"
+
     def __init__(self, root: Path, binary: str = BINARY, check_seconds: float = CHECK_SECONDS) -> None:
         self.root = root
         self.binary = binary
@@ -106,7 +110,7 @@ class Servers:
             if pid is not None and not changed:
                 return False
             if pid is not None:
-                log.info("%s: configuration changed, restarting its NFS server", spec.name)
+                log.info("%s: configuration changed, restarting its %s", spec.name, self.KIND)
                 self._terminate(spec.name, pid)
             self._health.setdefault(spec.name, _Health()).not_before = 0.0
             self._start(spec)
@@ -162,8 +166,8 @@ class Servers:
                     health.failures += 1
                 else:
                     health.failures = 0
-                log.warning("%s: NFS server is not running; starting it (see %s)", name,
-                            self.directory(name) / "ganesha.log")
+                log.warning("%s: %s is not running; starting it (see %s)", name, self.KIND,
+                            self.directory(name) / self.LOG_FILE)
                 self._start(spec)
                 health.not_before = now + min(MAX_BACKOFF, 2.0 ** health.failures) if health.failures else 0.0
                 restarted.append(name)
@@ -181,7 +185,7 @@ class Servers:
             try:
                 self.check()
             except Exception:  # the watcher must outlive one bad round
-                log.exception("checking the NFS servers failed")
+                log.exception("checking the %ss failed", self.KIND)
 
     # --- processes -------------------------------------------------------------------------------------------
 
