@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: ``ec2_instance_connect``: ``ec2-instance-connect`` is no module name); each exposes ``api: ServiceApi``.
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
                     "awslambda", "ec2_instance_connect", "cognito_idp", "cognito_identity", "apigateway",
-                    "apigatewayv2", "wafv2", "ssm")
+                    "apigatewayv2", "wafv2", "ssm", "cloudwatch", "elbv2")
 
 
 class Cloud:
@@ -100,6 +100,12 @@ class Cloud:
         self.waf_runtime: Any = None
         #: EC2's spot interruption worker (controller/ec2/instances/spot_interruptions.py), made by EC2's start hook.
         self.spot_interrupter: Any = None
+        #: CloudWatch's alarm evaluator and retention sweeper (controller/cloudwatch/worker.py), started and
+        #: stopped by its hooks: one per cloud process.
+        self.cloudwatch_worker: Any = None
+        #: What a CloudWatch alarm's action ARN does, by the ARN's service (``autoscaling``: run a scaling
+        #: policy): service -> handler(cloud, alarm, action_arn, new_state); services register from their start.
+        self.alarm_action_handlers: dict[str, Callable[..., None]] = {}
         self.authorizer: Authorizer = _authorizer_of(self.services)(self)
         #: Where agents' long-polls wait for what their host should run to change (controller/hosts/).
         self.host_generation = GenerationWatch(self.db)

@@ -328,9 +328,17 @@ class _Compiler:
         records |= {(r.name, r.address) for r in desired_endpoints.dns_records(
             self.rows.vpc_endpoints, self.rows.network_interfaces, self.rows.interface_addresses, vpc["vpc_id"],
             self.config, self.rows.now)}
+        records |= set(self._load_balancer_records(vpc["vpc_id"]))
         return model.VpcDns(addresses=[cidr.dns_address(vpc["cidr_block"]), RESOLVER_V4],
                             domain=internal_domain(region),
                             records=[model.DnsRecord(name, address) for name, address in sorted(records)])
+
+    def _load_balancer_records(self, vpc_id: str) -> list[tuple[str, str]]:
+        """Load balancers' DNS names (ELBv2 recognizes its nodes' ENIs: controller/elbv2/dns.py)."""
+        from controller.elbv2 import dns as elbv2_dns  # lazily: elbv2 places its nodes with this module
+
+        return elbv2_dns.dns_records(self.rows.network_interfaces, self.addresses, vpc_id, self.config.region,
+                                     self.config.service_domain)
 
     def _public_addresses(self, eni_ids: set[str]) -> set[tuple[str, str]]:
         """(public, private) pairs of these interfaces: associated Elastic IPs and auto-assigned addresses."""

@@ -476,3 +476,16 @@ def interface_host(conn: Connection, interface_id: str) -> str | None:
     """The host an interface is plugged on (None when unattached or unknown)."""
     eni = state.network_interfaces
     return conn.execute(select(eni.c.host_id).where(eni.c.network_interface_id == interface_id)).scalar()
+
+
+def set_service_interface(conn: Connection, interface_id: str, *, public_ip: str | None, interface_type: str) -> None:
+    """Give a service's requester-managed interface its type (``network_load_balancer``...) and its public
+    address, which the Internet gateway then translates like an Elastic IP's."""
+    table = state.network_interfaces
+    conn.execute(update(table).where(table.c.network_interface_id == interface_id).values(
+        public_ip=public_ip, interface_type=interface_type))
+
+
+def vpc_has_internet_gateway(conn: Connection, vpc_id: str) -> bool:
+    table = state.internet_gateways
+    return conn.execute(select(table.c.internet_gateway_id).where(table.c.vpc_id == vpc_id)).first() is not None

@@ -1,0 +1,60 @@
+"""Metrics from the cloud's own services (contract: /tmp/h27/lb_contract.md section 3).
+
+Agents' instance metrics, load balancers and Auto Scaling write datapoints here as PutMetricData
+would store them, without IAM and without the reservation of ``AWS/`` namespaces that PutMetricData
+enforces on clients; the write wakes the alarm evaluator like a client's PutMetricData.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.cloudwatch import store
+
+
+@dataclass(frozen=True)
+class StatisticSet:
+    sample_count: float
+    sum: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class Datum:
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]   # sorted (name, value) pairs
+    timestamp: datetime                        # aware, UTC
+    value: float | None = None                 # a single value, or
+    statistics: StatisticSet | None = None     # SampleCount, Sum, Minimum, Maximum
+    unit: str = "None"
+    storage_resolution: int = 60
+
+
+def to_row(namespace: str, datum: Datum) -> store.Row:
+    """The stored row of one datum (a value or a statistic set)."""
+    ts = int(datum.timestamp.timestamp() * 1000)
+    if datum.statistics is not None:
+        stats = datum.statistics
+        return store.Row(namespace, datum.metric_name, tuple(sorted(datum.dimensions)), ts,
+                         datum.storage_resolution, datum.unit, float(stats.sample_count), float(stats.sum),
+                         float(stats.minimum), float(stats.maximum), None)
+    if datum.value is None:
+        raise ValueError(f"datum {datum.metric_name} has neither a value nor statistics")
+    value = float(datum.value)
+    return store.Row(namespace, datum.metric_name, tuple(sorted(datum.dimensions)), ts, datum.storage_resolution,
+                     datum.unit, 1.0, value, value, value, [[value, 1.0]])
+
+
+def put(cloud: Any, account_id: str, region: str, namespace: str, datums: Sequence[Datum]) -> None:
+    """Store datapoints as PutMetricData would (no IAM, no validation of AWS/ namespaces: for the cloud's own
+    services: agents' instance metrics, load balancers, Auto Scaling group metrics)."""
+    if not datums:
+        return
+    rows = [to_row(namespace, datum) for datum in datums]
+    with cloud.db.begin() as conn:
+        store.write(conn, account_id, region, rows, int(time.time() * 1000))
