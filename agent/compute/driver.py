@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.compute.metrics import Usage
 from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, IoTune, NicSpec, VolumeSpec
 
 
@@ -108,6 +109,11 @@ class ComputeDriver(ABC):
     @abstractmethod
     def list_instances(self) -> list[str]:
         """Ids of every instance with a domain on this host (running or not), sorted."""
+
+    def usage(self) -> dict[str, Usage]:
+        """Cumulative CPU, network and disk counters of every running instance, for CloudWatch's metrics
+        (:mod:`agent.compute.metrics`); a driver that measures nothing reports nothing."""
+        return {}
 
     @abstractmethod
     def inventory(self) -> Inventory:

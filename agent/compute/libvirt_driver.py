@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 import libvirt
@@ -40,6 +41,7 @@ from agent.compute.driver import (
 )
 from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection
+from agent.compute.metrics import Usage, usage_from_stats
 from agent.compute.naming import (
     owner_tag,
     tap_alias,
@@ -290,6 +292,11 @@ class LibvirtDriver(ComputeDriver):
 
     def list_instances(self) -> list[str]:
         return sorted(domain.name for domain in self._owned_domains())
+
+    def usage(self) -> dict[str, Usage]:
+        at = time.monotonic()
+        return {name: usage_from_stats(stats, at)
+                for name, stats in self.connection.running_stats(self._owned_domains()).items()}
 
     def inventory(self) -> Inventory:
         domains: dict[str, InstanceInfo] = {}

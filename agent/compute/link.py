@@ -18,6 +18,10 @@ class ControllerLink(HostLink):
     def report(self, report: dict[str, Any]) -> dict[str, Any]:
         return self._post_json("/instances", report, "instance report")
 
+    def report_metrics(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The running instances' CloudWatch metrics (``agent.compute.metrics``)."""
+        return self._post_json("/metrics", report, "instance metrics")
+
     def download(self, image_id: str, role: str, target: Path) -> None:
         self._download(f"/images/{image_id}/{role}", target, f"{role} of {image_id}")
 

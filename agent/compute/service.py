@@ -34,13 +34,14 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.compute import reconcile
+from agent.compute import metrics, reconcile
 from agent.compute.attachments import Attachments, WantedAttachment
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
@@ -157,6 +158,7 @@ class InstancesReconciler:
         self._last_report: str = ""
         self._captures: dict[str, threading.Thread] = {}
         self._capture_failures: dict[str, str] = {}
+        self.metrics = metrics.MetricsSampler()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, args=(watch_interval,), name="compute-watch",
                                          daemon=True)
@@ -466,13 +468,29 @@ class InstancesReconciler:
         self._last_report = digest
 
     def _watch(self, interval: float) -> None:
+        next_metrics = time.monotonic()
         while not self._stop.wait(interval):
             try:
                 with self._lock:
                     if self._driver is not None:
                         self._report(force=False)
+                if self._driver is not None and time.monotonic() >= next_metrics:
+                    next_metrics = time.monotonic() + metrics.INTERVAL
+                    self._report_metrics()
             except Exception:  # the watcher must outlive a bad moment of libvirt or the controller
                 log.exception("instance watch failed; retrying")
+
+    def _report_metrics(self) -> None:
+        """Post the running instances' CloudWatch metrics since the last sample (outside the driver lock: the
+        controller's answer must never hold up a pass)."""
+        with self._lock:
+            usages = self._driver.usage() if self._driver is not None else {}
+        report = self.metrics.report(usages)
+        if report["instances"]:
+            try:
+                self.link.report_metrics(report)
+            except OSError as exc:
+                log.warning("cannot report instance metrics: %s", exc)
 
 
 # --- registration ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,98 @@
+"""EC2's per-instance CloudWatch metrics (``AWS/EC2``), from what the agents measure on their hosts.
+
+Each compute agent posts, every few seconds, what its running instances did since its last sample
+(``agent.compute.metrics``: CPU percentage, bytes and packets in and out, disk bytes and operations).
+:func:`datums` (pure) turns one report into CloudWatch datapoints per account: every metric under the
+``InstanceId`` dimension, and again under ``AutoScalingGroupName`` for an instance of a group, which is what
+Auto Scaling's ASGAverageCPUUtilization target tracking reads (the average over the group's datapoints).
+``StatusCheckFailed`` is 0 for an instance the hypervisor runs. The report only counts for instances the
+controller places on that host, so a host cannot write metrics for another host's instances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from controller.cloudwatch import ingest
+from controller.cloudwatch.ingest import Datum
+from controller.ec2 import tags
+from controller.ec2.instances import state
+
+NAMESPACE = "AWS/EC2"
+GROUP_TAG = "aws:autoscaling:groupName"
+UNITS = {
+    "CPUUtilization": "Percent", "NetworkIn": "Bytes", "NetworkOut": "Bytes", "NetworkPacketsIn": "Count",
+    "NetworkPacketsOut": "Count", "DiskReadBytes": "Bytes", "DiskWriteBytes": "Bytes", "DiskReadOps": "Count",
+    "DiskWriteOps": "Count",
+}
+#: The agents sample every few seconds: the datapoints are high-resolution, so alarms may use 10-second periods.
+HIGH_RESOLUTION = 1
+STATUS_CHECKS = ("StatusCheckFailed", "StatusCheckFailed_Instance", "StatusCheckFailed_System")
+
+
+class BadReport(ValueError):
+    """The report is not the document ``agent.compute.metrics`` sends."""
+
+
+def parse(body: Any) -> tuple[dt.datetime, dict[str, dict[str, float]]]:
+    """The report's time and each instance's figures; BadReport naming what is malformed."""
+    if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
+        raise BadReport("a metrics report is an object with an 'instances' list")
+    try:
+        when = dt.datetime.fromisoformat(str(body.get("time")))
+    except ValueError:
+        raise BadReport("'time' must be an ISO 8601 timestamp") from None
+    if when.tzinfo is None:
+        raise BadReport("'time' must carry its UTC offset")
+    figures: dict[str, dict[str, float]] = {}
+    for item in body["instances"]:
+        metrics = item.get("metrics") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(item.get("instance_id"), str) or not isinstance(metrics, dict):
+            raise BadReport("each instance needs an 'instance_id' and a 'metrics' object")
+        if set(metrics) - set(UNITS) or not all(isinstance(v, int | float) and v >= 0 for v in metrics.values()):
+            raise BadReport(f"{item['instance_id']}: metrics are EC2's names with non-negative numbers")
+        figures[item["instance_id"]] = {name: float(value) for name, value in metrics.items()}
+    return when.astimezone(dt.UTC), figures
+
+
+def datums(when: dt.datetime, figures: dict[str, dict[str, float]], owners: dict[str, str],
+           groups: dict[str, str]) -> dict[str, list[Datum]]:
+    """CloudWatch datapoints per account (pure): ``owners`` maps the instances this host runs to their
+    accounts (others are ignored), ``groups`` an instance to its Auto Scaling group."""
+    found: dict[str, list[Datum]] = {}
+    for instance_id, metrics in figures.items():
+        account = owners.get(instance_id)
+        if account is None:
+            continue
+        values = {**metrics, **dict.fromkeys(STATUS_CHECKS, 0.0)}
+        scopes = [(("InstanceId", instance_id),)]
+        if instance_id in groups:
+            scopes.append((("AutoScalingGroupName", groups[instance_id]),))
+        found.setdefault(account, []).extend(
+            Datum(metric_name=name, dimensions=scope, timestamp=when, value=value, unit=UNITS.get(name, "Count"),
+                  storage_resolution=HIGH_RESOLUTION)
+            for name, value in values.items() for scope in scopes)
+    return found
+
+
+def publish(cloud: Any, host_id: str, body: Any) -> int:
+    """Store one host's report; the number of instances it counted for. BadReport when malformed."""
+    when, figures = parse(body)
+    table = state.instances
+    with cloud.db.read() as conn:
+        rows = conn.execute(select(table.c.instance_id, table.c.account_id)
+                            .where(table.c.host_id == host_id, table.c.instance_id.in_(list(figures)))).all()
+        owners = {instance_id: account for instance_id, account in rows}
+        groups = {}
+        for account in set(owners.values()):
+            mine = [i for i, a in owners.items() if a == account]
+            for instance_id, tag_list in tags.tags_of(conn, account, mine).items():
+                group = next((t["Value"] for t in tag_list if t["Key"] == GROUP_TAG), None)
+                if group is not None:
+                    groups[instance_id] = group
+    for account, found in datums(when, figures, owners, groups).items():
+        ingest.put(cloud, account, cloud.config.region, NAMESPACE, found)
+    return len(owners)
