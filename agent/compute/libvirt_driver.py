@@ -295,8 +295,11 @@ class LibvirtDriver(ComputeDriver):
 
     def usage(self) -> dict[str, Usage]:
         at = time.monotonic()
-        return {name: usage_from_stats(stats, at)
-                for name, stats in self.connection.running_stats(self._owned_domains()).items()}
+        domains = {domain.name: domain for domain in self._owned_domains()}
+        taps = self.plugger.tap_counters()
+        return {name: usage_from_stats(stats, at, [taps[t] for t in domains[name].description().taps if t in taps]
+                                       or None)
+                for name, stats in self.connection.running_stats(list(domains.values())).items()}
 
     def inventory(self) -> Inventory:
         domains: dict[str, InstanceInfo] = {}

@@ -86,16 +86,37 @@ class MetricsSampler:
         return {"time": timestamp, "instances": instances}
 
 
-def usage_from_stats(stats: dict[str, Any], at: float) -> Usage:
+@dataclass(frozen=True)
+class NicCounters:
+    """One NIC's cumulative counters from the guest's point of view (what the guest received is ``rx``)."""
+
+    rx_bytes: int
+    tx_bytes: int
+    rx_packets: int
+    tx_packets: int
+
+    @classmethod
+    def of_tap(cls, stats: Any) -> NicCounters:
+        """From the host side of a tap (netlink ``IFLA_STATS64``): what the tap sent, the guest received."""
+        return cls(int(stats.get("tx_bytes") or 0), int(stats.get("rx_bytes") or 0),
+                   int(stats.get("tx_packets") or 0), int(stats.get("rx_packets") or 0))
+
+
+def usage_from_stats(stats: dict[str, Any], at: float, nics: list[NicCounters] | None = None) -> Usage:
     """A :class:`Usage` from one domain's ``virConnectGetAllDomainStats`` record (``cpu.time``, ``vcpu.current``,
-    ``net.<i>.rx.bytes``, ``block.<i>.rd.reqs``...), summing every NIC and every disk."""
+    ``block.<i>.rd.reqs``...), summing every disk, and every NIC: from ``nics`` when given (the taps' own
+    counters: libvirt reads interface statistics in its own namespace, and a plugged tap lives in its VPC's),
+    else from the record's ``net.<i>.*``."""
     def total(prefix: str, count_key: str, suffix: str) -> int:
         return sum(int(stats.get(f"{prefix}.{i}.{suffix}", 0)) for i in range(int(stats.get(count_key, 0))))
 
+    if nics is None:
+        nics = [NicCounters(total("net", "net.count", "rx.bytes"), total("net", "net.count", "tx.bytes"),
+                            total("net", "net.count", "rx.pkts"), total("net", "net.count", "tx.pkts"))]
     return Usage(
         at=at, vcpus=int(stats.get("vcpu.current", 1) or 1), cpu_time_ns=int(stats.get("cpu.time", 0)),
-        net_rx_bytes=total("net", "net.count", "rx.bytes"), net_tx_bytes=total("net", "net.count", "tx.bytes"),
-        net_rx_packets=total("net", "net.count", "rx.pkts"), net_tx_packets=total("net", "net.count", "tx.pkts"),
+        net_rx_bytes=sum(n.rx_bytes for n in nics), net_tx_bytes=sum(n.tx_bytes for n in nics),
+        net_rx_packets=sum(n.rx_packets for n in nics), net_tx_packets=sum(n.tx_packets for n in nics),
         disk_read_bytes=total("block", "block.count", "rd.bytes"),
         disk_write_bytes=total("block", "block.count", "wr.bytes"),
         disk_read_ops=total("block", "block.count", "rd.reqs"), disk_write_ops=total("block", "block.count", "wr.reqs"))

@@ -15,12 +15,13 @@ tests and single-network setups need.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from pyroute2 import IPRoute, NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
+from agent.compute.metrics import NicCounters
 from agent.compute.naming import is_tap_name
 from agent.compute.spec import NicSpec
 
@@ -42,6 +43,9 @@ class VifPlugger(Protocol):
     def plugged_taps(self) -> set[str]:
         """Names of the Cloudlet taps this plugger currently has in its networks (for orphan cleanup)."""
 
+    def tap_counters(self) -> dict[str, NicCounters]:
+        """Each plugged tap's counters, from the guest's point of view (for CloudWatch's NetworkIn/Out)."""
+
 
 class NullPlugger:
     """Leaves taps unconnected in the root namespace (hosts without a VPC dataplane, some tests)."""
@@ -57,6 +61,9 @@ class NullPlugger:
 
     def plugged_taps(self) -> set[str]:
         return set()
+
+    def tap_counters(self) -> dict[str, NicCounters]:
+        return {}  # taps in the root namespace: libvirt's own interface statistics see them
 
 
 class NamespaceBridgePlugger:
@@ -89,6 +96,16 @@ class NamespaceBridgePlugger:
     def plugged_taps(self) -> set[str]:
         with NetNS(self.netns) as ns:
             return {name for name in _link_names(ns) if is_tap_name(name)}
+
+    def tap_counters(self) -> dict[str, NicCounters]:
+        with NetNS(self.netns) as ns:
+            return tap_counters(ns.get_links(), is_tap_name)
+
+
+def tap_counters(links: Iterable[dict], is_ours: Callable[[str], bool]) -> dict[str, NicCounters]:
+    """The counters of the taps among ``links`` (netlink link messages) that ``is_ours`` accepts."""
+    return {link.get("IFLA_IFNAME"): NicCounters.of_tap(link.get("IFLA_STATS64") or {}) for link in links
+            if is_ours(link.get("IFLA_IFNAME") or "")}
 
 
 def _link_names(ipr: IPRoute | NetNS) -> Iterable[str]:

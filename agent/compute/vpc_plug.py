@@ -22,6 +22,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.compute import vif
+from agent.compute.metrics import NicCounters
 from agent.compute.naming import is_tap_name
 from agent.compute.spec import NicSpec
 from agent.network import naming, netns
@@ -94,6 +95,15 @@ class VpcPlugger:
         for namespace in self._namespaces():
             with IPRoute(netns=namespace) as inside:
                 found |= set(_own_taps(inside.get_links(), self.alias_prefix))
+        return found
+
+    def tap_counters(self) -> dict[str, NicCounters]:
+        found: dict[str, NicCounters] = {}
+        for namespace in self._namespaces():
+            with IPRoute(netns=namespace) as inside:
+                links = inside.get_links()
+            mine = set(_own_taps(links, self.alias_prefix))
+            found.update(vif.tap_counters(links, mine.__contains__))
         return found
 
     def _namespaces(self) -> list[str]:

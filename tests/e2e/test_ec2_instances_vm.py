@@ -227,6 +227,24 @@ def test_run_instances_reaches_running_and_answers_ssh_with_the_key(env: Env, in
     assert key_line.startswith("ssh-ed25519 ") and key_line.endswith(" k")
 
 
+def test_cpu_load_in_the_guest_shows_in_cloudwatch(env: Env, instance_id: str) -> None:
+    cloudwatch = env.cloud.client("cloudwatch")
+
+    def peak(metric: str, statistic: str) -> float:
+        now = time.time()
+        found = cloudwatch.get_metric_statistics(
+            Namespace="AWS/EC2", MetricName=metric, Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            StartTime=now - 300, EndTime=now + 60, Period=60, Statistics=[statistic])["Datapoints"]
+        return max((p[statistic] for p in found), default=0.0)
+
+    ssh(env, instance_id, "(while :; do :; done) </dev/null >/dev/null 2>&1 & echo $! > /tmp/burner; echo ok")
+    try:
+        wait_for(lambda: peak("CPUUtilization", "Maximum") > 20, 60, "the loaded guest's CPUUtilization")
+    finally:
+        ssh(env, instance_id, "kill $(cat /tmp/burner); echo ok")
+    assert peak("NetworkIn", "Sum") > 0 and peak("StatusCheckFailed", "Maximum") == 0
+
+
 def test_console_output_shows_the_boot_and_the_user_data(env: Env, instance_id: str) -> None:
     def console() -> str:
         return env.cloud.aws("ec2", "get-console-output", "--instance-id", instance_id, "--output", "text",

@@ -44,3 +44,16 @@ def test_libvirt_stats_records_sum_every_nic_and_disk() -> None:
     usage = usage_from_stats(stats, 7.0)
     assert (usage.cpu_time_ns, usage.vcpus, usage.net_rx_bytes, usage.net_tx_packets) == (42, 2, 15, 1)
     assert (usage.disk_write_bytes, usage.disk_write_ops, usage.at) == (4096, 1, 7.0)
+
+
+def test_tap_counters_are_the_guests_view_and_win_over_libvirts_own() -> None:
+    from agent.compute.metrics import NicCounters
+    from agent.compute.vif import tap_counters
+
+    links = [{"IFLA_IFNAME": "cl-tabc", "IFLA_STATS64": {"rx_bytes": 10, "tx_bytes": 700, "rx_packets": 1,
+                                                          "tx_packets": 7}},
+             {"IFLA_IFNAME": "eth0", "IFLA_STATS64": {"rx_bytes": 5}}]
+    found = tap_counters(links, lambda name: name.startswith("cl-t"))
+    assert found == {"cl-tabc": NicCounters(rx_bytes=700, tx_bytes=10, rx_packets=7, tx_packets=1)}
+    usage = usage_from_stats({"net.count": 1, "net.0.rx.bytes": 0}, 1.0, list(found.values()))
+    assert (usage.net_rx_bytes, usage.net_tx_packets) == (700, 1)
