@@ -143,6 +143,9 @@ class Eni:
     instance_id: str | None = None
     hostname: str | None = None
     imds: ImdsOptions = field(default_factory=ImdsOptions)
+    #: False for the one kind of interface AWS leaves open when it has no security group: a network load
+    #: balancer's node (its targets' groups do the filtering). Every other ENI without a group accepts nothing.
+    filtered: bool = True
 
 
 @dataclass

@@ -166,6 +166,8 @@ def _security_chains(doc: HostNetwork, vpc: Vpc) -> tuple[list[str], dict[str, l
     # thousand ENIs of one group cost a thousand map elements, not two thousand chains.
     chains: dict[tuple[str, ...], str] = {}
     for eni in vpc.enis:
+        if not eni.filtered:
+            continue  # no verdict: its traffic is accepted like the router's
         groups = tuple(group_id for group_id in eni.security_group_ids if group_id in known)
         if groups not in chains:
             chain = chains[groups] = f"enis_{naming.digest(','.join(groups), 12)}"

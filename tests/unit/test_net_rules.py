@@ -119,6 +119,14 @@ def test_enis_with_same_groups_share_chains_and_no_group_means_drop() -> None:
     assert body.strip() == "drop"
 
 
+def test_an_unfiltered_interface_gets_no_verdict_and_is_accepted() -> None:
+    vpc = two_subnet_vpc()
+    vpc.enis.append(Eni("eni-4", "subnet-prv", "02:00:00:00:00:04", ["10.0.2.20"], [], [], filtered=False,
+                        attachment=Attachment("port4", kind="service")))
+    text = nft.router_ruleset(doc(), vpc)
+    assert "10.0.2.20 :" not in text and "10.0.2.10 : jump" in text
+
+
 def test_nacls_are_ordered_stateless_and_end_in_deny() -> None:
     text = nft.router_ruleset(doc(), two_subnet_vpc())
     chain = text.split("\tchain nacl_acl_strict_in {")[1].split("\t}")[0].strip().splitlines()

@@ -306,7 +306,8 @@ class _Compiler:
             ipv6_addresses=[a["address"] for a in addresses if a["family"] == 6],
             security_group_ids=self.eni_groups.get(eni_id, []), source_dest_check=eni["source_dest_check"],
             attachment=model.from_json(model.Attachment, port) if port else None, instance_id=eni["instance_id"],
-            hostname=f"ip-{ipv4[0].replace('.', '-')}" if ipv4 else None)
+            hostname=f"ip-{ipv4[0].replace('.', '-')}" if ipv4 else None,
+            filtered=bool(self.eni_groups.get(eni_id)) or eni["interface_type"] != "network_load_balancer")
 
     def _dhcp(self, vpc: Row) -> model.DhcpOptions:
         domain, servers = dhcp_options.dhcp_for_vpc(vpc, self.rows.vpc_dhcp.get(vpc["vpc_id"]), self.config.region)
