@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from controller.errors import ServiceError
-from controller.sns import delivery_log, delivery_policy, envelope, http_delivery, records
+from controller.sns import delivery_log, delivery_policy, envelope, http_delivery, metrics, records
 from controller.sns.records import Subscription, Topic
 from controller.sns.signing import sign
 from controller.sqs import delivery as sqs_delivery
@@ -112,6 +112,8 @@ def attempt(cloud: Any, pending: Pending, delivery: _Delivery | None) -> float |
         if delay is None:
             fail(cloud, delivery, f"InternalError: {exc}")
         return delay
+    else:
+        metrics.delivery_ended(cloud, delivery.topic, delivered=True)    # (HTTP/S counts in _to_http)
     return None
 
 
@@ -156,6 +158,7 @@ def _to_http(cloud: Any, delivery: _Delivery, attempts: int) -> float | None:
                                         HTTP_TIMEOUT)
     verdict = http_delivery.outcome(status)
     if verdict == "delivered":
+        metrics.delivery_ended(cloud, delivery.topic, delivered=True)
         return None
     if verdict == "retry":
         policy = delivery_policy.http_retry_policy(delivery.topic.attributes.get("DeliveryPolicy"),
@@ -183,6 +186,7 @@ def _to_log(cloud: Any, delivery: _Delivery) -> None:
 def fail(cloud: Any, delivery: _Delivery, reason: str) -> None:
     """A delivery that failed for good: to the dead-letter queue if the subscription has one; logged."""
     subscription = delivery.subscription
+    metrics.delivery_ended(cloud, delivery.topic, delivered=False)
     outcome, detail = "failed", reason
     redrive = subscription.attributes.get("RedrivePolicy")
     if redrive:

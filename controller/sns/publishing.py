@@ -23,6 +23,7 @@ from controller.sns import (
     envelope,
     filter_policy,
     message_rules,
+    metrics,
     records,
     subscription_rules,
 )
@@ -75,6 +76,7 @@ def publish(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = records.topic(conn, arn, parameter)
         message = _checked(params, topic)
         message_id, sequence_number = store(conn, topic, message)
+    metrics.published(ctx.cloud, topic, [message])
     result = {"MessageId": message_id}
     if sequence_number is not None:
         result["SequenceNumber"] = sequence_number
@@ -93,6 +95,7 @@ def publish_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     encryption.check_key(ctx, records.check_topic_arn(params["TopicArn"]))
     successful: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    accepted: list[dict[str, Any]] = []
     with ctx.cloud.db.begin() as conn:
         topic = records.topic(conn, params["TopicArn"])
         for entry in entries:
@@ -102,10 +105,12 @@ def publish_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 failed.append({"Id": entry["Id"], "Code": exc.code, "Message": exc.message, "SenderFault": True})
                 continue
             message_id, sequence_number = store(conn, topic, message)
+            accepted.append(message)
             result = {"Id": entry["Id"], "MessageId": message_id}
             if sequence_number is not None:
                 result["SequenceNumber"] = sequence_number
             successful.append(result)
+    metrics.published(ctx.cloud, topic, accepted)
     return {"Successful": successful, "Failed": failed}
 
 

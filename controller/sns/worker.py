@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from controller.sns import dispatch
+from controller.sns import dispatch, metrics
 from controller.sns.dispatch import Pending
 from controller.sns.records import now_ms
 from controller.sns.state import OUTBOX_TOPIC
@@ -56,16 +56,20 @@ class DeliveryWorker:
         self._removed_at = 0.0
         self._pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="sns-delivery")
         self._thread = threading.Thread(target=self._run, name="sns-outbox", daemon=True)
+        #: the topics' CloudWatch counters and their publisher (controller/sns/metrics.py)
+        self.metrics = metrics.TopicMetrics(cloud)
 
     def start(self) -> None:
         self.cloud.db.subscribe(OUTBOX_TOPIC, self._wake.set)
         self._thread.start()
+        self.metrics.start()
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=30)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.metrics.stop()
 
     def submit(self, work: Any, *args: Any) -> None:
         """Run ``work(*args)`` on the delivery pool (confirmation requests), logging what it raises."""

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from controller.api import RequestContext
-from controller.sqs import batches, message_rules, receiving, records
+from controller.sqs import batches, message_rules, metrics, receiving, records
 from controller.sqs.errors import MessageNotInflight, ReceiptHandleIsInvalid, ServiceError, invalid_value
 from controller.sqs.records import Queue, now_ms, url_resources
 from controller.sqs.runtime import runtime
@@ -29,6 +29,7 @@ def delete_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         _delete(conn, records.by_url(conn, ctx, params["QueueUrl"]), handle, params["ReceiptHandle"], now_ms())
 
     runtime(ctx.cloud).committer.run(delete)
+    runtime(ctx.cloud).counters.deleted(metrics.url_key(ctx.region, params["QueueUrl"]), 1)
     return {}
 
 
@@ -83,7 +84,9 @@ def delete_message_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         receiving.delete(conn, doomed)
         return {"Successful": successful, "Failed": failed}
 
-    return runtime(ctx.cloud).committer.run(delete)
+    result = runtime(ctx.cloud).committer.run(delete)
+    runtime(ctx.cloud).counters.deleted(metrics.url_key(ctx.region, params["QueueUrl"]), len(result["Successful"]))
+    return result
 
 
 @api.operation("ChangeMessageVisibility", resources=url_resources)

@@ -47,6 +47,7 @@ def deliver(cloud: Any, queue_arn: str, body: str, attributes: dict[str, dict], 
                                f"{SNS_PRINCIPAL} to send messages from {source_arn}.")
         message = sending.prepare(queue, params, sender_id=SNS_SENDER_ID)
         [sent] = store.enqueue(conn, queue, [message], records.now_ms())
+        runtime(cloud).counters.sent(queue, [message])
         return sent.message_id
 
     return runtime(cloud).committer.run(enqueue)

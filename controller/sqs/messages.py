@@ -33,6 +33,7 @@ def send_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
         message = sending.prepare(queue, params, ctx.principal.user_id)
         [sent] = store.enqueue(conn, queue, [message], now_ms())
+        runtime(ctx.cloud).counters.sent(queue, [message])
         return sending.sent_result(message, sent.message_id, sent.sequence_number)
 
     return runtime(ctx.cloud).committer.run(send)
@@ -57,6 +58,7 @@ def send_message_batch(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
             except ServiceError as refused:
                 failed.append(message_rules.error_entry(entry["Id"], refused))
         sent = store.enqueue(conn, queue, [message for _, message in ready], now_ms())
+        runtime(ctx.cloud).counters.sent(queue, [message for _, message in ready])
         successful = [{"Id": entry_id, **sending.sent_result(message, result.message_id, result.sequence_number)}
                       for (entry_id, message), result in zip(ready, sent, strict=True)]
         return {"Successful": successful, "Failed": failed}
@@ -86,6 +88,7 @@ def receive_message(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     if visibility is None:
         visibility = queue.int_attribute("VisibilityTimeout")
     received = _receive(ctx, queue, limit, visibility, wait)
+    runtime(ctx.cloud).counters.received(queue, len(received))
     system_names = set(params.get("AttributeNames") or []) | set(params.get("MessageSystemAttributeNames") or [])
     attribute_names = params.get("MessageAttributeNames") or []
     messages = [_message(queue, message, system_names, attribute_names) for message in received]

@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any
 
+from controller.sqs import metrics
 from controller.sqs.committer import GroupCommitter
 from controller.sqs.records import QueueCache, now_ms
 from controller.sqs.store import DEDUPLICATION_MS, topic
@@ -73,11 +74,15 @@ class SqsRuntime:
         self._sweeper: threading.Thread | None = None
         #: message move tasks running in this process, by task handle
         self.move_workers: dict[str, threading.Thread] = {}
+        #: sends, receives and deletes since the last CloudWatch publish (controller/sqs/metrics.py)
+        self.counters = metrics.QueueCounters()
+        self._publisher: threading.Thread | None = None
 
     def start_sweeper(self) -> None:
         if self._sweeper is None:
             self._sweeper = threading.Thread(target=self._sweep_forever, name="sqs-sweeper", daemon=True)
             self._sweeper.start()
+            self._publisher = metrics.start_publisher(self.cloud, self.stopping)
 
     def _sweep_forever(self) -> None:
         while not self.stopping.wait(_SWEEP_SECONDS):
@@ -90,7 +95,7 @@ class SqsRuntime:
         self.stopping.set()
         self.signals.close()
         self.committer.close()
-        for worker in [self._sweeper, *self.move_workers.values()]:
+        for worker in [self._sweeper, self._publisher, *self.move_workers.values()]:
             if worker is not None:
                 worker.join(timeout=5)
 

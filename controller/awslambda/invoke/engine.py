@@ -52,7 +52,8 @@ def run(cloud: Cloud, target: Target, payload: bytes, *, request_id: str | None 
         raise ResourceConflictException("The operation cannot be performed at this time. The function is "
                                         f"currently in the following state: {target.state}")
     invoker = invoker_of(cloud)
-    with invoker.concurrency.slot(target.account_id, target.function_arn, target.reserved_concurrency):
+    with invoker.metrics.counters.counting(target) as ended, \
+            invoker.concurrency.slot(target.account_id, target.function_arn, target.reserved_concurrency):
         runners = invoker.function_runners(cloud)
         if not runners:
             raise ResourceConflictException(NO_HOST)
@@ -61,6 +62,7 @@ def run(cloud: Cloud, target: Target, payload: bytes, *, request_id: str | None 
         message = invocation_message(cloud, target, version, payload, request_id, client_context, credentials)
         result = _ask_runner(invoker, runners, f"{version.function_arn}:{version.version}", message,
                              version.timeout_s + RUNNER_GRACE_SECONDS)
+        ended(result, invoker.concurrency.in_flight(target.function_arn))
     if result.log and result.log_stream:
         ingest.append(cloud, account_id=target.account_id, group=version.log_group, stream=result.log_stream,
                       events=[(int(stamp), str(text)) for stamp, text in result.log])

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from controller.awslambda import metrics
 from controller.awslambda.invoke.outcomes import ACCOUNT_LIMIT, RESERVED_LIMIT, throttled
 from controller.awslambda.invoke.runners import RunnerClient
 from controller.awslambda.invoke.sessions import SessionCache
@@ -81,6 +82,9 @@ class Invoker:
         self._lock = threading.Lock()
         self._runner_list: dict[str, str] = {}
         self._runner_list_until = 0.0
+        #: invocations, errors, throttles, durations since the last CloudWatch publish (controller/awslambda/metrics.py)
+        self.metrics = metrics.FunctionMetrics(cloud)
+        self.metrics.start()
 
     def function_runners(self, cloud: Cloud) -> dict[str, str]:
         """host id -> functions_url of the hosts that run functions (an empty answer is never reused)."""
@@ -99,6 +103,7 @@ class Invoker:
             self._runner_list_until = 0.0
 
     def close(self) -> None:
+        self.metrics.stop()
         self.runners.close()
 
 

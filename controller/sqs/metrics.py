@@ -1,0 +1,212 @@
+"""SQS's CloudWatch metrics (``AWS/SQS``, dimension ``QueueName``), published as SQS publishes them.
+
+Every :data:`INTERVAL_SECONDS` (AWS's one minute) each queue gets its gauges, read from the messages
+table in one grouped query (ApproximateNumberOfMessagesVisible / NotVisible / Delayed, and
+ApproximateAgeOfOldestMessage when it holds a message), and its counters since the previous publish:
+NumberOfMessagesSent / Received / Deleted, NumberOfEmptyReceives and SentMessageSize (a statistic set).
+The counters are in memory (:class:`QueueCounters`, kept by the cloud's ``SqsRuntime``): the hot
+paths add to a dict under a lock and write nothing per message. What a crash loses is at most one
+interval of counts, which AWS calls approximate anyway.
+
+As AWS documents (sqs-available-cloudwatch-metrics): a redrive to a dead-letter queue is not a send;
+a successful DeleteMessage counts even when the message was already gone; a ReceiveMessage that
+returns nothing (long poll included) is one empty receive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from controller.cloudwatch import ingest
+from controller.cloudwatch.ingest import Datum, StatisticSet
+from controller.sqs.records import Queue, parse_url
+from controller.sqs.store import Outgoing
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "AWS/SQS"
+#: AWS publishes SQS's metrics once a minute.
+#: Seconds between two publishes (AWS's minute; CLOUDLET_METRICS_INTERVAL_SECONDS shortens it for tests).
+INTERVAL_SECONDS = ingest.PUBLISH_INTERVAL_SECONDS
+
+#: (account id, region, queue name): how counters are kept, and what CloudWatch keys a queue's metrics by.
+QueueKey = tuple[str, str, str]
+
+
+@dataclass
+class Sizes:
+    """A running statistic set of message sizes (bytes)."""
+
+    count: int = 0
+    total: int = 0
+    minimum: int = 0
+    maximum: int = 0
+
+    def add(self, size: int) -> None:
+        self.minimum = size if not self.count else min(self.minimum, size)
+        self.maximum = size if not self.count else max(self.maximum, size)
+        self.count += 1
+        self.total += size
+
+
+@dataclass
+class Tally:
+    """One queue's counts since the previous publish."""
+
+    sent: int = 0
+    received: int = 0
+    deleted: int = 0
+    empty_receives: int = 0
+    sizes: Sizes = field(default_factory=Sizes)
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """What a queue holds at publish time."""
+
+    visible: int
+    not_visible: int
+    delayed: int
+    oldest_sent_at: int | None      # epoch ms of the oldest message, None when the queue is empty
+
+
+class QueueCounters:
+    """Per-queue counters the send, receive and delete paths add to; :meth:`take` empties them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tallies: dict[QueueKey, Tally] = defaultdict(Tally)
+
+    def sent(self, queue: Queue, messages: Iterable[Outgoing]) -> None:
+        sizes = [message_size(message) for message in messages]
+        with self._lock:
+            tally = self._tallies[key_of(queue)]
+            tally.sent += len(sizes)
+            for size in sizes:
+                tally.sizes.add(size)
+
+    def received(self, queue: Queue, count: int) -> None:
+        """One ReceiveMessage call that returned ``count`` messages (0: an empty receive)."""
+        with self._lock:
+            tally = self._tallies[key_of(queue)]
+            tally.received += count
+            tally.empty_receives += count == 0
+
+    def deleted(self, key: QueueKey, count: int) -> None:
+        if count:
+            with self._lock:
+                self._tallies[key].deleted += count
+
+    def take(self) -> dict[QueueKey, Tally]:
+        """The counts since the previous take, leaving zero behind."""
+        with self._lock:
+            taken, self._tallies = dict(self._tallies), defaultdict(Tally)
+        return taken
+
+
+def key_of(queue: Queue) -> QueueKey:
+    return queue.account_id, queue.region, queue.name
+
+
+def url_key(region: str, url: str) -> QueueKey:
+    """The key of the queue a QueueUrl names in ``region`` (DeleteMessage knows the queue by URL only)."""
+    account, name = parse_url(url)
+    return account, region, name
+
+
+def message_size(message: Outgoing) -> int:
+    """SentMessageSize of a stored message: its body and attributes as SQS counts them toward the limit
+    (attributes are in their stored form, binary values base64-encoded)."""
+    size = len(message.body.encode("utf-8"))
+    for name, value in (message.attributes or {}).items():
+        size += len(name.encode("utf-8")) + len(value["DataType"].encode("utf-8"))
+        if "BinaryValue" in value:
+            try:
+                size += len(base64.b64decode(value["BinaryValue"]))
+            except (binascii.Error, ValueError):
+                size += len(value["BinaryValue"])
+        else:
+            size += len(value.get("StringValue", "").encode("utf-8"))
+    return size
+
+
+def queue_datums(name: str, gauges: Gauges | None, tally: Tally | None, at: datetime) -> list[Datum]:
+    """The datapoints one queue publishes at ``at``: gauges (when the queue still exists) and counters.
+
+    Counters are published as zero when nothing happened (an alarm on "no messages sent" must see
+    data); SentMessageSize and ApproximateAgeOfOldestMessage only when there is something to measure.
+    """
+    dims = (("QueueName", name),)
+    datums: list[Datum] = []
+    if gauges is not None:
+        datums += [Datum("ApproximateNumberOfMessagesVisible", dims, at, float(gauges.visible), unit="Count"),
+                   Datum("ApproximateNumberOfMessagesNotVisible", dims, at, float(gauges.not_visible), unit="Count"),
+                   Datum("ApproximateNumberOfMessagesDelayed", dims, at, float(gauges.delayed), unit="Count")]
+        if gauges.oldest_sent_at is not None:
+            age = max(0, int(at.timestamp()) - gauges.oldest_sent_at // 1000)
+            datums.append(Datum("ApproximateAgeOfOldestMessage", dims, at, float(age), unit="Seconds"))
+    tally = tally or Tally()
+    datums += [Datum("NumberOfMessagesSent", dims, at, float(tally.sent), unit="Count"),
+               Datum("NumberOfMessagesReceived", dims, at, float(tally.received), unit="Count"),
+               Datum("NumberOfMessagesDeleted", dims, at, float(tally.deleted), unit="Count"),
+               Datum("NumberOfEmptyReceives", dims, at, float(tally.empty_receives), unit="Count")]
+    sizes = tally.sizes
+    if sizes.count:
+        datums.append(Datum("SentMessageSize", dims, at, statistics=StatisticSet(
+            float(sizes.count), float(sizes.total), float(sizes.minimum), float(sizes.maximum)), unit="Bytes"))
+    return datums
+
+
+def all_datums(gauges: dict[QueueKey, Gauges], tallies: dict[QueueKey, Tally],
+               at: datetime) -> dict[tuple[str, str], list[Datum]]:
+    """Every queue's datapoints, by (account, region): existing queues, and counts of queues deleted since."""
+    grouped: dict[tuple[str, str], list[Datum]] = defaultdict(list)
+    for key in sorted(set(gauges) | set(tallies)):
+        account, region, name = key
+        grouped[(account, region)] += queue_datums(name, gauges.get(key), tallies.get(key), at)
+    return dict(grouped)
+
+
+def read_gauges(conn: Connection, now_ms: int) -> dict[QueueKey, Gauges]:
+    """Every queue's gauges in one grouped query (the same visibility rules as GetQueueAttributes)."""
+    rows = conn.exec_driver_sql(
+        "SELECT q.account_id, q.region, q.name, COALESCE(SUM(m.visible_at <= ?), 0),"
+        " COALESCE(SUM(m.visible_at > ? AND m.receive_count > 0), 0),"
+        " COALESCE(SUM(m.visible_at > ? AND m.receive_count = 0), 0), MIN(m.sent_at)"
+        " FROM sqs_queues q LEFT JOIN sqs_messages m ON m.queue_id = q.queue_id GROUP BY q.queue_id",
+        (now_ms, now_ms, now_ms)).all()
+    return {(row[0], row[1], row[2]): Gauges(int(row[3]), int(row[4]), int(row[5]), row[6]) for row in rows}
+
+
+def publish(cloud: Any, now: datetime) -> None:
+    """Publish every queue's metrics at ``now`` (the runtime's publisher calls it; tests call it directly)."""
+    runtime = cloud.sqs_runtime
+    tallies = runtime.counters.take() if runtime is not None else {}
+    with cloud.db.read() as conn:
+        gauges = read_gauges(conn, int(now.timestamp() * 1000))
+    for (account, region), datums in all_datums(gauges, tallies, now).items():
+        ingest.put(cloud, account, region, NAMESPACE, datums)
+
+
+def start_publisher(cloud: Any, stopping: threading.Event) -> threading.Thread:
+    """The thread that publishes every :data:`INTERVAL_SECONDS` until ``stopping`` is set (one per runtime)."""
+    def run() -> None:
+        while not stopping.wait(INTERVAL_SECONDS):
+            try:
+                publish(cloud, datetime.now(UTC))
+            except Exception:  # the next interval tries again; metrics must never stop SQS's machinery
+                log.exception("publishing SQS metrics failed")
+
+    thread = threading.Thread(target=run, name="sqs-metrics", daemon=True)
+    thread.start()
+    return thread
