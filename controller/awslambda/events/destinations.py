@@ -121,7 +121,9 @@ def _to_queue(cloud: Cloud, role_arn: str, arn: str, body: str, attributes: dict
         if queue.fifo:
             params["MessageGroupId"] = "lambda"
             params["MessageDeduplicationId"] = str(uuid.uuid4())
-        store.enqueue(conn, queue, [sending.prepare(queue, params, sender_id=sender_id)], sqs_records.now_ms())
+        message = sending.prepare(queue, params, sender_id=sender_id)
+        store.enqueue(conn, queue, [message], sqs_records.now_ms())
+        sqs_runtime(cloud).counters.sent(queue, [message])  # NumberOfMessagesSent counts it, as on AWS
 
     sqs_runtime(cloud).committer.run(enqueue)
 
