@@ -8,7 +8,6 @@ enforces on clients; the write wakes the alarm evaluator like a client's PutMetr
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +73,4 @@ def put(cloud: Any, account_id: str, region: str, namespace: str, datums: Sequen
     services: agents' instance metrics, load balancers, Auto Scaling group metrics)."""
     if not datums:
         return
-    rows = [to_row(namespace, datum) for datum in datums]
-    with cloud.db.begin() as conn:
-        store.write(conn, account_id, region, rows, int(time.time() * 1000))
+    store.put(cloud, account_id, region, [to_row(namespace, datum) for datum in datums])

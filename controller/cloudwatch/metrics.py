@@ -147,8 +147,7 @@ def put_metric_data(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
                  for inner, datum in enumerate(entity.get("MetricData") or [], 1)]
     if not rows:
         raise missing("MetricData")
-    with ctx.cloud.db.begin() as conn:
-        store.write(conn, ctx.account_id, ctx.region, rows, int(time.time() * 1000))
+    store.put(ctx.cloud, ctx.account_id, ctx.region, rows)
     return {}
 
 

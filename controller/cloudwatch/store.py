@@ -9,8 +9,10 @@ evaluator looks again soon. :func:`aggregates` reads a metric's rows over a time
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -72,6 +74,18 @@ def write(conn: Connection, account_id: str, region: str, rows: Sequence[Row], n
         "INSERT INTO cw_datapoints (metric_id, ts, resolution, unit, sample_count, sum, minimum, maximum, dist)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
     Database.announce(conn, METRICS_TOPIC)
+
+
+def put(cloud: Any, account_id: str, region: str, rows: Sequence[Row]) -> None:
+    """Store ``rows`` durably: through the CloudWatch worker's group committer while it runs (concurrent calls
+    share one fsync), in a transaction of their own otherwise."""
+    worker = cloud.cloudwatch_worker
+    now_ms = int(time.time() * 1000)
+    if worker is None:
+        with cloud.db.begin() as conn:
+            write(conn, account_id, region, rows, now_ms)
+        return
+    worker.committer.run(lambda conn: write(conn, account_id, region, rows, now_ms))
 
 
 def find_metric(conn: Connection, account_id: str, region: str, namespace: str, name: str,

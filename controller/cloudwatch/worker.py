@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.cloudwatch import evaluation, retention
 from controller.cloudwatch.state import ALARMS_TOPIC, METRICS_TOPIC
+from controller.state.committer import GroupCommitter
 
 log = logging.getLogger(__name__)
 EVALUATE_SECONDS = 10.0
@@ -29,6 +30,8 @@ class CloudWatchWorker:
     def __init__(self, cloud: Any) -> None:
         self.cloud = cloud
         self.memory = evaluation.Memory()
+        #: Datapoints of concurrent PutMetricData calls and ingests share one transaction and one fsync.
+        self.committer = GroupCommitter(cloud.db, "cloudwatch-writer")
         self._wake = threading.Event()
         self._stopping = False
         self._swept_at = 0.0
@@ -50,6 +53,7 @@ class CloudWatchWorker:
         self._wake.set()
         self._thread.join(timeout=30)
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self.committer.close()
 
     def submit(self, work: Callable[..., None], *args: Any) -> None:
         def run() -> None:

@@ -14,10 +14,10 @@ import threading
 from typing import Any
 
 from controller.sqs import metrics
-from controller.sqs.committer import GroupCommitter
 from controller.sqs.records import QueueCache, now_ms
 from controller.sqs.store import DEDUPLICATION_MS, topic
 from controller.state import Database
+from controller.state.committer import GroupCommitter
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class SqsRuntime:
         self.cloud = cloud
         self.signals = QueueSignals(cloud.db)
         #: every hot-path write (send, receive, delete, visibility) goes through it: one fsync for many
-        self.committer = GroupCommitter(cloud.db)
+        self.committer = GroupCommitter(cloud.db, "sqs-writer")
         self.queues = QueueCache()
         self.stopping = threading.Event()
         self._sweeper: threading.Thread | None = None

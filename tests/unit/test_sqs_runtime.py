@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
-from controller.sqs.committer import GroupCommitter
 from controller.sqs.runtime import QueueSignals
 from controller.state import Database
+from controller.state.committer import GroupCommitter
 
 
 @pytest.fixture

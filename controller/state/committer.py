@@ -1,8 +1,8 @@
-"""Group commit: concurrent SQS writes share one transaction, so they share one fsync.
+"""Group commit: concurrent writes share one transaction, so they share one fsync.
 
-Every acknowledged send must be on disk (``synchronous=FULL``), and an fsync costs about a
-millisecond here, more on a busy disk; one transaction per request would cap SQS at a few hundred
-calls per second whatever the CPU. Writes are therefore jobs: the request thread hands its job to
+Every acknowledged write must be on disk (``synchronous=FULL``), and an fsync costs about a
+millisecond here, more on a busy disk; one transaction per request would cap a service at a few
+hundred calls per second whatever the CPU (SQS's sends, CloudWatch's datapoints). Writes are therefore jobs: the request thread hands its job to
 the writer thread and waits; the writer runs every job that is pending in one transaction, each
 inside its own SAVEPOINT (a job that raises undoes only its own writes and gets its own error),
 commits once, and wakes them all. Nothing is acknowledged before its commit is durable.
@@ -37,8 +37,9 @@ class _Job:
 class GroupCommitter:
     """Runs write jobs for one database, committing concurrent ones together."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, name: str = "db-writer") -> None:
         self._db = db
+        self._name = name
         self._condition = threading.Condition()
         self._pending: list[_Job] = []
         self._thread: threading.Thread | None = None
@@ -49,9 +50,9 @@ class GroupCommitter:
         job = _Job(work)
         with self._condition:
             if self._stopping:
-                raise RuntimeError("SQS is shutting down")
+                raise RuntimeError("the database writer is shutting down")
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="sqs-writer", daemon=True)
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
             self._pending.append(job)
             self._condition.notify()
