@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: ``ec2_instance_connect``: ``ec2-instance-connect`` is no module name); each exposes ``api: ServiceApi``.
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
                     "awslambda", "ec2_instance_connect", "cognito_idp", "cognito_identity", "apigateway",
-                    "apigatewayv2", "wafv2", "ssm", "cloudwatch", "elbv2")
+                    "apigatewayv2", "wafv2", "ssm", "cloudwatch", "autoscaling", "elbv2")
 
 
 class Cloud:
@@ -103,6 +103,8 @@ class Cloud:
         #: CloudWatch's alarm evaluator and retention sweeper (controller/cloudwatch/worker.py), started and
         #: stopped by its hooks: one per cloud process.
         self.cloudwatch_worker: Any = None
+        #: Auto Scaling's reconciler (controller/autoscaling/worker.py), made by its start hook.
+        self.autoscaling_reconciler: Any = None
         #: What a CloudWatch alarm's action ARN does, by the ARN's service (``autoscaling``: run a scaling
         #: policy): service -> handler(cloud, alarm, action_arn, new_state); services register from their start.
         self.alarm_action_handlers: dict[str, Callable[..., None]] = {}

@@ -90,6 +90,8 @@ class Config:
     terminated_instance_listed_seconds: int = 3600
     #: The notice a spot instance gets before an on-demand launch takes its capacity (AWS: two minutes).
     spot_interruption_notice_seconds: int = 120
+    #: The period of the alarms target tracking policies make (AWS: 60 s; shorter settings scale sooner).
+    autoscaling_alarm_period_seconds: int = 60
     # --- S3 (see controller/s3/README.md) ---
     #: Where object data lives: "local" (files under s3_data_dir) or "cluster" (an S3-compatible cluster).
     s3_backend: str = "local"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table, and_, delete, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from controller.api import Params, RequestContext, ResourceInfo
+from controller.api import Params, Principal, RequestContext, ResourceInfo
 from controller.ec2 import ids
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import InvalidID, InvalidParameterValue, TagLimitExceeded, require
@@ -89,15 +89,22 @@ register_taggable(ids.PEERING, _peering_visible)
 # --- the store -------------------------------------------------------------------------------------------
 
 
-def check_tags(tags: Iterable[dict]) -> TagList:
-    """Tags as AWS accepts them: keys 1..128 characters not starting with ``aws:``, values up to 256."""
+def writes_reserved_tags(principal: Principal) -> bool:
+    """Whether the caller is an AWS service acting through its service-linked role (Auto Scaling launching a
+    group's instances), the one kind of caller that may write ``aws:`` tag keys (``aws:autoscaling:groupName``)."""
+    return principal.kind == "assumed-role" and ":role/aws-service-role/" in principal.role_arn
+
+
+def check_tags(tags: Iterable[dict], *, reserved_allowed: bool = False) -> TagList:
+    """Tags as AWS accepts them: keys 1..128 characters not starting with ``aws:`` (unless ``reserved_allowed``:
+    see :func:`writes_reserved_tags`), values up to 256."""
     checked = []
     for tag in tags:
         key, value = tag.get("Key"), tag.get("Value")
         value = "" if value is None else value
         if not key or len(key) > MAX_KEY_LENGTH:
             raise InvalidParameterValue(f"Tag key must be between 1 and {MAX_KEY_LENGTH} characters long")
-        if key.lower().startswith("aws:"):
+        if key.lower().startswith("aws:") and not reserved_allowed:
             raise InvalidParameterValue(
                 f"Value ( {key} ) for parameter key is invalid. Tag keys starting with 'aws:' are reserved for "
                 "internal use")
@@ -123,7 +130,7 @@ def set_tags(conn: Connection, account: str, kind: Kind, resource_id: str, tags:
             index_elements=[table.c.account_id, table.c.resource_id, table.c.key], set_={"value": tag["Value"]}))
 
 
-def tags_from_specifications(specs: list[dict] | None, kind: Kind) -> TagList:
+def tags_from_specifications(specs: list[dict] | None, kind: Kind, *, reserved_allowed: bool = False) -> TagList:
     """The tags a create call's TagSpecifications give the new ``kind`` resource.
 
     A specification for another resource type is refused as AWS does, so a typo in
@@ -136,14 +143,14 @@ def tags_from_specifications(specs: list[dict] | None, kind: Kind) -> TagList:
             raise InvalidParameterValue(f"'{resource_type}' is not a valid taggable resource type for this operation.")
         if not spec.get("Tags"):
             raise InvalidParameterValue("Tag specification must have at least one tag")
-        found.extend(check_tags(spec["Tags"]))
+        found.extend(check_tags(spec["Tags"], reserved_allowed=reserved_allowed))
     return found
 
 
 def tag_new_resource(conn: Connection, account: str, kind: Kind, resource_id: str,
-                     specs: list[dict] | None) -> TagList:
+                     specs: list[dict] | None, *, reserved_allowed: bool = False) -> TagList:
     """Apply a create call's TagSpecifications; returns the tags for the response."""
-    new_tags = tags_from_specifications(specs, kind)
+    new_tags = tags_from_specifications(specs, kind, reserved_allowed=reserved_allowed)
     set_tags(conn, account, kind, resource_id, new_tags)
     return new_tags
 

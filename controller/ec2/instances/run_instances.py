@@ -34,7 +34,7 @@ from controller.ec2.instances.images import launchable_image
 from controller.ec2.instances.views import instance_outputs, reservations
 from controller.ec2.launch_templates.launch import from_launch_template
 from controller.ec2.operation import vpc_operation
-from controller.ec2.tags import owned_by_account, register_taggable, tag_new_resource
+from controller.ec2.tags import owned_by_account, register_taggable, tag_new_resource, writes_reserved_tags
 from controller.ec2.volumes import launch_volumes, rules
 from controller.ec2.volumes import records as volume_records
 from controller.ec2.volumes.launch_volumes import LaunchVolume
@@ -430,7 +430,8 @@ def _record_instance(conn: Connection, ctx: RequestContext, params: Params, laun
     unknown = [s.get("ResourceType") for s in specs if s.get("ResourceType") not in by_type]
     if unknown:
         raise InvalidParameterValue(f"'{unknown[0]}' is not a valid taggable resource type for this operation.")
-    tag_new_resource(conn, account, INSTANCE, instance_id, by_type["instance"])
+    tag_new_resource(conn, account, INSTANCE, instance_id, by_type["instance"],
+                     reserved_allowed=writes_reserved_tags(ctx.principal))
     for eni_id in _create_interfaces(conn, ctx, launch, subnet, instance_id, where.host_id):
         tag_new_resource(conn, account, NETWORK_INTERFACE, eni_id, by_type["network-interface"])
     if image["root_device_type"] == "ebs":
