@@ -226,9 +226,11 @@ def backend(node: Node, group: TargetGroup) -> list[str]:
     check = group.health_check
     if check.enabled:
         if check.protocol in HTTP_PROTOCOLS:
+            # HTTP/1.1 needs a Host (nginx answers 400 without one). AWS sends the target's address; HAProxy 2.6
+            # cannot vary a check's header per server, so the node's own address stands in for it.
             lines += ["    option httpchk",
                       f"    http-check send meth GET uri '{check.path}' ver HTTP/1.1 "
-                      "hdr User-Agent ELB-HealthChecker/2.0",
+                      f"hdr Host {node.ip} hdr User-Agent ELB-HealthChecker/2.0",
                       f"    http-check expect rstatus {match.status_regex(check.matcher)}"]
         lines += [f"    timeout check {check.timeout_seconds}s",
                   f"    default-server inter {check.interval_seconds}s fall {check.unhealthy_threshold} "

@@ -145,7 +145,8 @@ def test_backend_health_checks_and_balance() -> None:
     start = lines.index("backend tg-web-tg-73e2d6bc24d8a067")
     backend = lines[start:lines.index("", start)]
     assert "balance leastconn" in backend and "option httpchk" in backend
-    assert "http-check send meth GET uri '/health' ver HTTP/1.1 hdr User-Agent ELB-HealthChecker/2.0" in backend
+    assert (f"http-check send meth GET uri '/health' ver HTTP/1.1 hdr Host {data['ip']} "
+            "hdr User-Agent ELB-HealthChecker/2.0") in backend  # HTTP/1.1 servers such as nginx need a Host
     assert "http-check expect rstatus '^(200|202|3[0-9][0-9])$'" in backend
     assert "timeout check 2s" in backend and "default-server inter 5s fall 2 rise 2" in backend
     assert "server i-0aaaaaaaaaaaaaaa1:8000 10.0.1.5:8000 check port 8081" in backend
