@@ -24,7 +24,7 @@ from typing import Protocol
 from pyroute2 import IPRoute
 
 from agent.network import links, naming, netns, uplink
-from agent.network.dhcp import DhcpConfig
+from agent.network.dhcp import DhcpConfig, without_stale_leases
 from agent.network.model import HostNetwork
 from agent.network.plan import HostPlan, NamespacePlan, plan_host
 from agent.network.uplink import HostUplink
@@ -181,12 +181,17 @@ class Dataplane:
         if not dns_hosts.exists() or dns_hosts.read_text() != config.dns_hosts:
             dns_hosts.write_text(config.dns_hosts)
             hosts_changed = True
-        if pid is not None and conf.exists() and conf.read_text() == config.config:
+        leases = directory / "leases"
+        pruned = without_stale_leases(leases.read_text(), config.hosts) if hosts_changed and leases.exists() \
+            else None
+        if pid is not None and conf.exists() and conf.read_text() == config.config and pruned is None:
             if hosts_changed:
                 os.kill(pid, signal.SIGHUP)
             return False
         if pid is not None:
-            _stop(pid)
+            _stop(pid)  # dnsmasq reads its leases only at start: a lease blocking a reservation costs a restart
+        if pruned is not None:
+            leases.write_text(pruned)
         conf.write_text(config.config)
         netns.command(ns.name, ["dnsmasq", f"--conf-file={conf}", f"--pid-file={directory / 'dnsmasq.pid'}"])
         return True

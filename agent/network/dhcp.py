@@ -61,3 +61,26 @@ def dnsmasq_config(vpc: Vpc, run_dir: str, api: ApiAccess | None = None, forward
         name = eni.hostname or "ip-" + eni.private_ips[0].replace(".", "-")
         hosts.append(f"{eni.mac.lower()},{eni.private_ips[0]},{name}")
     return DhcpConfig("\n".join(lines) + "\n", "\n".join(hosts) + ("\n" if hosts else ""), records_file(vpc))
+
+
+def without_stale_leases(leases: str, hosts: str) -> str | None:
+    """The lease file without the leases that block a reservation (pure), or None when none does.
+
+    dnsmasq will not hand a reserved address to its MAC while another MAC holds a lease on it ("not using
+    configured address ... because it is leased to ..."), and a lease outlives the ENI it was given to. When a
+    terminated instance's address goes to a new ENI, the old lease must go, or the new instance gets no address
+    until it expires. Lease lines are ``<expiry> <mac> <ip> <hostname> <client id>``; hosts lines ``mac,ip,name``.
+    """
+    reserved = {}
+    for line in hosts.splitlines():
+        parts = line.split(",")
+        if len(parts) >= 2:
+            reserved[parts[1]] = parts[0].lower()
+    kept, dropped = [], False
+    for line in leases.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] in reserved and reserved[fields[2]] != fields[1].lower():
+            dropped = True
+            continue
+        kept.append(line)
+    return "".join(f"{line}\n" for line in kept) if dropped else None

@@ -183,3 +183,13 @@ def test_plan_is_deterministic_and_dhcp_is_static_only() -> None:
     config = dnsmasq_config(two_subnet_vpc(), "/run/x")
     assert "no-ping" in config.config and ",static," in config.config
     assert "02:00:00:00:00:01,10.0.1.10," in config.hosts
+
+
+def test_a_lease_blocking_a_reservation_is_dropped_and_others_kept() -> None:
+    from agent.network.dhcp import without_stale_leases
+
+    leases = ("1700000000 02:00:00:00:00:aa 10.0.1.6 ip-10-0-1-6 *\n"
+              "1700000000 02:00:00:00:00:bb 10.0.1.5 ip-10-0-1-5 *\n")
+    hosts = "02:00:00:00:00:cc,10.0.1.6,ip-10-0-1-6\n02:00:00:00:00:bb,10.0.1.5,ip-10-0-1-5\n"
+    assert without_stale_leases(leases, hosts) == "1700000000 02:00:00:00:00:bb 10.0.1.5 ip-10-0-1-5 *\n"
+    assert without_stale_leases(leases, "02:00:00:00:00:AA,10.0.1.6,x\n") is None  # nothing blocks: no restart
