@@ -12,7 +12,7 @@ Per function (dimension ``FunctionName``) and, for invocations of a version or a
 - ``ConcurrentExecutions``: the most invocations of the function in flight at once (Maximum).
 
 An invocation costs one update of an in-memory dict under a lock (``Invoker.metrics``, the cloud's
-``lambda_invoker``); every :data:`INTERVAL_SECONDS` (AWS's minute) the functions invoked since the
+``lambda_invoker``); every :data:`~controller.cloudwatch.ingest.PUBLISH_INTERVAL_SECONDS` (AWS's minute) the functions invoked since the
 previous publish get their datapoints.
 """
 
@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from controller.awslambda.errors import TooManyRequestsException
@@ -35,8 +35,6 @@ from controller.cloudwatch.ingest import Datum, StatisticSet
 log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/Lambda"
-#: Seconds between two publishes (AWS's minute; CLOUDLET_METRICS_INTERVAL_SECONDS shortens it for tests).
-INTERVAL_SECONDS = ingest.PUBLISH_INTERVAL_SECONDS
 
 #: (account id, region, function name, Resource or None): one series of a function's metrics.
 FunctionKey = tuple[str, str, str, str | None]
@@ -151,31 +149,9 @@ def publish(cloud: Any, now: datetime) -> None:
         ingest.put(cloud, account, region, NAMESPACE, datums)
 
 
-class FunctionMetrics:
+class FunctionMetrics(ingest.Publisher):
     """The counters and their publisher thread, owned by the cloud's invoker (started with it, stopped by it)."""
 
     def __init__(self, cloud: Any) -> None:
-        self.cloud = cloud
+        super().__init__(cloud, publish, "lambda-metrics")
         self.counters = FunctionCounters()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lambda-metrics", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the publisher, publishing what was counted since its last round (the database is still open)."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-            self._publish()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(INTERVAL_SECONDS):
-            self._publish()
-
-    def _publish(self) -> None:
-        try:
-            publish(self.cloud, datetime.now(UTC))
-        except Exception:  # the next interval tries again; metrics must never stop an invocation
-            log.exception("publishing Lambda metrics failed")

@@ -1,19 +1,24 @@
-"""Metrics from the cloud's own services (contract: /tmp/h27/lb_contract.md section 3).
+"""Metrics from the cloud's own services.
 
-Agents' instance metrics, load balancers and Auto Scaling write datapoints here as PutMetricData
-would store them, without IAM and without the reservation of ``AWS/`` namespaces that PutMetricData
-enforces on clients; the write wakes the alarm evaluator like a client's PutMetricData.
+Agents' instance metrics, load balancers and the per-minute publishers of SQS, SNS and Lambda
+(:class:`Publisher`) write datapoints here as PutMetricData would store them, without IAM and without the
+reservation of ``AWS/`` namespaces that PutMetricData enforces on clients; the write wakes the alarm
+evaluator like a client's PutMetricData.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.cloudwatch import store
+
+log = logging.getLogger("cloudlet.cloudwatch")
 
 #: How often the cloud's services publish what they counted: AWS's minute.
 AWS_INTERVAL_SECONDS = 60.0
@@ -74,3 +79,34 @@ def put(cloud: Any, account_id: str, region: str, namespace: str, datums: Sequen
     if not datums:
         return
     store.put(cloud, account_id, region, [to_row(namespace, datum) for datum in datums])
+
+
+class Publisher:
+    """A service's metrics publisher: ``publish(cloud, now)`` every :data:`PUBLISH_INTERVAL_SECONDS` on a thread
+    of its own, and once more at ``stop`` (what was counted since the last round; the database is still open).
+    A failed round is logged and the next one tries again: metrics never stop the service that counts them."""
+
+    def __init__(self, cloud: Any, publish: Callable[[Any, datetime], None], name: str) -> None:
+        self.cloud = cloud
+        self._publish_at = publish
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+            self._publish()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(PUBLISH_INTERVAL_SECONDS):
+            self._publish()
+
+    def _publish(self) -> None:
+        try:
+            self._publish_at(self.cloud, datetime.now(UTC))
+        except Exception:
+            log.exception("publishing %s failed", self._thread.name)

@@ -5,7 +5,7 @@ PublishSize as a statistic set in bytes); the delivery worker counts each delive
 NumberOfNotificationsDelivered, or NumberOfNotificationsFailed once SNS gives up on it (after the
 retries of the endpoint's delivery policy; a delivery moved to the subscription's dead-letter queue
 failed too, as AWS counts it). The counts live in memory with the delivery worker
-(``cloud.sns_worker``), nothing is written per message, and every :data:`INTERVAL_SECONDS` (AWS's
+(``cloud.sns_worker``), nothing is written per message, and every :data:`~controller.cloudwatch.ingest.PUBLISH_INTERVAL_SECONDS` (AWS's
 minute) the topics that saw activity since the previous publish get their datapoints.
 """
 
@@ -16,7 +16,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from controller.cloudwatch import ingest
@@ -27,8 +27,6 @@ from controller.sns.records import Topic
 log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/SNS"
-#: Seconds between two publishes (AWS's minute; CLOUDLET_METRICS_INTERVAL_SECONDS shortens it for tests).
-INTERVAL_SECONDS = ingest.PUBLISH_INTERVAL_SECONDS
 
 #: (account id, region, topic name): how counters are kept, and what CloudWatch keys a topic's metrics by.
 TopicKey = tuple[str, str, str]
@@ -137,31 +135,9 @@ def publish(cloud: Any, now: datetime) -> None:
         ingest.put(cloud, account, region, NAMESPACE, datums)
 
 
-class TopicMetrics:
+class TopicMetrics(ingest.Publisher):
     """The counters and their publisher thread, owned by the cloud's delivery worker (started and stopped by it)."""
 
     def __init__(self, cloud: Any) -> None:
-        self.cloud = cloud
+        super().__init__(cloud, publish, "sns-metrics")
         self.counters = TopicCounters()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sns-metrics", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the publisher, publishing what was counted since its last round (the database is still open)."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-            self._publish()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(INTERVAL_SECONDS):
-            self._publish()
-
-    def _publish(self) -> None:
-        try:
-            publish(self.cloud, datetime.now(UTC))
-        except Exception:  # the next interval tries again; metrics must never stop SNS's worker
-            log.exception("publishing SNS metrics failed")

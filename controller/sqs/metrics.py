@@ -1,6 +1,6 @@
 """SQS's CloudWatch metrics (``AWS/SQS``, dimension ``QueueName``), published as SQS publishes them.
 
-Every :data:`INTERVAL_SECONDS` (AWS's one minute) each queue gets its gauges, read from the messages
+Every :data:`~controller.cloudwatch.ingest.PUBLISH_INTERVAL_SECONDS` (AWS's one minute) each queue gets its gauges, read from the messages
 table in one grouped query (ApproximateNumberOfMessagesVisible / NotVisible / Delayed, and
 ApproximateAgeOfOldestMessage when it holds a message), and its counters since the previous publish:
 NumberOfMessagesSent / Received / Deleted, NumberOfEmptyReceives and SentMessageSize (a statistic set).
@@ -22,7 +22,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/SQS"
 #: AWS publishes SQS's metrics once a minute.
-#: Seconds between two publishes (AWS's minute; CLOUDLET_METRICS_INTERVAL_SECONDS shortens it for tests).
-INTERVAL_SECONDS = ingest.PUBLISH_INTERVAL_SECONDS
 
 #: (account id, region, queue name): how counters are kept, and what CloudWatch keys a queue's metrics by.
 QueueKey = tuple[str, str, str]
@@ -196,17 +194,3 @@ def publish(cloud: Any, now: datetime) -> None:
         gauges = read_gauges(conn, int(now.timestamp() * 1000))
     for (account, region), datums in all_datums(gauges, tallies, now).items():
         ingest.put(cloud, account, region, NAMESPACE, datums)
-
-
-def start_publisher(cloud: Any, stopping: threading.Event) -> threading.Thread:
-    """The thread that publishes every :data:`INTERVAL_SECONDS` until ``stopping`` is set (one per runtime)."""
-    def run() -> None:
-        while not stopping.wait(INTERVAL_SECONDS):
-            try:
-                publish(cloud, datetime.now(UTC))
-            except Exception:  # the next interval tries again; metrics must never stop SQS's machinery
-                log.exception("publishing SQS metrics failed")
-
-    thread = threading.Thread(target=run, name="sqs-metrics", daemon=True)
-    thread.start()
-    return thread

@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any
 
+from controller.cloudwatch import ingest
 from controller.sqs import metrics
 from controller.sqs.records import QueueCache, now_ms
 from controller.sqs.store import DEDUPLICATION_MS, topic
@@ -76,13 +77,13 @@ class SqsRuntime:
         self.move_workers: dict[str, threading.Thread] = {}
         #: sends, receives and deletes since the last CloudWatch publish (controller/sqs/metrics.py)
         self.counters = metrics.QueueCounters()
-        self._publisher: threading.Thread | None = None
+        self._publisher = ingest.Publisher(cloud, metrics.publish, "sqs-metrics")
 
     def start_sweeper(self) -> None:
         if self._sweeper is None:
             self._sweeper = threading.Thread(target=self._sweep_forever, name="sqs-sweeper", daemon=True)
             self._sweeper.start()
-            self._publisher = metrics.start_publisher(self.cloud, self.stopping)
+            self._publisher.start()
 
     def _sweep_forever(self) -> None:
         while not self.stopping.wait(_SWEEP_SECONDS):
@@ -94,8 +95,9 @@ class SqsRuntime:
     def close(self) -> None:
         self.stopping.set()
         self.signals.close()
+        self._publisher.stop()
         self.committer.close()
-        for worker in [self._sweeper, self._publisher, *self.move_workers.values()]:
+        for worker in [self._sweeper, *self.move_workers.values()]:
             if worker is not None:
                 worker.join(timeout=5)
 

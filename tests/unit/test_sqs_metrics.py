@@ -193,7 +193,7 @@ def test_a_publish_reads_back_through_get_metric_statistics(sqs: SqsCloud) -> No
 
 
 def test_the_runtime_publishes_on_its_own(sqs: SqsCloud, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics, "INTERVAL_SECONDS", 0.1)
+    monkeypatch.setattr(ingest, "PUBLISH_INTERVAL_SECONDS", 0.1)
     url = sqs.call("CreateQueue", {"QueueName": "dlq"})["QueueUrl"]
     sqs.call("SendMessage", {"QueueUrl": url, "MessageBody": "dead"})
     runtime.start(sqs.cloud)      # SQS's start hook: the sweeper and the publisher
