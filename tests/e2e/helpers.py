@@ -51,6 +51,18 @@ def refused(call: Callable[..., Any], code: str, **params: Any) -> str:
     return message
 
 
+def eventually(check: Callable[[], Any], timeout: float = 40.0) -> Any:
+    """The first truthy answer of ``check``, asked every half second (background workers act every few
+    seconds); fails when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer or time.monotonic() > deadline:
+            assert answer, "condition not reached in time"
+            return answer
+        time.sleep(0.5)
+
+
 # --- IAM: policies, users, cleanup --------------------------------------------------------------------------
 
 def document(*statements: dict[str, Any]) -> str:

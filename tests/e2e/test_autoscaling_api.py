@@ -10,34 +10,17 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.fake_agent import FakeAgent
+from tests.e2e.helpers import denied, eventually
 from tests.support import CloudletProcess
 
 ROLE = "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
-
-
-def refused(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int, str]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**kwargs)
-    error = excinfo.value.response
-    return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Message"]
-
-
-def eventually(check: Callable[[], Any], timeout: float = 40.0) -> Any:
-    """The first truthy answer of ``check`` (the reconciler runs every few seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if answer or time.monotonic() > deadline:
-            assert answer, "condition not reached in time"
-            return answer
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +68,9 @@ def test_launch_configurations(asg: Any, world: dict[str, Any], unique: str) -> 
             UserData="#!/bin/sh\necho hi", InstanceMonitoring={"Enabled": False}, SpotPrice="0.05",
             AssociatePublicIpAddress=True, BlockDeviceMappings=[{"DeviceName": "/dev/xvdb",
                                                                  "Ebs": {"VolumeSize": 5}}])
-    assert refused(asg.create_launch_configuration, LaunchConfigurationName=names[0], ImageId=world["image"],
+    assert denied(asg.create_launch_configuration, LaunchConfigurationName=names[0], ImageId=world["image"],
                    InstanceType="t3.micro")[:2] == ("AlreadyExists", 400)
-    code, status, message = refused(asg.create_launch_configuration, LaunchConfigurationName=f"{unique}-x")
+    code, status, message = denied(asg.create_launch_configuration, LaunchConfigurationName=f"{unique}-x")
     assert (code, status) == ("ValidationError", 400) and "ImageId" in message
     read = asg.describe_launch_configurations(LaunchConfigurationNames=[names[0]])["LaunchConfigurations"][0]
     assert (read["ImageId"], read["InstanceType"], read["SpotPrice"], read["AssociatePublicIpAddress"],
@@ -103,7 +86,7 @@ def test_launch_configurations(asg: Any, world: dict[str, Any], unique: str) -> 
         == names and "NextToken" not in second
     for name in names:
         asg.delete_launch_configuration(LaunchConfigurationName=name)
-    assert refused(asg.delete_launch_configuration, LaunchConfigurationName=names[0])[:2] == ("ValidationError", 400)
+    assert denied(asg.delete_launch_configuration, LaunchConfigurationName=names[0])[:2] == ("ValidationError", 400)
 
 
 def test_group_validation(asg: Any, world: dict[str, Any], unique: str, groups: list[str]) -> None:
@@ -122,21 +105,21 @@ def test_group_validation(asg: Any, world: dict[str, Any], unique: str, groups: 
          "does not exist"),
     ]
     for extra, message in cases:
-        code, status, text = refused(asg.create_auto_scaling_group, AutoScalingGroupName=f"{unique}-g",
+        code, status, text = denied(asg.create_auto_scaling_group, AutoScalingGroupName=f"{unique}-g",
                                      VPCZoneIdentifier=subnet, **extra)
         assert (code, status) == ("ValidationError", 400) and message in text, text
-    code, _, text = refused(asg.create_auto_scaling_group, AutoScalingGroupName=f"{unique}-g", MinSize=0, MaxSize=1,
+    code, _, text = denied(asg.create_auto_scaling_group, AutoScalingGroupName=f"{unique}-g", MinSize=0, MaxSize=1,
                             LaunchConfigurationName=lc, VPCZoneIdentifier="subnet-0000000000000dead")
     assert code == "ValidationError" and "subnet-0000000000000dead" in text
     groups.append(f"{unique}-g")
     asg.create_auto_scaling_group(AutoScalingGroupName=f"{unique}-g", MinSize=0, MaxSize=1, LaunchConfigurationName=lc,
                                   VPCZoneIdentifier=subnet)
-    assert refused(asg.create_auto_scaling_group, AutoScalingGroupName=f"{unique}-g", MinSize=0, MaxSize=1,
+    assert denied(asg.create_auto_scaling_group, AutoScalingGroupName=f"{unique}-g", MinSize=0, MaxSize=1,
                    LaunchConfigurationName=lc, VPCZoneIdentifier=subnet)[:2] == ("AlreadyExists", 400)
-    assert refused(asg.delete_launch_configuration, LaunchConfigurationName=lc)[:2] == ("ResourceInUse", 400)
-    assert refused(asg.set_desired_capacity, AutoScalingGroupName=f"{unique}-g", DesiredCapacity=4)[:2] == \
+    assert denied(asg.delete_launch_configuration, LaunchConfigurationName=lc)[:2] == ("ResourceInUse", 400)
+    assert denied(asg.set_desired_capacity, AutoScalingGroupName=f"{unique}-g", DesiredCapacity=4)[:2] == \
         ("ValidationError", 400)
-    assert refused(asg.describe_scaling_activities, AutoScalingGroupName=f"{unique}-g", MaxRecords=1000)[0] \
+    assert denied(asg.describe_scaling_activities, AutoScalingGroupName=f"{unique}-g", MaxRecords=1000)[0] \
         == "ValidationError"
 
 
@@ -196,7 +179,7 @@ def test_group_reaches_desired_capacity_and_scales(asg: Any, world: dict[str, An
     assert (policy["PolicyType"], policy["AdjustmentType"], policy["ScalingAdjustment"], policy["Cooldown"]) == (
         "SimpleScaling", "ChangeInCapacity", 1, 120)
     asg.execute_policy(AutoScalingGroupName=name, PolicyName="up")
-    assert refused(asg.execute_policy, AutoScalingGroupName=name, PolicyName="up", HonorCooldown=True)[0] == \
+    assert denied(asg.execute_policy, AutoScalingGroupName=name, PolicyName="up", HonorCooldown=True)[0] == \
         "ScalingActivityInProgress"
     ready = eventually(lambda: in_service(asg, name, 3))
     newest = max(ready, key=lambda i: i["InstanceId"] not in ids)["InstanceId"]
@@ -221,7 +204,7 @@ def test_group_reaches_desired_capacity_and_scales(asg: Any, world: dict[str, An
                                 ProtectedFromScaleIn=True)
     assert asg.describe_auto_scaling_instances(InstanceIds=[ready[0]["InstanceId"]])["AutoScalingInstances"][0][
         "ProtectedFromScaleIn"] is True
-    assert refused(asg.delete_auto_scaling_group, AutoScalingGroupName=name)[:2] == ("ResourceInUse", 400)
+    assert denied(asg.delete_auto_scaling_group, AutoScalingGroupName=name)[:2] == ("ResourceInUse", 400)
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
     eventually(lambda: not asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"])
     deleted = asg.describe_scaling_activities(AutoScalingGroupName=name, IncludeDeletedGroups=True)["Activities"]
@@ -248,7 +231,7 @@ def test_lifecycle_hook_holds_instance(asg: Any, world: dict[str, Any], unique: 
     instance_id = eventually(waiting)
     time.sleep(4)  # a reconcile round later it still waits
     assert waiting() == instance_id
-    assert refused(asg.complete_lifecycle_action, AutoScalingGroupName=name, LifecycleHookName="warm",
+    assert denied(asg.complete_lifecycle_action, AutoScalingGroupName=name, LifecycleHookName="warm",
                    LifecycleActionResult="CONTINUE", InstanceId="i-0000000000000dead")[0] == "ValidationError"
     asg.record_lifecycle_action_heartbeat(AutoScalingGroupName=name, LifecycleHookName="warm", InstanceId=instance_id)
     asg.complete_lifecycle_action(AutoScalingGroupName=name, LifecycleHookName="warm",

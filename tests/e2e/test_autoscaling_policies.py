@@ -7,31 +7,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.fake_agent import FakeAgent
+from tests.e2e.helpers import denied, eventually
 from tests.support import CloudletProcess
-
-
-def refused(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int, str]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**kwargs)
-    error = excinfo.value.response
-    return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Message"]
-
-
-def eventually(check: Callable[[], Any], timeout: float = 40.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if answer or time.monotonic() > deadline:
-            assert answer, "condition not reached in time"
-            return answer
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +91,11 @@ def test_step_and_target_tracking_policies(asg: Any, world: dict[str, Any], uniq
                                   LaunchTemplate={"LaunchTemplateName": f"{unique}-lt", "Version": "$Latest"})
     steps = [{"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 20, "ScalingAdjustment": 1},
              {"MetricIntervalLowerBound": 20, "ScalingAdjustment": 3}]
-    assert refused(asg.put_scaling_policy, AutoScalingGroupName=name, PolicyName="bad", PolicyType="StepScaling",
+    assert denied(asg.put_scaling_policy, AutoScalingGroupName=name, PolicyName="bad", PolicyType="StepScaling",
                    AdjustmentType="ChangeInCapacity", StepAdjustments=steps + steps)[0] == "ValidationError"
     asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName="steps", PolicyType="StepScaling",
                            AdjustmentType="ChangeInCapacity", StepAdjustments=steps, EstimatedInstanceWarmup=60)
-    assert refused(asg.execute_policy, AutoScalingGroupName=name, PolicyName="steps")[0] == "ValidationError"
+    assert denied(asg.execute_policy, AutoScalingGroupName=name, PolicyName="steps")[0] == "ValidationError"
     asg.execute_policy(AutoScalingGroupName=name, PolicyName="steps", MetricValue=75, BreachThreshold=50)
     assert group_of(asg, name)["DesiredCapacity"] == 3
     asg.execute_policy(AutoScalingGroupName=name, PolicyName="steps", MetricValue=55, BreachThreshold=50)
@@ -134,7 +118,7 @@ def test_step_and_target_tracking_policies(asg: Any, world: dict[str, Any], uniq
     assert all(a["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": name}] for a in read)
     policy = asg.describe_policies(AutoScalingGroupName=name, PolicyNames=["cpu"])["ScalingPolicies"][0]
     assert policy["TargetTrackingConfiguration"]["TargetValue"] == 50.0 and len(policy["Alarms"]) == 2
-    assert refused(asg.execute_policy, AutoScalingGroupName=name, PolicyName="cpu")[0] == "ValidationError"
+    assert denied(asg.execute_policy, AutoScalingGroupName=name, PolicyName="cpu")[0] == "ValidationError"
     cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="test")
     eventually(lambda: group_of(asg, name)["DesiredCapacity"] == 3, timeout=20)
     asg.delete_policy(AutoScalingGroupName=name, PolicyName="cpu")
@@ -154,7 +138,7 @@ def test_scheduled_action_runs(asg: Any, world: dict[str, Any], unique: str, gro
                                           MinSize=1, DesiredCapacity=2)
     asg.put_scheduled_update_group_action(AutoScalingGroupName=name, ScheduledActionName="nightly",
                                           Recurrence="0 22 * * *", TimeZone="Europe/Paris", DesiredCapacity=0)
-    assert refused(asg.put_scheduled_update_group_action, AutoScalingGroupName=name, ScheduledActionName="bad",
+    assert denied(asg.put_scheduled_update_group_action, AutoScalingGroupName=name, ScheduledActionName="bad",
                    Recurrence="99 * * * *", DesiredCapacity=1)[0] == "ValidationError"
     listed = asg.describe_scheduled_actions(AutoScalingGroupName=name)["ScheduledUpdateGroupActions"]
     nightly = next(a for a in listed if a["ScheduledActionName"] == "nightly")
@@ -166,7 +150,7 @@ def test_scheduled_action_runs(asg: Any, world: dict[str, Any], unique: str, gro
     assert [a["ScheduledActionName"] for a in asg.describe_scheduled_actions(
         AutoScalingGroupName=name)["ScheduledUpdateGroupActions"]] == ["nightly"]
     asg.delete_scheduled_action(AutoScalingGroupName=name, ScheduledActionName="nightly")
-    assert refused(asg.delete_scheduled_action, AutoScalingGroupName=name,
+    assert denied(asg.delete_scheduled_action, AutoScalingGroupName=name,
                    ScheduledActionName="nightly")[0] == "ValidationError"
 
 
@@ -181,12 +165,12 @@ def test_instance_refresh_replaces_every_instance(asg: Any, world: dict[str, Any
                                   VPCZoneIdentifier=world["vpc"],
                                   LaunchTemplate={"LaunchTemplateId": template_id, "Version": "1"})
     before = {i["InstanceId"] for i in eventually(lambda: in_service(asg, name, 2))}
-    assert refused(asg.cancel_instance_refresh, AutoScalingGroupName=name)[0] == "ActiveInstanceRefreshNotFound"
+    assert denied(asg.cancel_instance_refresh, AutoScalingGroupName=name)[0] == "ActiveInstanceRefreshNotFound"
     refresh_id = asg.start_instance_refresh(
         AutoScalingGroupName=name, Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 0},
         DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": template_id, "Version": "2"}})[
         "InstanceRefreshId"]
-    assert refused(asg.start_instance_refresh, AutoScalingGroupName=name)[0] == "InstanceRefreshInProgress"
+    assert denied(asg.start_instance_refresh, AutoScalingGroupName=name)[0] == "InstanceRefreshInProgress"
 
     def finished() -> dict[str, Any] | None:
         found = asg.describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"][0]

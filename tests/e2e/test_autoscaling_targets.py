@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.fake_agent import FakeAgent
+from tests.e2e.helpers import eventually
 from tests.support import CloudletProcess
-
-
-def eventually(check: Callable[[], Any], timeout: float = 40.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if answer or time.monotonic() > deadline:
-            assert answer, "condition not reached in time"
-            return answer
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
