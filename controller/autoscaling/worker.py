@@ -18,6 +18,7 @@ from controller.autoscaling import (
     capacity,
     hooks,
     launching,
+    metrics,
     notifications,
     records,
     refresh,
@@ -27,6 +28,7 @@ from controller.autoscaling import (
 from controller.autoscaling.groups import remove_group
 from controller.autoscaling.policies import alarm_action, delete_alarms
 from controller.autoscaling.records import COUNTED, Group
+from controller.cloudwatch import ingest
 
 log = logging.getLogger(__name__)
 #: How often the reconciler looks without being woken (health checks, hook and schedule timers).
@@ -54,15 +56,19 @@ class Reconciler:
         #: instance id -> (EC2 | ELB, the EC2 state) of instances found unhealthy, for the termination's Cause
         self._health_cause: dict[str, tuple[str, str]] = {}
         self._thread = threading.Thread(target=self._run, name="autoscaling-reconciler", daemon=True)
+        #: AWS/AutoScaling group metrics, for the groups that enabled them (controller/autoscaling/metrics.py).
+        self._metrics = ingest.Publisher(cloud, metrics.publish, "autoscaling-metrics")
 
     def start(self) -> None:
         self.cloud.db.subscribe(state.CHANGED_TOPIC, self._wake.set)
         self._thread.start()
+        self._metrics.start()
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=30)
+        self._metrics.stop()
 
     def wake(self) -> None:
         self._wake.set()
