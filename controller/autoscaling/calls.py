@@ -73,6 +73,21 @@ def impaired_instances(cloud: Any, account_id: str, instance_ids: list[str]) -> 
     return impaired
 
 
+def rebalance_recommended(cloud: Any, account_id: str, instance_ids: list[str]) -> set[str]:
+    """The spot instances among ``instance_ids`` that EC2 has given an interruption notice (and with it a
+    rebalance recommendation): their spot requests say ``marked-for-termination`` or ``marked-for-stop``."""
+    if not instance_ids or not available(cloud, "ec2", "DescribeSpotInstanceRequests"):
+        return set()
+    try:
+        answer = as_role(cloud, account_id, "ec2", "DescribeSpotInstanceRequests",
+                         {"Filters": [{"Name": "instance-id", "Values": instance_ids},
+                                      {"Name": "status-code", "Values": ["marked-for-termination",
+                                                                         "marked-for-stop"]}]})
+    except ServiceCallError:
+        return set()
+    return {request["InstanceId"] for request in answer.get("SpotInstanceRequests", []) if request.get("InstanceId")}
+
+
 def terminate(cloud: Any, account_id: str, instance_id: str) -> None:
     try:
         as_role(cloud, account_id, "ec2", "TerminateInstances", {"InstanceIds": [instance_id]})

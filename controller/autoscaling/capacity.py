@@ -54,8 +54,14 @@ def clamp(value: int, min_size: int, max_size: int) -> int:
 # -- zones ----------------------------------------------------------------------------------------------
 def zone_for_launch(zones: Sequence[str], members: Sequence[Member]) -> str:
     """The zone with the fewest instances (ties go to the earlier zone of the group's list)."""
+    return zones_for_launch(zones, members)[0]
+
+
+def zones_for_launch(zones: Sequence[str], members: Sequence[Member]) -> list[str]:
+    """The group's zones in the order a launch tries them: fewest instances first (ties: the group's order);
+    a zone without capacity sends the launch to the next, as Auto Scaling does."""
     counts = Counter(member.zone for member in members)
-    return min(zones, key=lambda zone: (counts[zone], zones.index(zone)))
+    return sorted(zones, key=lambda zone: (counts[zone], zones.index(zone)))
 
 
 def subnet_for_launch(subnets: Sequence[str], members: Sequence[Member]) -> str:

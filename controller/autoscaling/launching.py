@@ -73,13 +73,11 @@ def _tag_specifications(group: Group) -> list[dict[str, Any]]:
 def launch(cloud: Any, group: Group, members: list[capacity.Member], cause: str) -> str:
     """Launch one instance into the group; its id. LaunchFailed (with a Failed activity) when EC2 refuses."""
     zones = [zone for zone in group.document.get("_zone_order") or group.zones if zone in group.subnets]
-    zone = capacity.zone_for_launch(zones, members)
-    subnet_id = capacity.subnet_for_launch(group.subnets[zone], members)
     try:
-        request, source = _request(cloud, group, members, subnet_id)
-        request.update(MinCount=1, MaxCount=1)
-        instance = _run(cloud, group, request)
+        instance, source, zone, subnet_id = _run_in_some_zone(cloud, group, members, zones)
     except (LaunchFailed, calls.ServiceCallError) as failure:
+        zone = capacity.zone_for_launch(zones, members)
+        subnet_id = capacity.subnet_for_launch(group.subnets[zone], members)
         reason = failure.message if isinstance(failure, calls.ServiceCallError) else str(failure)
         with cloud.db.begin() as conn:
             failed = records.start_activity(
@@ -102,6 +100,25 @@ def launch(cloud: Any, group: Group, members: list[capacity.Member], cause: str)
             launched_at=records.now(), activity_id=activity, hooks={}, registered=False))
         records.changed(conn)
     return instance_id
+
+
+def _run_in_some_zone(cloud: Any, group: Group, members: list[capacity.Member], zones: list[str]
+                      ) -> tuple[dict[str, Any], dict[str, Any], str, str]:
+    """(instance, source, zone, subnet) of the first zone, in launch order, that has capacity; the first zone's
+    error when none has (any other refusal ends the attempt at once)."""
+    first_error: calls.ServiceCallError | None = None
+    for zone in capacity.zones_for_launch(zones, members):
+        subnet_id = capacity.subnet_for_launch(group.subnets[zone], members)
+        request, source = _request(cloud, group, members, subnet_id)
+        request.update(MinCount=1, MaxCount=1)
+        try:
+            return _run(cloud, group, request), source, zone, subnet_id
+        except calls.ServiceCallError as failure:
+            if failure.code != "InsufficientInstanceCapacity":
+                raise
+            first_error = first_error or failure
+    assert first_error is not None, "a group has at least one zone"
+    raise first_error
 
 
 def _run(cloud: Any, group: Group, request: dict[str, Any]) -> dict[str, Any]:

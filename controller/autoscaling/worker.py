@@ -137,6 +137,10 @@ class Reconciler:
         if group.document.get("HealthCheckType") == "ELB" and settled:
             unhealthy_targets = calls.unhealthy_targets(self.cloud, group.account_id,
                                                         group.document.get("TargetGroupARNs") or [])
+        rebalancing: set[str] = set()
+        if group.document.get("CapacityRebalance"):
+            rebalancing = calls.rebalance_recommended(self.cloud, group.account_id,
+                                                      [row["instance_id"] for row in rows if row["spot"]])
         updates: dict[str, dict[str, Any]] = {}
         for row in rows:
             instance = seen.get(row["instance_id"])
@@ -148,6 +152,9 @@ class Reconciler:
                     or (row["instance_id"] in unhealthy_targets and row["instance_id"] in settled)):
                 reason = "ELB" if row["instance_id"] in unhealthy_targets else "EC2"
                 updates[row["instance_id"]] = {"health_status": "Unhealthy", "_why": reason, "_state": ec2_state}
+            elif row["health_status"] == "Healthy" and row["instance_id"] in rebalancing:
+                # Capacity Rebalancing: replace a spot instance EC2 is about to take back, before it does
+                updates[row["instance_id"]] = {"health_status": "Unhealthy", "_why": "REBALANCE", "_state": ec2_state}
             elif row["lifecycle_state"] == "Pending" and ec2_state == "running":
                 updates[row["instance_id"]] = {"_launched": True}
         if not updates:
@@ -182,6 +189,8 @@ class Reconciler:
                 why, ec2_state = self._health_cause.pop(row["instance_id"], ("EC2", "terminated"))
                 if why == "ELB":
                     detail = "an ELB health check"
+                elif why == "REBALANCE":
+                    detail = "an EC2 instance rebalance recommendation"
                 elif ec2_state in _GONE:
                     detail = "an EC2 health check indicating it has been terminated or stopped"
                 else:

@@ -20,8 +20,10 @@ class FakeAgent:
     """Plays the agent of fake compute hosts (one per zone): heartbeats, and reports every instance the
     controller wants there as running, so launched instances reach ``running`` as on a real host."""
 
-    def __init__(self, cloudlet: CloudletProcess, prefix: str, zones: tuple[str, ...]) -> None:
+    def __init__(self, cloudlet: CloudletProcess, prefix: str, zones: tuple[str, ...], *,
+                 memory_mib: int = 262144) -> None:
         self.cloudlet = cloudlet
+        self.memory_mib = memory_mib
         self.hosts = [f"h-{prefix}{zone[-1]}{uuid.uuid4().hex[:6]}" for zone in zones]
         self.zones = zones
         self.register("qemu")
@@ -43,7 +45,7 @@ class FakeAgent:
     def register(self, hypervisor: str) -> None:
         for host_id, zone in zip(self.hosts, self.zones, strict=True):
             agent_rpc(self.cloudlet, "POST", "/hosts", {
-                "host_id": host_id, "hostname": host_id, "zone": zone, "vcpus": 64, "memory_mib": 262144,
+                "host_id": host_id, "hostname": host_id, "zone": zone, "vcpus": 64, "memory_mib": self.memory_mib,
                 "disk_gib": 2000, "hypervisor": hypervisor, "agent_version": "test", "capabilities": ["compute"]})
 
     def stop(self) -> None:
