@@ -204,9 +204,21 @@ def _port(group: RowMapping, target: dict[str, Any]) -> int:
 
 
 def _forget_gone(conn: Connection, arn: str, now: dt.datetime) -> None:
+    """Drop the targets whose deregistration delay has passed, and what the agents last said of them."""
     table = state.targets
+    gone = conn.execute(select(table.c.target_id, table.c.port).where(
+        table.c.target_group_arn == arn, table.c.draining_until.is_not(None), table.c.draining_until <= now)).all()
+    for target_id, port in gone:
+        _forget_health(conn, arn, target_id, port)
     conn.execute(delete(table).where(table.c.target_group_arn == arn, table.c.draining_until.is_not(None),
                                      table.c.draining_until <= now))
+
+
+def _forget_health(conn: Connection, arn: str, target_id: str, port: int) -> None:
+    """A target registered anew starts from initial, as on AWS, never from an earlier registration's health."""
+    health_rows = state.target_health
+    conn.execute(delete(health_rows).where(health_rows.c.target_group_arn == arn,
+                                           health_rows.c.target_id == target_id, health_rows.c.port == port))
 
 
 @api.operation("RegisterTargets", resources=records.arns_of("TargetGroupArn"))
@@ -219,8 +231,13 @@ def register_targets(ctx: RequestContext, params: Params) -> Params:
         for target in params.get("Targets") or []:
             address, port = _target_address(conn, ctx, group, target), _port(group, target)
             key = and_(table.c.target_group_arn == group["arn"], table.c.target_id == target["Id"], table.c.port == port)
-            if conn.execute(select(table.c.target_id).where(key)).first() is not None:
-                conn.execute(update(table).where(key).values(draining_until=None, ip=address))
+            existing = conn.execute(select(table.c.draining_until).where(key)).first()
+            if existing is not None and existing.draining_until is None:
+                conn.execute(update(table).where(key).values(ip=address))  # registered already: nothing changes
+                continue
+            _forget_health(conn, group["arn"], target["Id"], port)
+            if existing is not None:  # a draining target registered again starts over
+                conn.execute(update(table).where(key).values(draining_until=None, ip=address, registered_at=now))
                 continue
             conn.execute(insert(table).values(target_group_arn=group["arn"], target_id=target["Id"], port=port,
                                               availability_zone=target.get("AvailabilityZone"), ip=address,

@@ -444,6 +444,10 @@ def test_listeners_rules_the_hosts_section_and_target_health(cloudlet: CloudletP
     assert draining["TargetHealth"]["Reason"] == "Target.DeregistrationInProgress"
     [again] = [n for n in _sections(cloudlet, host_id)["loadbalancers"]["nodes"] if n["load_balancer_arn"] == lb_arn]
     assert {g["name"]: g for g in again["target_groups"]}[f"{unique}-web"]["targets"][0]["draining"] is True
+    # registered again, it starts over from initial: an earlier registration's health does not carry over
+    client.register_targets(TargetGroupArn=web["TargetGroupArn"], Targets=[{"Id": "10.62.1.10"}])
+    [fresh] = client.describe_target_health(TargetGroupArn=web["TargetGroupArn"])["TargetHealthDescriptions"]
+    assert fresh["TargetHealth"]["State"] == "initial"
     # deleting the listener frees its target groups; deleting the load balancer empties the section
     client.delete_listener(ListenerArn=http["ListenerArn"])
     refused(client.delete_listener, "ListenerNotFound", ListenerArn=http["ListenerArn"])
