@@ -40,7 +40,7 @@ from agent.compute.driver import (
     VolumeNotAttached,
 )
 from agent.compute.images import create_overlay
-from agent.compute.libvirt_conn import Domain, LibvirtConnection
+from agent.compute.libvirt_conn import Domain, LibvirtConnection, is_no_domain
 from agent.compute.metrics import Usage, usage_from_stats
 from agent.compute.naming import (
     owner_tag,
@@ -92,8 +92,17 @@ class LibvirtDriver(ComputeDriver):
         return domain
 
     def _owned_domains(self) -> list[Domain]:
-        return [d for d in self.connection.domains()
-                if INSTANCE_ID.match(d.name) and d.description(inactive=True).owner == self.owner]
+        return [d for d in self.connection.domains() if INSTANCE_ID.match(d.name) and self._owns(d)]
+
+    def _owns(self, domain: Domain) -> bool:
+        """Whether this driver owns ``domain``; False for one that vanished since it was listed (another agent
+        sharing the host's libvirtd removed it)."""
+        try:
+            return domain.description(inactive=True).owner == self.owner
+        except libvirt.libvirtError as exc:
+            if is_no_domain(exc):
+                return False
+            raise
 
     def _root_taps(self) -> set[str]:
         """This driver's taps still in the root namespace."""
