@@ -55,6 +55,7 @@ _MEMBERS: dict[str, Kind] = {
     "AddSecurityGroupIds": ids.SECURITY_GROUP, "RemoveSecurityGroupIds": ids.SECURITY_GROUP,
     "VolumeId": ids.VOLUME, "VolumeIds": ids.VOLUME,
     "SnapshotId": ids.SNAPSHOT, "SnapshotIds": ids.SNAPSHOT, "SourceSnapshotId": ids.SNAPSHOT,
+    "SpotInstanceRequestIds": ids.SPOT_REQUEST,
 }
 
 #: Members whose kind depends on the operation.

@@ -51,6 +51,7 @@ IDENTITY: dict[str, Callable[[Item], Any]] = {
     "DescribePrefixLists": lambda i: i["PrefixListId"], "DescribeDhcpOptions": lambda i: i["DhcpOptionsId"],
     "DescribeInstanceConnectEndpoints": lambda i: i["InstanceConnectEndpointId"],
     "DescribeLaunchTemplates": lambda i: i["LaunchTemplateId"],
+    "DescribeSpotInstanceRequests": lambda i: i["SpotInstanceRequestId"],
     "DescribeLaunchTemplateVersions": lambda i: (i["LaunchTemplateId"], i["VersionNumber"]),
 }
 #: Operations on things without tags: their reference pages list no tag filter, and EC2 refuses one
@@ -194,6 +195,11 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
                                                                   f"{cloud.account_id}:license-configuration:lic-1"}],
             "Placement": {"HostResourceGroupArn": f"arn:aws:resource-groups:home-1:{cloud.account_id}:group/walk"}})[
         "LaunchTemplate"]["LaunchTemplateId"]
+    spot = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName=f"{unique}-key",
+                             SubnetId=subnet, SecurityGroupIds=[group],
+                             InstanceMarketOptions={"MarketType": "spot", "SpotOptions": {"MaxPrice": "0.05"}},
+                             TagSpecifications=tagged("spot-instances-request", unique))["Instances"][0][
+        "SpotInstanceRequestId"]
     for _ in range(300):  # the endpoint's state moves with time: filter it once it has settled
         state = ec2.describe_instance_connect_endpoints(InstanceConnectEndpointIds=[connect])[
             "InstanceConnectEndpoints"][0]["State"]
@@ -202,6 +208,7 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
         time.sleep(0.1)
     return {"ec2": ec2, "subjects": {
         "DescribeLaunchTemplates": template, "DescribeLaunchTemplateVersions": (template, 1),
+        "DescribeSpotInstanceRequests": spot,
         "DescribeAddresses": address, "DescribeAvailabilityZones": "home-1b",
         "DescribeEgressOnlyInternetGateways": eigw, "DescribeHosts": host,
         "DescribeIamInstanceProfileAssociations": association, "DescribeImages": image,

@@ -22,7 +22,14 @@ from botocore.model import ListShape, Shape, StructureShape
 from controller.ec2 import regions, tags
 from controller.ec2.filters import FilterFields
 from controller.ec2.instances import filters as instance_filters
-from controller.ec2.instances import image_filters, instance_profiles, keypairs, placement, type_filters
+from controller.ec2.instances import (
+    image_filters,
+    instance_profiles,
+    keypairs,
+    placement,
+    spot_requests,
+    type_filters,
+)
 from controller.ec2.launch_templates import templates as launch_templates
 from controller.ec2.launch_templates import versions as launch_template_versions
 from controller.ec2.service import api as ec2_api
@@ -76,6 +83,7 @@ TABLES: dict[str, FilterFields] = {
     "DescribeSecurityGroupRules": security_groups.RULE_FILTERS,
     "DescribeSecurityGroups": security_groups.GROUP_FILTERS,
     "DescribeSnapshots": snapshots.SNAPSHOT_FILTERS,
+    "DescribeSpotInstanceRequests": spot_requests.FILTERS,
     "DescribeSubnets": subnets.SUBNET_FILTERS,
     "DescribeTags": tags.TAG_FILTERS,
     "DescribeVolumeStatus": volumes.STATUS_FILTERS,

@@ -369,7 +369,10 @@ def run_instances(ctx: RequestContext, params: Params) -> Params:
             rows.append(instance_id)
         if market is not None:
             spot.record_requests(conn, ctx.account_id, market, rows, instance_type.name, zone,
-                                 spot.launch_specification(params), now)
+                                 spot.launch_specification(params), now, params.get("TagSpecifications") or [])
+        elif any(s.get("ResourceType") == "spot-instances-request" for s in params.get("TagSpecifications") or []):
+            raise InvalidParameterValue("Tags for 'spot-instances-request' need a spot launch (InstanceMarketOptions "
+                                        "with MarketType spot).")
         spot.give_notice(conn, reclaimed, now, config.spot_interruption_notice_seconds)
         conn.execute(update(instance_state.images).where(instance_state.images.c.image_id == image["image_id"])
                      .values(last_launched_at=now))
@@ -426,7 +429,8 @@ def _record_instance(conn: Connection, ctx: RequestContext, params: Params, laun
         root_device_name=image["root_device_name"], root_device_type=image["root_device_type"],
         metadata_options=launch.metadata_options, reboot_serial=0, reboot_acknowledged=0, start_serial=0))
     specs = params.get("TagSpecifications") or []
-    by_type = {t: [s for s in specs if s.get("ResourceType") == t] for t in ("instance", "volume", "network-interface")}
+    by_type = {t: [s for s in specs if s.get("ResourceType") == t]
+               for t in ("instance", "volume", "network-interface", "spot-instances-request")}
     unknown = [s.get("ResourceType") for s in specs if s.get("ResourceType") not in by_type]
     if unknown:
         raise InvalidParameterValue(f"'{unknown[0]}' is not a valid taggable resource type for this operation.")

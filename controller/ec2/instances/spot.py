@@ -28,6 +28,7 @@ from sqlalchemy import Connection, insert, select, update
 from controller.ec2.errors import InvalidParameterValue
 from controller.ec2.ids import SPOT_REQUEST
 from controller.ec2.instances import state as instance_state
+from controller.ec2.tags import tag_new_resource
 
 log = logging.getLogger("cloudlet.ec2.spot")
 
@@ -88,12 +89,17 @@ def launch_specification(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_requests(conn: Connection, account: str, options: dict[str, Any], instances: Iterable[str],
-                    instance_type: str, zone: str, specification: dict[str, Any], now: dt.datetime) -> None:
-    """One fulfilled request per instance of a spot launch."""
+                    instance_type: str, zone: str, specification: dict[str, Any], now: dt.datetime,
+                    tag_specifications: list[dict[str, Any]]) -> None:
+    """One fulfilled request per instance of a spot launch, tagged by the launch's ``spot-instances-request``
+    tag specifications."""
     code, message = FULFILLED
+    specs = [s for s in tag_specifications if s.get("ResourceType") == SPOT_REQUEST.resource_type]
     for instance_id in instances:
+        request_id = SPOT_REQUEST.new_id()
+        tag_new_resource(conn, account, SPOT_REQUEST, request_id, specs)
         conn.execute(insert(instance_state.spot_requests).values(
-            spot_instance_request_id=SPOT_REQUEST.new_id(), account_id=account, instance_id=instance_id,
+            spot_instance_request_id=request_id, account_id=account, instance_id=instance_id,
             state="active", status_code=code, status_message=message, status_updated_at=now,
             request_type=options["request_type"], max_price=options["max_price"],
             interruption_behavior=options["interruption_behavior"], availability_zone=zone,

@@ -19,6 +19,7 @@ from controller.ec2.ids import SPOT_REQUEST
 from controller.ec2.instances import run_instances
 from controller.ec2.instances import state as instance_state
 from controller.ec2.operation import arns, vpc_operation
+from controller.ec2.regions import zone_id
 from controller.ec2.tags import owned_by_account, register_taggable, tags_of
 from controller.ec2.vpc.state import write
 from controller.state import utcnow
@@ -27,30 +28,56 @@ register_taggable(SPOT_REQUEST, owned_by_account(instance_state.spot_requests, "
 
 #: API_DescribeSpotInstanceRequests.html
 FILTERS = {
-    "spot-instance-request-id": "SpotInstanceRequestId", "state": "State", "status-code": "Status.Code",
-    "status-message": "Status.Message", "instance-id": "InstanceId", "type": "Type", "spot-price": "SpotPrice",
-    "launched-availability-zone": "LaunchedAvailabilityZone", "create-time": "CreateTime",
+    "availability-zone-group": "AvailabilityZoneGroup", "create-time": "CreateTime", "fault-code": "Fault.Code",
+    "fault-message": "Fault.Message", "instance-id": "InstanceId", "launch-group": "LaunchGroup",
+    "launch.block-device-mapping.delete-on-termination":
+        "LaunchSpecification.BlockDeviceMappings[].Ebs.DeleteOnTermination",
+    "launch.block-device-mapping.device-name": "LaunchSpecification.BlockDeviceMappings[].DeviceName",
+    "launch.block-device-mapping.snapshot-id": "LaunchSpecification.BlockDeviceMappings[].Ebs.SnapshotId",
+    "launch.block-device-mapping.volume-size": "LaunchSpecification.BlockDeviceMappings[].Ebs.VolumeSize",
+    "launch.block-device-mapping.volume-type": "LaunchSpecification.BlockDeviceMappings[].Ebs.VolumeType",
+    "launch.group-id": "LaunchSpecification.SecurityGroups[].GroupId",
+    "launch.group-name": "LaunchSpecification.SecurityGroups[].GroupName",
     "launch.image-id": "LaunchSpecification.ImageId", "launch.instance-type": "LaunchSpecification.InstanceType",
-    "launch.key-name": "LaunchSpecification.KeyName", "instance-interruption-behavior": "InstanceInterruptionBehavior",
-    "valid-until": "ValidUntil",
+    "launch.kernel-id": "LaunchSpecification.KernelId", "launch.key-name": "LaunchSpecification.KeyName",
+    "launch.monitoring-enabled": "LaunchSpecification.Monitoring.Enabled",
+    "launch.ramdisk-id": "LaunchSpecification.RamdiskId",
+    "launched-availability-zone": "LaunchedAvailabilityZone",
+    "launched-availability-zone-id": "LaunchedAvailabilityZoneId",
+    "network-interface.addresses.primary": "LaunchSpecification.NetworkInterfaces[].PrivateIpAddresses[].Primary",
+    "network-interface.delete-on-termination": "LaunchSpecification.NetworkInterfaces[].DeleteOnTermination",
+    "network-interface.description": "LaunchSpecification.NetworkInterfaces[].Description",
+    "network-interface.device-index": "LaunchSpecification.NetworkInterfaces[].DeviceIndex",
+    "network-interface.group-id": "LaunchSpecification.NetworkInterfaces[].Groups[]",
+    "network-interface.network-interface-id": "LaunchSpecification.NetworkInterfaces[].NetworkInterfaceId",
+    "network-interface.private-ip-address": "LaunchSpecification.NetworkInterfaces[].PrivateIpAddress",
+    "network-interface.subnet-id": "LaunchSpecification.NetworkInterfaces[].SubnetId",
+    "product-description": "ProductDescription", "spot-instance-request-id": "SpotInstanceRequestId",
+    "spot-price": "SpotPrice", "state": "State", "status-code": "Status.Code", "status-message": "Status.Message",
+    "type": "Type", "valid-from": "ValidFrom", "valid-until": "ValidUntil",
 }
 #: Launch specification members RunInstances takes under the same name.
 _SAME_NAMES = ("ImageId", "InstanceType", "KeyName", "UserData", "SubnetId", "EbsOptimized", "Monitoring",
                "IamInstanceProfile", "BlockDeviceMappings", "NetworkInterfaces", "KernelId", "RamdiskId")
 
 
-def _item(row: Any, tags: list[dict[str, str]]) -> Params:
+def _item(row: Any, tags: list[dict[str, str]], zone_ids: dict[str, str]) -> Params:
     item: Params = {
         "SpotInstanceRequestId": row["spot_instance_request_id"], "State": row["state"], "Type": row["request_type"],
         "Status": {"Code": row["status_code"], "Message": row["status_message"],
                    "UpdateTime": row["status_updated_at"]},
         "CreateTime": row["created_at"], "LaunchSpecification": row["launch_specification"],
         "InstanceInterruptionBehavior": row["interruption_behavior"], "ProductDescription": "Linux/UNIX",
-        "LaunchedAvailabilityZone": row["availability_zone"], "Tags": tags}
+        "LaunchedAvailabilityZone": row["availability_zone"],
+        "LaunchedAvailabilityZoneId": zone_ids.get(row["availability_zone"] or "", ""), "Tags": tags}
     for member, column in (("InstanceId", "instance_id"), ("SpotPrice", "max_price"), ("ValidUntil", "valid_until")):
         if row[column] is not None:
             item[member] = row[column]
     return item
+
+
+def _zone_ids(ctx: RequestContext) -> dict[str, str]:
+    return {name: zone_id(ctx.region, index) for index, name in enumerate(ctx.cloud.config.availability_zones, 1)}
 
 
 @vpc_operation("DescribeSpotInstanceRequests", resources=arns((SPOT_REQUEST, "SpotInstanceRequestIds")))
@@ -59,7 +86,7 @@ def describe_spot_instance_requests(ctx: RequestContext, params: Params) -> Para
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(table).where(table.c.account_id == ctx.account_id)).mappings().all()
         tags = tags_of(conn, ctx.account_id, [r["spot_instance_request_id"] for r in rows])
-    items = [_item(row, tags[row["spot_instance_request_id"]]) for row in rows]
+    items = [_item(row, tags[row["spot_instance_request_id"]], _zone_ids(ctx)) for row in rows]
     listed, token = describe(items, params, key="SpotInstanceRequestId", ids_param="SpotInstanceRequestIds",
                              kind=SPOT_REQUEST, fields=FILTERS, page_limits=(5, 1000))
     return listing("SpotInstanceRequests", listed, token)
@@ -69,9 +96,6 @@ def describe_spot_instance_requests(ctx: RequestContext, params: Params) -> Para
 def cancel_spot_instance_requests(ctx: RequestContext, params: Params) -> Params:
     require(params, "SpotInstanceRequestIds")
     wanted = list(dict.fromkeys(params["SpotInstanceRequestIds"]))
-    for request_id in wanted:
-        if not SPOT_REQUEST.well_formed(request_id):
-            raise SPOT_REQUEST.malformed(request_id)
     table = instance_state.spot_requests
     now = utcnow()
     cancelled = []
@@ -128,4 +152,5 @@ def request_spot_instances(ctx: RequestContext, params: Params) -> Params:
         rows = conn.execute(select(table).where(table.c.instance_id.in_(instance_ids))
                             .order_by(table.c.spot_instance_request_id)).mappings().all()
         tags = tags_of(conn, ctx.account_id, [r["spot_instance_request_id"] for r in rows])
-    return {"SpotInstanceRequests": [_item(row, tags[row["spot_instance_request_id"]]) for row in rows]}
+    return {"SpotInstanceRequests": [_item(row, tags[row["spot_instance_request_id"]], _zone_ids(ctx))
+                                     for row in rows]}

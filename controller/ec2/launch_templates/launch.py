@@ -23,6 +23,7 @@ from controller.ec2.validate import check_shapes
 #: The resource types a plain launch creates: a template's tags for others (spot requests, elastic GPUs) only
 #: apply to launches that make them.
 LAUNCH_TAGGED = ("instance", "volume", "network-interface")
+SPOT_TAGGED = "spot-instances-request"
 
 
 def template_for_launch(ctx: RequestContext, spec: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
@@ -34,7 +35,9 @@ def template_for_launch(ctx: RequestContext, spec: dict[str, Any]) -> tuple[str,
         number = selection.resolve(spec.get("Version"), existing, template["default_version"], template_id)
         data = dict(existing[number]["data"])
     if data.get("TagSpecifications"):
-        data["TagSpecifications"] = [s for s in data["TagSpecifications"] if s.get("ResourceType") in LAUNCH_TAGGED]
+        spot = (data.get("InstanceMarketOptions") or {}).get("MarketType") == "spot"
+        data["TagSpecifications"] = [s for s in data["TagSpecifications"] if s.get("ResourceType") in LAUNCH_TAGGED
+                                     or (spot and s.get("ResourceType") == SPOT_TAGGED)]
     return template_id, number, data
 
 
