@@ -56,6 +56,9 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-a
                         "te", "trailer", "upgrade", "expect", "transfer-encoding", "content-length",
                         "x-forwarded-proto"})
 CHUNK = 256 * 1024
+#: A body up to this size is read whole before it is sent, so a kept-alive connection the controller closed
+#: just as the request left (the keep-alive race) can be tried again on a fresh one; larger ones stream.
+REPLAYABLE_BODY = 1024 * 1024
 #: An idle client connection is closed after this long (SDKs reconnect).
 IDLE_TIMEOUT = 120.0
 #: How long the controller may take to answer one request (Lambda invocations run up to 15 minutes).
@@ -232,7 +235,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     session: _Session
-    #: Whether any of the current request's body was taken from the client (then it cannot be sent again).
+    #: Whether any of the current request's body was streamed from the client (then it cannot be sent again).
     body_read = False
     #: Whether the controller's connection may be out of step after the current request (never reused).
     upstream_spoiled = False
@@ -253,20 +256,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.body_read = False
+        body = None
+        if length is not None and 0 < length <= REPLAYABLE_BODY:
+            body = self.rfile.read(length)
+            if len(body) != length:
+                self.close_connection = True  # the client left mid-body: nobody to answer
+                return
         upstream = session.upstream
         reused = upstream.sock is not None
         if reused and not _still_open(upstream.sock):
             upstream.close()  # the controller closed it while idle: a fresh one, before anything is sent
             reused = False
         try:
-            response = self._forward(headers, chunked, length)
+            response = self._forward(headers, chunked, length, body)
         except (OSError, http.client.HTTPException) as exc:
             upstream.close()
             response = None
             if reused and not self.body_read:  # nothing of the client's is lost: once more, on a fresh one
                 log.info("API relay: a kept-alive connection to the controller failed (%s), retrying", exc)
                 with contextlib.suppress(OSError, http.client.HTTPException):
-                    response = self._forward(headers, chunked, length)
+                    response = self._forward(headers, chunked, length, body)
             if response is None:
                 upstream.close()
                 log.warning("API relay: the controller did not answer %s %s: %s", self.command, self.path[:80], exc)
@@ -277,8 +286,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.upstream_spoiled:
             upstream.close()
 
-    def _forward(self, headers: list[tuple[str, str]], chunked: bool, length: int | None) -> http.client.HTTPResponse:
-        """Send the request with the client's whole body, and take the controller's answer.
+    def _forward(self, headers: list[tuple[str, str]], chunked: bool, length: int | None,
+                 body: bytes | None) -> http.client.HTTPResponse:
+        """Send the request with the client's whole body (``body`` when it was read ahead, else streamed
+        from the client), and take the controller's answer.
 
         The client's body is always read to its end, even when the controller stops taking it (it may
         answer early, a 403 before the object, and close): the client's connection stays in step for its
@@ -298,6 +309,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sink = _Sink(upstream.send)
         if chunked:
             self._copy_chunked(sink)
+        elif body is not None:
+            sink(body)
         elif length:
             self._copy_exactly(length, sink)
         self.upstream_spoiled = chunked or sink.error is not None

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,18 +85,21 @@ def convert_command(source: Path, source_key: str | None, target: Path, target_k
 
 
 # QEMU times its LUKS key-derivation benchmark in thread CPU time and gives up when a round measures
-# 0 ms, which a coarse clock on a busy host produces now and then; a fresh run measures again.
+# 0 ms, which a coarse clock on a busy host produces now and then, sometimes several runs in a row (CI saw
+# five); a fresh run a moment later measures again, so the runs are spread over a few seconds.
 _PBKDF_CLOCK_GLITCH = "Unable to get accurate CPU usage"
-_PBKDF_ATTEMPTS = 5
+_PBKDF_ATTEMPTS = 8
+_PBKDF_BACKOFF_SECONDS = 0.2
 
 
 def _run(command: list[str], what: str) -> str:
-    for _ in range(_PBKDF_ATTEMPTS):
+    for attempt in range(1, _PBKDF_ATTEMPTS + 1):
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode == 0:
             return result.stdout
-        if _PBKDF_CLOCK_GLITCH not in result.stderr:
+        if _PBKDF_CLOCK_GLITCH not in result.stderr or attempt == _PBKDF_ATTEMPTS:
             break
+        time.sleep(_PBKDF_BACKOFF_SECONDS * attempt)
     raise PoolError(f"{what}: {result.stderr.strip() or f'qemu-img exited {result.returncode}'}")
 
 
