@@ -184,6 +184,16 @@ def attach_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     return {}
 
 
+def _user_request_activity(conn: Any, group: Any, row: Any, at: str, decrement: bool, description: str,
+                           what_happened: str) -> Any:
+    """The finished activity of an instance a user request took out of service (detach, standby)."""
+    activity = records.start_activity(
+        conn, group, f"{description}: {row['instance_id']}",
+        f"At {at} instance {row['instance_id']} {what_happened} in response to a user request"
+        + (", shrinking the capacity." if decrement else "."), status="Successful", progress=100, finished=True)
+    return conn.execute(select(state.activities).where(state.activities.c.activity_id == activity)).mappings().one()
+
+
 @api.operation("DetachInstances", resources=records.group_resources)
 def detach_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     decrement = params["ShouldDecrementDesiredCapacity"]
@@ -199,13 +209,8 @@ def detach_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
             set_desired(group, group.desired - len(ids), "a user request detached instances from the group")
         at = records.iso(records.now())
         for row in rows:
-            activity = records.start_activity(
-                conn, group, f"Detaching EC2 instance: {row['instance_id']}",
-                f"At {at} instance {row['instance_id']} was detached in response to a user request"
-                + (", shrinking the capacity." if decrement else "."), status="Successful", progress=100,
-                finished=True)
-            out.append(conn.execute(select(state.activities).where(
-                state.activities.c.activity_id == activity)).mappings().one())
+            out.append(_user_request_activity(conn, group, row, at, decrement, "Detaching EC2 instance",
+                                              "was detached"))
             conn.execute(delete(state.instances).where(state.instances.c.instance_id == row["instance_id"]))
         records.save_group(conn, group)
     registered = [row["instance_id"] for row in rows if row["registered"]]
@@ -233,13 +238,8 @@ def enter_standby(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
             set_desired(group, group.desired - len(ids), "a user request moved instances to standby")
         at = records.iso(records.now())
         for row in rows:
-            activity = records.start_activity(
-                conn, group, f"Moving EC2 instance to Standby: {row['instance_id']}",
-                f"At {at} instance {row['instance_id']} was moved to standby in response to a user request"
-                + (", shrinking the capacity." if decrement else "."), status="Successful", progress=100,
-                finished=True)
-            out.append(conn.execute(select(state.activities).where(
-                state.activities.c.activity_id == activity)).mappings().one())
+            out.append(_user_request_activity(conn, group, row, at, decrement, "Moving EC2 instance to Standby",
+                                              "was moved to standby"))
             records.set_instance(conn, row["instance_id"], lifecycle_state="Standby", registered=False)
         records.save_group(conn, group)
     calls.register_targets(ctx.cloud, ctx.account_id, group.document.get("TargetGroupARNs") or [],
