@@ -121,6 +121,8 @@ def test_step_and_target_tracking_policies(asg: Any, world: dict[str, Any], uniq
     assert denied(asg.execute_policy, AutoScalingGroupName=name, PolicyName="cpu")[0] == "ValidationError"
     cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="test")
     eventually(lambda: group_of(asg, name)["DesiredCapacity"] == 3, timeout=20)
+    cloudwatch.set_alarm_state(AlarmName=alarms[1], StateValue="ALARM", StateReason="test")  # the low one
+    eventually(lambda: group_of(asg, name)["DesiredCapacity"] == 2, timeout=20)
     asg.delete_policy(AutoScalingGroupName=name, PolicyName="cpu")
     assert cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"] == []
     assert [p["PolicyName"] for p in asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]] == [

@@ -103,7 +103,7 @@ def test_an_alarm_on_a_dead_letter_queues_depth_goes_to_alarm(fast_cloud: Cloudl
     alarm = f"dlq-depth-{unique}"
     dims = [{"Name": "QueueName", "Value": dlq_name}]
     cw.put_metric_alarm(AlarmName=alarm, Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
-                        Dimensions=dims, Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=0.0,
+                        Dimensions=dims, Statistic="Maximum", Period=10, EvaluationPeriods=1, Threshold=0.0,
                         ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
     sqs.send_message(QueueUrl=url, MessageBody="poison")
     sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)      # the first receive
@@ -116,8 +116,8 @@ def test_an_alarm_on_a_dead_letter_queues_depth_goes_to_alarm(fast_cloud: Cloudl
         [item] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
         return item["StateValue"] if item["StateValue"] == "ALARM" else None
 
-    # alarms look at complete periods: the minute the dead letter arrived in must end first
-    eventually(state, "the alarm on the dead-letter queue to go to ALARM", timeout=100)
+    # alarms look at complete periods (10 s, a high-resolution alarm): the one the dead letter arrived in ends first
+    eventually(state, "the alarm on the dead-letter queue to go to ALARM", timeout=60)
 
 
 def test_topic_publishes_read_back(fast_cloud: CloudletProcess, unique: str) -> None:
