@@ -52,7 +52,7 @@ class Cloud:
         self.db.create_schema()
         self.secrets = SecretBox(config.data_dir / "secret.key")
         self.credentials = CredentialStore(self.db, self.secrets)
-        self.audit = AuditTrail(self.db, on_key_use=self.credentials.record_use)
+        self.audit = AuditTrail(self.db, config.data_dir / "audit-journal", on_key_use=self.credentials.record_use)
         self.agent_token = private_token(config.data_dir / "agent.token")
         #: What IAM enforcement gathered per principal and per member account, cleared by IAM and
         #: Organizations writes (controller/iam/cache.py).

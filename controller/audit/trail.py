@@ -1,9 +1,9 @@
-"""Recording API calls as CloudTrail events, off the request path.
+"""Recording API calls as CloudTrail events, off the request path, losing none that were answered.
 
-Requests hand a :class:`CallRecord` to :meth:`AuditTrail.record`, which only enqueues
-it; one writer thread turns records into events and inserts them in batches (one
-transaction per batch), and also stores access keys' "last used" data. Readers call
-:meth:`AuditTrail.flush` first so a lookup always sees the calls made before it.
+Requests hand a :class:`CallRecord` to :meth:`AuditTrail.record`, which builds the event, appends it to the
+crash journal (``controller/audit/journal.py``: one write, before the answer leaves) and enqueues it; one
+writer thread inserts events in batches (one transaction per batch) and also stores access keys' "last
+used" data. Readers call :meth:`AuditTrail.flush` first so a lookup always sees the calls made before it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Index, String, Table, insert
 
+from controller.audit import journal
 from controller.state import Database, JsonText, UtcDateTime, metadata
 
 log = logging.getLogger(__name__)
@@ -73,20 +75,52 @@ class CallRecord:
     response: dict[str, Any] | None = None
 
 
-class AuditTrail:
-    """Queues call records and writes them as events from one background thread."""
+KeyUse = tuple[str, dt.datetime, str, str]
 
-    def __init__(self, db: Database, *, on_key_use: Callable[[dict[str, tuple[dt.datetime, str, str]]], None]
-                 | None = None, batch_size: int = 500) -> None:
+
+@dataclass(frozen=True)
+class _Event:
+    """An event row on its way to the database, with the access key use it records."""
+
+    row: dict[str, Any]
+    key_use: KeyUse | None
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """Queued right after a journal segment was sealed: every event of it is ahead in the queue."""
+
+    path: Path
+
+
+class AuditTrail:
+    """Journals call records and writes them as events from one background thread."""
+
+    def __init__(self, db: Database, journal_dir: Path, *,
+                 on_key_use: Callable[[dict[str, tuple[dt.datetime, str, str]]], None] | None = None,
+                 batch_size: int = 500, segment_bytes: int = 4 << 20) -> None:
         self.db = db
         self.on_key_use = on_key_use
         self.batch_size = batch_size
-        self._queue: queue.Queue[CallRecord | threading.Event | None] = queue.Queue()
+        self.segment_bytes = segment_bytes
+        self._journal = journal.Journal(journal_dir)
+        self._replay(self._journal.leftovers)
+        #: Held while an event is journaled and queued, so the queue's order is the journal's.
+        self._lock = threading.Lock()
+        #: Whether a batch failed to commit: its events stay journaled (replayed at the next start).
+        self._failed = False
+        self._queue: queue.Queue[_Event | _Sealed | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
     def record(self, call: CallRecord) -> None:
-        self._queue.put(call)
+        row = event_row(call)
+        use = (call.access_key_id, call.time, call.service, call.region) \
+            if call.access_key_id and call.error_code not in AUTH_FAILURES else None
+        line = journal.encode(row, use)
+        with self._lock:
+            self._journal.append(line)
+            self._queue.put(_Event(row, use))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything recorded before this call is written."""
@@ -102,13 +136,16 @@ class AuditTrail:
         stopping = False
         while not stopping:
             item = self._queue.get()
-            batch: list[CallRecord] = []
+            batch: list[_Event] = []
+            sealed: list[Path] = []
             waiters: list[threading.Event] = []
             while True:
                 if item is None:
                     stopping = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
+                elif isinstance(item, _Sealed):
+                    sealed.append(item.path)
                 else:
                     batch.append(item)
                 if len(batch) >= self.batch_size:
@@ -120,20 +157,52 @@ class AuditTrail:
             try:
                 self._write(batch)
             except Exception:  # the trail must never take the API down with it
-                log.exception("could not write %d audit events", len(batch))
+                log.exception("could not write %d audit events; they stay in the journal for the next start",
+                              len(batch))
+                self._failed = True
+            self._trim_journal(sealed, stopping)
             for waiter in waiters:
                 waiter.set()
 
-    def _write(self, batch: list[CallRecord]) -> None:
+    def _trim_journal(self, sealed: list[Path], stopping: bool) -> None:
+        """Drop what the database now holds: sealed segments, and the current one when nothing is queued
+        (everything journaled was taken from the queue by this thread, and committed)."""
+        if self._failed:
+            if stopping:
+                self._journal.close(committed=False)
+            return
+        for path in sealed:
+            path.unlink(missing_ok=True)
+        with self._lock:
+            if stopping:
+                self._journal.close(committed=self._queue.empty())
+            elif self._queue.empty():
+                if self._journal.size:
+                    self._journal.truncate()
+            elif self._journal.size >= self.segment_bytes:
+                self._queue.put(_Sealed(self._journal.seal()))
+
+    def _write(self, batch: list[_Event]) -> None:
         if not batch:
             return
-        rows = [event_row(call) for call in batch]
         with self.db.begin() as conn:
-            conn.execute(insert(events), rows)
+            conn.execute(insert(events), [event.row for event in batch])
+        self._note_key_use([event.key_use for event in batch])
+
+    def _note_key_use(self, uses: list[KeyUse | None]) -> None:
         if self.on_key_use:
-            uses = {c.access_key_id: (c.time, c.service, c.region) for c in batch
-                    if c.access_key_id and c.error_code not in AUTH_FAILURES}
-            self.on_key_use(uses)
+            self.on_key_use({key: (at, service, region) for key, at, service, region in filter(None, uses)})
+
+    def _replay(self, segments: list[Path]) -> None:
+        """Commit what a previous run journaled but may not have committed, then forget the segments."""
+        for path in segments:
+            entries = journal.read_segment(path)
+            if entries:
+                with self.db.begin() as conn:
+                    conn.execute(insert(events).prefix_with("OR IGNORE"), [row for row, _ in entries])
+                self._note_key_use([use for _, use in entries])
+                log.info("audit trail: %d events replayed from %s", len(entries), path.name)
+            path.unlink()
 
 
 AUTH_FAILURES = {"SignatureDoesNotMatch", "InvalidClientTokenId", "InvalidAccessKeyId", "AuthFailure",

@@ -1,0 +1,97 @@
+"""The audit trail's crash journal: every answered call is on disk before its answer leaves.
+
+The trail commits events to the database in batches from one thread (``controller/audit/trail.py``), off the
+request path. A SIGKILL between a call's answer and its batch's commit would lose the call, so each event is
+first appended here as one JSON line, in one ``write(2)`` on an ``O_APPEND`` file. That puts it in the page
+cache, which outlives the process (what a crash of the controller takes); the batch's own commit, fsync'd,
+follows moments later for the power.
+
+The file stays small: the writer thread empties it whenever it has committed everything (``truncate``),
+and under a load that never lets the queue run dry it cuts the file into segments (``seal``), deleting a
+sealed one once every event in it is committed. At start, whatever segments are left are replayed. Each
+event carries its id, so one that was both committed and journaled is not doubled (``INSERT OR IGNORE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SEGMENT_GLOB = "segment-*.jsonl"
+
+
+class Journal:
+    """Append-only segments in ``folder``; the caller serializes ``append``, ``truncate`` and ``seal``."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder = folder
+        #: Segments a previous run left behind (it crashed before committing them), oldest first.
+        self.leftovers = sorted(folder.glob(SEGMENT_GLOB), key=_number)
+        self._sequence = _number(self.leftovers[-1]) if self.leftovers else 0
+        self._fd = -1
+        self.size = 0
+        self._open_next()
+
+    def append(self, line: bytes) -> None:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self.size += len(line)
+
+    def truncate(self) -> None:
+        """Empty the current segment: everything in it is committed."""
+        os.ftruncate(self._fd, 0)
+        self.size = 0
+
+    def seal(self) -> Path:
+        """Close the current segment and start the next; the sealed one's path, to delete once committed."""
+        sealed = self._path(self._sequence)
+        os.close(self._fd)
+        self._open_next()
+        return sealed
+
+    def close(self, *, committed: bool) -> None:
+        """Close the current segment, removing it when everything in it is committed."""
+        os.close(self._fd)
+        if committed:
+            self._path(self._sequence).unlink(missing_ok=True)
+
+    def _open_next(self) -> None:
+        self._sequence += 1
+        self._fd = os.open(self._path(self._sequence), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self.size = 0
+
+    def _path(self, number: int) -> Path:
+        return self.folder / f"segment-{number:08d}.jsonl"
+
+
+def encode(row: dict[str, Any], key_use: tuple[str, dt.datetime, str, str] | None) -> bytes:
+    """One journal line: an event row (``trail.event_row``) and the access key use it records, if any."""
+    line = {**row, "event_time": row["event_time"].isoformat()}
+    if key_use is not None:
+        key, at, service, region = key_use
+        line["key_use"] = [key, at.isoformat(), service, region]
+    return json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
+
+def read_segment(path: Path) -> list[tuple[dict[str, Any], tuple[str, dt.datetime, str, str] | None]]:
+    """A segment's events and key uses. A line cut short is skipped: only the last can be, and only when
+    the process died inside its write, before that call was answered."""
+    out = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        use = line.pop("key_use", None)
+        line["event_time"] = dt.datetime.fromisoformat(line["event_time"])
+        out.append((line, (use[0], dt.datetime.fromisoformat(use[1]), use[2], use[3]) if use else None))
+    return out
+
+
+def _number(path: Path) -> int:
+    return int(path.stem.split("-", 1)[1])
