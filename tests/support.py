@@ -142,6 +142,21 @@ class CloudletProcess:
                               timeout=120)
 
 
+def kill_under_load(cloud: CloudletProcess, work: Callable[[threading.Event], None], threads: int,
+                    seconds: float = 2.0) -> None:
+    """Run ``work(stop)`` on ``threads`` client threads, SIGKILL ``cloud`` after ``seconds`` of it, then set
+    ``stop`` and wait for them: what they saw acknowledged before the kill is what must survive it."""
+    stop = threading.Event()
+    workers = [threading.Thread(target=work, args=(stop,)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    time.sleep(seconds)
+    cloud.stop(signal.SIGKILL)
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=30)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``predicate`` until it returns something truthy, and return that; fail naming ``what`` after
     ``timeout`` seconds."""

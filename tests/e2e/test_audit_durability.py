@@ -4,36 +4,26 @@ writer commits in batches off the request path; its journal, controller/audit/jo
 from __future__ import annotations
 
 import json
-import signal
 import threading
-import time
 from pathlib import Path
 
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, kill_under_load
 
 
 def test_every_answered_call_is_in_the_trail_after_sigkill(tmp_path: Path) -> None:
     cloud = CloudletProcess(tmp_path / "data").start()
     answered: list[str] = []
-    stop = threading.Event()
     try:
         sts = cloud.client("sts")
 
-        def call() -> None:
+        def call(stop: threading.Event) -> None:
             while not stop.is_set():
                 try:
                     answered.append(sts.get_caller_identity()["ResponseMetadata"]["RequestId"])
                 except Exception:  # noqa: BLE001 - the server died under us: what got no answer may be missing
                     return
 
-        callers = [threading.Thread(target=call) for _ in range(4)]
-        for caller in callers:
-            caller.start()
-        time.sleep(2.0)
-        cloud.stop(signal.SIGKILL)
-        stop.set()
-        for caller in callers:
-            caller.join(timeout=30)
+        kill_under_load(cloud, call, threads=4)
     finally:
         cloud.stop()
     assert len(answered) > 50

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import signal
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, kill_under_load
 
 pytestmark = pytest.mark.e2e
 
@@ -112,12 +111,11 @@ def test_a_long_poll_returns_as_soon_as_a_message_arrives(cloudlet: CloudletProc
 def test_acknowledged_messages_survive_sigkill(tmp_path: Path) -> None:
     cloud = CloudletProcess(tmp_path / "data").start()
     acknowledged: list[str] = []
-    stop = threading.Event()
     try:
         sqs = cloud.client("sqs")
         url = sqs.create_queue(QueueName="crash")["QueueUrl"]
 
-        def produce() -> None:
+        def produce(stop: threading.Event) -> None:
             index = 0
             while not stop.is_set():
                 try:
@@ -129,14 +127,7 @@ def test_acknowledged_messages_survive_sigkill(tmp_path: Path) -> None:
                 except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
                     return   # the server died under us: what was not acknowledged may be lost
 
-        producers = [threading.Thread(target=produce) for _ in range(3)]
-        for producer in producers:
-            producer.start()
-        time.sleep(2.0)
-        cloud.stop(signal.SIGKILL)
-        stop.set()
-        for producer in producers:
-            producer.join(timeout=30)
+        kill_under_load(cloud, produce, threads=3)
     finally:
         cloud.stop()
     assert len(acknowledged) > 20
