@@ -13,6 +13,11 @@ Weighted forwards. One random number per request (``txn.lb_pick``, 0..999999) is
 group's cumulative share: ``use_backend A if rule pick<300000``, ``use_backend B if rule``. Each target
 group keeps its own backend, so health checks and statistics stay per target group (a combined backend with
 scaled server weights would mix groups and run one check per group and server twice).
+
+Fail open. When every target of a checked group is unhealthy, ELB sends requests to all of them anyway (its
+health checks may be what is wrong). Each target is therefore listed twice: checked, and as an unchecked
+``backup`` (``fo-`` before its name), which HAProxy uses, all together (``option allbackups``), only
+while no checked server is up. A draining target gets no backup: it takes no new requests either way.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ TRACE_ID = "Root=1-%[date,hex,lower,bytes(8)]-%[uuid,regsub(-,,g),bytes(0,24)]"
 BALANCE = {"round_robin": "roundrobin", "least_outstanding_requests": "leastconn", "weighted_random": "random"}
 CONTENT_TYPE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
 #: ELB's own error pages (HTTPCode_ELB_5XX), as AWS words them.
+#: The name of a target's fail-open twin starts with this.
+FAIL_OPEN_PREFIX = "fo-"
 ERROR_PAGES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
 
 
@@ -237,14 +244,22 @@ def backend(node: Node, group: TargetGroup) -> list[str]:
                   f"rise {check.healthy_threshold}"]
     for target in group.targets:
         lines.append("    " + server_line(group, target))
+    fail_open = [target for target in group.targets if not target.draining] if check.enabled else []
+    if fail_open:
+        lines.append("    option allbackups")
+        lines += ["    " + server_line(group, target, fail_open=True) for target in fail_open]
     return lines
 
 
-def server_line(group: TargetGroup, target: Target) -> str:
-    words = ["server", server_name(target), f"{target.ip}:{target.port}"]
+def server_line(group: TargetGroup, target: Target, *, fail_open: bool = False) -> str:
+    """A target's ``server`` line; with ``fail_open``, its unchecked backup twin (see the module's text)."""
+    words = ["server", FAIL_OPEN_PREFIX + server_name(target) if fail_open else server_name(target),
+             f"{target.ip}:{target.port}"]
     tls = group.protocol in ("HTTPS", "TLS")
     if tls:
         words += ["ssl", "verify", "none"]
+    if fail_open:
+        return " ".join([*words, "backup"])
     check = group.health_check
     if check.enabled:
         words.append("check")

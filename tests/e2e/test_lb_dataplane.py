@@ -179,6 +179,18 @@ def test_a_dead_target_becomes_unhealthy_and_is_avoided(lab: LoadBalancerReconci
     assert {curl("/") for _ in range(6)} == {"target-2"}
 
 
+def test_a_group_whose_every_target_fails_its_checks_fails_open(lab: LoadBalancerReconciler) -> None:
+    broken = section(idle_timeout_seconds=65)
+    broken["nodes"][0]["target_groups"][1]["health_check"]["path"] = "/nope"  # 404 from the live target
+    lab.reconcile(broken)
+    try:
+        wait_for(lambda: target_states(lab, ENI)[("10.0.1.6", 8001)] == "unhealthy", 15, "the api target unhealthy")
+        assert [curl("/api/x") for _ in range(3)] == ["api-2"] * 3  # ELB sends to all: the one it has
+    finally:
+        lab.reconcile(section(idle_timeout_seconds=65))
+    wait_for(lambda: target_states(lab, ENI)[("10.0.1.6", 8001)] == "healthy", 15, "the api target healthy again")
+
+
 def test_nlb_forwards_tcp(lab: LoadBalancerReconciler) -> None:
     assert curl("/", host="10.0.1.21:9000") == "api-2"
 

@@ -173,6 +173,18 @@ def test_stickiness_draining_tls_targets_and_disabled_checks() -> None:
     assert "server 10.0.1.7:8001 10.0.1.7:8001" in lines  # no check
 
 
+def test_every_checked_target_but_a_draining_one_has_a_fail_open_backup() -> None:
+    data = node()
+    data["target_groups"][0]["targets"][1]["draining"] = True
+    data["target_groups"][1]["health_check"]["enabled"] = False
+    lines = lines_of(render(data))
+    backups = [line for line in lines if line.endswith(" backup")]
+    assert backups == ["server fo-i-0aaaaaaaaaaaaaaa1:8000 10.0.1.5:8000 backup"]
+    first = next(n for n, line in enumerate(lines) if line.startswith("backend tg-"))
+    assert "option allbackups" in lines[first:lines.index(backups[0])]
+    assert lines.count("option allbackups") == 1  # not in the unchecked group: it is never down
+
+
 def test_https_listener_writes_its_certificate_and_udp_is_skipped() -> None:
     data = node()
     data["listeners"].append({"port": 443, "protocol": "HTTPS", "certificate_pem": CERT, "private_key_pem": KEY,
