@@ -36,6 +36,10 @@ TRACE_ID = "Root=1-%[date,hex,lower,bytes(8)]-%[uuid,regsub(-,,g),bytes(0,24)]"
 BALANCE = {"round_robin": "roundrobin", "least_outstanding_requests": "leastconn", "weighted_random": "random"}
 CONTENT_TYPE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
 #: ELB's own error pages (HTTPCode_ELB_5XX), as AWS words them.
+#: The servers' states a reload carries over (written by ``server.Haproxies``), and the file's content when
+#: there are none yet: its format version alone (an empty file makes HAProxy warn).
+SERVER_STATE = "server-state"
+NO_SERVER_STATE = "1\n"
 #: The name of a target's fail-open twin starts with this.
 FAIL_OPEN_PREFIX = "fo-"
 ERROR_PAGES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
@@ -108,7 +112,8 @@ def global_section(node: Node, directory: str, user: str | None) -> list[str]:
              "    nbthread 1",
              "    log stderr format raw local0 notice",
              "    ssl-default-bind-options ssl-min-ver TLSv1.2",
-             f"    hard-stop-after {hard_stop_after(node)}s"]
+             f"    hard-stop-after {hard_stop_after(node)}s",
+             f"    server-state-file {directory}/{SERVER_STATE}"]
     if user:
         lines += [f"    user {user}", f"    group {user}"]
     return lines
@@ -122,7 +127,8 @@ def hard_stop_after(node: Node) -> int:
 
 def defaults_section(node: Node, directory: str) -> list[str]:
     idle = node.idle_timeout_seconds
-    return ["", "defaults", "    log global", "    option dontlognull", f"    timeout connect {CONNECT_TIMEOUT}s",
+    return ["", "defaults", "    log global", "    option dontlognull", "    load-server-state-from-file global",
+            f"    timeout connect {CONNECT_TIMEOUT}s",
             f"    timeout client {idle}s", f"    timeout server {idle}s", f"    timeout tunnel {idle}s",
             f"    timeout http-request {idle}s", f"    timeout http-keep-alive {idle}s",
             *(f"    errorfile {code} {directory}/errors/{code}.http" for code in ERROR_PAGES)]

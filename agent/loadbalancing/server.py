@@ -10,7 +10,8 @@ replaces one that serves.
 
 A node's directory: ``haproxy.cfg``, its files (``tls/``, ``bodies/``, ``errors/``), ``admin.sock`` (the
 workers' runtime API: statistics), ``master.sock`` (the master CLI), ``haproxy.pid``, ``server.pid``,
-``haproxy.log`` (HAProxy's own notices: servers going up and down) and ``netns``.
+``haproxy.log`` (HAProxy's own notices: servers going up and down), ``server-state`` (the health found
+before the last reload, which the new workers start from) and ``netns``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.loadbalancing.haproxy_config import NO_SERVER_STATE, SERVER_STATE
 from agent.network import netns
 from agent.nfs.server import Servers, _Health, _write
 
@@ -72,6 +74,8 @@ class Haproxies(Servers):
             self.claim(spec.name, spec.netns)
             conf = self.config_path(spec.name)
             changed = _write_files(directory, spec.files)
+            if not (directory / SERVER_STATE).exists():
+                _write(directory / SERVER_STATE, NO_SERVER_STATE)
             if not conf.exists() or conf.read_text() != spec.config:
                 candidate = directory / (CONFIG + ".new")
                 candidate.write_text(spec.config)
@@ -95,8 +99,19 @@ class Haproxies(Servers):
         if pid is None:
             return
         log.info("%s: reloading HAProxy (master %d)", name, pid)
+        self._save_server_state(name)
         with contextlib.suppress(ProcessLookupError):  # died meanwhile: the watcher starts it with the new file
             os.kill(pid, signal.SIGUSR2)
+
+    def _save_server_state(self, name: str) -> None:
+        """What the health checks found, for the new workers to start from (``server-state-file``): without
+        it every target would start over as up, and an unhealthy one take requests until checked again."""
+        state = self.directory(name) / SERVER_STATE
+        try:
+            _write(state, runtime_command(self.admin_socket(name), "show servers state"))
+        except OSError as exc:  # no worker answers: the new ones check from scratch, as at a start
+            log.info("%s: no server state to carry over the reload (%s)", name, exc)
+            _write(state, NO_SERVER_STATE)
 
     def pid(self, name: str) -> int | None:
         """The pid of the node's live HAProxy master, or None."""

@@ -179,6 +179,14 @@ def test_a_dead_target_becomes_unhealthy_and_is_avoided(lab: LoadBalancerReconci
     assert {curl("/") for _ in range(6)} == {"target-2"}
 
 
+def test_a_reload_keeps_what_the_health_checks_found(lab: LoadBalancerReconciler) -> None:
+    lab.reconcile(section(idle_timeout_seconds=66))  # target-1 is still dead (the test before)
+    states = target_states(lab, ENI)
+    assert states[("i-0aaaaaaaaaaaaaaa1", 8000)] == "unhealthy" and states[("i-0aaaaaaaaaaaaaaa2", 8000)] == "healthy"
+    assert {curl("/") for _ in range(6)} == {"target-2"}
+    lab.reconcile(section(idle_timeout_seconds=65))
+
+
 def test_a_group_whose_every_target_fails_its_checks_fails_open(lab: LoadBalancerReconciler) -> None:
     broken = section(idle_timeout_seconds=65)
     broken["nodes"][0]["target_groups"][1]["health_check"]["path"] = "/nope"  # 404 from the live target

@@ -259,6 +259,7 @@ def test_haproxy_accepts_the_generated_configuration(tmp_path: Path, case: int) 
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(text)
     (tmp_path / "haproxy.cfg").write_text(rendered.config)
+    (tmp_path / haproxy_config.SERVER_STATE).write_text(haproxy_config.NO_SERVER_STATE)  # as the agent starts it
     out = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "WARNING" not in out.stdout + out.stderr, out.stdout + out.stderr
