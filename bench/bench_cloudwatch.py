@@ -22,11 +22,6 @@ boto3 would spend more CPU than either server.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
-import hmac
-import http.client
-import json
 import shutil
 import statistics
 import tempfile
@@ -34,9 +29,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from common import MotoServer
+from common import JsonClient, MotoServer, percentile
 
 from tests.support import CloudletProcess
 
@@ -46,44 +40,6 @@ VALUES_PER_DATUM = 10
 PROBE = ("Bench/Probe", "Latency")
 PROBE_PER_MINUTE = 20
 RATIO_TARGET = 3.0
-
-
-class Client:
-    """A minimal CloudWatch JSON-protocol (awsJson1_0) client on one keep-alive connection."""
-
-    def __init__(self, endpoint: str, key: str, secret: str, region: str) -> None:
-        parts = urlsplit(endpoint)
-        self.host = parts.netloc
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        self.key, self.secret, self.region = key, secret, region
-        self._signing_day = ""
-        self._signing_key = b""
-
-    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(params).encode()
-        amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        day = amz_date[:8]
-        if day != self._signing_day:
-            key = hmac.digest(("AWS4" + self.secret).encode(), day.encode(), "sha256")
-            for part in (self.region, "monitoring", "aws4_request"):
-                key = hmac.digest(key, part.encode(), "sha256")
-            self._signing_day, self._signing_key = day, key
-        target = f"{TARGET_PREFIX}.{operation}"
-        canonical = (f"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{self.host}\n"
-                     f"x-amz-date:{amz_date}\nx-amz-target:{target}\n\n"
-                     f"content-type;host;x-amz-date;x-amz-target\n{hashlib.sha256(body).hexdigest()}")
-        scope = f"{day}/{self.region}/monitoring/aws4_request"
-        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.digest(self._signing_key, to_sign.encode(), "sha256").hex()
-        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Date": amz_date, "X-Amz-Target": target,
-                   "Authorization": f"AWS4-HMAC-SHA256 Credential={self.key}/{scope}, "
-                                    f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}"}
-        self.connection.request("POST", "/", body, headers)
-        response = self.connection.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
-        return json.loads(data) if data.strip() else {}
 
 
 def batch(stream: int, arrays: bool, sequence: int) -> tuple[list[dict[str, Any]], int]:
@@ -131,7 +87,7 @@ def ingestion(make_client: Any, arrays: bool, streams: int, seconds: float) -> f
     return sum(counts) / (time.perf_counter() - begun)
 
 
-def load_probe(client: Client, hour_start: float) -> None:
+def load_probe(client: JsonClient, hour_start: float) -> None:
     """The read probe: PROBE_PER_MINUTE datapoints in each of the 60 minutes after ``hour_start``."""
     points = [{"MetricName": PROBE[1], "Timestamp": hour_start + minute * 60 + second * 2.5, "Unit": "Milliseconds",
                "Value": float(minute + second)}
@@ -140,7 +96,7 @@ def load_probe(client: Client, hour_start: float) -> None:
         client.call("PutMetricData", {"Namespace": PROBE[0], "MetricData": points[start:start + 500]})
 
 
-def read_latencies(client: Client, hour_start: float, samples: int) -> list[float]:
+def read_latencies(client: JsonClient, hour_start: float, samples: int) -> list[float]:
     """Seconds per GetMetricStatistics over the probe's hour, one call at a time (after checking the answer)."""
     params = {"Namespace": PROBE[0], "MetricName": PROBE[1], "StartTime": hour_start, "EndTime": hour_start + 3600,
               "Period": 60, "Statistics": ["SampleCount", "Sum", "Average", "Minimum", "Maximum"]}
@@ -156,11 +112,6 @@ def read_latencies(client: Client, hour_start: float, samples: int) -> list[floa
     return latencies
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each ingestion measurement")
@@ -174,8 +125,10 @@ def main() -> None:
     try:
         creds = cloud.root_credentials()
         targets = {
-            "cloudlet": lambda: Client(cloud.endpoint, creds.access_key_id, creds.secret_access_key, cloud.region),
-            "moto": lambda: Client(moto.endpoint, "testing", "testing", "us-east-1"),
+            "cloudlet": lambda: JsonClient(cloud.endpoint, creds.access_key_id, creds.secret_access_key, cloud.region,
+                                         service="monitoring", target_prefix=TARGET_PREFIX),
+            "moto": lambda: JsonClient(moto.endpoint, "testing", "testing", "us-east-1", service="monitoring",
+                                     target_prefix=TARGET_PREFIX),
         }
         rows = []
         for arrays in (False, True):

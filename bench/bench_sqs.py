@@ -15,11 +15,6 @@ boto3 would spend more CPU than either server. Both servers get the same signed 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
-import hmac
-import http.client
-import json
 import statistics
 import tempfile
 import threading
@@ -27,61 +22,20 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from common import MotoServer
+from common import JsonClient, MotoServer, percentile
 
 from tests.support import CloudletProcess
 
 
-class Client:
-    """A minimal SQS JSON-protocol client on one keep-alive connection."""
-
-    def __init__(self, endpoint: str, key: str, secret: str, region: str) -> None:
-        parts = urlsplit(endpoint)
-        self.host = parts.netloc
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        self.key, self.secret, self.region = key, secret, region
-        self._signing_day = ""
-        self._signing_key = b""
-
-    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(params).encode()
-        now = dt.datetime.now(dt.UTC)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-        day = amz_date[:8]
-        if day != self._signing_day:
-            key = hmac.digest(("AWS4" + self.secret).encode(), day.encode(), "sha256")
-            for part in (self.region, "sqs", "aws4_request"):
-                key = hmac.digest(key, part.encode(), "sha256")
-            self._signing_day, self._signing_key = day, key
-        payload_hash = hashlib.sha256(body).hexdigest()
-        target = f"AmazonSQS.{operation}"
-        canonical = (f"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{self.host}\n"
-                     f"x-amz-date:{amz_date}\nx-amz-target:{target}\n\n"
-                     f"content-type;host;x-amz-date;x-amz-target\n{payload_hash}")
-        scope = f"{day}/{self.region}/sqs/aws4_request"
-        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.digest(self._signing_key, to_sign.encode(), "sha256").hex()
-        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Date": amz_date, "X-Amz-Target": target,
-                   "Authorization": f"AWS4-HMAC-SHA256 Credential={self.key}/{scope}, "
-                                    f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}"}
-        self.connection.request("POST", "/", body, headers)
-        response = self.connection.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
-        return json.loads(data) if data else {}
-
-
-def make_queue(client: Client, name: str, fifo: bool) -> str:
+def make_queue(client: JsonClient, name: str, fifo: bool) -> str:
     attributes = {"FifoQueue": "true", "DeduplicationScope": "messageGroup",
                   "FifoThroughputLimit": "perMessageGroupId"} if fifo else {}
     return client.call("CreateQueue", {"QueueName": name + (".fifo" if fifo else ""),
                                        "Attributes": attributes})["QueueUrl"]
 
 
-def cycle(client: Client, url: str, fifo: bool, batch: int, stream: int) -> int:
+def cycle(client: JsonClient, url: str, fifo: bool, batch: int, stream: int) -> int:
     """Send ``batch`` messages, receive and delete them all; returns how many went the whole way."""
     def extras(i: int) -> dict[str, str]:
         return {"MessageGroupId": f"s{stream}-{i % 4}", "MessageDeduplicationId": uuid.uuid4().hex} if fifo else {}
@@ -156,18 +110,13 @@ def wake_up_latencies(make_client: Any, samples: int) -> list[float]:
     return latencies
 
 
-def _drain(client: Client, url: str) -> None:
+def _drain(client: JsonClient, url: str) -> None:
     while True:
         messages = client.call("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10}).get("Messages", [])
         if not messages:
             return
         client.call("DeleteMessageBatch", {"QueueUrl": url, "Entries": [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]})
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 def main() -> None:
@@ -182,8 +131,10 @@ def main() -> None:
     try:
         creds = cloud.root_credentials()
         targets = {
-            "cloudlet": lambda: Client(cloud.endpoint, creds.access_key_id, creds.secret_access_key, cloud.region),
-            "moto": lambda: Client(moto.endpoint, "testing", "testing", "us-east-1"),
+            "cloudlet": lambda: JsonClient(cloud.endpoint, creds.access_key_id, creds.secret_access_key, cloud.region,
+                                         service="sqs", target_prefix="AmazonSQS"),
+            "moto": lambda: JsonClient(moto.endpoint, "testing", "testing", "us-east-1", service="sqs",
+                                     target_prefix="AmazonSQS"),
         }
         rows = []
         for fifo in (False, True):

@@ -1,7 +1,13 @@
-"""Shared helpers for the benchmarks: servers to compare against, and latency statistics."""
+"""Shared helpers for the benchmarks: servers to compare against, a lean JSON-protocol client, and latency
+statistics."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
 import os
 import socket
 import statistics
@@ -12,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -106,3 +114,48 @@ def median(values: list[float]) -> float:
 
 def env_flag(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+class JsonClient:
+    """A minimal awsJson1_0 client (SigV4 by hand, one keep-alive connection): botocore's own cost per call
+    would be most of what a throughput benchmark measures on 2 cores."""
+
+    def __init__(self, endpoint: str, key: str, secret: str, region: str, *, service: str, target_prefix: str) -> None:
+        parts = urlsplit(endpoint)
+        self.host = parts.netloc
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.key, self.secret, self.region = key, secret, region
+        self.service, self.target_prefix = service, target_prefix
+        self._signing_day = ""
+        self._signing_key = b""
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(params).encode()
+        amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        day = amz_date[:8]
+        if day != self._signing_day:
+            key = hmac.digest(("AWS4" + self.secret).encode(), day.encode(), "sha256")
+            for part in (self.region, self.service, "aws4_request"):
+                key = hmac.digest(key, part.encode(), "sha256")
+            self._signing_day, self._signing_key = day, key
+        target = f"{self.target_prefix}.{operation}"
+        canonical = (f"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{self.host}\n"
+                     f"x-amz-date:{amz_date}\nx-amz-target:{target}\n\n"
+                     f"content-type;host;x-amz-date;x-amz-target\n{hashlib.sha256(body).hexdigest()}")
+        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.digest(self._signing_key, to_sign.encode(), "sha256").hex()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Date": amz_date, "X-Amz-Target": target,
+                   "Authorization": f"AWS4-HMAC-SHA256 Credential={self.key}/{scope}, "
+                                    f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}"}
+        self.connection.request("POST", "/", body, headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
+        return json.loads(data) if data.strip() else {}
