@@ -8,15 +8,21 @@ follows moments later for the power.
 
 The file stays small: the writer thread empties it whenever it has committed everything (``truncate``),
 and under a load that never lets the queue run dry it cuts the file into segments (``seal``), deleting a
-sealed one once every event in it is committed. At start, whatever segments are left are replayed. Each
-event carries its id, so one that was both committed and journaled is not doubled (``INSERT OR IGNORE``).
+sealed one once every event in it is committed. At start, the segments no live process holds are replayed.
+Each event carries its id, so one that was both committed and journaled is not doubled (``INSERT OR IGNORE``).
+
+Several processes may open one cloud at once (``cloudlet up`` and ``cloudlet account create``, later API
+workers): each writes segments of its own name and holds an ``flock`` on the one it appends to, so another
+replays only what a dead (or finished) process left. A segment gets its final name only once locked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +35,10 @@ class Journal:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.folder = folder
-        #: Segments a previous run left behind (it crashed before committing them), oldest first.
-        self.leftovers = sorted(folder.glob(SEGMENT_GLOB), key=_number)
-        self._sequence = _number(self.leftovers[-1]) if self.leftovers else 0
+        #: Segments no live process holds: one that died left them, perhaps before committing them.
+        self.leftovers = sorted(path for path in folder.glob(SEGMENT_GLOB) if not _held(path))
+        self._name = secrets.token_hex(4)
+        self._sequence = 0
         self._fd = -1
         self.size = 0
         self._open_next()
@@ -62,11 +69,15 @@ class Journal:
 
     def _open_next(self) -> None:
         self._sequence += 1
-        self._fd = os.open(self._path(self._sequence), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        path = self._path(self._sequence)
+        unlocked = path.with_name("." + path.name)
+        self._fd = os.open(unlocked, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.rename(unlocked, path)
         self.size = 0
 
     def _path(self, number: int) -> Path:
-        return self.folder / f"segment-{number:08d}.jsonl"
+        return self.folder / f"segment-{self._name}-{number:08d}.jsonl"
 
 
 def encode(row: dict[str, Any], key_use: tuple[str, dt.datetime, str, str] | None) -> bytes:
@@ -93,5 +104,16 @@ def read_segment(path: Path) -> list[tuple[dict[str, Any], tuple[str, dt.datetim
     return out
 
 
-def _number(path: Path) -> int:
-    return int(path.stem.split("-", 1)[1])
+def _held(path: Path) -> bool:
+    """Whether a live process appends to ``path`` (it holds the segment's lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True  # sealed and deleted meanwhile: nothing to replay
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

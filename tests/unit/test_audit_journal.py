@@ -39,16 +39,34 @@ def test_a_previous_runs_segments_are_committed_once_and_removed(tmp_path: Path)
     with db.begin() as conn:  # the first was committed before the crash, and journaled too
         conn.execute(events.insert(), [rows[0]])
     torn = audit_journal.encode(event_row(_call(9)), None)[:40]  # died inside this write: never answered
-    (folder / "segment-00000007.jsonl").write_bytes(
-        b"".join(audit_journal.encode(row, None) for row in rows) + torn)
-    used: list[dict] = []
-    trail = AuditTrail(db, folder, on_key_use=used.append)
+    left = folder / "segment-0dead000-00000007.jsonl"
+    left.write_bytes(b"".join(audit_journal.encode(row, None) for row in rows) + torn)
+    trail = AuditTrail(db, folder)
     try:
         assert _stored(db) == ["req-0", "req-1", "req-2"]
-        assert [p.name for p in folder.iterdir()] == ["segment-00000008.jsonl"]  # numbering goes on
+        assert [p.name for p in folder.iterdir() if p.name == left.name] == []
+        assert len(list(folder.iterdir())) == 1  # its own
     finally:
         trail.close()
     assert list(folder.iterdir()) == []
+
+
+def test_a_second_process_on_the_cloud_leaves_the_live_ones_journal_alone(tmp_path: Path) -> None:
+    """``cloudlet account create`` opens the cloud while ``cloudlet up`` serves it."""
+    db, folder = _database(tmp_path), tmp_path / "journal"
+    serving = AuditTrail(db, folder)
+    try:
+        serving.db = _Broken()  # nothing of the server's is committed: its journal is all there is
+        serving.record(_call(1))
+        serving.flush()
+        [live] = list(folder.iterdir())
+        size = live.stat().st_size
+        AuditTrail(db, folder).close()  # the command's trail starts and finishes meanwhile
+        assert live.exists() and live.stat().st_size == size and _stored(db) == []
+    finally:
+        serving.close()
+    AuditTrail(db, folder).close()  # the next start, once the server is gone
+    assert _stored(db) == ["req-1"]
 
 
 def test_replayed_events_read_back_as_written_with_their_key_use(tmp_path: Path) -> None:
@@ -56,7 +74,7 @@ def test_replayed_events_read_back_as_written_with_their_key_use(tmp_path: Path)
     folder.mkdir()
     call = _call(1, key="AKIAEXAMPLE")
     row = event_row(call)
-    (folder / "segment-00000001.jsonl").write_bytes(
+    (folder / "segment-0dead000-00000001.jsonl").write_bytes(
         audit_journal.encode(row, (call.access_key_id, call.time, call.service, call.region)))
     used: list[dict] = []
     AuditTrail(db, folder, on_key_use=used.append).close()
