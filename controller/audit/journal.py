@@ -64,6 +64,7 @@ class Journal:
     def close(self, *, committed: bool) -> None:
         """Close the current segment, removing it when everything in it is committed."""
         os.close(self._fd)
+        self._fd = -1  # appends now fail (EBADF) rather than write to whatever reuses the number
         if committed:
             self._path(self._sequence).unlink(missing_ok=True)
 

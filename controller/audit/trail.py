@@ -119,7 +119,10 @@ class AuditTrail:
             if call.access_key_id and call.error_code not in AUTH_FAILURES else None
         line = journal.encode(row, use)
         with self._lock:
-            self._journal.append(line)
+            try:
+                self._journal.append(line)
+            except OSError as exc:  # a full disk, or a trail already closed: the database may still take it
+                log.warning("audit journal: cannot append (%s); the event is only queued", exc)
             self._queue.put(_Event(row, use))
 
     def flush(self, timeout: float = 10.0) -> None:
@@ -160,7 +163,10 @@ class AuditTrail:
                 log.exception("could not write %d audit events; they stay in the journal for the next start",
                               len(batch))
                 self._failed = True
-            self._trim_journal(sealed, stopping)
+            try:
+                self._trim_journal(sealed, stopping)
+            except OSError:
+                log.exception("audit journal: cannot trim; committed events may be replayed (once) at the next start")
             for waiter in waiters:
                 waiter.set()
 

@@ -132,3 +132,9 @@ class _Broken:
 
     def begin(self) -> None:
         raise OSError("no space left on device")
+
+
+def test_a_call_answered_while_the_cloud_closes_does_not_fail(tmp_path: Path) -> None:
+    trail = AuditTrail(_database(tmp_path), tmp_path / "journal")
+    trail.close()
+    trail.record(_call(1))  # the journal is closed: logged, never raised into the request
