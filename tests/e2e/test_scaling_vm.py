@@ -36,7 +36,7 @@ from tests.e2e.vm_lab import VmLab  # noqa: E402
 ALARM_PERIOD = 10
 USER_DATA = """#!/bin/sh
 mkdir -p /www
-wget -qO /www/index.html http://169.254.169.254/latest/meta-data/instance-id
+cp /run/cloudlet/meta/instance-id /www/index.html
 busybox httpd -p 80 -h /www
 """
 
@@ -105,7 +105,7 @@ def in_service(lab: VmLab, web: Web) -> list[str]:
 def fetch_through_balancer(lab: VmLab, client: str, dns_name: str, path: str = "/", times: int = 1) -> list[str]:
     """What ``times`` requests to the load balancer's name answer, asked from inside the instance ``client``
     (the name resolves through the VPC resolver, as for any guest)."""
-    script = f"for i in $(seq {times}); do wget -qO- http://{dns_name}{path}; echo; done"
+    script = f"for i in $(seq {times}); do wget -qO- http://{dns_name}{path} || echo \"wget failed: $?\"; echo; done"
     return [line for line in lab.ssh(client, script).splitlines() if line]
 
 
