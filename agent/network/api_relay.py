@@ -10,7 +10,8 @@ controller over a kept-alive connection of its own, adding what only it knows: `
 (``internet`` or the ``vpce-…``) and ``X-Forwarded-Proto``, with the agents' token in
 ``X-Cloudlet-Relay-Token`` so the controller believes them (``controller/gateway.py``). Whatever of those
 the client sent is dropped. Bodies stream both ways (S3 objects of any size), in either framing
-(Content-Length or chunked). ``Expect: 100-continue`` is answered here rather than passed on: the
+(Content-Length or chunked); a request body up to ``REPLAYABLE_BODY`` is read ahead instead, so a request
+that meets a controller connection closing under it is sent again. ``Expect: 100-continue`` is answered here rather than passed on: the
 controller's HTTP server (cheroot, and waitress too) sends its 100 as soon as it has the headers, before
 the application decides anything, so forwarding it could not bring a refusal any earlier; it would only add
 a round trip (and a 1xx reader that http.client lacks). A refusal before the body (an S3 403) therefore
