@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from controller.api import Params, RequestContext
+from controller.config import Config
 from controller.ec2.filters import apply_filters, check_names
 from controller.ec2.service import api
 from controller.errors import error
@@ -59,6 +60,11 @@ def describe_availability_zones(ctx: RequestContext, params: Params) -> Params:
 def zone_id(region: str, index: int) -> str:
     """The id of the region's ``index``-th zone (from 1), as DescribeAvailabilityZones shows it."""
     return f"{_region_code(region)}-az{index}"
+
+
+def zone_ids(config: Config) -> dict[str, str]:
+    """Each configured zone's id (``home-1a`` -> ``hom1-az1``), as DescribeAvailabilityZones gives them."""
+    return {zone: zone_id(config.region, index) for index, zone in enumerate(config.availability_zones, start=1)}
 
 
 def _region_code(region: str) -> str:

@@ -19,7 +19,7 @@ from controller.ec2.ids import SPOT_REQUEST
 from controller.ec2.instances import run_instances
 from controller.ec2.instances import state as instance_state
 from controller.ec2.operation import arns, vpc_operation
-from controller.ec2.regions import zone_id
+from controller.ec2.regions import zone_ids
 from controller.ec2.tags import owned_by_account, register_taggable, tags_of
 from controller.ec2.vpc.state import write
 from controller.state import utcnow
@@ -76,17 +76,14 @@ def _item(row: Any, tags: list[dict[str, str]], zone_ids: dict[str, str]) -> Par
     return item
 
 
-def _zone_ids(ctx: RequestContext) -> dict[str, str]:
-    return {name: zone_id(ctx.region, index) for index, name in enumerate(ctx.cloud.config.availability_zones, 1)}
-
-
 @vpc_operation("DescribeSpotInstanceRequests", resources=arns((SPOT_REQUEST, "SpotInstanceRequestIds")))
 def describe_spot_instance_requests(ctx: RequestContext, params: Params) -> Params:
     table = instance_state.spot_requests
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(table).where(table.c.account_id == ctx.account_id)).mappings().all()
         tags = tags_of(conn, ctx.account_id, [r["spot_instance_request_id"] for r in rows])
-    items = [_item(row, tags[row["spot_instance_request_id"]], _zone_ids(ctx)) for row in rows]
+    ids = zone_ids(ctx.cloud.config)
+    items = [_item(row, tags[row["spot_instance_request_id"]], ids) for row in rows]
     listed, token = describe(items, params, key="SpotInstanceRequestId", ids_param="SpotInstanceRequestIds",
                              kind=SPOT_REQUEST, fields=FILTERS, page_limits=(5, 1000))
     return listing("SpotInstanceRequests", listed, token)
@@ -152,5 +149,5 @@ def request_spot_instances(ctx: RequestContext, params: Params) -> Params:
         rows = conn.execute(select(table).where(table.c.instance_id.in_(instance_ids))
                             .order_by(table.c.spot_instance_request_id)).mappings().all()
         tags = tags_of(conn, ctx.account_id, [r["spot_instance_request_id"] for r in rows])
-    return {"SpotInstanceRequests": [_item(row, tags[row["spot_instance_request_id"]], _zone_ids(ctx))
-                                     for row in rows]}
+    ids = zone_ids(ctx.cloud.config)
+    return {"SpotInstanceRequests": [_item(row, tags[row["spot_instance_request_id"]], ids) for row in rows]}

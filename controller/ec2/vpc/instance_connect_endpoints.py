@@ -33,7 +33,7 @@ from controller.ec2.describe import describe, listing
 from controller.ec2.errors import UnsupportedOperation
 from controller.ec2.ids import INSTANCE_CONNECT_ENDPOINT, SECURITY_GROUP, SUBNET
 from controller.ec2.operation import NEW, arns, vpc_operation
-from controller.ec2.regions import zone_id
+from controller.ec2.regions import zone_ids
 from controller.ec2.tags import drop_tags, owned_by_account, register_taggable, tag_new_resource, tags_of
 from controller.ec2.vpc import eni_records, state
 from controller.errors import error
@@ -69,7 +69,7 @@ def endpoint_output(ctx: RequestContext, row: RowMapping, tags: list[dict[str, s
     config = ctx.cloud.config
     endpoint_id = row["instance_connect_endpoint_id"]
     dns, fips = dns_names(config, ctx.region, endpoint_id, row["dns_suffix"])
-    zones = config.availability_zones
+    ids = zone_ids(config)
     output: Params = {
         "OwnerId": row["account_id"], "InstanceConnectEndpointId": endpoint_id,
         "InstanceConnectEndpointArn": INSTANCE_CONNECT_ENDPOINT.arn(ctx, endpoint_id, row["account_id"]),
@@ -79,8 +79,8 @@ def endpoint_output(ctx: RequestContext, row: RowMapping, tags: list[dict[str, s
         "SubnetId": row["subnet_id"], "PreserveClientIp": row["preserve_client_ip"],
         "SecurityGroupIds": list(row["security_group_ids"]), "Tags": tags, "IpAddressType": "ipv4",
         "PublicDnsNames": {"Ipv4": {"DnsName": dns, "FipsDnsName": fips}}}
-    if row["availability_zone"] in zones:
-        output["AvailabilityZoneId"] = zone_id(ctx.region, zones.index(row["availability_zone"]) + 1)
+    if row["availability_zone"] in ids:
+        output["AvailabilityZoneId"] = ids[row["availability_zone"]]
     return output
 
 

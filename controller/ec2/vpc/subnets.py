@@ -22,15 +22,9 @@ from controller.ec2.errors import (
 )
 from controller.ec2.ids import SUBNET, VPC
 from controller.ec2.operation import NEW, arns, vpc_operation
-from controller.ec2.regions import _region_code
+from controller.ec2.regions import zone_ids
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
 from controller.ec2.vpc import cidrs, provision, state
-
-
-def zone_ids(config: Config) -> dict[str, str]:
-    """Each configured zone's id (``home-1a`` -> ``hom1-az1``), as DescribeAvailabilityZones gives them."""
-    code = _region_code(config.region)
-    return {zone: f"{code}-az{index}" for index, zone in enumerate(config.availability_zones, start=1)}
 
 
 def used_ipv4_counts(conn: Connection, subnet_ids: list[str]) -> dict[str, int]:
