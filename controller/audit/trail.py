@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Index, String, Table, insert
 
 from controller.audit import journal
-from controller.state import Database, JsonText, UtcDateTime, metadata
+from controller.state import Database, EncodedJson, JsonText, UtcDateTime, metadata
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class AuditTrail:
 
     def record(self, call: CallRecord) -> None:
         row = event_row(call)
+        row["document"] = EncodedJson(document_json(row["document"]))  # once, for the journal and the row
         use = (call.access_key_id, call.time, call.service, call.region) \
             if call.access_key_id and call.error_code not in AUTH_FAILURES else None
         line = journal.encode(row, use)

@@ -24,6 +24,11 @@ _AFTER_COMMIT = "cloudlet_after_commit"
 _DATABASE = "cloudlet_database"
 
 
+class EncodedJson(str):
+    """JSON text already encoded, which a :class:`JsonText` column stores as it is (the audit trail encodes
+    each event once, for its crash journal and its row)."""
+
+
 class JsonText(types.TypeDecorator):
     """A JSON document stored as compact text (SQLite has no native JSON column)."""
 
@@ -31,6 +36,8 @@ class JsonText(types.TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if isinstance(value, EncodedJson):
+            return str(value)
         return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:
