@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(HOME)/.local/share/cloudlet
 LISTEN ?= 127.0.0.1:8773
+# make bench BENCH="api s3" runs only those benchmarks (bench/bench_api.py, bench/bench_s3.py)
+BENCH ?=
 # Extra `cloudlet up` flags, e.g. UP_ARGS="--uplink nat --eip-pool 192.168.1.200-192.168.1.220" (recorded once).
 UP_ARGS ?=
 PYTEST_ARGS ?=
@@ -21,7 +23,7 @@ test: install services s3fs-venv
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install services
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH)
 
 install: $(VENV)/.installed
 

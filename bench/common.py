@@ -1,5 +1,5 @@
-"""Shared helpers for the benchmarks: servers to compare against, a lean JSON-protocol client, and latency
-statistics."""
+"""Shared helpers for the benchmarks: servers to compare against, a lean JSON-protocol client, latency
+statistics, and :func:`report`, through which every benchmark hands its verdicts to ``make bench``'s summary."""
 
 from __future__ import annotations
 
@@ -23,6 +23,33 @@ from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+#: Where run_all.py collects the verdicts of the benchmark it runs (one JSON object per line).
+RESULTS_ENV = "CLOUDLET_BENCH_RESULTS"
+
+
+def report(row: str, measured: float, unit: str, *, at_least: float | None = None, at_most: float | None = None,
+           **details: Any) -> bool | None:
+    """One measured figure and its target, for ``make bench``'s summary table and JSON.
+
+    ``row`` names what was measured ("sts get-caller-identity, 8 clients: req/s over moto's"), ``unit`` how
+    to read ``measured`` ("x" for a ratio, "ms", "s", "%"...). The target is ``at_least`` or ``at_most``
+    (neither: a figure reported for comparison over time, without a verdict). ``details`` (the absolute
+    medians behind a ratio, the peer's figures) go to the JSON only. Returns whether the target was met.
+    """
+    met = None if at_least is None and at_most is None else (
+        (at_least is None or measured >= at_least) and (at_most is None or measured <= at_most))
+    target = " and ".join(text for text in (f">= {at_least:g}{unit}" if at_least is not None else "",
+                                            f"<= {at_most:g}{unit}" if at_most is not None else "") if text)
+    verdict = {"benchmark": Path(sys.argv[0]).stem, "row": row, "measured": round(measured, 4), "unit": unit,
+               "target": target, "met": met, "details": details}
+    print(f"  verdict: {row}: {measured:.3g}{unit}" + (f" (target {target}: {'met' if met else 'NOT met'})"
+                                                       if target else ""), flush=True)
+    destination = os.environ.get(RESULTS_ENV)
+    if destination:
+        with open(destination, "a") as out:
+            out.write(json.dumps(verdict, default=str) + "\n")
+    return met
 
 
 def free_port() -> int:
