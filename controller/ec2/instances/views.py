@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, and_, exists, or_, select
 
 from controller.api import Params, RequestContext
-from controller.ec2.describe import describe, listing, page
+from controller.ec2.describe import decode_token, describe, listing, page
 from controller.ec2.errors import InvalidParameterCombination, invalid_value, require
 from controller.ec2.filters import check_names, sql_glob
 from controller.ec2.ids import INSTANCE
@@ -59,10 +59,12 @@ def state_output(name: str) -> Params:
 def instance_outputs(conn: Connection, account: str, region: str, rows: Sequence[RowMapping],
                      service_domain: str) -> list[Params]:
     """DescribeInstances items for ``rows``, in their order (``service_domain`` ends public DNS names)."""
+    if not rows:  # an empty page asks nothing of the database
+        return []
     instance_ids = [r["instance_id"] for r in rows]
     eni = state.network_interfaces
     eni_rows = conn.execute(select(eni).where(eni.c.instance_id.in_(instance_ids))
-                            .order_by(eni.c.device_index)).mappings().all() if instance_ids else []
+                            .order_by(eni.c.device_index)).mappings().all()
     nics: dict[str, list[Params]] = {i: [] for i in instance_ids}
     for row, output in zip(eni_rows, interface_outputs(conn, account, region, eni_rows, service_domain), strict=True):
         nics[row["instance_id"]].append({k: output[k] for k in _NIC_MEMBERS if k in output})
@@ -198,8 +200,13 @@ def describe_instances(ctx: RequestContext, params: Params) -> Params:
             if missing:
                 raise INSTANCE.missing(missing)
             conditions.append(table.c.instance_id.in_(wanted))
-        ids = [{"InstanceId": r[0]} for r in conn.execute(select(table.c.instance_id).where(*conditions)
-                                                          .order_by(table.c.instance_id))]
+        query = select(table.c.instance_id).where(*conditions).order_by(table.c.instance_id)
+        if not remaining:  # the page is cut in SQL (keyset: after the token's id), page() checks and cuts again
+            if params.get("NextToken"):
+                query = query.where(table.c.instance_id > decode_token(params["NextToken"]))
+            if isinstance(params.get("MaxResults"), int) and params["MaxResults"] > 0:
+                query = query.limit(params["MaxResults"] + 1)
+        ids = [{"InstanceId": r[0]} for r in conn.execute(query)]
         if not remaining:
             cut, token = page(ids, params, "InstanceId", (5, 1000))
             rows = _rows(conn, [i["InstanceId"] for i in cut])

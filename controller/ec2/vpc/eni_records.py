@@ -303,6 +303,8 @@ def interface_outputs(conn: Connection, account: str, region: str, rows: Sequenc
                       service_domain: str) -> list[Params]:
     """DescribeNetworkInterfaces items for interface rows (the tag list is ``TagSet``). Public addresses get
     a ``PublicDnsName`` only in VPCs with both ``enableDnsSupport`` and ``enableDnsHostnames``, as in EC2."""
+    if not rows:  # an empty page asks nothing of the database
+        return []
     interface_ids = [r["network_interface_id"] for r in rows]
     vpcs = state.vpcs
     named = {r[0] for r in conn.execute(select(vpcs.c.vpc_id).where(
