@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
-from common import LoadResult, run_load
+from common import LoadResult, report, run_load
 
 from tests.e2e.lambda_helpers import execution_role, python_function
 from tests.support import CloudletProcess, wait_for
@@ -254,26 +254,51 @@ def measure(part: str, targets: dict[str, Target],
 
 def bench_http_proxy(cloud: CloudletProcess, backend: Backend, args: argparse.Namespace) -> None:
     rest_id, http_id = rest_http_proxy(cloud, backend.url), http_api_proxy(cloud, backend.url)
+    direct_label = "direct to the backend"
     measured = measure("HTTP proxy", {
-        "direct to the backend": http_target(backend.url + PAYLOAD_PATH, BODY),
+        direct_label: http_target(backend.url + PAYLOAD_PATH, BODY),
         "REST API HTTP_PROXY (prod)": http_target(invoke_url(cloud, rest_id, "/prod" + PAYLOAD_PATH), BODY),
         "HTTP API HTTP_PROXY ($default)": http_target(invoke_url(cloud, http_id, PAYLOAD_PATH), BODY),
     }, args)
     single, errors = measured[1]
-    direct = single.pop("direct to the backend").percentile(0.5)
+    direct = single[direct_label].percentile(0.5)
     print("\ngateway overhead at p50, 1 client (the target, issue 18: < 2 ms):")
     for label, result in single.items():
+        if label == direct_label:
+            continue
         added = result.percentile(0.5) - direct
         verdict = "NOT met (errors)" if errors.counts.get(label) else "met" if added < 0.002 else "NOT met"
         print(f"  {label:<34} +{ms(added):.2f} ms   {verdict}")
+        report(f"API Gateway {label}, 1 client: p50 added over the backend called directly", ms(added), "ms",
+               at_most=2, gateway_p50_ms=ms(result.percentile(0.5)), direct_p50_ms=ms(direct),
+               error_answers=errors.counts.get(label, 0))
+        if errors.counts.get(label):  # error answers are not served ones: NOT met, whatever the p50
+            report(f"API Gateway {label}, 1 client: answers not 2xx with the expected body",
+                   errors.counts[label], "", at_most=0)
+    if args.threads == 1:
+        return
+    parallel, errors = measured[args.threads]
+    direct_rps = parallel[direct_label].rps
+    for label, result in parallel.items():
+        if label != direct_label:
+            report(f"API Gateway {label}, {args.threads} clients: req/s over the backend called directly",
+                   result.rps / direct_rps, "x", gateway_rps=result.rps, direct_rps=direct_rps,
+                   error_answers=errors.counts.get(label, 0))
 
 
 def bench_lambda_proxy(cloud: CloudletProcess, args: argparse.Namespace) -> None:
     api_id = lambda_proxy(cloud, "bench-hello")
-    measure("Lambda proxy", {
-        "lambda.invoke (boto3)": invoke_target(cloud, "bench-hello"),
-        "REST API AWS_PROXY GET /hello": http_target(invoke_url(cloud, api_id, "/prod/hello"), HELLO),
+    invoke_label, gateway_label = "lambda.invoke (boto3)", "REST API AWS_PROXY GET /hello"
+    measured = measure("Lambda proxy", {
+        invoke_label: invoke_target(cloud, "bench-hello"),
+        gateway_label: http_target(invoke_url(cloud, api_id, "/prod/hello"), HELLO),
     }, args)
+    single, errors = measured[1]
+    invoke, gateway = single[invoke_label], single[gateway_label]
+    invoke_p50, gateway_p50 = ms(invoke.percentile(0.5)), ms(gateway.percentile(0.5))
+    report(f"API Gateway {gateway_label} (Lambda proxy), 1 client: p50 added over {invoke_label}",
+           gateway_p50 - invoke_p50, "ms", gateway_p50_ms=gateway_p50, invoke_p50_ms=invoke_p50,
+           gateway_rps=gateway.rps, invoke_rps=invoke.rps, error_answers=dict(errors.counts))
 
 
 def lambda_missing(args: argparse.Namespace) -> str | None:

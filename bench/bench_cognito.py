@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
-from common import LoadResult, run_load
+from common import LoadResult, report, run_load
 
 from tests.support import CloudletProcess
 
@@ -84,6 +84,9 @@ def main() -> None:
     print(floor.line("sts GetCallerIdentity"))
     print(f"InitiateAuth / GetCallerIdentity throughput ratio: {auth.rps / floor.rps:.3f}; "
           f"p50 ratio {auth.percentile(0.5) / floor.percentile(0.5):.1f}x")
+    report(f"cognito InitiateAuth USER_PASSWORD_AUTH, {args.threads} clients: throughput", auth.rps, "req/s",
+           p50_ms=auth.percentile(0.5) * 1000, p99_ms=auth.percentile(0.99) * 1000,
+           sts_get_caller_identity_rps=floor.rps, ratio_to_sts=auth.rps / floor.rps)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import report  # noqa: E402
 from guest_lab import NoGuests, lab_guest, missing_prerequisites  # noqa: E402
 
 EXTRA_TOOLS = ("ganesha.nfsd", "nsenter")
@@ -99,6 +100,8 @@ def main() -> int:
     for operation in ("write", "read"):
         nfs, local = medians[f"nfs {operation}"], medians[f"local {operation}"]
         print(f"  {operation:<8} {nfs:7.1f} MiB/s {local:8.1f} MiB/s {nfs / local:9.2f}x")
+        report(f"EFS {operation} MiB/s from a guest over its local disk", nfs / local, "x", nfs_mib_s=nfs,
+               local_mib_s=local)
     return 0
 
 

@@ -45,6 +45,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import report  # noqa: E402
+
 from agent.loadbalancing import haproxy_config, stats  # noqa: E402
 from agent.loadbalancing.reconciler import LoadBalancerReconciler  # noqa: E402
 from agent.loadbalancing.server import runtime_command  # noqa: E402
@@ -293,11 +295,11 @@ def main() -> int:
             if name.startswith("clbench-elb"):
                 netns.remove(name)
         shutil.rmtree(state, ignore_errors=True)
-    report(rows, args, config_lines)
+    summarize(rows, args, config_lines)
     return 0
 
 
-def report(rows: list[tuple[str, dict[str, list[Wrk]]]], args: Any, config_lines: int) -> None:
+def summarize(rows: list[tuple[str, dict[str, list[Wrk]]]], args: Any, config_lines: int) -> None:
     print(f"\n== ALB data plane: Cloudlet's node (generated config, {config_lines} lines) vs HAProxy by hand, same "
           f"backends, wrk {args.threads} threads x {args.connections} connections, {args.rounds} rounds x "
           f"{args.seconds:g} s, medians (2 cores shared by wrk, HAProxy and 2 nginx)")
@@ -316,6 +318,10 @@ def report(rows: list[tuple[str, dict[str, list[Wrk]]]], args: Any, config_lines
         print(f"{label:<19} {'ratio':<9} {ratio:9.2f} {a[1] / b[1]:8.2f} {a[2] / b[2]:8.2f}   (req/s, median of "
               f"each round's pair: {paired:.2f})")
         verdicts.append(f"{label} {ratio:.2f}")
+        report(f"ALB {label}: req/s through Cloudlet's node over HAProxy by hand", ratio, "x",
+               at_least=TARGET, cloudlet_rps=a[0], by_hand_rps=b[0], paired_ratio=paired)
+        report(f"ALB {label}: p99 latency through Cloudlet's node over HAProxy by hand", a[2] / b[2], "x",
+               cloudlet_p99_ms=a[2], by_hand_p99_ms=b[2])
     ratios = [float(v.rsplit(" ", 1)[1]) for v in verdicts]
     met = min(ratios) >= TARGET
     print(f"target (issue 17): req/s within 10% of hand-configured HAProxy (ratio >= {TARGET:.2f}): "

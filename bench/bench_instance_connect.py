@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import report  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
 
@@ -101,6 +102,10 @@ def main() -> None:
     print(f"ec2:CreateTags (a write, for scale)   p50 {tag:6.2f} ms")
     print(f"metadata answer, {held:3d} active keys     p50 {keyed:6.2f} ms")
     print(f"metadata answer, no key (floor)       p50 {bare:6.2f} ms   ratio {keyed / bare:4.2f}x")
+    report("SendSSHPublicKey p50 over sts:GetCallerIdentity", push / floor, "x", push_p50_ms=push,
+           floor_p50_ms=floor, create_tags_p50_ms=tag)
+    report("agent's metadata answer p50, holding every pushed SSH key over none", keyed / bare, "x",
+           keyed_p50_ms=keyed, bare_p50_ms=bare, active_keys=held)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config as BotoConfig
-from common import MotoServer, median, run_load
+from common import MotoServer, median, report, run_load
 
 from tests.support import CloudletProcess
 
@@ -98,13 +98,18 @@ def main() -> None:
             cloud.stop()
     print(f"{'KMS (' + str(args.threads) + ' clients)':<22} {'Cloudlet req/s':>15} {'moto req/s':>11} {'ratio':>6}"
           f" {'p99 ms ours/moto':>18}")
-    for label, (rps, _, p99) in ours.items():
-        peer_rps, _, peer_p99 = peer[label]
+    for label, (rps, p50, p99) in ours.items():
+        peer_rps, peer_p50, peer_p99 = peer[label]
         print(f"{label:<22} {rps:15.0f} {peer_rps:11.0f} {rps / peer_rps:6.2f} {p99:9.2f}/{peer_p99:.2f}")
+        report(f"KMS {label}, {args.threads} clients: req/s over moto's", rps / peer_rps, "x",
+               cloudlet_rps=round(rps), moto_rps=round(peer_rps), cloudlet_p50_ms=p50, moto_p50_ms=peer_p50,
+               cloudlet_p99_ms=p99, moto_p99_ms=peer_p99)
     for op in ("PUT", "GET"):
         kms_time, s3_time = sse[f"SSE-KMS {op}"], sse[f"SSE-S3 {op}"]
         print(f"1 MiB {op}: SSE-KMS median {kms_time * 1000:.2f} ms, SSE-S3 {s3_time * 1000:.2f} ms, "
               f"ratio {kms_time / s3_time:.2f}")
+        report(f"S3 1 MiB {op}: median time under SSE-KMS over SSE-S3's", kms_time / s3_time, "x",
+               sse_kms_ms=kms_time * 1000, sse_s3_ms=s3_time * 1000)
 
 
 if __name__ == "__main__":

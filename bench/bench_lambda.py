@@ -39,7 +39,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from common import LoadResult, run_load
+from common import LoadResult, report, run_load
 
 from tests.support import CloudletProcess
 
@@ -223,9 +223,14 @@ def main() -> None:
           f"{'met' if invoke - limit < 0.005 else 'NOT met'})")
     print(f"  of which the API path {ms(api - limit)}, the function path {ms(invoke - api)}; "
           f"ratio invoke / limit {invoke / limit:.0f}x, invoke / API {invoke / api:.2f}x")
+    report("Lambda warm invoke p50, 1 client: overhead over the physical limit (a warm process, Unix socket)",
+           (invoke - limit) * 1000, "ms", at_most=5, invoke_p50_ms=invoke * 1000, api_alone_p50_ms=api * 1000,
+           limit_p50_ms=limit * 1000)
     rates = [parallel[label].rps for label in targets]
     print(f"  invocations/s with {args.threads} clients: {rates[0]:.0f} (API alone {rates[1]:.0f}, "
           f"limit {rates[2]:.0f}; {rates[0] / rates[1]:.2f}x the API)")
+    report(f"Lambda invocations/s, {args.threads} clients: over STS GetCallerIdentity's (the API alone)",
+           rates[0] / rates[1], "x", invoke_rps=rates[0], api_alone_rps=rates[1], limit_rps=rates[2])
     client_median = statistics.median(cold_client)
     print(f"\ncold start ({args.cold} new revisions, medians):")
     print(f"  first invoke on the client {ms(client_median)}   Init Duration "
@@ -233,6 +238,10 @@ def main() -> None:
     print(f"  peer: a new Python process importing awslambdaric + the handler {ms(statistics.median(peer_cold))}"
           f"   ratio {client_median / statistics.median(peer_cold):.2f}x")
     print(f"  cold start target < 300 ms: {'met' if client_median < 0.3 else 'NOT met'}")
+    report("Lambda cold start of a zip function (new revision): first invoke on the client, median",
+           client_median * 1000, "ms", at_most=300, rounds=args.cold,
+           init_duration_ms=statistics.median(cold_init) * 1000 if cold_init else None,
+           peer_process_ms=statistics.median(peer_cold) * 1000)
 
 
 if __name__ == "__main__":

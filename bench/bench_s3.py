@@ -5,7 +5,8 @@ Workloads: PUT and GET of 1 MiB and 256 MiB objects with 1 and 8 concurrent stre
 serves GETs: it reads the very blob files Cloudlet stored (symlinked into its root),
 (or, for objects small enough that Cloudlet keeps them in its database, files with the
 same bytes), so its figure is what the disk and the kernel allow; Cloudlet's large-GET
-target is 70% of it. moto is the peer for everything; Cloudlet's small-object target is 3x.
+target is 90% of it (issue 16; the S3 issue asked 70%). moto is the peer for everything;
+Cloudlet's small-object target is 3x.
 
 All three are driven by the same lean client (``http.client`` over keep-alive
 connections, bodies sent from and read into preallocated buffers) so the client's own
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -34,7 +36,7 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config as BotoConfig
-from common import MotoServer, free_port, wait_for_port
+from common import MotoServer, free_port, report, wait_for_port
 
 from tests.support import CloudletProcess
 
@@ -103,6 +105,32 @@ class Measure:
     ops: float
     rate: float
     failed: int
+
+
+#: Issue 16's target for a large GET, 1 and 8 streams, as a share of nginx serving the same file.
+LARGE_GET_SHARE = 90
+
+
+@dataclass
+class Row:
+    """One workload (method, object size, concurrent streams) and each server's measure of it."""
+
+    method: str
+    size: str
+    streams: int
+    results: dict[str, Measure]
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.size:>7} x{self.streams}"
+
+    @property
+    def workload(self) -> str:
+        return f"S3 {self.size} {self.method}, {self.streams} stream{'s' if self.streams > 1 else ''}"
+
+    def figures(self) -> dict[str, float]:
+        """Requests/s for 4 KiB objects, MiB/s for larger ones."""
+        return {name: m.ops if self.size == "4 KiB" else m.rate / MiB for name, m in self.results.items()}
 
 
 def closed_loop(streams: int, seconds: float, step: Callable[[Connection, int, int], int], endpoint: str,
@@ -219,7 +247,7 @@ def main() -> None:
     moto = MotoServer()
     cloud = CloudletProcess(workdir / "data", extra_env={"CLOUDLET_LOG": "WARNING"}).start()
     nginx = None
-    rows: list[tuple[str, dict[str, Measure]]] = []
+    rows: list[Row] = []
     try:
         creds = cloud.root_credentials()
         targets = [Target("cloudlet", cloud.endpoint, boto(cloud.endpoint, creds.access_key_id,
@@ -238,7 +266,7 @@ def main() -> None:
                     continue
                 results = {target.name: closed_loop(streams, args.seconds, put_step(target, prefix, keys, data),
                                                     target.endpoint) for target in targets}
-                rows.append((f"PUT {label:>7} x{streams}", results))
+                rows.append(Row("PUT", label, streams, results))
             for index in range(keys):  # every key exists, for GETs (and nginx's symlinks)
                 for target in targets:
                     Connection(target.endpoint).request("PUT", target.url("PUT", f"{prefix}-{index}"), data)
@@ -260,7 +288,7 @@ def main() -> None:
                 results["nginx"] = closed_loop(streams, args.seconds,
                                                get_step(lambda key: f"{nginx.endpoint}/{key}", prefix, keys),
                                                nginx.endpoint)
-                rows.append((f"GET {label:>7} x{streams}", results))
+                rows.append(Row("GET", label, streams, results))
     except Exception:
         print("Cloudlet's last log lines:\n" + "".join(cloud.output[-40:]))
         raise
@@ -270,37 +298,45 @@ def main() -> None:
         cloud.stop()
         moto.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    report(rows, args.seconds)
+    print_table(rows, args.seconds)
 
 
-def figure(label: str, measure: Measure) -> float:
-    """Requests/s for 4 KiB objects, MiB/s for larger ones."""
-    return measure.ops if "4 KiB" in label else measure.rate / MiB
-
-
-def report(rows: list[tuple[str, dict[str, Measure]]], seconds: float) -> None:
+def print_table(rows: list[Row], seconds: float) -> None:
     print(f"\n== S3: Cloudlet vs moto vs nginx ({os.cpu_count()} cores shared by servers and clients, "
           f"{seconds:.0f}s per figure; 4 KiB in requests/s, larger objects in MiB/s)")
     print(f"{'workload':<18} {'cloudlet':>10} {'moto':>10} {'nginx':>10}   {'vs moto':>8} {'vs nginx':>9}")
     failures = []
-    for label, results in rows:
-        values = {name: figure(label, measure) for name, measure in results.items()}
+    for row in rows:
+        values = row.figures()
         ours, moto, nginx = values["cloudlet"], values["moto"], values.get("nginx")
         nginx_text = f"{nginx:10.0f}" if nginx is not None else f"{'-':>10}"
         ratio_nginx = f"{ours / nginx:8.0%}" if nginx else f"{'-':>8}"
         ratio_moto = f"{ours / moto:7.1f}x" if moto else f"{'inf':>8}"
-        print(f"{label:<18} {ours:10.0f} {moto:10.0f} {nginx_text}   {ratio_moto} {ratio_nginx:>9}")
-        failures += [f"{label.strip()}: {name} failed {m.failed} requests" for name, m in results.items() if m.failed]
+        print(f"{row.label:<18} {ours:10.0f} {moto:10.0f} {nginx_text}   {ratio_moto} {ratio_nginx:>9}")
+        failures += [f"{row.label.strip()}: {name} failed {m.failed} requests"
+                     for name, m in row.results.items() if m.failed]
     for failure in failures:
         print("  (not counted) " + failure)
-    small = [{n: figure(label, m) for n, m in r.items()} for label, r in rows if "4 KiB" in label]
-    large_gets = [{n: figure(label, m) for n, m in r.items()} for label, r in rows
-                  if label.startswith("GET") and "256 MiB" in label]
-    large = ("not measured (--quick)" if not large_gets else
-             "met" if all(r["cloudlet"] >= 0.7 * r["nginx"] for r in large_gets) else "NOT met")
-    print("targets: small (4 KiB) ops >= 3x moto: "
-          + ("met" if all(r["cloudlet"] >= 3 * r["moto"] for r in small) else "NOT met")
-          + f"; large (256 MiB) GET >= 70% of nginx: {large}")
+    small = [report_row(row, "moto", "x", 3) for row in rows if row.size == "4 KiB"]
+    vs_nginx = [report_row(row, "nginx", "%", LARGE_GET_SHARE if row.size == "256 MiB" else None) for row in rows
+                if row.method == "GET" and row.size != "4 KiB"]  # 1 MiB GETs: reported, with no target
+    large_gets = [met for met in vs_nginx if met is not None]
+    print("targets: small (4 KiB) ops >= 3x moto: " + ("met" if all(small) else "NOT met")
+          + f"; large (256 MiB) GET >= {LARGE_GET_SHARE}% of nginx: "
+          + ("not measured (--quick)" if not large_gets else "met" if all(large_gets) else "NOT met"))
+
+
+def report_row(row: Row, peer: str, unit: str, at_least: float | None) -> bool | None:
+    """Cloudlet's figure over ``peer``'s as a verdict (a ratio, or a share with unit "%"), with both figures
+    and any failed requests behind it."""
+    values = row.figures()
+    ours, theirs = values["cloudlet"], values[peer]
+    measured = (ours / theirs if theirs else math.inf) * (100 if unit == "%" else 1)
+    what, key = ("requests/s", "req_s") if row.size == "4 KiB" else ("MiB/s", "mib_s")
+    relation = "as a share of" if unit == "%" else "over"
+    return report(f"{row.workload}: {what} {relation} {peer}'s", measured, unit, at_least=at_least,
+                  **{f"cloudlet_{key}": round(ours, 1), f"{peer}_{key}": round(theirs, 1)},
+                  failed_requests={name: m.failed for name, m in row.results.items() if m.failed})
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import report  # noqa: E402
+
 from agent.network import naming, netns  # noqa: E402
 from agent.network.dataplane import Dataplane  # noqa: E402
 from agent.network.model import (  # noqa: E402
@@ -143,6 +145,8 @@ def main() -> int:
         print(f"  through the nat uplink + EIP 1:1 NAT   {eip:7.2f}   (trials {' '.join(f'{r:.2f}' for r in rates['eip'])})")
         print(f"  plain veth pair (the limit)            {veth:7.2f}   (trials {' '.join(f'{r:.2f}' for r in rates['veth'])})")
         print(f"  ratio eip / veth                       {eip / veth:7.2f}")
+        report("TCP LAN -> instance, Gbit/s through the nat uplink and EIP 1:1 NAT over a plain veth pair",
+               eip / veth, "x", eip_gbit_s=eip, veth_gbit_s=veth)
     finally:
         for proc in receivers:
             proc.kill()

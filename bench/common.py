@@ -28,6 +28,13 @@ sys.path.insert(0, str(REPO))
 RESULTS_ENV = "CLOUDLET_BENCH_RESULTS"
 
 
+def figure(value: float, unit: str) -> str:
+    """A measured value for people: three significant digits, whole numbers from 100 up ("22,500 eval/s",
+    "3.1x", "42 ms")."""
+    number = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return number + unit if unit in ("x", "%", "") else f"{number} {unit}"
+
+
 def report(row: str, measured: float, unit: str, *, at_least: float | None = None, at_most: float | None = None,
            **details: Any) -> bool | None:
     """One measured figure and its target, for ``make bench``'s summary table and JSON.
@@ -39,12 +46,12 @@ def report(row: str, measured: float, unit: str, *, at_least: float | None = Non
     """
     met = None if at_least is None and at_most is None else (
         (at_least is None or measured >= at_least) and (at_most is None or measured <= at_most))
-    target = " and ".join(text for text in (f">= {at_least:g}{unit}" if at_least is not None else "",
-                                            f"<= {at_most:g}{unit}" if at_most is not None else "") if text)
+    target = " and ".join(text for text in (f">= {figure(at_least, unit)}" if at_least is not None else "",
+                                            f"<= {figure(at_most, unit)}" if at_most is not None else "") if text)
     verdict = {"benchmark": Path(sys.argv[0]).stem, "row": row, "measured": round(measured, 4), "unit": unit,
                "target": target, "met": met, "details": details}
-    print(f"  verdict: {row}: {measured:.3g}{unit}" + (f" (target {target}: {'met' if met else 'NOT met'})"
-                                                       if target else ""), flush=True)
+    print(f"  verdict: {row}: {figure(measured, unit)}" + (f" (target {target}: {'met' if met else 'NOT met'})"
+                                                             if target else ""), flush=True)
     destination = os.environ.get(RESULTS_ENV)
     if destination:
         with open(destination, "a") as out:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_ENV
+from common import RESULTS_ENV, figure
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -42,17 +42,17 @@ def run(script: Path) -> dict[str, Any]:
 
 def table(runs: list[dict[str, Any]]) -> str:
     """The summary: a line per verdict, and one for a benchmark that failed or reported nothing."""
-    lines = [f"{'benchmark':<22} {'measured':>10} {'target':>14}  {'':<7} what", "-" * 110]
+    lines = [f"{'benchmark':<22} {'measured':>14} {'target':>14}  {'':<7} what", "-" * 110]
     for one in runs:
         name = one["benchmark"].removeprefix("bench_")
         if one["exit_status"] != 0:
-            lines.append(f"{name:<22} {'':>10} {'':>14}  {'FAILED':<7} exit status {one['exit_status']}: see its output")
+            lines.append(f"{name:<22} {'':>14} {'':>14}  {'FAILED':<7} exit status {one['exit_status']}: see its output")
         elif not one["verdicts"]:
-            lines.append(f"{name:<22} {'':>10} {'':>14}  {'-':<7} reported no verdict")
+            lines.append(f"{name:<22} {'':>14} {'':>14}  {'-':<7} reported no verdict")
         for verdict in one["verdicts"]:
             met = {True: "met", False: "NOT MET", None: ""}[verdict["met"]]
-            measured = f"{verdict['measured']:.3g}{verdict['unit']}"
-            lines.append(f"{name:<22} {measured:>10} {verdict['target']:>14}  {met:<7} {verdict['row']}")
+            measured = figure(verdict["measured"], verdict["unit"])
+            lines.append(f"{name:<22} {measured:>14} {verdict['target']:>14}  {met:<7} {verdict['row']}")
     verdicts = [v for one in runs for v in one["verdicts"] if v["met"] is not None]
     failed = sum(one["exit_status"] != 0 for one in runs)
     lines += ["-" * 110, f"{sum(v['met'] for v in verdicts)} of {len(verdicts)} targets met"
