@@ -159,12 +159,12 @@ class ClientProcesses:
             process.join(timeout=10)
 
 
-def measure(clients: ClientProcesses, cloudlet: Endpoint, moto: Endpoint, *, seconds: float,
+def measure(clients: ClientProcesses, cloudlet: Endpoint, moto: Endpoint, workloads: list[str], *, seconds: float,
             rounds: int) -> dict[str, dict[str, LoadResult]]:
     """Per workload, the median round of Cloudlet, moto and the canned-answer server, loaded in turns."""
     fixtures = {cloudlet.name: prepare(cloudlet), moto.name: prepare(moto)}
     found: dict[str, dict[str, LoadResult]] = {}
-    for workload in WORKLOADS:
+    for workload in workloads:
         canned_server = CannedServer(canned_response(cloudlet, workload, fixtures[cloudlet.name]))
         canned = Endpoint("canned", canned_server.endpoint, cloudlet.key, cloudlet.secret, cloudlet.region)
         fixtures[canned.name] = fixtures[cloudlet.name]
@@ -210,8 +210,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one round of one server")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per workload; the median one is reported")
     parser.add_argument("--servers", default="cheroot", help="HTTP servers to run Cloudlet on, comma-separated")
+    parser.add_argument("--only", default="", help="run only the workloads whose label has one of these words "
+                                                    "(comma-separated, e.g. s3,sqs)")
     args = parser.parse_args()
 
+    words = [word for word in args.only.split(",") if word]
+    chosen = [label for label in WORKLOADS if not words or any(word in label for word in words)]
+    if not chosen:
+        parser.error(f"--only {args.only!r} matches none of: {', '.join(WORKLOADS)}")
     clients = ClientProcesses(args.clients)
     moto_server = MotoServer()
     try:
@@ -226,7 +232,7 @@ def main() -> None:
                                     creds.secret_access_key, cloud.region)
                     print(f"\n== Cloudlet on {server}, moto, canned answers: {args.clients} client processes, "
                           f"median of {args.rounds} x {args.seconds:g} s, {os.cpu_count()} cores shared")
-                    found = measure(clients, ours, moto, seconds=args.seconds, rounds=args.rounds)
+                    found = measure(clients, ours, moto, chosen, seconds=args.seconds, rounds=args.rounds)
                 finally:
                     cloud.stop()
             verdicts(found, ours.name, moto.name, args.clients)

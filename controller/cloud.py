@@ -23,6 +23,7 @@ from controller.hosts import state as _hosts_state  # noqa: F401  (declares the 
 from controller.hosts.generation import GenerationWatch
 from controller.iam.cache import PolicyCache
 from controller.state import Database
+from controller.state.committer import GroupCommitter
 
 if TYPE_CHECKING:
     from controller.api import Authorizer, ServiceApi
@@ -52,7 +53,11 @@ class Cloud:
         self.db.create_schema()
         self.secrets = SecretBox(config.data_dir / "secret.key")
         self.credentials = CredentialStore(self.db, self.secrets)
-        self.audit = AuditTrail(self.db, config.data_dir / "audit-journal", on_key_use=self.credentials.record_use)
+        #: The database's group committer: writes that can be handed over as a function (S3's object versions,
+        #: SQS's messages, CloudWatch's datapoints, the audit trail's batches) share one transaction and fsync.
+        self.writer = GroupCommitter(self.db)
+        self.audit = AuditTrail(self.db, self.writer, config.data_dir / "audit-journal",
+                                on_key_use=self.credentials.record_use)
         self.agent_token = private_token(config.data_dir / "agent.token")
         #: What IAM enforcement gathered per principal and per member account, cleared by IAM and
         #: Organizations writes (controller/iam/cache.py).
@@ -126,6 +131,7 @@ class Cloud:
             for hook in api.on_stop:
                 hook(self)
         self.audit.close()
+        self.writer.close()
         self.db.close()
 
 

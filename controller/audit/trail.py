@@ -2,8 +2,9 @@
 
 Requests hand a :class:`CallRecord` to :meth:`AuditTrail.record`, which builds the event, appends it to the
 crash journal (``controller/audit/journal.py``: one write, before the answer leaves) and enqueues it; one
-writer thread inserts events in batches (one transaction per batch) and also stores access keys' "last
-used" data. Readers call :meth:`AuditTrail.flush` first so a lookup always sees the calls made before it.
+thread inserts events in batches, with the access keys' "last used" data in the same transaction, through
+the cloud's group committer: a batch shares its commit (its fsync) with the requests' own writes. Readers
+call :meth:`AuditTrail.flush` first so a lookup always sees the calls made before it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, String, Table, insert
+from sqlalchemy import Boolean, Column, Connection, Index, String, Table, insert
 
 from controller.audit import journal
 from controller.state import Database, EncodedJson, JsonText, UtcDateTime, metadata
+from controller.state.committer import GroupCommitter
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class CallRecord:
 
 
 KeyUse = tuple[str, dt.datetime, str, str]
+#: Stores access keys' "last used" data in the caller's transaction: key id -> (when, service, region).
+KeyUseWriter = Callable[[Connection, dict[str, tuple[dt.datetime, str, str]]], None]
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,10 @@ class _Sealed:
 class AuditTrail:
     """Journals call records and writes them as events from one background thread."""
 
-    def __init__(self, db: Database, journal_dir: Path, *,
-                 on_key_use: Callable[[dict[str, tuple[dt.datetime, str, str]]], None] | None = None,
-                 batch_size: int = 500, segment_bytes: int = 4 << 20) -> None:
+    def __init__(self, db: Database, writer: GroupCommitter, journal_dir: Path, *,
+                 on_key_use: KeyUseWriter | None = None, batch_size: int = 500, segment_bytes: int = 4 << 20) -> None:
         self.db = db
+        self.writer = writer
         self.on_key_use = on_key_use
         self.batch_size = batch_size
         self.segment_bytes = segment_bytes
@@ -192,13 +196,16 @@ class AuditTrail:
     def _write(self, batch: list[_Event]) -> None:
         if not batch:
             return
-        with self.db.begin() as conn:
-            conn.execute(insert(events), [event.row for event in batch])
-        self._note_key_use([event.key_use for event in batch])
 
-    def _note_key_use(self, uses: list[KeyUse | None]) -> None:
+        def write(conn: Connection) -> None:
+            conn.execute(insert(events), [event.row for event in batch])
+            self._note_key_use(conn, [event.key_use for event in batch])
+
+        self.writer.run(write)
+
+    def _note_key_use(self, conn: Connection, uses: list[KeyUse | None]) -> None:
         if self.on_key_use:
-            self.on_key_use({key: (at, service, region) for key, at, service, region in filter(None, uses)})
+            self.on_key_use(conn, {key: (at, service, region) for key, at, service, region in filter(None, uses)})
 
     def _replay(self, segments: list[Path]) -> None:
         """Commit what a previous run journaled but may not have committed, then forget the segments."""
@@ -207,7 +214,7 @@ class AuditTrail:
             if entries:
                 with self.db.begin() as conn:
                     conn.execute(insert(events).prefix_with("OR IGNORE"), [row for row, _ in entries])
-                self._note_key_use([use for _, use in entries])
+                    self._note_key_use(conn, [use for _, use in entries])
                 log.info("audit trail: %d events replayed from %s", len(entries), path.name)
             path.unlink()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, String, Table, delete, insert, select, update
+from sqlalchemy import Boolean, Column, Connection, ForeignKey, String, Table, delete, insert, select, update
 
 from controller.api import Principal
 from controller.auth.secrets import SecretBox, new_access_key_id, new_secret_access_key
@@ -196,14 +196,12 @@ class CredentialStore:
             access_keys.c.principal_name == old_name).values(principal_name=new_name, principal_arn=new_arn), conn,
             then=self._clear)
 
-    def record_use(self, uses: dict[str, tuple[dt.datetime, str, str]]) -> None:
-        """Store "last used" for many keys at once (called by the audit writer in batches)."""
-        if not uses:
-            return
-        with self.db.begin() as conn:
-            for key_id, (when, service, region) in uses.items():
-                conn.execute(update(access_keys).where(access_keys.c.access_key_id == key_id).values(
-                    last_used_at=when, last_used_service=service, last_used_region=region))
+    @staticmethod
+    def record_use(conn: Connection, uses: dict[str, tuple[dt.datetime, str, str]]) -> None:
+        """Store "last used" for many keys at once, in the audit writer's transaction of their events."""
+        for key_id, (when, service, region) in uses.items():
+            conn.execute(update(access_keys).where(access_keys.c.access_key_id == key_id).values(
+                last_used_at=when, last_used_service=service, last_used_region=region))
 
     def purge_expired(self, now: dt.datetime) -> int:
         """Delete temporary credentials that expired more than a day ago."""

@@ -31,7 +31,7 @@ class CloudWatchWorker:
         self.cloud = cloud
         self.memory = evaluation.Memory()
         #: Datapoints of concurrent PutMetricData calls and ingests share one transaction and one fsync.
-        self.committer = GroupCommitter(cloud.db, "cloudwatch-writer")
+        self.committer: GroupCommitter = cloud.writer
         self._wake = threading.Event()
         self._stopping = False
         self._swept_at = 0.0
@@ -53,7 +53,6 @@ class CloudWatchWorker:
         self._wake.set()
         self._thread.join(timeout=30)
         self._pool.shutdown(wait=True, cancel_futures=False)
-        self.committer.close()
 
     def submit(self, work: Callable[..., None], *args: Any) -> None:
         def run() -> None:

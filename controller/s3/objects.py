@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from controller.api import Params, RequestContext
 from controller.errors import ServiceError
@@ -75,14 +75,16 @@ def commit_object(ctx: RequestContext, rt: S3Runtime, bucket_name: str, key: str
 
     The new backend blobs go if the commit does not happen.
     """
+    def commit(conn: Connection) -> tuple[Record, str, list[str]]:
+        bucket = catalog.require_bucket(conn, bucket_name)
+        if if_match is not None or if_none_match is not None:
+            check_write_conditions(key, catalog.current_etag(conn, bucket_name, key), if_match=if_match,
+                                   if_none_match=if_none_match)
+        catalog.put_inline(conn, inline or {})
+        return bucket, *catalog.commit_version(conn, bucket, key, values)
+
     try:
-        with ctx.cloud.db.begin() as conn:
-            bucket = catalog.require_bucket(conn, bucket_name)
-            if if_match is not None or if_none_match is not None:
-                check_write_conditions(key, catalog.current_etag(conn, bucket_name, key), if_match=if_match,
-                                       if_none_match=if_none_match)
-            catalog.put_inline(conn, inline or {})
-            version_id, discarded = catalog.commit_version(conn, bucket, key, values)
+        bucket, version_id, discarded = ctx.cloud.writer.run(commit)  # concurrent PUTs share one commit
     except BaseException:
         rt.blobs.delete(new_blobs)
         raise

@@ -69,7 +69,7 @@ class SqsRuntime:
         self.cloud = cloud
         self.signals = QueueSignals(cloud.db)
         #: every hot-path write (send, receive, delete, visibility) goes through it: one fsync for many
-        self.committer = GroupCommitter(cloud.db, "sqs-writer")
+        self.committer: GroupCommitter = cloud.writer
         self.queues = QueueCache()
         self.stopping = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -96,7 +96,6 @@ class SqsRuntime:
         self.stopping.set()
         self.signals.close()
         self._publisher.stop()
-        self.committer.close()
         for worker in [self._sweeper, *self.move_workers.values()]:
             if worker is not None:
                 worker.join(timeout=5)

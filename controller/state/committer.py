@@ -83,13 +83,13 @@ class GroupCommitter:
         try:
             with self._db.begin() as conn:
                 for job in jobs:
-                    conn.exec_driver_sql("SAVEPOINT sqs_job")
+                    conn.exec_driver_sql("SAVEPOINT job")
                     try:
                         job.result = job.work(conn)
                     except Exception as exc:  # the job's own error: undo its writes only, report it to its caller
-                        conn.exec_driver_sql("ROLLBACK TO sqs_job")
+                        conn.exec_driver_sql("ROLLBACK TO job")
                         job.error = exc
-                    conn.exec_driver_sql("RELEASE sqs_job")
+                    conn.exec_driver_sql("RELEASE job")
         except Exception as exc:  # the transaction itself failed: nothing was committed for anyone
             for job in jobs:
                 job.error = job.error or exc

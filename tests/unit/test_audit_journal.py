@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -12,12 +13,18 @@ from controller.audit import AuditTrail, CallRecord
 from controller.audit import journal as audit_journal
 from controller.audit.trail import event_row, events
 from controller.state import Database
+from controller.state.committer import GroupCommitter
 
 
 def _database(tmp_path: Path) -> Database:
     db = Database(tmp_path / "state.db")
     db.create_schema()
     return db
+
+
+def _trail(db: Database, folder: Path, **options: Any) -> AuditTrail:
+    """A trail committing through a writer of its own, as the cloud's shares its writer with the services."""
+    return AuditTrail(db, GroupCommitter(db), folder, **options)
 
 
 def _call(n: int, key: str = "") -> CallRecord:
@@ -41,7 +48,7 @@ def test_a_previous_runs_segments_are_committed_once_and_removed(tmp_path: Path)
     torn = audit_journal.encode(event_row(_call(9)), None)[:40]  # died inside this write: never answered
     left = folder / "segment-0dead000-00000007.jsonl"
     left.write_bytes(b"".join(audit_journal.encode(row, None) for row in rows) + torn)
-    trail = AuditTrail(db, folder)
+    trail = _trail(db, folder)
     try:
         assert _stored(db) == ["req-0", "req-1", "req-2"]
         assert [p.name for p in folder.iterdir() if p.name == left.name] == []
@@ -54,18 +61,18 @@ def test_a_previous_runs_segments_are_committed_once_and_removed(tmp_path: Path)
 def test_a_second_process_on_the_cloud_leaves_the_live_ones_journal_alone(tmp_path: Path) -> None:
     """``cloudlet account create`` opens the cloud while ``cloudlet up`` serves it."""
     db, folder = _database(tmp_path), tmp_path / "journal"
-    serving = AuditTrail(db, folder)
+    serving = _trail(db, folder)
     try:
-        serving.db = _Broken()  # nothing of the server's is committed: its journal is all there is
+        serving.writer = _Broken()  # nothing of the server's is committed: its journal is all there is
         serving.record(_call(1))
         serving.flush()
         [live] = list(folder.iterdir())
         size = live.stat().st_size
-        AuditTrail(db, folder).close()  # the command's trail starts and finishes meanwhile
+        _trail(db, folder).close()  # the command's trail starts and finishes meanwhile
         assert live.exists() and live.stat().st_size == size and _stored(db) == []
     finally:
         serving.close()
-    AuditTrail(db, folder).close()  # the next start, once the server is gone
+    _trail(db, folder).close()  # the next start, once the server is gone
     assert _stored(db) == ["req-1"]
 
 
@@ -77,7 +84,7 @@ def test_replayed_events_read_back_as_written_with_their_key_use(tmp_path: Path)
     (folder / "segment-0dead000-00000001.jsonl").write_bytes(
         audit_journal.encode(row, (call.access_key_id, call.time, call.service, call.region)))
     used: list[dict] = []
-    AuditTrail(db, folder, on_key_use=used.append).close()
+    _trail(db, folder, on_key_use=lambda conn, uses: used.append(uses)).close()
     with db.read() as conn:
         stored = conn.execute(select(events)).mappings().one()
     assert stored["event_time"] == call.time and stored["document"] == row["document"]
@@ -87,7 +94,7 @@ def test_replayed_events_read_back_as_written_with_their_key_use(tmp_path: Path)
 
 def test_a_running_trail_empties_its_journal_once_everything_is_committed(tmp_path: Path) -> None:
     db, folder = _database(tmp_path), tmp_path / "journal"
-    trail = AuditTrail(db, folder)
+    trail = _trail(db, folder)
     try:
         for n in range(20):
             trail.record(_call(n))
@@ -101,7 +108,7 @@ def test_a_running_trail_empties_its_journal_once_everything_is_committed(tmp_pa
 
 def test_a_journal_that_never_empties_is_cut_into_segments_deleted_once_committed(tmp_path: Path) -> None:
     db, folder = _database(tmp_path), tmp_path / "journal"
-    trail = AuditTrail(db, folder, batch_size=5, segment_bytes=1)
+    trail = _trail(db, folder, batch_size=5, segment_bytes=1)
     try:
         for n in range(200):
             trail.record(_call(n))
@@ -115,26 +122,26 @@ def test_a_journal_that_never_empties_is_cut_into_segments_deleted_once_committe
 
 def test_events_of_a_batch_that_failed_stay_journaled_for_the_next_start(tmp_path: Path) -> None:
     db, folder = _database(tmp_path), tmp_path / "journal"
-    trail = AuditTrail(db, folder)
-    original, trail.db = trail.db, _Broken()
+    trail = _trail(db, folder)
+    original, trail.writer = db, _Broken()
     trail.record(_call(1))
     trail.flush()
     trail.close()
     assert _stored(original) == []
-    AuditTrail(original, folder).close()
+    _trail(original, folder).close()
     assert _stored(original) == ["req-1"]
     with original.read() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 1
 
 
 class _Broken:
-    """A database whose transactions fail (a full disk, say)."""
+    """A writer whose transactions fail (a full disk, say)."""
 
-    def begin(self) -> None:
+    def run(self, work: object) -> None:
         raise OSError("no space left on device")
 
 
 def test_a_call_answered_while_the_cloud_closes_does_not_fail(tmp_path: Path) -> None:
-    trail = AuditTrail(_database(tmp_path), tmp_path / "journal")
+    trail = _trail(_database(tmp_path), tmp_path / "journal")
     trail.close()
     trail.record(_call(1))  # the journal is closed: logged, never raised into the request
