@@ -116,10 +116,13 @@ def list_queues(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if limit is not None and not 1 <= limit <= 1000:
         raise invalid_value("MaxResults", limit, "MaxResults must be an integer between 1 and 1000.")
     after = token_name(params.get("NextToken"))
+    # The prefix is a range of the (account, region, name) index: names sort by their UTF-8 bytes, and
+    # every name starting with the prefix sorts below it followed by the highest code point.
     with ctx.cloud.db.read() as conn:
         names = [row[0] for row in conn.exec_driver_sql(
-            "SELECT name FROM sqs_queues WHERE account_id = ? AND region = ? AND name > ? ORDER BY name",
-            (ctx.account_id, ctx.region, after)) if row[0].startswith(prefix)]
+            "SELECT name FROM sqs_queues WHERE account_id = ? AND region = ? AND name > ? AND name >= ?"
+            " AND name < ? ORDER BY name LIMIT ?",
+            (ctx.account_id, ctx.region, after, prefix, prefix + "\U0010ffff", (limit or 1000) + 1))]
     page = names[:limit or 1000]
     result: dict[str, Any] = {}
     if page:
