@@ -186,7 +186,8 @@ def print_rows(workload: str, results: dict[str, LoadResult], ours: str, peer: s
     for name, result in results.items():
         print("  " + result.line(name))
     mine, theirs, limit = results[ours], results[peer], results["canned"]
-    print(f"  {ours}: {mine.rps / theirs.rps:.2f}x moto's req/s, p99 {mine.percentile(0.99) / theirs.percentile(0.99):.2f}x "
+    tail = mine.percentile(0.99) / theirs.percentile(0.99)
+    print(f"  {ours}: {mine.rps / theirs.rps:.2f}x moto's req/s, p99 {tail:.2f}x "
           f"moto's, {100 * mine.rps / limit.rps:.0f}% of the canned limit", flush=True)
 
 

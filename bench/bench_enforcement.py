@@ -25,7 +25,7 @@ TARGET_ADDED = 0.10
 ROOT, NOISE_FLOOR, ONE_POLICY = "root user", "root user (second client: noise floor)", "IAM user, 1 policy"
 
 
-def _policy(index: int, statements: int) -> str:
+def policy_document(index: int, statements: int) -> str:
     """A policy of ``statements`` statements; only the last one of policy 0 allows the measured call."""
     body = [{"Sid": f"S{index}x{n}", "Effect": "Allow", "Action": [f"s3:GetObject{n}", f"sqs:SendMessage{n}"],
              "Resource": f"arn:aws:s3:::bucket-{index}-{n}/*"} for n in range(statements - 1)]
@@ -37,7 +37,8 @@ def make_user(cloud: CloudletProcess, name: str, policies: int, statements: int)
     iam = cloud.client("iam")
     iam.create_user(UserName=name)
     for index in range(policies):
-        arn = iam.create_policy(PolicyName=f"{name}-p{index}", PolicyDocument=_policy(index, statements))["Policy"]["Arn"]
+        document = policy_document(index, statements)
+        arn = iam.create_policy(PolicyName=f"{name}-p{index}", PolicyDocument=document)["Policy"]["Arn"]
         iam.attach_user_policy(UserName=name, PolicyArn=arn)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return Credentials(key["AccessKeyId"], key["SecretAccessKey"])

@@ -46,7 +46,8 @@ def table(runs: list[dict[str, Any]]) -> str:
     for one in runs:
         name = one["benchmark"].removeprefix("bench_")
         if one["exit_status"] != 0:
-            lines.append(f"{name:<22} {'':>14} {'':>14}  {'FAILED':<7} exit status {one['exit_status']}: see its output")
+            lines.append(f"{name:<22} {'':>14} {'':>14}  {'FAILED':<7} exit status {one['exit_status']}: "
+                         "see its output")
         elif not one["verdicts"]:
             lines.append(f"{name:<22} {'':>14} {'':>14}  {'-':<7} reported no verdict")
         for verdict in one["verdicts"]:
