@@ -1,18 +1,24 @@
-"""The WSGI application: Flask in front of the gateway and the agent RPC.
+"""The WSGI application: the gateway for AWS API calls, Flask for Cloudlet's own endpoints.
 
-Flask gives us routing for Cloudlet's own endpoints (``/_cloudlet/...``: agent RPC,
-health); every other request is an AWS API call handed as-is to the gateway. Request
-bodies are not read here: the gateway and the protocol layer read them when (and as
-far as) they need to, so S3 uploads stream.
+Flask routes Cloudlet's own endpoints (``/_cloudlet/...``: agent RPC, health, the hosted
+sign-in pages; ``/{pool}/.well-known/...``). Every other request is an AWS API call,
+handed as-is to the gateway without passing through Flask's routing, request context and
+sessions, which cost about a quarter of a simple call's CPU (py-spy, ``sts
+get-caller-identity``): a path that could be one of Flask's own goes to Flask, and its
+catch-all route ends at the same gateway. Request bodies are not read here: the gateway
+and the protocol layer read them when (and as far as) they need to, so S3 uploads stream.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from flask import Flask, Response, request
+from werkzeug.wrappers import Request
 
 from controller.cloud import Cloud
 from controller.execute_api.addressing import invoke_domains, invoke_target
@@ -24,7 +30,7 @@ INTERNAL_PREFIX = "/_cloudlet/"
 
 
 def create_app(cloud: Cloud) -> Flask:
-    app = Flask("cloudlet")
+    app = Flask("cloudlet", static_folder=None)  # no /static/ route: "static" is a valid bucket name
     app.url_map.strict_slashes = False
     gateway = Gateway(cloud)
 
@@ -47,57 +53,87 @@ def create_app(cloud: Cloud) -> Flask:
         return {"status": "ok", "region": cloud.config.region}
 
     domains = invoke_domains(cloud.config.region, cloud.config.service_domain)
-    # {prefix}.auth.{region}.{domain} and {prefix}.auth.localhost: a user pool domain's hosted UI, by name.
-    app.wsgi_app = cognito_hosted_ui.HostRouting(  # type: ignore[method-assign]
-        app.wsgi_app, cognito_hosted_ui.auth_domains(cloud.config.region, cloud.config.service_domain))
 
-    @app.route("/", defaults={"_path": ""}, methods=_METHODS)
-    @app.route("/<path:_path>", methods=_METHODS)
-    def aws_api(_path: str) -> Response:
-        environ = request.environ
+    def aws_call(environ: dict[str, Any]) -> Response:
+        """The answer to an AWS API call (or to an API Gateway invoke URL)."""
+        sent = Request(environ)
         raw_path, _, raw_query = _raw_uri(environ).partition("?")
-        target = invoke_target(request.host, raw_path, domains)
+        target = invoke_target(sent.host, raw_path, domains)
         if target is not None:
-            return _invoke_url(cloud, target, raw_query, raw_path)
+            return _invoke_url(cloud, sent, target, raw_query, raw_path)
         http_request = HttpRequest(
-            method=request.method, path=raw_path,
+            method=sent.method, path=raw_path,
             query=parse_qsl(raw_query, keep_blank_values=True), raw_query=raw_query,
-            headers={k.lower(): v for k, v in request.headers.items()},
+            headers={k.lower(): v for k, v in sent.headers.items()},
             body=_body_stream(environ))
-        caller = Caller(source_ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
-                        secure=request.scheme == "https")
+        caller = Caller(source_ip=sent.remote_addr or "", user_agent=sent.headers.get("User-Agent", ""),
+                        secure=sent.scheme == "https")
         result = gateway.handle(http_request, caller)
         body = result.body
         response = Response(body if isinstance(body, bytes | Iterable) else b"", status=result.status,
                             headers=result.headers, direct_passthrough=not isinstance(body, bytes))
-        if request.method == "HEAD" and "Content-Length" in result.headers:
+        if sent.method == "HEAD" and "Content-Length" in result.headers:
             response.headers["Content-Length"] = result.headers["Content-Length"]
         return response
 
+    @app.route("/", defaults={"_path": ""}, methods=_METHODS)
+    @app.route("/<path:_path>", methods=_METHODS)
+    def aws_api(_path: str) -> Response:
+        return aws_call(request.environ)
+
+    routed = app.wsgi_app
+    maybe_flasks = flask_paths(app, aws_api.__name__)
+
+    def front(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if maybe_flasks(environ.get("PATH_INFO", "")):
+            return routed(environ, start_response)
+        return aws_call(environ)(environ, start_response)
+
+    # {prefix}.auth.{region}.{domain} and {prefix}.auth.localhost: a user pool domain's hosted UI, by name.
+    app.wsgi_app = cognito_hosted_ui.HostRouting(  # type: ignore[method-assign]
+        front, cognito_hosted_ui.auth_domains(cloud.config.region, cloud.config.service_domain))
     return app
+
+
+def flask_paths(app: Flask, api_endpoint: str) -> Callable[[str], bool]:
+    """Whether a path could be one of ``app``'s own routes (every rule but the API's catch-all): it starts
+    with a rule's text up to its first variable, or holds the longest fixed text of a rule that starts
+    with one (``/<pool>/.well-known/jwks.json``)."""
+    prefixes, pieces = set(), set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == api_endpoint:
+            continue
+        fixed = re.split(r"<[^>]*>", rule.rule)
+        if fixed[0] != "/":
+            prefixes.add(fixed[0])
+        else:
+            pieces.add(max(fixed[1:], key=len))
+    starts, contains = tuple(sorted(prefixes)), tuple(sorted(pieces))
+    return lambda path: path.startswith(starts) or any(piece in path for piece in contains)
 
 
 _METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
 
-def _invoke_url(cloud: Cloud, target: tuple[str, str], raw_query: str, signed_path: str) -> Response:
+def _invoke_url(cloud: Cloud, sent: Request, target: tuple[str, str], raw_query: str,
+                signed_path: str) -> Response:
     """A request to an API Gateway invoke URL, handed to the execute-api data plane."""
     from controller.execute_api.dispatch import dispatch
     from controller.execute_api.request import MAX_BODY_BYTES, InvokeRequest
 
-    body = _body_stream(request.environ).read(MAX_BODY_BYTES + 1)
+    body = _body_stream(sent.environ).read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
         return Response(b'{"message":"Request Too Long"}', status=413, content_type="application/json")
-    sent = {k.lower(): v for k, v in request.headers.items()}
-    caller = relayed_caller(sent, Caller(source_ip=request.remote_addr or "", secure=request.scheme == "https"),
+    lowered = {k.lower(): v for k, v in sent.headers.items()}
+    caller = relayed_caller(lowered, Caller(source_ip=sent.remote_addr or "", secure=sent.scheme == "https"),
                             cloud.agent_token)
     # The relay's headers (its token among them) never travel on to an integration.
-    headers = {name: value for name, value in sent.items() if not name.startswith("x-cloudlet-")}
+    headers = {name: value for name, value in lowered.items() if not name.startswith("x-cloudlet-")}
     api_id, path = target
     answer = dispatch(cloud, InvokeRequest(
-        api_id=api_id, method=request.method, path=path, query=parse_qsl(raw_query, keep_blank_values=True),
+        api_id=api_id, method=sent.method, path=path, query=parse_qsl(raw_query, keep_blank_values=True),
         raw_query=raw_query, headers=headers, body=body,
-        source_ip=caller.source_ip, user_agent=headers.get("user-agent", ""), host=request.host,
+        source_ip=caller.source_ip, user_agent=headers.get("user-agent", ""), host=sent.host,
         secure=caller.secure, source_vpc=caller.source_vpc, source_vpce=caller.source_vpce,
         request_time_epoch_ms=int(time.time() * 1000), signed_path=signed_path))
     return Response(answer.body, status=answer.status, headers=answer.headers)

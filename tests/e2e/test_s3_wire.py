@@ -108,6 +108,18 @@ def test_virtual_hosted_style(cloudlet: CloudletProcess, s3: Any, bucket: str) -
     assert response.body == b"virtual"
 
 
+def test_a_bucket_may_be_named_like_a_web_framework_folder(s3: Any) -> None:
+    """Path-style ``/static/...`` is an object of the bucket "static" (Flask once served its static
+    folder there, and answered 404 for every object)."""
+    name = new_bucket(s3, "static")
+    try:
+        s3.put_object(Bucket=name, Key="app.js", Body=b"console.log(1)")
+        assert s3.get_object(Bucket=name, Key="app.js")["Body"].read() == b"console.log(1)"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == ["app.js"]
+    finally:
+        remove_bucket(s3, name)
+
+
 def test_conditional_get_answers_304(cloudlet: CloudletProcess, s3: Any, bucket: str) -> None:
     etag = s3.put_object(Bucket=bucket, Key="c.txt", Body=b"cached")["ETag"]
     response = send_signed(cloudlet, "GET", f"/{bucket}/c.txt", headers={"If-None-Match": etag})
