@@ -19,8 +19,9 @@ import io
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
+from controller.protocol.file_body import FileRanges
 from controller.s3 import catalog, checksums
 from controller.s3.chunked import PayloadReader
 from controller.s3.conditions import ByteRange
@@ -129,6 +130,7 @@ class IterStream:
     """An iterator of byte chunks as a readable stream (to store what another read produces)."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._source = chunks
         self._chunks = iter(chunks)
         self._pending = b""
 
@@ -144,9 +146,10 @@ class IterStream:
         return data
 
     def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
+        for closable in (self._chunks, self._source):  # a body never iterated has files open, too
+            close = getattr(closable, "close", None)
+            if close is not None:
+                close()
 
 
 def as_payload(body: Any, *, declared: str | None = None, content_md5: str | None = None,
@@ -201,11 +204,22 @@ def store(rt: S3Runtime, source: Readable, *, declared: str | None = None, extra
 
 
 def read(rt: S3Runtime, segments: list[Segment], object_key: ObjectKey | None,
-         byte_range: ByteRange | None = None, inline: dict[str, bytes] | None = None) -> Iterator[bytes]:
+         byte_range: ByteRange | None = None, inline: dict[str, bytes] | None = None) -> Iterable[bytes]:
     """The plaintext bytes of an object (or of ``byte_range`` of it), across its segments.
 
-    ``inline`` has the bytes of the inline segments (``catalog.inline_data``).
+    ``inline`` has the bytes of the inline segments (``catalog.inline_data``). Plaintext stored in local
+    files comes back as :class:`FileRanges`, which the HTTP server sends with ``sendfile(2)``.
     """
+    pieces = list(_pieces(segments, byte_range))
+    if object_key is None and not any(catalog.is_inline(segment["blob"]) for segment, _, _ in pieces):
+        files = _open_files(rt, pieces)
+        if files is not None:
+            return files
+    return _decoded(rt, pieces, object_key, inline or {})
+
+
+def _pieces(segments: list[Segment], byte_range: ByteRange | None) -> Iterator[tuple[Segment, int, int]]:
+    """``(segment, offset in it, length)`` for each segment the range touches, in order."""
     total = sum(segment["size"] for segment in segments)
     first, last = (byte_range.first, byte_range.last) if byte_range else (0, total - 1)
     offset = 0
@@ -216,12 +230,33 @@ def read(rt: S3Runtime, segments: list[Segment], object_key: ObjectKey | None,
         if end < first or start > last or size == 0:
             continue
         local_first = max(first, start) - start
-        length = min(last, end) - start - local_first + 1
-        cipher = CtrStream(object_key.data_key, segment["iv"], local_first) if object_key else None
+        yield segment, local_first, min(last, end) - start - local_first + 1
+
+
+def _open_files(rt: S3Runtime, pieces: list[tuple[Segment, int, int]]) -> FileRanges | None:
+    """The pieces as ranges of open blob files; ``None`` when the store's blobs are not local files."""
+    ranges: list[tuple[BinaryIO, int, int]] = []
+    try:
+        for segment, offset, length in pieces:
+            handle = rt.blobs.open_file(segment["blob"])
+            if handle is None:
+                FileRanges(ranges).close()
+                return None
+            ranges.append((handle, offset, length))
+    except BaseException:
+        FileRanges(ranges).close()
+        raise
+    return FileRanges(ranges)
+
+
+def _decoded(rt: S3Runtime, pieces: list[tuple[Segment, int, int]], object_key: ObjectKey | None,
+             inline: dict[str, bytes]) -> Iterator[bytes]:
+    for segment, offset, length in pieces:
+        cipher = CtrStream(object_key.data_key, segment["iv"], offset) if object_key else None
         if catalog.is_inline(segment["blob"]):
-            chunks: Iterable[bytes] = [(inline or {})[segment["blob"]][local_first:local_first + length]]
+            chunks: Iterable[bytes] = [inline[segment["blob"]][offset:offset + length]]
         else:
-            chunks = rt.blobs.read(segment["blob"], local_first, length)
+            chunks = rt.blobs.read(segment["blob"], offset, length)
         for chunk in chunks:
             yield cipher.update(chunk) if cipher else chunk
 
@@ -256,7 +291,7 @@ class LeasedBody:
     do not pass it on. Release happens once.
     """
 
-    def __init__(self, rt: S3Runtime, chunks: Iterator[bytes], leased: list[str]) -> None:
+    def __init__(self, rt: S3Runtime, chunks: Iterable[bytes], leased: list[str]) -> None:
         self._rt = rt
         self._chunks = chunks
         self._leased: list[str] | None = leased
@@ -266,6 +301,11 @@ class LeasedBody:
             yield from self._chunks
         finally:
             self.close()
+
+    @property
+    def file_ranges(self) -> list[tuple[BinaryIO, int, int]] | None:
+        """The body's file ranges when the server can send them itself (see ``protocol/file_body.py``)."""
+        return getattr(self._chunks, "file_ranges", None)
 
     def close(self) -> None:
         leased, self._leased = self._leased, None

@@ -222,3 +222,23 @@ def test_s3fs(cloudlet: CloudletProcess, bucket: str) -> None:
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "s3fs ok" in run.stdout, run.stderr[-3000:]
 
+
+
+def test_multipart_object_reads_back_whole_by_range_and_by_part(s3: Any, bucket: str) -> None:
+    """A multipart object is several blob files: a GET sends ranges of each (with sendfile), in order."""
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(12_345)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.bin")["UploadId"]
+    etags = [s3.upload_part(Bucket=bucket, Key="parts.bin", UploadId=upload, PartNumber=number, Body=part)["ETag"]
+             for number, part in enumerate(parts, start=1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="parts.bin", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, start=1)]})
+    whole = b"".join(parts)
+    assert s3.get_object(Bucket=bucket, Key="parts.bin")["Body"].read() == whole
+    for first, last in ((5 * MiB - 10, 5 * MiB + 9), (MiB, 10 * MiB + 100), (len(whole) - 1, len(whole) - 1)):
+        got = s3.get_object(Bucket=bucket, Key="parts.bin", Range=f"bytes={first}-{last}")
+        assert got["Body"].read() == whole[first:last + 1]
+        assert got["ContentRange"] == f"bytes {first}-{last}/{len(whole)}"
+    suffix = s3.get_object(Bucket=bucket, Key="parts.bin", Range="bytes=-20000")["Body"].read()
+    assert suffix == whole[-20000:]
+    second = s3.get_object(Bucket=bucket, Key="parts.bin", PartNumber=2)
+    assert second["Body"].read() == parts[1] and second["PartsCount"] == 3

@@ -8,6 +8,8 @@ and then discards the old one. That makes every backend's job small:
   raised by ``source.read`` (a bad digest found at EOF, a client gone) leave nothing
   visible. Only after ``put`` returns may metadata refer to the blob.
 - ``read(blob, offset, length)``: the bytes, as an iterator of bounded chunks.
+- ``open_file(blob)``: the blob as an open local file, so the HTTP server can send it with
+  ``sendfile(2)``; ``None`` from a backend whose blobs are not local files.
 - ``clone(blob)``: an independent blob with the same bytes, without moving them when
   the backend can help it (a hard link; a server-side copy).
 - ``delete(blobs)``, ``list_ids()`` and ``recover()`` for garbage and crash cleanup.
@@ -23,7 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ class BlobStore(Protocol):
 
     def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """The blob's bytes from ``offset`` (``length`` of them, or to the end), in chunks."""
+
+    def open_file(self, blob_id: str) -> BinaryIO | None:
+        """The blob opened for reading when it is a local file, else ``None``."""
 
     def clone(self, blob_id: str) -> str:
         """A new blob with the same content."""

@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from controller.s3.storage import CHUNK_SIZE, Readable
 
@@ -77,6 +78,9 @@ class LocalBlobStore:
         # Opened before the first chunk is asked for, so a missing blob fails the request up front.
         handle = open(self._path(blob_id), "rb", buffering=0)  # noqa: SIM115  (closed by the generator)
         return _chunks(handle, offset, length)
+
+    def open_file(self, blob_id: str) -> BinaryIO:
+        return open(self._path(blob_id), "rb", buffering=0)  # noqa: SIM115  (the response body closes it)
 
     def clone(self, blob_id: str) -> str:
         clone_id = uuid.uuid4().hex
