@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,22 @@ import pytest
 from tests.support import CloudletProcess
 
 E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI timeout, ``kill``) ends the run as Ctrl-C does, so pytest still runs every fixture's
+    cleanup: namespaces, agents and VMs of an interrupted run are removed, not left behind."""
+
+    session_pid = os.getpid()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != session_pid:  # a child forked by a test inherits this handler: it just dies
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -57,17 +57,21 @@ class CloudletProcess:
                                      env=env)
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            match = READY.search(line)
-            if match:
-                self.endpoint, self.region, self.account_id = match.groups()
-                self.port = int(self.endpoint.rsplit(":", 1)[1])
-                break
-            if time.monotonic() > deadline:
-                break
-        else:
-            raise RuntimeError("cloudlet up exited before ready:\n" + "".join(self.output[-50:]))
+        try:
+            for line in self.proc.stdout:
+                self.output.append(line)
+                match = READY.search(line)
+                if match:
+                    self.endpoint, self.region, self.account_id = match.groups()
+                    self.port = int(self.endpoint.rsplit(":", 1)[1])
+                    break
+                if time.monotonic() > deadline:
+                    break
+            else:
+                raise RuntimeError("cloudlet up exited before ready:\n" + "".join(self.output[-50:]))
+        except BaseException:  # interrupted (SIGTERM, Ctrl-C) or failed: what it started goes too
+            self.stop()
+            raise
         if not self.endpoint:
             self.stop()
             raise RuntimeError("cloudlet up not ready in time:\n" + "".join(self.output[-50:]))
@@ -97,9 +101,20 @@ class CloudletProcess:
         code = self.proc.returncode
         self.proc = None
         if self.agent and teardown:
-            subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix",
-                            self.extra_env["CLOUDLET_AGENT_NAME_PREFIX"]], cwd=REPO, capture_output=True, timeout=60)
+            self._tear_down_dataplane()
         return code
+
+    def _tear_down_dataplane(self, patience: float = 20.0) -> None:
+        """``cloudlet-agent --teardown`` for this cloud's prefix. It refuses while the agent still holds the
+        prefix (stopped during its own start, the agent may outlive ``cloudlet up`` by a few seconds)."""
+        deadline = time.monotonic() + patience
+        while True:
+            done = subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix",
+                                   self.extra_env["CLOUDLET_AGENT_NAME_PREFIX"]], cwd=REPO, capture_output=True,
+                                  text=True, timeout=60)
+            if "another agent" not in done.stderr + done.stdout or time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
 
     def restart(self) -> CloudletProcess:
         self.stop(teardown=False)
