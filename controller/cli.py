@@ -122,7 +122,10 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
         print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE="
               f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
         print(f"  instance connect tunnels: {tunnels.url}", flush=True)
-        stop.wait()
+        # Polled: the kernel may deliver the signal to another thread, and then its handler waits for the main
+        # thread to wake, which an untimed wait never does (cloudlet up then ignored the signal, its agent left).
+        while not stop.wait(0.5):
+            pass
         log.info("stopping")
     finally:
         # Also on a failed start: the server's worker threads would keep the process alive.

@@ -85,7 +85,8 @@ class AgentService:
                    threading.Thread(target=self._desired_loop, args=(stop,), name="desired", daemon=True)]
         for thread in threads:
             thread.start()
-        stop.wait()
+        while not stop.wait(0.5):  # polled: a signal another thread receives runs its handler only then
+            pass
         log.info("stopping (the dataplane stays in place)")
         with contextlib.suppress(OSError):
             self.client.release(self.host_id)  # answer our pending long-poll now
