@@ -85,8 +85,13 @@ class Database:
         event.listen(self.engine, "begin", _begin_immediate)
 
     def create_schema(self) -> None:
-        """Create every table that the imported service modules declared."""
+        """Create every table and index that the imported service modules declared; an index added by a newer
+        release is created in a state store an older one made (``create_all`` skips existing tables whole)."""
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

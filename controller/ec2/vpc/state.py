@@ -358,6 +358,7 @@ tags = Table(
     Column("resource_type", String(64), nullable=False),
 )
 Index("ec2_tags_by_resource", tags.c.resource_id)
+Index("ec2_tags_by_key", tags.c.account_id, tags.c.key, tags.c.value)  # tag filters: the ids with a tag
 
 @contextmanager
 def write(db: Database) -> Iterator[Connection]:
