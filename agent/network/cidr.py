@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import secrets
+import socket
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import TypeVar
 
@@ -209,15 +210,23 @@ def dns_address(block: str) -> str:
 
 
 def first_free(subnet: str, used: Collection[str]) -> str | None:
-    """The lowest assignable address of ``subnet`` not in ``used`` (None when the subnet is full)."""
+    """The lowest assignable address of ``subnet`` not in ``used`` (None when the subnet is full).
+
+    ``used`` holds addresses as ``str(ip_address)`` writes them (as the controller stores them): candidates
+    are compared as text, so a subnet with thousands of interfaces is not parsed again for every new one.
+    """
     net = network(subnet)
-    taken = {address(ip) for ip in used}
-    candidate = net.network_address + RESERVED_AT_START
-    while candidate < net.broadcast_address:
+    taken = used if isinstance(used, set | frozenset) else set(used)
+    as_text = _dotted_quad if net.version == 4 else (lambda number: str(ipaddress.IPv6Address(number)))
+    for number in range(int(net.network_address) + RESERVED_AT_START, int(net.broadcast_address)):
+        candidate = as_text(number)
         if candidate not in taken:
-            return str(candidate)
-        candidate += 1
+            return candidate
     return None
+
+
+def _dotted_quad(number: int) -> str:
+    return socket.inet_ntoa(number.to_bytes(4, "big"))
 
 
 def random_ipv6(subnet: str, used: Collection[str]) -> str:

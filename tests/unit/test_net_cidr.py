@@ -136,3 +136,11 @@ def test_longest_prefix_match() -> None:
     assert cidr.longest_prefix_match(table, "8.8.8.8") == "igw"
     assert cidr.longest_prefix_match(table, "2001:db8::1") == "eigw"
     assert cidr.longest_prefix_match([("10.0.0.0/8", "x")], "11.0.0.1") is None
+
+
+def test_the_first_free_address_of_a_crowded_subnet_is_found_without_parsing_every_used_one() -> None:
+    used = {f"10.1.{i // 256}.{i % 256}" for i in range(4, 20_004)}
+    used.discard("10.1.40.7")
+    assert cidr.first_free("10.1.0.0/16", used) == "10.1.40.7"
+    assert cidr.first_free("10.1.0.0/16", used | {"10.1.40.7"}) == "10.1.78.36"
+    assert cidr.first_free("2001:db8::/126", ["2001:db8::1"]) is None  # reserved ones leave no room

@@ -104,12 +104,14 @@ def assign_ipv4(conn: Connection, subnet: RowMapping, interface_id: str, request
         if address in used or address in chosen:
             raise InvalidIPAddressInUse(f"The specified address {address} is already in use.")
         chosen.append(address)
+    used.update(chosen)
     for _ in range(count):
-        address = cidr.first_free(subnet["cidr_block"], used | set(chosen))
+        address = cidr.first_free(subnet["cidr_block"], used)
         if address is None:
             raise InsufficientFreeAddressesInSubnet(f"There are not enough free addresses in subnet "
                                                     f"'{subnet['subnet_id']}' to satisfy the request.")
         chosen.append(address)
+        used.add(address)
     for index, address in enumerate(chosen):
         conn.execute(insert(state.interface_addresses).values(
             subnet_id=subnet["subnet_id"], address=address, network_interface_id=interface_id, family=4,
