@@ -22,10 +22,6 @@ class FileRanges:
     def __init__(self, ranges: list[tuple[BinaryIO, int, int]]) -> None:
         self.file_ranges = ranges
 
-    @property
-    def size(self) -> int:
-        return sum(length for _, _, length in self.file_ranges)
-
     def __iter__(self) -> Iterator[bytes]:
         try:
             for handle, offset, length in self.file_ranges:

@@ -7,6 +7,7 @@ import http.client
 import os
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+@contextmanager
 def serve(body: Body, declared: Callable[[FileRanges], int | None]) -> Iterator[http.client.HTTPConnection]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> FileRanges:
         made = body()
@@ -56,6 +58,10 @@ def serve(body: Body, declared: Callable[[FileRanges], int | None]) -> Iterator[
         server.stop()
 
 
+def total(made: FileRanges) -> int:
+    return sum(length for _, _, length in made.file_ranges)
+
+
 def get(connection: http.client.HTTPConnection) -> bytes:
     connection.request("GET", "/")
     return connection.getresponse().read()
@@ -70,7 +76,7 @@ def test_ranges_of_several_files_are_sent_by_the_kernel_in_order(files: tuple[Pa
         opened.append(FileRanges([(first.open("rb"), 1000, 2 << 20), (second.open("rb"), 0, 100_000)]))
         return opened[-1]
 
-    for connection in serve(body, lambda made: made.size):
+    with serve(body, total) as connection:
         assert get(connection) == first.read_bytes()[1000:1000 + (2 << 20)] + second.read_bytes()
         assert get(connection) == first.read_bytes()[1000:1000 + (2 << 20)] + second.read_bytes()  # kept alive
     assert sendfile_calls == [2 << 20, 100_000] * 2
@@ -84,7 +90,7 @@ def test_a_body_without_its_length_is_iterated_not_sent_by_the_kernel(files: tup
     def body() -> FileRanges:
         return FileRanges([(first.open("rb"), 10, 100)])
 
-    for connection in serve(body, lambda made: None):  # cheroot sends it chunked
+    with serve(body, lambda made: None) as connection:  # cheroot sends it chunked
         assert get(connection) == first.read_bytes()[10:110]
     assert sendfile_calls == []
 
@@ -95,7 +101,7 @@ def test_a_file_shorter_than_its_range_cuts_the_connection(files: tuple[Path, Pa
     def body() -> FileRanges:
         return FileRanges([(second.open("rb"), 0, 200_000)])
 
-    for connection in serve(body, lambda made: made.size):
+    with serve(body, total) as connection:
         connection.request("GET", "/")
         with pytest.raises(http.client.IncompleteRead):
             connection.getresponse().read()

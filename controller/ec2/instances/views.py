@@ -172,13 +172,17 @@ def _sql_filter(table: Any, account: str, name: str, values: list[str]) -> Any |
     # Tag filters name the tagged ids (``ec2_tags_by_key``) rather than test each instance of the account, so
     # their cost follows the matches, not the instances (a filter matching nothing: flat at 10,000 instances).
     tags = state.tags
+    if not _is_tag_filter(name):
+        return None
     if name.startswith("tag:"):
         return table.c.instance_id.in_(select(tags.c.resource_id).where(
             tags.c.account_id == account, tags.c.key == name[4:], _match(tags.c.value, values)))
-    if name == "tag-key":
-        return table.c.instance_id.in_(select(tags.c.resource_id).where(
-            tags.c.account_id == account, _match(tags.c.key, values)))
-    return None
+    return table.c.instance_id.in_(select(tags.c.resource_id).where(
+        tags.c.account_id == account, _match(tags.c.key, values)))
+
+
+def _is_tag_filter(name: str) -> bool:
+    return name.startswith("tag:") or name == "tag-key"
 
 
 @vpc_operation("DescribeInstances", resources=arns((INSTANCE, "InstanceIds")))
@@ -191,7 +195,7 @@ def describe_instances(ctx: RequestContext, params: Params) -> Params:
         raise InvalidParameterCombination("The parameter instancesSet cannot be used with the parameter maxResults")
     table = instance_state.instances
     filters = params.get("Filters") or []
-    by_tag = any(f.get("Name", "").startswith("tag:") or f.get("Name") == "tag-key" for f in filters)
+    by_tag = any(_is_tag_filter(f.get("Name", "")) for f in filters)
     shown = visible(table, ctx.account_id, dt.timedelta(seconds=ctx.cloud.config.terminated_instance_listed_seconds),
                     by_account=not by_tag)
     conditions, remaining = [shown], []
