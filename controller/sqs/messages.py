@@ -2,7 +2,7 @@
 
 A send is one transaction (a batch of ten too: one fsync) and is acknowledged only once committed,
 so an acknowledged message survives a crash (``synchronous=FULL``). ReceiveMessage with
-WaitTimeSeconds > 0 waits on the queue's signal (``runtime.QueueSignals``) and answers as soon as a
+WaitTimeSeconds > 0 waits on the queue's signal (``controller.state.signals``) and answers as soon as a
 send commits, or when the earliest delayed or in-flight message becomes visible.
 """
 

@@ -1,7 +1,7 @@
 """SQS's per-cloud machinery: the long-poll signals and the background sweeper.
 
-Long polls wait on :class:`QueueSignals`: a send announces ``sqs:<queue id>`` on its transaction
-(``Database.announce``) and the signal wakes that queue's waiters once the commit is durable, so a
+Long polls wait on the queue's counter (:class:`controller.state.signals.KeyedSignals`): a send announces
+``sqs:<queue id>`` on its transaction (``Database.announce``) and the signal wakes that queue's waiters once the commit is durable, so a
 waiting ReceiveMessage answers within milliseconds of the send and no thread spins. The sweeper
 removes what time alone retires: messages past their queue's retention period, FIFO deduplication
 ids older than five minutes, and the memory of names deleted more than a minute ago.
@@ -19,6 +19,7 @@ from controller.sqs.records import QueueCache, now_ms
 from controller.sqs.store import DEDUPLICATION_MS, topic
 from controller.state import Database
 from controller.state.committer import GroupCommitter
+from controller.state.signals import KeyedSignals
 
 log = logging.getLogger(__name__)
 
@@ -26,48 +27,12 @@ _SWEEP_SECONDS = 30.0
 _create_lock = threading.Lock()
 
 
-class QueueSignals:
-    """Per-queue counters that commits bump and long polls wait on."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._condition = threading.Condition()
-        self._versions: dict[int, int] = {}
-        self._subscribed: set[int] = set()
-        self._closed = False
-
-    def version(self, queue_id: int) -> int:
-        """The queue's counter now; take it before looking for messages, then :meth:`wait` on it."""
-        with self._condition:
-            if queue_id not in self._subscribed:
-                self._subscribed.add(queue_id)
-                self._db.subscribe(topic(queue_id), lambda: self._bump(queue_id))
-            return self._versions.get(queue_id, 0)
-
-    def wait(self, queue_id: int, seen: int, timeout: float) -> bool:
-        """Wait until a commit announced the queue after ``seen`` was read, or ``timeout``; True if one did."""
-        with self._condition:
-            return self._condition.wait_for(lambda: self._closed or self._versions.get(queue_id, 0) != seen,
-                                            timeout)
-
-    def close(self) -> None:
-        """Wake every waiter for good (shutdown): long polls then answer with what they have."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-
-    def _bump(self, queue_id: int) -> None:
-        with self._condition:
-            self._versions[queue_id] = self._versions.get(queue_id, 0) + 1
-            self._condition.notify_all()
-
-
 class SqsRuntime:
     """Everything SQS keeps per cloud besides its tables."""
 
     def __init__(self, cloud: Any) -> None:
         self.cloud = cloud
-        self.signals = QueueSignals(cloud.db)
+        self.signals: KeyedSignals[int] = KeyedSignals(cloud.db, topic)
         #: every hot-path write (send, receive, delete, visibility) goes through it: one fsync for many
         self.committer: GroupCommitter = cloud.writer
         self.queues = QueueCache()

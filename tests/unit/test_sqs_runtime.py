@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
-from controller.sqs.runtime import QueueSignals
+from controller.sqs.store import topic
 from controller.state import Database
 from controller.state.committer import GroupCommitter
+from controller.state.signals import KeyedSignals
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_concurrent_jobs_commit_together_and_a_failing_job_undoes_only_itself(db
 
 
 def test_a_signal_wakes_a_waiter_when_the_announcing_transaction_commits(db: Database) -> None:
-    signals = QueueSignals(db)
+    signals = KeyedSignals(db, topic)
     seen = signals.version(7)
     assert not signals.wait(7, seen, 0.05)                # nothing announced: the timeout
     woke: list[float] = []
@@ -75,7 +76,7 @@ def test_a_signal_wakes_a_waiter_when_the_announcing_transaction_commits(db: Dat
 
 
 def test_closing_the_signals_releases_every_long_poll(db: Database) -> None:
-    signals = QueueSignals(db)
+    signals = KeyedSignals(db, topic)
     seen = signals.version(1)
     done = threading.Event()
     waiter = threading.Thread(target=lambda: (signals.wait(1, seen, 30), done.set()))

@@ -16,11 +16,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from controller.api import Principal
 from controller.awslambda.errors import InvalidParameterValueException
-from controller.iam.lookup import record_role_use, role_by_arn
+from controller.iam.lookup import role_by_arn
 from controller.state import utcnow
-from controller.sts.limits import new_session_token
+from controller.sts.service_sessions import mint_role_session
 
 Cloud = Any
 
@@ -65,22 +64,9 @@ class SessionCache:
 
 def mint(cloud: Cloud, role_arn: str, session_name: str, now: dt.datetime) -> Session:
     """A new session of the role (as STS AssumeRole makes one); InvalidParameterValue when the role is gone."""
-    config = cloud.config
     with cloud.db.begin() as conn:
         role = role_by_arn(conn, role_arn)
         if role is None:
             raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
-        account_id, role_name = role["account_id"], role["role_name"]
-        principal = Principal(
-            account_id=account_id, kind="assumed-role", name=role_name, session_name=session_name,
-            arn=f"arn:{config.partition}:sts::{account_id}:assumed-role/{role_name}/{session_name}",
-            user_id=f"{role['role_id']}:{session_name}", role_arn=role["arn"])
-        expires_at = now.replace(microsecond=0) + SESSION_LIFETIME
-        token = new_session_token()
-        session = {"role_arn": role["arn"], "role_id": role["role_id"], "session_name": session_name,
-                   "policy": None, "policy_arns": [], "tags": {}, "transitive_keys": [], "source_identity": "",
-                   "chained": False, "mfa_authenticated_at": None}
-        key_id, secret = cloud.credentials.create_key(principal, prefix="ASIA", expires_at=expires_at,
-                                                      session_token=token, session=session, conn=conn)
-        record_role_use(conn, role["role_id"], now, config.region)
-    return Session(key_id, secret, token, expires_at)
+        session = mint_role_session(conn, cloud, role, session_name, now, SESSION_LIFETIME)
+    return Session(*session)
