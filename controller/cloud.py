@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: ``ec2_instance_connect``: ``ec2-instance-connect`` is no module name); each exposes ``api: ServiceApi``.
 SERVICE_PACKAGES = ("sts", "ec2", "cloudtrail", "iam", "organizations", "s3", "kms", "sqs", "efs", "sns", "logs",
                     "awslambda", "ec2_instance_connect", "cognito_idp", "cognito_identity", "apigateway",
-                    "apigatewayv2", "wafv2", "ssm", "cloudwatch", "autoscaling", "elbv2")
+                    "apigatewayv2", "wafv2", "ssm", "ec2messages", "cloudwatch", "autoscaling", "elbv2")
 
 
 class Cloud:
@@ -105,6 +105,9 @@ class Cloud:
         self.waf_runtime: Any = None
         #: EC2's spot interruption worker (controller/ec2/instances/spot_interruptions.py), made by EC2's start hook.
         self.spot_interrupter: Any = None
+        #: Where Systems Manager agents' GetMessages long polls wait for work (a ``KeyedSignals`` by managed
+        #: instance id, controller/ec2messages/messages.py), made by its start hook and closed by its stop hook.
+        self.agent_message_signals: Any = None
         #: CloudWatch's alarm evaluator and retention sweeper (controller/cloudwatch/worker.py), started and
         #: stopped by its hooks: one per cloud process.
         self.cloudwatch_worker: Any = None

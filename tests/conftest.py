@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, client_models
 
 E2E_DIR = Path(__file__).parent / "e2e"
 
@@ -29,6 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    models = Path(tempfile.mkdtemp(prefix="cloudlet-models-"))
+    os.environ["AWS_DATA_PATH"] = client_models(models)
+    config.add_cleanup(lambda: shutil.rmtree(models, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

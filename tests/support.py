@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import signal
@@ -18,6 +19,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
+
+from controller.protocol.models import PRIVATE_MODELS, load_service_model
 
 REPO = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready: endpoint (\S+) region (\S+) account (\d{12})")
@@ -155,6 +158,17 @@ class CloudletProcess:
         aws = Path(sys.executable).parent / "aws"
         return subprocess.run([str(aws), *args], env=self.cli_env(), capture_output=True, text=True, check=check,
                               timeout=120)
+
+
+def client_models(directory: Path) -> str:
+    """``AWS_DATA_PATH`` for boto3 and the AWS CLI to know the calls AWS keeps out of its public models, as the
+    controller does: the ec2messages model, and ssm's model with the agents' operations merged in (written to
+    ``directory``)."""
+    model = load_service_model("ssm")
+    target = directory / "ssm" / model.api_version / "service-2.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(model._service_description))
+    return os.pathsep.join([str(directory), str(PRIVATE_MODELS)])
 
 
 def kill_under_load(cloud: CloudletProcess, work: Callable[[threading.Event], None], threads: int,

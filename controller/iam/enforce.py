@@ -133,6 +133,10 @@ def principal_policies(ctx: RequestContext) -> PrincipalPolicies:
     return cloud.policy_cache.get_or_load(key, load)
 
 
+#: Services that also name a resource's tags with a key of their own (Systems Manager's ``ssm:resourceTag/*``).
+_SERVICE_RESOURCE_TAG_KEYS = {"ssm": "ssm:resourceTag/"}
+
+
 def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo | None,
                   policies: PrincipalPolicies, base_context: Mapping[str, Any], scps: ScpLevels | None = None,
                   ) -> tuple[policy.EvaluationRequest, policy.PolicySet]:
@@ -144,7 +148,9 @@ def build_request(ctx: RequestContext, action: str, arn: str, info: ResourceInfo
     if info is not None:
         resource_account = info.owner_account
         if info.tags:
-            context = {**base_context, **{f"aws:ResourceTag/{k}": v for k, v in info.tags.items()}}
+            service_key = _SERVICE_RESOURCE_TAG_KEYS.get(action.partition(":")[0])
+            context = {**base_context, **{f"aws:ResourceTag/{k}": v for k, v in info.tags.items()},
+                       **({f"{service_key}{k}": v for k, v in info.tags.items()} if service_key else {})}
         if info.policy:
             resource_policies.append(policy.parse_policy(info.policy, policy_id="ResourcePolicy",
                                                          source_type="resource"))

@@ -9,8 +9,10 @@ cache can outlive the shape it describes (which an ``id()``-keyed dict could).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import botocore.loaders
@@ -19,8 +21,13 @@ from botocore.model import ServiceModel, Shape
 
 T = TypeVar("T")
 
+#: Models of what AWS serves but keeps out of its public SDKs: the Systems Manager agents' message channel
+#: (``ec2messages``, a whole model) and the agent-facing ssm calls (``<service>.overlay.json``: operations and
+#: shapes merged into botocore's model of that service).
+PRIVATE_MODELS = Path(__file__).parent / "private_models"
+
 #: The one botocore loader (models, and the list of every service for the catalog).
-LOADER = botocore.loaders.create_loader()
+LOADER = botocore.loaders.create_loader(str(PRIVATE_MODELS))
 
 _CACHE_PREFIX = "_cloudlet_"
 
@@ -32,6 +39,11 @@ def load_service_model(name: str) -> ServiceModel:
         data = LOADER.load_service_model(name, "service-2")
     except (UnknownServiceError, DataNotFoundError) as exc:
         raise LookupError(f"no botocore model for service {name!r}") from exc
+    overlay = PRIVATE_MODELS / f"{name}.overlay.json"
+    if overlay.is_file():
+        extra = json.loads(overlay.read_text())
+        data = {**data, "operations": {**data["operations"], **extra["operations"]},
+                "shapes": {**data["shapes"], **extra["shapes"]}}
     return ServiceModel(data, service_name=name)
 
 

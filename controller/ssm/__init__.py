@@ -1,7 +1,21 @@
-"""ssm: Parameter Store. The package's modules register their operations on ``api`` when imported here."""
+"""ssm: Parameter Store, and the fleet: hybrid activations, managed instances and Run Command. The package's
+modules register their operations on ``api`` when imported here."""
 
 from controller.ec2 import image_references
-from controller.ssm import describe, labels, reads, resolve, state, tags, writes  # noqa: F401  (register operations)
+from controller.ssm import (  # noqa: F401  (register operations)
+    activations,
+    command_reads,
+    commands,
+    describe,
+    instance_information,
+    labels,
+    reads,
+    registration,
+    resolve,
+    state,
+    tags,
+    writes,
+)
 from controller.ssm.service import api
 
 #: A parameter's tags are what IAM reads as ``aws:ResourceTag/*``.
