@@ -1,4 +1,5 @@
-"""The SSM agent script (images/ssm-agent/cloudlet-ssm-agent) against a fake JSON 1.1 service on 127.0.0.1.
+"""The SSM agent (images/ssm-agent: the cloudlet_ssm_agent package and its launcher) against a fake JSON 1.1
+service on 127.0.0.1.
 
 The fake stands in for the controller's ssm, ec2messages, s3 and IMDS endpoints and records every call, so
 the tests check the wire the agent speaks: message order, reply payloads, signatures, the RSA proof.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import signal
@@ -22,7 +21,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,24 +30,26 @@ from botocore.credentials import Credentials as BotoCredentials
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-SCRIPT = Path(__file__).resolve().parents[2] / "images" / "ssm-agent" / "cloudlet-ssm-agent"
+AGENT_DIR = Path(__file__).resolve().parents[2] / "images" / "ssm-agent"
+SCRIPT = AGENT_DIR / "cloudlet-ssm-agent"
+if str(AGENT_DIR) not in sys.path:
+    sys.path.insert(0, str(AGENT_DIR))  # the package sits beside its launcher, not in the repository's tree
+
+from cloudlet_ssm_agent import AGENT_VERSION  # noqa: E402
+from cloudlet_ssm_agent.__main__ import main  # noqa: E402
+from cloudlet_ssm_agent.identity import HybridIdentity, ImdsIdentity, NotManagedError, register  # noqa: E402
+from cloudlet_ssm_agent.service import Agent  # noqa: E402
+from cloudlet_ssm_agent.wire import (  # noqa: E402
+    Credentials,
+    JsonClient,
+    ServiceError,
+    make_ssl_context,
+    sigv4_headers,
+)
+
 REGION = "us-east-1"
 INSTANCE_ID = "i-0123456789abcdef0"
 HYBRID_ID = "mi-0123456789abcdef0"
-
-
-def load_agent() -> ModuleType:
-    """The script has no .py suffix, so it is loaded by path, under a module name of its own."""
-    loader = importlib.machinery.SourceFileLoader("cloudlet_ssm_agent", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module  # dataclasses look their module up there
-    loader.exec_module(module)
-    return module
-
-
-ssm_agent = load_agent()
 
 
 def lowercase(headers: Any) -> dict[str, str]:
@@ -170,15 +170,15 @@ class StaticIdentity:
     instance_id, region = INSTANCE_ID, REGION
 
     def credentials(self) -> Any:
-        return ssm_agent.Credentials("AKIDSTATIC", "static-secret", "static-token")
+        return Credentials("AKIDSTATIC", "static-secret", "static-token")
 
 
 def make_agent(cloud: FakeCloud) -> Any:
-    identity, context = StaticIdentity(), ssm_agent.make_ssl_context(None)
-    ssm = ssm_agent.JsonClient(cloud.url, REGION, "ssm", "AmazonSSM", context, identity.credentials)
-    messages = ssm_agent.JsonClient(cloud.url, REGION, "ec2messages", "EC2WindowsMessageDeliveryService",
+    identity, context = StaticIdentity(), make_ssl_context(None)
+    ssm = JsonClient(cloud.url, REGION, "ssm", "AmazonSSM", context, identity.credentials)
+    messages = JsonClient(cloud.url, REGION, "ec2messages", "EC2WindowsMessageDeliveryService",
                                     context, identity.credentials)
-    return ssm_agent.Agent(identity, ssm, messages, cloud.url, 60, threading.Event())
+    return Agent(identity, ssm, messages, cloud.url, 60, threading.Event())
 
 
 def run_shell(commands: list[str], **parameters: Any) -> dict[str, Any]:
@@ -199,8 +199,8 @@ def final_plugin(cloud: FakeCloud, message_id: str) -> dict[str, Any]:
 
 
 def test_signer_matches_the_aws_get_vanilla_example() -> None:
-    credentials = ssm_agent.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-    headers = ssm_agent.sigv4_headers("GET", "https://example.amazonaws.com/", {}, b"", credentials,
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    headers = sigv4_headers("GET", "https://example.amazonaws.com/", {}, b"", credentials,
                                       "us-east-1", "service", datetime(2015, 8, 30, 12, 36, 0, tzinfo=UTC))
     assert headers["Authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
@@ -221,8 +221,8 @@ def test_signer_matches_botocore(monkeypatch: pytest.MonkeyPatch, method: str, u
     body = b'{"InstanceId": "i-1"}'
     if service == "s3":
         extra = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
-    credentials = ssm_agent.Credentials("AKID", "SECRET", "TOKEN")
-    ours = ssm_agent.sigv4_headers(method, url, dict(extra), body, credentials, "eu-west-3", service, now)
+    credentials = Credentials("AKID", "SECRET", "TOKEN")
+    ours = sigv4_headers(method, url, dict(extra), body, credentials, "eu-west-3", service, now)
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: now.replace(tzinfo=None))
     request = AWSRequest(method=method, url=url, data=body, headers=dict(extra))
     signer_class = S3SigV4Auth if service == "s3" else SigV4Auth
@@ -248,7 +248,7 @@ def test_send_command_succeeds_with_its_output(cloud: FakeCloud, tmp_path: Path)
     assert cloud.operations(message_id) == ["AcknowledgeMessage", "SendReply", "SendReply"]
     ping = cloud.bodies("UpdateInstanceInformation")[0]
     assert ping["InstanceId"] == INSTANCE_ID and ping["AgentName"] == "cloudlet-ssm-agent"
-    assert ping["AgentVersion"] == ssm_agent.AGENT_VERSION and ping["PlatformType"] == "Linux"
+    assert ping["AgentVersion"] == AGENT_VERSION and ping["PlatformType"] == "Linux"
     assert ping["IPAddress"] == "127.0.0.1"
     operation_headers = {op: headers for op, _, headers in cloud.calls}
     assert "/us-east-1/ec2messages/aws4_request" in operation_headers["GetMessages"]["authorization"]
@@ -318,7 +318,7 @@ def test_output_is_uploaded_to_s3_when_asked(cloud: FakeCloud) -> None:
 
 
 def test_service_errors_carry_code_and_message(cloud: FakeCloud) -> None:
-    with pytest.raises(ssm_agent.ServiceError) as raised:
+    with pytest.raises(ServiceError) as raised:
         make_agent(cloud).ssm.call("Explode", {})
     assert (raised.value.code, raised.value.message, raised.value.status) == (
         "InvalidInstanceId", "no such instance", 400)
@@ -330,7 +330,7 @@ def test_service_errors_carry_code_and_message(cloud: FakeCloud) -> None:
 def test_register_then_role_token_proves_the_key(cloud: FakeCloud, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "state"
-    assert ssm_agent.main(["register", "--code", "CODE", "--id", "ACT-1", "--region", REGION,
+    assert main(["register", "--code", "CODE", "--id", "ACT-1", "--region", REGION,
                            "--endpoint", cloud.url, "--state-dir", str(state)]) == 0
     assert capsys.readouterr().out.strip() == HYBRID_ID
     for name in ("key.pem", "registration.json"):
@@ -343,8 +343,8 @@ def test_register_then_role_token_proves_the_key(cloud: FakeCloud, tmp_path: Pat
     assert registered["Fingerprint"] == hashlib.sha256(registered["PublicKey"].encode()).hexdigest()
     public_key = serialization.load_pem_public_key(registered["PublicKey"].encode())
 
-    anonymous = ssm_agent.JsonClient(cloud.url, REGION, "ssm", "AmazonSSM", ssm_agent.make_ssl_context(None))
-    identity = ssm_agent.HybridIdentity(state, anonymous, HYBRID_ID, REGION)
+    anonymous = JsonClient(cloud.url, REGION, "ssm", "AmazonSSM", make_ssl_context(None))
+    identity = HybridIdentity(state, anonymous, HYBRID_ID, REGION)
     credentials = identity.credentials()
     assert identity.credentials() is credentials  # cached until five minutes before it expires
     assert (credentials.access_key_id, credentials.session_token) == ("ASIAHYBRID", "session")
@@ -359,7 +359,7 @@ def test_register_then_role_token_proves_the_key(cloud: FakeCloud, tmp_path: Pat
 
     # The service, once, in hybrid mode: it finds the registration and runs a command with role credentials.
     message_id = cloud.send("aws.ssm.sendCommand", run_shell(["echo hybrid"]))
-    assert ssm_agent.main(["run", "--once", "--state-dir", str(state)]) == 0
+    assert main(["run", "--once", "--state-dir", str(state)]) == 0
     assert final_plugin(cloud, message_id)["Output"] == "hybrid\n"
     poll_headers = next(headers for op, _, headers in cloud.calls if op == "GetMessages")
     assert "Credential=ASIAHYBRID/" in poll_headers["authorization"]
@@ -369,11 +369,11 @@ def test_imds_identity(cloud: FakeCloud) -> None:
     base = "/latest/meta-data/"
     cloud.imds = {base + "instance-id": INSTANCE_ID, base + "placement/region": REGION,
                   base + "iam/security-credentials/": "web-role\n"}
-    with pytest.raises(ssm_agent.NotManagedError, match="no instance profile"):
-        ssm_agent.ImdsIdentity(cloud.url).credentials()
+    with pytest.raises(NotManagedError, match="no instance profile"):
+        ImdsIdentity(cloud.url).credentials()
     cloud.imds[base + "iam/security-credentials/web-role"] = json.dumps({
         "AccessKeyId": "ASIAEC2", "SecretAccessKey": "s", "Token": "t", "Expiration": "2099-01-01T00:00:00Z"})
-    identity = ssm_agent.ImdsIdentity(cloud.url)
+    identity = ImdsIdentity(cloud.url)
     assert (identity.instance_id, identity.region) == (INSTANCE_ID, REGION)
     credentials = identity.credentials()
     assert (credentials.access_key_id, credentials.session_token) == ("ASIAEC2", "t")
@@ -382,7 +382,7 @@ def test_imds_identity(cloud: FakeCloud) -> None:
 
 def test_sigterm_stops_the_service_within_a_second(cloud: FakeCloud, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    ssm_agent.register("CODE", "ACT-1", REGION, cloud.url, None, state)
+    register("CODE", "ACT-1", REGION, cloud.url, None, state)
     cloud.hold_seconds = 15  # the agent is stopped in the middle of a long poll
     service = subprocess.Popen([sys.executable, str(SCRIPT), "run", "--state-dir", str(state)],
                                stderr=subprocess.PIPE, text=True)
