@@ -13,12 +13,12 @@ BENCH ?=
 UP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: up test bench install services images lint s3fs-venv
+.PHONY: up test bench install services images lint s3fs-venv node-clients
 
 up: install services images
 	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN) $(UP_ARGS)
 
-test: install services s3fs-venv
+test: install services s3fs-venv node-clients
 	$(BIN)/ruff check controller agent tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -56,6 +56,14 @@ $(S3FS_VENV)/bin/s3fs-ready:
 	@echo "==> installing s3fs into $(S3FS_VENV)"
 	$(PYTHON) -m venv $(S3FS_VENV)
 	$(S3FS_VENV)/bin/pip install --quiet s3fs
+	touch $@
+
+# Node clients the tests drive (tests/node: the ssm-session library for Session Manager shells).
+node-clients: tests/node/node_modules/.installed
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	@echo "==> installing the tests' node clients (npm ci in tests/node)"
+	cd tests/node && npm ci --no-audit --no-fund --silent
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).

@@ -106,7 +106,7 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
     cloud = Cloud(config)
     server: HttpServer | None = None
     agent: subprocess.Popen | None = None
-    tunnels = None
+    tunnels = data_channels = None
     try:
         ensure_management_account(cloud)
         cloud.start()
@@ -116,12 +116,14 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
         config.port = server.port
         profile = write_profile(cloud)
         tunnels = _start_tunnels(cloud, asked_port)
+        data_channels = _start_data_channels(cloud, asked_port)
         agent = _start_agent(cloud) if start_agent else None
         print(f"cloudlet ready: endpoint {config.endpoint_url} region {config.region} account {profile.account_id}",
               flush=True)
         print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE="
               f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
         print(f"  instance connect tunnels: {tunnels.url}", flush=True)
+        print(f"  session manager data channels: {cloud.session_channels.url}", flush=True)
         # Polled: the kernel may deliver the signal to another thread, and then its handler waits for the main
         # thread to wake, which an untimed wait never does (cloudlet up then ignored the signal, its agent left).
         while not stop.wait(0.5):
@@ -133,26 +135,39 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
             _stop_agent(agent)
         if server is not None:
             server.stop()
-        if tunnels is not None:
-            tunnels.close()
+        for listener in (tunnels, data_channels):
+            if listener is not None:
+                listener.close()
         cloud.close()
     return 0
 
 
+def _listener_address(config: Config, listen: str, asked_port: int, offset: int) -> tuple[str | None, int | None]:
+    """Where a websocket listener binds: ``listen`` (HOST:PORT, or "0" for any free port), by default the API's
+    host at the API's port + ``offset``, or any free port when the API asked for any."""
+    if not listen:
+        return config.host, (config.port + offset if asked_port else 0)
+    if listen == "0":
+        return config.host, 0
+    return _parse_listen(listen)
+
+
 def _start_tunnels(cloud: Any, asked_port: int) -> Any:  # Cloud -> TunnelListener, imported lazily
-    """The EC2 Instance Connect Endpoint websocket listener (``controller.ec2_instance_connect.tunnel``): by
-    default on the API's host at the API's port + 1, or any free port when the API asked for any."""
+    """The EC2 Instance Connect Endpoint websocket listener (``controller.ec2_instance_connect.tunnel``)."""
     from controller.ec2_instance_connect.tunnel import TunnelListener
 
     config = cloud.config
-    listen = config.instance_connect_listen
-    if not listen:
-        host, port = config.host, (config.port + 1 if asked_port else 0)
-    elif listen == "0":
-        host, port = config.host, 0
-    else:
-        host, port = _parse_listen(listen)
+    host, port = _listener_address(config, config.instance_connect_listen, asked_port, 1)
     return TunnelListener(cloud, host, port, config.data_dir)
+
+
+def _start_data_channels(cloud: Any, asked_port: int) -> Any:  # Cloud -> DataChannelListener, imported lazily
+    """Session Manager's data-channel websocket listener (``controller.ssmmessages``)."""
+    from controller.ssmmessages.listener import DataChannelListener
+
+    config = cloud.config
+    host, port = _listener_address(config, config.session_manager_listen, asked_port, 2)
+    return DataChannelListener(cloud, host, port)
 
 
 def _stop_agent(agent: subprocess.Popen) -> None:

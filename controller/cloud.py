@@ -108,6 +108,9 @@ class Cloud:
         #: Where Systems Manager agents' GetMessages long polls wait for work (a ``KeyedSignals`` by managed
         #: instance id, controller/ec2messages/messages.py), made by its start hook and closed by its stop hook.
         self.agent_message_signals: Any = None
+        #: Session Manager's data-channel relay (controller/ssmmessages/channels.py: each session's two ends), made
+        #: by Systems Manager's start hook; the listener started by ``cloudlet up`` serves it.
+        self.session_channels: Any = None
         #: CloudWatch's alarm evaluator and retention sweeper (controller/cloudwatch/worker.py), started and
         #: stopped by its hooks: one per cloud process.
         self.cloudwatch_worker: Any = None

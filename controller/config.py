@@ -27,6 +27,9 @@ class Config:
     #: HOST:PORT of the EC2 Instance Connect Endpoint tunnel listener (websockets; cheroot cannot upgrade):
     #: "" = the API host with port + 1 (any free port when the API port is 0), "0" = any free port.
     instance_connect_listen: str = ""
+    #: HOST:PORT of Session Manager's data-channel listener (websockets), where StartSession's StreamUrl points:
+    #: "" = the API host with port + 2 (any free port when the API port is 0), "0" = any free port.
+    session_manager_listen: str = ""
     # --- VPC networking (controller/ec2) ---
     #: Public IPv4 pool of Elastic IPs, NAT gateways and auto-assigned public addresses; its first host
     #: address is left to the uplink's router. Keep it off every real network the machine is on.

@@ -107,7 +107,11 @@ def acknowledge_message(ctx: RequestContext, params: Params) -> Params:
     now = time.time()
     with ctx.cloud.db.begin() as conn:
         message = _own_message(ctx, conn, params["MessageId"])
-        conn.execute(update(messages).where(messages.c.message_id == message["message_id"]).values(acknowledged=1))
+        if ".startSession." in message["topic"]:   # the agent now opens the data channel: nothing to answer
+            conn.execute(delete(messages).where(messages.c.message_id == message["message_id"]))
+        else:
+            conn.execute(update(messages).where(messages.c.message_id == message["message_id"])
+                         .values(acknowledged=1))
         conn.execute(update(invocations).where(invocations.c.message_id == message["message_id"],
                                                invocations.c.status == "Pending")
                      .values(status="InProgress", status_details="In Progress", delivered_at=now))

@@ -71,17 +71,6 @@ def _filtered(output: Params, filters: list[dict[str, str]]) -> bool:
     return True
 
 
-def _page(items: list[Any], params: Params, key_of: Any) -> tuple[list[Any], str | None]:
-    size = names.check_max_results(params.get("MaxResults"), 50)
-    after = names.decode_token(params.get("NextToken"))
-    keys = [key_of(item) for item in items]
-    start = keys.index(after) + 1 if after is not None and after in keys else 0
-    if after is not None and after not in keys:
-        raise names.InvalidNextToken("The specified token is not valid.")
-    chosen = items[start:start + size]
-    return chosen, names.encode_token(keys[start + size - 1]) if len(items) > start + size else None
-
-
 def _commands_query(ctx: RequestContext, params: Params) -> Any:
     query = select(commands).where(commands.c.account_id == ctx.account_id, commands.c.region == ctx.region)
     if params.get("CommandId"):
@@ -102,7 +91,8 @@ def list_commands(ctx: RequestContext, params: Params) -> Params:
         settle_expired(conn, time.time(), [row["command_id"] for row in rows])
         outputs = [command_output(conn, row) for row in rows]
     matched = [output for output in outputs if _filtered(output, params.get("Filters", []))]
-    chosen, token = _page(matched, params, lambda output: output["CommandId"])
+    size = names.check_max_results(params.get("MaxResults"), 50)
+    chosen, token = names.page_in_order(matched, params.get("NextToken"), size, lambda output: output["CommandId"])
     result: Params = {"Commands": chosen}
     if token:
         result["NextToken"] = token
@@ -181,7 +171,9 @@ def list_command_invocations(ctx: RequestContext, params: Params) -> Params:
     items = [_invocation(command_rows[row["command_id"]], row, row["name"] or row["computer_name"],
                          bool(params.get("Details"))) for row in rows]
     items = [item for item in items if _filtered(item, params.get("Filters", []))]
-    chosen, token = _page(items, params, lambda item: f"{item['CommandId']}/{item['InstanceId']}")
+    size = names.check_max_results(params.get("MaxResults"), 50)
+    chosen, token = names.page_in_order(items, params.get("NextToken"), size,
+                                        lambda item: f"{item['CommandId']}/{item['InstanceId']}")
     result: Params = {"CommandInvocations": chosen}
     if token:
         result["NextToken"] = token

@@ -5,7 +5,8 @@ SendCommand resolves its targets once (``InstanceIds``, or ``Targets`` by ``Inst
 ``MaxConcurrency`` of them as messages on the agents' channel (:mod:`controller.ec2messages`). Each finished
 invocation releases the next, until the error threshold is passed (:mod:`controller.ssm.command_flow`).
 Delivery deadlines need no worker: reads settle invocations no agent took before ``ExpiresAfter``
-(:func:`settle_expired`). Only ``AWS-RunShellScript`` exists here: Cloudlet has no SSM documents yet.
+(:func:`settle_expired`). The document is ``AWS-RunShellScript`` or a Command document of the account's own whose
+shell steps :mod:`controller.ssm.command_documents` turns into AWS-RunShellScript's parameters for the agent.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 from controller.api import Params, RequestContext
 from controller.errors import error
 from controller.iam.enforce import check_action
-from controller.ssm import command_flow, names
+from controller.ssm import command_documents, command_flow, names
+from controller.ssm.document_state import command_document
 from controller.ssm.fleet_state import commands, invocations, managed_instances, messages
 from controller.ssm.instance_information import account_instances, instance_tags
 from controller.ssm.registration import InvalidInstanceId, instance_arn
 from controller.ssm.service import api
 from controller.state import Database
 
-InvalidDocument = error("InvalidDocument")
-InvalidParameters = error("InvalidParameters")
+InvalidDocument = command_documents.InvalidDocument
+InvalidParameters = command_documents.InvalidParameters
 DuplicateInstanceId = error("DuplicateInstanceId")
 InvalidCommandId = error("InvalidCommandId")
 InvalidTarget = error("InvalidTarget")
@@ -53,8 +55,31 @@ def document_arn(ctx: RequestContext) -> str:
     return f"arn:{ctx.cloud.config.partition}:ssm:{ctx.region}::document/{DOCUMENT}"
 
 
+def _named_document_arn(ctx: RequestContext, name: str) -> str:
+    """The ARN IAM authorizes for SendCommand's DocumentName: AWS's own document, or one of the account's."""
+    if name.startswith("arn:") or name == DOCUMENT:
+        return name if name.startswith("arn:") else document_arn(ctx)
+    return f"arn:{ctx.cloud.config.partition}:ssm:{ctx.region}:{ctx.account_id}:document/{name}"
+
+
 def _send_resources(ctx: RequestContext, params: Params) -> list[str]:
-    return [document_arn(ctx), *(instance_arn(ctx, instance_id) for instance_id in params.get("InstanceIds", []))]
+    return [_named_document_arn(ctx, params["DocumentName"]),
+            *(instance_arn(ctx, instance_id) for instance_id in params.get("InstanceIds", []))]
+
+
+def _shell_work(ctx: RequestContext, params: Params) -> tuple[str, dict[str, list[str]]]:
+    """(the document's name, the AWS-RunShellScript parameters the agent runs) for SendCommand's document."""
+    name, given = params["DocumentName"], params.get("Parameters", {})
+    if name in (DOCUMENT, document_arn(ctx)):
+        _check_parameters(given)
+        return DOCUMENT, given
+    with ctx.cloud.db.read() as conn:
+        content = command_document(conn, ctx.account_id, ctx.region, name, params.get("DocumentVersion"))
+    if content is None:
+        raise InvalidDocument(f"Document {name} does not exist in your account.")
+    work = command_documents.shell_work(content, given)
+    _check_parameters(work)
+    return name.rsplit("document/", 1)[-1], work
 
 
 def _check_parameters(parameters: dict[str, list[str]]) -> None:
@@ -98,12 +123,9 @@ def _targets(ctx: RequestContext, conn: Connection, params: Params) -> list[str]
 
 @api.operation("SendCommand", resources=_send_resources)
 def send_command(ctx: RequestContext, params: Params) -> Params:
-    if params["DocumentName"] not in (DOCUMENT, document_arn(ctx)):
-        raise InvalidDocument(f"Document {params['DocumentName']} does not exist in your account.")
     if bool(params.get("InstanceIds")) == bool(params.get("Targets")):
         raise names.ValidationException("Specify either InstanceIds or Targets, not both and not neither.")
-    parameters = params.get("Parameters", {})
-    _check_parameters(parameters)
+    document_name, work = _shell_work(ctx, params)
     for key in ("MaxConcurrency", "MaxErrors"):
         if key in params and not command_flow.valid_threshold(params[key]):
             raise names.ValidationException(f"{key} must be a number or a percentage: {params[key]!r}.")
@@ -113,8 +135,8 @@ def send_command(ctx: RequestContext, params: Params) -> Params:
     request = {key: params[key] for key in ("Comment", "OutputS3Region", "OutputS3BucketName", "OutputS3KeyPrefix",
                                             "ServiceRoleArn", "NotificationConfig", "CloudWatchOutputConfig")
                if key in params}
-    request |= {"DocumentName": DOCUMENT, "DocumentVersion": params.get("DocumentVersion", "$DEFAULT"),
-                "Parameters": parameters, "InstanceIds": params.get("InstanceIds", []),
+    request |= {"DocumentName": document_name, "DocumentVersion": params.get("DocumentVersion", "$DEFAULT"),
+                "Parameters": params.get("Parameters", {}), "Work": work, "InstanceIds": params.get("InstanceIds", []),
                 "Targets": params.get("Targets", []), "MaxConcurrency": params.get("MaxConcurrency", "50"),
                 "MaxErrors": params.get("MaxErrors", "0"), "TimeoutSeconds": timeout}
     with ctx.cloud.db.begin() as conn:
@@ -132,7 +154,7 @@ def send_command(ctx: RequestContext, params: Params) -> Params:
         release(conn, command_id, ctx.region, now)
         row = conn.execute(select(commands).where(commands.c.command_id == command_id)).mappings().one()
         output = command_output(conn, row)
-    ctx.audit_resources.append(document_arn(ctx))
+    ctx.audit_resources.append(_named_document_arn(ctx, params["DocumentName"]))
     return {"Command": output}
 
 
@@ -159,7 +181,7 @@ def release(conn: Connection, command_id: str, region: str, now: float) -> None:
             _finish(conn, row, "Cancelled", "Cancelled", now)
         return
     request = command["request"]
-    payload_base = {"CommandId": command_id, "DocumentName": DOCUMENT, "Parameters": request["Parameters"],
+    payload_base = {"CommandId": command_id, "DocumentName": request["DocumentName"], "Parameters": request["Work"],
                     **{key: request[key] for key in ("OutputS3BucketName", "OutputS3KeyPrefix", "OutputS3Region")
                        if key in request}}
     for row in waiting[:command_flow.to_release(counts, concurrency, max_errors)]:
@@ -227,7 +249,7 @@ def command_output(conn: Connection, row: RowMapping) -> Params:
                                  for item in rows])
     _, max_errors = _thresholds(request, counts.target_count)
     status, details = command_flow.command_status(counts, max_errors, bool(row["cancelled"]))
-    output = {key: value for key, value in request.items() if key != "ServiceRoleArn"}
+    output = {key: value for key, value in request.items() if key not in ("ServiceRoleArn", "Work")}
     if "ServiceRoleArn" in request:
         output["ServiceRole"] = request["ServiceRoleArn"]
     return output | {

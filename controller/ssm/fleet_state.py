@@ -98,3 +98,23 @@ messages = Table(
     Column("acknowledged", Integer, nullable=False),
     Index("ix_ssm_agent_messages_destination", "destination", "acknowledged"),
 )
+
+sessions = Table(
+    "ssm_sessions", metadata,
+    Column("session_id", String(96), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("target", String(32), nullable=False),
+    Column("document_name", String(128), nullable=False),
+    Column("parameters", JsonText, nullable=False),
+    Column("owner", String(2048), nullable=False),
+    Column("reason", String(256)),
+    Column("status", String(16), nullable=False),             # AWS's SessionStatus
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    #: sha256 of the tokens that open the session's data channel: the user's client's (a new one on each
+    #: ResumeSession) and the agent's.
+    Column("client_token_digest", String(64), nullable=False),
+    Column("agent_token_digest", String(64), nullable=False),
+    Index("ix_ssm_sessions_account", "account_id", "region", "started_at"),
+)

@@ -196,6 +196,18 @@ def page(items: list[T], key: str | None, size: int, key_of: Callable[[T], str])
     return chosen, encode_token(key_of(chosen[-1])) if len(rest) > size else None
 
 
+def page_in_order(items: list[T], token: str | None, size: int, key_of: Callable[[T], str]) -> tuple[list[T], str | None]:
+    """One page of ``items`` kept in their own order (newest first, say), resuming after the item the NextToken
+    names; the token of the next page, or None at the end."""
+    after = decode_token(token)
+    keys = [key_of(item) for item in items]
+    if after is not None and after not in keys:
+        raise InvalidNextToken("The specified token is not valid.")
+    start = keys.index(after) + 1 if after is not None else 0
+    chosen = items[start:start + size]
+    return chosen, encode_token(keys[start + size - 1]) if len(items) > start + size else None
+
+
 def reference_arn(partition: str, region: str, account_id: str, reference: str) -> str:
     """The ARN IAM authorizes for a Name member (a name or an ARN, either with a selector)."""
     if reference.startswith("arn:") and ":parameter/" in reference:

@@ -1,8 +1,9 @@
 """AddTagsToResource, RemoveTagsFromResource and ListTagsForResource, and what IAM sees of a parameter.
 
-``ResourceType`` ``Parameter`` (its ResourceId a name or ARN) and ``ManagedInstance`` (a hybrid machine's
-``mi-…`` id) are served here; the other resource types of Systems Manager are not Cloudlet's yet and answer
-InvalidResourceType. A resource has at most 50 tags, and IAM reads a parameter's as ``aws:ResourceTag/*``
+``ResourceType`` ``Parameter`` (its ResourceId a name or ARN), ``ManagedInstance`` (a hybrid machine's
+``mi-…`` id) and ``Document`` (one of the account's documents, by name) are served here; the other resource
+types of Systems Manager are not Cloudlet's yet and answer InvalidResourceType. A resource has at most 50
+tags, and IAM reads a parameter's, hybrid machine's or document's as ``aws:ResourceTag/*``
 (:func:`resource_info`).
 """
 
@@ -15,7 +16,8 @@ from sqlalchemy import select, update
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.ec2.vpc.state import tags as ec2_tags
 from controller.errors import error
-from controller.ssm import names, records
+from controller.ssm import document_content, names, records
+from controller.ssm.document_state import documents, find_document
 from controller.ssm.fleet_state import managed_instances
 from controller.ssm.service import api
 from controller.ssm.state import parameters
@@ -29,12 +31,20 @@ def _arn(ctx: RequestContext, params: Params) -> list[str]:
     partition = ctx.cloud.config.partition
     if params["ResourceType"] == "ManagedInstance":
         return [managed_instance_arn(partition, ctx.region, ctx.account_id, params["ResourceId"])]
+    if params["ResourceType"] == "Document":
+        return [document_arn(partition, ctx.region, ctx.account_id, params["ResourceId"])]
     name = names.name_of_resource(params["ResourceId"])
     return [names.reference_arn(partition, ctx.region, ctx.account_id, name)]
 
 
 def managed_instance_arn(partition: str, region: str, account_id: str, instance_id: str) -> str:
     return f"arn:{partition}:ssm:{region}:{account_id}:managed-instance/{instance_id}"
+
+
+def document_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    """A document's ARN: AWS's (reserved names) have no account."""
+    account = "" if document_content.is_reserved(name) else account_id
+    return f"arn:{partition}:ssm:{region}:{account}:document/{name}"
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -54,9 +64,15 @@ def _tags(ctx: RequestContext, params: Params) -> tuple[str, dict[str, str]]:
         if tags is None:
             raise _not_found(resource_id)
         return resource_id, dict(tags)
+    if kind == "Document":
+        with ctx.cloud.db.read() as conn:
+            document = find_document(conn, ctx.account_id, ctx.region, resource_id)
+        if document is None:
+            raise _not_found(resource_id)
+        return resource_id, dict(document["tags"])
     if kind != "Parameter":
-        raise InvalidResourceType(f"The resource type {kind} is not valid for this cloud: only Parameter and "
-                                  "ManagedInstance resources can be tagged.")
+        raise InvalidResourceType(f"The resource type {kind} is not valid for this cloud: only Parameter, "
+                                  "ManagedInstance and Document resources can be tagged.")
     name = names.name_of_resource(resource_id)
     with ctx.cloud.db.read() as conn:
         row = records.find(conn, ctx, name)
@@ -75,6 +91,11 @@ def _save(ctx: RequestContext, params: Params, key: str, tags: dict[str, str]) -
     with ctx.cloud.db.begin() as conn:
         if params["ResourceType"] == "ManagedInstance":
             conn.execute(update(managed_instances).where(*_instance_is(ctx, key)).values(tags=tags))
+            return
+        if params["ResourceType"] == "Document":
+            conn.execute(update(documents).where(documents.c.account_id == ctx.account_id,
+                                                 documents.c.region == ctx.region, documents.c.name == key)
+                         .values(tags=tags))
             return
         conn.execute(update(parameters).where(parameters.c.account_id == ctx.account_id,
                                               parameters.c.region == ctx.region, parameters.c.name == key)
@@ -105,7 +126,8 @@ def list_tags(ctx: RequestContext, params: Params) -> Params:
 
 
 def resource_info(ctx: RequestContext, arn: str) -> ResourceInfo | None:
-    """A parameter's or hybrid machine's owner and tags for IAM (None for public parameters and unknown names)."""
+    """A parameter's, hybrid machine's or document's owner and tags for IAM (None for public parameters, AWS's
+    documents and unknown names)."""
     parts = arn.split(":", 5)
     if len(parts) == 6 and parts[2] == "ec2" and parts[4] == ctx.account_id and parts[5].startswith("instance/"):
         with ctx.cloud.db.read() as conn:   # Run Command on an EC2 instance: IAM reads EC2's tags
@@ -117,6 +139,10 @@ def resource_info(ctx: RequestContext, arn: str) -> ResourceInfo | None:
             tags = conn.execute(select(managed_instances.c.tags).where(
                 *_instance_is(ctx, parts[5].split("/", 1)[1]))).scalar()
         return ResourceInfo(owner_account=ctx.account_id, tags=dict(tags)) if tags is not None else None
+    if len(parts) == 6 and parts[3:5] == [ctx.region, ctx.account_id] and parts[5].startswith("document/"):
+        with ctx.cloud.db.read() as conn:
+            document = find_document(conn, ctx.account_id, ctx.region, parts[5].split("/", 1)[1])
+        return ResourceInfo(owner_account=ctx.account_id, tags=dict(document["tags"])) if document else None
     if len(parts) != 6 or parts[4] != ctx.account_id or not parts[5].startswith("parameter/"):
         return None
     name = names.name_of_resource(arn)

@@ -262,7 +262,7 @@ def test_tags(ssm: Client, unique: str) -> None:
     assert ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"] == \
         [{"Key": "team", "Value": "platform"}]
     refused(ssm.list_tags_for_resource, "InvalidResourceId", ResourceType="Parameter", ResourceId=f"/{unique}/no")
-    refused(ssm.add_tags_to_resource, "InvalidResourceType", ResourceType="Document", ResourceId=name,
+    refused(ssm.add_tags_to_resource, "InvalidResourceType", ResourceType="MaintenanceWindow", ResourceId=name,
             Tags=[{"Key": "a", "Value": "b"}])
     refused(ssm.add_tags_to_resource, "TooManyTagsError", ResourceType="Parameter", ResourceId=name,
             Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])

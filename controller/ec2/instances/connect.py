@@ -7,6 +7,9 @@ from inside the VPC. Here the VPC's router namespace on the instance's host is t
 from the cloud's state store (so it works for any account's instance: it is an operator's tool, like
 ``cloudlet account create``), and refuses with a clear message when the instance is elsewhere or not running.
 
+``cloudlet ssh --ssm i-...`` (or ``mi-...``) opens a Session Manager shell instead: StartSession with the caller's
+credentials, then the data channel (:mod:`controller.ssmmessages.plugin`), as ``aws ssm start-session`` does.
+
 ``cloudlet ssh --eice i-...`` goes the AWS way instead, as a normal IAM principal with the caller's own
 credentials (``--profile``, else the usual AWS environment): it makes a throwaway ed25519 key, pushes it
 with ``SendSSHPublicKey``, finds the instance's VPC's EC2 Instance Connect Endpoint
@@ -269,7 +272,19 @@ def dispatch(args: argparse.Namespace, data_dir: Path) -> int:
     """``cloudlet ssh`` (root on the host, or ``--eice``) and ``cloudlet eice-proxy``."""
     if args.command == "eice-proxy":
         return run_proxy(args, data_dir)
+    if args.ssm:
+        return run_ssm(args)
     return run_eice(args, data_dir) if args.eice else run(args, data_dir)
+
+
+def run_ssm(args: argparse.Namespace) -> int:
+    """``cloudlet ssh --ssm``: a Session Manager shell as an IAM principal (StartSession, then the data channel)."""
+    import botocore.session
+
+    from controller.ssmmessages.plugin import run_shell
+
+    ssm = botocore.session.Session(profile=args.profile).create_client("ssm")
+    return run_shell(ssm.start_session(Target=args.instance_id))
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -287,7 +302,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ssh.add_argument("--eice", action="store_true",
                      help="go through the VPC's EC2 Instance Connect Endpoint as an IAM principal (SendSSHPublicKey "
                           "with a throwaway key, then OpenTunnel), not as root on the instance's host")
-    ssh.add_argument("--profile", default=None, help="--eice: the AWS profile to sign with (default: the environment)")
+    ssh.add_argument("--ssm", action="store_true",
+                     help="open a Session Manager shell as an IAM principal (the instance's or machine's agent "
+                          "connects out: no key, no open port, i-... or mi-...)")
+    ssh.add_argument("--profile", default=None, help="--eice/--ssm: the AWS profile to sign with (default: the "
+                                                     "environment)")
     ssh.add_argument("--listener", default=None, help="--eice: the tunnel listener, ws://HOST:PORT (default: "
                                                       "$CLOUDLET_INSTANCE_CONNECT_URL or DATA_DIR/instance-connect-url)")
     proxy = commands.add_parser("eice-proxy")  # hidden helper: ssh's ProxyCommand for --eice
