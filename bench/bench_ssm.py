@@ -83,8 +83,11 @@ def dropbear(work: Path) -> Iterator[tuple[int, paramiko.Ed25519Key]]:
     key = paramiko.Ed25519Key.from_private_key_file(str(key_file))
     port = free_port()
     libraries = DROPBEAR_ROOT / "usr" / "lib" / "x86_64-linux-gnu"
+    host_key = work / "host_key"
+    subprocess.run([str(DROPBEAR_ROOT / "usr" / "bin" / "dropbearkey"), "-t", "ed25519", "-f", str(host_key)],
+                   env={"LD_LIBRARY_PATH": str(libraries)}, check=True, capture_output=True)
     script = (f"mount --bind {home} /root && exec env LD_LIBRARY_PATH={libraries} {binary} -F -E -s -p "
-              f"127.0.0.1:{port} -r {work / 'host_key'} -R")
+              f"127.0.0.1:{port} -r {host_key}")
     server = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -9,6 +9,7 @@ order of arrival (the websocket is reliable; a repeated sequence number is a dup
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ class DataChannel:
     def __init__(self, stream_url: str, token: str, *, open_timeout: float = 10) -> None:
         self._ws: ClientConnection = connect(stream_url, max_size=2**20, compression=None,
                                              open_timeout=open_timeout)
+        self._ws.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # keystrokes: no Nagle delay
         self._ws.send(json.dumps({"MessageSchemaVersion": "1.0", "RequestId": str(uuid.uuid4()),
                                   "TokenValue": token, "ClientId": str(uuid.uuid4()),
                                   "ClientVersion": PLUGIN_VERSION}))

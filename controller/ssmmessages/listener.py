@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import socket
 import threading
 from typing import Any
 
@@ -66,6 +67,9 @@ class DataChannelListener:
         return None
 
     def _serve(self, connection: ServerConnection) -> None:
+        # Small frames back to back (keystrokes, their acknowledgements): Nagle's algorithm would hold each
+        # second one for a delayed ACK (40 ms).
+        connection.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         path = (connection.request.path if connection.request else "").split("?", 1)[0]
         if not path.startswith(PATH_PREFIX):
             connection.close(1008, "unknown path: data channels are /v1/data-channel/<session id>")

@@ -90,6 +90,9 @@ def connect(url: str, *, ssl_context: ssl.SSLContext | None = None, timeout: flo
     secure = parts.scheme == "wss"
     connection = socket.create_connection((parts.hostname, parts.port or (443 if secure else 80)),
                                           timeout=timeout)
+    # Keystrokes are small frames sent back to back (an acknowledgement, then the echo): without this,
+    # Nagle's algorithm holds the second until the first is acknowledged, 40 ms later with delayed ACKs.
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         if secure:
             context = ssl_context or ssl.create_default_context()
