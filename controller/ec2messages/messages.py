@@ -56,7 +56,8 @@ def _iso(value: float) -> str:
 def _take(ctx: RequestContext, destination: str, visibility: int) -> list[Params]:
     """The destination's visible messages, hidden for ``visibility`` seconds; the call also counts as a ping."""
     now = time.time()
-    with ctx.cloud.db.begin() as conn:
+
+    def take(conn: Connection) -> list[RowMapping]:
         calling_instance(ctx, conn, destination)
         conn.execute(update(managed_instances).where(managed_instances.c.instance_id == destination)
                      .values(last_ping_at=now))
@@ -67,6 +68,9 @@ def _take(ctx: RequestContext, destination: str, visibility: int) -> list[Params
         if rows:
             conn.execute(update(messages).where(messages.c.message_id.in_([row["message_id"] for row in rows]))
                          .values(visible_at=now + visibility))
+        return list(rows)
+
+    rows = ctx.cloud.writer.run(take)
     return [{"MessageId": row["message_id"], "Destination": destination, "Topic": row["topic"],
              "CreatedDate": _iso(row["created_at"]), "Payload": row["payload"],
              "PayloadDigest": hashlib.sha256(row["payload"].encode()).hexdigest()} for row in rows]
@@ -105,7 +109,8 @@ def _invocation(conn: Connection, message_id: str) -> RowMapping | None:
 @api.operation("AcknowledgeMessage")
 def acknowledge_message(ctx: RequestContext, params: Params) -> Params:
     now = time.time()
-    with ctx.cloud.db.begin() as conn:
+
+    def acknowledge(conn: Connection) -> None:
         message = _own_message(ctx, conn, params["MessageId"])
         if ".startSession." in message["topic"]:   # the agent now opens the data channel: nothing to answer
             conn.execute(delete(messages).where(messages.c.message_id == message["message_id"]))
@@ -115,6 +120,8 @@ def acknowledge_message(ctx: RequestContext, params: Params) -> Params:
         conn.execute(update(invocations).where(invocations.c.message_id == message["message_id"],
                                                invocations.c.status == "Pending")
                      .values(status="InProgress", status_details="In Progress", delivered_at=now))
+
+    ctx.cloud.writer.run(acknowledge)
     return {}
 
 
@@ -127,29 +134,24 @@ def send_reply(ctx: RequestContext, params: Params) -> Params:
         plugin = next(iter(plugins.values()), {}) if isinstance(plugins, dict) else {}
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValidationException("Payload must be a JSON object with a DocumentStatus.") from None
-    now = time.time()
-    with ctx.cloud.db.begin() as conn:
-        message = _own_message(ctx, conn, params["MessageId"])
-        invocation = _invocation(conn, message["message_id"])
-        if invocation is None:        # a cancel notice: answered, so done
-            conn.execute(delete(messages).where(messages.c.message_id == message["message_id"]))
-        else:
-            commands.record_reply(conn, invocation, document_status, plugin if isinstance(plugin, dict) else {},
-                                  now, ctx.region)
+    ctx.cloud.writer.run(lambda conn: _answer(ctx, conn, params["MessageId"], document_status,
+                                              plugin if isinstance(plugin, dict) else {}))
     return {"ReplyId": params["ReplyId"]}
+
+
+def _answer(ctx: RequestContext, conn: Connection, message_id: str, document_status: str,
+            plugin: dict[str, Any]) -> None:
+    """Record the agent's answer to a message: its invocation's progress, or a cancel notice done with."""
+    message = _own_message(ctx, conn, message_id)
+    invocation = _invocation(conn, message["message_id"])
+    if invocation is None:        # a cancel notice: answered, so done
+        conn.execute(delete(messages).where(messages.c.message_id == message["message_id"]))
+    else:
+        commands.record_reply(conn, invocation, document_status, plugin, time.time(), ctx.region)
 
 
 @api.operation("FailMessage")
 def fail_message(ctx: RequestContext, params: Params) -> Params:
-    now = time.time()
-    with ctx.cloud.db.begin() as conn:
-        message = _own_message(ctx, conn, params["MessageId"])
-        invocation = _invocation(conn, message["message_id"])
-        if invocation is None:
-            conn.execute(delete(messages).where(messages.c.message_id == message["message_id"]))
-        else:
-            commands.record_reply(conn, invocation, "Failed", {"StandardError": f"The agent could not handle the "
-                                                                                f"command: {params['FailureType']}."},
-                                  now, ctx.region)
+    failure = {"StandardError": f"The agent could not handle the command: {params['FailureType']}."}
+    ctx.cloud.writer.run(lambda conn: _answer(ctx, conn, params["MessageId"], "Failed", failure))
     return {}
-

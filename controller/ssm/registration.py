@@ -179,10 +179,13 @@ def _own_arn(ctx: RequestContext, params: Params) -> list[str]:
 @api.operation("UpdateInstanceInformation", resources=_own_arn)
 def update_instance_information(ctx: RequestContext, params: Params) -> Params:
     values: dict[str, Any] = {column: params[key][:256] for key, column in _REPORTED.items() if key in params}
-    with ctx.cloud.db.begin() as conn:
+
+    def report(conn: Connection) -> None:
         row = calling_instance(ctx, conn, params["InstanceId"])
         conn.execute(update(managed_instances).where(managed_instances.c.instance_id == row["instance_id"])
                      .values(last_ping_at=time.time(), **values))
+
+    ctx.cloud.writer.run(report)   # every agent pings: one fsync for all that ping at once
     return {}
 
 
