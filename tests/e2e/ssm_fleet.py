@@ -10,15 +10,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import botocore.exceptions
 
 from tests.e2e.helpers import Client, allow, document
 from tests.support import REPO, CloudletProcess, wait_for
 
+T = TypeVar("T")
 AGENT = REPO / "images" / "ssm-agent" / "cloudlet-ssm-agent"
 CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
@@ -44,6 +47,16 @@ class Fleet:
         return agent("register", "--code", code or self.code, "--id", activation_id or self.activation_id,
                      "--region", self.cloudlet.region, "--endpoint", self.cloudlet.endpoint,
                      "--state-dir", str(state_dir))
+
+
+def once_the_key_works(call: Callable[[], T]) -> T | None:
+    """``call()``'s answer, or None while a new access key is not yet known (its first use may race its write)."""
+    try:
+        return call()
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] == "InvalidClientTokenId":
+            return None
+        raise
 
 
 def agent(*args: str) -> subprocess.CompletedProcess[str]:

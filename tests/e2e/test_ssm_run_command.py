@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import Cleanup, Client, allow, denied, document, new_user, refused
-from tests.e2e.ssm_fleet import Fleet, agent, running_fleet, wait_command
+from tests.e2e.helpers import Cleanup, allow, denied, document, new_user, refused
+from tests.e2e.ssm_fleet import Fleet, agent, once_the_key_works, running_fleet, wait_command
 from tests.support import CloudletProcess, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -165,23 +164,15 @@ def test_iam_decides_who_may_run_commands_on_which_machine(fleet: Fleet, cloudle
             allow("ssm:SendCommand", arn + "*", Condition={"StringEquals": {"ssm:resourceTag/team": "web"}}),
             allow(["ssm:ListCommands", "ssm:GetCommandInvocation"])))
         operator = cloudlet.client("ssm", key)
-        allowed = wait_for(lambda: _try_send(operator, web), 10, "the operator's new key to work")
+        allowed = wait_for(lambda: once_the_key_works(lambda: operator.send_command(
+            DocumentName="AWS-RunShellScript", InstanceIds=[web], Parameters={"commands": ["id"]})), 10,
+            "the operator's new key to work")
         assert allowed["Command"]["TargetCount"] == 1
         code, status, _ = denied(operator.send_command, DocumentName="AWS-RunShellScript",
                                  InstanceIds=[fleet.machines[0].instance_id], Parameters={"commands": ["id"]})
         assert (code, status) == ("AccessDeniedException", 400)
     finally:
         cleanup.run()
-
-
-def _try_send(client: Client, instance_id: str) -> dict[str, Any] | None:
-    try:
-        return client.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[instance_id],
-                                   Parameters={"commands": ["id"]})
-    except client.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] == "InvalidClientTokenId":
-            return None
-        raise
 
 
 def test_the_aws_cli_drives_run_command(fleet: Fleet) -> None:

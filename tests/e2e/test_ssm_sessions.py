@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.helpers import Cleanup, Client, allow, denied, document, new_user, refused
-from tests.e2e.ssm_fleet import Fleet, running_fleet
+from tests.e2e.ssm_fleet import Fleet, once_the_key_works, running_fleet
 from tests.support import REPO, CloudletProcess, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")]
@@ -121,7 +121,8 @@ def test_iam_decides_who_may_open_a_shell_on_which_machine(fleet: Fleet, cloudle
                   f"arn:aws:ssm:*:*:session/{unique}-oncall-*")))
         oncall = cloudlet.client("ssm", key)
         web, other = fleet.machines[1].instance_id, fleet.machines[0].instance_id
-        session = wait_for(lambda: _try_start(oncall, web), 10, "the new key to work")
+        session = wait_for(lambda: once_the_key_works(lambda: oncall.start_session(Target=web)), 10,
+                           "the new key to work")
         assert session["SessionId"].startswith(f"{unique}-oncall-")
         code, status, message = denied(oncall.start_session, Target=other)
         assert (code, status) == ("AccessDeniedException", 400) and "ssm:StartSession" in message
@@ -132,15 +133,6 @@ def test_iam_decides_who_may_open_a_shell_on_which_machine(fleet: Fleet, cloudle
         fleet.ssm.terminate_session(SessionId=someone_elses["SessionId"])
     finally:
         cleanup.run()
-
-
-def _try_start(client: Client, target: str) -> dict[str, Any] | None:
-    try:
-        return client.start_session(Target=target)
-    except client.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] == "InvalidClientTokenId":
-            return None
-        raise
 
 
 def test_bad_session_requests_get_aws_errors(fleet: Fleet) -> None:
