@@ -32,7 +32,7 @@ from controller.ec2.instances import state as ec2_state
 from controller.errors import error
 from controller.iam import state as iam_state
 from controller.ssm.activations import InvalidActivation, code_digest
-from controller.ssm.fleet_state import activations, managed_instances
+from controller.ssm.fleet_state import activations, managed_instances, messages
 from controller.ssm.service import api
 from controller.ssm.tags import managed_instance_arn
 from controller.state import utcnow
@@ -197,6 +197,8 @@ def deregister_managed_instance(ctx: RequestContext, params: Params) -> Params:
             managed_instances.c.instance_id == instance_id, managed_instances.c.account_id == ctx.account_id,
             managed_instances.c.region == ctx.region,
             managed_instances.c.resource_type == "ManagedInstance")).rowcount
+        if deleted:  # nothing will fetch its messages again; its undelivered invocations time out
+            conn.execute(delete(messages).where(messages.c.destination == instance_id))
     if not deleted:
         raise _unknown(instance_id)
     return {}

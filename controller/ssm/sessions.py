@@ -66,7 +66,12 @@ def write_status(cloud: Any, session_id: str, status: str) -> None:
 
 
 def _start(cloud: Any) -> None:
+    """The relay, and the sessions a previous run left open ended: their data channels lived in its memory and
+    closed with it (their agents ended them then)."""
     cloud.session_channels = SessionChannels(partial(write_status, cloud))
+    with cloud.db.begin() as conn:
+        conn.execute(update(sessions).where(sessions.c.status.in_(ACTIVE))
+                     .values(status="Terminated", ended_at=time.time()))
 
 
 api.on_start.append(_start)
