@@ -167,7 +167,10 @@ def _start_data_channels(cloud: Any, asked_port: int) -> Any:  # Cloud -> DataCh
 
     config = cloud.config
     host, port = _listener_address(config, config.session_manager_listen, asked_port, 2)
-    return DataChannelListener(cloud, host, port)
+    listener = DataChannelListener(cloud, host, port)
+    # Where it listens, for the agents' relays (the network document's ``api``), as config.port is the API's.
+    config.session_manager_listen = listener.address
+    return listener
 
 
 def _stop_agent(agent: subprocess.Popen) -> None:

@@ -60,6 +60,8 @@ CHUNK = 256 * 1024
 #: A body up to this size is read whole before it is sent, so a kept-alive connection the controller closed
 #: just as the request left (the keep-alive race) can be tried again on a fresh one; larger ones stream.
 REPLAYABLE_BODY = 1024 * 1024
+#: Session Manager's data channels: websocket upgrades on this path go to the controller's data-channel listener.
+DATA_CHANNEL_PATH = "/v1/data-channel/"
 #: An idle client connection is closed after this long (SDKs reconnect).
 IDLE_TIMEOUT = 120.0
 #: How long the controller may take to answer one request (Lambda invocations run up to 15 minutes).
@@ -144,6 +146,8 @@ class ApiRelay:
         self.token = token
         self.tls = tls if tls is not None else fetch_tls(controller_url, token)
         self.ports = {"https": https_port, "http": http_port}
+        #: The controller's data-channel port (the network document's ``api.data_channel_port``; 0: none).
+        self.data_channel_port = 0
         self._context: ssl.SSLContext | None = None
         self._sockets: dict[RelayListener, list[socket.socket]] = {}
         self._lock = threading.Lock()
@@ -246,6 +250,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().__init__(conn, address, None)  # type: ignore[arg-type]  # no socketserver behind it
 
     def _relay(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket" and self.path.startswith(DATA_CHANNEL_PATH):
+            self._tunnel_data_channel()
+            return
         session = self.session
         headers = upstream_headers(list(self.headers.items()), session.listener, self.client_address[0],
                                    session.relay.token, session.secure)
@@ -286,6 +293,44 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(response)
         if self.upstream_spoiled:
             upstream.close()
+
+    def _tunnel_data_channel(self) -> None:
+        """A Session Manager data channel: the websocket upgrade and every byte after it, both ways, to the
+        controller's data-channel listener (an upgraded connection is no longer HTTP for the relay to carry).
+        The channel authenticates itself with its token, so no relay headers are added."""
+        self.close_connection = True
+        relay = self.session.relay
+        if not relay.data_channel_port:
+            self.send_error(404, "This cloud serves no Session Manager data channels")
+            return
+        try:
+            upstream = socket.create_connection((relay.controller.hostname or "127.0.0.1", relay.data_channel_port),
+                                                timeout=10)
+        except OSError as exc:
+            log.warning("API relay: the data-channel listener is unreachable: %s", exc)
+            self.send_error(502, "The Cloudlet controller's data channels are unreachable")
+            return
+        for sock in (upstream, self.connection):   # keystrokes are small frames: no Nagle delays
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(None)
+        head = f"{self.command} {self.path} HTTP/1.1\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in self.headers.items()) + "\r\n"
+
+        def downward() -> None:
+            with contextlib.suppress(OSError):
+                while data := upstream.recv(65536):
+                    self.connection.sendall(data)
+
+        with upstream:
+            upstream.sendall(head.encode("latin-1"))
+            returning = threading.Thread(target=downward, name="api-relay-data-channel", daemon=True)
+            returning.start()
+            with contextlib.suppress(OSError, ValueError):
+                while data := self.rfile.read1(65536):
+                    upstream.sendall(data)
+            with contextlib.suppress(OSError):
+                upstream.shutdown(socket.SHUT_RDWR)
+            returning.join(5)
 
     def _forward(self, headers: list[tuple[str, str]], chunked: bool, length: int | None,
                  body: bytes | None) -> http.client.HTTPResponse:

@@ -297,6 +297,9 @@ class ApiAccess:
 
     address: str
     names: list[str] = field(default_factory=list)
+    #: The controller's port for Session Manager's data channels (websockets), on the controller's host: the
+    #: relay carries ``ssmmessages.<region>.<domain>`` upgrades there (0: no data channels).
+    data_channel_port: int = 0
 
 
 @dataclass

@@ -117,6 +117,7 @@ class NetworkReconciler:
         self.endpoints.configure(doc)
         self.dns.update(doc)
         if self.relay is not None:
+            self.relay.data_channel_port = doc.api.data_channel_port if doc.api is not None else 0
             self.relay.update(internet_listeners(doc) + relay_listeners(doc))
         if self.last_report.pending:
             log.info("waiting for: %s", "; ".join(self.last_report.pending))

@@ -24,6 +24,7 @@ from controller.errors import error
 from controller.ssm import commands
 from controller.ssm.fleet_state import invocations, managed_instances, messages
 from controller.ssm.registration import calling_instance
+from controller.ssm.sessions import agent_payload
 from controller.state.signals import KeyedSignals
 
 InvalidMessageId = error("InvalidMessageId")
@@ -70,10 +71,13 @@ def _take(ctx: RequestContext, destination: str, visibility: int) -> list[Params
                          .values(visible_at=now + visibility))
         return list(rows)
 
-    rows = ctx.cloud.writer.run(take)
-    return [{"MessageId": row["message_id"], "Destination": destination, "Topic": row["topic"],
-             "CreatedDate": _iso(row["created_at"]), "Payload": row["payload"],
-             "PayloadDigest": hashlib.sha256(row["payload"].encode()).hexdigest()} for row in rows]
+    taken = []
+    for row in ctx.cloud.writer.run(take):
+        payload = agent_payload(ctx, row["topic"], row["payload"])
+        taken.append({"MessageId": row["message_id"], "Destination": destination, "Topic": row["topic"],
+                      "CreatedDate": _iso(row["created_at"]), "Payload": payload,
+                      "PayloadDigest": hashlib.sha256(payload.encode()).hexdigest()})
+    return taken
 
 
 @api.operation("GetMessages")

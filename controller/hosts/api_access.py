@@ -54,11 +54,15 @@ def api_names(region: str, service_domain: str, services: Iterable[str]) -> list
         names.add(f"execute-api.{region}.{service_domain}")
     if "cognito-idp" in services:  # user pools' hosted UI: {domain-prefix}.auth.{region}.{domain}
         names.add(f"auth.{region}.{service_domain}")
+    if "ssm" in services:  # Session Manager's data channels (websockets, not an API of their own)
+        names.add(f"ssmmessages.{region}.{service_domain}")
     return sorted(names)
 
 
 def api_access(config: Config, services: Iterable[str] | None = None) -> ApiAccess:
     """The network document's ``api`` for ``services`` (model names; default: every service served)."""
+    listen = config.session_manager_listen
     return ApiAccess(address=api_address(config),
                      names=api_names(config.region, config.service_domain,
-                                     served_models() if services is None else services))
+                                     served_models() if services is None else services),
+                     data_channel_port=int(listen.rsplit(":", 1)[1]) if ":" in listen else 0)

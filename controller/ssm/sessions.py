@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import secrets
 import time
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import insert, select, update
 
@@ -63,6 +65,21 @@ def write_status(cloud: Any, session_id: str, status: str) -> None:
     with cloud.db.begin() as conn:
         conn.execute(update(sessions).where(sessions.c.session_id == session_id, sessions.c.status.notin_(HISTORY))
                      .values(**values))
+
+
+def agent_payload(ctx: RequestContext, topic_name: str, payload: str) -> str:
+    """A message's payload as the calling agent must read it: a startSession's StreamUrl in the agent's own
+    terms. An agent that reached the API by AWS's names (through the relay, from a VPC or the lab Internet)
+    reaches the data channel at ``ssmmessages.<region>.<domain>`` the same way; others at the listener."""
+    config = ctx.cloud.config
+    public_suffix = f".{ctx.region}.{config.service_domain}"
+    if ".startSession." not in topic_name or not ctx.host.split(":", 1)[0].endswith(public_suffix):
+        return payload
+    body = json.loads(payload)
+    stream = urlsplit(body["StreamUrl"])
+    scheme = "wss" if ctx.secure_transport else "ws"
+    body["StreamUrl"] = urlunsplit((scheme, f"ssmmessages{public_suffix}", stream.path, stream.query, ""))
+    return json.dumps(body)
 
 
 def _start(cloud: Any) -> None:

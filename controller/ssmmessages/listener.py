@@ -44,7 +44,8 @@ class DataChannelListener:
         self.channels: SessionChannels = cloud.session_channels
         self._server: Server = serve(self._serve, host, port, max_size=2**20, compression=None)
         bound_host, bound_port = self._server.socket.getsockname()[:2]
-        self.channels.url = f"ws://{bound_host}:{bound_port}"
+        self.address = f"{bound_host}:{bound_port}"
+        self.channels.url = f"ws://{self.address}"
         (cloud.config.data_dir / URL_FILE).write_text(self.channels.url + "\n")
         threading.Thread(target=self._server.serve_forever, name="ssm-data-channels", daemon=True).start()
 

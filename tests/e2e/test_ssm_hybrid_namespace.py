@@ -11,6 +11,7 @@ with the API relay, so every call it makes arrives from its public address. It l
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -132,3 +133,17 @@ def test_the_machine_registers_and_runs_commands_through_the_public_names(edge: 
         {"AttributeKey": "EventName", "AttributeValue": "UpdateInstanceInformation"}])["Events"]
     sources = {json.loads(event["CloudTrailEvent"])["sourceIPAddress"] for event in trail}
     assert edge.eip in sources, sources
+
+
+def test_a_session_manager_shell_reaches_the_machine_through_the_relay(edge: Edge) -> None:
+    """The agent opens the data channel at ``wss://ssmmessages.home-1.amazonaws.com`` (the relay carries the
+    upgraded connection to the controller's listener); the user's ``aws ssm start-session`` meets it there."""
+    env = edge.cloudlet.cli_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    out = subprocess.run([str(Path(sys.executable).parent / "aws"), "ssm", "start-session", "--target",
+                          edge.instance_id], input="ip -4 -o addr show | grep -c 10.79.1.1[0]\nexit\n", env=env,
+                         capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert "\n1\n" in out.stdout, out.stdout  # text mode: the terminal's \r\n reads as \n
+    log = Path(edge.state_dir, "agent.log").read_text()
+    assert "via ssmmessages.home-1.amazonaws.com" in log, log[-2000:]

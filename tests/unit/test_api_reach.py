@@ -102,7 +102,10 @@ def test_names_are_every_served_service_by_endpoint_prefix_and_the_global_ones()
             "sts.amazonaws.com", "s3.amazonaws.com", "organizations.us-east-1.amazonaws.com"} <= names
     assert "execute-api.home-1.amazonaws.com" in names  # API Gateway's invoke URLs are below it
     assert "auth.home-1.amazonaws.com" in names  # and user pools' hosted UI domains below this one
-    assert len(names) == len({endpoint_prefix(service) for service in served_models()}) + 4 + 2
+    assert "ssmmessages.home-1.amazonaws.com" in names  # Session Manager's data channels
+    assert len(names) == len({endpoint_prefix(service) for service in served_models()}) + 4 + 3
+    assert access.data_channel_port == 0  # no listener configured
+    assert api_access(Config(session_manager_listen="127.0.0.1:8775")).data_channel_port == 8775
     assert api_names("r-9", "cloud.example", ["sqs"]) == ["sqs.r-9.cloud.example"]
     assert api_access(Config(api_address="198.18.0.9", lab_internet_cidr="203.0.113.0/24")).address == "198.18.0.9"
     assert api_access(Config(lab_internet_cidr="100.64.8.0/22")).address == "100.64.8.2"
