@@ -71,15 +71,22 @@ def wait_command(ssm: Client, command_id: str, timeout: float = 60) -> dict[str,
 
 
 @contextmanager
-def running_fleet(cloudlet: CloudletProcess, state_root: Path, size: int = 2) -> Iterator[Fleet]:
-    """``size`` registered machines with running agents, all Online; the last is tagged ``team=web``."""
+def running_fleet(cloudlet: CloudletProcess, state_root: Path, size: int = 2, *,
+                  role_statements: tuple[dict[str, Any], ...] = (),
+                  agent_env: dict[str, str] | None = None) -> Iterator[Fleet]:
+    """``size`` registered machines with running agents, all Online; the last is tagged ``team=web``.
+
+    ``role_statements`` add to what the machines' role may do (session logging needs S3 and Logs), and
+    ``agent_env`` to the agents' environment. The machines are deregistered at the end, so a later fleet in
+    the same cloud sees only its own (tags included)."""
     iam, ssm = cloudlet.client("iam"), cloudlet.client("ssm")
     role = f"ssm-hybrid-{int(time.time() * 1000) % 10**8}"
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "ssm.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
     iam.attach_role_policy(RoleName=role, PolicyArn=CORE_POLICY)
     # The agents upload Run Command output to S3 with the machine's role, as AWS's agent does.
-    iam.put_role_policy(RoleName=role, PolicyName="output", PolicyDocument=document(allow("s3:PutObject")))
+    iam.put_role_policy(RoleName=role, PolicyName="output",
+                        PolicyDocument=document(allow("s3:PutObject"), *role_statements))
     created = ssm.create_activation(IamRole=role, RegistrationLimit=size, DefaultInstanceName="edge",
                                     Description="lab machines")
     fleet = Fleet(cloudlet, ssm, role, created["ActivationId"], created["ActivationCode"])
@@ -95,7 +102,7 @@ def running_fleet(cloudlet: CloudletProcess, state_root: Path, size: int = 2) ->
             process = subprocess.Popen([sys.executable, str(AGENT), "run", "--state-dir", str(state_dir),
                                         "--ping-seconds", "5"], stdout=subprocess.DEVNULL,
                                        stderr=(state_dir / "agent.log").open("w"), text=True,
-                                       env={**os.environ, "HOME": str(home)})
+                                       env={**os.environ, **(agent_env or {}), "HOME": str(home)})
             fleet.machines.append(Machine(instance_id, state_dir, process))
         ssm.add_tags_to_resource(ResourceType="ManagedInstance", ResourceId=fleet.machines[-1].instance_id,
                                  Tags=[{"Key": "team", "Value": "web"}])
@@ -108,6 +115,7 @@ def running_fleet(cloudlet: CloudletProcess, state_root: Path, size: int = 2) ->
         for machine in fleet.machines:
             machine.process.terminate()
             machine.process.wait(timeout=10)
+            ssm.deregister_managed_instance(InstanceId=machine.instance_id)
         iam.detach_role_policy(RoleName=role, PolicyArn=CORE_POLICY)
         iam.delete_role_policy(RoleName=role, PolicyName="output")
         iam.delete_role(RoleName=role)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -37,8 +38,14 @@ if str(AGENT_DIR) not in sys.path:
 
 from cloudlet_ssm_agent import AGENT_VERSION  # noqa: E402
 from cloudlet_ssm_agent.__main__ import main  # noqa: E402
+from cloudlet_ssm_agent.destinations import AwsAccess  # noqa: E402
 from cloudlet_ssm_agent.identity import HybridIdentity, ImdsIdentity, NotManagedError, register  # noqa: E402
+from cloudlet_ssm_agent.preferences import SessionPreferences  # noqa: E402
 from cloudlet_ssm_agent.service import Agent  # noqa: E402
+from cloudlet_ssm_agent.session_logs import batches  # noqa: E402
+from cloudlet_ssm_agent.sessions import SessionRequest, ShellSession  # noqa: E402
+from cloudlet_ssm_agent.shell import SessionRefused  # noqa: E402
+from cloudlet_ssm_agent.transcripts import MAX_EVENT_BYTES, TRUNCATED_NOTE, Transcript, log_events  # noqa: E402
 from cloudlet_ssm_agent.wire import (  # noqa: E402
     Credentials,
     JsonClient,
@@ -65,6 +72,7 @@ class FakeCloud:
         self.pending: list[dict[str, Any]] = []
         self.uploads: dict[str, tuple[bytes, dict[str, str]]] = {}
         self.imds: dict[str, str] = {}
+        self.failures: dict[str, tuple[int, dict[str, Any]]] = {}  # operation (or "PutObject") -> its error
         self.hold_seconds = 0.05  # how long an empty GetMessages is held open, as the real long poll does
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -102,8 +110,13 @@ class FakeCloud:
                 if self.path == "/latest/api/token":
                     self._send(200, "imds-token")
                     return
+                body = self._body()
+                if "PutObject" in cloud.failures:
+                    status, answer = cloud.failures["PutObject"]
+                    self._send(status, answer)
+                    return
                 with cloud.lock:
-                    cloud.uploads[self.path] = (self._body(), lowercase(self.headers.items()))
+                    cloud.uploads[self.path] = (body, lowercase(self.headers.items()))
                 self._send(200, "")
 
             def do_GET(self) -> None:
@@ -117,6 +130,8 @@ class FakeCloud:
         return Handler
 
     def answer(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if operation in self.failures:
+            return self.failures[operation]
         if operation == "GetMessages":
             with self.lock:
                 messages, self.pending = self.pending, []
@@ -317,6 +332,25 @@ def test_output_is_uploaded_to_s3_when_asked(cloud: FakeCloud) -> None:
     assert plugin["OutputS3BucketName"] == "logs" and plugin["OutputS3KeyPrefix"] == folder
 
 
+def test_a_streamed_body_is_signed_with_its_hash_and_sent_whole(cloud: FakeCloud) -> None:
+    """Session transcripts are PUT from chunks (they may be on disk): the payload hash the signature covers is
+    the whole body's, so the signature matches the one over the body in memory."""
+    now = datetime(2024, 5, 17, 8, 9, 10, tzinfo=UTC)
+    body = b"line one\n" * 10_000
+    credentials = Credentials("AKID", "SECRET", "TOKEN")
+    url = "https://s3.us-east-1.amazonaws.com/bucket/key.log"
+    digest = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    assert sigv4_headers("PUT", url, dict(digest), b"", credentials, REGION, "s3", now,
+                         payload_hash=digest["x-amz-content-sha256"]) == \
+        sigv4_headers("PUT", url, dict(digest), body, credentials, REGION, "s3", now)
+    access = AwsAccess(StaticIdentity().credentials, REGION, cloud.url, make_ssl_context(None))
+    access.put_object("bucket", "a b/key.log", lambda: iter([body[:7], body[7:50_000], body[50_000:]]))
+    uploaded, headers = cloud.uploads["/bucket/a%20b/key.log"]
+    assert uploaded == body and headers["content-length"] == str(len(body))
+    assert headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
+    assert "/us-east-1/s3/aws4_request" in headers["authorization"]
+
+
 def test_service_errors_carry_code_and_message(cloud: FakeCloud) -> None:
     with pytest.raises(ServiceError) as raised:
         make_agent(cloud).ssm.call("Explode", {})
@@ -400,3 +434,85 @@ def test_sigterm_stops_the_service_within_a_second(cloud: FakeCloud, tmp_path: P
         if service.poll() is None:
             service.kill()
             service.wait()
+
+
+# --- Session preferences and transcripts (the sessions themselves: test_ssm_agent_sessions.py) ------------
+
+
+def test_session_preferences_read_as_aws_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert SessionPreferences.from_inputs({}) == SessionPreferences.from_inputs("not an object")
+    default = SessionPreferences.from_inputs({})
+    assert (default.idle_seconds, default.max_seconds, default.logs_anywhere) == (1200, None, False)
+    read = SessionPreferences.from_inputs({
+        "s3BucketName": "b", "s3KeyPrefix": "/a/b/", "cloudWatchLogGroupName": "g",
+        "cloudWatchStreamingEnabled": "true", "idleSessionTimeout": "0.05", "maxSessionDuration": 2,
+        "runAsEnabled": True, "runAsDefaultUser": " ops ", "shellProfile": {"linux": "cd /tmp", "windows": "x"}})
+    assert (read.idle_seconds, read.max_seconds, read.cloudwatch_streaming) == (3, 120, True)
+    assert (read.run_as_enabled, read.run_as_user, read.shell_profile) == (True, "ops", "cd /tmp")
+    assert read.s3_key("s-1") == "a/b/s-1.log" and default.s3_key("s-1") == "s-1.log"
+    odd = SessionPreferences.from_inputs({"idleSessionTimeout": "soon", "maxSessionDuration": "",
+                                          "runAsEnabled": "no", "shellProfile": {"linux": "  "}})
+    assert (odd.idle_seconds, odd.max_seconds, odd.run_as_enabled, odd.shell_profile) == (1200, None, False, "")
+    monkeypatch.setenv("CLOUDLET_SSM_SECONDS_PER_MINUTE", "0.5")  # end-to-end tests' short minute
+    assert SessionPreferences.from_inputs({"idleSessionTimeout": "3"}).idle_seconds == 1.5
+
+
+def test_a_transcript_spills_to_disk_and_stops_at_its_limit() -> None:
+    transcript = Transcript(spill_bytes=1000, max_bytes=5000)
+    transcript.append(b"a" * 900, at=2_000)
+    assert not transcript.file._rolled  # in memory while small
+    transcript.append(b"b" * 900, at=1_000)  # the clock went back: times do not
+    assert transcript.file._rolled and transcript.time_at(1_500) == 2_000
+    transcript.append(b"c" * 4000, at=3_000)
+    transcript.append(b"never", at=4_000)
+    whole = b"".join(transcript.chunks(transcript.size))
+    assert whole == b"a" * 900 + b"b" * 900 + b"c" * 3200 + TRUNCATED_NOTE
+    assert (transcript.time_at(0), transcript.time_at(1_800)) == (2_000, 3_000)
+    transcript.close()
+
+
+def test_log_events_are_lines_and_pieces_of_long_ones() -> None:
+    transcript = Transcript()
+    transcript.append(b"$ echo hi\r\nhi\r\n\r\n$ ", at=1_000)
+    events, reached = log_events(transcript, 0, transcript.size, final=False)
+    assert [message for _, message, _ in events] == ["$ echo hi\r\n", "hi\r\n", "\r\n"]
+    assert reached == events[-1][2] == transcript.size - 2  # the prompt waits for the line typed after it
+    events, reached = log_events(transcript, reached, transcript.size, final=True)
+    assert [message for _, message, _ in events] == ["$ "] and reached == transcript.size
+    long = "aé".encode() * (MAX_EVENT_BYTES // 2) + b"\xff\n"  # cuts fall inside characters; \xff is no UTF-8
+    transcript.append(long, at=2_000)
+    start, messages = reached, []
+    while start < transcript.size:
+        events, start = log_events(transcript, start, transcript.size, final=True)
+        messages += [message for _, message, _ in events]
+        assert all(len(message.encode()) <= MAX_EVENT_BYTES and stamp == 2_000 for stamp, message, _ in events)
+    assert "".join(messages) == long.decode(errors="replace") and len(messages) == 2
+    transcript.close()
+
+
+def test_batches_keep_put_log_events_limits() -> None:
+    big = [(1, "x" * 200_000, 0)] * 12
+    assert [len(batch) for batch in batches(big)] == [5, 5, 2]  # 1,048,576 bytes at most, 26 per event
+    many = [(1, "x", 0)] * 10_001
+    assert [len(batch) for batch in batches(many)] == [10_000, 1]
+    day = 24 * 3600 * 1000
+    assert [len(batch) for batch in batches([(0, "a", 0), (day, "b", 0), (day + 1, "c", 0)])] == [2, 1]
+
+
+def test_run_as_applies_only_when_the_agent_is_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root the shell runs as the RunAs user (a user without a login shell gets the default one); an agent
+    that is not root cannot switch users and keeps its own, as before."""
+    nobody = pwd.getpwnam("nobody")
+    inputs = {"runAsEnabled": True, "runAsDefaultUser": "nobody"}
+    request = SessionRequest("s-1", "SSM-SessionManagerRunShell", "ws://127.0.0.1:1/", "token", {}, inputs)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert ShellSession(request, INSTANCE_ID, None).account().uid is None
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    account = ShellSession(request, INSTANCE_ID, None).account()
+    assert (account.name, account.uid, account.gid, account.home) == ("nobody", nobody.pw_uid, nobody.pw_gid,
+                                                                       nobody.pw_dir)
+    assert nobody.pw_gid in account.groups and account.argv[0] in ("/bin/bash", "/bin/sh", nobody.pw_shell)
+    unset = SessionRequest("s-1", "SSM-SessionManagerRunShell", "ws://127.0.0.1:1/", "token", {},
+                           {"runAsEnabled": True})
+    with pytest.raises(SessionRefused, match="please set the RunAs default user"):
+        ShellSession(unset, INSTANCE_ID, None).account()

@@ -29,7 +29,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed as ServerSideClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
-from tests.unit.test_ssm_agent import AGENT_DIR, INSTANCE_ID, SCRIPT, FakeCloud, make_agent
+from tests.unit.test_ssm_agent import (
+    AGENT_DIR,
+    INSTANCE_ID,
+    REGION,
+    SCRIPT,
+    FakeCloud,
+    StaticIdentity,
+    make_agent,
+)
 
 if str(AGENT_DIR) not in sys.path:
     sys.path.insert(0, str(AGENT_DIR))  # the package sits beside its launcher, not in the repository's tree
@@ -37,6 +45,8 @@ if str(AGENT_DIR) not in sys.path:
 from cloudlet_ssm_agent import AGENT_VERSION  # noqa: E402
 from cloudlet_ssm_agent import agent_message as am  # noqa: E402
 from cloudlet_ssm_agent import websocket as ws  # noqa: E402
+from cloudlet_ssm_agent.channel import IDLE_TIMEOUT_OUTPUT, MAX_DURATION_OUTPUT  # noqa: E402
+from cloudlet_ssm_agent.destinations import AwsAccess  # noqa: E402
 from cloudlet_ssm_agent.identity import register  # noqa: E402
 from cloudlet_ssm_agent.sessions import SessionRequest, open_session  # noqa: E402
 from cloudlet_ssm_agent.wire import make_ssl_context  # noqa: E402
@@ -185,9 +195,10 @@ def data(sequence_number: int, payload: bytes, payload_type: int = am.OUTPUT) ->
     return am.encode(am.AgentMessage(am.INPUT_STREAM_DATA, sequence_number, payload_type, payload))
 
 
-def start_session(stream: FakeStream, document: str, **parameters: list[str]) -> tuple[Any, threading.Thread]:
-    request = SessionRequest(SESSION_ID, document, stream.url(), AGENT_TOKEN, dict(parameters))
-    session = open_session(request, INSTANCE_ID, None)
+def start_session(stream: FakeStream, document: str, *, inputs: dict[str, Any] | None = None,
+                  access: AwsAccess | None = None, **parameters: list[str]) -> tuple[Any, threading.Thread]:
+    request = SessionRequest(SESSION_ID, document, stream.url(), AGENT_TOKEN, dict(parameters), inputs or {})
+    session = open_session(request, INSTANCE_ID, None, access)
     thread = threading.Thread(target=session.run, daemon=True)
     thread.start()
     return session, thread
@@ -458,3 +469,162 @@ def test_sigterm_ends_open_sessions_within_a_second(cloud: FakeCloud, stream: Fa
         if service.poll() is None:
             service.kill()
             service.wait()
+
+
+# --- Session preferences -----------------------------------------------------------------------------------
+
+SHELL = "SSM-SessionManagerRunShell"
+
+
+def quiet_for(connection: ServerConnection, seconds: float) -> list[am.AgentMessage]:
+    """Everything the agent sends in the next ``seconds``, or until it closes the connection."""
+    messages: list[am.AgentMessage] = []
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            frame = connection.recv(timeout=remaining)
+        except (TimeoutError, ServerSideClosed):
+            break
+        if isinstance(frame, bytes):
+            messages.append(am.decode(frame))
+    return messages
+
+
+def closing_output(messages: list[am.AgentMessage]) -> str:
+    return next(json.loads(message.payload)["Output"] for message in messages
+                if message.message_type == am.CHANNEL_CLOSED)
+
+
+def test_an_idle_session_ends_after_its_idle_timeout(stream: FakeStream) -> None:
+    """Fractional minutes: 0.02 is 1.2 s. Input (any input_stream_data) restarts the clock; output does not."""
+    session, thread = start_session(stream, SHELL, inputs={"idleSessionTimeout": "0.02"})
+    connection, _ = stream.accept()
+    for number in range(5):  # 2 s of typing, every 0.4 s, keeps it open
+        connection.send(data(number, b"\n" if number < 4 else b"while :; do echo busy; sleep 0.2; done\n"))
+        last_input = time.monotonic()
+        assert not closed(quiet_for(connection, 0.4))
+    messages = receive_until(connection, closed)
+    assert 1.1 < time.monotonic() - last_input < 3
+    assert closing_output(messages) == IDLE_TIMEOUT_OUTPUT
+    thread.join(5)
+    assert session.end_reason == "no input for 1.2 s (idle timeout)"
+
+
+def test_a_session_ends_at_its_maximum_duration(stream: FakeStream) -> None:
+    session, thread = start_session(stream, SHELL, inputs={"maxSessionDuration": 0.025, "idleSessionTimeout": "60"})
+    started = time.monotonic()
+    connection, _ = stream.accept()
+    messages: list[am.AgentMessage] = []
+    for number in range(20):  # busy typing does not extend it
+        connection.send(data(number, b"\n"))
+        messages += quiet_for(connection, 0.25)
+        if closed(messages):
+            break
+    assert 1.4 < time.monotonic() - started < 3
+    assert closing_output(messages) == MAX_DURATION_OUTPUT
+    thread.join(5)
+    assert session.end_reason == "it reached its maximum duration (1.5 s)"
+
+
+def test_the_shell_profile_runs_before_the_clients_input(stream: FakeStream) -> None:
+    session, thread = start_session(stream, SHELL, inputs={"shellProfile": {
+        "linux": "export PROFILE_MARK=from-profile\ncd /tmp", "windows": "ignored"}})
+    connection, _ = stream.accept()
+    connection.send(data(0, b"echo mark=$PROFILE_MARK dir=$(pwd)\n"))  # sent before the shell is even ready
+    receive_until(connection, lambda got: b"mark=from-profile dir=/tmp" in output_of(got))
+    connection.send(data(1, b"exit\n"))
+    receive_until(connection, closed)
+    thread.join(5)
+    assert session.exit_status == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may start a shell as another user")
+def test_run_as_starts_the_shell_as_that_user_or_not_at_all(stream: FakeStream) -> None:
+    session, thread = start_session(stream, SHELL, inputs={"runAsEnabled": True, "runAsDefaultUser": "nobody"})
+    connection, _ = stream.accept()
+    connection.send(data(0, b"echo who=$(id -un) uid=$(id -u) home=$HOME dir=$(pwd); exit\n"))
+    messages = receive_until(connection, closed)
+    assert b"who=nobody uid=65534 home=/nonexistent dir=/" in output_of(messages)  # nologin: bash instead
+    thread.join(5)
+    assert session.exit_status == 0
+    session, thread = start_session(stream, SHELL, inputs={"runAsEnabled": "true", "runAsDefaultUser": "no-such-7"})
+    connection, _ = stream.accept()
+    (channel_closed,) = receive_until(connection, closed)
+    assert closing_output([channel_closed]) == ("Unable to start command: failed to start pty since RunAs user "
+                                                "no-such-7 does not exist")
+    thread.join(5)
+    assert not thread.is_alive() and session.pid == 0  # no shell was started
+
+
+def session_access(cloud: FakeCloud) -> AwsAccess:
+    return AwsAccess(StaticIdentity().credentials, REGION, cloud.url, make_ssl_context(None))
+
+
+def put_events(cloud: FakeCloud) -> list[dict[str, Any]]:
+    return [event for body in cloud.bodies("PutLogEvents") for event in body["logEvents"]]
+
+
+def test_the_transcript_goes_to_s3_and_cloudwatch_logs_at_the_end(cloud: FakeCloud, stream: FakeStream) -> None:
+    """Through the agent: the Inputs of its startSession message, its endpoint and its credentials."""
+    agent = make_agent(cloud)
+    cloud.failures["CreateLogStream"] = (400, {"__type": "ResourceAlreadyExistsException", "message": "exists"})
+    cloud.send("aws.ssm.startSession", {**session_payload(stream), "Inputs": {
+        "s3BucketName": "audit", "s3KeyPrefix": "/shells/", "cloudWatchLogGroupName": "/ssm/sessions",
+        "cloudWatchStreamingEnabled": False}})
+    agent.poll_once()
+    connection, _ = stream.accept()
+    connection.send(data(0, b"printf 'caf\\303\\251 marker-%s\\n' $((6*7)); exit\n"))
+    messages = receive_until(connection, closed)
+    assert agent.wait_for_sessions(10)
+    shown = output_of(messages)
+    assert "café marker-42".encode() in shown
+    body, headers = cloud.uploads[f"/audit/shells/{SESSION_ID}.log"]
+    assert body == shown  # everything the client saw, nothing stripped
+    assert "/us-east-1/s3/aws4_request" in headers["authorization"]
+    assert headers["x-amz-security-token"] == "static-token"
+    (create,) = cloud.bodies("CreateLogStream")
+    assert create == {"logGroupName": "/ssm/sessions", "logStreamName": SESSION_ID}
+    events = put_events(cloud)
+    assert "".join(event["message"] for event in events).encode() == shown
+    assert any(event["message"].endswith("café marker-42\r\n") for event in events)
+    stamps = [event["timestamp"] for event in events]
+    assert stamps == sorted(stamps) and abs(stamps[0] / 1000 - time.time()) < 30
+    logs_headers = [headers for op, _, headers in cloud.calls if op == "PutLogEvents"][0]
+    assert logs_headers["x-amz-target"] == "Logs_20140328.PutLogEvents"
+    assert "/us-east-1/logs/aws4_request" in logs_headers["authorization"]
+
+
+def test_streamed_logs_arrive_while_the_session_runs(cloud: FakeCloud, stream: FakeStream) -> None:
+    session, thread = start_session(stream, SHELL, access=session_access(cloud), inputs={
+        "cloudWatchLogGroupName": "live", "cloudWatchStreamingEnabled": True})
+    connection, _ = stream.accept()
+    connection.send(data(0, b"echo streamed-$((1+1))\n"))
+    messages: list[am.AgentMessage] = []
+    deadline = time.monotonic() + 5
+    while not any("streamed-2" in event["message"] for event in put_events(cloud)):
+        assert time.monotonic() < deadline, "no events while the session ran"
+        messages += quiet_for(connection, 0.2)
+    assert not session.ending.is_set()
+    connection.send(data(1, b"exit\n"))
+    messages += receive_until(connection, closed)
+    thread.join(5)
+    assert not thread.is_alive()
+    assert "".join(event["message"] for event in put_events(cloud)).encode() == output_of(messages)
+    assert len(cloud.bodies("CreateLogStream")) == 1 and len(cloud.bodies("PutLogEvents")) >= 2
+
+
+def test_logging_failures_never_break_the_session(cloud: FakeCloud, stream: FakeStream,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    cloud.failures["PutObject"] = (403, {"__type": "AccessDenied", "message": "no"})
+    cloud.failures["CreateLogStream"] = (400, {"__type": "ResourceNotFoundException", "message": "no group"})
+    session, thread = start_session(stream, SHELL, access=session_access(cloud), inputs={
+        "s3BucketName": "nope", "cloudWatchLogGroupName": "missing"})
+    connection, _ = stream.accept()
+    connection.send(data(0, b"exit 3\n"))
+    messages = receive_until(connection, closed)
+    assert closing_output(messages) == f"Exiting session with sessionId: {SESSION_ID}."
+    thread.join(5)
+    assert session.exit_status == 3 and cloud.uploads == {} and cloud.bodies("PutLogEvents") == []
+    logged = capfd.readouterr().err
+    assert f"transcript not stored in s3://nope/{SESSION_ID}.log" in logged
+    assert "not logged to CloudWatch Logs group missing: ResourceNotFoundException" in logged

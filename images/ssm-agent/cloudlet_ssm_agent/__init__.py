@@ -3,7 +3,8 @@
 It mirrors AWS's amazon-ssm-agent so a machine managed by Cloudlet behaves like one managed by AWS: it only
 connects out (an instance behind NAT or a firewall stays reachable), pings UpdateInstanceInformation,
 long-polls ec2messages GetMessages, answers every command with SendReply and serves interactive sessions
-over a websocket. Credentials come from the instance profile (IMDSv2) on an EC2 instance, or from a hybrid
+over a websocket, applying the account's session preferences (transcripts to S3 and CloudWatch Logs, idle
+and maximum durations, the RunAs user, a shell profile). Credentials come from the instance profile (IMDSv2) on an EC2 instance, or from a hybrid
 activation (``register``) on any Linux box. Standard library only, so it can be copied onto any machine that
 has python3 and openssl.
 
@@ -17,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 
 AGENT_NAME = "cloudlet-ssm-agent"
-AGENT_VERSION = "1.1.0"
+AGENT_VERSION = "1.2.0"
 
 
 def log(event: str) -> None:

@@ -10,17 +10,16 @@ import socket
 import threading
 import time
 import urllib.parse
-import urllib.request
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import AGENT_NAME, AGENT_VERSION, log
 from .commands import OUTPUT_LIMIT, PLUGIN_NAME, STDERR_LIMIT, STDOUT_LIMIT, CommandRun
+from .destinations import AwsAccess
 from .identity import Identity, NotManagedError
 from .sessions import Session, SessionRequest, open_session
-from .wire import JsonClient, ServiceError, http_send, sigv4_headers
+from .wire import JsonClient, ServiceError
 
 #: GetMessages is held open by the server for up to 20 s; the socket must outlive that.
 POLL_SOCKET_TIMEOUT = 40
@@ -58,6 +57,8 @@ class Agent:
                  ping_seconds: float, stop: threading.Event) -> None:
         self.identity, self.ssm, self.messages = identity, ssm, messages
         self.s3_endpoint, self.ping_seconds, self.stop = s3_endpoint, ping_seconds, stop
+        # S3 and CloudWatch Logs, for Run Command output and session transcripts, with the machine's role.
+        self.access = AwsAccess(identity.credentials, identity.region, s3_endpoint, messages.context)
         self.runs: dict[str, CommandRun] = {}
         self.threads: list[threading.Thread] = []
         self.runs_lock = threading.Lock()
@@ -188,17 +189,11 @@ class Agent:
         bucket = run.document["OutputS3BucketName"]
         prefix = str(run.document.get("OutputS3KeyPrefix") or "").strip("/")
         region = run.document.get("OutputS3Region") or self.identity.region
-        endpoint = (self.s3_endpoint or f"https://s3.{region}.amazonaws.com").rstrip("/")
         folder = "/".join(part for part in (prefix, run.command_id, self.identity.instance_id,
                                             "awsrunShellScript", "0.awsrunShellScript") if part)
         try:
             for stream, text in (("stdout", stdout), ("stderr", stderr)):
-                body = text.encode()
-                url = f"{endpoint}/{urllib.parse.quote(f'{bucket}/{folder}/{stream}', safe='/-_.~')}"
-                body_hash = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
-                headers = sigv4_headers("PUT", url, body_hash, body, self.identity.credentials(), region,
-                                        "s3", datetime.now(UTC))
-                http_send(urllib.request.Request(url, body, headers, method="PUT"), self.messages.context, 60)
+                self.access.put_object(bucket, f"{folder}/{stream}", text.encode(), region)
         except (ServiceError, OSError, NotManagedError) as error:
             log(f"command {run.command_id}: output not stored in s3://{bucket}/{folder}: {error}; "
                 "check the bucket and the instance's role")
@@ -239,7 +234,7 @@ class Agent:
         with self.sessions_lock:
             if request.session_id in self.sessions:
                 return
-            session = open_session(request, self.identity.instance_id, self.messages.context)
+            session = open_session(request, self.identity.instance_id, self.messages.context, self.access)
             thread = threading.Thread(target=self.serve_session, args=(session,), daemon=True,
                                       name=f"session-{request.session_id}")
             self.sessions[request.session_id] = session

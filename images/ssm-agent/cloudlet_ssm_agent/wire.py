@@ -42,11 +42,14 @@ class Credentials:
 
 
 def sigv4_headers(method: str, url: str, headers: dict[str, str], body: bytes, credentials: Credentials,
-                  region: str, service: str, now: datetime) -> dict[str, str]:
+                  region: str, service: str, now: datetime,
+                  payload_hash: str | None = None) -> dict[str, str]:
     """Returns ``headers`` plus X-Amz-Date, X-Amz-Security-Token and Authorization, signed for ``service``.
 
     Pure (time is a parameter) so it can be checked against AWS's test suite and botocore. Every header given
     is signed, as botocore does; S3 paths are signed as sent, other services' paths are encoded once more.
+    ``payload_hash`` stands for ``body``'s SHA-256 when the body is streamed (a session transcript spilled to
+    disk), so it never has to be in memory at once.
     """
     parts = urllib.parse.urlsplit(url)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -65,7 +68,7 @@ def sigv4_headers(method: str, url: str, headers: dict[str, str], body: bytes, c
     canonical_request = "\n".join([
         method, canonical_path, canonical_query,
         "".join(f"{name}:{canonical[name]}\n" for name in sorted(canonical)),
-        signed_names, hashlib.sha256(body).hexdigest(),
+        signed_names, payload_hash or hashlib.sha256(body).hexdigest(),
     ])
     scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
     string_to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
