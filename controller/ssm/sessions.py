@@ -67,18 +67,27 @@ def write_status(cloud: Any, session_id: str, status: str) -> None:
                      .values(**values))
 
 
+def _as_reached(ctx: RequestContext, stream_url: str) -> str:
+    """A data channel's URL in the caller's own terms: a caller that reached the API by AWS's names (through
+    the agents' relay, from a VPC or the lab Internet) reaches the channel at ``ssmmessages.<region>.<domain>``
+    the same way, which the relay carries to the listener; any other caller at the listener itself."""
+    public_suffix = f".{ctx.region}.{ctx.cloud.config.service_domain}"
+    if not ctx.host.split(":", 1)[0].endswith(public_suffix):
+        return stream_url
+    stream = urlsplit(stream_url)
+    scheme = "wss" if ctx.secure_transport else "ws"
+    return urlunsplit((scheme, f"ssmmessages{public_suffix}", stream.path, stream.query, ""))
+
+
 def agent_payload(ctx: RequestContext, topic_name: str, payload: str) -> str:
-    """A message's payload as the calling agent must read it: a startSession's StreamUrl in the agent's own
-    terms. An agent that reached the API by AWS's names (through the relay, from a VPC or the lab Internet)
-    reaches the data channel at ``ssmmessages.<region>.<domain>`` the same way; others at the listener."""
-    config = ctx.cloud.config
-    public_suffix = f".{ctx.region}.{config.service_domain}"
-    if ".startSession." not in topic_name or not ctx.host.split(":", 1)[0].endswith(public_suffix):
+    """A message's payload as the calling agent must read it: a startSession's StreamUrl as it reaches it."""
+    if ".startSession." not in topic_name:
         return payload
     body = json.loads(payload)
-    stream = urlsplit(body["StreamUrl"])
-    scheme = "wss" if ctx.secure_transport else "ws"
-    body["StreamUrl"] = urlunsplit((scheme, f"ssmmessages{public_suffix}", stream.path, stream.query, ""))
+    reached = _as_reached(ctx, body["StreamUrl"])
+    if reached == body["StreamUrl"]:
+        return payload
+    body["StreamUrl"] = reached
     return json.dumps(body)
 
 
@@ -120,6 +129,7 @@ def _check_parameters(document: str, parameters: dict[str, list[str]]) -> None:
 
 
 def _stream_url(ctx: RequestContext, session_id: str) -> str:
+    """The listener's URL of the session's data channel (the agent's message carries it as it is)."""
     channels: SessionChannels = ctx.cloud.session_channels
     return f"{channels.url}/v1/data-channel/{session_id}?role=publish_subscribe"
 
@@ -154,7 +164,7 @@ def start_session(ctx: RequestContext, params: Params) -> Params:
                       {"SessionId": session_id, "DocumentName": document, "Parameters": parameters,
                        "Inputs": preferences, "StreamUrl": stream_url, "TokenValue": agent_token}, now)
     ctx.audit_resources.append(session_arn(ctx, session_id))
-    return {"SessionId": session_id, "TokenValue": client_token, "StreamUrl": stream_url}
+    return {"SessionId": session_id, "TokenValue": client_token, "StreamUrl": _as_reached(ctx, stream_url)}
 
 
 def _own_session(ctx: RequestContext, conn: Any, session_id: str) -> Any:
@@ -176,7 +186,8 @@ def resume_session(ctx: RequestContext, params: Params) -> Params:
             raise DoesNotExistException(f"Session with id {params['SessionId']} does not exist or has ended.")
         conn.execute(update(sessions).where(sessions.c.session_id == row["session_id"])
                      .values(client_token_digest=token_digest(token)))
-    return {"SessionId": row["session_id"], "TokenValue": token, "StreamUrl": _stream_url(ctx, row["session_id"])}
+    return {"SessionId": row["session_id"], "TokenValue": token,
+            "StreamUrl": _as_reached(ctx, _stream_url(ctx, row["session_id"]))}
 
 
 @api.operation("TerminateSession", resources=_session_resource)

@@ -79,6 +79,9 @@ def build(e: Edge) -> None:
     iam.attach_role_policy(RoleName=role, PolicyArn=CORE_POLICY)
     e.cleanup.append(lambda: iam.delete_role(RoleName=role))
     e.cleanup.append(lambda: iam.detach_role_policy(RoleName=role, PolicyArn=CORE_POLICY))
+    # A user on the edge machine itself, as an instance profile's session would be minted.
+    e.role_session(f"edge-user-{RUN}", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ssm:StartSession", "ssm:TerminateSession"], "Resource": "*"}]})
     ssm = e.cloudlet.client("ssm")
     activation = ssm.create_activation(IamRole=role, DefaultInstanceName="edge-box")
     e.cleanup.append(lambda: ssm.delete_activation(ActivationId=activation["ActivationId"]))
@@ -147,3 +150,22 @@ def test_a_session_manager_shell_reaches_the_machine_through_the_relay(edge: Edg
     assert "\n1\n" in out.stdout, out.stdout  # text mode: the terminal's \r\n reads as \n
     log = Path(edge.state_dir, "agent.log").read_text()
     assert "via ssmmessages.home-1.amazonaws.com" in log, log[-2000:]
+
+
+START_FROM_INSIDE = """
+import json, sys, boto3
+ssm = boto3.session.Session(region_name="home-1").client("ssm")
+started = ssm.start_session(Target=sys.argv[1])
+ssm.terminate_session(SessionId=started["SessionId"])
+print(json.dumps({"url": started["StreamUrl"], "endpoint": ssm.meta.endpoint_url}))
+"""
+
+
+def test_a_session_started_from_the_edge_names_its_data_channel_by_aws_name(edge: Edge) -> None:
+    """A user who reached StartSession through the relay gets the data channel at ``ssmmessages``, which they
+    can reach the same way (the listener's own address is the controller host's)."""
+    done = edge.in_instance(sys.executable, "-c", START_FROM_INSIDE, edge.instance_id)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["endpoint"] == "https://ssm.home-1.amazonaws.com"
+    assert seen["url"].startswith("wss://ssmmessages.home-1.amazonaws.com/v1/data-channel/"), seen

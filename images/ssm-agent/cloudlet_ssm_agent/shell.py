@@ -255,32 +255,37 @@ class ShellSession(Session):
                 self.master_fd = -1
 
     def close_local(self) -> None:
-        """Waits what is left of the hangup's grace for the shell's group to exit, SIGKILLs what did not, and
-        reaps the shell (only now, see :meth:`exit_code`)."""
+        """Waits what is left of the hangup's grace for the shell and everything it started to exit, SIGKILLs
+        what did not, and reaps the shell (only now, see :meth:`exit_code`). An interactive shell puts each
+        job in a process group of its own, so what belongs to the shell is its session (the pty's
+        ``setsid`` made the shell the leader), not its group."""
         if not self.pid or self.exit_status is not None:
             return
         while time.monotonic() < self.hangup_deadline and (
-                self.exit_code() is None or group_has_live_members(self.pid)):
+                self.exit_code() is None or session_members(self.pid)):
             time.sleep(0.02)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        for member in [self.pid, *session_members(self.pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(member, signal.SIGKILL)
         _, status = os.waitpid(self.pid, 0)
         self.exit_status = os.waitstatus_to_exitcode(status)
 
 
-def group_has_live_members(process_group: int) -> bool:
-    """Whether a process other than a zombie is in the group (/proc's stat: state, ppid, pgrp after the
-    command name). Without /proc it answers False: the shell's own exit is then all that is waited for."""
+def session_members(session: int) -> list[int]:
+    """The live processes (not zombies) of a session other than its leader, from /proc's stat (state, ppid,
+    pgrp and session after the command name). Without /proc: none, and the shell's exit is all that is
+    waited for."""
     try:
         entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
     except OSError:
-        return False
+        return []
+    members = []
     for name in entries:
         try:
             with open(f"/proc/{name}/stat", "rb") as stat:
-                state, _, group = stat.read().rsplit(b")", 1)[1].split()[:3]
+                state, _, _, sid = stat.read().rsplit(b")", 1)[1].split()[:4]
         except (OSError, ValueError):
             continue  # gone meanwhile
-        if int(group) == process_group and state not in (b"Z", b"X"):
-            return True
-    return False
+        if int(sid) == session and int(name) != session and state not in (b"Z", b"X"):
+            members.append(int(name))
+    return members
