@@ -62,6 +62,25 @@ class NamespaceLab:
         wait_until(lambda: f"{address}/24" in addresses_in(self.instance.netns), 15, "the instance's address")
         return self.instance
 
+    def public_subnet(self, vpc_cidr: str, subnet_cidr: str, address: str) -> str:
+        """A VPC whose subnet routes to an internet gateway, and ``self.eni`` in it at ``address`` with an
+        Elastic IP: the Internet way in and out for a namespace instance. Returns the EIP."""
+        self.vpc_id = self.aws("ec2", "create-vpc", "--cidr-block", vpc_cidr)["Vpc"]["VpcId"]
+        subnet = self.aws("ec2", "create-subnet", "--vpc-id", self.vpc_id, "--cidr-block", subnet_cidr,
+                          "--availability-zone", "home-1a")["Subnet"]["SubnetId"]
+        igw = self.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
+        self.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", self.vpc_id)
+        table = self.aws("ec2", "create-route-table", "--vpc-id", self.vpc_id)["RouteTable"]["RouteTableId"]
+        self.aws("ec2", "create-route", "--route-table-id", table, "--destination-cidr-block", "0.0.0.0/0",
+                 "--gateway-id", igw)
+        self.aws("ec2", "associate-route-table", "--route-table-id", table, "--subnet-id", subnet)
+        self.eni = self.aws("ec2", "create-network-interface", "--subnet-id", subnet,
+                            "--private-ip-address", address)["NetworkInterface"]["NetworkInterfaceId"]
+        allocated = self.aws("ec2", "allocate-address", "--domain", "vpc")
+        self.allocation = allocated["AllocationId"]
+        self.aws("ec2", "associate-address", "--allocation-id", self.allocation, "--network-interface-id", self.eni)
+        return allocated["PublicIp"]
+
     def use_resolver(self, resolv_conf: str, hosts: str | None = None) -> None:
         """The instance's resolver, as DHCP would announce it: ``ip netns exec`` puts these files in place."""
         assert self.instance is not None

@@ -67,20 +67,7 @@ class Reach(NamespaceLab):
 
 
 def build(r: Reach) -> None:
-    r.vpc_id = r.aws("ec2", "create-vpc", "--cidr-block", VPC_CIDR)["Vpc"]["VpcId"]
-    subnet = r.aws("ec2", "create-subnet", "--vpc-id", r.vpc_id, "--cidr-block", PUBLIC_CIDR,
-                   "--availability-zone", "home-1a")["Subnet"]["SubnetId"]
-    igw = r.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
-    r.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", r.vpc_id)
-    table = r.aws("ec2", "create-route-table", "--vpc-id", r.vpc_id)["RouteTable"]["RouteTableId"]
-    r.aws("ec2", "create-route", "--route-table-id", table, "--destination-cidr-block", "0.0.0.0/0",
-          "--gateway-id", igw)
-    r.aws("ec2", "associate-route-table", "--route-table-id", table, "--subnet-id", subnet)
-    r.eni = r.aws("ec2", "create-network-interface", "--subnet-id", subnet,
-                  "--private-ip-address", INSTANCE_IP)["NetworkInterface"]["NetworkInterfaceId"]
-    address = r.aws("ec2", "allocate-address", "--domain", "vpc")
-    r.allocation, r.eip = address["AllocationId"], address["PublicIp"]
-    r.aws("ec2", "associate-address", "--allocation-id", r.allocation, "--network-interface-id", r.eni)
+    r.eip = r.public_subnet(VPC_CIDR, PUBLIC_CIDR, INSTANCE_IP)
     # The instance profile's role: S3 only from the instance's public address.
     r.role_session(f"reach-{RUN}", {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*",

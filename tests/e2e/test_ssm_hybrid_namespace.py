@@ -48,20 +48,7 @@ class Edge(NamespaceLab):
 
 
 def _network(e: Edge) -> None:
-    e.vpc_id = e.aws("ec2", "create-vpc", "--cidr-block", VPC_CIDR)["Vpc"]["VpcId"]
-    subnet = e.aws("ec2", "create-subnet", "--vpc-id", e.vpc_id, "--cidr-block", PUBLIC_CIDR,
-                   "--availability-zone", "home-1a")["Subnet"]["SubnetId"]
-    igw = e.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
-    e.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", e.vpc_id)
-    table = e.aws("ec2", "create-route-table", "--vpc-id", e.vpc_id)["RouteTable"]["RouteTableId"]
-    e.aws("ec2", "create-route", "--route-table-id", table, "--destination-cidr-block", "0.0.0.0/0",
-          "--gateway-id", igw)
-    e.aws("ec2", "associate-route-table", "--route-table-id", table, "--subnet-id", subnet)
-    e.eni = e.aws("ec2", "create-network-interface", "--subnet-id", subnet,
-                  "--private-ip-address", MACHINE_IP)["NetworkInterface"]["NetworkInterfaceId"]
-    address = e.aws("ec2", "allocate-address", "--domain", "vpc")
-    e.allocation, e.eip = address["AllocationId"], address["PublicIp"]
-    e.aws("ec2", "associate-address", "--allocation-id", e.allocation, "--network-interface-id", e.eni)
+    e.eip = e.public_subnet(VPC_CIDR, PUBLIC_CIDR, MACHINE_IP)
     e.plug_instance("edge", MACHINE_IP)
     e.use_resolver(f"nameserver {VPC_RESOLVER}\n", hosts="127.0.0.1 localhost\n")
     internet = naming.internet_netns(PREFIX)
