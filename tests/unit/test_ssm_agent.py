@@ -516,3 +516,20 @@ def test_run_as_applies_only_when_the_agent_is_root(monkeypatch: pytest.MonkeyPa
                            {"runAsEnabled": True})
     with pytest.raises(SessionRefused, match="please set the RunAs default user"):
         ShellSession(unset, INSTANCE_ID, None).account()
+
+
+def test_an_instance_trusts_the_cloud_ca_from_imds(cloud: FakeCloud, tmp_path: Path) -> None:
+    """In EC2 the agent calls AWS's names, which the relay serves with the cloud's certificate: it takes the CA
+    from Cloudlet's ``meta-data/cloudlet/ca-bundle`` (none there: the system's trust store alone)."""
+    from controller.hosts.api_tls import material
+
+    base = "/latest/meta-data/"
+    cloud.imds = {base + "instance-id": INSTANCE_ID, base + "placement/region": REGION}
+    identity = ImdsIdentity(cloud.url)
+    assert identity.cloud_ca() is None
+    ca = material(tmp_path, REGION, "amazonaws.com").ca
+    cloud.imds[base + "cloudlet/ca-bundle"] = ca
+    assert identity.cloud_ca() == ca.strip()
+    subjects = [dict(pair[0] for pair in cert["subject"]) for cert in make_ssl_context(None, ca).get_ca_certs()]
+    assert any("Cloudlet" in subject.get("commonName", "") + subject.get("organizationName", "")
+               for subject in subjects), subjects

@@ -47,7 +47,7 @@ def build_agent(args: argparse.Namespace, stop: threading.Event) -> Agent | None
                                           f"metadata: {error}); register it with `{AGENT_NAME} register`"
                                           ) from error
                 region, endpoint = args.region or identity.region, args.endpoint
-                context = make_ssl_context(args.ca_bundle or os.environ.get("AWS_CA_BUNDLE"))
+                context = make_ssl_context(args.ca_bundle or os.environ.get("AWS_CA_BUNDLE"), identity.cloud_ca())
             identity.region = region
             identity.credentials()  # fail here, loudly, rather than on every call
             ssm = ssm_client(endpoint, region, context, identity.credentials)

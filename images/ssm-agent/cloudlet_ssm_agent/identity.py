@@ -62,6 +62,15 @@ class ImdsIdentity:
         with self.opener.open(request, timeout=2) as response:
             return response.read().decode().strip()
 
+    def cloud_ca(self) -> str | None:
+        """The cloud's CA (PEM), which Cloudlet's metadata service adds as ``meta-data/cloudlet/ca-bundle``:
+        the API's AWS names inside VPCs are served with a certificate it signs. None where there is none."""
+        try:
+            pem = self._get("/latest/meta-data/cloudlet/ca-bundle")
+        except urllib.error.HTTPError:
+            return None
+        return pem if "-----BEGIN CERTIFICATE-----" in pem else None
+
     def credentials(self) -> Credentials:
         with self.lock:
             if self.cached is None or not self.cached.fresh():

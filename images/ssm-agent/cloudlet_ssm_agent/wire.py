@@ -82,9 +82,13 @@ def sigv4_headers(method: str, url: str, headers: dict[str, str], body: bytes, c
     return signed
 
 
-def make_ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """The trust store for https and wss: a private CA's bundle (Cloudlet's own) or the system's."""
-    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+def make_ssl_context(ca_bundle: str | None, cloud_ca: str | None = None) -> ssl.SSLContext:
+    """The trust store for https and wss: a private CA's bundle (Cloudlet's own) or the system's, plus
+    ``cloud_ca`` (PEM) when the instance metadata service handed out the cloud's CA."""
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    if cloud_ca:
+        context.load_verify_locations(cadata=cloud_ca)
+    return context
 
 
 def http_send(request: urllib.request.Request, context: ssl.SSLContext, timeout: float) -> bytes:
