@@ -76,6 +76,22 @@ def test_every_regional_service_is_an_endpoint_service_s3_as_a_gateway(cloud: Vp
                   "InvalidServiceName")
 
 
+def test_session_managers_data_channels_have_an_endpoint_service_that_serves_no_api(cloud: VpcCloud) -> None:
+    """``com.amazonaws.<region>.ssmmessages`` comes with ssm (AWS's guide lists it for private subnets): its
+    private name carries websockets only, so an API call that comes through it is refused."""
+    name = "com.amazonaws.home-1.ssmmessages"
+    detail = cloud.call("DescribeVpcEndpointServices", {"ServiceNames": [name]})["ServiceDetails"][0]
+    assert (detail["ServiceType"], detail["PrivateDnsName"]) == ([{"ServiceType": "Interface"}],
+                                                                 "ssmmessages.home-1.amazonaws.com")
+    vpc_id = new_vpc(cloud)
+    subnet = new_subnet(cloud, vpc_id, "10.9.1.0/24")
+    endpoint_id = cloud.call("CreateVpcEndpoint", {"VpcId": vpc_id, "ServiceName": name, "SubnetIds": [subnet],
+                                                   "VpcEndpointType": "Interface"})["VpcEndpoint"]["VpcEndpointId"]
+    ctx = dataclasses.replace(cloud.context("GetCallerIdentity"), service="ssm", source_vpce=endpoint_id)
+    assert endpoint_services.endpoint_refusal(ctx, "ssm:SendCommand", ["*"], {}) == (
+        f"because the VPC endpoint {endpoint_id} does not serve ssm")
+
+
 def test_the_s3_prefix_list_holds_the_api_address(cloud: VpcCloud) -> None:
     [listed] = cloud.call("DescribePrefixLists")["PrefixLists"]
     assert listed["PrefixListName"] == S3 and listed["Cidrs"] == ["203.0.113.2/32"]

@@ -36,6 +36,10 @@ GATEWAY, INTERFACE = "Gateway", "Interface"
 GLOBAL_ONLY = frozenset({"iam", "organizations"})
 #: Services reached through gateway endpoints (their traffic is routed to the prefix list, not to an ENI).
 GATEWAY_SERVICES = frozenset({"s3"})
+#: Endpoint services that are no API model of their own but come with one: Session Manager's data channels
+#: (websockets that the agents' relay carries to the controller's listener), which a private subnet's
+#: instances reach through a ``com.amazonaws.<region>.ssmmessages`` endpoint, as on AWS.
+COMPANION_SERVICES = {"ssm": "ssmmessages"}
 #: The endpoint policy AWS attaches when the caller gives none.
 FULL_ACCESS_POLICY = json.dumps({"Version": "2008-10-17", "Statement": [
     {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
@@ -78,6 +82,10 @@ def services(config: Config, models: Iterable[str] | None = None) -> dict[str, E
         prefix = endpoint_prefix(model)
         name = f"com.amazonaws.{config.region}.{prefix}"
         found[name] = EndpointService(name, model, prefix, GATEWAY if model in GATEWAY_SERVICES else INTERFACE)
+        if model in COMPANION_SERVICES:
+            companion = COMPANION_SERVICES[model]
+            name = f"com.amazonaws.{config.region}.{companion}"
+            found[name] = EndpointService(name, companion, companion, INTERFACE)
     return dict(sorted(found.items()))
 
 
