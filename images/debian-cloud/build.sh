@@ -1,8 +1,8 @@
 #!/bin/sh
-# Debian 12 cloud image: debootstrap minbase + cloud-init (EC2 datasource) + OpenSSH, as an ext4 root disk
-# (mke2fs -d, no loop mount) in qcow2. It boots with the tiny AMI's kernel and initramfs (direct kernel
-# boot: the image carries no kernel or bootloader), so Debian's own initrd, which panics in small guests,
-# is never needed.
+# Debian 12 cloud image: debootstrap minbase + cloud-init (EC2 datasource) + OpenSSH + the Systems Manager
+# agent, as an ext4 root disk (mke2fs -d, no loop mount) in qcow2. It boots with the tiny AMI's kernel and
+# initramfs (direct kernel boot: the image carries no kernel or bootloader), so Debian's own initrd, which
+# panics in small guests, is never needed.
 #
 #   build.sh WORK-DIR OUTPUT.qcow2 [SIZE]
 #
@@ -42,6 +42,11 @@ install -D -m 0755 "$here/cloudlet-ca" "$target/usr/lib/cloudlet/cloudlet-ca"
 install -D -m 0644 "$here/cloudlet-ca.service" "$target/etc/systemd/system/cloudlet-ca.service"
 mkdir -p "$target/etc/systemd/system/multi-user.target.wants"
 ln -sf ../cloudlet-ca.service "$target/etc/systemd/system/multi-user.target.wants/cloudlet-ca.service"
+# Systems Manager: Cloudlet's agent (standard library only: the image's python3 runs it) and its unit.
+mkdir -p "$target/usr/lib/cloudlet-ssm-agent"
+tar -C "$here/../ssm-agent" --exclude=__pycache__ -cf - . | tar -C "$target/usr/lib/cloudlet-ssm-agent" -xf -
+install -D -m 0644 "$here/cloudlet-ssm-agent.service" "$target/etc/systemd/system/cloudlet-ssm-agent.service"
+ln -sf ../cloudlet-ssm-agent.service "$target/etc/systemd/system/multi-user.target.wants/cloudlet-ssm-agent.service"
 # EC2 Instance Connect: sshd asks the metadata service for keys pushed with SendSSHPublicKey.
 install -D -m 0755 "$here/eic-authorized-keys" "$target/usr/lib/cloudlet/eic-authorized-keys"
 install -D -m 0644 "$here/60-instance-connect.conf" "$target/etc/ssh/sshd_config.d/60-instance-connect.conf"

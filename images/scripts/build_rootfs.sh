@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build the tiny AMI's root disk: busybox + dropbear + resize2fs and their libraries from Debian .debs,
+# Build the tiny AMI's root disk: busybox + dropbear + resize2fs + python3 and their libraries from Debian .debs,
 # the boot scripts in tiny/rootfs, made into ext4 by mke2fs -d (no loop mount) and converted to qcow2.
 #
 #   build_rootfs.sh DEBS-DIR LOCK... -- OVERLAY-DIR[:OVERLAY-DIR...] WORK-DIR OUTPUT.qcow2 SIZE
@@ -41,12 +41,28 @@ install_program() {  # SOURCE-PATH-IN-PKGROOT TARGET-PATH
 install_program usr/sbin/dropbear usr/sbin/dropbear
 install_program usr/bin/dropbearkey usr/bin/dropbearkey
 install_program sbin/resize2fs sbin/resize2fs
+programs="usr/sbin/dropbear usr/bin/dropbearkey sbin/resize2fs"
+
+# Python, when the packages carry it (the Systems Manager agent runs on it): the interpreter and its
+# standard library without what no agent or user script here needs (GUI, test and packaging tools).
+python=usr/bin/python3.11
+if [ -e "$pkgroot/$python" ]; then
+    install_program $python $python
+    ln -sf python3.11 "$stage/usr/bin/python3"
+    mkdir -p "$stage/usr/lib/python3.11" "$stage/etc"
+    cp -a "$pkgroot/usr/lib/python3.11/." "$stage/usr/lib/python3.11/"
+    cp -a "$pkgroot/etc/python3.11" "$stage/etc/"  # sitecustomize.py links there
+    (cd "$stage/usr/lib/python3.11" && rm -rf idlelib tkinter turtledemo turtle.py lib2to3 ensurepip pydoc_data \
+        distutils unittest sqlite3 dbm curses config-3.11-x86_64-linux-gnu lib-dynload/_sqlite3.* \
+        lib-dynload/_dbm.* lib-dynload/_gdbm.* lib-dynload/_curses* lib-dynload/readline.* lib-dynload/_tkinter.*)
+    programs="$programs $python $(cd "$stage" && ls usr/lib/python3.11/lib-dynload/*.so)"
+fi
 
 # Libraries: ask the target's own dynamic loader which files each program needs, searching only the
 # unpacked packages; anything resolved outside them means a package is missing from the list.
 ldso=$pkgroot/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
 libpath=$pkgroot/lib/x86_64-linux-gnu:$pkgroot/usr/lib/x86_64-linux-gnu
-for program in usr/sbin/dropbear usr/bin/dropbearkey sbin/resize2fs; do
+for program in $programs; do
     "$ldso" --library-path "$libpath" --list "$stage/$program" | awk '$2 == "=>" {print $3}'
 done | sort -u | while read -r lib; do
     case "$lib" in
@@ -63,6 +79,12 @@ ln -sf /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$stage/lib64/ld-linux-x86-64.
 
 # Boot scripts and configuration, then the directories and modes git cannot carry.
 echo "$overlay" | tr ':' '\n' | while read -r layer; do cp -a "$layer/." "$stage/"; done
+# Byte-compiled once here (hash-checked, so the pinned timestamps below do not matter): under emulation
+# compiling at every boot would cost seconds.
+if [ -e "$stage/$python" ]; then
+    PYTHONHOME=$stage/usr "$ldso" --library-path "$libpath" "$stage/$python" -m compileall -q -j 0 \
+        --invalidation-mode unchecked-hash -s "$stage" -p / "$stage/usr/lib" >/dev/null
+fi
 for dir in dev proc sys run tmp var/log var/lib/cloudlet etc/dropbear; do mkdir -p "$stage/$dir"; done
 mkdir -p -m 700 "$stage/root"
 chmod 640 "$stage/etc/shadow"
