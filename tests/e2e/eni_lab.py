@@ -8,6 +8,7 @@ that subnet's bridge, so an answer at the address of an interface in another sub
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import sys
@@ -22,8 +23,9 @@ from tests.support import CloudletProcess, wait_for
 
 
 @contextmanager
-def cloud_with_agent(name: str) -> Iterator[Any]:
-    """A controller and one agent as in ``test_ec2_instances_vm`` (its ``Env``), removed on the way out."""
+def cloud_with_agent(name: str, config: dict[str, Any] | None = None) -> Iterator[Any]:
+    """A controller and one agent as in ``test_ec2_instances_vm`` (its ``Env``), removed on the way out;
+    ``config`` goes to the controller's ``cloudlet.json`` (a bench's 20 guests need more CPU over-commit)."""
     from tests.e2e.test_ec2_instances_vm import Env, _clean_up
 
     ensure_libvirtd()
@@ -32,6 +34,9 @@ def cloud_with_agent(name: str) -> Iterator[Any]:
     # Not under pytest's 0700 temp dirs: QEMU (libvirt-qemu) and dnsmasq (nobody) must traverse these paths.
     work = Path("/var/tmp") / f"cl-e2e-{name}-{run}"
     work.mkdir(mode=0o755)
+    if config:
+        (work / "data").mkdir()
+        (work / "data" / "cloudlet.json").write_text(json.dumps(config))
     cloud = CloudletProcess(work / "data")
     prefix = f"cl-n{run[:4]}-"
     env = Env(cloud, work, prefix, [])

@@ -24,6 +24,8 @@ from tests.support import REPO, CloudletProcess, wait_for
 T = TypeVar("T")
 AGENT = REPO / "images" / "ssm-agent" / "cloudlet-ssm-agent"
 CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+#: Drives a Session Manager shell with the npm ``ssm-session`` library (AWS's AgentMessage protocol).
+SHELL_CLIENT = REPO / "tests" / "node" / "ssm_shell.js"
 
 
 @dataclass
@@ -57,6 +59,14 @@ def once_the_key_works(call: Callable[[], T]) -> T | None:
         if exc.response["Error"]["Code"] == "InvalidClientTokenId":
             return None
         raise
+
+
+def drive(session: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run the ``ssm-session`` node client against a StartSession/ResumeSession answer; its JSON report."""
+    out = subprocess.run(["node", str(SHELL_CLIENT), session["StreamUrl"], session["TokenValue"], json.dumps(steps)],
+                         capture_output=True, text=True, timeout=150)
+    assert out.stdout, out.stderr
+    return json.loads(out.stdout)
 
 
 def agent(*args: str) -> subprocess.CompletedProcess[str]:

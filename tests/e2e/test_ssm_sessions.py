@@ -18,31 +18,19 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.helpers import Cleanup, Client, allow, denied, document, new_user, refused
-from tests.e2e.ssm_fleet import Fleet, once_the_key_works, running_fleet
+from tests.e2e.ssm_fleet import SHELL_CLIENT, Fleet, drive, once_the_key_works, running_fleet
 from tests.support import REPO, CloudletProcess, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")]
-
-SHELL_CLIENT = REPO / "tests" / "node" / "ssm_shell.js"
-
 
 @pytest.fixture(scope="module")
 def fleet(cloudlet: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     with running_fleet(cloudlet, tmp_path_factory.mktemp("session-fleet")) as machines:
         yield machines
-
-
-def drive(session: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Run the node client against a StartSession/ResumeSession answer; its JSON report."""
-    out = subprocess.run(["node", str(SHELL_CLIENT), session["StreamUrl"], session["TokenValue"], json.dumps(steps)],
-                         capture_output=True, text=True, timeout=150)
-    assert out.stdout, out.stderr
-    return json.loads(out.stdout)
 
 
 def _status(ssm: Client, session_id: str, state: str = "Active") -> str | None:
