@@ -533,3 +533,44 @@ def test_an_instance_trusts_the_cloud_ca_from_imds(cloud: FakeCloud, tmp_path: P
     subjects = [dict(pair[0] for pair in cert["subject"]) for cert in make_ssl_context(None, ca).get_ca_certs()]
     assert any("Cloudlet" in subject.get("commonName", "") + subject.get("organizationName", "")
                for subject in subjects), subjects
+
+
+def test_calls_reuse_a_kept_alive_connection_and_survive_its_closing(tmp_path: Path) -> None:
+    """A Run Command message takes four calls: under emulation a TLS handshake each would cost more than the
+    calls. One connection carries them; one the server closed while idle is replaced without an error."""
+    connections: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"Echo": self.headers["X-Amz-Target"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = len(answered) == 4  # closed after the fifth, unannounced (idle timeout)
+            answered.append(1)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    answered: list[int] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = JsonClient(f"http://127.0.0.1:{server.server_port}", REGION, "ssm", "AmazonSSM",
+                            make_ssl_context(None), StaticIdentity().credentials)
+        assert [client.call("Ping", {})["Echo"] for _ in range(5)] == ["AmazonSSM.Ping"] * 5
+        assert len(connections) == 1
+        time.sleep(0.1)  # the server has closed its end by now
+        assert client.call("Ping", {})["Echo"] == "AmazonSSM.Ping"
+        assert len(connections) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

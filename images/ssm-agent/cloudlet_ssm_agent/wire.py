@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -91,20 +93,85 @@ def make_ssl_context(ca_bundle: str | None, cloud_ca: str | None = None) -> ssl.
     return context
 
 
+def service_error(status: int, raw: bytes) -> ServiceError:
+    """An AWS error answer as a :class:`ServiceError` with the service's code."""
+    try:
+        answer = json.loads(raw or b"{}")
+    except ValueError:
+        answer = {}
+    code = str(answer.get("__type") or answer.get("code") or f"HTTP{status}").rsplit("#", 1)[-1]
+    message = answer.get("message") or answer.get("Message") or raw[:200].decode(errors="replace")
+    return ServiceError(code, str(message), status)
+
+
 def http_send(request: urllib.request.Request, context: ssl.SSLContext, timeout: float) -> bytes:
     """Sends a request; an AWS error answer becomes a :class:`ServiceError` with the service's code."""
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.read()
     except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            answer = json.loads(raw or b"{}")
-        except ValueError:
-            answer = {}
-        code = str(answer.get("__type") or answer.get("code") or f"HTTP{error.code}").rsplit("#", 1)[-1]
-        message = answer.get("message") or answer.get("Message") or raw[:200].decode(errors="replace")
-        raise ServiceError(code, str(message), error.code) from None
+        raise service_error(error.code, error.read()) from None
+
+
+class KeptAlive:
+    """Kept-alive connections to one endpoint, one call on each at a time (a long poll holds one while the
+    command threads use others). Under emulation a TLS handshake costs more than the call it carries, and a
+    Run Command message takes four calls. A reused connection that the server closed while idle fails before
+    any answer; the call is then sent once more on a new one. A proxy from the environment is honoured by
+    sending through urllib instead, as before."""
+
+    #: Idle connections kept; more concurrent calls than this open (and then close) their own.
+    IDLE_LIMIT = 4
+
+    def __init__(self, endpoint: str, context: ssl.SSLContext) -> None:
+        parts = urllib.parse.urlsplit(endpoint)
+        self.secure, self.host, self.port = parts.scheme == "https", parts.hostname or "", parts.port
+        self.context = context
+        self.proxied = parts.hostname is not None and bool(urllib.request.getproxies().get(parts.scheme)) and \
+            not urllib.request.proxy_bypass(parts.hostname)
+        self.idle: list[http.client.HTTPConnection] = []
+        self.lock = threading.Lock()
+
+    def _new(self, timeout: float) -> http.client.HTTPConnection:
+        if self.secure:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def send(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:
+        """POSTs ``body``; the answer's body, or a :class:`ServiceError` for an error answer."""
+        if self.proxied:
+            return http_send(urllib.request.Request(url, body, headers, method="POST"), self.context, timeout)
+        path = urllib.parse.urlsplit(url).path or "/"
+        while True:
+            with self.lock:
+                connection, reused = (self.idle.pop(), True) if self.idle else (self._new(timeout), False)
+            try:
+                connection.timeout = timeout
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout)
+                connection.request("POST", path, body, headers)
+                response = connection.getresponse()
+                raw = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                connection.close()
+                if reused:
+                    continue  # closed while idle: the request never reached a live connection's reader
+                raise ConnectionError(f"{self.host}: {error}") from error
+            except http.client.HTTPException as error:
+                connection.close()
+                raise ConnectionError(f"{self.host}: {error}") from error
+            except BaseException:
+                connection.close()
+                raise
+            with self.lock:
+                keep = not response.will_close and len(self.idle) < self.IDLE_LIMIT
+                if keep:
+                    self.idle.append(connection)
+            if not keep:
+                connection.close()
+            if response.status >= 300:
+                raise service_error(response.status, raw)
+            return raw
 
 
 class JsonClient:
@@ -114,6 +181,7 @@ class JsonClient:
                  context: ssl.SSLContext, credentials: Callable[[], Credentials] | None = None) -> None:
         self.endpoint, self.region, self.signing_name = endpoint.rstrip("/"), region, signing_name
         self.target_prefix, self.context, self.credentials = target_prefix, context, credentials
+        self.connections = KeptAlive(self.endpoint, context)
 
     def call(self, operation: str, payload: dict[str, Any], *, signed: bool = True,
              timeout: float = 20) -> dict[str, Any]:
@@ -124,5 +192,4 @@ class JsonClient:
         if signed and self.credentials is not None:
             headers = sigv4_headers("POST", url, headers, body, self.credentials(), self.region,
                                     self.signing_name, datetime.now(UTC))
-        raw = http_send(urllib.request.Request(url, body, headers, method="POST"), self.context, timeout)
-        return json.loads(raw or b"{}")
+        return json.loads(self.connections.send(url, body, headers, timeout) or b"{}")
