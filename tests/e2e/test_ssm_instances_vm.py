@@ -28,7 +28,14 @@ pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 from tests.e2e.eni_lab import cloud_with_agent, tiny_image  # noqa: E402
 from tests.e2e.helpers import Cleanup, allow, denied, document, new_user  # noqa: E402
 from tests.e2e.ssm_fleet import drive, once_the_key_works, wait_command  # noqa: E402
-from tests.e2e.ssm_vm_lab import ENDPOINT_SERVICES, agent_failed, instance_profile, online, private_subnet  # noqa: E402
+from tests.e2e.ssm_vm_lab import (  # noqa: E402
+    ENDPOINT_SERVICES,
+    PROFILE,
+    agent_failed,
+    instance_profile,
+    online,
+    private_subnet,
+)
 
 VPC_CIDR, SUBNET_CIDR = "10.81.0.0/16", "10.81.1.0/24"
 LAB_TAG = {"Key": "tag:Lab", "Values": ["ssm-vm"]}
@@ -132,3 +139,21 @@ def test_the_agent_reaches_systems_manager_through_the_endpoints(lab: Lab) -> No
     assert out["Status"] == "Success" and len(addresses) == 3, out
     subnet_prefix = SUBNET_CIDR.rsplit(".", 2)[0] + "."
     assert all(address.startswith(subnet_prefix) for address in addresses), addresses
+
+
+def test_an_instance_with_a_public_address_needs_no_endpoints(lab: Lab) -> None:
+    """In the default VPC (a public address, the internet gateway) AWS's names resolve to the relay on the lab
+    Internet: the agent comes Online with no endpoint at all and runs a command."""
+    ec2, ssm = lab.env.ec2(), lab.client("ssm")
+    instance_id = ec2.run_instances(ImageId=tiny_image(ec2), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                    IamInstanceProfile={"Name": PROFILE})["Instances"][0]["InstanceId"]
+    try:
+        wait_for(lambda: online(ssm, [instance_id]) or agent_failed(lab.env, [instance_id]), ONLINE_WITHIN,
+                 "the public instance's agent to be Online", interval=2.0)
+        sent = ssm.send_command(InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
+                                Parameters={"commands": ["echo public-$((40+2))"]})["Command"]
+        wait_command(ssm, sent["CommandId"], timeout=120)
+        result = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=instance_id)
+        assert (result["Status"], result["StandardOutputContent"]) == ("Success", "public-42\n"), result
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
