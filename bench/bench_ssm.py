@@ -166,8 +166,8 @@ def main() -> int:
     finally:
         cloudlet.stop()
         shutil.rmtree(work, ignore_errors=True)
-    ssm_p50, ssm_p99 = statistics.median(ssm_ms), percentile(ssm_ms, 99)
-    ssh_p50, ssh_p99 = statistics.median(ssh_ms), percentile(ssh_ms, 99)
+    ssm_p50, ssm_p99 = statistics.median(ssm_ms), percentile(ssm_ms, 0.99)
+    ssh_p50, ssh_p99 = statistics.median(ssh_ms), percentile(ssh_ms, 0.99)
     print(f"\nkeystroke round trip ({args.keystrokes} keys)   p50        p99")
     print(f"  Session Manager              {ssm_p50:7.2f} ms {ssm_p99:7.2f} ms")
     print(f"  SSH (dropbear, paramiko)     {ssh_p50:7.2f} ms {ssh_p99:7.2f} ms")
