@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import paramiko
 from common import REPO, free_port, percentile, report, wait_for_port
@@ -116,20 +117,21 @@ def ssh_keystrokes(port: int, key: paramiko.PKey, count: int) -> list[float]:
         client.close()
 
 
-def fan_out(cloudlet: CloudletProcess, ids: list[str], rounds: int) -> list[float]:
-    ssm = cloudlet.client("ssm")
+def command_rounds(ssm: Any, rounds: int, **target: Any) -> list[float]:
+    """Seconds from SendCommand of ``echo`` (to ``target``: InstanceIds or Targets) to ListCommands' Success,
+    ``rounds`` times."""
     times = []
     for _ in range(rounds):
         began = time.perf_counter()
-        command = ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=ids,
-                                   Parameters={"commands": ["echo fan-out"]})["Command"]
+        command = ssm.send_command(DocumentName="AWS-RunShellScript", Parameters={"commands": ["echo fan-out"]},
+                                   **target)["Command"]
         while True:
             status = ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]
             if status["Status"] not in ("Pending", "InProgress"):
                 break
             time.sleep(0.01)
         times.append(time.perf_counter() - began)
-        assert status["Status"] == "Success" and status["CompletedCount"] == len(ids), status
+        assert status["Status"] == "Success" and status["CompletedCount"] == command["TargetCount"], status
     return times
 
 
@@ -161,7 +163,7 @@ def main() -> int:
             ssm_ms = ssm_keystrokes(cloudlet, ids[0], args.keystrokes)
             with dropbear(work / "ssh") as (port, key):
                 ssh_ms = ssh_keystrokes(port, key, args.keystrokes)
-            fan = fan_out(cloudlet, ids, args.rounds)
+            fan = command_rounds(cloudlet.client("ssm"), args.rounds, InstanceIds=ids)
             local = local_spawns(len(ids), args.rounds)
     finally:
         cloudlet.stop()

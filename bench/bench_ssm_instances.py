@@ -29,12 +29,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import paramiko  # noqa: E402
-from bench_ssm import keystrokes, ssm_keystrokes  # noqa: E402
+from bench_ssm import command_rounds, keystrokes, ssm_keystrokes  # noqa: E402
 from common import percentile, report  # noqa: E402
 from guest_lab import missing_prerequisites  # noqa: E402
 
@@ -64,23 +63,6 @@ def ssh_keystrokes(namespace: str, address: str, key: paramiko.PKey, count: int)
         return keystrokes(shell.send, lambda: shell.recv(65536), count)
     finally:
         client.close()
-
-
-def command_rounds(ssm: Any, rounds: int, **target: Any) -> list[float]:
-    """Seconds from SendCommand to ListCommands' Success, ``rounds`` times."""
-    times = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        command = ssm.send_command(DocumentName="AWS-RunShellScript", Parameters={"commands": ["echo fan-out"]},
-                                   **target)["Command"]
-        while True:
-            status = ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]
-            if status["Status"] not in ("Pending", "InProgress"):
-                break
-            time.sleep(0.01)
-        times.append(time.perf_counter() - began)
-        assert status["Status"] == "Success" and status["CompletedCount"] == command["TargetCount"], status
-    return times
 
 
 def main() -> int:
