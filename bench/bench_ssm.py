@@ -99,17 +99,19 @@ def dropbear(work: Path) -> Iterator[tuple[int, paramiko.Ed25519Key]]:
         server.wait(timeout=10)
 
 
-def ssh_keystrokes(port: int, key: paramiko.PKey, count: int) -> list[float]:
+def ssh_keystrokes(address: str, key: paramiko.PKey, count: int, **connect: Any) -> list[float]:
+    """Keystroke round trips over SSH as root to ``address`` (``connect``: paramiko's port, sock...)."""
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect("127.0.0.1", port=port, username="root", pkey=key, allow_agent=False, look_for_keys=False)
+    client.connect(address, username="root", pkey=key, allow_agent=False, look_for_keys=False, banner_timeout=30,
+                   **connect)
     try:
         shell = client.invoke_shell(width=120, height=40)
         shell.send(b"PS1='$ '\n")
         seen = b""
-        while seen.count(b"$ ") < 1:
+        while b"$ " not in seen:
             seen += shell.recv(65536)
-        time.sleep(0.2)
+        time.sleep(0.5)
         while shell.recv_ready():
             shell.recv(65536)
         return keystrokes(shell.send, lambda: shell.recv(65536), count)
@@ -162,7 +164,7 @@ def main() -> int:
             ids = [machine.instance_id for machine in fleet.machines]
             ssm_ms = ssm_keystrokes(cloudlet, ids[0], args.keystrokes)
             with dropbear(work / "ssh") as (port, key):
-                ssh_ms = ssh_keystrokes(port, key, args.keystrokes)
+                ssh_ms = ssh_keystrokes("127.0.0.1", key, args.keystrokes, port=port)
             fan = command_rounds(cloudlet.client("ssm"), args.rounds, InstanceIds=ids)
             local = local_spawns(len(ids), args.rounds)
     finally:

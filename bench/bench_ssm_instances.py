@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import paramiko  # noqa: E402
-from bench_ssm import command_rounds, keystrokes, ssm_keystrokes  # noqa: E402
+from bench_ssm import command_rounds, ssh_keystrokes, ssm_keystrokes  # noqa: E402
 from common import percentile, report  # noqa: E402
 from guest_lab import missing_prerequisites  # noqa: E402
 
@@ -41,28 +41,12 @@ VPC_CIDR, SUBNET_CIDR = "10.83.0.0/16", "10.83.0.0/20"
 TAG = {"Key": "tag:Bench", "Values": ["ssm"]}
 
 
-def ssh_keystrokes(namespace: str, address: str, key: paramiko.PKey, count: int) -> list[float]:
-    """Keystroke round trips over SSH to ``address``, connected from inside ``namespace``."""
+def ssh_from(namespace: str, address: str) -> socket.socket:
+    """A TCP connection to the guest's port 22, opened from inside the VPC's ``namespace``."""
     from tests.agent.compute_lab import in_netns
 
     with in_netns(namespace):
-        sock = socket.create_connection((address, 22), timeout=10)
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(address, username="root", pkey=key, sock=sock, allow_agent=False, look_for_keys=False,
-                   banner_timeout=30)
-    try:
-        shell = client.invoke_shell(width=120, height=40)
-        shell.send(b"PS1='$ '\n")
-        seen = b""
-        while b"$ " not in seen:
-            seen += shell.recv(65536)
-        time.sleep(0.5)
-        while shell.recv_ready():
-            shell.recv(65536)
-        return keystrokes(shell.send, lambda: shell.recv(65536), count)
-    finally:
-        client.close()
+        return socket.create_connection((address, 22), timeout=10)
 
 
 def main() -> int:
@@ -96,7 +80,8 @@ def main() -> int:
         time.sleep(5)  # the end of its boot settles
         ssm_ms = ssm_keystrokes(env.cloud, first["InstanceId"], args.keystrokes)
         pkey = paramiko.Ed25519Key.from_private_key(io.StringIO(key["KeyMaterial"]))
-        ssh_ms = ssh_keystrokes(env.namespace(network.vpc_id), first["PrivateIpAddress"], pkey, args.keystrokes)
+        address = first["PrivateIpAddress"]
+        ssh_ms = ssh_keystrokes(address, pkey, args.keystrokes, sock=ssh_from(env.namespace(network.vpc_id), address))
         single = command_rounds(ssm, args.rounds, InstanceIds=[first["InstanceId"]])
         rest = ec2.run_instances(MinCount=args.instances - 1, MaxCount=args.instances - 1, **launch)["Instances"]
         ids = [first["InstanceId"]] + [instance["InstanceId"] for instance in rest]
