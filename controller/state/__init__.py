@@ -10,18 +10,24 @@ crash of the process or of the machine.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, MetaData, create_engine, event, types
 from sqlalchemy.engine import Engine
 
+if TYPE_CHECKING:
+    from controller.state.bus import Bus
+
 metadata = MetaData()
 _AFTER_COMMIT = "cloudlet_after_commit"
+_ANNOUNCED = "cloudlet_announced"
 _DATABASE = "cloudlet_database"
 
 
@@ -78,6 +84,11 @@ class Database:
         #: This process's writers queue here rather than in SQLite's busy handler, which polls a locked
         #: database with sleeps growing to 100 ms: under concurrent writes that was the p99 (bench_api).
         self._writer = threading.RLock()
+        #: And the writers of every process of the cloud (API workers, ``cloudlet account create``) queue on
+        #: this file's ``flock``, which the kernel hands over in order, for the same reason.
+        self._write_lock_fd = os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        #: The other processes of the cloud, once :meth:`join_bus` is called (``cloudlet up --workers``).
+        self.bus: Bus | None = None
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}", pool_size=8, max_overflow=16,
             connect_args={"check_same_thread": False, "timeout": 30})
@@ -101,15 +112,19 @@ class Database:
         in-memory caches are invalidated only when readers can no longer see old rows.
         """
         callbacks: list[Callable[[], None]] = []
-        with self._writer, self.engine.begin() as conn:
+        topics: set[str] = set()
+        with self._writer, _flocked(self._write_lock_fd), self.engine.begin() as conn:
             conn.info[_AFTER_COMMIT] = callbacks
+            conn.info[_ANNOUNCED] = topics
             conn.info[_DATABASE] = self
             try:
                 yield conn
             finally:
-                del conn.info[_AFTER_COMMIT], conn.info[_DATABASE]
+                del conn.info[_AFTER_COMMIT], conn.info[_ANNOUNCED], conn.info[_DATABASE]
         for callback in callbacks:
             callback()
+        if topics:
+            self.broadcast(*topics)
 
     @staticmethod
     def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
@@ -121,20 +136,40 @@ class Database:
             pending.append(callback)
 
     def subscribe(self, topic: str, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after every transaction of this process that announces ``topic`` commits."""
+        """Call ``callback`` after every committed transaction, of any process of the cloud, that announces
+        ``topic`` (and on every :meth:`broadcast` of it)."""
         self._subscribers.setdefault(topic, []).append(callback)
 
     @staticmethod
     def announce(conn: Connection, topic: str) -> None:
-        """Wake ``topic``'s subscribers once ``conn``'s transaction (a :meth:`begin`) has committed.
+        """Wake ``topic``'s subscribers in every process once ``conn``'s transaction (a :meth:`begin`) has
+        committed: this process's at once, the others' before the commit's answer leaves (``state/bus.py``)."""
+        announced = conn.info.get(_ANNOUNCED)
+        if announced is not None:
+            announced.add(topic)
 
-        Only this process's subscribers hear it: other processes see the committed rows when they
-        next read (a long-poll re-reads its counter every poll interval).
-        """
-        db = conn.info.get(_DATABASE)
-        if db is not None:
-            for callback in db._subscribers.get(topic, ()):
-                Database.after_commit(conn, callback)
+    def broadcast(self, *topics: str) -> None:
+        """Wake ``topics``' subscribers in every process now: for a change already committed, or one that
+        lives outside the database."""
+        for topic in topics:
+            self._hear(topic)
+        if self.bus is not None:
+            self.bus.publish(topics)
+
+    def join_bus(self, folder: Path, name: str | None = None) -> None:
+        """Hear the announcements of the other processes serving this cloud, and send them ours."""
+        from controller.state.bus import Bus
+
+        self.bus = Bus(folder, self._hear, name)
+
+    def sync(self) -> None:
+        """Hear what other processes have announced so far: a request calls this before reading any cache."""
+        if self.bus is not None:
+            self.bus.sync()
+
+    def _hear(self, topic: str) -> None:
+        for callback in self._subscribers.get(topic, ()):
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -143,7 +178,19 @@ class Database:
             yield conn
 
     def close(self) -> None:
+        if self.bus is not None:
+            self.bus.close()
         self.engine.dispose()
+        os.close(self._write_lock_fd)
+
+
+@contextmanager
+def _flocked(fd: int) -> Iterator[None]:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -2,8 +2,8 @@
 
 A writer announces ``topic_of(key)`` on its transaction (``Database.announce``); once the commit is durable
 the key's counter moves and its waiters wake, so a long poll (SQS ReceiveMessage, a Systems Manager agent's
-GetMessages) answers within milliseconds of the write and no thread spins. Only this process's commits are
-heard: a waiter in another process finds the rows when its wait times out.
+GetMessages) answers within milliseconds of the write and no thread spins, whichever process of the cloud
+committed it (the state bus carries the topic to the others: ``controller/state/bus.py``).
 """
 
 from __future__ import annotations
