@@ -44,8 +44,12 @@ class Cloud:
     clouds can run side by side in one process (tests do) and a reader finds it all in one place.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, primary: bool = True) -> None:
         self.config = config
+        #: Whether this is the cloud's primary process (``cloudlet up``), which runs the start hooks, every
+        #: background worker and every service; ``--workers`` adds API worker processes (``primary=False``)
+        #: that serve the services safe to serve anywhere and relay the rest here (controller/workers/).
+        self.primary = primary
         config.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config.data_dir, 0o700)
         self.services: dict[str, ServiceApi] = load_services()
@@ -61,7 +65,7 @@ class Cloud:
         self.agent_token = private_token(config.data_dir / "agent.token")
         #: What IAM enforcement gathered per principal and per member account, cleared by IAM and
         #: Organizations writes (controller/iam/cache.py).
-        self.policy_cache = PolicyCache()
+        self.policy_cache = PolicyCache.following(self.db)
         #: S3's ``S3Runtime`` (controller/s3/runtime.py: blob store, blob guard, bucket cache, lifecycle
         #: worker): made by S3's start hook (or its first request), closed by its stop hook. Typed loosely
         #: because that module builds on this one.

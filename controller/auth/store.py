@@ -3,8 +3,11 @@
 Every kind of credential lives in one ``access_keys`` table: an account root's keys,
 IAM users' keys (AKIA...) and STS temporary credentials (ASIA... with a session
 token and an expiry). A row carries the principal it authenticates as, so resolving
-a request's signer is one primary-key lookup, cached in memory and invalidated by
-every write made through this module. Secret keys are stored encrypted.
+a request's signer is one primary-key lookup, cached in memory. Every write that changes
+an existing key (its status, its deletion, a rename of its owner) announces :data:`TOPIC`,
+which clears the cache of every process of the cloud once it commits, so a key deleted or
+deactivated in one API worker stops working in all of them at once. Secret keys are stored
+encrypted.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,9 @@ access_keys = Table(
     Column("last_used_region", String(32)),
 )
 
+#: What a transaction changing existing keys announces: every process's credential cache forgets all it holds.
+TOPIC = "auth:credentials"
+
 
 @dataclass(frozen=True)
 class Credential:
@@ -92,8 +97,11 @@ class CredentialStore:
         self.db = db
         self.box = box
         self._cache: dict[str, Credential | None] = {}
+        #: Bumped by every clear: a resolve that read its row before a change committed stores nothing.
+        self._generation = 0
         self._lock = threading.Lock()
         self._management: str | None = None
+        db.subscribe(TOPIC, self._clear)
 
     # -- accounts -------------------------------------------------------------------------
     def create_account(self, name: str, email: str, *, is_management: bool = False,
@@ -160,24 +168,24 @@ class CredentialStore:
             return self._cache[access_key_id]
         except KeyError:
             pass
+        generation = self._generation
         with self.db.read() as conn:
             row = conn.execute(select(access_keys).where(
                 access_keys.c.access_key_id == access_key_id)).mappings().first()
         credential = self._credential(row) if row else None
         with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[access_key_id] = credential
+            if generation == self._generation:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                self._cache[access_key_id] = credential
         return credential
 
     def set_status(self, access_key_id: str, status: str, *, conn: Any = None) -> None:
         self._write(update(access_keys).where(access_keys.c.access_key_id == access_key_id)
-                    .values(status=status), conn,
-                    then=lambda: self._forget(access_key_id))
+                    .values(status=status), conn)
 
     def delete_key(self, access_key_id: str, *, conn: Any = None) -> None:
-        self._write(delete(access_keys).where(access_keys.c.access_key_id == access_key_id), conn,
-                    then=lambda: self._forget(access_key_id))
+        self._write(delete(access_keys).where(access_keys.c.access_key_id == access_key_id), conn)
 
     def keys_of(self, account_id: str, principal_name: str, kind: str = "user") -> list[dict[str, Any]]:
         """Long-term keys of one principal (IAM ListAccessKeys), oldest first."""
@@ -193,8 +201,8 @@ class CredentialStore:
         """Follow an IAM UpdateUser rename, so existing keys sign as the renamed user."""
         self._write(update(access_keys).where(
             access_keys.c.account_id == account_id, access_keys.c.principal_kind == kind,
-            access_keys.c.principal_name == old_name).values(principal_name=new_name, principal_arn=new_arn), conn,
-            then=self._clear)
+            access_keys.c.principal_name == old_name).values(principal_name=new_name, principal_arn=new_arn),
+            conn)
 
     @staticmethod
     def record_use(conn: Connection, uses: dict[str, tuple[dt.datetime, str, str]]) -> None:
@@ -208,26 +216,28 @@ class CredentialStore:
         with self.db.begin() as conn:
             result = conn.execute(delete(access_keys).where(
                 access_keys.c.expires_at.is_not(None), access_keys.c.expires_at < now - dt.timedelta(days=1)))
-        self._clear()
+            Database.announce(conn, TOPIC)
         return result.rowcount
 
     # -- internals ------------------------------------------------------------------------
-    def _write(self, statement: Any, conn: Any, *, then: Callable[[], None]) -> None:
-        """Execute a write in the caller's transaction (or its own); ``then`` runs once it is committed.
+    def _write(self, statement: Any, conn: Any) -> None:
+        """Change existing keys in the caller's transaction (or in one of its own), announcing :data:`TOPIC`.
 
-        Cache invalidation must wait for the commit: a reader that refilled the cache from
-        the not-yet-committed old row would otherwise keep a stale credential.
+        The caches are cleared once the change is committed (a reader that refilled one from the
+        not-yet-committed old row would otherwise keep a stale credential), in every process: the
+        announcement reaches the others before the change's answer leaves.
         """
         if conn is not None:
             conn.execute(statement)
-            self.db.after_commit(conn, then)
+            Database.announce(conn, TOPIC)
         else:
             with self.db.begin() as own:
                 own.execute(statement)
-            then()
+                Database.announce(own, TOPIC)
 
     def _clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._cache.clear()
 
     def _forget(self, access_key_id: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select
 
 from controller.api import Principal
 from controller.awslambda.events.role_access import role_session
+from controller.iam import cache as policy_cache
 from controller.iam import state as iam_state
 from controller.iam.roles import insert_role
 
@@ -58,13 +59,13 @@ def ensure(cloud: Any, account_id: str) -> str:
     with cloud.db.begin() as conn:
         if conn.execute(select(iam_state.roles.c.role_id).where(iam_state.roles.c.arn == arn)).first():
             return arn
+        policy_cache.changed(conn)
         row = insert_role(conn, cloud.config.partition, account_id, ROLE_NAME, TRUST_POLICY, path=ROLE_PATH,
                           description="Default Service-Linked Role enables access to AWS Services and Resources "
                                       "used or managed by Auto Scaling")
         conn.execute(insert(iam_state.inline_policies).values(
             owner_id=row["role_id"], name_key=POLICY_NAME.lower(), account_id=account_id, owner_type="role",
             policy_name=POLICY_NAME, document=PERMISSIONS))
-    cloud.policy_cache.invalidate()
     return arn
 
 
@@ -97,6 +98,6 @@ def _remove(cloud: Any, arn: str) -> None:
         role_id = conn.execute(select(iam_state.roles.c.role_id).where(iam_state.roles.c.arn == arn)).scalar()
         if role_id is None:
             return
+        policy_cache.changed(conn)
         conn.execute(delete(iam_state.inline_policies).where(iam_state.inline_policies.c.owner_id == role_id))
         conn.execute(delete(iam_state.roles).where(iam_state.roles.c.role_id == role_id))
-    cloud.policy_cache.invalidate()

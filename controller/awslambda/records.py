@@ -192,11 +192,18 @@ def ref_of(ctx: Any, params: dict[str, Any], *, qualified: bool = True) -> Funct
                           account_id=ctx.account_id, region=ctx.region)
 
 
+#: What a write to Lambda's control plane announces: every process's :class:`LookupCache` is cleared (Lambda
+#: is served by the primary process, but IAM enforcement in an API worker reads functions' resource policies).
+LOOKUPS_TOPIC = "lambda:lookups"
+_lookups_lock = threading.Lock()
+
+
 class LookupCache:
     """What invocations read of the control plane (contract B), kept until the next control-plane write.
 
     A reader notes the generation before reading the tables and stores its result only if no write
-    committed meanwhile (every write bumps the generation after its commit), so a stale read is never kept.
+    committed meanwhile (every write bumps the generation after its commit, in every process of the cloud),
+    so a stale read is never kept.
     """
 
     def __init__(self) -> None:
@@ -219,15 +226,19 @@ class LookupCache:
 
 
 def lookups_of(cloud: Any) -> LookupCache:
-    if cloud.lambda_lookups is None:  # two first callers at once make two caches; one is kept, both are correct
-        cloud.lambda_lookups = LookupCache()
+    """The cloud's lookup cache, made (and subscribed to :data:`LOOKUPS_TOPIC`) on first use."""
+    if cloud.lambda_lookups is None:
+        with _lookups_lock:
+            if cloud.lambda_lookups is None:
+                cache = LookupCache()
+                cloud.db.subscribe(LOOKUPS_TOPIC, cache.clear)
+                cloud.lambda_lookups = cache
     return cloud.lambda_lookups
 
 
 @contextmanager
 def writing(cloud: Any) -> Iterator[Connection]:
-    """A write transaction on Lambda's tables; once it commits, cached lookups are dropped."""
-    cache = lookups_of(cloud)
+    """A write transaction on Lambda's tables; once it commits, every process drops its cached lookups."""
     with cloud.db.begin() as conn:
-        Database.after_commit(conn, cache.clear)
+        Database.announce(conn, LOOKUPS_TOPIC)
         yield conn

@@ -86,7 +86,7 @@ def update_access_key(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         owner = _owner(ctx, conn, params)
         _owned_key(conn, owner, params["AccessKeyId"])
-    # the store forgets its cached credential after its own commit, so the change is immediate
+    # every process's store forgets its cached credentials once this commits, so the change is immediate
     ctx.cloud.credentials.set_status(params["AccessKeyId"], params["Status"])
     return {}
 
@@ -96,7 +96,7 @@ def delete_access_key(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         owner = _owner(ctx, conn, params)
         _owned_key(conn, owner, params["AccessKeyId"])
-    # the store forgets its cached credential after its own commit, so the change is immediate
+    # every process's store forgets its cached credentials once this commits, so the change is immediate
     ctx.cloud.credentials.delete_key(params["AccessKeyId"])
     return {}
 

@@ -3,8 +3,8 @@
 Every operation module goes through here to find a user, group, role, instance profile
 or managed policy by name/ARN (raising AWS's NoSuchEntity when absent), and to turn a
 row into the model's output structure. :func:`writing` is the one way IAM writes: a
-transaction followed by invalidating the enforcement cache, so a policy change is
-effective from the next request on.
+transaction whose commit clears the enforcement cache of every process of the cloud, so a
+policy change is effective from the next request on, whichever process serves it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select
 
 from controller.api import Params, RequestContext
+from controller.iam import cache as policy_cache
 from controller.iam import state
 from controller.iam.aws_managed import AwsManagedPolicy, aws_managed_policy, is_aws_managed_arn
 from controller.iam.errors import DeleteConflict, NoSuchEntity, no_such_entity
@@ -50,10 +51,10 @@ OWNER_KINDS = {"user": USER, "group": GROUP, "role": ROLE}
 
 @contextmanager
 def writing(ctx: RequestContext) -> Iterator[Connection]:
-    """A write transaction whose commit makes enforcement forget what it cached."""
+    """A write transaction whose commit makes enforcement forget what it cached, in every process."""
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         yield conn
-    ctx.cloud.policy_cache.invalidate()
 
 
 def collection_arn(kind_label: str) -> Callable[[RequestContext, dict[str, Any]], list[str]]:

@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, RowMapping, Select, insert, select, update
 
+from controller.iam import cache as policy_cache
 from controller.iam import state
 from controller.iam.naming import name_key
 from controller.state import utcnow
@@ -60,6 +61,7 @@ def record_role_use(conn: Connection, role_id: str, at: dt.datetime, region: str
 
 
 def attach_role_policy(conn: Connection, account_id: str, role_id: str, policy_arn: str) -> None:
-    """Attach a managed policy to a role (the caller invalidates the policy cache after its transaction)."""
+    """Attach a managed policy to a role in the caller's transaction, whose commit clears every policy cache."""
+    policy_cache.changed(conn)
     conn.execute(insert(state.attachments).values(
         owner_id=role_id, policy_arn=policy_arn, account_id=account_id, owner_type="role", attached_at=utcnow()))

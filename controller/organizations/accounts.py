@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 
 from controller.auth.lookup import email_taken
+from controller.iam import cache as policy_cache
 from controller.iam.lookup import attach_role_policy
 from controller.iam.roles import insert_role
 from controller.organizations import state
@@ -49,6 +50,7 @@ def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str
         if email_taken(conn, email):
             request.update(state="FAILED", failure_reason="EMAIL_ALREADY_EXISTS")
         else:
+            policy_cache.changed(conn)
             account_id = cloud.credentials.create_account(name, email, conn=conn)
             role = insert_role(conn, partition, account_id, role_name,
                                trust_management_account(partition, management), max_session_duration=3600)
@@ -59,6 +61,5 @@ def create_member_account(cloud: Cloud, name: str, email: str, *, role_name: str
             request["account_id"] = account_id
         request["completed_at"] = utcnow()
         conn.execute(insert(state.create_account_requests).values(**request))
-    cloud.policy_cache.invalidate()
     return request
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
 from controller.auth import lookup as credentials
+from controller.iam import cache as policy_cache
 from controller.iam import policy
 from controller.organizations import state
 from controller.organizations.common import (
@@ -178,6 +179,7 @@ def describe_policy(ctx: RequestContext, params: Params) -> Params:
 def update_policy(ctx: RequestContext, params: Params) -> Params:
     require_management(ctx)
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         row = _find(conn, params["PolicyId"])
         _refuse_aws_managed(row["policy_id"])
         changes = {field: params[member] for member, field in (("Name", "name"), ("Description", "description"))
@@ -190,7 +192,6 @@ def update_policy(ctx: RequestContext, params: Params) -> Params:
             conn.execute(update(state.policies).where(state.policies.c.policy_id == row["policy_id"]).values(
                 **changes))
             row.update(changes)
-    ctx.cloud.policy_cache.invalidate()
     return _output(ctx, row)
 
 
@@ -227,6 +228,7 @@ def attach_policy(ctx: RequestContext, params: Params) -> Params:
     root = root_id(ctx.cloud)
     target_id = params["TargetId"]
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         row = _find(conn, params["PolicyId"])
         _require_target(conn, root, target_id)
         if not scp_enabled(conn, root):
@@ -241,7 +243,6 @@ def attach_policy(ctx: RequestContext, params: Params) -> Params:
                                        "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
         conn.execute(insert(state.policy_attachments).values(policy_id=row["policy_id"], target_id=target_id,
                                                              policy_type=row["policy_type"]))
-    ctx.cloud.policy_cache.invalidate()
     return {}
 
 
@@ -252,6 +253,7 @@ def detach_policy(ctx: RequestContext, params: Params) -> Params:
     root = root_id(ctx.cloud)
     target_id = params["TargetId"]
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         row = _find(conn, params["PolicyId"])
         _require_target(conn, root, target_id)
         attached = [policy_id for policy_id, _ in _attached(conn, target_id=target_id)]
@@ -264,7 +266,6 @@ def detach_policy(ctx: RequestContext, params: Params) -> Params:
                                        "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
         table = state.policy_attachments
         conn.execute(delete(table).where(table.c.policy_id == row["policy_id"], table.c.target_id == target_id))
-    ctx.cloud.policy_cache.invalidate()
     return {}
 
 
@@ -315,6 +316,7 @@ def enable_policy_type(ctx: RequestContext, params: Params) -> Params:
     root = _require_root(ctx, params["RootId"])
     _check_type(params["PolicyType"])
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         if scp_enabled(conn, root):
             raise PolicyTypeAlreadyEnabledException("The specified policy type is already enabled.")
         conn.execute(insert(state.root_policy_types).values(root_id=root, policy_type=params["PolicyType"]))
@@ -324,7 +326,6 @@ def enable_policy_type(ctx: RequestContext, params: Params) -> Params:
             {"policy_id": FULL_AWS_ACCESS_ID, "target_id": target, "policy_type": SERVICE_CONTROL_POLICY}
             for target in targets])
         output = root_output(ctx, conn, root)
-    ctx.cloud.policy_cache.invalidate()
     return {"Root": output}
 
 
@@ -334,6 +335,7 @@ def disable_policy_type(ctx: RequestContext, params: Params) -> Params:
     root = _require_root(ctx, params["RootId"])
     _check_type(params["PolicyType"])
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         if not scp_enabled(conn, root):
             raise PolicyTypeNotEnabledException("This operation can be performed only for enabled policy types.")
         types = state.root_policy_types
@@ -341,5 +343,4 @@ def disable_policy_type(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(state.policy_attachments).where(
             state.policy_attachments.c.policy_type == params["PolicyType"]))
         output = root_output(ctx, conn, root)
-    ctx.cloud.policy_cache.invalidate()
     return {"Root": output}

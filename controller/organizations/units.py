@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from controller.api import Params, RequestContext
+from controller.iam import cache as policy_cache
 from controller.organizations import state
 from controller.organizations.common import (
     AccountNotFoundException,
@@ -110,6 +111,7 @@ def create_organizational_unit(ctx: RequestContext, params: Params) -> Params:
     root = root_id(ctx.cloud)
     parent_id, name, tags = params["ParentId"], params["Name"], tags_of(params)
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         if not is_parent(conn, root, parent_id):
             raise ParentNotFoundException(_NO_PARENT)
         if parent_id != root and len(ancestry(conn, root, parent_id)) >= MAX_OU_DEPTH:
@@ -125,7 +127,6 @@ def create_organizational_unit(ctx: RequestContext, params: Params) -> Params:
         store_tags(conn, ou_id, tags)
         attach_full_aws_access(conn, [ou_id])
         output = _ou_output(ctx, conn, root, {"ou_id": ou_id, "name": name})
-    ctx.cloud.policy_cache.invalidate()
     ctx.audit_resources.append(output["Arn"])
     return {"OrganizationalUnit": output}
 
@@ -157,6 +158,7 @@ def delete_organizational_unit(ctx: RequestContext, params: Params) -> Params:
     require_management(ctx)
     root = root_id(ctx.cloud)
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         ou_id = _require_ou(conn, params["OrganizationalUnitId"])["ou_id"]
         if child_units(conn, ou_id) or accounts_in(conn, root, ou_id):
             raise OrganizationalUnitNotEmptyException(
@@ -165,7 +167,6 @@ def delete_organizational_unit(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(state.organizational_units).where(state.organizational_units.c.ou_id == ou_id))
         conn.execute(delete(state.policy_attachments).where(state.policy_attachments.c.target_id == ou_id))
         drop_tags(conn, ou_id)
-    ctx.cloud.policy_cache.invalidate()
     return {}
 
 
@@ -230,6 +231,7 @@ def move_account(ctx: RequestContext, params: Params) -> Params:
     root = root_id(ctx.cloud)
     account, source, destination = params["AccountId"], params["SourceParentId"], params["DestinationParentId"]
     with ctx.cloud.db.begin() as conn:
+        policy_cache.changed(conn)
         if not is_parent(conn, root, source):
             raise SourceParentNotFoundException("We can't find a source root or OU with the ParentId that you "
                                                 "specified.")
@@ -246,6 +248,5 @@ def move_account(ctx: RequestContext, params: Params) -> Params:
         conn.execute(delete(state.account_parents).where(state.account_parents.c.account_id == account))
         if destination != root:
             conn.execute(insert(state.account_parents).values(account_id=account, parent_id=destination))
-    ctx.cloud.policy_cache.invalidate()
     return {}
 

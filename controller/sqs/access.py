@@ -109,7 +109,7 @@ def tag_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
         merged = {**queue.tags, **tags}
         check_tags(merged)
-        records.changed(conn, ctx.cloud)
+        records.changed(conn)
         conn.exec_driver_sql("UPDATE sqs_queues SET tags = ? WHERE queue_id = ?", (json.dumps(merged), queue.queue_id))
     return {}
 
@@ -122,7 +122,7 @@ def untag_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.db.begin() as conn:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
         kept = {key: value for key, value in queue.tags.items() if key not in keys}
-        records.changed(conn, ctx.cloud)
+        records.changed(conn)
         conn.exec_driver_sql("UPDATE sqs_queues SET tags = ? WHERE queue_id = ?", (json.dumps(kept), queue.queue_id))
     return {}
 

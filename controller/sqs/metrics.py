@@ -4,9 +4,20 @@ Every :data:`~controller.cloudwatch.ingest.PUBLISH_INTERVAL_SECONDS` (AWS's one 
 table in one grouped query (ApproximateNumberOfMessagesVisible / NotVisible / Delayed, and
 ApproximateAgeOfOldestMessage when it holds a message), and its counters since the previous publish:
 NumberOfMessagesSent / Received / Deleted, NumberOfEmptyReceives and SentMessageSize (a statistic set).
-The counters are in memory (:class:`QueueCounters`, kept by the cloud's ``SqsRuntime``): the hot
+The counters are in memory (:class:`QueueCounters`, kept by each process's ``SqsRuntime``): the hot
 paths add to a dict under a lock and write nothing per message. What a crash loses is at most one
 interval of counts, which AWS calls approximate anyway.
+
+Only the primary publishes, but API workers serve SQS too (``controller/workers``). A worker's
+:class:`Flusher` therefore moves its counts, as deltas, into ``sqs_metric_tallies`` every
+:func:`flush_seconds` (and once more when its runtime closes), one upsert per queue in one transaction for
+all of them: nothing per message. :func:`publish` adds the table's rows to the primary's own counts and
+deletes them in the transaction that reads them, so a count is published once, by whichever round reads it.
+A publish stamps every count since the previous round with its own time; a worker's count gets the same
+stamp the primary's would, unless it was made in the last :func:`flush_seconds` before a round, in which
+case it lands in the next round (one interval late). A killed worker loses the counts of its last
+:func:`flush_seconds` at most; a worker's last flush after the primary's last round is published by the
+next ``cloudlet up``.
 
 As AWS documents (sqs-available-cloudwatch-metrics): a redrive to a dead-letter queue is not a send;
 a successful DeleteMessage counts even when the message was already gone; a ReceiveMessage that
@@ -30,12 +41,16 @@ from sqlalchemy import Connection
 from controller.cloudwatch import ingest
 from controller.cloudwatch.ingest import Datum, StatisticSet
 from controller.sqs.records import Queue, parse_url
+from controller.sqs.state import metric_tallies
 from controller.sqs.store import Outgoing
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/SQS"
-#: AWS publishes SQS's metrics once a minute.
+#: How often, at most, an API worker moves its counts to the primary: a few seconds, so that a count misses
+#: the publish that follows it only when made in those last seconds before it, while one small write every
+#: few seconds per worker (sharing the commit of pending SQS writes) costs nothing measurable.
+FLUSH_SECONDS = 5.0
 
 #: (account id, region, queue name): how counters are kept, and what CloudWatch keys a queue's metrics by.
 QueueKey = tuple[str, str, str]
@@ -56,6 +71,14 @@ class Sizes:
         self.count += 1
         self.total += size
 
+    def merge(self, other: Sizes) -> None:
+        """Add another set's sizes (another process's, or a failed flush's put back)."""
+        if other.count:
+            self.minimum = other.minimum if not self.count else min(self.minimum, other.minimum)
+            self.maximum = other.maximum if not self.count else max(self.maximum, other.maximum)
+            self.count += other.count
+            self.total += other.total
+
 
 @dataclass
 class Tally:
@@ -66,6 +89,14 @@ class Tally:
     deleted: int = 0
     empty_receives: int = 0
     sizes: Sizes = field(default_factory=Sizes)
+
+    def merge(self, other: Tally) -> None:
+        """Add another tally of the same queue (another process's counts)."""
+        self.sent += other.sent
+        self.received += other.received
+        self.deleted += other.deleted
+        self.empty_receives += other.empty_receives
+        self.sizes.merge(other.sizes)
 
 
 @dataclass(frozen=True)
@@ -110,6 +141,98 @@ class QueueCounters:
         with self._lock:
             taken, self._tallies = dict(self._tallies), defaultdict(Tally)
         return taken
+
+    def restore(self, taken: dict[QueueKey, Tally]) -> None:
+        """Put back counts taken but not delivered (a flush that failed), for the next round to deliver."""
+        with self._lock:
+            for key, tally in taken.items():
+                self._tallies[key].merge(tally)
+
+
+def flush_seconds() -> float:
+    """Seconds between two flushes of an API worker: :data:`FLUSH_SECONDS`, or a quarter of a shorter
+    publish interval (the tests' knob), so the flush delay stays well under the interval it must fit in."""
+    return min(FLUSH_SECONDS, ingest.PUBLISH_INTERVAL_SECONDS / 4)
+
+
+_ADD_TALLY = (
+    "INSERT INTO sqs_metric_tallies (account_id, region, name, sent, received, deleted, empty_receives,"
+    " size_count, size_total, size_min, size_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (account_id, region, name) DO UPDATE SET sent = sent + excluded.sent,"
+    " received = received + excluded.received, deleted = deleted + excluded.deleted,"
+    " empty_receives = empty_receives + excluded.empty_receives,"
+    " size_count = size_count + excluded.size_count, size_total = size_total + excluded.size_total,"
+    # the right-hand sides read the row as it was: size_count is still the old count here
+    " size_min = CASE WHEN excluded.size_count = 0 THEN size_min WHEN size_count = 0 THEN excluded.size_min"
+    " ELSE MIN(size_min, excluded.size_min) END,"
+    " size_max = CASE WHEN excluded.size_count = 0 THEN size_max WHEN size_count = 0 THEN excluded.size_max"
+    " ELSE MAX(size_max, excluded.size_max) END")
+
+
+def flush(cloud: Any, counters: QueueCounters) -> None:
+    """Add this process's counts since its previous flush to ``sqs_metric_tallies`` for the primary to publish.
+
+    Through the group committer, so the flush shares its commit with whatever SQS writes are pending. Counts
+    the write fails to store are put back, to go with the next flush."""
+    taken = counters.take()
+    if not taken:
+        return
+    rows = [(*key, tally.sent, tally.received, tally.deleted, tally.empty_receives, tally.sizes.count,
+             tally.sizes.total, tally.sizes.minimum, tally.sizes.maximum) for key, tally in taken.items()]
+    try:
+        cloud.writer.run(lambda conn: conn.exec_driver_sql(_ADD_TALLY, rows))
+    except Exception:
+        counters.restore(taken)
+        raise
+
+
+def take_flushed(conn: Connection) -> dict[QueueKey, Tally]:
+    """The API workers' counts not yet published, deleted in ``conn``'s transaction (so read once)."""
+    rows = conn.execute(metric_tallies.select()).all()
+    conn.execute(metric_tallies.delete())
+    return {(row.account_id, row.region, row.name): Tally(
+        row.sent, row.received, row.deleted, row.empty_receives,
+        Sizes(row.size_count, row.size_total, row.size_min, row.size_max)) for row in rows}
+
+
+def merged(*parts: dict[QueueKey, Tally]) -> dict[QueueKey, Tally]:
+    """The sum of several processes' tallies, by queue."""
+    total: dict[QueueKey, Tally] = defaultdict(Tally)
+    for part in parts:
+        for key, tally in part.items():
+            total[key].merge(tally)
+    return dict(total)
+
+
+class Flusher:
+    """An API worker's thread that runs :func:`flush` every :func:`flush_seconds`, and once more at
+    :meth:`stop`. A daemon, joined at stop: it never keeps a process alive. A failed round is logged and its
+    counts wait for the next one: metrics never stop the service that counts them."""
+
+    def __init__(self, cloud: Any, counters: QueueCounters) -> None:
+        self.cloud = cloud
+        self.counters = counters
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqs-metrics-flush", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._flush()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(flush_seconds()):
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            flush(self.cloud, self.counters)
+        except Exception:
+            log.exception("flushing SQS metric counts failed")
 
 
 def key_of(queue: Queue) -> QueueKey:
@@ -187,9 +310,11 @@ def read_gauges(conn: Connection, now_ms: int) -> dict[QueueKey, Gauges]:
 
 
 def publish(cloud: Any, now: datetime) -> None:
-    """Publish every queue's metrics at ``now`` (the runtime's publisher calls it; tests call it directly)."""
+    """Publish every queue's metrics at ``now`` (the primary's publisher calls it; tests call it directly):
+    this process's counts and those the API workers flushed since the previous round."""
     runtime = cloud.sqs_runtime
-    tallies = runtime.counters.take() if runtime is not None else {}
+    flushed = cloud.writer.run(take_flushed)  # first: if it fails, this process's counts are still kept
+    tallies = merged(runtime.counters.take() if runtime is not None else {}, flushed)
     with cloud.db.read() as conn:
         gauges = read_gauges(conn, int(now.timestamp() * 1000))
     for (account, region), datums in all_datums(gauges, tallies, now).items():

@@ -2,9 +2,14 @@
 
 A task moves the messages of a dead-letter queue back to the queues they came from (or to
 ``DestinationArn``) in the background, at most ``MaxNumberOfMessagesPerSecond``. Each step moves
-a handful of messages in one transaction, so a moved message is never lost nor doubled, and a
-task interrupted by a restart resumes (the start hook). One active task per source queue
+a handful of messages in one transaction, so a moved message is never lost nor doubled. One active task
+per source queue
 (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).
+
+Tasks run in the cloud's primary process only, whichever process took StartMessageMoveTask: the request
+stores the task and announces :data:`TOPIC`, and the primary (subscribed by its start hook) runs every
+stored task it is not running yet; so does its start hook, for the tasks a restart interrupted. A task
+is cancelled through its row, which the running task reads at each step.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 #: The rate when the caller names none ("system optimized" at AWS).
 DEFAULT_RATE = 500
 _STEP = 10
+#: What StartMessageMoveTask announces: the primary process runs the new task.
+TOPIC = "sqs:move-tasks"
 
 
 def _source_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
@@ -84,7 +91,7 @@ def start_message_move_task(ctx: RequestContext, params: dict[str, Any]) -> dict
             "INSERT INTO sqs_move_tasks (task_handle, source_arn, destination_arn, max_per_second, status, started_at,"
             " moved, to_move) VALUES (?, ?, ?, ?, 'RUNNING', ?, 0, ?)",
             (handle, source_arn, destination_arn, rate, records.now_ms(), to_move))
-    launch(runtime(ctx.cloud), handle)
+        Database.announce(conn, TOPIC)
     return {"TaskHandle": handle}
 
 
@@ -135,21 +142,27 @@ def cancel_message_move_task(ctx: RequestContext, params: dict[str, Any]) -> dic
     return {"ApproximateNumberOfMessagesMoved": row[1]}
 
 
-def launch(rt: SqsRuntime, handle: str) -> None:
-    """Run the task in a background thread of this process."""
-    worker = threading.Thread(target=_run, args=(rt, handle), name="sqs-move-task", daemon=True)
-    rt.move_workers[handle] = worker
-    worker.start()
-
-
 def resume(cloud: Any) -> None:
-    """Start hook: carry on with the tasks a restart interrupted."""
+    """Start hook (the primary's only): run every task started from now on, and carry on with the tasks a
+    restart interrupted."""
     rt = runtime(cloud)
-    with cloud.db.read() as conn:
+    cloud.db.subscribe(TOPIC, lambda: launch_pending(rt))
+    launch_pending(rt)
+
+
+def launch_pending(rt: SqsRuntime) -> None:
+    """Run each active task that no thread of this process runs yet, each in a background thread."""
+    with rt.cloud.db.read() as conn:
         handles = [row[0] for row in conn.exec_driver_sql(
             "SELECT task_handle FROM sqs_move_tasks WHERE status IN ('RUNNING', 'CANCELLING')")]
-    for handle in handles:
-        launch(rt, handle)
+    with rt.move_lock:  # the bus's thread and a request's may both hear of one task
+        if rt.stopping.is_set():
+            return
+        for handle in handles:
+            if handle not in rt.move_workers:
+                worker = threading.Thread(target=_run, args=(rt, handle), name="sqs-move-task", daemon=True)
+                rt.move_workers[handle] = worker
+                worker.start()
 
 
 def _run(rt: SqsRuntime, handle: str) -> None:

@@ -170,7 +170,7 @@ def set_queue_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 
 
 def save_attributes(conn: Connection, ctx: RequestContext, queue: Queue, attributes: dict[str, str]) -> None:
-    records.changed(conn, ctx.cloud)
+    records.changed(conn)
     conn.exec_driver_sql("UPDATE sqs_queues SET attributes = ?, modified_at = ? WHERE queue_id = ?",
                          (json.dumps(attributes), now_ms() // 1000, queue.queue_id))
 
@@ -179,7 +179,7 @@ def save_attributes(conn: Connection, ctx: RequestContext, queue: Queue, attribu
 def delete_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.db.begin() as conn:
         queue = records.by_url(conn, ctx, params["QueueUrl"])
-        records.changed(conn, ctx.cloud)
+        records.changed(conn)
         conn.exec_driver_sql("DELETE FROM sqs_messages WHERE queue_id = ?", (queue.queue_id,))
         conn.exec_driver_sql("DELETE FROM sqs_deduplication WHERE queue_id = ?", (queue.queue_id,))
         conn.exec_driver_sql("DELETE FROM sqs_queues WHERE queue_id = ?", (queue.queue_id,))
@@ -199,5 +199,5 @@ def purge_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
             raise PurgeQueueInProgress(f"Only one PurgeQueue operation on {queue.name} is allowed every 60 seconds.")
         conn.exec_driver_sql("DELETE FROM sqs_messages WHERE queue_id = ? AND sent_at <= ?", (queue.queue_id, now))
         conn.exec_driver_sql("UPDATE sqs_queues SET purged_at = ? WHERE queue_id = ?", (now, queue.queue_id))
-        records.changed(conn, ctx.cloud)
+        records.changed(conn)
     return {}

@@ -108,12 +108,17 @@ def _queue(row: Any) -> Queue:
                  row[8], row[9], row[10])
 
 
+#: What a write to queue rows announces (no queue id is a word, so it is no queue's ``sqs:<id>`` topic).
+QUEUES_TOPIC = "sqs:queues"
+
+
 class QueueCache:
     """Queue rows by ARN, so the calls of a busy queue do not read its row each time.
 
-    Every write to a queue row calls :func:`changed`, which empties the cache once the write commits.
-    A row read before that commit is kept only if no commit emptied the cache meanwhile (the
-    generation check), so a stale row is never kept. Only this process writes queue rows.
+    Every write to a queue row calls :func:`changed`, which announces :data:`QUEUES_TOPIC`: once the write
+    commits, the cache of every process of the cloud (each API worker keeps one) is emptied. A row read
+    before that is kept only if no commit emptied the cache meanwhile (the generation check), so a stale
+    row is never kept.
     """
 
     def __init__(self) -> None:
@@ -148,11 +153,9 @@ def cache_of(cloud: Any) -> QueueCache | None:
     return runtime.queues if runtime is not None else None
 
 
-def changed(conn: Connection, cloud: Any) -> None:
-    """Note that this transaction writes a queue row: cached rows are dropped once it commits."""
-    cache = cache_of(cloud)
-    if cache is not None:
-        Database.after_commit(conn, cache.forget)
+def changed(conn: Connection) -> None:
+    """Note that this transaction writes a queue row: every process drops its cached rows once it commits."""
+    Database.announce(conn, QUEUES_TOPIC)
 
 
 def _select_by_arn(conn: Connection, arn: str) -> Queue | None:

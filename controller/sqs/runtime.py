@@ -1,10 +1,16 @@
-"""SQS's per-cloud machinery: the long-poll signals and the background sweeper.
+"""SQS's per-cloud machinery: the queue cache, the long-poll signals and the background sweeper.
 
 Long polls wait on the queue's counter (:class:`controller.state.signals.KeyedSignals`): a send announces
-``sqs:<queue id>`` on its transaction (``Database.announce``) and the signal wakes that queue's waiters once the commit is durable, so a
-waiting ReceiveMessage answers within milliseconds of the send and no thread spins. The sweeper
-removes what time alone retires: messages past their queue's retention period, FIFO deduplication
-ids older than five minutes, and the memory of names deleted more than a minute ago.
+``sqs:<queue id>`` on its transaction (``Database.announce``) and the signal wakes that queue's waiters once
+the commit is durable, in whichever process of the cloud they wait, so a waiting ReceiveMessage answers
+within milliseconds of the send and no thread spins. The sweeper removes what time alone retires: messages
+past their queue's retention period, FIFO deduplication ids older than five minutes, and the memory of names
+deleted more than a minute ago.
+
+Every process that serves SQS (the primary and each API worker) makes a runtime on first use; only the
+primary's start hook starts its background parts (the sweeper, the metrics publisher, message move tasks).
+A worker's runtime runs one thread of its own instead, which hands its metric counts to the primary's
+publisher every few seconds (``metrics.Flusher``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from controller.cloudwatch import ingest
 from controller.sqs import metrics
-from controller.sqs.records import QueueCache, now_ms
+from controller.sqs.records import QUEUES_TOPIC, QueueCache, now_ms
 from controller.sqs.store import DEDUPLICATION_MS, topic
 from controller.state import Database
 from controller.state.committer import GroupCommitter
@@ -36,13 +42,20 @@ class SqsRuntime:
         #: every hot-path write (send, receive, delete, visibility) goes through it: one fsync for many
         self.committer: GroupCommitter = cloud.writer
         self.queues = QueueCache()
+        cloud.db.subscribe(QUEUES_TOPIC, self.queues.forget)
         self.stopping = threading.Event()
         self._sweeper: threading.Thread | None = None
-        #: message move tasks running in this process, by task handle
+        #: message move tasks running in this process (the primary only), by task handle, under ``move_lock``
         self.move_workers: dict[str, threading.Thread] = {}
+        self.move_lock = threading.Lock()
         #: sends, receives and deletes since the last CloudWatch publish (controller/sqs/metrics.py)
         self.counters = metrics.QueueCounters()
         self._publisher = ingest.Publisher(cloud, metrics.publish, "sqs-metrics")
+        #: an API worker's counts reach the primary's publisher through the state store
+        self._flusher: metrics.Flusher | None = None
+        if not cloud.primary:
+            self._flusher = metrics.Flusher(cloud, self.counters)
+            self._flusher.start()
 
     def start_sweeper(self) -> None:
         if self._sweeper is None:
@@ -61,7 +74,11 @@ class SqsRuntime:
         self.stopping.set()
         self.signals.close()
         self._publisher.stop()
-        for worker in [self._sweeper, *self.move_workers.values()]:
+        if self._flusher is not None:
+            self._flusher.stop()
+        with self.move_lock:  # no task starts once ``stopping`` is set (move_tasks.launch_pending)
+            workers = [self._sweeper, *self.move_workers.values()]
+        for worker in workers:
             if worker is not None:
                 worker.join(timeout=5)
 

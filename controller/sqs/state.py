@@ -92,3 +92,22 @@ move_tasks = Table(
     Column("to_move", Integer, nullable=False),
     Column("failure_reason", Text),
 )
+
+#: API workers' CloudWatch counts not yet published (controller/sqs/metrics.py): each worker adds its deltas
+#: every few seconds, and the primary's publisher reads and deletes the rows in one transaction. A row is
+#: "since the previous publish" by construction, so a queue is the whole key (the publish stamps the time).
+metric_tallies = Table(
+    "sqs_metric_tallies", metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("name", String(80), primary_key=True),
+    Column("sent", Integer, nullable=False),
+    Column("received", Integer, nullable=False),
+    Column("deleted", Integer, nullable=False),
+    Column("empty_receives", Integer, nullable=False),
+    #: SentMessageSize's statistic set; minimum and maximum mean nothing while size_count is 0
+    Column("size_count", Integer, nullable=False),
+    Column("size_total", Integer, nullable=False),
+    Column("size_min", Integer, nullable=False),
+    Column("size_max", Integer, nullable=False),
+)

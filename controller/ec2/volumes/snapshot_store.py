@@ -5,6 +5,8 @@ name at start; these are named by the snapshots table instead).
 Local: ``<s3 data dir>/ebs-snapshots``; cluster: the S3 prefix with ``-ebs-snapshots/``. The store is
 made on first use and kept in the cloud's ``ebs_snapshot_store`` slot; :func:`remove_orphans` (EC2's
 start hook) drops blobs of snapshots deleted while the controller was down or half-written uploads.
+Only the primary process recovers the store (drops the temporary files of interrupted writes): an API
+worker's first use must not drop the files that other processes are writing (CopySnapshot, volume reports).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _create_lock = threading.Lock()
 
 
 def store(cloud: Cloud) -> BlobStore:
-    """The cloud's snapshot blob store (made, and its interrupted writes dropped, on first use)."""
+    """The cloud's snapshot blob store, made on first use (and in the primary, its interrupted writes dropped)."""
     if cloud.ebs_snapshot_store is None:
         with _create_lock:
             if cloud.ebs_snapshot_store is None:
@@ -37,7 +39,8 @@ def store(cloud: Cloud) -> BlobStore:
                 own = dataclasses.replace(config, s3_data_dir=str(base / "ebs-snapshots"),
                                           s3_cluster_prefix=config.s3_cluster_prefix.rstrip("/") + "-ebs-snapshots/")
                 blobs = make_blob_store(own)
-                blobs.recover()
+                if cloud.primary:  # whose start hook ran first: the layout exists before any worker serves
+                    blobs.recover()
                 cloud.ebs_snapshot_store = blobs
     return cloud.ebs_snapshot_store
 
