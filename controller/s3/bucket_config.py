@@ -40,10 +40,10 @@ from controller.s3.errors import (
     ServiceError,
 )
 from controller.s3.naming import MAX_BUCKET_TAGS, bucket_arn, check_tags, tag_set
-from controller.s3.runtime import runtime
 from controller.s3.service import api
 from controller.s3.sse_kms import SSE_KMS
 from controller.s3.state import buckets
+from controller.state import Database
 
 
 def _store(ctx: RequestContext, params: Params, check: Callable[[Connection], None] | None = None,
@@ -56,7 +56,7 @@ def _store(ctx: RequestContext, params: Params, check: Callable[[Connection], No
         if check is not None:
             check(conn)
         conn.execute(update(buckets).where(buckets.c.name == params["Bucket"]).values(**values))
-    runtime(ctx.cloud).buckets.invalidate()
+        Database.announce(conn, catalog.BUCKETS_TOPIC)
     ctx.audit_resources.append(bucket_arn(ctx.cloud.config.partition, params["Bucket"]))
 
 

@@ -27,10 +27,9 @@ from controller.s3.errors import (
 )
 from controller.s3.naming import bucket_arn, check_bucket_name
 from controller.s3.paging import decode_token, encode_token
-from controller.s3.runtime import runtime
 from controller.s3.service import api
 from controller.s3.state import buckets
-from controller.state import utcnow
+from controller.state import Database, utcnow
 
 OWNERSHIP_VALUES = frozenset({"BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"})
 
@@ -69,7 +68,7 @@ def create_bucket(ctx: RequestContext, params: Params) -> Params:
                                             acl=acl, ownership=ownership))
         if object_lock:  # as on S3, Object Lock comes with versioning, and neither can be turned off
             write_features(conn, name, object_lock=dict(OBJECT_LOCK_ON))
-    runtime(ctx.cloud).buckets.invalidate()
+        Database.announce(conn, catalog.BUCKETS_TOPIC)  # a cached "no such bucket" goes in every process
     ctx.audit_resources.append(arn)
     return {"Location": f"/{name}", "BucketArn": arn}
 
@@ -122,7 +121,7 @@ def delete_bucket(ctx: RequestContext, params: Params) -> Params:
         if catalog.count_objects(conn, name):
             raise BucketNotEmpty("The bucket you tried to delete is not empty", BucketName=name)
         conn.execute(delete(buckets).where(buckets.c.name == name))
-    runtime(ctx.cloud).buckets.invalidate()
+        Database.announce(conn, catalog.BUCKETS_TOPIC)
     ctx.audit_resources.append(bucket_arn(ctx.cloud.config.partition, name))
     return {}
 

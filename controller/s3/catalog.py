@@ -76,12 +76,20 @@ def get_bucket(conn: Connection, name: str) -> Record | None:
     return _first(conn, "SELECT * FROM s3_buckets WHERE name = ?", (name,), _BUCKET_DECODE)
 
 
+#: Announced (``Database.announce``) by every transaction that writes ``s3_buckets`` (all in this package):
+#: each process serving S3 clears its :class:`BucketCache` when it hears it.
+BUCKETS_TOPIC = "s3.buckets"
+
+
 class BucketCache:
     """Bucket rows by name, read through from the state store.
 
-    Every write to ``s3_buckets`` (all in this package) calls :meth:`invalidate` after
-    it commits. A load that overlaps an invalidation is not kept (the generation
-    moved), so a stale row is never cached; one controller process owns the store.
+    Every write to ``s3_buckets`` announces :data:`BUCKETS_TOPIC`, whose subscriber is
+    :meth:`invalidate`: in the writing process once it commits, in the others before the
+    write's answer leaves (and a request syncs the bus before reading the cache). A load that
+    overlaps an invalidation is not kept (the generation moved), and one that read before a
+    commit of another process is cleared by that commit's announcement, which comes after
+    it: so a stale row does not outlive the announcement of the write that made it stale.
     """
 
     def __init__(self) -> None:
@@ -106,6 +114,11 @@ class BucketCache:
         with self._lock:
             self._generation += 1
             self._rows.clear()
+
+
+def version_exists(conn: Connection, seq: int) -> bool:
+    """Whether version row ``seq`` is still there (its segments never change; only whether it exists)."""
+    return _first(conn, "SELECT 1 AS found FROM s3_objects WHERE seq = ?", (seq,)) is not None
 
 
 def require_bucket(conn: Connection, name: str) -> Record:

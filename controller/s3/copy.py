@@ -32,6 +32,7 @@ from controller.s3.naming import CopySource, check_key, object_arn, parse_copy_s
 from controller.s3.objects import commit_object, new_object_values, version_output
 from controller.s3.runtime import S3Runtime, runtime
 from controller.s3.service import api
+from controller.s3.storage import Lease
 from controller.state import utcnow
 
 Record = dict[str, Any]
@@ -47,7 +48,7 @@ class Source:
     version: Record
     object_key: ObjectKey | None
     inline: dict[str, bytes]
-    leased: list[str]
+    leased: Lease
 
 
 def open_source(ctx: RequestContext, rt: S3Runtime, params: Params) -> Source:
@@ -58,10 +59,7 @@ def open_source(ctx: RequestContext, rt: S3Runtime, params: Params) -> Source:
     bucket = rt.bucket(location.bucket)
     if bucket is None:
         raise no_such_bucket(location.bucket)
-    with rt.guard.snapshot() as lease, ctx.cloud.db.read() as conn:
-        version = catalog.readable_version(conn, location.bucket, location.key, location.version_id)
-        inline = catalog.inline_data(conn, version)
-        leased = lease(catalog.blob_ids(version))
+    version, inline, leased = engine.lease_version(rt, location.bucket, location.key, location.version_id)
     try:
         check_expected_owner(bucket, params, "ExpectedSourceBucketOwner")
         check_copy_source_conditions(

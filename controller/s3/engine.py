@@ -27,7 +27,7 @@ from controller.s3.chunked import PayloadReader
 from controller.s3.conditions import ByteRange
 from controller.s3.crypto import CtrStream, ObjectKey, new_iv
 from controller.s3.runtime import S3Runtime
-from controller.s3.storage import Readable
+from controller.s3.storage import Lease, Readable
 
 Segment = dict[str, Any]
 
@@ -284,6 +284,28 @@ def clone_segments(rt: S3Runtime, segments: list[Segment], inline: dict[str, byt
     return cloned, copies
 
 
+def lease_version(rt: S3Runtime, bucket: str, key: str,
+                  version_id: str | None) -> tuple[catalog.Record, dict[str, bytes], Lease]:
+    """What a GET or a copy reads: the version, its inline bytes, its blobs leased from the guard (to release).
+
+    The lease comes after the metadata read, so it is checked to be still the version's: when a write, in
+    any process, removed the version meanwhile (its blobs may be gone already), the read starts over and
+    answers what is there now.
+    """
+    while True:
+        with rt.guard.snapshot() as lease:
+            with rt.cloud.db.read() as conn:
+                version = catalog.readable_version(conn, bucket, key, version_id)
+                inline = catalog.inline_data(conn, version)
+            leased = lease(catalog.blob_ids(version))
+            if not leased:
+                return version, inline, leased
+            with rt.cloud.db.read() as conn:
+                if catalog.version_exists(conn, version["seq"]):
+                    return version, inline, leased
+        rt.guard.release(leased)
+
+
 class LeasedBody:
     """A GET response body that releases its blob leases when done, closed or dropped.
 
@@ -291,10 +313,10 @@ class LeasedBody:
     do not pass it on. Release happens once.
     """
 
-    def __init__(self, rt: S3Runtime, chunks: Iterable[bytes], leased: list[str]) -> None:
+    def __init__(self, rt: S3Runtime, chunks: Iterable[bytes], leased: Lease) -> None:
         self._rt = rt
         self._chunks = chunks
-        self._leased: list[str] | None = leased
+        self._leased: Lease | None = leased
 
     def __iter__(self) -> Iterator[bytes]:
         try:

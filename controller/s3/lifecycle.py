@@ -360,9 +360,13 @@ def _abort_stale_uploads(rt: S3Runtime, bucket: str, rules: list[Rule], now: dt.
 
 
 def start(cloud: Cloud) -> None:
-    """Startup hook: S3's runtime first (its crash recovery runs before any request), then the worker."""
+    """Startup hook: S3's runtime first (its crash recovery runs before any request), then the worker.
+
+    The sweeper runs in the primary only: API workers do not run start hooks, and one that did gets none
+    (each change is re-checked in its own transaction, so a second sweeper would only be wasted work)."""
     rt = runtime(cloud)
-    rt.lifecycle = start_worker(rt, rt.stopping)
+    if cloud.primary:
+        rt.lifecycle = start_worker(rt, rt.stopping)
 
 
 def start_worker(rt: S3Runtime, stopping: threading.Event) -> threading.Thread:

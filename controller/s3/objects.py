@@ -3,8 +3,8 @@
 Writes stream the body into a new blob first and commit metadata after, in one write
 transaction that re-reads the bucket (versioning may have changed, the bucket may be
 gone) and the key's current version (conditional writes are decided there, not before
-the upload). Reads take their metadata and lease the blobs under the blob guard, so an
-overwrite that commits while a GET is streaming never pulls the data from under it.
+the upload). Reads take their metadata and lease the blobs from the blob guard, so an
+overwrite that commits while a GET is streaming, in any process, never pulls the data from under it.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from controller.s3.naming import (
 from controller.s3.runtime import S3Runtime, runtime
 from controller.s3.service import api
 from controller.s3.state import objects
+from controller.s3.storage import Lease
 from controller.state import utcnow
 
 Record = dict[str, Any]
@@ -203,13 +204,11 @@ def _checksum_output(version: Record, part_number: int | None) -> dict[str, str]
 
 
 def _read_version(ctx: RequestContext, rt: S3Runtime,
-                  params: Params) -> tuple[Record, Record, dict[str, bytes], list[str]]:
+                  params: Params) -> tuple[Record, Record, dict[str, bytes], Lease]:
     """The bucket, the version a GET reads, its inline bytes and its leased blobs (release them when done)."""
     bucket = read_bucket(ctx, params)
-    with rt.guard.snapshot() as lease, ctx.cloud.db.read() as conn:
-        version = catalog.readable_version(conn, params["Bucket"], params["Key"], params.get("VersionId"))
-        inline = catalog.inline_data(conn, version)
-        leased = lease(catalog.blob_ids(version))
+    version, inline, leased = engine.lease_version(rt, params["Bucket"], params["Key"],
+                                                   params.get("VersionId"))
     return bucket, version, inline, leased
 
 

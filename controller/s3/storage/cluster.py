@@ -50,10 +50,14 @@ class ClusterBlobStore:
     def _name(self, blob_id: str) -> str:
         return self.settings.prefix + blob_id
 
-    def recover(self) -> None:
-        """Make sure the bucket exists (nothing else: a failed put leaves nothing on the cluster)."""
+    def prepare(self) -> None:
+        """Make sure the bucket exists."""
         if not self.client.bucket_exists(self.settings.bucket):
             self.client.make_bucket(self.settings.bucket, location=self.settings.region)
+
+    def recover(self) -> None:
+        """Only :meth:`prepare`: a failed put leaves nothing on the cluster."""
+        self.prepare()
 
     def put(self, source: Readable) -> tuple[str, int]:
         blob_id = uuid.uuid4().hex

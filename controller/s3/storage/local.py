@@ -32,18 +32,23 @@ class LocalBlobStore:
     def _path(self, blob_id: str) -> Path:
         return self.blobs_dir / blob_id[:2] / blob_id
 
-    def recover(self) -> None:
-        """Create the layout on first use and drop temporary files of interrupted puts."""
+    def prepare(self) -> None:
+        """Create the layout on first use (any process may: the steps are idempotent)."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         created = False
         for shard in _FANOUT:
             path = self.blobs_dir / shard
             if not path.is_dir():
-                path.mkdir()
+                path.mkdir(exist_ok=True)  # another process may be preparing too
                 created = True
         if created:
             _fsync_dir(self.blobs_dir)
+
+    def recover(self) -> None:
+        """Create the layout and drop temporary files of interrupted puts (or of puts in flight: see
+        :meth:`BlobStore.recover <controller.s3.storage.BlobStore.recover>`)."""
+        self.prepare()
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink(missing_ok=True)
 
