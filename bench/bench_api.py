@@ -12,17 +12,20 @@ Workloads: ``sts get-caller-identity``, ``ec2 describe-availability-zones``, ``e
 so the queue never runs dry).
 
 Targets (issue 16): at least 3x moto's requests/s on every row, with p99 at or below moto's, and at least
-60% of the canned-answer limit. ``--servers cheroot,waitress`` runs Cloudlet on each HTTP server in turn.
+60% of the canned-answer limit. ``--servers cheroot,waitress`` runs Cloudlet on each HTTP server in turn, and
+``--workers 1,2`` with each number of API processes (controller/workers/; by default one, then one per core).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -205,12 +208,46 @@ def verdicts(found: dict[str, dict[str, LoadResult]], ours: str, peer: str, clie
                100 * mine.rps / limit.rps, "%", at_least=CANNED_SHARE_TARGET)
 
 
+def wait_for_processes(endpoint: str, count: int, timeout: float = 60.0) -> None:
+    """Until fresh connections reach ``count`` API processes: workers start after ``cloudlet up`` says ready."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(seen)} of {count} API processes answered in {timeout:.0f} s")
+        with urllib.request.urlopen(f"{endpoint}/_cloudlet/health") as answer:
+            seen.add(json.load(answer)["process"])
+
+
+def run_cloudlet(args: argparse.Namespace, clients: ClientProcesses, moto: Endpoint, chosen: list[str], server: str,
+                 processes: int) -> None:
+    """One Cloudlet, on HTTP server ``server`` with ``processes`` API processes, measured against moto."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        (data_dir / "cloudlet.json").write_text(json.dumps({"workers": processes}))
+        cloud = CloudletProcess(data_dir, extra_env={"CLOUDLET_HTTP_SERVER": server, "CLOUDLET_LOG": "WARNING"}).start()
+        try:
+            wait_for_processes(cloud.endpoint, processes)
+            creds = cloud.root_credentials()
+            ours = Endpoint(f"cloudlet-{server}-{processes}p", cloud.endpoint, creds.access_key_id,
+                            creds.secret_access_key, cloud.region)
+            print(f"\n== Cloudlet on {server} with {processes} API processes, moto, canned answers: {args.clients} "
+                  f"client processes, median of {args.rounds} x {args.seconds:g} s, {os.cpu_count()} cores shared")
+            found = measure(clients, ours, moto, chosen, seconds=args.seconds, rounds=args.rounds)
+        finally:
+            cloud.stop()
+    verdicts(found, ours.name, moto.name, args.clients)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one round of one server")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per workload; the median one is reported")
     parser.add_argument("--servers", default="cheroot", help="HTTP servers to run Cloudlet on, comma-separated")
+    parser.add_argument("--workers", default=f"1,{os.cpu_count()}",
+                        help="API processes to run Cloudlet with, comma-separated (default: one, and one per core)")
     parser.add_argument("--only", default="", help="run only the workloads whose label has one of these words "
                                                     "(comma-separated, e.g. s3,sqs)")
     args = parser.parse_args()
@@ -224,19 +261,8 @@ def main() -> None:
     try:
         moto = Endpoint("moto", moto_server.endpoint, "testing", "testing", "us-east-1")
         for server in args.servers.split(","):
-            with tempfile.TemporaryDirectory() as tmp:
-                cloud = CloudletProcess(Path(tmp) / "data", extra_env={"CLOUDLET_HTTP_SERVER": server,
-                                                                       "CLOUDLET_LOG": "WARNING"}).start()
-                try:
-                    creds = cloud.root_credentials()
-                    ours = Endpoint(f"cloudlet-{server}", cloud.endpoint, creds.access_key_id,
-                                    creds.secret_access_key, cloud.region)
-                    print(f"\n== Cloudlet on {server}, moto, canned answers: {args.clients} client processes, "
-                          f"median of {args.rounds} x {args.seconds:g} s, {os.cpu_count()} cores shared")
-                    found = measure(clients, ours, moto, chosen, seconds=args.seconds, rounds=args.rounds)
-                finally:
-                    cloud.stop()
-            verdicts(found, ours.name, moto.name, args.clients)
+            for processes in dict.fromkeys(int(n) for n in args.workers.split(",")):
+                run_cloudlet(args, clients, moto, chosen, server, processes)
     finally:
         moto_server.stop()
         clients.close()

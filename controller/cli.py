@@ -15,6 +15,7 @@ from typing import Any
 
 from controller.config import DEFAULT_DATA_DIR, Config
 from controller.server import HttpServer
+from controller.workers import paths as worker_paths
 
 log = logging.getLogger("cloudlet")
 
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="run the controller and a local agent in the foreground")
     up.add_argument("--listen", default=None, help="HOST:PORT to serve the AWS API on (default 127.0.0.1:8773)")
     up.add_argument("--no-agent", action="store_true", help="run the controller only")
+    up.add_argument("--workers", type=int, default=None,
+                    help="processes serving the API (default: one per core; 1: cloudlet up alone)")
     up.add_argument("--data-dir", type=Path, dest="up_data_dir", default=None)
     up.add_argument("--uplink", choices=("lab", "nat", "bridge"), default=None,
                     help="where VPC traffic to the Internet goes (recorded in DATA_DIR/cloudlet.json; default lab): "
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"cloudlet up: {exc}", file=sys.stderr)
             return 2
-        return run_up(data_dir, args.listen, start_agent=not args.no_agent)
+        return run_up(data_dir, args.listen, start_agent=not args.no_agent, workers=args.workers)
     if args.command == "account":
         from controller.organizations.cli import create_account_command
 
@@ -92,31 +95,37 @@ def record_settings(data_dir: Path, settings: dict[str, str]) -> None:
     config_file.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
-def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> int:
+def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, workers: int | None = None) -> int:
     """Serve until interrupted; prints ``ready <endpoint>`` once requests are accepted."""
     from controller.bootstrap import ensure_management_account, write_profile
     from controller.cloud import Cloud
     from controller.wsgi import create_app
 
     host, port = _parse_listen(listen)
-    config = Config.load(data_dir, host=host, port=port)
+    config = Config.load(data_dir, host=host, port=port, workers=workers)
+    processes = config.workers or os.cpu_count() or 1
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     cloud = Cloud(config)
     server: HttpServer | None = None
     agent: subprocess.Popen | None = None
-    tunnels = data_channels = None
+    tunnels = data_channels = api_workers = None
     try:
+        if processes > 1:
+            cloud.db.join_bus(worker_paths.bus(data_dir))
         ensure_management_account(cloud)
         cloud.start()
-        server = HttpServer(create_app(cloud), config.host, config.port, config.threads)
+        app = create_app(cloud)
+        server = HttpServer(app, config.host, config.port, config.threads)
         server.start()
         asked_port = config.port  # 0: any free port, and the tunnel listener's too
         config.port = server.port
         profile = write_profile(cloud)
         tunnels = _start_tunnels(cloud, asked_port)
         data_channels = _start_data_channels(cloud, asked_port)
+        if processes > 1:
+            api_workers = _start_workers(cloud, app, server, processes - 1)
         agent = _start_agent(cloud) if start_agent else None
         print(f"cloudlet ready: endpoint {config.endpoint_url} region {config.region} account {profile.account_id}",
               flush=True)
@@ -124,6 +133,7 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
               f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
         print(f"  instance connect tunnels: {tunnels.url}", flush=True)
         print(f"  session manager data channels: {cloud.session_channels.url}", flush=True)
+        print(f"  API processes: {processes}", flush=True)
         # Polled: the kernel may deliver the signal to another thread, and then its handler waits for the main
         # thread to wake, which an untimed wait never does (cloudlet up then ignored the signal, its agent left).
         while not stop.wait(0.5):
@@ -133,6 +143,8 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
         # Also on a failed start: the server's worker threads would keep the process alive.
         if agent is not None:
             _stop_agent(agent)
+        if api_workers is not None:
+            api_workers.stop()
         if server is not None:
             server.stop()
         for listener in (tunnels, data_channels):
@@ -140,6 +152,36 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True) -> i
                 listener.close()
         cloud.close()
     return 0
+
+
+class _ApiWorkers:
+    """The API worker processes and the primary's Unix socket they relay to (controller/workers/)."""
+
+    def __init__(self, supervisor: Any, relayed: HttpServer) -> None:
+        self.supervisor = supervisor
+        self.relayed = relayed
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+        self.relayed.stop()
+
+
+def _start_workers(cloud: Any, app: Any, server: HttpServer, count: int) -> _ApiWorkers:
+    """Start ``count`` API workers on ``server``'s socket, once the start hooks ran (they recover from a
+    crash, which must not race a worker's requests)."""
+    from controller.workers.supervisor import Supervisor, trusting_workers
+
+    config = cloud.config
+    socket_path = worker_paths.primary_socket(config.data_dir)
+    socket_path.unlink(missing_ok=True)
+    relayed = HttpServer(trusting_workers(app, cloud.agent_token), "", 0, config.threads,
+                         unix_path=str(socket_path))
+    relayed.start()
+    settings = {"host": config.host, "port": config.port, "instance_connect_listen": config.instance_connect_listen,
+                "session_manager_listen": config.session_manager_listen}
+    supervisor = Supervisor(config.data_dir, server.listening_socket, count, settings)
+    supervisor.start()
+    return _ApiWorkers(supervisor, relayed)
 
 
 def _listener_address(config: Config, listen: str, asked_port: int, offset: int) -> tuple[str | None, int | None]:

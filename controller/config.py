@@ -22,8 +22,11 @@ class Config:
     partition: str = "aws"
     #: Virtual-hosted S3 requests arrive as ``<bucket>.<s3_domain>``.
     s3_domain: str = "s3.localhost"
-    #: Worker threads of the HTTP server.
+    #: Worker threads of the HTTP server (of each process).
     threads: int = 32
+    #: Processes serving the API: ``cloudlet up`` itself and ``workers - 1`` API workers
+    #: (controller/workers/); 0 = one per core.
+    workers: int = 0
     #: HOST:PORT of the EC2 Instance Connect Endpoint tunnel listener (websockets; cheroot cannot upgrade):
     #: "" = the API host with port + 1 (any free port when the API port is 0), "0" = any free port.
     instance_connect_listen: str = ""

@@ -180,6 +180,14 @@ class Gateway:
                 self.cloud.audit.record(call)
         return self._with_service_headers(api, routed, response)
 
+    def service_of(self, request: HttpRequest) -> str | None:
+        """The service ``request`` calls, or ``None`` when routing alone cannot tell (its error is the
+        gateway's to give); an API worker serves the calls of some services and relays the others."""
+        try:
+            return self._service_for(self._rewritten(request))
+        except ServiceError:
+            return None
+
     def _service_for(self, request: HttpRequest) -> str:
         """The served service ``request`` is for, else the AWS service it names; else the refusal."""
         try:

@@ -18,17 +18,36 @@ log = logging.getLogger(__name__)
 
 
 class _ReusableAddressServer(wsgi.Server):
-    """cheroot's WSGI server, with SO_REUSEADDR even when asked for port 0.
+    """cheroot's WSGI server, with SO_REUSEADDR even when asked for port 0, and able to serve a listening
+    socket another process made.
 
     cheroot leaves the option off for an ephemeral port, and the connections it accepts inherit that. Their
     TIME-WAITs then refuse a restart on the port the first start was given, for up to a minute.
     """
+
+    #: A listening socket to accept from instead of binding one (an API worker's, shared with ``cloudlet up``).
+    inherited: socket.socket | None = None
+
+    def bind(self, family: int, type: int, proto: int = 0) -> socket.socket:
+        if self.inherited is None:
+            return super().bind(family, type, proto)
+        self.socket = self.inherited
+        self.bind_addr = self.inherited.getsockname()[:2]
+        return self.socket
 
     @staticmethod
     def bind_socket(socket_: socket.socket, bind_addr: tuple) -> socket.socket:
         socket_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         socket_.bind(bind_addr)
         return socket_
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.inherited is not None:
+            # Several processes accept from this socket: one that loses the race for a connection must get
+            # EAGAIN at once (cheroot tries again), not wait in accept() for the next one while the
+            # connections it already holds wait for it.
+            self.socket.settimeout(0)
 
 
 class _SendfileGateway(wsgi.Gateway_10):
@@ -71,8 +90,13 @@ class _SendfileGateway(wsgi.Gateway_10):
 class HttpServer:
     """A threaded HTTP server running in the background until :meth:`stop`."""
 
-    def __init__(self, app, host: str, port: int, threads: int) -> None:
+    def __init__(self, app, host: str, port: int, threads: int, *, inherited: socket.socket | None = None,
+                 unix_path: str | None = None) -> None:
+        """Serve ``app`` on ``host:port``, or on a listening socket ``inherited`` from another process, or on
+        the Unix socket ``unix_path`` (where API workers relay to ``cloudlet up``)."""
         self.kind = os.environ.get("CLOUDLET_HTTP_SERVER", "cheroot")
+        if inherited is not None or unix_path is not None:
+            self.kind = "cheroot"
         if self.kind == "waitress":
             from waitress.server import create_server
 
@@ -80,13 +104,14 @@ class HttpServer:
                                          connection_limit=1000, ident="cloudlet")
             self._port = self._server.effective_port
         elif self.kind == "cheroot":
-            self._server = _ReusableAddressServer((host, port), app, numthreads=threads, max=-1,
+            self._server = _ReusableAddressServer(unix_path or (host, port), app, numthreads=threads, max=-1,
                                                   request_queue_size=256, shutdown_timeout=5, server_name="cloudlet")
+            self._server.inherited = inherited
             self._server.gateway = _SendfileGateway
             # Large S3 bodies and slow clients: keep connections open like AWS does.
             self._server.timeout = 300
             self._server.prepare()
-            self._port = self._server.bind_addr[1]
+            self._port = 0 if unix_path else self._server.bind_addr[1]
         else:
             raise ValueError(f"unknown CLOUDLET_HTTP_SERVER {self.kind!r}: use cheroot or waitress")
         self._thread: threading.Thread | None = None
@@ -94,6 +119,11 @@ class HttpServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def listening_socket(self) -> socket.socket:
+        """The socket this server accepts from (what API workers inherit)."""
+        return self._server.socket
 
     def start(self) -> None:
         target = self._server.run if self.kind == "waitress" else self._server.serve

@@ -11,10 +11,11 @@ and the protocol layer read them when (and as far as) they need to, so S3 upload
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
 from flask import Flask, Response, request
@@ -24,12 +25,22 @@ from controller.cloud import Cloud
 from controller.execute_api.addressing import invoke_domains, invoke_target
 from controller.gateway import Caller, Gateway, relayed_caller
 from controller.protocol import HttpRequest
+from controller.protocol.query import has_form_body
 
+if TYPE_CHECKING:
+    from controller.workers.relay import Relay
+
+#: A WSGI application: what a request is answered by.
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: Cloudlet's own paths; no S3 bucket name can start with an underscore.
 INTERNAL_PREFIX = "/_cloudlet/"
+#: Answered by every process itself: which one answered, and whether it is the primary.
+HEALTH_PATH = "/_cloudlet/health"
 
 
-def create_app(cloud: Cloud) -> Flask:
+def create_app(cloud: Cloud, *, relay: Relay | None = None, local_services: frozenset[str] = frozenset()) -> Flask:
+    """The controller's WSGI application. An API worker passes ``relay``: it serves the AWS calls of
+    ``local_services`` itself and hands every other request, as it came, to ``relay`` (the primary)."""
     app = Flask("cloudlet", static_folder=None)  # no /static/ route: "static" is a valid bucket name
     app.url_map.strict_slashes = False
     gateway = Gateway(cloud)
@@ -48,24 +59,30 @@ def create_app(cloud: Cloud) -> Flask:
     app.register_blueprint(cognito_hosted_ui.blueprint)  # /_cloudlet/cognito/{prefix}/...
     app.config["CLOUD"] = cloud
 
-    @app.get("/_cloudlet/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "region": cloud.config.region}
+    @app.get(HEALTH_PATH)
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "region": cloud.config.region, "process": os.getpid(), "primary": cloud.primary}
 
     domains = invoke_domains(cloud.config.region, cloud.config.service_domain)
 
-    def aws_call(environ: dict[str, Any]) -> Response:
+    def aws_call(environ: dict[str, Any]) -> WsgiApp:
         """The answer to an AWS API call (or to an API Gateway invoke URL)."""
+        cloud.db.sync()  # what other processes of the cloud committed, before any cache is read
         sent = Request(environ)
-        raw_path, _, raw_query = _raw_uri(environ).partition("?")
+        raw_path, _, raw_query = raw_uri(environ).partition("?")
         target = invoke_target(sent.host, raw_path, domains)
         if target is not None:
-            return _invoke_url(cloud, sent, target, raw_query, raw_path)
+            return relay or _invoke_url(cloud, sent, target, raw_query, raw_path)
         http_request = HttpRequest(
             method=sent.method, path=raw_path,
             query=parse_qsl(raw_query, keep_blank_values=True), raw_query=raw_query,
             headers={k.lower(): v for k, v in sent.headers.items()},
             body=_body_stream(environ))
+        if relay is not None:
+            if has_form_body(http_request):
+                http_request.body = http_request.body_bytes()  # routing reads it: so must the relay, after
+            if gateway.service_of(http_request) not in local_services:
+                return relay.carrying(http_request.body)
         caller = Caller(source_ip=sent.remote_addr or "", user_agent=sent.headers.get("User-Agent", ""),
                         secure=sent.scheme == "https")
         result = gateway.handle(http_request, caller)
@@ -85,8 +102,9 @@ def create_app(cloud: Cloud) -> Flask:
     maybe_flasks = flask_paths(app, aws_api.__name__)
 
     def front(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if maybe_flasks(environ.get("PATH_INFO", "")):
-            return routed(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if maybe_flasks(path):
+            return (routed if relay is None or path == HEALTH_PATH else relay)(environ, start_response)
         return aws_call(environ)(environ, start_response)
 
     # {prefix}.auth.{region}.{domain} and {prefix}.auth.localhost: a user pool domain's hosted UI, by name.
@@ -139,7 +157,7 @@ def _invoke_url(cloud: Cloud, sent: Request, target: tuple[str, str], raw_query:
     return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
-def _raw_uri(environ: dict) -> str:
+def raw_uri(environ: dict) -> str:
     """The request target exactly as sent: SigV4 and S3 keys depend on the raw encoding."""
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if raw:

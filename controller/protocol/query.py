@@ -36,14 +36,19 @@ def form_params(request: HttpRequest) -> dict[str, str]:
     if cached is not None:
         return cached
     params = dict(request.query)
-    content_type = (request.header("content-type") or "").lower()
-    if request.method == "POST" and (not content_type or "x-www-form-urlencoded" in content_type):
+    if has_form_body(request):
         body = request.body_bytes()
         if body:
             text = body.decode("utf-8", "replace")
             params.update(parse_qsl(text, keep_blank_values=True))
     request.__dict__[_FORM_CACHE] = params
     return params
+
+
+def has_form_body(request: HttpRequest) -> bool:
+    """Whether the body holds query-protocol parameters, which routing reads to find the ``Action``."""
+    content_type = (request.header("content-type") or "").lower()
+    return request.method == "POST" and (not content_type or "x-www-form-urlencoded" in content_type)
 
 
 def _tree(params: dict[str, str]) -> Tree:
