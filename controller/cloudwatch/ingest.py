@@ -82,13 +82,16 @@ def put(cloud: Any, account_id: str, region: str, namespace: str, datums: Sequen
 
 
 class Publisher:
-    """A service's metrics publisher: ``publish(cloud, now)`` every :data:`PUBLISH_INTERVAL_SECONDS` on a thread
-    of its own, and once more at ``stop`` (what was counted since the last round; the database is still open).
-    A failed round is logged and the next one tries again: metrics never stop the service that counts them."""
+    """A service's metrics publisher: ``publish(cloud, now)`` every ``interval()`` seconds (by default
+    :data:`PUBLISH_INTERVAL_SECONDS`) on a thread of its own, and once more at ``stop`` (what was counted since
+    the last round; the database is still open). A failed round is logged and the next one tries again:
+    metrics never stop the service that counts them."""
 
-    def __init__(self, cloud: Any, publish: Callable[[Any, datetime], None], name: str) -> None:
+    def __init__(self, cloud: Any, publish: Callable[[Any, datetime], None], name: str,
+                 interval: Callable[[], float] = lambda: PUBLISH_INTERVAL_SECONDS) -> None:
         self.cloud = cloud
         self._publish_at = publish
+        self._interval = interval
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -102,7 +105,7 @@ class Publisher:
             self._publish()
 
     def _run(self) -> None:
-        while not self._stopping.wait(PUBLISH_INTERVAL_SECONDS):
+        while not self._stopping.wait(self._interval()):
             self._publish()
 
     def _publish(self) -> None:

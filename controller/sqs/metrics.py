@@ -8,10 +8,10 @@ The counters are in memory (:class:`QueueCounters`, kept by each process's ``Sqs
 paths add to a dict under a lock and write nothing per message. What a crash loses is at most one
 interval of counts, which AWS calls approximate anyway.
 
-Only the primary publishes, but API workers serve SQS too (``controller/workers``). A worker's
-:class:`Flusher` therefore moves its counts, as deltas, into ``sqs_metric_tallies`` every
-:func:`flush_seconds` (and once more when its runtime closes), one upsert per queue in one transaction for
-all of them: nothing per message. :func:`publish` adds the table's rows to the primary's own counts and
+Only the primary publishes, but API workers serve SQS too (``controller/workers``). A worker's flush thread
+(a ``cloudwatch.ingest.Publisher`` running :func:`flush`) therefore moves its counts, as deltas, into
+``sqs_metric_tallies`` every :func:`flush_seconds` (and once more when its runtime closes), one upsert per
+queue in one transaction for all of them: nothing per message. :func:`publish` adds the table's rows to the primary's own counts and
 deletes them in the transaction that reads them, so a count is published once, by whichever round reads it.
 A publish stamps every count since the previous round with its own time; a worker's count gets the same
 stamp the primary's would, unless it was made in the last :func:`flush_seconds` before a round, in which
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -43,8 +42,6 @@ from controller.cloudwatch.ingest import Datum, StatisticSet
 from controller.sqs.records import Queue, parse_url
 from controller.sqs.state import metric_tallies
 from controller.sqs.store import Outgoing
-
-log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/SQS"
 #: How often, at most, an API worker moves its counts to the primary: a few seconds, so that a count misses
@@ -202,37 +199,6 @@ def merged(*parts: dict[QueueKey, Tally]) -> dict[QueueKey, Tally]:
         for key, tally in part.items():
             total[key].merge(tally)
     return dict(total)
-
-
-class Flusher:
-    """An API worker's thread that runs :func:`flush` every :func:`flush_seconds`, and once more at
-    :meth:`stop`. A daemon, joined at stop: it never keeps a process alive. A failed round is logged and its
-    counts wait for the next one: metrics never stop the service that counts them."""
-
-    def __init__(self, cloud: Any, counters: QueueCounters) -> None:
-        self.cloud = cloud
-        self.counters = counters
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqs-metrics-flush", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        self._flush()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(flush_seconds()):
-            self._flush()
-
-    def _flush(self) -> None:
-        try:
-            flush(self.cloud, self.counters)
-        except Exception:
-            log.exception("flushing SQS metric counts failed")
 
 
 def key_of(queue: Queue) -> QueueKey:

@@ -10,7 +10,7 @@ deleted more than a minute ago.
 Every process that serves SQS (the primary and each API worker) makes a runtime on first use; only the
 primary's start hook starts its background parts (the sweeper, the metrics publisher, message move tasks).
 A worker's runtime runs one thread of its own instead, which hands its metric counts to the primary's
-publisher every few seconds (``metrics.Flusher``).
+publisher every few seconds (``metrics.flush``).
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ class SqsRuntime:
         self.counters = metrics.QueueCounters()
         self._publisher = ingest.Publisher(cloud, metrics.publish, "sqs-metrics")
         #: an API worker's counts reach the primary's publisher through the state store
-        self._flusher: metrics.Flusher | None = None
+        self._flusher: ingest.Publisher | None = None
         if not cloud.primary:
-            self._flusher = metrics.Flusher(cloud, self.counters)
+            self._flusher = ingest.Publisher(cloud, lambda cloud, _now: metrics.flush(cloud, self.counters),
+                                             "sqs-metrics-flush", interval=metrics.flush_seconds)
             self._flusher.start()
 
     def start_sweeper(self) -> None:
