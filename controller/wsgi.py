@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, request
 from werkzeug.wrappers import Request
@@ -25,6 +25,7 @@ from controller.cloud import Cloud
 from controller.execute_api.addressing import invoke_domains, invoke_target
 from controller.gateway import Caller, Gateway, relayed_caller
 from controller.protocol import HttpRequest
+from controller.protocol.http import raw_uri
 from controller.protocol.query import has_form_body
 
 if TYPE_CHECKING:
@@ -155,18 +156,6 @@ def _invoke_url(cloud: Cloud, sent: Request, target: tuple[str, str], raw_query:
         secure=caller.secure, source_vpc=caller.source_vpc, source_vpce=caller.source_vpce,
         request_time_epoch_ms=int(time.time() * 1000), signed_path=signed_path))
     return Response(answer.body, status=answer.status, headers=answer.headers)
-
-
-def raw_uri(environ: dict) -> str:
-    """The request target exactly as sent: SigV4 and S3 keys depend on the raw encoding."""
-    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if raw:
-        if raw.startswith(("http://", "https://")):
-            raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
-        return raw
-    path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/-_.~!$&'()*+,;=:@")
-    query = environ.get("QUERY_STRING", "")
-    return path + ("?" + query if query else "")
 
 
 def _body_stream(environ: dict):

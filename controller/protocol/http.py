@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
+from urllib.parse import quote
 
 
 @dataclass
@@ -47,3 +48,16 @@ class HttpResponse:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | Iterable[bytes] = b""
+
+
+def raw_uri(environ: dict) -> str:
+    """A WSGI ``environ``'s request target exactly as sent: SigV4 and S3 keys depend on the raw encoding
+    (the front end parses it, and an API worker's relay forwards it)."""
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if raw:
+        if raw.startswith(("http://", "https://")):
+            raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
+        return raw
+    path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/-_.~!$&'()*+,;=:@")
+    query = environ.get("QUERY_STRING", "")
+    return path + ("?" + query if query else "")

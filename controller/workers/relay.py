@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from werkzeug.wsgi import get_input_stream
 
 from controller.gateway import RELAY_SOURCE_IP, RELAY_TOKEN
-from controller.wsgi import raw_uri
+from controller.protocol.http import raw_uri
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,8 @@ class Relay:
     def _headers(self, environ: dict[str, Any]) -> dict[str, str]:
         headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items()
                    if name.startswith("HTTP_")}
-        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if environ.get(name):
-                headers[name.replace("_", "-").lower()] = environ[name]
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]  # the length is the body's own, set by the caller
         headers = {name: value for name, value in headers.items() if name not in HOP_BY_HOP}
         proven = hmac.compare_digest(headers.get(RELAY_TOKEN, "").encode(), self._token.encode())
         if not proven:
@@ -95,7 +94,6 @@ class Relay:
             headers[RELAY_TOKEN] = self._token
             headers[RELAY_SOURCE_IP] = environ.get("REMOTE_ADDR") or "127.0.0.1"
             headers["x-forwarded-proto"] = environ.get("wsgi.url_scheme", "http")
-        headers.pop("content-length", None)
         return headers
 
     def _send(self, method: str, target: str, headers: dict[str, str], body: Any,
