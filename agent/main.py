@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        # Set from a thread of its own: the handler runs in the main thread, which may hold the event's lock
+        # inside stop.wait() at that moment, and setting it there would wait for itself forever.
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, name="stop").start())
     try:
         service.run(stop)
     finally:

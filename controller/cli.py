@@ -106,7 +106,9 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
     processes = config.workers or os.cpu_count() or 1
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        # Set from a thread of its own: the handler runs in the main thread, which may hold the event's lock
+        # inside stop.wait() at that moment, and setting it there would wait for itself forever.
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, name="stop").start())
     cloud = Cloud(config)
     server: HttpServer | None = None
     agent: subprocess.Popen | None = None

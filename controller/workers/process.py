@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # the primary died before prctl took effect
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        # Set from a thread of its own: the handler runs in the main thread, which may hold the event's lock
+        # inside stop.wait() at that moment, and setting it there would wait for itself forever.
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, name="stop").start())
     serve(args.data_dir, socket.socket(fileno=args.listen_fd), json.loads(args.settings), stop)
     return 0
 
