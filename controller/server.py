@@ -43,11 +43,11 @@ class _ReusableAddressServer(wsgi.Server):
 
     def prepare(self) -> None:
         super().prepare()
-        if self.inherited is not None:
-            # Several processes accept from this socket: one that loses the race for a connection must get
-            # EAGAIN at once (cheroot tries again), not wait in accept() for the next one while the
-            # connections it already holds wait for it.
-            self.socket.settimeout(0)
+        # API workers and ``cloudlet up`` accept from one socket, and each is woken for every connection:
+        # one that loses the race must get EAGAIN at once (cheroot selects again), not wait in accept()
+        # for up to cheroot's 1 s socket timeout while the kept-alive connections it holds wait for it.
+        # That holds for the primary's own socket as much as for an inherited one.
+        self.socket.settimeout(0)
 
 
 class _SendfileGateway(wsgi.Gateway_10):

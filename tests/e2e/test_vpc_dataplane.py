@@ -19,6 +19,7 @@ import difflib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -353,15 +354,20 @@ def measure_port(t: Topology, want: str, change: Any) -> float:
 
 
 def test_security_group_change_is_enforced_within_a_second(topology: Topology) -> None:
+    """Three rounds, every one within a second: a stall shows up in some rounds only (a kept-alive API
+    connection once waited up to 1 s behind a process that lost the race for another connection)."""
     ec2 = topology.ec2()
     ssh = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-    opened = measure_port(topology, "open", lambda: ec2.authorize_security_group_ingress(
-        GroupId=topology.web_sg, IpPermissions=ssh))
-    closed = measure_port(topology, "closed", lambda: ec2.revoke_security_group_ingress(
-        GroupId=topology.web_sg, IpPermissions=ssh))
-    print(f"\nSG rule enforced {opened * 1000:.0f} ms after AuthorizeSecurityGroupIngress, "
-          f"removed {closed * 1000:.0f} ms after RevokeSecurityGroupIngress")
-    assert opened < 1.0 and closed < 1.0
+    opened, closed = [], []
+    for _ in range(3):
+        opened.append(measure_port(topology, "open", lambda: ec2.authorize_security_group_ingress(
+            GroupId=topology.web_sg, IpPermissions=ssh)))
+        closed.append(measure_port(topology, "closed", lambda: ec2.revoke_security_group_ingress(
+            GroupId=topology.web_sg, IpPermissions=ssh)))
+    print(f"\nSG rule enforced {statistics.median(opened) * 1000:.0f} ms (median of 3) after "
+          f"AuthorizeSecurityGroupIngress, removed {statistics.median(closed) * 1000:.0f} ms after "
+          f"RevokeSecurityGroupIngress; slowest {max(opened + closed) * 1000:.0f} ms")
+    assert max(opened + closed) < 1.0, (opened, closed)
 
 
 def test_wrong_order_deletes_are_refused_and_leave_the_dataplane_alone(topology: Topology) -> None:
