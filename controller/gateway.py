@@ -92,6 +92,15 @@ class OnBehalf:
     service: str
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where a request goes: the request as the services' addressing puts it, and the service it calls
+    (``None`` when routing alone cannot tell: :meth:`Gateway.handle` gives that error)."""
+
+    request: HttpRequest
+    service: str | None
+
+
 class Gateway:
     """Turns HTTP requests into service calls for one :class:`Cloud`."""
 
@@ -99,8 +108,10 @@ class Gateway:
         self.cloud = cloud
         self.services = set(cloud.services)
 
-    def handle(self, request: HttpRequest, caller: Caller, *, on_behalf: OnBehalf | None = None) -> HttpResponse:
-        """Serve one call. ``on_behalf`` is for a call a service makes itself (see :class:`OnBehalf`)."""
+    def handle(self, request: HttpRequest, caller: Caller, *, on_behalf: OnBehalf | None = None,
+               route: Route | None = None) -> HttpResponse:
+        """Serve one call. ``on_behalf`` is for a call a service makes itself (see :class:`OnBehalf`);
+        ``route`` is :meth:`route`'s answer for ``request`` when the caller needed it first."""
         request_id = str(uuid.uuid4())
         now = dt.datetime.now(dt.UTC)
         call = CallRecord(request_id=request_id, time=now, account_id="", service="", event_source="",
@@ -110,11 +121,14 @@ class Gateway:
         operation_model: OperationModel | None = None
         api: ServiceApi | None = None
         # The signature covers the request as sent; routing sees it as the services' addressing puts it.
-        routed = self._rewritten(request)
+        routed = route.request if route is not None else self._rewritten(request)
         caller = relayed_caller(request.headers, caller, self.cloud.agent_token)
         call.source_ip = caller.source_ip
         try:
-            service = on_behalf.service if on_behalf is not None else self._service_for(routed)
+            if on_behalf is not None:
+                service = on_behalf.service
+            else:
+                service = route.service if route is not None and route.service else self._service_for(routed)
             api = self.cloud.services.get(service)
             call.service = service
             # A service Cloudlet does not serve is known by its metadata alone (enough to render its
@@ -180,13 +194,14 @@ class Gateway:
                 self.cloud.audit.record(call)
         return self._with_service_headers(api, routed, response)
 
-    def service_of(self, request: HttpRequest) -> str | None:
-        """The service ``request`` calls, or ``None`` when routing alone cannot tell (its error is the
-        gateway's to give); an API worker serves the calls of some services and relays the others."""
+    def route(self, request: HttpRequest) -> Route:
+        """Where ``request`` goes, before anything else is done with it: an API worker serves the calls
+        of some services and relays the others (and hands the route on to :meth:`handle`)."""
+        routed = self._rewritten(request)
         try:
-            return self._service_for(self._rewritten(request))
+            return Route(routed, self._service_for(routed))
         except ServiceError:
-            return None
+            return Route(routed, None)
 
     def _service_for(self, request: HttpRequest) -> str:
         """The served service ``request`` is for, else the AWS service it names; else the refusal."""

@@ -79,14 +79,16 @@ def create_app(cloud: Cloud, *, relay: Relay | None = None, local_services: froz
             query=parse_qsl(raw_query, keep_blank_values=True), raw_query=raw_query,
             headers={k.lower(): v for k, v in sent.headers.items()},
             body=_body_stream(environ))
+        route = None
         if relay is not None:
             if has_form_body(http_request):
                 http_request.body = http_request.body_bytes()  # routing reads it: so must the relay, after
-            if gateway.service_of(http_request) not in local_services:
+            route = gateway.route(http_request)
+            if route.service not in local_services:
                 return relay.carrying(http_request.body)
         caller = Caller(source_ip=sent.remote_addr or "", user_agent=sent.headers.get("User-Agent", ""),
                         secure=sent.scheme == "https")
-        result = gateway.handle(http_request, caller)
+        result = gateway.handle(http_request, caller, route=route)
         body = result.body
         response = Response(body if isinstance(body, bytes | Iterable) else b"", status=result.status,
                             headers=result.headers, direct_passthrough=not isinstance(body, bytes))

@@ -203,6 +203,16 @@ class S3Harness(CloudHarness):
         return self.call("PutObject", {"Bucket": bucket, "Key": key, "Body": body, **params})
 
 
+class CloudProcess(CloudHarness):
+    """One process of a cloud served by several: its Cloud, calling any service's operations."""
+
+    service = "iam"
+
+    def on(self, service: str, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.service = service
+        return self.call(operation, params)
+
+
 H = TypeVar("H", bound=CloudHarness)
 
 
@@ -240,6 +250,20 @@ class Clouds:
         account = cloud.credentials.create_account("owner", "owner@example.com", is_management=True)
         other = cloud.credentials.create_account("other", "other@example.com")
         return self._keep(S3Harness(cloud, account, other))
+
+    def primary_and_worker(self) -> tuple[CloudProcess, CloudProcess]:
+        """The primary and an API worker of one cloud (``cloudlet up --workers``), both on its state bus.
+
+        Both live in this process, so the worker's bus socket takes a name of its own (the real ones are
+        named by pid); a write committed in one is heard by the other as the real processes hear it.
+        """
+        data_dir = self._data_dir()
+        primary = Cloud(Config(data_dir=data_dir))
+        account = primary.credentials.create_account("cloudlet", "root@cloudlet.local", is_management=True)
+        worker = Cloud(Config(data_dir=data_dir), primary=False)
+        primary.db.join_bus(data_dir / "run" / "bus")
+        worker.db.join_bus(data_dir / "run" / "bus", name="worker")
+        return self._keep(CloudProcess(primary, account)), self._keep(CloudProcess(worker, account))
 
     def close(self) -> None:
         for harness in reversed(self.made):

@@ -1,9 +1,8 @@
 """What a process of a cloud caches is cleared by a write another process commits (``cloudlet up --workers``).
 
 Two Clouds over one data dir stand for the primary and an API worker, joined by the state bus as the real
-processes are. The bus names each process's socket by its pid, so the worker's end is made under another
-pid. A write committed in one is seen through the other's caches as soon as that one has synced, as a
-request does when it starts (``Database.sync``).
+processes are (``Clouds.primary_and_worker``). A write committed in one is seen through the other's caches
+as soon as that one has synced, as a request does when it starts (``Database.sync``).
 """
 
 from __future__ import annotations
@@ -18,11 +17,10 @@ from typing import Any
 import pytest
 
 from controller.api import Principal
-from controller.cloud import Cloud
-from controller.config import Config
 from controller.iam.enforce import evaluate_for
 from controller.sqs import move_tasks
-from tests.unit.harness import CloudHarness
+from tests.unit.harness import CloudProcess as Process
+from tests.unit.harness import Clouds
 
 ALLOW_ALL = json.dumps({"Version": "2012-10-17",
                         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -30,29 +28,12 @@ DENY_SQS = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
                                                                "Resource": "*"}]})
 
 
-class Process(CloudHarness):
-    """One process of the cloud: its Cloud, calling any service's operations as the account's root."""
-
-    service = "iam"
-
-    def on(self, service: str, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.service = service
-        return self.call(operation, params)
-
-
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[tuple[Process, Process]]:
     """The primary and an API worker of one cloud, both on its bus."""
-    data_dir, bus = tmp_path / "data", tmp_path / "data" / "run" / "bus"
-    primary = Cloud(Config(data_dir=data_dir))
-    account = primary.credentials.create_account("cloudlet", "root@cloudlet.local", is_management=True)
-    worker = Cloud(Config(data_dir=data_dir), primary=False)
-    primary.db.join_bus(bus)
-    worker.db.join_bus(bus, name="worker")  # both in this process: their bus sockets need names of their own
-    made = Process(primary, account), Process(worker, account)
-    yield made
-    for process in reversed(made):
-        process.close()
+    clouds = Clouds(tmp_path)
+    yield clouds.primary_and_worker()
+    clouds.close()
 
 
 def user_with_key(process: Process, name: str) -> str:

@@ -8,7 +8,6 @@ state store; the primary's publish adds them to its own and publishes each count
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,39 +16,18 @@ from typing import Any
 
 import pytest
 
-from controller.cloud import Cloud
 from controller.cloudwatch import ingest
-from controller.config import Config
 from controller.sqs import metrics
-from tests.unit.harness import CloudHarness
-
-
-class Process(CloudHarness):
-    """One process of the cloud: its Cloud, calling any service's operations as the account's root."""
-
-    service = "sqs"
-
-    def on(self, service: str, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.service = service
-        return self.call(operation, params)
+from tests.unit.harness import CloudProcess as Process
+from tests.unit.harness import Clouds
 
 
 @pytest.fixture
-def processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Process, Process]]:
+def processes(tmp_path: Path) -> Iterator[tuple[Process, Process]]:
     """The primary and an API worker of one cloud, both on its bus."""
-    data_dir, bus = tmp_path / "data", tmp_path / "data" / "run" / "bus"
-    primary = Cloud(Config(data_dir=data_dir))
-    account = primary.credentials.create_account("cloudlet", "root@cloudlet.local", is_management=True)
-    worker = Cloud(Config(data_dir=data_dir), primary=False)
-    primary.db.join_bus(bus)
-    with monkeypatch.context() as patched:  # the bus names its socket by pid: the worker's is another's
-        pid = os.getpid() + 1_000_000
-        patched.setattr(os, "getpid", lambda: pid)
-        worker.db.join_bus(bus)
-    made = Process(primary, account), Process(worker, account)
-    yield made
-    for process in reversed(made):
-        process.close()
+    clouds = Clouds(tmp_path)
+    yield clouds.primary_and_worker()
+    clouds.close()
 
 
 def statistics(process: Process, name: str, queue_name: str, statistic: str = "Sum") -> list[dict[str, Any]]:
