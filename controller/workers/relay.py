@@ -15,6 +15,7 @@ import functools
 import hmac
 import http.client
 import logging
+import select
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -32,8 +33,8 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "t
                         "upgrade", "expect", "proxy-authenticate", "proxy-authorization"})
 #: What the relay claims about the client (``relayed_caller``'s headers and the scheme beside them).
 CLAIMS = frozenset({RELAY_TOKEN, RELAY_SOURCE_IP, "x-cloudlet-source-vpc", "x-cloudlet-via", "x-forwarded-proto"})
-#: Bodies up to this size are read before they are sent, so a request can be sent again on a fresh connection
-#: when the kept-alive one turns out to have been closed by the primary; larger ones go on a fresh connection.
+#: Bodies up to this size are read before they are sent, so a request whose sending failed on a kept-alive
+#: connection can be sent again on a fresh one; larger ones always go on a fresh connection.
 REPLAYABLE_BODY = 1 << 20
 #: Long polls (SQS, agents' desired documents) are answered within 20 s; uploads can be slow.
 TIMEOUT = 330.0
@@ -102,14 +103,25 @@ class Relay:
         if connection is not None:
             try:
                 connection.request(method, target, body=body, headers=headers)
-                return connection, connection.getresponse()
-            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
-                connection.close()  # closed by the primary while idle: once more on a fresh one
+            except OSError:  # the request never reached the primary whole, so nothing ran: send it again
+                connection.close()
+            else:
+                return connection, self._answer(connection)
         connection = _UnixConnection(self._path)
         try:
             connection.request(method, target, body=body, headers=headers,
                                encode_chunked="Transfer-Encoding" in headers)
-            return connection, connection.getresponse()
+        except BaseException:
+            connection.close()
+            raise
+        return connection, self._answer(connection)
+
+    @staticmethod
+    def _answer(connection: _UnixConnection) -> http.client.HTTPResponse:
+        """The primary's answer to the request just sent. Never sent again on failure: the primary may have
+        acted on it (a call that is not idempotent would run twice)."""
+        try:
+            return connection.getresponse()
         except BaseException:
             connection.close()
             raise
@@ -129,8 +141,14 @@ class Relay:
                 connection.close()
 
     def _take(self) -> _UnixConnection | None:
+        """A kept-alive connection the primary has not closed (one it closed while idle reads as EOF)."""
         with self._lock:
-            return self._idle.pop() if self._idle else None
+            while self._idle:
+                connection = self._idle.pop()
+                if connection.sock is not None and not select.select([connection.sock], [], [], 0)[0]:
+                    return connection
+                connection.close()
+        return None
 
     def _give_back(self, connection: _UnixConnection) -> None:
         with self._lock:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +100,47 @@ def test_a_connection_the_primary_closed_is_replaced_without_an_error(tmp_path: 
         finally:
             server.stop()
             Path(path).unlink(missing_ok=True)
+
+
+def test_a_request_the_primary_received_is_never_sent_twice(tmp_path: Path) -> None:
+    """A primary that dies after reading a request may have acted on it: the relay reports the failure and
+    does not send it again (a CreateQueue or a SendMessage would run twice)."""
+    path = str(tmp_path / "primary.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    received: list[bytes] = []
+
+    def dying_primary() -> None:
+        """Answers the first request on a kept-alive connection, then reads the next and dies."""
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection, connection.makefile("rb") as reader:
+                for answer in (True, False):
+                    head = b""
+                    while (line := reader.readline()) not in (b"\r\n", b""):
+                        head += line
+                    if not head:
+                        break
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    received.append(reader.read(length))
+                    if answer:
+                        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    thread = threading.Thread(target=dying_primary, daemon=True)
+    thread.start()
+    relay = Relay(path, TOKEN)
+    try:
+        assert relayed(relay, "/", method="POST", data=b"first")[0] == "200 OK"
+        with pytest.raises(http.client.RemoteDisconnected):
+            relayed(relay, "/", method="POST", data=b"second")
+        assert received == [b"first", b"second"]
+    finally:
+        listener.close()
+        relay.close()
 
 
 def test_large_and_chunked_bodies_and_streamed_answers(primary: str) -> None:
