@@ -61,6 +61,11 @@ class ControllerClient:
                 return None
             raise
 
+    def report_batch(self, host_id: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Batch job attempts' transitions and new log lines; the answer names the attempts whose end the
+        controller has recorded (their containers may go)."""
+        return self._call("POST", f"/hosts/{host_id}/batch", {"attempts": attempts})
+
     def download_code(self, sha256_hex: str, target: Path) -> None:
         """A Lambda package, layer or image archive the controller stores under ``sha256_hex`` into ``target``."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=max(self.timeout, 60.0))

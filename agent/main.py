@@ -25,6 +25,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from agent.batch import reconciler as batch
 from agent.client import ControllerClient
 from agent.compute import service as compute
 from agent.functions import server as functions
@@ -180,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("compute cannot start on this host; running without it")
     efs.register(registry, context)
     loadbalancers.register(registry, context)
+    try:
+        batch.register(registry, context)
+    except Exception:  # a host whose podman is broken still runs everything else
+        log.exception("Batch jobs cannot run on this host; running without them")
     runner = _start_functions(args, client)
     capabilities = registry.capabilities() + ([CAPABILITY_FUNCTIONS] if runner is not None else [])
     registration = describe_host(args.state_dir, args.zone, capabilities, registry.hypervisor() or "none",

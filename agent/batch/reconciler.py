@@ -1,0 +1,211 @@
+"""The ``batch`` section's reconciler: runs the Batch attempts the controller placed on this host.
+
+The section lists attempts (``controller.batch.attempts.entry``); this reconciler starts the missing ones
+(fetching and loading their image once, by sha256, from the controller's code endpoint), stops those the
+section marks ``stop`` or no longer lists, and a thread of its own follows the running ones: every second it
+reads new log lines and the containers' states and reports them (``POST /hosts/<id>/batch``). A finished
+container is removed only after the controller acknowledged its end, so nothing is lost if the agent or the
+controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
+never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
+container's log in the runner's state directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.batch import podman as pm
+from agent.batch.podman import AttemptSpec
+from agent.batch.runner import Container, ContainerRunner, RunnerError
+from agent.client import ControllerClient
+from agent.service.reconcilers import AgentContext, ReconcilerRegistry
+
+log = logging.getLogger("cloudlet.agent.batch")
+CAPABILITY = "batch"
+POLL_SECONDS = 1.0
+#: Attempt keys remembered as finished, so a stale section never starts them again.
+FINISHED_MEMORY = 10_000
+
+Key = tuple[str, int]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class BatchReconciler:
+    """Converges the host's Batch containers to the ``batch`` section and reports what they do."""
+
+    def __init__(self, runner: ContainerRunner, client: ControllerClient, host_id: str, images_dir: Path, *,
+                 poll_seconds: float = POLL_SECONDS) -> None:
+        self.runner, self.client, self.host_id = runner, client, host_id
+        self.images_dir = images_dir
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.poll_seconds = poll_seconds
+        self._lock = threading.RLock()
+        self._containers: dict[Key, Container] = {}
+        #: attempts that could not start: reported FAILED with this reason on the next poll
+        self._failed_starts: dict[Key, str] = {}
+        self._finished: dict[Key, None] = {}
+        self._stop = threading.Event()
+        # Never killed: followed, and reported when they end. Only this agent's own (their directory is in its
+        # state directory): podman's storage is the host's, and another agent (another cloud's, a test's) may
+        # run Batch containers on the same host.
+        for container in runner.adopt():
+            if container.directory.is_dir():
+                self._containers[(container.job_id, container.attempt)] = container
+        self._thread = threading.Thread(target=self._follow, name="batch-follow", daemon=True)
+        self._thread.start()
+
+    # -- the section --------------------------------------------------------------------------------------
+    def reconcile(self, desired: Any) -> None:
+        entries = {(item["job_id"], int(item["attempt"])): item for item in (desired or {}).get("attempts") or []}
+        with self._lock:
+            for key, container in list(self._containers.items()):
+                entry = entries.get(key)
+                if entry is None:
+                    self.runner.stop(container, "Job attempt no longer placed on this host")
+                elif entry.get("stop"):
+                    self.runner.stop(container, str(entry["stop"]))
+            for key, entry in entries.items():
+                if key in self._containers or key in self._finished or key in self._failed_starts:
+                    continue
+                if entry.get("stop"):
+                    self._failed_starts[key] = str(entry["stop"])
+                    continue
+                try:
+                    self._containers[key] = self._start(entry)
+                except (OSError, RunnerError, ValueError) as exc:
+                    log.warning("batch attempt %s/%s could not start: %s", *key, exc)
+                    self._failed_starts[key] = f"CannotStartContainerError: {exc}"[:1000]
+
+    def _start(self, entry: dict[str, Any]) -> Container:
+        image_id = self._image(entry["image"])
+        spec = AttemptSpec(job_id=entry["job_id"], attempt=int(entry["attempt"]), image=image_id,
+                           command=tuple(entry.get("command") or ()),
+                           environment=dict(entry.get("environment") or {}), vcpus=float(entry.get("vcpus") or 1),
+                           memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"))
+        container = self.runner.start(spec)
+        (container.directory / "started_at").write_text(str(now_ms()))
+        return container
+
+    def _image(self, image: dict[str, str]) -> str:
+        """The local image id of the archive named by sha256, downloaded and checked the first time."""
+        digest = image["sha256"]
+        archive = self.images_dir / f"{digest}.tar"
+        if not archive.exists():
+            partial = archive.with_suffix(".part")
+            self.client.download_code(digest, partial)
+            actual = _sha256(partial)
+            if actual != digest:
+                partial.unlink(missing_ok=True)
+                raise ValueError(f"image {image.get('source')} arrived with sha256 {actual}, not {digest}")
+            partial.replace(archive)
+        return self.runner.ensure_image(archive, digest)
+
+    # -- following --------------------------------------------------------------------------------------
+    def _follow(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("following batch containers failed")
+
+    def poll_once(self) -> None:
+        """Report new log lines and transitions of every attempt; remove those the controller took the end of."""
+        with self._lock:
+            containers = dict(self._containers)
+            failed = dict(self._failed_starts)
+        items, pending = [], {}
+        for key, reason in failed.items():
+            items.append({"job_id": key[0], "attempt": key[1], "state": pm.FAILED, "exit_code": None,
+                          "reason": reason, "stopped_at": now_ms(), "logs": []})
+        for key, container in containers.items():
+            outcome = self.runner.poll(container)
+            offset = _read_int(container.directory / "offset")
+            lines, new_offset = self.runner.logs(container, offset)
+            item: dict[str, Any] = {"job_id": key[0], "attempt": key[1], "state": pm.RUNNING,
+                                    "logs": [[line.timestamp_ms, line.message] for line in lines]}
+            started = _read_int(container.directory / "started_at") or None
+            if started:
+                item["started_at"] = started
+            ended = outcome.state in (pm.SUCCEEDED, pm.FAILED)
+            if ended:
+                if new_offset != offset or lines:  # ship the whole log before the end
+                    more, later = self.runner.logs(container, new_offset)
+                    item["logs"] += [[line.timestamp_ms, line.message] for line in more]
+                    new_offset = later
+                item.update(state=outcome.state, exit_code=outcome.exit_code, reason=outcome.reason,
+                            stopped_at=now_ms())
+            reported = (container.directory / "reported").exists()
+            if not ended and reported and not item["logs"]:
+                continue
+            items.append(item)
+            pending[key] = (container, new_offset)
+        if not items:
+            return
+        answer = self.client.report_batch(self.host_id, items)
+        done = {(item["job_id"], int(item["attempt"])) for item in answer.get("done") or []}
+        with self._lock:
+            for key, (container, new_offset) in pending.items():
+                with contextlib.suppress(OSError):
+                    (container.directory / "offset").write_text(str(new_offset))
+                    (container.directory / "reported").touch()
+                if key in done:
+                    self.runner.remove(container)
+                    self._containers.pop(key, None)
+                    self._remember_finished(key)
+            for key in failed:
+                if key in done:
+                    self._failed_starts.pop(key, None)
+                    self._remember_finished(key)
+
+    def _remember_finished(self, key: Key) -> None:
+        self._finished[key] = None
+        while len(self._finished) > FINISHED_MEMORY:
+            self._finished.pop(next(iter(self._finished)))
+
+    def close(self) -> None:
+        """The agent stops: stop following, leave every container running (a new agent adopts them)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def unavailable() -> str | None:
+    """Why this host cannot run Batch containers, or None."""
+    if shutil.which("podman") is None:
+        return "podman is not installed"
+    return None
+
+
+def register(registry: ReconcilerRegistry, context: AgentContext) -> None:
+    """Add the ``batch`` reconciler (and the ``batch`` capability) when podman is here."""
+    reason = unavailable()
+    if reason is not None:
+        log.info("Batch jobs do not run on this host: %s", reason)
+        return
+    runner = ContainerRunner(context.state_dir / "batch" / "containers")
+    registry.add("batch", BatchReconciler(runner, context.client, context.host_id,
+                                          context.state_dir / "batch" / "images"), capabilities=[CAPABILITY])

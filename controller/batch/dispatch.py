@@ -1,0 +1,246 @@
+"""The Batch dispatcher: one thread in the primary process that starts RUNNABLE jobs on hosts.
+
+It wakes on ``batch:jobs`` (every job write announces it) and every few seconds, reads what the scheduler
+needs (``controller.batch.scheduler``), and for each placement moves the job RUNNABLE -> STARTING and records
+its attempt (``controller.batch.attempts``), bumping the hosts' generation so the chosen agent's long-poll
+answers at once with the new ``batch`` section. It also turns terminated jobs' placed attempts into stop
+marks, so a TerminateJob reaches the container. Timeouts are enforced by the agent's runner, from the spec.
+
+Images are Cloudlet's lab form: ``containerProperties.image`` is ``s3://bucket/key``, an OCI or docker
+archive in Cloudlet's S3 (no registry is reachable from here). The dispatcher reads it once as the account
+(through the cloud's gateway, so IAM judges and CloudTrail records it, ``invokedBy`` batch.amazonaws.com)
+into the content-addressed store Lambda's images use; agents fetch it by sha256 from the same endpoint and
+load it once. An image that cannot be had fails the job with ``CannotPullContainerError``, as AWS does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from controller.api import Principal
+from controller.awslambda import code_store
+from controller.batch import attempts, jobs_settle, jobs_state, lifecycle, scheduler
+from controller.batch import state as batch_state
+from controller.batch.jobs_state import jobs
+from controller.gateway import Caller, Gateway, OnBehalf
+from controller.hosts import generation
+from controller.hosts.state import host_records
+from controller.protocol import load_service_model
+from controller.service_calls import _request
+
+log = logging.getLogger(__name__)
+#: How often the dispatcher looks without being woken (a host came up, capacity freed elsewhere).
+INTERVAL = 2.0
+#: Placements one pass makes at most (the rest come next pass, moments later).
+PASS_LIMIT = 200
+#: RUNNABLE jobs one pass reads at most, the oldest first (a pass places far fewer anyway).
+MAX_READ = 5000
+SERVICE = "batch.amazonaws.com"
+#: How long after an attempt's timeout the dispatcher marks it to stop, should the agent's runner not have.
+TIMEOUT_GRACE_MS = 5000
+
+_dispatchers: dict[int, Dispatcher] = {}
+
+
+def _usable(document: dict[str, Any]) -> bool:
+    return document.get("state") == "ENABLED" and document.get("status") == "VALID"
+
+
+def snapshot(conn: Connection) -> dict[str, Any]:
+    """What one scheduler pass reads, in one transaction."""
+    envs, env_names = [], {}
+    used_env = attempts.used_per_environment(conn)
+    for row in conn.execute(select(batch_state.compute_environments)).mappings():
+        doc = row["document"]
+        env_names[row["arn"]] = row["name"]
+        max_vcpus = float((doc.get("computeResources") or {}).get("maxvCpus") or 0)
+        envs.append(scheduler.Environment(row["arn"], _usable(doc), max_vcpus, used_env.get(row["arn"], 0.0)))
+    queues, queue_names = [], {}
+    policies = {row["arn"]: row["document"] for row in conn.execute(select(batch_state.scheduling_policies)
+                                                                     ).mappings()}
+    for row in conn.execute(select(batch_state.job_queues)).mappings():
+        doc = row["document"]
+        queue_names[row["arn"]] = row["name"]
+        order = sorted(doc.get("computeEnvironmentOrder") or [], key=lambda item: item.get("order", 0))
+        policy = policies.get(doc.get("schedulingPolicyArn") or "")
+        weights = {share["shareIdentifier"]: float(share.get("weightFactor") or 1.0)
+                   for share in ((policy or {}).get("fairsharePolicy") or {}).get("shareDistribution") or []}
+        queues.append(scheduler.Queue(row["arn"], int(doc.get("priority") or 0),
+                                      doc.get("state") == "ENABLED" and doc.get("status") != "DELETING",
+                                      tuple(item["computeEnvironment"] for item in order),
+                                      fair_share=policy is not None, weights=weights))
+    used_host = attempts.used_per_host(conn)
+    hosts = []
+    for host in host_records(conn):
+        if host.state != "up" or attempts.CAPABILITY not in host.capabilities:
+            continue
+        vcpus, memory = used_host.get(host.host_id, (0.0, 0))
+        hosts.append(scheduler.Host(host.host_id, host.vcpus - vcpus, host.memory_mib - memory))
+    if not hosts:  # nowhere to run anything: the RUNNABLE jobs are not worth reading
+        return {"usage": {}, "envs": envs, "env_names": env_names, "queues": queues, "queue_names": queue_names,
+                "hosts": hosts, "jobs": [], "rows": {}, "bases": {}}
+    rows = conn.execute(select(jobs).where(jobs.c.status == lifecycle.RUNNABLE, jobs.c.array_size.is_(None))
+                        .order_by(jobs.c.created_at).limit(MAX_READ)).mappings().all()
+    parents: dict[str, Any] = {}
+    waiting, bases = [], {}
+    for row in rows:
+        base = jobs_state.base_of(conn, row, parents)
+        bases[row["job_id"]] = base
+        vcpus, memory = attempts.requirements(base.get("container") or {})
+        waiting.append(scheduler.Job(row["job_id"], row["queue_arn"], row["created_at"], vcpus, memory,
+                                     int(base.get("schedulingPriority") or 0), row["share_identifier"]))
+    return {"usage": attempts.used_per_share(conn, jobs), "envs": envs, "env_names": env_names, "queues": queues, "queue_names": queue_names, "hosts": hosts,
+            "jobs": waiting, "rows": {row["job_id"]: row for row in rows}, "bases": bases}
+
+
+class Dispatcher:
+    """The cloud's one dispatcher (``start``/``stop`` hooks of the Batch service)."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        self._wake = threading.Event()
+        self._stopping = False
+        #: (account, s3 uri) -> sha256 of the archive in the code store
+        self._images: dict[tuple[str, str], str] = {}
+        self._thread = threading.Thread(target=self._run, name="batch-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        self.cloud.db.subscribe(jobs_state.TOPIC, self._wake.set)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("batch dispatch pass failed")
+            self._wake.wait(INTERVAL)
+
+    def run_once(self) -> int:
+        """One pass: stop marks for terminated jobs, then placements; how many attempts it placed."""
+        self.mark_stops()
+        with self.cloud.db.read() as conn:
+            snap = snapshot(conn)
+        placements = scheduler.schedule(snap["jobs"], snap["queues"], snap["envs"], snap["hosts"],
+                                        share_usage=snap["usage"], limit=PASS_LIMIT)
+        placed = 0
+        for placement in placements:
+            row, base = snap["rows"][placement.job_id], snap["bases"][placement.job_id]
+            image = self._image(row["account_id"], (base.get("container") or {}).get("image") or "")
+            with self.cloud.db.begin() as conn:
+                placed += self._place(conn, placement, base, image, snap)
+        return placed
+
+    def _place(self, conn: Connection, placement: scheduler.Placement, base: dict[str, Any],
+               image: dict[str, str] | str, snap: dict[str, Any]) -> int:
+        row = conn.execute(select(jobs).where(jobs.c.job_id == placement.job_id)).mappings().first()
+        if row is None or row["status"] != lifecycle.RUNNABLE:
+            return 0  # cancelled or terminated meanwhile
+        now = jobs_state.now_ms()
+        job = lifecycle.mark_starting(jobs_state.view(row, base))
+        if isinstance(image, str):  # the image cannot be had: the attempt fails before it runs
+            jobs_state.save(conn, row["job_id"], job, now)
+            row = conn.execute(select(jobs).where(jobs.c.job_id == placement.job_id)).mappings().first()
+            jobs_settle.attempt_ended(conn, row, None, None, now, status_reason=image)
+            return 0
+        attempt = jobs_state.attempt_number(job)
+        spec = attempts.entry(row, base, queue_name=snap["queue_names"].get(row["queue_arn"], ""),
+                              environment_name=snap["env_names"].get(placement.environment_arn, ""),
+                              image=image, attempt=attempt)
+        jobs_state.save(conn, row["job_id"], job, now)
+        conn.execute(attempts.attempts.delete().where(attempts.attempts.c.job_id == row["job_id"]))
+        conn.execute(insert(attempts.attempts).values(
+            job_id=row["job_id"], account_id=row["account_id"], region=row["region"], host_id=placement.host_id,
+            environment_arn=placement.environment_arn, attempt=attempt, vcpus=spec["vcpus"],
+            memory_mib=spec["memory_mib"], spec=spec, stop_reason=None, placed_at=now))
+        generation.bump(conn)
+        return 1
+
+    def mark_stops(self) -> None:
+        """Placed attempts of jobs that ended without them (TerminateJob) get their stop mark, and so do those
+        running past their timeout (the agent's runner stops them itself; this covers a runner that did not,
+        :data:`TIMEOUT_GRACE_MS` later). The read comes first so that an idle pass writes nothing."""
+        query = (select(attempts.attempts.c.job_id.label("placed_id"), jobs)
+                 .join(jobs, jobs.c.job_id == attempts.attempts.c.job_id, isouter=True)
+                 .where(attempts.attempts.c.stop_reason.is_(None)))
+        now = jobs_state.now_ms()
+        ended: list[tuple[str, str]] = []
+        with self.cloud.db.read() as conn:
+            parents: dict[str, Any] = {}
+            for row in conn.execute(query).mappings():
+                if row["status"] is None or row["status"] in lifecycle.ENDED:
+                    ended.append((row["placed_id"], (row["progress"] or {}).get("statusReason") or "Terminated"))
+                elif row["status"] == lifecycle.RUNNING:
+                    job = jobs_state.view(row, jobs_state.base_of(conn, row, parents))
+                    if lifecycle.timed_out(job, now - TIMEOUT_GRACE_MS):
+                        ended.append((row["placed_id"], lifecycle.TIMED_OUT))
+        if not ended:
+            return
+        with self.cloud.db.begin() as conn:
+            for job_id, reason in ended:
+                conn.execute(update(attempts.attempts).where(attempts.attempts.c.job_id == job_id,
+                                                             attempts.attempts.c.stop_reason.is_(None))
+                             .values(stop_reason=reason))
+            generation.bump(conn)
+
+    def _image(self, account_id: str, uri: str) -> dict[str, str] | str:
+        """The section's image entry (``source``, ``sha256``), or the reason the job cannot have it."""
+        known = self._images.get((account_id, uri))
+        if known is not None:
+            return {"source": uri, "sha256": known}
+        if not uri.startswith("s3://") or "/" not in uri[5:]:
+            return (f"CannotPullContainerError: {uri} is not reachable: no container registry is reachable "
+                    "from Cloudlet; upload the image as an OCI or docker archive to S3 and name it s3://bucket/key")
+        bucket, _, key = uri[5:].partition("/")
+        root = Principal(account_id=account_id, arn=f"arn:aws:iam::{account_id}:root", kind="root",
+                         user_id=account_id)
+        data = read_object(self.cloud, root, bucket, key)
+        if isinstance(data, str):
+            return f"CannotPullContainerError: {uri}: {data}"
+        digest = code_store.put(self.cloud, data).sha256_hex
+        self._images[(account_id, uri)] = digest
+        return {"source": uri, "sha256": digest}
+
+
+def read_object(cloud: Any, principal: Principal, bucket: str, key: str) -> bytes | str:
+    """An object of Cloudlet's S3 read as ``principal`` through the gateway (IAM judges, CloudTrail records
+    it), or S3's error as text. The body is taken raw: botocore's parser would decode it as text."""
+    model = load_service_model("s3").operation_model("GetObject")
+    request = _request(cloud, model, "rest-xml", {"Bucket": bucket, "Key": key})
+    answer = Gateway(cloud).handle(request, Caller(source_ip="127.0.0.1", user_agent=SERVICE),
+                                   on_behalf=OnBehalf(principal, "s3"))
+    body = answer.body if isinstance(answer.body, bytes) else b"".join(answer.body)
+    if answer.status >= 300:
+        return f"HTTP {answer.status}: {body[:300].decode(errors='replace')}"
+    return body
+
+
+def start(cloud: Any) -> None:
+    if id(cloud) in _dispatchers:
+        return
+    dispatcher = Dispatcher(cloud)
+    _dispatchers[id(cloud)] = dispatcher
+    dispatcher.start()
+
+
+def stop(cloud: Any) -> None:
+    dispatcher = _dispatchers.pop(id(cloud), None)
+    if dispatcher is not None:
+        dispatcher.stop()
+
+
+def wake(cloud: Any) -> None:
+    dispatcher = _dispatchers.get(id(cloud))
+    if dispatcher is not None:
+        dispatcher._wake.set()
+
