@@ -252,22 +252,5 @@ def delete_compute_environment(ctx: RequestContext, params: dict[str, Any]) -> d
 
 @api.operation("DescribeComputeEnvironments")
 def describe_compute_environments(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    refs = params.get("computeEnvironments") or []
-    if len(refs) > 100:
-        raise ClientException("computeEnvironments can contain at most 100 items")
-    table = state.compute_environments
-    with ctx.cloud.db.read() as conn:
-        if refs:
-            rows = [row for ref in dict.fromkeys(refs)
-                    if (row := resolve.compute_environment_row(conn, ctx.account_id, ctx.region, ref))]
-            rows = list({row["arn"]: row for row in rows}.values())
-        else:
-            rows = list(conn.execute(select(table).where(table.c.account_id == ctx.account_id,
-                                                         table.c.region == ctx.region)
-                                     .order_by(table.c.created_at, table.c.name)).mappings())
-        chunk, token = records.page(rows, params)
-        out: dict[str, Any] = {"computeEnvironments": [resolve.compute_environment_detail(conn, row)
-                                                       for row in chunk]}
-    if token:
-        out["nextToken"] = token
-    return out
+    return records.describe(ctx, params, state.compute_environments, refs_member="computeEnvironments",
+                            find=resolve.compute_environment_row, show=resolve.compute_environment_detail)

@@ -185,24 +185,8 @@ def delete_job_queue(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 
 @api.operation("DescribeJobQueues")
 def describe_job_queues(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    refs = params.get("jobQueues") or []
-    if len(refs) > 100:
-        raise ClientException("jobQueues can contain at most 100 items")
-    table = state.job_queues
-    with ctx.cloud.db.read() as conn:
-        if refs:
-            rows = [row for ref in dict.fromkeys(refs)
-                    if (row := resolve.job_queue_row(conn, ctx.account_id, ctx.region, ref))]
-            rows = list({row["arn"]: row for row in rows}.values())
-        else:
-            rows = list(conn.execute(select(table).where(table.c.account_id == ctx.account_id,
-                                                         table.c.region == ctx.region)
-                                     .order_by(table.c.created_at, table.c.name)).mappings())
-        chunk, token = records.page(rows, params)
-        out: dict[str, Any] = {"jobQueues": [resolve.with_tags(conn, row) for row in chunk]}
-    if token:
-        out["nextToken"] = token
-    return out
+    return records.describe(ctx, params, state.job_queues, refs_member="jobQueues", find=resolve.job_queue_row,
+                            show=resolve.with_tags)
 
 
 def uses_policy(conn: Connection, arn: str, account_id: str, region: str) -> bool:

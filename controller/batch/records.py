@@ -11,10 +11,10 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, RowMapping, Table, delete, insert, select
 
 from controller.api import RequestContext
 from controller.batch import state
@@ -65,6 +65,29 @@ def check_name(value: Any, what: str) -> str:
         raise ClientException(f"{what} must be 1-128 characters long and contain only letters, numbers, "
                               "hyphens (-) and underscores (_).")
     return value
+
+
+def describe(ctx: RequestContext, params: dict[str, Any], table: Table, *, refs_member: str,
+             find: Callable[[Connection, str, str, str], RowMapping | None],
+             show: Callable[[Connection, RowMapping], dict[str, Any]]) -> dict[str, Any]:
+    """A Describe call's answer: the resources ``params[refs_member]`` names (each once, unknown ones left
+    out, as AWS leaves them), else all of the caller's in creation order; one page of them, shown."""
+    refs = params.get(refs_member) or []
+    if len(refs) > 100:
+        raise ClientException(f"{refs_member} can contain at most 100 items")
+    with ctx.cloud.db.read() as conn:
+        if refs:
+            found = [row for ref in dict.fromkeys(refs) if (row := find(conn, ctx.account_id, ctx.region, ref))]
+            rows = list({row["arn"]: row for row in found}.values())
+        else:
+            rows = list(conn.execute(select(table).where(table.c.account_id == ctx.account_id,
+                                                         table.c.region == ctx.region)
+                                     .order_by(table.c.created_at, table.c.name)).mappings())
+        chunk, token = page(rows, params)
+        out: dict[str, Any] = {refs_member: [show(conn, row) for row in chunk]}
+    if token:
+        out["nextToken"] = token
+    return out
 
 
 def page(items: Sequence[T], params: dict[str, Any], *, limit: int = 100) -> tuple[list[T], str | None]:
