@@ -120,6 +120,8 @@ class Cloud:
         self.cloudwatch_worker: Any = None
         #: Auto Scaling's reconciler (controller/autoscaling/worker.py), made by its start hook.
         self.autoscaling_reconciler: Any = None
+        #: Batch's dispatcher (controller/batch/dispatch.py), made by its start hook.
+        self.batch_dispatcher: Any = None
         #: What a CloudWatch alarm's action ARN does, by the ARN's service (``autoscaling``: run a scaling
         #: policy): service -> handler(cloud, alarm, action_arn, new_state); services register from their start.
         self.alarm_action_handlers: dict[str, Callable[..., None]] = {}

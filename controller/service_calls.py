@@ -18,7 +18,7 @@ from botocore.model import OperationModel
 
 from controller.api import Principal
 from controller.gateway import Caller, Gateway, OnBehalf
-from controller.protocol import HttpRequest, load_service_model
+from controller.protocol import HttpRequest, HttpResponse, load_service_model
 
 #: Where a protocol offers several, the one this layer is asked in (plain JSON over CBOR: both are served,
 #: and JSON reads better in a debugger).
@@ -43,17 +43,34 @@ def call(cloud: Any, principal: Principal, service: str, operation: str, params:
     """
     operation_model = load_service_model(service).operation_model(operation)
     protocol = _protocol(operation_model)
-    request = _request(cloud, operation_model, protocol, params)
-    answer = Gateway(cloud).handle(request, Caller(source_ip=source_ip, user_agent=invoked_by),
-                                   on_behalf=OnBehalf(principal, service))
-    body = answer.body if isinstance(answer.body, bytes) else b"".join(answer.body)
+    answer = _answer(cloud, principal, service, operation_model, protocol, params, invoked_by, source_ip)
     parsed = parsers.create_parser(protocol).parse(
-        {"status_code": answer.status, "headers": dict(answer.headers), "body": body}, operation_model.output_shape)
+        {"status_code": answer.status, "headers": dict(answer.headers), "body": answer.body},
+        operation_model.output_shape)
     if answer.status >= 300:
         error = parsed.get("Error", {})
         raise ServiceCallError(error.get("Code", "InternalFailure"), error.get("Message", ""), answer.status)
     parsed.pop("ResponseMetadata", None)
     return parsed
+
+
+def raw_call(cloud: Any, principal: Principal, service: str, operation: str, params: dict[str, Any], *,
+             invoked_by: str, source_ip: str = "127.0.0.1") -> HttpResponse:
+    """The service's HTTP answer as it stands, its body whole: for a caller that needs the bytes as sent
+    (an S3 object, which botocore's parser would decode as text). Errors are the answer's status."""
+    operation_model = load_service_model(service).operation_model(operation)
+    return _answer(cloud, principal, service, operation_model, _protocol(operation_model), params, invoked_by,
+                   source_ip)
+
+
+def _answer(cloud: Any, principal: Principal, service: str, operation_model: OperationModel, protocol: str,
+            params: dict[str, Any], invoked_by: str, source_ip: str) -> HttpResponse:
+    request = _request(cloud, operation_model, protocol, params)
+    answer = Gateway(cloud).handle(request, Caller(source_ip=source_ip, user_agent=invoked_by),
+                                   on_behalf=OnBehalf(principal, service))
+    if not isinstance(answer.body, bytes):
+        answer.body = b"".join(answer.body)
+    return answer
 
 
 def _protocol(operation_model: OperationModel) -> str:

@@ -21,16 +21,14 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from controller import service_calls
 from controller.api import Principal
 from controller.awslambda import code_store
 from controller.batch import attempts, jobs_settle, jobs_state, lifecycle, scheduler
 from controller.batch import state as batch_state
 from controller.batch.jobs_state import jobs
-from controller.gateway import Caller, Gateway, OnBehalf
 from controller.hosts import generation
 from controller.hosts.state import host_records
-from controller.protocol import load_service_model
-from controller.service_calls import _request
 
 log = logging.getLogger(__name__)
 #: How often the dispatcher looks without being woken (a host came up, capacity freed elsewhere).
@@ -42,8 +40,6 @@ MAX_READ = 5000
 SERVICE = "batch.amazonaws.com"
 #: How long after an attempt's timeout the dispatcher marks it to stop, should the agent's runner not have.
 TIMEOUT_GRACE_MS = 5000
-
-_dispatchers: dict[int, Dispatcher] = {}
 
 
 def _usable(document: dict[str, Any]) -> bool:
@@ -214,33 +210,24 @@ class Dispatcher:
 
 def read_object(cloud: Any, principal: Principal, bucket: str, key: str) -> bytes | str:
     """An object of Cloudlet's S3 read as ``principal`` through the gateway (IAM judges, CloudTrail records
-    it), or S3's error as text. The body is taken raw: botocore's parser would decode it as text."""
-    model = load_service_model("s3").operation_model("GetObject")
-    request = _request(cloud, model, "rest-xml", {"Bucket": bucket, "Key": key})
-    answer = Gateway(cloud).handle(request, Caller(source_ip="127.0.0.1", user_agent=SERVICE),
-                                   on_behalf=OnBehalf(principal, "s3"))
-    body = answer.body if isinstance(answer.body, bytes) else b"".join(answer.body)
+    it), or S3's error as text."""
+    answer = service_calls.raw_call(cloud, principal, "s3", "GetObject", {"Bucket": bucket, "Key": key},
+                                    invoked_by=SERVICE)
+    assert isinstance(answer.body, bytes)
     if answer.status >= 300:
-        return f"HTTP {answer.status}: {body[:300].decode(errors='replace')}"
-    return body
+        return f"HTTP {answer.status}: {answer.body[:300].decode(errors='replace')}"
+    return answer.body
 
 
 def start(cloud: Any) -> None:
-    if id(cloud) in _dispatchers:
+    if cloud.batch_dispatcher is not None:
         return
-    dispatcher = Dispatcher(cloud)
-    _dispatchers[id(cloud)] = dispatcher
-    dispatcher.start()
+    cloud.batch_dispatcher = Dispatcher(cloud)
+    cloud.batch_dispatcher.start()
 
 
 def stop(cloud: Any) -> None:
-    dispatcher = _dispatchers.pop(id(cloud), None)
+    dispatcher, cloud.batch_dispatcher = cloud.batch_dispatcher, None
     if dispatcher is not None:
         dispatcher.stop()
-
-
-def wake(cloud: Any) -> None:
-    dispatcher = _dispatchers.get(id(cloud))
-    if dispatcher is not None:
-        dispatcher._wake.set()
 

@@ -163,6 +163,11 @@ def test_terminating_a_running_job_stops_its_container(lab: dict[str, Any]) -> N
     assert job(batch, job_id)["status"] == "FAILED"
 
 
+def agent_registrations(cloud: CloudletProcess) -> int:
+    """How often an agent has registered its host with the batch capability (``cloudlet.agent`` logs it)."""
+    return sum(" registered in " in line and "batch" in line for line in cloud.output)
+
+
 def test_a_running_job_survives_a_restart_of_the_cloud_and_its_agent(cloud: CloudletProcess,
                                                                       lab: dict[str, Any]) -> None:
     """Last in the module: it restarts the cloud. The container keeps running while no agent is there; the
@@ -172,10 +177,10 @@ def test_a_running_job_survives_a_restart_of_the_cloud_and_its_agent(cloud: Clou
                               containerOverrides={"command": ["sh", "-c", "echo before; sleep 8; echo after"]}
                               )["jobId"]
     wait_for(lambda: job(batch, job_id)["status"] == "RUNNING", timeout=30, what="the job to run")
-    registrations = sum("registered" in line for line in cloud.output)
+    registrations = agent_registrations(cloud)
     cloud.restart()
-    wait_for(lambda: sum("registered" in line and "batch" in line for line in cloud.output) > registrations,
-             timeout=60, what="the agent to register again")
+    wait_for(lambda: agent_registrations(cloud) > registrations, timeout=60,
+             what="the agent to register again, able to run Batch containers")
     assert batch_containers(job_id) or job(batch, job_id)["status"] == "SUCCEEDED"
     detail = ended(batch, job_id)
     assert detail["status"] == "SUCCEEDED", detail
