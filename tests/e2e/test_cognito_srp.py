@@ -63,7 +63,8 @@ def test_a_wrong_password_a_tampered_claim_and_a_replay_are_refused(cloudlet: Cl
     challenge = public.initiate_auth(ClientId=client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=asked)
     assert challenge["ChallengeName"] == "PASSWORD_VERIFIER"
     answer = helper.process_challenge(challenge["ChallengeParameters"], asked)
-    tampered = dict(answer, PASSWORD_CLAIM_SIGNATURE="A" + answer["PASSWORD_CLAIM_SIGNATURE"][1:])
+    signature = answer["PASSWORD_CLAIM_SIGNATURE"]
+    tampered = dict(answer, PASSWORD_CLAIM_SIGNATURE=("B" if signature[0] == "A" else "A") + signature[1:])
     with pytest.raises(ClientError) as refused:
         public.respond_to_auth_challenge(ClientId=client_id, ChallengeName="PASSWORD_VERIFIER",
                                          ChallengeResponses=tampered)
