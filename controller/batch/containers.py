@@ -122,14 +122,19 @@ def _check_ec2(props: dict[str, Any], requirements: list[dict[str, str]]) -> Non
             raise ClientException(f"containerProperties.memory must be at least {MIN_MEMORY_MIB} MiB")
 
 
-def _check_lists(props: dict[str, Any]) -> None:
-    for variable in props.get("environment") or []:
+def check_environment(variables: list[dict[str, Any]] | None, member: str = "environment") -> None:
+    """Environment variables of a definition or of a job's overrides: named, and none of AWS Batch's own."""
+    for variable in variables or []:
         name = variable.get("name") or ""
         if not name:
-            raise ClientException("environment variables must have a name")
+            raise ClientException(f"{member} variables must have a name")
         if name.startswith("AWS_BATCH"):
             raise ClientException(f"Environment variable {name} is not valid: names starting with AWS_BATCH are "
                                   "reserved for variables that AWS Batch sets")
+
+
+def _check_lists(props: dict[str, Any]) -> None:
+    check_environment(props.get("environment"))
     for secret in props.get("secrets") or []:
         if not secret.get("name") or not secret.get("valueFrom"):
             raise ClientException("secrets must have a name and a valueFrom")

@@ -55,13 +55,7 @@ def _check_overrides(overrides: Any, fargate: bool) -> dict[str, Any]:
     if not isinstance(overrides, dict):
         raise ClientException("containerOverrides must be a structure")
     out = {key: value for key, value in overrides.items() if value is not None}
-    for variable in out.get("environment") or []:
-        name = variable.get("name") or ""
-        if not name:
-            raise ClientException("containerOverrides environment variables must have a name")
-        if name.startswith("AWS_BATCH"):
-            raise ClientException(f"Environment variable {name} is not valid: names starting with AWS_BATCH "
-                                  "are reserved for variables that AWS Batch sets")
+    containers.check_environment(out.get("environment"), "containerOverrides environment")
     if "resourceRequirements" in out:
         out["resourceRequirements"] = containers.check_resource_requirements(out["resourceRequirements"],
                                                                              fargate)
