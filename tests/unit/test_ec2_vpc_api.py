@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from controller.ec2.vpc import eni_records, state
+from tests.support import wait_for
 from tests.unit.harness import ACCOUNT, OTHER_ACCOUNT, Clouds, VpcCloud, snapshot
 
 
@@ -351,7 +350,7 @@ def test_elastic_ips_come_from_the_pool_and_need_an_internet_gateway(clouds: Clo
 
 
 def test_nat_gateway_lifecycle(clouds: Clouds) -> None:
-    cloud = clouds.vpc(nat_gateway_transition_seconds=0.3)
+    cloud = clouds.vpc(nat_gateway_transition_seconds=3.0)
     vpc_id = new_vpc(cloud)
     public = new_subnet(cloud, vpc_id, "10.0.1.0/24")
     eip = cloud.call("AllocateAddress")["AllocationId"]
@@ -367,9 +366,9 @@ def test_nat_gateway_lifecycle(clouds: Clouds) -> None:
     assert address["PublicIp"] == "198.51.100.2" and address["PrivateIp"] == "10.0.1.4"
     cloud.refused("CreateNatGateway", {"SubnetId": public, "AllocationId": eip}, "Resource.AlreadyAssociated")
     assert one(cloud.call("DescribeNatGateways", {"NatGatewayIds": [nat_id]})["NatGateways"])["State"] == "pending"
-    time.sleep(0.35)
-    assert one(cloud.call("DescribeNatGateways", {"Filter": [{"Name": "state", "Values": ["available"]}]})[
-        "NatGateways"])["NatGatewayId"] == nat_id
+    available = wait_for(lambda: cloud.call("DescribeNatGateways", {"Filter": [
+        {"Name": "state", "Values": ["available"]}]})["NatGateways"], timeout=10, what="the NAT gateway to settle")
+    assert one(available)["NatGatewayId"] == nat_id
     eni = one(cloud.call("DescribeNetworkInterfaces", {"Filters": [{"Name": "interface-type",
                                                                      "Values": ["nat_gateway"]}]})["NetworkInterfaces"])
     assert eni["RequesterManaged"] and eni["Groups"] == []

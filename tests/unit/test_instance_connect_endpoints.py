@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from tests.support import wait_for
 from tests.unit.harness import Clouds, VpcCloud
 
 
 @pytest.fixture
 def cloud(clouds: Clouds) -> VpcCloud:
-    return clouds.vpc(nat_gateway_transition_seconds=0.3)
+    return clouds.vpc(nat_gateway_transition_seconds=2.0)
 
 
 def default_subnets(cloud: VpcCloud) -> list[dict]:
@@ -45,7 +44,8 @@ def test_an_endpoint_has_a_requester_managed_interface_and_settles(cloud: VpcClo
     again = cloud.call("CreateInstanceConnectEndpoint", {"SubnetId": subnet["SubnetId"], "ClientToken": "t1"})
     assert again["InstanceConnectEndpoint"]["InstanceConnectEndpointId"] == endpoint_id
     cloud.call("CreateTags", {"Resources": [endpoint_id], "Tags": [{"Key": "team", "Value": "ops"}]})
-    time.sleep(0.35)
+    wait_for(lambda: cloud.call("DescribeInstanceConnectEndpoints", {"Filters": [
+        {"Name": "state", "Values": ["create-complete"]}]})["InstanceConnectEndpoints"], 10, "the endpoint to settle")
     listed = cloud.call("DescribeInstanceConnectEndpoints", {"Filters": [{"Name": "tag:Name",
                                                                           "Values": ["bastion"]}]})
     assert [(e["InstanceConnectEndpointId"], e["State"]) for e in listed["InstanceConnectEndpoints"]] == [
@@ -59,8 +59,8 @@ def test_an_endpoint_has_a_requester_managed_interface_and_settles(cloud: VpcClo
     assert [e["State"] for e in states] == ["delete-in-progress"]
     cloud.refused("DeleteInstanceConnectEndpoint", {"InstanceConnectEndpointId": endpoint_id},
                   "InvalidInstanceConnectEndpointId.NotFound")
-    time.sleep(0.35)
-    assert cloud.call("DescribeInstanceConnectEndpoints", {})["InstanceConnectEndpoints"] == []
+    wait_for(lambda: cloud.call("DescribeInstanceConnectEndpoints", {})["InstanceConnectEndpoints"] == [], 10,
+             "the deleted endpoint to go")
 
 
 def test_quotas_filters_and_errors(cloud: VpcCloud) -> None:
