@@ -145,6 +145,7 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
         # Also on a failed start: the server's worker threads would keep the process alive.
         if agent is not None:
             _stop_agent(agent)
+        cloud.db.end_waits()
         if api_workers is not None:
             api_workers.stop()
         if server is not None:

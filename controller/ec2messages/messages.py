@@ -90,7 +90,7 @@ def get_messages(ctx: RequestContext, params: Params) -> Params:
         seen = signals.version(destination)
         found = _take(ctx, destination, visibility)
         remaining = deadline - time.monotonic()
-        if found or remaining <= 0:
+        if found or remaining <= 0 or signals.closed:
             break
         signals.wait(destination, seen, min(remaining, _RECHECK_SECONDS))
     return {"Destination": destination, "MessagesRequestId": params["MessagesRequestId"], "Messages": found,

@@ -65,7 +65,9 @@ class GenerationWatch:
         self._kicks = 0
         self._releases: dict[str, int] = {}
         self._poller: threading.Thread | None = None
+        self._closed = False
         db.subscribe(TOPIC, self.kick)
+        db.on_end_waits(self.close)
 
     def current(self) -> int:
         with self.db.read() as conn:
@@ -102,6 +104,16 @@ class GenerationWatch:
         with self._condition:
             self._kicks += 1
             self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the process is stopping: every long poll answers now."""
+        return self._closed
+
+    def close(self) -> None:
+        """End every pending and later long poll (the process is stopping)."""
+        self._closed = True
+        self.kick()
 
     def releases(self, host_id: str) -> int:
         """How often ``host_id`` asked to end its pending long-polls (compare before and after a wait)."""

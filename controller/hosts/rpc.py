@@ -96,7 +96,7 @@ def host_desired(host_id: str) -> Any:
     releases = watch.releases(host_id)
     current = watch.current()
     while True:
-        released = watch.releases(host_id) != releases
+        released = watch.releases(host_id) != releases or watch.closed
         if current != known or time.monotonic() >= deadline or released:
             document = _assemble(cloud, host_id, current)
             if document.digest != known_digest:

@@ -111,7 +111,7 @@ def _receive(ctx: RequestContext, queue: Queue, limit: int, visibility: int, wai
         seen = rt.signals.version(queue.queue_id)
         received, next_visible = rt.committer.run(claim)
         left = deadline - time.monotonic()
-        if received or left <= 0 or rt.stopping.is_set():
+        if received or left <= 0 or rt.stopping.is_set() or rt.signals.closed:
             return received
         # no polling: a commit that announces the queue wakes us, or the moment a delayed or
         # in-flight message becomes visible again (which no commit announces)

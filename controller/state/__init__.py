@@ -81,6 +81,8 @@ class Database:
         self.path = Path(path)
         #: Callbacks of this process per topic, run after a transaction that announced the topic commits.
         self._subscribers: dict[str, list[Callable[[], None]]] = {}
+        #: What ends this process's long polls (:meth:`end_waits`).
+        self._wait_enders: list[Callable[[], None]] = []
         #: This process's writers queue here rather than in SQLite's busy handler, which polls a locked
         #: database with sleeps growing to 100 ms: under concurrent writes that was the p99 (bench_api).
         self._writer = threading.RLock()
@@ -177,7 +179,20 @@ class Database:
         with self.engine.connect().execution_options(cloudlet_readonly=True) as conn:
             yield conn
 
+    def on_end_waits(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on :meth:`end_waits`: what a long poll waits on (commits announcing a topic) stops
+        coming, so its waiters must answer with what they have."""
+        self._wait_enders.append(callback)
+
+    def end_waits(self) -> None:
+        """End every long poll of this process for good. A stopping process calls it before its HTTP servers
+        stop: their threads would otherwise sit in a 20-second poll past the servers' shutdown timeout, and
+        ``cloudlet up`` took that long to exit on Ctrl-C."""
+        for callback in self._wait_enders:
+            callback()
+
     def close(self) -> None:
+        self.end_waits()
         if self.bus is not None:
             self.bus.close()
         self.engine.dispose()

@@ -27,6 +27,7 @@ class KeyedSignals(Generic[Key]):
         self._versions: dict[Key, int] = {}
         self._subscribed: set[Key] = set()
         self._closed = False
+        db.on_end_waits(self.close)
 
     def version(self, key: Key) -> int:
         """The key's counter now; take it before looking for work, then :meth:`wait` on it."""
@@ -36,8 +37,14 @@ class KeyedSignals(Generic[Key]):
                 self._db.subscribe(self._topic_of(key), lambda: self._bump(key))
             return self._versions.get(key, 0)
 
+    @property
+    def closed(self) -> bool:
+        """Whether waits are over for good: a long poll answers now rather than loop on :meth:`wait`."""
+        return self._closed
+
     def wait(self, key: Key, seen: int, timeout: float) -> bool:
-        """Wait until a commit announced the key after ``seen`` was read, or ``timeout``; True if one did."""
+        """Wait until a commit announced the key after ``seen`` was read, or ``timeout``; True if one did (or
+        the signals are closed)."""
         with self._condition:
             return self._condition.wait_for(lambda: self._closed or self._versions.get(key, 0) != seen, timeout)
 

@@ -68,6 +68,7 @@ def serve(data_dir: Path, listening: socket.socket, settings: dict[str, Any], st
         while not stop.wait(0.5):  # polled: see run_up
             pass
     finally:
+        cloud.db.end_waits()
         server.stop()
         relay.close()
         cloud.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 import urllib.request
 
@@ -176,3 +177,30 @@ def test_restart_keeps_state_and_agent_registers(tmp_path) -> None:
         assert hosts and hosts[0]["zone"] == "home-1a" and hosts[0]["state"] == "up"
     finally:
         assert process.stop() == 0
+
+
+def test_ctrl_c_ends_pending_long_polls_instead_of_waiting_them_out(tmp_path) -> None:
+    """SIGINT with SQS long polls in flight (served by the primary and by API workers alike) stops within a
+    few seconds, not after the polls' 20 s, and each poll gets an answer or a closed connection."""
+    process = CloudletProcess(tmp_path / "data").start()
+    url = process.client("sqs").create_queue(QueueName="parked")["QueueUrl"]
+    outcomes: list[str] = []
+
+    def poll() -> None:
+        sqs = process.client("sqs", read_timeout=60)
+        try:
+            outcomes.append(str(len(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages", []))))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    polls = [threading.Thread(target=poll) for _ in range(4)]
+    for thread in polls:
+        thread.start()
+    time.sleep(1.0)  # the polls are parked on the queue's signal
+    started = time.monotonic()
+    assert process.stop() == 0
+    stopped_in = time.monotonic() - started
+    for thread in polls:
+        thread.join(timeout=30)
+    assert stopped_in < 6, f"cloudlet up took {stopped_in:.1f} s to stop"
+    assert len(outcomes) == 4
