@@ -56,6 +56,8 @@ IncorrectState = error("IncorrectState")
 UnsupportedOperation = error("UnsupportedOperation")
 CidrLimitExceeded = error("CidrLimitExceeded")
 PrefixListVersionMismatch = error("PrefixListVersionMismatch")
+IdempotentParameterMismatch = error("IdempotentParameterMismatch")
+AnalysisExistsForNetworkInsightsPath = error("AnalysisExistsForNetworkInsightsPath")
 DryRunOperation = error("DryRunOperation", 412)
 
 

@@ -129,10 +129,18 @@ INSTANCE_CONNECT_ENDPOINT = Kind("eice", "instance-connect-endpoint", "InvalidIn
                                  "The instanceConnectEndpoint ID '{}' does not exist",
                                  "InvalidInstanceConnectEndpointId.Malformed")
 
+NETWORK_INSIGHTS_PATH = Kind("nip", "network-insights-path", "InvalidNetworkInsightsPathId.NotFound",
+                             "The network insights path ID '{}' does not exist",
+                             "InvalidNetworkInsightsPathId.Malformed")
+NETWORK_INSIGHTS_ANALYSIS = Kind("nia", "network-insights-analysis", "InvalidNetworkInsightsAnalysisId.NotFound",
+                                 "The network insights analysis ID '{}' does not exist",
+                                 "InvalidNetworkInsightsAnalysisId.Malformed")
+
 #: Kinds whose resources carry tags, keyed by id prefix (longest prefixes first when matching).
 TAGGABLE: dict[str, Kind] = {k.prefix: k for k in (
     VPC, SUBNET, ROUTE_TABLE, INTERNET_GATEWAY, EGRESS_ONLY_GATEWAY, NAT_GATEWAY, ELASTIC_IP, SECURITY_GROUP,
-    SECURITY_GROUP_RULE, NETWORK_ACL, NETWORK_INTERFACE, PEERING, PREFIX_LIST, VPC_ENDPOINT)}
+    SECURITY_GROUP_RULE, NETWORK_ACL, NETWORK_INTERFACE, PEERING, PREFIX_LIST, VPC_ENDPOINT, NETWORK_INSIGHTS_PATH,
+    NETWORK_INSIGHTS_ANALYSIS)}
 
 
 def kind_of(resource_id: str) -> Kind | None:

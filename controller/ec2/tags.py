@@ -45,6 +45,12 @@ def register_taggable(kind: Kind, visible: Visible) -> None:
     _taggables[kind.prefix] = Taggable(kind, visible)
 
 
+def can_see(conn: Connection, account: str, kind: Kind, resource_id: str) -> bool:
+    """Whether ``account`` sees its resource ``resource_id`` of ``kind`` (as CreateTags judges it), for calls
+    that name resources of many kinds (a network insights path's source and destination)."""
+    return resource_id in _taggables[kind.prefix].visible(conn, account, [resource_id])
+
+
 def owned_by_account(table: Table, id_column: str) -> Visible:
     """Visibility for resources with an ``account_id`` column: the owner sees them."""
 

@@ -56,6 +56,9 @@ _MEMBERS: dict[str, Kind] = {
     "VolumeId": ids.VOLUME, "VolumeIds": ids.VOLUME,
     "SnapshotId": ids.SNAPSHOT, "SnapshotIds": ids.SNAPSHOT, "SourceSnapshotId": ids.SNAPSHOT,
     "SpotInstanceRequestIds": ids.SPOT_REQUEST,
+    "NetworkInsightsPathId": ids.NETWORK_INSIGHTS_PATH, "NetworkInsightsPathIds": ids.NETWORK_INSIGHTS_PATH,
+    "NetworkInsightsAnalysisId": ids.NETWORK_INSIGHTS_ANALYSIS,
+    "NetworkInsightsAnalysisIds": ids.NETWORK_INSIGHTS_ANALYSIS,
 }
 
 #: Members whose kind depends on the operation.

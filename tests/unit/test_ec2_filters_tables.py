@@ -50,6 +50,8 @@ from controller.ec2.vpc import (
     vpc_endpoints,
     vpcs,
 )
+from controller.ec2.vpc.reachability import analyses as reachability_analyses
+from controller.ec2.vpc.reachability import paths as reachability_paths
 from controller.protocol.models import load_service_model
 
 DOCUMENTED = json.loads((Path(__file__).parents[1] / "data" / "ec2_filters" / "documented.json").read_text())
@@ -75,6 +77,8 @@ TABLES: dict[str, FilterFields] = {
     "DescribeManagedPrefixLists": prefix_lists.PREFIX_LIST_FILTERS,
     "DescribeNatGateways": nat_gateways.NAT_FILTERS,
     "DescribeNetworkAcls": network_acls.ACL_FILTERS,
+    "DescribeNetworkInsightsAnalyses": reachability_analyses.ANALYSIS_FILTERS,
+    "DescribeNetworkInsightsPaths": reachability_paths.PATH_FILTERS,
     "DescribeNetworkInterfaces": network_interfaces.INTERFACE_FILTERS,
     "DescribePlacementGroups": placement.PLACEMENT_GROUP_FILTERS,
     "DescribePrefixLists": vpc_endpoints.PREFIX_LIST_FILTERS,

@@ -11,6 +11,7 @@ from controller.ec2.vpc import (  # noqa: F401  (each module registers its opera
     network_interfaces,
     peering,
     prefix_lists,
+    reachability,
     route_tables,
     security_groups,
     subnets,

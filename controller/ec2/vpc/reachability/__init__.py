@@ -1,0 +1,8 @@
+"""VPC Reachability Analyzer: network insights paths, their analyses, and the pure analysis behind them.
+
+``snapshot.py`` freezes the VPC rows once, ``rules.py`` and ``analysis.py`` judge a path over them
+without I/O, and ``paths.py``/``analyses.py`` are the API. A verdict's ``Probe`` is what confirming it
+with a real packet through the dataplane would need (not done yet).
+"""
+
+from controller.ec2.vpc.reachability import analyses, paths  # noqa: F401  (they register their operations)
