@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--email", default=None, help="the account's email (default NAME@cloudlet.local)")
     create.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
+    root_password = account_commands.add_parser(
+        "root-password", help="set the root user's console password (read from stdin or a prompt)")
+    root_password.add_argument("--account", default=None, help="the account's id (default: the management account)")
+    root_password.add_argument("--generate", action="store_true", help="make a strong password and print it once")
+    root_password.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
     from controller.ec2.instances.connect import add_commands as add_ssh_command
     from controller.hosts.cli import add_commands as add_netns_commands
 
@@ -63,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cloudlet up: {exc}", file=sys.stderr)
             return 2
         return run_up(data_dir, args.listen, start_agent=not args.no_agent, workers=args.workers)
+    if args.command == "account" and args.account_command == "root-password":
+        from controller.auth.cli import root_password_command
+
+        return root_password_command(data_dir, args.account, args.generate)
     if args.command == "account":
         from controller.organizations.cli import create_account_command
 

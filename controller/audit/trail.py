@@ -75,6 +75,10 @@ class CallRecord:
     error_code: str | None = None
     error_message: str | None = None
     response: dict[str, Any] | None = None
+    #: ``AwsApiCall`` for API calls; events that are no API call say what they are (``AwsConsoleSignIn``).
+    event_type: str = "AwsApiCall"
+    #: CloudTrail's ``additionalEventData`` (a console sign-in's ``MFAUsed``), when the event has any.
+    additional_data: dict[str, Any] | None = None
 
 
 KeyUse = tuple[str, dt.datetime, str, str]
@@ -250,12 +254,15 @@ def event_row(call: CallRecord) -> dict[str, Any]:
         "eventID": event_id,
         "readOnly": read_only,
         "resources": [{"ARN": arn, "accountId": call.account_id} for arn in call.resources],
-        "eventType": "AwsApiCall",
+        "eventType": call.event_type,
         "managementEvent": True,
         "recipientAccountId": call.account_id,
     }
+    if call.additional_data:
+        document["additionalEventData"] = call.additional_data
     if call.error_code:
         document["errorCode"] = call.error_code
+    if call.error_code or call.error_message:  # a failed console sign-in has a message and no code
         document["errorMessage"] = call.error_message or ""
     return {
         "event_id": event_id, "account_id": call.account_id, "event_time": call.time,

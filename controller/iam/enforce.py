@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from controller.api import Operation, Params, RequestContext, ResourceInfo
+from controller.auth.lookup import session_of
 from controller.errors import ServiceError
 from controller.iam import policy
 from controller.iam.decision import (
@@ -92,6 +93,14 @@ def check_action(ctx: RequestContext, action: str, resources: Sequence[str], par
         if not result.allowed:
             missing = _missing_allow(request, policy_set, result)
             raise denial_error(ctx.service, principal.arn, action, arn, reason(action, result, missing))
+
+
+def check_granted(ctx: RequestContext, action: str) -> None:
+    """What still binds an action the account grants without any policy (AllowUsersToChangePassword): the
+    limits of GetSessionToken credentials, and the VPC endpoint the request came through."""
+    _refuse_session_token_limits(ctx)
+    if ctx.source_vpce:
+        _check_endpoint_service(ctx, action)
 
 
 def would_allow(ctx: RequestContext, action: str, arn: str, info: ResourceInfo, params: Params | None = None,
@@ -237,9 +246,18 @@ def _missing_allow(request: policy.EvaluationRequest, policy_set: policy.PolicyS
 
 
 def _refuse_session_token_limits(ctx: RequestContext) -> None:
-    """GetSessionToken credentials cannot call IAM without MFA (AWS answers as for an unknown token)."""
+    """GetSessionToken credentials cannot call IAM without MFA (AWS answers as for an unknown token).
+
+    A console sign-in's credentials (``console_signin.py``) are a user's or root's session too, but they
+    act as the signed-in user in everything, IAM included; only this rare case reads the session's record.
+    """
     principal = ctx.principal
     if principal.kind in ("user", "root") and principal.access_key_id.startswith("ASIA") and \
-            ctx.service == "iam" and principal.mfa_authenticated_at is None:
+            ctx.service == "iam" and principal.mfa_authenticated_at is None and not _console_session(ctx):
         raise ServiceError("The security token included in the request is invalid", code="InvalidClientTokenId",
                            status=403)
+
+
+def _console_session(ctx: RequestContext) -> bool:
+    with ctx.cloud.db.read() as conn:
+        return bool(session_of(conn, ctx.principal.access_key_id).get("console"))

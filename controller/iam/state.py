@@ -8,7 +8,7 @@ Access keys are not here: they belong to the shared credential store.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 
 from controller.state import JsonText, UtcDateTime, metadata
 
@@ -140,4 +140,28 @@ mfa_devices = Table(
     Column("tags", JsonText, nullable=False),
     UniqueConstraint("account_id", "name_key"),
     Index("ix_iam_mfa_devices_user", "user_id"),
+)
+
+#: Console passwords of IAM users (login profiles), kept only as scrypt hashes (``auth/passwords.py``).
+#: ``password_hash`` is NULL once DeleteLoginProfile removed the profile: the row stays for what AWS keeps
+#: about past passwords, ``last_used_at`` (GetUser's ``PasswordLastUsed``) and ``history``, the hashes of
+#: earlier passwords, newest first, that PasswordReusePrevention compares a new password with.
+login_profiles = Table(
+    "iam_login_profiles", metadata,
+    Column("user_id", String(32), ForeignKey("iam_users.user_id"), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("password_hash", String(256)),
+    Column("reset_required", Boolean, nullable=False),
+    Column("created_at", UtcDateTime),
+    #: When the current password was set: MaxPasswordAge counts from here.
+    Column("password_set_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
+    Column("history", JsonText, nullable=False),
+)
+
+#: The account password policy (UpdateAccountPasswordPolicy's parameters as given, defaults filled in).
+password_policies = Table(
+    "iam_password_policies", metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("policy", JsonText, nullable=False),
 )

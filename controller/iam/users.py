@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import insert
 
 from controller.api import Params, RequestContext
+from controller.auth.passwords import root_password_last_used
 from controller.iam import entity_operations as entities
-from controller.iam import state
+from controller.iam import login_profiles, state
 from controller.iam.directory import (
     USER,
     arn_of,
@@ -50,22 +53,39 @@ def get_user(ctx: RequestContext, params: Params) -> Params:
     principal = ctx.principal
     if name is None:
         if principal.is_root:
-            account = ctx.cloud.credentials.get_account(ctx.account_id) or {}
-            return {"User": {"Path": "/", "UserId": ctx.account_id, "Arn": principal.arn,
-                             "CreateDate": account.get("created_at") or utcnow()}}
+            return {"User": _root_output(ctx)}
         if principal.kind != "user":
             raise ValidationError("Must specify userName when calling with non-User credentials")
         name = principal.name
     with ctx.cloud.db.read() as conn:
         row = require(conn, USER, ctx.account_id, name)
-    return {"User": user_output(row, with_tags=True)}
+        last_used = login_profiles.password_last_used(conn, [row["user_id"]])
+    return {"User": _with_last_use(user_output(row, with_tags=True), last_used)}
+
+
+def _root_output(ctx: RequestContext) -> Params:
+    account = ctx.cloud.credentials.get_account(ctx.account_id) or {}
+    user = {"Path": "/", "UserId": ctx.account_id, "Arn": ctx.principal.arn,
+            "CreateDate": account.get("created_at") or utcnow()}
+    with ctx.cloud.db.read() as conn:
+        last_used = root_password_last_used(conn, ctx.account_id)
+    if last_used is not None:
+        user["PasswordLastUsed"] = last_used
+    return user
+
+
+def _with_last_use(user: Params, last_used: dict[str, dt.datetime]) -> Params:
+    """``PasswordLastUsed`` once the user signed in to the console with a password, as AWS shows it."""
+    when = last_used.get(user["UserId"])
+    return {**user, "PasswordLastUsed": when} if when is not None else user
 
 
 @api.operation("ListUsers", resources=collection_arn("user"))
 def list_users(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.read() as conn:
         rows = list_entities(conn, USER, ctx.account_id, params.get("PathPrefix"))
-    return entities.page(rows, params, "Users", user_output)
+        last_used = login_profiles.password_last_used(conn, [row["user_id"] for row in rows])
+    return entities.page(rows, params, "Users", lambda row: _with_last_use(user_output(row), last_used))
 
 
 @api.operation("UpdateUser", resources=user_arn)
@@ -83,11 +103,14 @@ def delete_user(ctx: RequestContext, params: Params) -> Params:
         row = require(conn, USER, ctx.account_id, params["UserName"])
         if ctx.cloud.credentials.keys_of(ctx.account_id, row["user_name"], kind="user"):
             raise DeleteConflict("Cannot delete entity, must delete access keys first.")
+        if login_profiles.profile_of(conn, row["user_id"]) is not None:
+            raise DeleteConflict("Cannot delete entity, must delete login profile first.")
         entities.refuse_if_policies(conn, row["user_id"])
         refuse_if_referenced(conn, state.group_members.c.user_id, row["user_id"],
                              "Cannot delete entity, must remove users from group first.")
         refuse_if_referenced(conn, state.mfa_devices.c.user_id, row["user_id"],
                              "Cannot delete entity, must delete MFA device first.")
+        login_profiles.forget_user(conn, row["user_id"])
         entities.delete_row(conn, USER, row)
     ctx.audit_resources.append(row["arn"])
     return {}

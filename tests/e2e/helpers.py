@@ -102,6 +102,7 @@ class Cleanup:
             self._quietly(lambda n=name: [iam.remove_user_from_group(UserName=n, GroupName=g["GroupName"])
                                           for g in iam.list_groups_for_user(UserName=n)["Groups"]])
             self._detach_all("user", name)
+            self._quietly(lambda n=name: iam.delete_login_profile(UserName=n))
             self._quietly(lambda n=name: iam.delete_user(UserName=n))
         for name in self.groups:
             self._detach_all("group", name)

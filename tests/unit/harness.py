@@ -203,6 +203,12 @@ class S3Harness(CloudHarness):
         return self.call("PutObject", {"Bucket": bucket, "Key": key, "Body": body, **params})
 
 
+class IamCloud(CloudHarness):
+    """IAM as the management account ``owner`` (email ``owner@example.com``), a real account of the cloud."""
+
+    service = "iam"
+
+
 class CloudProcess(CloudHarness):
     """One process of a cloud served by several: its Cloud, calling any service's operations."""
 
@@ -250,6 +256,12 @@ class Clouds:
         account = cloud.credentials.create_account("owner", "owner@example.com", is_management=True)
         other = cloud.credentials.create_account("other", "other@example.com")
         return self._keep(S3Harness(cloud, account, other))
+
+    def iam(self, **settings: Any) -> IamCloud:
+        """A cloud for IAM operations as the management account ``owner``."""
+        cloud = Cloud(Config(data_dir=self._data_dir(), **settings))
+        account = cloud.credentials.create_account("owner", "owner@example.com", is_management=True)
+        return self._keep(IamCloud(cloud, account))
 
     def primary_and_worker(self) -> tuple[CloudProcess, CloudProcess]:
         """The primary and an API worker of one cloud (``cloudlet up --workers``), both on its state bus.
