@@ -38,6 +38,8 @@ LONG_POLL_SECONDS = 20.0
 REPAIR_INTERVAL = 300.0
 #: While a reconciler waits for something (a namespace, a tap), the document is re-applied this often.
 RETRY_SECONDS = 0.5
+#: How long a stopping agent waits for its threads (a reconcile in progress finishes first).
+STOP_SECONDS = 10.0
 MAX_BACKOFF = 30.0
 
 
@@ -88,10 +90,14 @@ class AgentService:
         while not stop.wait(0.5):  # polled: a signal another thread receives runs its handler only then
             pass
         log.info("stopping (the dataplane stays in place)")
-        with contextlib.suppress(OSError):
-            self.client.release(self.host_id)  # answer our pending long-poll now
+        deadline = time.monotonic() + STOP_SECONDS
         for thread in threads:
-            thread.join(timeout=10)
+            while thread.is_alive() and time.monotonic() < deadline:
+                # Answer our pending long-poll now; again while the thread lives, since a poll it began just
+                # before seeing the stop would not see a release the controller had already handled.
+                with contextlib.suppress(OSError):
+                    self.client.release(self.host_id)
+                thread.join(timeout=0.5)
         self.registry.close()
 
     def _stay_registered(self, stop: threading.Event) -> None:

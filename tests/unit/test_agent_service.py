@@ -174,6 +174,41 @@ def test_run_registers_stops_on_request_and_closes_without_teardown(tmp_path: Pa
     assert client.released.is_set() and network.closed
 
 
+class LateSnapshotClient(FakeClient):
+    """A controller whose long-poll began just before the agent's stop: it took its snapshot of the host's
+    releases after the first release arrived, so only a later one answers it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.condition = threading.Condition()
+        self.releases = 0
+
+    def desired(self, host_id: str, generation: int, digest: str, wait: float) -> DesiredState:
+        with self.condition:
+            self.condition.wait_for(lambda: self.releases > 0, wait)
+            snapshot = self.releases
+            self.condition.wait_for(lambda: self.releases > snapshot, wait)
+        return DesiredState(generation, digest, changed=False)
+
+    def release(self, host_id: str) -> None:
+        with self.condition:
+            self.releases += 1
+            self.condition.notify_all()
+
+
+def test_a_stopping_agent_releases_a_long_poll_that_began_after_its_first_release(tmp_path: Path) -> None:
+    client = LateSnapshotClient()
+    agent = service(tmp_path, client, ReconcilerRegistry(), heartbeat_interval=0.05)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    threading.Event().wait(0.2)
+    stop.set()
+    runner.join(4)
+    assert not runner.is_alive(), "the agent waited out its long-poll"
+    assert client.releases >= 2
+
+
 def test_an_unknown_host_registers_again(tmp_path: Path) -> None:
     agent = service(tmp_path, FakeClient(ControllerError("unknown host", 404)), ReconcilerRegistry())  # type: ignore[arg-type]
     agent.registered.set()
