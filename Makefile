@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 up: install services images
 	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN) $(UP_ARGS)
 
-test: install services s3fs-venv node-clients
+test: install services images s3fs-venv node-clients
 	$(BIN)/ruff check controller agent tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
