@@ -13,7 +13,7 @@ BENCH ?=
 UP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: up test bench install services images lint s3fs-venv node-clients
+.PHONY: up test bench install services images lint s3fs-venv node-clients console-vendor
 
 up: install services images
 	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN) $(UP_ARGS)
@@ -25,7 +25,7 @@ test: install services images s3fs-venv node-clients
 bench: install services
 	$(BIN)/python bench/run_all.py $(BENCH)
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed console-vendor
 
 lint: install
 	$(BIN)/ruff check controller agent tests bench
@@ -64,6 +64,22 @@ node-clients: tests/node/node_modules/.installed
 tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
 	@echo "==> installing the tests' node clients (npm ci in tests/node)"
 	cd tests/node && npm ci --no-audit --no-fund --silent
+	touch $@
+
+# The web console's client library (controller/console/static/vendor/, git-ignored): htmx from npm, pinned and
+# checked against the hash of the reviewed release, with its LICENSE; nothing is fetched at run time.
+HTMX_VERSION := 2.0.11
+HTMX_SHA256 := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
+CONSOLE_VENDOR := controller/console/static/vendor
+console-vendor: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp
+
+$(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp:
+	@echo "==> vendoring htmx $(HTMX_VERSION) into $(CONSOLE_VENDOR)"
+	rm -rf $(CONSOLE_VENDOR) && mkdir -p $(CONSOLE_VENDOR)
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
+		&& tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js package/LICENSE \
+		&& echo "$(HTMX_SHA256)  package/dist/htmx.min.js" | sha256sum --check --quiet \
+		&& cp package/dist/htmx.min.js package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/ && rm -rf $$tmp
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).

@@ -19,6 +19,7 @@ from controller.audit import AuditTrail
 from controller.auth.secrets import SecretBox
 from controller.auth.store import CredentialStore
 from controller.config import Config
+from controller.console import state as _console_state  # noqa: F401  (declares the console's sessions table)
 from controller.hosts import state as _hosts_state  # noqa: F401  (declares the hosts table)
 from controller.hosts.generation import GenerationWatch
 from controller.iam.cache import PolicyCache

@@ -1,10 +1,11 @@
 """The WSGI application: the gateway for AWS API calls, Flask for Cloudlet's own endpoints.
 
 Flask routes Cloudlet's own endpoints (``/_cloudlet/...``: agent RPC, health, the hosted
-sign-in pages; ``/{pool}/.well-known/...``). Every other request is an AWS API call,
-handed as-is to the gateway without passing through Flask's routing, request context and
-sessions, which cost about a quarter of a simple call's CPU (py-spy, ``sts
-get-caller-identity``): a path that could be one of Flask's own goes to Flask, and its
+sign-in pages; ``/{pool}/.well-known/...``) and the web console (``/console``, for requests that
+are not AWS calls: a signed path-style S3 call to a bucket named ``console`` is still S3's).
+Every other request is an AWS API call, handed as-is to the gateway without passing through
+Flask's routing, request context and sessions, which cost about a quarter of a simple call's CPU
+(py-spy, ``sts get-caller-identity``): a path that could be one of Flask's own goes to Flask, and its
 catch-all route ends at the same gateway. Request bodies are not read here: the gateway
 and the protocol layer read them when (and as far as) they need to, so S3 uploads stream.
 """
@@ -49,6 +50,8 @@ def create_app(cloud: Cloud, *, relay: Relay | None = None, local_services: froz
     from controller.awslambda import code_urls
     from controller.cognito_idp import hosted_ui as cognito_hosted_ui
     from controller.cognito_idp import wellknown as cognito_wellknown
+    from controller.console import is_console_request
+    from controller.console.pages import blueprint as console
     from controller.hosts.agent_api import blueprint as agent_rpc
     from controller.sns.signing import CERT_PATH_PREFIX
     from controller.sns.signing import blueprint as sns_signing_certificate
@@ -58,6 +61,7 @@ def create_app(cloud: Cloud, *, relay: Relay | None = None, local_services: froz
     app.register_blueprint(code_urls.blueprint, url_prefix=code_urls.PATH_PREFIX)
     app.register_blueprint(cognito_wellknown.blueprint)  # /{pool-id}/.well-known/*: no bucket has a "_"
     app.register_blueprint(cognito_hosted_ui.blueprint)  # /_cloudlet/cognito/{prefix}/...
+    app.register_blueprint(console)  # /console/..., reached only through front()'s check below
     app.config["CLOUD"] = cloud
 
     @app.get(HEALTH_PATH)
@@ -102,10 +106,12 @@ def create_app(cloud: Cloud, *, relay: Relay | None = None, local_services: froz
         return aws_call(request.environ)
 
     routed = app.wsgi_app
-    maybe_flasks = flask_paths(app, aws_api.__name__)
+    maybe_flasks = flask_paths(app, aws_api.__name__, skip=f"{console.name}.")
 
     def front(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if is_console_request(path, environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", "")):
+            return (routed if relay is None else relay)(environ, start_response)
         if maybe_flasks(path):
             return (routed if relay is None or path == HEALTH_PATH else relay)(environ, start_response)
         return aws_call(environ)(environ, start_response)
@@ -116,13 +122,14 @@ def create_app(cloud: Cloud, *, relay: Relay | None = None, local_services: froz
     return app
 
 
-def flask_paths(app: Flask, api_endpoint: str) -> Callable[[str], bool]:
-    """Whether a path could be one of ``app``'s own routes (every rule but the API's catch-all): it starts
-    with a rule's text up to its first variable, or holds the longest fixed text of a rule that starts
-    with one (``/<pool>/.well-known/jwks.json``)."""
+def flask_paths(app: Flask, api_endpoint: str, skip: str = "") -> Callable[[str], bool]:
+    """Whether a path could be one of ``app``'s own routes (every rule but the API's catch-all and those
+    whose endpoint starts with ``skip``, which are routed by a check of their own): it starts with a rule's
+    text up to its first variable, or holds the longest fixed text of a rule that starts with one
+    (``/<pool>/.well-known/jwks.json``)."""
     prefixes, pieces = set(), set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == api_endpoint:
+        if rule.endpoint == api_endpoint or (skip and rule.endpoint.startswith(skip)):
             continue
         fixed = re.split(r"<[^>]*>", rule.rule)
         if fixed[0] != "/":
