@@ -142,6 +142,8 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
               flush=True)
         print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE="
               f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
+        print(f"  web console: {config.endpoint_url}/console (root: set a password with "
+              "`cloudlet account root-password`)", flush=True)
         print(f"  instance connect tunnels: {tunnels.url}", flush=True)
         print(f"  session manager data channels: {cloud.session_channels.url}", flush=True)
         print(f"  API processes: {processes}", flush=True)
