@@ -152,6 +152,7 @@ class Gateway:
                 call.operation = protocol.operation_hint(routed)
             if on_behalf is not None:
                 principal = on_behalf.principal
+                call.access_key_id = principal.access_key_id  # the session's key, as AWS records it
                 _describe_principal(call, principal)
             else:
                 principal = self._authenticate(request, service_model, api, now, call,
