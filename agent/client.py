@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
-from agent.wire import API_VERSION, DesiredState, Heartbeat, HostRegistration, from_json, to_json
+from agent.wire import (
+    API_VERSION,
+    DesiredState,
+    Heartbeat,
+    HostRegistration,
+    ProbeResult,
+    from_json,
+    to_json,
+)
 
 
 class ControllerError(OSError):
@@ -65,6 +73,10 @@ class ControllerClient:
         """Batch job attempts' transitions and new log lines; the answer names the attempts whose end the
         controller has recorded (their containers may go)."""
         return self._call("POST", f"/hosts/{host_id}/batch", {"attempts": attempts})
+
+    def report_probes(self, host_id: str, results: list[ProbeResult]) -> dict[str, Any]:
+        """Reachability Analyzer probes' outcomes; the answer names the probes the controller recorded."""
+        return self._call("POST", f"/hosts/{host_id}/probes", {"results": [to_json(r) for r in results]})
 
     def download_code(self, sha256_hex: str, target: Path) -> None:
         """A Lambda package, layer or image archive the controller stores under ``sha256_hex`` into ``target``."""

@@ -40,11 +40,13 @@ from agent.service.loop import AgentService
 from agent.service.metadata import ControllerMetadata
 from agent.service.namespaces import NamespaceReconciler
 from agent.service.network import NetworkReconciler, claim_prefix, dataplane_unavailable, teardown
+from agent.service.probes import ProbeReconciler
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 from agent.wire import (
     CAPABILITY_FUNCTIONS,
     CAPABILITY_METADATA,
     CAPABILITY_NAMESPACE_INSTANCES,
+    CAPABILITY_PROBES,
     CAPABILITY_VPC_DATAPLANE,
     REGISTRATION_SCHEMA,
     HostRegistration,
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   relay=relay, uplink=host_uplink),
                      capabilities=[CAPABILITY_VPC_DATAPLANE, CAPABILITY_METADATA])
         registry.add("namespaces", NamespaceReconciler(), capabilities=[CAPABILITY_NAMESPACE_INSTANCES])
+        registry.add("probes", ProbeReconciler(client, context.host_id, args.name_prefix),
+                     capabilities=[CAPABILITY_PROBES])
     else:
         log.warning("VPC dataplane disabled on this host: %s", reason)
     try:

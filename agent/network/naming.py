@@ -53,6 +53,14 @@ def service_port(eni_id: str) -> str:
     return "s" + digest(eni_id)
 
 
+def probe_ports(probe_id: str) -> tuple[str, str]:
+    """The transient veth of a Reachability Analyzer probe in a VPC router namespace: its bridge-side end and
+    the end the probe's frame is written to (``agent.network.probe``). A leftover is removed like any foreign
+    port by the next netlink pass, since no plan names it."""
+    port = "q" + digest(probe_id)
+    return port, port + "i"
+
+
 def internet_netns(prefix: str) -> str:
     return f"{prefix}{_INTERNET}"
 

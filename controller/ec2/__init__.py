@@ -28,11 +28,12 @@ from controller.ec2.volumes import (  # noqa: F401  (each module registers its o
 from controller.ec2.volumes.desired_volumes import volumes_section
 from controller.ec2.volumes.snapshot_store import start as start_volumes
 from controller.ec2.vpc.desired_network import namespaces_section, network_section
+from controller.ec2.vpc.reachability.probes import probes_section
 
 #: What every host runs, in the order its agent applies it: interfaces exist before anything plugs in, and
-#: volumes' files before instances attach them.
+#: volumes' files before instances attach them; probes last, once every port is plugged.
 api.host_sections.update(network=network_section, namespaces=namespaces_section, volumes=volumes_section,
-                         instances=instances_section)
+                         instances=instances_section, probes=probes_section)
 api.on_start.append(start_volumes)
 api.on_start.append(spot_interruptions.start)
 api.on_stop.append(spot_interruptions.stop)

@@ -2,9 +2,9 @@
 
 Each test module builds its own VPC (an uplink, endpoints, an Instance Connect Endpoint...) on a
 :class:`NamespaceLab` subclass and runs it with :func:`running`, which tears everything down in the same
-order whatever failed: the instance's interface, its Elastic IP, the module's own resources, the VPC, the
-module's cleanups, then the namespace instance, ``cloudlet up`` and whatever the agent left, and finally
-checks that no namespace with the run's prefix is left behind.
+order whatever failed: the instances' interfaces, the first one's Elastic IP, the module's own resources, the
+VPC, the module's cleanups, then the namespace instances, ``cloudlet up`` and whatever the agent left, and
+finally checks that no namespace with the run's prefix is left behind.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class NamespaceLab:
     cleanup: list[Callable[[], Any]] = field(default_factory=list)
     #: Processes started inside the instance, killed before it is destroyed.
     processes: list[subprocess.Popen] = field(default_factory=list)
+    #: Further namespace instances by their interface (:meth:`plug`), detached and destroyed with the first.
+    extra: dict[str, lab.Instance] = field(default_factory=dict)
 
     def aws(self, *args: str) -> Any:
         out = self.cloudlet.aws(*args, "--output", "json")
@@ -55,12 +57,21 @@ class NamespaceLab:
     def plug_instance(self, name: str, address: str) -> lab.Instance:
         """A namespace instance on ``self.eni`` once the agent has converged, holding ``address``."""
         self.instance = lab.create_instance(f"{self.prefix}{name}")
+        self._attach(self.eni, self.instance, address)
+        return self.instance
+
+    def plug(self, eni: str, name: str, address: str) -> lab.Instance:
+        """Another namespace instance, on ``eni``, holding ``address``."""
+        instance = self.extra[eni] = lab.create_instance(f"{self.prefix}{name}")
+        self._attach(eni, instance, address)
+        return instance
+
+    def _attach(self, eni: str, instance: lab.Instance, address: str) -> None:
         status = self.cloudlet.data_dir / "agent" / "status.json"
         wait_until(lambda: status.exists() and "network" in json.loads(status.read_text()).get("applied", {}), 30,
                    "the agent to register and converge")
-        self.netns_cli("attach", self.eni, self.instance.netns)
-        wait_until(lambda: f"{address}/24" in addresses_in(self.instance.netns), 15, "the instance's address")
-        return self.instance
+        self.netns_cli("attach", eni, instance.netns)
+        wait_until(lambda: f"{address}/24" in addresses_in(instance.netns), 15, "the instance's address")
 
     def public_subnet(self, vpc_cidr: str, subnet_cidr: str, address: str) -> str:
         """A VPC whose subnet routes to an internet gateway, and ``self.eni`` in it at ``address`` with an
@@ -174,8 +185,8 @@ def running(t: Lab, build: Callable[[Lab], None]) -> Iterator[Lab]:
                 process.wait()
             if t.etc is not None:
                 shutil.rmtree(t.etc, ignore_errors=True)
-            if t.instance is not None:
-                lab.destroy(t.instance)
+            for instance in [*t.extra.values(), *([t.instance] if t.instance is not None else [])]:
+                lab.destroy(instance)
             t.cloudlet.stop()
             subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", t.prefix,
                             "--state-dir", str(t.cloudlet.data_dir / "agent")], cwd=REPO, capture_output=True,
@@ -187,9 +198,9 @@ def running(t: Lab, build: Callable[[Lab], None]) -> Iterator[Lab]:
 def _take_down_cloud_resources(t: NamespaceLab) -> None:
     ec2 = t.cloudlet.client("ec2")
     if t.vpc_id:
-        if t.eni:  # whether or not the build got as far as plugging it in
+        for eni in [*([t.eni] if t.eni else []), *t.extra]:  # whether or not the build got as far as plugging
             subprocess.run([sys.executable, "-m", "controller.cli", "netns", "--data-dir", str(t.cloudlet.data_dir),
-                            "detach", t.eni], cwd=REPO, capture_output=True, timeout=60)
+                            "detach", eni], cwd=REPO, capture_output=True, timeout=60)
         if t.allocation:
             for address in ec2.describe_addresses(AllocationIds=[t.allocation])["Addresses"]:
                 if address.get("AssociationId"):

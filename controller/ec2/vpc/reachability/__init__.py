@@ -2,7 +2,8 @@
 
 ``snapshot.py`` freezes the VPC rows once, ``rules.py`` and ``analysis.py`` judge a path over them
 without I/O, and ``paths.py``/``analyses.py`` are the API. A verdict's ``Probe`` is what confirming it
-with a real packet through the dataplane would need (not done yet).
+with a real packet through the dataplane needs: ``probes.py`` hands it to the agent that plugs the source
+interface and records what that agent saw (``probe_reports.py``).
 """
 
 from controller.ec2.vpc.reachability import analyses, paths  # noqa: F401  (they register their operations)

@@ -3,9 +3,10 @@ DeleteNetworkInsightsAnalysis.
 
 An analysis reads the whole VPC state once (``desired_network.load_network``, the rows the dataplane is
 compiled from), freezes it (:mod:`.snapshot`) and judges the path with the pure :func:`.analysis.analyze`
-before StartNetworkInsightsAnalysis answers. The answer says ``running``, as AWS's first answer does, and
-every later read sees the analysis ``succeeded`` with its verdict, so a client polling with a waiter
-finishes on its first poll.
+before StartNetworkInsightsAnalysis answers. The answer says ``running``, as AWS's first answer does. When
+a host's agent can confirm the verdict with a real packet (:mod:`.probes`), the analysis stays ``running``
+until it reports (about a second) or :data:`.probes.PROBE_SECONDS` pass; otherwise every later read sees it
+``succeeded`` with its verdict, so a client polling with a waiter finishes on its first poll.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from controller.ec2.ids import NETWORK_INSIGHTS_ANALYSIS, NETWORK_INSIGHTS_PATH
 from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
 from controller.ec2.vpc.desired_network import load_network
-from controller.ec2.vpc.reachability import analysis, snapshot, state
+from controller.ec2.vpc.reachability import analysis, probes, snapshot, state
 from controller.ec2.vpc.reachability.paths import fetch
+from controller.hosts import generation
 from controller.protocol.timestamps import to_utc
 from controller.state import utcnow
-
-SUCCEEDED = "succeeded"
 
 
 def query_of(path: RowMapping) -> analysis.PathQuery:
@@ -54,16 +54,21 @@ def _required_components(verdict: analysis.Verdict, filter_in_arns: list[str]) -
 
 def analysis_output(ctx: RequestContext, row: RowMapping | dict[str, Any], tags: list[dict[str, str]], *,
                     status: str | None = None) -> Params:
-    """AWS's ``NetworkInsightsAnalysis``; with ``status`` (the start's answer), without the verdict."""
+    """AWS's ``NetworkInsightsAnalysis``; with ``status`` (the start's answer), without the verdict. Once
+    settled, ``WarningMessage`` says what the dataplane probe showed (:func:`.probes.warning_message`)."""
+    current, outcome = probes.settled(row)
     output: Params = {"NetworkInsightsAnalysisId": row["analysis_id"],
                       "NetworkInsightsAnalysisArn": NETWORK_INSIGHTS_ANALYSIS.arn(ctx, row["analysis_id"]),
                       "NetworkInsightsPathId": row["path_id"], "StartDate": row["started_at"],
-                      "Status": status or row["status"], "Tags": tags}
+                      "Status": status or current, "Tags": tags}
     if row["filter_in_arns"]:
         output["FilterInArns"] = row["filter_in_arns"]
-    if status is None and row["status"] == SUCCEEDED:
+    if status is None and current == probes.SUCCEEDED:
         output["NetworkPathFound"] = row["path_found"]
         output.update({k: v for k, v in row["result"].items() if v})
+        warning = probes.warning_message(outcome, row["path_found"])
+        if warning:
+            output["WarningMessage"] = warning
     return output
 
 
@@ -92,13 +97,19 @@ def start_network_insights_analysis(ctx: RequestContext, params: Params) -> Para
                 tags = tags_of(conn, ctx.account_id, [earlier["analysis_id"]])[earlier["analysis_id"]]
                 return {"NetworkInsightsAnalysis": analysis_output(ctx, earlier, tags)}
         analysis_id = NETWORK_INSIGHTS_ANALYSIS.new_id()
+        probe = dataclasses.asdict(verdict.probe)
+        planned = probes.plan(conn, analysis_id, probe)
+        probe["outcome"] = probes.unprobed(planned) if isinstance(planned, str) else None
         row = {"analysis_id": analysis_id, "account_id": ctx.account_id, "path_id": path["path_id"],
-               "filter_in_arns": filter_in_arns, "status": SUCCEEDED, "path_found": verdict.path_found,
+               "filter_in_arns": filter_in_arns, "path_found": verdict.path_found,
+               "status": probes.SUCCEEDED if probe["outcome"] else probes.RUNNING,
                "result": {"ForwardPathComponents": list(verdict.forward),
                           "ReturnPathComponents": list(verdict.returning),
                           "Explanations": list(verdict.explanations)},
-               "probe": dataclasses.asdict(verdict.probe), "client_token": token, "started_at": utcnow()}
+               "probe": probe, "client_token": token, "started_at": utcnow()}
         conn.execute(table.insert().values(**row))
+        if probe["outcome"] is None:
+            generation.bump(conn)  # the sending host's ``probes`` section changed
         new_tags = tag_new_resource(conn, ctx.account_id, NETWORK_INSIGHTS_ANALYSIS, analysis_id,
                                     params.get("TagSpecifications"))
     ctx.audit_resources.append(NETWORK_INSIGHTS_ANALYSIS.arn(ctx, analysis_id))

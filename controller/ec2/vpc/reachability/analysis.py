@@ -10,8 +10,8 @@ the route back out of an internet gateway or peering connection. The first hop t
 ends the walk with AWS's explanation code for it (``ENI_SG_RULES_MISMATCH``, ``SUBNET_ACL_RESTRICTION``,
 ``NO_ROUTE_TO_DESTINATION``…).
 
-The verdict carries a :class:`Probe`: the interfaces, addresses, protocol and port a real packet would
-use to confirm it through the dataplane, the seam for that later step.
+The verdict carries a :class:`Probe`: the interfaces, addresses, protocol and port a real packet uses
+to confirm it through the dataplane (:mod:`.probes` has an agent send it).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class PathQuery:
 
 @dataclass(frozen=True)
 class Probe:
-    """What a probe packet through the dataplane needs to confirm a verdict (not sent yet)."""
+    """What a probe packet through the dataplane needs to confirm a verdict (see :mod:`.probes`)."""
 
     protocol: str
     source_eni: str | None = None

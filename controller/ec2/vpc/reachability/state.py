@@ -2,7 +2,7 @@
 
 A path is stored as the caller wrote it (``source``/``destination`` keep an ARN when one was given, as
 AWS echoes them) beside the ids the analysis uses. An analysis keeps its verdict in AWS's output shapes
-(``ForwardPathComponents``…) as JSON, and the probe a dataplane check would send; a path with analyses
+(``ForwardPathComponents``…) as JSON, and the probe that confirms it through the dataplane with its outcome; a path with analyses
 cannot be deleted (AWS's ``AnalysisExistsForNetworkInsightsPath``), which the foreign key backs up.
 """
 
@@ -42,12 +42,12 @@ analyses = Table(
     Column("account_id", String(12), nullable=False, index=True),
     Column("path_id", String(ID), ForeignKey("ec2_network_insights_paths.path_id"), nullable=False, index=True),
     Column("filter_in_arns", JsonText, nullable=False),
-    #: running | succeeded | failed (the verdict is computed when the analysis starts: succeeded)
+    #: running (its dataplane probe is out: see probes.py) | succeeded (the verdict is computed at the start)
     Column("status", String(16), nullable=False),
     Column("path_found", Boolean),
     #: {"ForwardPathComponents": [...], "ReturnPathComponents": [...], "Explanations": [...]}
     Column("result", JsonText),
-    #: analysis.Probe as a dict: what a probe packet would need to confirm the verdict.
+    #: analysis.Probe as a dict, plus its ``outcome`` once known (probes.py; None while the probe is out).
     Column("probe", JsonText),
     Column("client_token", String(64)),
     Column("started_at", UtcDateTime, nullable=False),
