@@ -21,6 +21,9 @@ class ServiceError(Exception):
     code: str = "InternalError"
     status: int = 400
     sender_fault: bool = True
+    #: Why the call was refused, for the audit trail only (IAM's explanation of a denial: the policies and
+    #: statements that decided); never rendered to the client.
+    explanation: dict[str, Any] | None = None
 
     def __init__(self, message: str = "", *, code: str | None = None, status: int | None = None,
                  sender_fault: bool | None = None, headers: dict[str, str] | None = None,

@@ -179,7 +179,7 @@ class Gateway:
             call.resources = ctx.audit_resources
             response = protocol.serialize_response(operation_model, output, request_id)
         except ServiceError as exc:
-            call.error_code, call.error_message = exc.code, exc.message
+            call.error_code, call.error_message, call.explanation = exc.code, exc.message, exc.explanation
             response = self._error(service_model, exc, request_id, operation_model)
         except Exception:
             log.exception("internal error in request %s", request_id)

@@ -24,7 +24,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SEGMENT_GLOB = "segment-*.jsonl"
 
@@ -81,22 +81,34 @@ class Journal:
         return self.folder / f"segment-{self._name}-{number:08d}.jsonl"
 
 
-def encode(row: dict[str, Any], key_use: tuple[str, dt.datetime, str, str] | None) -> bytes:
-    """One journal line: an event row (``trail.event_row``) and the access key use it records, if any. A
-    document already encoded (a str) goes in as it is, so the hot path encodes it once."""
+class Entry(NamedTuple):
+    """One journaled event: its row, the access key use it records, and why it was refused (if it was)."""
+
+    row: dict[str, Any]
+    key_use: tuple[str, dt.datetime, str, str] | None
+    explanation: dict[str, Any] | None
+
+
+def encode(row: dict[str, Any], key_use: tuple[str, dt.datetime, str, str] | None,
+           explanation: dict[str, Any] | None = None) -> bytes:
+    """One journal line: an event row (``trail.event_row``), the access key use it records, if any, and the
+    explanation of a refusal, if any. A document already encoded (a str) goes in as it is, so the hot path
+    encodes it once."""
     head = {key: value for key, value in row.items() if key != "document"}
     head["event_time"] = row["event_time"].isoformat()
     if key_use is not None:
         key, at, service, region = key_use
         head["key_use"] = [key, at.isoformat(), service, region]
+    if explanation:
+        head["explanation"] = explanation
     document = row["document"]
     text = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))
     return (json.dumps(head, separators=(",", ":"))[:-1] + ',"document":' + text + "}\n").encode()
 
 
-def read_segment(path: Path) -> list[tuple[dict[str, Any], tuple[str, dt.datetime, str, str] | None]]:
-    """A segment's events and key uses. A line cut short is skipped: only the last can be, and only when
-    the process died inside its write, before that call was answered."""
+def read_segment(path: Path) -> list[Entry]:
+    """A segment's events, key uses and explanations. A line cut short is skipped: only the last can be, and
+    only when the process died inside its write, before that call was answered."""
     out = []
     for raw in path.read_bytes().splitlines():
         try:
@@ -104,8 +116,10 @@ def read_segment(path: Path) -> list[tuple[dict[str, Any], tuple[str, dt.datetim
         except ValueError:
             continue
         use = line.pop("key_use", None)
+        explanation = line.pop("explanation", None)
         line["event_time"] = dt.datetime.fromisoformat(line["event_time"])
-        out.append((line, (use[0], dt.datetime.fromisoformat(use[1]), use[2], use[3]) if use else None))
+        out.append(Entry(line, (use[0], dt.datetime.fromisoformat(use[1]), use[2], use[3]) if use else None,
+                         explanation))
     return out
 
 

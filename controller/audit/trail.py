@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Index, String, Table, insert
+from sqlalchemy import Boolean, Column, Connection, Index, String, Table, insert, select
 
 from controller.audit import journal
 from controller.state import Database, EncodedJson, JsonText, UtcDateTime, metadata
@@ -42,6 +42,15 @@ events = Table(
     Column("error_code", String(128)),
     Column("document", JsonText, nullable=False),
     Index("ix_audit_events_account_time", "account_id", "event_time"),
+)
+
+#: Why a refused call was refused (IAM's explanation of a denial, ``iam/verdicts.py``), keyed by the
+#: event's id: a table of its own, so the event's JSON stays as CloudTrail's and older databases gain it
+#: without a migration (``create_all`` adds missing tables).
+explanations = Table(
+    "audit_explanations", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("explanation", JsonText, nullable=False),
 )
 
 #: Request members whose values never reach the trail (CloudTrail hides them the same way).
@@ -79,6 +88,8 @@ class CallRecord:
     event_type: str = "AwsApiCall"
     #: CloudTrail's ``additionalEventData`` (a console sign-in's ``MFAUsed``), when the event has any.
     additional_data: dict[str, Any] | None = None
+    #: Why the call was refused (``ServiceError.explanation``), stored beside the event.
+    explanation: dict[str, Any] | None = None
 
 
 KeyUse = tuple[str, dt.datetime, str, str]
@@ -92,6 +103,7 @@ class _Event:
 
     row: dict[str, Any]
     key_use: KeyUse | None
+    explanation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,13 +138,13 @@ class AuditTrail:
         row["document"] = EncodedJson(document_json(row["document"]))  # once, for the journal and the row
         use = (call.access_key_id, call.time, call.service, call.region) \
             if call.access_key_id and call.error_code not in AUTH_FAILURES else None
-        line = journal.encode(row, use)
+        line = journal.encode(row, use, call.explanation)
         with self._lock:
             try:
                 self._journal.append(line)
             except OSError as exc:  # a full disk, or a trail already closed: the database may still take it
                 log.warning("audit journal: cannot append (%s); the event is only queued", exc)
-            self._queue.put(_Event(row, use))
+            self._queue.put(_Event(row, use, call.explanation))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything recorded before this call is written."""
@@ -203,6 +215,7 @@ class AuditTrail:
 
         def write(conn: Connection) -> None:
             conn.execute(insert(events), [event.row for event in batch])
+            _insert_explanations(conn, [(event.row, event.explanation) for event in batch])
             self._note_key_use(conn, [event.key_use for event in batch])
 
         self.writer.run(write)
@@ -217,10 +230,25 @@ class AuditTrail:
             entries = journal.read_segment(path)
             if entries:
                 with self.db.begin() as conn:
-                    conn.execute(insert(events).prefix_with("OR IGNORE"), [row for row, _ in entries])
-                    self._note_key_use(conn, [use for _, use in entries])
+                    conn.execute(insert(events).prefix_with("OR IGNORE"), [entry.row for entry in entries])
+                    _insert_explanations(conn, [(entry.row, entry.explanation) for entry in entries])
+                    self._note_key_use(conn, [entry.key_use for entry in entries])
                 log.info("audit trail: %d events replayed from %s", len(entries), path.name)
             path.unlink()
+
+
+def _insert_explanations(conn: Connection, pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+    """Store the explanations of refused calls; one replayed from the journal may be there already."""
+    rows = [{"event_id": row["event_id"], "explanation": explanation} for row, explanation in pairs if explanation]
+    if rows:
+        conn.execute(insert(explanations).prefix_with("OR IGNORE"), rows)
+
+
+def explanation_of(conn: Connection, event_id: str) -> tuple[str, dict[str, Any] | None] | None:
+    """The account of event ``event_id`` and the explanation stored beside it; None: no such event."""
+    found = conn.execute(select(events.c.account_id, explanations.c.explanation).outerjoin(
+        explanations, explanations.c.event_id == events.c.event_id).where(events.c.event_id == event_id)).first()
+    return (found.account_id, found.explanation) if found is not None else None
 
 
 AUTH_FAILURES = {"SignatureDoesNotMatch", "InvalidClientTokenId", "InvalidAccessKeyId", "AuthFailure",

@@ -2,6 +2,7 @@
 
 from controller.iam import (  # noqa: F401  (modules register operations on api)
     access_keys,
+    account_aliases,
     authorization_details,
     entity_policies,
     groups,

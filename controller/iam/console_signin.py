@@ -12,8 +12,8 @@ An IAM user signs in with its login profile (``login_profiles.py``), the account
 ``root``, with the password ``cloudlet account root-password`` set. A wrong password, an unknown user or
 account, or a user without a password get the same refusal, after the same work (``auth/passwords.py``
 checks a decoy hash), so the page cannot be used to find out which users exist. Each finished attempt is
-a CloudTrail ``ConsoleLogin`` event, as on AWS. Accounts are named by their 12-digit id: Cloudlet has no
-account aliases (CreateAccountAlias) yet.
+a CloudTrail ``ConsoleLogin`` event, as on AWS. The account is named, as on AWS's sign-in page, by its
+12-digit id or by its alias (CreateAccountAlias, ``account_aliases.py``); the session names it by id.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from controller.auth import passwords
 from controller.auth.lookup import account_exists
 from controller.auth.store import root_principal
 from controller.iam import login_profiles, mfa_codes, password_policy
+from controller.iam.account_aliases import account_of_alias
 from controller.iam.directory import USER, Row, find
 from controller.iam.mfa_devices import claim_step, devices_of_user, seed_of
 from controller.state import utcnow
@@ -81,21 +82,24 @@ class _Attempt:
 
 def sign_in(cloud: Any, *, account: str, user_name: str, password: str, mfa_code: str | None = None,
             source_ip: str = "", duration_seconds: int = 43200) -> ConsoleSession:
-    """Check a console sign-in and mint the session's credentials; SignInRefused when it fails."""
+    """Check a console sign-in and mint the session's credentials; SignInRefused when it fails.
+
+    ``account`` is the account's 12-digit id or its alias; an unknown one is refused like a wrong password.
+    """
     if not min_session_seconds() <= duration_seconds <= MAX_SESSION_SECONDS:
         raise ValueError(f"duration_seconds must lie between {min_session_seconds()} and {MAX_SESSION_SECONDS}")
     cloud.db.sync()
     now = utcnow()
     with cloud.db.read() as conn:
-        known = bool(_ACCOUNT_ID.fullmatch(account)) and account_exists(conn, account)
+        account_id = _account_id(conn, account)
         if user_name == ROOT_NAME:
             user, profile = None, None
-            stored = passwords.root_password_hash(conn, account) if known else None
+            stored = passwords.root_password_hash(conn, account_id) if account_id else None
         else:
-            user = find(conn, USER, account, user_name) if known else None
+            user = find(conn, USER, account_id, user_name) if account_id else None
             profile = login_profiles.profile_of(conn, user["user_id"]) if user is not None else None
             stored = profile["password_hash"] if profile is not None else None
-    attempt = _Attempt(account if known else "", _principal(account, user, user_name) if known else None,
+    attempt = _Attempt(account_id or "", _principal(account_id, user, user_name) if account_id else None,
                        source_ip)
     if not passwords.verify(password, stored):  # spends the same time when there is nothing to check
         _record(cloud, attempt, now, success=False, mfa_used=False)
@@ -106,13 +110,13 @@ def sign_in(cloud: Any, *, account: str, user_name: str, password: str, mfa_code
     with cloud.db.begin() as conn:
         serial = _check_mfa(cloud, conn, attempt, user, mfa_code, now)
         if user is None:
-            passwords.record_root_sign_in(conn, account, now)
+            passwords.record_root_sign_in(conn, attempt.account_id, now)
         else:
             login_profiles.record_sign_in(conn, user["user_id"], now)
         session = _mint(cloud, conn, attempt, now, duration_seconds, serial)
     _record(cloud, attempt, now, success=True, mfa_used=serial is not None)
     return ConsoleSession(
-        account_id=account, principal_arn=attempt.principal.arn, user_name=user_name if user is None
+        account_id=attempt.account_id, principal_arn=attempt.principal.arn, user_name=user_name if user is None
         else user["user_name"], access_key_id=session[0], secret_access_key=session[1], session_token=session[2],
         expiration=session[3], password_reset_required=reset_required, mfa_authenticated=serial is not None)
 
@@ -125,6 +129,13 @@ def sign_out(cloud: Any, session: ConsoleSession) -> None:
 
 
 # -- steps ------------------------------------------------------------------------------------------
+def _account_id(conn: Any, account: str) -> str | None:
+    """The id of the account named by its id or its alias; None when there is no such account."""
+    if _ACCOUNT_ID.fullmatch(account):
+        return account if account_exists(conn, account) else None
+    return account_of_alias(conn, account)
+
+
 def _principal(account_id: str, user: Row | None, user_name: str) -> Principal:
     if user_name == ROOT_NAME:
         return root_principal(account_id)

@@ -7,7 +7,8 @@ until the next IAM write), and against the resource's own policy when its servic
 has a ``resource_lookup`` (S3 bucket policies, role trust policies...). Global
 condition keys come from the request (``aws:SourceIp``, ``aws:CurrentTime``,
 ``aws:PrincipalTag/*``, ``aws:RequestTag/*``...), service keys from
-``ctx.condition_keys``. A denial raises the service's own AccessDenied form.
+``ctx.condition_keys``. A denial raises the service's own AccessDenied form, carrying the explanation of
+the decision (``verdicts.py``) that the audit trail stores beside the call's event.
 
 The account root user is allowed everything in its own account unless a resource
 policy explicitly denies it; across accounts both sides must allow; anonymous
@@ -38,6 +39,7 @@ from controller.iam.decision import (
 )
 from controller.iam.denials import denial_error, reason, request_tags
 from controller.iam.principal_policies import PrincipalPolicies, load_principal_policies
+from controller.iam.verdicts import explain_denial
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
@@ -91,8 +93,10 @@ def check_action(ctx: RequestContext, action: str, resources: Sequence[str], par
         request, policy_set = build_request(ctx, action, arn, info, policies, base_context, scps)
         result = decide(request, policy_set)
         if not result.allowed:
-            missing = _missing_allow(request, policy_set, result)
-            raise denial_error(ctx.service, principal.arn, action, arn, reason(action, result, missing))
+            explanation = explain_denial(request, policy_set, result)
+            error = denial_error(ctx.service, principal.arn, action, arn, reason(action, result, explanation.kind))
+            error.explanation = explanation.document()
+            raise error
 
 
 def check_granted(ctx: RequestContext, action: str) -> None:
@@ -223,26 +227,6 @@ def _own_without_policy(account_id: str, arn: str, info: ResourceInfo | None) ->
 def _arn_account(arn: str) -> str:
     parts = arn.split(":", 5)
     return parts[4] if len(parts) == 6 and parts[4] != "aws" else ""
-
-
-def _missing_allow(request: policy.EvaluationRequest, policy_set: policy.PolicySet,
-                   result: policy.EvaluationResult) -> str:
-    """For an implicit deny, which kind of policy failed to allow (for the message)."""
-    if result.decision != policy.IMPLICIT_DENY:
-        return policy.IDENTITY
-    if result.allowed_by_organizations is False:
-        return policy.SCP
-    unlimited = policy.PolicySet(identity=policy_set.identity, resource=policy_set.resource)
-    if policy.evaluate(request, unlimited).allowed:
-        return policy.BOUNDARY if result.allowed_by_permissions_boundary is False else policy.SESSION
-    own_account = policy.EvaluationRequest(
-        action=request.action, resource=request.resource, principal_arn=request.principal_arn,
-        principal_account=request.principal_account, context=request.context, role_arn=request.role_arn,
-        default_region=request.default_region)
-    if request.resource_account and policy.evaluate(own_account, policy.PolicySet(identity=policy_set.identity)
-                                                    ).allowed:
-        return policy.RESOURCE
-    return policy.IDENTITY
 
 
 def _refuse_session_token_limits(ctx: RequestContext) -> None:

@@ -105,7 +105,8 @@ def owned_policies(conn: Connection, partition: str, account_id: str, owners: di
     inline = conn.execute(select(state.inline_policies).where(
         state.inline_policies.c.owner_id.in_(owners))).mappings().all()
     found = [policy.parse_policy(row["document"], policy_id=row["policy_name"],
-                                 source_type=owners[row["owner_id"]][0]) for row in inline
+                                 source_type=owners[row["owner_id"]][0],
+                                 attached_to="/".join(owners[row["owner_id"]])) for row in inline
              if keep_inline is None or keep_inline(*owners[row["owner_id"]], row["policy_name"])]
     arns = conn.execute(select(state.attachments.c.policy_arn).where(
         state.attachments.c.owner_id.in_(owners))).scalars().all()
@@ -121,14 +122,16 @@ def managed_policies(conn: Connection, partition: str, account_id: str, arns: li
     for arn in arns:
         aws = aws_managed_policy(arn, partition) if is_aws_managed_arn(arn) else None
         if aws is not None:
-            found.append(policy.parse_policy(aws.document, policy_id=aws.name, source_type="aws-managed"))
+            found.append(policy.parse_policy(aws.document, policy_id=aws.name, source_type="aws-managed",
+                                             arn=arn))
     if customer:
-        rows = conn.execute(select(state.policies.c.policy_name, state.policy_versions.c.document).join(
+        rows = conn.execute(select(state.policies.c.policy_name, state.policy_versions.c.document,
+                                   state.policies.c.arn).join(
             state.policy_versions, (state.policy_versions.c.policy_id == state.policies.c.policy_id)
             & (state.policy_versions.c.version_id == state.policies.c.default_version)).where(
             state.policies.c.arn.in_(customer), state.policies.c.account_id == account_id)).all()
-        found += [policy.parse_policy(document, policy_id=name, source_type="user-managed")
-                  for name, document in rows]
+        found += [policy.parse_policy(document, policy_id=name, source_type="user-managed", arn=arn)
+                  for name, document, arn in rows]
     return found
 
 

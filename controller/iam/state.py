@@ -165,3 +165,11 @@ password_policies = Table(
     Column("account_id", String(12), primary_key=True),
     Column("policy", JsonText, nullable=False),
 )
+
+#: Account aliases (CreateAccountAlias): at most one per account, and unique across the cloud, since the
+#: console's sign-in accepts an alias in place of the account id.
+account_aliases = Table(
+    "iam_account_aliases", metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("alias", String(63), nullable=False, unique=True),
+)

@@ -70,5 +70,11 @@ def scp_levels(conn: Connection, account_id: str, management_account_id: str | N
     for target, policy_id in sorted(attached):
         if policy_id in contents:
             by_target[target].append(policy.parse_policy(contents[policy_id], policy_id=policy_id,
-                                                         source_type="none"))
+                                                         source_type="none", attached_to=_target_name(target)))
     return tuple(tuple(by_target[target]) for target in targets)
+
+
+def _target_name(target_id: str) -> str:
+    """``root/r-…``, ``ou/ou-…`` or ``account/<id>``: where an SCP is attached, for explanations of denials."""
+    kind = "root" if target_id.startswith("r-") else "ou" if target_id.startswith("ou-") else "account"
+    return f"{kind}/{target_id}"

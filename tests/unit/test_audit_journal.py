@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from controller.audit import AuditTrail, CallRecord
 from controller.audit import journal as audit_journal
-from controller.audit.trail import event_row, events
+from controller.audit.trail import event_row, events, explanation_of
 from controller.state import Database
 from controller.state.committer import GroupCommitter
 
@@ -56,6 +56,18 @@ def test_a_previous_runs_segments_are_committed_once_and_removed(tmp_path: Path)
     finally:
         trail.close()
     assert list(folder.iterdir()) == []
+
+
+def test_a_refused_calls_explanation_is_replayed_with_its_event(tmp_path: Path) -> None:
+    db, folder = _database(tmp_path), tmp_path / "journal"
+    folder.mkdir()
+    row = event_row(_call(1))
+    why = {"explicit": True, "kind": "identity"}
+    (folder / "segment-0dead000-00000001.jsonl").write_bytes(audit_journal.encode(row, None, why))
+    trail = _trail(db, folder)
+    trail.close()
+    with db.read() as conn:
+        assert explanation_of(conn, row["event_id"]) == ("123456789012", why)
 
 
 def test_a_second_process_on_the_cloud_leaves_the_live_ones_journal_alone(tmp_path: Path) -> None:

@@ -48,10 +48,10 @@ from controller.iam.policy.parse import compile_document
 from controller.iam.policy.validate import KINDS, policy_size, validate_policy
 
 
-def parse_policy(document: str | Mapping[str, Any], *, policy_id: str = "",
-                 source_type: str = "none") -> Policy:
+def parse_policy(document: str | Mapping[str, Any], *, policy_id: str = "", source_type: str = "none",
+                 arn: str = "", attached_to: str = "") -> Policy:
     """Compile ``document`` (cached by text) and label it for results; raises MalformedPolicyDocument."""
-    return Policy(policy_id, compile_document(document), source_type)
+    return Policy(policy_id, compile_document(document), source_type, arn, attached_to)
 
 
 def referenced_context_keys(documents: Iterable[str | Mapping[str, Any]]) -> list[str]:

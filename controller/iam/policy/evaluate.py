@@ -121,7 +121,8 @@ class _Evaluator:
                 if not strength:
                     continue
                 matched = MatchedStatement(policy.policy_id, policy.source_type, kind, statement.index,
-                                           statement.sid, statement.effect, statement.start, statement.end)
+                                           statement.sid, statement.effect, statement.start, statement.end,
+                                           policy.arn, policy.attached_to)
                 if statement.allow:
                     result.allows.append((matched, strength))
                 else:

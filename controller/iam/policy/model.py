@@ -130,12 +130,17 @@ class Policy:
 
     ``source_type`` is one of SimulatePrincipalPolicy's ``PolicySourceType`` values
     (``user``, ``group``, ``role``, ``aws-managed``, ``user-managed``, ``resource``,
-    ``none``); the engine doesn't interpret it.
+    ``none``); the engine doesn't interpret it, nor ``arn`` (a managed policy's) and
+    ``attached_to`` (``user/alice``, ``group/devs``, ``role/r`` for an inline policy;
+    ``root/r-…``, ``ou/ou-…``, ``account/<id>`` for an SCP), which only travel to the
+    matched statements so that a denial can name the policy as a person would.
     """
 
     policy_id: str
     document: PolicyDocument
     source_type: str = "none"
+    arn: str = ""
+    attached_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,8 @@ class EvaluationRequest:
 
 @dataclass(frozen=True, slots=True)
 class MatchedStatement:
-    """A statement that decided the result (policy id, kind, position and Sid)."""
+    """A statement that decided the result (policy id, kind, position and Sid; the policy's ARN and
+    attachment as its :class:`Policy` gives them)."""
 
     policy_id: str
     source_type: str
@@ -210,6 +216,8 @@ class MatchedStatement:
     effect: str
     start: Position | None
     end: Position | None
+    policy_arn: str = ""
+    attached_to: str = ""
 
 
 @dataclass(frozen=True)
