@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Column, String, Table, delete, insert, select
 
+from controller.auth.console_session import ConsoleSession
 from controller.auth.secrets import SecretBox
-from controller.iam.console_signin import ConsoleSession
 from controller.state import Database, UtcDateTime, metadata, utcnow
 
 console_sessions = Table(

@@ -27,6 +27,7 @@ from typing import Any
 from controller.api import Principal
 from controller.audit import CallRecord
 from controller.auth import passwords
+from controller.auth.console_session import ConsoleSession
 from controller.auth.lookup import account_exists
 from controller.auth.store import root_principal
 from controller.iam import login_profiles, mfa_codes, password_policy
@@ -44,21 +45,6 @@ EXPIRED = "Your password has expired. Ask your administrator to reset it."
 MAX_SESSION_SECONDS = 43200
 ROOT_NAME = "root"
 _ACCOUNT_ID = re.compile(r"\d{12}")
-
-
-@dataclass(frozen=True)
-class ConsoleSession:
-    """A signed-in console user: its identity and the temporary credentials the console signs calls with."""
-
-    account_id: str
-    principal_arn: str          # arn:aws:iam::<acct>:user/<path><name> or arn:aws:iam::<acct>:root
-    user_name: str              # "root" for the root user
-    access_key_id: str
-    secret_access_key: str
-    session_token: str
-    expiration: dt.datetime     # aware UTC
-    password_reset_required: bool
-    mfa_authenticated: bool
 
 
 class SignInRefused(Exception):
