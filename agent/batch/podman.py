@@ -126,6 +126,9 @@ class LogLine(NamedTuple):
     timestamp_ms: int
     stream: str
     message: str
+    #: the byte just past this line in what was parsed (the runner makes it the log file's offset): the
+    #: controller ingests a line once, whatever an unanswered report made the agent send again
+    end: int = 0
 
 
 def container_name(job_id: str, attempt: int) -> str:
@@ -291,7 +294,7 @@ def parse_k8s_log(data: bytes) -> tuple[list[LogLine], int]:
             timestamp_ms = int(parse_podman_time(stamp) * 1000)
         except ValueError:
             timestamp_ms = 0
-        lines.append(LogLine(timestamp_ms, stream, "".join(pending)))
+        lines.append(LogLine(timestamp_ms, stream, "".join(pending), position))
         pending = []
         consumed = position
     return lines, consumed

@@ -132,7 +132,7 @@ class BatchReconciler:
             offset = _read_int(container.directory / "offset")
             lines, new_offset = self.runner.logs(container, offset)
             item: dict[str, Any] = {"job_id": key[0], "attempt": key[1], "state": pm.RUNNING,
-                                    "logs": [[line.timestamp_ms, line.message] for line in lines]}
+                                    "logs": [[line.timestamp_ms, line.message, line.end] for line in lines]}
             started = _read_int(container.directory / "started_at") or None
             if started:
                 item["started_at"] = started
@@ -140,7 +140,7 @@ class BatchReconciler:
             if ended:
                 if new_offset != offset or lines:  # ship the whole log before the end
                     more, later = self.runner.logs(container, new_offset)
-                    item["logs"] += [[line.timestamp_ms, line.message] for line in more]
+                    item["logs"] += [[line.timestamp_ms, line.message, line.end] for line in more]
                     new_offset = later
                 item.update(state=outcome.state, exit_code=outcome.exit_code, reason=outcome.reason,
                             stopped_at=now_ms())

@@ -194,7 +194,7 @@ class ContainerRunner:
         lines, consumed = pm.parse_k8s_log(data)
         if consumed == 0 and len(data) == MAX_LOG_READ:  # one record longer than a read: skip it whole
             consumed = len(data)
-        return lines, since_offset + consumed
+        return [line._replace(end=since_offset + line.end) for line in lines], since_offset + consumed
 
     def adopt(self) -> list[Container]:
         """Every Batch container on this host, running or exited but not yet removed, as handles: what

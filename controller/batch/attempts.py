@@ -42,6 +42,16 @@ attempts = Table(
     Column("placed_at", Integer, nullable=False),
 )
 
+#: How far into an attempt's log file the controller has ingested (the agent's offset just past the last
+#: line): a report the agent sends again, its answer lost, adds no line twice. A table of its own so a
+#: state store made before it needs no migration.
+log_marks = Table(
+    "batch_log_marks", metadata,
+    Column("job_id", String(48), primary_key=True),
+    Column("attempt", Integer, nullable=False),
+    Column("ingested_to", Integer, nullable=False),
+)
+
 
 def requirements(container: Mapping[str, Any]) -> tuple[float, int]:
     """A job container's (vCPUs, memory MiB): resourceRequirements first, the legacy vcpus/memory after."""

@@ -4,7 +4,10 @@ An agent reports, per attempt it runs, its transitions and its new log lines::
 
     {"attempts": [{"job_id": "...", "attempt": 1, "state": "RUNNING" | "SUCCEEDED" | "FAILED",
                    "started_at": ms, "stopped_at": ms, "exit_code": 0, "reason": "...",
-                   "logs": [[ms, "line"], ...]}]}
+                   "logs": [[ms, "line", end], ...]}]}
+
+``end`` is the agent's offset in the attempt's log file just past the line (older agents send pairs):
+lines at or below what was ingested are skipped, so a report sent again after a lost answer adds nothing.
 
 Log lines go to CloudWatch Logs group ``/aws/batch/job`` under the attempt's stream (created as AWS does, on
 first write). RUNNING feeds ``jobs_settle.attempt_started``; an end feeds ``jobs_settle.attempt_ended``
@@ -44,8 +47,9 @@ def parse(body: Any) -> list[dict[str, Any]]:
         if not isinstance(item.get("attempt"), int) or item.get("state") not in ("RUNNING", *ENDED):
             raise ValueError("each attempt has an integer 'attempt' and a 'state'")
         logs = item.get("logs") or []
-        if not isinstance(logs, list) or any(not isinstance(line, list) or len(line) != 2 for line in logs):
-            raise ValueError("'logs' is a list of [ms, message] pairs")
+        if not isinstance(logs, list) or any(not isinstance(line, list) or len(line) not in (2, 3)
+                                             or (len(line) == 3 and not isinstance(line[2], int)) for line in logs):
+            raise ValueError("'logs' is a list of [ms, message, end offset] lists")
         out.append(item)
     return out
 
@@ -64,14 +68,34 @@ def report_batch(host_id: str) -> Any:
                 attempts.attempts.c.job_id == item["job_id"])).mappings().first()
             ours = placed is not None and placed["host_id"] == host_id and placed["attempt"] == item["attempt"]
             if ours and item.get("logs"):
-                ingest.append(cloud, account_id=placed["account_id"], group=attempts.LOG_GROUP,
-                              stream=placed["spec"]["log_stream_name"],
-                              events=[(int(ms), str(message)) for ms, message in item["logs"]])
+                ship_logs(cloud, conn, placed, item["logs"])
             if ours:
                 settle(conn, placed, item)
         if item["state"] in ENDED:
             done.append({"job_id": item["job_id"], "attempt": item["attempt"]})
     return jsonify(ok=True, done=done)
+
+
+def unseen(lines: list[list[Any]], ingested_to: int) -> list[list[Any]]:
+    """The lines past ``ingested_to`` (pure); lines without an offset (an older agent's) always count."""
+    return [line for line in lines if len(line) < 3 or line[2] > ingested_to]
+
+
+def ship_logs(cloud: Any, conn: Connection, placed: Any, lines: list[list[Any]]) -> None:
+    """Append the attempt's new lines to its stream and move its mark, in the report's transaction."""
+    marks = attempts.log_marks
+    key = (marks.c.job_id == placed["job_id"]) & (marks.c.attempt == placed["attempt"])
+    ingested_to = conn.execute(select(marks.c.ingested_to).where(key)).scalar() or 0
+    fresh = unseen(lines, ingested_to)
+    if not fresh:
+        return
+    ingest.append(cloud, account_id=placed["account_id"], group=attempts.LOG_GROUP,
+                  stream=placed["spec"]["log_stream_name"], events=[(int(line[0]), str(line[1])) for line in fresh])
+    ends = [line[2] for line in fresh if len(line) == 3]
+    if ends:
+        conn.execute(delete(marks).where(marks.c.job_id == placed["job_id"]))
+        conn.execute(marks.insert().values(job_id=placed["job_id"], attempt=placed["attempt"],
+                                           ingested_to=max(ends)))
 
 
 def settle(conn: Connection, placed: Any, item: dict[str, Any]) -> None:
@@ -93,4 +117,5 @@ def settle(conn: Connection, placed: Any, item: dict[str, Any]) -> None:
                                   int(item.get("stopped_at") or now), timed_out=reason == TIMEOUT_REASON,
                                   status_reason=None if container_reason else reason)
     conn.execute(delete(attempts.attempts).where(attempts.attempts.c.job_id == item["job_id"]))
+    conn.execute(delete(attempts.log_marks).where(attempts.log_marks.c.job_id == item["job_id"]))
     generation.bump(conn)

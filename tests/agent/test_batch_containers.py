@@ -99,6 +99,7 @@ def test_k8s_file_logs_join_partials_and_keep_unfinished_lines() -> None:
     assert [(line.stream, line.message) for line in lines] == [("stdout", "hello"), ("stderr", "partial")]
     assert lines[0].timestamp_ms == 1796588596982
     assert data[consumed:].startswith(b"2026-12-06T20:23:18.000000000+00:00 stdout P")
+    assert [line.end for line in lines] == [data.index(b"\n") + 1, consumed]  # just past each line's record
     assert pm.parse_podman_time("2026-12-06T20:23:16Z") == 1796588596.0
 
 

@@ -11,10 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from agent.wire import HostRegistration
+from controller import service_calls
+from controller.auth.store import root_principal
 from controller.batch import attempts, jobs_state, lifecycle, reports
 from controller.batch.dispatch import Dispatcher
 from controller.hosts import state as host_state
 from controller.hosts.desired import HostContext
+from controller.logs import ingest
 from tests.unit.harness import ACCOUNT, Clouds
 from tests.unit.test_batch_resources import BatchCloud
 
@@ -156,3 +159,24 @@ def test_an_attempt_past_its_timeout_is_marked_to_stop_and_never_retried(lab: La
     lab.report({"job_id": job_id, "attempt": 1, "state": "FAILED", "exit_code": 143, "reason": lifecycle.TIMED_OUT})
     failed = lab.job(job_id)
     assert (failed["status"], failed["statusReason"], len(failed["attempts"])) == ("FAILED", lifecycle.TIMED_OUT, 1)
+
+
+def test_a_report_sent_again_adds_no_log_line_twice(lab: Lab) -> None:
+    """The agent resends what it reported when the answer was lost, perhaps with lines written since: each
+    line reaches the attempt's stream once, in order."""
+    job_id = lab.submit()
+    lab.dispatcher.run_once()
+    now = jobs_state.now_ms()  # CloudWatch Logs drops events older than 14 days
+    first = [[now, "one", 40], [now + 1, "two", 80]]
+    with lab.db.begin() as conn:
+        placed = conn.execute(select(attempts.attempts).where(attempts.attempts.c.job_id == job_id)).mappings().one()
+        reports.ship_logs(lab.cloud, conn, placed, first)
+    with lab.db.begin() as conn:  # the same report again, and the line written meanwhile
+        reports.ship_logs(lab.cloud, conn, placed, [*first, [now + 2, "three", 120]])
+    stream = lab.section()[0]["log_stream_name"]
+    ingest.flush_pending(lab.cloud)
+    events = service_calls.call(lab.cloud, root_principal(ACCOUNT), "logs", "GetLogEvents", {
+        "logGroupName": attempts.LOG_GROUP, "logStreamName": stream, "startFromHead": True},
+        invoked_by="test")["events"]
+    assert [event["message"] for event in events] == ["one", "two", "three"]
+    assert reports.unseen([[1, "old agent"]], 500) == [[1, "old agent"]]  # pairs (older agents) always count
