@@ -71,7 +71,9 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 HTMX_VERSION := 2.0.11
 HTMX_SHA256 := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
 CONSOLE_VENDOR := controller/console/static/vendor
-console-vendor: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp
+CYTOSCAPE_VERSION := 3.35.0
+CYTOSCAPE_SHA256 := 71fa9ebec21a7ca2c40cff6aacc30d1f6464e363662ad4b2c197e1adc770cd94
+console-vendor: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp $(CONSOLE_VENDOR)/cytoscape-$(CYTOSCAPE_VERSION).stamp
 
 $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp:
 	@echo "==> vendoring htmx $(HTMX_VERSION) into $(CONSOLE_VENDOR)"
@@ -80,6 +82,15 @@ $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp:
 		&& tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js package/LICENSE \
 		&& echo "$(HTMX_SHA256)  package/dist/htmx.min.js" | sha256sum --check --quiet \
 		&& cp package/dist/htmx.min.js package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/ && rm -rf $$tmp
+	touch $@
+
+# Cytoscape draws the VPC topology; after htmx's rule, which empties the folder first.
+$(CONSOLE_VENDOR)/cytoscape-$(CYTOSCAPE_VERSION).stamp: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent cytoscape@$(CYTOSCAPE_VERSION) >/dev/null \
+		&& tar xzf cytoscape-$(CYTOSCAPE_VERSION).tgz package/dist/cytoscape.min.js package/LICENSE \
+		&& echo "$(CYTOSCAPE_SHA256)  package/dist/cytoscape.min.js" | sha256sum --check --quiet \
+		&& cp package/dist/cytoscape.min.js $(CURDIR)/$(CONSOLE_VENDOR)/ \
+		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/cytoscape.LICENSE && rm -rf $$tmp
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).

@@ -211,3 +211,5 @@ def _launch_choices() -> dict[str, Any]:
             choices["listing_errors"][name] = refused
     choices["instance_types"] = sorted(t["InstanceType"] for t in choices["instance_types"])
     return choices
+
+from controller.console import pages_vpc  # noqa: E402,F401  (the VPC pages' routes join the blueprint)
