@@ -11,7 +11,7 @@ a service never reaches into another's tables, and the callee's validation and e
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from botocore import parsers, serialize
 from botocore.model import OperationModel
@@ -92,7 +92,12 @@ def _request(cloud: Any, operation_model: OperationModel, protocol: str, params:
         headers.setdefault("content-type", "application/x-www-form-urlencoded; charset=utf-8")
     data = body.encode() if isinstance(body, str) else (body or b"")
     url = urlsplit(serialized["url_path"])
-    query = list(serialized["query_string"].items()) if isinstance(serialized["query_string"], dict) else []
-    raw_query = urlencode(query) if query else url.query
+    # the path may carry a subresource (S3's ``?policy``, ``?list-type=2``); botocore leaves integers
+    # (``max-keys``) and lists for its HTTP client to format, and the gateway reads text pairs
+    query = parse_qsl(url.query, keep_blank_values=True)
+    if isinstance(serialized["query_string"], dict):
+        for name, value in serialized["query_string"].items():
+            query += [(name, str(item)) for item in (value if isinstance(value, list) else [value])]
+    raw_query = urlencode(query)
     return HttpRequest(method=serialized["method"], path=url.path or "/", query=query, headers=headers, body=data,
                        raw_query=raw_query)

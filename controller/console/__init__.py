@@ -9,7 +9,9 @@ page reads and acts through the API as that principal (:mod:`controller.console.
 - ``state.py`` and ``sessions.py``: server-side sessions in the state database, cookies, the principal;
 - ``csrf.py``: the CSRF token check and the security headers;
 - ``calls.py``: API calls as the principal, and the policy engine's opinion for disabling buttons;
-- ``pages.py``: the overview and the EC2 instance pages; ``pages.blueprint`` is the whole console.
+- ``pages.py``: the overview and the EC2 instance pages; ``pages.blueprint`` is the whole console;
+- ``pages_s3.py``, ``pages_iam.py``, ``pages_trail.py``: S3 (objects through presigned URLs), IAM (with the
+  policy simulator) and CloudTrail's event history.
 
 ``controller/wsgi.py`` sends ``/console`` requests here only when they are not AWS calls (no SigV4
 ``Authorization`` header, no presigned query), so signed path-style S3 calls to a bucket named

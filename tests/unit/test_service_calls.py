@@ -29,3 +29,22 @@ def test_the_callee_error_arrives_with_its_code_and_status(clouds: Clouds) -> No
         call(harness.cloud, root(harness.account), "ec2", "DescribeVpcs", {"VpcIds": ["vpc-0123456789abcdef0"]},
              invoked_by="autoscaling.amazonaws.com")
     assert (raised.value.code, raised.value.status) == ("InvalidVpcID.NotFound", 400)
+
+
+def test_s3_subresources_and_integer_query_members_reach_their_operation(clouds: Clouds) -> None:
+    """S3's serializer puts the subresource in the path (``?versioning``) and leaves ``max-keys`` an integer."""
+    harness = clouds.instances()
+    cloud, principal = harness.cloud, root(harness.account)
+
+    def s3(operation: str, params: dict[str, object]) -> dict[str, object]:
+        return call(cloud, principal, "s3", operation, params, invoked_by="console")
+
+    s3("CreateBucket", {"Bucket": "calls-bucket"})
+    s3("PutBucketVersioning", {"Bucket": "calls-bucket", "VersioningConfiguration": {"Status": "Enabled"}})
+    assert s3("GetBucketVersioning", {"Bucket": "calls-bucket"})["Status"] == "Enabled"
+    s3("PutObject", {"Bucket": "calls-bucket", "Key": "a/b", "Body": b"x"})
+    listed = s3("ListObjectsV2", {"Bucket": "calls-bucket", "Delimiter": "/", "MaxKeys": 5})
+    assert listed["CommonPrefixes"] == [{"Prefix": "a/"}] and listed["MaxKeys"] == 5
+    with pytest.raises(ServiceCallError) as raised:
+        s3("GetBucketPolicy", {"Bucket": "calls-bucket"})
+    assert raised.value.code == "NoSuchBucketPolicy"
