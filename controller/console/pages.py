@@ -21,7 +21,7 @@ from typing import Any
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from controller.console import pages_iam, pages_s3, pages_trail  # noqa: F401  (routes of the blueprint)
+from controller.console import pages_iam, pages_s3, pages_trail, pages_vpc  # noqa: F401  (routes of the blueprint)
 from controller.console.app import blueprint, cloud
 from controller.console.calls import ServiceCallError
 from controller.hosts.state import list_hosts
@@ -212,5 +212,3 @@ def _launch_choices() -> dict[str, Any]:
             choices["listing_errors"][name] = refused
     choices["instance_types"] = sorted(t["InstanceType"] for t in choices["instance_types"])
     return choices
-
-from controller.console import pages_vpc  # noqa: E402,F401  (the VPC pages' routes join the blueprint)

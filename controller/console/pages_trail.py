@@ -5,9 +5,8 @@ attribute at a time (event name, user name, resource name or type, event source,
 read-only), a time range (UTC), and the API's NextToken for paging. Times are typed and shown in UTC:
 the trail's own zone, so what the page says matches the event documents.
 
-A denied event's page asks ``controller.iam.explanations.explain_event`` why, as the viewer: the module
-may be absent from a build (it is imported lazily, and the page then says the explanation is
-unavailable), and refuses viewers who may not see the event with the service's own error.
+A denied event's page asks ``controller.iam.explanations.explain_event`` why, as the viewer: it shows the
+statements that decided, and refuses viewers who may not see them with the service's own error.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from flask import abort, g, render_template, request
 from controller.console.app import blueprint, cloud
 from controller.console.calls import ServiceCallError
 from controller.errors import ServiceError
+from controller.iam.explanations import explain_event
 
 PAGE_SIZE = 50
 #: LookupEvents' attribute keys, in the order and with the words of AWS's console.
@@ -77,22 +77,18 @@ def trail_event(event_id: str) -> tuple[str, int]:
         abort(404)
     row = _row(found[0])
     values: dict[str, Any] = {"event_id": event_id, "row": row, "error": None, "explanation": None,
-                              "explain_error": None, "explainable": False}
+                              "explain_error": None}
     if row["denied"]:
         values.update(_explain(event_id))
     return render_template("trail_event.html", **values), 200
 
 
 def _explain(event_id: str) -> dict[str, Any]:
-    """The explanation of a denied event, or why there is none (module absent, or the viewer may not)."""
+    """The explanation of a denied event, or the refusal when the viewer may not see it."""
     try:
-        from controller.iam.explanations import explain_event
-    except ImportError:  # not in every build yet: the page says so rather than failing
-        return {"explainable": False}
-    try:
-        return {"explainable": True, "explanation": explain_event(cloud(), g.api.principal, event_id)}
+        return {"explanation": explain_event(cloud(), g.api.principal, event_id)}
     except ServiceError as refused:
-        return {"explainable": True, "explain_error": refused}
+        return {"explain_error": refused}
 
 
 def _filters(values: dict[str, Any]) -> dict[str, Any]:

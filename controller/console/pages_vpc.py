@@ -327,4 +327,6 @@ def _shown_analysis(analysis: dict[str, Any]) -> dict[str, Any]:
                       if isinstance(v, dict) and v.get("Id")})
     return {"id": analysis["NetworkInsightsAnalysisId"], "path_id": analysis.get("NetworkInsightsPathId", ""),
             "status": analysis.get("Status", ""), "found": analysis.get("NetworkPathFound"), "hops": hops,
-            "explanations": explanations, "highlight": [h["id"] for h in hops], "blocked": blocked}
+            "explanations": explanations, "highlight": [h["id"] for h in hops], "blocked": blocked,
+            # what the probe sent through the dataplane showed (the API's WarningMessage; none off-agent)
+            "probe": analysis.get("WarningMessage", "")}

@@ -225,6 +225,9 @@ def test_a_denied_event_offers_why_it_was_denied(browser: Any, console: str, clo
     iam.create_user(UserName=user)
     cleanup.users.append(user)
     try:
+        iam.put_user_policy(UserName=user, PolicyName="no-groups", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Sid": "NoGroups", "Effect": "Deny",
+                                                    "Action": "iam:CreateGroup", "Resource": "*"}]}))
         key = iam.create_access_key(UserName=user)["AccessKey"]
         powerless = cloudlet.client("iam", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
         with pytest.raises(ClientError):
@@ -237,7 +240,10 @@ def test_a_denied_event_offers_why_it_was_denied(browser: Any, console: str, clo
         follow(browser, By.CSS_SELECTOR, "#events tr[data-event-name=CreateGroup] a")
         why = browser.find_element(By.ID, "why")
         assert why.find_element(By.TAG_NAME, "h2").text == "Why was this denied?"
-        assert why.find_elements(By.ID, "why-sentence") or "not available" in why.text
+        sentence = why.find_element(By.ID, "why-sentence").text
+        assert sentence.startswith("Denied explicitly by") and "NoGroups" in sentence and "no-groups" in sentence
+        assert why.find_element(By.ID, "why-verdict").text == "explicit-deny"
+        screenshot(browser, "denied-explanation")
     finally:
         cleanup.run()
 

@@ -15,7 +15,7 @@ from controller import service_calls
 from controller.auth.store import root_principal
 from controller.cloud import Cloud
 from controller.config import Config
-from controller.console import state
+from controller.console import pages_vpc, state
 from controller.console.sessions import COOKIE
 from controller.wsgi import create_app
 from tests.unit.test_console import signed_in
@@ -88,3 +88,11 @@ def test_the_network_acl_editor_creates_replaces_and_deletes_entries(
     assert deleted.status_code == 303 and (False, 100) not in entries(cloud, acl)
     refused = client.post(f"/console/vpc/network-acls/{acl}/entries", data={**form, "from_port": "ssh"})
     assert refused.status_code == 400 and b"must be a number" in refused.data
+
+
+def test_an_analysis_shows_what_its_dataplane_probe_showed() -> None:
+    analysis = {"NetworkInsightsAnalysisId": "nia-1", "Status": "succeeded", "NetworkPathFound": False,
+                "Explanations": [], "WarningMessage": "A probe packet sent through the dataplane did not arrive."}
+    assert pages_vpc._shown_analysis(analysis)["probe"] == analysis["WarningMessage"]
+    del analysis["WarningMessage"]  # no probe was due (the path's ENIs are on no probing agent)
+    assert pages_vpc._shown_analysis(analysis)["probe"] == ""
