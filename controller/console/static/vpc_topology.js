@@ -38,12 +38,16 @@
     { selector: "node.route-table", style: { "shape": "rectangle", "background-color": "#5b2a86" } },
     { selector: "node.security-group", style: { "shape": "hexagon", "background-color": "#a11a1a" } },
     { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "line-color": "#767676",
-      "target-arrow-shape": "triangle", "target-arrow-color": "#767676", "font-size": 8, "label": "data(label)",
-      "text-background-color": "#ffffff", "text-background-opacity": 0.8, "text-rotation": "autorotate" } },
+      "target-arrow-shape": "triangle", "target-arrow-color": "#767676" } },
+    // Labels only where there is one: a label per edge (even empty) is most of the drawing time of a VPC
+    // with hundreds of interfaces.
+    { selector: "edge[?label]", style: { "font-size": 8, "label": "data(label)", "text-background-color": "#ffffff",
+      "text-background-opacity": 0.8, "text-rotation": "autorotate" } },
     { selector: "edge.serves", style: { "line-color": "#5b2a86", "target-arrow-color": "#5b2a86", "line-style": "dashed" } },
     { selector: "edge.route", style: { "line-color": "#7a4d00", "target-arrow-color": "#7a4d00" } },
     { selector: "edge.sg-reference", style: { "line-color": "#a11a1a", "target-arrow-color": "#a11a1a", "width": 2.5 } },
-    { selector: "edge.member", style: { "opacity": 0.15, "target-arrow-shape": "none" } },
+    // Hundreds of faint membership lines: straight ("haystack") lines draw far faster than curves.
+    { selector: "edge.member", style: { "opacity": 0.15, "target-arrow-shape": "none", "curve-style": "haystack" } },
     { selector: "edge.attachment", style: { "target-arrow-shape": "none", "line-color": "#17212f" } },
     { selector: "node.on-path", style: { "border-width": 4, "border-color": "#f5a623", "z-index": 10 } },
     { selector: "edge.on-path", style: { "line-color": "#f5a623", "target-arrow-color": "#f5a623", "opacity": 1,
@@ -68,7 +72,7 @@
     var elements = doc.elements.nodes.concat(doc.elements.edges);
     if (cy === null) {
       cy = cytoscape({ container: box, elements: elements, style: STYLE, layout: { name: "preset" },
-        minZoom: 0.1, maxZoom: 3 });
+        minZoom: 0.1, maxZoom: 3, pixelRatio: 1, textureOnViewport: true, hideEdgesOnViewport: true });
     } else {
       cy.batch(function () { cy.elements().remove(); cy.add(elements); });
     }
