@@ -11,6 +11,7 @@ from sqlalchemy import Connection, RowMapping, Table, select
 from controller.ec2 import ids
 from controller.ec2.ids import Kind
 from controller.ec2.vpc import state
+from controller.ec2.vpc.reachability import state as reachability
 
 _TABLES: dict[str, tuple[Table, str]] = {
     ids.VPC.prefix: (state.vpcs, "vpc_id"),
@@ -24,6 +25,8 @@ _TABLES: dict[str, tuple[Table, str]] = {
     ids.NETWORK_ACL.prefix: (state.network_acls, "network_acl_id"),
     ids.NETWORK_INTERFACE.prefix: (state.network_interfaces, "network_interface_id"),
     ids.PREFIX_LIST.prefix: (state.prefix_lists, "prefix_list_id"),
+    ids.NETWORK_INSIGHTS_PATH.prefix: (reachability.paths, "path_id"),
+    ids.NETWORK_INSIGHTS_ANALYSIS.prefix: (reachability.analyses, "analysis_id"),
 }
 
 

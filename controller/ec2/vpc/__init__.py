@@ -11,10 +11,10 @@ from controller.ec2.vpc import (  # noqa: F401  (each module registers its opera
     network_interfaces,
     peering,
     prefix_lists,
-    reachability,
     route_tables,
     security_groups,
     subnets,
     vpc_endpoints,
     vpcs,
 )
+from controller.ec2.vpc.reachability import analyses, paths  # noqa: F401,E402  (the Reachability Analyzer's)

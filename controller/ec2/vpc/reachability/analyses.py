@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, select
 
 from controller.api import Params, RequestContext
+from controller.ec2 import lookups
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import IdempotentParameterMismatch, UnsupportedOperation
 from controller.ec2.ids import NETWORK_INSIGHTS_ANALYSIS, NETWORK_INSIGHTS_PATH
@@ -25,7 +26,6 @@ from controller.ec2.operation import NEW, arns, vpc_operation
 from controller.ec2.tags import drop_tags, tag_new_resource, tags_of
 from controller.ec2.vpc.desired_network import load_network
 from controller.ec2.vpc.reachability import analysis, probes, snapshot, state
-from controller.ec2.vpc.reachability.paths import fetch
 from controller.hosts import generation
 from controller.protocol.timestamps import to_utc
 from controller.state import utcnow
@@ -81,7 +81,7 @@ def start_network_insights_analysis(ctx: RequestContext, params: Params) -> Para
     filter_in_arns = list(params.get("FilterInArns") or [])
     table, token = state.analyses, params.get("ClientToken")
     with ctx.cloud.db.read() as conn:
-        path = fetch(conn, state.paths, "path_id", NETWORK_INSIGHTS_PATH, params.get("NetworkInsightsPathId"),
+        path = lookups.fetch(conn, NETWORK_INSIGHTS_PATH, params.get("NetworkInsightsPathId"),
                      ctx.account_id)
         rows = load_network(conn)
     verdict = _required_components(analysis.analyze(snapshot.build(rows, ctx.cloud.config), query_of(path)),
@@ -147,7 +147,7 @@ def describe_network_insights_analyses(ctx: RequestContext, params: Params) -> P
                resources=arns((NETWORK_INSIGHTS_ANALYSIS, "NetworkInsightsAnalysisId")))
 def delete_network_insights_analysis(ctx: RequestContext, params: Params) -> Params:
     with ctx.cloud.db.begin() as conn:
-        row = fetch(conn, state.analyses, "analysis_id", NETWORK_INSIGHTS_ANALYSIS,
+        row = lookups.fetch(conn, NETWORK_INSIGHTS_ANALYSIS,
                     params.get("NetworkInsightsAnalysisId"), ctx.account_id)
         conn.execute(delete(state.analyses).where(state.analyses.c.analysis_id == row["analysis_id"]))
         drop_tags(conn, [row["analysis_id"]])

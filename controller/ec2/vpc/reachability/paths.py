@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, delete, select
+from sqlalchemy import Connection, RowMapping, delete, select
 
 from controller.api import Params, RequestContext
-from controller.ec2 import ids
+from controller.ec2 import ids, lookups
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import (
     AnalysisExistsForNetworkInsightsPath,
@@ -33,18 +33,6 @@ from controller.state import utcnow
 ENDPOINT_KINDS: dict[str, Kind] = {k.prefix: k for k in (
     ids.INSTANCE, ids.NETWORK_INTERFACE, ids.INTERNET_GATEWAY, ids.NAT_GATEWAY, ids.PEERING, ids.VPC_ENDPOINT)}
 MAX_PORT = 65535
-
-
-def fetch(conn: Connection, table: Table, column: str, kind: Kind, resource_id: str | None,
-          account: str) -> RowMapping:
-    """The caller's row of ``kind`` named ``resource_id``; the kind's NotFound error otherwise."""
-    row = None
-    if resource_id:
-        row = conn.execute(select(table).where(table.c[column] == resource_id,
-                                               table.c.account_id == account)).mappings().first()
-    if row is None:
-        raise kind.missing([resource_id or ""])
-    return row
 
 
 def _resource_id(ctx: RequestContext, conn: Connection, value: str, member: str) -> str:
@@ -216,7 +204,7 @@ def describe_network_insights_paths(ctx: RequestContext, params: Params) -> Para
 def delete_network_insights_path(ctx: RequestContext, params: Params) -> Params:
     """Delete a path; refused while analyses of it exist, as AWS refuses it."""
     with ctx.cloud.db.begin() as conn:
-        row = fetch(conn, state.paths, "path_id", NETWORK_INSIGHTS_PATH, params.get("NetworkInsightsPathId"),
+        row = lookups.fetch(conn, NETWORK_INSIGHTS_PATH, params.get("NetworkInsightsPathId"),
                     ctx.account_id)
         path_id = row["path_id"]
         analyses = conn.execute(select(state.analyses.c.analysis_id).where(
