@@ -11,7 +11,8 @@ page reads and acts through the API as that principal (:mod:`controller.console.
 - ``calls.py``: API calls as the principal, and the policy engine's opinion for disabling buttons;
 - ``pages.py``: the overview and the EC2 instance pages; ``pages.blueprint`` is the whole console;
 - ``pages_s3.py``, ``pages_iam.py``, ``pages_trail.py``: S3 (objects through presigned URLs), IAM (with the
-  policy simulator) and CloudTrail's event history.
+  policy simulator) and CloudTrail's event history;
+- ``role_switch.py`` and ``pages_roles.py``: switching role (STS AssumeRole as the user) and back.
 
 ``controller/wsgi.py`` sends ``/console`` requests here only when they are not AWS calls (no SigV4
 ``Authorization`` header, no presigned query), so signed path-style S3 calls to a bucket named

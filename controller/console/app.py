@@ -2,7 +2,7 @@
 
 Every request first hears what other processes committed (``db.sync``: sign-outs, deleted keys and
 IAM changes clear caches), then finds its session from the cookie and the session's principal from the
-credential store. Without one, a page redirects to the sign-in page and a POST is refused; with one, a
+credential store: the role's, when the session switched role (:mod:`controller.console.role_switch`). Without one, a page redirects to the sign-in page and a POST is refused; with one, a
 POST must carry the session's CSRF token (:mod:`controller.console.csrf`) or it is refused with 403
 before anything else runs. The pages themselves are in :mod:`controller.console.pages`.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 
-from controller.console import csrf, state
+from controller.console import csrf, role_switch, state
 from controller.console.calls import ConsoleApi
 from controller.console.sessions import (
     COOKIE,
@@ -35,6 +35,9 @@ blueprint = Blueprint("console", __name__, url_prefix=PATH, template_folder="tem
 
 #: Endpoints served without a session: the sign-in pages (they check their own form token) and static files.
 _PUBLIC = frozenset({"console.static", "console.sign_in_form", "console.sign_in"})
+#: The POSTs that act as the signed-in user even in a role: after the role's session ended, any other POST
+#: was meant for the role and is refused rather than done as the user.
+_AS_USER = frozenset({"console.sign_out", "console.switch_role", "console.switch_back"})
 
 
 def cloud() -> Any:
@@ -50,7 +53,9 @@ def _caller() -> Caller:
 
 @blueprint.before_request
 def identify() -> Response | None:
-    """Set ``g.caller``, and for every non-public endpoint ``g.session`` and ``g.api``, or answer instead."""
+    """Set ``g.caller``, and for every non-public endpoint ``g.session``, ``g.user`` (the signed-in principal,
+    who asks for every role switch), ``g.api`` (as the role while the session acts as one) and
+    ``g.role_ended`` (the role whose session just ended, for the header's notice), or answer instead."""
     the_cloud = cloud()
     the_cloud.db.sync()
     g.caller = _caller()
@@ -67,8 +72,12 @@ def identify() -> Response | None:
         return redirect(url_for("console.sign_in_form"))
     if request.method == "POST" and not csrf.matches(session.csrf_token, csrf.token_sent(request)):
         return forbidden("The form was not sent from this console (its security token is missing or wrong).")
-    g.session = session
-    g.api = ConsoleApi(the_cloud, principal, g.caller.source_ip, g.caller.secure)
+    g.user = principal
+    g.session, acting_as, g.role_ended = role_switch.acting(the_cloud, session, principal, now)
+    if g.role_ended is not None and request.method == "POST" and request.endpoint not in _AS_USER:
+        return forbidden(f"Your session as {g.role_ended.display_name} ended, so nothing was done: you are "
+                         f"{session.signed_in.user_name} again.")
+    g.api = ConsoleApi(the_cloud, acting_as, g.caller.source_ip, g.caller.secure)
     return None
 
 
@@ -138,6 +147,8 @@ def sign_out() -> Response:
     """Forget the session and retire its credentials: the cookie signs no one in from now on."""
     the_cloud = cloud()
     state.remove(the_cloud.db, g.session.token_hash)
+    if g.session.role is not None:
+        role_switch.retire(the_cloud, g.session.role)
     console_signin.sign_out(the_cloud, g.session.signed_in)
     response = redirect(url_for("console.sign_in_form", account=g.session.signed_in.account_id), code=303)
     clear_cookie(response, COOKIE, secure=g.caller.secure)

@@ -21,7 +21,7 @@ from typing import Any
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from controller.console import pages_iam, pages_s3, pages_trail, pages_vpc  # noqa: F401  (routes of the blueprint)
+from controller.console import pages_iam, pages_roles, pages_s3, pages_trail, pages_vpc  # noqa: F401  (routes)
 from controller.console.app import blueprint, cloud
 from controller.console.calls import ServiceCallError
 from controller.hosts.state import list_hosts

@@ -29,12 +29,17 @@ MFA_STEP_SECONDS = 300
 
 
 def principal_of(cloud: Any, session: StoredSession, now: dt.datetime) -> Principal | None:
-    """The principal of the session's credentials, or None when they no longer authenticate."""
-    signed_in = session.signed_in
-    credential = cloud.credentials.resolve(signed_in.access_key_id)
+    """The principal of the session's sign-in credentials, or None when they no longer authenticate."""
+    return key_principal(cloud, session.signed_in.access_key_id, session.signed_in.session_token, now)
+
+
+def key_principal(cloud: Any, access_key_id: str, session_token: str, now: dt.datetime) -> Principal | None:
+    """The principal of temporary credentials (sign-in's or a switched role's), or None when they no longer
+    authenticate: deleted, deactivated, expired, or their token does not match."""
+    credential = cloud.credentials.resolve(access_key_id)
     if credential is None or credential.status != "Active" or credential.is_expired(now):
         return None
-    if not credential.token_matches(signed_in.session_token):
+    if not credential.token_matches(session_token):
         return None
     return credential.principal
 

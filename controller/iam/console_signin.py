@@ -77,7 +77,7 @@ def sign_in(cloud: Any, *, account: str, user_name: str, password: str, mfa_code
     cloud.db.sync()
     now = utcnow()
     with cloud.db.read() as conn:
-        account_id = _account_id(conn, account)
+        account_id = account_id_named(conn, account)
         if user_name == ROOT_NAME:
             user, profile = None, None
             stored = passwords.root_password_hash(conn, account_id) if account_id else None
@@ -109,14 +109,21 @@ def sign_in(cloud: Any, *, account: str, user_name: str, password: str, mfa_code
 
 def sign_out(cloud: Any, session: ConsoleSession) -> None:
     """Revoke the session's credentials (in every process of the cloud); nothing when they are gone already."""
-    credential = cloud.credentials.resolve(session.access_key_id)
-    if credential is not None and credential.token_matches(session.session_token):
-        cloud.credentials.delete_key(session.access_key_id)
+    retire_credentials(cloud, session.access_key_id, session.session_token)
+
+
+def retire_credentials(cloud: Any, access_key_id: str, session_token: str) -> None:
+    """Delete temporary credentials the console holds (sign-in's, or a role session it switched to), when
+    the key still carries that token: a key id reused since then is someone else's."""
+    credential = cloud.credentials.resolve(access_key_id)
+    if credential is not None and credential.token_matches(session_token):
+        cloud.credentials.delete_key(access_key_id)
 
 
 # -- steps ------------------------------------------------------------------------------------------
-def _account_id(conn: Any, account: str) -> str | None:
-    """The id of the account named by its id or its alias; None when there is no such account."""
+def account_id_named(conn: Any, account: str) -> str | None:
+    """The id of the account named by its id or its alias, as the sign-in and switch-role pages accept it;
+    None when there is no such account."""
     if _ACCOUNT_ID.fullmatch(account):
         return account if account_exists(conn, account) else None
     return account_of_alias(conn, account)
