@@ -211,3 +211,7 @@ def _launch_choices() -> dict[str, Any]:
             choices["listing_errors"][name] = refused
     choices["instance_types"] = sorted(t["InstanceType"] for t in choices["instance_types"])
     return choices
+
+
+# The other pages register on the same blueprint when imported; they import this module's names, so last.
+from controller.console import pages_functions, pages_metrics, pages_services, pages_volumes  # noqa: E402, F401
