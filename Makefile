@@ -66,14 +66,19 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund --silent
 	touch $@
 
-# The web console's client library (controller/console/static/vendor/, git-ignored): htmx from npm, pinned and
-# checked against the hash of the reviewed release, with its LICENSE; nothing is fetched at run time.
+# The web console's client libraries (controller/console/static/vendor/, git-ignored): htmx and uPlot (the
+# instance page's graphs) from npm, pinned and checked against the hashes of the reviewed releases, with their
+# LICENSEs; nothing is fetched at run time.
 HTMX_VERSION := 2.0.11
 HTMX_SHA256 := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
+UPLOT_VERSION := 1.6.32
+UPLOT_SHA256 := 19c8d4c6ad88929a79f4ae49d6f7161566dfd0ba3d15cc495e974f787eb78f1f
+UPLOT_CSS_SHA256 := df630c6a8d6f8eeaff264b50f73ce5b114f646ffd9a0bb74f049b0a00135fa04
 CONSOLE_VENDOR := controller/console/static/vendor
 CYTOSCAPE_VERSION := 3.35.0
 CYTOSCAPE_SHA256 := 71fa9ebec21a7ca2c40cff6aacc30d1f6464e363662ad4b2c197e1adc770cd94
-console-vendor: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp $(CONSOLE_VENDOR)/cytoscape-$(CYTOSCAPE_VERSION).stamp
+console-vendor: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp $(CONSOLE_VENDOR)/cytoscape-$(CYTOSCAPE_VERSION).stamp \
+	$(CONSOLE_VENDOR)/uplot-$(UPLOT_VERSION).stamp
 
 $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp:
 	@echo "==> vendoring htmx $(HTMX_VERSION) into $(CONSOLE_VENDOR)"
@@ -91,6 +96,17 @@ $(CONSOLE_VENDOR)/cytoscape-$(CYTOSCAPE_VERSION).stamp: $(CONSOLE_VENDOR)/htmx-$
 		&& echo "$(CYTOSCAPE_SHA256)  package/dist/cytoscape.min.js" | sha256sum --check --quiet \
 		&& cp package/dist/cytoscape.min.js $(CURDIR)/$(CONSOLE_VENDOR)/ \
 		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/cytoscape.LICENSE && rm -rf $$tmp
+	touch $@
+
+# uPlot after htmx, whose rule empties the directory.
+$(CONSOLE_VENDOR)/uplot-$(UPLOT_VERSION).stamp: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp
+	@echo "==> vendoring uPlot $(UPLOT_VERSION) into $(CONSOLE_VENDOR)"
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null \
+		&& tar xzf uplot-$(UPLOT_VERSION).tgz package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE \
+		&& echo "$(UPLOT_SHA256)  package/dist/uPlot.iife.min.js" | sha256sum --check --quiet \
+		&& echo "$(UPLOT_CSS_SHA256)  package/dist/uPlot.min.css" | sha256sum --check --quiet \
+		&& cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css $(CURDIR)/$(CONSOLE_VENDOR)/ \
+		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/LICENSE.uPlot && rm -rf $$tmp
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).

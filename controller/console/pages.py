@@ -21,7 +21,6 @@ from typing import Any
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from controller.console import pages_iam, pages_roles, pages_s3, pages_trail, pages_vpc  # noqa: F401  (routes)
 from controller.console.app import blueprint, cloud
 from controller.console.calls import ServiceCallError
 from controller.hosts.state import list_hosts
@@ -212,3 +211,17 @@ def _launch_choices() -> dict[str, Any]:
             choices["listing_errors"][name] = refused
     choices["instance_types"] = sorted(t["InstanceType"] for t in choices["instance_types"])
     return choices
+
+
+# The other pages register on the same blueprint when imported (some import this module's names, so last).
+from controller.console import (  # noqa: E402, F401
+    pages_functions,
+    pages_iam,
+    pages_metrics,
+    pages_roles,
+    pages_s3,
+    pages_services,
+    pages_trail,
+    pages_volumes,
+    pages_vpc,
+)
