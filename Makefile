@@ -86,7 +86,8 @@ $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp:
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
 		&& tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js package/LICENSE \
 		&& echo "$(HTMX_SHA256)  package/dist/htmx.min.js" | sha256sum --check --quiet \
-		&& cp package/dist/htmx.min.js package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/ && rm -rf $$tmp
+		&& cp package/dist/htmx.min.js $(CURDIR)/$(CONSOLE_VENDOR)/ \
+		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/htmx.LICENSE && rm -rf $$tmp
 	touch $@
 
 # Cytoscape draws the VPC topology; after htmx's rule, which empties the folder first.
@@ -106,7 +107,7 @@ $(CONSOLE_VENDOR)/uplot-$(UPLOT_VERSION).stamp: $(CONSOLE_VENDOR)/htmx-$(HTMX_VE
 		&& echo "$(UPLOT_SHA256)  package/dist/uPlot.iife.min.js" | sha256sum --check --quiet \
 		&& echo "$(UPLOT_CSS_SHA256)  package/dist/uPlot.min.css" | sha256sum --check --quiet \
 		&& cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css $(CURDIR)/$(CONSOLE_VENDOR)/ \
-		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/LICENSE.uPlot && rm -rf $$tmp
+		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/uplot.LICENSE && rm -rf $$tmp
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).
