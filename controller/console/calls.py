@@ -20,6 +20,8 @@ from controller.api import Principal, RequestContext, ResourceInfo
 from controller.iam.enforce import evaluate_for
 from controller.service_calls import ServiceCallError
 
+#: How many items a listing page asks the API for: pages stay fast whatever the account holds.
+PAGE_SIZE = 50
 #: The user agent CloudTrail records for the console's calls.
 USER_AGENT = "cloudlet-console"
 #: The action that lets a principal of the management account see the cloud's hosts. Hosts are no AWS

@@ -21,13 +21,23 @@ from typing import Any
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from controller.console import (  # noqa: F401  (the other pages register their routes on the same blueprint)
+    pages_functions,
+    pages_iam,
+    pages_metrics,
+    pages_roles,
+    pages_s3,
+    pages_services,
+    pages_trail,
+    pages_volumes,
+    pages_vpc,
+)
 from controller.console.app import blueprint, cloud
-from controller.console.calls import ServiceCallError
+from controller.console.calls import PAGE_SIZE, ServiceCallError
 from controller.hosts.state import list_hosts
 
 __all__ = ["blueprint"]
 
-PAGE_SIZE = 50
 #: How often the instances page refreshes its rows (htmx), in seconds.
 POLL_SECONDS = 5
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -212,16 +222,3 @@ def _launch_choices() -> dict[str, Any]:
     choices["instance_types"] = sorted(t["InstanceType"] for t in choices["instance_types"])
     return choices
 
-
-# The other pages register on the same blueprint when imported (some import this module's names, so last).
-from controller.console import (  # noqa: E402, F401
-    pages_functions,
-    pages_iam,
-    pages_metrics,
-    pages_roles,
-    pages_s3,
-    pages_services,
-    pages_trail,
-    pages_volumes,
-    pages_vpc,
-)

@@ -15,8 +15,8 @@ from flask import Response, abort, g, jsonify, render_template, request
 
 from controller.console import metrics_series
 from controller.console.app import blueprint
-from controller.console.calls import ServiceCallError
-from controller.console.pages import INSTANCE_ID, PAGE_SIZE
+from controller.console.calls import PAGE_SIZE, ServiceCallError
+from controller.ec2.ids import INSTANCE
 
 #: GetMetricData pages at 100,800 points; 12 hours of 3 series is 2,160, so more than a few pages is a bug.
 _MAX_METRIC_PAGES = 4
@@ -31,7 +31,7 @@ COMPARISONS = {
 @blueprint.get("/ec2/instances/<instance_id>")
 def instance_detail(instance_id: str) -> tuple[str, int]:
     """The instance's facts and its graphs' frame; the graphs' data comes from :func:`instance_metrics`."""
-    if not INSTANCE_ID.match(instance_id):
+    if not INSTANCE.well_formed(instance_id):
         abort(404)
     hours = metrics_series.hours_of(request.args.get("hours"))
     values: dict[str, Any] = {"instance_id": instance_id, "hours": hours,
@@ -54,7 +54,7 @@ def instance_detail(instance_id: str) -> tuple[str, int]:
 def instance_metrics(instance_id: str) -> tuple[Response, int]:
     """The instance's series over the asked range, as :func:`metrics_series.chart_json` shapes them; AWS's
     code and message (and status) when CloudWatch refuses."""
-    if not INSTANCE_ID.match(instance_id):
+    if not INSTANCE.well_formed(instance_id):
         abort(404)
     hours = metrics_series.hours_of(request.args.get("hours"))
     params = metrics_series.queries(instance_id, hours, dt.datetime.now(dt.UTC))

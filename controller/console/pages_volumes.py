@@ -13,8 +13,7 @@ from typing import Any
 from flask import Response, abort, g, redirect, render_template, request, url_for
 
 from controller.console.app import blueprint
-from controller.console.calls import ServiceCallError
-from controller.console.pages import PAGE_SIZE
+from controller.console.calls import PAGE_SIZE, ServiceCallError
 from controller.console.pages_services import arn_prefix, button, notice, paged
 
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
