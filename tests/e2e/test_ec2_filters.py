@@ -53,6 +53,8 @@ IDENTITY: dict[str, Callable[[Item], Any]] = {
     "DescribeLaunchTemplates": lambda i: i["LaunchTemplateId"],
     "DescribeSpotInstanceRequests": lambda i: i["SpotInstanceRequestId"],
     "DescribeLaunchTemplateVersions": lambda i: (i["LaunchTemplateId"], i["VersionNumber"]),
+    "DescribeNetworkInsightsPaths": lambda i: i["NetworkInsightsPathId"],
+    "DescribeNetworkInsightsAnalyses": lambda i: i["NetworkInsightsAnalysisId"],
 }
 #: Operations on things without tags: their reference pages list no tag filter, and EC2 refuses one
 #: (``describe-instance-status --filters Name=tag:Name,...`` answers "The filter 'tag:Name' is invalid").
@@ -200,6 +202,12 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
                              InstanceMarketOptions={"MarketType": "spot", "SpotOptions": {"MaxPrice": "0.05"}},
                              TagSpecifications=tagged("spot-instances-request", unique))["Instances"][0][
         "SpotInstanceRequestId"]
+    insights_path = ec2.create_network_insights_path(
+        Source=interface, Destination=igw, Protocol="tcp", DestinationPort=443,
+        TagSpecifications=tagged("network-insights-path", unique))["NetworkInsightsPath"]["NetworkInsightsPathId"]
+    analysis = ec2.start_network_insights_analysis(
+        NetworkInsightsPathId=insights_path, TagSpecifications=tagged("network-insights-analysis", unique))[
+        "NetworkInsightsAnalysis"]["NetworkInsightsAnalysisId"]
     for _ in range(300):  # the endpoint's state moves with time: filter it once it has settled
         state = ec2.describe_instance_connect_endpoints(InstanceConnectEndpointIds=[connect])[
             "InstanceConnectEndpoints"][0]["State"]
@@ -222,7 +230,8 @@ def world(cloud: CloudletProcess) -> dict[str, Any]:
         "DescribeVolumes": volume, "DescribeVolumeStatus": volume, "DescribeVolumesModifications": volume,
         "DescribeSnapshots": snapshot, "DescribeVpcEndpoints": endpoint,
         "DescribeVpcEndpointServices": "com.amazonaws.home-1.s3", "DescribePrefixLists": s3_list,
-        "DescribeDhcpOptions": dhcp, "DescribeInstanceConnectEndpoints": connect}}
+        "DescribeDhcpOptions": dhcp, "DescribeInstanceConnectEndpoints": connect,
+        "DescribeNetworkInsightsPaths": insights_path, "DescribeNetworkInsightsAnalyses": analysis}}
 
 
 def _attached_volume(cloud: CloudletProcess, ec2: Client, image: str, unique: str) -> str:
