@@ -24,6 +24,7 @@ from werkzeug.datastructures import MultiDict
 from controller.console import (  # noqa: F401  (the other pages register their routes on the same blueprint)
     pages_functions,
     pages_iam,
+    pages_images,
     pages_metrics,
     pages_roles,
     pages_s3,
@@ -121,7 +122,9 @@ def console_output(instance_id: str) -> tuple[str, int]:
 
 @blueprint.get("/ec2/instances/launch")
 def launch_form() -> str:
-    return render_template("launch.html", **_launch_choices(), form=MultiDict())
+    """The empty form, or with ``?image_id=`` the AMI preselected (the AMIs page's Launch links)."""
+    preset = {"image_id": request.args["image_id"]} if request.args.get("image_id") else {}
+    return render_template("launch.html", **_launch_choices(), form=MultiDict(preset))
 
 
 @blueprint.post("/ec2/instances/launch")
