@@ -77,8 +77,13 @@ UPLOT_CSS_SHA256 := df630c6a8d6f8eeaff264b50f73ce5b114f646ffd9a0bb74f049b0a00135
 CONSOLE_VENDOR := controller/console/static/vendor
 CYTOSCAPE_VERSION := 3.35.0
 CYTOSCAPE_SHA256 := 71fa9ebec21a7ca2c40cff6aacc30d1f6464e363662ad4b2c197e1adc770cd94
+XTERM_VERSION := 6.0.0
+XTERM_SHA256 := 14903579ff54664cd72f8e8699e6961a6272c21863ec1c3b118cdc8af5d4a972
+XTERM_CSS_SHA256 := 854a7c0fb70e8b1a083c16797ab827299fb18744f5ad34f227b48337e33293c6
+XTERM_FIT_VERSION := 0.11.0
+XTERM_FIT_SHA256 := ba3ea256ce0620a0992a197d6c9baea64823fc93d8da07a9e366ca9943c18527
 console-vendor: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp $(CONSOLE_VENDOR)/cytoscape-$(CYTOSCAPE_VERSION).stamp \
-	$(CONSOLE_VENDOR)/uplot-$(UPLOT_VERSION).stamp
+	$(CONSOLE_VENDOR)/uplot-$(UPLOT_VERSION).stamp $(CONSOLE_VENDOR)/xterm-$(XTERM_VERSION).stamp
 
 $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp:
 	@echo "==> vendoring htmx $(HTMX_VERSION) into $(CONSOLE_VENDOR)"
@@ -108,6 +113,22 @@ $(CONSOLE_VENDOR)/uplot-$(UPLOT_VERSION).stamp: $(CONSOLE_VENDOR)/htmx-$(HTMX_VE
 		&& echo "$(UPLOT_CSS_SHA256)  package/dist/uPlot.min.css" | sha256sum --check --quiet \
 		&& cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css $(CURDIR)/$(CONSOLE_VENDOR)/ \
 		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/uplot.LICENSE && rm -rf $$tmp
+	touch $@
+
+# xterm.js (and its fit addon, same MIT licence) draws the browser shell's terminal; after htmx's rule, which
+# empties the folder.
+$(CONSOLE_VENDOR)/xterm-$(XTERM_VERSION).stamp: $(CONSOLE_VENDOR)/htmx-$(HTMX_VERSION).stamp
+	@echo "==> vendoring xterm.js $(XTERM_VERSION) into $(CONSOLE_VENDOR)"
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent @xterm/xterm@$(XTERM_VERSION) >/dev/null \
+		&& tar xzf xterm-xterm-$(XTERM_VERSION).tgz package/lib/xterm.js package/css/xterm.css package/LICENSE \
+		&& echo "$(XTERM_SHA256)  package/lib/xterm.js" | sha256sum --check --quiet \
+		&& echo "$(XTERM_CSS_SHA256)  package/css/xterm.css" | sha256sum --check --quiet \
+		&& cp package/lib/xterm.js package/css/xterm.css $(CURDIR)/$(CONSOLE_VENDOR)/ \
+		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_VENDOR)/xterm.LICENSE && rm -rf package \
+		&& npm pack --silent @xterm/addon-fit@$(XTERM_FIT_VERSION) >/dev/null \
+		&& tar xzf xterm-addon-fit-$(XTERM_FIT_VERSION).tgz package/lib/addon-fit.js \
+		&& echo "$(XTERM_FIT_SHA256)  package/lib/addon-fit.js" | sha256sum --check --quiet \
+		&& cp package/lib/addon-fit.js $(CURDIR)/$(CONSOLE_VENDOR)/xterm-addon-fit.js && rm -rf $$tmp
 	touch $@
 
 # The tiny AMI that `cloudlet up` registers on first start (cached: a rebuild only when its inputs change).

@@ -13,6 +13,8 @@ page reads and acts through the API as that principal (:mod:`controller.console.
 - ``pages_s3.py``, ``pages_iam.py``, ``pages_trail.py``: S3 (objects through presigned URLs), IAM (with the
   policy simulator) and CloudTrail's event history;
 - ``role_switch.py`` and ``pages_roles.py``: switching role (STS AssumeRole as the user) and back.
+- ``pages_shell.py``, ``shell.py`` and ``shell_server.py``: the browser shell (xterm.js) through EC2 Instance
+  Connect, served on the Instance Connect listener.
 
 ``controller/wsgi.py`` sends ``/console`` requests here only when they are not AWS calls (no SigV4
 ``Authorization`` header, no presigned query), so signed path-style S3 calls to a bucket named

@@ -29,6 +29,7 @@ from controller.console import (  # noqa: F401  (the other pages register their 
     pages_roles,
     pages_s3,
     pages_services,
+    pages_shell,
     pages_trail,
     pages_volumes,
     pages_vpc,

@@ -16,6 +16,9 @@ library's sync server listens on its own address (``Config.instance_connect_list
 Then it asks the agent of the host that plugs the endpoint's ENI (``agent.network.tunnel``) for a TCP
 connection from inside the ENI's namespace, and copies binary websocket messages to it and back, closing
 the tunnel after ``maxTunnelDuration``. :func:`check_query` is pure.
+
+The same listener serves the web console's browser shell at ``/console/shell``
+(:mod:`controller.console.shell_server`), which opens its tunnel with :meth:`TunnelListener.open_as`.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import select
 from websockets.sync.server import Server, ServerConnection, serve
 
-from controller.api import RequestContext
+from controller.api import Principal, RequestContext
 from controller.audit import CallRecord
 from controller.auth import errors as auth_errors
 from controller.auth import sigv4
 from controller.cloud import Cloud
+from controller.console.shell import WEBSOCKET_PATH
 from controller.ec2.ids import INSTANCE_CONNECT_ENDPOINT
 from controller.ec2.vpc import state
 from controller.ec2.vpc.desired_network import HostInfo, place_nat_gateway
@@ -105,6 +109,9 @@ class TunnelListener:
     def __init__(self, cloud: Cloud, host: str, port: int, data_dir: Path | None = None) -> None:
         self.cloud = cloud
         self._opened: dict[int, _Opened] = {}
+        from controller.console.shell_server import ConsoleShells  # it builds on this module
+
+        self.shells = ConsoleShells(self)
         self._server: Server = serve(self._session, host, port, process_request=self._admit, max_size=2**20)
         bound_host, bound_port = self._server.socket.getsockname()[:2]
         self.url = f"ws://{bound_host}:{bound_port}"
@@ -118,14 +125,13 @@ class TunnelListener:
     # before the upgrade --------------------------------------------------------------------------------------
 
     def _admit(self, connection: ServerConnection, request):  # noqa: ANN001, ANN202 (websockets' types)
+        if urlsplit(request.path).path == WEBSOCKET_PATH:
+            return self.shells.admit(connection, request)
         now = dt.datetime.now(dt.UTC)
         source_ip = str(connection.remote_address[0])
-        call = CallRecord(request_id=str(uuid.uuid4()), time=now, account_id="", service=SERVICE,
-                          event_source=f"{SERVICE}.amazonaws.com", operation="OpenTunnel",
-                          region=self.cloud.config.region, source_ip=source_ip,
-                          user_agent=request.headers.get("User-Agent", ""))
+        call = self._call_record(now, source_ip, request.headers.get("User-Agent", ""))
         try:
-            upstream, duration = self._open(request, now, call, source_ip)
+            upstream, duration = self._open(request, now, call)
         except ServiceError as exc:
             call.error_code, call.error_message = exc.code, exc.message
             # The service's model gives AccessDeniedException 400; the tunnel endpoint refuses with 403.
@@ -138,8 +144,8 @@ class TunnelListener:
         self._opened[id(connection)] = _Opened(upstream, duration)
         return None
 
-    def _open(self, request, now: dt.datetime, call: CallRecord,  # noqa: ANN001 (websockets' Request)
-              source_ip: str) -> tuple[socket.socket, int]:
+    def _open(self, request, now: dt.datetime,  # noqa: ANN001 (websockets' Request)
+              call: CallRecord) -> tuple[socket.socket, int]:
         parts = urlsplit(request.path)
         if parts.path != "/openTunnel":
             raise ResourceNotFound("Not found.")
@@ -147,11 +153,36 @@ class TunnelListener:
                            headers={k.lower(): v for k, v in request.headers.raw_items()}, raw_query=parts.query)
         principal = self._authenticate(http, now, call)
         query = check_query(dict(http.query))
+        return self._authorized(principal, query, now, call, http.header("host", "") or ""), query.max_duration
+
+    def open_as(self, principal: Principal, query: TunnelQuery, source_ip: str, user_agent: str) -> socket.socket:
+        """OpenTunnel for the console's browser shell, which authenticated ``principal`` itself (its session):
+        authorized, audited and connected exactly as a presigned websocket's."""
+        now = dt.datetime.now(dt.UTC)
+        call = self._call_record(now, source_ip, user_agent)
+        call.account_id, call.principal_kind = principal.account_id, principal.kind
+        call.principal_arn, call.principal_id, call.principal_name = principal.arn, principal.user_id, principal.name
+        try:
+            return self._authorized(principal, query, now, call, "")
+        except ServiceError as exc:
+            call.error_code, call.error_message = exc.code, exc.message
+            raise
+        finally:
+            self.cloud.audit.record(call)
+
+    def _call_record(self, now: dt.datetime, source_ip: str, user_agent: str) -> CallRecord:
+        return CallRecord(request_id=str(uuid.uuid4()), time=now, account_id="", service=SERVICE,
+                          event_source=f"{SERVICE}.amazonaws.com", operation="OpenTunnel",
+                          region=self.cloud.config.region, source_ip=source_ip, user_agent=user_agent)
+
+    def _authorized(self, principal: Principal, query: TunnelQuery, now: dt.datetime, call: CallRecord,
+                    host: str) -> socket.socket:
+        """The connection to ``query``'s address and port, once ``principal`` may open it."""
         call.parameters = {"instanceConnectEndpointId": query.endpoint_id, "privateIpAddress": query.private_ip,
                            "remotePort": query.port, "maxTunnelDuration": query.max_duration}
         ctx = RequestContext(cloud=self.cloud, service=SERVICE, operation="OpenTunnel", request_id=call.request_id,
-                             region=self.cloud.config.region, principal=principal, source_ip=source_ip,
-                             received_at=now, host=http.header("host", "") or "")
+                             region=self.cloud.config.region, principal=principal, source_ip=call.source_ip,
+                             received_at=now, host=host)
         arn = INSTANCE_CONNECT_ENDPOINT.arn(ctx, query.endpoint_id)
         call.resources = [arn]
         eni_id, zone = self._endpoint(ctx, query)
@@ -159,7 +190,7 @@ class TunnelListener:
                                    "ec2-instance-connect:privateIpAddress": query.private_ip,
                                    "ec2-instance-connect:maxTunnelDuration": str(query.max_duration)})
         check_action(ctx, ACTION, [arn])
-        return self._connect(eni_id, zone, query), query.max_duration
+        return self._connect(eni_id, zone, query)
 
     def _authenticate(self, http: HttpRequest, now: dt.datetime, call: CallRecord):  # noqa: ANN202
         info = sigv4.parse_authorization(http, service=SERVICE)
@@ -233,6 +264,7 @@ class TunnelListener:
     def _session(self, connection: ServerConnection) -> None:
         opened = self._opened.pop(id(connection), None)
         if opened is None:
+            self.shells.run(connection)  # a browser shell's, or nothing (a refused connection's)
             return
         upstream = opened.upstream
         timer = threading.Timer(opened.max_duration, connection.close)
