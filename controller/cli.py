@@ -209,12 +209,17 @@ def _listener_address(config: Config, listen: str, asked_port: int, offset: int)
 
 
 def _start_tunnels(cloud: Any, asked_port: int) -> Any:  # Cloud -> TunnelListener, imported lazily
-    """The EC2 Instance Connect Endpoint websocket listener (``controller.ec2_instance_connect.tunnel``)."""
+    """The EC2 Instance Connect Endpoint websocket listener (``controller.ec2_instance_connect.tunnel``), which
+    also carries the web console's browser shells."""
+    from controller.console.shell import WEBSOCKET_PATH
+    from controller.console.shell_server import ConsoleShells
     from controller.ec2_instance_connect.tunnel import TunnelListener
 
     config = cloud.config
     host, port = _listener_address(config, config.instance_connect_listen, asked_port, 1)
-    return TunnelListener(cloud, host, port, config.data_dir)
+    listener = TunnelListener(cloud, host, port, config.data_dir)
+    listener.mount(WEBSOCKET_PATH, ConsoleShells(listener))
+    return listener
 
 
 def _start_data_channels(cloud: Any, asked_port: int) -> Any:  # Cloud -> DataChannelListener, imported lazily

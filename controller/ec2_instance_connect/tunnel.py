@@ -17,8 +17,9 @@ Then it asks the agent of the host that plugs the endpoint's ENI (``agent.networ
 connection from inside the ENI's namespace, and copies binary websocket messages to it and back, closing
 the tunnel after ``maxTunnelDuration``. :func:`check_query` is pure.
 
-The same listener serves the web console's browser shell at ``/console/shell``
-(:mod:`controller.console.shell_server`), which opens its tunnel with :meth:`TunnelListener.open_as`.
+The same listener serves other websocket services mounted on a path (:meth:`TunnelListener.mount`): the
+web console's browser shell at ``/console/shell`` (:mod:`controller.console.shell_server`), which opens
+its tunnel with :meth:`TunnelListener.open_as`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import select
@@ -44,7 +46,6 @@ from controller.audit import CallRecord
 from controller.auth import errors as auth_errors
 from controller.auth import sigv4
 from controller.cloud import Cloud
-from controller.console.shell import WEBSOCKET_PATH
 from controller.ec2.ids import INSTANCE_CONNECT_ENDPOINT
 from controller.ec2.vpc import state
 from controller.ec2.vpc.desired_network import HostInfo, place_nat_gateway
@@ -97,6 +98,14 @@ def check_query(query: dict[str, str]) -> TunnelQuery:
     return TunnelQuery(endpoint_id, ip, port, duration)
 
 
+class Mounted(Protocol):
+    """A websocket service sharing the listener: it admits (or refuses) before the upgrade, then runs."""
+
+    def admit(self, connection: ServerConnection, request: Any) -> Any: ...
+
+    def run(self, connection: ServerConnection) -> None: ...
+
+
 @dataclass(frozen=True)
 class _Opened:
     upstream: socket.socket
@@ -109,9 +118,7 @@ class TunnelListener:
     def __init__(self, cloud: Cloud, host: str, port: int, data_dir: Path | None = None) -> None:
         self.cloud = cloud
         self._opened: dict[int, _Opened] = {}
-        from controller.console.shell_server import ConsoleShells  # it builds on this module
-
-        self.shells = ConsoleShells(self)
+        self._mounted: dict[str, Mounted] = {}
         self._server: Server = serve(self._session, host, port, process_request=self._admit, max_size=2**20)
         bound_host, bound_port = self._server.socket.getsockname()[:2]
         self.url = f"ws://{bound_host}:{bound_port}"
@@ -122,11 +129,16 @@ class TunnelListener:
     def close(self) -> None:
         self._server.shutdown()
 
+    def mount(self, path: str, service: Mounted) -> None:
+        """Serve websocket requests for ``path`` with ``service`` rather than as tunnels."""
+        self._mounted[path] = service
+
     # before the upgrade --------------------------------------------------------------------------------------
 
     def _admit(self, connection: ServerConnection, request):  # noqa: ANN001, ANN202 (websockets' types)
-        if urlsplit(request.path).path == WEBSOCKET_PATH:
-            return self.shells.admit(connection, request)
+        mounted = self._mounted.get(urlsplit(request.path).path)
+        if mounted is not None:
+            return mounted.admit(connection, request)
         now = dt.datetime.now(dt.UTC)
         source_ip = str(connection.remote_address[0])
         call = self._call_record(now, source_ip, request.headers.get("User-Agent", ""))
@@ -264,7 +276,9 @@ class TunnelListener:
     def _session(self, connection: ServerConnection) -> None:
         opened = self._opened.pop(id(connection), None)
         if opened is None:
-            self.shells.run(connection)  # a browser shell's, or nothing (a refused connection's)
+            mounted = self._mounted.get(urlsplit(connection.request.path).path) if connection.request else None
+            if mounted is not None:  # a mounted service's connection (it ignores one it refused)
+                mounted.run(connection)
             return
         upstream = opened.upstream
         timer = threading.Timer(opened.max_duration, connection.close)
