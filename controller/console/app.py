@@ -2,9 +2,10 @@
 
 Every request first hears what other processes committed (``db.sync``: sign-outs, deleted keys and
 IAM changes clear caches), then finds its session from the cookie and the session's principal from the
-credential store: the role's, when the session switched role (:mod:`controller.console.role_switch`). Without one, a page redirects to the sign-in page and a POST is refused; with one, a
-POST must carry the session's CSRF token (:mod:`controller.console.csrf`) or it is refused with 403
-before anything else runs. The pages themselves are in :mod:`controller.console.pages`.
+credential store: the role's, when the session switched role (:mod:`controller.console.role_switch`).
+Without one, a page redirects to the sign-in page and a POST is refused; with one, a POST must carry the
+session's CSRF token (:mod:`controller.console.csrf`) or it is refused with 403 before anything else
+runs. The pages themselves are in :mod:`controller.console.pages`.
 """
 
 from __future__ import annotations
