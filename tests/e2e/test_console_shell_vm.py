@@ -22,7 +22,12 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.e2e.test_instance_connect_vm import cloud, login, throwaway_key  # noqa: F401 (cloud: its fixture)
+from tests.e2e.test_instance_connect_vm import (  # noqa: F401 (cloud: its fixture)
+    cloud,
+    login,
+    private_instance,
+    throwaway_key,
+)
 from tests.support import REPO, CloudletProcess, wait_for
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
@@ -30,29 +35,6 @@ pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 PASSWORD = "Console-Shell-Pa55word!"
 #: The end of a shell prompt (root's "# ", a user's "$ "), maybe followed by terminal escapes.
 PROMPT = r"[#$] ?(\x1b\[[0-9;?]*[A-Za-z])*$"
-
-
-def private_instance(ec2: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A running tiny-AMI instance in a private subnet whose only way in is the VPC's endpoint."""
-    image_id = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])[
-        "Images"][0]["ImageId"]
-    vpc_id = ec2.create_vpc(CidrBlock="10.83.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.83.1.0/24", AvailabilityZone="home-1a")["Subnet"][
-        "SubnetId"]
-    eice_group = ec2.create_security_group(GroupName="eice", Description="eice", VpcId=vpc_id)["GroupId"]
-    ssh_group = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc_id)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=ssh_group, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": eice_group}]}])
-    endpoint = ec2.create_instance_connect_endpoint(SubnetId=subnet, SecurityGroupIds=[eice_group])[
-        "InstanceConnectEndpoint"]
-    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                    SubnetId=subnet, SecurityGroupIds=[ssh_group])["Instances"][0]["InstanceId"]
-
-    def described() -> dict[str, Any]:
-        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-
-    wait_for(lambda: described()["State"]["Name"] == "running", 120, "running")
-    return endpoint, described()
 
 
 def console_session(process: CloudletProcess) -> requests.Session:
@@ -85,7 +67,7 @@ def read_until(shell: Any, pattern: str, timeout: float) -> tuple[str, list[dict
 def test_a_console_session_runs_commands_in_a_private_instance(cloud: tuple[CloudletProcess, str]) -> None:  # noqa: F811
     process, _ = cloud
     ec2 = process.client("ec2")
-    endpoint, described = private_instance(ec2)
+    endpoint, described = private_instance(ec2, "10.83")
     instance_id = described["InstanceId"]
     wait_for(lambda: login(process, endpoint, described["PrivateIpAddress"], throwaway_key()) == "refused", 120,
              "the guest's SSH server answering through the endpoint")

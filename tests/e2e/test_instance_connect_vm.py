@@ -154,14 +154,14 @@ def _clean_up(process: CloudletProcess, agent: subprocess.Popen[bytes] | None, w
     shutil.rmtree(work, ignore_errors=True)
 
 
-def test_a_pushed_key_logs_in_for_its_lifetime_on_an_instance_without_a_key_pair(
-        cloud: tuple[CloudletProcess, str]) -> None:
-    process, _ = cloud
-    ec2 = process.client("ec2")
+def private_instance(ec2: Any, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A running tiny-AMI instance in a private subnet of ``<prefix>.0.0/16`` that only the VPC's Instance
+    Connect Endpoint reaches (its group admits SSH from the endpoint's group alone): the endpoint, the
+    instance as described."""
     image_id = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])[
         "Images"][0]["ImageId"]
-    vpc_id = ec2.create_vpc(CidrBlock="10.82.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.82.1.0/24", AvailabilityZone="home-1a")["Subnet"][
+    vpc_id = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{prefix}.1.0/24", AvailabilityZone="home-1a")["Subnet"][
         "SubnetId"]
     eice_group = ec2.create_security_group(GroupName="eice", Description="eice", VpcId=vpc_id)["GroupId"]
     ssh_group = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc_id)["GroupId"]
@@ -172,11 +172,19 @@ def test_a_pushed_key_logs_in_for_its_lifetime_on_an_instance_without_a_key_pair
     instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
                                     SubnetId=subnet, SecurityGroupIds=[ssh_group])["Instances"][0]["InstanceId"]
 
-    def instance() -> dict[str, Any]:
+    def described() -> dict[str, Any]:
         return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
-    wait_for(lambda: instance()["State"]["Name"] == "running", 120, "running")
-    described = instance()
+    wait_for(lambda: described()["State"]["Name"] == "running", 120, "running")
+    return endpoint, described()
+
+
+def test_a_pushed_key_logs_in_for_its_lifetime_on_an_instance_without_a_key_pair(
+        cloud: tuple[CloudletProcess, str]) -> None:
+    process, _ = cloud
+    ec2 = process.client("ec2")
+    endpoint, described = private_instance(ec2, "10.82")
+    instance_id = described["InstanceId"]
     assert "KeyName" not in described and "PublicIpAddress" not in described
     address = described["PrivateIpAddress"]
     key = throwaway_key()
