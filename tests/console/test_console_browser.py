@@ -101,7 +101,8 @@ def test_root_signs_in_and_sees_the_hosts(browser: Any, console: str, cloudlet: 
 
 def test_a_wrong_password_is_refused(browser: Any, console: str, cloudlet: CloudletProcess) -> None:
     sign_in(browser, console, cloudlet.account_id, "root", "not-the-password")
-    assert "incorrect" in browser.find_element(By.ID, "signin-error").text
+    refusal = wait_for(lambda: browser.find_elements(By.ID, "signin-error"), timeout=10, what="the refusal")
+    assert "incorrect" in refusal[0].text
     assert browser.get_cookie("cloudlet_console") is None
     browser.get(f"{console}/")
     assert browser.current_url.endswith("/console/signin")

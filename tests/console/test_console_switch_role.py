@@ -95,7 +95,8 @@ def test_a_user_switches_to_a_role_acts_as_it_and_goes_back(browser: Any, consol
     assert not browser.find_elements(By.ID, "switch-back")
 
     switch_to(browser, console, account, f"{switcher}-closed")
-    refusal = browser.find_element(By.ID, "switch-error").text
+    refusal = wait_for(lambda: browser.find_elements(By.ID, "switch-error"), timeout=10,
+                       what="the refusal on the form")[0].text
     assert "AccessDenied" in refusal
     assert f"is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{account}:role/" in refusal
     assert browser.find_element(By.ID, "signed-in-as").text == f"{switcher} @ {account}"
