@@ -74,6 +74,16 @@ class ControllerClient:
         controller has recorded (their containers may go)."""
         return self._call("POST", f"/hosts/{host_id}/batch", {"attempts": attempts})
 
+    def batch_credentials(self, host_id: str, job_id: str, attempt: int) -> dict[str, Any] | None:
+        """A fresh session of the job role of an attempt placed on this host (None when it has none)."""
+        try:
+            return self._call("GET", f"/hosts/{host_id}/batch/credentials?"
+                                     f"{urlencode({'job': job_id, 'attempt': attempt})}")
+        except ControllerError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
     def report_probes(self, host_id: str, results: list[ProbeResult]) -> dict[str, Any]:
         """Reachability Analyzer probes' outcomes; the answer names the probes the controller recorded."""
         return self._call("POST", f"/hosts/{host_id}/probes", {"results": [to_json(r) for r in results]})

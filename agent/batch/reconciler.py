@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.batch import podman as pm
+from agent.batch.credentials import CredentialsEndpoints
+from agent.batch.job_network import JobNetworks
 from agent.batch.podman import AttemptSpec
 from agent.batch.runner import Container, ContainerRunner, RunnerError
 from agent.client import ControllerClient
+from agent.network import netns
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 
 log = logging.getLogger("cloudlet.agent.batch")
@@ -44,8 +47,12 @@ class BatchReconciler:
     """Converges the host's Batch containers to the ``batch`` section and reports what they do."""
 
     def __init__(self, runner: ContainerRunner, client: ControllerClient, host_id: str, images_dir: Path, *,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 poll_seconds: float = POLL_SECONDS, networks: JobNetworks | None = None) -> None:
         self.runner, self.client, self.host_id = runner, client, host_id
+        #: job ENIs' namespaces (None where the VPC dataplane does not run: such attempts cannot start)
+        self.networks = networks
+        #: attempts waiting for the dataplane to plug their ENI
+        self.waiting: list[Key] = []
         self.images_dir = images_dir
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.poll_seconds = poll_seconds
@@ -64,10 +71,17 @@ class BatchReconciler:
         self._thread = threading.Thread(target=self._follow, name="batch-follow", daemon=True)
         self._thread.start()
 
+    @property
+    def wants_retry(self) -> bool:
+        return bool(self.waiting)
+
     # -- the section --------------------------------------------------------------------------------------
     def reconcile(self, desired: Any) -> None:
         entries = {(item["job_id"], int(item["attempt"])): item for item in (desired or {}).get("attempts") or []}
+        waiting: list[Key] = []
         with self._lock:
+            if self.networks is not None:
+                self.networks.keep_only(list(entries.values()))
             for key, container in list(self._containers.items()):
                 entry = entries.get(key)
                 if entry is None:
@@ -81,17 +95,35 @@ class BatchReconciler:
                     self._failed_starts[key] = str(entry["stop"])
                     continue
                 try:
-                    self._containers[key] = self._start(entry)
+                    namespace = self._network(entry)
+                    if namespace is None and entry.get("network"):
+                        waiting.append(key)
+                        continue
+                    self._containers[key] = self._start(entry, namespace)
                 except (OSError, RunnerError, ValueError) as exc:
                     log.warning("batch attempt %s/%s could not start: %s", *key, exc)
                     self._failed_starts[key] = f"CannotStartContainerError: {exc}"[:1000]
+            for key in self._containers:  # adopted after a restart: their credentials endpoints again
+                if key in entries and entries[key].get("network") and self.networks is not None:
+                    self.networks.ready(entries[key])
+        self.waiting = waiting
 
-    def _start(self, entry: dict[str, Any]) -> Container:
+    def _network(self, entry: dict[str, Any]) -> str | None:
+        """The attempt's namespace once its ENI is plugged (None meanwhile, or without a job ENI)."""
+        if not entry.get("network"):
+            return None
+        if self.networks is None:
+            raise ValueError("the job has a network interface, but the VPC dataplane does not run on this host")
+        return self.networks.ready(entry)
+
+    def _start(self, entry: dict[str, Any], namespace: str | None) -> Container:
         image_id = self._image(entry["image"])
         spec = AttemptSpec(job_id=entry["job_id"], attempt=int(entry["attempt"]), image=image_id,
                            command=tuple(entry.get("command") or ()),
                            environment=dict(entry.get("environment") or {}), vcpus=float(entry.get("vcpus") or 1),
-                           memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"))
+                           memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"),
+                           network=f"ns:{netns.path(namespace)}" if namespace else "none",
+                           dns=tuple((entry.get("network") or {}).get("dns") or ()))
         container = self.runner.start(spec)
         (container.directory / "started_at").write_text(str(now_ms()))
         return container
@@ -176,6 +208,8 @@ class BatchReconciler:
         """The agent stops: stop following, leave every container running (a new agent adopts them)."""
         self._stop.set()
         self._thread.join(timeout=10)
+        if self.networks is not None:
+            self.networks.close()
 
 
 def _read_int(path: Path) -> int:
@@ -208,4 +242,14 @@ def register(registry: ReconcilerRegistry, context: AgentContext) -> None:
         return
     runner = ContainerRunner(context.state_dir / "batch" / "containers")
     registry.add("batch", BatchReconciler(runner, context.client, context.host_id,
-                                          context.state_dir / "batch" / "images"), capabilities=[CAPABILITY])
+                                          context.state_dir / "batch" / "images",
+                                          networks=job_networks(context)), capabilities=[CAPABILITY])
+
+
+def job_networks(context: AgentContext) -> JobNetworks | None:
+    """Job ENIs' namespaces where the VPC dataplane runs, with credentials asked of the controller."""
+    if not context.dataplane:
+        return None
+    client, host_id = context.client, context.host_id
+    endpoints = CredentialsEndpoints(lambda job_id, attempt: client.batch_credentials(host_id, job_id, attempt))
+    return JobNetworks(context.name_prefix, context.state_dir / "batch" / "networks", endpoints)

@@ -1,0 +1,92 @@
+"""A job attempt's network namespace: its ENI inside, as Fargate's awsvpc mode gives a task its own.
+
+The attempt's section entry names its ENI (``controller.batch.job_enis``); the network section lists that ENI
+as a ``service`` attachment on this host, so the dataplane plugs a veth carrying the ENI's MAC into the
+namespace ``naming.service_netns(prefix, eni_id)`` (security groups, NACLs and anti-spoofing then hold as for
+any ENI). This module makes that namespace, configures the ENI's address and default route on ``eth0`` once
+the veth is there, and puts the container credentials address (169.254.170.2) on ``lo``, where
+``agent.batch.credentials`` listens for jobs with a job role. The container joins it (``podman run --network ns:<path>``).
+
+Namespaces are remembered by a marker file per ENI in the agent's state directory, so one left by an attempt
+that ended while the agent was away is found and removed (``keep_only``), and only this agent's are touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from agent.batch.credentials import CREDENTIALS_ADDRESS, CredentialsEndpoints, JobCredentials
+from agent.network import naming, netns
+from agent.service.namespaces import NamespaceAddressing, configure
+
+log = logging.getLogger("cloudlet.agent.batch")
+
+#: Inside the namespace: the veth end the network plan puts there.
+INTERFACE = "eth0"
+
+
+class JobNetworks:
+    """The namespaces of this host's job attempts, and their credentials endpoints."""
+
+    def __init__(self, name_prefix: str, state_dir: Path, endpoints: CredentialsEndpoints) -> None:
+        self.name_prefix = name_prefix
+        self.markers = state_dir
+        self.markers.mkdir(parents=True, exist_ok=True)
+        self.endpoints = endpoints
+
+    def ready(self, entry: Mapping[str, Any]) -> str | None:
+        """The attempt's namespace, plugged and addressed, with its credentials endpoint when it has a job
+        role; None while the dataplane has not plugged the ENI yet."""
+        name = self.prepare(entry["network"])
+        credentials = entry.get("credentials")
+        if name is not None and credentials:
+            self.endpoints.ensure(name, JobCredentials(entry["job_id"], int(entry["attempt"]),
+                                                       credentials["relative_uri"]))
+        return name
+
+    def namespace(self, eni_id: str) -> str:
+        return naming.service_netns(self.name_prefix, eni_id)
+
+    def prepare(self, network: Mapping[str, Any]) -> str | None:
+        """Make and configure the attempt's namespace; its name once the ENI is plugged, None until then."""
+        eni_id = network["eni_id"]
+        name = self.namespace(eni_id)
+        (self.markers / eni_id).touch()
+        netns.create(name)
+        addressing = NamespaceAddressing(eni_id=eni_id, netns=name, ifname=INTERFACE,
+                                         addresses=(network["ipv4"],), gateway=network["gateway"], gateway6=None)
+        with IPRoute(netns=name) as ipr:
+            if not configure(ipr, addressing):
+                return None
+            loopback = ipr.link_lookup(ifname="lo")[0]
+            present = {msg.get_attr("IFA_ADDRESS") for msg in ipr.get_addr(index=loopback)}
+            if CREDENTIALS_ADDRESS not in present:
+                ipr.addr("add", index=loopback, address=CREDENTIALS_ADDRESS, prefixlen=32)
+        return name
+
+    def release(self, eni_id: str) -> None:
+        """Delete the attempt's namespace (its container is gone; the dataplane drops the veth's far end)."""
+        self.endpoints.close(self.namespace(eni_id))
+        netns.remove(self.namespace(eni_id))
+        with contextlib.suppress(FileNotFoundError):
+            (self.markers / eni_id).unlink()
+
+    def known(self) -> set[str]:
+        return {marker.name for marker in self.markers.iterdir()}
+
+    def keep_only(self, entries: list[Mapping[str, Any]]) -> None:
+        """Remove this agent's namespaces of ENIs no listed attempt has any more."""
+        wanted = {entry["network"]["eni_id"] for entry in entries if entry.get("network")}
+        for eni_id in self.known() - wanted:
+            log.info("removing the namespace of ended job network interface %s", eni_id)
+            self.release(eni_id)
+
+    def close(self) -> None:
+        """The agent stops: stop serving credentials (namespaces stay for the containers a new agent adopts)."""
+        self.endpoints.close_all()
