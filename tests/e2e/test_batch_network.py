@@ -58,7 +58,7 @@ try:
 except botocore.exceptions.ClientError as error:
     print("error", error.response["Error"]["Code"])
     sys.exit(2)
-except botocore.exceptions.EndpointConnectionError as error:
+except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
     print("unreachable", error)
     sys.exit(3)
 """
@@ -220,5 +220,6 @@ def test_the_job_eni_lives_as_long_as_the_attempt(lab: dict[str, Any]) -> None:
 def test_a_security_group_without_egress_keeps_the_job_from_s3(lab: dict[str, Any]) -> None:
     detail = ended(lab["batch"], submit(lab, "blocked", "data", ["read", "hello.txt"], queue="closed_queue"),
                    timeout=120)
-    assert (detail["status"], detail["container"]["exitCode"]) == ("FAILED", 3), detail
-    assert any(line.startswith("unreachable") for line in messages(lab, detail))
+    logged = messages(lab, detail)
+    assert (detail["status"], detail["container"]["exitCode"]) == ("FAILED", 3), logged
+    assert any(line.startswith("unreachable") for line in logged), logged
