@@ -8,7 +8,7 @@ ever sits in the desired state. The agent's endpoint at 169.254.170.2 inside the
 ``GET /_cloudlet/agent/v1/hosts/<id>/batch/credentials?job=...&attempt=...`` when the container asks (and
 again before they expire); this answers only for an attempt placed on that very host, with a fresh STS session
 of the role named after the task (its log stream's task id, as AWS names a task role's session), in the
-format botocore's ContainerProvider reads.
+format botocore's ContainerProvider reads; CloudTrail records ECS's ``AssumeRole`` of it, as AWS does.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from typing import Any
 from flask import current_app, jsonify, request
 from sqlalchemy import Connection, select
 
+from controller.audit.trail import CallRecord
 from controller.batch import attempts
 from controller.hosts.rpc import blueprint
 from controller.iam import policy
 from controller.iam.lookup import role_by_arn
 from controller.state import utcnow
-from controller.sts.service_sessions import mint_role_session
+from controller.sts.service_sessions import RoleSession, mint_role_session
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 #: How long one issued session lasts (ECS's task role credentials last six hours and are refreshed before).
@@ -72,6 +73,21 @@ def task_id(spec: Mapping[str, Any]) -> str:
     return str(spec.get("log_stream_name") or "").rsplit("/", 1)[-1] or "batch-job"
 
 
+def assume_role_event(region: str, account_id: str, role: Mapping[str, Any], session_name: str,
+                      session: RoleSession, now: dt.datetime) -> CallRecord:
+    """The ``AssumeRole`` event CloudTrail shows when ECS assumes a task role: the service is the caller."""
+    partition = role["arn"].split(":", 2)[1]
+    return CallRecord(
+        request_id=str(uuid.uuid4()), time=now, account_id=account_id, service="sts",
+        event_source="sts.amazonaws.com", operation="AssumeRole", region=region, principal_kind="service",
+        source_ip=ECS_TASKS, user_agent=ECS_TASKS, resources=[role["arn"]],
+        parameters={"roleArn": role["arn"], "roleSessionName": session_name},
+        response={"credentials": {"accessKeyId": session.access_key_id, "expiration": _iso(session.expires_at)},
+                  "assumedRoleUser": {"assumedRoleId": f"{role['role_id']}:{session_name}",
+                                      "arn": f"arn:{partition}:sts::{account_id}:assumed-role/{role['role_name']}/"
+                                             f"{session_name}"}})
+
+
 def _iso(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -91,5 +107,7 @@ def job_credentials(host_id: str) -> Any:
             return jsonify(error=assume_refusal(wanted["role_arn"])), 403
         now = utcnow()
         session = mint_role_session(conn, cloud, role, task_id(placed["spec"]), now, SESSION_LIFETIME)
+    cloud.audit.record(assume_role_event(cloud.config.region, placed["account_id"], role, task_id(placed["spec"]),
+                                         session, now))
     return jsonify(AccessKeyId=session.access_key_id, SecretAccessKey=session.secret_access_key,
                    Token=session.session_token, Expiration=_iso(session.expires_at), RoleArn=role["arn"])

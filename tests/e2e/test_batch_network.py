@@ -133,7 +133,8 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
         definitions[name] = batch.register_job_definition(
             jobDefinitionName=f"sdk-{name}-{RUN}", type="container", platformCapabilities=["FARGATE"],
             containerProperties=properties)["jobDefinitionArn"]
-    return {"batch": batch, "logs": cloud.client("logs"), "s3": s3, "ec2": ec2, "bucket": bucket,
+    return {"batch": batch, "logs": cloud.client("logs"), "s3": s3, "ec2": ec2, "bucket": bucket, "roles": roles,
+            "trail": cloud.client("cloudtrail"),
             "subnet": subnet, "open_group": open_group, "definitions": definitions,
             "queue": _queue(batch, f"open-{RUN}", subnet, open_group),
             "closed_queue": _queue(batch, f"closed-{RUN}", subnet, closed_group)}
@@ -184,6 +185,18 @@ def test_the_job_role_reads_s3_and_a_role_without_permission_is_refused(lab: dic
     detail = ended(lab["batch"], allowed, timeout=90)
     assert detail["status"] == "SUCCEEDED", detail
     assert "read hello from s3" in messages(lab, detail)
+    task_id = detail["container"]["logStreamName"].rsplit("/", 1)[-1]
+
+    def ecs_assumed_the_role() -> bool:
+        events = lab["trail"].lookup_events(LookupAttributes=[{"AttributeKey": "EventName",
+                                                               "AttributeValue": "AssumeRole"}])["Events"]
+        documents = [json.loads(event["CloudTrailEvent"]) for event in events]
+        return any(document["userIdentity"]["type"] == "AWSService"
+                   and document["sourceIPAddress"] == "ecs-tasks.amazonaws.com"
+                   and document["requestParameters"] == {"roleArn": lab["roles"]["data"], "roleSessionName": task_id}
+                   for document in documents)
+
+    wait_for(ecs_assumed_the_role, timeout=15, what="CloudTrail's AssumeRole of the job role by ECS")
     detail = ended(lab["batch"], refused, timeout=90)
     assert (detail["status"], detail["container"]["exitCode"]) == ("FAILED", 2), detail
     assert "error AccessDenied" in messages(lab, detail)
