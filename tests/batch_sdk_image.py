@@ -4,7 +4,7 @@ Written like ``tests.batch_image`` (no registry is reachable here): the host's b
 ``python3`` with its standard library (less tests, IDLE, Tk and the build configuration) and the libraries its
 extension modules load, and boto3 with a trimmed botocore from the test venv under ``/opt/sdk``: only the
 ``s3`` and ``sts`` models plus the endpoint, partition, retry and default-configuration data, so the SDK's own
-credential chain (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``) and S3 client run as in a real job. About 25 MB.
+credential chain (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``) and S3 client run as in a real job. About 55 MB.
 """
 
 from __future__ import annotations
