@@ -58,8 +58,13 @@ def expiry(document: dict[str, Any]) -> float:
         return 0.0
 
 
-def answer(method: str, path: str, job: JobCredentials, fetch: Fetch, now: float) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body) for one request to a job's endpoint."""
+def answer(method: str, path: str, job: JobCredentials, fetch: Fetch, now: float,
+           client_ip: str = CREDENTIALS_ADDRESS) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for one request to a job's endpoint. Only the namespace itself may ask: its
+    own connections to 169.254.170.2 come from that address; a neighbour on the subnet that sends frames to
+    the job's MAC for it comes from its own (anti-spoofing keeps it so) and is refused."""
+    if client_ip != CREDENTIALS_ADDRESS:
+        return 403, {"code": "AccessDenied", "message": "Credentials are served to the task only"}
     if method != "GET":
         return 405, {"code": "MethodNotAllowed", "message": f"{method} is not supported"}
     if path.split("?", 1)[0] != job.relative_uri:
@@ -119,7 +124,8 @@ def _handler(endpoints: CredentialsEndpoints, job: JobCredentials) -> type[http.
 
         def _answer(self) -> None:
             try:
-                status, body = answer(self.command, self.path, job, endpoints.fetch, endpoints.clock())
+                status, body = answer(self.command, self.path, job, endpoints.fetch, endpoints.clock(),
+                                      self.client_address[0])
             except OSError as exc:  # the controller cannot be reached: the SDK retries
                 log.warning("job %s credentials: %s", job.job_id, exc)
                 status, body = 503, {"code": "ServiceUnavailable", "message": "credentials are not available"}

@@ -89,6 +89,7 @@ def test_the_endpoint_answers_its_own_uri_and_fetches_again_only_near_expiry() -
     assert len(fetched) == 2
     assert answer("GET", "/v2/credentials/other", job, fetch, now)[0] == 404
     assert answer("PUT", "/v2/credentials/abc", job, fetch, now)[0] == 405
+    assert answer("GET", "/v2/credentials/abc", job, fetch, now, client_ip="10.93.1.9")[0] == 403
 
 
 def test_a_job_without_credentials_at_the_controller_gets_404() -> None:
