@@ -99,11 +99,12 @@ class CredentialsEndpoints:
         self._servers[namespace] = server
 
     def close(self, namespace: str) -> None:
-        """Stop serving in ``namespace`` (an open socket would keep a deleted namespace alive)."""
+        """Stop serving in ``namespace`` (an open socket would keep a deleted namespace alive). On a thread of
+        its own: ``shutdown`` waits for the serving loop's next poll, up to half a second per listener."""
         server = self._servers.pop(namespace, None)
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            threading.Thread(target=_stop, args=(server,), name=f"batch-credentials-stop-{namespace}",
+                             daemon=True).start()
 
     def close_all(self) -> None:
         for namespace in list(self._servers):
@@ -115,6 +116,11 @@ class CredentialsEndpoints:
         sock.bind((CREDENTIALS_ADDRESS, self.port))
         sock.listen(64)
         return sock
+
+
+def _stop(server: http.server.ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 def _handler(endpoints: CredentialsEndpoints, job: JobCredentials) -> type[http.server.BaseHTTPRequestHandler]:
