@@ -12,7 +12,6 @@ S3's own name over plain HTTP only because the image carries no trust store for 
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from agent.batch.runner import default_podman
 from tests.batch_sdk_image import sdk_oci_archive
-from tests.e2e.test_batch_run import ended, job, log_messages
+from tests.e2e.batch_support import batch_cloud, ended, job, log_messages
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -30,7 +28,6 @@ require(missing_root() + missing_tools("podman", "runc"), "the Batch network tes
 pytestmark = pytest.mark.root
 
 RUN = uuid.uuid4().hex[:6]
-PODMAN = default_podman()
 IMAGE_REF = f"cloudlet-batch-sdk:{RUN}"
 ECS_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
@@ -66,16 +63,7 @@ except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    data_dir = tmp_path_factory.mktemp("batch-network") / "data"
-    data_dir.mkdir(parents=True)
-    process = CloudletProcess(data_dir, agent=True).start()
-    try:
-        wait_for(lambda: any("registered" in line and "batch" in line for line in process.output),
-                 timeout=60, what="the agent to register with the batch capability")
-        yield process
-    finally:
-        process.stop()
-        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{IMAGE_REF}"], capture_output=True, check=False)
+    yield from batch_cloud(tmp_path_factory.mktemp("batch-network") / "data", IMAGE_REF)
 
 
 def _role(iam: Any, name: str, trust: str, policy: dict[str, Any] | None = None) -> str:
@@ -216,7 +204,7 @@ def test_the_job_eni_lives_as_long_as_the_attempt(lab: dict[str, Any]) -> None:
     before = {eni["NetworkInterfaceId"] for eni in job_interfaces(lab)}
     job_id = lab["batch"].submit_job(
         jobName="sleeper", jobQueue=lab["queue"], jobDefinition=lab["definitions"]["anonymous"],
-        containerOverrides={"command": ["sleep", "60"]})["jobId"]
+        containerOverrides={"command": ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]})["jobId"]
     wait_for(lambda: job(batch, job_id)["status"] == "RUNNING", timeout=60, what="the job to run")
     new = [eni for eni in job_interfaces(lab) if eni["NetworkInterfaceId"] not in before]
     assert len(new) == 1, new

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from agent.batch.runner import default_podman
 from tests.batch_image import busybox_oci_archive
+from tests.e2e.batch_support import PODMAN, batch_cloud, ended, job, log_messages
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -26,22 +26,12 @@ require(missing_root() + missing_tools("podman", "runc"), "the Batch run tests")
 pytestmark = pytest.mark.root
 
 RUN = uuid.uuid4().hex[:6]
-PODMAN = default_podman()
 IMAGE_REF = f"cloudlet-batch-e2e:{RUN}"
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    data_dir = tmp_path_factory.mktemp("batch-run") / "data"
-    data_dir.mkdir(parents=True)
-    process = CloudletProcess(data_dir, agent=True).start()
-    try:
-        wait_for(lambda: any("registered" in line and "batch" in line for line in process.output),
-                 timeout=60, what="the agent to register with the batch capability")
-        yield process
-    finally:
-        process.stop()
-        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{IMAGE_REF}"], capture_output=True, check=False)
+    yield from batch_cloud(tmp_path_factory.mktemp("batch-run") / "data", IMAGE_REF)
 
 
 @pytest.fixture(scope="module")
@@ -70,27 +60,6 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]})
     return {"batch": batch, "logs": cloud.client("logs"), "queue": queue,
             "definition": definition["jobDefinitionArn"], "name": f"busybox-{RUN}"}
-
-
-def job(batch: Any, job_id: str) -> dict[str, Any]:
-    return batch.describe_jobs(jobs=[job_id])["jobs"][0]
-
-
-def ended(batch: Any, job_id: str, timeout: float = 45) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    def done() -> bool:
-        found.update(job(batch, job_id))
-        return found["status"] in ("SUCCEEDED", "FAILED")
-
-    wait_for(done, timeout=timeout, what=f"job {job_id} to end")
-    return found
-
-
-def log_messages(logs: Any, stream: str) -> list[str]:
-    events = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream,
-                                 startFromHead=True)["events"]
-    return [event["message"] for event in events]
 
 
 def eventually(check: Callable[[], bool], what: str) -> None:
