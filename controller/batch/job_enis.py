@@ -100,6 +100,13 @@ def attach(conn: Connection, config: Any, row: Mapping[str, Any], container: Map
             "public_ip": public_ip, "dns": [resolver_address(vpc["cidr_block"])] if vpc is not None else []}
 
 
+def described(network: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The attempt's ``container.networkInterfaces`` as DescribeJobs shows them (pure)."""
+    if not network:
+        return []
+    return [{"attachmentId": network["attachment_id"], "privateIpv4Address": network["ipv4"].split("/")[0]}]
+
+
 def orphans(conn: Connection) -> list[str]:
     """The interfaces whose attempt no longer exists (or is another attempt now)."""
     placed = attempts.attempts

@@ -213,6 +213,8 @@ def test_the_job_eni_lives_as_long_as_the_attempt(lab: dict[str, Any]) -> None:
     assert eni["Description"].startswith("arn:aws:ecs:") and ":attachment/" in eni["Description"]
     assert [group["GroupId"] for group in eni["Groups"]] == [lab["open_group"]]
     assert eni["Association"]["PublicIp"]
+    assert job(batch, job_id)["container"]["networkInterfaces"] == [
+        {"attachmentId": eni["Description"].rsplit("/", 1)[-1], "privateIpv4Address": eni["PrivateIpAddress"]}]
     batch.terminate_job(jobId=job_id, reason="done looking")
     wait_for(lambda: eni["NetworkInterfaceId"] not in {e["NetworkInterfaceId"] for e in job_interfaces(lab)},
              timeout=60, what="the job's ENI to be deleted")

@@ -43,6 +43,12 @@ def test_fargate_follows_assign_public_ip_and_ec2_the_subnet() -> None:
     assert not job_enis.wants_public_ip(ec2, enabled, private)  # type: ignore[arg-type]
 
 
+def test_describe_jobs_shows_the_attempts_eni() -> None:
+    network = {"attachment_id": "a-1", "ipv4": "10.93.1.7/24"}
+    assert job_enis.described(network) == [{"attachmentId": "a-1", "privateIpv4Address": "10.93.1.7"}]
+    assert job_enis.described(None) == []
+
+
 def test_the_resolver_is_the_vpc_base_plus_two() -> None:
     assert job_enis.resolver_address("10.93.0.0/16") == "10.93.0.2"
 
