@@ -12,6 +12,7 @@ S3's own name over plain HTTP only because the image carries no trust store for 
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,10 +111,11 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
              "ec2": _role(iam, f"batch-ec2-{RUN}", EC2_TRUST, data)}
     region = cloud.region
     definitions = {}
-    for name, role in [*roles.items(), ("anonymous", None)]:
+    for name, role, public in [*((name, role, "ENABLED") for name, role in roles.items()),
+                               ("anonymous", None, "ENABLED"), ("private", roles["data"], "DISABLED")]:
         properties: dict[str, Any] = {
             "image": f"s3://{bucket}/images/sdk.tar", "command": ["python3", "-c", SCRIPT, bucket, "whoami"],
-            "executionRoleArn": roles["none"], "networkConfiguration": {"assignPublicIp": "ENABLED"},
+            "executionRoleArn": roles["none"], "networkConfiguration": {"assignPublicIp": public},
             "environment": [{"name": "AWS_ENDPOINT_URL_S3", "value": f"http://s3.{region}.amazonaws.com"}],
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]}
         if role:
@@ -220,9 +222,21 @@ def test_the_job_eni_lives_as_long_as_the_attempt(lab: dict[str, Any]) -> None:
              timeout=60, what="the job's ENI to be deleted")
 
 
-def test_a_security_group_without_egress_keeps_the_job_from_s3(lab: dict[str, Any]) -> None:
-    detail = ended(lab["batch"], submit(lab, "blocked", "data", ["read", "hello.txt"], queue="closed_queue"),
-                   timeout=120)
-    logged = messages(lab, detail)
-    assert (detail["status"], detail["container"]["exitCode"]) == ("FAILED", 3), logged
-    assert any(line.startswith("unreachable") for line in logged), logged
+def test_a_security_group_without_egress_or_no_public_ip_keeps_the_job_from_s3(lab: dict[str, Any]) -> None:
+    """The same read that succeeds on the open queue: without egress, or without a public IP in a subnet whose
+    only way out is the Internet gateway (no NAT gateway, no endpoint), S3 cannot be reached."""
+    blocked = submit(lab, "blocked", "data", ["read", "hello.txt"], queue="closed_queue")
+    private = submit(lab, "private", "private", ["read", "hello.txt"])
+    for job_id in (blocked, private):
+        detail = ended(lab["batch"], job_id, timeout=120)
+        logged = messages(lab, detail)
+        assert (detail["status"], detail["container"]["exitCode"]) == ("FAILED", 3), logged
+        assert any(line.startswith("unreachable") for line in logged), logged
+
+
+def test_no_job_eni_or_namespace_is_left_behind(cloud: CloudletProcess, lab: dict[str, Any]) -> None:
+    """Last: every job above has ended, so their ENIs are deleted and the agent removed their namespaces."""
+    wait_for(lambda: not job_interfaces(lab), timeout=30, what="every job ENI to be deleted")
+    prefix = cloud.extra_env["CLOUDLET_AGENT_NAME_PREFIX"] + "svc-eni-"
+    wait_for(lambda: prefix not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout,
+             timeout=30, what="every job namespace to be removed")
