@@ -24,6 +24,7 @@ from pyroute2 import IPRoute
 from agent.batch.credentials import CREDENTIALS_ADDRESS, CredentialsEndpoints, JobCredentials
 from agent.network import naming, netns
 from agent.service.namespaces import NamespaceAddressing, configure
+from agent.service.reconcilers import AgentContext
 
 log = logging.getLogger("cloudlet.agent.batch")
 
@@ -34,21 +35,44 @@ INTERFACE = "eth0"
 class JobNetworks:
     """The namespaces of this host's job attempts, and their credentials endpoints."""
 
-    def __init__(self, name_prefix: str, state_dir: Path, endpoints: CredentialsEndpoints) -> None:
+    def __init__(self, name_prefix: str, state_dir: Path, endpoints: CredentialsEndpoints, *,
+                 dataplane: bool = True) -> None:
         self.name_prefix = name_prefix
         self.markers = state_dir
         self.markers.mkdir(parents=True, exist_ok=True)
         self.endpoints = endpoints
+        #: whether the VPC dataplane runs here (it plugs the ENIs; without it a job with an ENI cannot start)
+        self.dataplane = dataplane
 
     def ready(self, entry: Mapping[str, Any]) -> str | None:
         """The attempt's namespace, plugged and addressed, with its credentials endpoint when it has a job
-        role; None while the dataplane has not plugged the ENI yet."""
+        role; None without a job ENI, or while the dataplane has not plugged it yet."""
+        if not entry.get("network"):
+            return None
+        if not self.dataplane:
+            raise ValueError("the job has a network interface, but the VPC dataplane does not run on this host")
         name = self.prepare(entry["network"])
-        credentials = entry.get("credentials")
-        if name is not None and credentials:
-            self.endpoints.ensure(name, JobCredentials(entry["job_id"], int(entry["attempt"]),
-                                                       credentials["relative_uri"]))
+        if name is not None:
+            self.serve(entry)
         return name
+
+    def serve_adopted(self, entries: list[Mapping[str, Any]]) -> None:
+        """Credentials endpoints again for running attempts (adopted after an agent restart)."""
+        for entry in entries:
+            if entry.get("network"):
+                try:
+                    self.serve(entry)
+                except OSError as exc:
+                    log.warning("batch attempt %s/%s: no credentials endpoint: %s", entry["job_id"],
+                                entry["attempt"], exc)
+
+    def serve(self, entry: Mapping[str, Any]) -> None:
+        """Serve the attempt's job role credentials in its namespace, if it has a role and is not served yet
+        (an attempt adopted after an agent restart gets its listener again)."""
+        credentials = entry.get("credentials")
+        if credentials:
+            self.endpoints.ensure(self.namespace(entry["network"]["eni_id"]), JobCredentials(
+                entry["job_id"], int(entry["attempt"]), credentials["relative_uri"]))
 
     def namespace(self, eni_id: str) -> str:
         return naming.service_netns(self.name_prefix, eni_id)
@@ -90,3 +114,11 @@ class JobNetworks:
     def close(self) -> None:
         """The agent stops: stop serving credentials (namespaces stay for the containers a new agent adopts)."""
         self.endpoints.close_all()
+
+
+def for_agent(context: AgentContext) -> JobNetworks:
+    """The agent's job namespaces, with credentials asked of the controller."""
+    client, host_id = context.client, context.host_id
+    endpoints = CredentialsEndpoints(lambda job_id, attempt: client.batch_credentials(host_id, job_id, attempt))
+    return JobNetworks(context.name_prefix, context.state_dir / "batch" / "networks", endpoints,
+                       dataplane=context.dataplane)

@@ -7,7 +7,8 @@ reads new log lines and the containers' states and reports them (``POST /hosts/<
 container is removed only after the controller acknowledged its end, so nothing is lost if the agent or the
 controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
 never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
-container's log in the runner's state directory.
+container's log in the runner's state directory. An attempt with a job ENI starts once the dataplane has
+plugged it into the attempt's namespace (``job_network``), and runs in that namespace.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.batch import job_network
 from agent.batch import podman as pm
-from agent.batch.credentials import CredentialsEndpoints
 from agent.batch.job_network import JobNetworks
 from agent.batch.podman import AttemptSpec
 from agent.batch.runner import Container, ContainerRunner, RunnerError
@@ -47,9 +48,8 @@ class BatchReconciler:
     """Converges the host's Batch containers to the ``batch`` section and reports what they do."""
 
     def __init__(self, runner: ContainerRunner, client: ControllerClient, host_id: str, images_dir: Path, *,
-                 poll_seconds: float = POLL_SECONDS, networks: JobNetworks | None = None) -> None:
+                 networks: JobNetworks, poll_seconds: float = POLL_SECONDS) -> None:
         self.runner, self.client, self.host_id = runner, client, host_id
-        #: job ENIs' namespaces (None where the VPC dataplane does not run: such attempts cannot start)
         self.networks = networks
         #: attempts waiting for the dataplane to plug their ENI
         self.waiting: list[Key] = []
@@ -80,8 +80,7 @@ class BatchReconciler:
         entries = {(item["job_id"], int(item["attempt"])): item for item in (desired or {}).get("attempts") or []}
         waiting: list[Key] = []
         with self._lock:
-            if self.networks is not None:
-                self.networks.keep_only(list(entries.values()))
+            self.networks.keep_only(list(entries.values()))
             for key, container in list(self._containers.items()):
                 entry = entries.get(key)
                 if entry is None:
@@ -95,7 +94,7 @@ class BatchReconciler:
                     self._failed_starts[key] = str(entry["stop"])
                     continue
                 try:
-                    namespace = self._network(entry)
+                    namespace = self.networks.ready(entry)
                     if namespace is None and entry.get("network"):
                         waiting.append(key)
                         continue
@@ -103,18 +102,8 @@ class BatchReconciler:
                 except (OSError, RunnerError, ValueError) as exc:
                     log.warning("batch attempt %s/%s could not start: %s", *key, exc)
                     self._failed_starts[key] = f"CannotStartContainerError: {exc}"[:1000]
-            for key in self._containers:  # adopted after a restart: their credentials endpoints again
-                if key in entries and entries[key].get("network") and self.networks is not None:
-                    self.networks.ready(entries[key])
+            self.networks.serve_adopted([entries[key] for key in self._containers if key in entries])
         self.waiting = waiting
-
-    def _network(self, entry: dict[str, Any]) -> str | None:
-        """The attempt's namespace once its ENI is plugged (None meanwhile, or without a job ENI)."""
-        if not entry.get("network"):
-            return None
-        if self.networks is None:
-            raise ValueError("the job has a network interface, but the VPC dataplane does not run on this host")
-        return self.networks.ready(entry)
 
     def _start(self, entry: dict[str, Any], namespace: str | None) -> Container:
         image_id = self._image(entry["image"])
@@ -208,8 +197,7 @@ class BatchReconciler:
         """The agent stops: stop following, leave every container running (a new agent adopts them)."""
         self._stop.set()
         self._thread.join(timeout=10)
-        if self.networks is not None:
-            self.networks.close()
+        self.networks.close()
 
 
 def _read_int(path: Path) -> int:
@@ -241,15 +229,7 @@ def register(registry: ReconcilerRegistry, context: AgentContext) -> None:
         log.info("Batch jobs do not run on this host: %s", reason)
         return
     runner = ContainerRunner(context.state_dir / "batch" / "containers")
+    networks = job_network.for_agent(context)
     registry.add("batch", BatchReconciler(runner, context.client, context.host_id,
-                                          context.state_dir / "batch" / "images",
-                                          networks=job_networks(context)), capabilities=[CAPABILITY])
-
-
-def job_networks(context: AgentContext) -> JobNetworks | None:
-    """Job ENIs' namespaces where the VPC dataplane runs, with credentials asked of the controller."""
-    if not context.dataplane:
-        return None
-    client, host_id = context.client, context.host_id
-    endpoints = CredentialsEndpoints(lambda job_id, attempt: client.batch_credentials(host_id, job_id, attempt))
-    return JobNetworks(context.name_prefix, context.state_dir / "batch" / "networks", endpoints)
+                                          context.state_dir / "batch" / "images", networks=networks),
+                 capabilities=[CAPABILITY])
