@@ -46,3 +46,8 @@ def log_messages(logs: Any, stream: str) -> list[str]:
     events = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream,
                                  startFromHead=True)["events"]
     return [event["message"] for event in events]
+
+
+def agent_registrations(cloud: CloudletProcess) -> int:
+    """How often an agent has registered its host with the batch capability (``cloudlet.agent`` logs it)."""
+    return sum(" registered in " in line and "batch" in line for line in cloud.output)

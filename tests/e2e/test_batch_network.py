@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.batch_sdk_image import sdk_oci_archive
-from tests.e2e.batch_support import batch_cloud, ended, job, log_messages
+from tests.e2e.batch_support import agent_registrations, batch_cloud, ended, job, log_messages
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -35,15 +35,23 @@ ECS_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
 EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
-#: What the jobs run: ``square`` reads in/<array index> and writes its square to out/<index>; ``read KEY``
-#: prints an object; ``whoami`` prints the credentials' source. An S3 error prints its code and exits 2;
+#: What the jobs run: ``square`` reads in/<array index> and writes its square to out/<index>; ``read KEY [DELAY]``
+#: prints an object (with DELAY: once it had credentials, DELAY seconds later, with credentials asked again);
+#: ``whoami`` prints the credentials' source. An S3 error prints its code and exits 2;
 #: an unreachable S3 exits 3.
 SCRIPT = """
-import os, sys, boto3, botocore.exceptions
+import os, sys, time, boto3, botocore.exceptions
 from botocore.config import Config
-s3 = boto3.client("s3", config=Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2}))
+def client():  # a new session asks the credentials endpoint again
+    config = Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2})
+    return boto3.Session().client("s3", config=config)
 bucket, mode = sys.argv[1], sys.argv[2]
 try:
+    if len(sys.argv) > 4:
+        boto3.Session().get_credentials().get_frozen_credentials()
+        print("credentials ready", flush=True)
+        time.sleep(float(sys.argv[4]))
+    s3 = client()
     if mode == "square":
         index = os.environ["AWS_BATCH_JOB_ARRAY_INDEX"]
         number = int(s3.get_object(Bucket=bucket, Key=f"in/{index}")["Body"].read())
@@ -232,6 +240,31 @@ def test_a_security_group_without_egress_or_no_public_ip_keeps_the_job_from_s3(l
         logged = messages(lab, detail)
         assert (detail["status"], detail["container"]["exitCode"]) == ("FAILED", 3), logged
         assert any(line.startswith("unreachable") for line in logged), logged
+
+
+def test_a_running_job_keeps_its_network_and_credentials_across_a_restart(cloud: CloudletProcess,
+                                                                          lab: dict[str, Any]) -> None:
+    """The cloud and its agent restart while the job sleeps: the new agent adopts the container and serves its
+    credentials again in its namespace, whose ENI stayed; the read after the restart succeeds."""
+    lab["s3"].put_object(Bucket=lab["bucket"], Key="later.txt", Body=b"still here")
+    job_id = submit(lab, "restart", "data", ["read", "later.txt", "30"])
+    wait_for(lambda: job(lab["batch"], job_id)["status"] == "RUNNING", timeout=60, what="the job to run")
+    stream = job(lab["batch"], job_id)["container"]["logStreamName"]
+    logs = lab["logs"]
+
+    def first_credentials() -> bool:
+        try:
+            return "credentials ready" in log_messages(logs, stream)
+        except logs.exceptions.ResourceNotFoundException:  # the stream comes with the first line
+            return False
+
+    wait_for(first_credentials, timeout=30, what="the job's first credentials")
+    registrations = agent_registrations(cloud)
+    cloud.restart()
+    wait_for(lambda: agent_registrations(cloud) > registrations, timeout=60, what="the agent to register again")
+    detail = ended(lab["batch"], job_id, timeout=90)
+    assert detail["status"] == "SUCCEEDED", messages(lab, detail)
+    assert messages(lab, detail) == ["credentials ready", "read still here"]
 
 
 def test_no_job_eni_or_namespace_is_left_behind(cloud: CloudletProcess, lab: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.batch_image import busybox_oci_archive
-from tests.e2e.batch_support import PODMAN, batch_cloud, ended, job, log_messages
+from tests.e2e.batch_support import PODMAN, agent_registrations, batch_cloud, ended, job, log_messages
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -130,11 +130,6 @@ def test_terminating_a_running_job_stops_its_container(lab: dict[str, Any]) -> N
     assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == ("FAILED", "enough", True)
     wait_for(lambda: not batch_containers(job_id), timeout=20, what="the container to be stopped and removed")
     assert job(batch, job_id)["status"] == "FAILED"
-
-
-def agent_registrations(cloud: CloudletProcess) -> int:
-    """How often an agent has registered its host with the batch capability (``cloudlet.agent`` logs it)."""
-    return sum(" registered in " in line and "batch" in line for line in cloud.output)
 
 
 def test_a_running_job_survives_a_restart_of_the_cloud_and_its_agent(cloud: CloudletProcess,
