@@ -81,7 +81,10 @@ def attach(conn: Connection, config: Any, row: Mapping[str, Any], container: Map
         eni_id, address, mac = eni_records.create_service_interface(
             conn, config, row["account_id"], subnet, requester_id=REQUESTER, description=description,
             group_ids=groups)
-    except ServiceError as exc:
+    except ServiceError as exc:  # e.g. no free address: what was written of the interface goes, in this transaction
+        table = ec2_state.network_interfaces
+        for (partial,) in conn.execute(select(table.c.network_interface_id).where(table.c.description == description)):
+            eni_records.delete_interface(conn, partial)
         return f"ResourceInitializationError: the task's network interface could not be created: {exc.message}"
     public_ip = None
     if wants_public_ip(environment, container, subnet):
