@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from agent.service.reconcilers import AgentContext
 
 log = logging.getLogger("cloudlet.agent.batch")
 
+#: What follows the agent's prefix in a service namespace's name (``naming.service_netns``).
+SERVICE_NAMESPACE = re.compile(r"svc-eni-[0-9a-f]+")
 #: Inside the namespace: the veth end the network plan puts there.
 INTERFACE = "eth0"
 
@@ -122,3 +125,14 @@ def for_agent(context: AgentContext) -> JobNetworks:
     endpoints = CredentialsEndpoints(lambda job_id, attempt: client.batch_credentials(host_id, job_id, attempt))
     return JobNetworks(context.name_prefix, context.state_dir / "batch" / "networks", endpoints,
                        dataplane=context.dataplane)
+
+
+def teardown(name_prefix: str) -> list[str]:
+    """``cloudlet-agent --teardown``: remove the prefix's service namespaces still there once EFS and the load
+    balancers removed theirs, that is the job namespaces (found by name: the teardown may not know the agent's
+    state directory)."""
+    removed = [name for name in netns.list_names()
+               if name.startswith(name_prefix) and SERVICE_NAMESPACE.fullmatch(name[len(name_prefix):])]
+    for name in removed:
+        netns.remove(name)
+    return removed
