@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     root_password.add_argument("--account", default=None, help="the account's id (default: the management account)")
     root_password.add_argument("--generate", action="store_true", help="make a strong password and print it once")
     root_password.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
-    from controller.ec2.instances.connect import add_commands as add_ssh_command
     from controller.hosts.cli import add_commands as add_netns_commands
     from controller.hosts.host_cli import add_commands as add_host_commands
+    from controller.ssh_command import add_commands as add_ssh_command
 
     add_netns_commands(commands)
     add_host_commands(commands)
