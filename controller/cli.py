@@ -49,16 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     root_password.add_argument("--account", default=None, help="the account's id (default: the management account)")
     root_password.add_argument("--generate", action="store_true", help="make a strong password and print it once")
     root_password.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
-    from controller.ec2.instances.connect import add_commands as add_ssh_command
     from controller.hosts.cli import add_commands as add_netns_commands
+    from controller.hosts.host_cli import add_commands as add_host_commands
+    from controller.ssh_command import add_commands as add_ssh_command
 
     add_netns_commands(commands)
+    add_host_commands(commands)
     add_ssh_command(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = (getattr(args, "up_data_dir", None) or getattr(args, "account_data_dir", None)
-                or getattr(args, "netns_data_dir", None) or args.data_dir).expanduser().resolve()
+                or getattr(args, "netns_data_dir", None) or getattr(args, "host_data_dir", None)
+                or args.data_dir).expanduser().resolve()
     if args.command == "up":
         settings = {"uplink": args.uplink, "eip_pool": args.eip_pool, "uplink_interface": args.uplink_interface,
                     "uplink_bridge": args.uplink_bridge, "uplink_gateway": args.uplink_gateway}
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         from controller.hosts.cli import run as netns_command
 
         return netns_command(args, data_dir)
+    if args.command == "host":
+        from controller.hosts.host_cli import run as host_command
+
+        return host_command(args, data_dir)
     return 2
 
 

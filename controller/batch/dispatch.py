@@ -72,7 +72,7 @@ def snapshot(conn: Connection) -> dict[str, Any]:
     used_host = attempts.used_per_host(conn)
     hosts = []
     for host in host_records(conn):
-        if host.state != "up" or attempts.CAPABILITY not in host.capabilities:
+        if host.state != "up" or not host.schedulable or attempts.CAPABILITY not in host.capabilities:
             continue
         vcpus, memory = used_host.get(host.host_id, (0.0, 0))
         hosts.append(scheduler.Host(host.host_id, host.vcpus - vcpus, host.memory_mib - memory))
