@@ -27,7 +27,7 @@ from controller.state import Database, JsonText, UtcDateTime, metadata, utcnow
 PREFIX = "clh1"
 #: How long a checked host credential is believed without reading the table again: every relayed API call
 #: and agent report is checked, and a revocation takes effect within this.
-VERIFIED_FOR_S = 5.0
+VERIFIED_FOR_S = 1.0
 
 host_credentials = Table(
     "host_credentials", metadata,

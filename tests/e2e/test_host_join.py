@@ -166,7 +166,7 @@ def test_drain_rejoin_and_remove(lab: Lab) -> None:
     assert lab.host_id() == host_id, "a re-join keeps the host's id"
     new_token = (lab.state_dir / "agent.token").read_text().strip()
     assert lab.call("GET", "/hosts", new_token) == 200
-    wait_until(lambda: lab.call("GET", "/hosts", old_token) == 401, 10, "the first credential to end (5 s cache)")
+    wait_until(lambda: lab.call("GET", "/hosts", old_token) == 401, 10, "the first credential to end (1 s cache)")
     removed = lab.cli("remove", host_id, "--identity", str(lab.key))
     assert removed.returncode == 0, removed.stdout + removed.stderr
     wait_until(lambda: not _agent_pids(), 20, "remove to stop the joined agent")
