@@ -18,18 +18,22 @@ import logging
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from agent.batch import podman as pm
 from agent.batch.podman import AttemptSpec
 from agent.batch.runner import Container, ContainerRunner, RunnerError
-from agent.client import ControllerClient
+from agent.client import ControllerClient, ControllerError
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 
 log = logging.getLogger("cloudlet.agent.batch")
 CAPABILITY = "batch"
 POLL_SECONDS = 1.0
+#: Containers started at once: podman run spends most of its time waiting on runc and conmon, so a few
+#: overlap well on two cores; more only queue on podman's storage lock.
+START_CONCURRENCY = 4
 #: Attempt keys remembered as finished, so a stale section never starts them again.
 FINISHED_MEMORY = 10_000
 
@@ -54,6 +58,7 @@ class BatchReconciler:
         #: attempts that could not start: reported FAILED with this reason on the next poll
         self._failed_starts: dict[Key, str] = {}
         self._finished: dict[Key, None] = {}
+        self._deferred = False
         self._stop = threading.Event()
         # Never killed: followed, and reported when they end. Only this agent's own (their directory is in its
         # state directory): podman's storage is the host's, and another agent (another cloud's, a test's) may
@@ -65,8 +70,14 @@ class BatchReconciler:
         self._thread.start()
 
     # -- the section --------------------------------------------------------------------------------------
+    @property
+    def wants_retry(self) -> bool:
+        """Some attempt's start was put off (its secrets could not be asked for): reconcile again soon."""
+        return self._deferred
+
     def reconcile(self, desired: Any) -> None:
         entries = {(item["job_id"], int(item["attempt"])): item for item in (desired or {}).get("attempts") or []}
+        starting = []
         with self._lock:
             for key, container in list(self._containers.items()):
                 entry = entries.get(key)
@@ -80,20 +91,70 @@ class BatchReconciler:
                 if entry.get("stop"):
                     self._failed_starts[key] = str(entry["stop"])
                     continue
-                try:
-                    self._containers[key] = self._start(entry)
-                except (OSError, RunnerError, ValueError) as exc:
-                    log.warning("batch attempt %s/%s could not start: %s", *key, exc)
-                    self._failed_starts[key] = f"CannotStartContainerError: {exc}"[:1000]
+                starting.append(entry)
+        self._start_all(starting)
 
-    def _start(self, entry: dict[str, Any]) -> Container:
-        image_id = self._image(entry["image"])
+    def _start_all(self, entries: list[dict[str, Any]]) -> None:
+        """Start the attempts, :data:`START_CONCURRENCY` at a time: their images first, each archive loaded once
+        and one at a time, then the containers concurrently (podman's own locks keep its storage whole)."""
+        images: dict[str, str] = {}
+        unloadable: dict[str, str] = {}
+        for entry in entries:
+            digest = entry["image"]["sha256"]
+            if digest in images or digest in unloadable:
+                continue
+            try:
+                images[digest] = self._image(entry["image"])
+            except (OSError, RunnerError, ValueError) as exc:
+                unloadable[digest] = f"CannotPullContainerError: {exc}"[:1000]
+                log.warning("batch image %s could not be loaded: %s", entry["image"].get("source"), exc)
+        failed = {_key(entry): unloadable[entry["image"]["sha256"]] for entry in entries
+                  if entry["image"]["sha256"] in unloadable}
+        ready = [entry for entry in entries if entry["image"]["sha256"] in images]
+        self._deferred = False
+        with ThreadPoolExecutor(max_workers=START_CONCURRENCY, thread_name_prefix="batch-start") as pool:
+            outcomes = list(pool.map(lambda entry: self._start(entry, images[entry["image"]["sha256"]]), ready))
+        with self._lock:
+            self._failed_starts.update(failed)
+            for entry, outcome in zip(ready, outcomes, strict=True):
+                if isinstance(outcome, Container):
+                    self._containers[_key(entry)] = outcome
+                elif isinstance(outcome, str):
+                    self._failed_starts[_key(entry)] = outcome
+                else:
+                    self._deferred = True
+
+    def _start(self, entry: dict[str, Any], image_id: str) -> Container | str | None:
+        """The attempt's running container, the reason it failed before or at its start, or None when it
+        must wait (the controller could not be asked for its secrets)."""
+        key = _key(entry)
+        secrets: dict[str, str] = {}
+        if entry.get("secrets"):
+            try:
+                answer = self.client.batch_secrets(self.host_id, *key)
+            except ControllerError as exc:
+                if exc.status == 404:
+                    return None  # no longer placed here: the next section drops it
+                log.warning("batch attempt %s/%s: secrets not read yet: %s", *key, exc)
+                return None
+            except OSError as exc:
+                log.warning("batch attempt %s/%s: secrets not read yet: %s", *key, exc)
+                return None
+            if answer.get("reason"):
+                return str(answer["reason"])
+            secrets = {str(name): str(value) for name, value in (answer.get("values") or {}).items()}
         spec = AttemptSpec(job_id=entry["job_id"], attempt=int(entry["attempt"]), image=image_id,
                            command=tuple(entry.get("command") or ()),
                            environment=dict(entry.get("environment") or {}), vcpus=float(entry.get("vcpus") or 1),
-                           memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"))
-        container = self.runner.start(spec)
-        (container.directory / "started_at").write_text(str(now_ms()))
+                           memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"),
+                           secrets=secrets, mounts=tuple(pm.Mount(**mount) for mount in entry.get("mounts") or ()),
+                           devices=tuple(entry.get("devices") or ()), tmpfs=tuple(entry.get("tmpfs") or ()))
+        try:
+            container = self.runner.start(spec)
+            (container.directory / "started_at").write_text(str(now_ms()))
+        except (OSError, RunnerError) as exc:
+            log.warning("batch attempt %s/%s could not start: %s", *key, exc)
+            return f"CannotStartContainerError: {exc}"[:1000]
         return container
 
     def _image(self, image: dict[str, str]) -> str:
@@ -176,6 +237,10 @@ class BatchReconciler:
         """The agent stops: stop following, leave every container running (a new agent adopts them)."""
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def _key(entry: dict[str, Any]) -> Key:
+    return entry["job_id"], int(entry["attempt"])
 
 
 def _read_int(path: Path) -> int:
