@@ -1,6 +1,6 @@
 """What a Batch attempt needs before its container starts, over a real Cloud (no agent): its secrets read as the
 job's execution role from SSM Parameter Store, its volumes (EFS refused with the reason why), and the fail-over
-of attempts whose host stopped answering. The agent's side is covered end to end (tests/e2e/test_batch_gaps.py).
+of attempts whose host stopped answering. The agent's side is covered end to end (tests/e2e/test_batch_execution.py).
 """
 
 from __future__ import annotations
