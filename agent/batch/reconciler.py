@@ -8,6 +8,12 @@ container is removed only after the controller acknowledged its end, so nothing 
 controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
 never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
 container's log in the runner's state directory.
+
+An attempt with secrets asks the controller for their values just before its ``podman run``
+(``controller.batch.secrets``): they live only in that podman's environment, never in the section or on disk.
+Podman work runs in a small pool (:data:`START_CONCURRENCY`): images are loaded first, each archive once and
+one at a time; then the containers start, and later are inspected and removed, a few at once. A container
+started just before the agent restarts is adopted by the next agent (by its labels), never started twice.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ class BatchReconciler:
         self._failed_starts: dict[Key, str] = {}
         self._finished: dict[Key, None] = {}
         self._deferred = False
+        #: podman calls of starts, polls and removals: a few at once, never more (two cores; podman's locks)
+        self._pool = ThreadPoolExecutor(max_workers=START_CONCURRENCY, thread_name_prefix="batch-podman")
         self._stop = threading.Event()
         # Never killed: followed, and reported when they end. Only this agent's own (their directory is in its
         # state directory): podman's storage is the host's, and another agent (another cloud's, a test's) may
@@ -112,8 +120,7 @@ class BatchReconciler:
                   if entry["image"]["sha256"] in unloadable}
         ready = [entry for entry in entries if entry["image"]["sha256"] in images]
         self._deferred = False
-        with ThreadPoolExecutor(max_workers=START_CONCURRENCY, thread_name_prefix="batch-start") as pool:
-            outcomes = list(pool.map(lambda entry: self._start(entry, images[entry["image"]["sha256"]]), ready))
+        outcomes = list(self._pool.map(lambda entry: self._start(entry, images[entry["image"]["sha256"]]), ready))
         with self._lock:
             self._failed_starts.update(failed)
             for entry, outcome in zip(ready, outcomes, strict=True):
@@ -180,7 +187,8 @@ class BatchReconciler:
                 log.exception("following batch containers failed")
 
     def poll_once(self) -> None:
-        """Report new log lines and transitions of every attempt; remove those the controller took the end of."""
+        """Report new log lines and transitions of every attempt; remove those the controller took the end of.
+        The containers are looked at, and removed, :data:`START_CONCURRENCY` at a time."""
         with self._lock:
             containers = dict(self._containers)
             failed = dict(self._failed_starts)
@@ -188,45 +196,55 @@ class BatchReconciler:
         for key, reason in failed.items():
             items.append({"job_id": key[0], "attempt": key[1], "state": pm.FAILED, "exit_code": None,
                           "reason": reason, "stopped_at": now_ms(), "logs": []})
-        for key, container in containers.items():
-            outcome = self.runner.poll(container)
-            offset = _read_int(container.directory / "offset")
-            lines, new_offset = self.runner.logs(container, offset)
-            item: dict[str, Any] = {"job_id": key[0], "attempt": key[1], "state": pm.RUNNING,
-                                    "logs": [[line.timestamp_ms, line.message, line.end] for line in lines]}
-            started = _read_int(container.directory / "started_at") or None
-            if started:
-                item["started_at"] = started
-            ended = outcome.state in (pm.SUCCEEDED, pm.FAILED)
-            if ended:
-                if new_offset != offset or lines:  # ship the whole log before the end
-                    more, later = self.runner.logs(container, new_offset)
-                    item["logs"] += [[line.timestamp_ms, line.message, line.end] for line in more]
-                    new_offset = later
-                item.update(state=outcome.state, exit_code=outcome.exit_code, reason=outcome.reason,
-                            stopped_at=now_ms())
-            reported = (container.directory / "reported").exists()
-            if not ended and reported and not item["logs"]:
-                continue
-            items.append(item)
-            pending[key] = (container, new_offset)
+        observed = list(self._pool.map(lambda pair: self._observe(*pair), containers.items()))
+        for (key, container), (item, new_offset) in zip(containers.items(), observed, strict=True):
+            if item is not None:
+                items.append(item)
+                pending[key] = (container, new_offset)
         if not items:
             return
         answer = self.client.report_batch(self.host_id, items)
         done = {(item["job_id"], int(item["attempt"])) for item in answer.get("done") or []}
+        removable = []
         with self._lock:
             for key, (container, new_offset) in pending.items():
                 with contextlib.suppress(OSError):
                     (container.directory / "offset").write_text(str(new_offset))
                     (container.directory / "reported").touch()
                 if key in done:
-                    self.runner.remove(container)
+                    removable.append(container)
                     self._containers.pop(key, None)
                     self._remember_finished(key)
             for key in failed:
                 if key in done:
                     self._failed_starts.pop(key, None)
                     self._remember_finished(key)
+        # Outside the lock: an agent that dies before a removal adopts the container again, and the
+        # controller, which has its end, answers its report with "done" again.
+        list(self._pool.map(self.runner.remove, removable))
+
+    def _observe(self, key: Key, container: Container) -> tuple[dict[str, Any] | None, int]:
+        """The report item of one container (None when there is nothing new) and its next log offset."""
+        outcome = self.runner.poll(container)
+        offset = _read_int(container.directory / "offset")
+        lines, new_offset = self.runner.logs(container, offset)
+        item: dict[str, Any] = {"job_id": key[0], "attempt": key[1], "state": pm.RUNNING,
+                                "logs": [[line.timestamp_ms, line.message, line.end] for line in lines]}
+        started = _read_int(container.directory / "started_at") or None
+        if started:
+            item["started_at"] = started
+        ended = outcome.state in (pm.SUCCEEDED, pm.FAILED)
+        if ended:
+            if new_offset != offset or lines:  # ship the whole log before the end
+                more, later = self.runner.logs(container, new_offset)
+                item["logs"] += [[line.timestamp_ms, line.message, line.end] for line in more]
+                new_offset = later
+            item.update(state=outcome.state, exit_code=outcome.exit_code, reason=outcome.reason,
+                        stopped_at=now_ms())
+        reported = (container.directory / "reported").exists()
+        if not ended and reported and not item["logs"]:
+            return None, new_offset
+        return item, new_offset
 
     def _remember_finished(self, key: Key) -> None:
         self._finished[key] = None
@@ -237,6 +255,7 @@ class BatchReconciler:
         """The agent stops: stop following, leave every container running (a new agent adopts them)."""
         self._stop.set()
         self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
 
 
 def _key(entry: dict[str, Any]) -> Key:
