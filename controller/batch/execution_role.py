@@ -13,26 +13,12 @@ from typing import Any
 
 from controller.api import Principal
 from controller.awslambda.events.role_access import role_session
-from controller.iam import policy
 from controller.iam.lookup import role_by_arn
+from controller.iam.policy.trust import service_may_assume
 
 TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 #: The session name the execution role's calls show (``assumed-role/<role>/<session>``).
 SESSION_NAME = "aws-batch-execution"
-
-
-def trusts_ecs_tasks(trust_policy: str, account_id: str, region: str) -> bool:
-    """Whether the trust policy lets ``ecs-tasks.amazonaws.com`` assume the role (pure)."""
-    try:
-        parsed = policy.parse_policy(trust_policy, policy_id="trust policy", source_type="resource")
-    except policy.PolicyError:
-        return False
-    request = policy.EvaluationRequest(
-        action="sts:AssumeRole", resource="", principal_arn=TASKS_PRINCIPAL, principal_account="",
-        resource_account=account_id, require_resource_policy=True, default_region=region,
-        context={"aws:PrincipalServiceName": TASKS_PRINCIPAL, "aws:SecureTransport": "true",
-                 "aws:SourceAccount": account_id})
-    return policy.evaluate(request, policy.PolicySet(resource=[parsed])).decision == policy.ALLOWED
 
 
 def unassumable(role_arn: str) -> str:
@@ -46,7 +32,8 @@ def session(cloud: Any, role_arn: str) -> Principal | str:
     """The principal of a session of the execution role, or the reason it cannot be assumed."""
     with cloud.db.read() as conn:
         role = role_by_arn(conn, role_arn)
-    if role is None or not trusts_ecs_tasks(role["trust_policy"], role["account_id"], cloud.config.region):
+    if role is None or not service_may_assume(role["trust_policy"], TASKS_PRINCIPAL, role["account_id"],
+                                              cloud.config.region, {"aws:SourceAccount": role["account_id"]}):
         return unassumable(role_arn)
     principal = role_session(cloud, role_arn, SESSION_NAME)
     return principal if principal is not None else unassumable(role_arn)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,10 @@ from typing import Any
 
 import pytest
 
-from agent.batch.runner import default_podman
 from controller.batch import lost_hosts, secrets
 from controller.hosts.state import HEARTBEAT_TIMEOUT
 from tests.batch_image import busybox_oci_archive
-from tests.e2e.test_batch_run import batch_containers, ended, execution_role, job, log_messages
+from tests.e2e.test_batch_run import batch_cloud, batch_containers, ended, execution_role, job, log_messages
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -43,17 +41,7 @@ FARGATE = [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    data_dir = tmp_path_factory.mktemp("batch-exec") / "data"
-    data_dir.mkdir(parents=True)
-    process = CloudletProcess(data_dir, agent=True).start()
-    try:
-        wait_for(lambda: any("registered" in line and "batch" in line for line in process.output),
-                 timeout=60, what="the agent to register with the batch capability")
-        yield process
-    finally:
-        process.stop()
-        subprocess.run([*default_podman().base(), "rmi", "--force", f"localhost/{IMAGE_REF}"], capture_output=True,
-                       check=False)
+    yield from batch_cloud(tmp_path_factory, "batch-exec", IMAGE_REF)
 
 
 @pytest.fixture(scope="module")

@@ -31,9 +31,10 @@ PODMAN = default_podman()
 IMAGE_REF = f"cloudlet-batch-e2e:{RUN}"
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    data_dir = tmp_path_factory.mktemp("batch-run") / "data"
+def batch_cloud(tmp_path_factory: pytest.TempPathFactory, name: str, image_ref: str) -> Iterator[CloudletProcess]:
+    """``cloudlet up`` with its agent, once it can run Batch containers; stopped, and the test image
+    ``image_ref`` removed, afterwards."""
+    data_dir = tmp_path_factory.mktemp(name) / "data"
     data_dir.mkdir(parents=True)
     process = CloudletProcess(data_dir, agent=True).start()
     try:
@@ -42,7 +43,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]
         yield process
     finally:
         process.stop()
-        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{IMAGE_REF}"], capture_output=True, check=False)
+        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{image_ref}"], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
+    yield from batch_cloud(tmp_path_factory, "batch-run", IMAGE_REF)
 
 
 @pytest.fixture(scope="module")
