@@ -6,12 +6,15 @@ of attempts whose host stopped answering. The agent's side is covered end to end
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import update
 
 from agent.wire import Heartbeat
 from controller.batch import lost_hosts, secrets, volumes
+from controller.hosts import agent_api
 from controller.hosts import state as host_state
 from tests.unit.harness import ACCOUNT, Clouds
 from tests.unit.test_batch_dispatch import IMAGE, Lab
@@ -75,6 +78,28 @@ def test_the_section_carries_secret_references_and_mounts_never_values(clouds: C
     assert entry["execution_role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/x"
     assert entry["mounts"] == [{"volume": "scratch", "source": None, "target": "/work", "read_only": False}]
     assert "TOKEN" not in entry["environment"]
+
+
+def test_the_agent_reads_an_attempts_secrets_only_for_an_attempt_placed_on_it(clouds: Clouds) -> None:
+    lab = lab_with(clouds, secrets=[{"name": "TOKEN", "valueFrom": "/app/token"}])
+    lab.op("ssm", "PutParameter", {"Name": "/app/token", "Value": "plain", "Type": "String"})
+    lab.cloud.agent_token = "t"
+    app = Flask("test")
+    app.register_blueprint(agent_api.blueprint, url_prefix="/_cloudlet/agent/v1")
+    app.config["CLOUD"] = lab.cloud
+
+    def ask(host_id: str, job_id: str, attempt: int) -> Any:
+        return app.test_client().post(f"/_cloudlet/agent/v1/hosts/{host_id}/batch/secrets",
+                                      json={"job_id": job_id, "attempt": attempt}, headers={"Authorization": "Bearer t"})
+
+    job_id = lab.submit(jobDefinition="jd2")
+    lab.dispatcher.run_once()
+    denied = ask("h-1", job_id, 1).get_json()  # role x may not read parameters yet
+    assert denied["reason"].startswith(secrets.REASON_PREFIX) and "AccessDeniedException" in denied["reason"]
+    lab.op("iam", "PutRolePolicy", {"RoleName": "x", "PolicyName": "read", "PolicyDocument": json.dumps(
+        {"Version": "2012-10-17", "Statement": [READ_PARAMETERS]})})
+    assert ask("h-1", job_id, 1).get_json() == {"values": {"TOKEN": "plain"}}
+    assert ask("h-2", job_id, 1).status_code == 404 and ask("h-1", job_id, 2).status_code == 404
 
 
 def test_an_efs_volume_fails_the_attempt_before_it_starts(clouds: Clouds) -> None:
