@@ -24,8 +24,9 @@ from controller.batch.jobs_state import jobs
 from controller.hosts import generation
 from controller.hosts.state import host_records
 
-#: Fargate's reason when the infrastructure under a task goes away.
-FARGATE_REASON = "Task stopped: ECS is performing maintenance on the underlying infrastructure hosting the task"
+#: The stoppedReason ECS gives a Fargate task whose underlying host is replaced or retired
+#: (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html).
+FARGATE_REASON = "ECS is performing maintenance on the underlying infrastructure hosting the task"
 
 
 def reason(host_id: str, environment_type: str) -> str:
