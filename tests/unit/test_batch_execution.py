@@ -16,6 +16,7 @@ from agent.wire import Heartbeat
 from controller.batch import lost_hosts, secrets, volumes
 from controller.hosts import agent_api
 from controller.hosts import state as host_state
+from controller.hosts.credentials import AgentCredentials
 from tests.unit.harness import ACCOUNT, Clouds
 from tests.unit.test_batch_dispatch import IMAGE, Lab
 
@@ -84,6 +85,7 @@ def test_the_agent_reads_an_attempts_secrets_only_for_an_attempt_placed_on_it(cl
     lab = lab_with(clouds, secrets=[{"name": "TOKEN", "valueFrom": "/app/token"}])
     lab.op("ssm", "PutParameter", {"Name": "/app/token", "Value": "plain", "Type": "String"})
     lab.cloud.agent_token = "t"
+    lab.cloud.agent_credentials = AgentCredentials(lab.db, "t")
     app = Flask("test")
     app.register_blueprint(agent_api.blueprint, url_prefix="/_cloudlet/agent/v1")
     app.config["CLOUD"] = lab.cloud
