@@ -9,6 +9,7 @@ after both), an array of 5 writing AWS_BATCH_JOB_ARRAY_INDEX, and a job dependin
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,9 +31,10 @@ PODMAN = default_podman()
 IMAGE_REF = f"cloudlet-batch-e2e:{RUN}"
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    data_dir = tmp_path_factory.mktemp("batch-run") / "data"
+def batch_cloud(tmp_path_factory: pytest.TempPathFactory, name: str, image_ref: str) -> Iterator[CloudletProcess]:
+    """``cloudlet up`` with its agent, once it can run Batch containers; stopped, and the test image
+    ``image_ref`` removed, afterwards."""
+    data_dir = tmp_path_factory.mktemp(name) / "data"
     data_dir.mkdir(parents=True)
     process = CloudletProcess(data_dir, agent=True).start()
     try:
@@ -41,7 +43,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]
         yield process
     finally:
         process.stop()
-        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{IMAGE_REF}"], capture_output=True, check=False)
+        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{image_ref}"], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
+    yield from batch_cloud(tmp_path_factory, "batch-run", IMAGE_REF)
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +69,26 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
              ["computeEnvironments"][0]["status"] == "VALID", timeout=20, what="the compute environment")
     queue = batch.create_job_queue(jobQueueName=f"q-{RUN}", priority=1, computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])["jobQueueArn"]
+    role = execution_role(cloud.client("iam"), f"batch-execution-{RUN}",
+                          {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})
     definition = batch.register_job_definition(
         jobDefinitionName=f"busybox-{RUN}", type="container", platformCapabilities=["FARGATE"],
         containerProperties={
             "image": f"s3://{bucket}/busybox.tar", "command": ["sh", "-c", "echo job $AWS_BATCH_JOB_ID"],
-            "executionRoleArn": "arn:aws:iam::000000000000:role/batch-execution",
+            "executionRoleArn": role,
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]})
-    return {"batch": batch, "logs": cloud.client("logs"), "queue": queue,
+    return {"batch": batch, "logs": cloud.client("logs"), "queue": queue, "bucket": bucket,
             "definition": definition["jobDefinitionArn"], "name": f"busybox-{RUN}"}
+
+
+def execution_role(iam: Any, name: str, *statements: dict[str, Any]) -> str:
+    """A job execution role: trusted by ECS tasks, allowed ``statements`` (the image's read, the secrets')."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="execution", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    return str(arn)
 
 
 def job(batch: Any, job_id: str) -> dict[str, Any]:
