@@ -84,6 +84,11 @@ class ControllerClient:
                 return None
             raise
 
+    def batch_secrets(self, host_id: str, job_id: str, attempt: int) -> dict[str, Any]:
+        """The secrets of an attempt placed on this host, read for it now: ``{"values": {name: value}}``, or
+        ``{"reason": "..."}`` when the attempt must fail before it starts; 404 when it is not placed here."""
+        return self._call("POST", f"/hosts/{host_id}/batch/secrets", {"job_id": job_id, "attempt": attempt})
+
     def report_probes(self, host_id: str, results: list[ProbeResult]) -> dict[str, Any]:
         """Reachability Analyzer probes' outcomes; the answer names the probes the controller recorded."""
         return self._call("POST", f"/hosts/{host_id}/probes", {"results": [to_json(r) for r in results]})

@@ -81,6 +81,8 @@ class HostRecord:
     last_heartbeat: str
     capabilities: list[str] = field(default_factory=list)
     underlay_ip: str | None = None
+    #: False while the host drains: running work stays, nothing new is placed there.
+    schedulable: bool = True
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.cloud import Cloud
+from controller.hosts.api_tls import CA_CERT
 
 PROFILE = "cloudlet"
 
@@ -39,8 +40,9 @@ def ensure_management_account(cloud: Cloud) -> str:
     return account_id
 
 
-def write_profile(cloud: Cloud) -> Profile:
-    """(Re)write the ``cloudlet`` AWS CLI profile for the management account's root key and endpoint."""
+def write_profile(cloud: Cloud, https_url: str | None = None) -> Profile:
+    """(Re)write the ``cloudlet`` AWS CLI profile for the management account's root key and endpoint: the
+    HTTPS one when ``cloudlet up`` serves one, with the cloud's CA as the profile's ``ca_bundle``."""
     store = cloud.credentials
     account_id = ensure_management_account(cloud)
     keys = store.keys_of(account_id, "root", kind="root")
@@ -50,8 +52,10 @@ def write_profile(cloud: Cloud) -> Profile:
     aws_dir = cloud.config.data_dir / "aws"
     aws_dir.mkdir(mode=0o700, exist_ok=True)
     config = configparser.ConfigParser()
-    config[f"profile {PROFILE}"] = {"region": cloud.config.region, "endpoint_url": cloud.config.endpoint_url,
-                                    "output": "json"}
+    config[f"profile {PROFILE}"] = {"region": cloud.config.region,
+                                    "endpoint_url": https_url or cloud.config.endpoint_url, "output": "json"}
+    if https_url:
+        config[f"profile {PROFILE}"]["ca_bundle"] = str(cloud.config.data_dir / CA_CERT)
     credentials = configparser.ConfigParser()
     credentials[PROFILE] = {"aws_access_key_id": credential.access_key_id,
                             "aws_secret_access_key": credential.secret_access_key}

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="run the controller and a local agent in the foreground")
     up.add_argument("--listen", default=None, help="HOST:PORT to serve the AWS API on (default 127.0.0.1:8773)")
     up.add_argument("--no-agent", action="store_true", help="run the controller only")
+    up.add_argument("--https-listen", default=None, metavar="HOST:PORT",
+                    help="also serve the API over HTTPS there, with a certificate from the cloud's CA (kept in "
+                         "cloudlet.json; the AWS profile then uses it, with the CA as its ca_bundle)")
     up.add_argument("--workers", type=int, default=None,
                     help="processes serving the API (default: one per core; 1: cloudlet up alone)")
     up.add_argument("--data-dir", type=Path, dest="up_data_dir", default=None)
@@ -49,19 +53,23 @@ def main(argv: list[str] | None = None) -> int:
     root_password.add_argument("--account", default=None, help="the account's id (default: the management account)")
     root_password.add_argument("--generate", action="store_true", help="make a strong password and print it once")
     root_password.add_argument("--data-dir", type=Path, dest="account_data_dir", default=None)
-    from controller.ec2.instances.connect import add_commands as add_ssh_command
     from controller.hosts.cli import add_commands as add_netns_commands
+    from controller.hosts.host_cli import add_commands as add_host_commands
+    from controller.ssh_command import add_commands as add_ssh_command
 
     add_netns_commands(commands)
+    add_host_commands(commands)
     add_ssh_command(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("CLOUDLET_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = (getattr(args, "up_data_dir", None) or getattr(args, "account_data_dir", None)
-                or getattr(args, "netns_data_dir", None) or args.data_dir).expanduser().resolve()
+                or getattr(args, "netns_data_dir", None) or getattr(args, "host_data_dir", None)
+                or args.data_dir).expanduser().resolve()
     if args.command == "up":
         settings = {"uplink": args.uplink, "eip_pool": args.eip_pool, "uplink_interface": args.uplink_interface,
-                    "uplink_bridge": args.uplink_bridge, "uplink_gateway": args.uplink_gateway}
+                    "uplink_bridge": args.uplink_bridge, "uplink_gateway": args.uplink_gateway,
+                    "https_listen": args.https_listen}
         try:
             record_settings(data_dir, {key: value for key, value in settings.items() if value is not None})
         except ValueError as exc:
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from controller.hosts.cli import run as netns_command
 
         return netns_command(args, data_dir)
+    if args.command == "host":
+        from controller.hosts.host_cli import run as host_command
+
+        return host_command(args, data_dir)
     return 2
 
 
@@ -120,6 +132,7 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
         signal.signal(signum, lambda *_: threading.Thread(target=stop.set, name="stop").start())
     cloud = Cloud(config)
     server: HttpServer | None = None
+    https: HttpServer | None = None
     agent: subprocess.Popen | None = None
     tunnels = data_channels = api_workers = None
     try:
@@ -132,7 +145,10 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
         server.start()
         asked_port = config.port  # 0: any free port, and the tunnel listener's too
         config.port = server.port
-        profile = write_profile(cloud)
+        https_url = None
+        if config.https_listen:
+            https, https_url = _start_https(cloud, app)
+        profile = write_profile(cloud, https_url)
         tunnels = _start_tunnels(cloud, asked_port)
         data_channels = _start_data_channels(cloud, asked_port)
         if processes > 1:
@@ -142,6 +158,8 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
               flush=True)
         print(f"  export AWS_CONFIG_FILE={profile.config_file} AWS_SHARED_CREDENTIALS_FILE="
               f"{profile.credentials_file} AWS_PROFILE=cloudlet", flush=True)
+        if https_url:
+            print(f"  https endpoint: {https_url} (CA: {config.data_dir / 'api-ca.pem'})", flush=True)
         print(f"  web console: {config.endpoint_url}/console (root: set a password with "
               "`cloudlet account root-password`)", flush=True)
         print(f"  instance connect tunnels: {tunnels.url}", flush=True)
@@ -159,13 +177,31 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
         cloud.db.end_waits()
         if api_workers is not None:
             api_workers.stop()
-        if server is not None:
-            server.stop()
+        for listening in (server, https):
+            if listening is not None:
+                listening.stop()
         for listener in (tunnels, data_channels):
             if listener is not None:
                 listener.close()
         cloud.close()
     return 0
+
+
+def _start_https(cloud: Any, app: Any) -> tuple[HttpServer, str]:
+    """The HTTPS listener (``https_listen``) in this process, with a certificate from the cloud's CA for its
+    address and this machine's names; its URL."""
+    from controller.hosts import api_tls
+
+    config = cloud.config
+    host, port = _parse_listen(config.https_listen)
+    wildcard = host in ("0.0.0.0", "::")
+    names = sorted({"localhost", "127.0.0.1", socket.gethostname(), *(() if wildcard else (host,))})
+    api_tls.endpoint_material(config.data_dir, names)
+    server = HttpServer(app, host, port, config.threads, tls=(config.data_dir / api_tls.ENDPOINT_CERT,
+                                                              config.data_dir / api_tls.ENDPOINT_KEY))
+    server.start()
+    shown = socket.gethostname() if wildcard else host
+    return server, f"https://{shown}:{server.port}"
 
 
 class _ApiWorkers:

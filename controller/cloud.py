@@ -21,6 +21,7 @@ from controller.auth.store import CredentialStore
 from controller.config import Config
 from controller.console import state as _console_state  # noqa: F401  (declares the console's sessions table)
 from controller.hosts import state as _hosts_state  # noqa: F401  (declares the hosts table)
+from controller.hosts.credentials import AgentCredentials
 from controller.hosts.generation import GenerationWatch
 from controller.iam.cache import PolicyCache
 from controller.state import Database
@@ -64,6 +65,8 @@ class Cloud:
         self.audit = AuditTrail(self.db, self.writer, config.data_dir / "audit-journal",
                                 on_key_use=self.credentials.record_use)
         self.agent_token = private_token(config.data_dir / "agent.token")
+        #: The cloud-wide token and the per-host credentials of joined hosts (controller/hosts/credentials.py).
+        self.agent_credentials = AgentCredentials(self.db, self.agent_token)
         #: What IAM enforcement gathered per principal and per member account, cleared by IAM and
         #: Organizations writes (controller/iam/cache.py).
         self.policy_cache = PolicyCache.following(self.db)

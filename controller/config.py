@@ -33,6 +33,10 @@ class Config:
     #: HOST:PORT of Session Manager's data-channel listener (websockets), where StartSession's StreamUrl points:
     #: "" = the API host with port + 2 (any free port when the API port is 0), "0" = any free port.
     session_manager_listen: str = ""
+    #: ``HOST:PORT`` of an HTTPS listener for the API beside the plain one (port 0: any free port), with a
+    #: certificate from the cloud's CA (``controller/hosts/api_tls.py``); "" serves plain HTTP only. The AWS
+    #: profile ``cloudlet up`` writes then points at it, with the CA as its ``ca_bundle``.
+    https_listen: str = ""
     # --- VPC networking (controller/ec2) ---
     #: Public IPv4 pool of Elastic IPs, NAT gateways and auto-assigned public addresses; its first host
     #: address is left to the uplink's router. Keep it off every real network the machine is on.

@@ -14,10 +14,10 @@ audited) and is refused in that service's own protocol.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import ipaddress
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +58,17 @@ RELAY_SOURCE_VPC = "x-cloudlet-source-vpc"
 RELAY_VIA = "x-cloudlet-via"
 
 
-def relayed_caller(headers: dict[str, str], caller: Caller, agent_token: str) -> Caller:
+def relayed_caller(headers: dict[str, str], caller: Caller, is_agent: Callable[[str], bool]) -> Caller:
     """``caller`` as the relay that carried the request saw it, when the relay proves it is an agent.
 
-    The relay's headers are believed only with the agents' own bearer token (compared in constant time);
-    without it they are ignored, so no client can claim another source address, VPC or endpoint. The
+    The relay's headers are believed only with an agent's credential (``is_agent``: the cloud-wide token or
+    a joined host's, ``controller/hosts/credentials.py``, compared in constant time); without it they are
+    ignored, so no client can claim another source address, VPC or endpoint. The
     relay terminated TLS itself, so the instance's connection was secure exactly when the relay says so
     through its ``X-Forwarded-Proto``.
     """
     token = headers.get(RELAY_TOKEN, "")
-    if not token or not agent_token or not hmac.compare_digest(token.encode(), agent_token.encode()):
+    if not token or not is_agent(token):
         return caller
     source_ip = headers.get(RELAY_SOURCE_IP, "").strip()
     try:
@@ -122,7 +123,7 @@ class Gateway:
         api: ServiceApi | None = None
         # The signature covers the request as sent; routing sees it as the services' addressing puts it.
         routed = route.request if route is not None else self._rewritten(request)
-        caller = relayed_caller(request.headers, caller, self.cloud.agent_token)
+        caller = relayed_caller(request.headers, caller, self.cloud.agent_credentials.trusts)
         call.source_ip = caller.source_ip
         try:
             if on_behalf is not None:

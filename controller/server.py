@@ -11,8 +11,10 @@ import logging
 import os
 import socket
 import threading
+from pathlib import Path
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +93,12 @@ class HttpServer:
     """A threaded HTTP server running in the background until :meth:`stop`."""
 
     def __init__(self, app, host: str, port: int, threads: int, *, inherited: socket.socket | None = None,
-                 unix_path: str | None = None) -> None:
+                 unix_path: str | None = None, tls: tuple[Path, Path] | None = None) -> None:
         """Serve ``app`` on ``host:port``, or on a listening socket ``inherited`` from another process, or on
-        the Unix socket ``unix_path`` (where API workers relay to ``cloudlet up``)."""
+        the Unix socket ``unix_path`` (where API workers relay to ``cloudlet up``); with ``tls`` (certificate
+        chain and key files) over HTTPS."""
         self.kind = os.environ.get("CLOUDLET_HTTP_SERVER", "cheroot")
-        if inherited is not None or unix_path is not None:
+        if inherited is not None or unix_path is not None or tls is not None:
             self.kind = "cheroot"
         if self.kind == "waitress":
             from waitress.server import create_server
@@ -108,6 +111,8 @@ class HttpServer:
                                                   request_queue_size=256, shutdown_timeout=5, server_name="cloudlet")
             self._server.inherited = inherited
             self._server.gateway = _SendfileGateway
+            if tls is not None:
+                self._server.ssl_adapter = BuiltinSSLAdapter(str(tls[0]), str(tls[1]))
             # Large S3 bodies and slow clients: keep connections open like AWS does.
             self._server.timeout = 300
             self._server.prepare()

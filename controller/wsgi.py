@@ -154,7 +154,7 @@ def _invoke_url(cloud: Cloud, sent: Request, target: tuple[str, str], raw_query:
         return Response(b'{"message":"Request Too Long"}', status=413, content_type="application/json")
     lowered = {k.lower(): v for k, v in sent.headers.items()}
     caller = relayed_caller(lowered, Caller(source_ip=sent.remote_addr or "", secure=sent.scheme == "https"),
-                            cloud.agent_token)
+                            cloud.agent_credentials.trusts)
     # The relay's headers (its token among them) never travel on to an integration.
     headers = {name: value for name, value in lowered.items() if not name.startswith("x-cloudlet-")}
     api_id, path = target

@@ -36,8 +36,10 @@ class Credentials:
 class CloudletProcess:
     """A ``cloudlet up`` child process; start, restart and stop it like an operator would."""
 
-    def __init__(self, data_dir: Path, *, agent: bool = False, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, *, agent: bool = False, extra_env: dict[str, str] | None = None,
+                 listen_host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir
+        self.listen_host = listen_host
         self.agent = agent
         # An agent builds real namespaces: each test cloud gets a prefix of its own (so runs never
         # collide) and :meth:`stop` removes what it built.
@@ -51,7 +53,7 @@ class CloudletProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 60) -> CloudletProcess:
-        listen = f"127.0.0.1:{self.port}"
+        listen = f"{self.listen_host}:{self.port}"
         cmd = [sys.executable, "-m", "controller.cli", "up", "--data-dir", str(self.data_dir), "--listen", listen]
         if not self.agent:
             cmd.append("--no-agent")

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 NAME_PREFIX = "cloudlet-batch-"
@@ -60,6 +61,17 @@ class Ulimit:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """One mount point: a host directory (``source``) or, with ``source`` None, the attempt's scratch volume
+    ``volume`` (a directory beside its log, removed with it)."""
+
+    volume: str
+    source: str | None
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class AttemptSpec:
     """What the controller sends to run one attempt of one job (or array child) on this host."""
 
@@ -85,6 +97,14 @@ class AttemptSpec:
     init_process: bool = False
     shared_memory_mib: int | None = None
     pids_limit: int = DEFAULT_PIDS_LIMIT
+    #: ``containerProperties.secrets`` read for this attempt: named on podman's command line, their values
+    #: handed to podman in its own environment (``secret_environment``), never in an argv ``ps`` shows.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
+    #: ``host:container:rwm`` (``linuxParameters.devices``)
+    devices: tuple[str, ...] = ()
+    #: ``path:size=<n>m[,options]`` (``linuxParameters.tmpfs``)
+    tmpfs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +208,25 @@ def run_argv(podman: Podman, spec: AttemptSpec, log_path: str, limits: HostLimit
         argv.append("--init")
     if spec.shared_memory_mib:
         argv.append(f"--shm-size={spec.shared_memory_mib}m")
+    for name in sorted(spec.secrets):
+        argv += ["--env", name]  # the value comes from podman's environment (secret_environment)
+    directory = Path(log_path).parent
+    for mount in spec.mounts:
+        source = mount.source or str(scratch_path(directory, mount.volume))
+        argv += ["--volume", f"{source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"]
+    argv += [f"--device={device}" for device in spec.devices]
+    argv += [f"--tmpfs={mount}" for mount in spec.tmpfs]
     return [*argv, spec.image, *spec.command]
+
+
+def scratch_path(directory: Path, volume: str) -> Path:
+    """Where the attempt's scratch volume ``volume`` lives: under its own directory, so it goes with it."""
+    return directory / "volumes" / re.sub(r"[^a-zA-Z0-9_.-]", "_", volume)
+
+
+def secret_environment(spec: AttemptSpec, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment ``podman run`` is started in: the agent's own plus the attempt's secrets."""
+    return {**environ, **spec.secrets}
 
 
 def load_argv(podman: Podman, archive: str) -> list[str]:

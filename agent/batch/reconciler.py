@@ -9,6 +9,12 @@ controller dies in between. Containers outlive the agent (podman is daemonless):
 never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
 container's log in the runner's state directory. An attempt with a job ENI starts once the dataplane has
 plugged it into the attempt's namespace (``job_network``), and runs in that namespace.
+
+An attempt with secrets asks the controller for their values just before its ``podman run``
+(``controller.batch.secrets``): they live only in that podman's environment, never in the section or on disk.
+Podman work runs in a small pool (:data:`START_CONCURRENCY`): images are loaded first, each archive once and
+one at a time; then the containers start, and later are inspected and removed, a few at once. A container
+started just before the agent restarts is adopted by the next agent (by its labels), never started twice.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +34,16 @@ from agent.batch import podman as pm
 from agent.batch.job_network import JobNetworks
 from agent.batch.podman import AttemptSpec
 from agent.batch.runner import Container, ContainerRunner, RunnerError
-from agent.client import ControllerClient
+from agent.client import ControllerClient, ControllerError
 from agent.network import netns
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 
 log = logging.getLogger("cloudlet.agent.batch")
 CAPABILITY = "batch"
 POLL_SECONDS = 1.0
+#: Containers started at once: podman run spends most of its time waiting on runc and conmon, so a few
+#: overlap well on two cores; more only queue on podman's storage lock.
+START_CONCURRENCY = 4
 #: Attempt keys remembered as finished, so a stale section never starts them again.
 FINISHED_MEMORY = 10_000
 
@@ -51,8 +61,6 @@ class BatchReconciler:
                  networks: JobNetworks, poll_seconds: float = POLL_SECONDS) -> None:
         self.runner, self.client, self.host_id = runner, client, host_id
         self.networks = networks
-        #: attempts waiting for the dataplane to plug their ENI
-        self.waiting: list[Key] = []
         self.images_dir = images_dir
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.poll_seconds = poll_seconds
@@ -61,6 +69,9 @@ class BatchReconciler:
         #: attempts that could not start: reported FAILED with this reason on the next poll
         self._failed_starts: dict[Key, str] = {}
         self._finished: dict[Key, None] = {}
+        self._deferred = False
+        #: podman calls of starts, polls and removals: a few at once, never more (two cores; podman's locks)
+        self._pool = ThreadPoolExecutor(max_workers=START_CONCURRENCY, thread_name_prefix="batch-podman")
         self._stop = threading.Event()
         # Never killed: followed, and reported when they end. Only this agent's own (their directory is in its
         # state directory): podman's storage is the host's, and another agent (another cloud's, a test's) may
@@ -71,14 +82,16 @@ class BatchReconciler:
         self._thread = threading.Thread(target=self._follow, name="batch-follow", daemon=True)
         self._thread.start()
 
+    # -- the section --------------------------------------------------------------------------------------
     @property
     def wants_retry(self) -> bool:
-        return bool(self.waiting)
+        """Some attempt's start was put off (its secrets could not be asked for, its ENI is not plugged yet):
+        reconcile again soon."""
+        return self._deferred
 
-    # -- the section --------------------------------------------------------------------------------------
     def reconcile(self, desired: Any) -> None:
         entries = {(item["job_id"], int(item["attempt"])): item for item in (desired or {}).get("attempts") or []}
-        waiting: list[Key] = []
+        starting = []
         with self._lock:
             self.networks.keep_only(list(entries.values()))
             for key, container in list(self._containers.items()):
@@ -93,28 +106,78 @@ class BatchReconciler:
                 if entry.get("stop"):
                     self._failed_starts[key] = str(entry["stop"])
                     continue
-                try:
-                    namespace = self.networks.ready(entry)
-                    if namespace is None and entry.get("network"):
-                        waiting.append(key)
-                        continue
-                    self._containers[key] = self._start(entry, namespace)
-                except (OSError, RunnerError, ValueError) as exc:
-                    log.warning("batch attempt %s/%s could not start: %s", *key, exc)
-                    self._failed_starts[key] = f"CannotStartContainerError: {exc}"[:1000]
+                starting.append(entry)
             self.networks.serve_adopted([entries[key] for key in self._containers if key in entries])
-        self.waiting = waiting
+        self._start_all(starting)
 
-    def _start(self, entry: dict[str, Any], namespace: str | None) -> Container:
-        image_id = self._image(entry["image"])
+    def _start_all(self, entries: list[dict[str, Any]]) -> None:
+        """Start the attempts, :data:`START_CONCURRENCY` at a time: their images first, each archive loaded once
+        and one at a time, then the containers concurrently (podman's own locks keep its storage whole)."""
+        images: dict[str, str] = {}
+        unloadable: dict[str, str] = {}
+        for entry in entries:
+            digest = entry["image"]["sha256"]
+            if digest in images or digest in unloadable:
+                continue
+            try:
+                images[digest] = self._image(entry["image"])
+            except (OSError, RunnerError, ValueError) as exc:
+                unloadable[digest] = f"CannotPullContainerError: {exc}"[:1000]
+                log.warning("batch image %s could not be loaded: %s", entry["image"].get("source"), exc)
+        failed = {_key(entry): unloadable[entry["image"]["sha256"]] for entry in entries
+                  if entry["image"]["sha256"] in unloadable}
+        ready = [entry for entry in entries if entry["image"]["sha256"] in images]
+        self._deferred = False
+        outcomes = list(self._pool.map(lambda entry: self._start(entry, images[entry["image"]["sha256"]]), ready))
+        with self._lock:
+            self._failed_starts.update(failed)
+            for entry, outcome in zip(ready, outcomes, strict=True):
+                if isinstance(outcome, Container):
+                    self._containers[_key(entry)] = outcome
+                elif isinstance(outcome, str):
+                    self._failed_starts[_key(entry)] = outcome
+                else:
+                    self._deferred = True
+
+    def _start(self, entry: dict[str, Any], image_id: str) -> Container | str | None:
+        """The attempt's running container, the reason it failed before or at its start, or None when it
+        must wait (the controller could not be asked for its secrets, the dataplane has not plugged its ENI)."""
+        key = _key(entry)
+        try:
+            namespace = self.networks.ready(entry)
+        except (OSError, ValueError) as exc:
+            return f"CannotStartContainerError: {exc}"[:1000]
+        if namespace is None and entry.get("network"):
+            return None
+        secrets: dict[str, str] = {}
+        if entry.get("secrets"):
+            try:
+                answer = self.client.batch_secrets(self.host_id, *key)
+            except ControllerError as exc:
+                if exc.status == 404:
+                    return None  # no longer placed here: the next section drops it
+                log.warning("batch attempt %s/%s: secrets not read yet: %s", *key, exc)
+                return None
+            except OSError as exc:
+                log.warning("batch attempt %s/%s: secrets not read yet: %s", *key, exc)
+                return None
+            if answer.get("reason"):
+                return str(answer["reason"])
+            secrets = {str(name): str(value) for name, value in (answer.get("values") or {}).items()}
         spec = AttemptSpec(job_id=entry["job_id"], attempt=int(entry["attempt"]), image=image_id,
                            command=tuple(entry.get("command") or ()),
                            environment=dict(entry.get("environment") or {}), vcpus=float(entry.get("vcpus") or 1),
                            memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"),
+                           secrets=secrets, mounts=tuple(pm.Mount(**mount) for mount in entry.get("mounts") or ()),
+                           devices=tuple(entry.get("devices") or ()), tmpfs=tuple(entry.get("tmpfs") or ()),
                            network=f"ns:{netns.path(namespace)}" if namespace else "none",
                            dns=tuple((entry.get("network") or {}).get("dns") or ()))
-        container = self.runner.start(spec)
-        (container.directory / "started_at").write_text(str(now_ms()))
+        try:
+            container = self.runner.start(spec)
+            (container.directory / "started_at").write_text(str(now_ms()))
+        except (OSError, RunnerError) as exc:
+            log.warning("batch attempt %s/%s could not start: %s", *key, exc)
+            return f"CannotStartContainerError: {exc}"[:1000]
         return container
 
     def _image(self, image: dict[str, str]) -> str:
@@ -140,7 +203,8 @@ class BatchReconciler:
                 log.exception("following batch containers failed")
 
     def poll_once(self) -> None:
-        """Report new log lines and transitions of every attempt; remove those the controller took the end of."""
+        """Report new log lines and transitions of every attempt; remove those the controller took the end of.
+        The containers are looked at, and removed, :data:`START_CONCURRENCY` at a time."""
         with self._lock:
             containers = dict(self._containers)
             failed = dict(self._failed_starts)
@@ -148,45 +212,55 @@ class BatchReconciler:
         for key, reason in failed.items():
             items.append({"job_id": key[0], "attempt": key[1], "state": pm.FAILED, "exit_code": None,
                           "reason": reason, "stopped_at": now_ms(), "logs": []})
-        for key, container in containers.items():
-            outcome = self.runner.poll(container)
-            offset = _read_int(container.directory / "offset")
-            lines, new_offset = self.runner.logs(container, offset)
-            item: dict[str, Any] = {"job_id": key[0], "attempt": key[1], "state": pm.RUNNING,
-                                    "logs": [[line.timestamp_ms, line.message, line.end] for line in lines]}
-            started = _read_int(container.directory / "started_at") or None
-            if started:
-                item["started_at"] = started
-            ended = outcome.state in (pm.SUCCEEDED, pm.FAILED)
-            if ended:
-                if new_offset != offset or lines:  # ship the whole log before the end
-                    more, later = self.runner.logs(container, new_offset)
-                    item["logs"] += [[line.timestamp_ms, line.message, line.end] for line in more]
-                    new_offset = later
-                item.update(state=outcome.state, exit_code=outcome.exit_code, reason=outcome.reason,
-                            stopped_at=now_ms())
-            reported = (container.directory / "reported").exists()
-            if not ended and reported and not item["logs"]:
-                continue
-            items.append(item)
-            pending[key] = (container, new_offset)
+        observed = list(self._pool.map(lambda pair: self._observe(*pair), containers.items()))
+        for (key, container), (item, new_offset) in zip(containers.items(), observed, strict=True):
+            if item is not None:
+                items.append(item)
+                pending[key] = (container, new_offset)
         if not items:
             return
         answer = self.client.report_batch(self.host_id, items)
         done = {(item["job_id"], int(item["attempt"])) for item in answer.get("done") or []}
+        removable = []
         with self._lock:
             for key, (container, new_offset) in pending.items():
                 with contextlib.suppress(OSError):
                     (container.directory / "offset").write_text(str(new_offset))
                     (container.directory / "reported").touch()
                 if key in done:
-                    self.runner.remove(container)
+                    removable.append(container)
                     self._containers.pop(key, None)
                     self._remember_finished(key)
             for key in failed:
                 if key in done:
                     self._failed_starts.pop(key, None)
                     self._remember_finished(key)
+        # Outside the lock: an agent that dies before a removal adopts the container again, and the
+        # controller, which has its end, answers its report with "done" again.
+        list(self._pool.map(self.runner.remove, removable))
+
+    def _observe(self, key: Key, container: Container) -> tuple[dict[str, Any] | None, int]:
+        """The report item of one container (None when there is nothing new) and its next log offset."""
+        outcome = self.runner.poll(container)
+        offset = _read_int(container.directory / "offset")
+        lines, new_offset = self.runner.logs(container, offset)
+        item: dict[str, Any] = {"job_id": key[0], "attempt": key[1], "state": pm.RUNNING,
+                                "logs": [[line.timestamp_ms, line.message, line.end] for line in lines]}
+        started = _read_int(container.directory / "started_at") or None
+        if started:
+            item["started_at"] = started
+        ended = outcome.state in (pm.SUCCEEDED, pm.FAILED)
+        if ended:
+            if new_offset != offset or lines:  # ship the whole log before the end
+                more, later = self.runner.logs(container, new_offset)
+                item["logs"] += [[line.timestamp_ms, line.message, line.end] for line in more]
+                new_offset = later
+            item.update(state=outcome.state, exit_code=outcome.exit_code, reason=outcome.reason,
+                        stopped_at=now_ms())
+        reported = (container.directory / "reported").exists()
+        if not ended and reported and not item["logs"]:
+            return None, new_offset
+        return item, new_offset
 
     def _remember_finished(self, key: Key) -> None:
         self._finished[key] = None
@@ -197,7 +271,12 @@ class BatchReconciler:
         """The agent stops: stop following, leave every container running (a new agent adopts them)."""
         self._stop.set()
         self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
         self.networks.close()
+
+
+def _key(entry: dict[str, Any]) -> Key:
+    return entry["job_id"], int(entry["attempt"])
 
 
 def _read_int(path: Path) -> int:

@@ -140,7 +140,11 @@ class ContainerRunner:
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir()
         log_path = directory / "log"
-        result = self._run(pm.run_argv(self.podman, spec, str(log_path), self.limits), check=False, cwd=directory)
+        for mount in spec.mounts:
+            if mount.source is None:
+                pm.scratch_path(directory, mount.volume).mkdir(parents=True, exist_ok=True)
+        result = self._run(pm.run_argv(self.podman, spec, str(log_path), self.limits), check=False, cwd=directory,
+                           env=pm.secret_environment(spec, os.environ) if spec.secrets else None)
         if result.returncode != 0:
             self._run(pm.rm_argv(self.podman, name), check=False)
             shutil.rmtree(directory, ignore_errors=True)
@@ -243,11 +247,12 @@ class ContainerRunner:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _run(self, argv: list[str], *, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], *, check: bool = True, cwd: Path | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run podman from ``cwd`` (the state directory by default), never from the agent's own working
-        directory, where conmon would drop its files."""
+        directory, where conmon would drop its files; ``env`` replaces the agent's environment."""
         result = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-                                cwd=cwd or self.state_dir)
+                                cwd=cwd or self.state_dir, env=env)
         if check and result.returncode != 0:
             raise RunnerError(f"{' '.join(argv[:6])}...: {result.stderr.strip()}")
         return result

@@ -23,9 +23,9 @@ from controller.ec2 import ids, lookups
 from controller.efs import records as efs_records
 from controller.efs import state as efs_state
 from controller.errors import ServiceError
-from controller.iam import policy
 from controller.iam.enforce import check_action, would_allow
 from controller.iam.lookup import role_by_arn
+from controller.iam.policy.trust import service_may_assume
 
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 #: Members a request sets that the stored document keeps as given (None when absent).
@@ -46,22 +46,10 @@ def check_role(ctx: RequestContext, role_arn: str, function: str) -> None:
                  "iam:PassRole", [role_arn])
     with ctx.cloud.db.read() as conn:
         role = role_by_arn(conn, role_arn)  # the exact ARN: the one invocations will assume
-    if role is None or not _trusts_lambda(role["trust_policy"], role["account_id"], ctx.region,
-                                          function_arn(ctx.region, ctx.account_id, function), ctx.account_id):
+    if role is None or not service_may_assume(
+            role["trust_policy"], LAMBDA_PRINCIPAL, role["account_id"], ctx.region,
+            {"aws:SourceArn": function_arn(ctx.region, ctx.account_id, function), "aws:SourceAccount": ctx.account_id}):
         raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
-
-
-def _trusts_lambda(trust_policy: str, account_id: str, region: str, source_arn: str, source_account: str) -> bool:
-    try:
-        parsed = policy.parse_policy(trust_policy, policy_id="trust policy", source_type="resource")
-    except policy.PolicyError:
-        return False
-    request = policy.EvaluationRequest(
-        action="sts:AssumeRole", resource="", principal_arn=LAMBDA_PRINCIPAL, principal_account="",
-        resource_account=account_id, require_resource_policy=True, default_region=region,
-        context={"aws:PrincipalServiceName": LAMBDA_PRINCIPAL, "aws:SecureTransport": "true",
-                 "aws:SourceArn": source_arn, "aws:SourceAccount": source_account})
-    return policy.evaluate(request, policy.PolicySet(resource=[parsed])).decision == policy.ALLOWED
 
 
 def vpc_config(conn: Connection, ctx: RequestContext, given: dict[str, Any]) -> dict[str, Any]:

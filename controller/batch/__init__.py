@@ -13,6 +13,7 @@ from controller.batch import (  # noqa: F401  (registers operations, tables and 
     jobs_state,
     reports,
     scheduling_policies,
+    secrets,
     state,
     tagging,
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text, select
 
-from controller.batch import lifecycle
+from controller.batch import lifecycle, volumes
 from controller.hosts.desired import HostContext
 from controller.state import JsonText, metadata
 
@@ -73,7 +73,8 @@ def log_stream_name(definition_arn: str) -> str:
 def entry(row: Mapping[str, Any], base: Mapping[str, Any], *, queue_name: str, environment_name: str,
           image: Mapping[str, str], attempt: int) -> dict[str, Any]:
     """One attempt as the agent runs it: the job's container (command substituted at submission), Batch's
-    variables before the job's own, the resources, the timeout the runner enforces, and the log stream."""
+    variables before the job's own, the resources, the timeout the runner enforces, the log stream, the
+    secrets' references and the mounts."""
     container = base.get("container") or {}
     vcpus, memory = requirements(container)
     env = {item["name"]: item["value"] for item in lifecycle.batch_environment(
@@ -84,7 +85,13 @@ def entry(row: Mapping[str, Any], base: Mapping[str, Any], *, queue_name: str, e
     return {"job_id": row["job_id"], "attempt": attempt, "image": dict(image),
             "command": list(container.get("command") or []), "environment": env, "vcpus": vcpus,
             "memory_mib": memory, "timeout_s": int(timeout) if timeout else None,
-            "log_stream_name": log_stream_name(row["definition_arn"]), "stop": None}
+            "log_stream_name": log_stream_name(row["definition_arn"]), "stop": None,
+            # references only: the agent asks for the values when it starts the attempt (controller.batch.secrets)
+            "secrets": [{"name": item["name"], "valueFrom": item["valueFrom"]}
+                        for item in container.get("secrets") or []],
+            "execution_role_arn": container.get("executionRoleArn"),
+            "mounts": volumes.mounts(container), "devices": volumes.devices(container),
+            "tmpfs": volumes.tmpfs(container)}
 
 
 def on_host(conn: Connection, host_id: str) -> list[dict[str, Any]]:

@@ -90,6 +90,10 @@ def _check_fargate(props: dict[str, Any], requirements: list[dict[str, str]]) ->
     for key in ("devices", "maxSwap", "swappiness", "sharedMemorySize", "tmpfs"):
         if linux.get(key) is not None:
             raise ClientException(f"linuxParameters.{key} isn't supported for jobs running on Fargate resources")
+    for volume in props.get("volumes") or []:
+        if (volume.get("host") or {}).get("sourcePath"):
+            raise ClientException(f"volumes {volume.get('name')}: host sourcePath isn't supported for jobs running "
+                                  "on Fargate resources")
     vcpu, memory = _requirement(requirements, "VCPU"), _requirement(requirements, "MEMORY")
     if vcpu is None or memory is None:
         raise ClientException("resourceRequirements must specify VCPU and MEMORY for jobs running on Fargate "
@@ -142,6 +146,9 @@ def _check_lists(props: dict[str, Any]) -> None:
     for volume in props.get("volumes") or []:
         if not volume.get("name"):
             raise ClientException("volumes must have a name")
+        if volume.get("host") and volume.get("efsVolumeConfiguration"):
+            raise ClientException(f"volumes {volume['name']}: host and efsVolumeConfiguration can't both be "
+                                  "specified")
         volumes.add(volume["name"])
     for mount in props.get("mountPoints") or []:
         if mount.get("sourceVolume") not in volumes:
@@ -149,6 +156,7 @@ def _check_lists(props: dict[str, Any]) -> None:
                                   "of the job definition")
         if not mount.get("containerPath"):
             raise ClientException("mountPoints must have a containerPath")
+    _check_linux(props.get("linuxParameters") or {})
     for limit in props.get("ulimits") or []:
         if not limit.get("name") or limit.get("softLimit") is None or limit.get("hardLimit") is None:
             raise ClientException("ulimits must have a name, a softLimit and a hardLimit")
@@ -161,6 +169,21 @@ def _check_lists(props: dict[str, Any]) -> None:
     command = props.get("command")
     if command is not None and not all(isinstance(part, str) for part in command):
         raise ClientException("command must be a list of strings")
+
+
+def _check_linux(linux: dict[str, Any]) -> None:
+    """linuxParameters.devices (a hostPath, permissions among READ, WRITE, MKNOD) and tmpfs (a containerPath
+    and a size in MiB), as API_Device and API_Tmpfs require."""
+    for device in linux.get("devices") or []:
+        if not device.get("hostPath"):
+            raise ClientException("linuxParameters.devices must have a hostPath")
+        for permission in device.get("permissions") or []:
+            if permission not in ("READ", "WRITE", "MKNOD"):
+                raise ClientException(f"device permission {permission} is not valid; valid values are READ, "
+                                      "WRITE and MKNOD")
+    for mount in linux.get("tmpfs") or []:
+        if not mount.get("containerPath") or not isinstance(mount.get("size"), int) or mount["size"] < 1:
+            raise ClientException("linuxParameters.tmpfs must have a containerPath and a size of at least 1 MiB")
 
 
 def check_container(props: Any, fargate: bool) -> dict[str, Any]:

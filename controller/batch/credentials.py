@@ -22,14 +22,14 @@ from flask import current_app, jsonify, request
 from sqlalchemy import Connection, select
 
 from controller.audit.trail import CallRecord
-from controller.batch import attempts
+from controller.batch import attempts, execution_role
 from controller.hosts.rpc import blueprint
-from controller.iam import policy
 from controller.iam.lookup import role_by_arn
+from controller.iam.policy.trust import service_may_assume
 from controller.state import utcnow
 from controller.sts.service_sessions import RoleSession, mint_role_session
 
-ECS_TASKS = "ecs-tasks.amazonaws.com"
+ECS_TASKS = execution_role.TASKS_PRINCIPAL
 #: How long one issued session lasts (ECS's task role credentials last six hours and are refreshed before).
 SESSION_LIFETIME = dt.timedelta(hours=6)
 #: Where the container's SDK asks (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` is a path on this host).
@@ -37,33 +37,24 @@ RELATIVE_URI_PREFIX = "/v2/credentials/"
 
 
 def assume_refusal(role_arn: str) -> str:
-    return (f"CannotStartContainerError: ECS was unable to assume the role '{role_arn}' that was provided for this "
-            "task. Please verify that the role being passed has the proper trust relationship and permissions and "
-            "that your IAM user has permissions to pass this role.")
+    return f"CannotStartContainerError: {execution_role.unassumable(role_arn)}"
 
 
-def trusts_ecs_tasks(trust_policy: str, role_arn: str, account_id: str) -> bool:
+def trusts_ecs_tasks(trust_policy: str, account_id: str, region: str) -> bool:
     """Whether the trust policy lets ECS tasks assume the role (for the job's account)."""
-    try:
-        parsed = policy.parse_policy(trust_policy, policy_id="trust", source_type="role-trust")
-    except policy.PolicyError:
-        return False
-    evaluation = policy.EvaluationRequest(
-        action="sts:AssumeRole", resource=role_arn, principal_arn=ECS_TASKS, resource_account=account_id,
-        require_resource_policy=True, context={"aws:PrincipalServiceName": ECS_TASKS,
-                                               "aws:SourceAccount": account_id})
-    return policy.evaluate(evaluation, policy.PolicySet(resource=[parsed])).allowed
+    return service_may_assume(trust_policy, ECS_TASKS, account_id, region, {"aws:SourceAccount": account_id})
 
 
-def entry(conn: Connection, container: Mapping[str, Any], account_id: str) -> dict[str, str] | str | None:
+def entry(conn: Connection, container: Mapping[str, Any], account_id: str, region: str
+          ) -> dict[str, str] | str | None:
     """The attempt's ``credentials`` entry (role and relative URI), None without a job role, or why the role
     cannot be assumed."""
     role_arn = container.get("jobRoleArn")
     if not role_arn:
         return None
     role = role_by_arn(conn, role_arn)
-    if role is None or role["account_id"] != account_id or not trusts_ecs_tasks(role["trust_policy"], role_arn,
-                                                                                 account_id):
+    if role is None or role["account_id"] != account_id or not trusts_ecs_tasks(role["trust_policy"], account_id,
+                                                                                 region):
         return assume_refusal(role_arn)
     return {"role_arn": role_arn, "relative_uri": f"{RELATIVE_URI_PREFIX}{uuid.uuid4()}"}
 
@@ -103,7 +94,7 @@ def job_credentials(host_id: str) -> Any:
         if placed is None or placed["host_id"] != host_id or str(placed["attempt"]) != attempt or not wanted:
             return jsonify(error=f"no job role credentials for {job_id} attempt {attempt} on {host_id}"), 404
         role = role_by_arn(conn, wanted["role_arn"])
-        if role is None or not trusts_ecs_tasks(role["trust_policy"], role["arn"], placed["account_id"]):
+        if role is None or not trusts_ecs_tasks(role["trust_policy"], placed["account_id"], cloud.config.region):
             return jsonify(error=assume_refusal(wanted["role_arn"])), 403
         now = utcnow()
         session = mint_role_session(conn, cloud, role, task_id(placed["spec"]), now, SESSION_LIFETIME)

@@ -9,10 +9,14 @@ Each placed attempt gets its ENI in the compute environment's subnets (``job_eni
 credentials endpoint's URI (``credentials``); every pass deletes the ENIs of attempts that are gone.
 
 Images are Cloudlet's lab form: ``containerProperties.image`` is ``s3://bucket/key``, an OCI or docker
-archive in Cloudlet's S3 (no registry is reachable from here). The dispatcher reads it once as the account
+archive in Cloudlet's S3 (no registry is reachable from here). The dispatcher reads it once per reader
 (through the cloud's gateway, so IAM judges and CloudTrail records it, ``invokedBy`` batch.amazonaws.com)
 into the content-addressed store Lambda's images use; agents fetch it by sha256 from the same endpoint and
-load it once. An image that cannot be had fails the job with ``CannotPullContainerError``, as AWS does.
+load it once. The reader is the job's execution role, as AWS pulls images with it; a definition without one
+(EC2 environments only: Fargate requires it) is read as the account, standing in for the ECS container
+instance's role AWS would use, since Cloudlet's EC2 environments run on the hosts' agents, not on instances.
+An image that cannot be had fails the job with ``CannotPullContainerError``, as AWS does; so does an execution
+role ECS could not assume. Volumes that cannot be mounted (``controller.batch.volumes``) fail it alike.
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ from sqlalchemy import Connection, insert, select, update
 from controller import service_calls
 from controller.api import Principal
 from controller.awslambda import code_store
-from controller.batch import attempts, job_enis, jobs_settle, jobs_state, lifecycle, scheduler
+from controller.batch import (
+    attempts,
+    execution_role,
+    job_enis,
+    jobs_settle,
+    jobs_state,
+    lifecycle,
+    lost_hosts,
+    scheduler,
+    volumes,
+)
 from controller.batch import credentials as job_credentials
 from controller.batch import state as batch_state
 from controller.batch.jobs_state import jobs
@@ -75,7 +89,7 @@ def snapshot(conn: Connection) -> dict[str, Any]:
     used_host = attempts.used_per_host(conn)
     hosts = []
     for host in host_records(conn):
-        if host.state != "up" or attempts.CAPABILITY not in host.capabilities:
+        if host.state != "up" or not host.schedulable or attempts.CAPABILITY not in host.capabilities:
             continue
         vcpus, memory = used_host.get(host.host_id, (0.0, 0))
         hosts.append(scheduler.Host(host.host_id, host.vcpus - vcpus, host.memory_mib - memory))
@@ -103,7 +117,7 @@ class Dispatcher:
         self.cloud = cloud
         self._wake = threading.Event()
         self._stopping = False
-        #: (account, s3 uri) -> sha256 of the archive in the code store
+        #: (reader's ARN, s3 uri) -> sha256 of the archive in the code store: a reader is asked once
         self._images: dict[tuple[str, str], str] = {}
         self._thread = threading.Thread(target=self._run, name="batch-dispatcher", daemon=True)
 
@@ -126,7 +140,9 @@ class Dispatcher:
             self._wake.wait(INTERVAL)
 
     def run_once(self) -> int:
-        """One pass: stop marks for terminated jobs, then placements; how many attempts it placed."""
+        """One pass: attempts of lost hosts failed over, stop marks for terminated jobs, then placements; how
+        many attempts it placed."""
+        self.fail_lost()
         self.mark_stops()
         self.sweep_interfaces()
         with self.cloud.db.read() as conn:
@@ -136,7 +152,9 @@ class Dispatcher:
         placed = 0
         for placement in placements:
             row, base = snap["rows"][placement.job_id], snap["bases"][placement.job_id]
-            image = self._image(row["account_id"], (base.get("container") or {}).get("image") or "")
+            container = base.get("container") or {}
+            image = volumes.unmountable(container) or self._image(row["account_id"], container.get("image") or "",
+                                                                  container.get("executionRoleArn"))
             with self.cloud.db.begin() as conn:
                 placed += self._place(conn, placement, base, image, snap)
         return placed
@@ -148,7 +166,7 @@ class Dispatcher:
             return 0  # cancelled or terminated meanwhile
         now = jobs_state.now_ms()
         job = lifecycle.mark_starting(jobs_state.view(row, base))
-        if isinstance(image, str):  # the image cannot be had: the attempt fails before it runs
+        if isinstance(image, str):  # the image or a volume cannot be had: the attempt fails before it runs
             return self._fail_start(conn, row, job, now, image)
         attempt = jobs_state.attempt_number(job)
         spec = attempts.entry(row, base, queue_name=snap["queue_names"].get(row["queue_arn"], ""),
@@ -178,7 +196,7 @@ class Dispatcher:
         """Give the attempt's entry its job role's credentials URI and its ENI (``network``), as Fargate
         gives a task; the reason it cannot start otherwise (nothing is made then)."""
         container = base.get("container") or {}
-        credentials = job_credentials.entry(conn, container, row["account_id"])
+        credentials = job_credentials.entry(conn, container, row["account_id"], row["region"])
         if isinstance(credentials, str):
             return credentials
         environment = conn.execute(select(batch_state.compute_environments.c.document).where(
@@ -203,6 +221,15 @@ class Dispatcher:
         with self.cloud.db.begin() as conn:
             if job_enis.sweep(conn):
                 generation.bump(conn)
+
+    def fail_lost(self) -> None:
+        """Attempts on hosts that stopped answering fail (``controller.batch.lost_hosts``); read first, so
+        that an idle pass writes nothing."""
+        with self.cloud.db.read() as conn:
+            if not lost_hosts.lost_attempts(conn):
+                return
+        with self.cloud.db.begin() as conn:
+            lost_hosts.fail_lost_attempts(conn, jobs_state.now_ms())
 
     def mark_stops(self) -> None:
         """Placed attempts of jobs that ended without them (TerminateJob) get their stop mark, and so do those
@@ -231,22 +258,28 @@ class Dispatcher:
                              .values(stop_reason=reason))
             generation.bump(conn)
 
-    def _image(self, account_id: str, uri: str) -> dict[str, str] | str:
-        """The section's image entry (``source``, ``sha256``), or the reason the job cannot have it."""
-        known = self._images.get((account_id, uri))
-        if known is not None:
-            return {"source": uri, "sha256": known}
+    def _image(self, account_id: str, uri: str, role_arn: str | None) -> dict[str, str] | str:
+        """The section's image entry (``source``, ``sha256``), or the reason the job cannot have it. Read as the
+        execution role when there is one, as the account otherwise (see the module docstring)."""
         if not uri.startswith("s3://") or "/" not in uri[5:]:
             return (f"CannotPullContainerError: {uri} is not reachable: no container registry is reachable "
                     "from Cloudlet; upload the image as an OCI or docker archive to S3 and name it s3://bucket/key")
+        if role_arn:
+            principal = execution_role.session(self.cloud, role_arn)
+            if isinstance(principal, str):
+                return f"CannotPullContainerError: {uri}: {principal}"
+        else:
+            principal = Principal(account_id=account_id, arn=f"arn:aws:iam::{account_id}:root", kind="root",
+                                  user_id=account_id)
+        known = self._images.get((principal.arn, uri))
+        if known is not None:
+            return {"source": uri, "sha256": known}
         bucket, _, key = uri[5:].partition("/")
-        root = Principal(account_id=account_id, arn=f"arn:aws:iam::{account_id}:root", kind="root",
-                         user_id=account_id)
-        data = read_object(self.cloud, root, bucket, key)
+        data = read_object(self.cloud, principal, bucket, key)
         if isinstance(data, str):
             return f"CannotPullContainerError: {uri}: {data}"
         digest = code_store.put(self.cloud, data).sha256_hex
-        self._images[(account_id, uri)] = digest
+        self._images[(principal.arn, uri)] = digest
         return {"source": uri, "sha256": digest}
 
 

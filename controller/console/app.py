@@ -49,7 +49,7 @@ def _caller() -> Caller:
     """The browser's address and transport, as an agent's relay (an API worker's, or a VPC's) saw them."""
     sent = Caller(source_ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
                   secure=request.scheme == "https")
-    return relayed_caller({k.lower(): v for k, v in request.headers.items()}, sent, cloud().agent_token)
+    return relayed_caller({k.lower(): v for k, v in request.headers.items()}, sent, cloud().agent_credentials.trusts)
 
 
 @blueprint.before_request

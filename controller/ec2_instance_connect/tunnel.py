@@ -257,7 +257,7 @@ class TunnelListener:
         where = urlsplit(url)
         sock = socket.create_connection((where.hostname, where.port), timeout=10)
         try:
-            sock.sendall(json.dumps({"token": self.cloud.agent_token, "eni": eni_id, "address": query.private_ip,
+            sock.sendall(json.dumps({"token": self.cloud.agent_credentials.token_for(host), "eni": eni_id, "address": query.private_ip,
                                      "port": query.port}).encode() + b"\n")
             answer = _read_line(sock)
         except OSError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 CA_CERT, CA_KEY = "api-ca.pem", "api-ca.key"
 SERVER_CERT, SERVER_KEY = "api-tls.pem", "api-tls.key"
+#: The HTTPS endpoint's own certificate (``cloudlet up --https-listen``): its address and host names.
+ENDPOINT_CERT, ENDPOINT_KEY = "endpoint-tls.pem", "endpoint-tls.key"
 LOCK = "api-tls.lock"
 CA_DAYS = 3650
 SERVER_DAYS = 825
@@ -68,12 +71,21 @@ def server_names(region: str, service_domain: str) -> list[str]:
 def material(data_dir: Path, region: str, service_domain: str,
              now: dt.datetime | None = None) -> TlsMaterial:
     """The cloud's CA and server certificate, made on first use (and the server one again when stale)."""
+    return _issued(data_dir, SERVER_CERT, SERVER_KEY, server_names(region, service_domain), now)
+
+
+def endpoint_material(data_dir: Path, names: list[str], now: dt.datetime | None = None) -> TlsMaterial:
+    """The HTTPS endpoint's certificate for ``names`` (host names and IP addresses), from the same CA."""
+    return _issued(data_dir, ENDPOINT_CERT, ENDPOINT_KEY, names, now)
+
+
+def _issued(data_dir: Path, cert_file: str, key_file: str, names: list[str],
+            now: dt.datetime | None) -> TlsMaterial:
     now = now or dt.datetime.now(dt.UTC)
-    names = server_names(region, service_domain)
     with open(data_dir / LOCK, "a") as lock:  # one maker at a time: a CA made twice would orphan a cert
         fcntl.flock(lock, fcntl.LOCK_EX)
         ca_key, ca_cert = _ca(data_dir, now)
-        cert_path, key_path = data_dir / SERVER_CERT, data_dir / SERVER_KEY
+        cert_path, key_path = data_dir / cert_file, data_dir / key_file
         if not (cert_path.exists() and key_path.exists()) or not _fits(cert_path.read_bytes(), ca_cert, names, now):
             key = ec.generate_private_key(ec.SECP256R1())
             cert = _server_certificate(key, ca_key, ca_cert, names, now)
@@ -143,11 +155,19 @@ def _server_certificate(key: ec.EllipticCurvePrivateKey, ca_key: ec.EllipticCurv
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([_alternative_name(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
+
+
+def _alternative_name(name: str) -> x509.GeneralName:
+    """An IP address SAN for an address (clients check those against IP SANs only), a DNS SAN otherwise."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def _fits(pem: bytes, ca_cert: x509.Certificate, names: list[str], now: dt.datetime) -> bool:
@@ -157,7 +177,8 @@ def _fits(pem: bytes, ca_cert: x509.Certificate, names: list[str], now: dt.datet
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return False
-    return (cert.issuer == ca_cert.subject and sorted(sans.get_values_for_type(x509.DNSName)) == sorted(names)
+    present = sans.get_values_for_type(x509.DNSName) + [str(a) for a in sans.get_values_for_type(x509.IPAddress)]
+    return (cert.issuer == ca_cert.subject and sorted(present) == sorted(names)
             and cert.not_valid_after_utc - RENEW_BEFORE > now)
 
 

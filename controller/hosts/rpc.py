@@ -1,8 +1,10 @@
 """The agent-facing HTTP endpoints (``/_cloudlet/agent/v1/...``).
 
-Agents authenticate with the bearer token the controller keeps in its data dir
-(``agent.token``, mode 0600); a registration names the host's AZ, which must be one
-of the region's zones.
+Agents authenticate with a bearer token: the cloud-wide one the controller keeps in its data dir
+(``agent.token``, mode 0600; the agent ``cloudlet up`` starts uses it) or a joined host's own credential
+(``controller/hosts/credentials.py``), which acts only for its host: a route naming another host, or a
+registration of another host id, is refused with 403. A registration names the host's AZ, which must be
+one of the region's zones.
 
 - ``POST /hosts``: register (``agent.wire.HostRegistration``); ``POST /hosts/<id>/heartbeat``.
 - ``GET /hosts/<id>/desired?generation=N&digest=D&wait=S``: the host's desired document
@@ -23,11 +25,10 @@ what registers them all.
 from __future__ import annotations
 
 import base64
-import hmac
 import time
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
 from controller.ec2.instances.metadata import metadata_for_interface
@@ -43,9 +44,14 @@ MAX_WAIT = 25.0
 @blueprint.before_request
 def require_agent_token() -> None:
     cloud = current_app.config["CLOUD"]
-    expected = f"Bearer {cloud.agent_token}"
-    if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    identity = cloud.agent_credentials.verify(token) if scheme == "Bearer" else None
+    if identity is None:
         abort(401)
+    host_id = (request.view_args or {}).get("host_id")
+    if host_id is not None and not identity.may_act_for(host_id):
+        abort(403)
+    g.agent_identity = identity
 
 
 @blueprint.post("/hosts")
@@ -55,6 +61,8 @@ def register_host() -> Any:
         registration = from_json(HostRegistration, request.get_json(force=True))
     except TypeError as exc:
         return jsonify(error=f"bad registration: {exc}"), 400
+    if not g.agent_identity.may_act_for(registration.host_id):
+        return jsonify(error=f"this credential belongs to another host than {registration.host_id}"), 403
     if registration.zone not in cloud.config.availability_zones:
         return jsonify(error=f"zone {registration.zone!r} is not one of {cloud.config.availability_zones}"), 400
     state.register(cloud.db, registration)

@@ -37,12 +37,14 @@ hosts = Table(
     Column("functions_url", String(255)),
     #: Where the host's agent opens EC2 Instance Connect Endpoint tunnels; None without one.
     Column("tunnel_url", String(255)),
+    #: 0 once ``cloudlet host drain`` ran: nothing new is placed there; what runs keeps running.
+    Column("schedulable", Integer, nullable=False, server_default="1"),
 )
 
 #: Columns added after the table first shipped: (name, SQL type). ``create_all`` never alters an existing
 #: table, so a data dir made by an older controller gets them added here, once.
 _ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"), ("functions_url", "VARCHAR(255)"),
-                  ("tunnel_url", "VARCHAR(255)"))
+                  ("tunnel_url", "VARCHAR(255)"), ("schedulable", "INTEGER NOT NULL DEFAULT 1"))
 _schema_checked: set[str] = set()
 _schema_lock = threading.Lock()
 
@@ -143,4 +145,24 @@ def _record(row: Any, now: dt.datetime) -> HostRecord:
     return HostRecord(host_id=row["host_id"], hostname=row["hostname"], zone=row["zone"], vcpus=row["vcpus"],
                       memory_mib=row["memory_mib"], disk_gib=row["disk_gib"], hypervisor=row["hypervisor"],
                       state="up" if alive else "down", last_heartbeat=row["last_heartbeat"].isoformat(),
-                      capabilities=list(row["capabilities"] or []), underlay_ip=row["underlay_ip"])
+                      capabilities=list(row["capabilities"] or []), underlay_ip=row["underlay_ip"],
+                      schedulable=bool(row["schedulable"]))
+
+
+def set_schedulable(db: Database, host_id: str, schedulable: bool) -> bool:
+    """Drain (False) or return (True) a host; False when no such host is registered. Placement reads the
+    flag, and the hosts' documents do not depend on it, so no generation bump is due."""
+    ensure_columns(db)
+    with db.begin() as conn:
+        done = conn.execute(update(hosts).where(hosts.c.host_id == host_id).values(schedulable=int(schedulable)))
+    return done.rowcount == 1
+
+
+def forget(db: Database, host_id: str) -> bool:
+    """Remove a host's registration (``cloudlet host remove``, once nothing runs there). Other hosts'
+    documents list it (VXLAN endpoints, NAT placement), so they are recomputed."""
+    with db.begin() as conn:
+        done = conn.execute(hosts.delete().where(hosts.c.host_id == host_id))
+        if done.rowcount:
+            generation.bump(conn)
+    return done.rowcount == 1

@@ -66,6 +66,24 @@ def test_optional_run_flags_and_names() -> None:
     assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", pm.container_name("x#1 /../y", 2))
 
 
+def test_secrets_are_named_on_the_command_line_and_valued_in_podmans_environment() -> None:
+    secret = "line one\nline two"
+    attempt = spec(secrets={"DB_PASSWORD": secret})
+    argv = pm.run_argv(PODMAN, attempt, "/l/x/log", LIMITS)
+    assert "DB_PASSWORD" in pairs(argv, "--env") and not any(secret in arg for arg in argv)
+    assert pm.secret_environment(attempt, {"PATH": "/bin"}) == {"PATH": "/bin", "DB_PASSWORD": secret}
+
+
+def test_mounts_devices_and_tmpfs() -> None:
+    argv = pm.run_argv(PODMAN, spec(mounts=(pm.Mount("data", "/srv/data", "/data", True),
+                                            pm.Mount("scratch", None, "/work"), pm.Mount("scratch", None, "/again")),
+                                    devices=("/dev/fuse:/dev/fuse:rw",), tmpfs=("/run:size=8m,noexec",)),
+                       "/state/name/log", LIMITS)
+    assert pairs(argv, "--volume") == ["/srv/data:/data:ro", "/state/name/volumes/scratch:/work:rw",
+                                       "/state/name/volumes/scratch:/again:rw"]
+    assert {"--device=/dev/fuse:/dev/fuse:rw", "--tmpfs=/run:size=8m,noexec"} <= set(argv)
+
+
 def test_other_builders() -> None:
     storage = Podman(runtime="crun", root="/r", runroot="/rr")
     assert storage.base()[-2:] == ["--root=/r", "--runroot=/rr"]
@@ -195,3 +213,27 @@ def test_a_new_runner_adopts_running_containers_and_their_stop_reasons(lab: tupl
     assert finish(successor, adopted[quick.job_id]) == ("SUCCEEDED", 0, pm.EXITED_REASON)
     assert [line.message for line in successor.logs(adopted[quick.job_id])[0]] == ["done"]
     assert finish(successor, adopted[doomed.job_id]) == ("FAILED", 5, "Cancelled")
+
+
+@pytest.mark.root
+def test_secrets_and_volumes_reach_the_container(lab: tuple, tmp_path: object) -> None:
+    """A multi-line secret arrives whole; a read-only host directory is readable and not writable; two mount
+    points of one scratch volume see the same files, and the scratch volume goes with the attempt."""
+    runner, image_id, prefix = lab
+    host_dir = tmp_path / "shared"  # type: ignore[operator]
+    host_dir.mkdir()
+    (host_dir / "in.txt").write_text("from the host\n")
+    script = ('printf "%s|" "$TOKEN"; cat /in/in.txt; (echo no > /in/w) 2>/dev/null || echo read-only; '
+              'echo shared > /a/f; cat /b/f; while read -r _ at kind _; do [ "$at" = /t ] && echo "$kind"; done '
+              '< /proc/mounts; true')
+    container = runner.start(AttemptSpec(
+        f"{prefix}-mounts", 1, image_id, ("sh", "-c", script), secrets={"TOKEN": "s3cr\net"},
+        mounts=(pm.Mount("host", str(host_dir), "/in", True), pm.Mount("scratch", None, "/a"),
+                pm.Mount("scratch", None, "/b")), tmpfs=("/t:size=4m",), vcpus=0.25, memory_mib=64))
+    assert finish(runner, container) == ("SUCCEEDED", 0, pm.EXITED_REASON)
+    lines = [line.message for line in runner.logs(container)[0]]
+    assert lines == ["s3cr", "et|from the host", "read-only", "shared", "tmpfs"]
+    scratch = pm.scratch_path(container.directory, "scratch")
+    assert (scratch / "f").read_text() == "shared\n" and not (host_dir / "w").exists()
+    runner.remove(container)
+    assert not scratch.exists()

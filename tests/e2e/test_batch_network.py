@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from tests.batch_sdk_image import sdk_oci_archive
-from tests.e2e.batch_support import agent_registrations, batch_cloud, ended, job, log_messages
+from tests.e2e.test_batch_run import (
+    agent_registrations,
+    batch_cloud,
+    ended,
+    execution_role,
+    job,
+    log_messages,
+)
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -72,7 +79,7 @@ except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    yield from batch_cloud(tmp_path_factory.mktemp("batch-network") / "data", IMAGE_REF)
+    yield from batch_cloud(tmp_path_factory, "batch-network", IMAGE_REF)
 
 
 def _role(iam: Any, name: str, trust: str, policy: dict[str, Any] | None = None) -> str:
@@ -118,12 +125,14 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
              "none": _role(iam, f"batch-none-{RUN}", ECS_TRUST),
              "ec2": _role(iam, f"batch-ec2-{RUN}", EC2_TRUST, data)}
     region = cloud.region
+    execution = execution_role(iam, f"batch-exec-{RUN}", {"Effect": "Allow", "Action": "s3:GetObject",
+                                                           "Resource": f"arn:aws:s3:::{bucket}/images/*"})
     definitions = {}
     for name, role, public in [*((name, role, "ENABLED") for name, role in roles.items()),
                                ("anonymous", None, "ENABLED"), ("private", roles["data"], "DISABLED")]:
         properties: dict[str, Any] = {
             "image": f"s3://{bucket}/images/sdk.tar", "command": ["python3", "-c", SCRIPT, bucket, "whoami"],
-            "executionRoleArn": roles["none"], "networkConfiguration": {"assignPublicIp": public},
+            "executionRoleArn": execution, "networkConfiguration": {"assignPublicIp": public},
             "environment": [{"name": "AWS_ENDPOINT_URL_S3", "value": f"http://s3.{region}.amazonaws.com"}],
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]}
         if role:

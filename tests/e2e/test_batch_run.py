@@ -9,6 +9,7 @@ after both), an array of 5 writing AWS_BATCH_JOB_ARRAY_INDEX, and a job dependin
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from agent.batch.runner import default_podman
 from tests.batch_image import busybox_oci_archive
-from tests.e2e.batch_support import PODMAN, agent_registrations, batch_cloud, ended, job, log_messages
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import CloudletProcess, wait_for
 
@@ -26,12 +27,28 @@ require(missing_root() + missing_tools("podman", "runc"), "the Batch run tests")
 pytestmark = pytest.mark.root
 
 RUN = uuid.uuid4().hex[:6]
+PODMAN = default_podman()
 IMAGE_REF = f"cloudlet-batch-e2e:{RUN}"
+
+
+def batch_cloud(tmp_path_factory: pytest.TempPathFactory, name: str, image_ref: str) -> Iterator[CloudletProcess]:
+    """``cloudlet up`` with its agent, once it can run Batch containers; stopped, and the test image
+    ``image_ref`` removed, afterwards."""
+    data_dir = tmp_path_factory.mktemp(name) / "data"
+    data_dir.mkdir(parents=True)
+    process = CloudletProcess(data_dir, agent=True).start()
+    try:
+        wait_for(lambda: any("registered" in line and "batch" in line for line in process.output),
+                 timeout=60, what="the agent to register with the batch capability")
+        yield process
+    finally:
+        process.stop()
+        subprocess.run([*PODMAN.base(), "rmi", "--force", f"localhost/{image_ref}"], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    yield from batch_cloud(tmp_path_factory.mktemp("batch-run") / "data", IMAGE_REF)
+    yield from batch_cloud(tmp_path_factory, "batch-run", IMAGE_REF)
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +69,47 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
              ["computeEnvironments"][0]["status"] == "VALID", timeout=20, what="the compute environment")
     queue = batch.create_job_queue(jobQueueName=f"q-{RUN}", priority=1, computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])["jobQueueArn"]
+    role = execution_role(cloud.client("iam"), f"batch-execution-{RUN}",
+                          {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})
     definition = batch.register_job_definition(
         jobDefinitionName=f"busybox-{RUN}", type="container", platformCapabilities=["FARGATE"],
         containerProperties={
             "image": f"s3://{bucket}/busybox.tar", "command": ["sh", "-c", "echo job $AWS_BATCH_JOB_ID"],
-            "executionRoleArn": "arn:aws:iam::000000000000:role/batch-execution",
+            "executionRoleArn": role,
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]})
-    return {"batch": batch, "logs": cloud.client("logs"), "queue": queue,
+    return {"batch": batch, "logs": cloud.client("logs"), "queue": queue, "bucket": bucket,
             "definition": definition["jobDefinitionArn"], "name": f"busybox-{RUN}"}
+
+
+def execution_role(iam: Any, name: str, *statements: dict[str, Any]) -> str:
+    """A job execution role: trusted by ECS tasks, allowed ``statements`` (the image's read, the secrets')."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="execution", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    return str(arn)
+
+
+def job(batch: Any, job_id: str) -> dict[str, Any]:
+    return batch.describe_jobs(jobs=[job_id])["jobs"][0]
+
+
+def ended(batch: Any, job_id: str, timeout: float = 45) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def done() -> bool:
+        found.update(job(batch, job_id))
+        return found["status"] in ("SUCCEEDED", "FAILED")
+
+    wait_for(done, timeout=timeout, what=f"job {job_id} to end")
+    return found
+
+
+def log_messages(logs: Any, stream: str) -> list[str]:
+    events = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream,
+                                 startFromHead=True)["events"]
+    return [event["message"] for event in events]
 
 
 def eventually(check: Callable[[], bool], what: str) -> None:
@@ -130,6 +180,11 @@ def test_terminating_a_running_job_stops_its_container(lab: dict[str, Any]) -> N
     assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == ("FAILED", "enough", True)
     wait_for(lambda: not batch_containers(job_id), timeout=20, what="the container to be stopped and removed")
     assert job(batch, job_id)["status"] == "FAILED"
+
+
+def agent_registrations(cloud: CloudletProcess) -> int:
+    """How often an agent has registered its host with the batch capability (``cloudlet.agent`` logs it)."""
+    return sum(" registered in " in line and "batch" in line for line in cloud.output)
 
 
 def test_a_running_job_survives_a_restart_of_the_cloud_and_its_agent(cloud: CloudletProcess,

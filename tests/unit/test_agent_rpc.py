@@ -17,6 +17,7 @@ from controller.ec2.vpc import state as ec2_state
 from controller.errors import ServiceError
 from controller.hosts import agent_api, generation, rpc
 from controller.hosts import state as hosts_state
+from controller.hosts.credentials import AgentCredentials
 from controller.state import Database
 from tests.unit.harness import Clouds, VpcCloud
 
@@ -29,6 +30,7 @@ class Harness:
     def __init__(self, cloud: VpcCloud) -> None:
         self.cloud = cloud
         cloud.cloud.agent_token = TOKEN
+        cloud.cloud.agent_credentials = AgentCredentials(cloud.cloud.db, TOKEN)
         app = Flask("test")
         app.register_blueprint(agent_api.blueprint, url_prefix=BASE)
         app.config["CLOUD"] = cloud.cloud
@@ -73,6 +75,23 @@ def later(seconds: float, action: Any) -> threading.Thread:
 def test_requests_need_the_agent_token(harness: Harness) -> None:
     response = harness.app.test_client().get(BASE + "/hosts", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+def test_a_host_credential_registers_reports_and_polls_for_its_own_host_only(harness: Harness) -> None:
+    token = harness.cloud.cloud.agent_credentials.issue("h-joined")
+    client = harness.app.test_client()
+    own = {"Authorization": f"Bearer {token}"}
+    body = {"host_id": "h-joined", "hostname": "n2", "zone": "home-1b", "vcpus": 2, "memory_mib": 1024,
+            "disk_gib": 10, "hypervisor": "none", "agent_version": "x"}
+    assert client.post(BASE + "/hosts", json=body, headers=own).status_code == 201
+    assert client.post(BASE + "/hosts", json={**body, "host_id": "h-other"}, headers=own).status_code == 403
+    beat = {"load": 0.5, "free_memory_mib": 100}
+    assert client.post(BASE + "/hosts/h-joined/heartbeat", json=beat, headers=own).status_code == 200
+    assert client.post(BASE + "/hosts/h-other/heartbeat", json=beat, headers=own).status_code == 403
+    assert client.get(BASE + "/hosts/h-other/desired?wait=0", headers=own).status_code == 403
+    assert client.get(BASE + "/hosts/h-joined/desired?wait=0", headers=own).status_code == 200
+    harness.cloud.cloud.agent_credentials.revoke("h-joined")
+    assert client.get(BASE + "/hosts", headers=own).status_code == 401
 
 
 def test_old_and_new_registrations_are_both_understood(harness: Harness) -> None:

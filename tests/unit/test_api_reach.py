@@ -111,21 +111,22 @@ def test_names_are_every_served_service_by_endpoint_prefix_and_the_global_ones()
     assert api_access(Config(lab_internet_cidr="100.64.8.0/22")).address == "100.64.8.2"
 
 
-RELAYED = {"x-cloudlet-relay-token": "agents-token", "x-cloudlet-source-ip": "198.51.100.7",
+AGENT_TOKEN = "agents-token"
+RELAYED = {"x-cloudlet-relay-token": AGENT_TOKEN, "x-cloudlet-source-ip": "198.51.100.7",
            "x-cloudlet-source-vpc": "vpc-1", "x-cloudlet-via": "internet", "x-forwarded-proto": "https"}
 DIRECT = Caller(source_ip="10.9.9.9", user_agent="boto3")
 
 
 def test_relay_headers_count_only_with_the_agents_token() -> None:
-    relayed = relayed_caller(RELAYED, DIRECT, "agents-token")
+    relayed = relayed_caller(RELAYED, DIRECT, AGENT_TOKEN.__eq__)
     assert relayed == Caller(source_ip="198.51.100.7", user_agent="boto3", secure=True, source_vpc="vpc-1")
-    through_endpoint = relayed_caller({**RELAYED, "x-cloudlet-via": "vpce-0abc"}, DIRECT, "agents-token")
+    through_endpoint = relayed_caller({**RELAYED, "x-cloudlet-via": "vpce-0abc"}, DIRECT, AGENT_TOKEN.__eq__)
     assert through_endpoint.source_vpce == "vpce-0abc"
     for forged in ({**RELAYED, "x-cloudlet-relay-token": "guess"}, {k: v for k, v in RELAYED.items()
                                                                     if k != "x-cloudlet-relay-token"},
                    {**RELAYED, "x-cloudlet-source-ip": "not-an-ip"}):
-        assert relayed_caller(forged, DIRECT, "agents-token") is DIRECT
-    assert relayed_caller({**RELAYED, "x-cloudlet-relay-token": ""}, DIRECT, "") is DIRECT
+        assert relayed_caller(forged, DIRECT, AGENT_TOKEN.__eq__) is DIRECT
+    assert relayed_caller({**RELAYED, "x-cloudlet-relay-token": ""}, DIRECT, AGENT_TOKEN.__eq__) is DIRECT
 
 
 def test_source_vpc_keys_and_the_endpoint_hiding_the_source_ip() -> None:

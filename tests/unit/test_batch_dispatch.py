@@ -13,7 +13,7 @@ from sqlalchemy import select
 from agent.wire import HostRegistration
 from controller import service_calls
 from controller.auth.store import root_principal
-from controller.batch import attempts, jobs_state, lifecycle, reports
+from controller.batch import attempts, execution_role, jobs_state, lifecycle, reports
 from controller.batch.dispatch import Dispatcher
 from controller.hosts import state as host_state
 from controller.hosts.desired import HostContext
@@ -22,11 +22,14 @@ from tests.unit.harness import ACCOUNT, Clouds
 from tests.unit.test_batch_resources import BatchCloud
 
 IMAGE = "s3://images/busybox.tar"
+#: Who reads the job's image: its execution role (``x``)'s session.
+ROLE_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/x/{execution_role.SESSION_NAME}"
 
 
 class Lab(BatchCloud):
     def setup(self, max_vcpus: int = 1, image: str = IMAGE) -> None:
         subnets, group = self.network()
+        self.execution_role("x")
         self.call("CreateComputeEnvironment", {"computeEnvironmentName": "ce", "type": "MANAGED", "computeResources": {
             "type": "FARGATE", "maxvCpus": max_vcpus, "subnets": subnets, "securityGroupIds": [group]}})
         self.call("CreateJobQueue", {"jobQueueName": "q", "priority": 1,
@@ -41,7 +44,7 @@ class Lab(BatchCloud):
             host_id="h-1", hostname="h1", zone="z", vcpus=8, memory_mib=16384, disk_gib=10, hypervisor="none",
             agent_version="t", capabilities=["batch"]))
         self.dispatcher = Dispatcher(self.cloud)
-        self.dispatcher._images[(ACCOUNT, IMAGE)] = "ab" * 32
+        self.dispatcher._images[(ROLE_SESSION, IMAGE)] = "ab" * 32
 
     def submit(self, **params: Any) -> str:
         return self.call("SubmitJob", {"jobName": "j", "jobQueue": "q", "jobDefinition": "jd", **params})["jobId"]

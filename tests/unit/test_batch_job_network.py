@@ -54,11 +54,11 @@ def test_the_resolver_is_the_vpc_base_plus_two() -> None:
 
 
 def test_only_a_role_trusting_ecs_tasks_can_be_a_job_role() -> None:
-    assert credentials.trusts_ecs_tasks(trust({"Service": "ecs-tasks.amazonaws.com"}), ROLE, "123456789012")
-    assert not credentials.trusts_ecs_tasks(trust({"Service": "ec2.amazonaws.com"}), ROLE, "123456789012")
+    assert credentials.trusts_ecs_tasks(trust({"Service": "ecs-tasks.amazonaws.com"}), "123456789012", "home-1")
+    assert not credentials.trusts_ecs_tasks(trust({"Service": "ec2.amazonaws.com"}), "123456789012", "home-1")
     assert not credentials.trusts_ecs_tasks(trust({"Service": "ecs-tasks.amazonaws.com"}, Condition={
-        "StringEquals": {"aws:SourceAccount": "999999999999"}}), ROLE, "123456789012")
-    assert not credentials.trusts_ecs_tasks("not json", ROLE, "123456789012")
+        "StringEquals": {"aws:SourceAccount": "999999999999"}}), "123456789012", "home-1")
+    assert not credentials.trusts_ecs_tasks("not json", "123456789012", "home-1")
     assert "ECS was unable to assume the role" in credentials.assume_refusal(ROLE)
 
 

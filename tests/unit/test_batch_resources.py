@@ -3,6 +3,7 @@ definition revisions and tags, with AWS's refusals (ClientException) changing no
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,22 @@ class BatchCloud(CloudHarness):
         ctx = self.context(operation, root(account))
         ctx.service = "ec2"
         return self.cloud.services["ec2"].operations[operation].handler(ctx, params)
+
+    def op(self, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Another service's operation as :data:`ACCOUNT`'s root."""
+        ctx = self.context(operation, root(ACCOUNT))
+        ctx.service = service
+        return self.cloud.services[service].operations[operation].handler(ctx, params)
+
+    def execution_role(self, name: str, *statements: dict[str, Any], service: str = "ecs-tasks.amazonaws.com") -> str:
+        """A role trusting ``service`` (ECS tasks: a job's execution role) with ``statements`` inline."""
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
+                                                         "Action": "sts:AssumeRole"}]}
+        arn = self.op("iam", "CreateRole", {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(trust)})
+        if statements:
+            self.op("iam", "PutRolePolicy", {"RoleName": name, "PolicyName": "inline", "PolicyDocument": json.dumps(
+                {"Version": "2012-10-17", "Statement": list(statements)})})
+        return str(arn["Role"]["Arn"])
 
     def network(self, account: str = ACCOUNT) -> tuple[list[str], str]:
         vpc = self.ec2("CreateVpc", {"CidrBlock": "10.9.0.0/16"}, account)["Vpc"]["VpcId"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.ec2.instances.connect import Target, add_commands, find_target, run, ssh_argv
+from controller.ec2.instances.connect import Target, find_target, run, ssh_argv
+from controller.ssh_command import add_commands
 from tests.unit.harness import InstanceCloud
 
 

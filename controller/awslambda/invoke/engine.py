@@ -94,7 +94,7 @@ def _ask_runner(invoker: Invoker, runners: dict[str, str], key: str, message: Fu
     while True:
         host_id = invoker.runners.host_for(remaining, key)
         try:
-            answer = invoker.runners.invoke(remaining[host_id], to_json(message), timeout)
+            answer = invoker.runners.invoke(host_id, remaining[host_id], to_json(message), timeout)
             return from_json(FunctionResult, answer)
         except RunnerUnreachable as problem:
             invoker.runners.forget(key)

@@ -76,7 +76,7 @@ class Invoker:
     def __init__(self, cloud: Cloud) -> None:
         self.concurrency = Concurrency()
         self.sessions = SessionCache()
-        self.runners = RunnerClient(cloud.agent_token)
+        self.runners = RunnerClient(cloud.agent_credentials.token_for)
         #: Draws alias routes (``routing.pick_version``); a test may seed it.
         self.rng = random.Random()
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ import http.client
 import json
 import threading
 import zlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,8 +43,9 @@ def choose_host(runners: dict[str, str], key: str, sticky: str | None) -> str:
 class RunnerClient:
     """Sticky host choices and pooled connections to the runners of one cloud."""
 
-    def __init__(self, token: str) -> None:
-        self._token = token
+    def __init__(self, token_for: Callable[[str], str]) -> None:
+        #: A host's agent credential (the cloud-wide token, or a joined host's own), by host id.
+        self._token_for = token_for
         self._lock = threading.Lock()
         self._idle: dict[str, list[http.client.HTTPConnection]] = {}
         self._sticky: dict[str, str] = {}
@@ -59,13 +61,15 @@ class RunnerClient:
         with self._lock:
             self._sticky.pop(key, None)
 
-    def invoke(self, url: str, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """POST ``message`` to ``<url>/invoke`` and return the runner's JSON answer; RunnerUnreachable if none."""
+    def invoke(self, host_id: str, url: str, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """POST ``message`` to ``host_id``'s runner at ``<url>/invoke`` and return its JSON answer;
+        RunnerUnreachable if none."""
         body = json.dumps(message).encode("utf-8")
+        token = self._token_for(host_id)
         connection, reused = self._take(url, timeout)
         while True:
             try:
-                status, data, closing = self._exchange(connection, url, body, timeout)
+                status, data, closing = self._exchange(connection, url, body, timeout, token)
                 break
             except (OSError, http.client.HTTPException) as problem:
                 connection.close()
@@ -83,12 +87,12 @@ class RunnerClient:
             raise RunnerUnreachable(f"the function runner at {url} answered something that is not JSON") from None
 
     def _exchange(self, connection: http.client.HTTPConnection, url: str, body: bytes,
-                  timeout: float) -> tuple[int, bytes, bool]:
+                  timeout: float, token: str) -> tuple[int, bytes, bool]:
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
         path = urlsplit(url).path.rstrip("/") + "/invoke"
         connection.request("POST", path, body, {"Content-Type": "application/json",
-                                                TOKEN_HEADER: f"Bearer {self._token}"})
+                                                TOKEN_HEADER: f"Bearer {token}"})
         response = connection.getresponse()
         data = response.read()
         return response.status, data, response.will_close

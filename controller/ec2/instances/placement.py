@@ -77,7 +77,7 @@ def scheduler_hosts(conn: Connection, config: Config, *, exclude: str | None = N
         select(dedicated.c.host_id, dedicated.c.physical_host_id).where(dedicated.c.state == "available")).mappings()}
     records = sorted(hosts_state.host_records(conn, now), key=lambda host: host.host_id)
     return [scheduler.Host(host_id=h.host_id, zone=h.zone, vcpus=h.vcpus, memory_mib=h.memory_mib,
-                           up=h.state == "up", can_run=h.hypervisor in HYPERVISORS,
+                           up=h.state == "up", can_run=h.hypervisor in HYPERVISORS and h.schedulable,
                            guests=tuple(guests.get(h.host_id, ())), dedicated_host_id=backing.get(h.host_id))
             for h in records]
 

@@ -1,0 +1,231 @@
+"""``cloudlet host add|list|drain|undrain|remove``: the operator's commands for the cloud's hosts.
+
+``add`` joins a Linux host over SSH (``controller/hosts/join.py``): it checks the host, gives it its own
+agent credential (``controller/hosts/credentials.py``), starts its agent and waits until the agent has
+registered. ``drain`` stops new placements on a host and lists what still runs there; ``remove`` takes a
+drained, empty host out: its agent is stopped over SSH (when it was joined that way) and its credential
+revoked, so it can no longer report or relay.
+
+Like ``cloudlet netns`` these write the cloud's state directly (SQLite lets them run beside ``cloudlet up``);
+agents see a change on their next long-poll answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from controller.hosts import join
+from controller.hosts.credentials import AgentCredentials
+from controller.hosts.join import AgentSettings, JoinError, SshSession, SshTarget
+from controller.state import Database, utcnow
+
+#: How long ``host add`` waits for the new agent's registration and first heartbeat.
+REGISTER_TIMEOUT = 60.0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    host = commands.add_parser("host", help="join, list, drain and remove the cloud's hosts")
+    host.add_argument("--data-dir", type=Path, dest="host_data_dir", default=None)
+    actions = host.add_subparsers(dest="host_command", required=True)
+    add = actions.add_parser("add", help="join a Linux host over SSH and start its agent")
+    add.add_argument("target", help="ssh://user@host[:port]")
+    add.add_argument("--az", required=True, help="the availability zone the host serves, e.g. home-1b")
+    add.add_argument("--identity", type=Path, default=None, help="the SSH private key (default: ssh-agent, ~/.ssh)")
+    add.add_argument("--controller-url", default=None,
+                     help="the controller's URL as the host reaches it (default: the cloud's configured endpoint)")
+    add.add_argument("--python", default=join.DEFAULT_PYTHON, help="the host's Python that has Cloudlet installed")
+    add.add_argument("--state-dir", default=join.DEFAULT_STATE_DIR, help="the agent's state dir on the host")
+    add.add_argument("--name-prefix", default="cl-", help="the prefix of what the agent creates there")
+    add.add_argument("--underlay-ip", default=None, help="the host's address for VXLAN between hosts "
+                                                         "(default: the SSH target's, when it is an address)")
+    actions.add_parser("list", help="the registered hosts and their state")
+    for name, text in (("drain", "place nothing new on a host and list what still runs there"),
+                       ("undrain", "let a drained host take new work again")):
+        actions.add_parser(name, help=text).add_argument("host_id")
+    remove = actions.add_parser("remove", help="stop a drained, empty host's agent and revoke its credential")
+    remove.add_argument("host_id")
+    remove.add_argument("--identity", type=Path, default=None, help="the SSH private key it was joined with")
+
+
+def run(args: argparse.Namespace, data_dir: Path) -> int:
+    from controller.config import Config
+    from controller.hosts import state as hosts_state  # noqa: F401  (declares the hosts table)
+
+    if not (data_dir / "state.db").exists():
+        print(f"cloudlet: no cloud in {data_dir}; run `cloudlet up` once first", file=sys.stderr)
+        return 1
+    db = Database(data_dir / "state.db")
+    db.create_schema()  # a data dir the running controller made before per-host credentials existed
+    credentials = AgentCredentials(db, (data_dir / "agent.token").read_text().strip())
+    say: Callable[[str], None] = print
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # its INFO lines are noise to an operator
+    try:
+        if args.host_command == "add":
+            config = Config.load(data_dir)
+            if args.az not in config.availability_zones:
+                print(f"cloudlet host add: {args.az!r} is not one of the region's zones "
+                      f"({', '.join(config.availability_zones)})", file=sys.stderr)
+                return 2
+            return add_host(args, data_dir, db, credentials, args.controller_url or config.endpoint_url(), say)
+        if args.host_command == "list":
+            return list_hosts(db, say)
+        if args.host_command in ("drain", "undrain"):
+            return drain(db, args.host_id, args.host_command == "drain", say)
+        return remove(db, credentials, args.host_id, data_dir, args.identity, say)
+    except JoinError as exc:
+        print(f"cloudlet host {args.host_command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+
+
+def add_host(args: argparse.Namespace, data_dir: Path, db: Database, credentials: AgentCredentials,
+             controller_url: str, say: Callable[[str], None]) -> int:
+    target = SshTarget.parse(args.target)
+    if _is_loopback(_url_host(controller_url)) and not _is_loopback(target.host):
+        raise JoinError(f"the controller is at {controller_url}, which {target.host} cannot reach: run "
+                        "`cloudlet up --listen ADDRESS:PORT` on an address the host reaches, or pass "
+                        "--controller-url")
+    say(f"==> connecting to {target}")
+    session = SshSession(target, data_dir / "ssh_known_hosts", args.identity)
+    try:
+        for note in session.notes:
+            say(f"    {note}")
+        say("==> checking the host")
+        facts = join.parse_facts(session.run(join.PROBE_SCRIPT, {"CLOUDLET_PYTHON": args.python,
+                                                                 "CLOUDLET_STATE_DIR": args.state_dir}))
+        assessment = join.assess(facts, args.python)
+        say(f"    {facts.get('cpus')} vCPUs, {int(facts.get('mem_available_kib') or 0) // 1024} MiB free, "
+            f"hypervisor {assessment.hypervisor}, agent {facts.get('python_agent')}")
+        for warning in assessment.warnings:
+            say(f"    warning: {warning}")
+        if assessment.problems:
+            raise JoinError("the host cannot join yet:\n  - " + "\n  - ".join(assessment.problems))
+        host_id = assessment.host_id or f"h-{uuid.uuid4().hex[:17]}"
+        address = target.host if _is_address(target.host) else None
+        settings = AgentSettings(python=args.python, controller_url=controller_url, zone=args.az,
+                                 state_dir=args.state_dir, name_prefix=args.name_prefix,
+                                 underlay_ip=args.underlay_ip or address, listen_ip=address)
+        say(f"==> issuing {host_id}'s agent credential and starting its agent")
+        token = credentials.issue(host_id, settings.joined(target))
+        since = utcnow()
+        for step in join.start_agent(session, settings, assessment, host_id, token):
+            say(f"    {step}")
+        say(f"==> waiting for {host_id} to register (up to {REGISTER_TIMEOUT:.0f} s)")
+        if not _wait_registered(db, host_id, since):
+            log = session.run(f"tail -n 20 {settings.log_file} 2>/dev/null || true")
+            raise JoinError(f"{host_id}'s agent did not register within {REGISTER_TIMEOUT:.0f} s; check that "
+                            f"the host reaches {controller_url}. The agent's log ends:\n{log}")
+    finally:
+        session.close()
+    say(f"{host_id} joined {args.az} ({assessment.hypervisor})")
+    return 0
+
+
+def _wait_registered(db: Database, host_id: str, since: object) -> bool:
+    from controller.hosts.state import hosts
+
+    deadline = time.monotonic() + REGISTER_TIMEOUT
+    while time.monotonic() < deadline:
+        with db.read() as conn:
+            seen = conn.execute(select(hosts.c.last_heartbeat).where(hosts.c.host_id == host_id)).scalar()
+        if seen is not None and seen >= since:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def list_hosts(db: Database, say: Callable[[str], None]) -> int:
+    from controller.hosts.state import list_hosts as records
+
+    say(f"{'HOST':<20} {'ZONE':<9} {'STATE':<9} {'VCPUS':>5} {'MEMORY':>9} {'HYPERVISOR':<10} HOSTNAME")
+    for host in records(db):
+        status = host.state if host.schedulable or host.state != "up" else "draining"
+        say(f"{host.host_id:<20} {host.zone:<9} {status:<9} {host.vcpus:>5} {host.memory_mib:>6} MiB "
+            f"{host.hypervisor:<10} {host.hostname}")
+    return 0
+
+
+def still_running(db: Database, host_id: str) -> list[str]:
+    """What keeps a host from being removed: its instances that exist, and its Batch attempts."""
+    from controller.batch.attempts import attempts
+    from controller.ec2.instances.state import instances
+
+    with db.read() as conn:
+        held = [row.instance_id for row in conn.execute(
+            select(instances.c.instance_id).where(instances.c.host_id == host_id,
+                                                  instances.c.state != "terminated"))]
+        held += [f"Batch job {row.job_id}" for row in conn.execute(
+            select(attempts.c.job_id).where(attempts.c.host_id == host_id))]
+    return held
+
+
+def drain(db: Database, host_id: str, draining: bool, say: Callable[[str], None]) -> int:
+    from controller.hosts.state import set_schedulable
+
+    if not set_schedulable(db, host_id, not draining):
+        raise JoinError(f"no host {host_id} is registered (`cloudlet host list` shows them)")
+    if not draining:
+        say(f"{host_id} takes new work again")
+        return 0
+    held = still_running(db, host_id)
+    if held:
+        say(f"{host_id} takes no new work; still there: {', '.join(held)}.\nStop or terminate the instances "
+            "(live migration is not built yet) and let the jobs end, then run `cloudlet host remove`.")
+        return 1
+    say(f"{host_id} is drained: nothing runs there")
+    return 0
+
+
+def remove(db: Database, credentials: AgentCredentials, host_id: str, data_dir: Path, identity: Path | None,
+           say: Callable[[str], None]) -> int:
+    from controller.hosts.state import forget, get_host
+
+    host = get_host(db, host_id)
+    if host is None:
+        raise JoinError(f"no host {host_id} is registered (`cloudlet host list` shows them)")
+    if host.schedulable:
+        raise JoinError(f"{host_id} is not drained: run `cloudlet host drain {host_id}` first")
+    held = still_running(db, host_id)
+    if held:
+        raise JoinError(f"{host_id} still has {', '.join(held)}: stop or terminate them first")
+    joined = credentials.joined_from(host_id)
+    if joined is not None:
+        say(f"==> stopping {host_id}'s agent over {joined['ssh_target']} and clearing what it built")
+        session = SshSession(SshTarget.parse(joined["ssh_target"]), data_dir / "ssh_known_hosts", identity)
+        try:
+            systemd = session.run("[ -d /run/systemd/system ] && echo yes || echo no").strip() == "yes"
+            session.run(join.stop_command(joined, systemd), timeout=120)
+        finally:
+            session.close()
+    credentials.revoke(host_id)
+    forget(db, host_id)
+    say(f"{host_id} removed; its credential no longer works")
+    return 0
+
+
+def _url_host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or ""
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or (_is_address(host) and ipaddress.ip_address(host).is_loopback)
