@@ -74,6 +74,16 @@ class ControllerClient:
         controller has recorded (their containers may go)."""
         return self._call("POST", f"/hosts/{host_id}/batch", {"attempts": attempts})
 
+    def batch_credentials(self, host_id: str, job_id: str, attempt: int) -> dict[str, Any] | None:
+        """A fresh session of the job role of an attempt placed on this host (None when it has none)."""
+        try:
+            return self._call("GET", f"/hosts/{host_id}/batch/credentials?"
+                                     f"{urlencode({'job': job_id, 'attempt': attempt})}")
+        except ControllerError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
     def batch_secrets(self, host_id: str, job_id: str, attempt: int) -> dict[str, Any]:
         """The secrets of an attempt placed on this host, read for it now: ``{"values": {name: value}}``, or
         ``{"reason": "..."}`` when the attempt must fail before it starts; 404 when it is not placed here."""

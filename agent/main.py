@@ -25,6 +25,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from agent.batch import job_network
 from agent.batch import reconciler as batch
 from agent.client import ControllerClient
 from agent.compute import service as compute
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         removed = efs.teardown(args.state_dir) + loadbalancers.teardown(args.state_dir) + teardown(run_dir,
                                                                                                      args.name_prefix)
+        removed += job_network.teardown(args.name_prefix)
         Path(lock.name).unlink(missing_ok=True)  # nothing of this prefix is left, not even its lock
         print(f"removed {len(removed)} NFS servers and namespaces: {' '.join(removed)}" if removed
               else "nothing to remove")

@@ -87,8 +87,10 @@ class AttemptSpec:
     workdir: str | None = None
     user: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: ``none`` until job ENIs exist; ``host`` shares the agent's network namespace.
+    #: ``none`` without a job ENI, ``ns:/run/netns/<name>`` for the attempt's namespace (``job_network``).
     network: str = "none"
+    #: The resolvers of the job's ``/etc/resolv.conf`` (the VPC's Amazon-provided DNS).
+    dns: tuple[str, ...] = ()
     ulimits: tuple[Ulimit, ...] = ()
     read_only_root: bool = False
     #: ``linuxParameters.initProcessEnabled`` (needs catatonit on the host).
@@ -188,6 +190,8 @@ def run_argv(podman: Podman, spec: AttemptSpec, log_path: str, limits: HostLimit
             "--network", spec.network, f"--cpus={spec.vcpus:g}", f"--memory={spec.memory_mib}m",
             f"--memory-swap={spec.memory_mib}m", f"--pids-limit={spec.pids_limit}",
             "--log-driver=k8s-file", f"--log-opt=path={log_path}"]
+    for server in spec.dns:
+        argv.append(f"--dns={server}")
     for ulimit in effective_ulimits(spec, limits):
         argv.append(f"--ulimit={ulimit.name}={ulimit.soft}:{ulimit.hard}")
     for key, value in sorted(labels.items()):

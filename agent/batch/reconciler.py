@@ -7,7 +7,8 @@ reads new log lines and the containers' states and reports them (``POST /hosts/<
 container is removed only after the controller acknowledged its end, so nothing is lost if the agent or the
 controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
 never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
-container's log in the runner's state directory.
+container's log in the runner's state directory. An attempt with a job ENI starts once the dataplane has
+plugged it into the attempt's namespace (``job_network``), and runs in that namespace.
 
 An attempt with secrets asks the controller for their values just before its ``podman run``
 (``controller.batch.secrets``): they live only in that podman's environment, never in the section or on disk.
@@ -28,10 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from agent.batch import job_network
 from agent.batch import podman as pm
+from agent.batch.job_network import JobNetworks
 from agent.batch.podman import AttemptSpec
 from agent.batch.runner import Container, ContainerRunner, RunnerError
 from agent.client import ControllerClient, ControllerError
+from agent.network import netns
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
 
 log = logging.getLogger("cloudlet.agent.batch")
@@ -54,8 +58,9 @@ class BatchReconciler:
     """Converges the host's Batch containers to the ``batch`` section and reports what they do."""
 
     def __init__(self, runner: ContainerRunner, client: ControllerClient, host_id: str, images_dir: Path, *,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 networks: JobNetworks, poll_seconds: float = POLL_SECONDS) -> None:
         self.runner, self.client, self.host_id = runner, client, host_id
+        self.networks = networks
         self.images_dir = images_dir
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.poll_seconds = poll_seconds
@@ -80,13 +85,15 @@ class BatchReconciler:
     # -- the section --------------------------------------------------------------------------------------
     @property
     def wants_retry(self) -> bool:
-        """Some attempt's start was put off (its secrets could not be asked for): reconcile again soon."""
+        """Some attempt's start was put off (its secrets could not be asked for, its ENI is not plugged yet):
+        reconcile again soon."""
         return self._deferred
 
     def reconcile(self, desired: Any) -> None:
         entries = {(item["job_id"], int(item["attempt"])): item for item in (desired or {}).get("attempts") or []}
         starting = []
         with self._lock:
+            self.networks.keep_only(list(entries.values()))
             for key, container in list(self._containers.items()):
                 entry = entries.get(key)
                 if entry is None:
@@ -100,6 +107,7 @@ class BatchReconciler:
                     self._failed_starts[key] = str(entry["stop"])
                     continue
                 starting.append(entry)
+            self.networks.serve_adopted([entries[key] for key in self._containers if key in entries])
         self._start_all(starting)
 
     def _start_all(self, entries: list[dict[str, Any]]) -> None:
@@ -133,8 +141,14 @@ class BatchReconciler:
 
     def _start(self, entry: dict[str, Any], image_id: str) -> Container | str | None:
         """The attempt's running container, the reason it failed before or at its start, or None when it
-        must wait (the controller could not be asked for its secrets)."""
+        must wait (the controller could not be asked for its secrets, the dataplane has not plugged its ENI)."""
         key = _key(entry)
+        try:
+            namespace = self.networks.ready(entry)
+        except (OSError, ValueError) as exc:
+            return f"CannotStartContainerError: {exc}"[:1000]
+        if namespace is None and entry.get("network"):
+            return None
         secrets: dict[str, str] = {}
         if entry.get("secrets"):
             try:
@@ -155,7 +169,9 @@ class BatchReconciler:
                            environment=dict(entry.get("environment") or {}), vcpus=float(entry.get("vcpus") or 1),
                            memory_mib=int(entry.get("memory_mib") or 2048), timeout_s=entry.get("timeout_s"),
                            secrets=secrets, mounts=tuple(pm.Mount(**mount) for mount in entry.get("mounts") or ()),
-                           devices=tuple(entry.get("devices") or ()), tmpfs=tuple(entry.get("tmpfs") or ()))
+                           devices=tuple(entry.get("devices") or ()), tmpfs=tuple(entry.get("tmpfs") or ()),
+                           network=f"ns:{netns.path(namespace)}" if namespace else "none",
+                           dns=tuple((entry.get("network") or {}).get("dns") or ()))
         try:
             container = self.runner.start(spec)
             (container.directory / "started_at").write_text(str(now_ms()))
@@ -256,6 +272,7 @@ class BatchReconciler:
         self._stop.set()
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=True)
+        self.networks.close()
 
 
 def _key(entry: dict[str, Any]) -> Key:
@@ -291,5 +308,7 @@ def register(registry: ReconcilerRegistry, context: AgentContext) -> None:
         log.info("Batch jobs do not run on this host: %s", reason)
         return
     runner = ContainerRunner(context.state_dir / "batch" / "containers")
+    networks = job_network.for_agent(context)
     registry.add("batch", BatchReconciler(runner, context.client, context.host_id,
-                                          context.state_dir / "batch" / "images"), capabilities=[CAPABILITY])
+                                          context.state_dir / "batch" / "images", networks=networks),
+                 capabilities=[CAPABILITY])

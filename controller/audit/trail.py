@@ -320,7 +320,8 @@ def _service_title(service: str) -> str:
 
 
 def _identity_type(kind: str) -> str:
-    return {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated": "FederatedUser"}.get(
+    return {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated": "FederatedUser",
+            "service": "AWSService"}.get(
         kind, "AWSAccount" if kind != "anonymous" else "Anonymous")
 
 

@@ -5,7 +5,9 @@ dispatcher (``dispatch.py``) starts RUNNABLE jobs on hosts' agents through the `
 from controller.batch import (  # noqa: F401  (registers operations, tables and the agents' report route)
     attempts,
     compute_environments,
+    credentials,
     job_definitions,
+    job_enis,
     job_queues,
     jobs,
     jobs_state,

@@ -5,6 +5,8 @@ needs (``controller.batch.scheduler``), and for each placement moves the job RUN
 its attempt (``controller.batch.attempts``), bumping the hosts' generation so the chosen agent's long-poll
 answers at once with the new ``batch`` section. It also turns terminated jobs' placed attempts into stop
 marks, so a TerminateJob reaches the container. Timeouts are enforced by the agent's runner, from the spec.
+Each placed attempt gets its ENI in the compute environment's subnets (``job_enis``) and, with a job role, its
+credentials endpoint's URI (``credentials``); every pass deletes the ENIs of attempts that are gone.
 
 Images are Cloudlet's lab form: ``containerProperties.image`` is ``s3://bucket/key``, an OCI or docker
 archive in Cloudlet's S3 (no registry is reachable from here). The dispatcher reads it once per reader
@@ -31,6 +33,7 @@ from controller.awslambda import code_store
 from controller.batch import (
     attempts,
     execution_role,
+    job_enis,
     jobs_settle,
     jobs_state,
     lifecycle,
@@ -38,6 +41,7 @@ from controller.batch import (
     scheduler,
     volumes,
 )
+from controller.batch import credentials as job_credentials
 from controller.batch import state as batch_state
 from controller.batch.jobs_state import jobs
 from controller.hosts import generation
@@ -140,6 +144,7 @@ class Dispatcher:
         many attempts it placed."""
         self.fail_lost()
         self.mark_stops()
+        self.sweep_interfaces()
         with self.cloud.db.read() as conn:
             snap = snapshot(conn)
         placements = scheduler.schedule(snap["jobs"], snap["queues"], snap["envs"], snap["hosts"],
@@ -162,14 +167,14 @@ class Dispatcher:
         now = jobs_state.now_ms()
         job = lifecycle.mark_starting(jobs_state.view(row, base))
         if isinstance(image, str):  # the image or a volume cannot be had: the attempt fails before it runs
-            jobs_state.save(conn, row["job_id"], job, now)
-            row = conn.execute(select(jobs).where(jobs.c.job_id == placement.job_id)).mappings().first()
-            jobs_settle.attempt_ended(conn, row, None, None, now, status_reason=image)
-            return 0
+            return self._fail_start(conn, row, job, now, image)
         attempt = jobs_state.attempt_number(job)
         spec = attempts.entry(row, base, queue_name=snap["queue_names"].get(row["queue_arn"], ""),
                               environment_name=snap["env_names"].get(placement.environment_arn, ""),
                               image=image, attempt=attempt)
+        refusal = self._networked(conn, spec, row, base, placement, attempt)
+        if refusal is not None:  # no role to assume, no address to have: the attempt fails before it runs
+            return self._fail_start(conn, row, job, now, refusal)
         jobs_state.save(conn, row["job_id"], job, now)
         conn.execute(attempts.attempts.delete().where(attempts.attempts.c.job_id == row["job_id"]))
         conn.execute(insert(attempts.attempts).values(
@@ -178,6 +183,44 @@ class Dispatcher:
             memory_mib=spec["memory_mib"], spec=spec, stop_reason=None, placed_at=now))
         generation.bump(conn)
         return 1
+
+    @staticmethod
+    def _fail_start(conn: Connection, row: Any, job: dict[str, Any], now: int, reason: str) -> int:
+        jobs_state.save(conn, row["job_id"], job, now)
+        row = conn.execute(select(jobs).where(jobs.c.job_id == row["job_id"])).mappings().first()
+        jobs_settle.attempt_ended(conn, row, None, None, now, status_reason=reason)
+        return 0
+
+    def _networked(self, conn: Connection, spec: dict[str, Any], row: Any, base: dict[str, Any],
+                   placement: scheduler.Placement, attempt: int) -> str | None:
+        """Give the attempt's entry its job role's credentials URI and its ENI (``network``), as Fargate
+        gives a task; the reason it cannot start otherwise (nothing is made then)."""
+        container = base.get("container") or {}
+        credentials = job_credentials.entry(conn, container, row["account_id"], row["region"])
+        if isinstance(credentials, str):
+            return credentials
+        environment = conn.execute(select(batch_state.compute_environments.c.document).where(
+            batch_state.compute_environments.c.arn == placement.environment_arn)).scalar() or {}
+        network = job_enis.attach(conn, self.cloud.config, row, container, environment, placement.host_id, attempt)
+        if isinstance(network, str):
+            return network
+        spec["network"] = network
+        if network is not None:  # the SDK's region and, with a role, its credentials endpoint (ECS's variables)
+            variables = {"AWS_REGION": row["region"], "AWS_DEFAULT_REGION": row["region"]}
+            if credentials is not None:
+                spec["credentials"] = credentials
+                variables["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = credentials["relative_uri"]
+            spec["environment"] = {**variables, **spec["environment"]}
+        return None
+
+    def sweep_interfaces(self) -> None:
+        """Delete the ENIs of attempts that ended (read first, so that an idle pass writes nothing)."""
+        with self.cloud.db.read() as conn:
+            if not job_enis.orphans(conn):
+                return
+        with self.cloud.db.begin() as conn:
+            if job_enis.sweep(conn):
+                generation.bump(conn)
 
     def fail_lost(self) -> None:
         """Attempts on hosts that stopped answering fail (``controller.batch.lost_hosts``); read first, so

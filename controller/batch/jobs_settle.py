@@ -173,10 +173,11 @@ def end_jobs(conn: Connection, row: RowMapping, reason: str, now: int, *, termin
     settle(conn, row["account_id"], row["region"], [job_id for job_id, _ in ended], parents, now)
 
 
-def attempt_started(conn: Connection, row: RowMapping, now: int, log_stream_name: str | None = None
-                    ) -> dict[str, Any]:
+def attempt_started(conn: Connection, row: RowMapping, now: int, log_stream_name: str | None = None,
+                    network_interfaces: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The runtime's report that a RUNNABLE (or STARTING) job's container runs: the job RUNNING."""
-    job = lifecycle.start_attempt(jobs_state.view(row, jobs_state.base_of(conn, row)), now, log_stream_name)
+    job = lifecycle.start_attempt(jobs_state.view(row, jobs_state.base_of(conn, row)), now, log_stream_name,
+                                  network_interfaces)
     jobs_state.save(conn, row["job_id"], job, now)
     return job
 

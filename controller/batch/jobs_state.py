@@ -44,7 +44,7 @@ from controller.state import Database, JsonText, metadata
 TOPIC = "batch:jobs"
 #: The JobDetail keys kept in ``progress`` (the container's are under ``container``).
 PROGRESS_KEYS = ("statusReason", "startedAt", "stoppedAt", "attempts", "isCancelled", "isTerminated")
-CONTAINER_PROGRESS_KEYS = ("exitCode", "reason", "logStreamName", "taskArn", "containerInstanceArn")
+CONTAINER_PROGRESS_KEYS = ("exitCode", "reason", "logStreamName", "taskArn", "containerInstanceArn", "networkInterfaces")
 
 jobs = Table(
     "batch_jobs", metadata,

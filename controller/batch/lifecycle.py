@@ -154,8 +154,10 @@ def mark_starting(job: Mapping[str, Any]) -> dict[str, Any]:
     return with_status(job, STARTING)
 
 
-def start_attempt(job: Mapping[str, Any], now: int, log_stream_name: str | None = None) -> dict[str, Any]:
-    """The job's container runs: RUNNING from ``now`` (the job's startedAt is its latest attempt's start)."""
+def start_attempt(job: Mapping[str, Any], now: int, log_stream_name: str | None = None,
+                  network_interfaces: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The job's container runs: RUNNING from ``now`` (the job's startedAt is its latest attempt's start), with
+    its task's ENI as ``networkInterfaces`` (attachment and private address) when it has one."""
     if job["status"] not in (RUNNABLE, STARTING):
         raise ValueError(f"a {job['status']} job cannot run")
     running = with_status(job, RUNNING)
@@ -163,10 +165,12 @@ def start_attempt(job: Mapping[str, Any], now: int, log_stream_name: str | None 
     running.pop("stoppedAt", None)
     running.pop("statusReason", None)
     container = running.setdefault("container", {})
-    for key in ("exitCode", "reason"):
+    for key in ("exitCode", "reason", "networkInterfaces"):
         container.pop(key, None)
     if log_stream_name:
         container["logStreamName"] = log_stream_name
+    if network_interfaces:
+        container["networkInterfaces"] = network_interfaces
     return running
 
 
@@ -206,7 +210,7 @@ def record_attempt_end(job: Mapping[str, Any], exit_code: int | None, reason: st
         attempt_container["reason"] = reason
     if container.get("logStreamName"):
         attempt_container["logStreamName"] = container["logStreamName"]
-    for key in ("containerInstanceArn", "taskArn"):
+    for key in ("containerInstanceArn", "taskArn", "networkInterfaces"):
         if container.get(key):
             attempt_container[key] = container[key]
     attempt: dict[str, Any] = {"container": attempt_container, "stoppedAt": now,

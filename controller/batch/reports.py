@@ -23,7 +23,7 @@ from typing import Any
 from flask import current_app, jsonify, request
 from sqlalchemy import Connection, delete, select
 
-from controller.batch import attempts, jobs_settle, jobs_state, lifecycle
+from controller.batch import attempts, job_enis, jobs_settle, jobs_state, lifecycle
 from controller.batch.jobs_state import jobs
 from controller.hosts import generation
 from controller.hosts.rpc import blueprint
@@ -105,7 +105,8 @@ def settle(conn: Connection, placed: Any, item: dict[str, Any]) -> None:
     stream = placed["spec"]["log_stream_name"]
     if row is not None and row["status"] == lifecycle.STARTING and (item["state"] == "RUNNING"
                                                                      or item.get("started_at")):
-        jobs_settle.attempt_started(conn, row, int(item.get("started_at") or now), stream)
+        jobs_settle.attempt_started(conn, row, int(item.get("started_at") or now), stream,
+                                    job_enis.described(placed["spec"].get("network")))
         row = conn.execute(select(jobs).where(jobs.c.job_id == item["job_id"])).mappings().first()
     if item["state"] not in ENDED:
         return

@@ -190,3 +190,20 @@ def test_the_rpc_entry_point_returns_json(cloud: VpcCloud, lab: dict[str, str]) 
     assert document["host_id"] == "h1" and document["version"] == model.SCHEMA_VERSION
     parsed = model.from_json(model.HostNetwork, document)
     assert validate.problems(parsed) == []
+
+
+def test_a_service_interface_whose_service_chose_its_host_is_plugged_there(cloud: VpcCloud,
+                                                                          lab: dict[str, str]) -> None:
+    """A Batch job's ENI goes where its attempt runs (h3, even in another zone), not where hashing would put it."""
+    with cloud.db.begin() as conn:
+        subnet = conn.execute(state.subnets.select().where(state.subnets.c.subnet_id == lab["b_subnet"])
+                              ).mappings().one()
+        eni_id, _, _ = eni_records.create_service_interface(conn, cloud.config, subnet["account_id"], subnet,
+                                                            requester_id="amazon-ecs", description="job",
+                                                            group_ids=[])
+        conn.execute(state.network_interfaces.update().where(
+            state.network_interfaces.c.network_interface_id == eni_id).values(host_id="h3"))
+    plugged = {h.host_id: [e.id for v in compile_for(cloud, h.host_id).vpcs for e in v.enis if e.id == eni_id]
+               for h in HOSTS}
+    assert plugged == {"h1": [], "h2": [], "h3": [eni_id]}
+    assert compile_for(cloud, "h3").vpc(lab["b"]).enis[0].attachment.kind == "service"

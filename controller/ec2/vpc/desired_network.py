@@ -161,7 +161,8 @@ class _Compiler:
         self.peerings = [p for p in rows.peering_connections if timed_states.peering_status(p, rows.now) == "active"]
         #: Requester-managed interfaces behind which an agent runs a service (EFS mount targets), placed
         #: like NAT gateways: the owning service's host section uses the same function on the same hosts.
-        self.service_hosts = {e["network_interface_id"]: place_nat_gateway(
+        #: One whose service chose its host (a Batch job's, on the attempt's host) stays there.
+        self.service_hosts = {e["network_interface_id"]: e["host_id"] or place_nat_gateway(
             e["network_interface_id"], e["availability_zone"], self.hosts, self.asking)
             for e in rows.network_interfaces if (e["port"] or {}).get("kind") == "service"}
 
