@@ -55,12 +55,12 @@ class CloudletProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 60) -> CloudletProcess:
-        self._register_test_images()
         listen = f"127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "controller.cli", "up", "--data-dir", str(self.data_dir), "--listen", listen]
         if not self.agent:
             cmd.append("--no-agent")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        self._register_test_images()
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
         deadline = time.monotonic() + timeout
