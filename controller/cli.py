@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import DEFAULT_DATA_DIR, Config
+from controller.process_exit import exit_without_teardown
 from controller.server import HttpServer
 from controller.workers import paths as worker_paths
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"cloudlet up: {exc}", file=sys.stderr)
             return 2
-        return run_up(data_dir, args.listen, start_agent=not args.no_agent, workers=args.workers)
+        exit_without_teardown(run_up(data_dir, args.listen, start_agent=not args.no_agent, workers=args.workers))
     if args.command == "account" and args.account_command == "root-password":
         from controller.auth.cli import root_password_command
 

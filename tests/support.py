@@ -24,6 +24,10 @@ from controller.protocol.models import PRIVATE_MODELS, load_service_model
 
 REPO = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready: endpoint (\S+) region (\S+) account (\d{12})")
+#: The built-in images test clouds register: the tiny AMI (a link to images/out/tiny), the one image the tests
+#: launch and the one ``make test`` builds. Other images an operator built under images/out (debian-cloud,
+#: ~630 MB) would otherwise be copied into every test cloud's data dir at each start, seconds each.
+TEST_BUILTIN_IMAGES = REPO / "tests" / "data" / "built-images"
 
 
 @dataclass
@@ -58,6 +62,7 @@ class CloudletProcess:
         if not self.agent:
             cmd.append("--no-agent")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        self._register_test_images()
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
         deadline = time.monotonic() + timeout
@@ -82,6 +87,14 @@ class CloudletProcess:
             raise RuntimeError("cloudlet up not ready in time:\n" + "".join(self.output[-50:]))
         threading.Thread(target=self._drain, daemon=True).start()
         return self
+
+    def _register_test_images(self) -> None:
+        """Point the cloud's ``cloudlet.json`` at :data:`TEST_BUILTIN_IMAGES`, unless the test chose images."""
+        config_file = self.data_dir / "cloudlet.json"
+        settings = json.loads(config_file.read_text()) if config_file.exists() else {}
+        if "builtin_images_dir" not in settings:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            config_file.write_text(json.dumps({**settings, "builtin_images_dir": str(TEST_BUILTIN_IMAGES)}))
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None

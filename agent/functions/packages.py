@@ -42,7 +42,12 @@ class Packages:
         self._guard = threading.Lock()
         for name in ("code", "task", "opt", "images"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
-        self.runtime = self._once(self.root / "runtime", _build_runtime_dir)
+
+    @property
+    def runtime(self) -> Path:
+        """``/var/runtime``, built when a function first needs it: building it (links and ~250 compiled files,
+        ~2 s) at agent start delayed every agent's registration, and most hosts' agents never run a function."""
+        return self._once(self.root / "runtime", _build_runtime_dir)
 
     def code(self, sha256_hex: str) -> Path:
         """The package's bytes on this host, downloaded and checked the first time."""

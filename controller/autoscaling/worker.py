@@ -29,6 +29,7 @@ from controller.autoscaling.groups import remove_group
 from controller.autoscaling.policies import alarm_action, delete_alarms
 from controller.autoscaling.records import COUNTED, Group
 from controller.cloudwatch import ingest
+from controller.ec2.instances import state as instance_state
 
 log = logging.getLogger(__name__)
 #: How often the reconciler looks without being woken (health checks, hook and schedule timers).
@@ -50,6 +51,8 @@ class Reconciler:
         self.cloud = cloud
         self._wake = threading.Event()
         self._stopping = False
+        #: Set when EC2 announced an instance state change: the next round health checks every group at once.
+        self._states_changed = False
         self._backoff: dict[str, float] = {}
         #: group ARN -> when its instances' health was last read
         self._checked: dict[str, float] = {}
@@ -61,6 +64,7 @@ class Reconciler:
 
     def start(self) -> None:
         self.cloud.db.subscribe(state.CHANGED_TOPIC, self._wake.set)
+        self.cloud.db.subscribe(instance_state.STATES_TOPIC, self._instance_states_changed)
         self._thread.start()
         self._metrics.start()
 
@@ -73,28 +77,36 @@ class Reconciler:
     def wake(self) -> None:
         self._wake.set()
 
+    def _instance_states_changed(self) -> None:
+        """An instance came up, stopped or went away: a group's instance goes InService, or a terminated one is
+        found unhealthy and replaced, this round rather than after ``INTERVAL`` or ``HEALTH_INTERVAL``."""
+        self._states_changed = True
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            states_changed, self._states_changed = self._states_changed, False
             try:
-                self.reconcile_all()
+                self.reconcile_all(check_health=states_changed)
             except Exception:
                 log.exception("Auto Scaling reconcile round failed")
             self._wake.wait(INTERVAL)
 
-    def reconcile_all(self) -> None:
+    def reconcile_all(self, *, check_health: bool = False) -> None:
+        """One round over every group; ``check_health`` health checks each now, not on its own schedule."""
         with self.cloud.db.read() as conn:
             groups = records.all_groups(conn)
         for group in groups:
             if self._stopping:
                 return
             try:
-                self.reconcile(group)
+                self.reconcile(group, check_health=check_health)
             except Exception:
                 log.exception("reconciling Auto Scaling group %s failed", group.name)
 
     # -- one group ------------------------------------------------------------------------------------------
-    def reconcile(self, group: Group) -> None:
+    def reconcile(self, group: Group, *, check_health: bool = False) -> None:
         cloud = self.cloud
         if scheduled.run_due(cloud, group):
             with cloud.db.read() as conn:
@@ -105,7 +117,8 @@ class Reconciler:
         with cloud.db.read() as conn:
             rows = records.group_instances(conn, group.arn)
         launching_now = any(row["lifecycle_state"] == "Pending" for row in rows)
-        if rows and (launching_now or records.now() - self._checked.get(group.arn, 0.0) >= HEALTH_INTERVAL):
+        if rows and (launching_now or check_health
+                     or records.now() - self._checked.get(group.arn, 0.0) >= HEALTH_INTERVAL):
             self._checked[group.arn] = records.now()
             self._check_health(group, rows)
         self._advance(group)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import Config
+from controller.process_exit import exit_without_teardown
 from controller.workers import LOCAL_SERVICES, paths
 
 log = logging.getLogger(__name__)
@@ -75,4 +76,4 @@ def serve(data_dir: Path, listening: socket.socket, settings: dict[str, Any], st
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_without_teardown(main())

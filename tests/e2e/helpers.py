@@ -217,6 +217,15 @@ def terminate_all_instances(ec2: Client, timeout: float = 90) -> None:
         InstanceIds=alive)["Reservations"] for i in r["Instances"]), timeout, "termination")
 
 
+def delete_instance_connect_endpoints(ec2: Client, endpoint_ids: list[str], timeout: float = 30) -> None:
+    """Delete the endpoints and wait until they are no longer listed: only then has each left its VPC (its
+    interface is gone), which a teardown of the VPC needs."""
+    for endpoint_id in endpoint_ids:
+        ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=endpoint_id)
+    wait_for(lambda: not set(endpoint_ids) & {e["InstanceConnectEndpointId"] for e in ec2.describe_instance_connect_endpoints()[
+        "InstanceConnectEndpoints"]}, timeout, "the deleted endpoints to leave their VPCs", interval=0.2)
+
+
 def wait_for_nat(ec2: Client, nat_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
     """The NAT gateway once in state ``wanted`` (or as it is after ``timeout``: the caller asserts)."""
     deadline = time.monotonic() + timeout

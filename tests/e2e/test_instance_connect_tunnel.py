@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from websockets.exceptions import InvalidStatus
 from agent.network import naming, netns
 from controller.ec2.instances.connect import open_tunnel, presigned_tunnel_url
 from tests.e2e.dataplane_helpers import addresses_in, wait_until
+from tests.e2e.helpers import delete_instance_connect_endpoints
 from tests.e2e.namespace_lab import NamespaceLab, running
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess, Credentials
@@ -127,8 +127,7 @@ def tunnel_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def _delete_endpoint(t: Lab) -> Callable[[Any], None]:
     def delete(ec2: Any) -> None:
-        ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=t.endpoint["InstanceConnectEndpointId"])
-        time.sleep(1.5)  # the endpoint leaves the VPC once deleted
+        delete_instance_connect_endpoints(ec2, [t.endpoint["InstanceConnectEndpointId"]])
 
     return delete
 

@@ -30,7 +30,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from controller.ec2.instances.connect import open_tunnel, presigned_tunnel_url
-from tests.e2e.helpers import agent_rpc, teardown_vpc, terminate_all_instances
+from tests.e2e.helpers import (
+    agent_rpc,
+    delete_instance_connect_endpoints,
+    teardown_vpc,
+    terminate_all_instances,
+)
 from tests.prerequisites import missing_for_vms, require
 from tests.support import CloudletProcess, wait_for
 
@@ -135,9 +140,8 @@ def _clean_up(process: CloudletProcess, agent: subprocess.Popen[bytes] | None, w
         if process.proc is not None:
             ec2 = process.client("ec2")
             terminate_all_instances(ec2)
-            for endpoint in ec2.describe_instance_connect_endpoints()["InstanceConnectEndpoints"]:
-                ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=endpoint["InstanceConnectEndpointId"])
-            time.sleep(1.5)  # deleted endpoints leave their VPC after the transition
+            delete_instance_connect_endpoints(ec2, [endpoint["InstanceConnectEndpointId"] for endpoint in
+                                                    ec2.describe_instance_connect_endpoints()["InstanceConnectEndpoints"]])
             for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]:
                 teardown_vpc(ec2, vpc["VpcId"])
     except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever happened

@@ -69,9 +69,16 @@ def failing(invocation: dict[str, Any]) -> dict[str, Any]:
             "payload": json.dumps({"errorMessage": "boom", "errorType": "Exception", "stackTrace": []})}
 
 
+def events_config(data_dir: Path) -> Config:
+    """Retries 50 ms and 100 ms apart, and no built-in AMIs: the start hooks would otherwise copy every image
+    under images/out into each test's data dir (hundreds of MB, seconds a test) for tests launching none."""
+    return Config(data_dir=data_dir, lambda_async_retry_delays=[0.05, 0.1],
+                  builtin_images_dir=str(data_dir.parent / "no-built-images"))
+
+
 @pytest.fixture
 def events(tmp_path: Path) -> Iterator[EventsCloud]:
-    cloud = Cloud(Config(data_dir=tmp_path / "data", lambda_async_retry_delays=[0.05, 0.1]))
+    cloud = Cloud(events_config(tmp_path / "data"))
     account = cloud.credentials.create_account("owner", "owner@example.com", is_management=True)
     harness = EventsCloud(cloud, account)
     cloud.start()
@@ -351,8 +358,7 @@ def test_sns_refusals_are_client_errors(events: EventsCloud) -> None:
 
 
 def test_queued_events_survive_a_restart(tmp_path: Path) -> None:
-    config = Config(data_dir=tmp_path / "data", lambda_async_retry_delays=[0.05, 0.1])
-    first = Cloud(config)
+    first = Cloud(events_config(tmp_path / "data"))
     account = first.credentials.create_account("owner", "owner@example.com", is_management=True)
     before = EventsCloud(first, account)
     first.start()
@@ -362,7 +368,7 @@ def test_queued_events_survive_a_restart(tmp_path: Path) -> None:
     wait_for(lambda: throttles(before) >= 1)
     before.close()
 
-    second = Cloud(Config(data_dir=tmp_path / "data", lambda_async_retry_delays=[0.05, 0.1]))
+    second = Cloud(events_config(tmp_path / "data"))
     after = EventsCloud(second, account)
     made = FakeRunner(second.agent_token)
     try:

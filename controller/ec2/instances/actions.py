@@ -82,6 +82,8 @@ def change_state(conn: Connection, cloud: Cloud, row: RowMapping, transition: Tr
         values["state_transition_reason"] = transition.transition_reason
     table = instance_state.instances
     conn.execute(update(table).where(table.c.instance_id == row["instance_id"]).values(**values))
+    if new != row["state"]:
+        cloud.db.announce(conn, instance_state.STATES_TOPIC)
     if new == lifecycle.STOPPED:
         eni_records.place_instance(conn, row["instance_id"], None)
     elif new == lifecycle.PENDING and row["state"] == lifecycle.STOPPED:

@@ -92,8 +92,12 @@ def qcow2_facts(path: Path) -> tuple[int, bool]:
     return int.from_bytes(header[24:32], "big"), int.from_bytes(header[8:16], "big") != 0
 
 
-def store_root_disk(staged: Path, target_dir: Path) -> dict[str, Any]:
-    """Turn a staged disk (qcow2 without backing file, or raw) into the store's ``root.qcow2`` record."""
+def store_root_disk(staged: Path, target_dir: Path, staged_record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Turn a staged disk (qcow2 without backing file, or raw) into the store's ``root.qcow2`` record.
+
+    ``staged_record`` (what :func:`copy_hashed` returned) says ``staged`` is the store's own hashed copy: a qcow2
+    one is moved into place rather than written a second time (a built-in image is registered at every start of
+    a fresh cloud, and its root disk is most of its bytes); otherwise ``staged`` is someone else's file, copied."""
     target = target_dir / FILE_NAMES["root_disk"]
     with staged.open("rb") as f:
         is_qcow2 = f.read(4) == QCOW2_MAGIC
@@ -101,7 +105,11 @@ def store_root_disk(staged: Path, target_dir: Path) -> dict[str, Any]:
         virtual_size, backed = qcow2_facts(staged)
         if backed:
             raise InvalidManifest("The disk image has a backing file: flatten it first (qemu-img convert).")
-        record = copy_hashed(file_chunks(staged), target)
+        if staged_record is None:
+            record = copy_hashed(file_chunks(staged), target)
+        else:
+            os.replace(staged, target)
+            record = {**staged_record, "file": target.name}
     else:
         converted = target_dir / ".root-converted.qcow2"
         result = subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(staged),
@@ -145,8 +153,8 @@ def import_manifest_files(data: dict[str, Any], target_dir: Path, fetch: Any) ->
     staged = target_dir / ".root-staged"
     staged_record = copy_hashed(fetch(data["root_disk"]["file"]), staged)
     _verify(staged_record, data["root_disk"], "root disk")
-    content.files["root_disk"] = store_root_disk(staged, target_dir)
-    staged.unlink()
+    content.files["root_disk"] = store_root_disk(staged, target_dir, staged_record)
+    staged.unlink(missing_ok=True)
     for role in ("kernel", "initrd"):
         entry = data.get(role)
         if entry:
@@ -176,9 +184,9 @@ def import_s3(ctx: RequestContext, bucket: str, key: str, target_dir: Path) -> I
             ctx, bucket, f"{folder}/{name}" if folder else name))
     _fresh_dir(target_dir)
     staged = target_dir / ".root-staged"
-    copy_hashed(s3_object_chunks(ctx, bucket, key), staged)
+    staged_record = copy_hashed(s3_object_chunks(ctx, bucket, key), staged)
     try:
-        return ImageContent(boot_mode="disk", files={"root_disk": store_root_disk(staged, target_dir)})
+        return ImageContent(boot_mode="disk", files={"root_disk": store_root_disk(staged, target_dir, staged_record)})
     finally:
         staged.unlink(missing_ok=True)
 

@@ -456,9 +456,9 @@ def complete_capture(cloud: Cloud, image_id: str, stream: IO[bytes]) -> None:
         files = image_store.copy_files_from(image_store.image_dir(cloud.config, source["image_id"]), source["files"],
                                             ("kernel", "initrd"), target)
         staged = target / ".root-staged"
-        image_store.copy_hashed(image_store.stream_chunks(stream), staged)
-        files["root_disk"] = image_store.store_root_disk(staged, target)
-        staged.unlink()
+        staged_record = image_store.copy_hashed(image_store.stream_chunks(stream), staged)
+        files["root_disk"] = image_store.store_root_disk(staged, target, staged_record)
+        staged.unlink(missing_ok=True)
     except (OSError, ServiceError) as exc:
         image_store.remove(cloud.config, image_id)
         fail_capture(cloud.db, image_id, f"The root volume could not be stored: {exc}")

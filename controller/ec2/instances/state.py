@@ -25,6 +25,10 @@ from sqlalchemy import (
 from controller.ec2.vpc.state import ID
 from controller.state import JsonText, UtcDateTime, metadata
 
+#: Announced (``Database.announce``) by every committed change of an instance's state, so that what acts on
+#: instance states (Auto Scaling's reconciler) hears it at once rather than at its next timed look.
+STATES_TOPIC = "ec2.instance-states"
+
 key_pairs = Table(
     "ec2_key_pairs", metadata,
     Column("key_pair_id", String(ID), primary_key=True),
