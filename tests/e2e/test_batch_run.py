@@ -4,7 +4,8 @@ The image is Cloudlet's lab form: an OCI archive of the host's busybox (``tests.
 Cloudlet's S3 and named ``s3://bucket/key`` in the job definition. boto3 makes a FARGATE compute
 environment, a queue and a definition, then submits: a job echoing AWS_BATCH_JOB_ID (SUCCEEDED, its line in
 CloudWatch Logs ``/aws/batch/job`` under the job's logStreamName), a job exiting 3 with two attempts (FAILED
-after both), an array of 5 writing AWS_BATCH_JOB_ARRAY_INDEX, and a job depending on the array.
+after both), an array of 5 writing AWS_BATCH_JOB_ARRAY_INDEX, a job depending on the array, and two queues
+of different priorities sharing an environment that fits one job at a time.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
             "executionRoleArn": role,
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]})
     return {"batch": batch, "logs": cloud.client("logs"), "queue": queue, "bucket": bucket,
-            "definition": definition["jobDefinitionArn"], "name": f"busybox-{RUN}"}
+            "definition": definition["jobDefinitionArn"], "name": f"busybox-{RUN}", "subnet": subnet,
+            "group": group, "role": role}
 
 
 def execution_role(iam: Any, name: str, *statements: dict[str, Any]) -> str:
@@ -180,6 +182,39 @@ def test_terminating_a_running_job_stops_its_container(lab: dict[str, Any]) -> N
     assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == ("FAILED", "enough", True)
     wait_for(lambda: not batch_containers(job_id), timeout=20, what="the container to be stopped and removed")
     assert job(batch, job_id)["status"] == "FAILED"
+
+
+def test_a_higher_priority_queue_runs_first_on_a_shared_environment(lab: dict[str, Any]) -> None:
+    """Two queues over one environment that fits one job at a time: once the running job ends, the
+    high-priority queue's jobs start before the low one's, though they were submitted after them."""
+    batch = lab["batch"]
+    env = batch.create_compute_environment(
+        computeEnvironmentName=f"one-{RUN}", type="MANAGED",
+        computeResources={"type": "FARGATE", "maxvCpus": 1, "subnets": [lab["subnet"]],
+                          "securityGroupIds": [lab["group"]]})["computeEnvironmentArn"]
+    wait_for(lambda: batch.describe_compute_environments(computeEnvironments=[env])["computeEnvironments"][0]
+             ["status"] == "VALID", timeout=20, what="the one-job environment")
+    queues = {name: batch.create_job_queue(jobQueueName=f"{name}-{RUN}", priority=priority,
+                                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}])
+              ["jobQueueArn"] for name, priority in (("low", 1), ("high", 10))}
+    whole_vcpu = batch.register_job_definition(
+        jobDefinitionName=f"whole-{RUN}", type="container", platformCapabilities=["FARGATE"],
+        containerProperties={"image": f"s3://{lab['bucket']}/busybox.tar", "command": ["sh", "-c", "sleep 1"],
+                             "executionRoleArn": lab["role"],
+                             "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                      {"type": "MEMORY", "value": "2048"}]})["jobDefinitionArn"]
+
+    def submit(queue: str, name: str, seconds: int = 1) -> str:
+        return str(batch.submit_job(jobName=name, jobQueue=queues[queue], jobDefinition=whole_vcpu,
+                                    containerOverrides={"command": ["sh", "-c", f"sleep {seconds}"]})["jobId"])
+
+    blocker = submit("low", "blocker", seconds=8)  # long enough to submit the rest behind it, even on a busy host
+    wait_for(lambda: job(batch, blocker)["status"] == "RUNNING", timeout=30, what="the blocker to run")
+    low = [submit("low", f"low-{index}") for index in range(2)]
+    high = [submit("high", f"high-{index}") for index in range(2)]
+    assert {job(batch, job_id)["status"] for job_id in low + high} <= {"SUBMITTED", "PENDING", "RUNNABLE"}
+    started = {job_id: ended(batch, job_id, timeout=90)["startedAt"] for job_id in [blocker, *high, *low]}
+    assert max(started[job_id] for job_id in high) < min(started[job_id] for job_id in low), started
 
 
 def agent_registrations(cloud: CloudletProcess) -> int:
