@@ -25,8 +25,9 @@ from sqlalchemy import Column, Integer, String, Table, delete, select
 from controller.state import Database, JsonText, UtcDateTime, metadata, utcnow
 
 PREFIX = "clh1"
-#: How long a checked host credential is believed without reading the table again: every relayed API call
-#: and agent report is checked, and a revocation takes effect within this.
+#: How long a checked host credential (and the one presented to a host) is believed without reading the
+#: table again: every relayed API call, agent report and Lambda invocation needs one, and a revocation or
+#: re-join in another process takes effect within this.
 VERIFIED_FOR_S = 1.0
 
 host_credentials = Table(
@@ -58,6 +59,8 @@ class AgentCredentials:
         self.shared_token = shared_token
         self._key = shared_token.encode()
         self._verified: dict[str, float] = {}
+        #: host id -> (what ``token_for`` answered, until when): every Lambda invocation asks.
+        self._presented: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def _mac(self, host_id: str, serial: int) -> str:
@@ -68,6 +71,8 @@ class AgentCredentials:
 
     def issue(self, host_id: str, joined: dict[str, str] | None = None) -> str:
         """A new credential for ``host_id``; any earlier one of that host stops working."""
+        with self._lock:
+            self._presented.pop(host_id, None)
         with self.db.begin() as conn:
             row = conn.execute(select(host_credentials.c.serial)
                                .where(host_credentials.c.host_id == host_id)).first()
@@ -80,6 +85,7 @@ class AgentCredentials:
     def revoke(self, host_id: str) -> bool:
         """Shut the host's credential out; False when it had none."""
         with self._lock:
+            self._presented.pop(host_id, None)
             self._verified = {key: until for key, until in self._verified.items()
                               if not key.startswith(f"{PREFIX}.{host_id}.")}
         with self.db.begin() as conn:
@@ -123,7 +129,15 @@ class AgentCredentials:
 
     def token_for(self, host_id: str) -> str:
         """What the controller presents when it calls ``host_id``'s agent: its own credential if it has one."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._presented.get(host_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self.db.read() as conn:
             serial = conn.execute(select(host_credentials.c.serial)
                                   .where(host_credentials.c.host_id == host_id)).scalar()
-        return self.shared_token if serial is None else self._token(host_id, serial)
+        token = self.shared_token if serial is None else self._token(host_id, serial)
+        with self._lock:
+            self._presented[host_id] = (token, now + VERIFIED_FOR_S)
+        return token
