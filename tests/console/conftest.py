@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,17 @@ def session_of(browser: Any) -> requests.Session:
     for cookie in browser.get_cookies():
         http.cookies.set(cookie["name"], cookie["value"], path=cookie.get("path", "/"))
     return http
+
+
+def fresh(read: Callable[[], Any]) -> Any:
+    """What ``read`` reads of the page, or None while a page load or an htmx swap replaces the element it
+    reads: waits poll through that moment instead of failing on a stale or missing element."""
+    from selenium.common import exceptions
+
+    try:
+        return read()
+    except (exceptions.StaleElementReferenceException, exceptions.NoSuchElementException):
+        return None
 
 
 def screenshot(browser: Any, name: str) -> None:

@@ -10,21 +10,20 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.console.conftest import give_login_profile, screenshot, session_of, sign_in
+from tests.console.conftest import fresh, give_login_profile, screenshot, session_of, sign_in
 from tests.e2e.helpers import Cleanup, agent_rpc
 from tests.support import CloudletProcess, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 By: Any = pytest.importorskip("selenium.webdriver.common.by").By
-exceptions: Any = pytest.importorskip("selenium.common.exceptions")
 Keys: Any = pytest.importorskip("selenium.webdriver.common.keys").Keys
 
 
@@ -174,14 +173,6 @@ def described_instance(cloudlet: CloudletProcess, instance_id: str) -> dict[str,
     """The instance as the API (root's boto3) describes it."""
     reservations = cloudlet.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
     return reservations[0]["Instances"][0]
-
-
-def fresh(read: Callable[[], Any]) -> Any:
-    """What ``read`` reads of the page, or None while htmx is swapping the element it reads."""
-    try:
-        return read()
-    except (exceptions.StaleElementReferenceException, exceptions.NoSuchElementException):
-        return None
 
 
 def test_a_button_acts_through_the_api(browser: Any, console: str, cloudlet: CloudletProcess,

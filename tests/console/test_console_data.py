@@ -21,7 +21,7 @@ import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.console.conftest import give_login_profile, screenshot, sign_in
+from tests.console.conftest import fresh, give_login_profile, screenshot, sign_in
 from tests.e2e.helpers import Cleanup
 from tests.support import CloudletProcess, Credentials, wait_for
 
@@ -91,7 +91,7 @@ def test_a_file_uploads_and_downloads_through_presigned_urls(
     assert browser.find_element(By.LINK_TEXT, "docs/").is_displayed()  # a folder, not an object
     browser.find_element(By.ID, "upload-file").send_keys(str(upload))
     browser.find_element(By.ID, "upload-submit").click()
-    wait_for(lambda: browser.find_element(By.ID, "upload-status").text == "Uploaded big.bin.", timeout=20,
+    wait_for(lambda: fresh(lambda: browser.find_element(By.ID, "upload-status").text) == "Uploaded big.bin.", timeout=20,
              what="the upload")
     value, maximum = browser.execute_script(
         "const p = document.getElementById('upload-progress'); return [p.hidden ? -1 : p.value, p.max];")

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.console import test_console_browser as instance_pages
-from tests.console.conftest import give_login_profile, screenshot, sign_in
+from tests.console.conftest import fresh, give_login_profile, screenshot, sign_in
 from tests.e2e.helpers import Cleanup, agent_rpc
 from tests.e2e.lambda_helpers import LAMBDA_TRUST, MISSING, needs_functions, zip_of
 from tests.support import CloudletProcess, wait_for
@@ -61,7 +61,7 @@ def test_the_instance_page_graphs_its_cpu_and_network_and_the_alarms_are_listed(
         browser.get_log("browser")  # what earlier pages logged
         browser.get(f"{console}/ec2/instances")
         browser.find_element(By.ID, f"details-{instance}").click()
-        wait_for(lambda: browser.find_element(By.ID, "charts").get_attribute("data-points"), timeout=10,
+        wait_for(lambda: fresh(lambda: browser.find_element(By.ID, "charts").get_attribute("data-points")), timeout=10,
                  what="the graphs' data")
         assert int(browser.find_element(By.ID, "charts").get_attribute("data-points")) == 4
         assert "latest CPU 40.0 %" in browser.find_element(By.ID, "chart-status").text

@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.console.conftest import PASSWORD, give_login_profile, screenshot, session_of, sign_in
+from tests.console.conftest import PASSWORD, fresh, give_login_profile, screenshot, session_of, sign_in
 from tests.e2e.helpers import Cleanup
 from tests.support import CloudletProcess, wait_for
 
@@ -52,7 +52,7 @@ def test_a_user_without_send_ssh_public_key_sees_access_denied_in_the_terminal(
     wait_for(lambda: browser.find_elements(By.ID, "signed-in-as"), timeout=10, what="the overview")
     browser.get_log("browser")  # what earlier pages logged
     browser.get(f"{console}/ec2/instances/{INSTANCE}/shell")
-    wait_for(lambda: browser.find_element(By.ID, "terminal").get_attribute("data-closed"), timeout=15,
+    wait_for(lambda: fresh(lambda: browser.find_element(By.ID, "terminal").get_attribute("data-closed")), timeout=15,
              what="the shell to give up")
     text = terminal_text(browser)
     assert "AccessDenied" in text and "ec2-instance-connect:SendSSHPublicKey" in text, text

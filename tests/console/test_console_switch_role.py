@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.console.conftest import PASSWORD, give_login_profile, screenshot, sign_in
+from tests.console.conftest import PASSWORD, fresh, give_login_profile, screenshot, sign_in
 from tests.e2e.helpers import Cleanup
 from tests.support import CloudletProcess, wait_for
 
@@ -90,8 +90,8 @@ def test_a_user_switches_to_a_role_acts_as_it_and_goes_back(browser: Any, consol
     browser.find_element(By.CSS_SELECTOR, ".who details.roles summary").click()  # the quick-switch menu
     screenshot(browser, "console-switch-role")
     browser.find_element(By.ID, "switch-back").click()
-    wait_for(lambda: browser.find_element(By.ID, "signed-in-as").text == f"{switcher} @ {account}", timeout=10,
-             what="the user's header")
+    wait_for(lambda: fresh(lambda: browser.find_element(By.ID, "signed-in-as").text) == f"{switcher} @ {account}",
+             timeout=10, what="the user's header")
     assert not browser.find_elements(By.ID, "switch-back")
 
     switch_to(browser, console, account, f"{switcher}-closed")
