@@ -37,7 +37,7 @@ from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.model import Underlay
 from agent.network.tunnel import TunnelServer
 from agent.nfs import reconciler as efs
-from agent.service.loop import AgentService
+from agent.service.loop import HEARTBEAT_INTERVAL, AgentService
 from agent.service.metadata import ControllerMetadata
 from agent.service.namespaces import NamespaceReconciler
 from agent.service.network import NetworkReconciler, claim_prefix, dataplane_unavailable, teardown
@@ -106,6 +106,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--underlay-netns", default=os.environ.get("CLOUDLET_AGENT_UNDERLAY_NETNS"),
                         help="the namespace holding the underlay address, for lab hosts "
                              "(or $CLOUDLET_AGENT_UNDERLAY_NETNS)")
+    parser.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_INTERVAL,
+                        help=f"seconds between heartbeats (default {HEARTBEAT_INTERVAL:.0f}); a few of them must "
+                             "fit in the controller's host_heartbeat_timeout_seconds")
     parser.add_argument("--metadata-port", type=int, default=80, help=argparse.SUPPRESS)
     parser.add_argument("--functions-listen", default=os.environ.get("CLOUDLET_AGENT_FUNCTIONS_LISTEN", "127.0.0.1:0"),
                         help="HOST:PORT where the controller reaches this host's Lambda runner (an address the "
@@ -196,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     registration = describe_host(args.state_dir, args.zone, capabilities, registry.hypervisor() or "none",
                                  args.underlay_ip, runner.url if runner is not None else None,
                                  tunnels.url if tunnels is not None else None)
-    service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib)
+    service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib,
+                           heartbeat_interval=args.heartbeat_interval)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Set from a thread of its own: the handler runs in the main thread, which may hold the event's lock

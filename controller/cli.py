@@ -19,6 +19,10 @@ from controller.process_exit import exit_without_teardown
 from controller.server import HttpServer
 from controller.workers import paths as worker_paths
 
+#: The local agent beats this many times within the heartbeat timeout: two lost or late beats (a busy host)
+#: do not yet mark it down.
+HEARTBEATS_PER_TIMEOUT = 3
+
 log = logging.getLogger("cloudlet")
 
 
@@ -285,14 +289,15 @@ def _start_agent(cloud) -> subprocess.Popen:
 
 
 def agent_argv(config: Config) -> list[str]:
-    """The local agent's command line, with this host's uplink choice from the config."""
+    """The local agent's command line, with this host's uplink choice and heartbeat pace from the config."""
     uplink = ["--uplink", config.uplink]
     for flag, value in (("--uplink-interface", config.uplink_interface), ("--uplink-bridge", config.uplink_bridge),
                         ("--uplink-gateway", config.uplink_gateway)):
         uplink += [flag, value] if value and config.uplink != "lab" else []
     return [sys.executable, "-m", "agent.main", "--controller", config.endpoint_url, "--token-file",
             str(config.data_dir / "agent.token"), "--zone", config.local_zone, "--state-dir",
-            str(config.data_dir / "agent"), *uplink]
+            str(config.data_dir / "agent"), *uplink,
+            "--heartbeat-interval", str(config.host_heartbeat_timeout_seconds / HEARTBEATS_PER_TIMEOUT)]
 
 
 def _parse_listen(listen: str | None) -> tuple[str | None, int | None]:

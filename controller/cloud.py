@@ -20,7 +20,7 @@ from controller.auth.secrets import SecretBox
 from controller.auth.store import CredentialStore
 from controller.config import Config
 from controller.console import state as _console_state  # noqa: F401  (declares the console's sessions table)
-from controller.hosts import state as _hosts_state  # noqa: F401  (declares the hosts table)
+from controller.hosts import state as hosts_state  # also declares the hosts table
 from controller.hosts.credentials import AgentCredentials
 from controller.hosts.generation import GenerationWatch
 from controller.iam.cache import PolicyCache
@@ -57,6 +57,7 @@ class Cloud:
         self.services: dict[str, ServiceApi] = load_services()
         self.db = Database(config.data_dir / "state.db")
         self.db.create_schema()
+        hosts_state.use_heartbeat_timeout(config.host_heartbeat_timeout_seconds)
         self.secrets = SecretBox(config.data_dir / "secret.key")
         self.credentials = CredentialStore(self.db, self.secrets)
         #: The database's group committer: writes that can be handed over as a function (S3's object versions,

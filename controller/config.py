@@ -76,6 +76,11 @@ class Config:
     security_groups_per_interface: int = 5
     #: Seconds a new NAT gateway stays ``pending`` (and a deleted one ``deleting``) before it settles.
     nat_gateway_transition_seconds: float = 1.0
+    # --- Hosts (controller/hosts) ---
+    #: A host whose agent has not been heard from for this long is down: nothing new is placed there and its
+    #: Batch attempts fail over. The local agent beats three times within it; tests that must outwait it
+    #: shorten it (joined hosts beat every 10 s: keep it at 30 s or more with them).
+    host_heartbeat_timeout_seconds: float = 30.0
     # --- EC2 instances (controller/ec2: instance_types, scheduler, images, metadata) ---
     #: Homelab scale: a guest gets its type's memory times this factor (t3.micro's 1 GiB -> 256 MiB), at least
     #: instance_min_memory_mib, and at most instance_max_vcpus vCPUs (0: as many as the type has).
@@ -155,6 +160,9 @@ class Config:
             raise ValueError(f"uplink {config.uplink!r} is not one of lab, nat, bridge")
         if config.uplink != "lab" and not config.eip_pool:
             raise ValueError(f"uplink {config.uplink!r} needs an EIP pool of LAN addresses (--eip-pool A-B)")
+        if config.host_heartbeat_timeout_seconds <= 0:
+            raise ValueError("host_heartbeat_timeout_seconds must be positive, not "
+                             f"{config.host_heartbeat_timeout_seconds}")
         if config.uplink == "bridge" and not config.uplink_bridge:
             raise ValueError("uplink 'bridge' needs the host's bridge (--uplink-bridge br0)")
         return config

@@ -58,7 +58,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
     from controller.config import Config
-    from controller.hosts import state as hosts_state  # noqa: F401  (declares the hosts table)
+    from controller.hosts import state as hosts_state  # also declares the hosts table
 
     if not (data_dir / "state.db").exists():
         print(f"cloudlet: no cloud in {data_dir}; run `cloudlet up` once first", file=sys.stderr)
@@ -77,6 +77,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
                 return 2
             return add_host(args, data_dir, db, credentials, args.controller_url or config.endpoint_url(), say)
         if args.host_command == "list":
+            hosts_state.use_heartbeat_timeout(Config.load(data_dir).host_heartbeat_timeout_seconds)
             return list_hosts(db, say)
         if args.host_command in ("drain", "undrain"):
             return drain(db, args.host_id, args.host_command == "drain", say)

@@ -10,11 +10,16 @@ from sqlalchemy import Column, Connection, Integer, String, Table, select, text,
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.wire import CAPABILITY_FUNCTIONS, Heartbeat, HostRecord, HostRegistration
+from controller.config import Config
 from controller.hosts import generation
 from controller.state import Database, JsonText, UtcDateTime, metadata, utcnow
 
-#: A host that has not sent a heartbeat for this long is considered down.
-HEARTBEAT_TIMEOUT = dt.timedelta(seconds=30)
+#: A host that has not sent a heartbeat for this long is considered down (by default).
+HEARTBEAT_TIMEOUT = dt.timedelta(seconds=Config.host_heartbeat_timeout_seconds)
+#: This process's timeout: every reader below judges hosts by it. One value per process, set from the
+#: config by whatever serves that cloud (:func:`use_heartbeat_timeout`), rather than threaded through the
+#: dozens of placement, Batch and tunnel queries that ask whether a host is up.
+_heartbeat_timeout = HEARTBEAT_TIMEOUT
 
 hosts = Table(
     "hosts", metadata,
@@ -47,6 +52,13 @@ _ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"), ("functions_url", "VARCHAR(255
                   ("tunnel_url", "VARCHAR(255)"), ("schedulable", "INTEGER NOT NULL DEFAULT 1"))
 _schema_checked: set[str] = set()
 _schema_lock = threading.Lock()
+
+
+def use_heartbeat_timeout(seconds: float) -> None:
+    """Judge hosts by ``seconds`` of silence from now on in this process: ``cloudlet up``, its API workers
+    and ``cloudlet host list`` set ``Config.host_heartbeat_timeout_seconds`` here when they load the config."""
+    global _heartbeat_timeout
+    _heartbeat_timeout = dt.timedelta(seconds=seconds)
 
 
 def ensure_columns(db: Database) -> None:
@@ -107,9 +119,9 @@ def host_records(conn: Connection, now: dt.datetime | None = None) -> list[HostR
 
 
 def host_is_up(conn: Connection, host_id: str) -> bool:
-    """Whether ``host_id`` is registered and heard from within :data:`HEARTBEAT_TIMEOUT`."""
+    """Whether ``host_id`` is registered and heard from within the heartbeat timeout."""
     seen = conn.execute(select(hosts.c.last_heartbeat).where(hosts.c.host_id == host_id)).scalar()
-    return seen is not None and utcnow() - seen < HEARTBEAT_TIMEOUT
+    return seen is not None and utcnow() - seen < _heartbeat_timeout
 
 
 def get_host(db: Database, host_id: str, now: dt.datetime | None = None) -> HostRecord | None:
@@ -127,7 +139,7 @@ def function_runners(db: Database) -> dict[str, str]:
         rows = conn.execute(select(hosts.c.host_id, hosts.c.functions_url, hosts.c.capabilities,
                                    hosts.c.last_heartbeat).where(hosts.c.functions_url.is_not(None))).all()
     return {row.host_id: row.functions_url for row in rows
-            if CAPABILITY_FUNCTIONS in (row.capabilities or []) and now - row.last_heartbeat < HEARTBEAT_TIMEOUT}
+            if CAPABILITY_FUNCTIONS in (row.capabilities or []) and now - row.last_heartbeat < _heartbeat_timeout}
 
 
 def tunnel_servers(db: Database) -> dict[str, str]:
@@ -137,11 +149,11 @@ def tunnel_servers(db: Database) -> dict[str, str]:
     with db.read() as conn:
         rows = conn.execute(select(hosts.c.host_id, hosts.c.tunnel_url, hosts.c.last_heartbeat)
                             .where(hosts.c.tunnel_url.is_not(None))).all()
-    return {row.host_id: row.tunnel_url for row in rows if now - row.last_heartbeat < HEARTBEAT_TIMEOUT}
+    return {row.host_id: row.tunnel_url for row in rows if now - row.last_heartbeat < _heartbeat_timeout}
 
 
 def _record(row: Any, now: dt.datetime) -> HostRecord:
-    alive = now - row["last_heartbeat"] < HEARTBEAT_TIMEOUT
+    alive = now - row["last_heartbeat"] < _heartbeat_timeout
     return HostRecord(host_id=row["host_id"], hostname=row["hostname"], zone=row["zone"], vcpus=row["vcpus"],
                       memory_mib=row["memory_mib"], disk_gib=row["disk_gib"], hypervisor=row["hypervisor"],
                       state="up" if alive else "down", last_heartbeat=row["last_heartbeat"].isoformat(),
