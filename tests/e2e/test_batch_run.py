@@ -32,11 +32,14 @@ PODMAN = default_podman()
 IMAGE_REF = f"cloudlet-batch-e2e:{RUN}"
 
 
-def batch_cloud(tmp_path_factory: pytest.TempPathFactory, name: str, image_ref: str) -> Iterator[CloudletProcess]:
-    """``cloudlet up`` with its agent, once it can run Batch containers; stopped, and the test image
-    ``image_ref`` removed, afterwards."""
+def batch_cloud(tmp_path_factory: pytest.TempPathFactory, name: str, image_ref: str,
+                settings: dict[str, Any] | None = None) -> Iterator[CloudletProcess]:
+    """``cloudlet up`` with its agent (and ``settings`` in its cloudlet.json), once it can run Batch containers;
+    stopped, and the test image ``image_ref`` removed, afterwards."""
     data_dir = tmp_path_factory.mktemp(name) / "data"
     data_dir.mkdir(parents=True)
+    if settings:
+        (data_dir / "cloudlet.json").write_text(json.dumps(settings))
     process = CloudletProcess(data_dir, agent=True).start()
     try:
         wait_for(lambda: any("registered" in line and "batch" in line for line in process.output),
