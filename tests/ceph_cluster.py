@@ -24,7 +24,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -174,6 +175,18 @@ class CephCluster:
             proc.wait()
         self.daemons.clear()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    @contextmanager
+    def gateway_down(self, timeout: float = 60) -> Iterator[None]:
+        """radosgw killed for the block (the cluster's S3 endpoint refuses connections), then started again."""
+        gateway = self.daemons.pop("rgw.a")
+        gateway.kill()
+        gateway.wait()
+        try:
+            yield
+        finally:
+            self._daemon("rgw.a", "radosgw", "-n", "client.rgw.a")
+            self._wait(self._gateway_answers, timeout, "radosgw to answer again")
 
     def ceph(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> str:
         """A ``ceph`` CLI command as client.admin against this cluster; its stdout."""

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
+from tests.ceph_cluster import CephCluster
 from tests.e2e.s3_backends import ceph_settings, cloudlet_on_cluster, gateway_client
 from tests.e2e.s3_helpers import new_bucket, remove_bucket
 from tests.support import CloudletProcess
@@ -122,4 +124,30 @@ def test_orphans_on_the_cluster_are_removed_at_startup(clusters: tuple[CloudletP
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"kept"
     remaining = blobs_in(store)
     assert "cloudlet-blobs/" + "0" * 32 not in remaining and "unrelated/file" in remaining
+    remove_bucket(s3, bucket)
+
+
+@pytest.mark.ceph
+@pytest.mark.parametrize("clusters", ["ceph"], indirect=True)
+def test_a_cluster_that_is_down_answers_503_and_serves_again_once_back(
+        clusters: tuple[CloudletProcess, BlobBucket], ceph: CephCluster, unique: str) -> None:
+    """With radosgw gone, reads and writes of object data fail with S3's retryable 503 before any status
+    went out (not a 200 cut short, not a 500); metadata Cloudlet keeps itself still answers; then it heals."""
+    frontend, _ = clusters
+    s3: Any = frontend.client("s3")
+    bucket = new_bucket(s3, f"{unique}-down")
+    data = os.urandom(300_000)
+    s3.put_object(Bucket=bucket, Key="kept.bin", Body=data)
+    with ceph.gateway_down():
+        for call in (lambda: s3.get_object(Bucket=bucket, Key="kept.bin"),
+                     lambda: s3.put_object(Bucket=bucket, Key="new.bin", Body=data),
+                     lambda: s3.copy_object(Bucket=bucket, Key="copy.bin",
+                                            CopySource={"Bucket": bucket, "Key": "kept.bin"})):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert s3.head_object(Bucket=bucket, Key="kept.bin")["ContentLength"] == len(data)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["kept.bin"]
+    assert s3.get_object(Bucket=bucket, Key="kept.bin", Range="bytes=10-19")["Body"].read() == data[10:20]
     remove_bucket(s3, bucket)
