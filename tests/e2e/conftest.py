@@ -46,7 +46,7 @@ def cloudlet(cloudlet: CloudletProcess, s3_backend: str, request: pytest.Fixture
 def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
     """A single-node Ceph cluster with a RADOS Gateway (tests/ceph_cluster.py), torn down after the session."""
     require(missing_binaries(), "the Ceph-backed S3 tests")
-    cluster = CephCluster(tmp_path_factory.mktemp("ceph")).start()
+    cluster = CephCluster(tmp_path_factory.mktemp("cloudlet-ceph")).start()
     try:
         yield cluster
     finally:
