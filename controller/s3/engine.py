@@ -250,15 +250,52 @@ def _open_files(rt: S3Runtime, pieces: list[tuple[Segment, int, int]]) -> FileRa
 
 
 def _decoded(rt: S3Runtime, pieces: list[tuple[Segment, int, int]], object_key: ObjectKey | None,
-             inline: dict[str, bytes]) -> Iterator[bytes]:
-    for segment, offset, length in pieces:
-        cipher = CtrStream(object_key.data_key, segment["iv"], offset) if object_key else None
+             inline: dict[str, bytes]) -> Iterable[bytes]:
+    if not pieces:
+        return iter(())
+    return _Plaintext(rt, pieces, object_key, inline)
+
+
+class _Plaintext:
+    """The plaintext of an object's pieces, read from the store and decrypted as the stream takes it.
+
+    The first piece is asked of the store now, before the response's status goes out, so a store that
+    cannot serve it (a cluster that is down) fails the request with an error instead of cutting a 200
+    short; each later piece is opened when the stream reaches it, one at a time. ``close()`` closes the
+    piece open, so a cluster connection is released even for a body dropped unread.
+    """
+
+    def __init__(self, rt: S3Runtime, pieces: list[tuple[Segment, int, int]], object_key: ObjectKey | None,
+                 inline: dict[str, bytes]) -> None:
+        self._rt = rt
+        self._later = iter(pieces[1:])
+        self._object_key = object_key
+        self._inline = inline
+        self._open, self._cipher = self._start(pieces[0])
+
+    def _start(self, piece: tuple[Segment, int, int]) -> tuple[Iterable[bytes], CtrStream | None]:
+        segment, offset, length = piece
         if catalog.is_inline(segment["blob"]):
-            chunks: Iterable[bytes] = [inline[segment["blob"]][offset:offset + length]]
+            chunks: Iterable[bytes] = [self._inline[segment["blob"]][offset:offset + length]]
         else:
-            chunks = rt.blobs.read(segment["blob"], offset, length)
-        for chunk in chunks:
-            yield cipher.update(chunk) if cipher else chunk
+            chunks = self._rt.blobs.read(segment["blob"], offset, length)
+        key = self._object_key
+        return chunks, CtrStream(key.data_key, segment["iv"], offset) if key else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            for chunk in self._open:
+                yield self._cipher.update(chunk) if self._cipher else chunk
+            self.close()
+            piece = next(self._later, None)
+            if piece is None:
+                return
+            self._open, self._cipher = self._start(piece)
+
+    def close(self) -> None:
+        close = getattr(self._open, "close", None)
+        if close is not None:
+            close()
 
 
 def clone_segments(rt: S3Runtime, segments: list[Segment], inline: dict[str, bytes],

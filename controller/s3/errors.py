@@ -21,7 +21,7 @@ __all__ = [
     "InvalidEncryptionAlgorithmError", "KeyTooLongError", "MetadataTooLarge",
     "XAmzContentSHA256Mismatch", "MalformedACLError", "AccessControlListNotSupported",
     "InvalidBucketAclWithObjectOwnership", "InvalidBucketState", "InvalidTargetBucketForLogging",
-    "NoSuchWebsiteConfiguration", "ObjectLockConfigurationNotFoundError", "MALFORMED_XML", "no_such_bucket",
+    "NoSuchWebsiteConfiguration", "ObjectLockConfigurationNotFoundError", "ServiceUnavailable", "MALFORMED_XML", "no_such_bucket",
     "no_such_key", "no_such_upload",
 ]
 
@@ -70,6 +70,8 @@ InvalidBucketState = error("InvalidBucketState", 409)
 InvalidTargetBucketForLogging = error("InvalidTargetBucketForLogging", 400)
 NoSuchWebsiteConfiguration = error("NoSuchWebsiteConfiguration", 404)
 ObjectLockConfigurationNotFoundError = error("ObjectLockConfigurationNotFoundError", 404)
+#: The object store behind Cloudlet (the ``cluster`` backend) cannot serve now: the client should retry.
+ServiceUnavailable = error("ServiceUnavailable", 503, sender_fault=False)
 
 #: S3's message for a body that does not match its schema (MalformedXML, MalformedACLError).
 MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema"

@@ -49,8 +49,9 @@ class BlobStore(Protocol):
     def put(self, source: Readable) -> tuple[str, int]:
         """Store ``source`` (read to EOF); returns ``(blob_id, size)``."""
 
-    def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        """The blob's bytes from ``offset`` (``length`` of them, or to the end), in chunks."""
+    def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> Iterable[bytes]:
+        """The blob's bytes from ``offset`` (``length`` of them, or to the end), in chunks; opened at the call
+        (a missing blob or a store that is down fails it), with a ``close()`` for a reader that stops early."""
 
     def open_file(self, blob_id: str) -> BinaryIO | None:
         """The blob opened for reading when it is a local file, else ``None``."""
