@@ -1,7 +1,7 @@
 """A MANAGED EC2 compute environment that scales from 0 to 2 instances under load and back to 0 (issue 20).
 
-boto3 only: a private subnet whose instances reach ECS and CloudWatch Logs through interface endpoints (as
-AWS's guide for Batch in private subnets builds it), an instance profile with AWS's
+boto3 only: a public subnet whose instances reach ECS and CloudWatch Logs as they reach the Internet, an
+instance profile with AWS's
 ``AmazonEC2ContainerServiceforEC2Role``, an EC2 environment (minvCpus 0, maxvCpus 4, t3.micro: two vCPUs
 each) and two jobs of two vCPUs. Batch launches two tiny-AMI instances (found by their
 ``AWSBatchServiceTag``), their ECS agent runs one job each in its own namespaces, and each job's log line
@@ -30,8 +30,6 @@ pytestmark = [pytest.mark.root, pytest.mark.vm]
 
 RUN = secrets.token_hex(3)
 ECS_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
-#: What the instances' agent calls from the private subnet.
-ENDPOINT_SERVICES = ("ecs", "logs")
 SCALE_DOWN_DELAY_S = 5
 
 
@@ -41,20 +39,18 @@ def env() -> Iterator[Any]:
         yield env
 
 
-def _network(ec2: Any, region: str) -> tuple[str, str]:
-    """A private subnet with interface endpoints for ECS and Logs, and the instances' security group."""
-    cidr = "10.93.0.0/16"
-    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+def _network(ec2: Any) -> tuple[str, str]:
+    """A public subnet (internet gateway, public IPs on launch): the instances' agent reaches the ECS and Logs
+    APIs the way it reaches the Internet; and the instances' security group (no inbound rule)."""
+    vpc = ec2.create_vpc(CidrBlock="10.93.0.0/16")["Vpc"]["VpcId"]
     for attribute in ("EnableDnsSupport", "EnableDnsHostnames"):
         ec2.modify_vpc_attribute(VpcId=vpc, **{attribute: {"Value": True}})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.93.1.0/24")["Subnet"]["SubnetId"]
-    https = ec2.create_security_group(GroupName="endpoints", Description="HTTPS from the VPC", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=https, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": cidr}]}])
-    for service in ENDPOINT_SERVICES:
-        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{region}.{service}",
-                                VpcEndpointType="Interface", SubnetIds=[subnet], SecurityGroupIds=[https],
-                                PrivateDnsEnabled=True)
+    ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    table = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"][0]
+    ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
     group = ec2.create_security_group(GroupName="batch", Description="batch instances", VpcId=vpc)["GroupId"]
     return subnet, group
 
@@ -80,8 +76,7 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         env: Any, tmp_path: Path) -> None:
     cloud = env.cloud
     ec2, batch, s3, logs = cloud.client("ec2"), cloud.client("batch"), cloud.client("s3"), cloud.client("logs")
-    region = ec2.meta.region_name
-    subnet, group = _network(ec2, region)
+    subnet, group = _network(ec2)
     profile = _instance_profile(cloud.client("iam"))
     bucket = f"batch-ec2-{RUN}"
     s3.create_bucket(Bucket=bucket)

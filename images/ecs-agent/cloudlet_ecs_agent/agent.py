@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
+import traceback
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,8 @@ class Agent:
         self.image_lock = threading.Lock()
 
     def register(self) -> None:
+        endpoint = self.ecs.endpoint.split("//", 1)[-1]
+        log(f"registering through {endpoint} ({socket.gethostbyname(endpoint)})")
         document = self.identity._get("/latest/dynamic/instance-identity/document")
         answer = self.ecs.call("RegisterContainerInstance", {
             "cluster": self.cluster, "instanceIdentityDocument": document,
@@ -197,7 +201,8 @@ def main() -> int:
     try:
         Agent(cluster).run()
     except Exception as error:  # noqa: BLE001 - the launcher restarts us; the console shows why
-        log(f"stopped: {error!r}")
+        where = traceback.extract_tb(error.__traceback__)[-3:]
+        log(f"stopped: {error!r} at " + " < ".join(f"{frame.name}:{frame.lineno}" for frame in reversed(where)))
         return 1
     return 0
 
