@@ -114,8 +114,9 @@ def register_container_instance(ctx: RequestContext, params: Params) -> Params:
 
 
 def _registered(conn: Connection, ctx: RequestContext, params: Params) -> tuple[str, Any]:
-    """(instance id, its environment row) of a registered caller."""
-    instance_id = str(params.get("containerInstance") or "").rsplit("/", 1)[-1]
+    """(instance id, its environment row) of a registered caller: the container instance it names, else (a task
+    state change names none) the instance its role session is."""
+    instance_id = str(params.get("containerInstance") or ctx.principal.session_name or "").rsplit("/", 1)[-1]
     calling_instance(conn, ctx, instance_id)
     environment = cluster_environment(conn, ctx, params.get("cluster") or "default")
     row = conn.execute(select(container_instances).where(container_instances.c.instance_id == instance_id)

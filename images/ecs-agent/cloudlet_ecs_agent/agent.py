@@ -121,8 +121,7 @@ class Agent:
         return path
 
     def submit(self, arn: str, status: str, exit_code: int | None = None, reason: str | None = None) -> None:
-        change: dict[str, Any] = {"cluster": self.cluster, "containerInstance": self.instance_arn, "task": arn,
-                                  "status": status}
+        change: dict[str, Any] = {"cluster": self.cluster, "task": arn, "status": status}
         if status == "STOPPED":
             change["containers"] = [{"containerName": "default", "status": "STOPPED", "exitCode": exit_code,
                                      **({"reason": reason} if reason else {})}]
