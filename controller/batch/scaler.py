@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -65,22 +66,50 @@ def _runnable(conn: Connection) -> list[tuple[str, float]]:
             for row in rows]
 
 
-def _reconcile_members(conn: Connection, arn: str, now: int) -> list[Any]:
-    """The environment's instances that still run, their idle clocks brought up to date; gone ones dropped."""
+@dataclass
+class Changes:
+    """What a pass must write: rows of instances gone from EC2, idle clocks, environments' desiredvCpus."""
+
+    gone: list[str] = field(default_factory=list)
+    idle: dict[str, int | None] = field(default_factory=dict)
+    desired: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.gone or self.idle or self.desired)
+
+
+def _members(conn: Connection, arn: str, now: int, changes: Changes) -> list[capacity.Member]:
+    """The environment's instances that still run, with their idle clocks as of ``now``; what changed of them
+    goes to ``changes``."""
     busy = container_instances.busy_ids(conn)
     kept = []
     for row in container_instances.of_environment(conn, arn):
         state = conn.execute(select(ec2_instances.instances.c.state).where(
             ec2_instances.instances.c.instance_id == row.instance_id)).scalar()
         if state not in LIVE_STATES:
-            conn.execute(delete(instances_table).where(instances_table.c.instance_id == row.instance_id))
+            changes.gone.append(row.instance_id)
             continue
         idle_since = None if row.instance_id in busy else (row.idle_since or now)
         if idle_since != row.idle_since:
-            conn.execute(update(instances_table).where(instances_table.c.instance_id == row.instance_id)
-                         .values(idle_since=idle_since))
+            changes.idle[row.instance_id] = idle_since
         kept.append(capacity.Member(row.instance_id, idle_since))
     return kept
+
+
+def _write(conn: Connection, changes: Changes) -> None:
+    """Apply a pass's changes; desiredvCpus goes into the environment's document as it is now (an update may
+    have come in since the read)."""
+    for instance_id in changes.gone:
+        conn.execute(delete(instances_table).where(instances_table.c.instance_id == instance_id))
+    for instance_id, idle_since in changes.idle.items():
+        conn.execute(update(instances_table).where(instances_table.c.instance_id == instance_id)
+                     .values(idle_since=idle_since))
+    table = batch_state.compute_environments
+    for arn, desired in changes.desired.items():
+        document = conn.execute(select(table.c.document).where(table.c.arn == arn)).scalar()
+        if document and document.get("computeResources"):
+            document = {**document, "computeResources": {**document["computeResources"], "desiredvCpus": desired}}
+            conn.execute(update(table).where(table.c.arn == arn).values(document=document))
 
 
 class Scaler:
@@ -93,17 +122,23 @@ class Scaler:
         self._turn: dict[str, int] = {}
 
     def run_once(self) -> None:
+        """Read (an idle pass writes nothing), write what changed, then launch and terminate."""
         now = jobs_state.now_ms()
-        with self.cloud.db.begin() as conn:
+        changes = Changes()
+        with self.cloud.db.read() as conn:
             envs = [row for row in conn.execute(select(batch_state.compute_environments)).mappings()
                     if scalable(row["document"])]
             if not envs:
                 return
-            plans = self._plans(conn, envs, now)
+            plans = self._plans(conn, envs, now, changes)
+        if changes:
+            with self.cloud.db.begin() as conn:
+                _write(conn, changes)
         for env, plan in plans:
             self._apply(env, plan)
 
-    def _plans(self, conn: Connection, envs: list[Any], now: int) -> list[tuple[Any, capacity.Plan]]:
+    def _plans(self, conn: Connection, envs: list[Any], now: int,
+               changes: Changes) -> list[tuple[Any, capacity.Plan]]:
         queues = {row["arn"]: [item["computeEnvironment"] for item in sorted(
             row["document"].get("computeEnvironmentOrder") or [], key=lambda item: item.get("order", 0))]
             for row in conn.execute(select(batch_state.job_queues)).mappings()
@@ -115,15 +150,13 @@ class Scaler:
         plans = []
         for env in envs:
             resources = env["document"]["computeResources"]
-            members = _reconcile_members(conn, env["arn"], now)
+            members = _members(conn, env["arn"], now, changes)
             fleet = capacity.Fleet(env["arn"], int(resources.get("minvCpus") or 0), int(resources["maxvCpus"]),
                                    self.instance_vcpus(env["document"]),
                                    demand.get(env["arn"], 0.0) + placed.get(env["arn"], 0.0), tuple(members))
             plan = capacity.plan(fleet, now, self.delay_ms)
             if resources.get("desiredvCpus") != plan.desired_vcpus:
-                document = {**env["document"], "computeResources": {**resources, "desiredvCpus": plan.desired_vcpus}}
-                conn.execute(update(batch_state.compute_environments)
-                             .where(batch_state.compute_environments.c.arn == env["arn"]).values(document=document))
+                changes.desired[env["arn"]] = plan.desired_vcpus
             if plan.launch or plan.terminate:
                 plans.append((env, plan))
         return plans
