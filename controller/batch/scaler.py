@@ -11,7 +11,8 @@ carries the ECS container agent, ``images/ecs-agent``); in the environment's sub
 security groups, with its ``instanceRole`` as instance profile, its ``tags`` plus ``AWSBatchServiceTag`` (the
 environment's name), and user data that writes ``ECS_CLUSTER`` to ``/etc/ecs/ecs.config``, as AWS's
 ECS-optimized AMIs read it. Instances idle for ``batch_scale_down_delay_seconds`` (the cloud's
-configuration, five minutes by default) go when the environment needs fewer.
+configuration, five minutes by default) go when the environment needs fewer; all of them go with the
+environment when it is deleted.
 """
 
 from __future__ import annotations
@@ -126,11 +127,15 @@ class Scaler:
         now = jobs_state.now_ms()
         changes = Changes()
         with self.cloud.db.read() as conn:
-            envs = [row for row in conn.execute(select(batch_state.compute_environments)).mappings()
-                    if scalable(row["document"])]
-            if not envs:
-                return
-            plans = self._plans(conn, envs, now, changes)
+            rows = conn.execute(select(batch_state.compute_environments)).mappings().all()
+            envs = [row for row in rows if scalable(row["document"])]
+            known = {row["arn"] for row in rows}
+            orphans = [row for row in conn.execute(select(instances_table))
+                       if row.environment_arn not in known]
+            plans = self._plans(conn, envs, now, changes) if envs else []
+        for orphan in orphans:  # their environment was deleted: AWS terminates the instances it launched
+            if not orphan.launched or self._terminate(orphan.account_id, orphan.instance_id):
+                changes.gone.append(orphan.instance_id)
         if changes:
             with self.cloud.db.begin() as conn:
                 _write(conn, changes)
@@ -167,16 +172,22 @@ class Scaler:
                                              CATALOGUE_VCPUS)
         return CATALOGUE_VCPUS[name]
 
+    def _terminate(self, account_id: str, instance_id: str) -> bool:
+        """TerminateInstances as the service; whether the instance is gone (or was already)."""
+        try:
+            service_calls.call(self.cloud, account_principal(account_id), "ec2", "TerminateInstances",
+                               {"InstanceIds": [instance_id]}, invoked_by=SERVICE)
+        except service_calls.ServiceCallError as failure:
+            if failure.code != "InvalidInstanceID.NotFound":
+                log.warning("batch: cannot terminate %s: %s", instance_id, failure)
+                return False
+        return True
+
     def _apply(self, env: Any, plan: capacity.Plan) -> None:
         principal = account_principal(env["account_id"])
         for instance_id in plan.terminate:
-            try:
-                service_calls.call(self.cloud, principal, "ec2", "TerminateInstances", {"InstanceIds": [instance_id]},
-                                   invoked_by=SERVICE)
-            except service_calls.ServiceCallError as failure:
-                if failure.code != "InvalidInstanceID.NotFound":
-                    log.warning("batch: cannot terminate %s of %s: %s", instance_id, env["name"], failure)
-                    continue
+            if not self._terminate(env["account_id"], instance_id):
+                continue
             with self.cloud.db.begin() as conn:
                 conn.execute(delete(instances_table).where(instances_table.c.instance_id == instance_id))
         for _ in range(plan.launch):

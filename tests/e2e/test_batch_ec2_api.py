@@ -154,3 +154,18 @@ def test_scaler_launches_for_demand_and_the_instances_agent_runs_the_job(cloud: 
              what="the idle instance terminated")
     assert batch.describe_compute_environments(computeEnvironments=[lab["env"]])["computeEnvironments"][0][
         "computeResources"]["desiredvCpus"] == 0
+
+
+def test_min_vcpus_keep_an_instance_until_the_environment_is_deleted(cloud: CloudletProcess, unique: str) -> None:
+    batch = cloud.client("batch")
+    subnet = cloud.client("ec2").create_subnet(VpcId=cloud.client("ec2").create_vpc(CidrBlock="10.95.0.0/16")[
+        "Vpc"]["VpcId"], CidrBlock="10.95.1.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
+    batch.create_compute_environment(computeEnvironmentName=unique, type="MANAGED", computeResources={
+        "type": "EC2", "minvCpus": 2, "maxvCpus": 4, "instanceTypes": ["t3.micro"], "subnets": [subnet]})
+    kept = wait_for(lambda: _instances(cloud, unique, ("pending", "running")), timeout=20,
+                    what="minvCpus' instance without any job")
+    assert len(kept) == 1
+    batch.update_compute_environment(computeEnvironment=unique, state="DISABLED")
+    batch.delete_compute_environment(computeEnvironment=unique)
+    wait_for(lambda: not _instances(cloud, unique, ("pending", "running")), timeout=20,
+             what="the deleted environment's instance terminated")
