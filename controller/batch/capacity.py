@@ -40,6 +40,8 @@ class Fleet:
     #: vCPUs its RUNNABLE jobs and its placed attempts need
     demand_vcpus: float
     members: tuple[Member, ...]
+    #: desiredvCpus as it stands (the caller's at creation or update, else the last pass's)
+    requested_vcpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,18 +72,24 @@ def instances_for(vcpus: float, instance_vcpus: int) -> int:
 
 
 def plan(fleet: Fleet, now_ms: int, scale_down_delay_ms: int) -> Plan:
-    """What to launch and terminate now: launch up to the desired count; above it, terminate the instances
-    idle for at least the delay, the longest idle first, never one that runs an attempt."""
-    desired = desired_vcpus(fleet.min_vcpus, fleet.max_vcpus, fleet.demand_vcpus, fleet.instance_vcpus)
-    wanted = desired // max(fleet.instance_vcpus, 1)
+    """What to launch and terminate now, and the desiredvCpus that results.
+
+    Launch up to what the demand needs, or up to the desiredvCpus asked (a caller's CreateComputeEnvironment
+    or UpdateComputeEnvironment may ask for capacity before any job); above what the demand needs, terminate
+    the instances idle for at least the delay, the longest idle first, never one that runs an attempt. The
+    resulting desiredvCpus is what the demand needs or, if more, what is kept (within the asked), so capacity
+    asked once is not launched again after it idled away."""
+    size = max(fleet.instance_vcpus, 1)
+    needed = desired_vcpus(fleet.min_vcpus, fleet.max_vcpus, fleet.demand_vcpus, size)
+    asked = desired_vcpus(fleet.min_vcpus, fleet.max_vcpus, fleet.requested_vcpus, size)
     have = len(fleet.members)
-    if have < wanted:
-        return Plan(fleet.environment_arn, desired, wanted - have, ())
+    launch = max(0, max(needed, asked) // size - have)
     idle = sorted((member for member in fleet.members
                    if member.idle_since is not None and now_ms - member.idle_since >= scale_down_delay_ms),
                   key=lambda member: (member.idle_since, member.instance_id))
-    surplus = have - wanted
-    return Plan(fleet.environment_arn, desired, 0, tuple(member.instance_id for member in idle[:surplus]))
+    terminate = tuple(member.instance_id for member in idle[:max(0, have - needed // size)]) if not launch else ()
+    kept = (have + launch - len(terminate)) * size
+    return Plan(fleet.environment_arn, max(needed, min(asked, kept)), launch, terminate)
 
 
 def demand_per_environment(jobs: Iterable[tuple[str, float]], queue_environments: Mapping[str, Sequence[str]],

@@ -158,7 +158,8 @@ class Scaler:
             members = _members(conn, env["arn"], now, changes)
             fleet = capacity.Fleet(env["arn"], int(resources.get("minvCpus") or 0), int(resources["maxvCpus"]),
                                    self.instance_vcpus(env["document"]),
-                                   demand.get(env["arn"], 0.0) + placed.get(env["arn"], 0.0), tuple(members))
+                                   demand.get(env["arn"], 0.0) + placed.get(env["arn"], 0.0), tuple(members),
+                                   int(resources.get("desiredvCpus") or 0))
             plan = capacity.plan(fleet, now, self.delay_ms)
             if resources.get("desiredvCpus") != plan.desired_vcpus:
                 changes.desired[env["arn"]] = plan.desired_vcpus

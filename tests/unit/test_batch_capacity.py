@@ -7,6 +7,7 @@ from controller.batch.capacity import (
     DEFAULT_INSTANCE_TYPE,
     Fleet,
     Member,
+    Plan,
     choose_instance_type,
     demand_per_environment,
     desired_vcpus,
@@ -17,8 +18,9 @@ from controller.batch.scheduler import Environment, Host, Job, Queue, schedule
 CE = "arn:ce/ec2"
 
 
-def fleet(demand: float, members: tuple[Member, ...] = (), minv: int = 0, maxv: int = 4, size: int = 2) -> Fleet:
-    return Fleet(CE, minv, maxv, size, demand, members)
+def fleet(demand: float, members: tuple[Member, ...] = (), minv: int = 0, maxv: int = 4, size: int = 2,
+          asked: int = 0) -> Fleet:
+    return Fleet(CE, minv, maxv, size, demand, members, asked)
 
 
 def test_desired_vcpus_is_demand_clamped_and_rounded_up_to_whole_instances() -> None:
@@ -41,6 +43,16 @@ def test_plan_terminates_only_instances_idle_past_the_delay_down_to_min() -> Non
     assert plan(fleet(0, members), 20_000, 5000).terminate == ("i-old", "i-new")
     assert plan(fleet(0, members, minv=4), 20_000, 5000).terminate == ("i-old",)  # minvCpus keeps two
     assert plan(fleet(2, members), 20_000, 5000).terminate == ("i-old", "i-new")  # i-busy holds the demand
+
+
+def test_asked_desired_vcpus_launch_once_and_then_idle_away() -> None:
+    first = plan(fleet(0, asked=2), 0, 5000)
+    assert (first.launch, first.desired_vcpus) == (1, 2)  # asked at creation: launched before any job
+    launched = (Member("i-1", 0),)
+    assert plan(fleet(0, launched, asked=2), 1000, 5000) == Plan(CE, 2, 0, ())  # kept while not idle long
+    idled = plan(fleet(0, launched, asked=2), 6000, 5000)
+    assert (idled.terminate, idled.desired_vcpus) == (("i-1",), 0)  # then desiredvCpus follows the demand
+    assert plan(fleet(0, (), asked=0), 7000, 5000) == Plan(CE, 0, 0, ())  # and nothing is launched again
 
 
 def test_instance_type_is_the_first_offered_one_or_the_default_for_optimal() -> None:
