@@ -169,3 +169,29 @@ def test_min_vcpus_keep_an_instance_until_the_environment_is_deleted(cloud: Clou
     batch.delete_compute_environment(computeEnvironment=unique)
     wait_for(lambda: not _instances(cloud, unique, ("pending", "running")), timeout=20,
              what="the deleted environment's instance terminated")
+
+
+def test_an_unmanaged_environment_runs_jobs_on_the_instances_that_join_its_cluster(cloud: CloudletProcess,
+                                                                                   unique: str) -> None:
+    lab = _lab(cloud, unique)
+    batch, ec2 = cloud.client("batch"), cloud.client("ec2")
+    env = batch.create_compute_environment(computeEnvironmentName=f"{unique}-own", type="UNMANAGED")
+    cluster = batch.describe_compute_environments(computeEnvironments=[env["computeEnvironmentArn"]])[
+        "computeEnvironments"][0]["ecsClusterArn"]
+    queue = batch.create_job_queue(jobQueueName=f"{unique}-own", priority=1, computeEnvironmentOrder=[
+        {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])["jobQueueArn"]
+    job = batch.submit_job(jobName="mine", jobQueue=queue, jobDefinition=lab["definition"])["jobId"]
+    image = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])[
+        "Images"][0]["ImageId"]
+    own = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=lab["subnet"],
+                            IamInstanceProfile={"Name": unique})["Instances"][0]["InstanceId"]
+    assert batch.describe_jobs(jobs=[job])["jobs"][0]["status"] == "RUNNABLE"  # nothing has joined yet
+    agent = _as_instance(cloud, lab["role"], own)
+    registered = agent.register_container_instance(
+        cluster=cluster.rsplit("/", 1)[-1], instanceIdentityDocument=json.dumps({"instanceId": own}),
+        totalResources=[{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                        {"name": "MEMORY", "type": "INTEGER", "integerValue": 200}])["containerInstance"]
+    tasks = wait_for(lambda: agent.poll(cluster=cluster, containerInstance=registered["containerInstanceArn"])[
+        "tasks"], timeout=20, what="the job placed on the instance that joined")
+    assert [json.loads(task["definition"])["job_id"] for task in tasks] == [job]
+    assert not _instances(cloud, f"{unique}-own", ("pending", "running"))  # an UNMANAGED one launches nothing
