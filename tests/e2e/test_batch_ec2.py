@@ -90,7 +90,8 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         {"order": 1, "computeEnvironment": arn}])["jobQueueArn"]
     definition = batch.register_job_definition(jobDefinitionName=f"where-{RUN}", type="container", containerProperties={
         "image": f"s3://{bucket}/busybox.tar",
-        "command": ["sh", "-c", "echo ran-on=$(cat /proc/sys/kernel/hostname) pid=$$; sleep 2"],
+        "command": ["sh", "-c", "echo ran-on=$(cat /proc/sys/kernel/hostname) pid=$$ cgroup=$(cat /proc/self/cgroup)"
+                    "; sleep 2"],
         "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "64"}]})
     assert _instances(ec2, name, ("pending", "running")) == []  # minvCpus 0: nothing before the load
 
@@ -127,6 +128,7 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         host, pid = line.split()[0].removeprefix("ran-on="), line.split()[1]
         assert host in hostnames, (line, hostnames)
         assert pid == "pid=1", line  # its own PID namespace: the job's shell is its init
+        assert line.split()[2].startswith("cgroup=0::/cloudlet-batch/"), line  # its limits' cgroup v2 group
         seen.add(host)
     assert seen == hostnames, "each job ran in its own instance"
 
