@@ -241,11 +241,23 @@ class Scaler:
         image = resources.get("imageId") or next(
             (item.get("imageIdOverride") for item in resources.get("ec2Configuration") or []
              if item.get("imageIdOverride")), None)
-        if image is None and not template:
-            image = self.default_image(principal)
+        if image is None and not (template and self.template_image(params["LaunchTemplate"], principal)):
+            image = self.default_image(principal)  # as Batch uses its default AMI for a template without one
         if image:
             params["ImageId"] = image
         return params
+
+    def template_image(self, template: dict[str, str], principal: Principal) -> str | None:
+        """The AMI the environment's launch template version names, if any."""
+        query: dict[str, Any] = {"Versions": [template.get("Version") or "$Default"]}
+        query.update({key: value for key, value in template.items() if key != "Version"})
+        try:
+            answer = service_calls.call(self.cloud, principal, "ec2", "DescribeLaunchTemplateVersions", query,
+                                        invoked_by=SERVICE)
+        except service_calls.ServiceCallError:
+            return None  # RunInstances will say what is wrong with the template
+        versions = answer.get("LaunchTemplateVersions") or [{}]
+        return (versions[0].get("LaunchTemplateData") or {}).get("ImageId")
 
     def default_image(self, principal: Principal) -> str | None:
         """Batch's default AMI here: the newest tiny AMI Cloudlet registers (it runs the ECS agent)."""

@@ -29,14 +29,19 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]
     (data / "cloudlet.json").write_text(json.dumps({"batch_scale_down_delay_seconds": 1}))
     process = CloudletProcess(data).start()
     try:
-        # Room for instances (which never boot: nothing runs them); it also offers to run Batch containers,
-        # which an EC2 environment's jobs must never take.
-        agent_rpc(process, "POST", "/hosts", {
-            "host_id": "h-batch-ec2-fake", "hostname": "no-vms", "zone": ZONE, "vcpus": 8, "memory_mib": 16384,
-            "disk_gib": 100, "hypervisor": "qemu", "agent_version": "test", "capabilities": ["compute", "batch"]})
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(autouse=True)
+def room(cloud: CloudletProcess) -> None:
+    """A fake host, registered afresh by each test (a host unheard of for long is down): room for instances
+    (which never boot: nothing runs them), and an offer to run Batch containers that an EC2 environment's
+    jobs must never take."""
+    agent_rpc(cloud, "POST", "/hosts", {
+        "host_id": "h-batch-ec2-fake", "hostname": "no-vms", "zone": ZONE, "vcpus": 8, "memory_mib": 16384,
+        "disk_gib": 100, "hypervisor": "qemu", "agent_version": "test", "capabilities": ["compute", "batch"]})
 
 
 def _lab(cloud: CloudletProcess, unique: str) -> dict[str, Any]:
@@ -156,15 +161,20 @@ def test_scaler_launches_for_demand_and_the_instances_agent_runs_the_job(cloud: 
         "computeResources"]["desiredvCpus"] == 0
 
 
-def test_min_vcpus_keep_an_instance_until_the_environment_is_deleted(cloud: CloudletProcess, unique: str) -> None:
+def test_min_vcpus_keep_a_templated_instance_until_the_environment_is_deleted(cloud: CloudletProcess, unique: str) -> None:
     batch = cloud.client("batch")
     subnet = cloud.client("ec2").create_subnet(VpcId=cloud.client("ec2").create_vpc(CidrBlock="10.95.0.0/16")[
         "Vpc"]["VpcId"], CidrBlock="10.95.1.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
+    ec2 = cloud.client("ec2")
+    ec2.create_key_pair(KeyName=unique, KeyType="ed25519")
+    template = ec2.create_launch_template(LaunchTemplateName=unique, LaunchTemplateData={"KeyName": unique})[
+        "LaunchTemplate"]["LaunchTemplateId"]
     batch.create_compute_environment(computeEnvironmentName=unique, type="MANAGED", computeResources={
-        "type": "EC2", "minvCpus": 2, "maxvCpus": 4, "instanceTypes": ["t3.micro"], "subnets": [subnet]})
+        "type": "EC2", "minvCpus": 2, "maxvCpus": 4, "instanceTypes": ["t3.micro"], "subnets": [subnet],
+        "launchTemplate": {"launchTemplateId": template}})
     kept = wait_for(lambda: _instances(cloud, unique, ("pending", "running")), timeout=20,
                     what="minvCpus' instance without any job")
-    assert len(kept) == 1
+    assert len(kept) == 1 and kept[0]["KeyName"] == unique  # launched from the environment's template
     batch.update_compute_environment(computeEnvironment=unique, state="DISABLED")
     batch.delete_compute_environment(computeEnvironment=unique)
     wait_for(lambda: not _instances(cloud, unique, ("pending", "running")), timeout=20,
