@@ -87,6 +87,9 @@ class Config:
     instance_memory_scale: float = 0.25
     instance_min_memory_mib: int = 128
     instance_max_vcpus: int = 4
+    #: Seconds a Batch EC2 environment's instance stays without jobs before its scaler may terminate it
+    #: (controller/batch/scaler.py; tests make it short).
+    batch_scale_down_delay_seconds: float = 300.0
     #: Over-commit: a host takes guests up to vcpus x cpu_overcommit_ratio vCPUs and (memory -
     #: host_reserved_memory_mib) x ram_overcommit_ratio MiB, counting instance_memory_overhead_mib per guest
     #: (what QEMU itself needs besides the guest's RAM).

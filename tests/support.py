@@ -177,12 +177,13 @@ class CloudletProcess:
 
 def client_models(directory: Path) -> str:
     """``AWS_DATA_PATH`` for boto3 and the AWS CLI to know the calls AWS keeps out of its public models, as the
-    controller does: the ec2messages model, and ssm's model with the agents' operations merged in (written to
-    ``directory``)."""
-    model = load_service_model("ssm")
-    target = directory / "ssm" / model.api_version / "service-2.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(model._service_description))
+    controller does: the ec2messages model, and ssm's and ecs's models with the agents' operations merged in
+    (written to ``directory``)."""
+    for service in ("ssm", "ecs"):
+        model = load_service_model(service)
+        target = directory / service / model.api_version / "service-2.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(model._service_description))
     return os.pathsep.join([str(directory), str(PRIVATE_MODELS)])
 
 

@@ -1,22 +1,27 @@
-"""The Batch dispatcher: one thread in the primary process that starts RUNNABLE jobs on hosts.
+"""The Batch dispatcher: one thread in the primary process that sizes EC2 environments and starts RUNNABLE jobs.
 
-It wakes on ``batch:jobs`` (every job write announces it) and every few seconds, reads what the scheduler
-needs (``controller.batch.scheduler``), and for each placement moves the job RUNNABLE -> STARTING and records
-its attempt (``controller.batch.attempts``), bumping the hosts' generation so the chosen agent's long-poll
-answers at once with the new ``batch`` section. It also turns terminated jobs' placed attempts into stop
-marks, so a TerminateJob reaches the container. Timeouts are enforced by the agent's runner, from the spec.
-Each placed attempt gets its ENI in the compute environment's subnets (``job_enis``) and, with a job role, its
-credentials endpoint's URI (``credentials``); every pass deletes the ENIs of attempts that are gone.
+It wakes on ``batch:jobs`` (every job write announces it) and every few seconds. Each pass first lets the
+scaler (``controller.batch.scaler``) launch and terminate the instances of MANAGED EC2 and SPOT environments,
+then reads what the scheduler needs (``controller.batch.scheduler``), and for each placement moves the job
+RUNNABLE -> STARTING and records its attempt (``controller.batch.attempts``). Where it runs depends on the
+environment: a FARGATE environment's attempts run on the hosts' agents (bumping the hosts' generation so the
+chosen agent's long-poll answers at once with the new ``batch`` section), each with its ENI in the
+environment's subnets (``job_enis``) and, with a job role, its credentials endpoint's URI (``credentials``);
+an EC2, SPOT or UNMANAGED environment's attempts run only on its own registered container instances
+(``container_instances``), whose ECS agent polls for them (``controller.ecs``) and runs them on the instance's
+network, as Batch on EC2 does. It also turns terminated jobs' placed attempts into stop marks, so a
+TerminateJob reaches the container; every pass deletes the ENIs of attempts that are gone. Timeouts are
+enforced by the runner, from the spec.
 
 Images are Cloudlet's lab form: ``containerProperties.image`` is ``s3://bucket/key``, an OCI or docker
 archive in Cloudlet's S3 (no registry is reachable from here). The dispatcher reads it once per reader
 (through the cloud's gateway, so IAM judges and CloudTrail records it, ``invokedBy`` batch.amazonaws.com)
-into the content-addressed store Lambda's images use; agents fetch it by sha256 from the same endpoint and
-load it once. The reader is the job's execution role, as AWS pulls images with it; a definition without one
-(EC2 environments only: Fargate requires it) is read as the account, standing in for the ECS container
-instance's role AWS would use, since Cloudlet's EC2 environments run on the hosts' agents, not on instances.
-An image that cannot be had fails the job with ``CannotPullContainerError``, as AWS does; so does an execution
-role ECS could not assume. Volumes that cannot be mounted (``controller.batch.volumes``) fail it alike.
+into the content-addressed store Lambda's images use; host agents fetch it by sha256 from the same endpoint,
+container instances by the expiring URL their poll answers. The reader is the job's execution role, as AWS
+pulls images with it; a definition without one (EC2 environments only: Fargate requires it) is read as the
+account, standing in for the ECS container instance's role AWS would use. An image that cannot be had fails
+the job with ``CannotPullContainerError``, as AWS does; so does an execution role ECS could not assume.
+Volumes that cannot be mounted (``controller.batch.volumes``) fail it alike.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ from controller.api import Principal
 from controller.awslambda import code_store
 from controller.batch import (
     attempts,
+    container_instances,
     execution_role,
     job_enis,
     jobs_settle,
     jobs_state,
     lifecycle,
     lost_hosts,
+    scaler,
     scheduler,
     volumes,
 )
@@ -63,6 +70,11 @@ def _usable(document: dict[str, Any]) -> bool:
     return document.get("state") == "ENABLED" and document.get("status") == "VALID"
 
 
+def on_instances(document: dict[str, Any]) -> bool:
+    """Whether the environment's jobs run on its own container instances (EC2, SPOT, UNMANAGED), not on hosts."""
+    return document.get("type") == "UNMANAGED" or scaler.scalable(document)
+
+
 def snapshot(conn: Connection) -> dict[str, Any]:
     """What one scheduler pass reads, in one transaction."""
     envs, env_names = [], {}
@@ -71,7 +83,10 @@ def snapshot(conn: Connection) -> dict[str, Any]:
         doc = row["document"]
         env_names[row["arn"]] = row["name"]
         max_vcpus = float((doc.get("computeResources") or {}).get("maxvCpus") or 0)
-        envs.append(scheduler.Environment(row["arn"], _usable(doc), max_vcpus, used_env.get(row["arn"], 0.0)))
+        if doc.get("type") == "UNMANAGED":  # the instances its users bring are the limit
+            max_vcpus = float(doc.get("unmanagedvCpus") or 10_000)
+        envs.append(scheduler.Environment(row["arn"], _usable(doc), max_vcpus, used_env.get(row["arn"], 0.0),
+                                          on_instances=on_instances(doc)))
     queues, queue_names = [], {}
     policies = {row["arn"]: row["document"] for row in conn.execute(select(batch_state.scheduling_policies)
                                                                      ).mappings()}
@@ -93,6 +108,12 @@ def snapshot(conn: Connection) -> dict[str, Any]:
             continue
         vcpus, memory = used_host.get(host.host_id, (0.0, 0))
         hosts.append(scheduler.Host(host.host_id, host.vcpus - vcpus, host.memory_mib - memory))
+    now = jobs_state.now_ms()
+    for instance in conn.execute(select(container_instances.container_instances)):
+        if container_instances.alive(instance, now):
+            vcpus, memory = used_host.get(instance.instance_id, (0.0, 0))
+            hosts.append(scheduler.Host(instance.instance_id, instance.vcpus - vcpus, instance.memory_mib - memory,
+                                        frozenset({instance.environment_arn})))
     if not hosts:  # nowhere to run anything: the RUNNABLE jobs are not worth reading
         return {"usage": {}, "envs": envs, "env_names": env_names, "queues": queues, "queue_names": queue_names,
                 "hosts": hosts, "jobs": [], "rows": {}, "bases": {}}
@@ -120,6 +141,7 @@ class Dispatcher:
         #: (reader's ARN, s3 uri) -> sha256 of the archive in the code store: a reader is asked once
         self._images: dict[tuple[str, str], str] = {}
         self._thread = threading.Thread(target=self._run, name="batch-dispatcher", daemon=True)
+        self.scaler = scaler.Scaler(cloud)
 
     def start(self) -> None:
         self.cloud.db.subscribe(jobs_state.TOPIC, self._wake.set)
@@ -145,6 +167,7 @@ class Dispatcher:
         self.fail_lost()
         self.mark_stops()
         self.sweep_interfaces()
+        self.scaler.run_once()
         with self.cloud.db.read() as conn:
             snap = snapshot(conn)
         placements = scheduler.schedule(snap["jobs"], snap["queues"], snap["envs"], snap["hosts"],
@@ -201,6 +224,8 @@ class Dispatcher:
             return credentials
         environment = conn.execute(select(batch_state.compute_environments.c.document).where(
             batch_state.compute_environments.c.arn == placement.environment_arn)).scalar() or {}
+        if on_instances(environment):  # the instance's own network, as Batch on EC2 runs jobs: no job ENI
+            return None
         network = job_enis.attach(conn, self.cloud.config, row, container, environment, placement.host_id, attempt)
         if isinstance(network, str):
             return network
@@ -269,8 +294,7 @@ class Dispatcher:
             if isinstance(principal, str):
                 return f"CannotPullContainerError: {uri}: {principal}"
         else:
-            principal = Principal(account_id=account_id, arn=f"arn:aws:iam::{account_id}:root", kind="root",
-                                  user_id=account_id)
+            principal = scaler.account_principal(account_id)
         known = self._images.get((principal.arn, uri))
         if known is not None:
             return {"source": uri, "sha256": known}

@@ -1,6 +1,7 @@
 """Attempts on hosts that stopped answering: failed over as AWS fails a job whose instance went away.
 
-A host whose agent has not been heard from within ``controller.hosts.state.HEARTBEAT_TIMEOUT`` is down: the
+A host whose agent has not been heard from within ``controller.hosts.state.HEARTBEAT_TIMEOUT`` (a container
+instance whose ECS agent has not polled within ``container_instances.SILENCE_MS``, or that is gone) is down: the
 dispatcher already places nothing there, and each of its attempts now ends FAILED with AWS's reason (an
 EC2 environment's "Host EC2 (instance ...) terminated.", Fargate's task-retirement reason), counted as a
 failed attempt so the job's retry strategy decides whether it runs again. The attempt row goes, so its vCPUs
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from controller.batch import attempts, jobs_settle, lifecycle
+from controller.batch import attempts, container_instances, jobs_settle, jobs_state, lifecycle
 from controller.batch import state as batch_state
 from controller.batch.jobs_state import jobs
 from controller.hosts import generation
@@ -42,8 +43,10 @@ def lost(placed: Iterable[tuple[str, str]], up_hosts: set[str]) -> list[str]:
 
 
 def lost_attempts(conn: Connection) -> list[Any]:
-    """The placed attempts (``job_id``, ``host_id``, ``environment_arn``) whose host is down or gone."""
+    """The placed attempts (``job_id``, ``host_id``, ``environment_arn``) whose host (or container instance) is
+    down or gone."""
     up = {host.host_id for host in host_records(conn) if host.state == "up"}
+    up |= container_instances.live_ids(conn, jobs_state.now_ms())
     placed = conn.execute(select(attempts.attempts.c.job_id, attempts.attempts.c.host_id,
                                  attempts.attempts.c.environment_arn)).all()
     gone = set(lost(((row.job_id, row.host_id) for row in placed), up))

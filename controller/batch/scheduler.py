@@ -11,7 +11,11 @@ free; :func:`schedule` answers with placements. AWS's rules, as far as they bind
   share instead: the share identifier with the least usage relative to its weight goes first (AWS: "a lower
   weight factor gives a share identifier more of the compute resources"), then scheduling priority, then
   submission order;
-* an environment never holds more than its ``maxvCpus``, a host never more than its free vCPUs and memory.
+* an environment never holds more than its ``maxvCpus``, a target never more than its free vCPUs and memory.
+
+Targets are where attempts run: the hosts' agents (FARGATE environments, shared by all of them) and the
+container instances of EC2 and SPOT environments (each serving only the environment it registered with, as an
+ECS container instance belongs to one cluster): a job of an EC2 environment never lands on a host's agent.
 
 A job that fits nowhere now does not block the jobs behind it (they may be smaller): it stays RUNNABLE.
 """
@@ -56,13 +60,25 @@ class Environment:
     max_vcpus: float
     #: vCPUs its STARTING and RUNNING attempts hold
     running_vcpus: float = 0.0
+    #: whether its jobs run on its own container instances (EC2, SPOT, UNMANAGED) rather than hosts' agents
+    on_instances: bool = False
 
 
 @dataclass(frozen=True)
 class Host:
+    """A target: a host's agent (``environments`` None) or a container instance of the environments named."""
+
     host_id: str
     free_vcpus: float
     free_memory_mib: int
+    environments: frozenset[str] | None = None
+
+
+def serves(host: Host, env: Environment) -> bool:
+    """Whether attempts of ``env`` may run on ``host``."""
+    if host.environments is None:
+        return not env.on_instances
+    return env.on_instances and env.arn in host.environments
 
 
 @dataclass(frozen=True)
@@ -136,14 +152,16 @@ def schedule(jobs: Iterable[Job], queues: Iterable[Queue], environments: Iterabl
 
 def _place(job: Job, queue: Queue, envs: Mapping[str, Environment], env_used: dict[str, float],
            hosts: list[Host], free: dict[str, tuple[float, int]]) -> Placement | None:
-    """The first environment of the queue with room for ``job`` and, in it, the host with the most free vCPUs
-    that fits it (spreading attempts); the capacities it takes are subtracted."""
+    """The first environment of the queue with room for ``job`` and, among its targets, the one with the most
+    free vCPUs that fits it (spreading attempts); the capacities it takes are subtracted."""
     for arn in queue.environments:
         env = envs.get(arn)
         if env is None or not env.usable or env_used[arn] + job.vcpus > env.max_vcpus + 1e-9:
             continue
-        fitting = [host for host in hosts if _fits(host, job, free)]
+        fitting = [host for host in hosts if serves(host, env) and _fits(host, job, free)]
         if not fitting:
+            if env.on_instances:
+                continue  # its own instances are full: the queue's next environment may have room
             return None  # hosts are shared by every environment: none has room now
         host = max(fitting, key=lambda host: (free[host.host_id][0], host.host_id))
         vcpus, memory = free[host.host_id]

@@ -306,3 +306,10 @@ def _stream_for_append(conn: Connection, group: dict[str, Any], name: str, now: 
         conn.execute(insert(streams).values(group_id=group["group_id"], name=name, created_at=now))
         row = conn.execute(select(streams).where(where)).mappings().one()
     return dict(row)
+
+
+def ensure_group(cloud: Any, account_id: str, region: str, name: str) -> None:
+    """Create log group ``name`` when it is missing, as a service that owns the group does before its clients'
+    PutLogEvents (Batch's ``/aws/batch/job``, which a container instance's agent writes to)."""
+    with cloud.db.begin() as conn:
+        _group_for_append(conn, account_id, region, name, int(time.time() * 1000))

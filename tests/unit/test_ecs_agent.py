@@ -1,0 +1,56 @@
+"""The tiny AMI's ECS container agent, its pure parts (``images/ecs-agent``): an image's layers unpacked with
+OCI whiteouts honoured, the container's argv, environment and cgroup limits, and ECS_CLUSTER's reading."""
+
+from __future__ import annotations
+
+import io
+import sys
+import tarfile
+from pathlib import Path
+
+IMAGES = Path(__file__).resolve().parents[2] / "images"
+for directory in (IMAGES / "ecs-agent", IMAGES / "ssm-agent"):  # beside their launchers, as on the AMI
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+
+from cloudlet_ecs_agent.agent import cluster_of  # noqa: E402
+from cloudlet_ecs_agent.container import command_of, environment_of, limits  # noqa: E402
+from cloudlet_ecs_agent.rootfs import apply_layer  # noqa: E402
+
+
+def layer(entries: dict[str, bytes | None]) -> tarfile.TarFile:
+    """A layer of files (bytes) and directories (None)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as out:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                out.addfile(info)
+            else:
+                info.size = len(data)
+                out.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return tarfile.open(fileobj=buffer)
+
+
+def test_whiteouts_remove_what_lower_layers_put(tmp_path: Path) -> None:
+    apply_layer(layer({"etc": None, "etc/keep": b"1", "etc/gone": b"2", "opt": None, "opt/old": b"3",
+                       "../escape": b"never"}), tmp_path)
+    apply_layer(layer({"etc/.wh.gone": b"", "opt/.wh..wh..opq": b"", "opt/new": b"4"}), tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "etc", "etc/keep", "opt", "opt/new"]
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_argv_environment_and_limits() -> None:
+    config = {"Entrypoint": ["/init"], "Cmd": ["serve"], "Env": ["PATH=/bin", "A=image"]}
+    assert command_of({"command": ["run", "x"]}, config) == ["/init", "run", "x"]
+    assert command_of({}, config) == ["/init", "serve"]
+    assert environment_of({"environment": {"A": "job", "B": "2"}}, config) == {"PATH": "/bin", "A": "job", "B": "2"}
+    assert limits(0.5, 64) == {"memory.max": str(64 << 20), "memory.swap.max": "0", "cpu.max": "50000 100000"}
+
+
+def test_cluster_is_the_last_ecs_cluster_line() -> None:
+    assert cluster_of("ECS_CLUSTER=a\n# note\nECS_CLUSTER=arn:aws:ecs:r:1:cluster/b\n") == "arn:aws:ecs:r:1:cluster/b"
+    assert cluster_of("ECS_LOGLEVEL=debug\n") is None
