@@ -36,11 +36,32 @@ def layer(entries: dict[str, bytes | None]) -> tarfile.TarFile:
 
 def test_whiteouts_remove_what_lower_layers_put(tmp_path: Path) -> None:
     apply_layer(layer({"etc": None, "etc/keep": b"1", "etc/gone": b"2", "opt": None, "opt/old": b"3",
-                       "../escape": b"never"}), tmp_path)
-    apply_layer(layer({"etc/.wh.gone": b"", "opt/.wh..wh..opq": b"", "opt/new": b"4"}), tmp_path)
+                       "../escape": b"never"}), tmp_path.resolve())
+    apply_layer(layer({"etc/.wh.gone": b"", "opt/.wh..wh..opq": b"", "opt/new": b"4"}), tmp_path.resolve())
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
         "etc", "etc/keep", "opt", "opt/new"]
     assert not (tmp_path.parent / "escape").exists()
+
+
+def test_a_layer_cannot_reach_outside_through_links(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret").write_text("instance's own")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as out:
+        for name, kind, target in (("out", tarfile.SYMTYPE, str(outside)), ("leak", tarfile.LNKTYPE, "out/secret")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            out.addfile(info)
+        for name in ("out/planted", "out/.wh.secret"):
+            out.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as planted:
+        apply_layer(planted, root.resolve())
+    assert (root / "out").is_symlink()  # the link itself is the image's, and harmless inside the chroot
+    assert not (root / "leak").exists()
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
 
 
 def test_argv_environment_and_limits() -> None:

@@ -43,13 +43,24 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _resolves_inside(root: Path, relative: Path) -> bool:
+    """Whether ``relative`` lands inside ``root`` once the symlinks already unpacked there are followed: a
+    layer must not reach the instance's own files through a link an earlier entry or layer planted."""
+    real = (root / relative).parent.resolve()
+    return real == root or root in real.parents
+
+
 def apply_layer(layer: tarfile.TarFile, root: Path) -> None:
-    """One layer over ``root``: whiteouts first remove, then the layer's entries land."""
-    members = []
+    """One layer over ``root`` (an absolute, resolved path), entry by entry in the layer's order, so each
+    entry is checked against the links before it: whiteouts remove, other entries land. An entry that would
+    escape ``root`` (``..``, a path through a symlink pointing out, a hard link to a file outside) is
+    skipped."""
     for member in layer.getmembers():
         path = Path(member.name.lstrip("/"))
-        if ".." in path.parts:
-            continue  # never outside the root
+        if ".." in path.parts or not _resolves_inside(root, path):
+            continue
+        if member.islnk() and not _resolves_inside(root, Path(member.linkname.lstrip("/"), "x")):
+            continue
         if path.name == OPAQUE:
             target = root / path.parent
             if target.is_dir():
@@ -60,8 +71,7 @@ def apply_layer(layer: tarfile.TarFile, root: Path) -> None:
         else:
             if not member.isdir():
                 _remove(root / path)
-            members.append(member)
-    layer.extractall(root, members=members, numeric_owner=True)
+            layer.extract(member, root, numeric_owner=True)
 
 
 def unpack(archive_path: Path, root: Path) -> dict[str, Any]:
@@ -69,6 +79,7 @@ def unpack(archive_path: Path, root: Path) -> dict[str, Any]:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
+    root = root.resolve()
     with tarfile.open(archive_path) as archive:
         layers, config = _layers_and_config(archive)
         for name in layers:
