@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.network import cidr, netns
+from agent.network.nft import TABLE
 from agent.network.plan import FdbEntry, Link, NamespacePlan, Proxy, Rule
 from agent.network.routes import KernelRoute
 
@@ -106,6 +107,35 @@ def ensure_veth(ns: str | None, link: Link, existing: dict[str, Any], handle: Ha
     handle(ns).link("add", ifname=link.name, kind="veth", address=link.mac,
                     peer={"ifname": link.peer, "net_ns_fd": netns.path(link.peer_netns), "address": link.peer_mac})
     report.created.append(f"{ns}/{link.name}")
+
+
+def guarded(ns: str, port: str) -> bool:
+    """Whether the ruleset loaded in router namespace ``ns`` already guards ``port`` (``nft.bridge_ruleset``'s
+    ``guarded`` set): that ruleset is one transaction with the ENIs' security groups, so once it names the
+    port, the port's anti-spoofing and the ENI's groups and ACLs hold."""
+    try:
+        netns.command(ns, ["nft", "get", "element", "bridge", TABLE, "guarded", f'{{ "{port}" }}'])
+    except (netns.NetnsError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
+def plug_veth(ns: str, link: Link, far: IPRoute) -> bool:
+    """Plug one veth port of router namespace ``ns`` now (made, on its bridge, up), as the next dataplane pass
+    would: a service whose namespace (``far``, the caller's handle on ``link.peer_netns``) appears after the
+    pass that planned its port need not wait for the following one. Only a port the loaded ruleset already
+    guards (:func:`guarded`) is plugged, so no frame ever crosses the bridge unchecked; False (nothing done)
+    otherwise, or while the bridge is missing."""
+    assert link.kind == "veth" and link.master and link.peer_netns
+    if not netns.exists(ns) or not guarded(ns, link.name):
+        return False
+    with IPRoute(netns=ns) as near:
+        existing = _links(near)
+        if link.master not in existing:
+            return False
+        ensure_veth(ns, link, existing, {ns: near, link.peer_netns: far}.__getitem__, LinkReport())
+        _set_attributes(near, link, _links(near))
+    return True
 
 
 def _adopt_tap(ns: str, link: Link, handle: Handle, report: LinkReport) -> None:
