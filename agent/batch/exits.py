@@ -52,9 +52,10 @@ class ExitWatch:
         with contextlib.suppress(BlockingIOError):  # a full pipe already wakes the waiter
             os.write(self._wake_write, b"\0")
 
-    def wait(self, timeout: float) -> bool:
-        """Sleep until a watched conmon exits, :meth:`nudge` is called or ``timeout`` passes; whether a conmon
-        exited. A fired pidfd is closed and forgotten: its container's end is seen by the poll that follows."""
+    def wait(self, timeout: float) -> set[Hashable]:
+        """Sleep until a watched conmon exits, :meth:`nudge` is called or ``timeout`` passes; the keys whose
+        conmon exited. A fired pidfd is closed and forgotten: its container's end is seen by the poll that
+        follows."""
         with self._lock:
             watched = dict(self._pidfds)
         readable, _, _ = select.select([self._wake_read, *watched.values()], [], [], timeout)
@@ -62,11 +63,11 @@ class ExitWatch:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._wake_read, 4096):
                     pass
-        fired = [key for key, pidfd in watched.items() if pidfd in readable]
+        fired = {key for key, pidfd in watched.items() if pidfd in readable}
         with self._lock:
             for key in fired:
                 os.close(self._pidfds.pop(key))
-        return bool(fired)
+        return fired
 
     def close(self) -> None:
         with self._lock:

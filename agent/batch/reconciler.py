@@ -26,6 +26,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Collection, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -201,24 +202,32 @@ class BatchReconciler:
 
     # -- following --------------------------------------------------------------------------------------
     def _follow(self) -> None:
+        """Every :attr:`poll_seconds` a look at every container; in between, as soon as some exit or were
+        started, a look at those only (each look is a ``podman inspect``, and two cores run the jobs too)."""
+        last_full = time.monotonic()
         while not self._stop.is_set():
             with self._lock:
                 followed = list(self._containers.items())
             for key, container in followed:
                 self._exits.watch(key, container.directory / pm.CONMON_PIDFILE)
-            self._exits.wait(self.poll_seconds)
+            exited = self._exits.wait(max(0.0, last_full + self.poll_seconds - time.monotonic()))
             if self._stop.is_set():
                 return
+            full = time.monotonic() - last_full >= self.poll_seconds
+            if full:
+                last_full = time.monotonic()
             try:
-                self.poll_once()
+                self.poll_once(None if full else exited)
             except Exception:
                 log.exception("following batch containers failed")
 
-    def poll_once(self) -> None:
-        """Report new log lines and transitions of every attempt; remove those the controller took the end of.
-        The containers are looked at, and removed, :data:`START_CONCURRENCY` at a time."""
+    def poll_once(self, exited: Collection[Hashable] | None = None) -> None:
+        """Report new log lines and transitions of every attempt, or with ``exited`` only of those and of the
+        ones never reported yet (just started); remove those the controller took the end of. The containers
+        are looked at, and removed, :data:`START_CONCURRENCY` at a time."""
         with self._lock:
-            containers = dict(self._containers)
+            containers = {key: container for key, container in self._containers.items()
+                          if exited is None or key in exited or not (container.directory / "reported").exists()}
             failed = dict(self._failed_starts)
         items, pending = [], {}
         for key, reason in failed.items():
