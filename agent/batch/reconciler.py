@@ -4,9 +4,8 @@ The section lists attempts (``controller.batch.attempts.entry``); this reconcile
 (fetching and loading their image once, by sha256, from the controller's code endpoint), stops those the
 section marks ``stop`` or no longer lists, and a thread of its own follows the running ones: every second, and
 at once when one exits (``exits``), it reads new log lines and the containers' states and reports them
-(``POST /hosts/<id>/batch``). A finished
-container is removed only after the controller acknowledged its end, so nothing is lost if the agent or the
-controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
+(``POST /hosts/<id>/batch``). A finished container is removed only after the controller acknowledged its end,
+so nothing is lost if the agent or the controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
 never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
 container's log in the runner's state directory. An attempt with a job ENI runs in its own namespace, its ENI
 plugged there by ``job_network`` as soon as the ruleset guarding it is loaded.
