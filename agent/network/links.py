@@ -44,6 +44,9 @@ class LinkReport:
     created: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    #: The ports behind ``pending``, with their namespace (None: the host's): what the next apply looks for
+    #: (:func:`plugged`).
+    waiting: list[tuple[str | None, Link]] = field(default_factory=list)
 
 
 def _links(ipr: IPRoute) -> dict[str, Any]:
@@ -91,6 +94,7 @@ def ensure_veth(ns: str | None, link: Link, existing: dict[str, Any], handle: Ha
     assert link.peer and link.peer_netns
     if not netns.exists(link.peer_netns):
         report.pending.append(f"{ns}/{link.name}: namespace {link.peer_netns} is missing")
+        report.waiting.append((ns, link))
         if link.name in existing:
             handle(ns).link("del", index=existing[link.name]["index"])
         return
@@ -138,12 +142,27 @@ def plug_veth(ns: str, link: Link, far: IPRoute) -> bool:
     return True
 
 
+def plugged(ns: str | None, link: Link) -> bool:
+    """Whether a port a pass left pending is in place now: a tap moved into ``ns``, or a veth whose far end is in
+    its namespace (plugged by its service, :func:`plug_veth`), so the pass need not be run again for it."""
+    if (ns is not None and not netns.exists(ns)) or (
+            link.kind == "veth" and not (link.peer_netns and netns.exists(link.peer_netns))):
+        return False  # (checked first: pyroute2 would create a missing namespace)
+    with IPRoute(netns=ns) if ns else IPRoute() as ipr:
+        near = _links(ipr).get(link.name)
+    if near is None or link.kind != "veth":
+        return near is not None
+    with IPRoute(netns=link.peer_netns) as far:
+        return _index(far, link.peer or "") == near.get("link")
+
+
 def _adopt_tap(ns: str, link: Link, handle: Handle, report: LinkReport) -> None:
     """A VM's tap is made by compute in the host namespace; move it into the VPC namespace when it appears."""
     host = handle(None)
     index = _index(host, link.name)
     if index is None:
         report.pending.append(f"{ns}/{link.name}: tap not created yet")
+        report.waiting.append((ns, link))
         return
     host.link("set", index=index, net_ns_fd=netns.path(ns))
     report.created.append(f"{ns}/{link.name}")
