@@ -254,9 +254,9 @@ def stop_argv(podman: Podman, container: str, grace_s: int = STOP_GRACE_S) -> li
     return [*podman.base(), "stop", f"--time={grace_s}", container]
 
 
-def rm_argv(podman: Podman, container: str) -> list[str]:
+def rm_argv(podman: Podman, *containers: str) -> list[str]:
     """Force removal without a stop grace (callers stop first when a grace is due)."""
-    return [*podman.base(), "rm", "--force", "--time=0", "--ignore", container]
+    return [*podman.base(), "rm", "--force", "--time=0", "--ignore", *containers]
 
 
 def ps_argv(podman: Podman, label: str = LABEL_JOB) -> list[str]:

@@ -223,7 +223,7 @@ class BatchReconciler:
     def poll_once(self, exited: Collection[Hashable] | None = None) -> None:
         """Report new log lines and transitions of every attempt, or with ``exited`` only of those and of the
         ones never reported yet (just started); remove those the controller took the end of. The containers
-        are looked at, and removed, :data:`START_CONCURRENCY` at a time."""
+        are looked at :data:`START_CONCURRENCY` at a time, and removed all at once."""
         with self._lock:
             containers = {key: container for key, container in self._containers.items()
                           if exited is None or key in exited or not (container.directory / "reported").exists()}
@@ -257,7 +257,7 @@ class BatchReconciler:
                     self._remember_finished(key)
         # Outside the lock: an agent that dies before a removal adopts the container again, and the
         # controller, which has its end, answers its report with "done" again.
-        list(self._pool.map(self.runner.remove, removable))
+        self.runner.remove(*removable)
 
     def _observe(self, key: Key, container: Container) -> tuple[dict[str, Any] | None, int]:
         """The report item of one container (None when there is nothing new) and its next log offset."""

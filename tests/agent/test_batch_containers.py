@@ -263,3 +263,16 @@ def test_the_exit_watch_wakes_when_the_container_ends_not_at_the_poll(lab: tuple
         runner.remove(container)
     finally:
         watch.close()
+
+
+@pytest.mark.root
+def test_ended_containers_are_removed_together_with_their_directories(lab: tuple) -> None:
+    runner, image_id, prefix = lab
+    started = [runner.start(AttemptSpec(f"{prefix}-many", attempt, image_id, ("true",), vcpus=0.25, memory_mib=64))
+               for attempt in (1, 2)]
+    for container in started:
+        assert finish(runner, container).state == "SUCCEEDED"
+    runner.remove(*started)
+    for container in started:
+        assert runner.poll(container) == ("FAILED", None, pm.MISSING_REASON) and not container.directory.exists()
+    assert pm.rm_argv(PODMAN, "a", "b")[-2:] == ["a", "b"]
