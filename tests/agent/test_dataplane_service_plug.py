@@ -10,21 +10,8 @@ from collections.abc import Iterator
 import pytest
 from pyroute2 import IPRoute
 
-from agent.network import links, naming, netns, plan
+from agent.network import links, model, naming, netns, plan
 from agent.network.dataplane import Dataplane
-from agent.network.model import (
-    Attachment,
-    Eni,
-    HostNetwork,
-    NaclEntry,
-    NetworkAcl,
-    Route,
-    RouteTable,
-    SecurityGroup,
-    SgRule,
-    Subnet,
-    Vpc,
-)
 from tests.prerequisites import missing_root, require
 
 require(missing_root(), "network namespace tests")
@@ -34,17 +21,19 @@ MAC = "02:aa:00:00:00:07"
 
 
 @pytest.fixture
-def lab(tmp_path: object) -> Iterator[tuple[Dataplane, HostNetwork, str]]:
+def lab(tmp_path: object) -> Iterator[tuple[Dataplane, model.HostNetwork, str]]:
     prefix = f"t{uuid.uuid4().hex[:4]}-"
     dataplane = Dataplane(str(tmp_path))
-    job = Eni("eni-job7", "subnet-1", MAC, ["10.94.1.7"], [], ["sg-1"],
-              attachment=Attachment(naming.service_port("eni-job7"), "service"))
-    vpc = Vpc("vpc-1", ["10.94.0.0/16"], "rtb-main", "acl-1", subnets=[Subnet("subnet-1", "10.94.1.0/24", "az1")],
-              route_tables=[RouteTable("rtb-main", [Route("10.94.0.0/16", "local")])],
-              network_acls=[NetworkAcl("acl-1", [NaclEntry(100, False, "allow", "0.0.0.0/0"),
-                                                 NaclEntry(100, True, "allow", "0.0.0.0/0")])],
-              security_groups=[SecurityGroup("sg-1", [], [SgRule("-1", cidr="0.0.0.0/0")])], enis=[job])
-    doc = HostNetwork("h-1", [vpc], name_prefix=prefix)
+    job = model.Eni("eni-job7", "subnet-1", MAC, ["10.94.1.7"], [], ["sg-1"],
+                    attachment=model.Attachment(naming.service_port("eni-job7"), "service"))
+    allow_all = [model.NaclEntry(100, egress, "allow", "0.0.0.0/0") for egress in (False, True)]
+    vpc = model.Vpc("vpc-1", ["10.94.0.0/16"], "rtb-main", "acl-1",
+                    subnets=[model.Subnet("subnet-1", "10.94.1.0/24", "az1")],
+                    route_tables=[model.RouteTable("rtb-main", [model.Route("10.94.0.0/16", "local")])],
+                    network_acls=[model.NetworkAcl("acl-1", allow_all)],
+                    security_groups=[model.SecurityGroup("sg-1", [], [model.SgRule("-1", cidr="0.0.0.0/0")])],
+                    enis=[job])
+    doc = model.HostNetwork("h-1", [vpc], name_prefix=prefix)
     try:
         yield dataplane, doc, prefix
     finally:
