@@ -3,8 +3,10 @@
 The attempt's section entry names its ENI (``controller.batch.job_enis``); the network section lists that ENI
 as a ``service`` attachment on this host, so the dataplane plugs a veth carrying the ENI's MAC into the
 namespace ``naming.service_netns(prefix, eni_id)`` (security groups, NACLs and anti-spoofing then hold as for
-any ENI). This module makes that namespace, configures the ENI's address and default route on ``eth0`` once
-the veth is there, and puts the container credentials address (169.254.170.2) on ``lo``, where
+any ENI). That pass runs before the ``batch`` section's and so finds the namespace missing; rather than have the
+attempt wait for the next pass, this module plugs the veth itself (``links.plug_veth``, the plan's own link,
+once the ruleset guarding its port is loaded). It makes the namespace, configures the ENI's address and
+default route on ``eth0``, and puts the container credentials address (169.254.170.2) on ``lo``, where
 ``agent.batch.credentials`` listens for jobs with a job role. The container joins it (``podman run --network ns:<path>``).
 
 Namespaces are remembered by a marker file per ENI in the agent's state directory, so one left by an attempt
@@ -23,7 +25,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from agent.batch.credentials import CREDENTIALS_ADDRESS, CredentialsEndpoints, JobCredentials
-from agent.network import naming, netns
+from agent.network import links, naming, netns, plan
 from agent.service.namespaces import NamespaceAddressing, configure
 from agent.service.reconcilers import AgentContext
 
@@ -81,7 +83,10 @@ class JobNetworks:
         return naming.service_netns(self.name_prefix, eni_id)
 
     def prepare(self, network: Mapping[str, Any]) -> str | None:
-        """Make and configure the attempt's namespace; its name once the ENI is plugged, None until then."""
+        """Make and configure the attempt's namespace; its name once the ENI is plugged, None until then.
+
+        The namespace appears after the network pass that planned the ENI's port (that pass runs first and
+        finds it missing), so the port is plugged here at once (:meth:`plug`) rather than by the next pass."""
         eni_id = network["eni_id"]
         name = self.namespace(eni_id)
         (self.markers / eni_id).touch()
@@ -89,6 +94,8 @@ class JobNetworks:
         addressing = NamespaceAddressing(eni_id=eni_id, netns=name, ifname=INTERFACE,
                                          addresses=(network["ipv4"],), gateway=network["gateway"], gateway6=None)
         with IPRoute(netns=name) as ipr:
+            if not ipr.link_lookup(ifname=INTERFACE):
+                self.plug(network, ipr)
             if not configure(ipr, addressing):
                 return None
             loopback = ipr.link_lookup(ifname="lo")[0]
@@ -96,6 +103,18 @@ class JobNetworks:
             if CREDENTIALS_ADDRESS not in present:
                 ipr.addr("add", index=loopback, address=CREDENTIALS_ADDRESS, prefixlen=32)
         return name
+
+    def plug(self, network: Mapping[str, Any], inside: IPRoute) -> bool:
+        """Plug the ENI's veth into the attempt's namespace (``inside``, a handle on it) and onto its subnet's
+        bridge, as the network plan would (``plan.eni_veth``), once the router's ruleset guards its port; False
+        when it is left to the network pass (that ruleset is not loaded yet, or the entry has no ``vpc_id``:
+        an attempt placed by a controller from before it had)."""
+        if not network.get("vpc_id"):
+            return False
+        eni_id = network["eni_id"]
+        link = plan.eni_veth(eni_id, network["subnet_id"], network["mac"], naming.service_port(eni_id),
+                             self.namespace(eni_id), INTERFACE)
+        return links.plug_veth(naming.router_netns(self.name_prefix, network["vpc_id"]), link, inside)
 
     def release(self, eni_id: str) -> None:
         """Delete the attempt's namespace (its container is gone; the dataplane drops the veth's far end)."""

@@ -32,6 +32,8 @@ LABEL_JOB = "cloudlet.batch.job"
 LABEL_ATTEMPT = "cloudlet.batch.attempt"
 LABEL_TIMEOUT = "cloudlet.batch.timeout"
 RESERVED_LABEL_PREFIX = "cloudlet."
+#: Beside the attempt's log: the pid of its conmon, which exits when the container does (``agent.batch.exits``).
+CONMON_PIDFILE = "conmon.pid"
 
 #: Fargate's default ``nofile`` (soft and hard) for tasks on platform 1.4.
 DEFAULT_NOFILE = 65535
@@ -189,7 +191,8 @@ def run_argv(podman: Podman, spec: AttemptSpec, log_path: str, limits: HostLimit
     argv = [*podman.base(), "run", "--detach", "--pull=never", "--name", container_name(spec.job_id, spec.attempt),
             "--network", spec.network, f"--cpus={spec.vcpus:g}", f"--memory={spec.memory_mib}m",
             f"--memory-swap={spec.memory_mib}m", f"--pids-limit={spec.pids_limit}",
-            "--log-driver=k8s-file", f"--log-opt=path={log_path}"]
+            "--log-driver=k8s-file", f"--log-opt=path={log_path}",
+            f"--conmon-pidfile={Path(log_path).parent / CONMON_PIDFILE}"]
     for server in spec.dns:
         argv.append(f"--dns={server}")
     for ulimit in effective_ulimits(spec, limits):
@@ -251,9 +254,9 @@ def stop_argv(podman: Podman, container: str, grace_s: int = STOP_GRACE_S) -> li
     return [*podman.base(), "stop", f"--time={grace_s}", container]
 
 
-def rm_argv(podman: Podman, container: str) -> list[str]:
+def rm_argv(podman: Podman, *containers: str) -> list[str]:
     """Force removal without a stop grace (callers stop first when a grace is due)."""
-    return [*podman.base(), "rm", "--force", "--time=0", "--ignore", container]
+    return [*podman.base(), "rm", "--force", "--time=0", "--ignore", *containers]
 
 
 def ps_argv(podman: Podman, label: str = LABEL_JOB) -> list[str]:

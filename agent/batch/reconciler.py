@@ -2,13 +2,13 @@
 
 The section lists attempts (``controller.batch.attempts.entry``); this reconciler starts the missing ones
 (fetching and loading their image once, by sha256, from the controller's code endpoint), stops those the
-section marks ``stop`` or no longer lists, and a thread of its own follows the running ones: every second it
-reads new log lines and the containers' states and reports them (``POST /hosts/<id>/batch``). A finished
-container is removed only after the controller acknowledged its end, so nothing is lost if the agent or the
-controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
+section marks ``stop`` or no longer lists, and a thread of its own follows the running ones: every second, and
+at once when one exits (``exits``), it reads new log lines and the containers' states and reports them
+(``POST /hosts/<id>/batch``). A finished container is removed only after the controller acknowledged its end,
+so nothing is lost if the agent or the controller dies in between. Containers outlive the agent (podman is daemonless): a new agent adopts them and
 never kills them; what it must remember (log offset, whether RUNNING was reported) lives beside each
-container's log in the runner's state directory. An attempt with a job ENI starts once the dataplane has
-plugged it into the attempt's namespace (``job_network``), and runs in that namespace.
+container's log in the runner's state directory. An attempt with a job ENI runs in its own namespace, its ENI
+plugged there by ``job_network`` as soon as the ruleset guarding it is loaded.
 
 An attempt with secrets asks the controller for their values just before its ``podman run``
 (``controller.batch.secrets``): they live only in that podman's environment, never in the section or on disk.
@@ -25,12 +25,14 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Collection, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from agent.batch import job_network
 from agent.batch import podman as pm
+from agent.batch.exits import ExitWatch
 from agent.batch.job_network import JobNetworks
 from agent.batch.podman import AttemptSpec
 from agent.batch.runner import Container, ContainerRunner, RunnerError
@@ -73,6 +75,7 @@ class BatchReconciler:
         #: podman calls of starts, polls and removals: a few at once, never more (two cores; podman's locks)
         self._pool = ThreadPoolExecutor(max_workers=START_CONCURRENCY, thread_name_prefix="batch-podman")
         self._stop = threading.Event()
+        self._exits = ExitWatch()
         # Never killed: followed, and reported when they end. Only this agent's own (their directory is in its
         # state directory): podman's storage is the host's, and another agent (another cloud's, a test's) may
         # run Batch containers on the same host.
@@ -138,6 +141,8 @@ class BatchReconciler:
                     self._failed_starts[_key(entry)] = outcome
                 else:
                     self._deferred = True
+        if ready or failed:
+            self._exits.nudge()  # the follower watches the new containers' exits and reports failed starts
 
     def _start(self, entry: dict[str, Any], image_id: str) -> Container | str | None:
         """The attempt's running container, the reason it failed before or at its start, or None when it
@@ -196,17 +201,32 @@ class BatchReconciler:
 
     # -- following --------------------------------------------------------------------------------------
     def _follow(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        """Every :attr:`poll_seconds` a look at every container; in between, as soon as some exit or were
+        started, a look at those only (each look is a ``podman inspect``, and two cores run the jobs too)."""
+        last_full = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                followed = list(self._containers.items())
+            for key, container in followed:
+                self._exits.watch(key, container.directory / pm.CONMON_PIDFILE)
+            exited = self._exits.wait(max(0.0, last_full + self.poll_seconds - time.monotonic()))
+            if self._stop.is_set():
+                return
+            full = time.monotonic() - last_full >= self.poll_seconds
+            if full:
+                last_full = time.monotonic()
             try:
-                self.poll_once()
+                self.poll_once(None if full else exited)
             except Exception:
                 log.exception("following batch containers failed")
 
-    def poll_once(self) -> None:
-        """Report new log lines and transitions of every attempt; remove those the controller took the end of.
-        The containers are looked at, and removed, :data:`START_CONCURRENCY` at a time."""
+    def poll_once(self, exited: Collection[Hashable] | None = None) -> None:
+        """Report new log lines and transitions of every attempt, or with ``exited`` only of those and of the
+        ones never reported yet (just started); remove those the controller took the end of. The containers
+        are looked at :data:`START_CONCURRENCY` at a time, and removed all at once."""
         with self._lock:
-            containers = dict(self._containers)
+            containers = {key: container for key, container in self._containers.items()
+                          if exited is None or key in exited or not (container.directory / "reported").exists()}
             failed = dict(self._failed_starts)
         items, pending = [], {}
         for key, reason in failed.items():
@@ -237,7 +257,7 @@ class BatchReconciler:
                     self._remember_finished(key)
         # Outside the lock: an agent that dies before a removal adopts the container again, and the
         # controller, which has its end, answers its report with "done" again.
-        list(self._pool.map(self.runner.remove, removable))
+        self.runner.remove(*removable)
 
     def _observe(self, key: Key, container: Container) -> tuple[dict[str, Any] | None, int]:
         """The report item of one container (None when there is nothing new) and its next log offset."""
@@ -270,9 +290,12 @@ class BatchReconciler:
     def close(self) -> None:
         """The agent stops: stop following, leave every container running (a new agent adopts them)."""
         self._stop.set()
+        self._exits.nudge()
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=True)
         self.networks.close()
+        if not self._thread.is_alive():
+            self._exits.close()
 
 
 def _key(entry: dict[str, Any]) -> Key:

@@ -133,11 +133,14 @@ class ContainerRunner:
     # -- containers -------------------------------------------------------------------------------------
     def start(self, spec: AttemptSpec) -> Container:
         """Create and start the attempt's container. A leftover of the same name (an earlier agent died
-        between start and report) is removed first: the controller asked for this attempt again."""
+        between start and report) is removed first: the controller asked for this attempt again. Such a
+        leftover has its directory (made before ``podman run``, removed only after ``podman rm``), so without
+        one there is no ``podman rm`` to pay for on the way to a start."""
         name = pm.container_name(spec.job_id, spec.attempt)
         directory = self.state_dir / name
-        self._run(pm.rm_argv(self.podman, name), check=False)
-        shutil.rmtree(directory, ignore_errors=True)
+        if directory.exists():
+            self._run(pm.rm_argv(self.podman, name), check=False)
+            shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir()
         log_path = directory / "log"
         for mount in spec.mounts:
@@ -146,8 +149,8 @@ class ContainerRunner:
         result = self._run(pm.run_argv(self.podman, spec, str(log_path), self.limits), check=False, cwd=directory,
                            env=pm.secret_environment(spec, os.environ) if spec.secrets else None)
         if result.returncode != 0:
-            self._run(pm.rm_argv(self.podman, name), check=False)
-            shutil.rmtree(directory, ignore_errors=True)
+            if self._run(pm.rm_argv(self.podman, name), check=False).returncode == 0:
+                shutil.rmtree(directory, ignore_errors=True)
             raise RunnerError(f"podman run failed for {name}: {result.stderr.strip()}")
         return Container(name, result.stdout.strip().splitlines()[-1], spec.job_id, spec.attempt, spec.timeout_s,
                          log_path)
@@ -215,11 +218,20 @@ class ContainerRunner:
                                    int(timeout) if timeout else None, self.state_dir / names[0] / "log"))
         return found
 
-    def remove(self, container: Container) -> None:
-        """Remove the container (killing it if still running) and its directory. Logs must have been
-        shipped before."""
-        self._run(pm.rm_argv(self.podman, container.name), check=False)
-        shutil.rmtree(container.directory, ignore_errors=True)
+    def remove(self, *containers: Container) -> None:
+        """Remove the containers (killing any still running) and their directories. Logs must have been
+        shipped before. One ``podman rm`` for all of them: a podman process costs about as much as a removal,
+        and a busy host ends many tiny jobs at once. A directory stays while podman keeps its container (a
+        failed ``rm``, then tried one by one): a container never outlives its directory, which ``start`` and
+        ``adopt`` rely on."""
+        if not containers:
+            return
+        if self._run(pm.rm_argv(self.podman, *(c.name for c in containers)), check=False).returncode == 0:
+            for container in containers:
+                shutil.rmtree(container.directory, ignore_errors=True)
+        elif len(containers) > 1:
+            for container in containers:
+                self.remove(container)
         self._reap_stoppers()
 
     # -- helpers ----------------------------------------------------------------------------------------

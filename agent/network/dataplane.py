@@ -26,7 +26,7 @@ from pyroute2 import IPRoute
 from agent.network import links, naming, netns, uplink
 from agent.network.dhcp import DhcpConfig, without_stale_leases
 from agent.network.model import HostNetwork
-from agent.network.plan import HostPlan, NamespacePlan, plan_host
+from agent.network.plan import HostPlan, Link, NamespacePlan, plan_host
 from agent.network.uplink import HostUplink
 from agent.network.validate import check
 
@@ -66,6 +66,8 @@ class Dataplane:
         self.uplink = uplink or HostUplink()
         self._loaded: dict[str, str] = {}
         self._netlink_fingerprint: str | None = None
+        #: the ports the last netlink pass could not plug yet
+        self._waiting: list[tuple[str | None, Link]] = []
 
     # --- public API -----------------------------------------------------------------------------------
 
@@ -95,10 +97,12 @@ class Dataplane:
                 report.created_namespaces.append(name)
                 self._loaded.pop(name, None)
         fingerprint = netlink_fingerprint(plan)
-        if full or fingerprint != self._netlink_fingerprint or report.created_namespaces:
+        # A pending port (a tap compute has not made yet) is looked for again next time: by a whole netlink
+        # pass, unless it was plugged meanwhile (a Batch job plugs its own ENI's veth, ``links.plug_veth``).
+        if (full or fingerprint != self._netlink_fingerprint or report.created_namespaces
+                or not all(links.plugged(ns, link) for ns, link in self._waiting)):
             self._converge_netlink(plan, report)
-            # A pending port (a tap compute has not made yet) must be looked for again next time.
-            self._netlink_fingerprint = None if report.pending else fingerprint
+            self._netlink_fingerprint = fingerprint
         if plan.uplink is None and uplink.load_state(self.run_dir) is not None:
             log.info("removing the host's uplink leg: %s",
                      ", ".join(uplink.remove_host(self.run_dir, uplink.load_state(self.run_dir))) or "nothing left")
@@ -147,7 +151,7 @@ class Dataplane:
             for ipr in handles.values():
                 ipr.close()
         report.created_links, report.removed_links = link_report.created, link_report.removed
-        report.pending = link_report.pending
+        report.pending, self._waiting = link_report.pending, link_report.waiting
         report.netlink_converged = True
 
     def teardown(self, name_prefix: str = "cl-") -> list[str]:

@@ -178,16 +178,17 @@ class MetadataService:
         with self._lock:
             self._callers = wanted
         for ns in set(self._servers) - set(wanted):
-            server = self._servers.pop(ns)
-            server.shutdown()
-            server.server_close()  # an open socket would keep a deleted namespace alive
+            # An open socket would keep a deleted namespace alive, so it is closed; on a thread of its own, since
+            # ``shutdown`` waits for the serving loop's next poll (up to half a second) and the dataplane pass
+            # that removed the VPC (a host's last Batch job of it ended, say) need not wait with it.
+            threading.Thread(target=_stop, args=(self._servers.pop(ns),), name=f"imds-stop-{ns}",
+                             daemon=True).start()
         for ns in set(wanted) - set(self._servers):
             self._servers[ns] = self._serve(ns)
 
     def close(self) -> None:
         for server in self._servers.values():
-            server.shutdown()
-            server.server_close()
+            _stop(server)
         self._servers.clear()
 
     def caller(self, ns: str, ip: str) -> Caller | None:
@@ -210,6 +211,11 @@ class MetadataService:
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name=f"imds-{ns}", daemon=True).start()
         return server
+
+
+def _stop(server: http.server.ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 def _callers(vpc_id: str, enis: list[Eni]) -> dict[str, Caller]:

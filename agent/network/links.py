@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.network import cidr, netns
+from agent.network.nft import TABLE
 from agent.network.plan import FdbEntry, Link, NamespacePlan, Proxy, Rule
 from agent.network.routes import KernelRoute
 
@@ -43,6 +44,9 @@ class LinkReport:
     created: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    #: The ports behind ``pending``, with their namespace (None: the host's): what the next apply looks for
+    #: (:func:`plugged`).
+    waiting: list[tuple[str | None, Link]] = field(default_factory=list)
 
 
 def _links(ipr: IPRoute) -> dict[str, Any]:
@@ -90,6 +94,7 @@ def ensure_veth(ns: str | None, link: Link, existing: dict[str, Any], handle: Ha
     assert link.peer and link.peer_netns
     if not netns.exists(link.peer_netns):
         report.pending.append(f"{ns}/{link.name}: namespace {link.peer_netns} is missing")
+        report.waiting.append((ns, link))
         if link.name in existing:
             handle(ns).link("del", index=existing[link.name]["index"])
         return
@@ -108,12 +113,56 @@ def ensure_veth(ns: str | None, link: Link, existing: dict[str, Any], handle: Ha
     report.created.append(f"{ns}/{link.name}")
 
 
+def guarded(ns: str, port: str) -> bool:
+    """Whether the ruleset loaded in router namespace ``ns`` already guards ``port`` (``nft.bridge_ruleset``'s
+    ``guarded`` set): that ruleset is one transaction with the ENIs' security groups, so once it names the
+    port, the port's anti-spoofing and the ENI's groups and ACLs hold."""
+    try:
+        netns.command(ns, ["nft", "get", "element", "bridge", TABLE, "guarded", f'{{ "{port}" }}'])
+    except (netns.NetnsError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
+def plug_veth(ns: str, link: Link, far: IPRoute) -> bool:
+    """Plug one veth port of router namespace ``ns`` now (made, on its bridge, up), as the next dataplane pass
+    would: a service whose namespace (``far``, the caller's handle on ``link.peer_netns``) appears after the
+    pass that planned its port need not wait for the following one. Only a port the loaded ruleset already
+    guards (:func:`guarded`) is plugged, so no frame ever crosses the bridge unchecked; False (nothing done)
+    otherwise, or while the bridge is missing."""
+    assert link.kind == "veth" and link.master and link.peer_netns
+    if not netns.exists(ns) or not guarded(ns, link.name):
+        return False
+    with IPRoute(netns=ns) as near:
+        existing = _links(near)
+        if link.master not in existing:
+            return False
+        ensure_veth(ns, link, existing, {ns: near, link.peer_netns: far}.__getitem__, LinkReport())
+        _set_attributes(near, link, _links(near))
+    return True
+
+
+def plugged(ns: str | None, link: Link) -> bool:
+    """Whether a port a pass left pending is in place now: a tap moved into ``ns``, or a veth whose far end is in
+    its namespace (plugged by its service, :func:`plug_veth`), so the pass need not be run again for it."""
+    if (ns is not None and not netns.exists(ns)) or (
+            link.kind == "veth" and not (link.peer_netns and netns.exists(link.peer_netns))):
+        return False  # (checked first: pyroute2 would create a missing namespace)
+    with IPRoute(netns=ns) if ns else IPRoute() as ipr:
+        near = _links(ipr).get(link.name)
+    if near is None or link.kind != "veth":
+        return near is not None
+    with IPRoute(netns=link.peer_netns) as far:
+        return _index(far, link.peer or "") == near.get("link")
+
+
 def _adopt_tap(ns: str, link: Link, handle: Handle, report: LinkReport) -> None:
     """A VM's tap is made by compute in the host namespace; move it into the VPC namespace when it appears."""
     host = handle(None)
     index = _index(host, link.name)
     if index is None:
         report.pending.append(f"{ns}/{link.name}: tap not created yet")
+        report.waiting.append((ns, link))
         return
     host.link("set", index=index, net_ns_fd=netns.path(ns))
     report.created.append(f"{ns}/{link.name}")

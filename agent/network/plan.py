@@ -240,8 +240,8 @@ def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
         if attachment.kind in ("veth", "service"):
             far_netns = (attachment.instance_netns if attachment.kind == "veth"
                          else naming.service_netns(doc.name_prefix, eni.id))
-            plan.links.append(Link(attachment.port, "veth", mac=naming.mac_for(f"{eni.id}:port"), master=master,
-                                   peer=attachment.guest_ifname, peer_netns=far_netns, peer_mac=eni.mac.lower()))
+            plan.links.append(eni_veth(eni.id, eni.subnet_id, eni.mac, attachment.port, far_netns,
+                                       attachment.guest_ifname))
         else:
             plan.links.append(Link(attachment.port, "tap", master=master))
     for nat in vpc.nat_gateways:
@@ -270,6 +270,14 @@ def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
     if mtu != 1500:
         plan.links = [link if link.kind != "bridge" else _with_mtu(link, mtu) for link in plan.links]
     return plan
+
+
+def eni_veth(eni_id: str, subnet_id: str, mac: str, port: str, far_netns: str, far_ifname: str) -> Link:
+    """The veth that carries an ENI's frames onto its subnet's bridge (pure): ``port`` on the bridge, the far
+    end ``far_ifname`` with the ENI's MAC in ``far_netns``. One definition for the plan and for a service
+    that plugs its own ENI ahead of the next pass (``links.plug_veth``), so both always build the same link."""
+    return Link(port, "veth", mac=naming.mac_for(f"{eni_id}:port"), master=naming.subnet_bridge(subnet_id),
+                peer=far_ifname, peer_netns=far_netns, peer_mac=mac.lower())
 
 
 def _with_mtu(link: Link, mtu: int) -> Link:

@@ -98,7 +98,8 @@ def attach(conn: Connection, config: Any, row: Mapping[str, Any], container: Map
     conn.execute(insert(job_enis).values(network_interface_id=eni_id, job_id=row["job_id"], attempt=attempt))
     vpc = lookups.find(conn, ids.VPC, subnet["vpc_id"])
     prefix = cidr.network(subnet["cidr_block"]).prefixlen
-    return {"eni_id": eni_id, "attachment_id": attachment, "subnet_id": subnet["subnet_id"], "mac": mac,
+    return {"eni_id": eni_id, "attachment_id": attachment, "subnet_id": subnet["subnet_id"],
+            "vpc_id": subnet["vpc_id"], "mac": mac,
             "ipv4": f"{address}/{prefix}", "gateway": cidr.router_address(subnet["cidr_block"]),
             "public_ip": public_ip, "dns": [resolver_address(vpc["cidr_block"])] if vpc is not None else []}
 

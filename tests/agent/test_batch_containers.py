@@ -237,3 +237,42 @@ def test_secrets_and_volumes_reach_the_container(lab: tuple, tmp_path: object) -
     assert (scratch / "f").read_text() == "shared\n" and not (host_dir / "w").exists()
     runner.remove(container)
     assert not scratch.exists()
+
+
+@pytest.mark.root
+def test_the_exit_watch_wakes_when_the_container_ends_not_at_the_poll(lab: tuple) -> None:
+    """A job's end is seen when its conmon exits (``agent.batch.exits``): the wait returns then, long before
+    its timeout, and the container is already exited for podman; a nudge alone ends a wait without an exit."""
+    from agent.batch.exits import ExitWatch
+
+    runner, image_id, prefix = lab
+    watch = ExitWatch()
+    try:
+        started = time.monotonic()
+        watch.nudge()
+        assert watch.wait(30) == set() and time.monotonic() - started < 5
+        container = runner.start(AttemptSpec(f"{prefix}-exit", 1, image_id, ("sleep", "1"), vcpus=0.25,
+                                             memory_mib=64))
+        watch.watch("exit", container.directory / pm.CONMON_PIDFILE)
+        started = time.monotonic()
+        assert watch.wait(30) == {"exit"}
+        assert time.monotonic() - started < 10
+        assert runner.poll(container) == ("SUCCEEDED", 0, pm.EXITED_REASON)
+        started = time.monotonic()
+        assert watch.wait(0.3) == set() and time.monotonic() - started >= 0.3  # the fired pidfd is forgotten
+        runner.remove(container)
+    finally:
+        watch.close()
+
+
+@pytest.mark.root
+def test_ended_containers_are_removed_together_with_their_directories(lab: tuple) -> None:
+    runner, image_id, prefix = lab
+    started = [runner.start(AttemptSpec(f"{prefix}-many", attempt, image_id, ("true",), vcpus=0.25, memory_mib=64))
+               for attempt in (1, 2)]
+    for container in started:
+        assert finish(runner, container).state == "SUCCEEDED"
+    runner.remove(*started)
+    for container in started:
+        assert runner.poll(container) == ("FAILED", None, pm.MISSING_REASON) and not container.directory.exists()
+    assert pm.rm_argv(PODMAN, "a", "b")[-2:] == ["a", "b"]
