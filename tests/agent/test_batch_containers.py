@@ -125,14 +125,15 @@ def test_k8s_file_logs_join_partials_and_keep_unfinished_lines() -> None:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str, str]]:
     """A runner, the loaded test image's id and this module's job id prefix; every container whose job id
-    has the prefix, and the image, are removed afterwards, whatever the tests did."""
+    has the prefix, and the image's tag, are removed afterwards, whatever the tests did."""
     require(missing_tools("podman", "runc") + missing_root(), "the Batch container tests")
     from agent.batch.runner import ContainerRunner
 
     root = tmp_path_factory.mktemp("batch")
     runner = ContainerRunner(root / "state", stop_grace_s=2)
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    archive = busybox_oci_archive(root / "image.tar", f"cloudlet-batch-test:{prefix}")
+    tag = f"cloudlet-batch-test:{prefix}"
+    archive = busybox_oci_archive(root / "image.tar", tag)
     image_id = runner.ensure_image(archive)
     try:
         yield runner, image_id, prefix
@@ -140,7 +141,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str,
         for container in runner.adopt():
             if container.job_id.startswith(prefix):
                 runner.remove(container)
-        subprocess.run([*runner.podman.base(), "rmi", "--force", image_id], capture_output=True)
+        # Only this module's tag, never --force: the same busybox layers have the same image id in every
+        # test and bench, and forcing its removal would kill their containers too.
+        subprocess.run([*runner.podman.base(), "rmi", tag], capture_output=True)
 
 
 def finish(runner: object, container: object, timeout: float = 15) -> pm.Outcome:
