@@ -91,7 +91,15 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
     definition = batch.register_job_definition(jobDefinitionName=f"where-{RUN}", type="container", containerProperties={
         "image": f"s3://{bucket}/busybox.tar",
         "command": ["sh", "-c", "echo ran-on=$(cat /proc/sys/kernel/hostname) pid=$$ cgroup=$(cat /proc/self/cgroup)"
-                    "; sleep 2"],
+                    "; cat /in/ecs.config; (echo x > /in/w) 2>/dev/null && echo writable || echo read-only"
+                    "; echo one > /a/f; cat /b/f"
+                    '; while read -r _ at kind _; do [ "$at" = /fast ] && echo "$kind"; done < /proc/mounts; sleep 2'],
+        # the instance's /etc/ecs read-only, a scratch volume two mount points share, and a tmpfs
+        "volumes": [{"name": "ecs", "host": {"sourcePath": "/etc/ecs"}}, {"name": "scratch"}],
+        "mountPoints": [{"sourceVolume": "ecs", "containerPath": "/in", "readOnly": True},
+                        {"sourceVolume": "scratch", "containerPath": "/a"},
+                        {"sourceVolume": "scratch", "containerPath": "/b"}],
+        "linuxParameters": {"tmpfs": [{"containerPath": "/fast", "size": 4}]},
         "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "64"}]})
     assert _instances(ec2, name, ("pending", "running")) == []  # minvCpus 0: nothing before the load
 
@@ -129,6 +137,8 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         assert host in hostnames, (line, hostnames)
         assert pid == "pid=1", line  # its own PID namespace: the job's shell is its init
         assert line.split()[2].startswith("cgroup=0::/cloudlet-batch/"), line  # its limits' cgroup v2 group
+        mounts = [event["message"] for event in events][1:]  # what the job saw of its volumes
+        assert [line.partition("=")[0] for line in mounts] == ["ECS_CLUSTER", "read-only", "one", "tmpfs"], mounts
         seen.add(host)
     assert seen == hostnames, "each job ran in its own instance"
 

@@ -5,7 +5,8 @@ podman, everything driven through boto3.
   as variables, and appear neither in DescribeJobs nor in the cloud's and agent's output; CloudTrail records
   the role's GetParameters. A secret the role may not read fails the attempt before any container exists.
 - the image is read as the execution role: a role that may not read the archive fails the job.
-- volumes on an EC2 environment: a read-only host directory, a scratch volume two mount points share, tmpfs.
+- volumes on Fargate: a scratch volume two mount points share (EC2 environments' host volumes and tmpfs are
+  tested inside their instances, ``test_batch_ec2``).
 - a host that stops answering (its agent SIGSTOPped past the heartbeat timeout): the attempt fails over with
   AWS's reason, the retry runs once the host is back, and the abandoned container is stopped and removed.
 """
@@ -49,7 +50,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]
 
 @pytest.fixture(scope="module")
 def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A FARGATE and an EC2 queue, the image in S3, two SSM parameters and execution roles that may read
+    """A FARGATE queue, the image in S3, two SSM parameters and execution roles that may read
     everything, all but the parameters, and all but the image."""
     s3, ec2, batch, ssm, iam = (cloud.client(name) for name in ("s3", "ec2", "batch", "ssm", "iam"))
     bucket = f"batch-exec-{RUN}"
@@ -63,15 +64,13 @@ def lab(cloud: CloudletProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
     vpc = ec2.create_vpc(CidrBlock="10.92.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.92.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"batch-{RUN}", Description="batch", VpcId=vpc)["GroupId"]
-    queues = {}
-    for kind, extra in (("FARGATE", {}), ("EC2", {"instanceTypes": ["optimal"], "instanceRole": "ecsInstanceRole"})):
-        env = batch.create_compute_environment(
-            computeEnvironmentName=f"{kind.lower()}-{RUN}", type="MANAGED",
-            computeResources={"type": kind, "maxvCpus": 2, "subnets": [subnet], "securityGroupIds": [group], **extra})
-        wait_for(lambda env=env: batch.describe_compute_environments(computeEnvironments=[env["computeEnvironmentArn"]])
-                 ["computeEnvironments"][0]["status"] == "VALID", timeout=20, what="the compute environment")
-        queues[kind] = batch.create_job_queue(jobQueueName=f"{kind.lower()}-{RUN}", priority=1, computeEnvironmentOrder=[
-            {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])["jobQueueArn"]
+    env = batch.create_compute_environment(
+        computeEnvironmentName=f"fargate-{RUN}", type="MANAGED",
+        computeResources={"type": "FARGATE", "maxvCpus": 2, "subnets": [subnet], "securityGroupIds": [group]})
+    wait_for(lambda: batch.describe_compute_environments(computeEnvironments=[env["computeEnvironmentArn"]])
+             ["computeEnvironments"][0]["status"] == "VALID", timeout=20, what="the compute environment")
+    queues = {"FARGATE": batch.create_job_queue(jobQueueName=f"fargate-{RUN}", priority=1, computeEnvironmentOrder=[
+        {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])["jobQueueArn"]}
     return {"batch": batch, "logs": cloud.client("logs"), "trail": cloud.client("cloudtrail"), "queues": queues,
             "image": f"s3://{bucket}/busybox.tar",
             "role": execution_role(iam, f"exec-all-{RUN}", read_image, read_secrets),
@@ -129,26 +128,15 @@ def test_the_image_is_read_as_the_execution_role(lab: dict[str, Any]) -> None:
     assert "AccessDenied" in detail["statusReason"]
 
 
-def test_volumes_mount_points_and_tmpfs_on_ec2(lab: dict[str, Any], tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "in.txt").write_text("from the host\n")
-    script = ("cat /in/in.txt; (echo x > /in/w) 2>/dev/null || echo read-only; echo one > /a/f; cat /b/f; "
-              'while read -r _ at kind _; do [ "$at" = /fast ] && echo "$kind"; done < /proc/mounts; true')
-    definition = lab["batch"].register_job_definition(
-        jobDefinitionName=f"volumes-{RUN}", type="container",
-        containerProperties={"image": lab["image"], "command": ["sh", "-c", script], "vcpus": 1, "memory": 64,
-                             "volumes": [{"name": "host", "host": {"sourcePath": str(shared)}}, {"name": "scratch"}],
-                             "mountPoints": [{"sourceVolume": "host", "containerPath": "/in", "readOnly": True},
-                                             {"sourceVolume": "scratch", "containerPath": "/a"},
-                                             {"sourceVolume": "scratch", "containerPath": "/b"}],
-                             "linuxParameters": {"tmpfs": [{"containerPath": "/fast", "size": 4}]}})["jobDefinitionArn"]
-    detail = ended(lab["batch"], submit(lab, definition, "EC2"))
+def test_a_scratch_volume_is_shared_by_its_mount_points_on_fargate(lab: dict[str, Any]) -> None:
+    definition = fargate_definition(lab, "volumes", "echo one > /a/f; cat /b/f", lab["role"],
+                                    volumes=[{"name": "scratch"}],
+                                    mountPoints=[{"sourceVolume": "scratch", "containerPath": "/a"},
+                                                 {"sourceVolume": "scratch", "containerPath": "/b", "readOnly": True}])
+    detail = ended(lab["batch"], submit(lab, definition))
     assert detail["status"] == "SUCCEEDED", detail
     stream = detail["container"]["logStreamName"]
-    wait_for(lambda: log_messages(lab["logs"], stream) == ["from the host", "read-only", "one", "tmpfs"],
-             timeout=15, what="the mounts seen from the job")
-    assert sorted(path.name for path in shared.iterdir()) == ["in.txt"]
+    wait_for(lambda: log_messages(lab["logs"], stream) == ["one"], timeout=15, what="the scratch file seen twice")
 
 
 def agent_pid(cloud: CloudletProcess) -> int:
@@ -169,8 +157,10 @@ def agent_pid(cloud: CloudletProcess) -> int:
 
 def test_a_lost_host_fails_the_attempt_over_and_its_container_goes_when_it_returns(
         cloud: CloudletProcess, lab: dict[str, Any]) -> None:
-    definition = fargate_definition(lab, "lost", 'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 300; fi; echo done',
-                                    lab["role"])
+    # The first attempt leaves on SIGTERM (as a well-behaved job does), so its removal takes no 30 s stop
+    # timeout; the runner's SIGKILL after the timeout is tested with the containers themselves.
+    first_attempt_runs_on = '''if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then trap 'exit 143' TERM; sleep 300 & wait; fi'''
+    definition = fargate_definition(lab, "lost", f"{first_attempt_runs_on}; echo done", lab["role"])
     job_id = submit(lab, definition, retryStrategy={"attempts": 2})
     wait_for(lambda: job(lab["batch"], job_id)["status"] == "RUNNING", timeout=30, what="the job to run")
     pid = agent_pid(cloud)

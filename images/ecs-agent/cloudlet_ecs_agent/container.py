@@ -4,7 +4,8 @@ user and working directory, and a cgroup v2 group holding its memory and CPU lim
 instance's own, as Batch on EC2 runs jobs.
 
 ``python3 container.py SPEC`` is the second stage, run by ``unshare`` inside the new namespaces: it mounts
-``/proc`` and ``/dev`` into the root, enters it and executes the command.
+``/proc``, ``/dev``, the mount points (host paths of the instance or scratch volumes, read-only where asked)
+and ``tmpfs`` mounts into the root, enters it and executes the command.
 """
 
 from __future__ import annotations
@@ -52,6 +53,29 @@ def environment_of(spec: dict[str, Any], config: dict[str, Any]) -> dict[str, st
     return env
 
 
+def binds(spec: dict[str, Any], scratch: Path) -> list[tuple[str, str, bool]]:
+    """The attempt's mount points as ``(source on the instance, path in the container, read-only)``: a host
+    volume's ``sourcePath`` on the instance, or the attempt's scratch directory for a volume without one
+    (shared by every mount point naming it, gone with the attempt), as ECS mounts them on EC2."""
+    out = []
+    for mount in spec.get("mounts") or []:
+        source = mount["source"] or str(scratch / mount["volume"])
+        if not mount["source"]:
+            os.makedirs(source, exist_ok=True)
+        out.append((source, mount["target"], mount["read_only"]))
+    return out
+
+
+def _inside(root: Path, path: str) -> str:
+    """``path`` of the container, made under ``root`` if missing; refuses one that leads out of ``root``
+    through the image's symlinks, as a mount there would cover the instance's own files."""
+    target = (root / path.lstrip("/")).resolve()
+    if target != root.resolve() and root.resolve() not in target.parents:
+        raise SystemExit(f"CannotStartContainerError: mount point {path} leads outside the container")
+    target.mkdir(parents=True, exist_ok=True)
+    return str(target)
+
+
 class Container:
     """A started attempt: its process (``unshare``, whose exit status is the command's) and cgroup."""
 
@@ -62,7 +86,8 @@ class Container:
             (self.cgroup / key).write_text(value)
         stage = {"root": str(root), "argv": command_of(spec, config), "env": environment_of(spec, config),
                  "workdir": spec.get("workdir") or config.get("WorkingDir") or "/",
-                 "user": spec.get("user") or config.get("User") or "0"}
+                 "user": spec.get("user") or config.get("User") or "0",
+                 "binds": binds(spec, root.parent / "volumes"), "tmpfs": spec.get("tmpfs") or []}
         procs = str(self.cgroup / "cgroup.procs")
 
         def enter_cgroup() -> None:  # in the child before exec: everything it starts counts against the group
@@ -116,6 +141,14 @@ def second_stage(stage: dict[str, Any]) -> None:
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
     subprocess.run(["mount", "--rbind", "/dev", str(root / "dev")], check=True)
+    for source, path, read_only in stage["binds"]:
+        target = _inside(root, path)
+        subprocess.run(["mount", "--bind", source, target], check=True)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True)
+    for entry in stage["tmpfs"]:  # "path:size=<n>m[,options]", as the controller writes it for podman too
+        path, _, options = entry.partition(":")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", _inside(root, path)], check=True)
     uid, gid = _ids(root, stage["user"])
     os.chroot(root)
     os.chdir(stage["workdir"])
