@@ -55,7 +55,7 @@ class Cloud:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config.data_dir, 0o700)
         self.services: dict[str, ServiceApi] = load_services()
-        self.db = Database(config.data_dir / "state.db")
+        self.db = Database(config.state_location)
         self.db.create_schema()
         self.secrets = SecretBox(config.data_dir / "secret.key")
         self.credentials = CredentialStore(self.db, self.secrets)

@@ -37,6 +37,10 @@ class Config:
     #: certificate from the cloud's CA (``controller/hosts/api_tls.py``); "" serves plain HTTP only. The AWS
     #: profile ``cloudlet up`` writes then points at it, with the CA as its ``ca_bundle``.
     https_listen: str = ""
+    #: The state store: "" is the embedded SQLite file DATA_DIR/state.db; a SQLAlchemy URL
+    #: (``postgresql+psycopg://user:password@host/db``) a PostgreSQL database, which several controllers (each
+    #: with its own data dir) may share behind one load balancer. ``cloudlet up --database-url`` records it.
+    database_url: str = ""
     # --- VPC networking (controller/ec2) ---
     #: Public IPv4 pool of Elastic IPs, NAT gateways and auto-assigned public addresses; its first host
     #: address is left to the uplink's router. Keep it off every real network the machine is on.
@@ -155,9 +159,20 @@ class Config:
             raise ValueError(f"uplink {config.uplink!r} is not one of lab, nat, bridge")
         if config.uplink != "lab" and not config.eip_pool:
             raise ValueError(f"uplink {config.uplink!r} needs an EIP pool of LAN addresses (--eip-pool A-B)")
+        if config.database_url and not config.database_url.startswith("postgresql"):
+            raise ValueError(f"database_url {config.database_url!r} is not a PostgreSQL URL (postgresql+psycopg://...)")
         if config.uplink == "bridge" and not config.uplink_bridge:
             raise ValueError("uplink 'bridge' needs the host's bridge (--uplink-bridge br0)")
         return config
+
+    @property
+    def state_location(self) -> Path | str:
+        """What :class:`controller.state.Database` opens: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.data_dir / "state.db"
+
+    def has_state(self) -> bool:
+        """Whether a cloud was started here (a PostgreSQL store is always there to try)."""
+        return bool(self.database_url) or (self.data_dir / "state.db").exists()
 
     @property
     def public_pool(self) -> str:
