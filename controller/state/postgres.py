@@ -179,8 +179,14 @@ def _translate(sql: str, positional: bool, _tables_id: int, tables: MetaData) ->
     if found:
         sql = _insert_or(sql, found, tables)
     if positional:
-        sql = _QUOTED_OR_MARK.sub(lambda m: {"?": "%s", "%": "%%"}.get(m.group(0), m.group(0)), sql)
+        sql = _QUOTED_OR_MARK.sub(_positional_token, sql)
     return sql
+
+
+def _positional_token(found: re.Match[str]) -> str:
+    """A ``?`` outside quotes is a placeholder; a ``%`` anywhere, quoted or not, is psycopg's to escape."""
+    token = found.group(0)
+    return "%s" if token == "?" else token.replace("%", "%%")
 
 
 def _insert_or(sql: str, found: re.Match[str], tables: MetaData) -> str:
