@@ -117,6 +117,7 @@ class Database:
                                os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         #: The other processes of the cloud, once :meth:`join_bus` is called (``cloudlet up --workers``).
         self.bus: Bus | PostgresBus | None = None
+        self._snapshot = {"isolation_level": "REPEATABLE READ"} if self.postgres else {}
         if self.postgres:
             self.engine: Engine = create_engine(self.url, pool_size=8, max_overflow=24, pool_pre_ping=True,
                                                 supports_native_boolean=False)
@@ -213,8 +214,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only connection (WAL readers never block the writer)."""
-        with self.engine.connect().execution_options(cloudlet_readonly=True) as conn:
+        """A read-only connection (WAL and MVCC readers never block the writer), whose statements all see one
+        snapshot, as SQLite's read transaction does (PostgreSQL's REPEATABLE READ; its default READ COMMITTED
+        would let a later statement see a commit an earlier one did not)."""
+        with self.engine.connect().execution_options(cloudlet_readonly=True, **self._snapshot) as conn:
             yield conn
 
     def on_end_waits(self, callback: Callable[[], None]) -> None:
