@@ -5,7 +5,8 @@ SQLite-flavoured SQL straight to the driver with ``?`` placeholders. Rather than
 PostgreSQL is taught SQLite's few habits here, in one place:
 
 * types: SQLite's INTEGER is 64-bit and its VARCHAR(n) has no limit, so on PostgreSQL an Integer is BIGINT
-  (millisecond timestamps overflow INTEGER) and a String has no length; booleans stay 0/1 integers
+  (millisecond timestamps overflow INTEGER) and a String has no length; text sorts in byte order (COLLATE
+  "C", SQLite's BINARY); booleans stay 0/1 integers
   (SMALLINT, ``supports_native_boolean=False``), because raw SQL compares them with 0 and 1;
 * statements: every cursor is a :class:`SqliteFlavouredCursor`, which rewrites ``?`` placeholders, ``INSERT OR
   IGNORE`` and ``INSERT OR REPLACE`` (the latter upserts on the table's primary key);
@@ -26,7 +27,7 @@ from typing import Any
 
 import psycopg
 from psycopg.adapt import Dumper, Loader
-from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String
+from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Text
 from sqlalchemy.ext.compiler import compiles
 
 #: The key of the advisory lock every write transaction takes first (any constant; "cloudlet" in ASCII).
@@ -40,9 +41,18 @@ def _integer_as_bigint(type_: Any, compiler: Any, **kw: Any) -> str:
     return "BIGINT" if isinstance(kw.get("type_expression"), Column) else compiler.visit_integer(type_, **kw)
 
 
+# Text compares byte by byte, as SQLite's BINARY collation does, whatever the database's locale: listings
+# (S3 keys, IAM names) are in AWS's order, and "a" < "B" < "b" stays false.
 @compiles(String, "postgresql")
 def _string_without_limit(type_: Any, compiler: Any, **kw: Any) -> str:
-    return "VARCHAR" if isinstance(kw.get("type_expression"), Column) else compiler.visit_string(type_, **kw)
+    if isinstance(kw.get("type_expression"), Column):
+        return 'VARCHAR COLLATE "C"'
+    return compiler.visit_string(type_, **kw)
+
+
+@compiles(Text, "postgresql")
+def _text_in_byte_order(type_: Any, compiler: Any, **kw: Any) -> str:
+    return 'TEXT COLLATE "C"' if isinstance(kw.get("type_expression"), Column) else compiler.visit_text(type_, **kw)
 
 
 @compiles(Boolean, "postgresql")
