@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from controller.state import schema
+from tests import postgres_lab
 from tests.support import REPO, CloudletProcess
+
+pytestmark = pytest.mark.skipif(postgres_lab.test_clouds_on_postgres(),
+                                reason="the release before the migrations kept its state in SQLite only")
 
 
 def release_before_alembic() -> str | None:
