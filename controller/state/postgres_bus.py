@@ -12,8 +12,10 @@ marker of its own and waits until its listener hears it back, so every topic pub
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "cloudlet_state"
 #: How long :meth:`PostgresBus.sync` waits for its marker before it gives up (a lost listener connection).
 SYNC_TIMEOUT = 5.0
+#: How long the listener waits before it connects again after losing its connection.
+RECONNECT_SECONDS = 1.0
 
 
 def _conninfo(url: str) -> str:
@@ -85,6 +89,23 @@ class PostgresBus:
                 self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
     def _listen(self) -> None:
+        """Hear notifications until :meth:`close`; a lost connection (the server restarted) is made again."""
+        while not self._closing:
+            try:
+                if self._hear_until_closed():
+                    return
+            except psycopg.OperationalError as exc:
+                log.warning("state bus: lost PostgreSQL's notifications (%s); listening again", exc)
+            with self._heard:  # markers sent before the loss will never come back: release their waiters
+                self._markers_heard = self._markers_sent
+                self._heard.notify_all()
+            time.sleep(RECONNECT_SECONDS)
+            with contextlib.suppress(psycopg.OperationalError):
+                self._listener = psycopg.connect(self._conninfo, autocommit=True)
+                self._listener.execute(f"LISTEN {CHANNEL}")
+
+    def _hear_until_closed(self) -> bool:
+        """Deliver what arrives; True once this process's own ``closing`` came back."""
         for notification in self._listener.notifies():
             kind, _, rest = notification.payload.partition(" ")
             sender, _, body = rest.partition("\n")
@@ -93,11 +114,12 @@ class PostgresBus:
                     self._deliver(body.split("\n"))
                 continue
             if kind == "closing":
-                return
+                return True
             if kind == "marker":
                 with self._heard:
                     self._markers_heard += 1
                     self._heard.notify_all()
+        return False
 
     def _deliver(self, topics: list[str]) -> None:
         for topic in topics:

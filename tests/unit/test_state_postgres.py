@@ -107,3 +107,30 @@ def test_writers_take_turns_and_readers_do_not_wait(store: Database) -> None:
     other.close()
     assert order == ["first begins", "read done", "first commits", "second begins"]
     assert time.monotonic() - started >= 0.25
+
+
+@pytest.mark.postgres
+def test_the_bus_carries_topics_between_processes_and_survives_a_lost_connection(store: Database) -> None:
+    from controller.state.postgres_bus import PostgresBus
+
+    heard: list[str] = []
+    sender, receiver = PostgresBus(store.url, lambda topic: None), PostgresBus(store.url, heard.append)
+    try:
+        sender.publish(["s3:buckets", "iam"])
+        receiver.sync()  # its own marker comes back after everything sent before it
+        assert sorted(heard) == ["iam", "s3:buckets"]
+        sender.sync()
+        with store.read() as conn:  # the server drops both buses' listening connections
+            dropped = conn.exec_driver_sql(
+                "WITH listeners AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN "
+                "cloudlet_state') SELECT COUNT(*) FROM listeners WHERE pg_terminate_backend(pid)").scalar()
+        assert dropped == 2
+        started = time.monotonic()
+        while "after" not in heard and time.monotonic() - started < 10:
+            sender.publish(["after"])
+            time.sleep(0.3)
+        assert "after" in heard
+        receiver.sync()
+    finally:
+        sender.close()
+        receiver.close()
