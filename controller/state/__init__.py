@@ -1,8 +1,8 @@
 """The controller's state store: SQLite (WAL, the embedded default) or PostgreSQL, through SQLAlchemy Core.
 
 Every service declares its tables on the one shared :data:`metadata` in its own
-``state.py`` module; :class:`Database` brings the schema up to date at start (``state/schema.py``: Alembic
-migrations, then any table a service added). Writes run in short transactions (``with db.begin() as
+``state.py`` module; :class:`Database` brings the schema up to date at start (``state/schema.py``: the
+tables and indexes a store lacks, then Alembic's migrations). Writes run in short transactions (``with db.begin() as
 conn:``), one writer at a time: SQLite's ``BEGIN IMMEDIATE`` (plus a file lock that queues the processes of
 one machine), PostgreSQL's transaction-scoped advisory lock (``state/postgres.py``), which queues the
 writers of every controller process on the database, on any machine. Readers never wait for the writer (WAL,
@@ -101,7 +101,7 @@ class Database:
     def __init__(self, location: Path | str) -> None:
         self.url = database_url(location)
         self.postgres = self.url.startswith("postgresql")
-        #: The SQLite file, or where a PostgreSQL store's process-local files would go (none today).
+        #: The SQLite file (None on PostgreSQL).
         self.path = Path(self.url.removeprefix("sqlite:///")) if not self.postgres else None
         #: Callbacks of this process per topic, run after a transaction that announced the topic commits.
         self._subscribers: dict[str, list[Callable[[], None]]] = {}
@@ -133,8 +133,8 @@ class Database:
             event.listen(self.engine, "begin", _begin_immediate)
 
     def create_schema(self) -> None:
-        """Bring the store's schema up to date: Alembic's migrations, then every table and index that the
-        imported service modules declared and the store lacks (``state/schema.py``)."""
+        """Bring the store's schema up to date: every table and index that the imported service modules
+        declared and the store lacks, then Alembic's migrations (``state/schema.py``)."""
         logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing an operator needs
         from controller.state import schema
 
