@@ -268,9 +268,9 @@ def all_datums(gauges: dict[QueueKey, Gauges], tallies: dict[QueueKey, Tally],
 def read_gauges(conn: Connection, now_ms: int) -> dict[QueueKey, Gauges]:
     """Every queue's gauges in one grouped query (the same visibility rules as GetQueueAttributes)."""
     rows = conn.exec_driver_sql(
-        "SELECT q.account_id, q.region, q.name, COALESCE(SUM(m.visible_at <= ?), 0),"
-        " COALESCE(SUM(m.visible_at > ? AND m.receive_count > 0), 0),"
-        " COALESCE(SUM(m.visible_at > ? AND m.receive_count = 0), 0), MIN(m.sent_at)"
+        "SELECT q.account_id, q.region, q.name, COUNT(CASE WHEN m.visible_at <= ? THEN 1 END),"
+        " COUNT(CASE WHEN m.visible_at > ? AND m.receive_count > 0 THEN 1 END),"
+        " COUNT(CASE WHEN m.visible_at > ? AND m.receive_count = 0 THEN 1 END), MIN(m.sent_at)"
         " FROM sqs_queues q LEFT JOIN sqs_messages m ON m.queue_id = q.queue_id GROUP BY q.queue_id",
         (now_ms, now_ms, now_ms)).all()
     return {(row[0], row[1], row[2]): Gauges(int(row[3]), int(row[4]), int(row[5]), row[6]) for row in rows}
