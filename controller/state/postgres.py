@@ -79,6 +79,11 @@ FUNCTIONS = (
            CREATE OPERATOR = (LEFTARG = boolean, RIGHTARG = integer, FUNCTION = cloudlet_boolean_is);
          END IF;
        END $$""",
+    # SQLite's two-argument min/max (PostgreSQL's are aggregates of one): Logs' stream bounds, retention.
+    """CREATE OR REPLACE FUNCTION min(a bigint, b bigint) RETURNS bigint
+       LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE LEAST(a, b) END $$""",
+    """CREATE OR REPLACE FUNCTION max(a bigint, b bigint) RETURNS bigint
+       LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE GREATEST(a, b) END $$""",
     """CREATE OR REPLACE FUNCTION instr(haystack text, needle text) RETURNS integer
        LANGUAGE sql IMMUTABLE AS $$ SELECT strpos(haystack, needle) $$""",
     r"""CREATE OR REPLACE FUNCTION glob(pattern text, value text) RETURNS boolean
