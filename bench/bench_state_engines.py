@@ -1,5 +1,5 @@
-"""Controller API throughput with its state on PostgreSQL vs SQLite (issue 15 point 8): the same calls, the same
-client processes, the two clouds loaded in turns within each round.
+"""Controller API throughput with its state on PostgreSQL vs SQLite (issue 15 point 8): the same calls, the
+same client processes, the two clouds loaded in turns within each round.
 
 Two ``cloudlet up`` run side by side, one on the embedded SQLite file and one on a PostgreSQL database of a
 private cluster (``tests/postgres_lab.py``: Debian's server, Unix socket only, ``fsync`` on); each with one API
@@ -48,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one round of one cloud")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per workload; the median one is reported")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds per workload; the median one is reported"
+    )
     args = parser.parse_args()
     clients = ClientProcesses(args.clients)
     with tempfile.TemporaryDirectory(prefix="cloudlet-bench-engines-") as tmp:
@@ -60,23 +62,37 @@ def main() -> None:
                 clouds[engine] = start_cloud(root, engine, cluster)
             endpoints = {engine: endpoint(engine, cloud) for engine, cloud in clouds.items()}
             fixtures = {engine: prepare(target) for engine, target in endpoints.items()}
-            print(f"\n== API throughput by state store: {args.clients} client processes, one API process each, "
-                  f"median of {args.rounds} x {args.seconds:g} s, {os.cpu_count()} cores shared")
+            print(
+                f"\n== API throughput by state store: {args.clients} client processes, one API process each, "
+                f"median of {args.rounds} x {args.seconds:g} s, {os.cpu_count()} cores shared"
+            )
             for workload in WORKLOADS:
                 runs: dict[str, list[LoadResult]] = {engine: [] for engine in ENGINES}
                 for _ in range(args.rounds):
                     for engine in ENGINES:
-                        runs[engine].append(clients.load(endpoints[engine], workload, fixtures[engine], args.seconds))
-                medians = {engine: sorted(found, key=lambda r: r.rps)[len(found) // 2] for engine, found in runs.items()}
+                        runs[engine].append(
+                            clients.load(endpoints[engine], workload, fixtures[engine], args.seconds)
+                        )
+                medians = {
+                    engine: sorted(found, key=lambda r: r.rps)[len(found) // 2]
+                    for engine, found in runs.items()
+                }
                 sqlite, postgres = medians["sqlite"], medians["postgresql"]
                 print(f"\n{workload}")
                 for engine, result in medians.items():
                     print("  " + result.line(engine))
                 print(f"  postgresql: {postgres.rps / sqlite.rps:.2f}x SQLite's req/s", flush=True)
-                report(f"{workload}, {args.clients} clients: PostgreSQL req/s over SQLite's", postgres.rps / sqlite.rps,
-                       "x", sqlite_rps=round(sqlite.rps), postgresql_rps=round(postgres.rps),
-                       sqlite_p50_ms=sqlite.percentile(0.5) * 1000, postgresql_p50_ms=postgres.percentile(0.5) * 1000,
-                       sqlite_p99_ms=sqlite.percentile(0.99) * 1000, postgresql_p99_ms=postgres.percentile(0.99) * 1000)
+                report(
+                    f"{workload}, {args.clients} clients: PostgreSQL req/s over SQLite's",
+                    postgres.rps / sqlite.rps,
+                    "x",
+                    sqlite_rps=round(sqlite.rps),
+                    postgresql_rps=round(postgres.rps),
+                    sqlite_p50_ms=sqlite.percentile(0.5) * 1000,
+                    postgresql_p50_ms=postgres.percentile(0.5) * 1000,
+                    sqlite_p99_ms=sqlite.percentile(0.99) * 1000,
+                    postgresql_p99_ms=postgres.percentile(0.99) * 1000,
+                )
         finally:
             for cloud in clouds.values():
                 cloud.stop()

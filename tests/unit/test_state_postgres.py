@@ -122,8 +122,9 @@ def test_the_bus_carries_topics_between_processes_and_survives_a_lost_connection
         sender.sync()
         with store.read() as conn:  # the server drops both buses' listening connections
             dropped = conn.exec_driver_sql(
-                "WITH listeners AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN "
-                "cloudlet_state') SELECT COUNT(*) FROM listeners WHERE pg_terminate_backend(pid)").scalar()
+                "WITH listeners AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query = 'LISTEN cloudlet_state') SELECT COUNT(*) FROM listeners WHERE pg_terminate_backend(pid)"
+            ).scalar()
         assert dropped == 2
         started = time.monotonic()
         while "after" not in heard and time.monotonic() - started < 10:
