@@ -2,8 +2,8 @@
 same client processes, the two clouds loaded in turns within each round.
 
 Two ``cloudlet up`` run side by side, one on the embedded SQLite file and one on a PostgreSQL database of a
-private cluster (``tests/postgres_lab.py``: Debian's server, Unix socket only, ``fsync`` on); each with one API
-process, so the figures compare the stores, not process counts. The workloads are bench_api.py's (reads:
+private cluster (``tests/postgres_lab.py``: Debian's server, Unix socket only, ``fsync`` on); each with one
+API process, so the figures compare the stores, not process counts. The workloads are bench_api.py's (reads:
 STS, DescribeAvailabilityZones, DescribeInstances, S3 GET; writes: S3 PUT, SQS send and receive). For every
 workload the median round by requests/s is reported with its p50 and p99, and PostgreSQL's requests/s as a
 ratio of SQLite's. No target: the figure is for comparison over time (a network hop to a real database
