@@ -12,8 +12,12 @@ BENCH ?=
 # Extra `cloudlet up` flags, e.g. UP_ARGS="--uplink nat --eip-pool 192.168.1.200-192.168.1.220" (recorded once).
 UP_ARGS ?=
 PYTEST_ARGS ?=
+# The part of the suite `make test` runs a second time with every test cloud on PostgreSQL
+# (CLOUDLET_TEST_DATABASE=postgresql: tests/postgres_lab.py starts a private cluster). Any test runs that way.
+POSTGRES_TESTS ?= tests/e2e/test_iam_api.py tests/e2e/test_s3_wire.py tests/e2e/test_ec2_instances_api.py \
+	tests/e2e/test_sqs_api.py tests/e2e/test_sns.py tests/e2e/test_sqs_durability.py
 
-.PHONY: up test bench install services images lint s3fs-venv node-clients console-vendor
+.PHONY: up test test-postgres bench install services images lint s3fs-venv node-clients console-vendor
 
 up: install services images
 	$(BIN)/cloudlet up --data-dir $(DATA_DIR) --listen $(LISTEN) $(UP_ARGS)
@@ -21,6 +25,11 @@ up: install services images
 test: install services images s3fs-venv node-clients
 	$(BIN)/ruff check controller agent tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
+	CLOUDLET_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS) -m "not vm" $(POSTGRES_TESTS)
+
+# The same representative part on PostgreSQL alone.
+test-postgres: install services
+	CLOUDLET_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS) -m "not vm" $(POSTGRES_TESTS)
 
 bench: install services
 	$(BIN)/python bench/run_all.py $(BENCH)

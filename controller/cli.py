@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--workers", type=int, default=None,
                     help="processes serving the API (default: one per core; 1: cloudlet up alone)")
     up.add_argument("--data-dir", type=Path, dest="up_data_dir", default=None)
+    up.add_argument("--database-url", default=None, metavar="URL",
+                    help="keep the state in PostgreSQL (postgresql+psycopg://user:pass@host/db) rather than the data "
+                         "dir's SQLite file; recorded in cloudlet.json")
     up.add_argument("--uplink", choices=("lab", "nat", "bridge"), default=None,
                     help="where VPC traffic to the Internet goes (recorded in DATA_DIR/cloudlet.json; default lab): "
                          "README 'Choosing an uplink'")
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         settings = {"uplink": args.uplink, "eip_pool": args.eip_pool, "uplink_interface": args.uplink_interface,
                     "uplink_bridge": args.uplink_bridge, "uplink_gateway": args.uplink_gateway,
-                    "https_listen": args.https_listen}
+                    "https_listen": args.https_listen, "database_url": args.database_url}
         try:
             record_settings(data_dir, {key: value for key, value in settings.items() if value is not None})
         except ValueError as exc:
@@ -141,7 +144,7 @@ def run_up(data_dir: Path, listen: str | None, *, start_agent: bool = True, work
     agent: subprocess.Popen | None = None
     tunnels = data_channels = api_workers = None
     try:
-        if processes > 1:
+        if processes > 1 or cloud.db.postgres:  # other controllers may share a PostgreSQL store
             cloud.db.join_bus(worker_paths.bus(data_dir))
         ensure_management_account(cloud)
         cloud.start()

@@ -56,7 +56,7 @@ class Cloud:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config.data_dir, 0o700)
         self.services: dict[str, ServiceApi] = load_services()
-        self.db = Database(config.data_dir / "state.db")
+        self.db = Database(config.state_location)
         self.db.create_schema()
         hosts_state.use_heartbeat_timeout(config.host_heartbeat_timeout_seconds)
         self.secrets = SecretBox(config.data_dir / "secret.key")

@@ -37,6 +37,10 @@ class Config:
     #: certificate from the cloud's CA (``controller/hosts/api_tls.py``); "" serves plain HTTP only. The AWS
     #: profile ``cloudlet up`` writes then points at it, with the CA as its ``ca_bundle``.
     https_listen: str = ""
+    #: The state store: "" is the embedded SQLite file DATA_DIR/state.db; a SQLAlchemy URL
+    #: (``postgresql+psycopg://user:password@host/db``) a PostgreSQL database, which several controllers (each
+    #: with its own data dir) may share behind one load balancer. ``cloudlet up --database-url`` records it.
+    database_url: str = ""
     # --- VPC networking (controller/ec2) ---
     #: Public IPv4 pool of Elastic IPs, NAT gateways and auto-assigned public addresses; its first host
     #: address is left to the uplink's router. Keep it off every real network the machine is on.
@@ -166,9 +170,20 @@ class Config:
         if config.host_heartbeat_timeout_seconds <= 0:
             raise ValueError("host_heartbeat_timeout_seconds must be positive, not "
                              f"{config.host_heartbeat_timeout_seconds}")
+        if config.database_url and not config.database_url.startswith("postgresql"):
+            raise ValueError(f"database_url {config.database_url!r} is not a PostgreSQL URL (postgresql+psycopg://...)")
         if config.uplink == "bridge" and not config.uplink_bridge:
             raise ValueError("uplink 'bridge' needs the host's bridge (--uplink-bridge br0)")
         return config
+
+    @property
+    def state_location(self) -> Path | str:
+        """What :class:`controller.state.Database` opens: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.data_dir / "state.db"
+
+    def has_state(self) -> bool:
+        """Whether a cloud was started here (a PostgreSQL store is always there to try)."""
+        return bool(self.database_url) or (self.data_dir / "state.db").exists()
 
     @property
     def public_pool(self) -> str:

@@ -41,8 +41,10 @@ class CloudletProcess:
     """A ``cloudlet up`` child process; start, restart and stop it like an operator would."""
 
     def __init__(self, data_dir: Path, *, agent: bool = False, extra_env: dict[str, str] | None = None,
-                 listen_host: str = "127.0.0.1") -> None:
+                 listen_host: str = "127.0.0.1", repo: Path = REPO) -> None:
         self.data_dir = data_dir
+        #: The source tree ``cloudlet up`` runs from (an older release's, for the migration tests).
+        self.repo = repo
         self.listen_host = listen_host
         self.agent = agent
         # An agent builds real namespaces: each test cloud gets a prefix of its own (so runs never
@@ -63,7 +65,8 @@ class CloudletProcess:
             cmd.append("--no-agent")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         self._register_test_images()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        self._choose_test_database()
+        self.proc = subprocess.Popen(cmd, cwd=self.repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
@@ -95,6 +98,17 @@ class CloudletProcess:
         if "builtin_images_dir" not in settings:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             config_file.write_text(json.dumps({**settings, "builtin_images_dir": str(TEST_BUILTIN_IMAGES)}))
+
+    def _choose_test_database(self) -> None:
+        """With ``CLOUDLET_TEST_DATABASE=postgresql``, give a new cloud a database of its own on the test run's
+        PostgreSQL cluster (``tests/postgres_lab.py``), unless the test chose one; SQLite otherwise."""
+        from tests import postgres_lab
+
+        config_file = self.data_dir / "cloudlet.json"
+        settings = json.loads(config_file.read_text())
+        if postgres_lab.test_clouds_on_postgres() and "database_url" not in settings:
+            url = postgres_lab.shared_cluster().create_database()
+            config_file.write_text(json.dumps({**settings, "database_url": url}))
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -137,6 +151,19 @@ class CloudletProcess:
     def restart(self) -> CloudletProcess:
         self.stop(teardown=False)
         return self.start()
+
+    def query_state(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` (``?`` placeholders) read from the cloud's state store, SQLite's file or its
+        PostgreSQL database: what a test checks behind the API (also after the cloud was killed)."""
+        from controller.config import Config
+        from controller.state import Database
+
+        db = Database(Config.load(self.data_dir).state_location)
+        try:
+            with db.read() as conn:
+                return [tuple(row) for row in conn.exec_driver_sql(sql, params)]
+        finally:
+            db.close()
 
     @property
     def aws_config_file(self) -> Path:

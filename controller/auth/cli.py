@@ -24,10 +24,11 @@ def root_password_command(data_dir: Path, account_id: str | None, generate: bool
     from controller.cloud import Cloud
     from controller.config import Config
 
-    if not (data_dir / "state.db").exists():
+    config = Config.load(data_dir)
+    if not config.has_state():
         print(f"cloudlet: no cloud in {data_dir}; run `cloudlet up` once first", file=sys.stderr)
         return 1
-    cloud = Cloud(Config.load(data_dir))
+    cloud = Cloud(config)
     try:
         account_id = account_id or cloud.credentials.management_account()
         account = cloud.credentials.get_account(account_id) if account_id else None

@@ -21,9 +21,8 @@ import secrets
 import string
 
 from sqlalchemy import Column, Connection, ForeignKey, String, Table, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from controller.state import UtcDateTime, metadata
+from controller.state import UtcDateTime, metadata, upsert
 
 #: scrypt's cost: N=2^14, r=8 (16 MiB of memory), p=1, as RFC 7914 and OWASP suggest for interactive logins.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
@@ -71,7 +70,7 @@ def generate_password(length: int = 24) -> str:
 
 def set_root_password(conn: Connection, account_id: str, password_hash: str, now: dt.datetime) -> None:
     """Set (or replace) the account root user's password hash."""
-    statement = sqlite_insert(root_passwords).values(account_id=account_id, password_hash=password_hash, set_at=now)
+    statement = upsert(root_passwords).values(account_id=account_id, password_hash=password_hash, set_at=now)
     conn.execute(statement.on_conflict_do_update(index_elements=["account_id"],
                                                  set_={"password_hash": password_hash, "set_at": now}))
 

@@ -50,9 +50,10 @@ def dimensions_of(key: str) -> list[dict[str, str]]:
 def metric_id(conn: Connection, account_id: str, region: str, namespace: str, name: str, dims: str,
               now_ms: int) -> int:
     found = conn.exec_driver_sql(
-        "INSERT INTO cw_metrics (account_id, region, namespace, name, dimensions, last_put_at)"
+        "INSERT INTO cw_metrics AS m (account_id, region, namespace, name, dimensions, last_put_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, region, namespace, name, dimensions)"
-        " DO UPDATE SET last_put_at = MAX(last_put_at, excluded.last_put_at) RETURNING metric_id",
+        " DO UPDATE SET last_put_at = CASE WHEN excluded.last_put_at > m.last_put_at THEN excluded.last_put_at"
+        " ELSE m.last_put_at END RETURNING metric_id",  # SQL both engines run: no two-argument MAX in PostgreSQL
         (account_id, region, namespace, name, dims, now_ms)).scalar_one()
     return int(found)
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, and_, delete, or_, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, Principal, RequestContext, ResourceInfo
 from controller.ec2 import ids
@@ -22,6 +21,7 @@ from controller.ec2.ids import Kind
 from controller.ec2.operation import vpc_operation
 from controller.ec2.service import api
 from controller.ec2.vpc import state
+from controller.state import upsert
 
 MAX_TAGS_PER_RESOURCE = 50
 MAX_KEY_LENGTH, MAX_VALUE_LENGTH = 128, 256
@@ -130,7 +130,7 @@ def set_tags(conn: Connection, account: str, kind: Kind, resource_id: str, tags:
     if len(existing | {t["Key"] for t in tags}) > MAX_TAGS_PER_RESOURCE:
         raise TagLimitExceeded("The maximum number of Tags for a resource has been reached.")
     for tag in tags:
-        statement = sqlite_insert(table).values(account_id=account, resource_id=resource_id, key=tag["Key"],
+        statement = upsert(table).values(account_id=account, resource_id=resource_id, key=tag["Key"],
                                                 value=tag["Value"], resource_type=kind.resource_type)
         conn.execute(statement.on_conflict_do_update(
             index_elements=[table.c.account_id, table.c.resource_id, table.c.key], set_={"value": tag["Value"]}))

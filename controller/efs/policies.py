@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import RowMapping, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext, ResourceInfo
 from controller.efs import access, records, rules, state
@@ -20,6 +19,7 @@ from controller.efs.errors import BadRequest, InvalidPolicyException, PolicyNotF
 from controller.efs.service import api
 from controller.iam import policy as iam_policy
 from controller.iam.enforce import would_allow
+from controller.state import upsert
 
 #: File system policies, in characters (AWS's limit).
 MAX_POLICY_CHARACTERS = 20000
@@ -134,7 +134,7 @@ def put_account_preferences(ctx: RequestContext, params: Params) -> Params:
     """LONG_ID (17 hex digits, the default) or SHORT_ID (8) for the ids of new file systems."""
     chosen = params["ResourceIdType"]
     table = state.account_preferences
-    statement = sqlite_insert(table).values(account_id=ctx.account_id, region=ctx.region, resource_id_type=chosen)
+    statement = upsert(table).values(account_id=ctx.account_id, region=ctx.region, resource_id_type=chosen)
     with ctx.cloud.db.begin() as conn:
         conn.execute(statement.on_conflict_do_update(index_elements=[table.c.account_id, table.c.region],
                                                      set_={"resource_id_type": chosen}))

@@ -18,11 +18,11 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.cloudwatch import ingest
 from controller.elbv2 import records, state
 from controller.hosts.rpc import blueprint
+from controller.state import upsert
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def store(cloud: Any, nodes: list[NodeReport], now: float | None = None) -> dict
             for target in node.targets:
                 values = {"state": target.state, "reason": target.reason, "description": target.description,
                           "reported_at": now}
-                statement = sqlite_insert(table).values(target_group_arn=target.target_group_arn,
+                statement = upsert(table).values(target_group_arn=target.target_group_arn,
                                                         target_id=target.target_id, port=target.port,
                                                         interface_id=node.interface_id, **values)
                 conn.execute(statement.on_conflict_do_update(

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext
 from controller.elbv2 import records, state
 from controller.elbv2.errors import DuplicateTagKeys, TooManyTags, ValidationError
 from controller.elbv2.service import api
+from controller.state import upsert
 
 MAX_TAGS = 50
 
@@ -36,7 +36,7 @@ def get(conn: Connection, arn: str) -> list[dict[str, str]]:
 def put(conn: Connection, arn: str, tags: list[dict[str, str]]) -> None:
     if len(tags) > MAX_TAGS:
         raise TooManyTags(f"A resource can have at most {MAX_TAGS} tags")
-    statement = sqlite_insert(state.tags).values(arn=arn, tags=tags)
+    statement = upsert(state.tags).values(arn=arn, tags=tags)
     conn.execute(statement.on_conflict_do_update(index_elements=[state.tags.c.arn], set_={"tags": tags}))
 
 

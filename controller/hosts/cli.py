@@ -44,11 +44,11 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     from controller.hosts import state as hosts_state
     from controller.state import Database
 
-    if not (data_dir / "state.db").exists():
+    config = Config.load(data_dir)
+    if not config.has_state():
         print(f"cloudlet: no cloud in {data_dir}; run `cloudlet up` once first", file=sys.stderr)
         return 1
-    config = Config.load(data_dir)
-    db = Database(data_dir / "state.db")
+    db = Database(config.state_location)
     try:
         if args.netns_command == "list":
             with db.read() as conn:

@@ -20,9 +20,8 @@ import threading
 import time
 
 from sqlalchemy import Column, Connection, Integer, Table, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from controller.state import Database, metadata
+from controller.state import Database, metadata, upsert
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ TOPIC = "host-generation"
 def bump(conn: Connection) -> None:
     """Count one change affecting some host's document; call it inside the writing transaction. Waiting
     agents of this process are woken as soon as it commits (other processes' within a poll interval)."""
-    statement = sqlite_insert(host_generation).values(singleton=1, generation=1)
+    statement = upsert(host_generation).values(singleton=1, generation=1)
     conn.execute(statement.on_conflict_do_update(
         index_elements=[host_generation.c.singleton], set_={"generation": host_generation.c.generation + 1}))
     Database.announce(conn, TOPIC)

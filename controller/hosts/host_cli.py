@@ -60,17 +60,17 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     from controller.config import Config
     from controller.hosts import state as hosts_state  # also declares the hosts table
 
-    if not (data_dir / "state.db").exists():
+    config = Config.load(data_dir)
+    if not config.has_state():
         print(f"cloudlet: no cloud in {data_dir}; run `cloudlet up` once first", file=sys.stderr)
         return 1
-    db = Database(data_dir / "state.db")
+    db = Database(config.state_location)
     db.create_schema()  # a data dir the running controller made before per-host credentials existed
     credentials = AgentCredentials(db, (data_dir / "agent.token").read_text().strip())
     say: Callable[[str], None] = print
     logging.getLogger("paramiko").setLevel(logging.WARNING)  # its INFO lines are noise to an operator
     try:
         if args.host_command == "add":
-            config = Config.load(data_dir)
             if args.az not in config.availability_zones:
                 print(f"cloudlet host add: {args.az!r} is not one of the region's zones "
                       f"({', '.join(config.availability_zones)})", file=sys.stderr)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, String, Table, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Column, Connection, Integer, String, Table, select, update
 
 from agent.wire import CAPABILITY_FUNCTIONS, Heartbeat, HostRecord, HostRegistration
 from controller.config import Config
 from controller.hosts import generation
-from controller.state import Database, JsonText, UtcDateTime, metadata, utcnow
+from controller.state import Database, JsonText, UtcDateTime, metadata, upsert, utcnow
 
 #: A host that has not sent a heartbeat for this long is considered down (by default).
 HEARTBEAT_TIMEOUT = dt.timedelta(seconds=Config.host_heartbeat_timeout_seconds)
@@ -46,14 +44,6 @@ hosts = Table(
     Column("schedulable", Integer, nullable=False, server_default="1"),
 )
 
-#: Columns added after the table first shipped: (name, SQL type). ``create_all`` never alters an existing
-#: table, so a data dir made by an older controller gets them added here, once.
-_ADDED_COLUMNS = (("underlay_ip", "VARCHAR(45)"), ("functions_url", "VARCHAR(255)"),
-                  ("tunnel_url", "VARCHAR(255)"), ("schedulable", "INTEGER NOT NULL DEFAULT 1"))
-_schema_checked: set[str] = set()
-_schema_lock = threading.Lock()
-
-
 def use_heartbeat_timeout(seconds: float) -> None:
     """Judge hosts by ``seconds`` of silence from now on in this process: ``cloudlet up``, its API workers
     and ``cloudlet host list`` set ``Config.host_heartbeat_timeout_seconds`` here when they load the config."""
@@ -61,31 +51,16 @@ def use_heartbeat_timeout(seconds: float) -> None:
     _heartbeat_timeout = dt.timedelta(seconds=seconds)
 
 
-def ensure_columns(db: Database) -> None:
-    """Add the columns an older data dir lacks (idempotent, checked once per database per process)."""
-    key = str(db.path)
-    with _schema_lock:
-        if key in _schema_checked:
-            return
-        with db.begin() as conn:
-            present = {row[1] for row in conn.execute(text("PRAGMA table_info(hosts)"))}
-            for name, sql_type in _ADDED_COLUMNS:
-                if name not in present:
-                    conn.execute(text(f"ALTER TABLE hosts ADD COLUMN {name} {sql_type}"))
-        _schema_checked.add(key)
-
-
 def register(db: Database, reg: HostRegistration) -> None:
     """Insert or refresh a host. Other hosts' documents depend on its zone and underlay address (NAT
     placement, VXLAN flooding lists), so a new host or a change of either bumps the generation."""
-    ensure_columns(db)
     now = utcnow()
     values = dict(host_id=reg.host_id, hostname=reg.hostname, zone=reg.zone, vcpus=reg.vcpus,
                   memory_mib=reg.memory_mib, disk_gib=reg.disk_gib, hypervisor=reg.hypervisor,
                   agent_version=reg.agent_version, capabilities=reg.capabilities, registered_at=now,
                   last_heartbeat=now, underlay_ip=reg.underlay_ip, functions_url=reg.functions_url,
                   tunnel_url=reg.tunnel_url)
-    statement = sqlite_insert(hosts).values(**values)
+    statement = upsert(hosts).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[hosts.c.host_id], set_={k: v for k, v in values.items() if k != "registered_at"})
     with db.begin() as conn:
@@ -105,7 +80,6 @@ def heartbeat(db: Database, beat: Heartbeat) -> bool:
 
 
 def list_hosts(db: Database, now: dt.datetime | None = None) -> list[HostRecord]:
-    ensure_columns(db)
     with db.read() as conn:
         return host_records(conn, now)
 
@@ -125,7 +99,6 @@ def host_is_up(conn: Connection, host_id: str) -> bool:
 
 
 def get_host(db: Database, host_id: str, now: dt.datetime | None = None) -> HostRecord | None:
-    ensure_columns(db)
     with db.read() as conn:
         row = conn.execute(select(hosts).where(hosts.c.host_id == host_id)).mappings().first()
     return None if row is None else _record(row, now or utcnow())
@@ -133,7 +106,6 @@ def get_host(db: Database, host_id: str, now: dt.datetime | None = None) -> Host
 
 def function_runners(db: Database) -> dict[str, str]:
     """host id -> functions_url of every up host that registered a Lambda function runner."""
-    ensure_columns(db)
     now = utcnow()
     with db.read() as conn:
         rows = conn.execute(select(hosts.c.host_id, hosts.c.functions_url, hosts.c.capabilities,
@@ -144,7 +116,6 @@ def function_runners(db: Database) -> dict[str, str]:
 
 def tunnel_servers(db: Database) -> dict[str, str]:
     """host id -> tunnel_url of every up host whose agent serves Instance Connect Endpoint tunnels."""
-    ensure_columns(db)
     now = utcnow()
     with db.read() as conn:
         rows = conn.execute(select(hosts.c.host_id, hosts.c.tunnel_url, hosts.c.last_heartbeat)
@@ -164,7 +135,6 @@ def _record(row: Any, now: dt.datetime) -> HostRecord:
 def set_schedulable(db: Database, host_id: str, schedulable: bool) -> bool:
     """Drain (False) or return (True) a host; False when no such host is registered. Placement reads the
     flag, and the hosts' documents do not depend on it, so no generation bump is due."""
-    ensure_columns(db)
     with db.begin() as conn:
         done = conn.execute(update(hosts).where(hosts.c.host_id == host_id).values(schedulable=int(schedulable)))
     return done.rowcount == 1

@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext
 from controller.iam import state
 from controller.iam.errors import EntityAlreadyExists, NoSuchEntity, ValidationError
 from controller.iam.naming import paginate
 from controller.iam.service import api
+from controller.state import upsert
 
 #: The botocore model's ``accountAliasType`` pattern.
 ALIAS_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
@@ -56,7 +56,7 @@ def create_account_alias(ctx: RequestContext, params: Params) -> Params:
         owner = account_of_alias(conn, alias)
         if owner is not None and owner != ctx.account_id:
             raise EntityAlreadyExists(f"The account alias {alias} already exists.")
-        statement = sqlite_insert(table).values(account_id=ctx.account_id, alias=alias)
+        statement = upsert(table).values(account_id=ctx.account_id, alias=alias)
         conn.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_={"alias": alias}))
     return {}
 

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext
 from controller.auth import passwords
@@ -27,7 +26,7 @@ from controller.iam.directory import USER, Row, arn_of, require
 from controller.iam.enforce import check_action, check_granted
 from controller.iam.errors import EntityAlreadyExists, NoSuchEntity, ValidationError
 from controller.iam.service import api
-from controller.state import utcnow
+from controller.state import upsert, utcnow
 
 InvalidUserType = error("InvalidUserType", 400)
 AccessDenied = error("AccessDenied", 403)
@@ -80,7 +79,7 @@ def create_login_profile(ctx: RequestContext, params: Params) -> Params:
         old = conn.execute(select(profiles).where(profiles.c.user_id == user["user_id"])).mappings().first()
         values = {"password_hash": password_hash, "reset_required": reset, "created_at": now,
                   "password_set_at": now, "history": _history(password_hash, old)}
-        conn.execute(sqlite_insert(profiles).values(user_id=user["user_id"], account_id=ctx.account_id, **values)
+        conn.execute(upsert(profiles).values(user_id=user["user_id"], account_id=ctx.account_id, **values)
                      .on_conflict_do_update(index_elements=["user_id"], set_=values))
     ctx.audit_resources.append(user["arn"])
     return {"LoginProfile": {"UserName": user["user_name"], "CreateDate": now, "PasswordResetRequired": reset}}

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext
 from controller.auth import passwords
@@ -25,6 +24,7 @@ from controller.iam import state
 from controller.iam.enforce import check_action, check_granted
 from controller.iam.errors import NoSuchEntity, ValidationError
 from controller.iam.service import api
+from controller.state import upsert
 
 PasswordPolicyViolation = error("PasswordPolicyViolation", 400)
 
@@ -131,7 +131,7 @@ def update_account_password_policy(ctx: RequestContext, params: Params) -> Param
     policy = policy_from_request(params)
     table = state.password_policies
     with ctx.cloud.db.begin() as conn:
-        statement = sqlite_insert(table).values(account_id=ctx.account_id, policy=policy)
+        statement = upsert(table).values(account_id=ctx.account_id, policy=policy)
         conn.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_={"policy": policy}))
     return {}
 

@@ -23,10 +23,11 @@ def create_account_command(data_dir: Path, name: str, email: str | None) -> int:
     from controller.cloud import Cloud
     from controller.config import Config
 
-    if not (data_dir / "state.db").exists():
+    config = Config.load(data_dir)
+    if not config.has_state():
         print(f"cloudlet: no cloud in {data_dir}; run `cloudlet up` once first", file=sys.stderr)
         return 1
-    cloud = Cloud(Config.load(data_dir))
+    cloud = Cloud(config)
     try:
         if cloud.credentials.management_account() is None:
             print(f"cloudlet: the cloud in {data_dir} has no management account yet; run `cloudlet up` once first",

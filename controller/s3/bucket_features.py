@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.sqlite import insert
 
 from controller.api import Params, RequestContext
 from controller.protocol import load_service_model
@@ -43,6 +42,7 @@ from controller.s3.errors import (
 from controller.s3.naming import bucket_arn
 from controller.s3.service import api
 from controller.s3.state import bucket_features
+from controller.state import upsert
 
 Check = Callable[[Connection, Record], None]
 
@@ -60,7 +60,7 @@ def object_lock_of(conn: Connection, bucket: str) -> Params | None:
 
 def write_features(conn: Connection, bucket: str, **values: Any) -> None:
     """Set some settings of ``bucket`` (creating its row), leaving the others as they are."""
-    conn.execute(insert(bucket_features).values(bucket=bucket, **values)
+    conn.execute(upsert(bucket_features).values(bucket=bucket, **values)
                  .on_conflict_do_update(index_elements=[bucket_features.c.bucket], set_=values))
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Table, func, literal, select
+from sqlalchemy import Boolean, Connection, Table, false, func, literal, select
 
 from controller.s3.errors import InvalidArgument, MethodNotAllowed, NoSuchVersion, no_such_bucket, no_such_key
 from controller.s3.naming import new_version_id, version_sequence
@@ -263,7 +263,10 @@ def commit_version(conn: Connection, bucket: Record, key: str, values: Record) -
 
 
 def _next_sequence(conn: Connection) -> int:
-    """The ``seq`` the next version row gets (AUTOINCREMENT never reuses one; the caller holds the write lock)."""
+    """The ``seq`` the next version row gets (AUTOINCREMENT never reuses one; the caller holds the write lock).
+    On PostgreSQL it is taken from the column's sequence, which then never hands it out again."""
+    if conn.dialect.name == "postgresql":
+        return int(_first(conn, "SELECT nextval(pg_get_serial_sequence('s3_objects', 'seq')) AS seq", ())["seq"])
     found = _first(conn, "SELECT seq FROM sqlite_sequence WHERE name = 's3_objects'", ())
     return int(found["seq"]) + 1 if found else 1
 
@@ -330,7 +333,7 @@ def current_objects(conn: Connection, bucket: str) -> Fetch:
 
     def fetch(after: Position | None, upper: str | None, limit: int) -> Sequence[Row]:
         query = select(*_LISTED, literal(0).label("rank")).where(
-            objects.c.bucket == bucket, objects.c.is_latest, objects.c.delete_marker.is_(False))
+            objects.c.bucket == bucket, objects.c.is_latest, objects.c.delete_marker == false())
         if after is not None:
             query = query.where(objects.c.key > after.key if after.rank is not None else objects.c.key >= after.key)
         if upper is not None:

@@ -89,8 +89,8 @@ def get_topic_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 
 def subscription_counts(conn: Connection, topic: Topic) -> dict[str, int]:
     confirmed, pending = conn.exec_driver_sql(
-        "SELECT COALESCE(SUM(confirmed), 0), COALESCE(SUM(NOT confirmed), 0) FROM sns_subscriptions"
-        " WHERE topic_arn = ?", (topic.arn,)).one()
+        "SELECT COUNT(CASE WHEN confirmed = 1 THEN 1 END), COUNT(CASE WHEN confirmed = 0 THEN 1 END)"
+        " FROM sns_subscriptions WHERE topic_arn = ?", (topic.arn,)).one()
     return {"confirmed": confirmed, "pending": pending, "deleted": topic.subscriptions_deleted}
 
 

@@ -40,7 +40,7 @@ _IDLE_SECONDS = 1.0
 _DUE = ("SELECT delivery_id, message_id, subscription_arn, attempts FROM sns_deliveries AS d WHERE due_at <= ?"
         " AND (group_id IS NULL OR NOT EXISTS (SELECT 1 FROM sns_deliveries AS e WHERE"
         " e.subscription_arn = d.subscription_arn AND e.group_id = d.group_id AND e.delivery_id < d.delivery_id"
-        " AND e.delivery_id NOT IN (SELECT value FROM json_each(?)))) ORDER BY delivery_id LIMIT ?")
+        " AND e.delivery_id NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(?)))) ORDER BY delivery_id LIMIT ?")
 
 
 class DeliveryWorker:

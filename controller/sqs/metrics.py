@@ -153,17 +153,18 @@ def flush_seconds() -> float:
 
 
 _ADD_TALLY = (
-    "INSERT INTO sqs_metric_tallies (account_id, region, name, sent, received, deleted, empty_receives,"
+    "INSERT INTO sqs_metric_tallies AS t (account_id, region, name, sent, received, deleted, empty_receives,"
     " size_count, size_total, size_min, size_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (account_id, region, name) DO UPDATE SET sent = sent + excluded.sent,"
-    " received = received + excluded.received, deleted = deleted + excluded.deleted,"
-    " empty_receives = empty_receives + excluded.empty_receives,"
-    " size_count = size_count + excluded.size_count, size_total = size_total + excluded.size_total,"
-    # the right-hand sides read the row as it was: size_count is still the old count here
-    " size_min = CASE WHEN excluded.size_count = 0 THEN size_min WHEN size_count = 0 THEN excluded.size_min"
-    " ELSE MIN(size_min, excluded.size_min) END,"
-    " size_max = CASE WHEN excluded.size_count = 0 THEN size_max WHEN size_count = 0 THEN excluded.size_max"
-    " ELSE MAX(size_max, excluded.size_max) END")
+    " ON CONFLICT (account_id, region, name) DO UPDATE SET sent = t.sent + excluded.sent,"
+    " received = t.received + excluded.received, deleted = t.deleted + excluded.deleted,"
+    " empty_receives = t.empty_receives + excluded.empty_receives,"
+    " size_count = t.size_count + excluded.size_count, size_total = t.size_total + excluded.size_total,"
+    # the right-hand sides read the row as it was: size_count is still the old count here. (Written to run on
+    # SQLite and PostgreSQL alike: the old row named by its alias, CASE rather than MIN/LEAST.)
+    " size_min = CASE WHEN excluded.size_count = 0 THEN t.size_min WHEN t.size_count = 0 THEN excluded.size_min"
+    " WHEN excluded.size_min < t.size_min THEN excluded.size_min ELSE t.size_min END,"
+    " size_max = CASE WHEN excluded.size_count = 0 THEN t.size_max WHEN t.size_count = 0 THEN excluded.size_max"
+    " WHEN excluded.size_max > t.size_max THEN excluded.size_max ELSE t.size_max END")
 
 
 def flush(cloud: Any, counters: QueueCounters) -> None:
@@ -267,9 +268,9 @@ def all_datums(gauges: dict[QueueKey, Gauges], tallies: dict[QueueKey, Tally],
 def read_gauges(conn: Connection, now_ms: int) -> dict[QueueKey, Gauges]:
     """Every queue's gauges in one grouped query (the same visibility rules as GetQueueAttributes)."""
     rows = conn.exec_driver_sql(
-        "SELECT q.account_id, q.region, q.name, COALESCE(SUM(m.visible_at <= ?), 0),"
-        " COALESCE(SUM(m.visible_at > ? AND m.receive_count > 0), 0),"
-        " COALESCE(SUM(m.visible_at > ? AND m.receive_count = 0), 0), MIN(m.sent_at)"
+        "SELECT q.account_id, q.region, q.name, COUNT(CASE WHEN m.visible_at <= ? THEN 1 END),"
+        " COUNT(CASE WHEN m.visible_at > ? AND m.receive_count > 0 THEN 1 END),"
+        " COUNT(CASE WHEN m.visible_at > ? AND m.receive_count = 0 THEN 1 END), MIN(m.sent_at)"
         " FROM sqs_queues q LEFT JOIN sqs_messages m ON m.queue_id = q.queue_id GROUP BY q.queue_id",
         (now_ms, now_ms, now_ms)).all()
     return {(row[0], row[1], row[2]): Gauges(int(row[3]), int(row[4]), int(row[5]), row[6]) for row in rows}

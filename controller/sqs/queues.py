@@ -148,8 +148,9 @@ def get_queue_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 
 def _counters(conn: Connection, queue: Queue, now: int) -> dict[str, str]:
     visible, in_flight, delayed = conn.exec_driver_sql(
-        "SELECT COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ? AND receive_count > 0), 0),"
-        " COALESCE(SUM(visible_at > ? AND receive_count = 0), 0) FROM sqs_messages WHERE queue_id = ?",
+        "SELECT COUNT(CASE WHEN visible_at <= ? THEN 1 END), COUNT(CASE WHEN visible_at > ? AND receive_count > 0"
+        " THEN 1 END), COUNT(CASE WHEN visible_at > ? AND receive_count = 0 THEN 1 END)"
+        " FROM sqs_messages WHERE queue_id = ?",
         (now, now, now, queue.queue_id)).one()
     return {"ApproximateNumberOfMessages": str(visible), "ApproximateNumberOfMessagesNotVisible": str(in_flight),
             "ApproximateNumberOfMessagesDelayed": str(delayed)}

@@ -133,7 +133,7 @@ def _move_to_dead_letter(conn: Connection, seq: int, source: Queue, dead_letter:
     conn.exec_driver_sql(
         "UPDATE sqs_messages SET queue_id = ?, visible_at = ?, receive_count = 0, first_received_at = NULL,"
         " received_at = NULL, receipt = NULL, dead_letter_source = ?,"
-        " sent_at = CASE WHEN ? THEN ? ELSE sent_at END WHERE seq = ?",
+        " sent_at = CASE WHEN ? = 1 THEN ? ELSE sent_at END WHERE seq = ?",
         (dead_letter.queue_id, now, source.arn, dead_letter.fifo, now, seq))
     Database.announce(conn, topic(dead_letter.queue_id))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from controller.api import RequestContext
 from controller.ec2.instances import state as ec2_state
@@ -49,7 +49,7 @@ def _families(ctx: RequestContext) -> dict[str, list[Any]]:
     table = ec2_state.images
     with ctx.cloud.db.read() as conn:
         rows = conn.execute(select(table.c.image_id, table.c.name, table.c.state, table.c.created_at)
-                            .where(table.c.owner_alias == "amazon", table.c.public.is_(True))
+                            .where(table.c.owner_alias == "amazon", table.c.public == true())
                             .order_by(table.c.created_at, table.c.image_id)).mappings().all()
     families: dict[str, list[Any]] = {}
     for row in rows:

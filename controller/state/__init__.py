@@ -1,10 +1,13 @@
-"""The controller's state store: SQLite (WAL) through SQLAlchemy Core.
+"""The controller's state store: SQLite (WAL, the embedded default) or PostgreSQL, through SQLAlchemy Core.
 
 Every service declares its tables on the one shared :data:`metadata` in its own
-``state.py`` module; :class:`Database` creates them all at start. Writes run in short
-transactions (``with db.begin() as conn:``); SQLite's WAL lets readers proceed while
-one writer commits. ``synchronous=FULL`` makes every acknowledged write survive a
-crash of the process or of the machine.
+``state.py`` module; :class:`Database` brings the schema up to date at start (``state/schema.py``: the
+tables and indexes a store lacks, then Alembic's migrations). Writes run in short transactions (``with db.begin() as
+conn:``), one writer at a time: SQLite's ``BEGIN IMMEDIATE`` (plus a file lock that queues the processes of
+one machine), PostgreSQL's transaction-scoped advisory lock (``state/postgres.py``), which queues the
+writers of every controller process on the database, on any machine. Readers never wait for the writer (WAL,
+MVCC). ``synchronous=FULL`` (SQLite) and PostgreSQL's default ``fsync`` make every acknowledged write
+survive a crash of the process or of the machine.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -19,11 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, MetaData, create_engine, event, inspect, types
-from sqlalchemy.engine import Engine
+from sqlalchemy import Connection, MetaData, Table, create_engine, event, types
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.engine import BindTyping, Engine
+
+from controller.state import postgres
 
 if TYPE_CHECKING:
     from controller.state.bus import Bus
+    from controller.state.postgres_bus import PostgresBus
 
 metadata = MetaData()
 _AFTER_COMMIT = "cloudlet_after_commit"
@@ -70,15 +79,30 @@ class UtcDateTime(types.TypeDecorator):
         return dt.datetime.fromisoformat(value)  # 40x faster than strptime; "Z" gives an aware UTC time
 
 
+def upsert(table: Table) -> Insert:
+    """``INSERT ... ON CONFLICT`` for either engine: PostgreSQL's construct, which SQLite's compiler renders too
+    (the same syntax since SQLite 3.24; SQLite's own construct does not compile for PostgreSQL)."""
+    return postgresql.insert(table)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Database:
-    """One SQLite database file shared by all services of a controller."""
+def database_url(location: Path | str) -> str:
+    """The SQLAlchemy URL of a state store given as a URL (``postgresql+psycopg://...``) or a SQLite file."""
+    text = str(location)
+    return text if "://" in text else f"sqlite:///{Path(text)}"
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+
+class Database:
+    """One state store shared by all services of a controller (and by every controller process on it)."""
+
+    def __init__(self, location: Path | str) -> None:
+        self.url = database_url(location)
+        self.postgres = self.url.startswith("postgresql")
+        #: The SQLite file (None on PostgreSQL).
+        self.path = Path(self.url.removeprefix("sqlite:///")) if not self.postgres else None
         #: Callbacks of this process per topic, run after a transaction that announced the topic commits.
         self._subscribers: dict[str, list[Callable[[], None]]] = {}
         #: What ends this process's long polls (:meth:`end_waits`).
@@ -86,32 +110,35 @@ class Database:
         #: This process's writers queue here rather than in SQLite's busy handler, which polls a locked
         #: database with sleeps growing to 100 ms: under concurrent writes that was the p99 (bench_api).
         self._writer = threading.RLock()
-        #: And the writers of every process of the cloud (API workers, ``cloudlet account create``) queue on
-        #: this file's ``flock``, which the kernel hands over in order, for the same reason.
-        self._write_lock_fd = os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        #: And the writers of every process of a SQLite cloud (API workers, ``cloudlet account create``) queue
+        #: on this file's ``flock``, which the kernel hands over in order, for the same reason. (PostgreSQL's
+        #: writers queue on the database's advisory lock instead.)
+        self._write_lock_fd = (None if self.path is None else
+                               os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         #: The other processes of the cloud, once :meth:`join_bus` is called (``cloudlet up --workers``).
-        self.bus: Bus | None = None
-        self.engine: Engine = create_engine(
-            f"sqlite:///{self.path}", pool_size=8, max_overflow=16,
-            connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(self.engine, "connect", _configure_sqlite)
-        event.listen(self.engine, "begin", _begin_immediate)
+        self.bus: Bus | PostgresBus | None = None
+        self._snapshot = {"isolation_level": "REPEATABLE READ"} if self.postgres else {}
+        if self.postgres:
+            self.engine: Engine = create_engine(self.url, pool_size=8, max_overflow=24, pool_pre_ping=True,
+                                                supports_native_boolean=False)
+            # No ``::TYPE`` casts on bound values: PostgreSQL infers them from the columns, and psycopg sends an
+            # int as the smallest integer type that holds it (a cast to INTEGER overflowed BIGINT columns).
+            self.engine.dialect.bind_typing = BindTyping.NONE
+            event.listen(self.engine, "connect", lambda dbapi, _record: postgres.configure_connection(dbapi, metadata))
+            event.listen(self.engine, "begin", _lock_writer)
+        else:
+            self.engine = create_engine(self.url, pool_size=8, max_overflow=16,
+                                        connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(self.engine, "connect", _configure_sqlite)
+            event.listen(self.engine, "begin", _begin_immediate)
 
     def create_schema(self) -> None:
-        """Create every table and index that the imported service modules declared; an index added by a newer
-        release is created in a state store an older one made (``create_all`` skips existing tables whole).
+        """Bring the store's schema up to date: every table and index that the imported service modules
+        declared and the store lacks, then Alembic's migrations (``state/schema.py``)."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing an operator needs
+        from controller.state import schema
 
-        A new store (no table yet) is made in one pass without asking SQLite about each of its ~180 tables and
-        ~160 indexes first: that took half of the time of a new cloud's schema (every test cloud is one)."""
-        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: another process making the store waits for this one
-            if not inspect(conn).get_table_names():
-                metadata.create_all(conn, checkfirst=False)
-                return
-        metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            for table in metadata.sorted_tables:
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
+        schema.upgrade(self, metadata)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -167,6 +194,11 @@ class Database:
 
     def join_bus(self, folder: Path, name: str | None = None) -> None:
         """Hear the announcements of the other processes serving this cloud, and send them ours."""
+        if self.postgres:
+            from controller.state.postgres_bus import PostgresBus
+
+            self.bus = PostgresBus(self.url, self._hear)
+            return
         from controller.state.bus import Bus
 
         self.bus = Bus(folder, self._hear, name)
@@ -182,8 +214,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only connection (WAL readers never block the writer)."""
-        with self.engine.connect().execution_options(cloudlet_readonly=True) as conn:
+        """A read-only connection (WAL and MVCC readers never block the writer), whose statements all see one
+        snapshot, as SQLite's read transaction does (PostgreSQL's REPEATABLE READ; its default READ COMMITTED
+        would let a later statement see a commit an earlier one did not)."""
+        with self.engine.connect().execution_options(cloudlet_readonly=True, **self._snapshot) as conn:
             yield conn
 
     def on_end_waits(self, callback: Callable[[], None]) -> None:
@@ -203,11 +237,15 @@ class Database:
         if self.bus is not None:
             self.bus.close()
         self.engine.dispose()
-        os.close(self._write_lock_fd)
+        if self._write_lock_fd is not None:
+            os.close(self._write_lock_fd)
 
 
 @contextmanager
-def _flocked(fd: int) -> Iterator[None]:
+def _flocked(fd: int | None) -> Iterator[None]:
+    if fd is None:
+        yield
+        return
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield
@@ -231,3 +269,9 @@ def _begin_immediate(conn: Connection) -> None:
     # upgrading from read to write; read-only work goes through Database.read().
     readonly = conn.get_execution_options().get("cloudlet_readonly", False)
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _lock_writer(conn: Connection) -> None:
+    # PostgreSQL's counterpart of BEGIN IMMEDIATE: the writer lock before the transaction reads anything.
+    if not conn.get_execution_options().get("cloudlet_readonly", False):
+        postgres.take_writer_lock(conn)

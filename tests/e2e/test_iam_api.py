@@ -9,7 +9,7 @@ import botocore.exceptions
 import pytest
 
 from tests.e2e.helpers import Cleanup, error_of
-from tests.support import CloudletProcess
+from tests.support import CloudletProcess, wait_for
 
 ALLOW_DESCRIBE = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]})
@@ -258,7 +258,10 @@ def test_access_keys_limit_status_and_last_used(cloudlet: CloudletProcess, iam: 
 
     own = cloudlet.client("sts", Credentials(first["AccessKeyId"], first["SecretAccessKey"]))
     assert own.get_caller_identity()["Arn"].endswith(f":user/{user}")
-    used = iam.get_access_key_last_used(AccessKeyId=first["AccessKeyId"])
+    # The STS call's audit batch is committed by the API process that served it, which may not be the one
+    # asked next (GetAccessKeyLastUsed flushes only its own): AWS too reports last use after a delay.
+    used = wait_for(lambda: (found := iam.get_access_key_last_used(AccessKeyId=first["AccessKeyId"]))[
+        "AccessKeyLastUsed"]["ServiceName"] != "N/A" and found, 10, "the key's last use")
     assert used["UserName"] == user and used["AccessKeyLastUsed"]["ServiceName"] == "sts"
 
     iam.update_access_key(UserName=user, AccessKeyId=first["AccessKeyId"], Status="Inactive")

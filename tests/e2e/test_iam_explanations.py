@@ -2,13 +2,12 @@
 
 The explanation is not served over the API (the console reads it in process with
 ``controller.iam.explanations.explain_event``, tested in tests/unit/test_iam_explanations.py), so this test
-reads the server's database file with sqlite3, as a second reader of a WAL database may.
+reads the server's state store behind the API (``CloudletProcess.query_state``: its SQLite file or PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from tests.e2e.helpers import Cleanup, allow, denied, deny, document, eventually, new_user
@@ -35,9 +34,8 @@ def test_a_denied_call_is_in_the_trail_with_its_explanation(cloudlet: CloudletPr
     assert (trail["errorCode"], trail["errorMessage"]) == ("AccessDenied", message)
     assert "explanation" not in event["CloudTrailEvent"].lower()
 
-    with sqlite3.connect(f"file:{cloudlet.data_dir / 'state.db'}?mode=ro", uri=True) as db:
-        [(stored,)] = db.execute("SELECT explanation FROM audit_explanations WHERE event_id = ?",
-                                 (event["EventId"],)).fetchall()
+    [(stored,)] = cloudlet.query_state("SELECT explanation FROM audit_explanations WHERE event_id = ?",
+                                       (event["EventId"],))
     explanation = json.loads(stored)
     assert (explanation["explicit"], explanation["kind"], explanation["action"]) == (True, "identity",
                                                                                      "iam:ListUsers")

@@ -4,7 +4,6 @@ retention and tags, with the errors AWS answers."""
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -384,9 +383,8 @@ def test_kms_encrypted_group_seals_events_at_rest(cloudlet: CloudletProcess, log
     logs.create_log_stream(logGroupName=name, logStreamName="s")
     assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["kmsKeyId"] == key
     put(logs, name, "s", [f"password={unique}"])
-    with sqlite3.connect(cloudlet.data_dir / "state.db") as db:
-        stored = db.execute("SELECT message, sealed FROM logs_events WHERE group_id = "
-                            "(SELECT group_id FROM logs_groups WHERE name = ?)", (name,)).fetchall()
+    stored = cloudlet.query_state("SELECT message, sealed FROM logs_events WHERE group_id = "
+                                  "(SELECT group_id FROM logs_groups WHERE name = ?)", (name,))
     assert len(stored) == 1 and stored[0][0] is None and unique.encode() not in stored[0][1]
     assert [e["message"] for e in logs.filter_log_events(logGroupName=name, filterPattern="password")["events"]] \
         == [f"password={unique}"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import time
 import urllib.request
 from collections.abc import Callable
@@ -164,15 +163,14 @@ def test_other_accounts_need_the_topic_policy(sns: Client, sqs: Client, cloudlet
     assert code_of(other_sns.publish, TopicArn=topic, Message="x")[0] == "AuthorizationError"
 
 
-def _delivery_log(data_dir: Path, topic: str) -> list[tuple[str, str, str, str]]:
-    with sqlite3.connect(data_dir / "state.db") as db:
-        return db.execute("SELECT protocol, outcome, detail, payload FROM sns_delivery_log WHERE topic_arn = ?"
-                          " ORDER BY log_id", (topic,)).fetchall()
+def _delivery_log(cloud: CloudletProcess, topic: str) -> list[tuple[str, str, str, str]]:
+    return cloud.query_state("SELECT protocol, outcome, detail, payload FROM sns_delivery_log WHERE topic_arn = ?"
+                             " ORDER BY log_id", (topic,))  # type: ignore[return-value]
 
 
-def _wait_for_log(data_dir: Path, topic: str, count: int) -> list[tuple[str, str, str, str]]:
+def _wait_for_log(cloud: CloudletProcess, topic: str, count: int) -> list[tuple[str, str, str, str]]:
     deadline = time.monotonic() + 10
-    while len(entries := _delivery_log(data_dir, topic)) < count and time.monotonic() < deadline:
+    while len(entries := _delivery_log(cloud, topic)) < count and time.monotonic() < deadline:
         time.sleep(0.05)
     return entries
 
@@ -182,14 +180,14 @@ def test_email_confirmation_by_subscribe_url_and_the_delivery_log(sns: Client, c
     topic = sns.create_topic(Name=f"{unique}-mail")["TopicArn"]
     answer = sns.subscribe(TopicArn=topic, Protocol="email-json", Endpoint="ops@example.com")
     assert answer["SubscriptionArn"] == "pending confirmation"
-    [(_, outcome, _, payload)] = _wait_for_log(cloudlet.data_dir, topic, 1)
+    [(_, outcome, _, payload)] = _wait_for_log(cloudlet, topic, 1)
     assert outcome == "confirmation"
     with urllib.request.urlopen(json.loads(payload)["SubscribeURL"], timeout=10) as confirmed:  # unsigned, as email
         assert confirmed.status == 200
     [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert subscription["SubscriptionArn"].startswith(topic + ":")
     sns.publish(TopicArn=topic, Message="disk full", Subject="Alarm")
-    entries = _wait_for_log(cloudlet.data_dir, topic, 2)
+    entries = _wait_for_log(cloudlet, topic, 2)
     protocol, outcome, detail, payload = entries[1]
     assert (protocol, outcome) == ("email-json", "delivered")
     assert json.loads(payload)["Message"] == "disk full" and json.loads(payload)["Subject"] == "Alarm"
@@ -228,8 +226,7 @@ def test_acknowledged_messages_survive_a_sigkill(tmp_path: Path) -> None:
             assert len(sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)["Successful"]) == 10
             sent.update(entry["Message"] for entry in entries)
         cloud.stop(signal.SIGKILL)
-        with sqlite3.connect(tmp_path / "data" / "state.db") as db:
-            owed = db.execute("SELECT COUNT(*) FROM sns_deliveries").fetchone()[0]
+        [(owed,)] = cloud.query_state("SELECT COUNT(*) FROM sns_deliveries")
         assert owed > 0, "the kill landed after every delivery was done: nothing was left to recover"
         cloud.port = 0   # the killed server's sockets may keep its port a while (see test_s3_durability)
         cloud.start()

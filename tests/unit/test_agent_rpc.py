@@ -16,7 +16,6 @@ from controller.ec2.vpc import eni_records
 from controller.ec2.vpc import state as ec2_state
 from controller.errors import ServiceError
 from controller.hosts import agent_api, generation, rpc
-from controller.hosts import state as hosts_state
 from controller.hosts.credentials import AgentCredentials
 from controller.state import Database
 from tests.unit.harness import Clouds, VpcCloud
@@ -112,7 +111,7 @@ def test_an_older_hosts_table_gets_the_new_column(tmp_path: Path) -> None:
                           "disk_gib INTEGER NOT NULL, hypervisor VARCHAR(16) NOT NULL, agent_version VARCHAR(32) "
                           "NOT NULL, capabilities TEXT NOT NULL, registered_at VARCHAR(32) NOT NULL, last_heartbeat "
                           "VARCHAR(32) NOT NULL, load VARCHAR(16), free_memory_mib INTEGER)"))
-    hosts_state.ensure_columns(db)
+    db.create_schema()  # a store made before Alembic: stamped as the baseline, then migrated (0002)
     with db.read() as conn:
         assert "underlay_ip" in {row[1] for row in conn.execute(text("PRAGMA table_info(hosts)"))}
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.compute.naming import tap_name
 from agent.network import model
@@ -43,7 +42,7 @@ from controller.ec2.volumes import records as volume_records
 from controller.ec2.vpc import eni_records, state
 from controller.ec2.vpc.state import write
 from controller.errors import ServiceError, error
-from controller.state import utcnow
+from controller.state import upsert, utcnow
 
 if TYPE_CHECKING:
     from controller.cloud import Cloud
@@ -412,7 +411,7 @@ def apply_report(cloud: Cloud, host_id: str, seen: dict[str, Observation], *, co
 def store_console(conn: Connection, instance_id: str, output: bytes, now: dt.datetime) -> None:
     consoles = instance_state.instance_consoles
     tail = output[-CONSOLE_BYTES:]
-    statement = sqlite_insert(consoles).values(instance_id=instance_id, output=tail, updated_at=now)
+    statement = upsert(consoles).values(instance_id=instance_id, output=tail, updated_at=now)
     conn.execute(statement.on_conflict_do_update(index_elements=[consoles.c.instance_id],
                                                  set_={"output": tail, "updated_at": now}))
 

@@ -39,6 +39,7 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select
 
+from controller.config import Config
 from controller.ec2.instances import state as instance_state
 from controller.ec2.vpc import state
 from controller.state import Database
@@ -97,11 +98,11 @@ def ssh_argv(target: Target, namespace: str, identity: Path | None, user: str, k
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
     """``cloudlet ssh``: check the instance can be reached from here, then become ssh."""
-    db_path = data_dir / "state.db"
-    if not db_path.exists():
+    config = Config.load(data_dir)
+    if not config.has_state():
         print(f"cloudlet: no cloud in {data_dir}", file=sys.stderr)
         return 1
-    db = Database(db_path)
+    db = Database(config.state_location)
     try:
         target = find_target(db, args.instance_id)
     finally:

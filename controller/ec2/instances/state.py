@@ -76,7 +76,7 @@ images = Table(
 )
 #: AMI names are unique per account among images that still exist (a deregistered one frees its name).
 Index("ec2_image_name_per_account", images.c.account_id, images.c.name, unique=True,
-      sqlite_where=images.c.state != "deregistered")
+      sqlite_where=images.c.state != "deregistered", postgresql_where=images.c.state != "deregistered")
 
 image_launch_permissions = Table(
     "ec2_image_launch_permissions", metadata,

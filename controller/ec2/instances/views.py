@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, or_, select
+from sqlalchemy import Connection, RowMapping, and_, func, or_, select
 
 from controller.api import Params, RequestContext
 from controller.ec2.describe import decode_token, describe, listing, page
@@ -162,7 +162,7 @@ _SQL_FILTERS = {"instance-id": "instance_id", "instance-state-name": "state", "i
 
 def _match(column: Any, values: list[str]) -> Any:
     globs = [sql_glob(v) for v in values]
-    return or_(*(column == exact if exact is not None else column.op("GLOB")(glob) for glob, exact in globs))
+    return or_(*(column == exact if exact is not None else func.glob(glob, column) for glob, exact in globs))
 
 
 def _sql_filter(table: Any, account: str, name: str, values: list[str]) -> Any | None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext
 from controller.config import Config
@@ -24,7 +23,7 @@ from controller.ec2.operation import vpc_operation
 from controller.ec2.volumes.state import attachments, encryption_defaults, volumes
 from controller.errors import ServiceError, error
 from controller.kms import lookup as kms
-from controller.state import Database
+from controller.state import Database, upsert
 
 DEFAULT_KEY = "alias/aws/ebs"
 InvalidKmsKeyNotFound = error("InvalidKmsKey.NotFound")
@@ -135,7 +134,7 @@ def _set_defaults(ctx: RequestContext, **values: Any) -> tuple[bool, str]:
     with ctx.cloud.db.begin() as conn:
         enabled, key = defaults(conn, ctx.account_id)
         row = {"enabled": enabled, "kms_key_id": None if key == DEFAULT_KEY else key, **values}
-        statement = sqlite_insert(encryption_defaults).values(account_id=ctx.account_id, **row)
+        statement = upsert(encryption_defaults).values(account_id=ctx.account_id, **row)
         conn.execute(statement.on_conflict_do_update(index_elements=[encryption_defaults.c.account_id], set_=row))
         return defaults(conn, ctx.account_id)
 

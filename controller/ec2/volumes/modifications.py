@@ -15,7 +15,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from controller.api import Params, RequestContext
 from controller.ec2.describe import describe, listing
@@ -27,7 +26,7 @@ from controller.ec2.volumes.state import modifications, volumes
 from controller.ec2.volumes.volumes import capped
 from controller.ec2.vpc.state import write
 from controller.errors import error
-from controller.state import utcnow
+from controller.state import upsert, utcnow
 
 IncorrectModificationState = error("IncorrectModificationState")
 VolumeModificationRateExceeded = error("VolumeModificationRateExceeded")
@@ -110,7 +109,7 @@ def modify_volume(ctx: RequestContext, params: Params) -> Params:
             "target_type": target.volume_type, "target_iops": target.iops, "target_throughput": target.throughput,
             "target_multi_attach": target.multi_attach, "start_time": now,
             "reached_at": None if target.size_gib > current.size_gib else now, "recent_starts": recent}
-        statement = sqlite_insert(modifications).values(volume_id=row["volume_id"], **values)
+        statement = upsert(modifications).values(volume_id=row["volume_id"], **values)
         conn.execute(statement.on_conflict_do_update(index_elements=[modifications.c.volume_id], set_=values))
         conn.execute(update(volumes).where(volumes.c.volume_id == row["volume_id"]).values(
             size_gib=target.size_gib, volume_type=target.volume_type, iops=target.iops,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     insert,
+    inspect,
     text,
 )
 
@@ -141,9 +142,7 @@ encryption_defaults = Table(
 def migrate_legacy(conn: Connection) -> int:
     """Turn the rows of the pre-EBS ``ec2_instance_volumes`` table into volumes and attachments, then drop
     it; returns how many volumes were carried over (0 when the table is not there)."""
-    present = conn.execute(text("SELECT name FROM sqlite_master WHERE type='table' AND name='ec2_instance_volumes'"
-                                )).first()
-    if present is None:
+    if not inspect(conn).has_table("ec2_instance_volumes"):
         return 0
     rows = conn.execute(text(
         "SELECT v.volume_id, v.instance_id, v.account_id, v.device_name, v.size_gib, v.volume_type, "

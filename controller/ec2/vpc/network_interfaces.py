@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, select, update
+from sqlalchemy import Connection, RowMapping, delete, false, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import lookups
@@ -328,7 +328,7 @@ def _release_from_others(conn: Connection, subnet_id: str, interface_id: str, wa
     table, eips = state.interface_addresses, state.addresses
     moving = conn.execute(select(table.c.network_interface_id, table.c.address).where(
         table.c.subnet_id == subnet_id, table.c.address.in_(wanted), table.c.network_interface_id != interface_id,
-        table.c.is_primary.is_(False))).all()
+        table.c.is_primary == false())).all()
     for owner, address in moving:
         conn.execute(update(eips).where(eips.c.network_interface_id == owner, eips.c.private_ip == address)
                      .values(network_interface_id=None, private_ip=None, association_id=None))

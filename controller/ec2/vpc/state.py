@@ -95,7 +95,8 @@ route_table_associations = Table(
     Column("is_main", Boolean, nullable=False),
 )
 Index("ec2_one_main_route_table", route_table_associations.c.vpc_id, unique=True,
-      sqlite_where=route_table_associations.c.is_main == true())
+      sqlite_where=route_table_associations.c.is_main == true(),
+      postgresql_where=route_table_associations.c.is_main == true())
 
 routes = Table(
     "ec2_routes", metadata,

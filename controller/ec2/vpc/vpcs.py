@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, or_, select, update
+from sqlalchemy import Connection, RowMapping, delete, false, func, or_, select, update
 
 from controller.api import Params, RequestContext
 from controller.ec2 import lookups
@@ -157,9 +157,9 @@ def _has_dependencies(conn: Connection, vpc_id: str) -> bool:
             or exists(state.egress_only_gateways, state.egress_only_gateways.c.vpc_id == vpc_id)
             or exists(state.vpc_endpoints, state.vpc_endpoints.c.vpc_id == vpc_id,
                       state.vpc_endpoints.c.state != "deleting")
-            or exists(groups, groups.c.vpc_id == vpc_id, groups.c.is_default.is_(False))
+            or exists(groups, groups.c.vpc_id == vpc_id, groups.c.is_default == false())
             or exists(state.network_acls, state.network_acls.c.vpc_id == vpc_id,
-                      state.network_acls.c.is_default.is_(False))
+                      state.network_acls.c.is_default == false())
             or exists(state.route_tables, state.route_tables.c.vpc_id == vpc_id,
                       state.route_tables.c.route_table_id != provision.main_route_table(conn, vpc_id))
             or exists(rules, rules.c.referenced_group_id.in_(default_groups), rules.c.group_id.not_in(default_groups)))
