@@ -227,6 +227,12 @@ class Scaler:
             "InstanceType": capacity.choose_instance_type(resources.get("instanceTypes") or [], CATALOGUE_VCPUS),
             "UserData": user_data(document["ecsClusterArn"]),
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}]}
+        if resources["type"] == "SPOT":
+            # One-time Spot Instances, terminated on interruption (their attempts then fail over as from any
+            # lost instance). No MaxPrice: this cloud keeps no price list for bidPercentage to be a share of,
+            # and AWS's default is the On-Demand price, which is what bidPercentage 100 means.
+            params["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+                "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
         if resources.get("securityGroupIds"):
             params["SecurityGroupIds"] = list(resources["securityGroupIds"])
         role = resources.get("instanceRole")

@@ -161,7 +161,7 @@ def test_scaler_launches_for_demand_and_the_instances_agent_runs_the_job(cloud: 
         "computeResources"]["desiredvCpus"] == 0
 
 
-def test_min_vcpus_keep_a_templated_instance_until_the_environment_is_deleted(cloud: CloudletProcess, unique: str) -> None:
+def test_min_vcpus_keep_a_templated_spot_instance_until_the_environment_is_deleted(cloud: CloudletProcess, unique: str) -> None:
     batch = cloud.client("batch")
     subnet = cloud.client("ec2").create_subnet(VpcId=cloud.client("ec2").create_vpc(CidrBlock="10.95.0.0/16")[
         "Vpc"]["VpcId"], CidrBlock="10.95.1.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
@@ -170,11 +170,15 @@ def test_min_vcpus_keep_a_templated_instance_until_the_environment_is_deleted(cl
     template = ec2.create_launch_template(LaunchTemplateName=unique, LaunchTemplateData={"KeyName": unique})[
         "LaunchTemplate"]["LaunchTemplateId"]
     batch.create_compute_environment(computeEnvironmentName=unique, type="MANAGED", computeResources={
-        "type": "EC2", "minvCpus": 2, "maxvCpus": 4, "instanceTypes": ["t3.micro"], "subnets": [subnet],
-        "launchTemplate": {"launchTemplateId": template}})
+        "type": "SPOT", "minvCpus": 2, "maxvCpus": 4, "instanceTypes": ["t3.micro"], "subnets": [subnet],
+        "bidPercentage": 100, "launchTemplate": {"launchTemplateId": template}})
     kept = wait_for(lambda: _instances(cloud, unique, ("pending", "running")), timeout=20,
                     what="minvCpus' instance without any job")
     assert len(kept) == 1 and kept[0]["KeyName"] == unique  # launched from the environment's template
+    assert kept[0]["InstanceLifecycle"] == "spot"  # a SPOT environment's capacity is Spot Instances
+    requests = ec2.describe_spot_instance_requests(Filters=[
+        {"Name": "instance-id", "Values": [kept[0]["InstanceId"]]}])["SpotInstanceRequests"]
+    assert [request["Type"] for request in requests] == ["one-time"]
     batch.update_compute_environment(computeEnvironment=unique, state="DISABLED")
     batch.delete_compute_environment(computeEnvironment=unique)
     wait_for(lambda: not _instances(cloud, unique, ("pending", "running")), timeout=20,
