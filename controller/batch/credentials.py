@@ -4,7 +4,9 @@ At placement the job's ``jobRoleArn`` must name a role that trusts ``ecs-tasks.a
 job role is an ECS task role); otherwise the attempt fails with ECS's reason and the job never runs with
 someone else's rights. The attempt's section entry then carries only the relative URI
 (``/v2/credentials/<uuid>``) the container finds in ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``: no secret
-ever sits in the desired state. The agent's endpoint at 169.254.170.2 inside the job's namespace asks
+ever sits in the desired state. An EC2 environment's instance gets the session in its ECS agent's Poll
+(``controller.ecs.container_agent``), as AWS's agent gets it over its ACS channel. The host agent's endpoint
+at 169.254.170.2 inside the job's namespace asks
 ``GET /_cloudlet/agent/v1/hosts/<id>/batch/credentials?job=...&attempt=...`` when the container asks (and
 again before they expire); this answers only for an attempt placed on that very host, with a fresh STS session
 of the role named after the task (its log stream's task id, as AWS names a task role's session), in the
@@ -83,6 +85,26 @@ def _iso(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def issue(conn: Connection, cloud: Any, account_id: str, spec: Mapping[str, Any]
+          ) -> tuple[Mapping[str, Any], RoleSession, dt.datetime] | str:
+    """A new session of the attempt's job role (``spec``'s ``credentials`` entry) named after its task, or why
+    ECS may not assume the role now (its trust changed since placement)."""
+    wanted = spec["credentials"]
+    role = role_by_arn(conn, wanted["role_arn"])
+    if role is None or not trusts_ecs_tasks(role["trust_policy"], account_id, cloud.config.region):
+        return assume_refusal(wanted["role_arn"])
+    now = utcnow()
+    return role, mint_role_session(conn, cloud, role, task_id(spec), now, SESSION_LIFETIME), now
+
+
+def record_issue(cloud: Any, account_id: str, spec: Mapping[str, Any], role: Mapping[str, Any],
+                 session: RoleSession, now: dt.datetime) -> dict[str, str]:
+    """Audit ECS's AssumeRole of an issued session; the session in the container endpoint's format."""
+    cloud.audit.record(assume_role_event(cloud.config.region, account_id, role, task_id(spec), session, now))
+    return {"AccessKeyId": session.access_key_id, "SecretAccessKey": session.secret_access_key,
+            "Token": session.session_token, "Expiration": _iso(session.expires_at), "RoleArn": role["arn"]}
+
+
 @blueprint.get("/hosts/<host_id>/batch/credentials")
 def job_credentials(host_id: str) -> Any:
     """A new session of the role of the attempt (``job``, ``attempt``) placed on ``host_id``; 404 otherwise."""
@@ -93,12 +115,7 @@ def job_credentials(host_id: str) -> Any:
         wanted = (placed or {}).get("spec", {}).get("credentials") if placed else None
         if placed is None or placed["host_id"] != host_id or str(placed["attempt"]) != attempt or not wanted:
             return jsonify(error=f"no job role credentials for {job_id} attempt {attempt} on {host_id}"), 404
-        role = role_by_arn(conn, wanted["role_arn"])
-        if role is None or not trusts_ecs_tasks(role["trust_policy"], placed["account_id"], cloud.config.region):
-            return jsonify(error=assume_refusal(wanted["role_arn"])), 403
-        now = utcnow()
-        session = mint_role_session(conn, cloud, role, task_id(placed["spec"]), now, SESSION_LIFETIME)
-    cloud.audit.record(assume_role_event(cloud.config.region, placed["account_id"], role, task_id(placed["spec"]),
-                                         session, now))
-    return jsonify(AccessKeyId=session.access_key_id, SecretAccessKey=session.secret_access_key,
-                   Token=session.session_token, Expiration=_iso(session.expires_at), RoleArn=role["arn"])
+        issued = issue(conn, cloud, placed["account_id"], placed["spec"])
+    if isinstance(issued, str):
+        return jsonify(error=issued), 403
+    return jsonify(record_issue(cloud, placed["account_id"], placed["spec"], *issued))

@@ -224,18 +224,20 @@ class Dispatcher:
             return credentials
         environment = conn.execute(select(batch_state.compute_environments.c.document).where(
             batch_state.compute_environments.c.arn == placement.environment_arn)).scalar() or {}
-        if on_instances(environment):  # the instance's own network, as Batch on EC2 runs jobs: no job ENI
-            return None
-        network = job_enis.attach(conn, self.cloud.config, row, container, environment, placement.host_id, attempt)
-        if isinstance(network, str):
-            return network
-        spec["network"] = network
-        if network is not None:  # the SDK's region and, with a role, its credentials endpoint (ECS's variables)
-            variables = {"AWS_REGION": row["region"], "AWS_DEFAULT_REGION": row["region"]}
-            if credentials is not None:
-                spec["credentials"] = credentials
-                variables["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = credentials["relative_uri"]
-            spec["environment"] = {**variables, **spec["environment"]}
+        if not on_instances(environment):  # on an instance, its own network, as Batch on EC2 runs jobs
+            network = job_enis.attach(conn, self.cloud.config, row, container, environment, placement.host_id,
+                                      attempt)
+            if isinstance(network, str):
+                return network
+            spec["network"] = network
+            if network is None:
+                return None
+        # the SDK's region and, with a role, its credentials endpoint (ECS's variables)
+        variables = {"AWS_REGION": row["region"], "AWS_DEFAULT_REGION": row["region"]}
+        if credentials is not None:
+            spec["credentials"] = credentials
+            variables["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = credentials["relative_uri"]
+        spec["environment"] = {**variables, **spec["environment"]}
         return None
 
     def sweep_interfaces(self) -> None:

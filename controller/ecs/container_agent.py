@@ -6,6 +6,8 @@ names after the instance (so the identity document's ``instanceId`` must match t
 instance must be running. The cluster is a Batch compute environment's ``ecsClusterArn`` (or its name), as
 ECS_CLUSTER names it in AWS's agent configuration. A task is one attempt (``task/<cluster>/<job id>-<attempt>``);
 its reported state settles the job exactly as a host agent's report does (``controller.batch.reports``).
+A task with a job role gets a session of it in Poll's answer when the agent asks (``credentialsNeeded``), as
+AWS's agent receives IAM role credentials over its ACS channel, for its endpoint at 169.254.170.2.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 from controller.api import Params, RequestContext
 from controller.awslambda import code_urls
 from controller.batch import attempts, jobs_state, reports
+from controller.batch import credentials as job_credentials
 from controller.batch import state as batch_state
 from controller.batch.container_instances import container_instances
 from controller.ec2.instances import state as ec2_instances
@@ -136,14 +139,30 @@ def poll(ctx: RequestContext, params: Params) -> Params:
                      .values(last_seen_at=jobs_state.now_ms()))
         placed = attempts.on_host(conn, instance_id)
     cluster = environment["document"]["ecsClusterArn"]
+    needed = set(params.get("credentialsNeeded") or [])
     tasks = []
     for entry in placed:
-        sha256 = entry["image"]["sha256"]
-        tasks.append({"taskArn": task_arn(ctx, cluster, entry["job_id"], entry["attempt"]),
-                      "desiredStatus": "STOPPED" if entry["stop"] else "RUNNING", "stopReason": entry["stop"] or "",
-                      "imageUrl": code_urls.presigned(ctx, sha256), "imageDigest": f"sha256:{sha256}",
-                      "definition": json.dumps(entry)})
+        sha256, arn = entry["image"]["sha256"], task_arn(ctx, cluster, entry["job_id"], entry["attempt"])
+        task = {"taskArn": arn, "desiredStatus": "STOPPED" if entry["stop"] else "RUNNING",
+                "stopReason": entry["stop"] or "", "imageUrl": code_urls.presigned(ctx, sha256),
+                "imageDigest": f"sha256:{sha256}", "definition": json.dumps(entry)}
+        if arn in needed and entry.get("credentials") and not entry["stop"]:
+            task["roleCredentials"] = _role_credentials(ctx, entry)
+        tasks.append(task)
     return {"tasks": tasks}
+
+
+def _role_credentials(ctx: RequestContext, entry: dict[str, Any]) -> dict[str, str]:
+    """A new session of the attempt's job role for the agent's credentials endpoint (nothing when ECS may no
+    longer assume the role: the container's SDK then finds no credentials, as on AWS)."""
+    with ctx.cloud.db.begin() as conn:
+        issued = job_credentials.issue(conn, ctx.cloud, ctx.account_id, entry)
+    if isinstance(issued, str):
+        return {"credentialsUri": entry["credentials"]["relative_uri"]}
+    session = job_credentials.record_issue(ctx.cloud, ctx.account_id, entry, *issued)
+    return {"credentialsUri": entry["credentials"]["relative_uri"], "accessKeyId": session["AccessKeyId"],
+            "secretAccessKey": session["SecretAccessKey"], "sessionToken": session["Token"],
+            "expiration": session["Expiration"], "roleArn": session["RoleArn"]}
 
 
 @api.operation("SubmitTaskStateChange")

@@ -5,8 +5,9 @@ instance profile with AWS's
 ``AmazonEC2ContainerServiceforEC2Role``, an EC2 environment (minvCpus 0, maxvCpus 4, t3.micro: two vCPUs
 each) and two jobs of two vCPUs. Batch launches two tiny-AMI instances (found by their
 ``AWSBatchServiceTag``), their ECS agent runs one job each in its own namespaces, and each job's log line
-carries the hostname of the instance it ran in; once idle for the (shortened) scale-down delay, both
-instances are terminated.
+carries the hostname of the instance it ran in, what it sees of its volumes, and the job role session the
+instance's credentials endpoint gave it; once idle for the (shortened) scale-down delay, both instances are
+terminated.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from tests.batch_image import busybox_oci_archive
 from tests.e2e.eni_lab import cloud_with_agent, console
 from tests.prerequisites import missing_root, require
-from tests.support import wait_for
+from tests.support import Credentials, wait_for
 
 require(missing_root(), "the Batch on EC2 VM test")
 pytestmark = [pytest.mark.root, pytest.mark.vm]
@@ -83,6 +84,9 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
     s3.put_object(Bucket=bucket, Key="busybox.tar",
                   Body=busybox_oci_archive(tmp_path / "image.tar", f"batch-ec2:{RUN}").read_bytes())
     name = f"ec2-{RUN}"
+    job_role = cloud.client("iam").create_role(RoleName=f"job-{RUN}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
     arn = batch.create_compute_environment(computeEnvironmentName=name, type="MANAGED", computeResources={
         "type": "EC2", "minvCpus": 0, "maxvCpus": 4, "instanceTypes": ["t3.micro"], "subnets": [subnet],
         "securityGroupIds": [group], "instanceRole": profile, "tags": {"team": "batch-e2e"}})["computeEnvironmentArn"]
@@ -93,7 +97,9 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         "command": ["sh", "-c", "echo ran-on=$(cat /proc/sys/kernel/hostname) pid=$$ cgroup=$(cat /proc/self/cgroup)"
                     "; cat /in/ecs.config; (echo x > /in/w) 2>/dev/null && echo writable || echo read-only"
                     "; echo one > /a/f; cat /b/f"
-                    '; while read -r _ at kind _; do [ "$at" = /fast ] && echo "$kind"; done < /proc/mounts; sleep 2'],
+                    '; while read -r _ at kind _; do [ "$at" = /fast ] && echo "$kind"; done < /proc/mounts'
+                    "; busybox wget -qO- http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; echo; sleep 2"],
+        "jobRoleArn": job_role,  # its session from the instance's endpoint, as the SDKs' container provider asks
         # the instance's /etc/ecs read-only, a scratch volume two mount points share, and a tmpfs
         "volumes": [{"name": "ecs", "host": {"sourcePath": "/etc/ecs"}}, {"name": "scratch"}],
         "mountPoints": [{"sourceVolume": "ecs", "containerPath": "/in", "readOnly": True},
@@ -137,8 +143,11 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         assert host in hostnames, (line, hostnames)
         assert pid == "pid=1", line  # its own PID namespace: the job's shell is its init
         assert line.split()[2].startswith("cgroup=0::/cloudlet-batch/"), line  # its limits' cgroup v2 group
-        mounts = [event["message"] for event in events][1:]  # what the job saw of its volumes
+        mounts, session = [event["message"] for event in events][1:5], json.loads(events[5]["message"])
         assert [line.partition("=")[0] for line in mounts] == ["ECS_CLUSTER", "read-only", "one", "tmpfs"], mounts
+        caller = cloud.client("sts", Credentials(session["AccessKeyId"], session["SecretAccessKey"],
+                                                 session["Token"])).get_caller_identity()  # a real session of it
+        assert caller["Arn"].startswith(f"arn:aws:sts::{cloud.account_id}:assumed-role/job-{RUN}/"), caller
         seen.add(host)
     assert seen == hostnames, "each job ran in its own instance"
 

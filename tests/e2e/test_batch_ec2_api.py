@@ -66,8 +66,11 @@ def _lab(cloud: CloudletProcess, unique: str) -> dict[str, Any]:
     s3 = cloud.client("s3")
     s3.create_bucket(Bucket=unique)
     s3.put_object(Bucket=unique, Key="image.tar", Body=b"an archive the agent would unpack")
+    job_role = iam.create_role(RoleName=f"{unique}-job", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
     definition = batch.register_job_definition(jobDefinitionName=unique, type="container", containerProperties={
-        "image": f"s3://{unique}/image.tar", "command": ["true"],
+        "image": f"s3://{unique}/image.tar", "command": ["true"], "jobRoleArn": job_role,
         "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "64"}]})
     return {"env": env, "queue": queue, "definition": definition["jobDefinitionArn"], "role": role,
             "subnet": subnet, "group": group}
@@ -149,6 +152,15 @@ def test_scaler_launches_for_demand_and_the_instances_agent_runs_the_job(cloud: 
     spec = json.loads(task["definition"])
     assert spec["job_id"] == job and spec["command"] == ["true"] and task["desiredStatus"] == "RUNNING"
     assert task["imageDigest"].startswith("sha256:") and "/_cloudlet/lambda/code/" in task["imageUrl"]
+    # the job role: its endpoint path in the job's environment, its session only when the agent asks for it
+    path = spec["credentials"]["relative_uri"]
+    assert spec["environment"]["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] == path and "roleCredentials" not in task
+    session = agent.poll(cluster=detail["ecsClusterArn"], containerInstance=registered["containerInstanceArn"],
+                         credentialsNeeded=[task["taskArn"]])["tasks"][0]["roleCredentials"]
+    assert session["credentialsUri"] == path
+    caller = cloud.client("sts", Credentials(session["accessKeyId"], session["secretAccessKey"],
+                                             session["sessionToken"])).get_caller_identity()
+    assert caller["Arn"].startswith(f"arn:aws:sts::{cloud.account_id}:assumed-role/{unique}-job/")
     agent.submit_task_state_change(cluster=detail["ecsClusterArn"], task=task["taskArn"], status="RUNNING")
     assert batch.describe_jobs(jobs=[job])["jobs"][0]["status"] == "RUNNING"
     agent.submit_task_state_change(cluster=detail["ecsClusterArn"], task=task["taskArn"], status="STOPPED",

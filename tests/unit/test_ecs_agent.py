@@ -1,11 +1,13 @@
 """The tiny AMI's ECS container agent, its pure parts (``images/ecs-agent``): an image's layers unpacked with
-OCI whiteouts honoured, the container's argv, environment and cgroup limits, and ECS_CLUSTER's reading."""
+OCI whiteouts honoured, the container's argv, environment and cgroup limits, ECS_CLUSTER's reading, and the
+job role credentials endpoint's bookkeeping."""
 
 from __future__ import annotations
 
 import io
 import sys
 import tarfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parents[2] / "images"
@@ -15,6 +17,7 @@ for directory in (IMAGES / "ecs-agent", IMAGES / "ssm-agent"):  # beside their l
 
 from cloudlet_ecs_agent.agent import cluster_of  # noqa: E402
 from cloudlet_ecs_agent.container import command_of, environment_of, limits  # noqa: E402
+from cloudlet_ecs_agent.credentials import CredentialsEndpoint  # noqa: E402
 from cloudlet_ecs_agent.rootfs import apply_layer  # noqa: E402
 
 
@@ -75,3 +78,26 @@ def test_argv_environment_and_limits() -> None:
 def test_cluster_is_the_last_ecs_cluster_line() -> None:
     assert cluster_of("ECS_CLUSTER=a\n# note\nECS_CLUSTER=arn:aws:ecs:r:1:cluster/b\n") == "arn:aws:ecs:r:1:cluster/b"
     assert cluster_of("ECS_LOGLEVEL=debug\n") is None
+
+
+def test_the_credentials_endpoint_asks_for_missing_and_expiring_sessions() -> None:
+    endpoint = CredentialsEndpoint()
+    now = 1_800_000_000.0
+
+    def session(path: str, seconds_left: float) -> dict[str, str]:
+        expiration = datetime.fromtimestamp(now + seconds_left, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"credentialsUri": path, "accessKeyId": "ASIA1", "secretAccessKey": "s", "sessionToken": "t",
+                "expiration": expiration, "roleArn": "arn:aws:iam::1:role/r"}
+
+    paths = {"task/a": "/v2/credentials/a", "task/b": "/v2/credentials/b", "task/c": "/v2/credentials/c"}
+    endpoint.store(session("/v2/credentials/a", 6 * 3600))
+    endpoint.store(session("/v2/credentials/b", 60))  # expires within the refresh margin
+    endpoint.store({"credentialsUri": "/v2/credentials/c"})  # the role can no longer be assumed: nothing kept
+    assert endpoint.needed(paths, now) == ["task/b", "task/c"]
+    assert endpoint.answer("/v2/credentials/a", wait=0) == {
+        "AccessKeyId": "ASIA1", "SecretAccessKey": "s", "Token": "t", "Expiration": session("x", 6 * 3600)["expiration"],
+        "RoleArn": "arn:aws:iam::1:role/r"}
+    assert endpoint.answer("/v2/credentials/c", wait=0) is None
+    endpoint.forget("/v2/credentials/a")
+    assert endpoint.answer("/v2/credentials/a", wait=0) is None
+

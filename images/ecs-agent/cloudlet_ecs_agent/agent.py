@@ -5,7 +5,8 @@ SigV4 client and identity, ``cloudlet_ssm_agent.wire`` and ``.identity``), regis
 identity document and its CPU and memory, and reports each task's RUNNING and STOPPED (exit code) with
 ``SubmitTaskStateChange``. Each Batch attempt's output goes to CloudWatch Logs ``/aws/batch/job`` under the
 stream the controller named, with the role's ``logs:PutLogEvents``, as the awslogs driver does. The image comes
-from the expiring URL of the poll's answer, checked against its sha256, once per image.
+from the expiring URL of the poll's answer, checked against its sha256, once per image. A job role's sessions
+come in the poll's answers too, for the credentials endpoint at 169.254.170.2 (``credentials``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cloudlet_ssm_agent.identity import ImdsIdentity
 from cloudlet_ssm_agent.wire import JsonClient, ServiceError, make_ssl_context
 
 from cloudlet_ecs_agent import container, rootfs
+from cloudlet_ecs_agent.credentials import CredentialsEndpoint
 
 CONFIG = Path("/etc/ecs/ecs.config")
 STATE = Path("/var/lib/cloudlet-ecs-agent")
@@ -70,6 +72,9 @@ class Agent:
         self.instance_arn = ""
         self.running: dict[str, threading.Event] = {}
         self.image_lock = threading.Lock()
+        self.credentials = CredentialsEndpoint()
+        #: the running tasks with a job role: task ARN -> their credentials endpoint path
+        self.role_paths: dict[str, str] = {}
 
     def register(self) -> None:
         endpoint = self.ecs.endpoint.split("//", 1)[-1]
@@ -84,20 +89,30 @@ class Agent:
 
     def run(self) -> None:
         container.ensure_cgroups()
+        self.credentials.serve()
         self.register()
         while True:
+            request: dict[str, Any] = {"cluster": self.cluster, "containerInstance": self.instance_arn}
+            needed = self.credentials.needed(dict(self.role_paths), time.time())
+            if needed:
+                request["credentialsNeeded"] = needed
             try:
-                tasks = self.ecs.call("Poll", {"cluster": self.cluster, "containerInstance": self.instance_arn})
+                tasks = self.ecs.call("Poll", request)
             except (ServiceError, OSError) as error:
                 log(f"poll failed: {error}")
                 time.sleep(5)
                 continue
             for task in tasks.get("tasks") or []:
                 arn = task["taskArn"]
+                if task.get("roleCredentials"):
+                    self.credentials.store(task["roleCredentials"])
                 if task["desiredStatus"] == "STOPPED" and arn in self.running:
                     self.running[arn].set()
                 elif task["desiredStatus"] == "RUNNING" and arn not in self.running:
                     self.running[arn] = threading.Event()
+                    path = (json.loads(task["definition"]).get("credentials") or {}).get("relative_uri")
+                    if path:  # asked for in the next poll, before the container can want it
+                        self.role_paths[arn] = path
                     threading.Thread(target=self.run_task, args=(task, self.running[arn]), daemon=True).start()
             time.sleep(POLL_SECONDS)
 
@@ -136,6 +151,12 @@ class Agent:
                 log(f"state change of {arn} not taken: {error}; retrying")
                 time.sleep(2)
 
+    def forget_role(self, arn: str) -> None:
+        """The ended task's session leaves the endpoint."""
+        path = self.role_paths.pop(arn, None)
+        if path:
+            self.credentials.forget(path)
+
     def run_task(self, task: dict[str, Any], stop: threading.Event) -> None:
         arn, spec = task["taskArn"], json.loads(task["definition"])
         name = arn.rsplit("/", 1)[-1]
@@ -148,6 +169,7 @@ class Agent:
         except (OSError, ValueError, ServiceError, KeyError) as error:
             log(f"{name} cannot start: {error}")
             self.submit(arn, "STOPPED", None, f"CannotStartContainerError: {error}")
+            self.forget_role(arn)
             return
         self.submit(arn, "RUNNING")
         deadline = time.time() + spec["timeout_s"] if spec.get("timeout_s") else None
@@ -162,6 +184,7 @@ class Agent:
             reason = "OutOfMemoryError: Container killed due to memory usage"
         self.submit(arn, "STOPPED", code, reason)
         running.remove()
+        self.forget_role(arn)
         shutil.rmtree(directory / "rootfs", ignore_errors=True)
         log(f"{name} exited {code}")
 
