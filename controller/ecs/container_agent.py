@@ -7,7 +7,9 @@ instance must be running. The cluster is a Batch compute environment's ``ecsClus
 ECS_CLUSTER names it in AWS's agent configuration. A task is one attempt (``task/<cluster>/<job id>-<attempt>``);
 its reported state settles the job exactly as a host agent's report does (``controller.batch.reports``).
 A task with a job role gets a session of it in Poll's answer when the agent asks (``credentialsNeeded``), as
-AWS's agent receives IAM role credentials over its ACS channel, for its endpoint at 169.254.170.2.
+AWS's agent receives IAM role credentials over its ACS channel, for its endpoint at 169.254.170.2; and its
+secrets (``secretsNeeded``), read as its execution role exactly as for a host agent (``controller.batch.secrets``),
+just before the agent starts it, so they are stored nowhere.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from controller.api import Params, RequestContext
 from controller.awslambda import code_urls
-from controller.batch import attempts, jobs_state, reports
+from controller.batch import attempts, jobs_state, reports, secrets
 from controller.batch import credentials as job_credentials
 from controller.batch import state as batch_state
 from controller.batch.container_instances import container_instances
@@ -139,7 +141,7 @@ def poll(ctx: RequestContext, params: Params) -> Params:
                      .values(last_seen_at=jobs_state.now_ms()))
         placed = attempts.on_host(conn, instance_id)
     cluster = environment["document"]["ecsClusterArn"]
-    needed = set(params.get("credentialsNeeded") or [])
+    needed, secrets_needed = set(params.get("credentialsNeeded") or []), set(params.get("secretsNeeded") or [])
     tasks = []
     for entry in placed:
         sha256, arn = entry["image"]["sha256"], task_arn(ctx, cluster, entry["job_id"], entry["attempt"])
@@ -148,6 +150,9 @@ def poll(ctx: RequestContext, params: Params) -> Params:
                 "imageDigest": f"sha256:{sha256}", "definition": json.dumps(entry)}
         if arn in needed and entry.get("credentials") and not entry["stop"]:
             task["roleCredentials"] = _role_credentials(ctx, entry)
+        if arn in secrets_needed and not entry["stop"]:
+            resolved = secrets.resolve(ctx.cloud, entry.get("execution_role_arn"), entry.get("secrets") or [])
+            task["secretsFailure" if isinstance(resolved, str) else "secrets"] = resolved
         tasks.append(task)
     return {"tasks": tasks}
 

@@ -5,8 +5,8 @@ instance profile with AWS's
 ``AmazonEC2ContainerServiceforEC2Role``, an EC2 environment (minvCpus 0, maxvCpus 4, t3.micro: two vCPUs
 each) and two jobs of two vCPUs. Batch launches two tiny-AMI instances (found by their
 ``AWSBatchServiceTag``), their ECS agent runs one job each in its own namespaces, and each job's log line
-carries the hostname of the instance it ran in, what it sees of its volumes, and the job role session the
-instance's credentials endpoint gave it; once idle for the (shortened) scale-down delay, both instances are
+carries the hostname of the instance it ran in, what it sees of its volumes, the job role session the
+instance's credentials endpoint gave it and its secret; once idle for the (shortened) scale-down delay, both instances are
 terminated.
 """
 
@@ -84,6 +84,13 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
     s3.put_object(Bucket=bucket, Key="busybox.tar",
                   Body=busybox_oci_archive(tmp_path / "image.tar", f"batch-ec2:{RUN}").read_bytes())
     name = f"ec2-{RUN}"
+    cloud.client("ssm").put_parameter(Name=f"/batch-ec2-{RUN}/token", Value="s3cr3t", Type="SecureString")
+    execution_role = cloud.client("iam").create_role(RoleName=f"exec-{RUN}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    cloud.client("iam").put_role_policy(RoleName=f"exec-{RUN}", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ssm:GetParameters", "s3:GetObject"],
+                                                "Resource": "*"}]}))
     job_role = cloud.client("iam").create_role(RoleName=f"job-{RUN}", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
@@ -98,8 +105,11 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
                     "; cat /in/ecs.config; (echo x > /in/w) 2>/dev/null && echo writable || echo read-only"
                     "; echo one > /a/f; cat /b/f"
                     '; while read -r _ at kind _; do [ "$at" = /fast ] && echo "$kind"; done < /proc/mounts'
-                    "; busybox wget -qO- http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; echo; sleep 2"],
+                    "; busybox wget -qO- http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; echo"
+                    "; echo token=$TOKEN; sleep 2"],
         "jobRoleArn": job_role,  # its session from the instance's endpoint, as the SDKs' container provider asks
+        "executionRoleArn": execution_role,  # reads the secret
+        "secrets": [{"name": "TOKEN", "valueFrom": f"/batch-ec2-{RUN}/token"}],
         # the instance's /etc/ecs read-only, a scratch volume two mount points share, and a tmpfs
         "volumes": [{"name": "ecs", "host": {"sourcePath": "/etc/ecs"}}, {"name": "scratch"}],
         "mountPoints": [{"sourceVolume": "ecs", "containerPath": "/in", "readOnly": True},
@@ -143,11 +153,13 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
         assert host in hostnames, (line, hostnames)
         assert pid == "pid=1", line  # its own PID namespace: the job's shell is its init
         assert line.split()[2].startswith("cgroup=0::/cloudlet-batch/"), line  # its limits' cgroup v2 group
-        mounts, session = [event["message"] for event in events][1:5], json.loads(events[5]["message"])
+        messages = [event["message"] for event in events]
+        mounts, session = messages[1:5], json.loads(next(line for line in messages if line.startswith("{")))
         assert [line.partition("=")[0] for line in mounts] == ["ECS_CLUSTER", "read-only", "one", "tmpfs"], mounts
         caller = cloud.client("sts", Credentials(session["AccessKeyId"], session["SecretAccessKey"],
                                                  session["Token"])).get_caller_identity()  # a real session of it
         assert caller["Arn"].startswith(f"arn:aws:sts::{cloud.account_id}:assumed-role/job-{RUN}/"), caller
+        assert "token=s3cr3t" in messages  # the secret, read as the execution role
         seen.add(host)
     assert seen == hostnames, "each job ran in its own instance"
 

@@ -69,8 +69,16 @@ def _lab(cloud: CloudletProcess, unique: str) -> dict[str, Any]:
     job_role = iam.create_role(RoleName=f"{unique}-job", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    cloud.client("ssm").put_parameter(Name=f"/{unique}/token", Value="s3cr3t", Type="SecureString")
+    execution = iam.create_role(RoleName=f"{unique}-exec", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=f"{unique}-exec", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ssm:GetParameters", "s3:GetObject"],
+                                                "Resource": "*"}]}))
     definition = batch.register_job_definition(jobDefinitionName=unique, type="container", containerProperties={
         "image": f"s3://{unique}/image.tar", "command": ["true"], "jobRoleArn": job_role,
+        "executionRoleArn": execution, "secrets": [{"name": "TOKEN", "valueFrom": f"/{unique}/token"}],
         "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "64"}]})
     return {"env": env, "queue": queue, "definition": definition["jobDefinitionArn"], "role": role,
             "subnet": subnet, "group": group}
@@ -161,6 +169,11 @@ def test_scaler_launches_for_demand_and_the_instances_agent_runs_the_job(cloud: 
     caller = cloud.client("sts", Credentials(session["accessKeyId"], session["secretAccessKey"],
                                              session["sessionToken"])).get_caller_identity()
     assert caller["Arn"].startswith(f"arn:aws:sts::{cloud.account_id}:assumed-role/{unique}-job/")
+    # the secrets, read as the execution role only when the agent is about to start the task
+    assert "secrets" not in task and "s3cr3t" not in task["definition"]  # references only
+    answer = agent.poll(cluster=detail["ecsClusterArn"], containerInstance=registered["containerInstanceArn"],
+                        secretsNeeded=[task["taskArn"]])["tasks"][0]
+    assert answer["secrets"] == {"TOKEN": "s3cr3t"} and "secretsFailure" not in answer
     agent.submit_task_state_change(cluster=detail["ecsClusterArn"], task=task["taskArn"], status="RUNNING")
     assert batch.describe_jobs(jobs=[job])["jobs"][0]["status"] == "RUNNING"
     agent.submit_task_state_change(cluster=detail["ecsClusterArn"], task=task["taskArn"], status="STOPPED",

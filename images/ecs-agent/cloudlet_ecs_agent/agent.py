@@ -6,7 +6,8 @@ identity document and its CPU and memory, and reports each task's RUNNING and ST
 ``SubmitTaskStateChange``. Each Batch attempt's output goes to CloudWatch Logs ``/aws/batch/job`` under the
 stream the controller named, with the role's ``logs:PutLogEvents``, as the awslogs driver does. The image comes
 from the expiring URL of the poll's answer, checked against its sha256, once per image. A job role's sessions
-come in the poll's answers too, for the credentials endpoint at 169.254.170.2 (``credentials``).
+come in the poll's answers too, for the credentials endpoint at 169.254.170.2 (``credentials``), and so do a
+task's secrets, asked for just before it starts and passed to it through a pipe, never a command line.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class Agent:
         self.credentials = CredentialsEndpoint()
         #: the running tasks with a job role: task ARN -> their credentials endpoint path
         self.role_paths: dict[str, str] = {}
+        #: the tasks waiting for their secrets, and what the poll brought for them
+        self.secrets_wanted: dict[str, threading.Event] = {}
+        self.secrets_answer: dict[str, dict[str, Any]] = {}
 
     def register(self) -> None:
         endpoint = self.ecs.endpoint.split("//", 1)[-1]
@@ -96,6 +100,9 @@ class Agent:
             needed = self.credentials.needed(dict(self.role_paths), time.time())
             if needed:
                 request["credentialsNeeded"] = needed
+            secrets_needed = [arn for arn, got in list(self.secrets_wanted.items()) if not got.is_set()]
+            if secrets_needed:
+                request["secretsNeeded"] = secrets_needed
             try:
                 tasks = self.ecs.call("Poll", request)
             except (ServiceError, OSError) as error:
@@ -106,6 +113,9 @@ class Agent:
                 arn = task["taskArn"]
                 if task.get("roleCredentials"):
                     self.credentials.store(task["roleCredentials"])
+                if arn in self.secrets_wanted and ("secrets" in task or "secretsFailure" in task):
+                    self.secrets_answer[arn] = task
+                    self.secrets_wanted[arn].set()
                 if task["desiredStatus"] == "STOPPED" and arn in self.running:
                     self.running[arn].set()
                 elif task["desiredStatus"] == "RUNNING" and arn not in self.running:
@@ -113,6 +123,8 @@ class Agent:
                     path = (json.loads(task["definition"]).get("credentials") or {}).get("relative_uri")
                     if path:  # asked for in the next poll, before the container can want it
                         self.role_paths[arn] = path
+                    if json.loads(task["definition"]).get("secrets"):  # asked for in the next poll too
+                        self.secrets_wanted[arn] = threading.Event()
                     threading.Thread(target=self.run_task, args=(task, self.running[arn]), daemon=True).start()
             time.sleep(POLL_SECONDS)
 
@@ -151,6 +163,16 @@ class Agent:
                 log(f"state change of {arn} not taken: {error}; retrying")
                 time.sleep(2)
 
+    def secrets(self, arn: str, wait: float = 60.0) -> dict[str, str] | str:
+        """The task's secrets by variable name, from the poll after it appeared, or why they cannot be had
+        (ECS's ResourceInitializationError reason); they are kept nowhere once handed over."""
+        got = self.secrets_wanted[arn].wait(wait)
+        answer = self.secrets_answer.pop(arn, {})
+        del self.secrets_wanted[arn]
+        if not got:
+            return "ResourceInitializationError: unable to pull secrets or registry auth: the agent got no answer"
+        return answer.get("secretsFailure") or dict(answer.get("secrets") or {})
+
     def forget_role(self, arn: str) -> None:
         """The ended task's session leaves the endpoint."""
         path = self.role_paths.pop(arn, None)
@@ -163,6 +185,14 @@ class Agent:
         directory = STATE / "tasks" / name
         directory.mkdir(parents=True, exist_ok=True)
         shipper = LogShipper(self.logs, spec["log_stream_name"], directory / "output.log")
+        if arn in self.secrets_wanted:
+            values = self.secrets(arn)
+            if isinstance(values, str):
+                log(f"{name} cannot read its secrets")
+                self.submit(arn, "STOPPED", None, values)
+                self.forget_role(arn)
+                return
+            spec = {**spec, "environment": {**(spec.get("environment") or {}), **values}}
         try:
             config = rootfs.unpack(self.image(task["imageUrl"], task["imageDigest"]), directory / "rootfs")
             running = container.Container(name, directory / "rootfs", spec, config, shipper.path)

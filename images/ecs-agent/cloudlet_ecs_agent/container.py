@@ -3,7 +3,7 @@ UTS and IPC namespaces (busybox ``unshare``), ``chroot`` into the root, the defi
 user and working directory, and a cgroup v2 group holding its memory and CPU limits. The network is the
 instance's own, as Batch on EC2 runs jobs.
 
-``python3 container.py SPEC`` is the second stage, run by ``unshare`` inside the new namespaces: it mounts
+``python3 container.py FD`` is the second stage (its spec read from the pipe ``FD``), run by ``unshare`` inside the new namespaces: it mounts
 ``/proc``, ``/dev``, the mount points (host paths of the instance or scratch volumes, read-only where asked)
 and ``tmpfs`` mounts into the root, enters it and executes the command.
 """
@@ -94,11 +94,17 @@ class Container:
             with open(procs, "w") as handle:
                 handle.write(str(os.getpid()))
 
+        # The stage goes through a pipe, not argv: its environment may hold the job's secrets, and every
+        # process on the instance may read another's command line.
+        stage_read, stage_write = os.pipe()
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 ["busybox", "unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--",
-                 sys.executable, __file__, json.dumps(stage)],
+                 sys.executable, __file__, str(stage_read)], pass_fds=(stage_read,),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=enter_cgroup)
+        os.close(stage_read)
+        with os.fdopen(stage_write, "w") as pipe:
+            json.dump(stage, pipe)
 
     def poll(self) -> int | None:
         code = self.process.poll()
@@ -159,4 +165,5 @@ def second_stage(stage: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    second_stage(json.loads(sys.argv[1]))
+    with os.fdopen(int(sys.argv[1])) as stage_pipe:
+        second_stage(json.load(stage_pipe))
