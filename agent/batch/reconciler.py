@@ -176,7 +176,11 @@ class BatchReconciler:
                            secrets=secrets, mounts=tuple(pm.Mount(**mount) for mount in entry.get("mounts") or ()),
                            devices=tuple(entry.get("devices") or ()), tmpfs=tuple(entry.get("tmpfs") or ()),
                            network=f"ns:{netns.path(namespace)}" if namespace else "none",
-                           dns=tuple((entry.get("network") or {}).get("dns") or ()))
+                           dns=tuple((entry.get("network") or {}).get("dns") or ()),
+                           user=entry.get("user") or None, read_only_root=bool(entry.get("read_only_root")),
+                           ulimits=tuple(pm.Ulimit(**limit) for limit in entry.get("ulimits") or ()),
+                           init_process=bool(entry.get("init_process")),
+                           shared_memory_mib=entry.get("shared_memory_mib"))
         try:
             container = self.runner.start(spec)
             (container.directory / "started_at").write_text(str(now_ms()))

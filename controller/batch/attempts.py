@@ -74,7 +74,7 @@ def entry(row: Mapping[str, Any], base: Mapping[str, Any], *, queue_name: str, e
           image: Mapping[str, str], attempt: int) -> dict[str, Any]:
     """One attempt as the agent runs it: the job's container (command substituted at submission), Batch's
     variables before the job's own, the resources, the timeout the runner enforces, the log stream, the
-    secrets' references and the mounts."""
+    secrets' references, the mounts and the process settings."""
     container = base.get("container") or {}
     vcpus, memory = requirements(container)
     env = {item["name"]: item["value"] for item in lifecycle.batch_environment(
@@ -91,7 +91,19 @@ def entry(row: Mapping[str, Any], base: Mapping[str, Any], *, queue_name: str, e
                         for item in container.get("secrets") or []],
             "execution_role_arn": container.get("executionRoleArn"),
             "mounts": volumes.mounts(container), "devices": volumes.devices(container),
-            "tmpfs": volumes.tmpfs(container)}
+            "tmpfs": volumes.tmpfs(container), **process_settings(container)}
+
+
+def process_settings(container: Mapping[str, Any]) -> dict[str, Any]:
+    """What the definition sets about the container's processes (pure): ``user``, a read-only root
+    filesystem, ``ulimits`` (as Docker names them), an init process and ``/dev/shm``'s size."""
+    linux = container.get("linuxParameters") or {}
+    return {"user": container.get("user") or None,
+            "read_only_root": bool(container.get("readonlyRootFilesystem")),
+            "ulimits": [{"name": item["name"], "soft": int(item["softLimit"]), "hard": int(item["hardLimit"])}
+                        for item in container.get("ulimits") or []],
+            "init_process": bool(linux.get("initProcessEnabled")),
+            "shared_memory_mib": linux.get("sharedMemorySize")}
 
 
 def on_host(conn: Connection, host_id: str) -> list[dict[str, Any]]:

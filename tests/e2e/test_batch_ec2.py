@@ -6,7 +6,7 @@ instance profile with AWS's
 each) and two jobs of two vCPUs. Batch launches two tiny-AMI instances (found by their
 ``AWSBatchServiceTag``), their ECS agent runs one job each in its own namespaces, and each job's log line
 carries the hostname of the instance it ran in, what it sees of its volumes, the job role session the
-instance's credentials endpoint gave it and its secret; once idle for the (shortened) scale-down delay, both instances are
+instance's credentials endpoint gave it, its secret, its read-only root and its open-file limit; once idle for the (shortened) scale-down delay, both instances are
 terminated.
 """
 
@@ -106,7 +106,9 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
                     "; echo one > /a/f; cat /b/f"
                     '; while read -r _ at kind _; do [ "$at" = /fast ] && echo "$kind"; done < /proc/mounts'
                     "; busybox wget -qO- http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; echo"
-                    "; echo token=$TOKEN; sleep 2"],
+                    "; echo token=$TOKEN"
+                    "; echo root=$( (echo x > /x) 2>/dev/null && echo rw || echo ro) nofile=$(ulimit -n); sleep 2"],
+        "readonlyRootFilesystem": True, "ulimits": [{"name": "nofile", "softLimit": 256, "hardLimit": 512}],
         "jobRoleArn": job_role,  # its session from the instance's endpoint, as the SDKs' container provider asks
         "executionRoleArn": execution_role,  # reads the secret
         "secrets": [{"name": "TOKEN", "valueFrom": f"/batch-ec2-{RUN}/token"}],
@@ -160,6 +162,7 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
                                                  session["Token"])).get_caller_identity()  # a real session of it
         assert caller["Arn"].startswith(f"arn:aws:sts::{cloud.account_id}:assumed-role/job-{RUN}/"), caller
         assert "token=s3cr3t" in messages  # the secret, read as the execution role
+        assert "root=ro nofile=256" in messages  # readonlyRootFilesystem and ulimits
         seen.add(host)
     assert seen == hostnames, "each job ran in its own instance"
 

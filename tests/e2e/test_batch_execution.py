@@ -7,6 +7,7 @@ podman, everything driven through boto3.
 - the image is read as the execution role: a role that may not read the archive fails the job.
 - volumes on Fargate: a scratch volume two mount points share (EC2 environments' host volumes and tmpfs are
   tested inside their instances, ``test_batch_ec2``).
+- the definition's user, read-only root filesystem and ulimits.
 - a host that stops answering (its agent SIGSTOPped past the heartbeat timeout): the attempt fails over with
   AWS's reason, the retry runs once the host is back, and the abandoned container is stopped and removed.
 """
@@ -153,6 +154,16 @@ def agent_pid(cloud: CloudletProcess) -> int:
         if int(parent) == cloud.proc.pid and b"agent.main" in command:
             return int(entry.name)
     raise AssertionError("no agent process under cloudlet up")
+
+
+def test_user_read_only_root_and_ulimits_apply(lab: dict[str, Any]) -> None:
+    script = "busybox id -u; (echo x > /x) 2>/dev/null && echo writable || echo read-only; ulimit -n"
+    definition = fargate_definition(lab, "process", script, lab["role"], user="1000", readonlyRootFilesystem=True,
+                                    ulimits=[{"name": "nofile", "softLimit": 256, "hardLimit": 512}])
+    detail = ended(lab["batch"], submit(lab, definition))
+    assert detail["status"] == "SUCCEEDED", detail
+    wait_for(lambda: log_messages(lab["logs"], detail["container"]["logStreamName"]) == ["1000", "read-only", "256"],
+             timeout=15, what="the job's user, root filesystem and open-file limit")
 
 
 def test_a_lost_host_fails_the_attempt_over_and_its_container_goes_when_it_returns(

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import update
 
 from agent.wire import Heartbeat
-from controller.batch import lost_hosts, secrets, volumes
+from controller.batch import attempts, lost_hosts, secrets, volumes
 from controller.hosts import agent_api
 from controller.hosts import state as host_state
 from controller.hosts.credentials import AgentCredentials
@@ -143,6 +143,17 @@ def test_volume_and_linux_parameter_translation() -> None:
     assert volumes.tmpfs(container) == ["/run:size=8m,noexec"]
     assert volumes.unmountable(container) is None
     assert "not an absolute path" in str(volumes.unmountable({"volumes": [{"name": "r", "host": {"sourcePath": "x"}}]}))
+
+
+def test_process_settings_translation() -> None:
+    container = {"user": "1000:1000", "readonlyRootFilesystem": True,
+                 "ulimits": [{"name": "nofile", "softLimit": 256, "hardLimit": 512}],
+                 "linuxParameters": {"initProcessEnabled": True, "sharedMemorySize": 64}}
+    assert attempts.process_settings(container) == {
+        "user": "1000:1000", "read_only_root": True, "ulimits": [{"name": "nofile", "soft": 256, "hard": 512}],
+        "init_process": True, "shared_memory_mib": 64}
+    assert attempts.process_settings({}) == {"user": None, "read_only_root": False, "ulimits": [],
+                                             "init_process": False, "shared_memory_mib": None}
 
 
 def age_host(lab: Lab, host_id: str = "h-1") -> None:

@@ -5,7 +5,8 @@ instance's own, as Batch on EC2 runs jobs.
 
 ``python3 container.py FD`` is the second stage (its spec read from the pipe ``FD``), run by ``unshare`` inside the new namespaces: it mounts
 ``/proc``, ``/dev``, the mount points (host paths of the instance or scratch volumes, read-only where asked)
-and ``tmpfs`` mounts into the root, enters it and executes the command.
+and ``tmpfs`` mounts into the root, makes the root read-only if asked, sets the ``ulimits``, enters it and
+executes the command.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -23,6 +25,13 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = CGROUP_ROOT / "cloudlet-batch"
 #: The CPU period cpu.max quotas are measured against (µs).
 CPU_PERIOD = 100_000
+#: ``ulimits`` names, as Docker and ECS spell them, and the limits they set.
+ULIMITS = {"core": resource.RLIMIT_CORE, "cpu": resource.RLIMIT_CPU, "data": resource.RLIMIT_DATA,
+           "fsize": resource.RLIMIT_FSIZE, "locks": resource.RLIMIT_LOCKS, "memlock": resource.RLIMIT_MEMLOCK,
+           "msgqueue": resource.RLIMIT_MSGQUEUE, "nice": resource.RLIMIT_NICE, "nofile": resource.RLIMIT_NOFILE,
+           "nproc": resource.RLIMIT_NPROC, "rss": resource.RLIMIT_RSS, "rtprio": resource.RLIMIT_RTPRIO,
+           "rttime": resource.RLIMIT_RTTIME, "sigpending": resource.RLIMIT_SIGPENDING,
+           "stack": resource.RLIMIT_STACK}
 
 
 def ensure_cgroups() -> None:
@@ -87,7 +96,8 @@ class Container:
         stage = {"root": str(root), "argv": command_of(spec, config), "env": environment_of(spec, config),
                  "workdir": spec.get("workdir") or config.get("WorkingDir") or "/",
                  "user": spec.get("user") or config.get("User") or "0",
-                 "binds": binds(spec, root.parent / "volumes"), "tmpfs": spec.get("tmpfs") or []}
+                 "binds": binds(spec, root.parent / "volumes"), "tmpfs": spec.get("tmpfs") or [],
+                 "read_only_root": bool(spec.get("read_only_root")), "ulimits": spec.get("ulimits") or []}
         procs = str(self.cgroup / "cgroup.procs")
 
         def enter_cgroup() -> None:  # in the child before exec: everything it starts counts against the group
@@ -145,6 +155,8 @@ def second_stage(stage: dict[str, Any]) -> None:
     """Inside the new namespaces: a private mount tree, /proc and /dev in the root, chroot, drop, exec."""
     root = Path(stage["root"])
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    if stage["read_only_root"]:  # a mount of its own, made read-only once everything is mounted in it
+        subprocess.run(["mount", "--bind", str(root), str(root)], check=True)
     subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
     subprocess.run(["mount", "--rbind", "/dev", str(root / "dev")], check=True)
     for source, path, read_only in stage["binds"]:
@@ -155,6 +167,10 @@ def second_stage(stage: dict[str, Any]) -> None:
     for entry in stage["tmpfs"]:  # "path:size=<n>m[,options]", as the controller writes it for podman too
         path, _, options = entry.partition(":")
         subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", _inside(root, path)], check=True)
+    if stage["read_only_root"]:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(root)], check=True)
+    for limit in stage["ulimits"]:
+        resource.setrlimit(ULIMITS[limit["name"]], (limit["soft"], limit["hard"]))
     uid, gid = _ids(root, stage["user"])
     os.chroot(root)
     os.chdir(stage["workdir"])
