@@ -62,7 +62,13 @@ def calling_instance(conn: Connection, ctx: RequestContext, instance_id: str) ->
 def _resource(resources: list[dict[str, Any]], name: str) -> int:
     for item in resources:
         if item.get("name") == name:
-            return int(item.get("integerValue") or item.get("longValue") or item.get("doubleValue") or 0)
+            try:
+                value = int(item.get("integerValue") or item.get("longValue") or item.get("doubleValue") or 0)
+            except (TypeError, ValueError, OverflowError):
+                value = -1
+            if value < 0:
+                raise InvalidParameterException(f"totalResources {name} must be a non-negative number.")
+            return value
     raise InvalidParameterException(f"totalResources must include {name}.")
 
 
@@ -88,7 +94,9 @@ def register_container_instance(ctx: RequestContext, params: Params) -> Params:
     try:
         document = json.loads(params.get("instanceIdentityDocument") or "")
     except ValueError:
-        raise InvalidParameterException("instanceIdentityDocument is not an instance identity document.") from None
+        document = None
+    if not isinstance(document, dict):
+        raise InvalidParameterException("instanceIdentityDocument is not an instance identity document.")
     instance_id = str(document.get("instanceId") or "")
     resources = params.get("totalResources") or []
     vcpus, memory = _resource(resources, "CPU") // CPU_UNITS, _resource(resources, "MEMORY")
