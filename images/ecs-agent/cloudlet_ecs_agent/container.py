@@ -25,9 +25,11 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = CGROUP_ROOT / "cloudlet-batch"
 #: The CPU period cpu.max quotas are measured against (µs).
 CPU_PERIOD = 100_000
+#: Linux's RLIMIT_LOCKS, which Python's ``resource`` does not name.
+RLIMIT_LOCKS = 10
 #: ``ulimits`` names, as Docker and ECS spell them, and the limits they set.
 ULIMITS = {"core": resource.RLIMIT_CORE, "cpu": resource.RLIMIT_CPU, "data": resource.RLIMIT_DATA,
-           "fsize": resource.RLIMIT_FSIZE, "locks": resource.RLIMIT_LOCKS, "memlock": resource.RLIMIT_MEMLOCK,
+           "fsize": resource.RLIMIT_FSIZE, "locks": RLIMIT_LOCKS, "memlock": resource.RLIMIT_MEMLOCK,
            "msgqueue": resource.RLIMIT_MSGQUEUE, "nice": resource.RLIMIT_NICE, "nofile": resource.RLIMIT_NOFILE,
            "nproc": resource.RLIMIT_NPROC, "rss": resource.RLIMIT_RSS, "rtprio": resource.RLIMIT_RTPRIO,
            "rttime": resource.RLIMIT_RTTIME, "sigpending": resource.RLIMIT_SIGPENDING,
