@@ -149,6 +149,18 @@ def member_account(cloudlet: CloudletProcess, name: str) -> tuple[str, Credentia
 
 # --- EC2 and VPC --------------------------------------------------------------------------------------------
 
+def ec2_instance_profile(iam: Any, name: str, policy_arn: str) -> str:
+    """A role named ``name`` that EC2 may assume, with the managed policy ``policy_arn``, in an instance
+    profile of the same name (as the console makes one)."""
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))
+    iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return name
+
+
 def agent_rpc(cloud: CloudletProcess, method: str, path: str, body: Any = None) -> Any:
     """Call the controller's agent RPC with the cloud's agent token, as an agent on a fake host would."""
     token = (cloud.data_dir / "agent.token").read_text().strip()

@@ -6,11 +6,11 @@ profile with ``AmazonSSMManagedInstanceCore``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from tests.e2e.eni_lab import console
+from tests.e2e.helpers import ec2_instance_profile
 from tests.e2e.ssm_fleet import CORE_POLICY
 
 #: What Session Manager and Run Command need inside a private subnet (AWS's list for the agent).
@@ -50,13 +50,7 @@ def private_subnet(ec2: Any, region: str, vpc_cidr: str, subnet_cidr: str, *,
 
 def instance_profile(iam: Any) -> str:
     """A role EC2 may assume with AWS's managed policy for Systems Manager, in an instance profile."""
-    iam.create_role(RoleName=PROFILE, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))
-    iam.attach_role_policy(RoleName=PROFILE, PolicyArn=CORE_POLICY)
-    iam.create_instance_profile(InstanceProfileName=PROFILE)
-    iam.add_role_to_instance_profile(InstanceProfileName=PROFILE, RoleName=PROFILE)
-    return PROFILE
+    return ec2_instance_profile(iam, PROFILE, CORE_POLICY)
 
 
 def online(ssm: Any, instance_ids: list[str]) -> list[dict[str, Any]] | None:

@@ -23,6 +23,7 @@ import pytest
 
 from tests.batch_image import busybox_oci_archive
 from tests.e2e.eni_lab import cloud_with_agent, console
+from tests.e2e.helpers import ec2_instance_profile
 from tests.prerequisites import missing_root, require
 from tests.support import Credentials, wait_for
 
@@ -56,17 +57,6 @@ def _network(ec2: Any) -> tuple[str, str]:
     return subnet, group
 
 
-def _instance_profile(iam: Any) -> str:
-    name = f"ecsInstanceRole-{RUN}"
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))
-    iam.attach_role_policy(RoleName=name, PolicyArn=ECS_ROLE_POLICY)
-    iam.create_instance_profile(InstanceProfileName=name)
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-    return name
-
-
 def _instances(ec2: Any, environment: str, states: tuple[str, ...]) -> list[dict[str, Any]]:
     answer = ec2.describe_instances(Filters=[{"Name": "tag:AWSBatchServiceTag", "Values": [environment]},
                                              {"Name": "instance-state-name", "Values": list(states)}])
@@ -78,7 +68,7 @@ def test_managed_ec2_environment_scales_0_to_2_instances_runs_jobs_inside_them_a
     cloud = env.cloud
     ec2, batch, s3, logs = cloud.client("ec2"), cloud.client("batch"), cloud.client("s3"), cloud.client("logs")
     subnet, group = _network(ec2)
-    profile = _instance_profile(cloud.client("iam"))
+    profile = ec2_instance_profile(cloud.client("iam"), f"ecsInstanceRole-{RUN}", ECS_ROLE_POLICY)
     bucket = f"batch-ec2-{RUN}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="busybox.tar",
