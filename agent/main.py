@@ -28,6 +28,7 @@ from pathlib import Path
 from agent.batch import job_network
 from agent.batch import reconciler as batch
 from agent.client import ControllerClient
+from agent.compute import migration
 from agent.compute import service as compute
 from agent.functions import server as functions
 from agent.loadbalancing import reconciler as loadbalancers
@@ -106,6 +107,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--underlay-netns", default=os.environ.get("CLOUDLET_AGENT_UNDERLAY_NETNS"),
                         help="the namespace holding the underlay address, for lab hosts "
                              "(or $CLOUDLET_AGENT_UNDERLAY_NETNS)")
+    parser.add_argument("--libvirt-uri", default=os.environ.get("CLOUDLET_AGENT_LIBVIRT_URI", "qemu:///system"),
+                        help="the libvirtd this agent runs guests on (default qemu:///system, or "
+                             "$CLOUDLET_AGENT_LIBVIRT_URI)")
+    parser.add_argument("--migration-uri", default=os.environ.get("CLOUDLET_AGENT_MIGRATION_URI"),
+                        help="how other hosts' libvirtds reach this one to live-migrate guests here, e.g. "
+                             "qemu+tls://HOST/system (or $CLOUDLET_AGENT_MIGRATION_URI); without it the host "
+                             "takes no live migrations")
+    parser.add_argument("--migration-address", default=os.environ.get("CLOUDLET_AGENT_MIGRATION_ADDRESS"),
+                        help="the address incoming migration streams reach this host's QEMU on (default: the "
+                             "underlay address, or $CLOUDLET_AGENT_MIGRATION_ADDRESS)")
     parser.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_INTERVAL,
                         help=f"seconds between heartbeats (default {HEARTBEAT_INTERVAL:.0f}); a few of them must "
                              "fit in the controller's host_heartbeat_timeout_seconds")
@@ -163,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         lock = claim_prefix(args.name_prefix)  # held until the process ends
         reason = lock if isinstance(lock, str) else None
     context = AgentContext(host_id=host_id(args.state_dir), zone=args.zone, state_dir=args.state_dir, client=client,
-                           dataplane=reason is None, name_prefix=args.name_prefix)
+                           dataplane=reason is None, name_prefix=args.name_prefix, libvirt_uri=args.libvirt_uri)
     registry = ReconcilerRegistry()
     tunnels = None
     if reason is None and args.tunnel_listen != "off":
@@ -199,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     registration = describe_host(args.state_dir, args.zone, capabilities, registry.hypervisor() or "none",
                                  args.underlay_ip, runner.url if runner is not None else None,
                                  tunnels.url if tunnels is not None else None)
+    if "instances" in registry.names() and args.migration_uri:
+        registration.migration = migration.endpoint(compute.compute_dir(args.state_dir), args.migration_uri,
+                                                    args.migration_address or args.underlay_ip)
     service = AgentService(client, registration, registry, args.state_dir, free_memory=free_memory_mib,
                            heartbeat_interval=args.heartbeat_interval)
     stop = threading.Event()

@@ -57,6 +57,9 @@ class HostRegistration:
     #: Where the controller opens EC2 Instance Connect Endpoint tunnels (``agent.network.tunnel``: a JSON
     #: header line with the agents' bearer token, then raw TCP); None when the host serves none.
     tunnel_url: str | None = None
+    #: How other hosts live-migrate guests to this one (``agent.compute.migration.MigrationTarget`` without
+    #: the host id: ``libvirt_uri``, ``address``, ``compute_dir``, ``owner``); None: it takes no migrations.
+    migration: dict[str, str] | None = None
 
 
 @dataclass

@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.compute.metrics import Usage
-from agent.compute.spec import Accelerator, InstanceInfo, InstanceSpec, Inventory, IoTune, NicSpec, VolumeSpec
+from agent.compute.spec import (
+    Accelerator,
+    InstanceInfo,
+    InstanceSpec,
+    Inventory,
+    IoTune,
+    MigrationTarget,
+    NicSpec,
+    VolumeSpec,
+)
 
 
 class ComputeError(RuntimeError):
@@ -178,6 +187,14 @@ class ComputeDriver(ABC):
     @abstractmethod
     def prune_volume_secrets(self, directory: Path, keep: set[str]) -> None:
         """Forget the secrets of volume files under ``directory`` whose UUIDs are not in ``keep``."""
+
+    def prepare_incoming(self, spec: InstanceSpec) -> None:
+        """Ready this host for ``spec``'s guest arriving by live migration (``agent.compute.migration``)."""
+        raise ComputeError(f"the {type(self).__name__} takes no live migrations ({spec.instance_id})")
+
+    def migrate_out(self, instance_id: str, target: MigrationTarget) -> float:
+        """Live-migrate the running guest to ``target``; the seconds it took."""
+        raise ComputeError(f"the {type(self).__name__} cannot live-migrate {instance_id} to {target.host_id}")
 
     @abstractmethod
     def get_console_output(self, instance_id: str, *, max_bytes: int = 64 * 1024) -> bytes:

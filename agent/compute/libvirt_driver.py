@@ -42,6 +42,7 @@ from agent.compute.driver import (
 from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection, is_no_domain
 from agent.compute.metrics import Usage, usage_from_stats
+from agent.compute.migration import MigrationRefused, migrate_domain
 from agent.compute.naming import (
     owner_tag,
     tap_alias,
@@ -57,6 +58,7 @@ from agent.compute.spec import (
     InstanceSpec,
     Inventory,
     IoTune,
+    MigrationTarget,
     NicSpec,
     VolumeSpec,
 )
@@ -234,6 +236,39 @@ class LibvirtDriver(ComputeDriver):
             tap = tap_name(instance_id, nic.device_index)
             if tap in in_root:
                 self.plugger.plug(instance_id, nic, tap)
+
+    # -- live migration (agent.compute.migration) ----------------------------------------------------
+
+    def prepare_incoming(self, spec: InstanceSpec) -> None:
+        """Ready this host for ``spec``'s guest arriving by live migration, starting nothing: its root overlay
+        on this host's copy of the base image (the block copy fills it) and its taps in the root namespace
+        (the incoming QEMU opens them there; the REPLUG step moves them once the guest runs here)."""
+        paths = self.paths(spec.instance_id)
+        paths.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(paths.directory, 0o755)
+        if not paths.root_disk.exists():
+            create_overlay(spec.root_disk.base_image, paths.root_disk, spec.root_disk.size_bytes)
+        present = self._root_taps()
+        for nic in spec.nics:
+            tap = tap_name(spec.instance_id, nic.device_index)
+            if tap not in present:
+                vif.create_root_tap(tap, tap_alias(self.owner, spec.instance_id))
+
+    def migrate_out(self, instance_id: str, target: MigrationTarget) -> float:
+        """Live-migrate the running guest to ``target`` (see :mod:`agent.compute.migration`), then drop what
+        it left here (its taps, its directory); the seconds the migration took. A failure leaves it running
+        here."""
+        domain = self._domain(instance_id)
+        taps = domain.description(inactive=True).taps
+        try:
+            seconds = migrate_domain(domain.handle, self.instances_dir.parent, target)
+        except (libvirt.libvirtError, MigrationRefused) as exc:
+            raise ComputeError(f"cannot migrate {instance_id} to {target.host_id}: {exc}") from exc
+        for tap in taps:
+            self._unplug(tap)
+        shutil.rmtree(self.paths(instance_id).directory, ignore_errors=True)
+        log.info("%s live-migrated to %s in %.1f s", instance_id, target.host_id, seconds)
+        return seconds
 
     # -- network interfaces (AttachNetworkInterface / DetachNetworkInterface) ------------------------
 

@@ -41,14 +41,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.compute import metrics, reconcile
+from agent.compute import metrics, migration, reconcile
 from agent.compute.attachments import Attachments, WantedAttachment
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
 from agent.compute.link import ControllerLink
 from agent.compute.naming import tap_alias
 from agent.compute.reconcile import Desired, Step, Wanted
-from agent.compute.spec import BootMode, InstanceSpec, NicSpec, PowerState, RootDiskSpec, VolumeSpec
+from agent.compute.spec import (
+    BootMode,
+    InstanceSpec,
+    MigrationTarget,
+    NicSpec,
+    PowerState,
+    RootDiskSpec,
+    VolumeSpec,
+)
 from agent.compute.vpc_plug import VpcPlugger
 from agent.storage.pool import PoolError, VolumePool
 
@@ -85,13 +93,18 @@ class WantedInstance:
     captures: tuple[dict[str, Any], ...]
     #: The EBS volumes (besides the root) that should be attached.
     volumes: tuple[WantedAttachment, ...] = ()
+    #: Live migration (``agent.compute.migration``): arriving from another host, or leaving to one.
+    incoming: bool = False
+    migrate_to: MigrationTarget | None = None
 
     @classmethod
     def parse(cls, item: dict[str, Any]) -> WantedInstance:
         return cls(item["instance_id"], item["state"], int(item["vcpus"]), int(item["memory_mib"]),
                    item["instance_type"], item["image_id"], item["root_disk"], tuple(item.get("instance_store", ())),
                    tuple(item.get("nics", ())), int(item.get("reboot_serial", 0)), int(item.get("start_serial", 0)),
-                   tuple(item.get("captures", ())), tuple(map(WantedAttachment.parse, item.get("volumes", ()))))
+                   tuple(item.get("captures", ())), tuple(map(WantedAttachment.parse, item.get("volumes", ()))),
+                   bool(item.get("incoming")),
+                   MigrationTarget.parse(item["migrate_to"]) if item.get("migrate_to") else None)
 
 
 def manifest_of(view: dict[str, Any], local: dict[str, Path]) -> AmiManifest:
@@ -215,7 +228,11 @@ class InstancesReconciler:
                 intents[w.instance_id] = Desired(Wanted(w.state), self._spec(w, images[w.image_id]))
         for instance_id in sorted(i for i in set(wanted) - set(intents) if wanted[i].state != "terminated"):
             log.warning("instance %s waits for its image %s", instance_id, wanted[instance_id].image_id)
-        actions = reconcile.plan(intents, self.driver.inventory())
+        inventory = self.driver.inventory()
+        steering = migration.steer(reconcile.plan(intents, inventory), inventory,
+                                   {i for i, w in wanted.items() if w.incoming},
+                                   {i: w.migrate_to for i, w in wanted.items() if w.migrate_to is not None})
+        actions = steering.actions
         # leave alone what the planner cannot judge: instances whose image is not there yet (and, while there
         # are any, the taps it would call orphans)
         waiting = set(wanted) - set(intents)
@@ -224,11 +241,28 @@ class InstancesReconciler:
         self._prepare_instance_store(actions, intents)
         outcomes = reconcile.apply(self.driver, actions)
         self._after(outcomes)
+        moved = self._migrate(steering, intents)
         attached = self.attachments.converge(self.driver, volumes, secrets)
         self._carry_out_reboots(wanted)
         self._start_captures(wanted)
-        self.retry = any(not o.ok for o in outcomes) or len(intents) < len(wanted) or not attached
+        self.retry = (any(not o.ok for o in outcomes) or len(intents) < len(wanted) or not attached or not moved
+                      or bool(steering.prepare))
         self._report(force=True)
+
+    def _migrate(self, steering: migration.Steering, intents: dict[str, Desired]) -> bool:
+        """Prepare for the guests arriving and send the ones leaving; False when any of it must be tried again
+        (a target not ready yet fails the sending: the guest keeps running here)."""
+        ok = True
+        for instance_id, target in [*((i, None) for i in steering.prepare), *steering.send.items()]:
+            try:
+                if target is None:
+                    self.driver.prepare_incoming(intents[instance_id].spec)
+                else:
+                    self.driver.migrate_out(instance_id, target)
+            except (ComputeError, OSError) as exc:
+                log.warning("migration of %s: %s", instance_id, exc)
+                ok = False
+        return ok
 
     def _started_again(self, action: reconcile.Action) -> reconcile.Action:
         """A guest-stopped domain of an instance the controller started since: boot it (a StopInstances powers
@@ -539,11 +573,13 @@ def register(registry: Any, context: Any) -> None:
     plugger = VpcPlugger(context.name_prefix, tap_alias(owner_tag(state_dir), ""))
 
     def open_driver() -> ComputeDriver:
+        from agent.compute.libvirt_conn import LibvirtConnection
         from agent.compute.libvirt_driver import LibvirtDriver
 
         state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o755)
-        return LibvirtDriver(state_dir, accelerator, plugger=plugger)
+        return LibvirtDriver(state_dir, accelerator, plugger=plugger,
+                             connection=LibvirtConnection(context.libvirt_uri))
 
     from agent.storage import service as storage
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
@@ -185,3 +186,23 @@ class Inventory:
     #: Instance id -> the NICs of its definition, where they differ from ``domain_nics`` (a running guest that
     #: still holds a NIC already gone from the definition, or the reverse); left out: the same.
     defined_nics: dict[str, tuple[NicSpec, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MigrationTarget:
+    """Where an instance goes, as the target host advertised it at registration."""
+
+    host_id: str
+    #: How this host's libvirtd reaches the target's (peer-to-peer migration).
+    libvirt_uri: str
+    #: The address the target's QEMU takes the memory and disk stream on.
+    address: str
+    #: The target's compute directory (its ``instances/`` and image cache live under it).
+    compute_dir: str
+    #: The target driver's owner tag: the migrated domain must carry it to be adopted there.
+    owner: str
+
+    @classmethod
+    def parse(cls, item: dict[str, Any]) -> MigrationTarget:
+        return cls(str(item["host_id"]), str(item["libvirt_uri"]), str(item["address"]), str(item["compute_dir"]),
+                   str(item["owner"]))

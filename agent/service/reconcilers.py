@@ -50,6 +50,8 @@ class AgentContext:
     client: ControllerClient
     dataplane: bool
     name_prefix: str = "cl-"
+    #: The libvirtd compute uses (a second one per simulated host in the one-machine lab).
+    libvirt_uri: str = "qemu:///system"
 
 
 @dataclass

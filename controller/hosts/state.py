@@ -42,6 +42,8 @@ hosts = Table(
     Column("tunnel_url", String(255)),
     #: 0 once ``cloudlet host drain`` ran: nothing new is placed there; what runs keeps running.
     Column("schedulable", Integer, nullable=False, server_default="1"),
+    #: How other hosts live-migrate guests here (``HostRegistration.migration``); None: this host takes none.
+    Column("migration", JsonText),
 )
 
 def use_heartbeat_timeout(seconds: float) -> None:
@@ -59,7 +61,7 @@ def register(db: Database, reg: HostRegistration) -> None:
                   memory_mib=reg.memory_mib, disk_gib=reg.disk_gib, hypervisor=reg.hypervisor,
                   agent_version=reg.agent_version, capabilities=reg.capabilities, registered_at=now,
                   last_heartbeat=now, underlay_ip=reg.underlay_ip, functions_url=reg.functions_url,
-                  tunnel_url=reg.tunnel_url)
+                  tunnel_url=reg.tunnel_url, migration=reg.migration)
     statement = upsert(hosts).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[hosts.c.host_id], set_={k: v for k, v in values.items() if k != "registered_at"})

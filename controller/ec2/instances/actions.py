@@ -30,7 +30,7 @@ from controller.ec2.errors import (
     require,
 )
 from controller.ec2.ids import INSTANCE
-from controller.ec2.instances import instance_types, lifecycle, placement, scheduler
+from controller.ec2.instances import instance_types, lifecycle, migrations, placement, scheduler
 from controller.ec2.instances import state as instance_state
 from controller.ec2.instances.images import collect_image_files
 from controller.ec2.instances.lifecycle import Observation, Transition
@@ -383,9 +383,13 @@ def apply_report(cloud: Cloud, host_id: str, seen: dict[str, Observation], *, co
     changed, terminated_images = [], set()
     now = utcnow()
     with write(cloud.db) as conn:
+        migrations.arrived(conn, host_id, {i for i, observed in seen.items() if observed.power == "running"})
+        leaving = migrations.leaving(conn, host_id)
         rows = conn.execute(select(table).where(table.c.host_id == host_id,
                                                 table.c.state != lifecycle.TERMINATED)).mappings().all()
         for row in rows:
+            if row["instance_id"] in leaving:
+                continue  # live-migrating away: its guest leaving this host is no disappearance
             observation = seen.get(row["instance_id"]) or (Observation("absent") if complete else None)
             if observation is None:
                 continue

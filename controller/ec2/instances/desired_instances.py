@@ -6,7 +6,8 @@ for the homelab), root disk, instance store, every attached network interface in
 ENI, and the VPC and subnet whose bridge takes the tap: one attached or detached while the instance runs is
 hot-plugged or unplugged by the agent, one changed while it is stopped is there at the next start), the
 non-root EBS volumes to plug in (contract C: device, I/O caps, LUKS passphrase), the reboot and start
-requests (counters: the agent acts once per new number) and CreateImage captures it must carry out, and
+requests (counters: the agent acts once per new number) and CreateImage captures it must carry out, the
+live migrations it takes part in (``incoming``, ``migrate_to``: ``controller.ec2.instances.migrations``), and
 how to get each AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll
 wake-up.
 """
@@ -15,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from controller.config import Config
-from controller.ec2.instances import image_store, instance_types, lifecycle
+from controller.ec2.instances import image_store, instance_types, lifecycle, migrations
 from controller.ec2.instances import state as instance_state
 from controller.ec2.volumes import records
 from controller.ec2.volumes.desired_volumes import instance_volumes
@@ -41,7 +42,10 @@ def host_instances(conn: Connection, config: Config, host_id: str, db: Database 
     """The section for ``host_id`` (see the module docstring); ``db`` lets KMS open encrypted volumes' keys
     (without it, encrypted volumes are left out)."""
     instances = instance_state.instances
-    rows = conn.execute(select(instances).where(instances.c.host_id == host_id,
+    arriving = migrations.incoming(conn, host_id)
+    leaving = migrations.outgoing_targets(conn, host_id)
+    rows = conn.execute(select(instances).where(or_(instances.c.host_id == host_id,
+                                                    instances.c.instance_id.in_(arriving)),
                                                 instances.c.state != lifecycle.TERMINATED)
                         .order_by(instances.c.instance_id)).mappings().all()
     ids = [r["instance_id"] for r in rows]
@@ -81,6 +85,8 @@ def host_instances(conn: Connection, config: Config, host_id: str, db: Database 
             "reboot_serial": row["reboot_serial"], "start_serial": row["start_serial"],
             "captures": [{"image_id": c["image_id"], "no_reboot": c["no_reboot"]} for c in pending.get(instance_id, [])],
             "volumes": plugged[instance_id],
+            **({"incoming": True} if instance_id in arriving else {}),
+            **({"migrate_to": leaving[instance_id]} if instance_id in leaving else {}),
         })
     return {"instances": section,
             "images": {image_id: image_store.agent_view(config, image_id, dict(row))
