@@ -2,7 +2,8 @@
 
 ``add`` joins a Linux host over SSH (``controller/hosts/join.py``): it checks the host, gives it its own
 agent credential (``controller/hosts/credentials.py``), starts its agent and waits until the agent has
-registered. ``drain`` stops new placements on a host and lists what still runs there; ``remove`` takes a
+registered. ``drain`` stops new placements on a host, live-migrates its running instances to other hosts of
+its zone (``controller/hosts/drain.py``) and lists what still holds it; ``remove`` takes a
 drained, empty host out: its agent is stopped over SSH (when it was joined that way) and its credential
 revoked, so it can no longer report or relay.
 
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -27,6 +29,9 @@ from controller.hosts import join
 from controller.hosts.credentials import AgentCredentials
 from controller.hosts.join import AgentSettings, JoinError, SshSession, SshTarget
 from controller.state import Database, utcnow
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 #: How long ``host add`` waits for the new agent's registration and first heartbeat.
 REGISTER_TIMEOUT = 60.0
@@ -48,7 +53,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--underlay-ip", default=None, help="the host's address for VXLAN between hosts "
                                                          "(default: the SSH target's, when it is an address)")
     actions.add_parser("list", help="the registered hosts and their state")
-    for name, text in (("drain", "place nothing new on a host and list what still runs there"),
+    for name, text in (("drain", "place nothing new on a host and live-migrate its running instances away"),
                        ("undrain", "let a drained host take new work again")):
         actions.add_parser(name, help=text).add_argument("host_id")
     remove = actions.add_parser("remove", help="stop a drained, empty host's agent and revoke its credential")
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
             hosts_state.use_heartbeat_timeout(Config.load(data_dir).host_heartbeat_timeout_seconds)
             return list_hosts(db, say)
         if args.host_command in ("drain", "undrain"):
-            return drain(db, args.host_id, args.host_command == "drain", say)
+            return drain(db, config, args.host_id, args.host_command == "drain", say)
         return remove(db, credentials, args.host_id, data_dir, args.identity, say)
     except JoinError as exc:
         print(f"cloudlet host {args.host_command}: {exc}", file=sys.stderr)
@@ -170,7 +175,10 @@ def still_running(db: Database, host_id: str) -> list[str]:
     return held
 
 
-def drain(db: Database, host_id: str, draining: bool, say: Callable[[str], None]) -> int:
+def drain(db: Database, config: Config, host_id: str, draining: bool, say: Callable[[str], None]) -> int:
+    """Stop placements on ``host_id``; when draining, live-migrate its running instances away
+    (``controller/hosts/drain.py``) and say what still holds it."""
+    from controller.hosts import drain as evacuation
     from controller.hosts.state import set_schedulable
 
     if not set_schedulable(db, host_id, not draining):
@@ -178,10 +186,15 @@ def drain(db: Database, host_id: str, draining: bool, say: Callable[[str], None]
     if not draining:
         say(f"{host_id} takes new work again")
         return 0
+    evacuation.evacuate(db, config, host_id, say)
+    stopped = evacuation.stopped_here(db, host_id)
+    if stopped:
+        say(f"    stopped instances are not moved (their disks stay on {host_id}): {', '.join(stopped)}; start "
+            "them and drain again to live-migrate them, or terminate them")
     held = still_running(db, host_id)
     if held:
-        say(f"{host_id} takes no new work; still there: {', '.join(held)}.\nStop or terminate the instances "
-            "(live migration is not built yet) and let the jobs end, then run `cloudlet host remove`.")
+        say(f"{host_id} takes no new work; still there: {', '.join(held)}.\nMove or terminate the instances "
+            "and let the jobs end, then run `cloudlet host remove`.")
         return 1
     say(f"{host_id} is drained: nothing runs there")
     return 0
