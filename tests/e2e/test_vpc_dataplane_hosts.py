@@ -28,6 +28,7 @@ from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
 from tests.e2e.dataplane_helpers import addresses_in, expect, wait_until
 from tests.e2e.helpers import teardown_vpc
+from tests.e2e.hosts_lab import UNDERLAY, underlay_pair
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
 
@@ -37,7 +38,6 @@ pytestmark = pytest.mark.root
 
 RUN = uuid.uuid4().hex[:5]
 PREFIX = {"a": f"cl-{RUN}a-", "b": f"cl-{RUN}b-"}
-UNDERLAY = {"a": "198.18.0.1", "b": "198.18.0.2"}
 ADDRESS = {"a": "10.88.1.10", "b": "10.88.1.11"}
 
 
@@ -80,13 +80,9 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
            "CLOUDLET_AGENT_UNDERLAY_NETNS": f"cl-{RUN}-ua"}
     h = Hosts(CloudletProcess(base / "data", agent=True, extra_env=env), state_b=base / "agent-b")
     try:
-        for name in ("ua", "ub", "ia", "ib"):
+        h.namespaces.update({f"u{host}": namespace for host, namespace in underlay_pair(RUN).items()})
+        for name in ("ia", "ib"):
             h.namespaces[name] = lab.create_instance(f"cl-{RUN}-{name}")
-        lab.sh("ip", "link", "add", "eth0", "netns", h.ns("ua"), "type", "veth", "peer", "name", "eth0",
-               "netns", h.ns("ub"))
-        for host in ("a", "b"):
-            lab.sh("ip", "-n", h.ns(f"u{host}"), "addr", "add", f"{UNDERLAY[host]}/24", "dev", "eth0")
-            lab.sh("ip", "-n", h.ns(f"u{host}"), "link", "set", "eth0", "up")
         h.cloudlet.start()
         h.agent_b = subprocess.Popen(
             [sys.executable, "-m", "agent.main", "--controller", h.cloudlet.endpoint, "--token-file",
