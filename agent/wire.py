@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 API_VERSION = "v1"
 TOKEN_HEADER = "Authorization"
 #: Revision of the registration message: 1 = the original fields, 2 = ``underlay_ip`` added,
-#: 3 = ``functions_url`` added, 4 = ``tunnel_url`` added.
-REGISTRATION_SCHEMA = 4
+#: 3 = ``functions_url`` added, 4 = ``tunnel_url`` added, 5 = ``migration`` added.
+REGISTRATION_SCHEMA = 5
 
 #: Capabilities an agent may report (others, e.g. compute's, are free-form strings).
 CAPABILITY_VPC_DATAPLANE = "vpc-dataplane"
