@@ -8,6 +8,8 @@
   migrate to the daemon a guest comes from) and registers it as its migration endpoint. Both take the
   migration stream on 127.0.0.1 (their QEMUs share the root network namespace). Everything it starts is
   removed by :meth:`MigrationLab.clean_up`, also after a failure.
+- :class:`EchoStream`: one TCP connection from a namespace to a guest's echo server, a numbered line every
+  0.1 s (``tests/e2e/echo_stream.py``), whose longest gap is the outage a migration caused.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from agent.network import netns
 from tests.agent import dataplane_lab as lab
 from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd
+from tests.e2e.dataplane_helpers import addresses_in, wait_until
 from tests.e2e.helpers import terminate_all_instances
 from tests.e2e.second_libvirtd import SecondLibvirtd
 from tests.support import REPO, CloudletProcess, wait_for
@@ -122,6 +125,46 @@ class MigrationLab:
         return subprocess.run([sys.executable, "-m", "controller.cli", *args], cwd=REPO, capture_output=True,
                               text=True, timeout=timeout)
 
+    def drain(self, host: str, *, undo: bool = False) -> subprocess.CompletedProcess[str]:
+        return self.cli("host", "--data-dir", str(self.cloud.data_dir), "undrain" if undo else "drain",
+                        self.host_id(host))
+
+    def subnet_with_client(self, vpc_cidr: str, subnet_cidr: str, client_address: str) -> tuple[str, str]:
+        """A VPC and subnet, and a namespace instance with ``client_address`` in it on host A (its ENI keeps the
+        VPC on A whatever moves): (subnet id, the client's namespace)."""
+        ec2 = self.ec2()
+        vpc = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=subnet_cidr, AvailabilityZone="home-1a")["Subnet"]["SubnetId"]
+        eni = ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress=client_address)[
+            "NetworkInterface"]["NetworkInterfaceId"]
+        client = lab.create_instance(f"cl-{self.run}-client")
+        self.namespaces["client"] = client
+        attached = self.cli("netns", "--data-dir", str(self.cloud.data_dir), "attach", eni, client.netns, "--host",
+                            self.host_id("a"))
+        if attached.returncode != 0:
+            raise RuntimeError(f"cloudlet netns attach failed: {attached.stderr}")
+        prefix = subnet_cidr.rsplit("/", 1)[1]
+        wait_until(lambda: f"{client_address}/{prefix}" in addresses_in(client.netns), 20, "the client's address")
+        return subnet, client.netns
+
+    def launch_on_a(self, subnet: str, user_data: str) -> dict[str, Any]:
+        """A running tiny-AMI instance placed on host A (B takes nothing new meanwhile), as DescribeInstances
+        shows it."""
+        ec2 = self.ec2()
+        image = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["cloudlet-tiny-*"]}])[
+            "Images"][0]["ImageId"]
+        self.drain("b")
+        try:
+            instance_id = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                            SubnetId=subnet, UserData=user_data)["Instances"][0]["InstanceId"]
+        finally:
+            self.drain("b", undo=True)
+        return wait_for(lambda: self.running(instance_id), 180, f"{instance_id} to run")
+
+    def running(self, instance_id: str) -> dict[str, Any] | None:
+        found = self.ec2().describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return found if found["State"]["Name"] == "running" else None
+
     def domains(self, host: str) -> list[str]:
         out = subprocess.run(["virsh", "-c", self.libvirt_uri(host), "list", "--all", "--name"], capture_output=True,
                              text=True)
@@ -171,3 +214,21 @@ class MigrationLab:
             driver.remove_leftovers(taps=tuple(inventory.unplugged_taps | inventory.plugged_taps))
         finally:
             driver.connection.close()
+
+
+class EchoStream:
+    """``tests/e2e/echo_stream.py`` running in ``namespace`` against ``address:port``, connected once started."""
+
+    def __init__(self, namespace: str, address: str, port: int) -> None:
+        self.process = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m",
+                                         "tests.e2e.echo_stream", address, str(port)], cwd=REPO,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "connected":
+            self.process.kill()
+            raise RuntimeError(f"no TCP connection to {address}:{port} from {namespace}")
+
+    def finish(self) -> dict[str, Any]:
+        """End the stream: lines echoed, the longest gap between two of them (s), the error that broke it."""
+        out, _ = self.process.communicate("", timeout=120)
+        return json.loads(out.strip().splitlines()[-1])
