@@ -122,8 +122,9 @@ def peer_run(lab: Any, instance: dict[str, Any], client: str) -> tuple[float, fl
     fresh_overlay(scratch / "instances" / instance_id / "root.qcow2", overlay_a)
     tap = tap_name(instance_id, 0)
     place = tap_place(lab.prefix("a"), tap)
+    # connected first: the guest's boot fetches its user data (the echo server) from the agent's metadata service
+    stream = EchoStream(client, instance["PrivateIpAddress"], ECHO_PORT)
     with agents_paused(lab):
-        stream = EchoStream(client, instance["PrivateIpAddress"], ECHO_PORT)
         time.sleep(SETTLE_SECONDS)
         took = hand_migrate(instance_id, lab.libvirt_uri("a"), lab.libvirt_uri("b"), there, tap,
                             tap_alias(owner, instance_id), place, p2p=True)
