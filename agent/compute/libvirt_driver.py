@@ -167,7 +167,7 @@ class LibvirtDriver(ComputeDriver):
         try:
             self.plugger.unplug(tap)
         finally:
-            vif.delete_root_tap(tap)
+            vif.delete_root_tap(tap, tap_alias(self.owner, ""))
 
     def _nics(self, domain: Domain) -> tuple[NicSpec, ...]:
         """The NICs of a defined domain, as its spec gave them (kept in the domain's metadata)."""

@@ -245,8 +245,10 @@ class InstancesReconciler:
         attached = self.attachments.converge(self.driver, volumes, secrets)
         self._carry_out_reboots(wanted)
         self._start_captures(wanted)
+        # while a guest is on its way here, a pass every retry interval: the one after it arrives reports it
+        # running at once, and the controller then moves the instance (and its network) here
         self.retry = (any(not o.ok for o in outcomes) or len(intents) < len(wanted) or not attached or not moved
-                      or bool(steering.prepare))
+                      or any(w.incoming for w in wanted.values()))
         self._report(force=True)
 
     def _migrate(self, steering: migration.Steering, intents: dict[str, Desired]) -> bool:

@@ -140,9 +140,14 @@ def create_root_tap(name: str, alias: str) -> None:
             raise
 
 
-def delete_root_tap(name: str) -> bool:
-    """Delete a tap left in the root namespace; False if there was none."""
+def delete_root_tap(name: str, alias_prefix: str = "") -> bool:
+    """Delete a tap left in the root namespace, only if its ifalias starts with ``alias_prefix`` (one driver's
+    own: simulated hosts share the root namespace, and a guest arriving by live migration has its tap of the
+    same name there); False if there was none."""
     with IPRoute() as ipr:
+        found = [link for link in ipr.get_links() if link.get("IFLA_IFNAME") == name]
+        if not found or not (found[0].get("IFLA_IFALIAS") or "").startswith(alias_prefix):
+            return False
         return _delete_link(ipr, name)
 
 

@@ -80,7 +80,7 @@ class VpcPlugger:
         log.info("plugged %s (%s eth%d) into %s/%s", tap, instance_id, nic.device_index, namespace, bridge)
 
     def unplug(self, tap: str) -> None:
-        vif.delete_root_tap(tap)
+        vif.delete_root_tap(tap, self.alias_prefix)
         for namespace in self._namespaces():
             with IPRoute(netns=namespace) as inside:
                 for index in inside.link_lookup(ifname=tap):
