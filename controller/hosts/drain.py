@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -40,7 +41,7 @@ class NoTarget(Exception):
     """No other host of the zone can take the instance; the message says why."""
 
 
-def choose_target(conn: Connection, config: Config, row: dict, source_host_id: str) -> str:
+def choose_target(conn: Connection, config: Config, row: dict[str, Any], source_host_id: str) -> str:
     """The host the scheduler would place ``row``'s instance on, among the other schedulable hosts of its zone
     that take live migrations."""
     zone = conn.execute(select(hosts.c.zone).where(hosts.c.host_id == source_host_id)).scalar()

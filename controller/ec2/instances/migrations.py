@@ -58,11 +58,6 @@ def leaving(conn: Connection, host_id: str) -> set[str]:
                             .where(instance_migrations.c.source_host_id == host_id)).scalars())
 
 
-def endpoint(conn: Connection, host_id: str) -> dict[str, Any] | None:
-    """The migration endpoint ``host_id`` registered (None: it cannot take live migrations)."""
-    return conn.execute(select(hosts.c.migration).where(hosts.c.host_id == host_id)).scalar()
-
-
 def outgoing_targets(conn: Connection, host_id: str) -> dict[str, dict[str, Any]]:
     """For each instance leaving ``host_id``: where its agent sends it (the ``migrate_to`` of its entry)."""
     rows = conn.execute(select(instance_migrations.c.instance_id, instance_migrations.c.target_host_id,
