@@ -100,6 +100,34 @@ def ensure_libvirtd(timeout: float = 15.0) -> None:
         time.sleep(0.2)
 
 
+def vm_work_dir(name: str, run: str) -> Path:
+    """A VM test's work dir with an empty ``data`` dir for its cloud, once libvirtd runs and the tiny AMI is
+    built. Not under pytest's 0700 temp dirs: QEMU (libvirt-qemu) and dnsmasq (nobody) must traverse it."""
+    ensure_libvirtd()
+    build_tiny_image()
+    work = Path("/var/tmp") / f"cl-e2e-{name}-{run}"
+    work.mkdir(mode=0o755)
+    (work / "data").mkdir(mode=0o700)
+    return work
+
+
+def destroy_leftover_domains(compute_dir: Path, libvirt_uri: str = "qemu:///system") -> None:
+    """Destroy every domain and tap the agent that kept its compute state in ``compute_dir`` left on the
+    libvirtd at ``libvirt_uri`` (a test's cleanup after its agent stopped)."""
+    from agent.compute.libvirt_conn import LibvirtConnection
+    from agent.compute.libvirt_driver import LibvirtDriver
+    from agent.compute.spec import Accelerator
+
+    driver = LibvirtDriver(compute_dir, Accelerator.TCG, connection=LibvirtConnection(libvirt_uri))
+    try:
+        for instance_id in driver.list_instances():
+            driver.destroy(instance_id)
+        inventory = driver.inventory()
+        driver.remove_leftovers(taps=tuple(inventory.unplugged_taps | inventory.plugged_taps))
+    finally:
+        driver.connection.close()
+
+
 def build_tiny_image() -> Path:
     """``make -C images tiny`` (a no-op when built) and the manifest's path."""
     result = subprocess.run(["make", "-C", str(IMAGES), "tiny"], capture_output=True, text=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from agent.network import netns
 from tests.agent import dataplane_lab as lab
-from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd
+from tests.agent.compute_lab import destroy_leftover_domains, vm_work_dir
 from tests.e2e.dataplane_helpers import addresses_in, wait_until
 from tests.e2e.helpers import terminate_all_instances
 from tests.e2e.second_libvirtd import SecondLibvirtd
@@ -67,13 +67,8 @@ class MigrationLab:
 
     @classmethod
     def start(cls) -> MigrationLab:
-        ensure_libvirtd()
-        build_tiny_image()
         run = secrets.token_hex(2)
-        # Not under pytest's 0700 temp dirs: QEMU (libvirt-qemu) and dnsmasq (nobody) must traverse these paths.
-        work = Path("/var/tmp") / f"cl-mig-{run}"
-        work.mkdir(mode=0o755)
-        (work / "data").mkdir(mode=0o700)
+        work = vm_work_dir("migration", run)
         lab_ = cls(work, run, CloudletProcess(work / "data"), SecondLibvirtd(work / "libvirtd-b", f"cl-{run}-hostb"))
         try:
             lab_.namespaces.update({f"u{h}": ns for h, ns in underlay_pair(run).items()})
@@ -185,8 +180,8 @@ class MigrationLab:
                 except subprocess.TimeoutExpired:
                     agent.kill()
         for host in UNDERLAY:
-            if (self.state_dir(host) / "compute").exists():
-                self._destroy_domains(host)
+            if (self.state_dir(host) / "compute").exists() and (host == "a" or self.libvirtd_b.answers()):
+                destroy_leftover_domains(self.state_dir(host) / "compute", self.libvirt_uri(host))
             subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", self.prefix(host),
                             "--state-dir", str(self.state_dir(host))], cwd=REPO, capture_output=True)
         self.libvirtd_b.stop()
@@ -197,23 +192,6 @@ class MigrationLab:
             if name.startswith(f"cl-{self.run}"):
                 netns.remove(name)
         shutil.rmtree(self.work, ignore_errors=True)
-
-    def _destroy_domains(self, host: str) -> None:
-        from agent.compute.libvirt_conn import LibvirtConnection
-        from agent.compute.libvirt_driver import LibvirtDriver
-        from agent.compute.spec import Accelerator
-
-        if host == "b" and not self.libvirtd_b.answers():
-            return
-        driver = LibvirtDriver(self.state_dir(host) / "compute", Accelerator.TCG,
-                               connection=LibvirtConnection(self.libvirt_uri(host)))
-        try:
-            for instance_id in driver.list_instances():
-                driver.destroy(instance_id)
-            inventory = driver.inventory()
-            driver.remove_leftovers(taps=tuple(inventory.unplugged_taps | inventory.plugged_taps))
-        finally:
-            driver.connection.close()
 
 
 class EchoStream:

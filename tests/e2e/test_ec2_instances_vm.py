@@ -46,7 +46,12 @@ pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 import paramiko  # noqa: E402
 
-from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, ssh_in_namespace  # noqa: E402
+from tests.agent.compute_lab import (  # noqa: E402
+    build_tiny_image,
+    destroy_leftover_domains,
+    ensure_libvirtd,
+    ssh_in_namespace,
+)
 
 #: A spot instance's notice in this run (AWS gives two minutes; the test waits the whole notice).
 SPOT_NOTICE_SECONDS = 15
@@ -173,25 +178,11 @@ def _clean_up(env: Env) -> None:
         except subprocess.TimeoutExpired:
             env.agent.kill()
     if env.compute_dir.exists():
-        _destroy_domains(env)
+        destroy_leftover_domains(env.compute_dir)
     subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", env.prefix, "--state-dir",
                     str(env.agent_dir)], cwd=REPO, capture_output=True)
     env.cloud.stop()
     shutil.rmtree(env.work, ignore_errors=True)
-
-
-def _destroy_domains(env: Env) -> None:
-    from agent.compute.libvirt_driver import LibvirtDriver
-    from agent.compute.spec import Accelerator
-
-    driver = LibvirtDriver(env.compute_dir, Accelerator.TCG)
-    try:
-        for instance_id in driver.list_instances():
-            driver.destroy(instance_id)
-        inventory = driver.inventory()
-        driver.remove_leftovers(taps=tuple(inventory.unplugged_taps | inventory.plugged_taps))
-    finally:
-        driver.connection.close()
 
 
 @pytest.fixture(scope="module")

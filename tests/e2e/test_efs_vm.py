@@ -34,7 +34,7 @@ ZONE = "home-1a"
 require(missing_for_vms("ganesha.nfsd"), "EFS VM tests")
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
-from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd  # noqa: E402
+from tests.agent.compute_lab import build_tiny_image, destroy_leftover_domains, ensure_libvirtd  # noqa: E402
 
 #: Mounts the shared file system, then tries the mount target whose security group lacks TCP 2049 in the
 #: background (``timeout`` ends the hanging mount after 20 s, which the rest of the script no longer waits out
@@ -135,19 +135,8 @@ def _clean_up(env: Env) -> None:
             env.agent.wait(15)
         except subprocess.TimeoutExpired:
             env.agent.kill()
-    compute = env.agent_dir / "compute"
-    if compute.exists():
-        from agent.compute.libvirt_driver import LibvirtDriver
-        from agent.compute.spec import Accelerator
-
-        driver = LibvirtDriver(compute, Accelerator.TCG)
-        try:
-            for instance_id in driver.list_instances():
-                driver.destroy(instance_id)
-            inventory = driver.inventory()
-            driver.remove_leftovers(taps=tuple(inventory.unplugged_taps | inventory.plugged_taps))
-        finally:
-            driver.connection.close()
+    if (env.agent_dir / "compute").exists():
+        destroy_leftover_domains(env.agent_dir / "compute")
     subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", env.prefix, "--state-dir",
                     str(env.agent_dir)], cwd=REPO, capture_output=True)
     env.cloud.stop()

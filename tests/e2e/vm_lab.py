@@ -22,7 +22,11 @@ from typing import Any
 
 import paramiko
 
-from tests.agent.compute_lab import build_tiny_image, ensure_libvirtd, ssh_in_namespace
+from tests.agent.compute_lab import (
+    destroy_leftover_domains,
+    ssh_in_namespace,
+    vm_work_dir,
+)
 from tests.e2e.helpers import terminate_all_instances
 from tests.support import CloudletProcess, wait_for
 
@@ -40,13 +44,8 @@ class VmLab:
 
     @classmethod
     def start(cls, name: str, settings: dict[str, Any] | None = None) -> VmLab:
-        ensure_libvirtd()
-        build_tiny_image()
         run = secrets.token_hex(3)
-        # Not under pytest's 0700 temp dirs: QEMU (libvirt-qemu) and dnsmasq (nobody) must traverse these paths.
-        work = Path("/var/tmp") / f"cl-e2e-{name}-{run}"
-        work.mkdir(mode=0o755)
-        (work / "data").mkdir(mode=0o700)
+        work = vm_work_dir(name, run)
         (work / "data" / "cloudlet.json").write_text(json.dumps(settings or {}))
         lab = cls(CloudletProcess(work / "data"), work, f"cl-{name[:3]}{run[:4]}-")
         try:
@@ -127,21 +126,8 @@ class VmLab:
             except subprocess.TimeoutExpired:
                 self.agent.kill()
         if (self.agent_dir / "compute").exists():
-            self._destroy_domains()
+            destroy_leftover_domains(self.agent_dir / "compute")
         subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", self.prefix,
                         "--state-dir", str(self.agent_dir)], cwd=REPO, capture_output=True)
         self.cloud.stop()
         shutil.rmtree(self.work, ignore_errors=True)
-
-    def _destroy_domains(self) -> None:
-        from agent.compute.libvirt_driver import LibvirtDriver
-        from agent.compute.spec import Accelerator
-
-        driver = LibvirtDriver(self.agent_dir / "compute", Accelerator.TCG)
-        try:
-            for instance_id in driver.list_instances():
-                driver.destroy(instance_id)
-            inventory = driver.inventory()
-            driver.remove_leftovers(taps=tuple(inventory.unplugged_taps | inventory.plugged_taps))
-        finally:
-            driver.connection.close()
