@@ -388,7 +388,7 @@ def apply_report(cloud: Cloud, host_id: str, seen: dict[str, Observation], *, co
         rows = conn.execute(select(table).where(table.c.host_id == host_id,
                                                 table.c.state != lifecycle.TERMINATED)).mappings().all()
         for row in rows:
-            if row["instance_id"] in leaving:
+            if row["instance_id"] in leaving and row["state"] == lifecycle.RUNNING:
                 continue  # live-migrating away: its guest leaving this host is no disappearance
             observation = seen.get(row["instance_id"]) or (Observation("absent") if complete else None)
             if observation is None:
