@@ -5,6 +5,11 @@ and an authorized key the test makes; in the server's mount namespace ``/etc/pas
 has the test's home, so the machine's own ``/root/.ssh`` is never read or written). A veth joins it to the root namespace on 198.18.231.0/30 (a
 benchmark range nothing else on the machine uses), where the controller listens, so the joined agent reaches
 the controller over an address of its own, as a second machine would.
+
+The first joins name ``--python`` (the tests' own interpreter, which has the code); the last ones let ``host
+add`` install the code itself into virtualenvs under the test's directory. The namespace has no network, so
+the dependencies come from a wheelhouse the test fills from the machine's package index (``pip wheel``), which
+``host add --wheelhouse`` copies over: the offline-site route, with a real pip install of every dependency.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -50,10 +56,20 @@ class Lab:
         return subprocess.run([sys.executable, "-m", "controller.cli", "host", "--data-dir", str(self.cloud.data_dir),
                                *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
-    def add(self) -> subprocess.CompletedProcess[str]:
+    def add(self, *options: str) -> subprocess.CompletedProcess[str]:
+        """Join the namespace's host; ``options`` choose how it gets the code (default: it has it already)."""
         return self.cli("add", f"ssh://root@{HOST_SIDE}:22", "--az", "home-1b", "--identity", str(self.key),
-                        "--python", sys.executable, "--state-dir", str(self.state_dir), "--name-prefix", PREFIX,
-                        "--controller-url", self.cloud.endpoint)
+                        *(options or ("--python", sys.executable)), "--state-dir", str(self.state_dir),
+                        "--name-prefix", PREFIX, "--controller-url", self.cloud.endpoint)
+
+    def wheelhouse(self) -> Path:
+        """Wheels of every dependency of Cloudlet, from the machine's package index (made once per module)."""
+        wheelhouse = self.base / "wheelhouse"
+        if not wheelhouse.is_dir():
+            requirements = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w",
+                            str(wheelhouse), *requirements], check=True, timeout=600)
+        return wheelhouse
 
     def start_sshd(self, host_key: Path) -> None:
         self.stop_sshd()
@@ -87,6 +103,10 @@ class Lab:
 def _listening() -> bool:
     out = subprocess.run(["ip", "netns", "exec", NAMESPACE, "ss", "-ltn"], capture_output=True, text=True).stdout
     return f"{HOST_SIDE}:22" in out
+
+
+def _argv(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
 def _agent_pids() -> list[int]:
@@ -186,3 +206,36 @@ def test_a_changed_host_key_is_refused_and_a_missing_host_is_explained(lab: Lab)
     assert unknown.returncode == 1 and "no host h-00000000000000000 is registered" in unknown.stderr
     wrong_zone = lab.cli("add", f"ssh://root@{HOST_SIDE}", "--az", "mars-1a")
     assert wrong_zone.returncode == 2 and "not one of the region's zones" in wrong_zone.stderr
+
+
+def test_pip_failing_on_the_host_says_what_to_do(lab: Lab) -> None:
+    lonely = lab.base / "lonely-wheelhouse"  # a wheelhouse without Cloudlet's dependencies
+    lonely.mkdir()
+    (lonely / next(lab.wheelhouse().glob("jmespath-*.whl")).name).write_bytes(
+        next(lab.wheelhouse().glob("jmespath-*.whl")).read_bytes())
+    failed = lab.add("--venv", str(lab.base / "venv-failed"), "--installer", "ssh", "--wheelhouse", str(lonely))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "creating the virtualenv" in failed.stdout and "(1 files, " in failed.stdout
+    assert "pip could not install Cloudlet" in failed.stderr and "--wheelhouse DIR" in failed.stderr
+    assert "No matching distribution" in failed.stderr, failed.stderr
+    assert not (lab.state_dir / "install").exists(), "the staged wheels are removed"
+
+
+def test_a_host_without_the_code_gets_it_installed_and_its_agent_registers(lab: Lab) -> None:
+    venv = lab.base / "venv"
+    joined = lab.add("--venv", str(venv), "--installer", "ssh", "--wheelhouse", str(lab.wheelhouse()))
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    host_id = lab.host_id()
+    version = next(line for line in joined.stdout.splitlines() if line.startswith("==> installing cloudlet"))
+    version = version.split()[3]
+    assert "+g" in version, "the wheel's version names the code it holds"
+    for progress in (f"copying cloudlet-{version}-py3-none-any.whl (", "copying the wheelhouse", f"creating the virtualenv "
+                     f"{venv}", f"installing cloudlet-{version}-py3-none-any.whl into {venv}",
+                     f"installed cloudlet {version}", f"{host_id} joined home-1b"):
+        assert progress in joined.stdout, joined.stdout
+    assert [Path(_argv(pid)[0]) for pid in _agent_pids()] == [venv / "bin" / "python"]
+    assert next(row for row in lab.cli("list").stdout.splitlines() if row.startswith(host_id)).split()[2] == "up"
+
+    again = lab.add("--venv", str(venv), "--installer", "ssh")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "==> installing" not in again.stdout and f"cloudlet {version} in {venv}/bin/python" in again.stdout
