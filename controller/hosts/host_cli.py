@@ -124,7 +124,7 @@ def add_host(args: argparse.Namespace, data_dir: Path, db: Database, credentials
         installing = wheel is not None and facts.get("python_dist") != _wheel_version(wheel)
         assessment = join.assess(facts, python, installing)
         say(f"    {facts.get('cpus')} vCPUs, {int(facts.get('mem_available_kib') or 0) // 1024} MiB free, "
-            f"hypervisor {assessment.hypervisor}, cloudlet {facts.get('python_dist')} in {python}")
+            f"hypervisor {assessment.hypervisor}, {_installed(facts.get('python_dist'))} in {python}")
         for warning in assessment.warnings:
             say(f"    warning: {warning}")
         if assessment.problems:
@@ -163,6 +163,10 @@ def _wheel(data_dir: Path, say: Callable[[str], None]) -> Path:
         return agent_wheel.build(wheel.parent)
     except agent_wheel.BuildError as exc:
         raise JoinError(str(exc)) from None
+
+
+def _installed(version: str | None) -> str:
+    return "no cloudlet" if version in (None, "no") else f"cloudlet {version}"
 
 
 def _wheel_version(wheel: Path) -> str:

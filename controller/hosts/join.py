@@ -204,17 +204,22 @@ def background_start(settings: AgentSettings) -> str:
             f"echo $! > {shlex.quote(settings.pid_file)}")
 
 
+def stop_background(pid_file: str) -> str:
+    """The shell line that stops an agent started without systemd and waits (up to 30 s) until it has ended."""
+    quoted = shlex.quote(pid_file)
+    return (f"if [ -f {quoted} ]; then pid=$(cat {quoted}); kill -TERM \"$pid\" 2>/dev/null; n=0; "
+            f"while kill -0 \"$pid\" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done; "
+            f"rm -f {quoted}; fi")
+
+
 def stop_command(joined: Mapping[str, str], systemd: bool) -> str:
     """Stop the agent a join started, wait for it to end, then clear what it built on the host (namespaces,
     its NFS servers and load balancers): ``host remove`` runs it only once nothing runs there."""
     state_dir, prefix, python = joined["state_dir"], joined["name_prefix"], joined["python"]
-    pid_file = shlex.quote(f"{state_dir}/agent.pid")
     if systemd:
         stop = f"systemctl disable --now cloudlet-agent; rm -f {UNIT_PATH}; systemctl daemon-reload; "
     else:
-        stop = (f"if [ -f {pid_file} ]; then pid=$(cat {pid_file}); kill -TERM \"$pid\" 2>/dev/null; n=0; "
-                f"while kill -0 \"$pid\" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done; "
-                f"rm -f {pid_file}; fi; ")
+        stop = stop_background(f"{state_dir}/agent.pid") + "; "
     teardown = shlex.join([python, "-m", "agent.main", "--teardown", "--name-prefix", prefix, "--state-dir",
                            state_dir])
     return stop + teardown
@@ -344,7 +349,6 @@ def start_agent(session: SshSession, settings: AgentSettings, assessment: Assess
         session.run("systemctl daemon-reload && systemctl enable --now cloudlet-agent && "
                     "systemctl restart cloudlet-agent")
         return [f"wrote {UNIT_PATH}", "systemctl enable --now cloudlet-agent"]
-    session.run(f"[ -f {shlex.quote(settings.pid_file)} ] && kill -TERM \"$(cat {shlex.quote(settings.pid_file)})\" "
-                "2>/dev/null; true")  # an agent of an earlier join gives way
+    session.run(stop_background(settings.pid_file), timeout=60)  # an agent of an earlier join gives way first
     session.run(background_start(settings))
     return [f"started the agent without systemd (pid in {settings.pid_file}, log in {settings.log_file})"]

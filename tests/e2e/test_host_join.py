@@ -67,8 +67,9 @@ class Lab:
         wheelhouse = self.base / "wheelhouse"
         if not wheelhouse.is_dir():
             requirements = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-            subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w",
-                            str(wheelhouse), *requirements], check=True, timeout=600)
+            made = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w",
+                                   str(wheelhouse), *requirements], capture_output=True, text=True, timeout=600)
+            assert made.returncode == 0, made.stderr
         return wheelhouse
 
     def start_sshd(self, host_key: Path) -> None:
@@ -239,3 +240,14 @@ def test_a_host_without_the_code_gets_it_installed_and_its_agent_registers(lab: 
     again = lab.add("--venv", str(venv), "--installer", "ssh")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "==> installing" not in again.stdout and f"cloudlet {version} in {venv}/bin/python" in again.stdout
+
+
+def test_the_ansible_installer_runs_the_same_script_through_the_common_role(lab: Lab) -> None:
+    venv = lab.base / "venv-ansible"
+    joined = lab.add("--venv", str(venv), "--installer", "ansible", "--wheelhouse", str(lab.wheelhouse()))
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    for progress in ("(ansible)", "ansible-playbook ansible/install-code.yml", "Install Cloudlet into its virtualenv",
+                     f"{lab.host_id()} joined home-1b"):
+        assert progress in joined.stdout, joined.stdout
+    assert [Path(_argv(pid)[0]) for pid in _agent_pids()] == [venv / "bin" / "python"]
+    assert not (lab.base / "wheelhouse.tar").exists() and not (lab.state_dir / "install").exists()
