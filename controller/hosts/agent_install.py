@@ -79,9 +79,8 @@ def install_over_ssh(session: SshSession, plan: InstallPlan, say: Callable[[str]
         say(f"    copying the wheelhouse {plan.wheelhouse} ({len(wheels)} files, "
             f"{megabytes(sum(wheel.stat().st_size for wheel in wheels))})")
         session.upload(wheels, f"{plan.staging}/wheelhouse")
-    status, out, err = session.execute(shlex.join(plan.script_argv()), timeout=900)
-    for line in out.splitlines():
-        say(f"    {line}")
+    status, out, err = session.execute(shlex.join(plan.script_argv()), timeout=900,
+                                       on_line=lambda line: say(f"    {line}"))
     session.run(f"rm -rf {shlex.quote(plan.staging)}")
     if status != 0:
         raise JoinError(explain_failure(status, err or out, session.target.host))

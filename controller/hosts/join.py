@@ -22,7 +22,7 @@ import io
 import re
 import shlex
 import tarfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -277,16 +277,21 @@ class SshSession:
         except (paramiko.SSHException, OSError) as exc:
             raise JoinError(f"cannot log in to {target}: {exc}") from None
 
-    def execute(self, command: str, environment: Mapping[str, str] | None = None,
-                timeout: float = 60.0) -> tuple[int, str, str]:
-        """Run ``command`` through the login shell: its exit status, stdout and stderr."""
+    def execute(self, command: str, environment: Mapping[str, str] | None = None, timeout: float = 60.0,
+                on_line: Callable[[str], None] | None = None) -> tuple[int, str, str]:
+        """Run ``command`` through the login shell: its exit status, stdout and stderr. ``on_line`` sees each
+        line of stdout as it comes (the progress of a long step)."""
         prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in (environment or {}).items())
         script = f"{prefix}sh -c {shlex.quote(command)}"
         _, stdout, stderr = self.client.exec_command(script, timeout=timeout)
         with stdout.channel:  # closed after use: servers cap the channels one connection may have open
-            out = stdout.read().decode(errors="replace")
+            lines = []
+            for raw in stdout:
+                lines.append(raw)
+                if on_line is not None:
+                    on_line(raw.rstrip("\n"))
             err = stderr.read().decode(errors="replace")
-            return stdout.channel.recv_exit_status(), out, err
+            return stdout.channel.recv_exit_status(), "".join(lines), err
 
     def run(self, command: str, environment: Mapping[str, str] | None = None, timeout: float = 60.0) -> str:
         """Run ``command`` through the login shell; its stdout, or JoinError with its stderr."""
