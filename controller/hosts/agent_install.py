@@ -73,12 +73,13 @@ def install_over_ssh(session: SshSession, plan: InstallPlan, say: Callable[[str]
     """Copy the wheel, the script and the wheelhouse into the staging dir, run the script, remove the copies."""
     session.run(f"mkdir -p {shlex.quote(plan.staging)}/wheelhouse && chmod 700 {shlex.quote(plan.staging)}")
     say(f"    copying {plan.wheel.name} ({megabytes(plan.wheel.stat().st_size)})")
-    session.upload([SCRIPT, plan.wheel], plan.staging)
+    method = session.upload([SCRIPT, plan.wheel], plan.staging)
     wheels = plan.wheelhouse_files()
     if wheels:
         say(f"    copying the wheelhouse {plan.wheelhouse} ({len(wheels)} files, "
             f"{megabytes(sum(wheel.stat().st_size for wheel in wheels))})")
         session.upload(wheels, f"{plan.staging}/wheelhouse")
+    say(f"    copied with {method}")
     status, out, err = session.execute(shlex.join(plan.script_argv()), timeout=900,
                                        on_line=lambda line: say(f"    {line}"))
     session.run(f"rm -rf {shlex.quote(plan.staging)}")

@@ -301,9 +301,10 @@ class SshSession:
                             f"{err.strip() or out.strip()}")
         return out
 
-    def upload(self, files: Sequence[Path], directory: str) -> None:
+    def upload(self, files: Sequence[Path], directory: str) -> str:
         """Copy files into a directory on the host: with SFTP (one session for all), or as one tar stream
-        through the shell when the server has no SFTP subsystem (dropbear without openssh-sftp-server)."""
+        through the shell when the server has no SFTP subsystem (dropbear without openssh-sftp-server).
+        Says which it was."""
         try:
             sftp = self.client.open_sftp()
         except paramiko.SSHException:
@@ -311,7 +312,7 @@ class SshSession:
         if sftp is None:
             self._pipe(f"tar -x -f - -C {shlex.quote(directory)}", _tar_stream(files),
                        f"cannot copy {', '.join(path.name for path in files)} into {directory}", timeout=600)
-            return
+            return "tar through the shell"
         try:
             for path in files:
                 remote = f"{directory}/{path.name}"
@@ -321,6 +322,7 @@ class SshSession:
             raise JoinError(f"cannot copy files into {directory} on {self.target.host}: {exc}") from None
         finally:
             sftp.close()
+        return "SFTP"
 
     def write(self, path: str, content: str, mode: int = 0o644) -> None:
         """Write a file on the host atomically, through the shell rather than SFTP (small hosts and dropbear

@@ -34,7 +34,10 @@ from tests.e2e.dataplane_helpers import wait_until
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
 
-require(missing_root() + missing_tools("dropbear", "dropbearkey", "ssh-keygen", "unshare", "ip"),
+#: Where dropbear runs SFTP sessions from (Debian's openssh-sftp-server).
+SFTP_SERVER = "/usr/lib/sftp-server"
+require(missing_root() + missing_tools("dropbear", "dropbearkey", "ssh-keygen", "unshare", "ip")
+        + ([] if Path(SFTP_SERVER).exists() else [f"{SFTP_SERVER} (apt-get install openssh-sftp-server)"]),
         "host join tests")
 pytestmark = pytest.mark.root
 
@@ -72,9 +75,12 @@ class Lab:
             assert made.returncode == 0, made.stderr
         return wheelhouse
 
-    def start_sshd(self, host_key: Path) -> None:
+    def start_sshd(self, host_key: Path, sftp: bool = True) -> None:
+        """dropbear with the machine's SFTP server (openssh-sftp-server), or, ``sftp=False``, without one: its
+        path is hidden in the server's mount namespace, as on a host that never installed it."""
         self.stop_sshd()
-        script = (f"mount --bind {self.base / 'passwd'} /etc/passwd && "
+        hide_sftp = "" if sftp else f"mount --bind /dev/null {SFTP_SERVER} && "
+        script = (f"mount --bind {self.base / 'passwd'} /etc/passwd && {hide_sftp}"
                   f"exec dropbear -F -E -s -p {HOST_SIDE}:22 -r {host_key} -P {self.base / 'dropbear.pid'}")
         self.sshd = subprocess.Popen(["ip", "netns", "exec", NAMESPACE, "unshare", "--mount", "sh", "-c", script],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -214,9 +220,14 @@ def test_pip_failing_on_the_host_says_what_to_do(lab: Lab) -> None:
     lonely.mkdir()
     (lonely / next(lab.wheelhouse().glob("jmespath-*.whl")).name).write_bytes(
         next(lab.wheelhouse().glob("jmespath-*.whl")).read_bytes())
-    failed = lab.add("--venv", str(lab.base / "venv-failed"), "--installer", "ssh", "--wheelhouse", str(lonely))
+    lab.start_sshd(lab.base / "hostkey", sftp=False)
+    try:
+        failed = lab.add("--venv", str(lab.base / "venv-failed"), "--installer", "ssh", "--wheelhouse", str(lonely))
+    finally:
+        lab.start_sshd(lab.base / "hostkey")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "creating the virtualenv" in failed.stdout and "(1 files, " in failed.stdout
+    assert "copied with tar through the shell" in failed.stdout, "a host without SFTP gets the files anyway"
     assert "pip could not install Cloudlet" in failed.stderr and "--wheelhouse DIR" in failed.stderr
     assert "No matching distribution" in failed.stderr, failed.stderr
     assert not (lab.state_dir / "install").exists(), "the staged wheels are removed"
@@ -232,7 +243,7 @@ def test_a_host_without_the_code_gets_it_installed_and_its_agent_registers(lab: 
     assert "+g" in version, "the wheel's version names the code it holds"
     for progress in (f"copying cloudlet-{version}-py3-none-any.whl (", "copying the wheelhouse", f"creating the virtualenv "
                      f"{venv}", f"installing cloudlet-{version}-py3-none-any.whl into {venv}",
-                     f"installed cloudlet {version}", f"{host_id} joined home-1b"):
+                     f"installed cloudlet {version}", "copied with SFTP", f"{host_id} joined home-1b"):
         assert progress in joined.stdout, joined.stdout
     assert [Path(_argv(pid)[0]) for pid in _agent_pids()] == [venv / "bin" / "python"]
     assert next(row for row in lab.cli("list").stdout.splitlines() if row.startswith(host_id)).split()[2] == "up"
