@@ -107,25 +107,42 @@ def ansible_argv(playbook: str, target: SshTarget, identity: Path | None, known_
 def install_with_ansible(playbook: str, target: SshTarget, plan: InstallPlan, identity: Path | None,
                          known_hosts: Path, say: Callable[[str], None]) -> None:
     """The ``common`` role's ``install_code`` tasks against the host: the same files, the same script. Its task
-    names are the progress lines; a failure is explained from the failed task's result (the ``tree``
-    callback's JSON, one file per host holding its last result)."""
+    names are the progress lines, as they start; a failure of the script is explained as over SSH."""
     variables = {"common_wheel": str(plan.wheel), "common_venv": plan.venv, "common_staging": plan.staging,
                  "common_wheelhouse": str(plan.wheelhouse or ""), "common_index_url": plan.index_url or ""}
     say(f"    ansible-playbook {PLAYBOOK.relative_to(SOURCE)} against {target.host}")
+    # Results as one line of JSON each, whatever the user's ansible.cfg says, so a failure can be read back.
+    environment = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
+                   "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_CALLBACK_FORMAT_PRETTY": "false"}
+    output: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cloudlet-ansible-") as scratch:
         extra = Path(scratch) / "vars.json"
         extra.write_text(json.dumps(variables))
-        environment = {**os.environ, "ANSIBLE_CALLBACKS_ENABLED": "tree", "ANSIBLE_CALLBACK_TREE_DIR": scratch,
-                       "ANSIBLE_NOCOLOR": "1"}
-        done = subprocess.run(ansible_argv(playbook, target, identity, known_hosts, extra), env=environment,
-                              capture_output=True, text=True, timeout=1800)
-        for line in done.stdout.splitlines():
-            if line.startswith("TASK [") and "Gathering Facts" not in line:
-                say(f"    {line.removeprefix('TASK [').partition(']')[0]}")
-        if done.returncode == 0:
-            return
-        last = Path(scratch) / target.host
-        result = json.loads(last.read_text()) if last.is_file() else {}
-    if isinstance(result.get("rc"), int) and "install_agent.sh" in " ".join(map(str, result.get("cmd") or [])):
-        raise JoinError(explain_failure(result["rc"], result.get("stderr") or result.get("stdout", ""), target.host))
-    raise JoinError("ansible-playbook failed:\n" + "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:]))
+        with subprocess.Popen(ansible_argv(playbook, target, identity, known_hosts, extra), env=environment,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as ansible:
+            for line in ansible.stdout or ():
+                output.append(line)
+                if line.startswith("TASK ["):
+                    say(f"    {line.removeprefix('TASK [').partition(']')[0]}")
+    if ansible.returncode == 0:
+        return
+    failed = failed_install(output)
+    if failed is not None:
+        raise JoinError(explain_failure(*failed, target.host))
+    raise JoinError("ansible-playbook failed:\n" + "".join(output[-20:]).strip())
+
+
+def failed_install(ansible_output: list[str]) -> tuple[int, str] | None:
+    """The exit status and stderr of ``install_agent.sh`` when ansible's output says that task failed (pure):
+    the default callback prints ``fatal: [host]: FAILED! => {json}``."""
+    for line in ansible_output:
+        head, arrow, body = line.partition("FAILED! => ")
+        if not (head.startswith("fatal: [") and arrow):
+            continue
+        try:
+            result = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(result.get("rc"), int) and "install_agent.sh" in " ".join(map(str, result.get("cmd") or [])):
+            return result["rc"], result.get("stderr") or result.get("stdout") or ""
+    return None

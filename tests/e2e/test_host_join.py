@@ -112,6 +112,14 @@ def _listening() -> bool:
     return f"{HOST_SIDE}:22" in out
 
 
+def _end_what_runs_in_the_namespace() -> None:
+    """dropbear serves each connection from a process of its own session, which outlives the listener and,
+    once the veth is gone, waits for a peer that can no longer close: end them all before that."""
+    pids = subprocess.run(["ip", "netns", "pids", NAMESPACE], capture_output=True, text=True).stdout.split()
+    for pid in map(int, pids):
+        os.kill(pid, signal.SIGTERM)
+
+
 def _argv(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
@@ -156,6 +164,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", PREFIX, "--state-dir",
                         str(lab.state_dir)], cwd=REPO, capture_output=True, timeout=60)
         lab.stop_sshd()
+        _end_what_runs_in_the_namespace()
         lab.cloud.stop()
         subprocess.run(["ip", "link", "del", veth], capture_output=True)
         subprocess.run(["ip", "netns", "del", NAMESPACE], capture_output=True)
@@ -231,6 +240,13 @@ def test_pip_failing_on_the_host_says_what_to_do(lab: Lab) -> None:
     assert "pip could not install Cloudlet" in failed.stderr and "--wheelhouse DIR" in failed.stderr
     assert "No matching distribution" in failed.stderr, failed.stderr
     assert not (lab.state_dir / "install").exists(), "the staged wheels are removed"
+    through_ansible = lab.add("--venv", str(lab.base / "venv-failed"), "--installer", "ansible", "--wheelhouse",
+                              str(lonely))
+    assert through_ansible.returncode == 1, through_ansible.stdout + through_ansible.stderr
+    assert "Install Cloudlet into its virtualenv" in through_ansible.stdout
+    assert "pip could not install Cloudlet" in through_ansible.stderr, through_ansible.stderr
+    assert "No matching distribution" in through_ansible.stderr and "--wheelhouse DIR" in through_ansible.stderr
+    assert not (lab.state_dir / "install").exists(), "the role removes the staged wheels after a failure too"
 
 
 def test_a_host_without_the_code_gets_it_installed_and_its_agent_registers(lab: Lab) -> None:

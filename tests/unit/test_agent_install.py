@@ -103,3 +103,12 @@ def test_the_script_says_how_it_is_called() -> None:
     for args in ((), ("only-a-wheel",), ("--frobnicate", "w", "v"), ("--wheelhouse",)):
         done = _script(*args)
         assert done.returncode == 2 and "usage: install_agent.sh" in done.stderr
+
+
+def test_a_failed_install_task_is_read_back_from_ansibles_output() -> None:
+    failed = ('fatal: [10.0.0.5]: FAILED! => {"changed": true, "cmd": ["sh", "/s/install_agent.sh", "/s/w.whl", '
+              '"/v"], "rc": 4, "stderr": "ERROR: No matching distribution found for Flask", "stdout": ""}\n')
+    assert agent_install.failed_install(["TASK [x] ***\n", failed]) == (
+        4, "ERROR: No matching distribution found for Flask")
+    other = 'fatal: [10.0.0.5]: FAILED! => {"msg": "Failed to connect to the host via ssh", "unreachable": true}\n'
+    assert agent_install.failed_install([other, "fatal: [h]: FAILED! => not json\n"]) is None
