@@ -156,6 +156,25 @@ def test_nat_gateways_run_on_exactly_one_live_host_of_their_zone(cloud: VpcCloud
         == survivor
 
 
+def test_nat_gateways_run_on_the_designated_gateway_host(cloud: VpcCloud, lab: dict[str, str]) -> None:
+    hashed = desired_network.place_nat_gateway(lab["nat"], "home-1a", HOSTS, HOSTS[0])
+    # Designate the host the hash would not pick: the NAT gateway moves there, whoever asks.
+    other = next(h.host_id for h in HOSTS[:2] if h.host_id != hashed)
+    hosts = [HostInfo(h.host_id, h.zone, vtep=h.vtep, gateway=h.host_id == other) for h in HOSTS]
+    for asking in hosts:
+        assert desired_network.place_on_gateway(lab["nat"], "home-1a", hosts, asking) == other
+    flags = {h.host_id: [n.local for n in compile_for(cloud, h.host_id, hosts).vpc(lab["a"]).nat_gateways]
+             for h in hosts[:2]}
+    assert flags == {other: [True], hashed: [False]}
+    # A gateway host of another zone still beats a non-gateway host of the NAT gateway's zone.
+    far = [HostInfo(h.host_id, h.zone, gateway=h.host_id == "h3") for h in HOSTS]
+    assert desired_network.place_on_gateway(lab["nat"], "home-1a", far, far[0]) == "h3"
+    # With every gateway host down, the NAT gateway falls back to the live hosts of its zone.
+    down = [HostInfo(h.host_id, h.zone, up=h.host_id != other, gateway=h.host_id == other) for h in HOSTS]
+    asking = next(h for h in down if h.host_id == hashed)
+    assert desired_network.place_on_gateway(lab["nat"], "home-1a", down, asking) == hashed
+
+
 def test_changes_show_up_with_a_new_generation(cloud: VpcCloud, lab: dict[str, str]) -> None:
     before = compile_for(cloud, "h1")
     cloud.call("RevokeSecurityGroupIngress", {"GroupId": lab["web"], "IpPermissions": [
