@@ -263,9 +263,12 @@ class _Compiler:
         acl = next((a["network_acl_id"] for a in self.rows.network_acl_associations if a["subnet_id"] == subnet_id),
                    None)
         remote = self._remote_ports(subnet_id)
+        # Every subnet of a VPC that spans hosts carries its VNI, also where all its ports are local: other
+        # hosts' routers reach those ports through it (instances elsewhere to a NAT gateway here).
+        spans = bool(remote) or bool(self._remote_vteps(subnet["vpc_id"]))
         return model.Subnet(id=subnet_id, cidr=subnet["cidr_block"], availability_zone=subnet["availability_zone"],
                             ipv6_cidr=subnet["ipv6_cidr_block"], route_table_id=table, network_acl_id=acl,
-                            vni=subnet["vni"] if remote else None, remote_ports=remote)
+                            vni=subnet["vni"] if spans else None, remote_ports=remote)
 
     def _remote_ports(self, subnet_id: str) -> list[model.RemotePort]:
         """This subnet's interfaces (and NAT gateways) on other hosts whose underlay address is known."""
@@ -276,7 +279,8 @@ class _Compiler:
             where = self.service_hosts.get(eni["network_interface_id"]) or (
                 self.nat_hosts.get(eni["requester_id"] or "") if eni["requester_managed"] else eni["host_id"])
             if where and where != self.host_id and where in self.vteps:
-                ports.append(model.RemotePort(mac=eni["mac_address"], vtep=self.vteps[where]))
+                ipv4 = [a["address"] for a in self.addresses.get(eni["network_interface_id"], []) if a["family"] == 4]
+                ports.append(model.RemotePort(mac=eni["mac_address"], vtep=self.vteps[where], addresses=ipv4))
         return sorted(ports, key=lambda p: p.mac)
 
     def _remote_vteps(self, vpc_id: str) -> list[str]:
