@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,9 +82,17 @@ class SimulatedHost:
                 self.process.wait(timeout=10)
 
     def teardown(self) -> None:
-        """Remove what this host's agent built (namespaces of its prefix, dnsmasq, NFS servers)."""
+        """Once its agent is stopped, remove what it built: namespaces of its prefix, dnsmasq, NFS servers, any
+        guest a failed run left, and its compute dir (outside the state dir when that is not traversable:
+        121 MB of image cache each)."""
+        from agent.compute.service import compute_dir
+
         subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", self.prefix,
                         "--state-dir", str(self.state_dir)], cwd=REPO, capture_output=True, timeout=60)
+        directory = compute_dir(self.state_dir)
+        if directory.exists():
+            _destroy_guests(directory)
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def build_underlay(switch_netns: str, hosts: list[SimulatedHost]) -> None:
@@ -122,6 +131,20 @@ def host_command(cloudlet: CloudletProcess, *args: str) -> str:
                           *args], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def _destroy_guests(compute_dir: Path) -> None:
+    """Every domain of the driver that owns ``compute_dir`` (never another agent's: domains carry their
+    owner's tag)."""
+    from agent.compute.libvirt_driver import LibvirtDriver
+    from agent.compute.spec import Accelerator
+
+    driver = LibvirtDriver(compute_dir, Accelerator.TCG)
+    try:
+        for instance_id in driver.list_instances():
+            driver.destroy(instance_id)
+    finally:
+        driver.connection.close()
 
 
 def _ip(*argv: str) -> None:
