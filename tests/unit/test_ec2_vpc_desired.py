@@ -129,12 +129,17 @@ def test_interfaces_on_other_hosts_are_remote_ports_behind_their_vtep(cloud: Vpc
     [port] = private.remote_ports
     assert port.vtep == "10.99.0.2" and private.vni is not None
     assert doc.vpc(lab["a"]).remote_vteps == ["10.99.0.2"]
+    # The private instance on h2 comes with its address, which h1's router pins (it cannot ARP across hosts).
+    assert len(port.addresses) == 1 and port.addresses[0].startswith("10.0.2.")
     # The public subnet has a remote port only when its NAT gateway runs on h2; it carries the VPC's VXLAN
     # either way, as h2's instances reach a NAT gateway on h1 through it.
-    public = next(s for s in doc.vpc(lab["a"]).subnets if s.id == lab["public"])
-    [nat] = doc.vpc(lab["a"]).nat_gateways
-    assert public.vni is not None
-    assert public.remote_ports == ([] if nat.local else [model.RemotePort(nat.mac, "10.99.0.2")])
+    for gateway in ("h1", "h2"):
+        hosts = [HostInfo(h.host_id, h.zone, vtep=h.vtep, gateway=h.host_id == gateway) for h in HOSTS]
+        vpc = compile_for(cloud, "h1", hosts).vpc(lab["a"])
+        public = next(s for s in vpc.subnets if s.id == lab["public"])
+        [nat] = vpc.nat_gateways
+        assert public.vni is not None and nat.local == (gateway == "h1")
+        assert public.remote_ports == ([] if nat.local else [model.RemotePort(nat.mac, "10.99.0.2", [nat.private_ip])])
     # Without a known underlay address the other host's interfaces cannot be reached: no VXLAN at all.
     alone = compile_for(cloud, "h1", [HostInfo("h1", "home-1a"), HostInfo("h2", "home-1a")])
     assert all(s.vni is None and not s.remote_ports for v in alone.vpcs for s in v.subnets)
