@@ -232,6 +232,11 @@ FOUND: list[tuple[str, str, dict[str, Any], int]] = [
     ("s3", "ListMultipartUploads", {"Bucket": BUCKET, "KeyMarker": "k\x15", "UploadIdMarker": "12345"}, 200),
     ("organizations", "ListAccounts", {"NextToken": "\ud800"}, 400),
     ("efs", "DescribeAccessPoints", {"MaxResults": -2147483649}, 400),
+    # NUL, which PostgreSQL's text cannot hold: refused at the protocol's edge on both engines
+    ("apigateway", "GetStage", {"restApiId": "\x00", "stageName": "8Z-"}, 400),
+    ("ssm", "DeleteParameters", {"Names": ["\x00", "live"]}, 400),
+    ("cognito-idp", "AdminGetUser", {"UserPoolId": "\x00", "Username": "8Z-"}, 400),
+    ("s3", "GetObject", {"Bucket": BUCKET, "Key": "\x00"}, 400),
 ]
 
 
