@@ -80,9 +80,11 @@ class Leadership:
 
 
 class SoleLeader(Leadership):
-    """SQLite's one controller process: it leads from its start to its end."""
+    """SQLite's one controller process: it leads from the moment it exists, with nothing to campaign for (a
+    worker started without :meth:`Cloud.start`, as the unit tests start them, runs as it always did)."""
 
-    def start(self) -> None:
+    def __init__(self) -> None:
+        super().__init__()
         self._elect()
 
 
