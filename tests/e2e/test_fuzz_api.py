@@ -237,6 +237,7 @@ FOUND: list[tuple[str, str, dict[str, Any], int]] = [
     ("ssm", "DeleteParameters", {"Names": ["\x00", "live"]}, 400),
     ("cognito-idp", "AdminGetUser", {"UserPoolId": "\x00", "Username": "8Z-"}, 400),
     ("s3", "GetObject", {"Bucket": BUCKET, "Key": "\x00"}, 400),
+    ("s3", "ListBuckets", {"ContinuationToken": "cyAA"}, 400),  # "s\0\0": a marker no key can be
     ("elbv2", "SetRulePriorities", {"RulePriorities": [{"Priority": 120}]}, 400),
 ]
 
