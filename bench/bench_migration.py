@@ -1,7 +1,7 @@
 """Live-migration downtime: ``cloudlet host drain`` against ``virsh migrate --live`` of the same guest between
 the same two libvirtds (the peer: the hypervisor's own migration, with nothing of Cloudlet around it).
 
-Two simulated hosts (``tests/e2e/hosts_lab.py``: A on the machine's libvirtd, B on a second one). Each run
+Two simulated hosts (``tests/e2e/migration_lab.py``: A on the machine's libvirtd, B on a second one). Each run
 launches a tiny-AMI guest on A running a busybox echo server; a namespace client on A holds one TCP
 connection to it, a numbered line every 0.1 s (``tests/e2e/echo_stream.py``), and pings it every 50 ms:
 the downtime is the longest gap between two ping replies (the TCP stream's longest gap is reported too: it
@@ -122,7 +122,7 @@ def peer_run(lab: Any, instance: dict[str, Any], client: str) -> tuple[float, fl
     from agent.compute.migration import destination_xml
     from agent.compute.naming import owner_tag, tap_alias, tap_name
     from agent.compute.spec import MigrationTarget
-    from tests.e2e.hosts_lab import EchoStream
+    from tests.e2e.migration_lab import EchoStream
 
     instance_id = instance["InstanceId"]
     compute_a = lab.state_dir("a") / "compute"
@@ -161,7 +161,7 @@ def peer_run(lab: Any, instance: dict[str, Any], client: str) -> tuple[float, fl
 
 def cloudlet_run(lab: Any, instance: dict[str, Any], client: str) -> tuple[float, float, float]:
     """(TCP echo gap, ping gap, drain seconds) of ``cloudlet host drain A``."""
-    from tests.e2e.hosts_lab import EchoStream
+    from tests.e2e.migration_lab import EchoStream
 
     stream = EchoStream(client, instance["PrivateIpAddress"], ECHO_PORT)
     pings = PingStream(client, instance["PrivateIpAddress"])
@@ -184,7 +184,7 @@ def main() -> int:
     if missing:
         print(f"bench_migration: skipped, needs {', '.join(missing)}")
         return 0
-    from tests.e2e.hosts_lab import MigrationLab
+    from tests.e2e.migration_lab import MigrationLab
     from tests.support import wait_for
 
     lab = MigrationLab.start()

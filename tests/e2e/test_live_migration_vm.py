@@ -1,6 +1,6 @@
 """A running guest keeps a TCP connection open across ``cloudlet host drain`` (issue 15's "Done when").
 
-Two simulated hosts (``tests/e2e/hosts_lab.py``): A on the machine's libvirtd, B on a second one, VXLAN
+Two simulated hosts (``tests/e2e/migration_lab.py``): A on the machine's libvirtd, B on a second one, VXLAN
 between their underlay namespaces. A tiny-AMI guest on A runs a busybox echo server; a namespace
 instance attached to the same subnet on A holds one TCP connection to it, a numbered line every 0.1 s
 (``tests/e2e/echo_stream.py``). ``cloudlet host drain A`` must move the guest to B live: the same
@@ -20,7 +20,7 @@ from tests.support import wait_for
 require(missing_for_vms() + missing_tools("unshare", "busybox"), "live migration tests")
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
-from tests.e2e.hosts_lab import EchoStream, MigrationLab  # noqa: E402
+from tests.e2e.migration_lab import EchoStream, MigrationLab  # noqa: E402
 
 ECHO_PORT = 7000
 USER_DATA = f"#!/bin/sh\nbusybox nc -ll -p {ECHO_PORT} -e /bin/cat &\n"
