@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
-from agent.wire import (
-    API_VERSION,
-    DesiredState,
-    Heartbeat,
-    HostRegistration,
-    ProbeResult,
-    from_json,
-    to_json,
-)
+from agent.contract.codec import from_json, to_json
+from agent.contract.desired import DesiredState
+from agent.contract.hosts import Heartbeat, HostRegistration
+from agent.contract.probes import ProbeResult
+from agent.contract.version import API_VERSION
 
 
 class ControllerError(OSError):

@@ -42,14 +42,6 @@ from agent.compute.driver import (
 from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection, is_no_domain
 from agent.compute.metrics import Usage, usage_from_stats
-from agent.compute.naming import (
-    owner_tag,
-    tap_alias,
-    tap_name,
-    volume_of_serial,
-    volume_secret_uuid,
-    volume_serial,
-)
 from agent.compute.spec import (
     INSTANCE_ID,
     Accelerator,
@@ -59,6 +51,14 @@ from agent.compute.spec import (
     IoTune,
     NicSpec,
     VolumeSpec,
+)
+from agent.contract.naming import (
+    owner_tag,
+    tap_alias,
+    tap_name,
+    volume_of_serial,
+    volume_secret_uuid,
+    volume_serial,
 )
 
 log = logging.getLogger("cloudlet.agent.compute")

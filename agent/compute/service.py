@@ -46,10 +46,10 @@ from agent.compute.attachments import Attachments, WantedAttachment
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
 from agent.compute.link import ControllerLink
-from agent.compute.naming import tap_alias
 from agent.compute.reconcile import Desired, Step, Wanted
 from agent.compute.spec import BootMode, InstanceSpec, NicSpec, PowerState, RootDiskSpec, VolumeSpec
 from agent.compute.vpc_plug import VpcPlugger
+from agent.contract.naming import tap_alias
 from agent.storage.pool import PoolError, VolumePool
 
 log = logging.getLogger("cloudlet.agent.compute")
@@ -501,7 +501,7 @@ def compute_dir(agent_state_dir: Path) -> Path:
     every directory above an instance's files: the agent's state dir when it allows that, else (a state dir
     inside a 0700 data dir, as ``cloudlet up`` makes) ``/var/lib/cloudlet/compute/<owner tag of the state
     dir>``; ``$CLOUDLET_COMPUTE_DIR`` wins over both."""
-    from agent.compute.naming import owner_tag
+    from agent.contract.naming import owner_tag
 
     configured = os.environ.get("CLOUDLET_COMPUTE_DIR")
     if configured:
@@ -521,8 +521,8 @@ def register(registry: Any, context: Any) -> None:
         log.warning("compute disabled: QEMU is not installed")
         return
     from agent.compute.host import ensure_kvm_device_access
-    from agent.compute.naming import owner_tag
     from agent.compute.setup import choose_accelerator
+    from agent.contract.naming import owner_tag
 
     state_dir = compute_dir(context.state_dir)
     COMPUTE_ROOT.mkdir(parents=True, exist_ok=True)

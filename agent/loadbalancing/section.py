@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.network.model import SchemaError, from_json
+from agent.contract.codec import from_json
+from agent.contract.version import ContractError
 
 INTERFACE_ID = re.compile(r"^eni-[0-9a-f]{8,40}$")
 TARGET_ID = re.compile(r"^(i-[0-9a-f]{8,40}|[0-9]{1,3}(\.[0-9]{1,3}){3})$")
@@ -190,11 +191,11 @@ class LoadBalancersSection:
 
 
 def parse(data: Any) -> LoadBalancersSection:
-    """The section as dataclasses; SchemaError lists every problem when it is malformed."""
+    """The section as dataclasses; ContractError lists every problem when it is malformed."""
     section = from_json(LoadBalancersSection, data if data is not None else {})
     found = problems(section)
     if found:
-        raise SchemaError("; ".join(found))
+        raise ContractError("; ".join(found))
     return section
 
 

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.contract.network import HostNetwork
 from agent.network import naming, netns
-from agent.network.model import HostNetwork
 
 log = logging.getLogger("cloudlet.agent.api_relay")
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.client import ControllerClient, ControllerError
+from agent.contract.hosts import Heartbeat, HostRegistration
 from agent.service.reconcilers import ReconcilerRegistry
-from agent.wire import Heartbeat, HostRegistration
 
 log = logging.getLogger("cloudlet.agent")
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from agent.contract.codec import from_json
+from agent.contract.reports import VolumesReport
 from controller.api import RequestContext
 from controller.ec2.instances.desired_instances import host_instances
 from controller.ec2.volumes import modifications, reports, snapshot_store
@@ -34,7 +36,7 @@ def plugged(ic: InstanceCloud, instance_id: str, host: str = HOST_A) -> list[dic
 
 
 def storage_report(ic: InstanceCloud, host: str = HOST_A, complete: bool = True, **parts: Any) -> list[str]:
-    return reports.apply_storage_report(ic.cloud, host, reports.parse_storage_report({"complete": complete, **parts}))
+    return reports.apply_storage_report(ic.cloud, host, from_json(VolumesReport, {"complete": complete, **parts}))
 
 
 def made(ic: InstanceCloud, host: str = HOST_A) -> dict[str, Any]:

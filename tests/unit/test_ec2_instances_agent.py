@@ -18,8 +18,10 @@ from agent.compute.memory import InMemoryComputeDriver
 from agent.compute.service import InstancesReconciler, ephemeral_volume_id
 from agent.compute.spec import Accelerator, PowerState
 from agent.compute.vpc_plug import VpcPlugger
+from agent.contract.codec import from_json
+from agent.contract.reports import InstancesReport
 from controller.ec2.instances.desired_instances import host_instances
-from controller.hosts.instance_reports import parse_report
+from controller.hosts.instance_reports import observations
 from tests.unit.harness import InstanceCloud
 
 
@@ -34,10 +36,10 @@ class DirectLink:
         from controller.ec2.instances import actions, images
 
         self.reports.append(report)
-        seen, consoles, reboots, failures, complete = parse_report(report)
-        changed = actions.apply_report(self.cloud.cloud, self.host_id, seen, complete=complete,
-                                                consoles=consoles, reboots=reboots)
-        for image_id, reason in failures.items():
+        parsed = from_json(InstancesReport, report)
+        changed = actions.apply_report(self.cloud.cloud, self.host_id, observations(parsed), complete=parsed.complete,
+                                       consoles=parsed.console_bytes(), reboots=parsed.reboots)
+        for image_id, reason in parsed.capture_failures.items():
             images.fail_capture(self.cloud.db, image_id, reason)
         return {"changed": changed}
 

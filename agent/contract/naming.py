@@ -32,6 +32,16 @@ _SECRET_UUID_NAMESPACE = uuid.UUID("0c8e3f7a-51d2-4b6e-8f0a-2d9c4e6b7a13")
 _VOLUME_SERIAL = re.compile(r"^vol([0-9a-f]{8,17})$")
 
 
+def digest(key: str, length: int = 10) -> str:
+    """A short stable hex digest of ``key``: how names of kernel objects derive from document ids."""
+    return hashlib.sha1(key.encode()).hexdigest()[:length]
+
+
+def service_port(eni_id: str) -> str:
+    """The bridge-side name of a service ENI's veth (what the controller puts in its attachment)."""
+    return "s" + digest(eni_id)
+
+
 def owner_tag(state_dir: Path) -> str:
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
