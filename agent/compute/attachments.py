@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from agent.compute.driver import ComputeDriver, ComputeError
 from agent.compute.spec import IoTune, VolumeSpec
+from agent.contract.instances import VolumeAttachment
 
 log = logging.getLogger("cloudlet.agent.compute")
 
@@ -43,11 +43,9 @@ class WantedAttachment:
     encryption_key: str | None = None
 
     @classmethod
-    def parse(cls, item: dict[str, Any]) -> WantedAttachment:
-        return cls(str(item["volume_id"]), str(item.get("device_name") or ""),
-                   int(item["iops"]) if item.get("iops") is not None else None,
-                   int(item["throughput_mibps"]) if item.get("throughput_mibps") is not None else None,
-                   item.get("encryption_key") or None)
+    def of(cls, volume: VolumeAttachment) -> WantedAttachment:
+        return cls(volume.volume_id, volume.device_name, volume.iops, volume.throughput_mibps,
+                   volume.encryption_key or None)
 
     @property
     def iotune(self) -> IoTune:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from agent.contract.codec import from_json
+from agent.contract.codec import from_json, to_json
 from agent.contract.reports import VolumesReport
 from controller.api import RequestContext
 from controller.ec2.instances.desired_instances import host_instances
@@ -31,7 +31,7 @@ def section(ic: InstanceCloud, host: str = HOST_A) -> dict[str, Any]:
 
 def plugged(ic: InstanceCloud, instance_id: str, host: str = HOST_A) -> list[dict[str, Any]]:
     with ic.db.read() as conn:
-        wanted = host_instances(conn, ic.config, host, ic.db)["instances"]
+        wanted = to_json(host_instances(conn, ic.config, host, ic.db))["instances"]
     return next(i["volumes"] for i in wanted if i["instance_id"] == instance_id)
 
 

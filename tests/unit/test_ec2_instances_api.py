@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from agent.contract.codec import from_json
+from agent.contract.codec import from_json, to_json
 from agent.contract.reports import InstancesReport
 from agent.contract.version import ContractError
 from controller.ec2.instances import state as instance_state
@@ -263,7 +263,7 @@ def test_host_section_console_and_reboots(ic: InstanceCloud) -> None:
     instance_id = instance["InstanceId"]
     host = host_of(ic, instance_id)
     with ic.db.read() as conn:
-        section = host_instances(conn, ic.cloud.config, host)
+        section = to_json(host_instances(conn, ic.cloud.config, host))
     [wanted] = section["instances"]
     assert (wanted["state"], wanted["vcpus"], wanted["memory_mib"]) == ("running", 2, 2048)
     assert wanted["nics"][0]["mac"] == instance["NetworkInterfaces"][0]["MacAddress"]
@@ -281,13 +281,13 @@ def test_host_section_console_and_reboots(ic: InstanceCloud) -> None:
     assert statuses[0]["InstanceStatus"]["Status"] == "ok"
     ic.call("RebootInstances", {"InstanceIds": [instance_id]})
     with ic.db.read() as conn:
-        assert host_instances(conn, ic.cloud.config, host)["instances"][0]["reboot_serial"] == 1
+        assert host_instances(conn, ic.cloud.config, host).instances[0].reboot_serial == 1
     ic.call("StopInstances", {"InstanceIds": [instance_id]})
     with ic.db.read() as conn:
-        assert host_instances(conn, ic.cloud.config, host)["instances"][0]["state"] == "stopped"
+        assert host_instances(conn, ic.cloud.config, host).instances[0].state == "stopped"
     ic.call("TerminateInstances", {"InstanceIds": [instance_id]})
     with ic.db.read() as conn:
-        assert host_instances(conn, ic.cloud.config, host)["instances"][0]["state"] == "terminated"
+        assert host_instances(conn, ic.cloud.config, host).instances[0].state == "terminated"
 
 
 def test_report_parsing_refuses_malformed_reports() -> None:

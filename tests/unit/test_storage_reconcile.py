@@ -8,6 +8,7 @@ from pathlib import Path
 from agent.compute import attachments
 from agent.compute.attachments import WantedAttachment
 from agent.compute.spec import IoTune
+from agent.contract.instances import VolumeAttachment
 from agent.storage.reconcile import Action, HostVolumes, Placement, Step, WantedVolume, plan, volume_file
 
 POOL = Path("/pool")
@@ -95,8 +96,7 @@ I1, I2 = "i-0000000000000000a", "i-0000000000000000b"
 
 
 def attach(volume_id: str, iops: int | None = None, throughput: int | None = None) -> WantedAttachment:
-    return WantedAttachment.parse({"volume_id": volume_id, "device_name": "/dev/sdf", "iops": iops,
-                                   "throughput_mibps": throughput, "encryption_key": None})
+    return WantedAttachment.of(VolumeAttachment(volume_id, "/dev/sdf", iops, throughput, None))
 
 
 def test_caps_become_libvirt_iotune() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select
 
+from agent.contract.instances import VolumeAttachment
 from controller.ec2.volumes import encryption, records, rules
 from controller.ec2.volumes.state import attachments, snapshots, volumes
 from controller.hosts.desired import HostContext
@@ -74,11 +75,11 @@ def volumes_section(ctx: HostContext) -> dict[str, Any]:
 
 
 def instance_volumes(conn: Connection, view: encryption.KmsView | None,
-                     instance_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+                     instance_ids: list[str]) -> dict[str, list[VolumeAttachment]]:
     """The non-root volumes each instance should have plugged in (attaching or attached), by device; ``view``
     opens encrypted volumes' keys (None: encrypted volumes are left out)."""
     keys = _Keys(view)
-    found: dict[str, list[dict[str, Any]]] = {i: [] for i in instance_ids}
+    found: dict[str, list[VolumeAttachment]] = {i: [] for i in instance_ids}
     if not instance_ids:
         return found
     rows = conn.execute(select(volumes, attachments.c.instance_id, attachments.c.device_name)
@@ -91,6 +92,5 @@ def instance_volumes(conn: Connection, view: encryption.KmsView | None,
         if row["encrypted"] and key is None:
             continue  # the key is disabled or pending deletion: the volume cannot be opened
         iops, throughput = _caps(row)
-        found[row["instance_id"]].append({"volume_id": row["volume_id"], "device_name": row["device_name"],
-                                          "iops": iops, "throughput_mibps": throughput, "encryption_key": key})
+        found[row["instance_id"]].append(VolumeAttachment(row["volume_id"], row["device_name"], iops, throughput, key))
     return found
