@@ -1,4 +1,8 @@
-"""The agent's side of the controller RPC: small JSON calls over HTTP with a bearer token."""
+"""The agent's side of the controller RPC: small JSON calls over HTTP with a bearer token.
+
+Every call an agent makes to the controller goes through this module (``ControllerClient`` for the
+agent-wide calls, ``HostLink`` for a host's report and file routes), so the path prefix, the credential
+header and the error handling are written once."""
 
 from __future__ import annotations
 
@@ -88,6 +92,10 @@ class ControllerClient:
     def report_probes(self, host_id: str, results: list[ProbeResult]) -> dict[str, Any]:
         """Reachability Analyzer probes' outcomes; the answer names the probes the controller recorded."""
         return self._call("POST", f"/hosts/{host_id}/probes", {"results": [to_json(r) for r in results]})
+
+    def api_tls(self) -> dict[str, str]:
+        """The API relay's TLS material: ``certificate_chain``, ``private_key`` (PEM) and ``ca``."""
+        return self._call("GET", "/api-tls")
 
     def download_code(self, sha256_hex: str, target: Path) -> None:
         """A Lambda package, layer or image archive the controller stores under ``sha256_hex`` into ``target``."""

@@ -42,7 +42,7 @@ from agent.contract.version import AGENT_VERSION
 from agent.functions import server as functions
 from agent.loadbalancing import reconciler as loadbalancers
 from agent.network import uplink
-from agent.network.api_relay import ApiRelay
+from agent.network.api_relay import ApiRelay, fetch_tls
 from agent.network.dataplane import DEFAULT_RUN_DIR
 from agent.network.tunnel import TunnelServer
 from agent.nfs import reconciler as efs
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason is None:
         underlay = Underlay(args.underlay_ip, args.underlay_netns) if args.underlay_ip else None
         provider = ControllerMetadata(lambda eni_id: client.metadata(context.host_id, eni_id))
-        relay = ApiRelay(args.controller, client.token)  # the Cloudlet API at AWS's names, inside VPCs
+        relay = ApiRelay(args.controller, client.token, fetch_tls(client))  # the Cloudlet API inside VPCs
         host_uplink = uplink.from_flags(args.uplink, args.uplink_interface, args.uplink_bridge, args.uplink_gateway,
                                         args.uplink_host_netns, args.dns_upstream)
         registry.add("network", NetworkReconciler(run_dir, args.name_prefix, provider, underlay, args.metadata_port,
