@@ -2,9 +2,9 @@
 
 Every contract dataclass round-trips through ``to_json``/``from_json``. Reading follows the compatibility
 rule (``agent.contract.version``): unknown keys are ignored (a newer peer added them), missing keys with a
-default take the default (an older peer did not know them), a missing key without one, or a value of the
-wrong type, raises ContractError naming the field (``InstancesReport.instances[2].power: expected str``),
-which the controller answers with 400. A :class:`Message` also carries ``contract_version``; one of another
+default take the default (an older peer did not know them), and so does a null where a field has one; a
+missing key without one, or a value of the wrong type, raises ContractError naming the field
+(``InstancesReport.instances[2].power: expected str``), which the controller answers with 400. A :class:`Message` also carries ``contract_version``; one of another
 major raises IncompatibleVersion.
 """
 
@@ -83,9 +83,12 @@ def _dataclass(tp: Any, data: Any, where: str) -> Any:
     hints = typing.get_type_hints(tp)
     kwargs = {}
     for f in fields(tp):
+        optional = f.default is not MISSING or f.default_factory is not MISSING
+        if data.get(f.name) is None and optional:
+            continue  # absent, or null where the field has a default: the default (older senders wrote null)
         if f.name in data:
             kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
-        elif f.default is MISSING and f.default_factory is MISSING:
+        else:
             raise ContractError(f"{where}.{f.name}: missing")
     try:
         return tp(**kwargs)
