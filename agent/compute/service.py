@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.compute import metrics, reconcile
-from agent.compute.attachments import Attachments, WantedAttachment
+from agent.compute.attachments import Attachments
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
 from agent.compute.link import ControllerLink
@@ -177,8 +177,7 @@ class InstancesReconciler:
         self.plugger.set_routes({(w.instance_id, n.device_index): (n.vpc_id, n.subnet_id)
                                  for w in wanted.values() for n in w.nics})
         images = self._cache_images(section.images, wanted.values())
-        volumes = {w.instance_id: tuple(map(WantedAttachment.of, w.volumes)) for w in wanted.values()
-                   if w.state != "terminated"}
+        volumes = {w.instance_id: tuple(w.volumes) for w in wanted.values() if w.state != "terminated"}
         secrets = self.attachments.secrets(self.driver, volumes)
         self._boot_volumes = self.attachments.boot_volumes(self.driver, volumes, secrets)
         intents: dict[str, Desired] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.compute import attachments
-from agent.compute.attachments import WantedAttachment
+from agent.compute.attachments import iotune
 from agent.compute.spec import IoTune
 from agent.contract.instances import VolumeAttachment
 from agent.storage.reconcile import Action, HostVolumes, Placement, Step, WantedVolume, plan, volume_file
@@ -95,13 +95,13 @@ def test_the_root_of_an_instance_about_to_spawn_is_left_to_compute() -> None:
 I1, I2 = "i-0000000000000000a", "i-0000000000000000b"
 
 
-def attach(volume_id: str, iops: int | None = None, throughput: int | None = None) -> WantedAttachment:
-    return WantedAttachment.of(VolumeAttachment(volume_id, "/dev/sdf", iops, throughput, None))
+def attach(volume_id: str, iops: int | None = None, throughput: int | None = None) -> VolumeAttachment:
+    return VolumeAttachment(volume_id, "/dev/sdf", iops, throughput, None)
 
 
 def test_caps_become_libvirt_iotune() -> None:
-    assert attach(A, 3000, 125).iotune == IoTune(3000, 125 << 20)
-    assert attach(A).iotune == IoTune(None, None)
+    assert iotune(attach(A, 3000, 125)) == IoTune(3000, 125 << 20)
+    assert iotune(attach(A)) == IoTune(None, None)
     assert IoTune(None, 5).as_libvirt() == {"total_iops_sec": 0, "total_bytes_sec": 5}
 
 
