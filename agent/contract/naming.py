@@ -1,4 +1,4 @@
-"""The names Cloudlet gives to host-side compute objects, defined once for the agent and the VPC dataplane.
+"""The names both sides derive from ids: the controller writes them into documents, the agent makes them.
 
 - Domain name: the instance id itself (``i-0123456789abcdef0``).
 - Tap device of a network interface: ``cl-t`` + the first 8 hex digits of the instance id + the device
@@ -13,6 +13,9 @@
 - Volume serial: the volume id without its dash (``vol0123456789abcdef0``, 20 characters: virtio-blk's
   limit), which is what EC2 Nitro guests see as the NVMe serial too. The guest finds volumes by serial
   (``/sys/block/vdX/serial``), never by device name (names follow probe order).
+- Service port: the bridge-side veth of an ENI a service of the agent sits behind (an EFS mount target, a
+  Batch job's ENI): ``s`` + 10 hex digits of the ENI id's digest; the controller puts it in the ENI's
+  attachment, the network plan makes it.
 """
 
 from __future__ import annotations
