@@ -18,9 +18,9 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from agent.contract.efs import MountTarget, parse
 from agent.network import naming, netns
 from agent.nfs import ganesha, storage
-from agent.nfs.section import MountTarget, parse
 from agent.nfs.server import BINARY, Servers, ServerSpec
 from agent.service.namespaces import NamespaceAddressing, configure
 

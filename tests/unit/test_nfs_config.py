@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.contract.efs import AccessPoint, CreationInfo, PosixUser, is_safe_path, parse
 from agent.contract.naming import service_port
 from agent.contract.network import Attachment, Eni, HostNetwork, NetworkAcl, RouteTable, Subnet, Vpc
 from agent.contract.version import ContractError
@@ -15,7 +16,6 @@ from agent.network import naming
 from agent.network.plan import plan_host
 from agent.network.validate import problems as network_problems
 from agent.nfs import ganesha, storage
-from agent.nfs.section import AccessPoint, CreationInfo, PosixUser, is_safe_path, parse
 
 FS = "fs-0123456789abcdef0"
 ENI = "eni-0aaaaaaaaaaaaaaa1"

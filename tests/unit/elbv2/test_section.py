@@ -123,7 +123,7 @@ def test_report_metrics() -> None:
 
 def test_the_agent_parses_the_section() -> None:
     """The contract end to end: what the controller sends is what the agent's parser accepts."""
-    section = pytest.importorskip("agent.loadbalancing.section")
+    section = pytest.importorskip("agent.contract.loadbalancers")
     rows = _rows()
     nodes = desired.build_nodes(rows["nodes"], rows["lbs"], rows["listeners"], rows["rule_rows"], rows["groups"],
                                 rows["targets"], rows["prefixes"], NOW, lambda sealed: "KEY")

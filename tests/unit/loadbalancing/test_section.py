@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.contract.loadbalancers import parse
 from agent.contract.version import ContractError
-from agent.loadbalancing.section import parse
 from tests.unit.loadbalancing.sample import ENI, TG_A, TG_B, node
 
 

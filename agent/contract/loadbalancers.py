@@ -1,5 +1,4 @@
-"""The ``loadbalancers`` section of a host's desired document (contract: /tmp/h27/lb_contract.md §1), as
-dataclasses (pure).
+"""The ``loadbalancers`` section of a host's desired document, as dataclasses (pure).
 
 Every value here ends up in an HAProxy configuration, a file name or a namespace name, so the section is
 checked before anything is touched: IDs against AWS's formats, paths and header names against the
