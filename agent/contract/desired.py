@@ -2,8 +2,7 @@
 
 Each section is the whole truth for its kind on that host (what is listed is made or kept, what is not is
 removed), so a lost answer or a restart of either side converges. The sections' own types live beside
-this module: ``network`` (:mod:`agent.contract.network`), ``instances`` (:mod:`agent.contract.instances`),
-``probes`` (:mod:`agent.contract.probes`); the others are described in docs/contract.md.
+this module (see :class:`DesiredState`); docs/contract.md describes each.
 """
 
 from __future__ import annotations
@@ -21,9 +20,10 @@ class DesiredState(Message):
     ``generation`` is the controller's revision counter when the document was assembled; ``digest``
     identifies the content (a new generation whose document did not change for this host keeps the
     digest). ``changed`` False means "what you have is current" and ``sections`` is then empty.
-    Sections: ``network`` (``agent.contract.network.HostNetwork`` JSON), ``namespaces`` (namespace
-    instances to address), ``probes`` (``{"probes": [ProbeRequest]}``, Reachability Analyzer's dataplane
-    probes), and whatever other providers the controller registers (``instances``).
+    Sections, typed in this package: ``network`` (``network.HostNetwork``), ``instances``
+    (``instances.InstancesSection``), ``efs`` (``efs.EfsSection``), ``loadbalancers``
+    (``loadbalancers.LoadBalancersSection``), ``probes`` (``{"probes": [probes.ProbeRequest]}``); still plain
+    JSON: ``volumes``, ``namespaces``, ``batch``. An agent ignores a section it has no reconciler for.
     """
 
     generation: int
