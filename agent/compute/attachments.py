@@ -32,11 +32,6 @@ log = logging.getLogger("cloudlet.agent.compute")
 DETACH_WAIT_SECONDS = 5.0
 
 
-def iotune(want: VolumeAttachment) -> IoTune:
-    """The libvirt I/O caps of a volume the section wants plugged (``VolumeAttachment``)."""
-    return IoTune.from_caps(want.iops, want.throughput_mibps)
-
-
 class Step(StrEnum):
     #: In the order :func:`plan` emits them.
     DETACH = "detach"
@@ -70,7 +65,7 @@ def plan(wanted: dict[str, tuple[VolumeAttachment, ...]], attached: dict[str, di
     for instance_id, volumes in sorted(attached.items()):
         for want in wanted.get(instance_id, ()):
             if want.volume_id in volumes:
-                if volumes[want.volume_id] != iotune(want):
+                if volumes[want.volume_id] != IoTune.of(want):
                     actions.append(Action(Step.RETUNE, instance_id, want.volume_id, want))
             elif want.volume_id in available and holder.get(want.volume_id, instance_id) == instance_id:
                 holder[want.volume_id] = instance_id
@@ -115,7 +110,7 @@ class Attachments:
         return uuids
 
     def spec(self, want: VolumeAttachment, secrets: dict[str, str]) -> VolumeSpec:
-        return VolumeSpec(want.volume_id, self.path(want.volume_id), iotune=iotune(want),
+        return VolumeSpec(want.volume_id, self.path(want.volume_id), iotune=IoTune.of(want),
                           secret_uuid=secrets.get(want.volume_id))
 
     def boot_volumes(self, driver: ComputeDriver, wanted: dict[str, tuple[VolumeAttachment, ...]],
@@ -143,7 +138,7 @@ class Attachments:
                     driver.attach_volume(action.instance_id, self.spec(action.want, secrets))
                 else:
                     assert action.want is not None
-                    driver.set_volume_iotune(action.instance_id, action.volume_id, iotune(action.want))
+                    driver.set_volume_iotune(action.instance_id, action.volume_id, IoTune.of(action.want))
             except ComputeError as exc:
                 log.warning("%s of %s on %s: %s", action.step.value, action.volume_id, action.instance_id, exc)
                 done = False

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from agent.contract.instances import VolumeAttachment
+from agent.contract.volumes import DesiredVolume
+
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -91,9 +94,10 @@ class IoTune:
     total_bytes_sec: int | None = None
 
     @classmethod
-    def from_caps(cls, iops: int | None, throughput_mibps: int | None) -> IoTune:
-        """The caps of an EBS volume type (provisioned IOPS, throughput in MiB/s) as QEMU limits."""
-        return cls(iops or None, throughput_mibps * 2**20 if throughput_mibps else None)
+    def of(cls, volume: VolumeAttachment | DesiredVolume) -> IoTune:
+        """A volume's caps as its section gives them (provisioned IOPS, throughput in MiB/s) as QEMU limits."""
+        throughput = volume.throughput_mibps
+        return cls(volume.iops or None, throughput * 2**20 if throughput else None)
 
     def as_libvirt(self) -> dict[str, int]:
         """The parameters of ``setBlockIoTune`` (0 lifts a cap)."""

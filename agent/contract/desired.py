@@ -22,8 +22,8 @@ class DesiredState(Message):
     digest). ``changed`` False means "what you have is current" and ``sections`` is then empty.
     Sections, typed in this package: ``network`` (``network.HostNetwork``), ``instances``
     (``instances.InstancesSection``), ``efs`` (``efs.EfsSection``), ``loadbalancers``
-    (``loadbalancers.LoadBalancersSection``), ``probes`` (``{"probes": [probes.ProbeRequest]}``); still plain
-    JSON: ``volumes``, ``namespaces``, ``batch``. An agent ignores a section it has no reconciler for.
+    (``loadbalancers.LoadBalancersSection``), ``probes`` (``{"probes": [probes.ProbeRequest]}``), ``volumes``
+    (``volumes.VolumesSection``); still plain JSON: ``namespaces``, ``batch``. An agent ignores a section it has no reconciler for.
     """
 
     generation: int

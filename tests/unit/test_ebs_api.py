@@ -66,7 +66,7 @@ def test_create_volume_is_creating_until_its_host_made_the_file(ic: InstanceClou
     assert created["Tags"] == [{"Key": "Name", "Value": "data"}] and created["Encrypted"] is False
     listed = section(ic)["volumes"]
     assert listed == [{"volume_id": volume_id, "size_bytes": 10 * GIB, "snapshot_id": None, "encryption_key": None,
-                       "encrypted": False, "iops": 3000, "throughput_mibps": 125}]
+                       "encrypted": False, "iops": 3000, "throughput_mibps": 125, "snapshot_encryption_key": None}]
     assert section(ic, HOST_B)["volumes"] == []  # the other zone's host keeps nothing of it
     assert storage_report(ic, volumes={volume_id: {"state": "available", "size_bytes": 10 * GIB}}) == [volume_id]
     assert volume(ic, volume_id)["State"] == "available"
