@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any, TypeVar
 
@@ -47,6 +48,17 @@ def from_json(cls: type[T], data: Any) -> T:
         check_compatible(version)
         data = {**data, "contract_version": version}
     return _convert(cls, data, cls.__name__)
+
+
+def read_section(cls: type[T], data: Any, problems: Callable[[T], list[str]]) -> T:
+    """A section as ``cls`` (None reads as empty), refused whole with every problem ``problems`` finds listed:
+    for sections whose values become file, namespace or configuration names, nothing is touched until all
+    of it is sound."""
+    section = from_json(cls, data if data is not None else {})
+    found = problems(section)
+    if found:
+        raise ContractError("; ".join(found))
+    return section
 
 
 def _convert(tp: Any, data: Any, where: str) -> Any:

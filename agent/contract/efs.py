@@ -19,8 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.contract.codec import from_json
-from agent.contract.version import ContractError
+from agent.contract.codec import read_section
 
 FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{8,40}$")
 MOUNT_TARGET_ID = re.compile(r"^fsmt-[0-9a-f]{8,40}$")
@@ -99,11 +98,7 @@ class EfsSection:
 
 def parse(data: Any) -> EfsSection:
     """The section as dataclasses; ContractError lists every problem when it is malformed."""
-    section = from_json(EfsSection, data if data is not None else {})
-    found = problems(section)
-    if found:
-        raise ContractError("; ".join(found))
-    return section
+    return read_section(EfsSection, data, problems)
 
 
 def problems(section: EfsSection) -> list[str]:

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.contract.codec import from_json
-from agent.contract.version import ContractError
+from agent.contract.codec import read_section
 
 INTERFACE_ID = re.compile(r"^eni-[0-9a-f]{8,40}$")
 TARGET_ID = re.compile(r"^(i-[0-9a-f]{8,40}|[0-9]{1,3}(\.[0-9]{1,3}){3})$")
@@ -191,11 +190,7 @@ class LoadBalancersSection:
 
 def parse(data: Any) -> LoadBalancersSection:
     """The section as dataclasses; ContractError lists every problem when it is malformed."""
-    section = from_json(LoadBalancersSection, data if data is not None else {})
-    found = problems(section)
-    if found:
-        raise ContractError("; ".join(found))
-    return section
+    return read_section(LoadBalancersSection, data, problems)
 
 
 def problems(section: LoadBalancersSection) -> list[str]:
