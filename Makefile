@@ -14,8 +14,9 @@ UP_ARGS ?=
 PYTEST_ARGS ?=
 # The part of the suite `make test` runs a second time with every test cloud on PostgreSQL
 # (CLOUDLET_TEST_DATABASE=postgresql: tests/postgres_lab.py starts a private cluster). Any test runs that way.
+# The API fuzz suite (tests/e2e/test_fuzz_api.py, about 4 minutes) checks PostgreSQL answers no 5xx either.
 POSTGRES_TESTS ?= tests/e2e/test_iam_api.py tests/e2e/test_s3_wire.py tests/e2e/test_ec2_instances_api.py \
-	tests/e2e/test_sqs_api.py tests/e2e/test_sns.py tests/e2e/test_sqs_durability.py
+	tests/e2e/test_sqs_api.py tests/e2e/test_sns.py tests/e2e/test_sqs_durability.py tests/e2e/test_fuzz_api.py
 
 .PHONY: up test test-postgres bench install services images lint s3fs-venv node-clients console-vendor
 

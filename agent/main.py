@@ -31,6 +31,7 @@ from agent.client import ControllerClient
 from agent.compute import service as compute
 from agent.contract.hosts import (
     CAPABILITY_FUNCTIONS,
+    CAPABILITY_GATEWAY,
     CAPABILITY_METADATA,
     CAPABILITY_NAMESPACE_INSTANCES,
     CAPABILITY_PROBES,
@@ -105,6 +106,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--underlay-netns", default=os.environ.get("CLOUDLET_AGENT_UNDERLAY_NETNS"),
                         help="the namespace holding the underlay address, for lab hosts "
                              "(or $CLOUDLET_AGENT_UNDERLAY_NETNS)")
+    parser.add_argument("--gateway", action="store_true", default=bool(os.environ.get("CLOUDLET_AGENT_GATEWAY")),
+                        help="designate this host a gateway host: the controller runs NAT gateways (and translates "
+                             "their Elastic IPs) on gateway hosts only, and the other hosts reach them over VXLAN "
+                             "(or $CLOUDLET_AGENT_GATEWAY=1); with none designated any host of the zone may")
     parser.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_INTERVAL,
                         help=f"seconds between heartbeats (default {HEARTBEAT_INTERVAL:.0f}); a few of them must "
                              "fit in the controller's host_heartbeat_timeout_seconds")
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                                         args.uplink_host_netns, args.dns_upstream)
         registry.add("network", NetworkReconciler(run_dir, args.name_prefix, provider, underlay, args.metadata_port,
                                                   relay=relay, uplink=host_uplink),
-                     capabilities=[CAPABILITY_VPC_DATAPLANE, CAPABILITY_METADATA])
+                     capabilities=[CAPABILITY_VPC_DATAPLANE, CAPABILITY_METADATA]
+                     + ([CAPABILITY_GATEWAY] if args.gateway else []))
         registry.add("namespaces", NamespaceReconciler(), capabilities=[CAPABILITY_NAMESPACE_INSTANCES])
         registry.add("probes", ProbeReconciler(client, context.host_id, args.name_prefix),
                      capabilities=[CAPABILITY_PROBES])

@@ -26,6 +26,7 @@ from controller.hosts.generation import GenerationWatch
 from controller.iam.cache import PolicyCache
 from controller.state import Database
 from controller.state.committer import GroupCommitter
+from controller.state.leadership import Leadership, leadership_for
 
 if TYPE_CHECKING:
     from controller.api import Authorizer, ServiceApi
@@ -58,6 +59,10 @@ class Cloud:
         self.services: dict[str, ServiceApi] = load_services()
         self.db = Database(config.state_location)
         self.db.create_schema()
+        #: Whether this process runs the cloud's background workers now: always on SQLite's one process, the
+        #: elected one of the controllers on a PostgreSQL store (controller/state/leadership.py). Every
+        #: worker's loop asks it each round; campaigning starts with :meth:`start`.
+        self.leadership: Leadership = leadership_for(self.db.url)
         hosts_state.use_heartbeat_timeout(config.host_heartbeat_timeout_seconds)
         self.secrets = SecretBox(config.data_dir / "secret.key")
         self.credentials = CredentialStore(self.db, self.secrets)
@@ -140,6 +145,7 @@ class Cloud:
 
     def start(self) -> None:
         """Run every service's start hooks (crash recovery, background workers) before serving."""
+        self.leadership.start()
         for api in self.services.values():
             for hook in api.on_start:
                 hook(self)
@@ -148,6 +154,7 @@ class Cloud:
         for api in self.services.values():
             for hook in api.on_stop:
                 hook(self)
+        self.leadership.close()  # once the workers stopped: another controller may take over at once
         self.audit.close()
         self.writer.close()
         self.db.close()

@@ -20,6 +20,8 @@ CAPABILITY_FUNCTIONS = "lambda-functions"
 #: The host sends Reachability Analyzer's probes (the ``probes`` section): the controller waits for no
 #: probe from an agent without it, so older agents keep working with the verdict alone.
 CAPABILITY_PROBES = "reachability-probes"
+#: A designated gateway host (``cloudlet-agent --gateway``): the controller places NAT gateways there.
+CAPABILITY_GATEWAY = "vpc-gateway"
 
 
 @dataclass

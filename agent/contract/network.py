@@ -146,10 +146,16 @@ class Eni:
 
 @dataclass
 class RemotePort:
-    """An ENI of this subnet on another host: its MAC lives behind that host's VXLAN endpoint."""
+    """An ENI of this subnet on another host: its MAC lives behind that host's VXLAN endpoint.
+
+    ``addresses`` (its IPv4 addresses) are pinned to ``mac`` in this host's router: the router cannot ARP
+    for them, as every host's router has the same (anycast) MAC and a reply to it stays on the host that
+    got it. Older controllers send none; routed traffic to the port then depends on learned entries.
+    """
 
     mac: str
     vtep: str
+    addresses: list[str] = field(default_factory=list)
 
 
 # --- topology -------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from agent.contract import cidr
 from agent.network import netns
 from agent.network.nft import TABLE
-from agent.network.plan import FdbEntry, Link, NamespacePlan, Proxy, Rule
+from agent.network.plan import FdbEntry, Link, NamespacePlan, Neighbour, Proxy, Rule
 from agent.network.routes import KernelRoute
 
 log = logging.getLogger("cloudlet.agent.network")
@@ -184,10 +184,7 @@ def configure_links(plan: NamespacePlan, handle: Handle) -> None:
 def configure_forwarding(plan: NamespacePlan, handle: Handle) -> None:
     """Phase three, once every namespace's links are up: neighbours, FDB, rules, routes."""
     ipr = handle(plan.name)
-    for neighbour in plan.neighbours:
-        index = _index(ipr, neighbour.device)
-        if index is not None:
-            ipr.neigh("replace", dst=neighbour.ip, lladdr=neighbour.mac, ifindex=index, state=NUD_PERMANENT)
+    _converge_neighbours(ipr, plan.neighbours)
     _converge_fdb(ipr, plan.fdb)
     if plan.proxies or plan.kind == "internet":  # only the Internet namespace ever holds proxy entries
         converge_proxies(ipr, plan.name, plan.proxies, lambda proxy: True)
@@ -285,6 +282,26 @@ def _converge_addresses(ipr: IPRoute, links: list[Link]) -> None:
 def _canonical(address: str) -> str:
     ip, prefix = address.split("/")
     return f"{cidr.address(ip)}/{prefix}"
+
+
+def _converge_neighbours(ipr: IPRoute, neighbours: list[Neighbour]) -> None:
+    """Pin the plan's neighbours and unpin the others: every permanent entry in a managed namespace is ours
+    (the kernel only learns reachable/stale ones), and a stale pin (a remote port gone or moved here) would
+    send its address to the wrong MAC."""
+    wanted: dict[tuple[int, str], str] = {}
+    for neighbour in neighbours:
+        index = _index(ipr, neighbour.device)
+        if index is not None:
+            wanted[(index, str(cidr.address(neighbour.ip)))] = neighbour.mac.lower()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for msg in ipr.get_neighbours(family=family):
+            if not msg.get("dst") or msg["flags"] & NTF_PROXY:
+                continue
+            key = (msg["ifindex"], str(cidr.address(msg.get("dst"))))
+            if msg["state"] & NUD_PERMANENT and key not in wanted:
+                ipr.neigh("del", dst=key[1], ifindex=key[0])
+    for (index, ip), mac in wanted.items():
+        ipr.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
 
 
 def _converge_fdb(ipr: IPRoute, entries: list[FdbEntry]) -> None:

@@ -227,6 +227,8 @@ def _router_plan(doc: HostNetwork, vpc: Vpc, run_dir: str) -> NamespacePlan:
                                    master=bridge, mtu=VXLAN_MTU, vni=subnet.vni))
             plan.fdb += [FdbEntry(vxlan, "00:00:00:00:00:00", vtep) for vtep in sorted(vpc.remote_vteps)]
             plan.fdb += [FdbEntry(vxlan, port.mac.lower(), port.vtep) for port in subnet.remote_ports]
+            plan.neighbours += [Neighbour(bridge, address, port.mac.lower()) for port in subnet.remote_ports
+                                for address in port.addresses]
         table = tables[subnet.id]
         for family in (4, 6):
             plan.rules += [Rule(family, RULE_LOOKUP_PRIORITY, bridge, table),

@@ -46,7 +46,10 @@ def group_datums(group: Group, lifecycle_states: Iterable[str], at: datetime) ->
 
 
 def publish(cloud: Any, now: datetime) -> None:
-    """Publish every group's enabled metrics at ``now`` (the publisher calls it; tests call it directly)."""
+    """Publish every group's enabled metrics at ``now`` (the publisher calls it; tests call it directly), in
+    the controller that leads the background workers only (controller/state/leadership.py)."""
+    if not cloud.leadership.leading:
+        return
     with cloud.db.read() as conn:
         found = [(group, [row["lifecycle_state"] for row in records.group_instances(conn, group.arn)])
                  for group in records.all_groups(conn) if group.document.get("EnabledMetrics")]

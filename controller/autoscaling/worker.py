@@ -65,6 +65,8 @@ class Reconciler:
     def start(self) -> None:
         self.cloud.db.subscribe(state.CHANGED_TOPIC, self._wake.set)
         self.cloud.db.subscribe(instance_state.STATES_TOPIC, self._instance_states_changed)
+        # a controller taking over health checks every group at once: the old leader's checks are lost with it
+        self.cloud.leadership.on_elected(self._instance_states_changed)
         self._thread.start()
         self._metrics.start()
 
@@ -86,6 +88,9 @@ class Reconciler:
     def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            if not self.cloud.leadership.leading:  # one controller reconciles (controller/state/leadership.py)
+                self._wake.wait(INTERVAL)
+                continue
             states_changed, self._states_changed = self._states_changed, False
             try:
                 self.reconcile_all(check_health=states_changed)

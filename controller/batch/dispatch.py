@@ -145,6 +145,7 @@ class Dispatcher:
 
     def start(self) -> None:
         self.cloud.db.subscribe(jobs_state.TOPIC, self._wake.set)
+        self.cloud.leadership.on_elected(self._wake.set)
         self._thread.start()
 
     def stop(self) -> None:
@@ -156,7 +157,8 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
-                self.run_once()
+                if self.cloud.leadership.leading:  # one controller dispatches (controller/state/leadership.py)
+                    self.run_once()
             except Exception:
                 log.exception("batch dispatch pass failed")
             self._wake.wait(INTERVAL)

@@ -41,6 +41,7 @@ class CloudWatchWorker:
     def start(self) -> None:
         self.cloud.db.subscribe(METRICS_TOPIC, self.notify)
         self.cloud.db.subscribe(ALARMS_TOPIC, self._wake.set)
+        self.cloud.leadership.on_elected(self._wake.set)
         self._thread.start()
 
     def notify(self) -> None:
@@ -68,10 +69,8 @@ class CloudWatchWorker:
     def _run(self) -> None:
         while not self._stopping:
             try:
-                evaluation.run_pass(self.cloud, self.memory)
-                if time.monotonic() - self._swept_at >= SWEEP_SECONDS:
-                    self._swept_at = time.monotonic()
-                    retention.sweep(self.cloud)
+                if self.cloud.leadership.leading:  # one controller evaluates (controller/state/leadership.py)
+                    self._evaluate_and_sweep()
             except Exception:
                 log.exception("CloudWatch evaluation failed; retrying")
             self._wake.wait(EVALUATE_SECONDS)
@@ -79,6 +78,12 @@ class CloudWatchWorker:
                 break
             time.sleep(SETTLE_SECONDS)
             self._wake.clear()
+
+    def _evaluate_and_sweep(self) -> None:
+        evaluation.run_pass(self.cloud, self.memory)
+        if time.monotonic() - self._swept_at >= SWEEP_SECONDS:
+            self._swept_at = time.monotonic()
+            retention.sweep(self.cloud)
 
 
 def start(cloud: Any) -> None:

@@ -76,7 +76,7 @@ def decode_token(token: str) -> str:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidPaginationToken("The specified pagination token is not valid or is expired.") from None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:  # no id holds a NUL: this server made no such token
         raise InvalidPaginationToken("The specified pagination token is not valid or is expired.")
     return value
 

@@ -115,7 +115,12 @@ def delete_rule(ctx: RequestContext, params: Params) -> Params:
 @api.operation("SetRulePriorities")
 def set_rule_priorities(ctx: RequestContext, params: Params) -> Params:
     """Moves several rules of one listener at once; the result must leave every priority unique."""
-    wanted = {p["RuleArn"]: _priority(p.get("Priority")) for p in params.get("RulePriorities") or []}
+    pairs = params.get("RulePriorities") or []
+    for index, pair in enumerate(pairs, start=1):
+        if not pair.get("RuleArn"):  # optional in the model, required by the service
+            raise ValidationError(f"1 validation error detected: Value null at 'rulePriorities.{index}.member."
+                                  "ruleArn' failed to satisfy constraint: Member must not be null")
+    wanted = {pair["RuleArn"]: _priority(pair.get("Priority")) for pair in pairs}
     if not wanted:
         raise ValidationError("At least one rule priority must be specified")
     if len(set(wanted.values())) != len(wanted):

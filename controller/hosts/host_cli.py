@@ -1,6 +1,7 @@
 """``cloudlet host add|list|drain|undrain|remove``: the operator's commands for the cloud's hosts.
 
-``add`` joins a Linux host over SSH (``controller/hosts/join.py``): it checks the host, gives it its own
+``add`` joins a Linux host over SSH (``controller/hosts/join.py``): it checks the host, installs the
+controller's code there when the host lacks it (``controller/hosts/agent_install.py``), gives it its own
 agent credential (``controller/hosts/credentials.py``), starts its agent and waits until the agent has
 registered. ``drain`` stops new placements on a host and lists what still runs there; ``remove`` takes a
 drained, empty host out: its agent is stopped over SSH (when it was joined that way) and its credential
@@ -23,7 +24,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from controller.hosts import join
+from controller.hosts import agent_install, agent_wheel, join
+from controller.hosts.agent_install import InstallPlan
 from controller.hosts.credentials import AgentCredentials
 from controller.hosts.join import AgentSettings, JoinError, SshSession, SshTarget
 from controller.state import Database, utcnow
@@ -42,7 +44,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--identity", type=Path, default=None, help="the SSH private key (default: ssh-agent, ~/.ssh)")
     add.add_argument("--controller-url", default=None,
                      help="the controller's URL as the host reaches it (default: the cloud's configured endpoint)")
-    add.add_argument("--python", default=join.DEFAULT_PYTHON, help="the host's Python that has Cloudlet installed")
+    add.add_argument("--python", default=None,
+                     help="a Python on the host that already has Cloudlet (then nothing is installed; default: "
+                          "the --venv's, where Cloudlet is installed when the host lacks the controller's version)")
+    add.add_argument("--venv", default=join.DEFAULT_VENV, help="the virtualenv on the host that Cloudlet is "
+                                                               "installed into (created with python3 -m venv)")
+    add.add_argument("--installer", choices=("auto", "ssh", "ansible"), default="auto",
+                     help="how the code is installed: the ansible common role (ansible/install-code.yml) or the "
+                          "same script over this SSH session; auto takes ansible when ansible-playbook is here")
+    add.add_argument("--wheelhouse", type=Path, default=None,
+                     help="a directory here with wheels of Cloudlet's dependencies, copied to the host and "
+                          "installed with pip --no-index (a host that reaches no package index)")
+    add.add_argument("--pip-index-url", default=None,
+                     help="the package index the host's pip takes the dependencies from (default: its own "
+                          "pip configuration, usually PyPI)")
     add.add_argument("--state-dir", default=join.DEFAULT_STATE_DIR, help="the agent's state dir on the host")
     add.add_argument("--name-prefix", default="cl-", help="the prefix of what the agent creates there")
     add.add_argument("--underlay-ip", default=None, help="the host's address for VXLAN between hosts "
@@ -102,18 +117,24 @@ def add_host(args: argparse.Namespace, data_dir: Path, db: Database, credentials
         for note in session.notes:
             say(f"    {note}")
         say("==> checking the host")
-        facts = join.parse_facts(session.run(join.PROBE_SCRIPT, {"CLOUDLET_PYTHON": args.python,
+        python = args.python or f"{args.venv}/bin/python"
+        facts = join.parse_facts(session.run(join.PROBE_SCRIPT, {"CLOUDLET_PYTHON": python,
                                                                  "CLOUDLET_STATE_DIR": args.state_dir}))
-        assessment = join.assess(facts, args.python)
+        wheel = None if args.python else _wheel(data_dir, say)
+        installing = wheel is not None and facts.get("python_dist") != _wheel_version(wheel)
+        assessment = join.assess(facts, python, installing)
         say(f"    {facts.get('cpus')} vCPUs, {int(facts.get('mem_available_kib') or 0) // 1024} MiB free, "
-            f"hypervisor {assessment.hypervisor}, agent {facts.get('python_agent')}")
+            f"hypervisor {assessment.hypervisor}, {_installed(facts.get('python_dist'))} in {python}")
         for warning in assessment.warnings:
             say(f"    warning: {warning}")
         if assessment.problems:
             raise JoinError("the host cannot join yet:\n  - " + "\n  - ".join(assessment.problems))
+        if wheel is not None and installing:
+            plan = InstallPlan(wheel, args.venv, f"{args.state_dir}/install", args.wheelhouse, args.pip_index_url)
+            _install(args, session, plan, data_dir / "ssh_known_hosts", say)
         host_id = assessment.host_id or f"h-{uuid.uuid4().hex[:17]}"
         address = target.host if _is_address(target.host) else None
-        settings = AgentSettings(python=args.python, controller_url=controller_url, zone=args.az,
+        settings = AgentSettings(python=python, controller_url=controller_url, zone=args.az,
                                  state_dir=args.state_dir, name_prefix=args.name_prefix,
                                  underlay_ip=args.underlay_ip or address, listen_ip=address)
         say(f"==> issuing {host_id}'s agent credential and starting its agent")
@@ -130,6 +151,44 @@ def add_host(args: argparse.Namespace, data_dir: Path, db: Database, credentials
         session.close()
     say(f"{host_id} joined {args.az} ({assessment.hypervisor})")
     return 0
+
+
+def _wheel(data_dir: Path, say: Callable[[str], None]) -> Path:
+    """The controller's own wheel, built into the data dir's cache the first time each version is needed."""
+    try:
+        version = agent_wheel.wheel_version()
+        wheel = data_dir / "agent-wheels" / agent_wheel.wheel_name(version)
+        if not wheel.is_file():
+            say(f"    building {wheel.name}")
+        return agent_wheel.build(wheel.parent)
+    except agent_wheel.BuildError as exc:
+        raise JoinError(str(exc)) from None
+
+
+def _installed(version: str | None) -> str:
+    return "no cloudlet" if version in (None, "no") else f"cloudlet {version}"
+
+
+def _wheel_version(wheel: Path) -> str:
+    return wheel.name.split("-")[1]
+
+
+def _install(args: argparse.Namespace, session: SshSession, plan: InstallPlan, known_hosts: Path,
+             say: Callable[[str], None]) -> None:
+    """Install the wheel on the host by the installer asked for (auto: ansible when it is here)."""
+    if args.wheelhouse is not None and not plan.wheelhouse_files():
+        raise JoinError(f"--wheelhouse {args.wheelhouse} holds no wheels: fill it with `pip wheel -w "
+                        f"{args.wheelhouse} .` in a Cloudlet checkout")
+    playbook = agent_install.ansible_playbook() if args.installer != "ssh" else None
+    if args.installer == "ansible" and playbook is None:
+        raise JoinError("--installer ansible, but ansible-playbook is not installed here (pip install ansible-core, "
+                        "or use --installer ssh)")
+    installer = "ansible" if playbook else "ssh"
+    say(f"==> installing cloudlet {_wheel_version(plan.wheel)} into {plan.venv} ({installer})")
+    if playbook:
+        agent_install.install_with_ansible(playbook, session.target, plan, args.identity, known_hosts, say)
+    else:
+        agent_install.install_over_ssh(session, plan, say)
 
 
 def _wait_registered(db: Database, host_id: str, since: object) -> bool:

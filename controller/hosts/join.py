@@ -8,24 +8,29 @@ Host keys are trusted on first use, as ``ssh -o StrictHostKeyChecking=accept-new
 first time is recorded (its fingerprint printed for the operator to compare) in the data dir's
 ``ssh_known_hosts``, and a host whose key changed since is refused.
 
-Cloudlet's code must already be on the host (``make install`` or the ansible roles put it there); the join
-checks that the Python it was given can import the agent, and says how to get it there when it cannot.
+Given ``--python``, Cloudlet's code must already be on the host (``make install`` or the ansible roles put it
+there) and the join checks that it imports. Otherwise the code goes into a virtualenv the join owns
+(``/opt/cloudlet/venv``): when the ``cloudlet`` distribution found there is not the controller's own version,
+``controller/hosts/agent_install.py`` installs the controller's wheel first.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+import tarfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import paramiko
 
-DEFAULT_PYTHON = "/opt/cloudlet/venv/bin/python"
+#: Where ``host add`` installs Cloudlet on a host that lacks the controller's version of it.
+DEFAULT_VENV = "/opt/cloudlet/venv"
 DEFAULT_STATE_DIR = "/var/lib/cloudlet/agent"
 UNIT_PATH = "/etc/systemd/system/cloudlet-agent.service"
 #: The least a host needs beyond what its instances take (the agent, dnsmasq, HAProxy, ganesha).
@@ -49,6 +54,7 @@ echo "podman=$(have podman)"
 echo "systemd=$([ -d /run/systemd/system ] && echo yes || echo no)"
 echo "root=$([ "$(id -u)" = 0 ] && echo yes || echo no)"
 echo "python_agent=$("$CLOUDLET_PYTHON" -c 'import agent.main as m; print(m.AGENT_VERSION)' 2>/dev/null || echo no)"
+echo "python_dist=$("$CLOUDLET_PYTHON" -c 'import importlib.metadata as m; print(m.version("cloudlet"))' 2>/dev/null || echo no)"
 mkdir -p "$CLOUDLET_STATE_DIR" 2>/dev/null
 echo "disk_free_kib=$(df -Pk "$CLOUDLET_STATE_DIR" 2>/dev/null | awk 'NR == 2 {print $4}')"
 echo "host_id=$(cat "$CLOUDLET_STATE_DIR/host-id" 2>/dev/null)"
@@ -102,8 +108,9 @@ def _number(facts: Mapping[str, str], key: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def assess(facts: Mapping[str, str], python: str) -> Assessment:
-    """Judge a host from ``PROBE_SCRIPT``'s facts (pure). Problems say what to install or change."""
+def assess(facts: Mapping[str, str], python: str, installing: bool = False) -> Assessment:
+    """Judge a host from ``PROBE_SCRIPT``'s facts (pure). Problems say what to install or change; an agent
+    that does not import is one only when the join is not ``installing`` the code itself."""
     problems, warnings = [], []
     if facts.get("root") != "yes":
         problems.append("the agent needs root (network namespaces, nftables, libvirt): join as root")
@@ -113,7 +120,7 @@ def assess(facts: Mapping[str, str], python: str) -> Assessment:
     for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("dnsmasq", "dnsmasq-base")):
         if facts.get(tool) != "yes":
             problems.append(f"`{tool}` is missing: install {package} (ansible/site.yml installs everything)")
-    if facts.get("python_agent", "no") == "no":
+    if facts.get("python_agent", "no") == "no" and not installing:
         problems.append(f"{python} cannot import Cloudlet's agent: install Cloudlet there (`make install` in a "
                         "checkout, or the ansible roles) or pass --python with an interpreter that has it")
     kvm = facts.get("kvm") == "yes"
@@ -197,17 +204,22 @@ def background_start(settings: AgentSettings) -> str:
             f"echo $! > {shlex.quote(settings.pid_file)}")
 
 
+def stop_background(pid_file: str) -> str:
+    """The shell line that stops an agent started without systemd and waits (up to 30 s) until it has ended."""
+    quoted = shlex.quote(pid_file)
+    return (f"if [ -f {quoted} ]; then pid=$(cat {quoted}); kill -TERM \"$pid\" 2>/dev/null; n=0; "
+            f"while kill -0 \"$pid\" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done; "
+            f"rm -f {quoted}; fi")
+
+
 def stop_command(joined: Mapping[str, str], systemd: bool) -> str:
     """Stop the agent a join started, wait for it to end, then clear what it built on the host (namespaces,
     its NFS servers and load balancers): ``host remove`` runs it only once nothing runs there."""
     state_dir, prefix, python = joined["state_dir"], joined["name_prefix"], joined["python"]
-    pid_file = shlex.quote(f"{state_dir}/agent.pid")
     if systemd:
         stop = f"systemctl disable --now cloudlet-agent; rm -f {UNIT_PATH}; systemctl daemon-reload; "
     else:
-        stop = (f"if [ -f {pid_file} ]; then pid=$(cat {pid_file}); kill -TERM \"$pid\" 2>/dev/null; n=0; "
-                f"while kill -0 \"$pid\" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done; "
-                f"rm -f {pid_file}; fi; ")
+        stop = stop_background(f"{state_dir}/agent.pid") + "; "
     teardown = shlex.join([python, "-m", "agent.main", "--teardown", "--name-prefix", prefix, "--state-dir",
                            state_dir])
     return stop + teardown
@@ -232,6 +244,18 @@ class _RecordNewKey(paramiko.MissingHostKeyPolicy):
         self.announce.append(f"trusting {hostname}'s {key.get_name()} key {fingerprint(key)} (first use)")
 
 
+def _tar_stream(files: Sequence[Path]) -> Iterator[bytes]:
+    """An uncompressed tar of ``files`` (by their names alone), in pieces: wheels do not compress further."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w|") as archive:
+        for path in files:
+            archive.add(path, arcname=path.name)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
 class SshSession:
     """One SSH connection to the host being joined (the edge)."""
 
@@ -253,29 +277,69 @@ class SshSession:
         except (paramiko.SSHException, OSError) as exc:
             raise JoinError(f"cannot log in to {target}: {exc}") from None
 
-    def run(self, command: str, environment: Mapping[str, str] | None = None, timeout: float = 60.0) -> str:
-        """Run ``command`` through the login shell; its stdout, or JoinError with its stderr."""
+    def execute(self, command: str, environment: Mapping[str, str] | None = None, timeout: float = 60.0,
+                on_line: Callable[[str], None] | None = None) -> tuple[int, str, str]:
+        """Run ``command`` through the login shell: its exit status, stdout and stderr. ``on_line`` sees each
+        line of stdout as it comes (the progress of a long step)."""
         prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in (environment or {}).items())
         script = f"{prefix}sh -c {shlex.quote(command)}"
         _, stdout, stderr = self.client.exec_command(script, timeout=timeout)
-        out = stdout.read().decode(errors="replace")
-        if stdout.channel.recv_exit_status() != 0:
+        with stdout.channel:  # closed after use: servers cap the channels one connection may have open
+            lines = []
+            for raw in stdout:
+                lines.append(raw)
+                if on_line is not None:
+                    on_line(raw.rstrip("\n"))
+            err = stderr.read().decode(errors="replace")
+            return stdout.channel.recv_exit_status(), "".join(lines), err
+
+    def run(self, command: str, environment: Mapping[str, str] | None = None, timeout: float = 60.0) -> str:
+        """Run ``command`` through the login shell; its stdout, or JoinError with its stderr."""
+        status, out, err = self.execute(command, environment, timeout)
+        if status != 0:
             raise JoinError(f"`{command.strip().splitlines()[0]}` failed on {self.target.host}: "
-                            f"{stderr.read().decode(errors='replace').strip() or out.strip()}")
+                            f"{err.strip() or out.strip()}")
         return out
+
+    def upload(self, files: Sequence[Path], directory: str) -> str:
+        """Copy files into a directory on the host: with SFTP (one session for all), or as one tar stream
+        through the shell when the server has no SFTP subsystem (dropbear without openssh-sftp-server).
+        Says which it was."""
+        try:
+            sftp = self.client.open_sftp()
+        except paramiko.SSHException:
+            sftp = None
+        if sftp is None:
+            self._pipe(f"tar -x -f - -C {shlex.quote(directory)}", _tar_stream(files),
+                       f"cannot copy {', '.join(path.name for path in files)} into {directory}", timeout=600)
+            return "tar through the shell"
+        try:
+            for path in files:
+                remote = f"{directory}/{path.name}"
+                sftp.put(str(path), f"{remote}.partial")
+                sftp.posix_rename(f"{remote}.partial", remote)
+        except OSError as exc:
+            raise JoinError(f"cannot copy files into {directory} on {self.target.host}: {exc}") from None
+        finally:
+            sftp.close()
+        return "SFTP"
 
     def write(self, path: str, content: str, mode: int = 0o644) -> None:
         """Write a file on the host atomically, through the shell rather than SFTP (small hosts and dropbear
         often have no SFTP server); it is created private and gets ``mode`` only once whole."""
         partial = shlex.quote(f"{path}.partial")
-        command = (f"umask 077 && cat > {partial} && chmod {mode:o} {partial} && "
-                   f"mv -f {partial} {shlex.quote(path)}")
-        stdin, stdout, stderr = self.client.exec_command(command, timeout=30)
-        stdin.write(content.encode())
-        stdin.channel.shutdown_write()
-        if stdout.channel.recv_exit_status() != 0:
-            raise JoinError(f"cannot write {path} on {self.target.host}: "
-                            f"{stderr.read().decode(errors='replace').strip()}")
+        self._pipe(f"umask 077 && cat > {partial} && chmod {mode:o} {partial} && mv -f {partial} {shlex.quote(path)}",
+                   [content.encode()], f"cannot write {path}")
+
+    def _pipe(self, command: str, chunks: Iterable[bytes], failure: str, timeout: float = 30.0) -> None:
+        """Feed ``chunks`` to ``command``'s stdin; JoinError starting with ``failure`` if it then fails."""
+        stdin, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+        with stdout.channel:
+            for chunk in chunks:
+                stdin.write(chunk)
+            stdin.channel.shutdown_write()
+            if stdout.channel.recv_exit_status() != 0:
+                raise JoinError(f"{failure} on {self.target.host}: {stderr.read().decode(errors='replace').strip()}")
 
     def close(self) -> None:
         self.client.close()
@@ -292,7 +356,6 @@ def start_agent(session: SshSession, settings: AgentSettings, assessment: Assess
         session.run("systemctl daemon-reload && systemctl enable --now cloudlet-agent && "
                     "systemctl restart cloudlet-agent")
         return [f"wrote {UNIT_PATH}", "systemctl enable --now cloudlet-agent"]
-    session.run(f"[ -f {shlex.quote(settings.pid_file)} ] && kill -TERM \"$(cat {shlex.quote(settings.pid_file)})\" "
-                "2>/dev/null; true")  # an agent of an earlier join gives way
+    session.run(stop_background(settings.pid_file), timeout=60)  # an agent of an earlier join gives way first
     session.run(background_start(settings))
     return [f"started the agent without systemd (pid in {settings.pid_file}, log in {settings.log_file})"]

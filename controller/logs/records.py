@@ -139,6 +139,6 @@ def decode_token(token: str, count: int) -> list[str]:
         parts = base64.urlsafe_b64decode(token.encode()).decode().split("/", count - 1)
     except (binascii.Error, UnicodeError, ValueError):
         raise errors.bad_token() from None
-    if len(parts) != count:
+    if len(parts) != count or any("\x00" in part for part in parts):  # no name holds a NUL: not a token of ours
         raise errors.bad_token()
     return parts

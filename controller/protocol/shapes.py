@@ -157,6 +157,9 @@ def _validate_value(shape: Shape, value: Any, rules: Rules, ec2: bool) -> list[I
                     problems.append(problem.under(str(key), str(key)))
         return problems
     if kind == "string":
+        if isinstance(value, str) and NUL in value:
+            problems.append(_nul_problem(value))
+            return problems
         if rules.length and isinstance(value, str):
             _check_length(shape, value, len(value), problems, "string")
         if rules.pattern and "pattern" in metadata and isinstance(value, str):
@@ -184,6 +187,20 @@ def _validate_value(shape: Shape, value: Any, rules: Rules, ec2: bool) -> list[I
             problems.append(InputError("constraint", value=value, reason="MAX_VALUE_EXCEEDED",
                                        constraint=f"Member must have value less than or equal to {maximum}"))
     return problems
+
+
+#: The one character no string input may hold, whatever the service enforces: PostgreSQL's text cannot store
+#: it (SQLite's can), so a NUL would be a 500 on one engine and a stored value on the other. AWS's services
+#: refuse it too, by the patterns of their identifiers and names (``[\\w+=,.@-]+``, ``[\\u0020-\\uD7FF...]*``).
+NUL = "\x00"
+
+
+def _nul_problem(value: str) -> InputError:
+    """A string holding NUL, refused as a pattern violation in the service's own words (shown as ``\\u0000``:
+    XML 1.0 cannot carry the character itself)."""
+    return InputError("constraint", "The value contains the null character (U+0000).",
+                      value=value.replace(NUL, "\\u0000"), reason="INVALID_PATTERN",
+                      constraint="Member must not contain the null character (U+0000)")
 
 
 def _check_length(shape: Shape, value: Any, length: int, problems: list[InputError], noun: str) -> None:

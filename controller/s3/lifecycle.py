@@ -375,6 +375,8 @@ def start_worker(rt: S3Runtime, stopping: threading.Event) -> threading.Thread:
 
     def run() -> None:
         while not stopping.wait(interval):
+            if not rt.cloud.leadership.leading:  # one controller sweeps (controller/state/leadership.py)
+                continue
             try:
                 changed = sweep(rt)
                 if changed:

@@ -169,7 +169,8 @@ def decode_token(token: str) -> str:
         marker = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         marker = None
-    if marker is None or not marker or encode_token(marker) != token:
+    # a NUL is in no key (the protocol refuses it), so never in a token this server issued
+    if marker is None or not marker or "\x00" in marker or encode_token(marker) != token:
         raise InvalidArgument("The continuation token provided is incorrect", ArgumentName="continuation-token",
                               ArgumentValue=token)
     return marker

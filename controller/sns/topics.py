@@ -133,9 +133,12 @@ def decode_token(token: str | None) -> str:
     if not token:
         return ""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        after = base64.urlsafe_b64decode(token.encode()).decode()
     except ValueError:
         raise invalid("NextToken") from None
+    if "\x00" in after:  # no ARN holds a NUL: this service made no such token
+        raise invalid("NextToken")
+    return after
 
 
 # -- tags ----------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class DeliveryWorker:
 
     def start(self) -> None:
         self.cloud.db.subscribe(OUTBOX_TOPIC, self._wake.set)
+        self.cloud.leadership.on_elected(self._wake.set)
         self._thread.start()
         self.metrics.start()
 
@@ -99,8 +100,8 @@ class DeliveryWorker:
             busy = len(self._in_flight) - len(self._finished)     # running now (finished ones wait for removal)
             finished = json.dumps(self._finished)
         room = _THREADS * 2 - busy
-        if room <= 0:
-            return _IDLE_SECONDS     # a completion wakes the loop
+        if room <= 0 or not self.cloud.leadership.leading:
+            return _IDLE_SECONDS     # a completion (or this controller's election) wakes the loop
         now = now_ms()
         with self.cloud.db.read() as conn:
             rows = conn.exec_driver_sql(_DUE, (now, finished, len(self._in_flight) + room)).all()

@@ -278,8 +278,14 @@ def read_gauges(conn: Connection, now_ms: int) -> dict[QueueKey, Gauges]:
 
 def publish(cloud: Any, now: datetime) -> None:
     """Publish every queue's metrics at ``now`` (the primary's publisher calls it; tests call it directly):
-    this process's counts and those the API workers flushed since the previous round."""
+    this process's counts and those the API workers flushed since the previous round. A controller that does
+    not lead (controller/state/leadership.py) flushes its counts as an API worker does, for the leader to
+    publish with the queues' gauges once."""
     runtime = cloud.sqs_runtime
+    if not cloud.leadership.leading:
+        if runtime is not None:
+            flush(cloud, runtime.counters)
+        return
     flushed = cloud.writer.run(take_flushed)  # first: if it fails, this process's counts are still kept
     tallies = merged(runtime.counters.take() if runtime is not None else {}, flushed)
     with cloud.db.read() as conn:

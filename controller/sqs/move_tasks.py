@@ -147,11 +147,15 @@ def resume(cloud: Any) -> None:
     restart interrupted."""
     rt = runtime(cloud)
     cloud.db.subscribe(TOPIC, lambda: launch_pending(rt))
-    launch_pending(rt)
+    # at once on SQLite; on PostgreSQL when this controller is elected, which takes over a dead leader's tasks
+    cloud.leadership.on_elected(lambda: launch_pending(rt))
 
 
 def launch_pending(rt: SqsRuntime) -> None:
-    """Run each active task that no thread of this process runs yet, each in a background thread."""
+    """Run each active task that no thread of this process runs yet, each in a background thread (in the
+    controller that leads the background workers only: controller/state/leadership.py)."""
+    if not rt.cloud.leadership.leading:
+        return
     with rt.cloud.db.read() as conn:
         handles = [row[0] for row in conn.exec_driver_sql(
             "SELECT task_handle FROM sqs_move_tasks WHERE status IN ('RUNNING', 'CANCELLING')")]
@@ -167,7 +171,7 @@ def launch_pending(rt: SqsRuntime) -> None:
 
 def _run(rt: SqsRuntime, handle: str) -> None:
     try:
-        while not rt.stopping.is_set():
+        while not rt.stopping.is_set() and rt.cloud.leadership.leading:
             started = time.monotonic()
             step, rate = _step(rt.cloud, handle)
             if step is None:

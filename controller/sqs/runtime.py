@@ -66,6 +66,8 @@ class SqsRuntime:
 
     def _sweep_forever(self) -> None:
         while not self.stopping.wait(_SWEEP_SECONDS):
+            if not self.cloud.leadership.leading:  # one controller sweeps (controller/state/leadership.py)
+                continue
             try:
                 sweep(self.cloud.db, now_ms())
             except Exception:  # the next round tries again; a sweep must never stop the worker

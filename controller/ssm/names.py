@@ -184,7 +184,7 @@ def decode_token(token: str | None) -> str | None:
         after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
     except (ValueError, KeyError, TypeError):
         raise InvalidNextToken("The specified token is not valid.") from None
-    if not isinstance(after, str):
+    if not isinstance(after, str) or "\x00" in after:  # no name holds a NUL: this service made no such token
         raise InvalidNextToken("The specified token is not valid.")
     return after
 

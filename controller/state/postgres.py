@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Dumper, Loader
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 
 #: The key of the advisory lock every write transaction takes first (any constant; "cloudlet" in ASCII).
@@ -121,6 +122,12 @@ def index_names(conn: Connection) -> set[str]:
     """The indexes of the connection's schema, in one query (reflecting each of ~160 indexes takes seconds)."""
     return {row[0] for row in conn.exec_driver_sql(
         "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+
+
+def conninfo(url: str) -> str:
+    """psycopg's connection string for a SQLAlchemy URL (``postgresql+psycopg://...``): what the connections
+    of the state bus and of the leader election open outside SQLAlchemy's pool."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def take_writer_lock(conn: Connection) -> None:

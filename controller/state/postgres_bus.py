@@ -20,7 +20,8 @@ import uuid
 from collections.abc import Callable, Iterable
 
 import psycopg
-from sqlalchemy.engine import make_url
+
+from controller.state.postgres import conninfo
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +32,13 @@ SYNC_TIMEOUT = 5.0
 RECONNECT_SECONDS = 1.0
 
 
-def _conninfo(url: str) -> str:
-    """psycopg's connection string for a SQLAlchemy URL (``postgresql+psycopg://...``)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class PostgresBus:
     """This process's end of the bus; ``hear(topic)`` runs for each topic another process published."""
 
     def __init__(self, url: str, hear: Callable[[str], None]) -> None:
         self._hear = hear
         self._me = uuid.uuid4().hex
-        self._conninfo = _conninfo(url)
+        self._conninfo = conninfo(url)
         self._listener = psycopg.connect(self._conninfo, autocommit=True)
         self._listener.execute(f"LISTEN {CHANNEL}")
         self._sender = psycopg.connect(self._conninfo, autocommit=True)

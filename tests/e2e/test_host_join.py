@@ -5,6 +5,11 @@ and an authorized key the test makes; in the server's mount namespace ``/etc/pas
 has the test's home, so the machine's own ``/root/.ssh`` is never read or written). A veth joins it to the root namespace on 198.18.231.0/30 (a
 benchmark range nothing else on the machine uses), where the controller listens, so the joined agent reaches
 the controller over an address of its own, as a second machine would.
+
+The first joins name ``--python`` (the tests' own interpreter, which has the code); the last ones let ``host
+add`` install the code itself into virtualenvs under the test's directory. The namespace has no network, so
+the dependencies come from a wheelhouse the test fills from the machine's package index (``pip wheel``), which
+``host add --wheelhouse`` copies over: the offline-site route, with a real pip install of every dependency.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -28,7 +34,10 @@ from tests.e2e.dataplane_helpers import wait_until
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
 
-require(missing_root() + missing_tools("dropbear", "dropbearkey", "ssh-keygen", "unshare", "ip"),
+#: Where dropbear runs SFTP sessions from (Debian's openssh-sftp-server).
+SFTP_SERVER = "/usr/lib/sftp-server"
+require(missing_root() + missing_tools("dropbear", "dropbearkey", "ssh-keygen", "unshare", "ip")
+        + ([] if Path(SFTP_SERVER).exists() else [f"{SFTP_SERVER} (apt-get install openssh-sftp-server)"]),
         "host join tests")
 pytestmark = pytest.mark.root
 
@@ -50,14 +59,28 @@ class Lab:
         return subprocess.run([sys.executable, "-m", "controller.cli", "host", "--data-dir", str(self.cloud.data_dir),
                                *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
-    def add(self) -> subprocess.CompletedProcess[str]:
+    def add(self, *options: str) -> subprocess.CompletedProcess[str]:
+        """Join the namespace's host; ``options`` choose how it gets the code (default: it has it already)."""
         return self.cli("add", f"ssh://root@{HOST_SIDE}:22", "--az", "home-1b", "--identity", str(self.key),
-                        "--python", sys.executable, "--state-dir", str(self.state_dir), "--name-prefix", PREFIX,
-                        "--controller-url", self.cloud.endpoint)
+                        *(options or ("--python", sys.executable)), "--state-dir", str(self.state_dir),
+                        "--name-prefix", PREFIX, "--controller-url", self.cloud.endpoint)
 
-    def start_sshd(self, host_key: Path) -> None:
+    def wheelhouse(self) -> Path:
+        """Wheels of every dependency of Cloudlet, from the machine's package index (made once per module)."""
+        wheelhouse = self.base / "wheelhouse"
+        if not wheelhouse.is_dir():
+            requirements = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+            made = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w",
+                                   str(wheelhouse), *requirements], capture_output=True, text=True, timeout=600)
+            assert made.returncode == 0, made.stderr
+        return wheelhouse
+
+    def start_sshd(self, host_key: Path, sftp: bool = True) -> None:
+        """dropbear with the machine's SFTP server (openssh-sftp-server), or, ``sftp=False``, without one: its
+        path is hidden in the server's mount namespace, as on a host that never installed it."""
         self.stop_sshd()
-        script = (f"mount --bind {self.base / 'passwd'} /etc/passwd && "
+        hide_sftp = "" if sftp else f"mount --bind /dev/null {SFTP_SERVER} && "
+        script = (f"mount --bind {self.base / 'passwd'} /etc/passwd && {hide_sftp}"
                   f"exec dropbear -F -E -s -p {HOST_SIDE}:22 -r {host_key} -P {self.base / 'dropbear.pid'}")
         self.sshd = subprocess.Popen(["ip", "netns", "exec", NAMESPACE, "unshare", "--mount", "sh", "-c", script],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -87,6 +110,18 @@ class Lab:
 def _listening() -> bool:
     out = subprocess.run(["ip", "netns", "exec", NAMESPACE, "ss", "-ltn"], capture_output=True, text=True).stdout
     return f"{HOST_SIDE}:22" in out
+
+
+def _end_what_runs_in_the_namespace() -> None:
+    """dropbear serves each connection from a process of its own session, which outlives the listener and,
+    once the veth is gone, waits for a peer that can no longer close: end them all before that."""
+    pids = subprocess.run(["ip", "netns", "pids", NAMESPACE], capture_output=True, text=True).stdout.split()
+    for pid in map(int, pids):
+        os.kill(pid, signal.SIGTERM)
+
+
+def _argv(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
 def _agent_pids() -> list[int]:
@@ -129,6 +164,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         subprocess.run([sys.executable, "-m", "agent.main", "--teardown", "--name-prefix", PREFIX, "--state-dir",
                         str(lab.state_dir)], cwd=REPO, capture_output=True, timeout=60)
         lab.stop_sshd()
+        _end_what_runs_in_the_namespace()
         lab.cloud.stop()
         subprocess.run(["ip", "link", "del", veth], capture_output=True)
         subprocess.run(["ip", "netns", "del", NAMESPACE], capture_output=True)
@@ -186,3 +222,59 @@ def test_a_changed_host_key_is_refused_and_a_missing_host_is_explained(lab: Lab)
     assert unknown.returncode == 1 and "no host h-00000000000000000 is registered" in unknown.stderr
     wrong_zone = lab.cli("add", f"ssh://root@{HOST_SIDE}", "--az", "mars-1a")
     assert wrong_zone.returncode == 2 and "not one of the region's zones" in wrong_zone.stderr
+
+
+def test_pip_failing_on_the_host_says_what_to_do(lab: Lab) -> None:
+    lonely = lab.base / "lonely-wheelhouse"  # a wheelhouse without Cloudlet's dependencies
+    lonely.mkdir()
+    (lonely / next(lab.wheelhouse().glob("jmespath-*.whl")).name).write_bytes(
+        next(lab.wheelhouse().glob("jmespath-*.whl")).read_bytes())
+    lab.start_sshd(lab.base / "hostkey", sftp=False)
+    try:
+        failed = lab.add("--venv", str(lab.base / "venv-failed"), "--installer", "ssh", "--wheelhouse", str(lonely))
+    finally:
+        lab.start_sshd(lab.base / "hostkey")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "creating the virtualenv" in failed.stdout and "(1 files, " in failed.stdout
+    assert "copied with tar through the shell" in failed.stdout, "a host without SFTP gets the files anyway"
+    assert "pip could not install Cloudlet" in failed.stderr and "--wheelhouse DIR" in failed.stderr
+    assert "No matching distribution" in failed.stderr, failed.stderr
+    assert not (lab.state_dir / "install").exists(), "the staged wheels are removed"
+    through_ansible = lab.add("--venv", str(lab.base / "venv-failed"), "--installer", "ansible", "--wheelhouse",
+                              str(lonely))
+    assert through_ansible.returncode == 1, through_ansible.stdout + through_ansible.stderr
+    assert "Install Cloudlet into its virtualenv" in through_ansible.stdout
+    assert "pip could not install Cloudlet" in through_ansible.stderr, through_ansible.stderr
+    assert "No matching distribution" in through_ansible.stderr and "--wheelhouse DIR" in through_ansible.stderr
+    assert not (lab.state_dir / "install").exists(), "the role removes the staged wheels after a failure too"
+
+
+def test_a_host_without_the_code_gets_it_installed_and_its_agent_registers(lab: Lab) -> None:
+    venv = lab.base / "venv"
+    joined = lab.add("--venv", str(venv), "--installer", "ssh", "--wheelhouse", str(lab.wheelhouse()))
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    host_id = lab.host_id()
+    version = next(line for line in joined.stdout.splitlines() if line.startswith("==> installing cloudlet"))
+    version = version.split()[3]
+    assert "+g" in version, "the wheel's version names the code it holds"
+    for progress in (f"copying cloudlet-{version}-py3-none-any.whl (", "copying the wheelhouse", f"creating the virtualenv "
+                     f"{venv}", f"installing cloudlet-{version}-py3-none-any.whl into {venv}",
+                     f"installed cloudlet {version}", "copied with SFTP", f"{host_id} joined home-1b"):
+        assert progress in joined.stdout, joined.stdout
+    assert [Path(_argv(pid)[0]) for pid in _agent_pids()] == [venv / "bin" / "python"]
+    assert next(row for row in lab.cli("list").stdout.splitlines() if row.startswith(host_id)).split()[2] == "up"
+
+    again = lab.add("--venv", str(venv), "--installer", "ssh")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "==> installing" not in again.stdout and f"cloudlet {version} in {venv}/bin/python" in again.stdout
+
+
+def test_the_ansible_installer_runs_the_same_script_through_the_common_role(lab: Lab) -> None:
+    venv = lab.base / "venv-ansible"
+    joined = lab.add("--venv", str(venv), "--installer", "ansible", "--wheelhouse", str(lab.wheelhouse()))
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    for progress in ("(ansible)", "ansible-playbook ansible/install-code.yml", "Install Cloudlet into its virtualenv",
+                     f"{lab.host_id()} joined home-1b"):
+        assert progress in joined.stdout, joined.stdout
+    assert [Path(_argv(pid)[0]) for pid in _agent_pids()] == [venv / "bin" / "python"]
+    assert not (lab.base / "wheelhouse.tar").exists() and not (lab.state_dir / "install").exists()

@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,10 +29,8 @@ pytestmark = [pytest.mark.postgres,
 SHARED_SECRETS = ("secret.key", "agent.token", "kms-master.key")
 
 
-@pytest.fixture(scope="module")
-def controllers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CloudletProcess, CloudletProcess]]:
-    url = postgres_lab.shared_cluster().create_database("cloudlet_race")
-    root = tmp_path_factory.mktemp("two-controllers")
+def start_controllers(root: Path, url: str) -> tuple[CloudletProcess, CloudletProcess]:
+    """Two started controllers of one cloud on the database ``url``, with data dirs under ``root``."""
     first_dir, second_dir = root / "first", root / "second"
     shared_s3 = root / "s3-objects"
     for data_dir in (first_dir, second_dir):
@@ -46,6 +45,17 @@ def controllers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clou
             if (first_dir / name).exists():
                 shutil.copy2(first_dir / name, second_dir / name)
         second.start()
+    except BaseException:
+        first.stop()
+        raise
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def controllers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CloudletProcess, CloudletProcess]]:
+    url = postgres_lab.shared_cluster().create_database("cloudlet_race")
+    first, second = start_controllers(tmp_path_factory.mktemp("two-controllers"), url)
+    try:
         yield first, second
     finally:
         second.stop()

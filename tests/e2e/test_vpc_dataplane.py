@@ -15,7 +15,6 @@ the right order, after which the agent has removed the VPC from the host.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import signal
@@ -34,7 +33,15 @@ import pytest
 from agent.network import naming, netns
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
-from tests.e2e.dataplane_helpers import addresses_in, expect, wait_until
+from tests.e2e.dataplane_helpers import (
+    WHOAMI,
+    addresses_in,
+    assert_same,
+    dataplane_snapshot,
+    expect,
+    run_in,
+    wait_until,
+)
 from tests.e2e.helpers import teardown_vpc, wait_for_nat
 from tests.prerequisites import missing_root, missing_tools, require
 from tests.support import REPO, CloudletProcess
@@ -52,18 +59,6 @@ WHOAMI_PORT = 9000
 DHCP_IP = "10.77.2.20"
 #: udhcpc's event script: print what the lease says instead of configuring anything.
 UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && echo "lease $ip $router $mtu"\nexit 0\n'
-
-#: A TCP server that answers each connection with the address it came from (what "the Internet" sees).
-WHOAMI = r"""
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(64)
-print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    try: c.sendall(peer[0].encode() + b"\n")
-    finally: c.close()
-"""
 
 #: Inside a namespace: connect to IP:PORT every 20 ms until it succeeds (``open``) or fails (``closed``);
 #: prints the wall-clock time when it did.
@@ -141,45 +136,7 @@ def managed_namespaces() -> list[str]:
 
 
 def snapshot() -> dict[str, str]:
-    """Every kernel object the agent owns, per namespace: rulesets, links, addresses, rules, routes."""
-    taken = {}
-    for ns in managed_namespaces():
-        parts = [netns.command(ns, ["nft", "list", "ruleset"])]
-        for argv in (["ip", "-br", "link"], ["ip", "-br", "addr"], ["ip", "rule"], ["ip", "-6", "rule"],
-                     ["ip", "route", "show", "table", "all"], ["ip", "-6", "route", "show", "table", "all"]):
-            parts.append(subprocess.run(["ip", "-n", ns, *argv[1:]], capture_output=True, text=True).stdout)
-        taken[ns] = stable("\n".join(parts))
-    return taken
-
-
-def stable(text: str) -> str:
-    """Leave out what the kernel derives on its own schedule: IPv6 link-local addresses and routes, and the
-    local table (its entries follow addresses, which are compared, once DAD and carrier allow)."""
-    lines = []
-    for line in text.splitlines():
-        if line.lstrip().startswith("fe80::") or " table local " in f"{line} ":
-            continue
-        lines.append(" ".join(token for token in line.split() if not token.startswith("fe80::")
-                              and token not in ("linkdown", "NO-CARRIER")))
-    return "\n".join(lines)
-
-
-def assert_same(before: dict[str, str], after: dict[str, str]) -> None:
-    """The two snapshots are identical (a unified diff per namespace otherwise)."""
-    if before == after:
-        return
-    diffs = [f"namespaces: {sorted(before)} != {sorted(after)}"] if set(before) != set(after) else []
-    for ns in sorted(set(before) & set(after)):
-        diffs += difflib.unified_diff(before[ns].splitlines(), after[ns].splitlines(), f"{ns} before",
-                                      f"{ns} after", lineterm="")
-    raise AssertionError("\n".join(diffs))
-
-
-def run_in(ns: str, script: str, *args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(["nsenter", f"--net={netns.path(ns)}", sys.executable, "-c", script, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    assert proc.stdout is not None and "ready" in proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
-    return proc
+    return dataplane_snapshot(managed_namespaces())
 
 
 def tags(kind: str, name: str) -> str:

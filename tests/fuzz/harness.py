@@ -10,10 +10,8 @@ was sent so it can be replayed.
 from __future__ import annotations
 
 import http.client
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +20,10 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.parsers import ResponseParserError
+from sqlalchemy import inspect
 
+from controller.config import Config
+from controller.state import Database
 from tests.fuzz.raw import RawCase
 from tests.support import CloudletProcess, Credentials
 
@@ -30,10 +31,11 @@ from tests.support import CloudletProcess, Credentials
 VOLATILE_TABLES = frozenset({"audit_events"})
 #: Rows the cloud writes in the background, whatever a call's outcome: metrics that services publish
 #: about themselves (namespaces ``AWS/...``, which PutMetricData refuses to callers) every few seconds.
-#: Only the rest of such a table is counted, so a refused PutMetricData is still checked.
+#: Only the rest of such a table is counted, so a refused PutMetricData is still checked. (No ``LIKE 'AWS/%'``:
+#: psycopg reads a ``%`` as a placeholder.)
 CALLER_ROWS = {
-    "cw_metrics": "namespace NOT LIKE 'AWS/%'",
-    "cw_datapoints": "metric_id IN (SELECT metric_id FROM cw_metrics WHERE namespace NOT LIKE 'AWS/%')",
+    "cw_metrics": "substr(namespace, 1, 4) <> 'AWS/'",
+    "cw_datapoints": "metric_id IN (SELECT metric_id FROM cw_metrics WHERE substr(namespace, 1, 4) <> 'AWS/')",
 }
 #: Operations whose name says they create or change something: a rejected one must leave no trace.
 MUTATING_PREFIXES = ("Create", "Put", "Run", "Allocate", "Import", "Register", "Attach", "Associate", "Copy",
@@ -72,21 +74,24 @@ class Score:
 
 
 class StateDigest:
-    """Row counts of every table of the cloud's state (read-only), to see a rejected call left none."""
+    """Row counts of every table of the cloud's state, read through the state layer with the cloud's own
+    store (SQLite's file or its PostgreSQL database), to see a rejected call left none."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
+    def __init__(self, cloud: CloudletProcess) -> None:
+        self.db = Database(Config.load(cloud.data_dir).state_location)
+        #: The schema is complete once the cloud answers (``cloudlet up`` creates it before serving).
+        with self.db.read() as conn:
+            tables = sorted(set(inspect(conn).get_table_names()) - VOLATILE_TABLES - {"alembic_version"})
+        # One statement for all counts: a few hundred round trips per refused call would dominate the run.
+        self._counts = " UNION ALL ".join(
+            f"SELECT '{table}', count(*) FROM \"{table}\" WHERE {CALLER_ROWS.get(table, '1 = 1')}" for table in tables)
 
     def take(self) -> dict[str, int]:
-        connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
-        try:
-            tables = [row[0] for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-            return {table: connection.execute(
-                        f'SELECT count(*) FROM "{table}" WHERE {CALLER_ROWS.get(table, "1")}').fetchone()[0]
-                    for table in tables if table not in VOLATILE_TABLES}
-        finally:
-            connection.close()
+        with self.db.read() as conn:
+            return {table: count for table, count in conn.exec_driver_sql(self._counts)}
+
+    def close(self) -> None:
+        self.db.close()
 
 
 class TypedSender:

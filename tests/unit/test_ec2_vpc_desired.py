@@ -131,13 +131,17 @@ def test_interfaces_on_other_hosts_are_remote_ports_behind_their_vtep(cloud: Vpc
     [port] = private.remote_ports
     assert port.vtep == "10.99.0.2" and private.vni is not None
     assert doc.vpc(lab["a"]).remote_vteps == ["10.99.0.2"]
-    # The public subnet spans hosts only when its NAT gateway runs on h2; a VNI exactly then.
-    public = next(s for s in doc.vpc(lab["a"]).subnets if s.id == lab["public"])
-    [nat] = doc.vpc(lab["a"]).nat_gateways
-    if nat.local:
-        assert (public.vni, public.remote_ports) == (None, [])
-    else:
-        assert public.vni is not None and public.remote_ports == [model.RemotePort(nat.mac, "10.99.0.2")]
+    # The private instance on h2 comes with its address, which h1's router pins (it cannot ARP across hosts).
+    assert len(port.addresses) == 1 and port.addresses[0].startswith("10.0.2.")
+    # The public subnet has a remote port only when its NAT gateway runs on h2; it carries the VPC's VXLAN
+    # either way, as h2's instances reach a NAT gateway on h1 through it.
+    for gateway in ("h1", "h2"):
+        hosts = [HostInfo(h.host_id, h.zone, vtep=h.vtep, gateway=h.host_id == gateway) for h in HOSTS]
+        vpc = compile_for(cloud, "h1", hosts).vpc(lab["a"])
+        public = next(s for s in vpc.subnets if s.id == lab["public"])
+        [nat] = vpc.nat_gateways
+        assert public.vni is not None and nat.local == (gateway == "h1")
+        assert public.remote_ports == ([] if nat.local else [model.RemotePort(nat.mac, "10.99.0.2", [nat.private_ip])])
     # Without a known underlay address the other host's interfaces cannot be reached: no VXLAN at all.
     alone = compile_for(cloud, "h1", [HostInfo("h1", "home-1a"), HostInfo("h2", "home-1a")])
     assert all(s.vni is None and not s.remote_ports for v in alone.vpcs for s in v.subnets)
@@ -156,6 +160,25 @@ def test_nat_gateways_run_on_exactly_one_live_host_of_their_zone(cloud: VpcCloud
     survivor = next(h.host_id for h in HOSTS[:2] if h.host_id != runs_on[0])
     assert desired_network.place_nat_gateway(lab["nat"], "home-1a", down, next(h for h in down if h.host_id == survivor)) \
         == survivor
+
+
+def test_nat_gateways_run_on_the_designated_gateway_host(cloud: VpcCloud, lab: dict[str, str]) -> None:
+    hashed = desired_network.place_nat_gateway(lab["nat"], "home-1a", HOSTS, HOSTS[0])
+    # Designate the host the hash would not pick: the NAT gateway moves there, whoever asks.
+    other = next(h.host_id for h in HOSTS[:2] if h.host_id != hashed)
+    hosts = [HostInfo(h.host_id, h.zone, vtep=h.vtep, gateway=h.host_id == other) for h in HOSTS]
+    for asking in hosts:
+        assert desired_network.place_on_gateway(lab["nat"], "home-1a", hosts, asking) == other
+    flags = {h.host_id: [n.local for n in compile_for(cloud, h.host_id, hosts).vpc(lab["a"]).nat_gateways]
+             for h in hosts[:2]}
+    assert flags == {other: [True], hashed: [False]}
+    # A gateway host of another zone still beats a non-gateway host of the NAT gateway's zone.
+    far = [HostInfo(h.host_id, h.zone, gateway=h.host_id == "h3") for h in HOSTS]
+    assert desired_network.place_on_gateway(lab["nat"], "home-1a", far, far[0]) == "h3"
+    # With every gateway host down, the NAT gateway falls back to the live hosts of its zone.
+    down = [HostInfo(h.host_id, h.zone, up=h.host_id != other, gateway=h.host_id == other) for h in HOSTS]
+    asking = next(h for h in down if h.host_id == hashed)
+    assert desired_network.place_on_gateway(lab["nat"], "home-1a", down, asking) == hashed
 
 
 def test_changes_show_up_with_a_new_generation(cloud: VpcCloud, lab: dict[str, str]) -> None:

@@ -318,3 +318,16 @@ def test_hostile_bodies_are_client_errors(service: str, operation_name: str, met
         parse_request(operation, request)
     except ServiceError as error:
         assert 400 <= error.status < 500 and error.code
+
+
+def test_a_nul_in_any_string_is_each_services_validation_error() -> None:
+    """PostgreSQL's text cannot hold U+0000: every protocol refuses it before a handler, in the service's words."""
+    coral = client_error(op("ssm", "DeleteParameters"), json_call("ssm", "AmazonSSM.DeleteParameters",
+                                                                  {"Names": ["ok", "a\x00b"]}))
+    assert coral.code == "ValidationException" and "'a\\u0000b' at 'names.2.member'" in coral.message
+    ec2 = client_error(op("ec2", "DescribeVpcs"), form("Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-%00"))
+    assert ec2.code == "InvalidParameterValue" and "VpcId.1" in ec2.message and "null character" in ec2.message
+    s3 = client_error(op("s3", "GetObject"), HttpRequest("GET", "/b/k%00ey"))
+    assert s3.code == "InvalidArgument" and s3.extra["ArgumentName"] == "Key"
+    iam = client_error(op("iam", "GetUser"), form("Action=GetUser&Version=2010-05-08&UserName=bob%00"))
+    assert iam.code == "ValidationError"

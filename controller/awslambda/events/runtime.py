@@ -39,6 +39,7 @@ class EventsRuntime:
     def start(self) -> None:
         self.worker.start()
         self.cloud.db.subscribe(state.MAPPINGS_TOPIC, self._wake.set)
+        self.cloud.leadership.on_elected(self._wake.set)
         self._follower.start()
 
     def stop(self) -> None:
@@ -62,11 +63,14 @@ class EventsRuntime:
             self._wake.clear()
 
     def reconcile(self) -> None:
-        """Poll exactly the enabled mappings, each with its current settings."""
+        """Poll exactly the enabled mappings, each with its current settings (none in a controller that does
+        not lead: controller/state/leadership.py)."""
         t = state.event_source_mappings
-        with self.cloud.db.read() as conn:
-            wanted = {row["uuid"]: MappingSpec.of(dict(row))
-                      for row in conn.execute(select(t).where(t.c.enabled == 1)).mappings()}
+        wanted: dict[str, MappingSpec] = {}
+        if self.cloud.leadership.leading:
+            with self.cloud.db.read() as conn:
+                wanted = {row["uuid"]: MappingSpec.of(dict(row))
+                          for row in conn.execute(select(t).where(t.c.enabled == 1)).mappings()}
         for mapping_uuid, poller in list(self.pollers.items()):
             if wanted.get(mapping_uuid) != poller.spec:
                 poller.stop()

@@ -49,6 +49,7 @@ class AsyncWorker:
 
     def start(self) -> None:
         self.cloud.db.subscribe(state.ASYNC_TOPIC, self._wake.set)
+        self.cloud.leadership.on_elected(self._wake.set)
         self._thread.start()
 
     def stop(self) -> None:
@@ -72,7 +73,7 @@ class AsyncWorker:
         with self._lock:
             room = THREADS * 2 - len(self._in_flight)
             busy = list(self._in_flight)
-        if room <= 0:
+        if room <= 0 or not self.cloud.leadership.leading:  # one controller invokes (controller/state/leadership.py)
             return _IDLE_SECONDS
         now = now_ms()
         t = state.async_events

@@ -97,6 +97,8 @@ class SpotInterrupter:
 
     def _run(self) -> None:
         while not self._stop.wait(self.CHECK_SECONDS):
+            if not self.cloud.leadership.leading:  # one controller interrupts (controller/state/leadership.py)
+                continue
             try:
                 interrupt_due(self.cloud)
             except Exception:  # the worker must outlive a bad moment of the database

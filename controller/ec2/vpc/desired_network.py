@@ -11,7 +11,9 @@ peer's own peerings are only listed when that third VPC is here too). For each: 
 subnets, route tables, ACLs, gateways, Elastic IPs and NAT gateways; the interfaces
 attached here and their security groups; and the resolved members of every group and
 prefix list a rule names. NAT gateways are placed by rendezvous hashing over the live
-hosts of their zone, so every agent agrees where each one runs without storing it.
+hosts of their zone, so every agent agrees where each one runs without storing it; when hosts are
+designated gateway hosts (an agent started with ``--gateway``), only those run NAT gateways, and the
+NAT gateway's Elastic IP is translated there (instances elsewhere reach it over the subnet's VXLAN).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from agent.contract import cidr, codec
 from agent.contract import network as model
+from agent.contract.hosts import CAPABILITY_GATEWAY, HostRecord
 from agent.contract.network import RESOLVER_V4
 from controller.config import Config
 from controller.ec2.vpc import desired_endpoints, dhcp_options, state, timed_states
@@ -55,6 +58,14 @@ class HostInfo:
     up: bool = True
     #: Its VXLAN underlay address, when known.
     vtep: str | None = None
+    #: A designated gateway host (its agent reports ``CAPABILITY_GATEWAY``): NAT gateways run there.
+    gateway: bool = False
+
+    @classmethod
+    def of(cls, record: HostRecord) -> HostInfo:
+        """What placement reads of a registered host."""
+        return cls(record.host_id, record.zone, up=record.state == "up", vtep=record.underlay_ip,
+                   gateway=CAPABILITY_GATEWAY in record.capabilities)
 
 
 @dataclass
@@ -106,7 +117,7 @@ def load_network(conn: Connection) -> NetworkRows:
 
 def desired_network_for_host(db: Database, host_id: str, config: Config) -> dict[str, Any]:
     """The JSON document (``agent.contract.network.HostNetwork``) the agent on ``host_id`` should apply."""
-    hosts = [HostInfo(h.host_id, h.zone, up=h.state == "up") for h in list_hosts(db)]
+    hosts = [replace(HostInfo.of(h), vtep=None) for h in list_hosts(db)]
     with db.read() as conn:
         rows = load_network(conn)
     return codec.to_json(compile_host_network(rows, host_id, config, hosts))
@@ -122,6 +133,17 @@ def place_nat_gateway(nat_id: str, zone: str, hosts: Sequence[HostInfo], asking:
     live[asking.host_id] = asking
     candidates = [h for h in live.values() if h.zone == zone] or list(live.values())
     return max(candidates, key=lambda h: hashlib.sha256(f"{nat_id}|{h.host_id}".encode()).hexdigest()).host_id
+
+
+def place_on_gateway(nat_id: str, zone: str, hosts: Sequence[HostInfo], asking: HostInfo) -> str:
+    """The host that runs a NAT gateway (and so translates its Elastic IP): one of the live designated
+    gateway hosts, its zone's first; with none designated (or none up) any live host, as
+    :func:`place_nat_gateway` picks, so a single-host cloud keeps everything on its one host."""
+    gateways = [h for h in hosts if h.gateway and (h.up or h.host_id == asking.host_id)]
+    if not gateways:
+        return place_nat_gateway(nat_id, zone, hosts, asking)
+    return place_nat_gateway(nat_id, zone, gateways, next((h for h in gateways if h.host_id == asking.host_id),
+                                                          gateways[0]))
 
 
 # --- compilation ------------------------------------------------------------------------------------------------
@@ -156,7 +178,7 @@ class _Compiler:
                            for k, v in _group_by(rows.interface_groups, "network_interface_id").items()}
         self.nats = [n for n in rows.nat_gateways if n["network_interface_id"]
                      and timed_states.nat_state(n, rows.now) in timed_states.NAT_FORWARDS]
-        self.nat_hosts = {n["nat_gateway_id"]: place_nat_gateway(
+        self.nat_hosts = {n["nat_gateway_id"]: place_on_gateway(
             n["nat_gateway_id"], self.subnets[n["subnet_id"]]["availability_zone"], self.hosts, self.asking)
             for n in self.nats if n["subnet_id"] in self.subnets}
         self.peerings = [p for p in rows.peering_connections if timed_states.peering_status(p, rows.now) == "active"]
@@ -242,9 +264,12 @@ class _Compiler:
         acl = next((a["network_acl_id"] for a in self.rows.network_acl_associations if a["subnet_id"] == subnet_id),
                    None)
         remote = self._remote_ports(subnet_id)
+        # Every subnet of a VPC that spans hosts carries its VNI, also where all its ports are local: other
+        # hosts' routers reach those ports through it (instances elsewhere to a NAT gateway here).
+        spans = bool(remote) or bool(self._remote_vteps(subnet["vpc_id"]))
         return model.Subnet(id=subnet_id, cidr=subnet["cidr_block"], availability_zone=subnet["availability_zone"],
                             ipv6_cidr=subnet["ipv6_cidr_block"], route_table_id=table, network_acl_id=acl,
-                            vni=subnet["vni"] if remote else None, remote_ports=remote)
+                            vni=subnet["vni"] if spans else None, remote_ports=remote)
 
     def _remote_ports(self, subnet_id: str) -> list[model.RemotePort]:
         """This subnet's interfaces (and NAT gateways) on other hosts whose underlay address is known."""
@@ -255,7 +280,8 @@ class _Compiler:
             where = self.service_hosts.get(eni["network_interface_id"]) or (
                 self.nat_hosts.get(eni["requester_id"] or "") if eni["requester_managed"] else eni["host_id"])
             if where and where != self.host_id and where in self.vteps:
-                ports.append(model.RemotePort(mac=eni["mac_address"], vtep=self.vteps[where]))
+                ipv4 = [a["address"] for a in self.addresses.get(eni["network_interface_id"], []) if a["family"] == 4]
+                ports.append(model.RemotePort(mac=eni["mac_address"], vtep=self.vteps[where], addresses=ipv4))
         return sorted(ports, key=lambda p: p.mac)
 
     def _remote_vteps(self, vpc_id: str) -> list[str]:
@@ -426,7 +452,7 @@ def _sg_rule(rule: Row) -> model.SgRule:
 def network_section(ctx: HostContext) -> dict[str, Any]:
     """The ``network`` section of a host's desired document: the VPC dataplane document, with the other
     hosts' underlay addresses so VXLAN flooding lists and remote ports are known."""
-    hosts = [HostInfo(h.host_id, h.zone, up=h.state == "up", vtep=h.underlay_ip) for h in ctx.hosts]
+    hosts = [HostInfo.of(h) for h in ctx.hosts]
     with ctx.db.read() as conn:
         rows = load_network(conn)
     return codec.to_json(compile_host_network(rows, ctx.host_id, ctx.config, hosts))
