@@ -1,4 +1,8 @@
-"""The agent's side of the controller RPC: small JSON calls over HTTP with a bearer token."""
+"""The agent's side of the controller RPC: small JSON calls over HTTP with a bearer token.
+
+Every call an agent makes to the controller goes through this module (``ControllerClient`` for the
+agent-wide calls, ``HostLink`` for a host's report and file routes), so the path prefix, the credential
+header and the error handling are written once."""
 
 from __future__ import annotations
 
@@ -10,15 +14,12 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
-from agent.wire import (
-    API_VERSION,
-    DesiredState,
-    Heartbeat,
-    HostRegistration,
-    ProbeResult,
-    from_json,
-    to_json,
-)
+from agent.contract.codec import Message, from_json, to_json
+from agent.contract.desired import DesiredState
+from agent.contract.hosts import Heartbeat, HostRegistration
+from agent.contract.probes import ProbeResult
+from agent.contract.reports import BatchReport, ProbesReport
+from agent.contract.version import API_VERSION
 
 
 class ControllerError(OSError):
@@ -72,7 +73,7 @@ class ControllerClient:
     def report_batch(self, host_id: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
         """Batch job attempts' transitions and new log lines; the answer names the attempts whose end the
         controller has recorded (their containers may go)."""
-        return self._call("POST", f"/hosts/{host_id}/batch", {"attempts": attempts})
+        return self._call("POST", f"/hosts/{host_id}/batch", to_json(from_json(BatchReport, {"attempts": attempts})))
 
     def batch_credentials(self, host_id: str, job_id: str, attempt: int) -> dict[str, Any] | None:
         """A fresh session of the job role of an attempt placed on this host (None when it has none)."""
@@ -91,7 +92,11 @@ class ControllerClient:
 
     def report_probes(self, host_id: str, results: list[ProbeResult]) -> dict[str, Any]:
         """Reachability Analyzer probes' outcomes; the answer names the probes the controller recorded."""
-        return self._call("POST", f"/hosts/{host_id}/probes", {"results": [to_json(r) for r in results]})
+        return self._call("POST", f"/hosts/{host_id}/probes", to_json(ProbesReport(results)))
+
+    def api_tls(self) -> dict[str, str]:
+        """The API relay's TLS material: ``certificate_chain``, ``private_key`` (PEM) and ``ca``."""
+        return self._call("GET", "/api-tls")
 
     def download_code(self, sha256_hex: str, target: Path) -> None:
         """A Lambda package, layer or image archive the controller stores under ``sha256_hex`` into ``target``."""
@@ -150,6 +155,11 @@ class HostLink:
             return json.loads(payload or b"{}")
         finally:
             conn.close()
+
+    def _post_message(self, path: str, cls: type[Message], document: dict[str, Any], what: str) -> dict[str, Any]:
+        """POST ``document`` as the contract message ``cls``: checked here as the controller will read it (a
+        ContractError is this agent's bug, not the controller's), and stamped with this contract version."""
+        return self._post_json(path, to_json(from_json(cls, document)), what)
 
     def _download(self, path: str, target: Path, what: str) -> None:
         """GET a file into ``target`` (written next to it first, then renamed, so no half file is seen)."""

@@ -30,12 +30,22 @@ from agent.batch import reconciler as batch
 from agent.client import ControllerClient
 from agent.compute import migration
 from agent.compute import service as compute
+from agent.contract.hosts import (
+    CAPABILITY_FUNCTIONS,
+    CAPABILITY_GATEWAY,
+    CAPABILITY_METADATA,
+    CAPABILITY_NAMESPACE_INSTANCES,
+    CAPABILITY_PROBES,
+    CAPABILITY_VPC_DATAPLANE,
+    HostRegistration,
+)
+from agent.contract.network import Underlay
+from agent.contract.version import AGENT_VERSION
 from agent.functions import server as functions
 from agent.loadbalancing import reconciler as loadbalancers
 from agent.network import uplink
-from agent.network.api_relay import ApiRelay
+from agent.network.api_relay import ApiRelay, fetch_tls
 from agent.network.dataplane import DEFAULT_RUN_DIR
-from agent.network.model import Underlay
 from agent.network.tunnel import TunnelServer
 from agent.nfs import reconciler as efs
 from agent.service.loop import HEARTBEAT_INTERVAL, AgentService
@@ -44,20 +54,9 @@ from agent.service.namespaces import NamespaceReconciler
 from agent.service.network import NetworkReconciler, claim_prefix, dataplane_unavailable, teardown
 from agent.service.probes import ProbeReconciler
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
-from agent.wire import (
-    CAPABILITY_FUNCTIONS,
-    CAPABILITY_GATEWAY,
-    CAPABILITY_METADATA,
-    CAPABILITY_NAMESPACE_INSTANCES,
-    CAPABILITY_PROBES,
-    CAPABILITY_VPC_DATAPLANE,
-    REGISTRATION_SCHEMA,
-    HostRegistration,
-)
 
 log = logging.getLogger("cloudlet.agent")
 
-AGENT_VERSION = "0.2.0"
 DEFAULT_NAME_PREFIX = "cl-"
 
 
@@ -78,7 +77,7 @@ def describe_host(state_dir: Path, zone: str, capabilities: list[str] | None = N
     return HostRegistration(
         host_id=host_id(state_dir), hostname=socket.gethostname(), zone=zone, vcpus=os.cpu_count() or 1,
         memory_mib=pages // 2**20, disk_gib=disk.total // 2**30, hypervisor=hypervisor, agent_version=AGENT_VERSION,
-        capabilities=sorted(capabilities or []), underlay_ip=underlay_ip, schema=REGISTRATION_SCHEMA,
+        capabilities=sorted(capabilities or []), underlay_ip=underlay_ip,
         functions_url=functions_url, tunnel_url=tunnel_url)
 
 
@@ -189,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason is None:
         underlay = Underlay(args.underlay_ip, args.underlay_netns) if args.underlay_ip else None
         provider = ControllerMetadata(lambda eni_id: client.metadata(context.host_id, eni_id))
-        relay = ApiRelay(args.controller, client.token)  # the Cloudlet API at AWS's names, inside VPCs
+        relay = ApiRelay(args.controller, client.token, fetch_tls(client))  # the Cloudlet API inside VPCs
         host_uplink = uplink.from_flags(args.uplink, args.uplink_interface, args.uplink_bridge, args.uplink_gateway,
                                         args.uplink_host_netns, args.dns_upstream)
         registry.add("network", NetworkReconciler(run_dir, args.name_prefix, provider, underlay, args.metadata_port,

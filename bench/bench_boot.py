@@ -58,9 +58,9 @@ def main() -> int:
     from agent.compute.host import ensure_kvm_device_access
     from agent.compute.images import AmiManifest, CachedImage, ImageCache, create_overlay
     from agent.compute.libvirt_driver import LibvirtDriver
-    from agent.compute.naming import mac_for_interface, tap_alias, tap_name, volume_serial
     from agent.compute.probe import detect_accelerator
     from agent.compute.spec import Accelerator, InstanceSpec, NicSpec, RootDiskSpec
+    from agent.contract.naming import mac_for_interface, tap_alias, tap_name, volume_serial
     from tests.agent.compute_lab import BootLab, KeyPair, build_tiny_image, ensure_libvirtd, new_id
 
     user_data = b"#!/bin/sh\necho bench > /root/user-data-ran\n"

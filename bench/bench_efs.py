@@ -41,9 +41,9 @@ def main() -> int:
         print(f"bench_efs: skipped, needs {', '.join(missing)}")
         return 0
 
+    from agent.contract.efs import MountTarget
     from agent.network import netns
     from agent.nfs import ganesha, storage
-    from agent.nfs.section import MountTarget
     from agent.nfs.server import Servers, ServerSpec
 
     results: dict[str, list[float]] = {"nfs write": [], "local write": [], "nfs read": [], "local read": []}

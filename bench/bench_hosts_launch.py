@@ -194,8 +194,8 @@ def libvirt_loop(state_dir: Path, manifest_path: Path, hypervisor: str, count: i
     from agent.compute import vif
     from agent.compute.domain_xml import InstancePaths, domain_xml
     from agent.compute.images import AmiManifest, ImageCache, create_overlay
-    from agent.compute.naming import mac_for_interface, tap_alias, tap_name
     from agent.compute.spec import Accelerator, InstanceSpec, NicSpec, RootDiskSpec
+    from agent.contract.naming import mac_for_interface, tap_alias, tap_name
     from tests.agent.compute_lab import new_id
 
     accelerator = Accelerator.KVM if hypervisor == "kvm" else Accelerator.TCG

@@ -120,8 +120,8 @@ def fresh_overlay(path: Path, like: Path) -> None:
 def peer_run(lab: Any, instance: dict[str, Any], client: str) -> tuple[float, float, float]:
     """(TCP echo gap, ping gap, virsh seconds) of the peer's migration A -> B; the guest is back on A afterwards."""
     from agent.compute.migration import destination_xml
-    from agent.compute.naming import owner_tag, tap_alias, tap_name
     from agent.compute.spec import MigrationTarget
+    from agent.contract.naming import owner_tag, tap_alias, tap_name
     from tests.e2e.migration_lab import EchoStream
 
     instance_id = instance["InstanceId"]

@@ -29,9 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import report  # noqa: E402
 
-from agent.network import naming, netns  # noqa: E402
-from agent.network.dataplane import Dataplane  # noqa: E402
-from agent.network.model import (  # noqa: E402
+from agent.contract.network import (
     Attachment,
     Eni,
     HostNetwork,
@@ -44,6 +42,8 @@ from agent.network.model import (  # noqa: E402
     Subnet,
     Vpc,
 )
+from agent.network import naming, netns  # noqa: E402
+from agent.network.dataplane import Dataplane  # noqa: E402
 
 PORT = 8080
 #: Issue 5's targets: a new rule enforced within ENFORCED_S at TARGET_ENIS ENIs, and apply within

@@ -29,9 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import report  # noqa: E402
 
-from agent.network import naming, netns  # noqa: E402
-from agent.network.dataplane import Dataplane  # noqa: E402
-from agent.network.model import (  # noqa: E402
+from agent.contract.network import (
     Attachment,
     ElasticIp,
     Eni,
@@ -46,6 +44,8 @@ from agent.network.model import (  # noqa: E402
     Uplink,
     Vpc,
 )
+from agent.network import naming, netns  # noqa: E402
+from agent.network.dataplane import Dataplane  # noqa: E402
 from agent.network.uplink import HostUplink  # noqa: E402
 
 PORT = 5201

@@ -31,9 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import report  # noqa: E402
 
-from agent.network import dns, naming, netns  # noqa: E402
-from agent.network.dataplane import Dataplane  # noqa: E402
-from agent.network.model import (  # noqa: E402
+from agent.contract.network import (
+    RESOLVER_V4,
     Attachment,
     DnsRecord,
     Eni,
@@ -47,6 +46,8 @@ from agent.network.model import (  # noqa: E402
     Vpc,
     VpcDns,
 )
+from agent.network import dns, naming, netns  # noqa: E402
+from agent.network.dataplane import Dataplane  # noqa: E402
 
 DOMAIN = "home-1.compute.internal"
 LIMIT_ADDRESS = "10.61.0.2"
@@ -69,7 +70,7 @@ def document(prefix: str, instance_ns: str, records: list[tuple[str, str]]) -> H
               network_acls=[NetworkAcl("acl-dns", [NaclEntry(100, False, "allow", "0.0.0.0/0"),
                                                    NaclEntry(100, True, "allow", "0.0.0.0/0")])],
               security_groups=[SecurityGroup("sg-dns")], enis=[eni],
-              dns=VpcDns(["10.61.0.2", dns.RESOLVER_V4], DOMAIN, [DnsRecord(n, a) for n, a in records]))
+              dns=VpcDns(["10.61.0.2", RESOLVER_V4], DOMAIN, [DnsRecord(n, a) for n, a in records]))
     return HostNetwork("bench", [vpc], name_prefix=prefix)
 
 

@@ -65,9 +65,9 @@ def lab_guest(name: str, image_id: str) -> Iterator[LabGuest]:
     from agent.compute.host import ensure_kvm_device_access
     from agent.compute.images import AmiManifest, ImageCache
     from agent.compute.libvirt_driver import LibvirtDriver
-    from agent.compute.naming import mac_for_interface
     from agent.compute.probe import detect_accelerator
     from agent.compute.spec import InstanceSpec, NicSpec, RootDiskSpec
+    from agent.contract.naming import mac_for_interface
     from tests.agent.compute_lab import BootLab, KeyPair, build_tiny_image, ensure_libvirtd, new_id
 
     ensure_libvirtd()

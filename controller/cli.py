@@ -117,7 +117,7 @@ def record_settings(data_dir: Path, settings: dict[str, str]) -> None:
     values.update(settings)
     Config.load(data_dir, **values)  # refuses a bad combination before anything is written
     if values.get("eip_pool"):
-        from agent.network import cidr
+        from agent.contract import cidr
 
         cidr.pool_parts(values["eip_pool"])  # CidrError (a ValueError) names the malformed part
     data_dir.mkdir(parents=True, exist_ok=True)

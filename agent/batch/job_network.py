@@ -25,6 +25,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from agent.batch.credentials import CREDENTIALS_ADDRESS, CredentialsEndpoints, JobCredentials
+from agent.contract.naming import service_port
 from agent.network import links, naming, netns, plan
 from agent.service.namespaces import NamespaceAddressing, configure
 from agent.service.reconcilers import AgentContext
@@ -112,7 +113,7 @@ class JobNetworks:
         if not network.get("vpc_id"):
             return False
         eni_id = network["eni_id"]
-        link = plan.eni_veth(eni_id, network["subnet_id"], network["mac"], naming.service_port(eni_id),
+        link = plan.eni_veth(eni_id, network["subnet_id"], network["mac"], service_port(eni_id),
                              self.namespace(eni_id), INTERFACE)
         return links.plug_veth(naming.router_netns(self.name_prefix, network["vpc_id"]), link, inside)
 

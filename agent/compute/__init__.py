@@ -2,7 +2,7 @@
 
 - :mod:`~agent.compute.driver`: the ComputeDriver interface and its errors (start here).
 - :mod:`~agent.compute.spec`: what to run (InstanceSpec...) and what is reported (InstanceInfo, Inventory).
-- :mod:`~agent.compute.naming`: domain, tap, MAC and volume-serial conventions shared with the VPC dataplane.
+- names: `agent.contract.naming` (domain, tap, MAC and volume-serial conventions shared with the controller).
 - :mod:`~agent.compute.domain_xml`: pure domain XML generation and parsing.
 - :mod:`~agent.compute.libvirt_driver` / :mod:`~agent.compute.libvirt_conn`: the libvirt implementation.
 - :mod:`~agent.compute.memory`: an in-memory driver for tests that need no VMs.

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from agent.compute.driver import ComputeDriver, ComputeError
 from agent.compute.spec import IoTune, VolumeSpec
+from agent.contract.instances import VolumeAttachment
 
 log = logging.getLogger("cloudlet.agent.compute")
 
@@ -30,28 +30,6 @@ log = logging.getLogger("cloudlet.agent.compute")
 #: stays with QEMU: a guest that takes longer releases the disk later, seen on a later pass and reported
 #: then (the volume stays "detaching" meanwhile, as on EC2), without holding up the other instances' work.
 DETACH_WAIT_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class WantedAttachment:
-    """One volume an instance should have (an item of an instance's ``volumes`` list)."""
-
-    volume_id: str
-    device_name: str = ""
-    iops: int | None = None
-    throughput_mibps: int | None = None
-    encryption_key: str | None = None
-
-    @classmethod
-    def parse(cls, item: dict[str, Any]) -> WantedAttachment:
-        return cls(str(item["volume_id"]), str(item.get("device_name") or ""),
-                   int(item["iops"]) if item.get("iops") is not None else None,
-                   int(item["throughput_mibps"]) if item.get("throughput_mibps") is not None else None,
-                   item.get("encryption_key") or None)
-
-    @property
-    def iotune(self) -> IoTune:
-        return IoTune.from_caps(self.iops, self.throughput_mibps)
 
 
 class Step(StrEnum):
@@ -66,10 +44,10 @@ class Action:
     step: Step
     instance_id: str
     volume_id: str
-    want: WantedAttachment | None = None
+    want: VolumeAttachment | None = None
 
 
-def plan(wanted: dict[str, tuple[WantedAttachment, ...]], attached: dict[str, dict[str, IoTune]],
+def plan(wanted: dict[str, tuple[VolumeAttachment, ...]], attached: dict[str, dict[str, IoTune]],
          available: set[str]) -> list[Action]:
     """The attach/detach/retune actions for the instances that have a domain (``attached``: instance id ->
     pool volume id -> its current caps). ``wanted`` holds every non-terminated instance placed here;
@@ -87,7 +65,7 @@ def plan(wanted: dict[str, tuple[WantedAttachment, ...]], attached: dict[str, di
     for instance_id, volumes in sorted(attached.items()):
         for want in wanted.get(instance_id, ()):
             if want.volume_id in volumes:
-                if volumes[want.volume_id] != want.iotune:
+                if volumes[want.volume_id] != IoTune.of(want):
                     actions.append(Action(Step.RETUNE, instance_id, want.volume_id, want))
             elif want.volume_id in available and holder.get(want.volume_id, instance_id) == instance_id:
                 holder[want.volume_id] = instance_id
@@ -105,7 +83,7 @@ class Attachments:
     def path(self, volume_id: str) -> Path:
         return self.pool_dir / f"{volume_id}.qcow2"
 
-    def _available(self, wanted: dict[str, tuple[WantedAttachment, ...]]) -> set[str]:
+    def _available(self, wanted: dict[str, tuple[VolumeAttachment, ...]]) -> set[str]:
         return {w.volume_id for volumes in wanted.values() for w in volumes if self.path(w.volume_id).is_file()}
 
     def attached(self, driver: ComputeDriver, instance_ids: Iterable[str] | None = None) -> dict[str, dict[str, IoTune]]:
@@ -120,7 +98,7 @@ class Attachments:
                 found[volume.instance_id][volume.volume_id] = volume.iotune
         return found
 
-    def secrets(self, driver: ComputeDriver, wanted: dict[str, tuple[WantedAttachment, ...]]) -> dict[str, str]:
+    def secrets(self, driver: ComputeDriver, wanted: dict[str, tuple[VolumeAttachment, ...]]) -> dict[str, str]:
         """The libvirt secrets of the wanted encrypted volumes (volume id -> UUID), defined now; the secrets
         of volumes no instance here wants are forgotten."""
         uuids = {}
@@ -131,11 +109,11 @@ class Attachments:
         driver.prune_volume_secrets(self.pool_dir, set(uuids.values()))
         return uuids
 
-    def spec(self, want: WantedAttachment, secrets: dict[str, str]) -> VolumeSpec:
-        return VolumeSpec(want.volume_id, self.path(want.volume_id), iotune=want.iotune,
+    def spec(self, want: VolumeAttachment, secrets: dict[str, str]) -> VolumeSpec:
+        return VolumeSpec(want.volume_id, self.path(want.volume_id), iotune=IoTune.of(want),
                           secret_uuid=secrets.get(want.volume_id))
 
-    def boot_volumes(self, driver: ComputeDriver, wanted: dict[str, tuple[WantedAttachment, ...]],
+    def boot_volumes(self, driver: ComputeDriver, wanted: dict[str, tuple[VolumeAttachment, ...]],
                      secrets: dict[str, str]) -> dict[str, tuple[VolumeSpec, ...]]:
         """For a domain about to be (re)defined: the wanted volumes whose files exist and that no other
         domain holds (those follow by hot-plug once released)."""
@@ -145,7 +123,7 @@ class Attachments:
                                    if w.volume_id in available and holders.get(w.volume_id, instance_id) == instance_id)
                 for instance_id, volumes in wanted.items()}
 
-    def converge(self, driver: ComputeDriver, wanted: dict[str, tuple[WantedAttachment, ...]],
+    def converge(self, driver: ComputeDriver, wanted: dict[str, tuple[VolumeAttachment, ...]],
                  secrets: dict[str, str]) -> bool:
         """Carry out :func:`plan` on the domains; False if something must be tried again. (A volume whose
         file does not exist yet is attached on the pass after the storage reconciler made it.)"""
@@ -160,7 +138,7 @@ class Attachments:
                     driver.attach_volume(action.instance_id, self.spec(action.want, secrets))
                 else:
                     assert action.want is not None
-                    driver.set_volume_iotune(action.instance_id, action.volume_id, action.want.iotune)
+                    driver.set_volume_iotune(action.instance_id, action.volume_id, IoTune.of(action.want))
             except ComputeError as exc:
                 log.warning("%s of %s on %s: %s", action.step.value, action.volume_id, action.instance_id, exc)
                 done = False

@@ -14,7 +14,7 @@ Choices, and why:
   pattern A): the agent creates the tap in the root namespace (libvirt looks it up there), starts the
   domain, then the VPC dataplane moves the tap into the VPC's namespace onto the subnet bridge. This keeps
   every VPC's bridges, security groups and NAT inside its own namespace (overlapping CIDRs work), at the
-  price of deleting the tap by hand after the domain stops. Names: :mod:`agent.compute.naming`. A NIC
+  price of deleting the tap by hand after the domain stops. Names: :mod:`agent.contract.naming`. A NIC
   hot-plugged later (AttachNetworkInterface) is the same element (:func:`interface_xml`); Cloudlet's
   metadata lists every NIC with its ENI (:func:`nic_metadata_xml` rewrites that list when NICs change).
 - virtio-rng: a guest generating SSH host keys otherwise waits for entropy.
@@ -28,8 +28,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.compute.naming import domain_name, domain_uuid, tap_device_index, tap_name, volume_serial
 from agent.compute.spec import Accelerator, BootMode, InstanceSpec, IoTune, NicSpec, VolumeSpec
+from agent.contract.naming import domain_name, domain_uuid, tap_device_index, tap_name, volume_serial
 
 NAMESPACE_URI = "https://cloudlet.invalid/xmlns/compute/1"
 NAMESPACE_PREFIX = "cloudlet"

@@ -5,7 +5,7 @@ One small interface, implemented by :class:`agent.compute.libvirt_driver.Libvirt
 
 Contracts shared by every method:
 - Instances are addressed by instance id; the driver owns only what it created (domains carrying
-  Cloudlet's metadata, directories under its state dir, taps named by :mod:`agent.compute.naming`).
+  Cloudlet's metadata, directories under its state dir, taps named by :mod:`agent.contract.naming`).
 - Calls for one instance are serialised by the caller (the agent's worker); the driver is not required
   to make concurrent calls on the same instance safe, only calls on different instances.
 - Failures raise :class:`ComputeError` subclasses with a message that names the instance and the cause;
@@ -25,10 +25,10 @@ from agent.compute.spec import (
     InstanceSpec,
     Inventory,
     IoTune,
-    MigrationTarget,
     NicSpec,
     VolumeSpec,
 )
+from agent.contract.instances import MigrationTarget
 
 
 class ComputeError(RuntimeError):

@@ -43,14 +43,6 @@ from agent.compute.images import create_overlay
 from agent.compute.libvirt_conn import Domain, LibvirtConnection, is_no_domain
 from agent.compute.metrics import Usage, usage_from_stats
 from agent.compute.migration import MigrationRefused, migrate_domain
-from agent.compute.naming import (
-    owner_tag,
-    tap_alias,
-    tap_name,
-    volume_of_serial,
-    volume_secret_uuid,
-    volume_serial,
-)
 from agent.compute.spec import (
     INSTANCE_ID,
     Accelerator,
@@ -58,9 +50,17 @@ from agent.compute.spec import (
     InstanceSpec,
     Inventory,
     IoTune,
-    MigrationTarget,
     NicSpec,
     VolumeSpec,
+)
+from agent.contract.instances import MigrationTarget
+from agent.contract.naming import (
+    owner_tag,
+    tap_alias,
+    tap_name,
+    volume_of_serial,
+    volume_secret_uuid,
+    volume_serial,
 )
 
 log = logging.getLogger("cloudlet.agent.compute")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.client import HostLink
+from agent.contract.reports import InstancesReport, MetricsReport
 
 
 class ControllerLink(HostLink):
@@ -16,11 +17,11 @@ class ControllerLink(HostLink):
         super().__init__(host, port, token, host_id, timeout)
 
     def report(self, report: dict[str, Any]) -> dict[str, Any]:
-        return self._post_json("/instances", report, "instance report")
+        return self._post_message("/instances", InstancesReport, report, "instance report")
 
     def report_metrics(self, report: dict[str, Any]) -> dict[str, Any]:
         """The running instances' CloudWatch metrics (``agent.compute.metrics``)."""
-        return self._post_json("/metrics", report, "instance metrics")
+        return self._post_message("/metrics", MetricsReport, report, "instance metrics")
 
     def download(self, image_id: str, role: str, target: Path) -> None:
         self._download(f"/images/{image_id}/{role}", target, f"{role} of {image_id}")

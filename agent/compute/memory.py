@@ -21,7 +21,6 @@ from agent.compute.driver import (
     NicBusy,
     VolumeNotAttached,
 )
-from agent.compute.naming import tap_name
 from agent.compute.spec import (
     Accelerator,
     InstanceInfo,
@@ -32,6 +31,7 @@ from agent.compute.spec import (
     PowerState,
     VolumeSpec,
 )
+from agent.contract.naming import tap_name
 
 
 @dataclass

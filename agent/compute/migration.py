@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.compute.domain_xml import NAMESPACE_URI
-from agent.compute.naming import TAP_NAME, owner_tag
 from agent.compute.reconcile import Action, Step
-from agent.compute.spec import Inventory, MigrationTarget, PowerState
+from agent.compute.spec import Inventory, PowerState
+from agent.contract.instances import MigrationTarget
+from agent.contract.naming import TAP_NAME, owner_tag
 
 log = logging.getLogger("cloudlet.agent.compute")
 

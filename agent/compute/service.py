@@ -37,27 +37,27 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.compute import metrics, migration, reconcile
-from agent.compute.attachments import Attachments, WantedAttachment
+from agent.compute.attachments import Attachments
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
 from agent.compute.link import ControllerLink
-from agent.compute.naming import tap_alias
 from agent.compute.reconcile import Desired, Step, Wanted
 from agent.compute.spec import (
     BootMode,
     InstanceSpec,
-    MigrationTarget,
     NicSpec,
     PowerState,
     RootDiskSpec,
     VolumeSpec,
 )
 from agent.compute.vpc_plug import VpcPlugger
+from agent.contract.codec import from_json
+from agent.contract.instances import DesiredInstance, ImageView, InstancesSection
+from agent.contract.naming import tap_alias
 from agent.storage.pool import PoolError, VolumePool
 
 log = logging.getLogger("cloudlet.agent.compute")
@@ -75,50 +75,18 @@ COMPUTE_ROOT = Path("/var/lib/cloudlet/compute")
 # --- the section -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WantedInstance:
-    """One entry of the ``instances`` section (see ``controller.ec2.instances.desired_instances``)."""
-
-    instance_id: str
-    state: str
-    vcpus: int
-    memory_mib: int
-    instance_type: str
-    image_id: str
-    root: dict[str, Any]
-    instance_store: tuple[dict[str, Any], ...]
-    nics: tuple[dict[str, Any], ...]
-    reboot_serial: int
-    start_serial: int
-    captures: tuple[dict[str, Any], ...]
-    #: The EBS volumes (besides the root) that should be attached.
-    volumes: tuple[WantedAttachment, ...] = ()
-    #: Live migration (``agent.compute.migration``): arriving from another host, or leaving to one.
-    incoming: bool = False
-    migrate_to: MigrationTarget | None = None
-
-    @classmethod
-    def parse(cls, item: dict[str, Any]) -> WantedInstance:
-        return cls(item["instance_id"], item["state"], int(item["vcpus"]), int(item["memory_mib"]),
-                   item["instance_type"], item["image_id"], item["root_disk"], tuple(item.get("instance_store", ())),
-                   tuple(item.get("nics", ())), int(item.get("reboot_serial", 0)), int(item.get("start_serial", 0)),
-                   tuple(item.get("captures", ())), tuple(map(WantedAttachment.parse, item.get("volumes", ()))),
-                   bool(item.get("incoming")),
-                   MigrationTarget.parse(item["migrate_to"]) if item.get("migrate_to") else None)
-
-
-def manifest_of(view: dict[str, Any], local: dict[str, Path]) -> AmiManifest:
+def manifest_of(view: ImageView, local: dict[str, Path]) -> AmiManifest:
     """An AMI as the section describes it, with ``local`` paths of its files on this host."""
-    files = view["files"]
+    files = view.files
 
     def image_file(role: str) -> ImageFile | None:
         return ImageFile(local[role], files[role]["sha256"]) if role in files else None
 
     root = image_file("root_disk")
     assert root is not None
-    return AmiManifest(name=view["image_id"], boot_mode=BootMode(view["boot_mode"]), root_disk=root,
+    return AmiManifest(name=view.image_id, boot_mode=BootMode(view.boot_mode), root_disk=root,
                        root_virtual_size=int(files["root_disk"]["virtual_size"]), kernel=image_file("kernel"),
-                       initrd=image_file("initrd"), cmdline=view.get("cmdline", ""))
+                       initrd=image_file("initrd"), cmdline=view.cmdline)
 
 
 def root_disk_path(driver: ComputeDriver, instance_id: str) -> Path:
@@ -159,7 +127,7 @@ class InstancesReconciler:
         self.acks_file = state_dir / "acks.json"
         #: The reboot and start requests carried out, per instance (kept across agent restarts).
         self.reboots, self.starts = self._load_acks()
-        self.wanted: dict[str, WantedInstance] = {}
+        self.wanted: dict[str, DesiredInstance] = {}
         self.failed_spawns: dict[str, str] = {}
         self.retry = False
         #: Serialises driver calls of the passes, the watcher and the storage reconciler's workers.
@@ -193,7 +161,7 @@ class InstancesReconciler:
 
     def pending_roots(self) -> set[str]:
         """Root volumes of the wanted instances (the storage reconciler leaves their files to this one)."""
-        return {w.root["volume_id"] for w in self.wanted.values() if w.state != "terminated"}
+        return {w.root_disk.volume_id for w in self.wanted.values() if w.state != "terminated"}
 
     def volumes_changed(self) -> None:
         """A volume file appeared or changed in the pool: run the next pass even if the section did not change."""
@@ -207,22 +175,23 @@ class InstancesReconciler:
             self._driver = self.open_driver()
         return self._driver
 
-    def _reconcile(self, section: dict[str, Any]) -> None:
-        wanted = {w.instance_id: w for w in map(WantedInstance.parse, section.get("instances", []))}
+    def _reconcile(self, document: dict[str, Any]) -> None:
+        section = from_json(InstancesSection, document)
+        wanted = {w.instance_id: w for w in section.instances}
         self.wanted = wanted
         if self._driver is None and not wanted and not self.state_dir.exists():
             return  # nothing to run, nothing left from before
-        self.plugger.set_routes({(w.instance_id, int(n["device_index"])): (n["vpc_id"], n["subnet_id"])
+        self.plugger.set_routes({(w.instance_id, n.device_index): (n.vpc_id, n.subnet_id)
                                  for w in wanted.values() for n in w.nics})
-        images = self._cache_images(section.get("images", {}), wanted.values())
-        volumes = {w.instance_id: w.volumes for w in wanted.values() if w.state != "terminated"}
+        images = self._cache_images(section.images, wanted.values())
+        volumes = {w.instance_id: tuple(w.volumes) for w in wanted.values() if w.state != "terminated"}
         secrets = self.attachments.secrets(self.driver, volumes)
         self._boot_volumes = self.attachments.boot_volumes(self.driver, volumes, secrets)
         intents: dict[str, Desired] = {}
         for w in wanted.values():
             if w.state == "terminated":
                 # a root volume that could not be kept leaves its instance alone until it is
-                if w.root.get("delete_on_termination", True) or self._keep_root_disk(w):
+                if w.root_disk.delete_on_termination or self._keep_root_disk(w):
                     intents[w.instance_id] = Desired(Wanted.TERMINATED)
             elif w.image_id in images:
                 intents[w.instance_id] = Desired(Wanted(w.state), self._spec(w, images[w.image_id]))
@@ -276,7 +245,7 @@ class InstancesReconciler:
             return reconcile.Action(Step.START, action.instance_id)
         return action
 
-    def _cache_images(self, views: dict[str, dict[str, Any]], wanted: Iterable[WantedInstance]
+    def _cache_images(self, views: dict[str, ImageView], wanted: Iterable[DesiredInstance]
                       ) -> dict[str, CachedImage]:
         cached = {}
         for image_id in sorted({w.image_id for w in wanted if w.state != "terminated"}):
@@ -289,34 +258,34 @@ class InstancesReconciler:
                 log.warning("image %s unavailable on this host: %s", image_id, exc)
         return cached
 
-    def _local_files(self, view: dict[str, Any]) -> dict[str, Path]:
+    def _local_files(self, view: ImageView) -> dict[str, Path]:
         """Each file of an AMI on this host: the controller's copy when it is here, else a download."""
         local = {}
-        for role, record in view["files"].items():
+        for role, record in view.files.items():
             path = Path(record.get("path", ""))
             if path.is_file():
                 local[role] = path
                 continue
-            target = self.downloads / view["image_id"] / record["file"]
+            target = self.downloads / view.image_id / record["file"]
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.link.download(view["image_id"], role, target)
+                self.link.download(view.image_id, role, target)
             local[role] = target
         return local
 
-    def _spec(self, w: WantedInstance, image: CachedImage) -> InstanceSpec:
-        volumes = tuple(VolumeSpec(ephemeral_volume_id(w.instance_id, s["name"]),
-                                   self.ephemeral / w.instance_id / f"{s['name']}.qcow2")
+    def _spec(self, w: DesiredInstance, image: CachedImage) -> InstanceSpec:
+        volumes = tuple(VolumeSpec(ephemeral_volume_id(w.instance_id, s.name),
+                                   self.ephemeral / w.instance_id / f"{s.name}.qcow2")
                         for s in w.instance_store)
         return InstanceSpec(
             instance_id=w.instance_id, vcpus=w.vcpus, memory_mib=w.memory_mib, boot=image.boot,
-            root_disk=RootDiskSpec(image.base_disk, max(int(w.root["size_bytes"]), image.virtual_size),
-                                   w.root["volume_id"]),
-            nics=tuple(NicSpec(int(n["device_index"]), n["mac"].lower(), n["interface_id"]) for n in w.nics),
+            root_disk=RootDiskSpec(image.base_disk, max(w.root_disk.size_bytes, image.virtual_size),
+                                   w.root_disk.volume_id),
+            nics=tuple(NicSpec(n.device_index, n.mac.lower(), n.interface_id) for n in w.nics),
             volumes=volumes + self._boot_volumes.get(w.instance_id, ()), image_id=w.image_id,
             instance_type=w.instance_type)
 
-    def _keep_root_disk(self, w: WantedInstance) -> bool:
+    def _keep_root_disk(self, w: DesiredInstance) -> bool:
         """DeleteOnTermination false: the root volume moves into the pool as ``<volume id>.qcow2``, a
         standalone copy (its AMI base flattened in, so it outlives the image cache), before the domain and
         its directory go. A crash in between repeats the move on the next pass. False when it failed."""
@@ -326,7 +295,7 @@ class InstancesReconciler:
             if root is not None and root.exists():
                 with suppress(InstanceNotFound):
                     self.driver.power_off(w.instance_id, force=True)
-                kept = self.pool.adopt(w.root["volume_id"], root)
+                kept = self.pool.adopt(w.root_disk.volume_id, root)
                 log.info("%s terminated; its root volume is kept as %s", w.instance_id, kept)
             self.driver.destroy(w.instance_id)
         except (ComputeError, PoolError, OSError) as exc:
@@ -347,11 +316,11 @@ class InstancesReconciler:
         """The instance store volumes of ``spec`` (never its EBS volumes: those keep their data), blank."""
         directory = self.ephemeral / spec.instance_id
         for store in self.wanted[spec.instance_id].instance_store:
-            path = directory / f"{store['name']}.qcow2"
+            path = directory / f"{store.name}.qcow2"
             directory.mkdir(parents=True, exist_ok=True)
             os.chmod(directory, 0o755)
             path.unlink(missing_ok=True)
-            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(int(store["size_bytes"]))],
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(store.size_bytes)],
                            check=True, capture_output=True)
 
     def _after(self, outcomes: list[reconcile.Outcome]) -> None:
@@ -393,7 +362,7 @@ class InstancesReconciler:
         partial.write_text(json.dumps({"reboots": self.reboots, "starts": self.starts}))
         os.replace(partial, self.acks_file)
 
-    def _carry_out_reboots(self, wanted: dict[str, WantedInstance]) -> None:
+    def _carry_out_reboots(self, wanted: dict[str, DesiredInstance]) -> None:
         for w in wanted.values():
             done = self.reboots.setdefault(w.instance_id, w.reboot_serial)
             if w.state != "running" or w.reboot_serial <= done:
@@ -407,17 +376,17 @@ class InstancesReconciler:
             self.reboots[w.instance_id] = w.reboot_serial
         self._save_acks()
 
-    def _start_captures(self, wanted: dict[str, WantedInstance]) -> None:
+    def _start_captures(self, wanted: dict[str, DesiredInstance]) -> None:
         for w in wanted.values():
             for capture in w.captures:
-                image_id = capture["image_id"]
+                image_id = capture.image_id
                 running = self._captures.get(image_id)
                 if running is not None and running.is_alive():
                     continue
                 if image_id in self._captures or image_id in self._capture_failures:
                     continue  # done (the controller will drop it) or failed (reported)
                 thread = threading.Thread(target=self._capture, args=(w.instance_id, image_id,
-                                                                      bool(capture["no_reboot"])),
+                                                                      capture.no_reboot),
                                           name=f"capture-{image_id}", daemon=True)
                 self._captures[image_id] = thread
                 thread.start()
@@ -537,7 +506,7 @@ def compute_dir(agent_state_dir: Path) -> Path:
     every directory above an instance's files: the agent's state dir when it allows that, else (a state dir
     inside a 0700 data dir, as ``cloudlet up`` makes) ``/var/lib/cloudlet/compute/<owner tag of the state
     dir>``; ``$CLOUDLET_COMPUTE_DIR`` wins over both."""
-    from agent.compute.naming import owner_tag
+    from agent.contract.naming import owner_tag
 
     configured = os.environ.get("CLOUDLET_COMPUTE_DIR")
     if configured:
@@ -557,8 +526,8 @@ def register(registry: Any, context: Any) -> None:
         log.warning("compute disabled: QEMU is not installed")
         return
     from agent.compute.host import ensure_kvm_device_access
-    from agent.compute.naming import owner_tag
     from agent.compute.setup import choose_accelerator
+    from agent.contract.naming import owner_tag
 
     state_dir = compute_dir(context.state_dir)
     COMPUTE_ROOT.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+
+from agent.contract.instances import VolumeAttachment
+from agent.contract.volumes import DesiredVolume
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
@@ -92,9 +94,10 @@ class IoTune:
     total_bytes_sec: int | None = None
 
     @classmethod
-    def from_caps(cls, iops: int | None, throughput_mibps: int | None) -> IoTune:
-        """The caps of an EBS volume type (provisioned IOPS, throughput in MiB/s) as QEMU limits."""
-        return cls(iops or None, throughput_mibps * 2**20 if throughput_mibps else None)
+    def of(cls, volume: VolumeAttachment | DesiredVolume) -> IoTune:
+        """A volume's caps as its section gives them (provisioned IOPS, throughput in MiB/s) as QEMU limits."""
+        throughput = volume.throughput_mibps
+        return cls(volume.iops or None, throughput * 2**20 if throughput else None)
 
     def as_libvirt(self) -> dict[str, int]:
         """The parameters of ``setBlockIoTune`` (0 lifts a cap)."""
@@ -186,23 +189,3 @@ class Inventory:
     #: Instance id -> the NICs of its definition, where they differ from ``domain_nics`` (a running guest that
     #: still holds a NIC already gone from the definition, or the reverse); left out: the same.
     defined_nics: dict[str, tuple[NicSpec, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MigrationTarget:
-    """Where an instance goes, as the target host advertised it at registration."""
-
-    host_id: str
-    #: How this host's libvirtd reaches the target's (peer-to-peer migration).
-    libvirt_uri: str
-    #: The address the target's QEMU takes the memory and disk stream on.
-    address: str
-    #: The target's compute directory (its ``instances/`` and image cache live under it).
-    compute_dir: str
-    #: The target driver's owner tag: the migrated domain must carry it to be adopted there.
-    owner: str
-
-    @classmethod
-    def parse(cls, item: dict[str, Any]) -> MigrationTarget:
-        return cls(str(item["host_id"]), str(item["libvirt_uri"]), str(item["address"]), str(item["compute_dir"]),
-                   str(item["owner"]))

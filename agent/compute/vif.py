@@ -1,6 +1,6 @@
 """Guest network interfaces on the host: taps in the root namespace and the plugger that wires them.
 
-Lifecycle of a tap (pattern A of the host notes; names from :mod:`agent.compute.naming`):
+Lifecycle of a tap (pattern A of the host notes; names from :mod:`agent.contract.naming`):
 1. the driver creates it in the root namespace (libvirt opens a ``managed='no'`` tap by name there),
 2. the domain starts and QEMU holds the tap open,
 3. the :class:`VifPlugger` moves it into the VPC's namespace and onto its subnet bridge (~0.03 s, long
@@ -22,8 +22,8 @@ from pyroute2 import IPRoute, NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.compute.metrics import NicCounters
-from agent.compute.naming import is_tap_name
 from agent.compute.spec import NicSpec
+from agent.contract.naming import is_tap_name
 
 log = logging.getLogger("cloudlet.agent.compute")
 
@@ -127,7 +127,7 @@ def _delete_link(ipr: IPRoute | NetNS, name: str) -> bool:
 
 def create_root_tap(name: str, alias: str) -> None:
     """A persistent tap in the root namespace, for a domain about to start, labelled with ``alias`` (see
-    :func:`agent.compute.naming.tap_alias`). Raises if it already exists (another instance's tap with the
+    :func:`agent.contract.naming.tap_alias`). Raises if it already exists (another instance's tap with the
     same name, or a leftover the reconciler has not removed yet)."""
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=name):

@@ -23,8 +23,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.compute import vif
 from agent.compute.metrics import NicCounters
-from agent.compute.naming import is_tap_name
 from agent.compute.spec import NicSpec
+from agent.contract.naming import is_tap_name
 from agent.network import naming, netns
 
 log = logging.getLogger("cloudlet.agent.compute")

@@ -19,11 +19,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from agent.contract.functions import FunctionInvocation, FunctionResult
 from agent.functions import reports
 from agent.functions.runtime_api import Channel, Event, RuntimeApiServer
 from agent.functions.runtimes import RUNTIME_DIR, Runtime
 from agent.functions.sandbox import Cgroup, Layout, bwrap_argv
-from agent.wire import FunctionInvocation, FunctionResult
 
 #: How long a runtime may take to initialise (Lambda's limit for on-demand functions).
 INIT_TIMEOUT_S = 10.0

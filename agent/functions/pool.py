@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from agent.contract.functions import FunctionInvocation, FunctionResult
 from agent.functions.environment import Environment
-from agent.wire import FunctionInvocation, FunctionResult
 
 Key = tuple[str, str, str]
 #: How long a request over the environment limit waits for a busy one to come free.

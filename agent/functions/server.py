@@ -18,12 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from agent.contract.codec import from_json, to_json
+from agent.contract.functions import FunctionInvocation, FunctionResult
 from agent.functions import runtimes
 from agent.functions.environment import CGROUP_PREFIX, Environment, Recipe
 from agent.functions.packages import PackageError, Packages
 from agent.functions.pool import WarmPool
 from agent.functions.sandbox import CGROUP_ROOT, Layout, remove_stale_cgroups
-from agent.wire import FunctionInvocation, FunctionResult, from_json, to_json
 
 log = logging.getLogger(__name__)
 

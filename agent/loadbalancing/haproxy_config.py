@@ -26,8 +26,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from agent.contract.loadbalancers import HTTP_PROTOCOLS, Action, Listener, Node, Target, TargetGroup
 from agent.loadbalancing import haproxy_match as match
-from agent.loadbalancing.section import HTTP_PROTOCOLS, Action, Listener, Node, Target, TargetGroup
 
 MAXCONN = 4096
 PICK_RANGE = 1_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from agent.loadbalancing.section import Action, Condition
+from agent.contract.loadbalancers import Action, Condition
 
 _REGEX_SAFE = re.compile(r"[A-Za-z0-9/_-]")
 _URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!&()*+,;=]")

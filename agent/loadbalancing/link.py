@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.client import HostLink
+from agent.contract.reports import LoadBalancersReport
 
 
 class LoadBalancerLink(HostLink):
@@ -14,4 +15,4 @@ class LoadBalancerLink(HostLink):
         super().__init__(host, port, token, host_id, timeout)
 
     def report(self, report: dict[str, Any]) -> dict[str, Any]:
-        return self._post_json("/loadbalancers", report, "load balancer report")
+        return self._post_message("/loadbalancers", LoadBalancersReport, report, "load balancer report")

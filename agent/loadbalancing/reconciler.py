@@ -20,8 +20,8 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from agent.contract.loadbalancers import Node, parse
 from agent.loadbalancing import haproxy_config
-from agent.loadbalancing.section import Node, parse
 from agent.loadbalancing.server import BINARY, ConfigRefused, Haproxies, NodeSpec
 from agent.network import naming, netns
 from agent.service.namespaces import NamespaceAddressing, configure

@@ -18,8 +18,8 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.contract.loadbalancers import Node
 from agent.loadbalancing.haproxy_config import backend_name, server_name
-from agent.loadbalancing.section import Node
 
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 TIMEOUT_CHECKS = ("L4TOUT", "L6TOUT", "L7TOUT")

@@ -28,22 +28,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
-import json
 import logging
 import select
 import socket
 import ssl
 import tempfile
 import threading
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.client import ControllerClient
+from agent.contract.network import HostNetwork
 from agent.network import naming, netns
-from agent.network.model import HostNetwork
 
 log = logging.getLogger("cloudlet.agent.api_relay")
 
@@ -98,14 +97,11 @@ def internet_listeners(doc: HostNetwork) -> list[RelayListener]:
     return [RelayListener(naming.internet_netns(doc.name_prefix), doc.api.address, "internet")]
 
 
-def fetch_tls(controller_url: str, token: str) -> TlsProvider:
+def fetch_tls(client: ControllerClient) -> TlsProvider:
     """A provider that asks the controller's agent API for the material (``GET /_cloudlet/agent/v1/api-tls``)."""
 
     def fetch() -> TlsPair:
-        request = urllib.request.Request(controller_url.rstrip("/") + "/_cloudlet/agent/v1/api-tls",
-                                         headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the controller's own URL
-            body = json.load(answer)
+        body = client.api_tls()
         return TlsPair(body["certificate_chain"], body["private_key"])
 
     return fetch
@@ -140,11 +136,11 @@ def upstream_headers(headers: list[tuple[str, str]], listener: RelayListener, cl
 class ApiRelay:
     """Listeners converged to a list (``update``), each relaying to ``controller_url`` (http or https)."""
 
-    def __init__(self, controller_url: str, token: str, tls: TlsProvider | None = None,
+    def __init__(self, controller_url: str, token: str, tls: TlsProvider,
                  https_port: int = 443, http_port: int = 80) -> None:
         self.controller = urlsplit(controller_url)
         self.token = token
-        self.tls = tls if tls is not None else fetch_tls(controller_url, token)
+        self.tls = tls
         self.ports = {"https": https_port, "http": http_port}
         #: The controller's data-channel port (the network document's ``api.data_channel_port``; 0: none).
         self.data_channel_port = 0

@@ -23,9 +23,9 @@ from typing import Protocol
 
 from pyroute2 import IPRoute
 
+from agent.contract.network import HostNetwork
 from agent.network import links, naming, netns, uplink
 from agent.network.dhcp import DhcpConfig, without_stale_leases
-from agent.network.model import HostNetwork
 from agent.network.plan import HostPlan, Link, NamespacePlan, plan_host
 from agent.network.uplink import HostUplink
 from agent.network.validate import check

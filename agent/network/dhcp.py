@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.network import cidr, naming
+from agent.contract import cidr
+from agent.contract.network import ApiAccess, Vpc
+from agent.network import naming
 from agent.network.dns import dns_lines, records_file
-from agent.network.model import ApiAccess, Vpc
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,9 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from agent.network import cidr
-from agent.network.model import ApiAccess, Vpc
+from agent.contract import cidr
+from agent.contract.network import ApiAccess, Vpc
 
-#: The resolver's link-local address, the same in every VPC (as in AWS).
-RESOLVER_V4 = "169.254.169.253"
 #: Where the agent's forwarder listens inside each router namespace (on 127.0.0.1, UDP and TCP).
 FORWARDER_PORT = 10053
 #: TTL of the answers dnsmasq makes from the document (AWS's resolver answers private names with 60 s).

@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from agent.contract.network import HostNetwork
 from agent.network import dns, naming, netns
-from agent.network.model import HostNetwork
 
 log = logging.getLogger("cloudlet.agent.dns")
 

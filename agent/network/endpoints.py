@@ -24,9 +24,10 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from agent.network import cidr, naming, netns
+from agent.contract import cidr
+from agent.contract.network import HostNetwork
+from agent.network import naming, netns
 from agent.network.api_relay import RelayListener
-from agent.network.model import HostNetwork
 from agent.service.namespaces import NamespaceAddressing, configure
 
 log = logging.getLogger("cloudlet.agent.network")

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.contract.network import Eni, HostNetwork, ImdsOptions
 from agent.network import naming, netns
-from agent.network.model import Eni, HostNetwork, ImdsOptions
 
 log = logging.getLogger("cloudlet.agent.imds")
 

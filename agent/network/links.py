@@ -18,7 +18,8 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.network import cidr, netns
+from agent.contract import cidr
+from agent.network import netns
 from agent.network.nft import TABLE
 from agent.network.plan import FdbEntry, Link, NamespacePlan, Neighbour, Proxy, Rule
 from agent.network.routes import KernelRoute

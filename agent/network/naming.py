@@ -8,8 +8,9 @@ leftovers are found by name alone.
 
 from __future__ import annotations
 
-import hashlib
 import re
+
+from agent.contract.naming import digest
 
 IFNAMSIZ = 15
 #: Inside a VPC router namespace: the veth towards the uplink (IGW and egress-only IGW traffic).
@@ -30,10 +31,6 @@ _KINDS = ("vpc-", "nat-")
 _INTERNET = "internet"
 
 
-def digest(key: str, length: int = 10) -> str:
-    return hashlib.sha1(key.encode()).hexdigest()[:length]
-
-
 def router_netns(prefix: str, vpc_id: str) -> str:
     return f"{prefix}{vpc_id}"
 
@@ -46,11 +43,6 @@ def service_netns(prefix: str, eni_id: str) -> str:
     """The namespace of a service the agent runs behind an ENI (an EFS mount target's NFS server): the
     network plan puts the ENI's veth end there, the service's own reconciler makes and fills it."""
     return f"{prefix}svc-{eni_id}"
-
-
-def service_port(eni_id: str) -> str:
-    """The bridge-side name of a service ENI's veth (what the controller puts in its attachment)."""
-    return "s" + digest(eni_id)
 
 
 def probe_ports(probe_id: str) -> tuple[str, str]:

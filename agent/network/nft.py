@@ -29,8 +29,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from agent.network import cidr, naming
-from agent.network.model import Eni, HostNetwork, NaclEntry, NatGateway, SgRule, Vpc
+from agent.contract import cidr
+from agent.contract.network import Eni, HostNetwork, NaclEntry, NatGateway, SgRule, Vpc
+from agent.network import naming
 from agent.network.routes import route_table_of
 
 TABLE = "cloudlet"

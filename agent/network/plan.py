@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.network import cidr, naming, nft
+from agent.contract import cidr
+from agent.contract.network import HostNetwork, NatGateway, Vpc
+from agent.network import naming, nft
 from agent.network.dhcp import DhcpConfig, dnsmasq_config, vpc_mtu
-from agent.network.model import HostNetwork, NatGateway, Vpc
 from agent.network.routes import KernelRoute, subnet_routes
 
 MAIN_TABLE = 254

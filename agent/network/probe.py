@@ -20,8 +20,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
+from agent.contract.probes import ProbeRequest
 from agent.network import naming
-from agent.wire import ProbeRequest
 
 ETH_P_IP = 0x0800
 PROTOCOLS = {"tcp": 6, "udp": 17}

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.network import cidr, naming
-from agent.network.model import Route, RouteTable, Subnet, Vpc
+from agent.contract import cidr
+from agent.contract.network import Route, RouteTable, Subnet, Vpc
+from agent.network import naming
 
 
 @dataclass(frozen=True)

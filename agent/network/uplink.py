@@ -40,8 +40,9 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.network import cidr, links, naming, netns
-from agent.network.model import HostNetwork
+from agent.contract import cidr
+from agent.contract.network import HostNetwork
+from agent.network import links, naming, netns
 from agent.network.plan import MAIN_TABLE, UPLINK_LAN_LINK, Link, Neighbour, Proxy, UplinkPlan
 from agent.network.routes import KernelRoute
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from agent.network import cidr, naming
-from agent.network.model import HostNetwork, Vpc
+from agent.contract import cidr
+from agent.contract.network import HostNetwork, Vpc
+from agent.network import naming
 
 MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 ATTACHMENT_KINDS = ("tap", "veth", "service")

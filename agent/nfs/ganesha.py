@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.nfs.section import AccessPoint, ClientAccess, MountTarget
+from agent.contract.efs import AccessPoint, ClientAccess, MountTarget
 
 NFS_PORT = 2049
 #: Where the access points' exports hang in the pseudo file system (a directory of the file system root).

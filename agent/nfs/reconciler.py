@@ -3,7 +3,7 @@
 For each mount target: the file system's data directory, its access points' directories, the namespace
 ``naming.service_netns(prefix, eni)`` whose ``eth0`` the network reconciler plugs into the subnet's bridge
 with the ENI's MAC (so the VPC's security groups, ACLs and anti-spoofing apply to it as to any ENI; see
-``agent.network.model.Attachment``), the mount target's address and default route on that ``eth0``, and a
+``agent.contract.network.Attachment``), the mount target's address and default route on that ``eth0``, and a
 ganesha bound to ``<ip>:2049``. Until ``eth0`` is there the reconciler ``wants_retry``. Mount targets that
 leave the section lose their server, directory and namespace; file systems that leave it lose their data.
 Everything is found again by name after an agent restart, and the running servers are adopted.
@@ -18,9 +18,9 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from agent.contract.efs import MountTarget, parse
 from agent.network import naming, netns
 from agent.nfs import ganesha, storage
-from agent.nfs.section import MountTarget, parse
 from agent.nfs.server import BINARY, Servers, ServerSpec
 from agent.service.namespaces import NamespaceAddressing, configure
 

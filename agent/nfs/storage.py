@@ -15,8 +15,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from agent.contract.efs import FILE_SYSTEM_ID, AccessPoint
 from agent.nfs.ganesha import JUNCTION_DIR
-from agent.nfs.section import FILE_SYSTEM_ID, AccessPoint
 
 log = logging.getLogger("cloudlet.agent.efs")
 

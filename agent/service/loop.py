@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.client import ControllerClient, ControllerError
+from agent.contract.hosts import Heartbeat, HostRegistration
 from agent.service.reconcilers import ReconcilerRegistry
-from agent.wire import Heartbeat, HostRegistration
 
 log = logging.getLogger("cloudlet.agent")
 
@@ -112,6 +112,11 @@ class AgentService:
                 elif not self.client.heartbeat(Heartbeat(self.host_id, os.getloadavg()[0], self.free_memory())):
                     self.registered.clear()
                     continue
+            except ControllerError as exc:
+                if exc.status == 426:  # another major contract version: only an upgrade of one side helps
+                    log.error("the controller refuses this agent's contract version: %s", exc)
+                else:
+                    log.warning("controller refused the call (%s); retrying", exc)
             except OSError as exc:
                 log.warning("controller unreachable (%s); retrying", exc)
             stop.wait(self.heartbeat_interval if self.registered.is_set() else 2.0)

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 from typing import IO, Any
 
-from agent.network import model
+from agent.contract import codec
+from agent.contract import network as model
 from agent.network.api_relay import ApiRelay, internet_listeners
 from agent.network.dataplane import ApplyReport, Dataplane
 from agent.network.dns_forwarder import DnsForwarder
@@ -86,7 +87,7 @@ class NetworkReconciler:
 
     def localize(self, section: dict[str, Any]) -> model.HostNetwork:
         """The controller's document with this host's name prefix and underlay."""
-        doc = model.from_json(model.HostNetwork, section)
+        doc = codec.from_json(model.HostNetwork, section)
         doc.name_prefix = self.name_prefix
         if self.underlay is not None:
             doc.underlay = self.underlay

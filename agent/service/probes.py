@@ -1,7 +1,7 @@
 """The ``probes`` section: send Reachability Analyzer's probes through this host's dataplane and report them.
 
 The controller lists, for the host that plugs an analysis's source interface, the probe that would confirm
-its verdict (``agent.wire.ProbeRequest``). For each new one this reconciler plans the packet
+its verdict (``agent.contract.probes.ProbeRequest``). For each new one this reconciler plans the packet
 (``agent.network.probe``, pure), puts a transient veth on the source subnet's bridge (no MAC learning, no
 IPv6, so it announces nothing), listens on the destination's bridge port with a packet socket, writes the
 frame, waits up to :data:`WATCH_SECONDS` for it, removes the veth, and reports every outcome in one
@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.client import ControllerClient
+from agent.contract.codec import from_json
+from agent.contract.probes import PROBE_ARRIVED, PROBE_ERROR, PROBE_NOT_ARRIVED, ProbeRequest, ProbeResult
 from agent.network import netns
 from agent.network.probe import ProbePlan, is_probe, plan_probe
-from agent.wire import PROBE_ARRIVED, PROBE_ERROR, PROBE_NOT_ARRIVED, ProbeRequest, ProbeResult, from_json
 
 log = logging.getLogger("cloudlet.agent.probes")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.client import HostLink
+from agent.contract.reports import VolumesReport
 
 
 class StorageLink(HostLink):
@@ -20,7 +21,7 @@ class StorageLink(HostLink):
         super().__init__(host, port, token, host_id, timeout)
 
     def report(self, report: dict[str, Any]) -> None:
-        self._post_json("/volumes", report, "volume report")
+        self._post_message("/volumes", VolumesReport, report, "volume report")
 
     def download_snapshot(self, snapshot_id: str, target: Path) -> None:
         """The snapshot's image into ``target`` (written next to it first, then renamed)."""

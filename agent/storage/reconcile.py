@@ -23,47 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from agent.compute.spec import IoTune
-
-
-@dataclass(frozen=True)
-class WantedVolume:
-    """One entry of the section's ``volumes`` list (controller <-> agent contract C)."""
-
-    volume_id: str
-    size_bytes: int
-    snapshot_id: str | None = None
-    #: Base64 of the volume's 32-byte data key: the volume is a LUKS qcow2 whose passphrase is this text.
-    encryption_key: str | None = None
-    iops: int | None = None
-    throughput_mibps: int | None = None
-    #: The key that opens ``snapshot_id``'s image when it differs from the volume's own (re-encryption).
-    snapshot_encryption_key: str | None = None
-
-    @classmethod
-    def parse(cls, item: dict[str, Any]) -> WantedVolume:
-        def optional_int(name: str) -> int | None:
-            return int(item[name]) if item.get(name) is not None else None
-
-        return cls(str(item["volume_id"]), int(item["size_bytes"]), item.get("snapshot_id") or None,
-                   item.get("encryption_key") or None, optional_int("iops"), optional_int("throughput_mibps"),
-                   item.get("snapshot_encryption_key") or None)
-
-    @property
-    def iotune(self) -> IoTune:
-        return IoTune.from_caps(self.iops, self.throughput_mibps)
-
-
-@dataclass(frozen=True)
-class WantedSnapshot:
-    snapshot_id: str
-    volume_id: str
-
-    @classmethod
-    def parse(cls, item: dict[str, Any]) -> WantedSnapshot:
-        return cls(str(item["snapshot_id"]), str(item["volume_id"]))
+from agent.contract.volumes import DesiredVolume
 
 
 @dataclass(frozen=True)
@@ -114,7 +76,7 @@ def volume_file(volume_id: str, pool_dir: Path, host: HostVolumes) -> Path:
     return pool_dir / f"{volume_id}.qcow2"
 
 
-def plan(wanted: Iterable[WantedVolume], host: HostVolumes, pool_dir: Path) -> list[Action]:
+def plan(wanted: Iterable[DesiredVolume], host: HostVolumes, pool_dir: Path) -> list[Action]:
     """The actions that bring the host to ``wanted`` (see the module docstring), in execution order."""
     actions: list[Action] = []
     listed = {w.volume_id: w for w in wanted}
@@ -136,7 +98,7 @@ def plan(wanted: Iterable[WantedVolume], host: HostVolumes, pool_dir: Path) -> l
                 actions.append(Action(Step.GROW_LIVE, volume_id, path, want.size_bytes, placement.instance_id))
             else:
                 actions.append(Action(Step.GROW_FILE, volume_id, path, want.size_bytes))
-        if outside and placement is not None and placement.iotune != want.iotune:
+        if outside and placement is not None and placement.iotune != IoTune.of(want):
             actions.append(Action(Step.RETUNE_ROOT, volume_id, path, instance_id=placement.instance_id))
     order = list(Step)
     return sorted(actions, key=lambda action: order.index(action.step))

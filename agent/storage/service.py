@@ -27,10 +27,13 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from agent.compute.driver import ComputeDriver, ComputeError
+from agent.compute.spec import IoTune
+from agent.contract.codec import from_json
+from agent.contract.volumes import DesiredSnapshot, DesiredVolume, VolumesSection
 from agent.storage import reconcile
 from agent.storage.client import StorageLink
 from agent.storage.pool import PoolError, VolumePool, virtual_size
-from agent.storage.reconcile import Action, HostVolumes, Placement, Step, WantedSnapshot, WantedVolume
+from agent.storage.reconcile import Action, HostVolumes, Placement, Step
 from agent.storage.snapshots import SnapshotJob, Snapshotter
 
 log = logging.getLogger("cloudlet.agent.storage")
@@ -51,7 +54,7 @@ class VolumesReconciler:
         self.pending_roots = pending_roots
         self.volumes_changed = volumes_changed
         self.snapshots = Snapshotter(pool, link, driver, lock, on_done=self._report)
-        self.wanted: dict[str, WantedVolume] = {}
+        self.wanted: dict[str, DesiredVolume] = {}
         self.errors: dict[str, str] = {}
         self.sizes: dict[str, int] = {}
         self.retry = False
@@ -62,8 +65,9 @@ class VolumesReconciler:
         return self.retry
 
     def reconcile(self, section: dict[str, Any]) -> None:
-        self.wanted = {w.volume_id: w for w in map(WantedVolume.parse, section.get("volumes", []))}
-        pending = [WantedSnapshot.parse(item) for item in section.get("snapshots", [])]
+        document = from_json(VolumesSection, section)
+        self.wanted = {w.volume_id: w for w in document.volumes}
+        pending = document.snapshots
         if not self.wanted and not pending and not self.pool.volumes():
             self.errors, self.sizes, self.retry = {}, {}, False
             self._report()
@@ -136,7 +140,7 @@ class VolumesReconciler:
             case Step.RETUNE_ROOT:
                 assert want is not None
                 with self.lock:
-                    self.driver().set_volume_iotune(action.instance_id, action.volume_id, want.iotune)
+                    self.driver().set_volume_iotune(action.instance_id, action.volume_id, IoTune.of(want))
 
     def _sizes(self, host: HostVolumes) -> dict[str, int]:
         sizes = {}
@@ -148,7 +152,7 @@ class VolumesReconciler:
                 continue
         return sizes
 
-    def _start_snapshots(self, pending: list[WantedSnapshot], host: HostVolumes) -> None:
+    def _start_snapshots(self, pending: list[DesiredSnapshot], host: HostVolumes) -> None:
         self.snapshots.forget_except({s.snapshot_id for s in pending})
         for snapshot in pending:
             want = self.wanted.get(snapshot.volume_id)

@@ -12,7 +12,7 @@ The ENI lives exactly as long as its attempt row (``attempts.attempts``): :func:
 dispatcher pass, deletes the ENIs whose attempt is gone, whatever ended it (the agent's report, a
 TerminateJob, a timeout, a new placement, a lost host), so none can leak.
 
-The agent plugs it like an EFS mount target's (``agent.network.model.Attachment`` kind ``service``, into the
+The agent plugs it like an EFS mount target's (``agent.contract.network.Attachment`` kind ``service``, into the
 namespace ``naming.service_netns(prefix, eni_id)``), but on the attempt's host rather than on a host hashed
 from the zone: the row carries that host (``desired_network`` honours it).
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, RowMapping, String, Table, delete, insert, select, update
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.batch import attempts
 from controller.ec2 import ids, lookups
 from controller.ec2.vpc import eni_records, provision

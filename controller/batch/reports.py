@@ -1,6 +1,7 @@
 """The Batch agent's report: ``POST /_cloudlet/agent/v1/hosts/<id>/batch``.
 
-An agent reports, per attempt it runs, its transitions and its new log lines::
+An agent reports, per attempt it runs, its transitions and its new log lines
+(``agent.contract.reports.BatchReport``)::
 
     {"attempts": [{"job_id": "...", "attempt": 1, "state": "RUNNING" | "SUCCEEDED" | "FAILED",
                    "started_at": ms, "stopped_at": ms, "exit_code": 0, "reason": "...",
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from sqlalchemy import Connection, delete, select
 
+from agent.contract.reports import BatchAttemptReport, BatchReport
 from controller.batch import attempts, job_enis, jobs_settle, jobs_state, lifecycle
 from controller.batch.jobs_state import jobs
 from controller.hosts import generation
-from controller.hosts.rpc import blueprint
+from controller.hosts.rpc import blueprint, read_message
 from controller.logs import ingest
 
 ENDED = ("SUCCEEDED", "FAILED")
@@ -36,43 +38,21 @@ TIMEOUT_REASON = lifecycle.TIMED_OUT
 CONTAINER_REASONS = ("OutOfMemoryError",)
 
 
-def parse(body: Any) -> list[dict[str, Any]]:
-    """The report's attempts, or ValueError naming what is malformed (pure)."""
-    if not isinstance(body, dict) or not isinstance(body.get("attempts"), list):
-        raise ValueError("a report is an object with an 'attempts' list")
-    out = []
-    for item in body["attempts"]:
-        if not isinstance(item, dict) or not isinstance(item.get("job_id"), str):
-            raise ValueError("each attempt is an object with a 'job_id'")
-        if not isinstance(item.get("attempt"), int) or item.get("state") not in ("RUNNING", *ENDED):
-            raise ValueError("each attempt has an integer 'attempt' and a 'state'")
-        logs = item.get("logs") or []
-        if not isinstance(logs, list) or any(not isinstance(line, list) or len(line) not in (2, 3)
-                                             or (len(line) == 3 and not isinstance(line[2], int)) for line in logs):
-            raise ValueError("'logs' is a list of [ms, message, end offset] lists")
-        out.append(item)
-    return out
-
-
 @blueprint.post("/hosts/<host_id>/batch")
 def report_batch(host_id: str) -> Any:
     cloud = current_app.config["CLOUD"]
-    try:
-        items = parse(request.get_json(force=True, silent=True))
-    except ValueError as exc:
-        return jsonify(error=f"bad report: {exc}"), 400
     done = []
-    for item in items:
+    for item in read_message(BatchReport).attempts:
         with cloud.db.begin() as conn:
             placed = conn.execute(select(attempts.attempts).where(
-                attempts.attempts.c.job_id == item["job_id"])).mappings().first()
-            ours = placed is not None and placed["host_id"] == host_id and placed["attempt"] == item["attempt"]
-            if ours and item.get("logs"):
-                ship_logs(cloud, conn, placed, item["logs"])
+                attempts.attempts.c.job_id == item.job_id)).mappings().first()
+            ours = placed is not None and placed["host_id"] == host_id and placed["attempt"] == item.attempt
+            if ours and item.logs:
+                ship_logs(cloud, conn, placed, item.logs)
             if ours:
                 settle(conn, placed, item)
-        if item["state"] in ENDED:
-            done.append({"job_id": item["job_id"], "attempt": item["attempt"]})
+        if item.state in ENDED:
+            done.append({"job_id": item.job_id, "attempt": item.attempt})
     return jsonify(ok=True, done=done)
 
 
@@ -98,25 +78,23 @@ def ship_logs(cloud: Any, conn: Connection, placed: Any, lines: list[list[Any]])
                                            ingested_to=max(ends)))
 
 
-def settle(conn: Connection, placed: Any, item: dict[str, Any]) -> None:
+def settle(conn: Connection, placed: Any, item: BatchAttemptReport) -> None:
     """Feed one reported transition to the job's lifecycle, in the report's transaction."""
-    row = conn.execute(select(jobs).where(jobs.c.job_id == item["job_id"])).mappings().first()
+    row = conn.execute(select(jobs).where(jobs.c.job_id == item.job_id)).mappings().first()
     now = jobs_state.now_ms()
     stream = placed["spec"]["log_stream_name"]
-    if row is not None and row["status"] == lifecycle.STARTING and (item["state"] == "RUNNING"
-                                                                     or item.get("started_at")):
-        jobs_settle.attempt_started(conn, row, int(item.get("started_at") or now), stream,
+    if row is not None and row["status"] == lifecycle.STARTING and (item.state == "RUNNING" or item.started_at):
+        jobs_settle.attempt_started(conn, row, item.started_at or now, stream,
                                     job_enis.described(placed["spec"].get("network")))
-        row = conn.execute(select(jobs).where(jobs.c.job_id == item["job_id"])).mappings().first()
-    if item["state"] not in ENDED:
+        row = conn.execute(select(jobs).where(jobs.c.job_id == item.job_id)).mappings().first()
+    if item.state not in ENDED:
         return
     if row is not None and row["status"] in (lifecycle.STARTING, lifecycle.RUNNING):
-        reason = item.get("reason")
-        exit_code = item.get("exit_code")
+        reason = item.reason
         container_reason = reason if reason and reason.startswith(CONTAINER_REASONS) else None
-        jobs_settle.attempt_ended(conn, row, exit_code if isinstance(exit_code, int) else None, container_reason,
-                                  int(item.get("stopped_at") or now), timed_out=reason == TIMEOUT_REASON,
+        jobs_settle.attempt_ended(conn, row, item.exit_code, container_reason,
+                                  item.stopped_at or now, timed_out=reason == TIMEOUT_REASON,
                                   status_reason=None if container_reason else reason)
-    conn.execute(delete(attempts.attempts).where(attempts.attempts.c.job_id == item["job_id"]))
-    conn.execute(delete(attempts.log_marks).where(attempts.log_marks.c.job_id == item["job_id"]))
+    conn.execute(delete(attempts.attempts).where(attempts.attempts.c.job_id == item.job_id))
+    conn.execute(delete(attempts.log_marks).where(attempts.log_marks.c.job_id == item.job_id))
     generation.bump(conn)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from agent.contract.reports import BatchAttemptReport
 from controller.api import Params, RequestContext
 from controller.awslambda import code_urls
 from controller.batch import attempts, jobs_state, reports, secrets
@@ -187,13 +188,14 @@ def submit_task_state_change(ctx: RequestContext, params: Params) -> Params:
         raise InvalidParameterException("status must be RUNNING or STOPPED.")
     container = (params.get("containers") or [{}])[0]
     exit_code = container.get("exitCode")
-    item: dict[str, Any] = {"job_id": job_id, "attempt": attempt, "state": "RUNNING"}
+    item = BatchAttemptReport(job_id, attempt, "RUNNING")
     if status == "STOPPED":
-        item.update(state="SUCCEEDED" if exit_code == 0 else "FAILED", exit_code=exit_code,
-                    reason=container.get("reason") or params.get("reason"))
+        item.state = "SUCCEEDED" if exit_code == 0 else "FAILED"
+        item.exit_code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
+        item.reason = container.get("reason") or params.get("reason")
         stopped = params.get("executionStoppedAt")
         if stopped is not None:
-            item["stopped_at"] = int(stopped.timestamp() * 1000) if hasattr(stopped, "timestamp") else int(stopped)
+            item.stopped_at = int(stopped.timestamp() * 1000) if hasattr(stopped, "timestamp") else int(stopped)
     with ctx.cloud.db.begin() as conn:
         instance_id, _ = _registered(conn, ctx, params)
         placed = conn.execute(select(attempts.attempts).where(attempts.attempts.c.job_id == job_id)).mappings().first()

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.ec2 import ids, lookups
 from controller.ec2.vpc.desired_network import HostInfo, place_nat_gateway
 from controller.efs import client_access, state

@@ -2,7 +2,7 @@
 
 SDKs in an instance know nothing but the region: boto3 with ``region_name="home-1"`` calls
 ``https://sts.home-1.amazonaws.com``, ``https://iam.amazonaws.com``, ``https://<bucket>.s3.home-1.amazonaws.com``.
-The network document's ``api`` (``agent.network.model.ApiAccess``) lists those names so the VPC resolver
+The network document's ``api`` (``agent.contract.network.ApiAccess``) lists those names so the VPC resolver
 answers them with the relay's address, where the host's agent terminates TLS with the cloud's certificate
 (``controller/hosts/api_tls.py``) and carries the request to the controller. Pure: config and service
 names in, the document's part out.
@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Iterable
 from functools import cache
 
-from agent.network.model import ApiAccess
+from agent.contract.network import ApiAccess
 from controller.cloud import load_services
 from controller.config import Config
 from controller.protocol import load_service_model

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.wire import DesiredState, HostRecord
+from agent.contract.desired import DesiredState
+from agent.contract.hosts import HostRecord
 from controller.config import Config
 from controller.state import Database
 

@@ -1,6 +1,7 @@
 """The compute agent's endpoints on the agent RPC: instance reports, AMI downloads, CreateImage uploads.
 
-- ``POST /hosts/<id>/instances``: what the agent saw of the instances placed on its host::
+- ``POST /hosts/<id>/instances``: what the agent saw of the instances placed on its host
+  (``agent.contract.reports.InstancesReport``)::
 
       {"complete": true,
        "instances": [{"instance_id": "i-...", "power": "running", "stopped_by_guest": false, "error": "",
@@ -23,17 +24,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from flask import current_app, jsonify, request, send_file
 
+from agent.contract.reports import InstancesReport
 from controller.ec2.instances import actions, image_store, images
 from controller.ec2.instances.lifecycle import Observation
 from controller.ec2.volumes import reports as volume_reports
 from controller.errors import ServiceError
-from controller.hosts.rpc import blueprint
+from controller.hosts.rpc import blueprint, read_message
 
 FILE_ROLES = ("root_disk", "kernel", "initrd")
 
@@ -42,43 +42,21 @@ def _cloud() -> Any:
     return current_app.config["CLOUD"]
 
 
-def parse_report(body: Any) -> tuple[dict[str, Observation], dict[str, bytes], dict[str, int], dict[str, str], bool]:
-    """The report's parts, or ValueError naming what is malformed."""
-    if not isinstance(body, dict) or not isinstance(body.get("instances", []), list):
-        raise ValueError("a report is an object with an 'instances' list")
-    seen = {}
-    for item in body.get("instances", []):
-        if not isinstance(item, dict) or not isinstance(item.get("instance_id"), str) \
-                or not isinstance(item.get("power"), str):
-            raise ValueError("each instance needs 'instance_id' and 'power' strings")
-        serial = item.get("start_serial")
-        if serial is not None and (not isinstance(serial, int) or isinstance(serial, bool)):
-            raise ValueError("'start_serial' must be an integer")
-        seen[item["instance_id"]] = Observation(item["power"], bool(item.get("stopped_by_guest")),
-                                                str(item.get("error") or ""), serial)
-    try:
-        consoles = {k: base64.b64decode(v, validate=True) for k, v in (body.get("consoles") or {}).items()}
-    except (binascii.Error, TypeError, ValueError) as exc:
-        raise ValueError(f"consoles must be base64: {exc}") from None
-    reboots = {k: int(v) for k, v in (body.get("reboots") or {}).items()}
-    failures = {k: str(v) for k, v in (body.get("capture_failures") or {}).items()}
-    return seen, consoles, reboots, failures, bool(body.get("complete"))
+def observations(report: InstancesReport) -> dict[str, Observation]:
+    """What the report says of each instance, as the lifecycle reads it (pure)."""
+    return {item.instance_id: Observation(item.power, item.stopped_by_guest, item.error, item.start_serial)
+            for item in report.instances}
 
 
 @blueprint.post("/hosts/<host_id>/instances")
 def report_instances(host_id: str) -> Any:
     cloud = _cloud()
-    body = request.get_json(force=True, silent=True)
-    try:
-        seen, consoles, reboots, failures, complete = parse_report(body)
-        plugged = volume_reports.parse_instance_volumes(body.get("volumes"))
-    except ValueError as exc:
-        return jsonify(error=f"bad report: {exc}"), 400
-    changed = actions.apply_report(cloud, host_id, seen, complete=complete, consoles=consoles,
-                                            reboots=reboots)
-    if plugged is not None:
-        volume_reports.apply_instance_volumes(cloud, host_id, plugged)
-    for image_id, reason in failures.items():
+    report = read_message(InstancesReport)
+    changed = actions.apply_report(cloud, host_id, observations(report), complete=report.complete,
+                                   consoles=report.console_bytes(), reboots=report.reboots)
+    if report.volumes is not None:
+        volume_reports.apply_instance_volumes(cloud, host_id, report.volumes)
+    for image_id, reason in report.capture_failures.items():
         if images.capture_on_host(cloud.db, host_id, image_id):
             images.fail_capture(cloud.db, image_id, reason)
     return jsonify(changed=changed)

@@ -1,7 +1,7 @@
 """The compute agent's metrics on the agent RPC: ``POST /hosts/<id>/metrics`` (``agent.compute.metrics``).
 
-The body is ``{"time": "<ISO 8601>", "instances": [{"instance_id": "i-..", "seconds": 10.0, "metrics":
-{"CPUUtilization": 12.5, "NetworkIn": 1024, ...}}]}``; EC2 turns it into ``AWS/EC2`` datapoints
+The body is an ``agent.contract.reports.MetricsReport``: ``{"time": "<ISO 8601>", "instances":
+[{"instance_id": "i-..", "seconds": 10.0, "metrics": {"CPUUtilization": 12.5, "NetworkIn": 1024, ...}}]}``; EC2 turns it into ``AWS/EC2`` datapoints
 (``controller/ec2/instances/metrics.py``). Answers how many instances counted, or 400 naming the problem.
 """
 
@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
+from agent.contract.reports import MetricsReport
 from controller.ec2.instances import metrics
-from controller.hosts.rpc import blueprint
+from controller.hosts.rpc import blueprint, read_message
 
 
 @blueprint.post("/hosts/<host_id>/metrics")
 def report_metrics(host_id: str) -> Any:
-    try:
-        counted = metrics.publish(current_app.config["CLOUD"], host_id, request.get_json(force=True, silent=True))
-    except metrics.BadReport as exc:
-        return jsonify(error=f"bad metrics report: {exc}"), 400
+    counted = metrics.publish(current_app.config["CLOUD"], host_id, read_message(MetricsReport))
     return jsonify(instances=counted)

@@ -6,9 +6,13 @@ Agents authenticate with a bearer token: the cloud-wide one the controller keeps
 registration of another host id, is refused with 403. A registration names the host's AZ, which must be
 one of the region's zones.
 
-- ``POST /hosts``: register (``agent.wire.HostRegistration``); ``POST /hosts/<id>/heartbeat``.
+Every JSON body is read with :func:`read_message` (``agent.contract.codec``): a malformed one is answered 400
+naming the field, one of another major contract version 426 naming both versions (the compatibility rule
+of ``agent.contract.version``), by this blueprint's error handlers, never a 500.
+
+- ``POST /hosts``: register (``agent.contract.hosts.HostRegistration``); ``POST /hosts/<id>/heartbeat``.
 - ``GET /hosts/<id>/desired?generation=N&digest=D&wait=S``: the host's desired document
-  (``agent.wire.DesiredState``). A long-poll: while the generation is still ``N`` the request waits
+  (``agent.contract.desired.DesiredState``). A long-poll: while the generation is still ``N`` the request waits
   (up to ``S`` seconds, at most :data:`MAX_WAIT`), so changes reach agents within milliseconds without
   busy polling. A new generation whose document is unchanged for this host (same digest) keeps
   waiting; at the end of the wait the document is checked once more (states that change with time
@@ -26,11 +30,15 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
 
-from agent.wire import DesiredState, Heartbeat, HostRegistration, from_json, to_json
+from agent.contract.codec import from_json, to_json
+from agent.contract.desired import DesiredState
+from agent.contract.hosts import Heartbeat, HostRegistration
+from agent.contract.version import CONTRACT_VERSION, ContractError, IncompatibleVersion
 from controller.ec2.instances.metadata import metadata_for_interface
 from controller.ec2.vpc.eni_records import interface_host
 from controller.hosts import desired, state
@@ -40,6 +48,29 @@ blueprint = Blueprint("agent_rpc", __name__)
 #: The longest a desired-state request may wait for a change (agents ask for less; HTTP servers and
 #: proxies keep idle requests open at least this long).
 MAX_WAIT = 25.0
+
+T = TypeVar("T")
+
+
+def read_message(cls: type[T], **overrides: Any) -> T:
+    """The request's JSON body as ``cls`` (``overrides`` win over the body's keys, e.g. the route's host id);
+    ContractError when it is not one, which the error handlers below answer."""
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise ContractError(f"{cls.__name__}: the body is not a JSON object")
+    return from_json(cls, {**body, **overrides})
+
+
+@blueprint.errorhandler(IncompatibleVersion)
+def refuse_version(exc: IncompatibleVersion) -> ResponseReturnValue:
+    """426 Upgrade Required: the agent must be upgraded (or downgraded) to this controller's major."""
+    return jsonify(error=str(exc), contract_version=CONTRACT_VERSION), 426
+
+
+@blueprint.errorhandler(ContractError)
+def refuse_malformed(exc: ContractError) -> ResponseReturnValue:
+    return jsonify(error=f"bad {request.path.rsplit('/', 1)[-1]} message: {exc}"), 400
+
 
 @blueprint.before_request
 def require_agent_token() -> None:
@@ -57,10 +88,7 @@ def require_agent_token() -> None:
 @blueprint.post("/hosts")
 def register_host() -> Any:
     cloud = current_app.config["CLOUD"]
-    try:
-        registration = from_json(HostRegistration, request.get_json(force=True))
-    except TypeError as exc:
-        return jsonify(error=f"bad registration: {exc}"), 400
+    registration = read_message(HostRegistration)
     if not g.agent_identity.may_act_for(registration.host_id):
         return jsonify(error=f"this credential belongs to another host than {registration.host_id}"), 403
     if registration.zone not in cloud.config.availability_zones:
@@ -72,10 +100,7 @@ def register_host() -> Any:
 @blueprint.post("/hosts/<host_id>/heartbeat")
 def host_heartbeat(host_id: str) -> Any:
     cloud = current_app.config["CLOUD"]
-    try:
-        beat = from_json(Heartbeat, {**request.get_json(force=True), "host_id": host_id})
-    except TypeError as exc:
-        return jsonify(error=f"bad heartbeat: {exc}"), 400
+    beat = read_message(Heartbeat, host_id=host_id)
     if not state.heartbeat(cloud.db, beat):
         return jsonify(error="unknown host: register first"), 404
     return jsonify(ok=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, String, Table, select, update
 
-from agent.wire import CAPABILITY_FUNCTIONS, Heartbeat, HostRecord, HostRegistration
+from agent.contract.hosts import CAPABILITY_FUNCTIONS, Heartbeat, HostRecord, HostRegistration
 from controller.config import Config
 from controller.hosts import generation
 from controller.state import Database, JsonText, UtcDateTime, metadata, upsert, utcnow

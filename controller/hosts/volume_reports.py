@@ -1,6 +1,6 @@
 """The storage agent's endpoints on the agent RPC (contract C): volume reports and snapshot data.
 
-- ``POST /hosts/<id>/volumes``: what the host's pool holds::
+- ``POST /hosts/<id>/volumes``: what the host's pool holds (``agent.contract.reports.VolumesReport``)::
 
       {"complete": true,
        "volumes": {"vol-...": {"state": "available" | "failed", "size_bytes": 8589934592, "error": ""}},
@@ -20,8 +20,9 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request, send_file
 
+from agent.contract.reports import VolumesReport
 from controller.ec2.volumes import reports, snapshot_store
-from controller.hosts.rpc import blueprint
+from controller.hosts.rpc import blueprint, read_message
 
 
 def _cloud() -> Any:
@@ -30,11 +31,7 @@ def _cloud() -> Any:
 
 @blueprint.post("/hosts/<host_id>/volumes")
 def report_volumes(host_id: str) -> Any:
-    try:
-        report = reports.parse_storage_report(request.get_json(force=True, silent=True))
-    except ValueError as exc:
-        return jsonify(error=f"bad report: {exc}"), 400
-    return jsonify(changed=reports.apply_storage_report(_cloud(), host_id, report))
+    return jsonify(changed=reports.apply_storage_report(_cloud(), host_id, read_message(VolumesReport)))
 
 
 @blueprint.put("/hosts/<host_id>/snapshots/<snapshot_id>")

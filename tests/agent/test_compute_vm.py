@@ -44,7 +44,6 @@ from agent.compute.driver import ComputeError, InstanceNotFound, InvalidInstance
 from agent.compute.host import ensure_kvm_device_access  # noqa: E402
 from agent.compute.images import AmiManifest, CachedImage, ImageCache  # noqa: E402
 from agent.compute.libvirt_driver import LibvirtDriver  # noqa: E402
-from agent.compute.naming import mac_for_interface, tap_alias, tap_name, volume_serial  # noqa: E402
 from agent.compute.probe import Decision, detect_accelerator  # noqa: E402
 from agent.compute.spec import (  # noqa: E402
     InstanceSpec,
@@ -53,6 +52,7 @@ from agent.compute.spec import (  # noqa: E402
     RootDiskSpec,
     VolumeSpec,
 )
+from agent.contract.naming import mac_for_interface, tap_alias, tap_name, volume_serial  # noqa: E402
 from tests.agent.compute_lab import BootLab, GuestRecord, KeyPair, build_tiny_image, ensure_libvirtd, new_id  # noqa: E402
 
 USER_DATA = b"""#!/bin/sh

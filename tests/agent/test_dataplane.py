@@ -24,9 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.network import naming, netns
-from agent.network.dataplane import Dataplane
-from agent.network.model import (
+from agent.contract.network import (
     Attachment,
     ElasticIp,
     Eni,
@@ -42,6 +40,8 @@ from agent.network.model import (
     Subnet,
     Vpc,
 )
+from agent.network import naming, netns
+from agent.network.dataplane import Dataplane
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
 from tests.prerequisites import missing_root, require

@@ -9,10 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.network import naming, netns
-from agent.network.dataplane import Dataplane
-from agent.network.imds import Caller, InstanceMetadata, MetadataService
-from agent.network.model import (
+from agent.contract.network import (
     Attachment,
     Eni,
     HostNetwork,
@@ -24,6 +21,9 @@ from agent.network.model import (
     Subnet,
     Vpc,
 )
+from agent.network import naming, netns
+from agent.network.dataplane import Dataplane
+from agent.network.imds import Caller, InstanceMetadata, MetadataService
 from tests.agent import dataplane_lab as lab
 from tests.prerequisites import missing_root, require
 

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 from pyroute2 import IPRoute
 
-from agent.network import links, model, naming, netns, plan
+from agent.contract import network as model
+from agent.contract.naming import service_port
+from agent.network import links, naming, netns, plan
 from agent.network.dataplane import Dataplane
 from tests.prerequisites import missing_root, require
 
@@ -25,7 +27,7 @@ def lab(tmp_path: object) -> Iterator[tuple[Dataplane, model.HostNetwork, str]]:
     prefix = f"t{uuid.uuid4().hex[:4]}-"
     dataplane = Dataplane(str(tmp_path))
     job = model.Eni("eni-job7", "subnet-1", MAC, ["10.94.1.7"], [], ["sg-1"],
-                    attachment=model.Attachment(naming.service_port("eni-job7"), "service"))
+                    attachment=model.Attachment(service_port("eni-job7"), "service"))
     allow_all = [model.NaclEntry(100, egress, "allow", "0.0.0.0/0") for egress in (False, True)]
     vpc = model.Vpc("vpc-1", ["10.94.0.0/16"], "rtb-main", "acl-1",
                     subnets=[model.Subnet("subnet-1", "10.94.1.0/24", "az1")],
@@ -44,7 +46,7 @@ def lab(tmp_path: object) -> Iterator[tuple[Dataplane, model.HostNetwork, str]]:
 def test_a_guarded_port_is_plugged_at_once_and_the_next_pass_leaves_it_be(lab: tuple) -> None:
     dataplane, doc, prefix = lab
     router, service = naming.router_netns(prefix, "vpc-1"), naming.service_netns(prefix, "eni-job7")
-    port = naming.service_port("eni-job7")
+    port = service_port("eni-job7")
     link = plan.eni_veth("eni-job7", "subnet-1", MAC, port, service, "eth0")
     first = dataplane.apply(doc)
     assert first.pending and first.netlink_converged  # the service's namespace does not exist yet

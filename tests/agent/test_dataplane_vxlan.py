@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.network import naming, netns
-from agent.network.dataplane import Dataplane
-from agent.network.model import (
+from agent.contract.network import (
     Attachment,
     Eni,
     HostNetwork,
@@ -25,6 +23,8 @@ from agent.network.model import (
     Underlay,
     Vpc,
 )
+from agent.network import naming, netns
+from agent.network.dataplane import Dataplane
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe
 from tests.prerequisites import missing_root, require

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
+from agent.contract.codec import to_json
+from agent.contract.functions import FunctionInvocation, FunctionResult
 from agent.functions.environment import CGROUP_PREFIX
 from agent.functions.packages import Packages
 from agent.functions.runtimes import available
 from agent.functions.sandbox import CGROUP_ROOT
 from agent.functions.server import FunctionRunner, FunctionServer, unavailable
-from agent.wire import FunctionInvocation, FunctionResult, to_json
 from tests.e2e.lambda_helpers import zip_of
 from tests.support import wait_for
 

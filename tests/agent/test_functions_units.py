@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from agent.contract.functions import FunctionInvocation
 from agent.functions import reports, sandbox
 from agent.functions.environment import Recipe, reserved_variables
 from agent.functions.runtime_api import Channel, Event, RuntimeApiServer
 from agent.functions.sandbox import Layout, bwrap_argv, cpu_quota_us, remove_stale_cgroups
-from agent.wire import FunctionInvocation
 
 REQUEST = "8f507cfc-example-4697-b07a-ac58fc914c95"
 

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.network import naming, netns
-from agent.network.dataplane import Dataplane
-from agent.network.model import (
+from agent.contract.naming import service_port
+from agent.contract.network import (
     Attachment,
     Eni,
     HostNetwork,
@@ -36,6 +35,8 @@ from agent.network.model import (
     Subnet,
     Vpc,
 )
+from agent.network import naming, netns
+from agent.network.dataplane import Dataplane
 from agent.nfs import reconciler as efs
 from tests.agent import dataplane_lab as lab
 from tests.prerequisites import missing_root, missing_tools, require
@@ -58,7 +59,7 @@ def network(prefix: str, clients: dict[str, str], mt_b_groups: list[str]) -> Hos
 
     def mount_target(eni_id: str, subnet: str, ip: str, groups: list[str]) -> Eni:
         return Eni(eni_id, subnet, naming.mac_for(eni_id), [ip], [], groups,
-                   attachment=Attachment(port=naming.service_port(eni_id), kind="service"))
+                   attachment=Attachment(port=service_port(eni_id), kind="service"))
 
     vpc = Vpc("vpc-nfs", ["10.77.0.0/16"], "rtb-nfs", "acl-nfs",
               subnets=[Subnet("subnet-a", "10.77.1.0/24", "az1"), Subnet("subnet-b", "10.77.2.0/24", "az1")],

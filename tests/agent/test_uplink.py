@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent.network import naming, netns
-from agent.network.dataplane import Dataplane
-from agent.network.model import (
+from agent.contract.network import (
     Attachment,
     ElasticIp,
     Eni,
@@ -41,6 +39,8 @@ from agent.network.model import (
     Uplink,
     Vpc,
 )
+from agent.network import naming, netns
+from agent.network.dataplane import Dataplane
 from agent.network.uplink import ROUTE_PROTO, HostUplink, host_link_name, host_table_name
 from tests.agent import dataplane_lab as lab
 from tests.agent.dataplane_lab import Probe

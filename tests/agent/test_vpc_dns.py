@@ -22,10 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.network import dns, naming, netns
-from agent.network.dataplane import Dataplane
-from agent.network.dns_forwarder import DnsForwarder
-from agent.network.model import (
+from agent.contract.network import (
+    RESOLVER_V4,
     ApiAccess,
     Attachment,
     DnsRecord,
@@ -40,6 +38,9 @@ from agent.network.model import (
     Vpc,
     VpcDns,
 )
+from agent.network import dns, naming, netns
+from agent.network.dataplane import Dataplane
+from agent.network.dns_forwarder import DnsForwarder
 from agent.network.uplink import HostUplink
 from tests.agent import dataplane_lab as lab
 from tests.prerequisites import missing_root, require
@@ -205,7 +206,7 @@ def dns_lab() -> Iterator[DnsLab]:
                   network_acls=[NetworkAcl("acl-d", [NaclEntry(100, False, "deny", "0.0.0.0/0"),
                                                      NaclEntry(100, True, "deny", "0.0.0.0/0")])],
                   security_groups=[SecurityGroup("sg-d")], enis=enis,
-                  dns=VpcDns(["10.70.0.2", dns.RESOLVER_V4], DOMAIN, records))
+                  dns=VpcDns(["10.70.0.2", RESOLVER_V4], DOMAIN, records))
         doc = HostNetwork("h", [vpc], name_prefix=prefix,
                           api=ApiAccess("203.0.113.2", ["s3.home-1.amazonaws.com", "sts.home-1.amazonaws.com"]))
         dataplane.apply(doc)
@@ -224,7 +225,7 @@ def test_lab_mode_answers_the_vpc_names_and_nothing_goes_out(dns_lab: DnsLab) ->
     forwarder = dns_lab.apply("lab")
     assert not forwarder.enabled
     d1, d2 = dns_lab.instances["d1"], dns_lab.instances["d2"]
-    for server in ("10.70.0.2", dns.RESOLVER_V4):
+    for server in ("10.70.0.2", RESOLVER_V4):
         assert answer(d1, server, f"ip-10-70-0-10.{DOMAIN}") == ("NOERROR", ["10.70.0.10"])
         assert answer(d1, server, PUBLIC) == ("NOERROR", ["10.70.1.10"])  # the private address, inside
         assert answer(d1, server, dns.reverse_name("10.70.1.10"), "PTR") == ("NOERROR", [f"ip-10-70-1-10.{DOMAIN}"])
@@ -259,7 +260,7 @@ def test_nat_mode_forwards_other_names_to_the_hosts_resolver(dns_lab: DnsLab) ->
     dns_lab.apply("nat")
     d1 = dns_lab.instances["d1"]
     assert answer(d1, "10.70.0.2", "example.com") == ("NOERROR", [STUB_ANSWER])
-    assert answer(d1, dns.RESOLVER_V4, "www.example.org", tcp=True) == ("NOERROR", [STUB_ANSWER])
+    assert answer(d1, RESOLVER_V4, "www.example.org", tcp=True) == ("NOERROR", [STUB_ANSWER])
     # The VPC's own names and the API's stay inside, known or not.
     assert answer(d1, "10.70.0.2", f"ip-10-70-1-10.{DOMAIN}") == ("NOERROR", ["10.70.1.10"])
     assert answer(d1, "10.70.0.2", f"ip-10-70-9-9.{DOMAIN}") == ("NXDOMAIN", [])
@@ -275,11 +276,11 @@ def test_turning_dns_support_off_removes_the_resolver(dns_lab: DnsLab) -> None:
     dns_lab.doc.vpcs[0].dns = None
     dns_lab.dataplane.apply(dns_lab.doc)
     forwarder.update(dns_lab.doc)
-    for server in ("10.70.0.2", dns.RESOLVER_V4):
+    for server in ("10.70.0.2", RESOLVER_V4):
         assert ask(d1, server, f"ip-10-70-1-10.{DOMAIN}", timeout=0.5) is None
     lo = subprocess.run(["ip", "-n", dns_lab.router, "-4", "-o", "addr", "show", "dev", "lo"],
                         capture_output=True, text=True, check=True).stdout
-    assert "10.70.0.2" not in lo and dns.RESOLVER_V4 not in lo
+    assert "10.70.0.2" not in lo and RESOLVER_V4 not in lo
     forwarders = netns.run_inside(dns_lab.router, lambda: socket.socket().connect_ex(("127.0.0.1", dns.FORWARDER_PORT)))
     assert forwarders != 0  # nothing listens for forwarding any more
 

@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from agent.network import dns, endpoints, naming, netns
-from agent.network.api_relay import ApiRelay, TlsPair
-from agent.network.dataplane import Dataplane
-from agent.network.model import (
+from agent.contract.naming import service_port
+from agent.contract.network import (
+    RESOLVER_V4,
     ApiAccess,
     Attachment,
     DnsRecord,
@@ -42,6 +41,9 @@ from agent.network.model import (
     VpcDns,
     VpcEndpoint,
 )
+from agent.network import endpoints, naming, netns
+from agent.network.api_relay import ApiRelay, TlsPair
+from agent.network.dataplane import Dataplane
 from controller.hosts import api_tls
 from tests.agent import dataplane_lab as lab
 from tests.agent.test_vpc_dns import answer
@@ -73,7 +75,7 @@ class Echo(http.server.BaseHTTPRequestHandler):
 
 def document(prefix: str, names: dict[str, str], endpoint_ingress: list[SgRule]) -> HostNetwork:
     eni = Eni("eni-0e0e0e0e0e0e0e0e0", "subnet-p", naming.mac_for("endpoint"), [ENDPOINT_IP], [], ["sg-e"],
-              attachment=Attachment(naming.service_port("eni-0e0e0e0e0e0e0e0e0"), "service"))
+              attachment=Attachment(service_port("eni-0e0e0e0e0e0e0e0e0"), "service"))
     instances = [Eni(f"eni-{key}", subnet, naming.mac_for(names[key]), [address], [], ["sg-i"],
                      attachment=Attachment("i" + naming.digest(names[key], 9), "veth", names[key]))
                  for key, subnet, address in (("p", "subnet-p", "10.72.1.10"), ("o", "subnet-o", "10.72.2.10"))]
@@ -87,7 +89,7 @@ def document(prefix: str, names: dict[str, str], endpoint_ingress: list[SgRule])
               security_groups=[SecurityGroup("sg-i", egress=[SgRule(cidr="0.0.0.0/0")]),
                                SecurityGroup("sg-e", ingress=endpoint_ingress)],
               enis=[eni, *instances],
-              dns=VpcDns(["10.72.0.2", dns.RESOLVER_V4], "home-1.compute.internal", [DnsRecord(STS, ENDPOINT_IP)]),
+              dns=VpcDns(["10.72.0.2", RESOLVER_V4], "home-1.compute.internal", [DnsRecord(STS, ENDPOINT_IP)]),
               endpoints=[VpcEndpoint("vpce-g", "gateway", API, ["rtb-p"]),
                          VpcEndpoint("vpce-i", "interface", ENDPOINT_IP, eni_id=eni.id, subnet_id="subnet-p")])
     return HostNetwork("h", [vpc], name_prefix=prefix,

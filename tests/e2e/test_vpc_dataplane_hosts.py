@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from agent.contract.hosts import CAPABILITY_GATEWAY
 from agent.network import naming, netns
-from agent.wire import CAPABILITY_GATEWAY
 from tests.agent import dataplane_lab as lab
 from tests.agent.compute_lab import ensure_libvirtd
 from tests.agent.dataplane_lab import Probe

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from agent.wire import HostRegistration
+from agent.contract.hosts import HostRegistration
 from controller.api import Principal, RequestContext
 from controller.cloud import Cloud
 from controller.config import Config

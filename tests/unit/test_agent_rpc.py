@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from agent.contract.version import CONTRACT_VERSION
 from controller.ec2.vpc import eni_records
 from controller.ec2.vpc import state as ec2_state
 from controller.errors import ServiceError
@@ -125,7 +126,7 @@ def test_desired_has_every_section_and_answers_unchanged_by_digest(harness: Harn
     assert document["sections"]["network"]["host_id"] == "h-1" and document["sections"]["namespaces"] == []
     status, again = harness.desired(generation=document["generation"], digest=document["digest"])
     assert status == 200 and again == {"generation": document["generation"], "digest": document["digest"],
-                                       "changed": False, "sections": {}}
+                                       "changed": False, "sections": {}, "contract_version": CONTRACT_VERSION}
 
 
 def test_a_write_for_this_host_ends_the_long_poll_at_once(harness: Harness) -> None:

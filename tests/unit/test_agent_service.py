@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from agent.client import ControllerError
+from agent.contract.desired import DesiredState
+from agent.contract.hosts import HostRegistration
 from agent.service import loop, network
 from agent.service.loop import AgentService, section_key
 from agent.service.reconcilers import AgentContext, ReconcilerRegistry
-from agent.wire import DesiredState, HostRegistration
 
 
 class FakeClient:

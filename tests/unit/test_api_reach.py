@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from agent.contract.network import HostNetwork
 from agent.network import naming
 from agent.network.api_relay import RelayListener, internet_listeners
-from agent.network.model import HostNetwork
 from agent.network.plan import plan_host
 from controller.config import Config
 from controller.gateway import Caller, relayed_caller

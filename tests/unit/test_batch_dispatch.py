@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from agent.wire import HostRegistration
+from agent.contract.codec import from_json
+from agent.contract.hosts import HostRegistration
+from agent.contract.reports import BatchAttemptReport, BatchReport
+from agent.contract.version import ContractError
 from controller import service_calls
 from controller.auth.store import root_principal
 from controller.batch import attempts, execution_role, jobs_state, lifecycle, reports
@@ -59,7 +62,7 @@ class Lab(BatchCloud):
         with self.db.begin() as conn:
             placed = conn.execute(select(attempts.attempts).where(
                 attempts.attempts.c.job_id == item["job_id"])).mappings().first()
-            reports.settle(conn, placed, reports.parse({"attempts": [item]})[0])
+            reports.settle(conn, placed, from_json(BatchAttemptReport, item))
 
 
 @pytest.fixture
@@ -134,8 +137,8 @@ def test_an_image_from_a_registry_fails_the_job(clouds: Clouds) -> None:
 def test_reports_are_checked() -> None:
     for bad in ({}, {"attempts": [{"attempt": 1}]}, {"attempts": [{"job_id": "j", "attempt": 1, "state": "X"}]},
                 {"attempts": [{"job_id": "j", "attempt": 1, "state": "RUNNING", "logs": ["x"]}]}):
-        with pytest.raises(ValueError):
-            reports.parse(bad)
+        with pytest.raises(ContractError):
+            from_json(BatchReport, bad)
 
 
 def test_requirements_and_stream_names() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import update
 
-from agent.wire import Heartbeat
+from agent.contract.hosts import Heartbeat
 from controller.batch import attempts, lost_hosts, secrets, volumes
 from controller.hosts import agent_api
 from controller.hosts import state as host_state

@@ -11,8 +11,9 @@ from agent.batch import podman as pm
 from agent.batch.credentials import REFRESH_MARGIN, JobCredentials, answer, expiry
 from agent.batch.job_network import INTERFACE
 from agent.batch.podman import AttemptSpec, HostLimits, Podman
+from agent.contract.naming import service_port
+from agent.contract.network import Attachment, Eni, HostNetwork, Subnet, Vpc
 from agent.network import naming, plan
-from agent.network.model import Attachment, Eni, HostNetwork, Subnet, Vpc
 from controller.batch import credentials, job_enis
 from controller.state import utcnow
 from controller.sts.service_sessions import RoleSession
@@ -119,13 +120,13 @@ def test_the_veth_a_job_plugs_itself_is_the_one_the_network_plan_makes() -> None
     """The batch reconciler plugs its ENI ahead of the next network pass: with the plan's very link (name, MACs,
     bridge, far end), or the next pass would tear it down and rebuild it under the running job."""
     eni = Eni("eni-job1", "subnet-1", "02:AA:00:00:00:01", ["10.93.1.7"], [], ["sg-1"],
-              attachment=Attachment(naming.service_port("eni-job1"), "service"))
+              attachment=Attachment(service_port("eni-job1"), "service"))
     vpc = Vpc("vpc-1", ["10.93.0.0/16"], "rtb-main", "acl-1", subnets=[Subnet("subnet-1", "10.93.1.0/24", "az1")],
               enis=[eni])
     router = plan.plan_host(HostNetwork("h-1", [vpc], name_prefix="cx-"), "/run/x").namespace(
         naming.router_netns("cx-", "vpc-1"))
-    planned = next(link for link in router.links if link.name == naming.service_port("eni-job1"))
-    ours = plan.eni_veth("eni-job1", "subnet-1", "02:AA:00:00:00:01", naming.service_port("eni-job1"),
+    planned = next(link for link in router.links if link.name == service_port("eni-job1"))
+    ours = plan.eni_veth("eni-job1", "subnet-1", "02:AA:00:00:00:01", service_port("eni-job1"),
                          naming.service_netns("cx-", "eni-job1"), INTERFACE)
     assert ours == planned
     assert (ours.master, ours.peer, ours.peer_mac) == (naming.subnet_bridge("subnet-1"), "eth0", "02:aa:00:00:00:01")

@@ -11,10 +11,10 @@ import pytest
 
 from agent.compute.domain_xml import backup_disk_xml, disk_xml, parse_domain_xml
 from agent.compute.memory import InMemoryComputeDriver
-from agent.compute.naming import volume_of_serial, volume_secret_uuid, volume_serial
 from agent.compute.service import InstancesReconciler
 from agent.compute.spec import IoTune, VolumeSpec
 from agent.compute.vpc_plug import VpcPlugger
+from agent.contract.naming import volume_of_serial, volume_secret_uuid, volume_serial
 
 VOLUME = "vol-0123456789abcdef0"
 SECRET = "0c8e3f7a-51d2-4b6e-8f0a-2d9c4e6b7a13"

@@ -16,7 +16,6 @@ from agent.compute.domain_xml import (
     parse_domain_xml,
     target_dev,
 )
-from agent.compute.naming import domain_uuid
 from agent.compute.spec import (
     Accelerator,
     BootMode,
@@ -26,6 +25,7 @@ from agent.compute.spec import (
     RootDiskSpec,
     VolumeSpec,
 )
+from agent.contract.naming import domain_uuid
 
 INSTANCE = "i-0123456789abcdef0"
 OWNER = "0123456789ab"

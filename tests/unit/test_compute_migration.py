@@ -9,7 +9,6 @@ import pytest
 
 from agent.compute.domain_xml import NAMESPACE_URI, InstancePaths, domain_xml, parse_domain_xml
 from agent.compute.migration import MigrationRefused, destination_xml, endpoint, steer
-from agent.compute.naming import owner_tag, tap_name
 from agent.compute.reconcile import Action, Desired, Step, Wanted, plan
 from agent.compute.spec import (
     Accelerator,
@@ -18,12 +17,13 @@ from agent.compute.spec import (
     InstanceInfo,
     InstanceSpec,
     Inventory,
-    MigrationTarget,
     NicSpec,
     PowerState,
     RootDiskSpec,
     VolumeSpec,
 )
+from agent.contract.instances import MigrationTarget
+from agent.contract.naming import owner_tag, tap_name
 
 SOURCE = Path("/var/lib/cloudlet/compute/aaaaaaaaaaaa")
 TARGET = MigrationTarget("h-b", "qemu+tls://b/system", "198.18.0.2", "/srv/cloudlet-b/compute", "bbbbbbbbbbbb")

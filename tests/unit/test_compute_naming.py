@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.compute.naming import (
+from agent.contract.naming import (
     is_tap_name,
     mac_for_interface,
     owner_tag,

@@ -9,7 +9,6 @@ import pytest
 
 from agent.compute.driver import InstanceExists, InstanceNotFound, InvalidInstanceState, VolumeNotAttached
 from agent.compute.memory import InMemoryComputeDriver
-from agent.compute.naming import tap_name
 from agent.compute.reconcile import Action, Desired, Step, Wanted, apply, plan
 from agent.compute.spec import (
     BootMode,
@@ -22,6 +21,7 @@ from agent.compute.spec import (
     RootDiskSpec,
     VolumeSpec,
 )
+from agent.contract.naming import tap_name
 
 BOOT = BootSpec(BootMode.DIRECT_KERNEL, Path("/k"), Path("/i"), "console=ttyS0")
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from agent.contract.codec import from_json, to_json
+from agent.contract.reports import VolumesReport
 from controller.api import RequestContext
 from controller.ec2.instances.desired_instances import host_instances
 from controller.ec2.volumes import modifications, reports, snapshot_store
@@ -29,12 +31,12 @@ def section(ic: InstanceCloud, host: str = HOST_A) -> dict[str, Any]:
 
 def plugged(ic: InstanceCloud, instance_id: str, host: str = HOST_A) -> list[dict[str, Any]]:
     with ic.db.read() as conn:
-        wanted = host_instances(conn, ic.config, host, ic.db)["instances"]
+        wanted = to_json(host_instances(conn, ic.config, host, ic.db))["instances"]
     return next(i["volumes"] for i in wanted if i["instance_id"] == instance_id)
 
 
 def storage_report(ic: InstanceCloud, host: str = HOST_A, complete: bool = True, **parts: Any) -> list[str]:
-    return reports.apply_storage_report(ic.cloud, host, reports.parse_storage_report({"complete": complete, **parts}))
+    return reports.apply_storage_report(ic.cloud, host, from_json(VolumesReport, {"complete": complete, **parts}))
 
 
 def made(ic: InstanceCloud, host: str = HOST_A) -> dict[str, Any]:
@@ -64,7 +66,7 @@ def test_create_volume_is_creating_until_its_host_made_the_file(ic: InstanceClou
     assert created["Tags"] == [{"Key": "Name", "Value": "data"}] and created["Encrypted"] is False
     listed = section(ic)["volumes"]
     assert listed == [{"volume_id": volume_id, "size_bytes": 10 * GIB, "snapshot_id": None, "encryption_key": None,
-                       "encrypted": False, "iops": 3000, "throughput_mibps": 125}]
+                       "encrypted": False, "iops": 3000, "throughput_mibps": 125, "snapshot_encryption_key": None}]
     assert section(ic, HOST_B)["volumes"] == []  # the other zone's host keeps nothing of it
     assert storage_report(ic, volumes={volume_id: {"state": "available", "size_bytes": 10 * GIB}}) == [volume_id]
     assert volume(ic, volume_id)["State"] == "available"

@@ -6,6 +6,9 @@ import datetime as dt
 
 import pytest
 
+from agent.contract.codec import from_json
+from agent.contract.reports import MetricsReport
+from agent.contract.version import ContractError
 from controller.ec2.instances import metrics
 from tests.unit.harness import Clouds
 
@@ -29,8 +32,8 @@ def test_datums_name_the_instance_and_its_group_and_skip_strangers() -> None:
                                   {"time": "2026-12-05T10:00:00+00:00",
                                    "instances": [{"instance_id": "i-1", "metrics": {"NetworkIn": -1}}]}])
 def test_malformed_reports_are_refused(body: object) -> None:
-    with pytest.raises(metrics.BadReport):
-        metrics.parse(body)
+    with pytest.raises(ContractError):
+        from_json(MetricsReport, body)
 
 
 def test_a_hosts_report_reaches_cloudwatch_for_its_own_instances_only(clouds: Clouds) -> None:
@@ -39,8 +42,8 @@ def test_a_hosts_report_reaches_cloudwatch_for_its_own_instances_only(clouds: Cl
     ic.add_host("h2", zone="home-1b")
     instance = ic.run(Placement={"AvailabilityZone": "home-1a"})[0]["InstanceId"]
     now = dt.datetime.now(dt.UTC)
-    report = {"time": now.isoformat(), "instances": [{"instance_id": instance, "seconds": 10.0,
-                                                      "metrics": {"CPUUtilization": 75.0, "NetworkIn": 1000}}]}
+    report = from_json(MetricsReport, {"time": now.isoformat(), "instances": [{
+        "instance_id": instance, "seconds": 10.0, "metrics": {"CPUUtilization": 75.0, "NetworkIn": 1000}}]})
     assert metrics.publish(ic.cloud, "h2", report) == 0  # another host's instance
     assert metrics.publish(ic.cloud, "h1", report) == 1
     ctx = ic.context("GetMetricStatistics")

@@ -18,8 +18,10 @@ from agent.compute.memory import InMemoryComputeDriver
 from agent.compute.service import InstancesReconciler, ephemeral_volume_id
 from agent.compute.spec import Accelerator, PowerState
 from agent.compute.vpc_plug import VpcPlugger
+from agent.contract.codec import from_json, to_json
+from agent.contract.reports import InstancesReport
 from controller.ec2.instances.desired_instances import host_instances
-from controller.hosts.instance_reports import parse_report
+from controller.hosts.instance_reports import observations
 from tests.unit.harness import InstanceCloud
 
 
@@ -34,10 +36,10 @@ class DirectLink:
         from controller.ec2.instances import actions, images
 
         self.reports.append(report)
-        seen, consoles, reboots, failures, complete = parse_report(report)
-        changed = actions.apply_report(self.cloud.cloud, self.host_id, seen, complete=complete,
-                                                consoles=consoles, reboots=reboots)
-        for image_id, reason in failures.items():
+        parsed = from_json(InstancesReport, report)
+        changed = actions.apply_report(self.cloud.cloud, self.host_id, observations(parsed), complete=parsed.complete,
+                                       consoles=parsed.console_bytes(), reboots=parsed.reboots)
+        for image_id, reason in parsed.capture_failures.items():
             images.fail_capture(self.cloud.db, image_id, reason)
         return {"changed": changed}
 
@@ -53,7 +55,7 @@ class Agent:
 
     def sync(self) -> dict[str, Any]:
         with self.cloud.db.read() as conn:
-            section = host_instances(conn, self.cloud.cloud.config, self.host_id)
+            section = to_json(host_instances(conn, self.cloud.cloud.config, self.host_id))
         self.reconciler.reconcile(section)
         return section
 
@@ -204,7 +206,7 @@ def test_an_agent_without_instances_opens_no_driver_and_leaves_nothing(ic: Insta
         assert opened == [] and not state_dir.exists()
         ic.run(Placement={"AvailabilityZone": "home-1b"})
         with ic.db.read() as conn:
-            reconciler.reconcile(host_instances(conn, ic.cloud.config, "h-0000000000000000b"))
+            reconciler.reconcile(to_json(host_instances(conn, ic.cloud.config, "h-0000000000000000b")))
         assert len(opened) == 1 and opened[0].list_instances()
     finally:
         reconciler.close()

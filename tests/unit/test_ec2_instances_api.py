@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from sqlalchemy import select
 
+from agent.contract.codec import from_json, to_json
+from agent.contract.reports import InstancesReport
+from agent.contract.version import ContractError
 from controller.ec2.instances import state as instance_state
 from controller.ec2.instances.desired_instances import host_instances
 from controller.ec2.instances.metadata import metadata_for_interface
-from controller.hosts.instance_reports import parse_report
+from controller.hosts.instance_reports import observations
 from tests.unit.harness import InstanceCloud
 
 USER_DATA = b"#!/bin/sh\necho hello > /root/marker\n"
@@ -259,7 +263,7 @@ def test_host_section_console_and_reboots(ic: InstanceCloud) -> None:
     instance_id = instance["InstanceId"]
     host = host_of(ic, instance_id)
     with ic.db.read() as conn:
-        section = host_instances(conn, ic.cloud.config, host)
+        section = to_json(host_instances(conn, ic.cloud.config, host))
     [wanted] = section["instances"]
     assert (wanted["state"], wanted["vcpus"], wanted["memory_mib"]) == ("running", 2, 2048)
     assert wanted["nics"][0]["mac"] == instance["NetworkInterfaces"][0]["MacAddress"]
@@ -277,28 +281,25 @@ def test_host_section_console_and_reboots(ic: InstanceCloud) -> None:
     assert statuses[0]["InstanceStatus"]["Status"] == "ok"
     ic.call("RebootInstances", {"InstanceIds": [instance_id]})
     with ic.db.read() as conn:
-        assert host_instances(conn, ic.cloud.config, host)["instances"][0]["reboot_serial"] == 1
+        assert host_instances(conn, ic.cloud.config, host).instances[0].reboot_serial == 1
     ic.call("StopInstances", {"InstanceIds": [instance_id]})
     with ic.db.read() as conn:
-        assert host_instances(conn, ic.cloud.config, host)["instances"][0]["state"] == "stopped"
+        assert host_instances(conn, ic.cloud.config, host).instances[0].state == "stopped"
     ic.call("TerminateInstances", {"InstanceIds": [instance_id]})
     with ic.db.read() as conn:
-        assert host_instances(conn, ic.cloud.config, host)["instances"][0]["state"] == "terminated"
+        assert host_instances(conn, ic.cloud.config, host).instances[0].state == "terminated"
 
 
 def test_report_parsing_refuses_malformed_reports() -> None:
-    seen, consoles, reboots, failures, complete = parse_report({
+    report = from_json(InstancesReport, {
         "complete": True, "instances": [{"instance_id": "i-1", "power": "running"}],
         "consoles": {"i-1": base64.b64encode(b"hi").decode()}, "reboots": {"i-1": 2},
         "capture_failures": {"ami-1": "disk gone"}})
-    assert seen["i-1"].power == "running" and consoles == {"i-1": b"hi"} and reboots == {"i-1": 2}
-    assert failures == {"ami-1": "disk gone"} and complete
+    assert observations(report)["i-1"].power == "running" and report.console_bytes() == {"i-1": b"hi"}
+    assert report.reboots == {"i-1": 2} and report.capture_failures == {"ami-1": "disk gone"} and report.complete
     for bad in (None, [], {"instances": [{"power": "running"}]}, {"instances": [], "consoles": {"i-1": "%%"}}):
-        try:
-            parse_report(bad)
-        except ValueError:
-            continue
-        raise AssertionError(f"accepted {bad!r}")
+        with pytest.raises(ContractError):
+            from_json(InstancesReport, bad)
 
 
 def test_instance_profile_associations_replace_and_revoke_credentials(ic: InstanceCloud) -> None:

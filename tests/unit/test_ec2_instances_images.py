@@ -241,4 +241,4 @@ def _host_instances(ic: InstanceCloud, host_id: str) -> set[str]:
     from controller.ec2.instances.desired_instances import host_instances
 
     with ic.db.read() as conn:
-        return {i["instance_id"] for i in host_instances(conn, ic.cloud.config, host_id)["instances"]}
+        return {i.instance_id for i in host_instances(conn, ic.cloud.config, host_id).instances}

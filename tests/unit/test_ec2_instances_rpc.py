@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.compute.service import ControllerLink
+from agent.contract.version import ContractError
 from controller.ec2.instances import image_store, state
 from controller.server import HttpServer
 from controller.wsgi import create_app
@@ -45,8 +46,11 @@ def test_reports_move_instances_and_bad_ones_are_refused(ic: InstanceCloud, serv
         {"instance_id": instance_id, "power": "running"}], "consoles": {}, "reboots": {}, "capture_failures": {}})
     assert answer == {"changed": [instance_id]}
     assert ic.instance(instance_id)["State"]["Name"] == "running"
-    with pytest.raises(OSError, match="HTTP 400"):
-        link(ic, server, host).report({"instances": [{"power": "running"}]})
+    malformed = {"instances": [{"power": "running"}]}
+    with pytest.raises(ContractError, match=r"instances\[0\]\.instance_id: missing"):
+        link(ic, server, host).report(malformed)  # the agent checks its report before sending it
+    with pytest.raises(OSError, match=r"HTTP 400 .*instances\[0\]\.instance_id: missing"):
+        link(ic, server, host)._post_json("/instances", malformed, "instance report")  # and the controller too
     with pytest.raises(OSError, match="HTTP 401"):
         link(ic, server, host, token="wrong").report({"instances": []})
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.network import model, validate
+from agent.contract import codec
+from agent.contract import network as model
+from agent.network import validate
 from controller.ec2.vpc import desired_network, eni_records, state
 from controller.ec2.vpc.desired_network import HostInfo
 from tests.unit.harness import Clouds, VpcCloud
@@ -88,7 +90,7 @@ def test_a_host_gets_the_vpcs_it_runs_and_their_peers_only(cloud: VpcCloud, lab:
     vpc_b = doc.vpc(lab["b"])
     assert [p.id for p in vpc_b.peerings] == [lab["peer_ab"]] and vpc_b.enis == []
     assert validate.problems(doc) == []
-    assert model.from_json(model.HostNetwork, model.to_json(doc)) == doc
+    assert codec.from_json(model.HostNetwork, codec.to_json(doc)) == doc
 
 
 def test_the_vpc_document_mirrors_the_api_state(cloud: VpcCloud, lab: dict[str, str]) -> None:
@@ -211,7 +213,7 @@ def test_stopped_instances_leave_the_host(cloud: VpcCloud, lab: dict[str, str]) 
 def test_the_rpc_entry_point_returns_json(cloud: VpcCloud, lab: dict[str, str]) -> None:
     document = desired_network.desired_network_for_host(cloud.db, "h1", cloud.config)
     assert document["host_id"] == "h1" and document["version"] == model.SCHEMA_VERSION
-    parsed = model.from_json(model.HostNetwork, document)
+    parsed = codec.from_json(model.HostNetwork, document)
     assert validate.problems(parsed) == []
 
 

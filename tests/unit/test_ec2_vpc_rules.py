@@ -19,7 +19,7 @@ def code_of(call, *args, **kwargs) -> str:
     return excinfo.value.code
 
 
-# --- CIDRs: AWS's codes for agent.network.cidr's refusals (the rules are tested in test_net_cidr.py) ------------
+# --- CIDRs: AWS's codes for agent.contract.cidr's refusals (the rules are tested in test_net_cidr.py) ------------
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.0/16", "10.0.0.0/28", "172.16.5.0/24", "192.168.0.0/20"])

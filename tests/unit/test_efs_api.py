@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from agent.network.naming import service_port
-from agent.nfs import section as nfs_section
-from agent.wire import HostRecord
+from agent.contract import efs as nfs_section
+from agent.contract.hosts import HostRecord
+from agent.contract.naming import service_port
 from controller.cloud import Cloud
 from controller.config import Config
 from controller.ec2.vpc.desired_network import network_section

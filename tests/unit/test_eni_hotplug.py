@@ -10,7 +10,6 @@ import pytest
 
 from agent.compute.domain_xml import interface_match_xml, interface_xml, nic_metadata_xml, parse_domain_xml
 from agent.compute.memory import InMemoryComputeDriver
-from agent.compute.naming import tap_device_index, tap_name
 from agent.compute.reconcile import Desired, Step, Wanted, nic_changes, plan
 from agent.compute.spec import (
     BootMode,
@@ -22,6 +21,7 @@ from agent.compute.spec import (
     PowerState,
     RootDiskSpec,
 )
+from agent.contract.naming import tap_device_index, tap_name
 from tests.unit.harness import InstanceCloud
 from tests.unit.test_ec2_instances_agent import Agent
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from agent.wire import HostRegistration
+from agent.contract.hosts import HostRegistration
+from agent.contract.instances import DesiredInstance, MigrationTarget
 from controller.ec2.instances import migrations
 from controller.ec2.instances.desired_instances import host_instances
 from controller.ec2.instances.state import instances
@@ -41,9 +42,9 @@ def launch_on_a(lab: InstanceCloud) -> str:
     return instance_id
 
 
-def section(lab: InstanceCloud, host_id: str) -> dict[str, dict]:
+def section(lab: InstanceCloud, host_id: str) -> dict[str, DesiredInstance]:
     with lab.db.read() as conn:
-        return {i["instance_id"]: i for i in host_instances(conn, lab.config, host_id)["instances"]}
+        return {i.instance_id: i for i in host_instances(conn, lab.config, host_id).instances}
 
 
 def hosts_of(lab: InstanceCloud, instance_id: str) -> tuple[str, set[str]]:
@@ -66,9 +67,9 @@ def test_a_live_migration_goes_through_both_hosts_documents_and_moves_the_instan
         migrations.request(conn, instance_id, A, target)
 
     leaving, arriving = section(lab, A)[instance_id], section(lab, B)[instance_id]
-    assert leaving["migrate_to"] == {"host_id": B, **ENDPOINT} and "incoming" not in leaving
-    assert arriving["incoming"] is True and "migrate_to" not in arriving
-    assert arriving["nics"] == leaving["nics"] and arriving["root_disk"] == leaving["root_disk"]
+    assert leaving.migrate_to == MigrationTarget(host_id=B, **ENDPOINT) and not leaving.incoming
+    assert arriving.incoming is True and arriving.migrate_to is None
+    assert arriving.nics == leaving.nics and arriving.root_disk == leaving.root_disk
 
     # the guest leaving A is no disappearance, and B's reports before it arrives change nothing
     lab.report(A, {instance_id: "absent"})
@@ -81,7 +82,7 @@ def test_a_live_migration_goes_through_both_hosts_documents_and_moves_the_instan
     with lab.db.read() as conn:
         assert migrations.pending(conn, instance_id) is None
     assert instance_id not in section(lab, A)
-    assert "incoming" not in section(lab, B)[instance_id]
+    assert not section(lab, B)[instance_id].incoming
     assert lab.instance(instance_id)["State"]["Name"] == "running"
 
 

@@ -103,3 +103,51 @@ def test_no_source_file_past_600_lines(package: str) -> None:
     long = {str(path.relative_to(REPO)): count for path in module_files(package).values()
             if (count := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module name ``path`` imports, as written (``from a import b`` gives ``a.b`` and ``a``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def crossings(modules: dict[str, Path], allowed: tuple[str, ...], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Module -> the imports it makes under ``forbidden`` that are not under ``allowed`` (``from agent import
+    contract`` names the bare package too, which says nothing on its own and is let through)."""
+
+    def under(name: str, roots: tuple[str, ...]) -> bool:
+        return any(name == root or name.startswith(root + ".") for root in roots)
+
+    found = {}
+    for name, path in modules.items():
+        bad = sorted(i for i in imported_modules(path)
+                     if under(i, forbidden) and not under(i, allowed) and i not in forbidden)
+        if bad:
+            found[name] = bad
+    return found
+
+
+def contract_modules() -> dict[str, Path]:
+    return {name: path for name, path in module_files("agent").items()
+            if name == "agent.contract" or name.startswith("agent.contract.")}
+
+
+def test_the_controller_reaches_the_agent_only_through_the_contract() -> None:
+    assert crossings(module_files("controller"), allowed=("agent.contract",), forbidden=("agent",)) == {}
+
+
+def test_the_contract_imports_nothing_of_either_side() -> None:
+    assert crossings(contract_modules(), allowed=("agent.contract",), forbidden=("agent", "controller")) == {}
+
+
+def test_the_crossing_rule_sees_a_forbidden_import(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from agent.network import naming\nfrom agent.contract import cidr\nimport controller.cli\n")
+    assert crossings({"m": module}, allowed=("agent.contract",), forbidden=("agent", "controller")) == {
+        "m": ["agent.network", "agent.network.naming", "controller.cli"]}

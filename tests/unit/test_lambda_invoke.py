@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from agent.wire import FunctionResult
+from agent.contract.functions import FunctionResult
 from controller.awslambda.errors import (
     InvalidRequestContentException,
     RequestTooLargeException,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agent.wire import CAPABILITY_FUNCTIONS, HostRegistration
+from agent.contract.hosts import CAPABILITY_FUNCTIONS, HostRegistration
 from controller.awslambda import code_store
 from controller.awslambda.errors import ResourceConflictException
 from controller.awslambda.invoke import engine
@@ -92,7 +92,7 @@ class LambdaCloud(CloudHarness):
     def register_runner(self, host_id: str, url: str) -> None:
         hosts_state.register(self.db, HostRegistration(
             host_id=host_id, hostname=host_id, zone="home-1a", vcpus=2, memory_mib=2048, disk_gib=10,
-            hypervisor="none", agent_version="test", capabilities=[CAPABILITY_FUNCTIONS], schema=3,
+            hypervisor="none", agent_version="test", capabilities=[CAPABILITY_FUNCTIONS],
             functions_url=url))
 
     def function(self, name: str, **config: Any) -> str:

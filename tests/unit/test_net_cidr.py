@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from agent.network import cidr
+from agent.contract import cidr
 
 
 def test_reserved_are_first_four_and_last() -> None:

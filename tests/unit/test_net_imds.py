@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from agent.contract.network import ImdsOptions
 from agent.network.imds import Caller, InstanceMetadata, Tokens, handle
-from agent.network.model import ImdsOptions
 
 DATA = InstanceMetadata(
     meta_data={"instance-id": "i-0abc", "local-ipv4": "10.0.1.10", "placement": {"availability-zone": "az1"},

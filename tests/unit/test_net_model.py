@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from agent.network.model import (
+from agent.contract.codec import from_json, to_json
+from agent.contract.network import (
     SCHEMA_VERSION,
     Attachment,
     ElasticIp,
@@ -17,14 +18,12 @@ from agent.network.model import (
     Peering,
     Route,
     RouteTable,
-    SchemaError,
     SecurityGroup,
     SgRule,
     Subnet,
     Vpc,
-    from_json,
-    to_json,
 )
+from agent.contract.version import ContractError
 from agent.network.validate import DocumentError, check, problems
 
 
@@ -54,14 +53,14 @@ def test_unknown_fields_are_ignored_and_wrong_types_refused() -> None:
     data["vpcs"][0]["future_field"] = {"x": 1}
     assert from_json(HostNetwork, data).vpcs[0].id == "vpc-1"
     data["vpcs"][0]["cidrs"] = "10.0.0.0/16"
-    with pytest.raises(SchemaError, match="cidrs"):
+    with pytest.raises(ContractError, match="cidrs"):
         from_json(HostNetwork, data)
 
 
 def test_other_schema_version_is_refused() -> None:
     data = to_json(HostNetwork("h-1"))
     data["version"] = SCHEMA_VERSION + 1
-    with pytest.raises(SchemaError, match="version"):
+    with pytest.raises(ContractError, match="version"):
         from_json(HostNetwork, data)
 
 

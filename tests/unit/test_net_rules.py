@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.network import naming, nft
-from agent.network.dhcp import dnsmasq_config
-from agent.network.model import (
+from agent.contract.network import (
     Attachment,
     ElasticIp,
     Eni,
@@ -22,6 +20,8 @@ from agent.network.model import (
     Subnet,
     Vpc,
 )
+from agent.network import naming, nft
+from agent.network.dhcp import dnsmasq_config
 from agent.network.plan import plan_host
 from agent.network.routes import lookup, subnet_routes
 

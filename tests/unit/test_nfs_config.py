@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from agent.contract.efs import AccessPoint, CreationInfo, PosixUser, is_safe_path, parse
+from agent.contract.naming import service_port
+from agent.contract.network import Attachment, Eni, HostNetwork, NetworkAcl, RouteTable, Subnet, Vpc
+from agent.contract.version import ContractError
 from agent.network import naming
-from agent.network.model import Attachment, Eni, HostNetwork, NetworkAcl, RouteTable, SchemaError, Subnet, Vpc
 from agent.network.plan import plan_host
 from agent.network.validate import problems as network_problems
 from agent.nfs import ganesha, storage
-from agent.nfs.section import AccessPoint, CreationInfo, PosixUser, is_safe_path, parse
 
 FS = "fs-0123456789abcdef0"
 ENI = "eni-0aaaaaaaaaaaaaaa1"
@@ -49,12 +51,12 @@ def test_section_reads_the_contract_document() -> None:
                         "creation_info": {"owner_uid": 0, "owner_gid": 0, "permissions": "rwx"}}]},
 ])
 def test_malformed_sections_are_refused_whole(bad: dict) -> None:
-    with pytest.raises(SchemaError):
+    with pytest.raises(ContractError):
         parse({"mount_targets": [target(**bad)], "file_systems": [FS]})
 
 
 def test_a_mount_target_listed_twice_is_refused() -> None:
-    with pytest.raises(SchemaError, match="twice"):
+    with pytest.raises(ContractError, match="twice"):
         parse({"mount_targets": [target(), target()], "file_systems": [FS]})
 
 
@@ -142,7 +144,7 @@ def test_file_system_data_is_removed_but_nothing_else(tmp_path: Path) -> None:
 
 def _network(kind: str) -> HostNetwork:
     eni = Eni(ENI, "subnet-1", "02:00:00:00:00:05", ["10.0.1.5"], security_group_ids=[],
-              attachment=Attachment(port=naming.service_port(ENI), kind=kind))
+              attachment=Attachment(port=service_port(ENI), kind=kind))
     vpc = Vpc("vpc-1", ["10.0.0.0/16"], "rtb-1", "acl-1", subnets=[Subnet("subnet-1", "10.0.1.0/24", "z-1a")],
               network_acls=[NetworkAcl("acl-1")], route_tables=[RouteTable("rtb-1")], enis=[eni])
     return HostNetwork("h-1", [vpc], name_prefix="cl-t-")
@@ -151,7 +153,7 @@ def _network(kind: str) -> HostNetwork:
 def test_a_service_port_is_a_veth_into_the_service_namespace() -> None:
     doc = _network("service")
     router = plan_host(doc, "/run/x").namespace("cl-t-vpc-1")
-    port = next(link for link in router.links if link.name == naming.service_port(ENI))
+    port = next(link for link in router.links if link.name == service_port(ENI))
     assert (port.kind, port.peer, port.peer_netns, port.peer_mac) == ("veth", "eth0", "cl-t-svc-" + ENI,
                                                                         "02:00:00:00:00:05")
     assert port.master == naming.subnet_bridge("subnet-1")

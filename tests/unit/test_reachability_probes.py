@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from agent.contract.codec import to_json
+from agent.contract.hosts import CAPABILITY_PROBES
+from agent.contract.probes import ProbeRequest, ProbeResult
 from agent.network import naming
 from agent.network.probe import checksum, is_probe, plan_probe
 from agent.service import probes as agent_probes
-from agent.wire import CAPABILITY_PROBES, ProbeRequest, ProbeResult, to_json
 from controller.ec2.vpc.reachability import probes, state
 from controller.state import utcnow
 from tests.unit.harness import Clouds

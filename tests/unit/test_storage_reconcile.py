@@ -6,17 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.compute import attachments
-from agent.compute.attachments import WantedAttachment
 from agent.compute.spec import IoTune
-from agent.storage.reconcile import Action, HostVolumes, Placement, Step, WantedVolume, plan, volume_file
+from agent.contract.codec import from_json
+from agent.contract.instances import VolumeAttachment
+from agent.contract.volumes import DesiredVolume
+from agent.storage.reconcile import Action, HostVolumes, Placement, Step, plan, volume_file
 
 POOL = Path("/pool")
 GIB = 1 << 30
 A, B, C = "vol-000000000000000a1", "vol-000000000000000b2", "vol-000000000000000c3"
 
 
-def want(volume_id: str, size_gib: int = 1, **extra: object) -> WantedVolume:
-    return WantedVolume.parse({"volume_id": volume_id, "size_bytes": size_gib * GIB, **extra})
+def want(volume_id: str, size_gib: int = 1, **extra: object) -> DesiredVolume:
+    return from_json(DesiredVolume, {"volume_id": volume_id, "size_bytes": size_gib * GIB, **extra})
 
 
 def host(pool: dict[str, int] | None = None, placements: dict[str, Placement] | None = None,
@@ -25,10 +27,9 @@ def host(pool: dict[str, int] | None = None, placements: dict[str, Placement] | 
 
 
 def test_parse_reads_the_contract_fields_and_nulls() -> None:
-    parsed = WantedVolume.parse({"volume_id": A, "size_bytes": 8 * GIB, "snapshot_id": None, "encryption_key": None,
-                                 "iops": 3000, "throughput_mibps": 125, "encrypted": False})
-    assert parsed == WantedVolume(A, 8 * GIB, None, None, 3000, 125)
-    assert WantedVolume.parse({"volume_id": A, "size_bytes": GIB, "iops": None}).iops is None
+    parsed = want(A, 8, snapshot_id=None, encryption_key=None, iops=3000, throughput_mibps=125, encrypted=False)
+    assert parsed == DesiredVolume(A, 8 * GIB, None, None, False, 3000, 125)
+    assert want(A, iops=None).iops is None
 
 
 def test_missing_volumes_are_created_blank_or_restored() -> None:
@@ -70,7 +71,7 @@ def test_a_root_volume_gets_the_caps_of_its_type() -> None:
     root = Path("/compute/instances/i-0000000000000000a/root.qcow2")
     placement = Placement("i-0000000000000000a", root, running=True)
     gp3 = want(A, 8, iops=3000, throughput_mibps=125)
-    assert gp3.iotune == IoTune(3000, 125 << 20)
+    assert IoTune.of(gp3) == IoTune(3000, 125 << 20)
     assert plan([gp3], host(placements={A: placement}, outside={A: 8 * GIB}), POOL) == [
         Action(Step.RETUNE_ROOT, A, root, instance_id="i-0000000000000000a")]
     tuned = Placement("i-0000000000000000a", root, running=True, iotune=IoTune(3000, 125 << 20))
@@ -94,14 +95,13 @@ def test_the_root_of_an_instance_about_to_spawn_is_left_to_compute() -> None:
 I1, I2 = "i-0000000000000000a", "i-0000000000000000b"
 
 
-def attach(volume_id: str, iops: int | None = None, throughput: int | None = None) -> WantedAttachment:
-    return WantedAttachment.parse({"volume_id": volume_id, "device_name": "/dev/sdf", "iops": iops,
-                                   "throughput_mibps": throughput, "encryption_key": None})
+def attach(volume_id: str, iops: int | None = None, throughput: int | None = None) -> VolumeAttachment:
+    return VolumeAttachment(volume_id, "/dev/sdf", iops, throughput, None)
 
 
 def test_caps_become_libvirt_iotune() -> None:
-    assert attach(A, 3000, 125).iotune == IoTune(3000, 125 << 20)
-    assert attach(A).iotune == IoTune(None, None)
+    assert IoTune.of(attach(A, 3000, 125)) == IoTune(3000, 125 << 20)
+    assert IoTune.of(attach(A)) == IoTune(None, None)
     assert IoTune(None, 5).as_libvirt() == {"total_iops_sec": 0, "total_bytes_sec": 5}
 
 

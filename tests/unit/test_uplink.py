@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.network import cidr, naming
-from agent.network.model import ElasticIp, HostNetwork, RouteTable, Uplink, Vpc
+from agent.contract import cidr
+from agent.contract.network import ElasticIp, HostNetwork, RouteTable, Uplink, Vpc
+from agent.network import naming
 from agent.network.plan import MAIN_TABLE, Neighbour, Proxy, plan_host
 from agent.network.routes import KernelRoute
 from agent.network.uplink import (

@@ -10,10 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.network import dns, nft
-from agent.network.dhcp import dnsmasq_config
-from agent.network.dns_forwarder import DnsForwarder, Upstream, parse_upstream
-from agent.network.model import (
+from agent.contract.network import (
+    RESOLVER_V4,
     ApiAccess,
     DnsRecord,
     Eni,
@@ -24,6 +22,9 @@ from agent.network.model import (
     Vpc,
     VpcDns,
 )
+from agent.network import dns, nft
+from agent.network.dhcp import dnsmasq_config
+from agent.network.dns_forwarder import DnsForwarder, Upstream, parse_upstream
 from agent.network.uplink import HostUplink
 from controller.ec2.instances.metadata import metadata_for_interface
 from controller.ec2.vpc import desired_network, eni_records
@@ -192,7 +193,7 @@ def test_imds_public_hostname_follows_dns_hostnames(ic: InstanceCloud) -> None:
 
 
 def vpc_with_dns(**dns_changes: object) -> Vpc:
-    resolver_ = VpcDns(["10.0.0.2", dns.RESOLVER_V4], "home-1.compute.internal", [
+    resolver_ = VpcDns(["10.0.0.2", RESOLVER_V4], "home-1.compute.internal", [
         DnsRecord("ec2-198-51-100-7.home-1.compute.amazonaws.com", "10.0.1.5"),
         DnsRecord("ip-10-0-1-5.home-1.compute.internal", "10.0.1.5"),
         DnsRecord("ip-10-0-1-40.home-1.compute.internal", "10.0.1.40")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.network import model
+from agent.contract import network as model
 from controller.ec2.vpc import desired_network
 from controller.ec2.vpc.desired_network import HostInfo
 from controller.ec2.vpc.dhcp_options import dhcp_for_vpc

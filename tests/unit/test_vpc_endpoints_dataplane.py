@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.network import endpoints, model, naming, nft, routes, validate
+from agent.contract import network as model
+from agent.network import endpoints, naming, nft, routes, validate
 from controller.ec2.vpc import desired_network
 from controller.ec2.vpc.desired_network import HostInfo
 from controller.ec2.vpc.endpoint_services import s3_prefix_list_id

@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from agent.wire import FunctionInvocation, FunctionResult, from_json, to_json
+from agent.contract.codec import from_json, to_json
+from agent.contract.functions import FunctionInvocation, FunctionResult
 from controller.awslambda.errors import ResourceConflictException
 from controller.awslambda.invoke import outcomes
 from controller.awslambda.invoke.invoker import Invoker, invoker_of

@@ -1,6 +1,6 @@
 """What a function runner's answer becomes at the API: AWS's payload limits, error documents and log tail.
 
-The runner reports how an invocation ended (``agent.wire.FunctionResult.status``); the caller sees what
+The runner reports how an invocation ended (``agent.contract.functions.FunctionResult.status``); the caller sees what
 Lambda shows (https://docs.aws.amazon.com/lambda/latest/dg/invocation-sync.html): a status 200 with the
 function's response, or 200 with ``X-Amz-Function-Error: Unhandled`` and an error document when the
 function failed, timed out or its runtime died; only a throttle is an API error (429). Pure functions.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from agent.wire import FunctionResult
+from agent.contract.functions import FunctionResult
 from controller.awslambda.errors import TooManyRequestsException
 
 #: Synchronous payload limits, as Lambda enforces them: a request must be smaller than 6 MiB, a response may

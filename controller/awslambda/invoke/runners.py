@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.wire import TOKEN_HEADER
+from agent.contract.version import TOKEN_HEADER
 
 #: Idle connections kept per runner (more are opened under load and closed after use).
 IDLE_PER_RUNNER = 8

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
-from agent.compute.naming import tap_name
-from agent.network import model
+from agent.contract import codec
+from agent.contract import network as model
+from agent.contract.naming import tap_name
 from controller.api import Params, RequestContext
 from controller.ec2.errors import (
     InvalidInstanceID,
@@ -56,7 +57,7 @@ CONSOLE_BYTES = 64 * 1024
 
 def tap_port(instance_id: str, device_index: int) -> dict[str, Any]:
     """The dataplane port of an instance NIC: the tap the compute driver names after the instance."""
-    return model.to_json(model.Attachment(port=tap_name(instance_id, device_index), kind="tap"))
+    return codec.to_json(model.Attachment(port=tap_name(instance_id, device_index), kind="tap"))
 
 
 def plug(conn: Connection, instance_id: str, host_id: str) -> None:

@@ -1,15 +1,11 @@
-"""The ``instances`` section of a host's desired document: what its compute agent must run.
+"""The ``instances`` section of a host's desired document (``agent.contract.instances``), read from the
+EC2 tables.
 
-For every instance placed on the host and not yet terminated: what the agent must make of it
-(``running``, ``stopped``, or ``terminated`` while it is shutting down), its guest size (the type scaled
-for the homelab), root disk, instance store, every attached network interface in device index order (MAC,
-ENI, and the VPC and subnet whose bridge takes the tap: one attached or detached while the instance runs is
-hot-plugged or unplugged by the agent, one changed while it is stopped is there at the next start), the
-non-root EBS volumes to plug in (contract C: device, I/O caps, LUKS passphrase), the reboot and start
-requests (counters: the agent acts once per new number) and CreateImage captures it must carry out, the
-live migrations it takes part in (``incoming``, ``migrate_to``: ``controller.ec2.instances.migrations``), and
-how to get each AMI's files. ``agent.compute.service`` consumes it. A pure read, run on every long-poll
-wake-up.
+A pure read, run on every long-poll wake-up: the instances placed on the host and not terminated, their
+type scaled for the homelab (``instance_types.guest_size``), root disk, instance store, interfaces, plugged
+EBS volumes (contract C: device, I/O caps, LUKS passphrase), reboot/start counters, pending CreateImage
+captures, the live migrations the host takes part in (``incoming``, ``migrate_to``:
+``controller.ec2.instances.migrations``), and each AMI's files.
 """
 
 from __future__ import annotations
@@ -18,6 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from agent.contract.codec import to_json
+from agent.contract.instances import (
+    DesiredInstance,
+    ImageCapture,
+    InstanceNic,
+    InstancesSection,
+    InstanceStoreDisk,
+    MigrationTarget,
+    RootDisk,
+)
 from controller.config import Config
 from controller.ec2.instances import image_store, instance_types, lifecycle, migrations
 from controller.ec2.instances import state as instance_state
@@ -38,7 +44,7 @@ def _by_instance(rows: list[Any]) -> dict[str, list[Any]]:
     return grouped
 
 
-def host_instances(conn: Connection, config: Config, host_id: str, db: Database | None = None) -> dict[str, Any]:
+def host_instances(conn: Connection, config: Config, host_id: str, db: Database | None = None) -> InstancesSection:
     """The section for ``host_id`` (see the module docstring); ``db`` lets KMS open encrypted volumes' keys
     (without it, encrypted volumes are left out)."""
     instances = instance_state.instances
@@ -67,33 +73,29 @@ def host_instances(conn: Connection, config: Config, host_id: str, db: Database 
         size = instance_types.guest_size(instance_type, config)
         image = image_rows[row["image_id"]]
         root = roots.get(instance_id)
-        section.append({
-            "instance_id": instance_id, "state": lifecycle.wanted(row["state"]),
-            "instance_type": instance_type.name, "vcpus": size.vcpus, "memory_mib": size.memory_mib,
-            "image_id": row["image_id"],
-            "root_disk": {
-                # An instance-store root has no volume of its own: it is named after the instance.
-                "volume_id": root["volume_id"] if root else f"vol-{instance_id[2:]}",
-                "size_bytes": root["size_gib"] * GIB if root else image["files"]["root_disk"]["virtual_size"],
-                "delete_on_termination": root["delete_on_termination"] if root else True},
-            "instance_store": [{"name": f"ephemeral{i}",
-                                "size_bytes": instance_type.instance_store_gb // instance_type.instance_store_disks
-                                * 1_000_000_000} for i in range(instance_type.instance_store_disks)],
-            "nics": [{"device_index": n["device_index"], "mac": n["mac_address"],
-                      "interface_id": n["network_interface_id"], "vpc_id": n["vpc_id"], "subnet_id": n["subnet_id"]}
-                     for n in nics.get(instance_id, [])],
-            "reboot_serial": row["reboot_serial"], "start_serial": row["start_serial"],
-            "captures": [{"image_id": c["image_id"], "no_reboot": c["no_reboot"]} for c in pending.get(instance_id, [])],
-            "volumes": plugged[instance_id],
-            **({"incoming": True} if instance_id in arriving else {}),
-            **({"migrate_to": leaving[instance_id]} if instance_id in leaving else {}),
-        })
-    return {"instances": section,
-            "images": {image_id: image_store.agent_view(config, image_id, dict(row))
-                       for image_id, row in image_rows.items() if row["files"]}}
+        store_bytes = (instance_type.instance_store_gb // instance_type.instance_store_disks * 1_000_000_000
+                       if instance_type.instance_store_disks else 0)
+        section.append(DesiredInstance(
+            instance_id=instance_id, state=lifecycle.wanted(row["state"]), instance_type=instance_type.name,
+            vcpus=size.vcpus, memory_mib=size.memory_mib, image_id=row["image_id"],
+            root_disk=RootDisk(
+                volume_id=root["volume_id"] if root else f"vol-{instance_id[2:]}",
+                size_bytes=root["size_gib"] * GIB if root else image["files"]["root_disk"]["virtual_size"],
+                delete_on_termination=root["delete_on_termination"] if root else True),
+            instance_store=[InstanceStoreDisk(f"ephemeral{i}", store_bytes)
+                            for i in range(instance_type.instance_store_disks)],
+            nics=[InstanceNic(n["device_index"], n["mac_address"], n["network_interface_id"], n["vpc_id"],
+                              n["subnet_id"]) for n in nics.get(instance_id, [])],
+            reboot_serial=row["reboot_serial"], start_serial=row["start_serial"],
+            captures=[ImageCapture(c["image_id"], c["no_reboot"]) for c in pending.get(instance_id, [])],
+            volumes=plugged[instance_id], incoming=instance_id in arriving,
+            migrate_to=MigrationTarget(**leaving[instance_id]) if instance_id in leaving else None))
+    return InstancesSection(instances=section, images={
+        image_id: image_store.agent_view(config, image_id, dict(row)) for image_id, row in image_rows.items()
+        if row["files"]})
 
 
 def instances_section(ctx: HostContext) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return host_instances(conn, ctx.config, ctx.host_id, ctx.db)
+        return to_json(host_instances(conn, ctx.config, ctx.host_id, ctx.db))
 

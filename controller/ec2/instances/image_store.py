@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from agent.contract.instances import ImageView
 from controller.api import RequestContext
 from controller.config import Config
 from controller.errors import ServiceError, error
@@ -226,9 +227,9 @@ def remove(config: Config, image_id: str) -> None:
     shutil.rmtree(image_dir(config, image_id), ignore_errors=True)
 
 
-def agent_view(config: Config, image_id: str, row: dict[str, Any]) -> dict[str, Any]:
+def agent_view(config: Config, image_id: str, row: dict[str, Any]) -> ImageView:
     """How an agent gets the image: boot facts and, per file, its path here and hash (the agent copies it
     into its verified cache, reading the path when it shares this machine, downloading it otherwise)."""
     directory = image_dir(config, image_id)
     files = {role: {**record, "path": str(directory / record["file"])} for role, record in row["files"].items()}
-    return {"image_id": image_id, "boot_mode": row["boot_mode"], "cmdline": row["cmdline"], "files": files}
+    return ImageView(image_id=image_id, boot_mode=row["boot_mode"], cmdline=row["cmdline"] or "", files=files)

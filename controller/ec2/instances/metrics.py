@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from agent.contract.reports import MetricsReport
 from controller.cloudwatch import ingest
 from controller.cloudwatch.ingest import Datum
 from controller.ec2 import tags
@@ -31,31 +32,6 @@ UNITS = {
 #: The agents sample every few seconds: the datapoints are high-resolution, so alarms may use 10-second periods.
 HIGH_RESOLUTION = 1
 STATUS_CHECKS = ("StatusCheckFailed", "StatusCheckFailed_Instance", "StatusCheckFailed_System")
-
-
-class BadReport(ValueError):
-    """The report is not the document ``agent.compute.metrics`` sends."""
-
-
-def parse(body: Any) -> tuple[dt.datetime, dict[str, dict[str, float]]]:
-    """The report's time and each instance's figures; BadReport naming what is malformed."""
-    if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
-        raise BadReport("a metrics report is an object with an 'instances' list")
-    try:
-        when = dt.datetime.fromisoformat(str(body.get("time")))
-    except ValueError:
-        raise BadReport("'time' must be an ISO 8601 timestamp") from None
-    if when.tzinfo is None:
-        raise BadReport("'time' must carry its UTC offset")
-    figures: dict[str, dict[str, float]] = {}
-    for item in body["instances"]:
-        metrics = item.get("metrics") if isinstance(item, dict) else None
-        if not isinstance(item, dict) or not isinstance(item.get("instance_id"), str) or not isinstance(metrics, dict):
-            raise BadReport("each instance needs an 'instance_id' and a 'metrics' object")
-        if set(metrics) - set(UNITS) or not all(isinstance(v, int | float) and v >= 0 for v in metrics.values()):
-            raise BadReport(f"{item['instance_id']}: metrics are EC2's names with non-negative numbers")
-        figures[item["instance_id"]] = {name: float(value) for name, value in metrics.items()}
-    return when.astimezone(dt.UTC), figures
 
 
 def datums(when: dt.datetime, figures: dict[str, dict[str, float]], owners: dict[str, str],
@@ -78,9 +54,10 @@ def datums(when: dt.datetime, figures: dict[str, dict[str, float]], owners: dict
     return found
 
 
-def publish(cloud: Any, host_id: str, body: Any) -> int:
-    """Store one host's report; the number of instances it counted for. BadReport when malformed."""
-    when, figures = parse(body)
+def publish(cloud: Any, host_id: str, report: MetricsReport) -> int:
+    """Store one host's report; the number of instances it counted for."""
+    when = report.when()
+    figures = {item.instance_id: item.metrics for item in report.instances}
     table = state.instances
     with cloud.db.read() as conn:
         rows = conn.execute(select(table.c.instance_id, table.c.account_id)

@@ -1,4 +1,5 @@
-"""The ``volumes`` section of a host's desired document, and each instance's attached volumes.
+"""The ``volumes`` section of a host's desired document (``agent.contract.volumes``), and each instance's
+attached volumes.
 
 Contract C between the controller and the storage agent: the section lists every volume whose file
 the host's pool must hold (made blank, restored from ``snapshot_id``, grown to ``size_bytes``; a file
@@ -16,6 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select
 
+from agent.contract.codec import to_json
+from agent.contract.instances import VolumeAttachment
+from agent.contract.volumes import DesiredSnapshot, DesiredVolume, VolumesSection
 from controller.ec2.volumes import encryption, records, rules
 from controller.ec2.volumes.state import attachments, snapshots, volumes
 from controller.hosts.desired import HostContext
@@ -44,7 +48,7 @@ def _caps(row: RowMapping) -> tuple[int | None, int | None]:
     return rules.io_caps(row["volume_type"], row["size_gib"], row["iops"], row["throughput"])
 
 
-def host_volumes(conn: Connection, keys: _Keys, host_id: str) -> dict[str, Any]:
+def host_volumes(conn: Connection, keys: _Keys, host_id: str) -> VolumesSection:
     pending = conn.execute(select(snapshots.c.snapshot_id, snapshots.c.volume_id).where(
         snapshots.c.host_id == host_id, snapshots.c.state == "pending").order_by(snapshots.c.snapshot_id)).all()
     busy = {volume_id for _, volume_id in pending}
@@ -60,25 +64,24 @@ def host_volumes(conn: Connection, keys: _Keys, host_id: str) -> dict[str, Any]:
         if row["encrypted"] and key is None and row["state"] == records.CREATING:
             continue  # nothing to make while KMS refuses the key
         iops, throughput = _caps(row)
-        listed.append({"volume_id": row["volume_id"], "size_bytes": row["size_gib"] * GIB,
-                       "snapshot_id": row["snapshot_id"] if row["state"] == records.CREATING else None,
-                       "encryption_key": key, "encrypted": row["encrypted"], "iops": iops,
-                       "throughput_mibps": throughput})
-    return {"volumes": listed,
-            "snapshots": [{"snapshot_id": s, "volume_id": v} for s, v in pending]}
+        listed.append(DesiredVolume(
+            volume_id=row["volume_id"], size_bytes=row["size_gib"] * GIB,
+            snapshot_id=row["snapshot_id"] if row["state"] == records.CREATING else None,
+            encryption_key=key, encrypted=bool(row["encrypted"]), iops=iops, throughput_mibps=throughput))
+    return VolumesSection(volumes=listed, snapshots=[DesiredSnapshot(s, v) for s, v in pending])
 
 
 def volumes_section(ctx: HostContext) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return host_volumes(conn, _Keys(encryption.KmsView(ctx.db, ctx.config)), ctx.host_id)
+        return to_json(host_volumes(conn, _Keys(encryption.KmsView(ctx.db, ctx.config)), ctx.host_id))
 
 
 def instance_volumes(conn: Connection, view: encryption.KmsView | None,
-                     instance_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+                     instance_ids: list[str]) -> dict[str, list[VolumeAttachment]]:
     """The non-root volumes each instance should have plugged in (attaching or attached), by device; ``view``
     opens encrypted volumes' keys (None: encrypted volumes are left out)."""
     keys = _Keys(view)
-    found: dict[str, list[dict[str, Any]]] = {i: [] for i in instance_ids}
+    found: dict[str, list[VolumeAttachment]] = {i: [] for i in instance_ids}
     if not instance_ids:
         return found
     rows = conn.execute(select(volumes, attachments.c.instance_id, attachments.c.device_name)
@@ -91,6 +94,5 @@ def instance_volumes(conn: Connection, view: encryption.KmsView | None,
         if row["encrypted"] and key is None:
             continue  # the key is disabled or pending deletion: the volume cannot be opened
         iops, throughput = _caps(row)
-        found[row["instance_id"]].append({"volume_id": row["volume_id"], "device_name": row["device_name"],
-                                          "iops": iops, "throughput_mibps": throughput, "encryption_key": key})
+        found[row["instance_id"]].append(VolumeAttachment(row["volume_id"], row["device_name"], iops, throughput, key))
     return found

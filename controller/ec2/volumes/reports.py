@@ -13,12 +13,12 @@ Each write bumps the hosts' generation only when it changed something a document
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from agent.contract.reports import VolumesReport
 from controller.ec2.instances import state as instance_state
 from controller.ec2.volumes import attachments, modifications, records, snapshot_records, snapshot_store
 from controller.ec2.volumes.state import snapshots, volumes
@@ -29,34 +29,7 @@ if TYPE_CHECKING:
     from controller.cloud import Cloud
 
 
-@dataclass(frozen=True)
-class StorageReport:
-    complete: bool
-    volumes: dict[str, dict[str, Any]]
-    snapshots: dict[str, dict[str, Any]]
-
-
-def parse_storage_report(body: Any) -> StorageReport:
-    """The report's parts, or ValueError naming what is malformed."""
-    if not isinstance(body, dict):
-        raise ValueError("a report is an object")
-    parts = {}
-    for name in ("volumes", "snapshots"):
-        items = body.get(name) or {}
-        if not isinstance(items, dict) or not all(isinstance(k, str) and isinstance(v, dict) and isinstance(
-                v.get("state"), str) for k, v in items.items()):
-            raise ValueError(f"'{name}' maps ids to objects with a 'state' string")
-        parts[name] = items
-    for item in parts["volumes"].values():
-        if item["state"] not in ("available", "failed") or not isinstance(item.get("size_bytes", 0), int):
-            raise ValueError("a volume's state is 'available' or 'failed', its size_bytes an integer")
-    for item in parts["snapshots"].values():
-        if item["state"] not in ("completed", "failed"):
-            raise ValueError("a snapshot's state is 'completed' or 'failed'")
-    return StorageReport(bool(body.get("complete")), parts["volumes"], parts["snapshots"])
-
-
-def apply_storage_report(cloud: Cloud, host_id: str, report: StorageReport) -> list[str]:
+def apply_storage_report(cloud: Cloud, host_id: str, report: VolumesReport) -> list[str]:
     """Apply a host's storage report; returns the ids of the volumes and snapshots that changed."""
     changed: list[str] = []
     now = utcnow()
@@ -71,12 +44,12 @@ def apply_storage_report(cloud: Cloud, host_id: str, report: StorageReport) -> l
                     changed.append(volume_id)
                 continue
             if row["state"] == records.CREATING:
-                failed = seen["state"] == "failed"
+                failed = seen.state == "failed"
                 conn.execute(update(volumes).where(volumes.c.volume_id == volume_id).values(
                     state=records.ERROR if failed else records.AVAILABLE,
-                    fault=str(seen.get("error") or "")[:255] if failed else None))
+                    fault=seen.error[:255] if failed else None))
                 changed.append(volume_id)
-            if seen.get("size_bytes") and modifications.reached(conn, volume_id, int(seen["size_bytes"]), now):
+            if seen.size_bytes and modifications.reached(conn, volume_id, seen.size_bytes, now):
                 changed.append(volume_id)
         for row in conn.execute(select(snapshots).where(snapshots.c.host_id == host_id,
                                                         snapshots.c.state == "pending")).mappings().all():
@@ -84,28 +57,17 @@ def apply_storage_report(cloud: Cloud, host_id: str, report: StorageReport) -> l
             if seen is None:
                 continue
             values: dict[str, Any] = {"host_id": None, "completion_time": now}
-            if seen["state"] == "completed" and row["blob_id"]:
+            if seen.state == "completed" and row["blob_id"]:
                 values["state"] = "completed"
             else:
                 values["state"] = "error"
-                values["state_message"] = (str(seen.get("error") or "") if seen["state"] == "failed"
+                values["state_message"] = (seen.error if seen.state == "failed"
                                            else "The host reported the snapshot done without uploading its data.")
             conn.execute(update(snapshots).where(snapshots.c.snapshot_id == row["snapshot_id"]).values(**values))
             changed.append(row["snapshot_id"])
         if changed:
             generation.bump(conn)
     return changed
-
-
-def parse_instance_volumes(value: Any) -> dict[str, list[str]] | None:
-    """The compute report's ``volumes`` ({"i-..": ["vol-..", ...]}; None when the agent sent none), or
-    ValueError."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(
-            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values()):
-        raise ValueError("'volumes' maps instance ids to lists of volume ids")
-    return value
 
 
 def apply_instance_volumes(cloud: Cloud, host_id: str, reported: dict[str, list[str]]) -> int:

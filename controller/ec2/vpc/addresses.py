@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.api import Params, RequestContext
 from controller.ec2 import lookups
 from controller.ec2.describe import describe

@@ -1,9 +1,9 @@
-"""The VPC address rules with AWS's errors: request parameters checked by ``agent.network.cidr``.
+"""The VPC address rules with AWS's errors: request parameters checked by ``agent.contract.cidr``.
 
 The rules themselves (block sizes, containment, overlap, reserved addresses, allocation) live once in
-``agent.network.cidr``, which the agents use too; this module only says which AWS error code and message
+``agent.contract.cidr``, which the agents use too; this module only says which AWS error code and message
 each refusal becomes, and which request parameter it names. Handlers that need a rule without an error
-(overlap, allocation) call ``agent.network.cidr`` directly.
+(overlap, allocation) call ``agent.contract.cidr`` directly.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.ec2.errors import (
     InvalidParameterValue,
     InvalidSubnetConflict,

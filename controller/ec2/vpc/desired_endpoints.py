@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agent.network import model
+from agent.contract import network as model
 from controller.config import Config
 from controller.ec2.vpc.endpoint_services import (
     FORWARDS,

@@ -1,7 +1,7 @@
 """The desired network of one host: the controller's VPC state compiled into the agent's document.
 
 :func:`load_network` reads every VPC row once (one read transaction, route states worked
-out there); :func:`compile_host_network` is pure: rows in, ``agent.network.model.HostNetwork``
+out there); :func:`compile_host_network` is pure: rows in, ``agent.contract.network.HostNetwork``
 out. :func:`desired_network_for_host` joins the two for the agent RPC.
 
 What a host gets: every VPC with a router here, that is, a VPC with an interface
@@ -26,9 +26,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from agent.network import cidr, model
-from agent.network.dns import RESOLVER_V4
-from agent.wire import CAPABILITY_GATEWAY, HostRecord
+from agent.contract import cidr, codec
+from agent.contract import network as model
+from agent.contract.hosts import CAPABILITY_GATEWAY, HostRecord
+from agent.contract.network import RESOLVER_V4
 from controller.config import Config
 from controller.ec2.vpc import desired_endpoints, dhcp_options, state, timed_states
 from controller.ec2.vpc.eni_records import (
@@ -115,11 +116,11 @@ def load_network(conn: Connection) -> NetworkRows:
 
 
 def desired_network_for_host(db: Database, host_id: str, config: Config) -> dict[str, Any]:
-    """The JSON document (``agent.network.model.HostNetwork``) the agent on ``host_id`` should apply."""
+    """The JSON document (``agent.contract.network.HostNetwork``) the agent on ``host_id`` should apply."""
     hosts = [replace(HostInfo.of(h), vtep=None) for h in list_hosts(db)]
     with db.read() as conn:
         rows = load_network(conn)
-    return model.to_json(compile_host_network(rows, host_id, config, hosts))
+    return codec.to_json(compile_host_network(rows, host_id, config, hosts))
 
 
 # --- placement ------------------------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ class _Compiler:
             id=eni_id, subnet_id=eni["subnet_id"], mac=eni["mac_address"], private_ips=ipv4,
             ipv6_addresses=[a["address"] for a in addresses if a["family"] == 6],
             security_group_ids=self.eni_groups.get(eni_id, []), source_dest_check=eni["source_dest_check"],
-            attachment=model.from_json(model.Attachment, port) if port else None, instance_id=eni["instance_id"],
+            attachment=codec.from_json(model.Attachment, port) if port else None, instance_id=eni["instance_id"],
             hostname=f"ip-{ipv4[0].replace('.', '-')}" if ipv4 else None,
             filtered=bool(self.eni_groups.get(eni_id)) or eni["interface_type"] != "network_load_balancer")
 
@@ -454,7 +455,7 @@ def network_section(ctx: HostContext) -> dict[str, Any]:
     hosts = [HostInfo.of(h) for h in ctx.hosts]
     with ctx.db.read() as conn:
         rows = load_network(conn)
-    return model.to_json(compile_host_network(rows, ctx.host_id, ctx.config, hosts))
+    return codec.to_json(compile_host_network(rows, ctx.host_id, ctx.config, hosts))
 
 
 def namespaces_section(ctx: HostContext) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, String, Table, delete, insert, select
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.api import Params, RequestContext
 from controller.ec2.describe import describe, listing
 from controller.ec2.errors import has_dependencies, invalid_value, require

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.config import Config
 from controller.ec2.vpc import state
 from controller.hosts.api_access import api_address, endpoint_prefix, served_models

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.api import Params
 from controller.config import Config
 from controller.ec2 import ids, lookups
@@ -216,12 +216,12 @@ def create_service_interface(conn: Connection, config: Config, account: str, sub
                              requester_id: str, description: str, group_ids: Sequence[str],
                              private_ip: str | None = None) -> tuple[str, str, str]:
     """A requester-managed interface in ``subnet`` whose frames reach the subnet through an agent-made
-    namespace (``agent.network.model.Attachment`` kind ``service``); returns (id, primary address, MAC).
+    namespace (``agent.contract.network.Attachment`` kind ``service``); returns (id, primary address, MAC).
 
     The usual rules apply (address free and assignable, groups of the subnet's VPC). The interface has
     no host of its own: ``desired_network`` places it in its zone as it places NAT gateways.
     """
-    from agent.network.naming import service_port
+    from agent.contract.naming import service_port
 
     interface_id = create_interface(conn, config, account, subnet, group_ids=group_ids,
                                     private_ips=[private_ip] if private_ip else (), description=description,
@@ -259,7 +259,7 @@ def create_primary_interface(conn: Connection, config: Config, account: str, *, 
 
     ``associate_public_ip`` None follows the subnet's MapPublicIpOnLaunch; a public
     address then comes from the configured pool. ``port`` is the
-    ``agent.network.model.Attachment`` (as a dict) saying how the instance's frames
+    ``agent.contract.network.Attachment`` (as a dict) saying how the instance's frames
     reach the subnet bridge on ``host_id``.
     """
     subnet = lookups.subnet(conn, subnet_id, account)
@@ -387,7 +387,7 @@ def _interface_output(row: RowMapping, addresses: list[RowMapping], groups: list
 # --- namespace instances (a Linux network namespace plugged into a subnet like an instance's NIC) ---------
 #
 # ``cloudlet netns attach`` records here that an interface's frames enter its subnet through a veth whose
-# far end sits in a named namespace on one host (``agent.network.model.Attachment`` kind ``veth``). The
+# far end sits in a named namespace on one host (``agent.contract.network.Attachment`` kind ``veth``). The
 # attachment has no instance: it shows as in use (so DeleteNetworkInterface refuses it) at device index 0
 # (so DetachNetworkInterface refuses it too, as for an instance's primary interface); only
 # :func:`detach_namespace` ends it.

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, insert, select
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.ec2 import ids
 from controller.ec2.vpc import state
 from controller.state import utcnow

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, or_, select, update
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.api import Params, RequestContext
 from controller.ec2 import ids, lookups
 from controller.ec2.describe import describe, listing

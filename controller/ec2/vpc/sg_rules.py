@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.ec2.errors import (
     InvalidParameterCombination,
     InvalidParameterValue,

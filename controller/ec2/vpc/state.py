@@ -150,7 +150,7 @@ network_interfaces = Table(
     Column("attach_time", UtcDateTime),
     Column("delete_on_termination", Boolean),
     #: Where the attached instance runs and how its frames reach the subnet bridge
-    #: (agent.network.model.Attachment as JSON); set by the compute side.
+    #: (agent.contract.network.Attachment as JSON); set by the compute side.
     Column("host_id", String(64), index=True),
     Column("port", JsonText),
     Column("created_at", UtcDateTime, nullable=False),

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
-from agent.network import cidr
+from agent.contract import cidr
 from controller.api import Params, RequestContext
 from controller.config import Config
 from controller.ec2 import lookups

@@ -5,7 +5,7 @@ A gateway endpoint (S3) is a route ``<the S3 prefix list> -> vpce-…`` in each 
 ``ec2_routes`` with target kind ``vpc-endpoint``; DescribeRouteTables shows them with ``GatewayId``). An
 interface endpoint is a requester-managed ENI (``InterfaceType`` ``vpc_endpoint``) in each chosen subnet,
 with the endpoint's security groups, behind which the host's agent relays the API
-(``agent.network.model.Attachment`` kind ``service``); with private DNS on, the service's regional name
+(``agent.contract.network.Attachment`` kind ``service``); with private DNS on, the service's regional name
 resolves to those ENIs inside the VPC. The services, the managed prefix list, states and the policy gate
 are in :mod:`controller.ec2.vpc.endpoint_services`; what the agents get is compiled in
 :mod:`controller.ec2.vpc.desired_endpoints`.

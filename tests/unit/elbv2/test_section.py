@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from agent.contract.codec import from_json
+from agent.contract.reports import LoadBalancersReport
+from agent.contract.version import ContractError
 from controller.elbv2 import conditions, desired, reports, rules
 
 NOW = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
@@ -82,10 +85,10 @@ def test_nodes_of_deleted_load_balancers_are_left_out() -> None:
 
 
 def test_report_parsing() -> None:
-    [node] = reports.parse({"nodes": [{"load_balancer_arn": LB, "interface_id": "eni-0123456789abcdef0", "targets": [
+    [node] = from_json(LoadBalancersReport, {"nodes": [{"load_balancer_arn": LB, "interface_id": "eni-0123456789abcdef0", "targets": [
         {"target_group_arn": TG, "id": "10.0.1.5", "port": 80, "state": "healthy", "reason": None}],
-        "counters": {"requests": 3, "unknown": 1}}]})
-    assert node.targets[0].state == "healthy" and node.counters == {"requests": 3.0}
+        "counters": {"requests": 3, "unknown": 1}}]}).nodes
+    assert node.targets[0].state == "healthy" and node.counters["requests"] == 3.0
 
 
 @pytest.mark.parametrize("body", [
@@ -97,16 +100,16 @@ def test_report_parsing() -> None:
     {"nodes": [{"load_balancer_arn": LB, "interface_id": "eni-0123456789abcdef0", "counters": {"requests": -1}}]},
 ])
 def test_malformed_reports(body: Any) -> None:
-    with pytest.raises(ValueError):
-        reports.parse(body)
+    with pytest.raises(ContractError):
+        from_json(LoadBalancersReport, body)
 
 
 def test_report_metrics() -> None:
-    [node] = reports.parse({"nodes": [{"load_balancer_arn": LB, "interface_id": "eni-0123456789abcdef0", "targets": [
+    [node] = from_json(LoadBalancersReport, {"nodes": [{"load_balancer_arn": LB, "interface_id": "eni-0123456789abcdef0", "targets": [
         {"target_group_arn": TG, "id": "a", "port": 80, "state": "healthy"},
         {"target_group_arn": TG, "id": "b", "port": 80, "state": "unhealthy"},
         {"target_group_arn": TG, "id": "c", "port": 80, "state": "draining"}],
-        "counters": {"requests": 4, "target_2xx": 3, "processed_bytes": 100}}]})
+        "counters": {"requests": 4, "target_2xx": 3, "processed_bytes": 100}}]}).nodes
     found = {(m, d): (v, u) for m, d, v, u in reports.datums_for(node, {"arn": LB, "type": "application"}, NOW)}
     lb_dim = (("LoadBalancer", "app/web/50dc6c495c0c9188"),)
     both = (("LoadBalancer", "app/web/50dc6c495c0c9188"), ("TargetGroup", "targetgroup/web-tg/73e2d6bc24d8a067"))
@@ -120,7 +123,7 @@ def test_report_metrics() -> None:
 
 def test_the_agent_parses_the_section() -> None:
     """The contract end to end: what the controller sends is what the agent's parser accepts."""
-    section = pytest.importorskip("agent.loadbalancing.section")
+    section = pytest.importorskip("agent.contract.loadbalancers")
     rows = _rows()
     nodes = desired.build_nodes(rows["nodes"], rows["lbs"], rows["listeners"], rows["rule_rows"], rows["groups"],
                                 rows["targets"], rows["prefixes"], NOW, lambda sealed: "KEY")

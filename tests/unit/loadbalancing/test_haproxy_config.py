@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from agent.contract.loadbalancers import Condition, QueryPair, parse
 from agent.loadbalancing import haproxy_config, haproxy_match
-from agent.loadbalancing.section import Condition, QueryPair, parse
 from tests.unit.loadbalancing.sample import TG_A, TG_B, forward, node
 
 DIR = "/var/lib/cloudlet/agent/lb-nodes/eni-0123456789abcdef0"

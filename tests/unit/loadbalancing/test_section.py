@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.loadbalancing.section import parse
-from agent.network.model import SchemaError
+from agent.contract.loadbalancers import parse
+from agent.contract.version import ContractError
 from tests.unit.loadbalancing.sample import ENI, TG_A, TG_B, node
 
 
@@ -35,7 +35,7 @@ def test_every_problem_is_listed() -> None:
     bad["target_groups"][0]["health_check"]["path"] = "/a b"
     bad["target_groups"][0]["health_check"]["matcher"] = "2xx"
     bad["target_groups"][0]["targets"][1]["id"] = "i-0aaaaaaaaaaaaaaa1"
-    with pytest.raises(SchemaError) as refused:
+    with pytest.raises(ContractError) as refused:
         parse({"nodes": [bad, node()]})
     message = str(refused.value)
     for expected in ("interface id 'eni-XYZ' is malformed", "10.0.1.300/24 is not a subnet address",
@@ -55,13 +55,13 @@ def test_every_problem_is_listed() -> None:
 def test_malformed_conditions_are_refused(condition: dict) -> None:
     data = node()
     data["listeners"][0]["rules"][0]["conditions"] = [condition]
-    with pytest.raises(SchemaError):
+    with pytest.raises(ContractError):
         parse({"nodes": [data]})
 
 
 def test_nlb_protocols_are_checked_per_type() -> None:
     data = node(type="network")
-    with pytest.raises(SchemaError, match="protocol 'HTTP'"):
+    with pytest.raises(ContractError, match="protocol 'HTTP'"):
         parse({"nodes": [data]})
     data["listeners"][0]["protocol"] = "TCP"
     data["listeners"][0]["rules"] = []
@@ -69,5 +69,5 @@ def test_nlb_protocols_are_checked_per_type() -> None:
 
 
 def test_a_node_listed_twice_is_refused() -> None:
-    with pytest.raises(SchemaError, match="listed twice"):
+    with pytest.raises(ContractError, match="listed twice"):
         parse({"nodes": [node(), node()]})

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from agent.contract.loadbalancers import parse
 from agent.loadbalancing import stats
 from agent.loadbalancing.reporter import Reporter
-from agent.loadbalancing.section import parse
 from tests.unit.loadbalancing.sample import LB_ARN, TG_A, TG_B, node
 
 #: HAProxy 2.6's header (the columns the report reads are all there; the rest are kept to stay realistic).

@@ -1,7 +1,7 @@
 """Confirming an analysis's verdict with a real packet: who probes, the ``probes`` section, the outcome.
 
 An analysis whose source and destination interfaces are plugged on one live host whose agent sends probes
-(``agent.wire.CAPABILITY_PROBES``) stays ``running`` until that agent reports its probe
+(``agent.contract.hosts.CAPABILITY_PROBES``) stays ``running`` until that agent reports its probe
 (``agent.service.probes``: one TCP SYN or UDP datagram sent as the source interface would, watched for on
 the destination's bridge port), or until :data:`PROBE_SECONDS` pass; it is ``succeeded`` then, with the
 analysis's own verdict either way. Any other analysis (no such agent, interfaces on different hosts, no
@@ -22,14 +22,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from agent.wire import (
-    CAPABILITY_PROBES,
-    PROBE_ARRIVED,
-    PROBE_NOT_ARRIVED,
-    ProbeRequest,
-    ProbeResult,
-    to_json,
-)
+from agent.contract.codec import to_json
+from agent.contract.hosts import CAPABILITY_PROBES
+from agent.contract.probes import PROBE_ARRIVED, PROBE_NOT_ARRIVED, ProbeRequest, ProbeResult
 from controller.ec2.vpc import state as vpc_state
 from controller.ec2.vpc.reachability import state
 from controller.hosts.desired import HostContext
@@ -39,7 +34,7 @@ from controller.state import utcnow
 RUNNING, SUCCEEDED = "running", "succeeded"
 #: How long an analysis waits for its probe before it succeeds on the verdict alone.
 PROBE_SECONDS = 15.0
-#: Outcome states beyond the agent's (``agent.wire.PROBE_*``): no probe was due (``unprobed``: nothing could
+#: Outcome states beyond the agent's (``agent.contract.probes.PROBE_*``): no probe was due (``unprobed``: nothing could
 #: send it), or one was due but none came back (``not-run``: the agent's error, or the deadline passed).
 UNPROBED, NOT_RUN = "unprobed", "not-run"
 

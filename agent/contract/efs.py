@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.network.model import SchemaError, from_json
+from agent.contract.codec import read_section
 
 FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{8,40}$")
 MOUNT_TARGET_ID = re.compile(r"^fsmt-[0-9a-f]{8,40}$")
@@ -97,12 +97,8 @@ class EfsSection:
 
 
 def parse(data: Any) -> EfsSection:
-    """The section as dataclasses; SchemaError lists every problem when it is malformed."""
-    section = from_json(EfsSection, data if data is not None else {})
-    found = problems(section)
-    if found:
-        raise SchemaError("; ".join(found))
-    return section
+    """The section as dataclasses; ContractError lists every problem when it is malformed."""
+    return read_section(EfsSection, data, problems)
 
 
 def problems(section: EfsSection) -> list[str]:

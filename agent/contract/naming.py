@@ -1,4 +1,4 @@
-"""The names Cloudlet gives to host-side compute objects, defined once for the agent and the VPC dataplane.
+"""The names both sides derive from ids: the controller writes them into documents, the agent makes them.
 
 - Domain name: the instance id itself (``i-0123456789abcdef0``).
 - Tap device of a network interface: ``cl-t`` + the first 8 hex digits of the instance id + the device
@@ -13,6 +13,9 @@
 - Volume serial: the volume id without its dash (``vol0123456789abcdef0``, 20 characters: virtio-blk's
   limit), which is what EC2 Nitro guests see as the NVMe serial too. The guest finds volumes by serial
   (``/sys/block/vdX/serial``), never by device name (names follow probe order).
+- Service port: the bridge-side veth of an ENI a service of the agent sits behind (an EFS mount target, a
+  Batch job's ENI): ``s`` + 10 hex digits of the ENI id's digest; the controller puts it in the ENI's
+  attachment, the network plan makes it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ _RESOURCE_HEX = re.compile(r"^[a-z]+-([0-9a-f]{10,17})$")
 _DOMAIN_UUID_NAMESPACE = uuid.UUID("5b0f8a52-2f8e-4d0c-9a55-6c1e7d3b9a10")
 _SECRET_UUID_NAMESPACE = uuid.UUID("0c8e3f7a-51d2-4b6e-8f0a-2d9c4e6b7a13")
 _VOLUME_SERIAL = re.compile(r"^vol([0-9a-f]{8,17})$")
+
+
+def digest(key: str, length: int = 10) -> str:
+    """A short stable hex digest of ``key``: how names of kernel objects derive from document ids."""
+    return hashlib.sha1(key.encode()).hexdigest()[:length]
+
+
+def service_port(eni_id: str) -> str:
+    """The bridge-side name of a service ENI's veth (what the controller puts in its attachment)."""
+    return "s" + digest(eni_id)
 
 
 def owner_tag(state_dir: Path) -> str:

@@ -1,5 +1,4 @@
-"""The ``loadbalancers`` section of a host's desired document (contract: /tmp/h27/lb_contract.md §1), as
-dataclasses (pure).
+"""The ``loadbalancers`` section of a host's desired document, as dataclasses (pure).
 
 Every value here ends up in an HAProxy configuration, a file name or a namespace name, so the section is
 checked before anything is touched: IDs against AWS's formats, paths and header names against the
@@ -14,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.network.model import SchemaError, from_json
+from agent.contract.codec import read_section
 
 INTERFACE_ID = re.compile(r"^eni-[0-9a-f]{8,40}$")
 TARGET_ID = re.compile(r"^(i-[0-9a-f]{8,40}|[0-9]{1,3}(\.[0-9]{1,3}){3})$")
@@ -190,12 +189,8 @@ class LoadBalancersSection:
 
 
 def parse(data: Any) -> LoadBalancersSection:
-    """The section as dataclasses; SchemaError lists every problem when it is malformed."""
-    section = from_json(LoadBalancersSection, data if data is not None else {})
-    found = problems(section)
-    if found:
-        raise SchemaError("; ".join(found))
-    return section
+    """The section as dataclasses; ContractError lists every problem when it is malformed."""
+    return read_section(LoadBalancersSection, data, problems)
 
 
 def problems(section: LoadBalancersSection) -> list[str]:

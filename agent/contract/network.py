@@ -1,6 +1,6 @@
-"""The desired state of the VPCs on one host: the document the controller ships to an agent.
+"""The ``network`` section of a host's desired document: the desired state of the VPCs on that host.
 
-Plain dataclasses that round-trip through JSON (``to_json``/``from_json``) under a schema version, so the
+Plain dataclasses that round-trip through JSON (``agent.contract.codec``) under a schema version, so the
 controller and the agent can evolve apart. The document is *complete* for the host: every VPC that has a
 router here, with all of its subnets, route tables, ACLs and gateways, the security groups and ENIs that are
 attached on this host, and the resolved membership of every security group or prefix list a rule refers to.
@@ -13,19 +13,15 @@ port ``-1`` means "any". For ICMP rules ``from_port`` is the type and ``to_port`
 
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
 
-#: Bumped on incompatible changes; ``from_json`` refuses documents of another major version.
+from agent.contract.version import ContractError
+
+#: Bumped on incompatible changes of the section; a document of another version is refused when read.
 SCHEMA_VERSION = 1
-
-T = TypeVar("T")
-
-
-class SchemaError(ValueError):
-    """The document cannot be read: wrong version, missing field or wrong type."""
+#: The VPC resolver's link-local address (besides the VPC's base+2), as in EC2: the controller lists it in
+#: ``VpcDns.addresses`` and the agent answers there.
+RESOLVER_V4 = "169.254.169.253"
 
 
 # --- routing ---------------------------------------------------------------------------------------------
@@ -360,67 +356,12 @@ class HostNetwork:
     generation: int = 0
     version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        if self.version != SCHEMA_VERSION:
+            raise ContractError(f"document version {self.version} is not {SCHEMA_VERSION}")
+
     def vpc(self, vpc_id: str) -> Vpc:
         for vpc in self.vpcs:
             if vpc.id == vpc_id:
                 return vpc
         raise KeyError(vpc_id)
-
-
-# --- JSON ------------------------------------------------------------------------------------------------------
-
-
-def to_json(obj: Any) -> Any:
-    """A JSON-ready structure (dicts, lists, scalars) for a document or any part of it."""
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_json(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, list):
-        return [to_json(item) for item in obj]
-    if isinstance(obj, dict):
-        return {key: to_json(value) for key, value in obj.items()}
-    return obj
-
-
-def from_json(cls: type[T], data: Any) -> T:
-    """Rebuild a dataclass from ``to_json`` output; unknown keys are ignored (newer controllers add some)."""
-    if cls is HostNetwork and isinstance(data, dict) and data.get("version", SCHEMA_VERSION) != SCHEMA_VERSION:
-        raise SchemaError(f"document version {data.get('version')} is not {SCHEMA_VERSION}")
-    return _convert(cls, data, cls.__name__)
-
-
-def _convert(tp: Any, data: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [arg for arg in typing.get_args(tp) if arg is not type(None)]
-        if data is None:
-            return None
-        return _convert(options[0], data, where)
-    if origin is list:
-        if not isinstance(data, list):
-            raise SchemaError(f"{where}: expected a list")
-        (item,) = typing.get_args(tp)
-        return [_convert(item, value, f"{where}[{i}]") for i, value in enumerate(data)]
-    if origin is dict:
-        if not isinstance(data, dict):
-            raise SchemaError(f"{where}: expected an object")
-        _, value_type = typing.get_args(tp)
-        return {str(k): _convert(value_type, v, f"{where}.{k}") for k, v in data.items()}
-    if is_dataclass(tp):
-        if not isinstance(data, dict):
-            raise SchemaError(f"{where}: expected an object")
-        hints = typing.get_type_hints(tp)
-        kwargs = {}
-        for f in fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
-        try:
-            return tp(**kwargs)
-        except TypeError as exc:
-            raise SchemaError(f"{where}: {exc}") from exc
-    if tp is Any:
-        return data
-    if tp is float and isinstance(data, int):
-        return float(data)
-    if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
-        raise SchemaError(f"{where}: expected {tp.__name__}, got {type(data).__name__}")
-    return data
