@@ -282,7 +282,7 @@ def describe_tags(ctx: RequestContext, params: Params) -> Params:
         rows = conn.execute(select(table.c.resource_id, table.c.key, table.c.value, table.c.resource_type)
                             .where(table.c.account_id == ctx.account_id)).all()
     items = [{"ResourceId": rid, "Key": key, "Value": value, "ResourceType": rtype,
-              "_order": f"{rid}\x00{key}"} for rid, key, value, rtype in rows]
+              "_order": f"{rid} {key}"} for rid, key, value, rtype in rows]  # space: below any id character
     resource_tags: dict[str, list[dict[str, str]]] = {}
     for item in items:
         resource_tags.setdefault(item["ResourceId"], []).append({"Key": item["Key"], "Value": item["Value"]})

@@ -57,7 +57,9 @@ def get_parameters_by_path(ctx: RequestContext, params: Params) -> Params:
     if chosen and any(f.key == "Label" for f in chosen):
         below = _labelled_versions(ctx, below)
     matched = filters.matching(below, chosen, lambda name: records.tags_of(ctx, name))
-    items, token = names.page(matched, after, size, lambda item: f"{item.name}\0{item.version:010d}")
+    # A space sorts below every character a parameter name may hold, so name order is kept (and a token
+    # never carries a NUL, which decode_token refuses).
+    items, token = names.page(matched, after, size, lambda item: f"{item.name} {item.version:010d}")
     output: Params = {"Parameters": [records.parameter_output(ctx, item, bool(params.get("WithDecryption")))
                                      for item in items]}
     if token:

@@ -93,6 +93,23 @@ def test_tags_read_back_as_written(ec2: Client, unique: str, vpc_cleanup: list[s
         ("Name", unique, "vpc"), ("env", "prod", "vpc"), ("owner", "ops", "vpc")]
 
 
+def test_tags_and_type_offerings_page_through_boto3s_paginators(ec2: Client, unique: str,
+                                                                 vpc_cleanup: list[str]) -> None:
+    """DescribeTags and DescribeInstanceTypeOfferings hand out NextTokens that resume where the page ended:
+    every item once, in order, whatever the page size."""
+    vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.58.0.0/16")
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": f"k{i}", "Value": str(i)} for i in range(7)])
+    filters = [{"Name": "resource-id", "Values": [vpc_id]}]
+    whole = ec2.describe_tags(Filters=filters)["Tags"]
+    paged = [tag for page in ec2.get_paginator("describe_tags").paginate(
+        Filters=filters, PaginationConfig={"PageSize": 5}) for tag in page["Tags"]]
+    assert len(whole) == 8 and paged == whole
+    offerings = ec2.describe_instance_type_offerings()["InstanceTypeOfferings"]
+    paged_offerings = [o for page in ec2.get_paginator("describe_instance_type_offerings").paginate(
+        PaginationConfig={"PageSize": 5}) for o in page["InstanceTypeOfferings"]]
+    assert len(offerings) > 5 and paged_offerings == offerings
+
+
 def test_subnet_and_modify_subnet_attribute(ec2: Client, unique: str, vpc_cleanup: list[str]) -> None:
     vpc_id = new_vpc(ec2, vpc_cleanup, unique, "10.61.0.0/16")
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.61.3.0/24", AvailabilityZone="home-1b",

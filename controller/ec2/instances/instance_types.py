@@ -309,7 +309,7 @@ def describe_instance_type_offerings(ctx: RequestContext, params: Params) -> Par
     else:
         raise invalid_value(location_type, "LocationType")
     items = [{"InstanceType": name, "LocationType": location_type, "Location": location,
-              "_order": f"{name}\x00{location}"} for name in CATALOGUE for location in locations]
+              "_order": f"{name} {location}"} for name in CATALOGUE for location in locations]  # space sorts first
     listed, token = describe(items, params, key="_order", page_limits=(5, 1000), fields=OFFERING_FILTERS,
                              tags_key=None)
     return listing("InstanceTypeOfferings", [{k: v for k, v in o.items() if k != "_order"} for o in listed], token)
