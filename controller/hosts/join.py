@@ -22,6 +22,7 @@ import io
 import re
 import shlex
 import tarfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ UNIT_PATH = "/etc/systemd/system/cloudlet-agent.service"
 #: The least a host needs beyond what its instances take (the agent, dnsmasq, HAProxy, ganesha).
 MIN_FREE_MEMORY_MIB = 512
 MIN_FREE_DISK_GIB = 2
+#: Pauses before asking again for a channel the server closed unopened (see ``SshSession._exec``).
+CHANNEL_RETRIES = (0.2, 0.5, 1.0)
 
 #: Prints one ``key=value`` per fact; everything it runs exists on any Debian/Ubuntu host, or is tested first.
 PROBE_SCRIPT = r"""
@@ -283,7 +286,7 @@ class SshSession:
         line of stdout as it comes (the progress of a long step)."""
         prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in (environment or {}).items())
         script = f"{prefix}sh -c {shlex.quote(command)}"
-        _, stdout, stderr = self.client.exec_command(script, timeout=timeout)
+        _, stdout, stderr = self._exec(script, timeout)
         with stdout.channel:  # closed after use: servers cap the channels one connection may have open
             lines = []
             for raw in stdout:
@@ -333,13 +336,29 @@ class SshSession:
 
     def _pipe(self, command: str, chunks: Iterable[bytes], failure: str, timeout: float = 30.0) -> None:
         """Feed ``chunks`` to ``command``'s stdin; JoinError starting with ``failure`` if it then fails."""
-        stdin, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+        stdin, stdout, stderr = self._exec(command, timeout)
         with stdout.channel:
             for chunk in chunks:
                 stdin.write(chunk)
             stdin.channel.shutdown_write()
             if stdout.channel.recv_exit_status() != 0:
                 raise JoinError(f"{failure} on {self.target.host}: {stderr.read().decode(errors='replace').strip()}")
+
+    def _exec(self, command: str, timeout: float) -> tuple[paramiko.ChannelStdinFile, paramiko.ChannelFile,
+                                                            paramiko.ChannelStderrFile]:
+        """Open a channel running ``command``. A server may close a new channel unopened while it still winds
+        down the previous one (dropbear right after an SFTP session ends): the command never started then, so
+        asking again is safe."""
+        for delay in CHANNEL_RETRIES:
+            try:
+                return self.client.exec_command(command, timeout=timeout)
+            except paramiko.SSHException:
+                transport = self.client.get_transport()
+                if transport is None or not transport.is_active():
+                    raise JoinError(f"the SSH connection to {self.target.host} was lost; run the command "
+                                    "again") from None
+                time.sleep(delay)
+        return self.client.exec_command(command, timeout=timeout)
 
     def close(self) -> None:
         self.client.close()
