@@ -13,6 +13,8 @@
 3. instance store volumes are blank at every start and deleted at stop (EC2 loses them too); a root volume
    with DeleteOnTermination false moves into the EBS pool at termination; reboot requests are carried out
    once each; CreateImage captures run on a worker thread (copy of the root volume, upload to the controller);
+   a stopped instance's root disk moving to another host is uploaded, or fetched before it is defined
+   (``agent.compute.disk_move``);
 4. what the host now has is reported (``POST /hosts/<id>/instances``, with the volumes attached to each
    instance), which moves the instances through AWS's states on the controller.
 
@@ -245,12 +247,11 @@ class InstancesReconciler:
             desired = intents.get(instance_id)
             if w.disk_from is None or desired is None or desired.spec is None or instance_id in inventory.domains:
                 continue
-            root = root_disk_path(self.driver, instance_id)
-            if root.exists():
-                continue
             try:
-                disk_move.fetch(self.link, instance_id, w.disk_from, desired.spec.root_disk.base_image, root)
-            except OSError as exc:
+                root = root_disk_path(self.driver, instance_id)
+                if not root.exists():
+                    disk_move.fetch(self.link, instance_id, w.disk_from, desired.spec.root_disk.base_image, root)
+            except (ComputeError, OSError) as exc:
                 log.warning("disk of %s: cannot fetch it: %s", instance_id, exc)
                 failed.add(instance_id)
         return failed

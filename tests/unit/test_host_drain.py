@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,7 @@ from controller.ec2.vpc.state import network_interfaces
 from controller.hosts import drain
 from controller.hosts import state as hosts_state
 from controller.server import HttpServer
-from controller.wsgi import create_app
-from tests.unit.harness import InstanceCloud
+from tests.unit.harness import InstanceCloud, agent_link
 
 A, B, C = "h-000000000000000a1", "h-000000000000000b1", "h-000000000000000c1"
 ENDPOINT = {"libvirt_uri": "qemu+tls://b/system", "address": "198.18.0.2", "compute_dir": "/srv/b/compute",
@@ -120,15 +118,13 @@ def test_no_target_says_what_the_zone_lacks(lab: InstanceCloud) -> None:
 
 
 @pytest.fixture
-def server(lab: InstanceCloud) -> Iterator[HttpServer]:
-    running = HttpServer(create_app(lab.cloud), "127.0.0.1", 0, 4)
-    running.start()
-    yield running
-    running.stop()
+def ic(lab: InstanceCloud) -> InstanceCloud:
+    """The cloud the ``server`` fixture serves: this module's three hosts."""
+    return lab
 
 
 def link(lab: InstanceCloud, server: HttpServer, host_id: str) -> ControllerLink:
-    return ControllerLink("127.0.0.1", server.port, lab.cloud.agent_token, host_id)
+    return agent_link(lab, server.port, host_id)
 
 
 def stopped_on_a(lab: InstanceCloud) -> str:
@@ -186,6 +182,9 @@ def test_a_stopped_instances_disk_moves_through_the_controller_to_a_host_without
     c_base.parent.mkdir()
     shutil.copy(base, c_base)
     root = tmp_path / "c-instances" / instance_id / "root.qcow2"
+    with pytest.raises(OSError, match="arrived with sha256"):
+        disk_move.fetch(link(lab, server, C), instance_id, StagedDisk("0" * 64, size, A), c_base, root)
+    assert list(root.parent.iterdir()) == []  # nothing a spawn would take for the instance's disk
     disk_move.fetch(link(lab, server, C), instance_id, moved.disk_from, c_base, root)
     assert json.loads(qcow2("info", "--output=json", str(root)))["backing-filename"] == str(c_base)
     base.unlink()  # C reads its own base: the pattern comes from the moved overlay
