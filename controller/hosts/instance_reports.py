@@ -64,15 +64,23 @@ def report_instances(host_id: str) -> Any:
                                    consoles=report.console_bytes(), reboots=report.reboots)
     if report.volumes is not None:
         volume_reports.apply_instance_volumes(cloud, host_id, report.volumes)
+    _end_disk_moves(cloud, host_id, report)
+    for image_id, reason in report.capture_failures.items():
+        if images.capture_on_host(cloud.db, host_id, image_id):
+            images.fail_capture(cloud.db, image_id, reason)
+    return jsonify(changed=changed)
+
+
+def _end_disk_moves(cloud: Any, host_id: str, report: InstancesReport) -> None:
+    """The disks moved to ``host_id`` whose domain it now reports are there: their staged copies go."""
+    with cloud.db.read() as conn:
+        if not disk_moves.fetching(conn, host_id):
+            return  # the common case: no write transaction for it
     present = {item.instance_id for item in report.instances if item.power not in ("absent", "failed")}
     with write(cloud.db) as conn:
         moved_here = disk_moves.landed(conn, host_id, present)
     for instance_id in moved_here:
         disk_moves.staged_path(cloud.config, instance_id).unlink(missing_ok=True)
-    for image_id, reason in report.capture_failures.items():
-        if images.capture_on_host(cloud.db, host_id, image_id):
-            images.fail_capture(cloud.db, image_id, reason)
-    return jsonify(changed=changed)
 
 
 @blueprint.get("/hosts/<host_id>/images/<image_id>/<role>")
