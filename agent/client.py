@@ -174,12 +174,12 @@ class HostLink:
         finally:
             conn.close()
 
-    def _upload(self, path: str, source: Path, what: str) -> int:
-        """PUT ``source`` streamed from its file; returns its size in bytes."""
+    def _upload(self, path: str, source: Path, what: str, headers: dict[str, str] | None = None) -> int:
+        """PUT ``source`` streamed from its file (with ``headers`` besides the usual); returns its size in bytes."""
         size = source.stat().st_size
         with source.open("rb") as body:
             conn, response = self._request("PUT", path, body, {"Content-Type": "application/octet-stream",
-                                                               "Content-Length": str(size)})
+                                                               "Content-Length": str(size), **(headers or {})})
         try:
             payload = response.read()
             if response.status >= 300:

@@ -1,5 +1,5 @@
-"""The compute agent's calls on the agent RPC: instance reports, AMI file downloads, CreateImage uploads
-(the routes of ``controller.hosts.instance_reports``)."""
+"""The compute agent's calls on the agent RPC: instance reports, AMI file downloads, CreateImage uploads, and
+stopped instances' disks moving between hosts (the routes of ``controller.hosts.instance_reports``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.client import HostLink
+from agent.contract.instances import DISK_SHA256_HEADER
 from agent.contract.reports import InstancesReport, MetricsReport
 
 
@@ -28,3 +29,12 @@ class ControllerLink(HostLink):
 
     def upload_capture(self, image_id: str, path: Path) -> None:
         self._upload(f"/images/{image_id}/root_disk", path, image_id)
+
+    def upload_instance_disk(self, instance_id: str, path: Path, sha256: str) -> int:
+        """A stopped instance's root overlay, leaving this host (``send_disk``); its size in bytes."""
+        return self._upload(f"/instance-disks/{instance_id}", path, f"the disk of {instance_id}",
+                            {DISK_SHA256_HEADER: sha256})
+
+    def download_instance_disk(self, instance_id: str, target: Path) -> None:
+        """A stopped instance's root overlay, staged on the controller for this host (``disk_from``)."""
+        self._download(f"/instance-disks/{instance_id}", target, f"the disk of {instance_id}")

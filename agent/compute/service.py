@@ -13,6 +13,8 @@
 3. instance store volumes are blank at every start and deleted at stop (EC2 loses them too); a root volume
    with DeleteOnTermination false moves into the EBS pool at termination; reboot requests are carried out
    once each; CreateImage captures run on a worker thread (copy of the root volume, upload to the controller);
+   a stopped instance's root disk moving to another host is uploaded, or fetched before it is defined
+   (``agent.compute.disk_move``);
 4. what the host now has is reported (``POST /hosts/<id>/instances``, with the volumes attached to each
    instance), which moves the instances through AWS's states on the controller.
 
@@ -40,7 +42,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from agent.compute import metrics, migration, reconcile
+from agent.compute import disk_move, metrics, migration, reconcile
 from agent.compute.attachments import Attachments
 from agent.compute.driver import ComputeDriver, ComputeError, InstanceNotFound
 from agent.compute.images import AmiManifest, CachedImage, ImageCache, ImageError, ImageFile
@@ -49,6 +51,7 @@ from agent.compute.reconcile import Desired, Step, Wanted
 from agent.compute.spec import (
     BootMode,
     InstanceSpec,
+    Inventory,
     NicSpec,
     PowerState,
     RootDiskSpec,
@@ -202,15 +205,16 @@ class InstancesReconciler:
                                    {i for i, w in wanted.items() if w.incoming},
                                    {i: w.migrate_to for i, w in wanted.items() if w.migrate_to is not None})
         actions = steering.actions
-        # leave alone what the planner cannot judge: instances whose image is not there yet (and, while there
-        # are any, the taps it would call orphans)
-        waiting = set(wanted) - set(intents)
+        # leave alone what the planner cannot judge: instances whose image, or moved disk, is not there yet
+        # (and, while there are any, the taps it would call orphans)
+        unfetched = self._fetch_moved_disks(intents, inventory)
+        waiting = set(wanted) - set(intents) | unfetched
         actions = [self._started_again(a) for a in actions if (a.step is Step.REMOVE_TAPS and not waiting)
                    or (a.step is not Step.REMOVE_TAPS and a.instance_id not in waiting)]
         self._prepare_instance_store(actions, intents)
         outcomes = reconcile.apply(self.driver, actions)
         self._after(outcomes)
-        moved = self._migrate(steering, intents)
+        moved = all((self._migrate(steering, intents), self._send_disks(), not unfetched))
         attached = self.attachments.converge(self.driver, volumes, secrets)
         self._carry_out_reboots(wanted)
         self._start_captures(wanted)
@@ -232,6 +236,40 @@ class InstancesReconciler:
                     self.driver.migrate_out(instance_id, target)
             except (ComputeError, OSError) as exc:
                 log.warning("migration of %s: %s", instance_id, exc)
+                ok = False
+        return ok
+
+    def _fetch_moved_disks(self, intents: dict[str, Desired], inventory: Inventory) -> set[str]:
+        """The root disks of stopped instances moved here (``disk_from``) that this host does not have yet,
+        fetched (``agent.compute.disk_move``); the ids whose fetch failed (left out of this pass)."""
+        failed = set()
+        for instance_id, w in self.wanted.items():
+            desired = intents.get(instance_id)
+            if w.disk_from is None or desired is None or desired.spec is None or instance_id in inventory.domains:
+                continue
+            try:
+                root = root_disk_path(self.driver, instance_id)
+                if not root.exists():
+                    disk_move.fetch(self.link, instance_id, w.disk_from, desired.spec.root_disk.base_image, root)
+            except (ComputeError, OSError) as exc:
+                log.warning("disk of %s: cannot fetch it: %s", instance_id, exc)
+                failed.add(instance_id)
+        return failed
+
+    def _send_disks(self) -> bool:
+        """Upload the root disks of the stopped instances leaving this host (``send_disk``) whose domain is shut
+        off; False when one must be tried again."""
+        ok = True
+        for instance_id, w in self.wanted.items():
+            if not w.send_disk or w.state != "stopped":
+                continue
+            try:
+                if self.driver.get_info(instance_id).state is PowerState.SHUTOFF:
+                    disk_move.send(self.link, instance_id, root_disk_path(self.driver, instance_id))
+                else:
+                    ok = False  # still powering off: send it on a later pass
+            except (ComputeError, OSError) as exc:
+                log.warning("disk of %s: cannot send it: %s", instance_id, exc)
                 ok = False
         return ok
 

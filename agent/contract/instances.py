@@ -5,7 +5,8 @@ One :class:`DesiredInstance` per instance placed on the host and not yet termina
 instance store, network interfaces in device index order (one added or removed while the instance runs is
 hot-plugged), the non-root EBS volumes to plug in, the reboot and start requests (counters: the agent acts
 once per new number), the CreateImage captures to carry out and the live migrations it takes part in
-(``incoming``, ``migrate_to``: ``controller.ec2.instances.migrations``); and, in ``images``, how to get the files of
+(``incoming``, ``migrate_to``: ``controller.ec2.instances.migrations``) and the moves of a stopped instance's disk
+(``send_disk``, ``disk_from``: ``controller.ec2.instances.disk_moves``); and, in ``images``, how to get the files of
 each AMI those instances use. Built by ``controller.ec2.instances.desired_instances``, made real by
 ``agent.compute.service``.
 """
@@ -77,6 +78,22 @@ class MigrationTarget:
     owner: str
 
 
+#: The header an instance disk's upload (``PUT /hosts/<id>/instance-disks/<instance>``) carries its sha256 in.
+DISK_SHA256_HEADER = "X-Cloudlet-Sha256"
+
+
+@dataclass(frozen=True)
+class StagedDisk:
+    """A stopped instance's root overlay, moved from another host and staged on the controller: the agent
+    downloads it (``GET /hosts/<id>/instance-disks/<instance>``), checks it against ``sha256`` and rebases it
+    onto its own copy of the AMI before it defines the domain."""
+
+    sha256: str
+    size_bytes: int
+    #: The host it was uploaded from (for the logs).
+    source_host_id: str = ""
+
+
 @dataclass
 class DesiredInstance:
     instance_id: str
@@ -95,6 +112,10 @@ class DesiredInstance:
     #: Live migration (``agent.compute.migration``): arriving from another host, or leaving to one.
     incoming: bool = False
     migrate_to: MigrationTarget | None = None
+    #: Cold move of a stopped instance (``cloudlet host drain``): on the source, upload the root overlay now;
+    #: on the target, the staged overlay to fetch before the domain is defined here.
+    send_disk: bool = False
+    disk_from: StagedDisk | None = None
 
 
 @dataclass

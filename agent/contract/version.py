@@ -10,12 +10,13 @@ the major.
 
 Minor history of major 1: 1.0 the original messages; 1.1 ``HostRegistration.underlay_ip``; 1.2
 ``functions_url``; 1.3 ``tunnel_url``; 1.4 ``contract_version`` on every message and typed reports;
-1.5 ``HostRegistration.migration`` and the instances section's ``incoming`` and ``migrate_to``.
+1.5 ``HostRegistration.migration`` and the instances section's ``incoming`` and ``migrate_to``; 1.6 the
+instances section's ``send_disk`` and ``disk_from`` (a ``StagedDisk``: stopped instances' disks moved by drain).
 """
 
 from __future__ import annotations
 
-CONTRACT_VERSION = "1.5"
+CONTRACT_VERSION = "1.6"
 #: The agent's own release (informational: ``HostRecord`` shows it; compatibility is ``CONTRACT_VERSION``'s).
 AGENT_VERSION = "0.2.0"
 #: What a message without ``contract_version`` speaks: every sender before 1.4 was of major 1.

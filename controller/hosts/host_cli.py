@@ -235,8 +235,8 @@ def still_running(db: Database, host_id: str) -> list[str]:
 
 
 def drain(db: Database, config: Config, host_id: str, draining: bool, say: Callable[[str], None]) -> int:
-    """Stop placements on ``host_id``; when draining, live-migrate its running instances away
-    (``controller/hosts/drain.py``) and say what still holds it."""
+    """Stop placements on ``host_id``; when draining, move its running (live) and stopped (their disks)
+    instances away (``controller/hosts/drain.py``) and say what still holds it."""
     from controller.hosts import drain as evacuation
     from controller.hosts.state import set_schedulable
 
@@ -246,10 +246,9 @@ def drain(db: Database, config: Config, host_id: str, draining: bool, say: Calla
         say(f"{host_id} takes new work again")
         return 0
     evacuation.evacuate(db, config, host_id, say)
-    stopped = evacuation.stopped_here(db, host_id)
-    if stopped:
-        say(f"    stopped instances are not moved (their disks stay on {host_id}): {', '.join(stopped)}; start "
-            "them and drain again to live-migrate them, or terminate them")
+    stopping = evacuation.stopping_here(db, host_id)
+    if stopping:
+        say(f"    still stopping, not moved: {', '.join(stopping)}; drain again once they are stopped")
     held = still_running(db, host_id)
     if held:
         say(f"{host_id} takes no new work; still there: {', '.join(held)}.\nMove or terminate the instances "

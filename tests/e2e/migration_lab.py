@@ -133,8 +133,11 @@ class MigrationLab:
         return wait_for(lambda: self.running(instance_id), 180, f"{instance_id} to run")
 
     def running(self, instance_id: str) -> dict[str, Any] | None:
-        found = self.ec2().describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        found = self.described(instance_id)
         return found if found["State"]["Name"] == "running" else None
+
+    def described(self, instance_id: str) -> dict[str, Any]:
+        return self.ec2().describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
     def domains(self, host: str) -> list[str]:
         out = subprocess.run(["virsh", "-c", self.libvirt_uri(host), "list", "--all", "--name"], capture_output=True,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.server import HttpServer
+from controller.wsgi import create_app
 from tests.unit.harness import Clouds, InstanceCloud
 
 
@@ -25,3 +27,12 @@ def ic(clouds: Clouds) -> InstanceCloud:
     made.add_host("h-0000000000000000a", "home-1a")
     made.add_host("h-0000000000000000b", "home-1b")
     return made
+
+
+@pytest.fixture
+def server(ic: InstanceCloud) -> Iterator[HttpServer]:
+    """``ic``'s controller on a loopback port, for agent RPC calls over real HTTP (``harness.agent_link``)."""
+    running = HttpServer(create_app(ic.cloud), "127.0.0.1", 0, 4)
+    running.start()
+    yield running
+    running.stop()

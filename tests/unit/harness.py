@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
+from agent.compute.link import ControllerLink
 from agent.contract.hosts import HostRegistration
 from controller.api import Principal, RequestContext
 from controller.cloud import Cloud
@@ -177,6 +178,11 @@ class InstanceCloud(CloudHarness):
                         for i, power in seen.items()}
         return actions.apply_report(self.cloud, host_id, observations, complete=complete,
                                              consoles=extra.get("consoles"), reboots=extra.get("reboots"))
+
+
+def agent_link(ic: InstanceCloud, port: int, host_id: str, token: str | None = None) -> ControllerLink:
+    """A compute agent's RPC client for ``host_id`` against ``ic``'s controller listening on ``port``."""
+    return ControllerLink("127.0.0.1", port, token or ic.cloud.agent_token, host_id)
 
 
 class S3Harness(CloudHarness):

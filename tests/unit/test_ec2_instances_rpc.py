@@ -7,7 +7,6 @@ client the compute plug-in uses.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,11 @@ from agent.compute.service import ControllerLink
 from agent.contract.version import ContractError
 from controller.ec2.instances import image_store, state
 from controller.server import HttpServer
-from controller.wsgi import create_app
-from tests.unit.harness import InstanceCloud, fake_qcow2
-
-
-@pytest.fixture
-def server(ic: InstanceCloud) -> Iterator[HttpServer]:
-    running = HttpServer(create_app(ic.cloud), "127.0.0.1", 0, 4)
-    running.start()
-    yield running
-    running.stop()
+from tests.unit.harness import InstanceCloud, agent_link, fake_qcow2
 
 
 def link(ic: InstanceCloud, server: HttpServer, host_id: str, token: str | None = None) -> ControllerLink:
-    return ControllerLink("127.0.0.1", server.port, token or ic.cloud.agent_token, host_id)
+    return agent_link(ic, server.port, host_id, token)
 
 
 def host_of(ic: InstanceCloud, instance_id: str) -> str:

@@ -5,7 +5,8 @@ A pure read, run on every long-poll wake-up: the instances placed on the host an
 type scaled for the homelab (``instance_types.guest_size``), root disk, instance store, interfaces, plugged
 EBS volumes (contract C: device, I/O caps, LUKS passphrase), reboot/start counters, pending CreateImage
 captures, the live migrations the host takes part in (``incoming``, ``migrate_to``:
-``controller.ec2.instances.migrations``), and each AMI's files.
+``controller.ec2.instances.migrations``), the stopped instances' disks it sends or fetches (``send_disk``,
+``disk_from``: ``controller.ec2.instances.disk_moves``), and each AMI's files.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from agent.contract.instances import (
     RootDisk,
 )
 from controller.config import Config
-from controller.ec2.instances import image_store, instance_types, lifecycle, migrations
+from controller.ec2.instances import disk_moves, image_store, instance_types, lifecycle, migrations
 from controller.ec2.instances import state as instance_state
 from controller.ec2.volumes import records
 from controller.ec2.volumes.desired_volumes import instance_volumes
@@ -50,6 +51,7 @@ def host_instances(conn: Connection, config: Config, host_id: str, db: Database 
     instances = instance_state.instances
     arriving = migrations.incoming(conn, host_id)
     leaving = migrations.outgoing_targets(conn, host_id)
+    sending, fetching = disk_moves.sending(conn, host_id), disk_moves.fetching(conn, host_id)
     rows = conn.execute(select(instances).where(or_(instances.c.host_id == host_id,
                                                     instances.c.instance_id.in_(arriving)),
                                                 instances.c.state != lifecycle.TERMINATED)
@@ -89,7 +91,8 @@ def host_instances(conn: Connection, config: Config, host_id: str, db: Database 
             reboot_serial=row["reboot_serial"], start_serial=row["start_serial"],
             captures=[ImageCapture(c["image_id"], c["no_reboot"]) for c in pending.get(instance_id, [])],
             volumes=plugged[instance_id], incoming=instance_id in arriving,
-            migrate_to=MigrationTarget(**leaving[instance_id]) if instance_id in leaving else None))
+            migrate_to=MigrationTarget(**leaving[instance_id]) if instance_id in leaving else None,
+            send_disk=instance_id in sending, disk_from=fetching.get(instance_id)))
     return InstancesSection(instances=section, images={
         image_id: image_store.agent_view(config, image_id, dict(row)) for image_id, row in image_rows.items()
         if row["files"]})
