@@ -327,3 +327,19 @@ def in_pool(pool: str, ip: str) -> bool:
         return False
     parts = pool_parts(pool)
     return value != parts[0][0] and any(low <= value <= high for low, high in parts)
+
+
+class SubnetPort:
+    """Mixin for a section entry that sits on a VPC subnet through one address (``ip``/``prefix_len``): a
+    mount target, a load balancer node. Its subnet and that subnet's implicit router come from the address."""
+
+    ip: str
+    prefix_len: int
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Interface(f"{self.ip}/{self.prefix_len}").network
+
+    @property
+    def gateway(self) -> str:
+        return router_address(str(self.network))

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.contract.cidr import SubnetPort
 from agent.contract.codec import read_section
 
 FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{8,40}$")
@@ -68,7 +69,7 @@ class AccessPoint:
 
 
 @dataclass
-class MountTarget:
+class MountTarget(SubnetPort):
     mount_target_id: str
     file_system_id: str
     vpc_id: str
@@ -79,15 +80,6 @@ class MountTarget:
     prefix_len: int
     access_points: list[AccessPoint] = field(default_factory=list)
     client_access: ClientAccess = field(default_factory=ClientAccess)
-
-    @property
-    def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Interface(f"{self.ip}/{self.prefix_len}").network
-
-    @property
-    def gateway(self) -> str:
-        """The subnet's implicit router (its network address + 1), as in every VPC subnet."""
-        return str(self.network.network_address + 1)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.contract.cidr import SubnetPort
 from agent.contract.codec import read_section
 
 INTERFACE_ID = re.compile(r"^eni-[0-9a-f]{8,40}$")
@@ -151,7 +152,7 @@ class TargetGroup:
 
 
 @dataclass
-class Node:
+class Node(SubnetPort):
     load_balancer_arn: str
     interface_id: str
     ip: str
@@ -165,15 +166,6 @@ class Node:
     idle_timeout_seconds: int = 60
     listeners: list[Listener] = field(default_factory=list)
     target_groups: list[TargetGroup] = field(default_factory=list)
-
-    @property
-    def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Interface(f"{self.ip}/{self.prefix_len}").network
-
-    @property
-    def gateway(self) -> str:
-        """The subnet's implicit router (its network address + 1), as in every VPC subnet."""
-        return str(self.network.network_address + 1)
 
     @property
     def is_application(self) -> bool:
